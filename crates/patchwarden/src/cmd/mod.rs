@@ -1,0 +1,3 @@
+//! One module per subcommand: argument struct (clap derive) and a `run` function.
+
+pub mod vercmp;
