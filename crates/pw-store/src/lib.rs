@@ -1,0 +1,172 @@
+//! patchwarden storage: one SQLite database (embedded, WAL, foreign keys, migrations).
+//!
+//! Everything written by one import happens in one transaction ([`ImportTx`]): a failed import
+//! leaves the database exactly as it was. Timestamps are stored as RFC 3339 UTC text and always
+//! compared after parsing, never as text.
+
+mod advisories;
+mod signals;
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use anyhow::Context;
+use sqlx::Row;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+pub use advisories::{AdvisoryRow, StoredAdvisory};
+pub use signals::{EpssRow, KevRow};
+
+/// The embedded migrations, applied on open.
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// A handle on the database; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: SqlitePool,
+}
+
+/// What an import did, per kind of record.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ImportCounts {
+    pub records: u64,
+    pub inserted: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+}
+
+impl ImportCounts {
+    fn add(&mut self, outcome: Outcome) {
+        self.records += 1;
+        match outcome {
+            Outcome::Inserted => self.inserted += 1,
+            Outcome::Updated => self.updated += 1,
+            Outcome::Unchanged => self.unchanged += 1,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Inserted,
+    Updated,
+    Unchanged,
+}
+
+/// Numbers of stored records, for status displays.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct StoreCounts {
+    pub advisories: u64,
+    pub kev: u64,
+    pub epss: u64,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database file at `path` and applies migrations.
+    pub async fn open(path: &Path) -> anyhow::Result<Store> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("creating the data directory {}", parent.display()))?;
+        }
+        let options = SqliteConnectOptions::from_str("sqlite://")?
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await
+            .with_context(|| format!("opening the database {}", path.display()))?;
+        MIGRATOR
+            .run(&pool)
+            .await
+            .with_context(|| format!("migrating the database {}", path.display()))?;
+        Ok(Store { pool })
+    }
+
+    /// The connection pool, for crates that add their own tables through migrations here.
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    /// Starts an import: everything written through the returned handle lands together on
+    /// [`ImportTx::commit`], or not at all.
+    pub async fn begin_import(&self) -> anyhow::Result<ImportTx> {
+        let tx = self
+            .pool
+            .begin()
+            .await
+            .context("starting an import transaction")?;
+        Ok(ImportTx { tx })
+    }
+
+    /// How many records of each kind are stored.
+    pub async fn counts(&self) -> anyhow::Result<StoreCounts> {
+        let row = sqlx::query(
+            "SELECT (SELECT COUNT(*) FROM advisories) AS advisories,
+                    (SELECT COUNT(*) FROM kev) AS kev,
+                    (SELECT COUNT(*) FROM epss) AS epss",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .context("counting stored records")?;
+        let get = |column: &str| row.get::<i64, _>(column) as u64;
+        Ok(StoreCounts {
+            advisories: get("advisories"),
+            kev: get("kev"),
+            epss: get("epss"),
+        })
+    }
+
+    /// Closes the pool, checkpointing the WAL.
+    pub async fn close(self) {
+        self.pool.close().await;
+    }
+}
+
+/// One import in progress (a database transaction). Dropping it without `commit` rolls back.
+pub struct ImportTx {
+    tx: sqlx::Transaction<'static, sqlx::Sqlite>,
+}
+
+impl ImportTx {
+    /// Records the import run itself, in the same transaction.
+    pub async fn record_run(
+        &mut self,
+        kind: &str,
+        source: &str,
+        counts: ImportCounts,
+    ) -> anyhow::Result<()> {
+        sqlx::query(
+            "INSERT INTO feed_imports (kind, source, finished_at, records, inserted, updated, unchanged)
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(kind)
+        .bind(source)
+        .bind(jiff::Timestamp::now().to_string())
+        .bind(counts.records as i64)
+        .bind(counts.inserted as i64)
+        .bind(counts.updated as i64)
+        .bind(counts.unchanged as i64)
+        .execute(&mut *self.tx)
+        .await
+        .context("recording the import run")?;
+        Ok(())
+    }
+
+    /// Makes the whole import visible at once.
+    pub async fn commit(self) -> anyhow::Result<()> {
+        self.tx.commit().await.context("committing the import")
+    }
+}
+
+fn parse_time(text: &str) -> anyhow::Result<jiff::Timestamp> {
+    text.parse()
+        .with_context(|| format!("stored timestamp {text:?} is not RFC 3339"))
+}

@@ -1,0 +1,164 @@
+//! Threat signals: CISA KEV membership and EPSS probabilities.
+
+use anyhow::Context;
+use sqlx::Row;
+
+use crate::{ImportCounts, ImportTx, Outcome, Store};
+
+/// One KEV catalog entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KevRow {
+    pub cve_id: String,
+    /// `YYYY-MM-DD`, as CISA publishes it.
+    pub date_added: String,
+    pub due_date: Option<String>,
+    pub vendor_project: String,
+    pub product: String,
+    pub name: String,
+    pub ransomware: String,
+}
+
+/// One EPSS score.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EpssRow {
+    pub cve_id: String,
+    pub probability: f64,
+    pub percentile: f64,
+}
+
+impl ImportTx {
+    /// Replaces the KEV catalog with `entries` of `catalog_version`, unless the stored catalog is
+    /// newer (versions are `YYYY.MM.DD`, so they order as text). Entries CISA removed disappear.
+    pub async fn replace_kev(
+        &mut self,
+        catalog_version: &str,
+        entries: &[KevRow],
+    ) -> anyhow::Result<ImportCounts> {
+        let mut counts = ImportCounts::default();
+        let stored: Option<String> = sqlx::query_scalar("SELECT MAX(catalog_version) FROM kev")
+            .fetch_one(&mut *self.tx)
+            .await
+            .context("reading the stored KEV catalog version")?;
+        if stored.as_deref().is_some_and(|v| v > catalog_version) {
+            counts.records = entries.len() as u64;
+            counts.unchanged = counts.records;
+            return Ok(counts);
+        }
+        let existing: Vec<(String, String)> = sqlx::query("SELECT cve_id, date_added FROM kev")
+            .fetch_all(&mut *self.tx)
+            .await
+            .context("reading the stored KEV catalog")?
+            .into_iter()
+            .map(|r| (r.get("cve_id"), r.get("date_added")))
+            .collect();
+        let existing: std::collections::HashMap<_, _> = existing.into_iter().collect();
+        sqlx::query("DELETE FROM kev")
+            .execute(&mut *self.tx)
+            .await
+            .context("clearing KEV")?;
+        for entry in entries {
+            counts.add(match existing.get(&entry.cve_id) {
+                None => Outcome::Inserted,
+                Some(date) if *date == entry.date_added => Outcome::Unchanged,
+                Some(_) => Outcome::Updated,
+            });
+            sqlx::query(
+                "INSERT OR REPLACE INTO kev (cve_id, date_added, due_date, vendor_project, product, name, ransomware, catalog_version)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(&entry.cve_id)
+            .bind(&entry.date_added)
+            .bind(&entry.due_date)
+            .bind(&entry.vendor_project)
+            .bind(&entry.product)
+            .bind(&entry.name)
+            .bind(&entry.ransomware)
+            .bind(catalog_version)
+            .execute(&mut *self.tx)
+            .await
+            .with_context(|| format!("writing KEV entry {}", entry.cve_id))?;
+        }
+        Ok(counts)
+    }
+
+    /// Stores EPSS scores of one daily file; a score from an older `score_date` than the stored
+    /// one never replaces it.
+    pub async fn upsert_epss(
+        &mut self,
+        model_version: Option<&str>,
+        score_date: Option<&str>,
+        rows: &[EpssRow],
+    ) -> anyhow::Result<ImportCounts> {
+        let mut counts = ImportCounts::default();
+        for row in rows {
+            let result = sqlx::query(
+                "INSERT INTO epss (cve_id, probability, percentile, model_version, score_date)
+                 VALUES (?, ?, ?, ?, ?)
+                 ON CONFLICT(cve_id) DO UPDATE SET probability = excluded.probability,
+                   percentile = excluded.percentile, model_version = excluded.model_version,
+                   score_date = excluded.score_date
+                 WHERE (excluded.probability, excluded.percentile) IS NOT (epss.probability, epss.percentile)
+                   AND (epss.score_date IS NULL OR excluded.score_date IS NULL OR excluded.score_date >= epss.score_date)",
+            )
+            .bind(&row.cve_id)
+            .bind(row.probability)
+            .bind(row.percentile)
+            .bind(model_version)
+            .bind(score_date)
+            .execute(&mut *self.tx)
+            .await
+            .with_context(|| format!("writing the EPSS score of {}", row.cve_id))?;
+            // rows_affected cannot tell an insert from an update; both are "written".
+            counts.add(if result.rows_affected() == 0 {
+                Outcome::Unchanged
+            } else {
+                Outcome::Updated
+            });
+        }
+        Ok(counts)
+    }
+}
+
+impl Store {
+    /// The whole KEV catalog.
+    pub async fn kev(&self) -> anyhow::Result<Vec<KevRow>> {
+        let rows = sqlx::query("SELECT * FROM kev ORDER BY cve_id")
+            .fetch_all(&self.pool)
+            .await
+            .context("loading KEV")?;
+        Ok(rows
+            .into_iter()
+            .map(|r| KevRow {
+                cve_id: r.get("cve_id"),
+                date_added: r.get("date_added"),
+                due_date: r.get("due_date"),
+                vendor_project: r.get("vendor_project"),
+                product: r.get("product"),
+                name: r.get("name"),
+                ransomware: r.get("ransomware"),
+            })
+            .collect())
+    }
+
+    /// EPSS scores for the given CVE ids (missing ids have no score).
+    pub async fn epss_for(&self, cve_ids: &[&str]) -> anyhow::Result<Vec<EpssRow>> {
+        let ids = serde_json::to_string(cve_ids).context("encoding CVE ids")?;
+        let rows = sqlx::query(
+            "SELECT cve_id, probability, percentile FROM epss
+             WHERE cve_id IN (SELECT value FROM json_each(?)) ORDER BY cve_id",
+        )
+        .bind(ids)
+        .fetch_all(&self.pool)
+        .await
+        .context("loading EPSS scores")?;
+        let out = rows
+            .into_iter()
+            .map(|r| EpssRow {
+                cve_id: r.get("cve_id"),
+                probability: r.get("probability"),
+                percentile: r.get("percentile"),
+            })
+            .collect();
+        Ok(out)
+    }
+}
