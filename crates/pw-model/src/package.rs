@@ -31,6 +31,12 @@ pub enum PackageNameError {
 impl PackageName {
     /// Validates a package name.
     pub fn parse(name: &str) -> Result<Self, PackageNameError> {
+        Self::validate(name)?;
+        Ok(PackageName(name.into()))
+    }
+
+    /// Checks a package name without allocating (for parsers that keep the name as a `String`).
+    pub fn validate(name: &str) -> Result<(), PackageNameError> {
         if name.is_empty() {
             return Err(PackageNameError::Empty);
         }
@@ -48,7 +54,7 @@ impl PackageName {
                 });
             }
         }
-        Ok(PackageName(name.into()))
+        Ok(())
     }
 
     pub fn as_str(&self) -> &str {

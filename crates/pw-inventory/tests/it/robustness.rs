@@ -1,0 +1,118 @@
+//! Lossless round trips (property tests) and hostile input: truncation and garbage never panic.
+
+use proptest::prelude::*;
+use pw_inventory::{
+    InstalledPackage, format_dpkg_stanza, format_rpm_qa_line, parse_dpkg_status, parse_rpm_qa,
+};
+
+use crate::data;
+
+fn dpkg_package() -> impl Strategy<Value = InstalledPackage> {
+    let name = "[a-z0-9][a-z0-9.+-]{1,20}";
+    let version = "([0-9]{1,3}:)?[0-9][A-Za-z0-9.+~]{0,8}(-[A-Za-z0-9.+~]{1,6})?";
+    (
+        name,
+        version,
+        prop_oneof![Just("amd64"), Just("all"), Just("arm64"), Just("i386")],
+        proptest::option::of(name),
+        proptest::option::of(version),
+    )
+        .prop_map(
+            |(name, version, arch, source, source_version)| InstalledPackage {
+                source: source.filter(|s| *s != name),
+                source_version: source_version.filter(|v| *v != version),
+                name,
+                version,
+                arch: arch.into(),
+            },
+        )
+}
+
+fn rpm_package() -> impl Strategy<Value = InstalledPackage> {
+    (
+        "[A-Za-z0-9][A-Za-z0-9._+-]{0,20}",
+        proptest::option::of(0u32..100),
+        "[A-Za-z0-9][A-Za-z0-9._+~^]{0,10}",
+        "[A-Za-z0-9._+~^]{1,12}",
+        prop_oneof![Just(""), Just("x86_64"), Just("noarch"), Just("aarch64")],
+    )
+        .prop_map(|(name, epoch, version, release, arch)| InstalledPackage {
+            name,
+            version: match epoch {
+                Some(e) => format!("{e}:{version}-{release}"),
+                None => format!("{version}-{release}"),
+            },
+            arch: arch.into(),
+            source: None,
+            source_version: None,
+        })
+}
+
+proptest! {
+    #[test]
+    fn dpkg_format_then_parse_is_lossless(packages in proptest::collection::vec(dpkg_package(), 0..8)) {
+        let text: String = packages.iter().map(format_dpkg_stanza).collect();
+        let parsed = parse_dpkg_status(text.as_bytes());
+        prop_assert_eq!(parsed.problems, vec![]);
+        prop_assert_eq!(parsed.packages, packages);
+    }
+
+    #[test]
+    fn rpm_format_then_parse_is_lossless(packages in proptest::collection::vec(rpm_package(), 0..8)) {
+        let text: String = packages.iter().map(format_rpm_qa_line).collect();
+        let parsed = parse_rpm_qa(text.as_bytes());
+        prop_assert_eq!(parsed.problems, vec![]);
+        prop_assert_eq!(parsed.packages, packages);
+    }
+
+    #[test]
+    fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+        let dpkg = parse_dpkg_status(&bytes);
+        let rpm = parse_rpm_qa(&bytes);
+        for problem in dpkg.problems.iter().chain(&rpm.problems) {
+            prop_assert!(problem.line().is_some_and(|l| l >= 1));
+        }
+        let _ = pw_inventory::parse_os_release(&String::from_utf8_lossy(&bytes));
+    }
+}
+
+#[test]
+fn real_file_round_trips() {
+    let parsed = parse_dpkg_status(&data("dpkg-status-debian12.txt.gz")).packages;
+    let text: String = parsed.iter().map(format_dpkg_stanza).collect();
+    assert_eq!(parse_dpkg_status(text.as_bytes()).packages, parsed);
+}
+
+#[test]
+fn truncated_real_file_loses_at_most_the_last_stanza() {
+    let full = data("dpkg-status-debian12.txt.gz");
+    let complete = parse_dpkg_status(&full).packages;
+    for cut in (0..full.len()).step_by(4093) {
+        let part = parse_dpkg_status(&full[..cut]);
+        // every package before the cut stanza is kept unchanged…
+        let kept = part.packages.len();
+        assert!(kept <= complete.len());
+        let unchanged = part
+            .packages
+            .iter()
+            .zip(&complete)
+            .take_while(|(a, b)| a == b)
+            .count();
+        assert!(unchanged + 1 >= kept, "cut at {cut}");
+        // …and at most one stanza (the cut one) is reported.
+        assert!(
+            part.problems.len() <= 1,
+            "cut at {cut}: {:?}",
+            part.problems
+        );
+    }
+}
+
+#[test]
+fn garbage_is_reported_per_stanza_with_lines() {
+    let garbage = b"\x00\x01\x02 binary\n\xff\xfe: x\n\n::::\n\nPackage\n";
+    let inventory = parse_dpkg_status(garbage);
+    assert_eq!(inventory.packages, vec![]);
+    let lines: Vec<_> = inventory.problems.iter().map(|p| p.line()).collect();
+    assert_eq!(lines, [Some(1), Some(4), Some(6)]);
+}
