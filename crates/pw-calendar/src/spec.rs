@@ -199,7 +199,13 @@ mod tests {
         )
         .unwrap();
         assert_eq!(spec.windows, vec![]);
-        assert_eq!(spec.blackouts[0].start.as_deref(), Some("2026-12-20T00:00:00Z"));
-        assert_eq!(spec.blackouts[1].rrule.as_deref(), Some("FREQ=MONTHLY;BYMONTHDAY=-1"));
+        assert_eq!(
+            spec.blackouts[0].start.as_deref(),
+            Some("2026-12-20T00:00:00Z")
+        );
+        assert_eq!(
+            spec.blackouts[1].rrule.as_deref(),
+            Some("FREQ=MONTHLY;BYMONTHDAY=-1")
+        );
     }
 }
