@@ -18,12 +18,15 @@ struct Cli {
 enum Command {
     /// Compare version pairs read from stdin (`A<TAB>B` per line); prints -1, 0 or 1 per line.
     Vercmp(cmd::vercmp::Args),
+    /// Maintenance windows: next occurrences of a rule, a policy's slots after blackouts, .ics feed.
+    Windows(cmd::windows::Args),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Vercmp(args) => cmd::vercmp::run(args),
+        Command::Windows(args) => cmd::windows::run(args),
     };
     match result {
         Ok(code) => code,
