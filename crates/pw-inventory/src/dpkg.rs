@@ -23,12 +23,17 @@ use crate::{Inventory, InventoryError, excerpt, valid_arch};
 pub fn parse_dpkg_status(input: &[u8]) -> Inventory {
     let mut out = Inventory::default();
     let mut stanza = Stanza::default();
-    let mut pos = 0;
+    let mut start = 0;
     let mut line_no = 0;
-    while pos < input.len() {
-        let end = memchr(b'\n', &input[pos..]).map_or(input.len(), |i| pos + i);
-        let mut line = &input[pos..end];
-        pos = end + 1;
+    // One iterator over all newlines (cheaper than a memchr call per short line); the last line
+    // may lack its newline.
+    let ends = memchr::memchr_iter(b'\n', input).chain(std::iter::once(input.len()));
+    for end in ends {
+        if start > end || (end == input.len() && start == end) {
+            break;
+        }
+        let mut line = &input[start..end];
+        start = end + 1;
         line_no += 1;
         if let [rest @ .., b'\r'] = line {
             line = rest;
