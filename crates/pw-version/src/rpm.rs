@@ -116,7 +116,7 @@ pub(crate) fn validate(text: &str) -> Result<(), VersionError> {
     let Some(dash) = text.rfind('-') else {
         return err(text.len(), Problem::MissingRelease);
     };
-    if dash < version_start || dash == version_start {
+    if dash <= version_start {
         return err(version_start, Problem::EmptyUpstream);
     }
     if dash == text.len() - 1 {
