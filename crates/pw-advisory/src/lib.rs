@@ -13,10 +13,13 @@ mod advisory;
 mod epss;
 mod feed;
 mod ids;
+mod index;
 mod kev;
+mod matcher;
 mod osv;
 mod parse;
 mod position;
+mod range;
 mod scoring;
 mod severity;
 
@@ -24,7 +27,9 @@ pub use advisory::{Advisory, AdvisoryProblem, AffectedPackage, Event, ecosystem_
 pub use epss::{EpssError, EpssParse, EpssScore, EpssScores, parse_epss_csv};
 pub use feed::{AdvisoryBatch, FeedProblem, parse_advisories};
 pub use ids::{cve_of, is_cve_id};
+pub use index::{AdvisoryIndex, IndexStats};
 pub use kev::{KevCatalog, KevEntry, KevError, KevParse, RansomwareUse, parse_kev};
+pub use matcher::{Match, MatchedAdvisory, Matcher};
 pub use osv::{
     Binary, OsvAffected, OsvEvent, OsvPackage, OsvRange, OsvRecord, OsvReference, OsvSeverity,
 };

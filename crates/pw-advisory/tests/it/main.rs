@@ -2,7 +2,10 @@
 //! `tests/data/PROVENANCE.md`).
 
 mod corrupt_input;
+mod matching;
 mod real_feeds;
+mod real_matching;
+mod status;
 
 use std::io::Read;
 use std::path::PathBuf;
