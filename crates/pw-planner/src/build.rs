@@ -1,0 +1,448 @@
+//! Building a plan: scope and targets → batches per group → placement in window slots (staging
+//! groups before their production counterparts) → staging gate, risk checklist, notifications,
+//! summary. Pure: `now` is a parameter; the same input gives the same plan.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use jiff::{SignedDuration, Timestamp};
+
+use crate::approval::{ApprovalGates, ApprovalState};
+use crate::batch::{self, BatchHost};
+use crate::fleet::{Host, PlanInput};
+use crate::plan::{
+    Batch, FailurePolicy, GroupPlan, HealthCheckRef, HostPlan, Notification, NotificationKind,
+    Plan, Unscheduled,
+};
+use crate::policy::{GroupPolicy, Policy, Protection};
+use crate::risk::{self, GroupView, HostView};
+use crate::schedule::{self, BatchKind, PendingBatch, Rules};
+use crate::staging::staging_gate;
+use crate::summary::{HostFacts, summarize};
+use crate::targets::{self, HostEstimate, PackageChange};
+
+/// One planned host before placement.
+struct Planned<'a> {
+    host: &'a Host,
+    changes: Vec<PackageChange>,
+    estimate: HostEstimate,
+}
+
+/// Builds a plan; unusable input is listed in `problems`, never a panic or an error.
+pub fn build_plan(input: &PlanInput, policy: &Policy, now: Timestamp) -> Plan {
+    let mut problems = Vec::new();
+    let mut fleet_sizes: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut seen = BTreeSet::new();
+    let mut in_scope: Vec<&Host> = Vec::new();
+    let mut per_group: BTreeMap<&str, Vec<Planned<'_>>> = BTreeMap::new();
+    for host in &input.hosts {
+        if !seen.insert(host.id.as_str()) {
+            problems.push(format!(
+                "host {:?} is listed more than once; the first entry is used",
+                host.id
+            ));
+            continue;
+        }
+        let Some(group) = policy.groups.get(&host.group) else {
+            problems.push(format!(
+                "host {:?}: group {:?} is not defined in the policy",
+                host.id, host.group
+            ));
+            continue;
+        };
+        *fleet_sizes.entry(group.name.as_str()).or_default() += 1;
+        if let Some(environment) = &host.environment
+            && *environment != group.environment
+        {
+            problems.push(format!(
+                "host {:?} says environment {environment:?} but its group {:?} is {:?}; the group's is used",
+                host.id, group.name, group.environment
+            ));
+        }
+        if !input.scope.admits(host) {
+            continue;
+        }
+        in_scope.push(host);
+        match targets::host_changes(host, &input.scope, policy) {
+            Err(problem) => problems.push(format!("host {:?}: {problem}", host.id)),
+            Ok(changes) if changes.is_empty() => {}
+            Ok(changes) => {
+                let estimate = targets::estimate(&changes, policy);
+                per_group
+                    .entry(group.name.as_str())
+                    .or_default()
+                    .push(Planned {
+                        host,
+                        changes,
+                        estimate,
+                    });
+            }
+        }
+    }
+    for hosts in per_group.values_mut() {
+        hosts.sort_by(|a, b| a.host.id.cmp(&b.host.id));
+    }
+
+    // Staging (and every non-production) group first, so production can wait for it.
+    let mut order: Vec<&GroupPolicy> = per_group
+        .keys()
+        .filter_map(|g| policy.groups.get(*g))
+        .collect();
+    order.sort_by_key(|g| (g.is_production(), g.name.clone()));
+    let mut placed_by_group: BTreeMap<&str, (Vec<schedule::Placed>, Vec<schedule::NotPlaced>)> =
+        BTreeMap::new();
+    let mut group_end: BTreeMap<&str, Timestamp> = BTreeMap::new();
+    for group in &order {
+        let hosts = &per_group[group.name.as_str()];
+        let fleet_size = fleet_sizes.get(group.name.as_str()).copied().unwrap_or(0);
+        let batch_hosts: Vec<BatchHost<'_>> = hosts
+            .iter()
+            .map(|p| BatchHost {
+                id: &p.host.id,
+                labels: &p.host.labels,
+            })
+            .collect();
+        let batches = batch::make_batches(&batch_hosts, &group.rollout, fleet_size);
+        let mut pending = Vec::new();
+        if !batches.canary.is_empty() {
+            pending.push(PendingBatch {
+                kind: BatchKind::Canary,
+                hosts: batches.canary,
+            });
+        }
+        pending.extend(batches.waves.into_iter().map(|hosts| PendingBatch {
+            kind: BatchKind::Wave,
+            hosts,
+        }));
+        let mut not_before = input.from;
+        if group.is_production()
+            && let Some(end) = group
+                .staging_counterpart
+                .as_deref()
+                .and_then(|c| group_end.get(c))
+        {
+            not_before = not_before.max(*end);
+        }
+        let estimates: Vec<HostEstimate> = hosts.iter().map(|p| p.estimate).collect();
+        let slots = input
+            .slots
+            .get(&group.name)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        let slots: Vec<_> = slots
+            .iter()
+            .filter(|s| s.start < input.until)
+            .cloned()
+            .collect();
+        let rules = Rules {
+            verification_seconds: group.rollout.verification_seconds,
+            buffer_percent: group.rollout.rollback_buffer_percent,
+            not_before,
+        };
+        let (placed, not_placed) = schedule::place(pending, &slots, &estimates, rules);
+        if let Some(end) = placed.iter().map(|p| p.end).max() {
+            group_end.insert(group.name.as_str(), end);
+        }
+        placed_by_group.insert(group.name.as_str(), (placed, not_placed));
+    }
+
+    // Global batch numbers in time order.
+    let mut all: Vec<(&str, usize, &schedule::Placed)> = Vec::new();
+    for (group, (placed, _)) in &placed_by_group {
+        all.extend(placed.iter().enumerate().map(|(i, p)| (*group, i, p)));
+    }
+    all.sort_by(|a, b| (a.2.start, a.0, a.1).cmp(&(b.2.start, b.0, b.1)));
+    let mut batches = Vec::with_capacity(all.len());
+    let mut host_batch: BTreeMap<(&str, usize), (usize, Timestamp)> = BTreeMap::new();
+    for (number, (group, index, placed)) in all.iter().enumerate() {
+        let hosts = &per_group[group];
+        let policy_group = &policy.groups[*group];
+        for h in &placed.hosts {
+            host_batch.insert((group, *h), (number + 1, placed.end));
+        }
+        batches.push(Batch {
+            number: number + 1,
+            group: (*group).to_owned(),
+            index_in_group: index + 1,
+            kind: placed.kind,
+            hosts: placed
+                .hosts
+                .iter()
+                .map(|h| hosts[*h].host.id.clone())
+                .collect(),
+            window: placed.window.clone(),
+            slot_start: placed.slot_start,
+            slot_end: placed.slot_end,
+            start: placed.start,
+            end: placed.end,
+            apply_seconds: placed.apply_seconds,
+            rollback_seconds: placed.rollback_seconds,
+            rollback_buffer_seconds: placed.rollback_buffer_seconds,
+            usable_seconds: placed.usable_seconds,
+            max_failures: (placed.kind == BatchKind::Canary).then(|| {
+                policy_group
+                    .rollout
+                    .canary_max_failures
+                    .of(placed.hosts.len())
+            }),
+            notes: placed.notes.clone(),
+        });
+    }
+    let mut unscheduled = Vec::new();
+    for (group, (_, not_placed)) in &placed_by_group {
+        let hosts = &per_group[group];
+        for entry in not_placed {
+            unscheduled.push(Unscheduled {
+                group: (*group).to_owned(),
+                hosts: entry
+                    .hosts
+                    .iter()
+                    .map(|h| hosts[*h].host.id.clone())
+                    .collect(),
+                reason: entry.reason.clone(),
+            });
+        }
+    }
+
+    // Staging gate per production group.
+    let mut gate_problems: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    for group in order.iter().filter(|g| g.is_production()) {
+        if let Some(counterpart) = &group.staging_counterpart {
+            let versions: BTreeSet<(String, String)> = per_group[group.name.as_str()]
+                .iter()
+                .flat_map(|p| p.changes.iter().map(|c| (c.package.clone(), c.to.clone())))
+                .collect();
+            gate_problems.insert(
+                group.name.as_str(),
+                staging_gate(&group.name, counterpart, &versions, &input.staging),
+            );
+        }
+    }
+    let gates = ApprovalGates {
+        production: order.iter().any(|g| g.is_production()),
+        staging_problems: gate_problems.values().flatten().cloned().collect(),
+    };
+
+    // Risk checklist, group plans, notifications.
+    let no_problems: Vec<String> = Vec::new();
+    let mut checklists = Vec::new();
+    let mut groups = Vec::new();
+    let mut notifications = Vec::new();
+    let mut rollout_max_failures = 0usize;
+    for group in &order {
+        let name = group.name.as_str();
+        let hosts = &per_group[name];
+        let fleet_size = fleet_sizes.get(name).copied().unwrap_or(0);
+        let budget = batch::budget(&group.rollout, fleet_size.max(hosts.len()));
+        let view = GroupView {
+            group,
+            fleet_size,
+            budget,
+            hosts: hosts
+                .iter()
+                .map(|p| HostView {
+                    host: p.host,
+                    changes: &p.changes,
+                    estimate: p.estimate,
+                    evidence: input.evidence_for(p.host),
+                })
+                .collect(),
+            staging_problems: gate_problems.get(name).unwrap_or(&no_problems),
+        };
+        checklists.push((name.to_owned(), risk::group_checklist(&view, policy)));
+        let (placed, _) = &placed_by_group[name];
+        let canary_size = placed
+            .iter()
+            .filter(|p| p.kind == BatchKind::Canary)
+            .map(|p| p.hosts.len())
+            .sum::<usize>();
+        let wave_hosts = hosts.len() - canary_size.min(hosts.len());
+        let max_failures = group.rollout.max_failures.of(wave_hosts);
+        rollout_max_failures += max_failures;
+        let first_start = placed.iter().map(|p| p.start).min();
+        let last_end = placed.iter().map(|p| p.end).max();
+        notifications.extend(notices(group, first_start, last_end, policy, hosts.len()));
+        groups.push(group_plan(
+            group,
+            policy,
+            fleet_size,
+            hosts.len(),
+            budget,
+            canary_size,
+            max_failures,
+            first_start,
+            last_end,
+        ));
+    }
+    notifications.sort_by(|a, b| (a.at, &a.group, a.kind).cmp(&(b.at, &b.group, b.kind)));
+    groups.sort_by(|a, b| a.name.cmp(&b.name));
+
+    let mut host_plans = Vec::new();
+    let mut facts = Vec::new();
+    let planned_index: BTreeMap<&str, (&str, usize)> = per_group
+        .iter()
+        .flat_map(|(g, hosts)| {
+            hosts
+                .iter()
+                .enumerate()
+                .map(move |(i, p)| (p.host.id.as_str(), (*g, i)))
+        })
+        .collect();
+    for host in &in_scope {
+        let placement = planned_index
+            .get(host.id.as_str())
+            .map(|(g, i)| (&per_group[g][*i], host_batch.get(&(*g, *i))));
+        facts.push(HostFacts {
+            findings: &host.findings,
+            done_at: placement.and_then(|(_, b)| b.map(|(_, end)| *end)),
+            has_changes: placement.is_some(),
+        });
+        if let Some((planned, batch)) = placement {
+            host_plans.push(HostPlan {
+                id: host.id.clone(),
+                hostname: host.hostname.clone(),
+                group: host.group.clone(),
+                batch: batch.map(|(n, _)| *n),
+                rollback_to: planned
+                    .changes
+                    .iter()
+                    .filter_map(|c| c.from.as_ref().map(|from| format!("{}={from}", c.package)))
+                    .collect(),
+                changes: planned.changes.clone(),
+                estimate: planned.estimate,
+            });
+        }
+    }
+    host_plans.sort_by(|a, b| a.id.cmp(&b.id));
+    let mut summary = summarize(&facts, &input.scope, now, input.until);
+    summary.package_changes = host_plans.iter().map(|h| h.changes.len()).sum();
+
+    Plan {
+        id: input.plan_id.clone(),
+        author: input.author.clone(),
+        created_at: now,
+        from: input.from,
+        until: input.until,
+        scope: input.scope.clone(),
+        approval: ApprovalState::draft(input.author.clone()),
+        gates,
+        summary,
+        risks: risk::merge(&checklists),
+        failure_policy: FailurePolicy {
+            rollout_max_failures,
+            stop_on_canary_failure: true,
+        },
+        groups,
+        batches,
+        unscheduled,
+        hosts: host_plans,
+        notifications,
+        problems,
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn group_plan(
+    group: &GroupPolicy,
+    policy: &Policy,
+    fleet_size: usize,
+    planned: usize,
+    budget: usize,
+    canary_size: usize,
+    max_failures: usize,
+    first_start: Option<Timestamp>,
+    last_end: Option<Timestamp>,
+) -> GroupPlan {
+    let protection_required = group
+        .rpo_seconds
+        .is_some_and(|rpo| rpo < policy.protection_required_below_rpo_seconds);
+    let mut protection_steps =
+        vec!["record installed versions of every package that will change".to_owned()];
+    protection_steps.extend(group.protection.iter().map(|p| match p {
+        Protection::PauseWrites => "pause writes (hook)".to_owned(),
+        Protection::Snapshot => "take a snapshot".to_owned(),
+        Protection::Backup => "back up and verify the backup by a test restore".to_owned(),
+    }));
+    let snapshot = group.protection.contains(&Protection::Snapshot);
+    GroupPlan {
+        name: group.name.clone(),
+        environment: group.environment.clone(),
+        owners: group.owners.clone(),
+        staging_counterpart: group.staging_counterpart.clone(),
+        hosts_in_fleet: fleet_size,
+        hosts_planned: planned,
+        max_in_flight: budget,
+        canary_size,
+        anti_affinity: group.rollout.anti_affinity.clone(),
+        rto_seconds: group.rto_seconds,
+        rpo_seconds: group.rpo_seconds,
+        protection_required,
+        protection_steps,
+        health_checks: group
+            .health_checks
+            .iter()
+            .filter_map(|name| {
+                policy.health_checks.get(name).map(|check| HealthCheckRef {
+                    name: name.clone(),
+                    kind: check.kind,
+                    target: check.target.clone(),
+                    timeout_seconds: check.timeout_seconds,
+                })
+            })
+            .collect(),
+        verification_seconds: group.rollout.verification_seconds,
+        rollback_buffer_percent: group.rollout.rollback_buffer_percent,
+        canary_max_failures: group.rollout.canary_max_failures.of(canary_size),
+        max_failures,
+        continue_after_failed_batch: group.rollout.continue_after_failed_batch,
+        rollback_method: if snapshot {
+            "apt-get install --allow-downgrades PKG=RECORDED_VERSION …; snapshot revert when the downgrade fails".into()
+        } else {
+            "apt-get install --allow-downgrades PKG=RECORDED_VERSION … (dnf downgrade on RPM hosts)"
+                .into()
+        },
+        first_start,
+        last_end,
+    }
+}
+
+fn notices(
+    group: &GroupPolicy,
+    first_start: Option<Timestamp>,
+    last_end: Option<Timestamp>,
+    policy: &Policy,
+    hosts: usize,
+) -> Vec<Notification> {
+    let (Some(start), Some(end)) = (first_start, last_end) else {
+        return Vec::new();
+    };
+    let lead =
+        SignedDuration::from_secs(i64::try_from(policy.notify_before_seconds).unwrap_or(i64::MAX));
+    let before = start.checked_sub(lead).unwrap_or(start);
+    let make = |at, kind, subject: String| Notification {
+        at,
+        kind,
+        group: group.name.clone(),
+        to: group.owners.clone(),
+        subject,
+    };
+    vec![
+        make(
+            before,
+            NotificationKind::Before,
+            format!(
+                "{}: {hosts} host(s) will be patched from {start}",
+                group.name
+            ),
+        ),
+        make(
+            start,
+            NotificationKind::Start,
+            format!("{}: patching started", group.name),
+        ),
+        make(
+            end,
+            NotificationKind::Done,
+            format!("{}: patching window done, observation starts", group.name),
+        ),
+    ]
+}

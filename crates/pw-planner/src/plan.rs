@@ -1,0 +1,174 @@
+//! The change plan (what will be done, DESIGN.md §1) and its serialisable shape.
+//! [`crate::build::build_plan`] makes one; [`crate::render`] turns it into Markdown.
+
+use jiff::Timestamp;
+use serde::Serialize;
+
+use crate::approval::{ApprovalGates, ApprovalState};
+use crate::fleet::Scope;
+use crate::policy::HealthCheckKind;
+use crate::risk::RiskItem;
+use crate::schedule::BatchKind;
+use crate::summary::RiskSummary;
+use crate::targets::{HostEstimate, PackageChange};
+
+/// A change plan.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Plan {
+    pub id: String,
+    pub author: String,
+    pub created_at: Timestamp,
+    /// The planning horizon.
+    pub from: Timestamp,
+    pub until: Timestamp,
+    pub scope: Scope,
+    pub approval: ApprovalState,
+    /// What approving this plan requires.
+    pub gates: ApprovalGates,
+    pub summary: RiskSummary,
+    pub risks: Vec<RiskItem>,
+    pub failure_policy: FailurePolicy,
+    pub groups: Vec<GroupPlan>,
+    /// All batches in time order (`number` is 1-based in this order).
+    pub batches: Vec<Batch>,
+    pub unscheduled: Vec<Unscheduled>,
+    pub hosts: Vec<HostPlan>,
+    pub notifications: Vec<Notification>,
+    /// Input that could not be used (unknown groups, bad versions, duplicate hosts…).
+    pub problems: Vec<String>,
+}
+
+/// One group's part of the plan.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GroupPlan {
+    pub name: String,
+    pub environment: String,
+    pub owners: Vec<String>,
+    pub staging_counterpart: Option<String>,
+    /// Hosts of the group in the fleet file (the base of percents).
+    pub hosts_in_fleet: usize,
+    /// Hosts with at least one change.
+    pub hosts_planned: usize,
+    /// Disruption budget: hosts changing at once.
+    pub max_in_flight: usize,
+    pub canary_size: usize,
+    pub anti_affinity: Vec<String>,
+    pub rto_seconds: Option<u64>,
+    pub rpo_seconds: Option<u64>,
+    /// Whether the RPO makes a snapshot/backup mandatory.
+    pub protection_required: bool,
+    /// Protection steps run on every host before it changes, in order.
+    pub protection_steps: Vec<String>,
+    pub health_checks: Vec<HealthCheckRef>,
+    pub verification_seconds: u64,
+    pub rollback_buffer_percent: f64,
+    /// Failures tolerated in the canary batch before the rollout stops.
+    pub canary_max_failures: usize,
+    /// This group's share of the rollout's failure budget.
+    pub max_failures: usize,
+    pub continue_after_failed_batch: bool,
+    /// How a host of this group is rolled back.
+    pub rollback_method: String,
+    pub first_start: Option<Timestamp>,
+    pub last_end: Option<Timestamp>,
+}
+
+/// A health check as used by a group.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HealthCheckRef {
+    pub name: String,
+    pub kind: HealthCheckKind,
+    pub target: String,
+    pub timeout_seconds: u64,
+}
+
+/// One failure budget for the whole rollout (DESIGN.md §9.8).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FailurePolicy {
+    /// Failed hosts after the canaries that stop the rollout when exceeded (sum of the groups'
+    /// shares).
+    pub rollout_max_failures: usize,
+    /// Any canary batch with more failures than its group's `canary_max_failures` stops the
+    /// rollout at once.
+    pub stop_on_canary_failure: bool,
+}
+
+/// One batch placed in a window slot.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Batch {
+    pub number: usize,
+    pub group: String,
+    /// Position within the group (1 = its canary).
+    pub index_in_group: usize,
+    pub kind: BatchKind,
+    pub hosts: Vec<String>,
+    pub window: String,
+    pub slot_start: Timestamp,
+    pub slot_end: Timestamp,
+    pub start: Timestamp,
+    /// End of the batch's verification period.
+    pub end: Timestamp,
+    pub apply_seconds: u64,
+    pub rollback_seconds: u64,
+    pub rollback_buffer_seconds: u64,
+    pub usable_seconds: u64,
+    /// Failures tolerated in this batch alone (canaries), `None` for waves (rollout budget).
+    pub max_failures: Option<usize>,
+    /// Why the batch was split or moved.
+    pub notes: Vec<String>,
+}
+
+/// Hosts the plan could not place.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Unscheduled {
+    pub group: String,
+    pub hosts: Vec<String>,
+    pub reason: String,
+}
+
+/// One host's change.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HostPlan {
+    pub id: String,
+    pub hostname: String,
+    pub group: String,
+    /// The batch number, `None` when unscheduled.
+    pub batch: Option<usize>,
+    pub changes: Vec<PackageChange>,
+    pub estimate: HostEstimate,
+    /// Versions to return to on rollback (`package=version`), recorded from the inventory.
+    pub rollback_to: Vec<String>,
+}
+
+/// When owners hear about the plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NotificationKind {
+    Before,
+    Start,
+    Done,
+}
+
+/// A notice to a group's owners.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Notification {
+    pub at: Timestamp,
+    pub kind: NotificationKind,
+    pub group: String,
+    pub to: Vec<String>,
+    pub subject: String,
+}
+
+impl Plan {
+    /// Hosts placed in a batch.
+    pub fn scheduled_hosts(&self) -> usize {
+        self.batches.iter().map(|b| b.hosts.len()).sum()
+    }
+
+    /// The plan as pretty JSON.
+    pub fn to_json(&self) -> String {
+        // Serialising plain data into a String cannot fail: every key is a string and no
+        // Serialize impl here returns an error.
+        serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+    }
+}
