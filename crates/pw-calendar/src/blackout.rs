@@ -20,7 +20,7 @@ pub struct Blackout {
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Kind {
     Once { start: Timestamp, end: Timestamp },
-    Recurring(Recurrence),
+    Recurring(Box<Recurrence>),
 }
 
 /// One concrete blackout period (end exclusive), named so reports can say what cut a slot.
@@ -96,14 +96,14 @@ impl Blackout {
             (false, true) => {
                 let missing =
                     |field: &str| Error::shape(format!("recurring blackout needs `{field}`"));
-                Kind::Recurring(Recurrence::parse(
+                Kind::Recurring(Box::new(Recurrence::parse(
                     spec.rrule.as_deref().ok_or_else(|| missing("rrule"))?,
                     spec.dtstart.as_deref().ok_or_else(|| missing("dtstart"))?,
                     spec.tz.as_deref().ok_or_else(|| missing("tz"))?,
                     spec.duration
                         .as_deref()
                         .ok_or_else(|| missing("duration"))?,
-                )?)
+                )?))
             }
         };
         Ok(Blackout {

@@ -37,7 +37,7 @@ pub fn to_ics(calendar_name: &str, windows: &[Window], blackouts: &[Blackout]) -
         .iter()
         .map(Window::recurrence)
         .chain(blackouts.iter().filter_map(|b| match b.kind() {
-            Kind::Recurring(recurrence) => Some(recurrence),
+            Kind::Recurring(recurrence) => Some(recurrence.as_ref()),
             Kind::Once { .. } => None,
         }));
     for recurrence in recurrences {

@@ -4,7 +4,7 @@ use jiff::Timestamp;
 use pw_calendar::Window;
 use serde_json::Value;
 
-const CASES: &str = include_str!("data/rrule-cases.jsonl");
+const CASES: &str = include_str!("../data/rrule-cases.jsonl");
 
 fn cases() -> Vec<Value> {
     CASES
