@@ -260,7 +260,14 @@ pub fn build_plan(input: &PlanInput, policy: &Policy, now: Timestamp) -> Plan {
         rollout_max_failures += max_failures;
         let first_start = placed.iter().map(|p| p.start).min();
         let last_end = placed.iter().map(|p| p.end).max();
-        notifications.extend(notices(group, first_start, last_end, policy, hosts.len()));
+        notifications.extend(notices(
+            group,
+            first_start,
+            last_end,
+            policy,
+            hosts.len(),
+            now,
+        ));
         groups.push(group_plan(
             group,
             policy,
@@ -411,13 +418,15 @@ fn notices(
     last_end: Option<Timestamp>,
     policy: &Policy,
     hosts: usize,
+    now: Timestamp,
 ) -> Vec<Notification> {
     let (Some(start), Some(end)) = (first_start, last_end) else {
         return Vec::new();
     };
     let lead =
         SignedDuration::from_secs(i64::try_from(policy.notify_before_seconds).unwrap_or(i64::MAX));
-    let before = start.checked_sub(lead).unwrap_or(start);
+    // Never in the past: a plan made at short notice notifies at once.
+    let before = start.checked_sub(lead).unwrap_or(start).max(now.min(start));
     let make = |at, kind, subject: String| Notification {
         at,
         kind,

@@ -8,7 +8,8 @@
 //! rollback time fits in the buffer. Otherwise the hosts that fit stay (the batch is split, the
 //! rest follows as the next batch) or, when none fits, the batch moves to the next slot. Every
 //! split and move is recorded as a note on the batch. Hosts that fit no slot of the horizon at all
-//! are reported as unscheduled with the numbers.
+//! are reported as unscheduled with the numbers. When no canary host fits any slot, the first batch
+//! that is placed becomes the canary (noted), so a group never starts with a wave.
 
 use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
@@ -117,6 +118,7 @@ pub fn place(
         batches.into_iter().map(|b| (b, Vec::new())).collect();
     let mut cursor = rules.not_before;
     let mut slot_index = 0usize;
+    let mut canary_placed = false;
     while let Some((mut batch, mut notes)) = queue.pop_front() {
         // Hosts no slot of the horizon can hold.
         let (never, hosts): (Vec<usize>, Vec<usize>) = batch.hosts.iter().partition(|&&h| {
@@ -211,6 +213,11 @@ pub fn place(
                 vec!["split from the previous batch (capacity)".into()],
             ));
         }
+        if batch.kind == BatchKind::Wave && !canary_placed {
+            batch.kind = BatchKind::Canary;
+            notes.push("promoted to canary: the planned canary host(s) fit no slot".into());
+        }
+        canary_placed = true;
         let apply = fit
             .iter()
             .map(|h| estimates[*h].apply_seconds)
