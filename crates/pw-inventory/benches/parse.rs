@@ -37,3 +37,14 @@ fn rpm_qa_almalinux9(bencher: divan::Bencher) {
         .counter(divan::counter::BytesCount::of_slice(&input))
         .bench(|| pw_inventory::parse_rpm_qa(divan::black_box(&input)));
 }
+
+/// The floor: only visiting every line end of the same file (what any line parser must do).
+#[divan::bench]
+fn dpkg_status_line_scan_floor(bencher: divan::Bencher) {
+    let input = data("dpkg-status-debian12.txt.gz");
+    bencher
+        .counter(divan::counter::BytesCount::of_slice(&input))
+        .bench(|| {
+            memchr::memchr_iter(b'\n', divan::black_box(&input)).fold(0, |acc, end| acc ^ end)
+        });
+}

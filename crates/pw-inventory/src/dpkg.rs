@@ -12,7 +12,6 @@
 //! Version, Architecture and Source are skipped without decoding, and only the kept values of an
 //! installed package are allocated.
 
-use memchr::memchr;
 use pw_model::{InstalledPackage, PackageName};
 use pw_version::Scheme;
 
@@ -131,7 +130,8 @@ impl<'a> Stanza<'a> {
     }
 
     fn field(&mut self, line: &'a [u8], line_no: usize) {
-        let Some(colon) = memchr(b':', line).filter(|&c| c > 0) else {
+        // Field names are short: a plain loop beats a SIMD search set up per line.
+        let Some(colon) = line.iter().position(|&b| b == b':').filter(|&c| c > 0) else {
             return self.fail(InventoryError::BadFieldLine {
                 line: line_no,
                 text: excerpt(line),
