@@ -1,6 +1,7 @@
 //! The `patchwarden` binary: command-line parsing and wiring of the crates (kept thin).
 
 mod cmd;
+mod paths;
 
 use std::process::ExitCode;
 
@@ -16,6 +17,11 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// This machine's or an inventory file's findings: matched advisories ranked by tier T0–T4
+    /// with deadlines and reasons.
+    Scan(cmd::scan::Args),
+    /// Import (offline) or download advisory feeds: OSV, CISA KEV, EPSS.
+    Feeds(cmd::feeds::Args),
     /// Compare version pairs read from stdin (`A<TAB>B` per line); prints -1, 0 or 1 per line.
     Vercmp(cmd::vercmp::Args),
     /// Maintenance windows: next occurrences of a rule, a policy's slots after blackouts, .ics feed.
@@ -23,8 +29,12 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // One TLS crypto provider for the whole process (ring; see docs/design/dependencies.md).
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Scan(args) => cmd::scan::run(args),
+        Command::Feeds(args) => cmd::feeds::run(args),
         Command::Vercmp(args) => cmd::vercmp::run(args),
         Command::Windows(args) => cmd::windows::run(args),
     };

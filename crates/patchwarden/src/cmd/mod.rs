@@ -1,4 +1,7 @@
 //! One module per subcommand: argument struct (clap derive) and a `run` function.
 
+pub mod feeds;
+pub mod scan;
+mod scan_output;
 pub mod vercmp;
 pub mod windows;

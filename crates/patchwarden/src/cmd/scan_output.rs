@@ -1,0 +1,221 @@
+//! Rendering a scan: the stable JSON document (docs/scan.md) and the table for humans, grouped
+//! by tier with a summary line.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+
+use jiff::Timestamp;
+use pw_model::{Finding, OsRelease, Tier};
+
+/// Output formats of `scan`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+}
+
+/// The JSON document (schema `patchwarden-scan/1`).
+#[derive(serde::Serialize)]
+pub struct Report {
+    pub schema: &'static str,
+    pub generated_at: Timestamp,
+    pub host: Host,
+    pub intelligence: IntelligenceInfo,
+    pub summary: Summary,
+    pub findings: Vec<Finding>,
+}
+
+#[derive(serde::Serialize)]
+pub struct Host {
+    pub name: String,
+    pub os: String,
+    pub packages: usize,
+}
+
+#[derive(serde::Serialize)]
+pub struct IntelligenceInfo {
+    pub source: String,
+    pub advisories: usize,
+}
+
+#[derive(serde::Serialize)]
+pub struct Summary {
+    pub findings: usize,
+    pub by_tier: BTreeMap<Tier, usize>,
+    pub overdue: usize,
+    pub packages: usize,
+    /// Findings without a fix, left out of `findings` (use `--include-unfixed`).
+    pub unfixed_hidden: usize,
+}
+
+impl Report {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        host: String,
+        os: &OsRelease,
+        packages: usize,
+        source: String,
+        advisories: usize,
+        now: Timestamp,
+        mut findings: Vec<Finding>,
+        include_unfixed: bool,
+    ) -> Report {
+        let before = findings.len();
+        if !include_unfixed {
+            findings.retain(|f| f.fixed.is_some());
+        }
+        let counts = pw_scan::summarize(&findings, now);
+        Report {
+            schema: "patchwarden-scan/1",
+            generated_at: now,
+            host: Host {
+                name: host,
+                os: os.to_string(),
+                packages,
+            },
+            intelligence: IntelligenceInfo { source, advisories },
+            summary: Summary {
+                findings: findings.len(),
+                by_tier: Tier::ALL
+                    .iter()
+                    .map(|t| (*t, counts.by_tier[t.index()]))
+                    .collect(),
+                overdue: counts.overdue,
+                packages: counts.packages,
+                unfixed_hidden: before - findings.len(),
+            },
+            findings,
+        }
+    }
+}
+
+/// Writes the report in the chosen format.
+pub fn render(report: &Report, format: Format, out: &mut impl Write) -> std::io::Result<()> {
+    match format {
+        Format::Json => {
+            serde_json::to_writer_pretty(&mut *out, report)?;
+            writeln!(out)
+        }
+        Format::Table => table(report, out),
+    }
+}
+
+fn table(report: &Report, out: &mut impl Write) -> std::io::Result<()> {
+    let now = report.generated_at;
+    writeln!(
+        out,
+        "{} ({}, {} packages) — advisories: {} ({} records)",
+        report.host.name,
+        report.host.os,
+        report.host.packages,
+        report.intelligence.source,
+        report.intelligence.advisories
+    )?;
+    for tier in Tier::ALL {
+        let rows: Vec<&Finding> = report.findings.iter().filter(|f| f.tier == tier).collect();
+        if rows.is_empty() {
+            continue;
+        }
+        writeln!(
+            out,
+            "\n{tier} {} — {} finding{}",
+            tier.title(),
+            rows.len(),
+            plural(rows.len())
+        )?;
+        let cells: Vec<[String; 6]> = rows
+            .iter()
+            .map(|f| {
+                [
+                    f.binary.clone(),
+                    f.installed.clone(),
+                    f.fixed.clone().unwrap_or_else(|| "no fix".into()),
+                    ids(f),
+                    deadline(f, now),
+                    f.reasons.first().cloned().unwrap_or_default(),
+                ]
+            })
+            .collect();
+        let headers = [
+            "PACKAGE",
+            "INSTALLED",
+            "FIXED IN",
+            "ADVISORY",
+            "DEADLINE",
+            "WHY",
+        ];
+        let mut widths = headers.map(str::len);
+        for row in &cells {
+            for (w, cell) in widths.iter_mut().zip(row) {
+                *w = (*w).max(cell.chars().count()).min(48);
+            }
+        }
+        write_row(out, &headers.map(String::from), &widths)?;
+        for row in &cells {
+            write_row(out, row, &widths)?;
+        }
+    }
+    let s = &report.summary;
+    let tiers: Vec<String> = s.by_tier.iter().map(|(t, n)| format!("{t} {n}")).collect();
+    writeln!(
+        out,
+        "\n{} finding{} on {} package{} ({}); {} overdue{}",
+        s.findings,
+        plural(s.findings),
+        s.packages,
+        plural(s.packages),
+        tiers.join(", "),
+        s.overdue,
+        if s.unfixed_hidden > 0 {
+            format!(
+                "; {} without a fix hidden (--include-unfixed)",
+                s.unfixed_hidden
+            )
+        } else {
+            String::new()
+        }
+    )
+}
+
+fn write_row(out: &mut impl Write, row: &[String; 6], widths: &[usize; 6]) -> std::io::Result<()> {
+    let mut line = String::new();
+    for (i, (cell, width)) in row.iter().zip(widths).enumerate() {
+        let cell: String = if i < 5 && cell.chars().count() > *width {
+            cell.chars().take(width - 1).chain(['…']).collect()
+        } else {
+            cell.clone()
+        };
+        if i < 5 {
+            line.push_str(&format!("{cell:<width$}  "));
+        } else {
+            line.push_str(&cell);
+        }
+    }
+    writeln!(out, "{}", line.trim_end())
+}
+
+/// The advisory id and its first CVE alias.
+fn ids(f: &Finding) -> String {
+    match f.aliases.iter().find(|a| a.starts_with("CVE-")) {
+        Some(cve) if f.advisory != *cve && !f.advisory.contains(cve.as_str()) => {
+            format!("{} {cve}", f.advisory)
+        }
+        _ => f.advisory.clone(),
+    }
+}
+
+fn deadline(f: &Finding, now: Timestamp) -> String {
+    match f.deadline {
+        None if f.tier == Tier::T2 => "next window".into(),
+        None => "—".into(),
+        Some(d) if d < now => {
+            let days = (now.as_second() - d.as_second()) / 86_400;
+            format!("OVERDUE {days}d")
+        }
+        Some(d) => d.strftime("%Y-%m-%d %H:%MZ").to_string(),
+    }
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}

@@ -1,0 +1,210 @@
+//! A scan: one host's installed packages × advisories × threat signals (KEV, EPSS) × the
+//! priority policy → findings, each with its tier, deadline and reasons. Pure: the caller loads
+//! everything and passes `now`.
+//!
+//! A finding's deadline runs from the later of the advisory's publication and `first_seen` (when
+//! the caller knows when the host first had the problem); when neither is known it runs from
+//! `now`. Findings are ordered most urgent first: tier, then deadline, then package and id.
+
+use std::collections::HashMap;
+
+use jiff::Timestamp;
+use jiff::civil::Date;
+use pw_advisory::{Advisory, AdvisoryIndex, AdvisoryKind, EpssScores, KevCatalog, Match, Matcher};
+use pw_model::{Finding, InstalledPackage, OsRelease};
+use pw_priority::{Deadline, Evidence, FixKind, PriorityPolicy};
+
+/// Advisories indexed for matching, with the threat signals of their CVEs.
+pub struct Intelligence {
+    index: AdvisoryIndex,
+    kev: HashMap<String, Date>,
+    epss: HashMap<String, f64>,
+}
+
+impl Intelligence {
+    /// Indexes `advisories` and keeps the KEV dates and EPSS probabilities by CVE (the last EPSS
+    /// file given wins for a CVE).
+    pub fn new(advisories: Vec<Advisory>, kev: Option<&KevCatalog>, epss: &[EpssScores]) -> Self {
+        let kev = kev
+            .map(|c| {
+                c.entries
+                    .iter()
+                    .map(|e| (e.cve_id.clone(), e.date_added))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let epss = epss
+            .iter()
+            .flat_map(|file| file.scores.iter())
+            .map(|s| (s.cve.clone(), s.epss))
+            .collect();
+        Intelligence {
+            index: AdvisoryIndex::new(advisories),
+            kev,
+            epss,
+        }
+    }
+
+    /// The advisory index, for statistics.
+    pub fn index(&self) -> &AdvisoryIndex {
+        &self.index
+    }
+
+    /// A reusable matcher for hosts of one release.
+    pub fn matcher(&self, os: &OsRelease, ubuntu_pro: bool) -> Matcher<'_> {
+        Matcher::new(&self.index, os, ubuntu_pro)
+    }
+
+    /// Scans one host: matches, classifies and orders its findings.
+    pub fn scan(
+        &self,
+        matcher: &mut Matcher<'_>,
+        packages: &[InstalledPackage],
+        context: &ScanContext<'_>,
+    ) -> Vec<Finding> {
+        let mut findings: Vec<Finding> = matcher
+            .match_packages(packages)
+            .iter()
+            .map(|m| self.finding(m, context))
+            .collect();
+        sort_findings(&mut findings);
+        findings
+    }
+
+    /// The evidence classification needs for one match.
+    pub fn evidence(&self, m: &Match<'_>, first_seen: Option<Timestamp>) -> Evidence {
+        let cves: Vec<String> = m.cves.iter().map(|c| c.to_string()).collect();
+        Evidence {
+            advisory: m.advisory().id.clone(),
+            kind: match m.kind() {
+                AdvisoryKind::Security => FixKind::Security,
+                AdvisoryKind::Bugfix => FixKind::Bugfix,
+                AdvisoryKind::Enhancement => FixKind::Enhancement,
+            },
+            cvss: m
+                .advisories
+                .iter()
+                .filter_map(|a| a.advisory.cvss.as_ref())
+                .map(|c| pw_priority::CvssScore {
+                    score: c.score,
+                    version: cvss_version(c.version),
+                })
+                .collect(),
+            distro_severity: m.severity().map(|s| s.word.clone()),
+            kev: cves
+                .iter()
+                .filter_map(|cve| {
+                    self.kev.get(cve).map(|date| pw_priority::KevEntry {
+                        cve: cve.clone(),
+                        date_added: *date,
+                    })
+                })
+                .collect(),
+            epss: cves
+                .iter()
+                .filter_map(|cve| {
+                    self.epss.get(cve).map(|p| pw_priority::EpssScore {
+                        cve: cve.clone(),
+                        probability: *p,
+                    })
+                })
+                .collect(),
+            emergency: Vec::new(),
+            critical_fix: None,
+            published: m.published(),
+            first_seen,
+            cves,
+        }
+    }
+
+    fn finding(&self, m: &Match<'_>, context: &ScanContext<'_>) -> Finding {
+        let evidence = self.evidence(m, context.first_seen);
+        let classification = match context.group {
+            Some(group) => context.policy.classify_for_group(group, &evidence),
+            None => context.policy.classify(&evidence),
+        };
+        let deadline = match classification.deadline {
+            Deadline::At(at) => Some(at),
+            Deadline::Within(duration) => context.now.checked_add(duration).ok(),
+            Deadline::NextWindow | Deadline::None => None,
+        };
+        let epss = evidence.epss.iter().map(|e| e.probability).reduce(f64::max);
+        Finding {
+            binary: m.installed.name.clone(),
+            installed: m.installed.version.clone(),
+            package: m.package.to_owned(),
+            package_version: m.package_version.to_owned(),
+            advisory: evidence.advisory.clone(),
+            aliases: m.aliases().into_iter().map(str::to_owned).collect(),
+            fixed: m.fixed.map(str::to_owned),
+            tier: classification.tier,
+            deadline,
+            reasons: classification.reasons,
+            summary: m.advisory().summary.clone(),
+            published: evidence.published,
+            cvss: m.cvss(),
+            epss,
+            kev: !evidence.kev.is_empty(),
+        }
+    }
+}
+
+/// What a scan needs besides the packages.
+pub struct ScanContext<'a> {
+    pub policy: &'a PriorityPolicy,
+    /// The host's group, for group overrides in the policy.
+    pub group: Option<&'a str>,
+    /// When the host first had these findings, when known (a stateless scan does not know).
+    pub first_seen: Option<Timestamp>,
+    pub now: Timestamp,
+}
+
+fn cvss_version(version: pw_advisory::CvssVersion) -> pw_priority::CvssVersion {
+    match version {
+        pw_advisory::CvssVersion::V2 => pw_priority::CvssVersion::V2,
+        pw_advisory::CvssVersion::V3_0 => pw_priority::CvssVersion::V3_0,
+        pw_advisory::CvssVersion::V3_1 => pw_priority::CvssVersion::V3_1,
+        pw_advisory::CvssVersion::V4_0 => pw_priority::CvssVersion::V4,
+    }
+}
+
+/// Most urgent first: tier, deadline (none last), binary, advisory.
+pub fn sort_findings(findings: &mut [Finding]) {
+    findings.sort_by(|a, b| {
+        a.tier
+            .cmp(&b.tier)
+            .then_with(|| match (a.deadline, b.deadline) {
+                (Some(x), Some(y)) => x.cmp(&y),
+                (Some(_), None) => std::cmp::Ordering::Less,
+                (None, Some(_)) => std::cmp::Ordering::Greater,
+                (None, None) => std::cmp::Ordering::Equal,
+            })
+            .then_with(|| a.binary.cmp(&b.binary))
+            .then_with(|| a.advisory.cmp(&b.advisory))
+    });
+}
+
+/// Counts of findings per tier, and how many are overdue at `now`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Summary {
+    pub by_tier: [usize; 5],
+    pub overdue: usize,
+    pub no_fix: usize,
+    pub packages: usize,
+}
+
+/// Summarizes findings.
+pub fn summarize(findings: &[Finding], now: Timestamp) -> Summary {
+    let mut summary = Summary::default();
+    let mut packages: Vec<&str> = Vec::new();
+    for f in findings {
+        summary.by_tier[f.tier.index()] += 1;
+        summary.overdue += usize::from(f.deadline.is_some_and(|d| d < now));
+        summary.no_fix += usize::from(f.fixed.is_none());
+        packages.push(&f.binary);
+    }
+    packages.sort_unstable();
+    packages.dedup();
+    summary.packages = packages.len();
+    summary
+}
