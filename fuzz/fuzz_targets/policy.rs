@@ -17,7 +17,10 @@ fuzz_target!(|data: &[u8]| {
             }
             let evidence = Evidence {
                 cves: vec!["CVE-2024-6387".into()],
-                cvss: vec![CvssScore { score: 8.1, version: CvssVersion::V3_1 }],
+                cvss: vec![CvssScore {
+                    score: 8.1,
+                    version: CvssVersion::V3_1,
+                }],
                 distro_severity: Some("Important".into()),
                 ..Evidence::default()
             };

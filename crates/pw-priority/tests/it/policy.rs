@@ -27,57 +27,21 @@ fn empty_policy_is_the_design_default() {
     assert_eq!(policy.distro_severity["critical"], Tier::T0);
 }
 
-/// The example of docs/priority.md, kept in sync by hand.
-const EXAMPLE: &str = r#"
-[priority]
-unknown_severity = "T3"
-
-[priority.tiers.t0]
-deadline = "24h"
-cvss_min = 9.0
-epss_min = 0.5
-epss_cvss_min = 7.0
-kev = true
-
-[priority.tiers.t1]
-deadline = "7d"
-cvss_min = 7.0
-
-[priority.tiers.t2]
-severity_words = ["critical"]
-
-[priority.tiers.t3]
-deadline = "30d"
-
-[priority.distro_severity]
-Critical = "T1"
-urgent = "T0"
-
-[[priority.emergency]]
-cve = "CVE-2024-3094"
-reason = "xz backdoor: remote code execution through sshd"
-
-[[priority.critical_fixes]]
-advisory = "ALBA-2024:2203"
-reason = "kernel panic on our storage nodes"
-
-[priority.groups.payments]
-unknown_severity = "T1"
-
-[priority.groups.payments.tiers.t0]
-deadline = "6h"
-
-[priority.groups.payments.tiers.t1]
-deadline = "2d"
-cvss_min = 6.5
-
-[windows]
-other = "sections belong to other parts of patchwarden"
-"#;
+/// The example of docs/priority.md (its first toml block), with another section of the file.
+fn example() -> String {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/priority.md");
+    let doc = std::fs::read_to_string(path).unwrap();
+    let start = doc.find("```toml\n").unwrap() + "```toml\n".len();
+    let end = start + doc[start..].find("```").unwrap();
+    format!(
+        "{}\n[windows]\nother = \"sections belong to other parts\"\n",
+        &doc[start..end]
+    )
+}
 
 #[test]
 fn full_example_as_a_section_of_a_larger_file() {
-    let file: toml::Table = toml::from_str(EXAMPLE).unwrap();
+    let file: toml::Table = toml::from_str(&example()).unwrap();
     let policy = PriorityPolicy::from_toml_value(&file["priority"]).unwrap();
     assert_eq!(policy.distro_severity["critical"], Tier::T1);
     assert_eq!(policy.distro_severity["urgent"], Tier::T0);
