@@ -260,3 +260,69 @@ impl Interner {
         n
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parse_advisories;
+
+    fn advisories(lines: &[&str]) -> Vec<Advisory> {
+        parse_advisories(lines.join("\n").as_bytes()).advisories
+    }
+
+    #[test]
+    fn keeps_the_last_modified_copy_of_an_id_and_skips_withdrawn() {
+        let index = AdvisoryIndex::new(advisories(&[
+            r#"{"id":"B-1","modified":"2024-02-01T00:00:00Z","summary":"new"}"#,
+            r#"{"id":"B-1","modified":"2024-01-01T00:00:00Z","summary":"old"}"#,
+            r#"{"id":"A-1","withdrawn":"2024-01-01T00:00:00Z"}"#,
+            r#"{"id":"C-1","summary":"first"}"#,
+            r#"{"id":"C-1","summary":"second"}"#,
+        ]));
+        let stats = index.stats();
+        assert_eq!(
+            (
+                stats.advisories,
+                stats.duplicates_replaced,
+                stats.withdrawn_skipped
+            ),
+            (2, 2, 1)
+        );
+        assert_eq!(index.get("B-1").unwrap().summary, "new");
+        assert_eq!(
+            index.get("C-1").unwrap().summary,
+            "second",
+            "equal dates: later input wins"
+        );
+        assert!(index.get("A-1").is_none());
+    }
+
+    #[test]
+    fn files_entries_by_shape() {
+        let entry = |name: &str, rest: &str| {
+            format!(r#"{{"package":{{"ecosystem":"Ubuntu:22.04:LTS","name":"{name}"}},{rest}}}"#)
+        };
+        let range =
+            |events: &str| format!(r#""ranges":[{{"type":"ECOSYSTEM","events":[{events}]}}]"#);
+        let zero_fixed = range(r#"{"introduced":"0"},{"fixed":"2.0"}"#);
+        let entries = [
+            entry("a", &zero_fixed),
+            entry("b", &format!(r#"{zero_fixed},"versions":["1.0","1.9"]"#)),
+            entry("c", &format!(r#"{zero_fixed},"versions":["2.5"]"#)),
+            entry("d", &range(r#"{"introduced":"0"}"#)),
+            entry("e", &range(r#"{"introduced":"1.0"},{"fixed":"2.0"}"#)),
+            entry("f", r#""versions":[]"#),
+        ];
+        let record = format!(r#"{{"id":"X-1","affected":[{}]}}"#, entries.join(","));
+        let stats = AdvisoryIndex::new(advisories(&[&record])).stats();
+        assert_eq!(
+            (
+                stats.fixed_only_entries,
+                stats.unfixed_entries,
+                stats.general_entries,
+                stats.empty_entries
+            ),
+            (2, 1, 2, 1)
+        );
+    }
+}

@@ -175,6 +175,30 @@ proptest! {
     }
 
     #[test]
+    fn cvss_vectors_of_real_metric_names_never_panic(
+        v4 in any::<bool>(),
+        values in proptest::collection::vec(prop::sample::select(vec!["N", "L", "H", "P", "A", "U", "C", "R", "X", "M", "S", ""]), 11..14),
+        drop in 0usize..16,
+    ) {
+        let keys: &[&str] = if v4 {
+            &["AV", "AC", "AT", "PR", "UI", "VC", "VI", "VA", "SC", "SI", "SA", "E", "S"]
+        } else {
+            &["AV", "AC", "PR", "UI", "S", "C", "I", "A", "E", "RL", "RC"]
+        };
+        let parts: Vec<String> = keys
+            .iter()
+            .zip(&values)
+            .enumerate()
+            .filter(|(i, _)| *i != drop)
+            .map(|(_, (k, v))| format!("{k}:{v}"))
+            .collect();
+        let vector = format!("CVSS:{}/{}", if v4 { "4.0" } else { "3.1" }, parts.join("/"));
+        if let Ok(s) = pw_advisory::score_vector(&vector) {
+            prop_assert!((0.0..=10.0).contains(&s.score));
+        }
+    }
+
+    #[test]
     fn cvss_scoring_never_panics(vector in "(CVSS:(3\\.0|3\\.1|4\\.0)/)?([A-Za-z]{1,3}:[A-Za-z]{1,2}/){0,12}[A-Z]{0,2}:?[A-Z]?") {
         if let Ok(s) = pw_advisory::score_vector(&vector) {
             prop_assert!((0.0..=10.0).contains(&s.score));
