@@ -67,8 +67,9 @@ impl OsvError {
 }
 
 /// Reads OSV records in any of the accepted layouts, chosen from the first bytes: `[` starts an
-/// array; a first line that is a complete JSON value on its own means JSONL; anything else is
-/// read as one or more JSON documents. A UTF-8 byte-order mark is skipped.
+/// array; when one of the first three non-blank lines is a complete JSON object starting in
+/// column 1, the input is JSONL (so a corrupt first line does not hide the others); anything
+/// else is read as one or more JSON documents. A UTF-8 byte-order mark is skipped.
 pub fn parse_osv_bytes(bytes: &[u8]) -> OsvBatch {
     let start = content_start(bytes);
     match bytes.get(start) {
@@ -77,7 +78,7 @@ pub fn parse_osv_bytes(bytes: &[u8]) -> OsvBatch {
             problems: vec![OsvError::Empty],
         },
         Some(b'[') => parse_osv_array(bytes),
-        Some(b'{') if first_line_is_complete(&bytes[start..]) => parse_osv_jsonl(bytes),
+        Some(b'{') if looks_like_jsonl(&bytes[start..]) => parse_osv_jsonl(bytes),
         Some(b'{') => parse_osv_documents(bytes),
         Some(_) => {
             let found = String::from_utf8_lossy(&bytes[start..bytes.len().min(start + 4)])
@@ -194,10 +195,17 @@ fn content_start(bytes: &[u8]) -> usize {
         .unwrap_or(bytes.len() - skip)
 }
 
-/// Whether the first line of `body` is a complete JSON value by itself.
-fn first_line_is_complete(body: &[u8]) -> bool {
-    let end = body.iter().position(|&b| b == b'\n').unwrap_or(body.len());
-    serde_json::from_slice::<serde::de::IgnoredAny>(&body[..end]).is_ok()
+/// Whether one of the first three non-blank lines of `body` is a complete JSON object that
+/// starts in column 1 (pretty-printed documents indent their nested objects).
+fn looks_like_jsonl(body: &[u8]) -> bool {
+    body.split(|&b| b == b'\n')
+        .filter(|line| !line.iter().all(u8::is_ascii_whitespace))
+        .take(3)
+        .enumerate()
+        .any(|(i, line)| {
+            (i == 0 || line.first() == Some(&b'{'))
+                && serde_json::from_slice::<serde::de::IgnoredAny>(line).is_ok()
+        })
 }
 
 /// Deserializes collected raw values into records, with positions in `bytes`.

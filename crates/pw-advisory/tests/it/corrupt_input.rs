@@ -34,6 +34,26 @@ fn a_bad_jsonl_line_is_reported_and_the_rest_kept() {
 }
 
 #[test]
+fn a_corrupt_first_jsonl_line_does_not_hide_the_others() {
+    let text = b"{\"id\":\"A-1\",\"aliases\":[\n{\"id\":\"A-2\"}\n{\"id\":\"A-3\"}\n";
+    let batch = parse_osv_bytes(text);
+    let ids: Vec<_> = batch.records.iter().map(|r| r.record.id.as_str()).collect();
+    assert_eq!(ids, ["A-2", "A-3"]);
+    assert!(matches!(
+        batch.problems[..],
+        [OsvError::Truncated {
+            position: Position { line: 1, .. },
+            ..
+        }]
+    ));
+    // A pretty-printed record is still read as one document.
+    let pretty = b"{\n  \"id\": \"P-1\",\n  \"aliases\": [\n    \"CVE-2024-0001\"\n  ]\n}\n";
+    let batch = parse_osv_bytes(pretty);
+    assert_eq!(batch.problems, vec![]);
+    assert_eq!(batch.records[0].record.aliases, ["CVE-2024-0001"]);
+}
+
+#[test]
 fn truncated_real_feed_keeps_the_complete_lines() {
     let full = data("osv-debian12-changelogs.jsonl.gz");
     let cut = &full[..full.len() / 2];
