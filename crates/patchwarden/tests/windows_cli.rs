@@ -100,7 +100,7 @@ fn bad_input_exits_non_zero_with_a_precise_message() {
         ),
     ];
     for (overrides, message) in cases {
-        let mut args = vec![
+        let mut args = [
             ("--rrule", "FREQ=WEEKLY;BYDAY=SU"),
             ("--dtstart", "2026-03-01T02:30:00"),
             ("--tz", "Europe/Berlin"),
