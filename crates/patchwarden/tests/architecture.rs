@@ -15,31 +15,68 @@ const DOMAIN: &[&str] = &[
     "pw-priority",
     "pw-calendar",
     "pw-planner",
+    "pw-scan",
 ];
 
 /// Crates a domain crate must never pull in, directly or transitively.
 const FORBIDDEN: &[&str] = &[
-    "tokio", "async-std", "smol", "mio", "futures-executor", "sqlx", "sqlx-core", "rusqlite",
-    "libsqlite3-sys", "postgres", "tokio-postgres", "diesel", "hyper", "axum", "tower", "reqwest",
-    "ureq", "isahc", "curl", "h2", "rustls", "walkdir", "tempfile", "notify", "pw-store",
-    "pw-feeds", "pw-host",
+    "tokio",
+    "async-std",
+    "smol",
+    "mio",
+    "futures-executor",
+    "sqlx",
+    "sqlx-core",
+    "rusqlite",
+    "libsqlite3-sys",
+    "postgres",
+    "tokio-postgres",
+    "diesel",
+    "hyper",
+    "axum",
+    "tower",
+    "reqwest",
+    "ureq",
+    "isahc",
+    "curl",
+    "h2",
+    "rustls",
+    "walkdir",
+    "tempfile",
+    "notify",
+    "pw-store",
+    "pw-feeds",
+    "pw-host",
 ];
 
 /// Source patterns that mean I/O or a clock read.
 const FORBIDDEN_SOURCE: &[&str] = &[
-    "std::fs", "std::env", "std::process", "std::net", "SystemTime::now", "Instant::now",
-    "Timestamp::now", "Zoned::now", "Utc::now", "Local::now", "File::open",
+    "std::fs",
+    "std::env",
+    "std::process",
+    "std::net",
+    "SystemTime::now",
+    "Instant::now",
+    "Timestamp::now",
+    "Zoned::now",
+    "Utc::now",
+    "Local::now",
+    "File::open",
 ];
 
 fn metadata() -> serde_json::Value {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let output = Command::new(cargo)
-        .args(["metadata", "--format-version", "1", "--offline"])
+        .args(["metadata", "--format-version", "1"])
         .current_dir(&root)
         .output()
         .expect("running cargo metadata");
-    assert!(output.status.success(), "cargo metadata failed: {}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "cargo metadata failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     serde_json::from_slice(&output.stdout).expect("cargo metadata prints JSON")
 }
 

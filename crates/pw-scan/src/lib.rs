@@ -62,11 +62,12 @@ impl Intelligence {
         packages: &[InstalledPackage],
         context: &ScanContext<'_>,
     ) -> Vec<Finding> {
-        let mut findings: Vec<Finding> = matcher
-            .match_packages(packages)
-            .iter()
-            .map(|m| self.finding(m, context))
-            .collect();
+        self.findings(&matcher.match_packages(packages), context)
+    }
+
+    /// Classifies matches into findings, most urgent first.
+    pub fn findings(&self, matches: &[Match<'_>], context: &ScanContext<'_>) -> Vec<Finding> {
+        let mut findings: Vec<Finding> = matches.iter().map(|m| self.finding(m, context)).collect();
         sort_findings(&mut findings);
         findings
     }
