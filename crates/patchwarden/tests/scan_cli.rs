@@ -1,0 +1,263 @@
+//! `patchwarden scan` and `patchwarden feeds` end to end: the built binary on the real Debian 12
+//! status file, the embedded snapshot, imported feeds in a real SQLite file, and bad input.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn bin() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_patchwarden"));
+    // Never touch the developer's own data directory.
+    command.env("PATCHWARDEN_DATA_DIR", "/nonexistent/patchwarden-test");
+    command.env_remove("PATCHWARDEN_DB");
+    command
+}
+
+fn repo(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .join(path)
+}
+
+fn status_file() -> PathBuf {
+    repo("crates/pw-inventory/tests/data/dpkg-status-debian12.txt.gz")
+}
+
+fn run(command: &mut Command) -> Output {
+    let output = command.output().expect("running patchwarden");
+    assert!(
+        output.status.success(),
+        "failed: {}\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+fn scan_json(extra: &[&str]) -> serde_json::Value {
+    let mut command = bin();
+    command.args([
+        "scan",
+        "--os",
+        "debian:12",
+        "--format",
+        "json",
+        "--now",
+        "2026-11-23T00:00:00Z",
+    ]);
+    command.arg("--dpkg-status").arg(status_file());
+    command.args(extra);
+    serde_json::from_slice(&run(&mut command).stdout).expect("scan prints JSON")
+}
+
+fn finding<'a>(
+    report: &'a serde_json::Value,
+    binary: &str,
+    advisory: &str,
+) -> &'a serde_json::Value {
+    report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["binary"] == binary && f["advisory"] == advisory)
+        .unwrap_or_else(|| panic!("no finding {binary} {advisory}"))
+}
+
+#[test]
+fn scans_the_real_status_file_with_the_snapshot() {
+    let report = scan_json(&[]);
+    assert_eq!(report["schema"], "patchwarden-scan/1");
+    assert_eq!(report["host"]["packages"], 747);
+    // 20 matches, computed independently with python3-apt in
+    // crates/pw-advisory/tests/data/expected_debian12_matches.py.
+    assert_eq!(report["summary"]["findings"], 20);
+    let f = finding(&report, "librsvg2-2", "DEBCL-CVE-2023-38633");
+    // Matched on the source package, as Debian advisories name sources.
+    assert_eq!(f["package"], "librsvg");
+    assert_eq!(f["installed"], "2.54.7+dfsg-1~deb12u1");
+    assert_eq!(f["fixed"], "2.54.7+dfsg-1");
+    assert_eq!(f["aliases"], serde_json::json!(["CVE-2023-38633"]));
+    for key in ["tier", "deadline", "reasons", "package_version"] {
+        assert!(!f[key].is_null(), "{key} is set");
+    }
+    // Ordered most urgent first.
+    let tiers: Vec<&str> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["tier"].as_str().unwrap())
+        .collect();
+    let mut sorted = tiers.clone();
+    sorted.sort();
+    assert_eq!(tiers, sorted);
+}
+
+#[test]
+fn kev_and_emergency_flags_raise_the_tier_with_reasons() {
+    let dir = tempfile::tempdir().unwrap();
+    let kev = dir.path().join("kev.json");
+    std::fs::write(
+        &kev,
+        r#"{"title":"t","catalogVersion":"2026.11.01","dateReleased":"2026-11-01T00:00:00.000Z","count":1,
+           "vulnerabilities":[{"cveID":"CVE-2023-38633","vendorProject":"GNOME","product":"librsvg",
+           "vulnerabilityName":"x","dateAdded":"2026-10-30","shortDescription":"x","requiredAction":"x",
+           "dueDate":"2026-11-20","knownRansomwareCampaignUse":"Unknown","notes":"","cwes":[]}]}"#,
+    )
+    .unwrap();
+    let policy = dir.path().join("policy.toml");
+    std::fs::write(
+        &policy,
+        "[priority]\n[[priority.emergency]]\ncve = \"CVE-2024-32487\"\nreason = \"exploit seen in our honeypot\"\n",
+    )
+    .unwrap();
+    let report = scan_json(&[
+        "--kev",
+        kev.to_str().unwrap(),
+        "--policy",
+        policy.to_str().unwrap(),
+    ]);
+    let f = finding(&report, "librsvg2-2", "DEBCL-CVE-2023-38633");
+    assert_eq!(f["tier"], "T0");
+    assert_eq!(f["kev"], true);
+    assert!(
+        f["reasons"][0].as_str().unwrap().contains("KEV"),
+        "{}",
+        f["reasons"]
+    );
+    let less = finding(&report, "less", "DEBCL-CVE-2024-32487");
+    assert_eq!(less["tier"], "T0");
+    assert!(
+        less["reasons"][0].as_str().unwrap().contains("honeypot"),
+        "{}",
+        less["reasons"]
+    );
+    // The other less finding stays where it was.
+    assert_eq!(
+        finding(&report, "less", "DEBCL-CVE-2022-48624")["tier"],
+        "T3"
+    );
+}
+
+#[test]
+fn table_output_groups_by_tier_with_a_summary() {
+    let mut command = bin();
+    command.args([
+        "scan",
+        "--os",
+        "debian:12",
+        "--now",
+        "2026-11-23T00:00:00Z",
+        "--dpkg-status",
+    ]);
+    command.arg(status_file());
+    let text = String::from_utf8(run(&mut command).stdout).unwrap();
+    let t1 = text
+        .find("T1 important security update — 14 findings")
+        .expect(&text);
+    let t3 = text
+        .find("T3 recommended update — 6 findings")
+        .expect(&text);
+    assert!(t1 < t3);
+    assert!(text.contains("OVERDUE"), "{text}");
+    assert!(
+        text.trim_end()
+            .ends_with("20 findings on 10 packages (T0 0, T1 14, T2 0, T3 6, T4 0); 20 overdue"),
+        "{text}"
+    );
+}
+
+#[test]
+fn imported_feeds_are_used_instead_of_the_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("pw.db");
+    // Only the Ubuntu sample is imported: a Debian host then has no findings.
+    let mut import = bin();
+    import
+        .arg("feeds")
+        .arg("import")
+        .arg(repo("crates/pw-feeds/snapshot/osv-ubuntu-sample.jsonl.gz"))
+        .arg("--db")
+        .arg(&db);
+    let out = String::from_utf8(run(&mut import).stdout).unwrap();
+    assert!(
+        out.contains("OSV 6 records (6 new, 0 updated, 0 unchanged)"),
+        "{out}"
+    );
+    let report = scan_json(&["--db", db.to_str().unwrap()]);
+    assert_eq!(report["summary"]["findings"], 0);
+    assert!(
+        report["intelligence"]["source"]
+            .as_str()
+            .unwrap()
+            .starts_with("database")
+    );
+}
+
+fn failure(args: &[&str]) -> String {
+    let output = bin().args(args).output().unwrap();
+    assert!(!output.status.success(), "should fail: {args:?}");
+    String::from_utf8(output.stderr).unwrap()
+}
+
+#[test]
+fn bad_input_gets_a_clear_error() {
+    let status = status_file();
+    let status = status.to_str().unwrap();
+    assert!(failure(&["scan", "--dpkg-status", status]).contains("--os is required"));
+    assert!(
+        failure(&["scan", "--dpkg-status", status, "--os", "windows:11"])
+            .contains("invalid OS release \"windows:11\"")
+    );
+    assert!(
+        failure(&["scan", "--dpkg-status", status, "--os", "almalinux:9"])
+            .contains("does not use the package format")
+    );
+    assert!(
+        failure(&[
+            "scan",
+            "--dpkg-status",
+            "/nonexistent/status",
+            "--os",
+            "debian:12"
+        ])
+        .contains("/nonexistent/status")
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("p.toml");
+    std::fs::write(
+        &policy,
+        "[priority.tiers.t0]\ndeadline = \"-3h\"\ncvss_mni = 9\n",
+    )
+    .unwrap();
+    let error = failure(&[
+        "scan",
+        "--dpkg-status",
+        status,
+        "--os",
+        "debian:12",
+        "--policy",
+        policy.to_str().unwrap(),
+    ]);
+    assert!(error.contains("priority.tiers.t0.deadline"), "{error}");
+    assert!(
+        error.contains("cvss_mni"),
+        "both problems are reported: {error}"
+    );
+    let bad = dir.path().join("bad.jsonl");
+    std::fs::write(
+        &bad,
+        "{\"id\":\"X\",\"modified\":\"2024-01-01T00:00:00Z\"}\n{\"id\": \n",
+    )
+    .unwrap();
+    let db = dir.path().join("pw.db");
+    let error = failure(&[
+        "feeds",
+        "import",
+        bad.to_str().unwrap(),
+        "--db",
+        db.to_str().unwrap(),
+    ]);
+    assert!(
+        error.contains(&format!("{}: line 2", bad.display())),
+        "{error}"
+    );
+}
