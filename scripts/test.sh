@@ -9,6 +9,12 @@ scripts/install-test-deps.sh
 
 echo "== rustfmt"
 cargo fmt --all -- --check
+echo "== one TLS crypto provider (ring): aws-lc-rs and OpenSSL must not be linked"
+for crate in aws-lc-rs openssl-sys; do
+  if cargo tree --workspace -i "$crate" >/dev/null 2>&1; then
+    echo "error: $crate is in the dependency graph (see docs/design/decisions.md)"; cargo tree --workspace -i "$crate"; exit 1
+  fi
+done
 echo "== clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== tests"
