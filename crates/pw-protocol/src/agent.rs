@@ -1,0 +1,227 @@
+//! Messages between an agent and the controller: enrollment, heartbeat, inventory, commands.
+
+use std::fmt;
+
+use jiff::Timestamp;
+use pw_model::InstalledPackage;
+
+/// `POST /api/v1/enroll` (server TLS only): a one-time token plus the agent's CSR.
+#[derive(Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct EnrollRequest {
+    pub protocol_version: u32,
+    /// The single-use enrollment token (secret: never logged; see the `Debug` impl).
+    pub token: String,
+    /// The agent's certificate signing request (PEM). Only its public key is used: the
+    /// controller chooses subject, validity and usages itself.
+    pub csr_pem: String,
+    /// The host name the agent reports for its machine.
+    pub hostname: String,
+}
+
+impl fmt::Debug for EnrollRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EnrollRequest")
+            .field("protocol_version", &self.protocol_version)
+            .field("token", &"<redacted>")
+            .field("csr_pem", &format_args!("<{} bytes>", self.csr_pem.len()))
+            .field("hostname", &self.hostname)
+            .finish()
+    }
+}
+
+/// The answer to a successful enrollment.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct EnrollResponse {
+    /// The host id the controller assigned (also the client certificate's common name).
+    pub host_id: String,
+    /// The signed client certificate (PEM).
+    pub certificate_pem: String,
+    /// The controller CA's certificate (PEM): the only root the agent trusts from now on.
+    pub ca_certificate_pem: String,
+}
+
+/// `POST /api/v1/agent/heartbeat` (mTLS).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Heartbeat {
+    pub protocol_version: u32,
+    pub agent_version: String,
+    /// Whether the agent refuses every change command.
+    pub read_only: bool,
+    /// The agent's own clock, for skew diagnostics.
+    pub sent_at: Timestamp,
+}
+
+/// The controller's answer to a heartbeat.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct HeartbeatAck {
+    pub host_id: String,
+    pub server_time: Timestamp,
+    /// When the controller wants the next heartbeat, in seconds.
+    pub next_heartbeat_secs: u64,
+}
+
+/// `POST /api/v1/agent/inventory` (mTLS): the full picture of the host, replacing the last one.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct InventoryReport {
+    pub protocol_version: u32,
+    pub hostname: String,
+    /// The OS release in `family:version` form (`debian:12`), as `pw_model::OsRelease` prints it.
+    pub os: String,
+    pub packages: Vec<InstalledPackage>,
+    /// Upgrades the host's package manager offers, when the agent can tell; `None` when it did
+    /// not look (the controller then knows only the advisory findings).
+    #[serde(default)]
+    pub pending_updates: Option<Vec<PendingUpdate>>,
+    /// Whether the host asks for a reboot (`/var/run/reboot-required` on Debian/Ubuntu).
+    pub reboot_required: bool,
+    /// Packages that asked for the reboot, when known.
+    #[serde(default)]
+    pub reboot_required_by: Vec<String>,
+    pub collected_at: Timestamp,
+}
+
+/// One upgrade offered by the package manager.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PendingUpdate {
+    pub package: String,
+    pub arch: String,
+    pub from_version: String,
+    pub to_version: String,
+    /// The archive's origin (`Debian`, `Debian-Security`).
+    pub origin: String,
+    /// The suite or codename the new version comes from (`bookworm-security`).
+    pub suite: String,
+}
+
+/// The controller's answer to an accepted inventory report.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct InventoryAck {
+    pub host_id: String,
+    pub packages: usize,
+}
+
+/// `GET /api/v1/agent/commands?wait=SECS` (mTLS): commands not yet finished, oldest first. An
+/// empty list after the wait means "nothing to do, ask again".
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct CommandBatch {
+    pub commands: Vec<CommandEnvelope>,
+}
+
+/// One command for one host. The id is the idempotency key: an agent that already finished a
+/// command id answers with its recorded result instead of running it again.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct CommandEnvelope {
+    pub id: String,
+    pub issued_at: Timestamp,
+    pub command: Command,
+}
+
+/// What the controller asks an agent to do.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Command {
+    /// Collect and send a fresh inventory. Never changes the host.
+    RefreshInventory,
+    /// Install exact versions (`apt-get install pkg=ver …`); a change command.
+    InstallPackages { packages: Vec<PackagePin> },
+}
+
+impl Command {
+    /// Whether running the command changes the host (refused by read-only agents).
+    pub fn changes_host(&self) -> bool {
+        match self {
+            Command::RefreshInventory => false,
+            Command::InstallPackages { .. } => true,
+        }
+    }
+
+    /// The command's kind as it appears on the wire.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Command::RefreshInventory => "refresh_inventory",
+            Command::InstallPackages { .. } => "install_packages",
+        }
+    }
+}
+
+/// One package at one exact version.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PackagePin {
+    pub name: String,
+    pub version: String,
+}
+
+/// `POST /api/v1/agent/commands/{id}/result` (mTLS).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct CommandResult {
+    pub status: CommandStatus,
+    /// A human-readable explanation (always set for `refused` and `failed`).
+    pub message: String,
+    pub finished_at: Timestamp,
+}
+
+/// How a command ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CommandStatus {
+    Succeeded,
+    Failed,
+    /// Not run at all (read-only agent, unsupported command).
+    Refused,
+}
+
+impl CommandStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CommandStatus::Succeeded => "succeeded",
+            CommandStatus::Failed => "failed",
+            CommandStatus::Refused => "refused",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn enroll_request_debug_redacts_the_token() {
+        let request = EnrollRequest {
+            protocol_version: 1,
+            token: "pwt_secret".into(),
+            csr_pem: "-----BEGIN CERTIFICATE REQUEST-----".into(),
+            hostname: "web-1".into(),
+        };
+        let shown = format!("{request:?}");
+        assert!(!shown.contains("pwt_secret"), "{shown}");
+        assert!(shown.contains("web-1"));
+    }
+
+    #[test]
+    fn commands_are_tagged_by_kind() {
+        let command = Command::InstallPackages {
+            packages: vec![PackagePin {
+                name: "openssl".into(),
+                version: "3.0.17-1~deb12u2".into(),
+            }],
+        };
+        let json = serde_json::to_value(&command).unwrap();
+        assert_eq!(json["kind"], "install_packages");
+        assert_eq!(json["packages"][0]["version"], "3.0.17-1~deb12u2");
+        let back: Command = serde_json::from_value(json).unwrap();
+        assert_eq!(back, command);
+        assert!(back.changes_host());
+        let refresh: Command = serde_json::from_str(r#"{"kind":"refresh_inventory"}"#).unwrap();
+        assert!(!refresh.changes_host());
+    }
+
+    #[test]
+    fn unknown_fields_are_ignored() {
+        let heartbeat: Heartbeat = serde_json::from_str(
+            r#"{"protocol_version":1,"agent_version":"0.1.0","read_only":true,
+                "sent_at":"2026-01-01T00:00:00Z","future_field":42}"#,
+        )
+        .unwrap();
+        assert!(heartbeat.read_only);
+    }
+}

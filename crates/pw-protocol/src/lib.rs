@@ -1,0 +1,14 @@
+//! Versioned wire types of patchwarden: the agent protocol and the REST API's JSON bodies.
+//!
+//! Pure data (serde), no I/O. Rules for changing them (docs/design/agent-protocol.md): add
+//! optional fields freely; renaming or removing a field, or changing its meaning, needs a new
+//! [`PROTOCOL_VERSION`]. Unknown fields are ignored on input so older peers keep working.
+
+mod agent;
+mod api;
+
+pub use agent::*;
+pub use api::*;
+
+/// The protocol version spoken by this build; the controller refuses other major versions.
+pub const PROTOCOL_VERSION: u32 = 1;
