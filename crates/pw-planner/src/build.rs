@@ -33,6 +33,7 @@ pub fn build_plan(input: &PlanInput, policy: &Policy, now: Timestamp) -> Plan {
     let mut fleet_sizes: BTreeMap<&str, usize> = BTreeMap::new();
     let mut seen = BTreeSet::new();
     let mut in_scope: Vec<&Host> = Vec::new();
+    let mut unchanged: Vec<&Host> = Vec::new();
     let mut per_group: BTreeMap<&str, Vec<Planned<'_>>> = BTreeMap::new();
     for host in &input.hosts {
         if !seen.insert(host.id.as_str()) {
@@ -63,8 +64,11 @@ pub fn build_plan(input: &PlanInput, policy: &Policy, now: Timestamp) -> Plan {
         }
         in_scope.push(host);
         match targets::host_changes(host, &input.scope, policy) {
-            Err(problem) => problems.push(format!("host {:?}: {problem}", host.id)),
-            Ok(changes) if changes.is_empty() => {}
+            Err(problem) => {
+                problems.push(format!("host {:?}: {problem}", host.id));
+                unchanged.push(host);
+            }
+            Ok(changes) if changes.is_empty() => unchanged.push(host),
             Ok(changes) => {
                 let estimate = targets::estimate(&changes, policy);
                 per_group
@@ -152,12 +156,14 @@ pub fn build_plan(input: &PlanInput, policy: &Policy, now: Timestamp) -> Plan {
     }
     all.sort_by(|a, b| (a.2.start, a.0, a.1).cmp(&(b.2.start, b.0, b.1)));
     let mut batches = Vec::with_capacity(all.len());
-    let mut host_batch: BTreeMap<(&str, usize), (usize, Timestamp)> = BTreeMap::new();
+    let mut host_batch: BTreeMap<&str, Vec<Option<(usize, Timestamp)>>> = BTreeMap::new();
     for (number, (group, index, placed)) in all.iter().enumerate() {
         let hosts = &per_group[group];
         let policy_group = &policy.groups[*group];
         for h in &placed.hosts {
-            host_batch.insert((group, *h), (number + 1, placed.end));
+            host_batch
+                .entry(group)
+                .or_insert_with(|| vec![None; hosts.len()])[*h] = Some((number + 1, placed.end));
         }
         batches.push(Batch {
             number: number + 1,
@@ -283,38 +289,36 @@ pub fn build_plan(input: &PlanInput, policy: &Policy, now: Timestamp) -> Plan {
     notifications.sort_by(|a, b| (a.at, &a.group, a.kind).cmp(&(b.at, &b.group, b.kind)));
     groups.sort_by(|a, b| a.name.cmp(&b.name));
 
-    let mut host_plans = Vec::new();
-    let mut facts = Vec::new();
-    let planned_index: BTreeMap<&str, (&str, usize)> = per_group
+    let mut host_plans = Vec::with_capacity(in_scope.len());
+    let mut facts: Vec<HostFacts<'_>> = unchanged
         .iter()
-        .flat_map(|(g, hosts)| {
-            hosts
-                .iter()
-                .enumerate()
-                .map(move |(i, p)| (p.host.id.as_str(), (*g, i)))
+        .map(|host| HostFacts {
+            findings: &host.findings,
+            done_at: None,
+            has_changes: false,
         })
         .collect();
-    for host in &in_scope {
-        let placement = planned_index
-            .get(host.id.as_str())
-            .map(|(g, i)| (&per_group[g][*i], host_batch.get(&(*g, *i))));
-        facts.push(HostFacts {
-            findings: &host.findings,
-            done_at: placement.and_then(|(_, b)| b.map(|(_, end)| *end)),
-            has_changes: placement.is_some(),
-        });
-        if let Some((planned, batch)) = placement {
+    for (group, hosts) in per_group {
+        let batch_of = host_batch.get(group);
+        for (index, planned) in hosts.into_iter().enumerate() {
+            let batch = batch_of.and_then(|numbers| numbers[index]);
+            let host = planned.host;
+            facts.push(HostFacts {
+                findings: &host.findings,
+                done_at: batch.map(|(_, end)| end),
+                has_changes: true,
+            });
             host_plans.push(HostPlan {
                 id: host.id.clone(),
                 hostname: host.hostname.clone(),
                 group: host.group.clone(),
-                batch: batch.map(|(n, _)| *n),
+                batch: batch.map(|(number, _)| number),
                 rollback_to: planned
                     .changes
                     .iter()
                     .filter_map(|c| c.from.as_ref().map(|from| format!("{}={from}", c.package)))
                     .collect(),
-                changes: planned.changes.clone(),
+                changes: planned.changes,
                 estimate: planned.estimate,
             });
         }

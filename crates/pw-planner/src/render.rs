@@ -265,13 +265,17 @@ fn batches(plan: &Plan, out: &mut String) {
 
 fn rollback(plan: &Plan, out: &mut String) {
     out.push_str("\n## Rollback plan\n");
+    let mut sets: BTreeMap<&str, BTreeMap<String, usize>> = BTreeMap::new();
+    for host in &plan.hosts {
+        *sets
+            .entry(host.group.as_str())
+            .or_default()
+            .entry(host.rollback_to.join(" "))
+            .or_default() += 1;
+    }
     for g in &plan.groups {
         let _ = writeln!(out, "\n{}: {}\n", g.name, g.rollback_method);
-        let mut sets: BTreeMap<String, usize> = BTreeMap::new();
-        for host in plan.hosts.iter().filter(|h| h.group == g.name) {
-            *sets.entry(host.rollback_to.join(" ")).or_default() += 1;
-        }
-        for (versions, count) in sets {
+        for (versions, count) in sets.remove(g.name.as_str()).unwrap_or_default() {
             let versions = if versions.is_empty() {
                 "(versions recorded on the host)".into()
             } else {
