@@ -16,6 +16,7 @@ const DOMAIN: &[&str] = &[
     "pw-calendar",
     "pw-planner",
     "pw-scan",
+    "pw-rollout",
 ];
 
 /// Crates a domain crate must never pull in, directly or transitively.

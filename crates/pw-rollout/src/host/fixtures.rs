@@ -1,0 +1,188 @@
+//! Test fixtures: one sample of every state and every event, built around two targets
+//! (`nginx` upgraded, `libssl3` newly installed) and one health check `web`.
+
+use jiff::Timestamp;
+use pw_model::PackageName;
+
+use super::state::*;
+use crate::model::{ExactVersion, HostId, Recorded, RolloutId, Target};
+use crate::policy::Policy;
+
+pub fn now() -> Timestamp {
+    "2025-03-01T02:00:00Z".parse().unwrap()
+}
+
+pub fn package(name: &str) -> PackageName {
+    PackageName::parse(name).unwrap()
+}
+
+pub fn version(text: &str) -> ExactVersion {
+    ExactVersion::parse(text).unwrap()
+}
+
+pub fn targets() -> Vec<Target> {
+    vec![
+        Target {
+            package: package("libssl3"),
+            version: version("3.0.2"),
+        },
+        Target {
+            package: package("nginx"),
+            version: version("1.2"),
+        },
+    ]
+}
+
+pub fn recorded() -> Vec<Recorded> {
+    vec![
+        Recorded {
+            package: package("libssl3"),
+            version: None,
+        },
+        Recorded {
+            package: package("nginx"),
+            version: Some(version("1.1")),
+        },
+    ]
+}
+
+/// What the agent reports after a successful install.
+pub fn installed() -> Vec<Recorded> {
+    targets()
+        .into_iter()
+        .map(|t| Recorded {
+            package: t.package,
+            version: Some(t.version),
+        })
+        .collect()
+}
+
+pub fn policy() -> Policy {
+    Policy {
+        health_checks: vec!["web".into()],
+        protection_steps: vec!["snapshot".into()],
+        ..Policy::default()
+    }
+}
+
+/// A deadline that has just passed at [`now`].
+pub fn progress() -> Progress {
+    Progress {
+        attempt: 3,
+        tries: 1,
+        deadline: now(),
+    }
+}
+
+pub fn change(state: HostState) -> HostChange {
+    HostChange {
+        rollout: RolloutId("r1".into()),
+        host: HostId("h1".into()),
+        state,
+    }
+}
+
+/// One sample of each state, every deadline due at [`now`], `web` already passed in verifying.
+pub fn every_state() -> Vec<HostState> {
+    let passed = [("web".to_string(), now())].into_iter().collect();
+    vec![
+        HostState::Pending { attempt: 3 },
+        HostState::Claimed {
+            targets: targets(),
+            progress: progress(),
+        },
+        HostState::Protecting {
+            targets: targets(),
+            recorded: recorded(),
+            progress: progress(),
+        },
+        HostState::Applying {
+            targets: targets(),
+            recorded: recorded(),
+            progress: progress(),
+        },
+        HostState::Verifying {
+            targets: targets(),
+            recorded: recorded(),
+            attempt: 3,
+            since: now(),
+            until: now(),
+            passed,
+        },
+        HostState::RollingBack {
+            targets: targets(),
+            recorded: recorded(),
+            cause: RollbackCause::ApplyFailed {
+                detail: "dpkg error".into(),
+            },
+            progress: progress(),
+        },
+        HostState::Done {
+            targets: targets(),
+            recorded: recorded(),
+            at: now(),
+            passed: Default::default(),
+        },
+        HostState::RolledBack {
+            targets: targets(),
+            recorded: recorded(),
+            cause: RollbackCause::ApplyTimedOut,
+            at: now(),
+        },
+        HostState::Failed {
+            targets: targets(),
+            cause: FailCause::Unreachable,
+            at: now(),
+        },
+    ]
+}
+
+/// One sample of each event, with payloads that fit the samples of [`every_state`].
+pub fn every_event() -> Vec<Event> {
+    vec![
+        Event::Claimed { targets: targets() },
+        Event::Released {
+            reason: "stopped".into(),
+        },
+        Event::VersionsRecorded {
+            versions: recorded(),
+        },
+        Event::ProtectionDone,
+        Event::ProtectionFailed {
+            detail: "lvcreate failed".into(),
+        },
+        Event::ApplySucceeded {
+            versions: installed(),
+        },
+        Event::ApplyFailed {
+            detail: "postinst exited 1".into(),
+        },
+        Event::HealthCheckPassed {
+            check: "web".into(),
+        },
+        Event::HealthCheckFailed {
+            check: "web".into(),
+            detail: "HTTP 502".into(),
+        },
+        Event::VerificationPeriodElapsed,
+        Event::RollbackSucceeded {
+            versions: recorded(),
+        },
+        Event::RollbackFailed {
+            detail: "1.1 no longer downloadable".into(),
+        },
+        Event::TimedOut,
+        Event::AgentReportedRollback {
+            versions: recorded(),
+            cause: RollbackCause::HealthCheckFailed {
+                check: "web".into(),
+                detail: "HTTP 502".into(),
+            },
+        },
+    ]
+}
+
+/// The steps of a decision's commands, in order.
+pub fn steps(decision: &Decision) -> Vec<Step> {
+    decision.commands.iter().map(|c| c.key.step).collect()
+}

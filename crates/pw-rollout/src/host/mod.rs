@@ -1,0 +1,18 @@
+//! The per-host state machine (DESIGN.md §5): `pending → claimed → protecting → applying →
+//! verifying → done | rolling_back → rolled_back | failed`.
+
+mod state;
+mod step;
+
+pub use state::{
+    Action, Command, CommandKey, Decision, Event, EventName, FailCause, HostChange, HostState,
+    Progress, Rejected, RollbackCause, StateName, Step,
+};
+pub use step::{next_deadline, on_tick, step};
+
+#[cfg(test)]
+mod fixtures;
+#[cfg(test)]
+mod table_tests;
+#[cfg(test)]
+mod timeout_tests;

@@ -1,0 +1,459 @@
+//! A host change's states, the events that move it, the commands it asks the controller to run,
+//! and the refusals.
+//!
+//! Every variant carries only the data valid there: no recorded versions before `protecting`, no
+//! deadline in a terminal state. `attempt` is one counter per host change that never goes down:
+//! it grows on every retry and every re-claim, so `(rollout, host, step, attempt)` names each
+//! command once (docs/design/rollout-engine.md "Idempotency keys").
+
+use std::collections::BTreeMap;
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use crate::model::{HostId, Recorded, RolloutId, Target};
+
+/// One host's part of a rollout: the persisted record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostChange {
+    pub rollout: RolloutId,
+    pub host: HostId,
+    pub state: HostState,
+}
+
+impl HostChange {
+    /// A host change not claimed yet.
+    pub fn new(rollout: RolloutId, host: HostId) -> Self {
+        HostChange {
+            rollout,
+            host,
+            state: HostState::default(),
+        }
+    }
+}
+
+/// Where a waiting step stands: the attempt counter, how often this step was tried, and when
+/// waiting ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Progress {
+    pub attempt: u32,
+    /// Tries of the current step, from 1.
+    pub tries: u32,
+    /// When the current try times out.
+    pub deadline: Timestamp,
+}
+
+/// Why a host is being (or was) rolled back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum RollbackCause {
+    ApplyFailed {
+        detail: String,
+    },
+    ApplyTimedOut,
+    /// The agent said the install succeeded but reported other versions than the targets.
+    VersionMismatch,
+    HealthCheckFailed {
+        check: String,
+        detail: String,
+    },
+    /// The verification period ended without a pass from these checks.
+    ChecksMissing {
+        checks: Vec<String>,
+    },
+}
+
+impl RollbackCause {
+    /// Whether the cause proves the versions bad, so they are blocked fleet-wide.
+    pub fn blocks_versions(&self) -> bool {
+        matches!(self, RollbackCause::HealthCheckFailed { .. })
+    }
+}
+
+/// Why a host ended `failed`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum FailCause {
+    /// The agent never answered the version recording: nothing was changed.
+    Unreachable,
+    /// A protection hook failed or timed out: nothing was installed, but a hook (pause writes)
+    /// may have left the service degraded.
+    ProtectionFailed { detail: String },
+    /// The rollback failed or timed out: the host is in an unknown state.
+    RollbackFailed {
+        cause: RollbackCause,
+        detail: String,
+    },
+    /// The rollback reported success but the versions differ from the recorded ones.
+    RollbackMismatch { cause: RollbackCause },
+}
+
+impl FailCause {
+    /// Whether a human must look at the host (everything but an unreachable agent).
+    pub fn pages(&self) -> bool {
+        !matches!(self, FailCause::Unreachable)
+    }
+}
+
+/// The state of one host change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum HostState {
+    /// Not claimed; `attempt` is the counter the next claim starts from.
+    Pending { attempt: u32 },
+    /// Claimed by the controller, waiting for the host's exact installed versions.
+    Claimed {
+        targets: Vec<Target>,
+        progress: Progress,
+    },
+    /// Versions recorded, protection hooks running.
+    Protecting {
+        targets: Vec<Target>,
+        recorded: Vec<Recorded>,
+        progress: Progress,
+    },
+    /// Installing the exact target versions.
+    Applying {
+        targets: Vec<Target>,
+        recorded: Vec<Recorded>,
+        progress: Progress,
+    },
+    /// Installed; health checks run until `until`.
+    Verifying {
+        targets: Vec<Target>,
+        recorded: Vec<Recorded>,
+        attempt: u32,
+        since: Timestamp,
+        until: Timestamp,
+        /// When each check last passed.
+        passed: BTreeMap<String, Timestamp>,
+    },
+    /// Returning to the recorded versions, then checking health again.
+    RollingBack {
+        targets: Vec<Target>,
+        recorded: Vec<Recorded>,
+        cause: RollbackCause,
+        progress: Progress,
+    },
+    /// Terminal: on the target versions and healthy.
+    Done {
+        targets: Vec<Target>,
+        recorded: Vec<Recorded>,
+        at: Timestamp,
+        /// When each check last passed.
+        passed: BTreeMap<String, Timestamp>,
+    },
+    /// Terminal: back on the recorded versions.
+    RolledBack {
+        targets: Vec<Target>,
+        recorded: Vec<Recorded>,
+        cause: RollbackCause,
+        at: Timestamp,
+    },
+    /// Terminal: could not be protected, reached or rolled back.
+    Failed {
+        targets: Vec<Target>,
+        cause: FailCause,
+        at: Timestamp,
+    },
+}
+
+impl Default for HostState {
+    fn default() -> Self {
+        HostState::Pending { attempt: 1 }
+    }
+}
+
+/// A state's name, for refusals, logs and the UI.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StateName {
+    Pending,
+    Claimed,
+    Protecting,
+    Applying,
+    Verifying,
+    RollingBack,
+    Done,
+    RolledBack,
+    Failed,
+}
+
+impl HostState {
+    pub fn name(&self) -> StateName {
+        match self {
+            HostState::Pending { .. } => StateName::Pending,
+            HostState::Claimed { .. } => StateName::Claimed,
+            HostState::Protecting { .. } => StateName::Protecting,
+            HostState::Applying { .. } => StateName::Applying,
+            HostState::Verifying { .. } => StateName::Verifying,
+            HostState::RollingBack { .. } => StateName::RollingBack,
+            HostState::Done { .. } => StateName::Done,
+            HostState::RolledBack { .. } => StateName::RolledBack,
+            HostState::Failed { .. } => StateName::Failed,
+        }
+    }
+
+    /// `done`, `rolled_back` and `failed` accept no event.
+    pub fn is_terminal(&self) -> bool {
+        matches!(
+            self,
+            HostState::Done { .. } | HostState::RolledBack { .. } | HostState::Failed { .. }
+        )
+    }
+
+    /// Whether the host holds a slot of its group's disruption budget (claimed and not terminal).
+    pub fn holds_slot(&self) -> bool {
+        !self.is_terminal() && !matches!(self, HostState::Pending { .. })
+    }
+
+    /// Claimed but nothing installed yet: the claim may still be given back.
+    pub fn before_install(&self) -> bool {
+        matches!(
+            self,
+            HostState::Claimed { .. } | HostState::Protecting { .. }
+        )
+    }
+
+    /// A terminal state that counts against the failure budget.
+    pub fn is_failure(&self) -> bool {
+        matches!(
+            self,
+            HostState::RolledBack { .. } | HostState::Failed { .. }
+        )
+    }
+
+    /// The targets the host is changing to (empty while pending).
+    pub fn targets(&self) -> &[Target] {
+        match self {
+            HostState::Pending { .. } => &[],
+            HostState::Claimed { targets, .. }
+            | HostState::Protecting { targets, .. }
+            | HostState::Applying { targets, .. }
+            | HostState::Verifying { targets, .. }
+            | HostState::RollingBack { targets, .. }
+            | HostState::Done { targets, .. }
+            | HostState::RolledBack { targets, .. }
+            | HostState::Failed { targets, .. } => targets,
+        }
+    }
+
+    /// The versions recorded before the change, where the state holds them.
+    pub fn recorded(&self) -> Option<&[Recorded]> {
+        match self {
+            HostState::Protecting { recorded, .. }
+            | HostState::Applying { recorded, .. }
+            | HostState::Verifying { recorded, .. }
+            | HostState::RollingBack { recorded, .. }
+            | HostState::Done { recorded, .. }
+            | HostState::RolledBack { recorded, .. } => Some(recorded),
+            _ => None,
+        }
+    }
+}
+
+/// Something that happened to a host change, in the past tense.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    /// The rollout claimed the host for these exact targets.
+    Claimed {
+        targets: Vec<Target>,
+    },
+    /// The rollout gave the claim back before anything was installed (rollout stopped, a target
+    /// blocked fleet-wide).
+    Released {
+        reason: String,
+    },
+    /// The agent reported the installed versions of every target package.
+    VersionsRecorded {
+        versions: Vec<Recorded>,
+    },
+    ProtectionDone,
+    ProtectionFailed {
+        detail: String,
+    },
+    /// The install finished; `versions` are what the agent then found installed.
+    ApplySucceeded {
+        versions: Vec<Recorded>,
+    },
+    ApplyFailed {
+        detail: String,
+    },
+    HealthCheckPassed {
+        check: String,
+    },
+    HealthCheckFailed {
+        check: String,
+        detail: String,
+    },
+    VerificationPeriodElapsed,
+    /// The rollback finished and its health checks passed; `versions` as found afterwards.
+    RollbackSucceeded {
+        versions: Vec<Recorded>,
+    },
+    RollbackFailed {
+        detail: String,
+    },
+    /// The current step's deadline passed (made by [`crate::on_tick`]).
+    TimedOut,
+    /// The agent's guard rolled the host back on its own while the controller was away.
+    AgentReportedRollback {
+        versions: Vec<Recorded>,
+        cause: RollbackCause,
+    },
+}
+
+/// An event's name, for refusals and logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventName {
+    Claimed,
+    Released,
+    VersionsRecorded,
+    ProtectionDone,
+    ProtectionFailed,
+    ApplySucceeded,
+    ApplyFailed,
+    HealthCheckPassed,
+    HealthCheckFailed,
+    VerificationPeriodElapsed,
+    RollbackSucceeded,
+    RollbackFailed,
+    TimedOut,
+    AgentReportedRollback,
+}
+
+impl Event {
+    pub fn name(&self) -> EventName {
+        match self {
+            Event::Claimed { .. } => EventName::Claimed,
+            Event::Released { .. } => EventName::Released,
+            Event::VersionsRecorded { .. } => EventName::VersionsRecorded,
+            Event::ProtectionDone => EventName::ProtectionDone,
+            Event::ProtectionFailed { .. } => EventName::ProtectionFailed,
+            Event::ApplySucceeded { .. } => EventName::ApplySucceeded,
+            Event::ApplyFailed { .. } => EventName::ApplyFailed,
+            Event::HealthCheckPassed { .. } => EventName::HealthCheckPassed,
+            Event::HealthCheckFailed { .. } => EventName::HealthCheckFailed,
+            Event::VerificationPeriodElapsed => EventName::VerificationPeriodElapsed,
+            Event::RollbackSucceeded { .. } => EventName::RollbackSucceeded,
+            Event::RollbackFailed { .. } => EventName::RollbackFailed,
+            Event::TimedOut => EventName::TimedOut,
+            Event::AgentReportedRollback { .. } => EventName::AgentReportedRollback,
+        }
+    }
+}
+
+/// The step a command belongs to (part of its idempotency key).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Step {
+    RecordVersions,
+    Protect,
+    Install,
+    RunChecks,
+    Rollback,
+    Page,
+    BlockVersion,
+}
+
+/// Names a command once: executing a key twice must do nothing the second time.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct CommandKey {
+    pub rollout: RolloutId,
+    pub host: HostId,
+    pub step: Step,
+    pub attempt: u32,
+}
+
+impl std::fmt::Display for CommandKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let step = serde_json::to_value(self.step)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        write!(
+            f,
+            "{}/{}/{}/{}",
+            self.rollout, self.host, step, self.attempt
+        )
+    }
+}
+
+/// What the controller must do, not before `not_before` (retries wait out their backoff).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Command {
+    pub key: CommandKey,
+    pub not_before: Timestamp,
+    pub action: Action,
+}
+
+/// The work a command asks for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum Action {
+    /// Ask the agent for the exact installed versions of these packages.
+    RecordVersions {
+        packages: Vec<pw_model::PackageName>,
+    },
+    /// Run the protection hooks in order.
+    Snapshot { steps: Vec<String> },
+    /// Install exactly these versions.
+    Install { packages: Vec<Target> },
+    /// Run the health checks until `until`; the agent guards the host meanwhile.
+    RunChecks {
+        checks: Vec<String>,
+        until: Timestamp,
+    },
+    /// Return to the recorded versions (remove packages recorded as absent), then run the checks.
+    Rollback {
+        to: Vec<Recorded>,
+        checks: Vec<String>,
+    },
+    /// Call a human.
+    Page { reason: String },
+    /// Block these versions fleet-wide until an operator clears them.
+    BlockVersion {
+        versions: Vec<Target>,
+        reason: String,
+    },
+}
+
+impl Action {
+    pub fn step(&self) -> Step {
+        match self {
+            Action::RecordVersions { .. } => Step::RecordVersions,
+            Action::Snapshot { .. } => Step::Protect,
+            Action::Install { .. } => Step::Install,
+            Action::RunChecks { .. } => Step::RunChecks,
+            Action::Rollback { .. } => Step::Rollback,
+            Action::Page { .. } => Step::Page,
+            Action::BlockVersion { .. } => Step::BlockVersion,
+        }
+    }
+}
+
+/// The outcome of one step: the state to persist and the commands to run after committing it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Decision {
+    pub next: HostState,
+    pub commands: Vec<Command>,
+}
+
+/// Why an event was refused; the state stays as it was.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Rejected {
+    #[error("event {event:?} is not accepted in state {state:?}")]
+    WrongState { state: StateName, event: EventName },
+    #[error("{event:?} before its time: due at {due}")]
+    NotDue { event: EventName, due: Timestamp },
+    #[error("a claim needs at least one target")]
+    NoTargets,
+    #[error("package {0} is targeted twice")]
+    DuplicateTarget(String),
+    #[error("the recorded versions miss packages {0:?}")]
+    IncompleteVersions(Vec<String>),
+    #[error("health check {0:?} is not configured for this host")]
+    UnknownCheck(String),
+}

@@ -1,0 +1,618 @@
+//! The one transition function of a host change, and the tick that turns passed deadlines into
+//! events. Pure: `now` is a parameter; the controller persists `Decision::next` with its commands
+//! in one transaction and only then runs the commands.
+
+use std::collections::BTreeSet;
+
+use jiff::Timestamp;
+
+use crate::host::state::{
+    Action, Command, CommandKey, Decision, Event, EventName, FailCause, HostChange, HostState,
+    Progress, Rejected, RollbackCause,
+};
+use crate::model::{Recorded, Target, by_package, matches_recorded, matches_targets};
+use crate::policy::{Policy, StepLimits, after};
+
+/// Moves `change` by `event` at `now`. An event the state does not accept is `Rejected` and
+/// changes nothing.
+pub fn step(
+    change: &HostChange,
+    event: &Event,
+    now: Timestamp,
+    policy: &Policy,
+) -> Result<Decision, Rejected> {
+    use Event as E;
+    use HostState as S;
+    let ctx = Ctx {
+        change,
+        now,
+        policy,
+    };
+    match (&change.state, event) {
+        (S::Pending { attempt }, E::Claimed { targets }) => ctx.claim(*attempt, targets),
+        (S::Claimed { targets, progress }, E::VersionsRecorded { versions }) => {
+            ctx.record(targets, progress.attempt, versions)
+        }
+        (S::Claimed { progress, .. } | S::Protecting { progress, .. }, E::Released { .. }) => {
+            Ok(Decision {
+                next: S::Pending {
+                    attempt: progress.attempt.saturating_add(1),
+                },
+                commands: Vec::new(),
+            })
+        }
+        (S::Claimed { targets, progress }, E::TimedOut) => {
+            ctx.due(EventName::TimedOut, progress.deadline)?;
+            let limits = policy.timeouts.record_versions;
+            Ok(match ctx.retry(progress, limits) {
+                Some((next, not_before)) => Decision {
+                    next: S::Claimed {
+                        targets: targets.clone(),
+                        progress: next,
+                    },
+                    commands: vec![ctx.command(next.attempt, not_before, record_action(targets))],
+                },
+                None => ctx.fail(targets, FailCause::Unreachable, progress.attempt),
+            })
+        }
+        (
+            S::Protecting {
+                targets,
+                recorded,
+                progress,
+            },
+            event,
+        ) => ctx.protecting(targets, recorded, progress, event),
+        (
+            S::Applying {
+                targets,
+                recorded,
+                progress,
+            },
+            event,
+        ) => ctx.applying(targets, recorded, progress, event),
+        (S::Verifying { .. }, _) => ctx.verifying(event),
+        (
+            S::RollingBack {
+                targets,
+                recorded,
+                cause,
+                progress,
+            },
+            event,
+        ) => ctx.rolling_back(targets, recorded, cause, progress, event),
+        (state, event) => Err(wrong(state, event)),
+    }
+}
+
+/// The event a passed deadline makes: `TimedOut` for a waiting step, `VerificationPeriodElapsed`
+/// at the end of verification; `None` when nothing is due (pending and terminal states have no
+/// deadline).
+pub fn on_tick(state: &HostState, now: Timestamp) -> Option<Event> {
+    match state {
+        HostState::Claimed { progress, .. }
+        | HostState::Protecting { progress, .. }
+        | HostState::Applying { progress, .. }
+        | HostState::RollingBack { progress, .. } => {
+            (now >= progress.deadline).then_some(Event::TimedOut)
+        }
+        HostState::Verifying { until, .. } => {
+            (now >= *until).then_some(Event::VerificationPeriodElapsed)
+        }
+        _ => None,
+    }
+}
+
+/// The earliest instant at which [`on_tick`] will produce an event, for the controller's timer.
+pub fn next_deadline(state: &HostState) -> Option<Timestamp> {
+    match state {
+        HostState::Claimed { progress, .. }
+        | HostState::Protecting { progress, .. }
+        | HostState::Applying { progress, .. }
+        | HostState::RollingBack { progress, .. } => Some(progress.deadline),
+        HostState::Verifying { until, .. } => Some(*until),
+        _ => None,
+    }
+}
+
+fn wrong(state: &HostState, event: &Event) -> Rejected {
+    Rejected::WrongState {
+        state: state.name(),
+        event: event.name(),
+    }
+}
+
+fn record_action(targets: &[Target]) -> Action {
+    Action::RecordVersions {
+        packages: targets.iter().map(|t| t.package.clone()).collect(),
+    }
+}
+
+fn block_action(targets: &[Target], cause: &RollbackCause) -> Option<Action> {
+    match cause {
+        RollbackCause::HealthCheckFailed { check, detail } => Some(Action::BlockVersion {
+            versions: targets.to_vec(),
+            reason: format!("health check {check} failed: {detail}"),
+        }),
+        _ => None,
+    }
+}
+
+/// What every transition needs besides the state.
+struct Ctx<'a> {
+    change: &'a HostChange,
+    now: Timestamp,
+    policy: &'a Policy,
+}
+
+impl Ctx<'_> {
+    fn command(&self, attempt: u32, not_before: Timestamp, action: Action) -> Command {
+        Command {
+            key: CommandKey {
+                rollout: self.change.rollout.clone(),
+                host: self.change.host.clone(),
+                step: action.step(),
+                attempt,
+            },
+            not_before,
+            action,
+        }
+    }
+
+    fn fresh(&self, attempt: u32, limits: StepLimits) -> Progress {
+        Progress {
+            attempt,
+            tries: 1,
+            deadline: after(self.now, limits.timeout_seconds),
+        }
+    }
+
+    /// Refuses a timer event that arrives before its deadline.
+    fn due(&self, event: EventName, due: Timestamp) -> Result<(), Rejected> {
+        if self.now < due {
+            return Err(Rejected::NotDue { event, due });
+        }
+        Ok(())
+    }
+
+    /// The next try of a step after a timeout, with its backoff, or `None` when tries are used up.
+    fn retry(&self, progress: &Progress, limits: StepLimits) -> Option<(Progress, Timestamp)> {
+        if !limits.may_retry(progress.tries) {
+            return None;
+        }
+        let delay = self.policy.timeouts.backoff.delay_seconds(progress.tries);
+        let not_before = after(self.now, delay);
+        let next = Progress {
+            attempt: progress.attempt.saturating_add(1),
+            tries: progress.tries.saturating_add(1),
+            deadline: after(not_before, limits.timeout_seconds),
+        };
+        Some((next, not_before))
+    }
+
+    fn claim(&self, attempt: u32, targets: &[Target]) -> Result<Decision, Rejected> {
+        if targets.is_empty() {
+            return Err(Rejected::NoTargets);
+        }
+        let mut seen = BTreeSet::new();
+        if let Some(dup) = targets.iter().find(|t| !seen.insert(&t.package)) {
+            return Err(Rejected::DuplicateTarget(dup.package.to_string()));
+        }
+        let mut targets = targets.to_vec();
+        targets.sort();
+        let command = self.command(attempt, self.now, record_action(&targets));
+        Ok(Decision {
+            next: HostState::Claimed {
+                targets,
+                progress: self.fresh(attempt, self.policy.timeouts.record_versions),
+            },
+            commands: vec![command],
+        })
+    }
+
+    /// Versions recorded: protect, or install at once when the group has no protection steps.
+    fn record(
+        &self,
+        targets: &[Target],
+        attempt: u32,
+        versions: &[Recorded],
+    ) -> Result<Decision, Rejected> {
+        let reported = by_package(versions);
+        let missing: Vec<String> = targets
+            .iter()
+            .filter(|t| !reported.contains_key(&t.package))
+            .map(|t| t.package.to_string())
+            .collect();
+        if !missing.is_empty() {
+            return Err(Rejected::IncompleteVersions(missing));
+        }
+        let recorded: Vec<Recorded> = targets
+            .iter()
+            .map(|t| Recorded {
+                package: t.package.clone(),
+                version: reported.get(&t.package).copied().flatten().cloned(),
+            })
+            .collect();
+        if self.policy.protection_steps.is_empty() {
+            return Ok(self.install(targets, recorded, attempt));
+        }
+        let action = Action::Snapshot {
+            steps: self.policy.protection_steps.clone(),
+        };
+        Ok(Decision {
+            next: HostState::Protecting {
+                targets: targets.to_vec(),
+                recorded,
+                progress: self.fresh(attempt, self.policy.timeouts.protect),
+            },
+            commands: vec![self.command(attempt, self.now, action)],
+        })
+    }
+
+    /// Enters `applying`. The only place an `Install` is made on the first try, and it always
+    /// comes with the recorded versions in the next state.
+    fn install(&self, targets: &[Target], recorded: Vec<Recorded>, attempt: u32) -> Decision {
+        let action = Action::Install {
+            packages: targets.to_vec(),
+        };
+        Decision {
+            next: HostState::Applying {
+                targets: targets.to_vec(),
+                recorded,
+                progress: self.fresh(attempt, self.policy.timeouts.apply),
+            },
+            commands: vec![self.command(attempt, self.now, action)],
+        }
+    }
+
+    fn protecting(
+        &self,
+        targets: &[Target],
+        recorded: &[Recorded],
+        progress: &Progress,
+        event: &Event,
+    ) -> Result<Decision, Rejected> {
+        match event {
+            Event::ProtectionDone => Ok(self.install(targets, recorded.to_vec(), progress.attempt)),
+            Event::ProtectionFailed { detail } => Ok(self.fail(
+                targets,
+                FailCause::ProtectionFailed {
+                    detail: detail.clone(),
+                },
+                progress.attempt,
+            )),
+            Event::TimedOut => {
+                self.due(EventName::TimedOut, progress.deadline)?;
+                let limits = self.policy.timeouts.protect;
+                Ok(match self.retry(progress, limits) {
+                    Some((next, not_before)) => Decision {
+                        next: HostState::Protecting {
+                            targets: targets.to_vec(),
+                            recorded: recorded.to_vec(),
+                            progress: next,
+                        },
+                        commands: vec![self.command(
+                            next.attempt,
+                            not_before,
+                            Action::Snapshot {
+                                steps: self.policy.protection_steps.clone(),
+                            },
+                        )],
+                    },
+                    None => self.fail(
+                        targets,
+                        FailCause::ProtectionFailed {
+                            detail: format!("timed out {} times", progress.tries),
+                        },
+                        progress.attempt,
+                    ),
+                })
+            }
+            _ => Err(wrong(&self.change.state, event)),
+        }
+    }
+
+    fn applying(
+        &self,
+        targets: &[Target],
+        recorded: &[Recorded],
+        progress: &Progress,
+        event: &Event,
+    ) -> Result<Decision, Rejected> {
+        let attempt = progress.attempt;
+        match event {
+            Event::ApplySucceeded { versions } if matches_targets(targets, versions) => {
+                let until = after(self.now, self.policy.verification_seconds);
+                let action = Action::RunChecks {
+                    checks: self.policy.health_checks.clone(),
+                    until,
+                };
+                Ok(Decision {
+                    next: HostState::Verifying {
+                        targets: targets.to_vec(),
+                        recorded: recorded.to_vec(),
+                        attempt,
+                        since: self.now,
+                        until,
+                        passed: Default::default(),
+                    },
+                    commands: vec![self.command(attempt, self.now, action)],
+                })
+            }
+            Event::ApplySucceeded { .. } => {
+                Ok(self.roll_back(targets, recorded, RollbackCause::VersionMismatch, attempt))
+            }
+            Event::ApplyFailed { detail } => {
+                let cause = RollbackCause::ApplyFailed {
+                    detail: detail.clone(),
+                };
+                Ok(self.roll_back(targets, recorded, cause, attempt))
+            }
+            Event::TimedOut => {
+                self.due(EventName::TimedOut, progress.deadline)?;
+                Ok(match self.retry(progress, self.policy.timeouts.apply) {
+                    Some((next, not_before)) => Decision {
+                        next: HostState::Applying {
+                            targets: targets.to_vec(),
+                            recorded: recorded.to_vec(),
+                            progress: next,
+                        },
+                        commands: vec![self.command(
+                            next.attempt,
+                            not_before,
+                            Action::Install {
+                                packages: targets.to_vec(),
+                            },
+                        )],
+                    },
+                    None => {
+                        self.roll_back(targets, recorded, RollbackCause::ApplyTimedOut, attempt)
+                    }
+                })
+            }
+            Event::AgentReportedRollback { versions, cause } => {
+                Ok(self.agent_rolled_back(targets, recorded, versions, cause, attempt, None))
+            }
+            _ => Err(wrong(&self.change.state, event)),
+        }
+    }
+
+    fn verifying(&self, event: &Event) -> Result<Decision, Rejected> {
+        let HostState::Verifying {
+            targets,
+            recorded,
+            attempt,
+            since,
+            until,
+            passed,
+        } = &self.change.state
+        else {
+            return Err(wrong(&self.change.state, event));
+        };
+        let known = |check: &str| {
+            if self.policy.health_checks.iter().any(|c| c == check) {
+                Ok(())
+            } else {
+                Err(Rejected::UnknownCheck(check.to_owned()))
+            }
+        };
+        match event {
+            Event::HealthCheckPassed { check } => {
+                known(check)?;
+                let mut passed = passed.clone();
+                passed.insert(check.clone(), self.now);
+                Ok(Decision {
+                    next: HostState::Verifying {
+                        targets: targets.clone(),
+                        recorded: recorded.clone(),
+                        attempt: *attempt,
+                        since: *since,
+                        until: *until,
+                        passed,
+                    },
+                    commands: Vec::new(),
+                })
+            }
+            Event::HealthCheckFailed { check, detail } => {
+                known(check)?;
+                let cause = RollbackCause::HealthCheckFailed {
+                    check: check.clone(),
+                    detail: detail.clone(),
+                };
+                Ok(self.roll_back(targets, recorded, cause, *attempt))
+            }
+            Event::VerificationPeriodElapsed => {
+                self.due(EventName::VerificationPeriodElapsed, *until)?;
+                let missing: Vec<String> = self
+                    .policy
+                    .health_checks
+                    .iter()
+                    .filter(|c| !passed.contains_key(*c))
+                    .cloned()
+                    .collect();
+                if !missing.is_empty() {
+                    let cause = RollbackCause::ChecksMissing { checks: missing };
+                    return Ok(self.roll_back(targets, recorded, cause, *attempt));
+                }
+                Ok(Decision {
+                    next: HostState::Done {
+                        targets: targets.clone(),
+                        recorded: recorded.clone(),
+                        at: self.now,
+                        passed: passed.clone(),
+                    },
+                    commands: Vec::new(),
+                })
+            }
+            Event::AgentReportedRollback { versions, cause } => {
+                Ok(self.agent_rolled_back(targets, recorded, versions, cause, *attempt, None))
+            }
+            _ => Err(wrong(&self.change.state, event)),
+        }
+    }
+
+    fn rolling_back(
+        &self,
+        targets: &[Target],
+        recorded: &[Recorded],
+        cause: &RollbackCause,
+        progress: &Progress,
+        event: &Event,
+    ) -> Result<Decision, Rejected> {
+        let attempt = progress.attempt;
+        match event {
+            Event::RollbackSucceeded { versions } => Ok(self.rolled_back(
+                targets,
+                recorded,
+                versions,
+                cause.clone(),
+                attempt,
+                Vec::new(),
+            )),
+            Event::RollbackFailed { detail } => {
+                let fail = FailCause::RollbackFailed {
+                    cause: cause.clone(),
+                    detail: detail.clone(),
+                };
+                Ok(self.fail(targets, fail, attempt))
+            }
+            Event::TimedOut => {
+                self.due(EventName::TimedOut, progress.deadline)?;
+                Ok(match self.retry(progress, self.policy.timeouts.rollback) {
+                    Some((next, not_before)) => Decision {
+                        next: HostState::RollingBack {
+                            targets: targets.to_vec(),
+                            recorded: recorded.to_vec(),
+                            cause: cause.clone(),
+                            progress: next,
+                        },
+                        commands: vec![self.command(
+                            next.attempt,
+                            not_before,
+                            self.rollback_action(recorded),
+                        )],
+                    },
+                    None => {
+                        let fail = FailCause::RollbackFailed {
+                            cause: cause.clone(),
+                            detail: format!("timed out {} times", progress.tries),
+                        };
+                        self.fail(targets, fail, attempt)
+                    }
+                })
+            }
+            Event::AgentReportedRollback {
+                versions,
+                cause: reported,
+            } => Ok(self.agent_rolled_back(
+                targets,
+                recorded,
+                versions,
+                reported,
+                attempt,
+                Some(cause),
+            )),
+            _ => Err(wrong(&self.change.state, event)),
+        }
+    }
+
+    fn rollback_action(&self, recorded: &[Recorded]) -> Action {
+        Action::Rollback {
+            to: recorded.to_vec(),
+            checks: self.policy.health_checks.clone(),
+        }
+    }
+
+    /// Enters `rolling_back`; a health failure also blocks the targets fleet-wide.
+    fn roll_back(
+        &self,
+        targets: &[Target],
+        recorded: &[Recorded],
+        cause: RollbackCause,
+        attempt: u32,
+    ) -> Decision {
+        let mut commands = vec![self.command(attempt, self.now, self.rollback_action(recorded))];
+        if let Some(block) = block_action(targets, &cause) {
+            commands.push(self.command(attempt, self.now, block));
+        }
+        Decision {
+            next: HostState::RollingBack {
+                targets: targets.to_vec(),
+                recorded: recorded.to_vec(),
+                cause,
+                progress: self.fresh(attempt, self.policy.timeouts.rollback),
+            },
+            commands,
+        }
+    }
+
+    /// The agent rolled back on its own. `already` is the controller's own rollback cause when
+    /// it was rolling back too (its block, if any, was already sent).
+    fn agent_rolled_back(
+        &self,
+        targets: &[Target],
+        recorded: &[Recorded],
+        versions: &[Recorded],
+        cause: &RollbackCause,
+        attempt: u32,
+        already: Option<&RollbackCause>,
+    ) -> Decision {
+        let blocked_before = already.is_some_and(RollbackCause::blocks_versions);
+        let commands = match block_action(targets, cause) {
+            Some(block) if !blocked_before => vec![self.command(attempt, self.now, block)],
+            _ => Vec::new(),
+        };
+        let cause = match already {
+            Some(own) if !cause.blocks_versions() => own.clone(),
+            _ => cause.clone(),
+        };
+        self.rolled_back(targets, recorded, versions, cause, attempt, commands)
+    }
+
+    /// `rolled_back` when the reported versions are the recorded ones, else `failed` with a page.
+    fn rolled_back(
+        &self,
+        targets: &[Target],
+        recorded: &[Recorded],
+        versions: &[Recorded],
+        cause: RollbackCause,
+        attempt: u32,
+        mut commands: Vec<Command>,
+    ) -> Decision {
+        if !matches_recorded(recorded, versions) {
+            let mut failed = self.fail(targets, FailCause::RollbackMismatch { cause }, attempt);
+            commands.append(&mut failed.commands);
+            failed.commands = commands;
+            return failed;
+        }
+        Decision {
+            next: HostState::RolledBack {
+                targets: targets.to_vec(),
+                recorded: recorded.to_vec(),
+                cause,
+                at: self.now,
+            },
+            commands,
+        }
+    }
+
+    /// Enters `failed`, paging a human unless nothing was touched.
+    fn fail(&self, targets: &[Target], cause: FailCause, attempt: u32) -> Decision {
+        let mut commands = Vec::new();
+        if cause.pages() {
+            let reason = format!(
+                "host {} in rollout {}: {cause:?}",
+                self.change.host, self.change.rollout
+            );
+            commands.push(self.command(attempt, self.now, Action::Page { reason }));
+        }
+        Decision {
+            next: HostState::Failed {
+                targets: targets.to_vec(),
+                cause,
+                at: self.now,
+            },
+            commands,
+        }
+    }
+}

@@ -1,0 +1,41 @@
+//! The rollout engine's decisions (DESIGN.md §5, docs/design/rollout-engine.md): a per-host state
+//! machine and the rollout-level choices above it. The controller persists states and runs
+//! commands; this crate only decides.
+//!
+//! Pure: no I/O, no clock reads (`now` is a parameter), no async runtime, no randomness. The same
+//! input gives the same decision.
+//!
+//! Quirks of the subject honoured here:
+//! - exact versions are recorded before anything is installed: `Install` is only made by a
+//!   transition whose next state holds the recorded versions of every target package; a package
+//!   recorded as absent is removed by the rollback;
+//! - every command carries the key `(rollout, host, step, attempt)`; `attempt` never goes down
+//!   within a host change, so a restarted controller that re-runs a committed command repeats a
+//!   key the agent has already seen and does nothing new;
+//! - the agent may roll back by itself while the controller is away (`AgentReportedRollback`);
+//! - "success" means the agent reported the exact target versions *and* every health check
+//!   passed within the verification period; a rollback counts only when the reported versions
+//!   equal the recorded ones;
+//! - a health failure blocks the host's target versions fleet-wide; apply failures do not (they
+//!   are often the host's own: full disk, broken mirror) but count against the failure budget.
+
+pub mod block;
+pub mod host;
+pub mod model;
+pub mod persist;
+pub mod policy;
+pub mod rollout;
+
+pub use block::{Block, BlockList};
+pub use host::{
+    Action, Command, CommandKey, Decision, Event, EventName, FailCause, HostChange, HostState,
+    Progress, Rejected, RollbackCause, StateName, Step, next_deadline, on_tick, step,
+};
+pub use model::{ExactVersion, HostId, Recorded, RolloutId, Target, VersionError};
+pub use persist::{SCHEMA_VERSION, SchemaError, from_json, to_json};
+pub use policy::{Backoff, Policy, StepLimits, Timeouts};
+pub use rollout::{
+    BatchKind, BatchSpec, Claim, FailurePolicy, Failures, Gates, HostSpec, PauseReason, PlanError,
+    Release, RolloutControl, RolloutDecision, RolloutPlan, RolloutStatus, Skip, StopReason,
+    WaitReason, decide, retry_failed,
+};
