@@ -552,3 +552,7 @@ pub fn retry_failed(
     };
     (retry, left_out)
 }
+
+#[cfg(test)]
+#[path = "rollout_tests.rs"]
+mod tests;

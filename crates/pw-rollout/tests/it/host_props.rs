@@ -1,0 +1,216 @@
+//! Property tests of one host change over random event sequences (including nonsense ones):
+//! command keys are never reused, `Install` only comes with recorded versions, attempts never go
+//! down, terminal states absorb everything, and ticking alone always ends a waiting state.
+
+use std::collections::BTreeSet;
+
+use jiff::{SignedDuration, Timestamp};
+use proptest::prelude::*;
+use pw_rollout::{
+    Action, Event, HostChange, HostId, HostState, Policy, RollbackCause, RolloutId, StepLimits,
+    Target, next_deadline, on_tick, step,
+};
+
+use crate::support::{after, before, start, target};
+
+fn targets() -> Vec<Target> {
+    vec![target("nginx", "1.2"), target("newlib", "3")]
+}
+
+/// An event from a kind and a variant that picks a fitting or unfitting payload.
+fn event(kind: u8, variant: u8) -> Event {
+    let t = targets();
+    let check = ["web", "db", "nope"][usize::from(variant % 3)].to_string();
+    match kind {
+        0 => Event::Claimed {
+            targets: match variant % 3 {
+                0 => t,
+                1 => Vec::new(),
+                _ => vec![t[0].clone(), t[0].clone()],
+            },
+        },
+        1 => Event::Released {
+            reason: "test".into(),
+        },
+        2 => Event::VersionsRecorded {
+            versions: match variant % 3 {
+                0 => before(&t),
+                1 => before(&t[..1]),
+                _ => after(&t),
+            },
+        },
+        3 => Event::ProtectionDone,
+        4 => Event::ProtectionFailed { detail: "x".into() },
+        5 => Event::ApplySucceeded {
+            versions: if variant % 2 == 0 {
+                after(&t)
+            } else {
+                before(&t)
+            },
+        },
+        6 => Event::ApplyFailed { detail: "x".into() },
+        7 => Event::HealthCheckPassed { check },
+        8 => Event::HealthCheckFailed {
+            check,
+            detail: "x".into(),
+        },
+        9 => Event::VerificationPeriodElapsed,
+        10 => Event::RollbackSucceeded {
+            versions: if variant % 2 == 0 {
+                before(&t)
+            } else {
+                after(&t)
+            },
+        },
+        11 => Event::RollbackFailed { detail: "x".into() },
+        12 => Event::TimedOut,
+        _ => Event::AgentReportedRollback {
+            versions: if variant % 2 == 0 {
+                before(&t)
+            } else {
+                after(&t)
+            },
+            cause: if variant % 3 == 0 {
+                RollbackCause::HealthCheckFailed {
+                    check: "web".into(),
+                    detail: "x".into(),
+                }
+            } else {
+                RollbackCause::ApplyFailed { detail: "x".into() }
+            },
+        },
+    }
+}
+
+fn policy_strategy() -> impl Strategy<Value = Policy> {
+    (0u32..4, 0u32..4, 0u32..4, 0u32..4, any::<bool>(), 0usize..3).prop_map(
+        |(record, protect, apply, rollback, protection, checks)| {
+            let mut policy = Policy::default();
+            policy.timeouts.record_versions = StepLimits::new(60, record);
+            policy.timeouts.protect = StepLimits::new(600, protect);
+            policy.timeouts.apply = StepLimits::new(600, apply);
+            policy.timeouts.rollback = StepLimits::new(600, rollback);
+            if protection {
+                policy.protection_steps = vec!["snapshot".into()];
+            }
+            policy.health_checks = ["web", "db"][..checks]
+                .iter()
+                .map(|c| c.to_string())
+                .collect();
+            policy
+        },
+    )
+}
+
+fn attempt(state: &HostState) -> Option<u32> {
+    match state {
+        HostState::Pending { attempt } | HostState::Verifying { attempt, .. } => Some(*attempt),
+        HostState::Claimed { progress, .. }
+        | HostState::Protecting { progress, .. }
+        | HostState::Applying { progress, .. }
+        | HostState::RollingBack { progress, .. } => Some(progress.attempt),
+        _ => None,
+    }
+}
+
+/// Runs the inputs; `kind == 14` is a pure tick. Checks the invariants after every accepted
+/// event and returns the final change and time.
+fn run(policy: &Policy, inputs: &[(u8, u8, u16)]) -> (HostChange, Timestamp) {
+    let mut change = HostChange::new(RolloutId("r".into()), HostId("h".into()));
+    let mut now = start();
+    let mut keys = BTreeSet::new();
+    let mut highest = 1;
+    for &(kind, variant, advance) in inputs {
+        now += SignedDuration::from_secs(i64::from(advance));
+        let event = if kind == 14 {
+            match on_tick(&change.state, now) {
+                Some(event) => event,
+                None => continue,
+            }
+        } else {
+            event(kind, variant)
+        };
+        let was_terminal = change.state.is_terminal();
+        let Ok(decision) = step(&change, &event, now, policy) else {
+            continue;
+        };
+        assert!(!was_terminal, "{:?} left a terminal state", event.name());
+        for command in &decision.commands {
+            assert!(
+                keys.insert(command.key.clone()),
+                "key reused: {}",
+                command.key
+            );
+            assert!(command.not_before >= now);
+            if let Action::Install { packages } = &command.action {
+                let HostState::Applying {
+                    recorded, targets, ..
+                } = &decision.next
+                else {
+                    panic!("Install outside applying: {:?}", decision.next.name());
+                };
+                assert_eq!(packages, targets);
+                for package in packages {
+                    assert!(
+                        recorded.iter().any(|r| r.package == package.package),
+                        "{} installed without a recorded version",
+                        package.package
+                    );
+                }
+            }
+        }
+        if let Some(next) = attempt(&decision.next) {
+            assert!(next >= highest, "attempt went down: {highest} -> {next}");
+            highest = next;
+        }
+        change.state = decision.next;
+    }
+    (change, now)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn random_event_sequences_keep_the_invariants(
+        policy in policy_strategy(),
+        inputs in prop::collection::vec((0u8..15, any::<u8>(), 0u16..900), 0..60),
+    ) {
+        let (change, now) = run(&policy, &inputs);
+        if change.state.is_terminal() {
+            for kind in 0..14 {
+                for variant in 0..3 {
+                    prop_assert!(step(&change, &event(kind, variant), now, &policy).is_err());
+                }
+            }
+            prop_assert!(on_tick(&change.state, Timestamp::MAX).is_none());
+        }
+    }
+
+    #[test]
+    fn mostly_well_behaved_agents_reach_the_end(
+        policy in policy_strategy(),
+        inputs in prop::collection::vec((prop::sample::select(vec![0u8, 2, 3, 5, 7, 9, 10, 14]), 0u8..2, 0u16..400), 0..60),
+    ) {
+        run(&policy, &inputs);
+    }
+
+    /// Never stuck: from any reachable state, ticks alone end every waiting state within a
+    /// bounded number of steps (a held budget slot is always given back).
+    #[test]
+    fn ticking_alone_always_ends_a_waiting_state(
+        policy in policy_strategy(),
+        inputs in prop::collection::vec((0u8..15, 0u8..3, 0u16..900), 0..40),
+    ) {
+        let (mut change, _) = run(&policy, &inputs);
+        let mut ticks = 0;
+        while let Some(deadline) = next_deadline(&change.state) {
+            let event = on_tick(&change.state, deadline).unwrap();
+            change.state = step(&change, &event, deadline, &policy).unwrap().next;
+            ticks += 1;
+            prop_assert!(ticks <= 16, "still waiting after {ticks} deadlines: {:?}", change.state.name());
+        }
+        let ended = change.state.is_terminal() || matches!(change.state, HostState::Pending { .. });
+        prop_assert!(ended, "ended in {:?}", change.state.name());
+    }
+}
