@@ -26,6 +26,9 @@ enum Command {
     Vercmp(cmd::vercmp::Args),
     /// Maintenance windows: next occurrences of a rule, a policy's slots after blackouts, .ics feed.
     Windows(cmd::windows::Args),
+    /// A change plan from a fleet file and a policy: batches in window slots, risk checklist,
+    /// rollback plan and approvals, as Markdown or JSON.
+    Plan(cmd::plan::Args),
 }
 
 fn main() -> ExitCode {
@@ -37,6 +40,7 @@ fn main() -> ExitCode {
         Command::Feeds(args) => cmd::feeds::run(args),
         Command::Vercmp(args) => cmd::vercmp::run(args),
         Command::Windows(args) => cmd::windows::run(args),
+        Command::Plan(args) => cmd::plan::run(args),
     };
     match result {
         Ok(code) => code,

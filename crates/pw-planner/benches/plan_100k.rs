@@ -20,7 +20,7 @@ fn policy() -> Policy {
         "[rollout]\nanti_affinity = [\"rack\", \"hypervisor\"]\nmax_in_flight = \"10%\"\n[health_checks.http]\nkind = \"http\"\ntarget = \"http://localhost/\"\n",
     );
     for g in 0..GROUPS {
-        let production = g % 2 == 1;
+        let production = !g.is_multiple_of(2);
         text.push_str(&format!(
             "[groups.g{g:03}]\nenvironment = \"{}\"\nowners = [\"team{g}@example.com\"]\nrto = \"1h\"\nrpo = \"{}\"\nprotection = [\"snapshot\"]\nhealth_checks = [\"http\"]\nwindows = [{{}}]\n{}",
             if production { "production" } else { "staging" },
@@ -49,7 +49,7 @@ fn finding(binary: &str, index: usize) -> Finding {
         published: Some(Timestamp::from_second(1_790_000_000).unwrap()),
         cvss: Some((index % 100) as f64 / 10.0),
         epss: Some((index % 97) as f64 / 100.0),
-        kev: index % 31 == 0,
+        kev: index.is_multiple_of(31),
     }
 }
 

@@ -83,8 +83,10 @@ fn batch_by_never_mixes_label_values() {
     assert_eq!(batches.waves, [vec![1, 3], vec![2], vec![4]]);
 }
 
-fn arb_case() -> impl Strategy<Value = (Vec<(u8, Option<u8>, Option<u8>, u8)>, RolloutPolicy, usize)>
-{
+/// (id seed, rack, hypervisor, zone) per host, the policy, the group size in the fleet.
+type Case = (Vec<(u8, Option<u8>, Option<u8>, u8)>, RolloutPolicy, usize);
+
+fn arb_case() -> impl Strategy<Value = Case> {
     let hosts = proptest::collection::vec(
         (
             0u8..255,

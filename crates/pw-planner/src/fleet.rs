@@ -156,7 +156,7 @@ pub struct Scope {
 impl Scope {
     /// Whether a host is in scope.
     pub fn admits(&self, host: &Host) -> bool {
-        (self.groups.is_empty() || self.groups.iter().any(|g| *g == host.group))
+        (self.groups.is_empty() || self.groups.contains(&host.group))
             && self
                 .labels
                 .iter()

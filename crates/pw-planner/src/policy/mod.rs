@@ -4,6 +4,7 @@
 //! offending value and the reason. The `[priority]` table of the same file belongs to pw-priority
 //! and is skipped here. docs/planning.md documents every option.
 
+mod group;
 mod raw;
 mod validate;
 

@@ -6,12 +6,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use pw_model::PackageName;
 use serde::de::DeserializeOwned;
 
+use super::group::{GroupContext, group, health_check};
 use super::raw::{
     RawAmount, RawEstimates, RawGroup, RawHealthCheck, RawNotifications, RawProtection, RawRollout,
 };
 use super::{
-    Amount, Estimates, GroupPolicy, HealthCheck, HealthCheckKind, PackageEstimate, Policy,
-    PolicyError, PolicyErrors, Protection, RolloutPolicy, defaults,
+    Amount, Estimates, PackageEstimate, Policy, PolicyError, PolicyErrors, RolloutPolicy, defaults,
 };
 use crate::duration::parse_duration;
 
@@ -78,7 +78,7 @@ pub fn parse_policy(text: &str) -> Result<Policy, PolicyErrors> {
         .filter_map(|(name, raw)| health_check(name, raw, &mut errors).map(|c| (name.clone(), c)))
         .collect::<BTreeMap<_, _>>();
     let raw_groups: BTreeMap<String, RawGroup> = named_sections(&table, "groups", &mut errors);
-    if raw_groups.is_empty() && !errors.has("groups") {
+    if raw_groups.is_empty() && !table.contains_key("groups") {
         errors.push(
             "groups",
             "nothing",
@@ -107,37 +107,82 @@ pub fn parse_policy(text: &str) -> Result<Policy, PolicyErrors> {
 }
 
 #[derive(Default)]
-struct Errors(Vec<PolicyError>);
+pub(super) struct Errors(Vec<PolicyError>);
 
 impl Errors {
-    fn push(&mut self, path: &str, value: impl Into<String>, reason: impl Into<String>) {
+    pub(super) fn push(&mut self, path: &str, value: impl Into<String>, reason: impl Into<String>) {
         self.0.push(PolicyError {
             path: path.to_owned(),
             value: value.into(),
             reason: reason.into(),
         });
     }
+}
 
-    fn has(&self, path: &str) -> bool {
-        self.0.iter().any(|e| e.path == path)
+/// Deserializes one table, recording a path-qualified error instead of failing. serde stops at
+/// the first problem, so the offending key is removed and the table tried again (at most 32
+/// times): unknown keys and type errors all get reported, and the rest is still validated.
+fn typed<T: DeserializeOwned>(value: &toml::Value, path: &str, errors: &mut Errors) -> Option<T> {
+    let mut value = value.clone();
+    for _ in 0..32 {
+        match serde_path_to_error::deserialize::<_, T>(value.clone()) {
+            Ok(parsed) => return Some(parsed),
+            Err(error) => {
+                let segments: Vec<String> = error
+                    .path()
+                    .iter()
+                    .filter_map(|segment| match segment {
+                        serde_path_to_error::Segment::Map { key } => Some(key.clone()),
+                        serde_path_to_error::Segment::Seq { index } => Some(index.to_string()),
+                        _ => None,
+                    })
+                    .collect();
+                let inner = error.path().to_string();
+                let full = if inner == "." || inner.is_empty() {
+                    path.to_owned()
+                } else {
+                    format!("{path}.{inner}")
+                };
+                let message = error.into_inner().to_string();
+                let reason = message.lines().next().unwrap_or_default().trim().to_owned();
+                match remove_at(&mut value, &segments) {
+                    Some(removed) => errors.push(&full, shown(&removed), reason),
+                    None => {
+                        errors.push(&full, "(see reason)", reason);
+                        return None;
+                    }
+                }
+            }
+        }
+    }
+    None
+}
+
+/// Removes the value at `segments` (table keys or array indices) and returns it.
+fn remove_at(value: &mut toml::Value, segments: &[String]) -> Option<toml::Value> {
+    let (last, parents) = segments.split_last()?;
+    let mut current = value;
+    for segment in parents {
+        current = match current {
+            toml::Value::Table(table) => table.get_mut(segment)?,
+            toml::Value::Array(items) => items.get_mut(segment.parse::<usize>().ok()?)?,
+            _ => return None,
+        };
+    }
+    match current {
+        toml::Value::Table(table) => table.remove(last),
+        toml::Value::Array(items) => {
+            let index = last.parse::<usize>().ok().filter(|i| *i < items.len())?;
+            Some(items.remove(index))
+        }
+        _ => None,
     }
 }
 
-/// Deserializes one table, recording a path-qualified error instead of failing.
-fn typed<T: DeserializeOwned>(value: &toml::Value, path: &str, errors: &mut Errors) -> Option<T> {
-    match serde_path_to_error::deserialize::<_, T>(value.clone()) {
-        Ok(parsed) => Some(parsed),
-        Err(error) => {
-            let inner = error.path().to_string();
-            let full = if inner == "." || inner.is_empty() {
-                path.to_owned()
-            } else {
-                format!("{path}.{inner}")
-            };
-            let message = error.into_inner().to_string();
-            errors.push(&full, "(see reason)", message.trim().to_owned());
-            None
-        }
+fn shown(value: &toml::Value) -> String {
+    match value {
+        toml::Value::Table(_) => "a table".into(),
+        other => other.to_string(),
     }
 }
 
@@ -198,7 +243,7 @@ fn duration(path: &str, raw: Option<&str>, default: u64, errors: &mut Errors) ->
     }
 }
 
-fn positive_duration(path: &str, raw: Option<&str>, errors: &mut Errors) -> Option<u64> {
+pub(super) fn positive_duration(path: &str, raw: Option<&str>, errors: &mut Errors) -> Option<u64> {
     let text = raw?;
     match parse_duration(text) {
         Ok(0) => {
@@ -288,7 +333,7 @@ fn amount(path: &str, raw: &RawAmount, min_count: i64, errors: &mut Errors) -> O
     None
 }
 
-fn rollout_policy(
+pub(super) fn rollout_policy(
     raw: &RawRollout,
     base: &RolloutPolicy,
     prefix: &str,
@@ -437,222 +482,4 @@ fn estimates(raw: &RawEstimates, errors: &mut Errors) -> Estimates {
         ),
         packages,
     }
-}
-
-fn health_check(name: &str, raw: &RawHealthCheck, errors: &mut Errors) -> Option<HealthCheck> {
-    let path = format!("health_checks.{name}");
-    let kind = match raw.kind.as_deref() {
-        None => {
-            errors.push(
-                &format!("{path}.kind"),
-                "nothing",
-                format!("required; one of {}", HealthCheckKind::NAMES.join(", ")),
-            );
-            None
-        }
-        Some(text) => {
-            let kind = HealthCheckKind::parse(text);
-            if kind.is_none() {
-                errors.push(
-                    &format!("{path}.kind"),
-                    format!("{text:?}"),
-                    format!("unknown kind; one of {}", HealthCheckKind::NAMES.join(", ")),
-                );
-            }
-            kind
-        }
-    };
-    let target = match raw.target.as_deref().map(str::trim) {
-        Some(target) if !target.is_empty() => Some(target.to_owned()),
-        other => {
-            errors.push(
-                &format!("{path}.target"),
-                other.map_or("nothing".into(), |t| format!("{t:?}")),
-                "required: the unit, host:port, URL, command, log path or PromQL expression",
-            );
-            None
-        }
-    };
-    let timeout_seconds =
-        positive_duration(&format!("{path}.timeout"), raw.timeout.as_deref(), errors)
-            .unwrap_or(defaults::HEALTH_CHECK_TIMEOUT_SECONDS);
-    Some(HealthCheck {
-        kind: kind?,
-        target: target?,
-        timeout_seconds,
-    })
-}
-
-struct GroupContext<'a> {
-    rollout: &'a RolloutPolicy,
-    raw_groups: &'a BTreeMap<String, RawGroup>,
-    health_checks: &'a BTreeMap<String, RawHealthCheck>,
-}
-
-fn group(
-    name: &str,
-    raw: &RawGroup,
-    context: &GroupContext<'_>,
-    errors: &mut Errors,
-) -> GroupPolicy {
-    let path = |key: &str| format!("groups.{name}.{key}");
-    let environment = match raw.environment.as_deref().map(str::trim) {
-        Some(environment) if !environment.is_empty() => environment.to_owned(),
-        other => {
-            errors.push(
-                &path("environment"),
-                other.map_or("nothing".into(), |t| format!("{t:?}")),
-                "every group needs an environment such as \"staging\" or \"production\"",
-            );
-            String::new()
-        }
-    };
-    if let Some(counterpart) = &raw.staging_counterpart {
-        let problem = if counterpart == name {
-            Some("a group cannot be its own staging counterpart".to_string())
-        } else {
-            match context.raw_groups.get(counterpart) {
-                None => Some(format!(
-                    "no group of that name; defined groups: {}",
-                    context
-                        .raw_groups
-                        .keys()
-                        .cloned()
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )),
-                Some(other) if other.environment.as_deref() == Some("production") => {
-                    Some("the staging counterpart is itself a production group".to_string())
-                }
-                Some(_) => None,
-            }
-        };
-        if let Some(reason) = problem {
-            errors.push(
-                &path("staging_counterpart"),
-                format!("{counterpart:?}"),
-                reason,
-            );
-        }
-    }
-    let owners = raw.owners.clone().unwrap_or_default();
-    if owners.is_empty() {
-        errors.push(
-            &path("owners"),
-            if raw.owners.is_some() {
-                "[]"
-            } else {
-                "nothing"
-            },
-            "at least one owner is needed to notify before, during and after changes",
-        );
-    }
-    for (index, owner) in owners.iter().enumerate() {
-        if owner.trim().is_empty() {
-            errors.push(
-                &format!("{}[{index}]", path("owners")),
-                "\"\"",
-                "an owner cannot be empty",
-            );
-        }
-    }
-    let rto_seconds = positive_duration(&path("rto"), raw.rto.as_deref(), errors);
-    let rpo_seconds = positive_duration(&path("rpo"), raw.rpo.as_deref(), errors);
-    let windows = raw.windows.clone().unwrap_or_default();
-    if windows.is_empty() {
-        errors.push(
-            &path("windows"),
-            if raw.windows.is_some() {
-                "[]"
-            } else {
-                "nothing"
-            },
-            "at least one maintenance window is needed to schedule anything",
-        );
-    }
-    for (key, specs) in [
-        ("windows", &windows),
-        ("blackouts", &raw.blackouts.clone().unwrap_or_default()),
-    ] {
-        for (index, spec) in specs.iter().enumerate() {
-            if !spec.is_table() {
-                errors.push(
-                    &format!("{}[{index}]", path(key)),
-                    spec.type_str(),
-                    "expected an inline table (see pw-calendar's window/blackout specs)",
-                );
-            }
-        }
-    }
-    let protection = protection_list(
-        &path("protection"),
-        raw.protection.as_deref().unwrap_or_default(),
-        errors,
-    );
-    let mut health_checks = Vec::new();
-    for (index, check) in raw.health_checks.iter().flatten().enumerate() {
-        if context.health_checks.contains_key(check) {
-            health_checks.push(check.clone());
-        } else {
-            errors.push(
-                &format!("{}[{index}]", path("health_checks")),
-                format!("{check:?}"),
-                "no [health_checks.<name>] table of that name",
-            );
-        }
-    }
-    if let Some(hook) = &raw.benchmark_hook
-        && hook.trim().is_empty()
-    {
-        errors.push(
-            &path("benchmark_hook"),
-            "\"\"",
-            "leave it out instead of an empty hook",
-        );
-    }
-    let rollout = match &raw.rollout {
-        Some(own) => rollout_policy(own, context.rollout, &path("rollout"), errors),
-        None => context.rollout.clone(),
-    };
-    GroupPolicy {
-        name: name.to_owned(),
-        environment,
-        staging_counterpart: raw.staging_counterpart.clone(),
-        owners,
-        rto_seconds,
-        rpo_seconds,
-        windows,
-        blackouts: raw.blackouts.clone().unwrap_or_default(),
-        protection,
-        health_checks,
-        benchmark_hook: raw.benchmark_hook.clone().filter(|h| !h.trim().is_empty()),
-        rollout,
-    }
-}
-
-fn protection_list(path: &str, raw: &[String], errors: &mut Errors) -> Vec<Protection> {
-    let mut out = BTreeSet::new();
-    for (index, text) in raw.iter().enumerate() {
-        let step = match text.as_str() {
-            "snapshot" => Protection::Snapshot,
-            "backup" => Protection::Backup,
-            "pause-writes" => Protection::PauseWrites,
-            _ => {
-                errors.push(
-                    &format!("{path}[{index}]"),
-                    format!("{text:?}"),
-                    "unknown protection; one of snapshot, backup, pause-writes",
-                );
-                continue;
-            }
-        };
-        if !out.insert(step) {
-            errors.push(
-                &format!("{path}[{index}]"),
-                format!("{text:?}"),
-                "listed twice",
-            );
-        }
-    }
-    out.into_iter().collect()
 }

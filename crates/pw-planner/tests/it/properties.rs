@@ -28,9 +28,12 @@ fn finding(binary: &str) -> Finding {
     }
 }
 
+/// (group, id, rack, hypervisor, packages)
+type RawHost = (u8, u8, Option<u8>, Option<u8>, u8);
+
 #[derive(Debug, Clone)]
 struct Case {
-    hosts: Vec<(u8, u8, Option<u8>, Option<u8>, u8)>,
+    hosts: Vec<RawHost>,
     budgets: Vec<String>,
     canary: u8,
     anti: Vec<&'static str>,
