@@ -1,6 +1,7 @@
 //! The per-host state machine (DESIGN.md §5): `pending → claimed → protecting → applying →
 //! verifying → done | rolling_back → rolled_back | failed`.
 
+mod rollback;
 mod state;
 mod step;
 

@@ -10,7 +10,7 @@ use crate::host::state::{
     Action, Command, CommandKey, Decision, Event, EventName, FailCause, HostChange, HostState,
     Progress, Rejected, RollbackCause,
 };
-use crate::model::{Recorded, Target, by_package, matches_recorded, matches_targets};
+use crate::model::{Recorded, Target, by_package, matches_targets};
 use crate::policy::{Policy, StepLimits, after};
 
 /// Moves `change` by `event` at `now`. An event the state does not accept is `Rejected` and
@@ -115,7 +115,7 @@ pub fn next_deadline(state: &HostState) -> Option<Timestamp> {
     }
 }
 
-fn wrong(state: &HostState, event: &Event) -> Rejected {
+pub(super) fn wrong(state: &HostState, event: &Event) -> Rejected {
     Rejected::WrongState {
         state: state.name(),
         event: event.name(),
@@ -128,7 +128,7 @@ fn record_action(targets: &[Target]) -> Action {
     }
 }
 
-fn block_action(targets: &[Target], cause: &RollbackCause) -> Option<Action> {
+pub(super) fn block_action(targets: &[Target], cause: &RollbackCause) -> Option<Action> {
     match cause {
         RollbackCause::HealthCheckFailed { check, detail } => Some(Action::BlockVersion {
             versions: targets.to_vec(),
@@ -139,14 +139,14 @@ fn block_action(targets: &[Target], cause: &RollbackCause) -> Option<Action> {
 }
 
 /// What every transition needs besides the state.
-struct Ctx<'a> {
-    change: &'a HostChange,
-    now: Timestamp,
-    policy: &'a Policy,
+pub(super) struct Ctx<'a> {
+    pub(super) change: &'a HostChange,
+    pub(super) now: Timestamp,
+    pub(super) policy: &'a Policy,
 }
 
 impl Ctx<'_> {
-    fn command(&self, attempt: u32, not_before: Timestamp, action: Action) -> Command {
+    pub(super) fn command(&self, attempt: u32, not_before: Timestamp, action: Action) -> Command {
         Command {
             key: CommandKey {
                 rollout: self.change.rollout.clone(),
@@ -159,7 +159,7 @@ impl Ctx<'_> {
         }
     }
 
-    fn fresh(&self, attempt: u32, limits: StepLimits) -> Progress {
+    pub(super) fn fresh(&self, attempt: u32, limits: StepLimits) -> Progress {
         Progress {
             attempt,
             tries: 1,
@@ -168,7 +168,7 @@ impl Ctx<'_> {
     }
 
     /// Refuses a timer event that arrives before its deadline.
-    fn due(&self, event: EventName, due: Timestamp) -> Result<(), Rejected> {
+    pub(super) fn due(&self, event: EventName, due: Timestamp) -> Result<(), Rejected> {
         if self.now < due {
             return Err(Rejected::NotDue { event, due });
         }
@@ -176,7 +176,11 @@ impl Ctx<'_> {
     }
 
     /// The next try of a step after a timeout, with its backoff, or `None` when tries are used up.
-    fn retry(&self, progress: &Progress, limits: StepLimits) -> Option<(Progress, Timestamp)> {
+    pub(super) fn retry(
+        &self,
+        progress: &Progress,
+        limits: StepLimits,
+    ) -> Option<(Progress, Timestamp)> {
         if !limits.may_retry(progress.tries) {
             return None;
         }
@@ -448,171 +452,6 @@ impl Ctx<'_> {
                 Ok(self.agent_rolled_back(targets, recorded, versions, cause, *attempt, None))
             }
             _ => Err(wrong(&self.change.state, event)),
-        }
-    }
-
-    fn rolling_back(
-        &self,
-        targets: &[Target],
-        recorded: &[Recorded],
-        cause: &RollbackCause,
-        progress: &Progress,
-        event: &Event,
-    ) -> Result<Decision, Rejected> {
-        let attempt = progress.attempt;
-        match event {
-            Event::RollbackSucceeded { versions } => Ok(self.rolled_back(
-                targets,
-                recorded,
-                versions,
-                cause.clone(),
-                attempt,
-                Vec::new(),
-            )),
-            Event::RollbackFailed { detail } => {
-                let fail = FailCause::RollbackFailed {
-                    cause: cause.clone(),
-                    detail: detail.clone(),
-                };
-                Ok(self.fail(targets, fail, attempt))
-            }
-            Event::TimedOut => {
-                self.due(EventName::TimedOut, progress.deadline)?;
-                Ok(match self.retry(progress, self.policy.timeouts.rollback) {
-                    Some((next, not_before)) => Decision {
-                        next: HostState::RollingBack {
-                            targets: targets.to_vec(),
-                            recorded: recorded.to_vec(),
-                            cause: cause.clone(),
-                            progress: next,
-                        },
-                        commands: vec![self.command(
-                            next.attempt,
-                            not_before,
-                            self.rollback_action(recorded),
-                        )],
-                    },
-                    None => {
-                        let fail = FailCause::RollbackFailed {
-                            cause: cause.clone(),
-                            detail: format!("timed out {} times", progress.tries),
-                        };
-                        self.fail(targets, fail, attempt)
-                    }
-                })
-            }
-            Event::AgentReportedRollback {
-                versions,
-                cause: reported,
-            } => Ok(self.agent_rolled_back(
-                targets,
-                recorded,
-                versions,
-                reported,
-                attempt,
-                Some(cause),
-            )),
-            _ => Err(wrong(&self.change.state, event)),
-        }
-    }
-
-    fn rollback_action(&self, recorded: &[Recorded]) -> Action {
-        Action::Rollback {
-            to: recorded.to_vec(),
-            checks: self.policy.health_checks.clone(),
-        }
-    }
-
-    /// Enters `rolling_back`; a health failure also blocks the targets fleet-wide.
-    fn roll_back(
-        &self,
-        targets: &[Target],
-        recorded: &[Recorded],
-        cause: RollbackCause,
-        attempt: u32,
-    ) -> Decision {
-        let mut commands = vec![self.command(attempt, self.now, self.rollback_action(recorded))];
-        if let Some(block) = block_action(targets, &cause) {
-            commands.push(self.command(attempt, self.now, block));
-        }
-        Decision {
-            next: HostState::RollingBack {
-                targets: targets.to_vec(),
-                recorded: recorded.to_vec(),
-                cause,
-                progress: self.fresh(attempt, self.policy.timeouts.rollback),
-            },
-            commands,
-        }
-    }
-
-    /// The agent rolled back on its own. `already` is the controller's own rollback cause when
-    /// it was rolling back too (its block, if any, was already sent).
-    fn agent_rolled_back(
-        &self,
-        targets: &[Target],
-        recorded: &[Recorded],
-        versions: &[Recorded],
-        cause: &RollbackCause,
-        attempt: u32,
-        already: Option<&RollbackCause>,
-    ) -> Decision {
-        let blocked_before = already.is_some_and(RollbackCause::blocks_versions);
-        let commands = match block_action(targets, cause) {
-            Some(block) if !blocked_before => vec![self.command(attempt, self.now, block)],
-            _ => Vec::new(),
-        };
-        let cause = match already {
-            Some(own) if !cause.blocks_versions() => own.clone(),
-            _ => cause.clone(),
-        };
-        self.rolled_back(targets, recorded, versions, cause, attempt, commands)
-    }
-
-    /// `rolled_back` when the reported versions are the recorded ones, else `failed` with a page.
-    fn rolled_back(
-        &self,
-        targets: &[Target],
-        recorded: &[Recorded],
-        versions: &[Recorded],
-        cause: RollbackCause,
-        attempt: u32,
-        mut commands: Vec<Command>,
-    ) -> Decision {
-        if !matches_recorded(recorded, versions) {
-            let mut failed = self.fail(targets, FailCause::RollbackMismatch { cause }, attempt);
-            commands.append(&mut failed.commands);
-            failed.commands = commands;
-            return failed;
-        }
-        Decision {
-            next: HostState::RolledBack {
-                targets: targets.to_vec(),
-                recorded: recorded.to_vec(),
-                cause,
-                at: self.now,
-            },
-            commands,
-        }
-    }
-
-    /// Enters `failed`, paging a human unless nothing was touched.
-    fn fail(&self, targets: &[Target], cause: FailCause, attempt: u32) -> Decision {
-        let mut commands = Vec::new();
-        if cause.pages() {
-            let reason = format!(
-                "host {} in rollout {}: {cause:?}",
-                self.change.host, self.change.rollout
-            );
-            commands.push(self.command(attempt, self.now, Action::Page { reason }));
-        }
-        Decision {
-            next: HostState::Failed {
-                targets: targets.to_vec(),
-                cause,
-                at: self.now,
-            },
-            commands,
         }
     }
 }

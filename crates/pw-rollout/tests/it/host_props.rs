@@ -17,6 +17,11 @@ fn targets() -> Vec<Target> {
     vec![target("nginx", "1.2"), target("newlib", "3")]
 }
 
+/// Whether a variant byte picks the fitting payload.
+fn even(variant: u8) -> bool {
+    variant % 2 != 1
+}
+
 /// An event from a kind and a variant that picks a fitting or unfitting payload.
 fn event(kind: u8, variant: u8) -> Event {
     let t = targets();
@@ -42,11 +47,7 @@ fn event(kind: u8, variant: u8) -> Event {
         3 => Event::ProtectionDone,
         4 => Event::ProtectionFailed { detail: "x".into() },
         5 => Event::ApplySucceeded {
-            versions: if variant % 2 == 0 {
-                after(&t)
-            } else {
-                before(&t)
-            },
+            versions: if even(variant) { after(&t) } else { before(&t) },
         },
         6 => Event::ApplyFailed { detail: "x".into() },
         7 => Event::HealthCheckPassed { check },
@@ -56,21 +57,13 @@ fn event(kind: u8, variant: u8) -> Event {
         },
         9 => Event::VerificationPeriodElapsed,
         10 => Event::RollbackSucceeded {
-            versions: if variant % 2 == 0 {
-                before(&t)
-            } else {
-                after(&t)
-            },
+            versions: if even(variant) { before(&t) } else { after(&t) },
         },
         11 => Event::RollbackFailed { detail: "x".into() },
         12 => Event::TimedOut,
         _ => Event::AgentReportedRollback {
-            versions: if variant % 2 == 0 {
-                before(&t)
-            } else {
-                after(&t)
-            },
-            cause: if variant % 3 == 0 {
+            versions: if even(variant) { before(&t) } else { after(&t) },
+            cause: if variant % 3 != 1 && variant % 3 != 2 {
                 RollbackCause::HealthCheckFailed {
                     check: "web".into(),
                     detail: "x".into(),
