@@ -1,0 +1,254 @@
+//! Health checks run after a change: a command's exit code, a TCP port accepting connections, an
+//! HTTP status, "no new ERROR/CRITICAL lines in a log since a byte offset", and a systemd unit
+//! being active (where systemd runs). Commands and files go through a [`Runner`], so the checks
+//! run on this machine or inside a test container; TCP and HTTP probes connect from this process
+//! to the address given (the host's own address for an agent, the container's for a test).
+//!
+//! A check never fails with an error: problems running it are an [`Verdict::Unhealthy`] with the
+//! reason, and a check that cannot apply here (no systemd) is [`Verdict::NotApplicable`].
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use crate::runner::{Invocation, Runner};
+
+/// One health check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Check {
+    /// Healthy when the command exits 0.
+    Command(Invocation),
+    /// Healthy when a TCP connection is accepted within the timeout.
+    TcpPort { addr: SocketAddr, timeout: Duration },
+    /// Healthy when `GET path` answers with `expect_status`.
+    Http(HttpCheck),
+    /// Healthy when no line written to `path` after byte `since` contains `ERROR` or `CRITICAL`.
+    LogQuiet { path: String, since: u64 },
+    /// Healthy when `systemctl is-active UNIT` says so; not applicable without systemd.
+    SystemdUnit(String),
+}
+
+/// An HTTP/1.0 `GET` probe.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpCheck {
+    pub addr: SocketAddr,
+    pub path: String,
+    pub expect_status: u16,
+    pub timeout: Duration,
+}
+
+/// A check's result, with what was seen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    Healthy(String),
+    Unhealthy(String),
+    NotApplicable(String),
+}
+
+impl Verdict {
+    pub fn is_healthy(&self) -> bool {
+        matches!(self, Verdict::Healthy(_))
+    }
+
+    pub fn is_unhealthy(&self) -> bool {
+        matches!(self, Verdict::Unhealthy(_))
+    }
+}
+
+/// Words that make a log line an error line (matched as whole words, case-sensitive, the way
+/// log levels are written).
+pub const LOG_ERROR_WORDS: [&str; 2] = ["ERROR", "CRITICAL"];
+
+/// Runs one check.
+pub fn run_check(runner: &dyn Runner, check: &Check) -> Verdict {
+    match check {
+        Check::Command(invocation) => check_command(runner, invocation),
+        Check::TcpPort { addr, timeout } => check_tcp(*addr, *timeout),
+        Check::Http(http) => check_http(http),
+        Check::LogQuiet { path, since } => check_log(runner, path, *since),
+        Check::SystemdUnit(unit) => check_systemd_unit(runner, unit),
+    }
+}
+
+/// Repeats a check every `interval` until it is healthy (or not applicable) or `timeout` has
+/// passed, and returns the last verdict. At most `timeout / interval + 1` attempts.
+pub fn wait_healthy(
+    runner: &dyn Runner,
+    check: &Check,
+    timeout: Duration,
+    interval: Duration,
+) -> Verdict {
+    let started = Instant::now();
+    loop {
+        let verdict = run_check(runner, check);
+        if !verdict.is_unhealthy() || started.elapsed() + interval > timeout {
+            return verdict;
+        }
+        std::thread::sleep(interval);
+    }
+}
+
+/// The current size of a log file, to pass as `since` to [`Check::LogQuiet`] before a change
+/// (0 when the file does not exist yet).
+pub fn log_offset(runner: &dyn Runner, path: &str) -> anyhow::Result<u64> {
+    let output = runner.run(&Invocation::new("stat", ["-c", "%s", "--", path]))?;
+    if !output.success() {
+        return Ok(0);
+    }
+    let text = output.stdout_text();
+    text.trim()
+        .parse()
+        .map_err(|_| anyhow::anyhow!("stat of {path} on {} printed {text:?}", runner.target()))
+}
+
+/// The lines of `text` that contain one of [`LOG_ERROR_WORDS`] as a whole word.
+pub fn error_lines(text: &str) -> Vec<&str> {
+    text.lines()
+        .filter(|line| {
+            line.split(|c: char| !c.is_ascii_alphanumeric())
+                .any(|word| LOG_ERROR_WORDS.contains(&word))
+        })
+        .collect()
+}
+
+/// The status code of an HTTP response's first line (`HTTP/1.1 500 Internal Server Error`).
+pub fn parse_status_line(response: &[u8]) -> Option<u16> {
+    let line_end = response.iter().position(|&b| b == b'\n')?;
+    let line = std::str::from_utf8(&response[..line_end]).ok()?;
+    let mut parts = line.split_whitespace();
+    parts.next().filter(|p| p.starts_with("HTTP/"))?;
+    parts.next()?.parse().ok()
+}
+
+fn check_command(runner: &dyn Runner, invocation: &Invocation) -> Verdict {
+    match runner.run(invocation) {
+        Ok(output) if output.success() => {
+            Verdict::Healthy(format!("{} exited 0", invocation.display()))
+        }
+        Ok(output) => Verdict::Unhealthy(format!(
+            "{} exited {:?}: {}",
+            invocation.display(),
+            output.code,
+            output.tail(3)
+        )),
+        Err(error) => Verdict::Unhealthy(format!("{error:#}")),
+    }
+}
+
+fn check_tcp(addr: SocketAddr, timeout: Duration) -> Verdict {
+    match TcpStream::connect_timeout(&addr, timeout) {
+        Ok(_) => Verdict::Healthy(format!("{addr} accepts connections")),
+        Err(error) => Verdict::Unhealthy(format!("connecting to {addr}: {error}")),
+    }
+}
+
+fn check_http(check: &HttpCheck) -> Verdict {
+    if !check.path.starts_with('/') || check.path.bytes().any(|b| b <= b' ' || b == 0x7f) {
+        return Verdict::Unhealthy(format!("invalid HTTP path {:?}", check.path));
+    }
+    let url = format!("http://{}{}", check.addr, check.path);
+    match http_get(check) {
+        Ok(status) if status == check.expect_status => {
+            Verdict::Healthy(format!("GET {url} answered {status}"))
+        }
+        Ok(status) => Verdict::Unhealthy(format!(
+            "GET {url} answered {status}, expected {}",
+            check.expect_status
+        )),
+        Err(error) => Verdict::Unhealthy(format!("GET {url}: {error}")),
+    }
+}
+
+fn http_get(check: &HttpCheck) -> std::io::Result<u16> {
+    let deadline = Instant::now() + check.timeout;
+    let mut stream = TcpStream::connect_timeout(&check.addr, check.timeout)?;
+    let remaining = || {
+        deadline
+            .saturating_duration_since(Instant::now())
+            .max(Duration::from_millis(1))
+    };
+    stream.set_write_timeout(Some(remaining()))?;
+    let request = format!(
+        "GET {} HTTP/1.0\r\nHost: {}\r\nConnection: close\r\nUser-Agent: patchwarden-health\r\n\r\n",
+        check.path, check.addr
+    );
+    stream.write_all(request.as_bytes())?;
+    let mut response = Vec::new();
+    let mut chunk = [0u8; 1024];
+    // Only the status line is needed: stop at the first newline or after 8 KiB.
+    while !response.contains(&b'\n') && response.len() < 8192 {
+        stream.set_read_timeout(Some(remaining()))?;
+        let read = stream.read(&mut chunk)?;
+        if read == 0 {
+            break;
+        }
+        response.extend_from_slice(&chunk[..read]);
+    }
+    parse_status_line(&response).ok_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!(
+                "not an HTTP response: {:?}",
+                String::from_utf8_lossy(&response[..response.len().min(80)])
+            ),
+        )
+    })
+}
+
+fn check_log(runner: &dyn Runner, path: &str, since: u64) -> Verdict {
+    let size = match log_offset(runner, path) {
+        Ok(size) => size,
+        Err(error) => return Verdict::Unhealthy(format!("{error:#}")),
+    };
+    // A file smaller than the offset was rotated or truncated: all of it is new.
+    let start = if size < since { 0 } else { since };
+    if size == start {
+        return Verdict::Healthy(format!("{path}: nothing new since byte {since}"));
+    }
+    let from = format!("+{}", start + 1);
+    let output = match runner.run(&Invocation::new("tail", ["-c", &from, "--", path])) {
+        Ok(output) if output.success() => output,
+        Ok(output) => {
+            return Verdict::Unhealthy(format!("reading {path}: {}", output.tail(3)));
+        }
+        Err(error) => return Verdict::Unhealthy(format!("{error:#}")),
+    };
+    let text = output.stdout_text();
+    let errors = error_lines(&text);
+    match errors.first() {
+        None => Verdict::Healthy(format!("{path}: no ERROR/CRITICAL line since byte {start}")),
+        Some(first) => Verdict::Unhealthy(format!(
+            "{path}: {} ERROR/CRITICAL line(s) since byte {start}, first: {first}",
+            errors.len()
+        )),
+    }
+}
+
+fn check_systemd_unit(runner: &dyn Runner, unit: &str) -> Verdict {
+    let valid = !unit.is_empty()
+        && !unit.starts_with('-')
+        && unit
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b":-_.@\\".contains(&b));
+    if !valid {
+        return Verdict::Unhealthy(format!("invalid systemd unit name {unit:?}"));
+    }
+    // sd_booted(3): systemd is PID 1 exactly when this directory exists.
+    match runner.run(&Invocation::new("test", ["-d", "/run/systemd/system"])) {
+        Ok(output) if output.success() => {}
+        Ok(_) => return Verdict::NotApplicable("systemd is not running on this host".into()),
+        Err(error) => return Verdict::Unhealthy(format!("{error:#}")),
+    }
+    match runner.run(&Invocation::new("systemctl", ["is-active", unit])) {
+        Ok(output) if output.success() => Verdict::Healthy(format!("{unit} is active")),
+        Ok(output) => Verdict::Unhealthy(format!(
+            "{unit} is {}",
+            output.stdout_text().trim().to_owned()
+        )),
+        Err(error) => Verdict::Unhealthy(format!("{error:#}")),
+    }
+}
+
+#[cfg(test)]
+#[path = "health_tests.rs"]
+mod tests;

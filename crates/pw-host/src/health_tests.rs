@@ -1,0 +1,149 @@
+//! Health checks against this machine: real commands, a temporary log file, and a TCP/HTTP server
+//! on a loopback port 0 started by the test.
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+
+use super::*;
+use crate::runner::LocalRunner;
+
+#[test]
+fn error_lines_match_whole_words() {
+    let text = "INFO up\n2025 ERROR disk\nERRORS are fine\n[CRITICAL] x\nerror lower\nNOERROR\n";
+    assert_eq!(error_lines(text), ["2025 ERROR disk", "[CRITICAL] x"]);
+}
+
+#[test]
+fn status_lines() {
+    assert_eq!(
+        parse_status_line(b"HTTP/1.1 500 Internal\r\nX: y\r\n"),
+        Some(500)
+    );
+    assert_eq!(parse_status_line(b"HTTP/1.0 200 OK\n"), Some(200));
+    assert_eq!(parse_status_line(b"SSH-2.0-OpenSSH\r\n"), None);
+    assert_eq!(parse_status_line(b"HTTP/1.1 200"), None);
+}
+
+#[test]
+fn command_check() {
+    let ok = run_check(
+        &LocalRunner,
+        &Check::Command(Invocation::new("true", ["x"])),
+    );
+    assert!(ok.is_healthy(), "{ok:?}");
+    let failed = run_check(
+        &LocalRunner,
+        &Check::Command(Invocation::new("false", ["x"])),
+    );
+    assert!(failed.is_unhealthy(), "{failed:?}");
+    let missing = run_check(
+        &LocalRunner,
+        &Check::Command(Invocation::new("pw-no-such-check", ["x"])),
+    );
+    assert!(missing.is_unhealthy(), "{missing:?}");
+}
+
+#[test]
+fn log_check_counts_only_new_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("service.log");
+    let path = log.to_str().unwrap().to_owned();
+    assert_eq!(log_offset(&LocalRunner, &path).unwrap(), 0);
+    std::fs::write(&log, "old ERROR before the change\n").unwrap();
+    let since = log_offset(&LocalRunner, &path).unwrap();
+    assert_eq!(since, 28);
+    let check = Check::LogQuiet {
+        path: path.clone(),
+        since,
+    };
+    assert!(run_check(&LocalRunner, &check).is_healthy());
+    std::fs::write(&log, "old ERROR before the change\nINFO fine\n").unwrap();
+    assert!(run_check(&LocalRunner, &check).is_healthy());
+    std::fs::write(
+        &log,
+        "old ERROR before the change\nINFO fine\nCRITICAL now\n",
+    )
+    .unwrap();
+    let verdict = run_check(&LocalRunner, &check);
+    assert!(
+        matches!(&verdict, Verdict::Unhealthy(m) if m.contains("1 ERROR/CRITICAL") && m.contains("CRITICAL now")),
+        "{verdict:?}"
+    );
+    // Rotated: the file is smaller than the offset, so everything in it is new.
+    std::fs::write(&log, "ERROR x\n").unwrap();
+    assert!(run_check(&LocalRunner, &check).is_unhealthy());
+}
+
+#[test]
+fn tcp_and_http_checks() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = std::thread::spawn(move || {
+        // Exactly three connections: the TCP probe, then two HTTP requests.
+        for (index, stream) in listener.incoming().take(3).enumerate() {
+            let mut stream = stream.unwrap();
+            if index == 0 {
+                continue;
+            }
+            let mut request = String::new();
+            BufReader::new(&stream).read_line(&mut request).unwrap();
+            let status = if request.starts_with("GET /health ") {
+                "200 OK"
+            } else {
+                "500 Internal Server Error"
+            };
+            write!(stream, "HTTP/1.1 {status}\r\nContent-Length: 0\r\n\r\n").unwrap();
+        }
+    });
+    let timeout = Duration::from_secs(5);
+    assert!(run_check(&LocalRunner, &Check::TcpPort { addr, timeout }).is_healthy());
+    let http = |path: &str| HttpCheck {
+        addr,
+        path: path.to_owned(),
+        expect_status: 200,
+        timeout,
+    };
+    let healthy = run_check(&LocalRunner, &Check::Http(http("/health")));
+    assert!(healthy.is_healthy(), "{healthy:?}");
+    let unhealthy = run_check(&LocalRunner, &Check::Http(http("/other")));
+    assert_eq!(
+        unhealthy,
+        Verdict::Unhealthy(format!(
+            "GET http://{addr}/other answered 500, expected 200"
+        ))
+    );
+    server.join().unwrap();
+    let refused = run_check(&LocalRunner, &Check::TcpPort { addr, timeout });
+    assert!(refused.is_unhealthy(), "{refused:?}");
+    let bad_path = run_check(&LocalRunner, &Check::Http(http("/a b\r\nX: y")));
+    assert!(matches!(bad_path, Verdict::Unhealthy(m) if m.starts_with("invalid HTTP path")));
+}
+
+#[test]
+fn systemd_unit_check_is_safe_everywhere() {
+    let verdict = run_check(&LocalRunner, &Check::SystemdUnit("-x;y".into()));
+    assert!(matches!(verdict, Verdict::Unhealthy(m) if m.starts_with("invalid systemd unit")));
+    let systemd = std::path::Path::new("/run/systemd/system").is_dir();
+    let verdict = run_check(
+        &LocalRunner,
+        &Check::SystemdUnit("pw-no-such-unit.service".into()),
+    );
+    if systemd {
+        assert!(verdict.is_unhealthy(), "{verdict:?}");
+    } else {
+        assert!(matches!(verdict, Verdict::NotApplicable(_)), "{verdict:?}");
+    }
+}
+
+#[test]
+fn wait_healthy_is_bounded() {
+    let started = Instant::now();
+    let verdict = wait_healthy(
+        &LocalRunner,
+        &Check::Command(Invocation::new("false", ["x"])),
+        Duration::from_millis(300),
+        Duration::from_millis(100),
+    );
+    assert!(verdict.is_unhealthy());
+    assert!(started.elapsed() < Duration::from_secs(2));
+}

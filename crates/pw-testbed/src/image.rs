@@ -1,0 +1,102 @@
+//! The Docker image of the test hosts: the cached rootfs tarball `docker import`ed into the local
+//! engine (no registry exists) as `pw-testbed-debian12:<first 16 hex digits of the tarball's
+//! SHA-256>`, with tini as entrypoint and `sleep infinity` as command.
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::bail;
+use pw_host::{Invocation, LocalRunner, Runner};
+
+use crate::lock::DirLock;
+use crate::rootfs::{Rootfs, ensure_rootfs, require_program};
+
+/// Repository part of the image name.
+pub const IMAGE_REPOSITORY: &str = "pw-testbed-debian12";
+/// Label on the image (and on every container and network of the test bed).
+pub const IMAGE_LABEL: &str = "io.patchwarden.testbed.image=1";
+
+/// A local image ready for `docker run`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Image {
+    /// `pw-testbed-debian12:<hash>`.
+    pub tag: String,
+    pub rootfs: Rootfs,
+    /// Whether this call imported it (false: it was already in the engine).
+    pub imported: bool,
+}
+
+/// The image for the current rootfs inputs: builds the rootfs if needed, imports it if the engine
+/// does not have it yet. Fails loudly (with how to fix it) when docker or mmdebstrap is missing.
+pub fn ensure_image(dir: &Path) -> anyhow::Result<Image> {
+    require_docker()?;
+    let rootfs = ensure_rootfs(dir)?;
+    let tag = format!("{IMAGE_REPOSITORY}:{}", &rootfs.sha256[..16]);
+    if image_exists(&tag)? {
+        return Ok(Image {
+            tag,
+            rootfs,
+            imported: false,
+        });
+    }
+    let _lock = DirLock::acquire(&dir.join("image.lock"), Duration::from_secs(600))?;
+    if image_exists(&tag)? {
+        return Ok(Image {
+            tag,
+            rootfs,
+            imported: false,
+        });
+    }
+    let tar = rootfs.tar.display().to_string();
+    let args = [
+        "import",
+        "--change",
+        "ENTRYPOINT [\"/usr/bin/tini\", \"--\"]",
+        "--change",
+        "CMD [\"sleep\", \"infinity\"]",
+        "--change",
+        "ENV DEBIAN_FRONTEND=noninteractive LANG=C.UTF-8",
+        "--change",
+        &format!("LABEL {IMAGE_LABEL}"),
+        &tar,
+        &tag,
+    ];
+    let output =
+        LocalRunner.run(&Invocation::new("docker", args).timeout(Duration::from_secs(600)))?;
+    if !output.success() {
+        bail!("docker import {tar} {tag} failed:\n{}", output.tail(20));
+    }
+    eprintln!(
+        "[pw-testbed] imported {tag} in {:.1} s",
+        output.elapsed.as_secs_f64()
+    );
+    Ok(Image {
+        tag,
+        rootfs,
+        imported: true,
+    })
+}
+
+/// Fails unless the docker CLI is installed and its daemon answers.
+pub fn require_docker() -> anyhow::Result<()> {
+    require_program("docker", "see docs/testbed.md: install docker.io")?;
+    let output = LocalRunner.run(
+        &Invocation::new("docker", ["version", "--format", "{{.Server.Version}}"])
+            .timeout(Duration::from_secs(30)),
+    )?;
+    if !output.success() {
+        bail!(
+            "the Docker daemon is not reachable (`docker version` failed); the end-to-end tests need it:\n{}",
+            output.tail(5)
+        );
+    }
+    Ok(())
+}
+
+fn image_exists(tag: &str) -> anyhow::Result<bool> {
+    let output = LocalRunner.run(
+        &Invocation::new("docker", ["image", "inspect", "--format", "{{.Id}}", tag])
+            .timeout(Duration::from_secs(60)),
+    )?;
+    Ok(output.success())
+}

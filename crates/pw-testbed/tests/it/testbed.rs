@@ -1,0 +1,151 @@
+//! The test bed itself: image and repository are built (or found cached), hosts start with apt
+//! pointed at the repository only, and everything a test creates is removed afterwards, also
+//! when the test panics.
+
+use std::panic::AssertUnwindSafe;
+
+use pw_host::Runner;
+use pw_testbed::docker::{LABEL, docker};
+use pw_testbed::{Suite, Testbed};
+
+fn exists(kind: &str, name: &str) -> bool {
+    let args: Vec<&str> = match kind {
+        "container" => vec![
+            "ps",
+            "-a",
+            "--filter",
+            "label=io.patchwarden.testbed",
+            "--format",
+            "{{.Names}}",
+        ],
+        _ => vec![
+            "network",
+            "ls",
+            "--filter",
+            "label=io.patchwarden.testbed",
+            "--format",
+            "{{.Name}}",
+        ],
+    };
+    docker(args)
+        .unwrap()
+        .stdout_text()
+        .lines()
+        .any(|l| l == name)
+}
+
+#[test]
+fn image_and_repository_are_ready() {
+    let testbed = Testbed::shared();
+    eprintln!(
+        "test bed ready in {:.1} s: image {} (rootfs built now: {}, imported now: {}), repo {} (built now: {})",
+        testbed.prepared_in.as_secs_f64(),
+        testbed.image.tag,
+        testbed.image.rootfs.built,
+        testbed.image.imported,
+        testbed.repo.root.display(),
+        testbed.repo.built
+    );
+    assert!(testbed.image.tag.starts_with("pw-testbed-debian12:"));
+    assert!(testbed.image.rootfs.tar.starts_with(&testbed.dir));
+    assert!(!testbed.dir.starts_with(env!("CARGO_MANIFEST_DIR")));
+    let root = &testbed.repo.root;
+    for suite in Suite::ALL {
+        let release =
+            std::fs::read_to_string(root.join("dists").join(suite.name()).join("Release")).unwrap();
+        assert!(
+            release.contains(&format!("Label: {}\n", suite.label())),
+            "{release}"
+        );
+        assert!(
+            release.contains(&format!("Suite: {}\n", suite.name())),
+            "{release}"
+        );
+    }
+    let debs: Vec<_> = walk(&root.join("pool"));
+    assert_eq!(debs.len(), 6, "{debs:?}");
+    assert!(root.join("advisories/osv/PWTEST-2025-0001.json").is_file());
+}
+
+fn walk(dir: &std::path::Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path.file_name().unwrap().to_string_lossy().into_owned());
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn hosts_see_only_the_test_repository_and_are_removed_on_drop() {
+    let testbed = Testbed::shared();
+    let fleet = testbed.fleet(1, &[Suite::Stable]).unwrap();
+    let host = &fleet.hosts[0];
+    let policy = host.exec("apt-cache", ["policy"]).unwrap().stdout_text();
+    assert!(policy.contains("file:/repo stable/main"), "{policy}");
+    assert!(
+        !policy.contains("debian.org"),
+        "Debian sources must be disabled:\n{policy}"
+    );
+    let os = host.read_file("/etc/os-release").unwrap();
+    assert!(os.contains("VERSION_ID=\"12\""), "{os}");
+    // No route out of the internal network.
+    let out = host
+        .exec(
+            "busybox",
+            ["wget", "-q", "-T", "2", "-O-", "http://1.1.1.1/"],
+        )
+        .unwrap();
+    assert!(!out.success());
+    let (container, network) = (host.name.clone(), fleet.network.name.clone());
+    assert!(exists("container", &container) && exists("network", &network));
+    drop(fleet);
+    assert!(!exists("container", &container), "{container} left behind");
+    assert!(!exists("network", &network), "{network} left behind");
+}
+
+#[test]
+fn a_panicking_test_leaves_nothing_behind() {
+    let testbed = Testbed::shared();
+    let mut names = None;
+    let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
+        let fleet = testbed.fleet(1, &[Suite::Stable]).unwrap();
+        fleet.hosts[0].pause().unwrap();
+        names = Some((fleet.hosts[0].name.clone(), fleet.network.name.clone()));
+        panic!("simulated test failure with a paused host");
+    }));
+    assert!(result.is_err());
+    let (container, network) = names.unwrap();
+    assert!(!exists("container", &container), "{container} left behind");
+    assert!(!exists("network", &network), "{network} left behind");
+    assert_eq!(LABEL, "io.patchwarden.testbed");
+}
+
+#[test]
+fn docker_exec_runner_passes_argv_untouched() {
+    let testbed = Testbed::shared();
+    let fleet = testbed.fleet(1, &[Suite::Stable]).unwrap();
+    let runner = fleet.hosts[0].runner();
+    let tricky = "a b; echo $(id) `x` 'q' \"d\" \\ *";
+    let output = runner
+        .run(&pw_host::Invocation::new("printf", ["%s", tricky]))
+        .unwrap();
+    assert_eq!(output.stdout_text(), tricky);
+    let output = runner
+        .run(&pw_host::Invocation::new("cat", Vec::<String>::new()).stdin("in; $(x)"))
+        .unwrap();
+    assert_eq!(output.stdout_text(), "in; $(x)");
+    let env = runner
+        .run(&pw_host::Invocation::new("env", Vec::<String>::new()).env("PW_X", "1 2"))
+        .unwrap()
+        .stdout_text();
+    assert!(
+        env.lines().any(|l| l == "PW_X=1 2") && env.lines().any(|l| l == "LC_ALL=C"),
+        "{env}"
+    );
+}
