@@ -5,6 +5,7 @@
 //! record, an array or JSON lines; KEV is JSON with `catalogVersion`; EPSS is the daily CSV with or
 //! without its `#model_version` comment line.
 
+mod base;
 mod import;
 mod load;
 mod parsed;
@@ -13,6 +14,9 @@ pub mod snapshot;
 mod source;
 mod sync;
 
+pub use base::{
+    ecosystem_prefixes, load_for_release, load_from_open_store, snapshot_for, snapshot_source,
+};
 pub use import::{ImportReport, import};
 pub use load::load_from_store;
 pub use parsed::{Parsed, parse_inputs};

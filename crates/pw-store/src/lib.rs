@@ -5,6 +5,9 @@
 //! compared after parsing, never as text.
 
 mod advisories;
+pub mod audit;
+mod commands;
+mod controller;
 mod signals;
 
 use std::path::Path;
@@ -18,6 +21,10 @@ use sqlx::sqlite::{
 };
 
 pub use advisories::{AdvisoryRow, StoredAdvisory};
+pub use audit::{AuditEntry, AuditRecord, ChainCheck};
+pub use controller::{
+    CommandRow, FindingsRow, FinishOutcome, HostRow, InventoryRow, NewHost, PendingRow, TokenProblem,
+};
 pub use signals::{EpssRow, KevRow};
 
 /// The embedded migrations, applied on open.

@@ -10,10 +10,9 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use jiff::Timestamp;
 use pw_feeds::{Parsed, Silent};
-use pw_model::{OsFamily, OsRelease};
+use pw_model::OsRelease;
 use pw_priority::PriorityPolicy;
 use pw_scan::{Intelligence, ScanContext};
-use pw_store::Store;
 
 use super::scan_output::{Format, Report, render};
 use crate::paths::{default_db, runtime};
@@ -156,26 +155,7 @@ async fn load_intelligence(args: &Args, os: &OsRelease) -> anyhow::Result<(Parse
     let needs_base = args.advisories.is_empty() || args.kev.is_none() || args.epss.is_none();
     if needs_base {
         let db = args.db.clone().unwrap_or_else(default_db);
-        let stored = if db.exists() {
-            let store = Store::open(&db).await?;
-            let has = store.counts().await?.advisories > 0;
-            let parsed = if has {
-                Some(pw_feeds::load_from_store(&store, &ecosystem_prefixes(os)).await?)
-            } else {
-                None
-            };
-            store.close().await;
-            parsed
-        } else {
-            None
-        };
-        (base, source) = match stored {
-            Some(parsed) => (parsed, format!("database {}", db.display())),
-            None => (
-                snapshot_for(os)?,
-                "built-in snapshot (run `patchwarden feeds sync` for current data)".to_owned(),
-            ),
-        };
+        (base, source) = pw_feeds::load_for_release(&db, os).await?;
     }
     if !args.advisories.is_empty() {
         let files = pw_feeds::parse_inputs(&pw_feeds::read_paths(&args.advisories)?, &Silent)?;
@@ -198,26 +178,6 @@ async fn load_intelligence(args: &Args, os: &OsRelease) -> anyhow::Result<(Parse
         }
     }
     Ok((base, source))
-}
-
-/// The snapshot documents useful for this release (RPM advisories only for RPM systems).
-fn snapshot_for(os: &OsRelease) -> anyhow::Result<Parsed> {
-    let rpm = os.scheme() == pw_version::Scheme::Rpm;
-    let inputs: Vec<_> = pw_feeds::snapshot::inputs()?
-        .into_iter()
-        .filter(|i| i.origin.contains("almalinux") == rpm || !i.origin.contains("osv-"))
-        .collect();
-    pw_feeds::parse_inputs(&inputs, &Silent)
-}
-
-fn ecosystem_prefixes(os: &OsRelease) -> Vec<&'static str> {
-    match os.family {
-        OsFamily::Debian => vec!["Debian:"],
-        OsFamily::Ubuntu => vec!["Ubuntu:"],
-        OsFamily::AlmaLinux => vec!["AlmaLinux:"],
-        OsFamily::Rocky => vec!["Rocky Linux:"],
-        OsFamily::Rhel => vec!["Red Hat:"],
-    }
 }
 
 fn host_name(args: &Args) -> String {

@@ -1,0 +1,138 @@
+//! `ApiError`: every failure of the HTTP API, mapped once to status + stable code + message.
+//! Internal causes are logged in the request span, never returned.
+
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use pw_protocol::{ErrorBody, ErrorDetail};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("the request body is not valid JSON: {0}")]
+    MalformedBody(String),
+    #[error("the request body does not have the expected shape: {0}")]
+    InvalidBody(String),
+    #[error("expected a JSON body with `Content-Type: application/json`")]
+    NotJson,
+    #[error("invalid request: {0}")]
+    InvalidRequest(String),
+    #[error("unknown host {0:?}")]
+    HostNotFound(String),
+    #[error("unknown command {0:?}")]
+    CommandNotFound(String),
+    #[error("no route for {0}")]
+    RouteNotFound(String),
+    #[error("unknown enrollment token (it was never issued by this controller)")]
+    TokenUnknown,
+    #[error("this enrollment token was already used; ask an operator for a new one")]
+    TokenAlreadyUsed,
+    #[error("this enrollment token has expired; ask an operator for a new one")]
+    TokenExpired,
+    #[error("the certificate signing request is invalid: {0}")]
+    InvalidCsr(String),
+    #[error("this endpoint requires TLS (connect with https://)")]
+    TlsRequired,
+    #[error("this endpoint requires a client certificate issued at enrollment")]
+    ClientCertificateRequired,
+    #[error("this client certificate does not belong to an enrolled host (revoked or unknown)")]
+    UnknownAgent,
+    #[error("protocol version {0} is not supported by this controller (it speaks {1})")]
+    UnsupportedProtocol(u32, u32),
+    #[error("internal error; see the controller's log")]
+    Internal(#[source] anyhow::Error),
+}
+
+impl ApiError {
+    /// The HTTP status and the stable machine code.
+    pub fn status_and_code(&self) -> (StatusCode, &'static str) {
+        match self {
+            ApiError::MalformedBody(_) => (StatusCode::BAD_REQUEST, "malformed_body"),
+            ApiError::InvalidBody(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_body"),
+            ApiError::NotJson => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "not_json"),
+            ApiError::InvalidRequest(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
+            ApiError::HostNotFound(_) => (StatusCode::NOT_FOUND, "host_not_found"),
+            ApiError::CommandNotFound(_) => (StatusCode::NOT_FOUND, "command_not_found"),
+            ApiError::RouteNotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            ApiError::TokenUnknown => (StatusCode::UNAUTHORIZED, "token_invalid"),
+            ApiError::TokenAlreadyUsed => (StatusCode::CONFLICT, "token_already_used"),
+            ApiError::TokenExpired => (StatusCode::GONE, "token_expired"),
+            ApiError::InvalidCsr(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_csr"),
+            ApiError::TlsRequired => (StatusCode::FORBIDDEN, "tls_required"),
+            ApiError::ClientCertificateRequired => {
+                (StatusCode::UNAUTHORIZED, "client_certificate_required")
+            }
+            ApiError::UnknownAgent => (StatusCode::UNAUTHORIZED, "agent_unknown"),
+            ApiError::UnsupportedProtocol(..) => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "unsupported_protocol")
+            }
+            ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code) = self.status_and_code();
+        if let ApiError::Internal(cause) = &self {
+            tracing::error!(error = format!("{cause:#}"), "request failed");
+        } else {
+            tracing::info!(code, "request refused");
+        }
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: code.to_owned(),
+                message: self.to_string(),
+            },
+        };
+        (status, axum::Json(body)).into_response()
+    }
+}
+
+impl From<anyhow::Error> for ApiError {
+    fn from(error: anyhow::Error) -> Self {
+        ApiError::Internal(error)
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(rejection: JsonRejection) -> Self {
+        match rejection {
+            JsonRejection::JsonDataError(e) => ApiError::InvalidBody(e.body_text()),
+            JsonRejection::JsonSyntaxError(e) => ApiError::MalformedBody(e.body_text()),
+            JsonRejection::MissingJsonContentType(_) => ApiError::NotJson,
+            other => ApiError::InvalidRequest(other.body_text()),
+        }
+    }
+}
+
+impl From<PathRejection> for ApiError {
+    fn from(rejection: PathRejection) -> Self {
+        ApiError::InvalidRequest(rejection.body_text())
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(rejection: QueryRejection) -> Self {
+        ApiError::InvalidRequest(rejection.body_text())
+    }
+}
+
+/// `axum::Json` whose rejections are [`ApiError`]s.
+#[derive(axum::extract::FromRequest)]
+#[from_request(via(axum::Json), rejection(ApiError))]
+pub struct ApiJson<T>(pub T);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_errors_have_distinct_statuses_and_codes() {
+        let used = ApiError::TokenAlreadyUsed.status_and_code();
+        let expired = ApiError::TokenExpired.status_and_code();
+        let unknown = ApiError::TokenUnknown.status_and_code();
+        assert_eq!(used, (StatusCode::CONFLICT, "token_already_used"));
+        assert_eq!(expired, (StatusCode::GONE, "token_expired"));
+        assert_eq!(unknown, (StatusCode::UNAUTHORIZED, "token_invalid"));
+    }
+}

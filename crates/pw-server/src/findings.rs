@@ -1,0 +1,97 @@
+//! Findings of a reported inventory: the scan of `patchwarden scan`, run by the controller with
+//! the database's feeds (or the embedded snapshot), cached per OS release.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use anyhow::Context;
+use jiff::Timestamp;
+use pw_model::{Finding, InstalledPackage, OsRelease};
+use pw_priority::PriorityPolicy;
+use pw_scan::{Intelligence, ScanContext};
+use pw_store::Store;
+use tokio::sync::Mutex;
+
+/// Loaded intelligence per OS release (loading parses feeds once per release).
+pub struct IntelligenceCache {
+    store: Store,
+    loaded: Mutex<HashMap<OsRelease, Arc<(Intelligence, String)>>>,
+}
+
+impl IntelligenceCache {
+    pub fn new(store: Store) -> IntelligenceCache {
+        IntelligenceCache {
+            store,
+            loaded: Mutex::default(),
+        }
+    }
+
+    /// The intelligence for `os` and where it came from.
+    pub async fn for_release(&self, os: &OsRelease) -> anyhow::Result<Arc<(Intelligence, String)>> {
+        let mut loaded = self.loaded.lock().await;
+        if let Some(found) = loaded.get(os) {
+            return Ok(found.clone());
+        }
+        let stored = pw_feeds::load_from_open_store(&self.store, os).await?;
+        let os_owned = os.clone();
+        let built = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+            let (mut parsed, source) = match stored {
+                Some(parsed) => (parsed, "controller database".to_owned()),
+                None => (pw_feeds::snapshot_for(&os_owned)?, pw_feeds::snapshot_source()),
+            };
+            let advisories = parsed.advisories();
+            let intelligence = Intelligence::new(advisories, parsed.kev.as_ref(), &parsed.epss);
+            Ok(Arc::new((intelligence, source)))
+        })
+        .await
+        .context("loading advisories panicked")??;
+        loaded.insert(os.clone(), built.clone());
+        Ok(built)
+    }
+}
+
+/// Scans one host's packages and stores its findings, ranked.
+pub async fn compute_and_store(
+    cache: &IntelligenceCache,
+    store: &Store,
+    host_id: &str,
+    os: &OsRelease,
+    packages: Vec<InstalledPackage>,
+) -> anyhow::Result<usize> {
+    let loaded = cache.for_release(os).await?;
+    let os_owned = os.clone();
+    let (findings, source) = tokio::task::spawn_blocking(move || {
+        let (intelligence, source) = &*loaded;
+        let policy = PriorityPolicy::default();
+        let context = ScanContext {
+            policy: &policy,
+            group: None,
+            first_seen: None,
+            now: Timestamp::now(),
+        };
+        let mut matcher = intelligence.matcher(&os_owned, false);
+        let findings = intelligence.scan(&mut matcher, &packages, &context);
+        (findings, source.clone())
+    })
+    .await
+    .context("scanning panicked")?;
+    let counts = tier_counts(&findings);
+    store
+        .store_findings(
+            host_id,
+            &source,
+            &serde_json::to_string(&findings)?,
+            &serde_json::to_string(&counts)?,
+        )
+        .await?;
+    Ok(findings.len())
+}
+
+/// Findings per tier `[T0..T4]`.
+pub fn tier_counts(findings: &[Finding]) -> [usize; 5] {
+    let mut counts = [0; 5];
+    for finding in findings {
+        counts[finding.tier as usize] += 1;
+    }
+    counts
+}

@@ -1,0 +1,25 @@
+//! The patchwarden controller (edge crate): HTTP API under `/api/v1`, mTLS agent endpoints, the
+//! controller CA, the server-rendered page at `/`, Prometheus `/metrics`.
+//!
+//! One listener serves both plain HTTP (page, operator API, metrics) and TLS: the first byte of
+//! a connection tells them apart. Enrollment needs TLS; agent endpoints need a client certificate
+//! signed by the controller CA and known to the database (see docs/design/agent-protocol.md).
+
+mod ca;
+mod error;
+mod findings;
+mod metrics;
+mod routes;
+mod settings;
+mod state;
+mod tls;
+
+pub use ca::{Ca, fingerprint, new_token, token_sha256};
+pub use error::ApiError;
+pub use routes::{ROUTES, app};
+pub use settings::{RawServerSettings, ServerSettings};
+pub use state::AppState;
+pub use tls::{Controller, start};
+
+/// The OpenAPI document served at `/api/v1/openapi.json` (kept in the repository).
+pub const OPENAPI_JSON: &str = include_str!("../openapi.json");

@@ -1,0 +1,248 @@
+//! Agent endpoints: enrollment (TLS + token) and, with a client certificate, heartbeat,
+//! inventory, command long-poll and command results.
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
+use jiff::Timestamp;
+use pw_model::OsRelease;
+use pw_protocol::{
+    CommandBatch, CommandEnvelope, CommandResult, EnrollRequest, EnrollResponse, Heartbeat,
+    HeartbeatAck, InventoryAck, InventoryReport, PROTOCOL_VERSION,
+};
+use pw_store::{FinishOutcome, InventoryRow, NewHost, PendingRow, TokenProblem};
+
+use crate::ca::token_sha256;
+use crate::error::{ApiError, ApiJson};
+use crate::state::AppState;
+use crate::tls::Transport;
+
+/// Seconds between heartbeats the controller asks for.
+const HEARTBEAT_SECS: u64 = 30;
+
+/// The enrolled host behind a verified client certificate.
+pub struct AgentHost(pub String);
+
+impl FromRequestParts<AppState> for AgentHost {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let fingerprint = match parts.extensions.get::<Transport>() {
+            Some(Transport::Tls {
+                client_cert_sha256: Some(fingerprint),
+            }) => fingerprint.clone(),
+            Some(Transport::Tls { .. }) => return Err(ApiError::ClientCertificateRequired),
+            _ => return Err(ApiError::TlsRequired),
+        };
+        match state.store.host_by_fingerprint(&fingerprint).await? {
+            Some(host_id) => Ok(AgentHost(host_id)),
+            None => Err(ApiError::UnknownAgent),
+        }
+    }
+}
+
+pub async fn enroll(
+    State(state): State<AppState>,
+    transport: Option<axum::Extension<Transport>>,
+    ApiJson(request): ApiJson<EnrollRequest>,
+) -> Result<Json<EnrollResponse>, ApiError> {
+    if !matches!(transport.as_deref(), Some(Transport::Tls { .. })) {
+        state.metrics.enrollment("refused_plain_http");
+        return Err(ApiError::TlsRequired);
+    }
+    check_protocol(request.protocol_version)?;
+    let hostname = request.hostname.trim();
+    if hostname.is_empty() || hostname.len() > 253 {
+        return Err(ApiError::InvalidBody(
+            "hostname must be 1–253 characters".into(),
+        ));
+    }
+    let host_id = format!("host-{}", uuid::Uuid::now_v7());
+    let cert = state
+        .ca
+        .sign_csr(&request.csr_pem, &host_id)
+        .map_err(|e| ApiError::InvalidCsr(e.to_string()))?;
+    let new_host = NewHost {
+        id: &host_id,
+        hostname,
+        fingerprint: &cert.fingerprint,
+        not_after: cert.not_after,
+    };
+    let outcome = state
+        .store
+        .enroll(&token_sha256(&request.token), Timestamp::now(), &new_host)
+        .await?;
+    match outcome {
+        Ok(()) => state.metrics.enrollment("enrolled"),
+        Err(problem) => {
+            let (label, error) = match problem {
+                TokenProblem::Unknown => ("token_unknown", ApiError::TokenUnknown),
+                TokenProblem::AlreadyUsed => ("token_already_used", ApiError::TokenAlreadyUsed),
+                TokenProblem::Expired => ("token_expired", ApiError::TokenExpired),
+            };
+            state.metrics.enrollment(label);
+            return Err(error);
+        }
+    }
+    Ok(Json(EnrollResponse {
+        host_id,
+        certificate_pem: cert.cert_pem,
+        ca_certificate_pem: state.ca.cert_pem().to_owned(),
+    }))
+}
+
+pub async fn heartbeat(
+    State(state): State<AppState>,
+    AgentHost(host_id): AgentHost,
+    ApiJson(beat): ApiJson<Heartbeat>,
+) -> Result<Json<HeartbeatAck>, ApiError> {
+    check_protocol(beat.protocol_version)?;
+    let now = Timestamp::now();
+    state
+        .store
+        .record_heartbeat(&host_id, now, &beat.agent_version, beat.read_only)
+        .await?;
+    state.metrics.heartbeat();
+    Ok(Json(HeartbeatAck {
+        host_id,
+        server_time: now,
+        next_heartbeat_secs: HEARTBEAT_SECS,
+    }))
+}
+
+pub async fn inventory(
+    State(state): State<AppState>,
+    AgentHost(host_id): AgentHost,
+    ApiJson(report): ApiJson<InventoryReport>,
+) -> Result<Json<InventoryAck>, ApiError> {
+    check_protocol(report.protocol_version)?;
+    let os = OsRelease::parse(&report.os).map_err(|e| ApiError::InvalidBody(e.to_string()))?;
+    let pending: Option<Vec<PendingRow>> = report.pending_updates.as_ref().map(|updates| {
+        updates
+            .iter()
+            .map(|u| PendingRow {
+                package: u.package.clone(),
+                arch: u.arch.clone(),
+                from_version: u.from_version.clone(),
+                to_version: u.to_version.clone(),
+                origin: u.origin.clone(),
+                suite: u.suite.clone(),
+            })
+            .collect()
+    });
+    let row = InventoryRow {
+        collected_at: report.collected_at,
+        os: os.to_string(),
+        packages: serde_json::to_string(&report.packages).map_err(anyhow::Error::from)?,
+        package_count: report.packages.len(),
+        reboot_required: report.reboot_required,
+        reboot_required_by: serde_json::to_string(&report.reboot_required_by)
+            .map_err(anyhow::Error::from)?,
+    };
+    state
+        .store
+        .store_inventory(&host_id, report.hostname.trim(), &row, pending.as_deref())
+        .await?;
+    state
+        .metrics
+        .inventory_report(&host_id, report.packages.len());
+    let packages = report.packages.len();
+    // Scanning can take a moment the first time (feeds are parsed once per release); the agent
+    // does not wait for it.
+    let background = state.clone();
+    let host = host_id.clone();
+    tokio::spawn(async move {
+        let result = crate::findings::compute_and_store(
+            &background.intelligence,
+            &background.store,
+            &host,
+            &os,
+            report.packages,
+        )
+        .await;
+        match result {
+            Ok(count) => tracing::info!(host_id = host, findings = count, "findings computed"),
+            Err(error) => tracing::error!(host_id = host, error = format!("{error:#}"), "scan failed"),
+        }
+    });
+    Ok(Json(InventoryAck { host_id, packages }))
+}
+
+#[derive(serde::Deserialize)]
+pub struct WaitQuery {
+    #[serde(default)]
+    wait: Option<u64>,
+}
+
+pub async fn commands(
+    State(state): State<AppState>,
+    AgentHost(host_id): AgentHost,
+    query: Result<Query<WaitQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<CommandBatch>, ApiError> {
+    let Query(query) = query?;
+    let wait = Duration::from_secs(query.wait.unwrap_or(0)).min(state.max_poll_wait);
+    let deadline = tokio::time::Instant::now() + wait;
+    let waiter = state.waiter(&host_id);
+    let mut shutdown = state.shutdown.clone();
+    loop {
+        let rows = state.store.take_open_commands(&host_id).await?;
+        if !rows.is_empty() {
+            let commands = rows
+                .into_iter()
+                .map(|row| {
+                    Ok(CommandEnvelope {
+                        command: serde_json::from_str(&row.payload).map_err(|e| {
+                            anyhow::anyhow!("stored command {} is unreadable: {e}", row.id)
+                        })?,
+                        issued_at: row.created_at.parse().map_err(anyhow::Error::from)?,
+                        id: row.id,
+                    })
+                })
+                .collect::<Result<Vec<_>, ApiError>>()?;
+            return Ok(Json(CommandBatch { commands }));
+        }
+        if *shutdown.borrow() {
+            return Ok(Json(CommandBatch { commands: vec![] }));
+        }
+        tokio::select! {
+            _ = waiter.notified() => {}
+            _ = tokio::time::sleep_until(deadline) => {
+                return Ok(Json(CommandBatch { commands: vec![] }));
+            }
+            _ = shutdown.changed() => {}
+        }
+    }
+}
+
+pub async fn result(
+    State(state): State<AppState>,
+    AgentHost(host_id): AgentHost,
+    Path(id): Path<String>,
+    ApiJson(result): ApiJson<CommandResult>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let status = result.status.as_str();
+    let outcome = state
+        .store
+        .finish_command(&host_id, &id, status, &result.message, result.finished_at)
+        .await?;
+    match outcome {
+        FinishOutcome::Recorded => {
+            state.metrics.command_result(&id, status);
+            Ok(Json(serde_json::json!({ "id": id, "recorded": true })))
+        }
+        FinishOutcome::AlreadyFinished { state: first } => Ok(Json(
+            serde_json::json!({ "id": id, "recorded": false, "state": first }),
+        )),
+        FinishOutcome::NotFound => Err(ApiError::CommandNotFound(id)),
+    }
+}
+
+fn check_protocol(version: u32) -> Result<(), ApiError> {
+    if version == PROTOCOL_VERSION {
+        Ok(())
+    } else {
+        Err(ApiError::UnsupportedProtocol(version, PROTOCOL_VERSION))
+    }
+}

@@ -1,0 +1,208 @@
+//! Operator endpoints: hosts, findings, enrollment tokens, commands, audit.
+//! (No operator authentication yet: the controller listens on loopback by default.)
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use pw_model::Finding;
+use pw_protocol::{
+    CommandView, CreateCommand, CreateEnrollmentToken, EnrollmentToken, FleetFinding,
+    FleetFindings, HostFindings, HostList, HostSummary, PendingUpdate,
+};
+use pw_store::{CommandRow, HostRow};
+
+use crate::error::{ApiError, ApiJson};
+use crate::state::{AppState, DEFAULT_TOKEN_TTL};
+
+pub async fn hosts(State(state): State<AppState>) -> Result<Json<HostList>, ApiError> {
+    let hosts = state.store.hosts().await?;
+    Ok(Json(HostList {
+        hosts: hosts.into_iter().map(host_summary).collect(),
+    }))
+}
+
+pub async fn host(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<HostSummary>, ApiError> {
+    let host = state.store.host(&id).await?;
+    host.map(|h| Json(host_summary(h)))
+        .ok_or(ApiError::HostNotFound(id))
+}
+
+pub async fn host_findings(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<HostFindings>, ApiError> {
+    Ok(Json(load_host_findings(&state, &id).await?))
+}
+
+/// A host's findings and pending updates (also used by the page).
+pub async fn load_host_findings(state: &AppState, id: &str) -> Result<HostFindings, ApiError> {
+    let host = state
+        .store
+        .host(id)
+        .await?
+        .ok_or_else(|| ApiError::HostNotFound(id.to_owned()))?;
+    let stored = state.store.findings(id).await?;
+    let pending = state.store.pending_updates(id).await?.map(|rows| {
+        rows.into_iter()
+            .map(|r| PendingUpdate {
+                package: r.package,
+                arch: r.arch,
+                from_version: r.from_version,
+                to_version: r.to_version,
+                origin: r.origin,
+                suite: r.suite,
+            })
+            .collect()
+    });
+    let (source, computed_at, findings) = match stored {
+        Some(row) => (
+            Some(row.source),
+            Some(row.computed_at),
+            parse_findings(&row.findings)?,
+        ),
+        None => (None, None, Vec::new()),
+    };
+    Ok(HostFindings {
+        host: host_summary(host),
+        source,
+        computed_at,
+        findings,
+        pending_updates: pending,
+    })
+}
+
+pub async fn findings(State(state): State<AppState>) -> Result<Json<FleetFindings>, ApiError> {
+    Ok(Json(FleetFindings {
+        findings: fleet_findings(&state).await?,
+    }))
+}
+
+/// Every host's findings, most urgent first (tier, deadline, package, advisory, host).
+pub async fn fleet_findings(state: &AppState) -> Result<Vec<FleetFinding>, ApiError> {
+    let mut all = Vec::new();
+    for row in state.store.all_findings().await? {
+        for finding in parse_findings(&row.findings)? {
+            all.push(FleetFinding {
+                host_id: row.host_id.clone(),
+                hostname: row.hostname.clone(),
+                finding,
+            });
+        }
+    }
+    all.sort_by(|a, b| {
+        let (x, y) = (&a.finding, &b.finding);
+        x.tier
+            .cmp(&y.tier)
+            .then_with(|| match (x.deadline, y.deadline) {
+                (Some(p), Some(q)) => p.cmp(&q),
+                (Some(_), None) => std::cmp::Ordering::Less,
+                (None, Some(_)) => std::cmp::Ordering::Greater,
+                (None, None) => std::cmp::Ordering::Equal,
+            })
+            .then_with(|| x.binary.cmp(&y.binary))
+            .then_with(|| x.advisory.cmp(&y.advisory))
+            .then_with(|| a.hostname.cmp(&b.hostname))
+    });
+    Ok(all)
+}
+
+pub async fn create_token(
+    State(state): State<AppState>,
+    ApiJson(request): ApiJson<CreateEnrollmentToken>,
+) -> Result<(axum::http::StatusCode, Json<EnrollmentToken>), ApiError> {
+    let ttl = match request.ttl_secs {
+        None => DEFAULT_TOKEN_TTL,
+        Some(0) => return Err(ApiError::InvalidBody("ttl_secs must be positive".into())),
+        Some(secs) => Duration::from_secs(secs),
+    };
+    let token = state
+        .create_enrollment_token(ttl, request.note.as_deref(), "operator")
+        .await?;
+    Ok((axum::http::StatusCode::CREATED, Json(token)))
+}
+
+pub async fn create_command(
+    State(state): State<AppState>,
+    Path(host_id): Path<String>,
+    ApiJson(request): ApiJson<CreateCommand>,
+) -> Result<(axum::http::StatusCode, Json<CommandView>), ApiError> {
+    if state.store.host(&host_id).await?.is_none() {
+        return Err(ApiError::HostNotFound(host_id));
+    }
+    let id = format!("cmd-{}", uuid::Uuid::now_v7());
+    let payload = serde_json::to_string(&request.command).map_err(anyhow::Error::from)?;
+    state
+        .store
+        .create_command(&id, &host_id, request.command.kind(), &payload, "operator")
+        .await?;
+    state.waiter(&host_id).notify_one();
+    let row = state
+        .store
+        .command(&id)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("command {id} vanished after it was stored"))?;
+    Ok((axum::http::StatusCode::CREATED, Json(command_view(row)?)))
+}
+
+pub async fn command(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<CommandView>, ApiError> {
+    let row = state.store.command(&id).await?;
+    match row {
+        Some(row) => Ok(Json(command_view(row)?)),
+        None => Err(ApiError::CommandNotFound(id)),
+    }
+}
+
+pub async fn audit(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
+    let records = state.store.audit_tail(200).await?;
+    Ok(Json(serde_json::json!({ "records": records })))
+}
+
+fn command_view(row: CommandRow) -> Result<CommandView, ApiError> {
+    Ok(CommandView {
+        command: serde_json::from_str(&row.payload)
+            .map_err(|e| anyhow::anyhow!("stored command {} is unreadable: {e}", row.id))?,
+        created_at: row.created_at.parse().map_err(anyhow::Error::from)?,
+        finished_at: row
+            .finished_at
+            .map(|t| t.parse())
+            .transpose()
+            .map_err(anyhow::Error::from)?,
+        id: row.id,
+        host_id: row.host_id,
+        state: row.state,
+        result_message: row.result_message,
+    })
+}
+
+/// Stored findings JSON back into findings.
+pub fn parse_findings(json: &str) -> Result<Vec<Finding>, ApiError> {
+    serde_json::from_str(json)
+        .map_err(|e| ApiError::Internal(anyhow::anyhow!("stored findings are unreadable: {e}")))
+}
+
+pub fn host_summary(row: HostRow) -> HostSummary {
+    let findings_by_tier = row
+        .tier_counts
+        .as_deref()
+        .and_then(|t| serde_json::from_str(t).ok())
+        .unwrap_or_default();
+    HostSummary {
+        id: row.id,
+        hostname: row.hostname,
+        os: row.os,
+        enrolled_at: row.enrolled_at,
+        last_seen_at: row.last_seen_at,
+        agent_version: row.agent_version,
+        read_only: row.read_only,
+        reboot_required: row.reboot_required,
+        packages: row.package_count,
+        findings_by_tier,
+    }
+}

@@ -1,0 +1,97 @@
+//! The router: every route of the controller, the metrics middleware and the JSON 404.
+
+mod agent;
+mod api;
+mod page;
+
+use axum::Router;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::header;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use tower_http::trace::TraceLayer;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Every route (method, path as in the OpenAPI document); a test checks each is documented.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("get", "/"),
+    ("get", "/metrics"),
+    ("get", "/api/v1/openapi.json"),
+    ("get", "/api/v1/hosts"),
+    ("get", "/api/v1/hosts/{id}"),
+    ("get", "/api/v1/hosts/{id}/findings"),
+    ("post", "/api/v1/hosts/{id}/commands"),
+    ("get", "/api/v1/commands/{id}"),
+    ("get", "/api/v1/findings"),
+    ("post", "/api/v1/enrollment-tokens"),
+    ("get", "/api/v1/audit"),
+    ("post", "/api/v1/enroll"),
+    ("post", "/api/v1/agent/heartbeat"),
+    ("post", "/api/v1/agent/inventory"),
+    ("get", "/api/v1/agent/commands"),
+    ("post", "/api/v1/agent/commands/{id}/result"),
+];
+
+/// The whole application (also usable in-process with `tower::ServiceExt::oneshot`).
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .route("/", get(page::index))
+        .route("/metrics", get(metrics))
+        .route("/api/v1/openapi.json", get(openapi))
+        .route("/api/v1/hosts", get(api::hosts))
+        .route("/api/v1/hosts/{id}", get(api::host))
+        .route("/api/v1/hosts/{id}/findings", get(api::host_findings))
+        .route("/api/v1/hosts/{id}/commands", post(api::create_command))
+        .route("/api/v1/commands/{id}", get(api::command))
+        .route("/api/v1/findings", get(api::findings))
+        .route("/api/v1/enrollment-tokens", post(api::create_token))
+        .route("/api/v1/audit", get(api::audit))
+        .route("/api/v1/enroll", post(agent::enroll))
+        .route("/api/v1/agent/heartbeat", post(agent::heartbeat))
+        .route("/api/v1/agent/inventory", post(agent::inventory))
+        .route("/api/v1/agent/commands", get(agent::commands))
+        .route("/api/v1/agent/commands/{id}/result", post(agent::result))
+        .fallback(not_found)
+        .layer(axum::extract::DefaultBodyLimit::max(64 * 1024 * 1024))
+        .layer(middleware::from_fn_with_state(state.clone(), count))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+async fn count(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let method = request.method().as_str().to_owned();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let response = next.run(request).await;
+    state
+        .metrics
+        .http_request(&method, &route, response.status().as_u16());
+    response
+}
+
+async fn not_found(request: Request) -> ApiError {
+    ApiError::RouteNotFound(format!("{} {}", request.method(), request.uri().path()))
+}
+
+async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.metrics.encode(),
+    )
+}
+
+async fn openapi() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        crate::OPENAPI_JSON,
+    )
+}

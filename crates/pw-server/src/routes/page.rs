@@ -1,0 +1,219 @@
+//! The server-rendered page at `/`: hosts, findings ranked by tier with deadlines, rollouts.
+//! No JavaScript. English, or Simplified Chinese with `?lang=zh-CN` or `Accept-Language: zh`.
+
+use askama::Template;
+use axum::extract::{Query, State};
+use axum::http::HeaderMap;
+use axum::response::Html;
+use pw_protocol::{FleetFinding, HostSummary, PendingUpdate};
+
+use super::api::{fleet_findings, host_summary};
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Findings shown on the page (the API has all of them).
+const PAGE_FINDINGS: usize = 300;
+
+/// The page's fixed strings in one language.
+pub struct Text {
+    pub lang: &'static str,
+    pub title: &'static str,
+    pub hosts: &'static str,
+    pub no_hosts: &'static str,
+    pub hostname: &'static str,
+    pub os: &'static str,
+    pub packages: &'static str,
+    pub last_seen: &'static str,
+    pub mode: &'static str,
+    pub read_only: &'static str,
+    pub managed: &'static str,
+    pub reboot: &'static str,
+    pub findings: &'static str,
+    pub findings_note: &'static str,
+    pub no_findings: &'static str,
+    pub tier: &'static str,
+    pub deadline: &'static str,
+    pub none: &'static str,
+    pub package: &'static str,
+    pub installed: &'static str,
+    pub fixed: &'static str,
+    pub no_fix: &'static str,
+    pub advisory: &'static str,
+    pub pending: &'static str,
+    pub pending_unknown: &'static str,
+    pub to_version: &'static str,
+    pub suite: &'static str,
+    pub rollouts: &'static str,
+    pub no_rollouts: &'static str,
+    pub yes: &'static str,
+    pub no: &'static str,
+}
+
+pub const EN: Text = Text {
+    lang: "en",
+    title: "patchwarden",
+    hosts: "Hosts",
+    no_hosts: "No host is enrolled yet.",
+    hostname: "Host name",
+    os: "OS",
+    packages: "Packages",
+    last_seen: "Last seen",
+    mode: "Mode",
+    read_only: "read-only",
+    managed: "managed",
+    reboot: "Reboot required",
+    findings: "Pending security updates, most urgent first",
+    findings_note: "Tiers T0 (emergency) to T4; deadlines count from the advisory's publication.",
+    no_findings: "No findings yet (an inventory is being scanned, or nothing matched).",
+    tier: "Tier",
+    deadline: "Deadline",
+    none: "none",
+    package: "Package",
+    installed: "Installed",
+    fixed: "Fixed in",
+    no_fix: "no fix yet",
+    advisory: "Advisory",
+    pending: "Upgrades offered by the package manager",
+    pending_unknown: "This agent does not report its package manager's offers yet.",
+    to_version: "New version",
+    suite: "Suite",
+    rollouts: "Rollouts",
+    no_rollouts: "No rollouts yet: the rollout engine is not connected to the controller in this build.",
+    yes: "yes",
+    no: "no",
+};
+
+pub const ZH_CN: Text = Text {
+    lang: "zh-CN",
+    title: "patchwarden 补丁管理",
+    hosts: "主机",
+    no_hosts: "尚未注册任何主机。",
+    hostname: "主机名",
+    os: "操作系统",
+    packages: "软件包",
+    last_seen: "最近联系",
+    mode: "模式",
+    read_only: "只读",
+    managed: "受管",
+    reboot: "需要重启",
+    findings: "待处理的安全更新（按紧急程度排序）",
+    findings_note: "等级 T0（紧急）至 T4；期限从公告发布时间起算。",
+    no_findings: "暂无发现（清单正在扫描，或没有匹配项）。",
+    tier: "等级",
+    deadline: "期限",
+    none: "无",
+    package: "软件包",
+    installed: "已安装",
+    fixed: "修复版本",
+    no_fix: "尚无修复",
+    advisory: "公告",
+    pending: "包管理器提供的升级",
+    pending_unknown: "此代理尚未报告包管理器提供的升级。",
+    to_version: "新版本",
+    suite: "套件",
+    rollouts: "发布",
+    no_rollouts: "暂无发布：此版本的控制器尚未接入发布引擎。",
+    yes: "是",
+    no: "否",
+};
+
+/// Chooses the language: `?lang=` first, then the first supported `Accept-Language` entry.
+pub fn choose(lang: Option<&str>, accept_language: Option<&str>) -> &'static Text {
+    let wants_zh = |tag: &str| tag.trim().to_ascii_lowercase().starts_with("zh");
+    if let Some(lang) = lang {
+        return if wants_zh(lang) { &ZH_CN } else { &EN };
+    }
+    for entry in accept_language.unwrap_or("").split(',') {
+        let tag = entry.split(';').next().unwrap_or("");
+        if wants_zh(tag) {
+            return &ZH_CN;
+        }
+        if tag.trim().to_ascii_lowercase().starts_with("en") {
+            return &EN;
+        }
+    }
+    &EN
+}
+
+pub struct HostPending {
+    pub hostname: String,
+    pub updates: Option<Vec<PendingUpdate>>,
+}
+
+#[derive(Template)]
+#[template(path = "index.html")]
+pub struct IndexPage {
+    pub t: &'static Text,
+    pub hosts: Vec<HostSummary>,
+    pub findings: Vec<FleetFinding>,
+    pub total_findings: usize,
+    pub pending: Vec<HostPending>,
+}
+
+#[derive(serde::Deserialize)]
+pub struct PageQuery {
+    lang: Option<String>,
+}
+
+pub async fn index(
+    State(state): State<AppState>,
+    Query(query): Query<PageQuery>,
+    headers: HeaderMap,
+) -> Result<Html<String>, ApiError> {
+    let accept = headers
+        .get(axum::http::header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok());
+    let t = choose(query.lang.as_deref(), accept);
+    let rows = state.store.hosts().await?;
+    let mut pending = Vec::new();
+    for row in &rows {
+        pending.push(HostPending {
+            hostname: row.hostname.clone(),
+            updates: state
+                .store
+                .pending_updates(&row.id)
+                .await?
+                .map(|rows| {
+                    rows.into_iter()
+                        .map(|r| PendingUpdate {
+                            package: r.package,
+                            arch: r.arch,
+                            from_version: r.from_version,
+                            to_version: r.to_version,
+                            origin: r.origin,
+                            suite: r.suite,
+                        })
+                        .collect()
+                }),
+        });
+    }
+    let mut findings = fleet_findings(&state).await?;
+    let total_findings = findings.len();
+    findings.truncate(PAGE_FINDINGS);
+    let page = IndexPage {
+        t,
+        hosts: rows.into_iter().map(host_summary).collect(),
+        findings,
+        total_findings,
+        pending,
+    };
+    let html = page
+        .render()
+        .map_err(|e| anyhow::anyhow!("rendering the page: {e}"))?;
+    Ok(Html(html))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn language_follows_query_then_header() {
+        assert_eq!(choose(Some("zh-CN"), None).lang, "zh-CN");
+        assert_eq!(choose(Some("en"), Some("zh-CN")).lang, "en");
+        assert_eq!(choose(None, Some("zh-CN,zh;q=0.9,en;q=0.8")).lang, "zh-CN");
+        assert_eq!(choose(None, Some("en-US,zh;q=0.5")).lang, "en");
+        assert_eq!(choose(None, Some("fr")).lang, "en");
+        assert_eq!(choose(None, None).lang, "en");
+    }
+}

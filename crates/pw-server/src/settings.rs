@@ -1,0 +1,129 @@
+//! Controller settings: raw (every field optional; from TOML, env or flags) → validated.
+//! Only [`ServerSettings`] leaves start-up; every problem is reported at once.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// The default listen address: loopback only (the operator API has no authentication yet).
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8420";
+
+/// Settings as read from one source; later sources override earlier ones field by field.
+#[derive(Debug, Clone, Default, PartialEq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawServerSettings {
+    /// Address and port to listen on (plain HTTP and TLS on the same port).
+    pub listen: Option<String>,
+    /// Directory holding the database, the CA and the agent of `up`.
+    pub data_dir: Option<PathBuf>,
+    /// Extra DNS names or IP addresses for the server certificate (agents connect to one).
+    pub server_names: Option<Vec<String>>,
+    /// Seconds an agent's command long-poll may wait (1–300, default 30).
+    pub max_poll_wait_secs: Option<u64>,
+}
+
+/// Validated settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServerSettings {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub server_names: Vec<String>,
+    pub max_poll_wait_secs: u64,
+}
+
+impl RawServerSettings {
+    /// `other`'s fields win where set.
+    pub fn merge(self, other: RawServerSettings) -> RawServerSettings {
+        RawServerSettings {
+            listen: other.listen.or(self.listen),
+            data_dir: other.data_dir.or(self.data_dir),
+            server_names: other.server_names.or(self.server_names),
+            max_poll_wait_secs: other.max_poll_wait_secs.or(self.max_poll_wait_secs),
+        }
+    }
+
+    /// Applies defaults and checks every field; returns all problems, each with its key.
+    pub fn validate(self, default_data_dir: PathBuf) -> Result<ServerSettings, Vec<String>> {
+        let mut problems = Vec::new();
+        let listen_text = self.listen.unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
+        let listen = listen_text.parse::<SocketAddr>().map_err(|_| {
+            problems.push(format!(
+                "listen: {listen_text:?} is not an address:port (e.g. 127.0.0.1:8420)"
+            ))
+        });
+        let server_names = self.server_names.unwrap_or_default();
+        for (i, name) in server_names.iter().enumerate() {
+            let ok = name.parse::<std::net::IpAddr>().is_ok()
+                || (!name.is_empty()
+                    && name
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.'));
+            if !ok {
+                problems.push(format!(
+                    "server_names[{i}]: {name:?} is neither a DNS name nor an IP address"
+                ));
+            }
+        }
+        let max_poll_wait_secs = self.max_poll_wait_secs.unwrap_or(30);
+        if !(1..=300).contains(&max_poll_wait_secs) {
+            problems.push(format!(
+                "max_poll_wait_secs: {max_poll_wait_secs} is outside 1–300"
+            ));
+        }
+        let data_dir = self.data_dir.unwrap_or(default_data_dir);
+        if data_dir.as_os_str().is_empty() {
+            problems.push("data_dir: must not be empty".to_owned());
+        }
+        match listen {
+            Ok(listen) if problems.is_empty() => Ok(ServerSettings {
+                listen,
+                data_dir,
+                server_names,
+                max_poll_wait_secs,
+            }),
+            _ => Err(problems),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let raw = RawServerSettings {
+            listen: Some("nowhere".into()),
+            data_dir: None,
+            server_names: Some(vec!["ok.example".into(), "bad name!".into()]),
+            max_poll_wait_secs: Some(0),
+        };
+        let problems = raw.validate("/tmp/x".into()).unwrap_err();
+        assert_eq!(problems.len(), 3, "{problems:?}");
+        assert!(problems[0].starts_with("listen:"));
+        assert!(problems[1].starts_with("server_names[1]:"));
+        assert!(problems[2].starts_with("max_poll_wait_secs:"));
+    }
+
+    #[test]
+    fn later_sources_win_and_defaults_fill_in() {
+        let file = RawServerSettings {
+            listen: Some("0.0.0.0:1".into()),
+            max_poll_wait_secs: Some(10),
+            ..Default::default()
+        };
+        let flags = RawServerSettings {
+            listen: Some("127.0.0.1:2".into()),
+            ..Default::default()
+        };
+        let settings = file.merge(flags).validate("/data".into()).unwrap();
+        assert_eq!(settings.listen.port(), 2);
+        assert_eq!(settings.max_poll_wait_secs, 10);
+        assert_eq!(settings.data_dir, PathBuf::from("/data"));
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        let error = toml::from_str::<RawServerSettings>("lisen = \"x\"").unwrap_err();
+        assert!(error.to_string().contains("unknown field"), "{error}");
+    }
+}

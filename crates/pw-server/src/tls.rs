@@ -1,0 +1,247 @@
+//! The controller's listener: one port, plain HTTP or TLS told apart by the first byte, an own
+//! accept loop (tokio-rustls → hyper-util → axum) that hands the peer certificate's fingerprint
+//! to handlers, and graceful shutdown.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::Router;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::WebPkiClientVerifier;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
+use tower::ServiceExt;
+
+use crate::ca::{Ca, fingerprint};
+use crate::settings::ServerSettings;
+use crate::state::AppState;
+
+/// How the request arrived; inserted into every request's extensions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Transport {
+    Plain,
+    Tls {
+        /// SHA-256 (hex) of the client certificate, which rustls already verified against the
+        /// controller CA.
+        client_cert_sha256: Option<String>,
+    },
+}
+
+/// A running controller.
+pub struct Controller {
+    /// The bound address (the real port when 0 was asked for).
+    pub addr: SocketAddr,
+    pub state: AppState,
+    shutdown: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Controller {
+    /// The page's URL (plain HTTP).
+    pub fn url(&self) -> String {
+        format!("http://{}/", display_addr(self.addr))
+    }
+
+    /// The URL agents use (TLS), on loopback when the controller listens on every address.
+    pub fn agent_url(&self) -> String {
+        format!("https://{}", display_addr(self.addr))
+    }
+
+    /// Stops accepting, lets requests in flight finish (at most 10 s), and returns.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        let _ = self.task.await;
+        self.state.store.close().await;
+    }
+}
+
+fn display_addr(addr: SocketAddr) -> String {
+    let ip = match addr.ip() {
+        ip if ip.is_unspecified() => "127.0.0.1".parse().expect("literal address"),
+        ip => ip,
+    };
+    SocketAddr::new(ip, addr.port()).to_string()
+}
+
+/// Opens the database and CA in the data directory, binds, and serves until shut down.
+pub async fn start(settings: &ServerSettings) -> anyhow::Result<Controller> {
+    std::fs::create_dir_all(&settings.data_dir).with_context(|| {
+        format!(
+            "creating the data directory {}",
+            settings.data_dir.display()
+        )
+    })?;
+    let store = pw_store::Store::open(&settings.data_dir.join("patchwarden.db")).await?;
+    let ca = Arc::new(Ca::load_or_create(&settings.data_dir.join("ca"))?);
+    let listener = TcpListener::bind(settings.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", settings.listen))?;
+    let addr = listener.local_addr()?;
+    let acceptor = tls_acceptor(&ca, &server_names(settings, addr))?;
+    let (shutdown, shutdown_rx) = watch::channel(false);
+    let state = AppState::new(
+        store,
+        ca,
+        shutdown_rx.clone(),
+        Duration::from_secs(settings.max_poll_wait_secs),
+    );
+    let app = crate::routes::app(state.clone());
+    let task = tokio::spawn(accept_loop(listener, acceptor, app, shutdown_rx));
+    tracing::info!(%addr, "controller listening");
+    Ok(Controller {
+        addr,
+        state,
+        shutdown,
+        task,
+    })
+}
+
+fn server_names(settings: &ServerSettings, addr: SocketAddr) -> Vec<String> {
+    let mut names = vec!["localhost".to_owned(), "127.0.0.1".to_owned(), "::1".to_owned()];
+    if !addr.ip().is_unspecified() {
+        names.push(addr.ip().to_string());
+    }
+    if let Ok(hostname) = std::fs::read_to_string("/proc/sys/kernel/hostname") {
+        names.push(hostname.trim().to_owned());
+    }
+    names.extend(settings.server_names.iter().cloned());
+    names.retain(|n| !n.is_empty());
+    names.sort();
+    names.dedup();
+    names
+}
+
+/// TLS with an optional client certificate: when one is presented it must chain to the CA,
+/// or the handshake fails.
+fn tls_acceptor(ca: &Ca, names: &[String]) -> anyhow::Result<TlsAcceptor> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let issued = ca.issue_server(names)?;
+    let certs = CertificateDer::pem_slice_iter(issued.cert_pem.as_bytes())
+        .collect::<Result<Vec<_>, _>>()
+        .context("reading the server certificate")?;
+    let key = PrivateKeyDer::from_pem_slice(issued.key_pem.as_bytes())
+        .context("reading the server key")?;
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(CertificateDer::from_pem_slice(ca.cert_pem().as_bytes()).context("reading the CA")?)
+        .context("trusting the CA")?;
+    let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+        .allow_unauthenticated()
+        .build()
+        .context("building the client certificate verifier")?;
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .context("choosing TLS versions")?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(certs, key)
+        .context("loading the server certificate")?;
+    Ok(TlsAcceptor::from(Arc::new(config)))
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    acceptor: TlsAcceptor,
+    app: Router,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let graceful = GracefulShutdown::new();
+    let builder = auto::Builder::new(TokioExecutor::new());
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    tracing::warn!(error = %error, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = shutdown.changed() => break,
+        };
+        let acceptor = acceptor.clone();
+        let app = app.clone();
+        let builder = builder.clone();
+        let watcher = graceful.watcher();
+        tokio::spawn(async move {
+            if let Err(error) = serve(stream, acceptor, app, builder, watcher).await {
+                tracing::debug!(%peer, error = format!("{error:#}"), "connection ended");
+            }
+        });
+    }
+    drop(listener);
+    tracing::info!("shutting down: waiting for requests in flight");
+    if tokio::time::timeout(Duration::from_secs(10), graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("some connections did not finish within 10 s");
+    }
+}
+
+async fn serve(
+    stream: TcpStream,
+    acceptor: TlsAcceptor,
+    app: Router,
+    builder: auto::Builder<TokioExecutor>,
+    watcher: hyper_util::server::graceful::Watcher,
+) -> anyhow::Result<()> {
+    let mut first = [0u8; 1];
+    let n = tokio::time::timeout(Duration::from_secs(10), stream.peek(&mut first))
+        .await
+        .context("no data")??;
+    if n == 0 {
+        return Ok(());
+    }
+    // 0x16: a TLS handshake record.
+    if first[0] == 0x16 {
+        let tls = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream))
+            .await
+            .context("TLS handshake timed out")?
+            .context("TLS handshake failed")?;
+        let client_cert_sha256 = tls
+            .get_ref()
+            .1
+            .peer_certificates()
+            .and_then(|certs| certs.first())
+            .map(|cert| fingerprint(cert));
+        let transport = Transport::Tls { client_cert_sha256 };
+        let service = service(app, transport);
+        let connection = builder.serve_connection_with_upgrades(TokioIo::new(tls), service);
+        watcher
+            .watch(connection.into_owned())
+            .await
+            .map_err(|e| anyhow::anyhow!(e))
+    } else {
+        let service = service(app, Transport::Plain);
+        let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+        watcher
+            .watch(connection.into_owned())
+            .await
+            .map_err(|e| anyhow::anyhow!(e))
+    }
+}
+
+fn service(
+    app: Router,
+    transport: Transport,
+) -> hyper_util::service::TowerToHyperService<
+    impl tower::Service<
+        hyper::Request<hyper::body::Incoming>,
+        Response = axum::response::Response,
+        Error = std::convert::Infallible,
+        Future = impl Send,
+    > + Clone,
+> {
+    let service = tower::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
+        request.extensions_mut().insert(transport.clone());
+        app.clone().oneshot(request.map(axum::body::Body::new))
+    });
+    hyper_util::service::TowerToHyperService::new(service)
+}

@@ -1,0 +1,252 @@
+//! The append-only audit log: every record chained to the previous one by SHA-256.
+//!
+//! `hash = sha256(prev_hash || canonical JSON of {seq, at, actor, action, subject, details})`,
+//! hex-encoded; the first record's `prev_hash` is 64 zeros. Canonical JSON sorts object keys and
+//! has no whitespace, so the hash does not depend on how serde_json orders maps. Triggers refuse
+//! UPDATE and DELETE; [`verify`] finds the first row whose link does not hold.
+
+use anyhow::Context;
+use sha2::{Digest, Sha256};
+use sqlx::{Row, SqliteConnection};
+
+use crate::Store;
+
+/// The `prev_hash` of the first record.
+pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// What happened, by whom, to what.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditEntry<'a> {
+    /// `operator`, `agent:<host id>`, `controller`.
+    pub actor: &'a str,
+    /// `enrollment_token.created`, `host.enrolled`, `command.created`, …
+    pub action: &'a str,
+    /// The id of the thing acted on.
+    pub subject: &'a str,
+    /// Anything else worth keeping (never secrets).
+    pub details: serde_json::Value,
+}
+
+/// One stored audit record.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct AuditRecord {
+    pub seq: i64,
+    pub at: String,
+    pub actor: String,
+    pub action: String,
+    pub subject: String,
+    pub details: serde_json::Value,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+/// The outcome of walking the chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChainCheck {
+    /// Every link holds.
+    Intact { records: u64 },
+    /// The first record whose link does not hold, and why.
+    Broken { seq: i64, reason: String },
+}
+
+/// Appends one record inside the caller's transaction (which should have begun IMMEDIATE so
+/// that two writers never chain onto the same predecessor).
+pub async fn append(conn: &mut SqliteConnection, entry: &AuditEntry<'_>) -> anyhow::Result<i64> {
+    let last = sqlx::query("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
+        .fetch_optional(&mut *conn)
+        .await
+        .context("reading the last audit record")?;
+    let (seq, prev_hash) = match last {
+        Some(row) => (row.get::<i64, _>("seq") + 1, row.get::<String, _>("hash")),
+        None => (1, GENESIS_HASH.to_owned()),
+    };
+    let at = jiff::Timestamp::now().to_string();
+    let hash = record_hash(
+        &prev_hash,
+        seq,
+        &at,
+        entry.actor,
+        entry.action,
+        entry.subject,
+        &entry.details,
+    );
+    sqlx::query(
+        "INSERT INTO audit (seq, at, actor, action, subject, details, prev_hash, hash)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(seq)
+    .bind(&at)
+    .bind(entry.actor)
+    .bind(entry.action)
+    .bind(entry.subject)
+    .bind(canonical_json(&entry.details))
+    .bind(&prev_hash)
+    .bind(&hash)
+    .execute(&mut *conn)
+    .await
+    .with_context(|| format!("appending audit record {seq} ({})", entry.action))?;
+    Ok(seq)
+}
+
+impl Store {
+    /// Appends one audit record in its own transaction.
+    pub async fn audit(&self, entry: &AuditEntry<'_>) -> anyhow::Result<i64> {
+        let mut tx = self.begin_immediate().await?;
+        let seq = append(&mut tx, entry).await?;
+        tx.commit().await.context("committing the audit record")?;
+        Ok(seq)
+    }
+
+    /// The last `limit` audit records, newest first.
+    pub async fn audit_tail(&self, limit: u32) -> anyhow::Result<Vec<AuditRecord>> {
+        let rows = sqlx::query("SELECT * FROM audit ORDER BY seq DESC LIMIT ?")
+            .bind(limit)
+            .fetch_all(self.pool())
+            .await
+            .context("reading audit records")?;
+        rows.iter().map(audit_record).collect()
+    }
+
+    /// Walks the whole chain in order and reports the first broken link.
+    pub async fn verify_audit(&self) -> anyhow::Result<ChainCheck> {
+        let rows = sqlx::query("SELECT * FROM audit ORDER BY seq")
+            .fetch_all(self.pool())
+            .await
+            .context("reading the audit log")?;
+        let mut expected_prev = GENESIS_HASH.to_owned();
+        let mut expected_seq = 1;
+        for row in &rows {
+            let record = audit_record(row)?;
+            if record.seq != expected_seq {
+                return Ok(ChainCheck::Broken {
+                    seq: record.seq,
+                    reason: format!("expected record {expected_seq} here (a record is missing)"),
+                });
+            }
+            if record.prev_hash != expected_prev {
+                return Ok(ChainCheck::Broken {
+                    seq: record.seq,
+                    reason: "prev_hash does not match the previous record's hash".into(),
+                });
+            }
+            let computed = record_hash(
+                &record.prev_hash,
+                record.seq,
+                &record.at,
+                &record.actor,
+                &record.action,
+                &record.subject,
+                &record.details,
+            );
+            if computed != record.hash {
+                return Ok(ChainCheck::Broken {
+                    seq: record.seq,
+                    reason: "its content does not match its hash (the record was altered)".into(),
+                });
+            }
+            expected_prev = record.hash;
+            expected_seq += 1;
+        }
+        Ok(ChainCheck::Intact {
+            records: rows.len() as u64,
+        })
+    }
+}
+
+fn audit_record(row: &sqlx::sqlite::SqliteRow) -> anyhow::Result<AuditRecord> {
+    let seq: i64 = row.get("seq");
+    let details: String = row.get("details");
+    Ok(AuditRecord {
+        seq,
+        at: row.get("at"),
+        actor: row.get("actor"),
+        action: row.get("action"),
+        subject: row.get("subject"),
+        details: serde_json::from_str(&details)
+            .with_context(|| format!("audit record {seq}: details are not JSON"))?,
+        prev_hash: row.get("prev_hash"),
+        hash: row.get("hash"),
+    })
+}
+
+fn record_hash(
+    prev_hash: &str,
+    seq: i64,
+    at: &str,
+    actor: &str,
+    action: &str,
+    subject: &str,
+    details: &serde_json::Value,
+) -> String {
+    let record = serde_json::json!({
+        "seq": seq,
+        "at": at,
+        "actor": actor,
+        "action": action,
+        "subject": subject,
+        "details": details,
+    });
+    let mut hasher = Sha256::new();
+    hasher.update(prev_hash.as_bytes());
+    hasher.update(canonical_json(&record).as_bytes());
+    hex::encode(hasher.finalize())
+}
+
+/// JSON with object keys sorted and no whitespace.
+pub fn canonical_json(value: &serde_json::Value) -> String {
+    let mut out = String::new();
+    write_canonical(value, &mut out);
+    out
+}
+
+fn write_canonical(value: &serde_json::Value, out: &mut String) {
+    match value {
+        serde_json::Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            out.push('{');
+            for (i, key) in keys.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&serde_json::Value::String(key.clone()).to_string());
+                out.push(':');
+                write_canonical(&map[key], out);
+            }
+            out.push('}');
+        }
+        serde_json::Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_canonical(item, out);
+            }
+            out.push(']');
+        }
+        other => out.push_str(&other.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn canonical_json_sorts_keys_at_every_level() {
+        let value = serde_json::json!({"b": [{"z": 1, "a": "x"}], "a": null});
+        assert_eq!(canonical_json(&value), r#"{"a":null,"b":[{"a":"x","z":1}]}"#);
+    }
+
+    #[test]
+    fn hash_depends_on_prev_and_content() {
+        let details = serde_json::json!({"k": 1});
+        let a = record_hash(GENESIS_HASH, 1, "t", "operator", "x", "s", &details);
+        let b = record_hash(GENESIS_HASH, 1, "t", "operator", "x", "s2", &details);
+        let c = record_hash(&a, 1, "t", "operator", "x", "s", &details);
+        assert_ne!(a, b);
+        assert_ne!(a, c);
+        assert_eq!(a.len(), 64);
+    }
+}

@@ -1,0 +1,144 @@
+//! Commands for agents: queued by an operator (or later the rollout engine), delivered by
+//! long-poll, finished once. The id is the idempotency key end to end.
+
+use anyhow::Context;
+use jiff::Timestamp;
+use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
+
+use crate::Store;
+use crate::audit::{AuditEntry, append};
+use crate::controller::{CommandRow, FinishOutcome};
+
+impl Store {
+    /// Queues a command for a host and audits it.
+    pub async fn create_command(
+        &self,
+        id: &str,
+        host_id: &str,
+        kind: &str,
+        payload_json: &str,
+        actor: &str,
+    ) -> anyhow::Result<()> {
+        let mut tx = self.begin_immediate().await?;
+        sqlx::query(
+            "INSERT INTO commands (id, host_id, kind, payload, state, created_at)
+             VALUES (?, ?, ?, ?, 'queued', ?)",
+        )
+        .bind(id)
+        .bind(host_id)
+        .bind(kind)
+        .bind(payload_json)
+        .bind(Timestamp::now().to_string())
+        .execute(&mut *tx)
+        .await
+        .with_context(|| format!("queuing command {id} for host {host_id}"))?;
+        let payload: serde_json::Value =
+            serde_json::from_str(payload_json).context("command payload is not JSON")?;
+        let details = serde_json::json!({ "host_id": host_id, "command": payload });
+        let entry = AuditEntry {
+            actor,
+            action: "command.created",
+            subject: id,
+            details,
+        };
+        append(&mut tx, &entry).await?;
+        tx.commit().await.context("committing the command")
+    }
+
+    /// Commands of the host not finished yet, oldest first; marks queued ones delivered.
+    /// Delivered but unfinished commands are handed out again (the agent dedups by id).
+    pub async fn take_open_commands(&self, host_id: &str) -> anyhow::Result<Vec<CommandRow>> {
+        let rows = sqlx::query(
+            "SELECT * FROM commands WHERE host_id = ? AND state IN ('queued', 'delivered')
+             ORDER BY created_at, id",
+        )
+        .bind(host_id)
+        .fetch_all(self.pool())
+        .await
+        .with_context(|| format!("reading open commands of host {host_id}"))?;
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        sqlx::query(
+            "UPDATE commands SET state = 'delivered', delivered_at = ?
+             WHERE host_id = ? AND state = 'queued'",
+        )
+        .bind(Timestamp::now().to_string())
+        .bind(host_id)
+        .execute(self.pool())
+        .await
+        .context("marking commands delivered")?;
+        Ok(rows.iter().map(command_row).collect())
+    }
+
+    /// Records the agent's result for a command of that host. A second result for a finished
+    /// command changes nothing.
+    pub async fn finish_command(
+        &self,
+        host_id: &str,
+        id: &str,
+        state: &str,
+        message: &str,
+        finished_at: Timestamp,
+    ) -> anyhow::Result<FinishOutcome> {
+        let mut tx = self.begin_immediate().await?;
+        let row = sqlx::query("SELECT state FROM commands WHERE id = ? AND host_id = ?")
+            .bind(id)
+            .bind(host_id)
+            .fetch_optional(&mut *tx)
+            .await
+            .with_context(|| format!("reading command {id}"))?;
+        let Some(row) = row else {
+            return Ok(FinishOutcome::NotFound);
+        };
+        let current: String = row.get("state");
+        if !matches!(current.as_str(), "queued" | "delivered") {
+            return Ok(FinishOutcome::AlreadyFinished { state: current });
+        }
+        sqlx::query(
+            "UPDATE commands SET state = ?, finished_at = ?, result_message = ? WHERE id = ?",
+        )
+        .bind(state)
+        .bind(finished_at.to_string())
+        .bind(message)
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .with_context(|| format!("recording the result of command {id}"))?;
+        let actor = format!("agent:{host_id}");
+        let details = serde_json::json!({ "state": state, "message": message });
+        let entry = AuditEntry {
+            actor: &actor,
+            action: "command.finished",
+            subject: id,
+            details,
+        };
+        append(&mut tx, &entry).await?;
+        tx.commit().await.context("committing the command result")?;
+        Ok(FinishOutcome::Recorded)
+    }
+
+    /// One command, if it exists.
+    pub async fn command(&self, id: &str) -> anyhow::Result<Option<CommandRow>> {
+        let row = sqlx::query("SELECT * FROM commands WHERE id = ?")
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await
+            .with_context(|| format!("reading command {id}"))?;
+        Ok(row.as_ref().map(command_row))
+    }
+}
+
+fn command_row(row: &SqliteRow) -> CommandRow {
+    CommandRow {
+        id: row.get("id"),
+        host_id: row.get("host_id"),
+        kind: row.get("kind"),
+        payload: row.get("payload"),
+        state: row.get("state"),
+        created_at: row.get("created_at"),
+        finished_at: row.get("finished_at"),
+        result_message: row.get("result_message"),
+    }
+}

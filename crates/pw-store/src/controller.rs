@@ -1,0 +1,481 @@
+//! Controller tables: hosts, agent identities, enrollment tokens, inventories, findings, commands.
+//!
+//! Every write that matters to an auditor appends its audit record in the same transaction
+//! (begun IMMEDIATE, so the chain never forks). JSON columns hold serialized `pw-protocol` /
+//! `pw-model` values; this crate stores them as text and never interprets them.
+
+use anyhow::Context;
+use jiff::Timestamp;
+use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
+
+use crate::audit::{AuditEntry, append};
+use crate::{Store, parse_time};
+
+/// Why a token cannot be redeemed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenProblem {
+    Unknown,
+    AlreadyUsed,
+    Expired,
+}
+
+/// A host about to be enrolled, with the identity (client certificate) it receives.
+#[derive(Debug, Clone)]
+pub struct NewHost<'a> {
+    pub id: &'a str,
+    pub hostname: &'a str,
+    /// SHA-256 (hex) of the signed client certificate's DER.
+    pub fingerprint: &'a str,
+    pub not_after: Timestamp,
+}
+
+/// A host with what is known of it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HostRow {
+    pub id: String,
+    pub hostname: String,
+    pub enrolled_at: Timestamp,
+    pub last_seen_at: Option<Timestamp>,
+    pub agent_version: Option<String>,
+    pub read_only: bool,
+    pub os: Option<String>,
+    pub package_count: usize,
+    pub reboot_required: bool,
+    /// JSON `[t0, t1, t2, t3, t4]`, when findings were computed.
+    pub tier_counts: Option<String>,
+}
+
+/// The last inventory of a host.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InventoryRow {
+    pub collected_at: Timestamp,
+    pub os: String,
+    /// JSON list of `pw_model::InstalledPackage`.
+    pub packages: String,
+    pub package_count: usize,
+    pub reboot_required: bool,
+    /// JSON list of package names.
+    pub reboot_required_by: String,
+}
+
+/// One upgrade offered by the host's package manager.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingRow {
+    pub package: String,
+    pub arch: String,
+    pub from_version: String,
+    pub to_version: String,
+    pub origin: String,
+    pub suite: String,
+}
+
+/// Findings computed for one host.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FindingsRow {
+    pub host_id: String,
+    pub hostname: String,
+    pub computed_at: Timestamp,
+    pub source: String,
+    /// JSON list of `pw_model::Finding`, ranked.
+    pub findings: String,
+}
+
+/// A command as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommandRow {
+    pub id: String,
+    pub host_id: String,
+    pub kind: String,
+    /// JSON of `pw_protocol::Command`.
+    pub payload: String,
+    pub state: String,
+    pub created_at: String,
+    pub finished_at: Option<String>,
+    pub result_message: Option<String>,
+}
+
+/// What recording a command result did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FinishOutcome {
+    Recorded,
+    /// The command had already finished; the first result stands.
+    AlreadyFinished { state: String },
+    NotFound,
+}
+
+impl Store {
+    /// Begins a transaction that takes the write lock at once (no writer can fork the chain).
+    pub async fn begin_immediate(
+        &self,
+    ) -> anyhow::Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
+        self.pool()
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .context("starting a write transaction")
+    }
+
+    /// Stores a new enrollment token (only its SHA-256) and audits it.
+    pub async fn create_enrollment_token(
+        &self,
+        id: &str,
+        token_sha256: &str,
+        expires_at: Timestamp,
+        note: Option<&str>,
+        actor: &str,
+    ) -> anyhow::Result<()> {
+        let mut tx = self.begin_immediate().await?;
+        sqlx::query(
+            "INSERT INTO enrollment_tokens (id, token_sha256, created_at, expires_at, note)
+             VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(id)
+        .bind(token_sha256)
+        .bind(Timestamp::now().to_string())
+        .bind(expires_at.to_string())
+        .bind(note)
+        .execute(&mut *tx)
+        .await
+        .context("storing the enrollment token")?;
+        let details = serde_json::json!({ "expires_at": expires_at.to_string(), "note": note });
+        let entry = AuditEntry {
+            actor,
+            action: "enrollment_token.created",
+            subject: id,
+            details,
+        };
+        append(&mut tx, &entry).await?;
+        tx.commit().await.context("committing the enrollment token")
+    }
+
+    /// Redeems a token for a new host and its identity, all in one transaction. Returns the
+    /// problem instead when the token is unknown, used or expired (nothing is written then).
+    pub async fn enroll(
+        &self,
+        token_sha256: &str,
+        now: Timestamp,
+        host: &NewHost<'_>,
+    ) -> anyhow::Result<Result<(), TokenProblem>> {
+        let mut tx = self.begin_immediate().await?;
+        let row = sqlx::query(
+            "SELECT id, expires_at, used_at FROM enrollment_tokens WHERE token_sha256 = ?",
+        )
+        .bind(token_sha256)
+        .fetch_optional(&mut *tx)
+        .await
+        .context("looking up the enrollment token")?;
+        let Some(row) = row else {
+            return Ok(Err(TokenProblem::Unknown));
+        };
+        if row.get::<Option<String>, _>("used_at").is_some() {
+            return Ok(Err(TokenProblem::AlreadyUsed));
+        }
+        if parse_time(&row.get::<String, _>("expires_at"))? <= now {
+            return Ok(Err(TokenProblem::Expired));
+        }
+        let token_id: String = row.get("id");
+        let now_text = now.to_string();
+        sqlx::query("INSERT INTO hosts (id, hostname, enrolled_at) VALUES (?, ?, ?)")
+            .bind(host.id)
+            .bind(host.hostname)
+            .bind(&now_text)
+            .execute(&mut *tx)
+            .await
+            .with_context(|| format!("storing host {}", host.id))?;
+        sqlx::query(
+            "INSERT INTO agent_identities (fingerprint, host_id, issued_at, not_after)
+             VALUES (?, ?, ?, ?)",
+        )
+        .bind(host.fingerprint)
+        .bind(host.id)
+        .bind(&now_text)
+        .bind(host.not_after.to_string())
+        .execute(&mut *tx)
+        .await
+        .context("storing the agent identity")?;
+        sqlx::query("UPDATE enrollment_tokens SET used_at = ?, used_by_host = ? WHERE id = ?")
+            .bind(&now_text)
+            .bind(host.id)
+            .bind(&token_id)
+            .execute(&mut *tx)
+            .await
+            .context("marking the enrollment token used")?;
+        let details = serde_json::json!({
+            "hostname": host.hostname,
+            "token_id": token_id,
+            "certificate_sha256": host.fingerprint,
+        });
+        let entry = AuditEntry {
+            actor: "controller",
+            action: "host.enrolled",
+            subject: host.id,
+            details,
+        };
+        append(&mut tx, &entry).await?;
+        tx.commit().await.context("committing the enrollment")?;
+        Ok(Ok(()))
+    }
+
+    /// The host a client certificate (by SHA-256 of its DER) belongs to, unless revoked.
+    pub async fn host_by_fingerprint(&self, fingerprint: &str) -> anyhow::Result<Option<String>> {
+        let row = sqlx::query(
+            "SELECT host_id FROM agent_identities WHERE fingerprint = ? AND revoked_at IS NULL",
+        )
+        .bind(fingerprint)
+        .fetch_optional(self.pool())
+        .await
+        .context("looking up the agent identity")?;
+        Ok(row.map(|r| r.get("host_id")))
+    }
+
+    /// Records that the host's agent is alive.
+    pub async fn record_heartbeat(
+        &self,
+        host_id: &str,
+        now: Timestamp,
+        agent_version: &str,
+        read_only: bool,
+    ) -> anyhow::Result<()> {
+        sqlx::query(
+            "UPDATE hosts SET last_seen_at = ?, agent_version = ?, read_only = ? WHERE id = ?",
+        )
+        .bind(now.to_string())
+        .bind(agent_version)
+        .bind(read_only)
+        .bind(host_id)
+        .execute(self.pool())
+        .await
+        .with_context(|| format!("recording the heartbeat of host {host_id}"))?;
+        Ok(())
+    }
+
+    /// Replaces the host's inventory (and pending updates when reported) in one transaction.
+    pub async fn store_inventory(
+        &self,
+        host_id: &str,
+        hostname: &str,
+        inventory: &InventoryRow,
+        pending: Option<&[PendingRow]>,
+    ) -> anyhow::Result<()> {
+        let mut tx = self.begin_immediate().await?;
+        let now = Timestamp::now().to_string();
+        sqlx::query(
+            "INSERT OR REPLACE INTO inventories (host_id, reported_at, collected_at, os, packages,
+               package_count, reboot_required, reboot_required_by, pending_reported)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(host_id)
+        .bind(&now)
+        .bind(inventory.collected_at.to_string())
+        .bind(&inventory.os)
+        .bind(&inventory.packages)
+        .bind(inventory.package_count as i64)
+        .bind(inventory.reboot_required)
+        .bind(&inventory.reboot_required_by)
+        .bind(pending.is_some())
+        .execute(&mut *tx)
+        .await
+        .with_context(|| format!("storing the inventory of host {host_id}"))?;
+        sqlx::query("UPDATE hosts SET os = ?, hostname = ?, last_seen_at = ? WHERE id = ?")
+            .bind(&inventory.os)
+            .bind(hostname)
+            .bind(&now)
+            .bind(host_id)
+            .execute(&mut *tx)
+            .await
+            .context("updating the host")?;
+        sqlx::query("DELETE FROM pending_updates WHERE host_id = ?")
+            .bind(host_id)
+            .execute(&mut *tx)
+            .await
+            .context("clearing pending updates")?;
+        for update in pending.unwrap_or_default() {
+            sqlx::query(
+                "INSERT OR REPLACE INTO pending_updates
+                   (host_id, package, arch, from_version, to_version, origin, suite)
+                 VALUES (?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(host_id)
+            .bind(&update.package)
+            .bind(&update.arch)
+            .bind(&update.from_version)
+            .bind(&update.to_version)
+            .bind(&update.origin)
+            .bind(&update.suite)
+            .execute(&mut *tx)
+            .await
+            .with_context(|| format!("storing the pending update of {}", update.package))?;
+        }
+        let actor = format!("agent:{host_id}");
+        let details = serde_json::json!({
+            "os": inventory.os,
+            "packages": inventory.package_count,
+            "pending_updates": pending.map(|p| p.len()),
+            "reboot_required": inventory.reboot_required,
+        });
+        let entry = AuditEntry {
+            actor: &actor,
+            action: "inventory.reported",
+            subject: host_id,
+            details,
+        };
+        append(&mut tx, &entry).await?;
+        tx.commit().await.context("committing the inventory")
+    }
+
+    /// Stores the findings computed from the host's last inventory.
+    pub async fn store_findings(
+        &self,
+        host_id: &str,
+        source: &str,
+        findings_json: &str,
+        tier_counts_json: &str,
+    ) -> anyhow::Result<()> {
+        sqlx::query(
+            "INSERT OR REPLACE INTO host_findings (host_id, computed_at, source, findings, tier_counts)
+             VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(host_id)
+        .bind(Timestamp::now().to_string())
+        .bind(source)
+        .bind(findings_json)
+        .bind(tier_counts_json)
+        .execute(self.pool())
+        .await
+        .with_context(|| format!("storing the findings of host {host_id}"))?;
+        Ok(())
+    }
+
+    /// Every host, by hostname.
+    pub async fn hosts(&self) -> anyhow::Result<Vec<HostRow>> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "{HOST_SELECT} ORDER BY h.hostname, h.id"
+        )))
+            .fetch_all(self.pool())
+            .await
+            .context("listing hosts")?;
+        rows.iter().map(host_row).collect()
+    }
+
+    /// One host, if enrolled.
+    pub async fn host(&self, id: &str) -> anyhow::Result<Option<HostRow>> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!("{HOST_SELECT} WHERE h.id = ?")))
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await
+            .with_context(|| format!("reading host {id}"))?;
+        row.as_ref().map(host_row).transpose()
+    }
+
+    /// The host's last inventory, if any.
+    pub async fn inventory(&self, host_id: &str) -> anyhow::Result<Option<InventoryRow>> {
+        let row = sqlx::query("SELECT * FROM inventories WHERE host_id = ?")
+            .bind(host_id)
+            .fetch_optional(self.pool())
+            .await
+            .with_context(|| format!("reading the inventory of host {host_id}"))?;
+        row.map(|r| {
+            Ok(InventoryRow {
+                collected_at: parse_time(&r.get::<String, _>("collected_at"))?,
+                os: r.get("os"),
+                packages: r.get("packages"),
+                package_count: r.get::<i64, _>("package_count") as usize,
+                reboot_required: r.get("reboot_required"),
+                reboot_required_by: r.get("reboot_required_by"),
+            })
+        })
+        .transpose()
+    }
+
+    /// The host's pending updates, or `None` when its agent did not report them.
+    pub async fn pending_updates(&self, host_id: &str) -> anyhow::Result<Option<Vec<PendingRow>>> {
+        let reported = sqlx::query("SELECT pending_reported FROM inventories WHERE host_id = ?")
+            .bind(host_id)
+            .fetch_optional(self.pool())
+            .await
+            .context("reading the inventory")?
+            .is_some_and(|r| r.get::<bool, _>("pending_reported"));
+        if !reported {
+            return Ok(None);
+        }
+        let rows = sqlx::query("SELECT * FROM pending_updates WHERE host_id = ? ORDER BY package")
+            .bind(host_id)
+            .fetch_all(self.pool())
+            .await
+            .context("reading pending updates")?;
+        let updates = rows
+            .iter()
+            .map(|r| PendingRow {
+                package: r.get("package"),
+                arch: r.get("arch"),
+                from_version: r.get("from_version"),
+                to_version: r.get("to_version"),
+                origin: r.get("origin"),
+                suite: r.get("suite"),
+            })
+            .collect();
+        Ok(Some(updates))
+    }
+
+    /// Findings of one host (`Some(None)`-like: `None` when never computed).
+    pub async fn findings(&self, host_id: &str) -> anyhow::Result<Option<FindingsRow>> {
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "{FINDINGS_SELECT} WHERE f.host_id = ?"
+        )))
+            .bind(host_id)
+            .fetch_optional(self.pool())
+            .await
+            .with_context(|| format!("reading the findings of host {host_id}"))?;
+        row.as_ref().map(findings_row).transpose()
+    }
+
+    /// Findings of every host.
+    pub async fn all_findings(&self) -> anyhow::Result<Vec<FindingsRow>> {
+        let rows = sqlx::query(FINDINGS_SELECT)
+            .fetch_all(self.pool())
+            .await
+            .context("reading findings")?;
+        rows.iter().map(findings_row).collect()
+    }
+}
+
+const HOST_SELECT: &str = "SELECT h.*, i.package_count, i.reboot_required, f.tier_counts
+     FROM hosts h
+     LEFT JOIN inventories i ON i.host_id = h.id
+     LEFT JOIN host_findings f ON f.host_id = h.id";
+
+const FINDINGS_SELECT: &str = "SELECT f.*, h.hostname FROM host_findings f
+     JOIN hosts h ON h.id = f.host_id";
+
+fn host_row(row: &SqliteRow) -> anyhow::Result<HostRow> {
+    let id: String = row.get("id");
+    let optional_time = |column: &str| -> anyhow::Result<Option<Timestamp>> {
+        row.get::<Option<String>, _>(column)
+            .map(|text| parse_time(&text))
+            .transpose()
+    };
+    Ok(HostRow {
+        hostname: row.get("hostname"),
+        enrolled_at: parse_time(&row.get::<String, _>("enrolled_at"))?,
+        last_seen_at: optional_time("last_seen_at")?,
+        agent_version: row.get("agent_version"),
+        read_only: row.get("read_only"),
+        os: row.get("os"),
+        package_count: row.get::<Option<i64>, _>("package_count").unwrap_or(0) as usize,
+        reboot_required: row
+            .get::<Option<bool>, _>("reboot_required")
+            .unwrap_or(false),
+        tier_counts: row.get("tier_counts"),
+        id,
+    })
+}
+
+fn findings_row(row: &SqliteRow) -> anyhow::Result<FindingsRow> {
+    Ok(FindingsRow {
+        host_id: row.get("host_id"),
+        hostname: row.get("hostname"),
+        computed_at: parse_time(&row.get::<String, _>("computed_at"))?,
+        source: row.get("source"),
+        findings: row.get("findings"),
+    })
+}
