@@ -5,6 +5,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use jiff::{SignedDuration, Timestamp};
+use pw_model::OsRelease;
+use pw_version::Scheme;
 
 use crate::approval::{ApprovalGates, ApprovalState};
 use crate::batch::{self, BatchHost};
@@ -34,6 +36,7 @@ pub fn build_plan(input: &PlanInput, policy: &Policy, now: Timestamp) -> Plan {
     let mut seen = BTreeSet::new();
     let mut in_scope: Vec<&Host> = Vec::new();
     let mut unchanged: Vec<&Host> = Vec::new();
+    let mut schemes: BTreeMap<&str, Result<Scheme, String>> = BTreeMap::new();
     let mut per_group: BTreeMap<&str, Vec<Planned<'_>>> = BTreeMap::new();
     for host in &input.hosts {
         if !seen.insert(host.id.as_str()) {
@@ -63,7 +66,17 @@ pub fn build_plan(input: &PlanInput, policy: &Policy, now: Timestamp) -> Plan {
             continue;
         }
         in_scope.push(host);
-        match targets::host_changes(host, &input.scope, policy) {
+        let scheme = schemes
+            .entry(host.os.as_str())
+            .or_insert_with(|| {
+                OsRelease::parse(&host.os)
+                    .map(|os| os.scheme())
+                    .map_err(|e| e.to_string())
+            })
+            .clone();
+        let changes = scheme
+            .and_then(|scheme| targets::changes_with_scheme(host, scheme, &input.scope, policy));
+        match changes {
             Err(problem) => {
                 problems.push(format!("host {:?}: {problem}", host.id));
                 unchanged.push(host);

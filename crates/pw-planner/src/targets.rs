@@ -5,9 +5,8 @@
 //! explicit version. Findings without a fix are not planned (they are counted in the summary).
 //! Versions are compared with the host's package manager rules (pw-version).
 
-use std::collections::BTreeMap;
-
 use pw_model::{Finding, OsRelease, Tier};
+use pw_version::Scheme;
 use serde::Serialize;
 
 use crate::fleet::{Host, Scope};
@@ -49,15 +48,26 @@ pub fn host_changes(
     policy: &Policy,
 ) -> Result<Vec<PackageChange>, String> {
     let os = OsRelease::parse(&host.os).map_err(|e| e.to_string())?;
-    let scheme = os.scheme();
-    let mut by_package: BTreeMap<&str, Vec<&Finding>> = BTreeMap::new();
-    for finding in &host.findings {
-        if finding.fixed.is_some() && scope.admits_tier(finding.tier) {
-            by_package.entry(&finding.binary).or_default().push(finding);
-        }
-    }
+    changes_with_scheme(host, os.scheme(), scope, policy)
+}
+
+/// [`host_changes`] for a host whose OS was already parsed (plans cache it per OS string).
+pub fn changes_with_scheme(
+    host: &Host,
+    scheme: Scheme,
+    scope: &Scope,
+    policy: &Policy,
+) -> Result<Vec<PackageChange>, String> {
+    // Findings of the host grouped by binary package: a sort of a few references, no map.
+    let mut relevant: Vec<&Finding> = host
+        .findings
+        .iter()
+        .filter(|f| f.fixed.is_some() && scope.admits_tier(f.tier))
+        .collect();
+    relevant.sort_by(|a, b| a.binary.cmp(&b.binary));
     let mut changes = Vec::new();
-    for (package, findings) in &by_package {
+    for findings in relevant.chunk_by(|a, b| a.binary == b.binary) {
+        let package = findings[0].binary.as_str();
         let mut target: Option<&str> = None;
         for finding in findings {
             let Some(fixed) = finding.fixed.as_deref() else {
@@ -71,19 +81,25 @@ pub fn host_changes(
             }
         }
         let installed = findings[0].installed.as_str();
-        let explicit = host.targets.get(*package).map(String::as_str);
+        let explicit = host.targets.get(package).map(String::as_str);
         let Some(to) = explicit.or(target) else {
             continue;
         };
-        scheme
-            .validate(to)
-            .map_err(|e| format!("target of {package}: {e}"))?;
+        if let Some(explicit) = explicit {
+            scheme
+                .validate(explicit)
+                .map_err(|e| format!("target of {package}: {e}"))?;
+        }
         if scheme.validate(installed).is_ok() && scheme.compare_unchecked(to, installed).is_eq() {
             continue;
         }
-        let mut advisories: Vec<String> = findings.iter().map(|f| f.advisory.clone()).collect();
+        let mut advisories: Vec<String> = Vec::with_capacity(findings.len());
+        for finding in findings {
+            if !advisories.contains(&finding.advisory) {
+                advisories.push(finding.advisory.clone());
+            }
+        }
         advisories.sort();
-        advisories.dedup();
         changes.push(change(
             policy,
             package,
@@ -94,7 +110,7 @@ pub fn host_changes(
         ));
     }
     for (package, version) in &host.targets {
-        if by_package.contains_key(package.as_str()) {
+        if relevant.iter().any(|f| f.binary == *package) {
             continue;
         }
         scheme
@@ -170,6 +186,8 @@ pub fn estimate(changes: &[PackageChange], policy: &Policy) -> HostEstimate {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+
     use super::*;
 
     fn finding(
