@@ -6,11 +6,36 @@ set -euo pipefail
 need_apt=()
 command -v gcc >/dev/null || need_apt+=(gcc)
 command -v python3 >/dev/null || need_apt+=(python3)
+# End-to-end test bed (crates/pw-testbed, docs/testbed.md): mmdebstrap builds the Debian 12 host
+# image, dpkg-dev/apt-utils build the fake apt repository (dpkg-deb, apt-ftparchive).
+command -v mmdebstrap >/dev/null || need_apt+=(mmdebstrap)
+command -v dpkg-architecture >/dev/null || need_apt+=(dpkg-dev)
+command -v apt-ftparchive >/dev/null || need_apt+=(apt-utils)
+# Docker: only when there is no docker CLI at all. A machine with Docker Engine (or a docker CLI
+# talking to a remote daemon) keeps what it has.
+command -v docker >/dev/null || need_apt+=(docker.io)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "installing Debian packages: ${need_apt[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq "${need_apt[@]}"
+fi
+
+# The end-to-end tests need a Docker daemon that answers. Start the packaged one if it is down.
+if ! docker info >/dev/null 2>&1; then
+  if command -v systemctl >/dev/null && [ -d /run/systemd/system ]; then
+    systemctl start docker >/dev/null 2>&1 || true
+  elif command -v service >/dev/null; then
+    service docker start >/dev/null 2>&1 || true
+  fi
+  for _ in $(seq 1 30); do docker info >/dev/null 2>&1 && break; sleep 1; done
+fi
+if ! docker_error=$(docker info 2>&1 >/dev/null); then
+  echo "error: the Docker daemon is not reachable ('docker info' failed):" >&2
+  echo "$docker_error" | sed 's/^/  /' >&2
+  echo "The end-to-end tests (crates/pw-testbed) run Debian 12 hosts as containers; start dockerd" >&2
+  echo "(systemctl start docker) or point DOCKER_HOST at a daemon, then run this script again." >&2
+  exit 1
 fi
 
 rustup component add rustfmt clippy >/dev/null 2>&1 || true

@@ -114,8 +114,15 @@ pub fn ensure_repo(dir: &Path) -> anyhow::Result<TestRepo> {
     }
     let partial = dir.join(format!("repo-{}.partial", &key[..16]));
     let _ = std::fs::remove_dir_all(&partial);
+    let started = std::time::Instant::now();
     build(&partial, &packages).with_context(|| format!("building {}", partial.display()))?;
     std::fs::rename(&partial, &root).with_context(|| format!("renaming to {}", root.display()))?;
+    eprintln!(
+        "[pw-testbed] built {} ({} packages) in {:.2} s",
+        root.display(),
+        packages.len(),
+        started.elapsed().as_secs_f64()
+    );
     Ok(TestRepo { root, built: true })
 }
 
