@@ -6,7 +6,7 @@
 //! SIGKILL), never those of a running test. A test only ever touches what it created.
 
 use std::net::Ipv4Addr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -76,6 +76,24 @@ impl Network {
     }
 }
 
+impl Network {
+    /// The bridge's address on this machine: hosts reach a server listening here (a controller
+    /// run by the test) even though the network is internal.
+    pub fn gateway(&self) -> anyhow::Result<Ipv4Addr> {
+        let output = docker([
+            "network",
+            "inspect",
+            "--format",
+            "{{range .IPAM.Config}}{{.Gateway}}{{end}}",
+            &self.name,
+        ])?;
+        let text = output.stdout_text();
+        text.trim()
+            .parse()
+            .with_context(|| format!("gateway of network {} ({text:?})", self.name))
+    }
+}
+
 impl Drop for Network {
     fn drop(&mut self) {
         if let Err(error) = docker(["network", "rm", &self.name]) {
@@ -84,6 +102,29 @@ impl Drop for Network {
                 self.name
             );
         }
+    }
+}
+
+/// A read-only bind mount into a host (the agent binary, a CA file…).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mount {
+    pub source: PathBuf,
+    /// Absolute path inside the container.
+    pub target: String,
+}
+
+impl Mount {
+    /// The `--mount` argument; refuses paths the comma-separated syntax cannot carry.
+    fn argument(&self) -> anyhow::Result<String> {
+        let source = self.source.to_string_lossy();
+        let unsafe_text = |t: &str| t.contains([',', '"', '\n']);
+        if unsafe_text(&source) || unsafe_text(&self.target) || !self.target.starts_with('/') {
+            bail!("cannot bind-mount {source} at {:?}", self.target);
+        }
+        Ok(format!(
+            "type=bind,source={source},target={},readonly",
+            self.target
+        ))
     }
 }
 
@@ -97,18 +138,17 @@ pub struct Host {
 }
 
 impl Host {
-    /// `docker run -d` a new host on `network`.
-    pub fn start(image: &Image, network: &Network, repo: &Path) -> anyhow::Result<Host> {
+    /// `docker run -d` a new host on `network`, with the repository and `mounts` bind-mounted
+    /// read-only.
+    pub fn start(
+        image: &Image,
+        network: &Network,
+        repo: &Path,
+        mounts: &[Mount],
+    ) -> anyhow::Result<Host> {
         let name = unique_name("host");
         let owner = format!("{OWNER_LABEL}={}", std::process::id());
-        let mount = format!("{}:{MOUNT_POINT}:ro", repo.display());
-        if repo.to_string_lossy().contains([':', ',']) {
-            bail!(
-                "repository path {} cannot be bind-mounted (contains : or ,)",
-                repo.display()
-            );
-        }
-        docker([
+        let mut args: Vec<String> = [
             "run",
             "-d",
             "--name",
@@ -121,11 +161,19 @@ impl Host {
             LABEL,
             "--label",
             &owner,
-            "-v",
-            &mount,
-            &image.tag,
-        ])
-        .with_context(|| format!("starting host container {name}"))?;
+        ]
+        .map(str::to_owned)
+        .to_vec();
+        let repo_mount = Mount {
+            source: repo.to_owned(),
+            target: MOUNT_POINT.to_owned(),
+        };
+        for mount in std::iter::once(&repo_mount).chain(mounts) {
+            args.push("--mount".to_owned());
+            args.push(mount.argument()?);
+        }
+        args.push(image.tag.clone());
+        docker(args).with_context(|| format!("starting host container {name}"))?;
         Ok(Host {
             runner: DockerExecRunner::new(&name),
             name,

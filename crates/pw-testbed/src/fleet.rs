@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
-use crate::docker::{Host, Network, sweep_leftovers};
+use crate::docker::{Host, Mount, Network, sweep_leftovers};
 use crate::image::{Image, ensure_image};
 use crate::repo::{SOURCES_PATH, Suite, TestRepo, ensure_repo};
 use crate::testbed_dir;
@@ -58,6 +58,16 @@ impl Testbed {
     /// `count` hosts on a new network, with the repository's `suites` as their only apt source
     /// and fresh package lists.
     pub fn fleet(&self, count: usize, suites: &[Suite]) -> anyhow::Result<Fleet> {
+        self.fleet_with_mounts(count, suites, &[])
+    }
+
+    /// [`Testbed::fleet`] with extra read-only bind mounts in every host (the agent binary).
+    pub fn fleet_with_mounts(
+        &self,
+        count: usize,
+        suites: &[Suite],
+        mounts: &[Mount],
+    ) -> anyhow::Result<Fleet> {
         let network = Network::create()?;
         let sources = TestRepo::sources(suites);
         let results: Vec<anyhow::Result<Host>> = std::thread::scope(|scope| {
@@ -65,7 +75,7 @@ impl Testbed {
                 .map(|_| {
                     let network = &network;
                     let sources = &sources;
-                    scope.spawn(move || self.start_host(network, sources))
+                    scope.spawn(move || self.start_host(network, sources, mounts))
                 })
                 .collect();
             handles
@@ -94,8 +104,13 @@ impl Testbed {
         }
     }
 
-    fn start_host(&self, network: &Network, sources: &str) -> anyhow::Result<Host> {
-        let host = Host::start(&self.image, network, &self.repo.root)?;
+    fn start_host(
+        &self,
+        network: &Network,
+        sources: &str,
+        mounts: &[Mount],
+    ) -> anyhow::Result<Host> {
+        let host = Host::start(&self.image, network, &self.repo.root, mounts)?;
         host.write_file(SOURCES_PATH, sources.as_bytes())?;
         pw_host::apt::update(host.runner())
             .with_context(|| format!("apt-get update in {}", host.name))?;

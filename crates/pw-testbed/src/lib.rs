@@ -22,7 +22,7 @@ mod rootfs;
 
 use std::path::PathBuf;
 
-pub use docker::{DockerExecRunner, Host, Network};
+pub use docker::{DockerExecRunner, Host, Mount, Network};
 pub use fleet::{Fleet, Testbed};
 pub use image::Image;
 pub use repo::{Suite, TestRepo};

@@ -6,7 +6,7 @@ use std::panic::AssertUnwindSafe;
 
 use pw_host::Runner;
 use pw_testbed::docker::{LABEL, docker};
-use pw_testbed::{Suite, Testbed};
+use pw_testbed::{Mount, Suite, Testbed};
 
 fn exists(kind: &str, name: &str) -> bool {
     let args: Vec<&str> = match kind {
@@ -94,19 +94,72 @@ fn hosts_see_only_the_test_repository_and_are_removed_on_drop() {
     );
     let os = host.read_file("/etc/os-release").unwrap();
     assert!(os.contains("VERSION_ID=\"12\""), "{os}");
-    // No route out of the internal network.
-    let out = host
-        .exec(
-            "busybox",
-            ["wget", "-q", "-T", "2", "-O-", "http://1.1.1.1/"],
-        )
-        .unwrap();
-    assert!(!out.success());
+    // This machine is reachable through the gateway (where a test's controller listens); the
+    // outside world is not. (Not busybox wget: with -T it segfaults in bookworm's busybox.)
+    let listener = std::net::TcpListener::bind("0.0.0.0:0").unwrap();
+    let gateway = fleet.network.gateway().unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let inside = tcp_probe(host, &format!("{gateway}"), port);
+    assert_eq!(inside.code, Some(0), "{}", inside.tail(5));
+    let outside = tcp_probe(host, "1.1.1.1", 80);
+    assert_ne!(
+        outside.code,
+        Some(0),
+        "an internal network must not reach 1.1.1.1"
+    );
     let (container, network) = (host.name.clone(), fleet.network.name.clone());
     assert!(exists("container", &container) && exists("network", &network));
     drop(fleet);
     assert!(!exists("container", &container), "{container} left behind");
     assert!(!exists("network", &network), "{network} left behind");
+}
+
+/// Opens a TCP connection from inside the host (bash's /dev/tcp, 3 s limit). The address and
+/// port are positional parameters of a fixed script, never spliced into it.
+fn tcp_probe(host: &pw_testbed::Host, address: &str, port: u16) -> pw_host::CommandOutput {
+    let script = r#"exec 3<>"/dev/tcp/$1/$2""#;
+    host.exec(
+        "timeout",
+        [
+            "3",
+            "bash",
+            "-c",
+            script,
+            "probe",
+            address,
+            &port.to_string(),
+        ],
+    )
+    .unwrap()
+}
+
+#[test]
+fn six_hosts_with_a_mounted_file() {
+    let testbed = Testbed::shared();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("agent");
+    std::fs::write(&file, "#!/bin/sh\necho agent stand-in\n").unwrap();
+    let mounts = [Mount {
+        source: file,
+        target: "/usr/local/bin/pw-agent-stand-in".to_owned(),
+    }];
+    let started = std::time::Instant::now();
+    let fleet = testbed.fleet_with_mounts(6, &Suite::ALL, &mounts).unwrap();
+    eprintln!(
+        "6 hosts up (apt-get update done) in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    let mut addresses = std::collections::BTreeSet::new();
+    for result in fleet.each(|host| {
+        let text = host.read_file("/usr/local/bin/pw-agent-stand-in")?;
+        assert_eq!(text, "#!/bin/sh\necho agent stand-in\n");
+        let write = host.exec("touch", ["/usr/local/bin/pw-agent-stand-in"])?;
+        assert!(!write.success(), "the mount must be read-only");
+        host.ip()
+    }) {
+        assert!(addresses.insert(result.unwrap()));
+    }
+    assert_eq!(addresses.len(), 6);
 }
 
 #[test]
