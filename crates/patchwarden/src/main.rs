@@ -17,6 +17,14 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Start the controller and a read-only agent for this machine; prints the page's URL.
+    Up(cmd::up::Args),
+    /// The controller: HTTP API, agent endpoints (mTLS), web page, metrics.
+    Server(cmd::server::Args),
+    /// The agent: enrolls with a token, then reports and takes commands over mutual TLS.
+    Agent(cmd::agent::Args),
+    /// The audit log: `audit verify` checks its hash chain.
+    Audit(cmd::audit::Args),
     /// This machine's or an inventory file's findings: matched advisories ranked by tier T0–T4
     /// with deadlines and reasons.
     Scan(cmd::scan::Args),
@@ -36,6 +44,10 @@ fn main() -> ExitCode {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Up(args) => cmd::up::run(args),
+        Command::Server(args) => cmd::server::run(args),
+        Command::Agent(args) => cmd::agent::run(args),
+        Command::Audit(args) => cmd::audit::run(args),
         Command::Scan(args) => cmd::scan::run(args),
         Command::Feeds(args) => cmd::feeds::run(args),
         Command::Vercmp(args) => cmd::vercmp::run(args),

@@ -37,7 +37,10 @@ impl IntelligenceCache {
         let built = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
             let (mut parsed, source) = match stored {
                 Some(parsed) => (parsed, "controller database".to_owned()),
-                None => (pw_feeds::snapshot_for(&os_owned)?, pw_feeds::snapshot_source()),
+                None => (
+                    pw_feeds::snapshot_for(&os_owned)?,
+                    pw_feeds::snapshot_source(),
+                ),
             };
             let advisories = parsed.advisories();
             let intelligence = Intelligence::new(advisories, parsed.kev.as_ref(), &parsed.epss);

@@ -104,7 +104,11 @@ pub async fn start(settings: &ServerSettings) -> anyhow::Result<Controller> {
 }
 
 fn server_names(settings: &ServerSettings, addr: SocketAddr) -> Vec<String> {
-    let mut names = vec!["localhost".to_owned(), "127.0.0.1".to_owned(), "::1".to_owned()];
+    let mut names = vec![
+        "localhost".to_owned(),
+        "127.0.0.1".to_owned(),
+        "::1".to_owned(),
+    ];
     if !addr.ip().is_unspecified() {
         names.push(addr.ip().to_string());
     }

@@ -236,7 +236,10 @@ mod tests {
     #[test]
     fn canonical_json_sorts_keys_at_every_level() {
         let value = serde_json::json!({"b": [{"z": 1, "a": "x"}], "a": null});
-        assert_eq!(canonical_json(&value), r#"{"a":null,"b":[{"a":"x","z":1}]}"#);
+        assert_eq!(
+            canonical_json(&value),
+            r#"{"a":null,"b":[{"a":"x","z":1}]}"#
+        );
     }
 
     #[test]

@@ -100,7 +100,9 @@ pub struct CommandRow {
 pub enum FinishOutcome {
     Recorded,
     /// The command had already finished; the first result stands.
-    AlreadyFinished { state: String },
+    AlreadyFinished {
+        state: String,
+    },
     NotFound,
 }
 
@@ -351,9 +353,9 @@ impl Store {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "{HOST_SELECT} ORDER BY h.hostname, h.id"
         )))
-            .fetch_all(self.pool())
-            .await
-            .context("listing hosts")?;
+        .fetch_all(self.pool())
+        .await
+        .context("listing hosts")?;
         rows.iter().map(host_row).collect()
     }
 
@@ -422,10 +424,10 @@ impl Store {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
             "{FINDINGS_SELECT} WHERE f.host_id = ?"
         )))
-            .bind(host_id)
-            .fetch_optional(self.pool())
-            .await
-            .with_context(|| format!("reading the findings of host {host_id}"))?;
+        .bind(host_id)
+        .fetch_optional(self.pool())
+        .await
+        .with_context(|| format!("reading the findings of host {host_id}"))?;
         row.as_ref().map(findings_row).transpose()
     }
 

@@ -23,7 +23,8 @@ use sqlx::sqlite::{
 pub use advisories::{AdvisoryRow, StoredAdvisory};
 pub use audit::{AuditEntry, AuditRecord, ChainCheck};
 pub use controller::{
-    CommandRow, FindingsRow, FinishOutcome, HostRow, InventoryRow, NewHost, PendingRow, TokenProblem,
+    CommandRow, FindingsRow, FinishOutcome, HostRow, InventoryRow, NewHost, PendingRow,
+    TokenProblem,
 };
 pub use signals::{EpssRow, KevRow};
 

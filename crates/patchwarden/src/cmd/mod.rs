@@ -1,8 +1,12 @@
 //! One module per subcommand: argument struct (clap derive) and a `run` function.
 
+pub mod agent;
+pub mod audit;
 pub mod feeds;
 pub mod plan;
 pub mod scan;
 mod scan_output;
+pub mod server;
+pub mod up;
 pub mod vercmp;
 pub mod windows;

@@ -164,7 +164,9 @@ pub async fn inventory(
         .await;
         match result {
             Ok(count) => tracing::info!(host_id = host, findings = count, "findings computed"),
-            Err(error) => tracing::error!(host_id = host, error = format!("{error:#}"), "scan failed"),
+            Err(error) => {
+                tracing::error!(host_id = host, error = format!("{error:#}"), "scan failed")
+            }
         }
     });
     Ok(Json(InventoryAck { host_id, packages }))

@@ -169,22 +169,18 @@ pub async fn index(
     for row in &rows {
         pending.push(HostPending {
             hostname: row.hostname.clone(),
-            updates: state
-                .store
-                .pending_updates(&row.id)
-                .await?
-                .map(|rows| {
-                    rows.into_iter()
-                        .map(|r| PendingUpdate {
-                            package: r.package,
-                            arch: r.arch,
-                            from_version: r.from_version,
-                            to_version: r.to_version,
-                            origin: r.origin,
-                            suite: r.suite,
-                        })
-                        .collect()
-                }),
+            updates: state.store.pending_updates(&row.id).await?.map(|rows| {
+                rows.into_iter()
+                    .map(|r| PendingUpdate {
+                        package: r.package,
+                        arch: r.arch,
+                        from_version: r.from_version,
+                        to_version: r.to_version,
+                        origin: r.origin,
+                        suite: r.suite,
+                    })
+                    .collect()
+            }),
         });
     }
     let mut findings = fleet_findings(&state).await?;

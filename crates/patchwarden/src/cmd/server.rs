@@ -1,0 +1,120 @@
+//! `patchwarden server`: the controller. Settings from a TOML file, `PATCHWARDEN_*` env vars and
+//! flags (flags win, then env, then file); every problem reported at once.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use pw_server::{RawServerSettings, ServerSettings};
+
+use crate::paths::{default_data_dir, runtime};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Address and port (plain HTTP and TLS share it) [env: PATCHWARDEN_LISTEN; default
+    /// 127.0.0.1:8420].
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<String>,
+    /// Directory for the database and the CA [env: PATCHWARDEN_DATA_DIR].
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// A TOML settings file (keys: listen, data_dir, server_names, max_poll_wait_secs).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    init_tracing();
+    let settings = settings(args.config.as_deref(), args.listen, args.data_dir)?;
+    runtime()?.block_on(async {
+        let controller = pw_server::start(&settings).await?;
+        println!("patchwarden controller: {}", controller.url());
+        println!(
+            "agents: {} (CA: {})",
+            controller.agent_url(),
+            settings.data_dir.join("ca/ca.pem").display()
+        );
+        wait_for_signal().await?;
+        controller.shutdown().await;
+        anyhow::Ok(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// File < env < flags, then validated with every problem listed.
+pub fn settings(
+    config: Option<&Path>,
+    listen: Option<String>,
+    data_dir: Option<PathBuf>,
+) -> anyhow::Result<ServerSettings> {
+    let mut problems = Vec::new();
+    let file = match config {
+        None => RawServerSettings::default(),
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            toml::from_str(&text).unwrap_or_else(|error| {
+                problems.push(format!("{}: {error}", path.display()));
+                RawServerSettings::default()
+            })
+        }
+    };
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let max_poll_wait_secs = env("PATCHWARDEN_MAX_POLL_WAIT_SECS").and_then(|v| {
+        v.parse()
+            .map_err(|_| {
+                problems.push(format!(
+                    "PATCHWARDEN_MAX_POLL_WAIT_SECS: {v:?} is not a number"
+                ))
+            })
+            .ok()
+    });
+    let from_env = RawServerSettings {
+        listen: env("PATCHWARDEN_LISTEN"),
+        data_dir: env("PATCHWARDEN_DATA_DIR").map(PathBuf::from),
+        server_names: env("PATCHWARDEN_SERVER_NAMES")
+            .map(|v| v.split(',').map(|s| s.trim().to_owned()).collect()),
+        max_poll_wait_secs,
+    };
+    let flags = RawServerSettings {
+        listen,
+        data_dir,
+        ..Default::default()
+    };
+    let merged = file.merge(from_env).merge(flags);
+    match merged.validate(default_data_dir()) {
+        Ok(settings) if problems.is_empty() => Ok(settings),
+        Ok(_) => anyhow::bail!("invalid settings:\n  {}", problems.join("\n  ")),
+        Err(more) => {
+            problems.extend(more);
+            anyhow::bail!("invalid settings:\n  {}", problems.join("\n  "))
+        }
+    }
+}
+
+/// Structured logs on stderr; `RUST_LOG` filters (default: info), `PATCHWARDEN_LOG=json` for JSON.
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = if std::env::var("PATCHWARDEN_LOG").as_deref() == Ok("json") {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+}
+
+/// Waits for SIGINT or SIGTERM.
+pub async fn wait_for_signal() -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut terminate =
+        signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    tokio::select! {
+        result = tokio::signal::ctrl_c() => result.context("waiting for SIGINT")?,
+        _ = terminate.recv() => {}
+    }
+    tracing::info!("signal received, shutting down");
+    Ok(())
+}

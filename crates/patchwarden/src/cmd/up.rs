@@ -1,0 +1,74 @@
+//! `patchwarden up`: the controller with its embedded database in a data directory plus an
+//! agent for this machine, enrolled automatically and read-only, in the same process.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use pw_agent::{AgentSettings, Secret};
+
+use super::server::{init_tracing, settings, wait_for_signal};
+use crate::paths::runtime;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Directory for the database, the CA and the local agent [env: PATCHWARDEN_DATA_DIR].
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Address and port [env: PATCHWARDEN_LISTEN; default 127.0.0.1:8420].
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<String>,
+    /// A TOML settings file, as for `patchwarden server`.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let started = Instant::now();
+    init_tracing();
+    let settings = settings(args.config.as_deref(), args.listen, args.data_dir)?;
+    runtime()?.block_on(async {
+        let controller = pw_server::start(&settings).await?;
+        let agent_dir = settings.data_dir.join("agent");
+        let token = if pw_agent::load_identity(&agent_dir)?.is_some() {
+            None
+        } else {
+            let token = controller
+                .state
+                .create_enrollment_token(
+                    Duration::from_secs(600),
+                    Some("patchwarden up: local agent"),
+                    "controller",
+                )
+                .await?;
+            Some(Secret(token.token))
+        };
+        let agent_settings = AgentSettings {
+            server: controller.agent_url(),
+            token,
+            ca_pem: Some(controller.state.ca.cert_pem().to_owned()),
+            data_dir: agent_dir,
+            read_only: true,
+            poll_wait_secs: 30,
+        };
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let agent = tokio::spawn(pw_agent::run(agent_settings, stopped));
+        println!("patchwarden is up: {}", controller.url());
+        println!(
+            "  started in {} ms; data in {}; this machine's agent is read-only",
+            started.elapsed().as_millis(),
+            settings.data_dir.display()
+        );
+        println!("  stop with Ctrl-C");
+        wait_for_signal().await?;
+        let _ = stop.send(true);
+        match tokio::time::timeout(Duration::from_secs(5), agent).await {
+            Ok(joined) => joined.context("the agent task panicked")??,
+            Err(_) => tracing::warn!("the agent did not stop within 5 s"),
+        }
+        controller.shutdown().await;
+        anyhow::Ok(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,121 @@
+//! The agent's identity in its data directory: `agent.key` (0600), `agent.crt`, `ca.pem` and
+//! `identity.json`. Created once by enrollment, then only read.
+
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::Context;
+use pw_protocol::{EnrollRequest, EnrollResponse, PROTOCOL_VERSION};
+
+use crate::client;
+
+/// What enrollment left in the data directory. `Debug` never shows the key.
+pub struct Identity {
+    pub host_id: String,
+    pub cert_pem: String,
+    pub key_pem: String,
+    pub ca_pem: String,
+}
+
+impl std::fmt::Debug for Identity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Identity")
+            .field("host_id", &self.host_id)
+            .field("key_pem", &"<redacted>")
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct IdentityFile {
+    host_id: String,
+    server: String,
+}
+
+/// The identity stored in `dir`, if the agent enrolled before.
+pub fn load_identity(dir: &Path) -> anyhow::Result<Option<Identity>> {
+    let file = dir.join("identity.json");
+    if !file.exists() {
+        return Ok(None);
+    }
+    let read = |name: &str| {
+        std::fs::read_to_string(dir.join(name))
+            .with_context(|| format!("cannot read {}", dir.join(name).display()))
+    };
+    let meta: IdentityFile = serde_json::from_str(&read("identity.json")?)
+        .with_context(|| format!("{} is damaged", file.display()))?;
+    Ok(Some(Identity {
+        host_id: meta.host_id,
+        cert_pem: read("agent.crt")?,
+        key_pem: read("agent.key")?,
+        ca_pem: read("ca.pem")?,
+    }))
+}
+
+/// Enrolls: a fresh key and CSR, the token, and the CA the operator gave us to trust.
+pub async fn enroll(
+    dir: &Path,
+    server: &str,
+    token: &str,
+    ca_pem: &str,
+    hostname: &str,
+) -> anyhow::Result<Identity> {
+    let key = rcgen::KeyPair::generate().context("generating the agent key")?;
+    let mut params = rcgen::CertificateParams::default();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, hostname);
+    let csr = params
+        .serialize_request(&key)
+        .context("creating the CSR")?
+        .pem()
+        .context("encoding the CSR")?;
+    let http = client::enrollment_client(ca_pem)?;
+    let request = EnrollRequest {
+        protocol_version: PROTOCOL_VERSION,
+        token: token.to_owned(),
+        csr_pem: csr,
+        hostname: hostname.to_owned(),
+    };
+    let url = format!("{}/api/v1/enroll", server.trim_end_matches('/'));
+    let response: EnrollResponse = client::send_json(http.post(&url).json(&request))
+        .await
+        .with_context(|| format!("enrolling with {server}"))?;
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("creating the agent data directory {}", dir.display()))?;
+    write_private(&dir.join("agent.key"), key.serialize_pem().as_bytes())?;
+    write_private(&dir.join("agent.crt"), response.certificate_pem.as_bytes())?;
+    write_private(&dir.join("ca.pem"), response.ca_certificate_pem.as_bytes())?;
+    let meta = IdentityFile {
+        host_id: response.host_id.clone(),
+        server: server.to_owned(),
+    };
+    write_private(
+        &dir.join("identity.json"),
+        &serde_json::to_vec_pretty(&meta)?,
+    )?;
+    tracing::info!(host_id = %response.host_id, "enrolled");
+    Ok(Identity {
+        host_id: response.host_id,
+        cert_pem: response.certificate_pem,
+        key_pem: key.serialize_pem(),
+        ca_pem: response.ca_certificate_pem,
+    })
+}
+
+/// Writes a file only its owner can read (0600), atomically and durably.
+fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let tmp = path.with_extension("tmp");
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .with_context(|| format!("cannot create {}", tmp.display()))?;
+    file.write_all(bytes)
+        .and_then(|()| file.sync_all())
+        .with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
+}

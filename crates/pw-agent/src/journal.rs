@@ -1,0 +1,163 @@
+//! The agent's journal: one JSON line per event, fsync'd before the agent acts on it, so a
+//! restarted agent neither runs a finished command again nor forgets to report its result.
+
+use std::collections::HashMap;
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use pw_protocol::{CommandEnvelope, CommandResult};
+
+/// One line of the journal.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum JournalEntry {
+    Received { command: CommandEnvelope },
+    Finished { id: String, result: CommandResult },
+    Reported { id: String },
+}
+
+/// The journal file and what it says.
+#[derive(Debug)]
+pub struct Journal {
+    path: PathBuf,
+    file: std::fs::File,
+    finished: HashMap<String, CommandResult>,
+    unreported: Vec<String>,
+}
+
+impl Journal {
+    /// Opens (creating) the journal and replays it. A torn last line (crash mid-write) is
+    /// ignored; any other bad line is an error naming its number.
+    pub fn open(path: &Path) -> anyhow::Result<Journal> {
+        let mut finished = HashMap::new();
+        let mut unreported: Vec<String> = Vec::new();
+        if path.exists() {
+            let file = std::fs::File::open(path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            let lines: Vec<String> = std::io::BufReader::new(file)
+                .lines()
+                .collect::<Result<_, _>>()
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            for (number, line) in lines.iter().enumerate() {
+                if line.trim().is_empty() {
+                    continue;
+                }
+                let entry: JournalEntry = match serde_json::from_str(line) {
+                    Ok(entry) => entry,
+                    Err(_) if number + 1 == lines.len() => break,
+                    Err(e) => anyhow::bail!("{}:{}: {e}", path.display(), number + 1),
+                };
+                match entry {
+                    JournalEntry::Received { .. } => {}
+                    JournalEntry::Finished { id, result } => {
+                        unreported.push(id.clone());
+                        finished.insert(id, result);
+                    }
+                    JournalEntry::Reported { id } => unreported.retain(|u| *u != id),
+                }
+            }
+        }
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .with_context(|| format!("cannot open {}", path.display()))?;
+        Ok(Journal {
+            path: path.to_owned(),
+            file,
+            finished,
+            unreported,
+        })
+    }
+
+    /// Appends one entry durably (written and fsync'd) and updates the view.
+    pub fn record(&mut self, entry: &JournalEntry) -> anyhow::Result<()> {
+        let mut line = serde_json::to_vec(entry)?;
+        line.push(b'\n');
+        self.file
+            .write_all(&line)
+            .and_then(|()| self.file.sync_data())
+            .with_context(|| format!("cannot write {}", self.path.display()))?;
+        match entry {
+            JournalEntry::Received { .. } => {}
+            JournalEntry::Finished { id, result } => {
+                self.finished.insert(id.clone(), result.clone());
+                self.unreported.push(id.clone());
+            }
+            JournalEntry::Reported { id } => self.unreported.retain(|u| u != id),
+        }
+        Ok(())
+    }
+
+    /// The recorded result of a command that already finished.
+    pub fn finished(&self, id: &str) -> Option<&CommandResult> {
+        self.finished.get(id)
+    }
+
+    /// Finished commands whose result the controller has not acknowledged yet.
+    pub fn unreported(&self) -> Vec<(String, CommandResult)> {
+        self.unreported
+            .iter()
+            .filter_map(|id| self.finished.get(id).map(|r| (id.clone(), r.clone())))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pw_protocol::{Command, CommandStatus};
+
+    fn result() -> CommandResult {
+        CommandResult {
+            status: CommandStatus::Succeeded,
+            message: "ok".into(),
+            finished_at: jiff::Timestamp::UNIX_EPOCH,
+        }
+    }
+
+    #[test]
+    fn a_reopened_journal_remembers_finished_and_unreported_commands() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal.jsonl");
+        let mut journal = Journal::open(&path).unwrap();
+        let command = CommandEnvelope {
+            id: "cmd-1".into(),
+            issued_at: jiff::Timestamp::UNIX_EPOCH,
+            command: Command::RefreshInventory,
+        };
+        journal.record(&JournalEntry::Received { command }).unwrap();
+        for id in ["cmd-1", "cmd-2"] {
+            let entry = JournalEntry::Finished {
+                id: id.into(),
+                result: result(),
+            };
+            journal.record(&entry).unwrap();
+        }
+        journal
+            .record(&JournalEntry::Reported { id: "cmd-1".into() })
+            .unwrap();
+        drop(journal);
+        // A crash in the middle of a line leaves a torn last line.
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
+        file.write_all(b"{\"event\":\"fini").unwrap();
+        let journal = Journal::open(&path).unwrap();
+        assert_eq!(journal.finished("cmd-1"), Some(&result()));
+        assert!(journal.finished("cmd-3").is_none());
+        let unreported: Vec<String> = journal.unreported().into_iter().map(|(id, _)| id).collect();
+        assert_eq!(unreported, ["cmd-2"]);
+    }
+
+    #[test]
+    fn a_bad_line_in_the_middle_is_an_error_with_its_number() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal.jsonl");
+        std::fs::write(&path, "garbage\n{\"event\":\"reported\",\"id\":\"x\"}\n").unwrap();
+        let error = Journal::open(&path).unwrap_err().to_string();
+        assert!(error.contains("journal.jsonl:1"), "{error}");
+    }
+}

@@ -1,0 +1,14 @@
+//! The patchwarden agent (edge crate): enrolls once with a single-use token, then talks to the
+//! controller over mutual TLS only, outbound only: heartbeats, inventory reports, and commands
+//! by long-poll, each finished at most once thanks to a local journal (JSON lines, fsync).
+
+mod client;
+mod identity;
+mod journal;
+mod report;
+mod runner;
+
+pub use identity::{Identity, load_identity};
+pub use journal::{Journal, JournalEntry};
+pub use report::collect_inventory;
+pub use runner::{AgentSettings, Secret, run};

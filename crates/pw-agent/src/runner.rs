@@ -1,0 +1,277 @@
+//! The agent's main loop: enroll once, then heartbeat, report inventory, long-poll commands,
+//! run each command id at most once (journal), and report results — retrying with capped backoff
+//! while the controller is away.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use jiff::Timestamp;
+use pw_protocol::{
+    Command, CommandBatch, CommandEnvelope, CommandResult, CommandStatus, Heartbeat, HeartbeatAck,
+    InventoryAck, PROTOCOL_VERSION,
+};
+use tokio::sync::watch;
+
+use crate::identity::{self, Identity};
+use crate::journal::{Journal, JournalEntry};
+use crate::{client, report};
+
+/// A secret string whose `Debug` never shows it.
+#[derive(Clone)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// How the agent runs.
+#[derive(Debug, Clone)]
+pub struct AgentSettings {
+    /// `https://controller:port`.
+    pub server: String,
+    /// The enrollment token; needed only until the agent has enrolled.
+    pub token: Option<Secret>,
+    /// The controller CA (PEM) to trust while enrolling.
+    pub ca_pem: Option<String>,
+    pub data_dir: PathBuf,
+    /// Refuse every command that changes the host.
+    pub read_only: bool,
+    /// Seconds a command long-poll asks the controller to wait.
+    pub poll_wait_secs: u64,
+}
+
+/// Runs until `shutdown` turns true. Fails only when enrollment is impossible (no identity and
+/// no token, or the controller refused the token); network trouble is retried.
+pub async fn run(
+    settings: AgentSettings,
+    mut shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let identity = ensure_enrolled(&settings).await?;
+    let http = client::mtls_client(&identity)?;
+    let server = settings.server.trim_end_matches('/').to_owned();
+    let mut journal = Journal::open(&settings.data_dir.join("journal.jsonl"))?;
+    tracing::info!(host_id = %identity.host_id, read_only = settings.read_only, "agent running");
+    let agent = Agent {
+        http,
+        server,
+        read_only: settings.read_only,
+        poll_wait_secs: settings.poll_wait_secs,
+    };
+    let mut backoff = Duration::from_secs(1);
+    let mut next_heartbeat = tokio::time::Instant::now();
+    let mut inventory_due = true;
+    while !*shutdown.borrow() {
+        let step = async {
+            if tokio::time::Instant::now() >= next_heartbeat {
+                let ack = agent.heartbeat().await?;
+                next_heartbeat = tokio::time::Instant::now()
+                    + Duration::from_secs(ack.next_heartbeat_secs.clamp(5, 600));
+            }
+            agent.report_unreported(&mut journal).await?;
+            if inventory_due {
+                agent.inventory().await?;
+                inventory_due = false;
+            }
+            let batch = agent.poll().await?;
+            for envelope in batch.commands {
+                if agent.handle(&mut journal, envelope).await? {
+                    inventory_due = true;
+                }
+            }
+            anyhow::Ok(())
+        };
+        let outcome = tokio::select! {
+            outcome = step => outcome,
+            _ = shutdown.changed() => break,
+        };
+        match outcome {
+            Ok(()) => backoff = Duration::from_secs(1),
+            Err(error) => {
+                tracing::warn!(error = format!("{error:#}"), retry_in = ?backoff, "controller unreachable or refused");
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff) => {}
+                    _ = shutdown.changed() => break,
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(60));
+            }
+        }
+    }
+    tracing::info!("agent stopped");
+    Ok(())
+}
+
+async fn ensure_enrolled(settings: &AgentSettings) -> anyhow::Result<Identity> {
+    if let Some(identity) = identity::load_identity(&settings.data_dir)? {
+        return Ok(identity);
+    }
+    let token = settings.token.as_ref().context(
+        "this agent has not enrolled yet: give --token (from POST /api/v1/enrollment-tokens)",
+    )?;
+    let ca_pem = settings.ca_pem.as_deref().context(
+        "this agent has not enrolled yet: give --ca-cert (the controller's ca/ca.pem) to trust",
+    )?;
+    let hostname = tokio::task::spawn_blocking(report::hostname).await?;
+    identity::enroll(
+        &settings.data_dir,
+        &settings.server,
+        &token.0,
+        ca_pem,
+        &hostname,
+    )
+    .await
+}
+
+struct Agent {
+    http: reqwest::Client,
+    server: String,
+    read_only: bool,
+    poll_wait_secs: u64,
+}
+
+impl Agent {
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.server)
+    }
+
+    async fn heartbeat(&self) -> anyhow::Result<HeartbeatAck> {
+        let beat = Heartbeat {
+            protocol_version: PROTOCOL_VERSION,
+            agent_version: env!("CARGO_PKG_VERSION").to_owned(),
+            read_only: self.read_only,
+            sent_at: Timestamp::now(),
+        };
+        client::send_json(
+            self.http
+                .post(self.url("/api/v1/agent/heartbeat"))
+                .json(&beat),
+        )
+        .await
+        .context("heartbeat")
+    }
+
+    async fn inventory(&self) -> anyhow::Result<()> {
+        let report = tokio::task::spawn_blocking(report::collect_inventory)
+            .await
+            .context("collecting the inventory panicked")??;
+        let ack: InventoryAck = client::send_json(
+            self.http
+                .post(self.url("/api/v1/agent/inventory"))
+                .json(&report),
+        )
+        .await
+        .context("inventory report")?;
+        tracing::info!(packages = ack.packages, pending = ?report.pending_updates.as_ref().map(Vec::len), "inventory reported");
+        Ok(())
+    }
+
+    async fn poll(&self) -> anyhow::Result<CommandBatch> {
+        let url = self.url(&format!(
+            "/api/v1/agent/commands?wait={}",
+            self.poll_wait_secs
+        ));
+        client::send_json(self.http.get(url))
+            .await
+            .context("polling for commands")
+    }
+
+    /// Runs (or, when already finished, re-reports) one command. Returns whether a fresh
+    /// inventory is due.
+    async fn handle(
+        &self,
+        journal: &mut Journal,
+        envelope: CommandEnvelope,
+    ) -> anyhow::Result<bool> {
+        let id = envelope.id.clone();
+        if journal.finished(&id).is_some() {
+            tracing::info!(command_id = %id, "already finished; reporting the recorded result");
+            self.report_unreported(journal).await?;
+            return Ok(false);
+        }
+        journal.record(&JournalEntry::Received {
+            command: envelope.clone(),
+        })?;
+        let (result, refresh) = self.execute(&envelope.command).await;
+        journal.record(&JournalEntry::Finished {
+            id: id.clone(),
+            result,
+        })?;
+        self.report_unreported(journal).await?;
+        Ok(refresh)
+    }
+
+    async fn execute(&self, command: &Command) -> (CommandResult, bool) {
+        let done = |status, message: String| CommandResult {
+            status,
+            message,
+            finished_at: Timestamp::now(),
+        };
+        if command.changes_host() && self.read_only {
+            let message = format!(
+                "refused: this agent runs read-only (started with --read-only); {} changes the host",
+                command.kind()
+            );
+            return (done(CommandStatus::Refused, message), false);
+        }
+        match command {
+            Command::RefreshInventory => match self.inventory().await {
+                Ok(()) => (
+                    done(CommandStatus::Succeeded, "inventory sent".into()),
+                    false,
+                ),
+                Err(error) => (done(CommandStatus::Failed, format!("{error:#}")), true),
+            },
+            Command::InstallPackages { packages } => {
+                let packages = packages.clone();
+                let outcome = tokio::task::spawn_blocking(move || install(&packages)).await;
+                match outcome {
+                    Ok(Ok(message)) => (done(CommandStatus::Succeeded, message), true),
+                    Ok(Err(error)) => (done(CommandStatus::Failed, format!("{error:#}")), true),
+                    Err(error) => (
+                        done(CommandStatus::Failed, format!("install panicked: {error}")),
+                        true,
+                    ),
+                }
+            }
+        }
+    }
+
+    async fn report_unreported(&self, journal: &mut Journal) -> anyhow::Result<()> {
+        for (id, result) in journal.unreported() {
+            let url = self.url(&format!("/api/v1/agent/commands/{id}/result"));
+            let answer: anyhow::Result<serde_json::Value> =
+                client::send_json(self.http.post(url).json(&result)).await;
+            match answer {
+                Ok(_) => journal.record(&JournalEntry::Reported { id })?,
+                // The controller forgot the command (e.g. a new database): stop retrying it.
+                Err(error) if error.to_string().contains("command_not_found") => {
+                    tracing::warn!(command_id = %id, "controller does not know this command");
+                    journal.record(&JournalEntry::Reported { id })?;
+                }
+                Err(error) => return Err(error.context(format!("reporting command {id}"))),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Installs exact versions with apt (argv only, never a shell).
+fn install(packages: &[pw_protocol::PackagePin]) -> anyhow::Result<String> {
+    let targets = packages
+        .iter()
+        .map(|p| pw_host::apt::PackageTarget::parse(&p.name, &p.version))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let outcome = pw_host::apt::install_exact(&pw_host::LocalRunner, &targets)?;
+    if outcome.succeeded() {
+        Ok(format!("installed: {}", outcome.command))
+    } else {
+        anyhow::bail!(
+            "install failed (exit {:?}); not at the wanted version: {:?}\n{}",
+            outcome.exit_code,
+            outcome.mismatches,
+            outcome.output_tail
+        )
+    }
+}
