@@ -1,0 +1,5 @@
+//! pw-server integration tests: a real controller on 127.0.0.1 port 0, real SQLite files in
+//! temporary directories, real TLS and mutual TLS.
+
+mod enrollment;
+mod support;

@@ -1,0 +1,134 @@
+//! A controller in a temporary directory and HTTP clients that speak to it like agents do.
+
+use std::sync::Arc;
+
+use pw_server::{Controller, ServerSettings};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use serde_json::Value;
+
+pub struct TestController {
+    pub controller: Controller,
+    _dir: tempfile::TempDir,
+}
+
+impl TestController {
+    pub async fn start() -> TestController {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let dir = tempfile::tempdir().unwrap();
+        let settings = ServerSettings {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            data_dir: dir.path().to_owned(),
+            server_names: vec![],
+            max_poll_wait_secs: 5,
+        };
+        let controller = pw_server::start(&settings).await.unwrap();
+        TestController {
+            controller,
+            _dir: dir,
+        }
+    }
+
+    pub fn http(&self, path: &str) -> String {
+        format!("http://{}{path}", self.controller.addr)
+    }
+
+    pub fn https(&self, path: &str) -> String {
+        format!("https://127.0.0.1:{}{path}", self.controller.addr.port())
+    }
+
+    pub fn ca_pem(&self) -> String {
+        self.controller.state.ca.cert_pem().to_owned()
+    }
+
+    /// A fresh token through the operator API.
+    pub async fn token(&self) -> String {
+        let answer = reqwest::Client::new()
+            .post(self.http("/api/v1/enrollment-tokens"))
+            .json(&serde_json::json!({"ttl_secs": 600}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 201);
+        answer.json::<Value>().await.unwrap()["token"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// Enrolls like an agent: returns (status, body, key PEM).
+    pub async fn enroll(&self, token: &str, hostname: &str) -> (u16, Value, String) {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let csr = rcgen::CertificateParams::default()
+            .serialize_request(&key)
+            .unwrap()
+            .pem()
+            .unwrap();
+        let body = serde_json::json!({
+            "protocol_version": 1, "token": token, "csr_pem": csr, "hostname": hostname,
+        });
+        let answer = tls_client(&self.ca_pem(), None)
+            .post(self.https("/api/v1/enroll"))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = answer.status().as_u16();
+        (status, answer.json().await.unwrap(), key.serialize_pem())
+    }
+
+    pub async fn get_json(&self, path: &str) -> (u16, Value) {
+        let answer = reqwest::get(self.http(path)).await.unwrap();
+        let status = answer.status().as_u16();
+        (status, answer.json().await.unwrap())
+    }
+
+    pub async fn host_count(&self) -> usize {
+        let (_, hosts) = self.get_json("/api/v1/hosts").await;
+        hosts["hosts"].as_array().unwrap().len()
+    }
+}
+
+/// A client trusting `ca_pem`, presenting `identity` (cert PEM, key PEM) when given.
+pub fn tls_client(ca_pem: &str, identity: Option<(&str, &str)>) -> reqwest::Client {
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(CertificateDer::from_pem_slice(ca_pem.as_bytes()).unwrap())
+        .unwrap();
+    let builder = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots);
+    let config = match identity {
+        Some((cert, key)) => builder
+            .with_client_auth_cert(
+                vec![CertificateDer::from_pem_slice(cert.as_bytes()).unwrap()],
+                PrivateKeyDer::from_pem_slice(key.as_bytes()).unwrap(),
+            )
+            .unwrap(),
+        None => builder.with_no_client_auth(),
+    };
+    reqwest::Client::builder()
+        .tls_backend_preconfigured(config)
+        .build()
+        .unwrap()
+}
+
+/// A small but real inventory report body.
+pub fn inventory_body(hostname: &str) -> Value {
+    serde_json::json!({
+        "protocol_version": 1,
+        "hostname": hostname,
+        "os": "debian:12",
+        "packages": [
+            {"name": "libssl3", "version": "3.0.0-1", "arch": "amd64", "source": "openssl"},
+            {"name": "bash", "version": "5.2.15-2+b2", "arch": "amd64"}
+        ],
+        "pending_updates": [{"package": "libssl3", "arch": "amd64", "from_version": "3.0.0-1",
+            "to_version": "3.0.17-1~deb12u2", "origin": "Debian-Security", "suite": "bookworm-security"}],
+        "reboot_required": false,
+        "collected_at": "2026-11-01T00:00:00Z"
+    })
+}
