@@ -1,0 +1,121 @@
+//! `patchwarden up` on an empty data directory (the built binary as a child process): it comes
+//! up, serves `/` with this machine's host name and lists it under `/api/v1/hosts`; then
+//! `patchwarden audit verify` passes, and fails naming the row after one row is tampered with.
+
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Killed(Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn get(addr: &str, path: &str) -> Option<(u16, String)> {
+    use std::io::Write;
+    let mut stream = std::net::TcpStream::connect(addr).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").ok()?;
+    let mut text = String::new();
+    stream.read_to_string(&mut text).ok()?;
+    let status = text.split_whitespace().nth(1)?.parse().ok()?;
+    let body = text.split_once("\r\n\r\n")?.1.to_owned();
+    Some((status, body))
+}
+
+fn this_hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .unwrap()
+        .trim()
+        .to_owned()
+}
+
+#[test]
+fn up_serves_this_machine_and_the_audit_chain_verifies_until_tampered() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let started = Instant::now();
+    let child = Command::new(env!("CARGO_BIN_EXE_patchwarden"))
+        .args(["up", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(&data)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut child = Killed(child);
+    let mut first_line = String::new();
+    BufReader::new(child.0.stdout.as_mut().unwrap())
+        .read_line(&mut first_line)
+        .unwrap();
+    let addr = first_line
+        .split("http://")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .unwrap_or_else(|| panic!("no URL printed: {first_line:?}"))
+        .to_owned();
+    let hostname = this_hostname();
+    let mut listed = false;
+    // Bounded: the inventory of a real machine arrives within seconds.
+    for _ in 0..300 {
+        if let Some((200, hosts)) = get(&addr, "/api/v1/hosts") {
+            if hosts.contains(&format!("\"hostname\":\"{hostname}\"")) {
+                listed = true;
+                break;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(listed, "{hostname} not listed after {:?}", started.elapsed());
+    eprintln!("up: host listed {:?} after start", started.elapsed());
+    let (status, page) = get(&addr, "/").unwrap();
+    assert_eq!(status, 200);
+    assert!(page.contains(&format!("<td class=\"hostname\">{hostname}</td>")), "{page}");
+    let (_, metrics) = get(&addr, "/metrics").unwrap();
+    assert!(metrics.contains("patchwarden_agent_inventory_reports_total"), "{metrics}");
+    drop(child);
+
+    let db = data.join("patchwarden.db");
+    let verify = || {
+        Command::new(env!("CARGO_BIN_EXE_patchwarden"))
+            .args(["audit", "verify", "--db"])
+            .arg(&db)
+            .output()
+            .unwrap()
+    };
+    let intact = verify();
+    let stdout = String::from_utf8_lossy(&intact.stdout);
+    assert!(intact.status.success(), "{stdout}");
+    assert!(stdout.contains("audit chain intact"), "{stdout}");
+
+    tamper(&db, 2);
+    let broken = verify();
+    let stdout = String::from_utf8_lossy(&broken.stdout);
+    assert_eq!(broken.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("broken at record 2"), "{stdout}");
+}
+
+/// Rewrites one audit row the way someone with the file could (dropping the guard trigger).
+fn tamper(db: &std::path::Path, seq: i64) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let store = pw_store::Store::open(db).await.unwrap();
+        let pool = store.pool();
+        sqlx::query("DROP TRIGGER audit_no_update")
+            .execute(pool)
+            .await
+            .unwrap();
+        sqlx::query("UPDATE audit SET actor = 'nobody' WHERE seq = ?")
+            .bind(seq)
+            .execute(pool)
+            .await
+            .unwrap();
+        store.close().await;
+    });
+}
