@@ -8,6 +8,7 @@ mod advisories;
 pub mod audit;
 mod commands;
 mod controller;
+mod plans;
 mod signals;
 
 use std::path::Path;
@@ -26,6 +27,7 @@ pub use controller::{
     CommandRow, FindingsRow, FinishOutcome, HostRow, InventoryRow, NewHost, PendingRow,
     TokenProblem,
 };
+pub use plans::{PlanEvent, PlanListing, PlanRefusal, StoredPlan};
 pub use signals::{EpssRow, KevRow};
 
 /// The embedded migrations, applied on open.

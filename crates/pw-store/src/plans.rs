@@ -1,0 +1,574 @@
+//! Stored change plans and their approval workflow (DESIGN.md §4, §9.11, §9.13).
+//!
+//! A plan is saved as a `draft` with its JSON and Markdown; every later change goes through
+//! [`Store::apply_plan_event`] (the pure `pw_planner::transition` decides) or
+//! [`Store::revise_plan`] (new content, back to draft). Both run in one `BEGIN IMMEDIATE`
+//! transaction guarded by the plan's `version` column: the caller names the version it read, and
+//! a plan that moved on since is refused with [`PlanRefusal::Stale`] and nothing changes — so an
+//! approval given on what a reviewer saw cannot land on a plan that was reopened or revised since.
+//! Each change appends a `plan_events` row (the approval history) and an `audit` record
+//! (`plan.<event>`, subject `plan:<id>`) in the same transaction.
+
+use anyhow::Context;
+use jiff::Timestamp;
+use pw_planner::{ApprovalEvent, ApprovalGates, ApprovalState, Plan};
+use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
+
+use crate::Store;
+use crate::audit::{AuditEntry, append};
+
+/// A stored plan with everything needed to show it and act on it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredPlan {
+    /// The database id ("plan 7").
+    pub id: i64,
+    /// The plan's own id (`plan-20261123T0000Z`).
+    pub name: String,
+    pub author: String,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    /// The current approval state; `approval.name()` is the `state` column.
+    pub approval: ApprovalState,
+    /// Optimistic-concurrency version: pass it back to act on the plan.
+    pub version: i64,
+    pub environments: Vec<String>,
+    pub production: bool,
+    pub gates: ApprovalGates,
+    /// The plan as built (`pw_planner::Plan` JSON; its `approval` is the state at build time).
+    pub plan: serde_json::Value,
+    pub markdown: String,
+}
+
+/// One line of `plans list`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct PlanListing {
+    pub id: i64,
+    pub name: String,
+    pub author: String,
+    pub state: String,
+    pub version: i64,
+    pub environments: Vec<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// One entry of a plan's history (saved, submitted, approved, declined, …).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct PlanEvent {
+    pub seq: i64,
+    pub at: String,
+    pub actor: String,
+    pub event: String,
+    pub from_state: Option<String>,
+    pub to_state: String,
+    /// The plan's version after the event.
+    pub version: i64,
+    pub comment: Option<String>,
+}
+
+/// Why a plan change was refused; nothing was written. Reaches callers inside `anyhow::Error`
+/// (use `downcast_ref::<PlanRefusal>()` to tell the cases apart).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PlanRefusal {
+    NotFound {
+        id: i64,
+    },
+    /// The plan changed since the caller read `expected`.
+    Stale {
+        id: i64,
+        expected: i64,
+        current: i64,
+        /// The last change, e.g. "reopened by alice at 2026-11-23T12:00:00Z".
+        last_change: String,
+    },
+    /// The workflow does not allow it (wrong state, four eyes, staging gate, deadline…).
+    Refused {
+        id: i64,
+        reason: String,
+    },
+}
+
+impl std::fmt::Display for PlanRefusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PlanRefusal::NotFound { id } => write!(f, "there is no plan {id}"),
+            PlanRefusal::Stale {
+                id,
+                expected,
+                current,
+                last_change,
+            } => write!(
+                f,
+                "stale: plan {id} changed since version {expected} was reviewed; it is at version \
+                 {current} now (last change: {last_change}); nothing was changed, review the \
+                 current version and try again"
+            ),
+            PlanRefusal::Refused { reason, .. } => f.write_str(reason),
+        }
+    }
+}
+
+impl std::error::Error for PlanRefusal {}
+
+impl Store {
+    /// Stores a freshly built plan as a `draft` (whatever its `approval` says) and returns it.
+    pub async fn save_plan(
+        &self,
+        plan: &Plan,
+        markdown: &str,
+        now: Timestamp,
+    ) -> anyhow::Result<StoredPlan> {
+        let approval = ApprovalState::draft(plan.author.clone());
+        let content = Content::of(plan)?;
+        let mut tx = self.begin_immediate().await?;
+        let id = sqlx::query(
+            "INSERT INTO plans (name, author, created_at, updated_at, state, approval, version,
+                                environments, production, gates, plan, markdown)
+             VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?)",
+        )
+        .bind(&plan.id)
+        .bind(&plan.author)
+        .bind(now.to_string())
+        .bind(now.to_string())
+        .bind(approval.name())
+        .bind(to_json(&approval)?)
+        .bind(&content.environments)
+        .bind(plan.gates.production)
+        .bind(&content.gates)
+        .bind(&content.plan)
+        .bind(markdown)
+        .execute(&mut *tx)
+        .await
+        .with_context(|| format!("saving plan {}", plan.id))?
+        .last_insert_rowid();
+        let change = Change {
+            id,
+            actor: &plan.author,
+            event: "saved",
+            from: None,
+            to: &approval,
+            version: 1,
+            comment: None,
+            now,
+        };
+        record(&mut tx, &change).await?;
+        tx.commit()
+            .await
+            .with_context(|| format!("committing plan {id}"))?;
+        self.plan(id).await
+    }
+
+    /// One plan; [`PlanRefusal::NotFound`] when there is none.
+    pub async fn plan(&self, id: i64) -> anyhow::Result<StoredPlan> {
+        let row = sqlx::query("SELECT * FROM plans WHERE id = ?")
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await
+            .with_context(|| format!("reading plan {id}"))?;
+        match row {
+            Some(row) => stored_plan(&row),
+            None => Err(PlanRefusal::NotFound { id }.into()),
+        }
+    }
+
+    /// Every plan, newest first.
+    pub async fn plans(&self) -> anyhow::Result<Vec<PlanListing>> {
+        let rows = sqlx::query(
+            "SELECT id, name, author, state, version, environments, created_at, updated_at
+             FROM plans ORDER BY id DESC",
+        )
+        .fetch_all(self.pool())
+        .await
+        .context("listing plans")?;
+        rows.iter()
+            .map(|row| {
+                let id: i64 = row.get("id");
+                Ok(PlanListing {
+                    id,
+                    name: row.get("name"),
+                    author: row.get("author"),
+                    state: row.get("state"),
+                    version: row.get("version"),
+                    environments: from_json(row.get("environments"), id, "environments")?,
+                    created_at: row.get("created_at"),
+                    updated_at: row.get("updated_at"),
+                })
+            })
+            .collect()
+    }
+
+    /// A plan's history, oldest first ([`PlanRefusal::NotFound`] for an unknown plan).
+    pub async fn plan_events(&self, id: i64) -> anyhow::Result<Vec<PlanEvent>> {
+        self.plan(id).await?;
+        let rows = sqlx::query("SELECT * FROM plan_events WHERE plan_id = ? ORDER BY seq")
+            .bind(id)
+            .fetch_all(self.pool())
+            .await
+            .with_context(|| format!("reading the history of plan {id}"))?;
+        Ok(rows
+            .iter()
+            .map(|row| PlanEvent {
+                seq: row.get("seq"),
+                at: row.get("at"),
+                actor: row.get("actor"),
+                event: row.get("event"),
+                from_state: row.get("from_state"),
+                to_state: row.get("to_state"),
+                version: row.get("version"),
+                comment: row.get("comment"),
+            })
+            .collect())
+    }
+
+    /// Applies one workflow event to plan `id` as read at `expected_version`: the pure
+    /// `pw_planner::transition` decides, the new state, the history entry and the audit record
+    /// are committed together, and the version goes up by one. Refusals ([`PlanRefusal`]) change
+    /// nothing.
+    pub async fn apply_plan_event(
+        &self,
+        id: i64,
+        expected_version: i64,
+        actor: &str,
+        event: &ApprovalEvent,
+        comment: Option<&str>,
+        now: Timestamp,
+    ) -> anyhow::Result<StoredPlan> {
+        let mut tx = self.begin_immediate().await?;
+        let current = current(&mut tx, id, expected_version).await?;
+        let next = pw_planner::transition(&current.approval, event, now)
+            .map_err(|rejected| refusal(&current, event, &rejected))?;
+        let version = update(&mut tx, id, expected_version, &next, None, now).await?;
+        let change = Change {
+            id,
+            actor,
+            event: event.name(),
+            from: Some(&current.approval),
+            to: &next,
+            version,
+            comment,
+            now,
+        };
+        record(&mut tx, &change).await?;
+        tx.commit()
+            .await
+            .with_context(|| format!("committing the change of plan {id}"))?;
+        self.plan(id).await
+    }
+
+    /// Replaces the content of plan `id` (read at `expected_version`) with a newly built plan and
+    /// puts it back to `draft`. Only its author revises it, and only in draft, rejected or
+    /// expired: a plan under review or approved must be rejected or expire first, so an approval
+    /// always refers to the content it was given on.
+    pub async fn revise_plan(
+        &self,
+        id: i64,
+        expected_version: i64,
+        plan: &Plan,
+        markdown: &str,
+        now: Timestamp,
+    ) -> anyhow::Result<StoredPlan> {
+        let mut tx = self.begin_immediate().await?;
+        let current = current(&mut tx, id, expected_version).await?;
+        let state = current.approval.name();
+        if plan.author != current.author {
+            return Err(PlanRefusal::Refused {
+                id,
+                reason: format!(
+                    "plan {id} was authored by {}; {} cannot revise it",
+                    current.author, plan.author
+                ),
+            }
+            .into());
+        }
+        if !matches!(state, "draft" | "rejected" | "expired") {
+            return Err(PlanRefusal::Refused {
+                id,
+                reason: format!(
+                    "plan {id} is {state}; only a draft, rejected or expired plan can be revised \
+                     (a plan under review is rejected first)"
+                ),
+            }
+            .into());
+        }
+        let next = ApprovalState::draft(current.author.clone());
+        let content = Content::of(plan)?;
+        let version = update(&mut tx, id, expected_version, &next, Some((&content, markdown)), now).await?;
+        let change = Change {
+            id,
+            actor: &plan.author,
+            event: "revised",
+            from: Some(&current.approval),
+            to: &next,
+            version,
+            comment: None,
+            now,
+        };
+        record(&mut tx, &change).await?;
+        tx.commit()
+            .await
+            .with_context(|| format!("committing the revision of plan {id}"))?;
+        self.plan(id).await
+    }
+}
+
+/// Reads the plan inside the transaction and checks the caller's version.
+async fn current(
+    tx: &mut sqlx::SqliteConnection,
+    id: i64,
+    expected_version: i64,
+) -> anyhow::Result<StoredPlan> {
+    let row = sqlx::query("SELECT * FROM plans WHERE id = ?")
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await
+        .with_context(|| format!("reading plan {id}"))?;
+    let Some(row) = row else {
+        return Err(PlanRefusal::NotFound { id }.into());
+    };
+    let current = stored_plan(&row)?;
+    if current.version != expected_version {
+        return Err(stale(tx, id, expected_version).await?.into());
+    }
+    Ok(current)
+}
+
+/// The serialised parts of a plan that go into their own columns.
+struct Content {
+    environments: String,
+    production: bool,
+    gates: String,
+    plan: String,
+}
+
+impl Content {
+    fn of(plan: &Plan) -> anyhow::Result<Content> {
+        let environments: std::collections::BTreeSet<&str> =
+            plan.groups.iter().map(|g| g.environment.as_str()).collect();
+        Ok(Content {
+            environments: to_json(&environments)?,
+            production: plan.gates.production,
+            gates: to_json(&plan.gates)?,
+            plan: to_json(plan)?,
+        })
+    }
+}
+
+/// One history entry to write.
+struct Change<'a> {
+    id: i64,
+    actor: &'a str,
+    event: &'a str,
+    from: Option<&'a ApprovalState>,
+    to: &'a ApprovalState,
+    version: i64,
+    comment: Option<&'a str>,
+    now: Timestamp,
+}
+
+/// Writes the new state (and content) guarded by the version read; returns the new version.
+async fn update(
+    tx: &mut sqlx::SqliteConnection,
+    id: i64,
+    expected_version: i64,
+    next: &ApprovalState,
+    content: Option<(&Content, &str)>,
+    now: Timestamp,
+) -> anyhow::Result<i64> {
+    let version = expected_version + 1;
+    let result = match content {
+        None => {
+            sqlx::query(
+                "UPDATE plans SET state = ?, approval = ?, version = ?, updated_at = ?
+             WHERE id = ? AND version = ?",
+            )
+            .bind(next.name())
+            .bind(to_json(next)?)
+            .bind(version)
+            .bind(now.to_string())
+            .bind(id)
+            .bind(expected_version)
+            .execute(&mut *tx)
+            .await
+        }
+        Some((content, markdown)) => {
+            sqlx::query(
+                "UPDATE plans SET state = ?, approval = ?, version = ?, updated_at = ?,
+                 environments = ?, gates = ?, production = ?, plan = ?, markdown = ?
+             WHERE id = ? AND version = ?",
+            )
+            .bind(next.name())
+            .bind(to_json(next)?)
+            .bind(version)
+            .bind(now.to_string())
+            .bind(&content.environments)
+            .bind(&content.gates)
+            .bind(content.production)
+            .bind(&content.plan)
+            .bind(markdown)
+            .bind(id)
+            .bind(expected_version)
+            .execute(&mut *tx)
+            .await
+        }
+    }
+    .with_context(|| format!("updating plan {id}"))?;
+    if result.rows_affected() != 1 {
+        // Cannot happen under BEGIN IMMEDIATE after the version check; kept as the guard.
+        return Err(stale(tx, id, expected_version).await?.into());
+    }
+    Ok(version)
+}
+
+/// Appends the history entry and the audit record.
+async fn record(tx: &mut sqlx::SqliteConnection, change: &Change<'_>) -> anyhow::Result<()> {
+    let id = change.id;
+    sqlx::query(
+        "INSERT INTO plan_events (plan_id, seq, at, actor, event, from_state, to_state, version,
+                                  comment)
+         VALUES (?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM plan_events WHERE plan_id = ?),
+                 ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(id)
+    .bind(id)
+    .bind(change.now.to_string())
+    .bind(change.actor)
+    .bind(change.event)
+    .bind(change.from.map(ApprovalState::name))
+    .bind(change.to.name())
+    .bind(change.version)
+    .bind(change.comment)
+    .execute(&mut *tx)
+    .await
+    .with_context(|| format!("recording {} of plan {id}", change.event))?;
+    let subject = format!("plan:{id}");
+    let action = format!("plan.{}", change.event);
+    let details = serde_json::json!({
+        "from": change.from.map(ApprovalState::name),
+        "to": change.to,
+        "version": change.version,
+        "comment": change.comment,
+    });
+    let entry = AuditEntry {
+        actor: change.actor,
+        action: &action,
+        subject: &subject,
+        details,
+    };
+    append(tx, &entry).await?;
+    Ok(())
+}
+
+/// The stale refusal, naming the last change so the caller knows what moved.
+async fn stale(
+    tx: &mut sqlx::SqliteConnection,
+    id: i64,
+    expected: i64,
+) -> anyhow::Result<PlanRefusal> {
+    let current: i64 = sqlx::query_scalar("SELECT version FROM plans WHERE id = ?")
+        .bind(id)
+        .fetch_one(&mut *tx)
+        .await
+        .with_context(|| format!("reading the version of plan {id}"))?;
+    let last = sqlx::query(
+        "SELECT event, actor, at FROM plan_events WHERE plan_id = ?
+         ORDER BY seq DESC LIMIT 1",
+    )
+    .bind(id)
+    .fetch_optional(&mut *tx)
+    .await
+    .with_context(|| format!("reading the last change of plan {id}"))?;
+    let last_change = match last {
+        Some(row) => format!(
+            "{} by {} at {}",
+            row.get::<String, _>("event"),
+            row.get::<String, _>("actor"),
+            row.get::<String, _>("at")
+        ),
+        None => "unknown".to_owned(),
+    };
+    Ok(PlanRefusal::Stale {
+        id,
+        expected,
+        current,
+        last_change,
+    })
+}
+
+/// A refusal of the pure transition, phrased for the person who tried.
+fn refusal(
+    current: &StoredPlan,
+    event: &ApprovalEvent,
+    rejected: &pw_planner::Rejected,
+) -> PlanRefusal {
+    let id = current.id;
+    let four_eyes = matches!(
+        (&current.approval, event),
+        (ApprovalState::InReview { .. }, ApprovalEvent::Approved { by, gates, .. })
+            if gates.production && *by == current.author
+    );
+    let reason = if four_eyes {
+        format!(
+            "four-eyes: {} authored plan {id} and cannot approve it (a production plan needs a \
+             second person)",
+            current.author
+        )
+    } else {
+        format!(
+            "plan {id} is {}: cannot {}: {}",
+            rejected.state,
+            verb(event),
+            rejected.reason
+        )
+    };
+    PlanRefusal::Refused { id, reason }
+}
+
+fn verb(event: &ApprovalEvent) -> &'static str {
+    match event {
+        ApprovalEvent::Submitted { .. } => "submit",
+        ApprovalEvent::Approved { .. } => "approve",
+        ApprovalEvent::Declined { .. } => "reject",
+        ApprovalEvent::Scheduled { .. } => "schedule",
+        ApprovalEvent::Expired => "expire",
+        ApprovalEvent::Reopened { .. } => "reopen",
+    }
+}
+
+fn stored_plan(row: &SqliteRow) -> anyhow::Result<StoredPlan> {
+    let id: i64 = row.get("id");
+    let approval: ApprovalState = from_json(row.get("approval"), id, "approval")?;
+    let state: String = row.get("state");
+    anyhow::ensure!(
+        approval.name() == state,
+        "plan {id}: state column {state:?} disagrees with its approval {:?}",
+        approval.name()
+    );
+    let plan_text: String = row.get("plan");
+    Ok(StoredPlan {
+        id,
+        name: row.get("name"),
+        author: row.get("author"),
+        created_at: crate::parse_time(row.get("created_at"))?,
+        updated_at: crate::parse_time(row.get("updated_at"))?,
+        approval,
+        version: row.get("version"),
+        environments: from_json(row.get("environments"), id, "environments")?,
+        production: row.get("production"),
+        gates: from_json(row.get("gates"), id, "gates")?,
+        plan: from_json(&plan_text, id, "plan")?,
+        markdown: row.get("markdown"),
+    })
+}
+
+fn to_json<T: serde::Serialize + ?Sized>(value: &T) -> anyhow::Result<String> {
+    serde_json::to_string(value).context("serialising a plan column")
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(
+    text: &str,
+    id: i64,
+    column: &str,
+) -> anyhow::Result<T> {
+    serde_json::from_str(text).with_context(|| format!("plan {id}: stored {column} is not valid"))
+}
