@@ -293,7 +293,15 @@ impl Store {
         }
         let next = ApprovalState::draft(current.author.clone());
         let content = Content::of(plan)?;
-        let version = update(&mut tx, id, expected_version, &next, Some((&content, markdown)), now).await?;
+        let version = update(
+            &mut tx,
+            id,
+            expected_version,
+            &next,
+            Some((&content, markdown)),
+            now,
+        )
+        .await?;
         let change = Change {
             id,
             actor: &plan.author,

@@ -198,43 +198,28 @@ async fn workflow_to_scheduled_with_history_in_order_and_audited() {
     );
 
     let events = store.plan_events(1).await.unwrap();
-    let history: Vec<(i64, &str, &str, Option<&str>, &str, i64, Option<&str>)> = events
+    let history: Vec<String> = events
         .iter()
         .map(|e| {
-            (
+            format!(
+                "{} {} {} {}->{} v{} {}",
                 e.seq,
-                e.actor.as_str(),
-                e.event.as_str(),
-                e.from_state.as_deref(),
-                e.to_state.as_str(),
+                e.actor,
+                e.event,
+                e.from_state.as_deref().unwrap_or("-"),
+                e.to_state,
                 e.version,
-                e.comment.as_deref(),
+                e.comment.as_deref().unwrap_or("-"),
             )
         })
         .collect();
     assert_eq!(
         history,
         [
-            (1, "alice", "saved", None, "draft", 1, None),
-            (2, "alice", "submitted", Some("draft"), "in_review", 2, None),
-            (
-                3,
-                "bob",
-                "approved",
-                Some("in_review"),
-                "approved",
-                3,
-                Some("looks fine")
-            ),
-            (
-                4,
-                "carol",
-                "scheduled",
-                Some("approved"),
-                "scheduled",
-                4,
-                None
-            ),
+            "1 alice saved -->draft v1 -",
+            "2 alice submitted draft->in_review v2 -",
+            "3 bob approved in_review->approved v3 looks fine",
+            "4 carol scheduled approved->scheduled v4 -",
         ]
     );
 
