@@ -19,7 +19,11 @@ fn get(addr: &str, path: &str) -> Option<(u16, String)> {
     use std::io::Write;
     let mut stream = std::net::TcpStream::connect(addr).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").ok()?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
     let mut text = String::new();
     stream.read_to_string(&mut text).ok()?;
     let status = text.split_whitespace().nth(1)?.parse().ok()?;
@@ -61,21 +65,31 @@ fn up_serves_this_machine_and_the_audit_chain_verifies_until_tampered() {
     let mut listed = false;
     // Bounded: the inventory of a real machine arrives within seconds.
     for _ in 0..300 {
-        if let Some((200, hosts)) = get(&addr, "/api/v1/hosts") {
-            if hosts.contains(&format!("\"hostname\":\"{hostname}\"")) {
-                listed = true;
-                break;
-            }
+        if let Some((200, hosts)) = get(&addr, "/api/v1/hosts")
+            && hosts.contains(&format!("\"hostname\":\"{hostname}\""))
+        {
+            listed = true;
+            break;
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    assert!(listed, "{hostname} not listed after {:?}", started.elapsed());
+    assert!(
+        listed,
+        "{hostname} not listed after {:?}",
+        started.elapsed()
+    );
     eprintln!("up: host listed {:?} after start", started.elapsed());
     let (status, page) = get(&addr, "/").unwrap();
     assert_eq!(status, 200);
-    assert!(page.contains(&format!("<td class=\"hostname\">{hostname}</td>")), "{page}");
+    assert!(
+        page.contains(&format!("<td class=\"hostname\">{hostname}</td>")),
+        "{page}"
+    );
     let (_, metrics) = get(&addr, "/metrics").unwrap();
-    assert!(metrics.contains("patchwarden_agent_inventory_reports_total"), "{metrics}");
+    assert!(
+        metrics.contains("patchwarden_agent_inventory_reports_total"),
+        "{metrics}"
+    );
     drop(child);
 
     let db = data.join("patchwarden.db");

@@ -114,8 +114,7 @@ impl Store {
             .await
             .context("reading the audit log")?;
         let mut expected_prev = GENESIS_HASH.to_owned();
-        let mut expected_seq = 1;
-        for row in &rows {
+        for (expected_seq, row) in (1_i64..).zip(rows.iter()) {
             let record = audit_record(row)?;
             if record.seq != expected_seq {
                 return Ok(ChainCheck::Broken {
@@ -145,7 +144,6 @@ impl Store {
                 });
             }
             expected_prev = record.hash;
-            expected_seq += 1;
         }
         Ok(ChainCheck::Intact {
             records: rows.len() as u64,
