@@ -1,11 +1,14 @@
 //! Durations as operators write them: `4h`, `90m`, `1h30m`, `2d` (a day is 24 elapsed hours).
 //!
-//! Grammar: one or more `<digits><unit>` groups, units `d`, `h`, `m`, `s` in that order, each at
-//! most once, no spaces or signs. The value is elapsed (exact) time, like an RFC 5545 `DURATION`
-//! of hours and minutes: a 4h window that starts at 01:00 on a night the clocks go back ends at
-//! 04:00 local time, four real hours later.
+//! The grammar is pw-model's (`pw_model::parse_duration`): one or more `<digits><unit>` groups,
+//! units `w`, `d`, `h`, `m`, `s` in that order, each at most once, no spaces or signs. This module
+//! adds the calendar's range (longer than zero, at most 366 days) and its error messages. The value
+//! is elapsed (exact) time, like an RFC 5545 `DURATION` of hours and minutes: a 4h window that
+//! starts at 01:00 on a night the clocks go back ends at 04:00 local time, four real hours later.
 
 use jiff::SignedDuration;
+use pw_model::DurationError;
+pub use pw_model::format_duration;
 
 use crate::Error;
 
@@ -14,71 +17,45 @@ pub const MAX_DURATION_SECONDS: i64 = 366 * 86_400;
 
 /// Parses a duration such as `4h` or `1h30m`; `field` names the spec field for errors.
 pub fn parse_duration(field: &'static str, text: &str) -> Result<SignedDuration, Error> {
-    let fail = |reason: &str| Error::Duration {
+    let fail = |reason: String| Error::Duration {
         field,
         value: text.to_owned(),
-        reason: reason.to_owned(),
+        reason,
     };
-    if text.is_empty() {
-        return Err(fail(
-            "empty; expected e.g. \"4h\", \"90m\", \"1h30m\" or \"2d\"",
-        ));
-    }
     if text.len() > 32 {
-        return Err(fail("too long"));
+        return Err(fail("too long".to_owned()));
     }
-    let units = [('d', 86_400i64), ('h', 3_600), ('m', 60), ('s', 1)];
-    let mut next_unit = 0;
-    let mut total: i64 = 0;
-    let mut digits = String::new();
-    for c in text.chars() {
-        if c.is_ascii_digit() {
-            digits.push(c);
-            continue;
-        }
-        let Some(position) = units.iter().position(|&(unit, _)| unit == c) else {
-            return Err(fail(&format!(
-                "unexpected {c:?}; expected digits followed by d, h, m or s (e.g. \"1h30m\")"
-            )));
-        };
-        if digits.is_empty() {
-            return Err(fail(&format!("unit {c:?} has no number before it")));
-        }
-        if position < next_unit {
-            return Err(fail("units must appear once each, in the order d, h, m, s"));
-        }
-        next_unit = position + 1;
-        let value: i64 = digits.parse().map_err(|_| fail("number too large"))?;
-        digits.clear();
-        total = value
-            .checked_mul(units[position].1)
-            .and_then(|seconds| total.checked_add(seconds))
-            .filter(|&seconds| seconds <= MAX_DURATION_SECONDS)
-            .ok_or_else(|| fail("longer than the maximum of 366 days"))?;
+    let duration = pw_model::parse_duration(text).map_err(|e| fail(reason(&e)))?;
+    if duration.as_secs() > MAX_DURATION_SECONDS {
+        return Err(fail("longer than the maximum of 366 days".to_owned()));
     }
-    if !digits.is_empty() {
-        return Err(fail("number without a unit; write e.g. \"90m\" or \"4h\""));
+    if duration.is_zero() {
+        return Err(fail("must be longer than zero".to_owned()));
     }
-    if total == 0 {
-        return Err(fail("must be longer than zero"));
-    }
-    Ok(SignedDuration::from_secs(total))
+    Ok(duration)
 }
 
-/// Formats a duration in the same grammar, largest units first (`5400s` -> `1h30m`).
-pub fn format_duration(duration: SignedDuration) -> String {
-    let mut seconds = duration.as_secs().max(0);
-    let mut out = String::new();
-    for (unit, size) in [('d', 86_400i64), ('h', 3_600), ('m', 60), ('s', 1)] {
-        if seconds >= size {
-            out.push_str(&format!("{}{unit}", seconds / size));
-            seconds %= size;
+/// The calendar's wording of a grammar error.
+fn reason(error: &DurationError) -> String {
+    match error {
+        DurationError::Empty => {
+            "empty; expected e.g. \"4h\", \"90m\", \"1h30m\" or \"2d\"".to_owned()
         }
+        DurationError::UnexpectedChar { found, .. } => format!(
+            "unexpected {found:?}; expected digits followed by w, d, h, m or s (e.g. \"1h30m\")"
+        ),
+        DurationError::MissingNumber { unit, .. } => {
+            format!("unit {unit:?} has no number before it")
+        }
+        DurationError::UnitOrder { .. } => {
+            "units must appear once each, in the order w, d, h, m, s".to_owned()
+        }
+        DurationError::MissingUnit { .. } => {
+            "number without a unit; write e.g. \"90m\" or \"4h\"".to_owned()
+        }
+        DurationError::NumberTooLarge { .. } => "number too large".to_owned(),
+        DurationError::TooLarge => "longer than the maximum of 366 days".to_owned(),
     }
-    if out.is_empty() {
-        out.push_str("0s");
-    }
-    out
 }
 
 #[cfg(test)]
@@ -104,6 +81,8 @@ mod tests {
         check("2d", Ok(172_800));
         check("1d2h3m4s", Ok(93_784));
         check("366d", Ok(MAX_DURATION_SECONDS));
+        check("1w", Ok(604_800));
+        check("52w2d", Ok(MAX_DURATION_SECONDS));
     }
 
     #[test]
@@ -117,6 +96,10 @@ mod tests {
         check("1h1h", Err("in the order"));
         check("0h", Err("longer than zero"));
         check("367d", Err("maximum"));
+        check("53w", Err("maximum"));
+        check("1d1w", Err("in the order"));
+        check("99999999999999999w", Err("maximum"));
+        check(&"1".repeat(33), Err("too long"));
         check("99999999999999999999h", Err("too large"));
         check("PT4H", Err("unexpected 'P'"));
     }

@@ -1,12 +1,15 @@
-//! Shared vocabulary of patchwarden: operating-system releases, package names, priority tiers.
+//! Shared vocabulary of patchwarden: operating-system releases, package names, priority tiers,
+//! durations as operators write them.
 //! Pure: no I/O, no clock, no async runtime.
 
+mod duration;
 mod finding;
 mod inventory;
 mod os;
 mod package;
 mod tier;
 
+pub use duration::{DurationError, format_duration, parse_duration};
 pub use finding::Finding;
 pub use inventory::InstalledPackage;
 pub use os::{OsFamily, OsRelease, OsReleaseError};

@@ -1,75 +1,48 @@
 //! Human durations in policy files (`90s`, `15m`, `4h`, `1h30m`, `2d`, `1w`) and their display.
 //!
 //! Durations are whole seconds (`u64`) inside the planner: estimates and windows are minutes to
-//! hours long, so sub-second precision would only add noise. Units: `s`, `m`, `h`, `d` (24 h, no
-//! calendar days: a duration is elapsed time) and `w` (7 d). Parts are written largest first, each
-//! unit at most once, without spaces: `1d12h`, `2h30m`.
+//! hours long, so sub-second precision would only add noise. The grammar is pw-model's
+//! (`pw_model::parse_duration`): units `s`, `m`, `h`, `d` (24 h, no calendar days: a duration is
+//! elapsed time) and `w` (7 d), written largest first, each unit at most once, without spaces:
+//! `1d12h`, `2h30m`. This module adds the planner's leniency (surrounding spaces are trimmed, zero
+//! is a duration) and its error messages.
+
+use jiff::SignedDuration;
+use pw_model::DurationError;
 
 /// Parses a duration such as `15m` or `1h30m` into seconds.
 pub fn parse_duration(text: &str) -> Result<u64, String> {
-    let trimmed = text.trim();
-    if trimmed.is_empty() {
-        return Err("empty duration (expected e.g. 15m, 4h, 1h30m, 2d)".into());
-    }
-    let mut total: u64 = 0;
-    let mut digits = String::new();
-    let mut last_rank = usize::MAX;
-    for c in trimmed.chars() {
-        if c.is_ascii_digit() {
-            digits.push(c);
-            continue;
-        }
-        let (rank, unit) = match c {
-            'w' => (4, 7 * 86_400),
-            'd' => (3, 86_400),
-            'h' => (2, 3_600),
-            'm' => (1, 60),
-            's' => (0, 1),
-            other => {
-                return Err(format!(
-                    "unknown unit {other:?} (use s, m, h, d or w, e.g. 1h30m)"
-                ));
-            }
-        };
-        if digits.is_empty() {
-            return Err(format!("unit {c:?} without a number before it"));
-        }
-        if rank >= last_rank {
-            return Err("units must appear once each, largest first (e.g. 1h30m)".into());
-        }
-        last_rank = rank;
-        let number: u64 = digits
-            .parse()
-            .map_err(|_| format!("number {digits} is too large"))?;
-        total = number
-            .checked_mul(unit)
-            .and_then(|part| total.checked_add(part))
-            .ok_or_else(|| "duration is too large".to_string())?;
-        digits.clear();
-    }
-    if !digits.is_empty() {
-        return Err(format!(
-            "number {digits} has no unit (write {digits}s, {digits}m, {digits}h or {digits}d)"
-        ));
-    }
-    Ok(total)
+    let duration = pw_model::parse_duration(text.trim()).map_err(|e| reason(&e))?;
+    // The grammar has no sign, so the seconds are never negative.
+    Ok(duration.as_secs().unsigned_abs())
 }
 
-/// Formats seconds the way [`parse_duration`] reads them (`1h30m`, `45s`, `0s`).
+/// Formats seconds the way [`parse_duration`] reads them (`1h30m`, `45s`, `0s`); beyond
+/// `i64::MAX` seconds (292 billion years) it writes that maximum.
 pub fn format_duration(seconds: u64) -> String {
-    if seconds == 0 {
-        return "0s".into();
-    }
-    let mut rest = seconds;
-    let mut out = String::new();
-    for (unit, size) in [("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1)] {
-        let count = rest / size;
-        if count > 0 {
-            out.push_str(&format!("{count}{unit}"));
-            rest %= size;
+    let seconds = i64::try_from(seconds).unwrap_or(i64::MAX);
+    pw_model::format_duration(SignedDuration::from_secs(seconds))
+}
+
+/// The planner's wording of a grammar error.
+fn reason(error: &DurationError) -> String {
+    match error {
+        DurationError::Empty => "empty duration (expected e.g. 15m, 4h, 1h30m, 2d)".into(),
+        DurationError::UnexpectedChar { found, .. } => {
+            format!("unknown unit {found:?} (use s, m, h, d or w, e.g. 1h30m)")
         }
+        DurationError::MissingNumber { unit, .. } => {
+            format!("unit {unit:?} without a number before it")
+        }
+        DurationError::UnitOrder { .. } => {
+            "units must appear once each, largest first (e.g. 1h30m)".into()
+        }
+        DurationError::MissingUnit { digits } => format!(
+            "number {digits} has no unit (write {digits}s, {digits}m, {digits}h or {digits}d)"
+        ),
+        DurationError::NumberTooLarge { digits } => format!("number {digits} is too large"),
+        DurationError::TooLarge => "duration is too large".into(),
     }
-    out
 }
 
 #[cfg(test)]

@@ -524,30 +524,12 @@ impl Reader {
     }
 }
 
-/// Parses `24h`, `7d`, `2w`, `1d12h`: one or more `<digits><unit>` with unit `w`, `d` or `h`.
-/// `None` for anything else, including zero and signs.
+/// Parses a deadline such as `24h`, `7d`, `2w` or `1d12h`: pw-model's duration grammar
+/// (`pw_model::parse_duration`, surrounding spaces trimmed) restricted to a positive number of
+/// whole hours. `None` for anything else, including zero, signs and `30m`.
 pub fn parse_duration(text: &str) -> Option<SignedDuration> {
-    let mut hours: i64 = 0;
-    let mut rest = text.trim();
-    if rest.is_empty() {
-        return None;
-    }
-    while !rest.is_empty() {
-        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-        if digits == 0 || digits > 6 {
-            return None;
-        }
-        let number: i64 = rest[..digits].parse().ok()?;
-        let unit = match rest.as_bytes().get(digits)? {
-            b'w' => 7 * 24,
-            b'd' => 24,
-            b'h' => 1,
-            _ => return None,
-        };
-        hours = hours.checked_add(number.checked_mul(unit)?)?;
-        rest = &rest[digits + 1..];
-    }
-    (hours > 0).then(|| SignedDuration::from_hours(hours))
+    let duration = pw_model::parse_duration(text.trim()).ok()?;
+    (duration.is_positive() && duration.as_secs() % 3600 == 0).then_some(duration)
 }
 
 fn is_cve_id(text: &str) -> bool {

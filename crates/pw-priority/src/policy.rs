@@ -136,22 +136,13 @@ impl PriorityPolicy {
     }
 }
 
-/// Writes a deadline the way the policy file does: `7d`, `36h`, `1d12h`.
+/// Writes a deadline the way the policy file does: `7d`, `36h` as `1d12h` (pw-model's
+/// `format_duration`), except that zero, which no deadline can be, is written `0h`.
 pub fn format_duration(duration: SignedDuration) -> String {
-    let hours = duration.as_secs() / 3600;
-    let extra_secs = duration.as_secs() % 3600;
-    let (days, hours) = (hours / 24, hours % 24);
-    let mut text = String::new();
-    if days != 0 {
-        text += &format!("{days}d");
+    if duration.is_zero() {
+        return "0h".to_owned();
     }
-    if hours != 0 || days == 0 {
-        text += &format!("{hours}h");
-    }
-    if extra_secs != 0 {
-        text += &format!("{extra_secs}s");
-    }
-    text
+    pw_model::format_duration(duration)
 }
 
 #[cfg(test)]

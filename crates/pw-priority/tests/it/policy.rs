@@ -163,6 +163,9 @@ fn durations() {
         ("2w", 336),
         ("1d12h", 36),
         (" 3h ", 3),
+        ("60m", 1),
+        // the grammar has no length limit of its own; the policy reader refuses more than 365d
+        ("9999999d", 9_999_999 * 24),
     ] {
         assert_eq!(
             parse_duration(text),
@@ -171,7 +174,7 @@ fn durations() {
         );
     }
     for bad in [
-        "", "-3h", "+3h", "3", "h", "3x", "1.5d", "0d", "3 h", "30m", "9999999d",
+        "", "-3h", "+3h", "3", "h", "3x", "1.5d", "0d", "3 h", "30m", "90m", "1h1d", "1h1h",
     ] {
         assert_eq!(parse_duration(bad), None, "{bad}");
     }
