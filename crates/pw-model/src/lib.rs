@@ -1,7 +1,8 @@
 //! Shared vocabulary of patchwarden: operating-system releases, package names, priority tiers,
-//! durations as operators write them.
+//! durations as operators write them, CVE id syntax.
 //! Pure: no I/O, no clock, no async runtime.
 
+mod cve;
 mod duration;
 mod finding;
 mod inventory;
@@ -9,6 +10,7 @@ mod os;
 mod package;
 mod tier;
 
+pub use cve::is_cve_id;
 pub use duration::{DurationError, format_duration, parse_duration};
 pub use finding::Finding;
 pub use inventory::InstalledPackage;

@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 
 use jiff::SignedDuration;
-use pw_model::Tier;
+use pw_model::{Tier, is_cve_id};
 use toml::{Table, Value};
 
 use crate::policy::{
@@ -471,7 +471,7 @@ impl Reader {
             let cve = self.required(t, &path, "cve", "a CVE id like CVE-2024-6387");
             let reason = self.required(t, &path, "reason", "the reason, in plain words");
             if let Some(cve) = &cve {
-                if !is_cve_id(cve) {
+                if !is_cve_id(&cve.to_ascii_uppercase()) {
                     self.error(
                         join(&path, "cve"),
                         format!("{cve:?} is not a CVE id like CVE-2024-6387"),
@@ -530,20 +530,4 @@ impl Reader {
 pub fn parse_duration(text: &str) -> Option<SignedDuration> {
     let duration = pw_model::parse_duration(text.trim()).ok()?;
     (duration.is_positive() && duration.as_secs() % 3600 == 0).then_some(duration)
-}
-
-fn is_cve_id(text: &str) -> bool {
-    let Some(rest) = text
-        .strip_prefix("CVE-")
-        .or_else(|| text.strip_prefix("cve-"))
-    else {
-        return false;
-    };
-    let Some((year, number)) = rest.split_once('-') else {
-        return false;
-    };
-    year.len() == 4
-        && year.bytes().all(|b| b.is_ascii_digit())
-        && (4..=10).contains(&number.len())
-        && number.bytes().all(|b| b.is_ascii_digit())
 }

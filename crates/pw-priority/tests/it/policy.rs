@@ -179,3 +179,20 @@ fn durations() {
         assert_eq!(parse_duration(bad), None, "{bad}");
     }
 }
+
+#[test]
+fn emergency_cve_ids_use_the_shared_syntax_in_any_case() {
+    for (written, stored) in [
+        ("cve-2024-6387", "CVE-2024-6387"),
+        ("Cve-2024-6387", "CVE-2024-6387"),
+        ("CVE-2024-12345678901", "CVE-2024-12345678901"),
+    ] {
+        let text = format!("[[emergency]]\ncve = \"{written}\"\nreason = \"x\"\n");
+        let policy = PriorityPolicy::from_toml_str(&text).unwrap();
+        assert_eq!(policy.emergency[0].cve, stored, "{written}");
+    }
+    assert_eq!(
+        errors("[[emergency]]\ncve = \"cve-2024-638\"\nreason = \"x\"\n"),
+        ["emergency[0].cve: \"cve-2024-638\" is not a CVE id like CVE-2024-6387"]
+    );
+}
