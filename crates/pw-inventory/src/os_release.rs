@@ -57,14 +57,10 @@ pub fn parse_os_release(input: &str) -> Result<OsRelease, InventoryError> {
         });
     };
     let version_id = version_id.ok_or(InventoryError::MissingOsReleaseKey { key: "VERSION_ID" })?;
-    let family_word = match family {
-        OsFamily::Debian => "debian",
-        OsFamily::Ubuntu => "ubuntu",
-        OsFamily::AlmaLinux => "almalinux",
-        OsFamily::Rocky => "rocky",
-        OsFamily::Rhel => "rhel",
-    };
-    Ok(OsRelease::parse(&format!("{family_word}:{version_id}"))?)
+    Ok(OsRelease::parse(&format!(
+        "{}:{version_id}",
+        family.as_str()
+    ))?)
 }
 
 /// The value of a shell-like assignment, `None` when its quoting is broken.

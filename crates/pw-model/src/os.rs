@@ -29,7 +29,8 @@ impl OsFamily {
         }
     }
 
-    fn as_str(self) -> &'static str {
+    /// The family's word in `family:release` (`debian`, `almalinux`, …), lower case.
+    pub fn as_str(self) -> &'static str {
         match self {
             OsFamily::Debian => "debian",
             OsFamily::Ubuntu => "ubuntu",
