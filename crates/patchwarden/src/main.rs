@@ -37,6 +37,9 @@ enum Command {
     /// A change plan from a fleet file and a policy: batches in window slots, risk checklist,
     /// rollback plan and approvals, as Markdown or JSON.
     Plan(cmd::plan::Args),
+    /// Stored change plans and their approval workflow: list, show, submit, approve, reject,
+    /// schedule, reopen.
+    Plans(cmd::plan_store::Args),
 }
 
 fn main() -> ExitCode {
@@ -53,6 +56,7 @@ fn main() -> ExitCode {
         Command::Vercmp(args) => cmd::vercmp::run(args),
         Command::Windows(args) => cmd::windows::run(args),
         Command::Plan(args) => cmd::plan::run(args),
+        Command::Plans(args) => cmd::plan_store::run(args),
     };
     match result {
         Ok(code) => code,

@@ -4,6 +4,7 @@ pub mod agent;
 pub mod audit;
 pub mod feeds;
 pub mod plan;
+pub mod plan_store;
 pub mod scan;
 mod scan_output;
 pub mod server;

@@ -2,7 +2,8 @@
 //!
 //! Glue only: reads the files, expands each group's windows and blackouts with pw-calendar into
 //! open slots over `[--from, --from + --horizon)`, parses the evidence files (apt/dpkg output)
-//! named by the fleet file, and hands everything to `pw_planner::build_plan`. See docs/planning.md.
+//! named by the fleet file, and hands everything to `pw_planner::build_plan`. With `--save` the
+//! plan goes into the database as a draft instead ([`super::plan_store`]). See docs/planning.md.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -50,9 +51,27 @@ pub struct Args {
     /// The plan's id (default: plan-<from>).
     #[arg(long)]
     id: Option<String>,
+    /// Store the plan in the database as a draft and print its number (needs --author).
+    #[arg(long)]
+    save: bool,
+    /// The database for --save (default: the data directory's patchwarden.db).
+    #[arg(long, env = "PATCHWARDEN_DB", requires = "save")]
+    db: Option<PathBuf>,
+    /// With --save: store as a new revision of this stored plan (its author only; the plan must
+    /// be draft, rejected or expired and goes back to draft, so earlier reviews are stale).
+    #[arg(long, requires = "save")]
+    revise: Option<i64>,
+    /// With --revise: only if the stored plan is still at this version.
+    #[arg(long, requires = "revise")]
+    expect_version: Option<i64>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    if args.save && args.author.is_none() {
+        bail!(
+            "--save needs --author NAME: the author is who four-eyes approval is checked against"
+        );
+    }
     let policy_text = std::fs::read_to_string(&args.policy)
         .with_context(|| format!("reading policy {}", args.policy.display()))?;
     let policy = Policy::from_toml_str(&policy_text)
@@ -96,6 +115,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         until,
     };
     let plan = pw_planner::build_plan(&input, &policy, Timestamp::now().max(from));
+    if args.save {
+        return super::plan_store::save(
+            args.db.as_deref(),
+            &plan,
+            args.revise,
+            args.expect_version,
+        );
+    }
     match args.format.as_str() {
         "json" => println!("{}", plan.to_json()),
         _ => print!("{}", pw_planner::to_markdown(&plan)),
