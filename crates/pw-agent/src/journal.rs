@@ -6,15 +6,66 @@ use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use pw_protocol::{CommandEnvelope, CommandResult};
+use pw_protocol::{CommandEnvelope, CommandResult, VersionSeen};
 
 /// One line of the journal.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum JournalEntry {
-    Received { command: CommandEnvelope },
-    Finished { id: String, result: CommandResult },
-    Reported { id: String },
+    Received {
+        command: CommandEnvelope,
+    },
+    Finished {
+        id: String,
+        result: CommandResult,
+    },
+    Reported {
+        id: String,
+    },
+    /// One step of a guarded change (`apply_change`), written before the step's effect.
+    Progress {
+        id: String,
+        step: GuardStep,
+    },
+}
+
+/// The steps of the agent's change guard, in order. After a restart, a change whose journal
+/// shows `recorded` but no `verified` is rolled back to the recorded versions.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "step", rename_all = "snake_case")]
+pub enum GuardStep {
+    /// Exact versions before the change (fsync'd before installing).
+    Recorded { versions: Vec<VersionSeen> },
+    /// About to install the targets.
+    Installing,
+    /// The install finished.
+    Installed {
+        at: jiff::Timestamp,
+        ok: bool,
+        detail: String,
+    },
+    /// Every check passed within the verification period.
+    Verified { passed: Vec<String> },
+    /// About to roll back to the recorded versions.
+    RollingBack { detail: String },
+}
+
+/// Appends lines to the journal from the guard's thread (same file, append mode, fsync'd).
+#[derive(Debug)]
+pub struct JournalAppender {
+    path: PathBuf,
+    file: std::fs::File,
+}
+
+impl JournalAppender {
+    pub fn record(&mut self, entry: &JournalEntry) -> anyhow::Result<()> {
+        let mut line = serde_json::to_vec(entry)?;
+        line.push(b'\n');
+        self.file
+            .write_all(&line)
+            .and_then(|()| self.file.sync_data())
+            .with_context(|| format!("cannot write {}", self.path.display()))
+    }
 }
 
 /// The journal file and what it says.
@@ -24,6 +75,8 @@ pub struct Journal {
     file: std::fs::File,
     finished: HashMap<String, CommandResult>,
     unreported: Vec<String>,
+    /// Received but not finished, in order, with the guard steps seen so far.
+    in_flight: Vec<(CommandEnvelope, Vec<GuardStep>)>,
 }
 
 impl Journal {
@@ -32,6 +85,7 @@ impl Journal {
     pub fn open(path: &Path) -> anyhow::Result<Journal> {
         let mut finished = HashMap::new();
         let mut unreported: Vec<String> = Vec::new();
+        let mut in_flight: Vec<(CommandEnvelope, Vec<GuardStep>)> = Vec::new();
         if path.exists() {
             let file = std::fs::File::open(path)
                 .with_context(|| format!("cannot read {}", path.display()))?;
@@ -49,12 +103,18 @@ impl Journal {
                     Err(e) => anyhow::bail!("{}:{}: {e}", path.display(), number + 1),
                 };
                 match entry {
-                    JournalEntry::Received { .. } => {}
+                    JournalEntry::Received { command } => in_flight.push((command, Vec::new())),
                     JournalEntry::Finished { id, result } => {
+                        in_flight.retain(|(c, _)| c.id != id);
                         unreported.push(id.clone());
                         finished.insert(id, result);
                     }
                     JournalEntry::Reported { id } => unreported.retain(|u| *u != id),
+                    JournalEntry::Progress { id, step } => {
+                        if let Some((_, steps)) = in_flight.iter_mut().find(|(c, _)| c.id == id) {
+                            steps.push(step);
+                        }
+                    }
                 }
             }
         }
@@ -68,6 +128,25 @@ impl Journal {
             file,
             finished,
             unreported,
+            in_flight,
+        })
+    }
+
+    /// Commands received but never finished (the agent stopped while running them), with the
+    /// guard steps journaled for each.
+    pub fn interrupted(&self) -> &[(CommandEnvelope, Vec<GuardStep>)] {
+        &self.in_flight
+    }
+
+    /// A second writer on the same file for the guard's blocking thread.
+    pub fn appender(&self) -> anyhow::Result<JournalAppender> {
+        let file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&self.path)
+            .with_context(|| format!("cannot open {}", self.path.display()))?;
+        Ok(JournalAppender {
+            path: self.path.clone(),
+            file,
         })
     }
 
@@ -80,12 +159,14 @@ impl Journal {
             .and_then(|()| self.file.sync_data())
             .with_context(|| format!("cannot write {}", self.path.display()))?;
         match entry {
-            JournalEntry::Received { .. } => {}
+            JournalEntry::Received { command } => self.in_flight.push((command.clone(), vec![])),
             JournalEntry::Finished { id, result } => {
+                self.in_flight.retain(|(c, _)| c.id != *id);
                 self.finished.insert(id.clone(), result.clone());
                 self.unreported.push(id.clone());
             }
             JournalEntry::Reported { id } => self.unreported.retain(|u| u != id),
+            JournalEntry::Progress { .. } => {}
         }
         Ok(())
     }
@@ -114,6 +195,7 @@ mod tests {
             status: CommandStatus::Succeeded,
             message: "ok".into(),
             finished_at: jiff::Timestamp::UNIX_EPOCH,
+            change: None,
         }
     }
 

@@ -3,12 +3,13 @@
 //! by long-poll, each finished at most once thanks to a local journal (JSON lines, fsync).
 
 mod client;
+pub mod guard;
 mod identity;
 mod journal;
 mod report;
 mod runner;
 
 pub use identity::{Identity, load_identity};
-pub use journal::{Journal, JournalEntry};
+pub use journal::{GuardStep, Journal, JournalAppender, JournalEntry};
 pub use report::collect_inventory;
 pub use runner::{AgentSettings, Secret, run};

@@ -13,8 +13,9 @@ use pw_protocol::{
 };
 use tokio::sync::watch;
 
+use crate::guard::{self, ChangeSpec};
 use crate::identity::{self, Identity};
-use crate::journal::{Journal, JournalEntry};
+use crate::journal::{GuardStep, Journal, JournalEntry};
 use crate::{client, report};
 
 /// A secret string whose `Debug` never shows it.
@@ -60,6 +61,7 @@ pub async fn run(
         read_only: settings.read_only,
         poll_wait_secs: settings.poll_wait_secs,
     };
+    agent.finish_interrupted(&mut journal).await?;
     let mut backoff = Duration::from_secs(1);
     let mut next_heartbeat = tokio::time::Instant::now();
     let mut inventory_due = true;
@@ -193,7 +195,7 @@ impl Agent {
         journal.record(&JournalEntry::Received {
             command: envelope.clone(),
         })?;
-        let (result, refresh) = self.execute(&envelope.command).await;
+        let (result, refresh) = self.execute(journal, &envelope, &[]).await?;
         journal.record(&JournalEntry::Finished {
             id: id.clone(),
             result,
@@ -202,19 +204,60 @@ impl Agent {
         Ok(refresh)
     }
 
-    async fn execute(&self, command: &Command) -> (CommandResult, bool) {
-        let done = |status, message: String| CommandResult {
-            status,
-            message,
-            finished_at: Timestamp::now(),
-        };
+    /// Finishes commands the journal shows as received but never finished (the agent stopped
+    /// mid-command): a half-done change is rolled back unless its verification had passed.
+    async fn finish_interrupted(&self, journal: &mut Journal) -> anyhow::Result<()> {
+        for (envelope, steps) in journal.interrupted().to_vec() {
+            tracing::warn!(command_id = %envelope.id, steps = steps.len(), "finishing a command interrupted by a restart");
+            let (result, _) = self.execute(journal, &envelope, &steps).await?;
+            journal.record(&JournalEntry::Finished {
+                id: envelope.id.clone(),
+                result,
+            })?;
+        }
+        Ok(())
+    }
+
+    async fn execute(
+        &self,
+        journal: &Journal,
+        envelope: &CommandEnvelope,
+        prior: &[GuardStep],
+    ) -> anyhow::Result<(CommandResult, bool)> {
+        let command = &envelope.command;
         if command.changes_host() && self.read_only {
             let message = format!(
                 "refused: this agent runs read-only (started with --read-only); {} changes the host",
                 command.kind()
             );
-            return (done(CommandStatus::Refused, message), false);
+            return Ok((done(CommandStatus::Refused, message), false));
         }
+        if let Command::ApplyChange {
+            targets,
+            checks,
+            verification_seconds,
+            ..
+        } = command
+        {
+            let spec = ChangeSpec {
+                id: envelope.id.clone(),
+                targets: targets.clone(),
+                checks: checks.clone(),
+                verification: Duration::from_secs(*verification_seconds),
+            };
+            let mut log = journal.appender()?;
+            let prior = prior.to_vec();
+            let result = tokio::task::spawn_blocking(move || {
+                guard::run_change(&pw_host::LocalRunner, &mut log, &spec, &prior)
+            })
+            .await
+            .context("the change guard panicked")?;
+            return Ok((result, true));
+        }
+        Ok(self.execute_simple(command).await)
+    }
+
+    async fn execute_simple(&self, command: &Command) -> (CommandResult, bool) {
         match command {
             Command::RefreshInventory => match self.inventory().await {
                 Ok(()) => (
@@ -235,6 +278,13 @@ impl Agent {
                     ),
                 }
             }
+            Command::ApplyChange { .. } => (
+                done(
+                    CommandStatus::Refused,
+                    "apply_change runs in the guard".into(),
+                ),
+                false,
+            ),
         }
     }
 
@@ -254,6 +304,15 @@ impl Agent {
             }
         }
         Ok(())
+    }
+}
+
+fn done(status: CommandStatus, message: String) -> CommandResult {
+    CommandResult {
+        status,
+        message,
+        finished_at: Timestamp::now(),
+        change: None,
     }
 }
 

@@ -124,6 +124,15 @@ pub enum Command {
     RefreshInventory,
     /// Install exact versions (`apt-get install pkg=ver …`); a change command.
     InstallPackages { packages: Vec<PackagePin> },
+    /// The guarded change of a rollout: record exact versions, install the targets, verify
+    /// health, roll back on failure (see [`crate::ChangeReport`]). A change command.
+    ApplyChange {
+        rollout: String,
+        targets: Vec<PackagePin>,
+        #[serde(default)]
+        checks: Vec<crate::HealthCheckSpec>,
+        verification_seconds: u64,
+    },
 }
 
 impl Command {
@@ -131,7 +140,7 @@ impl Command {
     pub fn changes_host(&self) -> bool {
         match self {
             Command::RefreshInventory => false,
-            Command::InstallPackages { .. } => true,
+            Command::InstallPackages { .. } | Command::ApplyChange { .. } => true,
         }
     }
 
@@ -140,6 +149,7 @@ impl Command {
         match self {
             Command::RefreshInventory => "refresh_inventory",
             Command::InstallPackages { .. } => "install_packages",
+            Command::ApplyChange { .. } => "apply_change",
         }
     }
 }
@@ -158,6 +168,9 @@ pub struct CommandResult {
     /// A human-readable explanation (always set for `refused` and `failed`).
     pub message: String,
     pub finished_at: Timestamp,
+    /// What an `apply_change` did (absent for other commands).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub change: Option<crate::ChangeReport>,
 }
 
 /// How a command ended.

@@ -6,9 +6,11 @@
 
 mod agent;
 mod api;
+mod change;
 
 pub use agent::*;
 pub use api::*;
+pub use change::*;
 
 /// The protocol version spoken by this build; the controller refuses other major versions.
 pub const PROTOCOL_VERSION: u32 = 1;
