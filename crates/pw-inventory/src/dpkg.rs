@@ -8,57 +8,92 @@
 //! `deinstall ok config-files`: only conffiles are left), `half-installed`, `unpacked` and
 //! `half-configured` (`dpkg --audit` reports those; their version is not reliably what runs).
 //!
-//! Speed: the input is scanned line by line with `memchr`; fields other than Package, Status,
-//! Version, Architecture and Source are skipped without decoding, and only the kept values of an
-//! installed package are allocated.
+//! Speed (1.6x the plain line-by-line parser on the real file, `cargo bench -p pw-inventory`):
+//! newlines are found 64 bytes at a time (`dpkg/lines.rs`); fields other than Package, Status,
+//! Version, Architecture and Source cost one look at their name; the input is checked for UTF-8
+//! once, so kept values need no check of their own; names and versions of the usual shape pass a
+//! table-driven check (`dpkg/check.rs`); only the kept values of an installed package are
+//! allocated. `dpkg/reference.rs` keeps the plain parser as a test oracle: both must agree
+//! exactly, problems and line numbers included.
 
-use pw_model::{InstalledPackage, PackageName};
-use pw_version::Scheme;
+use pw_model::InstalledPackage;
 
 use crate::{Inventory, InventoryError, excerpt, valid_arch};
+
+mod check;
+mod lines;
+#[cfg(test)]
+mod reference;
+
+/// Bytes of status text per installed package, roughly (Debian 12: 700 to 900), to size the
+/// output once.
+const BYTES_PER_STANZA: usize = 700;
 
 /// Parses a dpkg status file (deb822). Returns the installed packages and one problem per
 /// malformed stanza (that stanza is skipped). Never panics.
 pub fn parse_dpkg_status(input: &[u8]) -> Inventory {
-    let mut out = Inventory::default();
+    let text = Text::new(input);
     let mut stanza = Stanza::default();
-    let mut start = 0;
-    let mut line_no = 0;
-    // One iterator over all newlines (cheaper than a memchr call per short line); the last line
-    // may lack its newline.
-    let ends = memchr::memchr_iter(b'\n', input).chain(std::iter::once(input.len()));
-    for end in ends {
-        if start > end || (end == input.len() && start == end) {
-            break;
-        }
-        let mut line = &input[start..end];
-        start = end + 1;
+    let mut out = Inventory {
+        packages: Vec::with_capacity(input.len() / BYTES_PER_STANZA + 1),
+        problems: Vec::new(),
+    };
+    // Plain locals (not fields of a struct whose address escapes) stay in registers.
+    let (mut start, mut line_no) = (0, 0);
+    for end in lines::NewlineIter::new(input) {
         line_no += 1;
-        if let [rest @ .., b'\r'] = line {
-            line = rest;
+        line(input, start, end, line_no, &mut stanza, &text, &mut out);
+        start = end + 1;
+    }
+    // The last line may lack its newline.
+    if start < input.len() {
+        line_no += 1;
+        line(
+            input,
+            start,
+            input.len(),
+            line_no,
+            &mut stanza,
+            &text,
+            &mut out,
+        );
+    }
+    stanza.finish(&text, &mut out);
+    out
+}
+
+/// Reads line `line_no`, `input[start..end]` (`end` excludes the newline).
+#[inline(always)]
+fn line(
+    input: &[u8],
+    start: usize,
+    end: usize,
+    line_no: usize,
+    stanza: &mut Stanza,
+    text: &Text<'_>,
+    out: &mut Inventory,
+) {
+    let mut line = &input[start..end];
+    if let [rest @ .., b'\r'] = line {
+        line = rest;
+    }
+    match line.first() {
+        None => stanza.finish(text, out),
+        Some(b' ' | b'\t') => {
+            // A continuation line, or a blank one when it has nothing but spaces and tabs.
+            if line.iter().all(|&b| b == b' ' || b == b'\t') {
+                stanza.finish(text, out);
+            } else if stanza.first_line == 0 {
+                stanza.orphan(line, line_no);
+            }
         }
-        match line.first() {
-            None => stanza.finish(&mut out),
-            Some(b' ' | b'\t') if is_blank(line) => stanza.finish(&mut out),
-            Some(b' ' | b'\t') => {
-                if stanza.first_line == 0 {
-                    stanza.first_line = line_no;
-                    stanza.fail(InventoryError::OrphanContinuation {
-                        line: line_no,
-                        text: excerpt(line),
-                    });
-                }
+        Some(_) => {
+            if stanza.first_line == 0 {
+                stanza.first_line = line_no;
             }
-            Some(_) => {
-                if stanza.first_line == 0 {
-                    stanza.first_line = line_no;
-                }
-                stanza.field(line, line_no);
-            }
+            stanza.field(input, start, line, line_no);
         }
     }
-    stanza.finish(&mut out);
-    out
 }
 
 /// Whether a `Status:` value (`want flag state`) means installed (see the module docs); `None`
@@ -101,41 +136,87 @@ pub fn format_dpkg_stanza(package: &InstalledPackage) -> String {
     text
 }
 
-fn is_blank(line: &[u8]) -> bool {
-    line.iter().all(|&b| b == b' ' || b == b'\t')
+/// The input's longest valid UTF-8 prefix, checked once (at memory speed): a kept value inside
+/// it is text without a check of its own.
+struct Text<'a> {
+    input: &'a [u8],
+    valid: &'a str,
 }
 
-/// A field value and the line it was on.
-type Value<'a> = Option<(&'a [u8], usize)>;
+impl<'a> Text<'a> {
+    fn new(input: &'a [u8]) -> Self {
+        let valid = match std::str::from_utf8(input) {
+            Ok(valid) => valid,
+            Err(e) => std::str::from_utf8(&input[..e.valid_up_to()]).unwrap_or_default(),
+        };
+        Text { input, valid }
+    }
 
-/// The fields of the stanza being read, borrowed from the input.
-#[derive(Default)]
-struct Stanza<'a> {
-    /// Line of the stanza's first line; 0 while no stanza is open.
-    first_line: usize,
-    package: Value<'a>,
-    status: Value<'a>,
-    version: Value<'a>,
-    arch: Value<'a>,
-    source: Value<'a>,
-    /// The first problem found; the stanza is skipped when set.
-    problem: Option<InventoryError>,
-}
-
-impl<'a> Stanza<'a> {
-    fn fail(&mut self, problem: InventoryError) {
-        if self.problem.is_none() {
-            self.problem = Some(problem);
+    /// A value as text, or `NotUtf8`.
+    fn get(&self, value: Value, field: &'static str) -> Result<&'a str, InventoryError> {
+        let (start, end) = (value.start, value.end);
+        match self.valid.get(start..end) {
+            Some(text) => Ok(text),
+            None => {
+                std::str::from_utf8(&self.input[start..end]).map_err(|_| InventoryError::NotUtf8 {
+                    line: value.line,
+                    field,
+                })
+            }
         }
     }
 
-    fn field(&mut self, line: &'a [u8], line_no: usize) {
-        // Field names are short: a plain loop beats a SIMD search set up per line.
-        let Some(colon) = line.iter().position(|&b| b == b':').filter(|&c| c > 0) else {
-            return self.fail(InventoryError::BadFieldLine {
-                line: line_no,
-                text: excerpt(line),
-            });
+    fn bytes(&self, value: Value) -> &'a [u8] {
+        &self.input[value.start..value.end]
+    }
+}
+
+/// Where a field value is in the input (trimmed), and its line.
+#[derive(Clone, Copy)]
+struct Value {
+    start: usize,
+    end: usize,
+    line: usize,
+}
+
+/// The fields of the stanza being read.
+#[derive(Default)]
+struct Stanza {
+    /// Line of the stanza's first line; 0 while no stanza is open.
+    first_line: usize,
+    package: Option<Value>,
+    status: Option<Value>,
+    version: Option<Value>,
+    arch: Option<Value>,
+    source: Option<Value>,
+    /// The first problem found; the stanza is skipped when set.
+    problem: Option<Box<InventoryError>>,
+}
+
+impl Stanza {
+    #[cold]
+    #[inline(never)]
+    fn fail(&mut self, problem: InventoryError) {
+        if self.problem.is_none() {
+            self.problem = Some(Box::new(problem));
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn orphan(&mut self, line: &[u8], line_no: usize) {
+        self.first_line = line_no;
+        self.fail(InventoryError::OrphanContinuation {
+            line: line_no,
+            text: excerpt(line),
+        });
+    }
+
+    /// A field line starting at byte `at` of the input.
+    #[inline(always)]
+    fn field(&mut self, input: &[u8], at: usize, line: &[u8], line_no: usize) {
+        let Some(colon) = lines::first_colon(input, at, line).filter(|&c| c > 0) else {
+            return self.bad_field_line(line, line_no);
         };
         let name = &line[..colon];
         let (slot, field) = match name.len() {
@@ -152,61 +233,80 @@ impl<'a> Stanza<'a> {
                 field,
             });
         }
-        *slot = Some((line[colon + 1..].trim_ascii(), line_no));
+        let value = &line[colon + 1..];
+        let lead = value.len() - value.trim_ascii_start().len();
+        let start = at + colon + 1 + lead;
+        *slot = Some(Value {
+            start,
+            end: start + value[lead..].trim_ascii_end().len(),
+            line: line_no,
+        });
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn bad_field_line(&mut self, line: &[u8], line_no: usize) {
+        self.fail(InventoryError::BadFieldLine {
+            line: line_no,
+            text: excerpt(line),
+        });
     }
 
     /// Closes the stanza (if one is open): keeps its package or records its problem.
-    fn finish(&mut self, out: &mut Inventory) {
+    fn finish(&mut self, text: &Text<'_>, out: &mut Inventory) {
         if self.first_line == 0 {
             return;
         }
-        let stanza = std::mem::take(self);
-        match stanza.into_package() {
+        match self.package(text) {
             Ok(Some(package)) => out.packages.push(package),
             Ok(None) => {}
             Err(problem) => out.problems.push(problem),
         }
+        *self = Stanza::default();
     }
 
     /// The installed package of a complete stanza, `None` when it is not installed.
-    fn into_package(self) -> Result<Option<InstalledPackage>, InventoryError> {
-        if let Some(problem) = self.problem {
-            return Err(problem);
+    fn package(&mut self, text: &Text<'_>) -> Result<Option<InstalledPackage>, InventoryError> {
+        if let Some(problem) = self.problem.take() {
+            return Err(*problem);
         }
         let first_line = self.first_line;
-        let (package, package_line) = self.package.ok_or(InventoryError::MissingField {
-            line: first_line,
-            field: "Package",
-            package: None,
-        })?;
-        let name = text(package, package_line, "Package")?;
-        PackageName::validate(name).map_err(|source| InventoryError::BadName {
-            line: package_line,
-            field: "Package",
-            source,
-        })?;
+        let Some(package) = self.package else {
+            return Err(InventoryError::MissingField {
+                line: first_line,
+                field: "Package",
+                package: None,
+            });
+        };
+        let name = text.get(package, "Package")?;
+        check::name(name, package.line, "Package")?;
         let missing = |field| InventoryError::MissingField {
             line: first_line,
             field,
             package: Some(name.to_owned()),
         };
-        let (status, status_line) = self.status.ok_or_else(|| missing("Status"))?;
-        let status_text = text(status, status_line, "Status")?;
-        match is_installed_status(status_text) {
-            Some(true) => {}
-            Some(false) => return Ok(None),
-            None => {
-                return Err(InventoryError::BadStatus {
-                    line: status_line,
-                    value: status_text.to_owned(),
-                });
+        let status = self.status.ok_or_else(|| missing("Status"))?;
+        // The usual value first, without a UTF-8 or word check.
+        if text.bytes(status) != b"install ok installed" {
+            let status_text = text.get(status, "Status")?;
+            match is_installed_status(status_text) {
+                Some(true) => {}
+                Some(false) => return Ok(None),
+                None => {
+                    return Err(InventoryError::BadStatus {
+                        line: status.line,
+                        value: status_text.to_owned(),
+                    });
+                }
             }
         }
-        let (version, version_line) = self.version.ok_or_else(|| missing("Version"))?;
-        let version = text(version, version_line, "Version")?;
-        validate_version(version, version_line, "Version")?;
-        let (arch, arch_line) = self.arch.ok_or_else(|| missing("Architecture"))?;
-        let arch = text(arch, arch_line, "Architecture")?;
+        let version = self.version.ok_or_else(|| missing("Version"))?;
+        let version_line = version.line;
+        let version = text.get(version, "Version")?;
+        check::version(version, version_line, "Version")?;
+        let arch = self.arch.ok_or_else(|| missing("Architecture"))?;
+        let arch_line = arch.line;
+        let arch = text.get(arch, "Architecture")?;
         if !valid_arch(arch) {
             return Err(InventoryError::BadArch {
                 line: arch_line,
@@ -214,7 +314,7 @@ impl<'a> Stanza<'a> {
             });
         }
         let (source, source_version) = match self.source {
-            Some((value, line)) => parse_source(text(value, line, "Source")?, line)?,
+            Some(value) => parse_source(text.get(value, "Source")?, value.line, name, version)?,
             None => (None, None),
         };
         Ok(Some(InstalledPackage {
@@ -227,29 +327,22 @@ impl<'a> Stanza<'a> {
     }
 }
 
-fn text<'a>(value: &'a [u8], line: usize, field: &'static str) -> Result<&'a str, InventoryError> {
-    std::str::from_utf8(value).map_err(|_| InventoryError::NotUtf8 { line, field })
-}
-
-fn validate_version(version: &str, line: usize, field: &'static str) -> Result<(), InventoryError> {
-    Scheme::Dpkg
-        .validate(version)
-        .map_err(|source| InventoryError::BadVersion {
-            line,
-            field,
-            source,
-        })
-}
-
-/// Splits `name` or `name (version)`, validating both parts.
-fn parse_source(value: &str, line: usize) -> Result<(Option<&str>, Option<&str>), InventoryError> {
+/// Splits `name` or `name (version)`, validating both parts (a part equal to the package's
+/// already validated `package` name or `version` is not validated again).
+fn parse_source<'v>(
+    value: &'v str,
+    line: usize,
+    package: &str,
+    version: &str,
+) -> Result<(Option<&'v str>, Option<&'v str>), InventoryError> {
     let bad = || InventoryError::BadSource {
         line,
         value: value.to_owned(),
     };
-    let (name, version) = match value.split_once(|c: char| c.is_ascii_whitespace()) {
+    let (name, source_version) = match value.bytes().position(|b| b.is_ascii_whitespace()) {
         None => (value, None),
-        Some((name, rest)) => {
+        Some(space) => {
+            let (name, rest) = (&value[..space], &value[space + 1..]);
             let inner = rest
                 .trim_ascii()
                 .strip_prefix('(')
@@ -259,15 +352,13 @@ fn parse_source(value: &str, line: usize) -> Result<(Option<&str>, Option<&str>)
             (name, Some(inner))
         }
     };
-    PackageName::validate(name).map_err(|source| InventoryError::BadName {
-        line,
-        field: "Source",
-        source,
-    })?;
-    if let Some(version) = version {
-        validate_version(version, line, "Source")?;
+    if name != package {
+        check::name(name, line, "Source")?;
     }
-    Ok((Some(name), version))
+    if let Some(source_version) = source_version.filter(|&v| v != version) {
+        check::version(source_version, line, "Source")?;
+    }
+    Ok((Some(name), source_version))
 }
 
 #[cfg(test)]

@@ -6,13 +6,18 @@
 //! the caller knows when the host first had the problem); when neither is known it runs from
 //! `now`. Findings are ordered most urgent first: tier, then deadline, then package and id.
 
+mod cache;
+
 use std::collections::HashMap;
 
 use jiff::Timestamp;
 use jiff::civil::Date;
 use pw_advisory::{Advisory, AdvisoryIndex, AdvisoryKind, EpssScores, KevCatalog, Match, Matcher};
-use pw_model::{Finding, InstalledPackage, OsRelease};
+use pw_model::{Finding, InstalledPackage, OsRelease, Tier};
 use pw_priority::{Deadline, Evidence, FixKind, PriorityPolicy};
+
+use cache::Classified;
+pub use cache::Classifier;
 
 /// Advisories indexed for matching, with the threat signals of their CVEs.
 pub struct Intelligence {
@@ -65,11 +70,20 @@ impl Intelligence {
         self.findings(&matcher.match_packages(packages), context)
     }
 
-    /// Classifies matches into findings, most urgent first.
+    /// Classifies matches into findings, most urgent first. For many hosts under one context, a
+    /// [`Classifier`] gives the same findings while classifying each advisory set once.
     pub fn findings(&self, matches: &[Match<'_>], context: &ScanContext<'_>) -> Vec<Finding> {
-        let mut findings: Vec<Finding> = matches.iter().map(|m| self.finding(m, context)).collect();
+        let mut findings: Vec<Finding> = matches
+            .iter()
+            .map(|m| self.classify(m, context).into_finding(m))
+            .collect();
         sort_findings(&mut findings);
         findings
+    }
+
+    /// A classifier that remembers classifications (see [`Classifier`]).
+    pub fn classifier(&self) -> Classifier<'_> {
+        Classifier::new(self)
     }
 
     /// The evidence classification needs for one match.
@@ -118,7 +132,8 @@ impl Intelligence {
         }
     }
 
-    fn finding(&self, m: &Match<'_>, context: &ScanContext<'_>) -> Finding {
+    /// Everything of a match's finding that depends only on its advisories and the context.
+    fn classify(&self, m: &Match<'_>, context: &ScanContext<'_>) -> Classified {
         let evidence = self.evidence(m, context.first_seen);
         let classification = match context.group {
             Some(group) => context.policy.classify_for_group(group, &evidence),
@@ -129,23 +144,17 @@ impl Intelligence {
             Deadline::Within(duration) => context.now.checked_add(duration).ok(),
             Deadline::NextWindow | Deadline::None => None,
         };
-        let epss = evidence.epss.iter().map(|e| e.probability).reduce(f64::max);
-        Finding {
-            binary: m.installed.name.clone(),
-            installed: m.installed.version.clone(),
-            package: m.package.to_owned(),
-            package_version: m.package_version.to_owned(),
-            advisory: evidence.advisory.clone(),
+        Classified {
+            epss: evidence.epss.iter().map(|e| e.probability).reduce(f64::max),
+            kev: !evidence.kev.is_empty(),
+            advisory: evidence.advisory,
             aliases: m.aliases().into_iter().map(str::to_owned).collect(),
-            fixed: m.fixed.map(str::to_owned),
             tier: classification.tier,
             deadline,
             reasons: classification.reasons,
             summary: m.advisory().summary.clone(),
             published: evidence.published,
             cvss: m.cvss(),
-            epss,
-            kev: !evidence.kev.is_empty(),
         }
     }
 }
@@ -172,17 +181,27 @@ fn cvss_version(version: pw_advisory::CvssVersion) -> pw_priority::CvssVersion {
 /// Most urgent first: tier, deadline (none last), binary, advisory.
 pub fn sort_findings(findings: &mut [Finding]) {
     findings.sort_by(|a, b| {
-        a.tier
-            .cmp(&b.tier)
-            .then_with(|| match (a.deadline, b.deadline) {
-                (Some(x), Some(y)) => x.cmp(&y),
-                (Some(_), None) => std::cmp::Ordering::Less,
-                (None, Some(_)) => std::cmp::Ordering::Greater,
-                (None, None) => std::cmp::Ordering::Equal,
-            })
-            .then_with(|| a.binary.cmp(&b.binary))
-            .then_with(|| a.advisory.cmp(&b.advisory))
+        urgency(
+            (a.tier, a.deadline, &a.binary, &a.advisory),
+            (b.tier, b.deadline, &b.binary, &b.advisory),
+        )
     });
+}
+
+/// The order of [`sort_findings`] on (tier, deadline, binary, advisory).
+fn urgency(
+    a: (Tier, Option<Timestamp>, &str, &str),
+    b: (Tier, Option<Timestamp>, &str, &str),
+) -> std::cmp::Ordering {
+    a.0.cmp(&b.0)
+        .then_with(|| match (a.1, b.1) {
+            (Some(x), Some(y)) => x.cmp(&y),
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (None, None) => std::cmp::Ordering::Equal,
+        })
+        .then_with(|| a.2.cmp(b.2))
+        .then_with(|| a.3.cmp(b.3))
 }
 
 /// Counts of findings per tier, and how many are overdue at `now`.

@@ -1,0 +1,107 @@
+//! The remembering [`Classifier`] against the plain [`Intelligence::findings`] on real data: the
+//! Debian 12 status file of pw-inventory's tests and the feed snapshot of pw-feeds (OSV for
+//! Debian, Ubuntu and AlmaLinux, CISA KEV, EPSS), for several hosts and contexts in a row.
+
+use std::io::Read;
+use std::path::Path;
+
+use jiff::Timestamp;
+use pw_advisory::{parse_advisories, parse_epss_csv, parse_kev};
+use pw_model::{InstalledPackage, OsRelease};
+use pw_priority::PriorityPolicy;
+use pw_scan::{Intelligence, ScanContext};
+
+fn gunzip(path: &str) -> Vec<u8> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(path);
+    let mut out = Vec::new();
+    flate2::read::GzDecoder::new(&std::fs::read(&path).unwrap()[..])
+        .read_to_end(&mut out)
+        .unwrap();
+    out
+}
+
+fn intelligence() -> Intelligence {
+    let mut advisories = Vec::new();
+    for feed in [
+        "osv-debian12-changelogs.jsonl.gz",
+        "osv-ubuntu-sample.jsonl.gz",
+        "osv-almalinux.jsonl.gz",
+    ] {
+        let batch = parse_advisories(&gunzip(&format!("../pw-feeds/snapshot/{feed}")));
+        assert_eq!(batch.problems, vec![], "{feed}");
+        advisories.extend(batch.advisories);
+    }
+    let kev = parse_kev(&gunzip("../pw-feeds/snapshot/kev.json.gz")).unwrap();
+    let epss = parse_epss_csv(&gunzip("../pw-feeds/snapshot/epss-sample.csv.gz")).unwrap();
+    Intelligence::new(advisories, Some(&kev.catalog), &[epss.scores])
+}
+
+/// The real status file, and copies of it with every package older (so that most advisories
+/// match, many merged) or with every other package older.
+fn hosts() -> Vec<Vec<InstalledPackage>> {
+    let inventory = pw_inventory::parse_dpkg_status(&gunzip(
+        "../pw-inventory/tests/data/dpkg-status-debian12.txt.gz",
+    ));
+    assert!(inventory.is_clean());
+    let real = inventory.packages;
+    let aged = |every: usize| -> Vec<InstalledPackage> {
+        real.iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let mut p = p.clone();
+                if i % every == 0 {
+                    p.source_version = Some("0.1-1".to_owned());
+                }
+                p
+            })
+            .collect()
+    };
+    vec![real.clone(), aged(1), aged(2), real]
+}
+
+#[test]
+fn remembered_classification_gives_the_same_findings() {
+    let intelligence = intelligence();
+    let policy = PriorityPolicy::from_toml_str(
+        r#"
+        [groups.payments.tiers.t0]
+        deadline = "6h"
+        cvss_min = 8.5
+        "#,
+    )
+    .unwrap();
+    let default_policy = PriorityPolicy::default();
+    let now: Timestamp = "2026-11-23T12:00:00Z".parse().unwrap();
+    let first_seen: Timestamp = "2026-01-05T08:00:00Z".parse().unwrap();
+    let contexts = [
+        (&default_policy, None, None),
+        (&policy, Some("payments"), None),
+        (&policy, Some("payments"), Some(first_seen)),
+        (&policy, None, Some(first_seen)),
+    ];
+    let os = OsRelease::parse("debian:12").unwrap();
+    let mut matcher = intelligence.matcher(&os, false);
+    let mut classifier = intelligence.classifier();
+    let (mut findings, mut tiers) = (0, [0usize; 5]);
+    for (policy, group, first_seen) in contexts {
+        let context = ScanContext {
+            policy,
+            group,
+            first_seen,
+            now,
+        };
+        for host in hosts() {
+            let matches = matcher.match_packages(&host);
+            let expected = intelligence.findings(&matches, &context);
+            assert_eq!(classifier.findings(&matches, &context), expected);
+            findings += expected.len();
+            expected.iter().for_each(|f| tiers[f.tier.index()] += 1);
+        }
+    }
+    let (hits, misses) = classifier.stats();
+    assert_eq!(hits + misses, findings as u64);
+    assert!(hits > misses, "{hits} remembered, {misses} classified");
+    // The data exercises several tiers, reasons from KEV or EPSS, and merged advisories.
+    assert!(findings > 1000, "{findings}");
+    assert!(tiers.iter().filter(|&&n| n > 0).count() >= 3, "{tiers:?}");
+}
