@@ -154,7 +154,9 @@ async fn a_corrupt_file_fails_the_import_and_changes_nothing() {
     let gz = std::fs::read(snapshot("kev.json.gz")).unwrap();
     let short = dir.path().join("kev.json.gz");
     std::fs::write(&short, &gz[..gz.len() / 2]).unwrap();
-    let error = read_paths(std::slice::from_ref(&short)).unwrap_err().to_string();
+    let error = read_paths(std::slice::from_ref(&short))
+        .unwrap_err()
+        .to_string();
     assert!(
         error.contains("kev.json.gz: corrupt or truncated gzip"),
         "{error}"
