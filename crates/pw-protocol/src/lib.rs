@@ -7,10 +7,12 @@
 mod agent;
 mod api;
 mod change;
+mod rollout;
 
 pub use agent::*;
 pub use api::*;
 pub use change::*;
+pub use rollout::*;
 
 /// The protocol version spoken by this build; the controller refuses other major versions.
 pub const PROTOCOL_VERSION: u32 = 1;

@@ -20,6 +20,8 @@ pub enum ApiError {
     HostNotFound(String),
     #[error("unknown command {0:?}")]
     CommandNotFound(String),
+    #[error("unknown rollout {0:?}")]
+    RolloutNotFound(String),
     #[error("no route for {0}")]
     RouteNotFound(String),
     #[error("unknown enrollment token (it was never issued by this controller)")]
@@ -52,6 +54,7 @@ impl ApiError {
             ApiError::InvalidRequest(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
             ApiError::HostNotFound(_) => (StatusCode::NOT_FOUND, "host_not_found"),
             ApiError::CommandNotFound(_) => (StatusCode::NOT_FOUND, "command_not_found"),
+            ApiError::RolloutNotFound(_) => (StatusCode::NOT_FOUND, "rollout_not_found"),
             ApiError::RouteNotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::TokenUnknown => (StatusCode::UNAUTHORIZED, "token_invalid"),
             ApiError::TokenAlreadyUsed => (StatusCode::CONFLICT, "token_already_used"),

@@ -10,6 +10,7 @@ mod error;
 mod findings;
 mod metrics;
 mod routes;
+pub mod scheduler;
 mod settings;
 mod state;
 mod tls;

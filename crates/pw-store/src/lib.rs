@@ -9,6 +9,7 @@ pub mod audit;
 mod commands;
 mod controller;
 mod plans;
+mod rollouts;
 mod signals;
 
 use std::path::Path;
@@ -28,6 +29,9 @@ pub use controller::{
     TokenProblem,
 };
 pub use plans::{PlanEvent, PlanListing, PlanRefusal, StoredPlan};
+pub use rollouts::{
+    BlockedRow, HostTransition, NewRollout, RolloutHostRow, RolloutRow, TransitionCommand,
+};
 pub use signals::{EpssRow, KevRow};
 
 /// The embedded migrations, applied on open.

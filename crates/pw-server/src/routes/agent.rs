@@ -225,6 +225,19 @@ pub async fn result(
     ApiJson(result): ApiJson<CommandResult>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let status = result.status.as_str();
+    if let Some(report) = &result.change {
+        // Kept before the result, so the scheduler always finds the report of a finished
+        // `apply_change`; an unknown command id fails the foreign key and is refused below.
+        let json = serde_json::to_string(report).map_err(anyhow::Error::from)?;
+        if state
+            .store
+            .command(&id)
+            .await?
+            .is_some_and(|c| c.host_id == host_id)
+        {
+            state.store.record_change_report(&id, &json).await?;
+        }
+    }
     let outcome = state
         .store
         .finish_command(&host_id, &id, status, &result.message, result.finished_at)

@@ -3,6 +3,7 @@
 mod agent;
 mod api;
 mod page;
+mod rollouts;
 
 use axum::Router;
 use axum::extract::{MatchedPath, Request, State};
@@ -28,6 +29,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/findings"),
     ("post", "/api/v1/enrollment-tokens"),
     ("get", "/api/v1/audit"),
+    ("post", "/api/v1/rollouts"),
+    ("get", "/api/v1/rollouts"),
+    ("get", "/api/v1/rollouts/{id}"),
     ("post", "/api/v1/enroll"),
     ("post", "/api/v1/agent/heartbeat"),
     ("post", "/api/v1/agent/inventory"),
@@ -49,6 +53,11 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/findings", get(api::findings))
         .route("/api/v1/enrollment-tokens", post(api::create_token))
         .route("/api/v1/audit", get(api::audit))
+        .route(
+            "/api/v1/rollouts",
+            post(rollouts::create).get(rollouts::list),
+        )
+        .route("/api/v1/rollouts/{id}", get(rollouts::get))
         .route("/api/v1/enroll", post(agent::enroll))
         .route("/api/v1/agent/heartbeat", post(agent::heartbeat))
         .route("/api/v1/agent/inventory", post(agent::inventory))

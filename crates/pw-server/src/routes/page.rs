@@ -5,7 +5,7 @@ use askama::Template;
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::response::Html;
-use pw_protocol::{FleetFinding, HostSummary, PendingUpdate};
+use pw_protocol::{FleetFinding, HostSummary, PendingUpdate, RolloutList};
 
 use super::api::{fleet_findings, host_summary};
 use crate::error::ApiError;
@@ -45,6 +45,9 @@ pub struct Text {
     pub suite: &'static str,
     pub rollouts: &'static str,
     pub no_rollouts: &'static str,
+    pub status: &'static str,
+    pub state: &'static str,
+    pub blocked: &'static str,
     pub yes: &'static str,
     pub no: &'static str,
 }
@@ -78,7 +81,10 @@ pub const EN: Text = Text {
     to_version: "New version",
     suite: "Suite",
     rollouts: "Rollouts",
-    no_rollouts: "No rollouts yet: the rollout engine is not connected to the controller in this build.",
+    no_rollouts: "No rollouts yet (POST /api/v1/rollouts).",
+    status: "Status",
+    state: "State",
+    blocked: "Blocked versions",
     yes: "yes",
     no: "no",
 };
@@ -112,7 +118,10 @@ pub const ZH_CN: Text = Text {
     to_version: "新版本",
     suite: "套件",
     rollouts: "发布",
-    no_rollouts: "暂无发布：此版本的控制器尚未接入发布引擎。",
+    no_rollouts: "暂无发布（POST /api/v1/rollouts）。",
+    status: "状态",
+    state: "状态",
+    blocked: "已封禁的版本",
     yes: "是",
     no: "否",
 };
@@ -148,6 +157,7 @@ pub struct IndexPage {
     pub findings: Vec<FleetFinding>,
     pub total_findings: usize,
     pub pending: Vec<HostPending>,
+    pub rollouts: RolloutList,
 }
 
 #[derive(serde::Deserialize)]
@@ -192,6 +202,7 @@ pub async fn index(
         findings,
         total_findings,
         pending,
+        rollouts: super::rollouts::load_all(&state).await?,
     };
     let html = page
         .render()

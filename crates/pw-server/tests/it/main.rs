@@ -2,4 +2,5 @@
 //! temporary directories, real TLS and mutual TLS.
 
 mod enrollment;
+mod rollouts;
 mod support;

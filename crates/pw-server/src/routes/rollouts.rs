@@ -1,0 +1,208 @@
+//! Rollout endpoints: create a rollout (canary batch, then wave batches of `batch_size`), read
+//! one with every host's durable state, list them with the fleet-wide block list.
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use pw_protocol::{
+    BlockedVersion, CreateRollout, PackagePin, RolloutHostView, RolloutList, RolloutView,
+};
+use pw_rollout::{
+    BatchKind, BatchSpec, ExactVersion, FailurePolicy, HostChange, HostId, HostSpec, Policy,
+    RolloutId, RolloutPlan, StepLimits, Target,
+};
+use pw_store::{NewRollout, RolloutRow};
+
+use crate::error::{ApiError, ApiJson};
+use crate::scheduler::state_name;
+use crate::state::AppState;
+
+/// Seconds an agent may take to install before its guard starts verifying.
+const INSTALL_ALLOWANCE_SECS: u64 = 15 * 60;
+
+pub async fn create(
+    State(state): State<AppState>,
+    ApiJson(request): ApiJson<CreateRollout>,
+) -> Result<(axum::http::StatusCode, Json<RolloutView>), ApiError> {
+    let invalid = |m: String| ApiError::InvalidRequest(m);
+    if request.hosts.is_empty() || request.targets.is_empty() {
+        return Err(invalid("a rollout needs hosts and targets".into()));
+    }
+    if request.batch_size == 0 {
+        return Err(invalid("batch_size must be at least 1".into()));
+    }
+    if request.canary_size >= request.hosts.len() && request.hosts.len() > 1 {
+        return Err(invalid("canary_size must leave hosts for the waves".into()));
+    }
+    let targets = request
+        .targets
+        .iter()
+        .map(|p| {
+            Ok(Target {
+                package: pw_model::PackageName::parse(&p.name)
+                    .map_err(|e| invalid(format!("target {}: {e}", p.name)))?,
+                version: ExactVersion::parse(&p.version)
+                    .map_err(|e| invalid(format!("target {}: {e}", p.name)))?,
+            })
+        })
+        .collect::<Result<Vec<_>, ApiError>>()?;
+    for host in &request.hosts {
+        if state.store.host(host).await?.is_none() {
+            return Err(ApiError::HostNotFound(host.clone()));
+        }
+    }
+    let id = format!("ro-{}", uuid::Uuid::now_v7());
+    let spec = |host: &String| HostSpec {
+        id: HostId(host.clone()),
+        targets: targets.clone(),
+    };
+    let canaries = request.canary_size.min(request.hosts.len());
+    let mut batches = Vec::new();
+    if canaries > 0 {
+        batches.push(BatchSpec {
+            group: "default".into(),
+            kind: BatchKind::Canary,
+            hosts: request.hosts[..canaries].iter().map(spec).collect(),
+        });
+    }
+    for chunk in request.hosts[canaries..].chunks(request.batch_size) {
+        batches.push(BatchSpec {
+            group: "default".into(),
+            kind: BatchKind::Wave,
+            hosts: chunk.iter().map(spec).collect(),
+        });
+    }
+    let mut failure = FailurePolicy::default_for(&batches);
+    if let Some(max) = request.max_failures {
+        failure.max_failures = max;
+    }
+    let plan = RolloutPlan {
+        id: RolloutId(id.clone()),
+        batches,
+        budgets: BTreeMap::from([(
+            "default".to_owned(),
+            request.batch_size.max(canaries).max(1),
+        )]),
+        failure,
+    };
+    plan.validate()
+        .map_err(|e| invalid(format!("rollout plan: {e}")))?;
+    let mut policy = Policy {
+        verification_seconds: request.verification_seconds,
+        health_checks: request.checks.iter().map(|c| c.name().to_owned()).collect(),
+        ..Policy::default()
+    };
+    // One `apply_change` covers record, install and verification (twice when rolling back):
+    // the claim waits that long, and is never re-sent (a retry would apply again).
+    policy.timeouts.record_versions = StepLimits::new(
+        INSTALL_ALLOWANCE_SECS + 2 * request.verification_seconds + 120,
+        1,
+    );
+    let hosts = request
+        .hosts
+        .iter()
+        .map(|host| {
+            let change = HostChange::new(plan.id.clone(), HostId(host.clone()));
+            let name = state_name(change.state.name());
+            Ok((host.clone(), pw_rollout::to_json(&change)?, name))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let new = NewRollout {
+        id: id.clone(),
+        plan_json: pw_rollout::to_json(&plan).map_err(anyhow::Error::from)?,
+        policy_json: pw_rollout::to_json(&policy).map_err(anyhow::Error::from)?,
+        checks_json: serde_json::to_string(&request.checks).map_err(anyhow::Error::from)?,
+        hosts,
+    };
+    state.store.create_rollout(&new, "operator").await?;
+    let view = load(&state, &id).await?;
+    Ok((axum::http::StatusCode::CREATED, Json(view)))
+}
+
+pub async fn get(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<RolloutView>, ApiError> {
+    Ok(Json(load(&state, &id).await?))
+}
+
+pub async fn list(State(state): State<AppState>) -> Result<Json<RolloutList>, ApiError> {
+    Ok(Json(load_all(&state).await?))
+}
+
+/// Every rollout and the block list (also used by the page).
+pub async fn load_all(state: &AppState) -> Result<RolloutList, ApiError> {
+    let mut rollouts = Vec::new();
+    for row in state.store.rollouts().await? {
+        rollouts.push(view(state, row).await?);
+    }
+    let blocked = state
+        .store
+        .blocked_versions()
+        .await?
+        .into_iter()
+        .map(|b| BlockedVersion {
+            package: b.package,
+            version: b.version,
+            reason: b.reason,
+            rollout_id: b.rollout_id,
+            host_id: b.host_id,
+            blocked_at: b.blocked_at,
+        })
+        .collect();
+    Ok(RolloutList { rollouts, blocked })
+}
+
+async fn load(state: &AppState, id: &str) -> Result<RolloutView, ApiError> {
+    let row = state
+        .store
+        .rollout(id)
+        .await?
+        .ok_or_else(|| ApiError::RolloutNotFound(id.to_owned()))?;
+    view(state, row).await
+}
+
+async fn view(state: &AppState, row: RolloutRow) -> Result<RolloutView, ApiError> {
+    let plan: RolloutPlan = pw_rollout::from_json(&row.plan).map_err(anyhow::Error::from)?;
+    let targets = plan
+        .batches
+        .first()
+        .and_then(|b| b.hosts.first())
+        .map(|h| {
+            h.targets
+                .iter()
+                .map(|t| PackagePin {
+                    name: t.package.to_string(),
+                    version: t.version.to_string(),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut hosts = Vec::new();
+    for host in state.store.rollout_hosts(&row.id).await? {
+        let mut detail: serde_json::Value =
+            serde_json::from_str(&host.state).map_err(anyhow::Error::from)?;
+        let detail = detail
+            .get_mut("state")
+            .map(serde_json::Value::take)
+            .unwrap_or(detail);
+        hosts.push(RolloutHostView {
+            host_id: host.host_id,
+            hostname: host.hostname,
+            state: host.state_name,
+            detail,
+            command_id: host.command_id,
+            updated_at: host.updated_at,
+        });
+    }
+    Ok(RolloutView {
+        detail: serde_json::from_str(&row.detail).map_err(anyhow::Error::from)?,
+        id: row.id,
+        status: row.status,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+        targets,
+        hosts,
+    })
+}

@@ -1,0 +1,375 @@
+//! The rollout scheduler: every second it loads the active rollouts, maps finished agent
+//! `apply_change` results to pw-rollout events, fires due timeouts, asks `pw_rollout::decide`
+//! which hosts to claim (canaries first, within the budget) and release, and writes each host
+//! transition — with the agent command it emits, fleet-wide blocks and its audit record — in
+//! one transaction *before* the command can be delivered. Command ids are deterministic
+//! (`rollout:host:step:attempt`), so a restarted controller repeats nothing: the insert is a
+//! no-op and the agent's journal answers a known id with its recorded result.
+//!
+//! The agent's guard does record → install → verify → roll back in one command, so one
+//! `apply_change` result becomes a sequence of events (`VersionsRecorded`, `ApplySucceeded`,
+//! `HealthCheckPassed`…, `VerificationPeriodElapsed` at the end of the period — the guard vouches
+//! for it — or `AgentReportedRollback`). Replaying the sequence after a crash skips the events
+//! the state already moved past.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use anyhow::Context;
+use jiff::Timestamp;
+use pw_protocol::{ChangeOutcome, ChangeReport, Command as AgentCommand, HealthCheckSpec};
+use pw_protocol::{PackagePin, RollbackReason, VersionSeen};
+use pw_rollout::{
+    Action, Block, BlockList, Event, ExactVersion, Gates, HostChange, HostId, HostState, Policy,
+    Recorded, RollbackCause, RolloutControl, RolloutId, RolloutPlan, RolloutStatus, StateName,
+};
+use pw_store::{BlockedRow, HostTransition, RolloutRow, TransitionCommand};
+use tokio::sync::watch;
+
+use crate::state::AppState;
+
+/// Runs the scheduler until shutdown.
+pub async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
+    let mut interval = tokio::time::interval(Duration::from_secs(1));
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = interval.tick() => {}
+            _ = shutdown.changed() => return,
+        }
+        if let Err(error) = tick(&state).await {
+            tracing::warn!(
+                error = format!("{error:#}"),
+                "rollout scheduler tick failed"
+            );
+        }
+    }
+}
+
+/// One pass over every active rollout.
+pub async fn tick(state: &AppState) -> anyhow::Result<()> {
+    for rollout in state.store.active_rollouts().await? {
+        if let Err(error) = drive(state, &rollout).await {
+            tracing::warn!(rollout = %rollout.id, error = format!("{error:#}"), "rollout step failed");
+        }
+    }
+    Ok(())
+}
+
+/// A host's state as loaded, with its lock version.
+struct Loaded {
+    change: HostChange,
+    version: i64,
+    command_id: Option<String>,
+}
+
+struct Ctx<'a> {
+    state: &'a AppState,
+    rollout: RolloutId,
+    policy: Policy,
+    checks: Vec<HealthCheckSpec>,
+}
+
+async fn drive(state: &AppState, row: &RolloutRow) -> anyhow::Result<()> {
+    let plan: RolloutPlan = pw_rollout::from_json(&row.plan).context("stored plan")?;
+    let ctx = Ctx {
+        state,
+        rollout: plan.id.clone(),
+        policy: pw_rollout::from_json(&row.policy).context("stored policy")?,
+        checks: serde_json::from_str(&row.checks).context("stored checks")?,
+    };
+    let mut hosts = load_hosts(state, &row.id).await?;
+    // 1. Results of finished agent commands.
+    for host in hosts.values_mut() {
+        let Some(command_id) = host.command_id.clone() else {
+            continue;
+        };
+        if host.change.state.is_terminal() {
+            continue;
+        }
+        let Some(command) = state.store.command(&command_id).await? else {
+            continue;
+        };
+        if matches!(command.state.as_str(), "queued" | "delivered") {
+            continue;
+        }
+        let report: Option<ChangeReport> = match state.store.change_report(&command_id).await? {
+            Some(text) => Some(serde_json::from_str(&text).context("stored change report")?),
+            None => None,
+        };
+        for (event, at) in events_for(&ctx.policy, &host.change.state, report.as_ref())? {
+            ctx.apply(host, event, at).await?;
+        }
+    }
+    // 2. Due timeouts.
+    let now = Timestamp::now();
+    for host in hosts.values_mut() {
+        if let Some(event) = pw_rollout::on_tick(&host.change.state, now) {
+            ctx.apply(host, event, now).await?;
+        }
+    }
+    // 3. Claims and releases.
+    let blocks = block_list(state).await?;
+    let states: BTreeMap<HostId, HostState> = hosts
+        .iter()
+        .map(|(id, h)| (id.clone(), h.change.state.clone()))
+        .collect();
+    let decision = pw_rollout::decide(
+        &plan,
+        &states,
+        &RolloutControl::default(),
+        &blocks,
+        &Gates::default(),
+    )?;
+    for release in &decision.release {
+        let Some(host) = hosts.get_mut(&release.host) else {
+            continue;
+        };
+        // `claimed` means an `apply_change` is on its way: the guard may already be
+        // installing, so the claim is kept until the agent's result arrives.
+        if host.command_id.is_some() && matches!(host.change.state, HostState::Claimed { .. }) {
+            continue;
+        }
+        ctx.apply(host, release.event(), now).await?;
+    }
+    for claim in &decision.claim {
+        if let Some(host) = hosts.get_mut(&claim.host) {
+            ctx.apply(host, claim.event(), now).await?;
+        }
+    }
+    let status = match &decision.status {
+        RolloutStatus::Running => "running",
+        RolloutStatus::Paused { .. } => "paused",
+        RolloutStatus::Stopped { .. } => "stopped",
+        RolloutStatus::Completed => "completed",
+    };
+    // A stopped rollout stays active until every host that started has finished.
+    let settled = hosts.values().all(|h| !h.change.state.holds_slot());
+    let status = if status == "stopped" && !settled {
+        "running"
+    } else {
+        status
+    };
+    let detail = serde_json::json!({
+        "status": decision.status,
+        "batch": decision.batch,
+        "waiting": decision.waiting,
+        "skipped": decision.skipped,
+        "failures": decision.failures,
+    });
+    state
+        .store
+        .set_rollout_status(&row.id, status, &detail.to_string())
+        .await
+}
+
+impl Ctx<'_> {
+    /// One step of the host machine, persisted (with its command, blocks and audit record)
+    /// before anything is delivered. A rejected event changes nothing.
+    async fn apply(&self, host: &mut Loaded, event: Event, at: Timestamp) -> anyhow::Result<()> {
+        let decision = match pw_rollout::step(&host.change, &event, at, &self.policy) {
+            Ok(decision) => decision,
+            Err(rejected) => {
+                tracing::debug!(host = %host.change.host, ?rejected, "event not applicable");
+                return Ok(());
+            }
+        };
+        let mut command = None;
+        let mut blocks = Vec::new();
+        for emitted in &decision.commands {
+            match &emitted.action {
+                Action::RecordVersions { .. } => {
+                    let key = &emitted.key;
+                    let id = format!(
+                        "{}:{}:record_versions:{}",
+                        key.rollout, key.host, key.attempt
+                    );
+                    command = Some(self.apply_change(id, decision.next.targets())?);
+                }
+                Action::BlockVersion { versions, reason } => {
+                    blocks.extend(versions.iter().map(|t| BlockedRow {
+                        package: t.package.to_string(),
+                        version: t.version.to_string(),
+                        reason: reason.clone(),
+                        rollout_id: self.rollout.0.clone(),
+                        host_id: host.change.host.0.clone(),
+                        blocked_at: at.to_string(),
+                    }));
+                }
+                Action::Page { reason } => {
+                    tracing::error!(host = %host.change.host, reason, "rollout pages a human");
+                }
+                // The agent's guard installs, verifies and rolls back within `apply_change`.
+                Action::Snapshot { .. }
+                | Action::Install { .. }
+                | Action::RunChecks { .. }
+                | Action::Rollback { .. } => {}
+            }
+        }
+        let next = HostChange {
+            rollout: host.change.rollout.clone(),
+            host: host.change.host.clone(),
+            state: decision.next,
+        };
+        let state_json = pw_rollout::to_json(&next)?;
+        let state_name = state_name(next.state.name());
+        let transition = HostTransition {
+            rollout_id: &self.rollout.0,
+            host_id: &next.host.0,
+            expected_version: host.version,
+            state_json: &state_json,
+            state_name: &state_name,
+            event: serde_json::to_value(&event)?,
+            command: command.clone(),
+            blocks,
+        };
+        if !self.state.store.transition_host(&transition).await? {
+            anyhow::bail!("host {} changed under the scheduler", next.host);
+        }
+        host.version += 1;
+        if let Some(command) = command {
+            host.command_id = Some(command.id);
+            self.state.waiter(&next.host.0).notify_one();
+        }
+        host.change = next;
+        Ok(())
+    }
+
+    fn apply_change(
+        &self,
+        id: String,
+        targets: &[pw_rollout::Target],
+    ) -> anyhow::Result<TransitionCommand> {
+        let command = AgentCommand::ApplyChange {
+            rollout: self.rollout.0.clone(),
+            targets: targets
+                .iter()
+                .map(|t| PackagePin {
+                    name: t.package.to_string(),
+                    version: t.version.to_string(),
+                })
+                .collect(),
+            checks: self.checks.clone(),
+            verification_seconds: self.policy.verification_seconds,
+        };
+        Ok(TransitionCommand {
+            id,
+            kind: command.kind().to_owned(),
+            payload_json: serde_json::to_string(&command)?,
+        })
+    }
+}
+
+/// The events one finished `apply_change` stands for, each with the instant to apply it at.
+/// Without a report (refused, or failed before recording) there is none: the claim times out.
+fn events_for(
+    policy: &Policy,
+    current: &HostState,
+    report: Option<&ChangeReport>,
+) -> anyhow::Result<Vec<(Event, Timestamp)>> {
+    let Some(report) = report else {
+        return Ok(Vec::new());
+    };
+    if report.recorded.is_empty() {
+        return Ok(Vec::new());
+    }
+    let now = Timestamp::now();
+    let installed = report.installed_at.unwrap_or(now);
+    let recorded = to_recorded(&report.recorded)?;
+    let finals = to_recorded(&report.final_versions)?;
+    let mut events = vec![(Event::VersionsRecorded { versions: recorded }, installed)];
+    match &report.outcome {
+        ChangeOutcome::Done => {
+            events.push((Event::ApplySucceeded { versions: finals }, installed));
+            for check in &policy.health_checks {
+                let check = check.clone();
+                events.push((Event::HealthCheckPassed { check }, installed));
+            }
+            let until = match current {
+                HostState::Verifying { until, .. } => *until,
+                _ => pw_rollout::policy::after(installed, policy.verification_seconds),
+            };
+            events.push((Event::VerificationPeriodElapsed, now.max(until)));
+        }
+        ChangeOutcome::RolledBack { reason, detail } => {
+            let cause = match reason {
+                RollbackReason::HealthCheckFailed => RollbackCause::HealthCheckFailed {
+                    check: report.failed_check.clone().unwrap_or_default(),
+                    detail: detail.clone(),
+                },
+                RollbackReason::ApplyFailed => RollbackCause::ApplyFailed {
+                    detail: detail.clone(),
+                },
+                RollbackReason::Interrupted => RollbackCause::ChecksMissing {
+                    checks: policy.health_checks.clone(),
+                },
+            };
+            let versions = finals;
+            events.push((Event::AgentReportedRollback { versions, cause }, now));
+        }
+        ChangeOutcome::Failed { detail } => {
+            let detail = detail.clone();
+            events.push((
+                Event::ApplyFailed {
+                    detail: detail.clone(),
+                },
+                now,
+            ));
+            events.push((Event::RollbackFailed { detail }, now));
+        }
+    }
+    Ok(events)
+}
+
+fn to_recorded(versions: &[VersionSeen]) -> anyhow::Result<Vec<Recorded>> {
+    versions
+        .iter()
+        .map(|v| {
+            Ok(Recorded {
+                package: pw_model::PackageName::parse(&v.name)?,
+                version: v.version.as_deref().map(ExactVersion::parse).transpose()?,
+            })
+        })
+        .collect()
+}
+
+async fn load_hosts(state: &AppState, id: &str) -> anyhow::Result<BTreeMap<HostId, Loaded>> {
+    let mut hosts = BTreeMap::new();
+    for row in state.store.rollout_hosts(id).await? {
+        let change: HostChange = pw_rollout::from_json(&row.state)
+            .with_context(|| format!("stored state of host {}", row.host_id))?;
+        hosts.insert(
+            change.host.clone(),
+            Loaded {
+                change,
+                version: row.row_version,
+                command_id: row.command_id,
+            },
+        );
+    }
+    Ok(hosts)
+}
+
+/// The fleet-wide block list from the database.
+pub async fn block_list(state: &AppState) -> anyhow::Result<BlockList> {
+    let mut list = BlockList::new();
+    for row in state.store.blocked_versions().await? {
+        list.insert(Block {
+            package: pw_model::PackageName::parse(&row.package)?,
+            version: ExactVersion::parse(&row.version)?,
+            reason: row.reason,
+            rollout: RolloutId(row.rollout_id),
+            host: HostId(row.host_id),
+            at: row.blocked_at.parse()?,
+        });
+    }
+    Ok(list)
+}
+
+/// A state's snake_case name.
+pub fn state_name(name: StateName) -> String {
+    serde_json::to_value(name)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}

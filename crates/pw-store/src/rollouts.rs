@@ -1,0 +1,351 @@
+//! Rollouts: plans, per-host durable states (optimistic lock on `row_version`), versions blocked
+//! fleet-wide and agents' change reports. A host's transition, the agent command it emits and
+//! its audit record are written in one IMMEDIATE transaction, before anything is sent: the
+//! command is only delivered after the commit, and its deterministic id makes a repeat a no-op.
+//! JSON columns hold pw-rollout / pw-protocol documents; this crate does not interpret them.
+
+use anyhow::Context;
+use jiff::Timestamp;
+use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
+
+use crate::Store;
+use crate::audit::{AuditEntry, append};
+
+/// A rollout about to be created, with every host's initial state.
+#[derive(Debug, Clone)]
+pub struct NewRollout {
+    pub id: String,
+    pub plan_json: String,
+    pub policy_json: String,
+    pub checks_json: String,
+    /// `(host id, initial state JSON, state name)` in plan order.
+    pub hosts: Vec<(String, String, String)>,
+}
+
+/// A stored rollout.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RolloutRow {
+    pub id: String,
+    pub created_at: String,
+    pub created_by: String,
+    pub status: String,
+    pub plan: String,
+    pub policy: String,
+    pub checks: String,
+    pub detail: String,
+    pub updated_at: String,
+}
+
+/// One host of a rollout.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RolloutHostRow {
+    pub host_id: String,
+    pub hostname: String,
+    pub state: String,
+    pub state_name: String,
+    pub row_version: i64,
+    pub command_id: Option<String>,
+    pub updated_at: String,
+}
+
+/// A version blocked fleet-wide.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BlockedRow {
+    pub package: String,
+    pub version: String,
+    pub reason: String,
+    pub rollout_id: String,
+    pub host_id: String,
+    pub blocked_at: String,
+}
+
+/// An agent command emitted by a transition.
+#[derive(Debug, Clone)]
+pub struct TransitionCommand {
+    pub id: String,
+    pub kind: String,
+    pub payload_json: String,
+}
+
+/// One host's transition, to write atomically.
+#[derive(Debug, Clone)]
+pub struct HostTransition<'a> {
+    pub rollout_id: &'a str,
+    pub host_id: &'a str,
+    /// The `row_version` the transition was computed from.
+    pub expected_version: i64,
+    pub state_json: &'a str,
+    pub state_name: &'a str,
+    /// The event's name and anything worth keeping, for the audit record.
+    pub event: serde_json::Value,
+    /// The command the new state waits for (`None` keeps the previous one).
+    pub command: Option<TransitionCommand>,
+    pub blocks: Vec<BlockedRow>,
+}
+
+impl Store {
+    /// Creates a rollout and its hosts, audited as `rollout.created`.
+    pub async fn create_rollout(&self, rollout: &NewRollout, actor: &str) -> anyhow::Result<()> {
+        let now = Timestamp::now().to_string();
+        let mut tx = self.begin_immediate().await?;
+        sqlx::query(
+            "INSERT INTO rollouts (id, created_at, created_by, status, plan, policy, checks, updated_at)
+             VALUES (?, ?, ?, 'running', ?, ?, ?, ?)",
+        )
+        .bind(&rollout.id)
+        .bind(&now)
+        .bind(actor)
+        .bind(&rollout.plan_json)
+        .bind(&rollout.policy_json)
+        .bind(&rollout.checks_json)
+        .bind(&now)
+        .execute(&mut *tx)
+        .await
+        .with_context(|| format!("creating rollout {}", rollout.id))?;
+        for (position, (host, state, name)) in rollout.hosts.iter().enumerate() {
+            sqlx::query(
+                "INSERT INTO rollout_hosts (rollout_id, host_id, position, state, state_name, row_version, updated_at)
+                 VALUES (?, ?, ?, ?, ?, 1, ?)",
+            )
+            .bind(&rollout.id)
+            .bind(host)
+            .bind(position as i64)
+            .bind(state)
+            .bind(name)
+            .bind(&now)
+            .execute(&mut *tx)
+            .await
+            .with_context(|| format!("adding host {host} to rollout {}", rollout.id))?;
+        }
+        let plan: serde_json::Value = serde_json::from_str(&rollout.plan_json)?;
+        let entry = AuditEntry {
+            actor,
+            action: "rollout.created",
+            subject: &rollout.id,
+            details: serde_json::json!({ "plan": plan }),
+        };
+        append(&mut tx, &entry).await?;
+        tx.commit().await.context("committing the rollout")
+    }
+
+    /// Every rollout, newest first.
+    pub async fn rollouts(&self) -> anyhow::Result<Vec<RolloutRow>> {
+        let rows = sqlx::query("SELECT * FROM rollouts ORDER BY created_at DESC, id DESC")
+            .fetch_all(self.pool())
+            .await
+            .context("reading rollouts")?;
+        Ok(rows.iter().map(rollout_row).collect())
+    }
+
+    /// Rollouts the scheduler still drives (`running` or `paused`).
+    pub async fn active_rollouts(&self) -> anyhow::Result<Vec<RolloutRow>> {
+        let rows = sqlx::query(
+            "SELECT * FROM rollouts WHERE status IN ('running', 'paused') ORDER BY created_at, id",
+        )
+        .fetch_all(self.pool())
+        .await
+        .context("reading active rollouts")?;
+        Ok(rows.iter().map(rollout_row).collect())
+    }
+
+    pub async fn rollout(&self, id: &str) -> anyhow::Result<Option<RolloutRow>> {
+        let row = sqlx::query("SELECT * FROM rollouts WHERE id = ?")
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await
+            .with_context(|| format!("reading rollout {id}"))?;
+        Ok(row.as_ref().map(rollout_row))
+    }
+
+    /// A rollout's hosts in plan order, with their host names.
+    pub async fn rollout_hosts(&self, id: &str) -> anyhow::Result<Vec<RolloutHostRow>> {
+        let rows = sqlx::query(
+            "SELECT r.*, h.hostname FROM rollout_hosts r JOIN hosts h ON h.id = r.host_id
+             WHERE r.rollout_id = ? ORDER BY r.position",
+        )
+        .bind(id)
+        .fetch_all(self.pool())
+        .await
+        .with_context(|| format!("reading the hosts of rollout {id}"))?;
+        Ok(rows
+            .iter()
+            .map(|row| RolloutHostRow {
+                host_id: row.get("host_id"),
+                hostname: row.get("hostname"),
+                state: row.get("state"),
+                state_name: row.get("state_name"),
+                row_version: row.get("row_version"),
+                command_id: row.get("command_id"),
+                updated_at: row.get("updated_at"),
+            })
+            .collect())
+    }
+
+    /// Writes one host transition with its command, blocks and audit record. Returns `false`
+    /// (and writes nothing) when the row changed since `expected_version` was read.
+    pub async fn transition_host(&self, t: &HostTransition<'_>) -> anyhow::Result<bool> {
+        let now = Timestamp::now().to_string();
+        let mut tx = self.begin_immediate().await?;
+        let updated = sqlx::query(
+            "UPDATE rollout_hosts SET state = ?, state_name = ?, row_version = row_version + 1,
+                    command_id = COALESCE(?, command_id), updated_at = ?
+             WHERE rollout_id = ? AND host_id = ? AND row_version = ?",
+        )
+        .bind(t.state_json)
+        .bind(t.state_name)
+        .bind(t.command.as_ref().map(|c| c.id.as_str()))
+        .bind(&now)
+        .bind(t.rollout_id)
+        .bind(t.host_id)
+        .bind(t.expected_version)
+        .execute(&mut *tx)
+        .await
+        .with_context(|| format!("updating host {} of rollout {}", t.host_id, t.rollout_id))?;
+        if updated.rows_affected() == 0 {
+            return Ok(false);
+        }
+        if let Some(command) = &t.command {
+            sqlx::query(
+                "INSERT INTO commands (id, host_id, kind, payload, state, created_at)
+                 VALUES (?, ?, ?, ?, 'queued', ?) ON CONFLICT(id) DO NOTHING",
+            )
+            .bind(&command.id)
+            .bind(t.host_id)
+            .bind(&command.kind)
+            .bind(&command.payload_json)
+            .bind(&now)
+            .execute(&mut *tx)
+            .await
+            .with_context(|| format!("queuing command {}", command.id))?;
+        }
+        for block in &t.blocks {
+            sqlx::query(
+                "INSERT INTO blocked_versions (package, version, reason, rollout_id, host_id, blocked_at)
+                 VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(package, version) DO NOTHING",
+            )
+            .bind(&block.package)
+            .bind(&block.version)
+            .bind(&block.reason)
+            .bind(&block.rollout_id)
+            .bind(&block.host_id)
+            .bind(&block.blocked_at)
+            .execute(&mut *tx)
+            .await
+            .context("blocking a version")?;
+        }
+        let subject = format!("{}/{}", t.rollout_id, t.host_id);
+        let details = serde_json::json!({
+            "to": t.state_name,
+            "event": t.event,
+            "command": t.command.as_ref().map(|c| &c.id),
+            "blocked": t.blocks.iter().map(|b| format!("{}={}", b.package, b.version)).collect::<Vec<_>>(),
+        });
+        let entry = AuditEntry {
+            actor: "controller",
+            action: "rollout.host.transition",
+            subject: &subject,
+            details,
+        };
+        append(&mut tx, &entry).await?;
+        tx.commit()
+            .await
+            .context("committing the host transition")?;
+        Ok(true)
+    }
+
+    /// Sets a rollout's status and decision summary; a status change is audited.
+    pub async fn set_rollout_status(
+        &self,
+        id: &str,
+        status: &str,
+        detail_json: &str,
+    ) -> anyhow::Result<()> {
+        let mut tx = self.begin_immediate().await?;
+        let current: Option<String> = sqlx::query("SELECT status FROM rollouts WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .map(|row| row.get("status"));
+        sqlx::query("UPDATE rollouts SET status = ?, detail = ?, updated_at = ? WHERE id = ?")
+            .bind(status)
+            .bind(detail_json)
+            .bind(Timestamp::now().to_string())
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .with_context(|| format!("updating rollout {id}"))?;
+        if current.as_deref() != Some(status) {
+            let detail: serde_json::Value = serde_json::from_str(detail_json)?;
+            let entry = AuditEntry {
+                actor: "controller",
+                action: "rollout.status",
+                subject: id,
+                details: serde_json::json!({ "from": current, "to": status, "detail": detail }),
+            };
+            append(&mut tx, &entry).await?;
+        }
+        tx.commit().await.context("committing the rollout status")
+    }
+
+    /// Every version blocked fleet-wide.
+    pub async fn blocked_versions(&self) -> anyhow::Result<Vec<BlockedRow>> {
+        let rows = sqlx::query("SELECT * FROM blocked_versions ORDER BY blocked_at, package")
+            .fetch_all(self.pool())
+            .await
+            .context("reading blocked versions")?;
+        Ok(rows
+            .iter()
+            .map(|row| BlockedRow {
+                package: row.get("package"),
+                version: row.get("version"),
+                reason: row.get("reason"),
+                rollout_id: row.get("rollout_id"),
+                host_id: row.get("host_id"),
+                blocked_at: row.get("blocked_at"),
+            })
+            .collect())
+    }
+
+    /// Keeps the change report an agent sent with a command result (first one wins).
+    pub async fn record_change_report(
+        &self,
+        command_id: &str,
+        report_json: &str,
+    ) -> anyhow::Result<()> {
+        sqlx::query(
+            "INSERT INTO change_reports (command_id, report, received_at) VALUES (?, ?, ?)
+             ON CONFLICT(command_id) DO NOTHING",
+        )
+        .bind(command_id)
+        .bind(report_json)
+        .bind(Timestamp::now().to_string())
+        .execute(self.pool())
+        .await
+        .with_context(|| format!("recording the change report of {command_id}"))?;
+        Ok(())
+    }
+
+    pub async fn change_report(&self, command_id: &str) -> anyhow::Result<Option<String>> {
+        let row = sqlx::query("SELECT report FROM change_reports WHERE command_id = ?")
+            .bind(command_id)
+            .fetch_optional(self.pool())
+            .await
+            .with_context(|| format!("reading the change report of {command_id}"))?;
+        Ok(row.map(|row| row.get("report")))
+    }
+}
+
+fn rollout_row(row: &SqliteRow) -> RolloutRow {
+    RolloutRow {
+        id: row.get("id"),
+        created_at: row.get("created_at"),
+        created_by: row.get("created_by"),
+        status: row.get("status"),
+        plan: row.get("plan"),
+        policy: row.get("policy"),
+        checks: row.get("checks"),
+        detail: row.get("detail"),
+        updated_at: row.get("updated_at"),
+    }
+}
