@@ -1,0 +1,250 @@
+//! End to end on real Debian 12 containers (pw-testbed): the built `patchwarden server` on this
+//! machine, six hosts each running `patchwarden agent` (the same binary, mounted read-only),
+//! real apt against the fake repository. Scenario A: pw-demo 1.0-2 rolls out canary → batches
+//! and every host ends on exactly 1.0-2. Scenario B: 1.0-3 fails its HTTP health check on the
+//! canary → the guard rolls it back to the exact old version, the rollout stops, 1.0-3 is
+//! blocked and no other host is touched. Needs Docker and mmdebstrap (see docs/testbed.md).
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use pw_host::apt::{self, PackageTarget};
+use pw_testbed::repo::packages::{BAD_HEALTH, BASELINE, DEMO, SECURITY_FIX};
+use pw_testbed::{Fleet, Host, Mount, Suite, Testbed};
+use serde_json::{Value, json};
+
+const AGENT_BIN: &str = "/usr/local/bin/patchwarden";
+const AGENT_DIR: &str = "/var/lib/patchwarden-agent";
+
+/// The controller process; killed when dropped (also on panic).
+struct Controller {
+    child: Child,
+    base: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Controller {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_controller(gateway: &str) -> Controller {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("0.0.0.0:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new(env!("CARGO_BIN_EXE_patchwarden"))
+        .args([
+            "server",
+            "--listen",
+            &format!("0.0.0.0:{port}"),
+            "--data-dir",
+        ])
+        .arg(dir.path())
+        .env("PATCHWARDEN_SERVER_NAMES", gateway)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    Controller {
+        child,
+        base: format!("127.0.0.1:{port}"),
+        _dir: dir,
+    }
+}
+
+impl Controller {
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.base)
+    }
+
+    async fn get(&self, path: &str) -> Value {
+        reqwest::get(self.url(path))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        let answer = reqwest::Client::new()
+            .post(self.url(path))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        (answer.status().as_u16(), answer.json().await.unwrap())
+    }
+
+    /// Polls a rollout until it leaves `running`, at most `limit`.
+    async fn wait_rollout(&self, id: &str, limit: Duration) -> Value {
+        let started = Instant::now();
+        loop {
+            let view = self.get(&format!("/api/v1/rollouts/{id}")).await;
+            if view["status"] != "running" {
+                return view;
+            }
+            assert!(started.elapsed() < limit, "rollout still running: {view:#}");
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+}
+
+fn demo_version(host: &Host) -> String {
+    let out = host
+        .exec("dpkg-query", ["-W", "-f", "${Version}", DEMO])
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Six hosts on pw-demo 1.0-1 with its service running, each with an enrolled agent.
+async fn fleet_with_agents(controller: &Controller, fleet: &Fleet, gateway: &str) -> Vec<String> {
+    for result in fleet.each(|host| {
+        let target = PackageTarget::parse(DEMO, BASELINE)?;
+        let outcome = apt::install_exact(host.runner(), &[target])?;
+        anyhow::ensure!(outcome.succeeded(), "{outcome:?}");
+        Ok(())
+    }) {
+        result.unwrap();
+    }
+    let started = Instant::now();
+    while reqwest::get(controller.url("/api/v1/hosts")).await.is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "controller did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for host in &fleet.hosts {
+        let (status, token) = controller
+            .post("/api/v1/enrollment-tokens", json!({"ttl_secs": 600}))
+            .await;
+        assert_eq!(status, 201, "{token}");
+        let ca = token["ca_certificate_pem"].as_str().unwrap();
+        host.write_file("/etc/patchwarden-ca.pem", ca.as_bytes())
+            .unwrap();
+        let server = format!(
+            "https://{gateway}:{}",
+            controller.base.split(':').nth(1).unwrap()
+        );
+        let token = token["token"].as_str().unwrap();
+        let args = [
+            "exec",
+            "-d",
+            &host.name,
+            AGENT_BIN,
+            "agent",
+            "--server",
+            &server,
+            "--token",
+            token,
+            "--ca-cert",
+            "/etc/patchwarden-ca.pem",
+            "--data-dir",
+            AGENT_DIR,
+        ];
+        let out = pw_testbed::docker::docker(args).unwrap();
+        assert!(out.success(), "{}", out.tail(10));
+    }
+    let started = Instant::now();
+    loop {
+        let hosts = controller.get("/api/v1/hosts").await;
+        if hosts["hosts"].as_array().unwrap().len() == fleet.hosts.len() {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "agents did not enroll: {hosts:#}"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    // Host ids in fleet order, from each agent's identity file.
+    fleet
+        .hosts
+        .iter()
+        .map(|host| {
+            let identity = host
+                .read_file(&format!("{AGENT_DIR}/identity.json"))
+                .unwrap();
+            let identity: Value = serde_json::from_str(&identity).unwrap();
+            identity["host_id"].as_str().unwrap().to_owned()
+        })
+        .collect()
+}
+
+fn rollout_body(hosts: &[String], version: &str) -> Value {
+    json!({
+        "hosts": hosts,
+        "targets": [{"name": DEMO, "version": version}],
+        "canary_size": 1, "batch_size": 2, "verification_seconds": 6,
+        "checks": [{"kind": "http", "name": "demo-http", "addr": "127.0.0.1:18080",
+                    "path": "/cgi-bin/health"}],
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rollouts_on_real_hosts_apply_verify_and_roll_back() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let testbed = Testbed::shared();
+    let mount = Mount {
+        source: env!("CARGO_BIN_EXE_patchwarden").into(),
+        target: AGENT_BIN.into(),
+    };
+    let fleet = testbed.fleet_with_mounts(6, &Suite::ALL, &[mount]).unwrap();
+    let gateway = fleet.network.gateway().unwrap().to_string();
+    let controller = start_controller(&gateway);
+    let hosts = fleet_with_agents(&controller, &fleet, &gateway).await;
+
+    // Scenario A: the security fix, canary first, then batches of two.
+    let started = Instant::now();
+    let (status, created) = controller
+        .post("/api/v1/rollouts", rollout_body(&hosts, SECURITY_FIX))
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().unwrap();
+    let view = controller.wait_rollout(id, Duration::from_secs(120)).await;
+    eprintln!(
+        "scenario A: {} hosts done in {:?}",
+        hosts.len(),
+        started.elapsed()
+    );
+    assert_eq!(view["status"], "completed", "{view:#}");
+    for (host, state) in fleet.hosts.iter().zip(view["hosts"].as_array().unwrap()) {
+        assert_eq!(state["state"], "done", "{view:#}");
+        assert_eq!(demo_version(host), SECURITY_FIX, "{}", host.name);
+    }
+
+    // Scenario B: a version whose service fails its health check.
+    let started = Instant::now();
+    let (status, created) = controller
+        .post("/api/v1/rollouts", rollout_body(&hosts, BAD_HEALTH))
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().unwrap();
+    let view = controller.wait_rollout(id, Duration::from_secs(120)).await;
+    eprintln!("scenario B: stopped after {:?}", started.elapsed());
+    assert_eq!(view["status"], "stopped", "{view:#}");
+    let states = view["hosts"].as_array().unwrap();
+    assert_eq!(states[0]["state"], "rolled_back", "{view:#}");
+    assert_eq!(
+        states[0]["detail"]["recorded"][0]["version"], SECURITY_FIX,
+        "{view:#}"
+    );
+    for state in &states[1..] {
+        assert_eq!(state["state"], "pending", "{view:#}");
+    }
+    for host in &fleet.hosts {
+        assert_eq!(demo_version(host), SECURITY_FIX, "{}", host.name);
+    }
+    let list = controller.get("/api/v1/rollouts").await;
+    let blocked = &list["blocked"][0];
+    assert_eq!(
+        (blocked["package"].as_str(), blocked["version"].as_str()),
+        (Some(DEMO), Some(BAD_HEALTH))
+    );
+}
