@@ -177,6 +177,49 @@ async fn fleet_with_agents(controller: &Controller, fleet: &Fleet, gateway: &str
         .collect()
 }
 
+/// From the audit chain: the canary is `done` before any other host is claimed, and never
+/// more than `batch_size` (2) hosts hold a slot at once.
+async fn assert_canary_first_and_budget(controller: &Controller, id: &str, hosts: &[String]) {
+    let audit = controller.get("/api/v1/audit").await;
+    let mut records: Vec<&Value> = audit["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| {
+            r["action"] == "rollout.host.transition"
+                && r["subject"].as_str().unwrap().starts_with(id)
+        })
+        .collect();
+    records.sort_by_key(|r| r["seq"].as_i64());
+    let host_of = |r: &Value| {
+        r["subject"]
+            .as_str()
+            .unwrap()
+            .rsplit('/')
+            .next()
+            .unwrap()
+            .to_owned()
+    };
+    let canary_done = records
+        .iter()
+        .position(|r| host_of(r) == hosts[0] && r["details"]["to"] == "done")
+        .expect("canary done");
+    let first_other_claim = records
+        .iter()
+        .position(|r| host_of(r) != hosts[0] && r["details"]["to"] == "claimed")
+        .expect("other hosts claimed");
+    assert!(canary_done < first_other_claim, "canary first");
+    let mut in_flight = std::collections::BTreeSet::new();
+    for record in &records {
+        match record["details"]["to"].as_str().unwrap() {
+            "claimed" => in_flight.insert(host_of(record)),
+            "done" | "rolled_back" | "failed" | "pending" => in_flight.remove(&host_of(record)),
+            _ => true,
+        };
+        assert!(in_flight.len() <= 2, "budget exceeded: {in_flight:?}");
+    }
+}
+
 fn rollout_body(hosts: &[String], version: &str) -> Value {
     json!({
         "hosts": hosts,
@@ -218,6 +261,8 @@ async fn rollouts_on_real_hosts_apply_verify_and_roll_back() {
         assert_eq!(state["state"], "done", "{view:#}");
         assert_eq!(demo_version(host), SECURITY_FIX, "{}", host.name);
     }
+
+    assert_canary_first_and_budget(&controller, id, &hosts).await;
 
     // Scenario B: a version whose service fails its health check.
     let started = Instant::now();
