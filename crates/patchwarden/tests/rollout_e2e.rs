@@ -128,28 +128,8 @@ async fn fleet_with_agents(controller: &Controller, fleet: &Fleet, gateway: &str
         let ca = token["ca_certificate_pem"].as_str().unwrap();
         host.write_file("/etc/patchwarden-ca.pem", ca.as_bytes())
             .unwrap();
-        let server = format!(
-            "https://{gateway}:{}",
-            controller.base.split(':').nth(1).unwrap()
-        );
         let token = token["token"].as_str().unwrap();
-        let args = [
-            "exec",
-            "-d",
-            &host.name,
-            AGENT_BIN,
-            "agent",
-            "--server",
-            &server,
-            "--token",
-            token,
-            "--ca-cert",
-            "/etc/patchwarden-ca.pem",
-            "--data-dir",
-            AGENT_DIR,
-        ];
-        let out = pw_testbed::docker::docker(args).unwrap();
-        assert!(out.success(), "{}", out.tail(10));
+        start_agent(host, &agent_server(controller, gateway), Some(token));
     }
     let started = Instant::now();
     loop {
@@ -220,11 +200,35 @@ async fn assert_canary_first_and_budget(controller: &Controller, id: &str, hosts
     }
 }
 
+fn agent_server(controller: &Controller, gateway: &str) -> String {
+    format!(
+        "https://{gateway}:{}",
+        controller.base.split(':').nth(1).unwrap()
+    )
+}
+
+/// `patchwarden agent` detached inside the host (argv through `docker exec`, no shell).
+fn start_agent(host: &Host, server: &str, token: Option<&str>) {
+    let mut args = vec![
+        "exec", "-d", &host.name, AGENT_BIN, "agent", "--server", server,
+    ];
+    if let Some(token) = token {
+        args.extend(["--token", token, "--ca-cert", "/etc/patchwarden-ca.pem"]);
+    }
+    args.extend(["--data-dir", AGENT_DIR]);
+    let out = pw_testbed::docker::docker(args).unwrap();
+    assert!(out.success(), "{}", out.tail(10));
+}
+
 fn rollout_body(hosts: &[String], version: &str) -> Value {
+    rollout_body_verifying(hosts, version, 6)
+}
+
+fn rollout_body_verifying(hosts: &[String], version: &str, seconds: u64) -> Value {
     json!({
         "hosts": hosts,
         "targets": [{"name": DEMO, "version": version}],
-        "canary_size": 1, "batch_size": 2, "verification_seconds": 6,
+        "canary_size": 1, "batch_size": 2, "verification_seconds": seconds,
         "checks": [{"kind": "http", "name": "demo-http", "addr": "127.0.0.1:18080",
                     "path": "/cgi-bin/health"}],
     })
@@ -292,4 +296,67 @@ async fn rollouts_on_real_hosts_apply_verify_and_roll_back() {
         (blocked["package"].as_str(), blocked["version"].as_str()),
         (Some(DEMO), Some(BAD_HEALTH))
     );
+}
+
+/// Scenario C: the canary's container is SIGKILLed while its guard verifies a bad version. When
+/// the container and the agent come back, the agent finds the half-done change in its journal,
+/// rolls back to the exact recorded version and reports; the controller records `rolled_back`
+/// and stops the rollout. No other host is touched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_killed_during_verification_rolls_back_after_restart() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let testbed = Testbed::shared();
+    let mount = Mount {
+        source: env!("CARGO_BIN_EXE_patchwarden").into(),
+        target: AGENT_BIN.into(),
+    };
+    let fleet = testbed.fleet_with_mounts(3, &Suite::ALL, &[mount]).unwrap();
+    let gateway = fleet.network.gateway().unwrap().to_string();
+    let controller = start_controller(&gateway);
+    let hosts = fleet_with_agents(&controller, &fleet, &gateway).await;
+    let started = Instant::now();
+    let (status, created) = controller
+        .post(
+            "/api/v1/rollouts",
+            rollout_body_verifying(&hosts, BAD_HEALTH, 60),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().unwrap();
+    let canary = &fleet.hosts[0];
+    // Wait (bounded) until the bad version is installed: the guard is verifying now.
+    while demo_version(canary) != BAD_HEALTH {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "never installed"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    canary.kill().unwrap();
+    canary.start_again().unwrap();
+    start_agent(canary, &agent_server(&controller, &gateway), None);
+    let view = controller.wait_rollout(id, Duration::from_secs(90)).await;
+    eprintln!("scenario C: stopped after {:?}", started.elapsed());
+    assert_eq!(view["status"], "stopped", "{view:#}");
+    let states = view["hosts"].as_array().unwrap();
+    assert_eq!(states[0]["state"], "rolled_back", "{view:#}");
+    assert_eq!(
+        states[0]["detail"]["cause"]["kind"], "checks_missing",
+        "{view:#}"
+    );
+    for state in &states[1..] {
+        assert_eq!(state["state"], "pending", "{view:#}");
+    }
+    for host in &fleet.hosts {
+        assert_eq!(demo_version(host), BASELINE, "{}", host.name);
+    }
+    let journal = canary
+        .read_file(&format!("{AGENT_DIR}/journal.jsonl"))
+        .unwrap();
+    assert_eq!(
+        journal.matches("\"event\":\"received\"").count(),
+        1,
+        "{journal}"
+    );
+    assert!(journal.contains("\"step\":\"rolling_back\""), "{journal}");
 }
