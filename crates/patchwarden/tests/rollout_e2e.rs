@@ -37,27 +37,38 @@ fn start_controller(gateway: &str) -> Controller {
         .local_addr()
         .unwrap()
         .port();
-    let child = Command::new(env!("CARGO_BIN_EXE_patchwarden"))
+    Controller {
+        child: spawn_server(dir.path(), port, gateway),
+        base: format!("127.0.0.1:{port}"),
+        _dir: dir,
+    }
+}
+
+fn spawn_server(dir: &std::path::Path, port: u16, gateway: &str) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_patchwarden"))
         .args([
             "server",
             "--listen",
             &format!("0.0.0.0:{port}"),
             "--data-dir",
         ])
-        .arg(dir.path())
+        .arg(dir)
         .env("PATCHWARDEN_SERVER_NAMES", gateway)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .spawn()
-        .unwrap();
-    Controller {
-        child,
-        base: format!("127.0.0.1:{port}"),
-        _dir: dir,
-    }
+        .unwrap()
 }
 
 impl Controller {
+    /// SIGKILL, then the same binary again on the same port and data directory.
+    fn kill_and_restart(&mut self, gateway: &str) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+        let port = self.base.split(':').nth(1).unwrap().parse().unwrap();
+        self.child = spawn_server(self._dir.path(), port, gateway);
+    }
+
     fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.base)
     }
@@ -359,4 +370,78 @@ async fn an_agent_killed_during_verification_rolls_back_after_restart() {
         "{journal}"
     );
     assert!(journal.contains("\"step\":\"rolling_back\""), "{journal}");
+}
+
+/// The controller is SIGKILLed in the middle of a rollout (canary done, a wave claimed) and
+/// started again on the same data directory: the rollout resumes and finishes, every host is
+/// upgraded exactly once (dpkg's log), each agent received its command once, and the audit
+/// chain verifies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_controller_killed_mid_rollout_resumes_without_repeating_anything() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let testbed = Testbed::shared();
+    let mount = Mount {
+        source: env!("CARGO_BIN_EXE_patchwarden").into(),
+        target: AGENT_BIN.into(),
+    };
+    let fleet = testbed.fleet_with_mounts(4, &Suite::ALL, &[mount]).unwrap();
+    let gateway = fleet.network.gateway().unwrap().to_string();
+    let mut controller = start_controller(&gateway);
+    let hosts = fleet_with_agents(&controller, &fleet, &gateway).await;
+    let started = Instant::now();
+    let (status, created) = controller
+        .post(
+            "/api/v1/rollouts",
+            rollout_body_verifying(&hosts, SECURITY_FIX, 4),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().unwrap().to_owned();
+    loop {
+        let view = controller.get(&format!("/api/v1/rollouts/{id}")).await;
+        let states: Vec<&str> = view["hosts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h["state"].as_str().unwrap())
+            .collect();
+        if states[1..].iter().any(|s| *s != "pending") {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "{view:#}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    controller.kill_and_restart(&gateway);
+    let restarted = Instant::now();
+    while reqwest::get(controller.url("/api/v1/hosts")).await.is_err() {
+        assert!(restarted.elapsed() < Duration::from_secs(20), "no restart");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let view = controller.wait_rollout(&id, Duration::from_secs(120)).await;
+    eprintln!(
+        "controller restart: rollout done after {:?}",
+        started.elapsed()
+    );
+    assert_eq!(view["status"], "completed", "{view:#}");
+    for (host, state) in fleet.hosts.iter().zip(view["hosts"].as_array().unwrap()) {
+        assert_eq!(state["state"], "done", "{view:#}");
+        assert_eq!(demo_version(host), SECURITY_FIX, "{}", host.name);
+        let dpkg_log = host.read_file("/var/log/dpkg.log").unwrap();
+        let upgrades = dpkg_log
+            .lines()
+            .filter(|l| l.contains(" upgrade pw-demo:") && l.contains(SECURITY_FIX))
+            .count();
+        assert_eq!(upgrades, 1, "{}: {dpkg_log}", host.name);
+        let journal = host
+            .read_file(&format!("{AGENT_DIR}/journal.jsonl"))
+            .unwrap();
+        let applies = journal.matches("\"kind\":\"apply_change\"").count();
+        assert_eq!(applies, 1, "{}: {journal}", host.name);
+    }
+    let verify = Command::new(env!("CARGO_BIN_EXE_patchwarden"))
+        .args(["audit", "verify", "--db"])
+        .arg(controller._dir.path().join("patchwarden.db"))
+        .output()
+        .unwrap();
+    assert!(verify.status.success(), "{verify:?}");
 }
