@@ -5,168 +5,15 @@
 //! canary → the guard rolls it back to the exact old version, the rollout stops, 1.0-3 is
 //! blocked and no other host is touched. Needs Docker and mmdebstrap (see docs/testbed.md).
 
-use std::process::{Child, Command, Stdio};
+mod common;
+
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use pw_host::apt::{self, PackageTarget};
+use common::*;
 use pw_testbed::repo::packages::{BAD_HEALTH, BASELINE, DEMO, SECURITY_FIX};
-use pw_testbed::{Fleet, Host, Mount, Suite, Testbed};
-use serde_json::{Value, json};
-
-const AGENT_BIN: &str = "/usr/local/bin/patchwarden";
-const AGENT_DIR: &str = "/var/lib/patchwarden-agent";
-
-/// The controller process; killed when dropped (also on panic).
-struct Controller {
-    child: Child,
-    base: String,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Controller {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_controller(gateway: &str) -> Controller {
-    let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("0.0.0.0:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    Controller {
-        child: spawn_server(dir.path(), port, gateway),
-        base: format!("127.0.0.1:{port}"),
-        _dir: dir,
-    }
-}
-
-fn spawn_server(dir: &std::path::Path, port: u16, gateway: &str) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_patchwarden"))
-        .args([
-            "server",
-            "--listen",
-            &format!("0.0.0.0:{port}"),
-            "--data-dir",
-        ])
-        .arg(dir)
-        .env("PATCHWARDEN_SERVER_NAMES", gateway)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap()
-}
-
-impl Controller {
-    /// SIGKILL, then the same binary again on the same port and data directory.
-    fn kill_and_restart(&mut self, gateway: &str) {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-        let port = self.base.split(':').nth(1).unwrap().parse().unwrap();
-        self.child = spawn_server(self._dir.path(), port, gateway);
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.base)
-    }
-
-    async fn get(&self, path: &str) -> Value {
-        reqwest::get(self.url(path))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
-    }
-
-    async fn post(&self, path: &str, body: Value) -> (u16, Value) {
-        let answer = reqwest::Client::new()
-            .post(self.url(path))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        (answer.status().as_u16(), answer.json().await.unwrap())
-    }
-
-    /// Polls a rollout until it leaves `running`, at most `limit`.
-    async fn wait_rollout(&self, id: &str, limit: Duration) -> Value {
-        let started = Instant::now();
-        loop {
-            let view = self.get(&format!("/api/v1/rollouts/{id}")).await;
-            if view["status"] != "running" {
-                return view;
-            }
-            assert!(started.elapsed() < limit, "rollout still running: {view:#}");
-            tokio::time::sleep(Duration::from_millis(500)).await;
-        }
-    }
-}
-
-fn demo_version(host: &Host) -> String {
-    let out = host
-        .exec("dpkg-query", ["-W", "-f", "${Version}", DEMO])
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// Six hosts on pw-demo 1.0-1 with its service running, each with an enrolled agent.
-async fn fleet_with_agents(controller: &Controller, fleet: &Fleet, gateway: &str) -> Vec<String> {
-    for result in fleet.each(|host| {
-        let target = PackageTarget::parse(DEMO, BASELINE)?;
-        let outcome = apt::install_exact(host.runner(), &[target])?;
-        anyhow::ensure!(outcome.succeeded(), "{outcome:?}");
-        Ok(())
-    }) {
-        result.unwrap();
-    }
-    let started = Instant::now();
-    while reqwest::get(controller.url("/api/v1/hosts")).await.is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "controller did not start"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    for host in &fleet.hosts {
-        let (status, token) = controller
-            .post("/api/v1/enrollment-tokens", json!({"ttl_secs": 600}))
-            .await;
-        assert_eq!(status, 201, "{token}");
-        let ca = token["ca_certificate_pem"].as_str().unwrap();
-        host.write_file("/etc/patchwarden-ca.pem", ca.as_bytes())
-            .unwrap();
-        let token = token["token"].as_str().unwrap();
-        start_agent(host, &agent_server(controller, gateway), Some(token));
-    }
-    let started = Instant::now();
-    loop {
-        let hosts = controller.get("/api/v1/hosts").await;
-        if hosts["hosts"].as_array().unwrap().len() == fleet.hosts.len() {
-            break;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "agents did not enroll: {hosts:#}"
-        );
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
-    // Host ids in fleet order, from each agent's identity file.
-    fleet
-        .hosts
-        .iter()
-        .map(|host| {
-            let identity = host
-                .read_file(&format!("{AGENT_DIR}/identity.json"))
-                .unwrap();
-            let identity: Value = serde_json::from_str(&identity).unwrap();
-            identity["host_id"].as_str().unwrap().to_owned()
-        })
-        .collect()
-}
+use pw_testbed::{Mount, Suite, Testbed};
+use serde_json::Value;
 
 /// From the audit chain: the canary is `done` before any other host is claimed, and never
 /// more than `batch_size` (2) hosts hold a slot at once.
@@ -209,40 +56,6 @@ async fn assert_canary_first_and_budget(controller: &Controller, id: &str, hosts
         };
         assert!(in_flight.len() <= 2, "budget exceeded: {in_flight:?}");
     }
-}
-
-fn agent_server(controller: &Controller, gateway: &str) -> String {
-    format!(
-        "https://{gateway}:{}",
-        controller.base.split(':').nth(1).unwrap()
-    )
-}
-
-/// `patchwarden agent` detached inside the host (argv through `docker exec`, no shell).
-fn start_agent(host: &Host, server: &str, token: Option<&str>) {
-    let mut args = vec![
-        "exec", "-d", &host.name, AGENT_BIN, "agent", "--server", server,
-    ];
-    if let Some(token) = token {
-        args.extend(["--token", token, "--ca-cert", "/etc/patchwarden-ca.pem"]);
-    }
-    args.extend(["--data-dir", AGENT_DIR]);
-    let out = pw_testbed::docker::docker(args).unwrap();
-    assert!(out.success(), "{}", out.tail(10));
-}
-
-fn rollout_body(hosts: &[String], version: &str) -> Value {
-    rollout_body_verifying(hosts, version, 6)
-}
-
-fn rollout_body_verifying(hosts: &[String], version: &str, seconds: u64) -> Value {
-    json!({
-        "hosts": hosts,
-        "targets": [{"name": DEMO, "version": version}],
-        "canary_size": 1, "batch_size": 2, "verification_seconds": seconds,
-        "checks": [{"kind": "http", "name": "demo-http", "addr": "127.0.0.1:18080",
-                    "path": "/cgi-bin/health"}],
-    })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -440,7 +253,7 @@ async fn a_controller_killed_mid_rollout_resumes_without_repeating_anything() {
     }
     let verify = Command::new(env!("CARGO_BIN_EXE_patchwarden"))
         .args(["audit", "verify", "--db"])
-        .arg(controller._dir.path().join("patchwarden.db"))
+        .arg(controller.dir.path().join("patchwarden.db"))
         .output()
         .unwrap();
     assert!(verify.status.success(), "{verify:?}");

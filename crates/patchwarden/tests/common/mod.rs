@@ -1,0 +1,246 @@
+//! Helpers shared by the end-to-end rollout tests (rollout_e2e, rollout_faults): the controller
+//! process, six-host fleets with enrolled agents, rollout bodies. Each test file uses a subset.
+#![allow(dead_code)]
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use pw_host::apt::{self, PackageTarget};
+use pw_testbed::repo::packages::{BASELINE, DEMO};
+use pw_testbed::{Fleet, Host};
+use serde_json::{Value, json};
+
+pub const AGENT_BIN: &str = "/usr/local/bin/patchwarden";
+pub const AGENT_DIR: &str = "/var/lib/patchwarden-agent";
+
+/// The controller process; killed when dropped (also on panic).
+pub struct Controller {
+    pub child: Child,
+    pub base: String,
+    pub dir: tempfile::TempDir,
+}
+
+impl Drop for Controller {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn start_controller(gateway: &str) -> Controller {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("0.0.0.0:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    Controller {
+        child: spawn_server(dir.path(), port, gateway),
+        base: format!("127.0.0.1:{port}"),
+        dir,
+    }
+}
+
+pub fn spawn_server(dir: &std::path::Path, port: u16, gateway: &str) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_patchwarden"))
+        .args([
+            "server",
+            "--listen",
+            &format!("0.0.0.0:{port}"),
+            "--data-dir",
+        ])
+        .arg(dir)
+        .env("PATCHWARDEN_SERVER_NAMES", gateway)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+impl Controller {
+    /// SIGKILL, then the same binary again on the same port and data directory.
+    pub fn kill_and_restart(&mut self, gateway: &str) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+        let port = self.base.split(':').nth(1).unwrap().parse().unwrap();
+        self.child = spawn_server(self.dir.path(), port, gateway);
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.base)
+    }
+
+    pub async fn get(&self, path: &str) -> Value {
+        reqwest::get(self.url(path))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        let answer = reqwest::Client::new()
+            .post(self.url(path))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        (answer.status().as_u16(), answer.json().await.unwrap())
+    }
+
+    /// Polls a rollout until it leaves `running`, at most `limit`.
+    pub async fn wait_rollout(&self, id: &str, limit: Duration) -> Value {
+        let started = Instant::now();
+        loop {
+            let view = self.get(&format!("/api/v1/rollouts/{id}")).await;
+            if view["status"] != "running" {
+                return view;
+            }
+            assert!(started.elapsed() < limit, "rollout still running: {view:#}");
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+}
+
+pub fn demo_version(host: &Host) -> String {
+    let out = host
+        .exec("dpkg-query", ["-W", "-f", "${Version}", DEMO])
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Six hosts on pw-demo 1.0-1 with its service running, each with an enrolled agent.
+pub async fn fleet_with_agents(
+    controller: &Controller,
+    fleet: &Fleet,
+    gateway: &str,
+) -> Vec<String> {
+    for result in fleet.each(|host| {
+        let target = PackageTarget::parse(DEMO, BASELINE)?;
+        let outcome = apt::install_exact(host.runner(), &[target])?;
+        anyhow::ensure!(outcome.succeeded(), "{outcome:?}");
+        Ok(())
+    }) {
+        result.unwrap();
+    }
+    let started = Instant::now();
+    while reqwest::get(controller.url("/api/v1/hosts")).await.is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "controller did not start"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for host in &fleet.hosts {
+        let (status, token) = controller
+            .post("/api/v1/enrollment-tokens", json!({"ttl_secs": 600}))
+            .await;
+        assert_eq!(status, 201, "{token}");
+        let ca = token["ca_certificate_pem"].as_str().unwrap();
+        host.write_file("/etc/patchwarden-ca.pem", ca.as_bytes())
+            .unwrap();
+        let token = token["token"].as_str().unwrap();
+        start_agent(host, &agent_server(controller, gateway), Some(token));
+    }
+    let started = Instant::now();
+    loop {
+        let hosts = controller.get("/api/v1/hosts").await;
+        if hosts["hosts"].as_array().unwrap().len() == fleet.hosts.len() {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "agents did not enroll: {hosts:#}"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    // Host ids in fleet order, from each agent's identity file.
+    fleet
+        .hosts
+        .iter()
+        .map(|host| {
+            let identity = host
+                .read_file(&format!("{AGENT_DIR}/identity.json"))
+                .unwrap();
+            let identity: Value = serde_json::from_str(&identity).unwrap();
+            identity["host_id"].as_str().unwrap().to_owned()
+        })
+        .collect()
+}
+
+pub fn agent_server(controller: &Controller, gateway: &str) -> String {
+    format!(
+        "https://{gateway}:{}",
+        controller.base.split(':').nth(1).unwrap()
+    )
+}
+
+/// `patchwarden agent` detached inside the host (argv through `docker exec`, no shell).
+pub fn start_agent(host: &Host, server: &str, token: Option<&str>) {
+    let mut args = vec![
+        "exec", "-d", &host.name, AGENT_BIN, "agent", "--server", server,
+    ];
+    if let Some(token) = token {
+        args.extend(["--token", token, "--ca-cert", "/etc/patchwarden-ca.pem"]);
+    }
+    args.extend(["--data-dir", AGENT_DIR]);
+    let out = pw_testbed::docker::docker(args).unwrap();
+    assert!(out.success(), "{}", out.tail(10));
+}
+
+pub fn rollout_body(hosts: &[String], version: &str) -> Value {
+    rollout_body_verifying(hosts, version, 6)
+}
+
+pub fn rollout_body_verifying(hosts: &[String], version: &str, seconds: u64) -> Value {
+    json!({
+        "hosts": hosts,
+        "targets": [{"name": DEMO, "version": version}],
+        "canary_size": 1, "batch_size": 2, "verification_seconds": seconds,
+        "checks": [{"kind": "http", "name": "demo-http", "addr": "127.0.0.1:18080",
+                    "path": "/cgi-bin/health"}],
+    })
+}
+
+/// Waits (bounded) until a (re)started controller answers.
+pub async fn wait_controller_up(controller: &Controller, limit: Duration) {
+    let started = Instant::now();
+    while reqwest::get(controller.url("/api/v1/hosts")).await.is_err() {
+        assert!(started.elapsed() < limit, "controller did not come up");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// `patchwarden audit verify` on the controller's database: asserts the chain is intact and
+/// returns how many records it holds. Run it while no controller writes (or with one: WAL).
+pub fn audit_verify(controller: &Controller) -> u64 {
+    let verify = Command::new(env!("CARGO_BIN_EXE_patchwarden"))
+        .args(["audit", "verify", "--db"])
+        .arg(controller.dir.path().join("patchwarden.db"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&verify.stdout);
+    assert!(verify.status.success(), "{verify:?}");
+    stdout
+        .trim()
+        .strip_prefix("audit chain intact: ")
+        .and_then(|rest| rest.strip_suffix(" records"))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("unexpected audit verify output: {stdout}"))
+}
+
+/// How many times dpkg upgraded pw-demo to `version` on the host (its /var/log/dpkg.log).
+pub fn demo_upgrades_to(host: &Host, version: &str) -> usize {
+    let dpkg_log = host.read_file("/var/log/dpkg.log").unwrap();
+    dpkg_log
+        .lines()
+        .filter(|l| l.contains(&format!(" upgrade {DEMO}:")) && l.contains(version))
+        .count()
+}
+
+/// The agent's journal on a host.
+pub fn agent_journal(host: &Host) -> String {
+    host.read_file(&format!("{AGENT_DIR}/journal.jsonl"))
+        .unwrap()
+}
