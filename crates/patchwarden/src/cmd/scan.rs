@@ -158,26 +158,27 @@ async fn load_intelligence(args: &Args, os: &OsRelease) -> anyhow::Result<(Parse
         (base, source) = pw_feeds::load_for_release(&db, os).await?;
     }
     if !args.advisories.is_empty() {
-        let files = pw_feeds::parse_inputs(&pw_feeds::read_paths(&args.advisories)?, &Silent)?;
-        base.osv = files.osv;
+        base.osv = parse_files(&args.advisories)?.osv;
         source = format!("files {}", join_paths(&args.advisories));
     }
     if let Some(kev) = &args.kev {
-        base.kev =
-            pw_feeds::parse_inputs(&pw_feeds::read_paths(std::slice::from_ref(kev))?, &Silent)?
-                .kev
-                .with_context(|| format!("{} is not a KEV catalog", kev.display()))?
-                .into();
+        base.kev = parse_files(std::slice::from_ref(kev))?
+            .kev
+            .with_context(|| format!("{} is not a KEV catalog", kev.display()))?
+            .into();
     }
     if let Some(epss) = &args.epss {
-        base.epss =
-            pw_feeds::parse_inputs(&pw_feeds::read_paths(std::slice::from_ref(epss))?, &Silent)?
-                .epss;
+        base.epss = parse_files(std::slice::from_ref(epss))?.epss;
         if base.epss.is_empty() {
             bail!("{} is not an EPSS file", epss.display());
         }
     }
     Ok((base, source))
+}
+
+/// Reads and parses feed files or directories given on the command line.
+fn parse_files(paths: &[PathBuf]) -> anyhow::Result<Parsed> {
+    pw_feeds::parse_inputs(&pw_feeds::read_paths(paths)?, &Silent)
 }
 
 fn host_name(args: &Args) -> String {
