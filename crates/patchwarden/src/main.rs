@@ -23,6 +23,8 @@ enum Command {
     Server(cmd::server::Args),
     /// The agent: enrolls with a token, then reports and takes commands over mutual TLS.
     Agent(cmd::agent::Args),
+    /// Operators of the controller's API and page: add (prints the token once), list, revoke.
+    Operators(cmd::operators::Args),
     /// The audit log: `audit verify` checks its hash chain.
     Audit(cmd::audit::Args),
     /// This machine's or an inventory file's findings: matched advisories ranked by tier T0–T4
@@ -50,6 +52,7 @@ fn main() -> ExitCode {
         Command::Up(args) => cmd::up::run(args),
         Command::Server(args) => cmd::server::run(args),
         Command::Agent(args) => cmd::agent::run(args),
+        Command::Operators(args) => cmd::operators::run(args),
         Command::Audit(args) => cmd::audit::run(args),
         Command::Scan(args) => cmd::scan::run(args),
         Command::Feeds(args) => cmd::feeds::run(args),

@@ -15,13 +15,14 @@ impl Drop for Killed {
     }
 }
 
-fn get(addr: &str, path: &str) -> Option<(u16, String)> {
+/// A GET with extra header lines (each ending in \r\n); status and body.
+fn get(addr: &str, path: &str, headers: &str) -> Option<(u16, String)> {
     use std::io::Write;
     let mut stream = std::net::TcpStream::connect(addr).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
     write!(
         stream,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{headers}\r\n"
     )
     .ok()?;
     let mut text = String::new();
@@ -61,11 +62,19 @@ fn up_serves_this_machine_and_the_audit_chain_verifies_until_tampered() {
         .and_then(|rest| rest.split('/').next())
         .unwrap_or_else(|| panic!("no URL printed: {first_line:?}"))
         .to_owned();
+    // The first start created the local admin; its token is in the data directory, 0600.
+    let token_file = data.join("admin.token");
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&token_file.metadata().unwrap().permissions());
+    assert_eq!(mode & 0o777, 0o600);
+    let token = std::fs::read_to_string(&token_file).unwrap();
+    let bearer = format!("Authorization: Bearer {}\r\n", token.trim());
+    assert_eq!(get(&addr, "/api/v1/hosts", "").unwrap().0, 401);
     let hostname = this_hostname();
     let mut listed = false;
     // Bounded: the inventory of a real machine arrives within seconds.
     for _ in 0..300 {
-        if let Some((200, hosts)) = get(&addr, "/api/v1/hosts")
+        if let Some((200, hosts)) = get(&addr, "/api/v1/hosts", &bearer)
             && hosts.contains(&format!("\"hostname\":\"{hostname}\""))
         {
             listed = true;
@@ -79,13 +88,13 @@ fn up_serves_this_machine_and_the_audit_chain_verifies_until_tampered() {
         started.elapsed()
     );
     eprintln!("up: host listed {:?} after start", started.elapsed());
-    let (status, page) = get(&addr, "/").unwrap();
+    let (status, page) = get(&addr, "/", "").unwrap();
     assert_eq!(status, 200);
     assert!(
         page.contains(&format!("<td class=\"hostname\">{hostname}</td>")),
         "{page}"
     );
-    let (_, metrics) = get(&addr, "/metrics").unwrap();
+    let (_, metrics) = get(&addr, "/metrics", "").unwrap();
     assert!(
         metrics.contains("patchwarden_agent_inventory_reports_total"),
         "{metrics}"

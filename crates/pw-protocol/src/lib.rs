@@ -7,11 +7,13 @@
 mod agent;
 mod api;
 mod change;
+mod operators;
 mod rollout;
 
 pub use agent::*;
 pub use api::*;
 pub use change::*;
+pub use operators::*;
 pub use rollout::*;
 
 /// The protocol version spoken by this build; the controller refuses other major versions.

@@ -184,11 +184,17 @@ pub fn fingerprint(der: &[u8]) -> String {
 
 /// A new enrollment token secret: `pwt_` + 32 random bytes in hex.
 pub fn new_token() -> anyhow::Result<String> {
+    new_secret("pwt_")
+}
+
+/// A random 256-bit secret, hex, after a prefix that tells what it is (`pwt_` enrollment
+/// token, `pwo_` operator token, `pws_` session, `pwc_` CSRF token, `pwl_` login ticket).
+pub fn new_secret(prefix: &str) -> anyhow::Result<String> {
     let mut bytes = [0u8; 32];
     ring::rand::SystemRandom::new()
         .fill(&mut bytes)
         .map_err(|_| anyhow::anyhow!("the system random generator failed"))?;
-    Ok(format!("pwt_{}", hex::encode(bytes)))
+    Ok(format!("{prefix}{}", hex::encode(bytes)))
 }
 
 /// What is stored of a token: the SHA-256 (hex) of its text.

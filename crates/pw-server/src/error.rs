@@ -40,6 +40,26 @@ pub enum ApiError {
     UnknownAgent,
     #[error("protocol version {0} is not supported by this controller (it speaks {1})")]
     UnsupportedProtocol(u32, u32),
+    #[error(
+        "this endpoint requires an operator token: send `Authorization: Bearer <token>` (create one with `patchwarden operators add`)"
+    )]
+    AuthRequired,
+    #[error("the Authorization header must be `Bearer <operator token>`")]
+    AuthMalformed,
+    #[error("this operator token is not valid for this controller")]
+    OperatorTokenInvalid,
+    #[error("this operator token was revoked; ask an admin for a new operator")]
+    OperatorRevoked,
+    #[error("operator {operator:?} has the {role} role; this needs {needed} or higher")]
+    RoleTooLow {
+        operator: String,
+        role: pw_store::Role,
+        needed: pw_store::Role,
+    },
+    #[error("unknown operator {0:?}")]
+    OperatorNotFound(String),
+    #[error("{0}")]
+    OperatorConflict(String),
     #[error("internal error; see the controller's log")]
     Internal(#[source] anyhow::Error),
 }
@@ -68,6 +88,13 @@ impl ApiError {
             ApiError::UnsupportedProtocol(..) => {
                 (StatusCode::UNPROCESSABLE_ENTITY, "unsupported_protocol")
             }
+            ApiError::AuthRequired => (StatusCode::UNAUTHORIZED, "auth_required"),
+            ApiError::AuthMalformed => (StatusCode::UNAUTHORIZED, "auth_malformed"),
+            ApiError::OperatorTokenInvalid => (StatusCode::UNAUTHORIZED, "operator_token_invalid"),
+            ApiError::OperatorRevoked => (StatusCode::UNAUTHORIZED, "operator_revoked"),
+            ApiError::RoleTooLow { .. } => (StatusCode::FORBIDDEN, "role_too_low"),
+            ApiError::OperatorNotFound(_) => (StatusCode::NOT_FOUND, "operator_not_found"),
+            ApiError::OperatorConflict(_) => (StatusCode::CONFLICT, "operator_conflict"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }

@@ -5,6 +5,7 @@
 //! a connection tells them apart. Enrollment needs TLS; agent endpoints need a client certificate
 //! signed by the controller CA and known to the database (see docs/design/agent-protocol.md).
 
+mod auth;
 mod ca;
 mod error;
 mod findings;
@@ -15,8 +16,13 @@ mod settings;
 mod state;
 mod tls;
 
-pub use ca::{Ca, fingerprint, new_token, token_sha256};
+pub use auth::{
+    Access, Actor, LOGIN_TICKET_TTL, SESSION_COOKIE, SESSION_TTL, access, create_operator,
+    issue_login_ticket,
+};
+pub use ca::{Ca, fingerprint, new_secret, new_token, token_sha256, write_private};
 pub use error::ApiError;
+pub use pw_store::Role;
 pub use routes::{ROUTES, app};
 pub use settings::{RawServerSettings, ServerSettings};
 pub use state::AppState;

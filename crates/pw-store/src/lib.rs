@@ -8,6 +8,7 @@ mod advisories;
 pub mod audit;
 mod commands;
 mod controller;
+mod operators;
 mod plans;
 mod rollouts;
 mod signals;
@@ -27,6 +28,10 @@ pub use audit::{AuditEntry, AuditRecord, ChainCheck};
 pub use controller::{
     CommandRow, FindingsRow, FinishOutcome, HostRow, InventoryRow, NewHost, PendingRow,
     TokenProblem,
+};
+pub use operators::{
+    NewSession, OperatorRefusal, OperatorRow, Role, SessionRow, TicketProblem,
+    validate_operator_name,
 };
 pub use plans::{PlanEvent, PlanListing, PlanRefusal, StoredPlan};
 pub use rollouts::{

@@ -3,6 +3,7 @@
 pub mod agent;
 pub mod audit;
 pub mod feeds;
+pub mod operators;
 pub mod plan;
 pub mod plan_store;
 pub mod scan;

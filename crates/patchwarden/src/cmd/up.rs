@@ -1,5 +1,7 @@
 //! `patchwarden up`: the controller with its embedded database in a data directory plus an
-//! agent for this machine, enrolled automatically and read-only, in the same process.
+//! agent for this machine, enrolled automatically and read-only, in the same process. On a data
+//! directory without operators it creates the local `admin` (token in `admin.token`, mode
+//! 0600); every start prints a single-use login link for it, so the printed URL opens the page.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -8,6 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use pw_agent::{AgentSettings, Secret};
 
+use super::operators::{ADMIN_TOKEN_FILE, LOCAL_ADMIN, bootstrap_admin};
 use super::server::{init_tracing, settings, wait_for_signal};
 use crate::paths::runtime;
 
@@ -54,7 +57,15 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         };
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let agent = tokio::spawn(pw_agent::run(agent_settings, stopped));
+        let store = &controller.state.store;
+        let created_admin = bootstrap_admin(store, &settings.data_dir).await?;
         println!("patchwarden is up: {}", controller.url());
+        if created_admin {
+            println!(
+                "  created operator {LOCAL_ADMIN}; its API token is in {} (mode 0600)",
+                settings.data_dir.join(ADMIN_TOKEN_FILE).display()
+            );
+        }
         println!(
             "  started in {} ms; data in {}; this machine's agent is read-only",
             started.elapsed().as_millis(),

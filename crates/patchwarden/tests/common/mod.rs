@@ -18,6 +18,8 @@ pub struct Controller {
     pub child: Child,
     pub base: String,
     pub dir: tempfile::TempDir,
+    /// API token of the `e2e-admin` operator (role admin), sent on every API call below.
+    pub admin_token: String,
 }
 
 impl Drop for Controller {
@@ -34,11 +36,24 @@ pub fn start_controller(gateway: &str) -> Controller {
         .local_addr()
         .unwrap()
         .port();
+    let admin_token = add_operator(dir.path(), "e2e-admin", "admin");
     Controller {
         child: spawn_server(dir.path(), port, gateway),
         base: format!("127.0.0.1:{port}"),
         dir,
+        admin_token,
     }
+}
+
+/// `patchwarden operators add NAME --role ROLE` on a data directory; returns the token.
+pub fn add_operator(dir: &std::path::Path, name: &str, role: &str) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_patchwarden"))
+        .args(["operators", "add", name, "--role", role, "--data-dir"])
+        .arg(dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
 
 pub fn spawn_server(dir: &std::path::Path, port: u16, gateway: &str) -> Child {
@@ -70,8 +85,21 @@ impl Controller {
         format!("http://{}{path}", self.base)
     }
 
+    /// A client sending the admin's `Authorization: Bearer` header.
+    pub fn api(&self) -> reqwest::Client {
+        let mut headers = reqwest::header::HeaderMap::new();
+        let value = format!("Bearer {}", self.admin_token).parse().unwrap();
+        headers.insert(reqwest::header::AUTHORIZATION, value);
+        reqwest::Client::builder()
+            .default_headers(headers)
+            .build()
+            .unwrap()
+    }
+
     pub async fn get(&self, path: &str) -> Value {
-        reqwest::get(self.url(path))
+        self.api()
+            .get(self.url(path))
+            .send()
             .await
             .unwrap()
             .json()
@@ -80,7 +108,8 @@ impl Controller {
     }
 
     pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
-        let answer = reqwest::Client::new()
+        let answer = self
+            .api()
             .post(self.url(path))
             .json(&body)
             .send()

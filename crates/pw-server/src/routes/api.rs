@@ -1,5 +1,5 @@
 //! Operator endpoints: hosts, findings, enrollment tokens, commands, audit.
-//! (No operator authentication yet: the controller listens on loopback by default.)
+//! Every handler here runs after `auth::authenticate` (bearer token, role per `auth::access`).
 
 use std::time::Duration;
 
@@ -12,6 +12,7 @@ use pw_protocol::{
 };
 use pw_store::{CommandRow, HostRow};
 
+use crate::auth::Actor;
 use crate::error::{ApiError, ApiJson};
 use crate::state::{AppState, DEFAULT_TOKEN_TTL};
 
@@ -112,6 +113,7 @@ pub async fn fleet_findings(state: &AppState) -> Result<Vec<FleetFinding>, ApiEr
 
 pub async fn create_token(
     State(state): State<AppState>,
+    actor: Actor,
     ApiJson(request): ApiJson<CreateEnrollmentToken>,
 ) -> Result<(axum::http::StatusCode, Json<EnrollmentToken>), ApiError> {
     let ttl = match request.ttl_secs {
@@ -120,13 +122,14 @@ pub async fn create_token(
         Some(secs) => Duration::from_secs(secs),
     };
     let token = state
-        .create_enrollment_token(ttl, request.note.as_deref(), "operator")
+        .create_enrollment_token(ttl, request.note.as_deref(), &actor.name)
         .await?;
     Ok((axum::http::StatusCode::CREATED, Json(token)))
 }
 
 pub async fn create_command(
     State(state): State<AppState>,
+    actor: Actor,
     Path(host_id): Path<String>,
     ApiJson(request): ApiJson<CreateCommand>,
 ) -> Result<(axum::http::StatusCode, Json<CommandView>), ApiError> {
@@ -137,7 +140,7 @@ pub async fn create_command(
     let payload = serde_json::to_string(&request.command).map_err(anyhow::Error::from)?;
     state
         .store
-        .create_command(&id, &host_id, request.command.kind(), &payload, "operator")
+        .create_command(&id, &host_id, request.command.kind(), &payload, &actor.name)
         .await?;
     state.waiter(&host_id).notify_one();
     let row = state

@@ -1,7 +1,9 @@
-//! The router: every route of the controller, the metrics middleware and the JSON 404.
+//! The router: every route of the controller, the authentication and metrics middleware and
+//! the JSON 404.
 
 mod agent;
 mod api;
+mod operators;
 mod page;
 mod rollouts;
 
@@ -32,6 +34,10 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/rollouts"),
     ("get", "/api/v1/rollouts"),
     ("get", "/api/v1/rollouts/{id}"),
+    ("get", "/api/v1/me"),
+    ("get", "/api/v1/operators"),
+    ("post", "/api/v1/operators"),
+    ("post", "/api/v1/operators/{name}/revoke"),
     ("post", "/api/v1/enroll"),
     ("post", "/api/v1/agent/heartbeat"),
     ("post", "/api/v1/agent/inventory"),
@@ -58,16 +64,33 @@ pub fn app(state: AppState) -> Router {
             post(rollouts::create).get(rollouts::list),
         )
         .route("/api/v1/rollouts/{id}", get(rollouts::get))
+        .route("/api/v1/me", get(operators::me))
+        .route(
+            "/api/v1/operators",
+            get(operators::list).post(operators::create),
+        )
+        .route("/api/v1/operators/{name}/revoke", post(operators::revoke))
         .route("/api/v1/enroll", post(agent::enroll))
         .route("/api/v1/agent/heartbeat", post(agent::heartbeat))
         .route("/api/v1/agent/inventory", post(agent::inventory))
         .route("/api/v1/agent/commands", get(agent::commands))
         .route("/api/v1/agent/commands/{id}/result", post(agent::result))
+        // Secure by default: every route above passes `auth::access` first.
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::auth::authenticate,
+        ))
         .fallback(not_found)
         .layer(axum::extract::DefaultBodyLimit::max(64 * 1024 * 1024))
         .layer(middleware::from_fn_with_state(state.clone(), count))
-        .layer(TraceLayer::new_for_http())
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .with_state(state)
+}
+
+/// The request's span: method and path only. Never the query (a login link carries its
+/// ticket there) nor headers (tokens, cookies).
+fn request_span(request: &Request) -> tracing::Span {
+    tracing::debug_span!("request", method = %request.method(), path = %request.uri().path())
 }
 
 async fn count(State(state): State<AppState>, request: Request, next: Next) -> Response {

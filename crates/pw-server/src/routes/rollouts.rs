@@ -14,6 +14,7 @@ use pw_rollout::{
 };
 use pw_store::{NewRollout, RolloutRow};
 
+use crate::auth::Actor;
 use crate::error::{ApiError, ApiJson};
 use crate::scheduler::state_name;
 use crate::state::AppState;
@@ -23,6 +24,7 @@ const INSTALL_ALLOWANCE_SECS: u64 = 15 * 60;
 
 pub async fn create(
     State(state): State<AppState>,
+    actor: Actor,
     ApiJson(request): ApiJson<CreateRollout>,
 ) -> Result<(axum::http::StatusCode, Json<RolloutView>), ApiError> {
     let invalid = |m: String| ApiError::InvalidRequest(m);
@@ -115,7 +117,7 @@ pub async fn create(
         checks_json: serde_json::to_string(&request.checks).map_err(anyhow::Error::from)?,
         hosts,
     };
-    state.store.create_rollout(&new, "operator").await?;
+    state.store.create_rollout(&new, &actor.name).await?;
     let view = load(&state, &id).await?;
     Ok((axum::http::StatusCode::CREATED, Json(view)))
 }

@@ -56,7 +56,8 @@ async fn enrolled_agent_reports_and_gets_commands_over_mtls_only() {
     // A change command reaches the agent by long-poll; a result is recorded once.
     let command = json!({"command": {"kind": "install_packages",
         "packages": [{"name": "libssl3", "version": "3.0.17-1~deb12u2"}]}});
-    let created: Value = reqwest::Client::new()
+    let created: Value = t
+        .api()
         .post(t.http(&format!("/api/v1/hosts/{host_id}/commands")))
         .json(&command)
         .send()
@@ -123,7 +124,8 @@ async fn enrolled_agent_reports_and_gets_commands_over_mtls_only() {
     assert_eq!(answer.status(), 401);
     let body: Value = answer.json().await.unwrap();
     assert_eq!(body["error"]["code"], "client_certificate_required");
-    let answer = reqwest::Client::new()
+    let answer = t
+        .api()
         .post(t.http("/api/v1/agent/heartbeat"))
         .json(&beat)
         .send()
@@ -132,23 +134,14 @@ async fn enrolled_agent_reports_and_gets_commands_over_mtls_only() {
     assert_eq!(answer.status(), 403);
 
     // The page shows the host by name; metrics count what happened.
-    let page = reqwest::get(t.http("/"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = t.page("/").await;
     assert!(
         page.contains("web-1") && page.contains("Rollouts"),
         "{page}"
     );
-    let page_zh = reqwest::get(t.http("/?lang=zh-CN"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page_zh = t.page("/?lang=zh-CN").await;
     assert!(page_zh.contains("主机名"));
+    // /metrics stays public (no token): counters only, see docs/server.md.
     let metrics = reqwest::get(t.http("/metrics"))
         .await
         .unwrap()
@@ -248,7 +241,8 @@ async fn an_expired_or_unknown_token_is_refused() {
 async fn enrollment_over_plain_http_is_refused() {
     let t = TestController::start().await;
     let token = t.token().await;
-    let answer = reqwest::Client::new()
+    let answer = t
+        .api()
         .post(t.http("/api/v1/enroll"))
         .json(&json!({"protocol_version": 1, "token": token, "csr_pem": "x", "hostname": "h"}))
         .send()
@@ -314,7 +308,7 @@ async fn malformed_bodies_get_400_or_422_with_a_message_and_store_nothing() {
     let store = &t.controller.state.store;
     let before = store.audit_tail(1000).await.unwrap().len();
     let post = |path: &str, body: &'static str| {
-        reqwest::Client::new()
+        t.api()
             .post(t.http(path))
             .header("content-type", "application/json")
             .body(body)
@@ -342,7 +336,8 @@ async fn malformed_bodies_get_400_or_422_with_a_message_and_store_nothing() {
         .await
         .unwrap();
     assert_eq!(answer.status(), 422);
-    let answer = reqwest::Client::new()
+    let answer = t
+        .api()
         .post(t.http("/api/v1/enrollment-tokens"))
         .body("{}")
         .send()
@@ -378,7 +373,8 @@ async fn unknown_hosts_and_routes_are_404_with_a_code() {
                 .contains("host-nope")
         );
     }
-    let answer = reqwest::Client::new()
+    let answer = t
+        .api()
         .post(t.http("/api/v1/hosts/host-nope/commands"))
         .json(&json!({"command": {"kind": "refresh_inventory"}}))
         .send()
@@ -397,11 +393,20 @@ async fn every_route_is_documented_in_the_openapi_document_and_nothing_else() {
     assert_eq!(status, 200);
     let paths = doc["paths"].as_object().unwrap();
     for (method, path) in ROUTES {
-        assert!(
-            paths.get(*path).and_then(|p| p.get(*method)).is_some(),
-            "{method} {path} undocumented"
-        );
+        let operation = paths.get(*path).and_then(|p| p.get(*method));
+        let operation = operation.unwrap_or_else(|| panic!("{method} {path} undocumented"));
+        // The documented role is the enforced one (`pw_server::access`).
+        let http_method = method.to_ascii_uppercase().parse().unwrap();
+        let documented = operation.get("x-required-role").and_then(Value::as_str);
+        match pw_server::access(&http_method, path) {
+            pw_server::Access::Operator(role) => {
+                assert_eq!(documented, Some(role.as_str()), "{method} {path}");
+                assert!(operation.get("security").is_none(), "{method} {path}");
+            }
+            _ => assert_eq!(documented, None, "{method} {path}"),
+        }
     }
+    assert_eq!(doc["security"], json!([{"operatorToken": []}]));
     let documented: usize = paths.values().map(|p| p.as_object().unwrap().len()).sum();
     assert_eq!(
         documented,
@@ -412,8 +417,8 @@ async fn every_route_is_documented_in_the_openapi_document_and_nothing_else() {
     for (method, path) in ROUTES {
         let url = t.http(&path.replace("{id}", "x"));
         let request = match *method {
-            "get" => reqwest::Client::new().get(url),
-            _ => reqwest::Client::new().post(url).json(&json!({})),
+            "get" => t.api().get(url),
+            _ => t.api().post(url).json(&json!({})),
         };
         let body = request.send().await.unwrap().text().await.unwrap();
         assert!(

@@ -84,7 +84,8 @@ async fn create_rollout(t: &TestController, agents: &[FakeAgent], version: &str)
         "checks": [{"kind": "http", "name": "http", "addr": "127.0.0.1:18080",
                     "path": "/cgi-bin/health"}],
     });
-    let answer = reqwest::Client::new()
+    let answer = t
+        .api()
         .post(t.http("/api/v1/rollouts"))
         .json(&body)
         .send()
@@ -140,12 +141,7 @@ async fn a_good_version_goes_canary_then_batches_and_every_host_ends_done() {
         .count();
     // Per host: claimed, applying, verifying, done (HealthCheckPassed stays in verifying).
     assert!(transitions >= 5 * 4, "{transitions}");
-    let page = reqwest::get(t.http("/"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = t.page("/").await;
     assert!(page.contains(&id) && page.contains("done"), "{page}");
 }
 
@@ -181,12 +177,7 @@ async fn a_health_failure_on_the_canary_stops_the_rollout_and_blocks_the_version
 #[tokio::test]
 async fn rollout_requests_are_checked() {
     let t = TestController::start().await;
-    let post = |body: Value| {
-        reqwest::Client::new()
-            .post(t.http("/api/v1/rollouts"))
-            .json(&body)
-            .send()
-    };
+    let post = |body: Value| t.api().post(t.http("/api/v1/rollouts")).json(&body).send();
     let answer = post(json!({"hosts": ["nope"], "targets": [{"name": "pw-demo", "version": "1"}]}))
         .await
         .unwrap();

@@ -9,8 +9,13 @@ use serde_json::Value;
 
 pub struct TestController {
     pub controller: Controller,
+    /// API token of `test-admin` (role admin), created at start: the one token of the tests.
+    pub admin_token: String,
     _dir: tempfile::TempDir,
 }
+
+/// The operator every test acts as unless it says otherwise.
+pub const ADMIN: &str = "test-admin";
 
 impl TestController {
     pub async fn start() -> TestController {
@@ -23,10 +28,42 @@ impl TestController {
             max_poll_wait_secs: 5,
         };
         let controller = pw_server::start(&settings).await.unwrap();
+        let admin_token = pw_server::create_operator(
+            &controller.state.store,
+            ADMIN,
+            pw_server::Role::Admin,
+            "controller",
+        )
+        .await
+        .unwrap();
         TestController {
             controller,
+            admin_token,
             _dir: dir,
         }
+    }
+
+    /// A client that sends the admin's `Authorization: Bearer` header on every request.
+    pub fn api(&self) -> reqwest::Client {
+        client_with_token(&self.admin_token)
+    }
+
+    /// A new operator with `role`; returns its token.
+    pub async fn operator(&self, name: &str, role: pw_server::Role) -> String {
+        pw_server::create_operator(&self.controller.state.store, name, role, ADMIN)
+            .await
+            .unwrap()
+    }
+
+    /// The page at `path` (HTML), as a signed-in browser would get it.
+    pub async fn page(&self, path: &str) -> String {
+        let answer = reqwest::Client::new()
+            .get(self.http(path))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 200, "{path}");
+        answer.text().await.unwrap()
     }
 
     pub fn http(&self, path: &str) -> String {
@@ -43,7 +80,8 @@ impl TestController {
 
     /// A fresh token through the operator API.
     pub async fn token(&self) -> String {
-        let answer = reqwest::Client::new()
+        let answer = self
+            .api()
             .post(self.http("/api/v1/enrollment-tokens"))
             .json(&serde_json::json!({"ttl_secs": 600}))
             .send()
@@ -78,7 +116,7 @@ impl TestController {
     }
 
     pub async fn get_json(&self, path: &str) -> (u16, Value) {
-        let answer = reqwest::get(self.http(path)).await.unwrap();
+        let answer = self.api().get(self.http(path)).send().await.unwrap();
         let status = answer.status().as_u16();
         (status, answer.json().await.unwrap())
     }
@@ -87,6 +125,17 @@ impl TestController {
         let (_, hosts) = self.get_json("/api/v1/hosts").await;
         hosts["hosts"].as_array().unwrap().len()
     }
+}
+
+/// A plain-HTTP client sending `Authorization: Bearer <token>` on every request.
+pub fn client_with_token(token: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    let value = format!("Bearer {token}").parse().unwrap();
+    headers.insert(reqwest::header::AUTHORIZATION, value);
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .unwrap()
 }
 
 /// A client trusting `ca_pem`, presenting `identity` (cert PEM, key PEM) when given.

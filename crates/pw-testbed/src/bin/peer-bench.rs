@@ -209,15 +209,23 @@ fn clock_ticks() -> anyhow::Result<f64> {
     Ok(String::from_utf8_lossy(&out.stdout).trim().parse()?)
 }
 
-/// A minimal HTTP/1.1 client for the controller's plain-HTTP API on 127.0.0.1.
-fn http(port: u16, method: &str, path: &str, body: Option<&Value>) -> anyhow::Result<(u16, Value)> {
+/// A minimal HTTP/1.1 client for the controller's plain-HTTP API on 127.0.0.1: one request
+/// with the operator token (`Authorization: Bearer`).
+fn http(
+    port: u16,
+    token: &str,
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+) -> anyhow::Result<(u16, Value)> {
     let mut stream = TcpStream::connect(("127.0.0.1", port))?;
     stream.set_read_timeout(Some(Duration::from_secs(30)))?;
     let body = body.map(Value::to_string).unwrap_or_default();
     write!(
         stream,
         "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\
-         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+         Authorization: Bearer {token}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\n\r\n{body}",
         body.len()
     )?;
     let mut answer = Vec::new();
@@ -262,6 +270,21 @@ fn run_patchwarden(options: &Options, fleet: &Fleet) -> anyhow::Result<Measure> 
     let port = std::net::TcpListener::bind("0.0.0.0:0")?
         .local_addr()?
         .port();
+    // The bench acts as an admin operator, created offline before the controller starts.
+    let added = Command::new(&options.patchwarden)
+        .args([
+            "operators",
+            "add",
+            "bench-admin",
+            "--role",
+            "admin",
+            "--data-dir",
+        ])
+        .arg(&dir.0)
+        .output()
+        .context("running patchwarden operators add")?;
+    ensure!(added.status.success(), "operators add: {added:?}");
+    let api_token = String::from_utf8(added.stdout)?.trim().to_owned();
     let child = Command::new(&options.patchwarden)
         .args([
             "server",
@@ -277,12 +300,13 @@ fn run_patchwarden(options: &Options, fleet: &Fleet) -> anyhow::Result<Measure> 
         .context("starting patchwarden server")?;
     let server = Server { child, _dir: dir };
     wait_until(Duration::from_secs(30), "controller up", || {
-        Ok(http(port, "GET", "/api/v1/hosts", None).is_ok())
+        Ok(http(port, &api_token, "GET", "/api/v1/hosts", None).is_ok())
     })?;
     let agent_server = format!("https://{gateway}:{port}");
     for host in &fleet.hosts {
         let (status, token) = http(
             port,
+            &api_token,
             "POST",
             "/api/v1/enrollment-tokens",
             Some(&json!({"ttl_secs": 600})),
@@ -309,7 +333,7 @@ fn run_patchwarden(options: &Options, fleet: &Fleet) -> anyhow::Result<Measure> 
         ensure!(out.success(), "{}", out.tail(10));
     }
     wait_until(Duration::from_secs(120), "agents enrolled", || {
-        let (_, hosts) = http(port, "GET", "/api/v1/hosts", None)?;
+        let (_, hosts) = http(port, &api_token, "GET", "/api/v1/hosts", None)?;
         Ok(hosts["hosts"].as_array().map_or(0, Vec::len) == fleet.hosts.len())
     })?;
     let mut ids = Vec::new();
@@ -342,12 +366,19 @@ fn run_patchwarden(options: &Options, fleet: &Fleet) -> anyhow::Result<Measure> 
     let pid = server.child.id();
     let cpu_before = process_cpu(pid)?;
     let started = Instant::now();
-    let (status, created) = http(port, "POST", "/api/v1/rollouts", Some(&body))?;
+    let (status, created) = http(port, &api_token, "POST", "/api/v1/rollouts", Some(&body))?;
     ensure!(status == 201, "create rollout: {status} {created}");
     let id = created["id"].as_str().context("no rollout id")?.to_owned();
     let mut view = Value::Null;
     while started.elapsed() < Duration::from_secs(600) {
-        view = http(port, "GET", &format!("/api/v1/rollouts/{id}"), None)?.1;
+        view = http(
+            port,
+            &api_token,
+            "GET",
+            &format!("/api/v1/rollouts/{id}"),
+            None,
+        )?
+        .1;
         if view["status"] != "running" {
             break;
         }
