@@ -15,8 +15,8 @@ impl Drop for Killed {
     }
 }
 
-/// A GET with extra header lines (each ending in \r\n); status and body.
-fn get(addr: &str, path: &str, headers: &str) -> Option<(u16, String)> {
+/// A GET with extra header lines (each ending in \r\n); status, head and body.
+fn request(addr: &str, path: &str, headers: &str) -> Option<(u16, String, String)> {
     use std::io::Write;
     let mut stream = std::net::TcpStream::connect(addr).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
@@ -27,9 +27,26 @@ fn get(addr: &str, path: &str, headers: &str) -> Option<(u16, String)> {
     .ok()?;
     let mut text = String::new();
     stream.read_to_string(&mut text).ok()?;
-    let status = text.split_whitespace().nth(1)?.parse().ok()?;
-    let body = text.split_once("\r\n\r\n")?.1.to_owned();
-    Some((status, body))
+    let (head, body) = text.split_once("\r\n\r\n")?;
+    let status = head.split_whitespace().nth(1)?.parse().ok()?;
+    Some((status, head.to_owned(), body.to_owned()))
+}
+
+fn get(addr: &str, path: &str, headers: &str) -> Option<(u16, String)> {
+    request(addr, path, headers).map(|(status, _, body)| (status, body))
+}
+
+/// A GET that returns status, body and the `pw_session=…` cookie it set (empty when none).
+fn get_with_cookie(addr: &str, path: &str) -> (u16, String, String) {
+    let (status, head, body) = request(addr, path, "").unwrap();
+    let cookie = head
+        .lines()
+        .filter_map(|l| l.strip_prefix("set-cookie: "))
+        .find(|c| c.starts_with("pw_session="))
+        .and_then(|c| c.split(';').next())
+        .unwrap_or("")
+        .to_owned();
+    (status, body, cookie)
 }
 
 fn this_hostname() -> String {
@@ -56,12 +73,15 @@ fn up_serves_this_machine_and_the_audit_chain_verifies_until_tampered() {
     BufReader::new(child.0.stdout.as_mut().unwrap())
         .read_line(&mut first_line)
         .unwrap();
-    let addr = first_line
-        .split("http://")
-        .nth(1)
-        .and_then(|rest| rest.split('/').next())
+    let url = first_line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
         .unwrap_or_else(|| panic!("no URL printed: {first_line:?}"))
         .to_owned();
+    let (addr, login_path) =
+        url["http://".len()..].split_at(url["http://".len()..].find('/').unwrap());
+    let (addr, login_path) = (addr.to_owned(), login_path.to_owned());
+    assert!(login_path.starts_with("/login?ticket=pwl_"), "{url}");
     // The first start created the local admin; its token is in the data directory, 0600.
     let token_file = data.join("admin.token");
     let mode =
@@ -88,7 +108,21 @@ fn up_serves_this_machine_and_the_audit_chain_verifies_until_tampered() {
         started.elapsed()
     );
     eprintln!("up: host listed {:?} after start", started.elapsed());
-    let (status, page) = get(&addr, "/", "").unwrap();
+    // The printed link signs the browser in (once) and continues to the page.
+    assert_eq!(
+        get(&addr, "/", "").unwrap().0,
+        303,
+        "no page without a session"
+    );
+    let (status, signed_in, cookie) = get_with_cookie(&addr, &login_path);
+    assert_eq!(status, 200, "{signed_in}");
+    assert!(signed_in.contains("url=/?lang="), "{signed_in}");
+    assert_eq!(
+        get_with_cookie(&addr, &login_path).0,
+        401,
+        "the link works once"
+    );
+    let (status, page) = get(&addr, "/", &format!("Cookie: {cookie}\r\n")).unwrap();
     assert_eq!(status, 200);
     assert!(
         page.contains(&format!("<td class=\"hostname\">{hostname}</td>")),

@@ -183,7 +183,6 @@ pub async fn issue_login_ticket(store: &Store, operator: &str) -> anyhow::Result
 }
 
 /// A new session's secrets: the cookie value and what the store keeps.
-#[allow(dead_code)] // the page's login (next commit)
 pub struct SessionSecrets {
     pub cookie: String,
     pub id_sha256: String,
@@ -191,7 +190,6 @@ pub struct SessionSecrets {
     pub expires_at: Timestamp,
 }
 
-#[allow(dead_code)] // the page's login (next commit)
 impl SessionSecrets {
     pub fn new(now: Timestamp) -> anyhow::Result<SessionSecrets> {
         let cookie = new_secret("pws_")?;
@@ -219,14 +217,12 @@ impl SessionSecrets {
 }
 
 /// A `Set-Cookie` value; `max_age` 0 removes the cookie.
-#[allow(dead_code)] // the page's login (next commit)
 pub fn cookie_header(name: &str, value: &str, max_age: u64, secure: bool) -> String {
     let secure = if secure { "; Secure" } else { "" };
     format!("{name}={value}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Strict{secure}")
 }
 
 /// A cookie's value from the request's `Cookie` headers.
-#[allow(dead_code)] // the page's login (next commit)
 pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get_all(header::COOKIE)
@@ -239,7 +235,6 @@ pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 }
 
 /// The live session of the request's cookie, if any.
-#[allow(dead_code)] // the page's login (next commit)
 pub async fn page_session(
     store: &Store,
     headers: &HeaderMap,
@@ -251,7 +246,6 @@ pub async fn page_session(
 }
 
 /// Compares two secrets in time independent of where they differ.
-#[allow(dead_code)] // the page's login (next commit)
 pub fn same_secret(a: &str, b: &str) -> bool {
     a.len() == b.len()
         && a.bytes()

@@ -59,7 +59,24 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let agent = tokio::spawn(pw_agent::run(agent_settings, stopped));
         let store = &controller.state.store;
         let created_admin = bootstrap_admin(store, &settings.data_dir).await?;
-        println!("patchwarden is up: {}", controller.url());
+        let admin_active = store
+            .operators()
+            .await?
+            .iter()
+            .any(|o| o.name == LOCAL_ADMIN && o.revoked_at.is_none());
+        if admin_active {
+            let ticket = pw_server::issue_login_ticket(store, LOCAL_ADMIN).await?;
+            println!(
+                "patchwarden is up: {}login?ticket={ticket}",
+                controller.url()
+            );
+            println!("  open that link to sign in (it works once, within 12 hours)");
+        } else {
+            println!("patchwarden is up: {}login", controller.url());
+            println!(
+                "  sign in with an operator token (patchwarden operators add NAME --role viewer)"
+            );
+        }
         if created_admin {
             println!(
                 "  created operator {LOCAL_ADMIN}; its API token is in {} (mode 0600)",

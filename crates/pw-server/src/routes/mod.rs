@@ -3,6 +3,7 @@
 
 mod agent;
 mod api;
+mod login;
 mod operators;
 mod page;
 mod rollouts;
@@ -21,6 +22,9 @@ use crate::state::AppState;
 /// Every route (method, path as in the OpenAPI document); a test checks each is documented.
 pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/"),
+    ("get", "/login"),
+    ("post", "/login"),
+    ("post", "/logout"),
     ("get", "/metrics"),
     ("get", "/api/v1/openapi.json"),
     ("get", "/api/v1/hosts"),
@@ -49,6 +53,8 @@ pub const ROUTES: &[(&str, &str)] = &[
 pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/", get(page::index))
+        .route("/login", get(login::login_form).post(login::login))
+        .route("/logout", post(login::logout))
         .route("/metrics", get(metrics))
         .route("/api/v1/openapi.json", get(openapi))
         .route("/api/v1/hosts", get(api::hosts))

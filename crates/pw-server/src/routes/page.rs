@@ -1,13 +1,16 @@
 //! The server-rendered page at `/`: hosts, findings ranked by tier with deadlines, rollouts.
 //! No JavaScript. English, or Simplified Chinese with `?lang=zh-CN` or `Accept-Language: zh`.
+//! Needs a session (routes/login.rs); without one it sends the browser to `/login`.
 
 use askama::Template;
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
-use axum::response::Html;
+use axum::response::{IntoResponse, Redirect, Response};
 use pw_protocol::{FleetFinding, HostSummary, PendingUpdate, RolloutList};
 
 use super::api::{fleet_findings, host_summary};
+use super::login::html_response;
+use crate::auth::page_session;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -50,6 +53,8 @@ pub struct Text {
     pub blocked: &'static str,
     pub yes: &'static str,
     pub no: &'static str,
+    pub signed_in_as: &'static str,
+    pub sign_out: &'static str,
 }
 
 pub const EN: Text = Text {
@@ -87,6 +92,8 @@ pub const EN: Text = Text {
     blocked: "Blocked versions",
     yes: "yes",
     no: "no",
+    signed_in_as: "Signed in as",
+    sign_out: "Sign out",
 };
 
 pub const ZH_CN: Text = Text {
@@ -124,6 +131,8 @@ pub const ZH_CN: Text = Text {
     blocked: "已封禁的版本",
     yes: "是",
     no: "否",
+    signed_in_as: "当前登录：",
+    sign_out: "退出登录",
 };
 
 /// Chooses the language: `?lang=` first, then the first supported `Accept-Language` entry.
@@ -158,6 +167,10 @@ pub struct IndexPage {
     pub total_findings: usize,
     pub pending: Vec<HostPending>,
     pub rollouts: RolloutList,
+    /// The signed-in operator, its role, and the CSRF token of the page's forms.
+    pub operator: String,
+    pub role: String,
+    pub csrf: String,
 }
 
 #[derive(serde::Deserialize)]
@@ -169,11 +182,11 @@ pub async fn index(
     State(state): State<AppState>,
     Query(query): Query<PageQuery>,
     headers: HeaderMap,
-) -> Result<Html<String>, ApiError> {
-    let accept = headers
-        .get(axum::http::header::ACCEPT_LANGUAGE)
-        .and_then(|v| v.to_str().ok());
-    let t = choose(query.lang.as_deref(), accept);
+) -> Result<Response, ApiError> {
+    let t = language(query.lang.as_deref(), &headers);
+    let Some(session) = page_session(&state.store, &headers).await? else {
+        return Ok(Redirect::to(&format!("/login?lang={}", t.lang)).into_response());
+    };
     let rows = state.store.hosts().await?;
     let mut pending = Vec::new();
     for row in &rows {
@@ -203,11 +216,22 @@ pub async fn index(
         total_findings,
         pending,
         rollouts: super::rollouts::load_all(&state).await?,
+        operator: session.operator,
+        role: session.role.to_string(),
+        csrf: session.csrf_token,
     };
     let html = page
         .render()
         .map_err(|e| anyhow::anyhow!("rendering the page: {e}"))?;
-    Ok(Html(html))
+    Ok(html_response(axum::http::StatusCode::OK, html))
+}
+
+/// The page language from `?lang=` and the `Accept-Language` header.
+pub fn language(lang: Option<&str>, headers: &HeaderMap) -> &'static Text {
+    let accept = headers
+        .get(axum::http::header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok());
+    choose(lang, accept)
 }
 
 #[cfg(test)]

@@ -3,5 +3,6 @@
 
 mod auth;
 mod enrollment;
+mod login;
 mod rollouts;
 mod support;

@@ -55,17 +55,6 @@ impl TestController {
             .unwrap()
     }
 
-    /// The page at `path` (HTML), as a signed-in browser would get it.
-    pub async fn page(&self, path: &str) -> String {
-        let answer = reqwest::Client::new()
-            .get(self.http(path))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(answer.status(), 200, "{path}");
-        answer.text().await.unwrap()
-    }
-
     pub fn http(&self, path: &str) -> String {
         format!("http://{}{path}", self.controller.addr)
     }
@@ -78,7 +67,32 @@ impl TestController {
         self.controller.state.ca.cert_pem().to_owned()
     }
 
-    /// A fresh token through the operator API.
+    /// The page at `path` (HTML), as a signed-in browser would get it.
+    pub async fn page(&self, path: &str) -> String {
+        let cookie = self.session_cookie().await;
+        let answer = browser()
+            .get(self.http(path))
+            .header("cookie", cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 200, "{path}");
+        answer.text().await.unwrap()
+    }
+
+    /// Signs the admin in through a single-use login link; returns `pw_session=…`.
+    pub async fn session_cookie(&self) -> String {
+        let store = &self.controller.state.store;
+        let ticket = pw_server::issue_login_ticket(store, ADMIN).await.unwrap();
+        let answer = browser()
+            .get(self.http(&format!("/login?ticket={ticket}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 200);
+        set_cookie(&answer, "pw_session").expect("no session cookie")
+    }
+
     pub async fn token(&self) -> String {
         let answer = self
             .api()
@@ -125,6 +139,26 @@ impl TestController {
         let (_, hosts) = self.get_json("/api/v1/hosts").await;
         hosts["hosts"].as_array().unwrap().len()
     }
+}
+
+/// A plain-HTTP client that does not follow redirects (to see them), like a browser's first hop.
+pub fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// `name=value` of the answer's `Set-Cookie` for `name`.
+pub fn set_cookie(answer: &reqwest::Response, name: &str) -> Option<String> {
+    answer
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with(&format!("{name}=")))
+        .and_then(|v| v.split(';').next())
+        .map(str::to_owned)
 }
 
 /// A plain-HTTP client sending `Authorization: Bearer <token>` on every request.
