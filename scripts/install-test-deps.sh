@@ -11,6 +11,12 @@ command -v python3 >/dev/null || need_apt+=(python3)
 command -v mmdebstrap >/dev/null || need_apt+=(mmdebstrap)
 command -v dpkg-architecture >/dev/null || need_apt+=(dpkg-dev)
 command -v apt-ftparchive >/dev/null || need_apt+=(apt-utils)
+# The page's browser test (crates/patchwarden/tests/page_browser.rs): Debian's chromium, driven
+# headless through chromedriver (package chromium-driver).
+command -v chromium >/dev/null || need_apt+=(chromium)
+command -v chromedriver >/dev/null || need_apt+=(chromium-driver)
+# A CJK font, so the zh-CN page's screenshots (target/tmp/page-zh-CN.png) are readable.
+dpkg -s fonts-wqy-zenhei >/dev/null 2>&1 || need_apt+=(fonts-wqy-zenhei)
 # Docker: only when there is no docker CLI at all. A machine with Docker Engine (or a docker CLI
 # talking to a remote daemon) keeps what it has.
 command -v docker >/dev/null || need_apt+=(docker.io)
