@@ -1,25 +1,28 @@
 //! The agent-side change guard (`apply_change`): record the exact versions (journaled before
-//! anything is installed), install the targets, run the health checks until they all pass or the
-//! verification period ends, and on failure roll back to the recorded versions and check again.
-//! Every step is journaled (fsync) first, so a restarted agent finishes a half-done change: it
-//! rolls back when verification never passed. Package names and versions reach apt as argv
+//! anything is installed), run the protection steps, mark the watched log files, install the
+//! targets, run the health checks until they all pass or the verification period ends, and on
+//! failure roll back to the recorded versions and check again. Every step is journaled (fsync)
+//! first, so a restarted agent finishes a half-done change: it rolls back when the install had
+//! started and verification never passed, and otherwise goes on (skipping finished protection
+//! steps). A change that fails before anything was touched says so (`not_started`). Package names and versions reach apt as argv
 //! entries through pw-host, never through a shell.
 
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
 use jiff::Timestamp;
 use pw_host::Runner;
 use pw_host::apt::{self, PackageTarget, RecordedVersion};
-use pw_host::health::{self, Check, HttpCheck, Verdict};
+use pw_host::health::{self, Check, Verdict};
 use pw_model::PackageName;
 use pw_protocol::{
     ChangeOutcome, ChangeReport, CommandResult, CommandStatus, HealthCheckSpec, PackagePin,
-    RollbackReason, VersionSeen,
+    ProtectionStep, RollbackReason, VersionSeen,
 };
 use pw_version::DebVersion;
 
+use crate::checks;
 use crate::journal::{GuardStep, JournalAppender, JournalEntry};
+use crate::protect;
 
 /// How often a failing check is tried again during the verification period.
 const CHECK_INTERVAL: Duration = Duration::from_secs(2);
@@ -31,6 +34,18 @@ pub struct ChangeSpec {
     pub targets: Vec<PackagePin>,
     pub checks: Vec<HealthCheckSpec>,
     pub verification: Duration,
+    pub protection: Vec<ProtectionStep>,
+}
+
+/// How far a change got: what an unexpected error means for the host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    /// Nothing run yet that changes the host.
+    Untouched,
+    /// Protection steps started; nothing installed.
+    Protecting,
+    /// The install started.
+    Installing,
 }
 
 /// Runs (or, with `prior` steps from the journal, finishes) a change and returns its result.
@@ -44,22 +59,20 @@ pub fn run_change(
         runner,
         log,
         spec,
-        report: ChangeReport {
-            outcome: ChangeOutcome::Failed {
-                detail: String::new(),
-            },
-            recorded: vec![],
-            final_versions: vec![],
-            installed_at: None,
-            passed_checks: vec![],
-            failed_check: None,
-        },
+        report: ChangeReport::untouched(ChangeOutcome::Done),
+        stage: Stage::Untouched,
     };
-    let outcome = guard
-        .run(prior)
-        .unwrap_or_else(|error| ChangeOutcome::Failed {
-            detail: format!("{error:#}"),
-        });
+    let outcome = guard.run(prior).unwrap_or_else(|error| {
+        let detail = format!("{error:#}");
+        match guard.stage {
+            Stage::Untouched => ChangeOutcome::NotStarted { detail },
+            Stage::Protecting => ChangeOutcome::ProtectionFailed {
+                step: "protection".into(),
+                detail,
+            },
+            Stage::Installing => ChangeOutcome::Failed { detail },
+        }
+    });
     let mut report = guard.report;
     if let Ok(found) = guard_versions(runner, &spec.targets) {
         report.final_versions = found;
@@ -74,6 +87,15 @@ pub fn run_change(
             format!("rolled back ({reason:?}): {detail}"),
         ),
         ChangeOutcome::Failed { detail } => (CommandStatus::Failed, format!("failed: {detail}")),
+        ChangeOutcome::Refused { detail } => (CommandStatus::Refused, detail.clone()),
+        ChangeOutcome::NotStarted { detail } => (
+            CommandStatus::Failed,
+            format!("failed before the change (nothing touched): {detail}"),
+        ),
+        ChangeOutcome::ProtectionFailed { step, detail } => (
+            CommandStatus::Failed,
+            format!("protection step {step} failed (nothing installed): {detail}"),
+        ),
     };
     report.outcome = outcome;
     CommandResult {
@@ -89,6 +111,7 @@ struct Guard<'a> {
     log: &'a mut JournalAppender,
     spec: &'a ChangeSpec,
     report: ChangeReport,
+    stage: Stage,
 }
 
 impl Guard<'_> {
@@ -106,40 +129,75 @@ impl Guard<'_> {
             .iter()
             .map(|p| PackageTarget::parse(&p.name, &p.version))
             .collect::<anyhow::Result<Vec<_>>>()?;
-        let checks = self
-            .spec
-            .checks
-            .iter()
-            .map(|c| Ok((c.name().to_owned(), to_check(c)?)))
-            .collect::<anyhow::Result<Vec<_>>>()?;
+        // Refuse bad checks and steps before anything runs.
+        checks::build(&self.spec.checks, &[])?;
+        pw_protocol::validate_protection_steps(&self.spec.protection)
+            .map_err(anyhow::Error::msg)?;
         let recorded_before = prior.iter().find_map(|s| match s {
             GuardStep::Recorded { versions } => Some(versions.clone()),
             _ => None,
         });
-        if let Some(recorded) = recorded_before {
-            // Resuming after a restart: finish what the journal says was started.
-            self.report.recorded = recorded.clone();
-            let recorded = to_recorded(&recorded)?;
-            if let Some(passed) = prior.iter().find_map(|s| match s {
-                GuardStep::Verified { passed } => Some(passed.clone()),
-                _ => None,
-            }) {
-                self.report.passed_checks = passed;
-                return Ok(ChangeOutcome::Done);
+        let installing = prior.iter().any(|s| matches!(s, GuardStep::Installing));
+        let recorded = match recorded_before {
+            Some(versions) if installing => {
+                // Resuming after a restart mid-change: done if verification had passed, else
+                // back to the recorded versions.
+                self.stage = Stage::Installing;
+                self.report.recorded = versions.clone();
+                let recorded = to_recorded(&versions)?;
+                if let Some(passed) = prior.iter().find_map(|s| match s {
+                    GuardStep::Verified { passed } => Some(passed.clone()),
+                    _ => None,
+                }) {
+                    self.report.passed_checks = passed;
+                    return Ok(ChangeOutcome::Done);
+                }
+                return self.roll_back(
+                    &recorded,
+                    RollbackReason::Interrupted,
+                    "the agent stopped before verification passed".into(),
+                );
             }
-            return self.roll_back(
-                &recorded,
-                &checks,
-                RollbackReason::Interrupted,
-                "the agent stopped before verification passed".into(),
-            );
+            // Stopped before installing: go on from the journaled versions.
+            Some(versions) => {
+                self.report.recorded = versions.clone();
+                to_recorded(&versions)?
+            }
+            None => {
+                let packages: Vec<PackageName> =
+                    targets.iter().map(|t| t.package.clone()).collect();
+                let recorded = apt::record_versions(self.runner, &packages)?;
+                self.report.recorded = recorded.iter().map(seen).collect();
+                self.journal(GuardStep::Recorded {
+                    versions: self.report.recorded.clone(),
+                })?;
+                recorded
+            }
+        };
+        if !self.spec.protection.is_empty() {
+            self.stage = Stage::Protecting;
+            let results = protect::run_steps(
+                self.runner,
+                self.log,
+                &self.spec.id,
+                &self.spec.protection,
+                prior,
+            )?;
+            self.report.protection = results.clone();
+            if let Some(failed) = results.last().filter(|r| !r.ok) {
+                return Ok(ChangeOutcome::ProtectionFailed {
+                    step: failed.name.clone(),
+                    detail: failed.detail.clone(),
+                });
+            }
         }
-        let packages: Vec<PackageName> = targets.iter().map(|t| t.package.clone()).collect();
-        let recorded = apt::record_versions(self.runner, &packages)?;
-        self.report.recorded = recorded.iter().map(seen).collect();
-        self.journal(GuardStep::Recorded {
-            versions: self.report.recorded.clone(),
+        // Lines logged from here on count against the log checks.
+        let marks = checks::marks(self.runner, &self.spec.checks)?;
+        self.journal(GuardStep::LogMarks {
+            marks: marks.clone(),
         })?;
+        let checks = checks::build(&self.spec.checks, &marks)?;
+        self.stage = Stage::Installing;
         self.journal(GuardStep::Installing)?;
         let outcome = apt::install_exact(self.runner, &targets);
         let at = Timestamp::now();
@@ -161,7 +219,7 @@ impl Guard<'_> {
             detail: detail.clone(),
         })?;
         if !ok {
-            return self.roll_back(&recorded, &checks, RollbackReason::ApplyFailed, detail);
+            return self.roll_back(&recorded, RollbackReason::ApplyFailed, detail);
         }
         match verify(self.runner, &checks, self.spec.verification) {
             Ok(passed) => {
@@ -175,7 +233,6 @@ impl Guard<'_> {
                 self.report.failed_check = Some(check.clone());
                 self.roll_back(
                     &recorded,
-                    &checks,
                     RollbackReason::HealthCheckFailed,
                     format!("check {check}: {detail}"),
                 )
@@ -186,10 +243,13 @@ impl Guard<'_> {
     fn roll_back(
         &mut self,
         recorded: &[RecordedVersion],
-        checks: &[(String, Check)],
         reason: RollbackReason,
         detail: String,
     ) -> anyhow::Result<ChangeOutcome> {
+        // Log checks after a rollback count only lines written from the rollback on (the
+        // failed version's lines are why we roll back).
+        let marks = checks::marks(self.runner, &self.spec.checks)?;
+        let checks = checks::build(&self.spec.checks, &marks)?;
         self.journal(GuardStep::RollingBack {
             detail: detail.clone(),
         })?;
@@ -202,7 +262,7 @@ impl Guard<'_> {
                 ),
             });
         }
-        let detail = match verify(self.runner, checks, self.spec.verification) {
+        let detail = match verify(self.runner, &checks, self.spec.verification) {
             Ok(passed) => {
                 self.report.passed_checks = passed;
                 detail
@@ -242,35 +302,6 @@ fn verify(
             Some(_) => std::thread::sleep(CHECK_INTERVAL),
         }
     }
-}
-
-fn to_check(spec: &HealthCheckSpec) -> anyhow::Result<Check> {
-    Ok(match spec {
-        HealthCheckSpec::Http {
-            addr,
-            path,
-            expect_status,
-            ..
-        } => Check::Http(HttpCheck {
-            addr: addr
-                .parse()
-                .with_context(|| format!("check address {addr}"))?,
-            path: path.clone(),
-            expect_status: *expect_status,
-            timeout: Duration::from_secs(3),
-        }),
-        HealthCheckSpec::Tcp { addr, .. } => Check::TcpPort {
-            addr: addr
-                .parse()
-                .with_context(|| format!("check address {addr}"))?,
-            timeout: Duration::from_secs(3),
-        },
-        HealthCheckSpec::Command { argv, .. } => {
-            let (program, args) = argv.split_first().context("empty check command")?;
-            Check::Command(pw_host::Invocation::new(program, args.iter().cloned()))
-        }
-        HealthCheckSpec::SystemdUnit { unit, .. } => Check::SystemdUnit(unit.clone()),
-    })
 }
 
 fn seen(r: &RecordedVersion) -> VersionSeen {

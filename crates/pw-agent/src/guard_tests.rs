@@ -1,11 +1,13 @@
-//! The change guard against a fake dpkg/apt: done, health failure → rollback, and a restart
-//! after the versions were recorded → rollback to them.
+//! The change guard against a fake dpkg/apt (and real files for the log checks): done, health
+//! failure → rollback, a restart after the install started → rollback, protection steps (a
+//! failure installs nothing; finished steps are not run again after a restart), a failure
+//! before anything was touched, and a log check counting lines since the install.
 
 use std::sync::Mutex;
 use std::time::Duration;
 
 use pw_host::{CommandOutput, Invocation, Runner};
-use pw_protocol::{ChangeOutcome, HealthCheckSpec, RollbackReason, pins};
+use pw_protocol::{ChangeOutcome, HealthCheckSpec, ProtectionStep, RollbackReason, pins};
 
 use super::{ChangeSpec, run_change};
 use crate::journal::{GuardStep, Journal, JournalEntry};
@@ -14,6 +16,17 @@ use crate::journal::{GuardStep, Journal, JournalEntry};
 struct FakeHost {
     version: Mutex<String>,
     argv_seen: Mutex<Vec<String>>,
+    log: Option<std::path::PathBuf>,
+}
+
+fn append(path: &std::path::Path, text: &str) {
+    use std::io::Write;
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap();
+    file.write_all(text.as_bytes()).unwrap();
 }
 
 impl Runner for FakeHost {
@@ -36,11 +49,22 @@ impl Runner for FakeHost {
                 for arg in &invocation.args {
                     if let Some(v) = arg.strip_prefix("pw-demo=") {
                         *version = v.to_owned();
+                        if let Some(log) = &self.log {
+                            let line = format!("{v} started\n{v} ERROR cache broken\n");
+                            append(log, if v == "1.0-3" { &line } else { "started\n" });
+                        }
                     }
                 }
                 out(0, String::new())
             }
             "health" => out(if *version == "1.0-3" { 1 } else { 0 }, String::new()),
+            "snapshot" => out(0, "snapshot taken\n".into()),
+            "pause-writes" => out(3, "cannot reach the database\n".into()),
+            // Real files for the log checks; 1.0-3 logs an error line when installed.
+            "stat" | "tail" => {
+                drop(version);
+                return pw_host::LocalRunner.run(invocation);
+            }
             _ => out(127, String::new()),
         })
     }
@@ -59,6 +83,7 @@ fn spec(version: &str) -> ChangeSpec {
             argv: vec!["health".into()],
         }],
         verification: Duration::from_secs(1),
+        protection: vec![],
     }
 }
 
@@ -66,6 +91,7 @@ fn host(version: &str) -> FakeHost {
     FakeHost {
         version: Mutex::new(version.into()),
         argv_seen: Mutex::new(vec![]),
+        log: None,
     }
 }
 
@@ -152,4 +178,183 @@ fn a_change_interrupted_before_verification_is_rolled_back_after_a_restart() {
         }
     ));
     assert_eq!(*host.version.lock().unwrap(), "1.0-1");
+}
+
+fn step(name: &str, program: &str) -> ProtectionStep {
+    ProtectionStep {
+        name: name.into(),
+        argv: vec![program.into(), "--now".into()],
+        timeout_seconds: 5,
+    }
+}
+
+fn installs(host: &FakeHost) -> usize {
+    let argv = host.argv_seen.lock().unwrap();
+    argv.iter().filter(|a| a.starts_with("apt-get")).count()
+}
+
+#[test]
+fn a_failing_protection_step_installs_nothing_and_reports_every_step() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal.jsonl");
+    let journal = Journal::open(&path).unwrap();
+    let host = host("1.0-1");
+    let mut spec = spec("1.0-2");
+    spec.protection = vec![
+        step("snapshot", "snapshot"),
+        step("pause", "pause-writes"),
+        step("never", "snapshot"),
+    ];
+    let result = run_change(&host, &mut journal.appender().unwrap(), &spec, &[]);
+    let report = result.change.unwrap();
+    let ChangeOutcome::ProtectionFailed { step, detail } = &report.outcome else {
+        panic!("{:?}", report.outcome);
+    };
+    assert_eq!(step, "pause");
+    assert!(
+        detail.contains("exited Some(3)") && detail.contains("cannot reach"),
+        "{detail}"
+    );
+    assert_eq!(report.protection.len(), 2, "stops at the failing step");
+    assert!(report.protection[0].ok && !report.protection[1].ok);
+    assert_eq!(report.recorded[0].version.as_deref(), Some("1.0-1"));
+    assert_eq!(installs(&host), 0, "nothing installed");
+    assert_eq!(*host.version.lock().unwrap(), "1.0-1");
+    assert!(
+        result.message.contains("nothing installed"),
+        "{}",
+        result.message
+    );
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.find("\"recorded\"").unwrap() < text.find("\"protecting\"").unwrap());
+    assert!(!text.contains("\"installing\""), "{text}");
+}
+
+#[test]
+fn protection_steps_run_before_the_install_and_finished_ones_are_not_rerun_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal.jsonl");
+    let mut spec = spec("1.0-2");
+    spec.protection = vec![step("first", "snapshot"), step("second", "snapshot")];
+    let host = host("1.0-1");
+    // The agent died after the first step had finished, during the second.
+    let journal = Journal::open(&path).unwrap();
+    let mut log = journal.appender().unwrap();
+    let prior = vec![
+        GuardStep::Recorded {
+            versions: vec![pw_protocol::VersionSeen {
+                name: "pw-demo".into(),
+                version: Some("1.0-1".into()),
+            }],
+        },
+        GuardStep::Protecting {
+            name: "first".into(),
+        },
+        GuardStep::Protected {
+            result: pw_protocol::ProtectionResult {
+                name: "first".into(),
+                ok: true,
+                detail: "snapshot --now exited 0".into(),
+                from_journal: false,
+            },
+        },
+        GuardStep::Protecting {
+            name: "second".into(),
+        },
+    ];
+    let result = run_change(&host, &mut log, &spec, &prior);
+    let report = result.change.unwrap();
+    assert_eq!(report.outcome, ChangeOutcome::Done);
+    let steps: Vec<(&str, bool, bool)> = report
+        .protection
+        .iter()
+        .map(|r| (r.name.as_str(), r.ok, r.from_journal))
+        .collect();
+    assert_eq!(steps, [("first", true, true), ("second", true, false)]);
+    let argv = host.argv_seen.lock().unwrap().clone();
+    let snapshots = argv.iter().filter(|a| a.starts_with("snapshot")).count();
+    assert_eq!(snapshots, 1, "only the unfinished step ran again: {argv:?}");
+    let snapshot = argv.iter().position(|a| a.starts_with("snapshot")).unwrap();
+    let install = argv.iter().position(|a| a.starts_with("apt-get")).unwrap();
+    assert!(snapshot < install, "{argv:?}");
+    assert!(
+        argv[0].starts_with("snapshot"),
+        "the versions came from the journal, not a second recording: {argv:?}"
+    );
+    assert_eq!(*host.version.lock().unwrap(), "1.0-2");
+}
+
+#[test]
+fn a_failure_before_recording_is_reported_as_not_started() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = Journal::open(&dir.path().join("journal.jsonl")).unwrap();
+    let host = host("1.0-1");
+    let mut bad = spec("1.0-2");
+    bad.targets = pins(&[("pw-demo", "1.0-2;reboot")]);
+    let result = run_change(&host, &mut journal.appender().unwrap(), &bad, &[]);
+    let report = result.change.unwrap();
+    assert!(
+        matches!(&report.outcome, ChangeOutcome::NotStarted { .. }),
+        "{:?}",
+        report.outcome
+    );
+    assert!(report.recorded.is_empty());
+    assert!(
+        result.message.contains("nothing touched"),
+        "{}",
+        result.message
+    );
+    let mut bad = spec("1.0-2");
+    bad.checks.push(HealthCheckSpec::LogLines {
+        name: "log".into(),
+        path: "/var/log/x.log".into(),
+        pattern: "(".into(),
+        regex: true,
+        max_matches: 0,
+    });
+    let result = run_change(&host, &mut journal.appender().unwrap(), &bad, &[]);
+    let outcome = result.change.unwrap().outcome;
+    assert!(
+        matches!(&outcome, ChangeOutcome::NotStarted { detail } if detail.contains("regex")),
+        "{outcome:?}"
+    );
+    assert_eq!(installs(&host), 0);
+}
+
+#[test]
+fn a_log_check_counts_lines_written_after_the_install_started() {
+    let dir = tempfile::tempdir().unwrap();
+    let log_path = dir.path().join("demo.log");
+    append(&log_path, "1.0-1 ERROR from long ago\n");
+    let journal = Journal::open(&dir.path().join("journal.jsonl")).unwrap();
+    let mut host = host("1.0-1");
+    host.log = Some(log_path.clone());
+    let log_check = HealthCheckSpec::LogLines {
+        name: "log".into(),
+        path: log_path.to_str().unwrap().into(),
+        pattern: r"\bERROR\b".into(),
+        regex: true,
+        max_matches: 0,
+    };
+    let mut good = spec("1.0-2");
+    good.checks = vec![log_check.clone()];
+    let result = run_change(&host, &mut journal.appender().unwrap(), &good, &[]);
+    assert_eq!(
+        result.change.unwrap().outcome,
+        ChangeOutcome::Done,
+        "the old ERROR line does not count"
+    );
+    let mut bad = spec("1.0-3");
+    bad.checks = vec![log_check];
+    let result = run_change(&host, &mut journal.appender().unwrap(), &bad, &[]);
+    let report = result.change.unwrap();
+    assert!(
+        matches!(&report.outcome, ChangeOutcome::RolledBack { reason: RollbackReason::HealthCheckFailed, detail } if detail.contains("ERROR cache broken")),
+        "{:?}",
+        report.outcome
+    );
+    assert_eq!(report.failed_check.as_deref(), Some("log"));
+    // After the rollback only lines from the rollback on count: the check passes again.
+    assert_eq!(report.passed_checks, ["log"]);
+    assert_eq!(*host.version.lock().unwrap(), "1.0-2");
 }

@@ -6,7 +6,7 @@ use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use pw_protocol::{CommandEnvelope, CommandResult, VersionSeen};
+use pw_protocol::{CommandEnvelope, CommandResult, ProtectionResult, VersionSeen};
 
 /// One line of the journal.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -30,12 +30,20 @@ pub enum JournalEntry {
 }
 
 /// The steps of the agent's change guard, in order. After a restart, a change whose journal
-/// shows `recorded` but no `verified` is rolled back to the recorded versions.
+/// shows `installing` but no `verified` is rolled back to the recorded versions; one that
+/// stopped before `installing` goes on from there (protection steps with a `protected` line are
+/// not run again).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "step", rename_all = "snake_case")]
 pub enum GuardStep {
     /// Exact versions before the change (fsync'd before installing).
     Recorded { versions: Vec<VersionSeen> },
+    /// Lengths and inodes of the log files the checks watch, before the change.
+    LogMarks { marks: Vec<LogMarkSeen> },
+    /// About to run a protection step.
+    Protecting { name: String },
+    /// A protection step finished (`ok` or not).
+    Protected { result: ProtectionResult },
     /// About to install the targets.
     Installing,
     /// The install finished.
@@ -48,6 +56,14 @@ pub enum GuardStep {
     Verified { passed: Vec<String> },
     /// About to roll back to the recorded versions.
     RollingBack { detail: String },
+}
+
+/// Where a watched log file stood before the change.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct LogMarkSeen {
+    pub path: String,
+    pub size: u64,
+    pub inode: u64,
 }
 
 /// Appends lines to the journal from the guard's thread (same file, append mode, fsync'd).

@@ -2,14 +2,16 @@
 //! controller over mutual TLS only, outbound only: heartbeats, inventory reports, and commands
 //! by long-poll, each finished at most once thanks to a local journal (JSON lines, fsync).
 
+mod checks;
 mod client;
 pub mod guard;
 mod identity;
 mod journal;
+mod protect;
 mod report;
 mod runner;
 
 pub use identity::{Identity, load_identity};
-pub use journal::{GuardStep, Journal, JournalAppender, JournalEntry};
+pub use journal::{GuardStep, Journal, JournalAppender, JournalEntry, LogMarkSeen};
 pub use report::collect_inventory;
 pub use runner::{AgentSettings, Secret, run};

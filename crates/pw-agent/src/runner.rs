@@ -8,8 +8,8 @@ use std::time::Duration;
 use anyhow::Context;
 use jiff::Timestamp;
 use pw_protocol::{
-    Command, CommandBatch, CommandEnvelope, CommandResult, CommandStatus, Heartbeat, HeartbeatAck,
-    InventoryAck, PROTOCOL_VERSION,
+    ChangeOutcome, ChangeReport, Command, CommandBatch, CommandEnvelope, CommandResult,
+    CommandStatus, Heartbeat, HeartbeatAck, InventoryAck, PROTOCOL_VERSION,
 };
 use tokio::sync::watch;
 
@@ -230,12 +230,19 @@ impl Agent {
                 "refused: this agent runs read-only (started with --read-only); {} changes the host",
                 command.kind()
             );
-            return Ok((done(CommandStatus::Refused, message), false));
+            let mut result = done(CommandStatus::Refused, message.clone());
+            if matches!(command, Command::ApplyChange { .. }) {
+                // An explicit report: the controller ends the host's change at once.
+                let outcome = ChangeOutcome::Refused { detail: message };
+                result.change = Some(ChangeReport::untouched(outcome));
+            }
+            return Ok((result, false));
         }
         if let Command::ApplyChange {
             targets,
             checks,
             verification_seconds,
+            protection_steps,
             ..
         } = command
         {
@@ -244,6 +251,7 @@ impl Agent {
                 targets: targets.clone(),
                 checks: checks.clone(),
                 verification: Duration::from_secs(*verification_seconds),
+                protection: protection_steps.clone(),
             };
             let mut log = journal.appender()?;
             let prior = prior.to_vec();

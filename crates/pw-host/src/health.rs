@@ -1,5 +1,5 @@
 //! Health checks run after a change: a command's exit code, a TCP port accepting connections, an
-//! HTTP status, "no new ERROR/CRITICAL lines in a log since a byte offset", and a systemd unit
+//! HTTP status, "at most N lines matching a pattern appended to a log since the change" ([`crate::logcheck`]), and a systemd unit
 //! being active (where systemd runs). Commands and files go through a [`Runner`], so the checks
 //! run on this machine or inside a test container; TCP and HTTP probes connect from this process
 //! to the address given (the host's own address for an agent, the container's for a test).
@@ -11,6 +11,7 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
+use crate::logcheck::{LogCheck, check_log};
 use crate::runner::{Invocation, Runner};
 
 /// One health check.
@@ -22,8 +23,9 @@ pub enum Check {
     TcpPort { addr: SocketAddr, timeout: Duration },
     /// Healthy when `GET path` answers with `expect_status`.
     Http(HttpCheck),
-    /// Healthy when no line written to `path` after byte `since` contains `ERROR` or `CRITICAL`.
-    LogQuiet { path: String, since: u64 },
+    /// Healthy when at most `max_matches` lines appended to a log file since a mark match a
+    /// pattern ([`crate::logcheck`]).
+    LogLines(LogCheck),
     /// Healthy when `systemctl is-active UNIT` says so; not applicable without systemd.
     SystemdUnit(String),
 }
@@ -55,17 +57,13 @@ impl Verdict {
     }
 }
 
-/// Words that make a log line an error line (matched as whole words, case-sensitive, the way
-/// log levels are written).
-pub const LOG_ERROR_WORDS: [&str; 2] = ["ERROR", "CRITICAL"];
-
 /// Runs one check.
 pub fn run_check(runner: &dyn Runner, check: &Check) -> Verdict {
     match check {
         Check::Command(invocation) => check_command(runner, invocation),
         Check::TcpPort { addr, timeout } => check_tcp(*addr, *timeout),
         Check::Http(http) => check_http(http),
-        Check::LogQuiet { path, since } => check_log(runner, path, *since),
+        Check::LogLines(log) => check_log(runner, log),
         Check::SystemdUnit(unit) => check_systemd_unit(runner, unit),
     }
 }
@@ -86,29 +84,6 @@ pub fn wait_healthy(
         }
         std::thread::sleep(interval);
     }
-}
-
-/// The current size of a log file, to pass as `since` to [`Check::LogQuiet`] before a change
-/// (0 when the file does not exist yet).
-pub fn log_offset(runner: &dyn Runner, path: &str) -> anyhow::Result<u64> {
-    let output = runner.run(&Invocation::new("stat", ["-c", "%s", "--", path]))?;
-    if !output.success() {
-        return Ok(0);
-    }
-    let text = output.stdout_text();
-    text.trim()
-        .parse()
-        .map_err(|_| anyhow::anyhow!("stat of {path} on {} printed {text:?}", runner.target()))
-}
-
-/// The lines of `text` that contain one of [`LOG_ERROR_WORDS`] as a whole word.
-pub fn error_lines(text: &str) -> Vec<&str> {
-    text.lines()
-        .filter(|line| {
-            line.split(|c: char| !c.is_ascii_alphanumeric())
-                .any(|word| LOG_ERROR_WORDS.contains(&word))
-        })
-        .collect()
 }
 
 /// The status code of an HTTP response's first line (`HTTP/1.1 500 Internal Server Error`).
@@ -193,35 +168,6 @@ fn http_get(check: &HttpCheck) -> std::io::Result<u16> {
             ),
         )
     })
-}
-
-fn check_log(runner: &dyn Runner, path: &str, since: u64) -> Verdict {
-    let size = match log_offset(runner, path) {
-        Ok(size) => size,
-        Err(error) => return Verdict::Unhealthy(format!("{error:#}")),
-    };
-    // A file smaller than the offset was rotated or truncated: all of it is new.
-    let start = if size < since { 0 } else { since };
-    if size == start {
-        return Verdict::Healthy(format!("{path}: nothing new since byte {since}"));
-    }
-    let from = format!("+{}", start + 1);
-    let output = match runner.run(&Invocation::new("tail", ["-c", &from, "--", path])) {
-        Ok(output) if output.success() => output,
-        Ok(output) => {
-            return Verdict::Unhealthy(format!("reading {path}: {}", output.tail(3)));
-        }
-        Err(error) => return Verdict::Unhealthy(format!("{error:#}")),
-    };
-    let text = output.stdout_text();
-    let errors = error_lines(&text);
-    match errors.first() {
-        None => Verdict::Healthy(format!("{path}: no ERROR/CRITICAL line since byte {start}")),
-        Some(first) => Verdict::Unhealthy(format!(
-            "{path}: {} ERROR/CRITICAL line(s) since byte {start}, first: {first}",
-            errors.len()
-        )),
-    }
 }
 
 fn check_systemd_unit(runner: &dyn Runner, unit: &str) -> Verdict {

@@ -132,6 +132,9 @@ pub enum Command {
         #[serde(default)]
         checks: Vec<crate::HealthCheckSpec>,
         verification_seconds: u64,
+        /// Run in order after recording the versions, before installing.
+        #[serde(default)]
+        protection_steps: Vec<crate::ProtectionStep>,
     },
 }
 

@@ -23,6 +23,20 @@ pub enum HealthCheckSpec {
     Command { name: String, argv: Vec<String> },
     /// `systemctl is-active UNIT` (not applicable without systemd: counts as a pass).
     SystemdUnit { name: String, unit: String },
+    /// Lines appended to the file at `path` after the change started (the guard records the
+    /// file's length and inode before installing) that contain `pattern` must number at most
+    /// `max_matches`. `pattern` is a literal substring, or a regular expression (the `regex`
+    /// crate's syntax) when `regex` is true. A file that was rotated or truncated since is
+    /// read from its start.
+    LogLines {
+        name: String,
+        path: String,
+        pattern: String,
+        #[serde(default)]
+        regex: bool,
+        #[serde(default)]
+        max_matches: u64,
+    },
 }
 
 fn default_status() -> u16 {
@@ -36,9 +50,84 @@ impl HealthCheckSpec {
             HealthCheckSpec::Http { name, .. }
             | HealthCheckSpec::Tcp { name, .. }
             | HealthCheckSpec::Command { name, .. }
-            | HealthCheckSpec::SystemdUnit { name, .. } => name,
+            | HealthCheckSpec::SystemdUnit { name, .. }
+            | HealthCheckSpec::LogLines { name, .. } => name,
         }
     }
+}
+
+/// A protection step (snapshot, backup with restore check, pause writes): a program run by the
+/// agent's guard after the exact versions were recorded and before anything is installed. argv
+/// only, never a shell; a non-zero exit or the timeout fails the change before the install.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProtectionStep {
+    pub name: String,
+    pub argv: Vec<String>,
+    #[serde(default = "default_step_timeout")]
+    pub timeout_seconds: u64,
+}
+
+/// Longest timeout of one protection step (a day).
+pub const MAX_PROTECTION_TIMEOUT_SECS: u64 = 24 * 3600;
+
+fn default_step_timeout() -> u64 {
+    600
+}
+
+impl ProtectionStep {
+    /// Refuses a step without a name or program, with an option-like program, or with a timeout
+    /// outside 1 s ..= [`MAX_PROTECTION_TIMEOUT_SECS`]; the message names the step.
+    pub fn validate(&self) -> Result<(), String> {
+        let name = &self.name;
+        if name.trim().is_empty() {
+            return Err("a protection step needs a name".into());
+        }
+        match self.argv.first() {
+            None => return Err(format!("protection step {name:?}: argv is empty")),
+            Some(program) if program.is_empty() || program.starts_with('-') => {
+                return Err(format!(
+                    "protection step {name:?}: {program:?} is not a program"
+                ));
+            }
+            Some(_) => {}
+        }
+        if self.argv.iter().any(|arg| arg.contains('\0')) {
+            return Err(format!(
+                "protection step {name:?}: an argument contains NUL"
+            ));
+        }
+        if !(1..=MAX_PROTECTION_TIMEOUT_SECS).contains(&self.timeout_seconds) {
+            return Err(format!(
+                "protection step {name:?}: timeout_seconds must be 1..={MAX_PROTECTION_TIMEOUT_SECS}, got {}",
+                self.timeout_seconds
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Validates every step and refuses a name used twice.
+pub fn validate_protection_steps(steps: &[ProtectionStep]) -> Result<(), String> {
+    for (index, step) in steps.iter().enumerate() {
+        step.validate()?;
+        if steps[..index].iter().any(|s| s.name == step.name) {
+            return Err(format!("protection step {:?} is listed twice", step.name));
+        }
+    }
+    Ok(())
+}
+
+/// How one protection step went.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ProtectionResult {
+    pub name: String,
+    pub ok: bool,
+    /// Exit code and output tail, or why it could not run.
+    pub detail: String,
+    /// Finished before the agent restarted (from its journal): not run again.
+    #[serde(default)]
+    pub from_journal: bool,
 }
 
 /// A package's exact version as found on the host; `None` when it is not installed.
@@ -59,8 +148,16 @@ pub enum ChangeOutcome {
         reason: RollbackReason,
         detail: String,
     },
-    /// Could not record, install or roll back: the host needs a human.
+    /// Could not install and then could not roll back: the host needs a human.
     Failed { detail: String },
+    /// Not run at all (a read-only agent): nothing on the host was touched.
+    Refused { detail: String },
+    /// Failed before the versions were recorded (bad command, dpkg unreadable): nothing on the
+    /// host was touched.
+    NotStarted { detail: String },
+    /// A protection step failed or timed out: nothing was installed (a "pause writes" hook may
+    /// have left a service degraded).
+    ProtectionFailed { step: String, detail: String },
 }
 
 /// Why the guard rolled back.
@@ -90,6 +187,24 @@ pub struct ChangeReport {
     pub passed_checks: Vec<String>,
     /// The failing check, when a check failed.
     pub failed_check: Option<String>,
+    /// The protection steps run (or found finished in the journal), in order.
+    #[serde(default)]
+    pub protection: Vec<ProtectionResult>,
+}
+
+impl ChangeReport {
+    /// A report for a change that never touched the host.
+    pub fn untouched(outcome: ChangeOutcome) -> ChangeReport {
+        ChangeReport {
+            outcome,
+            recorded: vec![],
+            final_versions: vec![],
+            installed_at: None,
+            passed_checks: vec![],
+            failed_check: None,
+            protection: vec![],
+        }
+    }
 }
 
 /// Helper for tests and callers: exact targets as pins.
@@ -120,6 +235,11 @@ mod tests {
                 expect_status: 200,
             }],
             verification_seconds: 30,
+            protection_steps: vec![ProtectionStep {
+                name: "snapshot".into(),
+                argv: vec!["/usr/local/sbin/snap".into(), "create".into()],
+                timeout_seconds: 60,
+            }],
         };
         let json = serde_json::to_value(&command).unwrap();
         assert_eq!(json["kind"], "apply_change");
@@ -136,6 +256,7 @@ mod tests {
             installed_at: None,
             passed_checks: vec![],
             failed_check: Some("http".into()),
+            protection: vec![],
         };
         let json = serde_json::to_value(&report).unwrap();
         assert_eq!(json["outcome"], "rolled_back");
@@ -143,6 +264,77 @@ mod tests {
         assert_eq!(
             serde_json::from_value::<ChangeReport>(json).unwrap(),
             report
+        );
+    }
+
+    #[test]
+    fn new_fields_default_so_older_peers_keep_working() {
+        let command: Command = serde_json::from_str(
+            r#"{"kind":"apply_change","rollout":"r1","targets":[],"verification_seconds":5}"#,
+        )
+        .unwrap();
+        let Command::ApplyChange {
+            protection_steps, ..
+        } = command
+        else {
+            panic!("{command:?}");
+        };
+        assert!(protection_steps.is_empty());
+        let step: ProtectionStep =
+            serde_json::from_str(r#"{"name":"snap","argv":["snap"]}"#).unwrap();
+        assert_eq!(step.timeout_seconds, 600);
+        let check: HealthCheckSpec = serde_json::from_str(
+            r#"{"kind":"log_lines","name":"log","path":"/var/log/x.log","pattern":"ERROR"}"#,
+        )
+        .unwrap();
+        assert_eq!(check.name(), "log");
+        assert!(matches!(
+            check,
+            HealthCheckSpec::LogLines {
+                regex: false,
+                max_matches: 0,
+                ..
+            }
+        ));
+        let refused = ChangeReport::untouched(ChangeOutcome::Refused {
+            detail: "read-only".into(),
+        });
+        let json = serde_json::to_value(&refused).unwrap();
+        assert_eq!(json["outcome"], "refused");
+        let old = r#"{"outcome":"done","recorded":[],"final_versions":[],"installed_at":null,
+                      "passed_checks":[],"failed_check":null}"#;
+        assert!(
+            serde_json::from_str::<ChangeReport>(old)
+                .unwrap()
+                .protection
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn protection_steps_are_validated_with_their_names() {
+        let step = |name: &str, argv: &[&str], timeout_seconds| ProtectionStep {
+            name: name.into(),
+            argv: argv.iter().map(|a| (*a).to_owned()).collect(),
+            timeout_seconds,
+        };
+        assert!(validate_protection_steps(&[step("snap", &["lvcreate", "-s"], 60)]).is_ok());
+        for (bad, wanted) in [
+            (step("", &["x"], 60), "needs a name"),
+            (step("snap", &[], 60), "argv is empty"),
+            (step("snap", &["--x"], 60), "is not a program"),
+            (step("snap", &["x", "a\0b"], 60), "NUL"),
+            (step("snap", &["x"], 0), "timeout_seconds"),
+            (step("snap", &["x"], 90_000), "timeout_seconds"),
+        ] {
+            let error = validate_protection_steps(&[bad]).unwrap_err();
+            assert!(error.contains(wanted), "{error}");
+        }
+        let twice = [step("a", &["x"], 1), step("a", &["y"], 1)];
+        assert!(
+            validate_protection_steps(&twice)
+                .unwrap_err()
+                .contains("twice")
         );
     }
 }

@@ -1,6 +1,6 @@
 //! REST bodies for rollouts: `POST /api/v1/rollouts` and `GET /api/v1/rollouts/{id}`.
 
-use crate::{HealthCheckSpec, PackagePin};
+use crate::{HealthCheckSpec, PackagePin, ProtectionStep};
 
 /// `POST /api/v1/rollouts`: apply exact versions to hosts, canaries first, then batches.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -19,6 +19,10 @@ pub struct CreateRollout {
     pub checks: Vec<HealthCheckSpec>,
     #[serde(default = "five_minutes")]
     pub verification_seconds: u64,
+    /// Snapshot / backup / pause-writes programs the agent runs after recording the exact
+    /// versions and before installing; a failing step installs nothing.
+    #[serde(default)]
+    pub protection_steps: Vec<ProtectionStep>,
     /// Failures of wave hosts tolerated before the rollout stops (default: 10 % rounded down).
     #[serde(default)]
     pub max_failures: Option<usize>,
@@ -48,6 +52,11 @@ pub struct RolloutView {
     pub detail: serde_json::Value,
     pub targets: Vec<PackagePin>,
     pub hosts: Vec<RolloutHostView>,
+    /// Operators' decisions: `paused_by`, `stopped_by`, `accepted_failed_batches`.
+    #[serde(default)]
+    pub control: serde_json::Value,
+    #[serde(default)]
+    pub protection_steps: Vec<ProtectionStep>,
 }
 
 /// One host of a rollout.
@@ -81,4 +90,30 @@ pub struct BlockedVersion {
     pub rollout_id: String,
     pub host_id: String,
     pub blocked_at: String,
+}
+
+/// `GET /api/v1/rollouts/{id}/log`: what happened to a rollout, oldest first, from the audit chain.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct RolloutLog {
+    pub rollout_id: String,
+    pub entries: Vec<RolloutLogEntry>,
+}
+
+/// One step of a rollout's operation log.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct RolloutLogEntry {
+    /// The audit record's sequence number (`GET /api/v1/audit` has the full record).
+    pub seq: i64,
+    pub at: String,
+    /// `operator` (or the operator's name), `controller`, or `agent:<host id>`.
+    pub actor: String,
+    /// The host the step concerns; `None` for rollout-wide steps.
+    pub host_id: Option<String>,
+    /// `created`, `pause`, `resume`, `stop`, `status`, or the host event (`claimed`,
+    /// `versions_recorded`, `protection_failed`, `agent_reported_rollback`, `not_started`, …).
+    pub step: String,
+    /// The outcome: the host's new state, the rollout's new status, …
+    pub result: String,
+    /// Why, when there is more to say (a failure's detail, a block, a command id).
+    pub detail: String,
 }

@@ -20,6 +20,7 @@
 //!   are often the host's own: full disk, broken mirror) but count against the failure budget.
 
 pub mod block;
+pub mod control;
 pub mod host;
 pub mod model;
 pub mod persist;
@@ -27,6 +28,7 @@ pub mod policy;
 pub mod rollout;
 
 pub use block::{Block, BlockList};
+pub use control::{ControlAction, ControlError, slots_by_group};
 pub use host::{
     Action, Command, CommandKey, Decision, Event, EventName, FailCause, HostChange, HostState,
     Progress, Rejected, RollbackCause, StateName, Step, next_deadline, on_tick, step,

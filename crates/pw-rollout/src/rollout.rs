@@ -145,8 +145,9 @@ impl RolloutPlan {
     }
 }
 
-/// What operators decided about a rollout (persisted beside it).
+/// What operators decided about a rollout (persisted beside it; see [`crate::control`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct RolloutControl {
     /// Paused by this operator; resuming clears it.
     pub paused_by: Option<String>,

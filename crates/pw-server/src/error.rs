@@ -24,6 +24,10 @@ pub enum ApiError {
     RolloutNotFound(String),
     #[error("no route for {0}")]
     RouteNotFound(String),
+    #[error("{0}")]
+    RolloutConflict(String),
+    #[error("{0} is not blocked")]
+    BlockNotFound(String),
     #[error("unknown enrollment token (it was never issued by this controller)")]
     TokenUnknown,
     #[error("this enrollment token was already used; ask an operator for a new one")]
@@ -76,6 +80,8 @@ impl ApiError {
             ApiError::CommandNotFound(_) => (StatusCode::NOT_FOUND, "command_not_found"),
             ApiError::RolloutNotFound(_) => (StatusCode::NOT_FOUND, "rollout_not_found"),
             ApiError::RouteNotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            ApiError::RolloutConflict(_) => (StatusCode::CONFLICT, "rollout_conflict"),
+            ApiError::BlockNotFound(_) => (StatusCode::NOT_FOUND, "blocked_version_not_found"),
             ApiError::TokenUnknown => (StatusCode::UNAUTHORIZED, "token_invalid"),
             ApiError::TokenAlreadyUsed => (StatusCode::CONFLICT, "token_already_used"),
             ApiError::TokenExpired => (StatusCode::GONE, "token_expired"),

@@ -6,6 +6,7 @@ use std::sync::Mutex;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -20,6 +21,16 @@ pub struct OutcomeLabels {
     pub outcome: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StateLabels {
+    pub state: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ActionLabels {
+    pub action: String,
+}
+
 /// Every metric of the controller.
 pub struct Metrics {
     registry: Mutex<Registry>,
@@ -28,6 +39,61 @@ pub struct Metrics {
     heartbeats: Counter,
     inventory_reports: Counter,
     command_results: Family<OutcomeLabels, Counter>,
+    rollout: RolloutMetrics,
+}
+
+/// The rollout engine's counters and the active-rollouts gauge.
+struct RolloutMetrics {
+    host_transitions: Family<StateLabels, Counter>,
+    rollbacks: Counter,
+    blocks: Counter,
+    blocks_cleared: Counter,
+    controls: Family<ActionLabels, Counter>,
+    active: Gauge,
+}
+
+impl RolloutMetrics {
+    fn register(registry: &mut Registry) -> RolloutMetrics {
+        let metrics = RolloutMetrics {
+            host_transitions: Family::default(),
+            rollbacks: Counter::default(),
+            blocks: Counter::default(),
+            blocks_cleared: Counter::default(),
+            controls: Family::default(),
+            active: Gauge::default(),
+        };
+        registry.register(
+            "rollout_host_transitions",
+            "Host transitions persisted by the rollout scheduler, by the state entered",
+            metrics.host_transitions.clone(),
+        );
+        registry.register(
+            "rollout_rollbacks",
+            "Hosts that ended rolled back to their recorded versions",
+            metrics.rollbacks.clone(),
+        );
+        registry.register(
+            "rollout_blocked_versions",
+            "Versions blocked fleet-wide after a health failure",
+            metrics.blocks.clone(),
+        );
+        registry.register(
+            "rollout_blocks_cleared",
+            "Fleet-wide blocks cleared by an operator",
+            metrics.blocks_cleared.clone(),
+        );
+        registry.register(
+            "rollout_operator_controls",
+            "Operator pause / resume / stop actions accepted",
+            metrics.controls.clone(),
+        );
+        registry.register(
+            "rollouts_active",
+            "Rollouts the scheduler drives (running or paused) at its last pass",
+            metrics.active.clone(),
+        );
+        metrics
+    }
 }
 
 impl Metrics {
@@ -63,7 +129,9 @@ impl Metrics {
             "Command results received, by status",
             command_results.clone(),
         );
+        let rollout = RolloutMetrics::register(&mut registry);
         Metrics {
+            rollout,
             registry: Mutex::new(registry),
             http_requests,
             enrollments,
@@ -108,6 +176,35 @@ impl Metrics {
                 outcome: status.to_owned(),
             })
             .inc();
+    }
+
+    /// A persisted host transition into `state`, with the versions it blocked.
+    pub fn host_transition(&self, state: &str, blocked: usize) {
+        let labels = StateLabels {
+            state: state.to_owned(),
+        };
+        self.rollout.host_transitions.get_or_create(&labels).inc();
+        if state == "rolled_back" {
+            self.rollout.rollbacks.inc();
+        }
+        self.rollout.blocks.inc_by(blocked as u64);
+    }
+
+    pub fn rollout_control(&self, action: &str) {
+        let labels = ActionLabels {
+            action: action.to_owned(),
+        };
+        self.rollout.controls.get_or_create(&labels).inc();
+    }
+
+    pub fn block_cleared(&self) {
+        self.rollout.blocks_cleared.inc();
+    }
+
+    pub fn active_rollouts(&self, count: usize) {
+        self.rollout
+            .active
+            .set(i64::try_from(count).unwrap_or(i64::MAX));
     }
 
     /// The OpenMetrics text exposition.

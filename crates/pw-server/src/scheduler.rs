@@ -6,11 +6,12 @@
 //! (`rollout:host:step:attempt`), so a restarted controller repeats nothing: the insert is a
 //! no-op and the agent's journal answers a known id with its recorded result.
 //!
-//! The agent's guard does record → install → verify → roll back in one command, so one
-//! `apply_change` result becomes a sequence of events (`VersionsRecorded`, `ApplySucceeded`,
-//! `HealthCheckPassed`…, `VerificationPeriodElapsed` at the end of the period — the guard vouches
-//! for it — or `AgentReportedRollback`). Replaying the sequence after a crash skips the events
-//! the state already moved past.
+//! The agent's guard does record → protect → install → verify → roll back in one command, so
+//! one `apply_change` result becomes a sequence of events (`VersionsRecorded`, `ProtectionDone`
+//! or `ProtectionFailed`, `ApplySucceeded`, `HealthCheckPassed`…, `VerificationPeriodElapsed` at
+//! the end of the period — the guard vouches for it — or `AgentReportedRollback`), or a single
+//! `NotStarted` when the agent refused it or failed before touching anything. Replaying the
+//! sequence after a crash skips the events the state already moved past.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -18,10 +19,11 @@ use std::time::Duration;
 use anyhow::Context;
 use jiff::Timestamp;
 use pw_protocol::{ChangeOutcome, ChangeReport, Command as AgentCommand, HealthCheckSpec};
-use pw_protocol::{PackagePin, RollbackReason, VersionSeen};
+use pw_protocol::{PackagePin, ProtectionStep, RollbackReason, VersionSeen};
 use pw_rollout::{
     Action, Block, BlockList, Event, ExactVersion, Gates, HostChange, HostId, HostState, Policy,
     Recorded, RollbackCause, RolloutControl, RolloutId, RolloutPlan, RolloutStatus, StateName,
+    slots_by_group,
 };
 use pw_store::{BlockedRow, HostTransition, RolloutRow, TransitionCommand};
 use tokio::sync::watch;
@@ -46,14 +48,66 @@ pub async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
     }
 }
 
-/// One pass over every active rollout.
+/// One pass over every active rollout. The disruption budget is per group across rollouts:
+/// each rollout is driven with the slots the others hold (`Gates::busy_elsewhere`), updated
+/// after each one's claims.
 pub async fn tick(state: &AppState) -> anyhow::Result<()> {
-    for rollout in state.store.active_rollouts().await? {
-        if let Err(error) = drive(state, &rollout).await {
-            tracing::warn!(rollout = %rollout.id, error = format!("{error:#}"), "rollout step failed");
+    let rollouts = state.store.active_rollouts().await?;
+    let mut active = rollouts.len();
+    let mut slots: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
+    for rollout in &rollouts {
+        match held_slots(state, rollout).await {
+            Ok(held) => {
+                slots.insert(rollout.id.clone(), held);
+            }
+            Err(error) => {
+                tracing::warn!(rollout = %rollout.id, error = format!("{error:#}"), "reading rollout slots failed");
+            }
         }
     }
+    for rollout in &rollouts {
+        let mut elsewhere: BTreeMap<String, usize> = BTreeMap::new();
+        for (id, held) in &slots {
+            if *id != rollout.id {
+                for (group, n) in held {
+                    *elsewhere.entry(group.clone()).or_insert(0) += n;
+                }
+            }
+        }
+        match drive(state, rollout, elsewhere).await {
+            Ok(Driven { held, settled }) => {
+                slots.insert(rollout.id.clone(), held);
+                active -= usize::from(settled);
+            }
+            Err(error) => {
+                tracing::warn!(rollout = %rollout.id, error = format!("{error:#}"), "rollout step failed");
+            }
+        }
+    }
+    state.metrics.active_rollouts(active);
     Ok(())
+}
+
+/// What one pass over a rollout left.
+struct Driven {
+    /// Budget slots its hosts hold, per group.
+    held: BTreeMap<String, usize>,
+    /// It ended (completed, or stopped with every started host finished).
+    settled: bool,
+}
+
+/// The budget slots a rollout's hosts hold, per group.
+async fn held_slots(state: &AppState, row: &RolloutRow) -> anyhow::Result<BTreeMap<String, usize>> {
+    let plan: RolloutPlan = pw_rollout::from_json(&row.plan).context("stored plan")?;
+    let hosts = load_hosts(state, &row.id).await?;
+    Ok(slots_by_group(&plan, &states_of(&hosts)))
+}
+
+fn states_of(hosts: &BTreeMap<HostId, Loaded>) -> BTreeMap<HostId, HostState> {
+    hosts
+        .iter()
+        .map(|(id, h)| (id.clone(), h.change.state.clone()))
+        .collect()
 }
 
 /// A host's state as loaded, with its lock version.
@@ -68,15 +122,23 @@ struct Ctx<'a> {
     rollout: RolloutId,
     policy: Policy,
     checks: Vec<HealthCheckSpec>,
+    protection_steps: Vec<ProtectionStep>,
 }
 
-async fn drive(state: &AppState, row: &RolloutRow) -> anyhow::Result<()> {
+/// One pass over a rollout.
+async fn drive(
+    state: &AppState,
+    row: &RolloutRow,
+    busy_elsewhere: BTreeMap<String, usize>,
+) -> anyhow::Result<Driven> {
     let plan: RolloutPlan = pw_rollout::from_json(&row.plan).context("stored plan")?;
     let ctx = Ctx {
         state,
         rollout: plan.id.clone(),
         policy: pw_rollout::from_json(&row.policy).context("stored policy")?,
         checks: serde_json::from_str(&row.checks).context("stored checks")?,
+        protection_steps: serde_json::from_str(&row.protection_steps)
+            .context("stored protection steps")?,
     };
     let mut hosts = load_hosts(state, &row.id).await?;
     // 1. Results of finished agent commands.
@@ -93,34 +155,35 @@ async fn drive(state: &AppState, row: &RolloutRow) -> anyhow::Result<()> {
         if matches!(command.state.as_str(), "queued" | "delivered") {
             continue;
         }
-        let report: Option<ChangeReport> = match state.store.change_report(&command_id).await? {
+        let report = match state.store.change_report(&command_id).await? {
             Some(text) => Some(serde_json::from_str(&text).context("stored change report")?),
             None => None,
         };
-        for (event, at) in events_for(&ctx.policy, &host.change.state, report.as_ref())? {
-            ctx.apply(host, event, at).await?;
+        let finished = Finished {
+            refused: command.state == "refused",
+            message: command.result_message.clone().unwrap_or_default(),
+            report,
+        };
+        let agent = format!("agent:{}", host.change.host);
+        for (event, at) in events_for(&ctx.policy, &host.change.state, &finished)? {
+            ctx.apply(host, event, at, &agent).await?;
         }
     }
     // 2. Due timeouts.
     let now = Timestamp::now();
     for host in hosts.values_mut() {
         if let Some(event) = pw_rollout::on_tick(&host.change.state, now) {
-            ctx.apply(host, event, now).await?;
+            ctx.apply(host, event, now, CONTROLLER).await?;
         }
     }
     // 3. Claims and releases.
     let blocks = block_list(state).await?;
-    let states: BTreeMap<HostId, HostState> = hosts
-        .iter()
-        .map(|(id, h)| (id.clone(), h.change.state.clone()))
-        .collect();
-    let decision = pw_rollout::decide(
-        &plan,
-        &states,
-        &RolloutControl::default(),
-        &blocks,
-        &Gates::default(),
-    )?;
+    let control: RolloutControl = serde_json::from_str(&row.control).context("stored control")?;
+    let gates = Gates {
+        busy_elsewhere,
+        ..Gates::default()
+    };
+    let decision = pw_rollout::decide(&plan, &states_of(&hosts), &control, &blocks, &gates)?;
     for release in &decision.release {
         let Some(host) = hosts.get_mut(&release.host) else {
             continue;
@@ -130,11 +193,11 @@ async fn drive(state: &AppState, row: &RolloutRow) -> anyhow::Result<()> {
         if host.command_id.is_some() && matches!(host.change.state, HostState::Claimed { .. }) {
             continue;
         }
-        ctx.apply(host, release.event(), now).await?;
+        ctx.apply(host, release.event(), now, CONTROLLER).await?;
     }
     for claim in &decision.claim {
         if let Some(host) = hosts.get_mut(&claim.host) {
-            ctx.apply(host, claim.event(), now).await?;
+            ctx.apply(host, claim.event(), now, CONTROLLER).await?;
         }
     }
     let status = match &decision.status {
@@ -160,13 +223,26 @@ async fn drive(state: &AppState, row: &RolloutRow) -> anyhow::Result<()> {
     state
         .store
         .set_rollout_status(&row.id, status, &detail.to_string())
-        .await
+        .await?;
+    Ok(Driven {
+        held: slots_by_group(&plan, &states_of(&hosts)),
+        settled: matches!(status, "completed" | "stopped"),
+    })
 }
 
+/// The audit actor of transitions the controller decides itself (claims, releases, timeouts).
+const CONTROLLER: &str = "controller";
+
 impl Ctx<'_> {
-    /// One step of the host machine, persisted (with its command, blocks and audit record)
-    /// before anything is delivered. A rejected event changes nothing.
-    async fn apply(&self, host: &mut Loaded, event: Event, at: Timestamp) -> anyhow::Result<()> {
+    /// One step of the host machine, persisted (with its command, blocks and audit record by
+    /// `actor`) before anything is delivered. A rejected event changes nothing.
+    async fn apply(
+        &self,
+        host: &mut Loaded,
+        event: Event,
+        at: Timestamp,
+        actor: &str,
+    ) -> anyhow::Result<()> {
         let decision = match pw_rollout::step(&host.change, &event, at, &self.policy) {
             Ok(decision) => decision,
             Err(rejected) => {
@@ -222,10 +298,13 @@ impl Ctx<'_> {
             event: serde_json::to_value(&event)?,
             command: command.clone(),
             blocks,
+            actor,
         };
         if !self.state.store.transition_host(&transition).await? {
             anyhow::bail!("host {} changed under the scheduler", next.host);
         }
+        let blocked = transition.blocks.len();
+        self.state.metrics.host_transition(&state_name, blocked);
         host.version += 1;
         if let Some(command) = command {
             host.command_id = Some(command.id);
@@ -251,6 +330,7 @@ impl Ctx<'_> {
                 .collect(),
             checks: self.checks.clone(),
             verification_seconds: self.policy.verification_seconds,
+            protection_steps: self.protection_steps.clone(),
         };
         Ok(TransitionCommand {
             id,
@@ -260,24 +340,53 @@ impl Ctx<'_> {
     }
 }
 
-/// The events one finished `apply_change` stands for, each with the instant to apply it at.
-/// Without a report (refused, or failed before recording) there is none: the claim times out.
+/// A finished `apply_change` as the scheduler sees it.
+struct Finished {
+    /// The agent answered `refused`.
+    refused: bool,
+    message: String,
+    report: Option<ChangeReport>,
+}
+
+/// The events one finished `apply_change` stands for, each with the instant to apply it at. A
+/// change the agent did not start (refused by a read-only agent, failed before recording the
+/// versions, or finished without any report) ends the claim at once: `NotStarted`.
 fn events_for(
     policy: &Policy,
     current: &HostState,
-    report: Option<&ChangeReport>,
+    finished: &Finished,
 ) -> anyhow::Result<Vec<(Event, Timestamp)>> {
-    let Some(report) = report else {
-        return Ok(Vec::new());
-    };
-    if report.recorded.is_empty() {
-        return Ok(Vec::new());
-    }
     let now = Timestamp::now();
+    let not_started = |refused: bool, detail: &str| {
+        let detail = if detail.is_empty() {
+            "the agent finished the change without a report".to_owned()
+        } else {
+            detail.to_owned()
+        };
+        Ok(vec![(Event::NotStarted { refused, detail }, now)])
+    };
+    let report = match &finished.report {
+        None => return not_started(finished.refused, &finished.message),
+        Some(report) => report,
+    };
+    match &report.outcome {
+        ChangeOutcome::Refused { detail } => return not_started(true, detail),
+        ChangeOutcome::NotStarted { detail } => return not_started(false, detail),
+        _ if report.recorded.is_empty() => return not_started(false, &finished.message),
+        _ => {}
+    }
     let installed = report.installed_at.unwrap_or(now);
     let recorded = to_recorded(&report.recorded)?;
     let finals = to_recorded(&report.final_versions)?;
     let mut events = vec![(Event::VersionsRecorded { versions: recorded }, installed)];
+    if let ChangeOutcome::ProtectionFailed { step, detail } = &report.outcome {
+        let detail = format!("protection step {step}: {detail}");
+        events.push((Event::ProtectionFailed { detail }, now));
+        return Ok(events);
+    }
+    if !policy.protection_steps.is_empty() {
+        events.push((Event::ProtectionDone, installed));
+    }
     match &report.outcome {
         ChangeOutcome::Done => {
             events.push((Event::ApplySucceeded { versions: finals }, installed));
@@ -317,6 +426,9 @@ fn events_for(
             ));
             events.push((Event::RollbackFailed { detail }, now));
         }
+        ChangeOutcome::Refused { .. }
+        | ChangeOutcome::NotStarted { .. }
+        | ChangeOutcome::ProtectionFailed { .. } => {}
     }
     Ok(events)
 }

@@ -151,7 +151,7 @@ impl Store {
     }
 }
 
-fn audit_record(row: &sqlx::sqlite::SqliteRow) -> anyhow::Result<AuditRecord> {
+pub(crate) fn audit_record(row: &sqlx::sqlite::SqliteRow) -> anyhow::Result<AuditRecord> {
     let seq: i64 = row.get("seq");
     let details: String = row.get("details");
     Ok(AuditRecord {

@@ -10,6 +10,7 @@ mod commands;
 mod controller;
 mod operators;
 mod plans;
+mod rollout_control;
 mod rollouts;
 mod signals;
 
@@ -34,6 +35,7 @@ pub use operators::{
     validate_operator_name,
 };
 pub use plans::{PlanEvent, PlanListing, PlanRefusal, StoredPlan};
+pub use rollout_control::ControlChange;
 pub use rollouts::{
     BlockedRow, HostTransition, NewRollout, RolloutHostRow, RolloutRow, TransitionCommand,
 };

@@ -19,6 +19,8 @@ pub struct NewRollout {
     pub plan_json: String,
     pub policy_json: String,
     pub checks_json: String,
+    /// `pw_protocol::ProtectionStep` list.
+    pub protection_steps_json: String,
     /// `(host id, initial state JSON, state name)` in plan order.
     pub hosts: Vec<(String, String, String)>,
 }
@@ -35,6 +37,9 @@ pub struct RolloutRow {
     pub checks: String,
     pub detail: String,
     pub updated_at: String,
+    pub protection_steps: String,
+    /// `pw_rollout::RolloutControl` JSON.
+    pub control: String,
 }
 
 /// One host of a rollout.
@@ -82,6 +87,8 @@ pub struct HostTransition<'a> {
     /// The command the new state waits for (`None` keeps the previous one).
     pub command: Option<TransitionCommand>,
     pub blocks: Vec<BlockedRow>,
+    /// Who caused it, for the audit record: `controller` or `agent:<host id>`.
+    pub actor: &'a str,
 }
 
 impl Store {
@@ -90,8 +97,9 @@ impl Store {
         let now = Timestamp::now().to_string();
         let mut tx = self.begin_immediate().await?;
         sqlx::query(
-            "INSERT INTO rollouts (id, created_at, created_by, status, plan, policy, checks, updated_at)
-             VALUES (?, ?, ?, 'running', ?, ?, ?, ?)",
+            "INSERT INTO rollouts (id, created_at, created_by, status, plan, policy, checks,
+                                   protection_steps, updated_at)
+             VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?)",
         )
         .bind(&rollout.id)
         .bind(&now)
@@ -99,6 +107,7 @@ impl Store {
         .bind(&rollout.plan_json)
         .bind(&rollout.policy_json)
         .bind(&rollout.checks_json)
+        .bind(&rollout.protection_steps_json)
         .bind(&now)
         .execute(&mut *tx)
         .await
@@ -242,7 +251,7 @@ impl Store {
             "blocked": t.blocks.iter().map(|b| format!("{}={}", b.package, b.version)).collect::<Vec<_>>(),
         });
         let entry = AuditEntry {
-            actor: "controller",
+            actor: t.actor,
             action: "rollout.host.transition",
             subject: &subject,
             details,
@@ -347,5 +356,7 @@ fn rollout_row(row: &SqliteRow) -> RolloutRow {
         checks: row.get("checks"),
         detail: row.get("detail"),
         updated_at: row.get("updated_at"),
+        protection_steps: row.get("protection_steps"),
+        control: row.get("control"),
     }
 }

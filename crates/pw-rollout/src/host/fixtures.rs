@@ -144,6 +144,10 @@ pub fn every_event() -> Vec<Event> {
         Event::Released {
             reason: "stopped".into(),
         },
+        Event::NotStarted {
+            refused: true,
+            detail: "refused: this agent runs read-only".into(),
+        },
         Event::VersionsRecorded {
             versions: recorded(),
         },

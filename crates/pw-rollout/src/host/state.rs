@@ -76,6 +76,10 @@ impl RollbackCause {
 pub enum FailCause {
     /// The agent never answered the version recording: nothing was changed.
     Unreachable,
+    /// The agent refused the change (a read-only agent): nothing was changed.
+    Refused { detail: String },
+    /// The change failed before the versions were recorded: nothing was changed.
+    NotStarted { detail: String },
     /// A protection hook failed or timed out: nothing was installed, but a hook (pause writes)
     /// may have left the service degraded.
     ProtectionFailed { detail: String },
@@ -89,9 +93,13 @@ pub enum FailCause {
 }
 
 impl FailCause {
-    /// Whether a human must look at the host (everything but an unreachable agent).
+    /// Whether a human must look at the host: not when nothing was touched (unreachable,
+    /// refused, failed before the change).
     pub fn pages(&self) -> bool {
-        !matches!(self, FailCause::Unreachable)
+        !matches!(
+            self,
+            FailCause::Unreachable | FailCause::Refused { .. } | FailCause::NotStarted { .. }
+        )
     }
 }
 
@@ -265,6 +273,12 @@ pub enum Event {
     Released {
         reason: String,
     },
+    /// The agent did not start the change: it refused it (`refused`, a read-only agent) or
+    /// failed before recording the versions. Nothing on the host was touched.
+    NotStarted {
+        refused: bool,
+        detail: String,
+    },
     /// The agent reported the installed versions of every target package.
     VersionsRecorded {
         versions: Vec<Recorded>,
@@ -310,6 +324,7 @@ pub enum Event {
 pub enum EventName {
     Claimed,
     Released,
+    NotStarted,
     VersionsRecorded,
     ProtectionDone,
     ProtectionFailed,
@@ -329,6 +344,7 @@ impl Event {
         match self {
             Event::Claimed { .. } => EventName::Claimed,
             Event::Released { .. } => EventName::Released,
+            Event::NotStarted { .. } => EventName::NotStarted,
             Event::VersionsRecorded { .. } => EventName::VersionsRecorded,
             Event::ProtectionDone => EventName::ProtectionDone,
             Event::ProtectionFailed { .. } => EventName::ProtectionFailed,

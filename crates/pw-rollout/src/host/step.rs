@@ -33,6 +33,15 @@ pub fn step(
         (S::Claimed { targets, progress }, E::VersionsRecorded { versions }) => {
             ctx.record(targets, progress.attempt, versions)
         }
+        (S::Claimed { targets, progress }, E::NotStarted { refused, detail }) => {
+            let detail = detail.clone();
+            let cause = if *refused {
+                FailCause::Refused { detail }
+            } else {
+                FailCause::NotStarted { detail }
+            };
+            Ok(ctx.fail(targets, cause, progress.attempt))
+        }
         (S::Claimed { progress, .. } | S::Protecting { progress, .. }, E::Released { .. }) => {
             Ok(Decision {
                 next: S::Pending {

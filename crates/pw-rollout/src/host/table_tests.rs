@@ -23,6 +23,7 @@ const ACCEPTED: &[(StateName, EventName, StateName, &[Step])] = &[
         &[C::Protect],
     ),
     (S::Claimed, EventName::Released, S::Pending, &[]),
+    (S::Claimed, EventName::NotStarted, S::Failed, &[]),
     (
         S::Claimed,
         EventName::TimedOut,
@@ -122,7 +123,7 @@ fn every_state_and_event_pair() {
     let states = every_state();
     let events = every_event();
     assert_eq!(states.len(), 9, "one sample per state");
-    assert_eq!(events.len(), 14, "one sample per event");
+    assert_eq!(events.len(), 15, "one sample per event");
     let mut used = 0;
     for state in &states {
         for event in &events {
@@ -355,4 +356,29 @@ fn a_health_rollback_blocks_once() {
     let after = step(&change(decision.next), &agent, now(), &policy()).unwrap();
     assert_eq!(after.next.name(), StateName::RolledBack);
     assert!(after.commands.is_empty());
+}
+
+#[test]
+fn a_change_not_started_fails_the_host_at_once_without_paging() {
+    let claimed = every_state().remove(1);
+    for (refused, cause) in [(true, "refused"), (false, "not_started")] {
+        let event = Event::NotStarted {
+            refused,
+            detail: "read-only".into(),
+        };
+        let decision = step(&change(claimed.clone()), &event, now(), &policy()).unwrap();
+        let HostState::Failed { cause: got, .. } = &decision.next else {
+            panic!("not failed: {:?}", decision.next);
+        };
+        assert_eq!(serde_json::to_value(got).unwrap()["kind"], cause);
+        assert!(!got.pages());
+        assert!(
+            decision.commands.is_empty(),
+            "nothing touched, nobody paged"
+        );
+        assert!(
+            decision.next.is_failure(),
+            "counts against the failure budget"
+        );
+    }
 }

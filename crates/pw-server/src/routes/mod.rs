@@ -6,6 +6,7 @@ mod api;
 mod login;
 mod operators;
 mod page;
+mod rollout_ops;
 mod rollouts;
 
 use axum::Router;
@@ -13,7 +14,7 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::header;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use tower_http::trace::TraceLayer;
 
 use crate::error::ApiError;
@@ -42,6 +43,11 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/operators"),
     ("post", "/api/v1/operators"),
     ("post", "/api/v1/operators/{name}/revoke"),
+    ("post", "/api/v1/rollouts/{id}/pause"),
+    ("post", "/api/v1/rollouts/{id}/resume"),
+    ("post", "/api/v1/rollouts/{id}/stop"),
+    ("get", "/api/v1/rollouts/{id}/log"),
+    ("delete", "/api/v1/blocked-versions/{package}/{version}"),
     ("post", "/api/v1/enroll"),
     ("post", "/api/v1/agent/heartbeat"),
     ("post", "/api/v1/agent/inventory"),
@@ -76,6 +82,14 @@ pub fn app(state: AppState) -> Router {
             get(operators::list).post(operators::create),
         )
         .route("/api/v1/operators/{name}/revoke", post(operators::revoke))
+        .route("/api/v1/rollouts/{id}/pause", post(rollout_ops::pause))
+        .route("/api/v1/rollouts/{id}/resume", post(rollout_ops::resume))
+        .route("/api/v1/rollouts/{id}/stop", post(rollout_ops::stop))
+        .route("/api/v1/rollouts/{id}/log", get(rollout_ops::log))
+        .route(
+            "/api/v1/blocked-versions/{package}/{version}",
+            delete(rollout_ops::clear_block),
+        )
         .route("/api/v1/enroll", post(agent::enroll))
         .route("/api/v1/agent/heartbeat", post(agent::heartbeat))
         .route("/api/v1/agent/inventory", post(agent::inventory))

@@ -5,8 +5,10 @@ use std::collections::BTreeMap;
 
 use axum::Json;
 use axum::extract::{Path, State};
+use pw_host::logcheck::LinePattern;
 use pw_protocol::{
-    BlockedVersion, CreateRollout, PackagePin, RolloutHostView, RolloutList, RolloutView,
+    BlockedVersion, CreateRollout, HealthCheckSpec, PackagePin, RolloutHostView, RolloutList,
+    RolloutView,
 };
 use pw_rollout::{
     BatchKind, BatchSpec, ExactVersion, FailurePolicy, HostChange, HostId, HostSpec, Policy,
@@ -49,6 +51,8 @@ pub async fn create(
             })
         })
         .collect::<Result<Vec<_>, ApiError>>()?;
+    pw_protocol::validate_protection_steps(&request.protection_steps).map_err(invalid)?;
+    validate_checks(&request.checks).map_err(invalid)?;
     for host in &request.hosts {
         if state.store.host(host).await?.is_none() {
             return Err(ApiError::HostNotFound(host.clone()));
@@ -93,12 +97,22 @@ pub async fn create(
     let mut policy = Policy {
         verification_seconds: request.verification_seconds,
         health_checks: request.checks.iter().map(|c| c.name().to_owned()).collect(),
+        protection_steps: request
+            .protection_steps
+            .iter()
+            .map(|s| s.name.clone())
+            .collect(),
         ..Policy::default()
     };
-    // One `apply_change` covers record, install and verification (twice when rolling back):
-    // the claim waits that long, and is never re-sent (a retry would apply again).
+    // One `apply_change` covers record, protect, install and verification (twice when rolling
+    // back): the claim waits that long, and is never re-sent (a retry would apply again).
+    let protection: u64 = request
+        .protection_steps
+        .iter()
+        .map(|s| s.timeout_seconds)
+        .sum();
     policy.timeouts.record_versions = StepLimits::new(
-        INSTALL_ALLOWANCE_SECS + 2 * request.verification_seconds + 120,
+        INSTALL_ALLOWANCE_SECS + protection + 2 * request.verification_seconds + 120,
         1,
     );
     let hosts = request
@@ -115,11 +129,40 @@ pub async fn create(
         plan_json: pw_rollout::to_json(&plan).map_err(anyhow::Error::from)?,
         policy_json: pw_rollout::to_json(&policy).map_err(anyhow::Error::from)?,
         checks_json: serde_json::to_string(&request.checks).map_err(anyhow::Error::from)?,
+        protection_steps_json: serde_json::to_string(&request.protection_steps)
+            .map_err(anyhow::Error::from)?,
         hosts,
     };
     state.store.create_rollout(&new, &actor.name).await?;
     let view = load(&state, &id).await?;
     Ok((axum::http::StatusCode::CREATED, Json(view)))
+}
+
+/// Check names must be unique and non-empty; a `log_lines` check needs an absolute path and a
+/// pattern that compiles (the agent refuses the same, but only after the rollout started).
+fn validate_checks(checks: &[HealthCheckSpec]) -> Result<(), String> {
+    for (index, check) in checks.iter().enumerate() {
+        let name = check.name();
+        if name.trim().is_empty() {
+            return Err(format!("check {} has no name", index + 1));
+        }
+        if checks[..index].iter().any(|c| c.name() == name) {
+            return Err(format!("check {name:?} is listed twice"));
+        }
+        if let HealthCheckSpec::LogLines {
+            path,
+            pattern,
+            regex,
+            ..
+        } = check
+        {
+            if !path.starts_with('/') {
+                return Err(format!("check {name:?}: log path {path:?} is not absolute"));
+            }
+            LinePattern::new(pattern, *regex).map_err(|e| format!("check {name:?}: {e}"))?;
+        }
+    }
+    Ok(())
 }
 
 pub async fn get(
@@ -156,7 +199,7 @@ pub async fn load_all(state: &AppState) -> Result<RolloutList, ApiError> {
     Ok(RolloutList { rollouts, blocked })
 }
 
-async fn load(state: &AppState, id: &str) -> Result<RolloutView, ApiError> {
+pub(crate) async fn load(state: &AppState, id: &str) -> Result<RolloutView, ApiError> {
     let row = state
         .store
         .rollout(id)
@@ -200,6 +243,9 @@ async fn view(state: &AppState, row: RolloutRow) -> Result<RolloutView, ApiError
     }
     Ok(RolloutView {
         detail: serde_json::from_str(&row.detail).map_err(anyhow::Error::from)?,
+        control: serde_json::from_str(&row.control).map_err(anyhow::Error::from)?,
+        protection_steps: serde_json::from_str(&row.protection_steps)
+            .map_err(anyhow::Error::from)?,
         id: row.id,
         status: row.status,
         created_at: row.created_at,

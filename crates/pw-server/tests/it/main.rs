@@ -4,5 +4,7 @@
 mod auth;
 mod enrollment;
 mod login;
+mod fleet;
+mod rollout_controls;
 mod rollouts;
 mod support;

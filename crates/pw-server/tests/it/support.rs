@@ -135,6 +135,38 @@ impl TestController {
         (status, answer.json().await.unwrap())
     }
 
+    /// A text resource (the page, `/metrics`): (status, body).
+    pub async fn get_text(&self, path: &str) -> (u16, String) {
+        let answer = self.api().get(self.http(path)).send().await.unwrap();
+        let status = answer.status().as_u16();
+        (status, answer.text().await.unwrap())
+    }
+
+    /// An operator request with a JSON body: (status, body).
+    pub async fn post_json(&self, path: &str, body: &Value) -> (u16, Value) {
+        let answer = self
+            .api()
+            .post(self.http(path))
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        let status = answer.status().as_u16();
+        (status, answer.json().await.unwrap())
+    }
+
+    /// An operator `DELETE`: (status, body).
+    pub async fn delete_json(&self, path: &str) -> (u16, Value) {
+        let answer = self
+            .api()
+            .delete(self.http(path))
+            .send()
+            .await
+            .unwrap();
+        let status = answer.status().as_u16();
+        (status, answer.json().await.unwrap())
+    }
+
     pub async fn host_count(&self) -> usize {
         let (_, hosts) = self.get_json("/api/v1/hosts").await;
         hosts["hosts"].as_array().unwrap().len()

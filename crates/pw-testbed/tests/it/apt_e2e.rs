@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use pw_host::apt;
 use pw_host::health::{self, Check};
+use pw_host::logcheck::{LinePattern, LogCheck};
 use pw_testbed::repo::SOURCES_PATH;
 use pw_testbed::repo::packages::{
     BAD_HEALTH, BASELINE, DEMO, DEMO_CONFFILE, DEMO_KERNEL, DEMO_LOG, FAILING_POSTINST,
@@ -151,8 +152,8 @@ fn bad_version_fails_health_and_rollback_restores_the_exact_old_version() {
     install(host, &[(DEMO, SECURITY_FIX)]);
     assert!(wait_demo_health(host).is_healthy());
     let recorded = record_demo(host);
-    let since = health::log_offset(host.runner(), DEMO_LOG).unwrap();
-    assert!(since > 0);
+    let since = pw_host::logcheck::log_mark(host.runner(), DEMO_LOG).unwrap();
+    assert!(since.size > 0);
 
     // dpkg sees nothing wrong: only the health checks catch this version.
     let outcome = apt::install_exact(host.runner(), &[target(DEMO, BAD_HEALTH)]).unwrap();
@@ -164,10 +165,12 @@ fn bad_version_fails_health_and_rollback_restores_the_exact_old_version() {
         Duration::from_millis(500),
     );
     assert!(http.is_unhealthy(), "{http:?}");
-    let log_check = Check::LogQuiet {
+    let log_check = Check::LogLines(LogCheck {
         path: DEMO_LOG.to_owned(),
+        pattern: LinePattern::ErrorWords,
+        max_matches: 0,
         since,
-    };
+    });
     let log = health::run_check(host.runner(), &log_check);
     assert!(log.is_unhealthy(), "{log:?}");
 
@@ -177,13 +180,15 @@ fn bad_version_fails_health_and_rollback_restores_the_exact_old_version() {
     let verdict = wait_demo_health(host);
     assert!(verdict.is_healthy(), "{verdict:?}");
     // The old ERROR line stays in the log; only lines after the rollback count now.
-    let after = health::log_offset(host.runner(), DEMO_LOG).unwrap();
+    let after = pw_host::logcheck::log_mark(host.runner(), DEMO_LOG).unwrap();
     let quiet = health::run_check(
         host.runner(),
-        &Check::LogQuiet {
+        &Check::LogLines(LogCheck {
             path: DEMO_LOG.to_owned(),
+            pattern: LinePattern::ErrorWords,
+            max_matches: 0,
             since: after,
-        },
+        }),
     );
     assert!(quiet.is_healthy(), "{quiet:?}");
     assert!(health::run_check(host.runner(), &log_check).is_unhealthy());
