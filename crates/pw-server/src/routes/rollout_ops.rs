@@ -14,29 +14,35 @@ use crate::error::ApiError;
 use crate::routes::rollouts::load;
 use crate::state::AppState;
 
-/// Who acts through the operator API (one shared identity until operators authenticate).
-const OPERATOR: &str = "operator";
-
 pub async fn pause(
     state: State<AppState>,
+    actor: Actor,
     id: Path<String>,
 ) -> Result<Json<RolloutView>, ApiError> {
-    control(state, id, ControlAction::Pause).await
+    control(state, actor, id, ControlAction::Pause).await
 }
 
 pub async fn resume(
     state: State<AppState>,
+    actor: Actor,
     id: Path<String>,
 ) -> Result<Json<RolloutView>, ApiError> {
-    control(state, id, ControlAction::Resume).await
+    control(state, actor, id, ControlAction::Resume).await
 }
 
-pub async fn stop(state: State<AppState>, id: Path<String>) -> Result<Json<RolloutView>, ApiError> {
-    control(state, id, ControlAction::Stop).await
+pub async fn stop(
+    state: State<AppState>,
+    actor: Actor,
+    id: Path<String>,
+) -> Result<Json<RolloutView>, ApiError> {
+    control(state, actor, id, ControlAction::Stop).await
 }
 
+/// Applies an operator's control; the authenticated operator's name is recorded as who paused
+/// or stopped, and as the audit actor.
 async fn control(
     State(state): State<AppState>,
+    actor: Actor,
     Path(id): Path<String>,
     action: ControlAction,
 ) -> Result<Json<RolloutView>, ApiError> {

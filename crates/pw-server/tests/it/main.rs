@@ -3,8 +3,8 @@
 
 mod auth;
 mod enrollment;
-mod login;
 mod fleet;
+mod login;
 mod rollout_controls;
 mod rollouts;
 mod support;

@@ -153,7 +153,7 @@ async fn a_stopped_rollout_claims_nothing_and_cannot_be_resumed() {
     assert_eq!(status, 409);
     let message = body["error"]["message"].as_str().unwrap();
     assert!(
-        message.contains("stopped (by operator)") && message.contains("new rollout"),
+        message.contains(&format!("stopped (by {ADMIN})")) && message.contains("new rollout"),
         "{message}"
     );
     let (_, audit) = t.get_json("/api/v1/audit").await;

@@ -157,12 +157,7 @@ impl TestController {
 
     /// An operator `DELETE`: (status, body).
     pub async fn delete_json(&self, path: &str) -> (u16, Value) {
-        let answer = self
-            .api()
-            .delete(self.http(path))
-            .send()
-            .await
-            .unwrap();
+        let answer = self.api().delete(self.http(path)).send().await.unwrap();
         let status = answer.status().as_u16();
         (status, answer.json().await.unwrap())
     }
