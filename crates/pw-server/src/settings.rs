@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-/// The default listen address: loopback only (the operator API has no authentication yet).
+/// The default listen address: loopback only (operators still need tokens; agents need mTLS).
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8420";
 
 /// Settings as read from one source; later sources override earlier ones field by field.

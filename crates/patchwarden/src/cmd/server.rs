@@ -34,6 +34,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             controller.agent_url(),
             settings.data_dir.join("ca/ca.pem").display()
         );
+        if controller.state.store.operators().await?.is_empty() {
+            println!(
+                "no operator yet: patchwarden operators add NAME --role admin --data-dir {}",
+                settings.data_dir.display()
+            );
+        }
         wait_for_signal().await?;
         controller.shutdown().await;
         anyhow::Ok(())

@@ -52,18 +52,18 @@ const EN: LoginText = LoginText {
     title: "patchwarden — sign in",
     token_label: "Operator token",
     sign_in: "Sign in",
-    help: "Open the link printed by `patchwarden up`, or paste an operator token \
-           (`patchwarden operators add NAME --role viewer`; the local admin's is in the data \
+    help: "Open the link printed by “patchwarden up”, or paste an operator token \
+           (“patchwarden operators add NAME --role viewer”; the local admin's is in the data \
            directory's admin.token).",
     signed_in: "Signed in.",
     continue_: "Continue to the fleet",
     bad_token: "This token is not an operator token of this controller.",
     revoked: "This operator was revoked.",
-    ticket_unknown: "This login link is not valid here. Restart `patchwarden up` for a new one, \
+    ticket_unknown: "This login link is not valid here. Restart “patchwarden up” for a new one, \
                      or sign in with a token.",
-    ticket_used: "This login link was already used (it works once). Restart `patchwarden up` \
+    ticket_used: "This login link was already used (it works once). Restart “patchwarden up” \
                   for a new one, or sign in with the token in admin.token.",
-    ticket_expired: "This login link has expired. Restart `patchwarden up` for a new one, or \
+    ticket_expired: "This login link has expired. Restart “patchwarden up” for a new one, or \
                      sign in with a token.",
     csrf_failed: "The form's security token does not match; reload the page and try again.",
 };
@@ -73,16 +73,16 @@ const ZH_CN: LoginText = LoginText {
     title: "patchwarden 补丁管理 — 登录",
     token_label: "操作员令牌",
     sign_in: "登录",
-    help: "打开 `patchwarden up` 打印的链接，或粘贴操作员令牌\
-           （`patchwarden operators add 名称 --role viewer`；本机管理员的令牌在数据目录的 admin.token 中）。",
+    help: "打开 “patchwarden up” 打印的链接，或粘贴操作员令牌\
+           （“patchwarden operators add 名称 --role viewer”；本机管理员的令牌在数据目录的 admin.token 中）。",
     signed_in: "已登录。",
     continue_: "进入主机总览",
     bad_token: "此令牌不是本控制器的操作员令牌。",
     revoked: "此操作员已被吊销。",
-    ticket_unknown: "此登录链接在这里无效。请重新运行 `patchwarden up` 获取新链接，或使用令牌登录。",
-    ticket_used: "此登录链接已被使用（只能使用一次）。请重新运行 `patchwarden up` 获取新链接，\
+    ticket_unknown: "此登录链接在这里无效。请重新运行 “patchwarden up” 获取新链接，或使用令牌登录。",
+    ticket_used: "此登录链接已被使用（只能使用一次）。请重新运行 “patchwarden up” 获取新链接，\
                   或使用 admin.token 中的令牌登录。",
-    ticket_expired: "此登录链接已过期。请重新运行 `patchwarden up` 获取新链接，或使用令牌登录。",
+    ticket_expired: "此登录链接已过期。请重新运行 “patchwarden up” 获取新链接，或使用令牌登录。",
     csrf_failed: "表单安全令牌不匹配；请重新加载页面后再试。",
 };
 

@@ -4,7 +4,7 @@
 
 use pw_server::Role;
 
-use crate::support::{ADMIN, TestController, browser, set_cookie};
+use crate::support::{ADMIN, TestController, browser, set_cookie, tls_client};
 
 fn form_field(html: &str, name: &str) -> String {
     let marker = format!("name=\"{name}\" value=\"");
@@ -197,4 +197,26 @@ async fn sessions_expire_and_end_when_the_operator_is_revoked() {
     assert_eq!(get_page(&t, &otto).await.status(), 200);
     store.revoke_operator("otto", ADMIN).await.unwrap().unwrap();
     assert_eq!(get_page(&t, &otto).await.status(), 303);
+}
+
+#[tokio::test]
+async fn over_tls_the_session_cookie_is_also_secure() {
+    let t = TestController::start().await;
+    let store = &t.controller.state.store;
+    let ticket = pw_server::issue_login_ticket(store, ADMIN).await.unwrap();
+    let answer = tls_client(&t.ca_pem(), None)
+        .get(t.https(&format!("/login?ticket={ticket}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    let session = answer
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .find(|c| c.starts_with("pw_session="))
+        .unwrap()
+        .to_owned();
+    assert!(session.ends_with("; Secure"), "{session}");
 }
