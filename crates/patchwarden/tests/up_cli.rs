@@ -15,6 +15,23 @@ impl Drop for Killed {
     }
 }
 
+/// `patchwarden up` on `data`, and the first line it printed.
+fn start_up(data: &std::path::Path) -> (Killed, String) {
+    let child = Command::new(env!("CARGO_BIN_EXE_patchwarden"))
+        .args(["up", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(data)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut child = Killed(child);
+    let mut first_line = String::new();
+    BufReader::new(child.0.stdout.as_mut().unwrap())
+        .read_line(&mut first_line)
+        .unwrap();
+    (child, first_line)
+}
+
 /// A GET with extra header lines (each ending in \r\n); status, head and body.
 fn request(addr: &str, path: &str, headers: &str) -> Option<(u16, String, String)> {
     use std::io::Write;
@@ -61,18 +78,7 @@ fn up_serves_this_machine_and_the_audit_chain_verifies_until_tampered() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let started = Instant::now();
-    let child = Command::new(env!("CARGO_BIN_EXE_patchwarden"))
-        .args(["up", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(&data)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut child = Killed(child);
-    let mut first_line = String::new();
-    BufReader::new(child.0.stdout.as_mut().unwrap())
-        .read_line(&mut first_line)
-        .unwrap();
+    let (child, first_line) = start_up(&data);
     let url = first_line
         .split_whitespace()
         .find(|w| w.starts_with("http://"))
@@ -134,6 +140,13 @@ fn up_serves_this_machine_and_the_audit_chain_verifies_until_tampered() {
         "{metrics}"
     );
     drop(child);
+
+    // Every start prints a new single-use link; the admin and its token file stay as they were.
+    let (again, line) = start_up(&data);
+    let (ticket, new_ticket) = (login_path.split('=').nth(1), line.split('=').nth(1));
+    assert!(new_ticket.is_some() && new_ticket != ticket, "{line}");
+    assert_eq!(std::fs::read_to_string(&token_file).unwrap(), token);
+    drop(again);
 
     let db = data.join("patchwarden.db");
     let verify = || {

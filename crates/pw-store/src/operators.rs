@@ -303,13 +303,14 @@ impl Store {
         Ok(operator.is_some())
     }
 
-    /// Stores a single-use login ticket for an operator.
+    /// Stores a single-use login ticket for an operator (audited, actor `controller`).
     pub async fn create_login_ticket(
         &self,
         ticket_sha256: &str,
         operator: &str,
         expires_at: Timestamp,
     ) -> anyhow::Result<()> {
+        let mut tx = self.begin_immediate().await?;
         sqlx::query(
             "INSERT INTO login_tickets (ticket_sha256, operator, created_at, expires_at)
              VALUES (?, ?, ?, ?)",
@@ -318,10 +319,17 @@ impl Store {
         .bind(operator)
         .bind(Timestamp::now().to_string())
         .bind(expires_at.to_string())
-        .execute(self.pool())
+        .execute(&mut *tx)
         .await
         .with_context(|| format!("storing a login ticket for {operator}"))?;
-        Ok(())
+        let entry = AuditEntry {
+            actor: "controller",
+            action: "login_ticket.issued",
+            subject: operator,
+            details: serde_json::json!({ "expires_at": expires_at.to_string() }),
+        };
+        append(&mut tx, &entry).await?;
+        tx.commit().await.context("committing the login ticket")
     }
 
     /// Exchanges a ticket for a session in one transaction (the ticket is then used up).
