@@ -9,11 +9,8 @@
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use serde_json::{Value, json};
 
 struct Killed(Child);
@@ -226,7 +223,8 @@ async fn seed_host(base: &str, token: &str, ca_dir: &std::path::Path, hostname: 
         .pem()
         .unwrap();
     let port = base.split(':').nth(1).unwrap();
-    let enrolled: Value = tls(&ca, None)
+    let enrolled: Value = pw_agent::enrollment_client(&ca)
+        .unwrap()
         .post(format!("https://127.0.0.1:{port}/api/v1/enroll"))
         .json(
             &json!({"protocol_version": 1, "token": enrollment["token"], "csr_pem": csr,
@@ -238,8 +236,14 @@ async fn seed_host(base: &str, token: &str, ca_dir: &std::path::Path, hostname: 
         .json()
         .await
         .unwrap();
-    let cert = enrolled["certificate_pem"].as_str().unwrap();
-    let agent = tls(&ca, Some((cert, &key.serialize_pem())));
+    // The agent's own HTTPS clients (pw-agent), so the seeded host talks exactly like one.
+    let identity = pw_agent::Identity {
+        host_id: enrolled["host_id"].as_str().unwrap().to_owned(),
+        cert_pem: enrolled["certificate_pem"].as_str().unwrap().to_owned(),
+        key_pem: key.serialize_pem(),
+        ca_pem: ca,
+    };
+    let agent = pw_agent::mtls_client(&identity).unwrap();
     let inventory = json!({
         "protocol_version": 1, "hostname": hostname, "os": "debian:12",
         "packages": [
@@ -255,31 +259,6 @@ async fn seed_host(base: &str, token: &str, ca_dir: &std::path::Path, hostname: 
         .await
         .unwrap();
     assert_eq!(answer.status(), 200);
-}
-
-fn tls(ca_pem: &str, identity: Option<(&str, &str)>) -> reqwest::Client {
-    let mut roots = rustls::RootCertStore::empty();
-    roots
-        .add(CertificateDer::from_pem_slice(ca_pem.as_bytes()).unwrap())
-        .unwrap();
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots);
-    let config = match identity {
-        Some((cert, key)) => builder
-            .with_client_auth_cert(
-                vec![CertificateDer::from_pem_slice(cert.as_bytes()).unwrap()],
-                PrivateKeyDer::from_pem_slice(key.as_bytes()).unwrap(),
-            )
-            .unwrap(),
-        None => builder.with_no_client_auth(),
-    };
-    reqwest::Client::builder()
-        .tls_backend_preconfigured(config)
-        .build()
-        .unwrap()
 }
 
 /// The tiers of the findings table, in page order, with each row's deadline cell.

@@ -11,6 +11,7 @@ mod protect;
 mod report;
 mod runner;
 
+pub use client::{enrollment_client, mtls_client};
 pub use identity::{Identity, load_identity};
 pub use journal::{GuardStep, Journal, JournalAppender, JournalEntry, LogMarkSeen};
 pub use report::collect_inventory;

@@ -15,6 +15,10 @@ async fn status_and_code(answer: reqwest::Response) -> (u16, String) {
     )
 }
 
+async fn json_of(request: reqwest::RequestBuilder) -> Value {
+    request.send().await.unwrap().json().await.unwrap()
+}
+
 #[tokio::test]
 async fn missing_malformed_and_unknown_tokens_get_401_with_a_clear_error() {
     let t = TestController::start().await;
@@ -133,14 +137,7 @@ async fn each_role_gets_what_it_may_and_403_for_the_rest() {
             assert!(message.contains("or higher"), "{message}");
         }
     }
-    let me: Value = approver
-        .get(t.http("/api/v1/me"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let me = json_of(approver.get(t.http("/api/v1/me"))).await;
     assert_eq!(me, json!({"name": "anna", "role": "approver"}));
     // The operator's name, not a placeholder, is the actor of what it did.
     let audit = t.controller.state.store.audit_tail(100).await.unwrap();
@@ -208,14 +205,7 @@ async fn a_revoked_operator_is_refused_and_no_token_reaches_the_audit_log() {
         status_and_code(refused).await,
         (401, "operator_revoked".into())
     );
-    let listed: Value = admin
-        .get(t.http("/api/v1/operators"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed = json_of(admin.get(t.http("/api/v1/operators"))).await;
     let bob_row = listed["operators"]
         .as_array()
         .unwrap()
