@@ -17,7 +17,7 @@ pub const GENESIS_HASH: &str = "000000000000000000000000000000000000000000000000
 /// What happened, by whom, to what.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AuditEntry<'a> {
-    /// `operator`, `agent:<host id>`, `controller`.
+    /// An operator's name, `agent:<host id>`, `controller`, or `cli:<login>` (offline CLI).
     pub actor: &'a str,
     /// `enrollment_token.created`, `host.enrolled`, `command.created`, …
     pub action: &'a str,
