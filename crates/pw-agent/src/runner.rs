@@ -38,8 +38,11 @@ pub struct AgentSettings {
     /// The controller CA (PEM) to trust while enrolling.
     pub ca_pem: Option<String>,
     pub data_dir: PathBuf,
-    /// Refuse every command that changes the host.
+    /// Refuse every command that changes the host (but see `plan_changes`).
     pub read_only: bool,
+    /// With `read_only`: still accept `apply_change` commands that carry an approved plan
+    /// (`--allow-approved-plans`; "no change without an approved plan").
+    pub plan_changes: bool,
     /// Seconds a command long-poll asks the controller to wait.
     pub poll_wait_secs: u64,
 }
@@ -59,6 +62,7 @@ pub async fn run(
         http,
         server,
         read_only: settings.read_only,
+        plan_changes: settings.read_only && settings.plan_changes,
         poll_wait_secs: settings.poll_wait_secs,
     };
     agent.finish_interrupted(&mut journal).await?;
@@ -130,6 +134,7 @@ struct Agent {
     http: reqwest::Client,
     server: String,
     read_only: bool,
+    plan_changes: bool,
     poll_wait_secs: u64,
 }
 
@@ -143,6 +148,7 @@ impl Agent {
             protocol_version: PROTOCOL_VERSION,
             agent_version: env!("CARGO_PKG_VERSION").to_owned(),
             read_only: self.read_only,
+            plan_changes: self.plan_changes,
             sent_at: Timestamp::now(),
         };
         client::send_json(
@@ -225,11 +231,7 @@ impl Agent {
         prior: &[GuardStep],
     ) -> anyhow::Result<(CommandResult, bool)> {
         let command = &envelope.command;
-        if command.changes_host() && self.read_only {
-            let message = format!(
-                "refused: this agent runs read-only (started with --read-only); {} changes the host",
-                command.kind()
-            );
+        if let Some(message) = refusal(command, self.read_only, self.plan_changes) {
             let mut result = done(CommandStatus::Refused, message.clone());
             if matches!(command, Command::ApplyChange { .. }) {
                 // An explicit report: the controller ends the host's change at once.
@@ -315,6 +317,29 @@ impl Agent {
     }
 }
 
+/// Why a read-only agent refuses `command`, if it does: every change, except an `apply_change`
+/// carrying an approved plan when the agent accepts plan-approved changes.
+fn refusal(command: &Command, read_only: bool, plan_changes: bool) -> Option<String> {
+    if !read_only || !command.changes_host() {
+        return None;
+    }
+    let kind = command.kind();
+    match command {
+        Command::ApplyChange { plan: Some(_), .. } if plan_changes => None,
+        Command::ApplyChange { plan: None, .. } if plan_changes => Some(format!(
+            "refused: this agent is read-only and accepts only changes of an approved plan \
+             (--allow-approved-plans); this {kind} carries no plan"
+        )),
+        _ if plan_changes => Some(format!(
+            "refused: this agent is read-only and accepts only apply_change of an approved plan \
+             (--allow-approved-plans); {kind} changes the host"
+        )),
+        _ => Some(format!(
+            "refused: this agent runs read-only (started with --read-only); {kind} changes the host"
+        )),
+    }
+}
+
 fn done(status: CommandStatus, message: String) -> CommandResult {
     CommandResult {
         status,
@@ -340,5 +365,50 @@ fn install(packages: &[pw_protocol::PackagePin]) -> anyhow::Result<String> {
             outcome.mismatches,
             outcome.output_tail
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pw_protocol::{PackagePin, PlanRef};
+
+    fn apply(plan: Option<PlanRef>) -> Command {
+        Command::ApplyChange {
+            rollout: "ro-1".into(),
+            targets: vec![PackagePin {
+                name: "pw-demo".into(),
+                version: "1.0-2".into(),
+            }],
+            checks: vec![],
+            verification_seconds: 5,
+            protection_steps: vec![],
+            plan,
+        }
+    }
+
+    #[test]
+    fn read_only_agents_take_only_plan_approved_changes_when_allowed() {
+        let plan = PlanRef {
+            id: 7,
+            version: 3,
+            author: "alice".into(),
+            approver: "bob".into(),
+        };
+        let install = Command::InstallPackages { packages: vec![] };
+        // Not read-only: everything runs.
+        assert_eq!(refusal(&apply(None), false, false), None);
+        // Read-only: no change at all.
+        for command in [apply(None), apply(Some(plan.clone())), install.clone()] {
+            let message = refusal(&command, true, false).unwrap();
+            assert!(message.contains("--read-only"), "{message}");
+        }
+        // Read-only accepting approved plans: only apply_change with a plan.
+        assert_eq!(refusal(&apply(Some(plan)), true, true), None);
+        let adhoc = refusal(&apply(None), true, true).unwrap();
+        assert!(adhoc.contains("carries no plan"), "{adhoc}");
+        let raw = refusal(&install, true, true).unwrap();
+        assert!(raw.contains("install_packages changes the host"), "{raw}");
+        assert_eq!(refusal(&Command::RefreshInventory, true, false), None);
     }
 }

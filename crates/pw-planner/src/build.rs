@@ -15,7 +15,7 @@ use crate::plan::{
     Batch, FailurePolicy, GroupPlan, HealthCheckRef, HostPlan, Notification, NotificationKind,
     Plan, Unscheduled,
 };
-use crate::policy::{GroupPolicy, Policy, Protection};
+use crate::policy::{GroupPolicy, Policy, Protection, RECORD_VERSIONS_STEP};
 use crate::risk::{self, GroupView, HostView};
 use crate::schedule::{self, BatchKind, PendingBatch, Rules};
 use crate::staging::staging_gate;
@@ -379,13 +379,8 @@ fn group_plan(
     let protection_required = group
         .rpo_seconds
         .is_some_and(|rpo| rpo < policy.protection_required_below_rpo_seconds);
-    let mut protection_steps =
-        vec!["record installed versions of every package that will change".to_owned()];
-    protection_steps.extend(group.protection.iter().map(|p| match p {
-        Protection::PauseWrites => "pause writes (hook)".to_owned(),
-        Protection::Snapshot => "take a snapshot".to_owned(),
-        Protection::Backup => "back up and verify the backup by a test restore".to_owned(),
-    }));
+    let mut protection_steps = vec![RECORD_VERSIONS_STEP.to_owned()];
+    protection_steps.extend(group.protection.iter().map(|p| p.step_text().to_owned()));
     let snapshot = group.protection.contains(&Protection::Snapshot);
     GroupPlan {
         name: group.name.clone(),

@@ -2,7 +2,7 @@
 //! [`crate::build::build_plan`] makes one; [`crate::render`] turns it into Markdown.
 
 use jiff::Timestamp;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::approval::{ApprovalGates, ApprovalState};
 use crate::fleet::Scope;
@@ -13,7 +13,7 @@ use crate::summary::RiskSummary;
 use crate::targets::{HostEstimate, PackageChange};
 
 /// A change plan.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Plan {
     pub id: String,
     pub author: String,
@@ -39,7 +39,7 @@ pub struct Plan {
 }
 
 /// One group's part of the plan.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GroupPlan {
     pub name: String,
     pub environment: String,
@@ -74,7 +74,7 @@ pub struct GroupPlan {
 }
 
 /// A health check as used by a group.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HealthCheckRef {
     pub name: String,
     pub kind: HealthCheckKind,
@@ -83,7 +83,7 @@ pub struct HealthCheckRef {
 }
 
 /// One failure budget for the whole rollout (DESIGN.md §9.8).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FailurePolicy {
     /// Failed hosts after the canaries that stop the rollout when exceeded (sum of the groups'
     /// shares).
@@ -94,7 +94,7 @@ pub struct FailurePolicy {
 }
 
 /// One batch placed in a window slot.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Batch {
     pub number: usize,
     pub group: String,
@@ -119,7 +119,7 @@ pub struct Batch {
 }
 
 /// Hosts the plan could not place.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Unscheduled {
     pub group: String,
     pub hosts: Vec<String>,
@@ -127,7 +127,7 @@ pub struct Unscheduled {
 }
 
 /// One host's change.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HostPlan {
     pub id: String,
     pub hostname: String,
@@ -141,7 +141,7 @@ pub struct HostPlan {
 }
 
 /// When owners hear about the plan.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum NotificationKind {
     Before,
@@ -150,7 +150,7 @@ pub enum NotificationKind {
 }
 
 /// A notice to a group's owners.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Notification {
     pub at: Timestamp,
     pub kind: NotificationKind,

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::fleet::{Evidence, Host};
 use crate::policy::{GroupPolicy, Policy};
@@ -13,7 +13,7 @@ use crate::targets::{HostEstimate, PackageChange};
 use rules::{compatibility, config, performance, rollback, service};
 
 /// The seed's risks, in its order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RiskKind {
     Compatibility,
@@ -44,7 +44,7 @@ impl RiskKind {
 }
 
 /// How bad a risk is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Level {
     Ok,
@@ -63,7 +63,7 @@ impl Level {
 }
 
 /// One line of the checklist.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RiskItem {
     pub risk: RiskKind,
     pub level: Level,
@@ -72,7 +72,7 @@ pub struct RiskItem {
 }
 
 /// One fact with the level it contributes.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct RiskFact {
     pub level: Level,
     pub text: String,

@@ -12,14 +12,14 @@
 //! that is placed becomes the canary (noted), so a group never starts with a wave.
 
 use jiff::{SignedDuration, Timestamp};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::duration::format_duration;
 use crate::fleet::WindowSlot;
 use crate::targets::HostEstimate;
 
 /// Whether a batch is the canary.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum BatchKind {
     Canary,

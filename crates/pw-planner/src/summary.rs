@@ -9,12 +9,12 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use jiff::Timestamp;
 use pw_model::{Finding, Tier};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::fleet::Scope;
 
 /// Counts for one tier.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TierCount {
     pub tier: Tier,
     /// Host × advisory pairs.
@@ -26,7 +26,7 @@ pub struct TierCount {
 }
 
 /// The numbers management asks for.
-#[derive(Debug, Clone, PartialEq, Serialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct RiskSummary {
     pub hosts_in_scope: usize,
     pub hosts_with_changes: usize,

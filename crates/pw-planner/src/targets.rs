@@ -7,14 +7,14 @@
 
 use pw_model::{Finding, OsRelease, Tier};
 use pw_version::Scheme;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::fleet::{Host, Scope};
 use crate::knowledge;
 use crate::policy::Policy;
 
 /// One package change on one host.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PackageChange {
     /// The binary package.
     pub package: String,
@@ -32,7 +32,7 @@ pub struct PackageChange {
 }
 
 /// Estimated durations of one host change, in seconds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct HostEstimate {
     pub apply_seconds: u64,
     pub rollback_seconds: u64,

@@ -45,8 +45,12 @@ pub struct EnrollResponse {
 pub struct Heartbeat {
     pub protocol_version: u32,
     pub agent_version: String,
-    /// Whether the agent refuses every change command.
+    /// Whether the agent refuses change commands (all of them, unless `plan_changes`).
     pub read_only: bool,
+    /// A read-only agent that still accepts `apply_change` commands carrying an approved plan
+    /// (`--allow-approved-plans`).
+    #[serde(default)]
+    pub plan_changes: bool,
     /// The agent's own clock, for skew diagnostics.
     pub sent_at: Timestamp,
 }
@@ -135,6 +139,9 @@ pub enum Command {
         /// Run in order after recording the versions, before installing.
         #[serde(default)]
         protection_steps: Vec<crate::ProtectionStep>,
+        /// The approved plan this change carries out; `None` for ad-hoc rollouts.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        plan: Option<crate::PlanRef>,
     },
 }
 

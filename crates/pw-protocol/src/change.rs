@@ -240,6 +240,7 @@ mod tests {
                 argv: vec!["/usr/local/sbin/snap".into(), "create".into()],
                 timeout_seconds: 60,
             }],
+            plan: None,
         };
         let json = serde_json::to_value(&command).unwrap();
         assert_eq!(json["kind"], "apply_change");

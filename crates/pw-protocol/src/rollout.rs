@@ -2,42 +2,82 @@
 
 use crate::{HealthCheckSpec, PackagePin, ProtectionStep};
 
-/// `POST /api/v1/rollouts`: apply exact versions to hosts, canaries first, then batches.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+/// `POST /api/v1/rollouts`: either an ad-hoc rollout (`hosts` + `targets`, batches of
+/// `batch_size` after `canary_size` canaries) or the rollout of a stored, approved change plan
+/// (`plan`: everything else comes from the plan, and giving it here is an error).
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreateRollout {
-    /// Host ids in rollout order: the first `canary_size` are the canaries.
+    /// The stored plan to roll out: its number (`7` or `"7"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<PlanSelector>,
+    /// The plan version the operator reviewed; refused when the plan has moved on since.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan_version: Option<i64>,
+    /// Names of plan health checks to leave out on purpose (e.g. `promql` checks the agent
+    /// cannot run); any other check of a kind the agent cannot run refuses the rollout.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skip_checks: Vec<String>,
+    /// Ad hoc: host ids in rollout order; the first `canary_size` are the canaries.
+    #[serde(default)]
     pub hosts: Vec<String>,
-    /// Exact target versions, the same on every host.
+    /// Ad hoc: exact target versions, the same on every host.
+    #[serde(default)]
     pub targets: Vec<PackagePin>,
-    #[serde(default = "one")]
-    pub canary_size: usize,
-    /// Hosts per wave batch, and the most hosts changed at once.
-    #[serde(default = "two")]
-    pub batch_size: usize,
+    /// Ad hoc (default 1).
+    #[serde(default)]
+    pub canary_size: Option<usize>,
+    /// Ad hoc: hosts per wave batch, and the most hosts changed at once (default 2).
+    #[serde(default)]
+    pub batch_size: Option<usize>,
     #[serde(default)]
     pub checks: Vec<HealthCheckSpec>,
-    #[serde(default = "five_minutes")]
-    pub verification_seconds: u64,
-    /// Snapshot / backup / pause-writes programs the agent runs after recording the exact
-    /// versions and before installing; a failing step installs nothing.
+    /// Ad hoc (default 300).
+    #[serde(default)]
+    pub verification_seconds: Option<u64>,
+    /// Ad hoc: snapshot / backup / pause-writes programs the agent runs after recording the
+    /// exact versions and before installing; a failing step installs nothing.
     #[serde(default)]
     pub protection_steps: Vec<ProtectionStep>,
-    /// Failures of wave hosts tolerated before the rollout stops (default: 10 % rounded down).
+    /// Ad hoc: failures of wave hosts tolerated before the rollout stops (default: 10 % rounded
+    /// down).
     #[serde(default)]
     pub max_failures: Option<usize>,
 }
 
-fn one() -> usize {
-    1
+/// A stored plan's number, written as a JSON number or a string of digits.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(untagged)]
+pub enum PlanSelector {
+    Number(i64),
+    Text(String),
 }
 
-fn two() -> usize {
-    2
+impl PlanSelector {
+    /// The plan number, or the text that is not one.
+    pub fn number(&self) -> Result<i64, String> {
+        match self {
+            PlanSelector::Number(n) => Ok(*n),
+            PlanSelector::Text(text) => text
+                .trim()
+                .strip_prefix("plan ")
+                .unwrap_or(text.trim())
+                .parse()
+                .map_err(|_| text.clone()),
+        }
+    }
 }
 
-fn five_minutes() -> u64 {
-    300
+/// The approved plan an `apply_change` carries out (what a read-only agent that accepts
+/// plan-approved changes requires).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PlanRef {
+    /// The stored plan's number.
+    pub id: i64,
+    /// The plan version that was approved and rolled out.
+    pub version: i64,
+    pub author: String,
+    pub approver: String,
 }
 
 /// A rollout with every host's durable state.
@@ -50,7 +90,11 @@ pub struct RolloutView {
     pub updated_at: String,
     /// The engine's last decision: status with reason, waiting reasons, failures, skipped hosts.
     pub detail: serde_json::Value,
+    /// The targets of the first host (ad-hoc rollouts: of every host; see `hosts[].targets`).
     pub targets: Vec<PackagePin>,
+    /// The plan this rollout carries out, if any.
+    #[serde(default)]
+    pub plan: Option<PlanRef>,
     pub hosts: Vec<RolloutHostView>,
     /// Operators' decisions: `paused_by`, `stopped_by`, `accepted_failed_batches`.
     #[serde(default)]
@@ -66,6 +110,12 @@ pub struct RolloutHostView {
     pub hostname: String,
     /// `pending`, `claimed`, …, `done`, `rolled_back`, `failed`.
     pub state: String,
+    /// The host's exact targets.
+    #[serde(default)]
+    pub targets: Vec<PackagePin>,
+    /// The plan's group (ad hoc: `default`).
+    #[serde(default)]
+    pub group: String,
     /// The full pw-rollout host state (recorded versions, cause, timestamps).
     pub detail: serde_json::Value,
     /// The agent command the state waits for (or last waited for).

@@ -17,6 +17,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use crate::block::BlockList;
@@ -27,7 +28,8 @@ use crate::model::{HostId, RolloutId, Target};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RolloutPlan {
     pub id: RolloutId,
-    /// In execution order, every canary batch before any wave.
+    /// In execution order; within a group, its canary batches come before its waves (a plan
+    /// may run one group's waves before another group's canary: staging before production).
     pub batches: Vec<BatchSpec>,
     /// Disruption budget per group: hosts changing at once, at least 1.
     pub budgets: BTreeMap<String, usize>,
@@ -40,6 +42,9 @@ pub struct BatchSpec {
     pub group: String,
     pub kind: BatchKind,
     pub hosts: Vec<HostSpec>,
+    /// No host of the batch is claimed before this instant (the plan's slot start).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_before: Option<Timestamp>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -86,7 +91,7 @@ impl FailurePolicy {
 /// Why a plan cannot be executed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PlanError {
-    #[error("batch {batch} is a canary after a wave; canaries go first")]
+    #[error("batch {batch} is a canary after a wave of its group; canaries go first")]
     CanaryAfterWave { batch: usize },
     #[error("batch {batch} has no hosts")]
     EmptyBatch { batch: usize },
@@ -105,13 +110,15 @@ pub enum PlanError {
 impl RolloutPlan {
     /// Checks the plan; batches are numbered from 1 in errors.
     pub fn validate(&self) -> Result<(), PlanError> {
-        let mut seen_wave = false;
+        let mut waves_seen: BTreeSet<&str> = BTreeSet::new();
         let mut hosts: BTreeMap<&HostId, usize> = BTreeMap::new();
         for (index, batch) in self.batches.iter().enumerate() {
             let number = index + 1;
             match batch.kind {
-                BatchKind::Wave => seen_wave = true,
-                BatchKind::Canary if seen_wave => {
+                BatchKind::Wave => {
+                    waves_seen.insert(&batch.group);
+                }
+                BatchKind::Canary if waves_seen.contains(batch.group.as_str()) => {
                     return Err(PlanError::CanaryAfterWave { batch: number });
                 }
                 BatchKind::Canary => {}
@@ -166,6 +173,10 @@ pub struct Gates {
     pub health_ok: bool,
     /// Slots held by other rollouts, per group: the budget is per group, not per rollout.
     pub busy_elsewhere: BTreeMap<String, usize>,
+    /// The controller's clock, for batch start times; `None` (unknown) keeps every batch with a
+    /// `not_before` waiting.
+    #[serde(default)]
+    pub now: Option<Timestamp>,
 }
 
 impl Default for Gates {
@@ -174,6 +185,7 @@ impl Default for Gates {
             window_open: true,
             health_ok: true,
             busy_elsewhere: BTreeMap::new(),
+            now: None,
         }
     }
 }
@@ -220,6 +232,11 @@ pub enum WaitReason {
         budget: usize,
         elsewhere: usize,
         holders: Vec<HostId>,
+    },
+    /// The current batch's start time (its window slot) has not come yet.
+    BatchNotStarted {
+        batch: usize,
+        start: Timestamp,
     },
     /// Every remaining host of the current batch is claimed; waiting for them to finish.
     BatchInProgress {
@@ -407,10 +424,18 @@ fn claim_in_batch(
     if !gates.health_ok {
         decision.waiting.push(WaitReason::HealthGate);
     }
+    let batch = &plan.batches[current];
+    if let Some(start) = batch.not_before
+        && gates.now.is_none_or(|now| now < start)
+    {
+        decision.waiting.push(WaitReason::BatchNotStarted {
+            batch: current + 1,
+            start,
+        });
+    }
     if !decision.waiting.is_empty() {
         return;
     }
-    let batch = &plan.batches[current];
     let budget = plan.budgets.get(&batch.group).copied().unwrap_or(0);
     let elsewhere = gates.busy_elsewhere.get(&batch.group).copied().unwrap_or(0);
     let holding = decision.slots.get(&batch.group).map_or(0, Vec::len);
@@ -542,6 +567,7 @@ pub fn retry_failed(
                 group: batch.group.clone(),
                 kind: batch.kind,
                 hosts,
+                not_before: batch.not_before,
             })
         })
         .collect();

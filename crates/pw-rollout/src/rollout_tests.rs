@@ -41,6 +41,7 @@ fn plan(batches: &[(BatchKind, &[&str])], budget: usize) -> RolloutPlan {
                     },
                 })
                 .collect(),
+            not_before: None,
         })
         .collect();
     RolloutPlan {
@@ -452,4 +453,54 @@ fn retry_takes_only_failed_hosts_without_blocked_versions() {
         RolloutId("r3".into()),
     );
     assert!(none.batches.is_empty());
+}
+
+#[test]
+fn a_batch_waits_for_its_start_time() {
+    let start = at() + jiff::SignedDuration::from_hours(1);
+    let mut p = plan(&[(BatchKind::Canary, &["a"]), (BatchKind::Wave, &["b"])], 2);
+    p.batches[1].not_before = Some(start);
+    let done = BTreeMap::from([(id("a"), done())]);
+    for now in [
+        None,
+        Some(at()),
+        Some(start - jiff::SignedDuration::from_secs(1)),
+    ] {
+        let gates = Gates {
+            now,
+            ..Gates::default()
+        };
+        let d = decide(&p, &done, &Default::default(), &BlockList::new(), &gates).unwrap();
+        assert!(d.claim.is_empty(), "{now:?}: {d:?}");
+        assert_eq!(
+            d.waiting,
+            vec![WaitReason::BatchNotStarted { batch: 2, start }]
+        );
+    }
+    // The first batch has no start time: claimed without a clock.
+    let d = decide(
+        &p,
+        &BTreeMap::new(),
+        &Default::default(),
+        &BlockList::new(),
+        &Gates::default(),
+    )
+    .unwrap();
+    assert_eq!(d.claim.len(), 1);
+    let gates = Gates {
+        now: Some(start),
+        ..Gates::default()
+    };
+    let d = decide(&p, &done, &Default::default(), &BlockList::new(), &gates).unwrap();
+    assert_eq!(d.claim[0].host, id("b"));
+}
+
+#[test]
+fn another_groups_canary_may_follow_a_wave() {
+    let mut p = plan(&[(CANARY, &["s1"]), (WAVE, &["s2"]), (CANARY, &["p1"])], 1);
+    p.batches[2].group = "prod".into();
+    p.budgets.insert("prod".into(), 1);
+    assert_eq!(p.validate(), Ok(()));
+    p.batches[2].group = "web".into();
+    assert_eq!(p.validate(), Err(PlanError::CanaryAfterWave { batch: 3 }));
 }

@@ -22,6 +22,18 @@ pub enum ApiError {
     CommandNotFound(String),
     #[error("unknown rollout {0:?}")]
     RolloutNotFound(String),
+    #[error(
+        "unknown plan {0}: there is no stored plan with that number (see `patchwarden plans list`)"
+    )]
+    PlanNotFound(i64),
+    #[error("{0}")]
+    PlanRefused(String),
+    #[error("{0}")]
+    PlanStale(String),
+    #[error("the plan cannot be rolled out: {0}")]
+    PlanNotExecutable(String),
+    #[error("{0}")]
+    HostReadOnly(String),
     #[error("no route for {0}")]
     RouteNotFound(String),
     #[error("{0}")]
@@ -79,6 +91,13 @@ impl ApiError {
             ApiError::HostNotFound(_) => (StatusCode::NOT_FOUND, "host_not_found"),
             ApiError::CommandNotFound(_) => (StatusCode::NOT_FOUND, "command_not_found"),
             ApiError::RolloutNotFound(_) => (StatusCode::NOT_FOUND, "rollout_not_found"),
+            ApiError::PlanNotFound(_) => (StatusCode::NOT_FOUND, "plan_not_found"),
+            ApiError::PlanRefused(_) => (StatusCode::CONFLICT, "plan_refused"),
+            ApiError::PlanStale(_) => (StatusCode::CONFLICT, "plan_stale"),
+            ApiError::PlanNotExecutable(_) => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "plan_not_executable")
+            }
+            ApiError::HostReadOnly(_) => (StatusCode::CONFLICT, "host_read_only"),
             ApiError::RouteNotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::RolloutConflict(_) => (StatusCode::CONFLICT, "rollout_conflict"),
             ApiError::BlockNotFound(_) => (StatusCode::NOT_FOUND, "blocked_version_not_found"),

@@ -1,5 +1,6 @@
 //! Findings of a reported inventory: the scan of `patchwarden scan`, run by the controller with
-//! the database's feeds (or the embedded snapshot), cached per OS release.
+//! the database's feeds (or the embedded snapshot), cached per OS release until the next feed
+//! import (`patchwarden feeds import|sync` while the controller runs).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -12,10 +13,16 @@ use pw_scan::{Intelligence, ScanContext};
 use pw_store::Store;
 use tokio::sync::Mutex;
 
-/// Loaded intelligence per OS release (loading parses feeds once per release).
+/// Loaded intelligence per OS release (loading parses feeds once per release), each with the
+/// last feed import it was loaded after: a newer import makes the next scan load again.
 pub struct IntelligenceCache {
     store: Store,
-    loaded: Mutex<HashMap<OsRelease, Arc<(Intelligence, String)>>>,
+    loaded: Mutex<HashMap<OsRelease, Loaded>>,
+}
+
+struct Loaded {
+    import: Option<i64>,
+    intelligence: Arc<(Intelligence, String)>,
 }
 
 impl IntelligenceCache {
@@ -29,8 +36,11 @@ impl IntelligenceCache {
     /// The intelligence for `os` and where it came from.
     pub async fn for_release(&self, os: &OsRelease) -> anyhow::Result<Arc<(Intelligence, String)>> {
         let mut loaded = self.loaded.lock().await;
-        if let Some(found) = loaded.get(os) {
-            return Ok(found.clone());
+        let import = self.store.last_feed_import().await?;
+        if let Some(found) = loaded.get(os)
+            && found.import == import
+        {
+            return Ok(found.intelligence.clone());
         }
         let stored = pw_feeds::load_from_open_store(&self.store, os).await?;
         let os_owned = os.clone();
@@ -48,7 +58,11 @@ impl IntelligenceCache {
         })
         .await
         .context("loading advisories panicked")??;
-        loaded.insert(os.clone(), built.clone());
+        let entry = Loaded {
+            import,
+            intelligence: built.clone(),
+        };
+        loaded.insert(os.clone(), entry);
         Ok(built)
     }
 }

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use jiff::Timestamp;
-use pw_protocol::{ChangeOutcome, ChangeReport, Command as AgentCommand, HealthCheckSpec};
+use pw_protocol::{ChangeOutcome, ChangeReport, Command as AgentCommand};
 use pw_protocol::{PackagePin, ProtectionStep, RollbackReason, VersionSeen};
 use pw_rollout::{
     Action, Block, BlockList, Event, ExactVersion, Gates, HostChange, HostId, HostState, Policy,
@@ -28,6 +28,7 @@ use pw_rollout::{
 use pw_store::{BlockedRow, HostTransition, RolloutRow, TransitionCommand};
 use tokio::sync::watch;
 
+use crate::recipe::Recipe;
 use crate::state::AppState;
 
 /// Runs the scheduler until shutdown.
@@ -121,7 +122,9 @@ struct Ctx<'a> {
     state: &'a AppState,
     rollout: RolloutId,
     policy: Policy,
-    checks: Vec<HealthCheckSpec>,
+    recipe: Recipe,
+    /// Each host's group in the plan (its checks and verification period come from it).
+    groups: BTreeMap<HostId, String>,
     protection_steps: Vec<ProtectionStep>,
 }
 
@@ -136,7 +139,12 @@ async fn drive(
         state,
         rollout: plan.id.clone(),
         policy: pw_rollout::from_json(&row.policy).context("stored policy")?,
-        checks: serde_json::from_str(&row.checks).context("stored checks")?,
+        recipe: Recipe::from_json(&row.checks).context("stored checks")?,
+        groups: plan
+            .batches
+            .iter()
+            .flat_map(|b| b.hosts.iter().map(|h| (h.id.clone(), b.group.clone())))
+            .collect(),
         protection_steps: serde_json::from_str(&row.protection_steps)
             .context("stored protection steps")?,
     };
@@ -181,6 +189,7 @@ async fn drive(
     let control: RolloutControl = serde_json::from_str(&row.control).context("stored control")?;
     let gates = Gates {
         busy_elsewhere,
+        now: Some(now),
         ..Gates::default()
     };
     let decision = pw_rollout::decide(&plan, &states_of(&hosts), &control, &blocks, &gates)?;
@@ -260,7 +269,9 @@ impl Ctx<'_> {
                         "{}:{}:record_versions:{}",
                         key.rollout, key.host, key.attempt
                     );
-                    command = Some(self.apply_change(id, decision.next.targets())?);
+                    let group = self.groups.get(&host.change.host);
+                    let group = group.map_or("", String::as_str);
+                    command = Some(self.apply_change(id, decision.next.targets(), group)?);
                 }
                 Action::BlockVersion { versions, reason } => {
                     blocks.extend(versions.iter().map(|t| BlockedRow {
@@ -318,7 +329,11 @@ impl Ctx<'_> {
         &self,
         id: String,
         targets: &[pw_rollout::Target],
+        group: &str,
     ) -> anyhow::Result<TransitionCommand> {
+        let (checks, verification_seconds) = self
+            .recipe
+            .for_group(group, self.policy.verification_seconds);
         let command = AgentCommand::ApplyChange {
             rollout: self.rollout.0.clone(),
             targets: targets
@@ -328,9 +343,10 @@ impl Ctx<'_> {
                     version: t.version.to_string(),
                 })
                 .collect(),
-            checks: self.checks.clone(),
-            verification_seconds: self.policy.verification_seconds,
+            checks,
+            verification_seconds,
             protection_steps: self.protection_steps.clone(),
+            plan: self.recipe.plan().cloned(),
         };
         Ok(TransitionCommand {
             id,

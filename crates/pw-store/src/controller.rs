@@ -39,6 +39,8 @@ pub struct HostRow {
     pub last_seen_at: Option<Timestamp>,
     pub agent_version: Option<String>,
     pub read_only: bool,
+    /// A read-only agent that accepts `apply_change` of approved plans.
+    pub plan_changes: bool,
     pub os: Option<String>,
     pub package_count: usize,
     pub reboot_required: bool,
@@ -237,13 +239,16 @@ impl Store {
         now: Timestamp,
         agent_version: &str,
         read_only: bool,
+        plan_changes: bool,
     ) -> anyhow::Result<()> {
         sqlx::query(
-            "UPDATE hosts SET last_seen_at = ?, agent_version = ?, read_only = ? WHERE id = ?",
+            "UPDATE hosts SET last_seen_at = ?, agent_version = ?, read_only = ?, plan_changes = ?
+             WHERE id = ?",
         )
         .bind(now.to_string())
         .bind(agent_version)
         .bind(read_only)
+        .bind(read_only && plan_changes)
         .bind(host_id)
         .execute(self.pool())
         .await
@@ -462,6 +467,7 @@ fn host_row(row: &SqliteRow) -> anyhow::Result<HostRow> {
         last_seen_at: optional_time("last_seen_at")?,
         agent_version: row.get("agent_version"),
         read_only: row.get("read_only"),
+        plan_changes: row.get("plan_changes"),
         os: row.get("os"),
         package_count: row.get::<Option<i64>, _>("package_count").unwrap_or(0) as usize,
         reboot_required: row

@@ -37,7 +37,7 @@ pub use operators::{
 pub use plans::{PlanEvent, PlanListing, PlanRefusal, StoredPlan};
 pub use rollout_control::ControlChange;
 pub use rollouts::{
-    BlockedRow, HostTransition, NewRollout, RolloutHostRow, RolloutRow, TransitionCommand,
+    BlockedRow, HostTransition, NewRollout, PlanLink, RolloutHostRow, RolloutRow, TransitionCommand,
 };
 pub use signals::{EpssRow, KevRow};
 
@@ -143,6 +143,15 @@ impl Store {
             kev: get("kev"),
             epss: get("epss"),
         })
+    }
+
+    /// The last committed feed import (its `feed_imports` id, growing with every import), or
+    /// `None` before the first: a cache of loaded intelligence is current while this is unchanged.
+    pub async fn last_feed_import(&self) -> anyhow::Result<Option<i64>> {
+        sqlx::query_scalar("SELECT MAX(id) FROM feed_imports")
+            .fetch_one(&self.pool)
+            .await
+            .context("reading the last feed import")
     }
 
     /// Closes the pool, checkpointing the WAL.

@@ -23,6 +23,15 @@ pub struct NewRollout {
     pub protection_steps_json: String,
     /// `(host id, initial state JSON, state name)` in plan order.
     pub hosts: Vec<(String, String, String)>,
+    /// The stored change plan carried out, checked again inside the creating transaction.
+    pub plan: Option<PlanLink>,
+}
+
+/// A rollout's change plan: its number and the version that was read (and approved).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PlanLink {
+    pub id: i64,
+    pub version: i64,
 }
 
 /// A stored rollout.
@@ -40,6 +49,8 @@ pub struct RolloutRow {
     pub protection_steps: String,
     /// `pw_rollout::RolloutControl` JSON.
     pub control: String,
+    /// The stored change plan this rollout carries out.
+    pub change_plan: Option<PlanLink>,
 }
 
 /// One host of a rollout.
@@ -92,14 +103,21 @@ pub struct HostTransition<'a> {
 }
 
 impl Store {
-    /// Creates a rollout and its hosts, audited as `rollout.created`.
+    /// Creates a rollout and its hosts, audited as `rollout.created`. A rollout of a stored plan
+    /// is refused ([`crate::PlanRefusal`], nothing written) unless the plan is still approved or
+    /// scheduled at the version read and no other rollout of it is running or paused; the plan's
+    /// history and the audit chain record `rolled_out` in the same transaction.
     pub async fn create_rollout(&self, rollout: &NewRollout, actor: &str) -> anyhow::Result<()> {
-        let now = Timestamp::now().to_string();
+        let at = Timestamp::now();
+        let now = at.to_string();
         let mut tx = self.begin_immediate().await?;
+        if let Some(link) = rollout.plan {
+            crate::plans::record_rollout(&mut tx, link, actor, &rollout.id, at).await?;
+        }
         sqlx::query(
             "INSERT INTO rollouts (id, created_at, created_by, status, plan, policy, checks,
-                                   protection_steps, updated_at)
-             VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?)",
+                                   protection_steps, updated_at, plan_id, plan_version)
+             VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&rollout.id)
         .bind(&now)
@@ -109,6 +127,8 @@ impl Store {
         .bind(&rollout.checks_json)
         .bind(&rollout.protection_steps_json)
         .bind(&now)
+        .bind(rollout.plan.map(|p| p.id))
+        .bind(rollout.plan.map(|p| p.version))
         .execute(&mut *tx)
         .await
         .with_context(|| format!("creating rollout {}", rollout.id))?;
@@ -132,7 +152,10 @@ impl Store {
             actor,
             action: "rollout.created",
             subject: &rollout.id,
-            details: serde_json::json!({ "plan": plan }),
+            details: serde_json::json!({
+                "plan": plan,
+                "change_plan": rollout.plan.map(|p| serde_json::json!({"id": p.id, "version": p.version})),
+            }),
         };
         append(&mut tx, &entry).await?;
         tx.commit().await.context("committing the rollout")
@@ -358,5 +381,9 @@ fn rollout_row(row: &SqliteRow) -> RolloutRow {
         updated_at: row.get("updated_at"),
         protection_steps: row.get("protection_steps"),
         control: row.get("control"),
+        change_plan: row.get::<Option<i64>, _>("plan_id").map(|id| PlanLink {
+            id,
+            version: row.get::<Option<i64>, _>("plan_version").unwrap_or(0),
+        }),
     }
 }

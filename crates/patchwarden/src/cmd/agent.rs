@@ -31,6 +31,10 @@ pub struct Args {
     /// Refuse every command that would change this machine.
     #[arg(long)]
     read_only: bool,
+    /// With --read-only: still accept the guarded changes of an approved change plan (never an
+    /// ad-hoc rollout or a raw install).
+    #[arg(long, requires = "read_only")]
+    allow_approved_plans: bool,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -48,6 +52,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         ca_pem,
         data_dir: args.data_dir,
         read_only: args.read_only,
+        plan_changes: args.allow_approved_plans,
         poll_wait_secs: 30,
     };
     runtime()?.block_on(async {

@@ -1,7 +1,9 @@
 //! `patchwarden up`: the controller with its embedded database in a data directory plus an
-//! agent for this machine, enrolled automatically and read-only, in the same process. On a data
-//! directory without operators it creates the local `admin` (token in `admin.token`, mode
-//! 0600); every start prints a single-use login link for it, so the printed URL opens the page.
+//! agent for this machine, enrolled automatically and read-only, in the same process: it takes
+//! no change except the guarded `apply_change` of an approved plan (`--no-plan-changes`: none).
+//! On a data directory without operators it creates the local `admin` (token in `admin.token`,
+//! mode 0600); every start prints a single-use login link for it, so the printed URL opens the
+//! page.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -25,6 +27,10 @@ pub struct Args {
     /// A TOML settings file, as for `patchwarden server`.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
+    /// Make the local agent refuse even the changes of approved plans (by default it is
+    /// read-only except for rollouts of approved change plans).
+    #[arg(long)]
+    no_plan_changes: bool,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -53,6 +59,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             ca_pem: Some(controller.state.ca.cert_pem().to_owned()),
             data_dir: agent_dir,
             read_only: true,
+            plan_changes: !args.no_plan_changes,
             poll_wait_secs: 30,
         };
         let (stop, stopped) = tokio::sync::watch::channel(false);
@@ -84,9 +91,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             );
         }
         println!(
-            "  started in {} ms; data in {}; this machine's agent is read-only",
+            "  started in {} ms; data in {}; this machine's agent is read-only{}",
             started.elapsed().as_millis(),
-            settings.data_dir.display()
+            settings.data_dir.display(),
+            if args.no_plan_changes {
+                ""
+            } else {
+                " (changes only from approved plans)"
+            }
         );
         println!("  stop with Ctrl-C");
         wait_for_signal().await?;

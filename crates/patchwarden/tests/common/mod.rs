@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use pw_host::apt::{self, PackageTarget};
 use pw_testbed::repo::packages::{BASELINE, DEMO};
-use pw_testbed::{Fleet, Host};
+use pw_testbed::{Fleet, Host, Mount, Suite, Testbed};
 use serde_json::{Value, json};
 
 pub const AGENT_BIN: &str = "/usr/local/bin/patchwarden";
@@ -27,6 +27,21 @@ impl Drop for Controller {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// `count` hosts with every suite and this binary mounted as the agent, on their own network,
+/// and a controller reachable from them: (fleet, gateway address, controller).
+pub fn fleet_with_controller(count: usize) -> (Fleet, String, Controller) {
+    let mount = Mount {
+        source: env!("CARGO_BIN_EXE_patchwarden").into(),
+        target: AGENT_BIN.into(),
+    };
+    let fleet = Testbed::shared()
+        .fleet_with_mounts(count, &Suite::ALL, &[mount])
+        .unwrap();
+    let gateway = fleet.network.gateway().unwrap().to_string();
+    let controller = start_controller(&gateway);
+    (fleet, gateway, controller)
 }
 
 pub fn start_controller(gateway: &str) -> Controller {
@@ -145,6 +160,17 @@ pub async fn fleet_with_agents(
     fleet: &Fleet,
     gateway: &str,
 ) -> Vec<String> {
+    fleet_with_agent_args(controller, fleet, gateway, &[]).await
+}
+
+/// [`fleet_with_agents`] where host `i`'s agent gets the extra arguments `extra[i]` (none when
+/// `extra` is shorter), e.g. `["--read-only", "--allow-approved-plans"]`.
+pub async fn fleet_with_agent_args(
+    controller: &Controller,
+    fleet: &Fleet,
+    gateway: &str,
+    extra: &[&[&str]],
+) -> Vec<String> {
     for result in fleet.each(|host| {
         let target = PackageTarget::parse(DEMO, BASELINE)?;
         let outcome = apt::install_exact(host.runner(), &[target])?;
@@ -161,7 +187,7 @@ pub async fn fleet_with_agents(
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    for host in &fleet.hosts {
+    for (index, host) in fleet.hosts.iter().enumerate() {
         let (status, token) = controller
             .post("/api/v1/enrollment-tokens", json!({"ttl_secs": 600}))
             .await;
@@ -170,7 +196,8 @@ pub async fn fleet_with_agents(
         host.write_file("/etc/patchwarden-ca.pem", ca.as_bytes())
             .unwrap();
         let token = token["token"].as_str().unwrap();
-        start_agent(host, &agent_server(controller, gateway), Some(token));
+        let args = extra.get(index).copied().unwrap_or_default();
+        start_agent_with(host, &agent_server(controller, gateway), Some(token), args);
     }
     let started = Instant::now();
     loop {
@@ -207,6 +234,11 @@ pub fn agent_server(controller: &Controller, gateway: &str) -> String {
 
 /// `patchwarden agent` detached inside the host (argv through `docker exec`, no shell).
 pub fn start_agent(host: &Host, server: &str, token: Option<&str>) {
+    start_agent_with(host, server, token, &[]);
+}
+
+/// [`start_agent`] with extra agent arguments.
+pub fn start_agent_with(host: &Host, server: &str, token: Option<&str>, extra: &[&str]) {
     let mut args = vec![
         "exec", "-d", &host.name, AGENT_BIN, "agent", "--server", server,
     ];
@@ -214,6 +246,7 @@ pub fn start_agent(host: &Host, server: &str, token: Option<&str>) {
         args.extend(["--token", token, "--ca-cert", "/etc/patchwarden-ca.pem"]);
     }
     args.extend(["--data-dir", AGENT_DIR]);
+    args.extend(extra);
     let out = pw_testbed::docker::docker(args).unwrap();
     assert!(out.success(), "{}", out.tail(10));
 }

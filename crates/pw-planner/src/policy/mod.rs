@@ -11,7 +11,7 @@ mod validate;
 use std::collections::BTreeMap;
 use std::fmt;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 pub use validate::parse_policy;
 
@@ -159,8 +159,12 @@ impl Serialize for Amount {
     }
 }
 
+/// The first protection step of every group; the agent's guard always does it.
+pub const RECORD_VERSIONS_STEP: &str =
+    "record installed versions of every package that will change";
+
 /// A protection step run before a host changes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Protection {
     /// VM or volume snapshot (fastest, most reliable rollback).
@@ -178,6 +182,26 @@ impl Protection {
             Protection::Backup => "backup",
             Protection::PauseWrites => "pause-writes",
         }
+    }
+
+    /// The step as a plan lists it (`GroupPlan::protection_steps`).
+    pub fn step_text(self) -> &'static str {
+        match self {
+            Protection::PauseWrites => "pause writes (hook)",
+            Protection::Snapshot => "take a snapshot",
+            Protection::Backup => "back up and verify the backup by a test restore",
+        }
+    }
+
+    /// The step a plan's text stands for; `None` for [`RECORD_VERSIONS_STEP`] and unknown text.
+    pub fn from_step_text(text: &str) -> Option<Self> {
+        [
+            Protection::PauseWrites,
+            Protection::Snapshot,
+            Protection::Backup,
+        ]
+        .into_iter()
+        .find(|p| p.step_text() == text)
     }
 
     /// Whether this step can restore data (pausing writes alone cannot).
@@ -226,7 +250,7 @@ pub struct HealthCheck {
 }
 
 /// Kinds of health checks (DESIGN.md §1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum HealthCheckKind {
     Systemd,

@@ -223,6 +223,22 @@ fn the_same_input_in_any_order_gives_the_same_plan() {
 }
 
 #[test]
+fn a_stored_plan_reads_back_as_the_same_plan() {
+    let plan = build_plan(&input(vec![passed_drill()]), &policy(), now());
+    assert!(!plan.batches.is_empty() && !plan.hosts.is_empty());
+    let back: pw_planner::Plan = serde_json::from_str(&plan.to_json()).unwrap();
+    assert_eq!(back.to_json(), plan.to_json());
+    let step = &plan.groups[0].protection_steps[0];
+    assert_eq!(step, pw_planner::policy::RECORD_VERSIONS_STEP);
+    for group in &plan.groups {
+        for step in &group.protection_steps[1..] {
+            let protection = pw_planner::policy::Protection::from_step_text(step).unwrap();
+            assert_eq!(protection.step_text(), step);
+        }
+    }
+}
+
+#[test]
 fn bad_input_becomes_problems_not_failures() {
     let mut input = input(vec![]);
     input.hosts.push(input.hosts[0].clone());

@@ -79,6 +79,7 @@ fn plan(fleet: &Fleet) -> RolloutPlan {
                 group: group.clone(),
                 kind,
                 hosts,
+                not_before: None,
             };
             if b == 0 {
                 canaries.push(batch)

@@ -102,7 +102,13 @@ pub async fn heartbeat(
     let now = Timestamp::now();
     state
         .store
-        .record_heartbeat(&host_id, now, &beat.agent_version, beat.read_only)
+        .record_heartbeat(
+            &host_id,
+            now,
+            &beat.agent_version,
+            beat.read_only,
+            beat.plan_changes,
+        )
         .await?;
     state.metrics.heartbeat();
     Ok(Json(HeartbeatAck {

@@ -136,6 +136,13 @@ pub async fn create_command(
     if state.store.host(&host_id).await?.is_none() {
         return Err(ApiError::HostNotFound(host_id));
     }
+    if matches!(request.command, pw_protocol::Command::ApplyChange { .. }) {
+        // Only the scheduler issues guarded changes (and only it may say which plan one
+        // carries out): a read-only agent trusts that reference.
+        return Err(ApiError::InvalidRequest(
+            "apply_change is issued by rollouts only: POST /api/v1/rollouts".into(),
+        ));
+    }
     let id = format!("cmd-{}", uuid::Uuid::now_v7());
     let payload = serde_json::to_string(&request.command).map_err(anyhow::Error::from)?;
     state

@@ -6,6 +6,7 @@ mod api;
 mod login;
 mod operators;
 mod page;
+mod plan_rollouts;
 mod rollout_ops;
 mod rollouts;
 

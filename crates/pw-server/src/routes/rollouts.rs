@@ -7,36 +7,66 @@ use axum::Json;
 use axum::extract::{Path, State};
 use pw_host::logcheck::LinePattern;
 use pw_protocol::{
-    BlockedVersion, CreateRollout, HealthCheckSpec, PackagePin, RolloutHostView, RolloutList,
-    RolloutView,
+    BlockedVersion, CreateRollout, HealthCheckSpec, PackagePin, ProtectionStep, RolloutHostView,
+    RolloutList, RolloutView,
 };
 use pw_rollout::{
     BatchKind, BatchSpec, ExactVersion, FailurePolicy, HostChange, HostId, HostSpec, Policy,
     RolloutId, RolloutPlan, StepLimits, Target,
 };
-use pw_store::{NewRollout, RolloutRow};
+use pw_store::{NewRollout, PlanLink, RolloutRow};
 
 use crate::auth::Actor;
 use crate::error::{ApiError, ApiJson};
+use crate::recipe::Recipe;
 use crate::scheduler::state_name;
 use crate::state::AppState;
 
 /// Seconds an agent may take to install before its guard starts verifying.
 const INSTALL_ALLOWANCE_SECS: u64 = 15 * 60;
 
+/// `POST /api/v1/rollouts`: ad hoc (`hosts` + `targets`) or from a stored plan (`plan`).
 pub async fn create(
     State(state): State<AppState>,
     actor: Actor,
     ApiJson(request): ApiJson<CreateRollout>,
 ) -> Result<(axum::http::StatusCode, Json<RolloutView>), ApiError> {
-    let invalid = |m: String| ApiError::InvalidRequest(m);
-    if request.hosts.is_empty() || request.targets.is_empty() {
-        return Err(invalid("a rollout needs hosts and targets".into()));
+    let id = format!("ro-{}", uuid::Uuid::now_v7());
+    match &request.plan {
+        Some(_) => super::plan_rollouts::create(&state, &actor.name, &id, &request).await?,
+        None => create_ad_hoc(&state, &actor.name, &id, &request).await?,
     }
-    if request.batch_size == 0 {
+    let view = load(&state, &id).await?;
+    Ok((axum::http::StatusCode::CREATED, Json(view)))
+}
+
+/// An ad-hoc rollout: the same targets on every host, the first `canary_size` hosts as
+/// canaries, then waves of `batch_size` in the order given. Deliberately simpler than the
+/// planner's batching (no fleet labels, windows or percents exist here: the operator chose the
+/// order and the sizes); plans go through `plan_rollouts`.
+async fn create_ad_hoc(
+    state: &AppState,
+    actor: &str,
+    id: &str,
+    request: &CreateRollout,
+) -> Result<(), ApiError> {
+    let invalid = |m: String| ApiError::InvalidRequest(m);
+    if !request.skip_checks.is_empty() || request.plan_version.is_some() {
+        return Err(invalid(
+            "skip_checks and plan_version belong to a rollout of a plan (give plan)".into(),
+        ));
+    }
+    if request.hosts.is_empty() || request.targets.is_empty() {
+        return Err(invalid(
+            "a rollout needs hosts and targets (or a plan: {\"plan\": 7})".into(),
+        ));
+    }
+    let canary_size = request.canary_size.unwrap_or(1);
+    let batch_size = request.batch_size.unwrap_or(2);
+    if batch_size == 0 {
         return Err(invalid("batch_size must be at least 1".into()));
     }
-    if request.canary_size >= request.hosts.len() && request.hosts.len() > 1 {
+    if canary_size >= request.hosts.len() && request.hosts.len() > 1 {
         return Err(invalid("canary_size must leave hosts for the waves".into()));
     }
     let targets = request
@@ -53,94 +83,66 @@ pub async fn create(
         .collect::<Result<Vec<_>, ApiError>>()?;
     pw_protocol::validate_protection_steps(&request.protection_steps).map_err(invalid)?;
     validate_checks(&request.checks).map_err(invalid)?;
+    let mut read_only = Vec::new();
     for host in &request.hosts {
-        if state.store.host(host).await?.is_none() {
-            return Err(ApiError::HostNotFound(host.clone()));
+        let row = state
+            .store
+            .host(host)
+            .await?
+            .ok_or_else(|| ApiError::HostNotFound(host.clone()))?;
+        if row.read_only {
+            read_only.push(format!("{} ({})", row.id, row.hostname));
         }
     }
-    let id = format!("ro-{}", uuid::Uuid::now_v7());
+    if !read_only.is_empty() {
+        return Err(ApiError::HostReadOnly(format!(
+            "read-only agents take no ad-hoc change: {}; a read-only agent started with \
+             --allow-approved-plans changes only through the rollout of an approved plan \
+             ({{\"plan\": N}})",
+            read_only.join(", ")
+        )));
+    }
     let spec = |host: &String| HostSpec {
         id: HostId(host.clone()),
         targets: targets.clone(),
     };
-    let canaries = request.canary_size.min(request.hosts.len());
+    let canaries = canary_size.min(request.hosts.len());
     let mut batches = Vec::new();
+    let batch = |kind, hosts: &[String]| BatchSpec {
+        group: "default".into(),
+        kind,
+        hosts: hosts.iter().map(spec).collect(),
+        not_before: None,
+    };
     if canaries > 0 {
-        batches.push(BatchSpec {
-            group: "default".into(),
-            kind: BatchKind::Canary,
-            hosts: request.hosts[..canaries].iter().map(spec).collect(),
-        });
+        batches.push(batch(BatchKind::Canary, &request.hosts[..canaries]));
     }
-    for chunk in request.hosts[canaries..].chunks(request.batch_size) {
-        batches.push(BatchSpec {
-            group: "default".into(),
-            kind: BatchKind::Wave,
-            hosts: chunk.iter().map(spec).collect(),
-        });
+    for chunk in request.hosts[canaries..].chunks(batch_size) {
+        batches.push(batch(BatchKind::Wave, chunk));
     }
     let mut failure = FailurePolicy::default_for(&batches);
     if let Some(max) = request.max_failures {
         failure.max_failures = max;
     }
     let plan = RolloutPlan {
-        id: RolloutId(id.clone()),
+        id: RolloutId(id.to_owned()),
         batches,
-        budgets: BTreeMap::from([(
-            "default".to_owned(),
-            request.batch_size.max(canaries).max(1),
-        )]),
+        budgets: BTreeMap::from([("default".to_owned(), batch_size.max(canaries).max(1))]),
         failure,
     };
     plan.validate()
         .map_err(|e| invalid(format!("rollout plan: {e}")))?;
-    let mut policy = Policy {
-        verification_seconds: request.verification_seconds,
-        health_checks: request.checks.iter().map(|c| c.name().to_owned()).collect(),
-        protection_steps: request
-            .protection_steps
-            .iter()
-            .map(|s| s.name.clone())
-            .collect(),
-        ..Policy::default()
-    };
-    // One `apply_change` covers record, protect, install and verification (twice when rolling
-    // back): the claim waits that long, and is never re-sent (a retry would apply again).
-    let protection: u64 = request
-        .protection_steps
-        .iter()
-        .map(|s| s.timeout_seconds)
-        .sum();
-    policy.timeouts.record_versions = StepLimits::new(
-        INSTALL_ALLOWANCE_SECS + protection + 2 * request.verification_seconds + 120,
-        1,
-    );
-    let hosts = request
-        .hosts
-        .iter()
-        .map(|host| {
-            let change = HostChange::new(plan.id.clone(), HostId(host.clone()));
-            let name = state_name(change.state.name());
-            Ok((host.clone(), pw_rollout::to_json(&change)?, name))
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    let new = NewRollout {
-        id: id.clone(),
-        plan_json: pw_rollout::to_json(&plan).map_err(anyhow::Error::from)?,
-        policy_json: pw_rollout::to_json(&policy).map_err(anyhow::Error::from)?,
-        checks_json: serde_json::to_string(&request.checks).map_err(anyhow::Error::from)?,
-        protection_steps_json: serde_json::to_string(&request.protection_steps)
-            .map_err(anyhow::Error::from)?,
-        hosts,
-    };
-    state.store.create_rollout(&new, &actor.name).await?;
-    let view = load(&state, &id).await?;
-    Ok((axum::http::StatusCode::CREATED, Json(view)))
+    let checks = request.checks.iter().map(|c| c.name().to_owned()).collect();
+    let verification_seconds = request.verification_seconds.unwrap_or(300);
+    let steps = &request.protection_steps;
+    let policy = engine_policy(verification_seconds, checks, steps);
+    let recipe = Recipe::AdHoc(request.checks.clone());
+    store(state, actor, &plan, &policy, &recipe, steps, None).await
 }
 
 /// Check names must be unique and non-empty; a `log_lines` check needs an absolute path and a
 /// pattern that compiles (the agent refuses the same, but only after the rollout started).
-fn validate_checks(checks: &[HealthCheckSpec]) -> Result<(), String> {
+pub(super) fn validate_checks(checks: &[HealthCheckSpec]) -> Result<(), String> {
     for (index, check) in checks.iter().enumerate() {
         let name = check.name();
         if name.trim().is_empty() {
@@ -163,6 +165,66 @@ fn validate_checks(checks: &[HealthCheckSpec]) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// The engine's policy for a rollout whose hosts verify for at most `verification_seconds`
+/// after the protection steps `steps`.
+pub(super) fn engine_policy(
+    verification_seconds: u64,
+    health_checks: Vec<String>,
+    steps: &[ProtectionStep],
+) -> Policy {
+    let mut policy = Policy {
+        verification_seconds,
+        health_checks,
+        protection_steps: steps.iter().map(|s| s.name.clone()).collect(),
+        ..Policy::default()
+    };
+    // One `apply_change` covers record, protect, install and verification (twice when rolling
+    // back): the claim waits that long, and is never re-sent (a retry would apply again).
+    let protection: u64 = steps.iter().map(|s| s.timeout_seconds).sum();
+    policy.timeouts.record_versions = StepLimits::new(
+        INSTALL_ALLOWANCE_SECS + protection + 2 * verification_seconds + 120,
+        1,
+    );
+    policy
+}
+
+/// Stores the rollout with every host pending (and, for a plan, the plan link, re-checked in
+/// the same transaction).
+pub(super) async fn store(
+    state: &AppState,
+    actor: &str,
+    plan: &RolloutPlan,
+    policy: &Policy,
+    recipe: &Recipe,
+    protection_steps: &[ProtectionStep],
+    link: Option<PlanLink>,
+) -> Result<(), ApiError> {
+    let hosts = plan
+        .batches
+        .iter()
+        .flat_map(|b| &b.hosts)
+        .map(|host| {
+            let change = HostChange::new(plan.id.clone(), host.id.clone());
+            let name = state_name(change.state.name());
+            Ok((host.id.0.clone(), pw_rollout::to_json(&change)?, name))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let new = NewRollout {
+        id: plan.id.0.clone(),
+        plan_json: pw_rollout::to_json(plan).map_err(anyhow::Error::from)?,
+        policy_json: pw_rollout::to_json(policy).map_err(anyhow::Error::from)?,
+        checks_json: recipe.to_json()?,
+        protection_steps_json: serde_json::to_string(protection_steps)
+            .map_err(anyhow::Error::from)?,
+        hosts,
+        plan: link,
+    };
+    match state.store.create_rollout(&new, actor).await {
+        Ok(()) => Ok(()),
+        Err(error) => Err(super::plan_rollouts::refusal(error)),
+    }
 }
 
 pub async fn get(
@@ -210,19 +272,30 @@ pub(crate) async fn load(state: &AppState, id: &str) -> Result<RolloutView, ApiE
 
 async fn view(state: &AppState, row: RolloutRow) -> Result<RolloutView, ApiError> {
     let plan: RolloutPlan = pw_rollout::from_json(&row.plan).map_err(anyhow::Error::from)?;
+    let recipe = Recipe::from_json(&row.checks)?;
+    let pins = |targets: &[Target]| -> Vec<PackagePin> {
+        targets
+            .iter()
+            .map(|t| PackagePin {
+                name: t.package.to_string(),
+                version: t.version.to_string(),
+            })
+            .collect()
+    };
+    let specs: BTreeMap<&str, (&str, &[Target])> = plan
+        .batches
+        .iter()
+        .flat_map(|b| {
+            b.hosts
+                .iter()
+                .map(move |h| (h.id.0.as_str(), (b.group.as_str(), h.targets.as_slice())))
+        })
+        .collect();
     let targets = plan
         .batches
         .first()
         .and_then(|b| b.hosts.first())
-        .map(|h| {
-            h.targets
-                .iter()
-                .map(|t| PackagePin {
-                    name: t.package.to_string(),
-                    version: t.version.to_string(),
-                })
-                .collect()
-        })
+        .map(|h| pins(&h.targets))
         .unwrap_or_default();
     let mut hosts = Vec::new();
     for host in state.store.rollout_hosts(&row.id).await? {
@@ -232,7 +305,13 @@ async fn view(state: &AppState, row: RolloutRow) -> Result<RolloutView, ApiError
             .get_mut("state")
             .map(serde_json::Value::take)
             .unwrap_or(detail);
+        let (group, host_targets) = specs
+            .get(host.host_id.as_str())
+            .copied()
+            .unwrap_or_default();
         hosts.push(RolloutHostView {
+            targets: pins(host_targets),
+            group: group.to_owned(),
             host_id: host.host_id,
             hostname: host.hostname,
             state: host.state_name,
@@ -251,6 +330,7 @@ async fn view(state: &AppState, row: RolloutRow) -> Result<RolloutView, ApiError
         created_at: row.created_at,
         updated_at: row.updated_at,
         targets,
+        plan: recipe.plan().cloned(),
         hosts,
     })
 }

@@ -4,7 +4,9 @@
 mod auth;
 mod enrollment;
 mod fleet;
+mod intelligence;
 mod login;
+mod plan_rollouts;
 mod rollout_controls;
 mod rollouts;
 mod support;

@@ -162,6 +162,29 @@ impl TestController {
         (status, answer.json().await.unwrap())
     }
 
+    /// An agent's mTLS `POST` of a JSON body to `/api/v1/agent/{path}`: the status.
+    pub async fn agent_post(&self, agent: &reqwest::Client, path: &str, body: &Value) -> u16 {
+        let answer = agent
+            .post(self.https(&format!("/api/v1/agent/{path}")))
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        answer.status().as_u16()
+    }
+
+    /// An agent's poll for commands, without waiting.
+    pub async fn agent_poll(&self, agent: &reqwest::Client) -> Value {
+        agent
+            .get(self.https("/api/v1/agent/commands?wait=0"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
     pub async fn host_count(&self) -> usize {
         let (_, hosts) = self.get_json("/api/v1/hosts").await;
         hosts["hosts"].as_array().unwrap().len()

@@ -1,0 +1,308 @@
+//! A stored change plan (pw-planner) as a rollout (pw-rollout): the plan's batches in their
+//! order with their slot start times, per-group disruption budgets, the failure policy, each
+//! host's exact targets, and per group the agent checks and verification period. Pure over data
+//! the route loaded; every problem is collected so one refusal names them all.
+//!
+//! Host matching: a plan host is the enrolled host whose id equals the plan host's `id`, else the
+//! one enrolled host whose hostname equals the plan host's `hostname` (none, or two such hosts,
+//! is an error). Hosts the plan left unscheduled are not part of the rollout.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use pw_model::{InstalledPackage, PackageName};
+use pw_planner::Plan;
+use pw_planner::policy::{Protection, RECORD_VERSIONS_STEP};
+use pw_planner::schedule::BatchKind as PlannedKind;
+use pw_rollout::{
+    BatchKind, BatchSpec, ExactVersion, FailurePolicy, HostId, HostSpec, RolloutId, RolloutPlan,
+    Target,
+};
+use pw_store::HostRow;
+
+use crate::plan_checks::to_agent_check;
+use crate::recipe::GroupRecipe;
+
+/// An enrolled host with its last reported packages (`None`: no inventory yet).
+pub struct Enrolled {
+    pub host: HostRow,
+    pub packages: Option<Vec<InstalledPackage>>,
+}
+
+/// What a plan becomes.
+#[derive(Debug)]
+pub struct FromPlan {
+    pub plan: RolloutPlan,
+    pub groups: BTreeMap<String, GroupRecipe>,
+    /// The longest verification period of the groups (the controller's wait per host).
+    pub verification_seconds: u64,
+    /// Names of every check that runs, for the engine's policy.
+    pub check_names: Vec<String>,
+    /// Enrolled host ids in batch order.
+    pub hosts: Vec<String>,
+}
+
+/// Maps `plan` onto enrolled hosts; `skip` names plan checks left out on purpose.
+pub fn rollout_from_plan(
+    plan: &Plan,
+    id: RolloutId,
+    enrolled: &[Enrolled],
+    skip: &[String],
+) -> Result<FromPlan, Vec<String>> {
+    let mut problems = Vec::new();
+    let groups_used: BTreeSet<&str> = plan.batches.iter().map(|b| b.group.as_str()).collect();
+    if groups_used.is_empty() {
+        problems.push(format!(
+            "plan {} has no scheduled batch: nothing to roll out",
+            plan.id
+        ));
+    }
+    let known_checks: BTreeSet<&str> = plan
+        .groups
+        .iter()
+        .flat_map(|g| g.health_checks.iter().map(|c| c.name.as_str()))
+        .collect();
+    for name in skip {
+        if !known_checks.contains(name.as_str()) {
+            problems.push(format!(
+                "skip_checks names {name:?}, which is no health check of this plan"
+            ));
+        }
+    }
+
+    let mut groups = BTreeMap::new();
+    let mut budgets = BTreeMap::new();
+    let mut check_names = BTreeSet::new();
+    let mut failure = FailurePolicy {
+        canary_max_failures: usize::MAX,
+        max_failures: plan.failure_policy.rollout_max_failures,
+        continue_after_failed_batch: true,
+    };
+    for group in plan
+        .groups
+        .iter()
+        .filter(|g| groups_used.contains(g.name.as_str()))
+    {
+        budgets.insert(group.name.clone(), group.max_in_flight.max(1));
+        failure.canary_max_failures = failure.canary_max_failures.min(group.canary_max_failures);
+        failure.continue_after_failed_batch &= group.continue_after_failed_batch;
+        for step in &group.protection_steps {
+            if step == RECORD_VERSIONS_STEP {
+                continue;
+            }
+            let why = match Protection::from_step_text(step) {
+                Some(_) => "the agent cannot run protection steps yet",
+                None => "unknown protection step",
+            };
+            problems.push(format!(
+                "group {}: protection step {step:?} must run before each host changes: {why}",
+                group.name
+            ));
+        }
+        let mut checks = Vec::new();
+        for check in &group.health_checks {
+            if skip.contains(&check.name) {
+                continue;
+            }
+            match to_agent_check(check) {
+                Ok(spec) => {
+                    check_names.insert(check.name.clone());
+                    checks.push(spec);
+                }
+                Err(problem) => problems.push(format!("group {}: {problem}", group.name)),
+            }
+        }
+        groups.insert(
+            group.name.clone(),
+            GroupRecipe {
+                checks,
+                verification_seconds: group.verification_seconds,
+            },
+        );
+    }
+    if !plan.failure_policy.stop_on_canary_failure {
+        failure.canary_max_failures = usize::MAX;
+    }
+
+    let matcher = Matcher::new(enrolled);
+    let plan_hosts: BTreeMap<&str, &pw_planner::plan::HostPlan> =
+        plan.hosts.iter().map(|h| (h.id.as_str(), h)).collect();
+    let mut batches = Vec::new();
+    let mut order = Vec::new();
+    let mut taken: BTreeMap<&str, &str> = BTreeMap::new();
+    for batch in &plan.batches {
+        let mut hosts = Vec::new();
+        for name in &batch.hosts {
+            let Some(planned) = plan_hosts.get(name.as_str()) else {
+                problems.push(format!(
+                    "batch {} lists host {name}, which the plan has no changes for",
+                    batch.number
+                ));
+                continue;
+            };
+            let Some(found) = matcher.find(planned, &mut problems) else {
+                continue;
+            };
+            if let Some(other) = taken.insert(&found.host.id, &planned.id) {
+                problems.push(format!(
+                    "plan hosts {other} and {} are both enrolled host {}",
+                    planned.id, found.host.id
+                ));
+                continue;
+            }
+            let targets = targets_of(planned, found, &mut problems);
+            order.push(found.host.id.clone());
+            hosts.push(HostSpec {
+                id: HostId(found.host.id.clone()),
+                targets,
+            });
+        }
+        batches.push(BatchSpec {
+            group: batch.group.clone(),
+            kind: match batch.kind {
+                PlannedKind::Canary => BatchKind::Canary,
+                PlannedKind::Wave => BatchKind::Wave,
+            },
+            hosts,
+            not_before: Some(batch.start),
+        });
+    }
+    let rollout = RolloutPlan {
+        id,
+        batches,
+        budgets,
+        failure,
+    };
+    if problems.is_empty()
+        && let Err(error) = rollout.validate()
+    {
+        problems.push(format!("the plan's batches cannot be executed: {error}"));
+    }
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    Ok(FromPlan {
+        verification_seconds: groups
+            .values()
+            .map(|g| g.verification_seconds)
+            .max()
+            .unwrap_or(0),
+        plan: rollout,
+        groups,
+        check_names: check_names.into_iter().collect(),
+        hosts: order,
+    })
+}
+
+/// Finds plan hosts among enrolled hosts: by id, else by a unique hostname.
+struct Matcher<'a> {
+    by_id: BTreeMap<&'a str, &'a Enrolled>,
+    by_hostname: BTreeMap<&'a str, Vec<&'a Enrolled>>,
+}
+
+impl<'a> Matcher<'a> {
+    fn new(enrolled: &'a [Enrolled]) -> Self {
+        let mut by_hostname: BTreeMap<&str, Vec<&Enrolled>> = BTreeMap::new();
+        for e in enrolled {
+            by_hostname
+                .entry(e.host.hostname.as_str())
+                .or_default()
+                .push(e);
+        }
+        Matcher {
+            by_id: enrolled.iter().map(|e| (e.host.id.as_str(), e)).collect(),
+            by_hostname,
+        }
+    }
+
+    fn find(
+        &self,
+        planned: &pw_planner::plan::HostPlan,
+        problems: &mut Vec<String>,
+    ) -> Option<&'a Enrolled> {
+        if let Some(found) = self.by_id.get(planned.id.as_str()) {
+            return Some(found);
+        }
+        match self
+            .by_hostname
+            .get(planned.hostname.as_str())
+            .map(Vec::as_slice)
+        {
+            Some([one]) => Some(one),
+            Some(many) => {
+                let ids: Vec<&str> = many.iter().map(|e| e.host.id.as_str()).collect();
+                problems.push(format!(
+                    "plan host {} (hostname {}) is ambiguous: enrolled hosts {} share that \
+                     hostname; name one of them by id in the fleet file",
+                    planned.id,
+                    planned.hostname,
+                    ids.join(", ")
+                ));
+                None
+            }
+            None => {
+                problems.push(format!(
+                    "plan host {} (hostname {}) is not enrolled: no enrolled host has that id or \
+                     hostname",
+                    planned.id, planned.hostname
+                ));
+                None
+            }
+        }
+    }
+}
+
+/// The host's exact targets; a change whose recorded `from` version is no longer what the host
+/// reports makes the plan stale for that host.
+fn targets_of(
+    planned: &pw_planner::plan::HostPlan,
+    found: &Enrolled,
+    problems: &mut Vec<String>,
+) -> Vec<Target> {
+    let host = &found.host;
+    let Some(packages) = &found.packages else {
+        problems.push(format!(
+            "host {} ({}) has not reported an inventory yet: the plan's recorded versions cannot \
+             be checked",
+            host.id, host.hostname
+        ));
+        return Vec::new();
+    };
+    let mut targets = Vec::new();
+    for change in &planned.changes {
+        let where_ = format!("host {} ({}), {}", host.id, host.hostname, change.package);
+        let (package, version) = match (
+            PackageName::parse(&change.package),
+            ExactVersion::parse(&change.to),
+        ) {
+            (Ok(package), Ok(version)) => (package, version),
+            (Err(e), _) => {
+                problems.push(format!("{where_}: {e}"));
+                continue;
+            }
+            (_, Err(e)) => {
+                problems.push(format!("{where_}: target {}: {e}", change.to));
+                continue;
+            }
+        };
+        if let Some(from) = &change.from {
+            let installed: Vec<&str> = packages
+                .iter()
+                .filter(|p| p.name == change.package)
+                .map(|p| p.version.as_str())
+                .collect();
+            if !installed.contains(&from.as_str()) {
+                let now = match installed.as_slice() {
+                    [] => "not installed".to_owned(),
+                    versions => format!("at {}", versions.join(", ")),
+                };
+                problems.push(format!(
+                    "stale plan: {where_} was at {from} when the plan was built and is {now} \
+                     now; build the plan again from the current inventory"
+                ));
+                continue;
+            }
+        }
+        targets.push(Target { package, version });
+    }
+    targets
+}

@@ -1,0 +1,72 @@
+//! The controller's loaded intelligence follows feed imports made while it runs: a host scanned
+//! before an import has no finding for pw-demo; after `feeds import` of an advisory the next
+//! inventory is scanned with it (the cache is keyed by the last import).
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::support::{TestController, tls_client};
+
+const OSV: &str = r#"{"id": "PW-2026-0001", "modified": "2026-11-01T00:00:00Z",
+  "published": "2026-11-01T00:00:00Z", "summary": "pw-demo security fix",
+  "affected": [{"package": {"ecosystem": "Debian:12", "name": "pw-demo"},
+    "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "1.0-2"}]}]}]}"#;
+
+/// Reports an inventory and waits (bounded) for findings computed after `after`.
+async fn scan(t: &TestController, agent: &reqwest::Client, host: &str, after: &Value) -> Value {
+    let inventory = json!({
+        "protocol_version": 1, "hostname": "web-0", "os": "debian:12",
+        "packages": [{"name": "pw-demo", "version": "1.0-1", "arch": "all"}],
+        "reboot_required": false, "collected_at": "2026-11-01T00:00:00Z"
+    });
+    assert_eq!(t.agent_post(agent, "inventory", &inventory).await, 200);
+    for _ in 0..100 {
+        let (_, body) = t.get_json(&format!("/api/v1/hosts/{host}/findings")).await;
+        if body["computed_at"].is_string() && body["computed_at"] != *after {
+            return body;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("no findings computed for {host}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn feeds_imported_while_the_controller_runs_are_used_for_the_next_scan() {
+    let t = TestController::start().await;
+    let token = t.token().await;
+    let (status, enrolled, key) = t.enroll(&token, "web-0").await;
+    assert_eq!(status, 200, "{enrolled}");
+    let host = enrolled["host_id"].as_str().unwrap();
+    let agent = tls_client(
+        &t.ca_pem(),
+        Some((enrolled["certificate_pem"].as_str().unwrap(), &key)),
+    );
+    let before = scan(&t, &agent, host, &Value::Null).await;
+    let advisories = |body: &Value| -> Vec<String> {
+        body["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["advisory"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert!(
+        !advisories(&before).contains(&"PW-2026-0001".to_owned()),
+        "{before}"
+    );
+
+    let input = pw_feeds::Input {
+        origin: "pw-demo.json".into(),
+        bytes: OSV.as_bytes().to_vec(),
+    };
+    pw_feeds::import(&t.controller.state.store, &[input], &pw_feeds::Silent)
+        .await
+        .unwrap();
+    // Findings times have one-second resolution at most; make the next one differ.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let after = scan(&t, &agent, host, &before["computed_at"]).await;
+    assert_eq!(advisories(&after), ["PW-2026-0001"], "{after}");
+    assert_eq!(after["source"], "controller database");
+    assert_eq!(after["findings"][0]["fixed"], "1.0-2");
+}

@@ -1,0 +1,11 @@
+-- Rollouts of stored change plans (issue 5): which plan (and which of its versions) a rollout
+-- carries out, at most one running or paused rollout per plan, and agents that are read-only but
+-- accept changes of approved plans.
+
+ALTER TABLE rollouts ADD COLUMN plan_id INTEGER REFERENCES plans(id);
+ALTER TABLE rollouts ADD COLUMN plan_version INTEGER;
+CREATE UNIQUE INDEX rollouts_one_active_per_plan ON rollouts(plan_id)
+    WHERE plan_id IS NOT NULL AND status IN ('running', 'paused');
+
+-- 1 when the agent runs `--read-only --allow-approved-plans` (reported with every heartbeat).
+ALTER TABLE hosts ADD COLUMN plan_changes INTEGER NOT NULL DEFAULT 0;
