@@ -212,11 +212,13 @@ mod tests {
                     group: "web".into(),
                     kind: BatchKind::Canary,
                     hosts: vec![host("a")],
+                    not_before: None,
                 },
                 BatchSpec {
                     group: "db".into(),
                     kind: BatchKind::Wave,
                     hosts: vec![host("b"), host("c"), host("d")],
+                    not_before: None,
                 },
             ],
             budgets: BTreeMap::from([("web".into(), 1), ("db".into(), 2)]),
