@@ -86,13 +86,19 @@ async fn a_read_only_agent_refuses_and_the_host_fails_at_once() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    eprintln!("read-only refusal ended the rollout after {:?}", started.elapsed());
+    eprintln!(
+        "read-only refusal ended the rollout after {:?}",
+        started.elapsed()
+    );
     assert_eq!(view["status"], "stopped", "{view}");
     let host = &view["hosts"][0];
     assert_eq!(host["state"], "failed", "{view}");
     let cause = &host["detail"]["cause"];
     assert_eq!(cause["kind"], "refused", "{view}");
-    assert!(cause["detail"].as_str().unwrap().contains("read-only"), "{view}");
+    assert!(
+        cause["detail"].as_str().unwrap().contains("read-only"),
+        "{view}"
+    );
     assert_eq!(view["detail"]["status"]["reason"]["kind"], "canary_failed");
     let command_id = host["command_id"].as_str().unwrap();
     let command = get(&api, &format!("{base}/api/v1/commands/{command_id}")).await;
@@ -106,5 +112,8 @@ async fn a_read_only_agent_refuses_and_the_host_fails_at_once() {
         .unwrap_or_else(|| panic!("{log}"));
     assert_eq!(refusal["actor"], format!("agent:{host_id}"));
     assert_eq!(refusal["result"], "failed");
-    assert!(refusal["detail"].as_str().unwrap().contains("read-only"), "{log}");
+    assert!(
+        refusal["detail"].as_str().unwrap().contains("read-only"),
+        "{log}"
+    );
 }

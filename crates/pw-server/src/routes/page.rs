@@ -1,4 +1,5 @@
-//! The server-rendered page at `/`: hosts, findings ranked by tier with deadlines, rollouts.
+//! The server-rendered page at `/`: hosts, findings ranked by tier with deadlines, rollouts with
+//! the tail of each one's operation log.
 //! No JavaScript. English, or Simplified Chinese with `?lang=zh-CN` or `Accept-Language: zh`.
 //! Needs a session (routes/login.rs); without one it sends the browser to `/login`.
 
@@ -55,6 +56,13 @@ pub struct Text {
     pub no: &'static str,
     pub signed_in_as: &'static str,
     pub sign_out: &'static str,
+    pub operation_log: &'static str,
+    pub log_note: &'static str,
+    pub time: &'static str,
+    pub actor: &'static str,
+    pub step: &'static str,
+    pub result: &'static str,
+    pub detail: &'static str,
 }
 
 pub const EN: Text = Text {
@@ -94,6 +102,13 @@ pub const EN: Text = Text {
     no: "no",
     signed_in_as: "Signed in as",
     sign_out: "Sign out",
+    operation_log: "Operation log",
+    log_note: "latest entries; all of them: GET /api/v1/rollouts/{id}/log",
+    time: "Time",
+    actor: "By",
+    step: "Step",
+    result: "Result",
+    detail: "Detail",
 };
 
 pub const ZH_CN: Text = Text {
@@ -133,6 +148,13 @@ pub const ZH_CN: Text = Text {
     no: "否",
     signed_in_as: "当前登录：",
     sign_out: "退出登录",
+    operation_log: "操作日志",
+    log_note: "最近的记录；全部记录：GET /api/v1/rollouts/{id}/log",
+    time: "时间",
+    actor: "执行者",
+    step: "步骤",
+    result: "结果",
+    detail: "详情",
 };
 
 /// Chooses the language: `?lang=` first, then the first supported `Accept-Language` entry.
@@ -153,6 +175,56 @@ pub fn choose(lang: Option<&str>, accept_language: Option<&str>) -> &'static Tex
     &EN
 }
 
+/// Entries of a rollout's operation log shown on the page.
+const PAGE_LOG_ENTRIES: usize = 40;
+
+/// The tail of one rollout's operation log, with host names.
+pub struct PageLog {
+    pub total: usize,
+    pub entries: Vec<PageLogEntry>,
+}
+
+pub struct PageLogEntry {
+    pub at: String,
+    pub actor: String,
+    pub host: String,
+    pub step: String,
+    pub result: String,
+    pub detail: String,
+}
+
+/// The last [`PAGE_LOG_ENTRIES`] entries of every rollout's operation log.
+async fn page_logs(state: &AppState, rollouts: &RolloutList) -> Result<Vec<PageLog>, ApiError> {
+    let mut logs = Vec::new();
+    for rollout in &rollouts.rollouts {
+        let log = super::rollout_ops::operation_log(state, &rollout.id).await?;
+        let total = log.entries.len();
+        let entries = log.entries[total.saturating_sub(PAGE_LOG_ENTRIES)..]
+            .iter()
+            .map(|e| PageLogEntry {
+                at: e.at.get(..19).unwrap_or(&e.at).replace('T', " "),
+                actor: e.actor.clone(),
+                host: e
+                    .host_id
+                    .as_ref()
+                    .map(|id| {
+                        rollout
+                            .hosts
+                            .iter()
+                            .find(|h| &h.host_id == id)
+                            .map_or_else(|| id.clone(), |h| h.hostname.clone())
+                    })
+                    .unwrap_or_default(),
+                step: e.step.clone(),
+                result: e.result.clone(),
+                detail: e.detail.clone(),
+            })
+            .collect();
+        logs.push(PageLog { total, entries });
+    }
+    Ok(logs)
+}
+
 pub struct HostPending {
     pub hostname: String,
     pub updates: Option<Vec<PendingUpdate>>,
@@ -167,6 +239,8 @@ pub struct IndexPage {
     pub total_findings: usize,
     pub pending: Vec<HostPending>,
     pub rollouts: RolloutList,
+    /// Each rollout's operation log (same order as `rollouts.rollouts`).
+    pub logs: Vec<PageLog>,
     /// The signed-in operator, its role, and the CSRF token of the page's forms.
     pub operator: String,
     pub role: String,
@@ -209,13 +283,15 @@ pub async fn index(
     let mut findings = fleet_findings(&state).await?;
     let total_findings = findings.len();
     findings.truncate(PAGE_FINDINGS);
+    let rollouts = super::rollouts::load_all(&state).await?;
     let page = IndexPage {
         t,
         hosts: rows.into_iter().map(host_summary).collect(),
         findings,
         total_findings,
         pending,
-        rollouts: super::rollouts::load_all(&state).await?,
+        logs: page_logs(&state, &rollouts).await?,
+        rollouts,
         operator: session.operator,
         role: session.role.to_string(),
         csrf: session.csrf_token,

@@ -33,6 +33,18 @@ async fn a_good_version_goes_canary_then_batches_and_every_host_ends_done() {
     assert!(transitions >= 5 * 4, "{transitions}");
     let page = t.page("/").await;
     assert!(page.contains(&id) && page.contains("done"), "{page}");
+    // The operation log under the rollout: who did what to which host.
+    assert!(page.contains("Operation log"), "{page}");
+    assert!(page.contains("<td>versions_recorded</td>"), "{page}");
+    assert!(
+        page.contains(&format!(
+            "<td>agent:{}</td><td>web-0</td>",
+            agents[0].host_id
+        )),
+        "{page}"
+    );
+    let zh = t.page("/?lang=zh-CN").await;
+    assert!(zh.contains("操作日志"), "{zh}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
