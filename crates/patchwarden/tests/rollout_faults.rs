@@ -2,9 +2,11 @@
 //!
 //! 1. The controller is SIGKILLed at random points of a rollout, `PW_KILL_ROUNDS` times (20 by
 //!    default; soak: `PW_KILL_ROUNDS=200 cargo test -p patchwarden --test rollout_faults -- kill`),
-//!    with a seeded RNG (`PW_KILL_SEED` replays a run): every host ends `done` on exactly the
-//!    target, dpkg upgraded each host once, each agent received one `apply_change`, the audit
-//!    chain verifies after every round and its record count never goes down.
+//!    with a seeded RNG (`PW_KILL_SEED` replays a run). A rollout that ends is followed by the
+//!    next one before the next kill, so every kill lands while a rollout is active (checked in
+//!    the database after each kill). Every host ends `done` in every rollout on exactly the
+//!    target, dpkg upgraded each host once, each agent received one `apply_change` per rollout,
+//!    the audit chain verifies after every round and its record count never goes down.
 //! 2. The canary's container is paused, or its network disconnected, while its guard verifies a
 //!    version whose health check fails: the host rolls itself back without the controller and
 //!    reports `rolled_back` once reachable again; the rollout stops.
@@ -83,27 +85,34 @@ async fn controller_sigkilled_at_random_points_loses_and_repeats_nothing() {
     let gateway = fleet.network.gateway().unwrap().to_string();
     let mut controller = start_controller(&gateway);
     let hosts = fleet_with_agents(&controller, &fleet, &gateway).await;
-    let (status, created) = controller
-        .post(
-            "/api/v1/rollouts",
-            rollout_body_verifying(&hosts, SECURITY_FIX, 4),
-        )
-        .await;
-    assert_eq!(status, 201, "{created}");
-    let id = created["id"].as_str().unwrap().to_owned();
+    let mut rollouts = vec![create(&controller, &hosts).await];
     let rollout_started = Instant::now();
 
     // The first kill lands a random time after the rollout was created; every later one a
-    // random time after a fresh start on the same port and data directory.
+    // random time after a fresh start on the same port and data directory. Right before each
+    // kill, a rollout that has ended is followed by the next one (the same exact target again:
+    // each agent's guard records, finds nothing to install, verifies), so every kill hits a
+    // controller with an active rollout; the database says so after each kill.
     let mut records = 0;
     let mut progressed = 0;
+    let mut idle_kills = 0;
     let mut sleeps = Vec::new();
     for round in 1..=rounds {
         let sleep = rng.between(50, 1500);
         sleeps.push(sleep);
         tokio::time::sleep(Duration::from_millis(sleep)).await;
+        let current = rollouts.last().unwrap().clone();
+        if let Some(status) = quick_status(&controller, &current).await
+            && status != "running"
+        {
+            assert_eq!(status, "completed", "round {round}, seed {seed}");
+            rollouts.push(create(&controller, &hosts).await);
+        }
         controller.child.kill().unwrap();
         controller.child.wait().unwrap();
+        if active_rollouts(&controller).await == 0 {
+            idle_kills += 1;
+        }
         let now = audit_verify(&controller);
         assert!(
             now >= records,
@@ -117,20 +126,28 @@ async fn controller_sigkilled_at_random_points_loses_and_repeats_nothing() {
         controller.child = spawn_server(controller.dir.path(), port, &gateway);
     }
     eprintln!(
-        "{rounds} kills in {:?} (sleeps {sleeps:?} ms); audit records grew in {progressed} rounds, {records} after the last",
-        rollout_started.elapsed()
+        "{rounds} kills in {:?} (sleeps {sleeps:?} ms) over {} chained rollouts; {idle_kills} kills with no active rollout; audit records grew in {progressed} rounds, {records} after the last",
+        rollout_started.elapsed(),
+        rollouts.len()
     );
+    assert_eq!(idle_kills, 0, "every kill lands while a rollout is active (seed {seed})");
     wait_controller_up(&controller, Duration::from_secs(20)).await;
-    let view = controller.wait_rollout(&id, Duration::from_secs(150)).await;
+    for id in &rollouts {
+        let view = controller.wait_rollout(id, Duration::from_secs(150)).await;
+        assert_eq!(view["status"], "completed", "seed {seed}: {view:#}");
+        assert!(
+            host_states(&view).iter().all(|s| s == "done"),
+            "seed {seed}: {view:#}"
+        );
+    }
     eprintln!(
-        "rollout seen completed {:?} after creation ({:?} since the test began)",
+        "last rollout seen completed {:?} after the first was created ({:?} since the test began)",
         rollout_started.elapsed(),
         test_started.elapsed()
     );
-    assert_eq!(view["status"], "completed", "seed {seed}: {view:#}");
-    for (host, state) in fleet.hosts.iter().zip(view["hosts"].as_array().unwrap()) {
-        assert_eq!(state["state"], "done", "seed {seed}: {view:#}");
+    for host in &fleet.hosts {
         assert_eq!(demo_version(host), SECURITY_FIX, "{}", host.name);
+        // Only the first rollout changed anything: one upgrade per host in dpkg's own log.
         assert_eq!(
             demo_upgrades_to(host, SECURITY_FIX),
             1,
@@ -143,9 +160,16 @@ async fn controller_sigkilled_at_random_points_loses_and_repeats_nothing() {
             .filter(|l| l.contains(&format!(" upgrade {DEMO}:")))
             .count();
         assert_eq!(upgrades, 1, "{}: {dpkg_log}", host.name);
+        // Each rollout sent each agent exactly one `apply_change`, run once (journal).
         let journal = agent_journal(host);
-        let applies = journal.matches("\"kind\":\"apply_change\"").count();
-        assert_eq!(applies, 1, "{} (seed {seed}): {journal}", host.name);
+        for id in &rollouts {
+            let received = journal
+                .lines()
+                .filter(|l| l.contains("\"event\":\"received\""))
+                .filter(|l| l.contains(&format!("\"rollout\":\"{id}\"")))
+                .count();
+            assert_eq!(received, 1, "{} in {id} (seed {seed}): {journal}", host.name);
+        }
     }
     let last = audit_verify(&controller);
     assert!(
@@ -159,6 +183,42 @@ async fn controller_sigkilled_at_random_points_loses_and_repeats_nothing() {
         "the kill test took {:?}, over its bound {bound:?}",
         test_started.elapsed()
     );
+}
+
+/// A rollout of the security fix over every host (4 s verification).
+async fn create(controller: &Controller, hosts: &[String]) -> String {
+    let body = rollout_body_verifying(hosts, SECURITY_FIX, 4);
+    let (status, created) = controller.post("/api/v1/rollouts", body).await;
+    assert_eq!(status, 201, "{created}");
+    created["id"].as_str().unwrap().to_owned()
+}
+
+/// The rollout's status if the controller answers within 300 ms (it may be starting).
+async fn quick_status(controller: &Controller, id: &str) -> Option<String> {
+    let answer = controller
+        .api()
+        .get(controller.url(&format!("/api/v1/rollouts/{id}")))
+        .timeout(Duration::from_millis(300))
+        .send()
+        .await
+        .ok()?;
+    let view: Value = answer.json().await.ok()?;
+    view["status"].as_str().map(str::to_owned)
+}
+
+/// Rollouts the killed controller left `running` or `paused`, read from its database.
+async fn active_rollouts(controller: &Controller) -> i64 {
+    let store = pw_store::Store::open(&controller.dir.path().join("patchwarden.db"))
+        .await
+        .unwrap();
+    let count: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM rollouts WHERE status IN ('running', 'paused')",
+    )
+    .fetch_one(store.pool())
+    .await
+    .unwrap();
+    store.pool().close().await;
+    count
 }
 
 enum Fault {
