@@ -130,7 +130,10 @@ async fn controller_sigkilled_at_random_points_loses_and_repeats_nothing() {
         rollout_started.elapsed(),
         rollouts.len()
     );
-    assert_eq!(idle_kills, 0, "every kill lands while a rollout is active (seed {seed})");
+    assert_eq!(
+        idle_kills, 0,
+        "every kill lands while a rollout is active (seed {seed})"
+    );
     wait_controller_up(&controller, Duration::from_secs(20)).await;
     for id in &rollouts {
         let view = controller.wait_rollout(id, Duration::from_secs(150)).await;
@@ -168,7 +171,11 @@ async fn controller_sigkilled_at_random_points_loses_and_repeats_nothing() {
                 .filter(|l| l.contains("\"event\":\"received\""))
                 .filter(|l| l.contains(&format!("\"rollout\":\"{id}\"")))
                 .count();
-            assert_eq!(received, 1, "{} in {id} (seed {seed}): {journal}", host.name);
+            assert_eq!(
+                received, 1,
+                "{} in {id} (seed {seed}): {journal}",
+                host.name
+            );
         }
     }
     let last = audit_verify(&controller);
@@ -211,12 +218,11 @@ async fn active_rollouts(controller: &Controller) -> i64 {
     let store = pw_store::Store::open(&controller.dir.path().join("patchwarden.db"))
         .await
         .unwrap();
-    let count: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM rollouts WHERE status IN ('running', 'paused')",
-    )
-    .fetch_one(store.pool())
-    .await
-    .unwrap();
+    let count: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM rollouts WHERE status IN ('running', 'paused')")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
     store.pool().close().await;
     count
 }

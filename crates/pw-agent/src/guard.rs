@@ -276,30 +276,43 @@ impl Guard<'_> {
 }
 
 /// Runs every check until each has passed once (or is not applicable here), or the period
-/// ends: then the first check without a pass and its last verdict.
+/// ends: then the first check without a pass and its last verdict. Log checks are watched for
+/// the whole period instead (lines keep arriving): run every interval, they fail the change as
+/// soon as they see too many matching lines, and the change is verified only when the period
+/// is over.
 fn verify(
     runner: &dyn Runner,
     checks: &[(String, Check)],
     period: Duration,
 ) -> Result<Vec<String>, (String, String)> {
+    let watched = |check: &Check| matches!(check, Check::LogLines(_));
+    let any_watched = checks.iter().any(|(_, check)| watched(check));
     let started = Instant::now();
     let mut last: Vec<Option<Verdict>> = vec![None; checks.len()];
     loop {
         for (i, (_, check)) in checks.iter().enumerate() {
-            if last[i].as_ref().is_none_or(Verdict::is_unhealthy) {
+            if watched(check) || last[i].as_ref().is_none_or(Verdict::is_unhealthy) {
                 last[i] = Some(health::run_check(runner, check));
             }
         }
-        let failing = checks
-            .iter()
-            .zip(&last)
-            .find(|(_, v)| v.as_ref().is_none_or(Verdict::is_unhealthy));
+        let mut verdicts = checks.iter().zip(&last);
+        // Matching lines do not go away: a log check over its limit fails at once.
+        if let Some(((name, _), verdict)) = verdicts
+            .clone()
+            .find(|((_, check), v)| watched(check) && v.as_ref().is_some_and(Verdict::is_unhealthy))
+        {
+            return Err((name.clone(), format!("{verdict:?}")));
+        }
+        let failing = verdicts.find(|(_, v)| v.as_ref().is_none_or(Verdict::is_unhealthy));
+        let period_over = started.elapsed() + CHECK_INTERVAL > period;
         match failing {
-            None => return Ok(checks.iter().map(|(name, _)| name.clone()).collect()),
-            Some(((name, _), verdict)) if started.elapsed() + CHECK_INTERVAL > period => {
+            None if !any_watched || period_over => {
+                return Ok(checks.iter().map(|(name, _)| name.clone()).collect());
+            }
+            Some(((name, _), verdict)) if period_over => {
                 return Err((name.clone(), format!("{verdict:?}")));
             }
-            Some(_) => std::thread::sleep(CHECK_INTERVAL),
+            _ => std::thread::sleep(CHECK_INTERVAL),
         }
     }
 }

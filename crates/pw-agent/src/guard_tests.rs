@@ -358,3 +358,46 @@ fn a_log_check_counts_lines_written_after_the_install_started() {
     assert_eq!(report.passed_checks, ["log"]);
     assert_eq!(*host.version.lock().unwrap(), "1.0-2");
 }
+
+#[test]
+fn a_log_check_is_watched_for_the_whole_period_and_fails_on_late_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let log_path = dir.path().join("late.log");
+    append(&log_path, "before\n");
+    let journal = Journal::open(&dir.path().join("journal.jsonl")).unwrap();
+    let host = host("1.0-1");
+    let mut spec = spec("1.0-2");
+    spec.verification = Duration::from_secs(5);
+    spec.checks = vec![HealthCheckSpec::LogLines {
+        name: "log".into(),
+        path: log_path.to_str().unwrap().into(),
+        pattern: "FATAL".into(),
+        regex: false,
+        max_matches: 1,
+    }];
+    // The service logs two fatal lines a while after the install: one is tolerated, the second
+    // is not, even though the check had passed before they came.
+    let writer = {
+        let log_path = log_path.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(1500));
+            append(&log_path, "FATAL one\n");
+            std::thread::sleep(Duration::from_millis(500));
+            append(&log_path, "FATAL two\n");
+        })
+    };
+    let started = std::time::Instant::now();
+    let result = run_change(&host, &mut journal.appender().unwrap(), &spec, &[]);
+    writer.join().unwrap();
+    let report = result.change.unwrap();
+    assert!(
+        matches!(&report.outcome, ChangeOutcome::RolledBack { reason: RollbackReason::HealthCheckFailed, detail } if detail.contains("2 line(s)")),
+        "{:?}",
+        report.outcome
+    );
+    assert!(
+        started.elapsed() >= Duration::from_secs(2),
+        "watched, not passed at once"
+    );
+    assert_eq!(*host.version.lock().unwrap(), "1.0-1");
+}
