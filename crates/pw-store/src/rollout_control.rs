@@ -4,11 +4,10 @@
 //! same transaction.
 
 use anyhow::Context;
-use sqlx::Row;
 
 use crate::Store;
 use crate::audit::{AuditEntry, AuditRecord, append, audit_record};
-use crate::rollouts::BlockedRow;
+use crate::rollouts::{BlockedRow, blocked_row};
 
 /// An operator's change of a rollout's control.
 #[derive(Debug, Clone)]
@@ -76,14 +75,7 @@ impl Store {
         let Some(row) = row else {
             return Ok(None);
         };
-        let block = BlockedRow {
-            package: row.get("package"),
-            version: row.get("version"),
-            reason: row.get("reason"),
-            rollout_id: row.get("rollout_id"),
-            host_id: row.get("host_id"),
-            blocked_at: row.get("blocked_at"),
-        };
+        let block = blocked_row(&row);
         let subject = format!("{package}={version}");
         let entry = AuditEntry {
             actor,

@@ -326,17 +326,7 @@ impl Store {
             .fetch_all(self.pool())
             .await
             .context("reading blocked versions")?;
-        Ok(rows
-            .iter()
-            .map(|row| BlockedRow {
-                package: row.get("package"),
-                version: row.get("version"),
-                reason: row.get("reason"),
-                rollout_id: row.get("rollout_id"),
-                host_id: row.get("host_id"),
-                blocked_at: row.get("blocked_at"),
-            })
-            .collect())
+        Ok(rows.iter().map(blocked_row).collect())
     }
 
     /// Keeps the change report an agent sent with a command result (first one wins).
@@ -365,6 +355,17 @@ impl Store {
             .await
             .with_context(|| format!("reading the change report of {command_id}"))?;
         Ok(row.map(|row| row.get("report")))
+    }
+}
+
+pub(crate) fn blocked_row(row: &SqliteRow) -> BlockedRow {
+    BlockedRow {
+        package: row.get("package"),
+        version: row.get("version"),
+        reason: row.get("reason"),
+        rollout_id: row.get("rollout_id"),
+        host_id: row.get("host_id"),
+        blocked_at: row.get("blocked_at"),
     }
 }
 
