@@ -5,28 +5,9 @@
 //! computed here with the v2 formula (FIRST, CVSS v2 guide §3.2.1). Only the base score is
 //! computed; temporal and environmental metrics in a v2 vector are accepted and ignored.
 
-use std::fmt;
 use std::str::FromStr;
 
-/// The CVSS version a vector is written in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
-pub enum CvssVersion {
-    V2,
-    V3_0,
-    V3_1,
-    V4_0,
-}
-
-impl fmt::Display for CvssVersion {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            CvssVersion::V2 => "2.0",
-            CvssVersion::V3_0 => "3.0",
-            CvssVersion::V3_1 => "3.1",
-            CvssVersion::V4_0 => "4.0",
-        })
-    }
-}
+pub use pw_model::CvssVersion;
 
 /// A vector and its base score (0.0–10.0).
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]

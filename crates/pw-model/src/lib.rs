@@ -3,6 +3,7 @@
 //! Pure: no I/O, no clock, no async runtime.
 
 mod cve;
+mod cvss;
 mod duration;
 mod finding;
 mod inventory;
@@ -11,6 +12,7 @@ mod package;
 mod tier;
 
 pub use cve::is_cve_id;
+pub use cvss::CvssVersion;
 pub use duration::{DurationError, format_duration, parse_duration};
 pub use finding::Finding;
 pub use inventory::InstalledPackage;

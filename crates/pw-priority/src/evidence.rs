@@ -17,32 +17,7 @@ pub enum FixKind {
     Enhancement,
 }
 
-/// The CVSS specification version a score was computed with.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
-)]
-pub enum CvssVersion {
-    #[serde(rename = "2.0")]
-    V2,
-    #[serde(rename = "3.0")]
-    V3_0,
-    #[serde(rename = "3.1")]
-    V3_1,
-    #[serde(rename = "4.0")]
-    V4,
-}
-
-impl CvssVersion {
-    /// `v3.1`-style label used in reasons.
-    pub fn label(self) -> &'static str {
-        match self {
-            CvssVersion::V2 => "v2.0",
-            CvssVersion::V3_0 => "v3.0",
-            CvssVersion::V3_1 => "v3.1",
-            CvssVersion::V4 => "v4.0",
-        }
-    }
-}
+pub use pw_model::CvssVersion;
 
 /// A CVSS base score (0.0–10.0). Scores outside that range or NaN are ignored.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]

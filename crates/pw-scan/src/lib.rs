@@ -102,7 +102,7 @@ impl Intelligence {
                 .filter_map(|a| a.advisory.cvss.as_ref())
                 .map(|c| pw_priority::CvssScore {
                     score: c.score,
-                    version: cvss_version(c.version),
+                    version: c.version,
                 })
                 .collect(),
             distro_severity: m.severity().map(|s| s.word.clone()),
@@ -167,15 +167,6 @@ pub struct ScanContext<'a> {
     /// When the host first had these findings, when known (a stateless scan does not know).
     pub first_seen: Option<Timestamp>,
     pub now: Timestamp,
-}
-
-fn cvss_version(version: pw_advisory::CvssVersion) -> pw_priority::CvssVersion {
-    match version {
-        pw_advisory::CvssVersion::V2 => pw_priority::CvssVersion::V2,
-        pw_advisory::CvssVersion::V3_0 => pw_priority::CvssVersion::V3_0,
-        pw_advisory::CvssVersion::V3_1 => pw_priority::CvssVersion::V3_1,
-        pw_advisory::CvssVersion::V4_0 => pw_priority::CvssVersion::V4,
-    }
 }
 
 /// Most urgent first: tier, deadline (none last), binary, advisory.

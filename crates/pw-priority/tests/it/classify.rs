@@ -210,7 +210,7 @@ fn non_security_fixes() {
         cves: vec!["CVE-2024-1".into()],
         cvss: vec![CvssScore {
             score: 9.1,
-            version: CvssVersion::V4,
+            version: CvssVersion::V4_0,
         }],
         ..bugfix
     };
@@ -231,11 +231,11 @@ fn highest_scores_count_and_invalid_scores_are_ignored() {
         },
         CvssScore {
             score: f64::NAN,
-            version: CvssVersion::V4,
+            version: CvssVersion::V4_0,
         },
         CvssScore {
             score: 11.0,
-            version: CvssVersion::V4,
+            version: CvssVersion::V4_0,
         },
     ];
     check(evidence, Tier::T0, &["CVSS 9.3 (v2.0) ≥ 9.0"]);
