@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 
 use crate::docker::{Host, Mount, Network, sweep_leftovers};
-use crate::image::{Image, ensure_image};
+use crate::image::{Image, ImageVariant, ensure_image};
 use crate::repo::{SOURCES_PATH, Suite, TestRepo, ensure_repo};
 use crate::testbed_dir;
 
@@ -24,12 +24,18 @@ pub struct Testbed {
 }
 
 impl Testbed {
-    /// Builds (or finds in the cache) the image and the repository, and sweeps leftovers of
-    /// killed runs. Fails with a clear message when docker or mmdebstrap is missing.
+    /// Builds (or finds in the cache) the base image and the repository, and sweeps leftovers
+    /// of killed runs. Fails with a clear message when docker or mmdebstrap is missing.
     pub fn prepare() -> anyhow::Result<Testbed> {
+        Testbed::prepare_variant(ImageVariant::Base)
+    }
+
+    /// [`Testbed::prepare`] with the image of `variant`.
+    pub fn prepare_variant(variant: ImageVariant) -> anyhow::Result<Testbed> {
         let started = Instant::now();
         let dir = testbed_dir();
-        let image = ensure_image(&dir).context("preparing the test bed image")?;
+        let image = ensure_image(&dir, variant)
+            .with_context(|| format!("preparing the test bed image ({variant:?})"))?;
         let repo = ensure_repo(&dir).context("preparing the test bed apt repository")?;
         let (containers, networks) = sweep_leftovers()?;
         if containers + networks > 0 {

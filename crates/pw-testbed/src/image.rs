@@ -1,6 +1,8 @@
 //! The Docker image of the test hosts: the cached rootfs tarball `docker import`ed into the local
 //! engine (no registry exists) as `pw-testbed-debian12:<first 16 hex digits of the tarball's
-//! SHA-256>`, with tini as entrypoint and `sleep infinity` as command.
+//! SHA-256>`, with tini as entrypoint and `sleep infinity` as command. [`ImageVariant::Python`]
+//! adds python3 and python3-apt (for Ansible's apt module in the peer benchmark) and is tagged
+//! `pw-testbed-debian12-python:<hash>`; the end-to-end tests use [`ImageVariant::Base`].
 
 use std::path::Path;
 use std::time::Duration;
@@ -16,22 +18,51 @@ pub const IMAGE_REPOSITORY: &str = "pw-testbed-debian12";
 /// Label on the image (and on every container and network of the test bed).
 pub const IMAGE_LABEL: &str = "io.patchwarden.testbed.image=1";
 
+/// Which packages the image has beyond the base set (`iproute2 ca-certificates tini busybox procps`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ImageVariant {
+    /// apt and dpkg, no python3: what the end-to-end tests run on.
+    #[default]
+    Base,
+    /// Base plus `python3` and `python3-apt`, which Ansible's `apt` module needs on the target.
+    Python,
+}
+
+impl ImageVariant {
+    /// Packages added to the base set.
+    pub fn extra_packages(self) -> &'static [&'static str] {
+        match self {
+            ImageVariant::Base => &[],
+            ImageVariant::Python => &["python3", "python3-apt"],
+        }
+    }
+
+    /// Repository part of the image name.
+    pub fn repository(self) -> String {
+        match self {
+            ImageVariant::Base => IMAGE_REPOSITORY.to_owned(),
+            ImageVariant::Python => format!("{IMAGE_REPOSITORY}-python"),
+        }
+    }
+}
+
 /// A local image ready for `docker run`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Image {
-    /// `pw-testbed-debian12:<hash>`.
+    /// `pw-testbed-debian12:<hash>` (or `pw-testbed-debian12-python:<hash>`).
     pub tag: String,
     pub rootfs: Rootfs,
     /// Whether this call imported it (false: it was already in the engine).
     pub imported: bool,
 }
 
-/// The image for the current rootfs inputs: builds the rootfs if needed, imports it if the engine
-/// does not have it yet. Fails loudly (with how to fix it) when docker or mmdebstrap is missing.
-pub fn ensure_image(dir: &Path) -> anyhow::Result<Image> {
+/// The image of `variant` for the current rootfs inputs: builds the rootfs if needed, imports it
+/// if the engine does not have it yet. Fails loudly (with how to fix it) when docker or
+/// mmdebstrap is missing.
+pub fn ensure_image(dir: &Path, variant: ImageVariant) -> anyhow::Result<Image> {
     require_docker()?;
-    let rootfs = ensure_rootfs(dir)?;
-    let tag = format!("{IMAGE_REPOSITORY}:{}", &rootfs.sha256[..16]);
+    let rootfs = ensure_rootfs(dir, variant.extra_packages())?;
+    let tag = format!("{}:{}", variant.repository(), &rootfs.sha256[..16]);
     if image_exists(&tag)? {
         return Ok(Image {
             tag,

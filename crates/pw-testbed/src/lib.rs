@@ -24,7 +24,7 @@ use std::path::PathBuf;
 
 pub use docker::{DockerExecRunner, Host, Mount, Network};
 pub use fleet::{Fleet, Testbed};
-pub use image::Image;
+pub use image::{Image, ImageVariant};
 pub use repo::{Suite, TestRepo};
 pub use rootfs::Rootfs;
 

@@ -19,7 +19,7 @@ use crate::lock::DirLock;
 
 /// The Debian release of the hosts.
 pub const SUITE: &str = "bookworm";
-/// Packages added to mmdebstrap's `apt` variant.
+/// Packages added to mmdebstrap's `apt` variant (every image variant has them).
 pub const INCLUDE: &str = "iproute2,ca-certificates,tini,busybox,procps";
 /// Written to `/etc/apt/apt.conf.d/90pw-noninteractive` inside the rootfs.
 pub const NONINTERACTIVE_APT_CONF: &str =
@@ -39,8 +39,9 @@ pub struct Rootfs {
     pub built: bool,
 }
 
-/// Returns the cached rootfs for the current inputs, building it first when needed.
-pub fn ensure_rootfs(dir: &Path) -> anyhow::Result<Rootfs> {
+/// Returns the cached rootfs for the current inputs, building it first when needed. `extra`
+/// packages are added to [`INCLUDE`]; they are part of the command line, hence of the key.
+pub fn ensure_rootfs(dir: &Path, extra: &[&str]) -> anyhow::Result<Rootfs> {
     require_program("mmdebstrap", "apt-get install -y mmdebstrap")?;
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     if dir.to_string_lossy().contains(char::is_whitespace) {
@@ -49,7 +50,7 @@ pub fn ensure_rootfs(dir: &Path) -> anyhow::Result<Rootfs> {
             dir.display()
         );
     }
-    let inputs = BuildInputs::discover(dir)?;
+    let inputs = BuildInputs::discover(dir, extra)?;
     let tar = dir.join(format!("rootfs-{}.tar", &inputs.key[..16]));
     let sha_file = tar.with_extension("tar.sha256");
     if let Some(rootfs) = cached(&tar, &sha_file, &inputs.key)? {
@@ -138,7 +139,7 @@ struct BuildInputs {
 }
 
 impl BuildInputs {
-    fn discover(dir: &Path) -> anyhow::Result<BuildInputs> {
+    fn discover(dir: &Path, extra: &[&str]) -> anyhow::Result<BuildInputs> {
         let sources = debian_sources()?;
         let apt_options = machine_apt_options()?;
         let files = dir.join("rootfs-inputs");
@@ -169,7 +170,8 @@ impl BuildInputs {
         ]
         .map(str::to_owned)
         .to_vec();
-        args.push(format!("--include={INCLUDE}"));
+        let include = std::iter::once(INCLUDE).chain(extra.iter().copied());
+        args.push(format!("--include={}", include.collect::<Vec<_>>().join(",")));
         args.push(format!(
             "--customize-hook=upload {} /etc/apt/apt.conf.d/90pw-noninteractive",
             apt_conf.display()

@@ -5,11 +5,12 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use pw_testbed::docker::{docker, sweep_leftovers};
-use pw_testbed::image::IMAGE_REPOSITORY;
-use pw_testbed::{Testbed, testbed_dir};
+use pw_testbed::image::IMAGE_LABEL;
+use pw_testbed::{ImageVariant, Testbed, testbed_dir};
 
-const USAGE: &str = "usage: pw-testbed build | sweep | clean
+const USAGE: &str = "usage: pw-testbed build [--python] | sweep | clean
   build   build (or find cached) the Debian 12 image and the fake apt repository
+          (--python: the image variant with python3 and python3-apt, for peer-bench)
   sweep   remove test bed containers and networks whose test process is gone
   clean   sweep, remove every pw-testbed image and delete the cache directory
 cache directory: $PW_TESTBED_DIR or /var/cache/patchwarden-testbed";
@@ -22,7 +23,8 @@ fn main() -> anyhow::Result<()> {
         .collect::<Vec<_>>()
         .as_slice()
     {
-        ["build"] => build(),
+        ["build"] => build(ImageVariant::Base),
+        ["build", "--python"] => build(ImageVariant::Python),
         ["sweep"] => {
             let (containers, networks) = sweep_leftovers()?;
             println!("removed {containers} container(s) and {networks} network(s)");
@@ -37,9 +39,9 @@ fn main() -> anyhow::Result<()> {
     }
 }
 
-fn build() -> anyhow::Result<()> {
+fn build(variant: ImageVariant) -> anyhow::Result<()> {
     let started = Instant::now();
-    let testbed = Testbed::prepare()?;
+    let testbed = Testbed::prepare_variant(variant)?;
     println!("cache:  {}", testbed.dir.display());
     println!(
         "rootfs: {} ({})",
@@ -75,11 +77,13 @@ fn build() -> anyhow::Result<()> {
 fn clean() -> anyhow::Result<()> {
     let (containers, networks) = sweep_leftovers()?;
     println!("removed {containers} container(s) and {networks} network(s) of finished runs");
+    // Every variant (base, python) carries the label.
     let images = docker([
         "images",
         "--format",
         "{{.Repository}}:{{.Tag}}",
-        IMAGE_REPOSITORY,
+        "--filter",
+        &format!("label={IMAGE_LABEL}"),
     ])?;
     for tag in images.stdout_text().lines().filter(|l| !l.is_empty()) {
         match docker(["rmi", tag]) {
