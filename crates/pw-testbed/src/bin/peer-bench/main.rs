@@ -1,41 +1,47 @@
 //! Peer benchmark (issue 5, item 6): the same upgrade (pw-demo 1.0-1 → 1.0-2) on 20 fresh host
-//! containers, 5 at a time, by patchwarden and by Ansible, measured in one run: wall time and
-//! controller CPU (user + system), printed with the ratios.
+//! containers, 5 at a time, by patchwarden and by Ansible's apt module, measured in one run:
+//! wall time and controller CPU (user + system), printed with the ratios.
 //!
 //! ```sh
-//! cargo build --release -p patchwarden
+//! cargo build --release -p patchwarden -p pw-testbed
 //! python3 -m venv /var/cache/patchwarden-testbed/ansible-venv
 //! /var/cache/patchwarden-testbed/ansible-venv/bin/pip install ansible   # ships community.docker
-//! cargo run --release -p pw-testbed --bin peer-bench -- \
-//!     --patchwarden target/release/patchwarden \
-//!     --ansible-playbook /var/cache/patchwarden-testbed/ansible-venv/bin/ansible-playbook
+//! target/release/peer-bench --patchwarden target/release/patchwarden [--runs 3]
 //! ```
+//!
+//! Both tools run against containers of the test bed's python image variant
+//! (`ImageVariant::Python`: the e2e image plus python3 and python3-apt, which the apt module
+//! needs on the target).
 //!
 //! - patchwarden: `patchwarden server` on this machine, `patchwarden agent` in every container
 //!   (the binary bind-mounted), enrolled; one `POST /api/v1/rollouts` with `canary_size` 5 and
 //!   `batch_size` 5 (canary wave of 5, then waves of 5; never more than 5 hosts changing at once).
 //!   Wall time: from the POST to the rollout leaving `running`. CPU: the server process's
 //!   utime + stime (`/proc/<pid>/stat`) over the same interval. Agents' CPU (inside the
-//!   containers) is not counted, as Ansible's targets are not.
+//!   containers) is not counted, as Ansible's targets are not. After the run, where the time
+//!   went ([`breakdown`], from the controller's database).
 //! - Ansible: `ansible-playbook` with an inventory of the 20 containers
-//!   (`ansible_connection=community.docker.docker`), `serial: 5`, `gather_facts: false`. The
-//!   image has no python3, so `ansible.builtin.apt` cannot run there: the task is
-//!   `ansible.builtin.raw` with `apt-get install` of the exact version (same options as
-//!   patchwarden's apt driver). Wall time and CPU of the whole process tree: `/usr/bin/time -f
-//!   "%e %U %S"` (children waited for are included, the docker CLI processes among them).
+//!   (`ansible_connection=community.docker.docker`), `serial: 5`, `gather_facts: false`, one
+//!   `ansible.builtin.apt` task with the exact version ([`ansible::playbook`]), pipelining on
+//!   unless `--ansible-pipelining off`. Wall time and CPU of the whole process tree:
+//!   `/usr/bin/time -f "%e %U %S"` (children waited for are included, the docker CLI
+//!   processes among them).
 //!
 //! Containers and networks are removed at the end (also on error: `Fleet` drops them).
 
+mod ansible;
+mod breakdown;
+
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail, ensure};
-use pw_host::apt::{self, APT_INSTALL_OPTIONS, PackageTarget};
+use pw_host::apt::{self, PackageTarget};
 use pw_testbed::repo::packages::{BASELINE, DEMO, DEMO_HEALTH_PATH, DEMO_PORT, SECURITY_FIX};
-use pw_testbed::{Fleet, Mount, Suite, Testbed};
+use pw_testbed::{Fleet, ImageVariant, Mount, Suite, Testbed};
 use serde_json::{Value, json};
 
 const AGENT_BIN: &str = "/usr/local/bin/patchwarden";
@@ -47,6 +53,8 @@ struct Options {
     hosts: usize,
     batch: usize,
     verify_seconds: u64,
+    runs: usize,
+    ansible_pipelining: bool,
 }
 
 fn parse_options() -> anyhow::Result<Options> {
@@ -56,6 +64,8 @@ fn parse_options() -> anyhow::Result<Options> {
         hosts: 20,
         batch: 5,
         verify_seconds: 0,
+        runs: 1,
+        ansible_pipelining: true,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -66,9 +76,18 @@ fn parse_options() -> anyhow::Result<Options> {
             "--hosts" => options.hosts = value()?.parse()?,
             "--batch" => options.batch = value()?.parse()?,
             "--verify-seconds" => options.verify_seconds = value()?.parse()?,
+            "--runs" => options.runs = value()?.parse()?,
+            "--ansible-pipelining" => {
+                options.ansible_pipelining = match value()?.as_str() {
+                    "on" => true,
+                    "off" => false,
+                    other => bail!("--ansible-pipelining takes on or off, not {other}"),
+                }
+            }
             other => bail!(
                 "unknown argument {other}; usage: peer-bench --patchwarden BIN \
-                 [--ansible-playbook BIN] [--hosts 20] [--batch 5] [--verify-seconds 0]"
+                 [--ansible-playbook BIN] [--hosts 20] [--batch 5] [--verify-seconds 0] \
+                 [--runs 1] [--ansible-pipelining on|off]"
             ),
         }
     }
@@ -82,6 +101,7 @@ fn parse_options() -> anyhow::Result<Options> {
         options.ansible_playbook.display()
     );
     ensure!(options.hosts > options.batch && options.batch > 0);
+    ensure!(options.runs > 0, "--runs must be at least 1");
     Ok(options)
 }
 
@@ -94,42 +114,55 @@ struct Measure {
 
 fn main() -> anyhow::Result<()> {
     let options = parse_options()?;
-    let testbed = Testbed::prepare()?;
-    eprintln!("[peer-bench] test bed ready in {:?}", testbed.prepared_in);
-
-    let patchwarden = {
-        let mount = Mount {
-            source: std::fs::canonicalize(&options.patchwarden)?,
-            target: AGENT_BIN.into(),
+    let testbed = Testbed::prepare_variant(ImageVariant::Python)?;
+    eprintln!(
+        "[peer-bench] test bed ({}) ready in {:?}",
+        testbed.image.tag, testbed.prepared_in
+    );
+    println!(
+        "{} hosts, {} at a time, {DEMO} {BASELINE} -> {SECURITY_FIX}, image {}, \
+         verification {} s per host, Ansible pipelining {}",
+        options.hosts,
+        options.batch,
+        testbed.image.tag,
+        options.verify_seconds,
+        if options.ansible_pipelining { "on" } else { "off" }
+    );
+    for run in 1..=options.runs {
+        let patchwarden = {
+            let mount = Mount {
+                source: std::fs::canonicalize(&options.patchwarden)?,
+                target: AGENT_BIN.into(),
+            };
+            let fleet = baseline_fleet(&testbed, options.hosts, &[mount])?;
+            run_patchwarden(&options, &fleet)?
         };
-        let fleet = baseline_fleet(&testbed, options.hosts, &[mount])?;
-        run_patchwarden(&options, &fleet)?
-    };
-    eprintln!("[peer-bench] patchwarden: {patchwarden:?}");
-    let ansible = {
-        let fleet = baseline_fleet(&testbed, options.hosts, &[])?;
-        run_ansible(&options, &fleet)?
-    };
-    eprintln!("[peer-bench] ansible: {ansible:?}");
-
-    println!(
-        "{} hosts, {} at a time, {DEMO} {BASELINE} -> {SECURITY_FIX}",
-        options.hosts, options.batch
-    );
-    println!(
-        "patchwarden: wall {:.2} s, controller CPU {:.2} s (verification {} s per host)",
-        patchwarden.wall, patchwarden.cpu, options.verify_seconds
-    );
-    println!(
-        "ansible:     wall {:.2} s, controller CPU {:.2} s",
-        ansible.wall, ansible.cpu
-    );
-    println!(
-        "ratios (patchwarden / ansible): wall {:.3} (goal <= 0.333), CPU {:.3} (goal <= 0.100)",
-        patchwarden.wall / ansible.wall,
-        patchwarden.cpu / ansible.cpu
-    );
+        let load_pw = load_average();
+        let ansible = {
+            let fleet = baseline_fleet(&testbed, options.hosts, &[])?;
+            ansible::run(&options, &fleet)?
+        };
+        let load_ansible = load_average();
+        println!(
+            "run {run}: patchwarden wall {:.2} s, CPU {:.2} s (load {load_pw}) | ansible wall \
+             {:.2} s, CPU {:.2} s (load {load_ansible}) | ratios wall {:.3} (goal <= 0.333), \
+             CPU {:.3} (goal <= 0.100)",
+            patchwarden.wall,
+            patchwarden.cpu,
+            ansible.wall,
+            ansible.cpu,
+            patchwarden.wall / ansible.wall,
+            patchwarden.cpu / ansible.cpu
+        );
+    }
     Ok(())
+}
+
+/// The 1, 5 and 15 minute load averages (`/proc/loadavg`).
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|text| text.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".into())
 }
 
 /// `count` fresh hosts with pw-demo 1.0-1 installed and its service running.
@@ -388,6 +421,10 @@ fn run_patchwarden(options: &Options, fleet: &Fleet) -> anyhow::Result<Measure> 
     let cpu = process_cpu(pid)? - cpu_before;
     ensure!(view["status"] == "completed", "rollout: {view:#}");
     check_all_upgraded(fleet)?;
+    match breakdown::read(&server._dir.0.join("patchwarden.db")) {
+        Ok(timelines) => println!("{}", breakdown::render(&timelines)),
+        Err(error) => eprintln!("[peer-bench] no latency breakdown: {error:#}"),
+    }
     Ok(Measure { wall, cpu })
 }
 
@@ -404,71 +441,4 @@ fn wait_until(
         ensure!(started.elapsed() < limit, "timed out waiting for {what}");
         std::thread::sleep(Duration::from_millis(200));
     }
-}
-
-fn run_ansible(options: &Options, fleet: &Fleet) -> anyhow::Result<Measure> {
-    let dir = TempDir::new("ansible")?;
-    let mut inventory = String::from("[hosts]\n");
-    for host in &fleet.hosts {
-        inventory.push_str(&format!(
-            "{} ansible_connection=community.docker.docker\n",
-            host.name
-        ));
-    }
-    std::fs::write(dir.0.join("inventory.ini"), inventory)?;
-    let command = format!(
-        "apt-get install {} --allow-downgrades {DEMO}={SECURITY_FIX}",
-        APT_INSTALL_OPTIONS.join(" ")
-    );
-    let playbook = format!(
-        "- hosts: hosts\n  serial: {}\n  gather_facts: false\n  tasks:\n    \
-         - name: upgrade {DEMO} to {SECURITY_FIX}\n      ansible.builtin.raw: {}\n",
-        options.batch,
-        serde_json::to_string(&command)?
-    );
-    std::fs::write(dir.0.join("playbook.yml"), playbook)?;
-    let times = dir.0.join("time.txt");
-    let out = Command::new("/usr/bin/time")
-        .args(["-f", "%e %U %S", "-o"])
-        .arg(&times)
-        .arg(&options.ansible_playbook)
-        .args(["-i", "inventory.ini", "--forks", &options.batch.to_string()])
-        .arg("playbook.yml")
-        .current_dir(&dir.0)
-        .env("ANSIBLE_LOCAL_TEMP", dir.0.join("tmp"))
-        .env("ANSIBLE_NOCOLOR", "1")
-        .env("ANSIBLE_RETRY_FILES_ENABLED", "0")
-        .env("ANSIBLE_PYTHON_INTERPRETER", "/nonexistent/python3")
-        .output()
-        .context("running ansible-playbook under /usr/bin/time")?;
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    ensure!(
-        out.status.success(),
-        "ansible-playbook failed: {stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    if let Some(recap) = stdout.find("PLAY RECAP") {
-        eprintln!("{}", &stdout[recap..]);
-    }
-    let measure = parse_time(&times)?;
-    check_all_upgraded(fleet)?;
-    Ok(measure)
-}
-
-fn parse_time(path: &Path) -> anyhow::Result<Measure> {
-    let text = std::fs::read_to_string(path)?;
-    let line = text.lines().last().context("empty /usr/bin/time output")?;
-    let numbers: Vec<f64> = line
-        .split_whitespace()
-        .map(str::parse)
-        .collect::<Result<_, _>>()
-        .with_context(|| format!("unexpected /usr/bin/time output: {text}"))?;
-    ensure!(
-        numbers.len() == 3,
-        "unexpected /usr/bin/time output: {text}"
-    );
-    Ok(Measure {
-        wall: numbers[0],
-        cpu: numbers[1] + numbers[2],
-    })
 }
