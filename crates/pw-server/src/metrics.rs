@@ -31,6 +31,11 @@ pub struct ActionLabels {
     pub action: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TriggerLabels {
+    pub trigger: String,
+}
+
 /// Every metric of the controller.
 pub struct Metrics {
     registry: Mutex<Registry>,
@@ -50,6 +55,7 @@ struct RolloutMetrics {
     blocks_cleared: Counter,
     controls: Family<ActionLabels, Counter>,
     active: Gauge,
+    scheduler_passes: Family<TriggerLabels, Counter>,
 }
 
 impl RolloutMetrics {
@@ -61,6 +67,7 @@ impl RolloutMetrics {
             blocks_cleared: Counter::default(),
             controls: Family::default(),
             active: Gauge::default(),
+            scheduler_passes: Family::default(),
         };
         registry.register(
             "rollout_host_transitions",
@@ -91,6 +98,11 @@ impl RolloutMetrics {
             "rollouts_active",
             "Rollouts the scheduler drives (running or paused) at its last pass",
             metrics.active.clone(),
+        );
+        registry.register(
+            "scheduler_passes",
+            "Rollout scheduler passes, by trigger (woken: a result or a new rollout; interval)",
+            metrics.scheduler_passes.clone(),
         );
         metrics
     }
@@ -199,6 +211,14 @@ impl Metrics {
 
     pub fn block_cleared(&self) {
         self.rollout.blocks_cleared.inc();
+    }
+
+    /// `trigger`: `woken` or `interval`.
+    pub fn scheduler_pass(&self, trigger: &str) {
+        let labels = TriggerLabels {
+            trigger: trigger.to_owned(),
+        };
+        self.rollout.scheduler_passes.get_or_create(&labels).inc();
     }
 
     pub fn active_rollouts(&self, count: usize) {

@@ -1,4 +1,6 @@
-//! The rollout scheduler: every second it loads the active rollouts, maps finished agent
+//! The rollout scheduler: as soon as it is woken (an agent reported a command result, a rollout
+//! was created: [`AppState::wake_scheduler`]) and at the latest every second (for timeouts),
+//! it loads the active rollouts, maps finished agent
 //! `apply_change` results to pw-rollout events, fires due timeouts, asks `pw_rollout::decide`
 //! which hosts to claim (canaries first, within the budget) and release, and writes each host
 //! transition — with the agent command it emits, fleet-wide blocks and its audit record — in
@@ -31,15 +33,18 @@ use tokio::sync::watch;
 use crate::recipe::Recipe;
 use crate::state::AppState;
 
-/// Runs the scheduler until shutdown.
+/// Runs the scheduler until shutdown: a pass when woken, and one every second for timeouts.
 pub async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
     let mut interval = tokio::time::interval(Duration::from_secs(1));
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let wake = state.scheduler_wake();
     loop {
-        tokio::select! {
-            _ = interval.tick() => {}
+        let trigger = tokio::select! {
+            _ = interval.tick() => "interval",
+            _ = wake.notified() => "woken",
             _ = shutdown.changed() => return,
-        }
+        };
+        state.metrics.scheduler_pass(trigger);
         if let Err(error) = tick(&state).await {
             tracing::warn!(
                 error = format!("{error:#}"),

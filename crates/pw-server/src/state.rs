@@ -26,6 +26,8 @@ pub struct AppState {
     pub intelligence: Arc<IntelligenceCache>,
     /// One wake-up per host with a long-poll waiting for commands.
     waiters: Arc<Mutex<HashMap<String, Arc<Notify>>>>,
+    /// Wakes the rollout scheduler before its next periodic tick.
+    scheduler_wake: Arc<Notify>,
     /// Flips to `true` when the controller shuts down (long-polls return at once).
     pub shutdown: watch::Receiver<bool>,
     pub max_poll_wait: Duration,
@@ -44,6 +46,7 @@ impl AppState {
             ca,
             metrics: Arc::new(Metrics::new()),
             waiters: Arc::default(),
+            scheduler_wake: Arc::default(),
             shutdown,
             max_poll_wait,
         }
@@ -69,6 +72,17 @@ impl AppState {
             expires_at,
             ca_certificate_pem: self.ca.cert_pem().to_owned(),
         })
+    }
+
+    /// Asks the rollout scheduler for a pass now (an agent reported a result, a rollout was
+    /// created). Wake-ups during a pass coalesce into one more pass right after it.
+    pub fn wake_scheduler(&self) {
+        self.scheduler_wake.notify_one();
+    }
+
+    /// What [`AppState::wake_scheduler`] notifies; the scheduler waits on it.
+    pub fn scheduler_wake(&self) -> Arc<Notify> {
+        self.scheduler_wake.clone()
     }
 
     /// The wake-up handle for a host's long-polls.

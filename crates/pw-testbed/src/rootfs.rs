@@ -171,7 +171,10 @@ impl BuildInputs {
         .map(str::to_owned)
         .to_vec();
         let include = std::iter::once(INCLUDE).chain(extra.iter().copied());
-        args.push(format!("--include={}", include.collect::<Vec<_>>().join(",")));
+        args.push(format!(
+            "--include={}",
+            include.collect::<Vec<_>>().join(",")
+        ));
         args.push(format!(
             "--customize-hook=upload {} /etc/apt/apt.conf.d/90pw-noninteractive",
             apt_conf.display()

@@ -251,6 +251,8 @@ pub async fn result(
     match outcome {
         FinishOutcome::Recorded => {
             state.metrics.command_result(&id, status);
+            // A finished `apply_change` frees a slot: the next claim need not wait for a tick.
+            state.wake_scheduler();
             Ok(Json(serde_json::json!({ "id": id, "recorded": true })))
         }
         FinishOutcome::AlreadyFinished { state: first } => Ok(Json(

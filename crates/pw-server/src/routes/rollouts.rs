@@ -37,6 +37,8 @@ pub async fn create(
         None => create_ad_hoc(&state, &actor.name, &id, &request).await?,
     }
     let view = load(&state, &id).await?;
+    // After the view is read: the answer shows the rollout as created (every host pending).
+    state.wake_scheduler();
     Ok((axum::http::StatusCode::CREATED, Json(view)))
 }
 

@@ -60,36 +60,51 @@ pub async fn serve_with(
     agent: &FakeAgent,
     answer: impl Fn(&Value) -> (String, Option<Value>),
 ) -> Vec<String> {
-    let batch: Value = agent
+    let batch = poll(t, agent, 0).await;
+    let mut seen = Vec::new();
+    for command in batch["commands"].as_array().unwrap() {
+        seen.push(report(t, agent, command, &answer).await);
+    }
+    seen
+}
+
+/// One command long-poll that waits up to `wait` seconds; the `CommandBatch` answer.
+pub async fn poll(t: &TestController, agent: &FakeAgent, wait: u64) -> Value {
+    agent
         .client
-        .get(t.https("/api/v1/agent/commands?wait=0"))
+        .get(t.https(&format!("/api/v1/agent/commands?wait={wait}")))
         .send()
         .await
         .unwrap()
         .json()
         .await
-        .unwrap();
-    let mut seen = Vec::new();
-    for command in batch["commands"].as_array().unwrap() {
-        let id = command["id"].as_str().unwrap().to_owned();
-        assert_eq!(command["command"]["kind"], "apply_change");
-        let (status, change) = answer(&command["command"]);
-        let mut result = json!({"status": status, "message": format!("fake guard: {status}"),
-            "finished_at": "2026-11-01T00:00:01Z"});
-        if let Some(change) = change {
-            result["change"] = change;
-        }
-        let reply = agent
-            .client
-            .post(t.https(&format!("/api/v1/agent/commands/{id}/result")))
-            .json(&result)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(reply.status(), 200);
-        seen.push(id);
+        .unwrap()
+}
+
+/// Posts `answer`'s result for one delivered `apply_change` envelope; returns its id.
+pub async fn report(
+    t: &TestController,
+    agent: &FakeAgent,
+    envelope: &Value,
+    answer: impl Fn(&Value) -> (String, Option<Value>),
+) -> String {
+    let id = envelope["id"].as_str().unwrap().to_owned();
+    assert_eq!(envelope["command"]["kind"], "apply_change");
+    let (status, change) = answer(&envelope["command"]);
+    let mut result = json!({"status": status, "message": format!("fake guard: {status}"),
+        "finished_at": "2026-11-01T00:00:01Z"});
+    if let Some(change) = change {
+        result["change"] = change;
     }
-    seen
+    let reply = agent
+        .client
+        .post(t.https(&format!("/api/v1/agent/commands/{id}/result")))
+        .json(&result)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status(), 200);
+    id
 }
 
 /// Answers like the guard.

@@ -2,11 +2,14 @@
 //! a health failure on the canary stops the rollout, blocks the version and touches nothing
 //! else; command ids are deterministic and every transition is audited.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::fleet::{create_rollout, enroll_fleet, run_to_end, serve_once};
+use crate::fleet::{
+    create_rollout, create_rollout_with, enroll_fleet, guard_answer, poll, report, run_to_end,
+    serve_once,
+};
 use crate::support::TestController;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -94,4 +97,66 @@ async fn rollout_requests_are_checked() {
         (status, body["error"]["code"].as_str()),
         (404, Some("rollout_not_found"))
     );
+}
+
+/// A stored result wakes the scheduler at once (not at its next 1 s tick: counted as a `woken`
+/// pass), and the next host's command reaches that host's already waiting long-poll at once
+/// (not at the poll's 10 s deadline).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_result_claims_the_next_host_at_once_and_its_waiting_long_poll_gets_the_command() {
+    let t = TestController::start().await;
+    let agents = enroll_fleet(&t, 3).await;
+    let one_by_one = json!({"canary_size": 1, "batch_size": 1, "verification_seconds": 0,
+        "checks": []});
+    let id = create_rollout_with(&t, &agents, "1.0-2", one_by_one).await;
+    let first = poll(&t, &agents[0], 10).await;
+    let mut command = first["commands"][0].clone();
+    for (done, next) in agents.iter().zip(&agents[1..]) {
+        // The next host is already waiting when the result that frees the slot arrives.
+        let waiting = async {
+            let started = Instant::now();
+            (poll(&t, next, 10).await, started.elapsed())
+        };
+        let finishing = async {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            report(&t, done, &command, guard_answer).await
+        };
+        let ((batch, waited), _) = tokio::join!(waiting, finishing);
+        assert_eq!(
+            batch["commands"].as_array().map(Vec::len),
+            Some(1),
+            "{batch}"
+        );
+        assert!(
+            waited < Duration::from_secs(5),
+            "long-poll waited {waited:?}"
+        );
+        command = batch["commands"][0].clone();
+    }
+    report(&t, &agents[2], &command, guard_answer).await;
+    let mut view = Value::Null;
+    for _ in 0..50 {
+        view = t.get_json(&format!("/api/v1/rollouts/{id}")).await.1;
+        if view["status"] != "running" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(view["status"], "completed", "{view}");
+    let metrics = t
+        .api()
+        .get(t.http("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let woken = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("patchwarden_scheduler_passes_total{trigger=\"woken\"} "))
+        .and_then(|n| n.parse::<u64>().ok())
+        .unwrap_or(0);
+    // The creation and each of the three results woke it.
+    assert!(woken >= 3, "woken passes: {woken}\n{metrics}");
 }

@@ -126,7 +126,11 @@ fn main() -> anyhow::Result<()> {
         options.batch,
         testbed.image.tag,
         options.verify_seconds,
-        if options.ansible_pipelining { "on" } else { "off" }
+        if options.ansible_pipelining {
+            "on"
+        } else {
+            "off"
+        }
     );
     for run in 1..=options.runs {
         let patchwarden = {
@@ -161,7 +165,12 @@ fn main() -> anyhow::Result<()> {
 /// The 1, 5 and 15 minute load averages (`/proc/loadavg`).
 fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg")
-        .map(|text| text.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .map(|text| {
+            text.split_whitespace()
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
         .unwrap_or_else(|_| "unknown".into())
 }
 
