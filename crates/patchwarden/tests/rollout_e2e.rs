@@ -148,8 +148,9 @@ async fn an_agent_killed_during_verification_rolls_back_after_restart() {
     assert_eq!(status, 201, "{created}");
     let id = created["id"].as_str().unwrap();
     let canary = &fleet.hosts[0];
-    // Wait (bounded) until the bad version is installed: the guard is verifying now.
-    while demo_version(canary) != BAD_HEALTH {
+    // Wait (bounded) until dpkg has fully installed the bad version: the guard is verifying
+    // now. (Killed while dpkg configures it, the host would need `dpkg --configure -a`.)
+    while demo_configured_version(canary) != BAD_HEALTH {
         assert!(
             started.elapsed() < Duration::from_secs(60),
             "never installed"

@@ -253,7 +253,7 @@ async fn bad_version_with_canary_fault(fault: Fault) {
     assert_eq!(status, 201, "{created}");
     let id = created["id"].as_str().unwrap().to_owned();
     let canary = &fleet.hosts[0];
-    while demo_version(canary) != BAD_HEALTH {
+    while demo_configured_version(canary) != BAD_HEALTH {
         assert!(
             started.elapsed() < Duration::from_secs(60),
             "never installed"

@@ -154,6 +154,21 @@ pub fn demo_version(host: &Host) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// pw-demo's version once dpkg has fully installed it (`ii`); empty while it is unpacked or
+/// half-configured (dpkg's version field already names the new version then).
+pub fn demo_configured_version(host: &Host) -> String {
+    let out = host
+        .exec(
+            "dpkg-query",
+            ["-W", "-f", "${db:Status-Abbrev}|${Version}", DEMO],
+        )
+        .unwrap();
+    match String::from_utf8_lossy(&out.stdout).split_once('|') {
+        Some((status, version)) if status.trim() == "ii" => version.to_owned(),
+        _ => String::new(),
+    }
+}
+
 /// Six hosts on pw-demo 1.0-1 with its service running, each with an enrolled agent.
 pub async fn fleet_with_agents(
     controller: &Controller,
