@@ -75,7 +75,7 @@ impl AppState {
     }
 
     /// Asks the rollout scheduler for a pass now (an agent reported a result, a rollout was
-    /// created). Wake-ups during a pass coalesce into one more pass right after it.
+    /// created, paused, resumed or stopped). Wake-ups during a pass coalesce into one more pass right after it.
     pub fn wake_scheduler(&self) {
         self.scheduler_wake.notify_one();
     }

@@ -74,7 +74,10 @@ async fn control(
         if state.store.set_rollout_control(&change).await? {
             tracing::info!(rollout = %id, action = name, "operator control");
             state.metrics.rollout_control(name);
-            return Ok(Json(load(&state, &id).await?));
+            let view = load(&state, &id).await?;
+            // A resume claims, a stop releases, at once rather than at the next tick.
+            state.wake_scheduler();
+            return Ok(Json(view));
         }
     }
     Err(ApiError::RolloutConflict(format!(
