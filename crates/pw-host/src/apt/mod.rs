@@ -167,6 +167,7 @@ pub fn install_exact(
 /// Puts packages back to their recorded versions (`--allow-downgrades`), removing those that
 /// were absent. Works over half-configured packages left by a failed postinst.
 pub fn rollback(runner: &dyn Runner, recorded: &[RecordedVersion]) -> anyhow::Result<ApplyOutcome> {
+    finish_interrupted(runner)?;
     apply(
         runner,
         true,
@@ -196,6 +197,20 @@ pub fn pending_updates(runner: &dyn Runner) -> anyhow::Result<Vec<PendingUpdate>
         );
     }
     Ok(updates)
+}
+
+/// `dpkg --configure -a`, keeping local conffiles: finishes a dpkg run that was interrupted (the
+/// agent or its host killed mid-install), without which apt refuses every install with "dpkg was
+/// interrupted". Its own failure (e.g. the new version's failing postinst again) is not an error:
+/// the rollback that follows replaces the half-configured package.
+pub fn finish_interrupted(runner: &dyn Runner) -> anyhow::Result<CommandOutput> {
+    let invocation = Invocation::new(
+        "dpkg",
+        ["--force-confdef", "--force-confold", "--configure", "-a"],
+    )
+    .env("DEBIAN_FRONTEND", "noninteractive")
+    .timeout(APT_TIMEOUT);
+    runner.run(&invocation)
 }
 
 /// `dpkg --audit`: the packages left half-installed or half-configured (empty when clean).
