@@ -37,7 +37,8 @@ pub use operators::{
 pub use plans::{PlanEvent, PlanListing, PlanRefusal, StoredPlan};
 pub use rollout_control::ControlChange;
 pub use rollouts::{
-    BlockedRow, HostTransition, NewRollout, PlanLink, RolloutHostRow, RolloutRow, TransitionCommand,
+    BlockedRow, HostTransition, HostsBusy, NewRollout, PlanLink, RolloutHostRow, RolloutRow,
+    TransitionCommand,
 };
 pub use signals::{EpssRow, KevRow};
 

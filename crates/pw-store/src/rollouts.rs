@@ -34,6 +34,32 @@ pub struct PlanLink {
     pub version: i64,
 }
 
+/// A rollout refused because some of its hosts are still in another active (running or
+/// paused) rollout that has not finished them: two rollouts must never change one host at the
+/// same time. Nothing was written. Reaches callers inside `anyhow::Error` (`downcast_ref`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostsBusy {
+    /// `(host id, rollout id)` pairs.
+    pub hosts: Vec<(String, String)>,
+}
+
+impl std::fmt::Display for HostsBusy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let hosts: Vec<String> = self
+            .hosts
+            .iter()
+            .map(|(host, rollout)| format!("{host} (in rollout {rollout})"))
+            .collect();
+        write!(
+            f,
+            "host(s) still in another active rollout: {}; wait for it to finish or stop it",
+            hosts.join(", ")
+        )
+    }
+}
+
+impl std::error::Error for HostsBusy {}
+
 /// A stored rollout.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RolloutRow {
@@ -106,13 +132,33 @@ impl Store {
     /// Creates a rollout and its hosts, audited as `rollout.created`. A rollout of a stored plan
     /// is refused ([`crate::PlanRefusal`], nothing written) unless the plan is still approved or
     /// scheduled at the version read and no other rollout of it is running or paused; the plan's
-    /// history and the audit chain record `rolled_out` in the same transaction.
+    /// history and the audit chain record `rolled_out` in the same transaction. A rollout naming a
+    /// host that another running or paused rollout has not finished is refused ([`HostsBusy`]).
     pub async fn create_rollout(&self, rollout: &NewRollout, actor: &str) -> anyhow::Result<()> {
         let at = Timestamp::now();
         let now = at.to_string();
         let mut tx = self.begin_immediate().await?;
         if let Some(link) = rollout.plan {
             crate::plans::record_rollout(&mut tx, link, actor, &rollout.id, at).await?;
+        }
+        let mut busy = Vec::new();
+        for (host, _, _) in &rollout.hosts {
+            let row = sqlx::query(
+                "SELECT rh.rollout_id FROM rollout_hosts rh JOIN rollouts r ON r.id = rh.rollout_id
+                 WHERE rh.host_id = ? AND r.status IN ('running', 'paused')
+                   AND rh.state_name NOT IN ('done', 'rolled_back', 'failed')
+                 LIMIT 1",
+            )
+            .bind(host)
+            .fetch_optional(&mut *tx)
+            .await
+            .context("checking hosts of active rollouts")?;
+            if let Some(row) = row {
+                busy.push((host.clone(), row.get::<String, _>("rollout_id")));
+            }
+        }
+        if !busy.is_empty() {
+            return Err(HostsBusy { hosts: busy }.into());
         }
         sqlx::query(
             "INSERT INTO rollouts (id, created_at, created_by, status, plan, policy, checks,

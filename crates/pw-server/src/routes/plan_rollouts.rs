@@ -129,12 +129,15 @@ pub async fn create(
     store(state, actor, &from.plan, &policy, &recipe, &[], Some(link)).await
 }
 
-/// A store error as the API's answer: plan refusals keep their sentence.
+/// A store error as the API's answer: plan refusals and busy hosts keep their sentence.
 pub fn refusal(error: anyhow::Error) -> ApiError {
     match error.downcast_ref::<PlanRefusal>() {
         Some(PlanRefusal::NotFound { id }) => ApiError::PlanNotFound(*id),
         Some(stale @ PlanRefusal::Stale { .. }) => ApiError::PlanStale(stale.to_string()),
         Some(refused @ PlanRefusal::Refused { .. }) => ApiError::PlanRefused(refused.to_string()),
-        None => ApiError::Internal(error),
+        None => match error.downcast_ref::<pw_store::HostsBusy>() {
+            Some(busy) => ApiError::RolloutConflict(busy.to_string()),
+            None => ApiError::Internal(error),
+        },
     }
 }

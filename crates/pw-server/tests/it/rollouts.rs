@@ -160,3 +160,50 @@ async fn a_result_claims_the_next_host_at_once_and_its_waiting_long_poll_gets_th
     // The creation and each of the three results woke it.
     assert!(woken >= 3, "woken passes: {woken}\n{metrics}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_is_in_at_most_one_active_rollout() {
+    let t = TestController::start().await;
+    let agents = enroll_fleet(&t, 3).await;
+    let first = create_rollout(&t, &agents[..2], "1.0-2").await;
+    let (_, before) = t.get_json("/api/v1/audit").await;
+    // agents[1] is still pending in the first rollout: the second one is refused whole.
+    let body = json!({
+        "hosts": [agents[2].host_id.clone(), agents[1].host_id.clone()],
+        "targets": [{"name": "pw-demo", "version": "1.0-2"}],
+        "canary_size": 1, "batch_size": 1,
+    });
+    let answer = t
+        .api()
+        .post(t.http("/api/v1/rollouts"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 409);
+    let error: Value = answer.json().await.unwrap();
+    assert_eq!(error["error"]["code"], "rollout_conflict", "{error}");
+    let message = error["error"]["message"].as_str().unwrap();
+    assert!(message.contains(&agents[1].host_id), "{message}");
+    assert!(message.contains(&first), "{message}");
+    assert!(!message.contains(&agents[2].host_id), "{message}");
+    let (_, list) = t.get_json("/api/v1/rollouts").await;
+    assert_eq!(
+        list["rollouts"].as_array().unwrap().len(),
+        1,
+        "nothing stored"
+    );
+    let (_, after) = t.get_json("/api/v1/audit").await;
+    assert_eq!(before["records"], after["records"], "no audit record");
+    // Once the first rollout is finished with its hosts, they can join another one.
+    let (view, _) = run_to_end(&t, &agents[..2], &first).await;
+    assert_eq!(view["status"], "completed", "{view}");
+    let answer = t
+        .api()
+        .post(t.http("/api/v1/rollouts"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 201);
+}
