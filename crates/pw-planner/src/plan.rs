@@ -118,6 +118,21 @@ pub struct Batch {
     pub notes: Vec<String>,
 }
 
+impl Batch {
+    /// The latest instant a host of this batch may start changing so that its apply,
+    /// verification and a rollback still end within the window slot (never before `start`).
+    pub fn last_claim(&self) -> Timestamp {
+        let change = self.end.duration_since(self.start);
+        let rollback = jiff::SignedDuration::from_secs(self.rollback_seconds as i64);
+        let latest = self
+            .slot_end
+            .checked_sub(change)
+            .and_then(|t| t.checked_sub(rollback))
+            .unwrap_or(self.start);
+        latest.max(self.start)
+    }
+}
+
 /// Hosts the plan could not place.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Unscheduled {
@@ -170,5 +185,52 @@ impl Plan {
         // Serialising plain data into a String cannot fail: every key is a string and no
         // Serialize impl here returns an error.
         serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn batch(slot: (&str, &str), start: &str, end: &str, rollback_seconds: u64) -> Batch {
+        let t = |s: &str| s.parse::<Timestamp>().unwrap();
+        Batch {
+            number: 1,
+            group: "web".into(),
+            index_in_group: 1,
+            kind: BatchKind::Wave,
+            hosts: vec!["a".into()],
+            window: "night".into(),
+            slot_start: t(slot.0),
+            slot_end: t(slot.1),
+            start: t(start),
+            end: t(end),
+            apply_seconds: 600,
+            rollback_seconds,
+            rollback_buffer_seconds: 1800,
+            usable_seconds: 4200,
+            max_failures: None,
+            notes: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_last_claim_leaves_room_for_the_change_and_a_rollback() {
+        // 02:00–04:00 slot, a 30 min change (apply + verification), 20 min rollback.
+        let b = batch(
+            ("2026-11-24T02:00:00Z", "2026-11-24T04:00:00Z"),
+            "2026-11-24T02:00:00Z",
+            "2026-11-24T02:30:00Z",
+            1200,
+        );
+        assert_eq!(b.last_claim().to_string(), "2026-11-24T03:10:00Z");
+        // A batch placed late in its slot can still start at its own start, never earlier.
+        let late = batch(
+            ("2026-11-24T02:00:00Z", "2026-11-24T04:00:00Z"),
+            "2026-11-24T03:20:00Z",
+            "2026-11-24T03:50:00Z",
+            1200,
+        );
+        assert_eq!(late.last_claim(), late.start);
     }
 }

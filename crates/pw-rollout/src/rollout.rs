@@ -45,6 +45,11 @@ pub struct BatchSpec {
     /// No host of the batch is claimed before this instant (the plan's slot start).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub not_before: Option<Timestamp>,
+    /// No host of the batch is claimed after this instant: later, its change and a rollback
+    /// would no longer fit in the plan's window slot. The rollout then waits
+    /// ([`WaitReason::BatchWindowPassed`]) for an operator to stop it and re-plan.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_after: Option<Timestamp>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -237,6 +242,12 @@ pub enum WaitReason {
     BatchNotStarted {
         batch: usize,
         start: Timestamp,
+    },
+    /// The current batch's last claim instant has passed: the rest of it no longer fits in its
+    /// window slot. Claimed hosts finish; nothing more is claimed.
+    BatchWindowPassed {
+        batch: usize,
+        end: Timestamp,
     },
     /// Every remaining host of the current batch is claimed; waiting for them to finish.
     BatchInProgress {
@@ -433,6 +444,14 @@ fn claim_in_batch(
             start,
         });
     }
+    if let Some(end) = batch.not_after
+        && gates.now.is_none_or(|now| now > end)
+    {
+        decision.waiting.push(WaitReason::BatchWindowPassed {
+            batch: current + 1,
+            end,
+        });
+    }
     if !decision.waiting.is_empty() {
         return;
     }
@@ -568,6 +587,7 @@ pub fn retry_failed(
                 kind: batch.kind,
                 hosts,
                 not_before: batch.not_before,
+                not_after: batch.not_after,
             })
         })
         .collect();

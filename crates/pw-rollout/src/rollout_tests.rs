@@ -42,6 +42,7 @@ fn plan(batches: &[(BatchKind, &[&str])], budget: usize) -> RolloutPlan {
                 })
                 .collect(),
             not_before: None,
+            not_after: None,
         })
         .collect();
     RolloutPlan {
@@ -503,4 +504,35 @@ fn another_groups_canary_may_follow_a_wave() {
     assert_eq!(p.validate(), Ok(()));
     p.batches[2].group = "web".into();
     assert_eq!(p.validate(), Err(PlanError::CanaryAfterWave { batch: 3 }));
+}
+
+#[test]
+fn a_batch_past_its_last_claim_claims_nothing_more() {
+    let end = at() + jiff::SignedDuration::from_hours(1);
+    let mut p = plan(
+        &[(BatchKind::Canary, &["a"]), (BatchKind::Wave, &["b", "c"])],
+        1,
+    );
+    p.batches[1].not_after = Some(end);
+    let done = BTreeMap::from([(id("a"), done())]);
+    let decide_at = |now: Option<Timestamp>, states: &BTreeMap<HostId, HostState>| {
+        let gates = Gates {
+            now,
+            ..Gates::default()
+        };
+        decide(&p, states, &Default::default(), &BlockList::new(), &gates).unwrap()
+    };
+    // In time: claimed (budget 1: one host).
+    let d = decide_at(Some(end), &done);
+    assert_eq!(d.claim.len(), 1, "{d:?}");
+    // Too late, or no clock: waits with the reason, claims nothing.
+    for now in [None, Some(end + jiff::SignedDuration::from_secs(1))] {
+        let d = decide_at(now, &done);
+        assert!(d.claim.is_empty(), "{now:?}: {d:?}");
+        assert_eq!(
+            d.waiting,
+            vec![WaitReason::BatchWindowPassed { batch: 2, end }]
+        );
+        assert_eq!(d.status, RolloutStatus::Running);
+    }
 }

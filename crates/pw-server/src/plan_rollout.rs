@@ -164,6 +164,7 @@ pub fn rollout_from_plan(
             },
             hosts,
             not_before: Some(batch.start),
+            not_after: Some(batch.last_claim()),
         });
     }
     let rollout = RolloutPlan {

@@ -80,6 +80,7 @@ fn plan(fleet: &Fleet) -> RolloutPlan {
                 kind,
                 hosts,
                 not_before: None,
+                not_after: None,
             };
             if b == 0 {
                 canaries.push(batch)

@@ -115,6 +115,7 @@ async fn create_ad_hoc(
         kind,
         hosts: hosts.iter().map(spec).collect(),
         not_before: None,
+        not_after: None,
     };
     if canaries > 0 {
         batches.push(batch(BatchKind::Canary, &request.hosts[..canaries]));

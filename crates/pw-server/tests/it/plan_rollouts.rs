@@ -313,6 +313,23 @@ async fn an_approved_plan_rolls_out_with_each_hosts_own_targets() {
                     "path": "/cgi-bin/health", "expect_status": 200}])
         );
     }
+    // Each batch keeps its slot: not claimed before its start, nor after its last claim.
+    let row = t
+        .controller
+        .state
+        .store
+        .rollout(&rollout)
+        .await
+        .unwrap()
+        .unwrap();
+    let stored: Value = serde_json::from_str(&row.plan).unwrap();
+    let batches = stored["batches"].as_array().unwrap();
+    assert_eq!(batches.len(), plan.batches.len(), "{stored}");
+    for (kept, planned) in batches.iter().zip(&plan.batches) {
+        assert_eq!(kept["not_before"], planned.start.to_string(), "{stored}");
+        assert_eq!(kept["not_after"], planned.last_claim().to_string());
+        assert!(planned.last_claim() > planned.start);
+    }
     // The plan's history and the audit chain link the plan to the rollout.
     let history = t.controller.state.store.plan_events(id).await.unwrap();
     let last = history.last().unwrap();
