@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::host::HostState;
 use crate::model::HostId;
-use crate::rollout::{PauseReason, RolloutControl, RolloutPlan, RolloutStatus, StopReason};
+use crate::plan::RolloutPlan;
+use crate::rollout::{PauseReason, RolloutControl, RolloutStatus, StopReason};
 
 /// What an operator asks of a rollout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -119,7 +120,7 @@ pub fn slots_by_group(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rollout::{BatchKind, BatchSpec, FailurePolicy, HostSpec};
+    use crate::plan::{BatchKind, BatchSpec, FailurePolicy, HostSpec};
     use crate::{ExactVersion, Progress, RolloutId, Target};
 
     fn running() -> RolloutStatus {

@@ -24,6 +24,7 @@ pub mod control;
 pub mod host;
 pub mod model;
 pub mod persist;
+pub mod plan;
 pub mod policy;
 pub mod rollout;
 
@@ -35,9 +36,9 @@ pub use host::{
 };
 pub use model::{ExactVersion, HostId, Recorded, RolloutId, Target, VersionError};
 pub use persist::{SCHEMA_VERSION, SchemaError, from_json, to_json};
+pub use plan::{BatchKind, BatchSpec, FailurePolicy, HostSpec, PlanError, RolloutPlan};
 pub use policy::{Backoff, Policy, StepLimits, Timeouts};
 pub use rollout::{
-    BatchKind, BatchSpec, Claim, FailurePolicy, Failures, Gates, HostSpec, PauseReason, PlanError,
-    Release, RolloutControl, RolloutDecision, RolloutPlan, RolloutStatus, Skip, StopReason,
-    WaitReason, decide, retry_failed,
+    Claim, Failures, Gates, PauseReason, Release, RolloutControl, RolloutDecision, RolloutStatus,
+    Skip, StopReason, WaitReason, decide, retry_failed,
 };

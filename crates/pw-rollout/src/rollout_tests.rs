@@ -9,6 +9,7 @@ use super::*;
 use crate::block::Block;
 use crate::host::{FailCause, Progress, RollbackCause};
 use crate::model::{ExactVersion, Recorded};
+use crate::plan::FailurePolicy;
 
 fn target(spec: &str) -> Target {
     let (package, version) = spec.split_once('=').unwrap();
