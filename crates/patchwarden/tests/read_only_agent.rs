@@ -67,8 +67,11 @@ async fn an_agent_restarted_read_only_refuses_and_the_host_fails_at_once() {
     );
     let started = Instant::now();
     let host_id = loop {
+        // The controller lists the host as soon as it signed the certificate, a moment before
+        // the agent has written its identity: killing it in between would lose the enrollment.
         if let Some(host) = host(&controller).await
             && host["read_only"] == false
+            && agent_dir.join("identity.json").exists()
         {
             break host["id"].as_str().unwrap().to_owned();
         }
