@@ -17,6 +17,7 @@ const DOMAIN: &[&str] = &[
     "pw-planner",
     "pw-scan",
     "pw-rollout",
+    "pw-protocol",
 ];
 
 /// Crates a domain crate must never pull in, directly or transitively.

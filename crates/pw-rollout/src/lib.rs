@@ -26,7 +26,9 @@ pub mod model;
 pub mod persist;
 pub mod plan;
 pub mod policy;
+pub mod report;
 pub mod rollout;
+pub mod wire;
 
 pub use block::{Block, BlockList};
 pub use control::{ControlAction, ControlError, slots_by_group};
@@ -38,7 +40,9 @@ pub use model::{ExactVersion, HostId, Recorded, RolloutId, Target, VersionError}
 pub use persist::{SCHEMA_VERSION, SchemaError, from_json, to_json};
 pub use plan::{BatchKind, BatchSpec, FailurePolicy, HostSpec, PlanError, RolloutPlan};
 pub use policy::{Backoff, Policy, StepLimits, Timeouts};
+pub use report::{GuardOutcome, GuardReason, GuardReport, ProtectionRun};
 pub use rollout::{
     Claim, Failures, Gates, PauseReason, Release, RolloutControl, RolloutDecision, RolloutStatus,
     Skip, StopReason, WaitReason, decide, retry_failed,
 };
+pub use wire::WireError;

@@ -7,6 +7,7 @@ use pw_model::PackageName;
 use super::state::*;
 use crate::model::{ExactVersion, HostId, Recorded, RolloutId, Target};
 use crate::policy::Policy;
+use crate::report::{GuardOutcome, GuardReport};
 
 pub fn now() -> Timestamp {
     "2025-03-01T02:00:00Z".parse().unwrap()
@@ -183,7 +184,24 @@ pub fn every_event() -> Vec<Event> {
                 detail: "HTTP 502".into(),
             },
         },
+        Event::GuardReported {
+            report: done_report(),
+        },
+        Event::ReportRefused {
+            detail: "recorded[0].name: package name is empty".into(),
+        },
     ]
+}
+
+/// The guard's report of a change that went well: recorded, installed exactly, `web` passed.
+pub fn done_report() -> GuardReport {
+    GuardReport {
+        recorded: recorded(),
+        final_versions: installed(),
+        installed_at: Some(now()),
+        passed_checks: vec!["web".into()],
+        ..GuardReport::untouched(GuardOutcome::Done)
+    }
 }
 
 /// The steps of a decision's commands, in order.

@@ -1,6 +1,7 @@
 //! The per-host state machine (DESIGN.md §5): `pending → claimed → protecting → applying →
 //! verifying → done | rolling_back → rolled_back | failed`.
 
+mod reported;
 mod rollback;
 mod state;
 mod step;
@@ -13,6 +14,8 @@ pub use step::{next_deadline, on_tick, step};
 
 #[cfg(test)]
 mod fixtures;
+#[cfg(test)]
+mod report_tests;
 #[cfg(test)]
 mod table_tests;
 #[cfg(test)]

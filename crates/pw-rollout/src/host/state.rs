@@ -12,6 +12,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use crate::model::{HostId, Recorded, RolloutId, Target};
+use crate::report::GuardReport;
 
 /// One host's part of a rollout: the persisted record.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -90,6 +91,11 @@ pub enum FailCause {
     },
     /// The rollback reported success but the versions differ from the recorded ones.
     RollbackMismatch { cause: RollbackCause },
+    /// The agent's report does not prove its outcome (done on other versions than the targets
+    /// or without every check passed; a change that touched the host without the recorded
+    /// version of every target; an outcome the host's state contradicts), or the controller
+    /// could not read it. The host may have been changed: a human looks.
+    BadReport { detail: String },
 }
 
 impl FailCause {
@@ -316,6 +322,16 @@ pub enum Event {
         versions: Vec<Recorded>,
         cause: RollbackCause,
     },
+    /// The agent's guard finished the change and reported what it did: the host goes straight
+    /// to the outcome the report proves.
+    GuardReported {
+        report: GuardReport,
+    },
+    /// The controller could not take the agent's report (unreadable, invalid names or
+    /// versions): the host fails with the reason.
+    ReportRefused {
+        detail: String,
+    },
 }
 
 /// An event's name, for refusals and logs.
@@ -337,6 +353,8 @@ pub enum EventName {
     RollbackFailed,
     TimedOut,
     AgentReportedRollback,
+    GuardReported,
+    ReportRefused,
 }
 
 impl Event {
@@ -357,6 +375,8 @@ impl Event {
             Event::RollbackFailed { .. } => EventName::RollbackFailed,
             Event::TimedOut => EventName::TimedOut,
             Event::AgentReportedRollback { .. } => EventName::AgentReportedRollback,
+            Event::GuardReported { .. } => EventName::GuardReported,
+            Event::ReportRefused { .. } => EventName::ReportRefused,
         }
     }
 }

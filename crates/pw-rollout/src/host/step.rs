@@ -6,11 +6,12 @@ use std::collections::BTreeSet;
 
 use jiff::Timestamp;
 
+use crate::host::reported::every_recorded;
 use crate::host::state::{
     Action, Command, CommandKey, Decision, Event, EventName, FailCause, HostChange, HostState,
     Progress, Rejected, RollbackCause,
 };
-use crate::model::{Recorded, Target, by_package, matches_targets};
+use crate::model::{Recorded, Target, matches_targets};
 use crate::policy::{Policy, StepLimits, after};
 
 /// Moves `change` by `event` at `now`. An event the state does not accept is `Rejected` and
@@ -29,6 +30,8 @@ pub fn step(
         policy,
     };
     match (&change.state, event) {
+        (_, E::GuardReported { report }) => ctx.reported(report, event),
+        (_, E::ReportRefused { detail }) => ctx.report_refused(detail, event),
         (S::Pending { attempt }, E::Claimed { targets }) => ctx.claim(*attempt, targets),
         (S::Claimed { targets, progress }, E::VersionsRecorded { versions }) => {
             ctx.record(targets, progress.attempt, versions)
@@ -230,22 +233,7 @@ impl Ctx<'_> {
         attempt: u32,
         versions: &[Recorded],
     ) -> Result<Decision, Rejected> {
-        let reported = by_package(versions);
-        let missing: Vec<String> = targets
-            .iter()
-            .filter(|t| !reported.contains_key(&t.package))
-            .map(|t| t.package.to_string())
-            .collect();
-        if !missing.is_empty() {
-            return Err(Rejected::IncompleteVersions(missing));
-        }
-        let recorded: Vec<Recorded> = targets
-            .iter()
-            .map(|t| Recorded {
-                package: t.package.clone(),
-                version: reported.get(&t.package).copied().flatten().cloned(),
-            })
-            .collect();
+        let recorded = every_recorded(targets, versions).map_err(Rejected::IncompleteVersions)?;
         if self.policy.protection_steps.is_empty() {
             return Ok(self.install(targets, recorded, attempt));
         }

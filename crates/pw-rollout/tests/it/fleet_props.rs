@@ -9,9 +9,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use jiff::{SignedDuration, Timestamp};
 use proptest::prelude::*;
 use pw_rollout::{
-    Action, BatchKind, BatchSpec, BlockList, Event, FailurePolicy, Gates, HostChange, HostId,
-    HostSpec, HostState, Policy, RollbackCause, RolloutControl, RolloutId, RolloutPlan,
-    RolloutStatus, decide, next_deadline, on_tick, step,
+    Action, BatchKind, BatchSpec, BlockList, Event, FailurePolicy, Gates, GuardOutcome,
+    GuardReason, GuardReport, HostChange, HostId, HostSpec, HostState, Policy, RollbackCause,
+    RolloutControl, RolloutId, RolloutPlan, RolloutStatus, Target, decide, next_deadline, on_tick,
+    step,
 };
 
 use crate::support::{after, before, start, target};
@@ -104,8 +105,15 @@ fn agent(state: &HostState, choice: u8, now: Timestamp) -> Option<(Event, Timest
     let late = next_deadline(state).map_or(now, |d| d.max(now));
     let event = match (state, choice % 8) {
         (HostState::Claimed { .. }, 7) => return Some((Event::TimedOut, late)),
-        (HostState::Claimed { .. }, _) => Event::VersionsRecorded {
+        // The older step-by-step path, as rows left by an older controller continue it.
+        (HostState::Claimed { .. }, 6) => Event::VersionsRecorded {
             versions: before(&targets),
+        },
+        (HostState::Claimed { .. }, 5) if (choice / 8).is_multiple_of(2) => {
+            Event::ReportRefused { detail: "x".into() }
+        }
+        (HostState::Claimed { .. }, what) => Event::GuardReported {
+            report: guard_report(&targets, what),
         },
         (HostState::Protecting { .. }, 6) => Event::ProtectionFailed { detail: "x".into() },
         (HostState::Protecting { .. }, 7) => return Some((Event::TimedOut, late)),
@@ -140,6 +148,33 @@ fn agent(state: &HostState, choice: u8, now: Timestamp) -> Option<(Event, Timest
         _ => return None,
     };
     Some((event, now))
+}
+
+/// The agent guard's one report for a change (`what` < 6): mostly done, else rolled back after a
+/// health or apply failure, failed, or refused.
+fn guard_report(targets: &[Target], what: u8) -> GuardReport {
+    let rolled_back = |reason| GuardOutcome::RolledBack {
+        reason,
+        detail: "x".into(),
+    };
+    let outcome = match what {
+        0..=2 => GuardOutcome::Done,
+        3 => rolled_back(GuardReason::HealthCheckFailed),
+        4 => rolled_back(GuardReason::ApplyFailed),
+        _ => GuardOutcome::Failed { detail: "x".into() },
+    };
+    let done = outcome == GuardOutcome::Done;
+    GuardReport {
+        recorded: before(targets),
+        final_versions: if done {
+            after(targets)
+        } else {
+            before(targets)
+        },
+        passed_checks: vec!["web".into()],
+        failed_check: Some("web".into()),
+        ..GuardReport::untouched(outcome)
+    }
 }
 
 /// The controller loop with its checks.

@@ -7,8 +7,8 @@ use std::collections::BTreeSet;
 use jiff::{SignedDuration, Timestamp};
 use proptest::prelude::*;
 use pw_rollout::{
-    Action, Event, HostChange, HostId, HostState, Policy, RollbackCause, RolloutId, StepLimits,
-    Target, next_deadline, on_tick, step,
+    Action, Event, GuardOutcome, GuardReason, GuardReport, HostChange, HostId, HostState, Policy,
+    RollbackCause, RolloutId, StepLimits, Target, next_deadline, on_tick, step,
 };
 
 use crate::support::{after, before, start, target};
@@ -61,6 +61,10 @@ fn event(kind: u8, variant: u8) -> Event {
         },
         11 => Event::RollbackFailed { detail: "x".into() },
         12 => Event::TimedOut,
+        15 => Event::GuardReported {
+            report: guard_report(variant),
+        },
+        16 => Event::ReportRefused { detail: "x".into() },
         _ => Event::AgentReportedRollback {
             versions: if even(variant) { before(&t) } else { after(&t) },
             cause: if variant % 3 != 1 && variant % 3 != 2 {
@@ -72,6 +76,46 @@ fn event(kind: u8, variant: u8) -> Event {
                 RollbackCause::ApplyFailed { detail: "x".into() }
             },
         },
+    }
+}
+
+/// A guard's report: every outcome, with fitting or unfitting versions and checks.
+fn guard_report(variant: u8) -> GuardReport {
+    let t = targets();
+    let detail = || "x".to_string();
+    let outcome = match variant % 6 {
+        0 => GuardOutcome::Done,
+        1 => GuardOutcome::RolledBack {
+            reason: [
+                GuardReason::HealthCheckFailed,
+                GuardReason::ApplyFailed,
+                GuardReason::Interrupted,
+            ][usize::from(variant / 6 % 3)],
+            detail: detail(),
+        },
+        2 => GuardOutcome::Failed { detail: detail() },
+        3 => GuardOutcome::ProtectionFailed {
+            step: "snapshot".into(),
+            detail: detail(),
+        },
+        4 => GuardOutcome::NotStarted { detail: detail() },
+        _ => GuardOutcome::Refused { detail: detail() },
+    };
+    let fits = (variant / 18).is_multiple_of(2);
+    GuardReport {
+        recorded: if fits { before(&t) } else { before(&t[..1]) },
+        final_versions: match (&outcome, fits) {
+            (GuardOutcome::Done, true) => after(&t),
+            (_, true) => before(&t),
+            (_, false) => after(&t[..1]),
+        },
+        passed_checks: if (variant / 36).is_multiple_of(2) {
+            vec!["web".into(), "db".into()]
+        } else {
+            vec![]
+        },
+        failed_check: Some("web".into()),
+        ..GuardReport::untouched(outcome)
     }
 }
 
@@ -106,7 +150,7 @@ fn attempt(state: &HostState) -> Option<u32> {
     }
 }
 
-/// Runs the inputs; `kind == 14` is a pure tick. Checks the invariants after every accepted
+/// Runs the inputs; `kind == 14` is a pure tick, 15 a guard's report, 16 a refused report. Checks the invariants after every accepted
 /// event and returns the final change and time.
 fn run(policy: &Policy, inputs: &[(u8, u8, u16)]) -> (HostChange, Timestamp) {
     let mut change = HostChange::new(RolloutId("r".into()), HostId("h".into()));
@@ -167,12 +211,12 @@ proptest! {
     #[test]
     fn random_event_sequences_keep_the_invariants(
         policy in policy_strategy(),
-        inputs in prop::collection::vec((0u8..15, any::<u8>(), 0u16..900), 0..60),
+        inputs in prop::collection::vec((0u8..17, any::<u8>(), 0u16..900), 0..60),
     ) {
         let (change, now) = run(&policy, &inputs);
         if change.state.is_terminal() {
-            for kind in 0..14 {
-                for variant in 0..3 {
+            for kind in (0..17).filter(|k| *k != 14) {
+                for variant in 0..72 {
                     prop_assert!(step(&change, &event(kind, variant), now, &policy).is_err());
                 }
             }
@@ -183,7 +227,7 @@ proptest! {
     #[test]
     fn mostly_well_behaved_agents_reach_the_end(
         policy in policy_strategy(),
-        inputs in prop::collection::vec((prop::sample::select(vec![0u8, 2, 3, 5, 7, 9, 10, 14]), 0u8..2, 0u16..400), 0..60),
+        inputs in prop::collection::vec((prop::sample::select(vec![0u8, 2, 3, 5, 7, 9, 10, 14, 15]), 0u8..2, 0u16..400), 0..60),
     ) {
         run(&policy, &inputs);
     }
@@ -193,7 +237,7 @@ proptest! {
     #[test]
     fn ticking_alone_always_ends_a_waiting_state(
         policy in policy_strategy(),
-        inputs in prop::collection::vec((0u8..15, 0u8..3, 0u16..900), 0..40),
+        inputs in prop::collection::vec((0u8..17, any::<u8>(), 0u16..900), 0..40),
     ) {
         let (mut change, _) = run(&policy, &inputs);
         let mut ticks = 0;
