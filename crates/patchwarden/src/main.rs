@@ -1,5 +1,8 @@
 //! The `patchwarden` binary: command-line parsing and wiring of the crates (kept thin).
 
+// The first user (`fleet`) lands next; `plans` follows.
+#[allow(dead_code)]
+mod api_client;
 mod cmd;
 mod paths;
 

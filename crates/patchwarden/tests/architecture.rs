@@ -15,6 +15,7 @@ const DOMAIN: &[&str] = &[
     "pw-priority",
     "pw-calendar",
     "pw-planner",
+    "pw-fleet",
     "pw-scan",
     "pw-rollout",
     "pw-protocol",

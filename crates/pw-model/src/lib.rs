@@ -7,6 +7,7 @@ mod cvss;
 mod duration;
 mod finding;
 mod inventory;
+mod label;
 mod os;
 mod package;
 mod tier;
@@ -16,6 +17,10 @@ pub use cvss::CvssVersion;
 pub use duration::{DurationError, format_duration, parse_duration};
 pub use finding::Finding;
 pub use inventory::InstalledPackage;
+pub use label::{
+    LabelError, MAX_LABEL_LENGTH, MAX_LABELS, check_label, check_label_key, check_labels,
+    parse_labels,
+};
 pub use os::{OsFamily, OsRelease, OsReleaseError};
 pub use package::{PackageName, PackageNameError};
 pub use tier::Tier;

@@ -18,6 +18,18 @@ pub struct ErrorDetail {
     /// Stable, snake_case (`token_already_used`, `host_not_found`, `invalid_body`).
     pub code: String,
     pub message: String,
+    /// Every problem of an invalid document, each with its key path (`fleet_invalid`); absent
+    /// when the error is one sentence.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub problems: Vec<Problem>,
+}
+
+/// One problem of a submitted document: where (a dotted key path such as
+/// `groups.web.members.labels.role`) and what is wrong there.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Problem {
+    pub path: String,
+    pub message: String,
 }
 
 /// One host as listed by `GET /api/v1/hosts`.

@@ -137,6 +137,7 @@ impl IntoResponse for ApiError {
             error: ErrorDetail {
                 code: code.to_owned(),
                 message: self.to_string(),
+                problems: Vec::new(),
             },
         };
         (status, axum::Json(body)).into_response()

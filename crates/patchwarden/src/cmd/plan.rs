@@ -11,13 +11,11 @@ use std::process::ExitCode;
 
 use anyhow::{Context, anyhow, bail};
 use jiff::{SignedDuration, Timestamp};
-use pw_calendar::{BlackoutSpec, Calendar, CalendarSpec, WindowSpec};
 use pw_planner::apt::{Availability, Simulation};
 use pw_planner::dpkg::{parse_conffiles, parse_verify};
 use pw_planner::{
     Evidence, EvidenceFiles, FleetFile, Host, PlanInput, Policy, ScanFile, Scope, WindowSlot,
 };
-use serde::Deserialize;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -139,31 +137,7 @@ fn window_slots(
     let mut problems = Vec::new();
     let mut out = BTreeMap::new();
     for (name, group) in &policy.groups {
-        let mut spec = CalendarSpec::default();
-        for (index, value) in group.windows.iter().enumerate() {
-            match WindowSpec::deserialize(value.clone()) {
-                Ok(window) => spec.windows.push(window),
-                Err(e) => problems.push(format!(
-                    "groups.{name}.windows[{index}]: {}",
-                    e.to_string().trim()
-                )),
-            }
-        }
-        for (index, value) in group.blackouts.iter().enumerate() {
-            match BlackoutSpec::deserialize(value.clone()) {
-                Ok(blackout) => spec.blackouts.push(blackout),
-                Err(e) => problems.push(format!(
-                    "groups.{name}.blackouts[{index}]: {}",
-                    e.to_string().trim()
-                )),
-            }
-        }
-        if spec.windows.len() != group.windows.len()
-            || spec.blackouts.len() != group.blackouts.len()
-        {
-            continue;
-        }
-        match Calendar::from_spec(&spec) {
+        match pw_fleet::group_calendar(name, &group.windows, &group.blackouts) {
             Ok(calendar) => {
                 let schedule = calendar.slots_between(from, until, SignedDuration::from_mins(1));
                 let slots = schedule
@@ -177,7 +151,7 @@ fn window_slots(
                     .collect();
                 out.insert(name.clone(), slots);
             }
-            Err(e) => problems.push(format!("groups.{name}: {e}")),
+            Err(errors) => problems.extend(errors.iter().map(ToString::to_string)),
         }
     }
     if problems.is_empty() {

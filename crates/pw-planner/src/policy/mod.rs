@@ -2,7 +2,8 @@
 //! health checks, rollout rules) and duration estimates, read from TOML in three stages (raw →
 //! defaults → validated, see STYLE.md). Every problem is reported at once with its key path, the
 //! offending value and the reason. The `[priority]` table of the same file belongs to pw-priority
-//! and is skipped here. docs/planning.md documents every option.
+//! and `[[emergency]]` and `[groups.<name>.members]` to pw-fleet (the controller's fleet
+//! document is this file); they are skipped here. docs/planning.md documents every option.
 
 mod group;
 mod raw;

@@ -61,6 +61,10 @@ pub struct RawGroup {
     pub health_checks: Option<Vec<String>>,
     pub benchmark_hook: Option<String>,
     pub rollout: Option<RawRollout>,
+    /// `[groups.<name>.members]`: the controller's membership rules, validated by pw-fleet and
+    /// ignored by the planner (whose hosts name their group).
+    #[allow(dead_code)]
+    pub members: Option<toml::Value>,
 }
 
 /// `[estimates.packages.<name>]`.

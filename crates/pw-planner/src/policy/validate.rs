@@ -15,8 +15,11 @@ use super::{
 };
 use crate::duration::parse_duration;
 
-const TOP_LEVEL_KEYS: [&str; 7] = [
+/// `priority` belongs to pw-priority, `emergency` (and `groups.<name>.members`) to pw-fleet:
+/// accepted here and checked there (the same file is the controller's fleet document).
+const TOP_LEVEL_KEYS: [&str; 8] = [
     "priority",
+    "emergency",
     "rollout",
     "estimates",
     "health_checks",
