@@ -1,5 +1,6 @@
 //! Shared vocabulary of patchwarden: operating-system releases, package names, priority tiers,
-//! durations as operators write them, CVE id syntax.
+//! durations as operators write them, CVE id syntax, a finding's lifecycle (status, accepted
+//! risk, counts per tier).
 //! Pure: no I/O, no clock, no async runtime.
 
 mod cve;
@@ -8,6 +9,7 @@ mod duration;
 mod finding;
 mod inventory;
 mod label;
+mod lifecycle;
 mod os;
 mod package;
 mod tier;
@@ -20,6 +22,10 @@ pub use inventory::InstalledPackage;
 pub use label::{
     LabelError, MAX_LABEL_LENGTH, MAX_LABELS, check_label, check_label_key, check_labels,
     parse_labels,
+};
+pub use lifecycle::{
+    AcceptanceError, FindingStatus, MAX_ACCEPTANCE, MAX_ACCEPTANCE_REASON_CHARS, TierTally,
+    acceptance_covers, check_acceptance, finding_status,
 };
 pub use os::{OsFamily, OsRelease, OsReleaseError};
 pub use package::{PackageName, PackageNameError};

@@ -70,6 +70,32 @@ impl Intelligence {
         self.findings(&matcher.match_packages(packages), context)
     }
 
+    /// Scans one host whose findings have a history: each finding's deadline runs from the first
+    /// sight `first_seen(binary, advisory)` gives (the finding's [`Finding::key`]), or from
+    /// `context.first_seen` for a finding never seen before.
+    pub fn scan_with_history(
+        &self,
+        matcher: &mut Matcher<'_>,
+        packages: &[InstalledPackage],
+        context: &ScanContext<'_>,
+        first_seen: &dyn Fn(&str, &str) -> Option<Timestamp>,
+    ) -> Vec<Finding> {
+        let matches = matcher.match_packages(packages);
+        let mut findings: Vec<Finding> = matches
+            .iter()
+            .map(|m| {
+                let seen = ScanContext {
+                    first_seen: first_seen(&m.installed.name, &m.advisory().id)
+                        .or(context.first_seen),
+                    ..*context
+                };
+                self.classify(m, &seen).into_finding(m)
+            })
+            .collect();
+        sort_findings(&mut findings);
+        findings
+    }
+
     /// Classifies matches into findings, most urgent first. For many hosts under one context, a
     /// [`Classifier`] gives the same findings while classifying each advisory set once.
     pub fn findings(&self, matches: &[Match<'_>], context: &ScanContext<'_>) -> Vec<Finding> {
@@ -160,6 +186,7 @@ impl Intelligence {
 }
 
 /// What a scan needs besides the packages.
+#[derive(Clone, Copy)]
 pub struct ScanContext<'a> {
     pub policy: &'a PriorityPolicy,
     /// The host's group, for group overrides in the policy.

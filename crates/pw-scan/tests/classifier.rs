@@ -105,3 +105,52 @@ fn remembered_classification_gives_the_same_findings() {
     assert!(findings > 1000, "{findings}");
     assert!(tiers.iter().filter(|&&n| n > 0).count() >= 3, "{tiers:?}");
 }
+
+/// A finding with a history keeps the first sight it was given; the others use the context's.
+#[test]
+fn history_gives_each_finding_its_own_first_sight() {
+    let intelligence = intelligence();
+    let policy = PriorityPolicy::default();
+    let now: Timestamp = "2026-11-23T12:00:00Z".parse().unwrap();
+    let earlier: Timestamp = "2026-10-01T00:00:00Z".parse().unwrap();
+    let os = OsRelease::parse("debian:12").unwrap();
+    let mut matcher = intelligence.matcher(&os, false);
+    let host = &hosts()[1];
+    let plain = ScanContext {
+        policy: &policy,
+        group: None,
+        first_seen: Some(now),
+        now,
+    };
+    let seen_earlier = ScanContext {
+        first_seen: Some(earlier),
+        ..plain
+    };
+    let matches = matcher.match_packages(host);
+    let expected_new = intelligence.findings(&matches, &plain);
+    let expected_old = intelligence.findings(&matches, &seen_earlier);
+    // Every other binary package (by name) was seen earlier.
+    let known = |binary: &str| binary.len().is_multiple_of(2);
+    let lookup = |binary: &str, _advisory: &str| known(binary).then_some(earlier);
+    let findings = intelligence.scan_with_history(&mut matcher, host, &plain, &lookup);
+    assert_eq!(findings.len(), expected_new.len());
+    let mut moved = 0;
+    for finding in &findings {
+        let source = if known(&finding.binary) {
+            &expected_old
+        } else {
+            &expected_new
+        };
+        let same = source.iter().find(|f| f.key() == finding.key()).unwrap();
+        assert_eq!(finding, same);
+        let other = if known(&finding.binary) {
+            &expected_new
+        } else {
+            &expected_old
+        };
+        let other = other.iter().find(|f| f.key() == finding.key()).unwrap();
+        moved += usize::from(other.deadline != finding.deadline);
+    }
+    // The first sight decides the deadline of many findings (those published before it).
+    assert!(moved > 10, "{moved}");
+}

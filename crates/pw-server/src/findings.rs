@@ -10,7 +10,7 @@ use jiff::Timestamp;
 use pw_model::{Finding, InstalledPackage, OsRelease};
 use pw_priority::PriorityPolicy;
 use pw_scan::{Intelligence, ScanContext};
-use pw_store::Store;
+use pw_store::{CurrentFinding, FindingsSnapshot, Recorded, Store};
 use tokio::sync::Mutex;
 
 /// Loaded intelligence per OS release (loading parses feeds once per release), each with the
@@ -67,15 +67,21 @@ impl IntelligenceCache {
     }
 }
 
-/// Scans one host's packages and stores its findings, ranked.
+/// Scans one host's packages and records its findings, ranked, with their history: a finding
+/// already open keeps its first sight (its deadline runs from the later of publication and first
+/// sight), a new one is first seen `now`. Returns how many findings there are, or `None` when a
+/// newer inventory was recorded meanwhile (this computation is dropped).
 pub async fn compute_and_store(
     cache: &IntelligenceCache,
     store: &Store,
     host_id: &str,
     os: &OsRelease,
     packages: Vec<InstalledPackage>,
-) -> anyhow::Result<usize> {
+    inventory_collected_at: Timestamp,
+    now: Timestamp,
+) -> anyhow::Result<Option<usize>> {
     let loaded = cache.for_release(os).await?;
+    let first_seen = store.open_first_seen(host_id).await?;
     let os_owned = os.clone();
     let (findings, source) = tokio::task::spawn_blocking(move || {
         let (intelligence, source) = &*loaded;
@@ -83,25 +89,45 @@ pub async fn compute_and_store(
         let context = ScanContext {
             policy: &policy,
             group: None,
-            first_seen: None,
-            now: Timestamp::now(),
+            first_seen: Some(now),
+            now,
+        };
+        let lookup = |binary: &str, advisory: &str| {
+            first_seen
+                .get(&(binary.to_owned(), advisory.to_owned()))
+                .copied()
         };
         let mut matcher = intelligence.matcher(&os_owned, false);
-        let findings = intelligence.scan(&mut matcher, &packages, &context);
+        let findings = intelligence.scan_with_history(&mut matcher, &packages, &context, &lookup);
         (findings, source.clone())
     })
     .await
     .context("scanning panicked")?;
-    let counts = tier_counts(&findings);
-    store
-        .store_findings(
-            host_id,
-            &source,
-            &serde_json::to_string(&findings)?,
-            &serde_json::to_string(&counts)?,
-        )
-        .await?;
-    Ok(findings.len())
+    let current = findings
+        .iter()
+        .map(|f| {
+            Ok(CurrentFinding {
+                binary: f.binary.clone(),
+                advisory: f.advisory.clone(),
+                tier: f.tier.index() as u8,
+                deadline: f.deadline,
+                json: serde_json::to_string(f)?,
+            })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let snapshot = FindingsSnapshot {
+        host_id,
+        inventory_collected_at,
+        computed_at: now,
+        source: &source,
+        findings_json: &serde_json::to_string(&findings)?,
+        tier_counts_json: &serde_json::to_string(&tier_counts(&findings))?,
+        current: &current,
+    };
+    match store.record_findings(&snapshot).await? {
+        Recorded::Recorded(_) => Ok(Some(findings.len())),
+        Recorded::Stale => Ok(None),
+    }
 }
 
 /// Findings per tier `[T0..T4]`.

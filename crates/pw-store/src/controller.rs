@@ -10,7 +10,7 @@ use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
 use crate::audit::{AuditEntry, append};
-use crate::{Store, parse_time};
+use crate::{Store, optional_time, parse_time};
 
 /// Why a token cannot be redeemed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -330,29 +330,6 @@ impl Store {
         tx.commit().await.context("committing the inventory")
     }
 
-    /// Stores the findings computed from the host's last inventory.
-    pub async fn store_findings(
-        &self,
-        host_id: &str,
-        source: &str,
-        findings_json: &str,
-        tier_counts_json: &str,
-    ) -> anyhow::Result<()> {
-        sqlx::query(
-            "INSERT OR REPLACE INTO host_findings (host_id, computed_at, source, findings, tier_counts)
-             VALUES (?, ?, ?, ?, ?)",
-        )
-        .bind(host_id)
-        .bind(Timestamp::now().to_string())
-        .bind(source)
-        .bind(findings_json)
-        .bind(tier_counts_json)
-        .execute(self.pool())
-        .await
-        .with_context(|| format!("storing the findings of host {host_id}"))?;
-        Ok(())
-    }
-
     /// Every host, by hostname.
     pub async fn hosts(&self) -> anyhow::Result<Vec<HostRow>> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
@@ -456,15 +433,10 @@ const FINDINGS_SELECT: &str = "SELECT f.*, h.hostname FROM host_findings f
 
 fn host_row(row: &SqliteRow) -> anyhow::Result<HostRow> {
     let id: String = row.get("id");
-    let optional_time = |column: &str| -> anyhow::Result<Option<Timestamp>> {
-        row.get::<Option<String>, _>(column)
-            .map(|text| parse_time(&text))
-            .transpose()
-    };
     Ok(HostRow {
         hostname: row.get("hostname"),
         enrolled_at: parse_time(&row.get::<String, _>("enrolled_at"))?,
-        last_seen_at: optional_time("last_seen_at")?,
+        last_seen_at: optional_time(row, "last_seen_at")?,
         agent_version: row.get("agent_version"),
         read_only: row.get("read_only"),
         plan_changes: row.get("plan_changes"),

@@ -8,8 +8,10 @@ mod advisories;
 pub mod audit;
 mod commands;
 mod controller;
+mod findings;
 mod operators;
 mod plans;
+mod risks;
 mod rollout_control;
 mod rollouts;
 mod signals;
@@ -30,11 +32,13 @@ pub use controller::{
     CommandRow, FindingsRow, FinishOutcome, HostRow, InventoryRow, NewHost, PendingRow,
     TokenProblem,
 };
+pub use findings::{CurrentFinding, FindingsSnapshot, HistoryChange, HistoryRow, Recorded};
 pub use operators::{
     NewSession, OperatorRefusal, OperatorRow, Role, SessionRow, TicketProblem,
     validate_operator_name,
 };
 pub use plans::{PlanEvent, PlanListing, PlanRefusal, StoredPlan};
+pub use risks::{AcceptedRiskRow, NewAcceptedRisk, RevokeOutcome};
 pub use rollout_control::ControlChange;
 pub use rollouts::{
     BlockedRow, HostTransition, HostsBusy, NewRollout, PlanLink, RolloutHostRow, RolloutRow,
@@ -200,4 +204,14 @@ impl ImportTx {
 fn parse_time(text: &str) -> anyhow::Result<jiff::Timestamp> {
     text.parse()
         .with_context(|| format!("stored timestamp {text:?} is not RFC 3339"))
+}
+
+/// A nullable timestamp column, parsed.
+fn optional_time(
+    row: &sqlx::sqlite::SqliteRow,
+    column: &str,
+) -> anyhow::Result<Option<jiff::Timestamp>> {
+    row.get::<Option<String>, _>(column)
+        .map(|text| parse_time(&text))
+        .transpose()
 }

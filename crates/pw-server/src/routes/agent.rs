@@ -166,10 +166,15 @@ pub async fn inventory(
             &host,
             &os,
             report.packages,
+            report.collected_at,
+            Timestamp::now(),
         )
         .await;
         match result {
-            Ok(count) => tracing::info!(host_id = host, findings = count, "findings computed"),
+            Ok(Some(count)) => {
+                tracing::info!(host_id = host, findings = count, "findings computed")
+            }
+            Ok(None) => tracing::info!(host_id = host, "findings of an older inventory dropped"),
             Err(error) => {
                 tracing::error!(host_id = host, error = format!("{error:#}"), "scan failed")
             }

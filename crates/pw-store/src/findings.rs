@@ -1,0 +1,309 @@
+//! Findings of the hosts and their history (migration `0010_finding_history.sql`).
+//!
+//! A findings computation replaces the host's snapshot (`host_findings`, the ranked list the
+//! API shows) and, in the same transaction, appends to `finding_history`: one row per host ×
+//! finding key (binary package, advisory id) × episode. An episode opens at the first
+//! computation that shows the finding (`first_seen`) and closes at the first that no longer does
+//! (`fixed_at`); a finding that comes back opens a new episode. History rows are never deleted
+//! and a closed episode never changes (triggers refuse both). Times are the controller's
+//! (`computed_at`), not the agent's.
+
+use std::collections::{HashMap, HashSet};
+
+use anyhow::Context;
+use jiff::Timestamp;
+use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
+
+use crate::{Store, optional_time, parse_time};
+
+/// One computation of a host's findings, to be recorded.
+#[derive(Debug, Clone)]
+pub struct FindingsSnapshot<'a> {
+    pub host_id: &'a str,
+    /// `collected_at` of the inventory scanned: a computation for an inventory older than the
+    /// stored one (or older than the stored computation) is stale and not recorded.
+    pub inventory_collected_at: Timestamp,
+    pub computed_at: Timestamp,
+    pub source: &'a str,
+    /// JSON list of `pw_model::Finding`, ranked.
+    pub findings_json: &'a str,
+    /// JSON `[t0, t1, t2, t3, t4]`.
+    pub tier_counts_json: &'a str,
+    /// The same findings, one by one, for the history (duplicate keys: the first counts).
+    pub current: &'a [CurrentFinding],
+}
+
+/// One finding of a computation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CurrentFinding {
+    pub binary: String,
+    pub advisory: String,
+    /// 0 (T0) to 4 (T4).
+    pub tier: u8,
+    pub deadline: Option<Timestamp>,
+    /// JSON of the `pw_model::Finding`.
+    pub json: String,
+}
+
+/// What recording a computation changed in the history.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HistoryChange {
+    /// Findings seen for the first time on the host.
+    pub opened: usize,
+    /// Findings seen again after they had been fixed (a new episode).
+    pub reopened: usize,
+    /// Open findings still there.
+    pub kept: usize,
+    /// Open findings gone (their episode closed with `fixed_at`).
+    pub fixed: usize,
+}
+
+/// The outcome of [`Store::record_findings`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recorded {
+    Recorded(HistoryChange),
+    /// A newer inventory or computation is already stored; nothing was written.
+    Stale,
+}
+
+/// One episode of one finding on one host.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistoryRow {
+    pub host_id: String,
+    pub hostname: String,
+    pub binary: String,
+    pub advisory: String,
+    /// 1 for the first time the finding was seen on the host, 2 after it came back once, …
+    pub episode: u32,
+    pub first_seen: Timestamp,
+    pub last_seen: Timestamp,
+    /// `None` while the finding is open.
+    pub fixed_at: Option<Timestamp>,
+    pub tier: u8,
+    pub deadline: Option<Timestamp>,
+    /// JSON of the `pw_model::Finding` as last seen.
+    pub finding: String,
+}
+
+impl Store {
+    /// When each open finding of a host was first seen, by (binary, advisory): what the next
+    /// scan's deadlines run from.
+    pub async fn open_first_seen(
+        &self,
+        host_id: &str,
+    ) -> anyhow::Result<HashMap<(String, String), Timestamp>> {
+        let rows = sqlx::query(
+            "SELECT binary_name, advisory, first_seen FROM finding_history
+             WHERE host_id = ? AND fixed_at IS NULL",
+        )
+        .bind(host_id)
+        .fetch_all(self.pool())
+        .await
+        .with_context(|| format!("reading the open findings of host {host_id}"))?;
+        rows.iter()
+            .map(|r| {
+                let key = (r.get("binary_name"), r.get("advisory"));
+                Ok((key, parse_time(&r.get::<String, _>("first_seen"))?))
+            })
+            .collect()
+    }
+
+    /// Stores a computation: the host's snapshot and its history, in one transaction.
+    pub async fn record_findings(
+        &self,
+        snapshot: &FindingsSnapshot<'_>,
+    ) -> anyhow::Result<Recorded> {
+        let host_id = snapshot.host_id;
+        let mut tx = self.begin_immediate().await?;
+        if is_stale(&mut tx, snapshot).await? {
+            return Ok(Recorded::Stale);
+        }
+        let computed_at = snapshot.computed_at.to_string();
+        sqlx::query(
+            "INSERT OR REPLACE INTO host_findings (host_id, computed_at, source, findings, tier_counts)
+             VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(host_id)
+        .bind(&computed_at)
+        .bind(snapshot.source)
+        .bind(snapshot.findings_json)
+        .bind(snapshot.tier_counts_json)
+        .execute(&mut *tx)
+        .await
+        .with_context(|| format!("storing the findings of host {host_id}"))?;
+        let open: HashSet<(String, String)> = sqlx::query(
+            "SELECT binary_name, advisory FROM finding_history WHERE host_id = ? AND fixed_at IS NULL",
+        )
+        .bind(host_id)
+        .fetch_all(&mut *tx)
+        .await
+        .context("reading open findings")?
+        .iter()
+        .map(|r| (r.get("binary_name"), r.get("advisory")))
+        .collect();
+        let mut change = HistoryChange::default();
+        let mut seen = HashSet::new();
+        for finding in snapshot.current {
+            let key = (finding.binary.clone(), finding.advisory.clone());
+            if !seen.insert(key.clone()) {
+                continue;
+            }
+            if open.contains(&key) {
+                keep_open(&mut tx, host_id, finding, &computed_at).await?;
+                change.kept += 1;
+            } else if open_episode(&mut tx, host_id, finding, &computed_at).await? > 1 {
+                change.reopened += 1;
+            } else {
+                change.opened += 1;
+            }
+        }
+        for (binary, advisory) in open.difference(&seen) {
+            sqlx::query(
+                "UPDATE finding_history SET fixed_at = ?
+                 WHERE host_id = ? AND binary_name = ? AND advisory = ? AND fixed_at IS NULL",
+            )
+            .bind(&computed_at)
+            .bind(host_id)
+            .bind(binary)
+            .bind(advisory)
+            .execute(&mut *tx)
+            .await
+            .with_context(|| format!("closing finding {binary} {advisory}"))?;
+            change.fixed += 1;
+        }
+        tx.commit()
+            .await
+            .with_context(|| format!("committing the findings of host {host_id}"))?;
+        Ok(Recorded::Recorded(change))
+    }
+
+    /// Every episode of every finding of one host: open ones first, then by when they were
+    /// fixed (latest first), binary, advisory and episode.
+    pub async fn finding_history(&self, host_id: &str) -> anyhow::Result<Vec<HistoryRow>> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "{HISTORY_SELECT} WHERE f.host_id = ? {HISTORY_ORDER}"
+        )))
+        .bind(host_id)
+        .fetch_all(self.pool())
+        .await
+        .with_context(|| format!("reading the finding history of host {host_id}"))?;
+        let mut history = rows
+            .iter()
+            .map(history_row)
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        // Stable: equal fixing times keep the SQL order (timestamps compare parsed, not as text).
+        history.sort_by_key(|row| (row.fixed_at.is_some(), std::cmp::Reverse(row.fixed_at)));
+        Ok(history)
+    }
+}
+
+const HISTORY_SELECT: &str = "SELECT f.*, h.hostname FROM finding_history f
+     JOIN hosts h ON h.id = f.host_id";
+
+const HISTORY_ORDER: &str = "ORDER BY f.binary_name, f.advisory, f.episode";
+
+/// Whether a newer inventory or computation than `snapshot`'s is stored for its host.
+async fn is_stale(
+    tx: &mut sqlx::SqliteConnection,
+    snapshot: &FindingsSnapshot<'_>,
+) -> anyhow::Result<bool> {
+    let row = sqlx::query(
+        "SELECT i.collected_at, f.computed_at FROM hosts h
+         LEFT JOIN inventories i ON i.host_id = h.id
+         LEFT JOIN host_findings f ON f.host_id = h.id
+         WHERE h.id = ?",
+    )
+    .bind(snapshot.host_id)
+    .fetch_optional(&mut *tx)
+    .await
+    .context("reading the host's last inventory")?
+    .with_context(|| format!("host {} is not enrolled", snapshot.host_id))?;
+    let later = |column: &str, than: Timestamp| -> anyhow::Result<bool> {
+        let stored: Option<String> = row.get(column);
+        Ok(match stored {
+            Some(text) => parse_time(&text)? > than,
+            None => false,
+        })
+    };
+    Ok(later("collected_at", snapshot.inventory_collected_at)?
+        || later("computed_at", snapshot.computed_at)?)
+}
+
+/// Refreshes an open episode with the finding as seen now.
+async fn keep_open(
+    tx: &mut sqlx::SqliteConnection,
+    host_id: &str,
+    finding: &CurrentFinding,
+    computed_at: &str,
+) -> anyhow::Result<()> {
+    sqlx::query(
+        "UPDATE finding_history SET last_seen = ?, tier = ?, deadline = ?, finding = ?
+         WHERE host_id = ? AND binary_name = ? AND advisory = ? AND fixed_at IS NULL",
+    )
+    .bind(computed_at)
+    .bind(i64::from(finding.tier))
+    .bind(finding.deadline.map(|d| d.to_string()))
+    .bind(&finding.json)
+    .bind(host_id)
+    .bind(&finding.binary)
+    .bind(&finding.advisory)
+    .execute(&mut *tx)
+    .await
+    .with_context(|| format!("updating finding {} {}", finding.binary, finding.advisory))?;
+    Ok(())
+}
+
+/// Opens the next episode of a finding; returns its number.
+async fn open_episode(
+    tx: &mut sqlx::SqliteConnection,
+    host_id: &str,
+    finding: &CurrentFinding,
+    computed_at: &str,
+) -> anyhow::Result<i64> {
+    let episode: i64 = sqlx::query(
+        "SELECT COALESCE(MAX(episode), 0) + 1 AS next FROM finding_history
+         WHERE host_id = ? AND binary_name = ? AND advisory = ?",
+    )
+    .bind(host_id)
+    .bind(&finding.binary)
+    .bind(&finding.advisory)
+    .fetch_one(&mut *tx)
+    .await
+    .context("numbering the finding's episode")?
+    .get("next");
+    sqlx::query(
+        "INSERT INTO finding_history (host_id, binary_name, advisory, episode, first_seen,
+           last_seen, tier, deadline, finding)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(host_id)
+    .bind(&finding.binary)
+    .bind(&finding.advisory)
+    .bind(episode)
+    .bind(computed_at)
+    .bind(computed_at)
+    .bind(i64::from(finding.tier))
+    .bind(finding.deadline.map(|d| d.to_string()))
+    .bind(&finding.json)
+    .execute(&mut *tx)
+    .await
+    .with_context(|| format!("opening finding {} {}", finding.binary, finding.advisory))?;
+    Ok(episode)
+}
+
+fn history_row(row: &SqliteRow) -> anyhow::Result<HistoryRow> {
+    Ok(HistoryRow {
+        host_id: row.get("host_id"),
+        hostname: row.get("hostname"),
+        binary: row.get("binary_name"),
+        advisory: row.get("advisory"),
+        episode: u32::try_from(row.get::<i64, _>("episode")).context("episode out of range")?,
+        first_seen: parse_time(&row.get::<String, _>("first_seen"))?,
+        last_seen: parse_time(&row.get::<String, _>("last_seen"))?,
+        fixed_at: optional_time(row, "fixed_at")?,
+        tier: u8::try_from(row.get::<i64, _>("tier")).context("tier out of range")?,
+        deadline: optional_time(row, "deadline")?,
+        finding: row.get("finding"),
+    })
+}

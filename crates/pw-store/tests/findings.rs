@@ -1,0 +1,291 @@
+//! Findings history and accepted risks against a real SQLite file: history kept across
+//! computations (first_seen stays, fixed_at set when gone, a finding that comes back opens a new
+//! episode), stale computations refused, history rows undeletable, acceptances audited.
+
+use jiff::Timestamp;
+use pw_store::{
+    CurrentFinding, FindingsSnapshot, HistoryChange, InventoryRow, NewAcceptedRisk, NewHost,
+    Recorded, RevokeOutcome, Store,
+};
+
+fn at(text: &str) -> Timestamp {
+    text.parse().unwrap()
+}
+
+async fn store_with_host() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("patchwarden.db"))
+        .await
+        .unwrap();
+    let expires = at("2100-01-01T00:00:00Z");
+    store
+        .create_enrollment_token("tok-1", "sha", expires, None, "alice")
+        .await
+        .unwrap();
+    let host = NewHost {
+        id: "h1",
+        hostname: "web-1",
+        fingerprint: "fp",
+        not_after: expires,
+    };
+    store
+        .enroll("sha", at("2026-01-01T00:00:00Z"), &host)
+        .await
+        .unwrap()
+        .unwrap();
+    (dir, store)
+}
+
+async fn report_inventory(store: &Store, collected_at: &str) {
+    let inventory = InventoryRow {
+        collected_at: at(collected_at),
+        os: "debian:12".into(),
+        packages: "[]".into(),
+        package_count: 0,
+        reboot_required: false,
+        reboot_required_by: "[]".into(),
+    };
+    store
+        .store_inventory("h1", "web-1", &inventory, None)
+        .await
+        .unwrap();
+}
+
+fn finding(binary: &str, advisory: &str) -> CurrentFinding {
+    CurrentFinding {
+        binary: binary.into(),
+        advisory: advisory.into(),
+        tier: 1,
+        deadline: Some(at("2026-02-01T00:00:00Z")),
+        json: format!(r#"{{"binary":"{binary}","advisory":"{advisory}"}}"#),
+    }
+}
+
+/// Records a computation of the inventory collected at `collected_at`, computed at `computed_at`.
+async fn record(
+    store: &Store,
+    collected_at: &str,
+    computed_at: &str,
+    current: &[CurrentFinding],
+) -> Recorded {
+    let snapshot = FindingsSnapshot {
+        host_id: "h1",
+        inventory_collected_at: at(collected_at),
+        computed_at: at(computed_at),
+        source: "test",
+        findings_json: "[]",
+        tier_counts_json: "[0,0,0,0,0]",
+        current,
+    };
+    store.record_findings(&snapshot).await.unwrap()
+}
+
+fn change(opened: usize, reopened: usize, kept: usize, fixed: usize) -> Recorded {
+    Recorded::Recorded(HistoryChange {
+        opened,
+        reopened,
+        kept,
+        fixed,
+    })
+}
+
+#[tokio::test]
+async fn history_is_kept_across_inventories() {
+    let (_dir, store) = store_with_host().await;
+    let (ssl, curl) = (finding("libssl3", "CVE-1"), finding("curl", "CVE-2"));
+    report_inventory(&store, "2026-01-02T00:00:00Z").await;
+    let first = record(
+        &store,
+        "2026-01-02T00:00:00Z",
+        "2026-01-02T00:01:00Z",
+        &[ssl.clone(), curl.clone(), ssl.clone()],
+    )
+    .await;
+    assert_eq!(first, change(2, 0, 0, 0));
+    let seen = store.open_first_seen("h1").await.unwrap();
+    let key = |b: &str, a: &str| (b.to_owned(), a.to_owned());
+    assert_eq!(seen[&key("libssl3", "CVE-1")], at("2026-01-02T00:01:00Z"));
+
+    // The second inventory no longer has curl's problem: fixed, still in history.
+    report_inventory(&store, "2026-01-03T00:00:00Z").await;
+    let second = record(
+        &store,
+        "2026-01-03T00:00:00Z",
+        "2026-01-03T00:01:00Z",
+        std::slice::from_ref(&ssl),
+    )
+    .await;
+    assert_eq!(second, change(0, 0, 1, 1));
+    let history = store.finding_history("h1").await.unwrap();
+    assert_eq!(history.len(), 2);
+    let (open, fixed) = (&history[0], &history[1]);
+    assert_eq!((open.binary.as_str(), open.fixed_at), ("libssl3", None));
+    assert_eq!(
+        open.first_seen,
+        at("2026-01-02T00:01:00Z"),
+        "first_seen stays"
+    );
+    assert_eq!(open.last_seen, at("2026-01-03T00:01:00Z"));
+    assert_eq!(fixed.binary, "curl");
+    assert_eq!(fixed.fixed_at, Some(at("2026-01-03T00:01:00Z")));
+    assert_eq!(fixed.hostname, "web-1");
+    assert!(
+        !store
+            .open_first_seen("h1")
+            .await
+            .unwrap()
+            .contains_key(&key("curl", "CVE-2"))
+    );
+
+    // curl's problem comes back: a new episode with its own first_seen; the fixed one stays.
+    report_inventory(&store, "2026-01-04T00:00:00Z").await;
+    let third = record(
+        &store,
+        "2026-01-04T00:00:00Z",
+        "2026-01-04T00:01:00Z",
+        &[ssl, curl],
+    )
+    .await;
+    assert_eq!(third, change(0, 1, 1, 0));
+    let history = store.finding_history("h1").await.unwrap();
+    let curl_episodes: Vec<_> = history
+        .iter()
+        .filter(|r| r.binary == "curl")
+        .map(|r| (r.episode, r.first_seen, r.fixed_at))
+        .collect();
+    assert_eq!(
+        curl_episodes,
+        vec![
+            (2, at("2026-01-04T00:01:00Z"), None),
+            (
+                1,
+                at("2026-01-02T00:01:00Z"),
+                Some(at("2026-01-03T00:01:00Z"))
+            ),
+        ]
+    );
+    // Nothing is ever deleted, and a closed episode cannot be changed.
+    let delete = sqlx::query("DELETE FROM finding_history")
+        .execute(store.pool())
+        .await;
+    assert!(delete.unwrap_err().to_string().contains("never deleted"));
+    let reopen = sqlx::query(
+        "UPDATE finding_history SET fixed_at = NULL WHERE episode = 1 AND binary_name = 'curl'",
+    )
+    .execute(store.pool())
+    .await;
+    assert!(reopen.unwrap_err().to_string().contains("final"));
+}
+
+#[tokio::test]
+async fn a_computation_for_an_older_inventory_is_not_recorded() {
+    let (_dir, store) = store_with_host().await;
+    report_inventory(&store, "2026-01-03T00:00:00Z").await;
+    let current = [finding("libssl3", "CVE-1")];
+    let stale = record(
+        &store,
+        "2026-01-02T00:00:00Z",
+        "2026-01-03T00:05:00Z",
+        &current,
+    )
+    .await;
+    assert_eq!(stale, Recorded::Stale);
+    assert!(store.findings("h1").await.unwrap().is_none());
+    assert!(store.finding_history("h1").await.unwrap().is_empty());
+    let fresh = record(
+        &store,
+        "2026-01-03T00:00:00Z",
+        "2026-01-03T00:05:00Z",
+        &current,
+    )
+    .await;
+    assert_eq!(fresh, change(1, 0, 0, 0));
+    // An earlier computation of the same inventory, finishing late, does not undo it.
+    let late = record(&store, "2026-01-03T00:00:00Z", "2026-01-03T00:04:00Z", &[]).await;
+    assert_eq!(late, Recorded::Stale);
+    assert_eq!(store.finding_history("h1").await.unwrap()[0].fixed_at, None);
+    let row = store.findings("h1").await.unwrap().unwrap();
+    assert_eq!(row.computed_at, at("2026-01-03T00:05:00Z"));
+}
+
+#[tokio::test]
+async fn accepted_risks_are_audited_and_revoked_without_deleting() {
+    let (_dir, store) = store_with_host().await;
+    let risk = NewAcceptedRisk {
+        id: "risk-1",
+        host_id: Some("h1"),
+        advisory: "CVE-2024-0727",
+        package: Some("openssl"),
+        reason: "compensating control: no PKCS12 parsing",
+        accepted_by: "carol",
+        accepted_at: at("2026-01-01T00:00:00Z"),
+        expires_at: at("2026-01-02T00:00:00Z"),
+    };
+    store.accept_risk(&risk).await.unwrap();
+    let everywhere = NewAcceptedRisk {
+        id: "risk-2",
+        host_id: None,
+        package: None,
+        ..risk.clone()
+    };
+    store.accept_risk(&everywhere).await.unwrap();
+    let rows = store.accepted_risks().await.unwrap();
+    assert_eq!(
+        rows.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
+        ["risk-2", "risk-1"]
+    );
+    let one = &rows[1];
+    assert_eq!(one.accepted_by, "carol");
+    assert_eq!(one.hostname.as_deref(), Some("web-1"));
+    assert!(one.in_force(at("2026-01-01T12:00:00Z")));
+    assert!(
+        !one.in_force(at("2026-01-02T00:00:00Z")),
+        "expired at its expiry"
+    );
+    assert!(rows[0].applies_to_host("any") && !one.applies_to_host("h2"));
+
+    let unknown_host = NewAcceptedRisk {
+        id: "risk-3",
+        host_id: Some("nope"),
+        ..risk.clone()
+    };
+    assert!(store.accept_risk(&unknown_host).await.is_err());
+
+    let now = at("2026-01-01T06:00:00Z");
+    assert_eq!(
+        store
+            .revoke_accepted_risk("risk-1", "dave", now)
+            .await
+            .unwrap(),
+        RevokeOutcome::Revoked
+    );
+    assert_eq!(
+        store
+            .revoke_accepted_risk("risk-1", "erin", now)
+            .await
+            .unwrap(),
+        RevokeOutcome::AlreadyRevoked { by: "dave".into() }
+    );
+    assert_eq!(
+        store
+            .revoke_accepted_risk("risk-9", "erin", now)
+            .await
+            .unwrap(),
+        RevokeOutcome::NotFound
+    );
+    let revoked = store.accepted_risk("risk-1").await.unwrap().unwrap();
+    assert_eq!(
+        (revoked.revoked_by.as_deref(), revoked.revoked_at),
+        (Some("dave"), Some(now))
+    );
+    assert!(!revoked.in_force(at("2026-01-01T07:00:00Z")));
+    let audit = store.audit_tail(10).await.unwrap();
+    let actions: Vec<_> = audit
+        .iter()
+        .filter(|r| r.action.starts_with("risk."))
+        .map(|r| (r.action.as_str(), r.actor.as_str(), r.subject.as_str()))
+        .collect();
+    assert_eq!(actions.len(), 3, "{actions:?}");
+    assert!(actions.contains(&("risk.accepted", "carol", "risk-1")));
+    assert!(actions.contains(&("risk.revoked", "dave", "risk-1")));
+}
