@@ -46,6 +46,8 @@ pub struct HostRow {
     pub reboot_required: bool,
     /// JSON `[t0, t1, t2, t3, t4]`, when findings were computed.
     pub tier_counts: Option<String>,
+    /// Labels its agent reports (`--label KEY=VALUE`).
+    pub labels: std::collections::BTreeMap<String, String>,
 }
 
 /// The last inventory of a host.
@@ -446,6 +448,7 @@ fn host_row(row: &SqliteRow) -> anyhow::Result<HostRow> {
             .get::<Option<bool>, _>("reboot_required")
             .unwrap_or(false),
         tier_counts: row.get("tier_counts"),
+        labels: crate::fleet::parse_labels(&row.get::<String, _>("labels"), &id)?,
         id,
     })
 }

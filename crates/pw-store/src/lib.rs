@@ -9,6 +9,7 @@ pub mod audit;
 mod commands;
 mod controller;
 mod findings;
+mod fleet;
 mod operators;
 mod plans;
 mod risks;
@@ -33,6 +34,7 @@ pub use controller::{
     TokenProblem,
 };
 pub use findings::{CurrentFinding, FindingsSnapshot, HistoryChange, HistoryRow, Recorded};
+pub use fleet::{FleetRefusal, StoredFleet};
 pub use operators::{
     NewSession, OperatorRefusal, OperatorRow, Role, SessionRow, TicketProblem,
     validate_operator_name,

@@ -1,0 +1,157 @@
+//! The versioned fleet document on a real SQLite file: versions in order with their audit
+//! records, the version guard (a stale apply writes nothing), and host labels.
+
+use std::collections::BTreeMap;
+
+use jiff::Timestamp;
+use pw_store::{ChainCheck, FleetRefusal, NewHost, Store};
+
+async fn temp_store() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("fleet.db")).await.unwrap();
+    (dir, store)
+}
+
+fn t(text: &str) -> Timestamp {
+    text.parse().unwrap()
+}
+
+async fn audit_actions(store: &Store) -> Vec<(String, String)> {
+    store
+        .audit_tail(100)
+        .await
+        .unwrap()
+        .into_iter()
+        .rev()
+        .map(|r| (r.actor, r.action))
+        .collect()
+}
+
+#[tokio::test]
+async fn versions_count_up_and_each_apply_is_audited_with_its_operator() {
+    let (_dir, store) = temp_store().await;
+    assert_eq!(store.current_fleet().await.unwrap(), None);
+    let first = store
+        .apply_fleet(
+            "# v1\n",
+            "alice",
+            Some(0),
+            &["+ groups.web".into()],
+            t("2026-11-01T00:00:00Z"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(first.version, 1);
+    use sha2::Digest;
+    assert_eq!(first.sha256, hex::encode(sha2::Sha256::digest(b"# v1\n")));
+    let second = store
+        .apply_fleet(
+            "# v2\n",
+            "bob",
+            None,
+            &["~ x: 1 → 2".into()],
+            t("2026-11-02T00:00:00Z"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(second.version, 2);
+    let current = store.current_fleet().await.unwrap().unwrap();
+    assert_eq!(current, second);
+    assert_eq!(current.document, "# v2\n");
+    let versions = store.fleet_versions().await.unwrap();
+    let listed: Vec<(i64, &str, &str)> = versions
+        .iter()
+        .map(|v| (v.version, v.operator.as_str(), v.document.as_str()))
+        .collect();
+    assert_eq!(listed, [(2, "bob", ""), (1, "alice", "")]);
+    assert_eq!(versions[1].summary, ["+ groups.web"]);
+    assert_eq!(
+        audit_actions(&store).await,
+        [
+            ("alice".to_owned(), "fleet.applied".to_owned()),
+            ("bob".to_owned(), "fleet.applied".to_owned())
+        ]
+    );
+    let record = &store.audit_tail(1).await.unwrap()[0];
+    assert_eq!(record.details["version"], 2);
+    assert_eq!(record.details["summary"][0], "~ x: 1 → 2");
+    assert_eq!(record.details["sha256"], second.sha256.as_str());
+    assert!(matches!(
+        store.verify_audit().await.unwrap(),
+        ChainCheck::Intact { records: 2 }
+    ));
+}
+
+#[tokio::test]
+async fn a_stale_expected_version_writes_nothing() {
+    let (_dir, store) = temp_store().await;
+    store
+        .apply_fleet("# v1\n", "alice", Some(0), &[], t("2026-11-01T00:00:00Z"))
+        .await
+        .unwrap();
+    for expected in [0, 2] {
+        let error = store
+            .apply_fleet(
+                "# late\n",
+                "bob",
+                Some(expected),
+                &[],
+                t("2026-11-02T00:00:00Z"),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(
+            error.downcast_ref::<FleetRefusal>(),
+            Some(&FleetRefusal::Stale {
+                expected,
+                current: 1
+            })
+        );
+    }
+    assert_eq!(store.fleet_versions().await.unwrap().len(), 1);
+    assert_eq!(
+        store.current_fleet().await.unwrap().unwrap().document,
+        "# v1\n"
+    );
+    assert_eq!(
+        audit_actions(&store).await.len(),
+        1,
+        "no audit record for a refusal"
+    );
+}
+
+#[tokio::test]
+async fn host_labels_are_stored_and_audited_only_when_they_change() {
+    let (_dir, store) = temp_store().await;
+    store
+        .create_enrollment_token("tok1", "sha", t("2099-01-01T00:00:00Z"), None, "controller")
+        .await
+        .unwrap();
+    let host = NewHost {
+        id: "h1",
+        hostname: "web-1",
+        fingerprint: "fp",
+        not_after: t("2099-01-01T00:00:00Z"),
+    };
+    store
+        .enroll("sha", t("2026-11-01T00:00:00Z"), &host)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(store.host("h1").await.unwrap().unwrap().labels.is_empty());
+    let labels: BTreeMap<String, String> = [("role".to_owned(), "web".to_owned())].into();
+    assert!(store.set_host_labels("h1", &labels).await.unwrap());
+    assert!(!store.set_host_labels("h1", &labels).await.unwrap());
+    assert_eq!(store.host("h1").await.unwrap().unwrap().labels, labels);
+    assert_eq!(store.hosts().await.unwrap()[0].labels, labels);
+    let changes = audit_actions(&store)
+        .await
+        .into_iter()
+        .filter(|(_, action)| action == "host.labels_changed")
+        .collect::<Vec<_>>();
+    assert_eq!(
+        changes,
+        [("agent:h1".to_owned(), "host.labels_changed".to_owned())]
+    );
+    assert!(store.set_host_labels("nope", &labels).await.is_err());
+}
