@@ -45,7 +45,7 @@ fn fleet(hosts: usize) -> String {
 }
 
 fn setup(dir: &Path, policy: &str) {
-    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../pw-planner/tests/data");
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../pw-inventory/tests/data/apt");
     std::fs::write(dir.join("policy.toml"), policy).unwrap();
     std::fs::write(dir.join("fleet.toml"), fleet(4)).unwrap();
     std::fs::write(dir.join("scan.json"), SCAN).unwrap();

@@ -66,7 +66,7 @@ struct Env {
 impl Env {
     fn new(policy: &str, fleet: &str) -> Env {
         let dir = tempfile::tempdir().unwrap();
-        let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../pw-planner/tests/data");
+        let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../pw-inventory/tests/data/apt");
         std::fs::write(dir.path().join("policy.toml"), policy).unwrap();
         std::fs::write(dir.path().join("fleet.toml"), fleet).unwrap();
         std::fs::write(dir.path().join("scan.json"), SCAN).unwrap();

@@ -1,5 +1,8 @@
-//! Installed-package inventories parsed from package-manager output: the dpkg status file,
-//! `rpm -qa` output and `/etc/os-release`. Pure: input is `&[u8]`/`&str`, no I/O, no clock.
+//! Package-tool output parsed from bytes: installed-package inventories (the dpkg status file,
+//! `rpm -qa` output, `/etc/os-release`), conffiles from the dpkg status file, apt's dependency
+//! simulation and version availability ([`apt`]), and dpkg's query tools ([`dpkg_query`]). The
+//! one home of every parser of package-tool output: the agent, the planner and the CLI call
+//! these. Pure: input is `&[u8]`/`&str`, no I/O, no clock.
 //!
 //! Partly bad input is not a failure: the parsers return every package they understood plus a
 //! list of [`InventoryError`]s, each with the 1-based line where the problem is. A malformed
@@ -19,11 +22,16 @@
 //! - **os-release** values are shell-quoted; `ID_LIKE` lists the distributions a derivative
 //!   follows.
 
+pub mod apt;
 mod dpkg;
+pub mod dpkg_query;
 mod os_release;
 mod rpm;
 
-pub use dpkg::{format_dpkg_stanza, is_installed_status, parse_dpkg_status};
+pub use dpkg::{
+    Conffile, Conffiles, format_dpkg_stanza, is_installed_status, parse_dpkg_conffiles,
+    parse_dpkg_status,
+};
 pub use os_release::parse_os_release;
 pub use rpm::{RPM_QA_ARGS, RPM_QUERYFORMAT, format_rpm_qa_line, parse_rpm_qa};
 
@@ -83,6 +91,8 @@ pub enum InventoryError {
     BadArch { line: usize, value: String },
     #[error("line {line}: Source {value:?} is not \"name\" or \"name (version)\"")]
     BadSource { line: usize, value: String },
+    #[error("line {line}: conffile {text:?} is not \"/PATH MD5 [obsolete|remove-on-upgrade]\"")]
+    BadConffile { line: usize, text: String },
     #[error("line {line}: rpm line {text:?}: {problem}")]
     BadRpmLine {
         line: usize,
@@ -120,6 +130,7 @@ impl InventoryError {
             | BadVersion { line, .. }
             | BadArch { line, .. }
             | BadSource { line, .. }
+            | BadConffile { line, .. }
             | BadRpmLine { line, .. }
             | BadOsReleaseLine { line, .. } => Some(*line),
             MissingOsReleaseKey { .. } | UnsupportedOs { .. } | BadOsRelease(_) => None,

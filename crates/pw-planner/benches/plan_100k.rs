@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use jiff::{SignedDuration, Timestamp};
+use pw_inventory::apt::{Availability, Simulation};
 use pw_model::{Finding, Tier};
-use pw_planner::apt::{Availability, Simulation};
 use pw_planner::{Evidence, Host, PlanInput, Policy, Scope, WindowSlot, build_plan};
 
 const HOSTS: usize = 100_000;
@@ -99,11 +99,11 @@ fn input(from: Timestamp) -> PlanInput {
         .collect();
     let mut availability = Availability::default();
     availability.add_policy(include_str!(
-        "../tests/data/apt-cache-policy-openssl-postgresql.txt"
+        "../../pw-inventory/tests/data/apt/apt-cache-policy-openssl-postgresql.txt"
     ));
     let evidence = Evidence {
         simulation: Some(Simulation::parse(include_str!(
-            "../tests/data/apt-s-openssl-upgrade.txt"
+            "../../pw-inventory/tests/data/apt/apt-s-openssl-upgrade.txt"
         ))),
         availability: Some(availability),
         conffiles: None,

@@ -3,7 +3,9 @@
 //!
 //! The fleet file may name other files (a `patchwarden scan --format json` output, apt/dpkg
 //! output captured on a host); this crate only describes those references, the binary reads them
-//! and hands the text to the parsers in [`crate::apt`] and [`crate::dpkg`].
+//! and hands the text to pw-inventory's parsers (`pw_inventory::apt`, `pw_inventory::dpkg_query`,
+//! `pw_inventory::parse_dpkg_conffiles`). The controller builds [`Evidence`] from what its agents
+//! collected instead (`pw_protocol::EvidenceReport`).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -11,8 +13,8 @@ use jiff::Timestamp;
 use pw_model::{Finding, Tier};
 use serde::{Deserialize, Serialize};
 
-use crate::apt::{Availability, Simulation};
-use crate::dpkg::Conffile;
+use pw_inventory::Conffile;
+use pw_inventory::apt::{Availability, Simulation};
 
 /// A host as the planner sees it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -17,13 +17,12 @@
 //!   at least one; failures, rounded down);
 //! - Debian advisories name source packages but the plan installs binary packages: targets are
 //!   per binary (`Finding::binary`) at the finding's fixed version;
-//! - apt output is parsed in the C locale only ([`apt`], [`dpkg`]).
+//! - apt output is parsed in the C locale only, by pw-inventory (`pw_inventory::apt`,
+//!   `pw_inventory::dpkg_query`), the one home of package-tool parsers.
 
 pub mod approval;
-pub mod apt;
 pub mod batch;
 pub mod build;
-pub mod dpkg;
 pub mod duration;
 pub mod fleet;
 pub mod knowledge;

@@ -3,17 +3,18 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::*;
-use crate::apt::{Availability, Simulation};
-use crate::dpkg::parse_conffiles;
 use crate::policy::parse_policy;
 use crate::targets::{estimate, host_changes};
+use pw_inventory::apt::{Availability, Simulation};
+use pw_inventory::parse_dpkg_conffiles;
 
-const OPENSSL: &str = include_str!("../tests/data/apt-s-openssl-upgrade.txt");
-const CHRONY: &str = include_str!("../tests/data/apt-s-chrony-removal.txt");
-const KERNEL: &str = include_str!("../tests/data/apt-s-kernel.txt");
-const MISSING: &str = include_str!("../tests/data/apt-s-missing-version.txt");
-const POLICY_OUT: &str = include_str!("../tests/data/apt-cache-policy-openssl-postgresql.txt");
-const STATUS: &str = include_str!("../tests/data/dpkg-status-excerpt.txt");
+const OPENSSL: &str = include_str!("../../pw-inventory/tests/data/apt/apt-s-openssl-upgrade.txt");
+const CHRONY: &str = include_str!("../../pw-inventory/tests/data/apt/apt-s-chrony-removal.txt");
+const KERNEL: &str = include_str!("../../pw-inventory/tests/data/apt/apt-s-kernel.txt");
+const MISSING: &str = include_str!("../../pw-inventory/tests/data/apt/apt-s-missing-version.txt");
+const POLICY_OUT: &str =
+    include_str!("../../pw-inventory/tests/data/apt/apt-cache-policy-openssl-postgresql.txt");
+const STATUS: &str = include_str!("../../pw-inventory/tests/data/apt/dpkg-status-excerpt.txt");
 
 fn policy(group_body: &str) -> Policy {
     parse_policy(&format!(
@@ -58,7 +59,7 @@ fn evidence(simulation: &str, modified: Option<&[&str]>) -> Evidence {
     Evidence {
         simulation: Some(Simulation::parse(simulation)),
         availability: Some(availability),
-        conffiles: Some(parse_conffiles(STATUS)),
+        conffiles: Some(parse_dpkg_conffiles(STATUS.as_bytes()).packages),
         modified_conffiles: modified
             .map(|m| m.iter().map(|s| (*s).to_owned()).collect::<BTreeSet<_>>()),
     }

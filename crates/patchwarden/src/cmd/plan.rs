@@ -11,8 +11,9 @@ use std::process::ExitCode;
 
 use anyhow::{Context, anyhow, bail};
 use jiff::{SignedDuration, Timestamp};
-use pw_planner::apt::{Availability, Simulation};
-use pw_planner::dpkg::{parse_conffiles, parse_verify};
+use pw_inventory::apt::{Availability, Simulation};
+use pw_inventory::dpkg_query::parse_verify;
+use pw_inventory::parse_dpkg_conffiles;
 use pw_planner::{
     Evidence, EvidenceFiles, FleetFile, Host, PlanInput, Policy, ScanFile, Scope, WindowSlot,
 };
@@ -250,7 +251,7 @@ fn load_evidence(base: &Path, files: &EvidenceFiles) -> anyhow::Result<Evidence>
     };
     let mut evidence = Evidence {
         simulation: read(&files.apt_simulation)?.map(|t| Simulation::parse(&t)),
-        conffiles: read(&files.dpkg_status)?.map(|t| parse_conffiles(&t)),
+        conffiles: read(&files.dpkg_status)?.map(|t| parse_dpkg_conffiles(t.as_bytes()).packages),
         modified_conffiles: read(&files.dpkg_verify)?.map(|t| parse_verify(&t)),
         availability: None,
     };

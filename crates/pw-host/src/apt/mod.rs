@@ -1,6 +1,7 @@
 //! apt and dpkg on a Debian host, through a [`Runner`]: exact-version installs, rollback to
 //! recorded versions, package states, pending updates with their origin/suite, `dpkg --audit`
-//! and the reboot-required flag. Package names and versions are validated
+//! and the reboot-required flag. The output is read by pw-inventory's parsers
+//! (`pw_inventory::apt`, `pw_inventory::dpkg_query`), the one home of package-tool parsing. Package names and versions are validated
 //! ([`PackageName`], [`DebVersion`]) and passed as single argv entries, never through a shell.
 //!
 //! Every apt run is non-interactive and keeps locally modified conffiles
@@ -9,15 +10,15 @@
 //! `iU`). Success of an install is judged by dpkg's own state afterwards, not by apt's exit code
 //! alone: every target must be `ii` at exactly the requested version.
 
-pub mod parse;
-
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 use pw_model::PackageName;
 use pw_version::DebVersion;
 
-pub use parse::{AptOrigin, DPKG_QUERY_FORMAT, PackageState, PendingUpdate};
+pub use pw_inventory::apt::{AptOrigin, PendingUpdate};
+pub use pw_inventory::dpkg_query::{DPKG_QUERY_FORMAT, PackageState};
+use pw_inventory::{apt::parse_simulated_upgrade, dpkg_query};
 
 use crate::runner::{CommandOutput, Invocation, Runner};
 
@@ -111,7 +112,7 @@ pub fn package_states(runner: &dyn Runner) -> anyhow::Result<Vec<PackageState>> 
     let output = runner.run_ok(
         &Invocation::new("dpkg-query", ["-W", "-f", DPKG_QUERY_FORMAT]).timeout(QUERY_TIMEOUT),
     )?;
-    let (states, problems) = parse::parse_package_states(&output.stdout_text());
+    let (states, problems) = dpkg_query::parse_package_states(&output.stdout_text());
     if !problems.is_empty() {
         bail!(
             "dpkg-query output on {} not understood: {}",
@@ -188,7 +189,7 @@ pub fn rollback(runner: &dyn Runner, recorded: &[RecordedVersion]) -> anyhow::Re
 /// (`apt-get -s dist-upgrade`; run [`update`] first for fresh lists).
 pub fn pending_updates(runner: &dyn Runner) -> anyhow::Result<Vec<PendingUpdate>> {
     let output = runner.run_ok(&apt_get(["-s", "-q", "dist-upgrade"]).timeout(QUERY_TIMEOUT))?;
-    let (updates, problems) = parse::parse_simulated_upgrade(&output.stdout_text());
+    let (updates, problems) = parse_simulated_upgrade(&output.stdout_text());
     if !problems.is_empty() {
         bail!(
             "apt-get -s output on {} not understood: {}",
@@ -216,7 +217,7 @@ pub fn finish_interrupted(runner: &dyn Runner) -> anyhow::Result<CommandOutput> 
 /// `dpkg --audit`: the packages left half-installed or half-configured (empty when clean).
 pub fn audit(runner: &dyn Runner) -> anyhow::Result<Vec<String>> {
     let output = runner.run(&Invocation::new("dpkg", ["--audit"]).timeout(QUERY_TIMEOUT))?;
-    let problems = parse::parse_audit(&output.stdout_text());
+    let problems = dpkg_query::parse_audit(&output.stdout_text());
     if !output.success() && problems.is_empty() {
         bail!(
             "dpkg --audit on {} failed (exit {:?}): {}",
@@ -236,7 +237,7 @@ pub fn reboot_required(runner: &dyn Runner) -> anyhow::Result<Option<Vec<String>
     }
     let packages = runner.run(&Invocation::new("cat", ["--", REBOOT_REQUIRED_PKGS_PATH]))?;
     Ok(Some(if packages.success() {
-        parse::parse_reboot_packages(&packages.stdout_text())
+        dpkg_query::parse_reboot_packages(&packages.stdout_text())
     } else {
         Vec::new()
     }))

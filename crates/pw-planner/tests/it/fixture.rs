@@ -3,9 +3,10 @@
 use std::collections::BTreeMap;
 
 use jiff::{SignedDuration, Timestamp};
+use pw_inventory::apt::{Availability, Simulation};
+use pw_inventory::dpkg_query::parse_verify;
+use pw_inventory::parse_dpkg_conffiles;
 use pw_model::{Finding, Tier};
-use pw_planner::apt::{Availability, Simulation};
-use pw_planner::dpkg::{parse_conffiles, parse_verify};
 use pw_planner::{Evidence, Host, PlanInput, Policy, Scope, StagingRun, WindowSlot};
 
 pub const POLICY: &str = r#"
@@ -113,18 +114,25 @@ pub fn hosts() -> Vec<Host> {
 pub fn evidence() -> Evidence {
     let mut availability = Availability::default();
     availability.add_policy(include_str!(
-        "../data/apt-cache-policy-openssl-postgresql.txt"
+        "../../../pw-inventory/tests/data/apt/apt-cache-policy-openssl-postgresql.txt"
     ));
-    availability.add_madison(include_str!("../data/apt-cache-madison-bash-openssl.txt"));
+    availability.add_madison(include_str!(
+        "../../../pw-inventory/tests/data/apt/apt-cache-madison-bash-openssl.txt"
+    ));
     Evidence {
         simulation: Some(Simulation::parse(include_str!(
-            "../data/apt-s-openssl-upgrade.txt"
+            "../../../pw-inventory/tests/data/apt/apt-s-openssl-upgrade.txt"
         ))),
         availability: Some(availability),
-        conffiles: Some(parse_conffiles(include_str!(
-            "../data/dpkg-status-excerpt.txt"
+        conffiles: Some(
+            parse_dpkg_conffiles(include_bytes!(
+                "../../../pw-inventory/tests/data/apt/dpkg-status-excerpt.txt"
+            ))
+            .packages,
+        ),
+        modified_conffiles: Some(parse_verify(include_str!(
+            "../../../pw-inventory/tests/data/apt/dpkg-verify.txt"
         ))),
-        modified_conffiles: Some(parse_verify(include_str!("../data/dpkg-verify.txt"))),
     }
 }
 

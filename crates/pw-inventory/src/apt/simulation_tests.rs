@@ -1,13 +1,16 @@
-//! Tests of the apt/dpkg output parsers, on output captured from the test bed's Debian 12 hosts
-//! (`tests/data/apt/`) and on short hand-written cases.
+//! Tests of the `apt-get -s` parser against output captured on Debian 12 and on the test bed's
+//! hosts (`tests/data/apt/PROVENANCE.md`), and on short hand-written cases.
 
 use super::*;
 
-const STATES: &str = include_str!("../../tests/data/apt/dpkg-query-states.txt");
+const OPENSSL: &str = include_str!("../../tests/data/apt/apt-s-openssl-upgrade.txt");
+const KERNEL: &str = include_str!("../../tests/data/apt/apt-s-kernel.txt");
+const CHRONY: &str = include_str!("../../tests/data/apt/apt-s-chrony-removal.txt");
+const MISSING: &str = include_str!("../../tests/data/apt/apt-s-missing-version.txt");
+const DIST_UPGRADE_PLANNER: &str = include_str!("../../tests/data/apt/apt-s-dist-upgrade.txt");
 const DIST_UPGRADE: &str = include_str!("../../tests/data/apt/apt-get-s-dist-upgrade.txt");
 const DIST_UPGRADE_SECURITY: &str =
     include_str!("../../tests/data/apt/apt-get-s-dist-upgrade-security-only.txt");
-const AUDIT: &str = include_str!("../../tests/data/apt/dpkg-audit-half-configured.txt");
 
 fn origin(label: &str, release: &str, suite: &str) -> AptOrigin {
     AptOrigin {
@@ -16,44 +19,123 @@ fn origin(label: &str, release: &str, suite: &str) -> AptOrigin {
         suite: suite.to_owned(),
     }
 }
-
 #[test]
-fn package_states_from_a_real_host() {
-    let (states, problems) = parse_package_states(STATES);
-    assert_eq!(problems, Vec::<String>::new());
-    assert!(states.len() > 100, "{}", states.len());
-    let find = |name: &str| states.iter().find(|s| s.package.as_str() == name).unwrap();
-    let demo = find("pw-demo");
+fn parses_a_security_upgrade() {
+    let simulation = Simulation::parse(OPENSSL);
+    assert!(simulation.errors.is_empty());
     assert_eq!(
-        (demo.version.as_str(), demo.status.as_str()),
-        ("1.0-4", "iF")
+        simulation.upgrades(),
+        [
+            ("libssl-dev", "3.0.19-1~deb12u2", "3.0.22-1~deb12u2"),
+            ("libssl3", "3.0.19-1~deb12u2", "3.0.22-1~deb12u2"),
+            ("openssl", "3.0.19-1~deb12u2", "3.0.22-1~deb12u2"),
+        ]
     );
-    assert!(!demo.is_installed_ok());
-    assert!(demo.is_present());
-    assert!(find("dpkg").is_installed_ok());
+    assert!(simulation.new_packages().is_empty());
+    assert!(simulation.removed_packages().is_empty());
+    assert_eq!(
+        simulation.actions[0],
+        Action::Install {
+            package: "libssl-dev".into(),
+            from: Some("3.0.19-1~deb12u2".into()),
+            version: "3.0.22-1~deb12u2".into(),
+            origin: "Debian-Security:12/oldstable-security".into(),
+            arch: "amd64".into(),
+        }
+    );
+    assert_eq!(
+        simulation.actions[3],
+        Action::Configure {
+            package: "libssl-dev".into(),
+            version: "3.0.22-1~deb12u2".into()
+        }
+    );
 }
 
 #[test]
-fn package_states_edge_cases() {
-    let text = "a\t1.0\tii \nb\t\tun \nc\t2\trc \nbad line\n-x\t1\tii \n\n";
-    let (states, problems) = parse_package_states(text);
-    let summary: Vec<_> = states
-        .iter()
-        .map(|s| (s.package.as_str(), s.is_installed_ok(), s.is_present()))
-        .collect();
+fn finds_new_packages_and_the_kernel() {
+    let simulation = Simulation::parse(KERNEL);
+    let new = simulation.new_packages();
+    assert_eq!(new.len(), 13, "{new:?}");
+    assert!(new.contains(&"linux-image-6.1.0-56-amd64"));
+    assert!(new.contains(&"busybox"));
+    assert_eq!(simulation.upgrades().len(), 8);
     assert_eq!(
-        summary,
-        [("a", true, true), ("b", false, false), ("c", false, false)]
+        simulation.installs().get("busybox"),
+        Some(&"1:1.35.0-4+deb12u1+b1")
     );
-    assert_eq!(problems.len(), 2);
-    assert!(
-        problems[0].starts_with("line 4: expected 3"),
-        "{problems:?}"
+}
+
+#[test]
+fn finds_removals() {
+    let simulation = Simulation::parse(CHRONY);
+    assert_eq!(simulation.removed_packages(), ["systemd-timesyncd"]);
+    assert_eq!(simulation.new_packages(), ["chrony"]);
+    assert!(matches!(
+        &simulation.actions[0],
+        Action::Remove { from: Some(v), purge: false, .. } if v == "252.38-1~deb12u1"
+    ));
+}
+
+#[test]
+fn reports_apt_errors() {
+    let simulation = Simulation::parse(MISSING);
+    assert_eq!(
+        simulation.errors,
+        ["Version '0.0.1-1' for 'openssl' was not found"]
     );
-    assert!(
-        problems[1].starts_with("line 5: package name"),
-        "{problems:?}"
+    assert!(simulation.actions.is_empty());
+}
+
+#[test]
+fn parses_multi_origin_lines_of_a_dist_upgrade() {
+    let simulation = Simulation::parse(DIST_UPGRADE_PLANNER);
+    let inst = DIST_UPGRADE_PLANNER
+        .lines()
+        .filter(|l| l.starts_with("Inst "))
+        .count();
+    let conf = DIST_UPGRADE_PLANNER
+        .lines()
+        .filter(|l| l.starts_with("Conf "))
+        .count();
+    assert_eq!(simulation.installs().len(), inst);
+    assert_eq!(simulation.actions.len(), inst + conf);
+    let krb5 = simulation
+        .actions
+        .iter()
+        .find(|a| matches!(a, Action::Install { package, .. } if package == "krb5-locales"));
+    assert_eq!(
+        krb5,
+        Some(&Action::Install {
+            package: "krb5-locales".into(),
+            from: Some("1.20.1-2+deb12u3".into()),
+            version: "1.20.1-2+deb12u5".into(),
+            origin: "Debian:12.15/oldstable, Debian-Security:12/oldstable-security".into(),
+            arch: "all".into(),
+        })
     );
+}
+
+#[test]
+fn handles_synthetic_edge_lines() {
+    let simulation = Simulation::parse(
+        "Inst libc6:i386 [2.36-9] (2.36-9+deb12u4 Debian:12/stable [i386])\nPurg foo [1.0]\nInst\nInst x [1\nConf y\n",
+    );
+    assert_eq!(
+        simulation.upgrades(),
+        [("libc6", "2.36-9", "2.36-9+deb12u4")]
+    );
+    assert!(matches!(
+        &simulation.actions[1],
+        Action::Remove { purge: true, .. }
+    ));
+    assert_eq!(simulation.actions.len(), 2);
+    let problems: Vec<_> = simulation
+        .problems
+        .iter()
+        .map(|p| (p.line, p.verb))
+        .collect();
+    assert_eq!(problems, [(4, "Inst"), (5, "Conf")]);
 }
 
 #[test]
@@ -144,23 +226,6 @@ fn origin_without_release_or_suite() {
     assert_eq!(AptOrigin::parse("Label"), origin("Label", "", ""));
     assert!(AptOrigin::parse("Ubuntu:24.04/noble-security").is_security());
     assert!(!AptOrigin::parse("Debian:12.6/stable").is_security());
-}
-
-#[test]
-fn reboot_packages_dedup() {
-    assert_eq!(
-        parse_reboot_packages("pw-demo-kernel\n\npw-demo-kernel\nlinux-image\n"),
-        ["pw-demo-kernel", "linux-image"]
-    );
-    assert!(parse_reboot_packages("").is_empty());
-}
-
-#[test]
-fn audit_paragraphs() {
-    let problems = parse_audit(AUDIT);
-    assert_eq!(problems.len(), 1, "{problems:?}");
-    assert!(problems[0].contains("pw-demo"), "{problems:?}");
-    assert!(parse_audit("").is_empty());
 }
 
 #[test]
