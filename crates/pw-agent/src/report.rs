@@ -2,6 +2,8 @@
 //! their origin and suite (`apt-get -s dist-upgrade`, read-only), and the reboot flag.
 //! Runs blocking commands: call from `spawn_blocking`.
 
+use std::collections::BTreeMap;
+
 use jiff::Timestamp;
 use pw_host::apt;
 use pw_host::{LocalRunner, Runner};
@@ -17,9 +19,9 @@ pub fn hostname() -> String {
         .unwrap_or_else(|| "localhost".to_owned())
 }
 
-/// Collects the full report. Pending updates are `None` when apt is not there or failed
-/// (logged): the controller then shows advisory findings only.
-pub fn collect_inventory() -> anyhow::Result<InventoryReport> {
+/// Collects the full report with the agent's `labels`. Pending updates are `None` when apt is
+/// not there or failed (logged): the controller then shows advisory findings only.
+pub fn collect_inventory(labels: BTreeMap<String, String>) -> anyhow::Result<InventoryReport> {
     let os = pw_host::read_local_os()?;
     let inventory = pw_host::read_local_inventory(&os)?;
     for problem in inventory.problem_messages().iter().take(5) {
@@ -48,6 +50,7 @@ pub fn collect_inventory() -> anyhow::Result<InventoryReport> {
         reboot_required: reboot.is_some(),
         reboot_required_by: reboot.unwrap_or_default(),
         collected_at: Timestamp::now(),
+        labels: Some(labels),
     })
 }
 

@@ -2,6 +2,7 @@
 //! run each command id at most once (journal), and report results — retrying with capped backoff
 //! while the controller is away.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -45,6 +46,9 @@ pub struct AgentSettings {
     pub plan_changes: bool,
     /// Seconds a command long-poll asks the controller to wait.
     pub poll_wait_secs: u64,
+    /// Labels sent with every inventory (`--label KEY=VALUE`; checked with
+    /// `pw_model::check_labels` before the agent starts).
+    pub labels: BTreeMap<String, String>,
 }
 
 /// Runs until `shutdown` turns true. Fails only when enrollment is impossible (no identity and
@@ -53,6 +57,7 @@ pub async fn run(
     settings: AgentSettings,
     mut shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
+    pw_model::check_labels(&settings.labels).context("the agent's labels")?;
     let identity = ensure_enrolled(&settings).await?;
     let http = client::mtls_client(&identity)?;
     let server = settings.server.trim_end_matches('/').to_owned();
@@ -64,6 +69,7 @@ pub async fn run(
         read_only: settings.read_only,
         plan_changes: settings.read_only && settings.plan_changes,
         poll_wait_secs: settings.poll_wait_secs,
+        labels: settings.labels.clone(),
     };
     agent.finish_interrupted(&mut journal).await?;
     let mut backoff = Duration::from_secs(1);
@@ -136,6 +142,7 @@ struct Agent {
     read_only: bool,
     plan_changes: bool,
     poll_wait_secs: u64,
+    labels: BTreeMap<String, String>,
 }
 
 impl Agent {
@@ -161,7 +168,8 @@ impl Agent {
     }
 
     async fn inventory(&self) -> anyhow::Result<()> {
-        let report = tokio::task::spawn_blocking(report::collect_inventory)
+        let labels = self.labels.clone();
+        let report = tokio::task::spawn_blocking(move || report::collect_inventory(labels))
             .await
             .context("collecting the inventory panicked")??;
         let ack: InventoryAck = client::send_json(

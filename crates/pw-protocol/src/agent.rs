@@ -82,6 +82,11 @@ pub struct InventoryReport {
     #[serde(default)]
     pub reboot_required_by: Vec<String>,
     pub collected_at: Timestamp,
+    /// Labels from the agent's own configuration (`--label KEY=VALUE`), replacing the host's
+    /// stored ones (an empty map clears them). `None` (older agents) leaves them as they are.
+    /// Checked by the controller (`pw_model::check_labels`): a bad one refuses the report (422).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub labels: Option<std::collections::BTreeMap<String, String>>,
 }
 
 /// One upgrade offered by the package manager.

@@ -46,6 +46,9 @@ pub struct HostSummary {
     pub packages: usize,
     /// Findings per tier, `[T0, T1, T2, T3, T4]`.
     pub findings_by_tier: [usize; 5],
+    /// Labels its agent reports (`patchwarden agent --label KEY=VALUE`).
+    #[serde(default)]
+    pub labels: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]

@@ -16,6 +16,8 @@ pub enum ApiError {
     NotJson,
     #[error("invalid request: {0}")]
     InvalidRequest(String),
+    #[error("{0}")]
+    InvalidLabel(String),
     #[error("unknown host {0:?}")]
     HostNotFound(String),
     #[error("unknown command {0:?}")]
@@ -88,6 +90,7 @@ impl ApiError {
             ApiError::InvalidBody(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_body"),
             ApiError::NotJson => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "not_json"),
             ApiError::InvalidRequest(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
+            ApiError::InvalidLabel(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_label"),
             ApiError::HostNotFound(_) => (StatusCode::NOT_FOUND, "host_not_found"),
             ApiError::CommandNotFound(_) => (StatusCode::NOT_FOUND, "command_not_found"),
             ApiError::RolloutNotFound(_) => (StatusCode::NOT_FOUND, "rollout_not_found"),

@@ -35,6 +35,10 @@ pub struct Args {
     /// ad-hoc rollout or a raw install).
     #[arg(long, requires = "read_only")]
     allow_approved_plans: bool,
+    /// A label of this machine, KEY=VALUE (repeatable), sent with every inventory; the fleet
+    /// document's label selectors match on them (docs/fleet.md).
+    #[arg(long = "label", value_name = "KEY=VALUE")]
+    labels: Vec<String>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -54,6 +58,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         read_only: args.read_only,
         plan_changes: args.allow_approved_plans,
         poll_wait_secs: 30,
+        labels: pw_model::parse_labels(args.labels.iter().map(String::as_str))?,
     };
     runtime()?.block_on(async {
         let (stop, stopped) = tokio::sync::watch::channel(false);

@@ -61,6 +61,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             read_only: true,
             plan_changes: !args.no_plan_changes,
             poll_wait_secs: 30,
+            labels: Default::default(),
         };
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let agent = tokio::spawn(pw_agent::run(agent_settings, stopped));

@@ -125,6 +125,9 @@ pub async fn inventory(
 ) -> Result<Json<InventoryAck>, ApiError> {
     check_protocol(report.protocol_version)?;
     let os = OsRelease::parse(&report.os).map_err(|e| ApiError::InvalidBody(e.to_string()))?;
+    if let Some(labels) = &report.labels {
+        pw_model::check_labels(labels).map_err(|e| ApiError::InvalidLabel(e.to_string()))?;
+    }
     let pending: Option<Vec<PendingRow>> = report.pending_updates.as_ref().map(|updates| {
         updates
             .iter()
@@ -147,6 +150,10 @@ pub async fn inventory(
         reboot_required_by: serde_json::to_string(&report.reboot_required_by)
             .map_err(anyhow::Error::from)?,
     };
+    // Labels first: the scan started below resolves the host's group from them.
+    if let Some(labels) = &report.labels {
+        state.store.set_host_labels(&host_id, labels).await?;
+    }
     state
         .store
         .store_inventory(&host_id, report.hostname.trim(), &row, pending.as_deref())

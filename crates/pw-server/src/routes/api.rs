@@ -214,5 +214,6 @@ pub fn host_summary(row: HostRow) -> HostSummary {
         reboot_required: row.reboot_required,
         packages: row.package_count,
         findings_by_tier,
+        labels: row.labels,
     }
 }

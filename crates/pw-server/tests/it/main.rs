@@ -5,6 +5,7 @@ mod auth;
 mod enrollment;
 mod fleet;
 mod intelligence;
+mod labels;
 mod login;
 mod plan_rollouts;
 mod rollout_controls;
