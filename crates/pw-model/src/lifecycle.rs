@@ -77,6 +77,10 @@ pub fn acceptance_covers(advisory: &str, package: Option<&str>, finding: &Findin
 pub enum AcceptanceError {
     #[error("advisory: empty; name an advisory id or a CVE id")]
     EmptyAdvisory,
+    #[error(
+        "advisory: {0:?} is not an advisory id (at most 100 letters, digits and . _ : - such as CVE-2024-3094)"
+    )]
+    BadAdvisory(String),
     #[error("reason: empty; say why the risk is accepted")]
     EmptyReason,
     #[error("reason: {chars} characters, at most {MAX_ACCEPTANCE_REASON_CHARS}")]
@@ -90,7 +94,7 @@ pub enum AcceptanceError {
     },
 }
 
-/// Checks an acceptance request: an advisory, a non-empty reason of bounded length (trimmed),
+/// Checks an acceptance request: an advisory id (taken as is), a non-empty reason of bounded length (trimmed),
 /// and an expiry after `now` and at most [`MAX_ACCEPTANCE`] after it.
 pub fn check_acceptance(
     advisory: &str,
@@ -98,8 +102,12 @@ pub fn check_acceptance(
     expires: Timestamp,
     now: Timestamp,
 ) -> Result<(), AcceptanceError> {
-    if advisory.trim().is_empty() {
+    if advisory.is_empty() {
         return Err(AcceptanceError::EmptyAdvisory);
+    }
+    let id_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | ':' | '-');
+    if advisory.len() > 100 || !advisory.chars().all(id_char) {
+        return Err(AcceptanceError::BadAdvisory(advisory.to_owned()));
     }
     let reason = reason.trim();
     if reason.is_empty() {
@@ -244,9 +252,13 @@ mod tests {
             Ok(())
         );
         assert_eq!(
-            check_acceptance(" ", "r", week, now),
+            check_acceptance("", "r", week, now),
             Err(AcceptanceError::EmptyAdvisory)
         );
+        for bad in [" CVE-1", "CVE-1;rm", "CVE 1"] {
+            let error = check_acceptance(bad, "r", week, now).unwrap_err();
+            assert_eq!(error, AcceptanceError::BadAdvisory(bad.to_owned()));
+        }
         assert_eq!(
             check_acceptance("CVE-1", "  \n", week, now),
             Err(AcceptanceError::EmptyReason)

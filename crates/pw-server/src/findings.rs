@@ -81,7 +81,12 @@ pub async fn compute_and_store(
     now: Timestamp,
 ) -> anyhow::Result<Option<usize>> {
     let loaded = cache.for_release(os).await?;
-    let first_seen = store.open_first_seen(host_id).await?;
+    let first_seen: HashMap<(String, String), Timestamp> = store
+        .open_episodes(Some(host_id))
+        .await?
+        .into_iter()
+        .map(|e| ((e.binary, e.advisory), e.first_seen))
+        .collect();
     let os_owned = os.clone();
     let (findings, source) = tokio::task::spawn_blocking(move || {
         let (intelligence, source) = &*loaded;

@@ -8,7 +8,7 @@
 //! and a closed episode never changes (triggers refuse both). Times are the controller's
 //! (`computed_at`), not the agent's.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use anyhow::Context;
 use jiff::Timestamp;
@@ -86,25 +86,37 @@ pub struct HistoryRow {
     pub finding: String,
 }
 
+/// The open episode of one finding on one host.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OpenEpisode {
+    pub host_id: String,
+    pub binary: String,
+    pub advisory: String,
+    pub episode: u32,
+    pub first_seen: Timestamp,
+}
+
 impl Store {
-    /// When each open finding of a host was first seen, by (binary, advisory): what the next
-    /// scan's deadlines run from.
-    pub async fn open_first_seen(
-        &self,
-        host_id: &str,
-    ) -> anyhow::Result<HashMap<(String, String), Timestamp>> {
+    /// The open episodes of one host's findings, or of every host's.
+    pub async fn open_episodes(&self, host_id: Option<&str>) -> anyhow::Result<Vec<OpenEpisode>> {
         let rows = sqlx::query(
-            "SELECT binary_name, advisory, first_seen FROM finding_history
-             WHERE host_id = ? AND fixed_at IS NULL",
+            "SELECT host_id, binary_name, advisory, episode, first_seen FROM finding_history
+             WHERE fixed_at IS NULL AND (?1 IS NULL OR host_id = ?1)",
         )
         .bind(host_id)
         .fetch_all(self.pool())
         .await
-        .with_context(|| format!("reading the open findings of host {host_id}"))?;
+        .context("reading open findings")?;
         rows.iter()
             .map(|r| {
-                let key = (r.get("binary_name"), r.get("advisory"));
-                Ok((key, parse_time(&r.get::<String, _>("first_seen"))?))
+                Ok(OpenEpisode {
+                    host_id: r.get("host_id"),
+                    binary: r.get("binary_name"),
+                    advisory: r.get("advisory"),
+                    episode: u32::try_from(r.get::<i64, _>("episode"))
+                        .context("episode out of range")?,
+                    first_seen: parse_time(&r.get::<String, _>("first_seen"))?,
+                })
             })
             .collect()
     }

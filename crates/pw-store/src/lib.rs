@@ -33,7 +33,9 @@ pub use controller::{
     CommandRow, FindingsRow, FinishOutcome, HostRow, InventoryRow, NewHost, PendingRow,
     TokenProblem,
 };
-pub use findings::{CurrentFinding, FindingsSnapshot, HistoryChange, HistoryRow, Recorded};
+pub use findings::{
+    CurrentFinding, FindingsSnapshot, HistoryChange, HistoryRow, OpenEpisode, Recorded,
+};
 pub use fleet::{FleetRefusal, StoredFleet};
 pub use operators::{
     NewSession, OperatorRefusal, OperatorRow, Role, SessionRow, TicketProblem,

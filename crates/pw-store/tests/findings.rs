@@ -102,9 +102,13 @@ async fn history_is_kept_across_inventories() {
     )
     .await;
     assert_eq!(first, change(2, 0, 0, 0));
-    let seen = store.open_first_seen("h1").await.unwrap();
-    let key = |b: &str, a: &str| (b.to_owned(), a.to_owned());
-    assert_eq!(seen[&key("libssl3", "CVE-1")], at("2026-01-02T00:01:00Z"));
+    let open = store.open_episodes(Some("h1")).await.unwrap();
+    let ssl_open = open.iter().find(|e| e.binary == "libssl3").unwrap();
+    assert_eq!(
+        (ssl_open.episode, ssl_open.first_seen),
+        (1, at("2026-01-02T00:01:00Z"))
+    );
+    assert_eq!(open.len(), 2);
 
     // The second inventory no longer has curl's problem: fixed, still in history.
     report_inventory(&store, "2026-01-03T00:00:00Z").await;
@@ -129,12 +133,10 @@ async fn history_is_kept_across_inventories() {
     assert_eq!(fixed.binary, "curl");
     assert_eq!(fixed.fixed_at, Some(at("2026-01-03T00:01:00Z")));
     assert_eq!(fixed.hostname, "web-1");
-    assert!(
-        !store
-            .open_first_seen("h1")
-            .await
-            .unwrap()
-            .contains_key(&key("curl", "CVE-2"))
+    let open = store.open_episodes(None).await.unwrap();
+    assert_eq!(
+        open.iter().map(|e| e.binary.as_str()).collect::<Vec<_>>(),
+        ["libssl3"]
     );
 
     // curl's problem comes back: a new episode with its own first_seen; the fixed one stays.
