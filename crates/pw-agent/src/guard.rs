@@ -103,6 +103,7 @@ pub fn run_change(
         message,
         finished_at: Timestamp::now(),
         change: Some(report),
+        evidence: None,
     }
 }
 

@@ -212,6 +212,7 @@ mod tests {
             message: "ok".into(),
             finished_at: jiff::Timestamp::UNIX_EPOCH,
             change: None,
+            evidence: None,
         }
     }
 

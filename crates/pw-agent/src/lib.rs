@@ -4,6 +4,7 @@
 
 mod checks;
 mod client;
+mod evidence;
 pub mod guard;
 mod identity;
 mod journal;
@@ -12,6 +13,7 @@ mod report;
 mod runner;
 
 pub use client::{enrollment_client, mtls_client};
+pub use evidence::collect_evidence;
 pub use identity::{Identity, load_identity};
 pub use journal::{GuardStep, Journal, JournalAppender, JournalEntry, LogMarkSeen};
 pub use report::collect_inventory;

@@ -303,6 +303,7 @@ impl Agent {
                 ),
                 false,
             ),
+            Command::CollectEvidence { targets } => (evidence(targets).await, false),
         }
     }
 
@@ -354,6 +355,28 @@ fn done(status: CommandStatus, message: String) -> CommandResult {
         message,
         finished_at: Timestamp::now(),
         change: None,
+        evidence: None,
+    }
+}
+
+/// Runs `collect_evidence` on this machine; the result carries the report.
+async fn evidence(targets: &[pw_protocol::PackagePin]) -> CommandResult {
+    let targets = targets.to_vec();
+    let outcome = tokio::task::spawn_blocking(move || {
+        crate::evidence::collect_evidence(&pw_host::LocalRunner, &targets, Timestamp::now)
+    })
+    .await;
+    match outcome {
+        Ok(Ok(report)) => {
+            let mut result = done(CommandStatus::Succeeded, crate::evidence::summary(&report));
+            result.evidence = Some(Box::new(report));
+            result
+        }
+        Ok(Err(error)) => done(CommandStatus::Failed, format!("{error:#}")),
+        Err(error) => done(
+            CommandStatus::Failed,
+            format!("evidence collection panicked: {error}"),
+        ),
     }
 }
 
@@ -418,5 +441,7 @@ mod tests {
         let raw = refusal(&install, true, true).unwrap();
         assert!(raw.contains("install_packages changes the host"), "{raw}");
         assert_eq!(refusal(&Command::RefreshInventory, true, false), None);
+        let evidence = Command::CollectEvidence { targets: vec![] };
+        assert_eq!(refusal(&evidence, true, false), None);
     }
 }

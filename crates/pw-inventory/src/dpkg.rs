@@ -78,15 +78,7 @@ fn read<P: Projection>(input: &[u8], out: &mut P) {
     // The last line may lack its newline.
     if start < input.len() {
         line_no += 1;
-        line(
-            input,
-            start,
-            input.len(),
-            line_no,
-            &mut stanza,
-            &text,
-            out,
-        );
+        line(input, start, input.len(), line_no, &mut stanza, &text, out);
     }
     stanza.finish(&text, out);
 }

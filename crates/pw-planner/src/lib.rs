@@ -34,6 +34,7 @@ pub mod schedule;
 pub mod staging;
 pub mod summary;
 pub mod targets;
+pub mod wire;
 
 pub use approval::{ApprovalEvent, ApprovalGates, ApprovalState, Rejected, transition};
 pub use build::build_plan;

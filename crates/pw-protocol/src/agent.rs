@@ -148,13 +148,18 @@ pub enum Command {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         plan: Option<crate::PlanRef>,
     },
+    /// Collect the risk checklist's evidence for installing exactly `targets` (dependency
+    /// simulation, availability of the installed versions, conffiles, services, reboot): the
+    /// result carries an [`crate::EvidenceReport`]. Never changes the host: read-only agents
+    /// run it too.
+    CollectEvidence { targets: Vec<PackagePin> },
 }
 
 impl Command {
     /// Whether running the command changes the host (refused by read-only agents).
     pub fn changes_host(&self) -> bool {
         match self {
-            Command::RefreshInventory => false,
+            Command::RefreshInventory | Command::CollectEvidence { .. } => false,
             Command::InstallPackages { .. } | Command::ApplyChange { .. } => true,
         }
     }
@@ -165,6 +170,7 @@ impl Command {
             Command::RefreshInventory => "refresh_inventory",
             Command::InstallPackages { .. } => "install_packages",
             Command::ApplyChange { .. } => "apply_change",
+            Command::CollectEvidence { .. } => "collect_evidence",
         }
     }
 }
@@ -186,6 +192,9 @@ pub struct CommandResult {
     /// What an `apply_change` did (absent for other commands).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub change: Option<crate::ChangeReport>,
+    /// What a `collect_evidence` found (absent for other commands).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<Box<crate::EvidenceReport>>,
 }
 
 /// How a command ended.
@@ -241,6 +250,12 @@ mod tests {
         assert!(back.changes_host());
         let refresh: Command = serde_json::from_str(r#"{"kind":"refresh_inventory"}"#).unwrap();
         assert!(!refresh.changes_host());
+        let evidence: Command = serde_json::from_str(
+            r#"{"kind":"collect_evidence","targets":[{"name":"pw-demo","version":"1.0-2"}]}"#,
+        )
+        .unwrap();
+        assert!(!evidence.changes_host());
+        assert_eq!(evidence.kind(), "collect_evidence");
     }
 
     #[test]

@@ -7,12 +7,14 @@
 mod agent;
 mod api;
 mod change;
+mod evidence;
 mod operators;
 mod rollout;
 
 pub use agent::*;
 pub use api::*;
 pub use change::*;
+pub use evidence::*;
 pub use operators::*;
 pub use rollout::*;
 

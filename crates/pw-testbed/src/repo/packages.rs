@@ -31,6 +31,8 @@ pub const FAILING_POSTINST: &str = "1.0-4";
 pub const DEMO_PORT: u16 = 18080;
 /// Path of the demo service's health endpoint.
 pub const DEMO_HEALTH_PATH: &str = "/cgi-bin/health";
+/// The demo service's systemd unit (shipped by every version; test hosts do not run systemd).
+pub const DEMO_UNIT_PATH: &str = "/lib/systemd/system/pw-demo.service";
 /// The demo service's conffile (content changes between 1.0-1 and 1.0-2).
 pub const DEMO_CONFFILE: &str = "/etc/pw-demo/pw-demo.conf";
 /// The demo service's log (1.0-3 writes an ERROR line to it when it starts).
@@ -155,6 +157,9 @@ fn demo(version: &'static str, suite: Suite) -> FakePackage {
                 0o644,
                 format!("<h1>pw-demo {version}</h1>\n"),
             ),
+            // For hosts with systemd (evidence: services a change restarts); the test hosts
+            // have none and start the service with `pw-demo-ctl`.
+            file(DEMO_UNIT_PATH, 0o644, demo_unit()),
         ],
         scripts: vec![
             ("postinst", postinst),
@@ -164,6 +169,10 @@ fn demo(version: &'static str, suite: Suite) -> FakePackage {
             ),
         ],
     }
+}
+
+fn demo_unit() -> String {
+    "[Unit]\nDescription=pw-demo test service\n\n[Service]\nType=forking\nExecStart=/usr/sbin/pw-demo-ctl start\nExecStop=/usr/sbin/pw-demo-ctl stop\n\n[Install]\nWantedBy=multi-user.target\n".to_owned()
 }
 
 /// `pw-demo-ctl {start|stop|restart|status}` of one version.
