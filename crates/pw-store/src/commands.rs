@@ -83,40 +83,11 @@ impl Store {
         finished_at: Timestamp,
     ) -> anyhow::Result<FinishOutcome> {
         let mut tx = self.begin_immediate().await?;
-        let row = sqlx::query("SELECT state FROM commands WHERE id = ? AND host_id = ?")
-            .bind(id)
-            .bind(host_id)
-            .fetch_optional(&mut *tx)
-            .await
-            .with_context(|| format!("reading command {id}"))?;
-        let Some(row) = row else {
-            return Ok(FinishOutcome::NotFound);
-        };
-        let current: String = row.get("state");
-        if !matches!(current.as_str(), "queued" | "delivered") {
-            return Ok(FinishOutcome::AlreadyFinished { state: current });
+        let outcome = finish_in(&mut tx, host_id, id, state, message, finished_at).await?;
+        if matches!(outcome, FinishOutcome::Recorded) {
+            tx.commit().await.context("committing the command result")?;
         }
-        sqlx::query(
-            "UPDATE commands SET state = ?, finished_at = ?, result_message = ? WHERE id = ?",
-        )
-        .bind(state)
-        .bind(finished_at.to_string())
-        .bind(message)
-        .bind(id)
-        .execute(&mut *tx)
-        .await
-        .with_context(|| format!("recording the result of command {id}"))?;
-        let actor = format!("agent:{host_id}");
-        let details = serde_json::json!({ "state": state, "message": message });
-        let entry = AuditEntry {
-            actor: &actor,
-            action: "command.finished",
-            subject: id,
-            details,
-        };
-        append(&mut tx, &entry).await?;
-        tx.commit().await.context("committing the command result")?;
-        Ok(FinishOutcome::Recorded)
+        Ok(outcome)
     }
 
     /// One command, if it exists.
@@ -128,6 +99,49 @@ impl Store {
             .with_context(|| format!("reading command {id}"))?;
         Ok(row.as_ref().map(command_row))
     }
+}
+
+/// Records a command's result inside `tx` (not committed: the caller commits, with whatever else
+/// belongs to the result). Nothing is written unless the outcome is `Recorded`.
+pub(crate) async fn finish_in(
+    tx: &mut sqlx::SqliteConnection,
+    host_id: &str,
+    id: &str,
+    state: &str,
+    message: &str,
+    finished_at: Timestamp,
+) -> anyhow::Result<FinishOutcome> {
+    let row = sqlx::query("SELECT state FROM commands WHERE id = ? AND host_id = ?")
+        .bind(id)
+        .bind(host_id)
+        .fetch_optional(&mut *tx)
+        .await
+        .with_context(|| format!("reading command {id}"))?;
+    let Some(row) = row else {
+        return Ok(FinishOutcome::NotFound);
+    };
+    let current: String = row.get("state");
+    if !matches!(current.as_str(), "queued" | "delivered") {
+        return Ok(FinishOutcome::AlreadyFinished { state: current });
+    }
+    sqlx::query("UPDATE commands SET state = ?, finished_at = ?, result_message = ? WHERE id = ?")
+        .bind(state)
+        .bind(finished_at.to_string())
+        .bind(message)
+        .bind(id)
+        .execute(&mut *tx)
+        .await
+        .with_context(|| format!("recording the result of command {id}"))?;
+    let actor = format!("agent:{host_id}");
+    let details = serde_json::json!({ "state": state, "message": message });
+    let entry = AuditEntry {
+        actor: &actor,
+        action: "command.finished",
+        subject: id,
+        details,
+    };
+    append(tx, &entry).await?;
+    Ok(FinishOutcome::Recorded)
 }
 
 fn command_row(row: &SqliteRow) -> CommandRow {

@@ -8,6 +8,7 @@ mod advisories;
 pub mod audit;
 mod commands;
 mod controller;
+mod evidence;
 mod findings;
 mod fleet;
 mod operators;
@@ -33,6 +34,7 @@ pub use controller::{
     CommandRow, FindingsRow, FinishOutcome, HostRow, InventoryRow, NewHost, PendingRow,
     TokenProblem,
 };
+pub use evidence::{EvidenceRow, NewEvidence};
 pub use findings::{
     CurrentFinding, FindingsSnapshot, HistoryChange, HistoryRow, OpenEpisode, Recorded,
 };

@@ -1,0 +1,162 @@
+//! Evidence reports against a real SQLite file: stored with the command's result in one
+//! transaction and audited, the latest per host and target set, an older report never replaces a
+//! newer one, a second result for the same command changes nothing.
+
+use jiff::Timestamp;
+use pw_store::{FinishOutcome, NewEvidence, NewHost, Store};
+
+fn at(text: &str) -> Timestamp {
+    text.parse().unwrap()
+}
+
+async fn store_with_host() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("patchwarden.db"))
+        .await
+        .unwrap();
+    let expires = at("2100-01-01T00:00:00Z");
+    store
+        .create_enrollment_token("tok-1", "sha", expires, None, "alice")
+        .await
+        .unwrap();
+    let host = NewHost {
+        id: "h1",
+        hostname: "web-1",
+        fingerprint: "fp",
+        not_after: expires,
+    };
+    store
+        .enroll("sha", at("2026-01-01T00:00:00Z"), &host)
+        .await
+        .unwrap()
+        .unwrap();
+    (dir, store)
+}
+
+async fn command(store: &Store, id: &str) {
+    let payload = r#"{"kind":"collect_evidence","targets":[{"name":"a","version":"1"}]}"#;
+    store
+        .create_command(id, "h1", "collect_evidence", payload, "olga")
+        .await
+        .unwrap();
+}
+
+fn evidence<'a>(collected_at: &str, report: &'a str) -> NewEvidence<'a> {
+    NewEvidence {
+        targets_key: "a=1",
+        targets: r#"[{"name":"a","version":"1"}]"#,
+        collected_at: at(collected_at),
+        report,
+    }
+}
+
+#[tokio::test]
+async fn latest_report_per_target_set_with_its_audit() {
+    let (_dir, store) = store_with_host().await;
+    assert_eq!(store.latest_evidence("h1").await.unwrap(), None);
+    command(&store, "c1").await;
+    let first = evidence("2026-12-03T20:00:00Z", r#"{"n":1}"#);
+    let outcome = store
+        .finish_evidence_command(
+            "h1",
+            "c1",
+            "succeeded",
+            "ok",
+            at("2026-12-03T20:00:01Z"),
+            Some(&first),
+        )
+        .await
+        .unwrap();
+    assert!(matches!(outcome, FinishOutcome::Recorded));
+    let stored = store.latest_evidence("h1").await.unwrap().unwrap();
+    assert_eq!(
+        (stored.command_id.as_str(), stored.report.as_str()),
+        ("c1", r#"{"n":1}"#)
+    );
+    assert_eq!(stored.collected_at, at("2026-12-03T20:00:00Z"));
+
+    // A repeated result for c1 changes nothing.
+    let again = evidence("2026-12-03T21:00:00Z", r#"{"n":9}"#);
+    let outcome = store
+        .finish_evidence_command(
+            "h1",
+            "c1",
+            "succeeded",
+            "ok",
+            at("2026-12-03T21:00:01Z"),
+            Some(&again),
+        )
+        .await
+        .unwrap();
+    assert!(matches!(outcome, FinishOutcome::AlreadyFinished { .. }));
+    assert_eq!(
+        store.latest_evidence("h1").await.unwrap().unwrap().report,
+        r#"{"n":1}"#
+    );
+
+    // A report collected earlier than the stored one (a slow agent) does not replace it.
+    command(&store, "c2").await;
+    let older = evidence("2026-12-03T19:00:00Z", r#"{"n":2}"#);
+    store
+        .finish_evidence_command(
+            "h1",
+            "c2",
+            "succeeded",
+            "ok",
+            at("2026-12-03T21:00:00Z"),
+            Some(&older),
+        )
+        .await
+        .unwrap();
+    let stored = store.evidence_for("h1", "a=1").await.unwrap().unwrap();
+    assert_eq!(
+        (stored.command_id.as_str(), stored.report.as_str()),
+        ("c1", r#"{"n":1}"#)
+    );
+
+    let actions: Vec<(String, String)> = store
+        .audit_tail(20)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.action, r.subject))
+        .filter(|(action, _)| action.starts_with("command.") || action.starts_with("evidence."))
+        .collect();
+    for expected in [
+        ("command.created", "c1"),
+        ("command.finished", "c1"),
+        ("evidence.recorded", "c1"),
+        ("command.created", "c2"),
+        ("command.finished", "c2"),
+        ("evidence.recorded", "c2"),
+    ] {
+        let expected = (expected.0.to_owned(), expected.1.to_owned());
+        assert!(actions.contains(&expected), "{expected:?} in {actions:?}");
+    }
+    assert_eq!(
+        actions
+            .iter()
+            .filter(|(a, s)| a == "command.finished" && s == "c1")
+            .count(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_failed_collection_finishes_the_command_without_evidence() {
+    let (_dir, store) = store_with_host().await;
+    command(&store, "c1").await;
+    store
+        .finish_evidence_command(
+            "h1",
+            "c1",
+            "failed",
+            "apt-get missing",
+            at("2026-12-03T20:00:00Z"),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.latest_evidence("h1").await.unwrap(), None);
+    assert_eq!(store.command("c1").await.unwrap().unwrap().state, "failed");
+}
