@@ -3,9 +3,9 @@
 use std::fmt;
 
 use jiff::Timestamp;
-use pw_model::Finding;
+use pw_model::{Finding, TierTally};
 
-use crate::{Command, CommandStatus, PendingUpdate};
+use crate::{Command, CommandStatus, FindingState, HostFinding, HostTally, PendingUpdate};
 
 /// Every error answer: a stable machine code plus a sentence for humans.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -63,9 +63,19 @@ pub struct HostFindings {
     /// Where the advisories came from (database or built-in snapshot).
     pub source: Option<String>,
     pub computed_at: Option<Timestamp>,
-    pub findings: Vec<Finding>,
+    /// Open and overdue findings, most urgent first (accepted ones are in `accepted`).
+    pub findings: Vec<HostFinding>,
     /// `None` when the agent did not report what its package manager offers.
     pub pending_updates: Option<Vec<PendingUpdate>>,
+    /// Findings hidden by an accepted risk, each with its `accepted`.
+    #[serde(default)]
+    pub accepted: Vec<HostFinding>,
+    /// Open, overdue and accepted counts per tier at the time of the answer.
+    #[serde(default)]
+    pub summary: TierTally,
+    /// Fixed findings (every episode, latest fix first); only with `?include=history`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fixed: Option<Vec<HostFinding>>,
 }
 
 /// One finding of one host, as listed fleet-wide by `GET /api/v1/findings`.
@@ -75,11 +85,23 @@ pub struct FleetFinding {
     pub hostname: String,
     #[serde(flatten)]
     pub finding: Finding,
+    #[serde(flatten)]
+    pub state: FindingState,
 }
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct FleetFindings {
+    /// Open and overdue findings of every host, most urgent first.
     pub findings: Vec<FleetFinding>,
+    /// Findings hidden by an accepted risk.
+    #[serde(default)]
+    pub accepted: Vec<FleetFinding>,
+    /// Open, overdue and accepted counts per tier, fleet-wide.
+    #[serde(default)]
+    pub summary: TierTally,
+    /// The same counts per host with findings computed, by hostname.
+    #[serde(default)]
+    pub hosts: Vec<HostTally>,
 }
 
 /// `POST /api/v1/enrollment-tokens`.

@@ -8,6 +8,7 @@ mod agent;
 mod api;
 mod change;
 mod evidence;
+mod findings;
 mod operators;
 mod rollout;
 
@@ -15,6 +16,7 @@ pub use agent::*;
 pub use api::*;
 pub use change::*;
 pub use evidence::*;
+pub use findings::*;
 pub use operators::*;
 pub use rollout::*;
 

@@ -49,6 +49,10 @@ pub fn access(method: &Method, route: &str) -> Access {
         r if r.starts_with("/api/v1/agent/") => Access::Agent,
         r if r.starts_with("/api/v1/operators") => Access::Operator(Role::Admin),
         r if r.ends_with("/approve") || r.ends_with("/reject") => Access::Operator(Role::Approver),
+        "/api/v1/findings/accept" => Access::Operator(Role::Approver),
+        "/api/v1/accepted-risks/{id}" if method == Method::DELETE => {
+            Access::Operator(Role::Approver)
+        }
         r if !r.starts_with("/api/") => Access::Page,
         _ if method == Method::GET || method == Method::HEAD => Access::Operator(Role::Viewer),
         _ => Access::Operator(Role::Operator),

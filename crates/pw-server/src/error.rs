@@ -42,6 +42,10 @@ pub enum ApiError {
     RolloutConflict(String),
     #[error("{0} is not blocked")]
     BlockNotFound(String),
+    #[error("unknown accepted risk {0:?}")]
+    AcceptedRiskNotFound(String),
+    #[error("{0}")]
+    AcceptedRiskRevoked(String),
     #[error("unknown enrollment token (it was never issued by this controller)")]
     TokenUnknown,
     #[error("this enrollment token was already used; ask an operator for a new one")]
@@ -104,6 +108,8 @@ impl ApiError {
             ApiError::RouteNotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::RolloutConflict(_) => (StatusCode::CONFLICT, "rollout_conflict"),
             ApiError::BlockNotFound(_) => (StatusCode::NOT_FOUND, "blocked_version_not_found"),
+            ApiError::AcceptedRiskNotFound(_) => (StatusCode::NOT_FOUND, "accepted_risk_not_found"),
+            ApiError::AcceptedRiskRevoked(_) => (StatusCode::CONFLICT, "accepted_risk_revoked"),
             ApiError::TokenUnknown => (StatusCode::UNAUTHORIZED, "token_invalid"),
             ApiError::TokenAlreadyUsed => (StatusCode::CONFLICT, "token_already_used"),
             ApiError::TokenExpired => (StatusCode::GONE, "token_expired"),

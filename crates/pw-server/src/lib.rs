@@ -7,6 +7,7 @@
 
 mod auth;
 mod ca;
+mod compliance;
 mod error;
 mod findings;
 mod metrics;

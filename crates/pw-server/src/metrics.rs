@@ -36,6 +36,44 @@ pub struct TriggerLabels {
     pub trigger: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TierLabels {
+    pub tier: String,
+}
+
+/// Findings per tier at the last scrape: open (overdue included), overdue, accepted.
+struct FindingMetrics {
+    open: Family<TierLabels, Gauge>,
+    overdue: Family<TierLabels, Gauge>,
+    accepted: Family<TierLabels, Gauge>,
+}
+
+impl FindingMetrics {
+    fn register(registry: &mut Registry) -> FindingMetrics {
+        let metrics = FindingMetrics {
+            open: Family::default(),
+            overdue: Family::default(),
+            accepted: Family::default(),
+        };
+        registry.register(
+            "findings_open",
+            "Open findings (overdue included, accepted risks not), by tier",
+            metrics.open.clone(),
+        );
+        registry.register(
+            "findings_overdue",
+            "Open findings past their deadline, by tier",
+            metrics.overdue.clone(),
+        );
+        registry.register(
+            "findings_accepted",
+            "Findings hidden by an accepted risk in force, by tier",
+            metrics.accepted.clone(),
+        );
+        metrics
+    }
+}
+
 /// Every metric of the controller.
 pub struct Metrics {
     registry: Mutex<Registry>,
@@ -45,6 +83,7 @@ pub struct Metrics {
     inventory_reports: Counter,
     command_results: Family<OutcomeLabels, Counter>,
     rollout: RolloutMetrics,
+    findings: FindingMetrics,
 }
 
 /// The rollout engine's counters and the active-rollouts gauge.
@@ -142,8 +181,10 @@ impl Metrics {
             command_results.clone(),
         );
         let rollout = RolloutMetrics::register(&mut registry);
+        let findings = FindingMetrics::register(&mut registry);
         Metrics {
             rollout,
+            findings,
             registry: Mutex::new(registry),
             http_requests,
             enrollments,
@@ -170,6 +211,24 @@ impl Metrics {
                 outcome: outcome.to_owned(),
             })
             .inc();
+    }
+
+    /// Sets the findings gauges (every tier, zeros included: the label set stays bounded).
+    pub fn findings(&self, tally: &pw_model::TierTally) {
+        for tier in pw_model::Tier::ALL {
+            let labels = TierLabels {
+                tier: tier.to_string(),
+            };
+            let i = tier.index();
+            let set = |family: &Family<TierLabels, Gauge>, value: usize| {
+                family
+                    .get_or_create(&labels)
+                    .set(i64::try_from(value).unwrap_or(i64::MAX));
+            };
+            set(&self.findings.open, tally.open[i]);
+            set(&self.findings.overdue, tally.overdue[i]);
+            set(&self.findings.accepted, tally.accepted[i]);
+        }
     }
 
     pub fn heartbeat(&self) {

@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use axum::Json;
-use axum::extract::{Path, State};
-use pw_model::Finding;
+use axum::extract::{Path, Query, State};
+use jiff::Timestamp;
 use pw_protocol::{
     CommandView, CreateCommand, CreateEnrollmentToken, EnrollmentToken, FleetFinding,
     FleetFindings, HostFindings, HostList, HostSummary, PendingUpdate,
@@ -32,21 +32,45 @@ pub async fn host(
         .ok_or(ApiError::HostNotFound(id))
 }
 
+/// `?include=history` on a host's findings.
+#[derive(serde::Deserialize)]
+pub struct FindingsQuery {
+    include: Option<String>,
+}
+
 pub async fn host_findings(
     State(state): State<AppState>,
     Path(id): Path<String>,
+    query: Result<Query<FindingsQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<HostFindings>, ApiError> {
-    Ok(Json(load_host_findings(&state, &id).await?))
+    let Query(query) = query?;
+    let include_history = match query.include.as_deref() {
+        None => false,
+        Some("history") => true,
+        Some(other) => {
+            return Err(ApiError::InvalidRequest(format!(
+                "include: unknown value {other:?}; expected history"
+            )));
+        }
+    };
+    Ok(Json(
+        load_host_findings(&state, &id, include_history).await?,
+    ))
 }
 
-/// A host's findings and pending updates (also used by the page).
-pub async fn load_host_findings(state: &AppState, id: &str) -> Result<HostFindings, ApiError> {
+/// A host's findings with their state, and its pending updates (also used by the page).
+pub async fn load_host_findings(
+    state: &AppState,
+    id: &str,
+    include_history: bool,
+) -> Result<HostFindings, ApiError> {
     let host = state
         .store
         .host(id)
         .await?
         .ok_or_else(|| ApiError::HostNotFound(id.to_owned()))?;
-    let stored = state.store.findings(id).await?;
+    let compliance =
+        crate::compliance::host(&state.store, id, include_history, Timestamp::now()).await?;
     let pending = state.store.pending_updates(id).await?.map(|rows| {
         rows.into_iter()
             .map(|r| PendingUpdate {
@@ -59,56 +83,34 @@ pub async fn load_host_findings(state: &AppState, id: &str) -> Result<HostFindin
             })
             .collect()
     });
-    let (source, computed_at, findings) = match stored {
-        Some(row) => (
-            Some(row.source),
-            Some(row.computed_at),
-            parse_findings(&row.findings)?,
-        ),
-        None => (None, None, Vec::new()),
-    };
+    let (source, computed_at) = compliance.computed.unzip();
     Ok(HostFindings {
         host: host_summary(host),
         source,
         computed_at,
-        findings,
+        findings: compliance.findings,
         pending_updates: pending,
+        accepted: compliance.accepted,
+        summary: compliance.summary,
+        fixed: compliance.fixed,
     })
 }
 
 pub async fn findings(State(state): State<AppState>) -> Result<Json<FleetFindings>, ApiError> {
+    let fleet = crate::compliance::fleet(&state.store, Timestamp::now()).await?;
     Ok(Json(FleetFindings {
-        findings: fleet_findings(&state).await?,
+        findings: fleet.findings,
+        accepted: fleet.accepted,
+        summary: fleet.summary,
+        hosts: fleet.hosts,
     }))
 }
 
-/// Every host's findings, most urgent first (tier, deadline, package, advisory, host).
+/// Every host's open findings, most urgent first (tier, deadline, package, advisory, host).
 pub async fn fleet_findings(state: &AppState) -> Result<Vec<FleetFinding>, ApiError> {
-    let mut all = Vec::new();
-    for row in state.store.all_findings().await? {
-        for finding in parse_findings(&row.findings)? {
-            all.push(FleetFinding {
-                host_id: row.host_id.clone(),
-                hostname: row.hostname.clone(),
-                finding,
-            });
-        }
-    }
-    all.sort_by(|a, b| {
-        let (x, y) = (&a.finding, &b.finding);
-        x.tier
-            .cmp(&y.tier)
-            .then_with(|| match (x.deadline, y.deadline) {
-                (Some(p), Some(q)) => p.cmp(&q),
-                (Some(_), None) => std::cmp::Ordering::Less,
-                (None, Some(_)) => std::cmp::Ordering::Greater,
-                (None, None) => std::cmp::Ordering::Equal,
-            })
-            .then_with(|| x.binary.cmp(&y.binary))
-            .then_with(|| x.advisory.cmp(&y.advisory))
-            .then_with(|| a.hostname.cmp(&b.hostname))
-    });
-    Ok(all)
+    Ok(crate::compliance::fleet(&state.store, Timestamp::now())
+        .await?
+        .findings)
 }
 
 pub async fn create_token(
@@ -189,12 +191,6 @@ fn command_view(row: CommandRow) -> Result<CommandView, ApiError> {
         state: row.state,
         result_message: row.result_message,
     })
-}
-
-/// Stored findings JSON back into findings.
-pub fn parse_findings(json: &str) -> Result<Vec<Finding>, ApiError> {
-    serde_json::from_str(json)
-        .map_err(|e| ApiError::Internal(anyhow::anyhow!("stored findings are unreadable: {e}")))
 }
 
 pub fn host_summary(row: HostRow) -> HostSummary {

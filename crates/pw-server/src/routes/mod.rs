@@ -7,6 +7,7 @@ mod login;
 mod operators;
 mod page;
 mod plan_rollouts;
+mod risks;
 mod rollout_ops;
 mod rollouts;
 
@@ -35,6 +36,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/hosts/{id}/commands"),
     ("get", "/api/v1/commands/{id}"),
     ("get", "/api/v1/findings"),
+    ("post", "/api/v1/findings/accept"),
+    ("get", "/api/v1/accepted-risks"),
+    ("delete", "/api/v1/accepted-risks/{id}"),
     ("post", "/api/v1/enrollment-tokens"),
     ("get", "/api/v1/audit"),
     ("post", "/api/v1/rollouts"),
@@ -70,6 +74,9 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/hosts/{id}/commands", post(api::create_command))
         .route("/api/v1/commands/{id}", get(api::command))
         .route("/api/v1/findings", get(api::findings))
+        .route("/api/v1/findings/accept", post(risks::accept))
+        .route("/api/v1/accepted-risks", get(risks::list))
+        .route("/api/v1/accepted-risks/{id}", delete(risks::revoke))
         .route("/api/v1/enrollment-tokens", post(api::create_token))
         .route("/api/v1/audit", get(api::audit))
         .route(
@@ -132,14 +139,16 @@ async fn not_found(request: Request) -> ApiError {
     ApiError::RouteNotFound(format!("{} {}", request.method(), request.uri().path()))
 }
 
-async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    (
-        [(
-            header::CONTENT_TYPE,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        )],
+async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
+    // The findings gauges are computed from the stored findings at the time of the scrape.
+    let fleet = crate::compliance::fleet(&state.store, jiff::Timestamp::now()).await?;
+    state.metrics.findings(&fleet.summary);
+    let content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+    Ok((
+        [(header::CONTENT_TYPE, content_type)],
         state.metrics.encode(),
     )
+        .into_response())
 }
 
 async fn openapi() -> impl IntoResponse {

@@ -2,6 +2,7 @@
 //! temporary directories, real TLS and mutual TLS.
 
 mod auth;
+mod compliance;
 mod enrollment;
 mod fleet;
 mod intelligence;
