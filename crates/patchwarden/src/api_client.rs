@@ -112,11 +112,6 @@ impl ApiClient {
         Ok(ApiClient { base, token, http })
     }
 
-    /// The controller's base URL (no trailing slash).
-    pub fn base(&self) -> &str {
-        &self.base
-    }
-
     /// A request to `path` (starting with `/api/v1/…`) carrying the operator token.
     pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
         self.http
@@ -130,6 +125,10 @@ impl ApiClient {
     }
 
     /// `method path` with a JSON body, decoding a JSON answer.
+    #[allow(
+        dead_code,
+        reason = "for the plans verbs (POST /api/v1/plans/…), landing next"
+    )]
     pub async fn send_json<B: Serialize + ?Sized, T: DeserializeOwned>(
         &self,
         method: Method,

@@ -1,7 +1,5 @@
 //! The `patchwarden` binary: command-line parsing and wiring of the crates (kept thin).
 
-// The first user (`fleet`) lands next; `plans` follows.
-#[allow(dead_code)]
 mod api_client;
 mod cmd;
 mod paths;
@@ -42,6 +40,9 @@ enum Command {
     /// A change plan from a fleet file and a policy: batches in window slots, risk checklist,
     /// rollback plan and approvals, as Markdown or JSON.
     Plan(cmd::plan::Args),
+    /// The controller's fleet document (groups, membership, policies, emergency flags) through
+    /// its API: apply (validated as a whole, versioned, audited), show, groups.
+    Fleet(cmd::fleet::Args),
     /// Stored change plans and their approval workflow: list, show, submit, approve, reject,
     /// schedule, reopen.
     Plans(cmd::plan_store::Args),
@@ -63,6 +64,7 @@ fn main() -> ExitCode {
         Command::Windows(args) => cmd::windows::run(args),
         Command::Plan(args) => cmd::plan::run(args),
         Command::Plans(args) => cmd::plan_store::run(args),
+        Command::Fleet(args) => cmd::fleet::run(args),
     };
     match result {
         Ok(code) => code,

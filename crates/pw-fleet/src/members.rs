@@ -165,7 +165,15 @@ pub(crate) fn parse_membership(
     if let Some(list) = table.get("hosts") {
         out.hosts = names(&format!("{path}.hosts"), list, false, errors);
     }
-    if out.labels.is_empty() && out.hostnames.is_empty() && out.hosts.is_empty() {
+    // Judged on what is written: a selector whose entries were all refused above is not also
+    // reported as empty.
+    let written = KEYS.iter().any(|key| match table.get(*key) {
+        Some(toml::Value::Table(t)) => !t.is_empty(),
+        Some(toml::Value::Array(a)) => !a.is_empty(),
+        Some(_) => true,
+        None => false,
+    });
+    if !written {
         errors.push(FleetError::new(
             &path,
             "selects no host: give labels, hostnames or hosts (or leave the table out)",

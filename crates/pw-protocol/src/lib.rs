@@ -9,6 +9,7 @@ mod api;
 mod change;
 mod evidence;
 mod findings;
+mod fleet;
 mod operators;
 mod rollout;
 
@@ -17,6 +18,7 @@ pub use api::*;
 pub use change::*;
 pub use evidence::*;
 pub use findings::*;
+pub use fleet::*;
 pub use operators::*;
 pub use rollout::*;
 

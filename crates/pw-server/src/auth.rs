@@ -48,6 +48,7 @@ pub fn access(method: &Method, route: &str) -> Access {
         "/api/v1/enroll" => Access::Agent,
         r if r.starts_with("/api/v1/agent/") => Access::Agent,
         r if r.starts_with("/api/v1/operators") => Access::Operator(Role::Admin),
+        "/api/v1/fleet" if method == Method::PUT => Access::Operator(Role::Admin),
         r if r.ends_with("/approve") || r.ends_with("/reject") => Access::Operator(Role::Approver),
         "/api/v1/findings/accept" => Access::Operator(Role::Approver),
         "/api/v1/accepted-risks/{id}" if method == Method::DELETE => {

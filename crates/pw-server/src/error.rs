@@ -18,6 +18,18 @@ pub enum ApiError {
     InvalidRequest(String),
     #[error("{0}")]
     InvalidLabel(String),
+    #[error(
+        "the fleet document has {} problem{}; nothing was stored",
+        .0.len(),
+        if .0.len() == 1 { "" } else { "s" }
+    )]
+    FleetInvalid(Vec<pw_fleet::FleetError>),
+    #[error("{0}")]
+    FleetStale(String),
+    #[error("no fleet document has been applied yet (patchwarden fleet apply FILE)")]
+    FleetNotApplied,
+    #[error("send the fleet document as `Content-Type: application/toml` or `text/plain`")]
+    NotToml,
     #[error("unknown host {0:?}")]
     HostNotFound(String),
     #[error("unknown command {0:?}")]
@@ -95,6 +107,10 @@ impl ApiError {
             ApiError::NotJson => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "not_json"),
             ApiError::InvalidRequest(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
             ApiError::InvalidLabel(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_label"),
+            ApiError::FleetInvalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "fleet_invalid"),
+            ApiError::FleetStale(_) => (StatusCode::CONFLICT, "fleet_stale"),
+            ApiError::FleetNotApplied => (StatusCode::NOT_FOUND, "fleet_not_applied"),
+            ApiError::NotToml => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "not_toml"),
             ApiError::HostNotFound(_) => (StatusCode::NOT_FOUND, "host_not_found"),
             ApiError::CommandNotFound(_) => (StatusCode::NOT_FOUND, "command_not_found"),
             ApiError::RolloutNotFound(_) => (StatusCode::NOT_FOUND, "rollout_not_found"),
@@ -134,6 +150,22 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    /// The problems listed with the message (an invalid document's, each with its path).
+    fn problems(&self) -> Vec<pw_protocol::Problem> {
+        match self {
+            ApiError::FleetInvalid(errors) => errors
+                .iter()
+                .map(|e| pw_protocol::Problem {
+                    path: e.path.clone(),
+                    message: e.message.clone(),
+                })
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code) = self.status_and_code();
@@ -146,7 +178,7 @@ impl IntoResponse for ApiError {
             error: ErrorDetail {
                 code: code.to_owned(),
                 message: self.to_string(),
-                problems: Vec::new(),
+                problems: self.problems(),
             },
         };
         (status, axum::Json(body)).into_response()

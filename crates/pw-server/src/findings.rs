@@ -8,7 +8,6 @@ use std::sync::Arc;
 use anyhow::Context;
 use jiff::Timestamp;
 use pw_model::{Finding, InstalledPackage, OsRelease};
-use pw_priority::PriorityPolicy;
 use pw_scan::{Intelligence, ScanContext};
 use pw_store::{CurrentFinding, FindingsSnapshot, Recorded, Store};
 use tokio::sync::Mutex;
@@ -87,13 +86,15 @@ pub async fn compute_and_store(
         .into_iter()
         .map(|e| ((e.binary, e.advisory), e.first_seen))
         .collect();
+    // The fleet document's priority policy, the host's group and the emergency flags covering
+    // it (the default policy and no group before a document is applied).
+    let (policy, group) = crate::fleet::ranking_policy(store, host_id, now).await?;
     let os_owned = os.clone();
     let (findings, source) = tokio::task::spawn_blocking(move || {
         let (intelligence, source) = &*loaded;
-        let policy = PriorityPolicy::default();
         let context = ScanContext {
             policy: &policy,
-            group: None,
+            group: group.as_deref(),
             first_seen: Some(now),
             now,
         };

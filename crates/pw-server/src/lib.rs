@@ -10,6 +10,7 @@ mod ca;
 mod compliance;
 mod error;
 mod findings;
+mod fleet;
 mod metrics;
 mod plan_checks;
 mod plan_rollout;

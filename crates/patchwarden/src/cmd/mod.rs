@@ -3,6 +3,7 @@
 pub mod agent;
 pub mod audit;
 pub mod feeds;
+pub mod fleet;
 pub mod operators;
 pub mod plan;
 pub mod plan_store;

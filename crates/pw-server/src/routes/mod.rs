@@ -3,6 +3,7 @@
 
 mod agent;
 mod api;
+mod fleet;
 mod login;
 mod operators;
 mod page;
@@ -53,6 +54,10 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/rollouts/{id}/stop"),
     ("get", "/api/v1/rollouts/{id}/log"),
     ("delete", "/api/v1/blocked-versions/{package}/{version}"),
+    ("get", "/api/v1/fleet"),
+    ("put", "/api/v1/fleet"),
+    ("get", "/api/v1/fleet/versions"),
+    ("get", "/api/v1/groups"),
     ("post", "/api/v1/enroll"),
     ("post", "/api/v1/agent/heartbeat"),
     ("post", "/api/v1/agent/inventory"),
@@ -98,6 +103,9 @@ pub fn app(state: AppState) -> Router {
             "/api/v1/blocked-versions/{package}/{version}",
             delete(rollout_ops::clear_block),
         )
+        .route("/api/v1/fleet", get(fleet::show).put(fleet::apply))
+        .route("/api/v1/fleet/versions", get(fleet::versions))
+        .route("/api/v1/groups", get(fleet::groups))
         .route("/api/v1/enroll", post(agent::enroll))
         .route("/api/v1/agent/heartbeat", post(agent::heartbeat))
         .route("/api/v1/agent/inventory", post(agent::inventory))

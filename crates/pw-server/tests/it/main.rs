@@ -5,6 +5,7 @@ mod auth;
 mod compliance;
 mod enrollment;
 mod fleet;
+mod fleet_document;
 mod intelligence;
 mod labels;
 mod login;
