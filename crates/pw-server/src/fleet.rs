@@ -192,6 +192,51 @@ pub async fn current_document(
     Ok(Some((stored, document)))
 }
 
+/// Ranks every host's stored inventory again under the current document (after an apply, so
+/// that a new emergency flag or priority rule shows at once, not at each host's next report).
+/// Returns how many hosts were ranked; a host whose inventory cannot be read is logged and
+/// skipped.
+pub async fn rerank_stored(
+    cache: &crate::findings::IntelligenceCache,
+    store: &Store,
+    now: Timestamp,
+) -> anyhow::Result<usize> {
+    let mut ranked = 0;
+    for host in store.hosts().await? {
+        let Some(inventory) = store.inventory(&host.id).await? else {
+            continue;
+        };
+        let parsed = pw_model::OsRelease::parse(&inventory.os)
+            .map_err(anyhow::Error::from)
+            .and_then(|os| Ok((os, serde_json::from_str(&inventory.packages)?)));
+        let (os, packages) = match parsed {
+            Ok(parsed) => parsed,
+            Err(error) => {
+                tracing::error!(
+                    host_id = host.id,
+                    error = format!("{error:#}"),
+                    "stored inventory unreadable"
+                );
+                continue;
+            }
+        };
+        let result = crate::findings::compute_and_store(
+            cache,
+            store,
+            &host.id,
+            &os,
+            packages,
+            inventory.collected_at,
+            now,
+        )
+        .await?;
+        if result.is_some() {
+            ranked += 1;
+        }
+    }
+    Ok(ranked)
+}
+
 /// What ranking a host's findings uses at `now`: without a fleet document the default policy
 /// and no group; with one, its `[priority]`, the host's group and the emergency flags covering
 /// the host (docs/fleet.md, *Emergency flags*).

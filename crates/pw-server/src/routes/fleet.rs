@@ -66,5 +66,21 @@ pub async fn apply(
         query.dry_run,
     )
     .await?;
+    if !applied.dry_run {
+        // Rank the stored inventories again under the new document, in the background.
+        let background = state.clone();
+        tokio::spawn(async move {
+            let result = fleet::rerank_stored(
+                &background.intelligence,
+                &background.store,
+                jiff::Timestamp::now(),
+            )
+            .await;
+            match result {
+                Ok(hosts) => tracing::info!(hosts, "findings ranked again after a fleet apply"),
+                Err(error) => tracing::error!(error = format!("{error:#}"), "ranking again failed"),
+            }
+        });
+    }
     Ok(Json(applied))
 }
