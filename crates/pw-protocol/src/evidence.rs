@@ -118,3 +118,30 @@ pub struct RebootEvidence {
     #[serde(default)]
     pub kernel_packages: Vec<String>,
 }
+
+/// `POST /api/v1/hosts/{id}/evidence`: the exact versions to collect evidence for.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RequestEvidence {
+    pub targets: Vec<PackagePin>,
+}
+
+/// The answer (202): the queued `collect_evidence` command.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct EvidenceQueued {
+    pub host_id: String,
+    pub command_id: String,
+}
+
+/// `GET /api/v1/hosts/{id}/evidence`: the latest evidence the host's agent collected.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct HostEvidence {
+    pub host_id: String,
+    pub command_id: String,
+    pub targets: Vec<PackagePin>,
+    /// When the agent collected it (its clock).
+    pub collected_at: Timestamp,
+    /// When the controller stored it.
+    pub received_at: Timestamp,
+    pub evidence: EvidenceReport,
+}

@@ -34,6 +34,8 @@ pub enum ApiError {
     HostNotFound(String),
     #[error("unknown command {0:?}")]
     CommandNotFound(String),
+    #[error("host {0:?} has no evidence yet: ask its agent with POST /api/v1/hosts/{0}/evidence")]
+    EvidenceNotFound(String),
     #[error("unknown rollout {0:?}")]
     RolloutNotFound(String),
     #[error(
@@ -113,6 +115,7 @@ impl ApiError {
             ApiError::NotToml => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "not_toml"),
             ApiError::HostNotFound(_) => (StatusCode::NOT_FOUND, "host_not_found"),
             ApiError::CommandNotFound(_) => (StatusCode::NOT_FOUND, "command_not_found"),
+            ApiError::EvidenceNotFound(_) => (StatusCode::NOT_FOUND, "evidence_not_found"),
             ApiError::RolloutNotFound(_) => (StatusCode::NOT_FOUND, "rollout_not_found"),
             ApiError::PlanNotFound(_) => (StatusCode::NOT_FOUND, "plan_not_found"),
             ApiError::PlanRefused(_) => (StatusCode::CONFLICT, "plan_refused"),

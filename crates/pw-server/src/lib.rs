@@ -9,6 +9,7 @@ mod auth;
 mod ca;
 mod compliance;
 mod error;
+pub mod evidence;
 mod findings;
 mod fleet;
 mod metrics;

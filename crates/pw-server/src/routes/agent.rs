@@ -243,6 +243,21 @@ pub async fn result(
     ApiJson(result): ApiJson<CommandResult>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let status = result.status.as_str();
+    let command = state.store.command(&id).await?;
+    if let Some(command) = command.filter(|c| c.host_id == host_id && c.kind == "collect_evidence")
+    {
+        // Checked (422 naming the field) and stored with the result in one transaction.
+        let targets = match serde_json::from_str(&command.payload) {
+            Ok(pw_protocol::Command::CollectEvidence { targets }) => targets,
+            _ => Err(anyhow::anyhow!(
+                "stored command {id} is not collect_evidence"
+            ))?,
+        };
+        let outcome =
+            crate::evidence::record_evidence_result(&state.store, &host_id, &id, &targets, &result)
+                .await?;
+        return recorded(&state, id, status, outcome);
+    }
     if let Some(report) = &result.change {
         // Kept before the result, so the scheduler always finds the report of a finished
         // `apply_change`; an unknown command id fails the foreign key and is refused below.
@@ -260,6 +275,16 @@ pub async fn result(
         .store
         .finish_command(&host_id, &id, status, &result.message, result.finished_at)
         .await?;
+    recorded(&state, id, status, outcome)
+}
+
+/// The answer to a command result: recorded now, already finished before, or unknown.
+fn recorded(
+    state: &AppState,
+    id: String,
+    status: &str,
+    outcome: FinishOutcome,
+) -> Result<Json<serde_json::Value>, ApiError> {
     match outcome {
         FinishOutcome::Recorded => {
             state.metrics.command_result(&id, status);

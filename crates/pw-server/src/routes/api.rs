@@ -145,6 +145,15 @@ pub async fn create_command(
             "apply_change is issued by rollouts only: POST /api/v1/rollouts".into(),
         ));
     }
+    if matches!(
+        request.command,
+        pw_protocol::Command::CollectEvidence { .. }
+    ) {
+        // Its targets are checked and its result stored there.
+        return Err(ApiError::InvalidRequest(format!(
+            "collect_evidence is requested with POST /api/v1/hosts/{host_id}/evidence"
+        )));
+    }
     let id = format!("cmd-{}", uuid::Uuid::now_v7());
     let payload = serde_json::to_string(&request.command).map_err(anyhow::Error::from)?;
     state

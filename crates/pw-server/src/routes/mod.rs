@@ -3,6 +3,7 @@
 
 mod agent;
 mod api;
+mod evidence;
 mod fleet;
 mod login;
 mod operators;
@@ -34,6 +35,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/hosts"),
     ("get", "/api/v1/hosts/{id}"),
     ("get", "/api/v1/hosts/{id}/findings"),
+    ("post", "/api/v1/hosts/{id}/evidence"),
+    ("get", "/api/v1/hosts/{id}/evidence"),
     ("post", "/api/v1/hosts/{id}/commands"),
     ("get", "/api/v1/commands/{id}"),
     ("get", "/api/v1/findings"),
@@ -76,6 +79,10 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/hosts", get(api::hosts))
         .route("/api/v1/hosts/{id}", get(api::host))
         .route("/api/v1/hosts/{id}/findings", get(api::host_findings))
+        .route(
+            "/api/v1/hosts/{id}/evidence",
+            post(evidence::request).get(evidence::latest),
+        )
         .route("/api/v1/hosts/{id}/commands", post(api::create_command))
         .route("/api/v1/commands/{id}", get(api::command))
         .route("/api/v1/findings", get(api::findings))

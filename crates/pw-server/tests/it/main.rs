@@ -4,6 +4,7 @@
 mod auth;
 mod compliance;
 mod enrollment;
+mod evidence;
 mod fleet;
 mod fleet_document;
 mod intelligence;
