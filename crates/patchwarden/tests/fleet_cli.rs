@@ -100,10 +100,11 @@ fn apply_show_groups_through_the_api() {
 
     let dry = ok(fleet(&data, &base, &["apply", file, "--dry-run"]));
     assert!(
-        dry.starts_with("dry run: valid; 1 change against version 0 (nothing stored)"),
+        dry.starts_with("dry run: valid; 2 changes against version 0 (nothing stored)"),
         "{dry}"
     );
-    assert!(dry.contains("  + groups = "), "{dry}");
+    assert!(dry.contains("\n  + groups.local = {"), "{dry}");
+    assert!(dry.contains("\n  + groups.web = {"), "{dry}");
     failed(fleet(&data, &base, &["show"]));
 
     let applied = ok(fleet(

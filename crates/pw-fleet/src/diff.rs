@@ -1,7 +1,9 @@
 //! What changes between two fleet documents, as a readable list (the dry run's answer and each
 //! stored version's summary): one line per key path added, removed or changed. Tables present on
-//! both sides are compared key by key; anything else (values, lists, a table on one side only) is
-//! one change at its path, so a new group is one line, not one per key.
+//! both sides are compared key by key, and so are top-level tables present on one side only
+//! (`[groups]`, `[rollout]`: a first apply lists each group); anything else (values, lists, a
+//! deeper table on one side only) is one change at its path, so a new group is one line, not one
+//! per key.
 
 use serde::Serialize;
 
@@ -53,6 +55,7 @@ pub fn diff(old: Option<&toml::Table>, new: &toml::Table) -> Vec<Change> {
 }
 
 fn tables(prefix: &str, old: &toml::Table, new: &toml::Table, out: &mut Vec<Change>) {
+    let empty = toml::Table::new();
     let mut keys: Vec<&String> = old.keys().chain(new.keys()).collect();
     keys.sort();
     keys.dedup();
@@ -64,6 +67,12 @@ fn tables(prefix: &str, old: &toml::Table, new: &toml::Table, out: &mut Vec<Chan
         };
         match (old.get(key), new.get(key)) {
             (Some(toml::Value::Table(a)), Some(toml::Value::Table(b))) => tables(&path, a, b, out),
+            (None, Some(toml::Value::Table(b))) if prefix.is_empty() => {
+                tables(&path, &empty, b, out)
+            }
+            (Some(toml::Value::Table(a)), None) if prefix.is_empty() => {
+                tables(&path, a, &empty, out)
+            }
             (Some(a), Some(b)) if a == b => {}
             (a, b) => out.push(Change {
                 kind: match (a, b) {

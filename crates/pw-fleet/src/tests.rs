@@ -306,7 +306,21 @@ fn the_diff_lists_changed_added_and_removed_paths() {
     );
     assert_eq!(changes[0].kind, ChangeKind::Added);
     assert!(diff(Some(&new.table), &new.table).is_empty());
+    // A first apply lists each group (and each other top-level entry) on its own line.
     let first = diff(None, &new.table);
     assert!(first.iter().all(|c| c.kind == ChangeKind::Added));
-    assert_eq!(first.len(), new.table.len());
+    let paths: Vec<&str> = first.iter().map(|c| c.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        [
+            "emergency",
+            "groups.db",
+            "groups.web-prod",
+            "groups.web-staging",
+            "priority.tiers"
+        ]
+    );
+    let gone = diff(Some(&new.table), &toml::Table::new());
+    assert_eq!(gone.len(), first.len());
+    assert!(gone.iter().all(|c| c.kind == ChangeKind::Removed));
 }

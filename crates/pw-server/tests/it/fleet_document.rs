@@ -78,10 +78,22 @@ async fn dry_run_apply_versions_and_a_stale_expected_version() {
     assert_eq!(status, 200, "{dry}");
     assert_eq!(dry["dry_run"], true);
     assert_eq!(dry["version"], Value::Null);
+    let added: Vec<(&str, &str)> = dry["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| (c["kind"].as_str().unwrap(), c["path"].as_str().unwrap()))
+        .collect();
     assert_eq!(
-        dry["changes"][0]["text"].as_str().unwrap(),
-        format!("+ groups = {}", dry["changes"][0]["new"].as_str().unwrap())
+        added,
+        [
+            ("added", "groups.db"),
+            ("added", "groups.web"),
+            ("added", "groups.web-staging")
+        ]
     );
+    let new = dry["changes"][0]["new"].as_str().unwrap();
+    assert_eq!(dry["changes"][0]["text"], format!("+ groups.db = {new}"));
     assert_eq!(version_count(&t).await, 0, "a dry run stores nothing");
 
     let (status, applied) = put(&t, &admin, "?expected_version=0", &first).await;
