@@ -114,6 +114,18 @@ pub async fn fleet(store: &Store, now: Timestamp) -> Result<FleetCompliance, Ref
     Ok(fleet)
 }
 
+/// The fleet-wide counts per tier alone (the /metrics gauges): [`fleet`]'s `summary` without
+/// building and sorting the lists.
+pub async fn tally(store: &Store, now: Timestamp) -> Result<TierTally, Refusal> {
+    let episodes = episodes_by_key(store.open_episodes(None).await?);
+    let risks = store.accepted_risks().await?;
+    let mut tally = TierTally::default();
+    for row in store.all_findings().await? {
+        tally.merge(&assess(&row, &episodes, &risks, now)?.tally);
+    }
+    Ok(tally)
+}
+
 /// Accepts a risk for the authenticated approver `actor`: checked (advisory id, package name,
 /// reason, expiry within 365 days), stored and audited in one transaction.
 pub async fn accept(

@@ -156,8 +156,8 @@ async fn not_found(request: Request) -> ApiError {
 
 async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
     // The findings gauges are computed from the stored findings at the time of the scrape.
-    let fleet = crate::compliance::fleet(&state.store, jiff::Timestamp::now()).await?;
-    state.metrics.findings(&fleet.summary);
+    let tally = crate::compliance::tally(&state.store, jiff::Timestamp::now()).await?;
+    state.metrics.findings(&tally);
     let content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8";
     Ok((
         [(header::CONTENT_TYPE, content_type)],
