@@ -53,14 +53,19 @@ pub struct HostTally {
     pub counts: TierTally,
 }
 
-/// `POST /api/v1/findings/accept`: accept the risk of an advisory on one host or every host.
+/// `POST /api/v1/findings/accept`: accept the risk of an advisory on one host, the hosts of a
+/// group, or every host (exactly one of `host`, `group`, `all_hosts`). The answer (201) is an
+/// [`AcceptedRiskList`] of what was stored: one acceptance, or one per member of the group.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AcceptRisk {
-    /// A host id or hostname; absent when `all_hosts` is true.
+    /// A host id or hostname.
     #[serde(default)]
     pub host: Option<String>,
-    /// Accept on every host, present and future (instead of `host`).
+    /// A group of the fleet document: its members now (hosts joining later are not covered).
+    #[serde(default)]
+    pub group: Option<String>,
+    /// Accept on every host, present and future.
     #[serde(default)]
     pub all_hosts: bool,
     /// An advisory id or any of its aliases (a CVE id).

@@ -127,47 +127,70 @@ pub async fn tally(store: &Store, now: Timestamp) -> Result<TierTally, Refusal> 
 }
 
 /// Accepts a risk for the authenticated approver `actor`: checked (advisory id, package name,
-/// reason, expiry within 365 days), stored and audited in one transaction.
+/// reason, expiry within 365 days, one scope), stored and audited in one transaction — one
+/// acceptance, or one per member host of a group.
 pub async fn accept(
     store: &Store,
     actor: &str,
     request: &AcceptRisk,
     now: Timestamp,
-) -> Result<AcceptedRiskView, Refusal> {
+) -> Result<AcceptedRiskList, Refusal> {
     check_acceptance(&request.advisory, &request.reason, request.expires, now)
         .map_err(|e| Refusal::InvalidRequest(e.to_string()))?;
     if let Some(package) = &request.package {
         PackageName::validate(package)
             .map_err(|e| Refusal::InvalidRequest(format!("package: {e}")))?;
     }
-    let host_id = match (&request.host, request.all_hosts) {
-        (Some(_), true) => {
+    let hosts: Vec<Option<String>> = match (&request.host, &request.group, request.all_hosts) {
+        (Some(host), None, false) => vec![Some(resolve_host(store, host).await?)],
+        (None, Some(group), false) => group_members(store, group)
+            .await?
+            .into_iter()
+            .map(Some)
+            .collect(),
+        (None, None, true) => vec![None],
+        (None, None, false) => {
             return Err(Refusal::InvalidRequest(
-                "host and all_hosts: give one of them, not both".into(),
+                "host: required (a host id or hostname), or give group, or set all_hosts to true"
+                    .into(),
             ));
         }
-        (None, false) => {
+        _ => {
             return Err(Refusal::InvalidRequest(
-                "host: required (a host id or hostname), or set all_hosts to true".into(),
+                "host, group and all_hosts: give exactly one of them".into(),
             ));
         }
-        (Some(host), false) => Some(resolve_host(store, host).await?),
-        (None, true) => None,
     };
-    let id = format!("risk-{}", uuid::Uuid::now_v7());
-    let risk = NewAcceptedRisk {
-        id: &id,
-        host_id: host_id.as_deref(),
-        advisory: &request.advisory,
-        package: request.package.as_deref(),
-        reason: request.reason.trim(),
-        accepted_by: actor,
-        accepted_at: now,
-        expires_at: request.expires,
-    };
-    store.accept_risk(&risk).await?;
-    tracing::info!(risk = %id, advisory = %request.advisory, operator = %actor, "risk accepted");
-    load_risk(store, &id, now).await
+    let ids: Vec<String> = hosts
+        .iter()
+        .map(|_| format!("risk-{}", uuid::Uuid::now_v7()))
+        .collect();
+    let risks: Vec<NewAcceptedRisk> = ids
+        .iter()
+        .zip(&hosts)
+        .map(|(id, host_id)| NewAcceptedRisk {
+            id,
+            host_id: host_id.as_deref(),
+            advisory: &request.advisory,
+            package: request.package.as_deref(),
+            reason: request.reason.trim(),
+            accepted_by: actor,
+            accepted_at: now,
+            expires_at: request.expires,
+        })
+        .collect();
+    store.accept_risks(&risks).await?;
+    tracing::info!(advisory = %request.advisory, operator = %actor, acceptances = ids.len(), "risk accepted");
+    let snapshots = parsed_snapshots(store).await?;
+    let mut accepted_risks = Vec::new();
+    for id in &ids {
+        let row = store
+            .accepted_risk(id)
+            .await?
+            .ok_or_else(|| anyhow::anyhow!("accepted risk {id} vanished after it was stored"))?;
+        accepted_risks.push(risk_view(&row, &snapshots, now));
+    }
+    Ok(AcceptedRiskList { accepted_risks })
 }
 
 /// Every accepted risk ever stored (in force, expired, revoked), newest first.
@@ -305,6 +328,28 @@ fn fleet_order(a: &FleetFinding, b: &FleetFinding) -> std::cmp::Ordering {
         .then_with(|| x.binary.cmp(&y.binary))
         .then_with(|| x.advisory.cmp(&y.advisory))
         .then_with(|| a.hostname.cmp(&b.hostname))
+}
+
+/// The member hosts of a group of the fleet document, now.
+async fn group_members(store: &Store, group: &str) -> Result<Vec<String>, Refusal> {
+    let groups = crate::fleet::groups(store).await?;
+    let Some(found) = groups.groups.iter().find(|g| g.name == group) else {
+        let known: Vec<&str> = groups.groups.iter().map(|g| g.name.as_str()).collect();
+        return Err(Refusal::InvalidRequest(format!(
+            "group: unknown group {group:?} (the fleet document has: {})",
+            if known.is_empty() {
+                "none".to_owned()
+            } else {
+                known.join(", ")
+            }
+        )));
+    };
+    if found.members.is_empty() {
+        return Err(Refusal::InvalidRequest(format!(
+            "group: {group:?} has no member hosts; nothing to accept"
+        )));
+    }
+    Ok(found.members.iter().map(|m| m.host_id.clone()).collect())
 }
 
 /// A host id, or a hostname naming exactly one host.

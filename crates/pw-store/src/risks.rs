@@ -70,37 +70,16 @@ pub enum RevokeOutcome {
 impl Store {
     /// Stores an acceptance and its audit record (action `risk.accepted`) in one transaction.
     pub async fn accept_risk(&self, risk: &NewAcceptedRisk<'_>) -> anyhow::Result<()> {
+        self.accept_risks(std::slice::from_ref(risk)).await
+    }
+
+    /// Stores several acceptances (one per host of a group) and their audit records, all or
+    /// nothing.
+    pub async fn accept_risks(&self, risks: &[NewAcceptedRisk<'_>]) -> anyhow::Result<()> {
         let mut tx = self.begin_immediate().await?;
-        sqlx::query(
-            "INSERT INTO accepted_risks (id, host_id, advisory, package, reason, accepted_by,
-               accepted_at, expires_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(risk.id)
-        .bind(risk.host_id)
-        .bind(risk.advisory)
-        .bind(risk.package)
-        .bind(risk.reason)
-        .bind(risk.accepted_by)
-        .bind(risk.accepted_at.to_string())
-        .bind(risk.expires_at.to_string())
-        .execute(&mut *tx)
-        .await
-        .with_context(|| format!("storing accepted risk {} ({})", risk.id, risk.advisory))?;
-        let details = serde_json::json!({
-            "host_id": risk.host_id,
-            "advisory": risk.advisory,
-            "package": risk.package,
-            "reason": risk.reason,
-            "expires_at": risk.expires_at.to_string(),
-        });
-        let entry = AuditEntry {
-            actor: risk.accepted_by,
-            action: "risk.accepted",
-            subject: risk.id,
-            details,
-        };
-        append(&mut tx, &entry).await?;
+        for risk in risks {
+            insert_risk(&mut tx, risk).await?;
+        }
         tx.commit().await.context("committing the accepted risk")
     }
 
@@ -162,6 +141,44 @@ impl Store {
         tx.commit().await.context("committing the revocation")?;
         Ok(RevokeOutcome::Revoked)
     }
+}
+
+/// One acceptance and its audit record, inside the caller's transaction.
+async fn insert_risk(
+    tx: &mut sqlx::SqliteConnection,
+    risk: &NewAcceptedRisk<'_>,
+) -> anyhow::Result<()> {
+    sqlx::query(
+        "INSERT INTO accepted_risks (id, host_id, advisory, package, reason, accepted_by,
+           accepted_at, expires_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(risk.id)
+    .bind(risk.host_id)
+    .bind(risk.advisory)
+    .bind(risk.package)
+    .bind(risk.reason)
+    .bind(risk.accepted_by)
+    .bind(risk.accepted_at.to_string())
+    .bind(risk.expires_at.to_string())
+    .execute(&mut *tx)
+    .await
+    .with_context(|| format!("storing accepted risk {} ({})", risk.id, risk.advisory))?;
+    let details = serde_json::json!({
+        "host_id": risk.host_id,
+        "advisory": risk.advisory,
+        "package": risk.package,
+        "reason": risk.reason,
+        "expires_at": risk.expires_at.to_string(),
+    });
+    let entry = AuditEntry {
+        actor: risk.accepted_by,
+        action: "risk.accepted",
+        subject: risk.id,
+        details,
+    };
+    append(tx, &entry).await?;
+    Ok(())
 }
 
 const RISK_SELECT: &str = "SELECT r.*, h.hostname FROM accepted_risks r

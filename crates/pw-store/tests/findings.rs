@@ -252,6 +252,13 @@ async fn accepted_risks_are_audited_and_revoked_without_deleting() {
         ..risk.clone()
     };
     assert!(store.accept_risk(&unknown_host).await.is_err());
+    // Several at once are all or nothing.
+    let fine = NewAcceptedRisk {
+        id: "risk-4",
+        ..risk.clone()
+    };
+    assert!(store.accept_risks(&[fine, unknown_host]).await.is_err());
+    assert!(store.accepted_risk("risk-4").await.unwrap().is_none());
 
     let now = at("2026-01-01T06:00:00Z");
     assert_eq!(

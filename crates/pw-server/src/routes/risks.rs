@@ -16,9 +16,9 @@ pub async fn accept(
     State(state): State<AppState>,
     actor: Actor,
     ApiJson(request): ApiJson<AcceptRisk>,
-) -> Result<(StatusCode, Json<AcceptedRiskView>), ApiError> {
-    let view = compliance::accept(&state.store, &actor.name, &request, Timestamp::now()).await?;
-    Ok((StatusCode::CREATED, Json(view)))
+) -> Result<(StatusCode, Json<AcceptedRiskList>), ApiError> {
+    let stored = compliance::accept(&state.store, &actor.name, &request, Timestamp::now()).await?;
+    Ok((StatusCode::CREATED, Json(stored)))
 }
 
 pub async fn list(State(state): State<AppState>) -> Result<Json<AcceptedRiskList>, ApiError> {

@@ -242,7 +242,7 @@ async fn an_accepted_risk_hides_a_finding_until_it_expires_or_is_revoked() {
             "{who}"
         );
     }
-    let (status, risk) = send(
+    let (status, stored) = send(
         &t,
         &approver,
         post.clone(),
@@ -250,7 +250,9 @@ async fn an_accepted_risk_hides_a_finding_until_it_expires_or_is_revoked() {
         Some(&accept),
     )
     .await;
-    assert_eq!(status, 201, "{risk}");
+    assert_eq!(status, 201, "{stored}");
+    assert_eq!(stored["accepted_risks"].as_array().unwrap().len(), 1);
+    let risk = &stored["accepted_risks"][0];
     assert_eq!(risk["accepted_by"], "carol");
     assert_eq!(risk["host_id"], host.as_str());
     assert_eq!(risk["reason"], "no untrusted input reaches pw-tool");
@@ -360,7 +362,9 @@ async fn an_accepted_risk_hides_a_finding_until_it_expires_or_is_revoked() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_acceptances_are_refused_naming_the_field_and_store_nothing() {
     let t = TestController::start().await;
-    let (_host, _client) = agent(&t, "web-1").await;
+    for hostname in ["web-1", "web-2", "db-1"] {
+        agent(&t, hostname).await;
+    }
     let approver = t.operator("carol", Role::Approver).await;
     let base = json!({"host": "web-1", "advisory": "CVE-2026-0202", "reason": "r", "expires": in_days(30)});
     let with = |key: &str, value: Value| {
@@ -377,6 +381,7 @@ async fn bad_acceptances_are_refused_naming_the_field_and_store_nothing() {
         (with("package", json!("-rf")), 400, "package"),
         (with("host", json!("nope")), 404, "nope"),
         (with("all_hosts", json!(true)), 400, "all_hosts"),
+        (with("group", json!("web")), 400, "group"),
         (
             json!({"advisory": "CVE-1", "reason": "r", "expires": in_days(1)}),
             400,
@@ -386,35 +391,59 @@ async fn bad_acceptances_are_refused_naming_the_field_and_store_nothing() {
         (with("approver", json!("mallory")), 422, "approver"),
     ];
     for (body, expected, named) in cases {
-        let (status, answer) = send(
-            &t,
-            &approver,
-            reqwest::Method::POST,
-            "/api/v1/findings/accept",
-            Some(&body),
-        )
-        .await;
+        let (status, answer) = accept(&t, &approver, &body).await;
         assert_eq!(status, expected, "{body} -> {answer}");
         let message = answer["error"]["message"].as_str().unwrap();
         assert!(message.contains(named), "{message} should name {named}");
     }
     let (_, listed) = t.get_json("/api/v1/accepted-risks").await;
     assert_eq!(listed["accepted_risks"], json!([]));
-    // Every host: accepted without a host.
-    let everywhere = json!({"all_hosts": true, "advisory": "CVE-2026-0202", "reason": "fleet-wide decision", "expires": in_days(365)});
-    let (status, risk) = send(
-        &t,
-        &approver,
-        reqwest::Method::POST,
-        "/api/v1/findings/accept",
-        Some(&everywhere),
-    )
-    .await;
-    assert_eq!(
-        (status, risk["host_id"].clone()),
-        (201, Value::Null),
-        "{risk}"
-    );
+    // Every host: one acceptance without a host.
+    let everywhere = json!({"all_hosts": true, "advisory": "CVE-2026-0202",
+        "reason": "fleet-wide decision", "expires": in_days(365)});
+    let (status, stored) = accept(&t, &approver, &everywhere).await;
+    assert_eq!(status, 201, "{stored}");
+    assert_eq!(stored["accepted_risks"][0]["host_id"], Value::Null);
+    // A group: one acceptance per member host now.
+    let by_group = json!({"group": "web", "advisory": "CVE-2026-0202",
+        "reason": "web tier reviewed", "expires": in_days(7)});
+    let (status, refused) = accept(&t, &approver, &by_group).await;
+    assert_eq!(status, 400, "no fleet document yet: {refused}");
+    let message = refused["error"]["message"].as_str().unwrap();
+    assert!(message.contains("group: unknown group"), "{message}");
+    let fleet = r#"
+[groups.web]
+environment = "production"
+owners = ["web-team@example.com"]
+windows = [{ name = "nightly", rrule = "FREQ=DAILY;BYHOUR=1", dtstart = "2026-11-01T01:00:00", tz = "UTC", duration = "4h" }]
+[groups.web.members]
+hostnames = ["web-*"]
+"#;
+    let answer = t
+        .api()
+        .put(t.http("/api/v1/fleet"))
+        .header("content-type", "application/toml")
+        .body(fleet)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200, "{}", answer.text().await.unwrap());
+    let (status, stored) = accept(&t, &approver, &by_group).await;
+    assert_eq!(status, 201, "{stored}");
+    let mut hosts: Vec<&str> = stored["accepted_risks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["hostname"].as_str().unwrap())
+        .collect();
+    hosts.sort_unstable();
+    assert_eq!(hosts, ["web-1", "web-2"]);
+}
+
+/// `POST /api/v1/findings/accept` as the operator holding `token`.
+async fn accept(t: &TestController, token: &str, body: &Value) -> (u16, Value) {
+    let path = "/api/v1/findings/accept";
+    send(t, token, reqwest::Method::POST, path, Some(body)).await
 }
 
 /// A finding of `tier` with `deadline`, as the scan writes it.
