@@ -324,3 +324,27 @@ fn the_diff_lists_changed_added_and_removed_paths() {
     assert_eq!(gone.len(), first.len());
     assert!(gone.iter().all(|c| c.kind == ChangeKind::Removed));
 }
+
+#[test]
+fn the_example_of_the_docs_is_valid_and_resolves_as_documented() {
+    let docs = include_str!("../../../docs/fleet.md");
+    let start = docs
+        .find("```toml\n")
+        .expect("docs/fleet.md has a TOML example")
+        + 8;
+    let text = &docs[start..start + docs[start..].find("```").unwrap()];
+    let doc = parse_fleet(text).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(doc.policy.groups.len(), 3);
+    assert_eq!(
+        resolve(&doc, "lb1", &[("role", "db"), ("env", "prod")]),
+        member("web-prod", Level::Host)
+    );
+    assert_eq!(
+        resolve(&doc, "stage-web-1", &[("role", "web")]),
+        member("web-staging", Level::Hostname)
+    );
+    assert_eq!(
+        resolve(&doc, "pg-3", &[("role", "db"), ("env", "prod")]),
+        member("db", Level::Labels)
+    );
+}
