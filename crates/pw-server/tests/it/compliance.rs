@@ -281,6 +281,8 @@ async fn an_accepted_risk_hides_a_finding_until_it_expires_or_is_revoked() {
     assert_eq!(advisories(&fleet["findings"]), ["PW-2026-0101"]);
     assert_eq!(advisories(&fleet["accepted"]), ["PW-2026-0202"]);
     assert_eq!(fleet["summary"], view["summary"]);
+    // The host list's count per tier is the open plus the accepted findings.
+    assert_eq!(view["host"]["findings_by_tier"], json!([2, 0, 0, 0, 0]));
     assert_eq!(fleet["hosts"][0]["hostname"], "web-1");
     assert_eq!(fleet["hosts"][0]["accepted"], json!([1, 0, 0, 0, 0]));
     let audit = t.controller.state.store.audit_tail(20).await.unwrap();
