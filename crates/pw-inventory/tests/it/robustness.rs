@@ -1,8 +1,14 @@
 //! Lossless round trips (property tests) and hostile input: truncation and garbage never panic.
 
 use proptest::prelude::*;
+use pw_inventory::apt::{Availability, Simulation, parse_simulated_upgrade};
+use pw_inventory::dpkg_query::{
+    parse_audit, parse_package_states, parse_reboot_packages, parse_systemctl_show, parse_verify,
+    systemd_units,
+};
 use pw_inventory::{
-    InstalledPackage, format_dpkg_stanza, format_rpm_qa_line, parse_dpkg_status, parse_rpm_qa,
+    InstalledPackage, format_dpkg_stanza, format_rpm_qa_line, parse_dpkg_conffiles,
+    parse_dpkg_status, parse_rpm_qa,
 };
 
 use crate::data;
@@ -73,7 +79,42 @@ proptest! {
             prop_assert!(problem.line().is_some_and(|l| l >= 1));
         }
         let _ = pw_inventory::parse_os_release(&String::from_utf8_lossy(&bytes));
+        let conffiles = parse_dpkg_conffiles(&bytes);
+        for problem in &conffiles.problems {
+            prop_assert!(problem.line().is_some_and(|l| l >= 1));
+        }
     }
+
+    /// apt and dpkg tool output parsers on text made of their own tokens (so the deep paths are
+    /// reached) never panic and keep their promises.
+    #[test]
+    fn tool_output_never_panics(
+        text in r"((Inst|Remv|Purg|Conf|E:|W:|Id=|ActiveState=|\*\*\*|Installed:|Candidate:|/lib/systemd/system/|\?\?5\?\?\?\?\?\? c|[ \n\[\]():/,|a-z0-9.~+-]|\PC){0,40})"
+    ) {
+        let simulation = Simulation::parse(&text);
+        let (updates, _) = parse_simulated_upgrade(&text);
+        prop_assert_eq!(updates.len(), simulation.upgrades().len());
+        let mut availability = Availability::default();
+        availability.add_policy(&text);
+        availability.add_madison(&text);
+        let _ = parse_package_states(&text);
+        prop_assert!(parse_verify(&text).iter().all(|p| p.starts_with('/')));
+        prop_assert!(systemd_units(&text).iter().all(|u| u.ends_with(".service")));
+        let _ = (parse_systemctl_show(&text), parse_audit(&text), parse_reboot_packages(&text));
+    }
+}
+
+#[test]
+fn conffiles_of_the_real_status_file() {
+    // Expected numbers from shell tools (tests/data/PROVENANCE.md).
+    let conffiles = parse_dpkg_conffiles(&data("dpkg-status-debian12.txt.gz"));
+    assert_eq!(conffiles.problems, vec![]);
+    assert_eq!(conffiles.packages.len(), 73);
+    assert_eq!(
+        conffiles.packages.values().map(Vec::len).sum::<usize>(),
+        226
+    );
+    assert!(conffiles.packages.values().flatten().all(|c| !c.obsolete));
 }
 
 #[test]
