@@ -77,13 +77,19 @@ impl FleetDocument {
     }
 }
 
-fn parse(text: &str, now: Option<Timestamp>) -> Result<FleetDocument, FleetErrors> {
-    let table: toml::Table = toml::from_str(text).map_err(|error| {
-        FleetErrors(vec![FleetError::new(
+/// The document as TOML only, unvalidated (what [`crate::diff`] compares): a stored version that
+/// a newer build would refuse can still be compared with its fix.
+pub fn document_table(text: &str) -> Result<toml::Table, FleetError> {
+    toml::from_str(text).map_err(|error| {
+        FleetError::new(
             "(file)",
             format!("not valid TOML: {}", error.to_string().trim()),
-        )])
-    })?;
+        )
+    })
+}
+
+fn parse(text: &str, now: Option<Timestamp>) -> Result<FleetDocument, FleetErrors> {
+    let table = document_table(text).map_err(|error| FleetErrors(vec![error]))?;
     let mut errors = Vec::new();
     let policy = match pw_planner::policy::parse_policy(text) {
         Ok(policy) => Some(policy),

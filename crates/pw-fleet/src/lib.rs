@@ -28,7 +28,7 @@ use std::fmt;
 
 pub use calendar::group_calendar;
 pub use diff::{Change, ChangeKind, diff};
-pub use document::{FleetDocument, parse_fleet};
+pub use document::{FleetDocument, document_table, parse_fleet};
 pub use emergency::ScopedEmergency;
 pub use glob::glob_matches;
 pub use members::{HostFacts, Level, Membership, Resolution};

@@ -44,11 +44,13 @@ pub async fn apply(
         };
         return Err(Refusal::FleetStale(stale.to_string()));
     }
+    // The diff needs the stored text as TOML only: a stored version that a newer build would
+    // refuse must not block applying its fix.
     let previous = current
         .as_ref()
-        .map(|c| parse_fleet(&c.document).map(|d| d.table))
+        .map(|c| pw_fleet::document_table(&c.document))
         .transpose()
-        .map_err(|e| anyhow::anyhow!("the stored fleet document no longer reads: {e}"))?;
+        .map_err(|e| anyhow::anyhow!("the stored fleet document: {e}"))?;
     let changes = pw_fleet::diff(previous.as_ref(), &document.table);
     let views: Vec<FleetChange> = changes.iter().map(change_view).collect();
     if dry_run {
