@@ -259,6 +259,11 @@ pub async fn result(
         return recorded(&state, id, status, outcome);
     }
     if let Some(report) = &result.change {
+        // Refused at the edge, before anything is stored: a report the engine cannot take
+        // (a package name or version that is not one, a package listed twice) would otherwise
+        // be stored and fail the host later (issue 14.1). The message names the field.
+        pw_rollout::GuardReport::try_from(report)
+            .map_err(|e| ApiError::InvalidBody(format!("change.{e}")))?;
         // Kept before the result, so the scheduler always finds the report of a finished
         // `apply_change`; an unknown command id fails the foreign key and is refused below.
         let json = serde_json::to_string(report).map_err(anyhow::Error::from)?;

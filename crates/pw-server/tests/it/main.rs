@@ -2,6 +2,7 @@
 //! temporary directories, real TLS and mutual TLS.
 
 mod auth;
+mod bad_reports;
 mod compliance;
 mod enrollment;
 mod evidence;
