@@ -194,6 +194,25 @@ impl From<anyhow::Error> for ApiError {
     }
 }
 
+impl From<pw_controller::Refusal> for ApiError {
+    fn from(refusal: pw_controller::Refusal) -> Self {
+        use pw_controller::Refusal as R;
+        match refusal {
+            R::InvalidRequest(m) => ApiError::InvalidRequest(m),
+            R::HostNotFound(m) => ApiError::HostNotFound(m),
+            R::RolloutNotFound(m) => ApiError::RolloutNotFound(m),
+            R::PlanNotFound(id) => ApiError::PlanNotFound(id),
+            R::PlanRefused(m) => ApiError::PlanRefused(m),
+            R::PlanStale(m) => ApiError::PlanStale(m),
+            R::PlanNotExecutable(m) => ApiError::PlanNotExecutable(m),
+            R::HostReadOnly(m) => ApiError::HostReadOnly(m),
+            R::RolloutConflict(m) => ApiError::RolloutConflict(m),
+            R::BlockNotFound(m) => ApiError::BlockNotFound(m),
+            R::Internal(e) => ApiError::Internal(e),
+        }
+    }
+}
+
 impl From<JsonRejection> for ApiError {
     fn from(rejection: JsonRejection) -> Self {
         match rejection {

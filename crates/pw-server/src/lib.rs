@@ -1,5 +1,7 @@
-//! The patchwarden controller (edge crate): HTTP API under `/api/v1`, mTLS agent endpoints, the
-//! controller CA, the server-rendered page at `/`, Prometheus `/metrics`.
+//! The patchwarden controller's edge: HTTP API under `/api/v1`, mTLS agent endpoints, the
+//! controller CA, the server-rendered page at `/`, Prometheus `/metrics`. Routing,
+//! authentication, rendering and TLS only: the use-cases behind the routes (rollouts, the
+//! scheduler, plan rollouts, findings) live in pw-controller.
 //!
 //! One listener serves both plain HTTP (page, operator API, metrics) and TLS: the first byte of
 //! a connection tells them apart. Enrollment needs TLS; agent endpoints need a client certificate
@@ -13,11 +15,7 @@ pub mod evidence;
 mod findings;
 mod fleet;
 mod metrics;
-mod plan_checks;
-mod plan_rollout;
-mod recipe;
 mod routes;
-pub mod scheduler;
 mod settings;
 mod state;
 mod tls;
@@ -28,6 +26,7 @@ pub use auth::{
 };
 pub use ca::{Ca, fingerprint, new_secret, new_token, token_sha256, write_private};
 pub use error::ApiError;
+pub use pw_controller::scheduler;
 pub use pw_store::Role;
 pub use routes::{ROUTES, app};
 pub use settings::{RawServerSettings, ServerSettings};

@@ -249,43 +249,6 @@ impl Metrics {
             .inc();
     }
 
-    /// A persisted host transition into `state`, with the versions it blocked.
-    pub fn host_transition(&self, state: &str, blocked: usize) {
-        let labels = StateLabels {
-            state: state.to_owned(),
-        };
-        self.rollout.host_transitions.get_or_create(&labels).inc();
-        if state == "rolled_back" {
-            self.rollout.rollbacks.inc();
-        }
-        self.rollout.blocks.inc_by(blocked as u64);
-    }
-
-    pub fn rollout_control(&self, action: &str) {
-        let labels = ActionLabels {
-            action: action.to_owned(),
-        };
-        self.rollout.controls.get_or_create(&labels).inc();
-    }
-
-    pub fn block_cleared(&self) {
-        self.rollout.blocks_cleared.inc();
-    }
-
-    /// `trigger`: `woken` or `interval`.
-    pub fn scheduler_pass(&self, trigger: &str) {
-        let labels = TriggerLabels {
-            trigger: trigger.to_owned(),
-        };
-        self.rollout.scheduler_passes.get_or_create(&labels).inc();
-    }
-
-    pub fn active_rollouts(&self, count: usize) {
-        self.rollout
-            .active
-            .set(i64::try_from(count).unwrap_or(i64::MAX));
-    }
-
     /// The OpenMetrics text exposition.
     pub fn encode(&self) -> String {
         let mut out = String::new();
@@ -296,6 +259,46 @@ impl Metrics {
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &registry);
         out
+    }
+}
+
+/// The use-cases' reports (pw-controller) as metrics.
+impl pw_controller::Observer for Metrics {
+    /// A persisted host transition into `state`, with the versions it blocked.
+    fn host_transition(&self, state: &str, blocked: usize) {
+        let labels = StateLabels {
+            state: state.to_owned(),
+        };
+        self.rollout.host_transitions.get_or_create(&labels).inc();
+        if state == "rolled_back" {
+            self.rollout.rollbacks.inc();
+        }
+        self.rollout.blocks.inc_by(blocked as u64);
+    }
+
+    fn rollout_control(&self, action: &str) {
+        let labels = ActionLabels {
+            action: action.to_owned(),
+        };
+        self.rollout.controls.get_or_create(&labels).inc();
+    }
+
+    fn block_cleared(&self) {
+        self.rollout.blocks_cleared.inc();
+    }
+
+    /// `trigger`: `woken` or `interval`.
+    fn scheduler_pass(&self, trigger: &str) {
+        let labels = TriggerLabels {
+            trigger: trigger.to_owned(),
+        };
+        self.rollout.scheduler_passes.get_or_create(&labels).inc();
+    }
+
+    fn active_rollouts(&self, count: usize) {
+        self.rollout
+            .active
+            .set(i64::try_from(count).unwrap_or(i64::MAX));
     }
 }
 

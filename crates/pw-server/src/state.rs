@@ -1,10 +1,10 @@
 //! Shared state of the controller's handlers.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use jiff::{SignedDuration, Timestamp};
+use jiff::SignedDuration;
+use pw_controller::{Controller, SystemClock};
 use pw_protocol::EnrollmentToken;
 use pw_store::Store;
 use tokio::sync::{Notify, watch};
@@ -20,14 +20,12 @@ pub const MAX_TOKEN_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
 /// Everything a handler needs; cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
+    /// The use-cases (pw-controller); its store is [`AppState::store`].
+    pub controller: Controller,
     pub store: Store,
     pub ca: Arc<Ca>,
     pub metrics: Arc<Metrics>,
     pub intelligence: Arc<IntelligenceCache>,
-    /// One wake-up per host with a long-poll waiting for commands.
-    waiters: Arc<Mutex<HashMap<String, Arc<Notify>>>>,
-    /// Wakes the rollout scheduler before its next periodic tick.
-    scheduler_wake: Arc<Notify>,
     /// Flips to `true` when the controller shuts down (long-polls return at once).
     pub shutdown: watch::Receiver<bool>,
     pub max_poll_wait: Duration,
@@ -40,13 +38,13 @@ impl AppState {
         shutdown: watch::Receiver<bool>,
         max_poll_wait: Duration,
     ) -> AppState {
+        let metrics = Arc::new(Metrics::new());
         AppState {
+            controller: Controller::new(store.clone(), Arc::new(SystemClock), metrics.clone()),
             intelligence: Arc::new(IntelligenceCache::new(store.clone())),
             store,
             ca,
-            metrics: Arc::new(Metrics::new()),
-            waiters: Arc::default(),
-            scheduler_wake: Arc::default(),
+            metrics,
             shutdown,
             max_poll_wait,
         }
@@ -62,7 +60,7 @@ impl AppState {
         let token = new_token()?;
         let id = format!("tok-{}", uuid::Uuid::now_v7());
         let ttl = SignedDuration::try_from(ttl.min(MAX_TOKEN_TTL))?;
-        let expires_at = Timestamp::now().checked_add(ttl)?;
+        let expires_at = self.controller.now().checked_add(ttl)?;
         self.store
             .create_enrollment_token(&id, &token_sha256(&token), expires_at, note, actor)
             .await?;
@@ -74,23 +72,13 @@ impl AppState {
         })
     }
 
-    /// Asks the rollout scheduler for a pass now (an agent reported a result, a rollout was
-    /// created, paused, resumed or stopped). Wake-ups during a pass coalesce into one more pass right after it.
+    /// Asks the rollout scheduler for a pass now ([`Controller::wake_scheduler`]).
     pub fn wake_scheduler(&self) {
-        self.scheduler_wake.notify_one();
-    }
-
-    /// What [`AppState::wake_scheduler`] notifies; the scheduler waits on it.
-    pub fn scheduler_wake(&self) -> Arc<Notify> {
-        self.scheduler_wake.clone()
+        self.controller.wake_scheduler();
     }
 
     /// The wake-up handle for a host's long-polls.
     pub fn waiter(&self, host_id: &str) -> Arc<Notify> {
-        let mut waiters = self
-            .waiters
-            .lock()
-            .expect("waiters lock poisoned by a panic in another handler");
-        waiters.entry(host_id.to_owned()).or_default().clone()
+        self.controller.waiter(host_id)
     }
 }

@@ -93,7 +93,10 @@ pub async fn start(settings: &ServerSettings) -> anyhow::Result<Controller> {
         Duration::from_secs(settings.max_poll_wait_secs),
     );
     let app = crate::routes::app(state.clone());
-    tokio::spawn(crate::scheduler::run(state.clone(), shutdown_rx.clone()));
+    tokio::spawn(pw_controller::scheduler::run(
+        state.controller.clone(),
+        shutdown_rx.clone(),
+    ));
     let task = tokio::spawn(accept_loop(listener, acceptor, app, shutdown_rx));
     tracing::info!(%addr, "controller listening");
     Ok(Controller {

@@ -8,7 +8,6 @@ mod fleet;
 mod login;
 mod operators;
 mod page;
-mod plan_rollouts;
 mod risks;
 mod rollout_ops;
 mod rollouts;

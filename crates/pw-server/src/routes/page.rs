@@ -197,7 +197,7 @@ pub struct PageLogEntry {
 async fn page_logs(state: &AppState, rollouts: &RolloutList) -> Result<Vec<PageLog>, ApiError> {
     let mut logs = Vec::new();
     for rollout in &rollouts.rollouts {
-        let log = super::rollout_ops::operation_log(state, &rollout.id).await?;
+        let log = pw_controller::rollout_ops::operation_log(&state.controller, &rollout.id).await?;
         let total = log.entries.len();
         let entries = log.entries[total.saturating_sub(PAGE_LOG_ENTRIES)..]
             .iter()
@@ -283,7 +283,7 @@ pub async fn index(
     let mut findings = fleet_findings(&state).await?;
     let total_findings = findings.len();
     findings.truncate(PAGE_FINDINGS);
-    let rollouts = super::rollouts::load_all(&state).await?;
+    let rollouts = pw_controller::rollouts::load_all(&state.controller).await?;
     let page = IndexPage {
         t,
         hosts: rows.into_iter().map(host_summary).collect(),

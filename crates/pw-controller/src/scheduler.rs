@@ -1,5 +1,5 @@
 //! The rollout scheduler: as soon as it is woken (an agent reported a command result, a rollout
-//! was created: [`AppState::wake_scheduler`]) and at the latest every second (for timeouts),
+//! was created: [`Controller::wake_scheduler`]) and at the latest every second (for timeouts),
 //! it loads the active rollouts, maps finished agent
 //! `apply_change` results to pw-rollout events, fires due timeouts, asks `pw_rollout::decide`
 //! which hosts to claim (canaries first, within the budget) and release, and writes each host
@@ -30,11 +30,11 @@ use pw_rollout::{
 use pw_store::{BlockedRow, HostTransition, RolloutRow, TransitionCommand};
 use tokio::sync::watch;
 
+use crate::Controller;
 use crate::recipe::Recipe;
-use crate::state::AppState;
 
 /// Runs the scheduler until shutdown: a pass when woken, and one every second for timeouts.
-pub async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
+pub async fn run(state: Controller, mut shutdown: watch::Receiver<bool>) {
     let mut interval = tokio::time::interval(Duration::from_secs(1));
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let wake = state.scheduler_wake();
@@ -44,7 +44,7 @@ pub async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
             _ = wake.notified() => "woken",
             _ = shutdown.changed() => return,
         };
-        state.metrics.scheduler_pass(trigger);
+        state.observer().scheduler_pass(trigger);
         if let Err(error) = tick(&state).await {
             tracing::warn!(
                 error = format!("{error:#}"),
@@ -54,10 +54,11 @@ pub async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
     }
 }
 
-/// One pass over every active rollout. The disruption budget is per group across rollouts:
-/// each rollout is driven with the slots the others hold (`Gates::busy_elsewhere`), updated
-/// after each one's claims.
-pub async fn tick(state: &AppState) -> anyhow::Result<()> {
+/// One pass over every active rollout at the controller's time. The disruption budget is per
+/// group across rollouts: each rollout is driven with the slots the others hold
+/// (`Gates::busy_elsewhere`), updated after each one's claims.
+pub async fn tick(state: &Controller) -> anyhow::Result<()> {
+    let now = state.now();
     let rollouts = state.store.active_rollouts().await?;
     let mut active = rollouts.len();
     let mut slots: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
@@ -80,7 +81,7 @@ pub async fn tick(state: &AppState) -> anyhow::Result<()> {
                 }
             }
         }
-        match drive(state, rollout, elsewhere).await {
+        match drive(state, rollout, elsewhere, now).await {
             Ok(Driven { held, settled }) => {
                 slots.insert(rollout.id.clone(), held);
                 active -= usize::from(settled);
@@ -90,7 +91,7 @@ pub async fn tick(state: &AppState) -> anyhow::Result<()> {
             }
         }
     }
-    state.metrics.active_rollouts(active);
+    state.observer().active_rollouts(active);
     Ok(())
 }
 
@@ -103,7 +104,10 @@ struct Driven {
 }
 
 /// The budget slots a rollout's hosts hold, per group.
-async fn held_slots(state: &AppState, row: &RolloutRow) -> anyhow::Result<BTreeMap<String, usize>> {
+async fn held_slots(
+    state: &Controller,
+    row: &RolloutRow,
+) -> anyhow::Result<BTreeMap<String, usize>> {
     let plan: RolloutPlan = pw_rollout::from_json(&row.plan).context("stored plan")?;
     let hosts = load_hosts(state, &row.id).await?;
     Ok(slots_by_group(&plan, &states_of(&hosts)))
@@ -124,7 +128,7 @@ struct Loaded {
 }
 
 struct Ctx<'a> {
-    state: &'a AppState,
+    state: &'a Controller,
     rollout: RolloutId,
     policy: Policy,
     recipe: Recipe,
@@ -135,9 +139,10 @@ struct Ctx<'a> {
 
 /// One pass over a rollout.
 async fn drive(
-    state: &AppState,
+    state: &Controller,
     row: &RolloutRow,
     busy_elsewhere: BTreeMap<String, usize>,
+    now: Timestamp,
 ) -> anyhow::Result<Driven> {
     let plan: RolloutPlan = pw_rollout::from_json(&row.plan).context("stored plan")?;
     let ctx = Ctx {
@@ -178,12 +183,11 @@ async fn drive(
             report,
         };
         let agent = format!("agent:{}", host.change.host);
-        for (event, at) in events_for(&ctx.policy, &host.change.state, &finished)? {
+        for (event, at) in events_for(&ctx.policy, &host.change.state, &finished, now)? {
             ctx.apply(host, event, at, &agent).await?;
         }
     }
     // 2. Due timeouts.
-    let now = Timestamp::now();
     for host in hosts.values_mut() {
         if let Some(event) = pw_rollout::on_tick(&host.change.state, now) {
             ctx.apply(host, event, now, CONTROLLER).await?;
@@ -320,7 +324,7 @@ impl Ctx<'_> {
             anyhow::bail!("host {} changed under the scheduler", next.host);
         }
         let blocked = transition.blocks.len();
-        self.state.metrics.host_transition(&state_name, blocked);
+        self.state.observer().host_transition(&state_name, blocked);
         host.version += 1;
         if let Some(command) = command {
             host.command_id = Some(command.id);
@@ -376,8 +380,8 @@ fn events_for(
     policy: &Policy,
     current: &HostState,
     finished: &Finished,
+    now: Timestamp,
 ) -> anyhow::Result<Vec<(Event, Timestamp)>> {
-    let now = Timestamp::now();
     let not_started = |refused: bool, detail: &str| {
         let detail = if detail.is_empty() {
             "the agent finished the change without a report".to_owned()
@@ -466,7 +470,7 @@ fn to_recorded(versions: &[VersionSeen]) -> anyhow::Result<Vec<Recorded>> {
         .collect()
 }
 
-async fn load_hosts(state: &AppState, id: &str) -> anyhow::Result<BTreeMap<HostId, Loaded>> {
+async fn load_hosts(state: &Controller, id: &str) -> anyhow::Result<BTreeMap<HostId, Loaded>> {
     let mut hosts = BTreeMap::new();
     for row in state.store.rollout_hosts(id).await? {
         let change: HostChange = pw_rollout::from_json(&row.state)
@@ -484,7 +488,7 @@ async fn load_hosts(state: &AppState, id: &str) -> anyhow::Result<BTreeMap<HostI
 }
 
 /// The fleet-wide block list from the database.
-pub async fn block_list(state: &AppState) -> anyhow::Result<BlockList> {
+pub async fn block_list(state: &Controller) -> anyhow::Result<BlockList> {
     let mut list = BlockList::new();
     for row in state.store.blocked_versions().await? {
         list.insert(Block {

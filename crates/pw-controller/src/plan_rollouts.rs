@@ -1,4 +1,4 @@
-//! `POST /api/v1/rollouts` with `{"plan": N}`: the rollout of a stored change plan. The plan
+//! A rollout of `{"plan": N}`: the rollout of a stored change plan. The plan
 //! must be approved (four eyes were enforced by the plans workflow) or scheduled, at the version
 //! the operator names (if any), with a live approval and no other running rollout; its hosts are
 //! matched to enrolled hosts and everything else comes from the plan (`crate::plan_rollout`).
@@ -7,21 +7,20 @@
 use pw_planner::{ApprovalState, Plan};
 use pw_protocol::{CreateRollout, PlanRef};
 use pw_rollout::RolloutId;
-use pw_store::{PlanLink, PlanRefusal};
+use pw_store::PlanLink;
 
-use super::rollouts::{engine_policy, store};
-use crate::error::ApiError;
 use crate::plan_rollout::{Enrolled, rollout_from_plan};
 use crate::recipe::Recipe;
-use crate::state::AppState;
+use crate::rollouts::{engine_policy, store};
+use crate::{Controller, Refusal};
 
 pub async fn create(
-    state: &AppState,
+    state: &Controller,
     actor: &str,
     id: &str,
     request: &CreateRollout,
-) -> Result<(), ApiError> {
-    let invalid = |m: String| ApiError::InvalidRequest(m);
+) -> Result<(), Refusal> {
+    let invalid = |m: String| Refusal::InvalidRequest(m);
     let given: Vec<&str> = [
         ("hosts", !request.hosts.is_empty()),
         ("targets", !request.targets.is_empty()),
@@ -54,12 +53,12 @@ pub async fn create(
         .unwrap_or_default();
     let stored = match state.store.plan(number).await {
         Ok(stored) => stored,
-        Err(error) => return Err(refusal(error)),
+        Err(error) => return Err(Refusal::from_store(error)),
     };
     if let Some(expected) = request.plan_version
         && expected != stored.version
     {
-        return Err(ApiError::PlanStale(format!(
+        return Err(Refusal::PlanStale(format!(
             "stale: plan {number} is at version {} now, not the version {expected} you named; \
              nothing was changed, review the current version and try again",
             stored.version
@@ -73,7 +72,7 @@ pub async fn create(
             author, approver, ..
         } => (author.clone(), approver.clone()),
         other => {
-            return Err(ApiError::PlanRefused(format!(
+            return Err(Refusal::PlanRefused(format!(
                 "plan {number} is {}: only an approved or scheduled plan is rolled out (submit \
                  it and have it approved first)",
                 other.name()
@@ -99,14 +98,14 @@ pub async fn create(
         &enrolled,
         &request.skip_checks,
     )
-    .map_err(|problems| ApiError::PlanNotExecutable(problems.join("; ")))?;
+    .map_err(|problems| Refusal::PlanNotExecutable(problems.join("; ")))?;
     let refusing: Vec<String> = enrolled
         .iter()
         .filter(|e| from.hosts.contains(&e.host.id) && e.host.read_only && !e.host.plan_changes)
         .map(|e| format!("{} ({})", e.host.id, e.host.hostname))
         .collect();
     if !refusing.is_empty() {
-        return Err(ApiError::HostReadOnly(format!(
+        return Err(Refusal::HostReadOnly(format!(
             "read-only agents that do not accept plan-approved changes: {}; start them with \
              --read-only --allow-approved-plans, or without --read-only",
             refusing.join(", ")
@@ -127,17 +126,4 @@ pub async fn create(
         version: stored.version,
     };
     store(state, actor, &from.plan, &policy, &recipe, &[], Some(link)).await
-}
-
-/// A store error as the API's answer: plan refusals and busy hosts keep their sentence.
-pub fn refusal(error: anyhow::Error) -> ApiError {
-    match error.downcast_ref::<PlanRefusal>() {
-        Some(PlanRefusal::NotFound { id }) => ApiError::PlanNotFound(*id),
-        Some(stale @ PlanRefusal::Stale { .. }) => ApiError::PlanStale(stale.to_string()),
-        Some(refused @ PlanRefusal::Refused { .. }) => ApiError::PlanRefused(refused.to_string()),
-        None => match error.downcast_ref::<pw_store::HostsBusy>() {
-            Some(busy) => ApiError::RolloutConflict(busy.to_string()),
-            None => ApiError::Internal(error),
-        },
-    }
 }

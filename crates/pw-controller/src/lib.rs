@@ -1,0 +1,116 @@
+//! The controller's application layer (DESIGN.md §10): the use-cases the API, the console and
+//! the CLI call alike — create a rollout (ad hoc or from an approved plan), act on it (pause,
+//! resume, stop, clear a block, read its log), drive every active rollout (the scheduler). Operations over pw-store with an injected clock; no HTTP,
+//! TLS or rendering (that is pw-server, the edge that calls this crate).
+//!
+//! Errors a caller must tell apart are [`Refusal`]s (each maps to one API status and code in
+//! pw-server); anything else is an internal error.
+
+mod error;
+mod plan_checks;
+mod plan_rollout;
+mod plan_rollouts;
+mod recipe;
+pub mod rollout_ops;
+pub mod rollouts;
+pub mod scheduler;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use jiff::Timestamp;
+use pw_store::Store;
+use tokio::sync::Notify;
+
+pub use error::Refusal;
+
+/// Where the controller reads the time. Production uses [`SystemClock`]; tests pass their own
+/// to drive deadlines, windows and timeouts without sleeping.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> Timestamp;
+}
+
+/// The machine's clock.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Timestamp {
+        Timestamp::now()
+    }
+}
+
+/// What the use-cases report for monitoring (pw-server exports it as Prometheus metrics).
+/// Every method has a no-op default.
+pub trait Observer: Send + Sync {
+    /// A host changed state; `blocked` versions were blocked fleet-wide by the transition.
+    fn host_transition(&self, _state: &str, _blocked: usize) {}
+    /// The scheduler ran a pass (`trigger`: `interval` or `woken`).
+    fn scheduler_pass(&self, _trigger: &str) {}
+    /// Rollouts still active after a pass.
+    fn active_rollouts(&self, _count: usize) {}
+    /// An operator paused, resumed or stopped a rollout.
+    fn rollout_control(&self, _action: &str) {}
+    /// An operator cleared a fleet-wide block.
+    fn block_cleared(&self) {}
+}
+
+/// An observer that records nothing.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoObserver;
+
+impl Observer for NoObserver {}
+
+/// The controller: the store, the time and the wake-ups between use-cases. Cheap to clone.
+#[derive(Clone)]
+pub struct Controller {
+    pub store: Store,
+    clock: Arc<dyn Clock>,
+    observer: Arc<dyn Observer>,
+    /// One wake-up per host with a long-poll waiting for commands.
+    waiters: Arc<Mutex<HashMap<String, Arc<Notify>>>>,
+    /// Wakes the rollout scheduler before its next periodic tick.
+    scheduler_wake: Arc<Notify>,
+}
+
+impl Controller {
+    pub fn new(store: Store, clock: Arc<dyn Clock>, observer: Arc<dyn Observer>) -> Controller {
+        Controller {
+            store,
+            clock,
+            observer,
+            waiters: Arc::default(),
+            scheduler_wake: Arc::default(),
+        }
+    }
+
+    /// The controller's current time.
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    pub fn observer(&self) -> &dyn Observer {
+        &*self.observer
+    }
+
+    /// Asks the rollout scheduler for a pass now (an agent reported a result, a rollout was
+    /// created, paused, resumed or stopped). Wake-ups during a pass coalesce into one more
+    /// pass right after it.
+    pub fn wake_scheduler(&self) {
+        self.scheduler_wake.notify_one();
+    }
+
+    /// What [`Controller::wake_scheduler`] notifies; the scheduler waits on it.
+    pub fn scheduler_wake(&self) -> Arc<Notify> {
+        self.scheduler_wake.clone()
+    }
+
+    /// The wake-up handle for a host's long-polls.
+    pub fn waiter(&self, host_id: &str) -> Arc<Notify> {
+        let mut waiters = self
+            .waiters
+            .lock()
+            .expect("waiters lock poisoned by a panic in another handler");
+        waiters.entry(host_id.to_owned()).or_default().clone()
+    }
+}

@@ -1,0 +1,187 @@
+//! Operators acting on rollouts: pause, resume and stop (a persisted `RolloutControl` that the
+//! scheduler hands to `pw_rollout::decide`), clearing a fleet-wide block, and a rollout's
+//! operation log read back from the audit chain. Each action is audited; an action that makes
+//! no sense for the rollout's state (resuming a stopped rollout) is refused with 409.
+
+use pw_protocol::{BlockedVersion, RolloutLog, RolloutLogEntry, RolloutView};
+use pw_rollout::{ControlAction, ExactVersion, RolloutControl, RolloutStatus};
+use pw_store::{AuditRecord, ControlChange, RolloutRow};
+
+use crate::rollouts::load;
+use crate::{Controller, Refusal};
+
+/// Applies an operator's control; the authenticated operator's name is recorded as who paused
+/// or stopped, and as the audit actor.
+pub async fn control(
+    state: &Controller,
+    actor: &str,
+    id: &str,
+    action: ControlAction,
+) -> Result<RolloutView, Refusal> {
+    let name = match action {
+        ControlAction::Pause => "pause",
+        ControlAction::Resume => "resume",
+        ControlAction::Stop => "stop",
+    };
+    // The control is written only if nobody changed it since it was read; retried a few times.
+    for _ in 0..5 {
+        let row = state
+            .store
+            .rollout(id)
+            .await?
+            .ok_or_else(|| Refusal::RolloutNotFound(id.to_owned()))?;
+        let current: RolloutControl =
+            serde_json::from_str(&row.control).map_err(anyhow::Error::from)?;
+        let next = current
+            .apply(action, actor, &decided_status(&row))
+            .map_err(|e| Refusal::RolloutConflict(format!("cannot {name} rollout {id}: {e}")))?;
+        let control_json = serde_json::to_string(&next).map_err(anyhow::Error::from)?;
+        let change = ControlChange {
+            rollout_id: id,
+            expected_json: &row.control,
+            control_json: &control_json,
+            actor,
+            action: name,
+        };
+        if state.store.set_rollout_control(&change).await? {
+            tracing::info!(rollout = %id, action = name, "operator control");
+            state.observer().rollout_control(name);
+            let view = load(state, id).await?;
+            // A resume claims, a stop releases, at once rather than at the next tick.
+            state.wake_scheduler();
+            return Ok(view);
+        }
+    }
+    Err(Refusal::RolloutConflict(format!(
+        "rollout {id} changed while it was being updated; try again"
+    )))
+}
+
+/// The status of the rollout's last decision (`running` before the first one).
+fn decided_status(row: &RolloutRow) -> RolloutStatus {
+    if row.status == "completed" {
+        return RolloutStatus::Completed;
+    }
+    serde_json::from_str::<serde_json::Value>(&row.detail)
+        .ok()
+        .and_then(|detail| serde_json::from_value(detail.get("status")?.clone()).ok())
+        .unwrap_or(RolloutStatus::Running)
+}
+
+/// Clears the fleet-wide block of `package=version` (audited as `actor`).
+pub async fn clear_block(
+    state: &Controller,
+    actor: &str,
+    package: &str,
+    version: &str,
+) -> Result<BlockedVersion, Refusal> {
+    let invalid = |e: String| Refusal::InvalidRequest(e);
+    pw_model::PackageName::parse(package).map_err(|e| invalid(format!("package: {e}")))?;
+    ExactVersion::parse(version).map_err(|e| invalid(format!("version: {e}")))?;
+    let block = state
+        .store
+        .clear_blocked_version(package, version, actor)
+        .await?
+        .ok_or_else(|| Refusal::BlockNotFound(format!("{package}={version}")))?;
+    tracing::info!(package, version, "operator cleared a fleet-wide block");
+    state.observer().block_cleared();
+    Ok(BlockedVersion {
+        package: block.package,
+        version: block.version,
+        reason: block.reason,
+        rollout_id: block.rollout_id,
+        host_id: block.host_id,
+        blocked_at: block.blocked_at,
+    })
+}
+
+/// A rollout's operation log (also shown on the page).
+pub async fn operation_log(state: &Controller, id: &str) -> Result<RolloutLog, Refusal> {
+    if state.store.rollout(id).await?.is_none() {
+        return Err(Refusal::RolloutNotFound(id.to_owned()));
+    }
+    let records = state.store.rollout_audit(id).await?;
+    Ok(RolloutLog {
+        rollout_id: id.to_owned(),
+        entries: records.iter().map(|r| log_entry(id, r)).collect(),
+    })
+}
+
+fn text(value: Option<&serde_json::Value>) -> String {
+    match value {
+        Some(serde_json::Value::String(s)) => s.clone(),
+        Some(serde_json::Value::Null) | None => String::new(),
+        Some(other) => other.to_string(),
+    }
+}
+
+/// One audit record as a log line.
+fn log_entry(rollout_id: &str, record: &AuditRecord) -> RolloutLogEntry {
+    let details = &record.details;
+    let host_id = record
+        .subject
+        .strip_prefix(rollout_id)
+        .and_then(|rest| rest.strip_prefix('/'))
+        .map(str::to_owned);
+    let (step, result, detail) = match record.action.as_str() {
+        "rollout.host.transition" => {
+            let event = &details["event"];
+            let mut notes: Vec<String> = ["detail", "reason", "check"]
+                .iter()
+                .filter_map(|key| event.get(*key))
+                .map(|v| text(Some(v)))
+                .filter(|s| !s.is_empty())
+                .collect();
+            if let Some(cause) = event.get("cause") {
+                notes.push(format!("cause: {}", text(cause.get("kind"))));
+            }
+            let blocked = details["blocked"].as_array().filter(|b| !b.is_empty());
+            if let Some(blocked) = blocked {
+                let list: Vec<String> = blocked.iter().map(|b| text(Some(b))).collect();
+                notes.push(format!("blocked fleet-wide: {}", list.join(", ")));
+            }
+            if let Some(command) = details["command"].as_str() {
+                notes.push(format!("command {command}"));
+            }
+            (
+                text(event.get("event")),
+                text(details.get("to")),
+                notes.join("; "),
+            )
+        }
+        "rollout.status" => (
+            "status".to_owned(),
+            text(details.get("to")),
+            format!("from {}", text(details.get("from"))),
+        ),
+        "rollout.created" => {
+            let hosts: usize = details["plan"]["batches"]
+                .as_array()
+                .map(|b| {
+                    b.iter()
+                        .filter_map(|b| b["hosts"].as_array())
+                        .map(Vec::len)
+                        .sum()
+                })
+                .unwrap_or(0);
+            (
+                "created".to_owned(),
+                "running".to_owned(),
+                format!("{hosts} host(s)"),
+            )
+        }
+        other => {
+            let step = other.strip_prefix("rollout.").unwrap_or(other).to_owned();
+            (step, "ok".to_owned(), text(details.get("control")))
+        }
+    };
+    RolloutLogEntry {
+        seq: record.seq,
+        at: record.at.clone(),
+        actor: record.actor.clone(),
+        host_id,
+        step,
+        result,
+        detail,
+    }
+}

@@ -1,0 +1,326 @@
+//! Rollouts: create one (ad hoc: canary batch, then wave batches of `batch_size`; or from a
+//! stored approved plan, `crate::plan_rollouts`), read one with every host's durable state,
+//! list them with the fleet-wide block list.
+
+use std::collections::BTreeMap;
+
+use pw_host::logcheck::LinePattern;
+use pw_protocol::{
+    BlockedVersion, CreateRollout, HealthCheckSpec, PackagePin, ProtectionStep, RolloutHostView,
+    RolloutList, RolloutView,
+};
+use pw_rollout::{
+    BatchKind, BatchSpec, ExactVersion, FailurePolicy, HostChange, HostId, HostSpec, Policy,
+    RolloutId, RolloutPlan, StepLimits, Target,
+};
+use pw_store::{NewRollout, PlanLink, RolloutRow};
+
+use crate::recipe::Recipe;
+use crate::scheduler::state_name;
+use crate::{Controller, Refusal};
+
+/// Seconds an agent may take to install before its guard starts verifying.
+const INSTALL_ALLOWANCE_SECS: u64 = 15 * 60;
+
+/// Creates a rollout, ad hoc (`hosts` + `targets`) or from a stored plan (`plan`), by `actor`;
+/// returns it as stored (every host pending) and wakes the scheduler.
+pub async fn create(
+    state: &Controller,
+    actor: &str,
+    request: &CreateRollout,
+) -> Result<RolloutView, Refusal> {
+    let id = format!("ro-{}", uuid::Uuid::now_v7());
+    match &request.plan {
+        Some(_) => crate::plan_rollouts::create(state, actor, &id, request).await?,
+        None => create_ad_hoc(state, actor, &id, request).await?,
+    }
+    let view = load(state, &id).await?;
+    // After the view is read: the answer shows the rollout as created (every host pending).
+    state.wake_scheduler();
+    Ok(view)
+}
+
+/// An ad-hoc rollout: the same targets on every host, the first `canary_size` hosts as
+/// canaries, then waves of `batch_size` in the order given. Deliberately simpler than the
+/// planner's batching (no fleet labels, windows or percents exist here: the operator chose the
+/// order and the sizes); plans go through `plan_rollouts`.
+async fn create_ad_hoc(
+    state: &Controller,
+    actor: &str,
+    id: &str,
+    request: &CreateRollout,
+) -> Result<(), Refusal> {
+    let invalid = |m: String| Refusal::InvalidRequest(m);
+    if !request.skip_checks.is_empty() || request.plan_version.is_some() {
+        return Err(invalid(
+            "skip_checks and plan_version belong to a rollout of a plan (give plan)".into(),
+        ));
+    }
+    if request.hosts.is_empty() || request.targets.is_empty() {
+        return Err(invalid(
+            "a rollout needs hosts and targets (or a plan: {\"plan\": 7})".into(),
+        ));
+    }
+    let canary_size = request.canary_size.unwrap_or(1);
+    let batch_size = request.batch_size.unwrap_or(2);
+    if batch_size == 0 {
+        return Err(invalid("batch_size must be at least 1".into()));
+    }
+    if canary_size >= request.hosts.len() && request.hosts.len() > 1 {
+        return Err(invalid("canary_size must leave hosts for the waves".into()));
+    }
+    let targets = request
+        .targets
+        .iter()
+        .map(|p| {
+            Ok(Target {
+                package: pw_model::PackageName::parse(&p.name)
+                    .map_err(|e| invalid(format!("target {}: {e}", p.name)))?,
+                version: ExactVersion::parse(&p.version)
+                    .map_err(|e| invalid(format!("target {}: {e}", p.name)))?,
+            })
+        })
+        .collect::<Result<Vec<_>, Refusal>>()?;
+    pw_protocol::validate_protection_steps(&request.protection_steps).map_err(invalid)?;
+    validate_checks(&request.checks).map_err(invalid)?;
+    let mut read_only = Vec::new();
+    for host in &request.hosts {
+        let row = state
+            .store
+            .host(host)
+            .await?
+            .ok_or_else(|| Refusal::HostNotFound(host.clone()))?;
+        if row.read_only {
+            read_only.push(format!("{} ({})", row.id, row.hostname));
+        }
+    }
+    if !read_only.is_empty() {
+        return Err(Refusal::HostReadOnly(format!(
+            "read-only agents take no ad-hoc change: {}; a read-only agent started with \
+             --allow-approved-plans changes only through the rollout of an approved plan \
+             ({{\"plan\": N}})",
+            read_only.join(", ")
+        )));
+    }
+    let spec = |host: &String| HostSpec {
+        id: HostId(host.clone()),
+        targets: targets.clone(),
+    };
+    let canaries = canary_size.min(request.hosts.len());
+    let mut batches = Vec::new();
+    let batch = |kind, hosts: &[String]| BatchSpec {
+        group: "default".into(),
+        kind,
+        hosts: hosts.iter().map(spec).collect(),
+        not_before: None,
+        not_after: None,
+    };
+    if canaries > 0 {
+        batches.push(batch(BatchKind::Canary, &request.hosts[..canaries]));
+    }
+    for chunk in request.hosts[canaries..].chunks(batch_size) {
+        batches.push(batch(BatchKind::Wave, chunk));
+    }
+    let mut failure = FailurePolicy::default_for(&batches);
+    if let Some(max) = request.max_failures {
+        failure.max_failures = max;
+    }
+    let plan = RolloutPlan {
+        id: RolloutId(id.to_owned()),
+        batches,
+        budgets: BTreeMap::from([("default".to_owned(), batch_size.max(canaries).max(1))]),
+        failure,
+    };
+    plan.validate()
+        .map_err(|e| invalid(format!("rollout plan: {e}")))?;
+    let checks = request.checks.iter().map(|c| c.name().to_owned()).collect();
+    let verification_seconds = request.verification_seconds.unwrap_or(300);
+    let steps = &request.protection_steps;
+    let policy = engine_policy(verification_seconds, checks, steps);
+    let recipe = Recipe::AdHoc(request.checks.clone());
+    store(state, actor, &plan, &policy, &recipe, steps, None).await
+}
+
+/// Check names must be unique and non-empty; a `log_lines` check needs an absolute path and a
+/// pattern that compiles (the agent refuses the same, but only after the rollout started).
+pub fn validate_checks(checks: &[HealthCheckSpec]) -> Result<(), String> {
+    for (index, check) in checks.iter().enumerate() {
+        let name = check.name();
+        if name.trim().is_empty() {
+            return Err(format!("check {} has no name", index + 1));
+        }
+        if checks[..index].iter().any(|c| c.name() == name) {
+            return Err(format!("check {name:?} is listed twice"));
+        }
+        if let HealthCheckSpec::LogLines {
+            path,
+            pattern,
+            regex,
+            ..
+        } = check
+        {
+            if !path.starts_with('/') {
+                return Err(format!("check {name:?}: log path {path:?} is not absolute"));
+            }
+            LinePattern::new(pattern, *regex).map_err(|e| format!("check {name:?}: {e}"))?;
+        }
+    }
+    Ok(())
+}
+
+/// The engine's policy for a rollout whose hosts verify for at most `verification_seconds`
+/// after the protection steps `steps`.
+pub fn engine_policy(
+    verification_seconds: u64,
+    health_checks: Vec<String>,
+    steps: &[ProtectionStep],
+) -> Policy {
+    let mut policy = Policy {
+        verification_seconds,
+        health_checks,
+        protection_steps: steps.iter().map(|s| s.name.clone()).collect(),
+        ..Policy::default()
+    };
+    // One `apply_change` covers record, protect, install and verification (twice when rolling
+    // back): the claim waits that long, and is never re-sent (a retry would apply again).
+    let protection: u64 = steps.iter().map(|s| s.timeout_seconds).sum();
+    policy.timeouts.record_versions = StepLimits::new(
+        INSTALL_ALLOWANCE_SECS + protection + 2 * verification_seconds + 120,
+        1,
+    );
+    policy
+}
+
+/// Stores the rollout with every host pending (and, for a plan, the plan link, re-checked in
+/// the same transaction).
+pub async fn store(
+    state: &Controller,
+    actor: &str,
+    plan: &RolloutPlan,
+    policy: &Policy,
+    recipe: &Recipe,
+    protection_steps: &[ProtectionStep],
+    link: Option<PlanLink>,
+) -> Result<(), Refusal> {
+    let hosts = plan
+        .batches
+        .iter()
+        .flat_map(|b| &b.hosts)
+        .map(|host| {
+            let change = HostChange::new(plan.id.clone(), host.id.clone());
+            let name = state_name(change.state.name());
+            Ok((host.id.0.clone(), pw_rollout::to_json(&change)?, name))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let new = NewRollout {
+        id: plan.id.0.clone(),
+        plan_json: pw_rollout::to_json(plan).map_err(anyhow::Error::from)?,
+        policy_json: pw_rollout::to_json(policy).map_err(anyhow::Error::from)?,
+        checks_json: recipe.to_json()?,
+        protection_steps_json: serde_json::to_string(protection_steps)
+            .map_err(anyhow::Error::from)?,
+        hosts,
+        plan: link,
+    };
+    match state.store.create_rollout(&new, actor).await {
+        Ok(()) => Ok(()),
+        Err(error) => Err(Refusal::from_store(error)),
+    }
+}
+
+/// Every rollout and the block list (also used by the page).
+pub async fn load_all(state: &Controller) -> Result<RolloutList, Refusal> {
+    let mut rollouts = Vec::new();
+    for row in state.store.rollouts().await? {
+        rollouts.push(view(state, row).await?);
+    }
+    let blocked = state
+        .store
+        .blocked_versions()
+        .await?
+        .into_iter()
+        .map(|b| BlockedVersion {
+            package: b.package,
+            version: b.version,
+            reason: b.reason,
+            rollout_id: b.rollout_id,
+            host_id: b.host_id,
+            blocked_at: b.blocked_at,
+        })
+        .collect();
+    Ok(RolloutList { rollouts, blocked })
+}
+
+pub async fn load(state: &Controller, id: &str) -> Result<RolloutView, Refusal> {
+    let row = state
+        .store
+        .rollout(id)
+        .await?
+        .ok_or_else(|| Refusal::RolloutNotFound(id.to_owned()))?;
+    view(state, row).await
+}
+
+async fn view(state: &Controller, row: RolloutRow) -> Result<RolloutView, Refusal> {
+    let plan: RolloutPlan = pw_rollout::from_json(&row.plan).map_err(anyhow::Error::from)?;
+    let recipe = Recipe::from_json(&row.checks)?;
+    let pins = |targets: &[Target]| -> Vec<PackagePin> {
+        targets
+            .iter()
+            .map(|t| PackagePin {
+                name: t.package.to_string(),
+                version: t.version.to_string(),
+            })
+            .collect()
+    };
+    let specs: BTreeMap<&str, (&str, &[Target])> = plan
+        .batches
+        .iter()
+        .flat_map(|b| {
+            b.hosts
+                .iter()
+                .map(move |h| (h.id.0.as_str(), (b.group.as_str(), h.targets.as_slice())))
+        })
+        .collect();
+    let targets = plan
+        .batches
+        .first()
+        .and_then(|b| b.hosts.first())
+        .map(|h| pins(&h.targets))
+        .unwrap_or_default();
+    let mut hosts = Vec::new();
+    for host in state.store.rollout_hosts(&row.id).await? {
+        let mut detail: serde_json::Value =
+            serde_json::from_str(&host.state).map_err(anyhow::Error::from)?;
+        let detail = detail
+            .get_mut("state")
+            .map(serde_json::Value::take)
+            .unwrap_or(detail);
+        let (group, host_targets) = specs
+            .get(host.host_id.as_str())
+            .copied()
+            .unwrap_or_default();
+        hosts.push(RolloutHostView {
+            targets: pins(host_targets),
+            group: group.to_owned(),
+            host_id: host.host_id,
+            hostname: host.hostname,
+            state: host.state_name,
+            detail,
+            command_id: host.command_id,
+            updated_at: host.updated_at,
+        });
+    }
+    Ok(RolloutView {
+        detail: serde_json::from_str(&row.detail).map_err(anyhow::Error::from)?,
+        control: serde_json::from_str(&row.control).map_err(anyhow::Error::from)?,
+        protection_steps: serde_json::from_str(&row.protection_steps)
+            .map_err(anyhow::Error::from)?,
+        id: row.id,
+        status: row.status,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+        targets,
+        plan: recipe.plan().cloned(),
+        hosts,
+    })
+}
