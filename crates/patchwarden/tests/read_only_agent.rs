@@ -116,7 +116,7 @@ async fn an_agent_restarted_read_only_refuses_and_the_host_fails_at_once() {
         .as_array()
         .unwrap()
         .iter()
-        .find(|e| e["step"] == "not_started")
+        .find(|e| e["step"] == "guard_reported")
         .unwrap_or_else(|| panic!("{log:#}"));
     assert_eq!(refusal["actor"], format!("agent:{host_id}"));
     assert_eq!(refusal["result"], "failed");

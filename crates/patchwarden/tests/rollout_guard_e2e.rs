@@ -151,14 +151,5 @@ async fn protection_steps_and_log_checks_on_real_hosts() {
         .filter(|e| e["host_id"] == hosts[0].as_str())
         .map(|e| e["step"].as_str().unwrap())
         .collect();
-    assert_eq!(
-        steps,
-        [
-            "claimed",
-            "versions_recorded",
-            "protection_done",
-            "agent_reported_rollback"
-        ],
-        "{log:#}"
-    );
+    assert_eq!(steps, ["claimed", "guard_reported"], "{log:#}");
 }

@@ -14,6 +14,7 @@ mod recipe;
 pub mod rollout_ops;
 pub mod rollouts;
 pub mod scheduler;
+mod supervise;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -47,6 +48,8 @@ pub trait Observer: Send + Sync {
     fn host_transition(&self, _state: &str, _blocked: usize) {}
     /// The scheduler ran a pass (`trigger`: `interval` or `woken`).
     fn scheduler_pass(&self, _trigger: &str) {}
+    /// A scheduler pass panicked (logged; the scheduler was started again).
+    fn scheduler_panicked(&self) {}
     /// Rollouts still active after a pass.
     fn active_rollouts(&self, _count: usize) {}
     /// An operator paused, resumed or stopped a rollout.

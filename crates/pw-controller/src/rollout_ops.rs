@@ -115,6 +115,35 @@ fn text(value: Option<&serde_json::Value>) -> String {
     }
 }
 
+/// What an agent's report says, for its log line: outcome, reason, detail, the failed check and
+/// how each protection step went.
+fn report_notes(report: &serde_json::Value) -> Vec<String> {
+    let mut notes = vec![format!("outcome: {}", text(report.get("outcome")))];
+    notes.extend(
+        ["reason", "detail"]
+            .iter()
+            .map(|key| text(report.get(*key)))
+            .filter(|s| !s.is_empty()),
+    );
+    let failed = text(report.get("failed_check"));
+    if !failed.is_empty() {
+        notes.push(format!("failed check: {failed}"));
+    }
+    let steps: Vec<String> = report["protection"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|step| {
+            let ok = if step["ok"] == true { "ok" } else { "failed" };
+            format!("{} {ok}", text(step.get("name")))
+        })
+        .collect();
+    if !steps.is_empty() {
+        notes.push(format!("protection: {}", steps.join(", ")));
+    }
+    notes
+}
+
 /// One audit record as a log line.
 fn log_entry(rollout_id: &str, record: &AuditRecord) -> RolloutLogEntry {
     let details = &record.details;
@@ -134,6 +163,9 @@ fn log_entry(rollout_id: &str, record: &AuditRecord) -> RolloutLogEntry {
                 .collect();
             if let Some(cause) = event.get("cause") {
                 notes.push(format!("cause: {}", text(cause.get("kind"))));
+            }
+            if let Some(report) = event.get("report") {
+                notes.extend(report_notes(report));
             }
             let blocked = details["blocked"].as_array().filter(|b| !b.is_empty());
             if let Some(blocked) = blocked {

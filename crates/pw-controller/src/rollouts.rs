@@ -6,12 +6,12 @@ use std::collections::BTreeMap;
 
 use pw_host::logcheck::LinePattern;
 use pw_protocol::{
-    BlockedVersion, CreateRollout, HealthCheckSpec, PackagePin, ProtectionStep, RolloutHostView,
-    RolloutList, RolloutView,
+    BlockedVersion, CreateRollout, HealthCheckSpec, ProtectionStep, RolloutHostView, RolloutList,
+    RolloutView,
 };
 use pw_rollout::{
-    BatchKind, BatchSpec, ExactVersion, FailurePolicy, HostChange, HostId, HostSpec, Policy,
-    RolloutId, RolloutPlan, StepLimits, Target,
+    BatchKind, BatchSpec, FailurePolicy, HostChange, HostId, HostSpec, Policy, RolloutId,
+    RolloutPlan, StepLimits, Target,
 };
 use pw_store::{NewRollout, PlanLink, RolloutRow};
 
@@ -69,18 +69,8 @@ async fn create_ad_hoc(
     if canary_size >= request.hosts.len() && request.hosts.len() > 1 {
         return Err(invalid("canary_size must leave hosts for the waves".into()));
     }
-    let targets = request
-        .targets
-        .iter()
-        .map(|p| {
-            Ok(Target {
-                package: pw_model::PackageName::parse(&p.name)
-                    .map_err(|e| invalid(format!("target {}: {e}", p.name)))?,
-                version: ExactVersion::parse(&p.version)
-                    .map_err(|e| invalid(format!("target {}: {e}", p.name)))?,
-            })
-        })
-        .collect::<Result<Vec<_>, Refusal>>()?;
+    let targets = pw_rollout::wire::targets_from_pins("targets", &request.targets)
+        .map_err(|e| invalid(e.to_string()))?;
     pw_protocol::validate_protection_steps(&request.protection_steps).map_err(invalid)?;
     validate_checks(&request.checks).map_err(invalid)?;
     let mut read_only = Vec::new();
@@ -263,15 +253,7 @@ pub async fn load(state: &Controller, id: &str) -> Result<RolloutView, Refusal> 
 async fn view(state: &Controller, row: RolloutRow) -> Result<RolloutView, Refusal> {
     let plan: RolloutPlan = pw_rollout::from_json(&row.plan).map_err(anyhow::Error::from)?;
     let recipe = Recipe::from_json(&row.checks)?;
-    let pins = |targets: &[Target]| -> Vec<PackagePin> {
-        targets
-            .iter()
-            .map(|t| PackagePin {
-                name: t.package.to_string(),
-                version: t.version.to_string(),
-            })
-            .collect()
-    };
+    let pins = pw_rollout::wire::pins;
     let specs: BTreeMap<&str, (&str, &[Target])> = plan
         .batches
         .iter()

@@ -8,23 +8,30 @@
 //! (`rollout:host:step:attempt`), so a restarted controller repeats nothing: the insert is a
 //! no-op and the agent's journal answers a known id with its recorded result.
 //!
-//! The agent's guard does record → protect → install → verify → roll back in one command, so
-//! one `apply_change` result becomes a sequence of events (`VersionsRecorded`, `ProtectionDone`
-//! or `ProtectionFailed`, `ApplySucceeded`, `HealthCheckPassed`…, `VerificationPeriodElapsed` at
-//! the end of the period — the guard vouches for it — or `AgentReportedRollback`), or a single
-//! `NotStarted` when the agent refused it or failed before touching anything. Replaying the
-//! sequence after a crash skips the events the state already moved past.
+//! The agent's guard does record → protect → install → verify → roll back within one
+//! `apply_change` and reports once: that report is the one event the host takes,
+//! `pw_rollout::Event::GuardReported` (DESIGN.md §10, the engine's events are the agent's
+//! reports; nothing is invented in between). A result without a report (an older agent's plain
+//! refusal or failure) is a report that nothing was touched; a stored report the engine cannot
+//! take (unreadable, or a name or version that is not one: an older controller stored it) is
+//! `ReportRefused`, which fails that host with the reason.
+//!
+//! A pass takes `now` once, from the controller's clock; nothing in it reads the time again.
+//! Each host is handled on its own: an error for one host is logged and the pass goes on with
+//! the others, so one host's bad data never blocks other hosts, timeouts or an operator's stop
+//! (issue 14.1). The pass loop runs under [`crate::supervise::supervise`]: a panic is logged,
+//! counted (`Observer::scheduler_panicked`) and the loop started again.
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::time::Duration;
 
 use anyhow::Context;
 use jiff::Timestamp;
-use pw_protocol::{ChangeOutcome, ChangeReport, Command as AgentCommand};
-use pw_protocol::{PackagePin, ProtectionStep, RollbackReason, VersionSeen};
+use pw_protocol::{ChangeReport, Command as AgentCommand, ProtectionStep};
 use pw_rollout::{
-    Action, Block, BlockList, Event, ExactVersion, Gates, HostChange, HostId, HostState, Policy,
-    Recorded, RollbackCause, RolloutControl, RolloutId, RolloutPlan, RolloutStatus, StateName,
+    Action, Block, BlockList, Event, ExactVersion, Gates, GuardOutcome, GuardReport, HostChange,
+    HostId, HostState, Policy, RolloutControl, RolloutId, RolloutPlan, RolloutStatus, StateName,
     slots_by_group,
 };
 use pw_store::{BlockedRow, HostTransition, RolloutRow, TransitionCommand};
@@ -34,7 +41,36 @@ use crate::Controller;
 use crate::recipe::Recipe;
 
 /// Runs the scheduler until shutdown: a pass when woken, and one every second for timeouts.
-pub async fn run(state: Controller, mut shutdown: watch::Receiver<bool>) {
+/// A panic in a pass is logged, counted and the loop started again (after a second).
+pub async fn run(state: Controller, shutdown: watch::Receiver<bool>) {
+    run_with(state, shutdown, |state: Controller| async move {
+        tick(&state).await
+    })
+    .await;
+}
+
+/// [`run`] with another pass than [`tick`]: tests make a pass panic with it to see the loop
+/// supervised; production always runs [`tick`].
+pub async fn run_with<P, Fut>(state: Controller, shutdown: watch::Receiver<bool>, pass: P)
+where
+    P: Fn(Controller) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
+{
+    let observer = state.clone();
+    let start = move || passes(state.clone(), shutdown.clone(), pass.clone());
+    let panicked = move || observer.observer().scheduler_panicked();
+    crate::supervise::supervise("rollout scheduler", Duration::from_secs(1), start, panicked).await;
+}
+
+/// The pass loop: returns at shutdown.
+async fn passes<P, Fut>(state: Controller, mut shutdown: watch::Receiver<bool>, pass: P)
+where
+    P: Fn(Controller) -> Fut,
+    Fut: Future<Output = anyhow::Result<()>>,
+{
+    if *shutdown.borrow() {
+        return;
+    }
     let mut interval = tokio::time::interval(Duration::from_secs(1));
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let wake = state.scheduler_wake();
@@ -45,10 +81,10 @@ pub async fn run(state: Controller, mut shutdown: watch::Receiver<bool>) {
             _ = shutdown.changed() => return,
         };
         state.observer().scheduler_pass(trigger);
-        if let Err(error) = tick(&state).await {
+        if let Err(error) = pass(state.clone()).await {
             tracing::warn!(
                 error = format!("{error:#}"),
-                "rollout scheduler tick failed"
+                "rollout scheduler pass failed"
             );
         }
     }
@@ -159,38 +195,16 @@ async fn drive(
             .context("stored protection steps")?,
     };
     let mut hosts = load_hosts(state, &row.id).await?;
-    // 1. Results of finished agent commands.
+    // 1. Results of finished agent commands, each host on its own.
     for host in hosts.values_mut() {
-        let Some(command_id) = host.command_id.clone() else {
-            continue;
-        };
-        if host.change.state.is_terminal() {
-            continue;
-        }
-        let Some(command) = state.store.command(&command_id).await? else {
-            continue;
-        };
-        if matches!(command.state.as_str(), "queued" | "delivered") {
-            continue;
-        }
-        let report = match state.store.change_report(&command_id).await? {
-            Some(text) => Some(serde_json::from_str(&text).context("stored change report")?),
-            None => None,
-        };
-        let finished = Finished {
-            refused: command.state == "refused",
-            message: command.result_message.clone().unwrap_or_default(),
-            report,
-        };
-        let agent = format!("agent:{}", host.change.host);
-        for (event, at) in events_for(&ctx.policy, &host.change.state, &finished, now)? {
-            ctx.apply(host, event, at, &agent).await?;
+        if let Err(error) = ctx.take_result(host, now).await {
+            ctx.skipped(host, "taking its agent's result", &error);
         }
     }
     // 2. Due timeouts.
     for host in hosts.values_mut() {
         if let Some(event) = pw_rollout::on_tick(&host.change.state, now) {
-            ctx.apply(host, event, now, CONTROLLER).await?;
+            ctx.apply_or_skip(host, event, now, CONTROLLER).await;
         }
     }
     // 3. Claims and releases.
@@ -211,11 +225,13 @@ async fn drive(
         if host.command_id.is_some() && matches!(host.change.state, HostState::Claimed { .. }) {
             continue;
         }
-        ctx.apply(host, release.event(), now, CONTROLLER).await?;
+        ctx.apply_or_skip(host, release.event(), now, CONTROLLER)
+            .await;
     }
     for claim in &decision.claim {
         if let Some(host) = hosts.get_mut(&claim.host) {
-            ctx.apply(host, claim.event(), now, CONTROLLER).await?;
+            ctx.apply_or_skip(host, claim.event(), now, CONTROLLER)
+                .await;
         }
     }
     let status = match &decision.status {
@@ -252,6 +268,59 @@ async fn drive(
 const CONTROLLER: &str = "controller";
 
 impl Ctx<'_> {
+    /// The event of a host's finished `apply_change`, if it has one, applied as its agent.
+    async fn take_result(&self, host: &mut Loaded, now: Timestamp) -> anyhow::Result<()> {
+        let Some(command_id) = host.command_id.clone() else {
+            return Ok(());
+        };
+        if host.change.state.is_terminal() {
+            return Ok(());
+        }
+        let Some(command) = self.state.store.command(&command_id).await? else {
+            return Ok(());
+        };
+        if matches!(command.state.as_str(), "queued" | "delivered") {
+            return Ok(());
+        }
+        let stored = self.state.store.change_report(&command_id).await?;
+        let message = command.result_message.as_deref().unwrap_or_default();
+        let event = report_event(command.state == "refused", message, stored.as_deref());
+        let agent = format!("agent:{}", host.change.host);
+        self.apply(host, event, now, &agent).await
+    }
+
+    /// [`Ctx::apply`], logging an error for this host instead of ending the pass.
+    async fn apply_or_skip(&self, host: &mut Loaded, event: Event, at: Timestamp, actor: &str) {
+        let name = event.name();
+        if let Err(error) = self.apply(host, event, at, actor).await {
+            self.skipped(host, &format!("{name:?}"), &error);
+        }
+    }
+
+    fn skipped(&self, host: &Loaded, doing: &str, error: &anyhow::Error) {
+        tracing::warn!(
+            rollout = %self.rollout,
+            host = %host.change.host,
+            doing,
+            error = format!("{error:#}"),
+            "a host's step failed; the pass goes on with the other hosts"
+        );
+    }
+
+    /// The engine's policy for one host: the rollout's, with the checks and verification
+    /// period of the host's group (a plan's groups differ; what the agent ran is what counts).
+    fn policy_for(&self, host: &HostId) -> Policy {
+        let group = self.groups.get(host).map_or("", String::as_str);
+        let (checks, seconds) = self
+            .recipe
+            .for_group(group, self.policy.verification_seconds);
+        Policy {
+            health_checks: checks.iter().map(|c| c.name().to_owned()).collect(),
+            verification_seconds: seconds,
+            ..self.policy.clone()
+        }
+    }
+
     /// One step of the host machine, persisted (with its command, blocks and audit record by
     /// `actor`) before anything is delivered. A rejected event changes nothing.
     async fn apply(
@@ -261,7 +330,8 @@ impl Ctx<'_> {
         at: Timestamp,
         actor: &str,
     ) -> anyhow::Result<()> {
-        let decision = match pw_rollout::step(&host.change, &event, at, &self.policy) {
+        let policy = self.policy_for(&host.change.host);
+        let decision = match pw_rollout::step(&host.change, &event, at, &policy) {
             Ok(decision) => decision,
             Err(rejected) => {
                 tracing::debug!(host = %host.change.host, ?rejected, "event not applicable");
@@ -345,13 +415,7 @@ impl Ctx<'_> {
             .for_group(group, self.policy.verification_seconds);
         let command = AgentCommand::ApplyChange {
             rollout: self.rollout.0.clone(),
-            targets: targets
-                .iter()
-                .map(|t| PackagePin {
-                    name: t.package.to_string(),
-                    version: t.version.to_string(),
-                })
-                .collect(),
+            targets: pw_rollout::wire::pins(targets),
             checks,
             verification_seconds,
             protection_steps: self.protection_steps.clone(),
@@ -365,109 +429,31 @@ impl Ctx<'_> {
     }
 }
 
-/// A finished `apply_change` as the scheduler sees it.
-struct Finished {
-    /// The agent answered `refused`.
-    refused: bool,
-    message: String,
-    report: Option<ChangeReport>,
-}
-
-/// The events one finished `apply_change` stands for, each with the instant to apply it at. A
-/// change the agent did not start (refused by a read-only agent, failed before recording the
-/// versions, or finished without any report) ends the claim at once: `NotStarted`.
-fn events_for(
-    policy: &Policy,
-    current: &HostState,
-    finished: &Finished,
-    now: Timestamp,
-) -> anyhow::Result<Vec<(Event, Timestamp)>> {
-    let not_started = |refused: bool, detail: &str| {
-        let detail = if detail.is_empty() {
+/// The one event a finished `apply_change` is: the guard's report; for a result without one
+/// (an older agent's plain refusal or failure) a report that nothing was touched, with the
+/// result's message; for a stored report the engine cannot take, `ReportRefused` naming why.
+fn report_event(refused: bool, message: &str, stored: Option<&str>) -> Event {
+    let Some(text) = stored else {
+        let detail = if message.is_empty() {
             "the agent finished the change without a report".to_owned()
         } else {
-            detail.to_owned()
+            message.to_owned()
         };
-        Ok(vec![(Event::NotStarted { refused, detail }, now)])
+        let outcome = if refused {
+            GuardOutcome::Refused { detail }
+        } else {
+            GuardOutcome::NotStarted { detail }
+        };
+        let report = GuardReport::untouched(outcome);
+        return Event::GuardReported { report };
     };
-    let report = match &finished.report {
-        None => return not_started(finished.refused, &finished.message),
-        Some(report) => report,
-    };
-    match &report.outcome {
-        ChangeOutcome::Refused { detail } => return not_started(true, detail),
-        ChangeOutcome::NotStarted { detail } => return not_started(false, detail),
-        _ if report.recorded.is_empty() => return not_started(false, &finished.message),
-        _ => {}
+    let report = serde_json::from_str::<ChangeReport>(text)
+        .map_err(|e| format!("the stored report is unreadable: {e}"))
+        .and_then(|r| GuardReport::try_from(r).map_err(|e| e.to_string()));
+    match report {
+        Ok(report) => Event::GuardReported { report },
+        Err(detail) => Event::ReportRefused { detail },
     }
-    let installed = report.installed_at.unwrap_or(now);
-    let recorded = to_recorded(&report.recorded)?;
-    let finals = to_recorded(&report.final_versions)?;
-    let mut events = vec![(Event::VersionsRecorded { versions: recorded }, installed)];
-    if let ChangeOutcome::ProtectionFailed { step, detail } = &report.outcome {
-        let detail = format!("protection step {step}: {detail}");
-        events.push((Event::ProtectionFailed { detail }, now));
-        return Ok(events);
-    }
-    if !policy.protection_steps.is_empty() {
-        events.push((Event::ProtectionDone, installed));
-    }
-    match &report.outcome {
-        ChangeOutcome::Done => {
-            events.push((Event::ApplySucceeded { versions: finals }, installed));
-            for check in &policy.health_checks {
-                let check = check.clone();
-                events.push((Event::HealthCheckPassed { check }, installed));
-            }
-            let until = match current {
-                HostState::Verifying { until, .. } => *until,
-                _ => pw_rollout::policy::after(installed, policy.verification_seconds),
-            };
-            events.push((Event::VerificationPeriodElapsed, now.max(until)));
-        }
-        ChangeOutcome::RolledBack { reason, detail } => {
-            let cause = match reason {
-                RollbackReason::HealthCheckFailed => RollbackCause::HealthCheckFailed {
-                    check: report.failed_check.clone().unwrap_or_default(),
-                    detail: detail.clone(),
-                },
-                RollbackReason::ApplyFailed => RollbackCause::ApplyFailed {
-                    detail: detail.clone(),
-                },
-                RollbackReason::Interrupted => RollbackCause::ChecksMissing {
-                    checks: policy.health_checks.clone(),
-                },
-            };
-            let versions = finals;
-            events.push((Event::AgentReportedRollback { versions, cause }, now));
-        }
-        ChangeOutcome::Failed { detail } => {
-            let detail = detail.clone();
-            events.push((
-                Event::ApplyFailed {
-                    detail: detail.clone(),
-                },
-                now,
-            ));
-            events.push((Event::RollbackFailed { detail }, now));
-        }
-        ChangeOutcome::Refused { .. }
-        | ChangeOutcome::NotStarted { .. }
-        | ChangeOutcome::ProtectionFailed { .. } => {}
-    }
-    Ok(events)
-}
-
-fn to_recorded(versions: &[VersionSeen]) -> anyhow::Result<Vec<Recorded>> {
-    versions
-        .iter()
-        .map(|v| {
-            Ok(Recorded {
-                package: pw_model::PackageName::parse(&v.name)?,
-                version: v.version.as_deref().map(ExactVersion::parse).transpose()?,
-            })
-        })
-        .collect()
 }
 
 async fn load_hosts(state: &Controller, id: &str) -> anyhow::Result<BTreeMap<HostId, Loaded>> {
@@ -509,4 +495,59 @@ pub fn state_name(name: StateName) -> String {
         .ok()
         .and_then(|v| v.as_str().map(str::to_owned))
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn outcome(event: &Event) -> &GuardOutcome {
+        match event {
+            Event::GuardReported { report } => &report.outcome,
+            other => panic!("not a report: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_result_without_a_report_is_one_that_touched_nothing() {
+        let refused = report_event(true, "read-only", None);
+        assert_eq!(
+            outcome(&refused),
+            &GuardOutcome::Refused {
+                detail: "read-only".into()
+            }
+        );
+        let failed = report_event(false, "", None);
+        assert_eq!(
+            outcome(&failed),
+            &GuardOutcome::NotStarted {
+                detail: "the agent finished the change without a report".into()
+            }
+        );
+    }
+
+    #[test]
+    fn a_stored_report_the_engine_cannot_take_is_refused_with_the_reason() {
+        let poisoned = r#"{"outcome":"done","recorded":[{"name":"<b>","version":"1"}],
+            "final_versions":[],"installed_at":null,"passed_checks":[],"failed_check":null}"#;
+        let Event::ReportRefused { detail } = report_event(false, "", Some(poisoned)) else {
+            panic!("taken");
+        };
+        assert!(
+            detail.starts_with("recorded[0].name: package name"),
+            "{detail}"
+        );
+        let Event::ReportRefused { detail } = report_event(false, "", Some("{")) else {
+            panic!("taken");
+        };
+        assert!(
+            detail.starts_with("the stored report is unreadable"),
+            "{detail}"
+        );
+        let good = poisoned.replace("<b>", "nginx");
+        assert_eq!(
+            outcome(&report_event(false, "", Some(&good))),
+            &GuardOutcome::Done
+        );
+    }
 }

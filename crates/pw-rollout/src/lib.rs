@@ -12,7 +12,10 @@
 //! - every command carries the key `(rollout, host, step, attempt)`; `attempt` never goes down
 //!   within a host change, so a restarted controller that re-runs a committed command repeats a
 //!   key the agent has already seen and does nothing new;
-//! - the agent may roll back by itself while the controller is away (`AgentReportedRollback`);
+//! - the agent's guard records, protects, installs, verifies and rolls back on its own within
+//!   one command and reports once: that report is the event (`Event::GuardReported`, judged
+//!   on its evidence); the controller invents no intermediate events. The intermediate states
+//!   stay for rows an older controller left, and leave by the report or by their timeouts;
 //! - "success" means the agent reported the exact target versions *and* every health check
 //!   passed within the verification period; a rollback counts only when the reported versions
 //!   equal the recorded ones;

@@ -95,6 +95,7 @@ struct RolloutMetrics {
     controls: Family<ActionLabels, Counter>,
     active: Gauge,
     scheduler_passes: Family<TriggerLabels, Counter>,
+    scheduler_panics: Counter,
 }
 
 impl RolloutMetrics {
@@ -107,6 +108,7 @@ impl RolloutMetrics {
             controls: Family::default(),
             active: Gauge::default(),
             scheduler_passes: Family::default(),
+            scheduler_panics: Counter::default(),
         };
         registry.register(
             "rollout_host_transitions",
@@ -142,6 +144,11 @@ impl RolloutMetrics {
             "scheduler_passes",
             "Rollout scheduler passes, by trigger (woken: a result or a new rollout; interval)",
             metrics.scheduler_passes.clone(),
+        );
+        registry.register(
+            "scheduler_panics",
+            "Rollout scheduler passes that panicked (logged; the scheduler was started again)",
+            metrics.scheduler_panics.clone(),
         );
         metrics
     }
@@ -293,6 +300,10 @@ impl pw_controller::Observer for Metrics {
             trigger: trigger.to_owned(),
         };
         self.rollout.scheduler_passes.get_or_create(&labels).inc();
+    }
+
+    fn scheduler_panicked(&self) {
+        self.rollout.scheduler_panics.inc();
     }
 
     fn active_rollouts(&self, count: usize) {

@@ -217,10 +217,7 @@ impl Ctx<'_> {
 
 /// The recorded version of every target from a report (extra packages dropped), or the target
 /// packages it misses.
-pub(super) fn every_recorded(
-    targets: &[Target],
-    versions: &[Recorded],
-) -> Result<Vec<Recorded>, Vec<String>> {
+fn every_recorded(targets: &[Target], versions: &[Recorded]) -> Result<Vec<Recorded>, Vec<String>> {
     let reported = by_package(versions);
     let missing: Vec<String> = targets
         .iter()

@@ -20,21 +20,6 @@ impl Ctx<'_> {
     ) -> Result<Decision, Rejected> {
         let attempt = progress.attempt;
         match event {
-            Event::RollbackSucceeded { versions } => Ok(self.rolled_back(
-                targets,
-                recorded,
-                versions,
-                cause.clone(),
-                attempt,
-                Vec::new(),
-            )),
-            Event::RollbackFailed { detail } => {
-                let fail = FailCause::RollbackFailed {
-                    cause: cause.clone(),
-                    detail: detail.clone(),
-                };
-                Ok(self.fail(targets, fail, attempt))
-            }
             Event::TimedOut => {
                 self.due(EventName::TimedOut, progress.deadline)?;
                 Ok(match self.retry(progress, self.policy.timeouts.rollback) {
@@ -60,17 +45,6 @@ impl Ctx<'_> {
                     }
                 })
             }
-            Event::AgentReportedRollback {
-                versions,
-                cause: reported,
-            } => Ok(self.agent_rolled_back(
-                targets,
-                recorded,
-                versions,
-                reported,
-                attempt,
-                Some(cause),
-            )),
             _ => Err(wrong(&self.change.state, event)),
         }
     }

@@ -52,7 +52,8 @@ pub enum RollbackCause {
         detail: String,
     },
     ApplyTimedOut,
-    /// The agent said the install succeeded but reported other versions than the targets.
+    /// The agent said the install succeeded but reported other versions than the targets (an
+    /// older controller's step-by-step events; kept so stored rows read back).
     VersionMismatch,
     HealthCheckFailed {
         check: String,
@@ -271,67 +272,21 @@ impl HostState {
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Event {
     /// The rollout claimed the host for these exact targets.
-    Claimed {
-        targets: Vec<Target>,
-    },
+    Claimed { targets: Vec<Target> },
     /// The rollout gave the claim back before anything was installed (rollout stopped, a target
     /// blocked fleet-wide).
-    Released {
-        reason: String,
-    },
-    /// The agent did not start the change: it refused it (`refused`, a read-only agent) or
-    /// failed before recording the versions. Nothing on the host was touched.
-    NotStarted {
-        refused: bool,
-        detail: String,
-    },
-    /// The agent reported the installed versions of every target package.
-    VersionsRecorded {
-        versions: Vec<Recorded>,
-    },
-    ProtectionDone,
-    ProtectionFailed {
-        detail: String,
-    },
-    /// The install finished; `versions` are what the agent then found installed.
-    ApplySucceeded {
-        versions: Vec<Recorded>,
-    },
-    ApplyFailed {
-        detail: String,
-    },
-    HealthCheckPassed {
-        check: String,
-    },
-    HealthCheckFailed {
-        check: String,
-        detail: String,
-    },
-    VerificationPeriodElapsed,
-    /// The rollback finished and its health checks passed; `versions` as found afterwards.
-    RollbackSucceeded {
-        versions: Vec<Recorded>,
-    },
-    RollbackFailed {
-        detail: String,
-    },
+    Released { reason: String },
     /// The current step's deadline passed (made by [`crate::on_tick`]).
     TimedOut,
-    /// The agent's guard rolled the host back on its own while the controller was away.
-    AgentReportedRollback {
-        versions: Vec<Recorded>,
-        cause: RollbackCause,
-    },
+    /// The verification period of an older controller's `verifying` host ended (made by
+    /// [`crate::on_tick`]).
+    VerificationPeriodElapsed,
     /// The agent's guard finished the change and reported what it did: the host goes straight
     /// to the outcome the report proves.
-    GuardReported {
-        report: GuardReport,
-    },
+    GuardReported { report: GuardReport },
     /// The controller could not take the agent's report (unreadable, invalid names or
     /// versions): the host fails with the reason.
-    ReportRefused {
-        detail: String,
-    },
+    ReportRefused { detail: String },
 }
 
 /// An event's name, for refusals and logs.
@@ -340,19 +295,8 @@ pub enum Event {
 pub enum EventName {
     Claimed,
     Released,
-    NotStarted,
-    VersionsRecorded,
-    ProtectionDone,
-    ProtectionFailed,
-    ApplySucceeded,
-    ApplyFailed,
-    HealthCheckPassed,
-    HealthCheckFailed,
-    VerificationPeriodElapsed,
-    RollbackSucceeded,
-    RollbackFailed,
     TimedOut,
-    AgentReportedRollback,
+    VerificationPeriodElapsed,
     GuardReported,
     ReportRefused,
 }
@@ -362,19 +306,8 @@ impl Event {
         match self {
             Event::Claimed { .. } => EventName::Claimed,
             Event::Released { .. } => EventName::Released,
-            Event::NotStarted { .. } => EventName::NotStarted,
-            Event::VersionsRecorded { .. } => EventName::VersionsRecorded,
-            Event::ProtectionDone => EventName::ProtectionDone,
-            Event::ProtectionFailed { .. } => EventName::ProtectionFailed,
-            Event::ApplySucceeded { .. } => EventName::ApplySucceeded,
-            Event::ApplyFailed { .. } => EventName::ApplyFailed,
-            Event::HealthCheckPassed { .. } => EventName::HealthCheckPassed,
-            Event::HealthCheckFailed { .. } => EventName::HealthCheckFailed,
-            Event::VerificationPeriodElapsed => EventName::VerificationPeriodElapsed,
-            Event::RollbackSucceeded { .. } => EventName::RollbackSucceeded,
-            Event::RollbackFailed { .. } => EventName::RollbackFailed,
             Event::TimedOut => EventName::TimedOut,
-            Event::AgentReportedRollback { .. } => EventName::AgentReportedRollback,
+            Event::VerificationPeriodElapsed => EventName::VerificationPeriodElapsed,
             Event::GuardReported { .. } => EventName::GuardReported,
             Event::ReportRefused { .. } => EventName::ReportRefused,
         }
@@ -488,8 +421,4 @@ pub enum Rejected {
     NoTargets,
     #[error("package {0} is targeted twice")]
     DuplicateTarget(String),
-    #[error("the recorded versions miss packages {0:?}")]
-    IncompleteVersions(Vec<String>),
-    #[error("health check {0:?} is not configured for this host")]
-    UnknownCheck(String),
 }

@@ -6,12 +6,11 @@ use std::collections::BTreeSet;
 
 use jiff::Timestamp;
 
-use crate::host::reported::every_recorded;
 use crate::host::state::{
     Action, Command, CommandKey, Decision, Event, EventName, FailCause, HostChange, HostState,
     Progress, Rejected, RollbackCause,
 };
-use crate::model::{Recorded, Target, matches_targets};
+use crate::model::{Recorded, Target};
 use crate::policy::{Policy, StepLimits, after};
 
 /// Moves `change` by `event` at `now`. An event the state does not accept is `Rejected` and
@@ -33,18 +32,6 @@ pub fn step(
         (_, E::GuardReported { report }) => ctx.reported(report, event),
         (_, E::ReportRefused { detail }) => ctx.report_refused(detail, event),
         (S::Pending { attempt }, E::Claimed { targets }) => ctx.claim(*attempt, targets),
-        (S::Claimed { targets, progress }, E::VersionsRecorded { versions }) => {
-            ctx.record(targets, progress.attempt, versions)
-        }
-        (S::Claimed { targets, progress }, E::NotStarted { refused, detail }) => {
-            let detail = detail.clone();
-            let cause = if *refused {
-                FailCause::Refused { detail }
-            } else {
-                FailCause::NotStarted { detail }
-            };
-            Ok(ctx.fail(targets, cause, progress.attempt))
-        }
         (S::Claimed { progress, .. } | S::Protecting { progress, .. }, E::Released { .. }) => {
             Ok(Decision {
                 next: S::Pending {
@@ -226,46 +213,6 @@ impl Ctx<'_> {
         })
     }
 
-    /// Versions recorded: protect, or install at once when the group has no protection steps.
-    fn record(
-        &self,
-        targets: &[Target],
-        attempt: u32,
-        versions: &[Recorded],
-    ) -> Result<Decision, Rejected> {
-        let recorded = every_recorded(targets, versions).map_err(Rejected::IncompleteVersions)?;
-        if self.policy.protection_steps.is_empty() {
-            return Ok(self.install(targets, recorded, attempt));
-        }
-        let action = Action::Snapshot {
-            steps: self.policy.protection_steps.clone(),
-        };
-        Ok(Decision {
-            next: HostState::Protecting {
-                targets: targets.to_vec(),
-                recorded,
-                progress: self.fresh(attempt, self.policy.timeouts.protect),
-            },
-            commands: vec![self.command(attempt, self.now, action)],
-        })
-    }
-
-    /// Enters `applying`. The only place an `Install` is made on the first try, and it always
-    /// comes with the recorded versions in the next state.
-    fn install(&self, targets: &[Target], recorded: Vec<Recorded>, attempt: u32) -> Decision {
-        let action = Action::Install {
-            packages: targets.to_vec(),
-        };
-        Decision {
-            next: HostState::Applying {
-                targets: targets.to_vec(),
-                recorded,
-                progress: self.fresh(attempt, self.policy.timeouts.apply),
-            },
-            commands: vec![self.command(attempt, self.now, action)],
-        }
-    }
-
     fn protecting(
         &self,
         targets: &[Target],
@@ -274,14 +221,6 @@ impl Ctx<'_> {
         event: &Event,
     ) -> Result<Decision, Rejected> {
         match event {
-            Event::ProtectionDone => Ok(self.install(targets, recorded.to_vec(), progress.attempt)),
-            Event::ProtectionFailed { detail } => Ok(self.fail(
-                targets,
-                FailCause::ProtectionFailed {
-                    detail: detail.clone(),
-                },
-                progress.attempt,
-            )),
             Event::TimedOut => {
                 self.due(EventName::TimedOut, progress.deadline)?;
                 let limits = self.policy.timeouts.protect;
@@ -322,33 +261,6 @@ impl Ctx<'_> {
     ) -> Result<Decision, Rejected> {
         let attempt = progress.attempt;
         match event {
-            Event::ApplySucceeded { versions } if matches_targets(targets, versions) => {
-                let until = after(self.now, self.policy.verification_seconds);
-                let action = Action::RunChecks {
-                    checks: self.policy.health_checks.clone(),
-                    until,
-                };
-                Ok(Decision {
-                    next: HostState::Verifying {
-                        targets: targets.to_vec(),
-                        recorded: recorded.to_vec(),
-                        attempt,
-                        since: self.now,
-                        until,
-                        passed: Default::default(),
-                    },
-                    commands: vec![self.command(attempt, self.now, action)],
-                })
-            }
-            Event::ApplySucceeded { .. } => {
-                Ok(self.roll_back(targets, recorded, RollbackCause::VersionMismatch, attempt))
-            }
-            Event::ApplyFailed { detail } => {
-                let cause = RollbackCause::ApplyFailed {
-                    detail: detail.clone(),
-                };
-                Ok(self.roll_back(targets, recorded, cause, attempt))
-            }
             Event::TimedOut => {
                 self.due(EventName::TimedOut, progress.deadline)?;
                 Ok(match self.retry(progress, self.policy.timeouts.apply) {
@@ -371,9 +283,6 @@ impl Ctx<'_> {
                     }
                 })
             }
-            Event::AgentReportedRollback { versions, cause } => {
-                Ok(self.agent_rolled_back(targets, recorded, versions, cause, attempt, None))
-            }
             _ => Err(wrong(&self.change.state, event)),
         }
     }
@@ -383,45 +292,14 @@ impl Ctx<'_> {
             targets,
             recorded,
             attempt,
-            since,
             until,
             passed,
+            ..
         } = &self.change.state
         else {
             return Err(wrong(&self.change.state, event));
         };
-        let known = |check: &str| {
-            if self.policy.health_checks.iter().any(|c| c == check) {
-                Ok(())
-            } else {
-                Err(Rejected::UnknownCheck(check.to_owned()))
-            }
-        };
         match event {
-            Event::HealthCheckPassed { check } => {
-                known(check)?;
-                let mut passed = passed.clone();
-                passed.insert(check.clone(), self.now);
-                Ok(Decision {
-                    next: HostState::Verifying {
-                        targets: targets.clone(),
-                        recorded: recorded.clone(),
-                        attempt: *attempt,
-                        since: *since,
-                        until: *until,
-                        passed,
-                    },
-                    commands: Vec::new(),
-                })
-            }
-            Event::HealthCheckFailed { check, detail } => {
-                known(check)?;
-                let cause = RollbackCause::HealthCheckFailed {
-                    check: check.clone(),
-                    detail: detail.clone(),
-                };
-                Ok(self.roll_back(targets, recorded, cause, *attempt))
-            }
             Event::VerificationPeriodElapsed => {
                 self.due(EventName::VerificationPeriodElapsed, *until)?;
                 let missing: Vec<String> = self
@@ -444,9 +322,6 @@ impl Ctx<'_> {
                     },
                     commands: Vec::new(),
                 })
-            }
-            Event::AgentReportedRollback { versions, cause } => {
-                Ok(self.agent_rolled_back(targets, recorded, versions, cause, *attempt, None))
             }
             _ => Err(wrong(&self.change.state, event)),
         }

@@ -53,20 +53,20 @@ fn tick_fires_exactly_at_the_deadline() {
 
 #[test]
 fn verification_ends_with_its_period() {
-    let applying = change(every_state().remove(3));
-    let event = Event::ApplySucceeded {
-        versions: installed(),
-    };
-    let decision = step(&applying, &event, now(), &policy()).unwrap();
+    // An older controller's `verifying` host, verifying until 5 minutes from now.
+    let mut verifying = every_state().remove(4);
     let until = now() + secs(300);
-    assert_eq!(next_deadline(&decision.next), Some(until));
-    assert_eq!(on_tick(&decision.next, until - secs(1)), None);
+    if let HostState::Verifying { until: u, .. } = &mut verifying {
+        *u = until;
+    }
+    assert_eq!(next_deadline(&verifying), Some(until));
+    assert_eq!(on_tick(&verifying, until - secs(1)), None);
     assert_eq!(
-        on_tick(&decision.next, until),
+        on_tick(&verifying, until),
         Some(Event::VerificationPeriodElapsed)
     );
     let early = step(
-        &change(decision.next),
+        &change(verifying),
         &Event::VerificationPeriodElapsed,
         until - secs(1),
         &policy(),

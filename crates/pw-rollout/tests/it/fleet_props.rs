@@ -10,9 +10,8 @@ use jiff::{SignedDuration, Timestamp};
 use proptest::prelude::*;
 use pw_rollout::{
     Action, BatchKind, BatchSpec, BlockList, Event, FailurePolicy, Gates, GuardOutcome,
-    GuardReason, GuardReport, HostChange, HostId, HostSpec, HostState, Policy, RollbackCause,
-    RolloutControl, RolloutId, RolloutPlan, RolloutStatus, Target, decide, next_deadline, on_tick,
-    step,
+    GuardReason, GuardReport, HostChange, HostId, HostSpec, HostState, Policy, RolloutControl,
+    RolloutId, RolloutPlan, RolloutStatus, Target, decide, next_deadline, on_tick, step,
 };
 
 use crate::support::{after, before, start, target};
@@ -99,51 +98,18 @@ fn plan(fleet: &Fleet) -> RolloutPlan {
     }
 }
 
-/// What a random agent does with a host in `state` given a choice byte.
+/// What a random agent does with a host in `state` given a choice byte: mostly the guard's one
+/// report, sometimes silence until the deadline, sometimes a report the controller refuses.
 fn agent(state: &HostState, choice: u8, now: Timestamp) -> Option<(Event, Timestamp)> {
     let targets = state.targets().to_vec();
     let late = next_deadline(state).map_or(now, |d| d.max(now));
     let event = match (state, choice % 8) {
-        (HostState::Claimed { .. }, 7) => return Some((Event::TimedOut, late)),
-        // The older step-by-step path, as rows left by an older controller continue it.
-        (HostState::Claimed { .. }, 6) => Event::VersionsRecorded {
-            versions: before(&targets),
-        },
+        (HostState::Claimed { .. }, 6 | 7) => return Some((Event::TimedOut, late)),
         (HostState::Claimed { .. }, 5) if (choice / 8).is_multiple_of(2) => {
             Event::ReportRefused { detail: "x".into() }
         }
         (HostState::Claimed { .. }, what) => Event::GuardReported {
             report: guard_report(&targets, what),
-        },
-        (HostState::Protecting { .. }, 6) => Event::ProtectionFailed { detail: "x".into() },
-        (HostState::Protecting { .. }, 7) => return Some((Event::TimedOut, late)),
-        (HostState::Protecting { .. }, _) => Event::ProtectionDone,
-        (HostState::Applying { .. }, 5) => Event::ApplyFailed { detail: "x".into() },
-        (HostState::Applying { .. }, 6) => Event::AgentReportedRollback {
-            versions: before(&targets),
-            cause: RollbackCause::HealthCheckFailed {
-                check: "web".into(),
-                detail: "x".into(),
-            },
-        },
-        (HostState::Applying { .. }, 7) => return Some((Event::TimedOut, late)),
-        (HostState::Applying { .. }, _) => Event::ApplySucceeded {
-            versions: after(&targets),
-        },
-        (HostState::Verifying { passed, .. }, 6) if passed.is_empty() => Event::HealthCheckFailed {
-            check: "web".into(),
-            detail: "502".into(),
-        },
-        (HostState::Verifying { passed, .. }, _) if passed.is_empty() => Event::HealthCheckPassed {
-            check: "web".into(),
-        },
-        (HostState::Verifying { .. }, _) => {
-            return Some((Event::VerificationPeriodElapsed, late));
-        }
-        (HostState::RollingBack { .. }, 6) => Event::RollbackFailed { detail: "x".into() },
-        (HostState::RollingBack { .. }, 7) => return Some((Event::TimedOut, late)),
-        (HostState::RollingBack { .. }, _) => Event::RollbackSucceeded {
-            versions: before(&targets),
         },
         _ => return None,
     };

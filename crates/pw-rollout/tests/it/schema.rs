@@ -5,8 +5,9 @@
 use serde::{Deserialize, Serialize};
 
 use pw_rollout::{
-    BlockList, Event, Gates, HostChange, HostId, HostState, Policy, RollbackCause, RolloutControl,
-    RolloutId, RolloutPlan, RolloutStatus, SchemaError, decide, from_json, step, to_json,
+    BlockList, Event, Gates, GuardOutcome, GuardReason, GuardReport, HostChange, HostId, HostState,
+    Policy, ProtectionRun, RollbackCause, RolloutControl, RolloutId, RolloutPlan, RolloutStatus,
+    SchemaError, decide, from_json, step, to_json,
 };
 
 use crate::support::{after, before, start, target};
@@ -40,8 +41,15 @@ fn a_v1_host_change_still_deserializes_and_steps() {
     );
     assert!(matches!(cause, RollbackCause::HealthCheckFailed { .. }));
     assert_eq!((progress.attempt, progress.tries), (2, 1));
-    let event = Event::RollbackSucceeded {
-        versions: recorded.clone(),
+    let event = Event::GuardReported {
+        report: GuardReport {
+            recorded: recorded.clone(),
+            final_versions: recorded.clone(),
+            ..GuardReport::untouched(GuardOutcome::RolledBack {
+                reason: GuardReason::HealthCheckFailed,
+                detail: "check http: 500".into(),
+            })
+        },
     };
     let decision = step(&change, &event, start(), &Policy::default()).unwrap();
     assert_eq!(decision.next.name(), pw_rollout::StateName::RolledBack);
@@ -117,17 +125,21 @@ fn the_happy_path_as_json() {
         Event::Claimed {
             targets: targets.clone(),
         },
-        Event::VersionsRecorded {
-            versions: before(&targets),
+        Event::GuardReported {
+            report: GuardReport {
+                recorded: before(&targets),
+                final_versions: after(&targets),
+                installed_at: Some(start()),
+                passed_checks: vec!["nginx-http".into()],
+                protection: vec![ProtectionRun {
+                    name: "lvm-snapshot".into(),
+                    ok: true,
+                    detail: "exit 0".into(),
+                    from_journal: false,
+                }],
+                ..GuardReport::untouched(GuardOutcome::Done)
+            },
         },
-        Event::ProtectionDone,
-        Event::ApplySucceeded {
-            versions: after(&targets),
-        },
-        Event::HealthCheckPassed {
-            check: "nginx-http".into(),
-        },
-        Event::VerificationPeriodElapsed,
     ];
     for event in events {
         let decision = step(&change, &event, now, &policy).unwrap();

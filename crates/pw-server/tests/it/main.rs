@@ -14,4 +14,5 @@ mod login;
 mod plan_rollouts;
 mod rollout_controls;
 mod rollouts;
+mod supervision;
 mod support;

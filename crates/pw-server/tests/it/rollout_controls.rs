@@ -97,10 +97,7 @@ async fn pause_holds_claims_resume_finishes_and_invalid_controls_are_refused() {
         let claimed = mine.iter().find(|e| e["step"] == "claimed").unwrap();
         assert_eq!(claimed["actor"], "controller");
         assert_eq!(claimed["result"], "claimed");
-        let recorded = mine
-            .iter()
-            .find(|e| e["step"] == "versions_recorded")
-            .unwrap();
+        let recorded = mine.iter().find(|e| e["step"] == "guard_reported").unwrap();
         assert_eq!(recorded["actor"], format!("agent:{host}"));
         assert_eq!(mine.last().unwrap()["result"], "done", "{mine:?}");
     }
@@ -381,9 +378,18 @@ async fn protection_steps_reach_the_agent_and_a_failing_step_fails_the_host() {
         .as_array()
         .unwrap()
         .iter()
-        .filter(|e| e["step"] == "protection_done" && e["result"] == "applying")
+        .filter(|e| {
+            e["step"] == "guard_reported"
+                && e["result"] == "done"
+                && e["detail"]
+                    .as_str()
+                    .is_some_and(|d| d.contains("protection: snapshot ok, backup ok"))
+        })
         .count();
-    assert_eq!(protected, 2, "each host passed through protecting: {log}");
+    assert_eq!(
+        protected, 2,
+        "each host's report shows its protection steps: {log}"
+    );
 
     let failing = |_: &Value| {
         let change = json!({"outcome": "protection_failed", "step": "backup",
