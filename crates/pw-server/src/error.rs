@@ -50,6 +50,11 @@ pub enum ApiError {
     PlanNotExecutable(String),
     #[error("{0}")]
     HostReadOnly(String),
+    #[error(
+        "production hosts change only through an approved plan ({{\"plan\": N}}): {0}; \
+         staging and other environments may take ad-hoc changes"
+    )]
+    ProductionNeedsPlan(String),
     #[error("no route for {0}")]
     RouteNotFound(String),
     #[error("{0}")]
@@ -124,6 +129,7 @@ impl ApiError {
                 (StatusCode::UNPROCESSABLE_ENTITY, "plan_not_executable")
             }
             ApiError::HostReadOnly(_) => (StatusCode::CONFLICT, "host_read_only"),
+            ApiError::ProductionNeedsPlan(_) => (StatusCode::FORBIDDEN, "production_needs_plan"),
             ApiError::RouteNotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::RolloutConflict(_) => (StatusCode::CONFLICT, "rollout_conflict"),
             ApiError::BlockNotFound(_) => (StatusCode::NOT_FOUND, "blocked_version_not_found"),

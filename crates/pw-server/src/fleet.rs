@@ -255,6 +255,38 @@ pub async fn ranking_policy(
     Ok(document.priority_for(facts(&host), now))
 }
 
+/// The hosts among `host_ids` that the current fleet document puts in a `production` group
+/// (or whose conflicting candidate groups include one), as `id (hostname, group)`: production
+/// changes go through an approved plan only (issue 9 item 5). Unknown ids are skipped (the
+/// caller refuses them itself); none before the first apply.
+pub async fn production_hosts(store: &Store, host_ids: &[String]) -> anyhow::Result<Vec<String>> {
+    let Some((_, document)) = current_document(store).await? else {
+        return Ok(Vec::new());
+    };
+    let production = |group: &str| {
+        document
+            .policy
+            .groups
+            .get(group)
+            .is_some_and(|g| g.is_production())
+    };
+    let mut found = Vec::new();
+    for id in host_ids {
+        let Some(host) = store.host(id).await? else {
+            continue;
+        };
+        let groups = match document.resolve(facts(&host)) {
+            Resolution::Member { group, .. } => vec![group],
+            Resolution::Conflict { groups, .. } => groups,
+            Resolution::Ungrouped => Vec::new(),
+        };
+        if let Some(group) = groups.iter().find(|g| production(g)) {
+            found.push(format!("{id} ({}, group {group})", host.hostname));
+        }
+    }
+    Ok(found)
+}
+
 fn facts(host: &HostRow) -> HostFacts<'_> {
     HostFacts {
         hostname: &host.hostname,

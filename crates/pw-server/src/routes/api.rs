@@ -154,6 +154,9 @@ pub async fn create_command(
             "collect_evidence is requested with POST /api/v1/hosts/{host_id}/evidence"
         )));
     }
+    if request.command.changes_host() {
+        super::rollouts::refuse_production(&state, std::slice::from_ref(&host_id)).await?;
+    }
     let id = format!("cmd-{}", uuid::Uuid::now_v7());
     let payload = serde_json::to_string(&request.command).map_err(anyhow::Error::from)?;
     state

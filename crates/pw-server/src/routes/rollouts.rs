@@ -18,8 +18,22 @@ pub async fn create(
     actor: Actor,
     ApiJson(request): ApiJson<CreateRollout>,
 ) -> Result<(StatusCode, Json<RolloutView>), ApiError> {
+    if request.plan.is_none() {
+        refuse_production(&state, &request.hosts).await?;
+    }
     let view = rollouts::create(&state.controller, &actor.name, &request).await?;
     Ok((StatusCode::CREATED, Json(view)))
+}
+
+/// Refuses an ad-hoc change to hosts of a production group (DESIGN.md §10: production changes
+/// need an approved plan).
+pub async fn refuse_production(state: &AppState, hosts: &[String]) -> Result<(), ApiError> {
+    let production = crate::fleet::production_hosts(&state.store, hosts).await?;
+    if production.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::ProductionNeedsPlan(production.join(", ")))
+    }
 }
 
 pub async fn get(

@@ -398,3 +398,43 @@ async fn a_scoped_emergency_flag_makes_the_fix_t0_on_the_hosts_it_covers_only() 
     );
     assert_eq!(tier(&other_after), tier(&other_before), "{other_after}");
 }
+
+#[tokio::test]
+async fn production_hosts_take_no_ad_hoc_change_staging_hosts_do() {
+    let t = TestController::start().await;
+    let (prod, _) = agent(&t, "lb1").await;
+    let (stage, _) = agent(&t, "stage-web-1").await;
+    let targets = json!([{"name": "pw-demo", "version": "1.0-2"}]);
+    let rollout = |host: &str| json!({"hosts": [host], "targets": targets, "canary_size": 1});
+    let install = json!({"command": {"kind": "install_packages", "packages": targets}});
+    // Before any fleet document, no host is known to be production.
+    let (status, body) = t
+        .post_json(&format!("/api/v1/hosts/{prod}/commands"), &install)
+        .await;
+    assert_eq!(status, 201, "{body}");
+
+    let (status, _) = put(&t, &t.admin_token.clone(), "", &document("10%")).await;
+    assert_eq!(status, 200);
+    let (status, body) = t.post_json("/api/v1/rollouts", &rollout(&prod)).await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(body["error"]["code"], "production_needs_plan");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("lb1") && message.contains("group web"),
+        "{message}"
+    );
+    let (_, list) = t.get_json("/api/v1/rollouts").await;
+    assert_eq!(list["rollouts"], json!([]), "nothing stored");
+    let (status, body) = t
+        .post_json(&format!("/api/v1/hosts/{prod}/commands"), &install)
+        .await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(body["error"]["code"], "production_needs_plan");
+
+    let (status, body) = t.post_json("/api/v1/rollouts", &rollout(&stage)).await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = t
+        .post_json(&format!("/api/v1/hosts/{stage}/commands"), &install)
+        .await;
+    assert_eq!(status, 201, "{body}");
+}
