@@ -2,36 +2,11 @@
 //! transaction and audited, the latest per host and target set, an older report never replaces a
 //! newer one, a second result for the same command changes nothing.
 
-use jiff::Timestamp;
-use pw_store::{FinishOutcome, NewEvidence, NewHost, Store};
+use pw_store::{FinishOutcome, NewEvidence, Store};
 
-fn at(text: &str) -> Timestamp {
-    text.parse().unwrap()
-}
+mod common;
 
-async fn store_with_host() -> (tempfile::TempDir, Store) {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("patchwarden.db"))
-        .await
-        .unwrap();
-    let expires = at("2100-01-01T00:00:00Z");
-    store
-        .create_enrollment_token("tok-1", "sha", expires, None, "alice")
-        .await
-        .unwrap();
-    let host = NewHost {
-        id: "h1",
-        hostname: "web-1",
-        fingerprint: "fp",
-        not_after: expires,
-    };
-    store
-        .enroll("sha", at("2026-01-01T00:00:00Z"), &host)
-        .await
-        .unwrap()
-        .unwrap();
-    (dir, store)
-}
+use common::{at, store_with_host};
 
 async fn command(store: &Store, id: &str) {
     let payload = r#"{"kind":"collect_evidence","targets":[{"name":"a","version":"1"}]}"#;

@@ -2,39 +2,14 @@
 //! computations (first_seen stays, fixed_at set when gone, a finding that comes back opens a new
 //! episode), stale computations refused, history rows undeletable, acceptances audited.
 
-use jiff::Timestamp;
 use pw_store::{
-    CurrentFinding, FindingsSnapshot, HistoryChange, InventoryRow, NewAcceptedRisk, NewHost,
-    Recorded, RevokeOutcome, Store,
+    CurrentFinding, FindingsSnapshot, HistoryChange, InventoryRow, NewAcceptedRisk, Recorded,
+    RevokeOutcome, Store,
 };
 
-fn at(text: &str) -> Timestamp {
-    text.parse().unwrap()
-}
+mod common;
 
-async fn store_with_host() -> (tempfile::TempDir, Store) {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("patchwarden.db"))
-        .await
-        .unwrap();
-    let expires = at("2100-01-01T00:00:00Z");
-    store
-        .create_enrollment_token("tok-1", "sha", expires, None, "alice")
-        .await
-        .unwrap();
-    let host = NewHost {
-        id: "h1",
-        hostname: "web-1",
-        fingerprint: "fp",
-        not_after: expires,
-    };
-    store
-        .enroll("sha", at("2026-01-01T00:00:00Z"), &host)
-        .await
-        .unwrap()
-        .unwrap();
-    (dir, store)
-}
+use common::{at, store_with_host};
 
 async fn report_inventory(store: &Store, collected_at: &str) {
     let inventory = InventoryRow {
