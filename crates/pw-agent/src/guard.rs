@@ -4,8 +4,10 @@
 //! failure roll back to the recorded versions and check again. Every step is journaled (fsync)
 //! first, so a restarted agent finishes a half-done change: it rolls back when the install had
 //! started and verification never passed, and otherwise goes on (skipping finished protection
-//! steps). A change that fails before anything was touched says so (`not_started`). Package names and versions reach apt as argv
-//! entries through pw-host, never through a shell.
+//! steps). A change that fails before anything was touched says so (`not_started`). With
+//! `drill`, a verified change then runs the rollback drill (`drill.rs`) through the same
+//! rollback path ([`Guard::restore`]). Package names and versions reach apt as argv entries
+//! through pw-host, never through a shell.
 
 use std::time::{Duration, Instant};
 
@@ -15,8 +17,8 @@ use pw_host::apt::{self, PackageTarget, RecordedVersion};
 use pw_host::health::{self, Check, Verdict};
 use pw_model::PackageName;
 use pw_protocol::{
-    ChangeOutcome, ChangeReport, CommandResult, CommandStatus, HealthCheckSpec, PackagePin,
-    ProtectionStep, RollbackReason, VersionSeen,
+    ChangeOutcome, ChangeReport, CommandResult, CommandStatus, DrillResult, HealthCheckSpec,
+    PackagePin, ProtectionStep, RollbackReason, VersionSeen,
 };
 use pw_version::DebVersion;
 
@@ -35,6 +37,8 @@ pub struct ChangeSpec {
     pub checks: Vec<HealthCheckSpec>,
     pub verification: Duration,
     pub protection: Vec<ProtectionStep>,
+    /// Run the rollback drill after a verified install.
+    pub drill: bool,
 }
 
 /// How far a change got: what an unexpected error means for the host.
@@ -77,22 +81,34 @@ pub fn run_change(
     if let Ok(found) = guard_versions(runner, &spec.targets) {
         report.final_versions = found;
     }
-    let (status, message) = match &outcome {
-        ChangeOutcome::Done => (
+    let (status, message) = match (&outcome, report.drill.as_ref().map(|d| &d.result)) {
+        (ChangeOutcome::Done, None) => (
             CommandStatus::Succeeded,
             "done: on the targets and healthy".into(),
         ),
-        ChangeOutcome::RolledBack { reason, detail } => (
+        (ChangeOutcome::Done, Some(DrillResult::Passed)) => (
+            CommandStatus::Succeeded,
+            "done: on the targets and healthy; the rollback drill passed".into(),
+        ),
+        (ChangeOutcome::Done, Some(DrillResult::Failed { stage, detail })) => (
+            CommandStatus::Failed,
+            format!(
+                "on the targets and healthy, but the rollback drill failed ({stage:?}): {detail}"
+            ),
+        ),
+        (ChangeOutcome::RolledBack { reason, detail }, _) => (
             CommandStatus::Failed,
             format!("rolled back ({reason:?}): {detail}"),
         ),
-        ChangeOutcome::Failed { detail } => (CommandStatus::Failed, format!("failed: {detail}")),
-        ChangeOutcome::Refused { detail } => (CommandStatus::Refused, detail.clone()),
-        ChangeOutcome::NotStarted { detail } => (
+        (ChangeOutcome::Failed { detail }, _) => {
+            (CommandStatus::Failed, format!("failed: {detail}"))
+        }
+        (ChangeOutcome::Refused { detail }, _) => (CommandStatus::Refused, detail.clone()),
+        (ChangeOutcome::NotStarted { detail }, _) => (
             CommandStatus::Failed,
             format!("failed before the change (nothing touched): {detail}"),
         ),
-        ChangeOutcome::ProtectionFailed { step, detail } => (
+        (ChangeOutcome::ProtectionFailed { step, detail }, _) => (
             CommandStatus::Failed,
             format!("protection step {step} failed (nothing installed): {detail}"),
         ),
@@ -107,6 +123,7 @@ pub fn run_change(
     }
 }
 
+/// One change in progress: what it touched so far and what the report says.
 struct Guard<'a> {
     runner: &'a dyn Runner,
     log: &'a mut JournalAppender,
@@ -151,7 +168,7 @@ impl Guard<'_> {
                     _ => None,
                 }) {
                     self.report.passed_checks = passed;
-                    return Ok(ChangeOutcome::Done);
+                    return self.after_verified(&targets, &recorded, prior);
                 }
                 return self.roll_back(
                     &recorded,
@@ -200,20 +217,9 @@ impl Guard<'_> {
         let checks = checks::build(&self.spec.checks, &marks)?;
         self.stage = Stage::Installing;
         self.journal(GuardStep::Installing)?;
-        let outcome = apt::install_exact(self.runner, &targets);
+        let (ok, detail) = self.install(&targets);
         let at = Timestamp::now();
         self.report.installed_at = Some(at);
-        let (ok, detail) = match &outcome {
-            Ok(o) if o.succeeded() => (true, o.command.clone()),
-            Ok(o) => (
-                false,
-                format!(
-                    "install exit {:?}, not at the targets: {:?}; {}",
-                    o.exit_code, o.mismatches, o.output_tail
-                ),
-            ),
-            Err(error) => (false, format!("{error:#}")),
-        };
         self.journal(GuardStep::Installed {
             at,
             ok,
@@ -228,7 +234,7 @@ impl Guard<'_> {
                     passed: passed.clone(),
                 })?;
                 self.report.passed_checks = passed;
-                Ok(ChangeOutcome::Done)
+                self.after_verified(&targets, &recorded, prior)
             }
             Err((check, detail)) => {
                 self.report.failed_check = Some(check.clone());
@@ -241,39 +247,90 @@ impl Guard<'_> {
         }
     }
 
+    /// Installs the exact targets: whether the host is now on them, and what happened.
+    fn install(&self, targets: &[PackageTarget]) -> (bool, String) {
+        match apt::install_exact(self.runner, targets) {
+            Ok(o) if o.succeeded() => (true, o.command),
+            Ok(o) => (
+                false,
+                format!(
+                    "install exit {:?}, not at the targets: {:?}; {}",
+                    o.exit_code, o.mismatches, o.output_tail
+                ),
+            ),
+            Err(error) => (false, format!("{error:#}")),
+        }
+    }
+
+    /// A verified change: done, or on to the rollback drill when the command asked for one.
+    fn after_verified(
+        &mut self,
+        targets: &[PackageTarget],
+        recorded: &[RecordedVersion],
+        prior: &[GuardStep],
+    ) -> anyhow::Result<ChangeOutcome> {
+        if self.spec.drill {
+            self.drill(targets, recorded, prior)
+        } else {
+            Ok(ChangeOutcome::Done)
+        }
+    }
+
+    /// The failure path: back to the recorded versions, checked again.
     fn roll_back(
         &mut self,
         recorded: &[RecordedVersion],
         reason: RollbackReason,
         detail: String,
     ) -> anyhow::Result<ChangeOutcome> {
-        // Log checks after a rollback count only lines written from the rollback on (the
-        // failed version's lines are why we roll back).
-        let marks = checks::marks(self.runner, &self.spec.checks)?;
-        let checks = checks::build(&self.spec.checks, &marks)?;
-        self.journal(GuardStep::RollingBack {
-            detail: detail.clone(),
-        })?;
-        let outcome = apt::rollback(self.runner, recorded)?;
-        if !outcome.succeeded() {
-            return Ok(ChangeOutcome::Failed {
-                detail: format!(
-                    "{detail}; then the rollback failed (exit {:?}, mismatches {:?}): {}",
-                    outcome.exit_code, outcome.mismatches, outcome.output_tail
-                ),
-            });
-        }
-        let detail = match verify(self.runner, &checks, self.spec.verification) {
-            Ok(passed) => {
+        let detail = match self.restore(recorded, &detail)? {
+            Restored::NotRestored(why) => {
+                return Ok(ChangeOutcome::Failed {
+                    detail: format!("{detail}; then the rollback failed {why}"),
+                });
+            }
+            Restored::Checked(Ok(passed)) => {
                 self.report.passed_checks = passed;
                 detail
             }
-            Err((check, still)) => {
+            Restored::Checked(Err((check, still))) => {
                 format!("{detail}; after the rollback check {check} still fails: {still}")
             }
         };
         Ok(ChangeOutcome::RolledBack { reason, detail })
     }
+
+    /// The one rollback path (a failure's and the drill's): journal it, put every package back
+    /// to its recorded version (apt checks the versions afterwards), then run the checks.
+    fn restore(&mut self, recorded: &[RecordedVersion], detail: &str) -> anyhow::Result<Restored> {
+        // Log checks after a rollback count only lines written from the rollback on (the
+        // failed version's lines are why we roll back).
+        let marks = checks::marks(self.runner, &self.spec.checks)?;
+        let checks = checks::build(&self.spec.checks, &marks)?;
+        self.journal(GuardStep::RollingBack {
+            detail: detail.to_owned(),
+        })?;
+        let outcome = apt::rollback(self.runner, recorded)?;
+        if !outcome.succeeded() {
+            return Ok(Restored::NotRestored(format!(
+                "(exit {:?}, mismatches {:?}): {}",
+                outcome.exit_code, outcome.mismatches, outcome.output_tail
+            )));
+        }
+        Ok(Restored::Checked(verify(
+            self.runner,
+            &checks,
+            self.spec.verification,
+        )))
+    }
+}
+
+/// How a rollback went.
+enum Restored {
+    /// apt failed or left other versions than the recorded ones (exit, mismatches, output).
+    NotRestored(String),
+    /// On the recorded versions; the checks' verdict there.
+    Checked(Result<Vec<String>, (String, String)>),
 }
 
 /// Runs every check until each has passed once (or is not applicable here), or the period
@@ -347,6 +404,9 @@ fn guard_versions(runner: &dyn Runner, targets: &[PackagePin]) -> anyhow::Result
         .map(seen)
         .collect())
 }
+
+#[path = "drill.rs"]
+mod drill;
 
 #[cfg(test)]
 #[path = "guard_tests.rs"]

@@ -12,11 +12,26 @@ use pw_protocol::{ChangeOutcome, HealthCheckSpec, ProtectionStep, RollbackReason
 use super::{ChangeSpec, run_change};
 use crate::journal::{GuardStep, Journal, JournalEntry};
 
-/// One package `pw-demo`; `apt-get … pw-demo=V` installs V; the `health` program fails on 1.0-3.
-struct FakeHost {
-    version: Mutex<String>,
-    argv_seen: Mutex<Vec<String>>,
+/// One package `pw-demo`; `apt-get … pw-demo=V` installs V (except the `fail_install`th such
+/// call, counted from 1, which exits 100 and changes nothing); the `health` program fails on
+/// 1.0-3.
+pub(super) struct FakeHost {
+    pub(super) version: Mutex<String>,
+    pub(super) argv_seen: Mutex<Vec<String>>,
     log: Option<std::path::PathBuf>,
+    pub(super) fail_install: Option<usize>,
+}
+
+impl FakeHost {
+    /// The versions `apt-get` was asked for, in order.
+    pub(super) fn installed(&self) -> Vec<String> {
+        let argv = self.argv_seen.lock().unwrap();
+        argv.iter()
+            .filter(|a| a.starts_with("apt-get"))
+            .filter_map(|a| a.split("pw-demo=").nth(1))
+            .map(|v| v.split(' ').next().unwrap_or_default().to_owned())
+            .collect()
+    }
 }
 
 fn append(path: &std::path::Path, text: &str) {
@@ -46,6 +61,10 @@ impl Runner for FakeHost {
         Ok(match invocation.program.as_str() {
             "dpkg-query" => out(0, format!("pw-demo\t{version}\tii \n")),
             "apt-get" => {
+                let installs = self.installed().len();
+                if self.fail_install == Some(installs) {
+                    return Ok(out(100, "E: Unable to fetch some archives\n".into()));
+                }
                 for arg in &invocation.args {
                     if let Some(v) = arg.strip_prefix("pw-demo=") {
                         *version = v.to_owned();
@@ -74,7 +93,7 @@ impl Runner for FakeHost {
     }
 }
 
-fn spec(version: &str) -> ChangeSpec {
+pub(super) fn spec(version: &str) -> ChangeSpec {
     ChangeSpec {
         id: "r1:h1:record_versions:1".into(),
         targets: pins(&[("pw-demo", version)]),
@@ -84,14 +103,16 @@ fn spec(version: &str) -> ChangeSpec {
         }],
         verification: Duration::from_secs(1),
         protection: vec![],
+        drill: false,
     }
 }
 
-fn host(version: &str) -> FakeHost {
+pub(super) fn host(version: &str) -> FakeHost {
     FakeHost {
         version: Mutex::new(version.into()),
         argv_seen: Mutex::new(vec![]),
         log: None,
+        fail_install: None,
     }
 }
 

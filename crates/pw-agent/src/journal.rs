@@ -32,7 +32,7 @@ pub enum JournalEntry {
 /// The steps of the agent's change guard, in order. After a restart, a change whose journal
 /// shows `installing` but no `verified` is rolled back to the recorded versions; one that
 /// stopped before `installing` goes on from there (protection steps with a `protected` line are
-/// not run again).
+/// not run again); a drill goes on from its last journaled stage (guard's `drill.rs`).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "step", rename_all = "snake_case")]
 pub enum GuardStep {
@@ -54,8 +54,14 @@ pub enum GuardStep {
     },
     /// Every check passed within the verification period.
     Verified { passed: Vec<String> },
-    /// About to roll back to the recorded versions.
+    /// About to roll back to the recorded versions (on failure, or for the drill).
     RollingBack { detail: String },
+    /// The drill's rollback finished: its evidence so far (versions found, checks, failure).
+    DrillRolledBack { drill: pw_protocol::DrillReport },
+    /// About to install the targets again for the drill.
+    DrillReapplying,
+    /// The drill's re-apply was verified: the drill passed.
+    DrillVerified { passed: Vec<String> },
 }
 
 /// Where a watched log file stood before the change.

@@ -253,6 +253,7 @@ impl Agent {
             checks,
             verification_seconds,
             protection_steps,
+            drill,
             ..
         } = command
         {
@@ -262,6 +263,7 @@ impl Agent {
                 checks: checks.clone(),
                 verification: Duration::from_secs(*verification_seconds),
                 protection: protection_steps.clone(),
+                drill: *drill,
             };
             let mut log = journal.appender()?;
             let prior = prior.to_vec();
@@ -415,6 +417,7 @@ mod tests {
             verification_seconds: 5,
             protection_steps: vec![],
             plan,
+            drill: false,
         }
     }
 

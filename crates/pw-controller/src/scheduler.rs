@@ -420,6 +420,7 @@ impl Ctx<'_> {
             verification_seconds,
             protection_steps: self.protection_steps.clone(),
             plan: self.recipe.plan().cloned(),
+            drill: false,
         };
         Ok(TransitionCommand {
             id,

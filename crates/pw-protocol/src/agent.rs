@@ -147,6 +147,11 @@ pub enum Command {
         /// The approved plan this change carries out; `None` for ad-hoc rollouts.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         plan: Option<crate::PlanRef>,
+        /// After a verified install, run the rollback drill: roll back to the exact recorded
+        /// versions, verify, re-apply the targets, verify again ([`crate::DrillReport`]).
+        /// Absent (false) for older controllers; an older agent ignores it and reports no drill.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        drill: bool,
     },
     /// Collect the risk checklist's evidence for installing exactly `targets` (dependency
     /// simulation, availability of the installed versions, conffiles, services, reboot): the

@@ -190,6 +190,9 @@ pub struct ChangeReport {
     /// The protection steps run (or found finished in the journal), in order.
     #[serde(default)]
     pub protection: Vec<ProtectionResult>,
+    /// The rollback drill, when the command asked for one and the install was verified.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drill: Option<crate::DrillReport>,
 }
 
 impl ChangeReport {
@@ -203,6 +206,7 @@ impl ChangeReport {
             passed_checks: vec![],
             failed_check: None,
             protection: vec![],
+            drill: None,
         }
     }
 }
@@ -241,8 +245,10 @@ mod tests {
                 timeout_seconds: 60,
             }],
             plan: None,
+            drill: true,
         };
         let json = serde_json::to_value(&command).unwrap();
+        assert_eq!(json["drill"], true);
         assert_eq!(json["kind"], "apply_change");
         assert_eq!(json["checks"][0]["kind"], "http");
         assert_eq!(serde_json::from_value::<Command>(json).unwrap(), command);
@@ -258,6 +264,7 @@ mod tests {
             passed_checks: vec![],
             failed_check: Some("http".into()),
             protection: vec![],
+            drill: None,
         };
         let json = serde_json::to_value(&report).unwrap();
         assert_eq!(json["outcome"], "rolled_back");
@@ -275,12 +282,17 @@ mod tests {
         )
         .unwrap();
         let Command::ApplyChange {
-            protection_steps, ..
-        } = command
+            protection_steps,
+            drill,
+            ..
+        } = &command
         else {
             panic!("{command:?}");
         };
         assert!(protection_steps.is_empty());
+        assert!(!drill, "no drill unless asked");
+        let json = serde_json::to_value(&command).unwrap();
+        assert!(json.get("drill").is_none(), "not sent when off: {json}");
         let step: ProtectionStep =
             serde_json::from_str(r#"{"name":"snap","argv":["snap"]}"#).unwrap();
         assert_eq!(step.timeout_seconds, 600);
@@ -304,12 +316,8 @@ mod tests {
         assert_eq!(json["outcome"], "refused");
         let old = r#"{"outcome":"done","recorded":[],"final_versions":[],"installed_at":null,
                       "passed_checks":[],"failed_check":null}"#;
-        assert!(
-            serde_json::from_str::<ChangeReport>(old)
-                .unwrap()
-                .protection
-                .is_empty()
-        );
+        let old = serde_json::from_str::<ChangeReport>(old).unwrap();
+        assert!(old.protection.is_empty() && old.drill.is_none());
     }
 
     #[test]

@@ -7,6 +7,7 @@
 mod agent;
 mod api;
 mod change;
+mod drill;
 mod evidence;
 mod findings;
 mod fleet;
@@ -16,6 +17,7 @@ mod rollout;
 pub use agent::*;
 pub use api::*;
 pub use change::*;
+pub use drill::*;
 pub use evidence::*;
 pub use findings::*;
 pub use fleet::*;

@@ -233,6 +233,7 @@ mod tests {
                 detail: "exit 0".into(),
                 from_journal: true,
             }],
+            drill: None,
         };
         let report = GuardReport::try_from(&wire).unwrap();
         assert_eq!(
