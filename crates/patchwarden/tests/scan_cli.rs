@@ -261,3 +261,32 @@ fn bad_input_gets_a_clear_error() {
         "{error}"
     );
 }
+
+/// No silent zero: `scan --dpkg-status /etc/hostname` (or an empty file) fails with the file and
+/// the reason instead of "0 findings on 0 packages" and exit status 0.
+#[test]
+fn an_inventory_without_packages_is_an_error_not_zero_findings() {
+    let dir = tempfile::tempdir().unwrap();
+    let hostname = dir.path().join("hostname");
+    std::fs::write(&hostname, "myhost\n").unwrap();
+    let empty = dir.path().join("empty");
+    std::fs::write(&empty, "").unwrap();
+    for (file, flag, os, reason) in [
+        (
+            &hostname,
+            "--dpkg-status",
+            "debian:12",
+            "expected \"Field: value\"",
+        ),
+        (&empty, "--dpkg-status", "debian:12", "it is empty"),
+        (&hostname, "--rpm-qa", "almalinux:9", "problem(s)"),
+    ] {
+        let error = failure(&["scan", flag, file.to_str().unwrap(), "--os", os]);
+        assert!(
+            error.contains(&format!("no package could be read from {}", file.display())),
+            "{error}"
+        );
+        assert!(error.contains(reason), "{error}");
+        assert!(!error.contains("0 findings"), "{error}");
+    }
+}

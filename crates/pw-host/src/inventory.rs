@@ -30,12 +30,28 @@ pub struct HostInventory {
 }
 
 impl HostInventory {
-    fn new(origin: String, inventory: Inventory) -> Self {
-        HostInventory {
+    /// An inventory from `origin`, or an error naming `origin` and the reason when not one
+    /// package could be read from it: an empty file, a file that is not a package list, a
+    /// garbled one. A host always has packages, so "0 findings on 0 packages" would be a lie.
+    fn new(origin: String, inventory: Inventory, input_len: usize) -> anyhow::Result<Self> {
+        if inventory.packages.is_empty() {
+            let reason = if input_len == 0 {
+                "it is empty".to_owned()
+            } else if let Some(first) = inventory.problems.first() {
+                format!(
+                    "{} problem(s), the first: {first}",
+                    inventory.problems.len()
+                )
+            } else {
+                "it lists no installed package".to_owned()
+            };
+            bail!("no package could be read from {origin}: {reason}");
+        }
+        Ok(HostInventory {
             origin,
             packages: inventory.packages,
             problems: inventory.problems,
-        }
+        })
     }
 
     /// Each problem as `origin: line N: what`.
@@ -76,19 +92,21 @@ pub fn read_local_inventory(os: &OsRelease) -> anyhow::Result<HostInventory> {
 /// Reads a dpkg status file, gunzipping it when it starts with the gzip magic bytes.
 pub fn read_dpkg_status_file(path: &Path) -> anyhow::Result<HostInventory> {
     let bytes = read_maybe_gzip(path)?;
-    Ok(HostInventory::new(
+    HostInventory::new(
         path.display().to_string(),
         parse_dpkg_status(&bytes),
-    ))
+        bytes.len(),
+    )
 }
 
 /// Reads saved `rpm -qa` output (query format or plain NEVRA lines), plain or gzip.
 pub fn read_rpm_qa_file(path: &Path) -> anyhow::Result<HostInventory> {
     let bytes = read_maybe_gzip(path)?;
-    Ok(HostInventory::new(
+    HostInventory::new(
         path.display().to_string(),
         parse_rpm_qa(&bytes),
-    ))
+        bytes.len(),
+    )
 }
 
 /// Runs `rpm -qa --queryformat …` from `PATH` with [`RPM_TIMEOUT`].
@@ -136,7 +154,7 @@ pub fn run_rpm_qa_with(program: &Path, timeout: Duration) -> anyhow::Result<Host
             String::from_utf8_lossy(&stderr).trim()
         );
     }
-    Ok(HostInventory::new(shown, parse_rpm_qa(&stdout)))
+    HostInventory::new(shown, parse_rpm_qa(&stdout), stdout.len())
 }
 
 /// Reads a pipe to its end on a thread (so a full stderr pipe cannot block the child).

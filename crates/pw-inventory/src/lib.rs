@@ -1,6 +1,7 @@
 //! Package-tool output parsed from bytes: installed-package inventories (the dpkg status file,
 //! `rpm -qa` output, `/etc/os-release`), conffiles from the dpkg status file, apt's dependency
-//! simulation and version availability ([`apt`]), and dpkg's query tools ([`dpkg_query`]). The
+//! simulation and version availability ([`apt`]), dpkg's query tools ([`dpkg_query`]) and Debian
+//! changelogs with the CVE ids their entries name ([`changelog`]). The
 //! one home of every parser of package-tool output: the agent, the planner and the CLI call
 //! these. Pure: input is `&[u8]`/`&str`, no I/O, no clock.
 //!
@@ -23,6 +24,7 @@
 //!   follows.
 
 pub mod apt;
+pub mod changelog;
 mod dpkg;
 pub mod dpkg_query;
 mod os_release;
@@ -99,6 +101,10 @@ pub enum InventoryError {
         text: String,
         problem: &'static str,
     },
+    #[error(
+        "line {line}: changelog line {text:?} is neither \"source (version) distribution; urgency=…\" nor an indented line of an entry"
+    )]
+    BadChangelogLine { line: usize, text: String },
     #[error("line {line}: os-release line {text:?} is not KEY=value")]
     BadOsReleaseLine { line: usize, text: String },
     #[error("os-release has no {key}")]
@@ -132,6 +138,7 @@ impl InventoryError {
             | BadSource { line, .. }
             | BadConffile { line, .. }
             | BadRpmLine { line, .. }
+            | BadChangelogLine { line, .. }
             | BadOsReleaseLine { line, .. } => Some(*line),
             MissingOsReleaseKey { .. } | UnsupportedOs { .. } | BadOsRelease(_) => None,
         }

@@ -86,3 +86,32 @@ fn os_release_files() {
         "{text}"
     );
 }
+
+/// No silent zero: an inventory from which no package could be read is an error naming the file
+/// and the reason, never an empty inventory.
+#[test]
+fn inventories_without_a_single_package_are_errors_naming_file_and_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases: [(&str, &[u8], &str); 4] = [
+        ("empty", b"", "it is empty"),
+        ("hostname", b"myhost\n", "expected \"Field: value\""),
+        (
+            "removed",
+            b"Package: gone\nStatus: deinstall ok config-files\nArchitecture: amd64\nVersion: 1.0-1\n",
+            "lists no installed package",
+        ),
+        ("garbled", b"\x00\xff\x13garbage\x00", "problem(s), the first: line 1"),
+    ];
+    for (name, bytes, reason) in cases {
+        let path = dir.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        let e = format!("{:#}", pw_host::read_dpkg_status_file(&path).unwrap_err());
+        assert!(
+            e.contains(&format!("no package could be read from {}", path.display())),
+            "{e}"
+        );
+        assert!(e.contains(reason), "{name}: {e}");
+        let e = format!("{:#}", pw_host::read_rpm_qa_file(&path).unwrap_err());
+        assert!(e.contains(&path.display().to_string()), "{e}");
+    }
+}

@@ -65,3 +65,12 @@ fn failures_and_timeouts_are_errors() {
     let e = run(&dir.path().join("no-such-rpm"), Duration::from_secs(1)).unwrap_err();
     assert!(format!("{e:#}").contains("starting"), "{e:#}");
 }
+
+#[test]
+fn an_rpm_that_lists_nothing_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let program = script(dir.path(), "exit 0");
+    let e = format!("{:#}", run(&program, Duration::from_secs(30)).unwrap_err());
+    assert!(e.contains("no package could be read from"), "{e}");
+    assert!(e.contains("it is empty"), "{e}");
+}

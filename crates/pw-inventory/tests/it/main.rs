@@ -1,5 +1,6 @@
 //! Integration tests of pw-inventory on real and realistic data (see tests/data/PROVENANCE.md).
 
+mod changelog_real;
 mod dpkg_real;
 mod robustness;
 mod rpm_fixture;
