@@ -12,7 +12,7 @@ use std::fmt;
 
 use pw_model::PackageName;
 use pw_protocol::{
-    ChangeOutcome, ChangeReport, PackagePin, ProtectionResult, RollbackReason, VersionSeen,
+    ChangeOutcome, ChangeReport, Command, PackagePin, ProtectionResult, RollbackReason, VersionSeen,
 };
 
 use crate::model::{ExactVersion, Recorded, Target};
@@ -100,11 +100,27 @@ where
         .collect()
 }
 
-/// Targets from pins: every name and version valid, no package twice.
+/// Targets from pins: at least one, every name and version valid, no package twice. The one
+/// check of every path that names packages to install (rollouts, commands, evidence).
 pub fn targets_from_pins(field: &str, pins: &[PackagePin]) -> Result<Vec<Target>, WireError> {
+    if pins.is_empty() {
+        return Err(WireError::new(field, "at least one package is needed"));
+    }
     let targets: Vec<Target> = each(field, pins)?;
     once_each(field, targets.iter().map(|t| &t.package))?;
     Ok(targets)
+}
+
+/// Checks the packages a command names with [`targets_from_pins`]; a command without
+/// packages passes.
+pub fn check_command(command: &Command) -> Result<(), WireError> {
+    match command {
+        Command::RefreshInventory => Ok(()),
+        Command::InstallPackages { packages } => targets_from_pins("packages", packages).map(drop),
+        Command::ApplyChange { targets, .. } | Command::CollectEvidence { targets } => {
+            targets_from_pins("targets", targets).map(drop)
+        }
+    }
 }
 
 /// Pins from targets, for a command to the agent.

@@ -92,8 +92,24 @@ pub async fn authenticate(
         .get::<MatchedPath>()
         .map(|p| p.as_str().to_owned())
         .unwrap_or_default();
-    let Access::Operator(needed) = access(request.method(), &route) else {
-        return next.run(request).await;
+    let needed = match access(request.method(), &route) {
+        Access::Operator(needed) => needed,
+        Access::Agent => {
+            // The transport first: a plain-HTTP request to an agent route is refused before
+            // its body is read or parsed.
+            let tls = matches!(
+                request.extensions().get::<crate::tls::Transport>(),
+                Some(crate::tls::Transport::Tls { .. })
+            );
+            if !tls {
+                if route == "/api/v1/enroll" {
+                    state.metrics.enrollment("refused_plain_http");
+                }
+                return ApiError::TlsRequired.into_response();
+            }
+            return next.run(request).await;
+        }
+        Access::Public | Access::Page => return next.run(request).await,
     };
     match actor_from_bearer(&state.store, request.headers(), needed).await {
         Ok(actor) => {

@@ -1,8 +1,10 @@
 //! `ApiError`: every failure of the HTTP API, mapped once to status + stable code + message.
 //! Internal causes are logged in the request span, never returned.
 
+use axum::extract::Request;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use pw_protocol::{ErrorBody, ErrorDetail};
 
@@ -57,6 +59,10 @@ pub enum ApiError {
     ProductionNeedsPlan(String),
     #[error("no route for {0}")]
     RouteNotFound(String),
+    #[error("method not allowed: {0} (the Allow header lists the methods this path takes)")]
+    MethodNotAllowed(String),
+    #[error("the request body is too large: {0}")]
+    BodyTooLarge(String),
     #[error("{0}")]
     RolloutConflict(String),
     #[error("{0} is not blocked")]
@@ -131,6 +137,8 @@ impl ApiError {
             ApiError::HostReadOnly(_) => (StatusCode::CONFLICT, "host_read_only"),
             ApiError::ProductionNeedsPlan(_) => (StatusCode::FORBIDDEN, "production_needs_plan"),
             ApiError::RouteNotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            ApiError::MethodNotAllowed(_) => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
+            ApiError::BodyTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large"),
             ApiError::RolloutConflict(_) => (StatusCode::CONFLICT, "rollout_conflict"),
             ApiError::BlockNotFound(_) => (StatusCode::NOT_FOUND, "blocked_version_not_found"),
             ApiError::AcceptedRiskNotFound(_) => (StatusCode::NOT_FOUND, "accepted_risk_not_found"),
@@ -225,6 +233,9 @@ impl From<JsonRejection> for ApiError {
             JsonRejection::JsonDataError(e) => ApiError::InvalidBody(e.body_text()),
             JsonRejection::JsonSyntaxError(e) => ApiError::MalformedBody(e.body_text()),
             JsonRejection::MissingJsonContentType(_) => ApiError::NotJson,
+            other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::BodyTooLarge(
+                "longer than this route accepts (docs/server.md lists the limits)".into(),
+            ),
             other => ApiError::InvalidRequest(other.body_text()),
         }
     }
@@ -240,6 +251,63 @@ impl From<QueryRejection> for ApiError {
     fn from(rejection: QueryRejection) -> Self {
         ApiError::InvalidRequest(rejection.body_text())
     }
+}
+
+/// Middleware around the whole router: every refusal is the JSON error with a code. Answers
+/// that are already JSON or HTML (the page) pass unchanged; anything else with an error status
+/// (axum's plain-text rejections, an empty 405) becomes [`ErrorBody`] with a code from its
+/// status and its text as the message.
+pub async fn uniform_errors(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let media = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if media.starts_with("application/json") || media.starts_with("text/html") {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, 16 * 1024)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
+        .unwrap_or_default();
+    let code = match status {
+        StatusCode::BAD_REQUEST => "invalid_request",
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::PAYLOAD_TOO_LARGE => "body_too_large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        StatusCode::UNPROCESSABLE_ENTITY => "invalid_body",
+        s if s.is_server_error() => "internal",
+        _ => "refused",
+    };
+    let message = if text.is_empty() {
+        status
+            .canonical_reason()
+            .unwrap_or("refused")
+            .to_lowercase()
+    } else {
+        text
+    };
+    let body = ErrorBody {
+        error: ErrorDetail {
+            code: code.to_owned(),
+            message,
+            problems: Vec::new(),
+        },
+    };
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/json"),
+    );
+    let json = serde_json::to_vec(&body).unwrap_or_default();
+    Response::from_parts(parts, axum::body::Body::from(json))
 }
 
 /// `axum::Json` whose rejections are [`ApiError`]s.

@@ -19,6 +19,12 @@ pub struct RawServerSettings {
     pub server_names: Option<Vec<String>>,
     /// Seconds an agent's command long-poll may wait (1–300, default 30).
     pub max_poll_wait_secs: Option<u64>,
+    /// Seconds a client has to send a request's headers (and to start TLS) before the
+    /// connection is closed (1–300, default 10).
+    pub header_read_timeout_secs: Option<u64>,
+    /// Open connections allowed from one IP address; more are closed at once (1–100000,
+    /// default 256).
+    pub max_connections_per_peer: Option<usize>,
 }
 
 /// Validated settings.
@@ -28,6 +34,8 @@ pub struct ServerSettings {
     pub data_dir: PathBuf,
     pub server_names: Vec<String>,
     pub max_poll_wait_secs: u64,
+    pub header_read_timeout_secs: u64,
+    pub max_connections_per_peer: usize,
 }
 
 impl RawServerSettings {
@@ -38,6 +46,12 @@ impl RawServerSettings {
             data_dir: other.data_dir.or(self.data_dir),
             server_names: other.server_names.or(self.server_names),
             max_poll_wait_secs: other.max_poll_wait_secs.or(self.max_poll_wait_secs),
+            header_read_timeout_secs: other
+                .header_read_timeout_secs
+                .or(self.header_read_timeout_secs),
+            max_connections_per_peer: other
+                .max_connections_per_peer
+                .or(self.max_connections_per_peer),
         }
     }
 
@@ -69,6 +83,18 @@ impl RawServerSettings {
                 "max_poll_wait_secs: {max_poll_wait_secs} is outside 1–300"
             ));
         }
+        let header_read_timeout_secs = self.header_read_timeout_secs.unwrap_or(10);
+        if !(1..=300).contains(&header_read_timeout_secs) {
+            problems.push(format!(
+                "header_read_timeout_secs: {header_read_timeout_secs} is outside 1–300"
+            ));
+        }
+        let max_connections_per_peer = self.max_connections_per_peer.unwrap_or(256);
+        if !(1..=100_000).contains(&max_connections_per_peer) {
+            problems.push(format!(
+                "max_connections_per_peer: {max_connections_per_peer} is outside 1–100000"
+            ));
+        }
         let data_dir = self.data_dir.unwrap_or(default_data_dir);
         if data_dir.as_os_str().is_empty() {
             problems.push("data_dir: must not be empty".to_owned());
@@ -79,6 +105,8 @@ impl RawServerSettings {
                 data_dir,
                 server_names,
                 max_poll_wait_secs,
+                header_read_timeout_secs,
+                max_connections_per_peer,
             }),
             _ => Err(problems),
         }
@@ -96,6 +124,7 @@ mod tests {
             data_dir: None,
             server_names: Some(vec!["ok.example".into(), "bad name!".into()]),
             max_poll_wait_secs: Some(0),
+            ..Default::default()
         };
         let problems = raw.validate("/tmp/x".into()).unwrap_err();
         assert_eq!(problems.len(), 3, "{problems:?}");

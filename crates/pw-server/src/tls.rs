@@ -2,13 +2,14 @@
 //! accept loop (tokio-rustls → hyper-util → axum) that hands the peer certificate's fingerprint
 //! to handlers, and graceful shutdown.
 
-use std::net::SocketAddr;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
 use axum::Router;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use rustls::pki_types::pem::PemObject;
@@ -97,7 +98,11 @@ pub async fn start(settings: &ServerSettings) -> anyhow::Result<Controller> {
         state.controller.clone(),
         shutdown_rx.clone(),
     ));
-    let task = tokio::spawn(accept_loop(listener, acceptor, app, shutdown_rx));
+    let limits = ConnectionLimits {
+        header_read_timeout: Duration::from_secs(settings.header_read_timeout_secs),
+        per_peer: settings.max_connections_per_peer,
+    };
+    let task = tokio::spawn(accept_loop(listener, acceptor, app, limits, shutdown_rx));
     tracing::info!(%addr, "controller listening");
     Ok(Controller {
         addr,
@@ -153,14 +158,66 @@ fn tls_acceptor(ca: &Ca, names: &[String]) -> anyhow::Result<TlsAcceptor> {
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
+/// What one client may hold of the listener.
+#[derive(Debug, Clone, Copy)]
+struct ConnectionLimits {
+    /// Time to send the first byte, finish TLS, and send each request's headers.
+    header_read_timeout: Duration,
+    /// Open connections per IP address.
+    per_peer: usize,
+}
+
+/// Open connections per IP address; a [`PeerSlot`] gives its place back when dropped.
+#[derive(Clone, Default)]
+struct PeerCounts(Arc<Mutex<HashMap<IpAddr, usize>>>);
+
+struct PeerSlot {
+    counts: PeerCounts,
+    ip: IpAddr,
+}
+
+impl PeerCounts {
+    /// A slot for `ip`, or `None` when it already holds `limit` connections.
+    fn take(&self, ip: IpAddr, limit: usize) -> Option<PeerSlot> {
+        let mut counts = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let open = counts.entry(ip).or_insert(0);
+        if *open >= limit {
+            return None;
+        }
+        *open += 1;
+        Some(PeerSlot {
+            counts: self.clone(),
+            ip,
+        })
+    }
+}
+
+impl Drop for PeerSlot {
+    fn drop(&mut self) {
+        let mut counts = self.counts.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(open) = counts.get_mut(&self.ip) {
+            *open -= 1;
+            if *open == 0 {
+                counts.remove(&self.ip);
+            }
+        }
+    }
+}
+
 async fn accept_loop(
     listener: TcpListener,
     acceptor: TlsAcceptor,
     app: Router,
+    limits: ConnectionLimits,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let graceful = GracefulShutdown::new();
-    let builder = auto::Builder::new(TokioExecutor::new());
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout);
+    let peers = PeerCounts::default();
     loop {
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -173,14 +230,21 @@ async fn accept_loop(
             },
             _ = shutdown.changed() => break,
         };
+        let Some(slot) = peers.take(peer.ip(), limits.per_peer) else {
+            tracing::warn!(%peer, limit = limits.per_peer, "too many connections from this address: closed");
+            drop(stream);
+            continue;
+        };
         let acceptor = acceptor.clone();
         let app = app.clone();
         let builder = builder.clone();
         let watcher = graceful.watcher();
+        let timeout = limits.header_read_timeout;
         tokio::spawn(async move {
-            if let Err(error) = serve(stream, acceptor, app, builder, watcher).await {
+            if let Err(error) = serve(stream, acceptor, app, builder, timeout, watcher).await {
                 tracing::debug!(%peer, error = format!("{error:#}"), "connection ended");
             }
+            drop(slot);
         });
     }
     drop(listener);
@@ -198,10 +262,11 @@ async fn serve(
     acceptor: TlsAcceptor,
     app: Router,
     builder: auto::Builder<TokioExecutor>,
+    timeout: Duration,
     watcher: hyper_util::server::graceful::Watcher,
 ) -> anyhow::Result<()> {
     let mut first = [0u8; 1];
-    let n = tokio::time::timeout(Duration::from_secs(10), stream.peek(&mut first))
+    let n = tokio::time::timeout(timeout, stream.peek(&mut first))
         .await
         .context("no data")??;
     if n == 0 {
@@ -209,7 +274,7 @@ async fn serve(
     }
     // 0x16: a TLS handshake record.
     if first[0] == 0x16 {
-        let tls = tokio::time::timeout(Duration::from_secs(10), acceptor.accept(stream))
+        let tls = tokio::time::timeout(timeout, acceptor.accept(stream))
             .await
             .context("TLS handshake timed out")?
             .context("TLS handshake failed")?;

@@ -81,6 +81,7 @@ pub fn settings(
         server_names: env("PATCHWARDEN_SERVER_NAMES")
             .map(|v| v.split(',').map(|s| s.trim().to_owned()).collect()),
         max_poll_wait_secs,
+        ..Default::default()
     };
     let flags = RawServerSettings {
         listen,

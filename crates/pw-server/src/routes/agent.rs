@@ -45,13 +45,9 @@ impl FromRequestParts<AppState> for AgentHost {
 
 pub async fn enroll(
     State(state): State<AppState>,
-    transport: Option<axum::Extension<Transport>>,
     ApiJson(request): ApiJson<EnrollRequest>,
 ) -> Result<Json<EnrollResponse>, ApiError> {
-    if !matches!(transport.as_deref(), Some(Transport::Tls { .. })) {
-        state.metrics.enrollment("refused_plain_http");
-        return Err(ApiError::TlsRequired);
-    }
+    // TLS was checked by `auth::authenticate` before the body was read.
     check_protocol(request.protocol_version)?;
     let hostname = request.hostname.trim();
     if hostname.is_empty() || hostname.len() > 253 {

@@ -154,6 +154,9 @@ pub async fn create_command(
             "collect_evidence is requested with POST /api/v1/hosts/{host_id}/evidence"
         )));
     }
+    // The same check as a rollout's targets: names, exact versions, at least one package.
+    pw_rollout::wire::check_command(&request.command)
+        .map_err(|e| ApiError::InvalidBody(format!("command.{e}")))?;
     if request.command.changes_host() {
         super::rollouts::refuse_production(&state, std::slice::from_ref(&host_id)).await?;
     }

@@ -14,10 +14,11 @@ mod rollouts;
 
 use axum::Router;
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::header;
+use axum::http::{Method, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
+use tower::ServiceExt;
 use tower_http::trace::TraceLayer;
 
 use crate::error::ApiError;
@@ -117,13 +118,17 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/agent/inventory", post(agent::inventory))
         .route("/api/v1/agent/commands", get(agent::commands))
         .route("/api/v1/agent/commands/{id}/result", post(agent::result))
-        // Secure by default: every route above passes `auth::access` first.
+        // Inner: the body cap of the route, applied after authentication (below).
+        .route_layer(middleware::from_fn(limit_body))
+        // Secure by default: every route above passes `auth::access` first, before any body
+        // is read.
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             crate::auth::authenticate,
         ))
         .fallback(not_found)
-        .layer(axum::extract::DefaultBodyLimit::max(64 * 1024 * 1024))
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn(crate::error::uniform_errors))
         .layer(middleware::from_fn_with_state(state.clone(), count))
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .with_state(state)
@@ -136,7 +141,17 @@ fn request_span(request: &Request) -> tracing::Span {
 }
 
 async fn count(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let method = request.method().as_str().to_owned();
+    // Bounded label values only: a method outside the standard ones is `other`.
+    let method = match *request.method() {
+        Method::GET
+        | Method::HEAD
+        | Method::POST
+        | Method::PUT
+        | Method::DELETE
+        | Method::PATCH
+        | Method::OPTIONS => request.method().as_str().to_owned(),
+        _ => "other".to_owned(),
+    };
     let route = request
         .extensions()
         .get::<MatchedPath>()
@@ -151,6 +166,58 @@ async fn count(State(state): State<AppState>, request: Request, next: Next) -> R
 
 async fn not_found(request: Request) -> ApiError {
     ApiError::RouteNotFound(format!("{} {}", request.method(), request.uri().path()))
+}
+
+async fn method_not_allowed(request: Request) -> ApiError {
+    ApiError::MethodNotAllowed(format!("{} {}", request.method(), request.uri().path()))
+}
+
+/// The largest request body a route accepts (bytes): what it needs, no more. Bodies are read
+/// only after [`crate::auth::authenticate`] let the request through.
+pub fn body_limit(method: &Method, route: &str) -> usize {
+    const KIB: usize = 1024;
+    const MIB: usize = 1024 * KIB;
+    match route {
+        // A CSR and a token.
+        "/api/v1/enroll" => 64 * KIB,
+        "/api/v1/agent/heartbeat" => 16 * KIB,
+        // Every installed package and pending update of a large host (~3,000 packages ≈ 1 MB).
+        "/api/v1/agent/inventory" => 16 * MIB,
+        // A change report or collected evidence (apt simulation, dpkg --verify, units).
+        "/api/v1/agent/commands/{id}/result" => 8 * MIB,
+        "/login" | "/logout" => 16 * KIB,
+        "/api/v1/fleet" if method == Method::PUT => MIB,
+        _ if method == Method::GET || method == Method::HEAD => 0,
+        _ => MIB,
+    }
+}
+
+/// Applies [`body_limit`]: a declared length over the cap is refused at once with 413; a body
+/// without a length is cut at the cap (413 from the extractor).
+async fn limit_body(request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_default();
+    let limit = body_limit(request.method(), &route);
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if let Some(length) = declared.filter(|&l| l > limit as u64) {
+        return ApiError::BodyTooLarge(format!(
+            "{length} bytes; {} {route} accepts at most {limit}",
+            request.method()
+        ))
+        .into_response();
+    }
+    let limited = tower::Layer::layer(&axum::extract::DefaultBodyLimit::max(limit), next);
+    match limited.oneshot(request).await {
+        Ok(response) => response,
+        Err(never) => match never {},
+    }
 }
 
 async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {

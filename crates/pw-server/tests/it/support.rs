@@ -19,14 +19,22 @@ pub const ADMIN: &str = "test-admin";
 
 impl TestController {
     pub async fn start() -> TestController {
+        TestController::start_with(|_| {}).await
+    }
+
+    /// A controller whose settings `adjust` changed first (limits for the robustness tests).
+    pub async fn start_with(adjust: impl FnOnce(&mut ServerSettings)) -> TestController {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let dir = tempfile::tempdir().unwrap();
-        let settings = ServerSettings {
+        let mut settings = ServerSettings {
             listen: "127.0.0.1:0".parse().unwrap(),
             data_dir: dir.path().to_owned(),
             server_names: vec![],
             max_poll_wait_secs: 5,
+            header_read_timeout_secs: 10,
+            max_connections_per_peer: 256,
         };
+        adjust(&mut settings);
         let controller = pw_server::start(&settings).await.unwrap();
         let admin_token = pw_server::create_operator(
             &controller.state.store,
