@@ -7,6 +7,8 @@
 //! pw-server); anything else is an internal error.
 
 mod error;
+pub mod fleet;
+mod gates;
 mod plan_checks;
 mod plan_rollout;
 mod plan_rollouts;

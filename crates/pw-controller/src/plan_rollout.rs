@@ -172,6 +172,7 @@ pub fn rollout_from_plan(
         batches,
         budgets,
         failure,
+        mode: pw_rollout::Mode::Batches,
     };
     if problems.is_empty()
         && let Err(error) = rollout.validate()

@@ -92,13 +92,14 @@ pub async fn create(
         };
         enrolled.push(Enrolled { host, packages });
     }
-    let from = rollout_from_plan(
+    let mut from = rollout_from_plan(
         &plan,
         RolloutId(id.to_owned()),
         &enrolled,
         &request.skip_checks,
     )
     .map_err(|problems| Refusal::PlanNotExecutable(problems.join("; ")))?;
+    from.plan.mode = pw_rollout::wire::mode(request.mode);
     let refusing: Vec<String> = enrolled
         .iter()
         .filter(|e| from.hosts.contains(&e.host.id) && e.host.read_only && !e.host.plan_changes)

@@ -120,6 +120,7 @@ async fn create_ad_hoc(
         batches,
         budgets: BTreeMap::from([("default".to_owned(), batch_size.max(canaries).max(1))]),
         failure,
+        mode: pw_rollout::wire::mode(request.mode),
     };
     plan.validate()
         .map_err(|e| invalid(format!("rollout plan: {e}")))?;

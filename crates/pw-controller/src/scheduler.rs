@@ -30,14 +30,15 @@ use anyhow::Context;
 use jiff::Timestamp;
 use pw_protocol::{ChangeReport, Command as AgentCommand, ProtectionStep};
 use pw_rollout::{
-    Action, Block, BlockList, Event, ExactVersion, Gates, GuardOutcome, GuardReport, HostChange,
-    HostId, HostState, Policy, RolloutControl, RolloutId, RolloutPlan, RolloutStatus, StateName,
+    Action, Block, BlockList, Event, ExactVersion, GuardOutcome, GuardReport, HostChange, HostId,
+    HostState, Policy, RolloutControl, RolloutId, RolloutPlan, RolloutStatus, StateName,
     slots_by_group,
 };
 use pw_store::{BlockedRow, HostTransition, RolloutRow, TransitionCommand};
 use tokio::sync::watch;
 
 use crate::Controller;
+use crate::gates::PassGates;
 use crate::recipe::Recipe;
 
 /// Runs the scheduler until shutdown: a pass when woken, and one every second for timeouts.
@@ -96,6 +97,11 @@ where
 pub async fn tick(state: &Controller) -> anyhow::Result<()> {
     let now = state.now();
     let rollouts = state.store.active_rollouts().await?;
+    if rollouts.is_empty() {
+        state.observer().active_rollouts(0);
+        return Ok(());
+    }
+    let gates = PassGates::load(state, now).await?;
     let mut active = rollouts.len();
     let mut slots: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
     for rollout in &rollouts {
@@ -117,7 +123,7 @@ pub async fn tick(state: &Controller) -> anyhow::Result<()> {
                 }
             }
         }
-        match drive(state, rollout, elsewhere, now).await {
+        match drive(state, rollout, &gates, elsewhere, now).await {
             Ok(Driven { held, settled }) => {
                 slots.insert(rollout.id.clone(), held);
                 active -= usize::from(settled);
@@ -177,6 +183,7 @@ struct Ctx<'a> {
 async fn drive(
     state: &Controller,
     row: &RolloutRow,
+    pass: &PassGates,
     busy_elsewhere: BTreeMap<String, usize>,
     now: Timestamp,
 ) -> anyhow::Result<Driven> {
@@ -210,11 +217,11 @@ async fn drive(
     // 3. Claims and releases.
     let blocks = block_list(state).await?;
     let control: RolloutControl = serde_json::from_str(&row.control).context("stored control")?;
-    let gates = Gates {
-        busy_elsewhere,
-        now: Some(now),
-        ..Gates::default()
-    };
+    let gates = pass.for_rollout(&plan, &control, busy_elsewhere, |group| {
+        ctx.recipe
+            .for_group(group, ctx.policy.verification_seconds)
+            .1
+    });
     let decision = pw_rollout::decide(&plan, &states_of(&hosts), &control, &blocks, &gates)?;
     for release in &decision.release {
         let Some(host) = hosts.get_mut(&release.host) else {
@@ -251,6 +258,8 @@ async fn drive(
         "status": decision.status,
         "batch": decision.batch,
         "waiting": decision.waiting,
+        "carried_over": decision.carried_over,
+        "emergency": control.emergency,
         "skipped": decision.skipped,
         "failures": decision.failures,
     });

@@ -21,6 +21,7 @@ mod calendar;
 mod diff;
 mod document;
 mod emergency;
+mod gate;
 mod glob;
 mod members;
 

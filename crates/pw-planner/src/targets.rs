@@ -146,6 +146,19 @@ fn change(
     }
 }
 
+/// The estimate of a change to explicit `(package, version)` targets without findings (any
+/// rollout's hosts, for the controller's window gate): [`estimate`] over them.
+pub fn estimate_targets<'a>(
+    targets: impl IntoIterator<Item = (&'a str, &'a str)>,
+    policy: &Policy,
+) -> HostEstimate {
+    let changes: Vec<PackageChange> = targets
+        .into_iter()
+        .map(|(package, to)| change(policy, package, None, to, Vec::new(), None))
+        .collect();
+    estimate(&changes, policy)
+}
+
 /// Estimates a host change: overhead + per-package apply (rollback) times + one reboot when any
 /// package needs it. Downtime counts the apply time of packages that restart services plus the
 /// reboot.

@@ -43,6 +43,20 @@ pub struct CreateRollout {
     /// down).
     #[serde(default)]
     pub max_failures: Option<usize>,
+    /// `batches` (default: a batch starts when the one before it is complete) or `rolling`
+    /// (after the canaries, the next host starts as soon as one finishes, never more in flight
+    /// than the budget). Ad hoc and plan rollouts.
+    #[serde(default)]
+    pub mode: RolloutMode,
+}
+
+/// How a rollout's hosts follow each other.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RolloutMode {
+    #[default]
+    Batches,
+    Rolling,
 }
 
 /// A stored plan's number, written as a JSON number or a string of digits.

@@ -6,10 +6,15 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use jiff::Timestamp;
+
+use crate::block::BlockList;
 use crate::host::HostState;
-use crate::model::HostId;
+use crate::model::{HostId, RolloutId};
 use crate::plan::RolloutPlan;
-use crate::rollout::{PauseReason, RolloutControl, RolloutStatus, StopReason};
+use crate::rollout::{
+    EmergencyStart, PauseReason, RolloutControl, RolloutStatus, Skip, StopReason, retry_failed,
+};
 
 /// What an operator asks of a rollout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -37,6 +42,22 @@ pub enum ControlError {
     AlreadyPaused(String),
     #[error("the rollout is not paused; nothing to resume")]
     NotPaused,
+    #[error("host {0} is not in this rollout")]
+    UnknownHost(HostId),
+    #[error("host {host} is {state}: only a pending host can be skipped")]
+    NotPending { host: HostId, state: String },
+    #[error("host {host} was already skipped by {by}")]
+    AlreadySkipped { host: HostId, by: String },
+    #[error("the rollout was already started as an emergency by {0}")]
+    AlreadyEmergency(String),
+    #[error("an emergency start needs a reason")]
+    NoReason,
+    #[error("the rollout has no failed host to retry")]
+    NothingToRetry,
+    #[error(
+        "every failed host has a target version blocked fleet-wide: {0}; clear the block first"
+    )]
+    RetryBlocked(String),
 }
 
 fn stop_text(reason: &StopReason) -> String {
@@ -52,6 +73,82 @@ fn stop_text(reason: &StopReason) -> String {
 }
 
 impl RolloutControl {
+    /// Refuses any control of a stopped or completed rollout (`name`: what was asked).
+    fn still_open(&self, name: &'static str, status: &RolloutStatus) -> Result<(), ControlError> {
+        if let Some(by) = &self.stopped_by {
+            return Err(ControlError::Stopped(format!("by {by}")));
+        }
+        match status {
+            RolloutStatus::Stopped { reason } => Err(ControlError::Stopped(stop_text(reason))),
+            RolloutStatus::Completed => Err(ControlError::Completed(name)),
+            _ => Ok(()),
+        }
+    }
+
+    /// Skips `host` (pending only: a claimed host is already changing) by `operator`; the
+    /// engine then leaves it out like a host with a blocked version.
+    pub fn skip_host(
+        &self,
+        host: &HostId,
+        operator: &str,
+        plan: &RolloutPlan,
+        states: &BTreeMap<HostId, HostState>,
+        status: &RolloutStatus,
+    ) -> Result<RolloutControl, ControlError> {
+        self.still_open("skip", status)?;
+        if !plan
+            .batches
+            .iter()
+            .any(|b| b.hosts.iter().any(|h| h.id == *host))
+        {
+            return Err(ControlError::UnknownHost(host.clone()));
+        }
+        if let Some(by) = self.skipped_hosts.get(host) {
+            return Err(ControlError::AlreadySkipped {
+                host: host.clone(),
+                by: by.clone(),
+            });
+        }
+        match states.get(host) {
+            None | Some(HostState::Pending { .. }) => {}
+            Some(state) => {
+                let name = serde_json::to_value(state.name()).unwrap_or_default();
+                return Err(ControlError::NotPending {
+                    host: host.clone(),
+                    state: name.as_str().unwrap_or("changing").to_owned(),
+                });
+            }
+        }
+        let mut next = self.clone();
+        next.skipped_hosts.insert(host.clone(), operator.to_owned());
+        Ok(next)
+    }
+
+    /// A T0 emergency start by `operator` (an admin: the API's access rule) with `reason` at
+    /// `at`: the window gate is bypassed for this rollout from now on.
+    pub fn start_emergency(
+        &self,
+        operator: &str,
+        reason: &str,
+        at: Timestamp,
+        status: &RolloutStatus,
+    ) -> Result<RolloutControl, ControlError> {
+        self.still_open("start as an emergency", status)?;
+        if let Some(emergency) = &self.emergency {
+            return Err(ControlError::AlreadyEmergency(emergency.by.clone()));
+        }
+        if reason.trim().is_empty() {
+            return Err(ControlError::NoReason);
+        }
+        let mut next = self.clone();
+        next.emergency = Some(EmergencyStart {
+            by: operator.to_owned(),
+            reason: reason.trim().to_owned(),
+            at,
+        });
+        Ok(next)
+    }
+
     /// The control after `action` by `operator`, given the rollout's last decided `status`.
     pub fn apply(
         &self,
@@ -64,16 +161,7 @@ impl RolloutControl {
             ControlAction::Resume => "resume",
             ControlAction::Stop => "stop",
         };
-        if let Some(by) = &self.stopped_by {
-            return Err(ControlError::Stopped(format!("by {by}")));
-        }
-        match status {
-            RolloutStatus::Stopped { reason } => {
-                return Err(ControlError::Stopped(stop_text(reason)));
-            }
-            RolloutStatus::Completed => return Err(ControlError::Completed(name)),
-            _ => {}
-        }
+        self.still_open(name, status)?;
         let mut next = self.clone();
         match action {
             ControlAction::Pause => {
@@ -99,6 +187,26 @@ impl RolloutControl {
         }
         Ok(next)
     }
+}
+
+/// "Retry failed hosts": a new plan (under `new_id`) with the failed hosts of `plan` in their
+/// batches, for a new rollout; hosts with a blocked target stay out (the second list). Refused
+/// when there is nothing to retry.
+pub fn retry_plan(
+    plan: &RolloutPlan,
+    states: &BTreeMap<HostId, HostState>,
+    blocks: &BlockList,
+    new_id: RolloutId,
+) -> Result<(RolloutPlan, Vec<Skip>), ControlError> {
+    let (retry, left_out) = retry_failed(plan, states, blocks, new_id);
+    if !retry.batches.is_empty() {
+        return Ok((retry, left_out));
+    }
+    if left_out.is_empty() {
+        return Err(ControlError::NothingToRetry);
+    }
+    let hosts: Vec<String> = left_out.iter().map(|s| s.host.to_string()).collect();
+    Err(ControlError::RetryBlocked(hosts.join(", ")))
 }
 
 /// Budget slots the hosts of `plan` hold, per group (claimed and not yet terminal).
@@ -196,6 +304,172 @@ mod tests {
         assert!(resumed.accepted_failed_batches.contains(&2));
     }
 
+    fn two_host_plan() -> RolloutPlan {
+        let target = Target {
+            package: pw_model::PackageName::parse("openssl").unwrap(),
+            version: ExactVersion::parse("3.0.17-1").unwrap(),
+        };
+        RolloutPlan {
+            id: RolloutId("r".into()),
+            batches: vec![BatchSpec {
+                group: "web".into(),
+                kind: BatchKind::Wave,
+                hosts: ["a", "b"]
+                    .iter()
+                    .map(|h| HostSpec {
+                        id: HostId((*h).into()),
+                        targets: vec![target.clone()],
+                    })
+                    .collect(),
+                not_before: None,
+                not_after: None,
+            }],
+            budgets: BTreeMap::from([("web".into(), 1)]),
+            failure: FailurePolicy::default_for(&[]),
+            mode: crate::plan::Mode::Batches,
+        }
+    }
+
+    fn failed() -> HostState {
+        HostState::Failed {
+            targets: vec![],
+            cause: crate::FailCause::Unreachable,
+            at: jiff::Timestamp::UNIX_EPOCH,
+        }
+    }
+
+    #[test]
+    fn skipping_a_host_and_the_refusals() {
+        let plan = two_host_plan();
+        let id = |h: &str| HostId(h.into());
+        let skipped = RolloutControl {
+            skipped_hosts: BTreeMap::from([(id("b"), "bob".into())]),
+            ..RolloutControl::default()
+        };
+        let states = BTreeMap::from([(id("a"), failed())]);
+        let completed = RolloutStatus::Completed;
+        let stopped = RolloutControl {
+            stopped_by: Some("carol".into()),
+            ..RolloutControl::default()
+        };
+        // (control, host, status, expected)
+        let table: Vec<(
+            RolloutControl,
+            &str,
+            RolloutStatus,
+            Result<(), ControlError>,
+        )> = vec![
+            (RolloutControl::default(), "b", running(), Ok(())),
+            (
+                RolloutControl::default(),
+                "x",
+                running(),
+                Err(ControlError::UnknownHost(id("x"))),
+            ),
+            (
+                RolloutControl::default(),
+                "a",
+                running(),
+                Err(ControlError::NotPending {
+                    host: id("a"),
+                    state: "failed".into(),
+                }),
+            ),
+            (
+                skipped.clone(),
+                "b",
+                running(),
+                Err(ControlError::AlreadySkipped {
+                    host: id("b"),
+                    by: "bob".into(),
+                }),
+            ),
+            (
+                RolloutControl::default(),
+                "b",
+                completed,
+                Err(ControlError::Completed("skip")),
+            ),
+            (
+                stopped,
+                "b",
+                running(),
+                Err(ControlError::Stopped("by carol".into())),
+            ),
+        ];
+        for (index, (control, host, status, expected)) in table.into_iter().enumerate() {
+            let result = control.skip_host(&id(host), "alice", &plan, &states, &status);
+            match (result, expected) {
+                (Ok(next), Ok(())) => {
+                    assert_eq!(
+                        next.skipped_hosts.get(&id(host)).map(String::as_str),
+                        Some("alice")
+                    );
+                }
+                (Err(error), Err(expected)) => assert_eq!(error, expected, "row {index}"),
+                (got, expected) => panic!("row {index}: {got:?}, expected {expected:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn emergency_starts_need_a_reason_and_happen_once() {
+        let at = jiff::Timestamp::UNIX_EPOCH;
+        let control = RolloutControl::default();
+        assert_eq!(
+            control.start_emergency("root", "  ", at, &running()),
+            Err(ControlError::NoReason)
+        );
+        let started = control
+            .start_emergency("root", " CVE-2026-0001 exploited ", at, &running())
+            .unwrap();
+        let emergency = started.emergency.clone().unwrap();
+        assert_eq!(
+            (emergency.by.as_str(), emergency.reason.as_str()),
+            ("root", "CVE-2026-0001 exploited")
+        );
+        assert_eq!(
+            started.start_emergency("admin2", "again", at, &running()),
+            Err(ControlError::AlreadyEmergency("root".into()))
+        );
+        assert_eq!(
+            control.start_emergency("root", "x", at, &RolloutStatus::Completed),
+            Err(ControlError::Completed("start as an emergency"))
+        );
+    }
+
+    #[test]
+    fn retrying_takes_the_failed_hosts_or_says_why_not() {
+        let plan = two_host_plan();
+        let id = |h: &str| HostId(h.into());
+        let new = RolloutId("r2".into());
+        let none = BlockList::new();
+        assert_eq!(
+            retry_plan(&plan, &BTreeMap::new(), &none, new.clone()),
+            Err(ControlError::NothingToRetry)
+        );
+        let states = BTreeMap::from([(id("a"), failed())]);
+        let (retry, left_out) = retry_plan(&plan, &states, &none, new.clone()).unwrap();
+        assert_eq!(retry.id, new);
+        assert_eq!(retry.batches[0].hosts.len(), 1);
+        assert_eq!(retry.batches[0].hosts[0].id, id("a"));
+        assert!(left_out.is_empty());
+        let mut blocks = BlockList::new();
+        let target = &plan.batches[0].hosts[0].targets[0];
+        blocks.insert(crate::Block {
+            package: target.package.clone(),
+            version: target.version.clone(),
+            reason: "health".into(),
+            rollout: RolloutId("r".into()),
+            host: id("a"),
+            at: jiff::Timestamp::UNIX_EPOCH,
+        });
+        assert_eq!(
+            retry_plan(&plan, &states, &blocks, new),
+            Err(ControlError::RetryBlocked("a".into()))
+        );
+    }
+
     #[test]
     fn slots_are_counted_per_group_for_hosts_holding_one() {
         let target = Target {
@@ -226,6 +500,7 @@ mod tests {
             ],
             budgets: BTreeMap::from([("web".into(), 1), ("db".into(), 2)]),
             failure: FailurePolicy::default_for(&[]),
+            mode: crate::plan::Mode::Batches,
         };
         let claimed = HostState::Claimed {
             targets: vec![target.clone()],

@@ -23,7 +23,9 @@
 //!   are often the host's own: full disk, broken mirror) but count against the failure budget.
 
 pub mod block;
+mod claim;
 pub mod control;
+pub mod gate;
 pub mod host;
 pub mod model;
 pub mod persist;
@@ -34,18 +36,21 @@ pub mod rollout;
 pub mod wire;
 
 pub use block::{Block, BlockList};
-pub use control::{ControlAction, ControlError, slots_by_group};
+pub use control::{ControlAction, ControlError, retry_plan, slots_by_group};
+pub use gate::{
+    BlackoutNote, HealthGate, NextSlot, WindowGate, WindowHold, WindowWait, window_allows,
+};
 pub use host::{
     Action, Command, CommandKey, Decision, Event, EventName, FailCause, HostChange, HostState,
     Progress, Rejected, RollbackCause, StateName, Step, next_deadline, on_tick, step,
 };
 pub use model::{ExactVersion, HostId, Recorded, RolloutId, Target, VersionError};
 pub use persist::{SCHEMA_VERSION, SchemaError, from_json, to_json};
-pub use plan::{BatchKind, BatchSpec, FailurePolicy, HostSpec, PlanError, RolloutPlan};
+pub use plan::{BatchKind, BatchSpec, FailurePolicy, HostSpec, Mode, PlanError, RolloutPlan};
 pub use policy::{Backoff, Policy, StepLimits, Timeouts};
 pub use report::{GuardOutcome, GuardReason, GuardReport, ProtectionRun};
 pub use rollout::{
-    Claim, Failures, Gates, PauseReason, Release, RolloutControl, RolloutDecision, RolloutStatus,
-    Skip, StopReason, WaitReason, decide, retry_failed,
+    CarriedOver, Claim, EmergencyStart, Failures, Gates, PauseReason, Release, RolloutControl,
+    RolloutDecision, RolloutStatus, Skip, StopReason, WaitReason, decide, retry_failed,
 };
 pub use wire::WireError;

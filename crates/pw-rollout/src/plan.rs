@@ -18,6 +18,22 @@ pub struct RolloutPlan {
     /// Disruption budget per group: hosts changing at once, at least 1.
     pub budgets: BTreeMap<String, usize>,
     pub failure: FailurePolicy,
+    /// Strict batches (default) or rolling.
+    #[serde(default)]
+    pub mode: Mode,
+}
+
+/// How hosts follow each other.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// A batch starts when the one before it is complete.
+    #[default]
+    Batches,
+    /// After the canaries, the next host of the group's waves starts as soon as one finishes
+    /// (never more in flight than the disruption budget); a wave with an unaccepted failure
+    /// stops the stream as a batch boundary would.
+    Rolling,
 }
 
 /// One batch: hosts of one group.
@@ -29,9 +45,9 @@ pub struct BatchSpec {
     /// No host of the batch is claimed before this instant (the plan's slot start).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub not_before: Option<Timestamp>,
-    /// No host of the batch is claimed after this instant: later, its change and a rollback
-    /// would no longer fit in the plan's window slot. The rollout then waits
-    /// ([`WaitReason::BatchWindowPassed`]) for an operator to stop it and re-plan.
+    /// The end of the batch's planned slot. Past it the batch carries over: its remaining hosts
+    /// continue in the group's next open window slots (the live window gate decides;
+    /// [`crate::rollout::CarriedOver`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub not_after: Option<Timestamp>,
 }

@@ -4,8 +4,9 @@
 //!
 //! Rules (docs/design/rollout-engine.md "Rollout decisions"):
 //! - batches run one after another; a batch is complete when each host is terminal or skipped;
-//! - a host is claimed only while the rollout runs, its window is open and the health gate is
-//!   green, and only while its group has fewer hosts holding a slot (here and in other rollouts)
+//! - a host is claimed only while the rollout runs, its group's window is open with room for its
+//!   change and rollback buffer (or the rollout is a T0 emergency) and its group's health gate is
+//!   green ([`crate::gate`]), and only while its group has fewer hosts holding a slot (here and in other rollouts)
 //!   than its disruption budget; terminal hosts hold no slot, so timeouts and failures give slots
 //!   back;
 //! - one failure budget for the whole rollout: any canary failure beyond `canary_max_failures`
@@ -21,6 +22,8 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use crate::block::BlockList;
+use crate::claim::{ClaimInput, claim_hosts};
+use crate::gate::{HealthGate, WindowGate, WindowHold};
 use crate::host::{Event, HostState};
 use crate::model::{HostId, RolloutId, Target};
 use crate::plan::{BatchKind, BatchSpec, HostSpec, PlanError, RolloutPlan};
@@ -35,31 +38,51 @@ pub struct RolloutControl {
     pub stopped_by: Option<String>,
     /// Batches (numbered from 1) whose failures an operator accepted, letting the next batch start.
     pub accepted_failed_batches: BTreeSet<usize>,
+    /// Pending hosts an operator skipped, with who did: left out like blocked ones.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub skipped_hosts: BTreeMap<HostId, String>,
+    /// A T0 emergency start: the window gate is bypassed for this rollout.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub emergency: Option<EmergencyStart>,
 }
 
-/// Conditions outside the rollout, evaluated by the controller at `now`.
+/// An admin's T0 emergency start of a rollout outside its windows.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EmergencyStart {
+    pub by: String,
+    pub reason: String,
+    pub at: Timestamp,
+}
+
+/// Conditions outside the rollout, computed by the controller at `now` on every pass
+/// ([`crate::gate`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Gates {
-    /// A maintenance window is open (and no blackout).
-    pub window_open: bool,
-    /// The pre-start health signals are green (DESIGN.md §9.3).
-    pub health_ok: bool,
+    /// Each fleet group's window state; a group missing here is not window-gated.
+    pub windows: BTreeMap<String, WindowGate>,
+    /// Each fleet group's health gate; a group missing here is green.
+    pub health: BTreeMap<String, HealthGate>,
+    /// A host's fleet group where it differs from its batch's group (an ad-hoc rollout puts
+    /// every host in one batch group); missing: the batch's group.
+    pub host_groups: BTreeMap<HostId, String>,
+    /// Each host's apply estimate in seconds (missing: 0), for the window's remaining time.
+    pub apply_seconds: BTreeMap<HostId, u64>,
+    /// A T0 emergency rollout: the window gate is bypassed (the health gate is not).
+    pub emergency: bool,
     /// Slots held by other rollouts, per group: the budget is per group, not per rollout.
     pub busy_elsewhere: BTreeMap<String, usize>,
-    /// The controller's clock, for batch start times; `None` (unknown) keeps every batch with a
-    /// `not_before` waiting.
-    #[serde(default)]
+    /// The controller's clock, for batch start times and windows; `None` (unknown) keeps every
+    /// batch with a `not_before` and every window-gated host waiting.
     pub now: Option<Timestamp>,
 }
 
-impl Default for Gates {
-    fn default() -> Self {
-        Gates {
-            window_open: true,
-            health_ok: true,
-            busy_elsewhere: BTreeMap::new(),
-            now: None,
-        }
+impl Gates {
+    /// The fleet group whose gates apply to `host` of a batch of `batch_group`.
+    pub fn group_of<'a>(&'a self, host: &HostId, batch_group: &'a str) -> &'a str {
+        self.host_groups
+            .get(host)
+            .map_or(batch_group, String::as_str)
     }
 }
 
@@ -97,8 +120,12 @@ pub enum StopReason {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum WaitReason {
-    WindowClosed,
-    HealthGate,
+    /// Hosts of `group` held back by its window: closed (or a blackout) until the next slot,
+    /// or too little of the open slot left for their change and rollback buffer (they carry
+    /// over to the next slot).
+    Window(WindowHold),
+    /// `group`'s health checks are red: none of its hosts is claimed.
+    HealthGate { group: String, red: Vec<String> },
     /// The group's budget is used; `holders` are this rollout's hosts holding slots.
     BudgetFull {
         group: String,
@@ -107,20 +134,17 @@ pub enum WaitReason {
         holders: Vec<HostId>,
     },
     /// The current batch's start time (its window slot) has not come yet.
-    BatchNotStarted {
-        batch: usize,
-        start: Timestamp,
-    },
-    /// The current batch's last claim instant has passed: the rest of it no longer fits in its
-    /// window slot. Claimed hosts finish; nothing more is claimed.
-    BatchWindowPassed {
-        batch: usize,
-        end: Timestamp,
-    },
+    BatchNotStarted { batch: usize, start: Timestamp },
     /// Every remaining host of the current batch is claimed; waiting for them to finish.
-    BatchInProgress {
-        batch: usize,
-    },
+    BatchInProgress { batch: usize },
+}
+
+/// The current batch outlived its planned slot: its remaining hosts continue in the group's
+/// next open window slots (carry-over, DESIGN.md §9 U5) instead of stalling.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CarriedOver {
+    pub batch: usize,
+    pub planned_end: Timestamp,
 }
 
 /// A host to claim: feed [`Claim::event`] to its state machine.
@@ -155,11 +179,15 @@ impl Release {
     }
 }
 
-/// A host left out because some of its target versions are blocked fleet-wide.
+/// A host left out: some of its target versions are blocked fleet-wide, or an operator
+/// skipped it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Skip {
     pub host: HostId,
     pub blocked: Vec<Target>,
+    /// The operator who skipped the host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skipped_by: Option<String>,
 }
 
 /// Failed hosts so far (`rolled_back` or `failed`).
@@ -179,6 +207,8 @@ pub struct RolloutDecision {
     pub release: Vec<Release>,
     pub skipped: Vec<Skip>,
     pub waiting: Vec<WaitReason>,
+    /// Set when the current batch continues past its planned slot.
+    pub carried_over: Option<CarriedOver>,
     /// Hosts of this rollout holding a slot, per group.
     pub slots: BTreeMap<String, Vec<HostId>>,
     pub failures: Failures,
@@ -222,7 +252,9 @@ pub fn decide(
                     .or_default()
                     .push(host.id.clone());
             }
-            let skip = matches!(state, HostState::Pending { .. }) && !blocked.is_empty();
+            let skipped_by = control.skipped_hosts.get(&host.id).cloned();
+            let skip = matches!(state, HostState::Pending { .. })
+                && (!blocked.is_empty() || skipped_by.is_some());
             if state.before_install() && !blocked.is_empty() {
                 blocked_claims.push(Release {
                     host: host.id.clone(),
@@ -233,6 +265,7 @@ pub fn decide(
                 skipped.push(Skip {
                     host: host.id.clone(),
                     blocked,
+                    skipped_by,
                 });
             } else if !state.is_terminal() {
                 complete = false;
@@ -272,11 +305,22 @@ pub fn decide(
         release,
         skipped,
         waiting: Vec::new(),
+        carried_over: None,
         slots,
         failures,
     };
     if let (RolloutStatus::Running, Some(current)) = (&decision.status, current) {
-        claim_in_batch(plan, current, states, blocks, gates, &mut decision);
+        let unaccepted = unaccepted_failures(plan, control, &batch_failures);
+        let input = ClaimInput {
+            plan,
+            current,
+            states,
+            blocks,
+            gates,
+            unaccepted_failures: &unaccepted,
+            skipped: &control.skipped_hosts,
+        };
+        claim_hosts(&input, &mut decision);
     }
     Ok(decision)
 }
@@ -284,80 +328,8 @@ pub fn decide(
 static PENDING: HostState = HostState::Pending { attempt: 1 };
 
 /// A host's state; pending when the controller has none yet.
-fn state_in<'a>(states: &'a BTreeMap<HostId, HostState>, id: &HostId) -> &'a HostState {
+pub(crate) fn state_in<'a>(states: &'a BTreeMap<HostId, HostState>, id: &HostId) -> &'a HostState {
     states.get(id).unwrap_or(&PENDING)
-}
-
-/// Claims the current batch's free hosts within the group budget, or says why it waits.
-fn claim_in_batch(
-    plan: &RolloutPlan,
-    current: usize,
-    states: &BTreeMap<HostId, HostState>,
-    blocks: &BlockList,
-    gates: &Gates,
-    decision: &mut RolloutDecision,
-) {
-    if !gates.window_open {
-        decision.waiting.push(WaitReason::WindowClosed);
-    }
-    if !gates.health_ok {
-        decision.waiting.push(WaitReason::HealthGate);
-    }
-    let batch = &plan.batches[current];
-    if let Some(start) = batch.not_before
-        && gates.now.is_none_or(|now| now < start)
-    {
-        decision.waiting.push(WaitReason::BatchNotStarted {
-            batch: current + 1,
-            start,
-        });
-    }
-    if let Some(end) = batch.not_after
-        && gates.now.is_none_or(|now| now > end)
-    {
-        decision.waiting.push(WaitReason::BatchWindowPassed {
-            batch: current + 1,
-            end,
-        });
-    }
-    if !decision.waiting.is_empty() {
-        return;
-    }
-    let budget = plan.budgets.get(&batch.group).copied().unwrap_or(0);
-    let elsewhere = gates.busy_elsewhere.get(&batch.group).copied().unwrap_or(0);
-    let holding = decision.slots.get(&batch.group).map_or(0, Vec::len);
-    let mut free = budget.saturating_sub(holding.saturating_add(elsewhere));
-    let mut candidates = batch.hosts.iter().filter(|h| {
-        matches!(state_in(states, &h.id), HostState::Pending { .. })
-            && blocks.blocked(&h.targets).next().is_none()
-    });
-    for host in candidates.by_ref() {
-        if free == 0 {
-            decision.waiting.push(WaitReason::BudgetFull {
-                group: batch.group.clone(),
-                budget,
-                elsewhere,
-                holders: decision
-                    .slots
-                    .get(&batch.group)
-                    .cloned()
-                    .unwrap_or_default(),
-            });
-            return;
-        }
-        free -= 1;
-        decision.claim.push(Claim {
-            host: host.id.clone(),
-            group: batch.group.clone(),
-            batch: current + 1,
-            targets: host.targets.clone(),
-        });
-    }
-    if decision.claim.is_empty() {
-        decision
-            .waiting
-            .push(WaitReason::BatchInProgress { batch: current + 1 });
-    }
 }
 
 fn stop_reason(
@@ -384,25 +356,40 @@ fn stop_reason(
     None
 }
 
+/// Failures per batch that pause the rollout: none under `continue_after_failed_batch`, and
+/// none of a batch an operator accepted.
+fn unaccepted_failures(
+    plan: &RolloutPlan,
+    control: &RolloutControl,
+    batch_failures: &[usize],
+) -> Vec<usize> {
+    batch_failures
+        .iter()
+        .enumerate()
+        .map(|(index, failures)| {
+            let ignored = plan.failure.continue_after_failed_batch
+                || control.accepted_failed_batches.contains(&(index + 1));
+            if ignored { 0 } else { *failures }
+        })
+        .collect()
+}
+
 fn pause_reason(
     plan: &RolloutPlan,
     control: &RolloutControl,
     batch_failures: &[usize],
     current: usize,
 ) -> Option<PauseReason> {
-    if !plan.failure.continue_after_failed_batch {
-        let failed = batch_failures[..current]
-            .iter()
-            .enumerate()
-            .find(|(index, failures)| {
-                **failures > 0 && !control.accepted_failed_batches.contains(&(index + 1))
-            });
-        if let Some((index, failures)) = failed {
-            return Some(PauseReason::BatchFailed {
-                batch: index + 1,
-                failures: *failures,
-            });
-        }
+    let unaccepted = unaccepted_failures(plan, control, batch_failures);
+    let failed = unaccepted[..current]
+        .iter()
+        .enumerate()
+        .find(|(_, failures)| **failures > 0);
+    if let Some((index, failures)) = failed {
+        return Some(PauseReason::BatchFailed {
+            batch: index + 1,
+            failures: *failures,
+        });
     }
     control
         .paused_by
@@ -445,6 +432,7 @@ pub fn retry_failed(
                     left_out.push(Skip {
                         host: h.id.clone(),
                         blocked,
+                        skipped_by: None,
                     });
                     false
                 })
@@ -464,6 +452,7 @@ pub fn retry_failed(
         batches,
         budgets: plan.budgets.clone(),
         failure: plan.failure,
+        mode: plan.mode,
     };
     (retry, left_out)
 }

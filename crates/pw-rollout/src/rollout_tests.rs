@@ -51,6 +51,7 @@ fn plan(batches: &[(BatchKind, &[&str])], budget: usize) -> RolloutPlan {
         failure: FailurePolicy::default_for(&batches),
         batches,
         budgets: [("web".to_string(), budget)].into_iter().collect(),
+        mode: crate::plan::Mode::Batches,
     }
 }
 
@@ -329,39 +330,6 @@ fn blocked_versions_skip_pending_hosts_and_release_unstarted_claims() {
 }
 
 #[test]
-fn closed_windows_and_red_gates_claim_nothing() {
-    let p = plan(&[(WAVE, &["w1"])], 1);
-    for (gates, reason) in [
-        (
-            Gates {
-                window_open: false,
-                ..Gates::default()
-            },
-            WaitReason::WindowClosed,
-        ),
-        (
-            Gates {
-                health_ok: false,
-                ..Gates::default()
-            },
-            WaitReason::HealthGate,
-        ),
-    ] {
-        let d = decide(
-            &p,
-            &BTreeMap::new(),
-            &Default::default(),
-            &BlockList::new(),
-            &gates,
-        )
-        .unwrap();
-        assert_eq!(d.status, RolloutStatus::Running);
-        assert!(d.claim.is_empty());
-        assert_eq!(d.waiting, [reason]);
-    }
-}
-
-#[test]
 fn completed_when_every_host_is_terminal_and_stopped_wins_over_completed() {
     let p = plan(&[(CANARY, &["c1"]), (WAVE, &["w1"])], 1);
     let d = run(&p, &states(&[("c1", done()), ("w1", done())]));
@@ -508,7 +476,7 @@ fn another_groups_canary_may_follow_a_wave() {
 }
 
 #[test]
-fn a_batch_past_its_last_claim_claims_nothing_more() {
+fn a_batch_past_its_planned_slot_carries_over() {
     let end = at() + jiff::SignedDuration::from_hours(1);
     let mut p = plan(
         &[(BatchKind::Canary, &["a"]), (BatchKind::Wave, &["b", "c"])],
@@ -516,24 +484,29 @@ fn a_batch_past_its_last_claim_claims_nothing_more() {
     );
     p.batches[1].not_after = Some(end);
     let done = BTreeMap::from([(id("a"), done())]);
-    let decide_at = |now: Option<Timestamp>, states: &BTreeMap<HostId, HostState>| {
+    let decide_at = |now: Option<Timestamp>| {
         let gates = Gates {
             now,
             ..Gates::default()
         };
-        decide(&p, states, &Default::default(), &BlockList::new(), &gates).unwrap()
+        decide(&p, &done, &Default::default(), &BlockList::new(), &gates).unwrap()
     };
-    // In time: claimed (budget 1: one host).
-    let d = decide_at(Some(end), &done);
+    // In its slot: claimed (budget 1: one host), not carried over.
+    let d = decide_at(Some(end));
+    assert_eq!((d.claim.len(), &d.carried_over), (1, &None), "{d:?}");
+    // Later: still claimed (the live window gate decides), marked as carried over.
+    let later = end + jiff::SignedDuration::from_secs(1);
+    let d = decide_at(Some(later));
     assert_eq!(d.claim.len(), 1, "{d:?}");
-    // Too late, or no clock: waits with the reason, claims nothing.
-    for now in [None, Some(end + jiff::SignedDuration::from_secs(1))] {
-        let d = decide_at(now, &done);
-        assert!(d.claim.is_empty(), "{now:?}: {d:?}");
-        assert_eq!(
-            d.waiting,
-            vec![WaitReason::BatchWindowPassed { batch: 2, end }]
-        );
-        assert_eq!(d.status, RolloutStatus::Running);
-    }
+    assert_eq!(
+        d.carried_over,
+        Some(CarriedOver {
+            batch: 2,
+            planned_end: end
+        })
+    );
+    assert_eq!(d.status, RolloutStatus::Running);
 }
+
+#[path = "rollout_gate_tests.rs"]
+mod gates;

@@ -150,6 +150,14 @@ fn once_each<'a>(
     Ok(())
 }
 
+/// The API's rollout mode as the engine's.
+pub fn mode(mode: pw_protocol::RolloutMode) -> crate::plan::Mode {
+    match mode {
+        pw_protocol::RolloutMode::Batches => crate::plan::Mode::Batches,
+        pw_protocol::RolloutMode::Rolling => crate::plan::Mode::Rolling,
+    }
+}
+
 impl TryFrom<&ChangeReport> for GuardReport {
     type Error = WireError;
 

@@ -11,7 +11,8 @@
 use std::collections::BTreeMap;
 
 use jiff::Timestamp;
-use pw_fleet::{Change, ChangeKind, FleetDocument, HostFacts, Resolution, parse_fleet};
+use pw_controller::fleet::facts;
+use pw_fleet::{Change, ChangeKind, FleetDocument, Resolution};
 use pw_priority::PriorityPolicy;
 use pw_protocol::{
     FleetApplied, FleetChange, FleetVersionList, FleetVersionView, FleetView, GroupList,
@@ -182,16 +183,7 @@ pub async fn groups(store: &Store) -> Result<GroupList, Refusal> {
 pub async fn current_document(
     store: &Store,
 ) -> anyhow::Result<Option<(StoredFleet, FleetDocument)>> {
-    let Some(stored) = store.current_fleet().await? else {
-        return Ok(None);
-    };
-    let document = parse_fleet(&stored.document).map_err(|e| {
-        anyhow::anyhow!(
-            "stored fleet document version {} does not read: {e}",
-            stored.version
-        )
-    })?;
-    Ok(Some((stored, document)))
+    pw_controller::fleet::current_document(store).await
 }
 
 /// Ranks every host's stored inventory again under the current document (after an apply, so
@@ -285,13 +277,6 @@ pub async fn production_hosts(store: &Store, host_ids: &[String]) -> anyhow::Res
         }
     }
     Ok(found)
-}
-
-fn facts(host: &HostRow) -> HostFacts<'_> {
-    HostFacts {
-        hostname: &host.hostname,
-        labels: &host.labels,
-    }
 }
 
 fn host_ref(host: &HostRow) -> HostRef {

@@ -11,6 +11,7 @@ use sqlx::sqlite::SqliteRow;
 
 use crate::Store;
 use crate::audit::{AuditEntry, append};
+use crate::parse_time;
 
 /// A rollout about to be created, with every host's initial state.
 #[derive(Debug, Clone)]
@@ -257,6 +258,33 @@ impl Store {
                 command_id: row.get("command_id"),
                 updated_at: row.get("updated_at"),
             })
+            .collect())
+    }
+
+    /// The latest rollout state of every host that ended `failed` in some rollout, as
+    /// `(host_id, state JSON)`, only where that failure is the host's latest rollout state (a
+    /// later rollout of the host, a retry included, supersedes it). The health gate reads it.
+    pub async fn hosts_failed_last(&self) -> anyhow::Result<Vec<(String, String)>> {
+        let rows = sqlx::query(
+            "SELECT host_id, state_name, state, updated_at FROM rollout_hosts
+             WHERE host_id IN (SELECT host_id FROM rollout_hosts WHERE state_name = 'failed')",
+        )
+        .fetch_all(self.pool())
+        .await
+        .context("reading the hosts whose rollout failed")?;
+        let mut latest: std::collections::BTreeMap<String, (Timestamp, String, String)> =
+            std::collections::BTreeMap::new();
+        for row in &rows {
+            let host: String = row.get("host_id");
+            let at = parse_time(&row.get::<String, _>("updated_at"))?;
+            if latest.get(&host).is_none_or(|(seen, ..)| at > *seen) {
+                latest.insert(host, (at, row.get("state_name"), row.get("state")));
+            }
+        }
+        Ok(latest
+            .into_iter()
+            .filter(|(_, (_, name, _))| name == "failed")
+            .map(|(host, (_, _, state))| (host, state))
             .collect())
     }
 

@@ -95,6 +95,7 @@ fn plan(fleet: &Fleet) -> RolloutPlan {
         batches: canaries,
         budgets,
         failure: fleet.failure,
+        mode: pw_rollout::Mode::Batches,
     }
 }
 

@@ -1,0 +1,147 @@
+//! The gates of one scheduler pass, computed at the pass's `now` from the live fleet document
+//! (docs/design/rollout-engine.md "Window and health gates"):
+//!
+//! - each host's fleet group (the document's resolution; an ungrouped host keeps its batch's
+//!   group; a host matching several groups at once is held in a `conflict: …` group that is
+//!   closed until the document is fixed);
+//! - each group's window gate from its windows and blackouts (pw-fleet → pw-calendar) with the
+//!   slot's rollback buffer (pw-planner's capacity); a group without windows is not gated;
+//! - each host's apply estimate from the document's estimates (pw-planner's `estimate`);
+//! - each group's health gate: red while a host of the group last ended `failed` in a way that
+//!   pages a human (the engine's judgement of its agent's last guarded change report);
+//! - a T0 emergency start of the rollout (its control) bypasses the window gate.
+//!
+//! Without a fleet document nothing is gated (as before the document existed).
+
+use std::collections::BTreeMap;
+
+use jiff::Timestamp;
+use pw_fleet::{FleetDocument, Resolution};
+use pw_rollout::{Gates, HealthGate, HostChange, HostId, RolloutControl, RolloutPlan, WindowGate};
+use pw_store::HostRow;
+
+use crate::Controller;
+use crate::fleet::{current_document, facts};
+
+/// What every rollout of a pass shares: read once per pass.
+pub(crate) struct PassGates {
+    document: Option<FleetDocument>,
+    hosts: BTreeMap<String, HostRow>,
+    /// Red signals per fleet group.
+    red: BTreeMap<String, Vec<String>>,
+    now: Timestamp,
+}
+
+impl PassGates {
+    /// Reads the document, the hosts and the hosts whose last rollout failed.
+    pub(crate) async fn load(state: &Controller, now: Timestamp) -> anyhow::Result<PassGates> {
+        let Some((_, document)) = current_document(&state.store).await? else {
+            return Ok(PassGates {
+                document: None,
+                hosts: BTreeMap::new(),
+                red: BTreeMap::new(),
+                now,
+            });
+        };
+        let hosts: BTreeMap<String, HostRow> = state
+            .store
+            .hosts()
+            .await?
+            .into_iter()
+            .map(|h| (h.id.clone(), h))
+            .collect();
+        let mut red: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for (host_id, text) in state.store.hosts_failed_last().await? {
+            let change: HostChange = match pw_rollout::from_json(&text) {
+                Ok(change) => change,
+                Err(error) => {
+                    tracing::warn!(host = host_id, %error, "stored host state unreadable");
+                    continue;
+                }
+            };
+            let Some(signal) = HealthGate::signal(&change.host, &change.state) else {
+                continue;
+            };
+            if let Some(Resolution::Member { group, .. }) =
+                hosts.get(&host_id).map(|h| document.resolve(facts(h)))
+            {
+                red.entry(group).or_default().push(signal);
+            }
+        }
+        Ok(PassGates {
+            document: Some(document),
+            hosts,
+            red,
+            now,
+        })
+    }
+
+    /// The gates of one rollout. `verification` gives the engine's verification period of a
+    /// batch group (the window must hold it too).
+    pub(crate) fn for_rollout(
+        &self,
+        plan: &RolloutPlan,
+        control: &RolloutControl,
+        busy_elsewhere: BTreeMap<String, usize>,
+        verification: impl Fn(&str) -> u64,
+    ) -> Gates {
+        let mut gates = Gates {
+            busy_elsewhere,
+            now: Some(self.now),
+            emergency: control.emergency.is_some(),
+            ..Gates::default()
+        };
+        let Some(document) = &self.document else {
+            return gates;
+        };
+        for batch in &plan.batches {
+            for host in &batch.hosts {
+                let group = self.group_of(document, &host.id, &batch.group);
+                if !gates.windows.contains_key(&group) {
+                    let gate = if document.policy.groups.contains_key(&group) {
+                        document.window_gate(&group, self.now, verification(&batch.group))
+                    } else if group.starts_with(CONFLICT) {
+                        Some(WindowGate::Closed {
+                            next: None,
+                            blackout: None,
+                        })
+                    } else {
+                        None
+                    };
+                    if let Some(gate) = gate {
+                        gates.windows.insert(group.clone(), gate);
+                    }
+                    if let Some(red) = self.red.get(&group) {
+                        let red = red.clone();
+                        gates.health.insert(group.clone(), HealthGate { red });
+                    }
+                }
+                let targets = host
+                    .targets
+                    .iter()
+                    .map(|t| (t.package.as_str(), t.version.as_str()));
+                let estimate = pw_planner::targets::estimate_targets(targets, &document.policy);
+                gates
+                    .apply_seconds
+                    .insert(host.id.clone(), estimate.apply_seconds);
+                if group != batch.group {
+                    gates.host_groups.insert(host.id.clone(), group);
+                }
+            }
+        }
+        gates
+    }
+
+    fn group_of(&self, document: &FleetDocument, host: &HostId, batch_group: &str) -> String {
+        match self.hosts.get(&host.0).map(|h| document.resolve(facts(h))) {
+            Some(Resolution::Member { group, .. }) => group,
+            Some(Resolution::Conflict { groups, .. }) => {
+                format!("{CONFLICT}{}", groups.join(", "))
+            }
+            Some(Resolution::Ungrouped) | None => batch_group.to_owned(),
+        }
+    }
+}
+
+/// The group name of a host in several groups at once.
+const CONFLICT: &str = "conflict: ";
