@@ -61,6 +61,11 @@ fn hold(group: &str, hosts: &[&str], wait: WindowWait) -> WaitReason {
     })
 }
 
+/// `decide` with no control and no blocks.
+fn gated(p: &RolloutPlan, states: &BTreeMap<HostId, HostState>, gates: &Gates) -> RolloutDecision {
+    decide(p, states, &Default::default(), &BlockList::new(), gates).unwrap()
+}
+
 fn claimed_hosts(d: &RolloutDecision) -> Vec<&str> {
     d.claim.iter().map(|c| c.host.0.as_str()).collect()
 }
@@ -143,14 +148,7 @@ fn window_gates_per_group() {
             emergency,
             ..gates(web, db)
         };
-        let d = decide(
-            &p,
-            &BTreeMap::new(),
-            &Default::default(),
-            &BlockList::new(),
-            &gates,
-        )
-        .unwrap();
+        let d = gated(&p, &BTreeMap::new(), &gates);
         assert_eq!(claimed_hosts(&d), claimed, "row {index}: {d:?}");
         assert_eq!(d.waiting, waiting, "row {index}");
         assert_eq!(d.status, RolloutStatus::Running, "row {index}");
@@ -164,14 +162,7 @@ fn without_a_clock_only_ungated_hosts_go() {
         now: None,
         ..gates(Some(open(120)), Some(WindowGate::NoWindows))
     };
-    let d = decide(
-        &p,
-        &BTreeMap::new(),
-        &Default::default(),
-        &BlockList::new(),
-        &gates,
-    )
-    .unwrap();
+    let d = gated(&p, &BTreeMap::new(), &gates);
     assert_eq!(claimed_hosts(&d), ["w2"]);
     let wait = WindowWait::Closed {
         next: None,
@@ -189,14 +180,7 @@ fn a_red_health_gate_holds_its_group_even_in_an_emergency() {
         emergency: true,
         ..gates(None, None)
     };
-    let d = decide(
-        &p,
-        &BTreeMap::new(),
-        &Default::default(),
-        &BlockList::new(),
-        &red_web,
-    )
-    .unwrap();
+    let d = gated(&p, &BTreeMap::new(), &red_web);
     assert_eq!(claimed_hosts(&d), ["w2"], "db is green");
     assert_eq!(
         d.waiting,
@@ -210,14 +194,7 @@ fn a_red_health_gate_holds_its_group_even_in_an_emergency() {
         health: BTreeMap::from([("web".to_owned(), HealthGate::default())]),
         ..gates(None, None)
     };
-    let d = decide(
-        &p,
-        &BTreeMap::new(),
-        &Default::default(),
-        &BlockList::new(),
-        &green,
-    )
-    .unwrap();
+    let d = gated(&p, &BTreeMap::new(), &green);
     assert_eq!(claimed_hosts(&d), ["w1", "w2"]);
 }
 
@@ -287,14 +264,7 @@ fn rolling_mode_starts_the_next_host_as_one_finishes() {
     for (index, (mode, list, claimed)) in table.into_iter().enumerate() {
         let p = rolling(mode);
         let s = states(&list);
-        let d = decide(
-            &p,
-            &s,
-            &Default::default(),
-            &BlockList::new(),
-            &Gates::default(),
-        )
-        .unwrap();
+        let d = gated(&p, &s, &Gates::default());
         assert_eq!(claimed_hosts(&d), claimed, "row {index}: {d:?}");
         let in_flight = s.values().filter(|s| s.holds_slot()).count() + d.claim.len();
         assert!(in_flight <= 2, "row {index}: {in_flight} in flight");
@@ -310,14 +280,7 @@ fn rolling_mode_claims_carry_their_own_batch_number() {
         ("w2", done()),
         ("w3", done()),
     ]);
-    let d = decide(
-        &p,
-        &s,
-        &Default::default(),
-        &BlockList::new(),
-        &Gates::default(),
-    )
-    .unwrap();
+    let d = gated(&p, &s, &Gates::default());
     let batches: Vec<usize> = d.claim.iter().map(|c| c.batch).collect();
     assert_eq!((claimed_hosts(&d), batches), (vec!["w4", "w5"], vec![3, 4]));
     assert_eq!(d.batch, Some(3));
