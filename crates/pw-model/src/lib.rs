@@ -12,6 +12,7 @@ mod label;
 mod lifecycle;
 mod os;
 mod package;
+mod text;
 mod tier;
 
 pub use cve::is_cve_id;
@@ -29,4 +30,8 @@ pub use lifecycle::{
 };
 pub use os::{OsFamily, OsRelease, OsReleaseError};
 pub use package::{PackageName, PackageNameError};
+pub use text::{
+    HostnameError, MAX_AGENT_VERSION, MAX_HOSTNAME, MAX_NOTE, MAX_RESULT_MESSAGE, check_hostname,
+    check_text, clip_text,
+};
 pub use tier::Tier;

@@ -49,6 +49,9 @@ pub struct HostSummary {
     /// Labels its agent reports (`patchwarden agent --label KEY=VALUE`).
     #[serde(default)]
     pub labels: std::collections::BTreeMap<String, String>,
+    /// Another enrolled host reports the same host name (ids tell them apart).
+    #[serde(default)]
+    pub duplicate_hostname: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]

@@ -99,7 +99,18 @@ impl Store {
 
     /// The last `limit` audit records, newest first.
     pub async fn audit_tail(&self, limit: u32) -> anyhow::Result<Vec<AuditRecord>> {
-        let rows = sqlx::query("SELECT * FROM audit ORDER BY seq DESC LIMIT ?")
+        self.audit_page(None, limit).await
+    }
+
+    /// Up to `limit` audit records older than `before` (a `seq`; the newest when `None`),
+    /// newest first.
+    pub async fn audit_page(
+        &self,
+        before: Option<i64>,
+        limit: u32,
+    ) -> anyhow::Result<Vec<AuditRecord>> {
+        let rows = sqlx::query("SELECT * FROM audit WHERE seq < ? ORDER BY seq DESC LIMIT ?")
+            .bind(before.unwrap_or(i64::MAX))
             .bind(limit)
             .fetch_all(self.pool())
             .await

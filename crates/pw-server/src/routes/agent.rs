@@ -49,12 +49,7 @@ pub async fn enroll(
 ) -> Result<Json<EnrollResponse>, ApiError> {
     // TLS was checked by `auth::authenticate` before the body was read.
     check_protocol(request.protocol_version)?;
-    let hostname = request.hostname.trim();
-    if hostname.is_empty() || hostname.len() > 253 {
-        return Err(ApiError::InvalidBody(
-            "hostname must be 1–253 characters".into(),
-        ));
-    }
+    let hostname = checked_hostname(&request.hostname)?;
     let host_id = format!("host-{}", uuid::Uuid::now_v7());
     let cert = state
         .ca
@@ -95,6 +90,12 @@ pub async fn heartbeat(
     ApiJson(beat): ApiJson<Heartbeat>,
 ) -> Result<Json<HeartbeatAck>, ApiError> {
     check_protocol(beat.protocol_version)?;
+    pw_model::check_text(
+        "agent_version",
+        &beat.agent_version,
+        pw_model::MAX_AGENT_VERSION,
+    )
+    .map_err(ApiError::InvalidBody)?;
     let now = Timestamp::now();
     state
         .store
@@ -120,6 +121,7 @@ pub async fn inventory(
     ApiJson(report): ApiJson<InventoryReport>,
 ) -> Result<Json<InventoryAck>, ApiError> {
     check_protocol(report.protocol_version)?;
+    let hostname = checked_hostname(&report.hostname)?.to_owned();
     let os = OsRelease::parse(&report.os).map_err(|e| ApiError::InvalidBody(e.to_string()))?;
     if let Some(labels) = &report.labels {
         pw_model::check_labels(labels).map_err(|e| ApiError::InvalidLabel(e.to_string()))?;
@@ -152,7 +154,7 @@ pub async fn inventory(
     }
     state
         .store
-        .store_inventory(&host_id, report.hostname.trim(), &row, pending.as_deref())
+        .store_inventory(&host_id, &hostname, &row, pending.as_deref())
         .await?;
     state
         .metrics
@@ -236,8 +238,14 @@ pub async fn result(
     State(state): State<AppState>,
     AgentHost(host_id): AgentHost,
     Path(id): Path<String>,
-    ApiJson(result): ApiJson<CommandResult>,
+    ApiJson(mut result): ApiJson<CommandResult>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
+    // Kept and audited: cut to a bounded length (an agent retries a refused result forever).
+    if let std::borrow::Cow::Owned(clipped) =
+        pw_model::clip_text(&result.message, pw_model::MAX_RESULT_MESSAGE)
+    {
+        result.message = clipped;
+    }
     let status = result.status.as_str();
     let command = state.store.command(&id).await?;
     if let Some(command) = command.filter(|c| c.host_id == host_id && c.kind == "collect_evidence")
@@ -298,6 +306,11 @@ fn recorded(
         )),
         FinishOutcome::NotFound => Err(ApiError::CommandNotFound(id)),
     }
+}
+
+/// A reported host name, checked like every host name (`pw_model::check_hostname`), trimmed.
+fn checked_hostname(text: &str) -> Result<&str, ApiError> {
+    pw_model::check_hostname(text).map_err(|e| ApiError::InvalidBody(format!("hostname: {e}")))
 }
 
 fn check_protocol(version: u32) -> Result<(), ApiError> {

@@ -14,12 +14,12 @@ use pw_store::{CommandRow, HostRow};
 
 use crate::auth::Actor;
 use crate::error::{ApiError, ApiJson};
-use crate::state::{AppState, DEFAULT_TOKEN_TTL};
+use crate::state::{AppState, DEFAULT_TOKEN_TTL, MAX_TOKEN_TTL};
 
 pub async fn hosts(State(state): State<AppState>) -> Result<Json<HostList>, ApiError> {
     let hosts = state.store.hosts().await?;
     Ok(Json(HostList {
-        hosts: hosts.into_iter().map(host_summary).collect(),
+        hosts: host_summaries(hosts),
     }))
 }
 
@@ -27,8 +27,11 @@ pub async fn host(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<HostSummary>, ApiError> {
-    let host = state.store.host(&id).await?;
-    host.map(|h| Json(host_summary(h)))
+    let hosts = host_summaries(state.store.hosts().await?);
+    hosts
+        .into_iter()
+        .find(|h| h.id == id)
+        .map(Json)
         .ok_or(ApiError::HostNotFound(id))
 }
 
@@ -120,9 +123,17 @@ pub async fn create_token(
 ) -> Result<(axum::http::StatusCode, Json<EnrollmentToken>), ApiError> {
     let ttl = match request.ttl_secs {
         None => DEFAULT_TOKEN_TTL,
-        Some(0) => return Err(ApiError::InvalidBody("ttl_secs must be positive".into())),
+        Some(secs) if secs == 0 || secs > MAX_TOKEN_TTL.as_secs() => {
+            return Err(ApiError::InvalidBody(format!(
+                "ttl_secs: {secs} is outside 1–{} (7 days)",
+                MAX_TOKEN_TTL.as_secs()
+            )));
+        }
         Some(secs) => Duration::from_secs(secs),
     };
+    if let Some(note) = &request.note {
+        pw_model::check_text("note", note, pw_model::MAX_NOTE).map_err(ApiError::InvalidBody)?;
+    }
     let token = state
         .create_enrollment_token(ttl, request.note.as_deref(), &actor.name)
         .await?;
@@ -186,9 +197,43 @@ pub async fn command(
     }
 }
 
-pub async fn audit(State(state): State<AppState>) -> Result<Json<serde_json::Value>, ApiError> {
-    let records = state.store.audit_tail(200).await?;
-    Ok(Json(serde_json::json!({ "records": records })))
+/// `GET /api/v1/audit?before=SEQ&limit=N`: a page of the audit log, newest first.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditQuery {
+    before: Option<i64>,
+    limit: Option<u32>,
+}
+
+/// Records per audit page: default and most.
+const AUDIT_PAGE: u32 = 100;
+const AUDIT_PAGE_MAX: u32 = 500;
+
+pub async fn audit(
+    State(state): State<AppState>,
+    query: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let Query(query) = query?;
+    let limit = query.limit.unwrap_or(AUDIT_PAGE);
+    if !(1..=AUDIT_PAGE_MAX).contains(&limit) {
+        return Err(ApiError::InvalidRequest(format!(
+            "limit: {limit} is outside 1–{AUDIT_PAGE_MAX}"
+        )));
+    }
+    if let Some(before) = query.before.filter(|&b| b < 1) {
+        return Err(ApiError::InvalidRequest(format!(
+            "before: {before} is not a record number (1 or more)"
+        )));
+    }
+    let records = state.store.audit_page(query.before, limit).await?;
+    // The next (older) page starts before the oldest record of this one.
+    let next_before = match records.last() {
+        Some(last) if records.len() == limit as usize && last.seq > 1 => Some(last.seq),
+        _ => None,
+    };
+    Ok(Json(
+        serde_json::json!({ "records": records, "next_before": next_before }),
+    ))
 }
 
 fn command_view(row: CommandRow) -> Result<CommandView, ApiError> {
@@ -206,6 +251,23 @@ fn command_view(row: CommandRow) -> Result<CommandView, ApiError> {
         state: row.state,
         result_message: row.result_message,
     })
+}
+
+/// Host summaries, each marked when another host reports the same host name.
+pub fn host_summaries(rows: Vec<HostRow>) -> Vec<HostSummary> {
+    let mut seen = std::collections::HashMap::<String, usize>::new();
+    for row in &rows {
+        *seen.entry(row.hostname.clone()).or_default() += 1;
+    }
+    rows.into_iter()
+        .map(|row| {
+            let duplicate = seen.get(&row.hostname).is_some_and(|&n| n > 1);
+            HostSummary {
+                duplicate_hostname: duplicate,
+                ..host_summary(row)
+            }
+        })
+        .collect()
 }
 
 pub fn host_summary(row: HostRow) -> HostSummary {
@@ -226,5 +288,6 @@ pub fn host_summary(row: HostRow) -> HostSummary {
         packages: row.package_count,
         findings_by_tier,
         labels: row.labels,
+        duplicate_hostname: false,
     }
 }

@@ -9,7 +9,7 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
 use pw_protocol::{FleetFinding, HostSummary, PendingUpdate, RolloutList};
 
-use super::api::{fleet_findings, host_summary};
+use super::api::{fleet_findings, host_summaries};
 use super::login::html_response;
 use crate::auth::page_session;
 use crate::error::ApiError;
@@ -25,6 +25,7 @@ pub struct Text {
     pub hosts: &'static str,
     pub no_hosts: &'static str,
     pub hostname: &'static str,
+    pub duplicate_name: &'static str,
     pub os: &'static str,
     pub packages: &'static str,
     pub last_seen: &'static str,
@@ -71,6 +72,7 @@ pub const EN: Text = Text {
     hosts: "Hosts",
     no_hosts: "No host is enrolled yet.",
     hostname: "Host name",
+    duplicate_name: "same name as another host",
     os: "OS",
     packages: "Packages",
     last_seen: "Last seen",
@@ -117,6 +119,7 @@ pub const ZH_CN: Text = Text {
     hosts: "主机",
     no_hosts: "尚未注册任何主机。",
     hostname: "主机名",
+    duplicate_name: "与另一台主机同名",
     os: "操作系统",
     packages: "软件包",
     last_seen: "最近联系",
@@ -286,7 +289,7 @@ pub async fn index(
     let rollouts = pw_controller::rollouts::load_all(&state.controller).await?;
     let page = IndexPage {
         t,
-        hosts: rows.into_iter().map(host_summary).collect(),
+        hosts: host_summaries(rows),
         findings,
         total_findings,
         pending,
