@@ -125,7 +125,8 @@ mod tests {
                 .contains("byte 1")
         );
         assert_eq!(clip_text("short", 100), "short");
-        let clipped = clip_text(&"é".repeat(5000), 4096);
+        let long = "é".repeat(5000);
+        let clipped = clip_text(&long, 4096);
         assert!(clipped.len() <= 4096, "{}", clipped.len());
         assert!(clipped.ends_with("more bytes cut)"), "{clipped}");
     }
