@@ -290,3 +290,56 @@ fn an_inventory_without_packages_is_an_error_not_zero_findings() {
         assert!(!error.contains("0 findings"), "{error}");
     }
 }
+
+/// This machine (Debian 12 in CI and development): every upgrade `apt list --upgradable` offers
+/// is ranked, and no finding names a CVE that the package's installed changelog names (those are
+/// listed under `backported`). `--no-download`: candidate .debs are not fetched here.
+#[test]
+fn local_scan_ranks_every_upgrade_and_no_backported_cve() {
+    let output = Command::new("apt")
+        .args(["list", "--upgradable"])
+        .env("LC_ALL", "C")
+        .output()
+        .expect("apt is needed for this test");
+    let offered: std::collections::BTreeSet<String> = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter(|l| l.contains(" [upgradable from: "))
+        .map(|l| l.split('/').next().unwrap().to_owned())
+        .collect();
+    let mut command = bin();
+    command.args(["scan", "--local", "--no-download", "--format", "json"]);
+    let report: serde_json::Value = serde_json::from_slice(&run(&mut command).stdout).unwrap();
+    let findings = report["findings"].as_array().unwrap();
+    let ranked: std::collections::BTreeSet<String> = findings
+        .iter()
+        .map(|f| f["binary"].as_str().unwrap().to_owned())
+        .collect();
+    let missing: Vec<_> = offered.difference(&ranked).collect();
+    assert!(
+        missing.is_empty(),
+        "offered by apt but not ranked: {missing:?}"
+    );
+    for f in findings {
+        let binary = f["binary"].as_str().unwrap();
+        let path = format!("/usr/share/doc/{binary}/changelog.Debian.gz");
+        let Ok(log) = std::fs::read(&path) else {
+            continue;
+        };
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&log[..]), &mut text)
+            .unwrap_or_default();
+        // Only the part from the installed version down is its history.
+        let installed = f["installed"].as_str().unwrap();
+        let Some(at) = text.find(&format!("({installed})")) else {
+            continue;
+        };
+        let history = &text[at..];
+        for id in f["aliases"].as_array().unwrap() {
+            let id = id.as_str().unwrap();
+            assert!(
+                !id.starts_with("CVE-") || !history.contains(id),
+                "{binary} {installed}: {id} is named in its installed changelog but reported pending"
+            );
+        }
+    }
+}

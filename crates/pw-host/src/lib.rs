@@ -7,6 +7,7 @@
 //! [`Runner`] so the same code drives this machine or a test container.
 
 pub mod apt;
+pub mod changelogs;
 pub mod evidence;
 pub mod health;
 mod inventory;

@@ -7,6 +7,7 @@
 //! `now`. Findings are ordered most urgent first: tier, then deadline, then package and id.
 
 mod cache;
+mod upgrades;
 
 use std::collections::HashMap;
 
@@ -18,12 +19,22 @@ use pw_priority::{Deadline, Evidence, FixKind, PriorityPolicy};
 
 use cache::Classified;
 pub use cache::Classifier;
+pub use upgrades::{Backported, Upgrade, non_security_kind, split_backported};
 
 /// Advisories indexed for matching, with the threat signals of their CVEs.
 pub struct Intelligence {
     index: AdvisoryIndex,
     kev: HashMap<String, Date>,
     epss: HashMap<String, f64>,
+    /// The highest CVSS score any advisory gives a CVE (for CVEs named by changelogs).
+    cvss: HashMap<String, pw_priority::CvssScore>,
+}
+
+/// The threat signals known for a set of CVEs.
+pub(crate) struct Signals {
+    pub(crate) cvss: Vec<pw_priority::CvssScore>,
+    pub(crate) kev: Vec<pw_priority::KevEntry>,
+    pub(crate) epss: Vec<pw_priority::EpssScore>,
 }
 
 impl Intelligence {
@@ -43,10 +54,55 @@ impl Intelligence {
             .flat_map(|file| file.scores.iter())
             .map(|s| (s.cve.clone(), s.epss))
             .collect();
+        let mut cvss: HashMap<String, pw_priority::CvssScore> = HashMap::new();
+        for advisory in &advisories {
+            let Some(score) = &advisory.cvss else {
+                continue;
+            };
+            for cve in &advisory.cves {
+                let best = cvss.entry(cve.clone()).or_insert(pw_priority::CvssScore {
+                    score: score.score,
+                    version: score.version,
+                });
+                if score.score > best.score {
+                    best.score = score.score;
+                    best.version = score.version;
+                }
+            }
+        }
         Intelligence {
             index: AdvisoryIndex::new(advisories),
             kev,
             epss,
+            cvss,
+        }
+    }
+
+    /// KEV entries, EPSS probabilities and CVSS scores known for `cves`.
+    pub(crate) fn cve_signals(&self, cves: &[String]) -> Signals {
+        Signals {
+            cvss: cves
+                .iter()
+                .filter_map(|c| self.cvss.get(c).copied())
+                .collect(),
+            kev: cves
+                .iter()
+                .filter_map(|cve| {
+                    self.kev.get(cve).map(|date| pw_priority::KevEntry {
+                        cve: cve.clone(),
+                        date_added: *date,
+                    })
+                })
+                .collect(),
+            epss: cves
+                .iter()
+                .filter_map(|cve| {
+                    self.epss.get(cve).map(|p| pw_priority::EpssScore {
+                        cve: cve.clone(),
+                        probability: *p,
+                    })
+                })
+                .collect(),
         }
     }
 
@@ -115,6 +171,7 @@ impl Intelligence {
     /// The evidence classification needs for one match.
     pub fn evidence(&self, m: &Match<'_>, first_seen: Option<Timestamp>) -> Evidence {
         let cves: Vec<String> = m.cves.iter().map(|c| c.to_string()).collect();
+        let signals = self.cve_signals(&cves);
         Evidence {
             advisory: m.advisory().id.clone(),
             kind: match m.kind() {
@@ -132,24 +189,8 @@ impl Intelligence {
                 })
                 .collect(),
             distro_severity: m.severity().map(|s| s.word.clone()),
-            kev: cves
-                .iter()
-                .filter_map(|cve| {
-                    self.kev.get(cve).map(|date| pw_priority::KevEntry {
-                        cve: cve.clone(),
-                        date_added: *date,
-                    })
-                })
-                .collect(),
-            epss: cves
-                .iter()
-                .filter_map(|cve| {
-                    self.epss.get(cve).map(|p| pw_priority::EpssScore {
-                        cve: cve.clone(),
-                        probability: *p,
-                    })
-                })
-                .collect(),
+            kev: signals.kev,
+            epss: signals.epss,
             emergency: Vec::new(),
             critical_fix: None,
             published: m.published(),
@@ -161,15 +202,7 @@ impl Intelligence {
     /// Everything of a match's finding that depends only on its advisories and the context.
     fn classify(&self, m: &Match<'_>, context: &ScanContext<'_>) -> Classified {
         let evidence = self.evidence(m, context.first_seen);
-        let classification = match context.group {
-            Some(group) => context.policy.classify_for_group(group, &evidence),
-            None => context.policy.classify(&evidence),
-        };
-        let deadline = match classification.deadline {
-            Deadline::At(at) => Some(at),
-            Deadline::Within(duration) => context.now.checked_add(duration).ok(),
-            Deadline::NextWindow | Deadline::None => None,
-        };
+        let (classification, deadline) = context.classify(&evidence);
         Classified {
             epss: evidence.epss.iter().map(|e| e.probability).reduce(f64::max),
             kev: !evidence.kev.is_empty(),
@@ -194,6 +227,26 @@ pub struct ScanContext<'a> {
     /// When the host first had these findings, when known (a stateless scan does not know).
     pub first_seen: Option<Timestamp>,
     pub now: Timestamp,
+}
+
+impl ScanContext<'_> {
+    /// Classifies `evidence` with the policy (the group's rules when there is a group) and
+    /// turns its deadline into an instant (a duration runs from `now`).
+    pub(crate) fn classify(
+        &self,
+        evidence: &Evidence,
+    ) -> (pw_priority::Classification, Option<Timestamp>) {
+        let classification = match self.group {
+            Some(group) => self.policy.classify_for_group(group, evidence),
+            None => self.policy.classify(evidence),
+        };
+        let deadline = match classification.deadline {
+            Deadline::At(at) => Some(at),
+            Deadline::Within(duration) => self.now.checked_add(duration).ok(),
+            Deadline::NextWindow | Deadline::None => None,
+        };
+        (classification, deadline)
+    }
 }
 
 /// Most urgent first: tier, deadline (none last), binary, advisory.

@@ -8,6 +8,7 @@ pub mod operators;
 pub mod plan;
 pub mod plan_store;
 pub mod scan;
+mod scan_local;
 mod scan_output;
 pub mod server;
 pub mod up;

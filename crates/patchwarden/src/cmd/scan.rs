@@ -61,6 +61,10 @@ pub struct Args {
     /// Also list findings that have no fix yet (hidden by default).
     #[arg(long)]
     include_unfixed: bool,
+    /// With --local: do not download candidate packages to read their changelogs (the CVEs
+    /// pending upgrades fix are then those of the advisories only).
+    #[arg(long)]
+    no_download: bool,
     /// The instant deadlines are judged against (default: now); for reproducible reports.
     #[arg(long, value_name = "INSTANT")]
     now: Option<Timestamp>,
@@ -83,7 +87,23 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         first_seen: None,
         now,
     };
-    let findings = intelligence.scan(&mut matcher, &inventory.packages, &context);
+    let mut findings = intelligence.scan(&mut matcher, &inventory.packages, &context);
+    let mut backported = Vec::new();
+    if args.local && os.scheme() == pw_version::Scheme::Dpkg {
+        let cache = crate::paths::default_data_dir().join("changelog-cache");
+        let cache = (!args.no_download).then_some(cache.as_path());
+        let evidence = super::scan_local::collect(&inventory.packages, cache);
+        (findings, backported) = super::scan_local::apply(
+            &intelligence,
+            findings,
+            &evidence,
+            &inventory.packages,
+            &ScanContext {
+                first_seen: Some(now),
+                ..context
+            },
+        );
+    }
     let report = Report::new(
         host_name(&args),
         &os,
@@ -93,7 +113,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         now,
         findings,
         args.include_unfixed,
-    );
+    )
+    .with_backported(backported);
     let mut out = std::io::stdout().lock();
     render(&report, args.format, &mut out).context("writing the report")?;
     Ok(ExitCode::SUCCESS)

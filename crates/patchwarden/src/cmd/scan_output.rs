@@ -23,6 +23,19 @@ pub struct Report {
     pub intelligence: IntelligenceInfo,
     pub summary: Summary,
     pub findings: Vec<Finding>,
+    /// Findings not pending because the installed changelog names their CVEs (`--local` on
+    /// Debian/Ubuntu), each with the reason.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub backported: Vec<BackportedFinding>,
+}
+
+#[derive(serde::Serialize)]
+pub struct BackportedFinding {
+    pub binary: String,
+    pub installed: String,
+    pub advisory: String,
+    pub aliases: Vec<String>,
+    pub reason: String,
 }
 
 #[derive(serde::Serialize)]
@@ -46,6 +59,8 @@ pub struct Summary {
     pub packages: usize,
     /// Findings without a fix, left out of `findings` (use `--include-unfixed`).
     pub unfixed_hidden: usize,
+    /// Findings fixed by a backport (listed in `backported`).
+    pub backported: usize,
 }
 
 impl Report {
@@ -83,9 +98,27 @@ impl Report {
                 overdue: counts.overdue,
                 packages: counts.packages,
                 unfixed_hidden: before - findings.len(),
+                backported: 0,
             },
             findings,
+            backported: Vec::new(),
         }
+    }
+
+    /// Adds the findings fixed by a backport.
+    pub fn with_backported(mut self, backported: Vec<pw_scan::Backported>) -> Report {
+        self.summary.backported = backported.len();
+        self.backported = backported
+            .into_iter()
+            .map(|b| BackportedFinding {
+                binary: b.finding.binary,
+                installed: b.finding.installed,
+                advisory: b.finding.advisory,
+                aliases: b.finding.aliases,
+                reason: b.reason,
+            })
+            .collect();
+        self
     }
 }
 
@@ -174,7 +207,15 @@ fn table(report: &Report, out: &mut impl Write) -> std::io::Result<()> {
         } else {
             String::new()
         }
-    )
+    )?;
+    if s.backported > 0 {
+        writeln!(
+            out,
+            "{} more fixed by backports: the installed changelogs name their CVEs (--format json lists them)",
+            s.backported
+        )?;
+    }
+    Ok(())
 }
 
 fn write_row(out: &mut impl Write, row: &[String; 6], widths: &[usize; 6]) -> std::io::Result<()> {
