@@ -4,9 +4,16 @@
 //! no sense for the rollout's state (resuming a stopped rollout) is refused with 409.
 
 use pw_protocol::{BlockedVersion, RolloutLog, RolloutLogEntry, RolloutView};
-use pw_rollout::{ControlAction, ExactVersion, RolloutControl, RolloutStatus};
+use std::collections::BTreeMap;
+
+use pw_protocol::ProtectionStep;
+use pw_rollout::{
+    ControlAction, ControlError, ExactVersion, HostChange, HostId, Policy, RolloutControl,
+    RolloutId, RolloutPlan, RolloutStatus,
+};
 use pw_store::{AuditRecord, ControlChange, RolloutRow};
 
+use crate::recipe::Recipe;
 use crate::rollouts::load;
 use crate::{Controller, Refusal};
 
@@ -23,6 +30,122 @@ pub async fn control(
         ControlAction::Resume => "resume",
         ControlAction::Stop => "stop",
     };
+    update_control(state, actor, id, name, |current, row| {
+        current.apply(action, actor, &decided_status(row))
+    })
+    .await
+}
+
+/// Skips a pending host of the rollout (audited `rollout.skip_host` with the new control).
+pub async fn skip_host(
+    state: &Controller,
+    actor: &str,
+    id: &str,
+    host: &str,
+) -> Result<RolloutView, Refusal> {
+    let host = HostId(host.to_owned());
+    let (plan, states) = plan_and_states(state, id).await?;
+    update_control(state, actor, id, "skip_host", |current, row| {
+        current.skip_host(&host, actor, &plan, &states, &decided_status(row))
+    })
+    .await
+}
+
+/// "Retry failed hosts": a new rollout of the rollout's `rolled_back` and `failed` hosts in
+/// their batches, with its policy, checks, protection steps, mode and plan link, created by
+/// `actor` (audited `rollout.created`). Hosts whose target is blocked fleet-wide stay out
+/// (the answer's `detail.left_out`); 409 when no failed host can be retried, or (a plan's
+/// rollout) while the original is still running or paused.
+pub async fn retry_failed(
+    state: &Controller,
+    actor: &str,
+    id: &str,
+) -> Result<RolloutView, Refusal> {
+    let row = state
+        .store
+        .rollout(id)
+        .await?
+        .ok_or_else(|| Refusal::RolloutNotFound(id.to_owned()))?;
+    let (plan, states) = plan_and_states(state, id).await?;
+    let blocks = crate::scheduler::block_list(state).await?;
+    let new_id = RolloutId(format!("ro-{}", uuid::Uuid::now_v7()));
+    let (retry, left_out) = pw_rollout::retry_plan(&plan, &states, &blocks, new_id.clone())
+        .map_err(|e| Refusal::RolloutConflict(format!("cannot retry rollout {id}: {e}")))?;
+    let policy: Policy = pw_rollout::from_json(&row.policy).map_err(anyhow::Error::from)?;
+    let recipe = Recipe::from_json(&row.checks)?;
+    let steps: Vec<ProtectionStep> =
+        serde_json::from_str(&row.protection_steps).map_err(anyhow::Error::from)?;
+    crate::rollouts::store(
+        state,
+        actor,
+        &retry,
+        &policy,
+        &recipe,
+        &steps,
+        row.change_plan,
+    )
+    .await?;
+    tracing::info!(rollout = %id, retry = %new_id, left_out = left_out.len(), "retry of failed hosts");
+    state.observer().rollout_control("retry");
+    let mut view = load(state, &new_id.0).await?;
+    view.detail = serde_json::json!({ "retry_of": id, "left_out": left_out });
+    state.wake_scheduler();
+    Ok(view)
+}
+
+/// A rollout's stored plan and every host's state.
+async fn plan_and_states(
+    state: &Controller,
+    id: &str,
+) -> Result<(RolloutPlan, BTreeMap<HostId, pw_rollout::HostState>), Refusal> {
+    let row = state
+        .store
+        .rollout(id)
+        .await?
+        .ok_or_else(|| Refusal::RolloutNotFound(id.to_owned()))?;
+    let plan: RolloutPlan = pw_rollout::from_json(&row.plan).map_err(anyhow::Error::from)?;
+    let mut states = BTreeMap::new();
+    for host in state.store.rollout_hosts(id).await? {
+        let change: HostChange = pw_rollout::from_json(&host.state).map_err(anyhow::Error::from)?;
+        states.insert(change.host, change.state);
+    }
+    Ok((plan, states))
+}
+
+/// A T0 emergency start by an admin (the route's access rule) with `reason`: the rollout's
+/// window gate is bypassed from now on. Audited `rollout.emergency`, counted in the metrics as
+/// the operator control `emergency`, shown in the rollout's `control.emergency` and
+/// `detail.emergency`.
+pub async fn emergency(
+    state: &Controller,
+    actor: &str,
+    id: &str,
+    reason: &str,
+) -> Result<RolloutView, Refusal> {
+    if reason.trim().is_empty() {
+        return Err(Refusal::InvalidRequest(
+            "an emergency start needs a reason (\"reason\": \"…\")".into(),
+        ));
+    }
+    let now = state.now();
+    let view = update_control(state, actor, id, "emergency", |current, row| {
+        current.start_emergency(actor, reason, now, &decided_status(row))
+    })
+    .await?;
+    tracing::warn!(rollout = %id, operator = actor, reason, "T0 emergency start outside windows");
+    Ok(view)
+}
+
+/// Writes the control `change` computes from the current one, refusing with 409 and the
+/// reason; `name` is the audited action (`rollout.<name>`) and the metrics label.
+async fn update_control(
+    state: &Controller,
+    actor: &str,
+    id: &str,
+    name: &str,
+    change: impl Fn(&RolloutControl, &RolloutRow) -> Result<RolloutControl, ControlError>,
+) -> Result<RolloutView, Refusal> {
+    let verb = name.replace('_', " ");
     // The control is written only if nobody changed it since it was read; retried a few times.
     for _ in 0..5 {
         let row = state
@@ -32,9 +155,8 @@ pub async fn control(
             .ok_or_else(|| Refusal::RolloutNotFound(id.to_owned()))?;
         let current: RolloutControl =
             serde_json::from_str(&row.control).map_err(anyhow::Error::from)?;
-        let next = current
-            .apply(action, actor, &decided_status(&row))
-            .map_err(|e| Refusal::RolloutConflict(format!("cannot {name} rollout {id}: {e}")))?;
+        let next = change(&current, &row)
+            .map_err(|e| Refusal::RolloutConflict(format!("cannot {verb} rollout {id}: {e}")))?;
         let control_json = serde_json::to_string(&next).map_err(anyhow::Error::from)?;
         let change = ControlChange {
             rollout_id: id,

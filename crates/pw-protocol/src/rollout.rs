@@ -50,6 +50,14 @@ pub struct CreateRollout {
     pub mode: RolloutMode,
 }
 
+/// `POST /api/v1/rollouts/{id}/emergency`: an admin's T0 emergency start outside windows.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmergencyRequest {
+    /// Why the change cannot wait for a window (audited, shown on the rollout).
+    pub reason: String,
+}
+
 /// How a rollout's hosts follow each other.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -49,6 +49,8 @@ pub fn access(method: &Method, route: &str) -> Access {
         r if r.starts_with("/api/v1/agent/") => Access::Agent,
         r if r.starts_with("/api/v1/operators") => Access::Operator(Role::Admin),
         "/api/v1/fleet" if method == Method::PUT => Access::Operator(Role::Admin),
+        // T0: starting a rollout outside its windows is an admin's decision.
+        "/api/v1/rollouts/{id}/emergency" => Access::Operator(Role::Admin),
         r if r.ends_with("/approve") || r.ends_with("/reject") => Access::Operator(Role::Approver),
         "/api/v1/findings/accept" => Access::Operator(Role::Approver),
         "/api/v1/accepted-risks/{id}" if method == Method::DELETE => {
@@ -309,6 +311,21 @@ mod tests {
                 Method::GET,
                 "/api/v1/operators",
                 Access::Operator(Role::Admin),
+            ),
+            (
+                Method::POST,
+                "/api/v1/rollouts/{id}/emergency",
+                Access::Operator(Role::Admin),
+            ),
+            (
+                Method::POST,
+                "/api/v1/rollouts/{id}/retry",
+                Access::Operator(Role::Operator),
+            ),
+            (
+                Method::POST,
+                "/api/v1/rollouts/{id}/hosts/{host}/skip",
+                Access::Operator(Role::Operator),
             ),
             (
                 Method::POST,

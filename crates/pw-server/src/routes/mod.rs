@@ -55,6 +55,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/rollouts/{id}/pause"),
     ("post", "/api/v1/rollouts/{id}/resume"),
     ("post", "/api/v1/rollouts/{id}/stop"),
+    ("post", "/api/v1/rollouts/{id}/retry"),
+    ("post", "/api/v1/rollouts/{id}/emergency"),
+    ("post", "/api/v1/rollouts/{id}/hosts/{host}/skip"),
     ("get", "/api/v1/rollouts/{id}/log"),
     ("delete", "/api/v1/blocked-versions/{package}/{version}"),
     ("get", "/api/v1/fleet"),
@@ -105,6 +108,15 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/rollouts/{id}/pause", post(rollout_ops::pause))
         .route("/api/v1/rollouts/{id}/resume", post(rollout_ops::resume))
         .route("/api/v1/rollouts/{id}/stop", post(rollout_ops::stop))
+        .route("/api/v1/rollouts/{id}/retry", post(rollout_ops::retry))
+        .route(
+            "/api/v1/rollouts/{id}/emergency",
+            post(rollout_ops::emergency),
+        )
+        .route(
+            "/api/v1/rollouts/{id}/hosts/{host}/skip",
+            post(rollout_ops::skip_host),
+        )
         .route("/api/v1/rollouts/{id}/log", get(rollout_ops::log))
         .route(
             "/api/v1/blocked-versions/{package}/{version}",

@@ -4,8 +4,9 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use pw_controller::rollout_ops;
-use pw_protocol::{BlockedVersion, RolloutLog, RolloutView};
+use pw_protocol::{BlockedVersion, EmergencyRequest, RolloutLog, RolloutView};
 use pw_rollout::ControlAction;
 
 use crate::auth::Actor;
@@ -44,6 +45,37 @@ async fn control(
 ) -> Result<Json<RolloutView>, ApiError> {
     let view = rollout_ops::control(&state.controller, &actor.name, &id, action).await?;
     Ok(Json(view))
+}
+
+/// `POST /api/v1/rollouts/{id}/hosts/{host}/skip`.
+pub async fn skip_host(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path((id, host)): Path<(String, String)>,
+) -> Result<Json<RolloutView>, ApiError> {
+    let view = rollout_ops::skip_host(&state.controller, &actor.name, &id, &host).await?;
+    Ok(Json(view))
+}
+
+/// `POST /api/v1/rollouts/{id}/emergency` (admin).
+pub async fn emergency(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(id): Path<String>,
+    Json(request): Json<EmergencyRequest>,
+) -> Result<Json<RolloutView>, ApiError> {
+    let view = rollout_ops::emergency(&state.controller, &actor.name, &id, &request.reason).await?;
+    Ok(Json(view))
+}
+
+/// `POST /api/v1/rollouts/{id}/retry`: 201 with the new rollout of the failed hosts.
+pub async fn retry(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(id): Path<String>,
+) -> Result<(StatusCode, Json<RolloutView>), ApiError> {
+    let view = rollout_ops::retry_failed(&state.controller, &actor.name, &id).await?;
+    Ok((StatusCode::CREATED, Json(view)))
 }
 
 pub async fn clear_block(

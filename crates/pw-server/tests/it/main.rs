@@ -14,6 +14,7 @@ mod limits;
 mod login;
 mod plan_rollouts;
 mod rollout_controls;
+mod rollout_retry;
 mod rollouts;
 mod supervision;
 mod support;
