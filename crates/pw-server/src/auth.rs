@@ -140,11 +140,13 @@ async fn actor_from_bearer(
     let value = headers
         .get(header::AUTHORIZATION)
         .ok_or(ApiError::AuthRequired)?;
+    // The scheme is case-insensitive (RFC 9110 §11.1).
     let token = value
         .to_str()
         .ok()
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
+        .and_then(|v| v.trim_start().split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim())
         .filter(|t| !t.is_empty())
         .ok_or(ApiError::AuthMalformed)?;
     let actor = operator_for_token(store, token).await?;
@@ -268,6 +270,54 @@ pub async fn page_session(
     }
 }
 
+/// The login form's CSRF values, bound to a secret of this controller process:
+/// `pwc_<random>.<expiry, Unix seconds>.<HMAC-SHA256 of the first two parts, hex>`. A value
+/// the client made up, or one older than an hour, fails [`LoginCsrf::check`]. The key lives in
+/// memory only: a restart invalidates login forms already served (the page serves a new one).
+pub struct LoginCsrf {
+    key: ring::hmac::Key,
+}
+
+/// How long a login form's CSRF value is accepted.
+const LOGIN_CSRF_TTL_SECS: i64 = 3600;
+
+impl LoginCsrf {
+    pub fn new() -> anyhow::Result<LoginCsrf> {
+        let key =
+            ring::hmac::Key::generate(ring::hmac::HMAC_SHA256, &ring::rand::SystemRandom::new())
+                .map_err(|_| anyhow::anyhow!("the system random generator failed"))?;
+        Ok(LoginCsrf { key })
+    }
+
+    /// A new value for a login form served at `now`.
+    pub fn issue(&self, now: Timestamp) -> anyhow::Result<String> {
+        let body = format!(
+            "{}.{}",
+            new_secret("pwc_")?,
+            now.as_second() + LOGIN_CSRF_TTL_SECS
+        );
+        let tag = ring::hmac::sign(&self.key, body.as_bytes());
+        Ok(format!("{body}.{}", hex::encode(tag.as_ref())))
+    }
+
+    /// Whether `value` was issued by [`LoginCsrf::issue`] of this key and has not expired.
+    pub fn check(&self, value: &str, now: Timestamp) -> bool {
+        let Some((body, tag)) = value.rsplit_once('.') else {
+            return false;
+        };
+        let Some(expiry) = body
+            .rsplit_once('.')
+            .and_then(|(_, e)| e.parse::<i64>().ok())
+        else {
+            return false;
+        };
+        let Ok(tag) = hex::decode(tag) else {
+            return false;
+        };
+        expiry > now.as_second() && ring::hmac::verify(&self.key, body.as_bytes(), &tag).is_ok()
+    }
+}
+
 /// Compares two secrets in time independent of where they differ.
 pub fn same_secret(a: &str, b: &str) -> bool {
     a.len() == b.len()
@@ -363,6 +413,19 @@ mod tests {
             "pw_session=v; Path=/; Max-Age=60; HttpOnly; SameSite=Strict"
         );
         assert!(cookie_header("x", "", 0, true).ends_with("; Secure"));
+    }
+
+    #[test]
+    fn login_csrf_values_are_bound_to_the_key_and_expire() {
+        let keys = LoginCsrf::new().unwrap();
+        let now = Timestamp::now();
+        let value = keys.issue(now).unwrap();
+        assert!(keys.check(&value, now));
+        assert!(!keys.check(&value, now + SignedDuration::from_hours(2)));
+        assert!(!LoginCsrf::new().unwrap().check(&value, now), "another key");
+        assert!(!keys.check("pwc_chosen", now));
+        let forged = format!("{}0", &value[..value.len() - 1]);
+        assert!(!keys.check(&forged, now) || value.ends_with('0'));
     }
 
     #[test]

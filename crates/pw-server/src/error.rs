@@ -77,6 +77,10 @@ pub enum ApiError {
     TokenAlreadyUsed,
     #[error("this enrollment token has expired; ask an operator for a new one")]
     TokenExpired,
+    #[error(
+        "this enrollment token was revoked with the operator who issued it; ask an operator for a new one"
+    )]
+    TokenRevoked,
     #[error("the certificate signing request is invalid: {0}")]
     InvalidCsr(String),
     #[error("this endpoint requires TLS (connect with https://)")]
@@ -146,6 +150,7 @@ impl ApiError {
             ApiError::TokenUnknown => (StatusCode::UNAUTHORIZED, "token_invalid"),
             ApiError::TokenAlreadyUsed => (StatusCode::CONFLICT, "token_already_used"),
             ApiError::TokenExpired => (StatusCode::GONE, "token_expired"),
+            ApiError::TokenRevoked => (StatusCode::GONE, "token_revoked"),
             ApiError::InvalidCsr(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_csr"),
             ApiError::TlsRequired => (StatusCode::FORBIDDEN, "tls_required"),
             ApiError::ClientCertificateRequired => {
@@ -310,10 +315,54 @@ pub async fn uniform_errors(request: Request, next: Next) -> Response {
     Response::from_parts(parts, axum::body::Body::from(json))
 }
 
-/// `axum::Json` whose rejections are [`ApiError`]s.
-#[derive(axum::extract::FromRequest)]
-#[from_request(via(axum::Json), rejection(ApiError))]
+/// A JSON request body whose refusals are [`ApiError`]s: `Content-Type: application/json`
+/// (or `…+json`), a JSON object (`[]` or `1` is refused, though serde would read `[]` as a
+/// struct without required fields), then the type's shape.
 pub struct ApiJson<T>(pub T);
+
+impl<T, S> axum::extract::FromRequest<S> for ApiJson<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        let media = request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .map(|v| v.trim().to_ascii_lowercase())
+            .unwrap_or_default();
+        if !(media == "application/json"
+            || (media.starts_with("application/") && media.ends_with("+json")))
+        {
+            return Err(ApiError::NotJson);
+        }
+        let bytes = axum::body::Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| {
+                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::BodyTooLarge(
+                        "longer than this route accepts (docs/server.md lists the limits)".into(),
+                    )
+                } else {
+                    ApiError::InvalidRequest(rejection.body_text())
+                }
+            })?;
+        let object = bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+        match axum::Json::<T>::from_bytes(&bytes) {
+            Ok(axum::Json(value)) if object => Ok(ApiJson(value)),
+            Err(JsonRejection::JsonSyntaxError(e)) => Err(ApiError::MalformedBody(e.body_text())),
+            _ if !object => Err(ApiError::InvalidBody(
+                "the body must be a JSON object ({…})".into(),
+            )),
+            Ok(axum::Json(value)) => Ok(ApiJson(value)),
+            Err(rejection) => Err(rejection.into()),
+        }
+    }
+}
 
 #[cfg(test)]
 mod tests {

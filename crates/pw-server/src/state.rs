@@ -29,6 +29,8 @@ pub struct AppState {
     /// Flips to `true` when the controller shuts down (long-polls return at once).
     pub shutdown: watch::Receiver<bool>,
     pub max_poll_wait: Duration,
+    /// Signs the login form's CSRF values.
+    pub login_csrf: Arc<crate::auth::LoginCsrf>,
 }
 
 impl AppState {
@@ -37,9 +39,9 @@ impl AppState {
         ca: Arc<Ca>,
         shutdown: watch::Receiver<bool>,
         max_poll_wait: Duration,
-    ) -> AppState {
+    ) -> anyhow::Result<AppState> {
         let metrics = Arc::new(Metrics::new());
-        AppState {
+        Ok(AppState {
             controller: Controller::new(store.clone(), Arc::new(SystemClock), metrics.clone()),
             intelligence: Arc::new(IntelligenceCache::new(store.clone())),
             store,
@@ -47,7 +49,8 @@ impl AppState {
             metrics,
             shutdown,
             max_poll_wait,
-        }
+            login_csrf: Arc::new(crate::auth::LoginCsrf::new()?),
+        })
     }
 
     /// Issues a single-use token (only its hash is stored) valid for `ttl`.

@@ -92,7 +92,7 @@ pub async fn start(settings: &ServerSettings) -> anyhow::Result<Controller> {
         ca,
         shutdown_rx.clone(),
         Duration::from_secs(settings.max_poll_wait_secs),
-    );
+    )?;
     let app = crate::routes::app(state.clone());
     tokio::spawn(pw_controller::scheduler::run(
         state.controller.clone(),

@@ -18,6 +18,8 @@ pub enum TokenProblem {
     Unknown,
     AlreadyUsed,
     Expired,
+    /// The operator who issued it was revoked.
+    Revoked,
 }
 
 /// A host about to be enrolled, with the identity (client certificate) it receives.
@@ -132,14 +134,15 @@ impl Store {
     ) -> anyhow::Result<()> {
         let mut tx = self.begin_immediate().await?;
         sqlx::query(
-            "INSERT INTO enrollment_tokens (id, token_sha256, created_at, expires_at, note)
-             VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO enrollment_tokens (id, token_sha256, created_at, expires_at, note, created_by)
+             VALUES (?, ?, ?, ?, ?, ?)",
         )
         .bind(id)
         .bind(token_sha256)
         .bind(Timestamp::now().to_string())
         .bind(expires_at.to_string())
         .bind(note)
+        .bind(actor)
         .execute(&mut *tx)
         .await
         .context("storing the enrollment token")?;
@@ -164,7 +167,8 @@ impl Store {
     ) -> anyhow::Result<Result<(), TokenProblem>> {
         let mut tx = self.begin_immediate().await?;
         let row = sqlx::query(
-            "SELECT id, expires_at, used_at FROM enrollment_tokens WHERE token_sha256 = ?",
+            "SELECT id, expires_at, used_at, revoked_at FROM enrollment_tokens
+             WHERE token_sha256 = ?",
         )
         .bind(token_sha256)
         .fetch_optional(&mut *tx)
@@ -175,6 +179,9 @@ impl Store {
         };
         if row.get::<Option<String>, _>("used_at").is_some() {
             return Ok(Err(TokenProblem::AlreadyUsed));
+        }
+        if row.get::<Option<String>, _>("revoked_at").is_some() {
+            return Ok(Err(TokenProblem::Revoked));
         }
         if parse_time(&row.get::<String, _>("expires_at"))? <= now {
             return Ok(Err(TokenProblem::Expired));

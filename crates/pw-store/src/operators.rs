@@ -112,6 +112,8 @@ pub enum OperatorRefusal {
     },
     NotFound,
     AlreadyRevoked,
+    /// Revoking it would leave no active admin.
+    LastAdmin,
 }
 
 /// Why a login ticket cannot be exchanged.
@@ -176,14 +178,16 @@ impl Store {
         Ok(Ok(()))
     }
 
-    /// Revokes an operator: its token stops working and its sessions end, in one transaction.
+    /// Revokes an operator: its token stops working, its sessions end and its unused
+    /// enrollment tokens are revoked, in one transaction. The last active admin is not revoked
+    /// (nobody could manage operators afterwards).
     pub async fn revoke_operator(
         &self,
         name: &str,
         actor: &str,
     ) -> anyhow::Result<Result<(), OperatorRefusal>> {
         let mut tx = self.begin_immediate().await?;
-        let row = sqlx::query("SELECT revoked_at FROM operators WHERE name = ?")
+        let row = sqlx::query("SELECT role, revoked_at FROM operators WHERE name = ?")
             .bind(name)
             .fetch_optional(&mut *tx)
             .await
@@ -193,10 +197,22 @@ impl Store {
             Some(row) if row.get::<Option<String>, _>("revoked_at").is_some() => {
                 return Ok(Err(OperatorRefusal::AlreadyRevoked));
             }
+            Some(row) if row.get::<String, _>("role") == Role::Admin.as_str() => {
+                let admins: i64 = sqlx::query_scalar(
+                    "SELECT count(*) FROM operators WHERE role = 'admin' AND revoked_at IS NULL",
+                )
+                .fetch_one(&mut *tx)
+                .await
+                .context("counting active admins")?;
+                if admins <= 1 {
+                    return Ok(Err(OperatorRefusal::LastAdmin));
+                }
+            }
             Some(_) => {}
         }
+        let now = Timestamp::now().to_string();
         sqlx::query("UPDATE operators SET revoked_at = ? WHERE name = ?")
-            .bind(Timestamp::now().to_string())
+            .bind(&now)
             .bind(name)
             .execute(&mut *tx)
             .await
@@ -207,11 +223,25 @@ impl Store {
             .await
             .context("ending the operator's sessions")?
             .rows_affected();
+        // Unused enrollment tokens it issued stop working too: they were its authority.
+        let tokens = sqlx::query(
+            "UPDATE enrollment_tokens SET revoked_at = ?
+             WHERE created_by = ? AND used_at IS NULL AND revoked_at IS NULL",
+        )
+        .bind(&now)
+        .bind(name)
+        .execute(&mut *tx)
+        .await
+        .context("revoking the operator's enrollment tokens")?
+        .rows_affected();
         let entry = AuditEntry {
             actor,
             action: "operator.revoked",
             subject: name,
-            details: serde_json::json!({ "sessions_ended": ended }),
+            details: serde_json::json!({
+                "sessions_ended": ended,
+                "enrollment_tokens_revoked": tokens,
+            }),
         };
         append(&mut tx, &entry).await?;
         tx.commit().await.context("committing the revocation")?;

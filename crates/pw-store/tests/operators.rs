@@ -39,6 +39,13 @@ async fn operators_are_created_once_revoked_once_and_audited() {
     assert_eq!((found.name.as_str(), found.role), ("alice", Role::Admin));
     assert!(store.operator_by_token("h2").await.unwrap().is_none());
 
+    // The only active admin stays (nobody could manage operators afterwards).
+    assert_eq!(
+        store.revoke_operator("alice", "root").await.unwrap(),
+        Err(OperatorRefusal::LastAdmin)
+    );
+    let second = store.create_operator("bob", Role::Admin, "hb", "controller");
+    assert_eq!(second.await.unwrap(), Ok(()));
     assert_eq!(
         store.revoke_operator("alice", "root").await.unwrap(),
         Ok(())
@@ -46,6 +53,10 @@ async fn operators_are_created_once_revoked_once_and_audited() {
     assert_eq!(
         store.revoke_operator("alice", "root").await.unwrap(),
         Err(OperatorRefusal::AlreadyRevoked)
+    );
+    assert_eq!(
+        store.revoke_operator("bob", "bob").await.unwrap(),
+        Err(OperatorRefusal::LastAdmin)
     );
     assert_eq!(
         store.revoke_operator("nobody", "root").await.unwrap(),
@@ -69,11 +80,12 @@ async fn operators_are_created_once_revoked_once_and_audited() {
         actions,
         [
             "root operator.revoked alice",
+            "controller operator.created bob",
             "controller operator.created alice"
         ]
     );
     let listed = store.operators().await.unwrap();
-    assert_eq!(listed.len(), 1);
+    assert_eq!(listed.len(), 2);
 }
 
 #[tokio::test]
@@ -126,7 +138,7 @@ async fn sessions_expire_and_end_with_logout_or_revocation() {
 async fn login_tickets_are_single_use_and_expire() {
     let (_dir, store) = temp_store().await;
     store
-        .create_operator("carol", Role::Admin, "hc", "controller")
+        .create_operator("carol", Role::Operator, "hc", "controller")
         .await
         .unwrap()
         .unwrap();
@@ -139,7 +151,7 @@ async fn login_tickets_are_single_use_and_expire() {
         .await
         .unwrap();
     let row = first.unwrap();
-    assert_eq!((row.operator.as_str(), row.role), ("carol", Role::Admin));
+    assert_eq!((row.operator.as_str(), row.role), ("carol", Role::Operator));
     assert!(store.session("s1", now).await.unwrap().is_some());
     let twice = store
         .redeem_login_ticket("t1", &session("s2", end), now)

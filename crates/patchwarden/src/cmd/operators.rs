@@ -91,10 +91,15 @@ async fn command(store: &Store, command: OperatorsCommand, actor: &str) -> anyho
             }
         }
         OperatorsCommand::Revoke { name } => match store.revoke_operator(&name, actor).await? {
-            Ok(()) => println!("operator {name} revoked (its token and sessions no longer work)"),
+            Ok(()) => println!(
+                "operator {name} revoked (its token, sessions and unused enrollment tokens no longer work)"
+            ),
             Err(OperatorRefusal::NotFound) => bail!("no operator named {name:?}"),
             Err(OperatorRefusal::AlreadyRevoked) => {
                 bail!("operator {name:?} is already revoked")
+            }
+            Err(OperatorRefusal::LastAdmin) => {
+                bail!("operator {name:?} is the last active admin; create another admin first")
             }
             Err(other) => bail!("operator {name:?} not revoked: {other:?}"),
         },

@@ -72,6 +72,7 @@ pub async fn enroll(
                 TokenProblem::Unknown => ("token_unknown", ApiError::TokenUnknown),
                 TokenProblem::AlreadyUsed => ("token_already_used", ApiError::TokenAlreadyUsed),
                 TokenProblem::Expired => ("token_expired", ApiError::TokenExpired),
+                TokenProblem::Revoked => ("token_revoked", ApiError::TokenRevoked),
             };
             state.metrics.enrollment(label);
             return Err(error);

@@ -19,10 +19,10 @@ use pw_store::TicketProblem;
 
 use super::page::{Text, language};
 use crate::auth::{
-    SESSION_COOKIE, SessionSecrets, cookie, cookie_header, operator_for_token, page_session,
-    same_secret,
+    LoginCsrf, SESSION_COOKIE, SessionSecrets, cookie, cookie_header, operator_for_token,
+    page_session, same_secret,
 };
-use crate::ca::{new_secret, token_sha256};
+use crate::ca::token_sha256;
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::tls::Transport;
@@ -148,12 +148,13 @@ fn home(lang: &str) -> String {
 
 /// The login form with a fresh double-submit CSRF value (and its cookie).
 fn form(
+    keys: &LoginCsrf,
     t: &'static LoginText,
     status: StatusCode,
     error: Option<&'static str>,
     secure: bool,
 ) -> Result<Response, ApiError> {
-    let csrf = new_secret("pwc_")?;
+    let csrf = keys.issue(Timestamp::now())?;
     let page = LoginPage {
         t,
         signed_in: false,
@@ -196,7 +197,7 @@ pub async fn login_form(
     let t = login_text(language(query.lang.as_deref(), &headers));
     let secure = over_tls(transport.as_deref());
     let Some(ticket) = query.ticket else {
-        return form(t, StatusCode::OK, None, secure);
+        return form(&state.login_csrf, t, StatusCode::OK, None, secure);
     };
     let now = Timestamp::now();
     let secrets = SessionSecrets::new(now)?;
@@ -229,7 +230,13 @@ pub async fn login_form(
         Err(TicketProblem::OperatorRevoked) => t.revoked,
     };
     tracing::info!("a login link was refused");
-    form(t, StatusCode::UNAUTHORIZED, Some(problem), secure)
+    form(
+        &state.login_csrf,
+        t,
+        StatusCode::UNAUTHORIZED,
+        Some(problem),
+        secure,
+    )
 }
 
 pub async fn login(
@@ -242,19 +249,40 @@ pub async fn login(
     let secure = over_tls(transport.as_deref());
     let expected = cookie(&headers, LOGIN_CSRF_COOKIE).unwrap_or("");
     let sent = submitted.csrf.as_deref().unwrap_or("");
-    if expected.is_empty() || !same_secret(expected, sent) {
+    // Double submit, and the value must be one this controller issued (not any pair the
+    // client picked).
+    let issued = state.login_csrf.check(sent, Timestamp::now());
+    if expected.is_empty() || !same_secret(expected, sent) || !issued {
         tracing::info!("login refused: the form's CSRF value does not match its cookie");
-        return form(t, StatusCode::FORBIDDEN, Some(t.csrf_failed), secure);
+        return form(
+            &state.login_csrf,
+            t,
+            StatusCode::FORBIDDEN,
+            Some(t.csrf_failed),
+            secure,
+        );
     }
     let token = submitted.token.as_deref().unwrap_or("").trim();
     let actor = match operator_for_token(&state.store, token).await {
         Ok(actor) => actor,
         Err(ApiError::OperatorRevoked) => {
-            return form(t, StatusCode::UNAUTHORIZED, Some(t.revoked), secure);
+            return form(
+                &state.login_csrf,
+                t,
+                StatusCode::UNAUTHORIZED,
+                Some(t.revoked),
+                secure,
+            );
         }
         Err(ApiError::OperatorTokenInvalid) => {
             tracing::info!("login refused: unknown token");
-            return form(t, StatusCode::UNAUTHORIZED, Some(t.bad_token), secure);
+            return form(
+                &state.login_csrf,
+                t,
+                StatusCode::UNAUTHORIZED,
+                Some(t.bad_token),
+                secure,
+            );
         }
         Err(other) => return Err(other),
     };
@@ -281,7 +309,13 @@ pub async fn logout(
     let sent = submitted.csrf.as_deref().unwrap_or("");
     let Some(session) = session.filter(|s| same_secret(&s.csrf_token, sent)) else {
         tracing::info!("logout refused: no session or a CSRF token that does not match it");
-        return form(t, StatusCode::FORBIDDEN, Some(t.csrf_failed), secure);
+        return form(
+            &state.login_csrf,
+            t,
+            StatusCode::FORBIDDEN,
+            Some(t.csrf_failed),
+            secure,
+        );
     };
     if let Some(value) = cookie(&headers, SESSION_COOKIE) {
         state.store.end_session(&token_sha256(value)).await?;

@@ -72,6 +72,9 @@ pub async fn revoke(
         Err(OperatorRefusal::AlreadyRevoked) => Err(ApiError::OperatorConflict(format!(
             "operator {name:?} is already revoked"
         ))),
+        Err(OperatorRefusal::LastAdmin) => Err(ApiError::OperatorConflict(format!(
+            "operator {name:?} is the last active admin; create another admin first"
+        ))),
         Err(other) => Err(ApiError::OperatorConflict(format!("{other:?}"))),
     }
 }

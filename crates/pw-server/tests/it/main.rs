@@ -2,9 +2,11 @@
 //! temporary directories, real TLS and mutual TLS.
 
 mod auth;
+mod authz_edges;
 mod bad_reports;
 mod compliance;
 mod enrollment;
+mod errors;
 mod evidence;
 mod fleet;
 mod fleet_document;
