@@ -41,6 +41,22 @@ pub struct FromPlan {
     pub hosts: Vec<String>,
 }
 
+/// Groups whose canary hosts run the rollback drill: staging groups (environment `staging`, or
+/// named as a plan group's staging counterpart) — their passed drills are the evidence the
+/// staging gate asks for before production is approved.
+fn drilled_groups(plan: &Plan) -> BTreeSet<&str> {
+    let counterparts = plan
+        .groups
+        .iter()
+        .filter_map(|g| g.staging_counterpart.as_deref());
+    plan.groups
+        .iter()
+        .filter(|g| g.environment == "staging")
+        .map(|g| g.name.as_str())
+        .chain(counterparts)
+        .collect()
+}
+
 /// Maps `plan` onto enrolled hosts; `skip` names plan checks left out on purpose.
 pub fn rollout_from_plan(
     plan: &Plan,
@@ -123,6 +139,7 @@ pub fn rollout_from_plan(
         failure.canary_max_failures = usize::MAX;
     }
 
+    let drilled = drilled_groups(plan);
     let matcher = Matcher::new(enrolled);
     let plan_hosts: BTreeMap<&str, &pw_planner::plan::HostPlan> =
         plan.hosts.iter().map(|h| (h.id.as_str(), h)).collect();
@@ -165,6 +182,7 @@ pub fn rollout_from_plan(
             hosts,
             not_before: Some(batch.start),
             not_after: Some(batch.last_claim()),
+            drill: batch.kind == PlannedKind::Canary && drilled.contains(batch.group.as_str()),
         });
     }
     let rollout = RolloutPlan {

@@ -33,6 +33,7 @@ pub async fn create(
             request.verification_seconds.is_some(),
         ),
         ("max_failures", request.max_failures.is_some()),
+        ("drill", request.drill.is_some()),
     ]
     .into_iter()
     .filter_map(|(name, set)| set.then_some(name))
@@ -112,7 +113,8 @@ pub async fn create(
             refusing.join(", ")
         )));
     }
-    let policy = engine_policy(from.verification_seconds, from.check_names, &[]);
+    let drill = from.plan.drills();
+    let policy = engine_policy(from.verification_seconds, from.check_names, &[], drill);
     let recipe = Recipe::Plan {
         plan: PlanRef {
             id: number,

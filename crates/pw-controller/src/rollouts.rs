@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 
 use pw_host::logcheck::LinePattern;
 use pw_protocol::{
-    BlockedVersion, CreateRollout, HealthCheckSpec, ProtectionStep, RolloutHostView, RolloutList,
-    RolloutView,
+    BlockedVersion, CreateRollout, DrillScope, HealthCheckSpec, ProtectionStep, RolloutHostView,
+    RolloutList, RolloutView,
 };
 use pw_rollout::{
     BatchKind, BatchSpec, FailurePolicy, HostChange, HostId, HostSpec, Policy, RolloutId,
@@ -69,6 +69,11 @@ async fn create_ad_hoc(
     if canary_size >= request.hosts.len() && request.hosts.len() > 1 {
         return Err(invalid("canary_size must leave hosts for the waves".into()));
     }
+    if canary_size == 0 && request.drill == Some(DrillScope::Canaries) {
+        return Err(invalid(
+            "drill \"canaries\" needs canary_size of at least 1 (or drill \"all\")".into(),
+        ));
+    }
     let targets = pw_rollout::wire::targets_from_pins("targets", &request.targets)
         .map_err(|e| invalid(e.to_string()))?;
     pw_protocol::validate_protection_steps(&request.protection_steps).map_err(invalid)?;
@@ -98,12 +103,18 @@ async fn create_ad_hoc(
     };
     let canaries = canary_size.min(request.hosts.len());
     let mut batches = Vec::new();
+    let drills = |kind| match request.drill {
+        None => false,
+        Some(DrillScope::Canaries) => kind == BatchKind::Canary,
+        Some(DrillScope::All) => true,
+    };
     let batch = |kind, hosts: &[String]| BatchSpec {
         group: "default".into(),
         kind,
         hosts: hosts.iter().map(spec).collect(),
         not_before: None,
         not_after: None,
+        drill: drills(kind),
     };
     if canaries > 0 {
         batches.push(batch(BatchKind::Canary, &request.hosts[..canaries]));
@@ -127,7 +138,7 @@ async fn create_ad_hoc(
     let checks = request.checks.iter().map(|c| c.name().to_owned()).collect();
     let verification_seconds = request.verification_seconds.unwrap_or(300);
     let steps = &request.protection_steps;
-    let policy = engine_policy(verification_seconds, checks, steps);
+    let policy = engine_policy(verification_seconds, checks, steps, plan.drills());
     let recipe = Recipe::AdHoc(request.checks.clone());
     store(state, actor, &plan, &policy, &recipe, steps, None).await
 }
@@ -160,11 +171,12 @@ pub fn validate_checks(checks: &[HealthCheckSpec]) -> Result<(), String> {
 }
 
 /// The engine's policy for a rollout whose hosts verify for at most `verification_seconds`
-/// after the protection steps `steps`.
+/// after the protection steps `steps`; `drill` when some hosts run the rollback drill.
 pub fn engine_policy(
     verification_seconds: u64,
     health_checks: Vec<String>,
     steps: &[ProtectionStep],
+    drill: bool,
 ) -> Policy {
     let mut policy = Policy {
         verification_seconds,
@@ -173,10 +185,13 @@ pub fn engine_policy(
         ..Policy::default()
     };
     // One `apply_change` covers record, protect, install and verification (twice when rolling
-    // back): the claim waits that long, and is never re-sent (a retry would apply again).
+    // back): the claim waits that long, and is never re-sent (a retry would apply again). A
+    // drill adds a rollback, a re-apply and their verifications (and a rollback after a failed
+    // re-apply, verified too).
     let protection: u64 = steps.iter().map(|s| s.timeout_seconds).sum();
+    let (installs, verifications) = if drill { (3, 4) } else { (1, 2) };
     policy.timeouts.record_versions = StepLimits::new(
-        INSTALL_ALLOWANCE_SECS + protection + 2 * verification_seconds + 120,
+        installs * INSTALL_ALLOWANCE_SECS + protection + verifications * verification_seconds + 120,
         1,
     );
     policy

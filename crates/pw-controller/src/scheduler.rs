@@ -176,6 +176,8 @@ struct Ctx<'a> {
     recipe: Recipe,
     /// Each host's group in the plan (its checks and verification period come from it).
     groups: BTreeMap<HostId, String>,
+    /// The rollout plan (which hosts run the rollback drill).
+    plan: RolloutPlan,
     protection_steps: Vec<ProtectionStep>,
 }
 
@@ -200,6 +202,7 @@ async fn drive(
             .collect(),
         protection_steps: serde_json::from_str(&row.protection_steps)
             .context("stored protection steps")?,
+        plan: plan.clone(),
     };
     let mut hosts = load_hosts(state, &row.id).await?;
     // 1. Results of finished agent commands, each host on its own.
@@ -326,6 +329,7 @@ impl Ctx<'_> {
         Policy {
             health_checks: checks.iter().map(|c| c.name().to_owned()).collect(),
             verification_seconds: seconds,
+            drill: self.plan.drills_host(host),
             ..self.policy.clone()
         }
     }
@@ -357,9 +361,8 @@ impl Ctx<'_> {
                         "{}:{}:record_versions:{}",
                         key.rollout, key.host, key.attempt
                     );
-                    let group = self.groups.get(&host.change.host);
-                    let group = group.map_or("", String::as_str);
-                    command = Some(self.apply_change(id, decision.next.targets(), group)?);
+                    let targets = decision.next.targets();
+                    command = Some(self.apply_change(id, targets, &host.change.host)?);
                 }
                 Action::BlockVersion { versions, reason } => {
                     blocks.extend(versions.iter().map(|t| BlockedRow {
@@ -398,6 +401,7 @@ impl Ctx<'_> {
             command: command.clone(),
             blocks,
             actor,
+            result: crate::change_result::change_result(&next),
         };
         if !self.state.store.transition_host(&transition).await? {
             anyhow::bail!("host {} changed under the scheduler", next.host);
@@ -417,8 +421,9 @@ impl Ctx<'_> {
         &self,
         id: String,
         targets: &[pw_rollout::Target],
-        group: &str,
+        host: &HostId,
     ) -> anyhow::Result<TransitionCommand> {
+        let group = self.groups.get(host).map_or("", String::as_str);
         let (checks, verification_seconds) = self
             .recipe
             .for_group(group, self.policy.verification_seconds);
@@ -429,7 +434,7 @@ impl Ctx<'_> {
             verification_seconds,
             protection_steps: self.protection_steps.clone(),
             plan: self.recipe.plan().cloned(),
-            drill: false,
+            drill: self.plan.drills_host(host),
         };
         Ok(TransitionCommand {
             id,

@@ -48,6 +48,11 @@ pub struct CreateRollout {
     /// than the budget). Ad hoc and plan rollouts.
     #[serde(default)]
     pub mode: RolloutMode,
+    /// Ad hoc: which hosts run the rollback drill after their verified install (apply → roll
+    /// back to the exact recorded versions → re-apply, each verified); none when absent.
+    /// Rollouts of a plan drill the canaries of staging groups on their own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drill: Option<DrillScope>,
 }
 
 /// `POST /api/v1/rollouts/{id}/emergency`: an admin's T0 emergency start outside windows.
@@ -65,6 +70,16 @@ pub enum RolloutMode {
     #[default]
     Batches,
     Rolling,
+}
+
+/// The hosts of an ad-hoc rollout that run the rollback drill.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DrillScope {
+    /// The canary batch's hosts.
+    Canaries,
+    /// Every host.
+    All,
 }
 
 /// A stored plan's number, written as a JSON number or a string of digits.

@@ -489,6 +489,7 @@ mod tests {
                     hosts: vec![host("a")],
                     not_before: None,
                     not_after: None,
+                    drill: false,
                 },
                 BatchSpec {
                     group: "db".into(),
@@ -496,6 +497,7 @@ mod tests {
                     hosts: vec![host("b"), host("c"), host("d")],
                     not_before: None,
                     not_after: None,
+                    drill: false,
                 },
             ],
             budgets: BTreeMap::from([("web".into(), 1), ("db".into(), 2)]),

@@ -48,7 +48,9 @@ pub use model::{ExactVersion, HostId, Recorded, RolloutId, Target, VersionError}
 pub use persist::{SCHEMA_VERSION, SchemaError, from_json, to_json};
 pub use plan::{BatchKind, BatchSpec, FailurePolicy, HostSpec, Mode, PlanError, RolloutPlan};
 pub use policy::{Backoff, Policy, StepLimits, Timeouts};
-pub use report::{GuardOutcome, GuardReason, GuardReport, ProtectionRun};
+pub use report::{
+    DrillRun, DrillStage, DrillVerdict, GuardOutcome, GuardReason, GuardReport, ProtectionRun,
+};
 pub use rollout::{
     CarriedOver, Claim, EmergencyStart, Failures, Gates, PauseReason, Release, RolloutControl,
     RolloutDecision, RolloutStatus, Skip, StopReason, WaitReason, decide, retry_failed,

@@ -36,6 +36,20 @@ pub enum Mode {
     Rolling,
 }
 
+impl RolloutPlan {
+    /// Whether `host` runs the rollback drill (its batch drills).
+    pub fn drills_host(&self, host: &HostId) -> bool {
+        self.batches
+            .iter()
+            .any(|b| b.drill && b.hosts.iter().any(|h| &h.id == host))
+    }
+
+    /// Whether any host runs the rollback drill.
+    pub fn drills(&self) -> bool {
+        self.batches.iter().any(|b| b.drill && !b.hosts.is_empty())
+    }
+}
+
 /// One batch: hosts of one group.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BatchSpec {
@@ -50,6 +64,11 @@ pub struct BatchSpec {
     /// [`crate::rollout::CarriedOver`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub not_after: Option<Timestamp>,
+    /// Every host of the batch runs the rollback drill after its verified install (apply →
+    /// roll back to the exact recorded versions → re-apply, each verified): the evidence a
+    /// staging-gated approval needs.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub drill: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

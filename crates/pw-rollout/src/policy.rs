@@ -21,6 +21,9 @@ pub struct Policy {
     /// Protection hooks (snapshot, backup with restore check, pause writes) run before the
     /// install, in order. Empty: the `protecting` state is skipped.
     pub protection_steps: Vec<String>,
+    /// The host's change includes the rollback drill (its batch drills, `BatchSpec::drill`):
+    /// `done` needs a drill that passed on its evidence.
+    pub drill: bool,
 }
 
 impl Default for Policy {
@@ -30,6 +33,7 @@ impl Default for Policy {
             verification_seconds: 300,
             health_checks: Vec::new(),
             protection_steps: Vec::new(),
+            drill: false,
         }
     }
 }

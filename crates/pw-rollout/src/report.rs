@@ -30,6 +30,9 @@ pub struct GuardReport {
     pub failed_check: Option<String>,
     /// The protection steps run (or found finished in the agent's journal), in order.
     pub protection: Vec<ProtectionRun>,
+    /// The rollback drill, when one ran (asked for, and the install was verified).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drill: Option<Box<DrillRun>>,
 }
 
 impl GuardReport {
@@ -44,6 +47,7 @@ impl GuardReport {
             passed_checks: Vec::new(),
             failed_check: None,
             protection: Vec::new(),
+            drill: None,
         }
     }
 }
@@ -76,6 +80,42 @@ pub enum GuardReason {
     HealthCheckFailed,
     /// The agent restarted before verification passed.
     Interrupted,
+}
+
+/// The rollback drill the guard ran after a verified install: rolled back to the recorded
+/// versions through its rollback path, checked, re-applied, checked again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DrillRun {
+    /// Versions found after the drill's rollback.
+    pub rolled_back_to: Vec<Recorded>,
+    /// Checks that passed on the old versions.
+    pub rollback_checks: Vec<String>,
+    /// Checks that passed after the re-apply.
+    pub reapply_checks: Vec<String>,
+    #[serde(flatten)]
+    pub result: DrillVerdict,
+}
+
+/// How the drill ended, as the agent says.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "result", rename_all = "snake_case")]
+pub enum DrillVerdict {
+    Passed,
+    /// The first stage that failed and why.
+    Failed {
+        stage: DrillStage,
+        detail: String,
+    },
+}
+
+/// A stage of the drill.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DrillStage {
+    Rollback,
+    RollbackChecks,
+    Reapply,
+    ReapplyChecks,
 }
 
 /// How one protection step went.

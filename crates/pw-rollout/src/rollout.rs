@@ -444,6 +444,7 @@ pub fn retry_failed(
                 hosts,
                 not_before: batch.not_before,
                 not_after: batch.not_after,
+                drill: batch.drill,
             })
         })
         .collect();

@@ -44,6 +44,7 @@ fn plan(batches: &[(BatchKind, &[&str])], budget: usize) -> RolloutPlan {
                 .collect(),
             not_before: None,
             not_after: None,
+            drill: false,
         })
         .collect();
     RolloutPlan {
@@ -88,6 +89,7 @@ fn done() -> HostState {
         recorded: vec![],
         at: at(),
         passed: BTreeMap::new(),
+        drilled: false,
     }
 }
 

@@ -12,11 +12,14 @@ use std::fmt;
 
 use pw_model::PackageName;
 use pw_protocol::{
-    ChangeOutcome, ChangeReport, Command, PackagePin, ProtectionResult, RollbackReason, VersionSeen,
+    ChangeOutcome, ChangeReport, Command, DrillReport, DrillResult, PackagePin, ProtectionResult,
+    RollbackReason, VersionSeen,
 };
 
 use crate::model::{ExactVersion, Recorded, Target};
-use crate::report::{GuardOutcome, GuardReason, GuardReport, ProtectionRun};
+use crate::report::{
+    DrillRun, DrillStage, DrillVerdict, GuardOutcome, GuardReason, GuardReport, ProtectionRun,
+};
 
 /// A wire document the engine cannot take: the field (a path such as `recorded[0].name`) and
 /// what is wrong with it.
@@ -170,6 +173,36 @@ impl TryFrom<&ChangeReport> for GuardReport {
             passed_checks: report.passed_checks.clone(),
             failed_check: report.failed_check.clone(),
             protection: report.protection.iter().map(ProtectionRun::from).collect(),
+            drill: report
+                .drill
+                .as_ref()
+                .map(|d| DrillRun::try_from(d).map(Box::new))
+                .transpose()
+                .map_err(|e| e.within("drill"))?,
+        })
+    }
+}
+
+impl TryFrom<&DrillReport> for DrillRun {
+    type Error = WireError;
+
+    fn try_from(drill: &DrillReport) -> Result<Self, WireError> {
+        Ok(DrillRun {
+            rolled_back_to: versions("rolled_back_to", &drill.rolled_back_to)?,
+            rollback_checks: drill.rollback_checks.clone(),
+            reapply_checks: drill.reapply_checks.clone(),
+            result: match &drill.result {
+                DrillResult::Passed => DrillVerdict::Passed,
+                DrillResult::Failed { stage, detail } => DrillVerdict::Failed {
+                    stage: match stage {
+                        pw_protocol::DrillStage::Rollback => DrillStage::Rollback,
+                        pw_protocol::DrillStage::RollbackChecks => DrillStage::RollbackChecks,
+                        pw_protocol::DrillStage::Reapply => DrillStage::Reapply,
+                        pw_protocol::DrillStage::ReapplyChecks => DrillStage::ReapplyChecks,
+                    },
+                    detail: detail.clone(),
+                },
+            },
         })
     }
 }
@@ -257,9 +290,29 @@ mod tests {
                 detail: "exit 0".into(),
                 from_journal: true,
             }],
-            drill: None,
+            drill: Some(DrillReport {
+                rolled_back_to: vec![seen("nginx", Some("1.1"))],
+                rollback_checks: vec!["web".into()],
+                reapply_checks: vec![],
+                result: DrillResult::Failed {
+                    stage: pw_protocol::DrillStage::ReapplyChecks,
+                    detail: "502".into(),
+                },
+            }),
         };
         let report = GuardReport::try_from(&wire).unwrap();
+        let drill = report.drill.as_ref().unwrap();
+        assert_eq!(
+            drill.rolled_back_to[0].version.as_ref().unwrap().as_str(),
+            "1.1"
+        );
+        assert_eq!(
+            drill.result,
+            DrillVerdict::Failed {
+                stage: DrillStage::ReapplyChecks,
+                detail: "502".into()
+            }
+        );
         assert_eq!(
             report.outcome,
             GuardOutcome::RolledBack {
@@ -297,6 +350,16 @@ mod tests {
         check(
             report(vec![seen("nginx", Some(""))], vec![]),
             "recorded[0].version: version is empty",
+        );
+        let mut drilled = report(vec![], vec![]);
+        drilled.drill = Some(DrillReport {
+            rolled_back_to: vec![seen("nginx", Some("1 2"))],
+            ..DrillReport::started()
+        });
+        check(
+            drilled,
+            "drill.rolled_back_to[0].version: version \"1 2\" has ' ' at byte 1; \
+             allowed: letters, digits and . + - ~ : _ ^ (not first)",
         );
         check(
             report(vec![seen("nginx", Some("1")), seen("nginx", None)], vec![]),

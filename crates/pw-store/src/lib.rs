@@ -6,6 +6,7 @@
 
 mod advisories;
 pub mod audit;
+mod change_results;
 mod commands;
 mod controller;
 mod evidence;

@@ -127,6 +127,8 @@ pub struct HostTransition<'a> {
     pub blocks: Vec<BlockedRow>,
     /// Who caused it, for the audit record: `controller` or `agent:<host id>`.
     pub actor: &'a str,
+    /// The host's finished change, when the transition ends it (`change_results`).
+    pub result: Option<pw_planner::staging::HostChangeResult>,
 }
 
 impl Store {
@@ -324,6 +326,9 @@ impl Store {
             .execute(&mut *tx)
             .await
             .with_context(|| format!("queuing command {}", command.id))?;
+        }
+        if let Some(result) = &t.result {
+            crate::change_results::record(&mut tx, result).await?;
         }
         for block in &t.blocks {
             sqlx::query(

@@ -123,6 +123,7 @@ pub fn every_state() -> Vec<HostState> {
             recorded: recorded(),
             at: now(),
             passed: Default::default(),
+            drilled: false,
         },
         HostState::RolledBack {
             targets: targets(),

@@ -1,6 +1,7 @@
 //! The per-host state machine (DESIGN.md §5): `pending → claimed → protecting → applying →
 //! verifying → done | rolling_back → rolled_back | failed`.
 
+mod drilled;
 mod reported;
 mod rollback;
 mod state;
@@ -12,6 +13,8 @@ pub use state::{
 };
 pub use step::{next_deadline, on_tick, step};
 
+#[cfg(test)]
+mod drill_tests;
 #[cfg(test)]
 mod fixtures;
 #[cfg(test)]

@@ -238,12 +238,14 @@ fn done_keeps_the_recorded_targets_and_the_passed_checks() {
         recorded: r,
         at,
         passed,
+        drilled,
     } = &decision.next
     else {
         panic!("not done: {:?}", decision.next);
     };
     assert_eq!((t, r, *at), (&targets(), &recorded(), now()));
     assert_eq!(passed.get("web"), Some(&now()));
+    assert!(!drilled, "no drill ran");
 }
 
 #[test]

@@ -8,8 +8,11 @@
 //! of every target (else nothing could prove a rollback). A report that proves nothing fails
 //! the host with a page (`FailCause::BadReport`): the guard reports once and will not roll back
 //! again, so waiting would only hold a budget slot until the timeouts. The recorded versions are
-//! the state's when it holds them (they came from the same report), else the report's.
+//! the state's when it holds them (they came from the same report), else the report's. A
+//! rollback drill in the report (or one the policy asked for and the report lacks) is judged
+//! first (`drilled.rs`).
 
+use crate::host::drilled::Drilled;
 use crate::host::state::{Decision, Event, FailCause, HostState, Rejected, RollbackCause};
 use crate::host::step::{Ctx, wrong};
 use crate::model::{Recorded, Target, by_package, matches_targets};
@@ -17,9 +20,9 @@ use crate::report::{GuardOutcome, GuardReason, GuardReport};
 
 /// What the state brings to a report: targets, the attempt for command keys, the recorded
 /// versions when it holds them, and its own rollback cause when it was rolling back.
-struct Held<'a> {
-    targets: &'a [Target],
-    attempt: u32,
+pub(super) struct Held<'a> {
+    pub(super) targets: &'a [Target],
+    pub(super) attempt: u32,
     recorded: Option<&'a [Recorded]>,
     rolling_back: Option<&'a RollbackCause>,
 }
@@ -128,6 +131,11 @@ impl Ctx<'_> {
 
     /// A change that touched the host: done, rolled back or failed, on the evidence.
     fn finished(&self, held: &Held<'_>, recorded: Vec<Recorded>, report: &GuardReport) -> Decision {
+        let drilled = match self.drilled(held, &recorded, report) {
+            Drilled::Failed(decision) => return decision,
+            Drilled::Passed => true,
+            Drilled::NotDue => false,
+        };
         let targets = held.targets;
         match &report.outcome {
             GuardOutcome::RolledBack { reason, detail } => {
@@ -150,11 +158,17 @@ impl Ctx<'_> {
                     held.attempt,
                 )
             }
-            _ => self.done(held, recorded, report),
+            _ => self.done(held, recorded, report, drilled),
         }
     }
 
-    fn done(&self, held: &Held<'_>, recorded: Vec<Recorded>, report: &GuardReport) -> Decision {
+    fn done(
+        &self,
+        held: &Held<'_>,
+        recorded: Vec<Recorded>,
+        report: &GuardReport,
+        drilled: bool,
+    ) -> Decision {
         if !matches_targets(held.targets, &report.final_versions) {
             let detail = format!(
                 "the agent reported done, but not every target is at its exact version: {}",
@@ -162,18 +176,8 @@ impl Ctx<'_> {
             );
             return self.bad_report(held, detail);
         }
-        let missing: Vec<&str> = self
-            .policy
-            .health_checks
-            .iter()
-            .filter(|c| !report.passed_checks.contains(c))
-            .map(String::as_str)
-            .collect();
-        if !missing.is_empty() {
-            let detail = format!(
-                "the agent reported done without a pass of the checks {}",
-                missing.join(", ")
-            );
+        if let Some(missing) = self.missing_checks(&report.passed_checks) {
+            let detail = format!("the agent reported done without a pass of the checks {missing}");
             return self.bad_report(held, detail);
         }
         Decision {
@@ -186,6 +190,7 @@ impl Ctx<'_> {
                     .iter()
                     .map(|c| (c.clone(), self.now))
                     .collect(),
+                drilled,
             },
             commands: Vec::new(),
         }
@@ -210,7 +215,19 @@ impl Ctx<'_> {
         }
     }
 
-    fn bad_report(&self, held: &Held<'_>, detail: String) -> Decision {
+    /// The policy's checks without a pass in `passed`, listed; `None` when every one passed.
+    pub(super) fn missing_checks(&self, passed: &[String]) -> Option<String> {
+        let missing: Vec<&str> = self
+            .policy
+            .health_checks
+            .iter()
+            .filter(|c| !passed.contains(c))
+            .map(String::as_str)
+            .collect();
+        (!missing.is_empty()).then(|| missing.join(", "))
+    }
+
+    pub(super) fn bad_report(&self, held: &Held<'_>, detail: String) -> Decision {
         self.fail(held.targets, FailCause::BadReport { detail }, held.attempt)
     }
 }
@@ -237,7 +254,7 @@ fn every_recorded(targets: &[Target], versions: &[Recorded]) -> Result<Vec<Recor
 }
 
 /// `nginx=1.2, libssl3 absent` for messages.
-fn shown(versions: &[Recorded]) -> String {
+pub(super) fn shown(versions: &[Recorded]) -> String {
     if versions.is_empty() {
         return "none reported".into();
     }

@@ -12,7 +12,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use crate::model::{HostId, Recorded, RolloutId, Target};
-use crate::report::GuardReport;
+use crate::report::{DrillStage, GuardReport};
 
 /// One host's part of a rollout: the persisted record.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -97,6 +97,16 @@ pub enum FailCause {
     /// version of every target; an outcome the host's state contradicts), or the controller
     /// could not read it. The host may have been changed: a human looks.
     BadReport { detail: String },
+    /// The rollback drill failed at `stage` (`None`: the rollout asked for a drill and the agent
+    /// reported none). `ended_on` are the versions the host ended on; `back_on_recorded` says
+    /// whether those are the recorded ones (a re-apply that failed after a good rollback was
+    /// rolled back again). A human looks: the host's rollback path is not proven.
+    DrillFailed {
+        stage: Option<DrillStage>,
+        detail: String,
+        ended_on: Vec<Recorded>,
+        back_on_recorded: bool,
+    },
 }
 
 impl FailCause {
@@ -157,6 +167,10 @@ pub enum HostState {
         at: Timestamp,
         /// When each check last passed.
         passed: BTreeMap<String, Timestamp>,
+        /// A rollback drill passed on this host: rolled back to exactly `recorded`, healthy
+        /// there, re-applied and healthy again.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        drilled: bool,
     },
     /// Terminal: back on the recorded versions.
     RolledBack {

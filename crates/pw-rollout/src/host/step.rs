@@ -319,6 +319,7 @@ impl Ctx<'_> {
                         recorded: recorded.clone(),
                         at: self.now,
                         passed: passed.clone(),
+                        drilled: false,
                     },
                     commands: Vec::new(),
                 })

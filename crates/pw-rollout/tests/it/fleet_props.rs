@@ -81,6 +81,7 @@ fn plan(fleet: &Fleet) -> RolloutPlan {
                 hosts,
                 not_before: None,
                 not_after: None,
+                drill: false,
             };
             if b == 0 {
                 canaries.push(batch)

@@ -1,0 +1,86 @@
+//! Finished host changes against a real SQLite file: written with the host's terminal transition
+//! in its transaction (a refused transition writes none), read back typed with the exact versions
+//! applied, passed and drill; a repeated result replaces the first.
+
+use std::collections::BTreeMap;
+
+use pw_planner::staging::HostChangeResult;
+use pw_store::{HostTransition, NewRollout, Store};
+
+mod common;
+
+use common::{at, store_with_host};
+
+async fn rollout(store: &Store) {
+    let rollout = NewRollout {
+        id: "r1".into(),
+        plan_json: "{}".into(),
+        policy_json: "{}".into(),
+        checks_json: "[]".into(),
+        protection_steps_json: "[]".into(),
+        hosts: vec![("h1".into(), "{}".into(), "pending".into())],
+        plan: None,
+    };
+    store.create_rollout(&rollout, "olga").await.unwrap();
+}
+
+fn result(version: &str, passed: bool, drill: bool) -> HostChangeResult {
+    HostChangeResult {
+        rollout_id: "r1".into(),
+        host_id: "h1".into(),
+        packages: BTreeMap::from([
+            ("libssl3".to_owned(), format!("3.0.{version}")),
+            ("pw-demo".to_owned(), version.to_owned()),
+        ]),
+        passed,
+        drill,
+        finished_at: at("2026-12-03T10:00:00Z"),
+    }
+}
+
+fn transition(
+    expected_version: i64,
+    state_name: &str,
+    result: Option<HostChangeResult>,
+) -> HostTransition<'_> {
+    HostTransition {
+        rollout_id: "r1",
+        host_id: "h1",
+        expected_version,
+        state_json: "{}",
+        state_name,
+        event: serde_json::json!({"event": "guard_reported"}),
+        command: None,
+        blocks: vec![],
+        actor: "agent:h1",
+        result,
+    }
+}
+
+#[tokio::test]
+async fn a_terminal_transition_stores_its_result_and_a_refused_one_nothing() {
+    let (_dir, store) = store_with_host().await;
+    rollout(&store).await;
+    let version = store.rollout_hosts("r1").await.unwrap()[0].row_version;
+    assert!(store.change_results().await.unwrap().is_empty());
+    // A stale transition (another writer moved the host) writes no result either.
+    let stale = transition(version + 5, "done", Some(result("1.0-2", true, true)));
+    assert!(!store.transition_host(&stale).await.unwrap());
+    assert!(store.change_results().await.unwrap().is_empty());
+    let claimed = transition(version, "claimed", None);
+    assert!(store.transition_host(&claimed).await.unwrap());
+    assert!(store.change_results().await.unwrap().is_empty());
+    let done = transition(version + 1, "done", Some(result("1.0-2", true, true)));
+    assert!(store.transition_host(&done).await.unwrap());
+    assert_eq!(
+        store.change_results().await.unwrap(),
+        [result("1.0-2", true, true)]
+    );
+    // The same host's result again (a later transition) replaces it, packages included.
+    let again = transition(version + 2, "failed", Some(result("1.0-3", false, false)));
+    assert!(store.transition_host(&again).await.unwrap());
+    assert_eq!(
+        store.change_results().await.unwrap(),
+        [result("1.0-3", false, false)]
+    );
+}
