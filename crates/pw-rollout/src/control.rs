@@ -323,6 +323,7 @@ mod tests {
                     .collect(),
                 not_before: None,
                 not_after: None,
+                drill: false,
             }],
             budgets: BTreeMap::from([("web".into(), 1)]),
             failure: FailurePolicy::default_for(&[]),
