@@ -81,8 +81,15 @@ pub async fn enroll(
     let response: EnrollResponse = client::send_json(http.post(&url).json(&request))
         .await
         .with_context(|| format!("enrolling with {server}"))?;
-    std::fs::create_dir_all(dir)
-        .with_context(|| format!("creating the agent data directory {}", dir.display()))?;
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        // Only this user: the agent's key lives here.
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .with_context(|| format!("creating the agent data directory {}", dir.display()))?;
+    }
     write_private(&dir.join("agent.key"), key.serialize_pem().as_bytes())?;
     write_private(&dir.join("agent.crt"), response.certificate_pem.as_bytes())?;
     write_private(&dir.join("ca.pem"), response.ca_certificate_pem.as_bytes())?;

@@ -70,8 +70,7 @@ impl Ca {
             return Ok(Ca { cert_pem, issuer });
         }
         let ca = Ca::generate("patchwarden controller CA")?;
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("creating the CA directory {}", dir.display()))?;
+        pw_store::create_private_dir(dir)?;
         write_private(&key_path, ca.issuer.key().serialize_pem().as_bytes())?;
         write_private(&cert_path, ca.cert_pem.as_bytes())?;
         tracing::info!(path = %cert_path.display(), sha256 = %ca.cert_sha256(), "created the controller CA");

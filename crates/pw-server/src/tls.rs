@@ -73,14 +73,10 @@ fn display_addr(addr: SocketAddr) -> String {
 
 /// Opens the database and CA in the data directory, binds, and serves until shut down.
 pub async fn start(settings: &ServerSettings) -> anyhow::Result<Controller> {
-    std::fs::create_dir_all(&settings.data_dir).with_context(|| {
-        format!(
-            "creating the data directory {}",
-            settings.data_dir.display()
-        )
-    })?;
+    pw_store::create_private_dir(&settings.data_dir)?;
     let store = pw_store::Store::open(&settings.data_dir.join("patchwarden.db")).await?;
     let ca = Arc::new(Ca::load_or_create(&settings.data_dir.join("ca"))?);
+    warn_when_not_private(&settings.data_dir);
     let listener = TcpListener::bind(settings.listen)
         .await
         .with_context(|| format!("cannot listen on {}", settings.listen))?;
@@ -110,6 +106,30 @@ pub async fn start(settings: &ServerSettings) -> anyhow::Result<Controller> {
         shutdown,
         task,
     })
+}
+
+/// Logs a warning for each file of the data directory that group or others may open.
+fn warn_when_not_private(data_dir: &std::path::Path) {
+    let paths = [
+        data_dir.to_owned(),
+        data_dir.join("patchwarden.db"),
+        data_dir.join("patchwarden.db-wal"),
+        data_dir.join("ca"),
+        data_dir.join("ca").join("ca.key"),
+        data_dir.join("admin.token"),
+    ];
+    for path in paths {
+        if let Some(mode) = pw_store::wider_than_private(&path) {
+            let want = if path.is_dir() { "700" } else { "600" };
+            tracing::warn!(
+                path = %path.display(),
+                mode = format!("{mode:o}"),
+                "{} is open to other users (mode {mode:o}); run: chmod {want} {}",
+                path.display(),
+                path.display()
+            );
+        }
+    }
 }
 
 fn server_names(settings: &ServerSettings, addr: SocketAddr) -> Vec<String> {

@@ -10,6 +10,7 @@ mod change_results;
 mod commands;
 mod controller;
 mod evidence;
+mod files;
 mod findings;
 mod fleet;
 mod operators;
@@ -36,6 +37,7 @@ pub use controller::{
     TokenProblem,
 };
 pub use evidence::{EvidenceRow, NewEvidence};
+pub use files::{create_private_dir, create_private_file, wider_than_private};
 pub use findings::{
     CurrentFinding, FindingsSnapshot, HistoryChange, HistoryRow, OpenEpisode, Recorded,
 };
@@ -101,9 +103,10 @@ impl Store {
     /// Opens (creating if needed) the database file at `path` and applies migrations.
     pub async fn open(path: &Path) -> anyhow::Result<Store> {
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent)
-                .with_context(|| format!("creating the data directory {}", parent.display()))?;
+            create_private_dir(parent)?;
         }
+        // Created 0600 before SQLite opens it; its WAL and shm files take the same mode.
+        create_private_file(path)?;
         let options = SqliteConnectOptions::from_str("sqlite://")?
             .filename(path)
             .create_if_missing(true)
