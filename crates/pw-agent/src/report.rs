@@ -3,10 +3,11 @@
 //! Runs blocking commands: call from `spawn_blocking`.
 
 use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
 
 use jiff::Timestamp;
-use pw_host::apt;
-use pw_host::{LocalRunner, Runner};
+use pw_host::{LocalRunner, Runner, apt, changelogs};
 use pw_protocol::{InventoryReport, PROTOCOL_VERSION, PendingUpdate};
 
 /// This machine's host name (kernel's, else /etc/hostname, else `localhost`).
@@ -19,9 +20,19 @@ pub fn hostname() -> String {
         .unwrap_or_else(|| "localhost".to_owned())
 }
 
+/// How long one report may spend downloading candidate packages for their changelogs; the rest
+/// follow in the next reports (the cache keeps what was read).
+pub const DOWNLOAD_BUDGET: Duration = Duration::from_secs(20);
+
 /// Collects the full report with the agent's `labels`. Pending updates are `None` when apt is
-/// not there or failed (logged): the controller then shows advisory findings only.
-pub fn collect_inventory(labels: BTreeMap<String, String>) -> anyhow::Result<InventoryReport> {
+/// not there or failed (logged): the controller then shows advisory findings only. On
+/// Debian/Ubuntu the report carries the changelog evidence (installed history; the CVEs of the
+/// candidates read so far, cached in `changelog_cache`); the flag is true when candidates are
+/// left for a later report.
+pub fn collect_inventory(
+    labels: BTreeMap<String, String>,
+    changelog_cache: &Path,
+) -> anyhow::Result<(InventoryReport, bool)> {
     let os = pw_host::read_local_os()?;
     let inventory = pw_host::read_local_inventory(&os)?;
     for problem in inventory.problem_messages().iter().take(5) {
@@ -30,6 +41,11 @@ pub fn collect_inventory(labels: BTreeMap<String, String>) -> anyhow::Result<Inv
     let dpkg = os.scheme() == pw_version::Scheme::Dpkg;
     let runner = LocalRunner;
     let pending = if dpkg { pending_updates(&runner) } else { None };
+    let (pending, backport_history, more) = if dpkg {
+        changelog_evidence(&inventory.packages, pending, changelog_cache)
+    } else {
+        (None, None, false)
+    };
     let reboot = if dpkg {
         apt::reboot_required(&runner).unwrap_or_else(|error| {
             tracing::warn!(
@@ -41,7 +57,7 @@ pub fn collect_inventory(labels: BTreeMap<String, String>) -> anyhow::Result<Inv
     } else {
         None
     };
-    Ok(InventoryReport {
+    let report = InventoryReport {
         protocol_version: PROTOCOL_VERSION,
         hostname: hostname(),
         os: os.to_string(),
@@ -51,27 +67,66 @@ pub fn collect_inventory(labels: BTreeMap<String, String>) -> anyhow::Result<Inv
         reboot_required_by: reboot.unwrap_or_default(),
         collected_at: Timestamp::now(),
         labels: Some(labels),
-    })
+        backport_history,
+    };
+    Ok((report, more))
 }
 
-fn pending_updates(runner: &dyn Runner) -> Option<Vec<PendingUpdate>> {
+type Evidence = (
+    Option<Vec<PendingUpdate>>,
+    Option<BTreeMap<String, Vec<String>>>,
+    bool,
+);
+
+/// The installed changelogs' history and the candidates' CVEs (pw-host `changelogs`).
+fn changelog_evidence(
+    packages: &[pw_model::InstalledPackage],
+    pending: Option<Vec<apt::PendingUpdate>>,
+    cache: &Path,
+) -> Evidence {
+    let history = changelogs::installed_history(Path::new(changelogs::DOC_ROOT), packages);
+    let history: BTreeMap<String, Vec<String>> = history
+        .cves
+        .into_iter()
+        .map(|(binary, cves)| (binary, cves.into_iter().collect()))
+        .collect();
+    let Some(pending) = pending else {
+        return (None, Some(history), false);
+    };
+    let queries = changelogs::CandidateQuery::for_pending(&pending, packages);
+    let news =
+        changelogs::candidate_news(cache, &queries, DOWNLOAD_BUDGET).unwrap_or_else(|error| {
+            tracing::warn!(
+                error = format!("{error:#}"),
+                "candidate changelogs not read"
+            );
+            changelogs::CandidateNews::default()
+        });
+    let updates = pending
+        .into_iter()
+        .map(|u| {
+            let origin = u.origins.first();
+            let cves = news
+                .cves
+                .get(&(u.package.to_string(), u.candidate.clone()))
+                .cloned();
+            PendingUpdate {
+                package: u.package.to_string(),
+                arch: u.architecture,
+                from_version: u.installed,
+                to_version: u.candidate,
+                origin: origin.map(|o| o.label.clone()).unwrap_or_default(),
+                suite: origin.map(|o| o.suite.clone()).unwrap_or_default(),
+                cves,
+            }
+        })
+        .collect();
+    (Some(updates), Some(history), !news.complete)
+}
+
+fn pending_updates(runner: &dyn Runner) -> Option<Vec<apt::PendingUpdate>> {
     match apt::pending_updates(runner) {
-        Ok(updates) => Some(
-            updates
-                .into_iter()
-                .map(|u| {
-                    let origin = u.origins.first();
-                    PendingUpdate {
-                        package: u.package.to_string(),
-                        arch: u.architecture,
-                        from_version: u.installed,
-                        to_version: u.candidate,
-                        origin: origin.map(|o| o.label.clone()).unwrap_or_default(),
-                        suite: origin.map(|o| o.suite.clone()).unwrap_or_default(),
-                    }
-                })
-                .collect(),
-        ),
+        Ok(updates) => Some(updates),
         Err(error) => {
             tracing::warn!(error = format!("{error:#}"), "cannot list pending updates");
             None

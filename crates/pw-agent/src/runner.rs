@@ -70,6 +70,7 @@ pub async fn run(
         plan_changes: settings.read_only && settings.plan_changes,
         poll_wait_secs: settings.poll_wait_secs,
         labels: settings.labels.clone(),
+        changelog_cache: settings.data_dir.join("changelog-cache"),
     };
     agent.finish_interrupted(&mut journal).await?;
     let mut backoff = Duration::from_secs(1);
@@ -84,8 +85,8 @@ pub async fn run(
             }
             agent.report_unreported(&mut journal).await?;
             if inventory_due {
-                agent.inventory().await?;
-                inventory_due = false;
+                // More candidate changelogs to read: report again after the next poll.
+                inventory_due = agent.inventory().await?;
             }
             let batch = agent.poll().await?;
             for envelope in batch.commands {
@@ -143,6 +144,8 @@ struct Agent {
     plan_changes: bool,
     poll_wait_secs: u64,
     labels: BTreeMap<String, String>,
+    /// Where candidate changelogs' CVEs are cached (`<data dir>/changelog-cache`).
+    changelog_cache: PathBuf,
 }
 
 impl Agent {
@@ -167,11 +170,14 @@ impl Agent {
         .context("heartbeat")
     }
 
-    async fn inventory(&self) -> anyhow::Result<()> {
+    /// Reports the inventory; true when candidate changelogs are left for another report.
+    async fn inventory(&self) -> anyhow::Result<bool> {
         let labels = self.labels.clone();
-        let report = tokio::task::spawn_blocking(move || report::collect_inventory(labels))
-            .await
-            .context("collecting the inventory panicked")??;
+        let cache = self.changelog_cache.clone();
+        let (report, more) =
+            tokio::task::spawn_blocking(move || report::collect_inventory(labels, &cache))
+                .await
+                .context("collecting the inventory panicked")??;
         let ack: InventoryAck = client::send_json(
             self.http
                 .post(self.url("/api/v1/agent/inventory"))
@@ -180,7 +186,7 @@ impl Agent {
         .await
         .context("inventory report")?;
         tracing::info!(packages = ack.packages, pending = ?report.pending_updates.as_ref().map(Vec::len), "inventory reported");
-        Ok(())
+        Ok(more)
     }
 
     async fn poll(&self) -> anyhow::Result<CommandBatch> {
@@ -280,7 +286,7 @@ impl Agent {
     async fn execute_simple(&self, command: &Command) -> (CommandResult, bool) {
         match command {
             Command::RefreshInventory => match self.inventory().await {
-                Ok(()) => (
+                Ok(_) => (
                     done(CommandStatus::Succeeded, "inventory sent".into()),
                     false,
                 ),

@@ -106,42 +106,86 @@ pub struct CandidateQuery {
     pub candidate: String,
 }
 
+impl CandidateQuery {
+    /// The queries for apt's pending upgrades (the source name from the installed package).
+    pub fn for_pending(
+        pending: &[pw_inventory::apt::PendingUpdate],
+        packages: &[InstalledPackage],
+    ) -> Vec<CandidateQuery> {
+        pending
+            .iter()
+            .map(|u| CandidateQuery {
+                binary: u.package.clone(),
+                source: packages
+                    .iter()
+                    .find(|p| p.name == u.package.as_str())
+                    .map_or(u.package.to_string(), |p| p.source_name().to_owned()),
+                installed: u.installed.clone(),
+                candidate: u.candidate.clone(),
+            })
+            .collect()
+    }
+}
+
 /// The CVE ids each candidate's new entries name, keyed by (binary, candidate); a query missing
-/// from the answer could not be read (download failed, budget spent, no changelog in the .deb).
+/// from the answer could not be read (download failed, no changelog in the .deb: remembered as
+/// unknown in the cache, not retried) or was not reached because `budget` ran out — then
+/// [`CandidateNews::complete`] is false and a later call carries on.
 pub fn candidate_news(
     cache_dir: &Path,
     queries: &[CandidateQuery],
     budget: Duration,
-) -> anyhow::Result<HashMap<(String, String), Vec<String>>> {
+) -> anyhow::Result<CandidateNews> {
     std::fs::create_dir_all(cache_dir)
         .with_context(|| format!("creating {}", cache_dir.display()))?;
     let started = Instant::now();
-    let mut out = HashMap::new();
+    let mut news = CandidateNews {
+        cves: HashMap::new(),
+        complete: true,
+    };
     for query in queries {
         let key = cache_dir.join(cache_name(
             &query.source,
             &query.installed,
             &query.candidate,
         ));
-        let cves = match std::fs::read_to_string(&key) {
-            Ok(text) => Some(text.lines().map(str::to_owned).collect()),
-            Err(_) if started.elapsed() < budget => match download_news(cache_dir, query) {
-                Ok(cves) => {
-                    std::fs::write(&key, cves.join("\n"))
-                        .with_context(|| format!("writing {}", key.display()))?;
-                    Some(cves)
-                }
-                Err(_) => None,
-            },
-            Err(_) => None,
+        let cached = match std::fs::read_to_string(&key) {
+            Ok(text) => text,
+            Err(_) if started.elapsed() < budget => {
+                let text = match download_news(cache_dir, query) {
+                    Ok(cves) => cves.join("\n"),
+                    Err(error) => format!("{UNKNOWN}{error:#}"),
+                };
+                std::fs::write(&key, &text)
+                    .with_context(|| format!("writing {}", key.display()))?;
+                text
+            }
+            Err(_) => {
+                news.complete = false;
+                continue;
+            }
         };
-        if let Some(cves) = cves {
-            out.insert((query.binary.to_string(), query.candidate.clone()), cves);
+        if !cached.starts_with(UNKNOWN) {
+            let cves = cached.lines().map(str::to_owned).collect();
+            news.cves
+                .insert((query.binary.to_string(), query.candidate.clone()), cves);
         }
     }
     trim_cache(cache_dir, CACHE_ENTRIES);
-    Ok(out)
+    Ok(news)
 }
+
+/// What [`candidate_news`] found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CandidateNews {
+    pub cves: HashMap<(String, String), Vec<String>>,
+    /// False when the time budget ran out before every query was tried.
+    pub complete: bool,
+}
+
+/// First line of a cache file for a candidate whose changelog could not be read (the reason
+/// follows).
+const UNKNOWN: &str = "# unknown: ";
 
 /// A file name for (source, installed, candidate): characters outside `[A-Za-z0-9.+-]` become `_`
 /// (`:` of epochs, `~`).

@@ -87,6 +87,11 @@ pub struct InventoryReport {
     /// Checked by the controller (`pw_model::check_labels`): a bad one refuses the report (422).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub labels: Option<std::collections::BTreeMap<String, String>>,
+    /// Debian/Ubuntu: per installed package, the CVE ids its installed changelog names in the
+    /// installed version's history (a finding on them was fixed by a backport). `None` when the
+    /// agent did not read changelogs (older agents, RPM hosts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backport_history: Option<std::collections::BTreeMap<String, Vec<String>>>,
 }
 
 /// One upgrade offered by the package manager.
@@ -100,6 +105,9 @@ pub struct PendingUpdate {
     pub origin: String,
     /// The suite or codename the new version comes from (`bookworm-security`).
     pub suite: String,
+    /// The CVE ids the candidate's new changelog entries name; `None` when not read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cves: Option<Vec<String>>,
 }
 
 /// The controller's answer to an accepted inventory report.

@@ -17,6 +17,10 @@ pub struct FindingState {
     /// The first computation that no longer showed it; only on fixed findings.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fixed_at: Option<Timestamp>,
+    /// Why a fixed finding is fixed when it was not by an upgrade: `fixed by a backport: the
+    /// changelog of less 590-2.1~deb12u2 names CVE-2024-32487`. Only on such findings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fixed_by: Option<String>,
     /// 1 the first time the finding was seen on the host, 2 after it came back once, …
     #[serde(default)]
     pub episode: Option<u32>,

@@ -108,17 +108,26 @@ fn upstream(version: &str) -> &str {
 impl Intelligence {
     /// Findings for the pending `upgrades` not already ranked by `ranked` (the advisory findings
     /// of the same host): an upgrade whose candidate fixes a ranked finding of the same binary
-    /// only adds the CVEs its changelog names beyond those. Most urgent first.
+    /// only adds the CVEs its changelog names beyond those. Each finding's deadline runs from
+    /// `first_seen(binary, advisory)` when the host's history knows it, else from
+    /// `context.first_seen`. Most urgent first.
     pub fn upgrade_findings(
         &self,
         upgrades: &[Upgrade],
         packages: &[InstalledPackage],
         ranked: &[Finding],
         context: &ScanContext<'_>,
+        first_seen: &dyn Fn(&str, &str) -> Option<jiff::Timestamp>,
     ) -> Vec<Finding> {
         let mut out: Vec<Finding> = upgrades
             .iter()
-            .filter_map(|u| self.upgrade_finding(u, packages, ranked, context))
+            .filter_map(|u| {
+                let seen = ScanContext {
+                    first_seen: first_seen(&u.binary, &advisory_id(u)).or(context.first_seen),
+                    ..*context
+                };
+                self.upgrade_finding(u, packages, ranked, &seen)
+            })
             .collect();
         sort_findings(&mut out);
         out
@@ -156,7 +165,7 @@ impl Intelligence {
         } else {
             non_security_kind(upgrade)
         };
-        let advisory = format!("{}/{}", upgrade.suite, upgrade.candidate);
+        let advisory = advisory_id(upgrade);
         let evidence = self.upgrade_evidence(advisory, kind, cves, context);
         let (classification, deadline) = context.classify(&evidence);
         let installed = packages.iter().find(|p| p.name == upgrade.binary);
@@ -204,6 +213,11 @@ impl Intelligence {
             cves,
         }
     }
+}
+
+/// The advisory id of an upgrade's finding: `<suite>/<candidate>`.
+fn advisory_id(upgrade: &Upgrade) -> String {
+    format!("{}/{}", upgrade.suite, upgrade.candidate)
 }
 
 fn offered_by(upgrade: &Upgrade) -> String {

@@ -130,6 +130,7 @@ fn pending_upgrades_are_ranked_once() {
         &packages,
         &findings,
         &context,
+        &|_, _| None,
     );
     assert_eq!(out, vec![]);
     // The candidate's changelog names one more CVE, in CISA KEV: one finding for it, T0.
@@ -140,7 +141,7 @@ fn pending_upgrades_are_ranked_once() {
             .chain(["CVE-2021-44228".to_owned()])
             .collect(),
     );
-    let out = intelligence.upgrade_findings(&[more], &packages, &findings, &context);
+    let out = intelligence.upgrade_findings(&[more], &packages, &findings, &context, &|_, _| None);
     assert_eq!(out.len(), 1);
     assert_eq!(out[0].aliases, ["CVE-2021-44228"]);
     assert_eq!(out[0].tier, Tier::T0);
@@ -199,7 +200,7 @@ fn security_suite_without_cve_gets_the_policys_unknown_severity_and_others_are_c
             now: now(),
         };
         let mut out: Vec<_> = intelligence
-            .upgrade_findings(&upgrades, &packages, &[], &context)
+            .upgrade_findings(&upgrades, &packages, &[], &context, &|_, _| None)
             .into_iter()
             .map(|f| (f.binary, f.tier))
             .collect();
@@ -223,7 +224,8 @@ fn security_suite_without_cve_gets_the_policys_unknown_severity_and_others_are_c
         first_seen: Some(now()),
         now: now(),
     };
-    let libssl = &intelligence.upgrade_findings(&upgrades[..1], &packages, &[], &context)[0];
+    let libssl =
+        &intelligence.upgrade_findings(&upgrades[..1], &packages, &[], &context, &|_, _| None)[0];
     assert!(
         libssl.reasons[0].contains("unknown severity"),
         "{:?}",

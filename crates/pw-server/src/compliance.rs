@@ -269,6 +269,7 @@ fn assess(
             status,
             first_seen: episode.map(|e| e.1),
             fixed_at: None,
+            fixed_by: None,
             episode: episode.map(|e| e.0),
             accepted: acceptance
                 .filter(|_| status == FindingStatus::Accepted)
@@ -306,6 +307,7 @@ async fn fixed_episodes(store: &Store, host_id: &str) -> Result<Vec<HostFinding>
             status: FindingStatus::Fixed,
             first_seen: Some(row.first_seen),
             fixed_at: Some(fixed_at),
+            fixed_by: row.fixed_by,
             episode: Some(row.episode),
             accepted: None,
         };

@@ -2,14 +2,15 @@
 //! the database's feeds (or the embedded snapshot), cached per OS release until the next feed
 //! import (`patchwarden feeds import|sync` while the controller runs).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use anyhow::Context;
 use jiff::Timestamp;
 use pw_model::{Finding, InstalledPackage, OsRelease};
-use pw_scan::{Intelligence, ScanContext};
-use pw_store::{CurrentFinding, FindingsSnapshot, Recorded, Store};
+use pw_protocol::PendingUpdate;
+use pw_scan::{Intelligence, ScanContext, Upgrade};
+use pw_store::{BackportedFinding, CurrentFinding, FindingsSnapshot, PendingRow, Recorded, Store};
 use tokio::sync::Mutex;
 
 /// Loaded intelligence per OS release (loading parses feeds once per release), each with the
@@ -66,16 +67,105 @@ impl IntelligenceCache {
     }
 }
 
+/// What the agent read on the host besides its packages (issue 11): the installed changelogs'
+/// history and the pending upgrades with the CVEs their candidate changelogs name.
+#[derive(Debug, Clone, Default)]
+pub struct HostEvidence {
+    /// Binary → CVE ids named in its installed version's changelog history.
+    pub history: HashMap<String, BTreeSet<String>>,
+    pub upgrades: Vec<Upgrade>,
+}
+
+impl HostEvidence {
+    /// The evidence as stored with the inventory: the history JSON (`None`: not collected) and
+    /// the pending rows (`None`: not reported).
+    pub fn from_stored(
+        history_json: Option<&str>,
+        pending: Option<&[PendingRow]>,
+    ) -> anyhow::Result<HostEvidence> {
+        let history = match history_json {
+            Some(text) => serde_json::from_str::<BTreeMap<String, Vec<String>>>(text)
+                .context("stored backport history unreadable")?
+                .into_iter()
+                .map(|(binary, cves)| (binary, cves.into_iter().collect()))
+                .collect(),
+            None => HashMap::new(),
+        };
+        let upgrades = pending
+            .unwrap_or_default()
+            .iter()
+            .map(|row| {
+                let cves = row
+                    .cves
+                    .as_deref()
+                    .map(serde_json::from_str::<Vec<String>>)
+                    .transpose()
+                    .context("stored candidate CVEs unreadable")?;
+                let origin = pw_inventory::apt::AptOrigin {
+                    label: row.origin.clone(),
+                    release: String::new(),
+                    suite: row.suite.clone(),
+                };
+                Ok(Upgrade {
+                    binary: row.package.clone(),
+                    installed: row.from_version.clone(),
+                    candidate: row.to_version.clone(),
+                    suite: row.suite.clone(),
+                    label: row.origin.clone(),
+                    security: origin.is_security(),
+                    cves,
+                })
+            })
+            .collect::<anyhow::Result<_>>()?;
+        Ok(HostEvidence { history, upgrades })
+    }
+}
+
+/// A reported pending update as stored (its CVEs as JSON).
+pub fn pending_row(update: &PendingUpdate) -> anyhow::Result<PendingRow> {
+    Ok(PendingRow {
+        package: update.package.clone(),
+        arch: update.arch.clone(),
+        from_version: update.from_version.clone(),
+        to_version: update.to_version.clone(),
+        origin: update.origin.clone(),
+        suite: update.suite.clone(),
+        cves: update
+            .cves
+            .as_ref()
+            .map(serde_json::to_string)
+            .transpose()?,
+    })
+}
+
+/// A stored pending update as the API and the page show it.
+pub fn pending_update(row: PendingRow) -> PendingUpdate {
+    PendingUpdate {
+        package: row.package,
+        arch: row.arch,
+        from_version: row.from_version,
+        to_version: row.to_version,
+        origin: row.origin,
+        suite: row.suite,
+        cves: row.cves.and_then(|text| serde_json::from_str(&text).ok()),
+    }
+}
+
 /// Scans one host's packages and records its findings, ranked, with their history: a finding
 /// already open keeps its first sight (its deadline runs from the later of publication and first
-/// sight), a new one is first seen `now`. Returns how many findings there are, or `None` when a
-/// newer inventory was recorded meanwhile (this computation is dropped).
+/// sight), a new one is first seen `now`. With the host's `evidence`, findings whose CVEs the
+/// installed changelog names are fixed by a backport (closed in the history with that reason)
+/// and every pending upgrade not already ranked is a finding (pw-scan's `upgrade_findings`).
+/// Returns how many findings there are, or `None` when a newer inventory was recorded meanwhile
+/// (this computation is dropped).
+#[allow(clippy::too_many_arguments)]
 pub async fn compute_and_store(
     cache: &IntelligenceCache,
     store: &Store,
     host_id: &str,
     os: &OsRelease,
     packages: Vec<InstalledPackage>,
+    evidence: HostEvidence,
     inventory_collected_at: Timestamp,
     now: Timestamp,
 ) -> anyhow::Result<Option<usize>> {
@@ -90,7 +180,7 @@ pub async fn compute_and_store(
     // it (the default policy and no group before a document is applied).
     let (policy, group) = crate::fleet::ranking_policy(store, host_id, now).await?;
     let os_owned = os.clone();
-    let (findings, source) = tokio::task::spawn_blocking(move || {
+    let (findings, backported, source) = tokio::task::spawn_blocking(move || {
         let (intelligence, source) = &*loaded;
         let context = ScanContext {
             policy: &policy,
@@ -105,19 +195,30 @@ pub async fn compute_and_store(
         };
         let mut matcher = intelligence.matcher(&os_owned, false);
         let findings = intelligence.scan_with_history(&mut matcher, &packages, &context, &lookup);
-        (findings, source.clone())
+        let (mut findings, backported) = pw_scan::split_backported(findings, &evidence.history);
+        let upgrades = intelligence.upgrade_findings(
+            &evidence.upgrades,
+            &packages,
+            &findings,
+            &context,
+            &lookup,
+        );
+        findings.extend(upgrades);
+        pw_scan::sort_findings(&mut findings);
+        (findings, backported, source.clone())
     })
     .await
     .context("scanning panicked")?;
     let current = findings
         .iter()
-        .map(|f| {
-            Ok(CurrentFinding {
-                binary: f.binary.clone(),
-                advisory: f.advisory.clone(),
-                tier: f.tier.index() as u8,
-                deadline: f.deadline,
-                json: serde_json::to_string(f)?,
+        .map(current_finding)
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let backported = backported
+        .iter()
+        .map(|b| {
+            Ok(BackportedFinding {
+                finding: current_finding(&b.finding)?,
+                reason: b.reason.clone(),
             })
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
@@ -129,11 +230,22 @@ pub async fn compute_and_store(
         findings_json: &serde_json::to_string(&findings)?,
         tier_counts_json: &serde_json::to_string(&tier_counts(&findings))?,
         current: &current,
+        backported: &backported,
     };
     match store.record_findings(&snapshot).await? {
         Recorded::Recorded(_) => Ok(Some(findings.len())),
         Recorded::Stale => Ok(None),
     }
+}
+
+fn current_finding(f: &Finding) -> anyhow::Result<CurrentFinding> {
+    Ok(CurrentFinding {
+        binary: f.binary.clone(),
+        advisory: f.advisory.clone(),
+        tier: f.tier.index() as u8,
+        deadline: f.deadline,
+        json: serde_json::to_string(f)?,
+    })
 }
 
 /// Findings per tier `[T0..T4]`.

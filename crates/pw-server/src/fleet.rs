@@ -200,10 +200,17 @@ pub async fn rerank_stored(
         let Some(inventory) = store.inventory(&host.id).await? else {
             continue;
         };
+        let pending = store.pending_updates(&host.id).await?;
         let parsed = pw_model::OsRelease::parse(&inventory.os)
             .map_err(anyhow::Error::from)
-            .and_then(|os| Ok((os, serde_json::from_str(&inventory.packages)?)));
-        let (os, packages) = match parsed {
+            .and_then(|os| {
+                let evidence = crate::findings::HostEvidence::from_stored(
+                    inventory.backport_history.as_deref(),
+                    pending.as_deref(),
+                )?;
+                Ok((os, serde_json::from_str(&inventory.packages)?, evidence))
+            });
+        let (os, packages, evidence) = match parsed {
             Ok(parsed) => parsed,
             Err(error) => {
                 tracing::error!(
@@ -220,6 +227,7 @@ pub async fn rerank_stored(
             &host.id,
             &os,
             packages,
+            evidence,
             inventory.collected_at,
             now,
         )

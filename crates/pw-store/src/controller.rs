@@ -63,6 +63,9 @@ pub struct InventoryRow {
     pub reboot_required: bool,
     /// JSON list of package names.
     pub reboot_required_by: String,
+    /// JSON object {binary: [CVE id, …]} of the installed changelogs' history; `None` when not
+    /// collected (migration 0015).
+    pub backport_history: Option<String>,
 }
 
 /// One upgrade offered by the host's package manager.
@@ -74,6 +77,9 @@ pub struct PendingRow {
     pub to_version: String,
     pub origin: String,
     pub suite: String,
+    /// JSON array of the CVE ids the candidate's changelog names beyond the installed version;
+    /// `None` when unknown.
+    pub cves: Option<String>,
 }
 
 /// Findings computed for one host.
@@ -277,8 +283,9 @@ impl Store {
         let now = Timestamp::now().to_string();
         sqlx::query(
             "INSERT OR REPLACE INTO inventories (host_id, reported_at, collected_at, os, packages,
-               package_count, reboot_required, reboot_required_by, pending_reported)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+               package_count, reboot_required, reboot_required_by, pending_reported,
+               backport_history)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(host_id)
         .bind(&now)
@@ -289,6 +296,7 @@ impl Store {
         .bind(inventory.reboot_required)
         .bind(&inventory.reboot_required_by)
         .bind(pending.is_some())
+        .bind(&inventory.backport_history)
         .execute(&mut *tx)
         .await
         .with_context(|| format!("storing the inventory of host {host_id}"))?;
@@ -308,8 +316,8 @@ impl Store {
         for update in pending.unwrap_or_default() {
             sqlx::query(
                 "INSERT OR REPLACE INTO pending_updates
-                   (host_id, package, arch, from_version, to_version, origin, suite)
-                 VALUES (?, ?, ?, ?, ?, ?, ?)",
+                   (host_id, package, arch, from_version, to_version, origin, suite, cves)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             )
             .bind(host_id)
             .bind(&update.package)
@@ -318,6 +326,7 @@ impl Store {
             .bind(&update.to_version)
             .bind(&update.origin)
             .bind(&update.suite)
+            .bind(&update.cves)
             .execute(&mut *tx)
             .await
             .with_context(|| format!("storing the pending update of {}", update.package))?;
@@ -375,6 +384,7 @@ impl Store {
                 package_count: r.get::<i64, _>("package_count") as usize,
                 reboot_required: r.get("reboot_required"),
                 reboot_required_by: r.get("reboot_required_by"),
+                backport_history: r.get("backport_history"),
             })
         })
         .transpose()
@@ -405,6 +415,7 @@ impl Store {
                 to_version: r.get("to_version"),
                 origin: r.get("origin"),
                 suite: r.get("suite"),
+                cves: r.get("cves"),
             })
             .collect();
         Ok(Some(updates))

@@ -32,6 +32,17 @@ pub struct FindingsSnapshot<'a> {
     pub tier_counts_json: &'a str,
     /// The same findings, one by one, for the history (duplicate keys: the first counts).
     pub current: &'a [CurrentFinding],
+    /// Findings the host's evidence shows fixed by a backport (the installed changelog names
+    /// their CVEs): an open episode closes with the reason (`fixed_by`); a finding never recorded
+    /// gets one closed episode with the reason, once.
+    pub backported: &'a [BackportedFinding],
+}
+
+/// A finding not pending because of a backport, with the reason.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BackportedFinding {
+    pub finding: CurrentFinding,
+    pub reason: String,
 }
 
 /// One finding of a computation.
@@ -80,6 +91,8 @@ pub struct HistoryRow {
     pub last_seen: Timestamp,
     /// `None` while the finding is open.
     pub fixed_at: Option<Timestamp>,
+    /// Why the episode closed when not by an upgrade (a backport named by the changelog).
+    pub fixed_by: Option<String>,
     pub tier: u8,
     pub deadline: Option<Timestamp>,
     /// JSON of the `pw_model::Finding` as last seen.
@@ -168,6 +181,20 @@ impl Store {
                 change.reopened += 1;
             } else {
                 change.opened += 1;
+            }
+        }
+        for resolved in snapshot.backported {
+            let finding = &resolved.finding;
+            let key = (finding.binary.clone(), finding.advisory.clone());
+            if !seen.insert(key.clone()) {
+                continue;
+            }
+            if open.contains(&key) {
+                close_backported(&mut tx, host_id, resolved, &computed_at).await?;
+                change.fixed += 1;
+            } else if !ever_recorded(&mut tx, host_id, finding).await? {
+                open_episode(&mut tx, host_id, finding, &computed_at).await?;
+                close_backported(&mut tx, host_id, resolved, &computed_at).await?;
             }
         }
         for (binary, advisory) in open.difference(&seen) {
@@ -266,6 +293,50 @@ async fn keep_open(
     Ok(())
 }
 
+/// Closes the open episode of a backported finding with its reason.
+async fn close_backported(
+    tx: &mut sqlx::SqliteConnection,
+    host_id: &str,
+    resolved: &BackportedFinding,
+    computed_at: &str,
+) -> anyhow::Result<()> {
+    let finding = &resolved.finding;
+    sqlx::query(
+        "UPDATE finding_history SET fixed_at = ?, fixed_by = ?, last_seen = ?, finding = ?
+         WHERE host_id = ? AND binary_name = ? AND advisory = ? AND fixed_at IS NULL",
+    )
+    .bind(computed_at)
+    .bind(&resolved.reason)
+    .bind(computed_at)
+    .bind(&finding.json)
+    .bind(host_id)
+    .bind(&finding.binary)
+    .bind(&finding.advisory)
+    .execute(&mut *tx)
+    .await
+    .with_context(|| format!("closing finding {} {}", finding.binary, finding.advisory))?;
+    Ok(())
+}
+
+/// Whether the host's history has any episode of this finding.
+async fn ever_recorded(
+    tx: &mut sqlx::SqliteConnection,
+    host_id: &str,
+    finding: &CurrentFinding,
+) -> anyhow::Result<bool> {
+    let row = sqlx::query(
+        "SELECT 1 FROM finding_history WHERE host_id = ? AND binary_name = ? AND advisory = ?
+         LIMIT 1",
+    )
+    .bind(host_id)
+    .bind(&finding.binary)
+    .bind(&finding.advisory)
+    .fetch_optional(&mut *tx)
+    .await
+    .context("reading the finding's history")?;
+    Ok(row.is_some())
+}
+
 /// Opens the next episode of a finding; returns its number.
 async fn open_episode(
     tx: &mut sqlx::SqliteConnection,
@@ -314,6 +385,7 @@ fn history_row(row: &SqliteRow) -> anyhow::Result<HistoryRow> {
         first_seen: parse_time(&row.get::<String, _>("first_seen"))?,
         last_seen: parse_time(&row.get::<String, _>("last_seen"))?,
         fixed_at: optional_time(row, "fixed_at")?,
+        fixed_by: row.get("fixed_by"),
         tier: u8::try_from(row.get::<i64, _>("tier")).context("tier out of range")?,
         deadline: optional_time(row, "deadline")?,
         finding: row.get("finding"),

@@ -39,7 +39,8 @@ pub use controller::{
 pub use evidence::{EvidenceRow, NewEvidence};
 pub use files::{create_private_dir, create_private_file, wider_than_private};
 pub use findings::{
-    CurrentFinding, FindingsSnapshot, HistoryChange, HistoryRow, OpenEpisode, Recorded,
+    BackportedFinding, CurrentFinding, FindingsSnapshot, HistoryChange, HistoryRow, OpenEpisode,
+    Recorded,
 };
 pub use fleet::{FleetRefusal, StoredFleet};
 pub use operators::{

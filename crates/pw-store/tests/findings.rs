@@ -10,6 +10,7 @@ use pw_store::{
 mod common;
 
 use common::{at, store_with_host};
+use pw_store::BackportedFinding;
 
 async fn report_inventory(store: &Store, collected_at: &str) {
     let inventory = InventoryRow {
@@ -19,6 +20,7 @@ async fn report_inventory(store: &Store, collected_at: &str) {
         package_count: 0,
         reboot_required: false,
         reboot_required_by: "[]".into(),
+        backport_history: None,
     };
     store
         .store_inventory("h1", "web-1", &inventory, None)
@@ -51,6 +53,7 @@ async fn record(
         findings_json: "[]",
         tier_counts_json: "[0,0,0,0,0]",
         current,
+        backported: &[],
     };
     store.record_findings(&snapshot).await.unwrap()
 }
@@ -272,4 +275,62 @@ async fn accepted_risks_are_audited_and_revoked_without_deleting() {
     assert_eq!(actions.len(), 3, "{actions:?}");
     assert!(actions.contains(&("risk.accepted", "carol", "risk-1")));
     assert!(actions.contains(&("risk.revoked", "dave", "risk-1")));
+}
+
+/// A finding the changelog shows fixed by a backport: its open episode closes with the reason;
+/// one never recorded gets a single closed episode with the reason, not one per computation.
+#[tokio::test]
+async fn backported_findings_close_with_their_reason_once() {
+    let (_dir, store) = store_with_host().await;
+    let (less, xml) = (finding("less", "CVE-1"), finding("libxml2", "CVE-2"));
+    report_inventory(&store, "2026-01-02T00:00:00Z").await;
+    record(
+        &store,
+        "2026-01-02T00:00:00Z",
+        "2026-01-02T00:01:00Z",
+        std::slice::from_ref(&less),
+    )
+    .await;
+    let reason = |f: &CurrentFinding| BackportedFinding {
+        finding: f.clone(),
+        reason: format!(
+            "fixed by a backport: the changelog of {} names CVE-x",
+            f.binary
+        ),
+    };
+    let backported = [reason(&less), reason(&xml)];
+    for minute in ["02", "03"] {
+        let snapshot = FindingsSnapshot {
+            host_id: "h1",
+            inventory_collected_at: at("2026-01-02T00:00:00Z"),
+            computed_at: at(&format!("2026-01-02T00:{minute}:00Z")),
+            source: "test",
+            findings_json: "[]",
+            tier_counts_json: "[0,0,0,0,0]",
+            current: &[],
+            backported: &backported,
+        };
+        store.record_findings(&snapshot).await.unwrap();
+    }
+    let history = store.finding_history("h1").await.unwrap();
+    assert_eq!(history.len(), 2, "{history:?}");
+    for row in &history {
+        assert_eq!(
+            row.fixed_by.as_deref(),
+            Some(
+                format!(
+                    "fixed by a backport: the changelog of {} names CVE-x",
+                    row.binary
+                )
+                .as_str()
+            )
+        );
+        assert_eq!(row.episode, 1);
+    }
+    let less_row = history.iter().find(|r| r.binary == "less").unwrap();
+    assert_eq!(less_row.first_seen, at("2026-01-02T00:01:00Z"));
+    assert_eq!(less_row.fixed_at, Some(at("2026-01-02T00:02:00Z")));
+    let xml_row = history.iter().find(|r| r.binary == "libxml2").unwrap();
+    assert_eq!(xml_row.fixed_at, Some(at("2026-01-02T00:02:00Z")));
+    assert!(store.open_episodes(Some("h1")).await.unwrap().is_empty());
 }

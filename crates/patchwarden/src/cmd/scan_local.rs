@@ -31,25 +31,22 @@ pub fn collect(packages: &[InstalledPackage], cache_dir: Option<&Path>) -> Local
             Vec::new()
         }
     };
-    let queries: Vec<CandidateQuery> = pending
-        .iter()
-        .map(|u| CandidateQuery {
-            binary: u.package.clone(),
-            source: packages
-                .iter()
-                .find(|p| p.name == u.package.as_str())
-                .map_or(u.package.to_string(), |p| p.source_name().to_owned()),
-            installed: u.installed.clone(),
-            candidate: u.candidate.clone(),
-        })
-        .collect();
+    let queries = CandidateQuery::for_pending(&pending, packages);
     let news = match cache_dir {
-        Some(dir) => {
-            changelogs::candidate_news(dir, &queries, DOWNLOAD_BUDGET).unwrap_or_else(|error| {
+        Some(dir) => match changelogs::candidate_news(dir, &queries, DOWNLOAD_BUDGET) {
+            Ok(news) => {
+                if !news.complete {
+                    eprintln!(
+                        "warning: candidate changelogs: time budget spent, the next scan carries on"
+                    );
+                }
+                news.cves
+            }
+            Err(error) => {
                 eprintln!("warning: candidate changelogs not read: {error:#}");
                 Default::default()
-            })
-        }
+            }
+        },
         None => Default::default(),
     };
     let upgrades = pending
@@ -81,7 +78,10 @@ pub fn apply(
     context: &ScanContext<'_>,
 ) -> (Vec<Finding>, Vec<Backported>) {
     let (mut pending, backported) = split_backported(findings, &evidence.history.cves);
-    let upgrades = intelligence.upgrade_findings(&evidence.upgrades, packages, &pending, context);
+    let upgrades =
+        intelligence.upgrade_findings(&evidence.upgrades, packages, &pending, context, &|_, _| {
+            None
+        });
     pending.extend(upgrades);
     pw_scan::sort_findings(&mut pending);
     (pending, backported)

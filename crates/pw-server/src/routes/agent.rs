@@ -127,19 +127,17 @@ pub async fn inventory(
     if let Some(labels) = &report.labels {
         pw_model::check_labels(labels).map_err(|e| ApiError::InvalidLabel(e.to_string()))?;
     }
-    let pending: Option<Vec<PendingRow>> = report.pending_updates.as_ref().map(|updates| {
-        updates
-            .iter()
-            .map(|u| PendingRow {
-                package: u.package.clone(),
-                arch: u.arch.clone(),
-                from_version: u.from_version.clone(),
-                to_version: u.to_version.clone(),
-                origin: u.origin.clone(),
-                suite: u.suite.clone(),
-            })
-            .collect()
-    });
+    let pending: Option<Vec<PendingRow>> = report
+        .pending_updates
+        .as_ref()
+        .map(|updates| updates.iter().map(crate::findings::pending_row).collect())
+        .transpose()?;
+    let backport_history = report
+        .backport_history
+        .as_ref()
+        .map(serde_json::to_string)
+        .transpose()
+        .map_err(anyhow::Error::from)?;
     let row = InventoryRow {
         collected_at: report.collected_at,
         os: os.to_string(),
@@ -148,6 +146,7 @@ pub async fn inventory(
         reboot_required: report.reboot_required,
         reboot_required_by: serde_json::to_string(&report.reboot_required_by)
             .map_err(anyhow::Error::from)?,
+        backport_history,
     };
     // Labels first: the scan started below resolves the host's group from them.
     if let Some(labels) = &report.labels {
@@ -165,6 +164,10 @@ pub async fn inventory(
     // does not wait for it.
     let background = state.clone();
     let host = host_id.clone();
+    let evidence = crate::findings::HostEvidence::from_stored(
+        row.backport_history.as_deref(),
+        pending.as_deref(),
+    )?;
     tokio::spawn(async move {
         let result = crate::findings::compute_and_store(
             &background.intelligence,
@@ -172,6 +175,7 @@ pub async fn inventory(
             &host,
             &os,
             report.packages,
+            evidence,
             report.collected_at,
             Timestamp::now(),
         )

@@ -8,7 +8,7 @@ use axum::extract::{Path, Query, State};
 use jiff::Timestamp;
 use pw_protocol::{
     CommandView, CreateCommand, CreateEnrollmentToken, EnrollmentToken, FleetFinding,
-    FleetFindings, HostFindings, HostList, HostSummary, PendingUpdate,
+    FleetFindings, HostFindings, HostList, HostSummary,
 };
 use pw_store::{CommandRow, HostRow};
 
@@ -76,14 +76,7 @@ pub async fn load_host_findings(
         crate::compliance::host(&state.store, id, include_history, Timestamp::now()).await?;
     let pending = state.store.pending_updates(id).await?.map(|rows| {
         rows.into_iter()
-            .map(|r| PendingUpdate {
-                package: r.package,
-                arch: r.arch,
-                from_version: r.from_version,
-                to_version: r.to_version,
-                origin: r.origin,
-                suite: r.suite,
-            })
+            .map(crate::findings::pending_update)
             .collect()
     });
     let (source, computed_at) = compliance.computed.unzip();

@@ -271,14 +271,7 @@ pub async fn index(
             hostname: row.hostname.clone(),
             updates: state.store.pending_updates(&row.id).await?.map(|rows| {
                 rows.into_iter()
-                    .map(|r| PendingUpdate {
-                        package: r.package,
-                        arch: r.arch,
-                        from_version: r.from_version,
-                        to_version: r.to_version,
-                        origin: r.origin,
-                        suite: r.suite,
-                    })
+                    .map(crate::findings::pending_update)
                     .collect()
             }),
         });

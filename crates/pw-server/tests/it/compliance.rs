@@ -500,6 +500,7 @@ async fn the_gauges_per_tier_agree_with_the_api() {
         findings_json: &serde_json::to_string(&findings).unwrap(),
         tier_counts_json: "[0,1,0,1,0]",
         current: &current,
+        backported: &[],
     };
     assert!(matches!(
         store.record_findings(&snapshot).await.unwrap(),
