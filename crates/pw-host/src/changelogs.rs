@@ -187,9 +187,9 @@ pub struct CandidateNews {
 /// follows).
 const UNKNOWN: &str = "# unknown: ";
 
-/// A file name for (source, installed, candidate): characters outside `[A-Za-z0-9.+-]` become `_`
-/// (`:` of epochs, `~`).
-fn cache_name(source: &str, installed: &str, candidate: &str) -> String {
+/// The cache file name for (source, installed, candidate): characters outside `[A-Za-z0-9.+-]`
+/// become `_` (`:` of epochs, `~`).
+pub fn cache_name(source: &str, installed: &str, candidate: &str) -> String {
     let clean = |s: &str| -> String {
         s.chars()
             .map(|c| {
