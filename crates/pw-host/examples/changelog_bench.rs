@@ -29,7 +29,10 @@ fn main() -> anyhow::Result<()> {
                 .exists()
         })
         .collect();
-    anyhow::ensure!(!with_docs.is_empty(), "no installed changelogs on this machine");
+    anyhow::ensure!(
+        !with_docs.is_empty(),
+        "no installed changelogs on this machine"
+    );
     let root = std::env::temp_dir().join(format!("pw-changelog-bench-{}", std::process::id()));
     std::fs::create_dir_all(&root)?;
     let mut host = Vec::with_capacity(HOST_PACKAGES);
