@@ -92,6 +92,24 @@ async fn rollout_requests_are_checked() {
             .await
             .unwrap();
     assert_eq!(answer.status(), 400);
+    let targets = json!([{"name": "pw-demo", "version": "1"}]);
+    for (body, wanted) in [
+        (
+            json!({"hosts": ["x"], "targets": targets, "canary_size": 0, "drill": "canaries"}),
+            "needs canary_size of at least 1",
+        ),
+        (json!({"plan": 7, "drill": "all"}), "leave out drill"),
+        (
+            json!({"hosts": ["x"], "targets": targets, "drill": "sometimes"}),
+            "unknown variant `sometimes`",
+        ),
+    ] {
+        let answer = post(body.clone()).await.unwrap();
+        let status = answer.status().as_u16();
+        let text = answer.text().await.unwrap();
+        assert!(status == 400 || status == 422, "{body}: {status} {text}");
+        assert!(text.contains(wanted), "{body}: {text}");
+    }
     let (status, body) = t.get_json("/api/v1/rollouts/ro-unknown").await;
     assert_eq!(
         (status, body["error"]["code"].as_str()),
