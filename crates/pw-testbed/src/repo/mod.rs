@@ -257,8 +257,18 @@ fn create_dir(path: &Path) -> anyhow::Result<()> {
         .with_context(|| format!("chmod {}", path.display()))
 }
 
+/// Writes `content`, gzipped (fixed header, reproducible) when the path ends in `.gz` — the
+/// changelogs of the packages.
 fn write_file(path: &Path, content: &str, mode: u32) -> anyhow::Result<()> {
-    std::fs::write(path, content).with_context(|| format!("writing {}", path.display()))?;
+    let bytes = if path.extension().is_some_and(|e| e == "gz") {
+        use std::io::Write;
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        encoder.write_all(content.as_bytes())?;
+        encoder.finish()?
+    } else {
+        content.as_bytes().to_vec()
+    };
+    std::fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
         .with_context(|| format!("chmod {}", path.display()))
 }

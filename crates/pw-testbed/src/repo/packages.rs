@@ -9,6 +9,8 @@
 //! | `pw-demo` | 1.0-4 | updates | postinst fails (package left `iF`) unless `/var/lib/pw-demo/migrate-ok` exists |
 //! | `pw-demo-kernel` | 1.0-1 | stable | baseline, no reboot flag |
 //! | `pw-demo-kernel` | 1.0-2 | security | postinst raises `/run/reboot-required` |
+//! | `pw-cve` | 1.0-1~deb12u1 | stable | its changelog names CVE-2099-1001 (a backported fix) |
+//! | `pw-cve` | 1.0-1~deb12u2 | security | its new changelog entry names CVE-2099-1002 |
 //!
 //! The service has no init system to rely on (test hosts run tini): `pw-demo-ctl` starts it with
 //! `start-stop-daemon`, postinst restarts it, prerm stops it.
@@ -19,6 +21,16 @@ use super::Suite;
 pub const DEMO: &str = "pw-demo";
 /// The package whose update asks for a reboot.
 pub const DEMO_KERNEL: &str = "pw-demo-kernel";
+/// The package whose changelogs name CVEs (issue 11: backports and candidate changelogs).
+pub const CVE_PACKAGE: &str = "pw-cve";
+/// pw-cve's stable version: a backport whose changelog names [`BACKPORTED_CVE`].
+pub const CVE_BASELINE: &str = "1.0-1~deb12u1";
+/// pw-cve's security update, whose new entry names [`CANDIDATE_CVE`].
+pub const CVE_UPDATE: &str = "1.0-1~deb12u2";
+/// Fixed by the backport in [`CVE_BASELINE`] (unstable fixed it in 1.0-2).
+pub const BACKPORTED_CVE: &str = "CVE-2099-1001";
+/// Fixed by [`CVE_UPDATE`].
+pub const CANDIDATE_CVE: &str = "CVE-2099-1002";
 /// Baseline version (stable).
 pub const BASELINE: &str = "1.0-1";
 /// The good security fix (security suite).
@@ -106,7 +118,36 @@ pub fn fake_packages() -> Vec<FakePackage> {
     .collect();
     packages.push(kernel(BASELINE, Suite::Stable));
     packages.push(kernel(SECURITY_FIX, Suite::Security));
+    packages.push(cve_package(CVE_BASELINE, Suite::Stable));
+    packages.push(cve_package(CVE_UPDATE, Suite::Security));
     packages
+}
+
+/// pw-cve: nothing but a Debian changelog, as dpkg installs it.
+fn cve_package(version: &'static str, suite: Suite) -> FakePackage {
+    let trailer =
+        " -- patchwarden test fixtures <pwtest@invalid>  Mon, 01 Jun 2026 12:00:00 +0000\n";
+    let mut changelog = String::new();
+    if version == CVE_UPDATE {
+        changelog.push_str(&format!(
+            "{CVE_PACKAGE} ({CVE_UPDATE}) bookworm-security; urgency=high\n\n  * Fix {CANDIDATE_CVE} (test fixture).\n\n{trailer}\n"
+        ));
+    }
+    changelog.push_str(&format!(
+        "{CVE_PACKAGE} ({CVE_BASELINE}) bookworm; urgency=medium\n\n  * Backport the fix for {BACKPORTED_CVE} from 1.0-2.\n\n{trailer}\n{CVE_PACKAGE} (1.0-1) unstable; urgency=low\n\n  * Initial test fixture.\n\n{trailer}"
+    ));
+    FakePackage {
+        name: CVE_PACKAGE,
+        version,
+        suite,
+        control_extra: vec![("Source", CVE_PACKAGE.to_owned())],
+        files: vec![file(
+            &format!("/usr/share/doc/{CVE_PACKAGE}/changelog.Debian.gz"),
+            0o644,
+            changelog,
+        )],
+        scripts: Vec::new(),
+    }
 }
 
 fn file(path: &str, mode: u32, content: String) -> PackageFile {
@@ -267,6 +308,8 @@ mod tests {
                 "pw-demo 1.0-4 updates",
                 "pw-demo-kernel 1.0-1 stable",
                 "pw-demo-kernel 1.0-2 security",
+                "pw-cve 1.0-1~deb12u1 stable",
+                "pw-cve 1.0-1~deb12u2 security",
             ]
         );
     }
