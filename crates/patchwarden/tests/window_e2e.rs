@@ -41,12 +41,28 @@ async fn a_rollout_starts_in_its_window_and_carries_over_to_the_next_slot() {
     let controller = start_controller(&gateway);
     let hosts = fleet_with_agents(&controller, &fleet, &gateway).await;
 
-    // Slots of 60 s every 120 s from `start`, about a minute away. A host's estimate is
-    // 10 s + 10 s (one package), verification 15 s, rollback buffer 18 s (30 %): it is claimed
-    // only in a slot's first 7 s, and the canary alone takes longer (15 s of verification), so
-    // the second host must wait for the next slot.
-    let start = Timestamp::from_second(Timestamp::now().as_second() + 60).unwrap();
-    let local = start.to_zoned(jiff::tz::TimeZone::UTC).datetime();
+    // Slots of 60 s, the second 120 s after the first, about a minute away. A host's estimate
+    // is 10 s + 10 s (one package), verification 15 s, rollback buffer 18 s (30 %): it is
+    // claimed only in a slot's first 7 s, and the canary alone takes longer (a 12 s protection
+    // step), so the second host must wait for the next slot.
+    // Whole minutes (windows are daily rules with times of day): the next minute at least 50 s
+    // away, and two minutes later.
+    let now = Timestamp::now().as_second();
+    let start = Timestamp::from_second((now + 50 + 59) / 60 * 60).unwrap();
+    let next = start + SignedDuration::from_secs(120);
+    let utc = |t: Timestamp| t.to_zoned(jiff::tz::TimeZone::UTC).datetime();
+    let (first, second) = (utc(start), utc(next));
+    let hours = if first.hour() == second.hour() {
+        first.hour().to_string()
+    } else {
+        format!("{},{}", first.hour(), second.hour())
+    };
+    let rrule = format!(
+        "FREQ=DAILY;BYHOUR={hours};BYMINUTE={},{}",
+        first.minute(),
+        second.minute()
+    );
+    let local = first;
     let document = format!(
         r#"
 [estimates]
@@ -57,7 +73,7 @@ host_overhead = "10s"
 [groups.lab]
 environment = "test"
 owners = ["lab@example.com"]
-windows = [{{ name = "every-2m", rrule = "FREQ=MINUTELY;INTERVAL=2", dtstart = "{local}", tz = "UTC", duration = "1m" }}]
+windows = [{{ name = "every-2m", rrule = "{rrule}", dtstart = "{local}", tz = "UTC", duration = "1m" }}]
 [groups.lab.members]
 hostnames = ["*"]
 "#
@@ -76,6 +92,9 @@ hostnames = ["*"]
 
     let mut request = rollout_body_verifying(&hosts, SECURITY_FIX, 15);
     request["batch_size"] = 1.into();
+    // A protection step of 12 s makes every host change outlast the 7 s claim window.
+    request["protection_steps"] = serde_json::json!([{"name": "slow-snapshot",
+        "argv": ["/bin/sleep", "12"], "timeout_seconds": 60}]);
     let (status, created) = controller.post("/api/v1/rollouts", request).await;
     assert_eq!(status, 201, "{created}");
     let id = created["id"].as_str().unwrap().to_owned();
@@ -83,7 +102,10 @@ hostnames = ["*"]
     // Before the window: nothing claimed, waiting for the slot at `start`.
     tokio::time::sleep(Duration::from_secs(3)).await;
     let view = controller.get(&format!("/api/v1/rollouts/{id}")).await;
-    assert!(Timestamp::now() < start, "the test was too slow to see the wait");
+    assert!(
+        Timestamp::now() < start,
+        "the test was too slow to see the wait"
+    );
     let wait = &view["detail"]["waiting"][0];
     assert_eq!(wait["kind"], "window", "{view:#}");
     assert_eq!(wait["wait"]["kind"], "closed", "{view:#}");
@@ -99,9 +121,14 @@ hostnames = ["*"]
     }
     let first = claimed_at(&controller, &id, &hosts[0]).await;
     let second = claimed_at(&controller, &id, &hosts[1]).await;
-    let next = start + SignedDuration::from_secs(120);
     eprintln!("window {start}: canary claimed at {first}, carried-over host at {second}");
-    assert!(first >= start && first < start + SignedDuration::from_secs(7), "{first}");
-    assert!(second >= next && second < next + SignedDuration::from_secs(7), "{second}");
+    assert!(
+        first >= start && first < start + SignedDuration::from_secs(7),
+        "{first}"
+    );
+    assert!(
+        second >= next && second < next + SignedDuration::from_secs(7),
+        "{second}"
+    );
     assert!(audit_verify(&controller) > 0);
 }
