@@ -42,6 +42,7 @@ pub struct Controller {
     pub state: AppState,
     shutdown: watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
+    checkpoints: tokio::task::JoinHandle<()>,
 }
 
 impl Controller {
@@ -59,6 +60,7 @@ impl Controller {
     pub async fn shutdown(self) {
         let _ = self.shutdown.send(true);
         let _ = self.task.await;
+        let _ = self.checkpoints.await;
         self.state.store.close().await;
     }
 }
@@ -76,6 +78,7 @@ pub async fn start(settings: &ServerSettings) -> anyhow::Result<Controller> {
     pw_store::create_private_dir(&settings.data_dir)?;
     let store = pw_store::Store::open(&settings.data_dir.join("patchwarden.db")).await?;
     let ca = Arc::new(Ca::load_or_create(&settings.data_dir.join("ca"))?);
+    let audit_key = pw_store::AuditKey::load_or_create(&settings.data_dir.join("audit.key"))?;
     warn_when_not_private(&settings.data_dir);
     let listener = TcpListener::bind(settings.listen)
         .await
@@ -98,14 +101,56 @@ pub async fn start(settings: &ServerSettings) -> anyhow::Result<Controller> {
         header_read_timeout: Duration::from_secs(settings.header_read_timeout_secs),
         per_peer: settings.max_connections_per_peer,
     };
-    let task = tokio::spawn(accept_loop(listener, acceptor, app, limits, shutdown_rx));
+    let task = tokio::spawn(accept_loop(
+        listener,
+        acceptor,
+        app,
+        limits,
+        shutdown_rx.clone(),
+    ));
+    let checkpoints = tokio::spawn(audit_checkpoints(
+        state.store.clone(),
+        audit_key,
+        settings.data_dir.join("audit.checkpoints"),
+        shutdown_rx.clone(),
+    ));
     tracing::info!(%addr, "controller listening");
     Ok(Controller {
         addr,
         state,
         shutdown,
         task,
+        checkpoints,
     })
+}
+
+/// How often the audit log's head is anchored outside the database while it grows.
+const AUDIT_CHECKPOINT_EVERY: Duration = Duration::from_secs(10);
+
+/// Appends a signed checkpoint of the audit log's head to `file` (and the log) every
+/// [`AUDIT_CHECKPOINT_EVERY`] when it grew, and once more at shutdown (pw_store::audit_anchor).
+async fn audit_checkpoints(
+    store: pw_store::Store,
+    key: pw_store::AuditKey,
+    file: std::path::PathBuf,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        let stopping = tokio::select! {
+            _ = tokio::time::sleep(AUDIT_CHECKPOINT_EVERY) => false,
+            _ = shutdown.changed() => true,
+        };
+        match store.write_checkpoint(&key, &file).await {
+            Ok(Some(c)) => {
+                tracing::info!(seq = c.seq, hash = %c.hash, mac = %c.mac, at = %c.at, "audit checkpoint")
+            }
+            Ok(None) => {}
+            Err(error) => tracing::error!(error = format!("{error:#}"), "audit checkpoint failed"),
+        }
+        if stopping || *shutdown.borrow() {
+            return;
+        }
+    }
 }
 
 /// Logs a warning for each file of the data directory that group or others may open.
@@ -117,6 +162,7 @@ fn warn_when_not_private(data_dir: &std::path::Path) {
         data_dir.join("ca"),
         data_dir.join("ca").join("ca.key"),
         data_dir.join("admin.token"),
+        data_dir.join("audit.key"),
     ];
     for path in paths {
         if let Some(mode) = pw_store::wider_than_private(&path) {

@@ -178,7 +178,8 @@ pub(crate) fn audit_record(row: &sqlx::sqlite::SqliteRow) -> anyhow::Result<Audi
     })
 }
 
-fn record_hash(
+/// The hash of one record chained to `prev_hash` (what `append` stores and `verify_audit` checks).
+pub fn record_hash(
     prev_hash: &str,
     seq: i64,
     at: &str,

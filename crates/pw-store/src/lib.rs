@@ -6,6 +6,7 @@
 
 mod advisories;
 pub mod audit;
+mod audit_anchor;
 mod change_results;
 mod commands;
 mod controller;
@@ -32,6 +33,7 @@ use sqlx::sqlite::{
 
 pub use advisories::{AdvisoryRow, StoredAdvisory};
 pub use audit::{AuditEntry, AuditRecord, ChainCheck};
+pub use audit_anchor::{AnchorCheck, AuditKey, Checkpoint};
 pub use controller::{
     CommandRow, FindingsRow, FinishOutcome, HostRow, InventoryRow, NewHost, PendingRow,
     TokenProblem,

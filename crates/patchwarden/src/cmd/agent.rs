@@ -61,10 +61,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         labels: pw_model::parse_labels(args.labels.iter().map(String::as_str))?,
     };
     runtime()?.block_on(async {
+        let stopping = wait_for_signal()?;
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let agent = tokio::spawn(pw_agent::run(settings, stopped));
         tokio::select! {
-            result = wait_for_signal() => { result?; let _ = stop.send(true); }
+            () = stopping => { let _ = stop.send(true); }
             _ = stop.closed() => {}
         }
         agent.await.context("the agent task panicked")?

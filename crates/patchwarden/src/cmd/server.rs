@@ -28,6 +28,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let settings = settings(args.config.as_deref(), args.listen, args.data_dir)?;
     runtime()?.block_on(async {
         let controller = pw_server::start(&settings).await?;
+        let stopping = wait_for_signal()?;
         println!("patchwarden controller: {}", controller.url());
         println!(
             "agents: {} (CA: {})",
@@ -40,7 +41,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 settings.data_dir.display()
             );
         }
-        wait_for_signal().await?;
+        stopping.await;
         controller.shutdown().await;
         anyhow::Ok(())
     })?;
@@ -113,15 +114,18 @@ pub fn init_tracing() {
     };
 }
 
-/// Waits for SIGINT or SIGTERM.
-pub async fn wait_for_signal() -> anyhow::Result<()> {
+/// Installs the SIGINT and SIGTERM handlers now (before "is up" is printed, so a signal sent
+/// right after it still shuts down gracefully) and returns what waits for either.
+pub fn wait_for_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut terminate =
         signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
-    tokio::select! {
-        result = tokio::signal::ctrl_c() => result.context("waiting for SIGINT")?,
-        _ = terminate.recv() => {}
-    }
-    tracing::info!("signal received, shutting down");
-    Ok(())
+    let mut interrupt = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
+        }
+        tracing::info!("signal received, shutting down");
+    })
 }

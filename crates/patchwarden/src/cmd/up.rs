@@ -63,6 +63,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             poll_wait_secs: 30,
             labels: Default::default(),
         };
+        let stopping = wait_for_signal()?;
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let agent = tokio::spawn(pw_agent::run(agent_settings, stopped));
         let store = &controller.state.store;
@@ -102,7 +103,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             }
         );
         println!("  stop with Ctrl-C");
-        wait_for_signal().await?;
+        stopping.await;
         let _ = stop.send(true);
         match tokio::time::timeout(Duration::from_secs(5), agent).await {
             Ok(joined) => joined.context("the agent task panicked")??,
