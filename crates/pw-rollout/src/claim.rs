@@ -41,10 +41,8 @@ fn drawn_batches(input: &ClaimInput<'_>) -> Vec<usize> {
         if batch.kind != BatchKind::Wave || batch.group != current.group {
             break;
         }
-        if batch
-            .not_before
-            .is_some_and(|start| input.gates.now.is_none_or(|now| now < start))
-        {
+        let early = |start| input.gates.now.is_none_or(|now| now < start);
+        if !input.gates.emergency && batch.not_before.is_some_and(early) {
             break;
         }
         drawn.push(index);
@@ -66,7 +64,9 @@ pub(crate) fn claim_hosts(input: &ClaimInput<'_>, decision: &mut RolloutDecision
         ..
     } = *input;
     let batch = &plan.batches[current];
+    // A T0 emergency does not wait for the planned slot either (it is a window gate).
     if let Some(start) = batch.not_before
+        && !gates.emergency
         && gates.now.is_none_or(|now| now < start)
     {
         decision.waiting.push(WaitReason::BatchNotStarted {

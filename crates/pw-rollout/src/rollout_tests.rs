@@ -465,6 +465,21 @@ fn a_batch_waits_for_its_start_time() {
     };
     let d = decide(&p, &done, &Default::default(), &BlockList::new(), &gates).unwrap();
     assert_eq!(d.claim[0].host, id("b"));
+    // A T0 emergency does not wait for the planned slot.
+    let emergency = Gates {
+        now: Some(at()),
+        emergency: true,
+        ..Gates::default()
+    };
+    let d = decide(
+        &p,
+        &done,
+        &Default::default(),
+        &BlockList::new(),
+        &emergency,
+    )
+    .unwrap();
+    assert_eq!(d.claim[0].host, id("b"));
 }
 
 #[test]
