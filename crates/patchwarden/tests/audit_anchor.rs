@@ -3,37 +3,18 @@
 //! copy of the database with its last records deleted, and one whose record was rewritten and
 //! whose chain was recomputed — both of which the hash chain alone calls intact.
 
-use std::io::{BufRead, BufReader};
+mod up_process;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use sqlx::Row;
 
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// Runs `patchwarden up` on `data` until it is up, then stops it with SIGTERM (its final
 /// checkpoint is written at shutdown) and waits for it to exit.
 fn up_then_stop(data: &Path) {
-    let child = Command::new(env!("CARGO_BIN_EXE_patchwarden"))
-        .args(["up", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(data)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut child = Killed(child);
-    let mut first_line = String::new();
-    BufReader::new(child.0.stdout.as_mut().unwrap())
-        .read_line(&mut first_line)
-        .unwrap();
+    let (mut child, first_line) = up_process::start_up(data);
     assert!(first_line.contains("patchwarden is up"), "{first_line}");
     let status = Command::new("kill")
         .args(["-TERM", &child.0.id().to_string()])

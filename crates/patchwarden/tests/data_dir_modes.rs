@@ -2,44 +2,16 @@
 //! it 0700 and the database, its WAL, the CA key, the admin token and the agent's key 0600;
 //! started on a directory and database open to others it warns, naming each with a chmod.
 
-use std::io::{BufRead, BufReader};
+mod up_process;
+
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// `patchwarden up` on `data` after its first line; its stderr lines arrive on the channel.
-fn start_up(data: &Path) -> (Killed, mpsc::Receiver<String>) {
-    let child = Command::new(env!("CARGO_BIN_EXE_patchwarden"))
-        .args(["up", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(data)
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut child = Killed(child);
-    let (send, lines) = mpsc::channel();
-    let stderr = child.0.stderr.take().unwrap();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = send.send(line);
-        }
-    });
-    let mut first_line = String::new();
-    BufReader::new(child.0.stdout.as_mut().unwrap())
-        .read_line(&mut first_line)
-        .unwrap();
+fn start_up(data: &Path) -> (up_process::Killed, mpsc::Receiver<String>) {
+    let (child, first_line, lines) = up_process::start_up_logging(data);
     assert!(first_line.contains("patchwarden is up"), "{first_line}");
     (child, lines)
 }

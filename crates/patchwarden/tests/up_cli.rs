@@ -2,35 +2,13 @@
 //! up, serves `/` with this machine's host name and lists it under `/api/v1/hosts`; then
 //! `patchwarden audit verify` passes, and fails naming the row after one row is tampered with.
 
-use std::io::{BufRead, BufReader, Read};
-use std::process::{Child, Command, Stdio};
+mod up_process;
+
+use std::io::Read;
+use std::process::Command;
+
 use std::time::{Duration, Instant};
-
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// `patchwarden up` on `data`, and the first line it printed.
-fn start_up(data: &std::path::Path) -> (Killed, String) {
-    let child = Command::new(env!("CARGO_BIN_EXE_patchwarden"))
-        .args(["up", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(data)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut child = Killed(child);
-    let mut first_line = String::new();
-    BufReader::new(child.0.stdout.as_mut().unwrap())
-        .read_line(&mut first_line)
-        .unwrap();
-    (child, first_line)
-}
+use up_process::start_up;
 
 /// A GET with extra header lines (each ending in \r\n); status, head and body.
 fn request(addr: &str, path: &str, headers: &str) -> Option<(u16, String, String)> {
