@@ -125,10 +125,6 @@ impl ApiClient {
     }
 
     /// `method path` with a JSON body, decoding a JSON answer.
-    #[allow(
-        dead_code,
-        reason = "for the plans verbs (POST /api/v1/plans/…), landing next"
-    )]
     pub async fn send_json<B: Serialize + ?Sized, T: DeserializeOwned>(
         &self,
         method: Method,

@@ -43,9 +43,9 @@ enum Command {
     /// The controller's fleet document (groups, membership, policies, emergency flags) through
     /// its API: apply (validated as a whole, versioned, audited), show, groups.
     Fleet(cmd::fleet::Args),
-    /// Stored change plans and their approval workflow: list, show, submit, approve, reject,
-    /// schedule, reopen.
-    Plans(cmd::plan_store::Args),
+    /// Change plans in the controller, built from live agent data: list, show, create, submit,
+    /// approve, reject, refresh (through its API, as the token's operator).
+    Plans(cmd::plans::Args),
 }
 
 fn main() -> ExitCode {
@@ -63,7 +63,7 @@ fn main() -> ExitCode {
         Command::Vercmp(args) => cmd::vercmp::run(args),
         Command::Windows(args) => cmd::windows::run(args),
         Command::Plan(args) => cmd::plan::run(args),
-        Command::Plans(args) => cmd::plan_store::run(args),
+        Command::Plans(args) => cmd::plans::run(args),
         Command::Fleet(args) => cmd::fleet::run(args),
     };
     match result {

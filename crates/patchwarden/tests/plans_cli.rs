@@ -1,445 +1,228 @@
-//! Stored plans and their approval workflow with the built binary and a temp database:
-//! `plan --save` → `plans submit` → four-eyes refusal → approval → `plans schedule`; rejection,
-//! reopening and revision making an earlier review stale; the staging-first gate; an expired
-//! review; unknown plan ids. Uses the fixtures of plan_cli.rs (scan file, real apt evidence).
+//! `patchwarden plans …` (the built binary) against a real controller started by `patchwarden
+//! up` as a child process, whose read-only agent reports this machine's real packages and the
+//! upgrades apt really offers: a plan built from that live data for this host (every change's
+//! `to` is a version `apt-get -s dist-upgrade` would install here), submitted by the token's
+//! operator, refused when that same operator approves (403 four_eyes), approved by a second
+//! operator, then scheduled — its rollout refused by the read-only agent, which the plan says
+//! (nothing is installed on this machine). Rejection needs a reason; a refresh rebuilds the
+//! plan; a bad token is 401. Needs apt to offer at least one upgrade here (a Debian 12 machine
+//! whose package lists are newer than its packages).
 
-use std::path::{Path, PathBuf};
+mod up_process;
+
+use std::path::Path;
 use std::process::{Command, Output};
+use std::time::{Duration, Instant};
 
-const POLICY: &str = r#"
-[rollout]
-anti_affinity = ["rack"]
+use serde_json::Value;
+use up_process::start_up;
 
-[groups.web]
-environment = "production"
-owners = ["web-team@example.com"]
-rto = "1h"
-rpo = "2h"
-protection = ["snapshot"]
-windows = [{ name = "sunday-night", rrule = "FREQ=WEEKLY;BYDAY=SU;BYHOUR=1;BYMINUTE=0", dtstart = "2026-11-01T01:00:00", tz = "Europe/Berlin", duration = "4h" }]
-
-[groups.web.rollout]
-max_in_flight = "50%"
-"#;
-
-/// `web` becomes the production side of a staging counterpart.
-const STAGED_POLICY: &str = r#"
-[groups.web-staging]
-environment = "staging"
-owners = ["web-team@example.com"]
-windows = [{ name = "nightly", rrule = "FREQ=DAILY;BYHOUR=20", dtstart = "2026-11-01T20:00:00", tz = "Europe/Berlin", duration = "2h" }]
-"#;
-
-const SCAN: &str = r#"{"host": "web-01", "findings": [{
-  "binary": "libssl3", "installed": "3.0.19-1~deb12u2", "package": "openssl",
-  "package_version": "3.0.19-1~deb12u2", "advisory": "DSA-6000-1", "aliases": ["CVE-2026-1111"],
-  "fixed": "3.0.22-1~deb12u2", "tier": "T0", "deadline": "2026-11-25T00:00:00Z",
-  "reasons": ["in CISA KEV"], "summary": "openssl: security update",
-  "published": "2026-11-20T00:00:00Z", "cvss": 9.8, "epss": 0.7, "kev": true }]}"#;
-
-const STAGING_PASSED: &str = r#"
-[[staging]]
-group = "web-staging"
-packages = { libssl3 = "3.0.22-1~deb12u2" }
-passed = true
-rollback_drill = true
-finished_at = "2026-11-20T22:00:00Z"
-"#;
-
-fn fleet(hosts: usize) -> String {
-    let mut text = String::from(
-        "[evidence.web]\napt_simulation = \"apt-s.txt\"\napt_cache_policy = \"policy.txt\"\n\n",
-    );
-    for i in 1..=hosts {
-        text.push_str(&format!(
-            "[[hosts]]\nid = \"web-{i:02}\"\nhostname = \"web-{i:02}.example.net\"\ngroup = \"web\"\nos = \"debian:12\"\nlabels = {{ rack = \"r{}\" }}\nscan = \"scan.json\"\n\n",
-            i % 2
-        ));
+fn patchwarden(data: &Path, base: &str, token: Option<&Path>, args: &[&str]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_patchwarden"));
+    command
+        .args(args)
+        .args(["--server", base])
+        .env("PATCHWARDEN_DATA_DIR", data)
+        .env_remove("PATCHWARDEN_TOKEN")
+        .env_remove("PATCHWARDEN_SERVER");
+    if let Some(token) = token {
+        command.arg("--token-file").arg(token);
     }
-    text
+    command.output().unwrap()
 }
 
-struct Env {
-    dir: tempfile::TempDir,
-}
-
-impl Env {
-    fn new(policy: &str, fleet: &str) -> Env {
-        let dir = tempfile::tempdir().unwrap();
-        let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("../pw-inventory/tests/data/apt");
-        std::fs::write(dir.path().join("policy.toml"), policy).unwrap();
-        std::fs::write(dir.path().join("fleet.toml"), fleet).unwrap();
-        std::fs::write(dir.path().join("scan.json"), SCAN).unwrap();
-        std::fs::copy(
-            data.join("apt-s-openssl-upgrade.txt"),
-            dir.path().join("apt-s.txt"),
-        )
-        .unwrap();
-        std::fs::copy(
-            data.join("apt-cache-policy-openssl-postgresql.txt"),
-            dir.path().join("policy.txt"),
-        )
-        .unwrap();
-        Env { dir }
-    }
-
-    fn db(&self) -> PathBuf {
-        self.dir.path().join("data/patchwarden.db")
-    }
-
-    /// `patchwarden plan … --save --author AUTHOR` from now on (the workflow refuses the past).
-    fn save(&self, author: &str, extra: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_patchwarden"))
-            .arg("plan")
-            .arg("--fleet")
-            .arg(self.dir.path().join("fleet.toml"))
-            .arg("--policy")
-            .arg(self.dir.path().join("policy.toml"))
-            .args(["--horizon", "60d", "--save", "--author", author])
-            .arg("--db")
-            .arg(self.db())
-            .args(extra)
-            .env_remove("PATCHWARDEN_DB")
-            .output()
-            .unwrap()
-    }
-
-    fn plans(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_patchwarden"))
-            .arg("plans")
-            .args(args)
-            .arg("--db")
-            .arg(self.db())
-            .env_remove("PATCHWARDEN_DB")
-            .output()
-            .unwrap()
-    }
-
-    /// Runs `plans ARGS`, asserts success and returns stdout.
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.plans(args);
-        assert!(
-            out.status.success(),
-            "plans {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    }
-
-    /// Runs `plans ARGS`, asserts failure and returns stderr.
-    fn refused(&self, args: &[&str]) -> String {
-        let out = self.plans(args);
-        assert!(
-            !out.status.success(),
-            "plans {args:?} should fail: {}",
-            String::from_utf8_lossy(&out.stdout)
-        );
-        String::from_utf8(out.stderr).unwrap()
-    }
-
-    fn json(&self, id: &str) -> serde_json::Value {
-        serde_json::from_str(&self.ok(&["show", id, "--format", "json"])).unwrap()
-    }
-}
-
-fn stdout_ok(out: &Output) -> String {
+fn ok(output: Output) -> String {
     assert!(
-        out.status.success(),
+        output.status.success(),
         "{}",
-        String::from_utf8_lossy(&out.stderr)
+        String::from_utf8_lossy(&output.stderr)
     );
-    String::from_utf8(out.stdout.clone()).unwrap()
+    String::from_utf8(output.stdout).unwrap()
 }
 
-fn events(plan: &serde_json::Value) -> Vec<String> {
-    plan["history"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| {
-            format!(
-                "{} {} v{}",
-                e["actor"].as_str().unwrap(),
-                e["event"].as_str().unwrap(),
-                e["version"]
-            )
+fn failed(output: Output) -> String {
+    assert!(
+        !output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    String::from_utf8(output.stderr).unwrap()
+}
+
+/// `package version` pairs `apt-get -s dist-upgrade` would install on this machine.
+fn apt_offers() -> Vec<(String, String)> {
+    let out = Command::new("apt-get")
+        .args(["-s", "-o", "Debug::NoLocking=1", "dist-upgrade"])
+        .env("LC_ALL", "C")
+        .output()
+        .expect("apt-get must be installed");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|line| {
+            let rest = line.strip_prefix("Inst ")?;
+            let name = rest.split_whitespace().next()?;
+            let open = rest.find('(')?;
+            let version = rest[open + 1..].split_whitespace().next()?;
+            Some((name.split(':').next()?.to_owned(), version.to_owned()))
         })
         .collect()
 }
 
 #[test]
-fn save_submit_four_eyes_approve_schedule() {
-    let env = Env::new(POLICY, &fleet(4));
-    let out = env.save("alice", &[]);
-    assert_eq!(stdout_ok(&out), "1\n");
+fn a_plan_from_this_machines_live_data_through_the_cli() {
+    let offered = apt_offers();
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("saved plan 1 (draft, version 1)"),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        !offered.is_empty(),
+        "apt offers no upgrade on this machine: this test needs one (see the module doc)"
     );
-    let list = env.ok(&["list"]);
-    assert!(list.starts_with("ID "), "{list}");
-    assert!(list.contains("\n1     draft            1  alice"), "{list}");
-
-    let stderr = env.refused(&["submit", "1", "--actor", "bob"]);
-    assert!(
-        stderr.contains("only the author \"alice\" submits"),
-        "{stderr}"
-    );
-    let stdout = env.ok(&["submit", "1", "--actor", "alice"]);
-    assert!(stdout.starts_with("plan 1 is in_review until "), "{stdout}");
-
-    let stderr = env.refused(&["approve", "1", "--actor", "alice"]);
-    assert!(
-        stderr.contains("four-eyes: alice authored plan 1 and cannot approve it"),
-        "{stderr}"
-    );
-    let stdout = env.ok(&[
-        "approve",
-        "1",
-        "--actor",
-        "bob",
-        "--comment",
-        "canary first, ok",
-    ]);
-    assert!(stdout.starts_with("plan 1 is approved by bob"), "{stdout}");
-    assert!(stdout.ends_with("(version 3)\n"), "{stdout}");
-
-    let stdout = env.ok(&["schedule", "1", "--actor", "carol"]);
-    assert!(
-        stdout.starts_with("plan 1 is scheduled to start "),
-        "{stdout}"
-    );
-    let stderr = env.refused(&["approve", "1", "--actor", "dave"]);
-    assert!(
-        stderr.contains("plan 1 is scheduled: cannot approve"),
-        "{stderr}"
-    );
-
-    let plan = env.json("1");
-    assert_eq!(plan["state"], "scheduled");
-    assert_eq!(plan["version"], 4);
-    assert_eq!(plan["approval"]["approver"], "bob");
-    // The schedule starts with the plan's first batch.
-    assert_eq!(
-        plan["approval"]["start"],
-        plan["plan"]["batches"][0]["start"]
-    );
-    assert_eq!(plan["plan"]["approval"]["state"], "scheduled");
-    assert_eq!(
-        events(&plan),
-        [
-            "alice saved v1",
-            "alice submitted v2",
-            "bob approved v3",
-            "carol scheduled v4"
-        ]
-    );
-    assert_eq!(plan["history"][2]["comment"], "canary first, ok");
-
-    let markdown = env.ok(&["show", "1"]);
-    assert!(markdown.starts_with("# Change plan plan-"), "{markdown}");
-    assert!(
-        markdown.contains("| Status | scheduled to start "),
-        "{markdown}"
-    );
-    assert!(
-        markdown.contains("(stored plan 1, version 4) |"),
-        "{markdown}"
-    );
-    assert!(
-        markdown.contains("| 3 | ")
-            && markdown
-                .contains(" | bob | approved | in_review | approved | 3 | canary first, ok |"),
-        "{markdown}"
-    );
-
-    // Every change is in the hash-chained audit log too.
-    let out = Command::new(env!("CARGO_BIN_EXE_patchwarden"))
-        .args(["audit", "verify", "--db"])
-        .arg(env.db())
-        .output()
-        .unwrap();
-    assert_eq!(stdout_ok(&out), "audit chain intact: 4 records\n");
-}
-
-#[test]
-fn reject_reopen_revise_makes_the_earlier_review_stale() {
-    let env = Env::new(POLICY, &fleet(2));
-    stdout_ok(&env.save("alice", &[]));
-    env.ok(&["submit", "1", "--actor", "alice"]);
-    // Bob reads version 2 and takes his time.
-    assert_eq!(env.json("1")["version"], 2);
-
-    let out = env.plans(&["reject", "1", "--actor", "dave"]);
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("--reason"));
-    let stdout = env.ok(&["reject", "1", "--actor", "dave", "--reason", "wrong window"]);
-    assert_eq!(
-        stdout,
-        "plan 1 is rejected by dave: wrong window (version 3)\n"
-    );
-    let stderr = env.refused(&["submit", "1", "--actor", "alice"]);
-    assert!(
-        stderr.contains("plan 1 is rejected: cannot submit"),
-        "{stderr}"
-    );
-    let stderr = env.refused(&["reopen", "1", "--actor", "bob"]);
-    assert!(
-        stderr.contains("only the author \"alice\" reopens"),
-        "{stderr}"
-    );
-    env.ok(&["reopen", "1", "--actor", "alice"]);
-
-    // Alice re-saves the plan as a new revision of plan 1 and submits it again.
-    std::fs::write(env.dir.path().join("fleet.toml"), fleet(4)).unwrap();
-    let out = env.save("mallory", &["--revise", "1"]);
-    assert!(!out.status.success());
-    assert!(
-        String::from_utf8_lossy(&out.stderr)
-            .contains("plan 1 was authored by alice; mallory cannot revise it"),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let out = env.save("alice", &["--revise", "1", "--expect-version", "4"]);
-    assert_eq!(stdout_ok(&out), "1\n");
-    env.ok(&["submit", "1", "--actor", "alice"]);
-    assert_eq!(env.json("1")["plan"]["hosts"].as_array().unwrap().len(), 4);
-
-    // Bob's approval of version 2 is stale; nothing changes.
-    let stderr = env.refused(&["approve", "1", "--actor", "bob", "--expect-version", "2"]);
-    assert!(
-        stderr.contains("stale: plan 1 changed since version 2 was reviewed; it is at version 6 now (last change: submitted by alice"),
-        "{stderr}"
-    );
-    let plan = env.json("1");
-    assert_eq!(
-        (plan["state"].as_str(), &plan["version"]),
-        (Some("in_review"), &6.into())
-    );
-    assert_eq!(
-        events(&plan),
-        [
-            "alice saved v1",
-            "alice submitted v2",
-            "dave declined v3",
-            "alice reopened v4",
-            "alice revised v5",
-            "alice submitted v6"
-        ]
-    );
-    // Having read version 6, bob approves it.
-    let stdout = env.ok(&["approve", "1", "--actor", "bob", "--expect-version", "6"]);
-    assert!(stdout.starts_with("plan 1 is approved by bob"), "{stdout}");
-    // A plan under review or approved cannot be revised underneath its reviewers.
-    let out = env.save("alice", &["--revise", "1"]);
-    assert!(
-        String::from_utf8_lossy(&out.stderr)
-            .contains("plan 1 is approved; only a draft, rejected or expired plan can be revised"),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-#[test]
-fn staging_gate_blocks_production_approval_until_staging_passed() {
-    let policy = format!(
-        "{}{STAGED_POLICY}",
-        POLICY.replace(
-            "environment = \"production\"",
-            "environment = \"production\"\nstaging_counterpart = \"web-staging\""
-        )
-    );
-    let env = Env::new(&policy, &fleet(2));
-    stdout_ok(&env.save("alice", &[]));
-    env.ok(&["submit", "1", "--actor", "alice"]);
-    let stderr = env.refused(&["approve", "1", "--actor", "bob"]);
-    assert!(
-        stderr.contains("plan 1 is in_review: cannot approve: staging-first gate not met: web: not yet passed on staging counterpart web-staging: libssl3 3.0.22-1~deb12u2"),
-        "{stderr}"
-    );
-    assert!(stderr.contains("no passed rollback drill"), "{stderr}");
-    assert_eq!(env.json("1")["state"], "in_review");
-
-    // The staging run (with its rollback drill) is evidence in the fleet file: a new plan has it.
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (_up, first_line) = start_up(&data);
+    let url = first_line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap_or_else(|| panic!("no URL printed: {first_line:?}"));
+    let base = url[..url.find("/login").unwrap()].to_owned();
+    let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .unwrap()
+        .trim()
+        .to_owned();
+    let fleet = dir.path().join("fleet.toml");
     std::fs::write(
-        env.dir.path().join("fleet.toml"),
-        format!("{}{STAGING_PASSED}", fleet(2)),
+        &fleet,
+        format!(
+            "[groups.local]\nenvironment = \"production\"\nowners = [\"ops@example.com\"]\n\
+             windows = [{{ name = \"always\", rrule = \"FREQ=DAILY\", dtstart = \"2026-01-01T00:00:00\", tz = \"UTC\", duration = \"23h\" }}]\n\
+             [groups.local.members]\nhosts = [\"{hostname}\"]\n"
+        ),
     )
     .unwrap();
-    assert_eq!(stdout_ok(&env.save("alice", &[])), "2\n");
-    env.ok(&["submit", "2", "--actor", "alice"]);
-    let stdout = env.ok(&["approve", "2", "--actor", "bob"]);
-    assert!(stdout.starts_with("plan 2 is approved by bob"), "{stdout}");
-}
-
-#[test]
-fn an_expired_review_is_recorded_and_cannot_be_approved() {
-    let env = Env::new(POLICY, &fleet(1));
-    stdout_ok(&env.save("alice", &[]));
-    env.ok(&["submit", "1", "--actor", "alice", "--review-for", "1s"]);
-    std::thread::sleep(std::time::Duration::from_millis(1200));
-    let stderr = env.refused(&["approve", "1", "--actor", "bob"]);
-    assert!(
-        stderr.contains("plan 1: the review expired at "),
-        "{stderr}"
-    );
-    assert!(
-        stderr.contains("patchwarden plans reopen 1 --actor alice"),
-        "{stderr}"
-    );
-    let plan = env.json("1");
-    assert_eq!(plan["state"], "expired");
+    ok(patchwarden(
+        &data,
+        &base,
+        None,
+        &["fleet", "apply", fleet.to_str().unwrap()],
+    ));
     assert_eq!(
-        events(&plan),
-        [
-            "alice saved v1",
-            "alice submitted v2",
-            "patchwarden expired v3"
-        ]
+        ok(patchwarden(&data, &base, None, &["plans", "list"])),
+        "no plans\n"
     );
-    env.ok(&["reopen", "1", "--actor", "alice"]);
-    assert_eq!(env.json("1")["state"], "draft");
-}
 
-#[test]
-fn unknown_plans_and_missing_databases_are_clear_errors() {
-    let env = Env::new(POLICY, &fleet(1));
-    let stderr = env.refused(&["list"]);
-    assert!(stderr.contains("no database at "), "{stderr}");
-
-    stdout_ok(&env.save("alice", &[]));
-    for args in [
-        &["show", "42"][..],
-        &["submit", "42", "--actor", "alice"],
-        &["approve", "42", "--actor", "bob"],
-        &["schedule", "42", "--actor", "bob"],
-    ] {
-        assert_eq!(
-            env.refused(args),
-            "error: there is no plan 42\n",
-            "{args:?}"
+    // The agent reports its inventory and apt's offers shortly after start.
+    let create = [
+        "plans",
+        "create",
+        "--name",
+        "this machine",
+        "--host",
+        &hostname,
+        "--updates",
+        "all",
+        "--format",
+        "json",
+    ];
+    let started = Instant::now();
+    let plan: Value = loop {
+        let out = patchwarden(&data, &base, None, &create);
+        if out.status.success() {
+            break serde_json::from_slice(&out.stdout).unwrap();
+        }
+        let error = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(error.contains("nothing_to_plan"), "{error}");
+        assert!(started.elapsed() < Duration::from_secs(120), "{error}");
+        std::thread::sleep(Duration::from_secs(2));
+    };
+    assert_eq!(plan["state"], "draft");
+    assert_eq!(plan["author"], "admin");
+    let changes = plan["hosts"][0]["changes"].as_array().unwrap();
+    assert!(!changes.is_empty(), "{plan:#}");
+    for change in changes {
+        let pair = (
+            change["package"].as_str().unwrap().to_owned(),
+            change["to"].as_str().unwrap().to_owned(),
         );
+        assert!(offered.contains(&pair), "apt does not offer {pair:?} here");
     }
-    let out = env.save("alice", &["--revise", "42"]);
-    assert_eq!(
-        String::from_utf8_lossy(&out.stderr),
-        "error: there is no plan 42\n"
+    let id = plan["id"].to_string();
+
+    let shown = ok(patchwarden(&data, &base, None, &["plans", "show", &id]));
+    assert!(
+        shown.starts_with(&format!("plan {id} \"this machine\": draft, version ")),
+        "{shown}"
     );
-    let out = Command::new(env!("CARGO_BIN_EXE_patchwarden"))
-        .arg("plan")
-        .arg("--fleet")
-        .arg(env.dir.path().join("fleet.toml"))
-        .arg("--policy")
-        .arg(env.dir.path().join("policy.toml"))
-        .arg("--save")
-        .env_remove("PATCHWARDEN_DB")
+    assert!(
+        shown.contains(&format!("\n  {hostname} (local, production, ")),
+        "{shown}"
+    );
+    let listed = ok(patchwarden(&data, &base, None, &["plans", "list"]));
+    assert!(
+        listed.contains("draft") && listed.contains("this machine"),
+        "{listed}"
+    );
+
+    let submitted = ok(patchwarden(&data, &base, None, &["plans", "submit", &id]));
+    assert!(submitted.contains(": in_review, version "), "{submitted}");
+    let own = failed(patchwarden(&data, &base, None, &["plans", "approve", &id]));
+    assert!(own.contains("(HTTP 403, four_eyes)"), "{own}");
+
+    let added = Command::new(env!("CARGO_BIN_EXE_patchwarden"))
+        .args([
+            "operators",
+            "add",
+            "bob",
+            "--role",
+            "approver",
+            "--data-dir",
+        ])
+        .arg(&data)
         .output()
         .unwrap();
+    let bob = dir.path().join("bob.token");
+    std::fs::write(&bob, ok(added)).unwrap();
+    let approved = ok(patchwarden(
+        &data,
+        &base,
+        Some(&bob),
+        &["plans", "approve", &id],
+    ));
+    assert!(approved.contains(": scheduled, version "), "{approved}");
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("--save needs --author NAME"),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        approved.contains("problem: scheduled, but its rollout was not created")
+            && approved.contains("read-only"),
+        "this machine's agent is read-only: nothing is installed here\n{approved}"
     );
-    assert_eq!(env.json("1")["version"], 1);
+
+    let second = ok(patchwarden(&data, &base, None, &create[..create.len() - 2]));
+    let second_id = second
+        .strip_prefix("plan ")
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap()
+        .to_owned();
+    let no_reason = failed(patchwarden(
+        &data,
+        &base,
+        Some(&bob),
+        &["plans", "reject", &second_id],
+    ));
+    assert!(no_reason.contains("--reason"), "{no_reason}");
+    let rejected = ok(patchwarden(
+        &data,
+        &base,
+        Some(&bob),
+        &["plans", "reject", &second_id, "--reason", "wrong week"],
+    ));
+    assert!(rejected.contains(": rejected, version "), "{rejected}");
+    assert!(rejected.contains("bob declined -> rejected"), "{rejected}");
+    let refreshed = ok(patchwarden(
+        &data,
+        &base,
+        None,
+        &["plans", "refresh", &second_id],
+    ));
+    assert!(refreshed.contains(": draft, version "), "{refreshed}");
+
+    let bad = dir.path().join("bad.token");
+    std::fs::write(&bad, "not-a-token").unwrap();
+    let refused = failed(patchwarden(&data, &base, Some(&bad), &["plans", "list"]));
+    assert!(refused.contains("HTTP 401"), "{refused}");
 }

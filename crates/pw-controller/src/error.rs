@@ -6,6 +6,8 @@
 pub enum Refusal {
     #[error("invalid request: {0}")]
     InvalidRequest(String),
+    #[error("the request body does not have the expected shape: {0}")]
+    InvalidBody(String),
     #[error("unknown host {0:?}")]
     HostNotFound(String),
     #[error("unknown rollout {0:?}")]
@@ -18,6 +20,15 @@ pub enum Refusal {
     PlanRefused(String),
     #[error("{0}")]
     PlanStale(String),
+    /// The plan's author asked to approve it.
+    #[error("{0}")]
+    FourEyes(String),
+    /// The live versions a plan was built on changed.
+    #[error("{0}")]
+    PlanOutdated(String),
+    /// A plan request that selects nothing to change.
+    #[error("{0}")]
+    NothingToPlan(String),
     #[error("the plan cannot be rolled out: {0}")]
     PlanNotExecutable(String),
     #[error("{0}")]
@@ -26,6 +37,16 @@ pub enum Refusal {
     RolloutConflict(String),
     #[error("{0} is not blocked")]
     BlockNotFound(String),
+    #[error(
+        "the fleet document has {} problem{}; nothing was stored",
+        .0.len(),
+        if .0.len() == 1 { "" } else { "s" }
+    )]
+    FleetInvalid(Vec<pw_fleet::FleetError>),
+    #[error("{0}")]
+    FleetStale(String),
+    #[error("no fleet document has been applied yet (patchwarden fleet apply FILE)")]
+    FleetNotApplied,
     #[error("internal error; see the controller's log")]
     Internal(#[source] anyhow::Error),
 }

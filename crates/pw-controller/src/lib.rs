@@ -8,11 +8,13 @@
 
 pub mod change_result;
 mod error;
+pub mod evidence;
 pub mod fleet;
 mod gates;
 mod plan_checks;
 mod plan_rollout;
 mod plan_rollouts;
+pub mod plans;
 mod recipe;
 pub mod rollout_ops;
 pub mod rollouts;

@@ -2,7 +2,11 @@
 //! pw-calendar, every problem with its key path (`groups.web.windows[1]`). Used by the fleet
 //! document and by the offline `patchwarden plan`.
 
+use std::collections::BTreeMap;
+
+use jiff::{SignedDuration, Timestamp};
 use pw_calendar::{BlackoutSpec, Calendar, CalendarSpec, Error, WindowSpec};
+use pw_planner::{Policy, WindowSlot};
 use serde::Deserialize;
 
 use crate::FleetError;
@@ -42,6 +46,41 @@ pub fn group_calendar(
         flatten(&format!("groups.{name}"), error, &mut out);
         out
     })
+}
+
+/// Every group's open window slots in `[from, until)`, blackouts removed (the planner's
+/// input, for the offline `patchwarden plan` and the controller's plans alike); every window or
+/// blackout problem of every group at once.
+pub fn window_slots(
+    policy: &Policy,
+    from: Timestamp,
+    until: Timestamp,
+) -> Result<BTreeMap<String, Vec<WindowSlot>>, Vec<FleetError>> {
+    let mut problems = Vec::new();
+    let mut out = BTreeMap::new();
+    for (name, group) in &policy.groups {
+        match group_calendar(name, &group.windows, &group.blackouts) {
+            Ok(calendar) => {
+                let schedule = calendar.slots_between(from, until, SignedDuration::from_mins(1));
+                let slots = schedule
+                    .slots
+                    .into_iter()
+                    .map(|slot| WindowSlot {
+                        start: slot.start,
+                        end: slot.end,
+                        window: slot.window,
+                    })
+                    .collect();
+                out.insert(name.clone(), slots);
+            }
+            Err(errors) => problems.extend(errors),
+        }
+    }
+    if problems.is_empty() {
+        Ok(out)
+    } else {
+        Err(problems)
+    }
 }
 
 /// `Several` and `At { path }` of pw-calendar become one problem each, with the position

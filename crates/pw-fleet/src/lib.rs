@@ -27,7 +27,7 @@ mod members;
 
 use std::fmt;
 
-pub use calendar::group_calendar;
+pub use calendar::{group_calendar, window_slots};
 pub use diff::{Change, ChangeKind, diff};
 pub use document::{FleetDocument, document_table, parse_fleet};
 pub use emergency::ScopedEmergency;

@@ -76,6 +76,7 @@ fn input(from: Timestamp) -> PlanInput {
                     finding("libc6", i + 2),
                 ],
                 targets: BTreeMap::new(),
+                installed: BTreeMap::new(),
             }
         })
         .collect();

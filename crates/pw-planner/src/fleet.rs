@@ -34,6 +34,10 @@ pub struct Host {
     /// Explicit target versions by binary package; they override the findings' `fixed`.
     #[serde(default)]
     pub targets: BTreeMap<String, String>,
+    /// Installed versions of target packages no finding names (the controller knows them from
+    /// the package manager's offer); recorded as the change's `from` for the rollback.
+    #[serde(default)]
+    pub installed: BTreeMap<String, String>,
 }
 
 /// One host entry of the fleet file: a [`Host`] whose findings may come from a scan file.

@@ -50,6 +50,7 @@ fn openssl_host() -> Host {
         os: "debian:12".into(),
         findings: vec![finding("openssl"), finding("libssl3")],
         targets: BTreeMap::new(),
+        installed: BTreeMap::new(),
     }
 }
 

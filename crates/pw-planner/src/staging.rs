@@ -9,7 +9,32 @@ use std::collections::{BTreeMap, BTreeSet};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
+use crate::approval::ApprovalGates;
 use crate::fleet::StagingRun;
+use crate::plan::Plan;
+
+/// The approval gates of a built plan against the staging runs known now (they may have
+/// passed since the plan was built): four eyes when any group is production, and the staging
+/// gate of every production group with a staging counterpart.
+pub fn plan_gates(plan: &Plan, runs: &[StagingRun]) -> ApprovalGates {
+    let mut staging_problems = Vec::new();
+    for group in plan.groups.iter().filter(|g| g.environment == "production") {
+        let Some(counterpart) = &group.staging_counterpart else {
+            continue;
+        };
+        let versions: BTreeSet<(String, String)> = plan
+            .hosts
+            .iter()
+            .filter(|h| h.group == group.name)
+            .flat_map(|h| h.changes.iter().map(|c| (c.package.clone(), c.to.clone())))
+            .collect();
+        staging_problems.extend(staging_gate(&group.name, counterpart, &versions, runs));
+    }
+    ApprovalGates {
+        production: plan.groups.iter().any(|g| g.environment == "production"),
+        staging_problems,
+    }
+}
 
 /// Problems of the gate for one production group; empty when it is satisfied.
 ///

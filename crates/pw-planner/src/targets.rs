@@ -116,7 +116,8 @@ pub fn changes_with_scheme(
         scheme
             .validate(version)
             .map_err(|e| format!("target of {package}: {e}"))?;
-        changes.push(change(policy, package, None, version, Vec::new(), None));
+        let from = host.installed.get(package).cloned();
+        changes.push(change(policy, package, from, version, Vec::new(), None));
     }
     changes.sort_by(|a, b| a.package.cmp(&b.package));
     Ok(changes)
@@ -239,6 +240,7 @@ mod tests {
             os: "debian:12".into(),
             findings,
             targets: BTreeMap::new(),
+            installed: BTreeMap::new(),
         }
     }
 

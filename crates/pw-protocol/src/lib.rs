@@ -12,6 +12,7 @@ mod evidence;
 mod findings;
 mod fleet;
 mod operators;
+mod plans;
 mod rollout;
 
 pub use agent::*;
@@ -22,6 +23,7 @@ pub use evidence::*;
 pub use findings::*;
 pub use fleet::*;
 pub use operators::*;
+pub use plans::*;
 pub use rollout::*;
 
 /// The protocol version spoken by this build; the controller refuses other major versions.

@@ -334,7 +334,7 @@ fn fleet_order(a: &FleetFinding, b: &FleetFinding) -> std::cmp::Ordering {
 
 /// The member hosts of a group of the fleet document, now.
 async fn group_members(store: &Store, group: &str) -> Result<Vec<String>, Refusal> {
-    let groups = crate::fleet::groups(store).await?;
+    let groups = pw_controller::fleet::groups(store).await?;
     let Some(found) = groups.groups.iter().find(|g| g.name == group) else {
         let known: Vec<&str> = groups.groups.iter().map(|g| g.name.as_str()).collect();
         return Err(Refusal::InvalidRequest(format!(

@@ -48,6 +48,12 @@ pub enum ApiError {
     PlanRefused(String),
     #[error("{0}")]
     PlanStale(String),
+    #[error("{0}")]
+    FourEyes(String),
+    #[error("{0}")]
+    PlanOutdated(String),
+    #[error("{0}")]
+    NothingToPlan(String),
     #[error("the plan cannot be rolled out: {0}")]
     PlanNotExecutable(String),
     #[error("{0}")]
@@ -135,6 +141,9 @@ impl ApiError {
             ApiError::PlanNotFound(_) => (StatusCode::NOT_FOUND, "plan_not_found"),
             ApiError::PlanRefused(_) => (StatusCode::CONFLICT, "plan_refused"),
             ApiError::PlanStale(_) => (StatusCode::CONFLICT, "plan_stale"),
+            ApiError::FourEyes(_) => (StatusCode::FORBIDDEN, "four_eyes"),
+            ApiError::PlanOutdated(_) => (StatusCode::CONFLICT, "plan_outdated"),
+            ApiError::NothingToPlan(_) => (StatusCode::UNPROCESSABLE_ENTITY, "nothing_to_plan"),
             ApiError::PlanNotExecutable(_) => {
                 (StatusCode::UNPROCESSABLE_ENTITY, "plan_not_executable")
             }
@@ -218,15 +227,22 @@ impl From<pw_controller::Refusal> for ApiError {
         use pw_controller::Refusal as R;
         match refusal {
             R::InvalidRequest(m) => ApiError::InvalidRequest(m),
+            R::InvalidBody(m) => ApiError::InvalidBody(m),
             R::HostNotFound(m) => ApiError::HostNotFound(m),
             R::RolloutNotFound(m) => ApiError::RolloutNotFound(m),
             R::PlanNotFound(id) => ApiError::PlanNotFound(id),
             R::PlanRefused(m) => ApiError::PlanRefused(m),
             R::PlanStale(m) => ApiError::PlanStale(m),
+            R::FourEyes(m) => ApiError::FourEyes(m),
+            R::PlanOutdated(m) => ApiError::PlanOutdated(m),
+            R::NothingToPlan(m) => ApiError::NothingToPlan(m),
             R::PlanNotExecutable(m) => ApiError::PlanNotExecutable(m),
             R::HostReadOnly(m) => ApiError::HostReadOnly(m),
             R::RolloutConflict(m) => ApiError::RolloutConflict(m),
             R::BlockNotFound(m) => ApiError::BlockNotFound(m),
+            R::FleetInvalid(problems) => ApiError::FleetInvalid(problems),
+            R::FleetStale(m) => ApiError::FleetStale(m),
+            R::FleetNotApplied => ApiError::FleetNotApplied,
             R::Internal(e) => ApiError::Internal(e),
         }
     }

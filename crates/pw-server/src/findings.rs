@@ -178,7 +178,7 @@ pub async fn compute_and_store(
         .collect();
     // The fleet document's priority policy, the host's group and the emergency flags covering
     // it (the default policy and no group before a document is applied).
-    let (policy, group) = crate::fleet::ranking_policy(store, host_id, now).await?;
+    let (policy, group) = pw_controller::fleet::ranking_policy(store, host_id, now).await?;
     let os_owned = os.clone();
     let (findings, backported, source) = tokio::task::spawn_blocking(move || {
         let (intelligence, source) = &*loaded;
@@ -255,4 +255,57 @@ pub fn tier_counts(findings: &[Finding]) -> [usize; 5] {
         counts[finding.tier as usize] += 1;
     }
     counts
+}
+
+/// Ranks every host's stored inventory again under the current document (after an apply, so
+/// that a new emergency flag or priority rule shows at once, not at each host's next report).
+/// Returns how many hosts were ranked; a host whose inventory cannot be read is logged and
+/// skipped.
+pub async fn rerank_stored(
+    cache: &IntelligenceCache,
+    store: &Store,
+    now: Timestamp,
+) -> anyhow::Result<usize> {
+    let mut ranked = 0;
+    for host in store.hosts().await? {
+        let Some(inventory) = store.inventory(&host.id).await? else {
+            continue;
+        };
+        let pending = store.pending_updates(&host.id).await?;
+        let parsed = pw_model::OsRelease::parse(&inventory.os)
+            .map_err(anyhow::Error::from)
+            .and_then(|os| {
+                let evidence = HostEvidence::from_stored(
+                    inventory.backport_history.as_deref(),
+                    pending.as_deref(),
+                )?;
+                Ok((os, serde_json::from_str(&inventory.packages)?, evidence))
+            });
+        let (os, packages, evidence) = match parsed {
+            Ok(parsed) => parsed,
+            Err(error) => {
+                tracing::error!(
+                    host_id = host.id,
+                    error = format!("{error:#}"),
+                    "stored inventory unreadable"
+                );
+                continue;
+            }
+        };
+        let result = compute_and_store(
+            cache,
+            store,
+            &host.id,
+            &os,
+            packages,
+            evidence,
+            inventory.collected_at,
+            now,
+        )
+        .await?;
+        if result.is_some() {
+            ranked += 1;
+        }
+    }
+    Ok(ranked)
 }

@@ -41,6 +41,9 @@ pub struct StoredPlan {
     /// The plan as built (`pw_planner::Plan` JSON; its `approval` is the state at build time).
     pub plan: serde_json::Value,
     pub markdown: String,
+    /// What a plan built by the controller was built from (its request and the live versions),
+    /// as JSON; `None` for plans saved from files.
+    pub source: Option<String>,
 }
 
 /// One line of `plans list`.
@@ -122,13 +125,25 @@ impl Store {
         markdown: &str,
         now: Timestamp,
     ) -> anyhow::Result<StoredPlan> {
+        self.save_plan_from(plan, markdown, None, now).await
+    }
+
+    /// [`Store::save_plan`] with what the plan was built from (`source`, JSON; see
+    /// [`StoredPlan::source`]).
+    pub async fn save_plan_from(
+        &self,
+        plan: &Plan,
+        markdown: &str,
+        source: Option<&str>,
+        now: Timestamp,
+    ) -> anyhow::Result<StoredPlan> {
         let approval = ApprovalState::draft(plan.author.clone());
         let content = Content::of(plan)?;
         let mut tx = self.begin_immediate().await?;
         let id = sqlx::query(
             "INSERT INTO plans (name, author, created_at, updated_at, state, approval, version,
-                                environments, production, gates, plan, markdown)
-             VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?)",
+                                environments, production, gates, plan, markdown, source)
+             VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&plan.id)
         .bind(&plan.author)
@@ -141,6 +156,7 @@ impl Store {
         .bind(&content.gates)
         .bind(&content.plan)
         .bind(markdown)
+        .bind(source)
         .execute(&mut *tx)
         .await
         .with_context(|| format!("saving plan {}", plan.id))?
@@ -271,6 +287,21 @@ impl Store {
         markdown: &str,
         now: Timestamp,
     ) -> anyhow::Result<StoredPlan> {
+        self.revise_plan_from(id, expected_version, plan, markdown, None, now)
+            .await
+    }
+
+    /// [`Store::revise_plan`] with what the new content was built from (replacing the old
+    /// source).
+    pub async fn revise_plan_from(
+        &self,
+        id: i64,
+        expected_version: i64,
+        plan: &Plan,
+        markdown: &str,
+        source: Option<&str>,
+        now: Timestamp,
+    ) -> anyhow::Result<StoredPlan> {
         let mut tx = self.begin_immediate().await?;
         let current = current(&mut tx, id, expected_version).await?;
         let state = current.approval.name();
@@ -301,7 +332,7 @@ impl Store {
             id,
             expected_version,
             &next,
-            Some((&content, markdown)),
+            Some((&content, markdown, source)),
             now,
         )
         .await?;
@@ -383,7 +414,7 @@ async fn update(
     id: i64,
     expected_version: i64,
     next: &ApprovalState,
-    content: Option<(&Content, &str)>,
+    content: Option<(&Content, &str, Option<&str>)>,
     now: Timestamp,
 ) -> anyhow::Result<i64> {
     let version = expected_version + 1;
@@ -402,10 +433,10 @@ async fn update(
             .execute(&mut *tx)
             .await
         }
-        Some((content, markdown)) => {
+        Some((content, markdown, source)) => {
             sqlx::query(
                 "UPDATE plans SET state = ?, approval = ?, version = ?, updated_at = ?,
-                 environments = ?, gates = ?, production = ?, plan = ?, markdown = ?
+                 environments = ?, gates = ?, production = ?, plan = ?, markdown = ?, source = ?
              WHERE id = ? AND version = ?",
             )
             .bind(next.name())
@@ -417,6 +448,7 @@ async fn update(
             .bind(content.production)
             .bind(&content.plan)
             .bind(markdown)
+            .bind(source)
             .bind(id)
             .bind(expected_version)
             .execute(&mut *tx)
@@ -569,6 +601,7 @@ fn stored_plan(row: &SqliteRow) -> anyhow::Result<StoredPlan> {
         gates: from_json(row.get("gates"), id, "gates")?,
         plan: from_json(&plan_text, id, "plan")?,
         markdown: row.get("markdown"),
+        source: row.try_get("source")?,
     })
 }
 

@@ -48,6 +48,7 @@ fn plan(author: &str, group: &str, version: &str) -> pw_planner::Plan {
             os: "debian:12".into(),
             findings: Vec::new(),
             targets: [("libssl3".to_owned(), version.to_owned())].into(),
+            installed: Default::default(),
         }],
         group_evidence: Default::default(),
         host_evidence: Default::default(),

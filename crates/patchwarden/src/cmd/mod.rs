@@ -6,7 +6,7 @@ pub mod feeds;
 pub mod fleet;
 pub mod operators;
 pub mod plan;
-pub mod plan_store;
+pub mod plans;
 pub mod scan;
 mod scan_local;
 mod scan_output;

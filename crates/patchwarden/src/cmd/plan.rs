@@ -2,8 +2,9 @@
 //!
 //! Glue only: reads the files, expands each group's windows and blackouts with pw-calendar into
 //! open slots over `[--from, --from + --horizon)`, parses the evidence files (apt/dpkg output)
-//! named by the fleet file, and hands everything to `pw_planner::build_plan`. With `--save` the
-//! plan goes into the database as a draft instead ([`super::plan_store`]). See docs/planning.md.
+//! named by the fleet file, and hands everything to `pw_planner::build_plan`. Offline: it prints
+//! the plan for reading. Plans to approve and roll out are built by the controller from live
+//! agent data (`patchwarden plans create`, [`super::plans`]). See docs/planning.md.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -50,27 +51,9 @@ pub struct Args {
     /// The plan's id (default: plan-<from>).
     #[arg(long)]
     id: Option<String>,
-    /// Store the plan in the database as a draft and print its number (needs --author).
-    #[arg(long)]
-    save: bool,
-    /// The database for --save (default: the data directory's patchwarden.db).
-    #[arg(long, env = "PATCHWARDEN_DB", requires = "save")]
-    db: Option<PathBuf>,
-    /// With --save: store as a new revision of this stored plan (its author only; the plan must
-    /// be draft, rejected or expired and goes back to draft, so earlier reviews are stale).
-    #[arg(long, requires = "save")]
-    revise: Option<i64>,
-    /// With --revise: only if the stored plan is still at this version.
-    #[arg(long, requires = "revise")]
-    expect_version: Option<i64>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    if args.save && args.author.is_none() {
-        bail!(
-            "--save needs --author NAME: the author is who four-eyes approval is checked against"
-        );
-    }
     let policy_text = std::fs::read_to_string(&args.policy)
         .with_context(|| format!("reading policy {}", args.policy.display()))?;
     let policy = Policy::from_toml_str(&policy_text)
@@ -114,14 +97,6 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         until,
     };
     let plan = pw_planner::build_plan(&input, &policy, Timestamp::now().max(from));
-    if args.save {
-        return super::plan_store::save(
-            args.db.as_deref(),
-            &plan,
-            args.revise,
-            args.expect_version,
-        );
-    }
     match args.format.as_str() {
         "json" => println!("{}", plan.to_json()),
         _ => print!("{}", pw_planner::to_markdown(&plan)),
@@ -135,35 +110,14 @@ fn window_slots(
     from: Timestamp,
     until: Timestamp,
 ) -> anyhow::Result<BTreeMap<String, Vec<WindowSlot>>> {
-    let mut problems = Vec::new();
-    let mut out = BTreeMap::new();
-    for (name, group) in &policy.groups {
-        match pw_fleet::group_calendar(name, &group.windows, &group.blackouts) {
-            Ok(calendar) => {
-                let schedule = calendar.slots_between(from, until, SignedDuration::from_mins(1));
-                let slots = schedule
-                    .slots
-                    .into_iter()
-                    .map(|slot| WindowSlot {
-                        start: slot.start,
-                        end: slot.end,
-                        window: slot.window,
-                    })
-                    .collect();
-                out.insert(name.clone(), slots);
-            }
-            Err(errors) => problems.extend(errors.iter().map(ToString::to_string)),
-        }
-    }
-    if problems.is_empty() {
-        Ok(out)
-    } else {
-        bail!(
+    pw_fleet::window_slots(policy, from, until).map_err(|problems| {
+        let list: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        anyhow::anyhow!(
             "{} window problem(s):\n  - {}",
-            problems.len(),
-            problems.join("\n  - ")
+            list.len(),
+            list.join("\n  - ")
         )
-    }
+    })
 }
 
 struct LoadedFleet {
@@ -222,6 +176,7 @@ fn load_fleet(path: &Path) -> anyhow::Result<LoadedFleet> {
             os: entry.os,
             findings,
             targets: entry.targets,
+            installed: Default::default(),
         });
     }
     let mut group_evidence = BTreeMap::new();

@@ -133,6 +133,18 @@ impl Controller {
         (answer.status().as_u16(), answer.json().await.unwrap())
     }
 
+    /// `POST path` as the operator whose token is `token`.
+    pub async fn post_as(&self, token: &str, path: &str, body: Value) -> (u16, Value) {
+        let answer = reqwest::Client::new()
+            .post(self.url(path))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        (answer.status().as_u16(), answer.json().await.unwrap())
+    }
+
     /// Polls a rollout until it leaves `running`, at most `limit`.
     pub async fn wait_rollout(&self, id: &str, limit: Duration) -> Value {
         let started = Instant::now();

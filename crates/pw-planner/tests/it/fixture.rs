@@ -93,6 +93,7 @@ fn host(id: &str, group: &str, rack: &str) -> Host {
             bash,
         ],
         targets: BTreeMap::new(),
+        installed: BTreeMap::new(),
     }
 }
 

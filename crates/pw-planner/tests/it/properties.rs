@@ -111,6 +111,7 @@ fn input(case: &Case) -> PlanInput {
                     .map(|p| finding(&format!("pkg{p}")))
                     .collect(),
                 targets: BTreeMap::new(),
+                installed: BTreeMap::new(),
             }
         })
         .collect();

@@ -262,9 +262,14 @@ pub async fn result(
                 "stored command {id} is not collect_evidence"
             ))?,
         };
-        let outcome =
-            crate::evidence::record_evidence_result(&state.store, &host_id, &id, &targets, &result)
-                .await?;
+        let outcome = pw_controller::evidence::record_evidence_result(
+            &state.store,
+            &host_id,
+            &id,
+            &targets,
+            &result,
+        )
+        .await?;
         return recorded(&state, id, status, outcome);
     }
     if let Some(report) = &result.change {

@@ -18,9 +18,13 @@ pub async fn request(
     Path(host_id): Path<String>,
     ApiJson(body): ApiJson<RequestEvidence>,
 ) -> Result<(StatusCode, Json<EvidenceQueued>), ApiError> {
-    let command_id =
-        crate::evidence::request_evidence(&state.store, &host_id, &body.targets, &actor.name)
-            .await?;
+    let command_id = pw_controller::evidence::request_evidence(
+        &state.store,
+        &host_id,
+        &body.targets,
+        &actor.name,
+    )
+    .await?;
     state.waiter(&host_id).notify_one();
     Ok((
         StatusCode::ACCEPTED,
@@ -35,7 +39,7 @@ pub async fn latest(
     State(state): State<AppState>,
     Path(host_id): Path<String>,
 ) -> Result<Json<HostEvidence>, ApiError> {
-    let latest = crate::evidence::latest_evidence(&state.store, &host_id).await?;
+    let latest = pw_controller::evidence::latest_evidence(&state.store, &host_id).await?;
     let latest = latest.ok_or(ApiError::EvidenceNotFound(host_id))?;
     Ok(Json(HostEvidence {
         host_id: latest.host_id,

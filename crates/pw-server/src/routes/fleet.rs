@@ -1,14 +1,14 @@
 //! The fleet document and its groups (docs/fleet.md): `GET /api/v1/fleet` (viewer),
 //! `PUT /api/v1/fleet` (admin; the TOML text as `application/toml` or `text/plain`;
 //! `?dry_run=true`, `?expected_version=N`), `GET /api/v1/fleet/versions`, `GET /api/v1/groups`.
-//! The use-cases are `crate::fleet`; the authenticated operator is who applied.
+//! The use-cases are `pw_controller::fleet`; the authenticated operator is who applied.
 
-use crate::fleet;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, header};
+use pw_controller::fleet;
 use pw_protocol::{FleetApplied, FleetVersionList, FleetView, GroupList};
 
 use crate::auth::Actor;
@@ -70,7 +70,7 @@ pub async fn apply(
         // Rank the stored inventories again under the new document, in the background.
         let background = state.clone();
         tokio::spawn(async move {
-            let result = fleet::rerank_stored(
+            let result = crate::findings::rerank_stored(
                 &background.intelligence,
                 &background.store,
                 jiff::Timestamp::now(),

@@ -8,6 +8,7 @@ mod fleet;
 mod login;
 mod operators;
 mod page;
+mod plans;
 mod risks;
 mod rollout_ops;
 mod rollouts;
@@ -64,6 +65,13 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("put", "/api/v1/fleet"),
     ("get", "/api/v1/fleet/versions"),
     ("get", "/api/v1/groups"),
+    ("post", "/api/v1/plans"),
+    ("get", "/api/v1/plans"),
+    ("get", "/api/v1/plans/{id}"),
+    ("post", "/api/v1/plans/{id}/submit"),
+    ("post", "/api/v1/plans/{id}/approve"),
+    ("post", "/api/v1/plans/{id}/reject"),
+    ("post", "/api/v1/plans/{id}/refresh"),
     ("post", "/api/v1/enroll"),
     ("post", "/api/v1/agent/heartbeat"),
     ("post", "/api/v1/agent/inventory"),
@@ -125,6 +133,12 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/fleet", get(fleet::show).put(fleet::apply))
         .route("/api/v1/fleet/versions", get(fleet::versions))
         .route("/api/v1/groups", get(fleet::groups))
+        .route("/api/v1/plans", post(plans::create).get(plans::list))
+        .route("/api/v1/plans/{id}", get(plans::get))
+        .route("/api/v1/plans/{id}/submit", post(plans::submit))
+        .route("/api/v1/plans/{id}/approve", post(plans::approve))
+        .route("/api/v1/plans/{id}/reject", post(plans::reject))
+        .route("/api/v1/plans/{id}/refresh", post(plans::refresh))
         .route("/api/v1/enroll", post(agent::enroll))
         .route("/api/v1/agent/heartbeat", post(agent::heartbeat))
         .route("/api/v1/agent/inventory", post(agent::inventory))

@@ -28,7 +28,7 @@ pub async fn create(
 /// Refuses an ad-hoc change to hosts of a production group (DESIGN.md §10: production changes
 /// need an approved plan).
 pub async fn refuse_production(state: &AppState, hosts: &[String]) -> Result<(), ApiError> {
-    let production = crate::fleet::production_hosts(&state.store, hosts).await?;
+    let production = pw_controller::fleet::production_hosts(&state.store, hosts).await?;
     if production.is_empty() {
         Ok(())
     } else {

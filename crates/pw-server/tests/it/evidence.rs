@@ -179,7 +179,7 @@ async fn request_deliver_store_and_show() {
     assert!(!actions.contains(&("evidence.recorded".to_owned(), first.clone())));
 
     // The plan builder's input: the one conversion from the stored report.
-    let latest = pw_server::evidence::latest_evidence(&t.controller.state.store, host)
+    let latest = pw_controller::evidence::latest_evidence(&t.controller.state.store, host)
         .await
         .unwrap()
         .unwrap();

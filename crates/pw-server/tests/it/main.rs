@@ -16,6 +16,7 @@ mod labels;
 mod limits;
 mod login;
 mod plan_rollouts;
+mod plans_api;
 mod rollout_controls;
 mod rollout_retry;
 mod rollouts;

@@ -118,6 +118,7 @@ async fn stored_plan(t: &TestController, hosts: &[(&str, &str, &str)]) -> (i64, 
                 os: "debian:12".into(),
                 findings: vec![finding(fixed)],
                 targets: BTreeMap::new(),
+                installed: BTreeMap::new(),
             })
             .collect(),
         group_evidence: BTreeMap::new(),

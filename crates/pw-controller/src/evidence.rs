@@ -4,9 +4,8 @@
 //! command's result in one transaction — and hand the latest to the plan builder as planner
 //! input ([`LatestEvidence::planner_input`]). Requests and results are audited.
 //!
-//! Application-layer code (use-cases over pw-store, no HTTP): it belongs in pw-controller and
-//! moves there with the crate split; the routes (`routes/evidence.rs`, `routes/agent.rs`) only
-//! parse, call it and render.
+//! The routes (pw-server's `routes/evidence.rs`, `routes/agent.rs`) only parse, call it and
+//! render; plans (`crate::plans`) read the latest evidence of their hosts.
 
 use jiff::Timestamp;
 use pw_planner::Evidence;
@@ -18,7 +17,7 @@ use pw_store::{FinishOutcome, NewEvidence};
 
 use pw_store::Store;
 
-use crate::error::ApiError as Refusal;
+use crate::Refusal;
 
 /// The latest evidence a host's agent collected, as stored.
 #[derive(Debug, Clone, PartialEq)]
@@ -85,23 +84,37 @@ pub async fn latest_evidence(
     if store.host(host_id).await?.is_none() {
         return Err(Refusal::HostNotFound(host_id.to_owned()));
     }
-    let Some(row) = store.latest_evidence(host_id).await? else {
-        return Ok(None);
-    };
+    let row = store.latest_evidence(host_id).await?;
+    row.map(latest).transpose()
+}
+
+/// The host's evidence for exactly these targets (in any order), `None` when its agent never
+/// collected it: what a plan's risk checklist uses for that host.
+pub async fn evidence_for_targets(
+    store: &Store,
+    host_id: &str,
+    targets: &[PackagePin],
+) -> Result<Option<LatestEvidence>, Refusal> {
+    let row = store.evidence_for(host_id, &targets_key(targets)).await?;
+    row.map(latest).transpose()
+}
+
+fn latest(row: pw_store::EvidenceRow) -> Result<LatestEvidence, Refusal> {
     let unreadable = |what: &str, e: serde_json::Error| {
         anyhow::anyhow!(
-            "stored evidence {} of host {host_id}: {what}: {e}",
-            row.command_id
+            "stored evidence {} of host {}: {what}: {e}",
+            row.command_id,
+            row.host_id
         )
     };
-    Ok(Some(LatestEvidence {
+    Ok(LatestEvidence {
+        targets: serde_json::from_str(&row.targets).map_err(|e| unreadable("targets", e))?,
+        report: serde_json::from_str(&row.report).map_err(|e| unreadable("report", e))?,
         host_id: row.host_id.clone(),
         command_id: row.command_id.clone(),
-        targets: serde_json::from_str(&row.targets).map_err(|e| unreadable("targets", e))?,
         collected_at: row.collected_at,
         received_at: row.received_at,
-        report: serde_json::from_str(&row.report).map_err(|e| unreadable("report", e))?,
-    }))
+    })
 }
 
 /// Takes an agent's result for one of its `collect_evidence` commands (`targets`, from the
