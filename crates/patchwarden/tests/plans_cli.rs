@@ -3,8 +3,8 @@
 //! upgrades apt really offers: a plan built from that live data for this host (every change's
 //! `to` is a version `apt-get -s dist-upgrade` would install here), submitted by the token's
 //! operator, refused when that same operator approves (403 four_eyes), approved by a second
-//! operator, then scheduled — its rollout refused by the read-only agent, which the plan says
-//! (nothing is installed on this machine). Rejection needs a reason; a refresh rebuilds the
+//! operator, then scheduled — its rollout refused because the local agent runs with
+//! `--no-plan-changes`, which the plan says (nothing is ever installed on this machine). Rejection needs a reason; a refresh rebuilds the
 //! plan; a bad token is 401. Needs apt to offer at least one upgrade here (a Debian 12 machine
 //! whose package lists are newer than its packages).
 
@@ -15,7 +15,7 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use up_process::start_up;
+use up_process::start_up_with;
 
 fn patchwarden(data: &Path, base: &str, token: Option<&Path>, args: &[&str]) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_patchwarden"));
@@ -77,7 +77,8 @@ fn a_plan_from_this_machines_live_data_through_the_cli() {
     );
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let (_up, first_line) = start_up(&data);
+    // Never a change to this machine: the local agent refuses even approved plans' changes.
+    let (_up, first_line) = start_up_with(&data, &["--no-plan-changes"]);
     let url = first_line
         .split_whitespace()
         .find(|w| w.starts_with("http://"))
@@ -198,6 +199,7 @@ fn a_plan_from_this_machines_live_data_through_the_cli() {
         .and_then(|rest| rest.split_whitespace().next())
         .unwrap()
         .to_owned();
+    ok(patchwarden(&data, &base, None, &["plans", "submit", &second_id]));
     let no_reason = failed(patchwarden(
         &data,
         &base,

@@ -20,19 +20,25 @@ impl Drop for Killed {
 
 /// `patchwarden up` on `data`, and the first line it printed.
 pub fn start_up(data: &Path) -> (Killed, String) {
-    let (child, first_line, _) = spawn(data, false);
+    start_up_with(data, &[])
+}
+
+/// Like [`start_up`], with `extra` arguments for `up`.
+pub fn start_up_with(data: &Path, extra: &[&str]) -> (Killed, String) {
+    let (child, first_line, _) = spawn(data, extra, false);
     (child, first_line)
 }
 
 /// Like [`start_up`], with its stderr lines arriving on the channel.
 pub fn start_up_logging(data: &Path) -> (Killed, String, mpsc::Receiver<String>) {
-    spawn(data, true)
+    spawn(data, &[], true)
 }
 
-fn spawn(data: &Path, logging: bool) -> (Killed, String, mpsc::Receiver<String>) {
+fn spawn(data: &Path, extra: &[&str], logging: bool) -> (Killed, String, mpsc::Receiver<String>) {
     let child = Command::new(env!("CARGO_BIN_EXE_patchwarden"))
         .args(["up", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(data)
+        .args(extra)
         .env("NO_COLOR", "1")
         .stdout(Stdio::piped())
         .stderr(if logging {
