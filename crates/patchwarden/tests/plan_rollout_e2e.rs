@@ -14,6 +14,7 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::*;
+use pw_testbed::Suite;
 use pw_testbed::repo::packages::{BASELINE, DEMO, SECURITY_FIX};
 use serde_json::{Value, json};
 
@@ -57,8 +58,7 @@ hosts = {production:?}
 /// `POST /api/v1/plans` as `token` for `group`, retried while the agents have not reported
 /// their offered upgrades yet.
 async fn create_plan(controller: &Controller, token: &str, group: &str) -> Value {
-    let body = json!({"name": format!("{group} security"), "group": group,
-        "updates": {"packages": [DEMO]}});
+    let body = json!({"name": format!("{group} security"), "group": group, "updates": "security"});
     let started = Instant::now();
     loop {
         let (status, plan) = controller
@@ -73,13 +73,16 @@ async fn create_plan(controller: &Controller, token: &str, group: &str) -> Value
     }
 }
 
+/// The plan's pw-demo changes: (host id, from, to).
 fn changes(plan: &Value) -> Vec<(String, String, String)> {
     let mut out: Vec<_> = plan["hosts"]
         .as_array()
         .unwrap()
         .iter()
         .flat_map(|h| {
-            h["changes"].as_array().unwrap().iter().map(move |c| {
+            let demo = h["changes"].as_array().unwrap().iter();
+            demo.filter(|c| c["package"] == DEMO).map(move |c| {
+                assert_eq!(c["reason"], "security", "{c}");
                 (
                     h["id"].as_str().unwrap().to_owned(),
                     c["from"].as_str().unwrap().to_owned(),
@@ -95,14 +98,24 @@ fn changes(plan: &Value) -> Vec<(String, String, String)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plans_from_live_data_staging_drill_gates_production_four_eyes_rollout() {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let (fleet, gateway, controller) = fleet_with_controller(3);
+    // Stable and security suites only: apt's candidate for pw-demo is the security fix.
+    let suites = [Suite::Stable, Suite::Security];
+    let (fleet, gateway, controller) = fleet_with_controller_suites(3, &suites);
     let ids = fleet_with_agents(&controller, &fleet, &gateway).await;
     let (staging, production) = (ids[0].clone(), ids[1..].to_vec());
+    // Explicit members are host names, as the agents report them.
+    let listed = controller.get("/api/v1/hosts").await;
+    let hostname = |id: &String| -> String {
+        let hosts = listed["hosts"].as_array().unwrap();
+        let host = hosts.iter().find(|h| h["id"] == id.as_str()).unwrap();
+        host["hostname"].as_str().unwrap().to_owned()
+    };
+    let production_names: Vec<String> = production.iter().map(hostname).collect();
     let applied = controller
         .api()
         .put(controller.url("/api/v1/fleet"))
         .header("content-type", "application/toml")
-        .body(document(&staging, &production))
+        .body(document(&hostname(&staging), &production_names))
         .send()
         .await
         .unwrap();

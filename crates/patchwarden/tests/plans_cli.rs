@@ -199,7 +199,12 @@ fn a_plan_from_this_machines_live_data_through_the_cli() {
         .and_then(|rest| rest.split_whitespace().next())
         .unwrap()
         .to_owned();
-    ok(patchwarden(&data, &base, None, &["plans", "submit", &second_id]));
+    ok(patchwarden(
+        &data,
+        &base,
+        None,
+        &["plans", "submit", &second_id],
+    ));
     let no_reason = failed(patchwarden(
         &data,
         &base,

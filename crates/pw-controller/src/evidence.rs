@@ -13,7 +13,7 @@ use pw_protocol::{
     Command, CommandResult, CommandStatus, EvidenceReport, MAX_EVIDENCE_TARGETS, PackagePin,
 };
 use pw_rollout::wire::{WireError, targets_from_pins};
-use pw_store::{FinishOutcome, NewEvidence};
+use pw_store::{FinishOutcome, NewCommand, NewEvidence};
 
 use pw_store::Store;
 
@@ -55,24 +55,79 @@ pub async fn request_evidence(
     targets: &[PackagePin],
     actor: &str,
 ) -> Result<String, Refusal> {
-    if targets.is_empty() || targets.len() > MAX_EVIDENCE_TARGETS {
-        return Err(Refusal::InvalidBody(format!(
-            "targets: expected 1 to {MAX_EVIDENCE_TARGETS} packages"
-        )));
-    }
-    targets_from_pins("targets", targets).map_err(invalid)?;
     if store.host(host_id).await?.is_none() {
         return Err(Refusal::HostNotFound(host_id.to_owned()));
     }
-    let id = format!("cmd-{}", uuid::Uuid::now_v7());
-    let command = Command::CollectEvidence {
-        targets: targets.to_vec(),
-    };
-    let payload = serde_json::to_string(&command).map_err(anyhow::Error::from)?;
-    store
-        .create_command(&id, host_id, command.kind(), &payload, actor)
-        .await?;
-    Ok(id)
+    let request = [(host_id.to_owned(), targets.to_vec())];
+    let mut ids = request_evidence_many(store, &request, actor).await?;
+    Ok(ids.pop().map(|(_, id)| id).unwrap_or_default())
+}
+
+/// Queues `collect_evidence` for each (enrolled host, targets) in one transaction, unless that
+/// host already has an unfinished request for exactly those targets (whose id is returned
+/// instead: asking twice only makes the agent work twice). Returns (host id, command id) in
+/// the order given; the caller wakes the hosts' long-polls.
+pub async fn request_evidence_many(
+    store: &Store,
+    requests: &[(String, Vec<PackagePin>)],
+    actor: &str,
+) -> Result<Vec<(String, String)>, Refusal> {
+    let mut open = std::collections::HashMap::new();
+    for (host, id, payload) in store.open_commands_of_kind("collect_evidence").await? {
+        if let Ok(Command::CollectEvidence { targets }) = serde_json::from_str(&payload) {
+            open.insert((host, targets_key(&targets)), id);
+        }
+    }
+    let mut out = Vec::with_capacity(requests.len());
+    let mut queued = Vec::new();
+    for (host_id, targets) in requests {
+        if targets.is_empty() || targets.len() > MAX_EVIDENCE_TARGETS {
+            return Err(Refusal::InvalidBody(format!(
+                "targets: expected 1 to {MAX_EVIDENCE_TARGETS} packages"
+            )));
+        }
+        targets_from_pins("targets", targets).map_err(invalid)?;
+        if let Some(id) = open.get(&(host_id.clone(), targets_key(targets))) {
+            out.push((host_id.clone(), id.clone()));
+            continue;
+        }
+        let id = format!("cmd-{}", uuid::Uuid::now_v7());
+        let command = Command::CollectEvidence {
+            targets: targets.to_vec(),
+        };
+        let payload = serde_json::to_string(&command).map_err(anyhow::Error::from)?;
+        queued.push((host_id.clone(), id.clone(), command.kind(), payload));
+        out.push((host_id.clone(), id));
+    }
+    let commands: Vec<NewCommand<'_>> = queued
+        .iter()
+        .map(|(host_id, id, kind, payload)| NewCommand {
+            id,
+            host_id,
+            kind,
+            payload_json: payload,
+        })
+        .collect();
+    if !commands.is_empty() {
+        store.create_commands(&commands, actor).await?;
+    }
+    Ok(out)
+}
+
+/// The evidence of each host for exactly its targets, where collected (one read for a plan).
+pub async fn evidence_for_many(
+    store: &Store,
+    wanted: &[(String, Vec<PackagePin>)],
+) -> Result<std::collections::HashMap<String, LatestEvidence>, Refusal> {
+    let keys: Vec<(String, String)> = wanted
+        .iter()
+        .map(|(host, targets)| (host.clone(), targets_key(targets)))
+        .collect();
+    let pairs: Vec<(&str, &str)> = keys.iter().map(|(h, k)| (h.as_str(), k.as_str())).collect();
+    let rows = store.evidence_for_many(&pairs).await?;
+    rows.into_iter()
+        .map(|(host, row)| Ok((host, latest(row)?)))
+        .collect()
 }
 
 /// The host's most recently collected evidence (any target set), `None` when its agent never
@@ -85,17 +140,6 @@ pub async fn latest_evidence(
         return Err(Refusal::HostNotFound(host_id.to_owned()));
     }
     let row = store.latest_evidence(host_id).await?;
-    row.map(latest).transpose()
-}
-
-/// The host's evidence for exactly these targets (in any order), `None` when its agent never
-/// collected it: what a plan's risk checklist uses for that host.
-pub async fn evidence_for_targets(
-    store: &Store,
-    host_id: &str,
-    targets: &[PackagePin],
-) -> Result<Option<LatestEvidence>, Refusal> {
-    let row = store.evidence_for(host_id, &targets_key(targets)).await?;
     row.map(latest).transpose()
 }
 

@@ -10,6 +10,15 @@ use crate::Store;
 use crate::audit::{AuditEntry, append};
 use crate::controller::{CommandRow, FinishOutcome};
 
+/// A command to queue ([`Store::create_commands`]).
+#[derive(Debug, Clone, Copy)]
+pub struct NewCommand<'a> {
+    pub id: &'a str,
+    pub host_id: &'a str,
+    pub kind: &'a str,
+    pub payload_json: &'a str,
+}
+
 impl Store {
     /// Queues a command for a host and audits it.
     pub async fn create_command(
@@ -20,30 +29,80 @@ impl Store {
         payload_json: &str,
         actor: &str,
     ) -> anyhow::Result<()> {
-        let mut tx = self.begin_immediate().await?;
-        sqlx::query(
-            "INSERT INTO commands (id, host_id, kind, payload, state, created_at)
-             VALUES (?, ?, ?, ?, 'queued', ?)",
-        )
-        .bind(id)
-        .bind(host_id)
-        .bind(kind)
-        .bind(payload_json)
-        .bind(Timestamp::now().to_string())
-        .execute(&mut *tx)
-        .await
-        .with_context(|| format!("queuing command {id} for host {host_id}"))?;
-        let payload: serde_json::Value =
-            serde_json::from_str(payload_json).context("command payload is not JSON")?;
-        let details = serde_json::json!({ "host_id": host_id, "command": payload });
-        let entry = AuditEntry {
-            actor,
-            action: "command.created",
-            subject: id,
-            details,
+        let command = NewCommand {
+            id,
+            host_id,
+            kind,
+            payload_json,
         };
-        append(&mut tx, &entry).await?;
-        tx.commit().await.context("committing the command")
+        self.create_commands(&[command], actor).await
+    }
+
+    /// Queues several commands, each audited, in one transaction (a plan asking every host of
+    /// a group for evidence): all or none.
+    pub async fn create_commands(
+        &self,
+        commands: &[NewCommand<'_>],
+        actor: &str,
+    ) -> anyhow::Result<()> {
+        let mut tx = self.begin_immediate().await?;
+        let now = Timestamp::now().to_string();
+        for command in commands {
+            let NewCommand {
+                id,
+                host_id,
+                kind,
+                payload_json,
+            } = *command;
+            sqlx::query(
+                "INSERT INTO commands (id, host_id, kind, payload, state, created_at)
+                 VALUES (?, ?, ?, ?, 'queued', ?)",
+            )
+            .bind(id)
+            .bind(host_id)
+            .bind(kind)
+            .bind(payload_json)
+            .bind(&now)
+            .execute(&mut *tx)
+            .await
+            .with_context(|| format!("queuing command {id} for host {host_id}"))?;
+            let payload: serde_json::Value =
+                serde_json::from_str(payload_json).context("command payload is not JSON")?;
+            let details = serde_json::json!({ "host_id": host_id, "command": payload });
+            let entry = AuditEntry {
+                actor,
+                action: "command.created",
+                subject: id,
+                details,
+            };
+            append(&mut tx, &entry).await?;
+        }
+        tx.commit().await.context("committing the commands")
+    }
+
+    /// Every unfinished (queued or delivered) command of `kind`, of any host, oldest first:
+    /// (host id, command id, payload JSON).
+    pub async fn open_commands_of_kind(
+        &self,
+        kind: &str,
+    ) -> anyhow::Result<Vec<(String, String, String)>> {
+        let rows = sqlx::query(
+            "SELECT host_id, id, payload FROM commands
+             WHERE kind = ? AND state IN ('queued', 'delivered') ORDER BY created_at, id",
+        )
+        .bind(kind)
+        .fetch_all(self.pool())
+        .await
+        .with_context(|| format!("reading open {kind} commands"))?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get("host_id")?,
+                    r.try_get("id")?,
+                    r.try_get("payload")?,
+                ))
+            })
+            .collect()
     }
 
     /// Commands of the host not finished yet, oldest first; marks queued ones delivered.

@@ -390,6 +390,31 @@ impl Store {
         .transpose()
     }
 
+    /// Every host's pending updates by host id; hosts whose agent did not report them (or
+    /// with no inventory) are absent. One read for a whole fleet (plans of a group).
+    pub async fn all_pending_updates(
+        &self,
+    ) -> anyhow::Result<std::collections::HashMap<String, Vec<PendingRow>>> {
+        let reported: Vec<String> =
+            sqlx::query_scalar("SELECT host_id FROM inventories WHERE pending_reported")
+                .fetch_all(self.pool())
+                .await
+                .context("reading the inventories")?;
+        let mut out: std::collections::HashMap<String, Vec<PendingRow>> =
+            reported.into_iter().map(|h| (h, Vec::new())).collect();
+        let rows = sqlx::query("SELECT * FROM pending_updates ORDER BY host_id, package")
+            .fetch_all(self.pool())
+            .await
+            .context("reading pending updates")?;
+        for row in &rows {
+            let host: String = row.try_get("host_id")?;
+            if let Some(list) = out.get_mut(&host) {
+                list.push(pending_row(row)?);
+            }
+        }
+        Ok(out)
+    }
+
     /// The host's pending updates, or `None` when its agent did not report them.
     pub async fn pending_updates(&self, host_id: &str) -> anyhow::Result<Option<Vec<PendingRow>>> {
         let reported = sqlx::query("SELECT pending_reported FROM inventories WHERE host_id = ?")
@@ -408,16 +433,8 @@ impl Store {
             .context("reading pending updates")?;
         let updates = rows
             .iter()
-            .map(|r| PendingRow {
-                package: r.get("package"),
-                arch: r.get("arch"),
-                from_version: r.get("from_version"),
-                to_version: r.get("to_version"),
-                origin: r.get("origin"),
-                suite: r.get("suite"),
-                cves: r.get("cves"),
-            })
-            .collect();
+            .map(pending_row)
+            .collect::<anyhow::Result<_>>()?;
         Ok(Some(updates))
     }
 
@@ -441,6 +458,18 @@ impl Store {
             .context("reading findings")?;
         rows.iter().map(findings_row).collect()
     }
+}
+
+fn pending_row(r: &sqlx::sqlite::SqliteRow) -> anyhow::Result<PendingRow> {
+    Ok(PendingRow {
+        package: r.try_get("package")?,
+        arch: r.try_get("arch")?,
+        from_version: r.try_get("from_version")?,
+        to_version: r.try_get("to_version")?,
+        origin: r.try_get("origin")?,
+        suite: r.try_get("suite")?,
+        cves: r.try_get("cves")?,
+    })
 }
 
 const HOST_SELECT: &str = "SELECT h.*, i.package_count, i.reboot_required, f.tier_counts

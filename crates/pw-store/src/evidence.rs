@@ -128,6 +128,37 @@ impl Store {
     }
 }
 
+impl Store {
+    /// The evidence of each (host id, targets key) pair that has some, keyed by host id (one
+    /// target set per host: a plan's). Hosts are read in chunks of 500.
+    pub async fn evidence_for_many(
+        &self,
+        wanted: &[(&str, &str)],
+    ) -> anyhow::Result<std::collections::HashMap<String, EvidenceRow>> {
+        let keys: std::collections::HashMap<&str, &str> = wanted.iter().copied().collect();
+        let mut out = std::collections::HashMap::new();
+        for chunk in wanted.chunks(500) {
+            let marks = vec!["?"; chunk.len()].join(", ");
+            let sql = format!("SELECT * FROM host_evidence WHERE host_id IN ({marks})");
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for (host, _) in chunk {
+                query = query.bind(*host);
+            }
+            let rows = query
+                .fetch_all(self.pool())
+                .await
+                .context("reading the evidence of hosts")?;
+            for row in &rows {
+                let row = evidence_row(row)?;
+                if keys.get(row.host_id.as_str()) == Some(&row.targets_key.as_str()) {
+                    out.insert(row.host_id.clone(), row);
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
 fn evidence_row(row: &SqliteRow) -> anyhow::Result<EvidenceRow> {
     let time = |column: &str| -> anyhow::Result<Timestamp> {
         let text: String = row.try_get(column)?;

@@ -34,6 +34,7 @@ use sqlx::sqlite::{
 pub use advisories::{AdvisoryRow, StoredAdvisory};
 pub use audit::{AuditEntry, AuditRecord, ChainCheck};
 pub use audit_anchor::{AnchorCheck, AuditKey, Checkpoint};
+pub use commands::NewCommand;
 pub use controller::{
     CommandRow, FindingsRow, FinishOutcome, HostRow, InventoryRow, NewHost, PendingRow,
     TokenProblem,

@@ -11,7 +11,7 @@ use jiff::{SignedDuration, Timestamp};
 use pw_fleet::{FleetDocument, Resolution};
 use pw_model::Finding;
 use pw_planner::{Evidence, Host, Plan, PlanInput, Scope};
-use pw_protocol::{CreatePlan, MAX_EVIDENCE_TARGETS};
+use pw_protocol::{CreatePlan, MAX_EVIDENCE_TARGETS, PackagePin};
 use pw_store::HostRow;
 use serde::{Deserialize, Serialize};
 
@@ -82,19 +82,30 @@ pub async fn build(
         basis: BTreeMap::new(),
         evidence_requested: Vec::new(),
     };
+    let mut offers = store.all_pending_updates().await?;
     let mut offered = BTreeSet::new();
+    let mut chosen = Vec::with_capacity(selected.len());
     for (host, group) in &selected {
-        let Some(pending) = store.pending_updates(&host.id).await? else {
+        let Some(pending) = offers.remove(&host.id) else {
             return Err(Refusal::NothingToPlan(format!(
                 "host {} ({}) has not reported the upgrades its package manager offers (its \
                  agent reads them with apt on Debian/Ubuntu); nothing can be planned for it",
                 host.hostname, host.id
             )));
         };
-        let chosen = select::chosen(&pending, &request.updates);
-        offered.extend(chosen.iter().map(|b| b.package.clone()));
-        let (planned, evidence) =
-            with_evidence(controller, actor, host, chosen, &mut source).await?;
+        let picked = select::chosen(&pending, &request.updates);
+        offered.extend(picked.iter().map(|b| b.package.clone()));
+        chosen.push((host, group, picked));
+    }
+    check_offered(request, &offered, selected.len())?;
+    let wanted: Vec<(String, Vec<PackagePin>)> = chosen
+        .iter()
+        .map(|(host, _, picked)| (host.id.clone(), select::pins(picked)))
+        .filter(|(_, pins)| !pins.is_empty())
+        .collect();
+    let mut found = evidence::evidence_for_many(store, &wanted).await?;
+    for (host, group, picked) in chosen {
+        let (planned, evidence) = with_evidence(picked, found.remove(&host.id))?;
         let findings = findings_of(controller, host, &planned).await?;
         input
             .hosts
@@ -105,7 +116,18 @@ pub async fn build(
         let planned = with_deadlines(planned, &findings.1);
         source.basis.insert(host.id.clone(), planned);
     }
-    check_offered(request, &offered, selected.len())?;
+    // Ask the agents without evidence for exactly these targets for it (read-only
+    // `collect_evidence`), in one transaction; `refresh` rebuilds the plan with it.
+    let missing: Vec<(String, Vec<PackagePin>)> = wanted
+        .into_iter()
+        .filter(|(host, pins)| {
+            !input.host_evidence.contains_key(host) && pins.len() <= MAX_EVIDENCE_TARGETS
+        })
+        .collect();
+    for (host, command) in evidence::request_evidence_many(store, &missing, actor).await? {
+        controller.waiter(&host).notify_one();
+        source.evidence_requested.push(command);
+    }
     input.slots =
         pw_fleet::window_slots(&document.policy, input.from, input.until).map_err(|problems| {
             anyhow::anyhow!("fleet document version {}: {problems:?}", stored.version)
@@ -219,36 +241,20 @@ fn select_hosts(
 }
 
 /// Adds what the chosen upgrades pull in, from the evidence the agent collected for exactly
-/// these targets; without such evidence, asks the agent for it (read-only `collect_evidence`).
-async fn with_evidence(
-    controller: &Controller,
-    actor: &str,
-    host: &HostRow,
+/// these targets (when it did).
+fn with_evidence(
     mut chosen: Vec<Basis>,
-    source: &mut Source,
+    found: Option<evidence::LatestEvidence>,
 ) -> Result<(Vec<Basis>, Option<Evidence>), Refusal> {
-    let pins = select::pins(&chosen);
-    if pins.is_empty() {
+    let Some(found) = found else {
         return Ok((chosen, None));
+    };
+    let input = found.planner_input()?;
+    if let Some(simulation) = &input.simulation {
+        let extra = select::pulled_in(&chosen, simulation);
+        chosen.extend(extra);
     }
-    match evidence::evidence_for_targets(&controller.store, &host.id, &pins).await? {
-        Some(found) => {
-            let input = found.planner_input()?;
-            if let Some(simulation) = &input.simulation {
-                let extra = select::pulled_in(&chosen, simulation);
-                chosen.extend(extra);
-            }
-            Ok((chosen, Some(input)))
-        }
-        None if pins.len() <= MAX_EVIDENCE_TARGETS => {
-            let command =
-                evidence::request_evidence(&controller.store, &host.id, &pins, actor).await?;
-            controller.waiter(&host.id).notify_one();
-            source.evidence_requested.push(command);
-            Ok((chosen, None))
-        }
-        None => Ok((chosen, None)),
-    }
+    Ok((chosen, Some(input)))
 }
 
 /// The host's ranked findings for the planned packages (the planner attaches them to the

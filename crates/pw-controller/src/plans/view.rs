@@ -33,19 +33,23 @@ pub fn parts(stored: &StoredPlan) -> Result<(Plan, Option<Source>), Refusal> {
 
 /// Why the live versions no longer match a live plan (empty: they do, or the plan is not live).
 pub async fn staleness(controller: &Controller, source: &Source) -> Result<Vec<String>, Refusal> {
+    let store = &controller.store;
+    let hosts: BTreeMap<String, String> = store
+        .hosts()
+        .await?
+        .into_iter()
+        .map(|h| (h.id, h.hostname))
+        .collect();
+    let mut offers = store.all_pending_updates().await?;
     let mut out = Vec::new();
     for (host_id, planned) in &source.basis {
-        let Some(host) = controller.store.host(host_id).await? else {
+        let Some(hostname) = hosts.get(host_id) else {
             out.push(format!("host {host_id} is no longer enrolled"));
             continue;
         };
-        let pending = controller
-            .store
-            .pending_updates(host_id)
-            .await?
-            .unwrap_or_default();
+        let pending = offers.remove(host_id).unwrap_or_default();
         let basis: Vec<select::Basis> = planned.iter().map(|p| p.basis.clone()).collect();
-        out.extend(select::drift(&host.hostname, &basis, &pending));
+        out.extend(select::drift(hostname, &basis, &pending));
     }
     Ok(out)
 }
@@ -81,18 +85,17 @@ pub async fn view(
         .map(|r| r.id);
     let mut evidence_at = BTreeMap::new();
     if let Some(source) = &source {
-        for (host_id, planned) in &source.basis {
-            let basis: Vec<select::Basis> = planned.iter().map(|p| p.basis.clone()).collect();
-            let pins = select::pins(&basis);
-            if pins.is_empty() {
-                continue;
-            }
-            if let Some(found) =
-                crate::evidence::evidence_for_targets(&controller.store, host_id, &pins).await?
-            {
-                evidence_at.insert(host_id.clone(), found.collected_at);
-            }
-        }
+        let wanted: Vec<_> = source
+            .basis
+            .iter()
+            .map(|(host_id, planned)| {
+                let basis: Vec<select::Basis> = planned.iter().map(|p| p.basis.clone()).collect();
+                (host_id.clone(), select::pins(&basis))
+            })
+            .filter(|(_, pins)| !pins.is_empty())
+            .collect();
+        let found = crate::evidence::evidence_for_many(&controller.store, &wanted).await?;
+        evidence_at.extend(found.into_iter().map(|(h, e)| (h, e.collected_at)));
     }
     let to_value = |v: serde_json::Result<serde_json::Value>| v.map_err(anyhow::Error::from);
     Ok(PlanView {
