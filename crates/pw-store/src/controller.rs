@@ -450,6 +450,32 @@ impl Store {
         row.as_ref().map(findings_row).transpose()
     }
 
+    /// Findings of these hosts by host id (hosts never computed are absent); read in chunks of
+    /// 500 hosts.
+    pub async fn findings_of(
+        &self,
+        host_ids: &[&str],
+    ) -> anyhow::Result<std::collections::HashMap<String, FindingsRow>> {
+        let mut out = std::collections::HashMap::with_capacity(host_ids.len());
+        for chunk in host_ids.chunks(500) {
+            let marks = vec!["?"; chunk.len()].join(", ");
+            let sql = format!("{FINDINGS_SELECT} WHERE f.host_id IN ({marks})");
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for host in chunk {
+                query = query.bind(*host);
+            }
+            let rows = query
+                .fetch_all(self.pool())
+                .await
+                .context("reading the findings of hosts")?;
+            for row in &rows {
+                let row = findings_row(row)?;
+                out.insert(row.host_id.clone(), row);
+            }
+        }
+        Ok(out)
+    }
+
     /// Findings of every host.
     pub async fn all_findings(&self) -> anyhow::Result<Vec<FindingsRow>> {
         let rows = sqlx::query(FINDINGS_SELECT)

@@ -210,6 +210,17 @@ impl Store {
         tx.commit().await.context("committing the rollout")
     }
 
+    /// The newest rollout carrying out stored plan `plan_id`, if any.
+    pub async fn rollout_of_plan(&self, plan_id: i64) -> anyhow::Result<Option<String>> {
+        sqlx::query_scalar(
+            "SELECT id FROM rollouts WHERE plan_id = ? ORDER BY created_at DESC, id DESC LIMIT 1",
+        )
+        .bind(plan_id)
+        .fetch_optional(self.pool())
+        .await
+        .with_context(|| format!("reading the rollout of plan {plan_id}"))
+    }
+
     /// Every rollout, newest first.
     pub async fn rollouts(&self) -> anyhow::Result<Vec<RolloutRow>> {
         let rows = sqlx::query("SELECT * FROM rollouts ORDER BY created_at DESC, id DESC")

@@ -104,9 +104,11 @@ pub async fn build(
         .filter(|(_, pins)| !pins.is_empty())
         .collect();
     let mut found = evidence::evidence_for_many(store, &wanted).await?;
+    let ids: Vec<&str> = chosen.iter().map(|(host, _, _)| host.id.as_str()).collect();
+    let mut ranked = store.findings_of(&ids).await?;
     for (host, group, picked) in chosen {
         let (planned, evidence) = with_evidence(picked, found.remove(&host.id))?;
-        let findings = findings_of(controller, host, &planned).await?;
+        let findings = findings_of(host, ranked.remove(&host.id), &planned)?;
         input
             .hosts
             .push(planner_host(host, group, &planned, findings.0));
@@ -259,12 +261,12 @@ fn with_evidence(
 
 /// The host's ranked findings for the planned packages (the planner attaches them to the
 /// changes), and the earliest deadline per package.
-async fn findings_of(
-    controller: &Controller,
+fn findings_of(
     host: &HostRow,
+    row: Option<pw_store::FindingsRow>,
     planned: &[Basis],
 ) -> Result<(Vec<Finding>, BTreeMap<String, Timestamp>), Refusal> {
-    let Some(row) = controller.store.findings(&host.id).await? else {
+    let Some(row) = row else {
         return Ok((Vec::new(), BTreeMap::new()));
     };
     let all: Vec<Finding> = serde_json::from_str(&row.findings)

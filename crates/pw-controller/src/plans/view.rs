@@ -76,13 +76,7 @@ pub async fn view(
             comment: e.comment,
         })
         .collect();
-    let rollout = controller
-        .store
-        .rollouts()
-        .await?
-        .into_iter()
-        .find(|r| r.change_plan.as_ref().is_some_and(|l| l.id == stored.id))
-        .map(|r| r.id);
+    let rollout = controller.store.rollout_of_plan(stored.id).await?;
     let mut evidence_at = BTreeMap::new();
     if let Some(source) = &source {
         let wanted: Vec<_> = source

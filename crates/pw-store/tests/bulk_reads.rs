@@ -1,0 +1,142 @@
+//! The bulk primitives plans read a fleet with: every host's offered upgrades in one read
+//! (hosts that never reported them absent), findings and evidence of many hosts, several
+//! commands queued in one transaction (all or none, each audited), and the unfinished commands
+//! of a kind.
+
+mod common;
+
+use common::{at, store_with_host};
+use pw_store::{FindingsSnapshot, InventoryRow, NewCommand, PendingRow};
+
+fn inventory() -> InventoryRow {
+    InventoryRow {
+        collected_at: at("2026-11-01T00:00:00Z"),
+        os: "debian:12".into(),
+        packages: "[]".into(),
+        package_count: 0,
+        reboot_required: false,
+        reboot_required_by: "[]".into(),
+        backport_history: None,
+    }
+}
+
+fn offer(package: &str, to: &str) -> PendingRow {
+    PendingRow {
+        package: package.into(),
+        arch: "amd64".into(),
+        from_version: "1.0-1".into(),
+        to_version: to.into(),
+        origin: "Debian-Security".into(),
+        suite: "bookworm-security".into(),
+        cves: None,
+    }
+}
+
+#[tokio::test]
+async fn all_pending_updates_groups_rows_by_host_and_leaves_out_hosts_that_did_not_report() {
+    let (_dir, store) = store_with_host().await;
+    let map = store.all_pending_updates().await.unwrap();
+    assert!(map.is_empty(), "no inventory yet: {map:?}");
+    store
+        .store_inventory("h1", "web-1", &inventory(), None)
+        .await
+        .unwrap();
+    assert!(store.all_pending_updates().await.unwrap().is_empty());
+    let offers = [offer("zlib1g", "1.0-3"), offer("libssl3", "1.0-2")];
+    store
+        .store_inventory("h1", "web-1", &inventory(), Some(&offers))
+        .await
+        .unwrap();
+    let map = store.all_pending_updates().await.unwrap();
+    let names: Vec<&str> = map["h1"].iter().map(|p| p.package.as_str()).collect();
+    assert_eq!(names, ["libssl3", "zlib1g"], "sorted by package");
+    assert_eq!(
+        map["h1"],
+        store.pending_updates("h1").await.unwrap().unwrap()
+    );
+    store
+        .store_inventory("h1", "web-1", &inventory(), Some(&[]))
+        .await
+        .unwrap();
+    assert_eq!(store.all_pending_updates().await.unwrap()["h1"], []);
+}
+
+#[tokio::test]
+async fn commands_are_queued_together_or_not_at_all_and_open_ones_are_listed_by_kind() {
+    let (_dir, store) = store_with_host().await;
+    let audit_before = store.audit_tail(1000).await.unwrap().len();
+    let command = |id| NewCommand {
+        id,
+        host_id: "h1",
+        kind: "collect_evidence",
+        payload_json: r#"{"type":"collect_evidence","targets":[]}"#,
+    };
+    store
+        .create_commands(&[command("c1"), command("c2")], "alice")
+        .await
+        .unwrap();
+    let open = store
+        .open_commands_of_kind("collect_evidence")
+        .await
+        .unwrap();
+    let ids: Vec<&str> = open.iter().map(|(_, id, _)| id.as_str()).collect();
+    assert_eq!(ids, ["c1", "c2"]);
+    assert!(open.iter().all(|(host, _, _)| host == "h1"));
+    assert!(
+        store
+            .open_commands_of_kind("refresh_inventory")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store.audit_tail(1000).await.unwrap().len(),
+        audit_before + 2
+    );
+
+    // A duplicate id in the batch: nothing of it is stored, nothing audited.
+    let error = store
+        .create_commands(&[command("c3"), command("c1")], "alice")
+        .await
+        .unwrap_err();
+    assert!(format!("{error:#}").contains("c1"), "{error:#}");
+    assert_eq!(
+        store
+            .open_commands_of_kind("collect_evidence")
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    assert_eq!(
+        store.audit_tail(1000).await.unwrap().len(),
+        audit_before + 2
+    );
+}
+
+#[tokio::test]
+async fn findings_and_evidence_of_many_hosts_skip_hosts_without_them() {
+    let (_dir, store) = store_with_host().await;
+    let findings = store.findings_of(&["h1", "ghost"]).await.unwrap();
+    assert!(findings.is_empty(), "never ranked");
+    let snapshot = FindingsSnapshot {
+        host_id: "h1",
+        inventory_collected_at: at("2026-11-01T00:00:00Z"),
+        computed_at: at("2026-11-01T00:01:00Z"),
+        source: "test",
+        findings_json: "[]",
+        tier_counts_json: "[0,0,0,0,0]",
+        current: &[],
+        backported: &[],
+    };
+    store.record_findings(&snapshot).await.unwrap();
+    let findings = store.findings_of(&["h1", "ghost"]).await.unwrap();
+    assert_eq!(findings.keys().collect::<Vec<_>>(), ["h1"]);
+    assert_eq!(findings["h1"].hostname, "web-1");
+    assert_eq!(findings["h1"].computed_at, at("2026-11-01T00:01:00Z"));
+    let evidence = store
+        .evidence_for_many(&[("h1", "libssl3=1.0-2"), ("ghost", "x=1")])
+        .await
+        .unwrap();
+    assert!(evidence.is_empty());
+}
