@@ -3,7 +3,8 @@
 //! This machine's OS release and installed packages, and inventory files collected from other
 //! machines (parsing lives in the pure `pw-inventory`); apt/dpkg changes and queries ([`apt`]) and
 //! health checks ([`health`], log lines in [`logcheck`]), and read-only evidence for change plans
-//! ([`evidence`]). Commands are argv only, never a shell, and go through a
+//! ([`evidence`]), and what the host still needs after a change — restarts, a reboot
+//! ([`restart`]). Commands are argv only, never a shell, and go through a
 //! [`Runner`] so the same code drives this machine or a test container.
 
 pub mod apt;
@@ -12,6 +13,7 @@ pub mod evidence;
 pub mod health;
 mod inventory;
 pub mod logcheck;
+pub mod restart;
 pub mod runner;
 
 pub use inventory::{

@@ -92,12 +92,56 @@ pub fn parse_reboot_packages(text: &str) -> Vec<String> {
 }
 
 /// `dpkg --audit` output as a list of problem paragraphs (empty output: nothing to report).
+/// The note that another process holds dpkg's lock is no problem and is left out.
 pub fn parse_audit(text: &str) -> Vec<String> {
-    text.split("\n\n")
-        .map(str::trim)
-        .filter(|p| !p.is_empty())
+    audit_paragraphs(text)
+        .filter(|p| !p.starts_with(AUDIT_LOCKED))
         .map(str::to_owned)
         .collect()
+}
+
+/// The start of the note `dpkg --audit` prints first while another process holds its lock.
+const AUDIT_LOCKED: &str = "Another process has locked the database";
+
+fn audit_paragraphs(text: &str) -> impl Iterator<Item = &str> {
+    text.split("\n\n").map(str::trim).filter(|p| !p.is_empty())
+}
+
+/// `dpkg --audit` output, each problem with the packages it names.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DpkgAudit {
+    /// Another process held dpkg's lock: the problems may be its work in progress.
+    pub locked: bool,
+    pub problems: Vec<AuditProblem>,
+}
+
+/// One paragraph of `dpkg --audit`: dpkg's explanation and the packages listed under it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditProblem {
+    /// The explanation's first line (`The following packages are only half configured, …`).
+    pub summary: String,
+    /// The names of the indented package lines (` pw-demo   description`), in order.
+    pub packages: Vec<String>,
+}
+
+/// Parses `dpkg --audit` (exit 0 even with problems; empty output: nothing to report).
+pub fn parse_dpkg_audit(text: &str) -> DpkgAudit {
+    let mut out = DpkgAudit::default();
+    for paragraph in audit_paragraphs(text) {
+        if paragraph.starts_with(AUDIT_LOCKED) {
+            out.locked = true;
+            continue;
+        }
+        let mut lines = paragraph.lines();
+        let summary = lines.next().unwrap_or_default().trim().to_owned();
+        let packages = lines
+            .filter(|l| l.starts_with(' '))
+            .filter_map(|l| l.split_whitespace().next())
+            .map(str::to_owned)
+            .collect();
+        out.problems.push(AuditProblem { summary, packages });
+    }
+    out
 }
 
 /// Conffiles reported by `dpkg --verify` as changed or missing.

@@ -1,7 +1,8 @@
 //! Package-tool output parsed from bytes: installed-package inventories (the dpkg status file,
 //! `rpm -qa` output, `/etc/os-release`), conffiles from the dpkg status file, apt's dependency
 //! simulation and version availability ([`apt`]), dpkg's query tools ([`dpkg_query`]) and Debian
-//! changelogs with the CVE ids their entries name ([`changelog`]). The
+//! changelogs with the CVE ids their entries name ([`changelog`]), and what a host still needs
+//! after a change — kernel, replaced libraries still mapped ([`restart`]). The
 //! one home of every parser of package-tool output: the agent, the planner and the CLI call
 //! these. Pure: input is `&[u8]`/`&str`, no I/O, no clock.
 //!
@@ -28,6 +29,7 @@ pub mod changelog;
 mod dpkg;
 pub mod dpkg_query;
 mod os_release;
+pub mod restart;
 mod rpm;
 
 pub use dpkg::{

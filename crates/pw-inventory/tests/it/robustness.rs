@@ -101,6 +101,12 @@ proptest! {
         prop_assert!(parse_verify(&text).iter().all(|p| p.starts_with('/')));
         prop_assert!(systemd_units(&text).iter().all(|u| u.ends_with(".service")));
         let _ = (parse_systemctl_show(&text), parse_audit(&text), parse_reboot_packages(&text));
+        let audit = pw_inventory::dpkg_query::parse_dpkg_audit(&text);
+        prop_assert!(audit.problems.len() <= text.split("\n\n").count());
+        prop_assert!(pw_inventory::restart::parse_deleted_mappings(&text).iter().all(|p| p.starts_with('/')));
+        if let Some(unit) = pw_inventory::restart::parse_cgroup_unit(&text) {
+            prop_assert!(unit.ends_with(".service"));
+        }
     }
 }
 
