@@ -179,25 +179,13 @@ fn stale_process(dir: &Path, pid: u32) -> Option<StaleProcess> {
     })
 }
 
-/// A unit name the agent passes to systemctl: `NAME.service`, no leading `-`, no `/`, no
-/// whitespace or control characters.
-pub fn valid_unit(unit: &str) -> bool {
-    unit.ends_with(".service")
-        && unit.len() > ".service".len()
-        && unit.len() <= 256
-        && !unit.starts_with('-')
-        && unit
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "@._-:\\".contains(c))
-}
-
 /// systemd's own test for "booted with systemd" (`sd_booted`).
 pub const SYSTEMD_RUNTIME_DIR: &str = "/run/systemd/system";
 
 /// `systemctl restart UNIT…` (argv). Refuses invalid unit names and hosts not booted with
 /// systemd.
 pub fn restart_units(runner: &dyn Runner, units: &[String]) -> anyhow::Result<CommandOutput> {
-    if let Some(bad) = units.iter().find(|u| !valid_unit(u)) {
+    if let Some(bad) = units.iter().find(|u| !pw_model::is_service_unit(u)) {
         bail!("{bad:?} is not a service unit name");
     }
     if units.is_empty() {

@@ -110,23 +110,6 @@ fn a_missing_proc_is_a_problem_not_a_panic() {
 
 #[test]
 fn unit_names_passed_to_systemctl() {
-    for good in [
-        "cron.service",
-        "getty@tty1.service",
-        "systemd-journald.service",
-    ] {
-        assert!(valid_unit(good), "{good}");
-    }
-    for bad in [
-        "-x.service",
-        ".service",
-        "cron",
-        "a b.service",
-        "../x.service",
-        "x;y.service",
-    ] {
-        assert!(!valid_unit(bad), "{bad}");
-    }
     let refused = restart_units(&LocalRunner, &["--now.service".into()]).unwrap_err();
     assert!(
         refused.to_string().contains("not a service unit"),

@@ -14,6 +14,7 @@ mod os;
 mod package;
 mod text;
 mod tier;
+mod unit;
 
 pub use cve::is_cve_id;
 pub use cvss::CvssVersion;
@@ -35,3 +36,4 @@ pub use text::{
     check_text, clip_text,
 };
 pub use tier::Tier;
+pub use unit::is_service_unit;

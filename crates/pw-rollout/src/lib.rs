@@ -22,6 +22,7 @@
 //! - a health failure blocks the host's target versions fleet-wide; apply failures do not (they
 //!   are often the host's own: full disk, broken mirror) but count against the failure budget.
 
+pub mod aftercare;
 pub mod block;
 mod claim;
 pub mod control;
@@ -35,6 +36,9 @@ pub mod report;
 pub mod rollout;
 pub mod wire;
 
+pub use aftercare::{
+    Aftercare, BootMark, Cleared, Deferral, Rebooted, RestartResult, Verified, reboot_grants,
+};
 pub use block::{Block, BlockList};
 pub use control::{ControlAction, ControlError, retry_plan, slots_by_group};
 pub use gate::{

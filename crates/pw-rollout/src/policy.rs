@@ -24,6 +24,8 @@ pub struct Policy {
     /// The host's change includes the rollback drill (its batch drills, `BatchSpec::drill`):
     /// `done` needs a drill that passed on its evidence.
     pub drill: bool,
+    /// At most this many hosts of the rollout reboot at once (0 counts as 1).
+    pub reboot_budget: u32,
 }
 
 impl Default for Policy {
@@ -34,6 +36,7 @@ impl Default for Policy {
             health_checks: Vec::new(),
             protection_steps: Vec::new(),
             drill: false,
+            reboot_budget: 1,
         }
     }
 }
@@ -50,6 +53,11 @@ pub struct Timeouts {
     pub apply: StepLimits,
     /// `rolling_back`: waiting for the rollback and its checks.
     pub rollback: StepLimits,
+    /// `restarting`: waiting for the agent's `restart_services`.
+    pub restart: StepLimits,
+    /// `rebooting`: waiting for the agent to answer and come back from a new boot (one try:
+    /// a second reboot is an operator's call).
+    pub reboot: StepLimits,
     /// Delay before a retry.
     pub backoff: Backoff,
 }
@@ -61,6 +69,8 @@ impl Default for Timeouts {
             protect: StepLimits::new(1800, 2),
             apply: StepLimits::new(1800, 2),
             rollback: StepLimits::new(1800, 3),
+            restart: StepLimits::new(600, 2),
+            reboot: StepLimits::new(900, 1),
             backoff: Backoff::default(),
         }
     }

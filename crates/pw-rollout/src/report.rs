@@ -33,6 +33,10 @@ pub struct GuardReport {
     /// The rollback drill, when one ran (asked for, and the install was verified).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub drill: Option<Box<DrillRun>>,
+    /// What the host still needs after the verified change (restarts, a reboot); `None` when
+    /// the agent did not say (older agents): nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aftercare: Option<crate::aftercare::Aftercare>,
 }
 
 impl GuardReport {
@@ -48,6 +52,7 @@ impl GuardReport {
             failed_check: None,
             protection: Vec::new(),
             drill: None,
+            aftercare: None,
         }
     }
 }

@@ -90,6 +90,7 @@ fn done() -> HostState {
         at: at(),
         passed: BTreeMap::new(),
         drilled: false,
+        cleared: None,
     }
 }
 

@@ -13,9 +13,10 @@ use std::fmt;
 use pw_model::PackageName;
 use pw_protocol::{
     ChangeOutcome, ChangeReport, Command, DrillReport, DrillResult, PackagePin, ProtectionResult,
-    RollbackReason, VersionSeen,
+    RestartReport, RestartStatus, RollbackReason, VersionSeen,
 };
 
+use crate::aftercare::{Aftercare, BootMark, RestartResult};
 use crate::model::{ExactVersion, Recorded, Target};
 use crate::report::{
     DrillRun, DrillStage, DrillVerdict, GuardOutcome, GuardReason, GuardReport, ProtectionRun,
@@ -123,6 +124,8 @@ pub fn check_command(command: &Command) -> Result<(), WireError> {
         Command::ApplyChange { targets, .. } | Command::CollectEvidence { targets } => {
             targets_from_pins("targets", targets).map(drop)
         }
+        Command::RestartServices { units, .. } => service_units("units", units).map(drop),
+        Command::Reboot { .. } => Ok(()),
     }
 }
 
@@ -179,8 +182,73 @@ impl TryFrom<&ChangeReport> for GuardReport {
                 .map(|d| DrillRun::try_from(d).map(Box::new))
                 .transpose()
                 .map_err(|e| e.within("drill"))?,
+            aftercare: report
+                .restart
+                .as_ref()
+                .map(Aftercare::try_from)
+                .transpose()
+                .map_err(|e| e.within("restart"))?,
         })
     }
+}
+
+/// Unit names for `systemctl`: each a service unit name (`pw_model::is_service_unit`).
+pub fn service_units(field: &str, units: &[String]) -> Result<Vec<String>, WireError> {
+    for (index, unit) in units.iter().enumerate() {
+        if !pw_model::is_service_unit(unit) {
+            let problem = format!("{unit:?} is not a service unit name");
+            return Err(WireError::new(format!("{field}[{index}]"), problem));
+        }
+    }
+    Ok(units.to_vec())
+}
+
+impl From<&pw_protocol::BootMark> for BootMark {
+    fn from(mark: &pw_protocol::BootMark) -> Self {
+        BootMark {
+            boot_id: mark.boot_id.clone(),
+            init_started: mark.init_started,
+        }
+    }
+}
+
+/// The agent's facts as what the host still needs: the units to restart (names checked), the
+/// reasons for a reboot, the boot they were read in.
+impl TryFrom<&RestartStatus> for Aftercare {
+    type Error = WireError;
+
+    fn try_from(status: &RestartStatus) -> Result<Self, WireError> {
+        let units = status.units_to_restart();
+        service_units("stale_processes.unit", &units)?;
+        Ok(Aftercare {
+            units,
+            reboot: status.reboot_reasons(),
+            boot: status.boot.as_ref().map(BootMark::from),
+        })
+    }
+}
+
+/// The agent's `restart_services` answer. A failed command without a report is a failed
+/// restart with the command's message.
+pub fn restart_result(
+    succeeded: bool,
+    message: &str,
+    report: Option<&RestartReport>,
+) -> Result<RestartResult, WireError> {
+    let Some(report) = report else {
+        return Ok(RestartResult {
+            ok: false,
+            detail: message.to_owned(),
+            restarted: Vec::new(),
+            after: Aftercare::default(),
+        });
+    };
+    Ok(RestartResult {
+        ok: succeeded,
+        detail: message.to_owned(),
+        restarted: service_units("restarted", &report.restarted)?,
+        after: Aftercare::try_from(&report.status).map_err(|e| e.within("status"))?,
+    })
 }
 
 impl TryFrom<&DrillReport> for DrillRun {
@@ -259,6 +327,47 @@ mod tests {
         }
     }
 
+    fn restart_status(unit: &str) -> RestartStatus {
+        RestartStatus {
+            collected_at: "2025-03-01T02:00:00Z".parse().unwrap(),
+            boot: Some(pw_protocol::BootMark {
+                boot_id: "b1".into(),
+                init_started: 1,
+            }),
+            running_kernel: None,
+            newest_kernel: None,
+            reboot_flag: true,
+            reboot_flag_packages: vec!["linux-image-6.1.0-57-amd64".into()],
+            stale_processes: vec![pw_protocol::StaleProcess {
+                pid: 7,
+                command: "nginx".into(),
+                unit: Some(unit.into()),
+                deleted: vec!["/usr/lib/x86_64-linux-gnu/libssl.so.3".into()],
+            }],
+            dpkg_audit: None,
+            problems: vec![],
+        }
+    }
+
+    #[test]
+    fn restart_facts_name_their_bad_unit() {
+        let mut wire = report(vec![], vec![]);
+        wire.restart = Some(restart_status("--force.service"));
+        let error = GuardReport::try_from(&wire).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            r#"restart.stale_processes.unit[0]: "--force.service" is not a service unit name"#
+        );
+        let result = restart_result(true, "ok", None).unwrap();
+        assert!(!result.ok, "a result without a report proves no restart");
+        let command = Command::RestartServices {
+            rollout: "r".into(),
+            units: vec!["ok.service".into(), "a b.service".into()],
+            plan: None,
+        };
+        assert_eq!(check_command(&command).unwrap_err().field, "units[1]");
+    }
+
     fn report(recorded: Vec<VersionSeen>, final_versions: Vec<VersionSeen>) -> ChangeReport {
         ChangeReport {
             recorded,
@@ -299,8 +408,16 @@ mod tests {
                     detail: "502".into(),
                 },
             }),
+            restart: Some(restart_status("nginx.service")),
         };
         let report = GuardReport::try_from(&wire).unwrap();
+        let aftercare = report.aftercare.clone().unwrap();
+        assert_eq!(aftercare.units, ["nginx.service"]);
+        assert_eq!(
+            aftercare.reboot,
+            ["/run/reboot-required (by linux-image-6.1.0-57-amd64)"]
+        );
+        assert_eq!(aftercare.boot.unwrap().boot_id, "b1");
         let drill = report.drill.as_ref().unwrap();
         assert_eq!(
             drill.rolled_back_to[0].version.as_ref().unwrap().as_str(),

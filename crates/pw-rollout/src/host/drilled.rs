@@ -18,7 +18,7 @@ pub(super) enum Drilled {
     /// The drill passed on its evidence.
     Passed,
     /// The host fails: the drill failed, was missing, or its report proves nothing.
-    Failed(Decision),
+    Failed(Box<Decision>),
 }
 
 impl Ctx<'_> {
@@ -35,9 +35,9 @@ impl Ctx<'_> {
                 ended_on: report.final_versions.clone(),
                 back_on_recorded: matches_recorded(recorded, &report.final_versions),
             };
-            Drilled::Failed(self.fail(held.targets, cause, held.attempt))
+            Drilled::Failed(Box::new(self.fail(held.targets, cause, held.attempt)))
         };
-        let bad = |detail: String| Drilled::Failed(self.bad_report(held, detail));
+        let bad = |detail: String| Drilled::Failed(Box::new(self.bad_report(held, detail)));
         let Some(drill) = &report.drill else {
             if self.policy.drill && report.outcome == GuardOutcome::Done {
                 return failed(

@@ -5,6 +5,7 @@ use jiff::Timestamp;
 use pw_model::PackageName;
 
 use super::state::*;
+use crate::aftercare::{Aftercare, BootMark, Cleared, RestartResult, Verified};
 use crate::model::{ExactVersion, HostId, Recorded, RolloutId, Target};
 use crate::policy::Policy;
 use crate::report::{GuardOutcome, GuardReport};
@@ -124,6 +125,7 @@ pub fn every_state() -> Vec<HostState> {
             at: now(),
             passed: Default::default(),
             drilled: false,
+            cleared: None,
         },
         HostState::RolledBack {
             targets: targets(),
@@ -136,7 +138,51 @@ pub fn every_state() -> Vec<HostState> {
             cause: FailCause::Unreachable,
             at: now(),
         },
+        HostState::Restarting {
+            verified: verified(),
+            units: vec!["nginx.service".into()],
+            progress: progress(),
+        },
+        HostState::RebootQueued {
+            verified: verified(),
+            reasons: vec!["/run/reboot-required".into()],
+            cleared: Cleared::default(),
+            attempt: 3,
+        },
+        HostState::Rebooting {
+            verified: verified(),
+            reasons: vec!["/run/reboot-required".into()],
+            cleared: Cleared::default(),
+            boot: Some(boot("a", 1)),
+            progress: progress(),
+        },
     ]
+}
+
+/// A change verified on the targets with `web` passed.
+pub fn verified() -> Verified {
+    Verified {
+        targets: targets(),
+        recorded: recorded(),
+        at: now(),
+        passed: [("web".to_string(), now())].into_iter().collect(),
+        drilled: false,
+    }
+}
+
+pub fn boot(id: &str, init_started: u64) -> BootMark {
+    BootMark {
+        boot_id: id.into(),
+        init_started,
+    }
+}
+
+/// Facts with nothing left to do, read in boot `id`.
+pub fn clear(id: &str) -> Aftercare {
+    Aftercare {
+        boot: Some(boot(id, 1)),
+        ..Aftercare::default()
+    }
 }
 
 /// One sample of each event, with payloads that fit the samples of [`every_state`].
@@ -153,6 +199,25 @@ pub fn every_event() -> Vec<Event> {
         },
         Event::ReportRefused {
             detail: "recorded[0].name: package name is empty".into(),
+        },
+        Event::RestartReported {
+            result: RestartResult {
+                ok: true,
+                detail: "restarted nginx.service".into(),
+                restarted: vec!["nginx.service".into()],
+                after: clear("a"),
+            },
+        },
+        Event::RebootGranted,
+        Event::RebootRequested {
+            ok: true,
+            detail: "reboot requested".into(),
+            boot: Some(boot("a", 1)),
+        },
+        Event::HostSeen { after: clear("b") },
+        Event::Deferred {
+            by: "operator:alice".into(),
+            reason: "reboot in Sunday's window".into(),
         },
     ]
 }

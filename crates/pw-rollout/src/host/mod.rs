@@ -1,6 +1,8 @@
 //! The per-host state machine (DESIGN.md §5): `pending → claimed → protecting → applying →
-//! verifying → done | rolling_back → rolled_back | failed`.
+//! verifying → done | rolling_back → rolled_back | failed`, and after a verified change that
+//! still needs it `restarting → reboot_queued → rebooting → done` (`aftercare.rs`).
 
+mod aftercare;
 mod drilled;
 mod reported;
 mod rollback;
@@ -13,6 +15,8 @@ pub use state::{
 };
 pub use step::{next_deadline, on_tick, step};
 
+#[cfg(test)]
+mod aftercare_tests;
 #[cfg(test)]
 mod drill_tests;
 #[cfg(test)]

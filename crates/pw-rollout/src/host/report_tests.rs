@@ -239,10 +239,12 @@ fn done_keeps_the_recorded_targets_and_the_passed_checks() {
         at,
         passed,
         drilled,
+        cleared,
     } = &decision.next
     else {
         panic!("not done: {:?}", decision.next);
     };
+    assert_eq!(cleared, &None, "nothing to restart");
     assert_eq!((t, r, *at), (&targets(), &recorded(), now()));
     assert_eq!(passed.get("web"), Some(&now()));
     assert!(!drilled, "no drill ran");

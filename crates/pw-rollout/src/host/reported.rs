@@ -10,8 +10,10 @@
 //! again, so waiting would only hold a budget slot until the timeouts. The recorded versions are
 //! the state's when it holds them (they came from the same report), else the report's. A
 //! rollback drill in the report (or one the policy asked for and the report lacks) is judged
-//! first (`drilled.rs`).
+//! first (`drilled.rs`). A verified change that still needs a restart or a reboot (the report's
+//! `aftercare`) goes on to `restarting` or `reboot_queued` (`aftercare.rs`).
 
+use crate::aftercare::Verified;
 use crate::host::drilled::Drilled;
 use crate::host::state::{Decision, Event, FailCause, HostState, Rejected, RollbackCause};
 use crate::host::step::{Ctx, wrong};
@@ -132,7 +134,7 @@ impl Ctx<'_> {
     /// A change that touched the host: done, rolled back or failed, on the evidence.
     fn finished(&self, held: &Held<'_>, recorded: Vec<Recorded>, report: &GuardReport) -> Decision {
         let drilled = match self.drilled(held, &recorded, report) {
-            Drilled::Failed(decision) => return decision,
+            Drilled::Failed(decision) => return *decision,
             Drilled::Passed => true,
             Drilled::NotDue => false,
         };
@@ -180,20 +182,18 @@ impl Ctx<'_> {
             let detail = format!("the agent reported done without a pass of the checks {missing}");
             return self.bad_report(held, detail);
         }
-        Decision {
-            next: HostState::Done {
-                targets: held.targets.to_vec(),
-                recorded,
-                at: self.now,
-                passed: report
-                    .passed_checks
-                    .iter()
-                    .map(|c| (c.clone(), self.now))
-                    .collect(),
-                drilled,
-            },
-            commands: Vec::new(),
-        }
+        let verified = Verified {
+            targets: held.targets.to_vec(),
+            recorded,
+            at: self.now,
+            passed: report
+                .passed_checks
+                .iter()
+                .map(|c| (c.clone(), self.now))
+                .collect(),
+            drilled,
+        };
+        self.after_verified(verified, report.aftercare.as_ref(), held.attempt)
     }
 
     fn rollback_cause(

@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
+use crate::aftercare::{Aftercare, BootMark, Cleared, RestartResult, Verified};
 use crate::model::{HostId, Recorded, RolloutId, Target};
 use crate::report::{DrillStage, GuardReport};
 
@@ -107,6 +108,12 @@ pub enum FailCause {
         ended_on: Vec<Recorded>,
         back_on_recorded: bool,
     },
+    /// The change is verified, but restarting the units that run replaced code failed or did
+    /// not clear them. The packages are fine; the services still run old code.
+    RestartFailed { units: Vec<String>, detail: String },
+    /// The change is verified, but the reboot it needs could not be proven: the agent did not
+    /// come back from a new boot in time, or the reboot did not clear the need.
+    RebootFailed { detail: String },
 }
 
 impl FailCause {
@@ -171,6 +178,34 @@ pub enum HostState {
         /// there, re-applied and healthy again.
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         drilled: bool,
+        /// The restarts and reboot the change needed, and how they were cleared.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cleared: Option<Cleared>,
+    },
+    /// Verified; the agent restarts the units still running replaced code (`restart_services`).
+    Restarting {
+        verified: Verified,
+        units: Vec<String>,
+        progress: Progress,
+    },
+    /// Verified (and restarted); waiting for a slot of the rollout's reboot budget.
+    RebootQueued {
+        verified: Verified,
+        reasons: Vec<String>,
+        #[serde(default)]
+        cleared: Cleared,
+        /// The attempt counter the reboot command will carry.
+        attempt: u32,
+    },
+    /// The reboot was asked for; waiting for the agent to come back from a new boot. `boot` is
+    /// the mark the agent read right before (`None` until its answer).
+    Rebooting {
+        verified: Verified,
+        reasons: Vec<String>,
+        #[serde(default)]
+        cleared: Cleared,
+        boot: Option<BootMark>,
+        progress: Progress,
     },
     /// Terminal: back on the recorded versions.
     RolledBack {
@@ -206,6 +241,9 @@ pub enum StateName {
     Done,
     RolledBack,
     Failed,
+    Restarting,
+    RebootQueued,
+    Rebooting,
 }
 
 impl HostState {
@@ -220,6 +258,9 @@ impl HostState {
             HostState::Done { .. } => StateName::Done,
             HostState::RolledBack { .. } => StateName::RolledBack,
             HostState::Failed { .. } => StateName::Failed,
+            HostState::Restarting { .. } => StateName::Restarting,
+            HostState::RebootQueued { .. } => StateName::RebootQueued,
+            HostState::Rebooting { .. } => StateName::Rebooting,
         }
     }
 
@@ -264,6 +305,9 @@ impl HostState {
             | HostState::Done { targets, .. }
             | HostState::RolledBack { targets, .. }
             | HostState::Failed { targets, .. } => targets,
+            HostState::Restarting { verified, .. }
+            | HostState::RebootQueued { verified, .. }
+            | HostState::Rebooting { verified, .. } => &verified.targets,
         }
     }
 
@@ -276,6 +320,9 @@ impl HostState {
             | HostState::RollingBack { recorded, .. }
             | HostState::Done { recorded, .. }
             | HostState::RolledBack { recorded, .. } => Some(recorded),
+            HostState::Restarting { verified, .. }
+            | HostState::RebootQueued { verified, .. }
+            | HostState::Rebooting { verified, .. } => Some(&verified.recorded),
             _ => None,
         }
     }
@@ -301,6 +348,24 @@ pub enum Event {
     /// The controller could not take the agent's report (unreadable, invalid names or
     /// versions): the host fails with the reason.
     ReportRefused { detail: String },
+    /// The agent's `restart_services` finished.
+    RestartReported { result: RestartResult },
+    /// The rollout's reboot budget has a slot for this host (made by the controller from
+    /// [`crate::reboot_grants`]).
+    RebootGranted,
+    /// The agent answered `reboot`: with the boot mark read right before asking for the reboot,
+    /// or why it could not.
+    RebootRequested {
+        ok: bool,
+        detail: String,
+        boot: Option<BootMark>,
+    },
+    /// The agent reported fresh facts (its inventory after a start): accepted while rebooting
+    /// when the boot mark differs from the one before.
+    HostSeen { after: Aftercare },
+    /// An operator deferred the restart or reboot this host still needs: the host is done with
+    /// the deferral recorded.
+    Deferred { by: String, reason: String },
 }
 
 /// An event's name, for refusals and logs.
@@ -313,6 +378,11 @@ pub enum EventName {
     VerificationPeriodElapsed,
     GuardReported,
     ReportRefused,
+    RestartReported,
+    RebootGranted,
+    RebootRequested,
+    HostSeen,
+    Deferred,
 }
 
 impl Event {
@@ -324,6 +394,11 @@ impl Event {
             Event::VerificationPeriodElapsed => EventName::VerificationPeriodElapsed,
             Event::GuardReported { .. } => EventName::GuardReported,
             Event::ReportRefused { .. } => EventName::ReportRefused,
+            Event::RestartReported { .. } => EventName::RestartReported,
+            Event::RebootGranted => EventName::RebootGranted,
+            Event::RebootRequested { .. } => EventName::RebootRequested,
+            Event::HostSeen { .. } => EventName::HostSeen,
+            Event::Deferred { .. } => EventName::Deferred,
         }
     }
 }
@@ -339,6 +414,8 @@ pub enum Step {
     Rollback,
     Page,
     BlockVersion,
+    RestartServices,
+    Reboot,
 }
 
 /// Names a command once: executing a key twice must do nothing the second time.
@@ -401,6 +478,10 @@ pub enum Action {
         versions: Vec<Target>,
         reason: String,
     },
+    /// Restart these service units (`systemctl restart`), then read the facts again.
+    RestartServices { units: Vec<String> },
+    /// Reboot the host.
+    Reboot,
 }
 
 impl Action {
@@ -413,6 +494,8 @@ impl Action {
             Action::Rollback { .. } => Step::Rollback,
             Action::Page { .. } => Step::Page,
             Action::BlockVersion { .. } => Step::BlockVersion,
+            Action::RestartServices { .. } => Step::RestartServices,
+            Action::Reboot => Step::Reboot,
         }
     }
 }
@@ -435,4 +518,6 @@ pub enum Rejected {
     NoTargets,
     #[error("package {0} is targeted twice")]
     DuplicateTarget(String),
+    #[error("the host reported the same boot as before the reboot")]
+    SameBoot,
 }

@@ -80,6 +80,33 @@ pub fn step(
             },
             event,
         ) => ctx.rolling_back(targets, recorded, cause, progress, event),
+        (
+            S::Restarting {
+                verified,
+                units,
+                progress,
+            },
+            event,
+        ) => ctx.restarting(verified, units, progress, event),
+        (
+            S::RebootQueued {
+                verified,
+                reasons,
+                cleared,
+                attempt,
+            },
+            event,
+        ) => ctx.reboot_queued(verified, reasons, cleared, *attempt, event),
+        (
+            S::Rebooting {
+                verified,
+                reasons,
+                cleared,
+                boot,
+                progress,
+            },
+            event,
+        ) => ctx.rebooting(verified, reasons, cleared, boot.as_ref(), progress, event),
         (state, event) => Err(wrong(state, event)),
     }
 }
@@ -92,7 +119,9 @@ pub fn on_tick(state: &HostState, now: Timestamp) -> Option<Event> {
         HostState::Claimed { progress, .. }
         | HostState::Protecting { progress, .. }
         | HostState::Applying { progress, .. }
-        | HostState::RollingBack { progress, .. } => {
+        | HostState::RollingBack { progress, .. }
+        | HostState::Restarting { progress, .. }
+        | HostState::Rebooting { progress, .. } => {
             (now >= progress.deadline).then_some(Event::TimedOut)
         }
         HostState::Verifying { until, .. } => {
@@ -108,7 +137,9 @@ pub fn next_deadline(state: &HostState) -> Option<Timestamp> {
         HostState::Claimed { progress, .. }
         | HostState::Protecting { progress, .. }
         | HostState::Applying { progress, .. }
-        | HostState::RollingBack { progress, .. } => Some(progress.deadline),
+        | HostState::RollingBack { progress, .. }
+        | HostState::Restarting { progress, .. }
+        | HostState::Rebooting { progress, .. } => Some(progress.deadline),
         HostState::Verifying { until, .. } => Some(*until),
         _ => None,
     }
@@ -320,6 +351,7 @@ impl Ctx<'_> {
                         at: self.now,
                         passed: passed.clone(),
                         drilled: false,
+                        cleared: None,
                     },
                     commands: Vec::new(),
                 })
