@@ -120,6 +120,7 @@ pub fn run_change(
         finished_at: Timestamp::now(),
         change: Some(report),
         evidence: None,
+        restart: None,
     }
 }
 

@@ -219,6 +219,7 @@ mod tests {
             finished_at: jiff::Timestamp::UNIX_EPOCH,
             change: None,
             evidence: None,
+            restart: None,
         }
     }
 

@@ -10,6 +10,7 @@ mod identity;
 mod journal;
 mod protect;
 mod report;
+pub mod restart;
 mod runner;
 
 pub use client::{enrollment_client, mtls_client};

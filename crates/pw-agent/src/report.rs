@@ -68,6 +68,7 @@ pub fn collect_inventory(
         collected_at: Timestamp::now(),
         labels: Some(labels),
         backport_history,
+        restart: dpkg.then(|| crate::restart::collect_status(&runner)),
     };
     Ok((report, more))
 }

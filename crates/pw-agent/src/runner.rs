@@ -49,6 +49,8 @@ pub struct AgentSettings {
     /// Labels sent with every inventory (`--label KEY=VALUE`; checked with
     /// `pw_model::check_labels` before the agent starts).
     pub labels: BTreeMap<String, String>,
+    /// The command a `reboot` runs (argv; `systemctl reboot` by default, `--reboot-command`).
+    pub reboot_command: Vec<String>,
 }
 
 /// Runs until `shutdown` turns true. Fails only when enrollment is impossible (no identity and
@@ -71,6 +73,7 @@ pub async fn run(
         poll_wait_secs: settings.poll_wait_secs,
         labels: settings.labels.clone(),
         changelog_cache: settings.data_dir.join("changelog-cache"),
+        reboot_command: settings.reboot_command.clone(),
     };
     agent.finish_interrupted(&mut journal).await?;
     let mut backoff = Duration::from_secs(1);
@@ -146,6 +149,7 @@ struct Agent {
     labels: BTreeMap<String, String>,
     /// Where candidate changelogs' CVEs are cached (`<data dir>/changelog-cache`).
     changelog_cache: PathBuf,
+    reboot_command: Vec<String>,
 }
 
 impl Agent {
@@ -218,9 +222,20 @@ impl Agent {
         let (result, refresh) = self.execute(journal, &envelope, &[]).await?;
         journal.record(&JournalEntry::Finished {
             id: id.clone(),
-            result,
+            result: result.clone(),
         })?;
         self.report_unreported(journal).await?;
+        if matches!(envelope.command, Command::Reboot { .. })
+            && result.status == CommandStatus::Succeeded
+        {
+            // Journaled and reported first: a reboot is asked for at most once per command id.
+            let argv = self.reboot_command.clone();
+            tokio::task::spawn_blocking(move || {
+                crate::restart::request_reboot(&pw_host::LocalRunner, &argv)
+            })
+            .await
+            .context("the reboot request panicked")?;
+        }
         Ok(refresh)
     }
 
@@ -274,7 +289,16 @@ impl Agent {
             let mut log = journal.appender()?;
             let prior = prior.to_vec();
             let result = tokio::task::spawn_blocking(move || {
-                guard::run_change(&pw_host::LocalRunner, &mut log, &spec, &prior)
+                let mut result = guard::run_change(&pw_host::LocalRunner, &mut log, &spec, &prior);
+                // What the verified change left to do: restarts, a reboot.
+                if let Some(report) = result.change.as_mut()
+                    && report.outcome == ChangeOutcome::Done
+                {
+                    report.restart = Some(Box::new(crate::restart::collect_status(
+                        &pw_host::LocalRunner,
+                    )));
+                }
+                result
             })
             .await
             .context("the change guard panicked")?;
@@ -312,6 +336,21 @@ impl Agent {
                 false,
             ),
             Command::CollectEvidence { targets } => (evidence(targets).await, false),
+            Command::RestartServices { units, .. } => {
+                let units = units.clone();
+                let outcome = tokio::task::spawn_blocking(move || {
+                    crate::restart::restart_services(&pw_host::LocalRunner, &units)
+                })
+                .await;
+                (blocking_result(outcome, "restart_services"), true)
+            }
+            Command::Reboot { .. } => {
+                let outcome = tokio::task::spawn_blocking(|| {
+                    crate::restart::before_reboot(&pw_host::LocalRunner)
+                })
+                .await;
+                (blocking_result(outcome, "reboot"), false)
+            }
         }
     }
 
@@ -342,7 +381,13 @@ fn refusal(command: &Command, read_only: bool, plan_changes: bool) -> Option<Str
     }
     let kind = command.kind();
     match command {
-        Command::ApplyChange { plan: Some(_), .. } if plan_changes => None,
+        Command::ApplyChange { plan: Some(_), .. }
+        | Command::RestartServices { plan: Some(_), .. }
+        | Command::Reboot { plan: Some(_), .. }
+            if plan_changes =>
+        {
+            None
+        }
         Command::ApplyChange { plan: None, .. } if plan_changes => Some(format!(
             "refused: this agent is read-only and accepts only changes of an approved plan \
              (--allow-approved-plans); this {kind} carries no plan"
@@ -364,7 +409,16 @@ fn done(status: CommandStatus, message: String) -> CommandResult {
         finished_at: Timestamp::now(),
         change: None,
         evidence: None,
+        restart: None,
     }
+}
+
+/// A blocking command's result, or a failure when it panicked.
+fn blocking_result(
+    outcome: Result<CommandResult, tokio::task::JoinError>,
+    kind: &str,
+) -> CommandResult {
+    outcome.unwrap_or_else(|error| done(CommandStatus::Failed, format!("{kind} panicked: {error}")))
 }
 
 /// Runs `collect_evidence` on this machine; the result carries the report.

@@ -51,6 +51,7 @@ mod tests {
             at,
             passed: Default::default(),
             drilled: true,
+            cleared: None,
         });
         let result = change_result(&done).unwrap();
         assert!(result.passed && result.drill);

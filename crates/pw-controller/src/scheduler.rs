@@ -217,6 +217,8 @@ async fn drive(
             ctx.apply_or_skip(host, event, now, CONTROLLER).await;
         }
     }
+    // 2b. Hosts back from a reboot (their inventory's boot mark), then the reboot budget.
+    ctx.restarts(&mut hosts, now).await;
     // 3. Claims and releases.
     let blocks = block_list(state).await?;
     let control: RolloutControl = serde_json::from_str(&row.control).context("stored control")?;
@@ -296,7 +298,16 @@ impl Ctx<'_> {
         }
         let stored = self.state.store.change_report(&command_id).await?;
         let message = command.result_message.as_deref().unwrap_or_default();
-        let event = report_event(command.state == "refused", message, stored.as_deref());
+        let succeeded = command.state == "succeeded";
+        let event = match crate::restarts::result_event(
+            &command.kind,
+            succeeded,
+            message,
+            stored.as_deref(),
+        ) {
+            Some(event) => event,
+            None => report_event(command.state == "refused", message, stored.as_deref()),
+        };
         let agent = format!("agent:{}", host.change.host);
         self.apply(host, event, now, &agent).await
     }
@@ -377,6 +388,10 @@ impl Ctx<'_> {
                 Action::Page { reason } => {
                     tracing::error!(host = %host.change.host, reason, "rollout pages a human");
                 }
+                Action::RestartServices { .. } | Action::Reboot => {
+                    let plan = self.recipe.plan();
+                    command = crate::restarts::agent_command(&emitted.key, &emitted.action, plan)?;
+                }
                 // The agent's guard installs, verifies and rolls back within `apply_change`.
                 Action::Snapshot { .. }
                 | Action::Install { .. }
@@ -415,6 +430,25 @@ impl Ctx<'_> {
         }
         host.change = next;
         Ok(())
+    }
+
+    /// Hosts back from a reboot become `HostSeen`; then the reboot budget's free slots go to
+    /// queued hosts (`pw_rollout::reboot_grants`).
+    async fn restarts(&self, hosts: &mut BTreeMap<HostId, Loaded>, now: Timestamp) {
+        for host in hosts.values_mut() {
+            match crate::restarts::seen_event(self.state, &host.change).await {
+                Ok(Some(event)) => self.apply_or_skip(host, event, now, CONTROLLER).await,
+                Ok(None) => {}
+                Err(error) => self.skipped(host, "reading its restart facts", &error),
+            }
+        }
+        let budget = self.policy.reboot_budget;
+        for id in pw_rollout::reboot_grants(&states_of(hosts), budget) {
+            if let Some(host) = hosts.get_mut(&id) {
+                self.apply_or_skip(host, Event::RebootGranted, now, CONTROLLER)
+                    .await;
+            }
+        }
     }
 
     fn apply_change(

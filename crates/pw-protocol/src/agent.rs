@@ -92,6 +92,10 @@ pub struct InventoryReport {
     /// agent did not read changelogs (older agents, RPM hosts).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backport_history: Option<std::collections::BTreeMap<String, Vec<String>>>,
+    /// What the host still needs after its changes: reboot, service restarts, `dpkg --audit`
+    /// (docs/restarts.md). `None` from older agents and RPM hosts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restart: Option<crate::RestartStatus>,
 }
 
 /// One upgrade offered by the package manager.
@@ -166,6 +170,22 @@ pub enum Command {
     /// result carries an [`crate::EvidenceReport`]. Never changes the host: read-only agents
     /// run it too.
     CollectEvidence { targets: Vec<PackagePin> },
+    /// `systemctl restart UNIT…` for the units a rollout's change left running replaced code,
+    /// then the restart facts again: the result carries a [`crate::RestartReport`]. A change
+    /// command.
+    RestartServices {
+        rollout: String,
+        units: Vec<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        plan: Option<crate::PlanRef>,
+    },
+    /// Reboot the host (the agent's configured reboot command): the result, sent before the
+    /// reboot is asked for, carries the boot mark the reboot must change. A change command.
+    Reboot {
+        rollout: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        plan: Option<crate::PlanRef>,
+    },
 }
 
 impl Command {
@@ -173,7 +193,10 @@ impl Command {
     pub fn changes_host(&self) -> bool {
         match self {
             Command::RefreshInventory | Command::CollectEvidence { .. } => false,
-            Command::InstallPackages { .. } | Command::ApplyChange { .. } => true,
+            Command::InstallPackages { .. }
+            | Command::ApplyChange { .. }
+            | Command::RestartServices { .. }
+            | Command::Reboot { .. } => true,
         }
     }
 
@@ -184,6 +207,8 @@ impl Command {
             Command::InstallPackages { .. } => "install_packages",
             Command::ApplyChange { .. } => "apply_change",
             Command::CollectEvidence { .. } => "collect_evidence",
+            Command::RestartServices { .. } => "restart_services",
+            Command::Reboot { .. } => "reboot",
         }
     }
 }
@@ -208,6 +233,9 @@ pub struct CommandResult {
     /// What a `collect_evidence` found (absent for other commands).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub evidence: Option<Box<crate::EvidenceReport>>,
+    /// What a `restart_services` or `reboot` did (absent for other commands).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restart: Option<Box<crate::RestartReport>>,
 }
 
 /// How a command ended.

@@ -54,6 +54,23 @@ pub struct HostSummary {
     pub duplicate_hostname: bool,
 }
 
+/// `GET /api/v1/hosts/{id}`: the host as listed, and what it still needs after its changes.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct HostDetail {
+    #[serde(flatten)]
+    pub host: HostSummary,
+    /// Absent when its agent does not report it (older agents, RPM hosts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restart: Option<HostRestart>,
+}
+
+/// A host's restart and reboot state (`state`) from its agent's last facts (`facts`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct HostRestart {
+    pub state: crate::RestartState,
+    pub facts: crate::RestartStatus,
+}
+
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct HostList {
     pub hosts: Vec<HostSummary>,

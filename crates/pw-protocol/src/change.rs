@@ -193,6 +193,10 @@ pub struct ChangeReport {
     /// The rollback drill, when the command asked for one and the install was verified.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub drill: Option<crate::DrillReport>,
+    /// What the host still needs after a verified change (reboot, service restarts), read at
+    /// the end of the guard; `None` from older agents or when not done.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restart: Option<Box<crate::RestartStatus>>,
 }
 
 impl ChangeReport {
@@ -207,6 +211,7 @@ impl ChangeReport {
             failed_check: None,
             protection: vec![],
             drill: None,
+            restart: None,
         }
     }
 }
@@ -265,6 +270,7 @@ mod tests {
             failed_check: Some("http".into()),
             protection: vec![],
             drill: None,
+            restart: None,
         };
         let json = serde_json::to_value(&report).unwrap();
         assert_eq!(json["outcome"], "rolled_back");

@@ -13,6 +13,7 @@ mod findings;
 mod fleet;
 mod operators;
 mod plans;
+mod restart;
 mod rollout;
 
 pub use agent::*;
@@ -24,6 +25,7 @@ pub use findings::*;
 pub use fleet::*;
 pub use operators::*;
 pub use plans::*;
+pub use restart::*;
 pub use rollout::*;
 
 /// The protocol version spoken by this build; the controller refuses other major versions.

@@ -63,6 +63,15 @@ pub struct EmergencyRequest {
     pub reason: String,
 }
 
+/// `POST /api/v1/rollouts/{id}/hosts/{host}/defer`: an operator defers the restart or reboot a
+/// host's verified change still needs (docs/restarts.md).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeferRequest {
+    /// Why it waits (audited, kept in the host's `done` state).
+    pub reason: String,
+}
+
 /// How a rollout's hosts follow each other.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -184,7 +184,7 @@ impl TryFrom<&ChangeReport> for GuardReport {
                 .map_err(|e| e.within("drill"))?,
             aftercare: report
                 .restart
-                .as_ref()
+                .as_deref()
                 .map(Aftercare::try_from)
                 .transpose()
                 .map_err(|e| e.within("restart"))?,
@@ -352,7 +352,7 @@ mod tests {
     #[test]
     fn restart_facts_name_their_bad_unit() {
         let mut wire = report(vec![], vec![]);
-        wire.restart = Some(restart_status("--force.service"));
+        wire.restart = Some(Box::new(restart_status("--force.service")));
         let error = GuardReport::try_from(&wire).unwrap_err();
         assert_eq!(
             error.to_string(),
@@ -408,7 +408,7 @@ mod tests {
                     detail: "502".into(),
                 },
             }),
-            restart: Some(restart_status("nginx.service")),
+            restart: Some(Box::new(restart_status("nginx.service"))),
         };
         let report = GuardReport::try_from(&wire).unwrap();
         let aftercare = report.aftercare.clone().unwrap();

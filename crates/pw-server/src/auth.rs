@@ -379,6 +379,11 @@ mod tests {
             ),
             (
                 Method::POST,
+                "/api/v1/rollouts/{id}/hosts/{host}/defer",
+                Access::Operator(Role::Operator),
+            ),
+            (
+                Method::POST,
                 "/api/v1/operators/{name}/revoke",
                 Access::Operator(Role::Admin),
             ),

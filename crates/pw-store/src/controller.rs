@@ -66,6 +66,9 @@ pub struct InventoryRow {
     /// JSON object {binary: [CVE id, …]} of the installed changelogs' history; `None` when not
     /// collected (migration 0015).
     pub backport_history: Option<String>,
+    /// JSON of `pw_protocol::RestartStatus`; `None` when the agent did not report it
+    /// (migration 0011).
+    pub restart: Option<String>,
 }
 
 /// One upgrade offered by the host's package manager.
@@ -284,8 +287,8 @@ impl Store {
         sqlx::query(
             "INSERT OR REPLACE INTO inventories (host_id, reported_at, collected_at, os, packages,
                package_count, reboot_required, reboot_required_by, pending_reported,
-               backport_history)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+               backport_history, restart)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(host_id)
         .bind(&now)
@@ -297,6 +300,7 @@ impl Store {
         .bind(&inventory.reboot_required_by)
         .bind(pending.is_some())
         .bind(&inventory.backport_history)
+        .bind(&inventory.restart)
         .execute(&mut *tx)
         .await
         .with_context(|| format!("storing the inventory of host {host_id}"))?;
@@ -385,6 +389,7 @@ impl Store {
                 reboot_required: r.get("reboot_required"),
                 reboot_required_by: r.get("reboot_required_by"),
                 backport_history: r.get("backport_history"),
+                restart: r.get("restart"),
             })
         })
         .transpose()

@@ -21,6 +21,7 @@ async fn report_inventory(store: &Store, collected_at: &str) {
         reboot_required: false,
         reboot_required_by: "[]".into(),
         backport_history: None,
+        restart: None,
     };
     store
         .store_inventory("h1", "web-1", &inventory, None)

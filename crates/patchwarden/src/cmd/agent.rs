@@ -39,6 +39,10 @@ pub struct Args {
     /// document's label selectors match on them (docs/fleet.md).
     #[arg(long = "label", value_name = "KEY=VALUE")]
     labels: Vec<String>,
+    /// The command a rollout's `reboot` step runs, as one argv entry per flag (repeatable;
+    /// default `systemctl reboot`). Never run by a shell.
+    #[arg(long = "reboot-command", value_name = "ARG")]
+    reboot_command: Vec<String>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -59,6 +63,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         plan_changes: args.allow_approved_plans,
         poll_wait_secs: 30,
         labels: pw_model::parse_labels(args.labels.iter().map(String::as_str))?,
+        reboot_command: if args.reboot_command.is_empty() {
+            pw_agent::restart::DEFAULT_REBOOT_COMMAND
+                .map(str::to_owned)
+                .to_vec()
+        } else {
+            args.reboot_command
+        },
     };
     runtime()?.block_on(async {
         let stopping = wait_for_signal()?;

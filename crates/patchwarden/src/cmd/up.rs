@@ -62,6 +62,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             plan_changes: !args.no_plan_changes,
             poll_wait_secs: 30,
             labels: Default::default(),
+            reboot_command: pw_agent::restart::DEFAULT_REBOOT_COMMAND
+                .map(str::to_owned)
+                .to_vec(),
         };
         let stopping = wait_for_signal()?;
         let (stop, stopped) = tokio::sync::watch::channel(false);

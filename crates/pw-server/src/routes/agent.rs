@@ -127,6 +127,10 @@ pub async fn inventory(
     if let Some(labels) = &report.labels {
         pw_model::check_labels(labels).map_err(|e| ApiError::InvalidLabel(e.to_string()))?;
     }
+    if let Some(restart) = &report.restart {
+        pw_rollout::Aftercare::try_from(restart)
+            .map_err(|e| ApiError::InvalidBody(format!("restart.{e}")))?;
+    }
     let pending: Option<Vec<PendingRow>> = report
         .pending_updates
         .as_ref()
@@ -147,6 +151,12 @@ pub async fn inventory(
         reboot_required_by: serde_json::to_string(&report.reboot_required_by)
             .map_err(anyhow::Error::from)?,
         backport_history,
+        restart: report
+            .restart
+            .as_ref()
+            .map(serde_json::to_string)
+            .transpose()
+            .map_err(anyhow::Error::from)?,
     };
     // Labels first: the scan started below resolves the host's group from them.
     if let Some(labels) = &report.labels {
@@ -280,6 +290,21 @@ pub async fn result(
             .map_err(|e| ApiError::InvalidBody(format!("change.{e}")))?;
         // Kept before the result, so the scheduler always finds the report of a finished
         // `apply_change`; an unknown command id fails the foreign key and is refused below.
+        let json = serde_json::to_string(report).map_err(anyhow::Error::from)?;
+        if state
+            .store
+            .command(&id)
+            .await?
+            .is_some_and(|c| c.host_id == host_id)
+        {
+            state.store.record_change_report(&id, &json).await?;
+        }
+    }
+    if let Some(report) = &result.restart {
+        // `restart_services` / `reboot`: checked like a change report (unit names), kept in the
+        // same table under the command id for the scheduler.
+        pw_rollout::wire::restart_result(true, "", Some(report))
+            .map_err(|e| ApiError::InvalidBody(format!("restart.{e}")))?;
         let json = serde_json::to_string(report).map_err(anyhow::Error::from)?;
         if state
             .store

@@ -8,7 +8,7 @@ use axum::extract::{Path, Query, State};
 use jiff::Timestamp;
 use pw_protocol::{
     CommandView, CreateCommand, CreateEnrollmentToken, EnrollmentToken, FleetFinding,
-    FleetFindings, HostFindings, HostList, HostSummary,
+    FleetFindings, HostDetail, HostFindings, HostList, HostRestart, HostSummary, RestartStatus,
 };
 use pw_store::{CommandRow, HostRow};
 
@@ -26,13 +26,26 @@ pub async fn hosts(State(state): State<AppState>) -> Result<Json<HostList>, ApiE
 pub async fn host(
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<HostSummary>, ApiError> {
+) -> Result<Json<HostDetail>, ApiError> {
     let hosts = host_summaries(state.store.hosts().await?);
-    hosts
+    let host = hosts
         .into_iter()
         .find(|h| h.id == id)
-        .map(Json)
-        .ok_or(ApiError::HostNotFound(id))
+        .ok_or(ApiError::HostNotFound(id.clone()))?;
+    // What the host still needs after its changes, from its agent's last report.
+    let stored = state.store.inventory(&id).await?.and_then(|i| i.restart);
+    let restart = match stored.as_deref().map(serde_json::from_str::<RestartStatus>) {
+        Some(Ok(facts)) => Some(HostRestart {
+            state: facts.state(),
+            facts,
+        }),
+        Some(Err(error)) => {
+            tracing::warn!(host = %id, %error, "stored restart facts unreadable");
+            None
+        }
+        None => None,
+    };
+    Ok(Json(HostDetail { host, restart }))
 }
 
 /// `?include=history` on a host's findings.

@@ -59,6 +59,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/rollouts/{id}/retry"),
     ("post", "/api/v1/rollouts/{id}/emergency"),
     ("post", "/api/v1/rollouts/{id}/hosts/{host}/skip"),
+    ("post", "/api/v1/rollouts/{id}/hosts/{host}/defer"),
     ("get", "/api/v1/rollouts/{id}/log"),
     ("delete", "/api/v1/blocked-versions/{package}/{version}"),
     ("get", "/api/v1/fleet"),
@@ -124,6 +125,10 @@ pub fn app(state: AppState) -> Router {
         .route(
             "/api/v1/rollouts/{id}/hosts/{host}/skip",
             post(rollout_ops::skip_host),
+        )
+        .route(
+            "/api/v1/rollouts/{id}/hosts/{host}/defer",
+            post(rollout_ops::defer),
         )
         .route("/api/v1/rollouts/{id}/log", get(rollout_ops::log))
         .route(

@@ -6,11 +6,11 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use pw_controller::rollout_ops;
-use pw_protocol::{BlockedVersion, EmergencyRequest, RolloutLog, RolloutView};
+use pw_protocol::{BlockedVersion, DeferRequest, EmergencyRequest, RolloutLog, RolloutView};
 use pw_rollout::ControlAction;
 
 use crate::auth::Actor;
-use crate::error::ApiError;
+use crate::error::{ApiError, ApiJson};
 use crate::state::AppState;
 
 pub async fn pause(
@@ -54,6 +54,20 @@ pub async fn skip_host(
     Path((id, host)): Path<(String, String)>,
 ) -> Result<Json<RolloutView>, ApiError> {
     let view = rollout_ops::skip_host(&state.controller, &actor.name, &id, &host).await?;
+    Ok(Json(view))
+}
+
+/// `POST /api/v1/rollouts/{id}/hosts/{host}/defer`: the restart or reboot the host still needs
+/// waits; the host is done with the deferral (docs/restarts.md).
+pub async fn defer(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path((id, host)): Path<(String, String)>,
+    ApiJson(request): ApiJson<DeferRequest>,
+) -> Result<Json<RolloutView>, ApiError> {
+    let view =
+        pw_controller::restarts::defer(&state.controller, &actor.name, &id, &host, &request.reason)
+            .await?;
     Ok(Json(view))
 }
 

@@ -17,6 +17,7 @@ mod limits;
 mod login;
 mod plan_rollouts;
 mod plans_api;
+mod restarts;
 mod rollout_controls;
 mod rollout_retry;
 mod rollouts;
