@@ -343,3 +343,38 @@ fn local_scan_ranks_every_upgrade_and_no_backported_cve() {
         }
     }
 }
+
+/// `scan --local` says what this machine still needs after its changes (docs/restarts.md): the
+/// running kernel as `uname -r` says, the reboot flag as `/run/reboot-required` says, and the
+/// table's closing lines.
+#[test]
+fn local_scan_reports_the_restart_and_reboot_state() {
+    let mut command = bin();
+    command.args(["scan", "--local", "--no-download", "--format", "json"]);
+    let report: serde_json::Value = serde_json::from_slice(&run(&mut command).stdout).unwrap();
+    let restart = &report["restart"];
+    let uname = Command::new("uname").arg("-r").output().unwrap();
+    let running = String::from_utf8_lossy(&uname.stdout).trim().to_owned();
+    assert_eq!(
+        restart["facts"]["running_kernel"],
+        running.as_str(),
+        "{restart:#}"
+    );
+    let flag = std::path::Path::new("/run/reboot-required").exists();
+    assert_eq!(restart["facts"]["reboot_flag"], flag, "{restart:#}");
+    assert!(
+        restart["facts"]["boot"]["boot_id"].is_string(),
+        "{restart:#}"
+    );
+    let reboot = restart["state"]["reboot"].as_str().unwrap();
+    assert!(
+        ["required", "not_required"].contains(&reboot),
+        "{restart:#}"
+    );
+    let mut command = bin();
+    command.args(["scan", "--local", "--no-download"]);
+    let table = String::from_utf8(run(&mut command).stdout).unwrap();
+    assert!(table.contains(&format!("\nreboot: {reboot}")), "{table}");
+    assert!(table.contains("\nrestart: "), "{table}");
+    assert!(table.contains("\ndpkg --audit: "), "{table}");
+}

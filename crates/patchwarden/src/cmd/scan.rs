@@ -89,7 +89,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     let mut findings = intelligence.scan(&mut matcher, &inventory.packages, &context);
     let mut backported = Vec::new();
-    if args.local && os.scheme() == pw_version::Scheme::Dpkg {
+    let local_dpkg = args.local && os.scheme() == pw_version::Scheme::Dpkg;
+    if local_dpkg {
         let cache = crate::paths::default_data_dir().join("changelog-cache");
         let cache = (!args.no_download).then_some(cache.as_path());
         let evidence = super::scan_local::collect(&inventory.packages, cache);
@@ -115,6 +116,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         args.include_unfixed,
     )
     .with_backported(backported);
+    // What this machine still needs after its changes (docs/restarts.md).
+    let report = if local_dpkg {
+        report.with_restart(pw_agent::restart::collect_status(&pw_host::LocalRunner))
+    } else {
+        report
+    };
     let mut out = std::io::stdout().lock();
     render(&report, args.format, &mut out).context("writing the report")?;
     Ok(ExitCode::SUCCESS)

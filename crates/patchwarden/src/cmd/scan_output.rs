@@ -27,6 +27,10 @@ pub struct Report {
     /// Debian/Ubuntu), each with the reason.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub backported: Vec<BackportedFinding>,
+    /// What this machine still needs after its changes — reboot, service restarts, `dpkg
+    /// --audit` (`--local` on Debian/Ubuntu; docs/restarts.md).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restart: Option<pw_protocol::HostRestart>,
 }
 
 #[derive(serde::Serialize)]
@@ -102,7 +106,17 @@ impl Report {
             },
             findings,
             backported: Vec::new(),
+            restart: None,
         }
+    }
+
+    /// Adds this machine's restart facts and what they mean.
+    pub fn with_restart(mut self, facts: pw_protocol::RestartStatus) -> Report {
+        self.restart = Some(pw_protocol::HostRestart {
+            state: facts.state(),
+            facts,
+        });
+        self
     }
 
     /// Adds the findings fixed by a backport.
@@ -215,7 +229,41 @@ fn table(report: &Report, out: &mut impl Write) -> std::io::Result<()> {
             s.backported
         )?;
     }
+    if let Some(restart) = &report.restart {
+        restart_lines(&restart.state, out)?;
+    }
     Ok(())
+}
+
+/// `reboot: required (…)`, `restart: required (units)`, `dpkg --audit: clean`.
+fn restart_lines(state: &pw_protocol::RestartState, out: &mut impl Write) -> std::io::Result<()> {
+    let why = |items: &[String]| {
+        if items.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", items.join("; "))
+        }
+    };
+    writeln!(
+        out,
+        "reboot: {}{}",
+        state.reboot,
+        why(&state.reboot_reasons)
+    )?;
+    writeln!(out, "restart: {}{}", state.restart, why(&state.units))?;
+    if !state.processes_without_unit.is_empty() {
+        writeln!(
+            out,
+            "running replaced code outside a service unit: {}",
+            state.processes_without_unit.join(", ")
+        )?;
+    }
+    let audit = match state.dpkg_clean {
+        Some(true) => "clean",
+        Some(false) => "problems (--format json lists them)",
+        None => "not run",
+    };
+    writeln!(out, "dpkg --audit: {audit}")
 }
 
 fn write_row(out: &mut impl Write, row: &[String; 6], widths: &[usize; 6]) -> std::io::Result<()> {
