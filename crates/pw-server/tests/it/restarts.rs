@@ -44,9 +44,7 @@ async fn post_result(t: &TestController, agent: &FakeAgent, id: &str, result: &V
 async fn came_back(t: &TestController, agent: &FakeAgent, boot: &str) {
     let mut body = inventory_body("web");
     body["restart"] = facts(boot, false, false);
-    let status = t
-        .agent_post(&agent.client, "inventory", &body)
-        .await;
+    let status = t.agent_post(&agent.client, "inventory", &body).await;
     assert_eq!(status, 200);
 }
 
@@ -169,9 +167,7 @@ async fn an_operator_defers_the_reboot_and_the_host_is_done() {
     // Before any change: the host view says what its agent reported.
     let mut body = inventory_body("web-0");
     body["restart"] = facts("boot-x", true, true);
-    let status = t
-        .agent_post(&agents[0].client, "inventory", &body)
-        .await;
+    let status = t.agent_post(&agents[0].client, "inventory", &body).await;
     assert_eq!(status, 200);
     let (_, view) = t.get_json(&format!("/api/v1/hosts/{host}")).await;
     let state = &view["restart"]["state"];
@@ -180,9 +176,7 @@ async fn an_operator_defers_the_reboot_and_the_host_is_done() {
     assert_eq!(state["dpkg_clean"], true);
     // A unit name that is no unit is refused at the edge.
     body["restart"]["stale_processes"][0]["unit"] = json!("--now.service");
-    let status = t
-        .agent_post(&agents[0].client, "inventory", &body)
-        .await;
+    let status = t.agent_post(&agents[0].client, "inventory", &body).await;
     assert_eq!(status, 422);
 
     let id = create_rollout(&t, &agents, "1.0-2").await;
