@@ -121,14 +121,10 @@ fn result(
     after: RestartStatus,
 ) -> CommandResult {
     CommandResult {
-        status,
-        message,
-        finished_at: Timestamp::now(),
-        change: None,
-        evidence: None,
         restart: Some(Box::new(RestartReport {
             restarted,
             status: after,
         })),
+        ..crate::runner::done(status, message)
     }
 }

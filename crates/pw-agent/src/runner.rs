@@ -402,7 +402,7 @@ fn refusal(command: &Command, read_only: bool, plan_changes: bool) -> Option<Str
     }
 }
 
-fn done(status: CommandStatus, message: String) -> CommandResult {
+pub(crate) fn done(status: CommandStatus, message: String) -> CommandResult {
     CommandResult {
         status,
         message,

@@ -290,36 +290,40 @@ pub async fn result(
             .map_err(|e| ApiError::InvalidBody(format!("change.{e}")))?;
         // Kept before the result, so the scheduler always finds the report of a finished
         // `apply_change`; an unknown command id fails the foreign key and is refused below.
-        let json = serde_json::to_string(report).map_err(anyhow::Error::from)?;
-        if state
-            .store
-            .command(&id)
-            .await?
-            .is_some_and(|c| c.host_id == host_id)
-        {
-            state.store.record_change_report(&id, &json).await?;
-        }
+        keep_report(&state, &host_id, &id, report).await?;
     }
     if let Some(report) = &result.restart {
         // `restart_services` / `reboot`: checked like a change report (unit names), kept in the
         // same table under the command id for the scheduler.
         pw_rollout::wire::restart_result(true, "", Some(report))
             .map_err(|e| ApiError::InvalidBody(format!("restart.{e}")))?;
-        let json = serde_json::to_string(report).map_err(anyhow::Error::from)?;
-        if state
-            .store
-            .command(&id)
-            .await?
-            .is_some_and(|c| c.host_id == host_id)
-        {
-            state.store.record_change_report(&id, &json).await?;
-        }
+        keep_report(&state, &host_id, &id, report).await?;
     }
     let outcome = state
         .store
         .finish_command(&host_id, &id, status, &result.message, result.finished_at)
         .await?;
     recorded(&state, id, status, outcome)
+}
+
+/// Keeps the report of a rollout command (`apply_change`, `restart_services`, `reboot`) under
+/// its id, when the command is this host's.
+async fn keep_report(
+    state: &AppState,
+    host_id: &str,
+    id: &str,
+    report: &impl serde::Serialize,
+) -> Result<(), ApiError> {
+    let json = serde_json::to_string(report).map_err(anyhow::Error::from)?;
+    if state
+        .store
+        .command(id)
+        .await?
+        .is_some_and(|c| c.host_id == host_id)
+    {
+        state.store.record_change_report(id, &json).await?;
+    }
+    Ok(())
 }
 
 /// The answer to a command result: recorded now, already finished before, or unknown.
