@@ -102,6 +102,7 @@ async fn setup(store: &Store, hosts: usize, now: Timestamp) -> anyhow::Result<()
             reboot_required: false,
             reboot_required_by: "[]".into(),
             backport_history: None,
+            restart: None,
         };
         store
             .store_inventory(&id, &name, &inventory, Some(&pending))

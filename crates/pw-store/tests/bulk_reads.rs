@@ -17,6 +17,7 @@ fn inventory() -> InventoryRow {
         reboot_required: false,
         reboot_required_by: "[]".into(),
         backport_history: None,
+        restart: None,
     }
 }
 
