@@ -18,7 +18,7 @@ done
 echo "== clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== tests"
-cargo test --workspace --locked
+cargo test --workspace --locked --no-fail-fast
 echo "== fuzz smoke (${FUZZ_SECONDS:-10}s per target)"
 scripts/fuzz-smoke.sh "${FUZZ_SECONDS:-10}"
 echo "== all tests passed"

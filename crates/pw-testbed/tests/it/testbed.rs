@@ -63,7 +63,12 @@ fn image_and_repository_are_ready() {
         );
     }
     let debs: Vec<_> = walk(&root.join("pool"));
-    assert_eq!(debs.len(), 6, "{debs:?}");
+    let mut expected: Vec<String> = pw_testbed::repo::packages::fake_packages()
+        .iter()
+        .map(|p| p.deb_name())
+        .collect();
+    expected.sort();
+    assert_eq!(debs, expected, "the pool holds exactly the fake packages");
     assert!(root.join("advisories/osv/PWTEST-2025-0001.json").is_file());
 }
 
