@@ -78,7 +78,9 @@ pub async fn run(
     agent.finish_interrupted(&mut journal).await?;
     let mut backoff = Duration::from_secs(1);
     let mut next_heartbeat = tokio::time::Instant::now();
-    let mut inventory_due = true;
+    // The inventory (with changelogs it may download) is collected in the background so that
+    // commands, refusals and stops never wait behind it.
+    let mut inventory = InventoryTask::due();
     while !*shutdown.borrow() {
         let step = async {
             if tokio::time::Instant::now() >= next_heartbeat {
@@ -87,14 +89,13 @@ pub async fn run(
                     + Duration::from_secs(ack.next_heartbeat_secs.clamp(5, 600));
             }
             agent.report_unreported(&mut journal).await?;
-            if inventory_due {
-                // More candidate changelogs to read: report again after the next poll.
-                inventory_due = agent.inventory().await?;
-            }
-            let batch = agent.poll().await?;
+            inventory.start_if_due(&agent);
+            let Some(batch) = inventory.poll_beside(&agent).await? else {
+                return anyhow::Ok(());
+            };
             for envelope in batch.commands {
                 if agent.handle(&mut journal, envelope).await? {
-                    inventory_due = true;
+                    inventory.mark_due();
                 }
             }
             anyhow::Ok(())
@@ -115,8 +116,67 @@ pub async fn run(
             }
         }
     }
+    inventory.abort();
     tracing::info!("agent stopped");
     Ok(())
+}
+
+/// The inventory report: due (at start, after a change, while candidate changelogs remain to
+/// be read) or running beside the command long-poll.
+struct InventoryTask {
+    due: bool,
+    running: Option<tokio::task::JoinHandle<anyhow::Result<bool>>>,
+}
+
+impl InventoryTask {
+    fn due() -> Self {
+        InventoryTask {
+            due: true,
+            running: None,
+        }
+    }
+
+    fn mark_due(&mut self) {
+        self.due = true;
+    }
+
+    fn start_if_due(&mut self, agent: &Agent) {
+        if self.due && self.running.is_none() {
+            self.due = false;
+            self.running = Some(tokio::spawn(agent.inventory()));
+        }
+    }
+
+    /// Long-polls for commands; when the running inventory finishes first, takes its outcome
+    /// instead (`None`: poll again). A poll cut short is safe: the controller hands delivered
+    /// but unfinished commands out again.
+    async fn poll_beside(&mut self, agent: &Agent) -> anyhow::Result<Option<CommandBatch>> {
+        let Some(running) = self.running.as_mut() else {
+            return agent.poll().await.map(Some);
+        };
+        let finished = tokio::select! {
+            batch = agent.poll() => return batch.map(Some),
+            finished = running => finished,
+        };
+        self.running = None;
+        match finished.context("collecting the inventory panicked")? {
+            Ok(more) => {
+                // More candidate changelogs to read: report again.
+                self.due |= more;
+                Ok(None)
+            }
+            Err(error) => {
+                self.due = true;
+                Err(error)
+            }
+        }
+    }
+
+    fn abort(&mut self) {
+        if let Some(running) = self.running.take() {
+            running.abort();
+        }
+    }
 }
 
 async fn ensure_enrolled(settings: &AgentSettings) -> anyhow::Result<Identity> {
@@ -175,22 +235,23 @@ impl Agent {
     }
 
     /// Reports the inventory; true when candidate changelogs are left for another report.
-    async fn inventory(&self) -> anyhow::Result<bool> {
+    /// Collects and sends one inventory report (a task of its own); returns whether candidate
+    /// changelogs remain to be read.
+    fn inventory(&self) -> impl std::future::Future<Output = anyhow::Result<bool>> + use<> {
         let labels = self.labels.clone();
         let cache = self.changelog_cache.clone();
-        let (report, more) =
-            tokio::task::spawn_blocking(move || report::collect_inventory(labels, &cache))
+        let request = self.http.post(self.url("/api/v1/agent/inventory"));
+        async move {
+            let (report, more) =
+                tokio::task::spawn_blocking(move || report::collect_inventory(labels, &cache))
+                    .await
+                    .context("collecting the inventory panicked")??;
+            let ack: InventoryAck = client::send_json(request.json(&report))
                 .await
-                .context("collecting the inventory panicked")??;
-        let ack: InventoryAck = client::send_json(
-            self.http
-                .post(self.url("/api/v1/agent/inventory"))
-                .json(&report),
-        )
-        .await
-        .context("inventory report")?;
-        tracing::info!(packages = ack.packages, pending = ?report.pending_updates.as_ref().map(Vec::len), "inventory reported");
-        Ok(more)
+                .context("inventory report")?;
+            tracing::info!(packages = ack.packages, pending = ?report.pending_updates.as_ref().map(Vec::len), "inventory reported");
+            Ok(more)
+        }
     }
 
     async fn poll(&self) -> anyhow::Result<CommandBatch> {
