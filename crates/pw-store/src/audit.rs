@@ -52,40 +52,74 @@ pub enum ChainCheck {
 /// Appends one record inside the caller's transaction (which should have begun IMMEDIATE so
 /// that two writers never chain onto the same predecessor).
 pub async fn append(conn: &mut SqliteConnection, entry: &AuditEntry<'_>) -> anyhow::Result<i64> {
+    append_many(conn, std::iter::once(entry.clone())).await
+}
+
+/// The most records one INSERT statement carries (8 parameters each; SQLite allows 32,766).
+const ROWS_PER_INSERT: usize = 500;
+
+/// Appends `entries` in order inside the caller's transaction (begun IMMEDIATE), reading the
+/// chain's head once and inserting many records per statement: what a bulk change (thousands
+/// of commands for a plan) records, one record each. Returns the last record's `seq` (the
+/// head's when `entries` is empty).
+pub async fn append_many(
+    conn: &mut SqliteConnection,
+    entries: impl IntoIterator<Item = AuditEntry<'_>>,
+) -> anyhow::Result<i64> {
+    let (mut seq, mut prev_hash) = head(conn).await?;
+    let at = jiff::Timestamp::now().to_string();
+    let mut records = Vec::new();
+    for entry in entries {
+        seq += 1;
+        let hash = record_hash(
+            &prev_hash,
+            seq,
+            &at,
+            entry.actor,
+            entry.action,
+            entry.subject,
+            &entry.details,
+        );
+        let details = canonical_json(&entry.details);
+        records.push((
+            seq,
+            entry,
+            details,
+            std::mem::replace(&mut prev_hash, hash.clone()),
+            hash,
+        ));
+    }
+    for chunk in records.chunks(ROWS_PER_INSERT) {
+        let mut insert = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+            "INSERT INTO audit (seq, at, actor, action, subject, details, prev_hash, hash) ",
+        );
+        insert.push_values(chunk, |mut row, (seq, entry, details, prev, hash)| {
+            row.push_bind(*seq)
+                .push_bind(&at)
+                .push_bind(entry.actor)
+                .push_bind(entry.action)
+                .push_bind(entry.subject)
+                .push_bind(details)
+                .push_bind(prev)
+                .push_bind(hash);
+        });
+        insert.build().execute(&mut *conn).await.with_context(|| {
+            format!("appending audit records up to {}", chunk[chunk.len() - 1].0)
+        })?;
+    }
+    Ok(seq)
+}
+
+/// The last record's `seq` and hash (0 and [`GENESIS_HASH`] for an empty log).
+async fn head(conn: &mut SqliteConnection) -> anyhow::Result<(i64, String)> {
     let last = sqlx::query("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
         .fetch_optional(&mut *conn)
         .await
         .context("reading the last audit record")?;
-    let (seq, prev_hash) = match last {
-        Some(row) => (row.get::<i64, _>("seq") + 1, row.get::<String, _>("hash")),
-        None => (1, GENESIS_HASH.to_owned()),
-    };
-    let at = jiff::Timestamp::now().to_string();
-    let hash = record_hash(
-        &prev_hash,
-        seq,
-        &at,
-        entry.actor,
-        entry.action,
-        entry.subject,
-        &entry.details,
-    );
-    sqlx::query(
-        "INSERT INTO audit (seq, at, actor, action, subject, details, prev_hash, hash)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(seq)
-    .bind(&at)
-    .bind(entry.actor)
-    .bind(entry.action)
-    .bind(entry.subject)
-    .bind(canonical_json(&entry.details))
-    .bind(&prev_hash)
-    .bind(&hash)
-    .execute(&mut *conn)
-    .await
-    .with_context(|| format!("appending audit record {seq} ({})", entry.action))?;
-    Ok(seq)
+    Ok(match last {
+        Some(row) => (row.try_get("seq")?, row.try_get("hash")?),
+        None => (0, GENESIS_HASH.to_owned()),
+    })
 }
 
 impl Store {

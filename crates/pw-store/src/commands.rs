@@ -7,7 +7,7 @@ use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
 use crate::Store;
-use crate::audit::{AuditEntry, append};
+use crate::audit::{AuditEntry, append, append_many};
 use crate::controller::{CommandRow, FinishOutcome};
 
 /// A command to queue ([`Store::create_commands`]).
@@ -18,6 +18,9 @@ pub struct NewCommand<'a> {
     pub kind: &'a str,
     pub payload_json: &'a str,
 }
+
+/// The most commands one INSERT statement carries (6 parameters each).
+const COMMANDS_PER_INSERT: usize = 500;
 
 impl Store {
     /// Queues a command for a host and audits it.
@@ -47,36 +50,38 @@ impl Store {
     ) -> anyhow::Result<()> {
         let mut tx = self.begin_immediate().await?;
         let now = Timestamp::now().to_string();
+        for chunk in commands.chunks(COMMANDS_PER_INSERT) {
+            let mut insert = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+                "INSERT INTO commands (id, host_id, kind, payload, state, created_at) ",
+            );
+            insert.push_values(chunk, |mut row, command| {
+                row.push_bind(command.id)
+                    .push_bind(command.host_id)
+                    .push_bind(command.kind)
+                    .push_bind(command.payload_json)
+                    .push_bind("queued")
+                    .push_bind(&now);
+            });
+            insert.build().execute(&mut *tx).await.with_context(|| {
+                format!(
+                    "queuing commands {} to {}",
+                    chunk[0].id,
+                    chunk[chunk.len() - 1].id
+                )
+            })?;
+        }
+        let mut entries = Vec::with_capacity(commands.len());
         for command in commands {
-            let NewCommand {
-                id,
-                host_id,
-                kind,
-                payload_json,
-            } = *command;
-            sqlx::query(
-                "INSERT INTO commands (id, host_id, kind, payload, state, created_at)
-                 VALUES (?, ?, ?, ?, 'queued', ?)",
-            )
-            .bind(id)
-            .bind(host_id)
-            .bind(kind)
-            .bind(payload_json)
-            .bind(&now)
-            .execute(&mut *tx)
-            .await
-            .with_context(|| format!("queuing command {id} for host {host_id}"))?;
-            let payload: serde_json::Value =
-                serde_json::from_str(payload_json).context("command payload is not JSON")?;
-            let details = serde_json::json!({ "host_id": host_id, "command": payload });
-            let entry = AuditEntry {
+            let payload: serde_json::Value = serde_json::from_str(command.payload_json)
+                .with_context(|| format!("the payload of command {} is not JSON", command.id))?;
+            entries.push(AuditEntry {
                 actor,
                 action: "command.created",
-                subject: id,
-                details,
-            };
-            append(&mut tx, &entry).await?;
+                subject: command.id,
+                details: serde_json::json!({ "host_id": command.host_id, "command": payload }),
+            });
         }
+        append_many(&mut tx, entries).await?;
         tx.commit().await.context("committing the commands")
     }
 

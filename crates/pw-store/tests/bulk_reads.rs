@@ -6,7 +6,7 @@
 mod common;
 
 use common::{at, store_with_host};
-use pw_store::{FindingsSnapshot, InventoryRow, NewCommand, PendingRow};
+use pw_store::{ChainCheck, FindingsSnapshot, InventoryRow, NewCommand, PendingRow};
 
 fn inventory() -> InventoryRow {
     InventoryRow {
@@ -113,6 +113,42 @@ async fn commands_are_queued_together_or_not_at_all_and_open_ones_are_listed_by_
         store.audit_tail(1000).await.unwrap().len(),
         audit_before + 2
     );
+}
+
+#[tokio::test]
+async fn a_plan_sized_batch_is_inserted_in_several_statements_and_chained_record_by_record() {
+    let (_dir, store) = store_with_host().await;
+    let audit_before = store.audit_tail(1).await.unwrap()[0].seq;
+    // More than two statements' worth (500 rows each), so chunk boundaries are crossed.
+    let ids: Vec<String> = (0..1201).map(|i| format!("bulk-{i:04}")).collect();
+    let commands: Vec<NewCommand<'_>> = ids
+        .iter()
+        .map(|id| NewCommand {
+            id,
+            host_id: "h1",
+            kind: "collect_evidence",
+            payload_json: r#"{"type":"collect_evidence","targets":[]}"#,
+        })
+        .collect();
+    store.create_commands(&commands, "alice").await.unwrap();
+    let open = store
+        .open_commands_of_kind("collect_evidence")
+        .await
+        .unwrap();
+    let stored: Vec<&str> = open.iter().map(|(_, id, _)| id.as_str()).collect();
+    assert_eq!(stored, ids, "every command stored, in order");
+    let tail = store.audit_tail(1202).await.unwrap();
+    assert_eq!(tail[0].seq, audit_before + 1201, "one record per command");
+    assert_eq!(tail[0].subject, "bulk-1200");
+    assert_eq!(tail[1200].subject, "bulk-0000");
+    assert_eq!(tail[1201].seq, audit_before, "continues the chain");
+    for pair in tail.windows(2) {
+        assert_eq!(pair[0].prev_hash, pair[1].hash, "record {}", pair[0].seq);
+    }
+    assert!(matches!(
+        store.verify_audit().await.unwrap(),
+        ChainCheck::Intact { .. }
+    ));
 }
 
 #[tokio::test]

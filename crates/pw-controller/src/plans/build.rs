@@ -63,14 +63,16 @@ pub async fn build(
     let (stored, document) = current_document(store)
         .await?
         .ok_or(Refusal::FleetNotApplied)?;
-    let selected = select_hosts(&document, store.hosts().await?, request)?;
+    let hosts = store.hosts().await?;
+    let staging = super::staging::runs(controller, &document, &hosts).await?;
+    let selected = select_hosts(&document, hosts, request)?;
     let mut input = PlanInput {
         plan_id: request.name.clone(),
         author: actor.to_owned(),
         hosts: Vec::with_capacity(selected.len()),
         group_evidence: BTreeMap::new(),
         host_evidence: BTreeMap::new(),
-        staging: super::staging::runs(controller, &document).await?,
+        staging,
         slots: BTreeMap::new(),
         scope: Scope::default(),
         from: now,

@@ -325,7 +325,10 @@ async fn fleet_runs(
     controller: &Controller,
 ) -> Result<Option<Vec<pw_planner::StagingRun>>, Refusal> {
     match crate::fleet::current_document(&controller.store).await? {
-        Some((_, document)) => Ok(Some(staging::runs(controller, &document).await?)),
+        Some((_, document)) => {
+            let hosts = controller.store.hosts().await?;
+            Ok(Some(staging::runs(controller, &document, &hosts).await?))
+        }
         None => Ok(None),
     }
 }

@@ -7,17 +7,19 @@ use std::collections::HashMap;
 
 use pw_fleet::FleetDocument;
 use pw_planner::StagingRun;
+use pw_store::HostRow;
 
 use crate::fleet::facts;
 use crate::{Controller, Refusal};
 
-/// The runs of every non-production group under `document`.
+/// The runs of every non-production group under `document`, for the enrolled `hosts` (the
+/// caller has read them already).
 pub async fn runs(
     controller: &Controller,
     document: &FleetDocument,
+    hosts: &[HostRow],
 ) -> Result<Vec<StagingRun>, Refusal> {
     let store = &controller.store;
-    let hosts = store.hosts().await?;
     let by_id: HashMap<&str, _> = hosts.iter().map(|h| (h.id.as_str(), h)).collect();
     let results = store.change_results().await?;
     let group_of = |host_id: &str| {
