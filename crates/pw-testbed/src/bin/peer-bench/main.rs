@@ -15,7 +15,9 @@
 //!
 //! - patchwarden: `patchwarden server` on this machine, `patchwarden agent` in every container
 //!   (the binary bind-mounted), enrolled; one `POST /api/v1/rollouts` with `canary_size` 5 and
-//!   `batch_size` 5 (canary wave of 5, then waves of 5; never more than 5 hosts changing at once).
+//!   `batch_size` 5 (canary wave of 5, then waves of 5; never more than 5 hosts changing at once);
+//!   `--mode rolling` (issue 9) starts the next host as soon as one finishes after the canaries,
+//!   never more than 5 in flight.
 //!   Wall time: from the POST to the rollout leaving `running`. CPU: the server process's
 //!   utime + stime (`/proc/<pid>/stat`) over the same interval. Agents' CPU (inside the
 //!   containers) is not counted, as Ansible's targets are not. After the run, where the time
@@ -55,6 +57,8 @@ struct Options {
     verify_seconds: u64,
     runs: usize,
     ansible_pipelining: bool,
+    /// The rollout's `mode`: `batches` (like `serial`) or `rolling`.
+    mode: String,
 }
 
 fn parse_options() -> anyhow::Result<Options> {
@@ -66,6 +70,7 @@ fn parse_options() -> anyhow::Result<Options> {
         verify_seconds: 0,
         runs: 1,
         ansible_pipelining: true,
+        mode: "batches".into(),
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -77,6 +82,14 @@ fn parse_options() -> anyhow::Result<Options> {
             "--batch" => options.batch = value()?.parse()?,
             "--verify-seconds" => options.verify_seconds = value()?.parse()?,
             "--runs" => options.runs = value()?.parse()?,
+            "--mode" => {
+                options.mode = value()?;
+                ensure!(
+                    ["batches", "rolling"].contains(&options.mode.as_str()),
+                    "--mode takes batches or rolling, not {}",
+                    options.mode
+                );
+            }
             "--ansible-pipelining" => {
                 options.ansible_pipelining = match value()?.as_str() {
                     "on" => true,
@@ -87,7 +100,7 @@ fn parse_options() -> anyhow::Result<Options> {
             other => bail!(
                 "unknown argument {other}; usage: peer-bench --patchwarden BIN \
                  [--ansible-playbook BIN] [--hosts 20] [--batch 5] [--verify-seconds 0] \
-                 [--runs 1] [--ansible-pipelining on|off]"
+                 [--runs 1] [--ansible-pipelining on|off] [--mode batches|rolling]"
             ),
         }
     }
@@ -401,7 +414,7 @@ fn run_patchwarden(options: &Options, fleet: &Fleet) -> anyhow::Result<Measure> 
     let body = json!({
         "hosts": ids,
         "targets": [{"name": DEMO, "version": SECURITY_FIX}],
-        "canary_size": options.batch, "batch_size": options.batch,
+        "canary_size": options.batch, "batch_size": options.batch, "mode": options.mode,
         "verification_seconds": options.verify_seconds,
         "checks": checks,
     });
