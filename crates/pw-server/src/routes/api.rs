@@ -155,12 +155,19 @@ pub async fn create_command(
     if state.store.host(&host_id).await?.is_none() {
         return Err(ApiError::HostNotFound(host_id));
     }
-    if matches!(request.command, pw_protocol::Command::ApplyChange { .. }) {
-        // Only the scheduler issues guarded changes (and only it may say which plan one
-        // carries out): a read-only agent trusts that reference.
-        return Err(ApiError::InvalidRequest(
-            "apply_change is issued by rollouts only: POST /api/v1/rollouts".into(),
-        ));
+    if matches!(
+        request.command,
+        pw_protocol::Command::ApplyChange { .. }
+            | pw_protocol::Command::RestartServices { .. }
+            | pw_protocol::Command::Reboot { .. }
+    ) {
+        // A rollout's steps: only the scheduler issues them (and only it may say which plan
+        // one carries out). A read-only agent started with --allow-approved-plans trusts that
+        // reference, so an operator's forged `plan` would restart services or reboot it.
+        return Err(ApiError::InvalidRequest(format!(
+            "{} is issued by rollouts only: POST /api/v1/rollouts",
+            request.command.kind()
+        )));
     }
     if matches!(
         request.command,

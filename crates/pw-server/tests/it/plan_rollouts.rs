@@ -410,24 +410,27 @@ async fn read_only_agents_take_plan_rollouts_but_no_ad_hoc_change() {
         "{body}"
     );
     assert_eq!(rollout_count(&t).await, 0);
-    // Nor can an operator hand-craft a guarded change claiming a plan.
-    let forged = json!({"command": {"kind": "apply_change", "rollout": "ro-x",
-        "targets": [{"name": "pw-demo", "version": "1.0-2"}], "verification_seconds": 1,
-        "plan": {"id": 1, "version": 3, "author": "alice", "approver": "bob"}}});
-    let (status, body) = t
-        .post_json(
-            &format!("/api/v1/hosts/{}/commands", agents[0].host_id),
-            &forged,
-        )
-        .await;
-    assert_eq!(status, 400, "{body}");
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("issued by rollouts only"),
-        "{body}"
-    );
+    // Nor can an operator hand-craft a rollout step claiming a plan (the API fuzzer queued a
+    // forged `reboot`, which such an agent would have run).
+    let plan = json!({"id": 1, "version": 3, "author": "alice", "approver": "bob"});
+    let forged = [
+        json!({"kind": "apply_change", "rollout": "ro-x", "plan": plan,
+            "targets": [{"name": "pw-demo", "version": "1.0-2"}], "verification_seconds": 1}),
+        json!({"kind": "restart_services", "rollout": "ro-x", "plan": plan,
+            "units": ["cron.service"]}),
+        json!({"kind": "reboot", "rollout": "ro-x", "plan": plan}),
+    ];
+    for command in forged {
+        let (status, body) = t
+            .post_json(
+                &format!("/api/v1/hosts/{}/commands", agents[0].host_id),
+                &json!({ "command": command }),
+            )
+            .await;
+        assert_eq!(status, 400, "{command}: {body}");
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(message.contains("issued by rollouts only"), "{body}");
+    }
     let (id, plan) = stored_plan(&t, &[("app-a", "web-0", "1.0-2")]).await;
     approve(&t, id, &plan).await;
     let (status, view) = post(&t, json!({"plan": id, "skip_checks": ["latency"]})).await;
