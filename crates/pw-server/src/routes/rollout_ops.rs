@@ -76,7 +76,7 @@ pub async fn emergency(
     State(state): State<AppState>,
     actor: Actor,
     Path(id): Path<String>,
-    Json(request): Json<EmergencyRequest>,
+    ApiJson(request): ApiJson<EmergencyRequest>,
 ) -> Result<Json<RolloutView>, ApiError> {
     let view = rollout_ops::emergency(&state.controller, &actor.name, &id, &request.reason).await?;
     Ok(Json(view))

@@ -15,6 +15,7 @@ mod intelligence;
 mod labels;
 mod limits;
 mod login;
+mod openapi;
 mod plan_rollouts;
 mod plans_api;
 mod restarts;
