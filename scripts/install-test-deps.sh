@@ -17,6 +17,10 @@ command -v chromium >/dev/null || need_apt+=(chromium)
 command -v chromedriver >/dev/null || need_apt+=(chromium-driver)
 # A CJK font, so the zh-CN page's screenshots (target/tmp/page-zh-CN.png) are readable.
 dpkg -s fonts-wqy-zenhei >/dev/null 2>&1 || need_apt+=(fonts-wqy-zenhei)
+# The API fuzzer (scripts/api-fuzz.sh, docs/robustness.md): Schemathesis from PyPI in a venv built
+# from Debian's python3 (python3-venv), and curl to wait for the controller to answer.
+[ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'import ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv)
+command -v curl >/dev/null || need_apt+=(curl)
 # Docker: only when there is no docker CLI at all. A machine with Docker Engine (or a docker CLI
 # talking to a remote daemon) keeps what it has.
 command -v docker >/dev/null || need_apt+=(docker.io)
@@ -48,4 +52,14 @@ rustup component add rustfmt clippy >/dev/null 2>&1 || true
 if ! command -v cargo-fuzz >/dev/null; then
   echo "installing cargo-fuzz"
   cargo install cargo-fuzz --locked
+fi
+
+# Schemathesis, pinned, in its own venv outside the repository (scripts/api-fuzz.sh runs it).
+SCHEMATHESIS_VERSION=4.32.5
+SCHEMATHESIS_VENV=${SCHEMATHESIS_VENV:-/var/cache/patchwarden-testbed/schemathesis-venv}
+if ! "$SCHEMATHESIS_VENV/bin/schemathesis" --version 2>/dev/null | grep -qF "$SCHEMATHESIS_VERSION"; then
+  echo "installing schemathesis $SCHEMATHESIS_VERSION into $SCHEMATHESIS_VENV"
+  mkdir -p "$(dirname "$SCHEMATHESIS_VENV")"
+  /usr/bin/python3 -m venv "$SCHEMATHESIS_VENV"
+  "$SCHEMATHESIS_VENV/bin/pip" install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
 fi

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The full test suite, exactly as CI runs it. Installs what the tests need on a fresh Debian 12
-# machine (Rust toolchain present), then checks formatting and lints, runs every test, and runs
-# each fuzz target briefly.
+# machine (Rust toolchain present), then checks formatting and lints, runs every test, fuzzes the
+# HTTP API from its OpenAPI document, and runs each fuzz target briefly.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,6 +19,9 @@ echo "== clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== tests"
 cargo test --workspace --locked --no-fail-fast
+echo "== API fuzzer (Schemathesis against a real controller; docs/robustness.md)"
+cargo build -p patchwarden --bin patchwarden --locked
+scripts/api-fuzz.sh
 echo "== fuzz smoke (${FUZZ_SECONDS:-10}s per target)"
 scripts/fuzz-smoke.sh "${FUZZ_SECONDS:-10}"
 echo "== all tests passed"
