@@ -297,7 +297,7 @@ fn pattern(doc: &Value, pointer: &str) -> regex::Regex {
 }
 
 #[test]
-fn package_patterns_agree_with_the_shared_validators() {
+fn patterns_agree_with_the_shared_validators() {
     let doc = document();
     let name = pattern(
         &doc,
@@ -351,6 +351,27 @@ fn package_patterns_agree_with_the_shared_validators() {
     for sample in versions {
         let valid = pw_rollout::ExactVersion::parse(sample).is_ok();
         assert_eq!(version.is_match(sample), valid, "version {sample:?}");
+    }
+    let unit = "/components/schemas/CommandRestartServices/properties/units/items/pattern";
+    let unit = pattern(&doc, unit);
+    let long = format!("{}.service", "a".repeat(248));
+    let too_long = format!("{}.service", "a".repeat(249));
+    let units = [
+        "cron.service",
+        "getty@tty1.service",
+        "a\\x2d.service",
+        ".service",
+        "-x.service",
+        ".x.service",
+        "cron",
+        "cron.timer",
+        "cron service.service",
+        &long,
+        &too_long,
+    ];
+    for sample in units {
+        let valid = pw_model::is_service_unit(sample);
+        assert_eq!(unit.is_match(sample), valid, "unit {sample:?}");
     }
 }
 
