@@ -4,16 +4,9 @@
 
 mod common;
 
-use common::Harness;
+use common::{Harness, apply_failed};
 use pw_controller::{Refusal, rollout_ops};
-use serde_json::{Value, json};
-
-fn apply_failed() -> Value {
-    json!({"outcome": "rolled_back", "reason": "apply_failed", "detail": "dpkg: disk full",
-        "recorded": [{"name": "pw-demo", "version": "1.0-1"}],
-        "final_versions": [{"name": "pw-demo", "version": "1.0-1"}],
-        "installed_at": null, "passed_checks": [], "failed_check": null})
-}
+use serde_json::json;
 
 #[tokio::test]
 async fn retry_of_failed_hosts_makes_a_new_rollout_that_finishes_them() {

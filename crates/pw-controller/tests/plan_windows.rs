@@ -7,11 +7,10 @@
 
 mod common;
 
-use common::Harness;
+use common::{Harness, apply_failed};
 use pw_controller::{Refusal, plans, rollout_ops};
 use pw_protocol::{ApprovePlan, CreatePlan, SubmitPlan, UpdateKind, UpdateSelector};
 use pw_store::{InventoryRow, PendingRow};
-use serde_json::json;
 
 /// Group `web`: a nightly 01:00–02:00 UTC window; canary of one host, then one host at a time.
 const FLEET: &str = r#"
@@ -80,13 +79,6 @@ async fn answer_evidence_requests(h: &Harness, hosts: &[String]) -> usize {
         }
     }
     answered
-}
-
-fn apply_failed() -> serde_json::Value {
-    json!({"outcome": "rolled_back", "reason": "apply_failed", "detail": "dpkg: disk full",
-        "recorded": [{"name": "pw-demo", "version": "1.0-1"}],
-        "final_versions": [{"name": "pw-demo", "version": "1.0-1"}],
-        "installed_at": null, "passed_checks": [], "failed_check": null})
 }
 
 #[tokio::test]

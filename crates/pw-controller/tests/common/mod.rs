@@ -175,3 +175,11 @@ impl Harness {
         commands.len()
     }
 }
+
+/// The guard's report of an install that failed and was rolled back (dpkg: disk full).
+pub fn apply_failed() -> Value {
+    json!({"outcome": "rolled_back", "reason": "apply_failed", "detail": "dpkg: disk full",
+        "recorded": [{"name": "pw-demo", "version": "1.0-1"}],
+        "final_versions": [{"name": "pw-demo", "version": "1.0-1"}],
+        "installed_at": null, "passed_checks": [], "failed_check": null})
+}
