@@ -13,7 +13,7 @@ use pw_protocol::{
     Command, CommandResult, CommandStatus, EvidenceReport, MAX_EVIDENCE_TARGETS, PackagePin,
 };
 use pw_rollout::wire::{WireError, targets_from_pins};
-use pw_store::{FinishOutcome, NewCommand, NewEvidence};
+use pw_store::{CommandState, FinishOutcome, NewCommand, NewEvidence};
 
 use pw_store::Store;
 
@@ -173,7 +173,7 @@ pub async fn record_evidence_result(
     targets: &[PackagePin],
     result: &CommandResult,
 ) -> Result<FinishOutcome, Refusal> {
-    let status = result.status.as_str();
+    let status = CommandState::from(result.status);
     if result.status != CommandStatus::Succeeded {
         return Ok(store
             .finish_evidence_command(
@@ -201,7 +201,7 @@ pub async fn record_evidence_result(
                 .finish_evidence_command(
                     host_id,
                     command_id,
-                    "failed",
+                    CommandState::Failed,
                     &message,
                     result.finished_at,
                     None,

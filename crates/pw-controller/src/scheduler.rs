@@ -34,7 +34,7 @@ use pw_rollout::{
     HostState, Policy, RolloutControl, RolloutId, RolloutPlan, RolloutStatus, StateName,
     slots_by_group,
 };
-use pw_store::{BlockedRow, HostTransition, RolloutRow, TransitionCommand};
+use pw_store::{BlockedRow, CommandState, HostTransition, RolloutRow, TransitionCommand};
 use tokio::sync::watch;
 
 use crate::Controller;
@@ -293,12 +293,12 @@ impl Ctx<'_> {
         let Some(command) = self.state.store.command(&command_id).await? else {
             return Ok(());
         };
-        if matches!(command.state.as_str(), "queued" | "delivered") {
+        if command.state.is_open() {
             return Ok(());
         }
         let stored = self.state.store.change_report(&command_id).await?;
         let message = command.result_message.as_deref().unwrap_or_default();
-        let succeeded = command.state == "succeeded";
+        let succeeded = command.state == CommandState::Succeeded;
         let event = match crate::restarts::result_event(
             &command.kind,
             succeeded,
@@ -306,7 +306,11 @@ impl Ctx<'_> {
             stored.as_deref(),
         ) {
             Some(event) => event,
-            None => report_event(command.state == "refused", message, stored.as_deref()),
+            None => report_event(
+                command.state == CommandState::Refused,
+                message,
+                stored.as_deref(),
+            ),
         };
         let agent = format!("agent:{}", host.change.host);
         self.apply(host, event, now, &agent).await

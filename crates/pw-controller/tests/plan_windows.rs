@@ -10,7 +10,7 @@ mod common;
 use common::{Harness, apply_failed};
 use pw_controller::{Refusal, plans, rollout_ops};
 use pw_protocol::{ApprovePlan, CreatePlan, SubmitPlan, UpdateKind, UpdateSelector};
-use pw_store::{InventoryRow, PendingRow};
+use pw_store::{CommandState, InventoryRow, PendingRow};
 
 /// Group `web`: a nightly 01:00–02:00 UTC window; canary of one host, then one host at a time.
 const FLEET: &str = r#"
@@ -69,7 +69,7 @@ async fn answer_evidence_requests(h: &Harness, hosts: &[String]) -> usize {
                 .finish_command(
                     host,
                     &command.id,
-                    "failed",
+                    CommandState::Failed,
                     "no evidence",
                     h.controller.now(),
                 )

@@ -8,7 +8,7 @@ use sqlx::sqlite::SqliteRow;
 
 use crate::Store;
 use crate::audit::{AuditEntry, append, append_many};
-use crate::controller::{CommandRow, FinishOutcome};
+use crate::controller::{CommandRow, CommandState, FinishOutcome};
 
 /// A command to queue ([`Store::create_commands`]).
 #[derive(Debug, Clone, Copy)]
@@ -133,7 +133,7 @@ impl Store {
         .execute(self.pool())
         .await
         .context("marking commands delivered")?;
-        Ok(rows.iter().map(command_row).collect())
+        rows.iter().map(command_row).collect()
     }
 
     /// Records the agent's result for a command of that host. A second result for a finished
@@ -142,7 +142,7 @@ impl Store {
         &self,
         host_id: &str,
         id: &str,
-        state: &str,
+        state: CommandState,
         message: &str,
         finished_at: Timestamp,
     ) -> anyhow::Result<FinishOutcome> {
@@ -161,7 +161,7 @@ impl Store {
             .fetch_optional(self.pool())
             .await
             .with_context(|| format!("reading command {id}"))?;
-        Ok(row.as_ref().map(command_row))
+        row.as_ref().map(command_row).transpose()
     }
 }
 
@@ -171,7 +171,7 @@ pub(crate) async fn finish_in(
     tx: &mut sqlx::SqliteConnection,
     host_id: &str,
     id: &str,
-    state: &str,
+    state: CommandState,
     message: &str,
     finished_at: Timestamp,
 ) -> anyhow::Result<FinishOutcome> {
@@ -184,12 +184,18 @@ pub(crate) async fn finish_in(
     let Some(row) = row else {
         return Ok(FinishOutcome::NotFound);
     };
-    let current: String = row.get("state");
-    if !matches!(current.as_str(), "queued" | "delivered") {
+    let current = CommandState::parse(&row.try_get::<String, _>("state")?)
+        .with_context(|| format!("command {id}"))?;
+    if !current.is_open() {
         return Ok(FinishOutcome::AlreadyFinished { state: current });
     }
+    anyhow::ensure!(
+        !state.is_open(),
+        "command {id}: a result must finish it, not leave it {}",
+        state.as_str()
+    );
     sqlx::query("UPDATE commands SET state = ?, finished_at = ?, result_message = ? WHERE id = ?")
-        .bind(state)
+        .bind(state.as_str())
         .bind(finished_at.to_string())
         .bind(message)
         .bind(id)
@@ -197,7 +203,7 @@ pub(crate) async fn finish_in(
         .await
         .with_context(|| format!("recording the result of command {id}"))?;
     let actor = format!("agent:{host_id}");
-    let details = serde_json::json!({ "state": state, "message": message });
+    let details = serde_json::json!({ "state": state.as_str(), "message": message });
     let entry = AuditEntry {
         actor: &actor,
         action: "command.finished",
@@ -208,15 +214,17 @@ pub(crate) async fn finish_in(
     Ok(FinishOutcome::Recorded)
 }
 
-fn command_row(row: &SqliteRow) -> CommandRow {
-    CommandRow {
-        id: row.get("id"),
-        host_id: row.get("host_id"),
-        kind: row.get("kind"),
-        payload: row.get("payload"),
-        state: row.get("state"),
-        created_at: row.get("created_at"),
-        finished_at: row.get("finished_at"),
-        result_message: row.get("result_message"),
-    }
+fn command_row(row: &SqliteRow) -> anyhow::Result<CommandRow> {
+    let id: String = row.try_get("id")?;
+    Ok(CommandRow {
+        state: CommandState::parse(&row.try_get::<String, _>("state")?)
+            .with_context(|| format!("command {id}"))?,
+        host_id: row.try_get("host_id")?,
+        kind: row.try_get("kind")?,
+        payload: row.try_get("payload")?,
+        created_at: row.try_get("created_at")?,
+        finished_at: row.try_get("finished_at")?,
+        result_message: row.try_get("result_message")?,
+        id,
+    })
 }

@@ -104,10 +104,62 @@ pub struct CommandRow {
     pub kind: String,
     /// JSON of `pw_protocol::Command`.
     pub payload: String,
-    pub state: String,
+    pub state: CommandState,
     pub created_at: String,
     pub finished_at: Option<String>,
     pub result_message: Option<String>,
+}
+
+/// Where a command is: queued, delivered to the agent's long-poll (handed out again until it
+/// finishes; the agent dedups by id), then finished once with the agent's status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CommandState {
+    Queued,
+    Delivered,
+    Succeeded,
+    Failed,
+    /// Not run at all (a read-only agent, an unsupported command).
+    Refused,
+}
+
+impl CommandState {
+    /// The stored (and shown) name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CommandState::Queued => "queued",
+            CommandState::Delivered => "delivered",
+            CommandState::Succeeded => "succeeded",
+            CommandState::Failed => "failed",
+            CommandState::Refused => "refused",
+        }
+    }
+
+    /// Reads a stored name; anything else is an error naming it.
+    pub fn parse(text: &str) -> anyhow::Result<CommandState> {
+        Ok(match text {
+            "queued" => CommandState::Queued,
+            "delivered" => CommandState::Delivered,
+            "succeeded" => CommandState::Succeeded,
+            "failed" => CommandState::Failed,
+            "refused" => CommandState::Refused,
+            other => anyhow::bail!("unknown command state {other:?}"),
+        })
+    }
+
+    /// Not finished yet (queued or delivered).
+    pub fn is_open(self) -> bool {
+        matches!(self, CommandState::Queued | CommandState::Delivered)
+    }
+}
+
+impl From<pw_protocol::CommandStatus> for CommandState {
+    fn from(status: pw_protocol::CommandStatus) -> CommandState {
+        match status {
+            pw_protocol::CommandStatus::Succeeded => CommandState::Succeeded,
+            pw_protocol::CommandStatus::Failed => CommandState::Failed,
+            pw_protocol::CommandStatus::Refused => CommandState::Refused,
+        }
+    }
 }
 
 /// What recording a command result did.
@@ -116,7 +168,7 @@ pub enum FinishOutcome {
     Recorded,
     /// The command had already finished; the first result stands.
     AlreadyFinished {
-        state: String,
+        state: CommandState,
     },
     NotFound,
 }

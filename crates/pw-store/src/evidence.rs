@@ -46,7 +46,7 @@ impl Store {
         &self,
         host_id: &str,
         id: &str,
-        state: &str,
+        state: crate::CommandState,
         message: &str,
         finished_at: Timestamp,
         evidence: Option<&NewEvidence<'_>>,

@@ -36,8 +36,8 @@ pub use audit::{AuditEntry, AuditRecord, ChainCheck};
 pub use audit_anchor::{AnchorCheck, AuditKey, Checkpoint};
 pub use commands::NewCommand;
 pub use controller::{
-    CommandRow, FindingsRow, FinishOutcome, HostRow, InventoryRow, NewHost, PendingRow,
-    TokenProblem,
+    CommandRow, CommandState, FindingsRow, FinishOutcome, HostRow, InventoryRow, NewHost,
+    PendingRow, TokenProblem,
 };
 pub use evidence::{EvidenceRow, NewEvidence};
 pub use files::{create_private_dir, create_private_file, wider_than_private};

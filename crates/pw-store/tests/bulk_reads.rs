@@ -6,7 +6,9 @@
 mod common;
 
 use common::{at, store_with_host};
-use pw_store::{ChainCheck, FindingsSnapshot, InventoryRow, NewCommand, PendingRow};
+use pw_store::{
+    ChainCheck, CommandState, FindingsSnapshot, FinishOutcome, InventoryRow, NewCommand, PendingRow,
+};
 
 fn inventory() -> InventoryRow {
     InventoryRow {
@@ -176,4 +178,73 @@ async fn findings_and_evidence_of_many_hosts_skip_hosts_without_them() {
         .await
         .unwrap();
     assert!(evidence.is_empty());
+}
+
+#[tokio::test]
+async fn a_command_is_finished_once_and_only_into_a_finished_state() {
+    let (_dir, store) = store_with_host().await;
+    let command = NewCommand {
+        id: "c1",
+        host_id: "h1",
+        kind: "refresh_inventory",
+        payload_json: r#"{"type":"refresh_inventory"}"#,
+    };
+    store.create_commands(&[command], "alice").await.unwrap();
+    assert_eq!(
+        store.command("c1").await.unwrap().unwrap().state,
+        CommandState::Queued
+    );
+    let taken = store.take_open_commands("h1").await.unwrap();
+    assert_eq!(taken.len(), 1);
+    assert_eq!(
+        store.command("c1").await.unwrap().unwrap().state,
+        CommandState::Delivered
+    );
+    let back = store
+        .finish_command(
+            "h1",
+            "c1",
+            CommandState::Queued,
+            "x",
+            at("2026-12-01T00:00:00Z"),
+        )
+        .await;
+    assert!(back.is_err(), "a result cannot reopen a command");
+    let outcome = store
+        .finish_command(
+            "h1",
+            "c1",
+            CommandState::Refused,
+            "read-only",
+            at("2026-12-01T00:00:00Z"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(outcome, FinishOutcome::Recorded);
+    let again = store
+        .finish_command(
+            "h1",
+            "c1",
+            CommandState::Succeeded,
+            "x",
+            at("2026-12-01T00:00:00Z"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        again,
+        FinishOutcome::AlreadyFinished {
+            state: CommandState::Refused
+        }
+    );
+    for state in [
+        CommandState::Queued,
+        CommandState::Delivered,
+        CommandState::Succeeded,
+        CommandState::Failed,
+        CommandState::Refused,
+    ] {
+        assert_eq!(CommandState::parse(state.as_str()).unwrap(), state);
+    }
+    assert!(CommandState::parse("done").is_err());
 }

@@ -2,7 +2,7 @@
 //! transaction and audited, the latest per host and target set, an older report never replaces a
 //! newer one, a second result for the same command changes nothing.
 
-use pw_store::{FinishOutcome, NewEvidence, Store};
+use pw_store::{CommandState, FinishOutcome, NewEvidence, Store};
 
 mod common;
 
@@ -35,7 +35,7 @@ async fn latest_report_per_target_set_with_its_audit() {
         .finish_evidence_command(
             "h1",
             "c1",
-            "succeeded",
+            CommandState::Succeeded,
             "ok",
             at("2026-12-03T20:00:01Z"),
             Some(&first),
@@ -56,7 +56,7 @@ async fn latest_report_per_target_set_with_its_audit() {
         .finish_evidence_command(
             "h1",
             "c1",
-            "succeeded",
+            CommandState::Succeeded,
             "ok",
             at("2026-12-03T21:00:01Z"),
             Some(&again),
@@ -76,7 +76,7 @@ async fn latest_report_per_target_set_with_its_audit() {
         .finish_evidence_command(
             "h1",
             "c2",
-            "succeeded",
+            CommandState::Succeeded,
             "ok",
             at("2026-12-03T21:00:00Z"),
             Some(&older),
@@ -125,7 +125,7 @@ async fn a_failed_collection_finishes_the_command_without_evidence() {
         .finish_evidence_command(
             "h1",
             "c1",
-            "failed",
+            CommandState::Failed,
             "apt-get missing",
             at("2026-12-03T20:00:00Z"),
             None,
@@ -133,5 +133,8 @@ async fn a_failed_collection_finishes_the_command_without_evidence() {
         .await
         .unwrap();
     assert_eq!(store.latest_evidence("h1").await.unwrap(), None);
-    assert_eq!(store.command("c1").await.unwrap().unwrap().state, "failed");
+    assert_eq!(
+        store.command("c1").await.unwrap().unwrap().state,
+        CommandState::Failed
+    );
 }

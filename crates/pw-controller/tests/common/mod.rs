@@ -165,7 +165,7 @@ impl Harness {
                 .finish_command(
                     host,
                     &command.id,
-                    status,
+                    pw_store::CommandState::parse(status).unwrap(),
                     "fake guard",
                     self.controller.now(),
                 )

@@ -301,7 +301,13 @@ pub async fn result(
     }
     let outcome = state
         .store
-        .finish_command(&host_id, &id, status, &result.message, result.finished_at)
+        .finish_command(
+            &host_id,
+            &id,
+            result.status.into(),
+            &result.message,
+            result.finished_at,
+        )
         .await?;
     recorded(&state, id, status, outcome)
 }
@@ -341,7 +347,7 @@ fn recorded(
             Ok(Json(serde_json::json!({ "id": id, "recorded": true })))
         }
         FinishOutcome::AlreadyFinished { state: first } => Ok(Json(
-            serde_json::json!({ "id": id, "recorded": false, "state": first }),
+            serde_json::json!({ "id": id, "recorded": false, "state": first.as_str() }),
         )),
         FinishOutcome::NotFound => Err(ApiError::CommandNotFound(id)),
     }

@@ -261,7 +261,7 @@ fn command_view(row: CommandRow) -> Result<CommandView, ApiError> {
             .map_err(anyhow::Error::from)?,
         id: row.id,
         host_id: row.host_id,
-        state: row.state,
+        state: row.state.as_str().to_owned(),
         result_message: row.result_message,
     })
 }

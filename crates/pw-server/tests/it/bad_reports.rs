@@ -70,7 +70,11 @@ async fn a_report_with_a_bad_package_name_is_refused_at_the_edge_and_nothing_is_
     let store = &t.controller.state.store;
     assert_eq!(store.change_report(command_id).await.unwrap(), None);
     let stored = store.command(command_id).await.unwrap().unwrap();
-    assert_eq!(stored.state, "delivered", "the result was not recorded");
+    assert_eq!(
+        stored.state,
+        pw_store::CommandState::Delivered,
+        "the result was not recorded"
+    );
     let view = wait_for(&t, &id, |v| v["hosts"][0]["state"] == "claimed").await;
     assert_eq!(view["status"], "running");
     // The same agent's valid answer is then taken as usual.
@@ -90,7 +94,13 @@ async fn store_unchecked(t: &TestController, agent: &FakeAgent, command: &Value,
         .unwrap();
     let at = "2026-11-01T00:00:01Z".parse().unwrap();
     store
-        .finish_command(&agent.host_id, id, "succeeded", "done", at)
+        .finish_command(
+            &agent.host_id,
+            id,
+            pw_store::CommandState::Succeeded,
+            "done",
+            at,
+        )
         .await
         .unwrap();
     t.controller.state.wake_scheduler();
