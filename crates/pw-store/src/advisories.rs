@@ -119,10 +119,10 @@ impl Store {
             .with_context(|| format!("loading advisories for {prefix}"))?;
             for row in rows {
                 out.push(StoredAdvisory {
-                    id: row.get("id"),
-                    modified: parse_time(row.get::<&str, _>("modified"))?,
-                    record: row.get("record"),
-                    source: row.get("source"),
+                    id: row.try_get("id")?,
+                    modified: parse_time(row.try_get::<&str, _>("modified")?)?,
+                    record: row.try_get("record")?,
+                    source: row.try_get("source")?,
                 });
             }
         }
@@ -140,10 +140,10 @@ impl Store {
             .with_context(|| format!("loading advisory {id}"))?;
         row.map(|row| {
             Ok(StoredAdvisory {
-                id: row.get("id"),
-                modified: parse_time(row.get::<&str, _>("modified"))?,
-                record: row.get("record"),
-                source: row.get("source"),
+                id: row.try_get("id")?,
+                modified: parse_time(row.try_get::<&str, _>("modified")?)?,
+                record: row.try_get("record")?,
+                source: row.try_get("source")?,
             })
         })
         .transpose()

@@ -197,18 +197,18 @@ impl Store {
 }
 
 pub(crate) fn audit_record(row: &sqlx::sqlite::SqliteRow) -> anyhow::Result<AuditRecord> {
-    let seq: i64 = row.get("seq");
-    let details: String = row.get("details");
+    let seq: i64 = row.try_get("seq")?;
+    let details: String = row.try_get("details")?;
     Ok(AuditRecord {
         seq,
-        at: row.get("at"),
-        actor: row.get("actor"),
-        action: row.get("action"),
-        subject: row.get("subject"),
+        at: row.try_get("at")?,
+        actor: row.try_get("actor")?,
+        action: row.try_get("action")?,
+        subject: row.try_get("subject")?,
         details: serde_json::from_str(&details)
             .with_context(|| format!("audit record {seq}: details are not JSON"))?,
-        prev_hash: row.get("prev_hash"),
-        hash: row.get("hash"),
+        prev_hash: row.try_get("prev_hash")?,
+        hash: row.try_get("hash")?,
     })
 }
 

@@ -102,7 +102,8 @@ impl Store {
             .fetch_optional(self.pool())
             .await
             .context("reading the newest audit record")?;
-        Ok(row.map(|r| (r.get("seq"), r.get("hash"))))
+        row.map(|r| anyhow::Ok((r.try_get("seq")?, r.try_get("hash")?)))
+            .transpose()
     }
 
     /// Appends a checkpoint of the current head to `file` (created 0600) unless the last one

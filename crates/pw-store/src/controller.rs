@@ -238,16 +238,16 @@ impl Store {
         let Some(row) = row else {
             return Ok(Err(TokenProblem::Unknown));
         };
-        if row.get::<Option<String>, _>("used_at").is_some() {
+        if row.try_get::<Option<String>, _>("used_at")?.is_some() {
             return Ok(Err(TokenProblem::AlreadyUsed));
         }
-        if row.get::<Option<String>, _>("revoked_at").is_some() {
+        if row.try_get::<Option<String>, _>("revoked_at")?.is_some() {
             return Ok(Err(TokenProblem::Revoked));
         }
-        if parse_time(&row.get::<String, _>("expires_at"))? <= now {
+        if parse_time(&row.try_get::<String, _>("expires_at")?)? <= now {
             return Ok(Err(TokenProblem::Expired));
         }
-        let token_id: String = row.get("id");
+        let token_id: String = row.try_get("id")?;
         let now_text = now.to_string();
         sqlx::query("INSERT INTO hosts (id, hostname, enrolled_at) VALUES (?, ?, ?)")
             .bind(host.id)
@@ -299,7 +299,7 @@ impl Store {
         .fetch_optional(self.pool())
         .await
         .context("looking up the agent identity")?;
-        Ok(row.map(|r| r.get("host_id")))
+        Ok(row.map(|r| r.try_get("host_id")).transpose()?)
     }
 
     /// Records that the host's agent is alive.
@@ -434,14 +434,14 @@ impl Store {
             .with_context(|| format!("reading the inventory of host {host_id}"))?;
         row.map(|r| {
             Ok(InventoryRow {
-                collected_at: parse_time(&r.get::<String, _>("collected_at"))?,
-                os: r.get("os"),
-                packages: r.get("packages"),
-                package_count: r.get::<i64, _>("package_count") as usize,
-                reboot_required: r.get("reboot_required"),
-                reboot_required_by: r.get("reboot_required_by"),
-                backport_history: r.get("backport_history"),
-                restart: r.get("restart"),
+                collected_at: parse_time(&r.try_get::<String, _>("collected_at")?)?,
+                os: r.try_get("os")?,
+                packages: r.try_get("packages")?,
+                package_count: r.try_get::<i64, _>("package_count")? as usize,
+                reboot_required: r.try_get("reboot_required")?,
+                reboot_required_by: r.try_get("reboot_required_by")?,
+                backport_history: r.try_get("backport_history")?,
+                restart: r.try_get("restart")?,
             })
         })
         .transpose()
@@ -479,7 +479,9 @@ impl Store {
             .fetch_optional(self.pool())
             .await
             .context("reading the inventory")?
-            .is_some_and(|r| r.get::<bool, _>("pending_reported"));
+            .map(|r| r.try_get::<bool, _>("pending_reported"))
+            .transpose()?
+            .unwrap_or(false);
         if !reported {
             return Ok(None);
         }
@@ -564,31 +566,31 @@ const FINDINGS_SELECT: &str = "SELECT f.*, h.hostname FROM host_findings f
      JOIN hosts h ON h.id = f.host_id";
 
 fn host_row(row: &SqliteRow) -> anyhow::Result<HostRow> {
-    let id: String = row.get("id");
+    let id: String = row.try_get("id")?;
     Ok(HostRow {
-        hostname: row.get("hostname"),
-        enrolled_at: parse_time(&row.get::<String, _>("enrolled_at"))?,
+        hostname: row.try_get("hostname")?,
+        enrolled_at: parse_time(&row.try_get::<String, _>("enrolled_at")?)?,
         last_seen_at: optional_time(row, "last_seen_at")?,
-        agent_version: row.get("agent_version"),
-        read_only: row.get("read_only"),
-        plan_changes: row.get("plan_changes"),
-        os: row.get("os"),
-        package_count: row.get::<Option<i64>, _>("package_count").unwrap_or(0) as usize,
+        agent_version: row.try_get("agent_version")?,
+        read_only: row.try_get("read_only")?,
+        plan_changes: row.try_get("plan_changes")?,
+        os: row.try_get("os")?,
+        package_count: row.try_get::<Option<i64>, _>("package_count")?.unwrap_or(0) as usize,
         reboot_required: row
-            .get::<Option<bool>, _>("reboot_required")
+            .try_get::<Option<bool>, _>("reboot_required")?
             .unwrap_or(false),
-        tier_counts: row.get("tier_counts"),
-        labels: crate::fleet::parse_labels(&row.get::<String, _>("labels"), &id)?,
+        tier_counts: row.try_get("tier_counts")?,
+        labels: crate::fleet::parse_labels(&row.try_get::<String, _>("labels")?, &id)?,
         id,
     })
 }
 
 fn findings_row(row: &SqliteRow) -> anyhow::Result<FindingsRow> {
     Ok(FindingsRow {
-        host_id: row.get("host_id"),
-        hostname: row.get("hostname"),
-        computed_at: parse_time(&row.get::<String, _>("computed_at"))?,
-        source: row.get("source"),
-        findings: row.get("findings"),
+        host_id: row.try_get("host_id")?,
+        hostname: row.try_get("hostname")?,
+        computed_at: parse_time(&row.try_get::<String, _>("computed_at")?)?,
+        source: row.try_get("source")?,
+        findings: row.try_get("findings")?,
     })
 }

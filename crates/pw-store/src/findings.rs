@@ -123,12 +123,12 @@ impl Store {
         rows.iter()
             .map(|r| {
                 Ok(OpenEpisode {
-                    host_id: r.get("host_id"),
-                    binary: r.get("binary_name"),
-                    advisory: r.get("advisory"),
-                    episode: u32::try_from(r.get::<i64, _>("episode"))
+                    host_id: r.try_get("host_id")?,
+                    binary: r.try_get("binary_name")?,
+                    advisory: r.try_get("advisory")?,
+                    episode: u32::try_from(r.try_get::<i64, _>("episode")?)
                         .context("episode out of range")?,
-                    first_seen: parse_time(&r.get::<String, _>("first_seen"))?,
+                    first_seen: parse_time(&r.try_get::<String, _>("first_seen")?)?,
                 })
             })
             .collect()
@@ -165,8 +165,8 @@ impl Store {
         .await
         .context("reading open findings")?
         .iter()
-        .map(|r| (r.get("binary_name"), r.get("advisory")))
-        .collect();
+        .map(|r| anyhow::Ok((r.try_get("binary_name")?, r.try_get("advisory")?)))
+        .collect::<anyhow::Result<_>>()?;
         let mut change = HistoryChange::default();
         let mut seen = HashSet::new();
         for finding in snapshot.current {
@@ -354,7 +354,7 @@ async fn open_episode(
     .fetch_one(&mut *tx)
     .await
     .context("numbering the finding's episode")?
-    .get("next");
+    .try_get("next")?;
     sqlx::query(
         "INSERT INTO finding_history (host_id, binary_name, advisory, episode, first_seen,
            last_seen, tier, deadline, finding)
@@ -377,17 +377,18 @@ async fn open_episode(
 
 fn history_row(row: &SqliteRow) -> anyhow::Result<HistoryRow> {
     Ok(HistoryRow {
-        host_id: row.get("host_id"),
-        hostname: row.get("hostname"),
-        binary: row.get("binary_name"),
-        advisory: row.get("advisory"),
-        episode: u32::try_from(row.get::<i64, _>("episode")).context("episode out of range")?,
-        first_seen: parse_time(&row.get::<String, _>("first_seen"))?,
-        last_seen: parse_time(&row.get::<String, _>("last_seen"))?,
+        host_id: row.try_get("host_id")?,
+        hostname: row.try_get("hostname")?,
+        binary: row.try_get("binary_name")?,
+        advisory: row.try_get("advisory")?,
+        episode: u32::try_from(row.try_get::<i64, _>("episode")?)
+            .context("episode out of range")?,
+        first_seen: parse_time(&row.try_get::<String, _>("first_seen")?)?,
+        last_seen: parse_time(&row.try_get::<String, _>("last_seen")?)?,
         fixed_at: optional_time(row, "fixed_at")?,
-        fixed_by: row.get("fixed_by"),
-        tier: u8::try_from(row.get::<i64, _>("tier")).context("tier out of range")?,
+        fixed_by: row.try_get("fixed_by")?,
+        tier: u8::try_from(row.try_get::<i64, _>("tier")?).context("tier out of range")?,
         deadline: optional_time(row, "deadline")?,
-        finding: row.get("finding"),
+        finding: row.try_get("finding")?,
     })
 }

@@ -179,18 +179,18 @@ pub(crate) fn parse_labels(text: &str, host_id: &str) -> anyhow::Result<BTreeMap
 }
 
 fn stored_fleet(row: &SqliteRow, with_document: bool) -> anyhow::Result<StoredFleet> {
-    let version: i64 = row.get("version");
-    let summary: String = row.get("summary");
+    let version: i64 = row.try_get("version")?;
+    let summary: String = row.try_get("summary")?;
     Ok(StoredFleet {
         version,
         document: if with_document {
-            row.get("document")
+            row.try_get("document")?
         } else {
             String::new()
         },
-        sha256: row.get("sha256"),
-        operator: row.get("operator"),
-        applied_at: parse_time(&row.get::<String, _>("applied_at"))?,
+        sha256: row.try_get("sha256")?,
+        operator: row.try_get("operator")?,
+        applied_at: parse_time(&row.try_get::<String, _>("applied_at")?)?,
         summary: serde_json::from_str(&summary)
             .with_context(|| format!("stored summary of fleet version {version}"))?,
     })

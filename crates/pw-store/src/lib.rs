@@ -156,11 +156,11 @@ impl Store {
         .fetch_one(&self.pool)
         .await
         .context("counting stored records")?;
-        let get = |column: &str| row.get::<i64, _>(column) as u64;
+        let get = |column: &str| anyhow::Ok(row.try_get::<i64, _>(column)? as u64);
         Ok(StoreCounts {
-            advisories: get("advisories"),
-            kev: get("kev"),
-            epss: get("epss"),
+            advisories: get("advisories")?,
+            kev: get("kev")?,
+            epss: get("epss")?,
         })
     }
 
@@ -225,7 +225,7 @@ fn optional_time(
     row: &sqlx::sqlite::SqliteRow,
     column: &str,
 ) -> anyhow::Result<Option<jiff::Timestamp>> {
-    row.get::<Option<String>, _>(column)
+    row.try_get::<Option<String>, _>(column)?
         .map(|text| parse_time(&text))
         .transpose()
 }

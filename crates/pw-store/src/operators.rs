@@ -152,7 +152,7 @@ impl Store {
             .await
             .context("looking up the operator")?;
         if let Some(row) = existing {
-            let revoked = row.get::<Option<String>, _>("revoked_at").is_some();
+            let revoked = row.try_get::<Option<String>, _>("revoked_at")?.is_some();
             return Ok(Err(OperatorRefusal::NameTaken { revoked }));
         }
         sqlx::query(
@@ -194,10 +194,10 @@ impl Store {
             .context("looking up the operator")?;
         match row {
             None => return Ok(Err(OperatorRefusal::NotFound)),
-            Some(row) if row.get::<Option<String>, _>("revoked_at").is_some() => {
+            Some(row) if row.try_get::<Option<String>, _>("revoked_at")?.is_some() => {
                 return Ok(Err(OperatorRefusal::AlreadyRevoked));
             }
-            Some(row) if row.get::<String, _>("role") == Role::Admin.as_str() => {
+            Some(row) if row.try_get::<String, _>("role")? == Role::Admin.as_str() => {
                 let admins: i64 = sqlx::query_scalar(
                     "SELECT count(*) FROM operators WHERE role = 'admin' AND revoked_at IS NULL",
                 )
@@ -298,14 +298,14 @@ impl Store {
         .await
         .context("looking up a session")?;
         let Some(row) = row else { return Ok(None) };
-        let expires_at = parse_time(&row.get::<String, _>("expires_at"))?;
+        let expires_at = parse_time(&row.try_get::<String, _>("expires_at")?)?;
         if expires_at <= now {
             return Ok(None);
         }
         Ok(Some(SessionRow {
-            operator: row.get("operator"),
-            role: parse_role(&row.get::<String, _>("role"))?,
-            csrf_token: row.get("csrf_token"),
+            operator: row.try_get("operator")?,
+            role: parse_role(&row.try_get::<String, _>("role")?)?,
+            csrf_token: row.try_get("csrf_token")?,
             expires_at,
         }))
     }
@@ -382,16 +382,16 @@ impl Store {
         let Some(row) = row else {
             return Ok(Err(TicketProblem::Unknown));
         };
-        if row.get::<Option<String>, _>("used_at").is_some() {
+        if row.try_get::<Option<String>, _>("used_at")?.is_some() {
             return Ok(Err(TicketProblem::AlreadyUsed));
         }
-        if parse_time(&row.get::<String, _>("expires_at"))? <= now {
+        if parse_time(&row.try_get::<String, _>("expires_at")?)? <= now {
             return Ok(Err(TicketProblem::Expired));
         }
-        if row.get::<Option<String>, _>("revoked_at").is_some() {
+        if row.try_get::<Option<String>, _>("revoked_at")?.is_some() {
             return Ok(Err(TicketProblem::OperatorRevoked));
         }
-        let operator: String = row.get("operator");
+        let operator: String = row.try_get("operator")?;
         sqlx::query("UPDATE login_tickets SET used_at = ? WHERE ticket_sha256 = ?")
             .bind(now.to_string())
             .bind(ticket_sha256)
@@ -402,7 +402,7 @@ impl Store {
         tx.commit().await.context("committing the login")?;
         Ok(Ok(SessionRow {
             operator,
-            role: parse_role(&row.get::<String, _>("role"))?,
+            role: parse_role(&row.try_get::<String, _>("role")?)?,
             csrf_token: session.csrf_token.to_owned(),
             expires_at: session.expires_at,
         }))
@@ -421,9 +421,9 @@ async fn insert_session(
         .await
         .context("reading sessions")?;
     for row in stored {
-        if parse_time(&row.get::<String, _>("expires_at"))? <= now {
+        if parse_time(&row.try_get::<String, _>("expires_at")?)? <= now {
             sqlx::query("DELETE FROM operator_sessions WHERE id_sha256 = ?")
-                .bind(row.get::<String, _>("id_sha256"))
+                .bind(row.try_get::<String, _>("id_sha256")?)
                 .execute(&mut *tx)
                 .await
                 .context("dropping an expired session")?;
@@ -461,12 +461,12 @@ fn parse_role(text: &str) -> anyhow::Result<Role> {
 
 fn operator_row(row: &SqliteRow) -> anyhow::Result<OperatorRow> {
     Ok(OperatorRow {
-        name: row.get("name"),
-        role: parse_role(&row.get::<String, _>("role"))?,
-        created_at: parse_time(&row.get::<String, _>("created_at"))?,
-        created_by: row.get("created_by"),
+        name: row.try_get("name")?,
+        role: parse_role(&row.try_get::<String, _>("role")?)?,
+        created_at: parse_time(&row.try_get::<String, _>("created_at")?)?,
+        created_by: row.try_get("created_by")?,
         revoked_at: row
-            .get::<Option<String>, _>("revoked_at")
+            .try_get::<Option<String>, _>("revoked_at")?
             .map(|t| parse_time(&t))
             .transpose()?,
     })

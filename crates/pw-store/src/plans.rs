@@ -161,16 +161,16 @@ impl Store {
         .context("listing plans")?;
         rows.iter()
             .map(|row| {
-                let id: i64 = row.get("id");
+                let id: i64 = row.try_get("id")?;
                 Ok(PlanListing {
                     id,
-                    name: row.get("name"),
-                    author: row.get("author"),
-                    state: row.get("state"),
-                    version: row.get("version"),
-                    environments: from_json(row.get("environments"), id, "environments")?,
-                    created_at: row.get("created_at"),
-                    updated_at: row.get("updated_at"),
+                    name: row.try_get("name")?,
+                    author: row.try_get("author")?,
+                    state: row.try_get("state")?,
+                    version: row.try_get("version")?,
+                    environments: from_json(row.try_get("environments")?, id, "environments")?,
+                    created_at: row.try_get("created_at")?,
+                    updated_at: row.try_get("updated_at")?,
                 })
             })
             .collect()
@@ -184,19 +184,20 @@ impl Store {
             .fetch_all(self.pool())
             .await
             .with_context(|| format!("reading the history of plan {id}"))?;
-        Ok(rows
-            .iter()
-            .map(|row| PlanEvent {
-                seq: row.get("seq"),
-                at: row.get("at"),
-                actor: row.get("actor"),
-                event: row.get("event"),
-                from_state: row.get("from_state"),
-                to_state: row.get("to_state"),
-                version: row.get("version"),
-                comment: row.get("comment"),
+        rows.iter()
+            .map(|row| {
+                Ok(PlanEvent {
+                    seq: row.try_get("seq")?,
+                    at: row.try_get("at")?,
+                    actor: row.try_get("actor")?,
+                    event: row.try_get("event")?,
+                    from_state: row.try_get("from_state")?,
+                    to_state: row.try_get("to_state")?,
+                    version: row.try_get("version")?,
+                    comment: row.try_get("comment")?,
+                })
             })
-            .collect())
+            .collect()
     }
 
     /// Applies one workflow event to plan `id` as read at `expected_version`: the pure
@@ -462,28 +463,28 @@ async fn record(tx: &mut sqlx::SqliteConnection, change: &Change<'_>) -> anyhow:
 }
 
 fn stored_plan(row: &SqliteRow) -> anyhow::Result<StoredPlan> {
-    let id: i64 = row.get("id");
-    let approval: ApprovalState = from_json(row.get("approval"), id, "approval")?;
-    let state: String = row.get("state");
+    let id: i64 = row.try_get("id")?;
+    let approval: ApprovalState = from_json(row.try_get("approval")?, id, "approval")?;
+    let state: String = row.try_get("state")?;
     anyhow::ensure!(
         approval.name() == state,
         "plan {id}: state column {state:?} disagrees with its approval {:?}",
         approval.name()
     );
-    let plan_text: String = row.get("plan");
+    let plan_text: String = row.try_get("plan")?;
     Ok(StoredPlan {
         id,
-        name: row.get("name"),
-        author: row.get("author"),
-        created_at: crate::parse_time(row.get("created_at"))?,
-        updated_at: crate::parse_time(row.get("updated_at"))?,
+        name: row.try_get("name")?,
+        author: row.try_get("author")?,
+        created_at: crate::parse_time(row.try_get("created_at")?)?,
+        updated_at: crate::parse_time(row.try_get("updated_at")?)?,
         approval,
-        version: row.get("version"),
-        environments: from_json(row.get("environments"), id, "environments")?,
-        production: row.get("production"),
-        gates: from_json(row.get("gates"), id, "gates")?,
+        version: row.try_get("version")?,
+        environments: from_json(row.try_get("environments")?, id, "environments")?,
+        production: row.try_get("production")?,
+        gates: from_json(row.try_get("gates")?, id, "gates")?,
         plan: from_json(&plan_text, id, "plan")?,
-        markdown: row.get("markdown"),
+        markdown: row.try_get("markdown")?,
         source: row.try_get("source")?,
     })
 }

@@ -120,7 +120,7 @@ impl Store {
         let Some(row) = row else {
             return Ok(RevokeOutcome::NotFound);
         };
-        if let Some(by) = row.get::<Option<String>, _>("revoked_by") {
+        if let Some(by) = row.try_get::<Option<String>, _>("revoked_by")? {
             return Ok(RevokeOutcome::AlreadyRevoked { by });
         }
         sqlx::query("UPDATE accepted_risks SET revoked_at = ?, revoked_by = ? WHERE id = ?")
@@ -130,7 +130,7 @@ impl Store {
             .execute(&mut *tx)
             .await
             .with_context(|| format!("revoking accepted risk {id}"))?;
-        let advisory: String = row.get("advisory");
+        let advisory: String = row.try_get("advisory")?;
         let entry = AuditEntry {
             actor,
             action: "risk.revoked",
@@ -186,16 +186,16 @@ const RISK_SELECT: &str = "SELECT r.*, h.hostname FROM accepted_risks r
 
 fn risk_row(row: &SqliteRow) -> anyhow::Result<AcceptedRiskRow> {
     Ok(AcceptedRiskRow {
-        id: row.get("id"),
-        host_id: row.get("host_id"),
-        hostname: row.get("hostname"),
-        advisory: row.get("advisory"),
-        package: row.get("package"),
-        reason: row.get("reason"),
-        accepted_by: row.get("accepted_by"),
-        accepted_at: parse_time(&row.get::<String, _>("accepted_at"))?,
-        expires_at: parse_time(&row.get::<String, _>("expires_at"))?,
+        id: row.try_get("id")?,
+        host_id: row.try_get("host_id")?,
+        hostname: row.try_get("hostname")?,
+        advisory: row.try_get("advisory")?,
+        package: row.try_get("package")?,
+        reason: row.try_get("reason")?,
+        accepted_by: row.try_get("accepted_by")?,
+        accepted_at: parse_time(&row.try_get::<String, _>("accepted_at")?)?,
+        expires_at: parse_time(&row.try_get::<String, _>("expires_at")?)?,
         revoked_at: optional_time(row, "revoked_at")?,
-        revoked_by: row.get("revoked_by"),
+        revoked_by: row.try_get("revoked_by")?,
     })
 }

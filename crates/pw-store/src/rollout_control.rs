@@ -75,7 +75,7 @@ impl Store {
         let Some(row) = row else {
             return Ok(None);
         };
-        let block = blocked_row(&row);
+        let block = blocked_row(&row)?;
         let subject = format!("{package}={version}");
         let entry = AuditEntry {
             actor,

@@ -157,7 +157,7 @@ impl Store {
             .await
             .context("checking hosts of active rollouts")?;
             if let Some(row) = row {
-                busy.push((host.clone(), row.get::<String, _>("rollout_id")));
+                busy.push((host.clone(), row.try_get::<String, _>("rollout_id")?));
             }
         }
         if !busy.is_empty() {
@@ -227,7 +227,7 @@ impl Store {
             .fetch_all(self.pool())
             .await
             .context("reading rollouts")?;
-        Ok(rows.iter().map(rollout_row).collect())
+        rows.iter().map(rollout_row).collect()
     }
 
     /// Rollouts the scheduler still drives (`running` or `paused`).
@@ -238,7 +238,7 @@ impl Store {
         .fetch_all(self.pool())
         .await
         .context("reading active rollouts")?;
-        Ok(rows.iter().map(rollout_row).collect())
+        rows.iter().map(rollout_row).collect()
     }
 
     pub async fn rollout(&self, id: &str) -> anyhow::Result<Option<RolloutRow>> {
@@ -247,7 +247,7 @@ impl Store {
             .fetch_optional(self.pool())
             .await
             .with_context(|| format!("reading rollout {id}"))?;
-        Ok(row.as_ref().map(rollout_row))
+        row.as_ref().map(rollout_row).transpose()
     }
 
     /// A rollout's hosts in plan order, with their host names.
@@ -260,18 +260,19 @@ impl Store {
         .fetch_all(self.pool())
         .await
         .with_context(|| format!("reading the hosts of rollout {id}"))?;
-        Ok(rows
-            .iter()
-            .map(|row| RolloutHostRow {
-                host_id: row.get("host_id"),
-                hostname: row.get("hostname"),
-                state: row.get("state"),
-                state_name: row.get("state_name"),
-                row_version: row.get("row_version"),
-                command_id: row.get("command_id"),
-                updated_at: row.get("updated_at"),
+        rows.iter()
+            .map(|row| {
+                Ok(RolloutHostRow {
+                    host_id: row.try_get("host_id")?,
+                    hostname: row.try_get("hostname")?,
+                    state: row.try_get("state")?,
+                    state_name: row.try_get("state_name")?,
+                    row_version: row.try_get("row_version")?,
+                    command_id: row.try_get("command_id")?,
+                    updated_at: row.try_get("updated_at")?,
+                })
             })
-            .collect())
+            .collect()
     }
 
     /// The latest rollout state of every host that ended `failed` in some rollout, as
@@ -288,10 +289,13 @@ impl Store {
         let mut latest: std::collections::BTreeMap<String, (Timestamp, String, String)> =
             std::collections::BTreeMap::new();
         for row in &rows {
-            let host: String = row.get("host_id");
-            let at = parse_time(&row.get::<String, _>("updated_at"))?;
+            let host: String = row.try_get("host_id")?;
+            let at = parse_time(&row.try_get::<String, _>("updated_at")?)?;
             if latest.get(&host).is_none_or(|(seen, ..)| at > *seen) {
-                latest.insert(host, (at, row.get("state_name"), row.get("state")));
+                latest.insert(
+                    host,
+                    (at, row.try_get("state_name")?, row.try_get("state")?),
+                );
             }
         }
         Ok(latest
@@ -388,7 +392,8 @@ impl Store {
             .bind(id)
             .fetch_optional(&mut *tx)
             .await?
-            .map(|row| row.get("status"));
+            .map(|row| row.try_get("status"))
+            .transpose()?;
         sqlx::query("UPDATE rollouts SET status = ?, detail = ?, updated_at = ? WHERE id = ?")
             .bind(status)
             .bind(detail_json)
@@ -416,7 +421,7 @@ impl Store {
             .fetch_all(self.pool())
             .await
             .context("reading blocked versions")?;
-        Ok(rows.iter().map(blocked_row).collect())
+        rows.iter().map(blocked_row).collect()
     }
 
     /// Keeps the change report an agent sent with a command result (first one wins).
@@ -444,37 +449,40 @@ impl Store {
             .fetch_optional(self.pool())
             .await
             .with_context(|| format!("reading the change report of {command_id}"))?;
-        Ok(row.map(|row| row.get("report")))
+        Ok(row.map(|row| row.try_get("report")).transpose()?)
     }
 }
 
-pub(crate) fn blocked_row(row: &SqliteRow) -> BlockedRow {
-    BlockedRow {
-        package: row.get("package"),
-        version: row.get("version"),
-        reason: row.get("reason"),
-        rollout_id: row.get("rollout_id"),
-        host_id: row.get("host_id"),
-        blocked_at: row.get("blocked_at"),
-    }
+pub(crate) fn blocked_row(row: &SqliteRow) -> anyhow::Result<BlockedRow> {
+    Ok(BlockedRow {
+        package: row.try_get("package")?,
+        version: row.try_get("version")?,
+        reason: row.try_get("reason")?,
+        rollout_id: row.try_get("rollout_id")?,
+        host_id: row.try_get("host_id")?,
+        blocked_at: row.try_get("blocked_at")?,
+    })
 }
 
-fn rollout_row(row: &SqliteRow) -> RolloutRow {
-    RolloutRow {
-        id: row.get("id"),
-        created_at: row.get("created_at"),
-        created_by: row.get("created_by"),
-        status: row.get("status"),
-        plan: row.get("plan"),
-        policy: row.get("policy"),
-        checks: row.get("checks"),
-        detail: row.get("detail"),
-        updated_at: row.get("updated_at"),
-        protection_steps: row.get("protection_steps"),
-        control: row.get("control"),
-        change_plan: row.get::<Option<i64>, _>("plan_id").map(|id| PlanLink {
-            id,
-            version: row.get::<Option<i64>, _>("plan_version").unwrap_or(0),
-        }),
-    }
+fn rollout_row(row: &SqliteRow) -> anyhow::Result<RolloutRow> {
+    let plan_version = row.try_get::<Option<i64>, _>("plan_version")?.unwrap_or(0);
+    Ok(RolloutRow {
+        id: row.try_get("id")?,
+        created_at: row.try_get("created_at")?,
+        created_by: row.try_get("created_by")?,
+        status: row.try_get("status")?,
+        plan: row.try_get("plan")?,
+        policy: row.try_get("policy")?,
+        checks: row.try_get("checks")?,
+        detail: row.try_get("detail")?,
+        updated_at: row.try_get("updated_at")?,
+        protection_steps: row.try_get("protection_steps")?,
+        control: row.try_get("control")?,
+        change_plan: row
+            .try_get::<Option<i64>, _>("plan_id")?
+            .map(|id| PlanLink {
+                id,
+                version: plan_version,
+            }),
+    })
 }

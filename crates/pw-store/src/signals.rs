@@ -49,8 +49,8 @@ impl ImportTx {
             .await
             .context("reading the stored KEV catalog")?
             .into_iter()
-            .map(|r| (r.get("cve_id"), r.get("date_added")))
-            .collect();
+            .map(|r| anyhow::Ok((r.try_get("cve_id")?, r.try_get("date_added")?)))
+            .collect::<anyhow::Result<_>>()?;
         let existing: std::collections::HashMap<_, _> = existing.into_iter().collect();
         sqlx::query("DELETE FROM kev")
             .execute(&mut *self.tx)
@@ -126,18 +126,19 @@ impl Store {
             .fetch_all(&self.pool)
             .await
             .context("loading KEV")?;
-        Ok(rows
-            .into_iter()
-            .map(|r| KevRow {
-                cve_id: r.get("cve_id"),
-                date_added: r.get("date_added"),
-                due_date: r.get("due_date"),
-                vendor_project: r.get("vendor_project"),
-                product: r.get("product"),
-                name: r.get("name"),
-                ransomware: r.get("ransomware"),
+        rows.into_iter()
+            .map(|r| {
+                Ok(KevRow {
+                    cve_id: r.try_get("cve_id")?,
+                    date_added: r.try_get("date_added")?,
+                    due_date: r.try_get("due_date")?,
+                    vendor_project: r.try_get("vendor_project")?,
+                    product: r.try_get("product")?,
+                    name: r.try_get("name")?,
+                    ransomware: r.try_get("ransomware")?,
+                })
             })
-            .collect())
+            .collect()
     }
 
     /// EPSS scores for the given CVE ids (missing ids have no score).
@@ -151,14 +152,14 @@ impl Store {
         .fetch_all(&self.pool)
         .await
         .context("loading EPSS scores")?;
-        let out = rows
-            .into_iter()
-            .map(|r| EpssRow {
-                cve_id: r.get("cve_id"),
-                probability: r.get("probability"),
-                percentile: r.get("percentile"),
+        rows.into_iter()
+            .map(|r| {
+                Ok(EpssRow {
+                    cve_id: r.try_get("cve_id")?,
+                    probability: r.try_get("probability")?,
+                    percentile: r.try_get("percentile")?,
+                })
             })
-            .collect();
-        Ok(out)
+            .collect()
     }
 }

@@ -39,7 +39,7 @@ async fn enrolled_agent_reports_and_gets_commands_over_mtls_only() {
     assert_eq!(hosts["hosts"][0]["hostname"], "web-1");
     assert_eq!(hosts["hosts"][0]["packages"], 2);
     let mut findings = Value::Null;
-    for _ in 0..100 {
+    for _ in 0..300 {
         let (status, body) = t
             .get_json(&format!("/api/v1/hosts/{host_id}/findings"))
             .await;

@@ -168,7 +168,9 @@ pub async fn run_to_end(
 
 /// Waits (bounded) until `done(view)` holds for the rollout and returns the view.
 pub async fn wait_for(t: &TestController, id: &str, done: impl Fn(&Value) -> bool) -> Value {
-    for _ in 0..100 {
+    // Up to 30 s: the scheduler's passes run on real time in these tests, and CI runs them
+    // beside the whole suite on two cores.
+    for _ in 0..300 {
         let (_, view) = t.get_json(&format!("/api/v1/rollouts/{id}")).await;
         if done(&view) {
             return view;

@@ -355,7 +355,7 @@ async fn ranked(
 
 /// Waits for findings of `host` computed after `after`.
 async fn newer(t: &TestController, host: &str, after: &Value) -> Value {
-    for _ in 0..100 {
+    for _ in 0..300 {
         let (_, body) = t.get_json(&format!("/api/v1/hosts/{host}/findings")).await;
         if body["computed_at"].is_string() && body["computed_at"] != *after {
             return body;

@@ -21,7 +21,7 @@ async fn scan(t: &TestController, agent: &reqwest::Client, host: &str, after: &V
         "reboot_required": false, "collected_at": "2026-11-01T00:00:00Z"
     });
     assert_eq!(t.agent_post(agent, "inventory", &inventory).await, 200);
-    for _ in 0..100 {
+    for _ in 0..600 {
         let (_, body) = t.get_json(&format!("/api/v1/hosts/{host}/findings")).await;
         if body["computed_at"].is_string() && body["computed_at"] != *after {
             return body;

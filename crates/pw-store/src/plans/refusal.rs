@@ -73,9 +73,9 @@ pub(super) async fn stale(
     let last_change = match last {
         Some(row) => format!(
             "{} by {} at {}",
-            row.get::<String, _>("event"),
-            row.get::<String, _>("actor"),
-            row.get::<String, _>("at")
+            row.try_get::<String, _>("event")?,
+            row.try_get::<String, _>("actor")?,
+            row.try_get::<String, _>("at")?
         ),
         None => "unknown".to_owned(),
     };
