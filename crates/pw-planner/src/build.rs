@@ -29,35 +29,117 @@ struct Planned<'a> {
     estimate: HostEstimate,
 }
 
+/// The input sorted out: hosts per group with their changes, and what the plan leaves alone.
+struct Collected<'a> {
+    problems: Vec<String>,
+    /// Every listed host per group (in scope or not): the group's size for budgets.
+    fleet_sizes: BTreeMap<&'a str, usize>,
+    in_scope: usize,
+    /// In scope, but nothing to change (or its changes could not be computed).
+    unchanged: Vec<&'a Host>,
+    /// Hosts with changes, per group, sorted by id.
+    per_group: BTreeMap<&'a str, Vec<Planned<'a>>>,
+}
+
+/// Each group's batches as placed in its window slots, and the batches that found no slot.
+type PlacedGroups<'a> = BTreeMap<&'a str, (Vec<schedule::Placed>, Vec<schedule::NotPlaced>)>;
+
+/// Per group, per host (index in `per_group`): its batch number and the batch's end.
+type HostBatches<'a> = BTreeMap<&'a str, Vec<Option<(usize, Timestamp)>>>;
+
 /// Builds a plan; unusable input is listed in `problems`, never a panic or an error.
 pub fn build_plan(input: &PlanInput, policy: &Policy, now: Timestamp) -> Plan {
-    let mut problems = Vec::new();
-    let mut fleet_sizes: BTreeMap<&str, usize> = BTreeMap::new();
+    let collected = collect(input, policy);
+    // Staging (and every non-production) group first, so production can wait for it.
+    let mut order: Vec<&GroupPolicy> = collected
+        .per_group
+        .keys()
+        .filter_map(|g| policy.groups.get(*g))
+        .collect();
+    order.sort_by_key(|g| (g.is_production(), g.name.clone()));
+    let placed = place_groups(input, &order, &collected);
+    let (batches, host_batch) = number_batches(policy, &placed, &collected.per_group);
+    let unscheduled = unscheduled(&placed, &collected.per_group);
+    let gate_problems = staging_gates(input, &order, &collected.per_group);
+    let gates = ApprovalGates {
+        production: order.iter().any(|g| g.is_production()),
+        staging_problems: gate_problems.values().flatten().cloned().collect(),
+    };
+    let reviews = review_groups(
+        input,
+        policy,
+        now,
+        &order,
+        &collected,
+        &placed,
+        &gate_problems,
+    );
+    let Collected {
+        problems,
+        in_scope,
+        unchanged,
+        per_group,
+        ..
+    } = collected;
+    let (host_plans, facts) = host_plans(per_group, &host_batch, &unchanged, in_scope);
+    let mut summary = summarize(&facts, &input.scope, now, input.until);
+    summary.package_changes = host_plans.iter().map(|h| h.changes.len()).sum();
+
+    Plan {
+        id: input.plan_id.clone(),
+        author: input.author.clone(),
+        created_at: now,
+        from: input.from,
+        until: input.until,
+        scope: input.scope.clone(),
+        approval: ApprovalState::draft(input.author.clone()),
+        gates,
+        summary,
+        risks: risk::merge(&reviews.checklists),
+        failure_policy: FailurePolicy {
+            rollout_max_failures: reviews.rollout_max_failures,
+            stop_on_canary_failure: true,
+        },
+        groups: reviews.groups,
+        batches,
+        unscheduled,
+        hosts: host_plans,
+        notifications: reviews.notifications,
+        problems,
+    }
+}
+
+/// Sorts the listed hosts into groups with their changes; every unusable entry is a problem.
+fn collect<'a>(input: &'a PlanInput, policy: &'a Policy) -> Collected<'a> {
+    let mut out = Collected {
+        problems: Vec::new(),
+        fleet_sizes: BTreeMap::new(),
+        in_scope: 0,
+        unchanged: Vec::new(),
+        per_group: BTreeMap::new(),
+    };
     let mut seen = BTreeSet::new();
-    let mut in_scope: Vec<&Host> = Vec::new();
-    let mut unchanged: Vec<&Host> = Vec::new();
     let mut schemes: BTreeMap<&str, Result<Scheme, String>> = BTreeMap::new();
-    let mut per_group: BTreeMap<&str, Vec<Planned<'_>>> = BTreeMap::new();
     for host in &input.hosts {
         if !seen.insert(host.id.as_str()) {
-            problems.push(format!(
+            out.problems.push(format!(
                 "host {:?} is listed more than once; the first entry is used",
                 host.id
             ));
             continue;
         }
         let Some(group) = policy.groups.get(&host.group) else {
-            problems.push(format!(
+            out.problems.push(format!(
                 "host {:?}: group {:?} is not defined in the policy",
                 host.id, host.group
             ));
             continue;
         };
-        *fleet_sizes.entry(group.name.as_str()).or_default() += 1;
+        *out.fleet_sizes.entry(group.name.as_str()).or_default() += 1;
         if let Some(environment) = &host.environment
             && *environment != group.environment
         {
-            problems.push(format!(
+            out.problems.push(format!(
                 "host {:?} says environment {environment:?} but its group {:?} is {:?}; the group's is used",
                 host.id, group.name, group.environment
             ));
@@ -65,7 +147,7 @@ pub fn build_plan(input: &PlanInput, policy: &Policy, now: Timestamp) -> Plan {
         if !input.scope.admits(host) {
             continue;
         }
-        in_scope.push(host);
+        out.in_scope += 1;
         let scheme = schemes
             .entry(host.os.as_str())
             .or_insert_with(|| {
@@ -78,13 +160,13 @@ pub fn build_plan(input: &PlanInput, policy: &Policy, now: Timestamp) -> Plan {
             .and_then(|scheme| targets::changes_with_scheme(host, scheme, &input.scope, policy));
         match changes {
             Err(problem) => {
-                problems.push(format!("host {:?}: {problem}", host.id));
-                unchanged.push(host);
+                out.problems.push(format!("host {:?}: {problem}", host.id));
+                out.unchanged.push(host);
             }
-            Ok(changes) if changes.is_empty() => unchanged.push(host),
+            Ok(changes) if changes.is_empty() => out.unchanged.push(host),
             Ok(changes) => {
                 let estimate = targets::estimate(&changes, policy);
-                per_group
+                out.per_group
                     .entry(group.name.as_str())
                     .or_default()
                     .push(Planned {
@@ -95,22 +177,28 @@ pub fn build_plan(input: &PlanInput, policy: &Policy, now: Timestamp) -> Plan {
             }
         }
     }
-    for hosts in per_group.values_mut() {
+    for hosts in out.per_group.values_mut() {
         hosts.sort_by(|a, b| a.host.id.cmp(&b.host.id));
     }
+    out
+}
 
-    // Staging (and every non-production) group first, so production can wait for it.
-    let mut order: Vec<&GroupPolicy> = per_group
-        .keys()
-        .filter_map(|g| policy.groups.get(*g))
-        .collect();
-    order.sort_by_key(|g| (g.is_production(), g.name.clone()));
-    let mut placed_by_group: BTreeMap<&str, (Vec<schedule::Placed>, Vec<schedule::NotPlaced>)> =
-        BTreeMap::new();
+/// Batches each group (canaries, then waves) and places them in its window slots, in `order`:
+/// a production group starts no earlier than its staging counterpart's last batch ends.
+fn place_groups<'a>(
+    input: &PlanInput,
+    order: &[&'a GroupPolicy],
+    collected: &Collected<'_>,
+) -> PlacedGroups<'a> {
+    let mut placed_by_group = PlacedGroups::new();
     let mut group_end: BTreeMap<&str, Timestamp> = BTreeMap::new();
-    for group in &order {
-        let hosts = &per_group[group.name.as_str()];
-        let fleet_size = fleet_sizes.get(group.name.as_str()).copied().unwrap_or(0);
+    for group in order {
+        let hosts = &collected.per_group[group.name.as_str()];
+        let fleet_size = collected
+            .fleet_sizes
+            .get(group.name.as_str())
+            .copied()
+            .unwrap_or(0);
         let batch_hosts: Vec<BatchHost<'_>> = hosts
             .iter()
             .map(|p| BatchHost {
@@ -140,12 +228,11 @@ pub fn build_plan(input: &PlanInput, policy: &Policy, now: Timestamp) -> Plan {
             not_before = not_before.max(*end);
         }
         let estimates: Vec<HostEstimate> = hosts.iter().map(|p| p.estimate).collect();
-        let slots = input
+        let slots: Vec<_> = input
             .slots
             .get(&group.name)
             .map(Vec::as_slice)
-            .unwrap_or_default();
-        let slots: Vec<_> = slots
+            .unwrap_or_default()
             .iter()
             .filter(|s| s.start < input.until)
             .cloned()
@@ -161,18 +248,24 @@ pub fn build_plan(input: &PlanInput, policy: &Policy, now: Timestamp) -> Plan {
         }
         placed_by_group.insert(group.name.as_str(), (placed, not_placed));
     }
+    placed_by_group
+}
 
-    // Global batch numbers in time order.
+/// Global batch numbers in time order, and each host's batch.
+fn number_batches<'a>(
+    policy: &Policy,
+    placed_by_group: &PlacedGroups<'a>,
+    per_group: &BTreeMap<&str, Vec<Planned<'_>>>,
+) -> (Vec<Batch>, HostBatches<'a>) {
     let mut all: Vec<(&str, usize, &schedule::Placed)> = Vec::new();
-    for (group, (placed, _)) in &placed_by_group {
+    for (group, (placed, _)) in placed_by_group {
         all.extend(placed.iter().enumerate().map(|(i, p)| (*group, i, p)));
     }
     all.sort_by(|a, b| (a.2.start, a.0, a.1).cmp(&(b.2.start, b.0, b.1)));
     let mut batches = Vec::with_capacity(all.len());
-    let mut host_batch: BTreeMap<&str, Vec<Option<(usize, Timestamp)>>> = BTreeMap::new();
-    for (number, (group, index, placed)) in all.iter().enumerate() {
+    let mut host_batch = HostBatches::new();
+    for (number, (group, index, placed)) in all.into_iter().enumerate() {
         let hosts = &per_group[group];
-        let policy_group = &policy.groups[*group];
         for h in &placed.hosts {
             host_batch
                 .entry(group)
@@ -180,7 +273,7 @@ pub fn build_plan(input: &PlanInput, policy: &Policy, now: Timestamp) -> Plan {
         }
         batches.push(Batch {
             number: number + 1,
-            group: (*group).to_owned(),
+            group: group.to_owned(),
             index_in_group: index + 1,
             kind: placed.kind,
             hosts: placed
@@ -198,7 +291,7 @@ pub fn build_plan(input: &PlanInput, policy: &Policy, now: Timestamp) -> Plan {
             rollback_buffer_seconds: placed.rollback_buffer_seconds,
             usable_seconds: placed.usable_seconds,
             max_failures: (placed.kind == BatchKind::Canary).then(|| {
-                policy_group
+                policy.groups[group]
                     .rollout
                     .canary_max_failures
                     .of(placed.hosts.len())
@@ -206,11 +299,19 @@ pub fn build_plan(input: &PlanInput, policy: &Policy, now: Timestamp) -> Plan {
             notes: placed.notes.clone(),
         });
     }
-    let mut unscheduled = Vec::new();
-    for (group, (_, not_placed)) in &placed_by_group {
+    (batches, host_batch)
+}
+
+/// The hosts no window slot could take, with the reason.
+fn unscheduled(
+    placed_by_group: &PlacedGroups<'_>,
+    per_group: &BTreeMap<&str, Vec<Planned<'_>>>,
+) -> Vec<Unscheduled> {
+    let mut out = Vec::new();
+    for (group, (_, not_placed)) in placed_by_group {
         let hosts = &per_group[group];
         for entry in not_placed {
-            unscheduled.push(Unscheduled {
+            out.push(Unscheduled {
                 group: (*group).to_owned(),
                 hosts: entry
                     .hosts
@@ -221,9 +322,17 @@ pub fn build_plan(input: &PlanInput, policy: &Policy, now: Timestamp) -> Plan {
             });
         }
     }
+    out
+}
 
-    // Staging gate per production group.
-    let mut gate_problems: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+/// The staging gate of each production group with a staging counterpart: what its staging
+/// runs have not shown yet (empty: passed).
+fn staging_gates<'a>(
+    input: &PlanInput,
+    order: &[&'a GroupPolicy],
+    per_group: &BTreeMap<&str, Vec<Planned<'_>>>,
+) -> BTreeMap<&'a str, Vec<String>> {
+    let mut gate_problems = BTreeMap::new();
     for group in order.iter().filter(|g| g.is_production()) {
         if let Some(counterpart) = &group.staging_counterpart {
             let versions: BTreeSet<(String, String)> = per_group[group.name.as_str()]
@@ -236,21 +345,37 @@ pub fn build_plan(input: &PlanInput, policy: &Policy, now: Timestamp) -> Plan {
             );
         }
     }
-    let gates = ApprovalGates {
-        production: order.iter().any(|g| g.is_production()),
-        staging_problems: gate_problems.values().flatten().cloned().collect(),
-    };
+    gate_problems
+}
 
-    // Risk checklist, group plans, notifications.
+/// Per group: the risk checklist, the group's plan and its owners' notifications.
+struct Reviews {
+    checklists: Vec<(String, Vec<crate::risk::RiskItem>)>,
+    groups: Vec<GroupPlan>,
+    notifications: Vec<Notification>,
+    rollout_max_failures: usize,
+}
+
+fn review_groups(
+    input: &PlanInput,
+    policy: &Policy,
+    now: Timestamp,
+    order: &[&GroupPolicy],
+    collected: &Collected<'_>,
+    placed_by_group: &PlacedGroups<'_>,
+    gate_problems: &BTreeMap<&str, Vec<String>>,
+) -> Reviews {
     let no_problems: Vec<String> = Vec::new();
-    let mut checklists = Vec::new();
-    let mut groups = Vec::new();
-    let mut notifications = Vec::new();
-    let mut rollout_max_failures = 0usize;
-    for group in &order {
+    let mut out = Reviews {
+        checklists: Vec::new(),
+        groups: Vec::new(),
+        notifications: Vec::new(),
+        rollout_max_failures: 0,
+    };
+    for group in order {
         let name = group.name.as_str();
-        let hosts = &per_group[name];
-        let fleet_size = fleet_sizes.get(name).copied().unwrap_or(0);
+        let hosts = &collected.per_group[name];
+        let fleet_size = collected.fleet_sizes.get(name).copied().unwrap_or(0);
         let budget = batch::budget(&group.rollout, fleet_size.max(hosts.len()));
         let view = GroupView {
             group,
@@ -267,7 +392,8 @@ pub fn build_plan(input: &PlanInput, policy: &Policy, now: Timestamp) -> Plan {
                 .collect(),
             staging_problems: gate_problems.get(name).unwrap_or(&no_problems),
         };
-        checklists.push((name.to_owned(), risk::group_checklist(&view, policy)));
+        out.checklists
+            .push((name.to_owned(), risk::group_checklist(&view, policy)));
         let (placed, _) = &placed_by_group[name];
         let canary_size = placed
             .iter()
@@ -276,10 +402,10 @@ pub fn build_plan(input: &PlanInput, policy: &Policy, now: Timestamp) -> Plan {
             .sum::<usize>();
         let wave_hosts = hosts.len() - canary_size.min(hosts.len());
         let max_failures = group.rollout.max_failures.of(wave_hosts);
-        rollout_max_failures += max_failures;
+        out.rollout_max_failures += max_failures;
         let first_start = placed.iter().map(|p| p.start).min();
         let last_end = placed.iter().map(|p| p.end).max();
-        notifications.extend(notices(
+        out.notifications.extend(notices(
             group,
             first_start,
             last_end,
@@ -287,7 +413,7 @@ pub fn build_plan(input: &PlanInput, policy: &Policy, now: Timestamp) -> Plan {
             hosts.len(),
             now,
         ));
-        groups.push(group_plan(
+        out.groups.push(group_plan(
             group,
             policy,
             fleet_size,
@@ -299,11 +425,22 @@ pub fn build_plan(input: &PlanInput, policy: &Policy, now: Timestamp) -> Plan {
             last_end,
         ));
     }
-    notifications.sort_by(|a, b| (a.at, &a.group, a.kind).cmp(&(b.at, &b.group, b.kind)));
-    groups.sort_by(|a, b| a.name.cmp(&b.name));
+    out.notifications
+        .sort_by(|a, b| (a.at, &a.group, a.kind).cmp(&(b.at, &b.group, b.kind)));
+    out.groups.sort_by(|a, b| a.name.cmp(&b.name));
+    out
+}
 
-    let mut host_plans = Vec::with_capacity(in_scope.len());
-    let mut facts: Vec<HostFacts<'_>> = unchanged
+/// Each host's plan (its batch, changes and rollback versions), sorted by id, and the facts
+/// the summary counts (hosts without changes included).
+fn host_plans<'a>(
+    per_group: BTreeMap<&str, Vec<Planned<'a>>>,
+    host_batch: &HostBatches<'_>,
+    unchanged: &[&'a Host],
+    in_scope: usize,
+) -> (Vec<HostPlan>, Vec<HostFacts<'a>>) {
+    let mut host_plans = Vec::with_capacity(in_scope);
+    let mut facts: Vec<HostFacts<'a>> = unchanged
         .iter()
         .map(|host| HostFacts {
             findings: &host.findings,
@@ -337,31 +474,7 @@ pub fn build_plan(input: &PlanInput, policy: &Policy, now: Timestamp) -> Plan {
         }
     }
     host_plans.sort_by(|a, b| a.id.cmp(&b.id));
-    let mut summary = summarize(&facts, &input.scope, now, input.until);
-    summary.package_changes = host_plans.iter().map(|h| h.changes.len()).sum();
-
-    Plan {
-        id: input.plan_id.clone(),
-        author: input.author.clone(),
-        created_at: now,
-        from: input.from,
-        until: input.until,
-        scope: input.scope.clone(),
-        approval: ApprovalState::draft(input.author.clone()),
-        gates,
-        summary,
-        risks: risk::merge(&checklists),
-        failure_policy: FailurePolicy {
-            rollout_max_failures,
-            stop_on_canary_failure: true,
-        },
-        groups,
-        batches,
-        unscheduled,
-        hosts: host_plans,
-        notifications,
-        problems,
-    }
+    (host_plans, facts)
 }
 
 #[allow(clippy::too_many_arguments)]
