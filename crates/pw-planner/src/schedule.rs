@@ -88,6 +88,115 @@ pub struct Rules {
     pub not_before: Timestamp,
 }
 
+/// The group's slots in time order with their capacities, and the largest of them.
+struct Slots<'a> {
+    slots: Vec<&'a WindowSlot>,
+    capacities: Vec<Capacity>,
+    largest_usable: u64,
+    largest_buffer: u64,
+}
+
+impl<'a> Slots<'a> {
+    fn new(slots: &'a [WindowSlot], rules: Rules) -> Slots<'a> {
+        let mut slots: Vec<&WindowSlot> = slots.iter().filter(|s| s.end > s.start).collect();
+        slots.sort_by(|a, b| (a.start, a.end, &a.window).cmp(&(b.start, b.end, &b.window)));
+        let capacities: Vec<Capacity> = slots
+            .iter()
+            .map(|s| capacity(s, rules.verification_seconds, rules.buffer_percent))
+            .collect();
+        let largest = |f: fn(&Capacity) -> u64| capacities.iter().map(f).max().unwrap_or(0);
+        Slots {
+            largest_usable: largest(|c| c.usable_seconds),
+            largest_buffer: largest(|c| c.rollback_buffer_seconds),
+            slots,
+            capacities,
+        }
+    }
+
+    /// Whether no slot of the horizon can hold this host at all.
+    fn never_fits(&self, e: HostEstimate) -> bool {
+        e.apply_seconds > self.largest_usable || e.rollback_seconds > self.largest_buffer
+    }
+
+    /// Why a host no slot can hold is left out.
+    fn never_reason(&self, e: HostEstimate) -> String {
+        if self.slots.is_empty() {
+            return "no open window slot in the planning horizon".into();
+        }
+        format!(
+            "needs {} to apply and {} to roll back; the largest slot in the horizon offers {} usable and a {} rollback buffer",
+            format_duration(e.apply_seconds),
+            format_duration(e.rollback_seconds),
+            format_duration(self.largest_usable),
+            format_duration(self.largest_buffer)
+        )
+    }
+}
+
+/// The first slot (from `slot_index`, not before `cursor`) where some of the hosts fit.
+struct Fit {
+    index: usize,
+    start: Timestamp,
+    fit: Vec<usize>,
+    rest: Vec<usize>,
+    remaining: u64,
+    cap: Capacity,
+}
+
+/// The search for a batch's slot: where it fits (if anywhere), and the slots it skipped.
+struct Search {
+    found: Option<Fit>,
+    moved: usize,
+    first_move: Option<String>,
+}
+
+fn find_slot(
+    slots: &Slots<'_>,
+    hosts: &[usize],
+    estimates: &[HostEstimate],
+    (cursor, slot_index): (Timestamp, usize),
+    rules: Rules,
+) -> Search {
+    let mut search = Search {
+        found: None,
+        moved: 0,
+        first_move: None,
+    };
+    for (index, slot) in slots.slots.iter().enumerate().skip(slot_index) {
+        if slot.end <= cursor {
+            continue;
+        }
+        let cap = slots.capacities[index];
+        let start = cursor.max(slot.start);
+        let usable_end = slot.end
+            - SignedDuration::from_secs(
+                (cap.rollback_buffer_seconds + rules.verification_seconds) as i64,
+            );
+        let remaining = u64::try_from(usable_end.as_second() - start.as_second()).unwrap_or(0);
+        let (fit, rest): (Vec<usize>, Vec<usize>) = hosts.iter().partition(|&&h| {
+            estimates[h].apply_seconds <= remaining
+                && estimates[h].rollback_seconds <= cap.rollback_buffer_seconds
+        });
+        if fit.is_empty() {
+            search.moved += 1;
+            if search.first_move.is_none() {
+                search.first_move = Some(move_reason(hosts, estimates, slot, remaining, cap));
+            }
+            continue;
+        }
+        search.found = Some(Fit {
+            index,
+            start,
+            fit,
+            rest,
+            remaining,
+            cap,
+        });
+        break;
+    }
+    search
+}
+
 /// Places `batches` (canary first) into `slots` (any order); `estimates[i]` belongs to host `i`.
 pub fn place(
     batches: Vec<PendingBatch>,
@@ -95,23 +204,7 @@ pub fn place(
     estimates: &[HostEstimate],
     rules: Rules,
 ) -> (Vec<Placed>, Vec<NotPlaced>) {
-    let mut slots: Vec<&WindowSlot> = slots.iter().filter(|s| s.end > s.start).collect();
-    slots.sort_by(|a, b| (a.start, a.end, &a.window).cmp(&(b.start, b.end, &b.window)));
-    let capacities: Vec<Capacity> = slots
-        .iter()
-        .map(|s| capacity(s, rules.verification_seconds, rules.buffer_percent))
-        .collect();
-    let largest_usable = capacities
-        .iter()
-        .map(|c| c.usable_seconds)
-        .max()
-        .unwrap_or(0);
-    let largest_buffer = capacities
-        .iter()
-        .map(|c| c.rollback_buffer_seconds)
-        .max()
-        .unwrap_or(0);
-
+    let slots = Slots::new(slots, rules);
     let mut placed = Vec::new();
     let mut not_placed = Vec::new();
     let mut queue: std::collections::VecDeque<(PendingBatch, Vec<String>)> =
@@ -120,95 +213,42 @@ pub fn place(
     let mut slot_index = 0usize;
     let mut canary_placed = false;
     while let Some((mut batch, mut notes)) = queue.pop_front() {
-        // Hosts no slot of the horizon can hold.
-        let (never, hosts): (Vec<usize>, Vec<usize>) = batch.hosts.iter().partition(|&&h| {
-            estimates[h].apply_seconds > largest_usable
-                || estimates[h].rollback_seconds > largest_buffer
-        });
-        for host in never {
-            let e = estimates[host];
-            not_placed.push(NotPlaced {
-                hosts: vec![host],
-                reason: if slots.is_empty() {
-                    "no open window slot in the planning horizon".into()
-                } else {
-                    format!(
-                        "needs {} to apply and {} to roll back; the largest slot in the horizon offers {} usable and a {} rollback buffer",
-                        format_duration(e.apply_seconds),
-                        format_duration(e.rollback_seconds),
-                        format_duration(largest_usable),
-                        format_duration(largest_buffer)
-                    )
-                },
-            });
-        }
+        let (never, hosts): (Vec<usize>, Vec<usize>) = batch
+            .hosts
+            .iter()
+            .partition(|&&h| slots.never_fits(estimates[h]));
+        not_placed.extend(never.into_iter().map(|host| NotPlaced {
+            hosts: vec![host],
+            reason: slots.never_reason(estimates[host]),
+        }));
         if hosts.is_empty() {
             continue;
         }
         batch.hosts = hosts;
-        let mut moved = 0usize;
-        let mut first_move: Option<String> = None;
-        let mut outcome = None;
-        for (index, slot) in slots.iter().enumerate().skip(slot_index) {
-            if slot.end <= cursor {
-                continue;
-            }
-            let cap = capacities[index];
-            let start = cursor.max(slot.start);
-            let usable_end = slot.end
-                - SignedDuration::from_secs(
-                    (cap.rollback_buffer_seconds + rules.verification_seconds) as i64,
-                );
-            let remaining = u64::try_from(usable_end.as_second() - start.as_second()).unwrap_or(0);
-            let (fit, rest): (Vec<usize>, Vec<usize>) = batch.hosts.iter().partition(|&&h| {
-                estimates[h].apply_seconds <= remaining
-                    && estimates[h].rollback_seconds <= cap.rollback_buffer_seconds
-            });
-            if fit.is_empty() {
-                moved += 1;
-                if first_move.is_none() {
-                    first_move = Some(move_reason(&batch.hosts, estimates, slot, remaining, cap));
-                }
-                continue;
-            }
-            outcome = Some((index, start, fit, rest, remaining, cap));
-            break;
-        }
-        let Some((index, start, fit, rest, remaining, cap)) = outcome else {
+        let search = find_slot(&slots, &batch.hosts, estimates, (cursor, slot_index), rules);
+        let Some(found) = search.found else {
             not_placed.push(NotPlaced {
-                hosts: batch.hosts.clone(),
-                reason: match first_move {
+                hosts: batch.hosts,
+                reason: match search.first_move {
                     Some(reason) => format!("no slot left in the horizon; {reason}"),
                     None => "no open window slot left in the planning horizon".into(),
                 },
             });
             continue;
         };
-        if let Some(reason) = first_move {
-            notes.push(if moved == 1 {
+        if let Some(reason) = search.first_move {
+            notes.push(if search.moved == 1 {
                 format!("moved to the next slot: {reason}")
             } else {
-                format!("moved past {moved} slots; first: {reason}")
+                format!("moved past {} slots; first: {reason}", search.moved)
             });
         }
-        if !rest.is_empty() {
-            let slow = rest
-                .iter()
-                .map(|h| estimates[*h].apply_seconds)
-                .max()
-                .unwrap_or(0);
-            notes.push(format!(
-                "split: {} of {} hosts fit the {} left in this slot; {} host(s) needing up to {} follow in the next batch",
-                fit.len(),
-                fit.len() + rest.len(),
-                format_duration(remaining),
-                rest.len(),
-                format_duration(slow)
-            ));
+        if !found.rest.is_empty() {
+            notes.push(split_note(&found, estimates));
             queue.push_front((
                 PendingBatch {
                     kind: batch.kind,
-                    hosts: rest,
+                    hosts: found.rest.clone(),
                 },
                 vec!["split from the previous batch (capacity)".into()],
             ));
@@ -218,36 +258,67 @@ pub fn place(
             notes.push("promoted to canary: the planned canary host(s) fit no slot".into());
         }
         canary_placed = true;
-        let apply = fit
-            .iter()
-            .map(|h| estimates[*h].apply_seconds)
-            .max()
-            .unwrap_or(0);
-        let rollback = fit
-            .iter()
-            .map(|h| estimates[*h].rollback_seconds)
-            .max()
-            .unwrap_or(0);
-        let end = start + SignedDuration::from_secs((apply + rules.verification_seconds) as i64);
-        let slot = slots[index];
-        placed.push(Placed {
-            kind: batch.kind,
-            hosts: fit,
-            window: slot.window.clone(),
-            slot_start: slot.start,
-            slot_end: slot.end,
-            start,
-            end,
-            apply_seconds: apply,
-            rollback_seconds: rollback,
-            rollback_buffer_seconds: cap.rollback_buffer_seconds,
-            usable_seconds: cap.usable_seconds,
-            notes,
-        });
-        cursor = end;
-        slot_index = index;
+        slot_index = found.index;
+        let batch = record(batch.kind, found, &slots, estimates, rules, notes);
+        cursor = batch.end;
+        placed.push(batch);
     }
     (placed, not_placed)
+}
+
+/// The note of a batch split for capacity.
+fn split_note(found: &Fit, estimates: &[HostEstimate]) -> String {
+    let slow = found
+        .rest
+        .iter()
+        .map(|h| estimates[*h].apply_seconds)
+        .max()
+        .unwrap_or(0);
+    format!(
+        "split: {} of {} hosts fit the {} left in this slot; {} host(s) needing up to {} follow in the next batch",
+        found.fit.len(),
+        found.fit.len() + found.rest.len(),
+        format_duration(found.remaining),
+        found.rest.len(),
+        format_duration(slow)
+    )
+}
+
+/// The placed batch: its hosts, slot, times and the slot's capacity.
+fn record(
+    kind: BatchKind,
+    found: Fit,
+    slots: &Slots<'_>,
+    estimates: &[HostEstimate],
+    rules: Rules,
+    notes: Vec<String>,
+) -> Placed {
+    let longest = |f: fn(&HostEstimate) -> u64| {
+        found
+            .fit
+            .iter()
+            .map(|h| f(&estimates[*h]))
+            .max()
+            .unwrap_or(0)
+    };
+    let apply = longest(|e| e.apply_seconds);
+    let rollback = longest(|e| e.rollback_seconds);
+    let end = found.start + SignedDuration::from_secs((apply + rules.verification_seconds) as i64);
+    let slot = slots.slots[found.index];
+    Placed {
+        kind,
+        hosts: found.fit,
+        window: slot.window.clone(),
+        slot_start: slot.start,
+        slot_end: slot.end,
+        start: found.start,
+        end,
+        apply_seconds: apply,
+        rollback_seconds: rollback,
+        rollback_buffer_seconds: found.cap.rollback_buffer_seconds,
+        usable_seconds: found.cap.usable_seconds,
+        notes,
+    }
 }
 
 fn move_reason(
