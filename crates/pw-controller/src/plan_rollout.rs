@@ -72,6 +72,40 @@ pub fn rollout_from_plan(
             plan.id
         ));
     }
+    check_skips(plan, skip, &mut problems);
+    let recipes = group_recipes(plan, &groups_used, skip, &mut problems);
+    let (batches, order) = batch_specs(plan, enrolled, &mut problems);
+    let rollout = RolloutPlan {
+        id,
+        batches,
+        budgets: recipes.budgets,
+        failure: recipes.failure,
+        mode: pw_rollout::Mode::Batches,
+    };
+    if problems.is_empty()
+        && let Err(error) = rollout.validate()
+    {
+        problems.push(format!("the plan's batches cannot be executed: {error}"));
+    }
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    Ok(FromPlan {
+        verification_seconds: recipes
+            .groups
+            .values()
+            .map(|g| g.verification_seconds)
+            .max()
+            .unwrap_or(0),
+        plan: rollout,
+        groups: recipes.groups,
+        check_names: recipes.check_names.into_iter().collect(),
+        hosts: order,
+    })
+}
+
+/// Every skipped check must be one of the plan's.
+fn check_skips(plan: &Plan, skip: &[String], problems: &mut Vec<String>) {
     let known_checks: BTreeSet<&str> = plan
         .groups
         .iter()
@@ -84,23 +118,45 @@ pub fn rollout_from_plan(
             ));
         }
     }
+}
 
-    let mut groups = BTreeMap::new();
-    let mut budgets = BTreeMap::new();
-    let mut check_names = BTreeSet::new();
-    let mut failure = FailurePolicy {
-        canary_max_failures: usize::MAX,
-        max_failures: plan.failure_policy.rollout_max_failures,
-        continue_after_failed_batch: true,
+/// What the engine takes from the plan's groups: checks and verification per group, budgets,
+/// the failure policy.
+struct Recipes {
+    groups: BTreeMap<String, GroupRecipe>,
+    budgets: BTreeMap<String, usize>,
+    check_names: BTreeSet<String>,
+    failure: FailurePolicy,
+}
+
+fn group_recipes(
+    plan: &Plan,
+    groups_used: &BTreeSet<&str>,
+    skip: &[String],
+    problems: &mut Vec<String>,
+) -> Recipes {
+    let mut out = Recipes {
+        groups: BTreeMap::new(),
+        budgets: BTreeMap::new(),
+        check_names: BTreeSet::new(),
+        failure: FailurePolicy {
+            canary_max_failures: usize::MAX,
+            max_failures: plan.failure_policy.rollout_max_failures,
+            continue_after_failed_batch: true,
+        },
     };
     for group in plan
         .groups
         .iter()
         .filter(|g| groups_used.contains(g.name.as_str()))
     {
-        budgets.insert(group.name.clone(), group.max_in_flight.max(1));
-        failure.canary_max_failures = failure.canary_max_failures.min(group.canary_max_failures);
-        failure.continue_after_failed_batch &= group.continue_after_failed_batch;
+        out.budgets
+            .insert(group.name.clone(), group.max_in_flight.max(1));
+        out.failure.canary_max_failures = out
+            .failure
+            .canary_max_failures
+            .min(group.canary_max_failures);
+        out.failure.continue_after_failed_batch &= group.continue_after_failed_batch;
         for step in &group.protection_steps {
             if step == RECORD_VERSIONS_STEP {
                 continue;
@@ -115,19 +171,20 @@ pub fn rollout_from_plan(
             ));
         }
         let mut checks = Vec::new();
-        for check in &group.health_checks {
-            if skip.contains(&check.name) {
-                continue;
-            }
+        for check in group
+            .health_checks
+            .iter()
+            .filter(|c| !skip.contains(&c.name))
+        {
             match to_agent_check(check) {
                 Ok(spec) => {
-                    check_names.insert(check.name.clone());
+                    out.check_names.insert(check.name.clone());
                     checks.push(spec);
                 }
                 Err(problem) => problems.push(format!("group {}: {problem}", group.name)),
             }
         }
-        groups.insert(
+        out.groups.insert(
             group.name.clone(),
             GroupRecipe {
                 checks,
@@ -136,9 +193,18 @@ pub fn rollout_from_plan(
         );
     }
     if !plan.failure_policy.stop_on_canary_failure {
-        failure.canary_max_failures = usize::MAX;
+        out.failure.canary_max_failures = usize::MAX;
     }
+    out
+}
 
+/// The plan's batches over enrolled hosts, each host with its exact targets, and the hosts in
+/// rollout order.
+fn batch_specs(
+    plan: &Plan,
+    enrolled: &[Enrolled],
+    problems: &mut Vec<String>,
+) -> (Vec<BatchSpec>, Vec<String>) {
     let drilled = drilled_groups(plan);
     let matcher = Matcher::new(enrolled);
     let plan_hosts: BTreeMap<&str, &pw_planner::plan::HostPlan> =
@@ -156,7 +222,7 @@ pub fn rollout_from_plan(
                 ));
                 continue;
             };
-            let Some(found) = matcher.find(planned, &mut problems) else {
+            let Some(found) = matcher.find(planned, problems) else {
                 continue;
             };
             if let Some(other) = taken.insert(&found.host.id, &planned.id) {
@@ -166,7 +232,7 @@ pub fn rollout_from_plan(
                 ));
                 continue;
             }
-            let targets = targets_of(planned, found, &mut problems);
+            let targets = targets_of(planned, found, problems);
             order.push(found.host.id.clone());
             hosts.push(HostSpec {
                 id: HostId(found.host.id.clone()),
@@ -185,32 +251,7 @@ pub fn rollout_from_plan(
             drill: batch.kind == PlannedKind::Canary && drilled.contains(batch.group.as_str()),
         });
     }
-    let rollout = RolloutPlan {
-        id,
-        batches,
-        budgets,
-        failure,
-        mode: pw_rollout::Mode::Batches,
-    };
-    if problems.is_empty()
-        && let Err(error) = rollout.validate()
-    {
-        problems.push(format!("the plan's batches cannot be executed: {error}"));
-    }
-    if !problems.is_empty() {
-        return Err(problems);
-    }
-    Ok(FromPlan {
-        verification_seconds: groups
-            .values()
-            .map(|g| g.verification_seconds)
-            .max()
-            .unwrap_or(0),
-        plan: rollout,
-        groups,
-        check_names: check_names.into_iter().collect(),
-        hosts: order,
-    })
+    (batches, order)
 }
 
 /// Finds plan hosts among enrolled hosts: by id, else by a unique hostname.
