@@ -6,13 +6,10 @@ use std::collections::BTreeMap;
 
 use pw_host::logcheck::LinePattern;
 use pw_protocol::{
-    BlockedVersion, CreateRollout, DrillScope, HealthCheckSpec, ProtectionStep, RolloutHostView,
-    RolloutList, RolloutView,
+    BlockedVersion, CreateRollout, HealthCheckSpec, ProtectionStep, RolloutHostView, RolloutList,
+    RolloutView,
 };
-use pw_rollout::{
-    BatchKind, BatchSpec, FailurePolicy, HostChange, HostId, HostSpec, Policy, RolloutId,
-    RolloutPlan, StepLimits, Target,
-};
+use pw_rollout::{HostChange, Policy, RolloutId, RolloutPlan, StepLimits, Target};
 use pw_store::{NewRollout, PlanLink, RolloutRow};
 
 use crate::recipe::Recipe;
@@ -40,10 +37,8 @@ pub async fn create(
     Ok(view)
 }
 
-/// An ad-hoc rollout: the same targets on every host, the first `canary_size` hosts as
-/// canaries, then waves of `batch_size` in the order given. Deliberately simpler than the
-/// planner's batching (no fleet labels, windows or percents exist here: the operator chose the
-/// order and the sizes); plans go through `plan_rollouts`.
+/// An ad-hoc rollout (batches: `pw_rollout::ad_hoc`), after the request's own checks and with
+/// no read-only host; plans go through `plan_rollouts`.
 async fn create_ad_hoc(
     state: &Controller,
     actor: &str,
@@ -56,26 +51,19 @@ async fn create_ad_hoc(
             "skip_checks and plan_version belong to a rollout of a plan (give plan)".into(),
         ));
     }
-    if request.hosts.is_empty() || request.targets.is_empty() {
-        return Err(invalid(
-            "a rollout needs hosts and targets (or a plan: {\"plan\": 7})".into(),
-        ));
-    }
-    let canary_size = request.canary_size.unwrap_or(1);
-    let batch_size = request.batch_size.unwrap_or(2);
-    if batch_size == 0 {
-        return Err(invalid("batch_size must be at least 1".into()));
-    }
-    if canary_size >= request.hosts.len() && request.hosts.len() > 1 {
-        return Err(invalid("canary_size must leave hosts for the waves".into()));
-    }
-    if canary_size == 0 && request.drill == Some(DrillScope::Canaries) {
-        return Err(invalid(
-            "drill \"canaries\" needs canary_size of at least 1 (or drill \"all\")".into(),
-        ));
-    }
     let targets = pw_rollout::wire::targets_from_pins("targets", &request.targets)
         .map_err(|e| invalid(e.to_string()))?;
+    let ad_hoc = pw_rollout::ad_hoc::AdHoc {
+        hosts: &request.hosts,
+        targets: &targets,
+        canary_size: request.canary_size,
+        batch_size: request.batch_size,
+        drill: request.drill.map(pw_rollout::wire::drill),
+        max_failures: request.max_failures,
+        mode: pw_rollout::wire::mode(request.mode),
+    };
+    let plan =
+        pw_rollout::ad_hoc::ad_hoc_plan(RolloutId(id.to_owned()), &ad_hoc).map_err(invalid)?;
     pw_protocol::validate_protection_steps(&request.protection_steps).map_err(invalid)?;
     validate_checks(&request.checks).map_err(invalid)?;
     let mut read_only = Vec::new();
@@ -97,44 +85,6 @@ async fn create_ad_hoc(
             read_only.join(", ")
         )));
     }
-    let spec = |host: &String| HostSpec {
-        id: HostId(host.clone()),
-        targets: targets.clone(),
-    };
-    let canaries = canary_size.min(request.hosts.len());
-    let mut batches = Vec::new();
-    let drills = |kind| match request.drill {
-        None => false,
-        Some(DrillScope::Canaries) => kind == BatchKind::Canary,
-        Some(DrillScope::All) => true,
-    };
-    let batch = |kind, hosts: &[String]| BatchSpec {
-        group: "default".into(),
-        kind,
-        hosts: hosts.iter().map(spec).collect(),
-        not_before: None,
-        not_after: None,
-        drill: drills(kind),
-    };
-    if canaries > 0 {
-        batches.push(batch(BatchKind::Canary, &request.hosts[..canaries]));
-    }
-    for chunk in request.hosts[canaries..].chunks(batch_size) {
-        batches.push(batch(BatchKind::Wave, chunk));
-    }
-    let mut failure = FailurePolicy::default_for(&batches);
-    if let Some(max) = request.max_failures {
-        failure.max_failures = max;
-    }
-    let plan = RolloutPlan {
-        id: RolloutId(id.to_owned()),
-        batches,
-        budgets: BTreeMap::from([("default".to_owned(), batch_size.max(canaries).max(1))]),
-        failure,
-        mode: pw_rollout::wire::mode(request.mode),
-    };
-    plan.validate()
-        .map_err(|e| invalid(format!("rollout plan: {e}")))?;
     let checks = request.checks.iter().map(|c| c.name().to_owned()).collect();
     let verification_seconds = request.verification_seconds.unwrap_or(300);
     let steps = &request.protection_steps;

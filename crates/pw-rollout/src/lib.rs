@@ -22,6 +22,7 @@
 //! - a health failure blocks the host's target versions fleet-wide; apply failures do not (they
 //!   are often the host's own: full disk, broken mirror) but count against the failure budget.
 
+pub mod ad_hoc;
 pub mod aftercare;
 pub mod block;
 mod claim;

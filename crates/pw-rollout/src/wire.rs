@@ -156,6 +156,14 @@ fn once_each<'a>(
     Ok(())
 }
 
+/// The API's drill scope as the engine's.
+pub fn drill(scope: pw_protocol::DrillScope) -> crate::ad_hoc::Drill {
+    match scope {
+        pw_protocol::DrillScope::Canaries => crate::ad_hoc::Drill::Canaries,
+        pw_protocol::DrillScope::All => crate::ad_hoc::Drill::All,
+    }
+}
+
 /// The API's rollout mode as the engine's.
 pub fn mode(mode: pw_protocol::RolloutMode) -> crate::plan::Mode {
     match mode {
