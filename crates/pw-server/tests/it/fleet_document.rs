@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::labels::{agent, report_labels};
-use crate::support::{TestController, client_with_token};
+use crate::support::{TestController, client_with_token, findings_after};
 
 const WINDOW: &str = r#"windows = [{ name = "nightly", rrule = "FREQ=DAILY;BYHOUR=1", dtstart = "2026-11-01T01:00:00", tz = "UTC", duration = "4h" }]"#;
 
@@ -350,19 +350,7 @@ async fn ranked(
         "reboot_required": false, "collected_at": "2026-11-01T00:00:00Z", "labels": {}
     });
     assert_eq!(t.agent_post(client, "inventory", &inventory).await, 200);
-    newer(t, host, after).await
-}
-
-/// Waits for findings of `host` computed after `after`.
-async fn newer(t: &TestController, host: &str, after: &Value) -> Value {
-    for _ in 0..300 {
-        let (_, body) = t.get_json(&format!("/api/v1/hosts/{host}/findings")).await;
-        if body["computed_at"].is_string() && body["computed_at"] != *after {
-            return body;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("no findings computed for {host} after {after}");
+    findings_after(t, host, after).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -388,8 +376,8 @@ async fn a_scoped_emergency_flag_makes_the_fix_t0_on_the_hosts_it_covers_only() 
     let (status, body) = put(&t, &t.admin_token.clone(), "", &flagged).await;
     assert_eq!(status, 200, "{body}");
     // Applying ranks the stored inventories again: no new report is needed.
-    let web_after = newer(&t, &web, &web_before["computed_at"]).await;
-    let other_after = newer(&t, &other, &other_before["computed_at"]).await;
+    let web_after = findings_after(&t, &web, &web_before["computed_at"]).await;
+    let other_after = findings_after(&t, &other, &other_before["computed_at"]).await;
     assert_eq!(tier(&web_after), "T0", "{web_after}");
     let reason = web_after["findings"][0]["reasons"][0].as_str().unwrap();
     assert!(

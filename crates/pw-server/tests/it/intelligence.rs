@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::support::{TestController, tls_client};
+use crate::support::{TestController, findings_after, tls_client};
 
 const OSV: &str = r#"{"id": "PW-2026-0001", "modified": "2026-11-01T00:00:00Z",
   "published": "2026-11-01T00:00:00Z", "summary": "pw-demo security fix",
@@ -21,14 +21,7 @@ async fn scan(t: &TestController, agent: &reqwest::Client, host: &str, after: &V
         "reboot_required": false, "collected_at": "2026-11-01T00:00:00Z"
     });
     assert_eq!(t.agent_post(agent, "inventory", &inventory).await, 200);
-    for _ in 0..600 {
-        let (_, body) = t.get_json(&format!("/api/v1/hosts/{host}/findings")).await;
-        if body["computed_at"].is_string() && body["computed_at"] != *after {
-            return body;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("no findings computed for {host}");
+    findings_after(t, host, after).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

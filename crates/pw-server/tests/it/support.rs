@@ -273,3 +273,16 @@ pub fn inventory_body(hostname: &str) -> Value {
         "collected_at": "2026-11-01T00:00:00Z"
     })
 }
+
+/// Waits (bounded: 30 s, the background scan runs on real time) for findings of `host`
+/// computed after `after` (`Value::Null`: any).
+pub async fn findings_after(t: &TestController, host: &str, after: &Value) -> Value {
+    for _ in 0..600 {
+        let (_, body) = t.get_json(&format!("/api/v1/hosts/{host}/findings")).await;
+        if body["computed_at"].is_string() && body["computed_at"] != *after {
+            return body;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("no findings computed for {host} after {after}");
+}
