@@ -16,13 +16,15 @@ use std::collections::HashMap;
 use pw_version::Scheme;
 
 use crate::advisory::{Advisory, AffectedPackage};
+use crate::precedence::apply_precedence;
 use crate::range::{CompiledRange, Fix, GeneralClaim};
 
 /// Index of an advisory inside an [`AdvisoryIndex`] (advisories are sorted by id).
 pub(crate) type AdvisoryId = u32;
 
 /// Advisories ready for matching. Withdrawn advisories are left out; of several advisories with
-/// the same id the one modified last is kept.
+/// the same id the one modified last is kept; entries a better-ranked source overrides are
+/// dropped ([`crate::apply_precedence`]).
 #[derive(Debug, Clone, Default)]
 pub struct AdvisoryIndex {
     pub(crate) advisories: Vec<Advisory>,
@@ -50,6 +52,9 @@ pub struct IndexStats {
     pub empty_entries: usize,
     /// Entries of non-distro ecosystems, counted when the advisories were built.
     pub ignored_entries: usize,
+    /// Entries dropped because a better-ranked source covers their (release, package, CVEs)
+    /// (`precedence.rs`: tracker, then official OSV, then changelog-derived records).
+    pub superseded_entries: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -110,6 +115,7 @@ impl AdvisoryIndex {
         kept.dedup_by(|later, earlier| later.id == earlier.id);
         kept.reverse();
         stats.duplicates_replaced = before - kept.len();
+        stats.superseded_entries = apply_precedence(&mut kept);
         stats.advisories = kept.len();
         stats.ignored_entries = kept.iter().map(|a| a.ignored_entries).sum();
 

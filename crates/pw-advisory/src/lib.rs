@@ -10,6 +10,7 @@
 //!   beginning" in both schemes.
 
 mod advisory;
+mod debian_tracker;
 mod epss;
 mod feed;
 mod ids;
@@ -19,11 +20,16 @@ mod matcher;
 mod osv;
 mod parse;
 mod position;
+mod precedence;
 mod range;
 mod scoring;
 mod severity;
 
 pub use advisory::{Advisory, AdvisoryProblem, AffectedPackage, Event, ecosystem_scheme};
+pub use debian_tracker::{
+    DEBIAN_TRACKER_PREFIX, TrackerError, TrackerParse, debian_release_number,
+    looks_like_debian_tracker, parse_debian_tracker,
+};
 pub use epss::{EpssError, EpssParse, EpssScore, EpssScores, parse_epss_csv};
 pub use feed::{AdvisoryBatch, FeedProblem, parse_advisories};
 pub use ids::{cve_of, is_cve_id};
@@ -38,5 +44,6 @@ pub use parse::{
     parse_osv_jsonl, parse_osv_record,
 };
 pub use position::Position;
+pub use precedence::{SourceRank, apply_precedence, source_rank};
 pub use scoring::{CvssError, CvssScore, CvssVersion, score_vector};
 pub use severity::{AdvisoryKind, DistroSeverity, SeverityLevel, SeveritySource};
