@@ -5,6 +5,7 @@
 //! record, an array or JSON lines; KEV is JSON with `catalogVersion`; EPSS is the daily CSV with or
 //! without its `#model_version` comment line.
 
+pub mod backports;
 mod base;
 mod import;
 mod load;
@@ -22,4 +23,7 @@ pub use load::load_from_store;
 pub use parsed::{Parsed, parse_inputs};
 pub use progress::{Progress, Silent};
 pub use source::{Input, Kind, MAX_INPUT_BYTES, classify, read_paths, unpack};
-pub use sync::{DEFAULT_EPSS_URL, DEFAULT_KEV_URL, DEFAULT_OSV_URLS, SyncSources, download};
+pub use sync::{
+    DEFAULT_DEBIAN_TRACKER_URL, DEFAULT_EPSS_URL, DEFAULT_KEV_URL, DEFAULT_OSV_URLS, SyncSources,
+    download,
+};

@@ -3,8 +3,8 @@
 
 use anyhow::bail;
 use pw_advisory::{
-    Advisory, EpssScores, FeedProblem, KevCatalog, LocatedRecord, parse_epss_csv, parse_kev,
-    parse_osv_bytes,
+    Advisory, EpssScores, FeedProblem, KevCatalog, LocatedRecord, Position, parse_debian_tracker,
+    parse_epss_csv, parse_kev, parse_osv_bytes,
 };
 
 use crate::Progress;
@@ -57,6 +57,18 @@ fn parse_one(input: &Input, parsed: &mut Parsed) -> anyhow::Result<()> {
                 }
                 parsed.osv.push((origin.clone(), located));
             }
+        }
+        Kind::DebianTracker => {
+            let date = input.date.unwrap_or_else(jiff::Timestamp::now);
+            let result = parse_debian_tracker(&input.bytes, date)
+                .map_err(|e| anyhow::anyhow!("{origin}: {e}"))?;
+            parsed.osv.extend(result.records.into_iter().map(|record| {
+                let located = LocatedRecord {
+                    position: Position::START,
+                    record,
+                };
+                (origin.clone(), located)
+            }));
         }
         Kind::Kev => {
             let result = parse_kev(&input.bytes).map_err(|e| anyhow::anyhow!("{origin}: {e}"))?;

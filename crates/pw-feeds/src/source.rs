@@ -15,6 +15,24 @@ pub struct Input {
     /// File path, `path!entry` for zip members, or URL.
     pub origin: String,
     pub bytes: Vec<u8>,
+    /// When the transport says the document was written (file modification time, HTTP
+    /// `Last-Modified`). Only documents without dates of their own use it (the Debian
+    /// Security Tracker's JSON); `None` means the import time.
+    pub date: Option<jiff::Timestamp>,
+    /// The kind the user named (`feeds import --format`); `None`: recognised by content.
+    pub kind: Option<Kind>,
+}
+
+impl Input {
+    /// A document recognised by content, without a transport date.
+    pub fn new(origin: impl Into<String>, bytes: Vec<u8>) -> Input {
+        Input {
+            origin: origin.into(),
+            bytes,
+            date: None,
+            kind: None,
+        }
+    }
 }
 
 /// What a document holds, decided from its first bytes.
@@ -26,6 +44,8 @@ pub enum Kind {
     Kev,
     /// An EPSS CSV (optional `#model_version` line, then `cve,epss,percentile`).
     Epss,
+    /// The Debian Security Tracker's JSON (package → CVE → per-release status).
+    DebianTracker,
 }
 
 /// Reads every input under `paths` (files or directories).
@@ -79,8 +99,17 @@ fn is_feed_name(path: &Path) -> bool {
 
 fn read_file(path: &Path, inputs: &mut Vec<Input>) -> anyhow::Result<()> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let date = std::fs::metadata(path)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| jiff::Timestamp::try_from(t).ok());
     let origin = path.display().to_string();
-    unpack(origin, bytes, inputs)
+    let first = inputs.len();
+    unpack(origin, bytes, inputs)?;
+    for input in &mut inputs[first..] {
+        input.date = date;
+    }
+    Ok(())
 }
 
 /// Decompresses gzip and expands zip archives; other bytes pass through.
@@ -94,11 +123,11 @@ pub fn unpack(origin: String, bytes: Vec<u8>, inputs: &mut Vec<Input>) -> anyhow
         if out.len() as u64 > MAX_INPUT_BYTES {
             bail!("{origin}: decompresses to more than {MAX_INPUT_BYTES} bytes");
         }
-        inputs.push(Input { origin, bytes: out });
+        inputs.push(Input::new(origin, out));
     } else if bytes.starts_with(b"PK\x03\x04") {
         unzip(&origin, &bytes, inputs)?;
     } else {
-        inputs.push(Input { origin, bytes });
+        inputs.push(Input::new(origin, bytes));
     }
     Ok(())
 }
@@ -124,16 +153,16 @@ fn unzip(origin: &str, bytes: &[u8], inputs: &mut Vec<Input>) -> anyhow::Result<
         if total > MAX_INPUT_BYTES {
             bail!("{origin}: decompresses to more than {MAX_INPUT_BYTES} bytes");
         }
-        inputs.push(Input {
-            origin: format!("{origin}!{name}"),
-            bytes: out,
-        });
+        inputs.push(Input::new(format!("{origin}!{name}"), out));
     }
     Ok(())
 }
 
-/// Recognises a document's kind from its content.
+/// The document's kind: the one the user named, else recognised from its content.
 pub fn classify(input: &Input) -> anyhow::Result<Kind> {
+    if let Some(kind) = input.kind {
+        return Ok(kind);
+    }
     let start = input
         .bytes
         .iter()
@@ -145,13 +174,20 @@ pub fn classify(input: &Input) -> anyhow::Result<Kind> {
     }
     if head.starts_with(b"{") || head.starts_with(b"[") {
         let is_kev = head.windows(16).any(|w| w == b"\"catalogVersion\"");
-        return Ok(if is_kev { Kind::Kev } else { Kind::Osv });
+        return Ok(if is_kev {
+            Kind::Kev
+        } else if pw_advisory::looks_like_debian_tracker(head) {
+            Kind::DebianTracker
+        } else {
+            Kind::Osv
+        });
     }
     if head.is_empty() {
         bail!("{}: the file is empty", input.origin);
     }
     bail!(
-        "{}: not an OSV (JSON/JSONL), CISA KEV (JSON) or EPSS (CSV) document",
+        "{}: not an OSV (JSON/JSONL), CISA KEV (JSON), Debian Security Tracker (JSON) or EPSS \
+         (CSV) document",
         input.origin
     )
 }
@@ -161,10 +197,7 @@ mod tests {
     use super::*;
 
     fn input(bytes: &[u8]) -> Input {
-        Input {
-            origin: "t".into(),
-            bytes: bytes.to_vec(),
-        }
+        Input::new("t", bytes.to_vec())
     }
 
     #[test]
@@ -188,6 +221,16 @@ mod tests {
             classify(&input(b"{\"id\":\"DSA-1\"}\n{\"id\":\"DSA-2\"}")).unwrap(),
             Kind::Osv
         );
+        assert_eq!(
+            classify(&input(
+                b"{\"less\": {\"CVE-2024-32487\": {\"releases\": {}}}}"
+            ))
+            .unwrap(),
+            Kind::DebianTracker
+        );
+        let mut named = input(b"{\"id\":\"DSA-1\"}");
+        named.kind = Some(Kind::DebianTracker);
+        assert_eq!(classify(&named).unwrap(), Kind::DebianTracker);
         assert!(
             classify(&input(b"  "))
                 .unwrap_err()

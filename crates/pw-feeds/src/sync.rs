@@ -6,7 +6,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 
 use crate::Progress;
-use crate::source::{Input, unpack};
+use crate::source::{Input, Kind, unpack};
 
 /// Where `feeds sync` downloads from. Every URL can be replaced (mirrors, air-gap proxies).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,6 +17,8 @@ pub struct SyncSources {
     pub kev: Option<String>,
     /// The daily EPSS CSV (gzip or plain).
     pub epss: Option<String>,
+    /// The Debian Security Tracker's JSON export (per-release status and fixed versions).
+    pub debian_tracker: Option<String>,
 }
 
 /// The public OSV bucket, one `all.zip` per ecosystem patchwarden matches.
@@ -29,6 +31,9 @@ pub const DEFAULT_OSV_URLS: &[&str] = &[
 /// CISA's Known Exploited Vulnerabilities catalog.
 pub const DEFAULT_KEV_URL: &str =
     "https://www.cisa.gov/sites/default/files/feeds/known_exploited_vulnerabilities.json";
+/// The Debian Security Tracker's JSON export.
+pub const DEFAULT_DEBIAN_TRACKER_URL: &str =
+    "https://security-tracker.debian.org/tracker/data/json";
 /// FIRST's daily EPSS scores.
 pub const DEFAULT_EPSS_URL: &str = "https://epss.empiricalsecurity.com/epss_scores-current.csv.gz";
 
@@ -38,15 +43,20 @@ impl Default for SyncSources {
             osv: DEFAULT_OSV_URLS.iter().map(|u| u.to_string()).collect(),
             kev: Some(DEFAULT_KEV_URL.into()),
             epss: Some(DEFAULT_EPSS_URL.into()),
+            debian_tracker: Some(DEFAULT_DEBIAN_TRACKER_URL.into()),
         }
     }
 }
 
 impl SyncSources {
-    fn urls(&self) -> Vec<&str> {
-        let mut urls: Vec<&str> = self.osv.iter().map(String::as_str).collect();
-        urls.extend(self.kev.as_deref());
-        urls.extend(self.epss.as_deref());
+    /// Every URL with the kind it must hold (`None`: recognised by content).
+    fn urls(&self) -> Vec<(&str, Option<Kind>)> {
+        let mut urls: Vec<(&str, Option<Kind>)> =
+            self.osv.iter().map(|u| (u.as_str(), None)).collect();
+        urls.extend(self.kev.as_deref().map(|u| (u, None)));
+        urls.extend(self.epss.as_deref().map(|u| (u, None)));
+        let tracker = self.debian_tracker.as_deref().filter(|u| !u.is_empty());
+        urls.extend(tracker.map(|u| (u, Some(Kind::DebianTracker))));
         urls
     }
 }
@@ -69,21 +79,30 @@ pub async fn download(
         .context("setting up the HTTP client")?;
     progress.start("downloading", urls.len() as u64);
     let mut inputs = Vec::new();
-    for url in urls {
-        let bytes = fetch(&client, url).await?;
+    for (url, kind) in urls {
+        let (bytes, last_modified) = fetch(&client, url).await?;
+        let first = inputs.len();
         unpack(url.to_owned(), bytes, &mut inputs)?;
+        for input in &mut inputs[first..] {
+            input.kind = kind;
+            input.date = last_modified;
+        }
         progress.advance(1);
     }
     progress.finish();
     Ok(inputs)
 }
 
-async fn fetch(client: &reqwest::Client, url: &str) -> anyhow::Result<Vec<u8>> {
+/// The body and the `Last-Modified` date of `url`.
+async fn fetch(
+    client: &reqwest::Client,
+    url: &str,
+) -> anyhow::Result<(Vec<u8>, Option<jiff::Timestamp>)> {
     let response = client.get(url).send().await.map_err(|error| {
         let hint = if error.is_connect() || error.is_timeout() {
             " — the machine looks offline or the host is unreachable; on air-gapped sites copy \
              the files over and use `patchwarden feeds import PATH…`, or point the sync at a \
-             mirror with --osv-url/--kev-url/--epss-url"
+             mirror with --osv-url/--kev-url/--epss-url/--debian-tracker-url"
         } else {
             ""
         };
@@ -93,11 +112,23 @@ async fn fetch(client: &reqwest::Client, url: &str) -> anyhow::Result<Vec<u8>> {
     if !status.is_success() {
         bail!("cannot download {url}: the server answered {status}");
     }
+    let last_modified = response
+        .headers()
+        .get(reqwest::header::LAST_MODIFIED)
+        .and_then(|v| v.to_str().ok())
+        .and_then(http_date);
     let bytes = response
         .bytes()
         .await
         .with_context(|| format!("download of {url} was interrupted"))?;
-    Ok(bytes.to_vec())
+    Ok((bytes.to_vec(), last_modified))
+}
+
+/// An HTTP date (`Wed, 21 Oct 2015 07:28:00 GMT`, RFC 9110's IMF-fixdate, an RFC 2822 form).
+fn http_date(text: &str) -> Option<jiff::Timestamp> {
+    jiff::fmt::rfc2822::parse(text)
+        .ok()
+        .map(|zoned| zoned.timestamp())
 }
 
 fn error_chain(error: &dyn std::error::Error) -> String {
@@ -109,4 +140,30 @@ fn error_chain(error: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_http_dates() {
+        assert_eq!(
+            http_date("Wed, 21 Oct 2015 07:28:00 GMT").map(|t| t.to_string()),
+            Some("2015-10-21T07:28:00Z".to_owned())
+        );
+        assert_eq!(http_date("yesterday"), None);
+    }
+
+    #[test]
+    fn the_tracker_url_is_read_as_the_tracker_and_an_empty_one_is_skipped() {
+        let mut sources = SyncSources::default();
+        let urls = sources.urls();
+        assert_eq!(
+            urls.last(),
+            Some(&(DEFAULT_DEBIAN_TRACKER_URL, Some(Kind::DebianTracker)))
+        );
+        sources.debian_tracker = Some(String::new());
+        assert!(sources.urls().iter().all(|(_, kind)| kind.is_none()));
+    }
 }
