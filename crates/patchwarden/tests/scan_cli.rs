@@ -22,6 +22,33 @@ fn status_file() -> PathBuf {
     repo("crates/pw-inventory/tests/data/dpkg-status-debian12.txt.gz")
 }
 
+/// The real status file with `less` and `librsvg2-2` put back to bookworm's release versions
+/// (`590-2`, `2.54.5+dfsg-1`: real versions of their changelog histories), i.e. before the
+/// security updates the real machine has. Written into `dir`; the test keeps `dir` alive.
+fn release_status_file(dir: &Path) -> PathBuf {
+    use std::io::Read;
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(std::fs::File::open(status_file()).unwrap())
+        .read_to_string(&mut text)
+        .unwrap();
+    for (package, installed, release) in [
+        ("less", "590-2.1~deb12u2", "590-2"),
+        ("librsvg2-2", "2.54.7+dfsg-1~deb12u1", "2.54.5+dfsg-1"),
+    ] {
+        let start = text.find(&format!("Package: {package}\n")).unwrap();
+        let end = start + text[start..].find("\n\n").unwrap();
+        let stanza = text[start..end].replace(
+            &format!("Version: {installed}\n"),
+            &format!("Version: {release}\n"),
+        );
+        assert_ne!(stanza, text[start..end], "{package} {installed}");
+        text.replace_range(start..end, &stanza);
+    }
+    let path = dir.join("status");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
 fn run(command: &mut Command) -> Output {
     let output = command.output().expect("running patchwarden");
     assert!(
@@ -33,7 +60,7 @@ fn run(command: &mut Command) -> Output {
     output
 }
 
-fn scan_json(extra: &[&str]) -> serde_json::Value {
+fn scan_json(status: &Path, extra: &[&str]) -> serde_json::Value {
     let mut command = bin();
     command.args([
         "scan",
@@ -44,7 +71,7 @@ fn scan_json(extra: &[&str]) -> serde_json::Value {
         "--now",
         "2026-11-23T00:00:00Z",
     ]);
-    command.arg("--dpkg-status").arg(status_file());
+    command.arg("--dpkg-status").arg(status);
     command.args(extra);
     serde_json::from_slice(&run(&mut command).stdout).expect("scan prints JSON")
 }
@@ -64,17 +91,25 @@ fn finding<'a>(
 
 #[test]
 fn scans_the_real_status_file_with_the_snapshot() {
-    let report = scan_json(&[]);
+    // The 20 matches python3-apt computes against the changelog records as the shared script
+    // wrote them (crates/pw-advisory/tests/data/expected_debian12_matches.py) are all fixes the
+    // installed bookworm backports already have; the shipped snapshot dates them by bookworm's
+    // own versions (crates/pw-feeds/snapshot/PROVENANCE.md), so the real machine has none.
+    let real = scan_json(&status_file(), &[]);
+    assert_eq!(real["host"]["packages"], 747);
+    assert_eq!(real["summary"]["findings"], 0);
+
+    let dir = tempfile::tempdir().unwrap();
+    let report = scan_json(&release_status_file(dir.path()), &[]);
     assert_eq!(report["schema"], "patchwarden-scan/1");
     assert_eq!(report["host"]["packages"], 747);
-    // 20 matches, computed independently with python3-apt in
-    // crates/pw-advisory/tests/data/expected_debian12_matches.py.
-    assert_eq!(report["summary"]["findings"], 20);
+    assert_eq!(report["summary"]["findings"], 3);
     let f = finding(&report, "librsvg2-2", "DEBCL-CVE-2023-38633");
     // Matched on the source package, as Debian advisories name sources.
     assert_eq!(f["package"], "librsvg");
-    assert_eq!(f["installed"], "2.54.7+dfsg-1~deb12u1");
-    assert_eq!(f["fixed"], "2.54.7+dfsg-1");
+    assert_eq!(f["installed"], "2.54.5+dfsg-1");
+    // Bookworm's backport, not the unstable upload that named the CVE (2.54.7+dfsg-1).
+    assert_eq!(f["fixed"], "2.54.7+dfsg-1~deb12u1");
     assert_eq!(f["aliases"], serde_json::json!(["CVE-2023-38633"]));
     for key in ["tier", "deadline", "reasons", "package_version"] {
         assert!(!f[key].is_null(), "{key} is set");
@@ -109,12 +144,15 @@ fn kev_and_emergency_flags_raise_the_tier_with_reasons() {
         "[priority]\n[[priority.emergency]]\ncve = \"CVE-2024-32487\"\nreason = \"exploit seen in our honeypot\"\n",
     )
     .unwrap();
-    let report = scan_json(&[
-        "--kev",
-        kev.to_str().unwrap(),
-        "--policy",
-        policy.to_str().unwrap(),
-    ]);
+    let report = scan_json(
+        &release_status_file(dir.path()),
+        &[
+            "--kev",
+            kev.to_str().unwrap(),
+            "--policy",
+            policy.to_str().unwrap(),
+        ],
+    );
     let f = finding(&report, "librsvg2-2", "DEBCL-CVE-2023-38633");
     assert_eq!(f["tier"], "T0");
     assert_eq!(f["kev"], true);
@@ -148,19 +186,20 @@ fn table_output_groups_by_tier_with_a_summary() {
         "2026-11-23T00:00:00Z",
         "--dpkg-status",
     ]);
-    command.arg(status_file());
+    let dir = tempfile::tempdir().unwrap();
+    command.arg(release_status_file(dir.path()));
     let text = String::from_utf8(run(&mut command).stdout).unwrap();
     let t1 = text
-        .find("T1 important security update — 14 findings")
+        .find("T1 important security update — 1 finding")
         .expect(&text);
     let t3 = text
-        .find("T3 recommended update — 6 findings")
+        .find("T3 recommended update — 2 findings")
         .expect(&text);
     assert!(t1 < t3);
     assert!(text.contains("OVERDUE"), "{text}");
     assert!(
         text.trim_end()
-            .ends_with("20 findings on 10 packages (T0 0, T1 14, T2 0, T3 6, T4 0); 20 overdue"),
+            .ends_with("3 findings on 2 packages (T0 0, T1 1, T2 0, T3 2, T4 0); 3 overdue"),
         "{text}"
     );
 }
@@ -182,13 +221,50 @@ fn imported_feeds_are_used_instead_of_the_snapshot() {
         out.contains("OSV 6 records (6 new, 0 updated, 0 unchanged)"),
         "{out}"
     );
-    let report = scan_json(&["--db", db.to_str().unwrap()]);
+    let status = release_status_file(dir.path());
+    let report = scan_json(&status, &["--db", db.to_str().unwrap()]);
     assert_eq!(report["summary"]["findings"], 0);
     assert!(
         report["intelligence"]["source"]
             .as_str()
             .unwrap()
             .starts_with("database")
+    );
+}
+
+#[test]
+fn feeds_import_reads_the_debian_tracker_and_scans_use_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("pw.db");
+    // Written by hand from the format's documentation (crates/pw-advisory/tests/data/PROVENANCE.md).
+    let tracker = repo("crates/pw-advisory/tests/data/debian-tracker-sample.json");
+    let mut import = bin();
+    import.args(["feeds", "import", "--format", "debian-tracker"]);
+    import.arg(&tracker).arg("--db").arg(&db);
+    let out = String::from_utf8(run(&mut import).stdout).unwrap();
+    assert!(
+        out.contains("OSV 6 records (6 new, 0 updated, 0 unchanged)"),
+        "{out}"
+    );
+    let status = release_status_file(dir.path());
+    let report = scan_json(&status, &["--db", db.to_str().unwrap()]);
+    for advisory in [
+        "DEBTRACKER-CVE-2022-48624:less",
+        "DEBTRACKER-CVE-2024-32487:less",
+    ] {
+        let f = finding(&report, "less", advisory);
+        assert_eq!(f["installed"], "590-2");
+        assert_eq!(f["fixed"], "590-2.1~deb12u1");
+    }
+    // The real machine's less (590-2.1~deb12u2) has the tracker's bookworm fix.
+    let real = scan_json(&status_file(), &["--db", db.to_str().unwrap()]);
+    assert!(
+        !real["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["binary"] == "less"),
+        "{real}"
     );
 }
 

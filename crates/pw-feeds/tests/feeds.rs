@@ -226,6 +226,7 @@ async fn sync_downloads_from_configured_locations() {
         osv: vec![format!("{base}/osv/ubuntu.jsonl.gz")],
         kev: Some(format!("{base}/kev.json.gz")),
         epss: Some(format!("{base}/epss.csv.gz")),
+        debian_tracker: None,
     };
     let inputs = download(&sources, &Silent).await.unwrap();
     assert_eq!(inputs.len(), 3);
@@ -246,6 +247,7 @@ async fn sync_downloads_from_configured_locations() {
         osv: vec![format!("{base}/nope.zip")],
         kev: None,
         epss: None,
+        debian_tracker: None,
     };
     let error = download(&missing, &Silent).await.unwrap_err().to_string();
     assert!(
@@ -267,6 +269,7 @@ async fn sync_says_clearly_when_offline() {
         osv: vec![format!("http://127.0.0.1:{port}/all.zip")],
         kev: None,
         epss: None,
+        debian_tracker: None,
     };
     let error = download(&sources, &Silent).await.unwrap_err().to_string();
     assert!(

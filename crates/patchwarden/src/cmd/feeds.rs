@@ -21,14 +21,19 @@ pub struct Args {
 
 #[derive(clap::Subcommand)]
 enum FeedsCommand {
-    /// Import OSV (JSON, JSONL, directories, .gz, .zip), CISA KEV (JSON) and EPSS (CSV) files
-    /// offline. All or nothing: a corrupt file leaves the database unchanged.
+    /// Import OSV (JSON, JSONL, directories, .gz, .zip), CISA KEV (JSON), Debian Security
+    /// Tracker (JSON) and EPSS (CSV) files offline. All or nothing: a corrupt file leaves the
+    /// database unchanged.
     Import {
-        /// Files or directories; kinds are recognised by content.
+        /// Files or directories; kinds are recognised by content unless --format names one.
         #[arg(required = true)]
         paths: Vec<PathBuf>,
+        /// Read every file as this kind instead of recognising it by content.
+        #[arg(long, value_enum, default_value_t = Format::Auto)]
+        format: Format,
     },
-    /// Download OSV, KEV and EPSS from the public locations (or mirrors) and import them.
+    /// Download OSV, KEV, EPSS and the Debian Security Tracker's JSON from the public locations
+    /// (or mirrors) and import them.
     Sync {
         /// OSV exports to download (repeatable); default: the public OSV bucket's Debian,
         /// Ubuntu, AlmaLinux and Rocky Linux all.zip.
@@ -40,9 +45,25 @@ enum FeedsCommand {
         /// The EPSS CSV URL.
         #[arg(long = "epss-url", env = "PATCHWARDEN_EPSS_URL", default_value = pw_feeds::DEFAULT_EPSS_URL)]
         epss: String,
+        /// The Debian Security Tracker's JSON export; an empty value skips it.
+        #[arg(
+            long = "debian-tracker-url",
+            env = "PATCHWARDEN_DEBIAN_TRACKER_URL",
+            default_value = pw_feeds::DEFAULT_DEBIAN_TRACKER_URL
+        )]
+        debian_tracker: String,
     },
     /// Show how many advisories, KEV entries and EPSS scores are stored.
     Status,
+}
+
+/// How `feeds import` reads its files.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Format {
+    /// Recognise each document by its content.
+    Auto,
+    /// The Debian Security Tracker's JSON (https://security-tracker.debian.org/tracker/data/json).
+    DebianTracker,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -51,11 +72,21 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let store = Store::open(&db).await?;
         let progress = Bar::default();
         let report = match args.command {
-            FeedsCommand::Import { paths } => {
-                let inputs = pw_feeds::read_paths(&paths)?;
+            FeedsCommand::Import { paths, format } => {
+                let mut inputs = pw_feeds::read_paths(&paths)?;
+                if format == Format::DebianTracker {
+                    for input in &mut inputs {
+                        input.kind = Some(pw_feeds::Kind::DebianTracker);
+                    }
+                }
                 pw_feeds::import(&store, &inputs, &progress).await?
             }
-            FeedsCommand::Sync { osv, kev, epss } => {
+            FeedsCommand::Sync {
+                osv,
+                kev,
+                epss,
+                debian_tracker,
+            } => {
                 let sources = SyncSources {
                     osv: if osv.is_empty() {
                         SyncSources::default().osv
@@ -64,6 +95,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                     },
                     kev: Some(kev),
                     epss: Some(epss),
+                    debian_tracker: Some(debian_tracker),
                 };
                 let inputs = pw_feeds::download(&sources, &progress).await?;
                 pw_feeds::import(&store, &inputs, &progress).await?

@@ -77,10 +77,7 @@ async fn scanned_host(t: &TestController) -> String {
 }
 
 async fn import_advisories(t: &TestController) {
-    let input = pw_feeds::Input {
-        origin: "pw-2026.json".into(),
-        bytes: OSV.as_bytes().to_vec(),
-    };
+    let input = pw_feeds::Input::new("pw-2026.json", OSV.as_bytes().to_vec());
     pw_feeds::import(&t.controller.state.store, &[input], &pw_feeds::Silent)
         .await
         .unwrap();

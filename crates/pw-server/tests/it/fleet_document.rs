@@ -356,10 +356,7 @@ async fn ranked(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_scoped_emergency_flag_makes_the_fix_t0_on_the_hosts_it_covers_only() {
     let t = TestController::start().await;
-    let input = pw_feeds::Input {
-        origin: "pw-demo.json".into(),
-        bytes: OSV.as_bytes().to_vec(),
-    };
+    let input = pw_feeds::Input::new("pw-demo.json", OSV.as_bytes().to_vec());
     pw_feeds::import(&t.controller.state.store, &[input], &pw_feeds::Silent)
         .await
         .unwrap();

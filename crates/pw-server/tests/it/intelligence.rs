@@ -49,10 +49,7 @@ async fn feeds_imported_while_the_controller_runs_are_used_for_the_next_scan() {
         "{before}"
     );
 
-    let input = pw_feeds::Input {
-        origin: "pw-demo.json".into(),
-        bytes: OSV.as_bytes().to_vec(),
-    };
+    let input = pw_feeds::Input::new("pw-demo.json", OSV.as_bytes().to_vec());
     pw_feeds::import(&t.controller.state.store, &[input], &pw_feeds::Silent)
         .await
         .unwrap();
