@@ -414,7 +414,7 @@ mod tests {
                 (
                     m.installed.name.as_str(),
                     m.advisories[0].advisory.id.as_str(),
-                    m.fixed.as_deref(),
+                    m.fixed,
                 )
             })
             .collect();
