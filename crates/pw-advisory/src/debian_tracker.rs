@@ -107,8 +107,8 @@ struct Release {
     nodsa: Option<String>,
     #[serde(default)]
     nodsa_reason: Option<String>,
-    #[serde(default)]
-    repositories: BTreeMap<String, String>,
+    // `repositories` (the archive's current version per suite) is not read: matching needs
+    // the fixed version only, and the export is large.
 }
 
 /// Converts the tracker's JSON into OSV records dated `modified`. Records come sorted by
@@ -134,13 +134,14 @@ pub fn parse_debian_tracker(
         })?;
     let modified = modified.to_string();
     let mut parse = TrackerParse::default();
-    for (package, issues) in &document {
+    // Consumed as it is converted, so the document and the records are not both held whole.
+    for (package, issues) in document {
         for (id, issue) in issues {
-            if !is_cve_id(id) {
+            if !is_cve_id(&id) {
                 parse.non_cve_issues += 1;
                 continue;
             }
-            match record(package, id, issue, &modified) {
+            match record(&package, &id, &issue, &modified) {
                 Some(record) => parse.records.push(record),
                 None => parse.no_release_issues += 1,
             }
@@ -173,8 +174,8 @@ fn record(package: &str, cve: &str, issue: &Issue, modified: &str) -> Option<Osv
         "id": format!("{DEBIAN_TRACKER_PREFIX}{cve}:{package}"),
         "modified": modified,
         "aliases": [cve],
+        "details": (description != summary).then_some(description),
         "summary": summary,
-        "details": description,
         "affected": affected,
         "references": [{
             "type": "WEB",
@@ -225,9 +226,6 @@ fn entry(package: &str, number: u32, codename: &str, release: &Release, issue: &
     }
     if let Some(bug) = &issue.debianbug {
         database.insert("debianbug".into(), bug.clone());
-    }
-    if !release.repositories.is_empty() {
-        database.insert("repositories".into(), json!(release.repositories));
     }
     json!({
         "package": {"ecosystem": format!("Debian:{number}"), "name": package},
