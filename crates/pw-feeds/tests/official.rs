@@ -246,3 +246,25 @@ async fn ubuntu_hosts_are_matched_by_ubuntus_own_records() {
         )]
     );
 }
+
+#[tokio::test]
+async fn an_unreachable_tracker_stops_the_sync_before_anything_is_written() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    // A port nobody listens on: bind, learn the port, close.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}/tracker/data/json");
+    let sources = SyncSources {
+        osv: vec![],
+        kev: None,
+        epss: None,
+        debian_tracker: Some(url.clone()),
+    };
+    let error = download(&sources, &Silent).await.unwrap_err().to_string();
+    assert!(error.contains(&format!("cannot download {url}")), "{error}");
+    assert!(error.contains("offline"), "{error}");
+    assert!(error.contains("--debian-tracker-url"), "{error}");
+}
