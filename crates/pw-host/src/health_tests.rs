@@ -76,8 +76,22 @@ fn tcp_and_http_checks() {
         ))
     );
     server.join().unwrap();
-    let refused = run_check(&LocalRunner, &Check::TcpPort { addr, timeout });
+    // A port bound but not listening refuses connections, and stays ours while the probe runs
+    // (a closed listener's port could be taken by another test meanwhile).
+    let closed = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    closed
+        .bind(&std::net::SocketAddr::from(([127, 0, 0, 1], 0)).into())
+        .unwrap();
+    let closed_addr = closed.local_addr().unwrap().as_socket().unwrap();
+    let refused = run_check(
+        &LocalRunner,
+        &Check::TcpPort {
+            addr: closed_addr,
+            timeout,
+        },
+    );
     assert!(refused.is_unhealthy(), "{refused:?}");
+    drop(closed);
     let bad_path = run_check(&LocalRunner, &Check::Http(http("/a b\r\nX: y")));
     assert!(matches!(bad_path, Verdict::Unhealthy(m) if m.starts_with("invalid HTTP path")));
 }
