@@ -19,6 +19,7 @@ const DOMAIN: &[&str] = &[
     "pw-scan",
     "pw-rollout",
     "pw-protocol",
+    "pw-report",
 ];
 
 /// Crates a domain crate must never pull in, directly or transitively.
