@@ -16,6 +16,7 @@ mod plan_rollout;
 mod plan_rollouts;
 pub mod plans;
 mod recipe;
+pub mod reports;
 pub mod restarts;
 pub mod rollout_ops;
 pub mod rollouts;

@@ -117,6 +117,8 @@ pub enum ApiError {
     OperatorNotFound(String),
     #[error("{0}")]
     OperatorConflict(String),
+    #[error("{0}")]
+    PdfUnavailable(String),
     #[error("internal error; see the controller's log")]
     Internal(#[source] anyhow::Error),
 }
@@ -176,6 +178,9 @@ impl ApiError {
             ApiError::RoleTooLow { .. } => (StatusCode::FORBIDDEN, "role_too_low"),
             ApiError::OperatorNotFound(_) => (StatusCode::NOT_FOUND, "operator_not_found"),
             ApiError::OperatorConflict(_) => (StatusCode::CONFLICT, "operator_conflict"),
+            ApiError::PdfUnavailable(_) => {
+                (StatusCode::SERVICE_UNAVAILABLE, "pdf_renderer_unavailable")
+            }
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }

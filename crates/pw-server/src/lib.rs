@@ -13,6 +13,7 @@ mod compliance;
 mod error;
 mod findings;
 mod metrics;
+pub mod pdf;
 mod routes;
 mod settings;
 mod state;

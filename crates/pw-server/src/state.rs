@@ -31,6 +31,8 @@ pub struct AppState {
     pub max_poll_wait: Duration,
     /// Signs the login form's CSRF values.
     pub login_csrf: Arc<crate::auth::LoginCsrf>,
+    /// Prints reports to PDF (headless Chromium, `$PATCHWARDEN_CHROMIUM` or `PATH`).
+    pub pdf: Arc<crate::pdf::PdfRenderer>,
 }
 
 impl AppState {
@@ -50,6 +52,7 @@ impl AppState {
             shutdown,
             max_poll_wait,
             login_csrf: Arc::new(crate::auth::LoginCsrf::new()?),
+            pdf: Arc::new(crate::pdf::PdfRenderer::from_env()),
         })
     }
 

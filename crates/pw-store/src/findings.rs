@@ -237,6 +237,20 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Every closed episode of every host (for reports), by host, binary, advisory and episode.
+    /// Fixing times are compared by the caller, parsed.
+    pub async fn fixed_episodes(&self) -> anyhow::Result<Vec<HistoryRow>> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "{HISTORY_SELECT} WHERE f.fixed_at IS NOT NULL ORDER BY f.host_id, f.binary_name, f.advisory, f.episode"
+        )))
+        .fetch_all(self.pool())
+        .await
+        .context("reading the fixed findings")?;
+        rows.iter().map(history_row).collect()
+    }
+}
+
 const HISTORY_SELECT: &str = "SELECT f.*, h.hostname FROM finding_history f
      JOIN hosts h ON h.id = f.host_id";
 

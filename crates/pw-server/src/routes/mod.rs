@@ -9,6 +9,7 @@ mod login;
 mod operators;
 mod page;
 mod plans;
+mod reports;
 mod risks;
 mod rollout_ops;
 mod rollouts;
@@ -43,6 +44,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/findings"),
     ("post", "/api/v1/findings/accept"),
     ("get", "/api/v1/accepted-risks"),
+    ("get", "/api/v1/reports/compliance"),
+    ("get", "/api/v1/reports/risk"),
     ("delete", "/api/v1/accepted-risks/{id}"),
     ("post", "/api/v1/enrollment-tokens"),
     ("get", "/api/v1/audit"),
@@ -100,6 +103,8 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/findings", get(api::findings))
         .route("/api/v1/findings/accept", post(risks::accept))
         .route("/api/v1/accepted-risks", get(risks::list))
+        .route("/api/v1/reports/compliance", get(reports::compliance))
+        .route("/api/v1/reports/risk", get(reports::risk))
         .route("/api/v1/accepted-risks/{id}", delete(risks::revoke))
         .route("/api/v1/enrollment-tokens", post(api::create_token))
         .route("/api/v1/audit", get(api::audit))

@@ -18,6 +18,7 @@ mod login;
 mod openapi;
 mod plan_rollouts;
 mod plans_api;
+mod reports;
 mod restarts;
 mod rollout_controls;
 mod rollout_retry;
