@@ -150,6 +150,25 @@ impl ApiClient {
         self.send(request).await
     }
 
+    /// `GET path` answered with any media type (a report as CSV, HTML or PDF): the body's
+    /// bytes; an error answer becomes an [`ApiFailure`] as with [`ApiClient::send`].
+    pub async fn get_bytes(&self, path: &str) -> anyhow::Result<Vec<u8>> {
+        let response = self
+            .request(Method::GET, path)
+            .send()
+            .await
+            .with_context(|| format!("cannot reach the controller at {}", self.base))?;
+        let status = response.status();
+        let body = response
+            .bytes()
+            .await
+            .context("reading the controller's answer")?;
+        if !status.is_success() {
+            return Err(failure(status, &body).into());
+        }
+        Ok(body.to_vec())
+    }
+
     /// Sends a request built by [`ApiClient::request`]; a 2xx JSON answer is decoded, anything
     /// else becomes an [`ApiFailure`] (or a connection error naming the URL).
     pub async fn send<T: DeserializeOwned>(&self, request: RequestBuilder) -> anyhow::Result<T> {

@@ -46,6 +46,10 @@ enum Command {
     /// Change plans in the controller, built from live agent data: list, show, create, submit,
     /// approve, reject, refresh (through its API, as the token's operator).
     Plans(cmd::plans::Args),
+    /// Reports from the controller: `compliance` (patch state against deadlines per group and
+    /// host, time to remediate, accepted risks, GB/T 22239-2019 evidence) or `risk` (KEV/EPSS/
+    /// CVSS exposure for a maintenance window), as JSON, CSV, HTML or PDF.
+    Report(cmd::report::Args),
 }
 
 fn main() -> ExitCode {
@@ -64,6 +68,7 @@ fn main() -> ExitCode {
         Command::Windows(args) => cmd::windows::run(args),
         Command::Plan(args) => cmd::plan::run(args),
         Command::Plans(args) => cmd::plans::run(args),
+        Command::Report(args) => cmd::report::run(args),
         Command::Fleet(args) => cmd::fleet::run(args),
     };
     match result {

@@ -133,7 +133,7 @@ pub fn compliance_controls(summary: &Section, risks: &[RiskEntry]) -> Vec<Contro
             coverage: Coverage::NotCovered,
             evidence: "Not in this report: change plans with their approvals, rollouts with \
                        every host's operation log and rollback drills are in the controller \
-                       (`/api/v1/plans`, `/api/v1/rollouts`) and its hash-chained audit log."
+                       (/api/v1/plans, /api/v1/rollouts) and its hash-chained audit log."
                 .to_owned(),
             evidence_zh: "不在本报告中：变更方案及其审批、每台主机的变更操作日志和回滚演练记录保存在控制器中（/api/v1/plans、/api/v1/rollouts）及其哈希链审计日志中。"
                 .to_owned(),

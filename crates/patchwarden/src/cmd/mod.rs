@@ -7,6 +7,7 @@ pub mod fleet;
 pub mod operators;
 pub mod plan;
 pub mod plans;
+pub mod report;
 pub mod scan;
 mod scan_local;
 mod scan_output;
