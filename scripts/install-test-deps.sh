@@ -15,6 +15,9 @@ command -v apt-ftparchive >/dev/null || need_apt+=(apt-utils)
 # headless through chromedriver (package chromium-driver).
 command -v chromium >/dev/null || need_apt+=(chromium)
 command -v chromedriver >/dev/null || need_apt+=(chromium-driver)
+# Report PDFs (docs/reports.md): the controller prints them with the same chromium; the tests
+# read them back with pdftotext (package poppler-utils).
+command -v pdftotext >/dev/null || need_apt+=(poppler-utils)
 # A CJK font, so the zh-CN page's screenshots (target/tmp/page-zh-CN.png) are readable.
 dpkg -s fonts-wqy-zenhei >/dev/null 2>&1 || need_apt+=(fonts-wqy-zenhei)
 # The API fuzzer (scripts/api-fuzz.sh, docs/robustness.md): Schemathesis from PyPI in a venv built
