@@ -57,6 +57,7 @@ pub fn access(method: &Method, route: &str) -> Access {
             Access::Operator(Role::Approver)
         }
         r if !r.starts_with("/api/") => Access::Page,
+        // Reports (`/api/v1/reports/*`) are reads: viewer, like every other GET.
         _ if method == Method::GET || method == Method::HEAD => Access::Operator(Role::Viewer),
         _ => Access::Operator(Role::Operator),
     }
@@ -342,6 +343,16 @@ mod tests {
             (Method::GET, "/api/v1/agent/commands", Access::Agent),
             (Method::GET, "/api/v1/hosts", Access::Operator(Role::Viewer)),
             (Method::GET, "/api/v1/audit", Access::Operator(Role::Viewer)),
+            (
+                Method::GET,
+                "/api/v1/reports/compliance",
+                Access::Operator(Role::Viewer),
+            ),
+            (
+                Method::GET,
+                "/api/v1/reports/risk",
+                Access::Operator(Role::Viewer),
+            ),
             (
                 Method::POST,
                 "/api/v1/rollouts",

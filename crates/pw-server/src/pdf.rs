@@ -10,22 +10,30 @@
 //! - The page has a Content-Security-Policy of no scripts and no fetches (`report.html`): the
 //!   text it prints (host names, reasons) is escaped data. (Turning scripts off in Blink with
 //!   `--blink-settings=scriptEnabled=false` makes Chromium 156 exit 0 without writing the PDF.)
+//! - The last PDF is kept with the SHA-256 of its HTML: the same page asked again (the HTML shows
+//!   the time to the minute) is answered without printing, so repeated requests cost one print.
 //! - As root Chromium refuses its sandbox, so `--no-sandbox` is passed then (and only then).
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 
 /// How long one print may take, waiting for the previous one included.
 const PRINT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The last print: SHA-256 of its HTML and the PDF.
+type LastPrint = ([u8; 32], Arc<Vec<u8>>);
 
 /// Prints HTML to PDF with headless Chromium.
 #[derive(Debug)]
 pub struct PdfRenderer {
     chromium: Option<PathBuf>,
     permits: Semaphore,
+    last: Mutex<Option<LastPrint>>,
 }
 
 /// Why no PDF came out.
@@ -56,6 +64,7 @@ impl PdfRenderer {
         Self {
             chromium,
             permits: Semaphore::new(1),
+            last: Mutex::new(None),
         }
     }
 
@@ -65,7 +74,7 @@ impl PdfRenderer {
     }
 
     /// `html` as a PDF document.
-    pub async fn render(&self, html: &str) -> Result<Vec<u8>, PdfError> {
+    pub async fn render(&self, html: &str) -> Result<Arc<Vec<u8>>, PdfError> {
         let chromium = self.chromium.as_ref().ok_or(PdfError::Unavailable)?;
         match tokio::time::timeout(PRINT_TIMEOUT, self.print(chromium, html)).await {
             Ok(result) => result,
@@ -76,16 +85,40 @@ impl PdfRenderer {
         }
     }
 
-    async fn print(&self, chromium: &Path, html: &str) -> Result<Vec<u8>, PdfError> {
+    fn cached(&self, digest: &[u8; 32]) -> Option<Arc<Vec<u8>>> {
+        let last = self
+            .last
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        last.as_ref()
+            .filter(|(kept, _)| kept == digest)
+            .map(|(_, pdf)| pdf.clone())
+    }
+
+    async fn print(&self, chromium: &Path, html: &str) -> Result<Arc<Vec<u8>>, PdfError> {
+        let digest: [u8; 32] = Sha256::digest(html.as_bytes()).into();
+        if let Some(pdf) = self.cached(&digest) {
+            return Ok(pdf);
+        }
         let _permit = self
             .permits
             .acquire()
             .await
             .map_err(|e| PdfError::Failed(e.to_string()))?;
+        // Printed by the request that held the permit before this one?
+        if let Some(pdf) = self.cached(&digest) {
+            return Ok(pdf);
+        }
         let dir = std::env::temp_dir().join(format!("patchwarden-pdf-{}", uuid::Uuid::now_v7()));
-        let result = print_in(chromium, html, &dir).await;
+        let result = print_in(chromium, html, &dir).await.map(Arc::new);
         if let Err(e) = tokio::fs::remove_dir_all(&dir).await {
             tracing::warn!(dir = %dir.display(), error = %e, "removing the PDF work directory");
+        }
+        if let Ok(pdf) = &result {
+            *self
+                .last
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some((digest, pdf.clone()));
         }
         result
     }
@@ -195,5 +228,42 @@ mod tests {
             error.to_string().contains("starting /nonexistent/chromium"),
             "{error}"
         );
+    }
+
+    /// A stand-in browser: writes a minimal PDF to the `--print-to-pdf=` path and counts its
+    /// runs in a file beside itself.
+    fn counting_browser(dir: &Path) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let script = dir.join("browser");
+        let count = dir.join("runs");
+        std::fs::write(
+            &script,
+            format!(
+                "#!/bin/sh\necho run >> {}\nfor a in \"$@\"; do case \"$a\" in --print-to-pdf=*) printf '%%PDF-1.4 test' > \"${{a#--print-to-pdf=}}\";; esac; done\n",
+                count.display()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        script
+    }
+
+    #[tokio::test]
+    async fn the_same_page_is_printed_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let renderer = PdfRenderer::with(Some(counting_browser(dir.path())));
+        let runs = || {
+            std::fs::read_to_string(dir.path().join("runs"))
+                .unwrap()
+                .lines()
+                .count()
+        };
+        let first = renderer.render("<p>a</p>").await.unwrap();
+        assert!(first.starts_with(b"%PDF-"));
+        renderer.render("<p>a</p>").await.unwrap();
+        assert_eq!(runs(), 1);
+        renderer.render("<p>b</p>").await.unwrap();
+        renderer.render("<p>a</p>").await.unwrap();
+        assert_eq!(runs(), 3);
     }
 }

@@ -32,6 +32,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/login"),
     ("post", "/login"),
     ("post", "/logout"),
+    ("get", "/reports/compliance"),
+    ("get", "/reports/risk"),
     ("get", "/metrics"),
     ("get", "/api/v1/openapi.json"),
     ("get", "/api/v1/hosts"),
@@ -89,6 +91,8 @@ pub fn app(state: AppState) -> Router {
         .route("/", get(page::index))
         .route("/login", get(login::login_form).post(login::login))
         .route("/logout", post(login::logout))
+        .route("/reports/compliance", get(reports::page_compliance))
+        .route("/reports/risk", get(reports::page_risk))
         .route("/metrics", get(metrics))
         .route("/api/v1/openapi.json", get(openapi))
         .route("/api/v1/hosts", get(api::hosts))

@@ -64,6 +64,9 @@ pub struct Text {
     pub step: &'static str,
     pub result: &'static str,
     pub detail: &'static str,
+    pub reports: &'static str,
+    pub compliance_report: &'static str,
+    pub risk_report: &'static str,
 }
 
 pub const EN: Text = Text {
@@ -111,6 +114,9 @@ pub const EN: Text = Text {
     step: "Step",
     result: "Result",
     detail: "Detail",
+    reports: "Reports",
+    compliance_report: "compliance",
+    risk_report: "risk summary",
 };
 
 pub const ZH_CN: Text = Text {
@@ -158,6 +164,9 @@ pub const ZH_CN: Text = Text {
     step: "步骤",
     result: "结果",
     detail: "详情",
+    reports: "报告",
+    compliance_report: "合规报告",
+    risk_report: "风险摘要",
 };
 
 /// Chooses the language: `?lang=` first, then the first supported `Accept-Language` entry.

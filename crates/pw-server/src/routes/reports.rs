@@ -1,14 +1,16 @@
-//! `GET /api/v1/reports/compliance` and `GET /api/v1/reports/risk` (viewer; docs/reports.md):
-//! parse the query, build the report in pw-controller with the controller's clock, render it
-//! as JSON, CSV, HTML or PDF.
+//! `GET /api/v1/reports/compliance` and `GET /api/v1/reports/risk` (viewer; docs/reports.md),
+//! and the same at `/reports/…` for the page (a session, linked from its navigation): parse the
+//! query, build the report in pw-controller with the controller's clock, render it as JSON,
+//! CSV, HTML or PDF.
 
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use pw_report::{CsvTable, ReportScope, Text};
 
+use crate::auth::page_session;
 use crate::error::ApiError;
 use crate::pdf::PdfError;
 use crate::state::AppState;
@@ -86,6 +88,52 @@ pub async fn compliance(
     query: Result<Query<ReportQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let request = parse(&state, query, &headers, CsvTable::Hosts)?;
+    compliance_answer(&state, request).await
+}
+
+pub async fn risk(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    query: Result<Query<ReportQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let request = parse(&state, query, &headers, CsvTable::Updates)?;
+    risk_answer(&state, request).await
+}
+
+/// `/reports/compliance` for the page (a session, else 303 to `/login`); same query and answers
+/// as the API's.
+pub async fn page_compliance(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    query: Result<Query<ReportQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let request = parse(&state, query, &headers, CsvTable::Hosts)?;
+    if page_session(&state.store, &headers).await?.is_none() {
+        return Ok(to_login(request.text));
+    }
+    compliance_answer(&state, request).await
+}
+
+/// `/reports/risk` for the page.
+pub async fn page_risk(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    query: Result<Query<ReportQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let request = parse(&state, query, &headers, CsvTable::Updates)?;
+    if page_session(&state.store, &headers).await?.is_none() {
+        return Ok(to_login(request.text));
+    }
+    risk_answer(&state, request).await
+}
+
+/// No session: to the login form, in the report's language. (A bad query is refused first:
+/// its validity tells nothing.)
+fn to_login(text: &Text) -> Response {
+    Redirect::to(&format!("/login?lang={}", text.lang)).into_response()
+}
+
+async fn compliance_answer(state: &AppState, request: Request) -> Result<Response, ApiError> {
     let report = pw_controller::reports::compliance(&state.store, &request.scope).await?;
     let name = file_name("compliance", &request.scope);
     match request.format {
@@ -103,7 +151,7 @@ pub async fn compliance(
         Format::Html => Ok(html(pw_report::compliance_html(&report, request.text))),
         Format::Pdf => {
             pdf(
-                &state,
+                state,
                 &pw_report::compliance_html(&report, request.text),
                 &name,
             )
@@ -112,12 +160,7 @@ pub async fn compliance(
     }
 }
 
-pub async fn risk(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    query: Result<Query<ReportQuery>, QueryRejection>,
-) -> Result<Response, ApiError> {
-    let request = parse(&state, query, &headers, CsvTable::Updates)?;
+async fn risk_answer(state: &AppState, request: Request) -> Result<Response, ApiError> {
     let report = pw_controller::reports::risk(&state.store, &request.scope).await?;
     let name = file_name("risk", &request.scope);
     match request.format {
@@ -132,7 +175,7 @@ pub async fn risk(
             ))
         }
         Format::Html => Ok(html(pw_report::risk_html(&report, request.text))),
-        Format::Pdf => pdf(&state, &pw_report::risk_html(&report, request.text), &name).await,
+        Format::Pdf => pdf(state, &pw_report::risk_html(&report, request.text), &name).await,
     }
 }
 
@@ -185,7 +228,7 @@ fn download(body: Vec<u8>, media: &'static str, name: &str, extension: &str) -> 
 
 async fn pdf(state: &AppState, page: &str, name: &str) -> Result<Response, ApiError> {
     match state.pdf.render(page).await {
-        Ok(bytes) => Ok(download(bytes, "application/pdf", name, "pdf")),
+        Ok(bytes) => Ok(download(bytes.to_vec(), "application/pdf", name, "pdf")),
         Err(PdfError::Unavailable) => {
             Err(ApiError::PdfUnavailable(PdfError::Unavailable.to_string()))
         }

@@ -2,7 +2,8 @@
 //! groups with stored findings and history — one finding fixed 48 h after it was first seen,
 //! two overdue, one accepted — reported as JSON (its counts equal `GET /api/v1/findings`'s),
 //! CSV, HTML (en, zh-CN) and PDF printed by the real Chromium and read back with `pdftotext`.
-//! Viewers may read reports; nobody without a token.
+//! Viewers may read reports; nobody without a token. The page links to them and serves them to
+//! a signed-in browser.
 
 use jiff::{SignedDuration, Timestamp};
 use pw_model::{Finding, Tier};
@@ -10,7 +11,7 @@ use pw_server::Role;
 use pw_store::{CurrentFinding, FindingsSnapshot, Recorded};
 use serde_json::{Value, json};
 
-use crate::support::{TestController, client_with_token};
+use crate::support::{TestController, browser, client_with_token};
 
 fn days(n: i64) -> SignedDuration {
     SignedDuration::from_hours(24 * n)
@@ -363,4 +364,46 @@ async fn the_pdf_names_the_hosts_and_the_counts() {
         words.contains("补丁合规报告") && words.contains("web-1"),
         "{words}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_links_to_the_reports_and_serves_them_to_a_session() {
+    let t = TestController::start().await;
+    fleet(&t).await;
+    let index = t.page("/?lang=zh-CN").await;
+    assert!(
+        index.contains(r#"id="report-compliance" href="/reports/compliance?format=html&amp;lang=zh-CN">合规报告</a>"#),
+        "{index}"
+    );
+    let html = t.page("/reports/compliance?format=html").await;
+    assert!(
+        html.contains("Patch compliance report") && html.contains("web-2"),
+        "{html}"
+    );
+    let risk = t.page("/reports/risk?format=html&lang=zh-CN").await;
+    assert!(risk.contains("漏洞风险摘要"), "{risk}");
+    // No session: to the login form; a token is no session; a bad query is refused first.
+    for path in ["/reports/compliance", "/reports/risk?lang=zh-CN"] {
+        let answer = browser().get(t.http(path)).send().await.unwrap();
+        assert_eq!(answer.status(), 303, "{path}");
+        let to = if path.ends_with("zh-CN") {
+            "/login?lang=zh-CN"
+        } else {
+            "/login?lang=en"
+        };
+        assert_eq!(answer.headers()["location"], to);
+    }
+    let answer = browser()
+        .get(t.http("/reports/risk"))
+        .bearer_auth(&t.admin_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 303);
+    let answer = browser()
+        .get(t.http("/reports/risk?format=bogus"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 400);
 }
