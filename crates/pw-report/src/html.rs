@@ -6,7 +6,7 @@ use askama::Template;
 use jiff::Timestamp;
 use pw_model::Tier;
 
-use crate::compliance::{ComplianceReport, RiskState, Section};
+use crate::compliance::{ComplianceReport, HostSection, RiskState, Section};
 use crate::controls::{Coverage, DISCLAIMER, DISCLAIMER_ZH};
 use crate::risk::RiskReport;
 use crate::text::Text;
@@ -200,10 +200,8 @@ pub fn compliance_html(report: &ComplianceReport, t: &Text) -> String {
         let name = g.name.clone().unwrap_or_else(|| t.no_group.to_owned());
         (name, &g.section)
     });
-    let hosts = report
-        .hosts
-        .iter()
-        .map(|h| (h.hostname.clone(), &h.section));
+    let (listed, more_hosts) = hosts_listed(report);
+    let hosts = listed.into_iter().map(|h| (h.hostname.clone(), &h.section));
     let sections = vec![
         DocSection {
             id: "summary",
@@ -220,7 +218,10 @@ pub fn compliance_html(report: &ComplianceReport, t: &Text) -> String {
         DocSection {
             id: "hosts",
             heading: t.by_host.to_owned(),
-            paragraphs: vec![],
+            paragraphs: match more_hosts {
+                0 => vec![],
+                more => vec![format!("{} {more} {}", t.more_hosts.0, t.more_hosts.1)],
+            },
             table: Some(tally_table(t.host, hosts, t)),
         },
         overdue_section(report, t),
@@ -246,10 +247,41 @@ pub fn compliance_html(report: &ComplianceReport, t: &Text) -> String {
     })
 }
 
+/// Hosts listed in HTML and PDF (a print of 10,000 host rows takes Chromium over 100 s and
+/// 1.4 GB); past it the hosts with the most overdue, then open findings, in host-name order.
+/// JSON and CSV list every host.
+pub const HTML_HOST_ROWS: usize = 1000;
+
+fn hosts_listed(report: &ComplianceReport) -> (Vec<&HostSection>, usize) {
+    let mut hosts: Vec<&HostSection> = report.hosts.iter().collect();
+    let more = hosts.len().saturating_sub(HTML_HOST_ROWS);
+    if more > 0 {
+        hosts.sort_by_key(|h| {
+            let s = &h.section;
+            (
+                std::cmp::Reverse((s.overdue_total, s.open_total)),
+                &h.hostname,
+            )
+        });
+        hosts.truncate(HTML_HOST_ROWS);
+        hosts.sort_by_key(|h| (&h.hostname, &h.host_id));
+    }
+    (hosts, more)
+}
+
+/// Overdue findings listed in HTML and PDF, most overdue first; JSON and CSV list them all.
+pub const HTML_OVERDUE_ROWS: usize = 500;
+
 fn overdue_section(report: &ComplianceReport, t: &Text) -> DocSection {
+    let more = report.overdue.len().saturating_sub(HTML_OVERDUE_ROWS);
+    let paragraphs = match more {
+        0 => vec![],
+        _ => vec![format!("{} {more} {}", t.more_overdue.0, t.more_overdue.1)],
+    };
     let rows = report
         .overdue
         .iter()
+        .take(HTML_OVERDUE_ROWS)
         .map(|o| DocRow {
             class: format!("overdue {}", o.tier),
             cells: vec![
@@ -268,7 +300,7 @@ fn overdue_section(report: &ComplianceReport, t: &Text) -> DocSection {
     DocSection {
         id: "overdue",
         heading: t.overdue_findings.to_owned(),
-        paragraphs: vec![],
+        paragraphs,
         table: Some(DocTable {
             headers: headers(&[
                 t.host,

@@ -3,7 +3,7 @@
 use jiff::{SignedDuration, Timestamp};
 use pw_model::{Finding, Tier};
 
-use crate::compliance::RiskState;
+use crate::compliance::{HostSection, RiskState};
 use crate::controls::Coverage;
 use crate::*;
 
@@ -79,27 +79,28 @@ fn risk(id: &str, host: Option<&str>, advisory: &str, expires: &str) -> RiskFact
     }
 }
 
-/// web-1 (group web): a T0 KEV finding overdue by 3 days, a T1 open one, a T3 accepted one;
-/// web-2 (web): the same T0 finding overdue by 3 days; db-1 (db): a T1 without fix, overdue 10
-/// days, covered by an expired acceptance; lone (no group): never scanned.
-fn fleet() -> ReportFacts {
-    let t0 = |first| {
-        current(
-            finding(
-                "libssl3",
-                "openssl",
-                "CVE-2026-0001",
-                Tier::T0,
-                Some("2026-12-01T12:00:00Z"),
-                Some("3.0.15-1"),
-                Some(9.8),
-                Some(0.7),
-                true,
-            ),
-            first,
-        )
-    };
-    let web1 = HostFacts {
+/// The KEV-listed T0 finding of both web hosts, first seen at `first`.
+fn t0(first: &str) -> CurrentFinding {
+    current(
+        finding(
+            "libssl3",
+            "openssl",
+            "CVE-2026-0001",
+            Tier::T0,
+            Some("2026-12-01T12:00:00Z"),
+            Some("3.0.15-1"),
+            Some(9.8),
+            Some(0.7),
+            true,
+        ),
+        first,
+    )
+}
+
+/// web-1 (group web): a T0 KEV finding overdue by 3 days, a T1 open one, a T3 accepted one,
+/// and fixed episodes in and before the period, one of them a backport.
+fn web1() -> HostFacts {
+    HostFacts {
         host_id: "h-web1".into(),
         hostname: "web-1".into(),
         group: Some("web".into()),
@@ -168,7 +169,14 @@ fn fleet() -> ReportFacts {
                 )
             },
         ],
-    };
+    }
+}
+
+/// web-1 (group web): a T0 KEV finding overdue by 3 days, a T1 open one, a T3 accepted one;
+/// web-2 (web): the same T0 finding overdue by 3 days; db-1 (db): a T1 without fix, overdue 10
+/// days, covered by an expired acceptance; lone (no group): never scanned.
+fn fleet() -> ReportFacts {
+    let web1 = web1();
     let web2 = HostFacts {
         host_id: "h-web2".into(),
         hostname: "web-2".into(),
@@ -511,6 +519,37 @@ fn html_names_hosts_and_counts_escapes_and_speaks_chinese() {
         "{risk}"
     );
     assert!(risk.contains("openssl → 3.0.15-1"));
+    // Past HTML_OVERDUE_ROWS the least overdue are left to the CSV, and the page says so.
+    let mut many = report.clone();
+    many.overdue = vec![report.overdue[0].clone(); crate::html::HTML_OVERDUE_ROWS + 7];
+    let html = compliance_html(&many, &EN);
+    assert_eq!(html.matches("<tr class=\"overdue T1\">").count(), 500);
+    assert!(html.contains("The 7 least overdue findings are not listed here"));
+    // Past HTML_HOST_ROWS the hosts with most overdue findings are kept, in name order.
+    let mut crowd = report.clone();
+    let quiet = report
+        .hosts
+        .iter()
+        .find(|h| h.section.open_total == 0)
+        .unwrap()
+        .clone();
+    crowd.hosts = (0..crate::html::HTML_HOST_ROWS + 3)
+        .map(|i| HostSection {
+            hostname: format!("quiet-{i:04}"),
+            ..quiet.clone()
+        })
+        .chain(
+            report
+                .hosts
+                .iter()
+                .filter(|h| h.hostname == "db-1")
+                .cloned(),
+        )
+        .collect();
+    let html = compliance_html(&crowd, &EN);
+    assert!(html.contains(">db-1</td>"));
+    assert!(html.contains(">quiet-0000</td>") && !html.contains(">quiet-1002</td>"));
+    assert!(html.contains("Listed: the hosts with the most overdue and open findings; 4 more"));
     let risk_zh = risk_html(&risk_report(&facts, &scope(None)).unwrap(), &ZH_CN);
     assert!(risk_zh.contains("漏洞风险摘要") && risk_zh.contains("维护窗口"));
 }

@@ -32,6 +32,10 @@ pub struct Text {
     pub by_group: &'static str,
     pub by_host: &'static str,
     pub overdue_findings: &'static str,
+    /// Around the count of overdue findings not listed in HTML and PDF.
+    pub more_overdue: (&'static str, &'static str),
+    /// Around the count of hosts not listed in HTML and PDF.
+    pub more_hosts: (&'static str, &'static str),
     pub package: &'static str,
     pub installed: &'static str,
     pub advisory: &'static str,
@@ -105,6 +109,14 @@ pub static EN: Text = Text {
     by_group: "By group",
     by_host: "By host",
     overdue_findings: "Overdue findings",
+    more_overdue: (
+        "The",
+        "least overdue findings are not listed here; the CSV (table=overdue) and JSON list all.",
+    ),
+    more_hosts: (
+        "Listed: the hosts with the most overdue and open findings;",
+        "more are not listed here; the CSV (table=hosts) and JSON list every host.",
+    ),
     package: "Package",
     installed: "Installed",
     advisory: "Advisory",
@@ -178,6 +190,14 @@ pub static ZH_CN: Text = Text {
     by_group: "按分组",
     by_host: "按主机",
     overdue_findings: "逾期发现",
+    more_overdue: (
+        "另有",
+        "项逾期较短的发现未在此列出；CSV（table=overdue）和 JSON 包含全部。",
+    ),
+    more_hosts: (
+        "此处列出逾期和未修复发现最多的主机；另有",
+        "台主机未列出，CSV（table=hosts）和 JSON 包含全部主机。",
+    ),
     package: "软件包",
     installed: "已安装版本",
     advisory: "安全公告",
