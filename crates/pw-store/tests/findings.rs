@@ -1,6 +1,7 @@
 //! Findings history and accepted risks against a real SQLite file: history kept across
 //! computations (first_seen stays, fixed_at set when gone, a finding that comes back opens a new
-//! episode), stale computations refused, history rows undeletable, acceptances audited.
+//! episode; `fixed_episodes` reads the closed ones), stale computations refused, history rows
+//! undeletable, acceptances audited.
 
 use pw_store::{
     CurrentFinding, FindingsSnapshot, HistoryChange, InventoryRow, NewAcceptedRisk, Recorded,
@@ -144,6 +145,23 @@ async fn history_is_kept_across_inventories() {
                 Some(at("2026-01-03T00:01:00Z"))
             ),
         ]
+    );
+    // The reports' read: every closed episode, none of the open ones.
+    let fixed: Vec<_> = store
+        .fixed_episodes()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.host_id, r.binary, r.episode, r.fixed_at))
+        .collect();
+    assert_eq!(
+        fixed,
+        [(
+            "h1".to_owned(),
+            "curl".to_owned(),
+            1,
+            Some(at("2026-01-03T00:01:00Z"))
+        )]
     );
     // Nothing is ever deleted, and a closed episode cannot be changed.
     let delete = sqlx::query("DELETE FROM finding_history")
