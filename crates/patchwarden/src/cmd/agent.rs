@@ -6,14 +6,23 @@ use std::process::ExitCode;
 use anyhow::Context;
 use pw_agent::{AgentSettings, Secret};
 
+use super::agent_config::AgentFile;
+
 use super::server::{init_tracing, wait_for_signal};
 use crate::paths::runtime;
 
 #[derive(clap::Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct Args {
+    #[command(subcommand)]
+    command: Option<Sub>,
+    /// A TOML settings file (keys: server, token, ca_cert, read_only, allow_approved_plans,
+    /// reboot_command, [labels]; written by `agent install`). Flags win over it.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
     /// The controller, e.g. https://controller.example:8420.
     #[arg(long, value_name = "URL", env = "PATCHWARDEN_SERVER")]
-    server: String,
+    server: Option<String>,
     /// Single-use enrollment token (needed only for the first start).
     #[arg(
         long,
@@ -26,14 +35,19 @@ pub struct Args {
     #[arg(long, value_name = "FILE")]
     ca_cert: Option<PathBuf>,
     /// Where the key, certificate and journal live.
-    #[arg(long, value_name = "DIR", env = "PATCHWARDEN_AGENT_DIR")]
-    data_dir: PathBuf,
+    #[arg(
+        long,
+        value_name = "DIR",
+        env = "PATCHWARDEN_AGENT_DIR",
+        required = true
+    )]
+    data_dir: Option<PathBuf>,
     /// Refuse every command that would change this machine.
     #[arg(long)]
     read_only: bool,
     /// With --read-only: still accept the guarded changes of an approved change plan (never an
     /// ad-hoc rollout or a raw install).
-    #[arg(long, requires = "read_only")]
+    #[arg(long)]
     allow_approved_plans: bool,
     /// A label of this machine, KEY=VALUE (repeatable), sent with every inventory; the fleet
     /// document's label selectors match on them (docs/fleet.md).
@@ -45,32 +59,68 @@ pub struct Args {
     reboot_command: Vec<String>,
 }
 
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    init_tracing();
-    let ca_pem = args
-        .ca_cert
+#[derive(clap::Subcommand)]
+enum Sub {
+    /// Set this machine's agent up after installing the .deb: writes /etc/patchwarden/agent.toml
+    /// (0600) and ca.pem, then enables and starts patchwarden-agent.service (docs/packaging.md).
+    Install(super::agent_install::Args),
+}
+
+/// The agent's settings: flags, then the settings file for what the flags leave out.
+fn settings(args: Args) -> anyhow::Result<AgentSettings> {
+    let file = match &args.config {
+        Some(path) => AgentFile::load(path)?,
+        None => AgentFile::default(),
+    };
+    let server = args
+        .server
+        .or(file.server.clone())
+        .context("no controller: give --server URL (or `server` in the --config file)")?;
+    let read_only = args.read_only || file.read_only;
+    let plan_changes = args.allow_approved_plans || file.allow_approved_plans;
+    anyhow::ensure!(
+        !plan_changes || read_only,
+        "allow_approved_plans needs read_only (--allow-approved-plans goes with --read-only)"
+    );
+    let ca_cert = args.ca_cert.or(file.ca_cert.clone());
+    let ca_pem = ca_cert
         .as_ref()
         .map(|path| {
             std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
         })
         .transpose()?;
-    let settings = AgentSettings {
-        server: args.server,
-        token: args.token.map(Secret),
-        ca_pem,
-        data_dir: args.data_dir,
-        read_only: args.read_only,
-        plan_changes: args.allow_approved_plans,
-        poll_wait_secs: 30,
-        labels: pw_model::parse_labels(args.labels.iter().map(String::as_str))?,
-        reboot_command: if args.reboot_command.is_empty() {
+    let labels = if args.labels.is_empty() {
+        file.label_args()
+    } else {
+        args.labels
+    };
+    let reboot_command = [args.reboot_command, file.reboot_command]
+        .into_iter()
+        .find(|argv| !argv.is_empty())
+        .unwrap_or_else(|| {
             pw_agent::restart::DEFAULT_REBOOT_COMMAND
                 .map(str::to_owned)
                 .to_vec()
-        } else {
-            args.reboot_command
-        },
-    };
+        });
+    Ok(AgentSettings {
+        server,
+        token: args.token.or(file.token).map(Secret),
+        ca_pem,
+        data_dir: args.data_dir.context("--data-dir is required")?,
+        read_only,
+        plan_changes,
+        poll_wait_secs: 30,
+        labels: pw_model::parse_labels(labels.iter().map(String::as_str))?,
+        reboot_command,
+    })
+}
+
+pub fn run(mut args: Args) -> anyhow::Result<ExitCode> {
+    if let Some(Sub::Install(install)) = args.command.take() {
+        return super::agent_install::run(install);
+    }
+    init_tracing();
+    let settings = settings(args)?;
     runtime()?.block_on(async {
         let stopping = wait_for_signal()?;
         let (stop, stopped) = tokio::sync::watch::channel(false);

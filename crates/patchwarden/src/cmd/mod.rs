@@ -1,6 +1,8 @@
 //! One module per subcommand: argument struct (clap derive) and a `run` function.
 
 pub mod agent;
+mod agent_config;
+mod agent_install;
 pub mod audit;
 pub mod feeds;
 pub mod fleet;
