@@ -133,3 +133,77 @@ pub fn run(mut args: Args) -> anyhow::Result<ExitCode> {
     })?;
     Ok(ExitCode::SUCCESS)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: Args,
+    }
+
+    fn settings_for(file: &str, flags: &[&str]) -> anyhow::Result<AgentSettings> {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("agent.toml");
+        std::fs::write(&config, file).unwrap();
+        let argv = [
+            "agent",
+            "--config",
+            config.to_str().unwrap(),
+            "--data-dir",
+            "/d",
+        ];
+        let cli = Cli::try_parse_from(argv.iter().chain(flags)).unwrap();
+        settings(cli.args)
+    }
+
+    #[test]
+    fn the_file_fills_in_what_the_flags_leave_out() {
+        let file = "server = \"https://a:1\"\ntoken = \"pwt_f\"\nread_only = true\n\
+                    reboot_command = [\"/sbin/reboot\"]\n[labels]\nrole = \"web\"\n";
+        let from_file = settings_for(file, &[]).unwrap();
+        assert_eq!(from_file.server, "https://a:1");
+        assert!(from_file.read_only && !from_file.plan_changes);
+        assert_eq!(from_file.reboot_command, ["/sbin/reboot"]);
+        assert_eq!(
+            from_file.labels.get("role").map(String::as_str),
+            Some("web")
+        );
+        let flags = [
+            "--server",
+            "https://b:2",
+            "--label",
+            "rack=r1",
+            "--reboot-command",
+            "x",
+        ];
+        let overridden = settings_for(file, &flags).unwrap();
+        assert_eq!(overridden.server, "https://b:2");
+        assert_eq!(overridden.reboot_command, ["x"]);
+        assert_eq!(overridden.labels.len(), 1);
+        assert!(overridden.labels.contains_key("rack"));
+    }
+
+    #[test]
+    fn missing_server_and_plan_changes_without_read_only_are_refused() {
+        let error = settings_for("", &[]).unwrap_err().to_string();
+        assert!(error.contains("no controller"), "{error}");
+        let error = settings_for(
+            "server = \"https://a:1\"\nallow_approved_plans = true\n",
+            &[],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(error.contains("needs read_only"), "{error}");
+        let error = settings_for(
+            "server = \"https://a:1\"\n[labels]\n\"Bad Key\" = \"x\"\n",
+            &[],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(error.contains("Bad Key"), "{error}");
+    }
+}
