@@ -9,9 +9,9 @@ use jiff::Timestamp;
 use pw_model::{Finding, Tier};
 use pw_report::{
     ComplianceReport, CurrentFinding, FixedEpisode, GroupFacts, HostFacts, ReportFacts,
-    ReportScope, RiskFact, RiskReport,
+    ReportScope, RiskReport,
 };
-use pw_store::{AcceptedRiskRow, HistoryRow, Store};
+use pw_store::{HistoryRow, Store};
 
 use crate::Refusal;
 
@@ -101,12 +101,7 @@ pub async fn facts(store: &Store) -> Result<ReportFacts, Refusal> {
     }
     Ok(ReportFacts {
         hosts,
-        risks: store
-            .accepted_risks()
-            .await?
-            .into_iter()
-            .map(risk_fact)
-            .collect(),
+        risks: store.accepted_risks().await?,
         groups: groups
             .groups
             .into_iter()
@@ -145,20 +140,4 @@ fn fixed_episode(row: HistoryRow) -> anyhow::Result<Option<FixedEpisode>> {
         fixed_at,
         fixed_by: row.fixed_by,
     }))
-}
-
-fn risk_fact(row: AcceptedRiskRow) -> RiskFact {
-    RiskFact {
-        id: row.id,
-        host_id: row.host_id,
-        hostname: row.hostname,
-        advisory: row.advisory,
-        package: row.package,
-        reason: row.reason,
-        accepted_by: row.accepted_by,
-        accepted_at: row.accepted_at,
-        expires_at: row.expires_at,
-        revoked_at: row.revoked_at,
-        revoked_by: row.revoked_by,
-    }
 }

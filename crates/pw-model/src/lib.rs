@@ -25,6 +25,7 @@ pub use label::{
     LabelError, MAX_LABEL_LENGTH, MAX_LABELS, check_label, check_label_key, check_labels,
     parse_labels,
 };
+pub use lifecycle::AcceptedRisk;
 pub use lifecycle::{
     AcceptanceError, FindingStatus, MAX_ACCEPTANCE, MAX_ACCEPTANCE_REASON_CHARS, TierTally,
     acceptance_covers, check_acceptance, finding_status,

@@ -18,6 +18,36 @@ pub const MAX_ACCEPTANCE_REASON_CHARS: usize = 1000;
 /// Longest time a risk may be accepted for: 365 days (a yearly review at least).
 pub const MAX_ACCEPTANCE: SignedDuration = SignedDuration::from_hours(365 * 24);
 
+/// An operator's stored acceptance of a risk (one home: pw-store stores it, pw-report reports
+/// it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AcceptedRisk {
+    pub id: String,
+    /// `None`: every host.
+    pub host_id: Option<String>,
+    pub hostname: Option<String>,
+    pub advisory: String,
+    pub package: Option<String>,
+    pub reason: String,
+    pub accepted_by: String,
+    pub accepted_at: Timestamp,
+    pub expires_at: Timestamp,
+    pub revoked_at: Option<Timestamp>,
+    pub revoked_by: Option<String>,
+}
+
+impl AcceptedRisk {
+    /// Not revoked and not expired at `now`.
+    pub fn in_force(&self, now: Timestamp) -> bool {
+        self.revoked_at.is_none() && self.expires_at > now
+    }
+
+    /// Whether it applies to `host_id` (its host, or every host).
+    pub fn applies_to_host(&self, host_id: &str) -> bool {
+        self.host_id.as_deref().is_none_or(|h| h == host_id)
+    }
+}
+
 /// Where a finding stands at one instant.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,

@@ -63,33 +63,7 @@ pub struct FixedEpisode {
 }
 
 /// One stored acceptance of a risk.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RiskFact {
-    pub id: String,
-    /// `None`: every host.
-    pub host_id: Option<String>,
-    pub hostname: Option<String>,
-    pub advisory: String,
-    pub package: Option<String>,
-    pub reason: String,
-    pub accepted_by: String,
-    pub accepted_at: Timestamp,
-    pub expires_at: Timestamp,
-    pub revoked_at: Option<Timestamp>,
-    pub revoked_by: Option<String>,
-}
-
-impl RiskFact {
-    /// Not revoked and not expired at `now`.
-    pub fn in_force(&self, now: Timestamp) -> bool {
-        self.revoked_at.is_none() && self.expires_at > now
-    }
-
-    /// Whether the acceptance is scoped to `host_id` (or to every host).
-    pub fn applies_to_host(&self, host_id: &str) -> bool {
-        self.host_id.as_deref().is_none_or(|h| h == host_id)
-    }
-}
+pub type RiskFact = pw_model::AcceptedRisk;
 
 /// What a report covers and when.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -28,33 +28,8 @@ pub struct NewAcceptedRisk<'a> {
     pub expires_at: Timestamp,
 }
 
-/// A stored acceptance.
-#[derive(Debug, Clone, PartialEq)]
-pub struct AcceptedRiskRow {
-    pub id: String,
-    pub host_id: Option<String>,
-    pub hostname: Option<String>,
-    pub advisory: String,
-    pub package: Option<String>,
-    pub reason: String,
-    pub accepted_by: String,
-    pub accepted_at: Timestamp,
-    pub expires_at: Timestamp,
-    pub revoked_at: Option<Timestamp>,
-    pub revoked_by: Option<String>,
-}
-
-impl AcceptedRiskRow {
-    /// Not revoked and not expired at `now`.
-    pub fn in_force(&self, now: Timestamp) -> bool {
-        self.revoked_at.is_none() && self.expires_at > now
-    }
-
-    /// Whether it applies to `host_id` (its host, or every host).
-    pub fn applies_to_host(&self, host_id: &str) -> bool {
-        self.host_id.as_deref().is_none_or(|h| h == host_id)
-    }
-}
+/// A stored acceptance (the domain type itself).
+pub type AcceptedRiskRow = pw_model::AcceptedRisk;
 
 /// What revoking an acceptance did.
 #[derive(Debug, Clone, PartialEq, Eq)]
