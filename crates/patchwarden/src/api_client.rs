@@ -153,8 +153,14 @@ impl ApiClient {
     /// `GET path` answered with any media type (a report as CSV, HTML or PDF): the body's
     /// bytes; an error answer becomes an [`ApiFailure`] as with [`ApiClient::send`].
     pub async fn get_bytes(&self, path: &str) -> anyhow::Result<Vec<u8>> {
-        let response = self
-            .request(Method::GET, path)
+        self.send_raw(self.request(Method::GET, path)).await
+    }
+
+    /// Sends a request; a 2xx answer's body, anything else an [`ApiFailure`] (or a connection
+    /// error naming the URL).
+    async fn send_raw(&self, request: RequestBuilder) -> anyhow::Result<Vec<u8>> {
+        // `{:#}` (how `main` prints errors) shows reqwest's causes, where the useful part is.
+        let response = request
             .send()
             .await
             .with_context(|| format!("cannot reach the controller at {}", self.base))?;
@@ -172,19 +178,7 @@ impl ApiClient {
     /// Sends a request built by [`ApiClient::request`]; a 2xx JSON answer is decoded, anything
     /// else becomes an [`ApiFailure`] (or a connection error naming the URL).
     pub async fn send<T: DeserializeOwned>(&self, request: RequestBuilder) -> anyhow::Result<T> {
-        // `{:#}` (how `main` prints errors) shows reqwest's causes, where the useful part is.
-        let response = request
-            .send()
-            .await
-            .with_context(|| format!("cannot reach the controller at {}", self.base))?;
-        let status = response.status();
-        let body = response
-            .bytes()
-            .await
-            .context("reading the controller's answer")?;
-        if !status.is_success() {
-            return Err(failure(status, &body).into());
-        }
+        let body = self.send_raw(request).await?;
         serde_json::from_slice(&body).with_context(|| {
             format!(
                 "the controller's answer is not the expected JSON: {}",
