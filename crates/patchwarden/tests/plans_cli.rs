@@ -15,7 +15,7 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use up_process::start_up_with;
+use up_process::{base_url, start_up_with};
 
 fn patchwarden(data: &Path, base: &str, token: Option<&Path>, args: &[&str]) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_patchwarden"));
@@ -79,11 +79,7 @@ fn a_plan_from_this_machines_live_data_through_the_cli() {
     let data = dir.path().join("data");
     // Never a change to this machine: the local agent refuses even approved plans' changes.
     let (_up, first_line) = start_up_with(&data, &["--no-plan-changes"]);
-    let url = first_line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap_or_else(|| panic!("no URL printed: {first_line:?}"));
-    let base = url[..url.find("/login").unwrap()].to_owned();
+    let base = base_url(&first_line);
     let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .unwrap()
         .trim()

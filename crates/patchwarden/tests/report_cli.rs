@@ -4,45 +4,17 @@
 //! host count, a PDF without `--output` refused in both languages, an unknown group refused
 //! with the controller's message. Needs Chromium and pdftotext (scripts/install-test-deps.sh).
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 
-struct Killed(Child);
+mod up_process;
 
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use up_process::{Killed, base_url, start_up_with};
 
 /// `patchwarden up --no-plan-changes` on `data`; the child and the controller's base URL.
 fn start_up(data: &Path) -> (Killed, String) {
-    let child = Command::new(env!("CARGO_BIN_EXE_patchwarden"))
-        .args([
-            "up",
-            "--no-plan-changes",
-            "--listen",
-            "127.0.0.1:0",
-            "--data-dir",
-        ])
-        .arg(data)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut child = Killed(child);
-    let mut first_line = String::new();
-    BufReader::new(child.0.stdout.as_mut().unwrap())
-        .read_line(&mut first_line)
-        .unwrap();
-    let url = first_line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap_or_else(|| panic!("no URL printed: {first_line:?}"));
-    let base = url[..url.find("/login").unwrap()].to_owned();
-    (child, base)
+    let (child, first_line) = start_up_with(data, &["--no-plan-changes"]);
+    (child, base_url(&first_line))
 }
 
 fn report(data: &Path, base: &str, args: &[&str]) -> Output {

@@ -29,6 +29,15 @@ pub fn start_up_with(data: &Path, extra: &[&str]) -> (Killed, String) {
     (child, first_line)
 }
 
+/// The controller's base URL from the sign-in link in `up`'s first line.
+pub fn base_url(first_line: &str) -> String {
+    let url = first_line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap_or_else(|| panic!("no URL printed: {first_line:?}"));
+    url[..url.find("/login").unwrap()].to_owned()
+}
+
 /// Like [`start_up`], with its stderr lines arriving on the channel.
 pub fn start_up_logging(data: &Path) -> (Killed, String, mpsc::Receiver<String>) {
     spawn(data, &[], true)
