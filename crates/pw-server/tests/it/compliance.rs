@@ -418,15 +418,7 @@ windows = [{ name = "nightly", rrule = "FREQ=DAILY;BYHOUR=1", dtstart = "2026-11
 [groups.web.members]
 hostnames = ["web-*"]
 "#;
-    let answer = t
-        .api()
-        .put(t.http("/api/v1/fleet"))
-        .header("content-type", "application/toml")
-        .body(fleet)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(answer.status(), 200, "{}", answer.text().await.unwrap());
+    t.apply_fleet(fleet).await;
     let (status, stored) = accept(&t, &approver, &by_group).await;
     assert_eq!(status, 201, "{stored}");
     let mut hosts: Vec<&str> = stored["accepted_risks"]

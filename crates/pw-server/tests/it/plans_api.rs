@@ -94,15 +94,7 @@ async fn report(t: &TestController, agent: &Agent, security: &str) {
 }
 
 async fn apply_fleet(t: &TestController, staging: bool) {
-    let answer = t
-        .api()
-        .put(t.http("/api/v1/fleet"))
-        .header("content-type", "application/toml")
-        .body(document(staging))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(answer.status(), 200, "{}", answer.text().await.unwrap());
+    t.apply_fleet(&document(staging)).await;
 }
 
 /// `POST path` with `token`: (status, body).

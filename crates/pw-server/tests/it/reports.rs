@@ -112,15 +112,7 @@ windows = [{ name = "nightly", rrule = "FREQ=DAILY;BYHOUR=1", dtstart = "2026-11
 [groups.db.members]
 hostnames = ["db-*"]
 "#;
-    let answer = t
-        .api()
-        .put(t.http("/api/v1/fleet"))
-        .header("content-type", "application/toml")
-        .body(document)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(answer.status(), 200, "{}", answer.text().await.unwrap());
+    t.apply_fleet(document).await;
     hosts
 }
 

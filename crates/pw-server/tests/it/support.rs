@@ -63,6 +63,19 @@ impl TestController {
             .unwrap()
     }
 
+    /// Applies the fleet document `toml` as the admin (`PUT /api/v1/fleet`); it must be taken.
+    pub async fn apply_fleet(&self, toml: &str) {
+        let answer = self
+            .api()
+            .put(self.http("/api/v1/fleet"))
+            .header("content-type", "application/toml")
+            .body(toml.to_owned())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 200, "{}", answer.text().await.unwrap());
+    }
+
     pub fn http(&self, path: &str) -> String {
         format!("http://{}{path}", self.controller.addr)
     }
