@@ -20,6 +20,7 @@ const DOMAIN: &[&str] = &[
     "pw-rollout",
     "pw-protocol",
     "pw-report",
+    "pw-notify",
 ];
 
 /// Crates a domain crate must never pull in, directly or transitively.

@@ -8,6 +8,7 @@ use pw_priority::{EmergencyFlag, PriorityPolicy};
 
 use crate::emergency::parse_emergency;
 use crate::members::{parse_membership, resolve};
+use crate::notify::parse_notifications;
 use crate::{
     FleetError, FleetErrors, HostFacts, Membership, Resolution, ScopedEmergency, group_calendar,
 };
@@ -23,6 +24,10 @@ pub struct FleetDocument {
     pub members: BTreeMap<String, Membership>,
     /// `[[emergency]]`, in document order.
     pub emergency: Vec<ScopedEmergency>,
+    /// `[[channels]]`: where notifications go (without secrets).
+    pub channels: Vec<pw_notify::Channel>,
+    /// `[[routes]]`: which events go to which channels.
+    pub routes: Vec<pw_notify::Route>,
     /// The document as written, for [`crate::diff`].
     pub table: toml::Table,
 }
@@ -43,6 +48,16 @@ impl FleetDocument {
     /// The host's group (see the crate doc for the rule).
     pub fn resolve(&self, host: HostFacts<'_>) -> Resolution {
         resolve(&self.members, host)
+    }
+
+    /// The owners of `group` (`[groups.<name>].owners`), for email channels sending to
+    /// `owners`.
+    pub fn owners(&self, group: &str) -> Vec<String> {
+        self.policy
+            .groups
+            .get(group)
+            .map(|g| g.owners.clone())
+            .unwrap_or_default()
     }
 
     /// The emergency flags covering the host at `now`, as pw-priority evidence.
@@ -144,12 +159,15 @@ fn parse(text: &str, now: Option<Timestamp>) -> Result<FleetDocument, FleetError
         .get("emergency")
         .map(|value| parse_emergency(value, &groups, now, &mut errors))
         .unwrap_or_default();
+    let (channels, routes) = parse_notifications(&table, &groups, &mut errors);
     match (policy, priority) {
         (Some(policy), Some(priority)) if errors.is_empty() => Ok(FleetDocument {
             policy,
             priority,
             members,
             emergency,
+            channels,
+            routes,
             table,
         }),
         _ => Err(FleetErrors(errors)),

@@ -145,7 +145,8 @@ fn entry(
     })
 }
 
-fn text(
+/// A required, non-empty string at `path.key`.
+pub(crate) fn text(
     table: &toml::Table,
     path: &str,
     key: &str,

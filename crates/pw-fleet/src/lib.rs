@@ -6,7 +6,8 @@
 //!
 //! Pure: no I/O, no clock (`now` is a parameter). Parsing validates the document as a whole —
 //! policy (pw-planner), priority (pw-priority), windows and blackouts (pw-calendar), membership
-//! and emergency flags (here) — and reports every problem with its key path at once.
+//! emergency flags and notification channels and routes (`[[channels]]`, `[[routes]]`, here)
+//! — and reports every problem with its key path at once.
 //!
 //! Quirks of the subject honoured here:
 //! - membership resolves in three levels, most specific first: explicit `hosts`, then
@@ -24,6 +25,7 @@ mod emergency;
 mod gate;
 mod glob;
 mod members;
+mod notify;
 
 use std::fmt;
 
@@ -33,6 +35,7 @@ pub use document::{FleetDocument, document_table, parse_fleet};
 pub use emergency::ScopedEmergency;
 pub use glob::glob_matches;
 pub use members::{HostFacts, Level, Membership, Resolution};
+pub use notify::{TOKEN_PLACEHOLDER, check_url, valid_channel_name};
 
 /// One problem of a fleet document: the dotted key path (`groups.web.members.hostnames[1]`,
 /// `emergency[0].expires`, `priority.tiers.t0.deadline`) and what is wrong there.
@@ -74,3 +77,6 @@ impl fmt::Display for FleetErrors {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod notify_tests;

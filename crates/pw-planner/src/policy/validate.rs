@@ -16,10 +16,13 @@ use super::{
 use crate::duration::parse_duration;
 
 /// `priority` belongs to pw-priority, `emergency` (and `groups.<name>.members`) to pw-fleet:
-/// accepted here and checked there (the same file is the controller's fleet document).
-const TOP_LEVEL_KEYS: [&str; 8] = [
+/// accepted here and checked there (the same file is the controller's fleet document), and so
+/// are `channels` and `routes` (notifications).
+const TOP_LEVEL_KEYS: [&str; 10] = [
     "priority",
     "emergency",
+    "channels",
+    "routes",
     "rollout",
     "estimates",
     "health_checks",
