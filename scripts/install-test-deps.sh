@@ -6,6 +6,9 @@ set -euo pipefail
 need_apt=()
 command -v gcc >/dev/null || need_apt+=(gcc)
 command -v python3 >/dev/null || need_apt+=(python3)
+# The downgrade check's reference (crates/patchwarden/tests/downgrade_reference.rs) and the
+# matching references: libapt-pkg's version comparison from Python (python3-apt).
+[ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'import apt_pkg' >/dev/null 2>&1 || need_apt+=(python3-apt)
 # End-to-end test bed (crates/pw-testbed, docs/testbed.md): mmdebstrap builds the Debian 12 host
 # image, dpkg-dev/apt-utils build the fake apt repository (dpkg-deb, apt-ftparchive).
 command -v mmdebstrap >/dev/null || need_apt+=(mmdebstrap)

@@ -31,6 +31,9 @@ enum Command {
     /// This machine's or an inventory file's findings: matched advisories ranked by tier T0–T4
     /// with deadlines and reasons.
     Scan(cmd::scan::Args),
+    /// Downgrades: `downgrade check` lists the advisories going back to older versions brings
+    /// back, with their tiers (offline, like `scan`).
+    Downgrade(cmd::downgrade::Args),
     /// Import (offline) or download advisory feeds: OSV, CISA KEV, EPSS.
     Feeds(cmd::feeds::Args),
     /// Compare version pairs read from stdin (`A<TAB>B` per line); prints -1, 0 or 1 per line.
@@ -63,6 +66,7 @@ fn main() -> ExitCode {
         Command::Operators(args) => cmd::operators::run(args),
         Command::Audit(args) => cmd::audit::run(args),
         Command::Scan(args) => cmd::scan::run(args),
+        Command::Downgrade(args) => cmd::downgrade::run(args),
         Command::Feeds(args) => cmd::feeds::run(args),
         Command::Vercmp(args) => cmd::vercmp::run(args),
         Command::Windows(args) => cmd::windows::run(args),

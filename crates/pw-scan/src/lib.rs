@@ -7,6 +7,7 @@
 //! `now`. Findings are ordered most urgent first: tier, then deadline, then package and id.
 
 mod cache;
+mod downgrade;
 mod upgrades;
 
 use std::collections::HashMap;
@@ -19,6 +20,10 @@ use pw_priority::{Deadline, Evidence, FixKind, PriorityPolicy};
 
 use cache::Classified;
 pub use cache::Classifier;
+pub use downgrade::{
+    DowngradeChange, DowngradeCheck, DowngradeError, DowngradeTarget, Reintroduced,
+    target_source_version,
+};
 pub use upgrades::{Backported, Upgrade, non_security_kind, split_backported};
 
 /// Advisories indexed for matching, with the threat signals of their CVEs.

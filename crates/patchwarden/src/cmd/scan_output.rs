@@ -147,17 +147,22 @@ pub fn render(report: &Report, format: Format, out: &mut impl Write) -> std::io:
     }
 }
 
-fn table(report: &Report, out: &mut impl Write) -> std::io::Result<()> {
-    let now = report.generated_at;
+/// The first line of a table: the host and where the advisories came from.
+pub(super) fn header(
+    host: &Host,
+    intelligence: &IntelligenceInfo,
+    out: &mut impl Write,
+) -> std::io::Result<()> {
     writeln!(
         out,
         "{} ({}, {} packages) — advisories: {} ({} records)",
-        report.host.name,
-        report.host.os,
-        report.host.packages,
-        report.intelligence.source,
-        report.intelligence.advisories
-    )?;
+        host.name, host.os, host.packages, intelligence.source, intelligence.advisories
+    )
+}
+
+fn table(report: &Report, out: &mut impl Write) -> std::io::Result<()> {
+    let now = report.generated_at;
+    header(&report.host, &report.intelligence, out)?;
     for tier in Tier::ALL {
         let rows: Vec<&Finding> = report.findings.iter().filter(|f| f.tier == tier).collect();
         if rows.is_empty() {
@@ -191,16 +196,7 @@ fn table(report: &Report, out: &mut impl Write) -> std::io::Result<()> {
             "DEADLINE",
             "WHY",
         ];
-        let mut widths = headers.map(str::len);
-        for row in &cells {
-            for (w, cell) in widths.iter_mut().zip(row) {
-                *w = (*w).max(cell.chars().count()).min(48);
-            }
-        }
-        write_row(out, &headers.map(String::from), &widths)?;
-        for row in &cells {
-            write_row(out, row, &widths)?;
-        }
+        write_table(out, headers, &cells)?;
     }
     let s = &report.summary;
     let tiers: Vec<String> = s.by_tier.iter().map(|(t, n)| format!("{t} {n}")).collect();
@@ -266,15 +262,40 @@ fn restart_lines(state: &pw_protocol::RestartState, out: &mut impl Write) -> std
     writeln!(out, "dpkg --audit: {audit}")
 }
 
-fn write_row(out: &mut impl Write, row: &[String; 6], widths: &[usize; 6]) -> std::io::Result<()> {
+/// Writes a table: headers, then the rows, columns as wide as their widest cell (at most 48).
+pub(super) fn write_table<const N: usize>(
+    out: &mut impl Write,
+    headers: [&str; N],
+    cells: &[[String; N]],
+) -> std::io::Result<()> {
+    let mut widths = headers.map(str::len);
+    for row in cells {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count()).min(48);
+        }
+    }
+    write_row(out, &headers.map(String::from), &widths)?;
+    for row in cells {
+        write_row(out, row, &widths)?;
+    }
+    Ok(())
+}
+
+/// Writes one row of a table: every cell but the last cut to its width, the last as is.
+pub(super) fn write_row<const N: usize>(
+    out: &mut impl Write,
+    row: &[String; N],
+    widths: &[usize; N],
+) -> std::io::Result<()> {
     let mut line = String::new();
     for (i, (cell, width)) in row.iter().zip(widths).enumerate() {
-        let cell: String = if i < 5 && cell.chars().count() > *width {
+        let last = i + 1 == N;
+        let cell: String = if !last && cell.chars().count() > *width {
             cell.chars().take(width - 1).chain(['…']).collect()
         } else {
             cell.clone()
         };
-        if i < 5 {
+        if !last {
             line.push_str(&format!("{cell:<width$}  "));
         } else {
             line.push_str(&cell);
@@ -285,11 +306,16 @@ fn write_row(out: &mut impl Write, row: &[String; 6], widths: &[usize; 6]) -> st
 
 /// The advisory id and its first CVE alias.
 fn ids(f: &Finding) -> String {
-    match f.aliases.iter().find(|a| a.starts_with("CVE-")) {
-        Some(cve) if f.advisory != *cve && !f.advisory.contains(cve.as_str()) => {
-            format!("{} {cve}", f.advisory)
+    advisory_and_cve(&f.advisory, &f.aliases)
+}
+
+/// An advisory id and the first CVE among its aliases, unless the id names it already.
+pub(super) fn advisory_and_cve(advisory: &str, aliases: &[String]) -> String {
+    match aliases.iter().find(|a| a.starts_with("CVE-")) {
+        Some(cve) if advisory != *cve && !advisory.contains(cve.as_str()) => {
+            format!("{advisory} {cve}")
         }
-        _ => f.advisory.clone(),
+        _ => advisory.to_owned(),
     }
 }
 
@@ -305,6 +331,6 @@ fn deadline(f: &Finding, now: Timestamp) -> String {
     }
 }
 
-fn plural(n: usize) -> &'static str {
+pub(super) fn plural(n: usize) -> &'static str {
     if n == 1 { "" } else { "s" }
 }
