@@ -557,7 +557,7 @@ fn pending_row(r: &sqlx::sqlite::SqliteRow) -> anyhow::Result<PendingRow> {
     })
 }
 
-const HOST_SELECT: &str = "SELECT h.*, i.package_count, i.reboot_required, f.tier_counts
+pub(crate) const HOST_SELECT: &str = "SELECT h.*, i.package_count, i.reboot_required, f.tier_counts
      FROM hosts h
      LEFT JOIN inventories i ON i.host_id = h.id
      LEFT JOIN host_findings f ON f.host_id = h.id";
@@ -565,7 +565,7 @@ const HOST_SELECT: &str = "SELECT h.*, i.package_count, i.reboot_required, f.tie
 const FINDINGS_SELECT: &str = "SELECT f.*, h.hostname FROM host_findings f
      JOIN hosts h ON h.id = f.host_id";
 
-fn host_row(row: &SqliteRow) -> anyhow::Result<HostRow> {
+pub(crate) fn host_row(row: &SqliteRow) -> anyhow::Result<HostRow> {
     let id: String = row.try_get("id")?;
     Ok(HostRow {
         hostname: row.try_get("hostname")?,

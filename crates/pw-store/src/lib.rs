@@ -9,6 +9,7 @@ pub mod audit;
 mod audit_anchor;
 mod change_results;
 mod commands;
+mod console;
 mod controller;
 mod evidence;
 mod files;
@@ -35,6 +36,10 @@ pub use advisories::{AdvisoryRow, StoredAdvisory};
 pub use audit::{AuditEntry, AuditRecord, ChainCheck};
 pub use audit_anchor::{AnchorCheck, AuditKey, Checkpoint};
 pub use commands::NewCommand;
+pub use console::{
+    AuditFilter, HostFilter, HostPage, PageRequest, UpdateAdvisory, UpdateFilter, UpdatePage,
+    UpdateRow,
+};
 pub use controller::{
     CommandRow, CommandState, FindingsRow, FinishOutcome, HostRow, InventoryRow, NewHost,
     PendingRow, TokenProblem,

@@ -27,13 +27,18 @@ pub async fn host(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<HostDetail>, ApiError> {
+    Ok(Json(host_detail(&state, &id).await?))
+}
+
+/// A host as listed, with what it still needs after its changes (also the console's).
+pub async fn host_detail(state: &AppState, id: &str) -> Result<HostDetail, ApiError> {
     let hosts = host_summaries(state.store.hosts().await?);
     let host = hosts
         .into_iter()
         .find(|h| h.id == id)
-        .ok_or(ApiError::HostNotFound(id.clone()))?;
+        .ok_or_else(|| ApiError::HostNotFound(id.to_owned()))?;
     // What the host still needs after its changes, from its agent's last report.
-    let stored = state.store.inventory(&id).await?.and_then(|i| i.restart);
+    let stored = state.store.inventory(id).await?.and_then(|i| i.restart);
     let restart = match stored.as_deref().map(serde_json::from_str::<RestartStatus>) {
         Some(Ok(facts)) => Some(HostRestart {
             state: facts.state(),
@@ -45,7 +50,7 @@ pub async fn host(
         }
         None => None,
     };
-    Ok(Json(HostDetail { host, restart }))
+    Ok(HostDetail { host, restart })
 }
 
 /// `?include=history` on a host's findings.

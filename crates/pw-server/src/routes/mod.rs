@@ -3,6 +3,7 @@
 
 mod agent;
 mod api;
+pub mod console;
 mod evidence;
 mod fleet;
 mod login;
@@ -34,6 +35,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/logout"),
     ("get", "/reports/compliance"),
     ("get", "/reports/risk"),
+    ("get", "/settings"),
+    ("get", "/hosts"),
+    ("get", "/hosts/{id}"),
     ("get", "/metrics"),
     ("get", "/api/v1/openapi.json"),
     ("get", "/api/v1/hosts"),
@@ -93,6 +97,9 @@ pub fn app(state: AppState) -> Router {
         .route("/logout", post(login::logout))
         .route("/reports/compliance", get(reports::page_compliance))
         .route("/reports/risk", get(reports::page_risk))
+        .route("/settings", get(console::settings))
+        .route("/hosts", get(console::hosts::list))
+        .route("/hosts/{id}", get(console::hosts::detail))
         .route("/metrics", get(metrics))
         .route("/api/v1/openapi.json", get(openapi))
         .route("/api/v1/hosts", get(api::hosts))

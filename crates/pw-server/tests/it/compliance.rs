@@ -9,10 +9,10 @@ use std::time::Duration;
 use jiff::{SignedDuration, Timestamp};
 use pw_model::{Finding, Tier};
 use pw_server::Role;
-use pw_store::{CurrentFinding, FindingsSnapshot, Recorded};
 use serde_json::{Value, json};
 
-use crate::support::{TestController, client_with_token, tls_client};
+use crate::console_support::{group_toml, record};
+use crate::support::{TestController, client_with_token, enrolled as agent};
 
 /// pw-demo (fixed in 1.0-2) and pw-tool (no fix yet), both critical (CVSS 9.8).
 const OSV: &str = r#"[
@@ -27,18 +27,6 @@ const OSV: &str = r#"[
   "affected": [{"package": {"ecosystem": "Debian:12", "name": "pw-tool"},
     "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}]}]}]}
 ]"#;
-
-/// An enrolled fake agent: (host id, its mTLS client).
-async fn agent(t: &TestController, hostname: &str) -> (String, reqwest::Client) {
-    let token = t.token().await;
-    let (status, enrolled, key) = t.enroll(&token, hostname).await;
-    assert_eq!(status, 200, "{enrolled}");
-    let client = tls_client(
-        &t.ca_pem(),
-        Some((enrolled["certificate_pem"].as_str().unwrap(), &key)),
-    );
-    (enrolled["host_id"].as_str().unwrap().to_owned(), client)
-}
 
 /// Reports pw-demo at `demo_version` and pw-tool, collected at `collected_at`, and waits
 /// (bounded) until findings newer than `after` are computed.
@@ -410,15 +398,8 @@ async fn bad_acceptances_are_refused_naming_the_field_and_store_nothing() {
     assert_eq!(status, 400, "no fleet document yet: {refused}");
     let message = refused["error"]["message"].as_str().unwrap();
     assert!(message.contains("group: unknown group"), "{message}");
-    let fleet = r#"
-[groups.web]
-environment = "production"
-owners = ["web-team@example.com"]
-windows = [{ name = "nightly", rrule = "FREQ=DAILY;BYHOUR=1", dtstart = "2026-11-01T01:00:00", tz = "UTC", duration = "4h" }]
-[groups.web.members]
-hostnames = ["web-*"]
-"#;
-    t.apply_fleet(fleet).await;
+    let fleet = group_toml("web", "production", "web-*");
+    t.apply_fleet(&fleet).await;
     let (status, stored) = accept(&t, &approver, &by_group).await;
     assert_eq!(status, 201, "{stored}");
     let mut hosts: Vec<&str> = stored["accepted_risks"]
@@ -470,31 +451,8 @@ async fn the_gauges_per_tier_agree_with_the_api() {
         stored_finding("libfoo", "PW-OLD-1", Tier::T1, long_ago),
         stored_finding("libbar", "PW-OLD-2", Tier::T3, long_ago),
     ];
-    let current: Vec<CurrentFinding> = findings
-        .iter()
-        .map(|f| CurrentFinding {
-            binary: f.binary.clone(),
-            advisory: f.advisory.clone(),
-            tier: f.tier.index() as u8,
-            deadline: f.deadline,
-            json: serde_json::to_string(f).unwrap(),
-        })
-        .collect();
     let store = &t.controller.state.store;
-    let snapshot = FindingsSnapshot {
-        host_id: &old_host,
-        inventory_collected_at: long_ago,
-        computed_at: long_ago,
-        source: "test",
-        findings_json: &serde_json::to_string(&findings).unwrap(),
-        tier_counts_json: "[0,1,0,1,0]",
-        current: &current,
-        backported: &[],
-    };
-    assert!(matches!(
-        store.record_findings(&snapshot).await.unwrap(),
-        Recorded::Recorded(_)
-    ));
+    record(&t, &old_host, long_ago, &findings).await;
     let risk = pw_store::NewAcceptedRisk {
         id: "risk-bar",
         host_id: Some(&old_host),

@@ -4,16 +4,7 @@
 
 use pw_server::Role;
 
-use crate::support::{ADMIN, TestController, browser, set_cookie, tls_client};
-
-fn form_field(html: &str, name: &str) -> String {
-    let marker = format!("name=\"{name}\" value=\"");
-    let start = html
-        .find(&marker)
-        .unwrap_or_else(|| panic!("no {name} in {html}"))
-        + marker.len();
-    html[start..].split('"').next().unwrap().to_owned()
-}
+use crate::support::{ADMIN, TestController, browser, form_field, set_cookie, tls_client};
 
 async fn post_form(
     t: &TestController,

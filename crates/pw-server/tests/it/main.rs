@@ -6,6 +6,8 @@ mod authz_edges;
 mod bad_reports;
 mod changelog_evidence;
 mod compliance;
+mod console_hosts;
+mod console_support;
 mod enrollment;
 mod errors;
 mod evidence;

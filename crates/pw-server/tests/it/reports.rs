@@ -8,9 +8,9 @@
 use jiff::{SignedDuration, Timestamp};
 use pw_model::{Finding, Tier};
 use pw_server::Role;
-use pw_store::{CurrentFinding, FindingsSnapshot, Recorded};
 use serde_json::{Value, json};
 
+use crate::console_support::{group_toml, record};
 use crate::support::{TestController, browser, client_with_token};
 
 fn days(n: i64) -> SignedDuration {
@@ -36,32 +36,6 @@ fn finding(package: &str, advisory: &str, tier: Tier, deadline: Timestamp, kev: 
         epss: Some(if kev { 0.8 } else { 0.02 }),
         kev,
     }
-}
-
-/// Stores a computation of `host`'s findings at `at`, as the scan writes it.
-async fn record(t: &TestController, host: &str, at: Timestamp, findings: &[Finding]) {
-    let current: Vec<CurrentFinding> = findings
-        .iter()
-        .map(|f| CurrentFinding {
-            binary: f.binary.clone(),
-            advisory: f.advisory.clone(),
-            tier: f.tier.index() as u8,
-            deadline: f.deadline,
-            json: serde_json::to_string(f).unwrap(),
-        })
-        .collect();
-    let snapshot = FindingsSnapshot {
-        host_id: host,
-        inventory_collected_at: at,
-        computed_at: at,
-        source: "test",
-        findings_json: &serde_json::to_string(findings).unwrap(),
-        tier_counts_json: "[0,0,0,0,0]",
-        current: &current,
-        backported: &[],
-    };
-    let recorded = t.controller.state.store.record_findings(&snapshot).await;
-    assert!(matches!(recorded.unwrap(), Recorded::Recorded(_)));
 }
 
 /// web-1 and web-2 (group web) with the KEV-listed pw-demo overdue by 2 days; web-1 also had
@@ -98,21 +72,12 @@ async fn fleet(t: &TestController) -> Vec<(String, String)> {
         expires_at: now + days(7),
     };
     t.controller.state.store.accept_risk(&risk).await.unwrap();
-    let document = r#"
-[groups.web]
-environment = "production"
-owners = ["web-team@example.com"]
-windows = [{ name = "nightly", rrule = "FREQ=DAILY;BYHOUR=1", dtstart = "2026-11-01T01:00:00", tz = "UTC", duration = "4h" }]
-[groups.web.members]
-hostnames = ["web-*"]
-[groups.db]
-environment = "production"
-owners = ["dba@example.com"]
-windows = [{ name = "nightly", rrule = "FREQ=DAILY;BYHOUR=1", dtstart = "2026-11-01T01:00:00", tz = "UTC", duration = "4h" }]
-[groups.db.members]
-hostnames = ["db-*"]
-"#;
-    t.apply_fleet(document).await;
+    let document = [
+        group_toml("web", "production", "web-*"),
+        group_toml("db", "production", "db-*"),
+    ]
+    .concat();
+    t.apply_fleet(&document).await;
     hosts
 }
 

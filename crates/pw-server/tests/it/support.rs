@@ -270,6 +270,28 @@ pub fn tls_client(ca_pem: &str, identity: Option<(&str, &str)>) -> reqwest::Clie
         .unwrap()
 }
 
+/// An enrolled host: (id, its agent's mTLS client).
+pub async fn enrolled(t: &TestController, hostname: &str) -> (String, reqwest::Client) {
+    let token = t.token().await;
+    let (status, enrolled, key) = t.enroll(&token, hostname).await;
+    assert_eq!(status, 200, "{enrolled}");
+    let client = tls_client(
+        &t.ca_pem(),
+        Some((enrolled["certificate_pem"].as_str().unwrap(), &key)),
+    );
+    (enrolled["host_id"].as_str().unwrap().to_owned(), client)
+}
+
+/// The value of the first `name="…" value="…"` input of a page.
+pub fn form_field(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {name} in {html}"))
+        + marker.len();
+    html[start..].split('"').next().unwrap().to_owned()
+}
+
 /// A small but real inventory report body.
 pub fn inventory_body(hostname: &str) -> Value {
     serde_json::json!({

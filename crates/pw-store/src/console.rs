@@ -1,0 +1,374 @@
+//! The operator console's reads at fleet size: hosts and updates to apply, filtered and paged in
+//! SQL (migration 0024), never by loading the fleet into memory.
+//!
+//! An update to apply is one package upgrade — the package the advisories are matched on and the
+//! version fixing them — with every open finding it resolves, across every host needing it.
+
+use anyhow::Context;
+use jiff::Timestamp;
+use sqlx::Row;
+
+use crate::controller::{HOST_SELECT, HostRow, host_row};
+use crate::{Store, optional_time};
+
+/// One page: rows `offset..offset + limit` of the ordered result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageRequest {
+    pub offset: u32,
+    pub limit: u32,
+}
+
+/// Hosts matching a [`HostFilter`]; every condition set must hold.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct HostFilter {
+    /// Only these hosts (a group's or an environment's members, resolved by the caller).
+    pub ids: Option<Vec<String>>,
+    /// Host name contains this text (case-insensitive).
+    pub name: Option<String>,
+    /// OS (`debian:12`, …) starts with this text.
+    pub os: Option<String>,
+    /// Has current findings of this tier (0–4).
+    pub tier: Option<u8>,
+    /// Has an open finding whose deadline is before this instant.
+    pub overdue_at: Option<Timestamp>,
+    /// Last seen at or after this instant.
+    pub seen_after: Option<Timestamp>,
+    /// Last seen before this instant, or never.
+    pub silent_since: Option<Timestamp>,
+}
+
+/// A page of hosts and how many match in all.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HostPage {
+    pub total: u64,
+    pub hosts: Vec<HostRow>,
+}
+
+/// Updates matching an [`UpdateFilter`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct UpdateFilter {
+    /// The update's most urgent tier is this one (0–4).
+    pub tier: Option<u8>,
+    /// The update's earliest deadline is before this instant.
+    pub overdue_at: Option<Timestamp>,
+    /// An advisory id or alias (a CVE id) the update fixes, exactly (case-insensitive).
+    pub advisory: Option<String>,
+    /// Package name contains this text.
+    pub package: Option<String>,
+    /// One of its advisories is in CISA KEV.
+    pub kev_only: bool,
+}
+
+/// One update to apply, aggregated over its open findings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UpdateRow {
+    pub package: String,
+    /// `None`: no fixed version exists yet.
+    pub fixed: Option<String>,
+    pub tier: u8,
+    pub deadline: Option<Timestamp>,
+    pub hosts: u64,
+    pub findings: u64,
+    pub kev: bool,
+    pub epss: Option<f64>,
+}
+
+/// A page of updates and how many match in all.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UpdatePage {
+    pub total: u64,
+    pub updates: Vec<UpdateRow>,
+}
+
+/// One advisory an update fixes: a stored finding showing it (JSON of `pw_model::Finding`) and
+/// on how many hosts it is open.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UpdateAdvisory {
+    pub advisory: String,
+    pub finding: String,
+    pub hosts: u64,
+}
+
+/// A bound value of a built query.
+#[derive(Clone)]
+enum Bind {
+    Text(String),
+    Int(i64),
+}
+
+fn bind_all<'q>(
+    mut query: sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>,
+    binds: Vec<Bind>,
+) -> sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments> {
+    for bind in binds {
+        query = match bind {
+            Bind::Text(text) => query.bind(text),
+            Bind::Int(n) => query.bind(n),
+        };
+    }
+    query
+}
+
+/// `LIKE` text matching `text` literally somewhere (`\` escapes).
+fn like_containing(text: &str) -> String {
+    let escaped = text
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    format!("%{escaped}%")
+}
+
+impl Store {
+    /// Hosts matching `filter`, by host name, one page of them.
+    pub async fn host_page(
+        &self,
+        filter: &HostFilter,
+        page: PageRequest,
+    ) -> anyhow::Result<HostPage> {
+        let mut conditions: Vec<&str> = Vec::new();
+        let mut binds = Vec::new();
+        if let Some(ids) = &filter.ids {
+            conditions.push("h.id IN (SELECT value FROM json_each(?))");
+            binds.push(Bind::Text(serde_json::to_string(ids)?));
+        }
+        if let Some(name) = &filter.name {
+            conditions.push("h.hostname LIKE ? ESCAPE '\\'");
+            binds.push(Bind::Text(like_containing(name)));
+        }
+        if let Some(os) = &filter.os {
+            conditions.push("h.os LIKE ? ESCAPE '\\'");
+            let prefix = like_containing(os);
+            binds.push(Bind::Text(prefix[1..].to_owned()));
+        }
+        if let Some(tier) = filter.tier {
+            conditions.push("coalesce(json_extract(f.tier_counts, '$[' || ? || ']'), 0) > 0");
+            binds.push(Bind::Int(i64::from(tier)));
+        }
+        if let Some(at) = filter.overdue_at {
+            conditions.push(
+                "EXISTS (SELECT 1 FROM finding_history o WHERE o.host_id = h.id
+                 AND o.fixed_at IS NULL AND o.deadline IS NOT NULL AND o.deadline < ?)",
+            );
+            binds.push(Bind::Text(at.to_string()));
+        }
+        if let Some(at) = filter.seen_after {
+            conditions.push("h.last_seen_at >= ?");
+            binds.push(Bind::Text(at.to_string()));
+        }
+        if let Some(at) = filter.silent_since {
+            conditions.push("(h.last_seen_at IS NULL OR h.last_seen_at < ?)");
+            binds.push(Bind::Text(at.to_string()));
+        }
+        let filter_sql = if conditions.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", conditions.join(" AND "))
+        };
+        let sql = format!(
+            "SELECT * FROM ({HOST_SELECT}{filter_sql}), (SELECT COUNT(*) AS total FROM hosts h
+             LEFT JOIN host_findings f ON f.host_id = h.id{filter_sql})
+             ORDER BY hostname, id LIMIT ? OFFSET ?"
+        );
+        // The filter appears twice: once for the page, once for the count.
+        let mut doubled = [binds.clone(), binds.clone()].concat();
+        doubled.push(Bind::Int(i64::from(page.limit)));
+        doubled.push(Bind::Int(i64::from(page.offset)));
+        let rows = bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)), doubled)
+            .fetch_all(self.pool())
+            .await
+            .context("listing a page of hosts")?;
+        let total = match rows.first() {
+            Some(row) => row.try_get::<i64, _>("total")? as u64,
+            None => self.host_count_matching(&filter_sql, binds).await?,
+        };
+        let hosts = rows.iter().map(host_row).collect::<anyhow::Result<_>>()?;
+        Ok(HostPage { total, hosts })
+    }
+
+    /// How many hosts match (a page past the end has no row to carry the count).
+    async fn host_count_matching(&self, filter_sql: &str, binds: Vec<Bind>) -> anyhow::Result<u64> {
+        let sql = format!(
+            "SELECT COUNT(*) FROM hosts h LEFT JOIN host_findings f ON f.host_id = h.id{filter_sql}"
+        );
+        let row = bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)), binds)
+            .fetch_one(self.pool())
+            .await
+            .context("counting hosts")?;
+        Ok(row.try_get::<i64, _>(0)? as u64)
+    }
+
+    /// Updates to apply matching `filter`, most urgent first (tier, earliest deadline, package),
+    /// one page of them.
+    pub async fn update_page(
+        &self,
+        filter: &UpdateFilter,
+        page: PageRequest,
+    ) -> anyhow::Result<UpdatePage> {
+        let mut having: Vec<&str> = Vec::new();
+        let mut binds = Vec::new();
+        let mut where_sql = String::from("fixed_at IS NULL");
+        if let Some(package) = &filter.package {
+            where_sql.push_str(" AND update_package LIKE ? ESCAPE '\\'");
+            binds.push(Bind::Text(like_containing(package)));
+        }
+        if let Some(advisory) = &filter.advisory {
+            // The update fixes it: one of its findings names it as id or alias.
+            having.push(
+                "SUM(upper(advisory) = ? OR instr(upper(json_extract(finding, '$.aliases')), ?) > 0) > 0",
+            );
+            let wanted = advisory.trim().to_ascii_uppercase();
+            binds.push(Bind::Text(wanted.clone()));
+            binds.push(Bind::Text(format!("\"{wanted}\"")));
+        }
+        if let Some(tier) = filter.tier {
+            having.push("MIN(tier) = ?");
+            binds.push(Bind::Int(i64::from(tier)));
+        }
+        if let Some(at) = filter.overdue_at {
+            having.push("MIN(deadline) < ?");
+            binds.push(Bind::Text(at.to_string()));
+        }
+        if filter.kev_only {
+            having.push("MAX(kev) = 1");
+        }
+        let having_sql = if having.is_empty() {
+            String::new()
+        } else {
+            format!(" HAVING {}", having.join(" AND "))
+        };
+        let sql = format!(
+            "SELECT update_package, update_fixed, MIN(tier) AS tier, MIN(deadline) AS deadline,
+                    COUNT(DISTINCT host_id) AS hosts, COUNT(*) AS findings, MAX(kev) AS kev,
+                    MAX(epss) AS epss, COUNT(*) OVER () AS total
+             FROM finding_history INDEXED BY finding_history_open_updates
+             WHERE {where_sql}
+             GROUP BY update_package, update_fixed{having_sql}
+             ORDER BY MIN(tier), MIN(deadline) IS NULL, MIN(deadline), update_package, update_fixed
+             LIMIT ? OFFSET ?"
+        );
+        let query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        binds.push(Bind::Int(i64::from(page.limit)));
+        binds.push(Bind::Int(i64::from(page.offset)));
+        let rows = bind_all(query, binds)
+            .fetch_all(self.pool())
+            .await
+            .context("listing a page of updates")?;
+        let total = rows
+            .first()
+            .map(|r| r.try_get::<i64, _>("total"))
+            .transpose()?
+            .unwrap_or(0) as u64;
+        let updates = rows
+            .iter()
+            .map(|r| {
+                Ok(UpdateRow {
+                    package: r.try_get("update_package")?,
+                    fixed: r.try_get("update_fixed")?,
+                    tier: r.try_get::<i64, _>("tier")? as u8,
+                    deadline: optional_time(r, "deadline")?,
+                    hosts: r.try_get::<i64, _>("hosts")? as u64,
+                    findings: r.try_get::<i64, _>("findings")? as u64,
+                    kev: r.try_get::<i64, _>("kev")? != 0,
+                    epss: r.try_get("epss")?,
+                })
+            })
+            .collect::<anyhow::Result<_>>()?;
+        Ok(UpdatePage { total, updates })
+    }
+
+    /// The advisories one update fixes, by id.
+    pub async fn update_advisories(
+        &self,
+        package: &str,
+        fixed: Option<&str>,
+    ) -> anyhow::Result<Vec<UpdateAdvisory>> {
+        let rows = sqlx::query(
+            "SELECT advisory, MAX(finding) AS finding, COUNT(DISTINCT host_id) AS hosts
+             FROM finding_history
+             WHERE fixed_at IS NULL AND update_package = ? AND update_fixed IS ?
+             GROUP BY advisory ORDER BY advisory",
+        )
+        .bind(package)
+        .bind(fixed)
+        .fetch_all(self.pool())
+        .await
+        .with_context(|| format!("reading the advisories of the update of {package}"))?;
+        rows.iter()
+            .map(|r| {
+                Ok(UpdateAdvisory {
+                    advisory: r.try_get("advisory")?,
+                    finding: r.try_get("finding")?,
+                    hosts: r.try_get::<i64, _>("hosts")? as u64,
+                })
+            })
+            .collect()
+    }
+
+    /// The hosts needing one update, `(id, host name)` by name, at most `limit`.
+    pub async fn update_hosts(
+        &self,
+        package: &str,
+        fixed: Option<&str>,
+        limit: u32,
+    ) -> anyhow::Result<Vec<(String, String)>> {
+        let rows = sqlx::query(
+            "SELECT DISTINCT h.id, h.hostname FROM finding_history f JOIN hosts h ON h.id = f.host_id
+             WHERE f.fixed_at IS NULL AND f.update_package = ? AND f.update_fixed IS ?
+             ORDER BY h.hostname, h.id LIMIT ?",
+        )
+        .bind(package)
+        .bind(fixed)
+        .bind(i64::from(limit))
+        .fetch_all(self.pool())
+        .await
+        .with_context(|| format!("reading the hosts needing the update of {package}"))?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("id")?, r.try_get("hostname")?)))
+            .collect()
+    }
+}
+
+/// Audit records matching every condition set.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditFilter {
+    /// The operator (or `controller`, `agent:…`) exactly.
+    pub actor: Option<String>,
+    /// The action starts with this text (`plan.`, `rollout.paused`).
+    pub action: Option<String>,
+    /// The subject (a host, plan or rollout id) exactly.
+    pub subject: Option<String>,
+}
+
+impl Store {
+    /// Up to `limit` audit records matching `filter` older than `before` (a `seq`; the newest
+    /// when `None`), newest first.
+    pub async fn audit_filtered(
+        &self,
+        filter: &AuditFilter,
+        before: Option<i64>,
+        limit: u32,
+    ) -> anyhow::Result<Vec<crate::AuditRecord>> {
+        let mut sql = String::from("SELECT * FROM audit WHERE seq < ?");
+        let mut binds = vec![Bind::Int(before.unwrap_or(i64::MAX))];
+        if let Some(actor) = &filter.actor {
+            sql.push_str(" AND actor = ?");
+            binds.push(Bind::Text(actor.clone()));
+        }
+        if let Some(action) = &filter.action {
+            sql.push_str(" AND action LIKE ? ESCAPE '\\'");
+            let pattern = like_containing(action);
+            binds.push(Bind::Text(pattern[1..].to_owned()));
+        }
+        if let Some(subject) = &filter.subject {
+            sql.push_str(" AND subject = ?");
+            binds.push(Bind::Text(subject.clone()));
+        }
+        sql.push_str(" ORDER BY seq DESC LIMIT ?");
+        binds.push(Bind::Int(i64::from(limit)));
+        let rows = bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)), binds)
+            .fetch_all(self.pool())
+            .await
+            .context("reading audit records")?;
+        rows.iter().map(crate::audit::audit_record).collect()
+    }
+}
