@@ -18,16 +18,21 @@ pub fn enrollment_client(ca_pem: &str) -> anyhow::Result<reqwest::Client> {
 
 /// For everything after enrollment: mutual TLS.
 pub fn mtls_client(identity: &Identity) -> anyhow::Result<reqwest::Client> {
+    // Long-polls wait up to 30 s on the controller; leave room for that.
+    build(mtls_config(identity)?, Duration::from_secs(90))
+}
+
+/// The TLS settings of [`mtls_client`]: the controller CA only, presenting the agent's
+/// certificate (pw-loadgen builds its own HTTP client around them).
+pub fn mtls_config(identity: &Identity) -> anyhow::Result<rustls::ClientConfig> {
     let certs = CertificateDer::pem_slice_iter(identity.cert_pem.as_bytes())
         .collect::<Result<Vec<_>, _>>()
         .context("reading agent.crt")?;
     let key =
         PrivateKeyDer::from_pem_slice(identity.key_pem.as_bytes()).context("reading agent.key")?;
-    let config = builder(&identity.ca_pem)?
+    builder(&identity.ca_pem)?
         .with_client_auth_cert(certs, key)
-        .context("loading the agent certificate")?;
-    // Long-polls wait up to 30 s on the controller; leave room for that.
-    build(config, Duration::from_secs(90))
+        .context("loading the agent certificate")
 }
 
 fn builder(

@@ -52,9 +52,43 @@ pub fn load_identity(dir: &Path) -> anyhow::Result<Option<Identity>> {
     }))
 }
 
-/// Enrolls: a fresh key and CSR, the token, and the CA the operator gave us to trust.
+/// Enrolls: a fresh key and CSR, the token, and the CA the operator gave us to trust; the
+/// identity is then written to `dir`.
 pub async fn enroll(
     dir: &Path,
+    server: &str,
+    token: &str,
+    ca_pem: &str,
+    hostname: &str,
+) -> anyhow::Result<Identity> {
+    let identity = enroll_in_memory(server, token, ca_pem, hostname).await?;
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        // Only this user: the agent's key lives here.
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .with_context(|| format!("creating the agent data directory {}", dir.display()))?;
+    }
+    write_private(&dir.join("agent.key"), identity.key_pem.as_bytes())?;
+    write_private(&dir.join("agent.crt"), identity.cert_pem.as_bytes())?;
+    write_private(&dir.join("ca.pem"), identity.ca_pem.as_bytes())?;
+    let meta = IdentityFile {
+        host_id: identity.host_id.clone(),
+        server: server.to_owned(),
+    };
+    write_private(
+        &dir.join("identity.json"),
+        &serde_json::to_vec_pretty(&meta)?,
+    )?;
+    tracing::info!(host_id = %identity.host_id, "enrolled");
+    Ok(identity)
+}
+
+/// The enrollment exchange alone (key, CSR, `POST /api/v1/enroll`), keeping the identity in
+/// memory: [`enroll`] persists it; the load generator (pw-loadgen) holds thousands at once.
+pub async fn enroll_in_memory(
     server: &str,
     token: &str,
     ca_pem: &str,
@@ -81,27 +115,6 @@ pub async fn enroll(
     let response: EnrollResponse = client::send_json(http.post(&url).json(&request))
         .await
         .with_context(|| format!("enrolling with {server}"))?;
-    {
-        use std::os::unix::fs::DirBuilderExt;
-        // Only this user: the agent's key lives here.
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)
-            .with_context(|| format!("creating the agent data directory {}", dir.display()))?;
-    }
-    write_private(&dir.join("agent.key"), key.serialize_pem().as_bytes())?;
-    write_private(&dir.join("agent.crt"), response.certificate_pem.as_bytes())?;
-    write_private(&dir.join("ca.pem"), response.ca_certificate_pem.as_bytes())?;
-    let meta = IdentityFile {
-        host_id: response.host_id.clone(),
-        server: server.to_owned(),
-    };
-    write_private(
-        &dir.join("identity.json"),
-        &serde_json::to_vec_pretty(&meta)?,
-    )?;
-    tracing::info!(host_id = %response.host_id, "enrolled");
     Ok(Identity {
         host_id: response.host_id,
         cert_pem: response.certificate_pem,

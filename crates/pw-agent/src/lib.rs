@@ -13,9 +13,9 @@ mod report;
 pub mod restart;
 mod runner;
 
-pub use client::{enrollment_client, mtls_client};
+pub use client::{enrollment_client, mtls_client, mtls_config, send_json};
 pub use evidence::collect_evidence;
-pub use identity::{Identity, load_identity};
+pub use identity::{Identity, enroll_in_memory, load_identity};
 pub use journal::{GuardStep, Journal, JournalAppender, JournalEntry, LogMarkSeen};
 pub use report::collect_inventory;
 pub use runner::{AgentSettings, Secret, run};

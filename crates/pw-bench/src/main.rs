@@ -4,7 +4,7 @@
 //! figures recorded in docs/PERFORMANCE.md; `--write-hosts` saves hosts for the python reference
 //! (`reference/match.py`) so both sides can be compared, findings count included.
 
-mod fleet;
+use pw_bench::fleet;
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};

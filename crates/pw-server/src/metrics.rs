@@ -82,6 +82,7 @@ pub struct Metrics {
     heartbeats: Counter,
     inventory_reports: Counter,
     command_results: Family<OutcomeLabels, Counter>,
+    scans: Family<OutcomeLabels, Counter>,
     rollout: RolloutMetrics,
     findings: FindingMetrics,
 }
@@ -187,6 +188,13 @@ impl Metrics {
             "Command results received, by status",
             command_results.clone(),
         );
+        let scans = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "findings_scans",
+            "Background scans of reported inventories, by outcome (stored, dropped: a newer \
+             inventory arrived meanwhile, failed)",
+            scans.clone(),
+        );
         let rollout = RolloutMetrics::register(&mut registry);
         let findings = FindingMetrics::register(&mut registry);
         Metrics {
@@ -198,6 +206,7 @@ impl Metrics {
             heartbeats,
             inventory_reports,
             command_results,
+            scans,
         }
     }
 
@@ -252,6 +261,15 @@ impl Metrics {
         self.command_results
             .get_or_create(&OutcomeLabels {
                 outcome: status.to_owned(),
+            })
+            .inc();
+    }
+
+    /// A background scan of a reported inventory ended: `stored`, `dropped` or `failed`.
+    pub fn scan(&self, outcome: &str) {
+        self.scans
+            .get_or_create(&OutcomeLabels {
+                outcome: outcome.to_owned(),
             })
             .inc();
     }

@@ -73,6 +73,32 @@ fn display_addr(addr: SocketAddr) -> String {
     SocketAddr::new(ip, addr.port()).to_string()
 }
 
+/// Open files the controller asks for: 10,000 agents with room for their second connection.
+const OPEN_FILES: u64 = 65_536;
+
+/// Every agent holds a connection (two while it reports beside a long-poll): raise the
+/// open-file limit to [`OPEN_FILES`] (root may raise the hard limit; anyone else gets the soft
+/// limit raised to the hard one) and say how many agents that allows (docs/server.md).
+fn raise_open_files() {
+    let raised = match rlimit::getrlimit(rlimit::Resource::NOFILE) {
+        Ok((soft, hard)) if soft < OPEN_FILES => {
+            rlimit::setrlimit(rlimit::Resource::NOFILE, OPEN_FILES, hard.max(OPEN_FILES))
+                .map(|()| OPEN_FILES)
+                .or_else(|_| rlimit::increase_nofile_limit(u64::MAX))
+        }
+        Ok((soft, _)) => Ok(soft),
+        Err(error) => Err(error),
+    };
+    match raised {
+        Ok(limit) => tracing::info!(
+            open_files = limit,
+            agents = limit.saturating_sub(256) / 2,
+            "open-file limit raised (agents: connected at once, two sockets each at worst)"
+        ),
+        Err(error) => tracing::warn!(%error, "cannot raise the open-file limit"),
+    }
+}
+
 /// Opens the database and CA in the data directory, binds, and serves until shut down.
 pub async fn start(settings: &ServerSettings) -> anyhow::Result<Controller> {
     pw_store::create_private_dir(&settings.data_dir)?;
@@ -80,6 +106,7 @@ pub async fn start(settings: &ServerSettings) -> anyhow::Result<Controller> {
     let ca = Arc::new(Ca::load_or_create(&settings.data_dir.join("ca"))?);
     let audit_key = pw_store::AuditKey::load_or_create(&settings.data_dir.join("audit.key"))?;
     warn_when_not_private(&settings.data_dir);
+    raise_open_files();
     let listener = TcpListener::bind(settings.listen)
         .await
         .with_context(|| format!("cannot listen on {}", settings.listen))?;

@@ -190,15 +190,21 @@ pub async fn inventory(
             Timestamp::now(),
         )
         .await;
-        match result {
+        let outcome = match result {
             Ok(Some(count)) => {
-                tracing::info!(host_id = host, findings = count, "findings computed")
+                tracing::info!(host_id = host, findings = count, "findings computed");
+                "stored"
             }
-            Ok(None) => tracing::info!(host_id = host, "findings of an older inventory dropped"),
+            Ok(None) => {
+                tracing::info!(host_id = host, "findings of an older inventory dropped");
+                "dropped"
+            }
             Err(error) => {
-                tracing::error!(host_id = host, error = format!("{error:#}"), "scan failed")
+                tracing::error!(host_id = host, error = format!("{error:#}"), "scan failed");
+                "failed"
             }
-        }
+        };
+        background.metrics.scan(outcome);
     });
     Ok(Json(InventoryAck { host_id, packages }))
 }

@@ -1,0 +1,235 @@
+//! One simulated agent: the real protocol over its own mutual-TLS client (its own key and
+//! certificate from a real enrollment), a control loop like the real agent's (heartbeat when
+//! due, then a command long-poll, commands answered at once) and an inventory task that reports
+//! whenever the load generator starts a round (beside the long-poll, as the real agent does).
+//! Changes are simulated: an `apply_change` is answered `done` on its exact targets.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use pw_agent::Identity;
+use pw_protocol::{
+    ChangeOutcome, ChangeReport, Command, CommandBatch, CommandEnvelope, CommandResult,
+    CommandStatus, Heartbeat, HeartbeatAck, InventoryAck, PROTOCOL_VERSION, VersionSeen,
+};
+use tokio::sync::{Semaphore, watch};
+
+use crate::inventory::InventoryPool;
+use crate::stats::Latencies;
+
+/// What every simulated agent shares: the inventories, the knobs and the measurements.
+pub struct Shared {
+    pub pool: InventoryPool,
+    /// Bounds the inventory reports in flight (the load generator's own concurrency).
+    pub inventory_gate: Semaphore,
+    pub poll_wait_secs: u64,
+    pub heartbeats: Latencies,
+    pub inventories: Latencies,
+    pub results: Latencies,
+    pub inventories_done: AtomicU64,
+    pub changes_applied: AtomicU64,
+    /// Commands answered by kind other than `apply_change` (evidence, refresh, …).
+    pub other_commands: AtomicU64,
+}
+
+pub struct SimAgent {
+    pub index: usize,
+    pub hostname: String,
+    pub host_id: String,
+    http: reqwest::Client,
+    base: String,
+}
+
+impl SimAgent {
+    /// An enrolled agent's client: mutual TLS with its certificate; one keep-alive connection
+    /// (the inventory's extra connection closes soon after a round).
+    pub fn new(
+        index: usize,
+        hostname: String,
+        identity: &Identity,
+        base: &str,
+    ) -> anyhow::Result<Self> {
+        let config = pw_agent::mtls_config(identity)?;
+        let http = reqwest::Client::builder()
+            .tls_backend_preconfigured(config)
+            .connect_timeout(Duration::from_secs(30))
+            .timeout(Duration::from_secs(120))
+            .pool_max_idle_per_host(1)
+            .pool_idle_timeout(Duration::from_secs(5))
+            .user_agent("pw-loadgen")
+            .build()?;
+        Ok(SimAgent {
+            index,
+            hostname,
+            host_id: identity.host_id.clone(),
+            http,
+            base: base.trim_end_matches('/').to_owned(),
+        })
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Heartbeat when due, long-poll, answer; until `stop` turns true.
+    pub async fn control_loop(
+        self: Arc<Self>,
+        shared: Arc<Shared>,
+        mut stop: watch::Receiver<bool>,
+    ) {
+        let mut next_heartbeat = Instant::now();
+        while !*stop.borrow() {
+            let step = async {
+                if Instant::now() >= next_heartbeat {
+                    let wait = self.heartbeat(&shared).await?;
+                    next_heartbeat = Instant::now() + wait;
+                }
+                let batch = self.poll(&shared).await?;
+                for envelope in batch.commands {
+                    self.answer(&shared, envelope).await?;
+                }
+                anyhow::Ok(())
+            };
+            let failed = tokio::select! {
+                outcome = step => outcome.is_err(),
+                _ = stop.changed() => break,
+            };
+            if failed {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
+
+    /// Reports the inventory once per round the load generator starts.
+    pub async fn inventory_loop(
+        self: Arc<Self>,
+        shared: Arc<Shared>,
+        mut rounds: watch::Receiver<u32>,
+    ) {
+        let mut reported = 0;
+        loop {
+            let round = *rounds.borrow_and_update();
+            if round > reported {
+                let _permit = shared.inventory_gate.acquire().await;
+                let started = Instant::now();
+                match self.inventory(&shared).await {
+                    Ok(_) => {
+                        shared.inventories.record(started.elapsed());
+                        shared.inventories_done.fetch_add(1, Ordering::Relaxed);
+                        reported = round;
+                    }
+                    Err(_) => shared.inventories.failed(),
+                }
+                continue;
+            }
+            if rounds.changed().await.is_err() {
+                return;
+            }
+        }
+    }
+
+    async fn heartbeat(&self, shared: &Shared) -> anyhow::Result<Duration> {
+        let beat = Heartbeat {
+            protocol_version: PROTOCOL_VERSION,
+            agent_version: "pw-loadgen".into(),
+            read_only: false,
+            plan_changes: false,
+            sent_at: jiff::Timestamp::now(),
+        };
+        let started = Instant::now();
+        let request = self
+            .http
+            .post(self.url("/api/v1/agent/heartbeat"))
+            .json(&beat);
+        match pw_agent::send_json::<HeartbeatAck>(request).await {
+            Ok(ack) => {
+                shared.heartbeats.record(started.elapsed());
+                Ok(Duration::from_secs(ack.next_heartbeat_secs.clamp(5, 600)))
+            }
+            Err(error) => {
+                shared.heartbeats.failed();
+                Err(error)
+            }
+        }
+    }
+
+    async fn inventory(&self, shared: &Shared) -> anyhow::Result<InventoryAck> {
+        let body = shared
+            .pool
+            .entry(self.index)
+            .report_body(&self.hostname, jiff::Timestamp::now());
+        let request = self
+            .http
+            .post(self.url("/api/v1/agent/inventory"))
+            .header("content-type", "application/json")
+            .body(body);
+        pw_agent::send_json(request).await
+    }
+
+    async fn poll(&self, shared: &Shared) -> anyhow::Result<CommandBatch> {
+        let url = format!("/api/v1/agent/commands?wait={}", shared.poll_wait_secs);
+        pw_agent::send_json(self.http.get(self.url(&url))).await
+    }
+
+    /// Answers one command at once: changes succeed on their exact targets, read-only
+    /// commands are refused (a simulated host has no evidence to collect).
+    async fn answer(&self, shared: &Shared, envelope: CommandEnvelope) -> anyhow::Result<()> {
+        let entry = shared.pool.entry(self.index);
+        let now = jiff::Timestamp::now();
+        let result = match &envelope.command {
+            Command::ApplyChange { targets, .. } => {
+                shared.changes_applied.fetch_add(1, Ordering::Relaxed);
+                let seen = |version: Option<&str>, name: &str| VersionSeen {
+                    name: name.to_owned(),
+                    version: version.map(str::to_owned),
+                };
+                let report = ChangeReport {
+                    outcome: ChangeOutcome::Done,
+                    recorded: targets
+                        .iter()
+                        .map(|t| seen(entry.version(&t.name), &t.name))
+                        .collect(),
+                    final_versions: targets
+                        .iter()
+                        .map(|t| seen(Some(&t.version), &t.name))
+                        .collect(),
+                    installed_at: Some(now),
+                    passed_checks: Vec::new(),
+                    failed_check: None,
+                    protection: Vec::new(),
+                    drill: None,
+                    restart: None,
+                };
+                CommandResult {
+                    status: CommandStatus::Succeeded,
+                    message: "simulated install".into(),
+                    finished_at: now,
+                    change: Some(report),
+                    evidence: None,
+                    restart: None,
+                }
+            }
+            other => {
+                shared.other_commands.fetch_add(1, Ordering::Relaxed);
+                CommandResult {
+                    status: CommandStatus::Refused,
+                    message: format!("pw-loadgen simulates {} only", other.kind()),
+                    finished_at: now,
+                    change: None,
+                    evidence: None,
+                    restart: None,
+                }
+            }
+        };
+        let started = Instant::now();
+        let url = self.url(&format!("/api/v1/agent/commands/{}/result", envelope.id));
+        let answer: anyhow::Result<serde_json::Value> =
+            pw_agent::send_json(self.http.post(url).json(&result)).await;
+        match answer {
+            Ok(_) => shared.results.record(started.elapsed()),
+            Err(_) => shared.results.failed(),
+        }
+        answer.map(|_| ())
+    }
+}

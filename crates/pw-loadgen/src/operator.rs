@@ -1,0 +1,120 @@
+//! The operator's side of a load run, over the controller's plain-HTTP API with an operator's
+//! bearer token: enrollment tokens, an ad-hoc rollout across the simulated fleet, and
+//! `/metrics` counters.
+
+use anyhow::Context;
+use pw_protocol::{CreateEnrollmentToken, CreateRollout, EnrollmentToken, PackagePin, RolloutView};
+
+pub struct Operator {
+    http: reqwest::Client,
+    base: String,
+    token: String,
+}
+
+impl Operator {
+    pub fn new(base: &str, token: &str) -> anyhow::Result<Self> {
+        Ok(Operator {
+            http: reqwest::Client::builder()
+                .timeout(std::time::Duration::from_secs(300))
+                .build()?,
+            base: base.trim_end_matches('/').to_owned(),
+            token: token.trim().to_owned(),
+        })
+    }
+
+    fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+    }
+
+    /// One single-use enrollment token.
+    pub async fn enrollment_token(&self) -> anyhow::Result<String> {
+        let body = CreateEnrollmentToken {
+            ttl_secs: Some(24 * 3600),
+            note: Some("pw-loadgen".into()),
+        };
+        let request = self
+            .request(reqwest::Method::POST, "/api/v1/enrollment-tokens")
+            .json(&body);
+        let token: EnrollmentToken = pw_agent::send_json(request)
+            .await
+            .context("creating an enrollment token")?;
+        Ok(token.token)
+    }
+
+    /// An ad-hoc rollout of `target` to `hosts` (canary 1, then batches of `batch_size`), no
+    /// checks and no verification period: what is measured is the controller's overhead.
+    pub async fn rollout(
+        &self,
+        hosts: Vec<String>,
+        target: PackagePin,
+        batch_size: usize,
+    ) -> anyhow::Result<RolloutView> {
+        let body = CreateRollout {
+            hosts,
+            targets: vec![target],
+            canary_size: Some(1),
+            batch_size: Some(batch_size),
+            verification_seconds: Some(0),
+            max_failures: Some(0),
+            ..Default::default()
+        };
+        let request = self
+            .request(reqwest::Method::POST, "/api/v1/rollouts")
+            .json(&body);
+        pw_agent::send_json(request)
+            .await
+            .context("creating the rollout")
+    }
+
+    pub async fn rollout_view(&self, id: &str) -> anyhow::Result<RolloutView> {
+        let request = self.request(reqwest::Method::GET, &format!("/api/v1/rollouts/{id}"));
+        pw_agent::send_json(request).await
+    }
+
+    /// The sum of a counter family's samples in `/metrics` (e.g. `patchwarden_findings_scans`).
+    pub async fn counter(&self, family: &str) -> anyhow::Result<f64> {
+        let text = self
+            .request(reqwest::Method::GET, "/metrics")
+            .send()
+            .await?
+            .error_for_status()?
+            .text()
+            .await?;
+        Ok(sum_counter(&text, family))
+    }
+}
+
+/// Sums `FAMILY_total` samples (any labels) of an OpenMetrics text.
+fn sum_counter(text: &str, family: &str) -> f64 {
+    let name = format!("{family}_total");
+    text.lines()
+        .filter(|line| !line.starts_with('#'))
+        .filter_map(|line| {
+            let (series, value) = line.rsplit_once(' ')?;
+            let metric = series.split('{').next()?;
+            (metric == name)
+                .then(|| value.parse::<f64>().ok())
+                .flatten()
+        })
+        .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn sums_a_counter_family() {
+        let text = "# TYPE patchwarden_findings_scans counter\n\
+                    patchwarden_findings_scans_total{outcome=\"stored\"} 7\n\
+                    patchwarden_findings_scans_total{outcome=\"dropped\"} 2\n\
+                    patchwarden_findings_scans_created{outcome=\"stored\"} 1.7e9\n\
+                    patchwarden_agent_heartbeats_total 40\n";
+        assert_eq!(super::sum_counter(text, "patchwarden_findings_scans"), 9.0);
+        assert_eq!(
+            super::sum_counter(text, "patchwarden_agent_heartbeats"),
+            40.0
+        );
+        assert_eq!(super::sum_counter(text, "patchwarden_missing"), 0.0);
+    }
+}

@@ -1,0 +1,289 @@
+//! The phases of a load run, in order: enroll every agent, steady heartbeats and long-polls,
+//! inventory rounds (ingest rate, then the time until every background scan finished), and an
+//! optional rollout across the fleet. Each phase ends with the controller's CPU and RSS.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use pw_protocol::PackagePin;
+use tokio::sync::{Semaphore, watch};
+
+use crate::Args;
+use crate::agent::{Shared, SimAgent};
+use crate::inventory::InventoryPool;
+use crate::operator::Operator;
+use crate::stats::{self, Latencies, ProcessSample, Summary};
+
+/// Everything measured, as printed.
+#[derive(Debug, Default, serde::Serialize)]
+pub struct Report {
+    pub agents: usize,
+    pub packages_per_host: usize,
+    pub enroll: Option<Summary>,
+    pub enroll_per_sec: f64,
+    pub steady: Option<Steady>,
+    pub rounds: Vec<Round>,
+    pub rollout: Option<RolloutFigures>,
+}
+
+#[derive(Debug, serde::Serialize)]
+pub struct Steady {
+    pub heartbeat: Summary,
+    pub controller_cores: f64,
+    pub controller_rss_mib: f64,
+}
+
+#[derive(Debug, serde::Serialize)]
+pub struct Round {
+    pub round: u32,
+    pub inventory: Summary,
+    pub ingest_per_sec: f64,
+    /// From the round's start until every report of the round was scanned.
+    pub scans_done_secs: f64,
+    pub heartbeat_during: Summary,
+    pub controller_cores: f64,
+    pub controller_rss_mib: f64,
+}
+
+#[derive(Debug, serde::Serialize)]
+pub struct RolloutFigures {
+    pub id: String,
+    pub status: String,
+    pub hosts: usize,
+    pub batches: usize,
+    pub wall_secs: f64,
+    pub per_batch_ms: f64,
+    pub results: Summary,
+    pub controller_cores: f64,
+    pub controller_rss_mib: f64,
+}
+
+pub async fn run(args: &Args) -> anyhow::Result<Report> {
+    let token = std::fs::read_to_string(&args.token_file)
+        .with_context(|| format!("reading {}", args.token_file.display()))?;
+    let ca_pem = std::fs::read_to_string(&args.ca)
+        .with_context(|| format!("reading {}", args.ca.display()))?;
+    let operator = Operator::new(&format!("http://{}", args.server), &token)?;
+    let started = Instant::now();
+    let pool = InventoryPool::build(&args.data_dir, args.packages, args.distinct)?;
+    eprintln!(
+        "pool of {} inventories built in {:.1?}",
+        args.distinct,
+        started.elapsed()
+    );
+    let shared = Arc::new(Shared {
+        pool,
+        inventory_gate: Semaphore::new(args.concurrency),
+        poll_wait_secs: args.poll_wait,
+        heartbeats: Latencies::default(),
+        inventories: Latencies::default(),
+        results: Latencies::default(),
+        inventories_done: Default::default(),
+        changes_applied: Default::default(),
+        other_commands: Default::default(),
+    });
+    let mut report = Report {
+        agents: args.agents,
+        packages_per_host: shared.pool.entry(0).count,
+        ..Report::default()
+    };
+    let (agents, enroll) = enroll_all(args, &operator, &ca_pem).await?;
+    report.enroll_per_sec = args.agents as f64 / enroll.1;
+    report.enroll = Some(enroll.0);
+    let (stop_tx, stop) = watch::channel(false);
+    let (round_tx, rounds) = watch::channel(0u32);
+    for agent in &agents {
+        tokio::spawn(agent.clone().control_loop(shared.clone(), stop.clone()));
+        tokio::spawn(agent.clone().inventory_loop(shared.clone(), rounds.clone()));
+    }
+    let probe = Probe(args.controller_pid);
+    report.steady = Some(steady(args, &shared, &probe).await?);
+    for round in 1..=args.rounds {
+        let figures = inventory_round(args, &shared, &operator, &probe, (round, &round_tx)).await?;
+        report.rounds.push(figures);
+    }
+    if let Some(batch) = args.rollout_batch {
+        report.rollout = Some(rollout(args, &shared, &operator, &probe, &agents, batch).await?);
+    }
+    stop_tx.send_replace(true);
+    Ok(report)
+}
+
+/// The controller's process, when its pid was given.
+struct Probe(Option<u32>);
+
+impl Probe {
+    fn sample(&self) -> anyhow::Result<Option<ProcessSample>> {
+        self.0.map(stats::sample_process).transpose()
+    }
+
+    /// Cores used since `before` and the RSS now (zeros without a pid).
+    fn since(&self, before: Option<ProcessSample>) -> anyhow::Result<(f64, f64)> {
+        Ok(match (before, self.sample()?) {
+            (Some(a), Some(b)) => (stats::cores_between(&a, &b), b.rss_mib),
+            _ => (0.0, 0.0),
+        })
+    }
+}
+
+/// Tokens and enrollments, `concurrency` at a time; the enrollment latencies and the seconds
+/// the whole phase took.
+async fn enroll_all(
+    args: &Args,
+    operator: &Operator,
+    ca_pem: &str,
+) -> anyhow::Result<(Vec<Arc<SimAgent>>, (Summary, f64))> {
+    let base = format!("https://{}", args.server);
+    let latencies = Arc::new(Latencies::default());
+    let gate = Arc::new(Semaphore::new(args.concurrency));
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for index in 0..args.agents {
+        let token = operator.enrollment_token().await?;
+        let permit = gate.clone().acquire_owned().await?;
+        let (latencies, base, ca_pem) = (latencies.clone(), base.clone(), ca_pem.to_owned());
+        let hostname = format!("{}-{index:05}", args.name_prefix);
+        tasks.spawn(async move {
+            let _permit = permit;
+            let t = Instant::now();
+            let identity = pw_agent::enroll_in_memory(&base, &token, &ca_pem, &hostname).await?;
+            latencies.record(t.elapsed());
+            SimAgent::new(index, hostname, &identity, &base).map(Arc::new)
+        });
+    }
+    let mut agents = Vec::with_capacity(args.agents);
+    while let Some(joined) = tasks.join_next().await {
+        agents.push(joined.context("an enrollment task panicked")??);
+    }
+    agents.sort_by_key(|a| a.index);
+    let took = started.elapsed().as_secs_f64();
+    eprintln!("{} agents enrolled in {took:.1} s", agents.len());
+    Ok((agents, (latencies.summary(true), took)))
+}
+
+/// Heartbeats and long-polls only, for `steady_secs`.
+async fn steady(args: &Args, shared: &Shared, probe: &Probe) -> anyhow::Result<Steady> {
+    let before = probe.sample()?;
+    shared.heartbeats.summary(true);
+    tokio::time::sleep(Duration::from_secs(args.steady_secs)).await;
+    let (controller_cores, controller_rss_mib) = probe.since(before)?;
+    let heartbeat = shared.heartbeats.summary(true);
+    eprintln!(
+        "steady: heartbeat p99 {:.1} ms over {} beats",
+        heartbeat.p99_ms, heartbeat.count
+    );
+    Ok(Steady {
+        heartbeat,
+        controller_cores,
+        controller_rss_mib,
+    })
+}
+
+/// Waits until `done()` holds, checking every 100 ms, for at most the phase timeout.
+async fn until(
+    args: &Args,
+    what: &str,
+    mut done: impl AsyncFnMut() -> anyhow::Result<bool>,
+) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(args.phase_timeout);
+    while !done().await? {
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "{what}: not done after {} s",
+            args.phase_timeout
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Ok(())
+}
+
+async fn inventory_round(
+    args: &Args,
+    shared: &Shared,
+    operator: &Operator,
+    probe: &Probe,
+    (round, start): (u32, &watch::Sender<u32>),
+) -> anyhow::Result<Round> {
+    // Counted before the round starts: its first scans may finish within milliseconds.
+    let scans_before = operator.counter("patchwarden_findings_scans").await?;
+    let before = probe.sample()?;
+    let started = Instant::now();
+    start.send_replace(round);
+    let want = u64::from(round) * args.agents as u64;
+    until(args, "inventory round", async || {
+        Ok(shared.inventories_done.load(Ordering::Relaxed) >= want)
+    })
+    .await?;
+    let ingest_secs = started.elapsed().as_secs_f64();
+    until(args, "scans of the round", async || {
+        Ok(
+            operator.counter("patchwarden_findings_scans").await? - scans_before
+                >= args.agents as f64,
+        )
+    })
+    .await?;
+    let scans_done_secs = started.elapsed().as_secs_f64();
+    let (controller_cores, controller_rss_mib) = probe.since(before)?;
+    let figures = Round {
+        round,
+        inventory: shared.inventories.summary(true),
+        ingest_per_sec: args.agents as f64 / ingest_secs,
+        scans_done_secs,
+        heartbeat_during: shared.heartbeats.summary(true),
+        controller_cores,
+        controller_rss_mib,
+    };
+    eprintln!(
+        "round {round}: {:.0} inventories/s, scans done after {scans_done_secs:.1} s, RSS {controller_rss_mib:.0} MiB",
+        figures.ingest_per_sec
+    );
+    Ok(figures)
+}
+
+async fn rollout(
+    args: &Args,
+    shared: &Shared,
+    operator: &Operator,
+    probe: &Probe,
+    agents: &[Arc<SimAgent>],
+    batch: usize,
+) -> anyhow::Result<RolloutFigures> {
+    let hosts: Vec<String> = agents.iter().map(|a| a.host_id.clone()).collect();
+    let target = PackagePin {
+        name: args.rollout_package.clone(),
+        version: args.rollout_version.clone(),
+    };
+    let before = probe.sample()?;
+    let applied_before = shared.changes_applied.load(Ordering::Relaxed);
+    shared.results.summary(true);
+    let started = Instant::now();
+    let created = operator.rollout(hosts, target, batch).await?;
+    let mut status = created.status.clone();
+    until(args, "rollout", async || {
+        let view = operator.rollout_view(&created.id).await?;
+        status = view.status;
+        Ok(matches!(status.as_str(), "completed" | "stopped"))
+    })
+    .await?;
+    let wall_secs = started.elapsed().as_secs_f64();
+    let (controller_cores, controller_rss_mib) = probe.since(before)?;
+    let hosts = (shared.changes_applied.load(Ordering::Relaxed) - applied_before) as usize;
+    let batches = 1 + args.agents.saturating_sub(1).div_ceil(batch.max(1));
+    eprintln!(
+        "rollout {}: {status} after {wall_secs:.1} s, {hosts} hosts changed",
+        created.id
+    );
+    Ok(RolloutFigures {
+        id: created.id,
+        status,
+        hosts,
+        batches,
+        wall_secs,
+        per_batch_ms: wall_secs * 1000.0 / batches as f64,
+        results: shared.results.summary(true),
+        controller_cores,
+        controller_rss_mib,
+    })
+}
