@@ -47,6 +47,10 @@ pub enum Refusal {
     FleetStale(String),
     #[error("no fleet document has been applied yet (patchwarden fleet apply FILE)")]
     FleetNotApplied,
+    #[error(
+        "unknown notification channel {0:?}: the current fleet document has no [[channels]] entry with that name"
+    )]
+    ChannelNotFound(String),
     #[error("internal error; see the controller's log")]
     Internal(#[source] anyhow::Error),
 }

@@ -11,6 +11,7 @@ mod error;
 pub mod evidence;
 pub mod fleet;
 mod gates;
+pub mod notify;
 mod plan_checks;
 mod plan_rollout;
 mod plan_rollouts;
@@ -63,6 +64,12 @@ pub trait Observer: Send + Sync {
     fn rollout_control(&self, _action: &str) {}
     /// An operator cleared a fleet-wide block.
     fn block_cleared(&self) {}
+    /// Notifications delivered.
+    fn notifications_sent(&self, _count: usize) {}
+    /// Delivery attempts that failed (and notifications that could not be enqueued).
+    fn notifications_failed(&self, _count: usize) {}
+    /// Notifications waiting in the outbox (pending or being sent).
+    fn notifications_pending(&self, _count: u64) {}
 }
 
 /// An observer that records nothing.
@@ -81,6 +88,8 @@ pub struct Controller {
     waiters: Arc<Mutex<HashMap<String, Arc<Notify>>>>,
     /// Wakes the rollout scheduler before its next periodic tick.
     scheduler_wake: Arc<Notify>,
+    /// Where notifications link to, how they are retried and sent.
+    notify: Arc<notify::NotifySettings>,
 }
 
 impl Controller {
@@ -91,7 +100,23 @@ impl Controller {
             observer,
             waiters: Arc::default(),
             scheduler_wake: Arc::default(),
+            notify: Arc::new(notify::NotifySettings::new(
+                "http://127.0.0.1:8420".to_owned(),
+                pw_notify::RetryPolicy::default(),
+                notify::Sender::default(),
+            )),
         }
+    }
+
+    /// The same controller with these notification settings.
+    pub fn with_notifications(mut self, settings: notify::NotifySettings) -> Controller {
+        self.notify = Arc::new(settings);
+        self
+    }
+
+    /// How the controller notifies.
+    pub fn notify(&self) -> &notify::NotifySettings {
+        &self.notify
     }
 
     /// The controller's current time.

@@ -205,6 +205,7 @@ async fn drive(
         plan: plan.clone(),
     };
     let mut hosts = load_hosts(state, &row.id).await?;
+    let notes = crate::notify::RolloutNotes::new(&row.id, states_of(&hosts), ctx.groups.clone());
     // 1. Results of finished agent commands, each host on its own.
     for host in hosts.values_mut() {
         if let Err(error) = ctx.take_result(host, now).await {
@@ -272,6 +273,14 @@ async fn drive(
         .store
         .set_rollout_status(&row.id, status, &detail.to_string())
         .await?;
+    let events = notes.events(
+        &plan,
+        &states_of(&hosts),
+        &row.status,
+        &decision.status,
+        now,
+    );
+    crate::notify::emit(state, events).await;
     Ok(Driven {
         held: slots_by_group(&plan, &states_of(&hosts)),
         settled: matches!(status, "completed" | "stopped"),
@@ -427,6 +436,20 @@ impl Ctx<'_> {
         }
         let blocked = transition.blocks.len();
         self.state.observer().host_transition(&state_name, blocked);
+        let group = self.groups.get(&next.host).map(String::as_str);
+        let events = (transition.blocks.iter())
+            .map(|b| {
+                crate::notify::version_blocked(
+                    &b.rollout_id,
+                    &b.host_id,
+                    group,
+                    &b.package,
+                    &b.version,
+                    at,
+                )
+            })
+            .collect();
+        crate::notify::emit(self.state, events).await;
         host.version += 1;
         if let Some(command) = command {
             host.command_id = Some(command.id);

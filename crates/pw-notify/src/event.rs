@@ -18,8 +18,9 @@ pub struct Event {
     /// Stable id of this occurrence (see the module doc).
     pub id: String,
     pub at: Timestamp,
-    /// The group the event concerns, when it concerns one (routes filter on it).
-    pub group: Option<String>,
+    /// The groups the event concerns (a host's group; every group a plan or rollout touches);
+    /// routes filter on them, and email to `owners` goes to their owners.
+    pub groups: Vec<String>,
     /// The tier, for finding events (routes filter on it).
     pub tier: Option<Tier>,
     pub detail: Detail,

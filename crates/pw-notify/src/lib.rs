@@ -14,11 +14,13 @@
 //!   `errcode` / `code` in the body, so a 200 is not yet a delivery.
 
 mod event;
+mod outbox;
 mod render;
 mod routes;
 mod vendor;
 
 pub use event::{Detail, Event, EventKind};
+pub use outbox::{RetryPolicy, outbox_key};
 pub use render::{Language, Message, render};
 pub use routes::{Channel, Route, channels_for};
 pub use vendor::{

@@ -97,10 +97,11 @@ pub fn render(event: &Event, language: Language, console_url: &str) -> Message {
         Language::ZhCn => chinese(event),
     };
     let mut lines = lines;
-    if let Some(group) = &event.group {
+    if !event.groups.is_empty() {
+        let groups = event.groups.join(", ");
         lines.push(match language {
-            Language::En => format!("Group: {group}"),
-            Language::ZhCn => format!("分组：{group}"),
+            Language::En => format!("Groups: {groups}"),
+            Language::ZhCn => format!("分组：{groups}"),
         });
     }
     Message {

@@ -25,7 +25,7 @@ pub struct Channel {
 }
 
 /// One `[[routes]]` entry. Empty `groups` or `tiers` match every group or tier; a route with
-/// `groups` matches only events of those groups, one with `tiers` only events with one of
+/// `groups` matches only events concerning one of those groups, one with `tiers` only events with one of
 /// those tiers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Route {
@@ -39,11 +39,7 @@ pub struct Route {
 impl Route {
     pub fn matches(&self, event: &Event) -> bool {
         self.events.contains(&event.kind())
-            && (self.groups.is_empty()
-                || event
-                    .group
-                    .as_ref()
-                    .is_some_and(|g| self.groups.iter().any(|name| name == g)))
+            && (self.groups.is_empty() || event.groups.iter().any(|g| self.groups.contains(g)))
             && (self.tiers.is_empty() || event.tier.is_some_and(|t| self.tiers.contains(&t)))
     }
 }

@@ -17,7 +17,7 @@ fn plan_event() -> Event {
     Event {
         id: "plan:p-1:needs_approval".into(),
         at: at("2026-12-04T10:00:00Z"),
-        group: Some("web-prod".into()),
+        groups: vec!["web-prod".into()],
         tier: None,
         detail: Detail::PlanNeedsApproval {
             plan_id: "p-1".into(),
@@ -31,7 +31,7 @@ fn finding_event(tier: Tier) -> Event {
     Event {
         id: "finding:h1:openssl:new".into(),
         at: at("2026-12-04T10:00:00Z"),
-        group: Some("db".into()),
+        groups: vec!["db".into()],
         tier: Some(tier),
         detail: Detail::NewFinding {
             host: "db1".into(),
@@ -96,7 +96,7 @@ fn webhook_request_is_signed_json_with_the_key() {
     let body: serde_json::Value = serde_json::from_slice(&request.body).unwrap();
     assert_eq!(body["event"], "plan.needs_approval");
     assert_eq!(body["link"], "https://pw.example.com/plans/p-1");
-    assert_eq!(body["group"], "web-prod");
+    assert_eq!(body["groups"], serde_json::json!(["web-prod"]));
     assert_eq!(body["detail"]["author"], "alice");
     let unsigned = build_request(
         ChannelKind::Webhook,
@@ -193,7 +193,7 @@ fn wecom_and_slack_bodies() {
     let body: serde_json::Value = serde_json::from_slice(&slack.body).unwrap();
     assert_eq!(
         body["text"],
-        "*Plan needs approval: openssl for web*\nPlan p-1, submitted by alice\nGroup: web-prod\n\
+        "*Plan needs approval: openssl for web*\nPlan p-1, submitted by alice\nGroups: web-prod\n\
          <https://pw.example.com/plans/p-1|Open in patchwarden>"
     );
 }
@@ -322,6 +322,6 @@ fn routes_filter_by_event_group_and_tier() {
     assert_eq!(names(&finding_event(Tier::T1)), ["ops", "all"]);
     assert_eq!(names(&plan_event()), ["ops", "all"]);
     let mut other = finding_event(Tier::T0);
-    other.group = None;
+    other.groups.clear();
     assert_eq!(names(&other), ["ops", "all"]);
 }

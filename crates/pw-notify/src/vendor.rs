@@ -210,7 +210,7 @@ fn webhook_request(url: url::Url, delivery: &Delivery<'_>) -> HttpRequest {
         "event_id": event.id,
         "event": event.kind().as_str(),
         "at": event.at.to_string(),
-        "group": event.group,
+        "groups": event.groups,
         "tier": event.tier.map(|t| t.to_string()),
         "detail": event.detail,
         "language": message.language,

@@ -49,6 +49,7 @@ pub fn access(method: &Method, route: &str) -> Access {
         r if r.starts_with("/api/v1/agent/") => Access::Agent,
         r if r.starts_with("/api/v1/operators") => Access::Operator(Role::Admin),
         "/api/v1/fleet" if method == Method::PUT => Access::Operator(Role::Admin),
+        "/api/v1/notification-channels/{name}/secret" => Access::Operator(Role::Admin),
         // T0: starting a rollout outside its windows is an admin's decision.
         "/api/v1/rollouts/{id}/emergency" => Access::Operator(Role::Admin),
         r if r.ends_with("/approve") || r.ends_with("/reject") => Access::Operator(Role::Approver),

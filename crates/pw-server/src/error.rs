@@ -30,6 +30,10 @@ pub enum ApiError {
     FleetStale(String),
     #[error("no fleet document has been applied yet (patchwarden fleet apply FILE)")]
     FleetNotApplied,
+    #[error(
+        "unknown notification channel {0:?}: the current fleet document has no [[channels]] entry with that name"
+    )]
+    ChannelNotFound(String),
     #[error("send the fleet document as `Content-Type: application/toml` or `text/plain`")]
     NotToml,
     #[error("unknown host {0:?}")]
@@ -135,6 +139,7 @@ impl ApiError {
             ApiError::FleetInvalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "fleet_invalid"),
             ApiError::FleetStale(_) => (StatusCode::CONFLICT, "fleet_stale"),
             ApiError::FleetNotApplied => (StatusCode::NOT_FOUND, "fleet_not_applied"),
+            ApiError::ChannelNotFound(_) => (StatusCode::NOT_FOUND, "channel_not_found"),
             ApiError::NotToml => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "not_toml"),
             ApiError::HostNotFound(_) => (StatusCode::NOT_FOUND, "host_not_found"),
             ApiError::CommandNotFound(_) => (StatusCode::NOT_FOUND, "command_not_found"),
@@ -248,6 +253,7 @@ impl From<pw_controller::Refusal> for ApiError {
             R::FleetInvalid(problems) => ApiError::FleetInvalid(problems),
             R::FleetStale(m) => ApiError::FleetStale(m),
             R::FleetNotApplied => ApiError::FleetNotApplied,
+            R::ChannelNotFound(name) => ApiError::ChannelNotFound(name),
             R::Internal(e) => ApiError::Internal(e),
         }
     }

@@ -156,8 +156,9 @@ pub fn pending_update(row: PendingRow) -> PendingUpdate {
 /// sight), a new one is first seen `now`. With the host's `evidence`, findings whose CVEs the
 /// installed changelog names are fixed by a backport (closed in the history with that reason)
 /// and every pending upgrade not already ranked is a finding (pw-scan's `upgrade_findings`).
-/// Returns how many findings there are, or `None` when a newer inventory was recorded meanwhile
-/// (this computation is dropped).
+/// Returns how many findings there are with the events of the new T0/T1 ones (for
+/// notifications), or `None` when a newer inventory was recorded meanwhile (this computation
+/// is dropped).
 #[allow(clippy::too_many_arguments)]
 pub async fn compute_and_store(
     cache: &IntelligenceCache,
@@ -168,7 +169,7 @@ pub async fn compute_and_store(
     evidence: HostEvidence,
     inventory_collected_at: Timestamp,
     now: Timestamp,
-) -> anyhow::Result<Option<usize>> {
+) -> anyhow::Result<Option<(usize, Vec<pw_notify::Event>)>> {
     let loaded = cache.for_release(os).await?;
     let first_seen: HashMap<(String, String), Timestamp> = store
         .open_episodes(Some(host_id))
@@ -179,6 +180,9 @@ pub async fn compute_and_store(
     // The fleet document's priority policy, the host's group and the emergency flags covering
     // it (the default policy and no group before a document is applied).
     let (policy, group) = pw_controller::fleet::ranking_policy(store, host_id, now).await?;
+    let was_open: std::collections::HashSet<(String, String)> =
+        first_seen.keys().cloned().collect();
+    let host_group = group.clone();
     let os_owned = os.clone();
     let (findings, backported, source) = tokio::task::spawn_blocking(move || {
         let (intelligence, source) = &*loaded;
@@ -233,7 +237,18 @@ pub async fn compute_and_store(
         backported: &backported,
     };
     match store.record_findings(&snapshot).await? {
-        Recorded::Recorded(_) => Ok(Some(findings.len())),
+        Recorded::Recorded(_) => {
+            let hostname = store.host(host_id).await?.map(|h| h.hostname);
+            let events = pw_controller::notify::new_findings(
+                host_id,
+                hostname.as_deref().unwrap_or(host_id),
+                host_group.as_deref(),
+                &findings,
+                |binary, advisory| was_open.contains(&(binary.to_owned(), advisory.to_owned())),
+                now,
+            );
+            Ok(Some((findings.len(), events)))
+        }
         Recorded::Stale => Ok(None),
     }
 }

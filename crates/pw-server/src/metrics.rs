@@ -85,6 +85,40 @@ pub struct Metrics {
     scans: Family<OutcomeLabels, Counter>,
     rollout: RolloutMetrics,
     findings: FindingMetrics,
+    notifications: NotificationMetrics,
+}
+
+/// The notification outbox: deliveries, failed attempts, rows waiting.
+struct NotificationMetrics {
+    sent: Counter,
+    failed: Counter,
+    pending: Gauge,
+}
+
+impl NotificationMetrics {
+    fn register(registry: &mut Registry) -> NotificationMetrics {
+        let metrics = NotificationMetrics {
+            sent: Counter::default(),
+            failed: Counter::default(),
+            pending: Gauge::default(),
+        };
+        registry.register(
+            "notifications_sent",
+            "Notifications delivered to their channel",
+            metrics.sent.clone(),
+        );
+        registry.register(
+            "notifications_failed",
+            "Notification delivery attempts that failed (each is retried or given up; see GET /api/v1/notifications)",
+            metrics.failed.clone(),
+        );
+        registry.register(
+            "notifications_pending",
+            "Notifications waiting in the outbox (pending or being sent) at the dispatcher's last pass",
+            metrics.pending.clone(),
+        );
+        metrics
+    }
 }
 
 /// The rollout engine's counters and the active-rollouts gauge.
@@ -197,7 +231,9 @@ impl Metrics {
         );
         let rollout = RolloutMetrics::register(&mut registry);
         let findings = FindingMetrics::register(&mut registry);
+        let notifications = NotificationMetrics::register(&mut registry);
         Metrics {
+            notifications,
             rollout,
             findings,
             registry: Mutex::new(registry),
@@ -327,6 +363,20 @@ impl pw_controller::Observer for Metrics {
     fn active_rollouts(&self, count: usize) {
         self.rollout
             .active
+            .set(i64::try_from(count).unwrap_or(i64::MAX));
+    }
+
+    fn notifications_sent(&self, count: usize) {
+        self.notifications.sent.inc_by(count as u64);
+    }
+
+    fn notifications_failed(&self, count: usize) {
+        self.notifications.failed.inc_by(count as u64);
+    }
+
+    fn notifications_pending(&self, count: u64) {
+        self.notifications
+            .pending
             .set(i64::try_from(count).unwrap_or(i64::MAX));
     }
 }

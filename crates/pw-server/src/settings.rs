@@ -25,6 +25,14 @@ pub struct RawServerSettings {
     /// Open connections allowed from one IP address; more are closed at once (1–100000,
     /// default 256).
     pub max_connections_per_peer: Option<usize>,
+    /// The console's address as people reach it, for links in notifications (default:
+    /// `http://` and the listen address).
+    pub public_url: Option<String>,
+    /// Seconds before a failed notification is first retried; doubled each time, at most an
+    /// hour apart, 10 attempts (1–3600, default 30).
+    pub notify_retry_base_secs: Option<u64>,
+    /// PEM certificates trusted for SMTP STARTTLS besides the system's (an internal mail CA).
+    pub notify_ca_file: Option<PathBuf>,
 }
 
 /// Validated settings.
@@ -36,6 +44,9 @@ pub struct ServerSettings {
     pub max_poll_wait_secs: u64,
     pub header_read_timeout_secs: u64,
     pub max_connections_per_peer: usize,
+    pub public_url: Option<String>,
+    pub notify_retry_base_secs: u64,
+    pub notify_ca_file: Option<PathBuf>,
 }
 
 impl RawServerSettings {
@@ -52,6 +63,9 @@ impl RawServerSettings {
             max_connections_per_peer: other
                 .max_connections_per_peer
                 .or(self.max_connections_per_peer),
+            public_url: other.public_url.or(self.public_url),
+            notify_retry_base_secs: other.notify_retry_base_secs.or(self.notify_retry_base_secs),
+            notify_ca_file: other.notify_ca_file.or(self.notify_ca_file),
         }
     }
 
@@ -95,6 +109,19 @@ impl RawServerSettings {
                 "max_connections_per_peer: {max_connections_per_peer} is outside 1–100000"
             ));
         }
+        let notify_retry_base_secs = self.notify_retry_base_secs.unwrap_or(30);
+        if !(1..=3600).contains(&notify_retry_base_secs) {
+            problems.push(format!(
+                "notify_retry_base_secs: {notify_retry_base_secs} is outside 1–3600"
+            ));
+        }
+        if let Some(url) = &self.public_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            problems.push(format!(
+                "public_url: {url:?} is not an http:// or https:// URL"
+            ));
+        }
         let data_dir = self.data_dir.unwrap_or(default_data_dir);
         if data_dir.as_os_str().is_empty() {
             problems.push("data_dir: must not be empty".to_owned());
@@ -107,6 +134,9 @@ impl RawServerSettings {
                 max_poll_wait_secs,
                 header_read_timeout_secs,
                 max_connections_per_peer,
+                public_url: self.public_url,
+                notify_retry_base_secs,
+                notify_ca_file: self.notify_ca_file,
             }),
             _ => Err(problems),
         }

@@ -113,14 +113,22 @@ pub async fn start(settings: &ServerSettings) -> anyhow::Result<Controller> {
     let addr = listener.local_addr()?;
     let acceptor = tls_acceptor(&ca, &server_names(settings, addr))?;
     let (shutdown, shutdown_rx) = watch::channel(false);
-    let state = AppState::new(
+    let mut state = AppState::new(
         store,
         ca,
         shutdown_rx.clone(),
         Duration::from_secs(settings.max_poll_wait_secs),
     )?;
+    state.controller = state
+        .controller
+        .clone()
+        .with_notifications(notify_settings(settings, addr)?);
     let app = crate::routes::app(state.clone());
     tokio::spawn(pw_controller::scheduler::run(
+        state.controller.clone(),
+        shutdown_rx.clone(),
+    ));
+    tokio::spawn(pw_controller::notify::dispatch::run(
         state.controller.clone(),
         shutdown_rx.clone(),
     ));
@@ -149,6 +157,34 @@ pub async fn start(settings: &ServerSettings) -> anyhow::Result<Controller> {
         task,
         checkpoints,
     })
+}
+
+/// How the controller notifies: console links to `public_url` (else the listen address), the
+/// retry schedule, and the extra SMTP CA.
+fn notify_settings(
+    settings: &ServerSettings,
+    addr: SocketAddr,
+) -> anyhow::Result<pw_controller::notify::NotifySettings> {
+    let console_url = settings
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{}", display_addr(addr)));
+    let retry = pw_notify::RetryPolicy {
+        base: jiff::SignedDuration::from_secs(settings.notify_retry_base_secs as i64),
+        ..Default::default()
+    };
+    let roots = match &settings.notify_ca_file {
+        Some(path) => Some(
+            std::fs::read(path)
+                .with_context(|| format!("cannot read notify_ca_file {}", path.display()))?,
+        ),
+        None => None,
+    };
+    Ok(pw_controller::notify::NotifySettings::new(
+        console_url,
+        retry,
+        pw_controller::notify::Sender::new(roots),
+    ))
 }
 
 /// How often the audit log's head is anchored outside the database while it grows.

@@ -15,6 +15,7 @@ mod evidence;
 mod files;
 mod findings;
 mod fleet;
+mod notifications;
 mod operators;
 mod plans;
 mod risks;
@@ -51,6 +52,7 @@ pub use findings::{
     Recorded,
 };
 pub use fleet::{FleetRefusal, StoredFleet};
+pub use notifications::{ChannelSecret, NewNotification, OutboxCounts, OutboxRow};
 pub use operators::{
     NewSession, OperatorRefusal, OperatorRow, Role, SessionRow, TicketProblem,
     validate_operator_name,

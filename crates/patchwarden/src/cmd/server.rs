@@ -18,7 +18,8 @@ pub struct Args {
     /// Directory for the database and the CA [env: PATCHWARDEN_DATA_DIR].
     #[arg(long, value_name = "DIR")]
     data_dir: Option<PathBuf>,
-    /// A TOML settings file (keys: listen, data_dir, server_names, max_poll_wait_secs).
+    /// A TOML settings file (keys: listen, data_dir, server_names, max_poll_wait_secs,
+    /// public_url, notify_retry_base_secs, notify_ca_file; docs/server.md).
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
 }
@@ -76,8 +77,20 @@ pub fn settings(
             })
             .ok()
     });
+    let notify_retry_base_secs = env("PATCHWARDEN_NOTIFY_RETRY_BASE_SECS").and_then(|v| {
+        v.parse()
+            .map_err(|_| {
+                problems.push(format!(
+                    "PATCHWARDEN_NOTIFY_RETRY_BASE_SECS: {v:?} is not a number"
+                ))
+            })
+            .ok()
+    });
     let from_env = RawServerSettings {
         listen: env("PATCHWARDEN_LISTEN"),
+        public_url: env("PATCHWARDEN_PUBLIC_URL"),
+        notify_retry_base_secs,
+        notify_ca_file: env("PATCHWARDEN_NOTIFY_CA_FILE").map(PathBuf::from),
         data_dir: env("PATCHWARDEN_DATA_DIR").map(PathBuf::from),
         server_names: env("PATCHWARDEN_SERVER_NAMES")
             .map(|v| v.split(',').map(|s| s.trim().to_owned()).collect()),

@@ -17,6 +17,7 @@ mod staging;
 mod view;
 
 use jiff::{SignedDuration, Timestamp};
+use pw_notify::Detail;
 use pw_planner::{ApprovalEvent, ApprovalState};
 use pw_protocol::{
     ApprovePlan, CreatePlan, CreateRollout, PlanList, PlanSelector, PlanView, RefreshPlan,
@@ -96,7 +97,7 @@ pub async fn submit(
         by: actor.to_owned(),
         review_deadline: controller.now() + SignedDuration::from_hours(i64::from(hours)),
     };
-    act(
+    let view = act(
         controller,
         actor,
         &stored,
@@ -104,7 +105,20 @@ pub async fn submit(
         &event,
         None,
     )
-    .await
+    .await?;
+    let detail = Detail::PlanNeedsApproval {
+        plan_id: id.to_string(),
+        title: view.name.clone(),
+        author: actor.to_owned(),
+    };
+    notify(controller, &view, detail, "needs_approval").await;
+    Ok(view)
+}
+
+/// Tells the plan's groups about a workflow step (never fails the step).
+async fn notify(controller: &Controller, view: &PlanView, detail: Detail, step: &str) {
+    let event = crate::notify::plan_event(view, detail, step, controller.now());
+    crate::notify::emit(controller, vec![event]).await;
 }
 
 /// An approver approves; the plan is then handed to the rollout engine.
@@ -142,6 +156,12 @@ pub async fn approve(
         comment,
     )
     .await?;
+    let detail = Detail::PlanApproved {
+        plan_id: id.to_string(),
+        title: approved.name.clone(),
+        approver: actor.to_owned(),
+    };
+    notify(controller, &approved, detail, "approved").await;
     schedule(controller, actor, approved, &plan).await
 }
 
@@ -158,7 +178,7 @@ pub async fn reject(
         by: actor.to_owned(),
         reason: reason.to_owned(),
     };
-    act(
+    let view = act(
         controller,
         actor,
         &stored,
@@ -166,7 +186,15 @@ pub async fn reject(
         &event,
         Some(reason),
     )
-    .await
+    .await?;
+    let detail = Detail::PlanRejected {
+        plan_id: id.to_string(),
+        title: view.name.clone(),
+        by: actor.to_owned(),
+        reason: reason.to_owned(),
+    };
+    notify(controller, &view, detail, "rejected").await;
+    Ok(view)
 }
 
 /// The author rebuilds a live plan from the same request and today's data (a draft, rejected

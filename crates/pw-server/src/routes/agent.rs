@@ -191,8 +191,9 @@ pub async fn inventory(
         )
         .await;
         let outcome = match result {
-            Ok(Some(count)) => {
+            Ok(Some((count, events))) => {
                 tracing::info!(host_id = host, findings = count, "findings computed");
+                pw_controller::notify::emit(&background.controller, events).await;
                 "stored"
             }
             Ok(None) => {

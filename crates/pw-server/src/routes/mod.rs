@@ -7,6 +7,7 @@ pub mod console;
 mod evidence;
 mod fleet;
 mod login;
+mod notifications;
 mod operators;
 mod page;
 mod plans;
@@ -20,7 +21,7 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::{Method, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, post, put};
 use tower::ServiceExt;
 use tower_http::trace::TraceLayer;
 
@@ -75,6 +76,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("put", "/api/v1/fleet"),
     ("get", "/api/v1/fleet/versions"),
     ("get", "/api/v1/groups"),
+    ("get", "/api/v1/notifications"),
+    ("put", "/api/v1/notification-channels/{name}/secret"),
+    ("post", "/api/v1/notification-channels/{name}/test"),
     ("post", "/api/v1/plans"),
     ("get", "/api/v1/plans"),
     ("get", "/api/v1/plans/{id}"),
@@ -154,6 +158,15 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/fleet", get(fleet::show).put(fleet::apply))
         .route("/api/v1/fleet/versions", get(fleet::versions))
         .route("/api/v1/groups", get(fleet::groups))
+        .route("/api/v1/notifications", get(notifications::list))
+        .route(
+            "/api/v1/notification-channels/{name}/secret",
+            put(notifications::set_secret),
+        )
+        .route(
+            "/api/v1/notification-channels/{name}/test",
+            post(notifications::test),
+        )
         .route("/api/v1/plans", post(plans::create).get(plans::list))
         .route("/api/v1/plans/{id}", get(plans::get))
         .route("/api/v1/plans/{id}/submit", post(plans::submit))

@@ -17,6 +17,7 @@ mod intelligence;
 mod labels;
 mod limits;
 mod login;
+mod notifications;
 mod openapi;
 mod plan_rollouts;
 mod plans_api;

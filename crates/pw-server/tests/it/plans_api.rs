@@ -12,7 +12,7 @@ use crate::support::{TestController, client_with_token, tls_client};
 
 const WINDOW: &str = r#"windows = [{ name = "always", rrule = "FREQ=DAILY", dtstart = "2026-01-01T00:00:00", tz = "UTC", duration = "23h" }]"#;
 
-fn document(staging: bool) -> String {
+pub(crate) fn document(staging: bool) -> String {
     let counterpart = if staging {
         "staging_counterpart = \"web-staging\"\n"
     } else {
@@ -57,13 +57,13 @@ fn inventory(hostname: &str, security: &str) -> Value {
     })
 }
 
-struct Agent {
+pub(crate) struct Agent {
     client: reqwest::Client,
     hostname: String,
     host_id: String,
 }
 
-async fn enroll(t: &TestController, hostname: &str) -> Agent {
+pub(crate) async fn enroll(t: &TestController, hostname: &str) -> Agent {
     let token = t.token().await;
     let (status, enrolled, key) = t.enroll(&token, hostname).await;
     assert_eq!(status, 200, "{enrolled}");
@@ -98,7 +98,12 @@ async fn apply_fleet(t: &TestController, staging: bool) {
 }
 
 /// `POST path` with `token`: (status, body).
-async fn post(t: &TestController, token: &str, path: &str, body: &Value) -> (u16, Value) {
+pub(crate) async fn post(
+    t: &TestController,
+    token: &str,
+    path: &str,
+    body: &Value,
+) -> (u16, Value) {
     let answer = client_with_token(token)
         .post(t.http(path))
         .json(body)

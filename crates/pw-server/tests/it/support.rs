@@ -33,6 +33,9 @@ impl TestController {
             max_poll_wait_secs: 5,
             header_read_timeout_secs: 10,
             max_connections_per_peer: 256,
+            public_url: None,
+            notify_retry_base_secs: 30,
+            notify_ca_file: None,
         };
         adjust(&mut settings);
         let controller = pw_server::start(&settings).await.unwrap();
