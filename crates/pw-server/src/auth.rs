@@ -45,6 +45,9 @@ pub enum Access {
 pub fn access(method: &Method, route: &str) -> Access {
     match route {
         "/metrics" | "/api/v1/openapi.json" => Access::Public,
+        // The page and the console (`/plans/{id}/approve` too): sessions, checked by their
+        // handlers against the rule of the API route doing the same.
+        r if !r.starts_with("/api/") => Access::Page,
         "/api/v1/enroll" => Access::Agent,
         r if r.starts_with("/api/v1/agent/") => Access::Agent,
         r if r.starts_with("/api/v1/operators") => Access::Operator(Role::Admin),
@@ -57,7 +60,6 @@ pub fn access(method: &Method, route: &str) -> Access {
         "/api/v1/accepted-risks/{id}" if method == Method::DELETE => {
             Access::Operator(Role::Approver)
         }
-        r if !r.starts_with("/api/") => Access::Page,
         // Reports (`/api/v1/reports/*`) are reads: viewer, like every other GET.
         _ if method == Method::GET || method == Method::HEAD => Access::Operator(Role::Viewer),
         _ => Access::Operator(Role::Operator),

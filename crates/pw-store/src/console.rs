@@ -304,6 +304,24 @@ impl Store {
             .collect()
     }
 
+    /// The installed (binary) packages one update upgrades, by name.
+    pub async fn update_binaries(
+        &self,
+        package: &str,
+        fixed: Option<&str>,
+    ) -> anyhow::Result<Vec<String>> {
+        sqlx::query_scalar(
+            "SELECT DISTINCT binary_name FROM finding_history
+             WHERE fixed_at IS NULL AND update_package = ? AND update_fixed IS ?
+             ORDER BY binary_name",
+        )
+        .bind(package)
+        .bind(fixed)
+        .fetch_all(self.pool())
+        .await
+        .with_context(|| format!("reading the packages of the update of {package}"))
+    }
+
     /// The hosts needing one update, `(id, host name)` by name, at most `limit`.
     pub async fn update_hosts(
         &self,

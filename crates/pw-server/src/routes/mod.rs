@@ -39,6 +39,11 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/settings"),
     ("get", "/hosts"),
     ("get", "/hosts/{id}"),
+    ("get", "/findings"),
+    ("get", "/plans"),
+    ("post", "/plans"),
+    ("get", "/plans/{id}"),
+    ("post", "/plans/{id}/{action}"),
     ("get", "/metrics"),
     ("get", "/api/v1/openapi.json"),
     ("get", "/api/v1/hosts"),
@@ -104,6 +109,13 @@ pub fn app(state: AppState) -> Router {
         .route("/settings", get(console::settings))
         .route("/hosts", get(console::hosts::list))
         .route("/hosts/{id}", get(console::hosts::detail))
+        .route("/findings", get(console::findings::list))
+        .route(
+            "/plans",
+            get(console::plans::list).post(console::plans::create),
+        )
+        .route("/plans/{id}", get(console::plans::detail))
+        .route("/plans/{id}/{action}", post(console::plans::act))
         .route("/metrics", get(metrics))
         .route("/api/v1/openapi.json", get(openapi))
         .route("/api/v1/hosts", get(api::hosts))
@@ -245,7 +257,7 @@ pub fn body_limit(method: &Method, route: &str) -> usize {
         "/api/v1/agent/inventory" => 16 * MIB,
         // A change report or collected evidence (apt simulation, dpkg --verify, units).
         "/api/v1/agent/commands/{id}/result" => 8 * MIB,
-        "/login" | "/logout" => 16 * KIB,
+        "/login" | "/logout" | "/plans/{id}/{action}" => 16 * KIB,
         "/api/v1/fleet" if method == Method::PUT => MIB,
         _ if method == Method::GET || method == Method::HEAD => 0,
         _ => MIB,

@@ -206,6 +206,43 @@ impl Chrome {
         }
     }
 
+    /// A plan's state in words.
+    pub fn plan_state(&self, state: &str) -> String {
+        let t = self.t;
+        match state {
+            "draft" => t.state_draft,
+            "in_review" => t.state_in_review,
+            "approved" => t.state_approved,
+            "scheduled" => t.state_scheduled,
+            "rejected" => t.state_rejected,
+            "expired" => t.state_expired,
+            other => return other.to_owned(),
+        }
+        .to_owned()
+    }
+
+    /// A risk of the checklist, titled.
+    pub fn risk_title(&self, kind: &pw_planner::risk::RiskKind) -> &'static str {
+        use pw_planner::risk::RiskKind as K;
+        match kind {
+            K::Compatibility => self.t.risk_compatibility,
+            K::ServiceInterruption => self.t.risk_service,
+            K::Performance => self.t.risk_performance,
+            K::ConfigOverwrite => self.t.risk_config,
+            K::RollbackFailure => self.t.risk_rollback,
+        }
+    }
+
+    /// A risk level in words.
+    pub fn level(&self, level: &pw_planner::risk::Level) -> &'static str {
+        use pw_planner::risk::Level;
+        match level {
+            Level::Ok => self.t.level_ok,
+            Level::Warn => self.t.level_warn,
+            Level::Block => self.t.level_block,
+        }
+    }
+
     /// A deadline past `now`.
     pub fn is_overdue(&self, deadline: &Timestamp) -> bool {
         *deadline < Timestamp::now()

@@ -7,27 +7,31 @@
 //! authorized by the API route's rule (`auth::access`) and the session's CSRF token.
 //!
 //! - `chrome.rs`: what every page's layout shows, times in the operator's zone.
+//! - `findings.rs`: `/findings`, one row per update to apply.
 //! - `generated.rs`: generated English text (reasons, summaries) in Chinese.
+//! - `plans.rs`: `/plans`, a plan's review and its forms (create, submit, approve, reject).
 //! - `hosts.rs`: `/hosts` (filters, paging in SQL) and `/hosts/{id}`.
 //! - `text.rs`, `text_en.rs`, `text_zh.rs`: the strings.
 
 pub mod chrome;
+pub mod findings;
 pub mod generated;
 pub mod hosts;
+pub mod plans;
 pub mod text;
 mod text_en;
 mod text_zh;
 
 use askama::Template;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 
 pub use chrome::{Chrome, TZ_COOKIE};
 use text::{LANG_COOKIE, Text};
 
 use super::login::html_response;
-use crate::auth::{cookie_header, page_session};
+use crate::auth::{Access, cookie_header, page_session, same_secret};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -99,6 +103,45 @@ impl Problem {
                 message: other.to_string(),
             }),
         }
+    }
+}
+
+/// A state-changing form: the session's CSRF token must be sent back, and the operator's role
+/// must be what the API route doing the same change requires (`auth::access`).
+pub fn authorize(
+    chrome: &Chrome,
+    csrf: Option<&str>,
+    method: Method,
+    api_route: &str,
+) -> Result<(), Problem> {
+    if !same_secret(&chrome.csrf, csrf.unwrap_or("")) {
+        return Err(Problem {
+            status: StatusCode::FORBIDDEN,
+            message: chrome.t.csrf_failed.to_owned(),
+        });
+    }
+    if let Access::Operator(needed) = crate::auth::access(&method, api_route)
+        && chrome.role < needed
+    {
+        let error = ApiError::RoleTooLow {
+            operator: chrome.operator.clone(),
+            role: chrome.role,
+            needed,
+        };
+        return Err(Problem {
+            status: error.status_and_code().0,
+            message: error.to_string(),
+        });
+    }
+    Ok(())
+}
+
+/// Whether the operator's role may do what the API route does (forms are shown disabled
+/// otherwise, with the role needed).
+pub fn allowed(chrome: &Chrome, method: Method, api_route: &str) -> bool {
+    match crate::auth::access(&method, api_route) {
+        Access::Operator(needed) => chrome.role >= needed,
+        _ => true,
     }
 }
 
