@@ -31,6 +31,9 @@ dpkg -s fonts-wqy-zenhei >/dev/null 2>&1 || need_apt+=(fonts-wqy-zenhei)
 # from Debian's python3 (python3-venv), and curl to wait for the controller to answer.
 [ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'import ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv)
 command -v curl >/dev/null || need_apt+=(curl)
+# PostgreSQL (pw-store's tests run on both backends; pw_testbed::postgres creates a throwaway
+# cluster with initdb + pg_ctl from /usr/lib/postgresql/*/bin, as the postgres user via runuser).
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)
 # Docker: only when there is no docker CLI at all. A machine with Docker Engine (or a docker CLI
 # talking to a remote daemon) keeps what it has.
 command -v docker >/dev/null || need_apt+=(docker.io)

@@ -51,7 +51,7 @@ fn copy_db(data: &Path, into: &Path) -> PathBuf {
 }
 
 /// Runs `edit` on the database at `db` with sqlx, as someone holding the file could.
-fn edit_db(db: &Path, edit: impl AsyncFnOnce(&sqlx::SqlitePool)) {
+fn edit_db(db: &Path, edit: impl AsyncFnOnce(&sqlx::AnyPool)) {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

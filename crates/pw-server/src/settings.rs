@@ -33,6 +33,9 @@ pub struct RawServerSettings {
     pub notify_retry_base_secs: Option<u64>,
     /// PEM certificates trusted for SMTP STARTTLS besides the system's (an internal mail CA).
     pub notify_ca_file: Option<PathBuf>,
+    /// The database: `sqlite://PATH` (default: patchwarden.db in the data directory) or
+    /// `postgres://USER:PASSWORD@HOST:PORT/DATABASE`.
+    pub database: Option<String>,
 }
 
 /// Validated settings.
@@ -47,6 +50,7 @@ pub struct ServerSettings {
     pub public_url: Option<String>,
     pub notify_retry_base_secs: u64,
     pub notify_ca_file: Option<PathBuf>,
+    pub database: pw_store::DatabaseUrl,
 }
 
 impl RawServerSettings {
@@ -66,6 +70,7 @@ impl RawServerSettings {
             public_url: other.public_url.or(self.public_url),
             notify_retry_base_secs: other.notify_retry_base_secs.or(self.notify_retry_base_secs),
             notify_ca_file: other.notify_ca_file.or(self.notify_ca_file),
+            database: other.database.or(self.database),
         }
     }
 
@@ -126,8 +131,16 @@ impl RawServerSettings {
         if data_dir.as_os_str().is_empty() {
             problems.push("data_dir: must not be empty".to_owned());
         }
-        match listen {
-            Ok(listen) if problems.is_empty() => Ok(ServerSettings {
+        let database = match self.database {
+            None => Some(pw_store::DatabaseUrl::sqlite_file(
+                &data_dir.join("patchwarden.db"),
+            )),
+            Some(text) => pw_store::DatabaseUrl::parse(&text)
+                .map_err(|e| problems.push(format!("database: {e:#}")))
+                .ok(),
+        };
+        match (listen, database) {
+            (Ok(listen), Some(database)) if problems.is_empty() => Ok(ServerSettings {
                 listen,
                 data_dir,
                 server_names,
@@ -137,6 +150,7 @@ impl RawServerSettings {
                 public_url: self.public_url,
                 notify_retry_base_secs,
                 notify_ca_file: self.notify_ca_file,
+                database,
             }),
             _ => Err(problems),
         }
@@ -178,6 +192,21 @@ mod tests {
         assert_eq!(settings.listen.port(), 2);
         assert_eq!(settings.max_poll_wait_secs, 10);
         assert_eq!(settings.data_dir, PathBuf::from("/data"));
+        let default = pw_store::DatabaseUrl::sqlite_file("/data/patchwarden.db".as_ref());
+        assert_eq!(settings.database, default);
+    }
+
+    #[test]
+    fn a_bad_database_url_is_a_problem_named_without_its_password() {
+        let raw = RawServerSettings {
+            database: Some("postgress://pw:hunter2@db/x".into()),
+            ..Default::default()
+        };
+        let problems = raw.validate("/tmp/x".into()).unwrap_err();
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(problems[0].starts_with("database: "), "{problems:?}");
+        assert!(problems[0].contains("postgress://pw@db/x"), "{problems:?}");
+        assert!(!problems[0].contains("hunter2"), "{problems:?}");
     }
 
     #[test]

@@ -99,10 +99,11 @@ fn raise_open_files() {
     }
 }
 
-/// Opens the database and CA in the data directory, binds, and serves until shut down.
+/// Opens the database (`settings.database`) and the CA in the data directory, binds, and serves
+/// until shut down.
 pub async fn start(settings: &ServerSettings) -> anyhow::Result<Controller> {
     pw_store::create_private_dir(&settings.data_dir)?;
-    let store = pw_store::Store::open(&settings.data_dir.join("patchwarden.db")).await?;
+    let store = pw_store::Store::connect(&settings.database).await?;
     let ca = Arc::new(Ca::load_or_create(&settings.data_dir.join("ca"))?);
     let audit_key = pw_store::AuditKey::load_or_create(&settings.data_dir.join("audit.key"))?;
     warn_when_not_private(&settings.data_dir);

@@ -41,7 +41,7 @@ impl ImportTx {
         counts: &mut ImportCounts,
     ) -> anyhow::Result<()> {
         let stored: Option<String> =
-            sqlx::query_scalar("SELECT modified FROM advisories WHERE id = ?")
+            sqlx::query_scalar("SELECT modified FROM advisories WHERE id = $1")
                 .bind(&row.id)
                 .fetch_optional(&mut *self.tx)
                 .await
@@ -62,7 +62,7 @@ impl ImportTx {
         let context = || format!("writing advisory {}", row.id);
         sqlx::query(
             "INSERT INTO advisories (id, modified, published, withdrawn, summary, record, source, imported_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
              ON CONFLICT(id) DO UPDATE SET modified = excluded.modified, published = excluded.published,
                withdrawn = excluded.withdrawn, summary = excluded.summary, record = excluded.record,
                source = excluded.source, imported_at = excluded.imported_at",
@@ -78,14 +78,15 @@ impl ImportTx {
         .execute(&mut *self.tx)
         .await
         .with_context(context)?;
-        sqlx::query("DELETE FROM advisory_packages WHERE advisory_id = ?")
+        sqlx::query("DELETE FROM advisory_packages WHERE advisory_id = $1")
             .bind(&row.id)
             .execute(&mut *self.tx)
             .await
             .with_context(context)?;
         for (ecosystem, name) in &row.packages {
             sqlx::query(
-                "INSERT OR IGNORE INTO advisory_packages (advisory_id, ecosystem, name) VALUES (?, ?, ?)",
+                "INSERT INTO advisory_packages (advisory_id, ecosystem, name) VALUES ($1, $2, $3)
+                 ON CONFLICT DO NOTHING",
             )
             .bind(&row.id)
             .bind(ecosystem)
@@ -110,7 +111,7 @@ impl Store {
             let pattern = format!("{}%", prefix.replace('%', "\\%").replace('_', "\\_"));
             let rows = sqlx::query(
                 "SELECT id, modified, record, source FROM advisories
-                 WHERE id IN (SELECT advisory_id FROM advisory_packages WHERE ecosystem LIKE ? ESCAPE '\\')
+                 WHERE id IN (SELECT advisory_id FROM advisory_packages WHERE lower(ecosystem) LIKE lower($1) ESCAPE '\\')
                  ORDER BY id",
             )
             .bind(pattern)
@@ -133,7 +134,7 @@ impl Store {
 
     /// One stored advisory by id.
     pub async fn advisory(&self, id: &str) -> anyhow::Result<Option<StoredAdvisory>> {
-        let row = sqlx::query("SELECT id, modified, record, source FROM advisories WHERE id = ?")
+        let row = sqlx::query("SELECT id, modified, record, source FROM advisories WHERE id = $1")
             .bind(id)
             .fetch_optional(&self.pool)
             .await

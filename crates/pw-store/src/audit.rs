@@ -7,7 +7,7 @@
 
 use anyhow::Context;
 use sha2::{Digest, Sha256};
-use sqlx::{Row, SqliteConnection};
+use sqlx::{AnyConnection, Row};
 
 use crate::Store;
 
@@ -51,7 +51,7 @@ pub enum ChainCheck {
 
 /// Appends one record inside the caller's transaction (which should have begun IMMEDIATE so
 /// that two writers never chain onto the same predecessor).
-pub async fn append(conn: &mut SqliteConnection, entry: &AuditEntry<'_>) -> anyhow::Result<i64> {
+pub async fn append(conn: &mut AnyConnection, entry: &AuditEntry<'_>) -> anyhow::Result<i64> {
     append_many(conn, std::iter::once(entry.clone())).await
 }
 
@@ -63,7 +63,7 @@ const ROWS_PER_INSERT: usize = 500;
 /// of commands for a plan) records, one record each. Returns the last record's `seq` (the
 /// head's when `entries` is empty).
 pub async fn append_many(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     entries: impl IntoIterator<Item = AuditEntry<'_>>,
 ) -> anyhow::Result<i64> {
     let (mut seq, mut prev_hash) = head(conn).await?;
@@ -90,20 +90,23 @@ pub async fn append_many(
         ));
     }
     for chunk in records.chunks(ROWS_PER_INSERT) {
-        let mut insert = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-            "INSERT INTO audit (seq, at, actor, action, subject, details, prev_hash, hash) ",
+        let sql = format!(
+            "INSERT INTO audit (seq, at, actor, action, subject, details, prev_hash, hash) VALUES {}",
+            crate::db::value_rows(chunk.len(), 8)
         );
-        insert.push_values(chunk, |mut row, (seq, entry, details, prev, hash)| {
-            row.push_bind(*seq)
-                .push_bind(&at)
-                .push_bind(entry.actor)
-                .push_bind(entry.action)
-                .push_bind(entry.subject)
-                .push_bind(details)
-                .push_bind(prev)
-                .push_bind(hash);
-        });
-        insert.build().execute(&mut *conn).await.with_context(|| {
+        let mut insert = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (seq, entry, details, prev, hash) in chunk {
+            insert = insert
+                .bind(*seq)
+                .bind(&at)
+                .bind(entry.actor)
+                .bind(entry.action)
+                .bind(entry.subject)
+                .bind(details)
+                .bind(prev)
+                .bind(hash);
+        }
+        insert.execute(&mut *conn).await.with_context(|| {
             format!("appending audit records up to {}", chunk[chunk.len() - 1].0)
         })?;
     }
@@ -111,7 +114,7 @@ pub async fn append_many(
 }
 
 /// The last record's `seq` and hash (0 and [`GENESIS_HASH`] for an empty log).
-async fn head(conn: &mut SqliteConnection) -> anyhow::Result<(i64, String)> {
+async fn head(conn: &mut AnyConnection) -> anyhow::Result<(i64, String)> {
     let last = sqlx::query("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
         .fetch_optional(&mut *conn)
         .await
@@ -143,9 +146,9 @@ impl Store {
         before: Option<i64>,
         limit: u32,
     ) -> anyhow::Result<Vec<AuditRecord>> {
-        let rows = sqlx::query("SELECT * FROM audit WHERE seq < ? ORDER BY seq DESC LIMIT ?")
+        let rows = sqlx::query("SELECT * FROM audit WHERE seq < $1 ORDER BY seq DESC LIMIT $2")
             .bind(before.unwrap_or(i64::MAX))
-            .bind(limit)
+            .bind(i64::from(limit))
             .fetch_all(self.pool())
             .await
             .context("reading audit records")?;
@@ -196,7 +199,7 @@ impl Store {
     }
 }
 
-pub(crate) fn audit_record(row: &sqlx::sqlite::SqliteRow) -> anyhow::Result<AuditRecord> {
+pub(crate) fn audit_record(row: &sqlx::any::AnyRow) -> anyhow::Result<AuditRecord> {
     let seq: i64 = row.try_get("seq")?;
     let details: String = row.try_get("details")?;
     Ok(AuditRecord {

@@ -168,11 +168,12 @@ impl Store {
                 ));
             }
             last_seq = checkpoint.seq;
-            let stored: Option<String> = sqlx::query_scalar("SELECT hash FROM audit WHERE seq = ?")
-                .bind(checkpoint.seq)
-                .fetch_optional(self.pool())
-                .await
-                .context("reading an audit record")?;
+            let stored: Option<String> =
+                sqlx::query_scalar("SELECT hash FROM audit WHERE seq = $1")
+                    .bind(checkpoint.seq)
+                    .fetch_optional(self.pool())
+                    .await
+                    .context("reading an audit record")?;
             match stored {
                 None => {
                     return fail(format!(

@@ -12,7 +12,7 @@ use crate::Store;
 
 /// Stores (or replaces) one finished host change.
 pub(crate) async fn record(
-    tx: &mut sqlx::SqliteConnection,
+    tx: &mut sqlx::AnyConnection,
     result: &HostChangeResult,
 ) -> anyhow::Result<()> {
     let what = || {
@@ -23,19 +23,19 @@ pub(crate) async fn record(
     };
     sqlx::query(
         "INSERT INTO change_results (rollout_id, host_id, passed, drill, finished_at)
-         VALUES (?, ?, ?, ?, ?)
+         VALUES ($1, $2, $3, $4, $5)
          ON CONFLICT (rollout_id, host_id) DO UPDATE SET passed = excluded.passed,
              drill = excluded.drill, finished_at = excluded.finished_at",
     )
     .bind(&result.rollout_id)
     .bind(&result.host_id)
-    .bind(result.passed)
-    .bind(result.drill)
+    .bind(i64::from(result.passed))
+    .bind(i64::from(result.drill))
     .bind(result.finished_at.to_string())
     .execute(&mut *tx)
     .await
     .with_context(what)?;
-    sqlx::query("DELETE FROM change_result_packages WHERE rollout_id = ? AND host_id = ?")
+    sqlx::query("DELETE FROM change_result_packages WHERE rollout_id = $1 AND host_id = $2")
         .bind(&result.rollout_id)
         .bind(&result.host_id)
         .execute(&mut *tx)
@@ -44,7 +44,7 @@ pub(crate) async fn record(
     for (package, version) in &result.packages {
         sqlx::query(
             "INSERT INTO change_result_packages (rollout_id, host_id, package, version)
-             VALUES (?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4)",
         )
         .bind(&result.rollout_id)
         .bind(&result.host_id)
@@ -100,8 +100,8 @@ impl Store {
                     rollout_id,
                     host_id,
                     packages,
-                    passed: row.try_get("passed")?,
-                    drill: row.try_get("drill")?,
+                    passed: crate::flag(row, "passed")?,
+                    drill: crate::flag(row, "drill")?,
                     finished_at,
                 })
             })

@@ -4,7 +4,7 @@
 use anyhow::Context;
 use jiff::Timestamp;
 use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
+use sqlx::any::AnyRow;
 
 use crate::Store;
 use crate::audit::{AuditEntry, append, append_many};
@@ -51,18 +51,21 @@ impl Store {
         let mut tx = self.begin_immediate().await?;
         let now = Timestamp::now().to_string();
         for chunk in commands.chunks(COMMANDS_PER_INSERT) {
-            let mut insert = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-                "INSERT INTO commands (id, host_id, kind, payload, state, created_at) ",
+            let sql = format!(
+                "INSERT INTO commands (id, host_id, kind, payload, state, created_at) VALUES {}",
+                crate::db::value_rows(chunk.len(), 6)
             );
-            insert.push_values(chunk, |mut row, command| {
-                row.push_bind(command.id)
-                    .push_bind(command.host_id)
-                    .push_bind(command.kind)
-                    .push_bind(command.payload_json)
-                    .push_bind("queued")
-                    .push_bind(&now);
-            });
-            insert.build().execute(&mut *tx).await.with_context(|| {
+            let mut insert = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for command in chunk {
+                insert = insert
+                    .bind(command.id)
+                    .bind(command.host_id)
+                    .bind(command.kind)
+                    .bind(command.payload_json)
+                    .bind("queued")
+                    .bind(&now);
+            }
+            insert.execute(&mut *tx).await.with_context(|| {
                 format!(
                     "queuing commands {} to {}",
                     chunk[0].id,
@@ -93,7 +96,7 @@ impl Store {
     ) -> anyhow::Result<Vec<(String, String, String)>> {
         let rows = sqlx::query(
             "SELECT host_id, id, payload FROM commands
-             WHERE kind = ? AND state IN ('queued', 'delivered') ORDER BY created_at, id",
+             WHERE kind = $1 AND state IN ('queued', 'delivered') ORDER BY created_at, id",
         )
         .bind(kind)
         .fetch_all(self.pool())
@@ -114,7 +117,7 @@ impl Store {
     /// Delivered but unfinished commands are handed out again (the agent dedups by id).
     pub async fn take_open_commands(&self, host_id: &str) -> anyhow::Result<Vec<CommandRow>> {
         let rows = sqlx::query(
-            "SELECT * FROM commands WHERE host_id = ? AND state IN ('queued', 'delivered')
+            "SELECT * FROM commands WHERE host_id = $1 AND state IN ('queued', 'delivered')
              ORDER BY created_at, id",
         )
         .bind(host_id)
@@ -125,8 +128,8 @@ impl Store {
             return Ok(Vec::new());
         }
         sqlx::query(
-            "UPDATE commands SET state = 'delivered', delivered_at = ?
-             WHERE host_id = ? AND state = 'queued'",
+            "UPDATE commands SET state = 'delivered', delivered_at = $1
+             WHERE host_id = $2 AND state = 'queued'",
         )
         .bind(Timestamp::now().to_string())
         .bind(host_id)
@@ -156,7 +159,7 @@ impl Store {
 
     /// One command, if it exists.
     pub async fn command(&self, id: &str) -> anyhow::Result<Option<CommandRow>> {
-        let row = sqlx::query("SELECT * FROM commands WHERE id = ?")
+        let row = sqlx::query("SELECT * FROM commands WHERE id = $1")
             .bind(id)
             .fetch_optional(self.pool())
             .await
@@ -168,14 +171,14 @@ impl Store {
 /// Records a command's result inside `tx` (not committed: the caller commits, with whatever else
 /// belongs to the result). Nothing is written unless the outcome is `Recorded`.
 pub(crate) async fn finish_in(
-    tx: &mut sqlx::SqliteConnection,
+    tx: &mut sqlx::AnyConnection,
     host_id: &str,
     id: &str,
     state: CommandState,
     message: &str,
     finished_at: Timestamp,
 ) -> anyhow::Result<FinishOutcome> {
-    let row = sqlx::query("SELECT state FROM commands WHERE id = ? AND host_id = ?")
+    let row = sqlx::query("SELECT state FROM commands WHERE id = $1 AND host_id = $2")
         .bind(id)
         .bind(host_id)
         .fetch_optional(&mut *tx)
@@ -194,14 +197,16 @@ pub(crate) async fn finish_in(
         "command {id}: a result must finish it, not leave it {}",
         state.as_str()
     );
-    sqlx::query("UPDATE commands SET state = ?, finished_at = ?, result_message = ? WHERE id = ?")
-        .bind(state.as_str())
-        .bind(finished_at.to_string())
-        .bind(message)
-        .bind(id)
-        .execute(&mut *tx)
-        .await
-        .with_context(|| format!("recording the result of command {id}"))?;
+    sqlx::query(
+        "UPDATE commands SET state = $1, finished_at = $2, result_message = $3 WHERE id = $4",
+    )
+    .bind(state.as_str())
+    .bind(finished_at.to_string())
+    .bind(message)
+    .bind(id)
+    .execute(&mut *tx)
+    .await
+    .with_context(|| format!("recording the result of command {id}"))?;
     let actor = format!("agent:{host_id}");
     let details = serde_json::json!({ "state": state.as_str(), "message": message });
     let entry = AuditEntry {
@@ -214,7 +219,7 @@ pub(crate) async fn finish_in(
     Ok(FinishOutcome::Recorded)
 }
 
-fn command_row(row: &SqliteRow) -> anyhow::Result<CommandRow> {
+fn command_row(row: &AnyRow) -> anyhow::Result<CommandRow> {
     let id: String = row.try_get("id")?;
     Ok(CommandRow {
         state: CommandState::parse(&row.try_get::<String, _>("state")?)

@@ -1,6 +1,10 @@
 //! The operator console's reads at fleet size: hosts and updates to apply, filtered and paged in
 //! SQL (migration 0024), never by loading the fleet into memory.
 //!
+//! The queries are built from pieces with `?` marks, numbered `$1`, `$2`, … when complete
+//! ([`crate::db::numbered`]); the few pieces where SQLite and PostgreSQL differ (reading JSON, an
+//! index hint) are chosen by [`Dialect`], next to the query that uses them.
+//!
 //! An update to apply is one package upgrade — the package the advisories are matched on and the
 //! version fixing them — with every open finding it resolves, across every host needing it.
 
@@ -9,7 +13,8 @@ use jiff::Timestamp;
 use sqlx::Row;
 
 use crate::controller::{HOST_SELECT, HostRow, host_row};
-use crate::{Store, optional_time};
+use crate::db::numbered;
+use crate::{Backend, Store, optional_time};
 
 /// One page: rows `offset..offset + limit` of the ordered result.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,10 +101,12 @@ enum Bind {
     Int(i64),
 }
 
-fn bind_all<'q>(
-    mut query: sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>,
+/// `sql` (with `?` marks) numbered and bound.
+fn query_with(
+    sql: &str,
     binds: Vec<Bind>,
-) -> sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments> {
+) -> sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments> {
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(numbered(sql)));
     for bind in binds {
         query = match bind {
             Bind::Text(text) => query.bind(text),
@@ -107,6 +114,47 @@ fn bind_all<'q>(
         };
     }
     query
+}
+
+/// The SQL pieces that differ between the backends.
+struct Dialect(Backend);
+
+impl Dialect {
+    /// The text values of the JSON array bound at `?`.
+    fn json_texts(&self) -> &'static str {
+        match self.0 {
+            Backend::Sqlite => "SELECT value FROM json_each(?)",
+            Backend::Postgres => "SELECT jsonb_array_elements_text(CAST(? AS jsonb))",
+        }
+    }
+
+    /// The host's number of findings of the tier bound at `?` (0 when it has none).
+    fn tier_count(&self) -> &'static str {
+        match self.0 {
+            Backend::Sqlite => "coalesce(json_extract(f.tier_counts, '$[' || ? || ']'), 0)",
+            Backend::Postgres => {
+                "coalesce(CAST(CAST(f.tier_counts AS jsonb) ->> CAST(? AS integer) AS bigint), 0)"
+            }
+        }
+    }
+
+    /// Whether the finding's aliases (JSON text, upper-cased) contain the text bound at `?`.
+    fn aliases_contain(&self) -> &'static str {
+        match self.0 {
+            Backend::Sqlite => "instr(upper(json_extract(finding, '$.aliases')), ?) > 0",
+            Backend::Postgres => {
+                "strpos(upper(CAST(CAST(finding AS jsonb) -> 'aliases' AS text)), ?) > 0"
+            }
+        }
+    }
+
+    /// The open-updates table, with SQLite's planner told which index covers the grouping.
+    fn open_updates(&self) -> &'static str {
+        match self.0 {
+            Backend::Sqlite => "finding_history INDEXED BY finding_history_open_updates",
+            Backend::Postgres => "finding_history",
+        }
+    }
 }
 
 /// `LIKE` text matching `text` literally somewhere (`\` escapes).
@@ -125,23 +173,26 @@ impl Store {
         filter: &HostFilter,
         page: PageRequest,
     ) -> anyhow::Result<HostPage> {
+        let dialect = Dialect(self.backend());
+        let ids_in = format!("h.id IN ({})", dialect.json_texts());
+        let tier_in = format!("{} > 0", dialect.tier_count());
         let mut conditions: Vec<&str> = Vec::new();
         let mut binds = Vec::new();
         if let Some(ids) = &filter.ids {
-            conditions.push("h.id IN (SELECT value FROM json_each(?))");
+            conditions.push(&ids_in);
             binds.push(Bind::Text(serde_json::to_string(ids)?));
         }
         if let Some(name) = &filter.name {
-            conditions.push("h.hostname LIKE ? ESCAPE '\\'");
+            conditions.push("lower(h.hostname) LIKE lower(?) ESCAPE '\\'");
             binds.push(Bind::Text(like_containing(name)));
         }
         if let Some(os) = &filter.os {
-            conditions.push("h.os LIKE ? ESCAPE '\\'");
+            conditions.push("lower(h.os) LIKE lower(?) ESCAPE '\\'");
             let prefix = like_containing(os);
             binds.push(Bind::Text(prefix[1..].to_owned()));
         }
         if let Some(tier) = filter.tier {
-            conditions.push("coalesce(json_extract(f.tier_counts, '$[' || ? || ']'), 0) > 0");
+            conditions.push(&tier_in);
             binds.push(Bind::Int(i64::from(tier)));
         }
         if let Some(at) = filter.overdue_at {
@@ -165,15 +216,15 @@ impl Store {
             format!(" WHERE {}", conditions.join(" AND "))
         };
         let sql = format!(
-            "SELECT * FROM ({HOST_SELECT}{filter_sql}), (SELECT COUNT(*) AS total FROM hosts h
-             LEFT JOIN host_findings f ON f.host_id = h.id{filter_sql})
+            "SELECT * FROM ({HOST_SELECT}{filter_sql}) AS page, (SELECT COUNT(*) AS total FROM hosts h
+             LEFT JOIN host_findings f ON f.host_id = h.id{filter_sql}) AS counted
              ORDER BY hostname, id LIMIT ? OFFSET ?"
         );
         // The filter appears twice: once for the page, once for the count.
         let mut doubled = [binds.clone(), binds.clone()].concat();
         doubled.push(Bind::Int(i64::from(page.limit)));
         doubled.push(Bind::Int(i64::from(page.offset)));
-        let rows = bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)), doubled)
+        let rows = query_with(&sql, doubled)
             .fetch_all(self.pool())
             .await
             .context("listing a page of hosts")?;
@@ -190,7 +241,7 @@ impl Store {
         let sql = format!(
             "SELECT COUNT(*) FROM hosts h LEFT JOIN host_findings f ON f.host_id = h.id{filter_sql}"
         );
-        let row = bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)), binds)
+        let row = query_with(&sql, binds)
             .fetch_one(self.pool())
             .await
             .context("counting hosts")?;
@@ -204,18 +255,21 @@ impl Store {
         filter: &UpdateFilter,
         page: PageRequest,
     ) -> anyhow::Result<UpdatePage> {
+        let dialect = Dialect(self.backend());
+        let names_advisory = format!(
+            "MAX(CASE WHEN upper(advisory) = ? OR {} THEN 1 ELSE 0 END) = 1",
+            dialect.aliases_contain()
+        );
         let mut having: Vec<&str> = Vec::new();
         let mut binds = Vec::new();
         let mut where_sql = String::from("fixed_at IS NULL");
         if let Some(package) = &filter.package {
-            where_sql.push_str(" AND update_package LIKE ? ESCAPE '\\'");
+            where_sql.push_str(" AND lower(update_package) LIKE lower(?) ESCAPE '\\'");
             binds.push(Bind::Text(like_containing(package)));
         }
         if let Some(advisory) = &filter.advisory {
             // The update fixes it: one of its findings names it as id or alias.
-            having.push(
-                "SUM(upper(advisory) = ? OR instr(upper(json_extract(finding, '$.aliases')), ?) > 0) > 0",
-            );
+            having.push(&names_advisory);
             let wanted = advisory.trim().to_ascii_uppercase();
             binds.push(Bind::Text(wanted.clone()));
             binds.push(Bind::Text(format!("\"{wanted}\"")));
@@ -240,16 +294,16 @@ impl Store {
             "SELECT update_package, update_fixed, MIN(tier) AS tier, MIN(deadline) AS deadline,
                     COUNT(DISTINCT host_id) AS hosts, COUNT(*) AS findings, MAX(kev) AS kev,
                     MAX(epss) AS epss, COUNT(*) OVER () AS total
-             FROM finding_history INDEXED BY finding_history_open_updates
+             FROM {open_updates}
              WHERE {where_sql}
              GROUP BY update_package, update_fixed{having_sql}
              ORDER BY MIN(tier), MIN(deadline) IS NULL, MIN(deadline), update_package, update_fixed
-             LIMIT ? OFFSET ?"
+             LIMIT ? OFFSET ?",
+            open_updates = dialect.open_updates()
         );
-        let query = sqlx::query(sqlx::AssertSqlSafe(sql));
         binds.push(Bind::Int(i64::from(page.limit)));
         binds.push(Bind::Int(i64::from(page.offset)));
-        let rows = bind_all(query, binds)
+        let rows = query_with(&sql, binds)
             .fetch_all(self.pool())
             .await
             .context("listing a page of updates")?;
@@ -285,7 +339,7 @@ impl Store {
         let rows = sqlx::query(
             "SELECT advisory, MAX(finding) AS finding, COUNT(DISTINCT host_id) AS hosts
              FROM finding_history
-             WHERE fixed_at IS NULL AND update_package = ? AND update_fixed IS ?
+             WHERE fixed_at IS NULL AND update_package = $1 AND update_fixed IS NOT DISTINCT FROM $2
              GROUP BY advisory ORDER BY advisory",
         )
         .bind(package)
@@ -331,8 +385,9 @@ impl Store {
     ) -> anyhow::Result<Vec<(String, String)>> {
         let rows = sqlx::query(
             "SELECT DISTINCT h.id, h.hostname FROM finding_history f JOIN hosts h ON h.id = f.host_id
-             WHERE f.fixed_at IS NULL AND f.update_package = ? AND f.update_fixed IS ?
-             ORDER BY h.hostname, h.id LIMIT ?",
+             WHERE f.fixed_at IS NULL AND f.update_package = $1
+               AND f.update_fixed IS NOT DISTINCT FROM $2
+             ORDER BY h.hostname, h.id LIMIT $3",
         )
         .bind(package)
         .bind(fixed)
@@ -373,7 +428,7 @@ impl Store {
             binds.push(Bind::Text(actor.clone()));
         }
         if let Some(action) = &filter.action {
-            sql.push_str(" AND action LIKE ? ESCAPE '\\'");
+            sql.push_str(" AND lower(action) LIKE lower(?) ESCAPE '\\'");
             let pattern = like_containing(action);
             binds.push(Bind::Text(pattern[1..].to_owned()));
         }
@@ -383,7 +438,7 @@ impl Store {
         }
         sql.push_str(" ORDER BY seq DESC LIMIT ?");
         binds.push(Bind::Int(i64::from(limit)));
-        let rows = bind_all(sqlx::query(sqlx::AssertSqlSafe(sql)), binds)
+        let rows = query_with(&sql, binds)
             .fetch_all(self.pool())
             .await
             .context("reading audit records")?;

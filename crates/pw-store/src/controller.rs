@@ -7,7 +7,7 @@
 use anyhow::Context;
 use jiff::Timestamp;
 use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
+use sqlx::any::AnyRow;
 
 use crate::audit::{AuditEntry, append};
 use crate::{Store, optional_time, parse_time};
@@ -174,16 +174,6 @@ pub enum FinishOutcome {
 }
 
 impl Store {
-    /// Begins a transaction that takes the write lock at once (no writer can fork the chain).
-    pub async fn begin_immediate(
-        &self,
-    ) -> anyhow::Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
-        self.pool()
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .context("starting a write transaction")
-    }
-
     /// Stores a new enrollment token (only its SHA-256) and audits it.
     pub async fn create_enrollment_token(
         &self,
@@ -196,7 +186,7 @@ impl Store {
         let mut tx = self.begin_immediate().await?;
         sqlx::query(
             "INSERT INTO enrollment_tokens (id, token_sha256, created_at, expires_at, note, created_by)
-             VALUES (?, ?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(id)
         .bind(token_sha256)
@@ -229,7 +219,7 @@ impl Store {
         let mut tx = self.begin_immediate().await?;
         let row = sqlx::query(
             "SELECT id, expires_at, used_at, revoked_at FROM enrollment_tokens
-             WHERE token_sha256 = ?",
+             WHERE token_sha256 = $1",
         )
         .bind(token_sha256)
         .fetch_optional(&mut *tx)
@@ -249,7 +239,7 @@ impl Store {
         }
         let token_id: String = row.try_get("id")?;
         let now_text = now.to_string();
-        sqlx::query("INSERT INTO hosts (id, hostname, enrolled_at) VALUES (?, ?, ?)")
+        sqlx::query("INSERT INTO hosts (id, hostname, enrolled_at) VALUES ($1, $2, $3)")
             .bind(host.id)
             .bind(host.hostname)
             .bind(&now_text)
@@ -258,7 +248,7 @@ impl Store {
             .with_context(|| format!("storing host {}", host.id))?;
         sqlx::query(
             "INSERT INTO agent_identities (fingerprint, host_id, issued_at, not_after)
-             VALUES (?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4)",
         )
         .bind(host.fingerprint)
         .bind(host.id)
@@ -267,7 +257,7 @@ impl Store {
         .execute(&mut *tx)
         .await
         .context("storing the agent identity")?;
-        sqlx::query("UPDATE enrollment_tokens SET used_at = ?, used_by_host = ? WHERE id = ?")
+        sqlx::query("UPDATE enrollment_tokens SET used_at = $1, used_by_host = $2 WHERE id = $3")
             .bind(&now_text)
             .bind(host.id)
             .bind(&token_id)
@@ -293,7 +283,7 @@ impl Store {
     /// The host a client certificate (by SHA-256 of its DER) belongs to, unless revoked.
     pub async fn host_by_fingerprint(&self, fingerprint: &str) -> anyhow::Result<Option<String>> {
         let row = sqlx::query(
-            "SELECT host_id FROM agent_identities WHERE fingerprint = ? AND revoked_at IS NULL",
+            "SELECT host_id FROM agent_identities WHERE fingerprint = $1 AND revoked_at IS NULL",
         )
         .bind(fingerprint)
         .fetch_optional(self.pool())
@@ -312,13 +302,13 @@ impl Store {
         plan_changes: bool,
     ) -> anyhow::Result<()> {
         sqlx::query(
-            "UPDATE hosts SET last_seen_at = ?, agent_version = ?, read_only = ?, plan_changes = ?
-             WHERE id = ?",
+            "UPDATE hosts SET last_seen_at = $1, agent_version = $2, read_only = $3, plan_changes = $4
+             WHERE id = $5",
         )
         .bind(now.to_string())
         .bind(agent_version)
-        .bind(read_only)
-        .bind(read_only && plan_changes)
+        .bind(i64::from(read_only))
+        .bind(i64::from(read_only && plan_changes))
         .bind(host_id)
         .execute(self.pool())
         .await
@@ -337,10 +327,17 @@ impl Store {
         let mut tx = self.begin_immediate().await?;
         let now = Timestamp::now().to_string();
         sqlx::query(
-            "INSERT OR REPLACE INTO inventories (host_id, reported_at, collected_at, os, packages,
+            "INSERT INTO inventories (host_id, reported_at, collected_at, os, packages,
                package_count, reboot_required, reboot_required_by, pending_reported,
                backport_history, restart)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+             ON CONFLICT (host_id) DO UPDATE SET reported_at = excluded.reported_at,
+               collected_at = excluded.collected_at, os = excluded.os,
+               packages = excluded.packages, package_count = excluded.package_count,
+               reboot_required = excluded.reboot_required,
+               reboot_required_by = excluded.reboot_required_by,
+               pending_reported = excluded.pending_reported,
+               backport_history = excluded.backport_history, restart = excluded.restart",
         )
         .bind(host_id)
         .bind(&now)
@@ -348,15 +345,15 @@ impl Store {
         .bind(&inventory.os)
         .bind(&inventory.packages)
         .bind(inventory.package_count as i64)
-        .bind(inventory.reboot_required)
+        .bind(i64::from(inventory.reboot_required))
         .bind(&inventory.reboot_required_by)
-        .bind(pending.is_some())
+        .bind(i64::from(pending.is_some()))
         .bind(&inventory.backport_history)
         .bind(&inventory.restart)
         .execute(&mut *tx)
         .await
         .with_context(|| format!("storing the inventory of host {host_id}"))?;
-        sqlx::query("UPDATE hosts SET os = ?, hostname = ?, last_seen_at = ? WHERE id = ?")
+        sqlx::query("UPDATE hosts SET os = $1, hostname = $2, last_seen_at = $3 WHERE id = $4")
             .bind(&inventory.os)
             .bind(hostname)
             .bind(&now)
@@ -364,16 +361,19 @@ impl Store {
             .execute(&mut *tx)
             .await
             .context("updating the host")?;
-        sqlx::query("DELETE FROM pending_updates WHERE host_id = ?")
+        sqlx::query("DELETE FROM pending_updates WHERE host_id = $1")
             .bind(host_id)
             .execute(&mut *tx)
             .await
             .context("clearing pending updates")?;
         for update in pending.unwrap_or_default() {
             sqlx::query(
-                "INSERT OR REPLACE INTO pending_updates
+                "INSERT INTO pending_updates
                    (host_id, package, arch, from_version, to_version, origin, suite, cves)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                 ON CONFLICT (host_id, package, arch) DO UPDATE SET
+                   from_version = excluded.from_version, to_version = excluded.to_version,
+                   origin = excluded.origin, suite = excluded.suite, cves = excluded.cves",
             )
             .bind(host_id)
             .bind(&update.package)
@@ -417,17 +417,19 @@ impl Store {
 
     /// One host, if enrolled.
     pub async fn host(&self, id: &str) -> anyhow::Result<Option<HostRow>> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!("{HOST_SELECT} WHERE h.id = ?")))
-            .bind(id)
-            .fetch_optional(self.pool())
-            .await
-            .with_context(|| format!("reading host {id}"))?;
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "{HOST_SELECT} WHERE h.id = $1"
+        )))
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await
+        .with_context(|| format!("reading host {id}"))?;
         row.as_ref().map(host_row).transpose()
     }
 
     /// The host's last inventory, if any.
     pub async fn inventory(&self, host_id: &str) -> anyhow::Result<Option<InventoryRow>> {
-        let row = sqlx::query("SELECT * FROM inventories WHERE host_id = ?")
+        let row = sqlx::query("SELECT * FROM inventories WHERE host_id = $1")
             .bind(host_id)
             .fetch_optional(self.pool())
             .await
@@ -438,7 +440,7 @@ impl Store {
                 os: r.try_get("os")?,
                 packages: r.try_get("packages")?,
                 package_count: r.try_get::<i64, _>("package_count")? as usize,
-                reboot_required: r.try_get("reboot_required")?,
+                reboot_required: crate::flag(&r, "reboot_required")?,
                 reboot_required_by: r.try_get("reboot_required_by")?,
                 backport_history: r.try_get("backport_history")?,
                 restart: r.try_get("restart")?,
@@ -453,7 +455,7 @@ impl Store {
         &self,
     ) -> anyhow::Result<std::collections::HashMap<String, Vec<PendingRow>>> {
         let reported: Vec<String> =
-            sqlx::query_scalar("SELECT host_id FROM inventories WHERE pending_reported")
+            sqlx::query_scalar("SELECT host_id FROM inventories WHERE pending_reported = 1")
                 .fetch_all(self.pool())
                 .await
                 .context("reading the inventories")?;
@@ -474,18 +476,18 @@ impl Store {
 
     /// The host's pending updates, or `None` when its agent did not report them.
     pub async fn pending_updates(&self, host_id: &str) -> anyhow::Result<Option<Vec<PendingRow>>> {
-        let reported = sqlx::query("SELECT pending_reported FROM inventories WHERE host_id = ?")
+        let reported = sqlx::query("SELECT pending_reported FROM inventories WHERE host_id = $1")
             .bind(host_id)
             .fetch_optional(self.pool())
             .await
             .context("reading the inventory")?
-            .map(|r| r.try_get::<bool, _>("pending_reported"))
+            .map(|r| crate::flag(&r, "pending_reported"))
             .transpose()?
             .unwrap_or(false);
         if !reported {
             return Ok(None);
         }
-        let rows = sqlx::query("SELECT * FROM pending_updates WHERE host_id = ? ORDER BY package")
+        let rows = sqlx::query("SELECT * FROM pending_updates WHERE host_id = $1 ORDER BY package")
             .bind(host_id)
             .fetch_all(self.pool())
             .await
@@ -500,7 +502,7 @@ impl Store {
     /// Findings of one host (`Some(None)`-like: `None` when never computed).
     pub async fn findings(&self, host_id: &str) -> anyhow::Result<Option<FindingsRow>> {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "{FINDINGS_SELECT} WHERE f.host_id = ?"
+            "{FINDINGS_SELECT} WHERE f.host_id = $1"
         )))
         .bind(host_id)
         .fetch_optional(self.pool())
@@ -517,7 +519,7 @@ impl Store {
     ) -> anyhow::Result<std::collections::HashMap<String, FindingsRow>> {
         let mut out = std::collections::HashMap::with_capacity(host_ids.len());
         for chunk in host_ids.chunks(500) {
-            let marks = vec!["?"; chunk.len()].join(", ");
+            let marks = crate::db::placeholders(1, chunk.len());
             let sql = format!("{FINDINGS_SELECT} WHERE f.host_id IN ({marks})");
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
             for host in chunk {
@@ -545,7 +547,7 @@ impl Store {
     }
 }
 
-fn pending_row(r: &sqlx::sqlite::SqliteRow) -> anyhow::Result<PendingRow> {
+fn pending_row(r: &sqlx::any::AnyRow) -> anyhow::Result<PendingRow> {
     Ok(PendingRow {
         package: r.try_get("package")?,
         arch: r.try_get("arch")?,
@@ -565,19 +567,20 @@ pub(crate) const HOST_SELECT: &str = "SELECT h.*, i.package_count, i.reboot_requ
 const FINDINGS_SELECT: &str = "SELECT f.*, h.hostname FROM host_findings f
      JOIN hosts h ON h.id = f.host_id";
 
-pub(crate) fn host_row(row: &SqliteRow) -> anyhow::Result<HostRow> {
+pub(crate) fn host_row(row: &AnyRow) -> anyhow::Result<HostRow> {
     let id: String = row.try_get("id")?;
     Ok(HostRow {
         hostname: row.try_get("hostname")?,
         enrolled_at: parse_time(&row.try_get::<String, _>("enrolled_at")?)?,
         last_seen_at: optional_time(row, "last_seen_at")?,
         agent_version: row.try_get("agent_version")?,
-        read_only: row.try_get("read_only")?,
-        plan_changes: row.try_get("plan_changes")?,
+        read_only: crate::flag(row, "read_only")?,
+        plan_changes: crate::flag(row, "plan_changes")?,
         os: row.try_get("os")?,
         package_count: row.try_get::<Option<i64>, _>("package_count")?.unwrap_or(0) as usize,
         reboot_required: row
-            .try_get::<Option<bool>, _>("reboot_required")?
+            .try_get::<Option<i64>, _>("reboot_required")?
+            .map(|v| v != 0)
             .unwrap_or(false),
         tier_counts: row.try_get("tier_counts")?,
         labels: crate::fleet::parse_labels(&row.try_get::<String, _>("labels")?, &id)?,
@@ -585,7 +588,7 @@ pub(crate) fn host_row(row: &SqliteRow) -> anyhow::Result<HostRow> {
     })
 }
 
-fn findings_row(row: &SqliteRow) -> anyhow::Result<FindingsRow> {
+fn findings_row(row: &AnyRow) -> anyhow::Result<FindingsRow> {
     Ok(FindingsRow {
         host_id: row.try_get("host_id")?,
         hostname: row.try_get("hostname")?,

@@ -5,7 +5,7 @@
 use anyhow::Context;
 use jiff::Timestamp;
 use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
+use sqlx::any::AnyRow;
 
 use crate::Store;
 use crate::audit::{AuditEntry, append};
@@ -60,7 +60,7 @@ impl Store {
             sqlx::query(
                 "INSERT INTO host_evidence
                    (host_id, targets_key, targets, command_id, collected_at, received_at, report)
-                 VALUES (?, ?, ?, ?, ?, ?, ?)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)
                  ON CONFLICT (host_id, targets_key) DO UPDATE SET
                    targets = excluded.targets, command_id = excluded.command_id,
                    collected_at = excluded.collected_at, received_at = excluded.received_at,
@@ -102,7 +102,7 @@ impl Store {
     /// The host's most recently collected report (any target set).
     pub async fn latest_evidence(&self, host_id: &str) -> anyhow::Result<Option<EvidenceRow>> {
         let row = sqlx::query(
-            "SELECT * FROM host_evidence WHERE host_id = ?
+            "SELECT * FROM host_evidence WHERE host_id = $1
              ORDER BY collected_at DESC, received_at DESC LIMIT 1",
         )
         .bind(host_id)
@@ -118,12 +118,13 @@ impl Store {
         host_id: &str,
         targets_key: &str,
     ) -> anyhow::Result<Option<EvidenceRow>> {
-        let row = sqlx::query("SELECT * FROM host_evidence WHERE host_id = ? AND targets_key = ?")
-            .bind(host_id)
-            .bind(targets_key)
-            .fetch_optional(self.pool())
-            .await
-            .with_context(|| format!("reading the evidence of host {host_id}"))?;
+        let row =
+            sqlx::query("SELECT * FROM host_evidence WHERE host_id = $1 AND targets_key = $2")
+                .bind(host_id)
+                .bind(targets_key)
+                .fetch_optional(self.pool())
+                .await
+                .with_context(|| format!("reading the evidence of host {host_id}"))?;
         row.as_ref().map(evidence_row).transpose()
     }
 }
@@ -138,7 +139,7 @@ impl Store {
         let keys: std::collections::HashMap<&str, &str> = wanted.iter().copied().collect();
         let mut out = std::collections::HashMap::new();
         for chunk in wanted.chunks(500) {
-            let marks = vec!["?"; chunk.len()].join(", ");
+            let marks = crate::db::placeholders(1, chunk.len());
             let sql = format!("SELECT * FROM host_evidence WHERE host_id IN ({marks})");
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
             for (host, _) in chunk {
@@ -159,7 +160,7 @@ impl Store {
     }
 }
 
-fn evidence_row(row: &SqliteRow) -> anyhow::Result<EvidenceRow> {
+fn evidence_row(row: &AnyRow) -> anyhow::Result<EvidenceRow> {
     let time = |column: &str| -> anyhow::Result<Timestamp> {
         let text: String = row.try_get(column)?;
         text.parse()

@@ -13,7 +13,7 @@ use std::collections::HashSet;
 use anyhow::Context;
 use jiff::Timestamp;
 use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
+use sqlx::any::AnyRow;
 
 use crate::{Store, optional_time, parse_time};
 
@@ -114,7 +114,7 @@ impl Store {
     pub async fn open_episodes(&self, host_id: Option<&str>) -> anyhow::Result<Vec<OpenEpisode>> {
         let rows = sqlx::query(
             "SELECT host_id, binary_name, advisory, episode, first_seen FROM finding_history
-             WHERE fixed_at IS NULL AND (?1 IS NULL OR host_id = ?1)",
+             WHERE fixed_at IS NULL AND ($1 IS NULL OR host_id = $1)",
         )
         .bind(host_id)
         .fetch_all(self.pool())
@@ -146,8 +146,11 @@ impl Store {
         }
         let computed_at = snapshot.computed_at.to_string();
         sqlx::query(
-            "INSERT OR REPLACE INTO host_findings (host_id, computed_at, source, findings, tier_counts)
-             VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO host_findings (host_id, computed_at, source, findings, tier_counts)
+             VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (host_id) DO UPDATE SET computed_at = excluded.computed_at,
+               source = excluded.source, findings = excluded.findings,
+               tier_counts = excluded.tier_counts",
         )
         .bind(host_id)
         .bind(&computed_at)
@@ -158,7 +161,7 @@ impl Store {
         .await
         .with_context(|| format!("storing the findings of host {host_id}"))?;
         let open: HashSet<(String, String)> = sqlx::query(
-            "SELECT binary_name, advisory FROM finding_history WHERE host_id = ? AND fixed_at IS NULL",
+            "SELECT binary_name, advisory FROM finding_history WHERE host_id = $1 AND fixed_at IS NULL",
         )
         .bind(host_id)
         .fetch_all(&mut *tx)
@@ -199,8 +202,8 @@ impl Store {
         }
         for (binary, advisory) in open.difference(&seen) {
             sqlx::query(
-                "UPDATE finding_history SET fixed_at = ?
-                 WHERE host_id = ? AND binary_name = ? AND advisory = ? AND fixed_at IS NULL",
+                "UPDATE finding_history SET fixed_at = $1
+                 WHERE host_id = $2 AND binary_name = $3 AND advisory = $4 AND fixed_at IS NULL",
             )
             .bind(&computed_at)
             .bind(host_id)
@@ -221,7 +224,7 @@ impl Store {
     /// fixed (latest first), binary, advisory and episode.
     pub async fn finding_history(&self, host_id: &str) -> anyhow::Result<Vec<HistoryRow>> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "{HISTORY_SELECT} WHERE f.host_id = ? {HISTORY_ORDER}"
+            "{HISTORY_SELECT} WHERE f.host_id = $1 {HISTORY_ORDER}"
         )))
         .bind(host_id)
         .fetch_all(self.pool())
@@ -258,14 +261,14 @@ const HISTORY_ORDER: &str = "ORDER BY f.binary_name, f.advisory, f.episode";
 
 /// Whether a newer inventory or computation than `snapshot`'s is stored for its host.
 async fn is_stale(
-    tx: &mut sqlx::SqliteConnection,
+    tx: &mut sqlx::AnyConnection,
     snapshot: &FindingsSnapshot<'_>,
 ) -> anyhow::Result<bool> {
     let row = sqlx::query(
         "SELECT i.collected_at, f.computed_at FROM hosts h
          LEFT JOIN inventories i ON i.host_id = h.id
          LEFT JOIN host_findings f ON f.host_id = h.id
-         WHERE h.id = ?",
+         WHERE h.id = $1",
     )
     .bind(snapshot.host_id)
     .fetch_optional(&mut *tx)
@@ -285,14 +288,14 @@ async fn is_stale(
 
 /// Refreshes an open episode with the finding as seen now.
 async fn keep_open(
-    tx: &mut sqlx::SqliteConnection,
+    tx: &mut sqlx::AnyConnection,
     host_id: &str,
     finding: &CurrentFinding,
     computed_at: &str,
 ) -> anyhow::Result<()> {
     sqlx::query(
-        "UPDATE finding_history SET last_seen = ?, tier = ?, deadline = ?, finding = ?
-         WHERE host_id = ? AND binary_name = ? AND advisory = ? AND fixed_at IS NULL",
+        "UPDATE finding_history SET last_seen = $1, tier = $2, deadline = $3, finding = $4
+         WHERE host_id = $5 AND binary_name = $6 AND advisory = $7 AND fixed_at IS NULL",
     )
     .bind(computed_at)
     .bind(i64::from(finding.tier))
@@ -309,15 +312,15 @@ async fn keep_open(
 
 /// Closes the open episode of a backported finding with its reason.
 async fn close_backported(
-    tx: &mut sqlx::SqliteConnection,
+    tx: &mut sqlx::AnyConnection,
     host_id: &str,
     resolved: &BackportedFinding,
     computed_at: &str,
 ) -> anyhow::Result<()> {
     let finding = &resolved.finding;
     sqlx::query(
-        "UPDATE finding_history SET fixed_at = ?, fixed_by = ?, last_seen = ?, finding = ?
-         WHERE host_id = ? AND binary_name = ? AND advisory = ? AND fixed_at IS NULL",
+        "UPDATE finding_history SET fixed_at = $1, fixed_by = $2, last_seen = $3, finding = $4
+         WHERE host_id = $5 AND binary_name = $6 AND advisory = $7 AND fixed_at IS NULL",
     )
     .bind(computed_at)
     .bind(&resolved.reason)
@@ -334,12 +337,12 @@ async fn close_backported(
 
 /// Whether the host's history has any episode of this finding.
 async fn ever_recorded(
-    tx: &mut sqlx::SqliteConnection,
+    tx: &mut sqlx::AnyConnection,
     host_id: &str,
     finding: &CurrentFinding,
 ) -> anyhow::Result<bool> {
     let row = sqlx::query(
-        "SELECT 1 FROM finding_history WHERE host_id = ? AND binary_name = ? AND advisory = ?
+        "SELECT 1 FROM finding_history WHERE host_id = $1 AND binary_name = $2 AND advisory = $3
          LIMIT 1",
     )
     .bind(host_id)
@@ -353,14 +356,14 @@ async fn ever_recorded(
 
 /// Opens the next episode of a finding; returns its number.
 async fn open_episode(
-    tx: &mut sqlx::SqliteConnection,
+    tx: &mut sqlx::AnyConnection,
     host_id: &str,
     finding: &CurrentFinding,
     computed_at: &str,
 ) -> anyhow::Result<i64> {
     let episode: i64 = sqlx::query(
         "SELECT COALESCE(MAX(episode), 0) + 1 AS next FROM finding_history
-         WHERE host_id = ? AND binary_name = ? AND advisory = ?",
+         WHERE host_id = $1 AND binary_name = $2 AND advisory = $3",
     )
     .bind(host_id)
     .bind(&finding.binary)
@@ -372,7 +375,7 @@ async fn open_episode(
     sqlx::query(
         "INSERT INTO finding_history (host_id, binary_name, advisory, episode, first_seen,
            last_seen, tier, deadline, finding)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
     .bind(host_id)
     .bind(&finding.binary)
@@ -389,7 +392,7 @@ async fn open_episode(
     Ok(episode)
 }
 
-fn history_row(row: &SqliteRow) -> anyhow::Result<HistoryRow> {
+fn history_row(row: &AnyRow) -> anyhow::Result<HistoryRow> {
     Ok(HistoryRow {
         host_id: row.try_get("host_id")?,
         hostname: row.try_get("hostname")?,

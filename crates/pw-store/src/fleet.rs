@@ -11,7 +11,7 @@ use anyhow::Context;
 use jiff::Timestamp;
 use sha2::{Digest, Sha256};
 use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
+use sqlx::any::AnyRow;
 
 use crate::audit::{AuditEntry, append};
 use crate::{Store, parse_time};
@@ -84,7 +84,7 @@ impl Store {
         };
         sqlx::query(
             "INSERT INTO fleet_documents (version, document, sha256, operator, applied_at, summary)
-             VALUES (?, ?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(stored.version)
         .bind(&stored.document)
@@ -141,7 +141,7 @@ impl Store {
         labels: &BTreeMap<String, String>,
     ) -> anyhow::Result<bool> {
         let mut tx = self.begin_immediate().await?;
-        let stored: Option<String> = sqlx::query_scalar("SELECT labels FROM hosts WHERE id = ?")
+        let stored: Option<String> = sqlx::query_scalar("SELECT labels FROM hosts WHERE id = $1")
             .bind(host_id)
             .fetch_optional(&mut *tx)
             .await
@@ -152,7 +152,7 @@ impl Store {
         if parse_labels(&stored, host_id)? == *labels {
             return Ok(false);
         }
-        sqlx::query("UPDATE hosts SET labels = ? WHERE id = ?")
+        sqlx::query("UPDATE hosts SET labels = $1 WHERE id = $2")
             .bind(serde_json::to_string(labels)?)
             .bind(host_id)
             .execute(&mut *tx)
@@ -178,7 +178,7 @@ pub(crate) fn parse_labels(text: &str, host_id: &str) -> anyhow::Result<BTreeMap
     serde_json::from_str(text).with_context(|| format!("stored labels of host {host_id}"))
 }
 
-fn stored_fleet(row: &SqliteRow, with_document: bool) -> anyhow::Result<StoredFleet> {
+fn stored_fleet(row: &AnyRow, with_document: bool) -> anyhow::Result<StoredFleet> {
     let version: i64 = row.try_get("version")?;
     let summary: String = row.try_get("summary")?;
     Ok(StoredFleet {

@@ -1,4 +1,5 @@
-//! patchwarden storage: one SQLite database (embedded, WAL, foreign keys, migrations).
+//! patchwarden storage: one SQLite database (embedded, WAL, foreign keys) or one PostgreSQL
+//! database, with migrations (`migrations/` and `migrations/postgres/`, the same schema).
 //!
 //! Everything written by one import happens in one transaction ([`ImportTx`]): a failed import
 //! leaves the database exactly as it was. Timestamps are stored as RFC 3339 UTC text and always
@@ -11,6 +12,7 @@ mod change_results;
 mod commands;
 mod console;
 mod controller;
+mod db;
 mod evidence;
 mod files;
 mod findings;
@@ -24,14 +26,10 @@ mod rollouts;
 mod signals;
 
 use std::path::Path;
-use std::str::FromStr;
-use std::time::Duration;
 
 use anyhow::Context;
+use sqlx::AnyPool;
 use sqlx::Row;
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
 
 pub use advisories::{AdvisoryRow, StoredAdvisory};
 pub use audit::{AuditEntry, AuditRecord, ChainCheck};
@@ -45,6 +43,7 @@ pub use controller::{
     CommandRow, CommandState, FindingsRow, FinishOutcome, HostRow, InventoryRow, NewHost,
     PendingRow, TokenProblem,
 };
+pub use db::{Backend, DatabaseUrl};
 pub use evidence::{EvidenceRow, NewEvidence};
 pub use files::{create_private_dir, create_private_file, wider_than_private};
 pub use findings::{
@@ -66,13 +65,16 @@ pub use rollouts::{
 };
 pub use signals::{EpssRow, KevRow};
 
-/// The embedded migrations, applied on open.
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+/// The embedded migrations, applied on open: SQLite's, and PostgreSQL's (the same schema in
+/// its dialect, one file per SQLite file with the same number).
+static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
 /// A handle on the database; cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Store {
-    pool: SqlitePool,
+    pool: AnyPool,
+    backend: Backend,
 }
 
 /// What an import did, per kind of record.
@@ -111,43 +113,49 @@ pub struct StoreCounts {
 }
 
 impl Store {
-    /// Opens (creating if needed) the database file at `path` and applies migrations.
+    /// Opens (creating if needed) the SQLite database file at `path` and applies migrations.
     pub async fn open(path: &Path) -> anyhow::Result<Store> {
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            create_private_dir(parent)?;
-        }
-        // Created 0600 before SQLite opens it; its WAL and shm files take the same mode.
-        create_private_file(path)?;
-        let options = SqliteConnectOptions::from_str("sqlite://")?
-            .filename(path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10));
-        let pool = SqlitePoolOptions::new()
-            .max_connections(4)
-            .connect_with(options)
-            .await
-            .with_context(|| format!("opening the database {}", path.display()))?;
-        MIGRATOR
-            .run(&pool)
-            .await
-            .with_context(|| format!("migrating the database {}", path.display()))?;
-        Ok(Store { pool })
+        Store::connect(&DatabaseUrl::sqlite_file(path)).await
     }
 
-    /// The connection pool, for crates that add their own tables through migrations here.
-    pub fn pool(&self) -> &SqlitePool {
+    /// Opens the database `url` names (a SQLite file is created if missing) and applies
+    /// migrations. Errors name the URL without its password.
+    pub async fn connect(url: &DatabaseUrl) -> anyhow::Result<Store> {
+        let pool = url.connect().await?;
+        let backend = url.backend();
+        let migrator = match backend {
+            Backend::Sqlite => &SQLITE_MIGRATOR,
+            Backend::Postgres => &POSTGRES_MIGRATOR,
+        };
+        migrator
+            .run(&pool)
+            .await
+            .with_context(|| format!("migrating the database {url}"))?;
+        Ok(Store { pool, backend })
+    }
+
+    /// Which database this store talks to.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The connection pool, for tests that edit the database behind the store's back.
+    pub fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    /// Begins a transaction that takes the database's write lock at once: on SQLite
+    /// `BEGIN IMMEDIATE`, on PostgreSQL an advisory lock every writer (every replica) takes, so
+    /// no other writer can fork the audit chain or slip between a check and its write.
+    pub async fn begin_immediate(&self) -> anyhow::Result<sqlx::Transaction<'static, sqlx::Any>> {
+        db::begin_write(&self.pool, self.backend).await
     }
 
     /// Starts an import: everything written through the returned handle lands together on
     /// [`ImportTx::commit`], or not at all.
     pub async fn begin_import(&self) -> anyhow::Result<ImportTx> {
         let tx = self
-            .pool
-            .begin()
+            .begin_immediate()
             .await
             .context("starting an import transaction")?;
         Ok(ImportTx { tx })
@@ -180,7 +188,7 @@ impl Store {
             .context("reading the last feed import")
     }
 
-    /// Closes the pool, checkpointing the WAL.
+    /// Closes the pool (on SQLite, checkpointing the WAL).
     pub async fn close(self) {
         self.pool.close().await;
     }
@@ -188,7 +196,7 @@ impl Store {
 
 /// One import in progress (a database transaction). Dropping it without `commit` rolls back.
 pub struct ImportTx {
-    tx: sqlx::Transaction<'static, sqlx::Sqlite>,
+    tx: sqlx::Transaction<'static, sqlx::Any>,
 }
 
 impl ImportTx {
@@ -201,7 +209,7 @@ impl ImportTx {
     ) -> anyhow::Result<()> {
         sqlx::query(
             "INSERT INTO feed_imports (kind, source, finished_at, records, inserted, updated, unchanged)
-             VALUES (?, ?, ?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(kind)
         .bind(source)
@@ -227,11 +235,13 @@ fn parse_time(text: &str) -> anyhow::Result<jiff::Timestamp> {
         .with_context(|| format!("stored timestamp {text:?} is not RFC 3339"))
 }
 
+/// A 0/1 column (booleans are stored as integers on both databases).
+fn flag(row: &sqlx::any::AnyRow, column: &str) -> anyhow::Result<bool> {
+    Ok(row.try_get::<i64, _>(column)? != 0)
+}
+
 /// A nullable timestamp column, parsed.
-fn optional_time(
-    row: &sqlx::sqlite::SqliteRow,
-    column: &str,
-) -> anyhow::Result<Option<jiff::Timestamp>> {
+fn optional_time(row: &sqlx::any::AnyRow, column: &str) -> anyhow::Result<Option<jiff::Timestamp>> {
     row.try_get::<Option<String>, _>(column)?
         .map(|text| parse_time(&text))
         .transpose()

@@ -10,7 +10,7 @@ use anyhow::Context;
 use jiff::Timestamp;
 use serde::Serialize;
 use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
+use sqlx::any::AnyRow;
 
 use crate::audit::{AuditEntry, append};
 use crate::{Store, optional_time, parse_time};
@@ -80,7 +80,7 @@ impl Store {
             let done = sqlx::query(
                 "INSERT INTO notification_outbox (key, event_id, event_kind, channel, payload,
                    status, attempts, next_attempt_ms, created_at)
-                 VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?)
+                 VALUES ($1, $2, $3, $4, $5, 'pending', 0, $6, $7)
                  ON CONFLICT (key) DO NOTHING",
             )
             .bind(&row.key)
@@ -111,13 +111,13 @@ impl Store {
         let now_ms = now.as_millisecond();
         let ids: Vec<i64> = sqlx::query_scalar(
             "SELECT id FROM notification_outbox
-             WHERE (status = 'pending' AND next_attempt_ms <= ?)
-                OR (status = 'sending' AND lease_until_ms <= ?)
-             ORDER BY id LIMIT ?",
+             WHERE (status = 'pending' AND next_attempt_ms <= $1)
+                OR (status = 'sending' AND lease_until_ms <= $2)
+             ORDER BY id LIMIT $3",
         )
         .bind(now_ms)
         .bind(now_ms)
-        .bind(limit)
+        .bind(i64::from(limit))
         .fetch_all(&mut *tx)
         .await
         .context("finding due notifications")?;
@@ -125,19 +125,21 @@ impl Store {
         for id in ids {
             sqlx::query(
                 "UPDATE notification_outbox
-                 SET status = 'sending', lease_until_ms = ?, attempts = attempts + 1
-                 WHERE id = ?",
+                 SET status = 'sending', lease_until_ms = $1, attempts = attempts + 1
+                 WHERE id = $2",
             )
             .bind(lease_until.as_millisecond())
             .bind(id)
             .execute(&mut *tx)
             .await
             .with_context(|| format!("claiming notification {id}"))?;
-            let row = sqlx::query(sqlx::AssertSqlSafe(format!("{OUTBOX_SELECT} WHERE id = ?")))
-                .bind(id)
-                .fetch_one(&mut *tx)
-                .await
-                .with_context(|| format!("reading notification {id}"))?;
+            let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "{OUTBOX_SELECT} WHERE id = $1"
+            )))
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await
+            .with_context(|| format!("reading notification {id}"))?;
             rows.push(outbox_row(&row)?);
         }
         tx.commit().await.context("committing the claim")?;
@@ -148,8 +150,8 @@ impl Store {
     pub async fn notification_sent(&self, id: i64, now: Timestamp) -> anyhow::Result<()> {
         sqlx::query(
             "UPDATE notification_outbox
-             SET status = 'sent', sent_at = ?, lease_until_ms = NULL, last_error = NULL
-             WHERE id = ?",
+             SET status = 'sent', sent_at = $1, lease_until_ms = NULL, last_error = NULL
+             WHERE id = $2",
         )
         .bind(now.to_string())
         .bind(id)
@@ -172,9 +174,9 @@ impl Store {
         };
         sqlx::query(
             "UPDATE notification_outbox
-             SET status = ?, next_attempt_ms = COALESCE(?, next_attempt_ms),
-                 lease_until_ms = NULL, last_error = ?
-             WHERE id = ?",
+             SET status = $1, next_attempt_ms = COALESCE($2, next_attempt_ms),
+                 lease_until_ms = NULL, last_error = $3
+             WHERE id = $4",
         )
         .bind(status)
         .bind(next)
@@ -193,10 +195,10 @@ impl Store {
         limit: u32,
     ) -> anyhow::Result<Vec<OutboxRow>> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "{OUTBOX_SELECT} WHERE (?1 IS NULL OR status = ?1) ORDER BY id DESC LIMIT ?2"
+            "{OUTBOX_SELECT} WHERE ($1 IS NULL OR status = $1) ORDER BY id DESC LIMIT $2"
         )))
         .bind(status)
-        .bind(limit)
+        .bind(i64::from(limit))
         .fetch_all(self.pool())
         .await
         .context("reading the notification outbox")?;
@@ -235,7 +237,7 @@ impl Store {
         let mut tx = self.begin_immediate().await?;
         sqlx::query(
             "INSERT INTO notification_secrets (channel, secret, token, updated_by, updated_at)
-             VALUES (?, ?, ?, ?, ?)
+             VALUES ($1, $2, $3, $4, $5)
              ON CONFLICT (channel) DO UPDATE SET secret = excluded.secret,
                token = excluded.token, updated_by = excluded.updated_by,
                updated_at = excluded.updated_at",
@@ -263,7 +265,7 @@ impl Store {
 
     /// A channel's stored secrets (empty when none were set).
     pub async fn channel_secret(&self, channel: &str) -> anyhow::Result<ChannelSecret> {
-        let row = sqlx::query("SELECT secret, token FROM notification_secrets WHERE channel = ?")
+        let row = sqlx::query("SELECT secret, token FROM notification_secrets WHERE channel = $1")
             .bind(channel)
             .fetch_optional(self.pool())
             .await
@@ -278,7 +280,7 @@ impl Store {
     }
 }
 
-fn outbox_row(row: &SqliteRow) -> anyhow::Result<OutboxRow> {
+fn outbox_row(row: &AnyRow) -> anyhow::Result<OutboxRow> {
     let payload: String = row.try_get("payload")?;
     Ok(OutboxRow {
         id: row.try_get("id")?,

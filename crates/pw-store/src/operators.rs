@@ -8,7 +8,7 @@ use std::str::FromStr;
 use anyhow::Context;
 use jiff::Timestamp;
 use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
+use sqlx::any::AnyRow;
 
 use crate::audit::{AuditEntry, append};
 use crate::{Store, parse_time};
@@ -146,7 +146,7 @@ impl Store {
     ) -> anyhow::Result<Result<(), OperatorRefusal>> {
         validate_operator_name(name).map_err(anyhow::Error::msg)?;
         let mut tx = self.begin_immediate().await?;
-        let existing = sqlx::query("SELECT revoked_at FROM operators WHERE name = ?")
+        let existing = sqlx::query("SELECT revoked_at FROM operators WHERE name = $1")
             .bind(name)
             .fetch_optional(&mut *tx)
             .await
@@ -157,7 +157,7 @@ impl Store {
         }
         sqlx::query(
             "INSERT INTO operators (name, role, token_sha256, created_at, created_by)
-             VALUES (?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(name)
         .bind(role.as_str())
@@ -187,7 +187,7 @@ impl Store {
         actor: &str,
     ) -> anyhow::Result<Result<(), OperatorRefusal>> {
         let mut tx = self.begin_immediate().await?;
-        let row = sqlx::query("SELECT role, revoked_at FROM operators WHERE name = ?")
+        let row = sqlx::query("SELECT role, revoked_at FROM operators WHERE name = $1")
             .bind(name)
             .fetch_optional(&mut *tx)
             .await
@@ -211,13 +211,13 @@ impl Store {
             Some(_) => {}
         }
         let now = Timestamp::now().to_string();
-        sqlx::query("UPDATE operators SET revoked_at = ? WHERE name = ?")
+        sqlx::query("UPDATE operators SET revoked_at = $1 WHERE name = $2")
             .bind(&now)
             .bind(name)
             .execute(&mut *tx)
             .await
             .with_context(|| format!("revoking operator {name}"))?;
-        let ended = sqlx::query("DELETE FROM operator_sessions WHERE operator = ?")
+        let ended = sqlx::query("DELETE FROM operator_sessions WHERE operator = $1")
             .bind(name)
             .execute(&mut *tx)
             .await
@@ -225,8 +225,8 @@ impl Store {
             .rows_affected();
         // Unused enrollment tokens it issued stop working too: they were its authority.
         let tokens = sqlx::query(
-            "UPDATE enrollment_tokens SET revoked_at = ?
-             WHERE created_by = ? AND used_at IS NULL AND revoked_at IS NULL",
+            "UPDATE enrollment_tokens SET revoked_at = $1
+             WHERE created_by = $2 AND used_at IS NULL AND revoked_at IS NULL",
         )
         .bind(&now)
         .bind(name)
@@ -262,7 +262,7 @@ impl Store {
         &self,
         token_sha256: &str,
     ) -> anyhow::Result<Option<OperatorRow>> {
-        let row = sqlx::query("SELECT * FROM operators WHERE token_sha256 = ?")
+        let row = sqlx::query("SELECT * FROM operators WHERE token_sha256 = $1")
             .bind(token_sha256)
             .fetch_optional(self.pool())
             .await
@@ -291,7 +291,7 @@ impl Store {
         let row = sqlx::query(
             "SELECT s.operator, s.csrf_token, s.expires_at, o.role
              FROM operator_sessions s JOIN operators o ON o.name = s.operator
-             WHERE s.id_sha256 = ? AND o.revoked_at IS NULL",
+             WHERE s.id_sha256 = $1 AND o.revoked_at IS NULL",
         )
         .bind(id_sha256)
         .fetch_optional(self.pool())
@@ -314,7 +314,7 @@ impl Store {
     pub async fn end_session(&self, id_sha256: &str) -> anyhow::Result<bool> {
         let mut tx = self.begin_immediate().await?;
         let operator: Option<String> = sqlx::query_scalar(
-            "DELETE FROM operator_sessions WHERE id_sha256 = ? RETURNING operator",
+            "DELETE FROM operator_sessions WHERE id_sha256 = $1 RETURNING operator",
         )
         .bind(id_sha256)
         .fetch_optional(&mut *tx)
@@ -343,7 +343,7 @@ impl Store {
         let mut tx = self.begin_immediate().await?;
         sqlx::query(
             "INSERT INTO login_tickets (ticket_sha256, operator, created_at, expires_at)
-             VALUES (?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4)",
         )
         .bind(ticket_sha256)
         .bind(operator)
@@ -373,7 +373,7 @@ impl Store {
         let row = sqlx::query(
             "SELECT t.operator, t.expires_at, t.used_at, o.role, o.revoked_at
              FROM login_tickets t JOIN operators o ON o.name = t.operator
-             WHERE t.ticket_sha256 = ?",
+             WHERE t.ticket_sha256 = $1",
         )
         .bind(ticket_sha256)
         .fetch_optional(&mut *tx)
@@ -392,7 +392,7 @@ impl Store {
             return Ok(Err(TicketProblem::OperatorRevoked));
         }
         let operator: String = row.try_get("operator")?;
-        sqlx::query("UPDATE login_tickets SET used_at = ? WHERE ticket_sha256 = ?")
+        sqlx::query("UPDATE login_tickets SET used_at = $1 WHERE ticket_sha256 = $2")
             .bind(now.to_string())
             .bind(ticket_sha256)
             .execute(&mut *tx)
@@ -410,7 +410,7 @@ impl Store {
 }
 
 async fn insert_session(
-    tx: &mut sqlx::SqliteConnection,
+    tx: &mut sqlx::AnyConnection,
     operator: &str,
     session: &NewSession<'_>,
     now: Timestamp,
@@ -422,7 +422,7 @@ async fn insert_session(
         .context("reading sessions")?;
     for row in stored {
         if parse_time(&row.try_get::<String, _>("expires_at")?)? <= now {
-            sqlx::query("DELETE FROM operator_sessions WHERE id_sha256 = ?")
+            sqlx::query("DELETE FROM operator_sessions WHERE id_sha256 = $1")
                 .bind(row.try_get::<String, _>("id_sha256")?)
                 .execute(&mut *tx)
                 .await
@@ -431,7 +431,7 @@ async fn insert_session(
     }
     sqlx::query(
         "INSERT INTO operator_sessions (id_sha256, operator, csrf_token, created_at, expires_at)
-         VALUES (?, ?, ?, ?, ?)",
+         VALUES ($1, $2, $3, $4, $5)",
     )
     .bind(session.id_sha256)
     .bind(operator)
@@ -459,7 +459,7 @@ fn parse_role(text: &str) -> anyhow::Result<Role> {
         .map_err(|e: String| anyhow::anyhow!("stored operator role: {e}"))
 }
 
-fn operator_row(row: &SqliteRow) -> anyhow::Result<OperatorRow> {
+fn operator_row(row: &AnyRow) -> anyhow::Result<OperatorRow> {
     Ok(OperatorRow {
         name: row.try_get("name")?,
         role: parse_role(&row.try_get::<String, _>("role")?)?,

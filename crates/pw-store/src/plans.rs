@@ -13,7 +13,7 @@ use anyhow::Context;
 use jiff::Timestamp;
 use pw_planner::{ApprovalEvent, ApprovalGates, ApprovalState, Plan};
 use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
+use sqlx::any::AnyRow;
 
 use crate::Store;
 use crate::audit::{AuditEntry, append};
@@ -99,10 +99,10 @@ impl Store {
         let approval = ApprovalState::draft(plan.author.clone());
         let content = Content::of(plan)?;
         let mut tx = self.begin_immediate().await?;
-        let id = sqlx::query(
+        let id: i64 = sqlx::query_scalar(
             "INSERT INTO plans (name, author, created_at, updated_at, state, approval, version,
                                 environments, production, gates, plan, markdown, source)
-             VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5, $6, 1, $7, $8, $9, $10, $11, $12) RETURNING id",
         )
         .bind(&plan.id)
         .bind(&plan.author)
@@ -111,15 +111,14 @@ impl Store {
         .bind(approval.name())
         .bind(to_json(&approval)?)
         .bind(&content.environments)
-        .bind(plan.gates.production)
+        .bind(i64::from(plan.gates.production))
         .bind(&content.gates)
         .bind(&content.plan)
         .bind(markdown)
         .bind(source)
-        .execute(&mut *tx)
+        .fetch_one(&mut *tx)
         .await
-        .with_context(|| format!("saving plan {}", plan.id))?
-        .last_insert_rowid();
+        .with_context(|| format!("saving plan {}", plan.id))?;
         let change = Change {
             id,
             actor: &plan.author,
@@ -139,7 +138,7 @@ impl Store {
 
     /// One plan; [`PlanRefusal::NotFound`] when there is none.
     pub async fn plan(&self, id: i64) -> anyhow::Result<StoredPlan> {
-        let row = sqlx::query("SELECT * FROM plans WHERE id = ?")
+        let row = sqlx::query("SELECT * FROM plans WHERE id = $1")
             .bind(id)
             .fetch_optional(self.pool())
             .await
@@ -179,7 +178,7 @@ impl Store {
     /// A plan's history, oldest first ([`PlanRefusal::NotFound`] for an unknown plan).
     pub async fn plan_events(&self, id: i64) -> anyhow::Result<Vec<PlanEvent>> {
         self.plan(id).await?;
-        let rows = sqlx::query("SELECT * FROM plan_events WHERE plan_id = ? ORDER BY seq")
+        let rows = sqlx::query("SELECT * FROM plan_events WHERE plan_id = $1 ORDER BY seq")
             .bind(id)
             .fetch_all(self.pool())
             .await
@@ -316,11 +315,11 @@ impl Store {
 
 /// Reads the plan inside the transaction and checks the caller's version.
 async fn current(
-    tx: &mut sqlx::SqliteConnection,
+    tx: &mut sqlx::AnyConnection,
     id: i64,
     expected_version: i64,
 ) -> anyhow::Result<StoredPlan> {
-    let row = sqlx::query("SELECT * FROM plans WHERE id = ?")
+    let row = sqlx::query("SELECT * FROM plans WHERE id = $1")
         .bind(id)
         .fetch_optional(&mut *tx)
         .await
@@ -370,7 +369,7 @@ struct Change<'a> {
 
 /// Writes the new state (and content) guarded by the version read; returns the new version.
 async fn update(
-    tx: &mut sqlx::SqliteConnection,
+    tx: &mut sqlx::AnyConnection,
     id: i64,
     expected_version: i64,
     next: &ApprovalState,
@@ -381,8 +380,8 @@ async fn update(
     let result = match content {
         None => {
             sqlx::query(
-                "UPDATE plans SET state = ?, approval = ?, version = ?, updated_at = ?
-             WHERE id = ? AND version = ?",
+                "UPDATE plans SET state = $1, approval = $2, version = $3, updated_at = $4
+             WHERE id = $5 AND version = $6",
             )
             .bind(next.name())
             .bind(to_json(next)?)
@@ -395,9 +394,9 @@ async fn update(
         }
         Some((content, markdown, source)) => {
             sqlx::query(
-                "UPDATE plans SET state = ?, approval = ?, version = ?, updated_at = ?,
-                 environments = ?, gates = ?, production = ?, plan = ?, markdown = ?, source = ?
-             WHERE id = ? AND version = ?",
+                "UPDATE plans SET state = $1, approval = $2, version = $3, updated_at = $4,
+                 environments = $5, gates = $6, production = $7, plan = $8, markdown = $9, source = $10
+             WHERE id = $11 AND version = $12",
             )
             .bind(next.name())
             .bind(to_json(next)?)
@@ -405,7 +404,7 @@ async fn update(
             .bind(now.to_string())
             .bind(&content.environments)
             .bind(&content.gates)
-            .bind(content.production)
+            .bind(i64::from(content.production))
             .bind(&content.plan)
             .bind(markdown)
             .bind(source)
@@ -424,13 +423,13 @@ async fn update(
 }
 
 /// Appends the history entry and the audit record.
-async fn record(tx: &mut sqlx::SqliteConnection, change: &Change<'_>) -> anyhow::Result<()> {
+async fn record(tx: &mut sqlx::AnyConnection, change: &Change<'_>) -> anyhow::Result<()> {
     let id = change.id;
     sqlx::query(
         "INSERT INTO plan_events (plan_id, seq, at, actor, event, from_state, to_state, version,
                                   comment)
-         VALUES (?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM plan_events WHERE plan_id = ?),
-                 ?, ?, ?, ?, ?, ?, ?)",
+         VALUES ($1, (SELECT COALESCE(MAX(seq), 0) + 1 FROM plan_events WHERE plan_id = $2),
+                 $3, $4, $5, $6, $7, $8, $9)",
     )
     .bind(id)
     .bind(id)
@@ -462,7 +461,7 @@ async fn record(tx: &mut sqlx::SqliteConnection, change: &Change<'_>) -> anyhow:
     Ok(())
 }
 
-fn stored_plan(row: &SqliteRow) -> anyhow::Result<StoredPlan> {
+fn stored_plan(row: &AnyRow) -> anyhow::Result<StoredPlan> {
     let id: i64 = row.try_get("id")?;
     let approval: ApprovalState = from_json(row.try_get("approval")?, id, "approval")?;
     let state: String = row.try_get("state")?;
@@ -481,7 +480,7 @@ fn stored_plan(row: &SqliteRow) -> anyhow::Result<StoredPlan> {
         approval,
         version: row.try_get("version")?,
         environments: from_json(row.try_get("environments")?, id, "environments")?,
-        production: row.try_get("production")?,
+        production: crate::flag(row, "production")?,
         gates: from_json(row.try_get("gates")?, id, "gates")?,
         plan: from_json(&plan_text, id, "plan")?,
         markdown: row.try_get("markdown")?,

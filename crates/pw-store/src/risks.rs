@@ -7,7 +7,7 @@
 use anyhow::Context;
 use jiff::Timestamp;
 use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
+use sqlx::any::AnyRow;
 
 use crate::audit::{AuditEntry, append};
 use crate::{Store, optional_time, parse_time};
@@ -61,7 +61,8 @@ impl Store {
     /// Every acceptance ever stored (revoked and expired ones too), newest first.
     pub async fn accepted_risks(&self) -> anyhow::Result<Vec<AcceptedRiskRow>> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "{RISK_SELECT} ORDER BY r.rowid DESC"
+            "{RISK_SELECT} ORDER BY (SELECT a.seq FROM audit a
+               WHERE a.subject = r.id AND a.action = 'risk.accepted') DESC"
         )))
         .fetch_all(self.pool())
         .await
@@ -71,11 +72,13 @@ impl Store {
 
     /// One acceptance.
     pub async fn accepted_risk(&self, id: &str) -> anyhow::Result<Option<AcceptedRiskRow>> {
-        let row = sqlx::query(sqlx::AssertSqlSafe(format!("{RISK_SELECT} WHERE r.id = ?")))
-            .bind(id)
-            .fetch_optional(self.pool())
-            .await
-            .with_context(|| format!("reading accepted risk {id}"))?;
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "{RISK_SELECT} WHERE r.id = $1"
+        )))
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await
+        .with_context(|| format!("reading accepted risk {id}"))?;
         row.as_ref().map(risk_row).transpose()
     }
 
@@ -87,7 +90,7 @@ impl Store {
         now: Timestamp,
     ) -> anyhow::Result<RevokeOutcome> {
         let mut tx = self.begin_immediate().await?;
-        let row = sqlx::query("SELECT revoked_by, advisory FROM accepted_risks WHERE id = ?")
+        let row = sqlx::query("SELECT revoked_by, advisory FROM accepted_risks WHERE id = $1")
             .bind(id)
             .fetch_optional(&mut *tx)
             .await
@@ -98,7 +101,7 @@ impl Store {
         if let Some(by) = row.try_get::<Option<String>, _>("revoked_by")? {
             return Ok(RevokeOutcome::AlreadyRevoked { by });
         }
-        sqlx::query("UPDATE accepted_risks SET revoked_at = ?, revoked_by = ? WHERE id = ?")
+        sqlx::query("UPDATE accepted_risks SET revoked_at = $1, revoked_by = $2 WHERE id = $3")
             .bind(now.to_string())
             .bind(actor)
             .bind(id)
@@ -120,13 +123,13 @@ impl Store {
 
 /// One acceptance and its audit record, inside the caller's transaction.
 async fn insert_risk(
-    tx: &mut sqlx::SqliteConnection,
+    tx: &mut sqlx::AnyConnection,
     risk: &NewAcceptedRisk<'_>,
 ) -> anyhow::Result<()> {
     sqlx::query(
         "INSERT INTO accepted_risks (id, host_id, advisory, package, reason, accepted_by,
            accepted_at, expires_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(risk.id)
     .bind(risk.host_id)
@@ -159,7 +162,7 @@ async fn insert_risk(
 const RISK_SELECT: &str = "SELECT r.*, h.hostname FROM accepted_risks r
      LEFT JOIN hosts h ON h.id = r.host_id";
 
-fn risk_row(row: &SqliteRow) -> anyhow::Result<AcceptedRiskRow> {
+fn risk_row(row: &AnyRow) -> anyhow::Result<AcceptedRiskRow> {
     Ok(AcceptedRiskRow {
         id: row.try_get("id")?,
         host_id: row.try_get("host_id")?,

@@ -28,7 +28,7 @@ impl Store {
     pub async fn set_rollout_control(&self, change: &ControlChange<'_>) -> anyhow::Result<bool> {
         let mut tx = self.begin_immediate().await?;
         let updated = sqlx::query(
-            "UPDATE rollouts SET control = ?, updated_at = ? WHERE id = ? AND control = ?",
+            "UPDATE rollouts SET control = $1, updated_at = $2 WHERE id = $3 AND control = $4",
         )
         .bind(change.control_json)
         .bind(jiff::Timestamp::now().to_string())
@@ -65,7 +65,7 @@ impl Store {
     ) -> anyhow::Result<Option<BlockedRow>> {
         let mut tx = self.begin_immediate().await?;
         let row = sqlx::query(
-            "DELETE FROM blocked_versions WHERE package = ? AND version = ? RETURNING *",
+            "DELETE FROM blocked_versions WHERE package = $1 AND version = $2 RETURNING *",
         )
         .bind(package)
         .bind(version)
@@ -98,7 +98,7 @@ impl Store {
     pub async fn rollout_audit(&self, id: &str) -> anyhow::Result<Vec<AuditRecord>> {
         // `/` + 1 = `0`: the range covers exactly the subjects `ID/…`, using the index.
         let rows = sqlx::query(
-            "SELECT * FROM audit WHERE subject = ? OR (subject >= ? AND subject < ?) ORDER BY seq",
+            "SELECT * FROM audit WHERE subject = $1 OR (subject >= $2 AND subject < $3) ORDER BY seq",
         )
         .bind(id)
         .bind(format!("{id}/"))

@@ -7,7 +7,7 @@
 use anyhow::Context;
 use jiff::Timestamp;
 use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
+use sqlx::any::AnyRow;
 
 use crate::Store;
 use crate::audit::{AuditEntry, append};
@@ -148,7 +148,7 @@ impl Store {
         for (host, _, _) in &rollout.hosts {
             let row = sqlx::query(
                 "SELECT rh.rollout_id FROM rollout_hosts rh JOIN rollouts r ON r.id = rh.rollout_id
-                 WHERE rh.host_id = ? AND r.status IN ('running', 'paused')
+                 WHERE rh.host_id = $1 AND r.status IN ('running', 'paused')
                    AND rh.state_name NOT IN ('done', 'rolled_back', 'failed')
                  LIMIT 1",
             )
@@ -166,7 +166,7 @@ impl Store {
         sqlx::query(
             "INSERT INTO rollouts (id, created_at, created_by, status, plan, policy, checks,
                                    protection_steps, updated_at, plan_id, plan_version)
-             VALUES (?, ?, ?, 'running', ?, ?, ?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, 'running', $4, $5, $6, $7, $8, $9, $10)",
         )
         .bind(&rollout.id)
         .bind(&now)
@@ -184,7 +184,7 @@ impl Store {
         for (position, (host, state, name)) in rollout.hosts.iter().enumerate() {
             sqlx::query(
                 "INSERT INTO rollout_hosts (rollout_id, host_id, position, state, state_name, row_version, updated_at)
-                 VALUES (?, ?, ?, ?, ?, 1, ?)",
+                 VALUES ($1, $2, $3, $4, $5, 1, $6)",
             )
             .bind(&rollout.id)
             .bind(host)
@@ -213,7 +213,7 @@ impl Store {
     /// The newest rollout carrying out stored plan `plan_id`, if any.
     pub async fn rollout_of_plan(&self, plan_id: i64) -> anyhow::Result<Option<String>> {
         sqlx::query_scalar(
-            "SELECT id FROM rollouts WHERE plan_id = ? ORDER BY created_at DESC, id DESC LIMIT 1",
+            "SELECT id FROM rollouts WHERE plan_id = $1 ORDER BY created_at DESC, id DESC LIMIT 1",
         )
         .bind(plan_id)
         .fetch_optional(self.pool())
@@ -242,7 +242,7 @@ impl Store {
     }
 
     pub async fn rollout(&self, id: &str) -> anyhow::Result<Option<RolloutRow>> {
-        let row = sqlx::query("SELECT * FROM rollouts WHERE id = ?")
+        let row = sqlx::query("SELECT * FROM rollouts WHERE id = $1")
             .bind(id)
             .fetch_optional(self.pool())
             .await
@@ -254,7 +254,7 @@ impl Store {
     pub async fn rollout_hosts(&self, id: &str) -> anyhow::Result<Vec<RolloutHostRow>> {
         let rows = sqlx::query(
             "SELECT r.*, h.hostname FROM rollout_hosts r JOIN hosts h ON h.id = r.host_id
-             WHERE r.rollout_id = ? ORDER BY r.position",
+             WHERE r.rollout_id = $1 ORDER BY r.position",
         )
         .bind(id)
         .fetch_all(self.pool())
@@ -311,9 +311,9 @@ impl Store {
         let now = Timestamp::now().to_string();
         let mut tx = self.begin_immediate().await?;
         let updated = sqlx::query(
-            "UPDATE rollout_hosts SET state = ?, state_name = ?, row_version = row_version + 1,
-                    command_id = COALESCE(?, command_id), updated_at = ?
-             WHERE rollout_id = ? AND host_id = ? AND row_version = ?",
+            "UPDATE rollout_hosts SET state = $1, state_name = $2, row_version = row_version + 1,
+                    command_id = COALESCE($3, command_id), updated_at = $4
+             WHERE rollout_id = $5 AND host_id = $6 AND row_version = $7",
         )
         .bind(t.state_json)
         .bind(t.state_name)
@@ -331,7 +331,7 @@ impl Store {
         if let Some(command) = &t.command {
             sqlx::query(
                 "INSERT INTO commands (id, host_id, kind, payload, state, created_at)
-                 VALUES (?, ?, ?, ?, 'queued', ?) ON CONFLICT(id) DO NOTHING",
+                 VALUES ($1, $2, $3, $4, 'queued', $5) ON CONFLICT(id) DO NOTHING",
             )
             .bind(&command.id)
             .bind(t.host_id)
@@ -348,7 +348,7 @@ impl Store {
         for block in &t.blocks {
             sqlx::query(
                 "INSERT INTO blocked_versions (package, version, reason, rollout_id, host_id, blocked_at)
-                 VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(package, version) DO NOTHING",
+                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT(package, version) DO NOTHING",
             )
             .bind(&block.package)
             .bind(&block.version)
@@ -388,13 +388,13 @@ impl Store {
         detail_json: &str,
     ) -> anyhow::Result<()> {
         let mut tx = self.begin_immediate().await?;
-        let current: Option<String> = sqlx::query("SELECT status FROM rollouts WHERE id = ?")
+        let current: Option<String> = sqlx::query("SELECT status FROM rollouts WHERE id = $1")
             .bind(id)
             .fetch_optional(&mut *tx)
             .await?
             .map(|row| row.try_get("status"))
             .transpose()?;
-        sqlx::query("UPDATE rollouts SET status = ?, detail = ?, updated_at = ? WHERE id = ?")
+        sqlx::query("UPDATE rollouts SET status = $1, detail = $2, updated_at = $3 WHERE id = $4")
             .bind(status)
             .bind(detail_json)
             .bind(Timestamp::now().to_string())
@@ -431,7 +431,7 @@ impl Store {
         report_json: &str,
     ) -> anyhow::Result<()> {
         sqlx::query(
-            "INSERT INTO change_reports (command_id, report, received_at) VALUES (?, ?, ?)
+            "INSERT INTO change_reports (command_id, report, received_at) VALUES ($1, $2, $3)
              ON CONFLICT(command_id) DO NOTHING",
         )
         .bind(command_id)
@@ -444,7 +444,7 @@ impl Store {
     }
 
     pub async fn change_report(&self, command_id: &str) -> anyhow::Result<Option<String>> {
-        let row = sqlx::query("SELECT report FROM change_reports WHERE command_id = ?")
+        let row = sqlx::query("SELECT report FROM change_reports WHERE command_id = $1")
             .bind(command_id)
             .fetch_optional(self.pool())
             .await
@@ -453,7 +453,7 @@ impl Store {
     }
 }
 
-pub(crate) fn blocked_row(row: &SqliteRow) -> anyhow::Result<BlockedRow> {
+pub(crate) fn blocked_row(row: &AnyRow) -> anyhow::Result<BlockedRow> {
     Ok(BlockedRow {
         package: row.try_get("package")?,
         version: row.try_get("version")?,
@@ -464,7 +464,7 @@ pub(crate) fn blocked_row(row: &SqliteRow) -> anyhow::Result<BlockedRow> {
     })
 }
 
-fn rollout_row(row: &SqliteRow) -> anyhow::Result<RolloutRow> {
+fn rollout_row(row: &AnyRow) -> anyhow::Result<RolloutRow> {
     let plan_version = row.try_get::<Option<i64>, _>("plan_version")?.unwrap_or(0);
     Ok(RolloutRow {
         id: row.try_get("id")?,

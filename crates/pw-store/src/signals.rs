@@ -26,6 +26,9 @@ pub struct EpssRow {
     pub percentile: f64,
 }
 
+/// Bound values per `IN (…)` query, well under both databases' limits.
+const IDS_PER_QUERY: usize = 1000;
+
 impl ImportTx {
     /// Replaces the KEV catalog with `entries` of `catalog_version`, unless the stored catalog is
     /// newer (versions are `YYYY.MM.DD`, so they order as text). Entries CISA removed disappear.
@@ -63,8 +66,12 @@ impl ImportTx {
                 Some(_) => Outcome::Updated,
             });
             sqlx::query(
-                "INSERT OR REPLACE INTO kev (cve_id, date_added, due_date, vendor_project, product, name, ransomware, catalog_version)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO kev (cve_id, date_added, due_date, vendor_project, product, name, ransomware, catalog_version)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                 ON CONFLICT (cve_id) DO UPDATE SET date_added = excluded.date_added,
+                   due_date = excluded.due_date, vendor_project = excluded.vendor_project,
+                   product = excluded.product, name = excluded.name,
+                   ransomware = excluded.ransomware, catalog_version = excluded.catalog_version",
             )
             .bind(&entry.cve_id)
             .bind(&entry.date_added)
@@ -93,11 +100,11 @@ impl ImportTx {
         for row in rows {
             let result = sqlx::query(
                 "INSERT INTO epss (cve_id, probability, percentile, model_version, score_date)
-                 VALUES (?, ?, ?, ?, ?)
+                 VALUES ($1, $2, $3, $4, $5)
                  ON CONFLICT(cve_id) DO UPDATE SET probability = excluded.probability,
                    percentile = excluded.percentile, model_version = excluded.model_version,
                    score_date = excluded.score_date
-                 WHERE (excluded.probability, excluded.percentile) IS NOT (epss.probability, epss.percentile)
+                 WHERE (excluded.probability <> epss.probability OR excluded.percentile <> epss.percentile)
                    AND (epss.score_date IS NULL OR excluded.score_date IS NULL OR excluded.score_date >= epss.score_date)",
             )
             .bind(&row.cve_id)
@@ -141,25 +148,32 @@ impl Store {
             .collect()
     }
 
-    /// EPSS scores for the given CVE ids (missing ids have no score).
+    /// EPSS scores for the given CVE ids (missing ids have no score), ordered by CVE id.
     pub async fn epss_for(&self, cve_ids: &[&str]) -> anyhow::Result<Vec<EpssRow>> {
-        let ids = serde_json::to_string(cve_ids).context("encoding CVE ids")?;
-        let rows = sqlx::query(
-            "SELECT cve_id, probability, percentile FROM epss
-             WHERE cve_id IN (SELECT value FROM json_each(?)) ORDER BY cve_id",
-        )
-        .bind(ids)
-        .fetch_all(&self.pool)
-        .await
-        .context("loading EPSS scores")?;
-        rows.into_iter()
-            .map(|r| {
-                Ok(EpssRow {
+        let mut scores = Vec::new();
+        for chunk in cve_ids.chunks(IDS_PER_QUERY) {
+            let sql = format!(
+                "SELECT cve_id, probability, percentile FROM epss WHERE cve_id IN ({})",
+                crate::db::placeholders(1, chunk.len())
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for id in chunk {
+                query = query.bind(*id);
+            }
+            let rows = query
+                .fetch_all(&self.pool)
+                .await
+                .context("loading EPSS scores")?;
+            for r in rows {
+                scores.push(EpssRow {
                     cve_id: r.try_get("cve_id")?,
                     probability: r.try_get("probability")?,
                     percentile: r.try_get("percentile")?,
-                })
-            })
-            .collect()
+                });
+            }
+        }
+        scores.sort_by(|a, b| a.cve_id.cmp(&b.cve_id));
+        scores.dedup_by(|a, b| a.cve_id == b.cve_id);
+        Ok(scores)
     }
 }

@@ -3,24 +3,17 @@
 //! commands queued in one transaction (all or none, each audited), and the unfinished commands
 //! of a kind.
 
+#[macro_use]
 mod common;
 
 use common::{at, store_with_host};
 use pw_store::{
-    ChainCheck, CommandState, FindingsSnapshot, FinishOutcome, InventoryRow, NewCommand, PendingRow,
+    Backend, ChainCheck, CommandState, FindingsSnapshot, FinishOutcome, InventoryRow, NewCommand,
+    PendingRow,
 };
 
 fn inventory() -> InventoryRow {
-    InventoryRow {
-        collected_at: at("2026-11-01T00:00:00Z"),
-        os: "debian:12".into(),
-        packages: "[]".into(),
-        package_count: 0,
-        reboot_required: false,
-        reboot_required_by: "[]".into(),
-        backport_history: None,
-        restart: None,
-    }
+    common::inventory("2026-11-01T00:00:00Z")
 }
 
 fn offer(package: &str, to: &str) -> PendingRow {
@@ -35,9 +28,10 @@ fn offer(package: &str, to: &str) -> PendingRow {
     }
 }
 
-#[tokio::test]
-async fn all_pending_updates_groups_rows_by_host_and_leaves_out_hosts_that_did_not_report() {
-    let (_dir, store) = store_with_host().await;
+async fn all_pending_updates_groups_rows_by_host_and_leaves_out_hosts_that_did_not_report(
+    backend: Backend,
+) {
+    let (_dir, store) = store_with_host(backend).await;
     let map = store.all_pending_updates().await.unwrap();
     assert!(map.is_empty(), "no inventory yet: {map:?}");
     store
@@ -64,9 +58,10 @@ async fn all_pending_updates_groups_rows_by_host_and_leaves_out_hosts_that_did_n
     assert_eq!(store.all_pending_updates().await.unwrap()["h1"], []);
 }
 
-#[tokio::test]
-async fn commands_are_queued_together_or_not_at_all_and_open_ones_are_listed_by_kind() {
-    let (_dir, store) = store_with_host().await;
+async fn commands_are_queued_together_or_not_at_all_and_open_ones_are_listed_by_kind(
+    backend: Backend,
+) {
+    let (_dir, store) = store_with_host(backend).await;
     let audit_before = store.audit_tail(1000).await.unwrap().len();
     let command = |id| NewCommand {
         id,
@@ -117,9 +112,10 @@ async fn commands_are_queued_together_or_not_at_all_and_open_ones_are_listed_by_
     );
 }
 
-#[tokio::test]
-async fn a_plan_sized_batch_is_inserted_in_several_statements_and_chained_record_by_record() {
-    let (_dir, store) = store_with_host().await;
+async fn a_plan_sized_batch_is_inserted_in_several_statements_and_chained_record_by_record(
+    backend: Backend,
+) {
+    let (_dir, store) = store_with_host(backend).await;
     let audit_before = store.audit_tail(1).await.unwrap()[0].seq;
     // More than two statements' worth (500 rows each), so chunk boundaries are crossed.
     let ids: Vec<String> = (0..1201).map(|i| format!("bulk-{i:04}")).collect();
@@ -153,9 +149,8 @@ async fn a_plan_sized_batch_is_inserted_in_several_statements_and_chained_record
     ));
 }
 
-#[tokio::test]
-async fn findings_and_evidence_of_many_hosts_skip_hosts_without_them() {
-    let (_dir, store) = store_with_host().await;
+async fn findings_and_evidence_of_many_hosts_skip_hosts_without_them(backend: Backend) {
+    let (_dir, store) = store_with_host(backend).await;
     let findings = store.findings_of(&["h1", "ghost"]).await.unwrap();
     assert!(findings.is_empty(), "never ranked");
     let snapshot = FindingsSnapshot {
@@ -180,9 +175,8 @@ async fn findings_and_evidence_of_many_hosts_skip_hosts_without_them() {
     assert!(evidence.is_empty());
 }
 
-#[tokio::test]
-async fn a_command_is_finished_once_and_only_into_a_finished_state() {
-    let (_dir, store) = store_with_host().await;
+async fn a_command_is_finished_once_and_only_into_a_finished_state(backend: Backend) {
+    let (_dir, store) = store_with_host(backend).await;
     let command = NewCommand {
         id: "c1",
         host_id: "h1",
@@ -248,3 +242,11 @@ async fn a_command_is_finished_once_and_only_into_a_finished_state() {
     }
     assert!(CommandState::parse("done").is_err());
 }
+
+on_both_backends!(
+    all_pending_updates_groups_rows_by_host_and_leaves_out_hosts_that_did_not_report,
+    commands_are_queued_together_or_not_at_all_and_open_ones_are_listed_by_kind,
+    a_plan_sized_batch_is_inserted_in_several_statements_and_chained_record_by_record,
+    findings_and_evidence_of_many_hosts_skip_hosts_without_them,
+    a_command_is_finished_once_and_only_into_a_finished_state,
+);

@@ -1,12 +1,13 @@
-//! Finished host changes against a real SQLite file: written with the host's terminal transition
+//! Finished host changes on SQLite and PostgreSQL: written with the host's terminal transition
 //! in its transaction (a refused transition writes none), read back typed with the exact versions
 //! applied, passed and drill; a repeated result replaces the first.
 
 use std::collections::BTreeMap;
 
 use pw_planner::staging::HostChangeResult;
-use pw_store::{HostTransition, NewRollout, Store};
+use pw_store::{Backend, HostTransition, NewRollout, Store};
 
+#[macro_use]
 mod common;
 
 use common::{at, store_with_host};
@@ -57,9 +58,8 @@ fn transition(
     }
 }
 
-#[tokio::test]
-async fn a_terminal_transition_stores_its_result_and_a_refused_one_nothing() {
-    let (_dir, store) = store_with_host().await;
+async fn a_terminal_transition_stores_its_result_and_a_refused_one_nothing(backend: Backend) {
+    let (_dir, store) = store_with_host(backend).await;
     rollout(&store).await;
     let version = store.rollout_hosts("r1").await.unwrap()[0].row_version;
     assert!(store.change_results().await.unwrap().is_empty());
@@ -84,3 +84,5 @@ async fn a_terminal_transition_stores_its_result_and_a_refused_one_nothing() {
         [result("1.0-3", false, false)]
     );
 }
+
+on_both_backends!(a_terminal_transition_stores_its_result_and_a_refused_one_nothing,);

@@ -1,9 +1,10 @@
-//! Evidence reports against a real SQLite file: stored with the command's result in one
+//! Evidence reports on SQLite and PostgreSQL: stored with the command's result in one
 //! transaction and audited, the latest per host and target set, an older report never replaces a
 //! newer one, a second result for the same command changes nothing.
 
-use pw_store::{CommandState, FinishOutcome, NewEvidence, Store};
+use pw_store::{Backend, CommandState, FinishOutcome, NewEvidence, Store};
 
+#[macro_use]
 mod common;
 
 use common::{at, store_with_host};
@@ -25,9 +26,8 @@ fn evidence<'a>(collected_at: &str, report: &'a str) -> NewEvidence<'a> {
     }
 }
 
-#[tokio::test]
-async fn latest_report_per_target_set_with_its_audit() {
-    let (_dir, store) = store_with_host().await;
+async fn latest_report_per_target_set_with_its_audit(backend: Backend) {
+    let (_dir, store) = store_with_host(backend).await;
     assert_eq!(store.latest_evidence("h1").await.unwrap(), None);
     command(&store, "c1").await;
     let first = evidence("2026-12-03T20:00:00Z", r#"{"n":1}"#);
@@ -117,9 +117,8 @@ async fn latest_report_per_target_set_with_its_audit() {
     );
 }
 
-#[tokio::test]
-async fn a_failed_collection_finishes_the_command_without_evidence() {
-    let (_dir, store) = store_with_host().await;
+async fn a_failed_collection_finishes_the_command_without_evidence(backend: Backend) {
+    let (_dir, store) = store_with_host(backend).await;
     command(&store, "c1").await;
     store
         .finish_evidence_command(
@@ -138,3 +137,8 @@ async fn a_failed_collection_finishes_the_command_without_evidence() {
         CommandState::Failed
     );
 }
+
+on_both_backends!(
+    latest_report_per_target_set_with_its_audit,
+    a_failed_collection_finishes_the_command_without_evidence,
+);

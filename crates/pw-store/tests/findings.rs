@@ -1,29 +1,21 @@
-//! Findings history and accepted risks against a real SQLite file: history kept across
+//! Findings history and accepted risks on SQLite and PostgreSQL: history kept across
 //! computations (first_seen stays, fixed_at set when gone, a finding that comes back opens a new
 //! episode; `fixed_episodes` reads the closed ones), stale computations refused, history rows
 //! undeletable, acceptances audited.
 
 use pw_store::{
-    CurrentFinding, FindingsSnapshot, HistoryChange, InventoryRow, NewAcceptedRisk, Recorded,
+    Backend, CurrentFinding, FindingsSnapshot, HistoryChange, NewAcceptedRisk, Recorded,
     RevokeOutcome, Store,
 };
 
+#[macro_use]
 mod common;
 
 use common::{at, store_with_host};
 use pw_store::BackportedFinding;
 
 async fn report_inventory(store: &Store, collected_at: &str) {
-    let inventory = InventoryRow {
-        collected_at: at(collected_at),
-        os: "debian:12".into(),
-        packages: "[]".into(),
-        package_count: 0,
-        reboot_required: false,
-        reboot_required_by: "[]".into(),
-        backport_history: None,
-        restart: None,
-    };
+    let inventory = common::inventory(collected_at);
     store
         .store_inventory("h1", "web-1", &inventory, None)
         .await
@@ -69,9 +61,8 @@ fn change(opened: usize, reopened: usize, kept: usize, fixed: usize) -> Recorded
     })
 }
 
-#[tokio::test]
-async fn history_is_kept_across_inventories() {
-    let (_dir, store) = store_with_host().await;
+async fn history_is_kept_across_inventories(backend: Backend) {
+    let (_dir, store) = store_with_host(backend).await;
     let (ssl, curl) = (finding("libssl3", "CVE-1"), finding("curl", "CVE-2"));
     report_inventory(&store, "2026-01-02T00:00:00Z").await;
     let first = record(
@@ -176,9 +167,8 @@ async fn history_is_kept_across_inventories() {
     assert!(reopen.unwrap_err().to_string().contains("final"));
 }
 
-#[tokio::test]
-async fn a_computation_for_an_older_inventory_is_not_recorded() {
-    let (_dir, store) = store_with_host().await;
+async fn a_computation_for_an_older_inventory_is_not_recorded(backend: Backend) {
+    let (_dir, store) = store_with_host(backend).await;
     report_inventory(&store, "2026-01-03T00:00:00Z").await;
     let current = [finding("libssl3", "CVE-1")];
     let stale = record(
@@ -207,9 +197,8 @@ async fn a_computation_for_an_older_inventory_is_not_recorded() {
     assert_eq!(row.computed_at, at("2026-01-03T00:05:00Z"));
 }
 
-#[tokio::test]
-async fn accepted_risks_are_audited_and_revoked_without_deleting() {
-    let (_dir, store) = store_with_host().await;
+async fn accepted_risks_are_audited_and_revoked_without_deleting(backend: Backend) {
+    let (_dir, store) = store_with_host(backend).await;
     let risk = NewAcceptedRisk {
         id: "risk-1",
         host_id: Some("h1"),
@@ -298,9 +287,8 @@ async fn accepted_risks_are_audited_and_revoked_without_deleting() {
 
 /// A finding the changelog shows fixed by a backport: its open episode closes with the reason;
 /// one never recorded gets a single closed episode with the reason, not one per computation.
-#[tokio::test]
-async fn backported_findings_close_with_their_reason_once() {
-    let (_dir, store) = store_with_host().await;
+async fn backported_findings_close_with_their_reason_once(backend: Backend) {
+    let (_dir, store) = store_with_host(backend).await;
     let (less, xml) = (finding("less", "CVE-1"), finding("libxml2", "CVE-2"));
     report_inventory(&store, "2026-01-02T00:00:00Z").await;
     record(
@@ -353,3 +341,10 @@ async fn backported_findings_close_with_their_reason_once() {
     assert_eq!(xml_row.fixed_at, Some(at("2026-01-02T00:02:00Z")));
     assert!(store.open_episodes(Some("h1")).await.unwrap().is_empty());
 }
+
+on_both_backends!(
+    history_is_kept_across_inventories,
+    a_computation_for_an_older_inventory_is_not_recorded,
+    accepted_risks_are_audited_and_revoked_without_deleting,
+    backported_findings_close_with_their_reason_once,
+);

@@ -1,16 +1,13 @@
-//! The versioned fleet document on a real SQLite file: versions in order with their audit
+//! The versioned fleet document on SQLite and PostgreSQL: versions in order with their audit
 //! records, the version guard (a stale apply writes nothing), and host labels.
 
 use std::collections::BTreeMap;
 
-use jiff::Timestamp;
-use pw_store::{ChainCheck, FleetRefusal, NewHost, Store};
+#[macro_use]
+mod common;
 
-async fn temp_store() -> (tempfile::TempDir, Store) {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("fleet.db")).await.unwrap();
-    (dir, store)
-}
+use jiff::Timestamp;
+use pw_store::{Backend, ChainCheck, FleetRefusal, NewHost, Store};
 
 fn t(text: &str) -> Timestamp {
     text.parse().unwrap()
@@ -27,9 +24,8 @@ async fn audit_actions(store: &Store) -> Vec<(String, String)> {
         .collect()
 }
 
-#[tokio::test]
-async fn versions_count_up_and_each_apply_is_audited_with_its_operator() {
-    let (_dir, store) = temp_store().await;
+async fn versions_count_up_and_each_apply_is_audited_with_its_operator(backend: Backend) {
+    let (_dir, store) = common::fresh_store(backend).await;
     assert_eq!(store.current_fleet().await.unwrap(), None);
     let first = store
         .apply_fleet(
@@ -82,9 +78,8 @@ async fn versions_count_up_and_each_apply_is_audited_with_its_operator() {
     ));
 }
 
-#[tokio::test]
-async fn a_stale_expected_version_writes_nothing() {
-    let (_dir, store) = temp_store().await;
+async fn a_stale_expected_version_writes_nothing(backend: Backend) {
+    let (_dir, store) = common::fresh_store(backend).await;
     store
         .apply_fleet("# v1\n", "alice", Some(0), &[], t("2026-11-01T00:00:00Z"))
         .await
@@ -120,9 +115,8 @@ async fn a_stale_expected_version_writes_nothing() {
     );
 }
 
-#[tokio::test]
-async fn host_labels_are_stored_and_audited_only_when_they_change() {
-    let (_dir, store) = temp_store().await;
+async fn host_labels_are_stored_and_audited_only_when_they_change(backend: Backend) {
+    let (_dir, store) = common::fresh_store(backend).await;
     store
         .create_enrollment_token("tok1", "sha", t("2099-01-01T00:00:00Z"), None, "controller")
         .await
@@ -155,3 +149,9 @@ async fn host_labels_are_stored_and_audited_only_when_they_change() {
     );
     assert!(store.set_host_labels("nope", &labels).await.is_err());
 }
+
+on_both_backends!(
+    versions_count_up_and_each_apply_is_audited_with_its_operator,
+    a_stale_expected_version_writes_nothing,
+    host_labels_are_stored_and_audited_only_when_they_change,
+);

@@ -1,11 +1,12 @@
-//! The notification outbox on a real SQLite file: enqueueing twice is one row, claims take only
+//! The notification outbox on SQLite and PostgreSQL: enqueueing twice is one row, claims take only
 //! due rows and take an expired lease back, failures keep the error and the next attempt, and a
 //! channel's secret is audited without its value.
 
+#[macro_use]
 mod common;
 
 use common::{at, store_with_host};
-use pw_store::{ChannelSecret, NewNotification, OutboxCounts};
+use pw_store::{Backend, ChannelSecret, NewNotification, OutboxCounts};
 
 fn row(event: &str, channel: &str) -> NewNotification {
     NewNotification {
@@ -17,9 +18,8 @@ fn row(event: &str, channel: &str) -> NewNotification {
     }
 }
 
-#[tokio::test]
-async fn enqueue_is_idempotent_on_the_key() {
-    let (_dir, store) = store_with_host().await;
+async fn enqueue_is_idempotent_on_the_key(backend: Backend) {
+    let (_dir, store) = store_with_host(backend).await;
     let now = at("2026-12-04T10:00:00Z");
     let rows = [row("e1", "ops"), row("e1", "dba")];
     assert_eq!(store.enqueue_notifications(&rows, now).await.unwrap(), 2);
@@ -27,9 +27,8 @@ async fn enqueue_is_idempotent_on_the_key() {
     assert_eq!(store.notifications(None, 100).await.unwrap().len(), 2);
 }
 
-#[tokio::test]
-async fn claim_send_fail_retry_and_lease() {
-    let (_dir, store) = store_with_host().await;
+async fn claim_send_fail_retry_and_lease(backend: Backend) {
+    let (_dir, store) = store_with_host(backend).await;
     let t0 = at("2026-12-04T10:00:00Z");
     store
         .enqueue_notifications(&[row("e1", "ops"), row("e2", "ops")], t0)
@@ -97,9 +96,8 @@ async fn claim_send_fail_retry_and_lease() {
     assert_eq!(sent[0].last_error, None);
 }
 
-#[tokio::test]
-async fn a_channel_secret_is_stored_and_audited_without_its_value() {
-    let (_dir, store) = store_with_host().await;
+async fn a_channel_secret_is_stored_and_audited_without_its_value(backend: Backend) {
+    let (_dir, store) = store_with_host(backend).await;
     assert_eq!(
         store.channel_secret("ops").await.unwrap(),
         ChannelSecret::default()
@@ -120,3 +118,9 @@ async fn a_channel_secret_is_stored_and_audited_without_its_value() {
     assert!(!text.contains("very-secret"), "{text}");
     assert_eq!(tail[0].details["secret"], true);
 }
+
+on_both_backends!(
+    enqueue_is_idempotent_on_the_key,
+    claim_send_fail_retry_and_lease,
+    a_channel_secret_is_stored_and_audited_without_its_value,
+);

@@ -1,14 +1,11 @@
-//! Operators, sessions and login tickets against a real SQLite file: names taken for good,
+//! Operators, sessions and login tickets on SQLite and PostgreSQL: names taken for good,
 //! revocation ends sessions, sessions expire, tickets are single-use, everything audited.
 
 use jiff::{SignedDuration, Timestamp};
-use pw_store::{NewSession, OperatorRefusal, Role, Store, TicketProblem};
+use pw_store::{Backend, NewSession, OperatorRefusal, Role, TicketProblem};
 
-async fn temp_store() -> (tempfile::TempDir, Store) {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("t.db")).await.unwrap();
-    (dir, store)
-}
+#[macro_use]
+mod common;
 
 fn session<'a>(id: &'a str, expires_at: Timestamp) -> NewSession<'a> {
     NewSession {
@@ -19,9 +16,8 @@ fn session<'a>(id: &'a str, expires_at: Timestamp) -> NewSession<'a> {
     }
 }
 
-#[tokio::test]
-async fn operators_are_created_once_revoked_once_and_audited() {
-    let (_dir, store) = temp_store().await;
+async fn operators_are_created_once_revoked_once_and_audited(backend: Backend) {
+    let (_dir, store) = common::fresh_store(backend).await;
     let created = store.create_operator("alice", Role::Admin, "h1", "controller");
     assert_eq!(created.await.unwrap(), Ok(()));
     let again = store.create_operator("alice", Role::Viewer, "h2", "alice");
@@ -88,9 +84,8 @@ async fn operators_are_created_once_revoked_once_and_audited() {
     assert_eq!(listed.len(), 2);
 }
 
-#[tokio::test]
-async fn sessions_expire_and_end_with_logout_or_revocation() {
-    let (_dir, store) = temp_store().await;
+async fn sessions_expire_and_end_with_logout_or_revocation(backend: Backend) {
+    let (_dir, store) = common::fresh_store(backend).await;
     store
         .create_operator("bob", Role::Viewer, "hb", "controller")
         .await
@@ -134,9 +129,8 @@ async fn sessions_expire_and_end_with_logout_or_revocation() {
     assert!(store.session("s3", later).await.unwrap().is_none());
 }
 
-#[tokio::test]
-async fn login_tickets_are_single_use_and_expire() {
-    let (_dir, store) = temp_store().await;
+async fn login_tickets_are_single_use_and_expire(backend: Backend) {
+    let (_dir, store) = common::fresh_store(backend).await;
     store
         .create_operator("carol", Role::Operator, "hc", "controller")
         .await
@@ -180,3 +174,9 @@ async fn login_tickets_are_single_use_and_expire() {
     assert_eq!(revoked, Err(TicketProblem::OperatorRevoked));
     assert!(store.verify_audit().await.is_ok());
 }
+
+on_both_backends!(
+    operators_are_created_once_revoked_once_and_audited,
+    sessions_expire_and_end_with_logout_or_revocation,
+    login_tickets_are_single_use_and_expire,
+);

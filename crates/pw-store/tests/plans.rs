@@ -1,10 +1,13 @@
-//! Stored change plans on a real SQLite file: save/load/list, the approval workflow through the
+//! Stored change plans on SQLite and PostgreSQL: save/load/list, the approval workflow through the
 //! pure transition, the version guard (a stale writer is refused and nothing changes), the
 //! history in order with the audit chain, revisions, and databases created before 0002 existed.
 
 use jiff::{SignedDuration, Timestamp};
 use pw_planner::{ApprovalEvent, ApprovalState, Host, PlanInput, Policy, Scope, WindowSlot};
-use pw_store::{ChainCheck, PlanRefusal, Store};
+use pw_store::{Backend, ChainCheck, PlanRefusal, Store};
+
+#[macro_use]
+mod common;
 
 const POLICY: &str = r#"
 [groups.web]
@@ -61,14 +64,6 @@ fn plan(author: &str, group: &str, version: &str) -> pw_planner::Plan {
     pw_planner::build_plan(&input, &policy, from)
 }
 
-async fn temp_store() -> (tempfile::TempDir, Store) {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("patchwarden.db"))
-        .await
-        .unwrap();
-    (dir, store)
-}
-
 fn refusal(error: &anyhow::Error) -> &PlanRefusal {
     error
         .downcast_ref::<PlanRefusal>()
@@ -92,9 +87,8 @@ fn approved(by: &str, plan: &pw_store::StoredPlan) -> ApprovalEvent {
     }
 }
 
-#[tokio::test]
-async fn saves_loads_and_lists_plans_as_drafts() {
-    let (_dir, store) = temp_store().await;
+async fn saves_loads_and_lists_plans_as_drafts(backend: Backend) {
+    let (_dir, store) = common::fresh_store(backend).await;
     let web = plan("alice", "web", "3.0.22-1~deb12u2");
     let saved = store.save_plan(&web, "# web\n", t(NOW)).await.unwrap();
     assert_eq!(saved.id, 1);
@@ -140,9 +134,8 @@ async fn saves_loads_and_lists_plans_as_drafts() {
     assert!(store.plan_events(9).await.is_err());
 }
 
-#[tokio::test]
-async fn workflow_to_scheduled_with_history_in_order_and_audited() {
-    let (_dir, store) = temp_store().await;
+async fn workflow_to_scheduled_with_history_in_order_and_audited(backend: Backend) {
+    let (_dir, store) = common::fresh_store(backend).await;
     let now = t(NOW);
     let saved = store
         .save_plan(&plan("alice", "web", "3.0.22-1~deb12u2"), "# web\n", now)
@@ -257,9 +250,8 @@ async fn workflow_to_scheduled_with_history_in_order_and_audited() {
     );
 }
 
-#[tokio::test]
-async fn stale_version_is_refused_and_nothing_changes() {
-    let (_dir, store) = temp_store().await;
+async fn stale_version_is_refused_and_nothing_changes(backend: Backend) {
+    let (_dir, store) = common::fresh_store(backend).await;
     let now = t(NOW);
     let saved = store
         .save_plan(&plan("alice", "web", "3.0.22-1~deb12u2"), "# v1\n", now)
@@ -343,9 +335,8 @@ async fn stale_version_is_refused_and_nothing_changes() {
     );
 }
 
-#[tokio::test]
-async fn revisions_need_the_author_and_a_plan_out_of_review() {
-    let (_dir, store) = temp_store().await;
+async fn revisions_need_the_author_and_a_plan_out_of_review(backend: Backend) {
+    let (_dir, store) = common::fresh_store(backend).await;
     let now = t(NOW);
     store
         .save_plan(&plan("alice", "web", "1"), "# v1\n", now)
@@ -406,3 +397,10 @@ async fn databases_from_before_0002_still_migrate() {
         assert_eq!(saved.id, 1, "after migrations {applied:?}");
     }
 }
+
+on_both_backends!(
+    saves_loads_and_lists_plans_as_drafts,
+    workflow_to_scheduled_with_history_in_order_and_audited,
+    stale_version_is_refused_and_nothing_changes,
+    revisions_need_the_author_and_a_plan_out_of_review,
+);

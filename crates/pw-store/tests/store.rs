@@ -1,8 +1,11 @@
-//! pw-store against a real SQLite file: idempotent imports, modified dates kept, rollback of a
+//! pw-store on SQLite and PostgreSQL: idempotent imports, modified dates kept, rollback of a
 //! failed import, KEV replacement and EPSS upserts.
 
 use jiff::Timestamp;
-use pw_store::{AdvisoryRow, EpssRow, ImportCounts, KevRow, Store};
+use pw_store::{AdvisoryRow, Backend, EpssRow, ImportCounts, KevRow, Store};
+
+#[macro_use]
+mod common;
 
 fn advisory(id: &str, modified: &str, ecosystem: &str, name: &str) -> AdvisoryRow {
     AdvisoryRow {
@@ -27,17 +30,8 @@ async fn import(store: &Store, rows: &[AdvisoryRow]) -> ImportCounts {
     counts
 }
 
-async fn temp_store() -> (tempfile::TempDir, Store) {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("sub/patchwarden.db"))
-        .await
-        .unwrap();
-    (dir, store)
-}
-
-#[tokio::test]
-async fn reimport_is_idempotent_and_keeps_newer_records() {
-    let (_dir, store) = temp_store().await;
+async fn reimport_is_idempotent_and_keeps_newer_records(backend: Backend) {
+    let (_dir, store) = common::fresh_store(backend).await;
     let first = vec![
         advisory("DSA-1", "2024-05-01T00:00:00Z", "Debian:12", "openssl"),
         advisory("ALSA-2", "2024-05-01T10:00:00.5Z", "AlmaLinux:9", "kernel"),
@@ -70,9 +64,8 @@ async fn reimport_is_idempotent_and_keeps_newer_records() {
     );
 }
 
-#[tokio::test]
-async fn loads_by_ecosystem_prefix() {
-    let (_dir, store) = temp_store().await;
+async fn loads_by_ecosystem_prefix(backend: Backend) {
+    let (_dir, store) = common::fresh_store(backend).await;
     import(
         &store,
         &[
@@ -109,9 +102,8 @@ async fn loads_by_ecosystem_prefix() {
     );
 }
 
-#[tokio::test]
-async fn a_dropped_import_leaves_the_database_as_it_was() {
-    let (_dir, store) = temp_store().await;
+async fn a_dropped_import_leaves_the_database_as_it_was(backend: Backend) {
+    let (_dir, store) = common::fresh_store(backend).await;
     import(
         &store,
         &[advisory("A", "2024-01-01T00:00:00Z", "Debian:12", "x")],
@@ -157,9 +149,8 @@ fn kev(cve: &str, added: &str) -> KevRow {
     }
 }
 
-#[tokio::test]
-async fn kev_is_replaced_by_newer_catalogs_only() {
-    let (_dir, store) = temp_store().await;
+async fn kev_is_replaced_by_newer_catalogs_only(backend: Backend) {
+    let (_dir, store) = common::fresh_store(backend).await;
     let mut tx = store.begin_import().await.unwrap();
     let c = tx
         .replace_kev(
@@ -200,9 +191,8 @@ async fn kev_is_replaced_by_newer_catalogs_only() {
     );
 }
 
-#[tokio::test]
-async fn epss_upserts_and_never_goes_back_in_time() {
-    let (_dir, store) = temp_store().await;
+async fn epss_upserts_and_never_goes_back_in_time(backend: Backend) {
+    let (_dir, store) = common::fresh_store(backend).await;
     let row = |p| EpssRow {
         cve_id: "CVE-2024-1".into(),
         probability: p,
@@ -251,3 +241,11 @@ async fn opening_uses_wal_and_survives_reopen() {
     let store = Store::open(&path).await.unwrap();
     assert_eq!(store.counts().await.unwrap().advisories, 1);
 }
+
+on_both_backends!(
+    reimport_is_idempotent_and_keeps_newer_records,
+    loads_by_ecosystem_prefix,
+    a_dropped_import_leaves_the_database_as_it_was,
+    kev_is_replaced_by_newer_catalogs_only,
+    epss_upserts_and_never_goes_back_in_time,
+);

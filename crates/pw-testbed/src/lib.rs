@@ -7,7 +7,9 @@
 //!   `dpkg-deb --build` from trees written here, indexed with `apt-ftparchive` into three suites;
 //! - [`docker`]: networks and host containers with exec/pause/kill/disconnect helpers, removed on
 //!   drop (also on panic) and labelled so leftovers of killed runs are swept;
-//! - [`fleet`]: N hosts on a fresh network with the repo configured, ready for apt.
+//! - [`fleet`]: N hosts on a fresh network with the repo configured, ready for apt;
+//! - [`postgres`]: a throwaway PostgreSQL server (initdb + pg_ctl in a temporary directory) for
+//!   the tests that run the store and the controller on PostgreSQL.
 //!
 //! Everything built is cached outside the clone, in `$PW_TESTBED_DIR` or
 //! `/var/cache/patchwarden-testbed` ([`testbed_dir`]), so a machine builds the image once.
@@ -17,6 +19,7 @@ pub mod docker;
 pub mod fleet;
 pub mod image;
 mod lock;
+pub mod postgres;
 pub mod repo;
 mod rootfs;
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use pw_feeds::{Progress, SyncSources};
-use pw_store::Store;
+use pw_store::{DatabaseUrl, Store};
 
 use crate::paths::{default_db, runtime};
 
@@ -17,6 +17,16 @@ pub struct Args {
     /// Database file (default: the data directory's patchwarden.db).
     #[arg(long, global = true, env = "PATCHWARDEN_DB")]
     db: Option<PathBuf>,
+    /// The controller's database by URL instead: postgres://USER:PASSWORD@HOST:PORT/DATABASE
+    /// or sqlite://PATH [env: PATCHWARDEN_DATABASE_URL].
+    #[arg(
+        long,
+        global = true,
+        value_name = "URL",
+        env = "PATCHWARDEN_DATABASE_URL",
+        conflicts_with = "db"
+    )]
+    database: Option<String>,
 }
 
 #[derive(clap::Subcommand)]
@@ -67,9 +77,12 @@ enum Format {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let db = args.db.unwrap_or_else(default_db);
+    let db = match args.database.filter(|u| !u.is_empty()) {
+        Some(text) => DatabaseUrl::parse(&text)?,
+        None => DatabaseUrl::sqlite_file(&args.db.unwrap_or_else(default_db)),
+    };
     runtime()?.block_on(async {
-        let store = Store::open(&db).await?;
+        let store = Store::connect(&db).await?;
         let progress = Bar::default();
         let report = match args.command {
             FeedsCommand::Import { paths, format } => {
@@ -104,10 +117,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 let counts = store.counts().await?;
                 println!(
                     "{}: {} advisories, {} KEV entries, {} EPSS scores",
-                    db.display(),
-                    counts.advisories,
-                    counts.kev,
-                    counts.epss
+                    db, counts.advisories, counts.kev, counts.epss
                 );
                 return Ok(ExitCode::SUCCESS);
             }
@@ -122,7 +132,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         println!(
             "imported {} documents into {}: OSV {} records ({} new, {} updated, {} unchanged){}{}",
             report.documents,
-            db.display(),
+            db,
             osv.records,
             osv.inserted,
             osv.updated,

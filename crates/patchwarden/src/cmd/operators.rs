@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use pw_server::Role;
-use pw_store::{OperatorRefusal, Store};
+use pw_store::{DatabaseUrl, OperatorRefusal, Store};
 
 use crate::paths::{default_data_dir, runtime};
 
@@ -17,6 +17,16 @@ pub struct Args {
     /// The controller's data directory (holding patchwarden.db) [env: PATCHWARDEN_DATA_DIR].
     #[arg(long, global = true, value_name = "DIR")]
     data_dir: Option<PathBuf>,
+    /// The controller's database when it is not the data directory's SQLite file:
+    /// postgres://USER:PASSWORD@HOST:PORT/DATABASE or sqlite://PATH
+    /// [env: PATCHWARDEN_DATABASE_URL].
+    #[arg(
+        long,
+        global = true,
+        value_name = "URL",
+        env = "PATCHWARDEN_DATABASE_URL"
+    )]
+    database: Option<String>,
     #[command(subcommand)]
     command: OperatorsCommand,
 }
@@ -46,9 +56,17 @@ fn parse_role(text: &str) -> Result<Role, String> {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let data_dir = args.data_dir.unwrap_or_else(default_data_dir);
-    let db = data_dir.join("patchwarden.db");
-    if !matches!(args.command, OperatorsCommand::Add { .. }) && !db.exists() {
+    let url = match args.database.filter(|u| !u.is_empty()) {
+        Some(text) => DatabaseUrl::parse(&text)?,
+        None => {
+            let data_dir = args.data_dir.unwrap_or_else(default_data_dir);
+            DatabaseUrl::sqlite_file(&data_dir.join("patchwarden.db"))
+        }
+    };
+    if let Some(db) = url.sqlite_path()
+        && !matches!(args.command, OperatorsCommand::Add { .. })
+        && !db.exists()
+    {
         bail!(
             "no database at {} (start the controller once, or add an operator first)",
             db.display()
@@ -56,7 +74,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     let actor = local_actor();
     runtime()?.block_on(async {
-        let store = Store::open(&db).await?;
+        let store = Store::connect(&url).await?;
         let result = command(&store, args.command, &actor).await;
         store.close().await;
         result

@@ -18,29 +18,41 @@ pub struct Args {
     /// Directory for the database and the CA [env: PATCHWARDEN_DATA_DIR].
     #[arg(long, value_name = "DIR")]
     data_dir: Option<PathBuf>,
-    /// A TOML settings file (keys: listen, data_dir, server_names, max_poll_wait_secs,
-    /// public_url, notify_retry_base_secs, notify_ca_file; docs/server.md).
+    /// The database: sqlite://PATH (default: patchwarden.db in the data directory) or
+    /// postgres://USER:PASSWORD@HOST:PORT/DATABASE [env: PATCHWARDEN_DATABASE_URL].
+    #[arg(long, value_name = "URL")]
+    database: Option<String>,
+    /// A TOML settings file (keys: listen, data_dir, database, server_names,
+    /// max_poll_wait_secs, public_url, notify_retry_base_secs, notify_ca_file; docs/server.md).
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     init_tracing();
-    let settings = settings(args.config.as_deref(), args.listen, args.data_dir)?;
+    let flags = RawServerSettings {
+        listen: args.listen,
+        data_dir: args.data_dir,
+        database: args.database,
+        ..Default::default()
+    };
+    let settings = settings(args.config.as_deref(), flags)?;
     runtime()?.block_on(async {
         let controller = pw_server::start(&settings).await?;
         let stopping = wait_for_signal()?;
         println!("patchwarden controller: {}", controller.url());
+        println!("database: {}", settings.database);
         println!(
             "agents: {} (CA: {})",
             controller.agent_url(),
             settings.data_dir.join("ca/ca.pem").display()
         );
         if controller.state.store.operators().await?.is_empty() {
-            println!(
-                "no operator yet: patchwarden operators add NAME --role admin --data-dir {}",
-                settings.data_dir.display()
-            );
+            let target = match settings.database.sqlite_path() {
+                Some(_) => format!("--data-dir {}", settings.data_dir.display()),
+                None => format!("--database {}", settings.database),
+            };
+            println!("no operator yet: patchwarden operators add NAME --role admin {target}");
         }
         stopping.await;
         controller.shutdown().await;
@@ -50,11 +62,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 }
 
 /// File < env < flags, then validated with every problem listed.
-pub fn settings(
-    config: Option<&Path>,
-    listen: Option<String>,
-    data_dir: Option<PathBuf>,
-) -> anyhow::Result<ServerSettings> {
+pub fn settings(config: Option<&Path>, flags: RawServerSettings) -> anyhow::Result<ServerSettings> {
     let mut problems = Vec::new();
     let file = match config {
         None => RawServerSettings::default(),
@@ -95,11 +103,7 @@ pub fn settings(
         server_names: env("PATCHWARDEN_SERVER_NAMES")
             .map(|v| v.split(',').map(|s| s.trim().to_owned()).collect()),
         max_poll_wait_secs,
-        ..Default::default()
-    };
-    let flags = RawServerSettings {
-        listen,
-        data_dir,
+        database: env("PATCHWARDEN_DATABASE_URL"),
         ..Default::default()
     };
     let merged = file.merge(from_env).merge(flags);

@@ -24,6 +24,10 @@ pub struct Args {
     /// Address and port [env: PATCHWARDEN_LISTEN; default 127.0.0.1:8420].
     #[arg(long, value_name = "ADDR")]
     listen: Option<String>,
+    /// The database, as for `patchwarden server`: sqlite://PATH (default: patchwarden.db in the
+    /// data directory) or postgres://… [env: PATCHWARDEN_DATABASE_URL].
+    #[arg(long, value_name = "URL")]
+    database: Option<String>,
     /// A TOML settings file, as for `patchwarden server`.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
@@ -36,7 +40,13 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     init_tracing();
-    let settings = settings(args.config.as_deref(), args.listen, args.data_dir)?;
+    let flags = pw_server::RawServerSettings {
+        listen: args.listen,
+        data_dir: args.data_dir,
+        database: args.database,
+        ..Default::default()
+    };
+    let settings = settings(args.config.as_deref(), flags)?;
     runtime()?.block_on(async {
         let controller = pw_server::start(&settings).await?;
         let agent_dir = settings.data_dir.join("agent");

@@ -36,6 +36,7 @@ impl TestController {
             public_url: None,
             notify_retry_base_secs: 30,
             notify_ca_file: None,
+            database: pw_store::DatabaseUrl::sqlite_file(&dir.path().join("patchwarden.db")),
         };
         adjust(&mut settings);
         let controller = pw_server::start(&settings).await.unwrap();

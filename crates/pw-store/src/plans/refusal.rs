@@ -53,17 +53,17 @@ impl std::error::Error for PlanRefusal {}
 
 /// The stale refusal, naming the last change so the caller knows what moved.
 pub(super) async fn stale(
-    tx: &mut sqlx::SqliteConnection,
+    tx: &mut sqlx::AnyConnection,
     id: i64,
     expected: i64,
 ) -> anyhow::Result<PlanRefusal> {
-    let current: i64 = sqlx::query_scalar("SELECT version FROM plans WHERE id = ?")
+    let current: i64 = sqlx::query_scalar("SELECT version FROM plans WHERE id = $1")
         .bind(id)
         .fetch_one(&mut *tx)
         .await
         .with_context(|| format!("reading the version of plan {id}"))?;
     let last = sqlx::query(
-        "SELECT event, actor, at FROM plan_events WHERE plan_id = ?
+        "SELECT event, actor, at FROM plan_events WHERE plan_id = $1
          ORDER BY seq DESC LIMIT 1",
     )
     .bind(id)

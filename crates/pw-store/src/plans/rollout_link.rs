@@ -12,7 +12,7 @@ use super::{Change, PlanRefusal, current, record};
 /// it is running or paused, then records `rolled_out` in its history and the audit chain (the
 /// state and version stay). Refusals are [`PlanRefusal`]s.
 pub(crate) async fn record_rollout(
-    tx: &mut sqlx::SqliteConnection,
+    tx: &mut sqlx::AnyConnection,
     link: crate::PlanLink,
     actor: &str,
     rollout_id: &str,
@@ -37,7 +37,7 @@ pub(crate) async fn record_rollout(
         }
     }
     let active: Option<String> = sqlx::query_scalar(
-        "SELECT id FROM rollouts WHERE plan_id = ? AND status IN ('running', 'paused') LIMIT 1",
+        "SELECT id FROM rollouts WHERE plan_id = $1 AND status IN ('running', 'paused') LIMIT 1",
     )
     .bind(id)
     .fetch_optional(&mut *tx)

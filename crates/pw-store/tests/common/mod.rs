@@ -1,19 +1,83 @@
-//! Helpers shared by pw-store's integration tests: instants, and a fresh database with one
-//! enrolled host `h1` (`web-1`).
+//! Helpers shared by pw-store's integration tests: instants, a fresh database on either backend
+//! (a SQLite file in a temporary directory, or a new database on the test process's PostgreSQL
+//! server from `pw_testbed::postgres`), one with host `h1` (`web-1`) enrolled, and
+//! [`on_both_backends!`], which turns each test into one test per backend.
+
+#![allow(dead_code, unused_macros)]
 
 use jiff::Timestamp;
-use pw_store::{NewHost, Store};
+use pw_store::{Backend, DatabaseUrl, InventoryRow, NewHost, Store};
+
+/// Runs each named `async fn NAME(backend: Backend)` as two tests, `sqlite::NAME` and
+/// `postgres::NAME`.
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name(pw_store::Backend::Sqlite).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name(pw_store::Backend::Postgres).await
+                }
+            )*
+        }
+    };
+}
 
 pub fn at(text: &str) -> Timestamp {
     text.parse().unwrap()
 }
 
-/// A new database in a temporary directory with host `h1` enrolled.
-pub async fn store_with_host() -> (tempfile::TempDir, Store) {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("patchwarden.db"))
-        .await
-        .unwrap();
+/// An empty Debian 12 inventory collected at `collected_at`.
+pub fn inventory(collected_at: &str) -> InventoryRow {
+    InventoryRow {
+        collected_at: at(collected_at),
+        os: "debian:12".into(),
+        packages: "[]".into(),
+        package_count: 0,
+        reboot_required: false,
+        reboot_required_by: "[]".into(),
+        backport_history: None,
+        restart: None,
+    }
+}
+
+/// What keeps a test database alive: the SQLite file's directory (a PostgreSQL database lives as
+/// long as the test process's server).
+pub struct Guard {
+    _dir: Option<tempfile::TempDir>,
+}
+
+/// A new, empty, migrated database on `backend`.
+pub async fn fresh_store(backend: Backend) -> (Guard, Store) {
+    match backend {
+        Backend::Sqlite => {
+            let dir = tempfile::tempdir().unwrap();
+            let store = Store::open(&dir.path().join("sub/patchwarden.db"))
+                .await
+                .unwrap();
+            (Guard { _dir: Some(dir) }, store)
+        }
+        Backend::Postgres => {
+            let cluster = pw_testbed::postgres::shared();
+            let url = DatabaseUrl::parse(&cluster.database().unwrap()).unwrap();
+            let store = Store::connect(&url).await.unwrap();
+            assert_eq!(store.backend(), Backend::Postgres);
+            (Guard { _dir: None }, store)
+        }
+    }
+}
+
+/// A new database on `backend` with host `h1` enrolled.
+pub async fn store_with_host(backend: Backend) -> (Guard, Store) {
+    let (guard, store) = fresh_store(backend).await;
     let expires = at("2100-01-01T00:00:00Z");
     store
         .create_enrollment_token("tok-1", "sha", expires, None, "alice")
@@ -30,5 +94,5 @@ pub async fn store_with_host() -> (tempfile::TempDir, Store) {
         .await
         .unwrap()
         .unwrap();
-    (dir, store)
+    (guard, store)
 }

@@ -1,0 +1,317 @@
+//! Which database a [`Store`](crate::Store) talks to — one SQLite file (embedded, WAL) or a
+//! PostgreSQL server — named by a URL (`sqlite://PATH`, `postgres://…`), and the few places where
+//! the two dialects differ. Every query is written once, with `$N` placeholders that both
+//! accept, and runs through sqlx's `Any` driver (docs/design/decisions.md, "One store, two
+//! databases").
+//!
+//! Write transactions are serialized on both: SQLite by `BEGIN IMMEDIATE` (its one writer),
+//! PostgreSQL by a transaction-scoped advisory lock taken first thing in the transaction, held
+//! until commit or rollback, shared by every controller replica on the same database.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use sqlx::AnyPool;
+use sqlx::ConnectOptions;
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::sqlite::SqliteConnectOptions;
+
+use crate::files::{create_private_dir, create_private_file};
+
+/// The advisory lock key every PostgreSQL write transaction takes ("pw" in ASCII, then 1).
+const WRITER_LOCK: i64 = 0x7077_0001;
+
+/// The two supported databases.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
+/// A database URL: `sqlite://PATH` (a file, created if missing) or `postgres://…` /
+/// `postgresql://…` (a server). Shown (Display, Debug, errors) without its password.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DatabaseUrl {
+    target: Target,
+}
+
+#[derive(Clone, PartialEq, Eq)]
+enum Target {
+    Sqlite(PathBuf),
+    Postgres(url::Url),
+}
+
+impl DatabaseUrl {
+    /// Parses `text`; the error names the URL (without its password) and what is wrong.
+    pub fn parse(text: &str) -> anyhow::Result<DatabaseUrl> {
+        let text = text.trim();
+        if let Some(path) = text
+            .strip_prefix("sqlite://")
+            .or_else(|| text.strip_prefix("sqlite:"))
+        {
+            if path.is_empty() {
+                bail!(
+                    "database URL {text:?}: no file path after sqlite:// (sqlite:///var/lib/patchwarden/patchwarden.db)"
+                );
+            }
+            return Ok(DatabaseUrl::sqlite_file(Path::new(path)));
+        }
+        if text.starts_with("postgres://") || text.starts_with("postgresql://") {
+            let url = url::Url::parse(text).map_err(|e| {
+                anyhow::anyhow!("database URL {}: not a valid URL: {e}", redact_text(text))
+            })?;
+            let has_host = url.host_str().is_some_and(|h| !h.is_empty())
+                || url.query_pairs().any(|(k, _)| k == "host");
+            if !has_host {
+                bail!(
+                    "database URL {}: names no server (postgres://USER:PASSWORD@HOST:PORT/DATABASE)",
+                    redact(&url)
+                );
+            }
+            return Ok(DatabaseUrl {
+                target: Target::Postgres(url),
+            });
+        }
+        bail!(
+            "database URL {}: unknown kind; use sqlite://PATH or postgres://USER:PASSWORD@HOST:PORT/DATABASE",
+            redact_text(text)
+        )
+    }
+
+    /// The SQLite file at `path`.
+    pub fn sqlite_file(path: &Path) -> DatabaseUrl {
+        DatabaseUrl {
+            target: Target::Sqlite(path.to_path_buf()),
+        }
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self.target {
+            Target::Sqlite(_) => Backend::Sqlite,
+            Target::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    /// The SQLite file, for a `sqlite://` URL.
+    pub fn sqlite_path(&self) -> Option<&Path> {
+        match &self.target {
+            Target::Sqlite(path) => Some(path),
+            Target::Postgres(_) => None,
+        }
+    }
+
+    /// Opens a pool on the database (creating a SQLite file 0600 in a private directory).
+    pub(crate) async fn connect(&self) -> anyhow::Result<AnyPool> {
+        sqlx::any::install_default_drivers();
+        match &self.target {
+            Target::Sqlite(path) => connect_sqlite(path).await,
+            Target::Postgres(url) => AnyPoolOptions::new()
+                .max_connections(10)
+                .acquire_timeout(Duration::from_secs(15))
+                .connect(url.as_str())
+                .await
+                .with_context(|| format!("connecting to the database {self}")),
+        }
+    }
+}
+
+async fn connect_sqlite(path: &Path) -> anyhow::Result<AnyPool> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        create_private_dir(parent)?;
+    }
+    // Created 0600 before SQLite opens it; its WAL and shm files take the same mode.
+    create_private_file(path)?;
+    let url = SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(true)
+        .to_url_lossy();
+    let options = AnyConnectOptions::from_url(&url)?;
+    AnyPoolOptions::new()
+        .max_connections(4)
+        .after_connect(|conn, _| {
+            Box::pin(async move {
+                sqlx::raw_sql(
+                    "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;
+                     PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;",
+                )
+                .execute(conn)
+                .await
+                .map(|_| ())
+            })
+        })
+        .connect_with(options)
+        .await
+        .with_context(|| format!("opening the database {}", path.display()))
+}
+
+/// Starts a write transaction that holds the database's write lock from its first statement,
+/// so that a read-then-write inside it (the audit chain head, a version check) cannot race
+/// another writer — on SQLite `BEGIN IMMEDIATE`, on PostgreSQL an advisory lock.
+pub(crate) async fn begin_write(
+    pool: &AnyPool,
+    backend: Backend,
+) -> anyhow::Result<sqlx::Transaction<'static, sqlx::Any>> {
+    match backend {
+        Backend::Sqlite => pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .context("starting a write transaction"),
+        Backend::Postgres => {
+            let mut tx = pool.begin().await.context("starting a write transaction")?;
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind(WRITER_LOCK)
+                .execute(&mut *tx)
+                .await
+                .context("taking the database's write lock")?;
+            Ok(tx)
+        }
+    }
+}
+
+/// `sql` with each `?` outside quoted text replaced by `$1`, `$2`, … in order: for SQL built
+/// from pieces whose number of values is known only at the end.
+pub(crate) fn numbered(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len() + 16);
+    let mut next = 1;
+    let mut quoted = false;
+    for c in sql.chars() {
+        match c {
+            '\'' => {
+                quoted = !quoted;
+                out.push(c);
+            }
+            '?' if !quoted => {
+                out.push_str(&format!("${next}"));
+                next += 1;
+            }
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// `($1, $2, …), (…)` for a multi-row INSERT of `rows` rows of `columns` values each.
+pub(crate) fn value_rows(rows: usize, columns: usize) -> String {
+    (0..rows)
+        .map(|row| {
+            let marks: Vec<String> = (1..=columns)
+                .map(|c| format!("${}", row * columns + c))
+                .collect();
+            format!("({})", marks.join(", "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `$first, $first+1, …` (`count` placeholders), for `IN (…)` lists.
+pub(crate) fn placeholders(first: usize, count: usize) -> String {
+    (first..first + count)
+        .map(|n| format!("${n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn redact(url: &url::Url) -> String {
+    let mut shown = url.clone();
+    if shown.password().is_some() {
+        let _ = shown.set_password(None);
+    }
+    let pairs: Vec<(String, String)> = url
+        .query_pairs()
+        .filter(|(k, _)| k != "password")
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    if pairs.is_empty() {
+        shown.set_query(None);
+    } else {
+        shown.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    shown.to_string()
+}
+
+/// A text that did not parse as a URL, with anything between `:` and `@` after the scheme
+/// hidden.
+fn redact_text(text: &str) -> String {
+    let Some((scheme, rest)) = text.split_once("://") else {
+        return text.to_owned();
+    };
+    match rest.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split(':').next().unwrap_or("");
+            format!("{scheme}://{user}@{host}")
+        }
+        None => text.to_owned(),
+    }
+}
+
+impl fmt::Display for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.target {
+            Target::Sqlite(path) => write!(f, "sqlite://{}", path.display()),
+            Target::Postgres(url) => f.write_str(&redact(url)),
+        }
+    }
+}
+
+impl fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DatabaseUrl({self})")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_parse_and_never_show_their_password() {
+        let pg = DatabaseUrl::parse("postgres://pw:s3cret@db.example:5432/patchwarden").unwrap();
+        assert_eq!(pg.backend(), Backend::Postgres);
+        assert_eq!(pg.to_string(), "postgres://pw@db.example:5432/patchwarden");
+        assert!(!format!("{pg:?}").contains("s3cret"));
+        let q = DatabaseUrl::parse("postgresql:///x?host=/run/pg&user=pw&password=s3cret").unwrap();
+        assert!(!q.to_string().contains("s3cret"), "{q}");
+        let file = DatabaseUrl::parse("sqlite:///var/lib/pw/patchwarden.db").unwrap();
+        assert_eq!(
+            file.sqlite_path(),
+            Some(Path::new("/var/lib/pw/patchwarden.db"))
+        );
+        let relative = DatabaseUrl::parse("sqlite://data/pw.db").unwrap();
+        assert_eq!(relative.sqlite_path(), Some(Path::new("data/pw.db")));
+    }
+
+    #[test]
+    fn bad_urls_are_refused_by_name_without_password() {
+        let error = DatabaseUrl::parse("mysql://root:hunter2@db/x").unwrap_err();
+        let text = format!("{error:#}");
+        assert!(
+            text.contains("mysql://root@db/x") && !text.contains("hunter2"),
+            "{text}"
+        );
+        assert!(text.contains("sqlite://PATH"), "{text}");
+        let error = DatabaseUrl::parse("postgres://u:hunter2@:5432/x").unwrap_err();
+        assert!(!format!("{error:#}").contains("hunter2"), "{error:#}");
+        assert!(DatabaseUrl::parse("sqlite://").is_err());
+    }
+
+    #[test]
+    fn placeholders_number_from_one() {
+        assert_eq!(value_rows(2, 2), "($1, $2), ($3, $4)");
+        assert_eq!(placeholders(3, 2), "$3, $4");
+        assert_eq!(
+            numbered("a = ? AND b LIKE ? ESCAPE '?' AND c IN (?)"),
+            "a = $1 AND b LIKE $2 ESCAPE '?' AND c IN ($3)"
+        );
+    }
+}
