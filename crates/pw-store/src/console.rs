@@ -366,7 +366,8 @@ impl Store {
     ) -> anyhow::Result<Vec<String>> {
         sqlx::query_scalar(
             "SELECT DISTINCT binary_name FROM finding_history
-             WHERE fixed_at IS NULL AND update_package = ? AND update_fixed IS ?
+             WHERE fixed_at IS NULL AND update_package = $1
+               AND update_fixed IS NOT DISTINCT FROM $2
              ORDER BY binary_name",
         )
         .bind(package)

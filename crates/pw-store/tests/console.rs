@@ -203,6 +203,13 @@ async fn updates_are_grouped_filtered_and_listed(backend: Backend) {
             .unwrap()
             .is_empty()
     );
+    let binaries = store.update_binaries("curl", None).await.unwrap();
+    assert_eq!(binaries, vec!["curl".to_owned()]);
+    let binaries = store
+        .update_binaries("openssl", Some("3.0.1"))
+        .await
+        .unwrap();
+    assert_eq!(binaries, vec!["openssl".to_owned()]);
 }
 
 async fn audit_records_are_filtered(backend: Backend) {
