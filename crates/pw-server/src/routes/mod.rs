@@ -44,6 +44,10 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/plans"),
     ("get", "/plans/{id}"),
     ("post", "/plans/{id}/{action}"),
+    ("get", "/rollouts"),
+    ("get", "/rollouts/{id}"),
+    ("post", "/rollouts/{id}/{action}"),
+    ("post", "/blocked-versions/clear"),
     ("get", "/metrics"),
     ("get", "/api/v1/openapi.json"),
     ("get", "/api/v1/hosts"),
@@ -116,6 +120,13 @@ pub fn app(state: AppState) -> Router {
         )
         .route("/plans/{id}", get(console::plans::detail))
         .route("/plans/{id}/{action}", post(console::plans::act))
+        .route("/rollouts", get(console::rollouts::list))
+        .route("/rollouts/{id}", get(console::rollouts::detail))
+        .route("/rollouts/{id}/{action}", post(console::rollouts::act))
+        .route(
+            "/blocked-versions/clear",
+            post(console::rollouts::clear_block),
+        )
         .route("/metrics", get(metrics))
         .route("/api/v1/openapi.json", get(openapi))
         .route("/api/v1/hosts", get(api::hosts))
@@ -257,7 +268,11 @@ pub fn body_limit(method: &Method, route: &str) -> usize {
         "/api/v1/agent/inventory" => 16 * MIB,
         // A change report or collected evidence (apt simulation, dpkg --verify, units).
         "/api/v1/agent/commands/{id}/result" => 8 * MIB,
-        "/login" | "/logout" | "/plans/{id}/{action}" => 16 * KIB,
+        "/login"
+        | "/logout"
+        | "/plans/{id}/{action}"
+        | "/rollouts/{id}/{action}"
+        | "/blocked-versions/clear" => 16 * KIB,
         "/api/v1/fleet" if method == Method::PUT => MIB,
         _ if method == Method::GET || method == Method::HEAD => 0,
         _ => MIB,

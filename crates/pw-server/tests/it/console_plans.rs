@@ -7,7 +7,7 @@ use jiff::{SignedDuration, Timestamp};
 use pw_model::Tier;
 use pw_server::Role;
 
-use crate::console_support::{finding, get, group_toml, post_form, record, session_of};
+use crate::console_support::{finding, get, group_toml, outcome, post_form, record, session_of};
 use crate::support::{ADMIN, TestController, enrolled, findings_after, form_field, inventory_body};
 
 const UPDATE: &str = "openssl 3.0.17-1~deb12u2";
@@ -57,12 +57,7 @@ async fn act(t: &TestController, cookie: &str, id: i64, action: &str, text: &str
         ("text", text),
     ];
     let answer = post_form(t, cookie, &format!("/plans/{id}/{action}"), &fields).await;
-    let status = answer.status().as_u16();
-    let location = answer
-        .headers()
-        .get("location")
-        .map(|l| l.to_str().unwrap().to_owned());
-    (status, location.unwrap_or(answer.text().await.unwrap()))
+    outcome(answer).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -119,6 +119,16 @@ pub async fn post_form(
         .unwrap()
 }
 
+/// A form's answer: (status, where it redirects, or the page).
+pub async fn outcome(answer: reqwest::Response) -> (u16, String) {
+    let status = answer.status().as_u16();
+    let location = answer
+        .headers()
+        .get("location")
+        .map(|l| l.to_str().unwrap().to_owned());
+    (status, location.unwrap_or(answer.text().await.unwrap()))
+}
+
 /// Percent-encodes a form value.
 fn encode(value: &str) -> String {
     value

@@ -10,6 +10,7 @@
 //! - `findings.rs`: `/findings`, one row per update to apply.
 //! - `generated.rs`: generated English text (reasons, summaries) in Chinese.
 //! - `plans.rs`: `/plans`, a plan's review and its forms (create, submit, approve, reject).
+//! - `rollouts.rs`: `/rollouts`, a rollout's progress, controls and operation log.
 //! - `hosts.rs`: `/hosts` (filters, paging in SQL) and `/hosts/{id}`.
 //! - `text.rs`, `text_en.rs`, `text_zh.rs`: the strings.
 
@@ -18,6 +19,7 @@ pub mod findings;
 pub mod generated;
 pub mod hosts;
 pub mod plans;
+pub mod rollouts;
 pub mod text;
 mod text_en;
 mod text_zh;
@@ -134,6 +136,31 @@ pub fn authorize(
         });
     }
     Ok(())
+}
+
+/// A signed-in form post allowed by [`authorize`]: the layout, or the answer to send instead
+/// (the redirect to `/login`, the problem page of a refused token or role).
+pub async fn signed_in_form(
+    state: &AppState,
+    headers: &HeaderMap,
+    section: &'static str,
+    csrf: Option<&str>,
+    method: Method,
+    api_route: &str,
+) -> Result<Result<Chrome, Response>, ApiError> {
+    let c = match signed_in(state, headers, &Display::default(), section, section).await? {
+        Ok(c) => c,
+        Err(redirect) => return Ok(Err(redirect)),
+    };
+    match authorize(&c, csrf, method, api_route) {
+        Ok(()) => Ok(Ok(c)),
+        Err(refusal) => Ok(Err(problem(&c, &refusal)?)),
+    }
+}
+
+/// An API refusal as the problem page; an internal error as itself.
+pub fn refused(chrome: &Chrome, error: ApiError) -> Result<Response, ApiError> {
+    problem(chrome, &Problem::from_api(error)?)
 }
 
 /// Whether the operator's role may do what the API route does (forms are shown disabled

@@ -20,7 +20,7 @@ use pw_protocol::{
 };
 
 use super::findings::parse_update_key;
-use super::{Chrome, Display, Problem, allowed, authorize, render, signed_in};
+use super::{Chrome, Display, allowed, refused, render, signed_in, signed_in_form};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -47,11 +47,6 @@ pub async fn list(
     render(&c, &PlansPage { c: c.clone(), list })
 }
 
-/// A refusal as the problem page; anything else as itself.
-fn refused(c: &Chrome, error: ApiError) -> Result<Response, ApiError> {
-    super::problem(c, &Problem::from_api(error)?)
-}
-
 /// `POST /plans`: `csrf`, `name` and one `update` per selected update (`package fixed`).
 pub async fn create(
     State(state): State<AppState>,
@@ -64,14 +59,19 @@ pub async fn create(
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
     };
-    let display = Display::default();
-    let c = match signed_in(&state, &headers, &display, "plans", "/plans").await? {
+    let route = "/api/v1/plans";
+    let signed = signed_in_form(
+        &state,
+        &headers,
+        "plans",
+        value("csrf"),
+        Method::POST,
+        route,
+    );
+    let c = match signed.await? {
         Ok(c) => c,
-        Err(redirect) => return Ok(redirect),
+        Err(answer) => return Ok(answer),
     };
-    if let Err(problem) = authorize(&c, value("csrf"), Method::POST, "/api/v1/plans") {
-        return super::problem(&c, &problem);
-    }
     let mut packages = Vec::new();
     let mut hosts = Vec::new();
     for (_, key) in fields.iter().filter(|(k, _)| k == "update") {
@@ -190,28 +190,24 @@ pub async fn act(
     headers: HeaderMap,
     Form(form): Form<DecisionForm>,
 ) -> Result<Response, ApiError> {
-    let c = match signed_in(&state, &headers, &Display::default(), "plans", "/plans").await? {
-        Ok(c) => c,
-        Err(redirect) => return Ok(redirect),
-    };
-    let (id, action) = match path {
-        Ok(Path(found)) => found,
-        Err(rejection) => return refused(&c, rejection.into()),
+    let Ok(Path((id, action))) = path else {
+        return Ok(Redirect::to("/plans").into_response());
     };
     let api_route = match action.as_str() {
         "submit" => "/api/v1/plans/{id}/submit",
         "approve" => "/api/v1/plans/{id}/approve",
         "reject" => "/api/v1/plans/{id}/reject",
         other => {
-            return refused(
-                &c,
-                ApiError::RouteNotFound(format!("POST /plans/{id}/{other}")),
-            );
+            let route = format!("POST /plans/{id}/{other}");
+            return Err(ApiError::RouteNotFound(route));
         }
     };
-    if let Err(problem) = authorize(&c, form.csrf.as_deref(), Method::POST, api_route) {
-        return super::problem(&c, &problem);
-    }
+    let csrf = form.csrf.as_deref();
+    let signed = signed_in_form(&state, &headers, "plans", csrf, Method::POST, api_route);
+    let c = match signed.await? {
+        Ok(c) => c,
+        Err(answer) => return Ok(answer),
+    };
     let text = form
         .text
         .map(|t| t.trim().to_owned())

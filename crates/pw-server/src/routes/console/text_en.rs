@@ -197,6 +197,21 @@ pub const EN: Text = Text {
     carried_out_by: "Carried out by rollout",
     restarts: "Restarts",
     reboot_after: "reboot",
+    rollouts_title: "Rollouts",
+    rollout: "Rollout",
+    progress: "Progress",
+    targets: "Targets",
+    batches: "Batches",
+    pause: "Pause",
+    resume: "Resume",
+    stop: "Stop",
+    retry_failed: "Retry failed hosts",
+    controls: "Controls",
+    clear_block: "Clear block",
+    live_note: "This page refreshes every few seconds while the rollout runs.",
+    blocked_at: "Blocked at",
+    from_plan: "From plan",
+    no_log: "No operation logged yet.",
     overdue_by: |days| {
         if days == 1 {
             "overdue by 1 day".to_owned()
