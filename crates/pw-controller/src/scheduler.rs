@@ -19,7 +19,9 @@
 //! A pass takes `now` once, from the controller's clock; nothing in it reads the time again.
 //! Each host is handled on its own: an error for one host is logged and the pass goes on with
 //! the others, so one host's bad data never blocks other hosts, timeouts or an operator's stop
-//! (issue 14.1). The pass loop runs under [`crate::supervise::supervise`]: a panic is logged,
+//! (issue 14.1). Where several controllers share one PostgreSQL database, only the holder of
+//! the scheduler lease (`Store::keep_scheduler_lease`) runs passes; the others take it over
+//! when its holder's connection ends. The pass loop runs under [`crate::supervise::supervise`]: a panic is logged,
 //! counted (`Observer::scheduler_panicked`) and the loop started again.
 
 use std::collections::BTreeMap;
@@ -75,12 +77,22 @@ where
     let mut interval = tokio::time::interval(Duration::from_secs(1));
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let wake = state.scheduler_wake();
+    let mut lease = None;
     loop {
         let trigger = tokio::select! {
             _ = interval.tick() => "interval",
             _ = wake.notified() => "woken",
             _ = shutdown.changed() => return,
         };
+        // Several controllers on one database: only the lease holder drives rollouts.
+        match state.store.keep_scheduler_lease(&mut lease).await {
+            Ok(true) => {}
+            Ok(false) => continue,
+            Err(error) => {
+                tracing::warn!(error = format!("{error:#}"), "scheduler lease unavailable");
+                continue;
+            }
+        }
         state.observer().scheduler_pass(trigger);
         if let Err(error) = pass(state.clone()).await {
             tracing::warn!(

@@ -17,6 +17,7 @@ mod evidence;
 mod files;
 mod findings;
 mod fleet;
+mod lease;
 mod notifications;
 mod operators;
 mod plans;
@@ -51,6 +52,7 @@ pub use findings::{
     Recorded,
 };
 pub use fleet::{FleetRefusal, StoredFleet};
+pub use lease::SchedulerLease;
 pub use notifications::{ChannelSecret, NewNotification, OutboxCounts, OutboxRow};
 pub use operators::{
     NewSession, OperatorRefusal, OperatorRow, Role, SessionRow, TicketProblem,
