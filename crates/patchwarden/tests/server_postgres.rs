@@ -22,9 +22,10 @@ windows = [{ name = "nightly", rrule = "FREQ=DAILY;BYHOUR=1", dtstart = "2026-11
 hostnames = ["web-*"]
 "#;
 
-/// `patchwarden server` on `data` and `database`, and its base URL (from its first line).
-fn start_server(data: &Path, database: &str) -> (Killed, String) {
-    let child = Command::new(env!("CARGO_BIN_EXE_patchwarden"))
+/// `patchwarden server` on `data` and `database`, listening on a free port.
+fn server(data: &Path, database: &str) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_patchwarden"));
+    command
         .args([
             "server",
             "--listen",
@@ -34,7 +35,13 @@ fn start_server(data: &Path, database: &str) -> (Killed, String) {
             "--data-dir",
         ])
         .arg(data)
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", "warn");
+    command
+}
+
+/// [`server`] started, and its base URL (from its first line).
+fn start_server(data: &Path, database: &str) -> (Killed, String) {
+    let child = server(data, database)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -113,18 +120,7 @@ async fn a_controller_on_postgres_keeps_its_data_there_and_a_second_one_serves_i
 
 fn failed_start(database: &str) -> String {
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_patchwarden"))
-        .args([
-            "server",
-            "--listen",
-            "127.0.0.1:0",
-            "--database",
-            database,
-            "--data-dir",
-        ])
-        .arg(dir.path())
-        .output()
-        .unwrap();
+    let out = server(dir.path(), database).output().unwrap();
     assert!(!out.status.success(), "{out:?}");
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
