@@ -39,6 +39,10 @@ pub struct ChangeSpec {
     pub protection: Vec<ProtectionStep>,
     /// Run the rollback drill after a verified install.
     pub drill: bool,
+    /// A downgrade plan's change: the targets are checked as lower, available and installable,
+    /// then installed with `--allow-downgrades` (docs/downgrade.md). No other change installs
+    /// a lower version.
+    pub downgrade: bool,
 }
 
 /// How far a change got: what an unexpected error means for the host.
@@ -65,6 +69,7 @@ pub fn run_change(
         spec,
         report: ChangeReport::untouched(ChangeOutcome::Done),
         stage: Stage::Untouched,
+        downgrade: None,
     };
     let outcome = guard.run(prior).unwrap_or_else(|error| {
         let detail = format!("{error:#}");
@@ -78,6 +83,9 @@ pub fn run_change(
         }
     });
     let mut report = guard.report;
+    if let Some(checked) = guard.downgrade {
+        report.downgrade = Some(Box::new(crate::downgrade::finish(runner, checked)));
+    }
     if let Ok(found) = guard_versions(runner, &spec.targets) {
         report.final_versions = found;
     }
@@ -131,6 +139,8 @@ struct Guard<'a> {
     spec: &'a ChangeSpec,
     report: ChangeReport,
     stage: Stage,
+    /// A downgrade's checks, once passed (finished with the files read again at the end).
+    downgrade: Option<crate::downgrade::Checked>,
 }
 
 impl Guard<'_> {
@@ -193,6 +203,10 @@ impl Guard<'_> {
                 recorded
             }
         };
+        if self.spec.downgrade {
+            // Before anything changes: a failed check leaves the host untouched.
+            self.downgrade = Some(crate::downgrade::check(self.runner, &targets, &recorded)?);
+        }
         if !self.spec.protection.is_empty() {
             self.stage = Stage::Protecting;
             let results = protect::run_steps(
@@ -250,7 +264,12 @@ impl Guard<'_> {
 
     /// Installs the exact targets: whether the host is now on them, and what happened.
     fn install(&self, targets: &[PackageTarget]) -> (bool, String) {
-        match apt::install_exact(self.runner, targets) {
+        let installed = if self.spec.downgrade {
+            apt::install_downgrade(self.runner, targets)
+        } else {
+            apt::install_exact(self.runner, targets)
+        };
+        match installed {
             Ok(o) if o.succeeded() => (true, o.command),
             Ok(o) => (
                 false,

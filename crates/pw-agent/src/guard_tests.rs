@@ -104,6 +104,7 @@ pub(super) fn spec(version: &str) -> ChangeSpec {
         verification: Duration::from_secs(1),
         protection: vec![],
         drill: false,
+        downgrade: false,
     }
 }
 

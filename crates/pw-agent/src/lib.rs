@@ -4,6 +4,7 @@
 
 mod checks;
 mod client;
+mod downgrade;
 mod evidence;
 pub mod guard;
 mod identity;

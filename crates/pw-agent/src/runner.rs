@@ -336,6 +336,7 @@ impl Agent {
             verification_seconds,
             protection_steps,
             drill,
+            plan,
             ..
         } = command
         {
@@ -346,6 +347,7 @@ impl Agent {
                 verification: Duration::from_secs(*verification_seconds),
                 protection: protection_steps.clone(),
                 drill: *drill,
+                downgrade: plan.as_ref().is_some_and(|p| p.downgrade),
             };
             let mut log = journal.appender()?;
             let prior = prior.to_vec();
@@ -549,6 +551,7 @@ mod tests {
             version: 3,
             author: "alice".into(),
             approver: "bob".into(),
+            downgrade: false,
         };
         let install = Command::InstallPackages { packages: vec![] };
         // Not read-only: everything runs.

@@ -121,6 +121,7 @@ pub async fn create(
             version: stored.version,
             author,
             approver,
+            downgrade: crate::plans::is_downgrade(&stored)?,
         },
         groups: from.groups,
     };

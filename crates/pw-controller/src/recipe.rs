@@ -79,6 +79,7 @@ mod tests {
                 version: 4,
                 author: "alice".into(),
                 approver: "bob".into(),
+                downgrade: false,
             },
             groups: BTreeMap::from([(
                 "web".to_owned(),

@@ -247,7 +247,12 @@ async fn view(state: &Controller, row: RolloutRow) -> Result<RolloutView, Refusa
             .get(host.host_id.as_str())
             .copied()
             .unwrap_or_default();
+        let downgrade = match (&host.command_id, recipe.plan().is_some_and(|p| p.downgrade)) {
+            (Some(command), true) => downgrade_report(state, command).await?,
+            _ => None,
+        };
         hosts.push(RolloutHostView {
+            downgrade,
             targets: pins(host_targets),
             group: group.to_owned(),
             host_id: host.host_id,
@@ -271,4 +276,17 @@ async fn view(state: &Controller, row: RolloutRow) -> Result<RolloutView, Refusa
         plan: recipe.plan().cloned(),
         hosts,
     })
+}
+
+/// The downgrade part of the change report an `apply_change` command left, if any.
+async fn downgrade_report(
+    state: &Controller,
+    command: &str,
+) -> Result<Option<Box<pw_protocol::DowngradeReport>>, Refusal> {
+    let Some(text) = state.store.change_report(command).await? else {
+        return Ok(None);
+    };
+    let report: pw_protocol::ChangeReport = serde_json::from_str(&text)
+        .map_err(|e| anyhow::anyhow!("the stored report of {command} is unreadable: {e}"))?;
+    Ok(report.downgrade)
 }

@@ -53,6 +53,15 @@ pub fn collect(
     runner: &dyn Runner,
     targets: &[PackageTarget],
 ) -> anyhow::Result<CollectedEvidence> {
+    collect_with(runner, targets, false)
+}
+
+/// [`collect`], simulating with `--allow-downgrades` when `downgrades` (a downgrade change).
+pub fn collect_with(
+    runner: &dyn Runner,
+    targets: &[PackageTarget],
+    downgrades: bool,
+) -> anyhow::Result<CollectedEvidence> {
     let mut out = CollectedEvidence::default();
     let mut args = vec![
         "-s".to_owned(),
@@ -60,6 +69,9 @@ pub fn collect(
         "install".to_owned(),
         "--no-install-recommends".to_owned(),
     ];
+    if downgrades {
+        args.push("--allow-downgrades".to_owned());
+    }
     args.extend(targets.iter().map(PackageTarget::apt_argument));
     let simulate = Invocation::new("apt-get", args).timeout(QUERY_TIMEOUT);
     // apt exits 100 with `E:` lines on stderr when it refuses: those are the evidence.
@@ -77,6 +89,7 @@ pub fn collect(
             output.tail(5)
         ));
     }
+    // Upgrades and downgrades alike: every installed package whose version changes.
     let changed: Vec<String> = out
         .simulation
         .upgrades()

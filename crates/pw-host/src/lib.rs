@@ -13,6 +13,7 @@ pub mod evidence;
 pub mod health;
 mod inventory;
 pub mod logcheck;
+pub mod permissions;
 pub mod restart;
 pub mod runner;
 

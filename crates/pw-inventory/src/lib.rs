@@ -28,6 +28,7 @@ pub mod apt;
 pub mod changelog;
 mod dpkg;
 pub mod dpkg_query;
+pub mod file_stat;
 mod os_release;
 pub mod restart;
 mod rpm;

@@ -8,6 +8,9 @@
 //! - production plans whose groups have a staging counterpart need the staging gate satisfied:
 //!   the same package versions passed on staging, including one rollback drill
 //!   ([`crate::staging::staging_gate`] computes it; the caller passes the result in the event);
+//! - a downgrade that brings back T0/T1 advisories (`gates.reintroduced`) needs an explicit risk
+//!   acceptance by the approver: a reason and an expiry after the approval (docs/downgrade.md);
+//!   it is kept in the approved state, so the audit record of the approval carries it;
 //! - an approved plan is scheduled for a start that is not in the past; an approval also expires
 //!   at its deadline if it was never scheduled.
 
@@ -33,6 +36,9 @@ pub enum ApprovalState {
         approved_at: Timestamp,
         /// The approval lapses if the plan is not scheduled by then.
         valid_until: Timestamp,
+        /// The approver's acceptance of the T0/T1 advisories a downgrade brings back.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        risk_acceptance: Option<RiskAcceptance>,
     },
     Scheduled {
         author: String,
@@ -58,6 +64,19 @@ pub struct ApprovalGates {
     pub production: bool,
     /// Problems of the staging-first gate; empty when satisfied or not required.
     pub staging_problems: Vec<String>,
+    /// The T0/T1 advisories a downgrade brings back (`host: binary target advisory (tier)`):
+    /// approving needs an explicit risk acceptance. Empty for other plans.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reintroduced: Vec<String>,
+}
+
+/// An approver's explicit acceptance of the risk a downgrade brings back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RiskAcceptance {
+    /// Why the risk is accepted (1 to 1,000 characters).
+    pub reason: String,
+    /// Until when; after the approval, at most 365 days later.
+    pub expires_at: Timestamp,
 }
 
 /// Something that happened to a plan, in the past tense.
@@ -72,6 +91,9 @@ pub enum ApprovalEvent {
         by: String,
         gates: ApprovalGates,
         valid_until: Timestamp,
+        /// Required when `gates.reintroduced` is not empty.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        risk_acceptance: Option<RiskAcceptance>,
     },
     /// A reviewer turned the plan down.
     Declined {
@@ -189,6 +211,7 @@ pub fn transition(
                 by,
                 gates,
                 valid_until,
+                risk_acceptance,
             },
         ) => {
             if now >= *review_deadline {
@@ -212,11 +235,13 @@ pub fn transition(
                     "approval validity {valid_until} is not in the future"
                 )));
             }
+            let risk_acceptance = accepted(gates, risk_acceptance.as_ref(), now).map_err(refuse)?;
             Ok(S::Approved {
                 author,
                 approver: by.clone(),
                 approved_at: now,
                 valid_until: *valid_until,
+                risk_acceptance,
             })
         }
         (
@@ -292,6 +317,37 @@ pub fn transition(
                 .into(),
         )),
         _ => Err(refuse("not a transition of the approval workflow".into())),
+    }
+}
+
+/// The risk acceptance an approval keeps: required (and checked) when the plan brings back
+/// T0/T1 advisories, refused when there is nothing to accept.
+fn accepted(
+    gates: &ApprovalGates,
+    acceptance: Option<&RiskAcceptance>,
+    now: Timestamp,
+) -> Result<Option<RiskAcceptance>, String> {
+    match acceptance {
+        None if gates.reintroduced.is_empty() => Ok(None),
+        None => Err(format!(
+            "the downgrade brings back T0/T1 advisories ({}); approving needs an explicit risk \
+             acceptance (risk_acceptance: reason and expires_at)",
+            gates.reintroduced.join("; ")
+        )),
+        Some(_) if gates.reintroduced.is_empty() => Err(
+            "risk_acceptance: the plan brings back no T0/T1 advisory, there is nothing to accept"
+                .into(),
+        ),
+        Some(a) => {
+            // Reason and expiry follow the one rule of accepted risks (pw-model); the advisories
+            // are the gate's list.
+            pw_model::check_acceptance("downgrade", &a.reason, a.expires_at, now)
+                .map_err(|e| format!("risk_acceptance.{e}"))?;
+            Ok(Some(RiskAcceptance {
+                reason: a.reason.trim().to_owned(),
+                expires_at: a.expires_at,
+            }))
+        }
     }
 }
 

@@ -25,6 +25,7 @@ fn states() -> Vec<ApprovalState> {
             approver: "bob".into(),
             approved_at: at(-1),
             valid_until: at(24),
+            risk_acceptance: None,
         },
         ApprovalState::Scheduled {
             author: "alice".into(),
@@ -48,6 +49,7 @@ fn production_gates() -> ApprovalGates {
     ApprovalGates {
         production: true,
         staging_problems: vec![],
+        reintroduced: vec![],
     }
 }
 
@@ -61,6 +63,7 @@ fn events() -> Vec<ApprovalEvent> {
             by: "bob".into(),
             gates: production_gates(),
             valid_until: at(168),
+            risk_acceptance: None,
         },
         ApprovalEvent::Declined {
             by: "bob".into(),
@@ -152,6 +155,7 @@ fn production_needs_four_eyes() {
         by: "alice".into(),
         gates: production_gates(),
         valid_until: at(48),
+        risk_acceptance: None,
     };
     let error = transition(review, &self_approval, now()).unwrap_err();
     assert!(error.reason.contains("four eyes"), "{error}");
@@ -160,8 +164,10 @@ fn production_needs_four_eyes() {
         gates: ApprovalGates {
             production: false,
             staging_problems: vec![],
+            reintroduced: vec![],
         },
         valid_until: at(48),
+        risk_acceptance: None,
     };
     assert!(transition(review, &staging_only, now()).is_ok());
 }
@@ -174,8 +180,10 @@ fn staging_gate_blocks_production_approval() {
         gates: ApprovalGates {
             production: true,
             staging_problems: vec!["web-staging: openssl 3.0.22-1~deb12u2 never passed".into()],
+            reintroduced: vec![],
         },
         valid_until: at(48),
+        risk_acceptance: None,
     };
     let error = transition(review, &event, now()).unwrap_err();
     assert!(error.to_string().contains("staging-first gate"), "{error}");
@@ -211,4 +219,68 @@ fn only_the_author_submits_and_reopens_and_rejections_need_reasons() {
     let approved = &states()[2];
     let past_start = ApprovalEvent::Scheduled { start: at(-1) };
     assert!(transition(approved, &past_start, now()).is_err());
+}
+
+#[test]
+fn a_downgrade_bringing_back_t0_t1_needs_an_explicit_risk_acceptance() {
+    let review = &states()[1];
+    let approve =
+        |acceptance: Option<RiskAcceptance>, reintroduced: Vec<String>| ApprovalEvent::Approved {
+            by: "bob".into(),
+            gates: ApprovalGates {
+                production: true,
+                staging_problems: vec![],
+                reintroduced,
+            },
+            valid_until: at(48),
+            risk_acceptance: acceptance,
+        };
+    let back = vec!["web-1: pw-demo 1.0-1 PWTEST-1 (T1)".to_owned()];
+    let error = transition(review, &approve(None, back.clone()), now()).unwrap_err();
+    assert!(
+        error.reason.contains("explicit risk acceptance") && error.reason.contains("PWTEST-1"),
+        "{error}"
+    );
+    let acceptance = |reason: &str, hours: i64| {
+        Some(RiskAcceptance {
+            reason: reason.into(),
+            expires_at: at(hours),
+        })
+    };
+    let error = transition(review, &approve(acceptance("  ", 24), back.clone()), now());
+    assert!(error.unwrap_err().reason.contains("risk_acceptance.reason"));
+    let error = transition(
+        review,
+        &approve(acceptance("1.0-2 breaks x", -1), back.clone()),
+        now(),
+    );
+    assert!(
+        error
+            .unwrap_err()
+            .reason
+            .contains("risk_acceptance.expires")
+    );
+    let error = transition(
+        review,
+        &approve(acceptance("ok", 24 * 400), back.clone()),
+        now(),
+    );
+    assert!(error.unwrap_err().reason.contains("365 days"));
+    let error = transition(review, &approve(acceptance("why", 24), vec![]), now()).unwrap_err();
+    assert!(error.reason.contains("nothing to accept"), "{error}");
+    let approved = transition(
+        review,
+        &approve(acceptance(" 1.0-2 breaks the API ", 24 * 7), back),
+        now(),
+    )
+    .unwrap();
+    let ApprovalState::Approved {
+        risk_acceptance: Some(kept),
+        ..
+    } = approved
+    else {
+        panic!("{approved:?}");
+    };
+    assert_eq!(kept.reason, "1.0-2 breaks the API");
+    assert_eq!(kept.expires_at, at(24 * 7));
 }

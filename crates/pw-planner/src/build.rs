@@ -64,6 +64,7 @@ pub fn build_plan(input: &PlanInput, policy: &Policy, now: Timestamp) -> Plan {
     let gates = ApprovalGates {
         production: order.iter().any(|g| g.is_production()),
         staging_problems: gate_problems.values().flatten().cloned().collect(),
+        reintroduced: vec![],
     };
     let reviews = review_groups(
         input,

@@ -36,7 +36,9 @@ pub mod summary;
 pub mod targets;
 pub mod wire;
 
-pub use approval::{ApprovalEvent, ApprovalGates, ApprovalState, Rejected, transition};
+pub use approval::{
+    ApprovalEvent, ApprovalGates, ApprovalState, Rejected, RiskAcceptance, transition,
+};
 pub use build::build_plan;
 pub use fleet::{
     Evidence, EvidenceFiles, FleetFile, Host, HostEntry, PlanInput, ScanFile, Scope, StagingRun,

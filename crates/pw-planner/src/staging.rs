@@ -33,6 +33,7 @@ pub fn plan_gates(plan: &Plan, runs: &[StagingRun]) -> ApprovalGates {
     ApprovalGates {
         production: plan.groups.iter().any(|g| g.environment == "production"),
         staging_problems,
+        reintroduced: plan.gates.reintroduced.clone(),
     }
 }
 

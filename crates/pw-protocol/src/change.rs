@@ -197,6 +197,39 @@ pub struct ChangeReport {
     /// the end of the guard; `None` from older agents or when not done.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restart: Option<Box<crate::RestartStatus>>,
+    /// A downgrade's own checks and the file permission comparison (docs/downgrade.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub downgrade: Option<Box<DowngradeReport>>,
+}
+
+/// What the agent checked for a downgrade before installing it, and the permissions of the
+/// downgraded packages' conffiles before and after.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct DowngradeReport {
+    /// `apt-get -s install --allow-downgrades pkg=ver …`: what apt would do, one line per
+    /// action (`Inst pw-demo [1.0-2] (1.0-1 …)`).
+    pub simulation: Vec<String>,
+    /// The targets as `pkg=ver`, each offered by the host's sources (`apt-cache policy`).
+    pub available: Vec<String>,
+    /// The downgraded packages' conffiles before the change (`dpkg --verify` and `stat`).
+    pub files_before: Vec<FileState>,
+    /// The same files after the change (also after a rollback).
+    pub files_after: Vec<FileState>,
+    /// What differs after the change: mode, owner, group, a file gone or newly modified; empty
+    /// when nothing did.
+    pub files_changed: Vec<String>,
+}
+
+/// One file's permissions and ownership, and whether dpkg finds it modified.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct FileState {
+    pub path: String,
+    /// Octal mode bits (`644`); `None` when the file is missing.
+    pub mode: Option<String>,
+    pub owner: Option<String>,
+    pub group: Option<String>,
+    /// `dpkg --verify` reports its checksum changed.
+    pub modified: bool,
 }
 
 impl ChangeReport {
@@ -212,6 +245,7 @@ impl ChangeReport {
             protection: vec![],
             drill: None,
             restart: None,
+            downgrade: None,
         }
     }
 }
@@ -271,6 +305,7 @@ mod tests {
             protection: vec![],
             drill: None,
             restart: None,
+            downgrade: None,
         };
         let json = serde_json::to_value(&report).unwrap();
         assert_eq!(json["outcome"], "rolled_back");

@@ -34,6 +34,18 @@ pub enum UpdateSelector {
     Kind(UpdateKind),
     /// `{"packages": [NAME, …]}`: these packages' offered upgrades.
     Packages { packages: Vec<String> },
+    /// `{"downgrade": {NAME: VERSION, …}}`: a downgrade plan (docs/downgrade.md): each named
+    /// installed package goes to this exact lower version.
+    Downgrade {
+        downgrade: std::collections::BTreeMap<String, String>,
+    },
+}
+
+impl UpdateSelector {
+    /// Whether this is a downgrade plan.
+    pub fn is_downgrade(&self) -> bool {
+        matches!(self, UpdateSelector::Downgrade { .. })
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -69,6 +81,8 @@ pub struct PlanView {
     /// The plan's number: `/api/v1/plans/{id}`, `{"plan": id}` for a rollout.
     pub id: i64,
     pub name: String,
+    /// `update` or `downgrade` (docs/downgrade.md).
+    pub kind: String,
     /// `draft`, `in_review`, `approved`, `scheduled`, `rejected`, `expired`.
     pub state: String,
     /// Pass it back as `expected_version` to act on what you reviewed.
@@ -102,6 +116,10 @@ pub struct PlanView {
     pub rollback: Vec<PlanRollback>,
     /// Input that could not be used.
     pub problems: Vec<String>,
+    /// A downgrade plan's advisories that match at the targets but not at the installed
+    /// versions, most urgent first (empty for other plans).
+    #[serde(default)]
+    pub reintroduced: Vec<PlanReintroduced>,
     /// Evidence requests the controller sent to agents for this plan's targets.
     pub evidence_requested: Vec<String>,
     /// The rollout that carries the plan out, once scheduled.
@@ -204,6 +222,38 @@ pub struct ApprovePlan {
     pub expected_version: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub comment: Option<String>,
+    /// Required to approve a downgrade that brings back T0/T1 advisories (`gates.reintroduced`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub risk_acceptance: Option<RiskAcceptanceRequest>,
+}
+
+/// An approver's explicit acceptance of the risk a downgrade brings back.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RiskAcceptanceRequest {
+    /// Why (1 to 1,000 characters).
+    pub reason: String,
+    /// Until when (RFC 3339, in the future, at most 365 days ahead).
+    pub expires_at: Timestamp,
+}
+
+/// An advisory a downgrade plan brings back on one host.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlanReintroduced {
+    pub host: String,
+    pub hostname: String,
+    pub binary: String,
+    /// Installed now (the advisory does not match there).
+    pub installed: String,
+    pub target: String,
+    /// The package matched (the source package on Debian/Ubuntu) and its version at the target.
+    pub package: String,
+    pub package_version: String,
+    pub advisory: String,
+    pub aliases: Vec<String>,
+    /// `T0` … `T4`.
+    pub tier: String,
+    pub fixed: Option<String>,
 }
 
 /// `POST /api/v1/plans/{id}/reject`.

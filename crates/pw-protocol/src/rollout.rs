@@ -124,6 +124,11 @@ pub struct PlanRef {
     pub version: i64,
     pub author: String,
     pub approver: String,
+    /// A downgrade plan (docs/downgrade.md): the agent installs these lower versions
+    /// (`--allow-downgrades`) after checking that they are lower, available from the host's
+    /// sources and installable; no other change installs a lower version.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub downgrade: bool,
 }
 
 /// A rollout with every host's durable state.
@@ -167,6 +172,10 @@ pub struct RolloutHostView {
     /// The agent command the state waits for (or last waited for).
     pub command_id: Option<String>,
     pub updated_at: String,
+    /// A downgrade plan's change: the agent's checks and the permission comparison before and
+    /// after (from the report of `command_id`; docs/downgrade.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub downgrade: Option<Box<crate::DowngradeReport>>,
 }
 
 /// `GET /api/v1/rollouts`.

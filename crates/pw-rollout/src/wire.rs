@@ -417,6 +417,7 @@ mod tests {
                 },
             }),
             restart: Some(Box::new(restart_status("nginx.service"))),
+            downgrade: None,
         };
         let report = GuardReport::try_from(&wire).unwrap();
         let aftercare = report.aftercare.clone().unwrap();

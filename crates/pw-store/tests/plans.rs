@@ -84,6 +84,7 @@ fn approved(by: &str, plan: &pw_store::StoredPlan) -> ApprovalEvent {
         by: by.into(),
         gates: plan.gates.clone(),
         valid_until: t("2026-12-07T00:00:00Z"),
+        risk_acceptance: None,
     }
 }
 

@@ -8,8 +8,8 @@ use std::fmt::Write as _;
 use std::process::ExitCode;
 
 use pw_protocol::{
-    ApprovePlan, CreatePlan, PlanList, PlanView, RefreshPlan, RejectPlan, SubmitPlan, UpdateKind,
-    UpdateSelector,
+    ApprovePlan, CreatePlan, PlanList, PlanView, RefreshPlan, RejectPlan, RiskAcceptanceRequest,
+    SubmitPlan, UpdateKind, UpdateSelector,
 };
 use reqwest::Method;
 use serde_json::Value;
@@ -56,11 +56,15 @@ enum PlansCommand {
         group: Option<String>,
         /// Which pending upgrades: security (offered from a security suite, and what they pull
         /// in) or all.
-        #[arg(long, default_value = "security", value_parser = ["security", "all"], conflicts_with = "packages")]
+        #[arg(long, default_value = "security", value_parser = ["security", "all"], conflicts_with_all = ["packages", "downgrade"])]
         updates: String,
         /// Only these packages' offered upgrades (repeatable).
-        #[arg(long = "package")]
+        #[arg(long = "package", conflicts_with = "downgrade")]
         packages: Vec<String>,
+        /// A downgrade plan: this installed package goes to this exact lower version
+        /// (repeatable; docs/downgrade.md).
+        #[arg(long, value_name = "PKG=VERSION")]
+        downgrade: Vec<String>,
         /// How far ahead window slots are searched (1 to 90 days).
         #[arg(long, value_name = "DAYS")]
         horizon_days: Option<u32>,
@@ -86,6 +90,13 @@ enum PlansCommand {
         /// Recorded with the approval.
         #[arg(long)]
         comment: Option<String>,
+        /// A downgrade bringing back T0/T1 advisories: why you accept that risk (with
+        /// --risk-expires).
+        #[arg(long, value_name = "REASON", requires = "risk_expires")]
+        accept_risk: Option<String>,
+        /// Until when the risk is accepted (RFC 3339, at most 365 days ahead).
+        #[arg(long, value_name = "INSTANT", requires = "accept_risk")]
+        risk_expires: Option<jiff::Timestamp>,
     },
     /// Turn the plan down (approver), with a reason.
     Reject {
@@ -125,10 +136,14 @@ async fn command(client: &ApiClient, command: PlansCommand) -> anyhow::Result<St
             group,
             updates,
             packages,
+            downgrade,
             horizon_days,
             format,
         } => {
             let updates = match (packages.is_empty(), updates.as_str()) {
+                _ if !downgrade.is_empty() => UpdateSelector::Downgrade {
+                    downgrade: downgrade_targets(&downgrade)?,
+                },
                 (false, _) => UpdateSelector::Packages { packages },
                 (true, "all") => UpdateSelector::Kind(UpdateKind::All),
                 (true, _) => UpdateSelector::Kind(UpdateKind::Security),
@@ -160,10 +175,15 @@ async fn command(client: &ApiClient, command: PlansCommand) -> anyhow::Result<St
             id,
             expect_version,
             comment,
+            accept_risk,
+            risk_expires,
         } => {
             let body = ApprovePlan {
                 expected_version: expect_version,
                 comment,
+                risk_acceptance: accept_risk
+                    .zip(risk_expires)
+                    .map(|(reason, expires_at)| RiskAcceptanceRequest { reason, expires_at }),
             };
             (step(client, id, "approve", &body).await?, "text".into())
         }
@@ -189,6 +209,22 @@ async fn command(client: &ApiClient, command: PlansCommand) -> anyhow::Result<St
         "json" => Ok(format!("{}\n", serde_json::to_string_pretty(&view)?)),
         _ => Ok(plan_text(&view)),
     }
+}
+
+/// `--downgrade PKG=VERSION` flags as the request's map (the controller validates them).
+fn downgrade_targets(
+    given: &[String],
+) -> anyhow::Result<std::collections::BTreeMap<String, String>> {
+    let mut out = std::collections::BTreeMap::new();
+    for text in given {
+        let Some((name, version)) = text.split_once('=') else {
+            anyhow::bail!("--downgrade {text:?}: expected PKG=VERSION");
+        };
+        if out.insert(name.to_owned(), version.to_owned()).is_some() {
+            anyhow::bail!("--downgrade {name}: named more than once");
+        }
+    }
+    Ok(out)
 }
 
 async fn step<B: serde::Serialize>(
@@ -246,6 +282,34 @@ fn plan_text(plan: &PlanView) -> String {
     );
     for problem in strings(&plan.gates["staging_problems"]) {
         let _ = writeln!(out, "staging gate: {problem}");
+    }
+    for back in strings(&plan.gates["reintroduced"]) {
+        let _ = writeln!(out, "reintroduced (needs --accept-risk to approve): {back}");
+    }
+    if plan.kind == "downgrade" {
+        let _ = writeln!(
+            out,
+            "downgrade: {} advisor{} brought back",
+            plan.reintroduced.len(),
+            if plan.reintroduced.len() == 1 {
+                "y"
+            } else {
+                "ies"
+            }
+        );
+        for r in &plan.reintroduced {
+            let _ = writeln!(
+                out,
+                "  {} {} {} -> {}: {} {} (fixed in {})",
+                r.hostname,
+                r.binary,
+                r.installed,
+                r.target,
+                r.advisory,
+                r.tier,
+                r.fixed.as_deref().unwrap_or("no fix")
+            );
+        }
     }
     for reason in &plan.stale {
         let _ = writeln!(

@@ -11,7 +11,7 @@ use jiff::{SignedDuration, Timestamp};
 use pw_fleet::{FleetDocument, Resolution};
 use pw_model::Finding;
 use pw_planner::{Evidence, Host, Plan, PlanInput, Scope};
-use pw_protocol::{CreatePlan, MAX_EVIDENCE_TARGETS, PackagePin};
+use pw_protocol::{CreatePlan, MAX_EVIDENCE_TARGETS, PackagePin, PlanReintroduced, UpdateSelector};
 use pw_store::HostRow;
 use serde::{Deserialize, Serialize};
 
@@ -33,6 +33,9 @@ pub struct Source {
     pub basis: BTreeMap<String, Vec<Planned>>,
     /// `collect_evidence` commands sent for hosts that had no evidence for their targets.
     pub evidence_requested: Vec<String>,
+    /// A downgrade plan's advisories brought back (docs/downgrade.md); empty otherwise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reintroduced: Vec<PlanReintroduced>,
 }
 
 /// One change with its live basis and the deadline of the findings it fixes.
@@ -83,19 +86,29 @@ pub async fn build(
         fleet_version: stored.version,
         basis: BTreeMap::new(),
         evidence_requested: Vec::new(),
+        reintroduced: Vec::new(),
     };
+    let mut intel = super::downgrade::Intel::default();
     let mut offers = store.all_pending_updates().await?;
     let mut offered = BTreeSet::new();
     let mut chosen = Vec::with_capacity(selected.len());
     for (host, group) in &selected {
-        let Some(pending) = offers.remove(&host.id) else {
-            return Err(Refusal::NothingToPlan(format!(
-                "host {} ({}) has not reported the upgrades its package manager offers (its \
-                 agent reads them with apt on Debian/Ubuntu); nothing can be planned for it",
-                host.hostname, host.id
-            )));
+        let picked = if let UpdateSelector::Downgrade { downgrade } = &request.updates {
+            let (picked, back) =
+                super::downgrade::plan_host(store, &mut intel, host, downgrade, now).await?;
+            source.reintroduced.extend(back);
+            picked
+        } else {
+            let Some(pending) = offers.remove(&host.id) else {
+                return Err(Refusal::NothingToPlan(format!(
+                    "host {} ({}) has not reported the upgrades its package manager offers \
+                     (its agent reads them with apt on Debian/Ubuntu); nothing can be planned \
+                     for it",
+                    host.hostname, host.id
+                )));
+            };
+            select::chosen(&pending, &request.updates)
         };
-        let picked = select::chosen(&pending, &request.updates);
         offered.extend(picked.iter().map(|b| b.package.clone()));
         chosen.push((host, group, picked));
     }
@@ -110,7 +123,11 @@ pub async fn build(
     let mut ranked = store.findings_of(&ids).await?;
     for (host, group, picked) in chosen {
         let (planned, evidence) = with_evidence(picked, found.remove(&host.id))?;
-        let findings = findings_of(host, ranked.remove(&host.id), &planned)?;
+        // A downgrade fixes nothing: what it brings back is `reintroduced`.
+        let row = ranked
+            .remove(&host.id)
+            .filter(|_| !request.updates.is_downgrade());
+        let findings = findings_of(host, row, &planned)?;
         input
             .hosts
             .push(planner_host(host, group, &planned, findings.0));
@@ -136,7 +153,8 @@ pub async fn build(
         pw_fleet::window_slots(&document.policy, input.from, input.until).map_err(|problems| {
             anyhow::anyhow!("fleet document version {}: {problems:?}", stored.version)
         })?;
-    let plan = pw_planner::build_plan(&input, &document.policy, now);
+    let mut plan = pw_planner::build_plan(&input, &document.policy, now);
+    plan.gates.reintroduced = super::downgrade::gate(&source.reintroduced);
     let markdown = pw_planner::to_markdown(&plan);
     Ok(Built {
         plan,

@@ -12,6 +12,7 @@
 //! waits for them), and the plan is marked scheduled.
 
 mod build;
+mod downgrade;
 mod select;
 mod staging;
 mod view;
@@ -28,6 +29,12 @@ use pw_store::StoredPlan;
 use crate::{Controller, Refusal};
 
 pub use build::{Planned, Source};
+
+/// Whether a stored plan is a downgrade plan (its agents may then install lower versions).
+pub fn is_downgrade(stored: &StoredPlan) -> Result<bool, Refusal> {
+    let (_, source) = view::parts(stored)?;
+    Ok(view::kind(source.as_ref()) == "downgrade")
+}
 pub use select::{Basis, drift, is_security};
 
 /// How long an approval stays valid unless the plan is scheduled (it is, at once, when its
@@ -146,6 +153,13 @@ pub async fn approve(
         by: actor.to_owned(),
         gates,
         valid_until: now + SignedDuration::from_hours(24 * APPROVAL_VALID_DAYS),
+        risk_acceptance: request
+            .risk_acceptance
+            .as_ref()
+            .map(|r| pw_planner::RiskAcceptance {
+                reason: r.reason.clone(),
+                expires_at: r.expires_at,
+            }),
     };
     let approved = act(
         controller,

@@ -21,7 +21,7 @@ pub struct Basis {
     pub to: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub suite: Option<String>,
-    /// `security`, `update`, `requested` or `pulled_in`.
+    /// `security`, `update`, `requested`, `pulled_in` or `downgrade`.
     pub reason: String,
 }
 
@@ -44,6 +44,9 @@ pub fn is_security(update: &PendingRow) -> bool {
 
 /// Checks the request's package names (`updates.packages[i]: …`).
 pub fn check_selector(selector: &UpdateSelector) -> Result<(), String> {
+    if let UpdateSelector::Downgrade { downgrade } = selector {
+        return super::downgrade::check_request(downgrade);
+    }
     if let UpdateSelector::Packages { packages } = selector {
         if packages.is_empty() {
             return Err("updates.packages: name at least one package".into());
@@ -69,7 +72,9 @@ pub fn chosen(pending: &[PendingRow], selector: &UpdateSelector) -> Vec<Basis> {
                 UpdateSelector::Packages { packages } if packages.contains(&update.package) => {
                     "requested"
                 }
-                UpdateSelector::Packages { .. } => return None,
+                UpdateSelector::Packages { .. } | UpdateSelector::Downgrade { .. } => {
+                    return None;
+                }
             };
             Some(Basis {
                 package: update.package.clone(),

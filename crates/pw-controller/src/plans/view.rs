@@ -47,8 +47,19 @@ pub async fn staleness(controller: &Controller, source: &Source) -> Result<Vec<S
             out.push(format!("host {host_id} is no longer enrolled"));
             continue;
         };
-        let pending = offers.remove(host_id).unwrap_or_default();
         let basis: Vec<select::Basis> = planned.iter().map(|p| p.basis.clone()).collect();
+        if source.request.updates.is_downgrade() {
+            // A downgrade is planned on the installed versions, not on offers.
+            let packages = match store.inventory(host_id).await? {
+                Some(row) => serde_json::from_str(&row.packages).map_err(|e| {
+                    anyhow::anyhow!("host {host_id}: stored inventory is not valid: {e}")
+                })?,
+                None => Vec::new(),
+            };
+            out.extend(super::downgrade::drift(hostname, &basis, &packages));
+            continue;
+        }
+        let pending = offers.remove(host_id).unwrap_or_default();
         out.extend(select::drift(hostname, &basis, &pending));
     }
     Ok(out)
@@ -95,6 +106,7 @@ pub async fn view(
     Ok(PlanView {
         id: stored.id,
         name: stored.name,
+        kind: kind(source.as_ref()).to_owned(),
         state: stored.approval.name().to_owned(),
         version: stored.version,
         author: stored.author,
@@ -124,6 +136,10 @@ pub async fn view(
             })
             .collect(),
         problems: plan.problems.clone(),
+        reintroduced: source
+            .as_ref()
+            .map(|s| s.reintroduced.clone())
+            .unwrap_or_default(),
         evidence_requested: source
             .as_ref()
             .map(|s| s.evidence_requested.clone())
@@ -131,6 +147,15 @@ pub async fn view(
         rollout,
         history,
     })
+}
+
+/// `downgrade` for a downgrade plan, else `update`.
+pub fn kind(source: Option<&Source>) -> &'static str {
+    if source.is_some_and(|s| s.request.updates.is_downgrade()) {
+        "downgrade"
+    } else {
+        "update"
+    }
 }
 
 /// One line of the list.

@@ -149,14 +149,31 @@ pub fn record_versions(
         .collect()
 }
 
+/// Installs exactly these lower versions (`--allow-downgrades`): only for a downgrade change,
+/// whose targets the agent checked first (lower than installed, available, simulated).
+pub fn install_downgrade(
+    runner: &dyn Runner,
+    targets: &[PackageTarget],
+) -> anyhow::Result<ApplyOutcome> {
+    install(runner, targets, true)
+}
+
 /// Installs exactly these versions (upgrades only: a lower version is refused by apt).
 pub fn install_exact(
     runner: &dyn Runner,
     targets: &[PackageTarget],
 ) -> anyhow::Result<ApplyOutcome> {
+    install(runner, targets, false)
+}
+
+fn install(
+    runner: &dyn Runner,
+    targets: &[PackageTarget],
+    allow_downgrades: bool,
+) -> anyhow::Result<ApplyOutcome> {
     apply(
         runner,
-        false,
+        allow_downgrades,
         targets.iter().map(PackageTarget::apt_argument).collect(),
         targets
             .iter()

@@ -195,6 +195,7 @@ fn approval_flow_with_four_eyes_and_the_staging_gate() {
         by: by.into(),
         gates,
         valid_until: deadline,
+        risk_acceptance: None,
     };
     let refused = transition(&review, &approve("bob", plan.gates.clone()), now()).unwrap_err();
     assert!(refused.reason.contains("staging-first gate"), "{refused}");

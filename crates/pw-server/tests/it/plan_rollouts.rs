@@ -167,6 +167,7 @@ async fn approve(t: &TestController, id: i64, plan: &Plan) {
                 by: "bob".into(),
                 gates: plan.gates.clone(),
                 valid_until: now + week,
+                risk_acceptance: None,
             },
         ),
     ];

@@ -1,0 +1,293 @@
+//! A downgrade plan end to end on a real Debian 12 container (docs/downgrade.md), driven by the
+//! built `patchwarden server` and agent: the host is upgraded to pw-demo 1.0-2 (an ad-hoc
+//! rollout), an advisory fixed in 1.0-2 (CVSS 7.5: T1) is imported; a downgrade plan back to
+//! 1.0-1 lists it as reintroduced; approval without a risk acceptance is refused, with one it
+//! is scheduled (the acceptance is in the audit record); the rollout checks the target on the
+//! host (lower, available, simulated with downgrades allowed), installs it with
+//! `--allow-downgrades`, and — the group being a staging group — drills the rollback: back to
+//! the recorded 1.0-2, verified, then 1.0-1 again. The host ends at exactly 1.0-1 and the
+//! rollout shows the agent's checks and the conffile permissions before and after. Needs
+//! Docker and mmdebstrap (docs/testbed.md).
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use pw_testbed::Suite;
+use pw_testbed::repo::packages::{BASELINE, DEMO, SECURITY_FIX};
+use serde_json::{Value, json};
+
+const ADVISORY: &str = "PWTEST-DOWNGRADE-T1";
+
+fn document(host: &str) -> String {
+    format!(
+        r#"
+[rollout]
+verification = "3s"
+canary_percent = 50
+max_in_flight = 1
+
+[estimates]
+apply = "1s"
+rollback = "1s"
+host_overhead = "1s"
+
+[health_checks.demo-installed]
+kind = "command"
+target = "dpkg-query -W {DEMO}"
+
+[groups.web-staging]
+environment = "staging"
+owners = ["web-team@example.com"]
+windows = [{{ name = "always", rrule = "FREQ=DAILY", dtstart = "2026-01-01T00:00:00", tz = "UTC", duration = "25h" }}]
+health_checks = ["demo-installed"]
+[groups.web-staging.members]
+hosts = ["{host}"]
+"#
+    )
+}
+
+/// A fake advisory for pw-demo fixed in 1.0-2 with CVSS 7.5: T1 by the default policy.
+fn advisory() -> String {
+    json!({
+        "schema_version": "1.6.0",
+        "id": ADVISORY,
+        "published": "2025-01-01T00:00:00Z",
+        "modified": "2025-01-01T00:00:00Z",
+        "aliases": ["CVE-2099-4242"],
+        "summary": "pw-demo: information disclosure (FAKE, test fixture)",
+        "severity": [{"type": "CVSS_V3", "score": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:N/A:N"}],
+        "affected": [{
+            "package": {"ecosystem": "Debian:12", "name": DEMO},
+            "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": SECURITY_FIX}]}]
+        }]
+    })
+    .to_string()
+}
+
+/// `POST /api/v1/plans` for the downgrade, retried while the controller still has the
+/// inventory from before the upgrade (then the target is not lower than what it knows).
+async fn create_plan(controller: &Controller, token: &str, host: &str) -> Value {
+    let body = json!({
+        "name": "back to 1.0-1",
+        "hosts": [host],
+        "updates": {"downgrade": {DEMO: BASELINE}},
+    });
+    let started = Instant::now();
+    loop {
+        let (status, plan) = controller
+            .post_as(token, "/api/v1/plans", body.clone())
+            .await;
+        if status == 201 {
+            return plan;
+        }
+        let message = plan["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains("not lower than the installed"), "{plan}");
+        assert!(started.elapsed() < Duration::from_secs(90), "{plan}");
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn downgrade_plan_needs_risk_acceptance_then_lands_on_the_exact_lower_version() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let (fleet, gateway, controller) =
+        fleet_with_controller_suites(1, &[Suite::Stable, Suite::Security]);
+    let ids = fleet_with_agents(&controller, &fleet, &gateway).await;
+    let host = &fleet.hosts[0];
+    let listed = controller.get("/api/v1/hosts").await;
+    let hostname = listed["hosts"][0]["hostname"].as_str().unwrap().to_owned();
+    let applied = controller
+        .api()
+        .put(controller.url("/api/v1/fleet"))
+        .header("content-type", "application/toml")
+        .body(document(&hostname))
+        .send()
+        .await
+        .unwrap();
+    assert!(applied.status().is_success(), "{:?}", applied.text().await);
+
+    // The update that will be taken back.
+    let (status, rollout) = controller
+        .post("/api/v1/rollouts", rollout_body(&ids, SECURITY_FIX))
+        .await;
+    assert_eq!(status, 201, "{rollout}");
+    let view = controller
+        .wait_rollout(rollout["id"].as_str().unwrap(), Duration::from_secs(120))
+        .await;
+    assert_eq!(view["status"], "completed", "{view:#}");
+    assert_eq!(demo_version(host), SECURITY_FIX);
+
+    let fixture = controller.dir.path().join("advisory.json");
+    std::fs::write(&fixture, advisory()).unwrap();
+    let imported = std::process::Command::new(env!("CARGO_BIN_EXE_patchwarden"))
+        .args(["feeds", "import"])
+        .arg(&fixture)
+        .arg("--db")
+        .arg(controller.dir.path().join("patchwarden.db"))
+        .output()
+        .unwrap();
+    assert!(imported.status.success(), "{imported:?}");
+
+    let alice = add_operator(controller.dir.path(), "alice", "approver");
+    let bob = add_operator(controller.dir.path(), "bob", "approver");
+    let plan = create_plan(&controller, &alice, &hostname).await;
+    assert_eq!(plan["kind"], "downgrade", "{plan:#}");
+    let change = &plan["hosts"][0]["changes"][0];
+    assert_eq!(
+        (
+            &change["package"],
+            &change["from"],
+            &change["to"],
+            &change["reason"]
+        ),
+        (
+            &json!(DEMO),
+            &json!(SECURITY_FIX),
+            &json!(BASELINE),
+            &json!("downgrade")
+        ),
+        "{plan:#}"
+    );
+    let back = plan["reintroduced"].as_array().unwrap();
+    assert_eq!(back.len(), 1, "{plan:#}");
+    assert_eq!(back[0]["advisory"], ADVISORY);
+    assert_eq!(back[0]["tier"], "T1");
+    assert_eq!(back[0]["fixed"], SECURITY_FIX);
+    assert_eq!(back[0]["installed"], SECURITY_FIX);
+    assert_eq!(back[0]["target"], BASELINE);
+    let gate = plan["gates"]["reintroduced"][0].as_str().unwrap();
+    assert!(gate.contains(ADVISORY) && gate.contains("(T1)"), "{gate}");
+
+    let id = plan["id"].as_i64().unwrap();
+    let path = |action: &str| format!("/api/v1/plans/{id}/{action}");
+    let (status, _) = controller.post_as(&alice, &path("submit"), json!({})).await;
+    assert_eq!(status, 200);
+    let (status, refused) = controller.post_as(&bob, &path("approve"), json!({})).await;
+    assert_eq!(status, 409, "{refused}");
+    let message = refused["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("explicit risk acceptance") && message.contains(ADVISORY),
+        "{message}"
+    );
+    let expires = jiff::Timestamp::now() + jiff::SignedDuration::from_hours(24 * 7);
+    let acceptance = json!({"risk_acceptance": {
+        "reason": "1.0-2 breaks the billing export; back to 1.0-1 until upstream fixes it",
+        "expires_at": expires.to_string(),
+    }});
+    let (status, approved) = controller.post_as(&bob, &path("approve"), acceptance).await;
+    assert_eq!(status, 200, "{approved}");
+    assert_eq!(approved["state"], "scheduled", "{approved:#}");
+    let rollout = approved["rollout"].as_str().expect("a rollout").to_owned();
+    let started = Instant::now();
+    let view = controller
+        .wait_rollout(&rollout, Duration::from_secs(240))
+        .await;
+    eprintln!(
+        "downgrade rolled out with the drill in {:?}",
+        started.elapsed()
+    );
+    assert_eq!(view["status"], "completed", "{view:#}");
+    assert_eq!(view["plan"]["downgrade"], true, "{view:#}");
+    let done = &view["hosts"][0];
+    assert_eq!(done["state"], "done", "{view:#}");
+    assert_eq!(done["detail"]["drilled"], true, "{view:#}");
+    assert_eq!(demo_version(host), BASELINE);
+    assert_eq!(demo_configured_version(host), BASELINE);
+
+    // The agent's own checks and the permission comparison, in the rollout's answer.
+    let checked = &done["downgrade"];
+    assert_eq!(
+        checked["available"],
+        json!([format!("{DEMO}={BASELINE}")]),
+        "{view:#}"
+    );
+    let simulation: Vec<&str> = checked["simulation"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l.as_str().unwrap())
+        .collect();
+    assert!(
+        simulation
+            .iter()
+            .any(|l| l.starts_with(&format!("Inst {DEMO} [{SECURITY_FIX}] ({BASELINE} "))),
+        "{simulation:?}"
+    );
+    let conffile = "/etc/pw-demo/pw-demo.conf";
+    for side in ["files_before", "files_after"] {
+        let file = checked[side]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["path"] == conffile)
+            .unwrap_or_else(|| panic!("{side}: {checked:#}"));
+        assert_eq!(
+            (
+                &file["mode"],
+                &file["owner"],
+                &file["group"],
+                &file["modified"]
+            ),
+            (&json!("644"), &json!("root"), &json!("root"), &json!(false)),
+            "{side}: {file}"
+        );
+    }
+    assert_eq!(checked["files_changed"], json!([]), "{checked:#}");
+
+    // The drill went back to the recorded version before landing on the target again.
+    let journal = agent_journal(host);
+    assert!(journal.contains("\"step\":\"drill_verified\""), "{journal}");
+    assert!(
+        journal.contains(&format!("{DEMO}={SECURITY_FIX}")) || journal.contains("rolling_back"),
+        "{journal}"
+    );
+    let db = controller.dir.path().join("patchwarden.db");
+    let reports = sqlite_rows(&db, "SELECT report FROM change_reports").await;
+    let drilled: Vec<Value> = reports
+        .iter()
+        .map(|r| serde_json::from_str::<Value>(r).unwrap())
+        .filter(|r| r["drill"].is_object())
+        .collect();
+    assert_eq!(drilled.len(), 1, "{reports:?}");
+    assert_eq!(
+        drilled[0]["drill"]["rolled_back_to"],
+        json!([{"name": DEMO, "version": SECURITY_FIX}]),
+        "{:#}",
+        drilled[0]
+    );
+    assert_eq!(
+        drilled[0]["recorded"],
+        json!([{"name": DEMO, "version": SECURITY_FIX}])
+    );
+
+    // The acceptance is in the approval's audit record, with the approver.
+    let audit = sqlite_rows(
+        &db,
+        "SELECT actor || ' ' || details FROM audit WHERE action = 'plan.approved'",
+    )
+    .await;
+    assert_eq!(audit.len(), 1, "{audit:?}");
+    assert!(
+        audit[0].starts_with("bob ") && audit[0].contains("billing export"),
+        "{audit:?}"
+    );
+    assert!(audit_verify(&controller) > 0);
+}
+
+/// The first column of every row of `query`, as text, read from the controller's database.
+async fn sqlite_rows(db: &std::path::Path, query: &'static str) -> Vec<String> {
+    use sqlx::Row;
+    let url = format!("sqlite://{}?mode=ro", db.display());
+    let mut connection = <sqlx::SqliteConnection as sqlx::Connection>::connect(&url)
+        .await
+        .unwrap();
+    sqlx::query(query)
+        .fetch_all(&mut connection)
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.get::<String, _>(0))
+        .collect()
+}
