@@ -222,9 +222,12 @@ pub async fn act(
             plans::submit(controller, &c.operator, id, &request).await
         }
         "approve" => {
+            // The console offers no risk acceptance yet: a downgrade bringing back T0/T1
+            // advisories is approved through the API or `plans approve --accept-risk`.
             let request = ApprovePlan {
                 expected_version: form.expected_version,
                 comment: text,
+                risk_acceptance: None,
             };
             let approved = plans::approve(controller, &c.operator, id, &request).await;
             if approved.is_ok() {
