@@ -34,6 +34,9 @@ command -v curl >/dev/null || need_apt+=(curl)
 # PostgreSQL (pw-store's tests run on both backends; pw_testbed::postgres creates a throwaway
 # cluster with initdb + pg_ctl from /usr/lib/postgresql/*/bin, as the postgres user via runuser).
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)
+# The email notification test (crates/patchwarden/tests/notify_cli.rs): a real SMTP server with
+# STARTTLS, Debian's aiosmtpd (run with /usr/bin/python3 -m aiosmtpd).
+[ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'import aiosmtpd' >/dev/null 2>&1 || need_apt+=(python3-aiosmtpd)
 # Docker: only when there is no docker CLI at all. A machine with Docker Engine (or a docker CLI
 # talking to a remote daemon) keeps what it has.
 command -v docker >/dev/null || need_apt+=(docker.io)

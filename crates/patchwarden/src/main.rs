@@ -53,6 +53,9 @@ enum Command {
     /// host, time to remediate, accepted risks, GB/T 22239-2019 evidence) or `risk` (KEV/EPSS/
     /// CVSS exposure for a maintenance window), as JSON, CSV, HTML or PDF.
     Report(cmd::report::Args),
+    /// Notifications: `notify test` sends one test message to a channel (webhook, DingTalk,
+    /// Feishu, WeCom, Slack, email) and shows what its receiver answered.
+    Notify(cmd::notify::Args),
 }
 
 fn main() -> ExitCode {
@@ -74,6 +77,7 @@ fn main() -> ExitCode {
         Command::Plans(args) => cmd::plans::run(args),
         Command::Report(args) => cmd::report::run(args),
         Command::Fleet(args) => cmd::fleet::run(args),
+        Command::Notify(args) => cmd::notify::run(args),
     };
     match result {
         Ok(code) => code,

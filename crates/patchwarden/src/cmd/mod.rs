@@ -7,6 +7,7 @@ pub mod audit;
 pub mod downgrade;
 pub mod feeds;
 pub mod fleet;
+pub mod notify;
 pub mod operators;
 pub mod plan;
 pub mod plans;
