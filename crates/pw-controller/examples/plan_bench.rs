@@ -1,10 +1,11 @@
 //! Benchmark: a plan built from live data for N stored hosts (issue 9: 10,000 hosts in ≤ 2 s).
 //!
 //! `cargo run --release -p pw-controller --example plan_bench -- [HOSTS] [RUNS]` (defaults
-//! 10000, 3). Sets up a real SQLite store in a temporary directory: a fleet document with one
-//! production group matching every host by name, HOSTS enrolled hosts, each with an inventory of
-//! 60 packages, three offered upgrades (one from the security suite, two from updates) and ten
-//! ranked findings. Then times, RUNS times each, the use-cases the API calls:
+//! 10000, 3). Sets up a real SQLite store in a temporary directory (or, with
+//! `PATCHWARDEN_DATABASE_URL=postgres://…`, that empty PostgreSQL database): a fleet document
+//! with one production group matching every host by name, HOSTS enrolled hosts, each with an
+//! inventory of 60 packages, three offered upgrades (one from the security suite, two from
+//! updates) and ten ranked findings. Then times, RUNS times each, the use-cases the API calls:
 //! `plans::create` for the whole group (`updates: security`; the first run also sends every
 //! host a `collect_evidence` request, as a real first plan does) and `plans::get` (the plan
 //! with its staleness check against every host's live offers). Prints the median and the
@@ -17,7 +18,7 @@ use jiff::Timestamp;
 use pw_controller::{Controller, NoObserver, SystemClock, plans};
 use pw_model::{Finding, Tier};
 use pw_protocol::{CreatePlan, UpdateKind, UpdateSelector};
-use pw_store::{FindingsSnapshot, InventoryRow, NewHost, PendingRow, Store};
+use pw_store::{DatabaseUrl, FindingsSnapshot, InventoryRow, NewHost, PendingRow, Store};
 
 const FLEET: &str = r#"
 [rollout]
@@ -139,7 +140,12 @@ async fn main() -> anyhow::Result<()> {
     let hosts: usize = args.next().map_or(Ok(10_000), |a| a.parse())?;
     let runs: usize = args.next().map_or(Ok(3), |a| a.parse())?;
     let dir = tempfile::tempdir()?;
-    let store = Store::open(&dir.path().join("patchwarden.db")).await?;
+    // PATCHWARDEN_DATABASE_URL (an empty PostgreSQL database) measures that backend instead.
+    let store = match std::env::var("PATCHWARDEN_DATABASE_URL") {
+        Ok(url) if !url.is_empty() => Store::connect(&DatabaseUrl::parse(&url)?).await?,
+        _ => Store::open(&dir.path().join("patchwarden.db")).await?,
+    };
+    println!("database: {}", store.backend().as_str());
     let started = Instant::now();
     setup(&store, hosts, Timestamp::now()).await?;
     println!(
