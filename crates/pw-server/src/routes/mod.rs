@@ -48,6 +48,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/rollouts/{id}"),
     ("post", "/rollouts/{id}/{action}"),
     ("post", "/blocked-versions/clear"),
+    ("get", "/audit"),
+    ("get", "/windows"),
     ("get", "/metrics"),
     ("get", "/api/v1/openapi.json"),
     ("get", "/api/v1/hosts"),
@@ -121,6 +123,8 @@ pub fn app(state: AppState) -> Router {
         .route("/plans/{id}", get(console::plans::detail))
         .route("/plans/{id}/{action}", post(console::plans::act))
         .route("/rollouts", get(console::rollouts::list))
+        .route("/audit", get(console::audit::list))
+        .route("/windows", get(console::windows::calendar))
         .route("/rollouts/{id}", get(console::rollouts::detail))
         .route("/rollouts/{id}/{action}", post(console::rollouts::act))
         .route(

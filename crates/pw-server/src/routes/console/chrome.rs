@@ -120,7 +120,7 @@ impl Chrome {
             ("/plans", t.nav_plans, "plans"),
             ("/rollouts", t.nav_rollouts, "rollouts"),
             ("/audit", t.nav_audit, "audit"),
-            ("/reports", t.nav_reports, "reports"),
+            ("/reports/compliance?format=html", t.nav_reports, "reports"),
         ]
         .into_iter()
         .map(|(href, label, section)| NavItem {
@@ -145,6 +145,24 @@ impl Chrome {
         at.to_zoned(self.zone.clone())
             .strftime("%Y-%m-%d %H:%M %Z")
             .to_string()
+    }
+
+    /// The operator's zone.
+    pub fn zone(&self) -> &TimeZone {
+        &self.zone
+    }
+
+    /// `20:49`: hours and minutes in the operator's zone.
+    pub fn clock(&self, at: &Timestamp) -> String {
+        at.to_zoned(self.zone.clone()).strftime("%H:%M").to_string()
+    }
+
+    /// A weekday, Monday 1 to Sunday 7, abbreviated in the page's language.
+    pub fn weekday(&self, day: &i8) -> &'static str {
+        const EN: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+        const ZH: [&str; 7] = ["周一", "周二", "周三", "周四", "周五", "周六", "周日"];
+        let names = if self.t.lang == "zh-CN" { ZH } else { EN };
+        names[usize::from(day.clamp(&1, &7).unsigned_abs() - 1)]
     }
 
     /// [`Chrome::time`], or "never" for `None`.

@@ -6,14 +6,17 @@
 //! same as the API's), its forms call the same pw-controller use-cases as the API and are
 //! authorized by the API route's rule (`auth::access`) and the session's CSRF token.
 //!
+//! - `audit.rs`: `/audit`, filtered, with the chain's verification state.
 //! - `chrome.rs`: what every page's layout shows, times in the operator's zone.
 //! - `findings.rs`: `/findings`, one row per update to apply.
 //! - `generated.rs`: generated English text (reasons, summaries) in Chinese.
 //! - `plans.rs`: `/plans`, a plan's review and its forms (create, submit, approve, reject).
 //! - `rollouts.rs`: `/rollouts`, a rollout's progress, controls and operation log.
 //! - `hosts.rs`: `/hosts` (filters, paging in SQL) and `/hosts/{id}`.
+//! - `windows.rs`: `/windows`, four weeks of slots per group with capacity and blackouts.
 //! - `text.rs`, `text_en.rs`, `text_zh.rs`: the strings.
 
+pub mod audit;
 pub mod chrome;
 pub mod findings;
 pub mod generated;
@@ -23,6 +26,7 @@ pub mod rollouts;
 pub mod text;
 mod text_en;
 mod text_zh;
+pub mod windows;
 
 use askama::Template;
 use axum::extract::{Query, State};

@@ -212,6 +212,17 @@ pub const EN: Text = Text {
     blocked_at: "Blocked at",
     from_plan: "From plan",
     no_log: "No operation logged yet.",
+    audit_title: "Audit log",
+    chain_intact: "The hash chain is intact; records checked:",
+    chain_broken: "The hash chain is broken at record",
+    checkpoints_note: "Completeness against the signed checkpoints (the key is kept outside the database): patchwarden audit verify.",
+    action_starts: "Action starts with",
+    subject: "Subject",
+    windows_title: "Maintenance windows, the next four weeks",
+    windows_note: "Usable window slots per day with their capacity (time for changes after verification and the rollback buffer); shaded days are touched by a blackout.",
+    no_groups: "No fleet document applied yet: no groups, no windows.",
+    next_four_weeks: "next four weeks",
+    blackout: "Blackout",
     overdue_by: |days| {
         if days == 1 {
             "overdue by 1 day".to_owned()

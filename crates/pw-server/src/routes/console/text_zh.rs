@@ -212,6 +212,17 @@ pub const ZH_CN: Text = Text {
     blocked_at: "封禁时间",
     from_plan: "来自计划",
     no_log: "尚无操作记录。",
+    audit_title: "审计日志",
+    chain_intact: "哈希链完整；已校验记录数：",
+    chain_broken: "哈希链在以下记录处断裂：",
+    checkpoints_note: "与签名检查点的完整性比对（密钥保存在数据库之外）：patchwarden audit verify。",
+    action_starts: "操作前缀",
+    subject: "对象",
+    windows_title: "未来四周的维护窗口",
+    windows_note: "每天可用的窗口时段及其容量（扣除验证时间和回滚预留后的变更时间）；阴影表示当天受禁止变更期影响。",
+    no_groups: "尚未应用机群文档：没有分组，也没有维护窗口。",
+    next_four_weeks: "未来四周",
+    blackout: "禁止变更期",
     overdue_by: |days| format!("已逾期 {days} 天"),
     due_in: |days| {
         if days == 0 {
