@@ -31,18 +31,7 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let _ = rustls::crypto::ring::default_provider().install_default();
     let dir = tempfile::tempdir()?;
-    let settings = pw_server::ServerSettings {
-        listen: "127.0.0.1:0".parse()?,
-        data_dir: dir.path().to_owned(),
-        server_names: vec![],
-        max_poll_wait_secs: 5,
-        header_read_timeout_secs: 10,
-        max_connections_per_peer: 256,
-        public_url: None,
-        notify_retry_base_secs: 30,
-        notify_ca_file: None,
-        database: pw_store::DatabaseUrl::sqlite_file(&dir.path().join("patchwarden.db")),
-    };
+    let settings = pw_server::ServerSettings::loopback(dir.path());
     let controller = pw_server::start(&settings).await?;
     let store = &controller.state.store;
     let started = Instant::now();
@@ -187,15 +176,7 @@ async fn record(
     }
     let current: Vec<CurrentFinding> = findings
         .iter()
-        .map(|f| {
-            Ok(CurrentFinding {
-                binary: f.binary.clone(),
-                advisory: f.advisory.clone(),
-                tier: f.tier.index() as u8,
-                deadline: f.deadline,
-                json: serde_json::to_string(f)?,
-            })
-        })
+        .map(CurrentFinding::of)
         .collect::<anyhow::Result<_>>()?;
     let snapshot = FindingsSnapshot {
         host_id: host,

@@ -215,13 +215,13 @@ pub async fn compute_and_store(
     .context("scanning panicked")?;
     let current = findings
         .iter()
-        .map(current_finding)
+        .map(CurrentFinding::of)
         .collect::<anyhow::Result<Vec<_>>>()?;
     let backported = backported
         .iter()
         .map(|b| {
             Ok(BackportedFinding {
-                finding: current_finding(&b.finding)?,
+                finding: CurrentFinding::of(&b.finding)?,
                 reason: b.reason.clone(),
             })
         })
@@ -251,16 +251,6 @@ pub async fn compute_and_store(
         }
         Recorded::Stale => Ok(None),
     }
-}
-
-fn current_finding(f: &Finding) -> anyhow::Result<CurrentFinding> {
-    Ok(CurrentFinding {
-        binary: f.binary.clone(),
-        advisory: f.advisory.clone(),
-        tier: f.tier.index() as u8,
-        deadline: f.deadline,
-        json: serde_json::to_string(f)?,
-    })
 }
 
 /// Findings per tier `[T0..T4]`.

@@ -53,6 +53,25 @@ pub struct ServerSettings {
     pub database: pw_store::DatabaseUrl,
 }
 
+impl ServerSettings {
+    /// A controller on 127.0.0.1 (a free port) over a SQLite database in `data_dir`, with short
+    /// waits: the integration tests' and the benchmarks' controller.
+    pub fn loopback(data_dir: &std::path::Path) -> ServerSettings {
+        ServerSettings {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            data_dir: data_dir.to_owned(),
+            server_names: vec![],
+            max_poll_wait_secs: 5,
+            header_read_timeout_secs: 10,
+            max_connections_per_peer: 256,
+            public_url: None,
+            notify_retry_base_secs: 30,
+            notify_ca_file: None,
+            database: pw_store::DatabaseUrl::sqlite_file(&data_dir.join("patchwarden.db")),
+        }
+    }
+}
+
 impl RawServerSettings {
     /// `other`'s fields win where set.
     pub fn merge(self, other: RawServerSettings) -> RawServerSettings {

@@ -57,6 +57,19 @@ pub struct CurrentFinding {
     pub json: String,
 }
 
+impl CurrentFinding {
+    /// The history's view of a finding as the scan computed it.
+    pub fn of(finding: &pw_model::Finding) -> anyhow::Result<CurrentFinding> {
+        Ok(CurrentFinding {
+            binary: finding.binary.clone(),
+            advisory: finding.advisory.clone(),
+            tier: finding.tier.index() as u8,
+            deadline: finding.deadline,
+            json: serde_json::to_string(finding)?,
+        })
+    }
+}
+
 /// What recording a computation changed in the history.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct HistoryChange {

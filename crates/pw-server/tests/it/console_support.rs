@@ -43,13 +43,7 @@ pub async fn record(t: &TestController, host: &str, at: Timestamp, findings: &[F
     }
     let current: Vec<CurrentFinding> = findings
         .iter()
-        .map(|f| CurrentFinding {
-            binary: f.binary.clone(),
-            advisory: f.advisory.clone(),
-            tier: f.tier.index() as u8,
-            deadline: f.deadline,
-            json: serde_json::to_string(f).unwrap(),
-        })
+        .map(|f| CurrentFinding::of(f).unwrap())
         .collect();
     let snapshot = FindingsSnapshot {
         host_id: host,

@@ -26,18 +26,7 @@ impl TestController {
     pub async fn start_with(adjust: impl FnOnce(&mut ServerSettings)) -> TestController {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let dir = tempfile::tempdir().unwrap();
-        let mut settings = ServerSettings {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            data_dir: dir.path().to_owned(),
-            server_names: vec![],
-            max_poll_wait_secs: 5,
-            header_read_timeout_secs: 10,
-            max_connections_per_peer: 256,
-            public_url: None,
-            notify_retry_base_secs: 30,
-            notify_ca_file: None,
-            database: pw_store::DatabaseUrl::sqlite_file(&dir.path().join("patchwarden.db")),
-        };
+        let mut settings = ServerSettings::loopback(dir.path());
         adjust(&mut settings);
         let controller = pw_server::start(&settings).await.unwrap();
         let admin_token = pw_server::create_operator(
