@@ -274,6 +274,33 @@ async fn downgrade_plan_needs_risk_acceptance_then_lands_on_the_exact_lower_vers
         "{audit:?}"
     );
     assert!(audit_verify(&controller) > 0);
+
+    // A target the host's sources do not offer: the agent refuses before touching anything (apt's
+    // simulation already names it; the `apt-cache policy` check stands behind it).
+    let body = json!({
+        "name": "to a version nobody ships",
+        "hosts": [hostname],
+        "updates": {"downgrade": {DEMO: "1.0-0"}},
+    });
+    let (status, missing) = controller.post_as(&alice, "/api/v1/plans", body).await;
+    assert_eq!(status, 201, "{missing}");
+    assert_eq!(missing["reintroduced"], json!([]), "{missing:#}");
+    let id = missing["id"].as_i64().unwrap();
+    let path = |action: &str| format!("/api/v1/plans/{id}/{action}");
+    controller.post_as(&alice, &path("submit"), json!({})).await;
+    let (status, approved) = controller.post_as(&bob, &path("approve"), json!({})).await;
+    assert_eq!(status, 200, "{approved}");
+    let rollout = approved["rollout"].as_str().expect("a rollout").to_owned();
+    let view = controller
+        .wait_rollout(&rollout, Duration::from_secs(120))
+        .await;
+    assert_ne!(view["hosts"][0]["state"], "done", "{view:#}");
+    let text = view.to_string();
+    assert!(
+        text.contains("apt refuses the downgrade (apt-get -s install --allow-downgrades): Version '1.0-0' for 'pw-demo' was not found"),
+        "{view:#}"
+    );
+    assert_eq!(demo_configured_version(host), BASELINE);
 }
 
 /// The first column of every row of `query`, as text, read from the controller's database.
