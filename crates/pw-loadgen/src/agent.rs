@@ -24,6 +24,9 @@ pub struct Shared {
     /// Bounds the inventory reports in flight (the load generator's own concurrency).
     pub inventory_gate: Semaphore,
     pub poll_wait_secs: u64,
+    /// Rounds up to this one report a different inventory than the round before (pool entry
+    /// `index + round - 1`); later rounds repeat the last one unchanged.
+    pub changed_rounds: u32,
     pub heartbeats: Latencies,
     pub inventories: Latencies,
     pub results: Latencies,
@@ -113,7 +116,7 @@ impl SimAgent {
             if round > reported {
                 let _permit = shared.inventory_gate.acquire().await;
                 let started = Instant::now();
-                match self.inventory(&shared).await {
+                match self.inventory(&shared, round).await {
                     Ok(_) => {
                         shared.inventories.record(started.elapsed());
                         shared.inventories_done.fetch_add(1, Ordering::Relaxed);
@@ -154,10 +157,11 @@ impl SimAgent {
         }
     }
 
-    async fn inventory(&self, shared: &Shared) -> anyhow::Result<InventoryAck> {
+    async fn inventory(&self, shared: &Shared, round: u32) -> anyhow::Result<InventoryAck> {
+        let shift = round.min(shared.changed_rounds).saturating_sub(1) as usize;
         let body = shared
             .pool
-            .entry(self.index)
+            .entry(self.index + shift)
             .report_body(&self.hostname, jiff::Timestamp::now());
         let request = self
             .http
@@ -200,6 +204,7 @@ impl SimAgent {
                     protection: Vec::new(),
                     drill: None,
                     restart: None,
+                    downgrade: None,
                 };
                 CommandResult {
                     status: CommandStatus::Succeeded,

@@ -47,9 +47,13 @@ pub struct Args {
     /// The shared data folder (pw-bench's synthetic fleet reads the real package lists there).
     #[arg(long, default_value = "../shared/data")]
     pub data_dir: PathBuf,
-    /// Inventory rounds (every agent reports once per round; later rounds are re-reports).
+    /// Inventory rounds in which every agent reports a different inventory than before (the
+    /// first is the fleet's first report; later ones change every host's package list).
     #[arg(long, default_value_t = 2)]
     pub rounds: u32,
+    /// Then rounds in which every agent reports its last inventory again, unchanged.
+    #[arg(long, default_value_t = 1)]
+    pub unchanged_rounds: u32,
     /// Enrollments and inventory reports in flight at once.
     #[arg(long, default_value_t = 64)]
     pub concurrency: usize,

@@ -73,8 +73,9 @@ impl Operator {
         pw_agent::send_json(request).await
     }
 
-    /// The sum of a counter family's samples in `/metrics` (e.g. `patchwarden_findings_scans`).
-    pub async fn counter(&self, family: &str) -> anyhow::Result<f64> {
+    /// The sum of a metric's samples in `/metrics` (any labels): a gauge by its name
+    /// (`patchwarden_findings_scans_pending`), a counter as `FAMILY_total`.
+    pub async fn metric(&self, name: &str) -> anyhow::Result<f64> {
         let text = self
             .request(reqwest::Method::GET, "/metrics")
             .send()
@@ -82,13 +83,12 @@ impl Operator {
             .error_for_status()?
             .text()
             .await?;
-        Ok(sum_counter(&text, family))
+        Ok(sum_series(&text, name))
     }
 }
 
-/// Sums `FAMILY_total` samples (any labels) of an OpenMetrics text.
-fn sum_counter(text: &str, family: &str) -> f64 {
-    let name = format!("{family}_total");
+/// Sums the samples of metric `name` (any labels) of an OpenMetrics text.
+fn sum_series(text: &str, name: &str) -> f64 {
     text.lines()
         .filter(|line| !line.starts_with('#'))
         .filter_map(|line| {
@@ -104,17 +104,15 @@ fn sum_counter(text: &str, family: &str) -> f64 {
 #[cfg(test)]
 mod tests {
     #[test]
-    fn sums_a_counter_family() {
+    fn sums_a_metric_over_labels() {
         let text = "# TYPE patchwarden_findings_scans counter\n\
                     patchwarden_findings_scans_total{outcome=\"stored\"} 7\n\
                     patchwarden_findings_scans_total{outcome=\"dropped\"} 2\n\
                     patchwarden_findings_scans_created{outcome=\"stored\"} 1.7e9\n\
                     patchwarden_agent_heartbeats_total 40\n";
-        assert_eq!(super::sum_counter(text, "patchwarden_findings_scans"), 9.0);
-        assert_eq!(
-            super::sum_counter(text, "patchwarden_agent_heartbeats"),
-            40.0
-        );
-        assert_eq!(super::sum_counter(text, "patchwarden_missing"), 0.0);
+        let sum = |name| super::sum_series(text, name);
+        assert_eq!(sum("patchwarden_findings_scans_total"), 9.0);
+        assert_eq!(sum("patchwarden_agent_heartbeats_total"), 40.0);
+        assert_eq!(sum("patchwarden_missing"), 0.0);
     }
 }

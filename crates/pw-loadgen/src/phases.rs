@@ -42,6 +42,9 @@ pub struct Round {
     pub ingest_per_sec: f64,
     /// From the round's start until every report of the round was scanned.
     pub scans_done_secs: f64,
+    /// Scans the round caused (unchanged reports cause none; a host reporting twice before its
+    /// scan ran is scanned once).
+    pub scans: f64,
     pub heartbeat_during: Summary,
     pub controller_cores: f64,
     pub controller_rss_mib: f64,
@@ -77,6 +80,7 @@ pub async fn run(args: &Args) -> anyhow::Result<Report> {
         pool,
         inventory_gate: Semaphore::new(args.concurrency),
         poll_wait_secs: args.poll_wait,
+        changed_rounds: args.rounds,
         heartbeats: Latencies::default(),
         inventories: Latencies::default(),
         results: Latencies::default(),
@@ -100,7 +104,7 @@ pub async fn run(args: &Args) -> anyhow::Result<Report> {
     }
     let probe = Probe(args.controller_pid);
     report.steady = Some(steady(args, &shared, &probe).await?);
-    for round in 1..=args.rounds {
+    for round in 1..=args.rounds + args.unchanged_rounds {
         let figures = inventory_round(args, &shared, &operator, &probe, (round, &round_tx)).await?;
         report.rounds.push(figures);
     }
@@ -207,7 +211,7 @@ async fn inventory_round(
     (round, start): (u32, &watch::Sender<u32>),
 ) -> anyhow::Result<Round> {
     // Counted before the round starts: its first scans may finish within milliseconds.
-    let scans_before = operator.counter("patchwarden_findings_scans").await?;
+    let scans_before = operator.metric("patchwarden_findings_scans_total").await?;
     let before = probe.sample()?;
     let started = Instant::now();
     start.send_replace(round);
@@ -217,20 +221,24 @@ async fn inventory_round(
     })
     .await?;
     let ingest_secs = started.elapsed().as_secs_f64();
+    // Every report of the round is acknowledged, so every scan it needs is queued: the round
+    // is ranked when none is pending.
     until(args, "scans of the round", async || {
-        Ok(
-            operator.counter("patchwarden_findings_scans").await? - scans_before
-                >= args.agents as f64,
-        )
+        Ok(operator
+            .metric("patchwarden_findings_scans_pending")
+            .await?
+            == 0.0)
     })
     .await?;
     let scans_done_secs = started.elapsed().as_secs_f64();
+    let scans = operator.metric("patchwarden_findings_scans_total").await? - scans_before;
     let (controller_cores, controller_rss_mib) = probe.since(before)?;
     let figures = Round {
         round,
         inventory: shared.inventories.summary(true),
         ingest_per_sec: args.agents as f64 / ingest_secs,
         scans_done_secs,
+        scans,
         heartbeat_during: shared.heartbeats.summary(true),
         controller_cores,
         controller_rss_mib,

@@ -35,8 +35,9 @@ impl IntelligenceCache {
 
     /// The intelligence for `os` and where it came from.
     pub async fn for_release(&self, os: &OsRelease) -> anyhow::Result<Arc<(Intelligence, String)>> {
-        let mut loaded = self.loaded.lock().await;
+        // Read before the lock: scans of other hosts must not queue behind this query.
         let import = self.store.last_feed_import().await?;
+        let mut loaded = self.loaded.lock().await;
         if let Some(found) = loaded.get(os)
             && found.import == import
         {
@@ -273,44 +274,46 @@ pub async fn rerank_stored(
 ) -> anyhow::Result<usize> {
     let mut ranked = 0;
     for host in store.hosts().await? {
-        let Some(inventory) = store.inventory(&host.id).await? else {
-            continue;
-        };
-        let pending = store.pending_updates(&host.id).await?;
-        let parsed = pw_model::OsRelease::parse(&inventory.os)
-            .map_err(anyhow::Error::from)
-            .and_then(|os| {
-                let evidence = HostEvidence::from_stored(
-                    inventory.backport_history.as_deref(),
-                    pending.as_deref(),
-                )?;
-                Ok((os, serde_json::from_str(&inventory.packages)?, evidence))
-            });
-        let (os, packages, evidence) = match parsed {
-            Ok(parsed) => parsed,
-            Err(error) => {
-                tracing::error!(
-                    host_id = host.id,
-                    error = format!("{error:#}"),
-                    "stored inventory unreadable"
-                );
-                continue;
-            }
-        };
-        let result = compute_and_store(
-            cache,
-            store,
-            &host.id,
-            &os,
-            packages,
-            evidence,
-            inventory.collected_at,
-            now,
-        )
-        .await?;
-        if result.is_some() {
-            ranked += 1;
+        match scan_stored(cache, store, &host.id, now).await {
+            Ok(Some(_)) => ranked += 1,
+            Ok(None) => {}
+            Err(error) => tracing::error!(
+                host_id = host.id,
+                error = format!("{error:#}"),
+                "stored inventory not ranked"
+            ),
         }
     }
     Ok(ranked)
+}
+
+/// Scans the host's stored inventory with its stored evidence and records the findings (how
+/// many, with the events of new T0/T1 ones); `None` when the host has no inventory or a newer
+/// one arrived meanwhile.
+pub async fn scan_stored(
+    cache: &IntelligenceCache,
+    store: &Store,
+    host_id: &str,
+    now: Timestamp,
+) -> anyhow::Result<Option<(usize, Vec<pw_notify::Event>)>> {
+    let Some(inventory) = store.inventory(host_id).await? else {
+        return Ok(None);
+    };
+    let pending = store.pending_updates(host_id).await?;
+    let os = OsRelease::parse(&inventory.os)?;
+    let evidence =
+        HostEvidence::from_stored(inventory.backport_history.as_deref(), pending.as_deref())?;
+    let packages: Vec<InstalledPackage> =
+        serde_json::from_str(&inventory.packages).context("stored inventory unreadable")?;
+    compute_and_store(
+        cache,
+        store,
+        host_id,
+        &os,
+        packages,
+        evidence,
+        inventory.collected_at,
+        now,
+    )
+    .await
 }

@@ -15,6 +15,7 @@ mod findings;
 mod metrics;
 pub mod pdf;
 mod routes;
+mod scan_queue;
 mod settings;
 mod state;
 mod tls;

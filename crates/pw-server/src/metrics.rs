@@ -82,6 +82,8 @@ pub struct Metrics {
     heartbeats: Counter,
     inventory_reports: Counter,
     command_results: Family<OutcomeLabels, Counter>,
+    inventory_unchanged: Counter,
+    scans_pending: Gauge,
     scans: Family<OutcomeLabels, Counter>,
     rollout: RolloutMetrics,
     findings: FindingMetrics,
@@ -216,6 +218,18 @@ impl Metrics {
             "Inventory reports stored",
             inventory_reports.clone(),
         );
+        let inventory_unchanged = Counter::default();
+        registry.register(
+            "agent_inventory_unchanged",
+            "Inventory reports equal to the stored one (not stored again, not scanned)",
+            inventory_unchanged.clone(),
+        );
+        let scans_pending = Gauge::default();
+        registry.register(
+            "findings_scans_pending",
+            "Scans of stored inventory reports waiting or running",
+            scans_pending.clone(),
+        );
         let command_results = Family::<OutcomeLabels, Counter>::default();
         registry.register(
             "agent_command_results",
@@ -241,6 +255,8 @@ impl Metrics {
             enrollments,
             heartbeats,
             inventory_reports,
+            inventory_unchanged,
+            scans_pending,
             command_results,
             scans,
         }
@@ -287,9 +303,13 @@ impl Metrics {
         self.heartbeats.inc();
     }
 
-    pub fn inventory_report(&self, host_id: &str, packages: usize) {
-        tracing::info!(host_id, packages, "inventory stored");
+    /// An inventory report stored; `changed: false` when it equalled the stored one.
+    pub fn inventory_report(&self, host_id: &str, packages: usize, changed: bool) {
+        tracing::info!(host_id, packages, changed, "inventory stored");
         self.inventory_reports.inc();
+        if !changed {
+            self.inventory_unchanged.inc();
+        }
     }
 
     pub fn command_result(&self, command_id: &str, status: &str) {
@@ -308,6 +328,12 @@ impl Metrics {
                 outcome: outcome.to_owned(),
             })
             .inc();
+    }
+
+    /// Scans of stored reports not finished (waiting or running), at the scrape.
+    pub fn scans_pending(&self, pending: usize) {
+        self.scans_pending
+            .set(i64::try_from(pending).unwrap_or(i64::MAX));
     }
 
     /// The OpenMetrics text exposition.

@@ -12,6 +12,7 @@ use tokio::sync::{Notify, watch};
 use crate::ca::{Ca, new_token, token_sha256};
 use crate::findings::IntelligenceCache;
 use crate::metrics::Metrics;
+use crate::scan_queue::ScanQueue;
 
 /// Default and longest lifetime of an enrollment token.
 pub const DEFAULT_TOKEN_TTL: Duration = Duration::from_secs(3600);
@@ -26,6 +27,8 @@ pub struct AppState {
     pub ca: Arc<Ca>,
     pub metrics: Arc<Metrics>,
     pub intelligence: Arc<IntelligenceCache>,
+    /// Hosts whose reported inventory waits for its scan (`scan_queue.rs`).
+    pub scans: Arc<ScanQueue>,
     /// Flips to `true` when the controller shuts down (long-polls return at once).
     pub shutdown: watch::Receiver<bool>,
     pub max_poll_wait: Duration,
@@ -43,9 +46,30 @@ impl AppState {
         max_poll_wait: Duration,
     ) -> anyhow::Result<AppState> {
         let metrics = Arc::new(Metrics::new());
+        let intelligence = Arc::new(IntelligenceCache::new(store.clone()));
+        let scans = Arc::new(ScanQueue::default());
+        // One scan worker per core: a scan is CPU work (matching) between two database calls.
+        let workers = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(1, 8));
+        let controller = Controller::new(store.clone(), Arc::new(SystemClock), metrics.clone());
+        for _ in 0..workers {
+            tokio::spawn(crate::scan_queue::worker(
+                controller.clone(),
+                scans.clone(),
+                intelligence.clone(),
+                store.clone(),
+                metrics.clone(),
+                shutdown.clone(),
+            ));
+        }
+        tokio::spawn(crate::scan_queue::rerank_on_import(
+            scans.clone(),
+            store.clone(),
+            shutdown.clone(),
+        ));
         Ok(AppState {
-            controller: Controller::new(store.clone(), Arc::new(SystemClock), metrics.clone()),
-            intelligence: Arc::new(IntelligenceCache::new(store.clone())),
+            controller,
+            intelligence,
+            scans,
             store,
             ca,
             metrics,

@@ -316,94 +316,6 @@ impl Store {
         Ok(())
     }
 
-    /// Replaces the host's inventory (and pending updates when reported) in one transaction.
-    pub async fn store_inventory(
-        &self,
-        host_id: &str,
-        hostname: &str,
-        inventory: &InventoryRow,
-        pending: Option<&[PendingRow]>,
-    ) -> anyhow::Result<()> {
-        let mut tx = self.begin_immediate().await?;
-        let now = Timestamp::now().to_string();
-        sqlx::query(
-            "INSERT INTO inventories (host_id, reported_at, collected_at, os, packages,
-               package_count, reboot_required, reboot_required_by, pending_reported,
-               backport_history, restart)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-             ON CONFLICT (host_id) DO UPDATE SET reported_at = excluded.reported_at,
-               collected_at = excluded.collected_at, os = excluded.os,
-               packages = excluded.packages, package_count = excluded.package_count,
-               reboot_required = excluded.reboot_required,
-               reboot_required_by = excluded.reboot_required_by,
-               pending_reported = excluded.pending_reported,
-               backport_history = excluded.backport_history, restart = excluded.restart",
-        )
-        .bind(host_id)
-        .bind(&now)
-        .bind(inventory.collected_at.to_string())
-        .bind(&inventory.os)
-        .bind(&inventory.packages)
-        .bind(inventory.package_count as i64)
-        .bind(i64::from(inventory.reboot_required))
-        .bind(&inventory.reboot_required_by)
-        .bind(i64::from(pending.is_some()))
-        .bind(&inventory.backport_history)
-        .bind(&inventory.restart)
-        .execute(&mut *tx)
-        .await
-        .with_context(|| format!("storing the inventory of host {host_id}"))?;
-        sqlx::query("UPDATE hosts SET os = $1, hostname = $2, last_seen_at = $3 WHERE id = $4")
-            .bind(&inventory.os)
-            .bind(hostname)
-            .bind(&now)
-            .bind(host_id)
-            .execute(&mut *tx)
-            .await
-            .context("updating the host")?;
-        sqlx::query("DELETE FROM pending_updates WHERE host_id = $1")
-            .bind(host_id)
-            .execute(&mut *tx)
-            .await
-            .context("clearing pending updates")?;
-        for update in pending.unwrap_or_default() {
-            sqlx::query(
-                "INSERT INTO pending_updates
-                   (host_id, package, arch, from_version, to_version, origin, suite, cves)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-                 ON CONFLICT (host_id, package, arch) DO UPDATE SET
-                   from_version = excluded.from_version, to_version = excluded.to_version,
-                   origin = excluded.origin, suite = excluded.suite, cves = excluded.cves",
-            )
-            .bind(host_id)
-            .bind(&update.package)
-            .bind(&update.arch)
-            .bind(&update.from_version)
-            .bind(&update.to_version)
-            .bind(&update.origin)
-            .bind(&update.suite)
-            .bind(&update.cves)
-            .execute(&mut *tx)
-            .await
-            .with_context(|| format!("storing the pending update of {}", update.package))?;
-        }
-        let actor = format!("agent:{host_id}");
-        let details = serde_json::json!({
-            "os": inventory.os,
-            "packages": inventory.package_count,
-            "pending_updates": pending.map(|p| p.len()),
-            "reboot_required": inventory.reboot_required,
-        });
-        let entry = AuditEntry {
-            actor: &actor,
-            action: "inventory.reported",
-            subject: host_id,
-            details,
-        };
-        append(&mut tx, &entry).await?;
-        tx.commit().await.context("committing the inventory")
-    }
-
     /// Every host, by hostname.
     pub async fn hosts(&self) -> anyhow::Result<Vec<HostRow>> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
@@ -547,7 +459,7 @@ impl Store {
     }
 }
 
-fn pending_row(r: &sqlx::any::AnyRow) -> anyhow::Result<PendingRow> {
+pub(crate) fn pending_row(r: &sqlx::any::AnyRow) -> anyhow::Result<PendingRow> {
     Ok(PendingRow {
         package: r.try_get("package")?,
         arch: r.try_get("arch")?,

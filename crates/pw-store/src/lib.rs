@@ -17,6 +17,7 @@ mod evidence;
 mod files;
 mod findings;
 mod fleet;
+mod inventories;
 mod lease;
 mod notifications;
 mod operators;
@@ -52,6 +53,7 @@ pub use findings::{
     Recorded,
 };
 pub use fleet::{FleetRefusal, StoredFleet};
+pub use inventories::InventoryStored;
 pub use lease::SchedulerLease;
 pub use notifications::{ChannelSecret, NewNotification, OutboxCounts, OutboxRow};
 pub use operators::{

@@ -162,51 +162,20 @@ pub async fn inventory(
     if let Some(labels) = &report.labels {
         state.store.set_host_labels(&host_id, labels).await?;
     }
-    state
+    let stored = state
         .store
         .store_inventory(&host_id, &hostname, &row, pending.as_deref())
         .await?;
+    let changed = stored == pw_store::InventoryStored::Changed;
     state
         .metrics
-        .inventory_report(&host_id, report.packages.len());
+        .inventory_report(&host_id, report.packages.len(), changed);
     let packages = report.packages.len();
-    // Scanning can take a moment the first time (feeds are parsed once per release); the agent
-    // does not wait for it.
-    let background = state.clone();
-    let host = host_id.clone();
-    let evidence = crate::findings::HostEvidence::from_stored(
-        row.backport_history.as_deref(),
-        pending.as_deref(),
-    )?;
-    tokio::spawn(async move {
-        let result = crate::findings::compute_and_store(
-            &background.intelligence,
-            &background.store,
-            &host,
-            &os,
-            report.packages,
-            evidence,
-            report.collected_at,
-            Timestamp::now(),
-        )
-        .await;
-        let outcome = match result {
-            Ok(Some((count, events))) => {
-                tracing::info!(host_id = host, findings = count, "findings computed");
-                pw_controller::notify::emit(&background.controller, events).await;
-                "stored"
-            }
-            Ok(None) => {
-                tracing::info!(host_id = host, "findings of an older inventory dropped");
-                "dropped"
-            }
-            Err(error) => {
-                tracing::error!(host_id = host, error = format!("{error:#}"), "scan failed");
-                "failed"
-            }
-        };
-        background.metrics.scan(outcome);
-    });
+    // The scan runs in the background (`scan_queue.rs`): the agent does not wait for it, and
+    // an unchanged inventory needs none.
+    if changed {
+        state.scans.push(&host_id);
+    }
     Ok(Json(InventoryAck { host_id, packages }))
 }
 

@@ -315,6 +315,7 @@ async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
     // The findings gauges are computed from the stored findings at the time of the scrape.
     let tally = crate::compliance::tally(&state.store, jiff::Timestamp::now()).await?;
     state.metrics.findings(&tally);
+    state.metrics.scans_pending(state.scans.pending());
     let content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8";
     Ok((
         [(header::CONTENT_TYPE, content_type)],

@@ -1,6 +1,7 @@
 //! The controller's loaded intelligence follows feed imports made while it runs: a host scanned
-//! before an import has no finding for pw-demo; after `feeds import` of an advisory the next
-//! inventory is scanned with it (the cache is keyed by the last import).
+//! before an import has no finding for pw-demo; after `feeds import` of an advisory every host
+//! is ranked again with it (the cache is keyed by the last import), although its agent reports
+//! the same inventory — which by itself costs no scan (issue 15).
 
 use std::time::Duration;
 
@@ -49,13 +50,40 @@ async fn feeds_imported_while_the_controller_runs_are_used_for_the_next_scan() {
         "{before}"
     );
 
+    // The same report again: stored as unchanged, not scanned.
+    let metric = async |name: &str| -> f64 {
+        let (_, text) = t.get_text("/metrics").await;
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("{name} not in /metrics:\n{text}"))
+    };
+    let scans = "patchwarden_findings_scans_total{outcome=\"stored\"}";
+    let scanned = metric(scans).await;
+    let inventory = json!({
+        "protocol_version": 1, "hostname": "web-0", "os": "debian:12",
+        "packages": [{"name": "pw-demo", "version": "1.0-1", "arch": "all"}],
+        "reboot_required": false, "collected_at": "2026-11-01T00:00:05Z"
+    });
+    assert_eq!(t.agent_post(&agent, "inventory", &inventory).await, 200);
+    assert_eq!(
+        metric("patchwarden_agent_inventory_unchanged_total").await,
+        1.0
+    );
+    assert_eq!(metric("patchwarden_findings_scans_pending").await, 0.0);
+    assert_eq!(
+        metric(scans).await,
+        scanned,
+        "an unchanged inventory is not scanned"
+    );
+
     let input = pw_feeds::Input::new("pw-demo.json", OSV.as_bytes().to_vec());
     pw_feeds::import(&t.controller.state.store, &[input], &pw_feeds::Silent)
         .await
         .unwrap();
     // Findings times have one-second resolution at most; make the next one differ.
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    let after = scan(&t, &agent, host, &before["computed_at"]).await;
+    // No report needed: the import queues every host (checked every 2 s).
+    let after = findings_after(&t, host, &before["computed_at"]).await;
     assert_eq!(advisories(&after), ["PW-2026-0001"], "{after}");
     assert_eq!(after["source"], "controller database");
     assert_eq!(after["findings"][0]["fixed"], "1.0-2");
