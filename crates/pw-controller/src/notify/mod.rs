@@ -12,6 +12,9 @@ mod finding_events;
 mod rollout_events;
 pub mod send;
 
+#[cfg(test)]
+mod events_tests;
+
 use std::sync::Arc;
 
 use jiff::Timestamp;
