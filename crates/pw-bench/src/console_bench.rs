@@ -82,8 +82,9 @@ async fn main() -> anyhow::Result<()> {
                 .header("cookie", &cookie)
                 .send()
                 .await?;
-            anyhow::ensure!(answer.status() == 200, "{path}: {}", answer.status());
+            let status = answer.status();
             let html = answer.text().await?;
+            anyhow::ensure!(status == 200, "{path}: {status}: {html}");
             times.push(begun.elapsed());
             rows =
                 html.matches("class=\"host\"").count() + html.matches("class=\"update\"").count();

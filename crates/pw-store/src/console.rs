@@ -293,7 +293,7 @@ impl Store {
         let sql = format!(
             "SELECT update_package, update_fixed, MIN(tier) AS tier, MIN(deadline) AS deadline,
                     COUNT(DISTINCT host_id) AS hosts, COUNT(*) AS findings, MAX(kev) AS kev,
-                    MAX(epss) AS epss, COUNT(*) OVER () AS total
+                    CAST(MAX(epss) AS DOUBLE PRECISION) AS epss, COUNT(*) OVER () AS total
              FROM {open_updates}
              WHERE {where_sql}
              GROUP BY update_package, update_fixed{having_sql}

@@ -107,7 +107,10 @@ async fn updates_are_paged_by_the_store() {
     let findings: Vec<Finding> = (0..53)
         .map(|i| {
             let package = format!("pkg-{i:02}");
-            finding(&package, &package, &format!("PW-2026-{i}"), Tier::T3, None)
+            let mut f = finding(&package, &package, &format!("PW-2026-{i}"), Tier::T3, None);
+            // A round EPSS reads back from SQLite as an integer unless cast.
+            f.epss = Some(0.0);
+            f
         })
         .collect();
     record(&t, &host, Timestamp::now(), &findings).await;
