@@ -60,6 +60,7 @@ impl SimAgent {
             .timeout(Duration::from_secs(120))
             .pool_max_idle_per_host(1)
             .pool_idle_timeout(Duration::from_secs(5))
+            .local_address(Some(source_address(index)))
             .user_agent("pw-loadgen")
             .build()?;
         Ok(SimAgent {
@@ -236,5 +237,28 @@ impl SimAgent {
             Err(_) => shared.results.failed(),
         }
         answer.map(|_| ())
+    }
+}
+
+/// Agent `index`'s own loopback source address (127.1.0.1, 127.1.0.2, …; all of 127.0.0.0/8 is
+/// the loopback interface on Linux): as from separate hosts, so the controller's limit on
+/// connections per address applies per agent, as in a real fleet.
+fn source_address(index: usize) -> std::net::IpAddr {
+    let [_, b, c, d] = u32::try_from(index).unwrap_or(u32::MAX).to_be_bytes();
+    let host = u32::from_be_bytes([0, b, c, d]).wrapping_add(0x01_00_01);
+    let [_, b, c, d] = host.to_be_bytes();
+    std::net::IpAddr::V4(std::net::Ipv4Addr::new(127, b, c, d))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_agent_has_its_own_loopback_address() {
+        let addresses: std::collections::HashSet<_> =
+            (0..70_000).map(super::source_address).collect();
+        assert_eq!(addresses.len(), 70_000);
+        assert_eq!(super::source_address(0).to_string(), "127.1.0.1");
+        assert_eq!(super::source_address(255).to_string(), "127.1.1.0");
+        assert!(addresses.iter().all(|a| a.is_loopback()));
     }
 }

@@ -14,8 +14,10 @@ pub struct Operator {
 impl Operator {
     pub fn new(base: &str, token: &str) -> anyhow::Result<Self> {
         Ok(Operator {
+            // No idle connection kept: the controller may close one just as it is reused.
             http: reqwest::Client::builder()
                 .timeout(std::time::Duration::from_secs(300))
+                .pool_max_idle_per_host(0)
                 .build()?,
             base: base.trim_end_matches('/').to_owned(),
             token: token.trim().to_owned(),

@@ -169,6 +169,9 @@ async fn enroll_all(
 
 /// Heartbeats and long-polls only, for `steady_secs`.
 async fn steady(args: &Args, shared: &Shared, probe: &Probe) -> anyhow::Result<Steady> {
+    // Every agent's first heartbeat and long-poll come at once after enrollment: measured from
+    // the end of that burst.
+    tokio::time::sleep(Duration::from_secs(5)).await;
     let before = probe.sample()?;
     shared.heartbeats.summary(true);
     tokio::time::sleep(Duration::from_secs(args.steady_secs)).await;
@@ -185,10 +188,10 @@ async fn steady(args: &Args, shared: &Shared, probe: &Probe) -> anyhow::Result<S
     })
 }
 
-/// Waits until `done()` holds, checking every 100 ms, for at most the phase timeout.
+/// Waits until `done()` holds, checking every `every`, for at most the phase timeout.
 async fn until(
     args: &Args,
-    what: &str,
+    (what, every): (&str, Duration),
     mut done: impl AsyncFnMut() -> anyhow::Result<bool>,
 ) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(args.phase_timeout);
@@ -198,7 +201,7 @@ async fn until(
             "{what}: not done after {} s",
             args.phase_timeout
         );
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(every).await;
     }
     Ok(())
 }
@@ -216,19 +219,25 @@ async fn inventory_round(
     let started = Instant::now();
     start.send_replace(round);
     let want = u64::from(round) * args.agents as u64;
-    until(args, "inventory round", async || {
-        Ok(shared.inventories_done.load(Ordering::Relaxed) >= want)
-    })
+    until(
+        args,
+        ("inventory round", Duration::from_millis(100)),
+        async || Ok(shared.inventories_done.load(Ordering::Relaxed) >= want),
+    )
     .await?;
     let ingest_secs = started.elapsed().as_secs_f64();
     // Every report of the round is acknowledged, so every scan it needs is queued: the round
     // is ranked when none is pending.
-    until(args, "scans of the round", async || {
-        Ok(operator
-            .metric("patchwarden_findings_scans_pending")
-            .await?
-            == 0.0)
-    })
+    until(
+        args,
+        ("scans of the round", Duration::from_secs(1)),
+        async || {
+            Ok(operator
+                .metric("patchwarden_findings_scans_pending")
+                .await?
+                == 0.0)
+        },
+    )
     .await?;
     let scans_done_secs = started.elapsed().as_secs_f64();
     let scans = operator.metric("patchwarden_findings_scans_total").await? - scans_before;
@@ -269,7 +278,7 @@ async fn rollout(
     let started = Instant::now();
     let created = operator.rollout(hosts, target, batch).await?;
     let mut status = created.status.clone();
-    until(args, "rollout", async || {
+    until(args, ("rollout", Duration::from_millis(500)), async || {
         let view = operator.rollout_view(&created.id).await?;
         status = view.status;
         Ok(matches!(status.as_str(), "completed" | "stopped"))

@@ -9,6 +9,10 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
+/// How long the findings gauges (a read of every open finding) are served before a scrape
+/// computes them again.
+const FINDINGS_REFRESH: std::time::Duration = std::time::Duration::from_secs(15);
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct HttpLabels {
     pub method: String,
@@ -84,6 +88,7 @@ pub struct Metrics {
     command_results: Family<OutcomeLabels, Counter>,
     inventory_unchanged: Counter,
     scans_pending: Gauge,
+    findings_at: Mutex<Option<std::time::Instant>>,
     scans: Family<OutcomeLabels, Counter>,
     rollout: RolloutMetrics,
     findings: FindingMetrics,
@@ -257,6 +262,7 @@ impl Metrics {
             inventory_reports,
             inventory_unchanged,
             scans_pending,
+            findings_at: Mutex::new(None),
             command_results,
             scans,
         }
@@ -279,6 +285,20 @@ impl Metrics {
                 outcome: outcome.to_owned(),
             })
             .inc();
+    }
+
+    /// Whether the findings gauges are due for a new computation (never computed, or over
+    /// [`FINDINGS_REFRESH`] ago); marks them computed now when they are.
+    pub fn findings_due(&self) -> bool {
+        let mut last = self
+            .findings_at
+            .lock()
+            .expect("findings gauge time lock poisoned");
+        let due = last.is_none_or(|at| at.elapsed() >= FINDINGS_REFRESH);
+        if due {
+            *last = Some(std::time::Instant::now());
+        }
+        due
     }
 
     /// Sets the findings gauges (every tier, zeros included: the label set stays bounded).
