@@ -125,13 +125,27 @@ pub struct OpenEpisode {
 impl Store {
     /// The open episodes of one host's findings, or of every host's.
     pub async fn open_episodes(&self, host_id: Option<&str>) -> anyhow::Result<Vec<OpenEpisode>> {
-        let rows = sqlx::query(
-            "SELECT host_id, binary_name, advisory, episode, first_seen FROM finding_history
-             WHERE fixed_at IS NULL AND ($1 IS NULL OR host_id = $1)",
-        )
-        .bind(host_id)
-        .fetch_all(self.pool())
-        .await
+        // Two texts, not `($1 IS NULL OR host_id = $1)`: with the OR, SQLite reads every open
+        // finding of the fleet for one host (no index applies), and every scan did so.
+        let select =
+            "SELECT host_id, binary_name, advisory, episode, first_seen FROM finding_history";
+        let rows = match host_id {
+            Some(host) => {
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "{select} WHERE host_id = $1 AND fixed_at IS NULL"
+                )))
+                .bind(host)
+                .fetch_all(self.pool())
+                .await
+            }
+            None => {
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "{select} WHERE fixed_at IS NULL"
+                )))
+                .fetch_all(self.pool())
+                .await
+            }
+        }
         .context("reading open findings")?;
         rows.iter()
             .map(|r| {
