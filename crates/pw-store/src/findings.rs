@@ -8,8 +8,6 @@
 //! and a closed episode never changes (triggers refuse both). Times are the controller's
 //! (`computed_at`), not the agent's.
 
-use std::collections::HashSet;
-
 use anyhow::Context;
 use jiff::Timestamp;
 use sqlx::Row;
@@ -161,92 +159,6 @@ impl Store {
             .collect()
     }
 
-    /// Stores a computation: the host's snapshot and its history, in one transaction.
-    pub async fn record_findings(
-        &self,
-        snapshot: &FindingsSnapshot<'_>,
-    ) -> anyhow::Result<Recorded> {
-        let host_id = snapshot.host_id;
-        let mut tx = self.begin_immediate().await?;
-        if is_stale(&mut tx, snapshot).await? {
-            return Ok(Recorded::Stale);
-        }
-        let computed_at = snapshot.computed_at.to_string();
-        sqlx::query(
-            "INSERT INTO host_findings (host_id, computed_at, source, findings, tier_counts)
-             VALUES ($1, $2, $3, $4, $5)
-             ON CONFLICT (host_id) DO UPDATE SET computed_at = excluded.computed_at,
-               source = excluded.source, findings = excluded.findings,
-               tier_counts = excluded.tier_counts",
-        )
-        .bind(host_id)
-        .bind(&computed_at)
-        .bind(snapshot.source)
-        .bind(snapshot.findings_json)
-        .bind(snapshot.tier_counts_json)
-        .execute(&mut *tx)
-        .await
-        .with_context(|| format!("storing the findings of host {host_id}"))?;
-        let open: HashSet<(String, String)> = sqlx::query(
-            "SELECT binary_name, advisory FROM finding_history WHERE host_id = $1 AND fixed_at IS NULL",
-        )
-        .bind(host_id)
-        .fetch_all(&mut *tx)
-        .await
-        .context("reading open findings")?
-        .iter()
-        .map(|r| anyhow::Ok((r.try_get("binary_name")?, r.try_get("advisory")?)))
-        .collect::<anyhow::Result<_>>()?;
-        let mut change = HistoryChange::default();
-        let mut seen = HashSet::new();
-        for finding in snapshot.current {
-            let key = (finding.binary.clone(), finding.advisory.clone());
-            if !seen.insert(key.clone()) {
-                continue;
-            }
-            if open.contains(&key) {
-                keep_open(&mut tx, host_id, finding, &computed_at).await?;
-                change.kept += 1;
-            } else if open_episode(&mut tx, host_id, finding, &computed_at).await? > 1 {
-                change.reopened += 1;
-            } else {
-                change.opened += 1;
-            }
-        }
-        for resolved in snapshot.backported {
-            let finding = &resolved.finding;
-            let key = (finding.binary.clone(), finding.advisory.clone());
-            if !seen.insert(key.clone()) {
-                continue;
-            }
-            if open.contains(&key) {
-                close_backported(&mut tx, host_id, resolved, &computed_at).await?;
-                change.fixed += 1;
-            } else if !ever_recorded(&mut tx, host_id, finding).await? {
-                open_episode(&mut tx, host_id, finding, &computed_at).await?;
-                close_backported(&mut tx, host_id, resolved, &computed_at).await?;
-            }
-        }
-        for (binary, advisory) in open.difference(&seen) {
-            sqlx::query(
-                "UPDATE finding_history SET fixed_at = $1
-                 WHERE host_id = $2 AND binary_name = $3 AND advisory = $4 AND fixed_at IS NULL",
-            )
-            .bind(&computed_at)
-            .bind(host_id)
-            .bind(binary)
-            .bind(advisory)
-            .execute(&mut *tx)
-            .await
-            .with_context(|| format!("closing finding {binary} {advisory}"))?;
-            change.fixed += 1;
-        }
-        tx.commit()
-            .await
-            .with_context(|| format!("committing the findings of host {host_id}"))?;
-        Ok(Recorded::Recorded(change))
-    }
-
     /// Every episode of every finding of one host: open ones first, then by when they were
     /// fixed (latest first), binary, advisory and episode.
     pub async fn finding_history(&self, host_id: &str) -> anyhow::Result<Vec<HistoryRow>> {
@@ -281,143 +193,16 @@ impl Store {
     }
 }
 
-const HISTORY_SELECT: &str = "SELECT f.*, h.hostname FROM finding_history f
-     JOIN hosts h ON h.id = f.host_id";
+/// An open episode was last seen by the host's latest computation (the write path does not
+/// touch an unchanged open episode: `findings_write.rs`), a closed one by its own `last_seen`.
+const HISTORY_SELECT: &str = "SELECT f.*, h.hostname,
+       CASE WHEN f.fixed_at IS NULL THEN COALESCE(c.computed_at, f.last_seen)
+            ELSE f.last_seen END AS seen_last
+     FROM finding_history f
+     JOIN hosts h ON h.id = f.host_id
+     LEFT JOIN host_findings c ON c.host_id = f.host_id";
 
 const HISTORY_ORDER: &str = "ORDER BY f.binary_name, f.advisory, f.episode";
-
-/// Whether a newer inventory or computation than `snapshot`'s is stored for its host.
-async fn is_stale(
-    tx: &mut sqlx::AnyConnection,
-    snapshot: &FindingsSnapshot<'_>,
-) -> anyhow::Result<bool> {
-    let row = sqlx::query(
-        "SELECT i.collected_at, f.computed_at FROM hosts h
-         LEFT JOIN inventories i ON i.host_id = h.id
-         LEFT JOIN host_findings f ON f.host_id = h.id
-         WHERE h.id = $1",
-    )
-    .bind(snapshot.host_id)
-    .fetch_optional(&mut *tx)
-    .await
-    .context("reading the host's last inventory")?
-    .with_context(|| format!("host {} is not enrolled", snapshot.host_id))?;
-    let later = |column: &str, than: Timestamp| -> anyhow::Result<bool> {
-        let stored: Option<String> = row.get(column);
-        Ok(match stored {
-            Some(text) => parse_time(&text)? > than,
-            None => false,
-        })
-    };
-    Ok(later("collected_at", snapshot.inventory_collected_at)?
-        || later("computed_at", snapshot.computed_at)?)
-}
-
-/// Refreshes an open episode with the finding as seen now.
-async fn keep_open(
-    tx: &mut sqlx::AnyConnection,
-    host_id: &str,
-    finding: &CurrentFinding,
-    computed_at: &str,
-) -> anyhow::Result<()> {
-    sqlx::query(
-        "UPDATE finding_history SET last_seen = $1, tier = $2, deadline = $3, finding = $4
-         WHERE host_id = $5 AND binary_name = $6 AND advisory = $7 AND fixed_at IS NULL",
-    )
-    .bind(computed_at)
-    .bind(i64::from(finding.tier))
-    .bind(finding.deadline.map(|d| d.to_string()))
-    .bind(&finding.json)
-    .bind(host_id)
-    .bind(&finding.binary)
-    .bind(&finding.advisory)
-    .execute(&mut *tx)
-    .await
-    .with_context(|| format!("updating finding {} {}", finding.binary, finding.advisory))?;
-    Ok(())
-}
-
-/// Closes the open episode of a backported finding with its reason.
-async fn close_backported(
-    tx: &mut sqlx::AnyConnection,
-    host_id: &str,
-    resolved: &BackportedFinding,
-    computed_at: &str,
-) -> anyhow::Result<()> {
-    let finding = &resolved.finding;
-    sqlx::query(
-        "UPDATE finding_history SET fixed_at = $1, fixed_by = $2, last_seen = $3, finding = $4
-         WHERE host_id = $5 AND binary_name = $6 AND advisory = $7 AND fixed_at IS NULL",
-    )
-    .bind(computed_at)
-    .bind(&resolved.reason)
-    .bind(computed_at)
-    .bind(&finding.json)
-    .bind(host_id)
-    .bind(&finding.binary)
-    .bind(&finding.advisory)
-    .execute(&mut *tx)
-    .await
-    .with_context(|| format!("closing finding {} {}", finding.binary, finding.advisory))?;
-    Ok(())
-}
-
-/// Whether the host's history has any episode of this finding.
-async fn ever_recorded(
-    tx: &mut sqlx::AnyConnection,
-    host_id: &str,
-    finding: &CurrentFinding,
-) -> anyhow::Result<bool> {
-    let row = sqlx::query(
-        "SELECT 1 FROM finding_history WHERE host_id = $1 AND binary_name = $2 AND advisory = $3
-         LIMIT 1",
-    )
-    .bind(host_id)
-    .bind(&finding.binary)
-    .bind(&finding.advisory)
-    .fetch_optional(&mut *tx)
-    .await
-    .context("reading the finding's history")?;
-    Ok(row.is_some())
-}
-
-/// Opens the next episode of a finding; returns its number.
-async fn open_episode(
-    tx: &mut sqlx::AnyConnection,
-    host_id: &str,
-    finding: &CurrentFinding,
-    computed_at: &str,
-) -> anyhow::Result<i64> {
-    let episode: i64 = sqlx::query(
-        "SELECT COALESCE(MAX(episode), 0) + 1 AS next FROM finding_history
-         WHERE host_id = $1 AND binary_name = $2 AND advisory = $3",
-    )
-    .bind(host_id)
-    .bind(&finding.binary)
-    .bind(&finding.advisory)
-    .fetch_one(&mut *tx)
-    .await
-    .context("numbering the finding's episode")?
-    .try_get("next")?;
-    sqlx::query(
-        "INSERT INTO finding_history (host_id, binary_name, advisory, episode, first_seen,
-           last_seen, tier, deadline, finding)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-    )
-    .bind(host_id)
-    .bind(&finding.binary)
-    .bind(&finding.advisory)
-    .bind(episode)
-    .bind(computed_at)
-    .bind(computed_at)
-    .bind(i64::from(finding.tier))
-    .bind(finding.deadline.map(|d| d.to_string()))
-    .bind(&finding.json)
-    .execute(&mut *tx)
-    .await
-    .with_context(|| format!("opening finding {} {}", finding.binary, finding.advisory))?;
-    Ok(episode)
-}
 
 fn history_row(row: &AnyRow) -> anyhow::Result<HistoryRow> {
     Ok(HistoryRow {
@@ -428,7 +213,7 @@ fn history_row(row: &AnyRow) -> anyhow::Result<HistoryRow> {
         episode: u32::try_from(row.try_get::<i64, _>("episode")?)
             .context("episode out of range")?,
         first_seen: parse_time(&row.try_get::<String, _>("first_seen")?)?,
-        last_seen: parse_time(&row.try_get::<String, _>("last_seen")?)?,
+        last_seen: parse_time(&row.try_get::<String, _>("seen_last")?)?,
         fixed_at: optional_time(row, "fixed_at")?,
         fixed_by: row.try_get("fixed_by")?,
         tier: u8::try_from(row.try_get::<i64, _>("tier")?).context("tier out of range")?,

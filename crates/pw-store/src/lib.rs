@@ -16,6 +16,7 @@ mod db;
 mod evidence;
 mod files;
 mod findings;
+mod findings_write;
 mod fleet;
 mod inventories;
 mod lease;

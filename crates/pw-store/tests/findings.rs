@@ -342,8 +342,83 @@ async fn backported_findings_close_with_their_reason_once(backend: Backend) {
     assert!(store.open_episodes(Some("h1")).await.unwrap().is_empty());
 }
 
+/// Hundreds of findings at once (the multi-row statements of the write path): opened, kept
+/// untouched while unchanged (last seen = the host's latest computation), one changed finding
+/// refreshed, all closed with the previous computation as their last sight.
+async fn many_findings_open_stay_and_close_together(backend: Backend) {
+    let (_dir, store) = store_with_host(backend).await;
+    let many: Vec<CurrentFinding> = (0..450)
+        .map(|i| finding(&format!("bin{}", i % 7), &format!("CVE-2026-{i:05}")))
+        .collect();
+    report_inventory(&store, "2026-01-02T00:00:00Z").await;
+    let first = record(
+        &store,
+        "2026-01-02T00:00:00Z",
+        "2026-01-02T00:01:00Z",
+        &many,
+    )
+    .await;
+    assert_eq!(first, change(450, 0, 0, 0));
+    let mut changed = many.clone();
+    changed[17].tier = 0;
+    changed[17].json = r#"{"changed":true}"#.into();
+    let second = record(
+        &store,
+        "2026-01-02T00:00:00Z",
+        "2026-01-02T00:02:00Z",
+        &changed,
+    )
+    .await;
+    assert_eq!(second, change(0, 0, 450, 0));
+    let history = store.finding_history("h1").await.unwrap();
+    assert_eq!(history.len(), 450);
+    assert!(
+        history
+            .iter()
+            .all(|r| r.last_seen == at("2026-01-02T00:02:00Z"))
+    );
+    let refreshed = history
+        .iter()
+        .find(|r| r.advisory == "CVE-2026-00017")
+        .unwrap();
+    assert_eq!(
+        (refreshed.tier, refreshed.finding.as_str()),
+        (0, r#"{"changed":true}"#)
+    );
+    let untouched = history
+        .iter()
+        .find(|r| r.advisory == "CVE-2026-00018")
+        .unwrap();
+    assert_eq!(untouched.finding, many[18].json);
+
+    let third = record(&store, "2026-01-02T00:00:00Z", "2026-01-02T00:03:00Z", &[]).await;
+    assert_eq!(third, change(0, 0, 0, 450));
+    let history = store.finding_history("h1").await.unwrap();
+    assert!(
+        history
+            .iter()
+            .all(|r| r.fixed_at == Some(at("2026-01-02T00:03:00Z")))
+    );
+    assert!(
+        history
+            .iter()
+            .all(|r| r.last_seen == at("2026-01-02T00:02:00Z")),
+        "a closed finding was last seen by the computation before the one that closed it"
+    );
+    let fourth = record(
+        &store,
+        "2026-01-02T00:00:00Z",
+        "2026-01-02T00:04:00Z",
+        &many,
+    )
+    .await;
+    assert_eq!(fourth, change(0, 450, 0, 0));
+    assert_eq!(store.open_episodes(Some("h1")).await.unwrap().len(), 450);
+}
+
 on_both_backends!(
     history_is_kept_across_inventories,
+    many_findings_open_stay_and_close_together,
     a_computation_for_an_older_inventory_is_not_recorded,
     accepted_risks_are_audited_and_revoked_without_deleting,
     backported_findings_close_with_their_reason_once,
