@@ -14,10 +14,10 @@ command -v python3 >/dev/null || need_apt+=(python3)
 command -v mmdebstrap >/dev/null || need_apt+=(mmdebstrap)
 command -v dpkg-architecture >/dev/null || need_apt+=(dpkg-dev)
 command -v apt-ftparchive >/dev/null || need_apt+=(apt-utils)
-# The package test (crates/patchwarden/tests/package_deb.rs): `systemd-analyze verify` of the
-# units, and strip/objdump (binutils) in scripts/build-deb.sh.
-command -v systemd-analyze >/dev/null || need_apt+=(systemd)
-command -v strip >/dev/null && command -v objdump >/dev/null || need_apt+=(binutils)
+# The package test (crates/patchwarden/tests/package_deb.rs): strip, objdump (binutils) and ldd
+# (libc-bin) in scripts/build-deb.sh, readelf (binutils) in the test; dpkg-deb comes with dpkg.
+# `systemd-analyze verify` runs inside the test-bed host (pw-testbed's systemd image variant).
+command -v strip >/dev/null && command -v objdump >/dev/null && command -v readelf >/dev/null || need_apt+=(binutils)
 # The page's browser test (crates/patchwarden/tests/page_browser.rs): Debian's chromium, driven
 # headless through chromedriver (package chromium-driver).
 command -v chromium >/dev/null || need_apt+=(chromium)

@@ -52,16 +52,29 @@ pub fn load_identity(dir: &Path) -> anyhow::Result<Option<Identity>> {
     }))
 }
 
-/// Enrolls: a fresh key and CSR, the token, and the CA the operator gave us to trust; the
-/// identity is then written to `dir`.
-pub async fn enroll(
+/// The files of an identity in the agent's data directory; `identity.json` is written last, so
+/// an identity is there only when all of them are.
+const FILES: [&str; 4] = ["agent.key", "agent.crt", "ca.pem", "identity.json"];
+
+/// Enrolls this machine under its host name: a fresh key and CSR, the token, and the CA the
+/// operator gave us to trust; the identity is then written to `dir`. The agent's first start
+/// and `patchwarden agent install` both come here.
+pub async fn enroll_this_host(
     dir: &Path,
     server: &str,
     token: &str,
     ca_pem: &str,
-    hostname: &str,
 ) -> anyhow::Result<Identity> {
-    let identity = enroll_in_memory(server, token, ca_pem, hostname).await?;
+    let hostname = tokio::task::spawn_blocking(crate::report::hostname).await?;
+    let identity = enroll_in_memory(server, token, ca_pem, &hostname).await?;
+    save_identity(dir, server, &identity)?;
+    tracing::info!(host_id = %identity.host_id, "enrolled");
+    Ok(identity)
+}
+
+/// Writes `identity` to `dir` (created 0700 when missing; every file 0600, `identity.json`
+/// last).
+pub fn save_identity(dir: &Path, server: &str, identity: &Identity) -> anyhow::Result<()> {
     {
         use std::os::unix::fs::DirBuilderExt;
         // Only this user: the agent's key lives here.
@@ -71,23 +84,40 @@ pub async fn enroll(
             .create(dir)
             .with_context(|| format!("creating the agent data directory {}", dir.display()))?;
     }
-    write_private(&dir.join("agent.key"), identity.key_pem.as_bytes())?;
-    write_private(&dir.join("agent.crt"), identity.cert_pem.as_bytes())?;
-    write_private(&dir.join("ca.pem"), identity.ca_pem.as_bytes())?;
     let meta = IdentityFile {
         host_id: identity.host_id.clone(),
         server: server.to_owned(),
     };
-    write_private(
-        &dir.join("identity.json"),
-        &serde_json::to_vec_pretty(&meta)?,
-    )?;
-    tracing::info!(host_id = %identity.host_id, "enrolled");
-    Ok(identity)
+    let contents = [
+        identity.key_pem.as_bytes().to_vec(),
+        identity.cert_pem.as_bytes().to_vec(),
+        identity.ca_pem.as_bytes().to_vec(),
+        serde_json::to_vec_pretty(&meta)?,
+    ];
+    for (name, bytes) in FILES.iter().zip(contents) {
+        write_private(&dir.join(name), &bytes)?;
+    }
+    Ok(())
+}
+
+/// Removes the identity files from `dir` (those that exist, and their temporary files); the
+/// directory and anything else in it stay.
+pub fn remove_identity(dir: &Path) -> anyhow::Result<()> {
+    for name in FILES {
+        for path in [dir.join(name), dir.join(name).with_extension("tmp")] {
+            match std::fs::remove_file(&path) {
+                Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(error).with_context(|| format!("cannot remove {}", path.display()));
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The enrollment exchange alone (key, CSR, `POST /api/v1/enroll`), keeping the identity in
-/// memory: [`enroll`] persists it; the load generator (pw-loadgen) holds thousands at once.
+/// memory: [`save_identity`] persists it; the load generator (pw-loadgen) holds thousands at once.
 pub async fn enroll_in_memory(
     server: &str,
     token: &str,

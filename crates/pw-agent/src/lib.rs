@@ -16,7 +16,9 @@ mod runner;
 
 pub use client::{enrollment_client, mtls_client, mtls_config, send_json};
 pub use evidence::collect_evidence;
-pub use identity::{Identity, enroll_in_memory, load_identity};
+pub use identity::{
+    Identity, enroll_in_memory, enroll_this_host, load_identity, remove_identity, save_identity,
+};
 pub use journal::{GuardStep, Journal, JournalAppender, JournalEntry, LogMarkSeen};
-pub use report::collect_inventory;
+pub use report::{collect_inventory, hostname};
 pub use runner::{AgentSettings, Secret, run};

@@ -189,15 +189,7 @@ async fn ensure_enrolled(settings: &AgentSettings) -> anyhow::Result<Identity> {
     let ca_pem = settings.ca_pem.as_deref().context(
         "this agent has not enrolled yet: give --ca-cert (the controller's ca/ca.pem) to trust",
     )?;
-    let hostname = tokio::task::spawn_blocking(report::hostname).await?;
-    identity::enroll(
-        &settings.data_dir,
-        &settings.server,
-        &token.0,
-        ca_pem,
-        &hostname,
-    )
-    .await
+    identity::enroll_this_host(&settings.data_dir, &settings.server, &token.0, ca_pem).await
 }
 
 struct Agent {

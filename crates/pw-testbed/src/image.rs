@@ -2,7 +2,9 @@
 //! engine (no registry exists) as `pw-testbed-debian12:<first 16 hex digits of the tarball's
 //! SHA-256>`, with tini as entrypoint and `sleep infinity` as command. [`ImageVariant::Python`]
 //! adds python3 and python3-apt (for Ansible's apt module in the peer benchmark) and is tagged
-//! `pw-testbed-debian12-python:<hash>`; the end-to-end tests use [`ImageVariant::Base`].
+//! `pw-testbed-debian12-python:<hash>`; [`ImageVariant::Systemd`] adds systemd (not running) and
+//! adduser for the package test (`pw-testbed-debian12-systemd:<hash>`); the other end-to-end
+//! tests use [`ImageVariant::Base`].
 
 use std::path::Path;
 use std::time::Duration;
@@ -26,6 +28,9 @@ pub enum ImageVariant {
     Base,
     /// Base plus `python3` and `python3-apt`, which Ansible's `apt` module needs on the target.
     Python,
+    /// Base plus `systemd` (installed, not running: PID 1 stays tini) for `systemd-analyze
+    /// verify` of installed units, and `adduser` for the maintainer scripts of the package test.
+    Systemd,
 }
 
 impl ImageVariant {
@@ -34,6 +39,7 @@ impl ImageVariant {
         match self {
             ImageVariant::Base => &[],
             ImageVariant::Python => &["python3", "python3-apt"],
+            ImageVariant::Systemd => &["systemd", "adduser"],
         }
     }
 
@@ -42,6 +48,7 @@ impl ImageVariant {
         match self {
             ImageVariant::Base => IMAGE_REPOSITORY.to_owned(),
             ImageVariant::Python => format!("{IMAGE_REPOSITORY}-python"),
+            ImageVariant::Systemd => format!("{IMAGE_REPOSITORY}-systemd"),
         }
     }
 }

@@ -16,8 +16,9 @@ use crate::paths::runtime;
 pub struct Args {
     #[command(subcommand)]
     command: Option<Sub>,
-    /// A TOML settings file (keys: server, token, ca_cert, read_only, allow_approved_plans,
-    /// reboot_command, [labels]; written by `agent install`). Flags win over it.
+    /// A TOML settings file (keys: server, token, ca_cert, data_dir, read_only,
+    /// allow_approved_plans, reboot_command, [labels]; written by `agent install`). Flags win
+    /// over it.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
     /// The controller, e.g. https://controller.example:8420.
@@ -34,13 +35,8 @@ pub struct Args {
     /// The controller CA certificate to trust while enrolling (the controller's ca/ca.pem).
     #[arg(long, value_name = "FILE")]
     ca_cert: Option<PathBuf>,
-    /// Where the key, certificate and journal live.
-    #[arg(
-        long,
-        value_name = "DIR",
-        env = "PATCHWARDEN_AGENT_DIR",
-        required = true
-    )]
+    /// Where the key, certificate and journal live (or `data_dir` in the --config file).
+    #[arg(long, value_name = "DIR", env = "PATCHWARDEN_AGENT_DIR")]
     data_dir: Option<PathBuf>,
     /// Refuse every command that would change this machine.
     #[arg(long)]
@@ -61,8 +57,10 @@ pub struct Args {
 
 #[derive(clap::Subcommand)]
 enum Sub {
-    /// Set this machine's agent up after installing the .deb: writes /etc/patchwarden/agent.toml
-    /// (0600) and ca.pem, then enables and starts patchwarden-agent.service (docs/packaging.md).
+    /// Set this machine's agent up after installing the .deb: enrolls it with a single-use
+    /// token, writes /etc/patchwarden/agent.toml and the identity under
+    /// /var/lib/patchwarden/agent, then enables and starts patchwarden-agent.service
+    /// (docs/packaging.md).
     Install(super::agent_install::Args),
 }
 
@@ -106,7 +104,9 @@ fn settings(args: Args) -> anyhow::Result<AgentSettings> {
         server,
         token: args.token.or(file.token).map(Secret),
         ca_pem,
-        data_dir: args.data_dir.context("--data-dir is required")?,
+        data_dir: args.data_dir.or(file.data_dir).context(
+            "no data directory: give --data-dir DIR (or `data_dir` in the --config file)",
+        )?,
         read_only,
         plan_changes,
         poll_wait_secs: 30,
@@ -138,6 +138,7 @@ pub fn run(mut args: Args) -> anyhow::Result<ExitCode> {
 mod tests {
     use super::*;
     use clap::Parser;
+    use std::path::Path;
 
     #[derive(Parser)]
     struct Cli {
@@ -185,6 +186,27 @@ mod tests {
         assert_eq!(overridden.reboot_command, ["x"]);
         assert_eq!(overridden.labels.len(), 1);
         assert!(overridden.labels.contains_key("rack"));
+    }
+
+    #[test]
+    fn the_data_dir_comes_from_the_flag_then_the_file() {
+        let parse = |file: &str, flags: &[&str]| {
+            let dir = tempfile::tempdir().unwrap();
+            let config = dir.path().join("agent.toml");
+            std::fs::write(&config, file).unwrap();
+            let argv = ["agent", "--config", config.to_str().unwrap()];
+            let cli = Cli::try_parse_from(argv.iter().chain(flags)).unwrap();
+            settings(cli.args)
+        };
+        let file = "server = \"https://a:1\"\ndata_dir = \"/var/lib/x\"\n";
+        let from_file = parse(file, &[]).unwrap();
+        assert_eq!(from_file.data_dir, Path::new("/var/lib/x"));
+        let flag = parse(file, &["--data-dir", "/d"]).unwrap();
+        assert_eq!(flag.data_dir, Path::new("/d"));
+        let error = parse("server = \"https://a:1\"\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("no data directory"), "{error}");
     }
 
     #[test]

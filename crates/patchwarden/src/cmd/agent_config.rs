@@ -12,7 +12,6 @@ use rustls::pki_types::pem::PemObject;
 /// Where the package's unit expects things (packaging/systemd/patchwarden-agent.service).
 pub const CONFIG_DIR: &str = "/etc/patchwarden";
 pub const CONFIG_FILE: &str = "agent.toml";
-pub const CA_FILE: &str = "ca.pem";
 pub const DATA_DIR: &str = "/var/lib/patchwarden/agent";
 pub const UNIT: &str = "patchwarden-agent.service";
 
@@ -29,6 +28,9 @@ pub struct AgentFile {
     /// The controller CA trusted while enrolling.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ca_cert: Option<PathBuf>,
+    /// Where the key, certificate, identity and journal live (`--data-dir`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
     #[serde(default, skip_serializing_if = "is_false")]
     pub read_only: bool,
     #[serde(default, skip_serializing_if = "is_false")]
@@ -68,8 +70,7 @@ impl AgentFile {
         Ok(format!(
             "# Written by `patchwarden agent install`; read by patchwarden-agent.service\n\
              # (`patchwarden agent --config`). Flags on its command line win over this file.\n\
-             # The token is used only until the agent has enrolled (identity.json in its data\n\
-             # directory).\n{body}"
+             # The agent's identity (key, certificate, identity.json) is in data_dir.\n{body}"
         ))
     }
 }
@@ -158,6 +159,7 @@ mod tests {
             server: Some("https://controller.example:8420".into()),
             token: Some("pwt_abc".into()),
             ca_cert: Some("/etc/patchwarden/ca.pem".into()),
+            data_dir: Some("/var/lib/patchwarden/agent".into()),
             read_only: true,
             allow_approved_plans: true,
             reboot_command: vec!["/sbin/reboot".into(), "-f".into()],

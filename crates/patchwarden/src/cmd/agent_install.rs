@@ -1,7 +1,12 @@
-//! `patchwarden agent install`: writes the agent's settings and the controller CA under
-//! /etc/patchwarden, then enables and starts `patchwarden-agent.service` when systemd runs this
-//! machine (otherwise prints the command to run). Used after installing the .deb
-//! (docs/packaging.md).
+//! `patchwarden agent install`: enrolls this machine with a single-use token (pw-agent's
+//! enrollment, as the agent's first start does), writes the agent's identity to its data
+//! directory and its settings to /etc/patchwarden/agent.toml, then enables and starts
+//! `patchwarden-agent.service` when systemd runs this machine (otherwise says so and prints the
+//! command to run). Used after installing the .deb (docs/packaging.md).
+//!
+//! Everything is checked before the token is spent (URL, token, CA, labels, both directories
+//! writable, no identity there yet); when writing fails after enrolling, what was written is
+//! removed again.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -9,9 +14,10 @@ use std::process::{Command, ExitCode};
 use anyhow::Context;
 
 use super::agent_config::{
-    AgentFile, CA_FILE, CONFIG_DIR, CONFIG_FILE, DATA_DIR, UNIT, check_server_url, check_token,
-    read_ca, write_private,
+    AgentFile, CONFIG_DIR, CONFIG_FILE, DATA_DIR, UNIT, check_server_url, check_token, read_ca,
+    write_private,
 };
+use crate::paths::runtime;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -26,8 +32,7 @@ pub struct Args {
         hide_env_values = true
     )]
     token: String,
-    /// The controller's CA certificate (its data directory's ca/ca.pem); copied to
-    /// /etc/patchwarden/ca.pem.
+    /// The controller's CA certificate (its data directory's ca/ca.pem), trusted while enrolling.
     #[arg(long, value_name = "FILE")]
     ca: PathBuf,
     /// Refuse every command that would change this machine.
@@ -36,26 +41,42 @@ pub struct Args {
     /// With --read-only: still accept the guarded changes of an approved change plan.
     #[arg(long, requires = "read_only")]
     allow_approved_plans: bool,
-    /// A label of this machine, KEY=VALUE (repeatable).
-    #[arg(long = "label", value_name = "KEY=VALUE")]
+    /// Labels of this machine, KEY=VALUE[,KEY=VALUE…] (repeatable).
+    #[arg(
+        long = "labels",
+        visible_alias = "label",
+        value_name = "KEY=VALUE,…",
+        value_delimiter = ','
+    )]
     labels: Vec<String>,
-    /// Where to write agent.toml and ca.pem (the unit reads /etc/patchwarden).
+    /// Where to write agent.toml (the unit reads /etc/patchwarden).
     #[arg(long, value_name = "DIR", default_value = CONFIG_DIR)]
     config_dir: PathBuf,
-    /// Write the files only; do not enable or start the unit.
+    /// The agent's data directory: key, certificate, identity, journal (0700).
+    #[arg(long, value_name = "DIR", default_value = DATA_DIR)]
+    state_dir: PathBuf,
+    /// Enroll and write the files only; do not enable or start the unit.
     #[arg(long)]
     no_start: bool,
 }
 
+/// Whether systemd runs this machine (sd_booted(3): `/run/systemd/system` exists).
+fn systemd_running() -> bool {
+    Path::new("/run/systemd/system").is_dir()
+}
+
 /// The settings file for these arguments, after checking every input.
-fn agent_file(args: &Args, ca_path: &Path) -> anyhow::Result<AgentFile> {
+fn agent_file(args: &Args) -> anyhow::Result<AgentFile> {
     check_server_url(&args.server)?;
     check_token(&args.token)?;
-    let labels = pw_model::parse_labels(args.labels.iter().map(String::as_str))?;
+    let labels =
+        pw_model::parse_labels(args.labels.iter().map(String::as_str)).context("--labels")?;
     Ok(AgentFile {
         server: Some(args.server.clone()),
-        token: Some(args.token.clone()),
-        ca_cert: Some(ca_path.to_owned()),
+        // The token is spent by enrolling, and the identity carries the controller's CA.
+        token: None,
+        ca_cert: None,
+        data_dir: Some(args.state_dir.clone()),
         read_only: args.read_only,
         allow_approved_plans: args.allow_approved_plans,
         reboot_command: Vec::new(),
@@ -63,26 +84,95 @@ fn agent_file(args: &Args, ca_path: &Path) -> anyhow::Result<AgentFile> {
     })
 }
 
-/// Validates everything, then writes `ca.pem` (0644: a public certificate) and `agent.toml`
-/// (0600: it holds the token) in `config_dir`. Returns the settings file's path.
-pub fn write_settings(args: &Args) -> anyhow::Result<PathBuf> {
-    let ca_path = args.config_dir.join(CA_FILE);
-    let file = agent_file(args, &ca_path)?;
-    let ca = read_ca(&args.ca)?;
-    std::fs::create_dir_all(&args.config_dir)
-        .with_context(|| format!("cannot create {}", args.config_dir.display()))?;
-    write_private(&ca_path, ca.as_bytes(), 0o644)?;
+/// Directories this run created, removed again (when still empty) unless committed.
+struct Created(Vec<PathBuf>);
+
+impl Created {
+    /// Creates `dir` with `mode` when missing and checks a file can be written in it.
+    fn ensure_writable(&mut self, dir: &Path, mode: u32) -> anyhow::Result<()> {
+        use std::os::unix::fs::DirBuilderExt;
+        if !dir.is_dir() {
+            let mut missing: Vec<PathBuf> = dir
+                .ancestors()
+                .take_while(|a| !a.as_os_str().is_empty() && !a.exists())
+                .map(Path::to_owned)
+                .collect();
+            missing.reverse();
+            self.0.extend(missing);
+            let cannot = || format!("cannot create {} (run as root?)", dir.display());
+            if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+                std::fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o755)
+                    .create(parent)
+                    .with_context(cannot)?;
+            }
+            std::fs::DirBuilder::new()
+                .mode(mode)
+                .create(dir)
+                .with_context(cannot)?;
+        }
+        let probe = dir.join(".patchwarden-install-probe");
+        std::fs::write(&probe, b"")
+            .with_context(|| format!("cannot write in {} (run as root?)", dir.display()))?;
+        std::fs::remove_file(&probe).with_context(|| format!("removing {}", probe.display()))
+    }
+}
+
+impl Drop for Created {
+    fn drop(&mut self) {
+        for dir in self.0.iter().rev() {
+            let _ = std::fs::remove_dir(dir);
+        }
+    }
+}
+
+/// Checks everything, enrolls, writes the identity and `agent.toml` (0600). Nothing stays
+/// written when it fails. Returns the settings file's path and the new host id.
+pub fn enroll_and_write(args: &Args) -> anyhow::Result<(PathBuf, String)> {
+    let file = agent_file(args)?;
+    let ca_pem = read_ca(&args.ca)?;
+    if let Some(identity) = pw_agent::load_identity(&args.state_dir)? {
+        anyhow::bail!(
+            "{} already holds the identity of host {}: this machine is enrolled. To enroll it \
+             again, stop the agent and delete that directory first",
+            args.state_dir.display(),
+            identity.host_id
+        );
+    }
+    let mut created = Created(Vec::new());
+    created.ensure_writable(&args.config_dir, 0o755)?;
+    created.ensure_writable(&args.state_dir, 0o700)?;
+    let text = file.render()?;
+    let identity = runtime()?.block_on(pw_agent::enroll_this_host(
+        &args.state_dir,
+        &args.server,
+        &args.token,
+        &ca_pem,
+    ));
+    let identity = match identity {
+        Ok(identity) => identity,
+        Err(error) => {
+            let _ = pw_agent::remove_identity(&args.state_dir);
+            return Err(error.context("not enrolled, nothing was written"));
+        }
+    };
     let config = args.config_dir.join(CONFIG_FILE);
-    write_private(&config, file.render()?.as_bytes(), 0o600)?;
-    Ok(config)
+    if let Err(error) = write_private(&config, text.as_bytes(), 0o600) {
+        let _ = pw_agent::remove_identity(&args.state_dir);
+        return Err(error.context(format!(
+            "the controller enrolled this machine as host {} and the token is spent; nothing \
+             stays written here: create a new token and run agent install again",
+            identity.host_id
+        )));
+    }
+    created.0.clear();
+    Ok((config, identity.host_id))
 }
 
 /// The unit's command line for this settings file.
 fn exec_line(config: &Path) -> String {
-    format!(
-        "/usr/bin/patchwarden agent --config {} --data-dir {DATA_DIR}",
-        config.display()
-    )
+    format!("/usr/bin/patchwarden agent --config {}", config.display())
 }
 
 /// `systemctl ARGS…` (argv, no shell); an error names the command and its output.
@@ -102,43 +192,43 @@ fn systemctl(args: &[&str]) -> anyhow::Result<()> {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let config = write_settings(&args)?;
+    let systemd = systemd_running();
+    anyhow::ensure!(
+        args.no_start || !systemd || args.config_dir == Path::new(CONFIG_DIR),
+        "{UNIT} reads {CONFIG_DIR}; with --config-dir {} add --no-start and start the agent \
+         yourself",
+        args.config_dir.display()
+    );
+    let (config, host_id) = enroll_and_write(&args)?;
     println!(
-        "wrote {} and {}",
+        "enrolled as host {host_id}; wrote {} and the identity in {}",
         config.display(),
-        args.config_dir.join(CA_FILE).display()
+        args.state_dir.display()
     );
     println!(
-        "已写入 {} 和 {}",
+        "已注册为主机 {host_id}；已写入 {} 及 {} 中的身份文件",
         config.display(),
-        args.config_dir.join(CA_FILE).display()
+        args.state_dir.display()
     );
-    let systemd = Path::new("/run/systemd/system").is_dir();
     if args.no_start || !systemd {
-        let why = if args.no_start {
-            "--no-start"
+        if args.no_start {
+            println!("--no-start: {UNIT} was not started; start the agent with");
+            println!("指定了 --no-start：未启动 {UNIT}；请用以下命令启动 agent");
         } else {
-            "systemd is not running here"
-        };
-        let why_zh = if args.no_start {
-            "指定了 --no-start"
-        } else {
-            "本机未运行 systemd"
-        };
-        println!("{why}: start the agent with");
-        println!("{why_zh}：请用以下命令启动 agent");
+            println!(
+                "systemd is not running on this machine (PID 1 is not systemd): {UNIT} was not \
+                 enabled or started; start the agent with"
+            );
+            println!(
+                "本机未运行 systemd（PID 1 不是 systemd）：未启用或启动 {UNIT}；请用以下命令启动 agent"
+            );
+        }
         println!("  {}", exec_line(&config));
         if systemd {
             println!("  (or: systemctl enable --now {UNIT})");
         }
         return Ok(ExitCode::SUCCESS);
     }
-    anyhow::ensure!(
-        args.config_dir == Path::new(CONFIG_DIR),
-        "{UNIT} reads {CONFIG_DIR}; with --config-dir {} add --no-start and start the agent \
-         yourself",
-        args.config_dir.display()
-    );
     systemctl(&["daemon-reload"])?;
     systemctl(&["enable", UNIT])?;
     // restart, not start: a running agent must read the new settings.
@@ -152,7 +242,6 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 mod tests {
     use super::*;
     use clap::Parser;
-    use std::os::unix::fs::PermissionsExt;
 
     #[derive(Parser)]
     struct Cli {
@@ -165,65 +254,73 @@ mod tests {
         let key = rcgen::KeyPair::generate().unwrap();
         let params = rcgen::CertificateParams::new(vec!["ca.test".into()]).unwrap();
         std::fs::write(&ca, params.self_signed(&key).unwrap().pem()).unwrap();
-        let config_dir = dir.join("etc");
         let mut argv = vec![
             "install",
             "--server",
-            "https://10.1.2.3:8420",
+            "https://127.0.0.1:9",
             "--token",
             "pwt_x",
         ];
         argv.extend(extra);
         let mut cli = Cli::try_parse_from(argv.iter().copied().chain(["--ca", "unused"])).unwrap();
         cli.args.ca = ca;
-        cli.args.config_dir = config_dir;
+        cli.args.config_dir = dir.join("etc/patchwarden");
+        cli.args.state_dir = dir.join("var/lib/patchwarden/agent");
         cli.args
     }
 
-    fn mode(path: &Path) -> u32 {
-        std::fs::metadata(path).unwrap().permissions().mode() & 0o777
-    }
-
     #[test]
-    fn install_writes_the_settings_0600_and_the_ca_0644() {
+    fn the_settings_name_the_state_dir_and_hold_no_token() {
         let dir = tempfile::tempdir().unwrap();
-        let args = args(dir.path(), &["--read-only", "--label", "role=web"]);
-        let config = write_settings(&args).unwrap();
-        assert_eq!(mode(&config), 0o600);
-        let ca = args.config_dir.join("ca.pem");
-        assert_eq!(mode(&ca), 0o644);
-        assert_eq!(
-            std::fs::read_to_string(&ca).unwrap(),
-            std::fs::read_to_string(&args.ca).unwrap()
+        let args = args(
+            dir.path(),
+            &[
+                "--read-only",
+                "--labels",
+                "role=web,rack=r1",
+                "--label",
+                "x=y",
+            ],
         );
-        let file = AgentFile::load(&config).unwrap();
-        assert_eq!(file.server.as_deref(), Some("https://10.1.2.3:8420"));
-        assert_eq!(file.token.as_deref(), Some("pwt_x"));
-        assert_eq!(file.ca_cert.as_deref(), Some(ca.as_path()));
+        let file = agent_file(&args).unwrap();
+        assert_eq!(file.server.as_deref(), Some("https://127.0.0.1:9"));
+        assert_eq!(file.token, None);
+        assert_eq!(file.data_dir.as_deref(), Some(args.state_dir.as_path()));
         assert!(file.read_only && !file.allow_approved_plans);
-        assert_eq!(file.label_args(), ["role=web"]);
+        assert_eq!(file.label_args(), ["rack=r1", "role=web", "x=y"]);
         assert_eq!(
-            exec_line(&config),
-            format!(
-                "/usr/bin/patchwarden agent --config {} --data-dir /var/lib/patchwarden/agent",
-                config.display()
-            )
+            exec_line(Path::new("/etc/patchwarden/agent.toml")),
+            "/usr/bin/patchwarden agent --config /etc/patchwarden/agent.toml"
         );
     }
 
     #[test]
-    fn bad_inputs_write_nothing() {
+    fn bad_inputs_and_an_unreachable_controller_write_nothing() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let dir = tempfile::tempdir().unwrap();
         let mut plain = args(dir.path(), &[]);
         plain.server = "http://10.1.2.3:8420".into();
-        let error = write_settings(&plain).unwrap_err().to_string();
+        let error = enroll_and_write(&plain).unwrap_err().to_string();
         assert!(error.contains("must use https://"), "{error}");
-        let mut label = args(dir.path(), &["--label", "Bad Key=x"]);
-        assert!(write_settings(&label).is_err());
-        label.labels.clear();
-        std::fs::write(&label.ca, "not a certificate").unwrap();
-        let error = write_settings(&label).unwrap_err().to_string();
-        assert!(error.contains("no PEM certificate"), "{error}");
-        assert!(!dir.path().join("etc").exists());
+        let label = args(dir.path(), &["--labels", "role=web,Bad Key=x"]);
+        let error = format!("{:#}", enroll_and_write(&label).unwrap_err());
+        assert!(error.contains("Bad Key"), "{error}");
+        let mut missing = args(dir.path(), &[]);
+        missing.ca = dir.path().join("missing.pem");
+        let error = enroll_and_write(&missing).unwrap_err().to_string();
+        assert!(error.contains("cannot read --ca"), "{error}");
+        // Port 9 on loopback: nothing listens, the connection is refused.
+        let refused = args(dir.path(), &[]);
+        let error = format!("{:#}", enroll_and_write(&refused).unwrap_err());
+        assert!(
+            error.contains("enrolling with https://127.0.0.1:9")
+                && error.contains("nothing was written"),
+            "{error}"
+        );
+        let left: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(left, ["given-ca.pem"]);
     }
 }
