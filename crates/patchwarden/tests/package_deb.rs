@@ -205,6 +205,7 @@ fn install_refused(host: &Host, args: &[&str], message: &str) {
     argv.extend(args);
     let out = host.exec("patchwarden", argv).unwrap();
     let stderr = out.stderr_text();
+    eprintln!("agent install refused as expected: {}", stderr.trim());
     assert!(
         !out.success() && stderr.contains(message),
         "{args:?}: {}",
@@ -296,16 +297,24 @@ async fn agent_install(host: &Host, controller: &Controller, gateway: &str) {
         !settings.contains(token),
         "the spent token is kept: {settings}"
     );
-    // The token was single-use: a second install with it is refused.
+    // The token was single-use: a second install with it is refused, agent.toml unchanged.
     exec_ok(
         host,
         "mv",
         &["/var/lib/patchwarden/agent", "/root/agent-state"],
     );
-    install_refused(
-        host,
-        &good.each_ref().map(String::as_str),
-        "nothing was written",
+    let again = host.exec("patchwarden", args.iter().copied()).unwrap();
+    assert!(
+        !again.success()
+            && again
+                .stderr_text()
+                .contains("not enrolled, nothing was written"),
+        "{}",
+        again.tail(10)
+    );
+    assert_eq!(
+        host.read_file("/etc/patchwarden/agent.toml").unwrap(),
+        settings
     );
     // The directory this failed run created is gone again.
     assert!(!exists(host, "/var/lib/patchwarden/agent"));
