@@ -1,5 +1,5 @@
 //! The page in a real browser: Debian's headless chromium, driven through chromedriver
-//! (WebDriver over HTTP on loopback), against a real `patchwarden up` on an empty data
+//! (WebDriver over HTTP on loopback, through tests/browser), against a real `patchwarden up` on an empty data
 //! directory plus one seeded host enrolled over mutual TLS with a known vulnerable inventory.
 //! Signs in by opening the link `up` prints, checks this machine's host name, findings ranked by
 //! tier with deadlines, the zh-CN page, and signing out (the CSRF-protected form).
@@ -7,10 +7,12 @@
 //! Needs `chromium` and `chromedriver` (scripts/install-test-deps.sh installs both); fails
 //! loudly without them.
 
+mod browser;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
+use browser::Browser;
 use serde_json::{Value, json};
 
 struct Killed(Child);
@@ -19,185 +21,6 @@ impl Drop for Killed {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
-    }
-}
-
-fn require(binary: &str) -> std::path::PathBuf {
-    for dir in ["/usr/bin", "/usr/local/bin", "/bin"] {
-        let path = std::path::Path::new(dir).join(binary);
-        if path.exists() {
-            return path;
-        }
-    }
-    panic!(
-        "{binary} is not installed: the page test needs Debian's chromium and chromium-driver \
-         (run scripts/install-test-deps.sh, or apt-get install chromium chromium-driver)"
-    );
-}
-
-/// A WebDriver session of headless chromium.
-struct Browser {
-    http: reqwest::Client,
-    base: String,
-    _driver: Killed,
-}
-
-impl Browser {
-    async fn start() -> Browser {
-        let chromium = require("chromium");
-        let driver = require("chromedriver");
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new(driver)
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let driver = Killed(child);
-        let http = reqwest::Client::new();
-        let started = Instant::now();
-        while http
-            .get(format!("http://127.0.0.1:{port}/status"))
-            .send()
-            .await
-            .is_err()
-        {
-            assert!(
-                started.elapsed() < Duration::from_secs(20),
-                "chromedriver did not start"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        let capabilities = json!({"capabilities": {"alwaysMatch": {"goog:chromeOptions": {
-            "binary": chromium,
-            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                     "--window-size=1280,1600"],
-        }}}});
-        let session: Value = http
-            .post(format!("http://127.0.0.1:{port}/session"))
-            .json(&capabilities)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let id = session["value"]["sessionId"]
-            .as_str()
-            .unwrap_or_else(|| panic!("chromedriver did not start chromium: {session}"));
-        Browser {
-            http,
-            base: format!("http://127.0.0.1:{port}/session/{id}"),
-            _driver: driver,
-        }
-    }
-
-    async fn call(&self, method: &str, path: &str, body: Value) -> Value {
-        let url = format!("{}{path}", self.base);
-        let request = match method {
-            "GET" => self.http.get(url),
-            "DELETE" => self.http.delete(url),
-            _ => self.http.post(url).json(&body),
-        };
-        let answer: Value = request.send().await.unwrap().json().await.unwrap();
-        assert!(answer["value"].get("error").is_none(), "{path}: {answer}");
-        answer["value"].clone()
-    }
-
-    async fn open(&self, url: &str) {
-        self.call("POST", "/url", json!({ "url": url })).await;
-    }
-
-    async fn source(&self) -> String {
-        self.call("GET", "/source", Value::Null)
-            .await
-            .as_str()
-            .unwrap()
-            .to_owned()
-    }
-
-    async fn current_url(&self) -> String {
-        self.call("GET", "/url", Value::Null)
-            .await
-            .as_str()
-            .unwrap()
-            .to_owned()
-    }
-
-    /// Waits (bounded) until the page's source satisfies `ok`, reloading it (the page has no
-    /// script that would update it); returns it.
-    async fn wait_for(&self, what: &str, ok: impl Fn(&str) -> bool) -> String {
-        let started = Instant::now();
-        loop {
-            let source = self.source().await;
-            if ok(&source) {
-                return source;
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(30),
-                "{what}: not seen at {}:\n{source}",
-                self.current_url().await
-            );
-            tokio::time::sleep(Duration::from_millis(300)).await;
-            self.call("POST", "/refresh", json!({})).await;
-        }
-    }
-
-    async fn click(&self, css: &str) {
-        let element = self
-            .call(
-                "POST",
-                "/element",
-                json!({"using": "css selector", "value": css}),
-            )
-            .await;
-        let id = element
-            .as_object()
-            .and_then(|o| o.values().next())
-            .and_then(Value::as_str)
-            .unwrap()
-            .to_owned();
-        self.call("POST", &format!("/element/{id}/click"), json!({}))
-            .await;
-    }
-
-    async fn screenshot(&self, path: &std::path::Path) {
-        use base64_png::decode;
-        let data = self.call("GET", "/screenshot", Value::Null).await;
-        std::fs::write(path, decode(data.as_str().unwrap())).unwrap();
-    }
-
-    async fn close(self) {
-        self.call("DELETE", "", Value::Null).await;
-    }
-}
-
-/// Base64 (standard alphabet) to bytes, for the screenshot; no crate needed for 20 lines.
-mod base64_png {
-    pub fn decode(text: &str) -> Vec<u8> {
-        let value = |c: u8| match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            _ => panic!("not base64: {c}"),
-        };
-        let clean: Vec<u8> = text.bytes().filter(|c| *c != b'=' && *c != b'\n').collect();
-        let mut out = Vec::with_capacity(clean.len() * 3 / 4);
-        for chunk in clean.chunks(4) {
-            let v: Vec<u32> = chunk.iter().map(|c| u32::from(value(*c))).collect();
-            let n = v
-                .iter()
-                .enumerate()
-                .fold(0u32, |n, (i, x)| n | x << (18 - 6 * i));
-            out.extend(n.to_be_bytes()[1..chunk.len()].iter().copied());
-        }
-        out
     }
 }
 
@@ -277,7 +100,7 @@ fn finding_rows(html: &str) -> Vec<(u8, String, String)> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_printed_link_opens_the_page_in_chromium_in_both_languages() {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let browser = Browser::start().await;
+    let browser = Browser::start(1280, 1600).await;
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let child = Command::new(env!("CARGO_BIN_EXE_patchwarden"))
