@@ -230,13 +230,9 @@ async fn states(controller: &Controller, rollout: &str) -> Vec<String> {
         .collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_whole_workflow_in_chromium_on_real_containers() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    browser::check_contrast_formula();
-    let (fleet, gateway, controller) =
-        fleet_with_controller_suites(2, &[Suite::Stable, Suite::Security]);
-    let ids = fleet_with_agents(&controller, &fleet, &gateway).await;
+/// The group's document applied, the T1 advisory imported, alice and bob (approvers) added;
+/// the hosts' names, sorted.
+async fn prepare(controller: &Controller) -> (Vec<String>, String, String) {
     let listed = controller.get("/api/v1/hosts").await;
     let mut names: Vec<String> = listed["hosts"]
         .as_array()
@@ -266,16 +262,14 @@ async fn the_whole_workflow_in_chromium_on_real_containers() {
     assert!(imported.status.success(), "{imported:?}");
     let alice = add_operator(controller.dir.path(), "alice", "approver");
     let bob = add_operator(controller.dir.path(), "bob", "approver");
+    (names, alice, bob)
+}
 
-    let browser = Browser::start(1100, 760).await;
-    let console = Console {
-        browser: &browser,
-        base: controller.base.clone(),
-    };
-    let shots = Shots::new();
-
-    // alice: finds the T1 update, builds a plan from it, submits it; cannot approve it.
-    console.sign_in(&alice).await;
+/// alice finds the T1 update, builds a plan from it and submits it; she cannot approve it.
+/// Returns the plan's path.
+async fn author(console: &Console<'_>, shots: &Shots, alice: &str) -> String {
+    let browser = console.browser;
+    console.sign_in(alice).await;
     let findings = console.find_update().await;
     assert!(
         findings.contains(ADVISORY) && findings.contains("T1"),
@@ -283,7 +277,7 @@ async fn the_whole_workflow_in_chromium_on_real_containers() {
     );
     browser.check_page("/findings").await;
     let findings_page = format!("/findings?cve={CVE}");
-    console.tour(&shots, &[("findings", findings_page)]).await;
+    console.tour(shots, &[("findings", findings_page)]).await;
     let plan = console.plan_from_update().await;
     let review = browser.source().await;
     assert!(
@@ -294,7 +288,7 @@ async fn the_whole_workflow_in_chromium_on_real_containers() {
     browser
         .wait_for("the submitted plan", |s| s.contains("id=\"approve-plan\""))
         .await;
-    console.tour(&shots, &[("plan", plan.clone())]).await;
+    console.tour(shots, &[("plan", plan.clone())]).await;
     browser.open(&console.url(&plan)).await;
     browser.click("#approve-plan button").await;
     let refused = browser.source().await;
@@ -303,10 +297,14 @@ async fn the_whole_workflow_in_chromium_on_real_containers() {
         "{refused}"
     );
     console.sign_out().await;
+    plan
+}
 
-    // bob approves with the keyboard: Tab to the comment, type, Enter.
-    console.sign_in(&bob).await;
-    browser.open(&console.url(&plan)).await;
+/// bob approves with the keyboard (Tab to the comment, type, Enter); returns the rollout's id.
+async fn approve(console: &Console<'_>, bob: &str, plan: &str) -> String {
+    let browser = console.browser;
+    console.sign_in(bob).await;
+    browser.open(&console.url(plan)).await;
     browser.tab_to("input#approve-text").await;
     let comment = browser.client.active_element().await.unwrap();
     comment.send_keys("looks right").await.unwrap();
@@ -314,16 +312,25 @@ async fn the_whole_workflow_in_chromium_on_real_containers() {
     let scheduled = browser
         .wait_for("the plan's rollout", |s| s.contains("id=\"plan-rollout\""))
         .await;
-    let rollout = scheduled
+    scheduled
         .split("id=\"plan-rollout\" href=\"/rollouts/")
         .nth(1)
         .unwrap()
         .split('"')
         .next()
         .unwrap()
-        .to_owned();
+        .to_owned()
+}
 
-    // Pause by keyboard while the canary batch runs: nothing more starts while paused.
+/// Pause by keyboard while the canary batch runs (nothing more starts while paused, for longer
+/// than the verification period), resume, and watch it complete; returns the final page.
+async fn pause_resume(
+    console: &Console<'_>,
+    controller: &Controller,
+    shots: &Shots,
+    rollout: &str,
+) -> String {
+    let browser = console.browser;
     browser
         .open(&console.url(&format!("/rollouts/{rollout}?lang=en")))
         .await;
@@ -334,7 +341,7 @@ async fn the_whole_workflow_in_chromium_on_real_containers() {
             s.contains("id=\"rollout-status\">paused<")
         })
         .await;
-    let before = states(&controller, &rollout).await;
+    let before = states(controller, rollout).await;
     let idle_before = before.iter().filter(|s| *s == "pending").count();
     assert!(
         idle_before >= 1,
@@ -342,19 +349,39 @@ async fn the_whole_workflow_in_chromium_on_real_containers() {
     );
     // Longer than the verification period: unpaused, the second batch would start.
     tokio::time::sleep(Duration::from_secs(12)).await;
-    let after = states(&controller, &rollout).await;
+    let after = states(controller, rollout).await;
     assert_eq!(
         after.iter().filter(|s| *s == "pending").count(),
         idle_before,
         "a host started while paused: {before:?} → {after:?}"
     );
-    shots.take(&browser, "rollout-paused-en").await;
+    shots.take(browser, "rollout-paused-en").await;
     browser.click("#resume-rollout button").await;
-    let done = browser
+    browser
         .wait_for_within("the completed rollout", Duration::from_secs(240), |s| {
             s.contains("id=\"rollout-status\">completed<")
         })
-        .await;
+        .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_whole_workflow_in_chromium_on_real_containers() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    browser::check_contrast_formula();
+    let (fleet, gateway, controller) =
+        fleet_with_controller_suites(2, &[Suite::Stable, Suite::Security]);
+    let ids = fleet_with_agents(&controller, &fleet, &gateway).await;
+    let (names, alice, bob) = prepare(&controller).await;
+    let browser = Browser::start(1100, 760).await;
+    let console = Console {
+        browser: &browser,
+        base: controller.base.clone(),
+    };
+    let shots = Shots::new();
+
+    let plan = author(&console, &shots, &alice).await;
+    let rollout = approve(&console, &bob, &plan).await;
+    let done = pause_resume(&console, &controller, &shots, &rollout).await;
     for host in &fleet.hosts {
         assert_eq!(demo_version(host), SECURITY_FIX, "{}", host.name);
     }
