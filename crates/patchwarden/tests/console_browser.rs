@@ -22,7 +22,6 @@ use common::*;
 use fantoccini::key::Key;
 use pw_testbed::Suite;
 use pw_testbed::repo::packages::{BASELINE, DEMO, SECURITY_FIX};
-use serde_json::json;
 
 const ADVISORY: &str = "PWTEST-CONSOLE-T1";
 const CVE: &str = "CVE-2099-4343";
@@ -55,22 +54,6 @@ health_checks = ["demo-installed"]
 hosts = {hosts:?}
 "#
     )
-}
-
-/// A fake advisory for pw-demo fixed in 1.0-2, CVSS 7.5: T1 by the default policy.
-fn advisory() -> String {
-    json!({
-        "schema_version": "1.6.0", "id": ADVISORY,
-        "published": "2025-01-01T00:00:00Z", "modified": "2025-01-01T00:00:00Z",
-        "aliases": [CVE],
-        "summary": "pw-demo: information disclosure (FAKE, test fixture)",
-        "severity": [{"type": "CVSS_V3", "score": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:N/A:N"}],
-        "affected": [{
-            "package": {"ecosystem": "Debian:12", "name": DEMO},
-            "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": SECURITY_FIX}]}]
-        }]
-    })
-    .to_string()
 }
 
 /// Where screenshots go: target/tmp/console, and docs/console with `PW_UPDATE_SCREENSHOTS=1`.
@@ -250,16 +233,7 @@ async fn prepare(controller: &Controller) -> (Vec<String>, String, String) {
         .await
         .unwrap();
     assert!(applied.status().is_success(), "{:?}", applied.text().await);
-    let fixture = controller.dir.path().join("advisory.json");
-    std::fs::write(&fixture, advisory()).unwrap();
-    let imported = std::process::Command::new(env!("CARGO_BIN_EXE_patchwarden"))
-        .args(["feeds", "import"])
-        .arg(&fixture)
-        .arg("--db")
-        .arg(controller.dir.path().join("patchwarden.db"))
-        .output()
-        .unwrap();
-    assert!(imported.status.success(), "{imported:?}");
+    import_advisory(controller, &demo_advisory(ADVISORY, CVE));
     let alice = add_operator(controller.dir.path(), "alice", "approver");
     let bob = add_operator(controller.dir.path(), "bob", "approver");
     (names, alice, bob)

@@ -48,24 +48,6 @@ hosts = ["{host}"]
     )
 }
 
-/// A fake advisory for pw-demo fixed in 1.0-2 with CVSS 7.5: T1 by the default policy.
-fn advisory() -> String {
-    json!({
-        "schema_version": "1.6.0",
-        "id": ADVISORY,
-        "published": "2025-01-01T00:00:00Z",
-        "modified": "2025-01-01T00:00:00Z",
-        "aliases": ["CVE-2099-4242"],
-        "summary": "pw-demo: information disclosure (FAKE, test fixture)",
-        "severity": [{"type": "CVSS_V3", "score": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:N/A:N"}],
-        "affected": [{
-            "package": {"ecosystem": "Debian:12", "name": DEMO},
-            "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": SECURITY_FIX}]}]
-        }]
-    })
-    .to_string()
-}
-
 /// `POST /api/v1/plans` for the downgrade, retried while the controller still has the
 /// inventory from before the upgrade (then the target is not lower than what it knows).
 async fn create_plan(controller: &Controller, token: &str, host: &str) -> Value {
@@ -119,16 +101,7 @@ async fn downgrade_plan_needs_risk_acceptance_then_lands_on_the_exact_lower_vers
     assert_eq!(view["status"], "completed", "{view:#}");
     assert_eq!(demo_version(host), SECURITY_FIX);
 
-    let fixture = controller.dir.path().join("advisory.json");
-    std::fs::write(&fixture, advisory()).unwrap();
-    let imported = std::process::Command::new(env!("CARGO_BIN_EXE_patchwarden"))
-        .args(["feeds", "import"])
-        .arg(&fixture)
-        .arg("--db")
-        .arg(controller.dir.path().join("patchwarden.db"))
-        .output()
-        .unwrap();
-    assert!(imported.status.success(), "{imported:?}");
+    import_advisory(&controller, &demo_advisory(ADVISORY, "CVE-2099-4242"));
 
     let alice = add_operator(controller.dir.path(), "alice", "approver");
     let bob = add_operator(controller.dir.path(), "bob", "approver");

@@ -6,7 +6,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use pw_host::apt::{self, PackageTarget};
-use pw_testbed::repo::packages::{BASELINE, DEMO};
+use pw_testbed::repo::packages::{BASELINE, DEMO, SECURITY_FIX};
 use pw_testbed::{Fleet, Host, Mount, Suite, Testbed};
 use serde_json::{Value, json};
 
@@ -338,4 +338,36 @@ pub fn demo_upgrades_to(host: &Host, version: &str) -> usize {
 pub fn agent_journal(host: &Host) -> String {
     host.read_file(&format!("{AGENT_DIR}/journal.jsonl"))
         .unwrap()
+}
+
+/// A fake OSV advisory `id` (alias `cve`) for pw-demo fixed in 1.0-2, CVSS 7.5: T1 by the
+/// default policy.
+pub fn demo_advisory(id: &str, cve: &str) -> String {
+    json!({
+        "schema_version": "1.6.0", "id": id,
+        "published": "2025-01-01T00:00:00Z", "modified": "2025-01-01T00:00:00Z",
+        "aliases": [cve],
+        "summary": "pw-demo: information disclosure (FAKE, test fixture)",
+        "severity": [{"type": "CVSS_V3", "score": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:N/A:N"}],
+        "affected": [{
+            "package": {"ecosystem": "Debian:12", "name": DEMO},
+            "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": SECURITY_FIX}]}]
+        }]
+    })
+    .to_string()
+}
+
+/// `patchwarden feeds import` of an OSV record into the controller's database (the running
+/// controller ranks every host again after it).
+pub fn import_advisory(controller: &Controller, osv: &str) {
+    let fixture = controller.dir.path().join("advisory.json");
+    std::fs::write(&fixture, osv).unwrap();
+    let imported = Command::new(env!("CARGO_BIN_EXE_patchwarden"))
+        .args(["feeds", "import"])
+        .arg(&fixture)
+        .arg("--db")
+        .arg(controller.dir.path().join("patchwarden.db"))
+        .output()
+        .unwrap();
+    assert!(imported.status.success(), "{imported:?}");
 }
