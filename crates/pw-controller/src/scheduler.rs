@@ -30,13 +30,13 @@ use std::time::Duration;
 
 use anyhow::Context;
 use jiff::Timestamp;
-use pw_protocol::{ChangeReport, Command as AgentCommand, ProtectionStep};
+use pw_protocol::{ChangeReport, ProtectionStep};
 use pw_rollout::{
-    Action, Block, BlockList, Event, ExactVersion, GuardOutcome, GuardReport, HostChange, HostId,
+    Block, BlockList, Event, ExactVersion, GuardOutcome, GuardReport, HostChange, HostId,
     HostState, Policy, RolloutControl, RolloutId, RolloutPlan, RolloutStatus, StateName,
     slots_by_group,
 };
-use pw_store::{BlockedRow, CommandState, HostTransition, RolloutRow, TransitionCommand};
+use pw_store::RolloutRow;
 use tokio::sync::watch;
 
 use crate::Controller;
@@ -175,6 +175,7 @@ fn states_of(hosts: &BTreeMap<HostId, Loaded>) -> BTreeMap<HostId, HostState> {
 }
 
 /// A host's state as loaded, with its lock version.
+#[derive(Clone)]
 struct Loaded {
     change: HostChange,
     version: i64,
@@ -218,21 +219,19 @@ async fn drive(
     };
     let mut hosts = load_hosts(state, &row.id).await?;
     let notes = crate::notify::RolloutNotes::new(&row.id, states_of(&hosts), ctx.groups.clone());
-    // 1. Results of finished agent commands, each host on its own.
-    for host in hosts.values_mut() {
-        if let Err(error) = ctx.take_result(host, now).await {
-            ctx.skipped(host, "taking its agent's result", &error);
-        }
-    }
+    // 1. Results of finished agent commands (each host's error its own).
+    ctx.take_results(&mut hosts, now).await;
     // 2. Due timeouts.
-    for host in hosts.values_mut() {
-        if let Some(event) = pw_rollout::on_tick(&host.change.state, now) {
-            ctx.apply_or_skip(host, event, now, CONTROLLER).await;
-        }
-    }
+    let due = (hosts.values())
+        .filter_map(|h| {
+            pw_rollout::on_tick(&h.change.state, now)
+                .map(|event| (h.change.host.clone(), event, CONTROLLER.to_owned()))
+        })
+        .collect();
+    ctx.apply_all(&mut hosts, due, now).await;
     // 2b. Hosts back from a reboot (their inventory's boot mark), then the reboot budget.
     ctx.restarts(&mut hosts, now).await;
-    // 3. Claims and releases.
+    // 3. Releases, then claims, each phase in one write.
     let blocks = block_list(state).await?;
     let control: RolloutControl = serde_json::from_str(&row.control).context("stored control")?;
     let gates = pass.for_rollout(&plan, &control, busy_elsewhere, |group| {
@@ -241,24 +240,22 @@ async fn drive(
             .1
     });
     let decision = pw_rollout::decide(&plan, &states_of(&hosts), &control, &blocks, &gates)?;
-    for release in &decision.release {
-        let Some(host) = hosts.get_mut(&release.host) else {
-            continue;
-        };
-        // `claimed` means an `apply_change` is on its way: the guard may already be
-        // installing, so the claim is kept until the agent's result arrives.
-        if host.command_id.is_some() && matches!(host.change.state, HostState::Claimed { .. }) {
-            continue;
-        }
-        ctx.apply_or_skip(host, release.event(), now, CONTROLLER)
-            .await;
-    }
-    for claim in &decision.claim {
-        if let Some(host) = hosts.get_mut(&claim.host) {
-            ctx.apply_or_skip(host, claim.event(), now, CONTROLLER)
-                .await;
-        }
-    }
+    let releases = (decision.release.iter())
+        .filter(|release| {
+            // `claimed` means an `apply_change` is on its way: the guard may already be
+            // installing, so the claim is kept until the agent's result arrives.
+            hosts.get(&release.host).is_some_and(|host| {
+                !(host.command_id.is_some()
+                    && matches!(host.change.state, HostState::Claimed { .. }))
+            })
+        })
+        .map(|release| (release.host.clone(), release.event(), CONTROLLER.to_owned()))
+        .collect();
+    ctx.apply_all(&mut hosts, releases, now).await;
+    let claims = (decision.claim.iter())
+        .map(|claim| (claim.host.clone(), claim.event(), CONTROLLER.to_owned()))
+        .collect();
+    ctx.apply_all(&mut hosts, claims, now).await;
     let status = match &decision.status {
         RolloutStatus::Running => "running",
         RolloutStatus::Paused { .. } => "paused",
@@ -301,221 +298,6 @@ async fn drive(
 
 /// The audit actor of transitions the controller decides itself (claims, releases, timeouts).
 const CONTROLLER: &str = "controller";
-
-impl Ctx<'_> {
-    /// The event of a host's finished `apply_change`, if it has one, applied as its agent.
-    async fn take_result(&self, host: &mut Loaded, now: Timestamp) -> anyhow::Result<()> {
-        let Some(command_id) = host.command_id.clone() else {
-            return Ok(());
-        };
-        if host.change.state.is_terminal() {
-            return Ok(());
-        }
-        let Some(command) = self.state.store.command(&command_id).await? else {
-            return Ok(());
-        };
-        if command.state.is_open() {
-            return Ok(());
-        }
-        let stored = self.state.store.change_report(&command_id).await?;
-        let message = command.result_message.as_deref().unwrap_or_default();
-        let succeeded = command.state == CommandState::Succeeded;
-        let event = match crate::restarts::result_event(
-            &command.kind,
-            succeeded,
-            message,
-            stored.as_deref(),
-        ) {
-            Some(event) => event,
-            None => report_event(
-                command.state == CommandState::Refused,
-                message,
-                stored.as_deref(),
-            ),
-        };
-        let agent = format!("agent:{}", host.change.host);
-        self.apply(host, event, now, &agent).await
-    }
-
-    /// [`Ctx::apply`], logging an error for this host instead of ending the pass.
-    async fn apply_or_skip(&self, host: &mut Loaded, event: Event, at: Timestamp, actor: &str) {
-        let name = event.name();
-        if let Err(error) = self.apply(host, event, at, actor).await {
-            self.skipped(host, &format!("{name:?}"), &error);
-        }
-    }
-
-    fn skipped(&self, host: &Loaded, doing: &str, error: &anyhow::Error) {
-        tracing::warn!(
-            rollout = %self.rollout,
-            host = %host.change.host,
-            doing,
-            error = format!("{error:#}"),
-            "a host's step failed; the pass goes on with the other hosts"
-        );
-    }
-
-    /// The engine's policy for one host: the rollout's, with the checks and verification
-    /// period of the host's group (a plan's groups differ; what the agent ran is what counts).
-    fn policy_for(&self, host: &HostId) -> Policy {
-        let group = self.groups.get(host).map_or("", String::as_str);
-        let (checks, seconds) = self
-            .recipe
-            .for_group(group, self.policy.verification_seconds);
-        Policy {
-            health_checks: checks.iter().map(|c| c.name().to_owned()).collect(),
-            verification_seconds: seconds,
-            drill: self.plan.drills_host(host),
-            ..self.policy.clone()
-        }
-    }
-
-    /// One step of the host machine, persisted (with its command, blocks and audit record by
-    /// `actor`) before anything is delivered. A rejected event changes nothing.
-    async fn apply(
-        &self,
-        host: &mut Loaded,
-        event: Event,
-        at: Timestamp,
-        actor: &str,
-    ) -> anyhow::Result<()> {
-        let policy = self.policy_for(&host.change.host);
-        let decision = match pw_rollout::step(&host.change, &event, at, &policy) {
-            Ok(decision) => decision,
-            Err(rejected) => {
-                tracing::debug!(host = %host.change.host, ?rejected, "event not applicable");
-                return Ok(());
-            }
-        };
-        let mut command = None;
-        let mut blocks = Vec::new();
-        for emitted in &decision.commands {
-            match &emitted.action {
-                Action::RecordVersions { .. } => {
-                    let key = &emitted.key;
-                    let id = format!(
-                        "{}:{}:record_versions:{}",
-                        key.rollout, key.host, key.attempt
-                    );
-                    let targets = decision.next.targets();
-                    command = Some(self.apply_change(id, targets, &host.change.host)?);
-                }
-                Action::BlockVersion { versions, reason } => {
-                    blocks.extend(versions.iter().map(|t| BlockedRow {
-                        package: t.package.to_string(),
-                        version: t.version.to_string(),
-                        reason: reason.clone(),
-                        rollout_id: self.rollout.0.clone(),
-                        host_id: host.change.host.0.clone(),
-                        blocked_at: at.to_string(),
-                    }));
-                }
-                Action::Page { reason } => {
-                    tracing::error!(host = %host.change.host, reason, "rollout pages a human");
-                }
-                Action::RestartServices { .. } | Action::Reboot => {
-                    let plan = self.recipe.plan();
-                    command = crate::restarts::agent_command(&emitted.key, &emitted.action, plan)?;
-                }
-                // The agent's guard installs, verifies and rolls back within `apply_change`.
-                Action::Snapshot { .. }
-                | Action::Install { .. }
-                | Action::RunChecks { .. }
-                | Action::Rollback { .. } => {}
-            }
-        }
-        let next = HostChange {
-            rollout: host.change.rollout.clone(),
-            host: host.change.host.clone(),
-            state: decision.next,
-        };
-        let state_json = pw_rollout::to_json(&next)?;
-        let state_name = state_name(next.state.name());
-        let transition = HostTransition {
-            rollout_id: &self.rollout.0,
-            host_id: &next.host.0,
-            expected_version: host.version,
-            state_json: &state_json,
-            state_name: &state_name,
-            event: serde_json::to_value(&event)?,
-            command: command.clone(),
-            blocks,
-            actor,
-            result: crate::change_result::change_result(&next),
-        };
-        if !self.state.store.transition_host(&transition).await? {
-            anyhow::bail!("host {} changed under the scheduler", next.host);
-        }
-        let blocked = transition.blocks.len();
-        self.state.observer().host_transition(&state_name, blocked);
-        let group = self.groups.get(&next.host).map(String::as_str);
-        let events = (transition.blocks.iter())
-            .map(|b| {
-                crate::notify::version_blocked(
-                    &b.rollout_id,
-                    &b.host_id,
-                    group,
-                    &b.package,
-                    &b.version,
-                    at,
-                )
-            })
-            .collect();
-        crate::notify::emit(self.state, events).await;
-        host.version += 1;
-        if let Some(command) = command {
-            host.command_id = Some(command.id);
-            self.state.waiter(&next.host.0).notify_one();
-        }
-        host.change = next;
-        Ok(())
-    }
-
-    /// Hosts back from a reboot become `HostSeen`; then the reboot budget's free slots go to
-    /// queued hosts (`pw_rollout::reboot_grants`).
-    async fn restarts(&self, hosts: &mut BTreeMap<HostId, Loaded>, now: Timestamp) {
-        for host in hosts.values_mut() {
-            match crate::restarts::seen_event(self.state, &host.change).await {
-                Ok(Some(event)) => self.apply_or_skip(host, event, now, CONTROLLER).await,
-                Ok(None) => {}
-                Err(error) => self.skipped(host, "reading its restart facts", &error),
-            }
-        }
-        let budget = self.policy.reboot_budget;
-        for id in pw_rollout::reboot_grants(&states_of(hosts), budget) {
-            if let Some(host) = hosts.get_mut(&id) {
-                self.apply_or_skip(host, Event::RebootGranted, now, CONTROLLER)
-                    .await;
-            }
-        }
-    }
-
-    fn apply_change(
-        &self,
-        id: String,
-        targets: &[pw_rollout::Target],
-        host: &HostId,
-    ) -> anyhow::Result<TransitionCommand> {
-        let group = self.groups.get(host).map_or("", String::as_str);
-        let (checks, verification_seconds) = self
-            .recipe
-            .for_group(group, self.policy.verification_seconds);
-        let command = AgentCommand::ApplyChange {
-            rollout: self.rollout.0.clone(),
-            targets: pw_rollout::wire::pins(targets),
-            checks,
-            verification_seconds,
-            protection_steps: self.protection_steps.clone(),
-            plan: self.recipe.plan().cloned(),
-            drill: self.plan.drills_host(host),
-        };
-        Ok(TransitionCommand {
-            id,
-            kind: command.kind().to_owned(),
-            payload_json: serde_json::to_string(&command)?,
-        })
-    }
-}
 
 /// The one event a finished `apply_change` is: the guard's report; for a result without one
 /// (an older agent's plain refusal or failure) a report that nothing was touched, with the
@@ -584,6 +366,9 @@ pub fn state_name(name: StateName) -> String {
         .and_then(|v| v.as_str().map(str::to_owned))
         .unwrap_or_default()
 }
+
+#[path = "scheduler_steps.rs"]
+mod steps;
 
 #[cfg(test)]
 #[path = "scheduler_tests.rs"]

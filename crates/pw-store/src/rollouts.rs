@@ -308,76 +308,23 @@ impl Store {
     /// Writes one host transition with its command, blocks and audit record. Returns `false`
     /// (and writes nothing) when the row changed since `expected_version` was read.
     pub async fn transition_host(&self, t: &HostTransition<'_>) -> anyhow::Result<bool> {
+        Ok(self.transition_hosts(std::slice::from_ref(t)).await?[0])
+    }
+
+    /// Writes several host transitions in one transaction, in order, each as
+    /// [`Store::transition_host`] would: per transition `false` (and nothing written for it)
+    /// when its row changed since its `expected_version` was read. An error writes nothing.
+    pub async fn transition_hosts(&self, all: &[HostTransition<'_>]) -> anyhow::Result<Vec<bool>> {
         let now = Timestamp::now().to_string();
         let mut tx = self.begin_immediate().await?;
-        let updated = sqlx::query(
-            "UPDATE rollout_hosts SET state = $1, state_name = $2, row_version = row_version + 1,
-                    command_id = COALESCE($3, command_id), updated_at = $4
-             WHERE rollout_id = $5 AND host_id = $6 AND row_version = $7",
-        )
-        .bind(t.state_json)
-        .bind(t.state_name)
-        .bind(t.command.as_ref().map(|c| c.id.as_str()))
-        .bind(&now)
-        .bind(t.rollout_id)
-        .bind(t.host_id)
-        .bind(t.expected_version)
-        .execute(&mut *tx)
-        .await
-        .with_context(|| format!("updating host {} of rollout {}", t.host_id, t.rollout_id))?;
-        if updated.rows_affected() == 0 {
-            return Ok(false);
+        let mut written = Vec::with_capacity(all.len());
+        for t in all {
+            written.push(write_transition(&mut tx, t, &now).await?);
         }
-        if let Some(command) = &t.command {
-            sqlx::query(
-                "INSERT INTO commands (id, host_id, kind, payload, state, created_at)
-                 VALUES ($1, $2, $3, $4, 'queued', $5) ON CONFLICT(id) DO NOTHING",
-            )
-            .bind(&command.id)
-            .bind(t.host_id)
-            .bind(&command.kind)
-            .bind(&command.payload_json)
-            .bind(&now)
-            .execute(&mut *tx)
-            .await
-            .with_context(|| format!("queuing command {}", command.id))?;
-        }
-        if let Some(result) = &t.result {
-            crate::change_results::record(&mut tx, result).await?;
-        }
-        for block in &t.blocks {
-            sqlx::query(
-                "INSERT INTO blocked_versions (package, version, reason, rollout_id, host_id, blocked_at)
-                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT(package, version) DO NOTHING",
-            )
-            .bind(&block.package)
-            .bind(&block.version)
-            .bind(&block.reason)
-            .bind(&block.rollout_id)
-            .bind(&block.host_id)
-            .bind(&block.blocked_at)
-            .execute(&mut *tx)
-            .await
-            .context("blocking a version")?;
-        }
-        let subject = format!("{}/{}", t.rollout_id, t.host_id);
-        let details = serde_json::json!({
-            "to": t.state_name,
-            "event": t.event,
-            "command": t.command.as_ref().map(|c| &c.id),
-            "blocked": t.blocks.iter().map(|b| format!("{}={}", b.package, b.version)).collect::<Vec<_>>(),
-        });
-        let entry = AuditEntry {
-            actor: t.actor,
-            action: "rollout.host.transition",
-            subject: &subject,
-            details,
-        };
-        append(&mut tx, &entry).await?;
         tx.commit()
             .await
-            .context("committing the host transition")?;
-        Ok(true)
+            .context("committing the host transitions")?;
+        Ok(written)
     }
 
     /// Sets a rollout's status and decision summary; a status change is audited.
@@ -451,6 +398,79 @@ impl Store {
             .with_context(|| format!("reading the change report of {command_id}"))?;
         Ok(row.map(|row| row.try_get("report")).transpose()?)
     }
+}
+
+/// One host transition inside `tx`: `false` (nothing written) when its row changed.
+async fn write_transition(
+    tx: &mut sqlx::AnyConnection,
+    t: &HostTransition<'_>,
+    now: &str,
+) -> anyhow::Result<bool> {
+    let updated = sqlx::query(
+        "UPDATE rollout_hosts SET state = $1, state_name = $2, row_version = row_version + 1,
+                command_id = COALESCE($3, command_id), updated_at = $4
+         WHERE rollout_id = $5 AND host_id = $6 AND row_version = $7",
+    )
+    .bind(t.state_json)
+    .bind(t.state_name)
+    .bind(t.command.as_ref().map(|c| c.id.as_str()))
+    .bind(now)
+    .bind(t.rollout_id)
+    .bind(t.host_id)
+    .bind(t.expected_version)
+    .execute(&mut *tx)
+    .await
+    .with_context(|| format!("updating host {} of rollout {}", t.host_id, t.rollout_id))?;
+    if updated.rows_affected() == 0 {
+        return Ok(false);
+    }
+    if let Some(command) = &t.command {
+        sqlx::query(
+            "INSERT INTO commands (id, host_id, kind, payload, state, created_at)
+             VALUES ($1, $2, $3, $4, 'queued', $5) ON CONFLICT(id) DO NOTHING",
+        )
+        .bind(&command.id)
+        .bind(t.host_id)
+        .bind(&command.kind)
+        .bind(&command.payload_json)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .with_context(|| format!("queuing command {}", command.id))?;
+    }
+    if let Some(result) = &t.result {
+        crate::change_results::record(tx, result).await?;
+    }
+    for block in &t.blocks {
+        sqlx::query(
+            "INSERT INTO blocked_versions (package, version, reason, rollout_id, host_id, blocked_at)
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT(package, version) DO NOTHING",
+        )
+        .bind(&block.package)
+        .bind(&block.version)
+        .bind(&block.reason)
+        .bind(&block.rollout_id)
+        .bind(&block.host_id)
+        .bind(&block.blocked_at)
+        .execute(&mut *tx)
+        .await
+        .context("blocking a version")?;
+    }
+    let subject = format!("{}/{}", t.rollout_id, t.host_id);
+    let details = serde_json::json!({
+        "to": t.state_name,
+        "event": t.event,
+        "command": t.command.as_ref().map(|c| &c.id),
+        "blocked": t.blocks.iter().map(|b| format!("{}={}", b.package, b.version)).collect::<Vec<_>>(),
+    });
+    let entry = AuditEntry {
+        actor: t.actor,
+        action: "rollout.host.transition",
+        subject: &subject,
+        details,
+    };
+    append(tx, &entry).await?;
+    Ok(true)
 }
 
 pub(crate) fn blocked_row(row: &AnyRow) -> anyhow::Result<BlockedRow> {

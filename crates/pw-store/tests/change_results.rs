@@ -85,4 +85,43 @@ async fn a_terminal_transition_stores_its_result_and_a_refused_one_nothing(backe
     );
 }
 
-on_both_backends!(a_terminal_transition_stores_its_result_and_a_refused_one_nothing,);
+/// Several transitions in one write (the scheduler's batch of claims or results): each is
+/// written as on its own, a stale one in the middle writes nothing, and each written one has
+/// its audit record, in order.
+async fn a_batch_of_transitions_writes_each_fresh_one_and_skips_the_stale(backend: Backend) {
+    let (_dir, store) = store_with_host(backend).await;
+    rollout(&store).await;
+    let version = store.rollout_hosts("r1").await.unwrap()[0].row_version;
+    let last_seq = store.audit_tail(1).await.unwrap()[0].seq;
+    let batch = [
+        transition(version, "claimed", None),
+        transition(version + 5, "failed", None),
+        transition(version + 1, "done", Some(result("1.0-2", true, false))),
+    ];
+    let written = store.transition_hosts(&batch).await.unwrap();
+    assert_eq!(written, [true, false, true]);
+    let host = &store.rollout_hosts("r1").await.unwrap()[0];
+    assert_eq!(
+        (host.row_version, host.state_name.as_str()),
+        (version + 2, "done")
+    );
+    let audit = store.audit_tail(1000).await.unwrap();
+    let moves: Vec<_> = (audit.iter().rev())
+        .filter(|r| r.seq > last_seq && r.action == "rollout.host.transition")
+        .map(|r| r.details["to"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(moves, ["claimed", "done"]);
+    assert_eq!(
+        store.change_results().await.unwrap(),
+        [result("1.0-2", true, false)]
+    );
+    assert!(matches!(
+        store.verify_audit().await.unwrap(),
+        pw_store::ChainCheck::Intact { .. }
+    ));
+}
+
+on_both_backends!(
+    a_terminal_transition_stores_its_result_and_a_refused_one_nothing,
+    a_batch_of_transitions_writes_each_fresh_one_and_skips_the_stale,
+);

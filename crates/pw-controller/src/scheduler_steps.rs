@@ -1,0 +1,344 @@
+//! The scheduler's host steps: an event through `pw_rollout::step`, the transition written with
+//! its command, blocks and audit record, then the command's long-poll woken. The steps of one
+//! phase of a pass (the results taken, the claims made) are decided first and written in one
+//! transaction (`Store::transition_hosts`): a batch of 100 claims is one commit, not 100
+//! (issue 15: per-batch overhead at fleet size). When such a write fails as a whole, the steps
+//! are written one by one, so one host's bad data never holds back the others (issue 14.1).
+
+use std::collections::BTreeMap;
+
+use anyhow::Context;
+use jiff::Timestamp;
+use pw_protocol::Command as AgentCommand;
+use pw_rollout::{Action, Event, HostChange, HostId, Policy};
+use pw_store::{BlockedRow, CommandState, HostTransition, TransitionCommand};
+
+use super::{CONTROLLER, Ctx, Loaded, report_event, state_name};
+
+/// One host's step, decided and not yet written.
+pub(super) struct Step {
+    host: HostId,
+    expected_version: i64,
+    next: HostChange,
+    state_json: String,
+    state_name: String,
+    event: serde_json::Value,
+    event_name: String,
+    command: Option<TransitionCommand>,
+    blocks: Vec<BlockedRow>,
+    actor: String,
+    result: Option<pw_planner::staging::HostChangeResult>,
+}
+
+impl Step {
+    fn transition<'a>(&'a self, rollout: &'a str) -> HostTransition<'a> {
+        HostTransition {
+            rollout_id: rollout,
+            host_id: &self.host.0,
+            expected_version: self.expected_version,
+            state_json: &self.state_json,
+            state_name: &self.state_name,
+            event: self.event.clone(),
+            command: self.command.clone(),
+            blocks: self.blocks.clone(),
+            actor: &self.actor,
+            result: self.result.clone(),
+        }
+    }
+}
+
+impl Ctx<'_> {
+    /// The events of the hosts' finished `apply_change` commands, applied as their agents, in
+    /// one write.
+    pub(super) async fn take_results(&self, hosts: &mut BTreeMap<HostId, Loaded>, now: Timestamp) {
+        let mut events = Vec::new();
+        for host in hosts.values() {
+            match self.result_event(host).await {
+                Ok(Some(event)) => {
+                    events.push((host.change.host.clone(), event, agent(&host.change.host)));
+                }
+                Ok(None) => {}
+                Err(error) => self.skipped(host, "taking its agent's result", &error),
+            }
+        }
+        self.apply_all(hosts, events, now).await;
+    }
+
+    /// The event of a host's finished `apply_change`, if it has one.
+    async fn result_event(&self, host: &Loaded) -> anyhow::Result<Option<Event>> {
+        let Some(command_id) = &host.command_id else {
+            return Ok(None);
+        };
+        if host.change.state.is_terminal() {
+            return Ok(None);
+        }
+        let Some(command) = self.state.store.command(command_id).await? else {
+            return Ok(None);
+        };
+        if command.state.is_open() {
+            return Ok(None);
+        }
+        let stored = self.state.store.change_report(command_id).await?;
+        let message = command.result_message.as_deref().unwrap_or_default();
+        let succeeded = command.state == CommandState::Succeeded;
+        let restart =
+            crate::restarts::result_event(&command.kind, succeeded, message, stored.as_deref());
+        Ok(Some(restart.unwrap_or_else(|| {
+            report_event(
+                command.state == CommandState::Refused,
+                message,
+                stored.as_deref(),
+            )
+        })))
+    }
+
+    /// Events for several hosts (each host at most once), decided one by one and written in one
+    /// transaction; a host whose event does not apply is left as it is.
+    pub(super) async fn apply_all(
+        &self,
+        hosts: &mut BTreeMap<HostId, Loaded>,
+        events: Vec<(HostId, Event, String)>,
+        at: Timestamp,
+    ) {
+        let mut steps = Vec::new();
+        for (id, event, actor) in events {
+            let Some(host) = hosts.get(&id) else {
+                continue;
+            };
+            let name = format!("{:?}", event.name());
+            match self.decide(host, &event, at, actor) {
+                Ok(Some(step)) => steps.push(step),
+                Ok(None) => {}
+                Err(error) => self.skipped(host, &name, &error),
+            }
+        }
+        if steps.is_empty() {
+            return;
+        }
+        let written = {
+            let transitions: Vec<_> = steps
+                .iter()
+                .map(|s| s.transition(&self.rollout.0))
+                .collect();
+            self.state.store.transition_hosts(&transitions).await
+        };
+        match written {
+            Ok(written) => {
+                for (step, ok) in steps.into_iter().zip(written) {
+                    self.settle(hosts, step, ok, at).await;
+                }
+            }
+            // One by one: the steps that can be written are, the others are logged.
+            Err(error) if steps.len() > 1 => {
+                tracing::debug!(error = format!("{error:#}"), "batched transitions refused");
+                for step in steps {
+                    let transition = step.transition(&self.rollout.0);
+                    match self.state.store.transition_host(&transition).await {
+                        Ok(ok) => self.settle(hosts, step, ok, at).await,
+                        Err(error) => self.step_failed(hosts, &step, &error),
+                    }
+                }
+            }
+            Err(error) => self.step_failed(hosts, &steps[0], &error),
+        }
+    }
+
+    fn step_failed(&self, hosts: &BTreeMap<HostId, Loaded>, step: &Step, error: &anyhow::Error) {
+        if let Some(host) = hosts.get(&step.host) {
+            self.skipped(host, &step.event_name, error);
+        }
+    }
+
+    /// After a step's write: the host as written (or a warning when its row had changed under
+    /// the scheduler), its blocks announced and its command's long-poll woken.
+    async fn settle(
+        &self,
+        hosts: &mut BTreeMap<HostId, Loaded>,
+        step: Step,
+        written: bool,
+        at: Timestamp,
+    ) {
+        let Some(host) = hosts.get_mut(&step.host) else {
+            return;
+        };
+        if !written {
+            let error = anyhow::anyhow!("host {} changed under the scheduler", step.host);
+            self.skipped(host, &step.event_name, &error);
+            return;
+        }
+        self.state
+            .observer()
+            .host_transition(&step.state_name, step.blocks.len());
+        let group = self.groups.get(&step.host).map(String::as_str);
+        let events = (step.blocks.iter())
+            .map(|b| {
+                crate::notify::version_blocked(
+                    &b.rollout_id,
+                    &b.host_id,
+                    group,
+                    &b.package,
+                    &b.version,
+                    at,
+                )
+            })
+            .collect();
+        crate::notify::emit(self.state, events).await;
+        host.version += 1;
+        if let Some(command) = step.command {
+            host.command_id = Some(command.id);
+            self.state.waiter(&step.host.0).notify_one();
+        }
+        host.change = step.next;
+    }
+
+    pub(super) fn skipped(&self, host: &Loaded, doing: &str, error: &anyhow::Error) {
+        tracing::warn!(
+            rollout = %self.rollout,
+            host = %host.change.host,
+            doing,
+            error = format!("{error:#}"),
+            "a host's step failed; the pass goes on with the other hosts"
+        );
+    }
+
+    /// The engine's policy for one host: the rollout's, with the checks and verification
+    /// period of the host's group (a plan's groups differ; what the agent ran is what counts).
+    fn policy_for(&self, host: &HostId) -> Policy {
+        let group = self.groups.get(host).map_or("", String::as_str);
+        let (checks, seconds) = self
+            .recipe
+            .for_group(group, self.policy.verification_seconds);
+        Policy {
+            health_checks: checks.iter().map(|c| c.name().to_owned()).collect(),
+            verification_seconds: seconds,
+            drill: self.plan.drills_host(host),
+            ..self.policy.clone()
+        }
+    }
+
+    /// One step of the host machine with the command it emits and the versions it blocks, to be
+    /// written (with its audit record by `actor`) before anything is delivered. `None`: the
+    /// event does not apply (nothing changes).
+    fn decide(
+        &self,
+        host: &Loaded,
+        event: &Event,
+        at: Timestamp,
+        actor: String,
+    ) -> anyhow::Result<Option<Step>> {
+        let policy = self.policy_for(&host.change.host);
+        let decision = match pw_rollout::step(&host.change, event, at, &policy) {
+            Ok(decision) => decision,
+            Err(rejected) => {
+                tracing::debug!(host = %host.change.host, ?rejected, "event not applicable");
+                return Ok(None);
+            }
+        };
+        let mut command = None;
+        let mut blocks = Vec::new();
+        for emitted in &decision.commands {
+            match &emitted.action {
+                Action::RecordVersions { .. } => {
+                    let key = &emitted.key;
+                    let id = format!(
+                        "{}:{}:record_versions:{}",
+                        key.rollout, key.host, key.attempt
+                    );
+                    let targets = decision.next.targets();
+                    command = Some(self.apply_change(id, targets, &host.change.host)?);
+                }
+                Action::BlockVersion { versions, reason } => {
+                    blocks.extend(versions.iter().map(|t| BlockedRow {
+                        package: t.package.to_string(),
+                        version: t.version.to_string(),
+                        reason: reason.clone(),
+                        rollout_id: self.rollout.0.clone(),
+                        host_id: host.change.host.0.clone(),
+                        blocked_at: at.to_string(),
+                    }));
+                }
+                Action::Page { reason } => {
+                    tracing::error!(host = %host.change.host, reason, "rollout pages a human");
+                }
+                Action::RestartServices { .. } | Action::Reboot => {
+                    let plan = self.recipe.plan();
+                    command = crate::restarts::agent_command(&emitted.key, &emitted.action, plan)?;
+                }
+                // The agent's guard installs, verifies and rolls back within `apply_change`.
+                Action::Snapshot { .. }
+                | Action::Install { .. }
+                | Action::RunChecks { .. }
+                | Action::Rollback { .. } => {}
+            }
+        }
+        let next = HostChange {
+            rollout: host.change.rollout.clone(),
+            host: host.change.host.clone(),
+            state: decision.next,
+        };
+        Ok(Some(Step {
+            host: next.host.clone(),
+            expected_version: host.version,
+            state_json: pw_rollout::to_json(&next)?,
+            state_name: state_name(next.state.name()),
+            event: serde_json::to_value(event)?,
+            event_name: format!("{:?}", event.name()),
+            command,
+            blocks,
+            actor,
+            result: crate::change_result::change_result(&next),
+            next,
+        }))
+    }
+
+    /// Hosts back from a reboot become `HostSeen`; then the reboot budget's free slots go to
+    /// queued hosts (`pw_rollout::reboot_grants`).
+    pub(super) async fn restarts(&self, hosts: &mut BTreeMap<HostId, Loaded>, now: Timestamp) {
+        let mut seen = Vec::new();
+        for host in hosts.values() {
+            match crate::restarts::seen_event(self.state, &host.change).await {
+                Ok(Some(event)) => seen.push((host.change.host.clone(), event, CONTROLLER.into())),
+                Ok(None) => {}
+                Err(error) => self.skipped(host, "reading its restart facts", &error),
+            }
+        }
+        self.apply_all(hosts, seen, now).await;
+        let budget = self.policy.reboot_budget;
+        let grants = pw_rollout::reboot_grants(&super::states_of(hosts), budget)
+            .into_iter()
+            .map(|id| (id, Event::RebootGranted, CONTROLLER.to_owned()))
+            .collect();
+        self.apply_all(hosts, grants, now).await;
+    }
+
+    fn apply_change(
+        &self,
+        id: String,
+        targets: &[pw_rollout::Target],
+        host: &HostId,
+    ) -> anyhow::Result<TransitionCommand> {
+        let group = self.groups.get(host).map_or("", String::as_str);
+        let (checks, verification_seconds) = self
+            .recipe
+            .for_group(group, self.policy.verification_seconds);
+        let command = AgentCommand::ApplyChange {
+            rollout: self.rollout.0.clone(),
+            targets: pw_rollout::wire::pins(targets),
+            checks,
+            verification_seconds,
+            protection_steps: self.protection_steps.clone(),
+            plan: self.recipe.plan().cloned(),
+            drill: self.plan.drills_host(host),
+        };
+        Ok(TransitionCommand {
+            id,
+            kind: command.kind().to_owned(),
+            payload_json: serde_json::to_string(&command).context("encoding the command")?,
+        })
+    }
+}
+
+/// The audit actor of a host's agent.
+fn agent(host: &HostId) -> String {
+    format!("agent:{host}")
+}
