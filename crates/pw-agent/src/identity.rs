@@ -29,7 +29,28 @@ impl std::fmt::Debug for Identity {
 #[derive(serde::Serialize, serde::Deserialize)]
 struct IdentityFile {
     host_id: String,
+    /// The controller enrollment went through.
     server: String,
+    /// Every controller the agent was given at enrollment (replicas), in order.
+    #[serde(default)]
+    servers: Vec<String>,
+}
+
+/// The controllers stored at enrollment in `dir` (empty when the agent has not enrolled; the
+/// one it enrolled with when it enrolled before lists were stored).
+pub fn stored_servers(dir: &Path) -> anyhow::Result<Vec<String>> {
+    let file = dir.join("identity.json");
+    if !file.exists() {
+        return Ok(vec![]);
+    }
+    let text = std::fs::read_to_string(&file)
+        .with_context(|| format!("cannot read {}", file.display()))?;
+    let meta: IdentityFile =
+        serde_json::from_str(&text).with_context(|| format!("{} is damaged", file.display()))?;
+    Ok(match meta.servers.is_empty() {
+        true => vec![meta.server],
+        false => meta.servers,
+    })
 }
 
 /// The identity stored in `dir`, if the agent enrolled before.
@@ -57,24 +78,38 @@ pub fn load_identity(dir: &Path) -> anyhow::Result<Option<Identity>> {
 const FILES: [&str; 4] = ["agent.key", "agent.crt", "ca.pem", "identity.json"];
 
 /// Enrolls this machine under its host name: a fresh key and CSR, the token, and the CA the
-/// operator gave us to trust; the identity is then written to `dir`. The agent's first start
-/// and `patchwarden agent install` both come here.
+/// operator gave us to trust, with the first of `servers` (replicas) that answers; the identity
+/// and every server are then written to `dir`. The agent's first start and `patchwarden agent
+/// install` both come here.
 pub async fn enroll_this_host(
     dir: &Path,
-    server: &str,
+    servers: &[String],
     token: &str,
     ca_pem: &str,
 ) -> anyhow::Result<Identity> {
     let hostname = tokio::task::spawn_blocking(crate::report::hostname).await?;
-    let identity = enroll_in_memory(server, token, ca_pem, &hostname).await?;
-    save_identity(dir, server, &identity)?;
-    tracing::info!(host_id = %identity.host_id, "enrolled");
-    Ok(identity)
+    let mut failures = Vec::new();
+    for server in servers {
+        match enroll_in_memory(server, token, ca_pem, &hostname).await {
+            Ok(identity) => {
+                save_identity(dir, server, servers, &identity)?;
+                tracing::info!(host_id = %identity.host_id, %server, "enrolled");
+                return Ok(identity);
+            }
+            Err(error) => failures.push(format!("{error:#}")),
+        }
+    }
+    anyhow::bail!("enrollment failed: {}", failures.join("; "))
 }
 
-/// Writes `identity` to `dir` (created 0700 when missing; every file 0600, `identity.json`
-/// last).
-pub fn save_identity(dir: &Path, server: &str, identity: &Identity) -> anyhow::Result<()> {
+/// Writes `identity`, enrolled through `server`, with every controller it may use, to `dir`
+/// (created 0700 when missing; every file 0600, `identity.json` last).
+pub fn save_identity(
+    dir: &Path,
+    server: &str,
+    servers: &[String],
+    identity: &Identity,
+) -> anyhow::Result<()> {
     {
         use std::os::unix::fs::DirBuilderExt;
         // Only this user: the agent's key lives here.
@@ -87,6 +122,7 @@ pub fn save_identity(dir: &Path, server: &str, identity: &Identity) -> anyhow::R
     let meta = IdentityFile {
         host_id: identity.host_id.clone(),
         server: server.to_owned(),
+        servers: servers.to_vec(),
     };
     let contents = [
         identity.key_pem.as_bytes().to_vec(),

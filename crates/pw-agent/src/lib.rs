@@ -18,6 +18,7 @@ pub use client::{enrollment_client, mtls_client, mtls_config, send_json};
 pub use evidence::collect_evidence;
 pub use identity::{
     Identity, enroll_in_memory, enroll_this_host, load_identity, remove_identity, save_identity,
+    stored_servers,
 };
 pub use journal::{GuardStep, Journal, JournalAppender, JournalEntry, LogMarkSeen};
 pub use report::{collect_inventory, hostname};

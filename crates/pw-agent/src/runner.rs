@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -32,8 +33,9 @@ impl std::fmt::Debug for Secret {
 /// How the agent runs.
 #[derive(Debug, Clone)]
 pub struct AgentSettings {
-    /// `https://controller:port`.
-    pub server: String,
+    /// The controllers, `https://controller:port`, in order of preference (several replicas on
+    /// one database): the agent talks to one and moves to the next when it cannot be reached.
+    pub servers: Vec<String>,
     /// The enrollment token; needed only until the agent has enrolled.
     pub token: Option<Secret>,
     /// The controller CA (PEM) to trust while enrolling.
@@ -60,14 +62,20 @@ pub async fn run(
     mut shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
     pw_model::check_labels(&settings.labels).context("the agent's labels")?;
+    anyhow::ensure!(!settings.servers.is_empty(), "no controller to talk to");
     let identity = ensure_enrolled(&settings).await?;
     let http = client::mtls_client(&identity)?;
-    let server = settings.server.trim_end_matches('/').to_owned();
+    let servers = settings
+        .servers
+        .iter()
+        .map(|s| s.trim_end_matches('/').to_owned())
+        .collect();
     let mut journal = Journal::open(&settings.data_dir.join("journal.jsonl"))?;
     tracing::info!(host_id = %identity.host_id, read_only = settings.read_only, "agent running");
     let agent = Agent {
         http,
-        server,
+        servers,
+        current: AtomicUsize::new(0),
         read_only: settings.read_only,
         plan_changes: settings.read_only && settings.plan_changes,
         poll_wait_secs: settings.poll_wait_secs,
@@ -107,12 +115,16 @@ pub async fn run(
         match outcome {
             Ok(()) => backoff = Duration::from_secs(1),
             Err(error) => {
-                tracing::warn!(error = format!("{error:#}"), retry_in = ?backoff, "controller unreachable or refused");
+                tracing::warn!(error = format!("{error:#}"), server = agent.server(), retry_in = ?backoff, "controller unreachable or refused");
+                // The next controller; the wait grows only once every one has failed.
+                let wrapped = agent.fail_over();
                 tokio::select! {
                     _ = tokio::time::sleep(backoff) => {}
                     _ = shutdown.changed() => break,
                 }
-                backoff = (backoff * 2).min(Duration::from_secs(60));
+                if wrapped {
+                    backoff = (backoff * 2).min(Duration::from_secs(60));
+                }
             }
         }
     }
@@ -189,12 +201,14 @@ async fn ensure_enrolled(settings: &AgentSettings) -> anyhow::Result<Identity> {
     let ca_pem = settings.ca_pem.as_deref().context(
         "this agent has not enrolled yet: give --ca-cert (the controller's ca/ca.pem) to trust",
     )?;
-    identity::enroll_this_host(&settings.data_dir, &settings.server, &token.0, ca_pem).await
+    identity::enroll_this_host(&settings.data_dir, &settings.servers, &token.0, ca_pem).await
 }
 
 struct Agent {
     http: reqwest::Client,
-    server: String,
+    /// The controllers (at least one), and the index of the one in use.
+    servers: Vec<String>,
+    current: AtomicUsize,
     read_only: bool,
     plan_changes: bool,
     poll_wait_secs: u64,
@@ -205,8 +219,24 @@ struct Agent {
 }
 
 impl Agent {
+    /// The controller in use.
+    fn server(&self) -> &str {
+        &self.servers[self.current.load(Ordering::Relaxed) % self.servers.len()]
+    }
+
     fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.server)
+        format!("{}{path}", self.server())
+    }
+
+    /// Moves to the next controller (after a failure); true when that wraps around to the
+    /// first (every controller was tried), always with one controller.
+    fn fail_over(&self) -> bool {
+        let next = (self.current.load(Ordering::Relaxed) + 1) % self.servers.len();
+        self.current.store(next, Ordering::Relaxed);
+        if self.servers.len() > 1 {
+            tracing::warn!(server = %self.servers[next], "moving to the next controller");
+        }
+        next == 0
     }
 
     async fn heartbeat(&self) -> anyhow::Result<HeartbeatAck> {

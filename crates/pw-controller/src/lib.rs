@@ -23,6 +23,7 @@ pub mod rollout_ops;
 pub mod rollouts;
 pub mod scheduler;
 mod supervise;
+pub mod wakeups;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -147,5 +148,17 @@ impl Controller {
             .lock()
             .expect("waiters lock poisoned by a panic in another handler");
         waiters.entry(host_id.to_owned()).or_default().clone()
+    }
+
+    /// Wakes every host's long-poll (each looks at the database again): new commands may have
+    /// been announced while this controller could not hear them ([`wakeups::relay`]).
+    pub fn wake_every_waiter(&self) {
+        let waiters = self
+            .waiters
+            .lock()
+            .expect("waiters lock poisoned by a panic in another handler");
+        for waiter in waiters.values() {
+            waiter.notify_one();
+        }
     }
 }

@@ -274,10 +274,12 @@ pub async fn page_session(
     }
 }
 
-/// The login form's CSRF values, bound to a secret of this controller process:
+/// The login form's CSRF values, bound to a secret of the controller:
 /// `pwc_<random>.<expiry, Unix seconds>.<HMAC-SHA256 of the first two parts, hex>`. A value
-/// the client made up, or one older than an hour, fails [`LoginCsrf::check`]. The key lives in
-/// memory only: a restart invalidates login forms already served (the page serves a new one).
+/// the client made up, or one older than an hour, fails [`LoginCsrf::check`]. Without a secret
+/// key file the key lives in memory only (a restart invalidates login forms already served;
+/// the page serves a new one); with one it is shared through the database by every replica
+/// (`secrets.rs`).
 pub struct LoginCsrf {
     key: ring::hmac::Key,
 }
@@ -291,6 +293,14 @@ impl LoginCsrf {
             ring::hmac::Key::generate(ring::hmac::HMAC_SHA256, &ring::rand::SystemRandom::new())
                 .map_err(|_| anyhow::anyhow!("the system random generator failed"))?;
         Ok(LoginCsrf { key })
+    }
+
+    /// With a key shared by every controller on one database (a login form served by one is
+    /// accepted by another).
+    pub fn from_key(bytes: &[u8]) -> LoginCsrf {
+        LoginCsrf {
+            key: ring::hmac::Key::new(ring::hmac::HMAC_SHA256, bytes),
+        }
     }
 
     /// A new value for a login form served at `now`.

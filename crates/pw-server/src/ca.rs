@@ -61,20 +61,47 @@ impl Ca {
     pub fn load_or_create(dir: &Path) -> anyhow::Result<Ca> {
         let cert_path = dir.join("ca.pem");
         let key_path = dir.join("ca.key");
-        if cert_path.exists() && key_path.exists() {
-            let cert_pem = read(&cert_path)?;
-            let key = KeyPair::from_pem(&read(&key_path)?)
-                .with_context(|| format!("{}: not a private key", key_path.display()))?;
-            let issuer = Issuer::from_ca_cert_pem(&cert_pem, key)
-                .with_context(|| format!("{}: not a CA certificate", cert_path.display()))?;
-            return Ok(Ca { cert_pem, issuer });
+        if let Some(ca) = Ca::load(dir)? {
+            return Ok(ca);
         }
+        anyhow::ensure!(
+            !cert_path.exists(),
+            "{} is there without {}: this data directory's CA is kept in the database (start \
+             with the --secret-key-file the other controllers use)",
+            cert_path.display(),
+            key_path.display()
+        );
         let ca = Ca::generate("patchwarden controller CA")?;
         pw_store::create_private_dir(dir)?;
         write_private(&key_path, ca.issuer.key().serialize_pem().as_bytes())?;
         write_private(&cert_path, ca.cert_pem.as_bytes())?;
         tracing::info!(path = %cert_path.display(), sha256 = %ca.cert_sha256(), "created the controller CA");
         Ok(ca)
+    }
+
+    /// The CA in `dir` (`ca.pem`, `ca.key`) when both are there.
+    pub fn load(dir: &Path) -> anyhow::Result<Option<Ca>> {
+        let cert_path = dir.join("ca.pem");
+        let key_path = dir.join("ca.key");
+        if !(cert_path.exists() && key_path.exists()) {
+            return Ok(None);
+        }
+        let what = format!("{} and {}", cert_path.display(), key_path.display());
+        Ca::from_pem(read(&cert_path)?, &read(&key_path)?, &what).map(Some)
+    }
+
+    /// The CA from its certificate and key (PEM); `what` names where they came from in errors.
+    pub fn from_pem(cert_pem: String, key_pem: &str, what: &str) -> anyhow::Result<Ca> {
+        let key = KeyPair::from_pem(key_pem)
+            .with_context(|| format!("{what}: the CA key is not a private key"))?;
+        let issuer = Issuer::from_ca_cert_pem(&cert_pem, key)
+            .with_context(|| format!("{what}: not a CA certificate"))?;
+        Ok(Ca { cert_pem, issuer })
+    }
+
+    /// The CA's private key (PEM), to be sealed in the database; never log it.
+    pub(crate) fn key_pem(&self) -> String {
+        self.issuer.key().serialize_pem()
     }
 
     /// A fresh CA in memory (ECDSA P-256, 10 years).

@@ -16,6 +16,7 @@ mod metrics;
 pub mod pdf;
 mod routes;
 mod scan_queue;
+mod secrets;
 mod settings;
 mod state;
 mod tls;

@@ -36,6 +36,10 @@ pub struct RawServerSettings {
     /// The database: `sqlite://PATH` (default: patchwarden.db in the data directory) or
     /// `postgres://USER:PASSWORD@HOST:PORT/DATABASE`.
     pub database: Option<String>,
+    /// The secret key file (64 hex digits) every controller on one database shares: the
+    /// controller CA and the login CSRF key are kept in the database sealed with it
+    /// (docs/server.md "Several controllers").
+    pub secret_key_file: Option<PathBuf>,
 }
 
 /// Validated settings.
@@ -51,6 +55,7 @@ pub struct ServerSettings {
     pub notify_retry_base_secs: u64,
     pub notify_ca_file: Option<PathBuf>,
     pub database: pw_store::DatabaseUrl,
+    pub secret_key_file: Option<PathBuf>,
 }
 
 impl ServerSettings {
@@ -68,6 +73,7 @@ impl ServerSettings {
             notify_retry_base_secs: 30,
             notify_ca_file: None,
             database: pw_store::DatabaseUrl::sqlite_file(&data_dir.join("patchwarden.db")),
+            secret_key_file: None,
         }
     }
 }
@@ -90,6 +96,7 @@ impl RawServerSettings {
             notify_retry_base_secs: other.notify_retry_base_secs.or(self.notify_retry_base_secs),
             notify_ca_file: other.notify_ca_file.or(self.notify_ca_file),
             database: other.database.or(self.database),
+            secret_key_file: other.secret_key_file.or(self.secret_key_file),
         }
     }
 
@@ -170,6 +177,7 @@ impl RawServerSettings {
                 notify_retry_base_secs,
                 notify_ca_file: self.notify_ca_file,
                 database,
+                secret_key_file: self.secret_key_file,
             }),
             _ => Err(problems),
         }

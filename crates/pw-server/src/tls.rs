@@ -104,7 +104,8 @@ fn raise_open_files() {
 pub async fn start(settings: &ServerSettings) -> anyhow::Result<Controller> {
     pw_store::create_private_dir(&settings.data_dir)?;
     let store = pw_store::Store::connect(&settings.database).await?;
-    let ca = Arc::new(Ca::load_or_create(&settings.data_dir.join("ca"))?);
+    let secrets = crate::secrets::load(&store, settings).await?;
+    let ca = Arc::new(secrets.ca);
     let audit_key = pw_store::AuditKey::load_or_create(&settings.data_dir.join("audit.key"))?;
     warn_when_not_private(&settings.data_dir);
     raise_open_files();
@@ -120,12 +121,17 @@ pub async fn start(settings: &ServerSettings) -> anyhow::Result<Controller> {
         shutdown_rx.clone(),
         Duration::from_secs(settings.max_poll_wait_secs),
     )?;
+    state.login_csrf = Arc::new(secrets.login_csrf);
     state.controller = state
         .controller
         .clone()
         .with_notifications(notify_settings(settings, addr)?);
     let app = crate::routes::app(state.clone());
     tokio::spawn(pw_controller::scheduler::run(
+        state.controller.clone(),
+        shutdown_rx.clone(),
+    ));
+    tokio::spawn(pw_controller::wakeups::relay(
         state.controller.clone(),
         shutdown_rx.clone(),
     ));

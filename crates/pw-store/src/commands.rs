@@ -73,6 +73,8 @@ impl Store {
                 )
             })?;
         }
+        let hosts: Vec<&str> = commands.iter().map(|c| c.host_id).collect();
+        crate::wakeups::announce_in(&mut tx, self.backend, &hosts).await?;
         let mut entries = Vec::with_capacity(commands.len());
         for command in commands {
             let payload: serde_json::Value = serde_json::from_str(command.payload_json)

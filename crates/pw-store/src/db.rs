@@ -111,6 +111,14 @@ impl DatabaseUrl {
         }
     }
 
+    /// The full URL of a PostgreSQL server (with its password: never show it).
+    pub(crate) fn postgres_url(&self) -> Option<&str> {
+        match &self.target {
+            Target::Sqlite(_) => None,
+            Target::Postgres(url) => Some(url.as_str()),
+        }
+    }
+
     /// Opens a pool on the database (creating a SQLite file 0600 in a private directory).
     pub(crate) async fn connect(&self) -> anyhow::Result<AnyPool> {
         sqlx::any::install_default_drivers();

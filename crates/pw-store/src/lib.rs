@@ -26,7 +26,9 @@ mod plans;
 mod risks;
 mod rollout_control;
 mod rollouts;
+mod secrets;
 mod signals;
+mod wakeups;
 
 use std::path::Path;
 
@@ -68,7 +70,9 @@ pub use rollouts::{
     BlockedRow, HostTransition, HostsBusy, NewRollout, PlanLink, RolloutHostRow, RolloutRow,
     TransitionCommand,
 };
+pub use secrets::SecretKey;
 pub use signals::{EpssRow, KevRow};
+pub use wakeups::CommandListener;
 
 /// The embedded migrations, applied on open: SQLite's, and PostgreSQL's (the same schema in
 /// its dialect, one file per SQLite file with the same number).
@@ -80,6 +84,8 @@ static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// Where it connected: a PostgreSQL listener opens its own connection there.
+    url: DatabaseUrl,
 }
 
 /// What an import did, per kind of record.
@@ -136,7 +142,11 @@ impl Store {
             .run(&pool)
             .await
             .with_context(|| format!("migrating the database {url}"))?;
-        Ok(Store { pool, backend })
+        Ok(Store {
+            pool,
+            backend,
+            url: url.clone(),
+        })
     }
 
     /// Which database this store talks to.

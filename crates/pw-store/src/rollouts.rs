@@ -321,6 +321,12 @@ impl Store {
         for t in all {
             written.push(write_transition(&mut tx, t, &now).await?);
         }
+        // Agents long-polling another replica hear of their new commands at commit.
+        let queued: Vec<&str> = (all.iter().zip(&written))
+            .filter(|(t, written)| **written && t.command.is_some())
+            .map(|(t, _)| t.host_id)
+            .collect();
+        crate::wakeups::announce_in(&mut tx, self.backend, &queued).await?;
         tx.commit()
             .await
             .context("committing the host transitions")?;

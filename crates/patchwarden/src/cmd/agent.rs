@@ -21,9 +21,16 @@ pub struct Args {
     /// over it.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
-    /// The controller, e.g. https://controller.example:8420.
-    #[arg(long, value_name = "URL", env = "PATCHWARDEN_SERVER")]
-    server: Option<String>,
+    /// The controller, e.g. https://controller.example:8420; several replicas on one database
+    /// as a comma-separated list or by repeating the flag: the agent moves to the next when
+    /// one cannot be reached (default: those stored at enrollment).
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "PATCHWARDEN_SERVER",
+        value_delimiter = ','
+    )]
+    server: Vec<String>,
     /// Single-use enrollment token (needed only for the first start).
     #[arg(
         long,
@@ -70,10 +77,11 @@ fn settings(args: Args) -> anyhow::Result<AgentSettings> {
         Some(path) => AgentFile::load(path)?,
         None => AgentFile::default(),
     };
-    let server = args
-        .server
-        .or(file.server.clone())
-        .context("no controller: give --server URL (or `server` in the --config file)")?;
+    let data_dir = args
+        .data_dir
+        .or(file.data_dir.clone())
+        .context("no data directory: give --data-dir DIR (or `data_dir` in the --config file)")?;
+    let servers = servers(args.server, file.server.as_deref(), &data_dir)?;
     let read_only = args.read_only || file.read_only;
     let plan_changes = args.allow_approved_plans || file.allow_approved_plans;
     anyhow::ensure!(
@@ -101,18 +109,46 @@ fn settings(args: Args) -> anyhow::Result<AgentSettings> {
                 .to_vec()
         });
     Ok(AgentSettings {
-        server,
+        servers,
         token: args.token.or(file.token).map(Secret),
         ca_pem,
-        data_dir: args.data_dir.or(file.data_dir).context(
-            "no data directory: give --data-dir DIR (or `data_dir` in the --config file)",
-        )?,
+        data_dir,
         read_only,
         plan_changes,
         poll_wait_secs: 30,
         labels: pw_model::parse_labels(labels.iter().map(String::as_str))?,
         reboot_command,
     })
+}
+
+/// The controllers: the flags', else the file's `server` (comma-separated), else those stored
+/// at enrollment in `data_dir`; each an https:// URL.
+fn servers(
+    flags: Vec<String>,
+    file: Option<&str>,
+    data_dir: &std::path::Path,
+) -> anyhow::Result<Vec<String>> {
+    let mut servers: Vec<String> = flags
+        .iter()
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .collect();
+    if servers.is_empty() {
+        servers = file
+            .map(super::agent_config::split_servers)
+            .unwrap_or_default();
+    }
+    if servers.is_empty() {
+        servers = pw_agent::stored_servers(data_dir)?;
+    }
+    anyhow::ensure!(
+        !servers.is_empty(),
+        "no controller: give --server URL (or `server` in the --config file)"
+    );
+    for server in &servers {
+        super::agent_config::check_server_url(server)?;
+    }
+    Ok(servers)
 }
 
 pub fn run(mut args: Args) -> anyhow::Result<ExitCode> {
@@ -166,7 +202,7 @@ mod tests {
         let file = "server = \"https://a:1\"\ntoken = \"pwt_f\"\nread_only = true\n\
                     reboot_command = [\"/sbin/reboot\"]\n[labels]\nrole = \"web\"\n";
         let from_file = settings_for(file, &[]).unwrap();
-        assert_eq!(from_file.server, "https://a:1");
+        assert_eq!(from_file.servers, ["https://a:1"]);
         assert!(from_file.read_only && !from_file.plan_changes);
         assert_eq!(from_file.reboot_command, ["/sbin/reboot"]);
         assert_eq!(
@@ -182,7 +218,7 @@ mod tests {
             "x",
         ];
         let overridden = settings_for(file, &flags).unwrap();
-        assert_eq!(overridden.server, "https://b:2");
+        assert_eq!(overridden.servers, ["https://b:2"]);
         assert_eq!(overridden.reboot_command, ["x"]);
         assert_eq!(overridden.labels.len(), 1);
         assert!(overridden.labels.contains_key("rack"));
@@ -207,6 +243,46 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(error.contains("no data directory"), "{error}");
+    }
+
+    #[test]
+    fn several_controllers_come_from_a_list_and_are_each_checked() {
+        let both = ["https://a:1", "https://b:2"];
+        let listed = settings_for("", &["--server", "https://a:1,https://b:2"]).unwrap();
+        assert_eq!(listed.servers, both);
+        let repeated =
+            settings_for("", &["--server", "https://a:1", "--server", "https://b:2"]).unwrap();
+        assert_eq!(repeated.servers, both);
+        let file = settings_for("server = \"https://a:1, https://b:2\"\n", &[]).unwrap();
+        assert_eq!(file.servers, both);
+        let error = settings_for("", &["--server", "https://a:1,http://b:2"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("http://b:2") && error.contains("https://"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn the_controllers_stored_at_enrollment_serve_when_none_is_given() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("identity.json"),
+            r#"{"host_id": "h1", "server": "https://a:1", "servers": ["https://a:1", "https://b:2"]}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            servers(vec![], None, dir.path()).unwrap(),
+            ["https://a:1", "https://b:2"]
+        );
+        // An identity written before lists were stored: the controller it enrolled with.
+        std::fs::write(
+            dir.path().join("identity.json"),
+            r#"{"host_id": "h1", "server": "https://a:1"}"#,
+        )
+        .unwrap();
+        assert_eq!(servers(vec![], None, dir.path()).unwrap(), ["https://a:1"]);
     }
 
     #[test]

@@ -19,7 +19,7 @@ pub const UNIT: &str = "patchwarden-agent.service";
 #[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AgentFile {
-    /// The controller, `https://…`.
+    /// The controller, `https://…`; several replicas comma-separated.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub server: Option<String>,
     /// Single-use enrollment token, used only by the first start (before `identity.json`).
@@ -73,6 +73,15 @@ impl AgentFile {
              # The agent's identity (key, certificate, identity.json) is in data_dir.\n{body}"
         ))
     }
+}
+
+/// The controllers of a comma-separated `server` value (several replicas), blanks dropped.
+pub fn split_servers(text: &str) -> Vec<String> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 /// The controller URL as the agent needs it: `https://` with a host.

@@ -21,7 +21,8 @@ use crate::paths::runtime;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// The controller, https://HOST:PORT.
+    /// The controller, https://HOST:PORT; several replicas comma-separated (the agent moves
+    /// to the next when one cannot be reached).
     #[arg(long, value_name = "URL")]
     server: String,
     /// Single-use enrollment token (POST /api/v1/enrollment-tokens).
@@ -60,6 +61,13 @@ pub struct Args {
     no_start: bool,
 }
 
+/// The controllers `--server` names (several replicas comma-separated).
+fn servers(args: &Args) -> anyhow::Result<Vec<String>> {
+    let servers = super::agent_config::split_servers(&args.server);
+    anyhow::ensure!(!servers.is_empty(), "--server names no controller");
+    Ok(servers)
+}
+
 /// Whether systemd runs this machine (sd_booted(3): `/run/systemd/system` exists).
 fn systemd_running() -> bool {
     Path::new("/run/systemd/system").is_dir()
@@ -67,12 +75,14 @@ fn systemd_running() -> bool {
 
 /// The settings file for these arguments, after checking every input.
 fn agent_file(args: &Args) -> anyhow::Result<AgentFile> {
-    check_server_url(&args.server)?;
+    for server in servers(args)? {
+        check_server_url(&server)?;
+    }
     check_token(&args.token)?;
     let labels =
         pw_model::parse_labels(args.labels.iter().map(String::as_str)).context("--labels")?;
     Ok(AgentFile {
-        server: Some(args.server.clone()),
+        server: Some(servers(args)?.join(",")),
         // The token is spent by enrolling, and the identity carries the controller's CA.
         token: None,
         ca_cert: None,
@@ -146,7 +156,7 @@ pub fn enroll_and_write(args: &Args) -> anyhow::Result<(PathBuf, String)> {
     let text = file.render()?;
     let identity = runtime()?.block_on(pw_agent::enroll_this_host(
         &args.state_dir,
-        &args.server,
+        &servers(args)?,
         &args.token,
         &ca_pem,
     ));

@@ -3,9 +3,9 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use pw_store::{AnchorCheck, AuditKey, ChainCheck, Store};
+use pw_store::{AnchorCheck, AuditKey, ChainCheck, DatabaseUrl, Store};
 
-use crate::paths::{default_db, runtime};
+use crate::paths::{default_data_dir, default_db, runtime};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -18,13 +18,21 @@ enum AuditCommand {
     /// Check every record's hash and link, and the signed checkpoints kept outside the
     /// database (a cut log or a recomputed chain); exit 1 naming the first problem.
     Verify {
-        /// The database (default: the data directory's patchwarden.db).
+        /// The SQLite database file (default: the data directory's patchwarden.db).
         #[arg(long, env = "PATCHWARDEN_DB")]
         db: Option<PathBuf>,
-        /// The checkpoint key (default: audit.key beside the database).
+        /// The controller's database as a URL: postgres://USER:PASSWORD@HOST:PORT/DATABASE or
+        /// sqlite://PATH (wins over --db) [env: PATCHWARDEN_DATABASE_URL, when neither is given].
+        #[arg(long, value_name = "URL")]
+        database: Option<String>,
+        /// The controller's data directory holding audit.key and audit.checkpoints, for a
+        /// PostgreSQL database (each replica has its own; default: the default data directory).
+        #[arg(long, value_name = "DIR")]
+        data_dir: Option<PathBuf>,
+        /// The checkpoint key (default: audit.key beside the database or in --data-dir).
         #[arg(long)]
         key: Option<PathBuf>,
-        /// The checkpoints (default: audit.checkpoints beside the database).
+        /// The checkpoints (default: audit.checkpoints beside the database or in --data-dir).
         #[arg(long)]
         checkpoints: Option<PathBuf>,
     },
@@ -33,18 +41,39 @@ enum AuditCommand {
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let AuditCommand::Verify {
         db,
+        database,
+        data_dir,
         key,
         checkpoints,
     } = args.command;
-    let db = db.unwrap_or_else(default_db);
-    if !db.exists() {
-        anyhow::bail!("no database at {}", db.display());
-    }
-    let checkpoints = checkpoints.unwrap_or_else(|| db.with_file_name("audit.checkpoints"));
-    let key = key.unwrap_or_else(|| db.with_file_name("audit.key"));
+    let env_url = || {
+        std::env::var("PATCHWARDEN_DATABASE_URL")
+            .ok()
+            .filter(|u| !u.is_empty())
+    };
+    let url = match (database, db) {
+        (Some(text), _) => DatabaseUrl::parse(&text)?,
+        (None, Some(db)) => DatabaseUrl::sqlite_file(&db),
+        (None, None) => match env_url() {
+            Some(text) => DatabaseUrl::parse(&text)?,
+            None => DatabaseUrl::sqlite_file(&default_db()),
+        },
+    };
+    // The checkpoint files sit beside a SQLite file, or in the (replica's) data directory.
+    let files_dir = match url.sqlite_path() {
+        Some(path) => {
+            if !path.exists() {
+                anyhow::bail!("no database at {}", path.display());
+            }
+            path.parent().map(PathBuf::from).unwrap_or_default()
+        }
+        None => data_dir.unwrap_or_else(default_data_dir),
+    };
+    let checkpoints = checkpoints.unwrap_or_else(|| files_dir.join("audit.checkpoints"));
+    let key = key.unwrap_or_else(|| files_dir.join("audit.key"));
     let anchored = checkpoints.exists();
     let (chain, anchor) = runtime()?.block_on(async {
-        let store = Store::open(&db).await?;
+        let store = Store::connect(&url).await?;
         let chain = store.verify_audit().await;
         let anchor = match anchored {
             true => Some(

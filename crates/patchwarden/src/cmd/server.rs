@@ -22,7 +22,12 @@ pub struct Args {
     /// postgres://USER:PASSWORD@HOST:PORT/DATABASE [env: PATCHWARDEN_DATABASE_URL].
     #[arg(long, value_name = "URL")]
     database: Option<String>,
-    /// A TOML settings file (keys: listen, data_dir, database, server_names,
+    /// The secret key (a file of 64 hex digits, e.g. `openssl rand -hex 32`) shared by every
+    /// controller on one database: the CA and login keys are kept in the database sealed with
+    /// it [env: PATCHWARDEN_SECRET_KEY_FILE].
+    #[arg(long, value_name = "FILE")]
+    secret_key_file: Option<PathBuf>,
+    /// A TOML settings file (keys: listen, data_dir, database, secret_key_file, server_names,
     /// max_poll_wait_secs, public_url, notify_retry_base_secs, notify_ca_file; docs/server.md).
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
@@ -34,6 +39,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         listen: args.listen,
         data_dir: args.data_dir,
         database: args.database,
+        secret_key_file: args.secret_key_file,
         ..Default::default()
     };
     let settings = settings(args.config.as_deref(), flags)?;
@@ -104,6 +110,7 @@ pub fn settings(config: Option<&Path>, flags: RawServerSettings) -> anyhow::Resu
             .map(|v| v.split(',').map(|s| s.trim().to_owned()).collect()),
         max_poll_wait_secs,
         database: env("PATCHWARDEN_DATABASE_URL"),
+        secret_key_file: env("PATCHWARDEN_SECRET_KEY_FILE").map(PathBuf::from),
         ..Default::default()
     };
     let merged = file.merge(from_env).merge(flags);

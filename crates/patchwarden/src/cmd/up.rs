@@ -64,7 +64,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             Some(Secret(token.token))
         };
         let agent_settings = AgentSettings {
-            server: controller.agent_url(),
+            servers: vec![controller.agent_url()],
             token,
             ca_pem: Some(controller.state.ca.cert_pem().to_owned()),
             data_dir: agent_dir,
