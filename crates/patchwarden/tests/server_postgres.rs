@@ -4,6 +4,11 @@
 //! controller on another port and data directory with the same database and token — and no
 //! SQLite file written. A database URL that is wrong, or names a server that does not answer,
 //! stops the start with an error naming the URL without its password.
+//!
+//! Replicas with the operator's `--secret-key-file` share the controller CA and the login
+//! form's key through the database (sealed): the same CA certificate on both, a login form
+//! served by one accepted by the other and its session valid on both; a replica with another
+//! key, or with none, is refused at start with an error naming the key file and nothing secret.
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -41,7 +46,19 @@ fn server(data: &Path, database: &str) -> Command {
 
 /// [`server`] started, and its base URL (from its first line).
 fn start_server(data: &Path, database: &str) -> (Killed, String) {
-    let child = server(data, database)
+    start_command(server(data, database))
+}
+
+/// [`server`] with `--secret-key-file key`.
+fn server_with_key(data: &Path, database: &str, key: &Path) -> Command {
+    let mut command = server(data, database);
+    command.arg("--secret-key-file").arg(key);
+    command
+}
+
+/// `command` (a [`server`]) started, and its base URL (from its first line).
+fn start_command(mut command: Command) -> (Killed, String) {
+    let child = command
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -120,9 +137,126 @@ async fn a_controller_on_postgres_keeps_its_data_there_and_a_second_one_serves_i
 
 fn failed_start(database: &str) -> String {
     let dir = tempfile::tempdir().unwrap();
-    let out = server(dir.path(), database).output().unwrap();
+    failed(server(dir.path(), database))
+}
+
+/// `command` run to its end, which must be a failure: its stderr.
+fn failed(mut command: Command) -> String {
+    let out = command.output().unwrap();
     assert!(!out.status.success(), "{out:?}");
     String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// A key file of 64 hex digits (0600).
+fn key_file(path: &Path, byte: u8) -> String {
+    use std::os::unix::fs::PermissionsExt;
+    let hex = format!("{byte:02x}").repeat(32);
+    std::fs::write(path, format!("{hex}\n")).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    hex
+}
+
+/// The `Set-Cookie` value of `name` in `answer` (`name=value`).
+fn set_cookie(answer: &reqwest::Response, name: &str) -> String {
+    answer
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with(&format!("{name}=")))
+        .and_then(|v| v.split(';').next())
+        .unwrap_or_else(|| panic!("no {name} cookie: {:?}", answer.headers()))
+        .to_owned()
+}
+
+/// Signs in through the login form served by `form_from`, posted to `post_to`: the session
+/// cookie (`pw_session=…`).
+async fn sign_in_across(form_from: &str, post_to: &str, token: &str) -> String {
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let page = http.get(format!("{form_from}/login")).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let cookie = set_cookie(&page, "pw_login_csrf");
+    let html = page.text().await.unwrap();
+    let csrf = html
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("no csrf field: {html}"))
+        .to_owned();
+    let answer = http
+        .post(format!("{post_to}/login"))
+        .header("cookie", cookie)
+        .header("content-type", "application/x-www-form-urlencoded")
+        // Both are URL-safe as they are (pwo_/pwc_ hex, digits and dots).
+        .body(format!("token={token}&csrf={csrf}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 303, "{}", answer.text().await.unwrap());
+    set_cookie(&answer, "pw_session")
+}
+
+#[tokio::test]
+async fn replicas_with_one_secret_key_share_the_ca_and_sign_ins_and_another_key_is_refused() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let database = pw_testbed::postgres::shared().database().unwrap();
+    let token = add_admin(&database);
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("secret.key");
+    key_file(&key, 0x5a);
+    let (_a, first) = start_command(server_with_key(&dir.path().join("a"), &database, &key));
+    let (_b, second) = start_command(server_with_key(&dir.path().join("b"), &database, &key));
+    let ca_a = std::fs::read_to_string(dir.path().join("a/ca/ca.pem")).unwrap();
+    let ca_b = std::fs::read_to_string(dir.path().join("b/ca/ca.pem")).unwrap();
+    assert_eq!(ca_a, ca_b, "one CA for both replicas");
+    assert!(!dir.path().join("a/ca/ca.key").exists(), "the key stays sealed");
+    // Enrollment tokens from either replica carry that CA.
+    for base in [&first, &second] {
+        let answer = reqwest::Client::new()
+            .post(format!("{base}/api/v1/enrollment-tokens"))
+            .bearer_auth(&token)
+            .json(&serde_json::json!({"ttl_secs": 60}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), 201);
+        let body: serde_json::Value = answer.json().await.unwrap();
+        assert_eq!(body["ca_certificate_pem"], ca_a.as_str());
+    }
+    // A login form from one replica is accepted by the other; the session works on both.
+    let session = sign_in_across(&first, &second, &token).await;
+    for base in [&first, &second] {
+        let page = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap()
+            .get(format!("{base}/"))
+            .header("cookie", &session)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(page.status(), 200, "{base}");
+        assert!(page.text().await.unwrap().contains("alice"), "{base}");
+    }
+
+    // Another key: refused at start, naming the key file, showing no key.
+    let wrong = dir.path().join("wrong.key");
+    let wrong_hex = key_file(&wrong, 0x33);
+    let stderr = failed(server_with_key(&dir.path().join("c"), &database, &wrong));
+    assert!(stderr.contains("does not open the controller secret"), "{stderr}");
+    assert!(stderr.contains(&wrong.display().to_string()), "{stderr}");
+    assert!(!stderr.contains(&wrong_hex) && !stderr.contains("5a5a5a"), "{stderr}");
+    // No key on a database whose controllers share one: refused too.
+    let stderr = failed(server(&dir.path().join("d"), &database));
+    assert!(stderr.contains("--secret-key-file"), "{stderr}");
+    // A key file that is not a key.
+    std::fs::write(&wrong, "hunter2").unwrap();
+    let stderr = failed(server_with_key(&dir.path().join("e"), &database, &wrong));
+    assert!(stderr.contains("64 hex digits"), "{stderr}");
+    assert!(!stderr.contains("hunter2"), "{stderr}");
 }
 
 #[test]
