@@ -203,6 +203,19 @@ pub async fn fleet_with_agent_args(
     gateway: &str,
     extra: &[&[&str]],
 ) -> Vec<String> {
+    let server = agent_server(controller, gateway);
+    let servers = vec![server; fleet.hosts.len()];
+    fleet_with_agent_servers(controller, fleet, &servers, extra).await
+}
+
+/// [`fleet_with_agent_args`] where host `i`'s agent is given `servers[i]` as its `--server`
+/// (several controllers comma-separated).
+pub async fn fleet_with_agent_servers(
+    controller: &Controller,
+    fleet: &Fleet,
+    servers: &[String],
+    extra: &[&[&str]],
+) -> Vec<String> {
     for result in fleet.each(|host| {
         let target = PackageTarget::parse(DEMO, BASELINE)?;
         let outcome = apt::install_exact(host.runner(), &[target])?;
@@ -229,7 +242,7 @@ pub async fn fleet_with_agent_args(
             .unwrap();
         let token = token["token"].as_str().unwrap();
         let args = extra.get(index).copied().unwrap_or_default();
-        start_agent_with(host, &agent_server(controller, gateway), Some(token), args);
+        start_agent_with(host, &servers[index], Some(token), args);
     }
     let started = Instant::now();
     loop {
