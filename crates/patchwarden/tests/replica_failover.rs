@@ -162,7 +162,10 @@ async fn the_lease_holder_sigkilled_mid_rollout_another_replica_finishes_it_once
             break;
         }
         assert!((done as usize) < HOSTS, "finished before the kill");
-        assert!(started.elapsed() < Duration::from_secs(200), "no change under way");
+        assert!(
+            started.elapsed() < Duration::from_secs(200),
+            "no change under way"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     store.close().await;
@@ -170,10 +173,16 @@ async fn the_lease_holder_sigkilled_mid_rollout_another_replica_finishes_it_once
     a.child.wait().unwrap();
     let killed = Instant::now();
     let at_kill = states(&b.get(&format!("/api/v1/rollouts/{id}")).await);
-    eprintln!("A SIGKILLed {:?} into the test; hosts then: {at_kill:?}", started.elapsed());
+    eprintln!(
+        "A SIGKILLed {:?} into the test; hosts then: {at_kill:?}",
+        started.elapsed()
+    );
 
     let view = b.wait_rollout(&id, Duration::from_secs(150)).await;
-    eprintln!("B finished the rollout {:?} after the kill", killed.elapsed());
+    eprintln!(
+        "B finished the rollout {:?} after the kill",
+        killed.elapsed()
+    );
     assert_eq!(view["status"], "completed", "{view:#}");
     assert!(states(&view).iter().all(|s| s == "done"), "{view:#}");
     assert!(scheduler_passes(&b).await > 0, "B took the lease over");

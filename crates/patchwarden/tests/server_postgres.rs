@@ -212,7 +212,10 @@ async fn replicas_with_one_secret_key_share_the_ca_and_sign_ins_and_another_key_
     let ca_a = std::fs::read_to_string(dir.path().join("a/ca/ca.pem")).unwrap();
     let ca_b = std::fs::read_to_string(dir.path().join("b/ca/ca.pem")).unwrap();
     assert_eq!(ca_a, ca_b, "one CA for both replicas");
-    assert!(!dir.path().join("a/ca/ca.key").exists(), "the key stays sealed");
+    assert!(
+        !dir.path().join("a/ca/ca.key").exists(),
+        "the key stays sealed"
+    );
     // Enrollment tokens from either replica carry that CA.
     for base in [&first, &second] {
         let answer = reqwest::Client::new()
@@ -246,9 +249,15 @@ async fn replicas_with_one_secret_key_share_the_ca_and_sign_ins_and_another_key_
     let wrong = dir.path().join("wrong.key");
     let wrong_hex = key_file(&wrong, 0x33);
     let stderr = failed(server_with_key(&dir.path().join("c"), &database, &wrong));
-    assert!(stderr.contains("does not open the controller secret"), "{stderr}");
+    assert!(
+        stderr.contains("does not open the controller secret"),
+        "{stderr}"
+    );
     assert!(stderr.contains(&wrong.display().to_string()), "{stderr}");
-    assert!(!stderr.contains(&wrong_hex) && !stderr.contains("5a5a5a"), "{stderr}");
+    assert!(
+        !stderr.contains(&wrong_hex) && !stderr.contains("5a5a5a"),
+        "{stderr}"
+    );
     // No key on a database whose controllers share one: refused too.
     let stderr = failed(server(&dir.path().join("d"), &database));
     assert!(stderr.contains("--secret-key-file"), "{stderr}");
