@@ -72,15 +72,6 @@ async fn scheduler_passes(replica: &Controller) -> u64 {
         .sum::<f64>() as u64
 }
 
-fn states(view: &Value) -> Vec<String> {
-    view["hosts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|h| h["state"].as_str().unwrap().to_owned())
-        .collect()
-}
-
 /// `patchwarden audit verify --database db --data-dir dir`: its stdout, asserting success.
 fn audit_verify_postgres(db: &str, dir: &std::path::Path) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_patchwarden"))
@@ -172,7 +163,7 @@ async fn the_lease_holder_sigkilled_mid_rollout_another_replica_finishes_it_once
     a.child.kill().unwrap();
     a.child.wait().unwrap();
     let killed = Instant::now();
-    let at_kill = states(&b.get(&format!("/api/v1/rollouts/{id}")).await);
+    let at_kill = host_states(&b.get(&format!("/api/v1/rollouts/{id}")).await);
     eprintln!(
         "A SIGKILLed {:?} into the test; hosts then: {at_kill:?}",
         started.elapsed()
@@ -184,7 +175,7 @@ async fn the_lease_holder_sigkilled_mid_rollout_another_replica_finishes_it_once
         killed.elapsed()
     );
     assert_eq!(view["status"], "completed", "{view:#}");
-    assert!(states(&view).iter().all(|s| s == "done"), "{view:#}");
+    assert!(host_states(&view).iter().all(|s| s == "done"), "{view:#}");
     assert!(scheduler_passes(&b).await > 0, "B took the lease over");
 
     for host in &fleet.hosts {

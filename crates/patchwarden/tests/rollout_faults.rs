@@ -55,15 +55,6 @@ fn agent_mount() -> Mount {
     }
 }
 
-fn host_states(view: &Value) -> Vec<String> {
-    view["hosts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|h| h["state"].as_str().unwrap().to_owned())
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn controller_sigkilled_at_random_points_loses_and_repeats_nothing() {
     let _ = rustls::crypto::ring::default_provider().install_default();

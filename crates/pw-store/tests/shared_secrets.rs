@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use pw_store::{Backend, DatabaseUrl, SecretKey, Store};
+use pw_store::{Backend, SecretKey};
 
 #[macro_use]
 mod common;
@@ -76,26 +76,9 @@ async fn new_commands_are_announced_to_every_listening_controller(backend: Backe
 }
 
 #[tokio::test]
-async fn another_controller_hears_the_announcement_and_nothing_of_a_refused_batch() {
-    let cluster = pw_testbed::postgres::shared();
-    let url = DatabaseUrl::parse(&cluster.database().unwrap()).unwrap();
-    let one = Store::connect(&url).await.unwrap();
-    let other = Store::connect(&url).await.unwrap();
-    let expires = common::at("2100-01-01T00:00:00Z");
-    one.create_enrollment_token("tok-1", "sha", expires, None, "alice")
-        .await
-        .unwrap();
-    let host = pw_store::NewHost {
-        id: "h1",
-        hostname: "web-1",
-        fingerprint: "fp",
-        not_after: expires,
-    };
-    one.enroll("sha", common::at("2026-01-01T00:00:00Z"), &host)
-        .await
-        .unwrap()
-        .unwrap();
-    let mut listener = other.listen_for_commands().await.unwrap().unwrap();
+async fn a_failed_batch_announces_nothing_and_the_next_command_is_heard() {
+    let (_guard, store) = common::store_with_host(Backend::Postgres).await;
+    let mut listener = store.listen_for_commands().await.unwrap().unwrap();
     // A batch naming an unknown host fails as a whole: nothing is announced for it.
     let bad = [
         pw_store::NewCommand {
@@ -111,8 +94,9 @@ async fn another_controller_hears_the_announcement_and_nothing_of_a_refused_batc
             payload_json: "{}",
         },
     ];
-    assert!(one.create_commands(&bad, "alice").await.is_err());
-    one.create_command("cmd-c", "h1", "inventory", "{}", "alice")
+    assert!(store.create_commands(&bad, "alice").await.is_err());
+    store
+        .create_command("cmd-c", "h1", "inventory", "{}", "alice")
         .await
         .unwrap();
     let hosts = tokio::time::timeout(Duration::from_secs(5), listener.next())
@@ -120,7 +104,7 @@ async fn another_controller_hears_the_announcement_and_nothing_of_a_refused_batc
         .expect("announced within 5 s")
         .unwrap();
     assert_eq!(hosts, Some(vec!["h1".to_owned()]));
-    let rows = other.take_open_commands("h1").await.unwrap();
+    let rows = store.take_open_commands("h1").await.unwrap();
     assert_eq!(rows.len(), 1, "only the committed command");
     assert_eq!(rows[0].id, "cmd-c");
 }

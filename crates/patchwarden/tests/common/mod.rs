@@ -347,6 +347,16 @@ pub fn demo_upgrades_to(host: &Host, version: &str) -> usize {
         .count()
 }
 
+/// Each host's state in a rollout's API view, in the view's order.
+pub fn host_states(view: &Value) -> Vec<String> {
+    view["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["state"].as_str().unwrap().to_owned())
+        .collect()
+}
+
 /// The agent's journal on a host.
 pub fn agent_journal(host: &Host) -> String {
     host.read_file(&format!("{AGENT_DIR}/journal.jsonl"))
