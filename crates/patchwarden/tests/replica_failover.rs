@@ -21,7 +21,6 @@ use std::time::{Duration, Instant};
 use common::*;
 use pw_testbed::repo::packages::{DEMO, SECURITY_FIX};
 use pw_testbed::{Mount, Suite, Testbed};
-use serde_json::Value;
 use sqlx::Row;
 
 const HOSTS: usize = 4;
