@@ -114,14 +114,38 @@ pub async fn fleet(store: &Store, now: Timestamp) -> Result<FleetCompliance, Ref
     Ok(fleet)
 }
 
-/// The fleet-wide counts per tier alone (the /metrics gauges): [`fleet`]'s `summary` without
-/// building and sorting the lists.
+/// The fleet-wide counts per tier alone (the /metrics gauges), equal to [`fleet`]'s `summary`
+/// but without reading every host's findings: the open and overdue counts are one aggregate over
+/// the open episodes, then only the findings naming an advisory of an acceptance in force are
+/// read, and those it covers (by the one rule, `acceptance_covers`) move to `accepted`. At
+/// 1,000 hosts the old way (parse every host's list) took most of a second per scrape.
 pub async fn tally(store: &Store, now: Timestamp) -> Result<TierTally, Refusal> {
-    let episodes = episodes_by_key(store.open_episodes(None).await?);
-    let risks = store.accepted_risks().await?;
     let mut tally = TierTally::default();
-    for row in store.all_findings().await? {
-        tally.merge(&assess(&row, &episodes, &risks, now)?.tally);
+    for (tier, (open, overdue)) in store.open_tier_counts(now).await?.into_iter().enumerate() {
+        tally.open[tier] = open as usize;
+        tally.overdue[tier] = overdue as usize;
+    }
+    let risks = store.accepted_risks().await?;
+    let mut covered: HashMap<(String, String, String), Finding> = HashMap::new();
+    for risk in risks.iter().filter(|r| r.in_force(now)) {
+        for row in store
+            .open_findings_naming(&risk.advisory, risk.host_id.as_deref())
+            .await?
+        {
+            let finding: Finding = serde_json::from_str(&row.finding)
+                .map_err(|e| anyhow::anyhow!("stored finding of host {}: {e}", row.host_id))?;
+            if acceptance_covers(&risk.advisory, risk.package.as_deref(), &finding) {
+                covered.insert((row.host_id, row.binary, row.advisory), finding);
+            }
+        }
+    }
+    for finding in covered.values() {
+        let i = finding.tier.index();
+        tally.open[i] = tally.open[i].saturating_sub(1);
+        if finding.deadline.is_some_and(|deadline| deadline < now) {
+            tally.overdue[i] = tally.overdue[i].saturating_sub(1);
+        }
+        tally.accepted[i] += 1;
     }
     Ok(tally)
 }

@@ -221,3 +221,84 @@ fn history_row(row: &AnyRow) -> anyhow::Result<HistoryRow> {
         finding: row.try_get("finding")?,
     })
 }
+
+/// One open finding as stored, for the tally's accepted risks.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OpenFinding {
+    pub host_id: String,
+    pub binary: String,
+    pub advisory: String,
+    /// JSON of the `pw_model::Finding`.
+    pub finding: String,
+}
+
+impl Store {
+    /// The fleet's open findings per tier (0–4): how many, and how many of them are past their
+    /// deadline at `now` — one aggregate over the open episodes (the /metrics gauges; no
+    /// finding is read or parsed). Deadlines compare as stored RFC 3339 text, exact to the
+    /// second.
+    pub async fn open_tier_counts(&self, now: Timestamp) -> anyhow::Result<[(u64, u64); 5]> {
+        let rows = sqlx::query(
+            "SELECT tier, COUNT(*) AS open,
+                    SUM(CASE WHEN deadline < $1 THEN 1 ELSE 0 END) AS overdue
+               FROM finding_history WHERE fixed_at IS NULL GROUP BY tier",
+        )
+        .bind(now.to_string())
+        .fetch_all(self.pool())
+        .await
+        .context("counting open findings")?;
+        let mut counts = [(0, 0); 5];
+        for row in &rows {
+            let tier = usize::try_from(row.try_get::<i64, _>("tier")?).context("tier")?;
+            let slot = counts.get_mut(tier).context("tier out of range")?;
+            *slot = (
+                u64::try_from(row.try_get::<i64, _>("open")?)?,
+                u64::try_from(row.try_get::<Option<i64>, _>("overdue")?.unwrap_or(0))?,
+            );
+        }
+        Ok(counts)
+    }
+
+    /// The open findings whose stored text names `advisory` (an advisory id or alias, ASCII
+    /// case ignored), on one host or every host: a superset of those an accepted risk for it
+    /// covers (the caller applies the exact rule).
+    pub async fn open_findings_naming(
+        &self,
+        advisory: &str,
+        host_id: Option<&str>,
+    ) -> anyhow::Result<Vec<OpenFinding>> {
+        let escaped: String = advisory
+            .to_ascii_lowercase()
+            .chars()
+            .flat_map(|c| match c {
+                '\\' | '%' | '_' => vec!['\\', c],
+                c => vec![c],
+            })
+            .collect();
+        let pattern = format!("%\"{escaped}\"%");
+        let select = "SELECT host_id, binary_name, advisory, finding FROM finding_history
+             WHERE fixed_at IS NULL AND lower(finding) LIKE $1 ESCAPE '\\'";
+        let query = match host_id {
+            Some(_) => format!("{select} AND host_id = $2"),
+            None => select.to_owned(),
+        };
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(query)).bind(pattern);
+        if let Some(host) = host_id {
+            query = query.bind(host);
+        }
+        let rows = query
+            .fetch_all(self.pool())
+            .await
+            .with_context(|| format!("reading open findings naming {advisory}"))?;
+        rows.iter()
+            .map(|r| {
+                Ok(OpenFinding {
+                    host_id: r.try_get("host_id")?,
+                    binary: r.try_get("binary_name")?,
+                    advisory: r.try_get("advisory")?,
+                    finding: r.try_get("finding")?,
+                })
+            })
+            .collect()
+    }
+}

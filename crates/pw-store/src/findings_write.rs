@@ -17,9 +17,17 @@ use sqlx::Row;
 use crate::findings::{BackportedFinding, CurrentFinding, FindingsSnapshot, HistoryChange};
 use crate::{Recorded, Store, parse_time};
 
-/// Rows per multi-row statement: well inside SQLite's 32,766 and PostgreSQL's 65,535 bound
-/// parameters.
-const CHUNK: usize = 200;
+/// Bound parameters per multi-row statement. Few statements instead of one per row, but not
+/// many parameters per statement: sqlx binds SQLite's numbered `$N` parameters by name, and
+/// SQLite finds a name by a linear search (`sqlite3VListNumToName`), so binding costs grow with
+/// the square of the parameters in a statement (at 1,800 parameters that search was a fifth of
+/// the controller's CPU under pw-loadgen).
+const PARAMETERS: usize = 128;
+
+/// Rows per statement for a statement with `columns` parameters per row.
+fn rows_per_statement(columns: usize) -> usize {
+    (PARAMETERS / columns).max(1)
+}
 
 type Key = (String, String);
 
@@ -215,7 +223,7 @@ async fn read_history(tx: &mut sqlx::AnyConnection, host_id: &str) -> anyhow::Re
     Ok(stored)
 }
 
-/// Inserts new episodes, [`CHUNK`] rows per statement.
+/// Inserts new episodes, several rows per statement.
 async fn insert_episodes(
     tx: &mut sqlx::AnyConnection,
     host_id: &str,
@@ -223,7 +231,7 @@ async fn insert_episodes(
     computed_at: &str,
 ) -> anyhow::Result<()> {
     const COLUMNS: usize = 9;
-    for chunk in episodes.chunks(CHUNK) {
+    for chunk in episodes.chunks(rows_per_statement(COLUMNS)) {
         let values = placeholders(chunk.len(), COLUMNS, 0);
         let text = format!(
             "INSERT INTO finding_history (host_id, binary_name, advisory, episode, first_seen,
@@ -250,7 +258,7 @@ async fn insert_episodes(
     Ok(())
 }
 
-/// Closes the open episodes of findings no longer shown, [`CHUNK`] per statement.
+/// Closes the open episodes of findings no longer shown, several per statement.
 async fn close_gone(
     tx: &mut sqlx::AnyConnection,
     host_id: &str,
@@ -258,7 +266,7 @@ async fn close_gone(
     computed_at: &str,
     last_seen: &str,
 ) -> anyhow::Result<()> {
-    for chunk in gone.chunks(CHUNK) {
+    for chunk in gone.chunks(rows_per_statement(2)) {
         let keys = placeholders(chunk.len(), 2, 3);
         let text = format!(
             "UPDATE finding_history SET fixed_at = $1, last_seen = $2

@@ -53,7 +53,7 @@ pub use evidence::{EvidenceRow, NewEvidence};
 pub use files::{create_private_dir, create_private_file, wider_than_private};
 pub use findings::{
     BackportedFinding, CurrentFinding, FindingsSnapshot, HistoryChange, HistoryRow, OpenEpisode,
-    Recorded,
+    OpenFinding, Recorded,
 };
 pub use fleet::{FleetRefusal, StoredFleet};
 pub use inventories::InventoryStored;
