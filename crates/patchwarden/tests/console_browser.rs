@@ -6,7 +6,7 @@
 //! advisory's CVE, selects its update and names a plan with the keyboard only, submits it, and
 //! is refused when she approves it herself (four eyes). bob (approver) signs in and approves it
 //! by keyboard; the plan's rollout runs on the containers; bob pauses it (nothing more starts
-//! while paused), resumes it, watches it complete, and reads the operation log. Every page —
+//! while paused), resumes it, watches it complete, and reads the operation log; the outbox shows the messages a missing receiver refused. Every page —
 //! in English and Simplified Chinese — passes the label and WCAG AA contrast checks, and its
 //! screenshot is written to `target/tmp/console/` (`PW_UPDATE_SCREENSHOTS=1` also writes them
 //! to docs/console/). Needs Docker, mmdebstrap (docs/testbed.md), chromium and chromedriver.
@@ -52,6 +52,17 @@ windows = [{{ name = "always", rrule = "FREQ=DAILY", dtstart = "2026-01-01T00:00
 health_checks = ["demo-installed"]
 [groups.web.members]
 hosts = {hosts:?}
+
+# A receiver that is not there: the console's outbox shows the failed attempts.
+[[channels]]
+name = "ops-hook"
+kind = "webhook"
+url = "http://127.0.0.1:9/patchwarden"
+language = "zh-CN"
+
+[[routes]]
+events = ["plan.needs_approval", "plan.approved", "rollout.started", "rollout.finished"]
+channels = ["ops-hook"]
 "#
     )
 }
@@ -384,7 +395,18 @@ async fn the_whole_workflow_in_chromium_on_real_containers() {
         ("rollout", format!("/rollouts/{rollout}")),
         ("windows", "/windows".to_owned()),
         ("audit", "/audit".to_owned()),
+        ("notifications", "/notifications".to_owned()),
     ];
     console.tour(&shots, &pages).await;
+    // The outbox shows the plan's and the rollout's messages the missing receiver refused.
+    browser.open(&console.url("/notifications?lang=en")).await;
+    let outbox = browser.source().await;
+    for event in ["plan.needs_approval", "plan.approved", "rollout.started"] {
+        assert!(
+            outbox.contains(event),
+            "{event} not in the outbox: {outbox}"
+        );
+    }
+    assert!(outbox.contains("Retry now"), "{outbox}");
     browser.close().await;
 }

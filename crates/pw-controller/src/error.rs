@@ -51,6 +51,11 @@ pub enum Refusal {
         "unknown notification channel {0:?}: the current fleet document has no [[channels]] entry with that name"
     )]
     ChannelNotFound(String),
+    #[error("unknown notification {0}")]
+    NotificationNotFound(i64),
+    /// Retrying a notification already sent or being sent.
+    #[error("{0}")]
+    NotificationNotRetryable(String),
     #[error("internal error; see the controller's log")]
     Internal(#[source] anyhow::Error),
 }

@@ -176,6 +176,14 @@ pub async fn groups(store: &Store) -> Result<GroupList, Refusal> {
     })
 }
 
+/// The host's group under `document`; none when it is in no group or in conflicting ones.
+pub fn group_of(document: &FleetDocument, host: &HostRow) -> Option<String> {
+    match document.resolve(facts(host)) {
+        Resolution::Member { group, .. } => Some(group),
+        _ => None,
+    }
+}
+
 /// The current document, parsed; `None` before the first apply. A stored document was valid
 /// when applied, so one that no longer reads (a newer build with stricter rules) is an
 /// internal error naming its version.

@@ -38,17 +38,23 @@ pub enum Detail {
         advisories: Vec<String>,
         deadline: Option<Timestamp>,
     },
-    /// A finding's deadline is near.
+    /// A finding's deadline is near (`[notifications].deadline_near` before it).
     DeadlineNear {
         host: String,
         package: String,
         deadline: Timestamp,
+        /// The advisories (CVE ids where known) of the package's findings at this deadline.
+        #[serde(default)]
+        advisories: Vec<String>,
     },
     /// A finding's deadline has passed.
     Overdue {
         host: String,
         package: String,
         deadline: Timestamp,
+        /// The advisories (CVE ids where known) of the package's findings at this deadline.
+        #[serde(default)]
+        advisories: Vec<String>,
     },
     PlanNeedsApproval {
         plan_id: String,

@@ -152,17 +152,25 @@ fn english(event: &Event) -> (String, Vec<String>) {
             host,
             package,
             deadline,
+            advisories,
         } => (
             format!("Deadline near: {package} on {host}"),
-            vec![format!("{} deadline: {}", tier(event), when(*deadline))],
+            vec![
+                format!("{} deadline: {}", tier(event), when(*deadline)),
+                format!("Fixes: {}", advisories.join(", ")),
+            ],
         ),
         Detail::Overdue {
             host,
             package,
             deadline,
+            advisories,
         } => (
             format!("Overdue: {package} on {host}"),
-            vec![format!("{} deadline was {}", tier(event), when(*deadline))],
+            vec![
+                format!("{} deadline was {}", tier(event), when(*deadline)),
+                format!("Fixes: {}", advisories.join(", ")),
+            ],
         ),
         Detail::PlanNeedsApproval {
             plan_id,
@@ -285,17 +293,25 @@ fn chinese(event: &Event) -> (String, Vec<String>) {
             host,
             package,
             deadline,
+            advisories,
         } => (
             format!("即将到期：{host} 上的 {package}"),
-            vec![format!("{} 截止时间：{}", tier(event), when(*deadline))],
+            vec![
+                format!("{} 截止时间：{}", tier(event), when(*deadline)),
+                format!("修复：{}", advisories.join("、")),
+            ],
         ),
         Detail::Overdue {
             host,
             package,
             deadline,
+            advisories,
         } => (
             format!("已逾期：{host} 上的 {package}"),
-            vec![format!("{} 截止时间为 {}", tier(event), when(*deadline))],
+            vec![
+                format!("{} 截止时间为 {}", tier(event), when(*deadline)),
+                format!("修复：{}", advisories.join("、")),
+            ],
         ),
         Detail::PlanNeedsApproval {
             plan_id,

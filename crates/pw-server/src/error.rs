@@ -34,6 +34,10 @@ pub enum ApiError {
         "unknown notification channel {0:?}: the current fleet document has no [[channels]] entry with that name"
     )]
     ChannelNotFound(String),
+    #[error("unknown notification {0}")]
+    NotificationNotFound(i64),
+    #[error("{0}")]
+    NotificationNotRetryable(String),
     #[error("send the fleet document as `Content-Type: application/toml` or `text/plain`")]
     NotToml,
     #[error("unknown host {0:?}")]
@@ -140,6 +144,10 @@ impl ApiError {
             ApiError::FleetStale(_) => (StatusCode::CONFLICT, "fleet_stale"),
             ApiError::FleetNotApplied => (StatusCode::NOT_FOUND, "fleet_not_applied"),
             ApiError::ChannelNotFound(_) => (StatusCode::NOT_FOUND, "channel_not_found"),
+            ApiError::NotificationNotFound(_) => (StatusCode::NOT_FOUND, "notification_not_found"),
+            ApiError::NotificationNotRetryable(_) => {
+                (StatusCode::CONFLICT, "notification_not_retryable")
+            }
             ApiError::NotToml => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "not_toml"),
             ApiError::HostNotFound(_) => (StatusCode::NOT_FOUND, "host_not_found"),
             ApiError::CommandNotFound(_) => (StatusCode::NOT_FOUND, "command_not_found"),
@@ -254,6 +262,8 @@ impl From<pw_controller::Refusal> for ApiError {
             R::FleetStale(m) => ApiError::FleetStale(m),
             R::FleetNotApplied => ApiError::FleetNotApplied,
             R::ChannelNotFound(name) => ApiError::ChannelNotFound(name),
+            R::NotificationNotFound(id) => ApiError::NotificationNotFound(id),
+            R::NotificationNotRetryable(why) => ApiError::NotificationNotRetryable(why),
             R::Internal(e) => ApiError::Internal(e),
         }
     }

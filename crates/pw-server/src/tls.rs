@@ -139,6 +139,12 @@ pub async fn start(settings: &ServerSettings) -> anyhow::Result<Controller> {
         state.controller.clone(),
         shutdown_rx.clone(),
     ));
+    // Deadlines near or past and silent agents, every minute (several controllers on one
+    // database announce the same event ids, which the outbox keeps once).
+    tokio::spawn(pw_controller::notify::watch::run(
+        state.controller.clone(),
+        shutdown_rx.clone(),
+    ));
     let limits = ConnectionLimits {
         header_read_timeout: Duration::from_secs(settings.header_read_timeout_secs),
         per_peer: settings.max_connections_per_peer,

@@ -117,6 +117,10 @@ fn query_with(
 }
 
 /// The SQL pieces that differ between the backends.
+/// An update's group holds a finding of an advisory known by the name bound at `?`.
+const NAMES_ADVISORY: &str = "MAX(CASE WHEN advisory IN (SELECT a.advisory FROM advisory_aliases a
+     WHERE a.alias = ?) THEN 1 ELSE 0 END) = 1";
+
 struct Dialect(Backend);
 
 impl Dialect {
@@ -134,16 +138,6 @@ impl Dialect {
             Backend::Sqlite => "coalesce(json_extract(f.tier_counts, '$[' || ? || ']'), 0)",
             Backend::Postgres => {
                 "coalesce(CAST(CAST(f.tier_counts AS jsonb) ->> CAST(? AS integer) AS bigint), 0)"
-            }
-        }
-    }
-
-    /// Whether the finding's aliases (JSON text, upper-cased) contain the text bound at `?`.
-    fn aliases_contain(&self) -> &'static str {
-        match self.0 {
-            Backend::Sqlite => "instr(upper(json_extract(finding, '$.aliases')), ?) > 0",
-            Backend::Postgres => {
-                "strpos(upper(CAST(CAST(finding AS jsonb) -> 'aliases' AS text)), ?) > 0"
             }
         }
     }
@@ -256,10 +250,6 @@ impl Store {
         page: PageRequest,
     ) -> anyhow::Result<UpdatePage> {
         let dialect = Dialect(self.backend());
-        let names_advisory = format!(
-            "MAX(CASE WHEN upper(advisory) = ? OR {} THEN 1 ELSE 0 END) = 1",
-            dialect.aliases_contain()
-        );
         let mut having: Vec<&str> = Vec::new();
         let mut binds = Vec::new();
         let mut where_sql = String::from("fixed_at IS NULL");
@@ -268,11 +258,17 @@ impl Store {
             binds.push(Bind::Text(like_containing(package)));
         }
         if let Some(advisory) = &filter.advisory {
-            // The update fixes it: one of its findings names it as id or alias.
-            having.push(&names_advisory);
+            // The update fixes it: one of its findings is of an advisory known by that name
+            // (advisory_aliases, by index); only the packages of such findings are grouped.
+            where_sql.push_str(
+                " AND update_package IN (SELECT o.update_package FROM finding_history o
+                   WHERE o.fixed_at IS NULL AND o.advisory IN (SELECT a.advisory
+                     FROM advisory_aliases a WHERE a.alias = ?))",
+            );
+            having.push(NAMES_ADVISORY);
             let wanted = advisory.trim().to_ascii_uppercase();
             binds.push(Bind::Text(wanted.clone()));
-            binds.push(Bind::Text(format!("\"{wanted}\"")));
+            binds.push(Bind::Text(wanted));
         }
         if let Some(tier) = filter.tier {
             having.push("MIN(tier) = ?");

@@ -99,6 +99,11 @@ impl Store {
             close_backported(&mut tx, host_id, resolved, &computed_at).await?;
         }
         close_gone(&mut tx, host_id, &writes.gone, &computed_at, &last_seen).await?;
+        // The names of new or changed findings' advisories, for the console's CVE search.
+        let names = (writes.open.iter().map(|(f, _)| *f))
+            .chain(writes.refresh.iter().copied())
+            .map(|f| (f.advisory.as_str(), f.json.as_str()));
+        crate::notices::record_aliases(&mut tx, names).await?;
         tx.commit()
             .await
             .with_context(|| format!("committing the findings of host {host_id}"))?;

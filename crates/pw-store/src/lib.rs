@@ -20,6 +20,7 @@ mod findings_write;
 mod fleet;
 mod inventories;
 mod lease;
+mod notices;
 mod notifications;
 mod operators;
 mod plans;
@@ -58,6 +59,7 @@ pub use findings::{
 pub use fleet::{FleetRefusal, StoredFleet};
 pub use inventories::InventoryStored;
 pub use lease::SchedulerLease;
+pub use notices::{DeadlineDue, DeadlineNotice, SilentHost};
 pub use notifications::{ChannelSecret, NewNotification, OutboxCounts, OutboxRow};
 pub use operators::{
     NewSession, OperatorRefusal, OperatorRow, Role, SessionRow, TicketProblem,

@@ -263,6 +263,49 @@ impl Store {
         tx.commit().await.context("committing the channel secret")
     }
 
+    /// An operator's retry of an outbox row that is `failed`, or `pending` and waiting for its
+    /// next attempt: due now, with a fresh round of attempts; audited `notification.retry` with
+    /// the status it had, in one transaction. A row already `sent` or being sent is left as it
+    /// is. Returns the status it had (`None`: no such row).
+    pub async fn retry_notification(
+        &self,
+        id: i64,
+        actor: &str,
+        now: Timestamp,
+    ) -> anyhow::Result<Option<String>> {
+        let mut tx = self.begin_immediate().await?;
+        let row = sqlx::query("SELECT key, status FROM notification_outbox WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await
+            .with_context(|| format!("reading notification {id}"))?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let (key, status): (String, String) = (row.try_get("key")?, row.try_get("status")?);
+        if status == "failed" || status == "pending" {
+            sqlx::query(
+                "UPDATE notification_outbox
+                 SET status = 'pending', next_attempt_ms = $1, attempts = 0, lease_until_ms = NULL
+                 WHERE id = $2",
+            )
+            .bind(now.as_millisecond())
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .with_context(|| format!("retrying notification {id}"))?;
+            let entry = AuditEntry {
+                actor,
+                action: "notification.retry",
+                subject: &key,
+                details: serde_json::json!({ "id": id, "was": status }),
+            };
+            append(&mut tx, &entry).await?;
+        }
+        tx.commit().await.context("committing the retry")?;
+        Ok(Some(status))
+    }
+
     /// A channel's stored secrets (empty when none were set).
     pub async fn channel_secret(&self, channel: &str) -> anyhow::Result<ChannelSecret> {
         let row = sqlx::query("SELECT secret, token FROM notification_secrets WHERE channel = $1")

@@ -189,3 +189,30 @@ fn only_t0_and_t1_findings_not_open_before_are_new_one_event_per_package() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn an_observation_alert_links_to_its_rollout_and_renders_in_both_languages() {
+    let at = at("2026-12-05T03:00:00Z");
+    let event = super::observation_alert(
+        "r1",
+        ("h-1", "web-1"),
+        Some("web"),
+        "error-rate",
+        "5xx ratio 4.2% > 1%",
+        at,
+    );
+    assert_eq!(event.kind(), EventKind::ObservationAlert);
+    assert_eq!(event.console_path(), "/rollouts/r1");
+    assert_eq!(event.groups, ["web"]);
+    assert_eq!(
+        event.id,
+        format!(
+            "rollout:r1:host:h-1:observation:error-rate:{}",
+            at.as_millisecond()
+        )
+    );
+    let en = pw_notify::render(&event, pw_notify::Language::En, "https://pw.example");
+    assert!(en.title.contains("error-rate on web-1"), "{en:?}");
+    let zh = pw_notify::render(&event, pw_notify::Language::ZhCn, "https://pw.example");
+    assert!(zh.title.contains("观察期告警"), "{zh:?}");
+}

@@ -36,22 +36,8 @@ pub fn new_findings(
         .map(|(package, found)| {
             let tier = found.iter().map(|f| f.tier).min().unwrap_or(Tier::T1);
             let deadline = found.iter().filter_map(|f| f.deadline).min();
-            let mut advisories: Vec<String> = found
-                .iter()
-                .flat_map(|f| {
-                    let cves: Vec<String> = f
-                        .aliases
-                        .iter()
-                        .filter(|a| a.starts_with("CVE-"))
-                        .cloned()
-                        .collect();
-                    if cves.is_empty() {
-                        vec![f.advisory.clone()]
-                    } else {
-                        cves
-                    }
-                })
-                .collect();
+            let mut advisories: Vec<String> =
+                found.iter().flat_map(|f| advisory_names(f)).collect();
             advisories.sort();
             advisories.dedup();
             let to_version = found.iter().filter_map(|f| f.fixed.clone()).max();
@@ -73,6 +59,21 @@ pub fn new_findings(
     events.sort_by_key(|e| (e.tier, deadline_of(e)));
     events.truncate(MAX_PER_HOST);
     events
+}
+
+/// How a message names a finding's advisory: its CVE ids, or its own id when it has none.
+pub(crate) fn advisory_names(finding: &Finding) -> Vec<String> {
+    let cves: Vec<String> = finding
+        .aliases
+        .iter()
+        .filter(|a| a.starts_with("CVE-"))
+        .cloned()
+        .collect();
+    if cves.is_empty() {
+        vec![finding.advisory.clone()]
+    } else {
+        cves
+    }
 }
 
 fn deadline_of(event: &Event) -> Option<Timestamp> {

@@ -11,6 +11,7 @@ pub mod dispatch;
 mod finding_events;
 mod rollout_events;
 pub mod send;
+pub mod watch;
 
 #[cfg(test)]
 mod events_tests;
@@ -24,7 +25,7 @@ use serde::Serialize;
 use tokio::sync::Notify;
 
 pub use finding_events::{MAX_PER_HOST, new_findings};
-pub use rollout_events::{RolloutNotes, version_blocked};
+pub use rollout_events::{RolloutNotes, observation_alert, version_blocked};
 pub use send::{Payload, SendError, Sender};
 
 use crate::{Controller, Refusal};
@@ -156,6 +157,28 @@ pub async fn list(
         counts: controller.store.notification_counts().await?,
         notifications: controller.store.notifications(status, limit).await?,
     })
+}
+
+/// `POST /api/v1/notifications/{id}/retry` and the console's retry: a failed (or waiting) row
+/// is due now with a fresh round of attempts, and the dispatcher is woken. A row already sent
+/// or being sent is refused (sending it again would be a second message).
+pub async fn retry(controller: &Controller, actor: &str, id: i64) -> Result<(), Refusal> {
+    match controller
+        .store
+        .retry_notification(id, actor, controller.now())
+        .await?
+    {
+        None => Err(Refusal::NotificationNotFound(id)),
+        Some(status) if status == "sent" || status == "sending" => {
+            Err(Refusal::NotificationNotRetryable(format!(
+                "notification {id} is {status}: only a failed or waiting notification is retried"
+            )))
+        }
+        Some(_) => {
+            controller.notify().wake.notify_one();
+            Ok(())
+        }
+    }
 }
 
 /// The channel `name` of the current fleet document.

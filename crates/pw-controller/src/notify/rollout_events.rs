@@ -200,3 +200,33 @@ pub fn version_blocked(
         },
     }
 }
+
+/// `observation.alert`: a check failed on a host while its change is watched more closely after
+/// the rollout's verification (seed 000's observation period). Nothing calls this yet: the
+/// observation period is issue 13's; the event kind, its routing and messages (en, zh-CN) are
+/// in place, and one alert per rollout, host, check and failure instant is one event.
+pub fn observation_alert(
+    rollout: &str,
+    host: (&str, &str),
+    group: Option<&str>,
+    check: &str,
+    detail: &str,
+    at: Timestamp,
+) -> Event {
+    let (host_id, hostname) = host;
+    Event {
+        id: format!(
+            "rollout:{rollout}:host:{host_id}:observation:{check}:{}",
+            at.as_millisecond()
+        ),
+        at,
+        groups: group.map(str::to_owned).into_iter().collect(),
+        tier: None,
+        detail: Detail::ObservationAlert {
+            rollout_id: rollout.to_owned(),
+            host: hostname.to_owned(),
+            check: check.to_owned(),
+            detail: detail.to_owned(),
+        },
+    }
+}

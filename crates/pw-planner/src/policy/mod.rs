@@ -43,6 +43,10 @@ pub mod defaults {
     pub const PROTECTION_REQUIRED_BELOW_RPO_SECONDS: u64 = 24 * 3_600;
     /// Owners are notified this long before a group's first batch.
     pub const NOTIFY_BEFORE_SECONDS: u64 = 24 * 3_600;
+    /// A finding's deadline is announced as near this long before it (`finding.deadline_near`).
+    pub const DEADLINE_NEAR_SECONDS: u64 = 24 * 3_600;
+    /// An agent not heard from for this long is announced as silent (`agent.silent`).
+    pub const AGENT_SILENT_SECONDS: u64 = 30 * 60;
     /// Default timeout of one health check.
     pub const HEALTH_CHECK_TIMEOUT_SECONDS: u64 = 60;
 }
@@ -57,6 +61,10 @@ pub struct Policy {
     pub protection_required_below_rpo_seconds: u64,
     /// Lead time of the "before" notification.
     pub notify_before_seconds: u64,
+    /// `[notifications].deadline_near`: how long before a finding's deadline it is announced.
+    pub deadline_near_seconds: u64,
+    /// `[notifications].agent_silent`: how long an agent may be silent before it is announced.
+    pub agent_silent_seconds: u64,
 }
 
 /// One group's validated settings.

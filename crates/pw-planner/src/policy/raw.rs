@@ -109,4 +109,6 @@ pub struct RawProtection {
 #[serde(deny_unknown_fields)]
 pub struct RawNotifications {
     pub before: Option<String>,
+    pub deadline_near: Option<String>,
+    pub agent_silent: Option<String>,
 }

@@ -219,3 +219,28 @@ fn syntax_errors_are_reported_with_their_position() {
     assert_eq!(all[0].path, "(file)");
     assert!(all[0].reason.contains("line 1"), "{}", all[0].reason);
 }
+
+#[test]
+fn notification_thresholds_default_and_are_positive_durations() {
+    let plain = parse_policy(&group("web", "environment = \"staging\"")).unwrap();
+    assert_eq!(plain.deadline_near_seconds, 24 * 3_600);
+    assert_eq!(plain.agent_silent_seconds, 30 * 60);
+    let set = format!(
+        "[notifications]\ndeadline_near = \"2d\"\nagent_silent = \"10m\"\n{}",
+        group("web", "environment = \"staging\"")
+    );
+    let set = parse_policy(&set).unwrap();
+    assert_eq!(set.deadline_near_seconds, 2 * 86_400);
+    assert_eq!(set.agent_silent_seconds, 600);
+    let zero = format!(
+        "[notifications]\nagent_silent = \"0s\"\ndeadline_near = \"soon\"\n{}",
+        group("web", "environment = \"staging\"")
+    );
+    check_error(
+        &zero,
+        "notifications.agent_silent",
+        "\"0s\"",
+        "longer than 0s",
+    );
+    check_error(&zero, "notifications.deadline_near", "\"soon\"", "");
+}

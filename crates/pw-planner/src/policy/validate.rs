@@ -77,6 +77,18 @@ pub fn parse_policy(text: &str) -> Result<Policy, PolicyErrors> {
         defaults::NOTIFY_BEFORE_SECONDS,
         &mut errors,
     );
+    let deadline_near_seconds = positive_duration(
+        "notifications.deadline_near",
+        notifications.deadline_near.as_deref(),
+        &mut errors,
+    )
+    .unwrap_or(defaults::DEADLINE_NEAR_SECONDS);
+    let agent_silent_seconds = positive_duration(
+        "notifications.agent_silent",
+        notifications.agent_silent.as_deref(),
+        &mut errors,
+    )
+    .unwrap_or(defaults::AGENT_SILENT_SECONDS);
     let raw_checks: BTreeMap<String, RawHealthCheck> =
         named_sections(&table, "health_checks", &mut errors);
     let health_checks = raw_checks
@@ -109,6 +121,8 @@ pub fn parse_policy(text: &str) -> Result<Policy, PolicyErrors> {
         estimates,
         protection_required_below_rpo_seconds,
         notify_before_seconds,
+        deadline_near_seconds,
+        agent_silent_seconds,
     })
 }
 

@@ -49,6 +49,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/rollouts/{id}/{action}"),
     ("post", "/blocked-versions/clear"),
     ("get", "/audit"),
+    ("get", "/notifications"),
+    ("post", "/notifications/{id}/retry"),
     ("get", "/windows"),
     ("get", "/metrics"),
     ("get", "/api/v1/openapi.json"),
@@ -88,6 +90,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/fleet/versions"),
     ("get", "/api/v1/groups"),
     ("get", "/api/v1/notifications"),
+    ("post", "/api/v1/notifications/{id}/retry"),
     ("put", "/api/v1/notification-channels/{name}/secret"),
     ("post", "/api/v1/notification-channels/{name}/test"),
     ("post", "/api/v1/plans"),
@@ -124,6 +127,11 @@ pub fn app(state: AppState) -> Router {
         .route("/plans/{id}/{action}", post(console::plans::act))
         .route("/rollouts", get(console::rollouts::list))
         .route("/audit", get(console::audit::list))
+        .route("/notifications", get(console::notifications::list))
+        .route(
+            "/notifications/{id}/retry",
+            post(console::notifications::retry),
+        )
         .route("/windows", get(console::windows::calendar))
         .route("/rollouts/{id}", get(console::rollouts::detail))
         .route("/rollouts/{id}/{action}", post(console::rollouts::act))
@@ -186,6 +194,10 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/fleet/versions", get(fleet::versions))
         .route("/api/v1/groups", get(fleet::groups))
         .route("/api/v1/notifications", get(notifications::list))
+        .route(
+            "/api/v1/notifications/{id}/retry",
+            post(notifications::retry),
+        )
         .route(
             "/api/v1/notification-channels/{name}/secret",
             put(notifications::set_secret),

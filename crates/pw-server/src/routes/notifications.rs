@@ -1,6 +1,7 @@
 //! Notifications (docs/notifications.md): the outbox (`GET /api/v1/notifications`, viewer),
 //! a channel's secret (`PUT /api/v1/notification-channels/{name}/secret`, admin; never
-//! returned) and a test message through the outbox (`POST …/{name}/test`, operator). Parsing
+//! returned), a test message through the outbox (`POST …/{name}/test`, operator) and a retry of
+//! a failed notification (`POST /api/v1/notifications/{id}/retry`, operator). Parsing
 //! and rendering only; the use-cases are `pw_controller::notify`.
 
 use axum::Json;
@@ -71,4 +72,13 @@ pub async fn test(
         StatusCode::ACCEPTED,
         Json(serde_json::json!({ "key": key, "channel": name })),
     ))
+}
+
+pub async fn retry(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path(id): Path<i64>,
+) -> Result<StatusCode, ApiError> {
+    notify::retry(&state.controller, &actor.name, id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -9,6 +9,7 @@ mod compliance;
 mod console_audit;
 mod console_findings;
 mod console_hosts;
+mod console_notifications;
 mod console_plans;
 mod console_rollouts;
 mod console_support;

@@ -22,10 +22,10 @@ const SECRET: &str = "whsec-test-0123456789";
 
 /// What the receiver got: each request's headers and body.
 #[derive(Clone, Default)]
-struct Received {
-    requests: Arc<Mutex<Vec<(HeaderMap, Bytes)>>>,
+pub(crate) struct Received {
+    pub(crate) requests: Arc<Mutex<Vec<(HeaderMap, Bytes)>>>,
     /// The status the receiver answers with.
-    status: Arc<Mutex<u16>>,
+    pub(crate) status: Arc<Mutex<u16>>,
 }
 
 async fn receive(
@@ -46,7 +46,7 @@ async fn receive(
 }
 
 /// A webhook receiver on 127.0.0.1; returns its URL.
-async fn receiver(received: Received) -> String {
+pub(crate) async fn receiver(received: Received) -> String {
     *received.status.lock().unwrap() = 200;
     let app = axum::Router::new()
         .route("/hook", axum::routing::post(receive))
@@ -86,7 +86,7 @@ channels = ["web-hook"]
 }
 
 /// Waits until the outbox has `count` rows in `status`; returns the list.
-async fn outbox_until(t: &TestController, status: &str, count: usize) -> Value {
+pub(crate) async fn outbox_until(t: &TestController, status: &str, count: usize) -> Value {
     for _ in 0..200 {
         let (code, list) = t
             .get_json(&format!("/api/v1/notifications?status={status}"))

@@ -120,6 +120,7 @@ impl Chrome {
             ("/plans", t.nav_plans, "plans"),
             ("/rollouts", t.nav_rollouts, "rollouts"),
             ("/audit", t.nav_audit, "audit"),
+            ("/notifications", t.nav_notifications, "notifications"),
             ("/reports/compliance?format=html", t.nav_reports, "reports"),
         ]
         .into_iter()

@@ -13,6 +13,7 @@
 //! - `plans.rs`: `/plans`, a plan's review and its forms (create, submit, approve, reject).
 //! - `rollouts.rs`: `/rollouts`, a rollout's progress, controls and operation log.
 //! - `hosts.rs`: `/hosts` (filters, paging in SQL) and `/hosts/{id}`.
+//! - `notifications.rs`: `/notifications`, the outbox with retry.
 //! - `windows.rs`: `/windows`, four weeks of slots per group with capacity and blackouts.
 //! - `text.rs`, `text_en.rs`, `text_zh.rs`: the strings.
 
@@ -21,6 +22,7 @@ pub mod chrome;
 pub mod findings;
 pub mod generated;
 pub mod hosts;
+pub mod notifications;
 pub mod plans;
 pub mod rollouts;
 pub mod text;

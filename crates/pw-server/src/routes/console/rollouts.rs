@@ -175,9 +175,10 @@ pub async fn detail(
     render(&c, &page)
 }
 
+/// A form whose only field is the session's CSRF token.
 #[derive(Debug, serde::Deserialize)]
 pub struct CsrfForm {
-    csrf: Option<String>,
+    pub csrf: Option<String>,
 }
 
 /// `POST /rollouts/{id}/{action}`: pause, resume, stop or retry (the failed hosts).

@@ -223,6 +223,21 @@ pub const EN: Text = Text {
     no_groups: "No fleet document applied yet: no groups, no windows.",
     next_four_weeks: "next four weeks",
     blackout: "Blackout",
+    nav_notifications: "Notifications",
+    notifications_title: "Notifications: the outbox",
+    notifications_note: "Every message routed to a channel, newest first. A failed message, or one waiting for its next attempt, can be retried now with a fresh round of attempts.",
+    no_notifications: "No notifications.",
+    channel: "Channel",
+    attempts: "Attempts",
+    next_attempt: "Next attempt",
+    last_error: "Last error",
+    sent_at: "Sent",
+    retry_now: "Retry now",
+    all_statuses: "all",
+    outbox_pending: "pending",
+    outbox_sending: "sending",
+    outbox_sent: "sent",
+    outbox_failed: "failed",
     overdue_by: |days| {
         if days == 1 {
             "overdue by 1 day".to_owned()

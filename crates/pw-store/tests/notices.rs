@@ -1,0 +1,154 @@
+//! What the periodic notification check reads and marks (migration 0022), on both backends:
+//! open findings due for a deadline notice in a time range, each episode once per notice;
+//! agents silent since a time, each silence once; and the advisory names the CVE search reads.
+
+use pw_store::{Backend, CurrentFinding, DeadlineNotice, FindingsSnapshot, UpdateFilter};
+
+#[macro_use]
+mod common;
+
+use common::{at, store_with_host};
+
+fn finding(binary: &str, advisory: &str, deadline: &str) -> CurrentFinding {
+    let json = serde_json::json!({
+        "binary": binary, "package": binary, "advisory": advisory, "fixed": "2",
+        "aliases": [format!("CVE-2099-{advisory}")],
+    });
+    CurrentFinding {
+        binary: binary.into(),
+        advisory: advisory.into(),
+        tier: 1,
+        deadline: Some(at(deadline)),
+        json: json.to_string(),
+    }
+}
+
+async fn deadlines_are_due_once_per_notice(backend: Backend) {
+    let (_guard, store) = store_with_host(backend).await;
+    let current = [
+        finding("libssl3", "0001", "2026-12-03T00:00:00Z"),
+        finding("libssl3", "0002", "2026-12-10T00:00:00Z"),
+        finding("curl", "0003", "2026-11-30T00:00:00Z"),
+    ];
+    let snapshot = FindingsSnapshot {
+        host_id: "h1",
+        inventory_collected_at: at("2026-11-01T00:00:00Z"),
+        computed_at: at("2026-11-01T00:00:00Z"),
+        source: "test",
+        findings_json: "[]",
+        tier_counts_json: "[0,3,0,0,0]",
+        current: &current,
+        backported: &[],
+    };
+    store.record_findings(&snapshot).await.unwrap();
+    let now = at("2026-12-01T00:00:00Z");
+    let near = store
+        .deadlines_due(
+            DeadlineNotice::Near,
+            Some(now),
+            at("2026-12-03T00:00:00Z"),
+            10,
+        )
+        .await
+        .unwrap();
+    let names: Vec<_> = near.iter().map(|d| d.advisory.as_str()).collect();
+    assert_eq!(names, ["0001"], "the range's upper end is included");
+    assert_eq!((near[0].hostname.as_str(), near[0].episode), ("web-1", 1));
+    let overdue = store
+        .deadlines_due(DeadlineNotice::Overdue, None, now, 10)
+        .await
+        .unwrap();
+    let names: Vec<_> = overdue.iter().map(|d| d.advisory.as_str()).collect();
+    assert_eq!(names, ["0003"]);
+    store
+        .mark_deadline_notices(DeadlineNotice::Near, &near, now)
+        .await
+        .unwrap();
+    // Marking again is a no-op; the other notice is not marked by it.
+    store
+        .mark_deadline_notices(DeadlineNotice::Near, &near, now)
+        .await
+        .unwrap();
+    let later = at("2026-12-09T00:00:00Z");
+    let near = store
+        .deadlines_due(
+            DeadlineNotice::Near,
+            Some(later),
+            at("2026-12-11T00:00:00Z"),
+            10,
+        )
+        .await
+        .unwrap();
+    assert_eq!(near.len(), 1);
+    assert_eq!(near[0].advisory, "0002");
+    let overdue = store
+        .deadlines_due(DeadlineNotice::Overdue, None, later, 1)
+        .await
+        .unwrap();
+    let names: Vec<_> = overdue.iter().map(|d| d.advisory.as_str()).collect();
+    assert_eq!(
+        names,
+        ["0003"],
+        "earliest deadline first, at most the limit"
+    );
+
+    // The CVE search finds the update by an alias and by the advisory's own id.
+    for name in ["cve-2099-0002", "0002"] {
+        let filter = UpdateFilter {
+            advisory: Some(name.into()),
+            ..Default::default()
+        };
+        let page = store
+            .update_page(
+                &filter,
+                pw_store::PageRequest {
+                    offset: 0,
+                    limit: 50,
+                },
+            )
+            .await
+            .unwrap();
+        let found: Vec<_> = page.updates.iter().map(|u| u.package.as_str()).collect();
+        assert_eq!(found, ["libssl3"], "{name}");
+    }
+}
+
+async fn a_silence_is_due_once(backend: Backend) {
+    let (_guard, store) = store_with_host(backend).await;
+    // Never heard from since enrollment: not a silent agent.
+    let none = store.silent_hosts(at("2026-12-01T00:00:00Z"), 10).await;
+    assert!(none.unwrap().is_empty());
+    let seen = at("2026-12-01T00:00:00Z");
+    store
+        .record_heartbeat("h1", seen, "1", false, false)
+        .await
+        .unwrap();
+    assert!(store.silent_hosts(seen, 10).await.unwrap().is_empty());
+    let silent = store
+        .silent_hosts(at("2026-12-01T01:00:00Z"), 10)
+        .await
+        .unwrap();
+    assert_eq!(silent.len(), 1);
+    assert_eq!(
+        (silent[0].hostname.as_str(), silent[0].last_seen),
+        ("web-1", seen)
+    );
+    let now = at("2026-12-01T01:00:00Z");
+    store.mark_silence_notices(&silent, now).await.unwrap();
+    store.mark_silence_notices(&silent, now).await.unwrap();
+    let later = at("2026-12-02T00:00:00Z");
+    assert!(store.silent_hosts(later, 10).await.unwrap().is_empty());
+    // Back, then silent again: another silence.
+    store
+        .record_heartbeat("h1", later, "1", false, false)
+        .await
+        .unwrap();
+    let again = store
+        .silent_hosts(at("2026-12-03T00:00:00Z"), 10)
+        .await
+        .unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].last_seen, later);
+}
+
+on_both_backends!(deadlines_are_due_once_per_notice, a_silence_is_due_once);
