@@ -25,7 +25,7 @@ use crate::{Recorded, Store, parse_time};
 const PARAMETERS: usize = 128;
 
 /// Rows per statement for a statement with `columns` parameters per row.
-fn rows_per_statement(columns: usize) -> usize {
+pub(crate) fn rows_per_statement(columns: usize) -> usize {
     (PARAMETERS / columns).max(1)
 }
 

@@ -10,6 +10,7 @@ use jiff::Timestamp;
 use sqlx::Row;
 
 use crate::db::value_rows;
+use crate::findings_write::rows_per_statement;
 use crate::{Store, optional_time, parse_time};
 
 /// Which deadline notice: near (`finding.deadline_near`) or past (`finding.overdue`).
@@ -49,9 +50,6 @@ pub struct SilentHost {
     pub hostname: String,
     pub last_seen: Timestamp,
 }
-
-/// Multi-row inserts stay under both databases' limits on bound values.
-const ROWS_PER_INSERT: usize = 100;
 
 impl Store {
     /// Open findings with a deadline in `(after, before]` (`after` None: any time up to
@@ -106,7 +104,7 @@ impl Store {
         now: Timestamp,
     ) -> anyhow::Result<()> {
         let mut tx = self.begin_immediate().await?;
-        for chunk in due.chunks(ROWS_PER_INSERT) {
+        for chunk in due.chunks(rows_per_statement(6)) {
             let sql = format!(
                 "INSERT INTO deadline_notices
                    (host_id, binary_name, advisory, episode, notice, emitted_at)
@@ -170,7 +168,7 @@ impl Store {
         now: Timestamp,
     ) -> anyhow::Result<()> {
         let mut tx = self.begin_immediate().await?;
-        for chunk in silent.chunks(ROWS_PER_INSERT) {
+        for chunk in silent.chunks(rows_per_statement(3)) {
             let sql = format!(
                 "INSERT INTO silence_notices (host_id, last_seen, emitted_at)
                  VALUES {} ON CONFLICT DO NOTHING",
@@ -213,7 +211,7 @@ pub(crate) async fn record_aliases<'a>(
         }
     }
     let names: Vec<_> = names.into_iter().collect();
-    for chunk in names.chunks(ROWS_PER_INSERT) {
+    for chunk in names.chunks(rows_per_statement(2)) {
         let sql = format!(
             "INSERT INTO advisory_aliases (alias, advisory) VALUES {} ON CONFLICT DO NOTHING",
             value_rows(chunk.len(), 2)
