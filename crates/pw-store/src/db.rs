@@ -211,10 +211,15 @@ pub(crate) fn numbered(sql: &str) -> String {
 
 /// `($1, $2, …), (…)` for a multi-row INSERT of `rows` rows of `columns` values each.
 pub(crate) fn value_rows(rows: usize, columns: usize) -> String {
+    value_rows_after(0, rows, columns)
+}
+
+/// [`value_rows`] numbered after `skip` parameters bound before them (`($skip+1, …), …`).
+pub(crate) fn value_rows_after(skip: usize, rows: usize, columns: usize) -> String {
     (0..rows)
         .map(|row| {
             let marks: Vec<String> = (1..=columns)
-                .map(|c| format!("${}", row * columns + c))
+                .map(|c| format!("${}", skip + row * columns + c))
                 .collect();
             format!("({})", marks.join(", "))
         })
@@ -317,6 +322,8 @@ mod tests {
     fn placeholders_number_from_one() {
         assert_eq!(value_rows(2, 2), "($1, $2), ($3, $4)");
         assert_eq!(placeholders(3, 2), "$3, $4");
+        assert_eq!(value_rows_after(3, 2, 2), "($4, $5), ($6, $7)");
+        assert_eq!(value_rows(1, 3), "($1, $2, $3)");
         assert_eq!(
             numbered("a = ? AND b LIKE ? ESCAPE '?' AND c IN (?)"),
             "a = $1 AND b LIKE $2 ESCAPE '?' AND c IN ($3)"

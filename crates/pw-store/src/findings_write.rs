@@ -93,10 +93,11 @@ impl Store {
         let last_seen = previous.unwrap_or_else(|| computed_at.clone());
         insert_episodes(&mut tx, host_id, &writes.open, &computed_at).await?;
         for finding in &writes.refresh {
-            refresh(&mut tx, host_id, finding, &computed_at).await?;
+            update_open(&mut tx, host_id, finding, &computed_at, None).await?;
         }
         for resolved in &writes.backported {
-            close_backported(&mut tx, host_id, resolved, &computed_at).await?;
+            let reason = Some(resolved.reason.as_str());
+            update_open(&mut tx, host_id, &resolved.finding, &computed_at, reason).await?;
         }
         close_gone(&mut tx, host_id, &writes.gone, &computed_at, &last_seen).await?;
         // The names of new or changed findings' advisories, for the console's CVE search.
@@ -237,7 +238,7 @@ async fn insert_episodes(
 ) -> anyhow::Result<()> {
     const COLUMNS: usize = 9;
     for chunk in episodes.chunks(rows_per_statement(COLUMNS)) {
-        let values = placeholders(chunk.len(), COLUMNS, 0);
+        let values = crate::db::value_rows(chunk.len(), COLUMNS);
         let text = format!(
             "INSERT INTO finding_history (host_id, binary_name, advisory, episode, first_seen,
                last_seen, tier, deadline, finding) VALUES {values}"
@@ -272,7 +273,7 @@ async fn close_gone(
     last_seen: &str,
 ) -> anyhow::Result<()> {
     for chunk in gone.chunks(rows_per_statement(2)) {
-        let keys = placeholders(chunk.len(), 2, 3);
+        let keys = crate::db::value_rows_after(3, chunk.len(), 2);
         let text = format!(
             "UPDATE finding_history SET fixed_at = $1, last_seen = $2
              WHERE host_id = $3 AND fixed_at IS NULL
@@ -293,35 +294,26 @@ async fn close_gone(
     Ok(())
 }
 
-/// `($k+1, …, $k+columns), (…), …` for `rows` rows: numbered placeholders only, never values.
-fn placeholders(rows: usize, columns: usize, skip: usize) -> String {
-    (0..rows)
-        .map(|row| {
-            let numbers = (1..=columns)
-                .map(|column| format!("${}", skip + row * columns + column))
-                .collect::<Vec<_>>()
-                .join(", ");
-            format!("({numbers})")
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// Refreshes an open episode whose finding changed (tier, deadline or text).
-async fn refresh(
+/// Refreshes an open episode with the finding as computed now (its tier, deadline or text
+/// changed); with `closed_by`, also closes it with that reason (a backport).
+async fn update_open(
     tx: &mut sqlx::AnyConnection,
     host_id: &str,
     finding: &CurrentFinding,
     computed_at: &str,
+    closed_by: Option<&str>,
 ) -> anyhow::Result<()> {
     sqlx::query(
-        "UPDATE finding_history SET last_seen = $1, tier = $2, deadline = $3, finding = $4
-         WHERE host_id = $5 AND binary_name = $6 AND advisory = $7 AND fixed_at IS NULL",
+        "UPDATE finding_history SET last_seen = $1, tier = $2, deadline = $3, finding = $4,
+           fixed_at = $5, fixed_by = $6
+         WHERE host_id = $7 AND binary_name = $8 AND advisory = $9 AND fixed_at IS NULL",
     )
     .bind(computed_at)
     .bind(i64::from(finding.tier))
     .bind(finding.deadline.map(|d| d.to_string()))
     .bind(&finding.json)
+    .bind(closed_by.map(|_| computed_at))
+    .bind(closed_by)
     .bind(host_id)
     .bind(&finding.binary)
     .bind(&finding.advisory)
@@ -329,40 +321,4 @@ async fn refresh(
     .await
     .with_context(|| format!("updating finding {} {}", finding.binary, finding.advisory))?;
     Ok(())
-}
-
-/// Closes the open episode of a backported finding with its reason.
-async fn close_backported(
-    tx: &mut sqlx::AnyConnection,
-    host_id: &str,
-    resolved: &BackportedFinding,
-    computed_at: &str,
-) -> anyhow::Result<()> {
-    let finding = &resolved.finding;
-    sqlx::query(
-        "UPDATE finding_history SET fixed_at = $1, fixed_by = $2, last_seen = $3, finding = $4
-         WHERE host_id = $5 AND binary_name = $6 AND advisory = $7 AND fixed_at IS NULL",
-    )
-    .bind(computed_at)
-    .bind(&resolved.reason)
-    .bind(computed_at)
-    .bind(&finding.json)
-    .bind(host_id)
-    .bind(&finding.binary)
-    .bind(&finding.advisory)
-    .execute(&mut *tx)
-    .await
-    .with_context(|| format!("closing finding {} {}", finding.binary, finding.advisory))?;
-    Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::placeholders;
-
-    #[test]
-    fn placeholders_number_rows_after_the_fixed_parameters() {
-        assert_eq!(placeholders(2, 2, 3), "($4, $5), ($6, $7)");
-        assert_eq!(placeholders(1, 3, 0), "($1, $2, $3)");
-    }
 }
