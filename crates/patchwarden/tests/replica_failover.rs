@@ -194,6 +194,13 @@ async fn the_lease_holder_sigkilled_mid_rollout_another_replica_finishes_it_once
         assert_eq!(received, 1, "{}: {journal}", host.name);
     }
     check_commands(&db, &hosts).await;
+    // B signs a checkpoint of the chain's head every 10 s when it grew: wait for its first
+    // (B may have finished the rollout sooner than that after taking over).
+    let checkpoints = b.dir.path().join("audit.checkpoints");
+    let waiting = Instant::now();
+    while !checkpoints.exists() && waiting.elapsed() < Duration::from_secs(25) {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
     let chain = audit_verify_postgres(&db, b.dir.path());
     assert!(chain.contains("signed checkpoints hold"), "{chain}");
     audit_verify_postgres(&db, a.dir.path());
