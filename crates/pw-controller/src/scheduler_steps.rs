@@ -105,11 +105,10 @@ impl Ctx<'_> {
             let Some(host) = hosts.get(&id) else {
                 continue;
             };
-            let name = format!("{:?}", event.name());
             match self.decide(host, &event, at, actor) {
                 Ok(Some(step)) => steps.push(step),
                 Ok(None) => {}
-                Err(error) => self.skipped(host, &name, &error),
+                Err(error) => self.skipped(host, &format!("{:?}", event.name()), &error),
             }
         }
         if steps.is_empty() {

@@ -125,9 +125,8 @@ pub async fn tally(store: &Store, now: Timestamp) -> Result<TierTally, Refusal> 
         tally.open[tier] = open as usize;
         tally.overdue[tier] = overdue as usize;
     }
-    let risks = store.accepted_risks().await?;
     let mut covered: HashMap<(String, String, String), Finding> = HashMap::new();
-    for risk in risks.iter().filter(|r| r.in_force(now)) {
+    for risk in store.accepted_risks_in_force(now).await? {
         for row in store
             .open_findings_naming(&risk.advisory, risk.host_id.as_deref())
             .await?

@@ -70,6 +70,16 @@ impl Store {
         rows.iter().map(risk_row).collect()
     }
 
+    /// The acceptances in force at `now` (not revoked, not expired), newest first.
+    pub async fn accepted_risks_in_force(
+        &self,
+        now: jiff::Timestamp,
+    ) -> anyhow::Result<Vec<AcceptedRiskRow>> {
+        let mut risks = self.accepted_risks().await?;
+        risks.retain(|r| r.in_force(now));
+        Ok(risks)
+    }
+
     /// One acceptance.
     pub async fn accepted_risk(&self, id: &str) -> anyhow::Result<Option<AcceptedRiskRow>> {
         let row = sqlx::query(sqlx::AssertSqlSafe(format!(

@@ -63,13 +63,7 @@ pub async fn pass(controller: &Controller) -> anyhow::Result<WatchPass> {
     let now = controller.now();
     let seconds = |s: u64| SignedDuration::from_secs(i64::try_from(s).unwrap_or(i64::MAX));
     let near_until = now.saturating_add(seconds(document.policy.deadline_near_seconds))?;
-    let risks: Vec<AcceptedRisk> = controller
-        .store
-        .accepted_risks()
-        .await?
-        .into_iter()
-        .filter(|r| r.in_force(now))
-        .collect();
+    let risks: Vec<AcceptedRisk> = controller.store.accepted_risks_in_force(now).await?;
     let mut groups = HostGroups::new(&document);
     let mut done = WatchPass::default();
     for (notice, after, before) in [

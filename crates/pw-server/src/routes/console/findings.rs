@@ -105,13 +105,7 @@ pub async fn list(
         .store
         .update_page(&filter, Paging::request(page))
         .await?;
-    let in_force: Vec<AcceptedRisk> = state
-        .store
-        .accepted_risks()
-        .await?
-        .into_iter()
-        .filter(|r| r.in_force(now))
-        .collect();
+    let in_force: Vec<AcceptedRisk> = state.store.accepted_risks_in_force(now).await?;
     let mut updates = Vec::with_capacity(found.updates.len());
     for row in found.updates {
         updates.push(update_line(&state, row, &in_force).await?);
