@@ -276,11 +276,10 @@ async fn author(console: &Console<'_>, shots: &Shots, alice: &str) -> String {
     console.tour(shots, &[("plan", plan.clone())]).await;
     browser.open(&console.url(&plan)).await;
     browser.click("#approve-plan button").await;
-    let refused = browser.source().await;
-    assert!(
-        refused.contains("cannot approve it") && refused.contains("four eyes"),
-        "{refused}"
-    );
+    let refused = browser
+        .await_page("the four-eyes refusal", |s| s.contains("cannot approve it"))
+        .await;
+    assert!(refused.contains("four eyes"), "{refused}");
     console.sign_out().await;
     plan
 }

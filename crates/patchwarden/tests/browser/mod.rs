@@ -132,6 +132,24 @@ impl Browser {
         }
     }
 
+    /// Waits (bounded, 15 s) until the page the browser shows satisfies `ok`, without reloading
+    /// it: for the answer to a form post, which a reload would post again.
+    pub async fn await_page(&self, what: &str, ok: impl Fn(&str) -> bool) -> String {
+        let started = Instant::now();
+        loop {
+            let source = self.source().await;
+            if ok(&source) {
+                return source;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(15),
+                "{what}: not seen at {}:\n{source}",
+                self.current_url().await
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     pub async fn click(&self, css: &str) {
         self.client
             .find(Locator::Css(css))
