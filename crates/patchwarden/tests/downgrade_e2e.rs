@@ -6,8 +6,10 @@
 //! host (lower, available, simulated with downgrades allowed), installs it with
 //! `--allow-downgrades`, and — the group being a staging group — drills the rollback: back to
 //! the recorded 1.0-2, verified, then 1.0-1 again. The host ends at exactly 1.0-1 and the
-//! rollout shows the agent's checks and the conffile permissions before and after. Needs
-//! Docker and mmdebstrap (docs/testbed.md).
+//! rollout shows the agent's checks and the conffile permissions before and after. A second
+//! test runs a downgrade plan's hooks (migrations forward and reverse, the benchmark before and
+//! after): a benchmark regression rolls the change back with the migrations reversed, a change
+//! within the threshold lands with them applied. Needs Docker and mmdebstrap (docs/testbed.md).
 
 mod common;
 
@@ -56,6 +58,10 @@ async fn create_plan(controller: &Controller, token: &str, host: &str) -> Value 
         "hosts": [host],
         "updates": {"downgrade": {DEMO: BASELINE}},
     });
+    create_plan_from(controller, token, body).await
+}
+
+async fn create_plan_from(controller: &Controller, token: &str, body: Value) -> Value {
     let started = Instant::now();
     loop {
         let (status, plan) = controller
@@ -274,6 +280,187 @@ async fn downgrade_plan_needs_risk_acceptance_then_lands_on_the_exact_lower_vers
         "{view:#}"
     );
     assert_eq!(demo_configured_version(host), BASELINE);
+}
+
+/// The bench file the hooks' benchmark reads, and what the "slow" migration makes it.
+const BENCH: &str = "/var/lib/pw-bench";
+const MARKER: &str = "/var/lib/pw-migrated";
+
+fn hooks(slow: bool) -> Value {
+    let mut migrations = vec![json!({
+        "name": "schema",
+        "forward": ["/usr/bin/touch", MARKER],
+        "reverse": ["/usr/bin/rm", "-f", MARKER],
+        "timeout_seconds": 30,
+    })];
+    if slow {
+        migrations.push(json!({
+            "name": "slow-index",
+            "forward": ["/usr/bin/cp", "/var/lib/pw-bench-slow", BENCH],
+            "reverse": ["/usr/bin/cp", "/var/lib/pw-bench-fast", BENCH],
+        }));
+    }
+    json!({
+        "conffiles": "keep",
+        "migrations": migrations,
+        "benchmark": {"argv": ["/usr/bin/cat", BENCH], "higher_is_better": true, "max_regression_percent": 10},
+    })
+}
+
+/// A downgrade plan with `hooks`, submitted by `author`, approved by `approver`, rolled out:
+/// the rollout's view.
+async fn hooked_rollout(
+    controller: &Controller,
+    (author, approver): (&str, &str),
+    hostname: &str,
+    hooks: Value,
+) -> Value {
+    let body = json!({
+        "name": "back to 1.0-1 with migrations",
+        "hosts": [hostname],
+        "updates": {"downgrade": {DEMO: BASELINE}},
+        "hooks": hooks,
+    });
+    let plan = create_plan_from(controller, author, body).await;
+    assert_eq!(plan["hooks"]["migrations"][0]["name"], "schema", "{plan:#}");
+    let id = plan["id"].as_i64().unwrap();
+    let path = |action: &str| format!("/api/v1/plans/{id}/{action}");
+    let (status, _) = controller.post_as(author, &path("submit"), json!({})).await;
+    assert_eq!(status, 200);
+    let (status, approved) = controller
+        .post_as(approver, &path("approve"), json!({}))
+        .await;
+    assert_eq!(status, 200, "{approved}");
+    let rollout = approved["rollout"].as_str().expect("a rollout").to_owned();
+    controller
+        .wait_rollout(&rollout, Duration::from_secs(240))
+        .await
+}
+
+fn file_in(host: &pw_testbed::Host, path: &str) -> Option<String> {
+    host.read_file(path).ok().map(|t| t.trim().to_owned())
+}
+
+/// The hooks' runs on the rollout's first host: `phase name ok|failed`.
+fn hook_runs(view: &Value) -> Vec<String> {
+    view["hosts"][0]["hooks"]["runs"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no hooks in {view:#}"))
+        .iter()
+        .map(|r| {
+            let ok = if r["ok"] == true { "ok" } else { "failed" };
+            format!(
+                "{} {} {ok}",
+                r["phase"].as_str().unwrap(),
+                r["name"].as_str().unwrap()
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_downgrades_hooks_migrate_forward_and_back_and_its_benchmark_can_roll_it_back() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let (fleet, gateway, controller) =
+        fleet_with_controller_suites(1, &[Suite::Stable, Suite::Security]);
+    let ids = fleet_with_agents(&controller, &fleet, &gateway).await;
+    let host = &fleet.hosts[0];
+    let listed = controller.get("/api/v1/hosts").await;
+    let hostname = listed["hosts"][0]["hostname"].as_str().unwrap().to_owned();
+    let applied = controller
+        .api()
+        .put(controller.url("/api/v1/fleet"))
+        .header("content-type", "application/toml")
+        .body(document(&hostname))
+        .send()
+        .await
+        .unwrap();
+    assert!(applied.status().is_success(), "{:?}", applied.text().await);
+    let (status, rollout) = controller
+        .post("/api/v1/rollouts", rollout_body(&ids, SECURITY_FIX))
+        .await;
+    assert_eq!(status, 201, "{rollout}");
+    let view = controller
+        .wait_rollout(rollout["id"].as_str().unwrap(), Duration::from_secs(120))
+        .await;
+    assert_eq!(view["status"], "completed", "{view:#}");
+    for (path, value) in [
+        ("/var/lib/pw-bench-fast", "100"),
+        ("/var/lib/pw-bench-slow", "40"),
+        (BENCH, "100"),
+    ] {
+        host.write_file(path, format!("{value}\n").as_bytes())
+            .unwrap();
+    }
+    let alice = add_operator(controller.dir.path(), "alice", "approver");
+    let bob = add_operator(controller.dir.path(), "bob", "approver");
+
+    // The slow migration makes the benchmark 60 % worse: rolled back, migrations reversed
+    // newest first, back on exactly 1.0-2.
+    let view = hooked_rollout(&controller, (&alice, &bob), &hostname, hooks(true)).await;
+    assert_eq!(view["hosts"][0]["state"], "rolled_back", "{view:#}");
+    assert_eq!(demo_configured_version(host), SECURITY_FIX);
+    assert_eq!(
+        file_in(host, MARKER),
+        None,
+        "the schema migration was not reversed"
+    );
+    assert_eq!(file_in(host, BENCH).as_deref(), Some("100"));
+    let bench = &view["hosts"][0]["hooks"]["benchmark"];
+    assert_eq!(
+        (&bench["before"], &bench["after"]),
+        (&json!(100.0), &json!(40.0)),
+        "{view:#}"
+    );
+    assert_eq!(bench["passed"], false);
+    let runs = hook_runs(&view);
+    let expected = [
+        "benchmark before ok",
+        "forward schema ok",
+        "forward slow-index ok",
+        "benchmark after ok",
+        "reverse slow-index ok",
+        "reverse schema ok",
+    ];
+    assert_eq!(runs, expected, "{view:#}");
+    assert!(
+        view.to_string().contains("60.0 % worse (at most 10 %)"),
+        "{view:#}"
+    );
+
+    // The failed target is blocked fleet-wide until an operator clears it.
+    let cleared = controller
+        .api()
+        .delete(controller.url(&format!("/api/v1/blocked-versions/{DEMO}/{BASELINE}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cleared.status(), 200, "{:?}", cleared.text().await);
+
+    // Without it the change stays within the threshold and lands; the staging canary's drill
+    // reverses and re-applies the migration through the same path.
+    let view = hooked_rollout(&controller, (&alice, &bob), &hostname, hooks(false)).await;
+    assert_eq!(view["hosts"][0]["state"], "done", "{view:#}");
+    assert_eq!(view["hosts"][0]["detail"]["drilled"], true, "{view:#}");
+    assert_eq!(demo_configured_version(host), BASELINE);
+    assert!(
+        file_in(host, MARKER).is_some(),
+        "the schema migration is applied"
+    );
+    let runs = hook_runs(&view);
+    let expected = [
+        "benchmark before ok",
+        "forward schema ok",
+        "benchmark after ok",
+        "reverse schema ok",
+        "forward schema ok",
+    ];
+    assert_eq!(runs, expected, "{view:#}");
+    let journal = agent_journal(host);
+    assert!(
+        journal.contains("\"step\":\"migrated\"") && journal.contains("\"step\":\"reversed\""),
+        "{journal}"
+    );
 }
 
 /// The first column of every row of `query`, as text, read from the controller's database.

@@ -97,7 +97,7 @@ impl Guard<'_> {
         let marks = checks::marks(self.runner, &self.spec.checks)?;
         let checks = checks::build(&self.spec.checks, &marks)?;
         self.journal(GuardStep::DrillReapplying)?;
-        let (ok, detail) = self.install(targets);
+        let (ok, detail) = self.install(targets)?;
         if !ok {
             self.drill_failed(DrillStage::Reapply, detail.clone());
             let detail = format!("rollback drill: installing the targets again failed: {detail}");

@@ -15,10 +15,11 @@ use jiff::Timestamp;
 use pw_host::Runner;
 use pw_host::apt::{self, PackageTarget, RecordedVersion};
 use pw_host::health::{self, Check, Verdict};
+use pw_host::restart::UnitVerb;
 use pw_model::PackageName;
 use pw_protocol::{
-    ChangeOutcome, ChangeReport, CommandResult, CommandStatus, DrillResult, HealthCheckSpec,
-    PackagePin, ProtectionStep, RollbackReason, VersionSeen,
+    ChangeHooks, ChangeOutcome, ChangeReport, CommandResult, CommandStatus, DrillResult,
+    HealthCheckSpec, PackagePin, ProtectionStep, RollbackReason, VersionSeen,
 };
 use pw_version::DebVersion;
 
@@ -43,6 +44,9 @@ pub struct ChangeSpec {
     /// then installed with `--allow-downgrades` (docs/downgrade.md). No other change installs
     /// a lower version.
     pub downgrade: bool,
+    /// The plan's hooks: conffile policy, units stopped around the install, migrations, the
+    /// benchmark (`hooks.rs`).
+    pub hooks: ChangeHooks,
 }
 
 /// How far a change got: what an unexpected error means for the host.
@@ -70,6 +74,7 @@ pub fn run_change(
         report: ChangeReport::untouched(ChangeOutcome::Done),
         stage: Stage::Untouched,
         downgrade: None,
+        hooks: HookState::from_journal(&spec.hooks, prior),
     };
     let outcome = guard.run(prior).unwrap_or_else(|error| {
         let detail = format!("{error:#}");
@@ -83,6 +88,9 @@ pub fn run_change(
         }
     });
     let mut report = guard.report;
+    if !spec.hooks.is_empty() {
+        report.hooks = Some(Box::new(guard.hooks.report));
+    }
     if let Some(checked) = guard.downgrade {
         report.downgrade = Some(Box::new(crate::downgrade::finish(runner, checked)));
     }
@@ -141,6 +149,8 @@ struct Guard<'a> {
     stage: Stage,
     /// A downgrade's checks, once passed (finished with the files read again at the end).
     downgrade: Option<crate::downgrade::Checked>,
+    /// What the change's hooks did so far.
+    hooks: HookState,
 }
 
 impl Guard<'_> {
@@ -162,6 +172,10 @@ impl Guard<'_> {
         checks::build(&self.spec.checks, &[])?;
         pw_protocol::validate_protection_steps(&self.spec.protection)
             .map_err(anyhow::Error::msg)?;
+        self.spec
+            .hooks
+            .validate()
+            .map_err(|problems| anyhow::anyhow!(problems.join("; ")))?;
         let recorded_before = prior.iter().find_map(|s| match s {
             GuardStep::Recorded { versions } => Some(versions.clone()),
             _ => None,
@@ -207,6 +221,8 @@ impl Guard<'_> {
             // Before anything changes: a failed check leaves the host untouched.
             self.downgrade = Some(crate::downgrade::check(self.runner, &targets, &recorded)?);
         }
+        // The baseline, before anything (protection included) touches the host.
+        self.benchmark_before()?;
         if !self.spec.protection.is_empty() {
             self.stage = Stage::Protecting;
             let results = protect::run_steps(
@@ -232,7 +248,7 @@ impl Guard<'_> {
         let checks = checks::build(&self.spec.checks, &marks)?;
         self.stage = Stage::Installing;
         self.journal(GuardStep::Installing)?;
-        let (ok, detail) = self.install(&targets);
+        let (ok, detail) = self.install(&targets)?;
         let at = Timestamp::now();
         self.report.installed_at = Some(at);
         self.journal(GuardStep::Installed {
@@ -245,6 +261,14 @@ impl Guard<'_> {
         }
         match verify(self.runner, &checks, self.spec.verification) {
             Ok(passed) => {
+                if let Err(detail) = self.benchmark_after() {
+                    self.report.failed_check = Some(hooks::BENCHMARK_CHECK.to_owned());
+                    return self.roll_back(
+                        &recorded,
+                        RollbackReason::HealthCheckFailed,
+                        format!("{}: {detail}", hooks::BENCHMARK_CHECK),
+                    );
+                }
                 self.journal(GuardStep::Verified {
                     passed: passed.clone(),
                 })?;
@@ -262,13 +286,31 @@ impl Guard<'_> {
         }
     }
 
-    /// Installs the exact targets: whether the host is now on them, and what happened.
-    fn install(&self, targets: &[PackageTarget]) -> (bool, String) {
-        let installed = if self.spec.downgrade {
-            apt::install_downgrade(self.runner, targets)
-        } else {
-            apt::install_exact(self.runner, targets)
-        };
+    /// Stops the hooks' units, installs the exact targets, runs the migrations forward and
+    /// starts the units again: whether all of it worked, and what happened. `Err` only when
+    /// the journal cannot be written.
+    fn install(&mut self, targets: &[PackageTarget]) -> anyhow::Result<(bool, String)> {
+        if let Err(detail) = self.units(UnitVerb::Stop) {
+            return Ok((false, detail));
+        }
+        let (ok, detail) = self.install_packages(targets);
+        if !ok {
+            return Ok((false, detail));
+        }
+        if let Err(failed) = self.migrate_forward()? {
+            return Ok((false, failed));
+        }
+        if let Err(failed) = self.units(UnitVerb::Start) {
+            return Ok((false, failed));
+        }
+        Ok((true, detail))
+    }
+
+    /// apt installs the exact targets (lower ones only for a downgrade change), with the
+    /// hooks' conffile policy.
+    fn install_packages(&self, targets: &[PackageTarget]) -> (bool, String) {
+        let replace = self.spec.hooks.conffiles == pw_protocol::ConffilePolicy::Replace;
+        let installed = apt::install_with(self.runner, targets, self.spec.downgrade, replace);
         match installed {
             Ok(o) if o.succeeded() => (true, o.command),
             Ok(o) => (
@@ -320,8 +362,9 @@ impl Guard<'_> {
         Ok(ChangeOutcome::RolledBack { reason, detail })
     }
 
-    /// The one rollback path (a failure's and the drill's): journal it, put every package back
-    /// to its recorded version (apt checks the versions afterwards), then run the checks.
+    /// The one rollback path (a failure's and the drill's): journal it, stop the hooks' units,
+    /// reverse the migrations that ran, put every package back to its recorded version (apt
+    /// checks the versions afterwards), start the units, then run the checks.
     fn restore(&mut self, recorded: &[RecordedVersion], detail: &str) -> anyhow::Result<Restored> {
         // Log checks after a rollback count only lines written from the rollback on (the
         // failed version's lines are why we roll back).
@@ -330,11 +373,26 @@ impl Guard<'_> {
         self.journal(GuardStep::RollingBack {
             detail: detail.to_owned(),
         })?;
+        // A unit that does not stop is no reason not to go back; its failure is in the report.
+        let _ = self.units(UnitVerb::Stop);
+        let reverse_failed = self.migrate_reverse()?;
         let outcome = apt::rollback(self.runner, recorded)?;
+        let started = self.units(UnitVerb::Start);
         if !outcome.succeeded() {
             return Ok(Restored::NotRestored(format!(
                 "(exit {:?}, mismatches {:?}): {}",
                 outcome.exit_code, outcome.mismatches, outcome.output_tail
+            )));
+        }
+        if !reverse_failed.is_empty() {
+            return Ok(Restored::NotRestored(format!(
+                "(the recorded versions are back, but {})",
+                reverse_failed.join("; ")
+            )));
+        }
+        if let Err(detail) = started {
+            return Ok(Restored::NotRestored(format!(
+                "(the recorded versions are back, but {detail})"
             )));
         }
         Ok(Restored::Checked(verify(
@@ -427,6 +485,14 @@ fn guard_versions(runner: &dyn Runner, targets: &[PackagePin]) -> anyhow::Result
 
 #[path = "drill.rs"]
 mod drill;
+
+#[path = "hooks.rs"]
+mod hooks;
+use hooks::HookState;
+
+#[cfg(test)]
+#[path = "hooks_tests.rs"]
+mod hooks_tests;
 
 #[cfg(test)]
 #[path = "guard_tests.rs"]

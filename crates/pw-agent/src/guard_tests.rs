@@ -78,6 +78,15 @@ impl Runner for FakeHost {
             }
             "health" => out(if *version == "1.0-3" { 1 } else { 0 }, String::new()),
             "snapshot" => out(0, "snapshot taken\n".into()),
+            // The hooks' programs (hooks_tests.rs): migrations, and a benchmark printing a
+            // throughput that 1.0-4 halves.
+            "/migrate" | "/unmigrate" => out(0, String::new()),
+            "/migrate-broken" => out(2, "relation already exists\n".into()),
+            "/bench" => {
+                let value = if *version == "1.0-4" { 50 } else { 100 };
+                out(0, format!("requests/s: {value}\n"))
+            }
+            "test" | "systemctl" => out(0, String::new()),
             "pause-writes" => out(3, "cannot reach the database\n".into()),
             // Real files for the log checks; 1.0-3 logs an error line when installed.
             "stat" | "tail" => {
@@ -105,6 +114,7 @@ pub(super) fn spec(version: &str) -> ChangeSpec {
         protection: vec![],
         drill: false,
         downgrade: false,
+        hooks: pw_protocol::ChangeHooks::default(),
     }
 }
 

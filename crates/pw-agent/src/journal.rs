@@ -62,6 +62,12 @@ pub enum GuardStep {
     DrillReapplying,
     /// The drill's re-apply was verified: the drill passed.
     DrillVerified { passed: Vec<String> },
+    /// The benchmark's number before the change (the change's hooks).
+    BenchmarkBefore { value: f64 },
+    /// A migration's forward run succeeded (its reverse runs on the way back).
+    Migrated { name: String },
+    /// A migration's reverse ran (whatever its exit: it is not run again).
+    Reversed { name: String },
 }
 
 /// Where a watched log file stood before the change.

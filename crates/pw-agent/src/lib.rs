@@ -2,6 +2,7 @@
 //! controller over mutual TLS only, outbound only: heartbeats, inventory reports, and commands
 //! by long-poll, each finished at most once thanks to a local journal (JSON lines, fsync).
 
+mod argv;
 mod checks;
 mod client;
 mod downgrade;

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use pw_host::{Invocation, Runner};
+use pw_host::Runner;
 use pw_protocol::{ProtectionResult, ProtectionStep};
 
 use crate::journal::{GuardStep, JournalAppender, JournalEntry};
@@ -67,24 +67,12 @@ fn run_one(runner: &dyn Runner, step: &ProtectionStep) -> ProtectionResult {
     let (ok, detail) = match step.validate() {
         Err(error) => (false, error),
         Ok(()) => {
-            let (program, args) = step.argv.split_first().expect("validated: argv not empty");
-            let invocation = Invocation::new(program, args.iter().cloned())
-                .timeout(Duration::from_secs(step.timeout_seconds));
-            match runner.run(&invocation) {
-                Ok(output) if output.success() => {
-                    (true, format!("{} exited 0", invocation.display()))
-                }
-                Ok(output) => (
-                    false,
-                    format!(
-                        "{} exited {:?}: {}",
-                        invocation.display(),
-                        output.code,
-                        output.tail(5)
-                    ),
-                ),
-                Err(error) => (false, format!("{error:#}")),
-            }
+            let run = crate::argv::run(
+                runner,
+                &step.argv,
+                Duration::from_secs(step.timeout_seconds),
+            );
+            (run.ok, run.detail)
         }
     };
     ProtectionResult {

@@ -359,6 +359,7 @@ impl Agent {
             protection_steps,
             drill,
             plan,
+            hooks,
             ..
         } = command
         {
@@ -370,6 +371,7 @@ impl Agent {
                 protection: protection_steps.clone(),
                 drill: *drill,
                 downgrade: plan.as_ref().is_some_and(|p| p.downgrade),
+                hooks: hooks.clone(),
             };
             let mut log = journal.appender()?;
             let prior = prior.to_vec();
@@ -563,6 +565,7 @@ mod tests {
             protection_steps: vec![],
             plan,
             drill: false,
+            hooks: pw_protocol::ChangeHooks::default(),
         }
     }
 

@@ -159,6 +159,7 @@ async fn main() -> anyhow::Result<()> {
         group: Some("web".into()),
         updates: UpdateSelector::Kind(UpdateKind::Security),
         horizon_days: None,
+        hooks: None,
     };
     let (mut create, mut get) = (Vec::new(), Vec::new());
     for run in 0..runs {

@@ -124,6 +124,7 @@ pub async fn create(
             downgrade: crate::plans::is_downgrade(&stored)?,
         },
         groups: from.groups,
+        hooks: crate::plans::hooks(&stored)?,
     };
     let link = PlanLink {
         id: number,

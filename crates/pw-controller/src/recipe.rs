@@ -1,11 +1,12 @@
 //! What every host's `apply_change` carries besides its exact targets: the health checks and the
 //! verification period of the host's group, and the approved plan the change carries out.
 //! Stored in the rollout's `checks` column: a JSON array (ad-hoc rollouts: the same checks for
-//! every host) or an object with the plan reference and one recipe per plan group.
+//! every host) or an object with the plan reference, one recipe per plan group and the plan's
+//! hooks.
 
 use std::collections::BTreeMap;
 
-use pw_protocol::{HealthCheckSpec, PlanRef};
+use pw_protocol::{ChangeHooks, HealthCheckSpec, PlanRef};
 use serde::{Deserialize, Serialize};
 
 /// One group's part of an `apply_change`.
@@ -23,6 +24,9 @@ pub enum Recipe {
     Plan {
         plan: PlanRef,
         groups: BTreeMap<String, GroupRecipe>,
+        /// The plan's hooks, the same for every host (absent in rollouts stored before hooks).
+        #[serde(default, skip_serializing_if = "ChangeHooks::is_empty")]
+        hooks: ChangeHooks,
     },
     /// An ad-hoc rollout: these checks on every host, the policy's verification period.
     AdHoc(Vec<HealthCheckSpec>),
@@ -46,6 +50,14 @@ impl Recipe {
                 || (Vec::new(), default_seconds),
                 |g| (g.checks.clone(), g.verification_seconds),
             ),
+        }
+    }
+
+    /// The hooks every `apply_change` of the rollout runs (none for ad-hoc rollouts).
+    pub fn hooks(&self) -> ChangeHooks {
+        match self {
+            Recipe::Plan { hooks, .. } => hooks.clone(),
+            Recipe::AdHoc(_) => ChangeHooks::default(),
         }
     }
 
@@ -88,11 +100,17 @@ mod tests {
                     verification_seconds: 900,
                 },
             )]),
+            hooks: ChangeHooks {
+                stop_units: vec!["app.service".into()],
+                ..ChangeHooks::default()
+            },
         };
         let back = Recipe::from_json(&plan.to_json().unwrap()).unwrap();
         assert_eq!(back, plan);
         assert_eq!(back.for_group("web", 30), (vec![check], 900));
         assert_eq!(back.for_group("db", 30), (vec![], 30));
         assert_eq!(back.plan().map(|p| p.id), Some(7));
+        assert_eq!(back.hooks().stop_units, ["app.service"]);
+        assert!(adhoc.hooks().is_empty());
     }
 }

@@ -247,12 +247,16 @@ async fn view(state: &Controller, row: RolloutRow) -> Result<RolloutView, Refusa
             .get(host.host_id.as_str())
             .copied()
             .unwrap_or_default();
-        let downgrade = match (&host.command_id, recipe.plan().is_some_and(|p| p.downgrade)) {
-            (Some(command), true) => downgrade_report(state, command).await?,
+        // A downgrade's checks and the hooks' runs are in the agent's stored report.
+        let reported = recipe.plan().is_some_and(|p| p.downgrade) || !recipe.hooks().is_empty();
+        let report = match (&host.command_id, reported) {
+            (Some(command), true) => change_report(state, command).await?,
             _ => None,
         };
+        let (downgrade, hooks) = report.map_or((None, None), |r| (r.downgrade, r.hooks));
         hosts.push(RolloutHostView {
             downgrade,
+            hooks,
             targets: pins(host_targets),
             group: group.to_owned(),
             host_id: host.host_id,
@@ -278,15 +282,15 @@ async fn view(state: &Controller, row: RolloutRow) -> Result<RolloutView, Refusa
     })
 }
 
-/// The downgrade part of the change report an `apply_change` command left, if any.
-async fn downgrade_report(
+/// The change report an `apply_change` command left, if any.
+async fn change_report(
     state: &Controller,
     command: &str,
-) -> Result<Option<Box<pw_protocol::DowngradeReport>>, Refusal> {
+) -> Result<Option<pw_protocol::ChangeReport>, Refusal> {
     let Some(text) = state.store.change_report(command).await? else {
         return Ok(None);
     };
     let report: pw_protocol::ChangeReport = serde_json::from_str(&text)
         .map_err(|e| anyhow::anyhow!("the stored report of {command} is unreadable: {e}"))?;
-    Ok(report.downgrade)
+    Ok(Some(report))
 }

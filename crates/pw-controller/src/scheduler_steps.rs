@@ -328,6 +328,7 @@ impl Ctx<'_> {
             protection_steps: self.protection_steps.clone(),
             plan: self.recipe.plan().cloned(),
             drill: self.plan.drills_host(host),
+            hooks: self.recipe.hooks(),
         };
         Ok(TransitionCommand {
             id,

@@ -95,6 +95,7 @@ async fn an_approved_plan_waits_for_its_window_through_a_blackout_carries_over_a
         group: Some("web".into()),
         updates: UpdateSelector::Kind(UpdateKind::Security),
         horizon_days: Some(14),
+        hooks: None,
     };
     let plan = plans::create(&h.controller, "alice", &request)
         .await

@@ -185,23 +185,52 @@ pub const SYSTEMD_RUNTIME_DIR: &str = "/run/systemd/system";
 /// `systemctl restart UNIT…` (argv). Refuses invalid unit names and hosts not booted with
 /// systemd.
 pub fn restart_units(runner: &dyn Runner, units: &[String]) -> anyhow::Result<CommandOutput> {
+    systemctl_units(runner, UnitVerb::Restart, units)
+}
+
+/// What [`systemctl_units`] does to the units.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnitVerb {
+    Stop,
+    Start,
+    Restart,
+}
+
+impl UnitVerb {
+    fn as_str(self) -> &'static str {
+        match self {
+            UnitVerb::Stop => "stop",
+            UnitVerb::Start => "start",
+            UnitVerb::Restart => "restart",
+        }
+    }
+}
+
+/// `systemctl stop|start|restart UNIT…` (argv). Refuses invalid unit names and hosts not
+/// booted with systemd.
+pub fn systemctl_units(
+    runner: &dyn Runner,
+    verb: UnitVerb,
+    units: &[String],
+) -> anyhow::Result<CommandOutput> {
     if let Some(bad) = units.iter().find(|u| !pw_model::is_service_unit(u)) {
         bail!("{bad:?} is not a service unit name");
     }
     if units.is_empty() {
-        bail!("no unit to restart");
+        bail!("no unit to {}", verb.as_str());
     }
     let booted = runner
         .run(&Invocation::new("test", ["-d", SYSTEMD_RUNTIME_DIR]))
         .is_ok_and(|o| o.success());
     if !booted {
         bail!(
-            "{} was not booted with systemd: restart {} by hand, or defer",
+            "{} was not booted with systemd: {} {} by hand, or defer",
             runner.target(),
+            verb.as_str(),
             units.join(", ")
         );
     }
-    let args = ["restart".to_owned()]
+    let args = [verb.as_str().to_owned()]
         .into_iter()
         .chain(units.iter().cloned());
     runner.run_ok(&Invocation::new("systemctl", args).timeout(QUERY_TIMEOUT))

@@ -206,6 +206,7 @@ impl SimAgent {
                     drill: None,
                     restart: None,
                     downgrade: None,
+                    hooks: None,
                 };
                 CommandResult {
                     status: CommandStatus::Succeeded,

@@ -164,6 +164,11 @@ pub enum Command {
         /// Absent (false) for older controllers; an older agent ignores it and reports no drill.
         #[serde(default, skip_serializing_if = "std::ops::Not::not")]
         drill: bool,
+        /// The plan's own hooks: conffile policy, units stopped around the install, migrations
+        /// forward and reverse, a before/after benchmark ([`crate::ChangeHooks`]). Absent for
+        /// ad-hoc rollouts and plans without hooks; an older agent ignores it.
+        #[serde(default, skip_serializing_if = "crate::ChangeHooks::is_empty")]
+        hooks: crate::ChangeHooks,
     },
     /// Collect the risk checklist's evidence for installing exactly `targets` (dependency
     /// simulation, availability of the installed versions, conffiles, services, reboot): the

@@ -200,6 +200,9 @@ pub struct ChangeReport {
     /// A downgrade's own checks and the file permission comparison (docs/downgrade.md).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub downgrade: Option<Box<DowngradeReport>>,
+    /// What the change's hooks did (stops, migrations, the benchmark); `None` without hooks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hooks: Option<Box<crate::HooksReport>>,
 }
 
 /// What the agent checked for a downgrade before installing it, and the permissions of the
@@ -246,6 +249,7 @@ impl ChangeReport {
             drill: None,
             restart: None,
             downgrade: None,
+            hooks: None,
         }
     }
 }
@@ -285,6 +289,7 @@ mod tests {
             }],
             plan: None,
             drill: true,
+            hooks: crate::ChangeHooks::default(),
         };
         let json = serde_json::to_value(&command).unwrap();
         assert_eq!(json["drill"], true);
@@ -306,6 +311,7 @@ mod tests {
             drill: None,
             restart: None,
             downgrade: None,
+            hooks: None,
         };
         let json = serde_json::to_value(&report).unwrap();
         assert_eq!(json["outcome"], "rolled_back");

@@ -24,6 +24,11 @@ pub struct CreatePlan {
     /// How far ahead window slots are searched, in days (1 to 90; default 14).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub horizon_days: Option<u32>,
+    /// The change's own hooks (docs/downgrade.md "Hooks"): conffile policy, units stopped
+    /// around the install, migrations forward and reverse, a before/after benchmark. Approved
+    /// with the plan and run by every host's agent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hooks: Option<crate::ChangeHooks>,
 }
 
 /// Which pending upgrades a plan installs.
@@ -122,6 +127,9 @@ pub struct PlanView {
     pub reintroduced: Vec<PlanReintroduced>,
     /// Evidence requests the controller sent to agents for this plan's targets.
     pub evidence_requested: Vec<String>,
+    /// The hooks every host's agent runs with the change, as requested and approved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hooks: Option<crate::ChangeHooks>,
     /// The rollout that carries the plan out, once scheduled.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rollout: Option<String>,

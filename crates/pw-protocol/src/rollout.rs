@@ -176,6 +176,10 @@ pub struct RolloutHostView {
     /// after (from the report of `command_id`; docs/downgrade.md).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub downgrade: Option<Box<crate::DowngradeReport>>,
+    /// What the plan's hooks did on this host: stops and starts, migrations forward and
+    /// reverse, the benchmark before and after (from the report of `command_id`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hooks: Option<Box<crate::HooksReport>>,
 }
 
 /// `GET /api/v1/rollouts`.

@@ -418,6 +418,7 @@ mod tests {
             }),
             restart: Some(Box::new(restart_status("nginx.service"))),
             downgrade: None,
+            hooks: None,
         };
         let report = GuardReport::try_from(&wire).unwrap();
         let aftercare = report.aftercare.clone().unwrap();

@@ -7,6 +7,7 @@
 use std::fmt::Write as _;
 use std::process::ExitCode;
 
+use anyhow::Context as _;
 use pw_protocol::{
     ApprovePlan, CreatePlan, PlanList, PlanView, RefreshPlan, RejectPlan, RiskAcceptanceRequest,
     SubmitPlan, UpdateKind, UpdateSelector,
@@ -68,6 +69,10 @@ enum PlansCommand {
         /// How far ahead window slots are searched (1 to 90 days).
         #[arg(long, value_name = "DAYS")]
         horizon_days: Option<u32>,
+        /// The change's hooks as JSON (conffiles, stop_units, migrations, benchmark;
+        /// docs/downgrade.md "Hooks"), approved with the plan.
+        #[arg(long, value_name = "FILE")]
+        hooks: Option<std::path::PathBuf>,
         #[arg(long, default_value = "text", value_parser = ["text", "json"])]
         format: String,
     },
@@ -114,6 +119,18 @@ enum PlansCommand {
     },
 }
 
+/// The `--hooks` file: JSON, checked here so a mistake names the file and the field.
+fn read_hooks(path: &std::path::Path) -> anyhow::Result<pw_protocol::ChangeHooks> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading the hooks file {}", path.display()))?;
+    let hooks: pw_protocol::ChangeHooks = serde_json::from_str(&text)
+        .with_context(|| format!("{}: not a hooks document", path.display()))?;
+    hooks
+        .validate()
+        .map_err(|problems| anyhow::anyhow!("{}: {}", path.display(), problems.join("; ")))?;
+    Ok(hooks)
+}
+
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let client = ApiClient::from_args(&args.api)?;
     let text = runtime()?.block_on(command(&client, args.command))?;
@@ -138,8 +155,10 @@ async fn command(client: &ApiClient, command: PlansCommand) -> anyhow::Result<St
             packages,
             downgrade,
             horizon_days,
+            hooks,
             format,
         } => {
+            let hooks = hooks.as_deref().map(read_hooks).transpose()?;
             let updates = match (packages.is_empty(), updates.as_str()) {
                 _ if !downgrade.is_empty() => UpdateSelector::Downgrade {
                     downgrade: downgrade_targets(&downgrade)?,
@@ -154,6 +173,7 @@ async fn command(client: &ApiClient, command: PlansCommand) -> anyhow::Result<St
                 group,
                 updates,
                 horizon_days,
+                hooks,
             };
             let view = client
                 .send_json(Method::POST, "/api/v1/plans", &request)

@@ -181,6 +181,11 @@ fn check_request(request: &CreatePlan) -> Result<u32, Refusal> {
         _ => {}
     }
     select::check_selector(&request.updates).map_err(invalid)?;
+    if let Some(hooks) = &request.hooks {
+        hooks
+            .validate()
+            .map_err(|problems| invalid(problems.join("; ")))?;
+    }
     let horizon = request.horizon_days.unwrap_or(DEFAULT_HORIZON_DAYS);
     if !(1..=MAX_HORIZON_DAYS).contains(&horizon) {
         return Err(invalid(format!(

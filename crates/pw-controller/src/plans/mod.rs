@@ -37,6 +37,12 @@ pub fn is_downgrade(stored: &StoredPlan) -> Result<bool, Refusal> {
 }
 pub use select::{Basis, drift, is_security};
 
+/// The hooks a stored plan's changes run (none for a plan built without them).
+pub fn hooks(stored: &StoredPlan) -> Result<pw_protocol::ChangeHooks, Refusal> {
+    let (_, source) = view::parts(stored)?;
+    Ok(source.and_then(|s| s.request.hooks).unwrap_or_default())
+}
+
 /// How long an approval stays valid unless the plan is scheduled (it is, at once, when its
 /// rollout can be created).
 const APPROVAL_VALID_DAYS: i64 = 7;

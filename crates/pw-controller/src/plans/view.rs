@@ -144,6 +144,7 @@ pub async fn view(
             .as_ref()
             .map(|s| s.evidence_requested.clone())
             .unwrap_or_default(),
+        hooks: source.as_ref().and_then(|s| s.request.hooks.clone()),
         rollout,
         history,
     })

@@ -155,7 +155,7 @@ pub fn install_downgrade(
     runner: &dyn Runner,
     targets: &[PackageTarget],
 ) -> anyhow::Result<ApplyOutcome> {
-    install(runner, targets, true)
+    install_with(runner, targets, true, false)
 }
 
 /// Installs exactly these versions (upgrades only: a lower version is refused by apt).
@@ -163,17 +163,25 @@ pub fn install_exact(
     runner: &dyn Runner,
     targets: &[PackageTarget],
 ) -> anyhow::Result<ApplyOutcome> {
-    install(runner, targets, false)
+    install_with(runner, targets, false, false)
 }
 
-fn install(
+/// Installs exactly these versions; lower ones only with `allow_downgrades` (a checked
+/// downgrade change). With `replace_conffiles`, a conffile both the host and the new package
+/// changed takes the package's version (dpkg `--force-confnew`, the host's copy kept as
+/// `.dpkg-old`) instead of keeping the host's.
+pub fn install_with(
     runner: &dyn Runner,
     targets: &[PackageTarget],
     allow_downgrades: bool,
+    replace_conffiles: bool,
 ) -> anyhow::Result<ApplyOutcome> {
     apply(
         runner,
-        allow_downgrades,
+        Flags {
+            allow_downgrades,
+            replace_conffiles,
+        },
         targets.iter().map(PackageTarget::apt_argument).collect(),
         targets
             .iter()
@@ -188,7 +196,10 @@ pub fn rollback(runner: &dyn Runner, recorded: &[RecordedVersion]) -> anyhow::Re
     finish_interrupted(runner)?;
     apply(
         runner,
-        true,
+        Flags {
+            allow_downgrades: true,
+            replace_conffiles: false,
+        },
         recorded.iter().map(RecordedVersion::apt_argument).collect(),
         recorded
             .iter()
@@ -268,9 +279,16 @@ fn apt_get<const N: usize>(args: [&str; N]) -> Invocation {
 
 /// Runs `apt-get install <options> [--allow-downgrades] ARGS…`, then compares dpkg's state with
 /// `expected` (`None`: the package must be gone).
+/// How an install treats lower versions and conffiles.
+#[derive(Debug, Clone, Copy)]
+struct Flags {
+    allow_downgrades: bool,
+    replace_conffiles: bool,
+}
+
 fn apply(
     runner: &dyn Runner,
-    allow_downgrades: bool,
+    flags: Flags,
     package_args: Vec<String>,
     expected: Vec<(PackageName, Option<String>)>,
 ) -> anyhow::Result<ApplyOutcome> {
@@ -278,8 +296,14 @@ fn apply(
         bail!("nothing to install on {}", runner.target());
     }
     let mut args: Vec<String> = vec!["install".to_owned()];
-    args.extend(APT_INSTALL_OPTIONS.iter().map(|s| (*s).to_owned()));
-    if allow_downgrades {
+    args.extend(APT_INSTALL_OPTIONS.iter().map(|option| {
+        match (*option, flags.replace_conffiles) {
+            ("Dpkg::Options::=--force-confold", true) => "Dpkg::Options::=--force-confnew",
+            (option, _) => option,
+        }
+        .to_owned()
+    }));
+    if flags.allow_downgrades {
         args.push("--allow-downgrades".to_owned());
     }
     args.extend(package_args);

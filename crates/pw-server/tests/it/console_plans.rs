@@ -178,3 +178,46 @@ async fn rejecting_needs_a_reason() {
     let (status, _) = get(&t, &approver, "/plans/999").await;
     assert_eq!(status, 404);
 }
+
+#[tokio::test]
+async fn the_review_shows_the_hooks_the_approver_approves_in_both_languages() {
+    let t = TestController::start().await;
+    fleet(&t).await;
+    let body = serde_json::json!({
+        "name": "with hooks",
+        "group": "web",
+        "updates": "security",
+        "hooks": {
+            "conffiles": "replace",
+            "stop_units": ["billing.service"],
+            "migrations": [{"name": "schema", "forward": ["/usr/local/bin/migrate", "down"],
+                            "reverse": ["/usr/local/bin/migrate", "up"]}],
+            "benchmark": {"argv": ["/usr/local/bin/bench"], "max_regression_percent": 15},
+        },
+    });
+    let (status, plan) = t.post_json("/api/v1/plans", &body).await;
+    assert_eq!(status, 201, "{plan}");
+    assert_eq!(plan["hooks"]["stop_units"][0], "billing.service", "{plan}");
+    let id = plan["id"].as_i64().unwrap();
+    let admin = session_of(&t, ADMIN).await;
+    let (_, review) = get(&t, &admin, &format!("/plans/{id}?lang=en")).await;
+    for expected in [
+        "Hooks run on every host with the change",
+        "take the package&#39;s version",
+        "billing.service",
+        "<code>/usr/local/bin/migrate down</code>",
+        "<code>/usr/local/bin/migrate up</code>",
+        "<code>/usr/local/bin/bench</code> (at most worse by 15 %)",
+    ] {
+        assert!(review.contains(expected), "{expected}: {review}");
+    }
+    let (_, zh) = get(&t, &admin, &format!("/plans/{id}?lang=zh-CN")).await;
+    assert!(zh.contains("随变更在每台主机上运行的钩子"), "{zh}");
+    assert!(zh.contains("采用软件包中的版本"), "{zh}");
+    // A plan without hooks has no such section.
+    let plain = serde_json::json!({"name": "plain", "group": "web", "updates": "security"});
+    let (status, plan) = t.post_json("/api/v1/plans", &plain).await;
+    assert_eq!(status, 201, "{plan}");
+    let (_, review) = get(&t, &admin, &format!("/plans/{}", plan["id"])).await;
+    assert!(!review.contains("id=\"hooks\""), "{review}");
+}

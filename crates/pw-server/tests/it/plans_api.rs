@@ -428,6 +428,22 @@ async fn bad_plan_requests_name_what_is_wrong_and_store_nothing() {
             400,
             "a b",
         ),
+        (
+            json!({"name": "n", "group": "web", "updates": "all", "hooks": {"migrations": [
+                {"name": "schema", "forward": ["/usr/bin/true"], "reverse": ["migrate"]}]}}),
+            400,
+            "hooks.migrations[0].reverse: the program \"migrate\" must be an absolute path",
+        ),
+        (
+            json!({"name": "n", "group": "web", "updates": "all", "hooks": {"stop_units": ["a; reboot"]}}),
+            400,
+            "hooks.stop_units[0]",
+        ),
+        (
+            json!({"name": "n", "group": "web", "updates": "all", "hooks": {"stop": []}}),
+            422,
+            "stop",
+        ),
     ];
     for (body, expected, needle) in cases {
         let (status, answer) = t.post_json("/api/v1/plans", &body).await;

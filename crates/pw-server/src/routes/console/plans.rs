@@ -99,6 +99,7 @@ pub async fn create(
         group: None,
         updates: UpdateSelector::Packages { packages },
         horizon_days: None,
+        hooks: None,
     };
     match plans::create(&state.controller, &c.operator, &request).await {
         Ok(view) => Ok(Redirect::to(&format!("/plans/{}", view.id)).into_response()),
@@ -118,6 +119,14 @@ struct PlanPage {
 }
 
 impl PlanPage {
+    /// The plan's hooks take the package's conffiles (dpkg `--force-confnew`).
+    fn replaces_conffiles(&self) -> bool {
+        self.plan
+            .hooks
+            .as_ref()
+            .is_some_and(|h| h.conffiles == pw_protocol::ConffilePolicy::Replace)
+    }
+
     /// The hosts of a batch by name.
     fn batch_hosts(&self, batch: &Batch) -> String {
         batch
