@@ -37,6 +37,11 @@ pub enum Refusal {
     RolloutConflict(String),
     #[error("{0} is not blocked")]
     BlockNotFound(String),
+    #[error("unknown accepted risk {0:?}")]
+    AcceptedRiskNotFound(String),
+    /// Revoking an acceptance already revoked (by whom, when).
+    #[error("{0}")]
+    AcceptedRiskRevoked(String),
     #[error(
         "the fleet document has {} problem{}; nothing was stored",
         .0.len(),

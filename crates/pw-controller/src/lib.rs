@@ -7,8 +7,10 @@
 //! pw-server); anything else is an internal error.
 
 pub mod change_result;
+pub mod compliance;
 mod error;
 pub mod evidence;
+pub mod findings;
 pub mod fleet;
 mod gates;
 pub mod notify;
@@ -21,6 +23,7 @@ pub mod reports;
 pub mod restarts;
 pub mod rollout_ops;
 pub mod rollouts;
+pub mod scan_queue;
 pub mod scheduler;
 mod supervise;
 pub mod wakeups;
@@ -71,6 +74,8 @@ pub trait Observer: Send + Sync {
     fn notifications_failed(&self, _count: usize) {}
     /// Notifications waiting in the outbox (pending or being sent).
     fn notifications_pending(&self, _count: u64) {}
+    /// A scan of a stored inventory ended (`stored`, `dropped` as outdated, `failed`).
+    fn scan(&self, _outcome: &str) {}
 }
 
 /// An observer that records nothing.

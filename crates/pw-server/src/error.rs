@@ -258,6 +258,8 @@ impl From<pw_controller::Refusal> for ApiError {
             R::HostReadOnly(m) => ApiError::HostReadOnly(m),
             R::RolloutConflict(m) => ApiError::RolloutConflict(m),
             R::BlockNotFound(m) => ApiError::BlockNotFound(m),
+            R::AcceptedRiskNotFound(id) => ApiError::AcceptedRiskNotFound(id),
+            R::AcceptedRiskRevoked(m) => ApiError::AcceptedRiskRevoked(m),
             R::FleetInvalid(problems) => ApiError::FleetInvalid(problems),
             R::FleetStale(m) => ApiError::FleetStale(m),
             R::FleetNotApplied => ApiError::FleetNotApplied,

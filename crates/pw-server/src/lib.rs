@@ -9,13 +9,10 @@
 
 mod auth;
 mod ca;
-mod compliance;
 mod error;
-mod findings;
 mod metrics;
 pub mod pdf;
 mod routes;
-mod scan_queue;
 mod secrets;
 mod settings;
 mod state;

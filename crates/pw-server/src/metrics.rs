@@ -371,6 +371,10 @@ impl Metrics {
 
 /// The use-cases' reports (pw-controller) as metrics.
 impl pw_controller::Observer for Metrics {
+    fn scan(&self, outcome: &str) {
+        Metrics::scan(self, outcome);
+    }
+
     /// A persisted host transition into `state`, with the versions it blocked.
     fn host_transition(&self, state: &str, blocked: usize) {
         let labels = StateLabels {

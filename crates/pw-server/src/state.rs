@@ -10,9 +10,9 @@ use pw_store::Store;
 use tokio::sync::{Notify, watch};
 
 use crate::ca::{Ca, new_token, token_sha256};
-use crate::findings::IntelligenceCache;
 use crate::metrics::Metrics;
-use crate::scan_queue::ScanQueue;
+use pw_controller::findings::IntelligenceCache;
+use pw_controller::scan_queue::ScanQueue;
 
 /// Default and longest lifetime of an enrollment token.
 pub const DEFAULT_TOKEN_TTL: Duration = Duration::from_secs(3600);
@@ -52,16 +52,14 @@ impl AppState {
         let workers = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(1, 8));
         let controller = Controller::new(store.clone(), Arc::new(SystemClock), metrics.clone());
         for _ in 0..workers {
-            tokio::spawn(crate::scan_queue::worker(
+            tokio::spawn(pw_controller::scan_queue::worker(
                 controller.clone(),
                 scans.clone(),
                 intelligence.clone(),
-                store.clone(),
-                metrics.clone(),
                 shutdown.clone(),
             ));
         }
-        tokio::spawn(crate::scan_queue::rerank_on_import(
+        tokio::spawn(pw_controller::scan_queue::rerank_on_import(
             scans.clone(),
             store.clone(),
             shutdown.clone(),

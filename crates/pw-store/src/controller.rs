@@ -85,6 +85,42 @@ pub struct PendingRow {
     pub cves: Option<String>,
 }
 
+impl PendingRow {
+    /// A reported pending update as stored (its CVEs as JSON): the one conversion from the
+    /// wire form.
+    pub fn from_update(update: &pw_protocol::PendingUpdate) -> anyhow::Result<PendingRow> {
+        Ok(PendingRow {
+            package: update.package.clone(),
+            arch: update.arch.clone(),
+            from_version: update.from_version.clone(),
+            to_version: update.to_version.clone(),
+            origin: update.origin.clone(),
+            suite: update.suite.clone(),
+            cves: update
+                .cves
+                .as_ref()
+                .map(serde_json::to_string)
+                .transpose()?,
+        })
+    }
+}
+
+/// A stored pending update as the API, the page and the console show it (unreadable CVEs
+/// read as unknown).
+impl From<PendingRow> for pw_protocol::PendingUpdate {
+    fn from(row: PendingRow) -> Self {
+        pw_protocol::PendingUpdate {
+            package: row.package,
+            arch: row.arch,
+            from_version: row.from_version,
+            to_version: row.to_version,
+            origin: row.origin,
+            suite: row.suite,
+            cves: row.cves.and_then(|text| serde_json::from_str(&text).ok()),
+        }
+    }
+}
+
 /// Findings computed for one host.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FindingsRow {

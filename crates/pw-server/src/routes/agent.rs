@@ -134,7 +134,12 @@ pub async fn inventory(
     let pending: Option<Vec<PendingRow>> = report
         .pending_updates
         .as_ref()
-        .map(|updates| updates.iter().map(crate::findings::pending_row).collect())
+        .map(|updates| {
+            updates
+                .iter()
+                .map(pw_store::PendingRow::from_update)
+                .collect()
+        })
         .transpose()?;
     let backport_history = report
         .backport_history

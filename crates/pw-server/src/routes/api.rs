@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use jiff::Timestamp;
 use pw_protocol::{
     CommandView, CreateCommand, CreateEnrollmentToken, EnrollmentToken, FleetFinding,
     FleetFindings, HostDetail, HostFindings, HostList, HostRestart, HostSummary, RestartStatus,
@@ -91,10 +90,11 @@ pub async fn load_host_findings(
         .await?
         .ok_or_else(|| ApiError::HostNotFound(id.to_owned()))?;
     let compliance =
-        crate::compliance::host(&state.store, id, include_history, Timestamp::now()).await?;
+        pw_controller::compliance::host(&state.store, id, include_history, state.controller.now())
+            .await?;
     let pending = state.store.pending_updates(id).await?.map(|rows| {
         rows.into_iter()
-            .map(crate::findings::pending_update)
+            .map(pw_protocol::PendingUpdate::from)
             .collect()
     });
     let (source, computed_at) = compliance.computed.unzip();
@@ -111,7 +111,7 @@ pub async fn load_host_findings(
 }
 
 pub async fn findings(State(state): State<AppState>) -> Result<Json<FleetFindings>, ApiError> {
-    let fleet = crate::compliance::fleet(&state.store, Timestamp::now()).await?;
+    let fleet = pw_controller::compliance::fleet(&state.store, state.controller.now()).await?;
     Ok(Json(FleetFindings {
         findings: fleet.findings,
         accepted: fleet.accepted,
@@ -122,9 +122,11 @@ pub async fn findings(State(state): State<AppState>) -> Result<Json<FleetFinding
 
 /// Every host's open findings, most urgent first (tier, deadline, package, advisory, host).
 pub async fn fleet_findings(state: &AppState) -> Result<Vec<FleetFinding>, ApiError> {
-    Ok(crate::compliance::fleet(&state.store, Timestamp::now())
-        .await?
-        .findings)
+    Ok(
+        pw_controller::compliance::fleet(&state.store, state.controller.now())
+            .await?
+            .findings,
+    )
 }
 
 pub async fn create_token(

@@ -70,7 +70,7 @@ pub async fn apply(
         // Rank the stored inventories again under the new document, in the background.
         let background = state.clone();
         tokio::spawn(async move {
-            let result = crate::findings::rerank_stored(
+            let result = pw_controller::findings::rerank_stored(
                 &background.intelligence,
                 &background.store,
                 jiff::Timestamp::now(),

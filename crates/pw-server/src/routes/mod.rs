@@ -327,7 +327,7 @@ async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
     // The findings gauges read every open finding of the fleet: computed at the first scrape
     // and then at most every 15 s (a scraper polling faster must not load the database).
     if state.metrics.findings_due() {
-        let tally = crate::compliance::tally(&state.store, jiff::Timestamp::now()).await?;
+        let tally = pw_controller::compliance::tally(&state.store, state.controller.now()).await?;
         state.metrics.findings(&tally);
     }
     state.metrics.scans_pending(state.scans.pending());

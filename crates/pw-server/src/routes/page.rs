@@ -112,7 +112,7 @@ pub async fn index(
             hostname: row.hostname.clone(),
             updates: state.store.pending_updates(&row.id).await?.map(|rows| {
                 rows.into_iter()
-                    .map(crate::findings::pending_update)
+                    .map(pw_protocol::PendingUpdate::from)
                     .collect()
             }),
         });

@@ -327,11 +327,11 @@ pub async fn detail(
         PendingByClass {
             security: security
                 .into_iter()
-                .map(crate::findings::pending_update)
+                .map(pw_protocol::PendingUpdate::from)
                 .collect(),
             other: other
                 .into_iter()
-                .map(crate::findings::pending_update)
+                .map(pw_protocol::PendingUpdate::from)
                 .collect(),
         }
     });

@@ -1,6 +1,7 @@
 //! Findings of a reported inventory: the scan of `patchwarden scan`, run by the controller with
 //! the database's feeds (or the embedded snapshot), cached per OS release until the next feed
-//! import (`patchwarden feeds import|sync` while the controller runs).
+//! import (`patchwarden feeds import|sync` while the controller runs). A use-case of the
+//! controller: the scan queue's workers, a fleet apply's re-ranking and the API call it.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
@@ -8,7 +9,6 @@ use std::sync::Arc;
 use anyhow::Context;
 use jiff::Timestamp;
 use pw_model::{Finding, InstalledPackage, OsRelease};
-use pw_protocol::PendingUpdate;
 use pw_scan::{Intelligence, ScanContext, Upgrade};
 use pw_store::{BackportedFinding, CurrentFinding, FindingsSnapshot, PendingRow, Recorded, Store};
 use tokio::sync::Mutex;
@@ -122,36 +122,6 @@ impl HostEvidence {
     }
 }
 
-/// A reported pending update as stored (its CVEs as JSON).
-pub fn pending_row(update: &PendingUpdate) -> anyhow::Result<PendingRow> {
-    Ok(PendingRow {
-        package: update.package.clone(),
-        arch: update.arch.clone(),
-        from_version: update.from_version.clone(),
-        to_version: update.to_version.clone(),
-        origin: update.origin.clone(),
-        suite: update.suite.clone(),
-        cves: update
-            .cves
-            .as_ref()
-            .map(serde_json::to_string)
-            .transpose()?,
-    })
-}
-
-/// A stored pending update as the API and the page show it.
-pub fn pending_update(row: PendingRow) -> PendingUpdate {
-    PendingUpdate {
-        package: row.package,
-        arch: row.arch,
-        from_version: row.from_version,
-        to_version: row.to_version,
-        origin: row.origin,
-        suite: row.suite,
-        cves: row.cves.and_then(|text| serde_json::from_str(&text).ok()),
-    }
-}
-
 /// Scans one host's packages and records its findings, ranked, with their history: a finding
 /// already open keeps its first sight (its deadline runs from the later of publication and first
 /// sight), a new one is first seen `now`. With the host's `evidence`, findings whose CVEs the
@@ -180,7 +150,7 @@ pub async fn compute_and_store(
         .collect();
     // The fleet document's priority policy, the host's group and the emergency flags covering
     // it (the default policy and no group before a document is applied).
-    let (policy, group) = pw_controller::fleet::ranking_policy(store, host_id, now).await?;
+    let (policy, group) = crate::fleet::ranking_policy(store, host_id, now).await?;
     let was_open: std::collections::HashSet<(String, String)> =
         first_seen.keys().cloned().collect();
     let host_group = group.clone();
@@ -240,7 +210,7 @@ pub async fn compute_and_store(
     match store.record_findings(&snapshot).await? {
         Recorded::Recorded(_) => {
             let hostname = store.host(host_id).await?.map(|h| h.hostname);
-            let events = pw_controller::notify::new_findings(
+            let events = crate::notify::new_findings(
                 host_id,
                 hostname.as_deref().unwrap_or(host_id),
                 host_group.as_deref(),

@@ -1,4 +1,5 @@
-//! Compliance history (issue 9 item 7, DESIGN.md §9 items 9 and 11): findings listed with their
+//! Compliance history (issue 9 item 7, DESIGN.md §9 items 9 and 11), a use-case of the controller
+//! called by the API, /metrics and the console alike: findings listed with their
 //! lifecycle (first seen, fixed at, accepted risk, overdue), counts per tier for the API and
 //! /metrics, and accepting or revoking a risk (approver role, audited with the operator's name).
 //!
@@ -18,11 +19,9 @@ use pw_protocol::{
     AcceptRisk, Acceptance, AcceptanceState, AcceptedRiskList, AcceptedRiskView, FindingState,
     FleetFinding, HostFinding, HostTally,
 };
-use pw_store::{AcceptedRiskRow, FindingsRow, NewAcceptedRisk, OpenEpisode, RevokeOutcome};
+use pw_store::{AcceptedRiskRow, FindingsRow, NewAcceptedRisk, OpenEpisode, RevokeOutcome, Store};
 
-use pw_store::Store;
-
-use crate::error::ApiError as Refusal;
+use crate::Refusal;
 
 /// One host's findings at the controller's `now`.
 #[derive(Debug, Clone, PartialEq)]
@@ -357,7 +356,7 @@ fn fleet_order(a: &FleetFinding, b: &FleetFinding) -> std::cmp::Ordering {
 
 /// The member hosts of a group of the fleet document, now.
 async fn group_members(store: &Store, group: &str) -> Result<Vec<String>, Refusal> {
-    let groups = pw_controller::fleet::groups(store).await?;
+    let groups = crate::fleet::groups(store).await?;
     let Some(found) = groups.groups.iter().find(|g| g.name == group) else {
         let known: Vec<&str> = groups.groups.iter().map(|g| g.name.as_str()).collect();
         return Err(Refusal::InvalidRequest(format!(

@@ -10,11 +10,9 @@
 use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 
-use jiff::Timestamp;
 use tokio::sync::{Notify, watch};
 
 use crate::findings::{IntelligenceCache, scan_stored};
-use crate::metrics::Metrics;
 
 #[derive(Default)]
 pub struct ScanQueue {
@@ -75,22 +73,21 @@ impl ScanQueue {
 
 /// One scan worker: until shutdown, takes the next host and scans its stored inventory.
 pub async fn worker(
-    controller: pw_controller::Controller,
+    controller: crate::Controller,
     queue: Arc<ScanQueue>,
     cache: Arc<IntelligenceCache>,
-    store: pw_store::Store,
-    metrics: Arc<Metrics>,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let store = controller.store.clone();
     loop {
         let host = tokio::select! {
             host = queue.pop() => host,
             _ = shutdown.changed() => return,
         };
-        let outcome = match scan_stored(&cache, &store, &host, Timestamp::now()).await {
+        let outcome = match scan_stored(&cache, &store, &host, controller.now()).await {
             Ok(Some((count, events))) => {
                 tracing::info!(host_id = host, findings = count, "findings computed");
-                pw_controller::notify::emit(&controller, events).await;
+                crate::notify::emit(&controller, events).await;
                 "stored"
             }
             Ok(None) => {
@@ -103,7 +100,7 @@ pub async fn worker(
             }
         };
         queue.finished();
-        metrics.scan(outcome);
+        controller.observer().scan(outcome);
         // The loop above never yields when the queue stays full; let the workers' other
         // callers (requests on the same runtime) in between scans.
         tokio::task::yield_now().await;
