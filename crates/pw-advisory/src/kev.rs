@@ -47,6 +47,27 @@ pub enum RansomwareUse {
     Other(String),
 }
 
+impl RansomwareUse {
+    /// CISA's text (`Known`, `Unknown`, anything else kept as written); absent reads as
+    /// `Unknown`.
+    pub fn parse(text: Option<&str>) -> RansomwareUse {
+        match text {
+            Some("Known") => RansomwareUse::Known,
+            None | Some("Unknown") => RansomwareUse::Unknown,
+            Some(other) => RansomwareUse::Other(other.to_owned()),
+        }
+    }
+
+    /// The text as CISA writes it: [`RansomwareUse::parse`] reads it back to the same value.
+    pub fn as_str(&self) -> &str {
+        match self {
+            RansomwareUse::Known => "Known",
+            RansomwareUse::Unknown => "Unknown",
+            RansomwareUse::Other(text) => text,
+        }
+    }
+}
+
 /// What was read, and the entries that were not.
 #[derive(Debug, Clone, PartialEq)]
 pub struct KevParse {
@@ -182,11 +203,8 @@ fn read_entry(text: &str) -> Result<KevEntry, (Option<Position>, String)> {
         None | Some("") => None,
         Some(d) => Some(date("dueDate", d)?),
     };
-    let known_ransomware_campaign_use = match raw.known_ransomware_campaign_use.as_deref() {
-        Some("Known") => RansomwareUse::Known,
-        None | Some("Unknown") => RansomwareUse::Unknown,
-        Some(other) => RansomwareUse::Other(other.to_owned()),
-    };
+    let known_ransomware_campaign_use =
+        RansomwareUse::parse(raw.known_ransomware_campaign_use.as_deref());
     Ok(KevEntry {
         cve_id,
         vendor_project: raw.vendor_project,

@@ -54,15 +54,7 @@ pub async fn import(
         let entries: Vec<KevRow> = catalog
             .entries
             .iter()
-            .map(|e| KevRow {
-                cve_id: e.cve_id.clone(),
-                date_added: e.date_added.to_string(),
-                due_date: e.due_date.map(|d| d.to_string()),
-                vendor_project: e.vendor_project.clone(),
-                product: e.product.clone(),
-                name: e.vulnerability_name.clone(),
-                ransomware: format!("{:?}", e.known_ransomware_campaign_use),
-            })
+            .map(crate::kev_rows::to_row)
             .collect();
         let counts = tx.replace_kev(&catalog.catalog_version, &entries).await?;
         tx.record_run("kev", &catalog.catalog_version, counts)

@@ -8,6 +8,7 @@
 pub mod backports;
 mod base;
 mod import;
+mod kev_rows;
 mod load;
 mod parsed;
 mod progress;

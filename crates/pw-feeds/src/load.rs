@@ -2,9 +2,7 @@
 //! treat the database, files and the snapshot alike.
 
 use anyhow::Context;
-use pw_advisory::{
-    EpssScore, EpssScores, KevCatalog, KevEntry, LocatedRecord, OsvRecord, Position, RansomwareUse,
-};
+use pw_advisory::{EpssScore, EpssScores, KevCatalog, LocatedRecord, OsvRecord, Position};
 use pw_store::Store;
 
 use crate::parsed::Parsed;
@@ -26,34 +24,12 @@ pub async fn load_from_store(store: &Store, ecosystem_prefixes: &[&str]) -> anyh
     if !kev.is_empty() {
         let entries = kev
             .into_iter()
-            .map(|row| {
-                Ok(KevEntry {
-                    date_added: row.date_added.parse().with_context(|| {
-                        format!(
-                            "stored KEV date of {} is not a date: {}",
-                            row.cve_id, row.date_added
-                        )
-                    })?,
-                    due_date: row.due_date.and_then(|d| d.parse().ok()),
-                    cve_id: row.cve_id,
-                    vendor_project: row.vendor_project,
-                    product: row.product,
-                    vulnerability_name: row.name,
-                    known_ransomware_campaign_use: match row.ransomware.as_str() {
-                        "Known" => RansomwareUse::Known,
-                        "Unknown" => RansomwareUse::Unknown,
-                        other => RansomwareUse::Other(other.to_owned()),
-                    },
-                    short_description: String::new(),
-                    required_action: String::new(),
-                    notes: String::new(),
-                    cwes: Vec::new(),
-                })
-            })
+            .map(crate::kev_rows::to_entry)
             .collect::<anyhow::Result<Vec<_>>>()?;
+        let version = store.kev_catalog_version().await?;
         parsed.kev = Some(KevCatalog {
             title: None,
-            catalog_version: "stored".into(),
+            catalog_version: version.unwrap_or_else(|| "stored".into()),
             date_released: None,
             count: Some(entries.len() as u64),
             entries,

@@ -5,7 +5,7 @@ use sqlx::Row;
 
 use crate::{ImportCounts, ImportTx, Outcome, Store};
 
-/// One KEV catalog entry.
+/// One KEV catalog entry, every field of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KevRow {
     pub cve_id: String,
@@ -15,7 +15,12 @@ pub struct KevRow {
     pub vendor_project: String,
     pub product: String,
     pub name: String,
+    /// `knownRansomwareCampaignUse` as CISA writes it (`Known`, `Unknown`).
     pub ransomware: String,
+    pub short_description: String,
+    pub required_action: String,
+    pub notes: String,
+    pub cwes: Vec<String>,
 }
 
 /// One EPSS score.
@@ -66,12 +71,16 @@ impl ImportTx {
                 Some(_) => Outcome::Updated,
             });
             sqlx::query(
-                "INSERT INTO kev (cve_id, date_added, due_date, vendor_project, product, name, ransomware, catalog_version)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                "INSERT INTO kev (cve_id, date_added, due_date, vendor_project, product, name, ransomware,
+                   catalog_version, short_description, required_action, notes, cwes)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
                  ON CONFLICT (cve_id) DO UPDATE SET date_added = excluded.date_added,
                    due_date = excluded.due_date, vendor_project = excluded.vendor_project,
                    product = excluded.product, name = excluded.name,
-                   ransomware = excluded.ransomware, catalog_version = excluded.catalog_version",
+                   ransomware = excluded.ransomware, catalog_version = excluded.catalog_version,
+                   short_description = excluded.short_description,
+                   required_action = excluded.required_action, notes = excluded.notes,
+                   cwes = excluded.cwes",
             )
             .bind(&entry.cve_id)
             .bind(&entry.date_added)
@@ -81,6 +90,10 @@ impl ImportTx {
             .bind(&entry.name)
             .bind(&entry.ransomware)
             .bind(catalog_version)
+            .bind(&entry.short_description)
+            .bind(&entry.required_action)
+            .bind(&entry.notes)
+            .bind(serde_json::to_string(&entry.cwes)?)
             .execute(&mut *self.tx)
             .await
             .with_context(|| format!("writing KEV entry {}", entry.cve_id))?;
@@ -127,6 +140,14 @@ impl ImportTx {
 }
 
 impl Store {
+    /// The stored KEV catalog's version (`YYYY.MM.DD`); `None` when none was imported.
+    pub async fn kev_catalog_version(&self) -> anyhow::Result<Option<String>> {
+        sqlx::query_scalar("SELECT MAX(catalog_version) FROM kev")
+            .fetch_one(&self.pool)
+            .await
+            .context("reading the stored KEV catalog version")
+    }
+
     /// The whole KEV catalog.
     pub async fn kev(&self) -> anyhow::Result<Vec<KevRow>> {
         let rows = sqlx::query("SELECT * FROM kev ORDER BY cve_id")
@@ -143,6 +164,11 @@ impl Store {
                     product: r.try_get("product")?,
                     name: r.try_get("name")?,
                     ransomware: r.try_get("ransomware")?,
+                    short_description: r.try_get("short_description")?,
+                    required_action: r.try_get("required_action")?,
+                    notes: r.try_get("notes")?,
+                    cwes: serde_json::from_str(&r.try_get::<String, _>("cwes")?)
+                        .context("stored KEV CWE ids")?,
                 })
             })
             .collect()

@@ -146,6 +146,10 @@ fn kev(cve: &str, added: &str) -> KevRow {
         product: "p".into(),
         name: "n".into(),
         ransomware: "Unknown".into(),
+        short_description: format!("{cve} description"),
+        required_action: "Apply updates per vendor instructions.".into(),
+        notes: "https://example.com/advisory".into(),
+        cwes: vec!["CWE-20".into(), "CWE-502".into()],
     }
 }
 
@@ -177,17 +181,18 @@ async fn kev_is_replaced_by_newer_catalogs_only(backend: Backend) {
         .unwrap();
     assert_eq!((c.inserted, c.unchanged), (1, 1));
     tx.commit().await.unwrap();
-    let ids: Vec<_> = store
-        .kev()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|k| k.cve_id)
-        .collect();
+    let stored = store.kev().await.unwrap();
+    let ids: Vec<_> = stored.iter().map(|k| k.cve_id.as_str()).collect();
     assert_eq!(
         ids,
         ["CVE-1", "CVE-3"],
         "CVE-2 was removed from the newer catalog"
+    );
+    // Every field is read back as written.
+    assert_eq!(stored[1], kev("CVE-3", "2025-09-01"));
+    assert_eq!(
+        store.kev_catalog_version().await.unwrap().as_deref(),
+        Some("2025.09.01")
     );
 }
 
