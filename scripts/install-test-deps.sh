@@ -37,6 +37,9 @@ ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)
 # The email notification test (crates/patchwarden/tests/notify_cli.rs): a real SMTP server with
 # STARTTLS, Debian's aiosmtpd (run with /usr/bin/python3 -m aiosmtpd).
 [ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'import aiosmtpd' >/dev/null 2>&1 || need_apt+=(python3-aiosmtpd)
+# The PromQL gate test (crates/pw-controller/tests/promql_gate.rs): a real Prometheus server
+# (Debian's package), started by the test on a loopback port with a temporary TSDB.
+command -v prometheus >/dev/null || need_apt+=(prometheus)
 # Docker: only when there is no docker CLI at all. A machine with Docker Engine (or a docker CLI
 # talking to a remote daemon) keeps what it has.
 command -v docker >/dev/null || need_apt+=(docker.io)

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use pw_host::Runner;
-use pw_host::health::{Check, HttpCheck};
+use pw_host::health::{Check, HttpCheck, ServiceUp};
 use pw_host::logcheck::{self, LinePattern, LogCheck, LogMark};
 use pw_protocol::HealthCheckSpec;
 
@@ -59,13 +59,18 @@ fn to_check(spec: &HealthCheckSpec, marks: &[LogMarkSeen]) -> anyhow::Result<Che
             addr,
             path,
             expect_status,
+            url,
+            ca_file,
+            timeout_seconds,
             ..
-        } => Check::Http(HttpCheck {
-            addr: address(addr)?,
-            path: path.clone(),
-            expect_status: *expect_status,
-            timeout: Duration::from_secs(3),
-        }),
+        } => Check::Http(http_check(
+            addr,
+            path,
+            *expect_status,
+            url.as_deref(),
+            ca_file.as_deref(),
+            *timeout_seconds,
+        )?),
         HealthCheckSpec::Tcp { addr, .. } => Check::TcpPort {
             addr: address(addr)?,
             timeout: Duration::from_secs(3),
@@ -75,6 +80,28 @@ fn to_check(spec: &HealthCheckSpec, marks: &[LogMarkSeen]) -> anyhow::Result<Che
             Check::Command(pw_host::Invocation::new(program, args.iter().cloned()))
         }
         HealthCheckSpec::SystemdUnit { unit, .. } => Check::SystemdUnit(unit.clone()),
+        HealthCheckSpec::ServiceUp {
+            units,
+            ports,
+            within_seconds,
+            ..
+        } => {
+            if units.is_empty() && ports.is_empty() {
+                anyhow::bail!("no unit and no port to check");
+            }
+            if *within_seconds == 0 {
+                anyhow::bail!("within_seconds must be at least 1");
+            }
+            Check::ServiceUp(ServiceUp {
+                units: units.clone(),
+                ports: ports
+                    .iter()
+                    .map(|port| address(port))
+                    .collect::<anyhow::Result<_>>()?,
+                timeout: Duration::from_secs(3),
+                within: Duration::from_secs(*within_seconds),
+            })
+        }
         HealthCheckSpec::LogLines {
             path,
             pattern,
@@ -100,5 +127,57 @@ fn to_check(spec: &HealthCheckSpec, marks: &[LogMarkSeen]) -> anyhow::Result<Che
                 since,
             })
         }
+    })
+}
+
+/// Longest timeout of one HTTP probe.
+const MAX_HTTP_TIMEOUT_SECONDS: u64 = 300;
+
+/// An `http` spec as pw-host's probe: by `url` (with `addr`, when given, the IP to connect to)
+/// or plain `http://addr/path`.
+fn http_check(
+    addr: &str,
+    path: &str,
+    expect_status: u16,
+    url: Option<&str>,
+    ca_file: Option<&str>,
+    timeout_seconds: Option<u64>,
+) -> anyhow::Result<HttpCheck> {
+    let timeout = match timeout_seconds {
+        None => Duration::from_secs(3),
+        Some(seconds @ 1..=MAX_HTTP_TIMEOUT_SECONDS) => Duration::from_secs(seconds),
+        Some(seconds) => {
+            anyhow::bail!("timeout_seconds {seconds} is not within 1..={MAX_HTTP_TIMEOUT_SECONDS}")
+        }
+    };
+    if let Some(ca_file) = ca_file
+        && !ca_file.starts_with('/')
+    {
+        anyhow::bail!("ca_file {ca_file:?} is not absolute");
+    }
+    let Some(url) = url else {
+        let addr = addr
+            .parse()
+            .with_context(|| format!("check address {addr}"))?;
+        let mut check = HttpCheck::plain(addr, path, expect_status, timeout);
+        check.ca_file = ca_file.map(Into::into);
+        return Ok(check);
+    };
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
+        anyhow::bail!("url {url:?} is not http:// or https://");
+    }
+    let connect_to = match addr {
+        "" => None,
+        ip => Some(
+            ip.parse()
+                .with_context(|| format!("connect address {ip:?} (an IP address)"))?,
+        ),
+    };
+    Ok(HttpCheck {
+        url: url.to_owned(),
+        connect_to,
+        ca_file: ca_file.map(Into::into),
+        expect_status,
+        timeout,
     })
 }

@@ -131,6 +131,7 @@ pub fn run_change(
     };
     report.outcome = outcome;
     CommandResult {
+        checks: None,
         status,
         message,
         finished_at: Timestamp::now(),
@@ -416,7 +417,7 @@ enum Restored {
 /// the whole period instead (lines keep arriving): run every interval, they fail the change as
 /// soon as they see too many matching lines, and the change is verified only when the period
 /// is over.
-fn verify(
+pub(crate) fn verify(
     runner: &dyn Runner,
     checks: &[(String, Check)],
     period: Duration,
@@ -432,11 +433,12 @@ fn verify(
             }
         }
         let mut verdicts = checks.iter().zip(&last);
-        // Matching lines do not go away: a log check over its limit fails at once.
-        if let Some(((name, _), verdict)) = verdicts
-            .clone()
-            .find(|((_, check), v)| watched(check) && v.as_ref().is_some_and(Verdict::is_unhealthy))
-        {
+        // Matching lines do not go away: a log check over its limit fails at once; a check that
+        // must be up within a time after the install (`core-service-up`) fails once that passed.
+        let late = |check: &Check| check.up_within().is_some_and(|d| started.elapsed() >= d);
+        if let Some(((name, _), verdict)) = verdicts.clone().find(|((_, check), v)| {
+            (watched(check) || late(check)) && v.as_ref().is_some_and(Verdict::is_unhealthy)
+        }) {
             return Err((name.clone(), format!("{verdict:?}")));
         }
         let failing = verdicts.find(|(_, v)| v.as_ref().is_none_or(Verdict::is_unhealthy));
@@ -453,14 +455,14 @@ fn verify(
     }
 }
 
-fn seen(r: &RecordedVersion) -> VersionSeen {
+pub(crate) fn seen(r: &RecordedVersion) -> VersionSeen {
     VersionSeen {
         name: r.package.to_string(),
         version: r.version.as_ref().map(|v| v.as_str().to_owned()),
     }
 }
 
-fn to_recorded(versions: &[VersionSeen]) -> anyhow::Result<Vec<RecordedVersion>> {
+pub(crate) fn to_recorded(versions: &[VersionSeen]) -> anyhow::Result<Vec<RecordedVersion>> {
     versions
         .iter()
         .map(|v| {
@@ -497,3 +499,7 @@ mod hooks_tests;
 #[cfg(test)]
 #[path = "guard_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "guard_core_tests.rs"]
+mod core_tests;

@@ -220,6 +220,7 @@ mod tests {
 
     fn result() -> CommandResult {
         CommandResult {
+            checks: None,
             status: CommandStatus::Succeeded,
             message: "ok".into(),
             finished_at: jiff::Timestamp::UNIX_EPOCH,

@@ -10,6 +10,7 @@ mod evidence;
 pub mod guard;
 mod identity;
 mod journal;
+mod late;
 mod protect;
 mod report;
 pub mod restart;

@@ -121,6 +121,7 @@ fn result(
     after: RestartStatus,
 ) -> CommandResult {
     CommandResult {
+        checks: None,
         restart: Some(Box::new(RestartReport {
             restarted,
             status: after,

@@ -438,6 +438,33 @@ impl Agent {
                 .await;
                 (blocking_result(outcome, "reboot"), false)
             }
+            Command::RunChecks { checks, marks, .. } => {
+                let (checks, marks) = (checks.clone(), marks.clone());
+                let outcome = tokio::task::spawn_blocking(move || {
+                    crate::late::run_checks(&pw_host::LocalRunner, &checks, &marks)
+                })
+                .await;
+                (blocking_result(outcome, "run_checks"), false)
+            }
+            Command::LateRollback {
+                recorded,
+                checks,
+                verification_seconds,
+                ..
+            } => {
+                let (recorded, checks) = (recorded.clone(), checks.clone());
+                let verification = Duration::from_secs(*verification_seconds);
+                let outcome = tokio::task::spawn_blocking(move || {
+                    crate::late::late_rollback(
+                        &pw_host::LocalRunner,
+                        &recorded,
+                        &checks,
+                        verification,
+                    )
+                })
+                .await;
+                (blocking_result(outcome, "late_rollback"), true)
+            }
         }
     }
 
@@ -491,6 +518,7 @@ fn refusal(command: &Command, read_only: bool, plan_changes: bool) -> Option<Str
 
 pub(crate) fn done(status: CommandStatus, message: String) -> CommandResult {
     CommandResult {
+        checks: None,
         status,
         message,
         finished_at: Timestamp::now(),

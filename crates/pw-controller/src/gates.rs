@@ -8,7 +8,9 @@
 //!   slot's rollback buffer (pw-planner's capacity); a group without windows is not gated;
 //! - each host's apply estimate from the document's estimates (pw-planner's `estimate`);
 //! - each group's health gate: red while a host of the group last ended `failed` in a way that
-//!   pages a human (the engine's judgement of its agent's last guarded change report);
+//!   pages a human (the engine's judgement of its agent's last guarded change report), and
+//!   while one of the group's `promql` checks fails (`promql.rs`; only groups with hosts in
+//!   an active rollout are queried);
 //! - a T0 emergency start of the rollout (its control) bypasses the window gate.
 //!
 //! Without a fleet document nothing is gated (as before the document existed).
@@ -17,8 +19,9 @@ use std::collections::BTreeMap;
 
 use jiff::Timestamp;
 use pw_fleet::{FleetDocument, Resolution};
+use pw_planner::policy::HealthCheckKind;
 use pw_rollout::{Gates, HealthGate, HostChange, HostId, RolloutControl, RolloutPlan, WindowGate};
-use pw_store::HostRow;
+use pw_store::{HostRow, RolloutRow};
 
 use crate::Controller;
 use crate::fleet::{current_document, facts};
@@ -33,8 +36,13 @@ pub(crate) struct PassGates {
 }
 
 impl PassGates {
-    /// Reads the document, the hosts and the hosts whose last rollout failed.
-    pub(crate) async fn load(state: &Controller, now: Timestamp) -> anyhow::Result<PassGates> {
+    /// Reads the document, the hosts and the hosts whose last rollout failed, and evaluates
+    /// the PromQL gates of the groups the active `rollouts` touch.
+    pub(crate) async fn load(
+        state: &Controller,
+        now: Timestamp,
+        rollouts: &[RolloutRow],
+    ) -> anyhow::Result<PassGates> {
         let Some((_, document)) = current_document(&state.store).await? else {
             return Ok(PassGates {
                 document: None,
@@ -68,12 +76,53 @@ impl PassGates {
                 red.entry(group).or_default().push(signal);
             }
         }
-        Ok(PassGates {
+        let mut gates = PassGates {
             document: Some(document),
             hosts,
             red,
             now,
-        })
+        };
+        gates.promql_gates(state, rollouts).await;
+        Ok(gates)
+    }
+
+    /// Turns red the groups (of hosts in `rollouts`) whose PromQL checks fail now.
+    async fn promql_gates(&mut self, state: &Controller, rollouts: &[RolloutRow]) {
+        let Some(document) = &self.document else {
+            return;
+        };
+        let mut groups = std::collections::BTreeSet::new();
+        for row in rollouts {
+            let Ok(plan) = pw_rollout::from_json::<RolloutPlan>(&row.plan) else {
+                continue;
+            };
+            for batch in &plan.batches {
+                for host in &batch.hosts {
+                    groups.insert(self.group_of(document, &host.id, &batch.group));
+                }
+            }
+        }
+        let policy = &document.policy;
+        for group in groups {
+            let Some(group_policy) = policy.groups.get(&group) else {
+                continue;
+            };
+            for name in &group_policy.health_checks {
+                let Some(check) = policy.health_checks.get(name) else {
+                    continue;
+                };
+                if check.kind != HealthCheckKind::Promql {
+                    continue;
+                }
+                let evaluation = state.promql().evaluate(name, check, self.now).await;
+                if let Err(why) = evaluation.outcome {
+                    self.red.entry(group.clone()).or_default().push(format!(
+                        "promql check {name} ({}) failed at {}: {why}",
+                        check.target, evaluation.at
+                    ));
+                }
+            }
+        }
     }
 
     /// The gates of one rollout. `verification` gives the engine's verification period of a
@@ -130,6 +179,18 @@ impl PassGates {
             }
         }
         gates
+    }
+
+    /// A host's fleet group and its observation policy (none without a document or group).
+    pub(crate) fn observation_of(
+        &self,
+        host: &HostId,
+        batch_group: &str,
+    ) -> Option<(String, pw_planner::policy::ObservationPolicy)> {
+        let document = self.document.as_ref()?;
+        let group = self.group_of(document, host, batch_group);
+        let policy = document.policy.groups.get(&group)?;
+        Some((group, policy.observation))
     }
 
     fn group_of(&self, document: &FleetDocument, host: &HostId, batch_group: &str) -> String {

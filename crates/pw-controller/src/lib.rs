@@ -14,10 +14,12 @@ pub mod findings;
 pub mod fleet;
 mod gates;
 pub mod notify;
+pub mod observe;
 mod plan_checks;
 mod plan_rollout;
 mod plan_rollouts;
 pub mod plans;
+pub mod promql;
 mod recipe;
 pub mod reports;
 pub mod restarts;
@@ -96,6 +98,8 @@ pub struct Controller {
     scheduler_wake: Arc<Notify>,
     /// Where notifications link to, how they are retried and sent.
     notify: Arc<notify::NotifySettings>,
+    /// The PromQL gates' last answers (each queried at most once per its interval).
+    promql: Arc<promql::PromqlGates>,
 }
 
 impl Controller {
@@ -111,6 +115,7 @@ impl Controller {
                 pw_notify::RetryPolicy::default(),
                 notify::Sender::default(),
             )),
+            promql: Arc::default(),
         }
     }
 
@@ -118,6 +123,11 @@ impl Controller {
     pub fn with_notifications(mut self, settings: notify::NotifySettings) -> Controller {
         self.notify = Arc::new(settings);
         self
+    }
+
+    /// The PromQL gates of this controller.
+    pub fn promql(&self) -> &promql::PromqlGates {
+        &self.promql
     }
 
     /// How the controller notifies.

@@ -6,10 +6,11 @@
 //! |---|---|---|
 //! | `systemd` | a unit name (`nginx.service`) | `systemd_unit` |
 //! | `tcp` | `IP:PORT` or `localhost:PORT` | `tcp` |
-//! | `http` | `http://IP[:PORT]/path` or `http://localhost…` | `http` (expects 200) |
+//! | `http` | `http://IP[:PORT]/path`, `http://localhost…`, or `http(s)://NAME[:PORT]/path` by host name | `http` (expects 200 or `expect_status`; `ca_file`, `connect_to`; the check's timeout, at most 300 s) |
 //! | `command` | a program and arguments separated by spaces | `command` (argv, no shell) |
 //! | `log` | an absolute log file path | `log_lines`: no new line with the word `ERROR` or `CRITICAL` |
-//! | `promql` | – | refused: not run on the agent |
+//! | `services` | units and `IP:PORT`s separated by spaces | `service_up` within the check's timeout (the group's `core_services`: `core-service-up`, 5 min) |
+//! | `promql` | – | not an agent check: the controller's PromQL gate (`promql.rs`) |
 
 use std::net::SocketAddr;
 
@@ -51,13 +52,28 @@ pub fn to_agent_check(check: &HealthCheckRef) -> Result<HealthCheckSpec, String>
             name,
             addr: socket_addr(target, None).map_err(|why| problem(&why))?,
         }),
-        HealthCheckKind::Http => {
-            let (addr, path) = http_target(target).map_err(|why| problem(&why))?;
-            Ok(HealthCheckSpec::Http {
+        HealthCheckKind::Http => http_check(check, target).map_err(|why| problem(&why)),
+        HealthCheckKind::Services => {
+            let (mut units, mut ports) = (Vec::new(), Vec::new());
+            for entry in target.split_whitespace() {
+                if entry.contains(':') {
+                    ports.push(socket_addr(entry, None).map_err(|why| problem(&why))?);
+                } else if pw_model::is_service_unit(entry) {
+                    units.push(entry.to_owned());
+                } else {
+                    return Err(problem(&format!(
+                        "{entry:?} is neither a systemd service unit nor an IP:PORT"
+                    )));
+                }
+            }
+            if units.is_empty() && ports.is_empty() {
+                return Err(problem("name at least one unit or IP:PORT"));
+            }
+            Ok(HealthCheckSpec::ServiceUp {
                 name,
-                addr,
-                path,
-                expect_status: 200,
+                units,
+                ports,
+                within_seconds: check.timeout_seconds,
             })
         }
         HealthCheckKind::Command => {
@@ -86,8 +102,8 @@ pub fn to_agent_check(check: &HealthCheckRef) -> Result<HealthCheckSpec, String>
             })
         }
         HealthCheckKind::Promql => Err(problem(
-            "a PromQL query is evaluated by a Prometheus server, not on the host, so the agent \
-             cannot run it; list the check in skip_checks to roll out without it",
+            "a PromQL query is evaluated by the controller against Prometheus (the group's \
+             PromQL gate), not by the agent",
         )),
     }
 }
@@ -122,18 +138,18 @@ fn socket_addr(text: &str, default_port: Option<u16>) -> Result<String, String> 
         })
 }
 
-/// `http://host[:port]/path` → (`IP:PORT`, `/path`).
-fn http_target(url: &str) -> Result<(String, String), String> {
-    if url.starts_with("https://") {
-        return Err(
-            "the agent's HTTP check speaks plain HTTP; check the TLS port with a tcp check or \
-             the endpoint with a command check"
-                .into(),
-        );
-    }
-    let rest = url
-        .strip_prefix("http://")
-        .ok_or("the target must be an http:// URL")?;
+/// Longest timeout of one HTTP probe on the agent.
+const MAX_HTTP_TIMEOUT_SECONDS: u64 = 300;
+
+/// A planner `http` check: `http://IP…` (or `localhost`) as the plain `addr` + `path` form;
+/// anything else (`https://`, a host name) by URL, with the check's options.
+fn http_check(check: &HealthCheckRef, url: &str) -> Result<HealthCheckSpec, String> {
+    let options = &check.options;
+    let expect_status = options.expect_status.unwrap_or(200);
+    let (scheme, rest) = url
+        .split_once("://")
+        .filter(|(scheme, _)| matches!(*scheme, "http" | "https"))
+        .ok_or("the target must be an http:// or https:// URL")?;
     let (authority, path) = match rest.find('/') {
         Some(slash) => (&rest[..slash], &rest[slash..]),
         None => (rest, "/"),
@@ -141,7 +157,34 @@ fn http_target(url: &str) -> Result<(String, String), String> {
     if authority.contains('@') {
         return Err("credentials in the URL are not supported".into());
     }
-    Ok((socket_addr(authority, Some(80))?, path.to_owned()))
+    if authority.is_empty() || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err("the URL needs a host and no spaces".into());
+    }
+    let plain = scheme == "http" && options.ca_file.is_none() && options.connect_to.is_none();
+    if plain && let Ok(addr) = socket_addr(authority, Some(80)) {
+        return Ok(HealthCheckSpec::Http {
+            name: check.name.clone(),
+            addr,
+            path: path.to_owned(),
+            expect_status,
+            url: None,
+            ca_file: None,
+            timeout_seconds: None,
+        });
+    }
+    let parsed = url::Url::parse(url).map_err(|e| format!("not a URL: {e}"))?;
+    if parsed.host_str().is_none_or(str::is_empty) {
+        return Err("the URL needs a host".into());
+    }
+    Ok(HealthCheckSpec::Http {
+        name: check.name.clone(),
+        addr: options.connect_to.clone().unwrap_or_default(),
+        path: String::new(),
+        expect_status,
+        url: Some(url.to_owned()),
+        ca_file: options.ca_file.clone(),
+        timeout_seconds: Some(check.timeout_seconds.clamp(1, MAX_HTTP_TIMEOUT_SECONDS)),
+    })
 }
 
 #[cfg(test)]
@@ -154,6 +197,7 @@ mod tests {
             kind,
             target: target.into(),
             timeout_seconds: 60,
+            options: Default::default(),
         }
     }
 
@@ -170,6 +214,9 @@ mod tests {
                 addr: "127.0.0.1:18080".into(),
                 path: "/cgi-bin/health".into(),
                 expect_status: 200,
+                url: None,
+                ca_file: None,
+                timeout_seconds: None,
             })
         );
         let plain = to_agent_check(&check(HealthCheckKind::Http, "http://10.0.0.5"));
@@ -212,16 +259,55 @@ mod tests {
     }
 
     #[test]
+    fn https_and_named_http_targets_go_by_url() {
+        let mut https = check(HealthCheckKind::Http, "https://svc.example:8443/healthz");
+        https.options.ca_file = Some("/etc/ssl/svc-ca.pem".into());
+        https.options.connect_to = Some("10.0.0.7".into());
+        https.options.expect_status = Some(204);
+        assert_eq!(
+            to_agent_check(&https),
+            Ok(HealthCheckSpec::Http {
+                name: "c".into(),
+                addr: "10.0.0.7".into(),
+                path: String::new(),
+                expect_status: 204,
+                url: Some("https://svc.example:8443/healthz".into()),
+                ca_file: Some("/etc/ssl/svc-ca.pem".into()),
+                timeout_seconds: Some(60),
+            })
+        );
+        let named = to_agent_check(&check(HealthCheckKind::Http, "http://svc.example/x"));
+        assert!(
+            matches!(&named, Ok(HealthCheckSpec::Http { url: Some(u), addr, .. }) if u == "http://svc.example/x" && addr.is_empty()),
+            "{named:?}"
+        );
+        let mut core = check(HealthCheckKind::Services, "nginx.service 127.0.0.1:443");
+        core.timeout_seconds = 300;
+        assert_eq!(
+            to_agent_check(&core),
+            Ok(HealthCheckSpec::ServiceUp {
+                name: "c".into(),
+                units: vec!["nginx.service".into()],
+                ports: vec!["127.0.0.1:443".into()],
+                within_seconds: 300,
+            })
+        );
+    }
+
+    #[test]
     fn checks_the_agent_cannot_run_are_named() {
         for (kind, target, expected) in [
-            (HealthCheckKind::Promql, "up == 1", "Prometheus server"),
-            (HealthCheckKind::Log, "syslog", "absolute log file path"),
             (
-                HealthCheckKind::Http,
-                "https://localhost/healthz",
-                "plain HTTP",
+                HealthCheckKind::Promql,
+                "up == 1",
+                "evaluated by the controller",
             ),
-            (HealthCheckKind::Http, "ftp://x", "http:// URL"),
+            (HealthCheckKind::Log, "syslog", "absolute log file path"),
+            (HealthCheckKind::Http, "https://user:pw@x/", "credentials"),
+            (HealthCheckKind::Http, "https://x y/", "no spaces"),
+            (HealthCheckKind::Http, "ftp://x", "https:// URL"),
+            (HealthCheckKind::Services, "nginx 127.0.0.1:80", "neither"),
+            (HealthCheckKind::Services, "db:5432", "does not resolve"),
             (HealthCheckKind::Tcp, "db.example:5432", "does not resolve"),
             (HealthCheckKind::Tcp, "127.0.0.1", "IP:PORT"),
             (

@@ -175,6 +175,8 @@ fn group_recipes(
             .health_checks
             .iter()
             .filter(|c| !skip.contains(&c.name))
+            // PromQL checks are the controller's gate (`gates.rs`), not the agent's.
+            .filter(|c| c.kind != pw_planner::policy::HealthCheckKind::Promql)
         {
             match to_agent_check(check) {
                 Ok(spec) => {

@@ -235,6 +235,7 @@ async fn view(state: &Controller, row: RolloutRow) -> Result<RolloutView, Refusa
         .and_then(|b| b.hosts.first())
         .map(|h| pins(&h.targets))
         .unwrap_or_default();
+    let mut observed = crate::observe::views(state, &row.id).await?;
     let mut hosts = Vec::new();
     for host in state.store.rollout_hosts(&row.id).await? {
         let mut detail: serde_json::Value =
@@ -255,6 +256,7 @@ async fn view(state: &Controller, row: RolloutRow) -> Result<RolloutView, Refusa
         };
         let (downgrade, hooks) = report.map_or((None, None), |r| (r.downgrade, r.hooks));
         hosts.push(RolloutHostView {
+            observation: observed.remove(&host.host_id),
             downgrade,
             hooks,
             targets: pins(host_targets),

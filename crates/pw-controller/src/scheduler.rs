@@ -108,12 +108,16 @@ where
 /// (`Gates::busy_elsewhere`), updated after each one's claims.
 pub async fn tick(state: &Controller) -> anyhow::Result<()> {
     let now = state.now();
+    // Hosts under observation after their rollout's last batch (`observe.rs`).
+    if let Err(error) = crate::observe::pass(state, now).await {
+        tracing::warn!(error = format!("{error:#}"), "observation pass failed");
+    }
     let rollouts = state.store.active_rollouts().await?;
     if rollouts.is_empty() {
         state.observer().active_rollouts(0);
         return Ok(());
     }
-    let gates = PassGates::load(state, now).await?;
+    let gates = PassGates::load(state, now, &rollouts).await?;
     let mut active = rollouts.len();
     let mut slots: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
     // The slots other rollouts hold (one rollout alone needs none: loading its hosts twice
@@ -284,6 +288,10 @@ async fn drive(
         .store
         .set_rollout_status(&row.id, status, &detail.to_string())
         .await?;
+    if status == "completed" && row.status != "completed" {
+        let done = hosts.iter().map(|(id, h)| (id, &h.change.state));
+        crate::observe::start(state, &plan, done, pass, now).await?;
+    }
     let events = notes.events(
         &plan,
         &states_of(&hosts),

@@ -1,5 +1,5 @@
 //! Health checks run after a change: a command's exit code, a TCP port accepting connections, an
-//! HTTP status, "at most N lines matching a pattern appended to a log since the change" ([`crate::logcheck`]), and a systemd unit
+//! HTTP or HTTPS status (a real client: reqwest over rustls with ring, [`HttpCheck`]), "at most N lines matching a pattern appended to a log since the change" ([`crate::logcheck`]), and a systemd unit
 //! being active (where systemd runs). Commands and files go through a [`Runner`], so the checks
 //! run on this machine or inside a test container; TCP and HTTP probes connect from this process
 //! to the address given (the host's own address for an agent, the container's for a test).
@@ -7,9 +7,11 @@
 //! A check never fails with an error: problems running it are an [`Verdict::Unhealthy`] with the
 //! reason, and a check that cannot apply here (no systemd) is [`Verdict::NotApplicable`].
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::{IpAddr, SocketAddr, TcpStream};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
 
 use crate::logcheck::{LogCheck, check_log};
 use crate::runner::{Invocation, Runner};
@@ -21,22 +23,67 @@ pub enum Check {
     Command(Invocation),
     /// Healthy when a TCP connection is accepted within the timeout.
     TcpPort { addr: SocketAddr, timeout: Duration },
-    /// Healthy when `GET path` answers with `expect_status`.
+    /// Healthy when `GET url` answers with `expect_status`.
     Http(HttpCheck),
     /// Healthy when at most `max_matches` lines appended to a log file since a mark match a
     /// pattern ([`crate::logcheck`]).
     LogLines(LogCheck),
     /// Healthy when `systemctl is-active UNIT` says so; not applicable without systemd.
     SystemdUnit(String),
+    /// Healthy when every unit is active (or systemd does not run here) and every port accepts
+    /// connections; a caller verifying a change gives up on it after `within` ([`Check::up_within`]).
+    ServiceUp(ServiceUp),
 }
 
-/// An HTTP/1.0 `GET` probe.
+/// A group's core services: the named default check `core-service-up`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceUp {
+    pub units: Vec<String>,
+    pub ports: Vec<SocketAddr>,
+    /// Each TCP probe's timeout.
+    pub timeout: Duration,
+    /// How long after the install the services may take to come up.
+    pub within: Duration,
+}
+
+impl Check {
+    /// The time after the install by which this check must have passed, if it has one.
+    pub fn up_within(&self) -> Option<Duration> {
+        match self {
+            Check::ServiceUp(services) => Some(services.within),
+            _ => None,
+        }
+    }
+}
+
+/// An HTTP or HTTPS `GET` probe through a real client (reqwest over rustls with ring). The
+/// URL's host name is the TLS server name (SNI, verified against the certificate) and the
+/// `Host` header; redirects are not followed (their status is the answer).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpCheck {
-    pub addr: SocketAddr,
-    pub path: String,
+    /// `http://…` or `https://…`; credentials are refused.
+    pub url: String,
+    /// Connect to this address instead of resolving the URL's host name (the URL's port is
+    /// kept), like curl's `--resolve`; SNI and `Host` stay the URL's name.
+    pub connect_to: Option<IpAddr>,
+    /// A PEM file of CA certificates trusted *instead of* the system's roots.
+    pub ca_file: Option<PathBuf>,
     pub expect_status: u16,
+    /// For the whole request (connect, handshake, answer).
     pub timeout: Duration,
+}
+
+impl HttpCheck {
+    /// `GET http://ADDR/path`, expecting `expect_status`.
+    pub fn plain(addr: SocketAddr, path: &str, expect_status: u16, timeout: Duration) -> Self {
+        HttpCheck {
+            url: format!("http://{addr}{path}"),
+            connect_to: None,
+            ca_file: None,
+            expect_status,
+            timeout,
+        }
+    }
 }
 
 /// A check's result, with what was seen.
@@ -65,6 +112,31 @@ pub fn run_check(runner: &dyn Runner, check: &Check) -> Verdict {
         Check::Http(http) => check_http(http),
         Check::LogLines(log) => check_log(runner, log),
         Check::SystemdUnit(unit) => check_systemd_unit(runner, unit),
+        Check::ServiceUp(services) => check_services(runner, services),
+    }
+}
+
+fn check_services(runner: &dyn Runner, services: &ServiceUp) -> Verdict {
+    let mut up = Vec::new();
+    let mut down = Vec::new();
+    let units = services
+        .units
+        .iter()
+        .map(|unit| check_systemd_unit(runner, unit));
+    let ports = services
+        .ports
+        .iter()
+        .map(|addr| check_tcp(*addr, services.timeout));
+    for verdict in units.chain(ports) {
+        match verdict {
+            Verdict::Unhealthy(why) => down.push(why),
+            Verdict::Healthy(what) | Verdict::NotApplicable(what) => up.push(what),
+        }
+    }
+    if down.is_empty() {
+        Verdict::Healthy(up.join("; "))
+    } else {
+        Verdict::Unhealthy(format!("down: {}", down.join("; ")))
     }
 }
 
@@ -84,15 +156,6 @@ pub fn wait_healthy(
         }
         std::thread::sleep(interval);
     }
-}
-
-/// The status code of an HTTP response's first line (`HTTP/1.1 500 Internal Server Error`).
-pub fn parse_status_line(response: &[u8]) -> Option<u16> {
-    let line_end = response.iter().position(|&b| b == b'\n')?;
-    let line = std::str::from_utf8(&response[..line_end]).ok()?;
-    let mut parts = line.split_whitespace();
-    parts.next().filter(|p| p.starts_with("HTTP/"))?;
-    parts.next()?.parse().ok()
 }
 
 fn check_command(runner: &dyn Runner, invocation: &Invocation) -> Verdict {
@@ -118,11 +181,11 @@ fn check_tcp(addr: SocketAddr, timeout: Duration) -> Verdict {
 }
 
 fn check_http(check: &HttpCheck) -> Verdict {
-    if !check.path.starts_with('/') || check.path.bytes().any(|b| b <= b' ' || b == 0x7f) {
-        return Verdict::Unhealthy(format!("invalid HTTP path {:?}", check.path));
+    let url = &check.url;
+    if url.bytes().any(|b| b <= b' ' || b == 0x7f) {
+        return Verdict::Unhealthy(format!("invalid HTTP URL {url:?}"));
     }
-    let url = format!("http://{}{}", check.addr, check.path);
-    match http_get(check) {
+    match http_status(check) {
         Ok(status) if status == check.expect_status => {
             Verdict::Healthy(format!("GET {url} answered {status}"))
         }
@@ -130,43 +193,56 @@ fn check_http(check: &HttpCheck) -> Verdict {
             "GET {url} answered {status}, expected {}",
             check.expect_status
         )),
-        Err(error) => Verdict::Unhealthy(format!("GET {url}: {error}")),
+        Err(error) => Verdict::Unhealthy(format!("GET {url}: {error:#}")),
     }
 }
 
-fn http_get(check: &HttpCheck) -> std::io::Result<u16> {
-    let deadline = Instant::now() + check.timeout;
-    let mut stream = TcpStream::connect_timeout(&check.addr, check.timeout)?;
-    let remaining = || {
-        deadline
-            .saturating_duration_since(Instant::now())
-            .max(Duration::from_millis(1))
-    };
-    stream.set_write_timeout(Some(remaining()))?;
-    let request = format!(
-        "GET {} HTTP/1.0\r\nHost: {}\r\nConnection: close\r\nUser-Agent: patchwarden-health\r\n\r\n",
-        check.path, check.addr
-    );
-    stream.write_all(request.as_bytes())?;
-    let mut response = Vec::new();
-    let mut chunk = [0u8; 1024];
-    // Only the status line is needed: stop at the first newline or after 8 KiB.
-    while !response.contains(&b'\n') && response.len() < 8192 {
-        stream.set_read_timeout(Some(remaining()))?;
-        let read = stream.read(&mut chunk)?;
-        if read == 0 {
-            break;
-        }
-        response.extend_from_slice(&chunk[..read]);
+/// The status of `GET url`. A client per probe: checks are seconds apart, and a fresh client
+/// has no pooled connection to a service that restarted meanwhile.
+fn http_status(check: &HttpCheck) -> anyhow::Result<u16> {
+    let url = reqwest::Url::parse(&check.url).context("not a URL")?;
+    if !matches!(url.scheme(), "http" | "https") {
+        bail!("the URL must start with http:// or https://");
     }
-    parse_status_line(&response).ok_or_else(|| {
-        std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            format!(
-                "not an HTTP response: {:?}",
-                String::from_utf8_lossy(&response[..response.len().min(80)])
-            ),
-        )
+    if !url.username().is_empty() || url.password().is_some() {
+        bail!("credentials in the URL are not supported");
+    }
+    let host = url.host_str().context("the URL has no host")?.to_owned();
+    let mut builder = reqwest::Client::builder()
+        .timeout(check.timeout)
+        .connect_timeout(check.timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .user_agent(concat!("patchwarden-health/", env!("CARGO_PKG_VERSION")));
+    if let Some(ip) = check.connect_to {
+        let port = url.port_or_known_default().context("the URL has no port")?;
+        builder = builder.resolve(&host, SocketAddr::new(ip, port));
+    }
+    if let Some(path) = &check.ca_file {
+        let pem = std::fs::read(path)
+            .with_context(|| format!("reading the CA file {}", path.display()))?;
+        let roots = reqwest::Certificate::from_pem_bundle(&pem)
+            .with_context(|| format!("the CA file {}", path.display()))?;
+        if roots.is_empty() {
+            bail!("the CA file {} holds no PEM certificate", path.display());
+        }
+        builder = builder.tls_certs_only(roots);
+    }
+    // The workspace's one TLS provider (docs/design/decisions.md); `main` installs it, tests and
+    // library callers may not have.
+    if rustls::crypto::CryptoProvider::get_default().is_none() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    }
+    // Checks run on blocking threads (the guard runs in `spawn_blocking`): a small runtime of
+    // this thread's own drives the one request.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the HTTP probe's runtime")?;
+    runtime.block_on(async move {
+        let client = builder.build().context("setting up the HTTP client")?;
+        let answer = client.get(url).send().await?;
+        Ok(answer.status().as_u16())
     })
 }
 
@@ -198,3 +274,7 @@ fn check_systemd_unit(runner: &dyn Runner, unit: &str) -> Verdict {
 #[cfg(test)]
 #[path = "health_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "health_tls_tests.rs"]
+mod tls_tests;

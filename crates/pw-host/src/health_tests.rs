@@ -1,22 +1,12 @@
-//! Health checks against this machine: real commands, a temporary log file, and a TCP/HTTP server
-//! on a loopback port 0 started by the test.
+//! Health checks against this machine: real commands, a temporary log file, a TCP/HTTP server
+//! on a loopback port 0 started by the test, and a real TLS server (rustls) with a certificate
+//! for a host name issued by a CA the test makes (rcgen).
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 
 use super::*;
 use crate::runner::LocalRunner;
-
-#[test]
-fn status_lines() {
-    assert_eq!(
-        parse_status_line(b"HTTP/1.1 500 Internal\r\nX: y\r\n"),
-        Some(500)
-    );
-    assert_eq!(parse_status_line(b"HTTP/1.0 200 OK\n"), Some(200));
-    assert_eq!(parse_status_line(b"SSH-2.0-OpenSSH\r\n"), None);
-    assert_eq!(parse_status_line(b"HTTP/1.1 200"), None);
-}
 
 #[test]
 fn command_check() {
@@ -60,12 +50,7 @@ fn tcp_and_http_checks() {
     });
     let timeout = Duration::from_secs(5);
     assert!(run_check(&LocalRunner, &Check::TcpPort { addr, timeout }).is_healthy());
-    let http = |path: &str| HttpCheck {
-        addr,
-        path: path.to_owned(),
-        expect_status: 200,
-        timeout,
-    };
+    let http = |path: &str| HttpCheck::plain(addr, path, 200, timeout);
     let healthy = run_check(&LocalRunner, &Check::Http(http("/health")));
     assert!(healthy.is_healthy(), "{healthy:?}");
     let unhealthy = run_check(&LocalRunner, &Check::Http(http("/other")));
@@ -93,7 +78,7 @@ fn tcp_and_http_checks() {
     assert!(refused.is_unhealthy(), "{refused:?}");
     drop(closed);
     let bad_path = run_check(&LocalRunner, &Check::Http(http("/a b\r\nX: y")));
-    assert!(matches!(bad_path, Verdict::Unhealthy(m) if m.starts_with("invalid HTTP path")));
+    assert!(matches!(bad_path, Verdict::Unhealthy(m) if m.starts_with("invalid HTTP URL")));
 }
 
 #[test]

@@ -209,6 +209,7 @@ impl SimAgent {
                     hooks: None,
                 };
                 CommandResult {
+                    checks: None,
                     status: CommandStatus::Succeeded,
                     message: "simulated install".into(),
                     finished_at: now,
@@ -220,6 +221,7 @@ impl SimAgent {
             other => {
                 shared.other_commands.fetch_add(1, Ordering::Relaxed);
                 CommandResult {
+                    checks: None,
                     status: CommandStatus::Refused,
                     message: format!("pw-loadgen simulates {} only", other.kind()),
                     finished_at: now,

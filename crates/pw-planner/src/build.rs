@@ -519,8 +519,10 @@ fn group_plan(
                     kind: check.kind,
                     target: check.target.clone(),
                     timeout_seconds: check.timeout_seconds,
+                    options: check.options.clone(),
                 })
             })
+            .chain(core_service_check(group))
             .collect(),
         verification_seconds: group.rollout.verification_seconds,
         rollback_buffer_percent: group.rollout.rollback_buffer_percent,
@@ -580,4 +582,15 @@ fn notices(
             format!("{}: patching window done, observation starts", group.name),
         ),
     ]
+}
+
+/// The named default check of a group with core services (`core-service-up`).
+fn core_service_check(group: &crate::policy::GroupPolicy) -> Option<HealthCheckRef> {
+    (!group.core_services.is_empty()).then(|| HealthCheckRef {
+        name: crate::policy::CORE_SERVICE_CHECK.to_owned(),
+        kind: crate::policy::HealthCheckKind::Services,
+        target: group.core_services.join(" "),
+        timeout_seconds: group.core_up_within_seconds,
+        options: crate::policy::CheckOptions::default(),
+    })
 }

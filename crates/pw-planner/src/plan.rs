@@ -80,6 +80,11 @@ pub struct HealthCheckRef {
     pub kind: HealthCheckKind,
     pub target: String,
     pub timeout_seconds: u64,
+    #[serde(
+        default,
+        skip_serializing_if = "crate::policy::CheckOptions::is_default"
+    )]
+    pub options: crate::policy::CheckOptions,
 }
 
 /// One failure budget for the whole rollout (DESIGN.md §9.8).

@@ -191,17 +191,40 @@ pub enum Command {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         plan: Option<crate::PlanRef>,
     },
+    /// Observation (docs/design/agent-protocol.md): run each check once; log checks count the
+    /// lines after `marks` (a file without a mark is marked now and counts from here). The
+    /// result carries a [`crate::CheckRound`]. Never changes the host.
+    RunChecks {
+        rollout: String,
+        checks: Vec<crate::HealthCheckSpec>,
+        #[serde(default)]
+        marks: Vec<crate::LogMarkWire>,
+    },
+    /// Observation's late rollback: reinstall exactly `recorded` (a package recorded absent is
+    /// removed), then run `checks` until they pass or `verification_seconds` end. The result
+    /// carries a [`crate::ChangeReport`] (outcome `rolled_back`, the final versions). A change
+    /// command.
+    LateRollback {
+        rollout: String,
+        recorded: Vec<crate::VersionSeen>,
+        #[serde(default)]
+        checks: Vec<crate::HealthCheckSpec>,
+        verification_seconds: u64,
+    },
 }
 
 impl Command {
     /// Whether running the command changes the host (refused by read-only agents).
     pub fn changes_host(&self) -> bool {
         match self {
-            Command::RefreshInventory | Command::CollectEvidence { .. } => false,
+            Command::RefreshInventory
+            | Command::CollectEvidence { .. }
+            | Command::RunChecks { .. } => false,
             Command::InstallPackages { .. }
             | Command::ApplyChange { .. }
             | Command::RestartServices { .. }
-            | Command::Reboot { .. } => true,
+            | Command::Reboot { .. }
+            | Command::LateRollback { .. } => true,
         }
     }
 
@@ -214,6 +237,8 @@ impl Command {
             Command::CollectEvidence { .. } => "collect_evidence",
             Command::RestartServices { .. } => "restart_services",
             Command::Reboot { .. } => "reboot",
+            Command::RunChecks { .. } => "run_checks",
+            Command::LateRollback { .. } => "late_rollback",
         }
     }
 }
@@ -241,6 +266,9 @@ pub struct CommandResult {
     /// What a `restart_services` or `reboot` did (absent for other commands).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restart: Option<Box<crate::RestartReport>>,
+    /// What a `run_checks` found (absent for other commands).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checks: Option<Box<crate::CheckRound>>,
 }
 
 /// How a command ended.

@@ -9,13 +9,26 @@ use crate::PackagePin;
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum HealthCheckSpec {
-    /// `GET path` on `addr` (e.g. `127.0.0.1:18080`) answers `expect_status`.
+    /// `GET` answers `expect_status`. Either `url` — `http://` or `https://` by host name (the
+    /// URL's name is the TLS server name and the `Host` header; `addr`, when not empty, is an
+    /// IP address to connect to instead of resolving the name, the URL's port kept) — or,
+    /// without `url`, plain HTTP `GET path` on `addr` (`IP:PORT`, e.g. `127.0.0.1:18080`).
     Http {
         name: String,
+        #[serde(default)]
         addr: String,
+        #[serde(default)]
         path: String,
         #[serde(default = "default_status")]
         expect_status: u16,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        url: Option<String>,
+        /// A PEM file on the host of CA certificates trusted instead of the system's roots.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ca_file: Option<String>,
+        /// The whole request's timeout (default 3 s, at most 300 s).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        timeout_seconds: Option<u64>,
     },
     /// A TCP connection to `addr` is accepted.
     Tcp { name: String, addr: String },
@@ -37,6 +50,19 @@ pub enum HealthCheckSpec {
         #[serde(default)]
         max_matches: u64,
     },
+    /// Every systemd unit in `units` active (not applicable without systemd) and every
+    /// `IP:PORT` in `ports` accepting TCP connections, at the latest `within_seconds` after
+    /// the install: still down then, the guard fails the change at once and rolls back, even
+    /// when the verification period is longer (the named default check `core-service-up`, the
+    /// SOP "core service not up within 5 minutes → roll back").
+    ServiceUp {
+        name: String,
+        #[serde(default)]
+        units: Vec<String>,
+        #[serde(default)]
+        ports: Vec<String>,
+        within_seconds: u64,
+    },
 }
 
 fn default_status() -> u16 {
@@ -51,7 +77,8 @@ impl HealthCheckSpec {
             | HealthCheckSpec::Tcp { name, .. }
             | HealthCheckSpec::Command { name, .. }
             | HealthCheckSpec::SystemdUnit { name, .. }
-            | HealthCheckSpec::LogLines { name, .. } => name,
+            | HealthCheckSpec::LogLines { name, .. }
+            | HealthCheckSpec::ServiceUp { name, .. } => name,
         }
     }
 }
@@ -280,6 +307,9 @@ mod tests {
                 addr: "127.0.0.1:18080".into(),
                 path: "/cgi-bin/health".into(),
                 expect_status: 200,
+                url: None,
+                ca_file: None,
+                timeout_seconds: None,
             }],
             verification_seconds: 30,
             protection_steps: vec![ProtectionStep {

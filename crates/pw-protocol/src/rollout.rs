@@ -180,6 +180,35 @@ pub struct RolloutHostView {
     /// reverse, the benchmark before and after (from the report of `command_id`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hooks: Option<Box<crate::HooksReport>>,
+    /// Observation after the rollout's last batch, when the host is (or was) observed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observation: Option<ObservationView>,
+}
+
+/// A host's observation after the last batch (docs/design/rollout-engine.md "Observation").
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ObservationView {
+    /// `observing`, `checking`, `alerted`, `rolling_back`, `passed`, `rolled_back`,
+    /// `rollback_failed`.
+    pub phase: String,
+    pub since: jiff::Timestamp,
+    pub until: jiff::Timestamp,
+    /// Rounds of checks that passed.
+    pub rounds: u32,
+    pub alerts: Vec<ObservationAlertView>,
+    /// An operator may ask for the late rollback now
+    /// (`POST /api/v1/rollouts/{id}/hosts/{host}/late-rollback`).
+    pub rollback_offered: bool,
+    /// The engine's whole observation state (recorded versions, phase data).
+    pub detail: serde_json::Value,
+}
+
+/// A failed round of observation.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ObservationAlertView {
+    pub at: jiff::Timestamp,
+    pub check: String,
+    pub detail: String,
 }
 
 /// `GET /api/v1/rollouts`.

@@ -30,6 +30,7 @@ pub mod control;
 pub mod gate;
 pub mod host;
 pub mod model;
+pub mod observe;
 pub mod persist;
 pub mod plan;
 pub mod policy;
@@ -50,6 +51,10 @@ pub use host::{
     Progress, Rejected, RollbackCause, StateName, Step, next_deadline, on_tick, step,
 };
 pub use model::{ExactVersion, HostId, Recorded, RolloutId, Target, VersionError};
+pub use observe::{
+    Alert as ObservationAlert, Observation, ObserveAction, ObserveEvent, ObserveRejected, Phase,
+    next_due as observation_due, observe,
+};
 pub use persist::{SCHEMA_VERSION, SchemaError, from_json, to_json};
 pub use plan::{BatchKind, BatchSpec, FailurePolicy, HostSpec, Mode, PlanError, RolloutPlan};
 pub use policy::{Backoff, Policy, StepLimits, Timeouts};

@@ -125,7 +125,11 @@ pub fn check_command(command: &Command) -> Result<(), WireError> {
             targets_from_pins("targets", targets).map(drop)
         }
         Command::RestartServices { units, .. } => service_units("units", units).map(drop),
-        Command::Reboot { .. } => Ok(()),
+        Command::Reboot { .. } | Command::RunChecks { .. } => Ok(()),
+        Command::LateRollback { recorded, .. } => {
+            let recorded: Vec<Recorded> = each("recorded", recorded)?;
+            once_each("recorded", recorded.iter().map(|r| &r.package))
+        }
     }
 }
 

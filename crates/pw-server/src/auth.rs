@@ -408,6 +408,16 @@ mod tests {
             ),
             (
                 Method::POST,
+                "/api/v1/rollouts/{id}/hosts/{host}/late-rollback",
+                Access::Operator(Role::Operator),
+            ),
+            (
+                Method::POST,
+                "/api/v1/rollouts/{id}/hosts/{host}/dismiss-alert",
+                Access::Operator(Role::Operator),
+            ),
+            (
+                Method::POST,
                 "/api/v1/operators/{name}/revoke",
                 Access::Operator(Role::Admin),
             ),

@@ -22,6 +22,7 @@ mod inventories;
 mod lease;
 mod notices;
 mod notifications;
+mod observations;
 mod operators;
 mod plans;
 mod risks;
@@ -61,6 +62,7 @@ pub use inventories::InventoryStored;
 pub use lease::SchedulerLease;
 pub use notices::{DeadlineDue, DeadlineNotice, SilentHost};
 pub use notifications::{ChannelSecret, NewNotification, OutboxCounts, OutboxRow};
+pub use observations::{NewObservation, ObservationRow, ObservationUpdate};
 pub use operators::{
     NewSession, OperatorRefusal, OperatorRow, Role, SessionRow, TicketProblem,
     validate_operator_name,

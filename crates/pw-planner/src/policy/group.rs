@@ -2,6 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use super::checks::{check_options, group_extras};
 use super::raw::{RawGroup, RawHealthCheck};
 use super::validate::{Errors, positive_duration, rollout_policy};
 use super::{GroupPolicy, HealthCheck, HealthCheckKind, Protection, RolloutPolicy, defaults};
@@ -47,10 +48,12 @@ pub(super) fn health_check(
     let timeout_seconds =
         positive_duration(&format!("{path}.timeout"), raw.timeout.as_deref(), errors)
             .unwrap_or(defaults::HEALTH_CHECK_TIMEOUT_SECONDS);
+    let options = check_options(&path, kind, raw, errors);
     Some(HealthCheck {
         kind: kind?,
         target: target?,
         timeout_seconds,
+        options,
     })
 }
 
@@ -185,7 +188,12 @@ pub(super) fn group(
         Some(own) => rollout_policy(own, context.rollout, &path("rollout"), errors),
         None => context.rollout.clone(),
     };
+    let (observation, core_services, core_up_within_seconds) =
+        group_extras(name, raw, environment == "production", errors);
     GroupPolicy {
+        core_services,
+        core_up_within_seconds,
+        observation,
         name: name.to_owned(),
         environment,
         staging_counterpart: raw.staging_counterpart.clone(),

@@ -5,6 +5,7 @@
 //! and `[[emergency]]` and `[groups.<name>.members]` to pw-fleet (the controller's fleet
 //! document is this file); they are skipped here. docs/planning.md documents every option.
 
+mod checks;
 mod group;
 mod raw;
 mod validate;
@@ -14,6 +15,10 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+pub use checks::{
+    CORE_SERVICE_CHECK, CheckOptions, CompareOp, LateRollback, ObservationPolicy,
+    PROMQL_INTERVAL_SECONDS, PromqlCondition, Threshold,
+};
 pub use validate::parse_policy;
 
 /// Built-in defaults (documented in docs/planning.md).
@@ -49,6 +54,8 @@ pub mod defaults {
     pub const AGENT_SILENT_SECONDS: u64 = 30 * 60;
     /// Default timeout of one health check.
     pub const HEALTH_CHECK_TIMEOUT_SECONDS: u64 = 60;
+    /// A group's core services must be up this soon after the install (`core-service-up`).
+    pub const CORE_UP_WITHIN_SECONDS: u64 = 5 * 60;
 }
 
 /// A validated policy.
@@ -90,6 +97,12 @@ pub struct GroupPolicy {
     pub health_checks: Vec<String>,
     pub benchmark_hook: Option<String>,
     pub rollout: RolloutPolicy,
+    /// Units and `IP:PORT`s that must be up within `core_up_within_seconds` of the install:
+    /// the named default check [`CORE_SERVICE_CHECK`] (none listed: no such check).
+    pub core_services: Vec<String>,
+    pub core_up_within_seconds: u64,
+    /// Watching after the rollout's last batch (docs/design/rollout-engine.md "Observation").
+    pub observation: ObservationPolicy,
 }
 
 impl GroupPolicy {
@@ -256,6 +269,8 @@ pub struct HealthCheck {
     pub kind: HealthCheckKind,
     pub target: String,
     pub timeout_seconds: u64,
+    /// The kind's own settings (`http`: status, CA file; `promql`: condition, server).
+    pub options: CheckOptions,
 }
 
 /// Kinds of health checks (DESIGN.md §1).
@@ -268,10 +283,14 @@ pub enum HealthCheckKind {
     Command,
     Log,
     Promql,
+    /// Every unit and `IP:PORT` of the target (separated by spaces) up within the timeout.
+    Services,
 }
 
 impl HealthCheckKind {
-    pub const NAMES: [&'static str; 6] = ["systemd", "tcp", "http", "command", "log", "promql"];
+    pub const NAMES: [&'static str; 7] = [
+        "systemd", "tcp", "http", "command", "log", "promql", "services",
+    ];
 
     pub fn parse(text: &str) -> Option<Self> {
         Some(match text {
@@ -281,6 +300,7 @@ impl HealthCheckKind {
             "command" => HealthCheckKind::Command,
             "log" => HealthCheckKind::Log,
             "promql" => HealthCheckKind::Promql,
+            "services" => HealthCheckKind::Services,
             _ => return None,
         })
     }

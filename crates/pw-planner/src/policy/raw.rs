@@ -61,6 +61,11 @@ pub struct RawGroup {
     pub health_checks: Option<Vec<String>>,
     pub benchmark_hook: Option<String>,
     pub rollout: Option<RawRollout>,
+    pub core_services: Option<Vec<String>>,
+    pub core_up_within: Option<String>,
+    pub observation: Option<String>,
+    pub observation_interval: Option<String>,
+    pub late_rollback: Option<String>,
     /// `[groups.<name>.members]`: the controller's membership rules, validated by pw-fleet and
     /// ignored by the planner (whose hosts name their group).
     #[allow(dead_code)]
@@ -95,6 +100,12 @@ pub struct RawHealthCheck {
     pub kind: Option<String>,
     pub target: Option<String>,
     pub timeout: Option<String>,
+    pub expect_status: Option<i64>,
+    pub ca_file: Option<String>,
+    pub connect_to: Option<String>,
+    pub condition: Option<String>,
+    pub prometheus: Option<String>,
+    pub interval: Option<String>,
 }
 
 /// `[protection]`: when protection is mandatory.

@@ -20,7 +20,7 @@ mod aftercare_tests;
 #[cfg(test)]
 mod drill_tests;
 #[cfg(test)]
-mod fixtures;
+pub(crate) mod fixtures;
 #[cfg(test)]
 mod report_tests;
 #[cfg(test)]

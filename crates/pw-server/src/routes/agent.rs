@@ -273,6 +273,10 @@ pub async fn result(
         // `apply_change`; an unknown command id fails the foreign key and is refused below.
         keep_report(&state, &host_id, &id, report).await?;
     }
+    if let Some(round) = &result.checks {
+        // `run_checks` (observation): kept under the command id for the scheduler.
+        keep_report(&state, &host_id, &id, round).await?;
+    }
     if let Some(report) = &result.restart {
         // `restart_services` / `reboot`: checked like a change report (unit names), kept in the
         // same table under the command id for the scheduler.

@@ -167,6 +167,8 @@ pub async fn create_command(
         pw_protocol::Command::ApplyChange { .. }
             | pw_protocol::Command::RestartServices { .. }
             | pw_protocol::Command::Reboot { .. }
+            | pw_protocol::Command::RunChecks { .. }
+            | pw_protocol::Command::LateRollback { .. }
     ) {
         // A rollout's steps: only the scheduler issues them (and only it may say which plan
         // one carries out). A read-only agent started with --allow-approved-plans trusts that

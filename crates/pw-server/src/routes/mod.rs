@@ -83,6 +83,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/rollouts/{id}/emergency"),
     ("post", "/api/v1/rollouts/{id}/hosts/{host}/skip"),
     ("post", "/api/v1/rollouts/{id}/hosts/{host}/defer"),
+    ("post", "/api/v1/rollouts/{id}/hosts/{host}/late-rollback"),
+    ("post", "/api/v1/rollouts/{id}/hosts/{host}/dismiss-alert"),
     ("get", "/api/v1/rollouts/{id}/log"),
     ("delete", "/api/v1/blocked-versions/{package}/{version}"),
     ("get", "/api/v1/fleet"),
@@ -184,6 +186,14 @@ pub fn app(state: AppState) -> Router {
         .route(
             "/api/v1/rollouts/{id}/hosts/{host}/defer",
             post(rollout_ops::defer),
+        )
+        .route(
+            "/api/v1/rollouts/{id}/hosts/{host}/late-rollback",
+            post(rollout_ops::late_rollback),
+        )
+        .route(
+            "/api/v1/rollouts/{id}/hosts/{host}/dismiss-alert",
+            post(rollout_ops::dismiss_alert),
         )
         .route("/api/v1/rollouts/{id}/log", get(rollout_ops::log))
         .route(

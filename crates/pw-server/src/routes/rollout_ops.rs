@@ -57,6 +57,48 @@ pub async fn skip_host(
     Ok(Json(view))
 }
 
+/// `POST /api/v1/rollouts/{id}/hosts/{host}/late-rollback`: observation's late rollback to the
+/// recorded versions, asked by an operator.
+pub async fn late_rollback(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path((id, host)): Path<(String, String)>,
+) -> Result<Json<RolloutView>, ApiError> {
+    use pw_controller::observe::{OperatorAction, request};
+    request(
+        &state.controller,
+        &id,
+        &host,
+        &actor.name,
+        OperatorAction::Rollback,
+    )
+    .await?;
+    Ok(Json(
+        pw_controller::rollouts::load(&state.controller, &id).await?,
+    ))
+}
+
+/// `POST /api/v1/rollouts/{id}/hosts/{host}/dismiss-alert`: keep the change after an
+/// observation alert; observation goes on.
+pub async fn dismiss_alert(
+    State(state): State<AppState>,
+    actor: Actor,
+    Path((id, host)): Path<(String, String)>,
+) -> Result<Json<RolloutView>, ApiError> {
+    use pw_controller::observe::{OperatorAction, request};
+    request(
+        &state.controller,
+        &id,
+        &host,
+        &actor.name,
+        OperatorAction::Dismiss,
+    )
+    .await?;
+    Ok(Json(
+        pw_controller::rollouts::load(&state.controller, &id).await?,
+    ))
+}
+
 /// `POST /api/v1/rollouts/{id}/hosts/{host}/defer`: the restart or reboot the host still needs
 /// waits; the host is done with the deferral (docs/restarts.md).
 pub async fn defer(

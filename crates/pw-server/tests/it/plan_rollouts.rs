@@ -33,6 +33,7 @@ target = "http://localhost:18080/cgi-bin/health"
 [health_checks.latency]
 kind = "promql"
 target = "histogram_quantile(0.99, rate(http_duration_seconds_bucket[5m])) < 0.5"
+prometheus = "http://127.0.0.1:9090"
 
 [groups.web]
 environment = "production"
@@ -249,12 +250,9 @@ async fn an_approved_plan_rolls_out_with_each_hosts_own_targets() {
     );
     let stale = post(&t, json!({"plan": id, "plan_version": 2})).await;
     assert_eq!(expect(stale, "plan_stale", &["version 3"]), 409);
-    // The PromQL check cannot run on an agent: named, unless skipped on purpose.
-    let promql = post(&t, json!({"plan": id})).await;
-    assert_eq!(
-        expect(promql, "plan_not_executable", &["latency", "skip_checks"]),
-        422
-    );
+    // The PromQL check is the controller's gate, not an agent check (a fleet document's
+    // group gates on it: crates/pw-controller/tests/promql_gate.rs); skipping one by a name
+    // the plan does not have is refused.
     let bad_skip = post(&t, json!({"plan": id, "skip_checks": ["latency", "nope"]})).await;
     assert_eq!(expect(bad_skip, "plan_not_executable", &["\"nope\""]), 422);
     assert_eq!(rollout_count(&t).await, 0, "nothing stored on refusal");

@@ -11,12 +11,12 @@ use pw_testbed::repo::packages::{DEMO, DEMO_HEALTH_PATH, DEMO_PORT};
 
 /// `GET /cgi-bin/health` on the host's demo service must answer 200.
 pub fn demo_http(host: &Host, timeout: Duration) -> Check {
-    Check::Http(HttpCheck {
-        addr: SocketAddr::new(IpAddr::V4(host.ip().unwrap()), DEMO_PORT),
-        path: DEMO_HEALTH_PATH.to_owned(),
-        expect_status: 200,
+    Check::Http(HttpCheck::plain(
+        SocketAddr::new(IpAddr::V4(host.ip().unwrap()), DEMO_PORT),
+        DEMO_HEALTH_PATH,
+        200,
         timeout,
-    })
+    ))
 }
 
 /// The demo service's health, waiting up to 10 s for it to come up.

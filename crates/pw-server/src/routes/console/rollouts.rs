@@ -175,10 +175,12 @@ pub async fn detail(
     render(&c, &page)
 }
 
-/// A form whose only field is the session's CSRF token.
+/// A form with the session's CSRF token (and, for a late rollback, the host).
 #[derive(Debug, serde::Deserialize)]
 pub struct CsrfForm {
     pub csrf: Option<String>,
+    #[serde(default)]
+    pub host: Option<String>,
 }
 
 /// `POST /rollouts/{id}/{action}`: pause, resume, stop or retry (the failed hosts).
@@ -196,6 +198,7 @@ pub async fn act(
         "resume" => ("/api/v1/rollouts/{id}/resume", Some(ControlAction::Resume)),
         "stop" => ("/api/v1/rollouts/{id}/stop", Some(ControlAction::Stop)),
         "retry" => ("/api/v1/rollouts/{id}/retry", None),
+        "late-rollback" => ("/api/v1/rollouts/{id}/hosts/{host}/late-rollback", None),
         other => {
             let route = format!("POST /rollouts/{id}/{other}");
             return Err(ApiError::RouteNotFound(route));
@@ -207,9 +210,23 @@ pub async fn act(
         Ok(c) => c,
         Err(answer) => return Ok(answer),
     };
-    let done = match control {
-        Some(action) => rollout_ops::control(&state.controller, &c.operator, &id, action).await,
-        None => rollout_ops::retry_failed(&state.controller, &c.operator, &id).await,
+    let done = match (control, form.host.as_deref()) {
+        (Some(action), _) => {
+            rollout_ops::control(&state.controller, &c.operator, &id, action).await
+        }
+        (None, Some(host)) if action == "late-rollback" => {
+            let asked = pw_controller::observe::OperatorAction::Rollback;
+            match pw_controller::observe::request(&state.controller, &id, host, &c.operator, asked)
+                .await
+            {
+                Ok(()) => rollouts::load(&state.controller, &id).await,
+                Err(refusal) => Err(refusal),
+            }
+        }
+        (None, None) if action == "late-rollback" => Err(pw_controller::Refusal::InvalidRequest(
+            "the late rollback form names no host".into(),
+        )),
+        (None, _) => rollout_ops::retry_failed(&state.controller, &c.operator, &id).await,
     };
     match done {
         Ok(view) => Ok(Redirect::to(&format!("/rollouts/{}", view.id)).into_response()),

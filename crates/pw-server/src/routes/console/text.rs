@@ -227,6 +227,11 @@ pub struct Text {
     pub resume: &'static str,
     pub stop: &'static str,
     pub retry_failed: &'static str,
+    /// Observation after the last batch (rollout page).
+    pub observation: &'static str,
+    pub observing_until: &'static str,
+    pub observation_alerts: &'static str,
+    pub late_rollback: &'static str,
     pub controls: &'static str,
     pub clear_block: &'static str,
     pub live_note: &'static str,
