@@ -60,7 +60,10 @@ async fn observations_start_once_fall_due_and_move_under_their_version(backend: 
         ("{\"a\":1}", Some(100), 1)
     );
     assert!(store.observations_due(99).await.unwrap().is_empty());
-    assert_eq!(store.observations_due(100).await.unwrap(), [row.clone()]);
+    assert_eq!(
+        store.observations_due(100).await.unwrap(),
+        std::slice::from_ref(&row)
+    );
 
     // A round: the command is queued with the transition; the row waits for it.
     let payload = r#"{"kind":"run_checks","rollout":"r1","checks":[]}"#;

@@ -5,6 +5,7 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use pw_controller::observe::OperatorAction;
 use pw_controller::rollout_ops;
 use pw_protocol::{BlockedVersion, DeferRequest, EmergencyRequest, RolloutLog, RolloutView};
 use pw_rollout::ControlAction;
@@ -60,40 +61,30 @@ pub async fn skip_host(
 /// `POST /api/v1/rollouts/{id}/hosts/{host}/late-rollback`: observation's late rollback to the
 /// recorded versions, asked by an operator.
 pub async fn late_rollback(
-    State(state): State<AppState>,
+    state: State<AppState>,
     actor: Actor,
-    Path((id, host)): Path<(String, String)>,
+    path: Path<(String, String)>,
 ) -> Result<Json<RolloutView>, ApiError> {
-    use pw_controller::observe::{OperatorAction, request};
-    request(
-        &state.controller,
-        &id,
-        &host,
-        &actor.name,
-        OperatorAction::Rollback,
-    )
-    .await?;
-    Ok(Json(
-        pw_controller::rollouts::load(&state.controller, &id).await?,
-    ))
+    observation(state, actor, path, OperatorAction::Rollback).await
 }
 
 /// `POST /api/v1/rollouts/{id}/hosts/{host}/dismiss-alert`: keep the change after an
 /// observation alert; observation goes on.
 pub async fn dismiss_alert(
+    state: State<AppState>,
+    actor: Actor,
+    path: Path<(String, String)>,
+) -> Result<Json<RolloutView>, ApiError> {
+    observation(state, actor, path, OperatorAction::Dismiss).await
+}
+
+async fn observation(
     State(state): State<AppState>,
     actor: Actor,
     Path((id, host)): Path<(String, String)>,
+    action: OperatorAction,
 ) -> Result<Json<RolloutView>, ApiError> {
-    use pw_controller::observe::{OperatorAction, request};
-    request(
-        &state.controller,
-        &id,
-        &host,
-        &actor.name,
-        OperatorAction::Dismiss,
-    )
-    .await?;
+    pw_controller::observe::request(&state.controller, &id, &host, &actor.name, action).await?;
     Ok(Json(
         pw_controller::rollouts::load(&state.controller, &id).await?,
     ))
