@@ -248,7 +248,7 @@ mod tests {
                 max_matches: 0,
             })
         );
-        pw_host::logcheck::LinePattern::new(LOG_ERROR_PATTERN, true).unwrap();
+        pw_model::LinePattern::new(LOG_ERROR_PATTERN, true).unwrap();
         assert_eq!(
             to_agent_check(&check(HealthCheckKind::Systemd, "nginx.service")),
             Ok(HealthCheckSpec::SystemdUnit {

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use pw_host::logcheck::LinePattern;
+use pw_model::LinePattern;
 use pw_protocol::{
     BlockedVersion, CreateRollout, HealthCheckSpec, ProtectionStep, RolloutHostView, RolloutList,
     RolloutView,

@@ -10,6 +10,7 @@ mod finding;
 mod inventory;
 mod label;
 mod lifecycle;
+mod line_pattern;
 mod os;
 mod package;
 mod text;
@@ -30,6 +31,7 @@ pub use lifecycle::{
     AcceptanceError, FindingStatus, MAX_ACCEPTANCE, MAX_ACCEPTANCE_REASON_CHARS, TierTally,
     acceptance_covers, check_acceptance, finding_status,
 };
+pub use line_pattern::{LOG_ERROR_WORDS, LinePattern, MAX_PATTERN_LEN, PatternError};
 pub use os::{OsFamily, OsRelease, OsReleaseError};
 pub use package::{PackageName, PackageNameError};
 pub use text::{
