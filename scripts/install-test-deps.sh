@@ -34,6 +34,9 @@ command -v curl >/dev/null || need_apt+=(curl)
 # PostgreSQL (pw-store's tests run on both backends; pw_testbed::postgres creates a throwaway
 # cluster with initdb + pg_ctl from /usr/lib/postgresql/*/bin, as the postgres user via runuser).
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need_apt+=(postgresql)
+# The protection providers' snapshot test (crates/pw-testbed/tests/protection.rs,
+# docs/protection.md): qemu-img internal snapshots of a real qcow2 image (qemu-utils).
+command -v qemu-img >/dev/null || need_apt+=(qemu-utils)
 # The email notification test (crates/patchwarden/tests/notify_cli.rs): a real SMTP server with
 # STARTTLS, Debian's aiosmtpd (run with /usr/bin/python3 -m aiosmtpd).
 [ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'import aiosmtpd' >/dev/null 2>&1 || need_apt+=(python3-aiosmtpd)

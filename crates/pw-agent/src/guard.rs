@@ -19,7 +19,7 @@ use pw_host::restart::UnitVerb;
 use pw_model::PackageName;
 use pw_protocol::{
     ChangeHooks, ChangeOutcome, ChangeReport, CommandResult, CommandStatus, DrillResult,
-    HealthCheckSpec, PackagePin, ProtectionStep, RollbackReason, VersionSeen,
+    HealthCheckSpec, PackagePin, ProtectionResult, ProtectionStep, RollbackReason, VersionSeen,
 };
 use pw_version::DebVersion;
 
@@ -76,7 +76,8 @@ pub fn run_change(
         downgrade: None,
         hooks: HookState::from_journal(&spec.hooks, prior),
     };
-    let outcome = guard.run(prior).unwrap_or_else(|error| {
+    let (ran, resumed) = guard.run_resuming(prior);
+    let outcome = ran.unwrap_or_else(|error| {
         let detail = format!("{error:#}");
         match guard.stage {
             Stage::Untouched => ChangeOutcome::NotStarted { detail },
@@ -91,13 +92,30 @@ pub fn run_change(
     if !spec.hooks.is_empty() {
         report.hooks = Some(Box::new(guard.hooks.report));
     }
+    report.resumed = resumed;
     if let Some(checked) = guard.downgrade {
         report.downgrade = Some(Box::new(crate::downgrade::finish(runner, checked)));
     }
     if let Ok(found) = guard_versions(runner, &spec.targets) {
         report.final_versions = found;
     }
-    let (status, message) = match (&outcome, report.drill.as_ref().map(|d| &d.result)) {
+    let (status, message) = status_and_message(&outcome, &report);
+    report.outcome = outcome;
+    CommandResult {
+        checks: None,
+        status,
+        message,
+        finished_at: Timestamp::now(),
+        change: Some(report),
+        evidence: None,
+        restart: None,
+    }
+}
+
+/// The command's status and message for how the change ended (a failed resume of paused writes
+/// fails it whatever the outcome).
+fn status_and_message(outcome: &ChangeOutcome, report: &ChangeReport) -> (CommandStatus, String) {
+    let (status, message) = match (outcome, report.drill.as_ref().map(|d| &d.result)) {
         (ChangeOutcome::Done, None) => (
             CommandStatus::Succeeded,
             "done: on the targets and healthy".into(),
@@ -129,15 +147,15 @@ pub fn run_change(
             format!("protection step {step} failed (nothing installed): {detail}"),
         ),
     };
-    report.outcome = outcome;
-    CommandResult {
-        checks: None,
-        status,
-        message,
-        finished_at: Timestamp::now(),
-        change: Some(report),
-        evidence: None,
-        restart: None,
+    match report.resumed.iter().find(|r| !r.ok) {
+        Some(failed) => (
+            CommandStatus::Failed,
+            format!(
+                "{message}; resuming writes ({}) failed: {}",
+                failed.name, failed.detail
+            ),
+        ),
+        None => (status, message),
     }
 }
 
@@ -155,6 +173,30 @@ struct Guard<'a> {
 }
 
 impl Guard<'_> {
+    /// [`Guard::run`] between the resumes of paused writes (docs/protection.md): a pause an
+    /// agent that stopped mid-change left is resumed first (and the step runs again if the
+    /// change goes on); what this run paused is resumed on every path — done, failed, rolled
+    /// back, an error, a panic. Returns the run's result and every resume.
+    fn run_resuming(
+        &mut self,
+        prior: &[GuardStep],
+    ) -> (anyhow::Result<ChangeOutcome>, Vec<ProtectionResult>) {
+        let (runner, spec) = (self.runner, self.spec);
+        let (id, steps) = (&spec.id, &spec.protection);
+        let left_paused = crate::unprotect::paused_in(prior, steps);
+        let mut resumed = crate::unprotect::resume(runner, self.log, id, &left_paused);
+        let prior: Vec<GuardStep> = (prior.iter().cloned())
+            .chain(resumed.iter().map(|result| GuardStep::Resumed {
+                result: result.clone(),
+            }))
+            .collect();
+        let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.run(&prior)))
+            .unwrap_or_else(|_| Err(anyhow::anyhow!("the change guard panicked")));
+        let paused = crate::unprotect::paused_now(&self.report.protection, steps);
+        resumed.extend(crate::unprotect::resume(runner, self.log, id, &paused));
+        (ran, resumed)
+    }
+
     fn journal(&mut self, step: GuardStep) -> anyhow::Result<()> {
         self.log.record(&JournalEntry::Progress {
             id: self.spec.id.clone(),
@@ -188,6 +230,7 @@ impl Guard<'_> {
                 // back to the recorded versions.
                 self.stage = Stage::Installing;
                 self.report.recorded = versions.clone();
+                self.report.protection = protect::journaled(prior);
                 let recorded = to_recorded(&versions)?;
                 if let Some(passed) = prior.iter().find_map(|s| match s {
                     GuardStep::Verified { passed } => Some(passed.clone()),
@@ -226,15 +269,15 @@ impl Guard<'_> {
         self.benchmark_before()?;
         if !self.spec.protection.is_empty() {
             self.stage = Stage::Protecting;
-            let results = protect::run_steps(
+            protect::run_steps(
                 self.runner,
                 self.log,
                 &self.spec.id,
                 &self.spec.protection,
                 prior,
+                &mut self.report.protection,
             )?;
-            self.report.protection = results.clone();
-            if let Some(failed) = results.last().filter(|r| !r.ok) {
+            if let Some(failed) = self.report.protection.last().filter(|r| !r.ok) {
                 return Ok(ChangeOutcome::ProtectionFailed {
                     step: failed.name.clone(),
                     detail: failed.detail.clone(),
@@ -346,7 +389,7 @@ impl Guard<'_> {
         reason: RollbackReason,
         detail: String,
     ) -> anyhow::Result<ChangeOutcome> {
-        let detail = match self.restore(recorded, &detail)? {
+        let detail = match self.restore_with(recorded, &detail, true)? {
             Restored::NotRestored(why) => {
                 return Ok(ChangeOutcome::Failed {
                     detail: format!("{detail}; then the rollback failed {why}"),
@@ -367,6 +410,37 @@ impl Guard<'_> {
     /// reverse the migrations that ran, put every package back to its recorded version (apt
     /// checks the versions afterwards), start the units, then run the checks.
     fn restore(&mut self, recorded: &[RecordedVersion], detail: &str) -> anyhow::Result<Restored> {
+        self.restore_with(recorded, detail, false)
+    }
+
+    /// Puts back the data of the protection steps' backups and snapshots (`unprotect.rs`):
+    /// `Ok(Err(why))` when one could not be restored. `Err` only when the journal fails.
+    fn restore_data(&mut self) -> anyhow::Result<Result<(), String>> {
+        self.report.restored = crate::unprotect::restore_data(
+            self.runner,
+            self.log,
+            &self.spec.id,
+            &self.spec.protection,
+            &self.report.protection,
+        )?;
+        Ok(match self.report.restored.iter().find(|r| !r.ok) {
+            Some(failed) => Err(format!(
+                "(back on the recorded versions, but restoring the data of {} failed): {}",
+                failed.name, failed.detail
+            )),
+            None => Ok(()),
+        })
+    }
+
+    /// [`Guard::restore`]; with `data` (a failure's rollback, not the drill's) the backups and
+    /// snapshots of the protection steps are put back once the versions are, before the units
+    /// start and the checks run again (docs/protection.md).
+    fn restore_with(
+        &mut self,
+        recorded: &[RecordedVersion],
+        detail: &str,
+        data: bool,
+    ) -> anyhow::Result<Restored> {
         // Log checks after a rollback count only lines written from the rollback on (the
         // failed version's lines are why we roll back).
         let marks = checks::marks(self.runner, &self.spec.checks)?;
@@ -378,6 +452,12 @@ impl Guard<'_> {
         let _ = self.units(UnitVerb::Stop);
         let reverse_failed = self.migrate_reverse()?;
         let outcome = apt::rollback(self.runner, recorded)?;
+        // The data goes back once the versions are, before the units start again.
+        let data_restored = if data && outcome.succeeded() {
+            self.restore_data()?
+        } else {
+            Ok(())
+        };
         let started = self.units(UnitVerb::Start);
         if !outcome.succeeded() {
             return Ok(Restored::NotRestored(format!(
@@ -395,6 +475,9 @@ impl Guard<'_> {
             return Ok(Restored::NotRestored(format!(
                 "(the recorded versions are back, but {detail})"
             )));
+        }
+        if let Err(why) = data_restored {
+            return Ok(Restored::NotRestored(why));
         }
         Ok(Restored::Checked(verify(
             self.runner,
@@ -503,3 +586,7 @@ mod tests;
 #[cfg(test)]
 #[path = "guard_core_tests.rs"]
 mod core_tests;
+
+#[cfg(test)]
+#[path = "guard_protect_tests.rs"]
+mod protect_tests;

@@ -88,6 +88,7 @@ impl Runner for FakeHost {
             }
             "test" | "systemctl" => out(0, String::new()),
             "pause-writes" => out(3, "cannot reach the database\n".into()),
+            "pause-ok" | "resume-ok" => out(0, String::new()),
             // Real files for the log checks; 1.0-3 logs an error line when installed.
             "stat" | "tail" => {
                 drop(version);
@@ -212,11 +213,12 @@ fn a_change_interrupted_before_verification_is_rolled_back_after_a_restart() {
     assert_eq!(*host.version.lock().unwrap(), "1.0-1");
 }
 
-fn step(name: &str, program: &str) -> ProtectionStep {
+pub(super) fn step(name: &str, program: &str) -> ProtectionStep {
     ProtectionStep {
         name: name.into(),
         argv: vec![program.into(), "--now".into()],
         timeout_seconds: 5,
+        provider: None,
     }
 }
 
@@ -288,6 +290,7 @@ fn protection_steps_run_before_the_install_and_finished_ones_are_not_rerun_after
                 ok: true,
                 detail: "snapshot --now exited 0".into(),
                 from_journal: false,
+                record: None,
             },
         },
         GuardStep::Protecting {

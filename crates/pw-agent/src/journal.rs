@@ -32,7 +32,8 @@ pub enum JournalEntry {
 /// The steps of the agent's change guard, in order. After a restart, a change whose journal
 /// shows `installing` but no `verified` is rolled back to the recorded versions; one that
 /// stopped before `installing` goes on from there (protection steps with a `protected` line are
-/// not run again); a drill goes on from its last journaled stage (guard's `drill.rs`).
+/// not run again, except a pause step resumed since); a pause step started but not `resumed`
+/// is resumed first thing after a restart; a drill goes on from its last journaled stage (guard's `drill.rs`).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(tag = "step", rename_all = "snake_case")]
 pub enum GuardStep {
@@ -44,6 +45,11 @@ pub enum GuardStep {
     Protecting { name: String },
     /// A protection step finished (`ok` or not).
     Protected { result: ProtectionResult },
+    /// A pause-writes step was resumed (at the end of the change, or after a restart found it
+    /// paused: it is paused again if the change goes on).
+    Resumed { result: ProtectionResult },
+    /// A backup was restored or a snapshot reverted after the rollback to the recorded versions.
+    Restored { result: ProtectionResult },
     /// About to install the targets.
     Installing,
     /// The install finished.

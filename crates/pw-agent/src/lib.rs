@@ -15,6 +15,7 @@ mod protect;
 mod report;
 pub mod restart;
 mod runner;
+mod unprotect;
 
 pub use client::{enrollment_client, mtls_client, mtls_config, send_json};
 pub use evidence::collect_evidence;

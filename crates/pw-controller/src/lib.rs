@@ -20,6 +20,7 @@ mod plan_rollout;
 mod plan_rollouts;
 pub mod plans;
 pub mod promql;
+pub mod protection;
 mod recipe;
 pub mod reports;
 pub mod restarts;

@@ -11,8 +11,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use pw_model::{InstalledPackage, PackageName};
 use pw_planner::Plan;
+use pw_planner::plan::GroupPlan;
 use pw_planner::policy::{Protection, RECORD_VERSIONS_STEP};
 use pw_planner::schedule::BatchKind as PlannedKind;
+use pw_protocol::ProtectionStep;
 use pw_rollout::{
     BatchKind, BatchSpec, ExactVersion, FailurePolicy, HostId, HostSpec, RolloutId, RolloutPlan,
     Target,
@@ -104,6 +106,41 @@ pub fn rollout_from_plan(
     })
 }
 
+/// The agent steps carrying out the group's protection (its providers, pause writes first);
+/// a protection step without a provider is a problem naming the fleet document's key.
+fn protection_steps(group: &GroupPlan, problems: &mut Vec<String>) -> Vec<ProtectionStep> {
+    for step in &group.protection_steps {
+        if step == RECORD_VERSIONS_STEP {
+            continue;
+        }
+        let problem = match Protection::from_step_text(step) {
+            Some(protection)
+                if group
+                    .protection_providers
+                    .iter()
+                    .any(|p| p.protection == protection) =>
+            {
+                continue;
+            }
+            Some(protection) => format!(
+                "no provider is configured for it (add [[groups.{}.providers.{}]] to the fleet document, docs/protection.md)",
+                group.name,
+                protection.as_str()
+            ),
+            None => "unknown protection step".to_owned(),
+        };
+        problems.push(format!(
+            "group {}: protection step {step:?} must run before each host changes: {problem}",
+            group.name
+        ));
+    }
+    group
+        .protection_providers
+        .iter()
+        .map(|p| p.step.clone())
+        .collect()
+}
+
 /// Every skipped check must be one of the plan's.
 fn check_skips(plan: &Plan, skip: &[String], problems: &mut Vec<String>) {
     let known_checks: BTreeSet<&str> = plan
@@ -157,19 +194,7 @@ fn group_recipes(
             .canary_max_failures
             .min(group.canary_max_failures);
         out.failure.continue_after_failed_batch &= group.continue_after_failed_batch;
-        for step in &group.protection_steps {
-            if step == RECORD_VERSIONS_STEP {
-                continue;
-            }
-            let why = match Protection::from_step_text(step) {
-                Some(_) => "the agent cannot run protection steps yet",
-                None => "unknown protection step",
-            };
-            problems.push(format!(
-                "group {}: protection step {step:?} must run before each host changes: {why}",
-                group.name
-            ));
-        }
+        let protection = protection_steps(group, problems);
         let mut checks = Vec::new();
         for check in group
             .health_checks
@@ -191,6 +216,7 @@ fn group_recipes(
             GroupRecipe {
                 checks,
                 verification_seconds: group.verification_seconds,
+                protection,
             },
         );
     }

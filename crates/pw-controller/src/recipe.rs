@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use pw_protocol::{ChangeHooks, HealthCheckSpec, PlanRef};
+use pw_protocol::{ChangeHooks, HealthCheckSpec, PlanRef, ProtectionStep};
 use serde::{Deserialize, Serialize};
 
 /// One group's part of an `apply_change`.
@@ -14,6 +14,10 @@ use serde::{Deserialize, Serialize};
 pub struct GroupRecipe {
     pub checks: Vec<HealthCheckSpec>,
     pub verification_seconds: u64,
+    /// The group's protection providers as agent steps (docs/protection.md); absent in recipes
+    /// stored before they existed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub protection: Vec<ProtectionStep>,
 }
 
 /// The stored form, read by the scheduler for every command it emits.
@@ -61,6 +65,18 @@ impl Recipe {
         }
     }
 
+    /// The protection steps of a plan group's hosts (none for ad-hoc rollouts, whose steps are
+    /// stored with the rollout).
+    pub fn protection_for_group(&self, group: &str) -> Vec<ProtectionStep> {
+        match self {
+            Recipe::AdHoc(_) => Vec::new(),
+            Recipe::Plan { groups, .. } => groups
+                .get(group)
+                .map(|g| g.protection.clone())
+                .unwrap_or_default(),
+        }
+    }
+
     /// The plan an `apply_change` carries out, if any.
     pub fn plan(&self) -> Option<&PlanRef> {
         match self {
@@ -98,6 +114,7 @@ mod tests {
                 GroupRecipe {
                     checks: vec![check.clone()],
                     verification_seconds: 900,
+                    protection: vec![],
                 },
             )]),
             hooks: ChangeHooks {

@@ -236,6 +236,7 @@ async fn view(state: &Controller, row: RolloutRow) -> Result<RolloutView, Refusa
         .map(|h| pins(&h.targets))
         .unwrap_or_default();
     let mut observed = crate::observe::views(state, &row.id).await?;
+    let mut protection = crate::protection::by_host(&state.store, &row.id).await?;
     let mut hosts = Vec::new();
     for host in state.store.rollout_hosts(&row.id).await? {
         let mut detail: serde_json::Value =
@@ -259,6 +260,7 @@ async fn view(state: &Controller, row: RolloutRow) -> Result<RolloutView, Refusa
             observation: observed.remove(&host.host_id),
             downgrade,
             hooks,
+            protection: protection.remove(&host.host_id).unwrap_or_default(),
             targets: pins(host_targets),
             group: group.to_owned(),
             host_id: host.host_id,

@@ -325,7 +325,11 @@ impl Ctx<'_> {
             targets: pw_rollout::wire::pins(targets),
             checks,
             verification_seconds,
-            protection_steps: self.protection_steps.clone(),
+            protection_steps: [
+                self.protection_steps.clone(),
+                self.recipe.protection_for_group(group),
+            ]
+            .concat(),
             plan: self.recipe.plan().cloned(),
             drill: self.plan.drills_host(host),
             hooks: self.recipe.hooks(),

@@ -4,7 +4,8 @@
 //! machines (parsing lives in the pure `pw-inventory`); apt/dpkg changes and queries ([`apt`]) and
 //! health checks ([`health`], log lines in [`logcheck`]), and read-only evidence for change plans
 //! ([`evidence`]), and what the host still needs after a change — restarts, a reboot
-//! ([`restart`]). Commands are argv only, never a shell, and go through a
+//! ([`restart`]); protection providers — file and PostgreSQL backups verified by a restore,
+//! qemu-img snapshots, pause/resume and snapshot hooks ([`protection`]). Commands are argv only, never a shell, and go through a
 //! [`Runner`] so the same code drives this machine or a test container.
 
 pub mod apt;
@@ -14,6 +15,7 @@ pub mod health;
 mod inventory;
 pub mod logcheck;
 pub mod permissions;
+pub mod protection;
 pub mod restart;
 pub mod runner;
 

@@ -203,6 +203,8 @@ impl SimAgent {
                     passed_checks: Vec::new(),
                     failed_check: None,
                     protection: Vec::new(),
+                    restored: Vec::new(),
+                    resumed: Vec::new(),
                     drill: None,
                     restart: None,
                     downgrade: None,

@@ -510,6 +510,7 @@ fn group_plan(
         rpo_seconds: group.rpo_seconds,
         protection_required,
         protection_steps,
+        protection_providers: group.providers.clone(),
         health_checks: group
             .health_checks
             .iter()

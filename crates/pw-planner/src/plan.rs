@@ -59,6 +59,10 @@ pub struct GroupPlan {
     pub protection_required: bool,
     /// Protection steps run on every host before it changes, in order.
     pub protection_steps: Vec<String>,
+    /// The providers that carry out `protection_steps` on the agents (from the fleet
+    /// document's `[[groups.<name>.providers.<protection>]]`; docs/protection.md).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub protection_providers: Vec<crate::policy::ProvidedStep>,
     pub health_checks: Vec<HealthCheckRef>,
     pub verification_seconds: u64,
     pub rollback_buffer_percent: f64,

@@ -83,16 +83,21 @@ impl HealthCheckSpec {
     }
 }
 
-/// A protection step (snapshot, backup with restore check, pause writes): a program run by the
-/// agent's guard after the exact versions were recorded and before anything is installed. argv
-/// only, never a shell; a non-zero exit or the timeout fails the change before the install.
+/// A protection step (snapshot, backup with restore check, pause writes) run by the agent's
+/// guard after the exact versions were recorded and before anything is installed: either a bare
+/// program (`argv`, never a shell; a non-zero exit or the timeout fails the change before the
+/// install) or a `provider` (docs/protection.md) whose backup or snapshot is verified, recorded,
+/// and restored when the guard rolls back. Exactly one of the two.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProtectionStep {
     pub name: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub argv: Vec<String>,
     #[serde(default = "default_step_timeout")]
     pub timeout_seconds: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<crate::ProtectionProvider>,
 }
 
 /// Longest timeout of one protection step (a day).
@@ -103,26 +108,27 @@ fn default_step_timeout() -> u64 {
 }
 
 impl ProtectionStep {
-    /// Refuses a step without a name or program, with an option-like program, or with a timeout
-    /// outside 1 s ..= [`MAX_PROTECTION_TIMEOUT_SECS`]; the message names the step.
+    /// Refuses a step without a name, with neither or both of a program and a provider, with an
+    /// option-like program, a provider with bad parameters, or a timeout outside
+    /// 1 s ..= [`MAX_PROTECTION_TIMEOUT_SECS`]; the message names the step.
     pub fn validate(&self) -> Result<(), String> {
         let name = &self.name;
         if name.trim().is_empty() {
             return Err("a protection step needs a name".into());
         }
-        match self.argv.first() {
-            None => return Err(format!("protection step {name:?}: argv is empty")),
-            Some(program) if program.is_empty() || program.starts_with('-') => {
+        match (&self.provider, self.argv.is_empty()) {
+            (Some(_), false) => {
                 return Err(format!(
-                    "protection step {name:?}: {program:?} is not a program"
+                    "protection step {name:?}: give argv or a provider, not both"
                 ));
             }
-            Some(_) => {}
-        }
-        if self.argv.iter().any(|arg| arg.contains('\0')) {
-            return Err(format!(
-                "protection step {name:?}: an argument contains NUL"
-            ));
+            (Some(provider), true) => provider
+                .validate()
+                .map_err(|e| format!("protection step {name:?}: {e}"))?,
+            (None, _) => crate::protection::argv("argv", &self.argv).map_err(|e| {
+                let e = e.strip_prefix("argv: ").unwrap_or(&e);
+                format!("protection step {name:?}: {e}")
+            })?,
         }
         if !(1..=MAX_PROTECTION_TIMEOUT_SECS).contains(&self.timeout_seconds) {
             return Err(format!(
@@ -155,6 +161,9 @@ pub struct ProtectionResult {
     /// Finished before the agent restarted (from its journal): not run again.
     #[serde(default)]
     pub from_journal: bool,
+    /// The backup or snapshot a provider step took (docs/protection.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record: Option<crate::ProtectionRecord>,
 }
 
 /// A package's exact version as found on the host; `None` when it is not installed.
@@ -217,6 +226,13 @@ pub struct ChangeReport {
     /// The protection steps run (or found finished in the journal), in order.
     #[serde(default)]
     pub protection: Vec<ProtectionResult>,
+    /// Data put back after a rollback to the recorded versions (backup restored, snapshot
+    /// reverted), in reverse order of the steps.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub restored: Vec<ProtectionResult>,
+    /// Pause-writes steps resumed when the change ended (or after an agent restart).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resumed: Vec<ProtectionResult>,
     /// The rollback drill, when the command asked for one and the install was verified.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub drill: Option<crate::DrillReport>,
@@ -273,6 +289,8 @@ impl ChangeReport {
             passed_checks: vec![],
             failed_check: None,
             protection: vec![],
+            restored: vec![],
+            resumed: vec![],
             drill: None,
             restart: None,
             downgrade: None,
@@ -316,6 +334,7 @@ mod tests {
                 name: "snapshot".into(),
                 argv: vec!["/usr/local/sbin/snap".into(), "create".into()],
                 timeout_seconds: 60,
+                provider: None,
             }],
             plan: None,
             drill: true,
@@ -338,6 +357,8 @@ mod tests {
             passed_checks: vec![],
             failed_check: Some("http".into()),
             protection: vec![],
+            restored: vec![],
+            resumed: vec![],
             drill: None,
             restart: None,
             downgrade: None,
@@ -403,6 +424,7 @@ mod tests {
             name: name.into(),
             argv: argv.iter().map(|a| (*a).to_owned()).collect(),
             timeout_seconds,
+            provider: None,
         };
         assert!(validate_protection_steps(&[step("snap", &["lvcreate", "-s"], 60)]).is_ok());
         for (bad, wanted) in [

@@ -15,6 +15,7 @@ mod hooks;
 mod observe;
 mod operators;
 mod plans;
+mod protection;
 mod restart;
 mod rollout;
 
@@ -29,6 +30,7 @@ pub use hooks::*;
 pub use observe::*;
 pub use operators::*;
 pub use plans::*;
+pub use protection::*;
 pub use restart::*;
 pub use rollout::*;
 

@@ -183,6 +183,10 @@ pub struct RolloutHostView {
     /// Observation after the rollout's last batch, when the host is (or was) observed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observation: Option<ObservationView>,
+    /// Backups and snapshots the change's protection providers took, with their restores
+    /// (docs/protection.md).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub protection: Vec<crate::ProtectionRecordView>,
 }
 
 /// A host's observation after the last batch (docs/design/rollout-engine.md "Observation").

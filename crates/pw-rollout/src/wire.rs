@@ -410,7 +410,10 @@ mod tests {
                 ok: true,
                 detail: "exit 0".into(),
                 from_journal: true,
+                record: None,
             }],
+            restored: vec![],
+            resumed: vec![],
             drill: Some(DrillReport {
                 rolled_back_to: vec![seen("nginx", Some("1.1"))],
                 rollback_checks: vec!["web".into()],

@@ -25,6 +25,7 @@ mod notifications;
 mod observations;
 mod operators;
 mod plans;
+mod protection;
 mod risks;
 mod rollout_control;
 mod rollouts;

@@ -3,8 +3,10 @@
 //! SHA-256>`, with tini as entrypoint and `sleep infinity` as command. [`ImageVariant::Python`]
 //! adds python3 and python3-apt (for Ansible's apt module in the peer benchmark) and is tagged
 //! `pw-testbed-debian12-python:<hash>`; [`ImageVariant::Systemd`] adds systemd (not running) and
-//! adduser for the package test (`pw-testbed-debian12-systemd:<hash>`); the other end-to-end
-//! tests use [`ImageVariant::Base`].
+//! adduser for the package test (`pw-testbed-debian12-systemd:<hash>`);
+//! [`ImageVariant::Postgres`] adds Debian's `postgresql` (cluster 15/main created, not running)
+//! for the PostgreSQL backup provider's tests (`pw-testbed-debian12-postgres:<hash>`); the other
+//! end-to-end tests use [`ImageVariant::Base`].
 
 use std::path::Path;
 use std::time::Duration;
@@ -31,6 +33,9 @@ pub enum ImageVariant {
     /// Base plus `systemd` (installed, not running: PID 1 stays tini) for `systemd-analyze
     /// verify` of installed units, and `adduser` for the maintainer scripts of the package test.
     Systemd,
+    /// Base plus `postgresql` (Debian 12's PostgreSQL 15; start it with `pg_ctlcluster 15 main
+    /// start`) for the PostgreSQL backup provider (docs/protection.md).
+    Postgres,
 }
 
 impl ImageVariant {
@@ -40,6 +45,7 @@ impl ImageVariant {
             ImageVariant::Base => &[],
             ImageVariant::Python => &["python3", "python3-apt"],
             ImageVariant::Systemd => &["systemd", "adduser"],
+            ImageVariant::Postgres => &["postgresql"],
         }
     }
 
@@ -49,6 +55,7 @@ impl ImageVariant {
             ImageVariant::Base => IMAGE_REPOSITORY.to_owned(),
             ImageVariant::Python => format!("{IMAGE_REPOSITORY}-python"),
             ImageVariant::Systemd => format!("{IMAGE_REPOSITORY}-systemd"),
+            ImageVariant::Postgres => format!("{IMAGE_REPOSITORY}-postgres"),
         }
     }
 }

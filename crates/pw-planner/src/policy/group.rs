@@ -163,6 +163,12 @@ pub(super) fn group(
         raw.protection.as_deref().unwrap_or_default(),
         errors,
     );
+    let providers = super::providers::providers(
+        &path("providers"),
+        raw.providers.as_ref(),
+        &protection,
+        errors,
+    );
     let mut health_checks = Vec::new();
     for (index, check) in raw.health_checks.iter().flatten().enumerate() {
         if context.health_checks.contains_key(check) {
@@ -203,6 +209,7 @@ pub(super) fn group(
         windows,
         blackouts: raw.blackouts.clone().unwrap_or_default(),
         protection,
+        providers,
         health_checks,
         benchmark_hook: raw.benchmark_hook.clone().filter(|h| !h.trim().is_empty()),
         rollout,

@@ -7,6 +7,7 @@
 
 mod checks;
 mod group;
+mod providers;
 mod raw;
 mod validate;
 
@@ -19,6 +20,7 @@ pub use checks::{
     CORE_SERVICE_CHECK, CheckOptions, CompareOp, LateRollback, ObservationPolicy,
     PROMQL_INTERVAL_SECONDS, PromqlCondition, Threshold,
 };
+pub use providers::{DEFAULT_RETENTION_SECS, DEFAULT_TIMEOUT_SECS, ProvidedStep};
 pub use validate::parse_policy;
 
 /// Built-in defaults (documented in docs/planning.md).
@@ -94,6 +96,9 @@ pub struct GroupPolicy {
     #[serde(skip)]
     pub blackouts: Vec<toml::Value>,
     pub protection: Vec<Protection>,
+    /// `[[groups.<name>.providers.<protection>]]`: the agent steps carrying out `protection`
+    /// (pause writes, then snapshots, then backups; docs/protection.md).
+    pub providers: Vec<ProvidedStep>,
     pub health_checks: Vec<String>,
     pub benchmark_hook: Option<String>,
     pub rollout: RolloutPolicy,

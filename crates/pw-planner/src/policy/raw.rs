@@ -58,6 +58,8 @@ pub struct RawGroup {
     /// pw-calendar `BlackoutSpec` tables, passed through untouched.
     pub blackouts: Option<Vec<toml::Value>>,
     pub protection: Option<Vec<String>>,
+    /// `[[groups.<name>.providers.<protection>]]` tables (`providers.rs`).
+    pub providers: Option<BTreeMap<String, Vec<super::providers::RawProvider>>>,
     pub health_checks: Option<Vec<String>>,
     pub benchmark_hook: Option<String>,
     pub rollout: Option<RawRollout>,

@@ -244,3 +244,136 @@ fn notification_thresholds_default_and_are_positive_durations() {
     );
     check_error(&zero, "notifications.deadline_near", "\"soon\"", "");
 }
+
+#[test]
+fn protection_providers_become_agent_steps_pause_first() {
+    let body = r#"environment = "production"
+rpo = "1h"
+protection = ["backup", "pause-writes", "snapshot"]
+[[groups.db.providers.backup]]
+kind = "postgres"
+database = "app"
+dir = "/var/backups/pw"
+retention = "3d"
+timeout = "30m"
+[[groups.db.providers.backup]]
+kind = "files"
+paths = ["/etc/app", "/srv/app/data"]
+dir = "/var/backups/pw-files"
+[[groups.db.providers.pause-writes]]
+pause = ["/usr/local/sbin/app-ctl", "pause"]
+resume = ["/usr/local/sbin/app-ctl", "resume"]
+[[groups.db.providers.snapshot]]
+kind = "qemu"
+image = "/var/lib/vm/db.qcow2"
+"#;
+    let policy = parse_policy(&group("db", body)).unwrap();
+    let steps: Vec<(&str, &str, u64)> = policy.groups["db"]
+        .providers
+        .iter()
+        .map(|p| {
+            let provider = p.step.provider.as_ref().unwrap();
+            (
+                p.step.name.as_str(),
+                provider.kind(),
+                p.step.timeout_seconds,
+            )
+        })
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            ("pause-writes", "pause_writes", 600),
+            ("snapshot", "qemu_snapshot", 600),
+            ("backup", "postgres_backup", 1800),
+            ("backup-2", "files_backup", 600),
+        ]
+    );
+    let Some(pw_protocol::ProtectionProvider::PostgresBackup {
+        os_user,
+        retention_seconds,
+        ..
+    }) = &policy.groups["db"].providers[2].step.provider
+    else {
+        panic!("{:?}", policy.groups["db"].providers);
+    };
+    assert_eq!(
+        (os_user.as_str(), *retention_seconds),
+        ("postgres", 3 * 86_400)
+    );
+    let snapshot = &policy.groups["db"].providers[1].step.provider;
+    assert!(
+        matches!(snapshot, Some(pw_protocol::ProtectionProvider::QemuSnapshot { retention_seconds, .. }) if *retention_seconds == DEFAULT_RETENTION_SECS)
+    );
+}
+
+#[test]
+fn bad_providers_are_refused_with_their_key_paths() {
+    let body = r#"environment = "staging"
+protection = ["backup"]
+[[groups.db.providers.backup]]
+kind = "postgres"
+database = "app; drop table x"
+dir = "backups"
+[[groups.db.providers.backup]]
+kind = "tape"
+[[groups.db.providers.backup]]
+kind = "files"
+paths = ["/etc"]
+dir = "/b"
+image = "/x.qcow2"
+timeout = "2d"
+[[groups.db.providers.snapshot]]
+kind = "qemu"
+image = "/x.qcow2"
+[[groups.db.providers.pause-writes]]
+pause = ["x"]
+"#;
+    let text = group("db", body);
+    check_error(
+        &text,
+        "groups.db.providers.backup[0].database",
+        "\"app; drop table x\"",
+        "letters, digits",
+    );
+    check_error(
+        &text,
+        "groups.db.providers.backup[1].kind",
+        "\"tape\"",
+        "\"files\" or \"postgres\"",
+    );
+    check_error(
+        &text,
+        "groups.db.providers.backup[2].image",
+        "set",
+        "not used by a files_backup",
+    );
+    check_error(
+        &text,
+        "groups.db.providers.backup[2].timeout",
+        "172800 s",
+        "at most 24h",
+    );
+    check_error(
+        &text,
+        "groups.db.providers.snapshot",
+        "\"snapshot\"",
+        "does not name",
+    );
+    check_error(
+        &text,
+        "groups.db.providers.pause-writes[0].resume",
+        "nothing",
+        "argv is empty",
+    );
+    let text = group(
+        "db",
+        "environment = \"staging\"\n[[groups.db.providers.tape]]\nkind = \"x\"\n",
+    );
+    check_error(
+        &text,
+        "groups.db.providers.tape",
+        "\"tape\"",
+        "unknown protection",
+    );
+}

@@ -272,6 +272,13 @@ pub async fn result(
         // Kept before the result, so the scheduler always finds the report of a finished
         // `apply_change`; an unknown command id fails the foreign key and is refused below.
         keep_report(&state, &host_id, &id, report).await?;
+        // The backups and snapshots it took (docs/protection.md); losing them must not lose
+        // the result, so a failure is logged.
+        if let Err(error) =
+            pw_controller::protection::record(&state.store, &host_id, &id, report).await
+        {
+            tracing::warn!(command_id = %id, "protection records not stored: {error:#}");
+        }
     }
     if let Some(round) = &result.checks {
         // `run_checks` (observation): kept under the command id for the scheduler.

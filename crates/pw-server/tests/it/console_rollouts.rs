@@ -108,3 +108,64 @@ async fn a_rollout_is_watched_paused_and_resumed_in_the_console() {
         "the pause is in the operation log: {log}"
     );
 }
+
+/// The guard's answer with a verified PostgreSQL backup restored after the rollback.
+fn answer_with_backup(command: &Value) -> (String, Option<Value>) {
+    let (status, change) = crate::fleet::guard_answer(command);
+    let mut change = change.unwrap();
+    change["protection"][0]["record"] = serde_json::json!({
+        "kind": "postgres_backup", "name": "pw-1764842400-db-r1",
+        "taken_at": "2026-12-04T10:00:00Z", "size_bytes": 3_500_000, "status": "verified",
+        "location": "/var/backups/pw/pw-1764842400-db-r1/app.dump",
+        "expires_at": "2026-12-11T10:00:00Z", "take_ms": 420, "verify_ms": 910,
+        "detail": "2 tables, 20002 rows match", "pruned": []});
+    change["restored"] = serde_json::json!([{"name": "db", "ok": true,
+        "detail": "restored into app: 2 tables, 20002 rows match"}]);
+    (status, Some(change))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn protection_records_are_stored_and_shown_in_the_api_and_the_console() {
+    let t = TestController::start().await;
+    let agents = enroll_fleet(&t, 1).await;
+    let step = serde_json::json!({"name": "db", "timeout_seconds": 60, "provider": {
+        "kind": "postgres_backup", "database": "app", "dir": "/var/backups/pw",
+        "retention_seconds": 604800}});
+    let extra = serde_json::json!({"protection_steps": [step]});
+    let id = crate::fleet::create_rollout_with(&t, &agents, "1.0-3", extra).await;
+    let mut served = Vec::new();
+    for _ in 0..100 {
+        served.extend(crate::fleet::serve_with(&t, &agents[0], answer_with_backup).await);
+        if !served.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let view = wait_for(&t, &id, |v| v["hosts"][0]["state"] == "rolled_back").await;
+    let record = &view["hosts"][0]["protection"][0];
+    assert_eq!(record["step"], "db", "{view}");
+    assert_eq!(record["status"], "verified");
+    assert_eq!(record["size_bytes"], 3_500_000);
+    assert_eq!(record["restored_ok"], true);
+    assert_eq!(record["expires_at"], "2026-12-11T10:00:00Z");
+    let admin = session_of(&t, ADMIN).await;
+    let (_, page) = get(&t, &admin, &format!("/rollouts/{id}")).await;
+    assert!(page.contains("Backups and snapshots"), "{page}");
+    assert!(
+        page.contains("3.3 MiB") && page.contains("910 ms"),
+        "{page}"
+    );
+    assert!(
+        page.contains("<td class=\"protection-status\">verified</td>"),
+        "{page}"
+    );
+    assert!(
+        page.contains("<td class=\"protection-restored\">yes</td>"),
+        "{page}"
+    );
+    let (_, zh) = get(&t, &admin, &format!("/rollouts/{id}?lang=zh-CN")).await;
+    assert!(
+        zh.contains("备份与快照") && zh.contains("回滚后已恢复"),
+        "{zh}"
+    );
+}

@@ -103,8 +103,17 @@ fn finding(fixed: &str) -> Finding {
 
 /// A plan over `hosts` (`(fleet id, hostname, fixed version)`), stored as a draft by alice.
 async fn stored_plan(t: &TestController, hosts: &[(&str, &str, &str)]) -> (i64, Plan) {
+    stored_plan_with(t, hosts, POLICY).await
+}
+
+/// [`stored_plan`] under another policy text.
+async fn stored_plan_with(
+    t: &TestController,
+    hosts: &[(&str, &str, &str)],
+    policy: &str,
+) -> (i64, Plan) {
     let now = Timestamp::now();
-    let policy = Policy::from_toml_str(POLICY).unwrap();
+    let policy = Policy::from_toml_str(policy).unwrap();
     let input = PlanInput {
         plan_id: "plan-web".into(),
         author: "alice".into(),
@@ -449,4 +458,64 @@ async fn read_only_agents_take_plan_rollouts_but_no_ad_hoc_change() {
         (409, Some("host_read_only")),
         "{body}"
     );
+}
+
+/// A group whose RPO makes protection mandatory: without a provider for each of its protection
+/// steps the plan is refused (naming the table to add); with them, every host's `apply_change`
+/// carries the providers' steps, pause writes first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_groups_protection_becomes_its_providers_steps_or_refuses_the_rollout() {
+    let t = TestController::start().await;
+    let agents = enroll(&t, 1, false).await;
+    let protected = POLICY.replace(
+        "health_checks = [\"demo-http\", \"latency\"]",
+        "health_checks = [\"demo-http\"]\nrpo = \"1h\"\nprotection = [\"backup\", \"pause-writes\"]",
+    );
+    let backup = "\n[[groups.web.providers.backup]]\nkind = \"postgres\"\ndatabase = \"app\"\ndir = \"/var/backups/pw\"\n";
+    let pause = "\n[[groups.web.providers.pause-writes]]\npause = [\"app-ctl\", \"pause\"]\nresume = [\"app-ctl\", \"resume\"]\n";
+    let (id, plan) = stored_plan_with(
+        &t,
+        &[("app-a", "web-0", "1.0-2")],
+        &format!("{protected}{backup}"),
+    )
+    .await;
+    approve(&t, id, &plan).await;
+    let (status, refused) = post(&t, json!({"plan": id})).await;
+    assert_eq!(status, 422, "{refused}");
+    assert_eq!(refused["error"]["code"], "plan_not_executable");
+    let message = refused["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("no provider is configured")
+            && message.contains("[[groups.web.providers.pause-writes]]"),
+        "{message}"
+    );
+    assert!(
+        !message.contains("take a snapshot") && !message.contains("back up"),
+        "{message}"
+    );
+
+    let (id, plan) = stored_plan_with(
+        &t,
+        &[("app-a", "web-0", "1.0-2")],
+        &format!("{protected}{backup}{pause}"),
+    )
+    .await;
+    approve(&t, id, &plan).await;
+    let (status, created) = post(&t, json!({"plan": id})).await;
+    assert_eq!(status, 201, "{created}");
+    let mut commands = Vec::new();
+    for _ in 0..100 {
+        serve(&t, &agents[0], &mut commands).await;
+        if !commands.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let steps = &commands[0]["command"]["protection_steps"];
+    assert_eq!(steps[0]["name"], "pause-writes", "{steps}");
+    assert_eq!(steps[0]["provider"]["kind"], "pause_writes");
+    assert_eq!(steps[1]["name"], "backup");
+    assert_eq!(steps[1]["provider"]["kind"], "postgres_backup");
+    assert_eq!(steps[1]["provider"]["database"], "app");
+    assert_eq!(steps[1]["provider"]["retention_seconds"], 604_800);
 }

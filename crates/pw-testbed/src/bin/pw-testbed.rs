@@ -8,10 +8,11 @@ use pw_testbed::docker::{docker, sweep_leftovers};
 use pw_testbed::image::IMAGE_LABEL;
 use pw_testbed::{ImageVariant, Testbed, testbed_dir};
 
-const USAGE: &str = "usage: pw-testbed build [--python | --systemd] | sweep | clean
+const USAGE: &str = "usage: pw-testbed build [--python | --systemd | --postgres] | sweep | clean
   build   build (or find cached) the Debian 12 image and the fake apt repository
           (--python: the image variant with python3 and python3-apt, for peer-bench;
-          --systemd: the variant with systemd and adduser, for the package test)
+          --systemd: the variant with systemd and adduser, for the package test;
+          --postgres: the variant with Debian's postgresql, for the backup provider test)
   sweep   remove test bed containers and networks whose test process is gone
   clean   sweep, remove every pw-testbed image and delete the cache directory
 cache directory: $PW_TESTBED_DIR or /var/cache/patchwarden-testbed";
@@ -27,6 +28,7 @@ fn main() -> anyhow::Result<()> {
         ["build"] => build(ImageVariant::Base),
         ["build", "--python"] => build(ImageVariant::Python),
         ["build", "--systemd"] => build(ImageVariant::Systemd),
+        ["build", "--postgres"] => build(ImageVariant::Postgres),
         ["sweep"] => {
             let (containers, networks) = sweep_leftovers()?;
             println!("removed {containers} container(s) and {networks} network(s)");

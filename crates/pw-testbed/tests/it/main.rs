@@ -3,5 +3,7 @@
 
 mod apt_e2e;
 mod faults;
+mod protection;
+mod protection_pg;
 mod support;
 mod testbed;

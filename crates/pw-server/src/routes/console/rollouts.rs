@@ -119,6 +119,28 @@ impl RolloutPage<'_> {
     fn progress(&self, batch: &BatchLine) -> Vec<(String, usize)> {
         tally(&batch.hosts)
     }
+
+    /// Every host's backups and snapshots (docs/protection.md), by host name.
+    fn protection(&self) -> Vec<(&str, &pw_protocol::ProtectionRecordView)> {
+        self.rollout
+            .hosts
+            .iter()
+            .flat_map(|h| h.protection.iter().map(|r| (h.hostname.as_str(), r)))
+            .collect()
+    }
+
+    /// Bytes for people: `512 B`, `3.2 MiB`.
+    fn size(&self, bytes: &u64) -> String {
+        const KIB: f64 = 1024.0;
+        let bytes = *bytes;
+        let value = bytes as f64;
+        match bytes {
+            0..1024 => format!("{bytes} B"),
+            1024..1_048_576 => format!("{:.1} KiB", value / KIB),
+            1_048_576..1_073_741_824 => format!("{:.1} MiB", value / KIB / KIB),
+            _ => format!("{:.1} GiB", value / KIB / KIB / KIB),
+        }
+    }
 }
 
 /// The rollout's batches in order, from its stored plan.
