@@ -77,13 +77,14 @@ async fn create_plan_from(controller: &Controller, token: &str, body: Value) -> 
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn downgrade_plan_needs_risk_acceptance_then_lands_on_the_exact_lower_version() {
+/// One host with an agent, in the staging group of [`document`], upgraded to pw-demo 1.0-2 by
+/// an ad-hoc rollout (the version the downgrades take back): the fleet, the controller and the
+/// host's name.
+async fn upgraded_host() -> (pw_testbed::Fleet, Controller, String) {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let (fleet, gateway, controller) =
         fleet_with_controller_suites(1, &[Suite::Stable, Suite::Security]);
     let ids = fleet_with_agents(&controller, &fleet, &gateway).await;
-    let host = &fleet.hosts[0];
     let listed = controller.get("/api/v1/hosts").await;
     let hostname = listed["hosts"][0]["hostname"].as_str().unwrap().to_owned();
     let applied = controller
@@ -95,8 +96,6 @@ async fn downgrade_plan_needs_risk_acceptance_then_lands_on_the_exact_lower_vers
         .await
         .unwrap();
     assert!(applied.status().is_success(), "{:?}", applied.text().await);
-
-    // The update that will be taken back.
     let (status, rollout) = controller
         .post("/api/v1/rollouts", rollout_body(&ids, SECURITY_FIX))
         .await;
@@ -105,7 +104,14 @@ async fn downgrade_plan_needs_risk_acceptance_then_lands_on_the_exact_lower_vers
         .wait_rollout(rollout["id"].as_str().unwrap(), Duration::from_secs(120))
         .await;
     assert_eq!(view["status"], "completed", "{view:#}");
-    assert_eq!(demo_version(host), SECURITY_FIX);
+    assert_eq!(demo_version(&fleet.hosts[0]), SECURITY_FIX);
+    (fleet, controller, hostname)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn downgrade_plan_needs_risk_acceptance_then_lands_on_the_exact_lower_version() {
+    let (fleet, controller, hostname) = upgraded_host().await;
+    let host = &fleet.hosts[0];
 
     import_advisory(&controller, &demo_advisory(ADVISORY, "CVE-2099-4242"));
 
@@ -360,30 +366,8 @@ fn hook_runs(view: &Value) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_downgrades_hooks_migrate_forward_and_back_and_its_benchmark_can_roll_it_back() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let (fleet, gateway, controller) =
-        fleet_with_controller_suites(1, &[Suite::Stable, Suite::Security]);
-    let ids = fleet_with_agents(&controller, &fleet, &gateway).await;
+    let (fleet, controller, hostname) = upgraded_host().await;
     let host = &fleet.hosts[0];
-    let listed = controller.get("/api/v1/hosts").await;
-    let hostname = listed["hosts"][0]["hostname"].as_str().unwrap().to_owned();
-    let applied = controller
-        .api()
-        .put(controller.url("/api/v1/fleet"))
-        .header("content-type", "application/toml")
-        .body(document(&hostname))
-        .send()
-        .await
-        .unwrap();
-    assert!(applied.status().is_success(), "{:?}", applied.text().await);
-    let (status, rollout) = controller
-        .post("/api/v1/rollouts", rollout_body(&ids, SECURITY_FIX))
-        .await;
-    assert_eq!(status, 201, "{rollout}");
-    let view = controller
-        .wait_rollout(rollout["id"].as_str().unwrap(), Duration::from_secs(120))
-        .await;
-    assert_eq!(view["status"], "completed", "{view:#}");
     for (path, value) in [
         ("/var/lib/pw-bench-fast", "100"),
         ("/var/lib/pw-bench-slow", "40"),

@@ -5,25 +5,12 @@
 use std::collections::BTreeMap;
 
 use pw_planner::staging::HostChangeResult;
-use pw_store::{Backend, HostTransition, NewRollout, Store};
+use pw_store::{Backend, HostTransition};
 
 #[macro_use]
 mod common;
 
-use common::{at, store_with_host};
-
-async fn rollout(store: &Store) {
-    let rollout = NewRollout {
-        id: "r1".into(),
-        plan_json: "{}".into(),
-        policy_json: "{}".into(),
-        checks_json: "[]".into(),
-        protection_steps_json: "[]".into(),
-        hosts: vec![("h1".into(), "{}".into(), "pending".into())],
-        plan: None,
-    };
-    store.create_rollout(&rollout, "olga").await.unwrap();
-}
+use common::{at, rollout_r1, store_with_host};
 
 fn result(version: &str, passed: bool, drill: bool) -> HostChangeResult {
     HostChangeResult {
@@ -60,7 +47,7 @@ fn transition(
 
 async fn a_terminal_transition_stores_its_result_and_a_refused_one_nothing(backend: Backend) {
     let (_dir, store) = store_with_host(backend).await;
-    rollout(&store).await;
+    rollout_r1(&store, "pending").await;
     let version = store.rollout_hosts("r1").await.unwrap()[0].row_version;
     assert!(store.change_results().await.unwrap().is_empty());
     // A stale transition (another writer moved the host) writes no result either.
@@ -90,7 +77,7 @@ async fn a_terminal_transition_stores_its_result_and_a_refused_one_nothing(backe
 /// its audit record, in order.
 async fn a_batch_of_transitions_writes_each_fresh_one_and_skips_the_stale(backend: Backend) {
     let (_dir, store) = store_with_host(backend).await;
-    rollout(&store).await;
+    rollout_r1(&store, "pending").await;
     let version = store.rollout_hosts("r1").await.unwrap()[0].row_version;
     let last_seq = store.audit_tail(1).await.unwrap()[0].seq;
     let batch = [

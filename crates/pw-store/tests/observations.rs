@@ -3,27 +3,12 @@
 //! transition guarded by the row's version and written with its agent command and audit
 //! records in one transaction.
 
-use pw_store::{
-    Backend, CommandState, NewCommand, NewObservation, NewRollout, ObservationUpdate, Store,
-};
+use pw_store::{Backend, CommandState, NewCommand, NewObservation, ObservationUpdate};
 
 #[macro_use]
 mod common;
 
-use common::{at, store_with_host};
-
-async fn rollout(store: &Store) {
-    let rollout = NewRollout {
-        id: "r1".into(),
-        plan_json: "{}".into(),
-        policy_json: "{}".into(),
-        checks_json: "[]".into(),
-        protection_steps_json: "[]".into(),
-        hosts: vec![("h1".into(), "{}".into(), "done".into())],
-        plan: None,
-    };
-    store.create_rollout(&rollout, "olga").await.unwrap();
-}
+use common::{at, rollout_r1, store_with_host};
 
 fn new(state: &str, next_due: i64) -> NewObservation<'_> {
     NewObservation {
@@ -38,7 +23,7 @@ fn new(state: &str, next_due: i64) -> NewObservation<'_> {
 
 async fn observations_start_once_fall_due_and_move_under_their_version(backend: Backend) {
     let (_dir, store) = store_with_host(backend).await;
-    rollout(&store).await;
+    rollout_r1(&store, "done").await;
     let now = at("2026-12-03T10:00:00Z");
     assert_eq!(
         store

@@ -3,25 +3,12 @@
 //! replaces the first; a host outside the rollout is refused by the foreign key.
 
 use pw_protocol::{ProtectionRecordView, RecordStatus};
-use pw_store::{Backend, NewRollout, Store};
+use pw_store::Backend;
 
 #[macro_use]
 mod common;
 
-use common::{at, store_with_host};
-
-async fn rollout(store: &Store) {
-    let rollout = NewRollout {
-        id: "r1".into(),
-        plan_json: "{}".into(),
-        policy_json: "{}".into(),
-        checks_json: "[]".into(),
-        protection_steps_json: "[]".into(),
-        hosts: vec![("h1".into(), "{}".into(), "pending".into())],
-        plan: None,
-    };
-    store.create_rollout(&rollout, "olga").await.unwrap();
-}
+use common::{at, rollout_r1, store_with_host};
 
 fn record(name: &str, taken_at: &str, restored: Option<bool>) -> ProtectionRecordView {
     ProtectionRecordView {
@@ -43,7 +30,7 @@ fn record(name: &str, taken_at: &str, restored: Option<bool>) -> ProtectionRecor
 
 async fn records_are_stored_replaced_and_read_back_in_order(backend: Backend) {
     let (_dir, store) = store_with_host(backend).await;
-    rollout(&store).await;
+    rollout_r1(&store, "pending").await;
     assert!(store.rollout_protection("r1").await.unwrap().is_empty());
     let later = record("pw-2-backup", "2026-12-04T10:05:00Z", None);
     let first = ProtectionRecordView {

@@ -2,25 +2,12 @@
 //! computed from (a stale expected value writes nothing and audits nothing), each change audited
 //! with its operator and the control after it, readable as the rollout's operation log.
 
-use pw_store::{Backend, ControlChange, NewRollout, Store};
+use pw_store::{Backend, ControlChange};
 
 #[macro_use]
 mod common;
 
-use common::store_with_host;
-
-async fn rollout(store: &Store) {
-    let rollout = NewRollout {
-        id: "r1".into(),
-        plan_json: "{}".into(),
-        policy_json: "{}".into(),
-        checks_json: "[]".into(),
-        protection_steps_json: "[]".into(),
-        hosts: vec![("h1".into(), "{}".into(), "pending".into())],
-        plan: None,
-    };
-    store.create_rollout(&rollout, "olga").await.unwrap();
-}
+use common::{rollout_r1, store_with_host};
 
 fn change<'a>(
     expected: &'a str,
@@ -39,7 +26,7 @@ fn change<'a>(
 
 async fn a_control_is_written_only_over_the_value_it_was_computed_from(backend: Backend) {
     let (_guard, store) = store_with_host(backend).await;
-    rollout(&store).await;
+    rollout_r1(&store, "pending").await;
     let initial = store.rollout("r1").await.unwrap().unwrap().control;
     let paused = r#"{"paused":{"by":"olga"}}"#;
     assert!(

@@ -116,6 +116,25 @@ impl Browser {
         limit: Duration,
         ok: impl Fn(&str) -> bool,
     ) -> String {
+        self.poll(what, limit, Some(Duration::from_millis(300)), ok)
+            .await
+    }
+
+    /// Waits (bounded, 15 s) until the page the browser shows satisfies `ok`, without reloading
+    /// it: for the answer to a form post, which a reload would post again.
+    pub async fn await_page(&self, what: &str, ok: impl Fn(&str) -> bool) -> String {
+        self.poll(what, Duration::from_secs(15), None, ok).await
+    }
+
+    /// Reads the page until `ok`, at most `limit`; reloads it every `reload` (or only looks
+    /// again every 100 ms).
+    async fn poll(
+        &self,
+        what: &str,
+        limit: Duration,
+        reload: Option<Duration>,
+        ok: impl Fn(&str) -> bool,
+    ) -> String {
         let started = Instant::now();
         loop {
             let source = self.source().await;
@@ -127,26 +146,10 @@ impl Browser {
                 "{what}: not seen at {}:\n{source}",
                 self.current_url().await
             );
-            tokio::time::sleep(Duration::from_millis(300)).await;
-            self.client.refresh().await.unwrap();
-        }
-    }
-
-    /// Waits (bounded, 15 s) until the page the browser shows satisfies `ok`, without reloading
-    /// it: for the answer to a form post, which a reload would post again.
-    pub async fn await_page(&self, what: &str, ok: impl Fn(&str) -> bool) -> String {
-        let started = Instant::now();
-        loop {
-            let source = self.source().await;
-            if ok(&source) {
-                return source;
+            tokio::time::sleep(reload.unwrap_or(Duration::from_millis(100))).await;
+            if reload.is_some() {
+                self.client.refresh().await.unwrap();
             }
-            assert!(
-                started.elapsed() < Duration::from_secs(15),
-                "{what}: not seen at {}:\n{source}",
-                self.current_url().await
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
 

@@ -96,3 +96,18 @@ pub async fn store_with_host(backend: Backend) -> (Guard, Store) {
         .unwrap();
     (guard, store)
 }
+
+/// Rollout `r1` of host `h1` (from [`store_with_host`]) in the state named `host_state`, created
+/// by `olga`.
+pub async fn rollout_r1(store: &Store, host_state: &str) {
+    let rollout = pw_store::NewRollout {
+        id: "r1".into(),
+        plan_json: "{}".into(),
+        policy_json: "{}".into(),
+        checks_json: "[]".into(),
+        protection_steps_json: "[]".into(),
+        hosts: vec![("h1".into(), "{}".into(), host_state.into())],
+        plan: None,
+    };
+    store.create_rollout(&rollout, "olga").await.unwrap();
+}
