@@ -76,7 +76,7 @@ fn day(at: Timestamp) -> String {
     at.strftime("%Y-%m-%d").to_string()
 }
 
-fn render(doc: &Doc) -> String {
+pub(crate) fn render(doc: &Doc) -> String {
     // The template only formats strings it was given; rendering to a String cannot fail.
     Page { doc }
         .render()
@@ -402,5 +402,5 @@ pub fn risk_html(report: &RiskReport, t: &Text) -> String {
 }
 
 pub(crate) mod parts {
-    pub(crate) use super::{Doc, DocRow, DocSection, DocTable, headers, n, on, s, when};
+    pub(crate) use super::{Doc, DocRow, DocSection, DocTable, headers, n, on, render, s, when};
 }

@@ -9,8 +9,11 @@
 //!   expiry, and the GB/T 22239-2019 controls the figures are evidence for ([`controls`]).
 //! - [`risk_report`]: the management summary — exposure by KEV, EPSS and CVSS, per tier and
 //!   group, host-days exposed, and the updates that remove the most of it.
+//! - [`change_report`]: a plan's or rollout's plan vs actual, a downgrade's post-verify and the
+//!   postmortem draft ([`change`]).
 
 mod assess;
+pub mod change;
 pub mod compliance;
 pub mod controls;
 pub mod csv_out;
@@ -23,6 +26,13 @@ pub mod text;
 #[cfg(test)]
 mod tests;
 
+pub use change::facts::{
+    ChangeFacts, HostRun, LogLine, Observation, PlanEventFact, PlanFacts, PlannedBatch,
+    PlannedChange, PlannedHost, PlannedRisk, ProtectionRecord, RolloutBatch, RolloutFacts,
+};
+pub use change::model::{ChangeReport, ChangeSubject};
+pub use change::text::{CHANGE_EN, CHANGE_ZH, ChangeText, change_text_for};
+pub use change::{change_html, change_report};
 pub use compliance::{ComplianceReport, compliance_report};
 pub use csv_out::{CsvTable, compliance_csv, risk_csv};
 pub use facts::{
