@@ -1,8 +1,11 @@
-//! `patchwarden report compliance|risk` (the built binary) against a real controller started by
-//! `patchwarden up --no-plan-changes` (nothing is ever installed here): JSON and CSV to stdout,
-//! a PDF written with `--output` and read back with `pdftotext` naming this machine and the
-//! host count, a PDF without `--output` refused in both languages, an unknown group refused
-//! with the controller's message. Needs Chromium and pdftotext (scripts/install-test-deps.sh).
+//! `patchwarden report compliance|risk|change` (the built binary) against a real controller
+//! started by `patchwarden up --no-plan-changes` (nothing is ever installed here): JSON and CSV
+//! to stdout, a PDF written with `--output` and read back with `pdftotext` naming this machine
+//! and the host count, a PDF without `--output` refused in both languages, an unknown group
+//! refused with the controller's message; the change report of a plan stored for this machine
+//! (never rolled out: its host is "not reached") as JSON and PDF, an unknown plan or rollout
+//! refused with the controller's 404. Needs Chromium and pdftotext
+//! (scripts/install-test-deps.sh).
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -38,6 +41,17 @@ fn ok(output: Output) -> String {
 fn failed(output: Output) -> String {
     assert_eq!(output.status.code(), Some(1));
     String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// `pdftotext FILE -`, whitespace collapsed.
+fn pdf_words(pdf: &Path) -> String {
+    let text = Command::new("pdftotext").arg(pdf).arg("-").output().expect(
+        "pdftotext (Debian package poppler-utils; scripts/install-test-deps.sh) must be installed",
+    );
+    String::from_utf8_lossy(&text.stdout)
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 #[test]
@@ -93,15 +107,7 @@ fn reports_come_as_json_csv_and_a_pdf_naming_this_machine() {
         said.contains("wrote the compliance report to") && said.contains("合规 报告已写入"),
         "{said}"
     );
-    let text = Command::new("pdftotext")
-        .arg(&pdf)
-        .arg("-")
-        .output()
-        .expect("pdftotext (Debian package poppler-utils; scripts/install-test-deps.sh) must be installed");
-    let words = String::from_utf8_lossy(&text.stdout)
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ");
+    let words = pdf_words(&pdf);
     assert!(words.contains(&hostname), "{words}");
     assert!(words.contains("Hosts: 1 ·"), "{words}");
 
@@ -116,4 +122,143 @@ fn reports_come_as_json_csv_and_a_pdf_naming_this_machine() {
             && refused.contains("(HTTP 400, invalid_request)"),
         "{refused}"
     );
+}
+
+/// This machine's enrolled host (id, hostname), once `up` has enrolled it (bounded wait).
+fn this_host(data: &Path, base: &str) -> (String, String) {
+    for _ in 0..100 {
+        let out = ok(report(data, base, &["compliance"]));
+        let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+        if let Some(host) = json["hosts"].get(0) {
+            let id = host["host_id"].as_str().unwrap().to_owned();
+            return (id, host["hostname"].as_str().unwrap().to_owned());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    panic!("this machine was never enrolled");
+}
+
+/// Stores a draft plan upgrading pw-demo on this machine in the controller's own database
+/// (the same SQLite file `up` serves); returns its number.
+fn store_plan(data: &Path, host_id: &str, hostname: &str) -> i64 {
+    use std::collections::BTreeMap;
+    let policy = pw_planner::Policy::from_toml_str(
+        "[rollout]\nverification = \"1s\"\n[groups.local]\nenvironment = \"staging\"\n\
+         windows = [{ name = \"always\", rrule = \"FREQ=DAILY\", dtstart = \"2026-01-01T00:00:00\", \
+         tz = \"UTC\", duration = \"23h\" }]\n",
+    )
+    .unwrap();
+    let now = jiff::Timestamp::now();
+    let finding = pw_model::Finding {
+        binary: "pw-demo".into(),
+        installed: "1.0-1".into(),
+        package: "pw-demo".into(),
+        package_version: "1.0-1".into(),
+        advisory: "PW-2026-0001".into(),
+        aliases: vec![],
+        fixed: Some("1.0-2".into()),
+        tier: pw_model::Tier::T1,
+        deadline: None,
+        reasons: vec![],
+        summary: String::new(),
+        published: None,
+        cvss: None,
+        epss: None,
+        kev: false,
+    };
+    let input = pw_planner::PlanInput {
+        plan_id: "plan-cli".into(),
+        author: "alice".into(),
+        hosts: vec![pw_planner::Host {
+            id: host_id.into(),
+            hostname: hostname.into(),
+            group: "local".into(),
+            environment: None,
+            labels: BTreeMap::new(),
+            os: "debian:12".into(),
+            findings: vec![finding],
+            targets: BTreeMap::new(),
+            installed: BTreeMap::new(),
+        }],
+        group_evidence: BTreeMap::new(),
+        host_evidence: BTreeMap::new(),
+        staging: vec![],
+        slots: BTreeMap::from([(
+            "local".to_owned(),
+            vec![pw_planner::WindowSlot {
+                start: now,
+                end: now + jiff::SignedDuration::from_hours(4),
+                window: "always".into(),
+            }],
+        )]),
+        scope: pw_planner::Scope::default(),
+        from: now,
+        until: now + jiff::SignedDuration::from_hours(24),
+    };
+    let plan = pw_planner::build_plan(&input, &policy, now);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let store = pw_store::Store::open(&data.join("patchwarden.db"))
+            .await
+            .unwrap();
+        store.save_plan(&plan, "# plan", now).await.unwrap().id
+    })
+}
+
+#[test]
+fn change_reports_of_a_plan_come_as_json_and_a_pdf() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (_up, base) = start_up(&data);
+    let (host_id, hostname) = this_host(&data, &base);
+    let plan = store_plan(&data, &host_id, &hostname).to_string();
+    let json = ok(report(&data, &base, &["change", &plan]));
+    let json: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(json["subject"]["kind"], "plan", "{json}");
+    assert_eq!(json["plan"]["name"], "plan-cli");
+    assert_eq!(
+        (
+            &json["summary"]["hosts_planned"],
+            &json["summary"]["not_reached"]
+        ),
+        (&serde_json::json!(1), &serde_json::json!(1))
+    );
+    assert_eq!(json["hosts"][0]["hostname"], hostname.as_str());
+    assert_eq!(json["hosts"][0]["versions"][0]["planned_to"], "1.0-2");
+
+    let pdf = dir.path().join("change.pdf");
+    let out = pdf.to_str().unwrap();
+    let written = report(
+        &data,
+        &base,
+        &[
+            "change", &plan, "--format", "pdf", "--lang", "zh-CN", "--output", out,
+        ],
+    );
+    let said = String::from_utf8_lossy(&written.stderr).into_owned();
+    assert!(written.status.success(), "{said}");
+    assert!(
+        said.contains("wrote the change report to") && said.contains("变更 报告已写入"),
+        "{said}"
+    );
+    let words = pdf_words(&pdf);
+    assert!(
+        words.contains("变更报告") && words.contains(&hostname),
+        "{words}"
+    );
+
+    for (args, expected) in [
+        (vec!["change", "999"], "unknown plan 999"),
+        (vec!["change", "ro-nope"], "unknown rollout \"ro-nope\""),
+        (vec!["change"], "report change needs an ID"),
+        (vec!["change", &plan, "--format", "csv"], "not csv"),
+        (vec!["change", &plan, "--group", "web"], "takes no --group"),
+        (vec!["risk", &plan], "report risk takes no ID"),
+    ] {
+        let refused = failed(report(&data, &base, &args));
+        assert!(refused.contains(expected), "{args:?}: {refused}");
+    }
 }

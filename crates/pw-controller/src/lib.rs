@@ -6,6 +6,7 @@
 //! Errors a caller must tell apart are [`Refusal`]s (each maps to one API status and code in
 //! pw-server); anything else is an internal error.
 
+pub mod change_reports;
 pub mod change_result;
 pub mod compliance;
 mod error;

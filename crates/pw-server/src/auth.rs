@@ -60,7 +60,8 @@ pub fn access(method: &Method, route: &str) -> Access {
         "/api/v1/accepted-risks/{id}" if method == Method::DELETE => {
             Access::Operator(Role::Approver)
         }
-        // Reports (`/api/v1/reports/*`) are reads: viewer, like every other GET.
+        // Reports (`/api/v1/reports/*`, change reports too) are reads: viewer, like every other
+        // GET.
         _ if method == Method::GET || method == Method::HEAD => Access::Operator(Role::Viewer),
         _ => Access::Operator(Role::Operator),
     }
@@ -366,6 +367,17 @@ mod tests {
                 "/api/v1/reports/risk",
                 Access::Operator(Role::Viewer),
             ),
+            (
+                Method::GET,
+                "/api/v1/reports/change/plans/{id}",
+                Access::Operator(Role::Viewer),
+            ),
+            (
+                Method::GET,
+                "/api/v1/reports/change/rollouts/{id}",
+                Access::Operator(Role::Viewer),
+            ),
+            (Method::GET, "/reports/change/plans/{id}", Access::Page),
             (
                 Method::POST,
                 "/api/v1/rollouts",

@@ -8,6 +8,7 @@
 mod advisories;
 pub mod audit;
 mod audit_anchor;
+mod change_reads;
 mod change_results;
 mod commands;
 mod console;
@@ -42,6 +43,7 @@ use sqlx::Row;
 pub use advisories::{AdvisoryRow, StoredAdvisory};
 pub use audit::{AuditEntry, AuditRecord, ChainCheck};
 pub use audit_anchor::{AnchorCheck, AuditKey, Checkpoint};
+pub use change_reads::StoredChangeReport;
 pub use commands::NewCommand;
 pub use console::{
     AuditFilter, HostFilter, HostPage, PageRequest, UpdateAdvisory, UpdateFilter, UpdatePage,

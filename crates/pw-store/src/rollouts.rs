@@ -490,7 +490,7 @@ pub(crate) fn blocked_row(row: &AnyRow) -> anyhow::Result<BlockedRow> {
     })
 }
 
-fn rollout_row(row: &AnyRow) -> anyhow::Result<RolloutRow> {
+pub(crate) fn rollout_row(row: &AnyRow) -> anyhow::Result<RolloutRow> {
     let plan_version = row.try_get::<Option<i64>, _>("plan_version")?.unwrap_or(0);
     Ok(RolloutRow {
         id: row.try_get("id")?,

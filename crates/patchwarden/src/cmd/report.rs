@@ -1,5 +1,6 @@
-//! `patchwarden report compliance|risk`: the controller's compliance report and management risk
-//! summary (docs/reports.md) through its API, as JSON, CSV, HTML or PDF, to stdout or a file.
+//! `patchwarden report compliance|risk|change`: the controller's compliance report, management
+//! risk summary and change reports (docs/reports.md) through its API, as JSON, CSV, HTML or PDF,
+//! to stdout or a file.
 //! The controller builds and renders them (the PDF with its headless Chromium); the CLI only
 //! asks and writes. See `api_client.rs` for where the URL and the token come from.
 
@@ -18,9 +19,12 @@ pub struct Args {
     api: ApiArgs,
     /// compliance: patch state against deadlines per group and host, time to remediate,
     /// accepted risks, GB/T 22239-2019 evidence. risk: KEV/EPSS/CVSS exposure and the updates
-    /// that remove the most of it.
-    #[arg(value_parser = ["compliance", "risk"])]
+    /// that remove the most of it. change: a plan's or rollout's plan vs actual, post-verify
+    /// and postmortem draft (give ID).
+    #[arg(value_parser = ["compliance", "risk", "change"])]
     kind: String,
+    /// change: a plan's number (`7`) or a rollout's id (`ro-…`).
+    id: Option<String>,
     /// Only the members of this group of the fleet document.
     #[arg(long)]
     group: Option<String>,
@@ -49,8 +53,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             "a PDF needs --output FILE (it is not written to a terminal) / PDF 需要 --output FILE（不输出到终端）"
         );
     }
+    let path = match args.kind.as_str() {
+        "change" => change_path(&args)?,
+        _ => report_path(&args)?,
+    };
     let client = ApiClient::from_args(&args.api)?;
-    let path = report_path(&args)?;
     let body = runtime()?.block_on(client.get_bytes(&path))?;
     match &args.output {
         Some(file) => {
@@ -61,10 +68,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 args.kind,
                 file.display(),
                 body.len(),
-                if args.kind == "risk" {
-                    "风险"
-                } else {
-                    "合规"
+                match args.kind.as_str() {
+                    "risk" => "风险",
+                    "change" => "变更",
+                    _ => "合规",
                 },
                 file.display(),
                 body.len()
@@ -81,8 +88,57 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `/api/v1/reports/change/plans/N` or `…/rollouts/ID` with the format and language.
+fn change_path(args: &Args) -> anyhow::Result<String> {
+    let Some(id) = args.id.as_deref() else {
+        bail!(
+            "report change needs an ID: a plan's number or a rollout's id / 需要计划编号或发布 ID"
+        );
+    };
+    if args.format == "csv" {
+        bail!("a change report is json, html or pdf (not csv) / 变更报告只有 json、html、pdf 格式");
+    }
+    let foreign: Vec<&str> = [
+        ("--group", args.group.is_some()),
+        ("--top", args.top.is_some()),
+        ("--table", args.table.is_some()),
+        ("--period", args.period != "90d"),
+    ]
+    .iter()
+    .filter(|(_, given)| *given)
+    .map(|(name, _)| *name)
+    .collect();
+    if !foreign.is_empty() {
+        bail!(
+            "report change takes no {} (those are for compliance and risk) / 变更报告不接受 {}",
+            foreign.join(", "),
+            foreign.join(", ")
+        );
+    }
+    let collection = match id.bytes().all(|b| b.is_ascii_digit()) {
+        true => "plans",
+        false => "rollouts",
+    };
+    let mut url = reqwest::Url::parse("http://controller/api/v1/reports/change/")
+        .context("building the report URL")?;
+    url.path_segments_mut()
+        .map_err(|()| anyhow::anyhow!("building the report URL"))?
+        .pop_if_empty()
+        .extend([collection, id]);
+    url.query_pairs_mut()
+        .append_pair("format", &args.format)
+        .append_pair("lang", &args.lang);
+    Ok(format!("{}?{}", url.path(), url.query().unwrap_or("")))
+}
+
 /// `/api/v1/reports/KIND?…` with every option given, percent-encoded.
 fn report_path(args: &Args) -> anyhow::Result<String> {
+    if let Some(id) = &args.id {
+        bail!(
+            "report {} takes no ID (got {id:?}); only report change does",
+            args.kind
+        );
+    }
     let mut url = reqwest::Url::parse("http://controller/api/v1/reports/")
         .and_then(|base| base.join(&args.kind))
         .context("building the report URL")?;

@@ -3,6 +3,7 @@
 
 mod agent;
 mod api;
+mod change_reports;
 pub mod console;
 mod evidence;
 mod fleet;
@@ -36,6 +37,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/logout"),
     ("get", "/reports/compliance"),
     ("get", "/reports/risk"),
+    ("get", "/reports/change/plans/{id}"),
+    ("get", "/reports/change/rollouts/{id}"),
     ("get", "/settings"),
     ("get", "/hosts"),
     ("get", "/hosts/{id}"),
@@ -66,6 +69,8 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/accepted-risks"),
     ("get", "/api/v1/reports/compliance"),
     ("get", "/api/v1/reports/risk"),
+    ("get", "/api/v1/reports/change/plans/{id}"),
+    ("get", "/api/v1/reports/change/rollouts/{id}"),
     ("delete", "/api/v1/accepted-risks/{id}"),
     ("post", "/api/v1/enrollment-tokens"),
     ("get", "/api/v1/audit"),
@@ -117,6 +122,11 @@ pub fn app(state: AppState) -> Router {
         .route("/logout", post(login::logout))
         .route("/reports/compliance", get(reports::page_compliance))
         .route("/reports/risk", get(reports::page_risk))
+        .route("/reports/change/plans/{id}", get(change_reports::page_plan))
+        .route(
+            "/reports/change/rollouts/{id}",
+            get(change_reports::page_rollout),
+        )
         .route("/settings", get(console::settings))
         .route("/hosts", get(console::hosts::list))
         .route("/hosts/{id}", get(console::hosts::detail))
@@ -157,6 +167,14 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/accepted-risks", get(risks::list))
         .route("/api/v1/reports/compliance", get(reports::compliance))
         .route("/api/v1/reports/risk", get(reports::risk))
+        .route(
+            "/api/v1/reports/change/plans/{id}",
+            get(change_reports::plan),
+        )
+        .route(
+            "/api/v1/reports/change/rollouts/{id}",
+            get(change_reports::rollout),
+        )
         .route("/api/v1/accepted-risks/{id}", delete(risks::revoke))
         .route("/api/v1/enrollment-tokens", post(api::create_token))
         .route("/api/v1/audit", get(api::audit))

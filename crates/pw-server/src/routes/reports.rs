@@ -129,7 +129,7 @@ pub async fn page_risk(
 
 /// No session: to the login form, in the report's language. (A bad query is refused first:
 /// its validity tells nothing.)
-fn to_login(text: &Text) -> Response {
+pub(super) fn to_login(text: &Text) -> Response {
     Redirect::to(&format!("/login?lang={}", text.lang)).into_response()
 }
 
@@ -206,7 +206,7 @@ fn file_name(kind: &str, scope: &ReportScope) -> String {
     }
 }
 
-fn html(page: String) -> Response {
+pub(super) fn html(page: String) -> Response {
     let mut response = ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], page).into_response();
     response.headers_mut().insert(
         header::CONTENT_SECURITY_POLICY,
@@ -226,7 +226,7 @@ fn download(body: Vec<u8>, media: &'static str, name: &str, extension: &str) -> 
     response
 }
 
-async fn pdf(state: &AppState, page: &str, name: &str) -> Result<Response, ApiError> {
+pub(super) async fn pdf(state: &AppState, page: &str, name: &str) -> Result<Response, ApiError> {
     match state.pdf.render(page).await {
         Ok(bytes) => Ok(download(bytes.to_vec(), "application/pdf", name, "pdf")),
         Err(PdfError::Unavailable) => {

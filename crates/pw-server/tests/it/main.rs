@@ -4,6 +4,7 @@
 mod auth;
 mod authz_edges;
 mod bad_reports;
+mod change_reports;
 mod changelog_evidence;
 mod compliance;
 mod console_audit;

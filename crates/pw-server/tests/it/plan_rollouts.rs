@@ -42,14 +42,14 @@ windows = [{ name = "always", rrule = "FREQ=DAILY", dtstart = "2026-01-01T00:00:
 health_checks = ["demo-http", "latency"]
 "#;
 
-struct Agent {
-    host_id: String,
-    hostname: String,
-    client: reqwest::Client,
+pub(crate) struct Agent {
+    pub(crate) host_id: String,
+    pub(crate) hostname: String,
+    pub(crate) client: reqwest::Client,
 }
 
 /// Enrolls hosts `web-0…`, each reporting pw-demo 1.0-1 (and `read_only` as given).
-async fn enroll(t: &TestController, n: usize, read_only: bool) -> Vec<Agent> {
+pub(crate) async fn enroll(t: &TestController, n: usize, read_only: bool) -> Vec<Agent> {
     let mut agents = Vec::new();
     for i in 0..n {
         let hostname = format!("web-{i}");
@@ -81,7 +81,7 @@ async fn enroll(t: &TestController, n: usize, read_only: bool) -> Vec<Agent> {
     agents
 }
 
-fn finding(fixed: &str) -> Finding {
+pub(crate) fn finding(fixed: &str) -> Finding {
     Finding {
         binary: "pw-demo".into(),
         installed: "1.0-1".into(),
@@ -159,7 +159,7 @@ async fn stored_plan_with(
 }
 
 /// Submitted by alice, approved by bob (four eyes: a production plan).
-async fn approve(t: &TestController, id: i64, plan: &Plan) {
+pub(crate) async fn approve(t: &TestController, id: i64, plan: &Plan) {
     let store = &t.controller.state.store;
     let now = Timestamp::now();
     let week = SignedDuration::from_hours(24 * 7);

@@ -237,6 +237,8 @@ pub struct Text {
     pub live_note: &'static str,
     pub blocked_at: &'static str,
     pub from_plan: &'static str,
+    /// The change report's link (plan and rollout pages).
+    pub change_report: &'static str,
     pub no_log: &'static str,
     pub protection_records: &'static str,
     pub kind: &'static str,

@@ -224,6 +224,7 @@ pub const EN: Text = Text {
     live_note: "This page refreshes every few seconds while the rollout runs.",
     blocked_at: "Blocked at",
     from_plan: "From plan",
+    change_report: "Change report",
     no_log: "No operation logged yet.",
     protection_records: "Backups and snapshots",
     kind: "Kind",

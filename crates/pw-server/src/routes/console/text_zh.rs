@@ -224,6 +224,7 @@ pub const ZH_CN: Text = Text {
     live_note: "发布运行期间，本页面每隔几秒自动刷新。",
     blocked_at: "封禁时间",
     from_plan: "来自计划",
+    change_report: "变更报告",
     no_log: "尚无操作记录。",
     protection_records: "备份与快照",
     kind: "类型",

@@ -1,0 +1,173 @@
+//! Variations of the known-answer change, table-driven: each case changes the facts and names
+//! what the report must then say.
+
+use super::*;
+
+/// Each case changes the known-answer facts and names what the report must then say.
+#[test]
+fn table_of_variations() {
+    type Case = (
+        &'static str,
+        fn(&mut ChangeFacts),
+        fn(&ChangeReport) -> bool,
+    );
+    let cases: &[Case] = &[
+        (
+            "a batch that finished past its slot is off schedule and a deviation",
+            |f| f.plan.as_mut().unwrap().batches[1].slot_end = t("03:06:00"),
+            |r| {
+                r.batches[1].on_schedule == Some(false)
+                    && r.postmortem
+                        .deviations
+                        .iter()
+                        .any(|d| d.kind == "late_batch")
+            },
+        ),
+        (
+            "a host done on another version than planned is a deviation",
+            |f| {
+                let report = f.rollouts[0].hosts[0].report.as_mut().unwrap();
+                report.final_versions = vec![seen("pw-demo", Some("1.0-3"))];
+            },
+            |r| {
+                r.summary.as_planned == 0
+                    && r.postmortem.deviations.iter().any(|d| {
+                        d.kind == "other_version"
+                            && d.detail == "pw-demo: planned 1.0-2, ended on 1.0-3"
+                    })
+            },
+        ),
+        (
+            "restarts predicted and observed (ssh vs nginx.service) make a mixed verdict",
+            |f| f.plan.as_mut().unwrap().hosts[0].restarts = vec!["ssh".into()],
+            |r| {
+                let a = &r.postmortem.accuracy[0];
+                a.item == "service_restarts"
+                    && a.verdict == "mixed"
+                    && a.notes == ["web-0: predicted ssh, observed nginx"]
+            },
+        ),
+        (
+            "a restart observed but not predicted is under-predicted",
+            |f| f.plan.as_mut().unwrap().hosts[0].restarts.clear(),
+            |r| r.postmortem.accuracy[0].verdict == "under",
+        ),
+        (
+            "restarts as predicted are accurate; only web-0 reported them",
+            |_| {},
+            |r| {
+                let a = &r.postmortem.accuracy[0];
+                (a.verdict.as_str(), a.compared, a.both) == ("accurate", 1, 1)
+            },
+        ),
+        (
+            "an unpredicted reboot is under-predicted",
+            |f| {
+                let report = f.rollouts[0].hosts[0].report.as_mut().unwrap();
+                report.restart = Some(restart_status(&["nginx.service"], true));
+            },
+            |r| {
+                let a = &r.postmortem.accuracy[1];
+                (a.item.as_str(), a.verdict.as_str(), a.observed) == ("reboots", "under", 1)
+            },
+        ),
+        (
+            "a predicted reboot that was proven is accurate",
+            |f| {
+                f.plan.as_mut().unwrap().hosts[0].reboot = true;
+                f.rollouts[0].hosts[0].rebooted = true;
+            },
+            |r| r.postmortem.accuracy[1].verdict == "accurate",
+        ),
+        (
+            "conffiles are not observed without a downgrade",
+            |_| {},
+            |r| r.postmortem.accuracy[2].verdict == "not_observed",
+        ),
+        (
+            "the health failure and the failed rollback materialise their checklist lines",
+            |_| {},
+            |r| {
+                let get = |k: &str| r.postmortem.checklist.iter().find(|c| c.risk == k).unwrap();
+                get("service_interruption").materialised == Some(true)
+                    && get("service_interruption").observed == ["web-1"]
+                    && get("rollback_failure").observed == ["web-2"]
+                    && get("performance").materialised.is_none()
+            },
+        ),
+        (
+            "without the agent's report nothing is guessed",
+            |f| f.rollouts[0].hosts[1].report = None,
+            |r| {
+                let h = host(r, "web-1");
+                !h.reported
+                    && h.versions[0].before.is_none()
+                    && h.versions[0].as_planned.is_none()
+                    && r.postmortem.failures[0].back_on_recorded.is_none()
+            },
+        ),
+        (
+            "an ad-hoc rollout has no plan: targets stand in and accuracy says so",
+            |f| {
+                f.plan = None;
+                f.subject = ChangeSubject::Rollout("ro-1".into());
+            },
+            |r| {
+                r.summary.hosts_planned == 0
+                    && r.summary.not_reached == 0
+                    && r.hosts.len() == 3
+                    && host(r, "web-0").versions[0].as_planned == Some(true)
+                    && r.postmortem.accuracy.iter().all(|a| a.verdict == "no_plan")
+                    && r.postmortem.checklist.is_empty()
+            },
+        ),
+        (
+            "a pending host of a running rollout is not reached and the rollout not finished",
+            |f| {
+                f.rollouts[0].status = "running".into();
+                f.rollouts[0].hosts[2] = run("web-2", "pending", None, None);
+            },
+            |r| {
+                r.summary.finished_at.is_none()
+                    && host(r, "web-2").result == "not_reached"
+                    && r.batches[1].finished_at.is_none()
+                    && r.summary.not_reached == 2
+            },
+        ),
+        (
+            "a retry in a second rollout gives the host a second row and reaches it",
+            |f| {
+                let mut retry = f.rollouts[0].clone();
+                retry.id = "ro-2".into();
+                retry.batches = vec![rollout_batch("wave", &["h-web-1"], "03:10:00", "03:40:00")];
+                retry.hosts = vec![run(
+                    "web-1",
+                    "done",
+                    Some("03:15:00"),
+                    Some(agent(ChangeOutcome::Done, "1.0-2", None)),
+                )];
+                retry.log = vec![line(9, "03:12:00", Some("web-1"), "claimed", "claimed")];
+                f.rollouts.push(retry);
+            },
+            |r| {
+                r.hosts.iter().filter(|h| h.hostname == "web-1").count() == 2
+                    && r.summary.done == 2
+                    && r.summary.finished_at == Some(t("03:15:00"))
+                    && r.postmortem
+                        .timeline
+                        .iter()
+                        .any(|e| e.rollout_id.as_deref() == Some("ro-2"))
+            },
+        ),
+    ];
+    for (name, change, expect) in cases {
+        let mut f = facts();
+        change(&mut f);
+        let report = build(&f);
+        assert!(
+            expect(&report),
+            "{name}: {:#}",
+            serde_json::to_value(&report).unwrap()
+        );
+    }
+}
