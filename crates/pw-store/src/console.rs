@@ -1,5 +1,7 @@
 //! The operator console's reads at fleet size: hosts and updates to apply, filtered and paged in
-//! SQL (migration 0024), never by loading the fleet into memory.
+//! SQL (migrations 0024 and 0026), never by loading the fleet into memory. The updates to apply
+//! and each host's earliest open deadline come from summaries the findings write path keeps
+//! (`update_summary.rs`); an update's advisories, packages and hosts from the open findings.
 //!
 //! The queries are built from pieces with `?` marks, numbered `$1`, `$2`, … when complete
 //! ([`crate::db::numbered`]); the few pieces where SQLite and PostgreSQL differ (reading JSON, an
@@ -116,11 +118,15 @@ fn query_with(
     query
 }
 
-/// The SQL pieces that differ between the backends.
-/// An update's group holds a finding of an advisory known by the name bound at `?`.
-const NAMES_ADVISORY: &str = "MAX(CASE WHEN advisory IN (SELECT a.advisory FROM advisory_aliases a
-     WHERE a.alias = ?) THEN 1 ELSE 0 END) = 1";
+/// The update `u` has an open finding of an advisory known by the name bound at both `?`.
+const FIXES_ADVISORY: &str = "u.package IN (SELECT o.update_package FROM finding_history o
+       WHERE o.fixed_at IS NULL AND o.advisory IN (SELECT a.advisory FROM advisory_aliases a
+         WHERE a.alias = ?))
+     AND EXISTS (SELECT 1 FROM finding_history o WHERE o.fixed_at IS NULL
+       AND o.update_package = u.package AND coalesce(o.update_fixed, '') = u.fixed
+       AND o.advisory IN (SELECT a.advisory FROM advisory_aliases a WHERE a.alias = ?))";
 
+/// The SQL pieces that differ between the backends.
 struct Dialect(Backend);
 
 impl Dialect {
@@ -139,14 +145,6 @@ impl Dialect {
             Backend::Postgres => {
                 "coalesce(CAST(CAST(f.tier_counts AS jsonb) ->> CAST(? AS integer) AS bigint), 0)"
             }
-        }
-    }
-
-    /// The open-updates table, with SQLite's planner told which index covers the grouping.
-    fn open_updates(&self) -> &'static str {
-        match self.0 {
-            Backend::Sqlite => "finding_history INDEXED BY finding_history_open_updates",
-            Backend::Postgres => "finding_history",
         }
     }
 }
@@ -190,10 +188,7 @@ impl Store {
             binds.push(Bind::Int(i64::from(tier)));
         }
         if let Some(at) = filter.overdue_at {
-            conditions.push(
-                "EXISTS (SELECT 1 FROM finding_history o WHERE o.host_id = h.id
-                 AND o.fixed_at IS NULL AND o.deadline IS NOT NULL AND o.deadline < ?)",
-            );
+            conditions.push("f.earliest_deadline < ?");
             binds.push(Bind::Text(at.to_string()));
         }
         if let Some(at) = filter.seen_after {
@@ -243,59 +238,49 @@ impl Store {
     }
 
     /// Updates to apply matching `filter`, most urgent first (tier, earliest deadline, package),
-    /// one page of them.
+    /// one page of them, from the summary of open updates (`open_updates`).
     pub async fn update_page(
         &self,
         filter: &UpdateFilter,
         page: PageRequest,
     ) -> anyhow::Result<UpdatePage> {
-        let dialect = Dialect(self.backend());
-        let mut having: Vec<&str> = Vec::new();
+        let mut conditions: Vec<&str> = Vec::new();
         let mut binds = Vec::new();
-        let mut where_sql = String::from("fixed_at IS NULL");
         if let Some(package) = &filter.package {
-            where_sql.push_str(" AND lower(update_package) LIKE lower(?) ESCAPE '\\'");
+            conditions.push("lower(u.package) LIKE lower(?) ESCAPE '\\'");
             binds.push(Bind::Text(like_containing(package)));
         }
         if let Some(advisory) = &filter.advisory {
-            // The update fixes it: one of its findings is of an advisory known by that name
-            // (advisory_aliases, by index); only the packages of such findings are grouped.
-            where_sql.push_str(
-                " AND update_package IN (SELECT o.update_package FROM finding_history o
-                   WHERE o.fixed_at IS NULL AND o.advisory IN (SELECT a.advisory
-                     FROM advisory_aliases a WHERE a.alias = ?))",
-            );
-            having.push(NAMES_ADVISORY);
+            // The update fixes it: one of its open findings is of an advisory known by that
+            // name (advisory_aliases, by index); the packages of such findings first, then the
+            // exact update.
+            conditions.push(FIXES_ADVISORY);
             let wanted = advisory.trim().to_ascii_uppercase();
             binds.push(Bind::Text(wanted.clone()));
             binds.push(Bind::Text(wanted));
         }
         if let Some(tier) = filter.tier {
-            having.push("MIN(tier) = ?");
+            conditions.push("u.tier = ?");
             binds.push(Bind::Int(i64::from(tier)));
         }
         if let Some(at) = filter.overdue_at {
-            having.push("MIN(deadline) < ?");
+            conditions.push("u.deadline < ?");
             binds.push(Bind::Text(at.to_string()));
         }
         if filter.kev_only {
-            having.push("MAX(kev) = 1");
+            conditions.push("u.kev = 1");
         }
-        let having_sql = if having.is_empty() {
+        let where_sql = if conditions.is_empty() {
             String::new()
         } else {
-            format!(" HAVING {}", having.join(" AND "))
+            format!(" WHERE {}", conditions.join(" AND "))
         };
         let sql = format!(
-            "SELECT update_package, update_fixed, MIN(tier) AS tier, MIN(deadline) AS deadline,
-                    COUNT(DISTINCT host_id) AS hosts, COUNT(*) AS findings, MAX(kev) AS kev,
-                    CAST(MAX(epss) AS DOUBLE PRECISION) AS epss, COUNT(*) OVER () AS total
-             FROM {open_updates}
-             WHERE {where_sql}
-             GROUP BY update_package, update_fixed{having_sql}
-             ORDER BY MIN(tier), MIN(deadline) IS NULL, MIN(deadline), update_package, update_fixed
-             LIMIT ? OFFSET ?",
-            open_updates = dialect.open_updates()
+            "SELECT u.package, u.fixed, u.tier, u.deadline, u.hosts, u.findings, u.kev, u.epss,
+                    COUNT(*) OVER () AS total
+             FROM open_updates u{where_sql}
+             ORDER BY u.tier, u.deadline IS NULL, u.deadline, u.package, u.fixed
+             LIMIT ? OFFSET ?"
         );
         binds.push(Bind::Int(i64::from(page.limit)));
         binds.push(Bind::Int(i64::from(page.offset)));
@@ -311,9 +296,10 @@ impl Store {
         let updates = rows
             .iter()
             .map(|r| {
+                let fixed: String = r.try_get("fixed")?;
                 Ok(UpdateRow {
-                    package: r.try_get("update_package")?,
-                    fixed: r.try_get("update_fixed")?,
+                    package: r.try_get("package")?,
+                    fixed: (!fixed.is_empty()).then_some(fixed),
                     tier: r.try_get::<i64, _>("tier")? as u8,
                     deadline: optional_time(r, "deadline")?,
                     hosts: r.try_get::<i64, _>("hosts")? as u64,

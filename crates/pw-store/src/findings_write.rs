@@ -7,7 +7,8 @@
 //! stored: an open finding that is still there and unchanged is not written at all (its
 //! `last_seen` is the host's latest computation, read through `host_findings`); new episodes
 //! are inserted and gone ones closed in multi-row statements; only findings whose tier,
-//! deadline or text changed are updated one by one.
+//! deadline or text changed are updated one by one. When the open findings changed, the
+//! console's summaries of them follow in the same transaction (`update_summary.rs`).
 
 use std::collections::{HashMap, HashSet};
 
@@ -59,6 +60,16 @@ struct Writes<'a> {
     gone: Vec<Key>,
 }
 
+impl Writes<'_> {
+    /// Whether the host's open findings change (the console's summaries with them).
+    fn changes_history(&self) -> bool {
+        !(self.open.is_empty()
+            && self.refresh.is_empty()
+            && self.backported.is_empty()
+            && self.gone.is_empty())
+    }
+}
+
 impl Store {
     /// Stores a computation: the host's snapshot and its history, in one transaction.
     pub async fn record_findings(
@@ -105,6 +116,9 @@ impl Store {
             .chain(writes.refresh.iter().copied())
             .map(|f| (f.advisory.as_str(), f.json.as_str()));
         crate::notices::record_aliases(&mut tx, names).await?;
+        if writes.changes_history() {
+            crate::update_summary::refresh_host(&mut tx, host_id).await?;
+        }
         tx.commit()
             .await
             .with_context(|| format!("committing the findings of host {host_id}"))?;

@@ -32,6 +32,7 @@ mod rollout_control;
 mod rollouts;
 mod secrets;
 mod signals;
+mod update_summary;
 mod wakeups;
 
 use std::path::Path;

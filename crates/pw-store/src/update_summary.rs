@@ -1,0 +1,216 @@
+//! The console's summaries of open findings (migration `0026_open_updates.sql`), kept by the
+//! findings write path in its transaction (issue 12: `/findings` and `/hosts?overdue` at 10,000
+//! hosts and 1,000,000 findings without grouping the findings on each request).
+//!
+//! After a computation changed a host's history, the host's open findings are grouped by update
+//! (package, fixed version) in SQL — one row per update in `open_update_hosts` — and compared
+//! with the rows stored for it; when they differ the host's rows are rewritten. Each update that
+//! changed gets
+//! its `open_updates` row adjusted: host and finding counts by the differences, the most urgent
+//! tier, earliest deadline, KEV and highest EPSS re-read over its hosts' rows (one index seek
+//! each). The host's earliest open deadline goes to `host_findings.earliest_deadline`.
+//!
+//! `''` is the fixed version of an update that has none (key columns are never NULL).
+
+use std::collections::BTreeMap;
+
+use anyhow::Context;
+use sqlx::Row;
+
+use crate::findings_write::rows_per_statement;
+
+type UpdateKey = (String, String);
+
+/// One host's open findings of one update.
+#[derive(Debug, Clone, PartialEq)]
+struct HostUpdate {
+    findings: i64,
+    tier: i64,
+    deadline: Option<String>,
+    kev: i64,
+    epss: Option<f64>,
+}
+
+/// Brings the summaries up to date with host `host_id`'s open findings (call after its history
+/// was written, in the same transaction).
+pub(crate) async fn refresh_host(
+    tx: &mut sqlx::AnyConnection,
+    host_id: &str,
+) -> anyhow::Result<()> {
+    let now = grouped(tx, host_id).await?;
+    let before = stored(tx, host_id).await?;
+    // Per update touched: (hosts, findings) to add.
+    let mut deltas: BTreeMap<&UpdateKey, (i64, i64)> = BTreeMap::new();
+    for (key, row) in &now {
+        match before.get(key) {
+            Some(old) if old == row => {}
+            Some(old) => {
+                deltas.insert(key, (0, row.findings - old.findings));
+            }
+            None => {
+                deltas.insert(key, (1, row.findings));
+            }
+        }
+    }
+    for (key, old) in &before {
+        if !now.contains_key(key) {
+            deltas.insert(key, (-1, -old.findings));
+        }
+    }
+    if deltas.is_empty() {
+        return Ok(());
+    }
+    rewrite_host_rows(tx, host_id).await?;
+    let deltas: Vec<(&UpdateKey, (i64, i64))> = deltas.into_iter().collect();
+    adjust_updates(tx, &deltas).await?;
+    sqlx::query(
+        "UPDATE host_findings SET earliest_deadline =
+           (SELECT MIN(o.deadline) FROM open_update_hosts o WHERE o.host_id = $1)
+         WHERE host_id = $1",
+    )
+    .bind(host_id)
+    .execute(&mut *tx)
+    .await
+    .with_context(|| format!("summarising the deadlines of host {host_id}"))?;
+    Ok(())
+}
+
+/// The host's open findings grouped by update, from its history.
+async fn grouped(
+    tx: &mut sqlx::AnyConnection,
+    host_id: &str,
+) -> anyhow::Result<BTreeMap<UpdateKey, HostUpdate>> {
+    let rows = sqlx::query(
+        "SELECT coalesce(update_package, '') AS package, coalesce(update_fixed, '') AS fixed,
+                COUNT(*) AS findings, MIN(tier) AS tier, MIN(deadline) AS deadline,
+                MAX(kev) AS kev, CAST(MAX(epss) AS DOUBLE PRECISION) AS epss
+         FROM finding_history WHERE host_id = $1 AND fixed_at IS NULL
+         GROUP BY coalesce(update_package, ''), coalesce(update_fixed, '')",
+    )
+    .bind(host_id)
+    .fetch_all(&mut *tx)
+    .await
+    .with_context(|| format!("grouping the open findings of host {host_id} by update"))?;
+    read_rows(&rows)
+}
+
+/// The summary rows stored for the host.
+async fn stored(
+    tx: &mut sqlx::AnyConnection,
+    host_id: &str,
+) -> anyhow::Result<BTreeMap<UpdateKey, HostUpdate>> {
+    let rows = sqlx::query(
+        "SELECT package, fixed, findings, tier, deadline, kev, epss
+         FROM open_update_hosts WHERE host_id = $1",
+    )
+    .bind(host_id)
+    .fetch_all(&mut *tx)
+    .await
+    .with_context(|| format!("reading the update summary of host {host_id}"))?;
+    read_rows(&rows)
+}
+
+fn read_rows(rows: &[sqlx::any::AnyRow]) -> anyhow::Result<BTreeMap<UpdateKey, HostUpdate>> {
+    rows.iter()
+        .map(|row| {
+            let key = (row.try_get("package")?, row.try_get("fixed")?);
+            let value = HostUpdate {
+                findings: row.try_get("findings")?,
+                tier: row.try_get("tier")?,
+                deadline: row.try_get("deadline")?,
+                kev: row.try_get("kev")?,
+                epss: row.try_get("epss")?,
+            };
+            Ok((key, value))
+        })
+        .collect()
+}
+
+/// Replaces the host's rows with its open findings grouped by update (written from SQL: the
+/// values never pass through Rust, nor their types through the `Any` driver).
+async fn rewrite_host_rows(tx: &mut sqlx::AnyConnection, host_id: &str) -> anyhow::Result<()> {
+    sqlx::query("DELETE FROM open_update_hosts WHERE host_id = $1")
+        .bind(host_id)
+        .execute(&mut *tx)
+        .await
+        .with_context(|| format!("clearing the update summary of host {host_id}"))?;
+    sqlx::query(
+        "INSERT INTO open_update_hosts (package, fixed, host_id, findings, tier, deadline, kev,
+           epss)
+         SELECT coalesce(update_package, ''), coalesce(update_fixed, ''), host_id, COUNT(*),
+                MIN(tier), MIN(deadline), MAX(kev), MAX(epss)
+         FROM finding_history WHERE host_id = $1 AND fixed_at IS NULL
+         GROUP BY host_id, coalesce(update_package, ''), coalesce(update_fixed, '')",
+    )
+    .bind(host_id)
+    .execute(&mut *tx)
+    .await
+    .with_context(|| format!("summarising the open findings of host {host_id}"))?;
+    Ok(())
+}
+
+/// Adds the host and finding count differences to each update touched and re-reads its most
+/// urgent tier, earliest deadline, KEV and highest EPSS over its hosts; an update no host needs
+/// any more is removed.
+async fn adjust_updates(
+    tx: &mut sqlx::AnyConnection,
+    deltas: &[(&UpdateKey, (i64, i64))],
+) -> anyhow::Result<()> {
+    const COLUMNS: usize = 4;
+    let over_hosts = |aggregate: &str| {
+        format!(
+            "(SELECT {aggregate} FROM open_update_hosts h
+               WHERE h.package = v.column1 AND h.fixed = v.column2)"
+        )
+    };
+    for chunk in deltas.chunks(rows_per_statement(COLUMNS)) {
+        let values = crate::db::value_rows(chunk.len(), COLUMNS);
+        let text = format!(
+            "INSERT INTO open_updates (package, fixed, hosts, findings, tier, deadline, kev, epss)
+             SELECT v.column1, v.column2, v.column3, v.column4, {tier}, {deadline}, {kev}, {epss}
+             FROM (VALUES {values}) AS v
+             WHERE EXISTS (SELECT 1 FROM open_update_hosts h
+                           WHERE h.package = v.column1 AND h.fixed = v.column2)
+             ON CONFLICT (package, fixed) DO UPDATE SET
+               hosts = open_updates.hosts + excluded.hosts,
+               findings = open_updates.findings + excluded.findings,
+               tier = excluded.tier, deadline = excluded.deadline, kev = excluded.kev,
+               epss = excluded.epss",
+            tier = over_hosts("MIN(h.tier)"),
+            deadline = over_hosts("MIN(h.deadline)"),
+            kev = over_hosts("MAX(h.kev)"),
+            epss = over_hosts("MAX(h.epss)"),
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(text));
+        for ((package, fixed), (hosts, findings)) in chunk {
+            query = query.bind(package).bind(fixed).bind(*hosts).bind(*findings);
+        }
+        query
+            .execute(&mut *tx)
+            .await
+            .context("adjusting the summary of open updates")?;
+    }
+    let emptied: Vec<&UpdateKey> = deltas
+        .iter()
+        .filter(|(_, (hosts, _))| *hosts < 0)
+        .map(|(key, _)| *key)
+        .collect();
+    for chunk in emptied.chunks(rows_per_statement(2)) {
+        let keys = crate::db::value_rows(chunk.len(), 2);
+        let text = format!(
+            "DELETE FROM open_updates WHERE (package, fixed) IN (VALUES {keys})
+               AND NOT EXISTS (SELECT 1 FROM open_update_hosts h
+                               WHERE h.package = open_updates.package
+                                 AND h.fixed = open_updates.fixed)"
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(text));
+        for (package, fixed) in chunk {
+            query = query.bind(package).bind(fixed);
+        }
+        query
+            .execute(&mut *tx)
+            .await
+            .context("removing updates no host needs")?;
+    }
+    Ok(())
+}

@@ -1,0 +1,211 @@
+//! The console's summaries kept by the findings write path (migration 0026) on SQLite and
+//! PostgreSQL: after every computation of a long pseudo-random sequence — findings opened,
+//! kept, re-tiered, re-dated, KEV flipped, closed, closed by a backport, updates with no fixed
+//! version, an update losing its last host — `update_page` (read from `open_updates`) equals
+//! the updates grouped from the open findings themselves, and the hosts filtered as overdue
+//! (read from `host_findings.earliest_deadline`) are exactly those with an open finding past
+//! the instant.
+
+use std::collections::BTreeSet;
+
+use pw_store::{
+    Backend, BackportedFinding, CurrentFinding, FindingsSnapshot, HostFilter, NewHost, PageRequest,
+    Store, UpdateFilter, UpdateRow,
+};
+use sqlx::Row;
+
+#[macro_use]
+mod common;
+
+use common::{at, fresh_store};
+
+const ALL: PageRequest = PageRequest {
+    offset: 0,
+    limit: 1000,
+};
+
+const HOSTS: [&str; 4] = ["h1", "h2", "h3", "h4"];
+
+/// A small deterministic generator (the sequence must be the same on every run).
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self, below: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (self.0 >> 33) % below
+    }
+}
+
+fn finding(rng: &mut Lcg, index: u64) -> CurrentFinding {
+    // Advisory `A<index>` always belongs to the same package; its fixed version, tier,
+    // deadline, KEV and EPSS vary between computations.
+    let package = format!("p{}", index % 5);
+    let fixed = match rng.next(3) {
+        0 => None,
+        n => Some(format!("1.{n}")),
+    };
+    let deadline = match rng.next(4) {
+        0 => None,
+        n => Some(at(&format!("2026-0{n}-01T00:00:00Z"))),
+    };
+    let epss = match rng.next(3) {
+        0 => serde_json::Value::Null,
+        n => serde_json::json!(n as f64 / 10.0),
+    };
+    let json = serde_json::json!({
+        "binary": format!("{package}-bin"), "package": package, "advisory": format!("A{index}"),
+        "fixed": fixed, "kev": rng.next(4) == 0, "epss": epss,
+    });
+    CurrentFinding {
+        binary: format!("{package}-bin"),
+        advisory: format!("A{index}"),
+        tier: rng.next(5) as u8,
+        deadline,
+        json: json.to_string(),
+    }
+}
+
+async fn enroll(store: &Store, id: &str) {
+    let token = format!("tok-{id}");
+    let expires = at("2100-01-01T00:00:00Z");
+    store
+        .create_enrollment_token(&token, &token, expires, None, "alice")
+        .await
+        .unwrap();
+    let host = NewHost {
+        id,
+        hostname: id,
+        fingerprint: id,
+        not_after: expires,
+    };
+    let now = at("2026-01-01T00:00:00Z");
+    store.enroll(&token, now, &host).await.unwrap().unwrap();
+}
+
+/// The updates grouped from the open findings, as the console grouped them before 0026.
+async fn grouped_from_history(store: &Store) -> Vec<UpdateRow> {
+    let rows = sqlx::query(
+        "SELECT update_package, update_fixed, MIN(tier) AS tier, MIN(deadline) AS deadline,
+                COUNT(DISTINCT host_id) AS hosts, COUNT(*) AS findings, MAX(kev) AS kev,
+                CAST(MAX(epss) AS DOUBLE PRECISION) AS epss
+         FROM finding_history WHERE fixed_at IS NULL
+         GROUP BY update_package, update_fixed
+         ORDER BY MIN(tier), MIN(deadline) IS NULL, MIN(deadline), update_package,
+                  coalesce(update_fixed, '')",
+    )
+    .fetch_all(store.pool())
+    .await
+    .unwrap();
+    rows.iter()
+        .map(|r| UpdateRow {
+            package: r.get("update_package"),
+            fixed: r.get("update_fixed"),
+            tier: r.get::<i64, _>("tier") as u8,
+            deadline: r
+                .get::<Option<String>, _>("deadline")
+                .map(|d| d.parse().unwrap()),
+            hosts: r.get::<i64, _>("hosts") as u64,
+            findings: r.get::<i64, _>("findings") as u64,
+            kev: r.get::<i64, _>("kev") != 0,
+            epss: r.get("epss"),
+        })
+        .collect()
+}
+
+/// Hosts with an open finding whose deadline is before `instant`, from the findings.
+async fn overdue_from_history(store: &Store, instant: &str) -> BTreeSet<String> {
+    sqlx::query_scalar(
+        "SELECT DISTINCT host_id FROM finding_history
+         WHERE fixed_at IS NULL AND deadline IS NOT NULL AND deadline < $1",
+    )
+    .bind(instant)
+    .fetch_all(store.pool())
+    .await
+    .unwrap()
+    .into_iter()
+    .collect()
+}
+
+async fn the_summaries_follow_every_computation(backend: Backend) {
+    let (_guard, store) = fresh_store(backend).await;
+    for host in HOSTS {
+        enroll(&store, host).await;
+    }
+    let mut rng = Lcg(13);
+    for round in 0..40u32 {
+        let host = HOSTS[rng.next(HOSTS.len() as u64) as usize];
+        // Most rounds show 0–7 of the 12 advisories; some show none at all (everything fixed).
+        let count = if rng.next(8) == 0 { 0 } else { rng.next(8) };
+        let mut indexes: Vec<u64> = (0..count).map(|_| rng.next(12)).collect();
+        indexes.sort_unstable();
+        indexes.dedup();
+        let current: Vec<CurrentFinding> = indexes.iter().map(|i| finding(&mut rng, *i)).collect();
+        let backported: Vec<BackportedFinding> = match rng.next(5) {
+            0 => vec![BackportedFinding {
+                finding: finding(&mut rng, 12 + u64::from(round % 3)),
+                reason: "changelog names the fix".into(),
+            }],
+            _ => vec![],
+        };
+        let collected =
+            at("2026-01-01T00:00:00Z") + jiff::SignedDuration::from_hours(i64::from(round));
+        let inventory = common::inventory(&collected.to_string());
+        store
+            .store_inventory(host, host, &inventory, None)
+            .await
+            .unwrap();
+        let snapshot = FindingsSnapshot {
+            host_id: host,
+            inventory_collected_at: collected,
+            computed_at: collected + jiff::SignedDuration::from_mins(1),
+            source: "test",
+            findings_json: "[]",
+            tier_counts_json: "[0,0,0,0,0]",
+            current: &current,
+            backported: &backported,
+        };
+        store.record_findings(&snapshot).await.unwrap();
+
+        let page = store
+            .update_page(&UpdateFilter::default(), ALL)
+            .await
+            .unwrap();
+        let expected = grouped_from_history(&store).await;
+        assert_eq!(page.updates, expected, "round {round} ({host})");
+        assert_eq!(page.total, expected.len() as u64);
+        for instant in ["2026-02-15T00:00:00Z", "2026-03-15T00:00:00Z"] {
+            let filter = HostFilter {
+                overdue_at: Some(at(instant)),
+                ..Default::default()
+            };
+            let hosts = store.host_page(&filter, ALL).await.unwrap();
+            let got: BTreeSet<String> = hosts.hosts.into_iter().map(|h| h.id).collect();
+            assert_eq!(
+                got,
+                overdue_from_history(&store, instant).await,
+                "round {round}"
+            );
+        }
+    }
+    // Filters on the summary: most urgent tier, overdue, KEV.
+    let all = grouped_from_history(&store).await;
+    let tier = all.first().map(|u| u.tier).unwrap_or(0);
+    let filter = UpdateFilter {
+        tier: Some(tier),
+        ..Default::default()
+    };
+    let page = store.update_page(&filter, ALL).await.unwrap();
+    let want: Vec<&UpdateRow> = all.iter().filter(|u| u.tier == tier).collect();
+    assert_eq!(page.updates.iter().collect::<Vec<_>>(), want);
+    let kev = UpdateFilter {
+        kev_only: true,
+        ..Default::default()
+    };
+    let page = store.update_page(&kev, ALL).await.unwrap();
+    assert_eq!(page.total, all.iter().filter(|u| u.kev).count() as u64);
+}
+
+on_both_backends!(the_summaries_follow_every_computation);
