@@ -143,7 +143,7 @@ fn this_host(data: &Path, base: &str) -> (String, String) {
 fn store_plan(data: &Path, host_id: &str, hostname: &str) -> i64 {
     use std::collections::BTreeMap;
     let policy = pw_planner::Policy::from_toml_str(
-        "[rollout]\nverification = \"1s\"\n[groups.local]\nenvironment = \"staging\"\n\
+        "[rollout]\nverification = \"1s\"\n[groups.local]\nenvironment = \"staging\"\nowners = [\"ops@example.com\"]\n\
          windows = [{ name = \"always\", rrule = \"FREQ=DAILY\", dtstart = \"2026-01-01T00:00:00\", \
          tz = \"UTC\", duration = \"23h\" }]\n",
     )

@@ -107,7 +107,7 @@ async fn stored_plan(t: &TestController, hosts: &[(&str, &str, &str)]) -> (i64, 
 }
 
 /// [`stored_plan`] under another policy text.
-async fn stored_plan_with(
+pub(crate) async fn stored_plan_with(
     t: &TestController,
     hosts: &[(&str, &str, &str)],
     policy: &str,
