@@ -184,6 +184,7 @@ fn host_row(
         drilled: run.drilled,
         deferred: run.deferred.clone(),
         post_verify: report.and_then(|r| r.downgrade.as_deref().map(|d| post_verify(r, d))),
+        hooks: report.and_then(|r| r.hooks.as_deref().cloned()),
     }
 }
 
@@ -218,6 +219,7 @@ fn unreached_row(planned: &PlannedHost, plan: &Planned<'_>) -> HostRow {
         drilled: false,
         deferred: None,
         post_verify: None,
+        hooks: None,
     }
 }
 

@@ -50,6 +50,7 @@ pub fn change_html(report: &ChangeReport, t: &ChangeText) -> String {
     ];
     sections.extend(post_verify(report, t));
     sections.extend(protection(report, t));
+    sections.extend(hooks(report, t));
     sections.extend(observation(report, t));
     sections.extend(crate::change::html_review::postmortem(report, t));
     sections.push(log(report, t));
@@ -454,6 +455,49 @@ fn protection(report: &ChangeReport, t: &ChangeText) -> Vec<DocSection> {
         ));
     }
     out
+}
+
+/// Each host's hook runs in order, then its benchmark before and after.
+fn hooks(report: &ChangeReport, t: &ChangeText) -> Option<DocSection> {
+    let mut rows = Vec::new();
+    for host in &report.hosts {
+        let Some(hooks) = &host.hooks else { continue };
+        rows.extend(hooks.runs.iter().map(|run| {
+            row(vec![
+                s(host.hostname.clone()),
+                s(format!("{} {}", run.phase, run.name)),
+                s(if run.ok { t.yes } else { t.no }),
+                s(run.detail.clone()),
+            ])
+        }));
+        if let Some(b) = &hooks.benchmark {
+            let after = b.after.map_or("–".to_owned(), |a| a.to_string());
+            let regression = b
+                .regression_percent
+                .map_or("–".to_owned(), |r| format!("{r:.1} %"));
+            let mut r = row(vec![
+                s(host.hostname.clone()),
+                s(t.benchmark),
+                s(if b.passed { t.yes } else { t.no }),
+                s(format!(
+                    "{} → {after} ({regression}; ≤ {} %)",
+                    b.before, b.max_regression_percent
+                )),
+            ]);
+            if !b.passed {
+                r.class = "overdue".into();
+            }
+            rows.push(r);
+        }
+    }
+    (!rows.is_empty()).then(|| {
+        let ok = format!("{} ({})", t.result, t.yes);
+        let table = DocTable {
+            headers: headers(&[t.host, t.step, &ok, t.detail]),
+            rows,
+        };
+        section("hooks", t.hooks, vec![], Some(table))
+    })
 }
 
 fn observation(report: &ChangeReport, t: &ChangeText) -> Option<DocSection> {

@@ -4,7 +4,7 @@
 //! them.
 
 use jiff::Timestamp;
-use pw_protocol::{FileState, ProtectionResult};
+use pw_protocol::{FileState, HooksReport, ProtectionResult};
 use serde::Serialize;
 
 use crate::change::facts::{LogLine, Observation, ProtectionRecord};
@@ -156,6 +156,10 @@ pub struct HostRow {
     /// A downgrade's post-verify results (seed 003).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub post_verify: Option<PostVerify>,
+    /// What the change's hooks did (units stopped and started, migrations forward and back,
+    /// the before/after benchmark), as the agent reported it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hooks: Option<HooksReport>,
 }
 
 /// What the plan predicted and what the host showed (`predicted: None`: no plan).

@@ -352,6 +352,22 @@ fn checklist(facts: &ChangeFacts, hosts: &[HostRow]) -> Vec<ChecklistReview> {
                             .collect()
                     })
                 }
+                "performance" => {
+                    let measured: Vec<&&HostRow> = reached
+                        .iter()
+                        .filter(|h| h.hooks.as_ref().is_some_and(|k| k.benchmark.is_some()))
+                        .collect();
+                    (!measured.is_empty()).then(|| {
+                        measured
+                            .iter()
+                            .filter(|h| {
+                                let benchmark = h.hooks.as_ref().and_then(|k| k.benchmark.as_ref());
+                                benchmark.is_some_and(|b| !b.passed)
+                            })
+                            .map(|h| h.hostname.clone())
+                            .collect()
+                    })
+                }
                 _ => None,
             };
             let observed = if reached.is_empty() { None } else { observed };

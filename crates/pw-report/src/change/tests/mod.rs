@@ -38,6 +38,7 @@ fn agent(outcome: ChangeOutcome, after: &str, failed_check: Option<&str>) -> Age
         drill: None,
         restart: None,
         downgrade: None,
+        hooks: None,
     }
 }
 

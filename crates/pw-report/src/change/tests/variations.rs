@@ -80,6 +80,32 @@ fn table_of_variations() {
             |r| r.postmortem.accuracy[1].verdict == "accurate",
         ),
         (
+            "a benchmark regression past the threshold makes performance happen",
+            |f| {
+                let report = f.rollouts[0].hosts[0].report.as_mut().unwrap();
+                report.hooks = Some(Box::new(pw_protocol::HooksReport {
+                    conffiles: pw_protocol::ConffilePolicy::Keep,
+                    runs: vec![],
+                    benchmark: Some(pw_protocol::BenchmarkResult {
+                        before: 100.0,
+                        after: Some(130.0),
+                        regression_percent: Some(30.0),
+                        max_regression_percent: 10,
+                        passed: false,
+                    }),
+                }));
+            },
+            |r| {
+                let performance = r
+                    .postmortem
+                    .checklist
+                    .iter()
+                    .find(|c| c.risk == "performance");
+                performance.is_some_and(|c| c.materialised == Some(true) && c.observed == ["web-0"])
+                    && change_html(r, &CHANGE_EN).contains("100 → 130 (30.0 %; ≤ 10 %)")
+            },
+        ),
+        (
             "conffiles are not observed without a downgrade",
             |_| {},
             |r| r.postmortem.accuracy[2].verdict == "not_observed",
