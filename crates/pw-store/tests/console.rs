@@ -4,19 +4,36 @@
 //! no fixed version); audit records filtered by actor, action prefix and subject.
 
 use pw_store::{
-    AuditFilter, Backend, CurrentFinding, FindingsSnapshot, HostFilter, PageRequest, Store,
-    UpdateFilter,
+    AuditFilter, Backend, CurrentFinding, FindingsSnapshot, HostFilter, NewHost, PageRequest,
+    Store, UpdateFilter,
 };
 
 #[macro_use]
 mod common;
 
-use common::{at, enroll, store_with_host};
+use common::{at, store_with_host};
 
 const PAGE: PageRequest = PageRequest {
     offset: 0,
     limit: 50,
 };
+
+async fn enroll(store: &Store, id: &str, hostname: &str) {
+    let token = format!("tok-{id}");
+    let expires = at("2100-01-01T00:00:00Z");
+    store
+        .create_enrollment_token(&token, &token, expires, None, "alice")
+        .await
+        .unwrap();
+    let host = NewHost {
+        id,
+        hostname,
+        fingerprint: id,
+        not_after: expires,
+    };
+    let now = at("2026-01-01T00:00:00Z");
+    store.enroll(&token, now, &host).await.unwrap().unwrap();
+}
 
 fn finding(
     package: &str,
