@@ -16,7 +16,7 @@ use jiff::Timestamp;
 use pw_protocol::{ChangeReport as AgentReport, DowngradeReport};
 
 use crate::change::facts::{
-    ChangeFacts, HostRun, PlanFacts, PlannedBatch, PlannedHost, RolloutFacts,
+    ChangeFacts, HostRun, PlanFacts, PlannedBatch, PlannedHost, ProtectionRecord, RolloutFacts,
 };
 use crate::change::model::{
     BatchRow, ChangeReport, FileRow, HostRow, LogRow, PlanSummary, PostVerify, Prediction,
@@ -172,7 +172,7 @@ fn host_row(
             .clone()
             .or_else(|| report.and_then(reason_of)),
         failure,
-        protection: report.map(|r| r.protection.clone()).unwrap_or_default(),
+        protection: report.map(protection_steps).unwrap_or_default(),
         restarts: Prediction {
             predicted: planned.map(|p| units(p.restarts.iter())),
             observed: observed_restarts(run),
@@ -221,6 +221,24 @@ fn unreached_row(planned: &PlannedHost, plan: &Planned<'_>) -> HostRow {
         post_verify: None,
         hooks: None,
     }
+}
+
+/// The protection steps run before the install, then the data restored after a rollback and the
+/// paused writes resumed (named `restore: …`, `resume: …`).
+fn protection_steps(report: &AgentReport) -> Vec<pw_protocol::ProtectionResult> {
+    let named = |prefix: &str, steps: &[pw_protocol::ProtectionResult]| {
+        steps
+            .iter()
+            .map(|step| pw_protocol::ProtectionResult {
+                name: format!("{prefix}: {}", step.name),
+                ..step.clone()
+            })
+            .collect::<Vec<_>>()
+    };
+    let mut steps = report.protection.clone();
+    steps.extend(named("restore", &report.restored));
+    steps.extend(named("resume", &report.resumed));
+    steps
 }
 
 /// The outcome's own words when the engine recorded no cause.
@@ -462,9 +480,42 @@ fn rollout_summary(rollout: &RolloutFacts) -> RolloutSummary {
         plan_version: rollout.plan_version,
         started_at,
         finished_at,
-        protection_records: rollout.protection_records.clone(),
+        protection_records: rollout
+            .protection_records
+            .clone()
+            .or_else(|| reported_records(rollout)),
         observation: rollout.observation.clone(),
     }
+}
+
+/// The backups and snapshots the guards reported with their protection steps (time, size,
+/// status, retention); `None` when no step left one.
+fn reported_records(rollout: &RolloutFacts) -> Option<Vec<ProtectionRecord>> {
+    let records: Vec<ProtectionRecord> = rollout
+        .hosts
+        .iter()
+        .flat_map(|h| {
+            let steps = h.report.iter().flat_map(|r| &r.protection);
+            steps.filter_map(move |step| {
+                let r = step.record.as_ref()?;
+                let status = match serde_json::to_value(&r.status) {
+                    Ok(serde_json::Value::String(s)) => s,
+                    _ => format!("{:?}", r.status),
+                };
+                Some(ProtectionRecord {
+                    host_id: h.hostname.clone(),
+                    kind: r.kind.clone(),
+                    name: r.name.clone(),
+                    at: r.taken_at,
+                    size_bytes: Some(r.size_bytes),
+                    status,
+                    retention: Some(format!("until {}", r.expires_at)),
+                    detail: format!("{} {}", r.location, r.detail).trim().to_owned(),
+                })
+            })
+        })
+        .collect();
+    (!records.is_empty()).then_some(records)
 }
 
 fn plan_summary(plan: &PlanFacts) -> PlanSummary {

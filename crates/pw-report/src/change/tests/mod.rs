@@ -39,6 +39,8 @@ fn agent(outcome: ChangeOutcome, after: &str, failed_check: Option<&str>) -> Age
         restart: None,
         downgrade: None,
         hooks: None,
+        restored: vec![],
+        resumed: vec![],
     }
 }
 

@@ -106,6 +106,30 @@ fn table_of_variations() {
             },
         ),
         (
+            "a rollback's restored data and resumed writes follow the protection steps",
+            |f| {
+                let step = |name: &str| pw_protocol::ProtectionResult {
+                    name: name.into(),
+                    ok: true,
+                    detail: String::new(),
+                    from_journal: false,
+                    record: None,
+                };
+                let report = f.rollouts[0].hosts[1].report.as_mut().unwrap();
+                report.protection = vec![step("backup-db")];
+                report.restored = vec![step("backup-db")];
+                report.resumed = vec![step("pause-db")];
+            },
+            |r| {
+                let names: Vec<&str> = host(r, "web-1")
+                    .protection
+                    .iter()
+                    .map(|p| p.name.as_str())
+                    .collect();
+                names == ["backup-db", "restore: backup-db", "resume: pause-db"]
+            },
+        ),
+        (
             "conffiles are not observed without a downgrade",
             |_| {},
             |r| r.postmortem.accuracy[2].verdict == "not_observed",
