@@ -498,7 +498,7 @@ fn reported_records(rollout: &RolloutFacts) -> Option<Vec<ProtectionRecord>> {
             let steps = h.report.iter().flat_map(|r| &r.protection);
             steps.filter_map(move |step| {
                 let r = step.record.as_ref()?;
-                let status = match serde_json::to_value(&r.status) {
+                let status = match serde_json::to_value(r.status) {
                     Ok(serde_json::Value::String(s)) => s,
                     _ => format!("{:?}", r.status),
                 };
