@@ -13,6 +13,10 @@
 //!    pause-writes and names their providers; a plan built from the agent's live data, approved
 //!    by a second operator, rolls out, fails its check, and is rolled back with the data
 //!    restored.
+//! 4. The downgrade seed: a downgrade plan in that group with a database migration (forward and
+//!    reverse) and a benchmark hook; the check fails on the lower version, so the migration is
+//!    reversed, the exact recorded version returns and the data is restored from the verified
+//!    PostgreSQL and file backups, writes paused around it all.
 //!
 //! Needs Docker and mmdebstrap.
 
@@ -402,4 +406,150 @@ async fn a_plan_rollout_of_a_group_that_requires_protection_restores_the_data() 
         "{view:#}"
     );
     assert!(agent_journal(host).contains("\"plan\":{\"id\":"));
+}
+
+/// The downgrade seed end to end (seed 003; issue 13's Done-when): a downgrade plan of pw-demo
+/// whose host keeps its data in PostgreSQL, in a group that requires backup and pause-writes,
+/// with a database migration (forward and reverse) and a benchmark hook. The check fails on the
+/// lower version: the guard reverses the migration, returns to the exact recorded version and
+/// restores the data from the verified backup, with writes paused around all of it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_downgrade_with_migrations_and_a_verified_backup_rolls_back_with_the_data_restored() {
+    let suites = [Suite::Stable, Suite::Security];
+    let (fleet, _gateway, controller, ids) = fleet(1, &suites, BASELINE).await;
+    let host = &fleet.hosts[0];
+    let (status, rollout) = controller
+        .post("/api/v1/rollouts", rollout_body(&ids, SECURITY_FIX))
+        .await;
+    assert_eq!(status, 201, "{rollout}");
+    let view = controller
+        .wait_rollout(rollout["id"].as_str().unwrap(), Duration::from_secs(120))
+        .await;
+    assert_eq!(view["status"], "completed", "{view:#}");
+    app_data(host);
+    host.write_file("/var/lib/pw-bench", b"100\n").unwrap();
+    let listed = controller.get("/api/v1/hosts").await;
+    let hostname = listed["hosts"][0]["hostname"].as_str().unwrap().to_owned();
+    let applied = controller
+        .api()
+        .put(controller.url("/api/v1/fleet"))
+        .header("content-type", "application/toml")
+        .body(document(&hostname))
+        .send()
+        .await
+        .unwrap();
+    assert!(applied.status().is_success(), "{:?}", applied.text().await);
+    let alice = add_operator(controller.dir.path(), "alice", "approver");
+    let bob = add_operator(controller.dir.path(), "bob", "approver");
+    let sql = |statement: &str| {
+        json!([
+            "/usr/sbin/runuser",
+            "-u",
+            "postgres",
+            "--",
+            "psql",
+            "-X",
+            "-q",
+            "-d",
+            "app",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-c",
+            statement
+        ])
+    };
+    let body = json!({
+        "name": "back to 1.0-1 with the old schema",
+        "hosts": [hostname],
+        "updates": {"downgrade": {DEMO: BASELINE}},
+        "hooks": {
+            "migrations": [{"name": "legacy-column",
+                            "forward": sql("ALTER TABLE items ADD COLUMN legacy integer"),
+                            "reverse": sql("ALTER TABLE items DROP COLUMN legacy")}],
+            "benchmark": {"argv": ["/usr/bin/cat", "/var/lib/pw-bench"],
+                          "higher_is_better": true, "max_regression_percent": 10},
+        },
+    });
+    let started = Instant::now();
+    let plan = loop {
+        let (status, plan) = controller
+            .post_as(&alice, "/api/v1/plans", body.clone())
+            .await;
+        if status == 201 {
+            break plan;
+        }
+        let message = plan["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains("not lower than the installed"), "{plan}");
+        assert!(started.elapsed() < Duration::from_secs(90), "{plan}");
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    };
+    assert_eq!(plan["kind"], "downgrade", "{plan:#}");
+    assert_eq!(plan["groups"][0]["protection_required"], true, "{plan:#}");
+    let id = plan["id"].as_i64().unwrap();
+    let path = |action: &str| format!("/api/v1/plans/{id}/{action}");
+    let (status, _) = controller.post_as(&alice, &path("submit"), json!({})).await;
+    assert_eq!(status, 200);
+    let (status, approved) = controller.post_as(&bob, &path("approve"), json!({})).await;
+    assert_eq!(status, 200, "{approved}");
+    let rollout = approved["rollout"].as_str().expect("a rollout").to_owned();
+    let view = controller
+        .wait_rollout(&rollout, Duration::from_secs(240))
+        .await;
+    let done = &view["hosts"][0];
+    assert_eq!(done["state"], "rolled_back", "{view:#}");
+    // The exact recorded version, the data of before the change, the old schema.
+    assert_eq!(demo_configured_version(host), SECURITY_FIX);
+    assert_restored(host);
+    let legacy = psql(
+        host,
+        "SELECT count(*) FROM information_schema.columns WHERE table_name = 'items' AND column_name = 'legacy'",
+    );
+    assert_eq!(legacy, "0\n", "the migration was reversed");
+    let runs: Vec<String> = done["hooks"]["runs"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no hooks in {view:#}"))
+        .iter()
+        .map(|r| {
+            format!(
+                "{} {} {}",
+                r["phase"].as_str().unwrap(),
+                r["name"].as_str().unwrap(),
+                r["ok"]
+            )
+        })
+        .collect();
+    assert_eq!(
+        runs,
+        [
+            "benchmark before true",
+            "forward legacy-column true",
+            "reverse legacy-column true"
+        ],
+        "{view:#}"
+    );
+    assert_eq!(
+        done["hooks"]["benchmark"]["before"],
+        json!(100.0),
+        "{view:#}"
+    );
+    let order = order(host);
+    assert_eq!(
+        order.first().map(String::as_str),
+        Some("pause"),
+        "{order:?}"
+    );
+    assert_eq!(
+        order.last().map(String::as_str),
+        Some("resume"),
+        "{order:?}"
+    );
+    let records = done["protection"].as_array().cloned().unwrap_or_default();
+    assert!(
+        !records.is_empty()
+            && records
+                .iter()
+                .all(|r| r["status"] == "verified" && r["restored_ok"] == true),
+        "{view:#}"
+    );
+    assert!(done["downgrade"]["simulation"].is_array(), "{view:#}");
 }
