@@ -38,9 +38,11 @@ CREATE TABLE open_updates (
     PRIMARY KEY (package, fixed)
 ) STRICT;
 
--- /hosts?overdue: a host's earliest open deadline.
+-- /hosts?overdue: a host's earliest open deadline. The index covers what the host filters read
+-- (tier counts, earliest deadline) so that they never touch the row: in SQLite both columns sit
+-- after the host's whole findings JSON, and reaching them walked its overflow pages.
 ALTER TABLE host_findings ADD COLUMN earliest_deadline TEXT;
-CREATE INDEX host_findings_earliest_deadline ON host_findings(earliest_deadline);
+CREATE INDEX host_findings_console ON host_findings(host_id, earliest_deadline, tier_counts);
 
 -- The summaries of the findings already stored.
 INSERT INTO open_update_hosts (package, fixed, host_id, findings, tier, deadline, kev, epss)
