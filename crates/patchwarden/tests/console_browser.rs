@@ -235,15 +235,7 @@ async fn prepare(controller: &Controller) -> (Vec<String>, String, String) {
         .map(|h| h["hostname"].as_str().unwrap().to_owned())
         .collect();
     names.sort();
-    let applied = controller
-        .api()
-        .put(controller.url("/api/v1/fleet"))
-        .header("content-type", "application/toml")
-        .body(document(&names))
-        .send()
-        .await
-        .unwrap();
-    assert!(applied.status().is_success(), "{:?}", applied.text().await);
+    controller.apply_fleet(document(&names)).await;
     import_advisory(controller, &demo_advisory(ADVISORY, CVE));
     let alice = add_operator(controller.dir.path(), "alice", "approver");
     let bob = add_operator(controller.dir.path(), "bob", "approver");

@@ -62,19 +62,9 @@ async fn create_plan(controller: &Controller, token: &str, host: &str) -> Value 
 }
 
 async fn create_plan_from(controller: &Controller, token: &str, body: Value) -> Value {
-    let started = Instant::now();
-    loop {
-        let (status, plan) = controller
-            .post_as(token, "/api/v1/plans", body.clone())
-            .await;
-        if status == 201 {
-            return plan;
-        }
-        let message = plan["error"]["message"].as_str().unwrap_or_default();
-        assert!(message.contains("not lower than the installed"), "{plan}");
-        assert!(started.elapsed() < Duration::from_secs(90), "{plan}");
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    }
+    controller
+        .create_plan_when_ready(token, body, not_lower_yet)
+        .await
 }
 
 /// One host with an agent, in the staging group of [`document`], upgraded to pw-demo 1.0-2 by
@@ -87,15 +77,7 @@ async fn upgraded_host() -> (pw_testbed::Fleet, Controller, String) {
     let ids = fleet_with_agents(&controller, &fleet, &gateway).await;
     let listed = controller.get("/api/v1/hosts").await;
     let hostname = listed["hosts"][0]["hostname"].as_str().unwrap().to_owned();
-    let applied = controller
-        .api()
-        .put(controller.url("/api/v1/fleet"))
-        .header("content-type", "application/toml")
-        .body(document(&hostname))
-        .send()
-        .await
-        .unwrap();
-    assert!(applied.status().is_success(), "{:?}", applied.text().await);
+    controller.apply_fleet(document(&hostname)).await;
     let (status, rollout) = controller
         .post("/api/v1/rollouts", rollout_body(&ids, SECURITY_FIX))
         .await;

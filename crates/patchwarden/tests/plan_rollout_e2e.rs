@@ -59,18 +59,9 @@ hosts = {production:?}
 /// their offered upgrades yet.
 async fn create_plan(controller: &Controller, token: &str, group: &str) -> Value {
     let body = json!({"name": format!("{group} security"), "group": group, "updates": "security"});
-    let started = Instant::now();
-    loop {
-        let (status, plan) = controller
-            .post_as(token, "/api/v1/plans", body.clone())
-            .await;
-        if status == 201 {
-            return plan;
-        }
-        assert_eq!(plan["error"]["code"], "nothing_to_plan", "{plan}");
-        assert!(started.elapsed() < Duration::from_secs(90), "{plan}");
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    }
+    controller
+        .create_plan_when_ready(token, body, nothing_to_plan_yet)
+        .await
 }
 
 /// The plan's pw-demo changes: (host id, from, to).
@@ -111,15 +102,9 @@ async fn plans_from_live_data_staging_drill_gates_production_four_eyes_rollout()
         host["hostname"].as_str().unwrap().to_owned()
     };
     let production_names: Vec<String> = production.iter().map(hostname).collect();
-    let applied = controller
-        .api()
-        .put(controller.url("/api/v1/fleet"))
-        .header("content-type", "application/toml")
-        .body(document(&hostname(&staging), &production_names))
-        .send()
-        .await
-        .unwrap();
-    assert!(applied.status().is_success(), "{:?}", applied.text().await);
+    controller
+        .apply_fleet(document(&hostname(&staging), &production_names))
+        .await;
     let alice = add_operator(controller.dir.path(), "alice", "approver");
     let bob = add_operator(controller.dir.path(), "bob", "approver");
 

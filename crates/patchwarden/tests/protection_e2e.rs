@@ -325,30 +325,13 @@ async fn a_plan_rollout_of_a_group_that_requires_protection_restores_the_data() 
     let listed = controller.get("/api/v1/hosts").await;
     let hostname = listed["hosts"][0]["hostname"].as_str().unwrap().to_owned();
     assert_eq!(listed["hosts"][0]["id"], ids[0].as_str());
-    let applied = controller
-        .api()
-        .put(controller.url("/api/v1/fleet"))
-        .header("content-type", "application/toml")
-        .body(document(&hostname))
-        .send()
-        .await
-        .unwrap();
-    assert!(applied.status().is_success(), "{:?}", applied.text().await);
+    controller.apply_fleet(document(&hostname)).await;
     let alice = add_operator(controller.dir.path(), "alice", "approver");
     let bob = add_operator(controller.dir.path(), "bob", "approver");
     let body = json!({"name": "db security", "group": "db-staging", "updates": "security"});
-    let started = Instant::now();
-    let plan = loop {
-        let (status, plan) = controller
-            .post_as(&alice, "/api/v1/plans", body.clone())
-            .await;
-        if status == 201 {
-            break plan;
-        }
-        assert_eq!(plan["error"]["code"], "nothing_to_plan", "{plan}");
-        assert!(started.elapsed() < Duration::from_secs(90), "{plan}");
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    };
+    let plan = controller
+        .create_plan_when_ready(&alice, body, nothing_to_plan_yet)
+        .await;
     let group = &plan["groups"][0];
     assert_eq!(group["protection_required"], true, "{plan:#}");
     let steps: Vec<&str> = group["protection_providers"]
@@ -430,15 +413,7 @@ async fn a_downgrade_with_migrations_and_a_verified_backup_rolls_back_with_the_d
     host.write_file("/var/lib/pw-bench", b"100\n").unwrap();
     let listed = controller.get("/api/v1/hosts").await;
     let hostname = listed["hosts"][0]["hostname"].as_str().unwrap().to_owned();
-    let applied = controller
-        .api()
-        .put(controller.url("/api/v1/fleet"))
-        .header("content-type", "application/toml")
-        .body(document(&hostname))
-        .send()
-        .await
-        .unwrap();
-    assert!(applied.status().is_success(), "{:?}", applied.text().await);
+    controller.apply_fleet(document(&hostname)).await;
     let alice = add_operator(controller.dir.path(), "alice", "approver");
     let bob = add_operator(controller.dir.path(), "bob", "approver");
     let sql = |statement: &str| {
@@ -470,19 +445,9 @@ async fn a_downgrade_with_migrations_and_a_verified_backup_rolls_back_with_the_d
                           "higher_is_better": true, "max_regression_percent": 10},
         },
     });
-    let started = Instant::now();
-    let plan = loop {
-        let (status, plan) = controller
-            .post_as(&alice, "/api/v1/plans", body.clone())
-            .await;
-        if status == 201 {
-            break plan;
-        }
-        let message = plan["error"]["message"].as_str().unwrap_or_default();
-        assert!(message.contains("not lower than the installed"), "{plan}");
-        assert!(started.elapsed() < Duration::from_secs(90), "{plan}");
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    };
+    let plan = controller
+        .create_plan_when_ready(&alice, body, not_lower_yet)
+        .await;
     assert_eq!(plan["kind"], "downgrade", "{plan:#}");
     assert_eq!(plan["groups"][0]["protection_required"], true, "{plan:#}");
     let id = plan["id"].as_i64().unwrap();

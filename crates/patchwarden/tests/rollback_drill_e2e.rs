@@ -56,15 +56,7 @@ hosts = ["{}"]
 "#,
         hosts[0]
     );
-    let applied = controller
-        .api()
-        .put(controller.url("/api/v1/fleet"))
-        .header("content-type", "application/toml")
-        .body(document)
-        .send()
-        .await
-        .unwrap();
-    assert!(applied.status().is_success(), "{:?}", applied.text().await);
+    controller.apply_fleet(document).await;
 
     let record = format!("dpkg-query -W -f '${{Version}}\\n' {DEMO} >> {SEEN}");
     let body = json!({

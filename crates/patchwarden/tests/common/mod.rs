@@ -116,6 +116,39 @@ impl Controller {
             .unwrap()
     }
 
+    /// `POST /api/v1/plans` of `body` as the operator `token`, retried (at most 90 s) while the
+    /// refusal is one `waiting` accepts — the controller has not seen the agents' data yet.
+    pub async fn create_plan_when_ready(
+        &self,
+        token: &str,
+        body: Value,
+        waiting: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let started = Instant::now();
+        loop {
+            let (status, plan) = self.post_as(token, "/api/v1/plans", body.clone()).await;
+            if status == 201 {
+                return plan;
+            }
+            assert!(waiting(&plan), "{plan}");
+            assert!(started.elapsed() < Duration::from_secs(90), "{plan}");
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
+
+    /// `PUT /api/v1/fleet` of a TOML fleet document as the admin; fails the test when refused.
+    pub async fn apply_fleet(&self, document: String) {
+        let applied = self
+            .api()
+            .put(self.url("/api/v1/fleet"))
+            .header("content-type", "application/toml")
+            .body(document)
+            .send()
+            .await
+            .unwrap();
+        assert!(applied.status().is_success(), "{:?}", applied.text().await);
+    }
+
     pub async fn get(&self, path: &str) -> Value {
         self.api()
             .get(self.url(path))
@@ -393,4 +426,16 @@ pub fn import_advisory(controller: &Controller, osv: &str) {
         .output()
         .unwrap();
     assert!(imported.status.success(), "{imported:?}");
+}
+
+/// A plan refusal while the agents' offered upgrades have not arrived.
+pub fn nothing_to_plan_yet(refusal: &Value) -> bool {
+    refusal["error"]["code"] == "nothing_to_plan"
+}
+
+/// A downgrade refusal while the controller still knows the version from before the upgrade.
+pub fn not_lower_yet(refusal: &Value) -> bool {
+    refusal["error"]["message"]
+        .as_str()
+        .is_some_and(|m| m.contains("not lower than the installed"))
 }
