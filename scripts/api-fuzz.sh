@@ -12,7 +12,8 @@
 #   API_FUZZ_REPORT    where to keep the JUnit and HAR reports (default: removed with the run)
 #   API_FUZZ_CHECKS    the Schemathesis checks (default: no 5xx, and status, content type and
 #                      response body as documented)
-#   PATCHWARDEN_BIN    the binary to test (default target/debug/patchwarden, built if missing)
+#   PATCHWARDEN_BIN    the binary to test (default $CARGO_TARGET_DIR or target, then
+#                      debug/patchwarden; built if missing)
 #   SCHEMATHESIS_VENV  where scripts/install-test-deps.sh installed Schemathesis
 #   API_FUZZ_SCHEMA    a document file to use instead of the one the controller serves (to try an
 #                      edit of crates/pw-server/openapi.json without building again)
@@ -23,7 +24,7 @@ examples="${API_FUZZ_EXAMPLES:-25}"
 seconds="${API_FUZZ_SECONDS:-600}"
 checks="${API_FUZZ_CHECKS:-not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance}"
 venv="${SCHEMATHESIS_VENV:-/var/cache/patchwarden-testbed/schemathesis-venv}"
-bin="${PATCHWARDEN_BIN:-target/debug/patchwarden}"
+bin="${PATCHWARDEN_BIN:-${CARGO_TARGET_DIR:-target}/debug/patchwarden}"
 schemathesis="$venv/bin/schemathesis"
 if [ ! -x "$schemathesis" ]; then
     echo "error: $schemathesis is missing; run scripts/install-test-deps.sh" >&2
