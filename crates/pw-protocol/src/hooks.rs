@@ -134,9 +134,13 @@ impl ChangeHooks {
 fn argv_problem(at: &str, argv: &[String]) -> Option<String> {
     match argv.first() {
         None => Some(format!("{at}: argv is empty")),
-        Some(program) if !program.starts_with('/') => Some(format!(
-            "{at}: the program {program:?} must be an absolute path (argv, never a shell)"
-        )),
+        Some(program)
+            if !program.starts_with('/') || program.len() < 2 || program.ends_with('/') =>
+        {
+            Some(format!(
+                "{at}: the program {program:?} must be an absolute path to a file (argv, never a shell)"
+            ))
+        }
         Some(_) if argv.iter().any(|a| a.contains('\0')) => {
             Some(format!("{at}: an argument contains NUL"))
         }
@@ -303,6 +307,18 @@ mod tests {
             }),
         };
         let problems = hooks.validate().unwrap_err();
+        let mut root = hooks.clone();
+        root.migrations.clear();
+        root.stop_units.clear();
+        root.benchmark.as_mut().unwrap().max_regression_percent = 5;
+        for program in ["/", "/usr/bin/"] {
+            root.benchmark.as_mut().unwrap().argv = vec![program.into()];
+            let refused = root.validate().unwrap_err();
+            assert!(
+                refused[0].contains("must be an absolute path to a file"),
+                "{refused:?}"
+            );
+        }
         let expected = [
             "hooks.stop_units[1]:",
             "hooks.migrations[0].reverse: the program \"migrate\" must be an absolute path",
