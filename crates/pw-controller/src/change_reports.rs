@@ -9,11 +9,11 @@ use std::collections::BTreeMap;
 use jiff::Timestamp;
 use pw_planner::Plan;
 use pw_report::{
-    ChangeFacts, ChangeReport, ChangeSubject, HostRun, LogLine, PlanEventFact, PlanFacts,
-    PlannedBatch, PlannedChange, PlannedHost, PlannedRisk, RolloutBatch, RolloutFacts,
+    ChangeFacts, ChangeReport, ChangeSubject, HostRun, LogLine, Observation, PlanEventFact,
+    PlanFacts, PlannedBatch, PlannedChange, PlannedHost, PlannedRisk, RolloutBatch, RolloutFacts,
 };
 use pw_rollout::{HostChange, HostState, RolloutPlan};
-use pw_store::{RolloutHostRow, RolloutRow, StoredPlan};
+use pw_store::{ObservationRow, RolloutHostRow, RolloutRow, StoredPlan};
 
 use crate::{Controller, Refusal};
 
@@ -211,6 +211,7 @@ async fn rollout_facts(state: &Controller, row: RolloutRow) -> Result<RolloutFac
             })
         })
         .collect::<Result<_, Refusal>>()?;
+    let observation = observation(state.store.observations_of(&row.id).await?)?;
     Ok(RolloutFacts {
         created_at: time(&row.created_at, || format!("rollout {} created_at", row.id))?,
         updated_at: time(&row.updated_at, || format!("rollout {} updated_at", row.id))?,
@@ -232,8 +233,72 @@ async fn rollout_facts(state: &Controller, row: RolloutRow) -> Result<RolloutFac
         hosts,
         log,
         protection_records: None,
-        observation: None,
+        observation,
     })
+}
+
+/// The rollout's observation period from its hosts' observations: from the first start to the
+/// last end; `rolled_back` when a host was rolled back late, `failed` when a round failed (an
+/// alert, a late rollback that failed), `passed` when every host passed, else `observing`; each
+/// alert and late rollback as a line. `None` when no host was observed.
+fn observation(rows: Vec<ObservationRow>) -> Result<Option<Observation>, Refusal> {
+    use pw_rollout::observe::{Observation as Observed, Phase};
+    let mut period: Option<Observation> = None;
+    let (mut rolled_back, mut failed, mut all_passed) = (false, false, true);
+    for row in rows {
+        let observed: Observed = serde_json::from_str(&row.state).map_err(|e| {
+            anyhow::anyhow!(
+                "the observation of {} in {} does not read: {e}",
+                row.host_id,
+                row.rollout_id
+            )
+        })?;
+        let out = period.get_or_insert_with(|| Observation {
+            from: observed.since,
+            until: observed.until,
+            state: String::new(),
+            events: Vec::new(),
+        });
+        out.from = out.from.min(observed.since);
+        out.until = out.until.max(observed.until);
+        for alert in &observed.alerts {
+            failed = true;
+            out.events.push(format!(
+                "{} {}: check {} failed: {}",
+                alert.at, row.host_id, alert.check, alert.detail
+            ));
+        }
+        match &observed.phase {
+            Phase::Passed { .. } => {}
+            Phase::RolledBack { at, by } => {
+                rolled_back = true;
+                all_passed = false;
+                out.events.push(format!(
+                    "{at} {}: rolled back late to the recorded versions (by {by})",
+                    row.host_id
+                ));
+            }
+            Phase::RollbackFailed { at, detail } => {
+                failed = true;
+                all_passed = false;
+                out.events.push(format!(
+                    "{at} {}: the late rollback failed: {detail}",
+                    row.host_id
+                ));
+            }
+            _ => all_passed = false,
+        }
+    }
+    Ok(period.map(|mut p| {
+        p.state = match (rolled_back, failed, all_passed) {
+            (true, _, _) => "rolled_back",
+            (false, true, _) => "failed",
+            (false, false, true) => "passed",
+            _ => "observing",
+        }
+        .to_owned();
+        p
+    }))
 }
 
 fn host_run(

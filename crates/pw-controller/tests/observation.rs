@@ -146,6 +146,30 @@ async fn a_late_failure_alerts_and_by_policy_rolls_back_to_the_recorded_versions
     let seen = observation(&h, &id).await;
     assert_eq!(seen["phase"], "rolled_back", "{seen}");
     assert_eq!(seen["detail"]["phase"]["by"], "policy");
+
+    // The rollout's change report tells the observation period and what happened in it.
+    let report = pw_controller::change_reports::for_rollout(&h.controller, &id)
+        .await
+        .unwrap();
+    let report = serde_json::to_value(&report).unwrap();
+    let observed = report["rollouts"][0]["observation"].clone();
+    assert_eq!(observed["state"], "rolled_back", "{observed:#}");
+    assert_eq!(observed["until"], "2026-12-02T10:01:00Z", "{observed:#}");
+    let events: Vec<&str> = observed["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e.as_str().unwrap())
+        .collect();
+    assert_eq!(events.len(), 2, "{events:?}");
+    assert!(
+        events[0].contains(": check demo-log failed: 1 line(s) match ERROR"),
+        "{events:?}"
+    );
+    assert!(
+        events[1].contains(": rolled back late to the recorded versions (by policy)"),
+        "{events:?}"
+    );
 }
 
 #[tokio::test]
