@@ -96,7 +96,7 @@ impl PromqlGates {
             .timeout(Duration::from_secs(timeout))
             .send()
             .await
-            .map_err(|e| format!("querying {url}: {}", error_chain(&e)))?;
+            .map_err(|e| format!("querying {url}: {}", crate::notify::send::chain(&e)))?;
         let status = answer.status();
         let body = answer
             .bytes()
@@ -106,17 +106,6 @@ impl PromqlGates {
         let condition = check.options.condition.unwrap_or(PromqlCondition::NonEmpty);
         condition.judge(&values)
     }
-}
-
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 /// The Prometheus API's envelope (`/api/v1/query`).

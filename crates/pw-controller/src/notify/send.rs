@@ -210,8 +210,9 @@ fn redacted(url: &str) -> String {
     }
 }
 
-/// An error with its sources, on one line.
-fn chain(error: &dyn std::error::Error) -> String {
+/// An error with its sources, on one line (a cause whose text is already there is not
+/// repeated).
+pub(crate) fn chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {

@@ -32,14 +32,13 @@ pub use build::{Planned, Source};
 
 /// Whether a stored plan is a downgrade plan (its agents may then install lower versions).
 pub fn is_downgrade(stored: &StoredPlan) -> Result<bool, Refusal> {
-    let (_, source) = view::parts(stored)?;
-    Ok(view::kind(source.as_ref()) == "downgrade")
+    Ok(view::kind(view::source(stored)?.as_ref()) == "downgrade")
 }
 pub use select::{Basis, drift, is_security};
 
 /// The hooks a stored plan's changes run (none for a plan built without them).
 pub fn hooks(stored: &StoredPlan) -> Result<pw_protocol::ChangeHooks, Refusal> {
-    let (_, source) = view::parts(stored)?;
+    let source = view::source(stored)?;
     Ok(source.and_then(|s| s.request.hooks).unwrap_or_default())
 }
 

@@ -22,13 +22,18 @@ const MAX_SLOTS_PER_GROUP: usize = 20;
 pub fn parts(stored: &StoredPlan) -> Result<(Plan, Option<Source>), Refusal> {
     let plan: Plan = serde_json::from_value(stored.plan.clone())
         .map_err(|e| anyhow::anyhow!("plan {}: the stored plan does not read: {e}", stored.id))?;
+    Ok((plan, source(stored)?))
+}
+
+/// What a live plan was built from, without reading the plan itself (`None`: an offline plan).
+pub fn source(stored: &StoredPlan) -> Result<Option<Source>, Refusal> {
     let source = stored
         .source
         .as_deref()
         .map(serde_json::from_str::<Source>)
         .transpose()
         .map_err(|e| anyhow::anyhow!("plan {}: its stored source does not read: {e}", stored.id))?;
-    Ok((plan, source))
+    Ok(source)
 }
 
 /// Why the live versions no longer match a live plan (empty: they do, or the plan is not live).

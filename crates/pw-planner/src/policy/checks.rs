@@ -192,42 +192,32 @@ pub(super) fn check_options(
             );
         }
     };
-    only(
-        "expect_status",
-        HealthCheckKind::Http,
-        raw.expect_status.is_some(),
-        errors,
-    );
-    only(
-        "ca_file",
-        HealthCheckKind::Http,
-        raw.ca_file.is_some(),
-        errors,
-    );
-    only(
-        "connect_to",
-        HealthCheckKind::Http,
-        raw.connect_to.is_some(),
-        errors,
-    );
-    only(
-        "condition",
-        HealthCheckKind::Promql,
-        raw.condition.is_some(),
-        errors,
-    );
-    only(
-        "prometheus",
-        HealthCheckKind::Promql,
-        raw.prometheus.is_some(),
-        errors,
-    );
-    only(
-        "interval",
-        HealthCheckKind::Promql,
-        raw.interval.is_some(),
-        errors,
-    );
+    for (key, wanted, given) in [
+        (
+            "expect_status",
+            HealthCheckKind::Http,
+            raw.expect_status.is_some(),
+        ),
+        ("ca_file", HealthCheckKind::Http, raw.ca_file.is_some()),
+        (
+            "connect_to",
+            HealthCheckKind::Http,
+            raw.connect_to.is_some(),
+        ),
+        (
+            "condition",
+            HealthCheckKind::Promql,
+            raw.condition.is_some(),
+        ),
+        (
+            "prometheus",
+            HealthCheckKind::Promql,
+            raw.prometheus.is_some(),
+        ),
+        ("interval", HealthCheckKind::Promql, raw.interval.is_some()),
+    ] {
+        only(key, wanted, given, errors);
+    }
     if let Some(status) = raw.expect_status {
         match u16::try_from(status) {
             Ok(status @ 100..=599) => options.expect_status = Some(status),
