@@ -14,7 +14,7 @@ use anyhow::Context;
 use jiff::Timestamp;
 use sqlx::Row;
 
-use crate::controller::{HOST_SELECT, HostRow, host_row};
+use crate::controller::{HOST_COLUMNS, HOST_JOINS, HostRow, host_row};
 use crate::db::numbered;
 use crate::{Backend, Store, optional_time};
 
@@ -204,15 +204,23 @@ impl Store {
         } else {
             format!(" WHERE {}", conditions.join(" AND "))
         };
+        // The page's ids first, in name order from `hosts_by_name` (the filters read only the
+        // hosts row and `host_findings_console`), then the page's 50 rows joined: a page deep
+        // in the fleet no longer sorts every host's joined row before skipping.
         let sql = format!(
-            "SELECT * FROM ({HOST_SELECT}{filter_sql}) AS page, (SELECT COUNT(*) AS total FROM hosts h
-             LEFT JOIN host_findings f ON f.host_id = h.id{filter_sql}) AS counted
-             ORDER BY hostname, id LIMIT ? OFFSET ?"
+            "SELECT {HOST_COLUMNS}, counted.total FROM (SELECT h.id FROM hosts h
+               LEFT JOIN host_findings f ON f.host_id = h.id{filter_sql}
+               ORDER BY h.hostname, h.id LIMIT ? OFFSET ?) AS page
+             JOIN hosts h ON h.id = page.id{HOST_JOINS},
+             (SELECT COUNT(*) AS total FROM hosts h
+               LEFT JOIN host_findings f ON f.host_id = h.id{filter_sql}) AS counted
+             ORDER BY h.hostname, h.id"
         );
         // The filter appears twice: once for the page, once for the count.
-        let mut doubled = [binds.clone(), binds.clone()].concat();
+        let mut doubled = binds.clone();
         doubled.push(Bind::Int(i64::from(page.limit)));
         doubled.push(Bind::Int(i64::from(page.offset)));
+        doubled.extend(binds.iter().cloned());
         let rows = query_with(&sql, doubled)
             .fetch_all(self.pool())
             .await

@@ -507,10 +507,24 @@ pub(crate) fn pending_row(r: &sqlx::any::AnyRow) -> anyhow::Result<PendingRow> {
     })
 }
 
-pub(crate) const HOST_SELECT: &str = "SELECT h.*, i.package_count, i.reboot_required, f.tier_counts
-     FROM hosts h
+/// A host's columns as [`host_row`] reads them, over `hosts h` with [`host_joins!`].
+macro_rules! host_columns {
+    () => {
+        "h.*, i.package_count, i.reboot_required, f.tier_counts"
+    };
+}
+/// The joins [`host_columns!`] reads from, after `hosts h`.
+macro_rules! host_joins {
+    () => {
+        "
      LEFT JOIN inventories i ON i.host_id = h.id
-     LEFT JOIN host_findings f ON f.host_id = h.id";
+     LEFT JOIN host_findings f ON f.host_id = h.id"
+    };
+}
+pub(crate) const HOST_COLUMNS: &str = host_columns!();
+pub(crate) const HOST_JOINS: &str = host_joins!();
+pub(crate) const HOST_SELECT: &str =
+    concat!("SELECT ", host_columns!(), " FROM hosts h", host_joins!());
 
 const FINDINGS_SELECT: &str = "SELECT f.*, h.hostname FROM host_findings f
      JOIN hosts h ON h.id = f.host_id";

@@ -29,10 +29,15 @@
 //!   `/usr/bin/time -f "%e %U %S"` (children waited for are included, the docker CLI
 //!   processes among them).
 //!
+//! - The package manager's floor ([`floor`], with `--floor on`, the default): the agent's own
+//!   `apt-get install` on 20 more fresh hosts through `docker exec`, 5 at a time, rolling, with
+//!   no orchestrator: the best wall time any apt-driving tool can reach on this machine.
+//!
 //! Containers and networks are removed at the end (also on error: `Fleet` drops them).
 
 mod ansible;
 mod breakdown;
+mod floor;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -59,6 +64,8 @@ struct Options {
     ansible_pipelining: bool,
     /// The rollout's `mode`: `batches` (like `serial`) or `rolling`.
     mode: String,
+    /// Also measure the package manager's floor ([`floor`]).
+    floor: bool,
 }
 
 fn parse_options() -> anyhow::Result<Options> {
@@ -71,6 +78,7 @@ fn parse_options() -> anyhow::Result<Options> {
         runs: 1,
         ansible_pipelining: true,
         mode: "batches".into(),
+        floor: true,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -90,6 +98,13 @@ fn parse_options() -> anyhow::Result<Options> {
                     options.mode
                 );
             }
+            "--floor" => {
+                options.floor = match value()?.as_str() {
+                    "on" => true,
+                    "off" => false,
+                    other => bail!("--floor takes on or off, not {other}"),
+                }
+            }
             "--ansible-pipelining" => {
                 options.ansible_pipelining = match value()?.as_str() {
                     "on" => true,
@@ -100,7 +115,8 @@ fn parse_options() -> anyhow::Result<Options> {
             other => bail!(
                 "unknown argument {other}; usage: peer-bench --patchwarden BIN \
                  [--ansible-playbook BIN] [--hosts 20] [--batch 5] [--verify-seconds 0] \
-                 [--runs 1] [--ansible-pipelining on|off] [--mode batches|rolling]"
+                 [--runs 1] [--ansible-pipelining on|off] [--mode batches|rolling] \
+                 [--floor on|off]"
             ),
         }
     }
@@ -160,6 +176,20 @@ fn main() -> anyhow::Result<()> {
             ansible::run(&options, &fleet)?
         };
         let load_ansible = load_average();
+        if options.floor {
+            let fleet = baseline_fleet(&testbed, options.hosts, &[])?;
+            let wall = floor::run(&fleet, options.batch)?;
+            check_all_upgraded(&fleet)?;
+            println!(
+                "run {run}: apt floor (the agent's apt-get install, {} in flight, no \
+                 orchestrator) wall {wall:.2} s (load {}) | ratio to Ansible {:.3}, \
+                 patchwarden's wall over the floor {:.3}",
+                options.batch,
+                load_average(),
+                wall / ansible.wall,
+                patchwarden.wall / wall
+            );
+        }
         println!(
             "run {run}: patchwarden wall {:.2} s, CPU {:.2} s (load {load_pw}) | ansible wall \
              {:.2} s, CPU {:.2} s (load {load_ansible}) | ratios wall {:.3} (goal <= 0.333), \
