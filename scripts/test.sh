@@ -22,6 +22,6 @@ cargo test --workspace --locked --no-fail-fast
 echo "== API fuzzer (Schemathesis against a real controller; docs/robustness.md)"
 cargo build -p patchwarden --bin patchwarden --locked
 scripts/api-fuzz.sh
-echo "== fuzz smoke (${FUZZ_SECONDS:-10}s per target)"
-scripts/fuzz-smoke.sh "${FUZZ_SECONDS:-10}"
+echo "== fuzz smoke (${FUZZ_SECONDS:-5}s per target)"
+scripts/fuzz-smoke.sh "${FUZZ_SECONDS:-5}"
 echo "== all tests passed"
