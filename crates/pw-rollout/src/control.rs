@@ -512,6 +512,7 @@ mod tests {
                 tries: 1,
                 deadline: jiff::Timestamp::UNIX_EPOCH,
             },
+            halted: None,
         };
         let states = BTreeMap::from([
             (HostId("a".into()), HostState::Pending { attempt: 1 }),

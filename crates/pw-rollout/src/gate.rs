@@ -8,13 +8,20 @@
 //! formula: ≥ 30% of the slot). A group with no windows defined is not gated. An emergency (T0)
 //! rollout bypasses the window gate, never the health gate.
 //!
-//! Health gate: while any of a group's checks is red, no host of the group is claimed.
+//! Health gate: while any of a group's checks is red, no host of the group is claimed. A red
+//! check of the group's own (`HealthGate::failing`: a PromQL gate the controller evaluates)
+//! also stops the group's hosts in flight ([`gate_halts`]): each claimed host is halted, and
+//! what its guard verifies is rolled back (`host/halted.rs`).
+
+use std::collections::BTreeMap;
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use crate::host::HostState;
+use crate::host::{Event, HostState};
 use crate::model::HostId;
+use crate::plan::RolloutPlan;
+use crate::rollout::Gates;
 
 /// A group's maintenance-window state at the pass's `now`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -65,6 +72,64 @@ pub struct BlackoutNote {
 pub struct HealthGate {
     /// `check on host` texts of the red checks, for the operator.
     pub red: Vec<String>,
+    /// The group's own checks failing now (PromQL gates): besides holding the next claims,
+    /// they stop the group's hosts in flight ([`gate_halts`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failing: Vec<FailingCheck>,
+}
+
+/// One of a group's own checks that fails now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FailingCheck {
+    /// The check's name in the fleet document.
+    pub check: String,
+    /// Why it is red, for the host's rollback cause.
+    pub detail: String,
+}
+
+/// A claimed host to stop because a check of its group fails: feed [`Halt::event`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Halt {
+    pub host: HostId,
+    pub check: String,
+    pub detail: String,
+}
+
+impl Halt {
+    pub fn event(&self) -> Event {
+        Event::GateFailed {
+            check: self.check.clone(),
+            detail: self.detail.clone(),
+        }
+    }
+}
+
+/// The hosts of `plan` in flight (claimed, not yet halted) whose fleet group has a failing
+/// check of its own: each is halted with the group's first failing check. Hosts not started
+/// are not listed (the same gate keeps them from being claimed); hosts already settled (done,
+/// rolled back, failed, restarting or rebooting after a verified change) are not either.
+pub fn gate_halts(
+    plan: &RolloutPlan,
+    states: &BTreeMap<HostId, HostState>,
+    gates: &Gates,
+) -> Vec<Halt> {
+    let mut halts = Vec::new();
+    for batch in &plan.batches {
+        for host in &batch.hosts {
+            let Some(HostState::Claimed { halted: None, .. }) = states.get(&host.id) else {
+                continue;
+            };
+            let group = gates.group_of(&host.id, &batch.group);
+            if let Some(failing) = gates.health.get(group).and_then(|g| g.failing.first()) {
+                halts.push(Halt {
+                    host: host.id.clone(),
+                    check: failing.check.clone(),
+                    detail: failing.detail.clone(),
+                });
+            }
+        }
+    }
+    halts
 }
 
 impl HealthGate {

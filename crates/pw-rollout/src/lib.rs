@@ -44,11 +44,12 @@ pub use aftercare::{
 pub use block::{Block, BlockList};
 pub use control::{ControlAction, ControlError, retry_plan, slots_by_group};
 pub use gate::{
-    BlackoutNote, HealthGate, NextSlot, WindowGate, WindowHold, WindowWait, window_allows,
+    BlackoutNote, FailingCheck, Halt, HealthGate, NextSlot, WindowGate, WindowHold, WindowWait,
+    gate_halts, window_allows,
 };
 pub use host::{
-    Action, Command, CommandKey, Decision, Event, EventName, FailCause, HostChange, HostState,
-    Progress, Rejected, RollbackCause, StateName, Step, next_deadline, on_tick, step,
+    Action, Command, CommandKey, Decision, Event, EventName, FailCause, GateHalt, HostChange,
+    HostState, Progress, Rejected, RollbackCause, StateName, Step, next_deadline, on_tick, step,
 };
 pub use model::{ExactVersion, HostId, Recorded, RolloutId, Target, VersionError};
 pub use observe::{

@@ -176,7 +176,13 @@ fn a_red_health_gate_holds_its_group_even_in_an_emergency() {
     let p = plan(&[(WAVE, &["w1", "w2"])], 2);
     let red = vec!["nginx on w9".to_owned()];
     let red_web = Gates {
-        health: BTreeMap::from([("web".to_owned(), HealthGate { red: red.clone() })]),
+        health: BTreeMap::from([(
+            "web".to_owned(),
+            HealthGate {
+                red: red.clone(),
+                failing: vec![],
+            },
+        )]),
         emergency: true,
         ..gates(None, None)
     };
@@ -284,4 +290,70 @@ fn rolling_mode_claims_carry_their_own_batch_number() {
     let batches: Vec<usize> = d.claim.iter().map(|c| c.batch).collect();
     assert_eq!((claimed_hosts(&d), batches), (vec!["w4", "w5"], vec![3, 4]));
     assert_eq!(d.batch, Some(3));
+}
+
+#[test]
+fn a_failing_check_of_the_group_halts_its_claims_in_flight() {
+    use crate::gate::{FailingCheck, Halt, gate_halts};
+    // w1 and w3 in group web, w2 in db (by the fleet); w4 web, already done.
+    let p = plan(&[(WAVE, &["w1", "w2", "w3", "w4"])], 4);
+    let states = BTreeMap::from([
+        (id("w1"), claimed()),
+        (id("w2"), claimed()),
+        (id("w4"), done()),
+    ]);
+    let failing = FailingCheck {
+        check: "errors".into(),
+        detail: "value 0.5 is not < 0.05".into(),
+    };
+    let health = |failing: Vec<FailingCheck>| Gates {
+        health: BTreeMap::from([(
+            "web".to_owned(),
+            HealthGate {
+                red: vec!["promql check errors failed".into()],
+                failing,
+            },
+        )]),
+        ..gates(None, None)
+    };
+    let red = health(vec![failing.clone()]);
+    let halts = gate_halts(&p, &states, &red);
+    // Only the claim in flight of the failing group: db is green, w3 was not started (and is
+    // not claimed: the same gate holds it), w4 is settled.
+    assert_eq!(
+        halts,
+        [Halt {
+            host: id("w1"),
+            check: "errors".into(),
+            detail: failing.detail.clone(),
+        }]
+    );
+    assert_eq!(
+        halts[0].event(),
+        Event::GateFailed {
+            check: "errors".into(),
+            detail: failing.detail.clone()
+        }
+    );
+    let d = gated(&p, &states, &red);
+    assert!(claimed_hosts(&d).is_empty(), "{d:?}");
+    // Red only from a host's failure signal (no check of the group's own fails): held, not
+    // halted.
+    assert!(gate_halts(&p, &states, &health(vec![])).is_empty());
+    // A claim already halted is not halted again.
+    let mut halted_states = states.clone();
+    let halted = crate::host::step(
+        &crate::host::HostChange {
+            rollout: RolloutId("r1".into()),
+            host: id("w1"),
+            state: claimed(),
+        },
+        &halts[0].event(),
+        at(),
+        &crate::policy::Policy::default(),
+    )
+    .unwrap()
+    .next;
+    halted_states.insert(id("w1"), halted);
+    assert!(gate_halts(&p, &halted_states, &red).is_empty());
 }

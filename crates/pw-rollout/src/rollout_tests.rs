@@ -68,6 +68,7 @@ fn claimed() -> HostState {
             tries: 1,
             deadline: at(),
         },
+        halted: None,
     }
 }
 

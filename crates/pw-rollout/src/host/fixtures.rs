@@ -92,6 +92,7 @@ pub fn every_state() -> Vec<HostState> {
         HostState::Claimed {
             targets: targets(),
             progress: progress(),
+            halted: None,
         },
         HostState::Protecting {
             targets: targets(),
@@ -218,6 +219,15 @@ pub fn every_event() -> Vec<Event> {
         Event::Deferred {
             by: "operator:alice".into(),
             reason: "reboot in Sunday's window".into(),
+        },
+        Event::GateFailed {
+            check: "errors".into(),
+            detail: "value 0.5 is not < 0.05".into(),
+        },
+        Event::RollbackReported {
+            ok: true,
+            final_versions: recorded(),
+            detail: "rolled back to the recorded versions".into(),
         },
     ]
 }

@@ -4,14 +4,15 @@
 
 mod aftercare;
 mod drilled;
+mod halted;
 mod reported;
 mod rollback;
 mod state;
 mod step;
 
 pub use state::{
-    Action, Command, CommandKey, Decision, Event, EventName, FailCause, HostChange, HostState,
-    Progress, Rejected, RollbackCause, StateName, Step,
+    Action, Command, CommandKey, Decision, Event, EventName, FailCause, GateHalt, HostChange,
+    HostState, Progress, Rejected, RollbackCause, StateName, Step,
 };
 pub use step::{next_deadline, on_tick, step};
 
@@ -21,6 +22,8 @@ mod aftercare_tests;
 mod drill_tests;
 #[cfg(test)]
 pub(crate) mod fixtures;
+#[cfg(test)]
+mod halted_tests;
 #[cfg(test)]
 mod report_tests;
 #[cfg(test)]

@@ -11,11 +11,14 @@
 //! the state's when it holds them (they came from the same report), else the report's. A
 //! rollback drill in the report (or one the policy asked for and the report lacks) is judged
 //! first (`drilled.rs`). A verified change that still needs a restart or a reboot (the report's
-//! `aftercare`) goes on to `restarting` or `reboot_queued` (`aftercare.rs`).
+//! `aftercare`) goes on to `restarting` or `reboot_queued` (`aftercare.rs`). A verified change
+//! of a claim a failed gate halted is rolled back instead (`halted.rs`).
 
 use crate::aftercare::Verified;
 use crate::host::drilled::Drilled;
-use crate::host::state::{Decision, Event, FailCause, HostState, Rejected, RollbackCause};
+use crate::host::state::{
+    Decision, Event, FailCause, GateHalt, HostState, Rejected, RollbackCause,
+};
 use crate::host::step::{Ctx, wrong};
 use crate::model::{Recorded, Target, by_package, matches_targets};
 use crate::report::{GuardOutcome, GuardReason, GuardReport};
@@ -27,6 +30,8 @@ pub(super) struct Held<'a> {
     pub(super) attempt: u32,
     recorded: Option<&'a [Recorded]>,
     rolling_back: Option<&'a RollbackCause>,
+    /// A gate of the group failed while the change was in flight (`halted.rs`).
+    halted: Option<&'a GateHalt>,
 }
 
 impl Ctx<'_> {
@@ -97,9 +102,17 @@ impl Ctx<'_> {
             attempt,
             recorded,
             rolling_back,
+            halted: None,
         };
         Ok(match &self.change.state {
-            HostState::Claimed { targets, progress } => held(targets, progress.attempt, None, None),
+            HostState::Claimed {
+                targets,
+                progress,
+                halted,
+            } => Held {
+                halted: halted.as_ref(),
+                ..held(targets, progress.attempt, None, None)
+            },
             HostState::Protecting {
                 targets,
                 recorded,
@@ -181,6 +194,9 @@ impl Ctx<'_> {
         if let Some(missing) = self.missing_checks(&report.passed_checks) {
             let detail = format!("the agent reported done without a pass of the checks {missing}");
             return self.bad_report(held, detail);
+        }
+        if let Some(halt) = held.halted {
+            return self.gate_roll_back(held.targets, &recorded, halt, held.attempt);
         }
         let verified = Verified {
             targets: held.targets.to_vec(),

@@ -1,6 +1,7 @@
 //! The rollback half of the host state machine: entering `rolling_back` (blocking the versions
-//! after a health failure), its retries, the agent's own rollback reports, and the terminal
-//! `rolled_back` / `failed` states with their page.
+//! after a health failure), its retries, the agent's own rollback reports, the result of the
+//! controller's rollback (`RollbackReported`: rolled back only onto exactly the recorded
+//! versions), and the terminal `rolled_back` / `failed` states with their page.
 
 use crate::host::state::{
     Action, Command, Decision, Event, EventName, FailCause, HostState, Progress, Rejected,
@@ -45,6 +46,28 @@ impl Ctx<'_> {
                     }
                 })
             }
+            // The controller's own rollback (`late_rollback`) finished.
+            Event::RollbackReported {
+                ok,
+                final_versions,
+                detail,
+            } => Ok(if *ok {
+                let cause = cause.clone();
+                self.rolled_back(
+                    targets,
+                    recorded,
+                    final_versions,
+                    cause,
+                    attempt,
+                    Vec::new(),
+                )
+            } else {
+                let fail = FailCause::RollbackFailed {
+                    cause: cause.clone(),
+                    detail: detail.clone(),
+                };
+                self.fail(targets, fail, attempt)
+            }),
             _ => Err(wrong(&self.change.state, event)),
         }
     }

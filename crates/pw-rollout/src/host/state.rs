@@ -64,6 +64,13 @@ pub enum RollbackCause {
     ChecksMissing {
         checks: Vec<String>,
     },
+    /// A check of the host's group that the controller evaluates (a PromQL gate) failed while
+    /// the host's change was in flight: the controller rolled it back. The group's health is
+    /// not proof against these versions, so they are not blocked fleet-wide.
+    GateFailed {
+        check: String,
+        detail: String,
+    },
 }
 
 impl RollbackCause {
@@ -137,6 +144,10 @@ pub enum HostState {
     Claimed {
         targets: Vec<Target>,
         progress: Progress,
+        /// A gate of the host's group failed while its change was in flight: whatever the
+        /// guard reports as verified is rolled back to the recorded versions.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        halted: Option<GateHalt>,
     },
     /// Versions recorded, protection hooks running.
     Protecting {
@@ -220,6 +231,14 @@ pub enum HostState {
         cause: FailCause,
         at: Timestamp,
     },
+}
+
+/// Why a claimed host's change is stopped: the group's check that failed, when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GateHalt {
+    pub check: String,
+    pub detail: String,
+    pub at: Timestamp,
 }
 
 impl Default for HostState {
@@ -366,6 +385,16 @@ pub enum Event {
     /// An operator deferred the restart or reboot this host still needs: the host is done with
     /// the deferral recorded.
     Deferred { by: String, reason: String },
+    /// A check of the host's group that the controller evaluates (a PromQL gate) failed while
+    /// the host was claimed (made by the controller from [`crate::gate_halts`]).
+    GateFailed { check: String, detail: String },
+    /// The controller's own rollback (the agent's `late_rollback`) finished: `ok` when apt and
+    /// the agent succeeded, `final_versions` what dpkg shows afterwards.
+    RollbackReported {
+        ok: bool,
+        final_versions: Vec<Recorded>,
+        detail: String,
+    },
 }
 
 /// An event's name, for refusals and logs.
@@ -383,6 +412,8 @@ pub enum EventName {
     RebootRequested,
     HostSeen,
     Deferred,
+    GateFailed,
+    RollbackReported,
 }
 
 impl Event {
@@ -399,6 +430,8 @@ impl Event {
             Event::RebootRequested { .. } => EventName::RebootRequested,
             Event::HostSeen { .. } => EventName::HostSeen,
             Event::Deferred { .. } => EventName::Deferred,
+            Event::GateFailed { .. } => EventName::GateFailed,
+            Event::RollbackReported { .. } => EventName::RollbackReported,
         }
     }
 }
@@ -520,4 +553,6 @@ pub enum Rejected {
     DuplicateTarget(String),
     #[error("the host reported the same boot as before the reboot")]
     SameBoot,
+    #[error("the host's change was already stopped by the failed check {check}")]
+    AlreadyHalted { check: String },
 }

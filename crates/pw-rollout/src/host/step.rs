@@ -32,6 +32,14 @@ pub fn step(
         (_, E::GuardReported { report }) => ctx.reported(report, event),
         (_, E::ReportRefused { detail }) => ctx.report_refused(detail, event),
         (S::Pending { attempt }, E::Claimed { targets }) => ctx.claim(*attempt, targets),
+        (
+            S::Claimed {
+                targets,
+                progress,
+                halted,
+            },
+            E::GateFailed { check, detail },
+        ) => ctx.halt(targets, progress, halted.as_ref(), check, detail),
         (S::Claimed { progress, .. } | S::Protecting { progress, .. }, E::Released { .. }) => {
             Ok(Decision {
                 next: S::Pending {
@@ -40,7 +48,14 @@ pub fn step(
                 commands: Vec::new(),
             })
         }
-        (S::Claimed { targets, progress }, E::TimedOut) => {
+        (
+            S::Claimed {
+                targets,
+                progress,
+                halted,
+            },
+            E::TimedOut,
+        ) => {
             ctx.due(EventName::TimedOut, progress.deadline)?;
             let limits = policy.timeouts.record_versions;
             Ok(match ctx.retry(progress, limits) {
@@ -48,6 +63,7 @@ pub fn step(
                     next: S::Claimed {
                         targets: targets.clone(),
                         progress: next,
+                        halted: halted.clone(),
                     },
                     commands: vec![ctx.command(next.attempt, not_before, record_action(targets))],
                 },
@@ -239,6 +255,7 @@ impl Ctx<'_> {
             next: HostState::Claimed {
                 targets,
                 progress: self.fresh(attempt, self.policy.timeouts.record_versions),
+                halted: None,
             },
             commands: vec![command],
         })

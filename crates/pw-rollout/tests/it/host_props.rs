@@ -57,6 +57,7 @@ fn initial(pick: u8) -> HostState {
         1 => HostState::Claimed {
             targets: t,
             progress,
+            halted: None,
         },
         2 => HostState::Protecting {
             recorded: before(&t),
