@@ -10,7 +10,8 @@
 //! - each group's health gate: red while a host of the group last ended `failed` in a way that
 //!   pages a human (the engine's judgement of its agent's last guarded change report), and
 //!   while one of the group's `promql` checks fails (`promql.rs`; only groups with hosts in
-//!   an active rollout are queried);
+//!   an active rollout are queried) — a failing PromQL check is also one of the group's
+//!   `failing` checks, which stop its hosts in flight (`pw_rollout::gate_halts`);
 //! - a T0 emergency start of the rollout (its control) bypasses the window gate.
 //!
 //! Without a fleet document nothing is gated (as before the document existed).
@@ -20,7 +21,9 @@ use std::collections::BTreeMap;
 use jiff::Timestamp;
 use pw_fleet::{FleetDocument, Resolution};
 use pw_planner::policy::HealthCheckKind;
-use pw_rollout::{Gates, HealthGate, HostChange, HostId, RolloutControl, RolloutPlan, WindowGate};
+use pw_rollout::{
+    FailingCheck, Gates, HealthGate, HostChange, HostId, RolloutControl, RolloutPlan, WindowGate,
+};
 use pw_store::{HostRow, RolloutRow};
 
 use crate::Controller;
@@ -32,6 +35,8 @@ pub(crate) struct PassGates {
     hosts: BTreeMap<String, HostRow>,
     /// Red signals per fleet group.
     red: BTreeMap<String, Vec<String>>,
+    /// The group's own checks failing now (PromQL), per fleet group.
+    failing: BTreeMap<String, Vec<FailingCheck>>,
     now: Timestamp,
 }
 
@@ -48,6 +53,7 @@ impl PassGates {
                 document: None,
                 hosts: BTreeMap::new(),
                 red: BTreeMap::new(),
+                failing: BTreeMap::new(),
                 now,
             });
         };
@@ -80,6 +86,7 @@ impl PassGates {
             document: Some(document),
             hosts,
             red,
+            failing: BTreeMap::new(),
             now,
         };
         gates.promql_gates(state, rollouts).await;
@@ -116,10 +123,21 @@ impl PassGates {
                 }
                 let evaluation = state.promql().evaluate(name, check, self.now).await;
                 if let Err(why) = evaluation.outcome {
-                    self.red.entry(group.clone()).or_default().push(format!(
+                    let detail = format!(
                         "promql check {name} ({}) failed at {}: {why}",
                         check.target, evaluation.at
-                    ));
+                    );
+                    self.red
+                        .entry(group.clone())
+                        .or_default()
+                        .push(detail.clone());
+                    self.failing
+                        .entry(group.clone())
+                        .or_default()
+                        .push(FailingCheck {
+                            check: name.clone(),
+                            detail,
+                        });
                 }
             }
         }
@@ -161,8 +179,11 @@ impl PassGates {
                         gates.windows.insert(group.clone(), gate);
                     }
                     if let Some(red) = self.red.get(&group) {
-                        let red = red.clone();
-                        gates.health.insert(group.clone(), HealthGate { red });
+                        let health = HealthGate {
+                            red: red.clone(),
+                            failing: self.failing.get(&group).cloned().unwrap_or_default(),
+                        };
+                        gates.health.insert(group.clone(), health);
                     }
                 }
                 let targets = host

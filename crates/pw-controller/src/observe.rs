@@ -206,18 +206,7 @@ fn result_event(
 ) -> ObserveEvent {
     let message = message.unwrap_or_default().to_owned();
     if kind == "late_rollback" {
-        let report = report.and_then(|r| serde_json::from_str::<ChangeReport>(r).ok());
-        let final_versions = report
-            .as_ref()
-            .map(|r| pw_rollout::wire::each("final_versions", &r.final_versions))
-            .transpose()
-            .ok()
-            .flatten()
-            .unwrap_or_default();
-        let ok = command_state == CommandState::Succeeded
-            && report
-                .as_ref()
-                .is_some_and(|r| matches!(r.outcome, ChangeOutcome::RolledBack { .. }));
+        let (ok, final_versions) = late_rollback_result(command_state, report);
         return ObserveEvent::RollbackReported {
             ok,
             final_versions,
@@ -233,6 +222,28 @@ fn result_event(
         )],
     };
     ObserveEvent::RoundReported { failures }
+}
+
+/// A finished `late_rollback`: whether it succeeded (the command, and the report's outcome
+/// `rolled_back`) and the versions dpkg showed afterwards (none when unreadable). Observation's
+/// late rollback and the scheduler's rollback of a halted host both read it so.
+pub(crate) fn late_rollback_result(
+    command_state: CommandState,
+    report: Option<&str>,
+) -> (bool, Vec<pw_rollout::Recorded>) {
+    let report = report.and_then(|r| serde_json::from_str::<ChangeReport>(r).ok());
+    let final_versions = report
+        .as_ref()
+        .map(|r| pw_rollout::wire::each("final_versions", &r.final_versions))
+        .transpose()
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    let ok = command_state == CommandState::Succeeded
+        && report
+            .as_ref()
+            .is_some_and(|r| matches!(r.outcome, ChangeOutcome::RolledBack { .. }));
+    (ok, final_versions)
 }
 
 enum Applied {

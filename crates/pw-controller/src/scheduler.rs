@@ -8,6 +8,11 @@
 //! (`rollout:host:step:attempt`), so a restarted controller repeats nothing: the insert is a
 //! no-op and the agent's journal answers a known id with its recorded result.
 //!
+//! A failing check of a group's own (a PromQL gate, `gates.rs`) halts the group's claimed hosts
+//! first (`pw_rollout::gate_halts`); a halted host's verified change is then rolled back by the
+//! controller: `Action::Rollback` is sent as the agent's `late_rollback` (the rollback path
+//! observation uses), and its result is `Event::RollbackReported`.
+//!
 //! The agent's guard does record → protect → install → verify → roll back within one
 //! `apply_change` and reports once: that report is the one event the host takes,
 //! `pw_rollout::Event::GuardReported` (DESIGN.md §10, the engine's events are the agent's
@@ -225,6 +230,18 @@ async fn drive(
     };
     let mut hosts = load_hosts(state, &row.id).await?;
     let notes = crate::notify::RolloutNotes::new(&row.id, states_of(&hosts), ctx.groups.clone());
+    let control: RolloutControl = serde_json::from_str(&row.control).context("stored control")?;
+    let gates = pass.for_rollout(&plan, &control, busy_elsewhere, |group| {
+        ctx.recipe
+            .for_group(group, ctx.policy.verification_seconds)
+            .1
+    });
+    // 0. A failing check of a group's own (a PromQL gate) halts its hosts in flight — before
+    // their results are taken, so a verified change reported now is rolled back.
+    let halts = (pw_rollout::gate_halts(&plan, &states_of(&hosts), &gates).iter())
+        .map(|halt| (halt.host.clone(), halt.event(), CONTROLLER.to_owned()))
+        .collect();
+    ctx.apply_all(&mut hosts, halts, now).await;
     // 1. Results of finished agent commands (each host's error its own).
     ctx.take_results(&mut hosts, now).await;
     // 2. Due timeouts.
@@ -239,12 +256,6 @@ async fn drive(
     ctx.restarts(&mut hosts, now).await;
     // 3. Releases, then claims, each phase in one write.
     let blocks = block_list(state).await?;
-    let control: RolloutControl = serde_json::from_str(&row.control).context("stored control")?;
-    let gates = pass.for_rollout(&plan, &control, busy_elsewhere, |group| {
-        ctx.recipe
-            .for_group(group, ctx.policy.verification_seconds)
-            .1
-    });
     let decision = pw_rollout::decide(&plan, &states_of(&hosts), &control, &blocks, &gates)?;
     let releases = (decision.release.iter())
         .filter(|release| {

@@ -80,6 +80,16 @@ impl Ctx<'_> {
         }
         let stored = self.state.store.change_report(command_id).await?;
         let message = command.result_message.as_deref().unwrap_or_default();
+        if command.kind == LATE_ROLLBACK {
+            let (ok, final_versions) =
+                crate::observe::late_rollback_result(command.state, stored.as_deref());
+            let detail = message.to_owned();
+            return Ok(Some(Event::RollbackReported {
+                ok,
+                final_versions,
+                detail,
+            }));
+        }
         let succeeded = command.state == CommandState::Succeeded;
         let restart =
             crate::restarts::result_event(&command.kind, succeeded, message, stored.as_deref());
@@ -263,11 +273,13 @@ impl Ctx<'_> {
                     let plan = self.recipe.plan();
                     command = crate::restarts::agent_command(&emitted.key, &emitted.action, plan)?;
                 }
-                // The agent's guard installs, verifies and rolls back within `apply_change`.
-                Action::Snapshot { .. }
-                | Action::Install { .. }
-                | Action::RunChecks { .. }
-                | Action::Rollback { .. } => {}
+                // The controller's rollback (a halted host's verified change): the agent's
+                // `late_rollback` to exactly the recorded versions.
+                Action::Rollback { to, .. } => {
+                    command = Some(self.late_rollback(&emitted.key, to)?);
+                }
+                // The agent's guard installs and verifies within `apply_change`.
+                Action::Snapshot { .. } | Action::Install { .. } | Action::RunChecks { .. } => {}
             }
         }
         let next = HostChange {
@@ -310,6 +322,29 @@ impl Ctx<'_> {
         self.apply_all(hosts, grants, now).await;
     }
 
+    /// `late_rollback` to `to` with the checks and verification period of the host's group.
+    fn late_rollback(
+        &self,
+        key: &pw_rollout::CommandKey,
+        to: &[pw_rollout::Recorded],
+    ) -> anyhow::Result<TransitionCommand> {
+        let group = self.groups.get(&key.host).map_or("", String::as_str);
+        let (checks, verification_seconds) = self
+            .recipe
+            .for_group(group, self.policy.verification_seconds);
+        let command = AgentCommand::LateRollback {
+            rollout: self.rollout.0.clone(),
+            recorded: to.iter().map(pw_protocol::VersionSeen::from).collect(),
+            checks,
+            verification_seconds,
+        };
+        Ok(TransitionCommand {
+            id: format!("{}:{}:rollback:{}", key.rollout, key.host, key.attempt),
+            kind: command.kind().to_owned(),
+            payload_json: serde_json::to_string(&command).context("encoding the command")?,
+        })
+    }
+
     fn apply_change(
         &self,
         id: String,
@@ -341,6 +376,9 @@ impl Ctx<'_> {
         })
     }
 }
+
+/// The agent command the controller's rollback is sent as.
+const LATE_ROLLBACK: &str = "late_rollback";
 
 /// The audit actor of a host's agent.
 fn agent(host: &HostId) -> String {

@@ -1,4 +1,6 @@
-//! A failing PromQL gate stops a batch, end to end through the real scheduler pass: a real
+//! A failing PromQL gate stops the batch in flight (its verified changes rolled back by the
+//! controller, its running ones halted) and holds the next batch until it passes, through the
+//! real scheduler pass: a real
 //! Prometheus (Debian's `prometheus`, started here with a temporary config and TSDB on a free
 //! loopback port) scrapes a real exposition endpoint this test serves, whose value the test
 //! sets. The fleet document gives group `web` a `promql` check; the controller queries
@@ -13,6 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use common::Harness;
+use pw_rollout::ControlAction;
 use serde_json::{Value, json};
 
 /// The gauge the test controls, served as Prometheus's text exposition format.
@@ -200,7 +203,7 @@ fn red_of(detail: &Value) -> Option<String> {
 }
 
 #[tokio::test]
-async fn a_failing_promql_gate_stops_the_next_batch_until_it_passes_again() {
+async fn a_failing_promql_gate_stops_the_batch_in_flight_and_holds_the_next_until_it_passes() {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let exporter = Exporter::start().await;
     let prometheus = Prometheus::start(exporter.port).await;
@@ -208,35 +211,114 @@ async fn a_failing_promql_gate_stops_the_next_batch_until_it_passes_again() {
 
     let h = Harness::start("2026-12-02T10:00:00Z").await;
     h.apply_fleet(&fleet(&prometheus.url)).await;
-    let hosts = h.enroll(&["web-1", "web-2", "web-3"]).await;
+    let hosts = h.enroll(&["web-1", "web-2", "web-3", "web-4"]).await;
+    // Canary web-1, then waves [web-2, web-3] and [web-4]; two failures allowed.
     let id = h
-        .rollout(&hosts, json!({"canary_size": 1, "batch_size": 1}))
+        .rollout(
+            &hosts,
+            json!({"canary_size": 1, "batch_size": 2, "max_failures": 2}),
+        )
         .await;
 
     // The gate is green (1 % errors < 5 %): the canary starts.
     h.pass().await;
-    assert_eq!(h.states(&id).await, ["claimed", "pending", "pending"]);
+    assert_eq!(
+        h.states(&id).await,
+        ["claimed", "pending", "pending", "pending"]
+    );
     h.answer_all_done().await;
 
     // The service starts failing: Prometheus scrapes 50 % errors. Within the check's interval
-    // (10 s of the injected clock) the last answer (green) stands.
+    // (10 s of the injected clock) the last answer (green) stands: the wave starts.
     exporter.set(0.5);
     prometheus.wait_for(0.5).await;
     h.set_now("2026-12-02T10:00:05Z");
     h.pass().await;
-    assert_eq!(h.states(&id).await, ["done", "claimed", "pending"]);
-    h.answer_all_done().await;
+    assert_eq!(
+        h.states(&id).await,
+        ["done", "claimed", "claimed", "pending"]
+    );
+    // web-2's guard verified its change; web-3's is still verifying.
+    let done = h.view(&id).await;
+    let done_report = json!({"outcome": "done",
+        "recorded": [{"name": "pw-demo", "version": "1.0-1"}],
+        "final_versions": [{"name": "pw-demo", "version": "1.0-2"}],
+        "installed_at": "2026-12-01T00:00:00Z", "passed_checks": [], "failed_check": null});
+    assert_eq!(
+        h.answer_host(&hosts[1], "succeeded", &done_report).await,
+        1,
+        "{:?}",
+        done.hosts
+    );
 
-    // The interval passed: queried again, red. The next batch does not start.
+    // The interval passed: queried again, red. The batch in flight is stopped: web-2's
+    // verified change is rolled back by the controller (`late_rollback` to 1.0-1), web-3's
+    // claim is halted (its guard is still running).
     h.set_now("2026-12-02T10:00:16Z");
     h.pass().await;
-    assert_eq!(h.states(&id).await, ["done", "done", "pending"]);
+    assert_eq!(
+        h.states(&id).await,
+        ["done", "rolling_back", "claimed", "pending"]
+    );
+    let view = h.view(&id).await;
+    let red_detail = "promql check errors (pw_demo_error_ratio{job=\"demo\"}) failed at 2026-12-02T10:00:16Z: value 0.5 is not < 0.05";
+    assert_eq!(view.hosts[1].detail["cause"]["kind"], "gate_failed");
+    assert_eq!(view.hosts[1].detail["cause"]["check"], "errors");
+    assert_eq!(view.hosts[1].detail["cause"]["detail"], red_detail);
+    assert_eq!(view.hosts[2].detail["halted"]["check"], "errors");
+    let commands = h.store().take_open_commands(&hosts[1]).await.unwrap();
+    assert_eq!(commands.len(), 1);
+    assert_eq!(commands[0].kind, "late_rollback");
+    let payload: Value = serde_json::from_str(&commands[0].payload).unwrap();
+    assert_eq!(
+        payload["recorded"],
+        json!([{"name": "pw-demo", "version": "1.0-1"}]),
+        "exactly the recorded versions: {payload}"
+    );
+    h.answer_host(
+        &hosts[1],
+        "succeeded",
+        &json!({"outcome": "rolled_back", "reason": "health_check_failed",
+            "detail": "healthy on the recorded versions",
+            "recorded": [{"name": "pw-demo", "version": "1.0-1"}],
+            "final_versions": [{"name": "pw-demo", "version": "1.0-1"}],
+            "installed_at": "2026-12-01T00:00:00Z", "passed_checks": [], "failed_check": null}),
+    )
+    .await;
+    // web-3's guard reports its verified change: rolled back too.
+    h.answer_host(&hosts[2], "succeeded", &done_report).await;
+    h.set_now("2026-12-02T10:00:17Z");
+    h.pass().await;
+    assert_eq!(
+        h.states(&id).await,
+        ["done", "rolled_back", "rolling_back", "pending"]
+    );
+    h.answer_all_rolled_back().await;
+    h.set_now("2026-12-02T10:00:18Z");
+    h.pass().await;
+    assert_eq!(
+        h.states(&id).await,
+        ["done", "rolled_back", "rolled_back", "pending"]
+    );
+    // Two failures are within the budget: the batch's failures pause the rollout; no next
+    // batch starts.
+    let detail = h.detail(&id).await;
+    assert_eq!(detail_status(&detail), "paused", "{detail}");
+    assert_eq!(
+        detail["status"]["reason"]["kind"], "batch_failed",
+        "{detail}"
+    );
+    assert_eq!(detail["failures"]["total"], 2, "{detail}");
+
+    // An operator accepts the failed batch; the gate is still red: web-4 stays held.
+    pw_controller::rollout_ops::control(&h.controller, "alice", &id, ControlAction::Resume)
+        .await
+        .unwrap();
+    h.set_now("2026-12-02T10:00:19Z");
+    h.pass().await;
     let detail = h.detail(&id).await;
     let red = red_of(&detail).unwrap_or_else(|| panic!("no red health gate: {detail}"));
-    assert!(
-        red.starts_with("promql check errors (pw_demo_error_ratio{job=\"demo\"}) failed at 2026-12-02T10:00:16Z: value 0.5 is not < 0.05"),
-        "{red}"
-    );
+    assert_eq!(red, red_detail);
     assert_eq!(detail_status(&detail), "running");
 
     // Recovered, but the answer is not asked again before the interval: still held.
@@ -244,11 +326,17 @@ async fn a_failing_promql_gate_stops_the_next_batch_until_it_passes_again() {
     prometheus.wait_for(0.0).await;
     h.set_now("2026-12-02T10:00:20Z");
     h.pass().await;
-    assert_eq!(h.states(&id).await, ["done", "done", "pending"]);
+    assert_eq!(
+        h.states(&id).await,
+        ["done", "rolled_back", "rolled_back", "pending"]
+    );
     // Ten seconds after the red answer: green again, the last batch starts.
     h.set_now("2026-12-02T10:00:26Z");
     h.pass().await;
-    assert_eq!(h.states(&id).await, ["done", "done", "claimed"]);
+    assert_eq!(
+        h.states(&id).await,
+        ["done", "rolled_back", "rolled_back", "claimed"]
+    );
     assert!(red_of(&h.detail(&id).await).is_none());
 }
 
