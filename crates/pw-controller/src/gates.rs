@@ -202,6 +202,25 @@ impl PassGates {
         gates
     }
 
+    /// The names of the `promql` checks of a host's fleet group: the checks the controller
+    /// evaluates for it (`Policy::gate_checks`; none without a document or group).
+    pub(crate) fn gate_checks(&self, host: &HostId, batch_group: &str) -> Vec<String> {
+        let Some(document) = &self.document else {
+            return Vec::new();
+        };
+        let policy = &document.policy;
+        let group = self.group_of(document, host, batch_group);
+        let Some(group) = policy.groups.get(&group) else {
+            return Vec::new();
+        };
+        (group.health_checks.iter())
+            .filter(|name| {
+                (policy.health_checks.get(*name)).is_some_and(|c| c.kind == HealthCheckKind::Promql)
+            })
+            .cloned()
+            .collect()
+    }
+
     /// A host's fleet group and its observation policy (none without a document or group).
     pub(crate) fn observation_of(
         &self,

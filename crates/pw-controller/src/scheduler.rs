@@ -202,6 +202,8 @@ struct Ctx<'a> {
     groups: BTreeMap<HostId, String>,
     /// The rollout plan (which hosts run the rollback drill).
     plan: RolloutPlan,
+    /// Each host's checks the controller evaluates (its fleet group's PromQL gates).
+    gate_checks: BTreeMap<HostId, Vec<String>>,
     protection_steps: Vec<ProtectionStep>,
 }
 
@@ -226,6 +228,10 @@ async fn drive(
             .collect(),
         protection_steps: serde_json::from_str(&row.protection_steps)
             .context("stored protection steps")?,
+        gate_checks: (plan.batches.iter())
+            .flat_map(|b| b.hosts.iter().map(move |h| (h, &b.group)))
+            .map(|(h, group)| (h.id.clone(), pass.gate_checks(&h.id, group)))
+            .collect(),
         plan: plan.clone(),
     };
     let mut hosts = load_hosts(state, &row.id).await?;

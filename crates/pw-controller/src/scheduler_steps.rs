@@ -211,7 +211,8 @@ impl Ctx<'_> {
     }
 
     /// The engine's policy for one host: the rollout's, with the checks and verification
-    /// period of the host's group (a plan's groups differ; what the agent ran is what counts).
+    /// period of the host's group (a plan's groups differ; what the agent ran is what counts)
+    /// and the group's checks the controller evaluates (its PromQL gates).
     fn policy_for(&self, host: &HostId) -> Policy {
         let group = self.groups.get(host).map_or("", String::as_str);
         let (checks, seconds) = self
@@ -221,6 +222,7 @@ impl Ctx<'_> {
             health_checks: checks.iter().map(|c| c.name().to_owned()).collect(),
             verification_seconds: seconds,
             drill: self.plan.drills_host(host),
+            gate_checks: self.gate_checks.get(host).cloned().unwrap_or_default(),
             ..self.policy.clone()
         }
     }

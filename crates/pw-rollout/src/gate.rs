@@ -104,10 +104,11 @@ impl Halt {
     }
 }
 
-/// The hosts of `plan` in flight (claimed, not yet halted) whose fleet group has a failing
-/// check of its own: each is halted with the group's first failing check. Hosts not started
-/// are not listed (the same gate keeps them from being claimed); hosts already settled (done,
-/// rolled back, failed, restarting or rebooting after a verified change) are not either.
+/// The hosts of `plan` in flight — claimed (not yet halted), or verified by their guard and in
+/// the controller's verification period (`verifying`) — whose fleet group has a failing check
+/// of its own: each is stopped with the group's first failing check. Hosts not started are not
+/// listed (the same gate keeps them from being claimed); hosts already settled (done, rolled
+/// back, failed, restarting or rebooting after the verification period) are not either.
 pub fn gate_halts(
     plan: &RolloutPlan,
     states: &BTreeMap<HostId, HostState>,
@@ -116,9 +117,13 @@ pub fn gate_halts(
     let mut halts = Vec::new();
     for batch in &plan.batches {
         for host in &batch.hosts {
-            let Some(HostState::Claimed { halted: None, .. }) = states.get(&host.id) else {
+            let in_flight = matches!(
+                states.get(&host.id),
+                Some(HostState::Claimed { halted: None, .. } | HostState::Verifying { .. })
+            );
+            if !in_flight {
                 continue;
-            };
+            }
             let group = gates.group_of(&host.id, &batch.group);
             if let Some(failing) = gates.health.get(group).and_then(|g| g.failing.first()) {
                 halts.push(Halt {

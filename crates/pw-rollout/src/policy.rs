@@ -26,6 +26,12 @@ pub struct Policy {
     pub drill: bool,
     /// At most this many hosts of the rollout reboot at once (0 counts as 1).
     pub reboot_budget: u32,
+    /// Checks of the host's group that the controller evaluates (PromQL gates). When there are
+    /// any, a change the guard verified stays `verifying` for `verification_seconds` more:
+    /// the group's gate must stay green meanwhile, and a failure of one rolls it back
+    /// (`GateFailed`); the batch is not complete before.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub gate_checks: Vec<String>,
 }
 
 impl Default for Policy {
@@ -37,6 +43,7 @@ impl Default for Policy {
             protection_steps: Vec::new(),
             drill: false,
             reboot_budget: 1,
+            gate_checks: Vec::new(),
         }
     }
 }

@@ -295,11 +295,23 @@ fn rolling_mode_claims_carry_their_own_batch_number() {
 #[test]
 fn a_failing_check_of_the_group_halts_its_claims_in_flight() {
     use crate::gate::{FailingCheck, Halt, gate_halts};
-    // w1 and w3 in group web, w2 in db (by the fleet); w4 web, already done.
-    let p = plan(&[(WAVE, &["w1", "w2", "w3", "w4"])], 4);
+    // w1 (claimed), w3 (verified by its guard, in the controller's verification) and w4
+    // (done) in group web, w5 (pending) too; w2 (claimed) in db by the fleet.
+    let p = plan(&[(WAVE, &["w1", "w2", "w3", "w4", "w5"])], 5);
+    let verifying = HostState::Verifying {
+        targets: vec![target("nginx=1.2")],
+        recorded: vec![],
+        attempt: 1,
+        since: at(),
+        until: at(),
+        passed: BTreeMap::new(),
+        drilled: false,
+        aftercare: None,
+    };
     let states = BTreeMap::from([
         (id("w1"), claimed()),
         (id("w2"), claimed()),
+        (id("w3"), verifying),
         (id("w4"), done()),
     ]);
     let failing = FailingCheck {
@@ -318,16 +330,14 @@ fn a_failing_check_of_the_group_halts_its_claims_in_flight() {
     };
     let red = health(vec![failing.clone()]);
     let halts = gate_halts(&p, &states, &red);
-    // Only the claim in flight of the failing group: db is green, w3 was not started (and is
+    // Only the hosts in flight of the failing group: db is green, w5 was not started (and is
     // not claimed: the same gate holds it), w4 is settled.
-    assert_eq!(
-        halts,
-        [Halt {
-            host: id("w1"),
-            check: "errors".into(),
-            detail: failing.detail.clone(),
-        }]
-    );
+    let halt = |host: &str| Halt {
+        host: id(host),
+        check: "errors".into(),
+        detail: failing.detail.clone(),
+    };
+    assert_eq!(halts, [halt("w1"), halt("w3")]);
     assert_eq!(
         halts[0].event(),
         Event::GateFailed {
@@ -342,6 +352,7 @@ fn a_failing_check_of_the_group_halts_its_claims_in_flight() {
     assert!(gate_halts(&p, &states, &health(vec![])).is_empty());
     // A claim already halted is not halted again.
     let mut halted_states = states.clone();
+    halted_states.remove(&id("w3"));
     let halted = crate::host::step(
         &crate::host::HostChange {
             rollout: RolloutId("r1".into()),

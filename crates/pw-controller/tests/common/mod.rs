@@ -152,18 +152,6 @@ impl Harness {
         }
     }
 
-    /// Every open `late_rollback` (the controller's rollback of a halted host) answered: back
-    /// on pw-demo 1.0-1, as the agent reports it.
-    pub async fn answer_all_rolled_back(&self) {
-        let report = json!({"outcome": "rolled_back", "reason": "health_check_failed",
-            "detail": "healthy on the recorded versions",
-            "recorded": [{"name": "pw-demo", "version": "1.0-1"}],
-            "final_versions": [{"name": "pw-demo", "version": "1.0-1"}],
-            "installed_at": "2026-12-01T00:00:00Z", "passed_checks": [],
-            "failed_check": null});
-        self.answer_all("succeeded", report).await;
-    }
-
     /// The open `apply_change` (or `late_rollback`) commands of one host answered; returns
     /// how many.
     pub async fn answer_host(&self, host: &str, status: &str, report: &Value) -> usize {

@@ -111,6 +111,8 @@ pub fn every_state() -> Vec<HostState> {
             since: now(),
             until: now(),
             passed,
+            drilled: false,
+            aftercare: None,
         },
         HostState::RollingBack {
             targets: targets(),

@@ -209,3 +209,79 @@ fn the_controllers_rollback_counts_only_on_the_recorded_versions() {
         }
     }
 }
+
+/// A policy whose group has a check the controller evaluates (a PromQL gate).
+fn gated() -> crate::policy::Policy {
+    crate::policy::Policy {
+        gate_checks: vec!["errors".into()],
+        verification_seconds: 20,
+        ..policy()
+    }
+}
+
+#[test]
+fn in_a_gated_group_a_verified_change_is_verified_by_the_controller_too() {
+    let claimed = every_state().remove(1);
+    let report = GuardReport {
+        aftercare: Some(Aftercare {
+            units: vec!["nginx.service".into()],
+            ..Aftercare::default()
+        }),
+        ..done_report()
+    };
+    let event = Event::GuardReported { report };
+    let decision = step(&change(claimed), &event, now(), &gated()).unwrap();
+    assert!(decision.commands.is_empty());
+    let verifying = decision.next;
+    let HostState::Verifying {
+        since,
+        until,
+        passed,
+        aftercare,
+        ..
+    } = &verifying
+    else {
+        panic!("not verifying: {verifying:?}");
+    };
+    assert_eq!(
+        (*since, *until),
+        (now(), now() + jiff::SignedDuration::from_secs(20))
+    );
+    assert!(passed.contains_key("web"));
+    assert!(aftercare.is_some(), "kept for after the period");
+    assert!(verifying.holds_slot(), "the batch is not complete");
+    // Not before the period's end.
+    assert!(matches!(
+        step(
+            &change(verifying.clone()),
+            &Event::VerificationPeriodElapsed,
+            now(),
+            &gated()
+        ),
+        Err(Rejected::NotDue { .. })
+    ));
+    // The gate stayed green: then as without it (here a restart is due).
+    let end = now() + jiff::SignedDuration::from_secs(20);
+    let elapsed = Event::VerificationPeriodElapsed;
+    let decision = step(&change(verifying.clone()), &elapsed, end, &gated()).unwrap();
+    assert_eq!(decision.next.name(), S::Restarting);
+    assert_eq!(steps(&decision), [C::RestartServices]);
+    // The gate failed within the period: rolled back to the recorded versions.
+    let decision = step(&change(verifying), &gate_failed(), now(), &gated()).unwrap();
+    let HostState::RollingBack { cause, .. } = &decision.next else {
+        panic!("{:?}", decision.next);
+    };
+    assert_eq!(cause, &gate_cause());
+    assert_eq!(steps(&decision), [C::Rollback], "no fleet-wide block");
+    // A halted claim is rolled back at once, without the period.
+    let decision = step(
+        &change(halted()),
+        &Event::GuardReported {
+            report: done_report(),
+        },
+        now(),
+        &gated(),
+    )
+    .unwrap();
+    assert_eq!(decision.next.name(), S::RollingBack);
+}

@@ -25,7 +25,7 @@ use crate::report::{GuardOutcome, GuardReason, GuardReport};
 
 /// What the state brings to a report: targets, the attempt for command keys, the recorded
 /// versions when it holds them, and its own rollback cause when it was rolling back.
-pub(super) struct Held<'a> {
+pub(crate) struct Held<'a> {
     pub(super) targets: &'a [Target],
     pub(super) attempt: u32,
     recorded: Option<&'a [Recorded]>,
@@ -197,6 +197,9 @@ impl Ctx<'_> {
         }
         if let Some(halt) = held.halted {
             return self.gate_roll_back(held.targets, &recorded, halt, held.attempt);
+        }
+        if !self.policy.gate_checks.is_empty() {
+            return self.gate_verifying(held, recorded, report, drilled);
         }
         let verified = Verified {
             targets: held.targets.to_vec(),

@@ -161,7 +161,9 @@ pub enum HostState {
         recorded: Vec<Recorded>,
         progress: Progress,
     },
-    /// Installed; health checks run until `until`.
+    /// Installed; health checks run until `until`. The guard verifies on its own, so this is
+    /// the controller's verification of a change the guard verified, in a group with checks
+    /// the controller evaluates (`Policy::gate_checks`), and older controllers' rows.
     Verifying {
         targets: Vec<Target>,
         recorded: Vec<Recorded>,
@@ -170,6 +172,12 @@ pub enum HostState {
         until: Timestamp,
         /// When each check last passed.
         passed: BTreeMap<String, Timestamp>,
+        /// A rollback drill passed in the guard's change.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        drilled: bool,
+        /// What the guard said the host still needs (restarts, a reboot), for after it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        aftercare: Option<Aftercare>,
     },
     /// Returning to the recorded versions, then checking health again.
     RollingBack {

@@ -7,8 +7,8 @@ use std::collections::BTreeSet;
 use jiff::Timestamp;
 
 use crate::host::state::{
-    Action, Command, CommandKey, Decision, Event, EventName, FailCause, HostChange, HostState,
-    Progress, Rejected, RollbackCause,
+    Action, Command, CommandKey, Decision, Event, EventName, FailCause, GateHalt, HostChange,
+    HostState, Progress, Rejected, RollbackCause,
 };
 use crate::model::{Recorded, Target};
 use crate::policy::{Policy, StepLimits, after};
@@ -342,6 +342,8 @@ impl Ctx<'_> {
             attempt,
             until,
             passed,
+            drilled,
+            aftercare,
             ..
         } = &self.change.state
         else {
@@ -361,17 +363,23 @@ impl Ctx<'_> {
                     let cause = RollbackCause::ChecksMissing { checks: missing };
                     return Ok(self.roll_back(targets, recorded, cause, *attempt));
                 }
-                Ok(Decision {
-                    next: HostState::Done {
-                        targets: targets.clone(),
-                        recorded: recorded.clone(),
-                        at: self.now,
-                        passed: passed.clone(),
-                        drilled: false,
-                        cleared: None,
-                    },
-                    commands: Vec::new(),
-                })
+                let verified = crate::aftercare::Verified {
+                    targets: targets.clone(),
+                    recorded: recorded.clone(),
+                    at: self.now,
+                    passed: passed.clone(),
+                    drilled: *drilled,
+                };
+                Ok(self.after_verified(verified, aftercare.as_ref(), *attempt))
+            }
+            // A check of the group's own failed within the period (`halted.rs`).
+            Event::GateFailed { check, detail } => {
+                let halt = GateHalt {
+                    check: check.clone(),
+                    detail: detail.clone(),
+                    at: self.now,
+                };
+                Ok(self.gate_roll_back(targets, recorded, &halt, *attempt))
             }
             _ => Err(wrong(&self.change.state, event)),
         }

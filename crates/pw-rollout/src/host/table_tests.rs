@@ -95,6 +95,12 @@ const ACCEPTED: &[(StateName, EventName, StateName, &[Step])] = &[
     // controller's rollback reports back.
     (S::Claimed, EventName::GateFailed, S::Claimed, &[]),
     (
+        S::Verifying,
+        EventName::GateFailed,
+        S::RollingBack,
+        &[C::Rollback],
+    ),
+    (
         S::RollingBack,
         EventName::RollbackReported,
         S::RolledBack,

@@ -76,6 +76,8 @@ fn initial(pick: u8) -> HostState {
             since: start(),
             until: start(),
             passed: [("web".to_string(), start())].into_iter().collect(),
+            drilled: false,
+            aftercare: None,
         },
         _ => HostState::RollingBack {
             recorded: before(&t),
