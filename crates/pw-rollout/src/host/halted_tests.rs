@@ -179,7 +179,14 @@ fn the_controllers_rollback_counts_only_on_the_recorded_versions() {
         detail: "apt said so".into(),
     };
     // (ok, final versions, next, commands, failure kind)
-    let rows: [(bool, Vec<crate::model::Recorded>, StateName, &[Step], &str); 3] = [
+    type Row = (
+        bool,
+        Vec<crate::model::Recorded>,
+        StateName,
+        &'static [Step],
+        &'static str,
+    );
+    let rows: [Row; 3] = [
         (true, recorded(), S::RolledBack, &[], ""),
         (
             true,
