@@ -1,11 +1,12 @@
 //! The guard's health checks: the wire specs turned into pw-host checks, with the log marks
-//! (length and inode of each watched log file) taken right before the install.
+//! (length and inode of each watched log file) taken right before the install, and the
+//! verification period that runs them ([`verify`]).
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use pw_host::Runner;
-use pw_host::health::{Check, HttpCheck, ServiceUp};
+use pw_host::health::{self, Check, HttpCheck, ServiceUp, Verdict};
 use pw_host::logcheck::{self, LinePattern, LogCheck, LogMark};
 use pw_protocol::HealthCheckSpec;
 
@@ -180,4 +181,50 @@ fn http_check(
         expect_status,
         timeout,
     })
+}
+
+/// How often a failing check is tried again during the verification period.
+const CHECK_INTERVAL: Duration = Duration::from_secs(2);
+
+/// Runs every check until each has passed once (or is not applicable here), or the period
+/// ends: then the first check without a pass and its last verdict. Log checks are watched for
+/// the whole period instead (lines keep arriving): run every interval, they fail the change as
+/// soon as they see too many matching lines, and the change is verified only when the period
+/// is over.
+pub(crate) fn verify(
+    runner: &dyn Runner,
+    checks: &[(String, Check)],
+    period: Duration,
+) -> Result<Vec<String>, (String, String)> {
+    let watched = |check: &Check| matches!(check, Check::LogLines(_));
+    let any_watched = checks.iter().any(|(_, check)| watched(check));
+    let started = Instant::now();
+    let mut last: Vec<Option<Verdict>> = vec![None; checks.len()];
+    loop {
+        for (i, (_, check)) in checks.iter().enumerate() {
+            if watched(check) || last[i].as_ref().is_none_or(Verdict::is_unhealthy) {
+                last[i] = Some(health::run_check(runner, check));
+            }
+        }
+        let mut verdicts = checks.iter().zip(&last);
+        // Matching lines do not go away: a log check over its limit fails at once; a check that
+        // must be up within a time after the install (`core-service-up`) fails once that passed.
+        let late = |check: &Check| check.up_within().is_some_and(|d| started.elapsed() >= d);
+        if let Some(((name, _), verdict)) = verdicts.clone().find(|((_, check), v)| {
+            (watched(check) || late(check)) && v.as_ref().is_some_and(Verdict::is_unhealthy)
+        }) {
+            return Err((name.clone(), format!("{verdict:?}")));
+        }
+        let failing = verdicts.find(|(_, v)| v.as_ref().is_none_or(Verdict::is_unhealthy));
+        let period_over = started.elapsed() + CHECK_INTERVAL > period;
+        match failing {
+            None if !any_watched || period_over => {
+                return Ok(checks.iter().map(|(name, _)| name.clone()).collect());
+            }
+            Some(((name, _), verdict)) if period_over => {
+                return Err((name.clone(), format!("{verdict:?}")));
+            }
+            _ => std::thread::sleep(CHECK_INTERVAL),
+        }
+    }
 }

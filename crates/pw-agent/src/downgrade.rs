@@ -1,14 +1,15 @@
 //! A downgrade change's own checks (docs/downgrade.md), run by the guard after recording the
-//! versions and before anything changes: every target is lower than its installed version, apt
-//! can install exactly these versions with downgrades allowed (`apt-get -s install
-//! --allow-downgrades`, its lines kept as evidence), every target is offered by this host's
-//! sources (`apt-cache policy`), and the conffiles of the packages that change are read
-//! (`dpkg --verify`, `stat`) so that their permissions can be compared after the change. A
-//! failed check stops the change before anything is touched.
+//! versions and before anything changes: every target is lower than its installed version,
+//! every target is offered by this host's sources or the plan's local archive (`apt-cache
+//! policy`, the archive's `.deb` files given with `--with-source`), apt can install exactly
+//! these versions with downgrades allowed (`apt-get -s install --allow-downgrades`, the same
+//! files offered; its lines kept as evidence), and the conffiles of the packages that change
+//! are read (`dpkg --verify`, `stat`) so that their permissions can be compared after the
+//! change. A failed check stops the change before anything is touched.
 
 use anyhow::bail;
 use pw_host::Runner;
-use pw_host::apt::{PackageTarget, RecordedVersion};
+use pw_host::apt::{LocalArchive, PackageTarget, RecordedVersion};
 use pw_host::permissions::{self, FileState};
 use pw_inventory::apt::Action;
 use pw_protocol::DowngradeReport;
@@ -21,11 +22,13 @@ pub struct Checked {
     before: Vec<FileState>,
 }
 
-/// Checks the targets; the report so far (simulation, availability, files before).
+/// Checks the targets, with the plan's local `archive` (already opened) offered to apt beside
+/// the host's sources; the report so far (simulation, availability, files before).
 pub fn check(
     runner: &dyn Runner,
     targets: &[PackageTarget],
     recorded: &[RecordedVersion],
+    archive: Option<&LocalArchive>,
 ) -> anyhow::Result<Checked> {
     for target in targets {
         let installed = recorded
@@ -45,35 +48,50 @@ pub fn check(
             );
         }
     }
-    let evidence = pw_host::evidence::collect_with(runner, targets, true)?;
-    if !evidence.simulation.errors.is_empty() {
-        bail!(
-            "apt refuses the downgrade (apt-get -s install --allow-downgrades): {}",
-            evidence.simulation.errors.join("; ")
-        );
-    }
+    let evidence = pw_host::evidence::collect_with(runner, targets, true, archive)?;
+    // Availability first: a target nobody offers is named with where it was looked for.
     let Some(availability) = &evidence.availability else {
         bail!(
             "cannot tell whether the targets are available: {}",
             evidence.problems.join("; ")
         );
     };
-    let mut available = Vec::new();
+    let (mut available, mut from_archive) = (Vec::new(), Vec::new());
     for target in targets {
-        let name = target.package.as_str();
-        if availability.can_download(name, target.version.as_str()) != Some(true) {
+        let (name, version) = (target.package.as_str(), target.version.as_str());
+        if availability.can_download(name, version) != Some(true) {
+            let archive = archive.map_or("no local archive named by the plan".to_owned(), |a| {
+                format!("nor in the local archive {}", a.describe())
+            });
             bail!(
-                "{} is not available from this host's sources (apt-cache policy {name})",
-                target.apt_argument()
+                "{name} {version} is not available: not offered by this host's sources \
+                 (apt-cache policy {name}), {archive}"
             );
         }
+        let sources = availability.sources_of(name, version);
+        if archive.is_some_and(|a| sources.iter().any(|s| a.offers(s))) {
+            from_archive.push(target.apt_argument());
+        }
         available.push(target.apt_argument());
+    }
+    if !evidence.simulation.errors.is_empty() {
+        bail!(
+            "apt refuses the downgrade (apt-get -s install --allow-downgrades{}): {}",
+            archive.map_or(String::new(), |a| format!(
+                ", local archive {}",
+                a.describe()
+            )),
+            evidence.simulation.errors.join("; ")
+        );
     }
     let packages = changed_packages(&evidence.simulation.actions, targets);
     let before = permissions::file_states(runner, &packages)?;
     let report = DowngradeReport {
         simulation: evidence.simulation.actions.iter().map(line).collect(),
         available,
+        archive: archive.map(|a| a.dir.clone()),
+        archive_files: archive.map(|a| a.debs.clone()).unwrap_or_default(),
+        from_archive,
         files_before: files(&before),
         files_after: Vec::new(),
         files_changed: Vec::new(),

@@ -9,12 +9,11 @@
 //! rollback path ([`Guard::restore`]). Package names and versions reach apt as argv entries
 //! through pw-host, never through a shell.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use jiff::Timestamp;
 use pw_host::Runner;
-use pw_host::apt::{self, PackageTarget, RecordedVersion};
-use pw_host::health::{self, Check, Verdict};
+use pw_host::apt::{self, LocalArchive, PackageTarget, RecordedVersion};
 use pw_host::restart::UnitVerb;
 use pw_model::PackageName;
 use pw_protocol::{
@@ -23,12 +22,9 @@ use pw_protocol::{
 };
 use pw_version::DebVersion;
 
-use crate::checks;
+use crate::checks::{self, verify};
 use crate::journal::{GuardStep, JournalAppender, JournalEntry};
 use crate::protect;
-
-/// How often a failing check is tried again during the verification period.
-const CHECK_INTERVAL: Duration = Duration::from_secs(2);
 
 /// One `apply_change` command.
 #[derive(Debug, Clone)]
@@ -44,6 +40,9 @@ pub struct ChangeSpec {
     /// then installed with `--allow-downgrades` (docs/downgrade.md). No other change installs
     /// a lower version.
     pub downgrade: bool,
+    /// A downgrade plan's local archive: a directory of `.deb` files offered to apt beside the
+    /// host's sources in this change's checks, installs and rollbacks (`--with-source`).
+    pub archive: Option<String>,
     /// The plan's hooks: conffile policy, units stopped around the install, migrations, the
     /// benchmark (`hooks.rs`).
     pub hooks: ChangeHooks,
@@ -74,6 +73,7 @@ pub fn run_change(
         report: ChangeReport::untouched(ChangeOutcome::Done),
         stage: Stage::Untouched,
         downgrade: None,
+        archive: None,
         hooks: HookState::from_journal(&spec.hooks, prior),
     };
     let (ran, resumed) = guard.run_resuming(prior);
@@ -168,6 +168,8 @@ struct Guard<'a> {
     stage: Stage,
     /// A downgrade's checks, once passed (finished with the files read again at the end).
     downgrade: Option<crate::downgrade::Checked>,
+    /// A downgrade's local archive, checked (`LocalArchive::open`) before the change.
+    archive: Option<LocalArchive>,
     /// What the change's hooks did so far.
     hooks: HookState,
 }
@@ -224,6 +226,14 @@ impl Guard<'_> {
             _ => None,
         });
         let installing = prior.iter().any(|s| matches!(s, GuardStep::Installing));
+        if let Some(dir) = self.spec.archive.as_deref().filter(|_| self.spec.downgrade) {
+            match LocalArchive::open(self.runner, dir) {
+                Ok(archive) => self.archive = Some(archive),
+                // Resuming mid-change: the way back to the recorded versions still works.
+                Err(_) if installing => {}
+                Err(error) => return Err(error),
+            }
+        }
         let recorded = match recorded_before {
             Some(versions) if installing => {
                 // Resuming after a restart mid-change: done if verification had passed, else
@@ -263,7 +273,9 @@ impl Guard<'_> {
         };
         if self.spec.downgrade {
             // Before anything changes: a failed check leaves the host untouched.
-            self.downgrade = Some(crate::downgrade::check(self.runner, &targets, &recorded)?);
+            let archive = self.archive.as_ref();
+            let checked = crate::downgrade::check(self.runner, &targets, &recorded, archive)?;
+            self.downgrade = Some(checked);
         }
         // The baseline, before anything (protection included) touches the host.
         self.benchmark_before()?;
@@ -354,7 +366,8 @@ impl Guard<'_> {
     /// hooks' conffile policy.
     fn install_packages(&self, targets: &[PackageTarget]) -> (bool, String) {
         let replace = self.spec.hooks.conffiles == pw_protocol::ConffilePolicy::Replace;
-        let installed = apt::install_with(self.runner, targets, self.spec.downgrade, replace);
+        let (downgrade, archive) = (self.spec.downgrade, self.archive.as_ref());
+        let installed = apt::install_with(self.runner, targets, downgrade, replace, archive);
         match installed {
             Ok(o) if o.succeeded() => (true, o.command),
             Ok(o) => (
@@ -451,7 +464,7 @@ impl Guard<'_> {
         // A unit that does not stop is no reason not to go back; its failure is in the report.
         let _ = self.units(UnitVerb::Stop);
         let reverse_failed = self.migrate_reverse()?;
-        let outcome = apt::rollback(self.runner, recorded)?;
+        let outcome = apt::rollback_with(self.runner, recorded, self.archive.as_ref())?;
         // The data goes back once the versions are, before the units start again.
         let data_restored = if data && outcome.succeeded() {
             self.restore_data()?
@@ -493,49 +506,6 @@ enum Restored {
     NotRestored(String),
     /// On the recorded versions; the checks' verdict there.
     Checked(Result<Vec<String>, (String, String)>),
-}
-
-/// Runs every check until each has passed once (or is not applicable here), or the period
-/// ends: then the first check without a pass and its last verdict. Log checks are watched for
-/// the whole period instead (lines keep arriving): run every interval, they fail the change as
-/// soon as they see too many matching lines, and the change is verified only when the period
-/// is over.
-pub(crate) fn verify(
-    runner: &dyn Runner,
-    checks: &[(String, Check)],
-    period: Duration,
-) -> Result<Vec<String>, (String, String)> {
-    let watched = |check: &Check| matches!(check, Check::LogLines(_));
-    let any_watched = checks.iter().any(|(_, check)| watched(check));
-    let started = Instant::now();
-    let mut last: Vec<Option<Verdict>> = vec![None; checks.len()];
-    loop {
-        for (i, (_, check)) in checks.iter().enumerate() {
-            if watched(check) || last[i].as_ref().is_none_or(Verdict::is_unhealthy) {
-                last[i] = Some(health::run_check(runner, check));
-            }
-        }
-        let mut verdicts = checks.iter().zip(&last);
-        // Matching lines do not go away: a log check over its limit fails at once; a check that
-        // must be up within a time after the install (`core-service-up`) fails once that passed.
-        let late = |check: &Check| check.up_within().is_some_and(|d| started.elapsed() >= d);
-        if let Some(((name, _), verdict)) = verdicts.clone().find(|((_, check), v)| {
-            (watched(check) || late(check)) && v.as_ref().is_some_and(Verdict::is_unhealthy)
-        }) {
-            return Err((name.clone(), format!("{verdict:?}")));
-        }
-        let failing = verdicts.find(|(_, v)| v.as_ref().is_none_or(Verdict::is_unhealthy));
-        let period_over = started.elapsed() + CHECK_INTERVAL > period;
-        match failing {
-            None if !any_watched || period_over => {
-                return Ok(checks.iter().map(|(name, _)| name.clone()).collect());
-            }
-            Some(((name, _), verdict)) if period_over => {
-                return Err((name.clone(), format!("{verdict:?}")));
-            }
-            _ => std::thread::sleep(CHECK_INTERVAL),
-        }
-    }
 }
 
 pub(crate) fn seen(r: &RecordedVersion) -> VersionSeen {

@@ -115,6 +115,7 @@ pub(super) fn spec(version: &str) -> ChangeSpec {
         protection: vec![],
         drill: false,
         downgrade: false,
+        archive: None,
         hooks: pw_protocol::ChangeHooks::default(),
     }
 }

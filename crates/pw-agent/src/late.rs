@@ -150,7 +150,7 @@ fn rollback(
             ),
         });
     }
-    let detail = match crate::guard::verify(runner, &checks, verification) {
+    let detail = match crate::checks::verify(runner, &checks, verification) {
         Ok(passed) => {
             report.passed_checks = passed;
             "healthy on the recorded versions".to_owned()

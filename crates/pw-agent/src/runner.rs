@@ -371,6 +371,7 @@ impl Agent {
                 protection: protection_steps.clone(),
                 drill: *drill,
                 downgrade: plan.as_ref().is_some_and(|p| p.downgrade),
+                archive: plan.as_ref().and_then(|p| p.archive.clone()),
                 hooks: hooks.clone(),
             };
             let mut log = journal.appender()?;

@@ -28,6 +28,7 @@ fn read_only_agents_take_only_plan_approved_changes_when_allowed() {
         author: "alice".into(),
         approver: "bob".into(),
         downgrade: false,
+        archive: None,
     };
     let install = Command::InstallPackages { packages: vec![] };
     // Not read-only: everything runs.

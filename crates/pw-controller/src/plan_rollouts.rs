@@ -115,16 +115,18 @@ pub async fn create(
     }
     let drill = from.plan.drills();
     let policy = engine_policy(from.verification_seconds, from.check_names, &[], drill);
+    let (downgrade, archive, hooks) = crate::plans::change_options(&stored)?;
     let recipe = Recipe::Plan {
         plan: PlanRef {
             id: number,
             version: stored.version,
             author,
             approver,
-            downgrade: crate::plans::is_downgrade(&stored)?,
+            downgrade,
+            archive,
         },
         groups: from.groups,
-        hooks: crate::plans::hooks(&stored)?,
+        hooks,
     };
     let link = PlanLink {
         id: number,

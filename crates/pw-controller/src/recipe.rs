@@ -108,6 +108,7 @@ mod tests {
                 author: "alice".into(),
                 approver: "bob".into(),
                 downgrade: false,
+                archive: None,
             },
             groups: BTreeMap::from([(
                 "web".to_owned(),

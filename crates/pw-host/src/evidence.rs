@@ -12,7 +12,7 @@ use pw_inventory::apt::{Availability, Simulation};
 use pw_inventory::dpkg_query::{parse_systemctl_show, parse_verify, systemd_units};
 use pw_inventory::{Conffile, parse_dpkg_conffiles};
 
-use crate::apt::{PackageTarget, QUERY_TIMEOUT, reboot_required};
+use crate::apt::{LocalArchive, PackageTarget, QUERY_TIMEOUT, reboot_required};
 use crate::runner::{Invocation, Runner};
 
 /// What [`collect`] found, parsed.
@@ -53,15 +53,19 @@ pub fn collect(
     runner: &dyn Runner,
     targets: &[PackageTarget],
 ) -> anyhow::Result<CollectedEvidence> {
-    collect_with(runner, targets, false)
+    collect_with(runner, targets, false, None)
 }
 
-/// [`collect`], simulating with `--allow-downgrades` when `downgrades` (a downgrade change).
+/// [`collect`], simulating with `--allow-downgrades` when `downgrades` (a downgrade change),
+/// and with a downgrade plan's local `archive` offered to apt-get and apt-cache beside the
+/// host's sources (`--with-source`, for these runs only).
 pub fn collect_with(
     runner: &dyn Runner,
     targets: &[PackageTarget],
     downgrades: bool,
+    archive: Option<&LocalArchive>,
 ) -> anyhow::Result<CollectedEvidence> {
+    let extra = archive.map(LocalArchive::apt_args).unwrap_or_default();
     let mut out = CollectedEvidence::default();
     let mut args = vec![
         "-s".to_owned(),
@@ -72,6 +76,7 @@ pub fn collect_with(
     if downgrades {
         args.push("--allow-downgrades".to_owned());
     }
+    args.extend(extra.iter().cloned());
     args.extend(targets.iter().map(PackageTarget::apt_argument));
     let simulate = Invocation::new("apt-get", args).timeout(QUERY_TIMEOUT);
     // apt exits 100 with `E:` lines on stderr when it refuses: those are the evidence.
@@ -98,18 +103,16 @@ pub fn collect_with(
         .collect();
     let mut queried: BTreeSet<String> = changed.iter().cloned().collect();
     queried.extend(targets.iter().map(|t| t.package.to_string()));
-    out.availability = query(
-        runner,
-        &mut out.problems,
-        "apt-cache",
-        &["policy"],
-        &queried,
-    )
-    .map(|text| {
-        let mut availability = Availability::default();
-        availability.add_policy(&text);
-        availability
-    });
+    let policy: Vec<&str> = ["policy"]
+        .into_iter()
+        .chain(extra.iter().map(String::as_str))
+        .collect();
+    out.availability =
+        query(runner, &mut out.problems, "apt-cache", &policy, &queried).map(|text| {
+            let mut availability = Availability::default();
+            availability.add_policy(&text);
+            availability
+        });
     conffiles(runner, &changed, &mut out);
     services(runner, &changed, &mut out);
     out.reboot_required = reboot_required(runner).unwrap_or_else(|error| {

@@ -3,6 +3,7 @@
 //! risk, counts per tier).
 //! Pure: no I/O, no clock, no async runtime.
 
+mod archive;
 mod cve;
 mod cvss;
 mod duration;
@@ -17,6 +18,7 @@ mod text;
 mod tier;
 mod unit;
 
+pub use archive::{MAX_ARCHIVE_DEBS, MAX_ARCHIVE_PATH, archive_path_problem, is_archive_deb_name};
 pub use cve::is_cve_id;
 pub use cvss::CvssVersion;
 pub use duration::{DurationError, format_duration, parse_duration};

@@ -242,6 +242,7 @@ fn availability(entries: &[VersionAvailability]) -> Availability {
                     installed: e.installed.clone(),
                     candidate: e.candidate.clone(),
                     downloadable: e.downloadable.iter().cloned().collect(),
+                    sources: Default::default(),
                 };
                 (e.package.clone(), versions)
             })

@@ -255,8 +255,18 @@ pub struct DowngradeReport {
     /// `apt-get -s install --allow-downgrades pkg=ver …`: what apt would do, one line per
     /// action (`Inst pw-demo [1.0-2] (1.0-1 …)`).
     pub simulation: Vec<String>,
-    /// The targets as `pkg=ver`, each offered by the host's sources (`apt-cache policy`).
+    /// The targets as `pkg=ver`, each offered by the host's sources or the plan's local
+    /// archive (`apt-cache policy`, with the archive's files).
     pub available: Vec<String>,
+    /// The plan's local archive (docs/downgrade.md), when it named one: the directory and the
+    /// `.deb` files in it offered to apt (`--with-source`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub archive: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub archive_files: Vec<String>,
+    /// The targets (`pkg=ver`) the local archive offers (a subset of `available`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub from_archive: Vec<String>,
     /// The downgraded packages' conffiles before the change (`dpkg --verify` and `stat`).
     pub files_before: Vec<FileState>,
     /// The same files after the change (also after a rollback).

@@ -39,10 +39,14 @@ pub enum UpdateSelector {
     Kind(UpdateKind),
     /// `{"packages": [NAME, …]}`: these packages' offered upgrades.
     Packages { packages: Vec<String> },
-    /// `{"downgrade": {NAME: VERSION, …}}`: a downgrade plan (docs/downgrade.md): each named
-    /// installed package goes to this exact lower version.
+    /// `{"downgrade": {NAME: VERSION, …}, "archive": DIR}`: a downgrade plan
+    /// (docs/downgrade.md): each named installed package goes to this exact lower version.
+    /// `archive` names a directory of `.deb` files on the hosts that apt is offered for this
+    /// change only, beside the host's sources (a target no configured suite ships any more).
     Downgrade {
         downgrade: std::collections::BTreeMap<String, String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        archive: Option<String>,
     },
 }
 
@@ -50,6 +54,14 @@ impl UpdateSelector {
     /// Whether this is a downgrade plan.
     pub fn is_downgrade(&self) -> bool {
         matches!(self, UpdateSelector::Downgrade { .. })
+    }
+
+    /// A downgrade plan's named local archive (`None`: the host's sources only).
+    pub fn archive(&self) -> Option<&str> {
+        match self {
+            UpdateSelector::Downgrade { archive, .. } => archive.as_deref(),
+            _ => None,
+        }
     }
 }
 
@@ -125,6 +137,10 @@ pub struct PlanView {
     /// versions, most urgent first (empty for other plans).
     #[serde(default)]
     pub reintroduced: Vec<PlanReintroduced>,
+    /// A downgrade plan's named local archive on the hosts (`updates.archive`): a directory
+    /// of `.deb` files offered to apt for this change only, beside the host's sources.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub archive: Option<String>,
     /// Evidence requests the controller sent to agents for this plan's targets.
     pub evidence_requested: Vec<String>,
     /// The hooks every host's agent runs with the change, as requested and approved.

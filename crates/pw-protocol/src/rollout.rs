@@ -129,6 +129,10 @@ pub struct PlanRef {
     /// sources and installable; no other change installs a lower version.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub downgrade: bool,
+    /// A downgrade plan's named local archive: a directory of `.deb` files on the host offered
+    /// to apt for this change only (`--with-source`), beside the host's sources.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub archive: Option<String>,
 }
 
 /// A rollout with every host's durable state.

@@ -66,6 +66,10 @@ enum PlansCommand {
         /// (repeatable; docs/downgrade.md).
         #[arg(long, value_name = "PKG=VERSION")]
         downgrade: Vec<String>,
+        /// A downgrade's local archive: a directory of .deb files on the hosts offered to apt
+        /// for this change only, beside the host's sources (docs/downgrade.md).
+        #[arg(long, value_name = "DIR", requires = "downgrade")]
+        archive: Option<String>,
         /// How far ahead window slots are searched (1 to 90 days).
         #[arg(long, value_name = "DAYS")]
         horizon_days: Option<u32>,
@@ -154,6 +158,7 @@ async fn command(client: &ApiClient, command: PlansCommand) -> anyhow::Result<St
             updates,
             packages,
             downgrade,
+            archive,
             horizon_days,
             hooks,
             format,
@@ -162,6 +167,7 @@ async fn command(client: &ApiClient, command: PlansCommand) -> anyhow::Result<St
             let updates = match (packages.is_empty(), updates.as_str()) {
                 _ if !downgrade.is_empty() => UpdateSelector::Downgrade {
                     downgrade: downgrade_targets(&downgrade)?,
+                    archive,
                 },
                 (false, _) => UpdateSelector::Packages { packages },
                 (true, "all") => UpdateSelector::Kind(UpdateKind::All),

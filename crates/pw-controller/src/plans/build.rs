@@ -93,7 +93,7 @@ pub async fn build(
     let mut offered = BTreeSet::new();
     let mut chosen = Vec::with_capacity(selected.len());
     for (host, group) in &selected {
-        let picked = if let UpdateSelector::Downgrade { downgrade } = &request.updates {
+        let picked = if let UpdateSelector::Downgrade { downgrade, .. } = &request.updates {
             let (picked, back) =
                 super::downgrade::plan_host(store, &mut intel, host, downgrade, now).await?;
             source.reintroduced.extend(back);

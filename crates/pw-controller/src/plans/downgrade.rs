@@ -19,8 +19,15 @@ use super::select::Basis;
 use crate::Refusal;
 
 /// The request's own checks: at least one package, valid names, non-empty versions (each is
-/// validated against the host's version scheme when the plan is built).
-pub fn check_request(downgrade: &BTreeMap<String, String>) -> Result<(), String> {
+/// validated against the host's version scheme when the plan is built), and a local archive
+/// that is a plain absolute directory path (pw-model's rule; the agent checks it again).
+pub fn check_request(
+    downgrade: &BTreeMap<String, String>,
+    archive: Option<&str>,
+) -> Result<(), String> {
+    if let Some(problem) = archive.and_then(pw_model::archive_path_problem) {
+        return Err(format!("updates.archive: {problem}"));
+    }
     if downgrade.is_empty() {
         return Err("updates.downgrade: name at least one PACKAGE: VERSION".into());
     }

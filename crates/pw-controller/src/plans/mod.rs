@@ -36,10 +36,29 @@ pub fn is_downgrade(stored: &StoredPlan) -> Result<bool, Refusal> {
 }
 pub use select::{Basis, drift, is_security};
 
-/// The hooks a stored plan's changes run (none for a plan built without them).
-pub fn hooks(stored: &StoredPlan) -> Result<pw_protocol::ChangeHooks, Refusal> {
+/// A stored downgrade plan's advisories brought back, per host (empty for other plans).
+pub fn reintroduced(stored: &StoredPlan) -> Result<Vec<pw_protocol::PlanReintroduced>, Refusal> {
+    Ok(view::source(stored)?
+        .map(|s| s.reintroduced)
+        .unwrap_or_default())
+}
+
+/// What a stored plan's changes carry to the agents: whether it is a downgrade, its local
+/// archive, and the hooks they run (none for a plan built without them) — read from its
+/// source once.
+pub fn change_options(
+    stored: &StoredPlan,
+) -> Result<(bool, Option<String>, pw_protocol::ChangeHooks), Refusal> {
     let source = view::source(stored)?;
-    Ok(source.and_then(|s| s.request.hooks).unwrap_or_default())
+    let downgrade = view::kind(source.as_ref()) == "downgrade";
+    Ok(match source {
+        Some(s) => (
+            downgrade,
+            s.request.updates.archive().map(str::to_owned),
+            s.request.hooks.unwrap_or_default(),
+        ),
+        None => (downgrade, None, Default::default()),
+    })
 }
 
 /// How long an approval stays valid unless the plan is scheduled (it is, at once, when its

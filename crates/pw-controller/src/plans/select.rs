@@ -44,8 +44,8 @@ pub fn is_security(update: &PendingRow) -> bool {
 
 /// Checks the request's package names (`updates.packages[i]: …`).
 pub fn check_selector(selector: &UpdateSelector) -> Result<(), String> {
-    if let UpdateSelector::Downgrade { downgrade } = selector {
-        return super::downgrade::check_request(downgrade);
+    if let UpdateSelector::Downgrade { downgrade, archive } = selector {
+        return super::downgrade::check_request(downgrade, archive.as_deref());
     }
     if let UpdateSelector::Packages { packages } = selector {
         if packages.is_empty() {

@@ -145,6 +145,9 @@ pub async fn view(
             .as_ref()
             .map(|s| s.reintroduced.clone())
             .unwrap_or_default(),
+        archive: source
+            .as_ref()
+            .and_then(|s| s.request.updates.archive().map(str::to_owned)),
         evidence_requested: source
             .as_ref()
             .map(|s| s.evidence_requested.clone())

@@ -22,6 +22,9 @@ use pw_inventory::{apt::parse_simulated_upgrade, dpkg_query};
 
 use crate::runner::{CommandOutput, Invocation, Runner};
 
+mod archive;
+pub use archive::LocalArchive;
+
 /// Time limit of one apt-get install/update run (a real upgrade can take minutes).
 pub const APT_TIMEOUT: Duration = Duration::from_secs(15 * 60);
 /// Time limit of queries (dpkg-query, simulations, dpkg --audit).
@@ -155,7 +158,7 @@ pub fn install_downgrade(
     runner: &dyn Runner,
     targets: &[PackageTarget],
 ) -> anyhow::Result<ApplyOutcome> {
-    install_with(runner, targets, true, false)
+    install_with(runner, targets, true, false, None)
 }
 
 /// Installs exactly these versions (upgrades only: a lower version is refused by apt).
@@ -163,24 +166,27 @@ pub fn install_exact(
     runner: &dyn Runner,
     targets: &[PackageTarget],
 ) -> anyhow::Result<ApplyOutcome> {
-    install_with(runner, targets, false, false)
+    install_with(runner, targets, false, false, None)
 }
 
 /// Installs exactly these versions; lower ones only with `allow_downgrades` (a checked
 /// downgrade change). With `replace_conffiles`, a conffile both the host and the new package
 /// changed takes the package's version (dpkg `--force-confnew`, the host's copy kept as
-/// `.dpkg-old`) instead of keeping the host's.
+/// `.dpkg-old`) instead of keeping the host's. A downgrade plan's local `archive` is offered
+/// to apt for this run only, beside the host's sources.
 pub fn install_with(
     runner: &dyn Runner,
     targets: &[PackageTarget],
     allow_downgrades: bool,
     replace_conffiles: bool,
+    archive: Option<&LocalArchive>,
 ) -> anyhow::Result<ApplyOutcome> {
     apply(
         runner,
         Flags {
             allow_downgrades,
             replace_conffiles,
+            archive,
         },
         targets.iter().map(PackageTarget::apt_argument).collect(),
         targets
@@ -193,12 +199,23 @@ pub fn install_with(
 /// Puts packages back to their recorded versions (`--allow-downgrades`), removing those that
 /// were absent. Works over half-configured packages left by a failed postinst.
 pub fn rollback(runner: &dyn Runner, recorded: &[RecordedVersion]) -> anyhow::Result<ApplyOutcome> {
+    rollback_with(runner, recorded, None)
+}
+
+/// [`rollback`], with a downgrade plan's local `archive` offered to apt beside the host's
+/// sources (a recorded version only the archive still has).
+pub fn rollback_with(
+    runner: &dyn Runner,
+    recorded: &[RecordedVersion],
+    archive: Option<&LocalArchive>,
+) -> anyhow::Result<ApplyOutcome> {
     finish_interrupted(runner)?;
     apply(
         runner,
         Flags {
             allow_downgrades: true,
             replace_conffiles: false,
+            archive,
         },
         recorded.iter().map(RecordedVersion::apt_argument).collect(),
         recorded
@@ -277,18 +294,19 @@ fn apt_get<const N: usize>(args: [&str; N]) -> Invocation {
         .env("APT_LISTCHANGES_FRONTEND", "none")
 }
 
-/// Runs `apt-get install <options> [--allow-downgrades] ARGS…`, then compares dpkg's state with
-/// `expected` (`None`: the package must be gone).
-/// How an install treats lower versions and conffiles.
+/// How an install treats lower versions and conffiles, and the local archive it may use.
 #[derive(Debug, Clone, Copy)]
-struct Flags {
+struct Flags<'a> {
     allow_downgrades: bool,
     replace_conffiles: bool,
+    archive: Option<&'a LocalArchive>,
 }
 
+/// Runs `apt-get install <options> [--allow-downgrades] [--with-source DEB…] ARGS…`, then
+/// compares dpkg's state with `expected` (`None`: the package must be gone).
 fn apply(
     runner: &dyn Runner,
-    flags: Flags,
+    flags: Flags<'_>,
     package_args: Vec<String>,
     expected: Vec<(PackageName, Option<String>)>,
 ) -> anyhow::Result<ApplyOutcome> {
@@ -306,6 +324,12 @@ fn apply(
     if flags.allow_downgrades {
         args.push("--allow-downgrades".to_owned());
     }
+    args.extend(
+        flags
+            .archive
+            .map(LocalArchive::apt_args)
+            .unwrap_or_default(),
+    );
     args.extend(package_args);
     let mut invocation = apt_get([]).timeout(APT_TIMEOUT);
     invocation.args = args;

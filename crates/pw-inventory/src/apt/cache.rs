@@ -18,6 +18,10 @@ pub struct PackageAvailability {
     pub candidate: Option<String>,
     /// Versions offered by at least one repository (not only by the dpkg status file).
     pub downloadable: BTreeSet<String>,
+    /// Where each downloadable version comes from, as `apt-cache policy` names it
+    /// (`file:/repo security/main amd64 Packages`, or a `.deb` file given with
+    /// `--with-source`); empty from `madison`.
+    pub sources: BTreeMap<String, BTreeSet<String>>,
 }
 
 impl Availability {
@@ -26,6 +30,15 @@ impl Availability {
         self.packages
             .get(package)
             .map(|p| p.downloadable.contains(version))
+    }
+
+    /// The sources offering `version` of `package` (from `apt-cache policy`).
+    pub fn sources_of(&self, package: &str, version: &str) -> Vec<&str> {
+        self.packages
+            .get(package)
+            .and_then(|p| p.sources.get(version))
+            .map(|s| s.iter().map(String::as_str).collect())
+            .unwrap_or_default()
     }
 
     /// Adds the output of `apt-cache madison PKG…` (`NAME | VERSION | SOURCE` lines; source
@@ -84,6 +97,7 @@ impl Availability {
                 let source = words.collect::<Vec<_>>().join(" ");
                 if !source.is_empty() && source != "/var/lib/dpkg/status" {
                     entry.downloadable.insert(current_version.clone());
+                    (entry.sources.entry(current_version.clone()).or_default()).insert(source);
                 }
             }
         }

@@ -50,3 +50,25 @@ fn policy_separates_installed_from_downloadable() {
         Some(false)
     );
 }
+
+/// `apt-cache policy --with-source /srv/arch/pw-demo_1.0-1_all.deb pw-demo` on a Debian 12
+/// test-bed host (2026-12-04): the file given on the command line is a source of its own.
+#[test]
+fn policy_names_each_versions_sources_including_a_deb_given_with_source() {
+    let text = "pw-demo:\n  Installed: 1.0-2\n  Candidate: 1.0-2\n  Version table:\n \
+                *** 1.0-2 500\n        500 file:/repo security/main amd64 Packages\n        \
+                100 /var/lib/dpkg/status\n     1.0-1 500\n        \
+                500 /srv/arch/pw-demo_1.0-1_all.deb\n";
+    let mut availability = Availability::default();
+    availability.add_policy(text);
+    assert_eq!(availability.can_download("pw-demo", "1.0-1"), Some(true));
+    assert_eq!(
+        availability.sources_of("pw-demo", "1.0-1"),
+        ["/srv/arch/pw-demo_1.0-1_all.deb"]
+    );
+    assert_eq!(
+        availability.sources_of("pw-demo", "1.0-2"),
+        ["file:/repo security/main amd64 Packages"]
+    );
+    assert!(availability.sources_of("pw-demo", "1.0-0").is_empty());
+}

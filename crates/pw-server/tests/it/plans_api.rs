@@ -444,6 +444,24 @@ async fn bad_plan_requests_name_what_is_wrong_and_store_nothing() {
             422,
             "stop",
         ),
+        (
+            json!({"name": "n", "group": "web",
+                   "updates": {"downgrade": {"zsh": "5.9-4"}, "archive": "srv/debs"}}),
+            400,
+            "updates.archive: \"srv/debs\" must be an absolute path to a directory other than /",
+        ),
+        (
+            json!({"name": "n", "group": "web",
+                   "updates": {"downgrade": {"zsh": "5.9-4"}, "archive": "/srv/../etc"}}),
+            400,
+            "updates.archive: \"/srv/../etc\" must not contain empty, . or .. components",
+        ),
+        (
+            json!({"name": "n", "group": "web",
+                   "updates": {"downgrade": {"zsh": "5.9-4"}, "archive": "/srv/debs;reboot"}}),
+            400,
+            "updates.archive: \"/srv/debs;reboot\": the character ';' is not allowed",
+        ),
     ];
     for (body, expected, needle) in cases {
         let (status, answer) = t.post_json("/api/v1/plans", &body).await;

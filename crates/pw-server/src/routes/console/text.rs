@@ -195,6 +195,8 @@ pub struct Text {
     pub minutes: &'static str,
     pub rollback_plan: &'static str,
     pub change_hooks: &'static str,
+    pub local_archive: &'static str,
+    pub local_archive_note: &'static str,
     pub hook_conffiles: &'static str,
     pub conffiles_keep: &'static str,
     pub conffiles_replace: &'static str,

@@ -183,6 +183,8 @@ pub const EN: Text = Text {
     minutes: "min",
     rollback_plan: "Rollback plan: exact versions to return to",
     change_hooks: "Hooks run on every host with the change",
+    local_archive: "Local archive (downgrade targets)",
+    local_archive_note: "a directory of .deb files on each host, offered to apt for this change only, beside the host's sources; it must be owned by root and writable by root only",
     hook_conffiles: "Changed configuration files",
     conffiles_keep: "keep the host's version",
     conffiles_replace: "take the package's version (the host's kept as .dpkg-old)",

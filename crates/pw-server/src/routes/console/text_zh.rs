@@ -183,6 +183,8 @@ pub const ZH_CN: Text = Text {
     minutes: "分钟",
     rollback_plan: "回滚计划：需恢复到的确切版本",
     change_hooks: "随变更在每台主机上运行的钩子",
+    local_archive: "本地软件包归档（降级目标）",
+    local_archive_note: "每台主机上存放 .deb 文件的目录，仅在本次变更中与主机的软件源一起提供给 apt；该目录须属于 root 且只有 root 可写",
     hook_conffiles: "已修改的配置文件",
     conffiles_keep: "保留主机上的版本",
     conffiles_replace: "采用软件包中的版本（主机上的版本另存为 .dpkg-old）",
