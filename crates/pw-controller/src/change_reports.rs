@@ -126,6 +126,7 @@ async fn plan_facts(state: &Controller, stored: &StoredPlan) -> Result<PlanFacts
             })
             .collect(),
         history,
+        reintroduced: crate::change_rescan::predicted(stored)?,
     })
 }
 
@@ -193,7 +194,17 @@ async fn rollout_facts(state: &Controller, row: RolloutRow) -> Result<RolloutFac
             .copied()
             .unwrap_or_default();
         let report = reports.remove(&host.host_id);
-        hosts.push(host_run(host, pins, group, report)?);
+        // A downgrade's post-verify re-scan: the host's findings now for its packages.
+        let rescan = match report.as_ref().filter(|r| r.downgrade.is_some()) {
+            Some(_) => {
+                let packages: Vec<String> = pins.iter().map(|(p, _)| p.clone()).collect();
+                crate::change_rescan::host_rescan(&state.store, &host.host_id, &packages).await?
+            }
+            None => None,
+        };
+        let mut run = host_run(host, pins, group, report)?;
+        run.rescan = rescan;
+        hosts.push(run);
     }
     let log = crate::rollout_ops::operation_log(state, &row.id).await?;
     let log = log
@@ -322,6 +333,7 @@ fn host_run(
         deferred: None,
         drilled: false,
         report,
+        rescan: None,
     };
     match change.state {
         HostState::Done {

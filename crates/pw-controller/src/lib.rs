@@ -7,6 +7,7 @@
 //! pw-server); anything else is an internal error.
 
 pub mod change_reports;
+mod change_rescan;
 pub mod change_result;
 pub mod compliance;
 mod error;

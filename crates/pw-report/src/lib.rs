@@ -27,8 +27,9 @@ pub mod text;
 mod tests;
 
 pub use change::facts::{
-    ChangeFacts, HostRun, LogLine, Observation, PlanEventFact, PlanFacts, PlannedBatch,
-    PlannedChange, PlannedHost, PlannedRisk, ProtectionRecord, RolloutBatch, RolloutFacts,
+    ChangeFacts, HostRescan, HostRun, LogLine, Observation, OpenAdvisory, PlanEventFact, PlanFacts,
+    PlannedBatch, PlannedChange, PlannedHost, PlannedRisk, PredictedAdvisory, ProtectionRecord,
+    RolloutBatch, RolloutFacts,
 };
 pub use change::model::{ChangeReport, ChangeSubject};
 pub use change::text::{CHANGE_EN, CHANGE_ZH, ChangeText, change_text_for};

@@ -13,15 +13,16 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use jiff::Timestamp;
-use pw_protocol::{ChangeReport as AgentReport, DowngradeReport};
+use pw_protocol::ChangeReport as AgentReport;
 
 use crate::change::facts::{
     ChangeFacts, HostRun, PlanFacts, PlannedBatch, PlannedHost, ProtectionRecord, RolloutFacts,
 };
 use crate::change::model::{
-    BatchRow, ChangeReport, FileRow, HostRow, LogRow, PlanSummary, PostVerify, Prediction,
-    RolloutSummary, Totals, VersionRow,
+    BatchRow, ChangeReport, HostRow, LogRow, PlanSummary, Prediction, RolloutSummary, Totals,
+    VersionRow,
 };
+use crate::change::post_verify::{post_verify, rescan};
 
 /// Builds the change report of `facts` at `now`.
 pub fn change_report(facts: &ChangeFacts, now: Timestamp) -> ChangeReport {
@@ -183,7 +184,10 @@ fn host_row(
         },
         drilled: run.drilled,
         deferred: run.deferred.clone(),
-        post_verify: report.and_then(|r| r.downgrade.as_deref().map(|d| post_verify(r, d))),
+        post_verify: report.and_then(|r| {
+            let d = r.downgrade.as_deref()?;
+            Some(post_verify(r, d, rescan(plan.0, run, r)))
+        }),
         hooks: report.and_then(|r| r.hooks.as_deref().cloned()),
     }
 }
@@ -352,48 +356,6 @@ fn observed_reboot(run: &HostRun) -> Option<bool> {
         Some(status) => Some(run.rebooted || !status.reboot_reasons().is_empty()),
         None if run.rebooted => Some(true),
         None => None,
-    }
-}
-
-fn post_verify(report: &AgentReport, downgrade: &DowngradeReport) -> PostVerify {
-    let mut paths: BTreeSet<&str> = downgrade
-        .files_before
-        .iter()
-        .map(|f| f.path.as_str())
-        .collect();
-    paths.extend(downgrade.files_after.iter().map(|f| f.path.as_str()));
-    let files = paths
-        .into_iter()
-        .map(|path| {
-            let before = downgrade
-                .files_before
-                .iter()
-                .find(|f| f.path == path)
-                .cloned();
-            let after = downgrade
-                .files_after
-                .iter()
-                .find(|f| f.path == path)
-                .cloned();
-            let said = downgrade.files_changed.iter().any(|c| {
-                c.strip_prefix(path)
-                    .is_some_and(|rest| rest.starts_with(':'))
-            });
-            FileRow {
-                path: path.to_owned(),
-                changed: said || before != after,
-                before,
-                after,
-            }
-        })
-        .collect();
-    PostVerify {
-        checks_passed: report.passed_checks.clone(),
-        check_failed: report.failed_check.clone(),
-        simulation: downgrade.simulation.clone(),
-        available: downgrade.available.clone(),
-        files,
-        files_changed: downgrade.files_changed.clone(),
     }
 }
 

@@ -41,6 +41,47 @@ pub struct PlanFacts {
     pub risks: Vec<PlannedRisk>,
     /// The plan's history (saved, submitted, approved, rolled out, …), oldest first.
     pub history: Vec<PlanEventFact>,
+    /// A downgrade plan's prediction: the advisories matching at the targets but not at the
+    /// installed versions, per host (docs/downgrade.md).
+    pub reintroduced: Vec<PredictedAdvisory>,
+}
+
+/// One advisory a downgrade plan predicted to come back on a host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PredictedAdvisory {
+    pub host_id: String,
+    pub binary: String,
+    /// The target version it matches at.
+    pub target: String,
+    pub advisory: String,
+    pub aliases: Vec<String>,
+    pub tier: String,
+}
+
+/// A host's vulnerability scan after a downgrade, for the change's packages, as the
+/// controller had it when the report was built.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostRescan {
+    /// When the host's findings were computed, and when the inventory they scanned was
+    /// collected.
+    pub scanned_at: Timestamp,
+    pub inventory_at: Timestamp,
+    /// The change's packages as that inventory has them (`None`: not installed).
+    pub installed: Vec<(String, Option<String>)>,
+    /// The findings open for those packages.
+    pub open: Vec<OpenAdvisory>,
+}
+
+/// One finding open on a host after the change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenAdvisory {
+    pub binary: String,
+    pub installed: String,
+    pub advisory: String,
+    pub aliases: Vec<String>,
+    pub tier: String,
+    /// When its open episode was first seen (`None`: no history recorded).
+    pub first_seen: Option<Timestamp>,
 }
 
 /// One batch of the plan in its window slot.
@@ -169,6 +210,9 @@ pub struct HostRun {
     pub drilled: bool,
     /// The agent guard's last report of the change (`None`: it never answered).
     pub report: Option<AgentReport>,
+    /// A downgrade's re-scan: the host's findings for the change's packages now (`None`: not
+    /// a downgrade, or the host has no scan).
+    pub rescan: Option<HostRescan>,
 }
 
 /// One step of a rollout's operation log (pw-protocol's `RolloutLogEntry` with its time read).

@@ -49,6 +49,7 @@ pub fn change_html(report: &ChangeReport, t: &ChangeText) -> String {
         failures(report, t),
     ];
     sections.extend(post_verify(report, t));
+    sections.extend(crate::change::html_rescan::rescan(report, t));
     sections.extend(protection(report, t));
     sections.extend(hooks(report, t));
     sections.extend(observation(report, t));
@@ -362,6 +363,10 @@ fn post_verify(report: &ChangeReport, t: &ChangeText) -> Option<DocSection> {
                 t.simulation,
                 v.simulation.join(" | ")
             ));
+        }
+        if let Some(archive) = &v.archive {
+            let offered = v.from_archive.join(", ");
+            line.push_str(&format!(" · {offered} {} {archive}", t.local_archive));
         }
         paragraphs.push(line);
         rows.extend(v.files.iter().map(|f| {

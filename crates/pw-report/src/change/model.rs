@@ -8,6 +8,7 @@ use pw_protocol::{FileState, HooksReport, ProtectionResult};
 use serde::Serialize;
 
 use crate::change::facts::{LogLine, Observation, ProtectionRecord};
+pub use crate::change::rescan::{AdvisoryLine, VulnerabilityRescan};
 
 /// What the report is about.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -197,6 +198,15 @@ pub struct PostVerify {
     pub files: Vec<FileRow>,
     /// What differs after the change, as the agent said it.
     pub files_changed: Vec<String>,
+    /// The plan's local archive and the targets it offered (docs/downgrade.md).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub archive: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub from_archive: Vec<String>,
+    /// The vulnerability re-scan after the change against the plan's `reintroduced`
+    /// (`None`: the host has not been scanned).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vulnerabilities: Option<VulnerabilityRescan>,
 }
 
 /// One conffile's permissions before and after.

@@ -98,6 +98,7 @@ fn run(id: &str, state: &str, finished: Option<&str>, report: Option<AgentReport
         deferred: None,
         drilled: false,
         report,
+        rescan: None,
     }
 }
 
@@ -193,6 +194,7 @@ fn facts() -> ChangeFacts {
                 event("00:20:00", "bob", "approved"),
                 event("01:59:00", "alice", "rolled_out"),
             ],
+            reintroduced: vec![],
         }),
         rollouts: vec![RolloutFacts {
             id: "ro-1".into(),
@@ -482,6 +484,7 @@ fn a_downgrade_reports_permissions_before_and_after_and_conffile_accuracy() {
             file("/etc/pw-demo/keep", "600", false),
         ],
         files_changed: vec!["/etc/pw-demo.conf: mode 644 → 640".into()],
+        ..Default::default()
     }));
     let report = build(&f);
     let verify = host(&report, "web-0").post_verify.as_ref().unwrap();

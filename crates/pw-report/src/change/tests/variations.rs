@@ -221,3 +221,100 @@ fn table_of_variations() {
         );
     }
 }
+
+/// A downgrade's re-scan in the report: the plan's prediction for the host against the
+/// findings open after the change, in the JSON and in both languages' HTML.
+#[test]
+fn a_downgrades_rescan_is_compared_with_the_plans_prediction() {
+    let mut f = facts();
+    let plan = f.plan.as_mut().unwrap();
+    plan.downgrade = true;
+    let predicted = |advisory: &str| PredictedAdvisory {
+        host_id: "h-web-0".into(),
+        binary: "pw-demo".into(),
+        target: "1.0-2".into(),
+        advisory: advisory.into(),
+        aliases: vec![],
+        tier: "T1".into(),
+    };
+    plan.reintroduced = vec![predicted("ADV-BACK"), predicted("ADV-NOT-SEEN")];
+    let open = |advisory: &str, first: &str| OpenAdvisory {
+        binary: "pw-demo".into(),
+        installed: "1.0-2".into(),
+        advisory: advisory.into(),
+        aliases: vec![],
+        tier: "T2".into(),
+        first_seen: Some(t(first)),
+    };
+    let web0 = &mut f.rollouts[0].hosts[0];
+    web0.report.as_mut().unwrap().downgrade = Some(Box::new(DowngradeReport {
+        available: vec!["pw-demo=1.0-2".into()],
+        archive: Some("/srv/pw-archive".into()),
+        from_archive: vec!["pw-demo=1.0-2".into()],
+        ..Default::default()
+    }));
+    web0.rescan = Some(HostRescan {
+        scanned_at: t("02:10:00"),
+        inventory_at: t("02:09:00"),
+        installed: vec![("pw-demo".into(), Some("1.0-2".into()))],
+        open: vec![
+            open("ADV-BACK", "02:10:00"),
+            open("ADV-NEW", "02:10:00"),
+            open("ADV-OLD", "00:00:00"),
+        ],
+    });
+    // Another host's prediction is not web-0's.
+    let mut elsewhere = predicted("ADV-ELSEWHERE");
+    elsewhere.host_id = "h-web-1".into();
+    f.plan.as_mut().unwrap().reintroduced.push(elsewhere);
+    let report = build(&f);
+    let json = serde_json::to_value(&report).unwrap();
+    let web0 = json["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["hostname"] == "web-0")
+        .unwrap();
+    let rescan = &web0["post_verify"]["vulnerabilities"];
+    let ids = |list: &str| -> Vec<String> {
+        rescan[list]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["advisory"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(rescan["status"], "compared", "{rescan:#}");
+    assert_eq!(ids("predicted_and_seen"), ["ADV-BACK"]);
+    assert_eq!(ids("predicted_not_seen"), ["ADV-NOT-SEEN"]);
+    assert_eq!(ids("seen_not_predicted"), ["ADV-NEW"]);
+    assert_eq!(ids("already_open"), ["ADV-OLD"]);
+    assert_eq!(web0["post_verify"]["from_archive"][0], "pw-demo=1.0-2");
+    let en = change_html(&report, &CHANGE_EN);
+    for needle in [
+        "vulnerability re-scan against the plan",
+        "re-scanned after the change",
+        "predicted and seen",
+        "predicted, not seen",
+        "seen, not predicted",
+        "open before the change",
+        "pw-demo=1.0-2 from the local archive /srv/pw-archive",
+    ] {
+        assert!(en.contains(needle), "{needle} not in the English HTML");
+    }
+    let zh = change_html(&report, &CHANGE_ZH);
+    for needle in [
+        "漏洞重新扫描",
+        "预测且出现",
+        "出现但未预测",
+        "来自本地软件包归档",
+    ] {
+        assert!(zh.contains(needle), "{needle} not in the Chinese HTML");
+    }
+    // Without a scan of the host the comparison is left out, not guessed.
+    let mut unscanned = f.clone();
+    unscanned.rollouts[0].hosts[0].rescan = None;
+    let report = build(&unscanned);
+    let verify = report.hosts[0].post_verify.as_ref().unwrap();
+    assert_eq!(verify.vulnerabilities, None);
+}
