@@ -47,8 +47,9 @@ pub fn parse_stat(output: &str) -> BTreeMap<String, FileMode> {
 }
 
 /// The `find` arguments after the directory whose output [`parse_listing`] reads: the
-/// directory itself (depth 0) and its entries, NUL-terminated, never descending.
-pub const FIND_ARGS: [&str; 4] = ["-maxdepth", "1", "-printf", "%d\t%y\t%m\t%u\t%f\0"];
+/// directory itself (depth 0) and its entries, NUL-terminated, never descending. The `\t`
+/// and `\0` are find's own escapes (an argv entry cannot hold a NUL byte).
+pub const FIND_ARGS: [&str; 4] = ["-maxdepth", "1", "-printf", r"%d\t%y\t%m\t%u\t%f\0"];
 
 /// One entry of a [`FIND_ARGS`] listing.
 #[derive(Debug, Clone, PartialEq, Eq)]
