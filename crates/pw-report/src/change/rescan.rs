@@ -11,9 +11,10 @@
 //!   vulnerability present at the installed version is not brought back by the downgrade, so
 //!   the plan rightly did not list it). Without an install time every unpredicted finding is
 //!   `already_open`: nothing was installed.
-//! - `status` is `compared` when the scanned inventory shows every package at the version the
-//!   agent reported at the end of the change and the scan is of that inventory or later;
-//!   otherwise `not_rescanned` (the lists then compare what the last scan knew).
+//! - `status` is `compared` when the scanned inventory was collected after the install began,
+//!   shows every package at the version the agent reported at the end of the change, and the
+//!   scan is of that inventory or later; otherwise `not_rescanned` (the lists then compare what
+//!   the last scan knew).
 
 use std::collections::BTreeSet;
 
@@ -75,7 +76,7 @@ pub fn compare(
         tier: o.tier.clone(),
     };
     let mut out = VulnerabilityRescan {
-        status: status(scan, finals).to_owned(),
+        status: status(scan, finals, installed_at).to_owned(),
         scanned_at: scan.scanned_at,
         inventory_at: scan.inventory_at,
         predicted_and_seen: Vec::new(),
@@ -116,14 +117,19 @@ pub fn compare(
 }
 
 /// `compared` when the scan shows the change's end versions, else `not_rescanned`.
-fn status(scan: &HostRescan, finals: &[(String, Option<String>)]) -> &'static str {
+fn status(
+    scan: &HostRescan,
+    finals: &[(String, Option<String>)],
+    installed_at: Option<Timestamp>,
+) -> &'static str {
+    let after_install = installed_at.is_none_or(|at| scan.inventory_at >= at);
     let shows_finals = !finals.is_empty()
         && finals.iter().all(|(package, version)| {
             scan.installed
                 .iter()
                 .any(|(name, seen)| name == package && seen == version)
         });
-    if shows_finals && scan.scanned_at >= scan.inventory_at {
+    if after_install && shows_finals && scan.scanned_at >= scan.inventory_at {
         "compared"
     } else {
         "not_rescanned"
@@ -230,6 +236,15 @@ mod tests {
         // The inventory still shows the version from before the change.
         let out = compare(&[], &scan(vec![], "1.0-2"), &finals, None);
         assert_eq!(out.status, "not_rescanned");
+        // An inventory from before the install, even one showing the same versions (a
+        // rollback's end versions are the ones before).
+        let before = compare(
+            &[],
+            &scan(vec![], "1.0-1"),
+            &finals,
+            Some(time("2026-12-04T10:04:30Z")),
+        );
+        assert_eq!(before.status, "not_rescanned");
         // The findings were computed before that inventory arrived.
         let mut stale = scan(vec![], "1.0-1");
         stale.scanned_at = time("2026-12-04T10:03:00Z");
