@@ -12,43 +12,16 @@
 //! within the threshold lands with them applied. Needs Docker and mmdebstrap (docs/testbed.md).
 
 mod common;
+mod downgrade_support;
 
 use std::time::{Duration, Instant};
 
 use common::*;
-use pw_testbed::Suite;
+use downgrade_support::*;
 use pw_testbed::repo::packages::{BASELINE, DEMO, SECURITY_FIX};
 use serde_json::{Value, json};
 
 const ADVISORY: &str = "PWTEST-DOWNGRADE-T1";
-
-fn document(host: &str) -> String {
-    format!(
-        r#"
-[rollout]
-verification = "3s"
-canary_percent = 50
-max_in_flight = 1
-
-[estimates]
-apply = "1s"
-rollback = "1s"
-host_overhead = "1s"
-
-[health_checks.demo-installed]
-kind = "command"
-target = "dpkg-query -W {DEMO}"
-
-[groups.web-staging]
-environment = "staging"
-owners = ["web-team@example.com"]
-windows = [{{ name = "always", rrule = "FREQ=DAILY", dtstart = "2026-01-01T00:00:00", tz = "UTC", duration = "25h" }}]
-health_checks = ["demo-installed"]
-[groups.web-staging.members]
-hosts = ["{host}"]
-"#
-    )
-}
 
 /// `POST /api/v1/plans` for the downgrade, retried while the controller still has the
 /// inventory from before the upgrade (then the target is not lower than what it knows).
@@ -59,35 +32,6 @@ async fn create_plan(controller: &Controller, token: &str, host: &str) -> Value 
         "updates": {"downgrade": {DEMO: BASELINE}},
     });
     create_plan_from(controller, token, body).await
-}
-
-async fn create_plan_from(controller: &Controller, token: &str, body: Value) -> Value {
-    controller
-        .create_plan_when_ready(token, body, not_lower_yet)
-        .await
-}
-
-/// One host with an agent, in the staging group of [`document`], upgraded to pw-demo 1.0-2 by
-/// an ad-hoc rollout (the version the downgrades take back): the fleet, the controller and the
-/// host's name.
-async fn upgraded_host() -> (pw_testbed::Fleet, Controller, String) {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let (fleet, gateway, controller) =
-        fleet_with_controller_suites(1, &[Suite::Stable, Suite::Security]);
-    let ids = fleet_with_agents(&controller, &fleet, &gateway).await;
-    let listed = controller.get("/api/v1/hosts").await;
-    let hostname = listed["hosts"][0]["hostname"].as_str().unwrap().to_owned();
-    controller.apply_fleet(document(&hostname)).await;
-    let (status, rollout) = controller
-        .post("/api/v1/rollouts", rollout_body(&ids, SECURITY_FIX))
-        .await;
-    assert_eq!(status, 201, "{rollout}");
-    let view = controller
-        .wait_rollout(rollout["id"].as_str().unwrap(), Duration::from_secs(120))
-        .await;
-    assert_eq!(view["status"], "completed", "{view:#}");
-    assert_eq!(demo_version(&fleet.hosts[0]), SECURITY_FIX);
-    (fleet, controller, hostname)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -242,8 +186,8 @@ async fn downgrade_plan_needs_risk_acceptance_then_lands_on_the_exact_lower_vers
     );
     assert!(audit_verify(&controller) > 0);
 
-    // A target the host's sources do not offer: the agent refuses before touching anything (apt's
-    // simulation already names it; the `apt-cache policy` check stands behind it).
+    // A target the host's sources do not offer: the agent refuses before touching anything,
+    // naming the package, the version and where it looked (`apt-cache policy`).
     let body = json!({
         "name": "to a version nobody ships",
         "hosts": [hostname],
@@ -264,7 +208,7 @@ async fn downgrade_plan_needs_risk_acceptance_then_lands_on_the_exact_lower_vers
     assert_ne!(view["hosts"][0]["state"], "done", "{view:#}");
     let text = view.to_string();
     assert!(
-        text.contains("apt refuses the downgrade (apt-get -s install --allow-downgrades): Version '1.0-0' for 'pw-demo' was not found"),
+        text.contains("pw-demo 1.0-0 is not available: not offered by this host's sources (apt-cache policy pw-demo), no local archive named by the plan"),
         "{view:#}"
     );
     assert_eq!(demo_configured_version(host), BASELINE);
@@ -395,13 +339,7 @@ async fn a_downgrades_hooks_migrate_forward_and_back_and_its_benchmark_can_roll_
     );
 
     // The failed target is blocked fleet-wide until an operator clears it.
-    let cleared = controller
-        .api()
-        .delete(controller.url(&format!("/api/v1/blocked-versions/{DEMO}/{BASELINE}")))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(cleared.status(), 200, "{:?}", cleared.text().await);
+    clear_blocked(&controller, BASELINE).await;
 
     // Without it the change stays within the threshold and lands; the staging canary's drill
     // reverses and re-applies the migration through the same path.
