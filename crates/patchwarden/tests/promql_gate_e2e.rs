@@ -98,14 +98,9 @@ async fn a_failing_promql_gate_rolls_the_batch_in_flight_back_and_starts_no_next
     controller
         .apply_fleet(document(&prometheus.url, &names))
         .await;
-    let alice = add_operator(controller.dir.path(), "alice", "approver");
-    let bob = add_operator(controller.dir.path(), "bob", "approver");
-
     let body = json!({"name": "lab security", "group": "lab", "updates": "security"});
-    let plan = controller
-        .create_plan_when_ready(&alice, body, nothing_to_plan_yet)
-        .await;
-    let plan_id = plan["id"].as_i64().unwrap();
+    let started = Instant::now();
+    let (plan, rollout) = controller.plan_approved(body).await;
     let batches: Vec<&Value> = plan["batches"].as_array().unwrap().iter().collect();
     assert_eq!(batches.len(), 2, "a canary, then a wave: {plan:#}");
     let canary_id = batches[0]["hosts"][0].as_str().unwrap().to_owned();
@@ -114,13 +109,6 @@ async fn a_failing_promql_gate_rolls_the_batch_in_flight_back_and_starts_no_next
     } else {
         (&fleet.hosts[1], &fleet.hosts[0])
     };
-    let path = |action: &str| format!("/api/v1/plans/{plan_id}/{action}");
-    let (status, _) = controller.post_as(&alice, &path("submit"), json!({})).await;
-    assert_eq!(status, 200);
-    let started = Instant::now();
-    let (status, approved) = controller.post_as(&bob, &path("approve"), json!({})).await;
-    assert_eq!(status, 200, "{approved}");
-    let rollout = approved["rollout"].as_str().expect("a rollout").to_owned();
 
     // The canary's guard installed 1.0-2 and verifies it; now the service goes bad.
     wait_installed(canary, SECURITY_FIX, Duration::from_secs(90)).await;

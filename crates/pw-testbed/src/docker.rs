@@ -137,6 +137,32 @@ pub struct Host {
     runner: DockerExecRunner,
 }
 
+/// What runs as a host's PID 1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Init {
+    /// The images' entrypoint, `tini -- sleep infinity`: no init system.
+    Tini,
+    /// systemd booted in the container (the systemd image variant): real units for
+    /// `systemctl` (a plan's `stop_units`, `systemd`/`services` checks).
+    Systemd,
+}
+
+/// `docker run` options that let systemd boot as PID 1 under Docker with cgroup v1: the
+/// `SYS_ADMIN` capability (it mounts its own hierarchy; `--privileged` is refused on some
+/// engines), the host's cgroups read-only, and tmpfs `/run` and `/run/lock`.
+const SYSTEMD_ARGS: [&str; 10] = [
+    "--cap-add",
+    "SYS_ADMIN",
+    "--tmpfs",
+    "/run",
+    "--tmpfs",
+    "/run/lock",
+    "--volume",
+    "/sys/fs/cgroup:/sys/fs/cgroup:ro",
+    "--entrypoint",
+    "/lib/systemd/systemd",
+];
+
 impl Host {
     /// `docker run -d` a new host on `network`, with the repository and `mounts` bind-mounted
     /// read-only.
@@ -145,6 +171,18 @@ impl Host {
         network: &Network,
         repo: &Path,
         mounts: &[Mount],
+    ) -> anyhow::Result<Host> {
+        Host::start_with(image, network, repo, mounts, Init::Tini)
+    }
+
+    /// [`Host::start`] with `init` as PID 1. [`Init::Systemd`] needs the systemd image variant
+    /// and waits (at most 60 s) until systemd says the system is up.
+    pub fn start_with(
+        image: &Image,
+        network: &Network,
+        repo: &Path,
+        mounts: &[Mount],
+        init: Init,
     ) -> anyhow::Result<Host> {
         let name = unique_name("host");
         let owner = format!("{OWNER_LABEL}={}", std::process::id());
@@ -172,13 +210,40 @@ impl Host {
             args.push("--mount".to_owned());
             args.push(mount.argument()?);
         }
+        if init == Init::Systemd {
+            args.extend(SYSTEMD_ARGS.map(str::to_owned));
+        }
         args.push(image.tag.clone());
         docker(args).with_context(|| format!("starting host container {name}"))?;
-        Ok(Host {
+        let host = Host {
             runner: DockerExecRunner::new(&name),
             name,
             network: network.name.clone(),
-        })
+        };
+        if init == Init::Systemd {
+            host.wait_for_systemd()?;
+        }
+        Ok(host)
+    }
+
+    /// Waits (bounded) until `systemctl is-system-running` says `running` or `degraded`.
+    fn wait_for_systemd(&self) -> anyhow::Result<()> {
+        let started = std::time::Instant::now();
+        loop {
+            let state = self
+                .exec("systemctl", ["is-system-running"])
+                .map(|o| o.stdout_text().trim().to_owned())
+                .unwrap_or_default();
+            if matches!(state.as_str(), "running" | "degraded") {
+                return Ok(());
+            }
+            anyhow::ensure!(
+                started.elapsed() < std::time::Duration::from_secs(60),
+                "systemd in {} did not come up within 60 s (is-system-running: {state:?})",
+                self.name
+            );
+            std::thread::sleep(std::time::Duration::from_millis(250));
+        }
     }
 
     /// Commands inside this host (`docker exec`).

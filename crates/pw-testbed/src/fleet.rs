@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
-use crate::docker::{Host, Mount, Network, sweep_leftovers};
+use crate::docker::{Host, Init, Mount, Network, sweep_leftovers};
 use crate::image::{Image, ImageVariant, ensure_image};
 use crate::repo::{SOURCES_PATH, Suite, TestRepo, ensure_repo};
 use crate::testbed_dir;
@@ -74,6 +74,18 @@ impl Testbed {
         suites: &[Suite],
         mounts: &[Mount],
     ) -> anyhow::Result<Fleet> {
+        self.fleet_with_init(count, suites, mounts, Init::Tini)
+    }
+
+    /// [`Testbed::fleet_with_mounts`] with `init` as every host's PID 1 ([`Init::Systemd`]: a
+    /// test bed prepared with [`ImageVariant::Systemd`](crate::ImageVariant::Systemd)).
+    pub fn fleet_with_init(
+        &self,
+        count: usize,
+        suites: &[Suite],
+        mounts: &[Mount],
+        init: Init,
+    ) -> anyhow::Result<Fleet> {
         let network = Network::create()?;
         let sources = TestRepo::sources(suites);
         let results: Vec<anyhow::Result<Host>> = std::thread::scope(|scope| {
@@ -81,7 +93,7 @@ impl Testbed {
                 .map(|_| {
                     let network = &network;
                     let sources = &sources;
-                    scope.spawn(move || self.start_host(network, sources, mounts))
+                    scope.spawn(move || self.start_host(network, sources, mounts, init))
                 })
                 .collect();
             handles
@@ -115,8 +127,9 @@ impl Testbed {
         network: &Network,
         sources: &str,
         mounts: &[Mount],
+        init: Init,
     ) -> anyhow::Result<Host> {
-        let host = Host::start(&self.image, network, &self.repo.root, mounts)?;
+        let host = Host::start_with(&self.image, network, &self.repo.root, mounts, init)?;
         host.write_file(SOURCES_PATH, sources.as_bytes())?;
         pw_host::apt::update(host.runner())
             .with_context(|| format!("apt-get update in {}", host.name))?;

@@ -25,7 +25,7 @@ mod rootfs;
 
 use std::path::PathBuf;
 
-pub use docker::{DockerExecRunner, Host, Mount, Network};
+pub use docker::{DockerExecRunner, Host, Init, Mount, Network};
 pub use fleet::{Fleet, Testbed};
 pub use image::{Image, ImageVariant};
 pub use repo::{Suite, TestRepo};

@@ -136,6 +136,25 @@ impl Controller {
         }
     }
 
+    /// A plan from `body`, created and submitted by the approver `alice` (retried while the
+    /// agents' offered upgrades are not in yet) and approved by the approver `bob` (four
+    /// eyes): the plan and the id of the rollout its approval scheduled.
+    pub async fn plan_approved(&self, body: Value) -> (Value, String) {
+        let alice = add_operator(self.dir.path(), "alice", "approver");
+        let bob = add_operator(self.dir.path(), "bob", "approver");
+        let plan = self
+            .create_plan_when_ready(&alice, body, nothing_to_plan_yet)
+            .await;
+        let id = plan["id"].as_i64().unwrap();
+        let path = |action: &str| format!("/api/v1/plans/{id}/{action}");
+        let (status, submitted) = self.post_as(&alice, &path("submit"), json!({})).await;
+        assert_eq!(status, 200, "{submitted}");
+        let (status, approved) = self.post_as(&bob, &path("approve"), json!({})).await;
+        assert_eq!(status, 200, "{approved}");
+        let rollout = approved["rollout"].as_str().expect("a rollout").to_owned();
+        (plan, rollout)
+    }
+
     /// `PUT /api/v1/fleet` of a TOML fleet document as the admin; fails the test when refused.
     pub async fn apply_fleet(&self, document: String) {
         let applied = self

@@ -10,6 +10,9 @@
 //! | `stable` | PatchwardenTest | PatchwardenTest | pwtest |
 //! | `security` | PatchwardenTest | PatchwardenTest-Security | pwtest-security |
 //! | `updates` | PatchwardenTest | PatchwardenTest | pwtest-updates |
+//! | `broken` | PatchwardenTest | PatchwardenTest | pwtest-broken |
+//!
+//! `broken` is not in [`Suite::ALL`]: a test asks for it by name.
 //!
 //! The repository is unsigned: hosts trust it with `Trusted: yes` in their deb822 source
 //! (signing would need a gpg key and agent for no test benefit yet).
@@ -42,10 +45,21 @@ pub enum Suite {
     Stable,
     Security,
     Updates,
+    /// Versions that break a service in ways only a health check sees (pw-demo 1.0-5, whose
+    /// service never comes up); not in [`Suite::ALL`]: only a test that asks gets them.
+    Broken,
 }
 
 impl Suite {
+    /// The three suites shaped like Debian's that hosts usually get.
     pub const ALL: [Suite; 3] = [Suite::Stable, Suite::Security, Suite::Updates];
+    /// Every suite the repository has.
+    pub const EVERY: [Suite; 4] = [
+        Suite::Stable,
+        Suite::Security,
+        Suite::Updates,
+        Suite::Broken,
+    ];
 
     /// The Release `Suite` (the archive name apt prints).
     pub fn name(self) -> &'static str {
@@ -53,13 +67,14 @@ impl Suite {
             Suite::Stable => "stable",
             Suite::Security => "security",
             Suite::Updates => "updates",
+            Suite::Broken => "broken",
         }
     }
 
     pub fn label(self) -> &'static str {
         match self {
             Suite::Security => "PatchwardenTest-Security",
-            Suite::Stable | Suite::Updates => "PatchwardenTest",
+            Suite::Stable | Suite::Updates | Suite::Broken => "PatchwardenTest",
         }
     }
 
@@ -68,6 +83,7 @@ impl Suite {
             Suite::Stable => "pwtest",
             Suite::Security => "pwtest-security",
             Suite::Updates => "pwtest-updates",
+            Suite::Broken => "pwtest-broken",
         }
     }
 }
@@ -131,7 +147,7 @@ fn definitions_key(packages: &[FakePackage]) -> String {
     let mut hasher = Sha256::new();
     hasher.update(REPO_FORMAT.as_bytes());
     hasher.update(format!("{packages:?}").as_bytes());
-    for suite in Suite::ALL {
+    for suite in Suite::EVERY {
         hasher
             .update(format!("{} {} {}", suite.name(), suite.label(), suite.codename()).as_bytes());
     }
@@ -156,7 +172,7 @@ fn build(root: &Path, packages: &[FakePackage]) -> anyhow::Result<()> {
         checked(command, "dpkg-deb --build")?;
     }
     std::fs::remove_dir_all(&trees).with_context(|| format!("removing {}", trees.display()))?;
-    for suite in Suite::ALL {
+    for suite in Suite::EVERY {
         index_suite(root, suite)?;
     }
     let advisories = root.join("advisories/osv");

@@ -39,6 +39,9 @@ pub const SECURITY_FIX: &str = "1.0-2";
 pub const BAD_HEALTH: &str = "1.0-3";
 /// Its postinst fails (updates suite).
 pub const FAILING_POSTINST: &str = "1.0-4";
+/// Installs cleanly, but its service never comes up: `pw-demo-ctl start` logs an ERROR and
+/// starts nothing (broken suite; only a core-service check sees it).
+pub const SERVICE_DOWN: &str = "1.0-5";
 /// The demo service's TCP port.
 pub const DEMO_PORT: u16 = 18080;
 /// Path of the demo service's health endpoint.
@@ -112,6 +115,7 @@ pub fn fake_packages() -> Vec<FakePackage> {
         (SECURITY_FIX, Suite::Security),
         (BAD_HEALTH, Suite::Updates),
         (FAILING_POSTINST, Suite::Updates),
+        (SERVICE_DOWN, Suite::Broken),
     ]
     .into_iter()
     .map(|(version, suite)| demo(version, suite))
@@ -220,6 +224,8 @@ fn demo_unit() -> String {
 fn control_script(version: &str) -> String {
     let broken = if version == BAD_HEALTH {
         "    echo \"$(ts) ERROR pw-demo $VERSION: cache schema migration failed, serving errors\" >> \"$LOG\"\n"
+    } else if version == SERVICE_DOWN {
+        "    echo \"$(ts) ERROR pw-demo $VERSION: unknown key in $CONF, not starting\" >> \"$LOG\"; exit 0\n"
     } else {
         ""
     };

@@ -50,7 +50,7 @@ fn image_and_repository_are_ready() {
     assert!(testbed.image.rootfs.tar.starts_with(&testbed.dir));
     assert!(!testbed.dir.starts_with(env!("CARGO_MANIFEST_DIR")));
     let root = &testbed.repo.root;
-    for suite in Suite::ALL {
+    for suite in Suite::EVERY {
         let release =
             std::fs::read_to_string(root.join("dists").join(suite.name()).join("Release")).unwrap();
         assert!(
