@@ -190,6 +190,11 @@ const EDGE_DEPS: &[(&str, &str, &str)] = &[
         "simulated agents enroll like real ones",
     ),
     ("pw-loadgen", "pw-bench", "the synthetic fleet"),
+    (
+        "pw-testkit",
+        "pw-controller",
+        "the tests' clock is the controller's Clock",
+    ),
 ];
 
 /// Workspace crates that are neither domain crates nor the binary (which wires everything).
@@ -203,6 +208,7 @@ const EDGES: &[&str] = &[
     "pw-testbed",
     "pw-bench",
     "pw-loadgen",
+    "pw-testkit",
 ];
 
 #[test]
@@ -230,6 +236,34 @@ fn edge_crates_depend_on_other_edges_only_for_a_listed_reason() {
     assert!(
         unexplained.is_empty() && stale.is_empty(),
         "edge → edge dependencies without a reason in EDGE_DEPS: {unexplained:?}; listed but gone: {stale:?}"
+    );
+}
+
+/// The shared test kit is test code: a dev-dependency wherever it is used, never linked into a
+/// library or binary (its real sockets, clocks and processes stay out of the product).
+#[test]
+fn the_test_kit_is_only_a_dev_dependency() {
+    let meta = metadata();
+    let mut users = Vec::new();
+    let mut linked = Vec::new();
+    for package in meta["packages"].as_array().unwrap() {
+        for dep in package["dependencies"].as_array().unwrap() {
+            if dep["name"] == "pw-testkit" {
+                let name = package["name"].as_str().unwrap().to_owned();
+                match dep["kind"].as_str() {
+                    Some("dev") => users.push(name),
+                    _ => linked.push(name),
+                }
+            }
+        }
+    }
+    assert!(
+        linked.is_empty(),
+        "pw-testkit linked (not dev) by {linked:?}"
+    );
+    assert!(
+        !users.is_empty(),
+        "nothing uses pw-testkit: is the check still looking?"
     );
 }
 

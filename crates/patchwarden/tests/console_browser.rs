@@ -22,6 +22,7 @@ use common::*;
 use fantoccini::key::Key;
 use pw_testbed::Suite;
 use pw_testbed::repo::packages::{BASELINE, DEMO, SECURITY_FIX};
+use pw_testkit::fixtures::{demo_advisory, host_states};
 
 const ADVISORY: &str = "PWTEST-CONSOLE-T1";
 const CVE: &str = "CVE-2099-4343";
@@ -216,12 +217,7 @@ impl Console<'_> {
 
 /// Hosts of the rollout in each state, from the API.
 async fn states(controller: &Controller, rollout: &str) -> Vec<String> {
-    let view = controller.get(&format!("/api/v1/rollouts/{rollout}")).await;
-    let hosts = view["hosts"].as_array().unwrap();
-    hosts
-        .iter()
-        .map(|h| h["state"].as_str().unwrap().to_owned())
-        .collect()
+    host_states(&controller.get(&format!("/api/v1/rollouts/{rollout}")).await)
 }
 
 /// The group's document applied, the T1 advisory imported, alice and bob (approvers) added;

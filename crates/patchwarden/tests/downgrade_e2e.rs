@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use common::*;
 use downgrade_support::*;
 use pw_testbed::repo::packages::{BASELINE, DEMO, SECURITY_FIX};
+use pw_testkit::fixtures::demo_advisory;
 use serde_json::{Value, json};
 
 const ADVISORY: &str = "PWTEST-DOWNGRADE-T1";

@@ -11,6 +11,8 @@ mod receivers;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use pw_testkit::http::free_port;
+use pw_testkit::wait_until;
 use receivers::{Received, SECRET};
 use serde_json::{Value, json};
 
@@ -51,14 +53,6 @@ fn server(dir: &std::path::Path, port: u16) -> Server {
     Server(child)
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 struct Api {
     base: String,
     client: reqwest::Client,
@@ -66,14 +60,14 @@ struct Api {
 
 impl Api {
     async fn up(&self) {
-        for _ in 0..200 {
-            let url = format!("{}/api/v1/openapi.json", self.base);
-            if self.client.get(url).send().await.is_ok() {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("the controller did not come up");
+        let url = format!("{}/api/v1/openapi.json", self.base);
+        wait_until(
+            "the controller up",
+            Duration::from_secs(10),
+            Duration::from_millis(50),
+            async || self.client.get(&url).send().await.map(drop),
+        )
+        .await;
     }
 
     async fn outbox(&self) -> Value {
@@ -85,14 +79,20 @@ impl Api {
 
     /// Polls the outbox until `done` holds for its first row.
     async fn until(&self, what: &str, done: impl Fn(&Value) -> bool) -> Value {
-        for _ in 0..300 {
-            let outbox = self.outbox().await;
-            if done(&outbox["notifications"][0]) {
-                return outbox;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("{what}: {:#}", self.outbox().await);
+        wait_until(
+            what,
+            Duration::from_secs(15),
+            Duration::from_millis(50),
+            async || {
+                let outbox = self.outbox().await;
+                if done(&outbox["notifications"][0]) {
+                    Ok(outbox)
+                } else {
+                    Err(outbox)
+                }
+            },
+        )
+        .await
     }
 }
 

@@ -39,12 +39,7 @@ async fn seed_host(base: &str, token: &str, ca_dir: &std::path::Path, hostname: 
         .await
         .unwrap();
     let ca = std::fs::read_to_string(ca_dir.join("ca.pem")).unwrap();
-    let key = rcgen::KeyPair::generate().unwrap();
-    let csr = rcgen::CertificateParams::default()
-        .serialize_request(&key)
-        .unwrap()
-        .pem()
-        .unwrap();
+    let (key, csr) = pw_testkit::agent::key_and_csr();
     let port = base.split(':').nth(1).unwrap();
     let enrolled: Value = pw_agent::enrollment_client(&ca)
         .unwrap()
@@ -63,7 +58,7 @@ async fn seed_host(base: &str, token: &str, ca_dir: &std::path::Path, hostname: 
     let identity = pw_agent::Identity {
         host_id: enrolled["host_id"].as_str().unwrap().to_owned(),
         cert_pem: enrolled["certificate_pem"].as_str().unwrap().to_owned(),
-        key_pem: key.serialize_pem(),
+        key_pem: key,
         ca_pem: ca,
     };
     let agent = pw_agent::mtls_client(&identity).unwrap();

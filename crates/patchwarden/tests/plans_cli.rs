@@ -12,8 +12,9 @@ mod up_process;
 
 use std::path::Path;
 use std::process::{Command, Output};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use pw_testkit::wait_until_blocking;
 use serde_json::Value;
 use up_process::{base_url, start_up_with};
 
@@ -118,17 +119,18 @@ fn a_plan_from_this_machines_live_data_through_the_cli() {
         "--format",
         "json",
     ];
-    let started = Instant::now();
-    let plan: Value = loop {
+    // The local agent's first inventory and the controller's ranking of it take a moment.
+    let what = "the agent's offered upgrades at the controller";
+    let every = Duration::from_millis(500);
+    let plan: Value = wait_until_blocking(what, Duration::from_secs(120), every, || {
         let out = patchwarden(&data, &base, None, &create);
         if out.status.success() {
-            break serde_json::from_slice(&out.stdout).unwrap();
+            return Ok(serde_json::from_slice(&out.stdout).unwrap());
         }
         let error = String::from_utf8_lossy(&out.stderr).into_owned();
         assert!(error.contains("nothing_to_plan"), "{error}");
-        assert!(started.elapsed() < Duration::from_secs(120), "{error}");
-        std::thread::sleep(Duration::from_secs(2));
-    };
+        Err(error)
+    });
     assert_eq!(plan["state"], "draft");
     assert_eq!(plan["author"], "admin");
     let changes = plan["hosts"][0]["changes"].as_array().unwrap();

@@ -21,6 +21,8 @@ use std::time::{Duration, Instant};
 use common::*;
 use pw_testbed::repo::packages::{DEMO, SECURITY_FIX};
 use pw_testbed::{Mount, Suite, Testbed};
+use pw_testkit::fixtures::host_states;
+use pw_testkit::http::free_port;
 use sqlx::Row;
 
 const HOSTS: usize = 4;
@@ -36,14 +38,6 @@ fn spawn_replica(dir: &std::path::Path, port: u16, gateway: &str, db: &str, key:
         .stdout(Stdio::null())
         .spawn()
         .unwrap()
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("0.0.0.0:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn replica(gateway: &str, db: &str, key: &str, admin_token: &str) -> Controller {
@@ -197,10 +191,18 @@ async fn the_lease_holder_sigkilled_mid_rollout_another_replica_finishes_it_once
     // B signs a checkpoint of the chain's head every 10 s when it grew: wait for its first
     // (B may have finished the rollout sooner than that after taking over).
     let checkpoints = b.dir.path().join("audit.checkpoints");
-    let waiting = Instant::now();
-    while !checkpoints.exists() && waiting.elapsed() < Duration::from_secs(25) {
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    let signed = async || match checkpoints.exists() {
+        true => Ok(()),
+        false => Err("no audit.checkpoints yet"),
+    };
+    let every = Duration::from_millis(250);
+    pw_testkit::wait_until(
+        "B's first checkpoint",
+        Duration::from_secs(25),
+        every,
+        signed,
+    )
+    .await;
     let chain = audit_verify_postgres(&db, b.dir.path());
     assert!(chain.contains("signed checkpoints hold"), "{chain}");
     audit_verify_postgres(&db, a.dir.path());

@@ -12,6 +12,7 @@ use std::process::{Command, Output};
 
 mod up_process;
 
+use pw_testkit::pdf::pdf_words;
 use up_process::{Killed, base_url, start_up_with};
 
 /// `patchwarden up --no-plan-changes` on `data`; the child and the controller's base URL.
@@ -41,17 +42,6 @@ fn ok(output: Output) -> String {
 fn failed(output: Output) -> String {
     assert_eq!(output.status.code(), Some(1));
     String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-/// `pdftotext FILE -`, whitespace collapsed.
-fn pdf_words(pdf: &Path) -> String {
-    let text = Command::new("pdftotext").arg(pdf).arg("-").output().expect(
-        "pdftotext (Debian package poppler-utils; scripts/install-test-deps.sh) must be installed",
-    );
-    String::from_utf8_lossy(&text.stdout)
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 #[test]
@@ -107,7 +97,7 @@ fn reports_come_as_json_csv_and_a_pdf_naming_this_machine() {
         said.contains("wrote the compliance report to") && said.contains("合规 报告已写入"),
         "{said}"
     );
-    let words = pdf_words(&pdf);
+    let words = pdf_words(&std::fs::read(&pdf).unwrap());
     assert!(words.contains(&hostname), "{words}");
     assert!(words.contains("Hosts: 1 ·"), "{words}");
 
@@ -244,7 +234,7 @@ fn change_reports_of_a_plan_come_as_json_and_a_pdf() {
         said.contains("wrote the change report to") && said.contains("变更 报告已写入"),
         "{said}"
     );
-    let words = pdf_words(&pdf);
+    let words = pdf_words(&std::fs::read(&pdf).unwrap());
     assert!(
         words.contains("变更报告") && words.contains(&hostname),
         "{words}"

@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 use common::*;
 use pw_testbed::repo::packages::{BAD_HEALTH, BASELINE, DEMO, SECURITY_FIX};
 use pw_testbed::{Fleet, Mount, Suite, Testbed};
+use pw_testkit::fixtures::host_states;
 use serde_json::Value;
 
 /// splitmix64: enough randomness for kill points, reproducible from the printed seed.

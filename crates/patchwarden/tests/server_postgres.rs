@@ -16,6 +16,7 @@ use std::process::{Command, Stdio};
 
 mod up_process;
 
+use pw_testkit::http::set_cookie;
 use up_process::Killed;
 
 const FLEET: &str = r#"
@@ -156,19 +157,6 @@ fn key_file(path: &Path, byte: u8) -> String {
     hex
 }
 
-/// The `Set-Cookie` value of `name` in `answer` (`name=value`).
-fn set_cookie(answer: &reqwest::Response, name: &str) -> String {
-    answer
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with(&format!("{name}=")))
-        .and_then(|v| v.split(';').next())
-        .unwrap_or_else(|| panic!("no {name} cookie: {:?}", answer.headers()))
-        .to_owned()
-}
-
 /// Signs in through the login form served by `form_from`, posted to `post_to`: the session
 /// cookie (`pw_session=…`).
 async fn sign_in_across(form_from: &str, post_to: &str, token: &str) -> String {
@@ -178,7 +166,7 @@ async fn sign_in_across(form_from: &str, post_to: &str, token: &str) -> String {
         .unwrap();
     let page = http.get(format!("{form_from}/login")).send().await.unwrap();
     assert_eq!(page.status(), 200);
-    let cookie = set_cookie(&page, "pw_login_csrf");
+    let cookie = set_cookie(&page, "pw_login_csrf").expect("no pw_login_csrf cookie");
     let html = page.text().await.unwrap();
     let csrf = html
         .split("name=\"csrf\" value=\"")
@@ -196,7 +184,7 @@ async fn sign_in_across(form_from: &str, post_to: &str, token: &str) -> String {
         .await
         .unwrap();
     assert_eq!(answer.status(), 303, "{}", answer.text().await.unwrap());
-    set_cookie(&answer, "pw_session")
+    set_cookie(&answer, "pw_session").expect("no pw_session cookie")
 }
 
 #[tokio::test]

@@ -99,9 +99,18 @@ hostnames = ["*"]
     assert_eq!(status, 201, "{created}");
     let id = created["id"].as_str().unwrap().to_owned();
 
-    // Before the window: nothing claimed, waiting for the slot at `start`.
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    let view = controller.get(&format!("/api/v1/rollouts/{id}")).await;
+    // Before the window: nothing claimed, waiting for the slot at `start` (a pass says so).
+    let path = format!("/api/v1/rollouts/{id}");
+    let every = Duration::from_millis(200);
+    let waiting = async || {
+        let view = controller.get(&path).await;
+        match view["detail"]["waiting"][0]["kind"].is_string() {
+            true => Ok(view),
+            false => Err(view),
+        }
+    };
+    let view =
+        pw_testkit::wait_until("a pass's wait", Duration::from_secs(10), every, waiting).await;
     assert!(
         Timestamp::now() < start,
         "the test was too slow to see the wait"

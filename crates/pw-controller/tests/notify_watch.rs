@@ -5,47 +5,14 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex};
-
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::HeaderMap;
 use common::{Harness, t};
-use hmac::{Hmac, Mac};
 use pw_controller::notify::{dispatch::dispatch_once, watch};
 use pw_model::{Finding, Tier};
 use pw_store::{ChannelSecret, CurrentFinding, FindingsSnapshot, NewAcceptedRisk};
+use pw_testkit::webhook::{Receiver, signed};
 use serde_json::Value;
-use sha2::Sha256;
 
 const SECRET: &str = "whsec-watch-0123456789";
-
-type Received = Arc<Mutex<Vec<(HeaderMap, Bytes)>>>;
-
-/// A webhook receiver on 127.0.0.1 answering 200; returns its URL.
-async fn receiver(received: Received) -> String {
-    async fn receive(State(r): State<Received>, headers: HeaderMap, body: Bytes) -> &'static str {
-        r.lock().unwrap().push((headers, body));
-        "ok"
-    }
-    let app = axum::Router::new()
-        .route("/hook", axum::routing::post(receive))
-        .with_state(received);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    format!("http://{addr}/hook")
-}
-
-/// The webhook's rule from its definition: `sha256=` + hex HMAC-SHA256(secret, raw body).
-fn signed(headers: &HeaderMap, body: &[u8]) -> bool {
-    let mut mac = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
-    mac.update(body);
-    let want = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
-    headers
-        .get("x-patchwarden-signature")
-        .is_some_and(|v| v.as_bytes() == want.as_bytes())
-}
 
 fn document(url: &str) -> String {
     format!(
@@ -133,8 +100,8 @@ async fn pass_at(h: &Harness, now: &str) -> (usize, usize, usize) {
 async fn deadlines_and_silent_agents_are_announced_once_each_to_a_real_receiver() {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let h = Harness::start("2026-12-01T00:00:00Z").await;
-    let received: Received = Arc::default();
-    let url = receiver(received.clone()).await;
+    let received = Receiver::default();
+    let url = received.start().await;
     let ids = h.enroll(&["web-1", "web-2"]).await;
     // Before a fleet document: no routes, nothing announced, nothing marked.
     assert_eq!(pass_at(&h, "2026-12-01T00:00:00Z").await, (0, 0, 0));
@@ -199,11 +166,11 @@ async fn deadlines_and_silent_agents_are_announced_once_each_to_a_real_receiver(
     let sent = dispatch_once(&h.controller).await.unwrap();
     assert_eq!(sent, 6);
     assert_eq!(dispatch_once(&h.controller).await.unwrap(), 0);
-    let got = received.lock().unwrap().clone();
+    let got = received.received();
     assert_eq!(got.len(), 6);
     let mut kinds: Vec<String> = Vec::new();
     for (headers, body) in &got {
-        assert!(signed(headers, body), "bad signature on {body:?}");
+        assert!(signed(SECRET, headers, body), "bad signature on {body:?}");
         let message: Value = serde_json::from_slice(body).unwrap();
         assert_eq!(message["groups"], serde_json::json!(["web"]), "{message}");
         kinds.push(message["event"].as_str().unwrap().to_owned());

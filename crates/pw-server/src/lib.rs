@@ -29,7 +29,7 @@ pub use pw_store::Role;
 pub use routes::{ROUTES, app};
 pub use settings::{RawServerSettings, ServerSettings};
 pub use state::AppState;
-pub use tls::{Controller, start};
+pub use tls::{Controller, start, start_with_clock};
 
 /// The OpenAPI document served at `/api/v1/openapi.json` (kept in the repository).
 pub const OPENAPI_JSON: &str = include_str!("../openapi.json");

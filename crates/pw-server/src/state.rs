@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use jiff::SignedDuration;
-use pw_controller::{Controller, SystemClock};
+use pw_controller::{Clock, Controller};
 use pw_protocol::EnrollmentToken;
 use pw_store::Store;
 use tokio::sync::{Notify, watch};
@@ -41,6 +41,7 @@ pub struct AppState {
 impl AppState {
     pub fn new(
         store: Store,
+        clock: Arc<dyn Clock>,
         ca: Arc<Ca>,
         shutdown: watch::Receiver<bool>,
         max_poll_wait: Duration,
@@ -50,7 +51,7 @@ impl AppState {
         let scans = Arc::new(ScanQueue::default());
         // One scan worker per core: a scan is CPU work (matching) between two database calls.
         let workers = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(1, 8));
-        let controller = Controller::new(store.clone(), Arc::new(SystemClock), metrics.clone());
+        let controller = Controller::new(store.clone(), clock, metrics.clone());
         for _ in 0..workers {
             tokio::spawn(pw_controller::scan_queue::worker(
                 controller.clone(),

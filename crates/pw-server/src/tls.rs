@@ -102,6 +102,16 @@ fn raise_open_files() {
 /// Opens the database (`settings.database`) and the CA in the data directory, binds, and serves
 /// until shut down.
 pub async fn start(settings: &ServerSettings) -> anyhow::Result<Controller> {
+    start_with_clock(settings, Arc::new(pw_controller::SystemClock)).await
+}
+
+/// [`start`] with the use-cases (scheduler passes, scans, deadlines) reading `clock`: tests give
+/// one they move instead of sleeping. The HTTP layer's own times (sessions, login tickets,
+/// enrollment) stay on the machine's clock.
+pub async fn start_with_clock(
+    settings: &ServerSettings,
+    clock: Arc<dyn pw_controller::Clock>,
+) -> anyhow::Result<Controller> {
     pw_store::create_private_dir(&settings.data_dir)?;
     let store = pw_store::Store::connect(&settings.database).await?;
     let secrets = crate::secrets::load(&store, settings).await?;
@@ -117,6 +127,7 @@ pub async fn start(settings: &ServerSettings) -> anyhow::Result<Controller> {
     let (shutdown, shutdown_rx) = watch::channel(false);
     let mut state = AppState::new(
         store,
+        clock,
         ca,
         shutdown_rx.clone(),
         Duration::from_secs(settings.max_poll_wait_secs),

@@ -3,11 +3,13 @@
 #![allow(dead_code)]
 
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use pw_host::apt::{self, PackageTarget};
-use pw_testbed::repo::packages::{BASELINE, DEMO, SECURITY_FIX};
+use pw_testbed::repo::packages::{BASELINE, DEMO};
 use pw_testbed::{Fleet, Host, Mount, Suite, Testbed};
+use pw_testkit::http::{client_with_token, free_port, get_json, post_json};
+use pw_testkit::wait_until;
 use serde_json::{Value, json};
 
 pub const AGENT_BIN: &str = "/usr/local/bin/patchwarden";
@@ -51,11 +53,7 @@ pub fn fleet_with_controller_suites(count: usize, suites: &[Suite]) -> (Fleet, S
 
 pub fn start_controller(gateway: &str) -> Controller {
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("0.0.0.0:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let admin_token = add_operator(dir.path(), "e2e-admin", "admin");
     Controller {
         child: spawn_server(dir.path(), port, gateway),
@@ -107,13 +105,7 @@ impl Controller {
 
     /// A client sending the admin's `Authorization: Bearer` header.
     pub fn api(&self) -> reqwest::Client {
-        let mut headers = reqwest::header::HeaderMap::new();
-        let value = format!("Bearer {}", self.admin_token).parse().unwrap();
-        headers.insert(reqwest::header::AUTHORIZATION, value);
-        reqwest::Client::builder()
-            .default_headers(headers)
-            .build()
-            .unwrap()
+        client_with_token(&self.admin_token)
     }
 
     /// `POST /api/v1/plans` of `body` as the operator `token`, retried (at most 90 s) while the
@@ -124,16 +116,21 @@ impl Controller {
         body: Value,
         waiting: impl Fn(&Value) -> bool,
     ) -> Value {
-        let started = Instant::now();
-        loop {
-            let (status, plan) = self.post_as(token, "/api/v1/plans", body.clone()).await;
-            if status == 201 {
-                return plan;
-            }
-            assert!(waiting(&plan), "{plan}");
-            assert!(started.elapsed() < Duration::from_secs(90), "{plan}");
-            tokio::time::sleep(Duration::from_secs(1)).await;
-        }
+        let what = "the controller ready to plan";
+        wait_until(
+            what,
+            Duration::from_secs(90),
+            Duration::from_secs(1),
+            async || {
+                let (status, plan) = self.post_as(token, "/api/v1/plans", body.clone()).await;
+                match status {
+                    201 => Ok(plan),
+                    _ if waiting(&plan) => Err(plan),
+                    _ => panic!("{what}: {plan}"),
+                }
+            },
+        )
+        .await
     }
 
     /// A plan from `body`, created and submitted by the approver `alice` (retried while the
@@ -169,50 +166,35 @@ impl Controller {
     }
 
     pub async fn get(&self, path: &str) -> Value {
-        self.api()
-            .get(self.url(path))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
+        get_json(&self.api(), &self.url(path)).await.1
     }
 
     pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
-        let answer = self
-            .api()
-            .post(self.url(path))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        (answer.status().as_u16(), answer.json().await.unwrap())
+        post_json(&self.api(), &self.url(path), &body).await
     }
 
     /// `POST path` as the operator whose token is `token`.
     pub async fn post_as(&self, token: &str, path: &str, body: Value) -> (u16, Value) {
-        let answer = reqwest::Client::new()
-            .post(self.url(path))
-            .bearer_auth(token)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        (answer.status().as_u16(), answer.json().await.unwrap())
+        post_json(&client_with_token(token), &self.url(path), &body).await
     }
 
     /// Polls a rollout until it leaves `running`, at most `limit`.
     pub async fn wait_rollout(&self, id: &str, limit: Duration) -> Value {
-        let started = Instant::now();
-        loop {
-            let view = self.get(&format!("/api/v1/rollouts/{id}")).await;
-            if view["status"] != "running" {
-                return view;
-            }
-            assert!(started.elapsed() < limit, "rollout still running: {view:#}");
-            tokio::time::sleep(Duration::from_millis(500)).await;
-        }
+        let path = format!("/api/v1/rollouts/{id}");
+        wait_until(
+            "the rollout's end",
+            limit,
+            Duration::from_millis(500),
+            async || {
+                let view = self.get(&path).await;
+                if view["status"] != "running" {
+                    Ok(view)
+                } else {
+                    Err(view)
+                }
+            },
+        )
+        .await
     }
 }
 
@@ -276,14 +258,7 @@ pub async fn fleet_with_agent_servers(
     }) {
         result.unwrap();
     }
-    let started = Instant::now();
-    while reqwest::get(controller.url("/api/v1/hosts")).await.is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "controller did not start"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_controller_up(controller, Duration::from_secs(20)).await;
     for (index, host) in fleet.hosts.iter().enumerate() {
         let (status, token) = controller
             .post("/api/v1/enrollment-tokens", json!({"ttl_secs": 600}))
@@ -296,18 +271,20 @@ pub async fn fleet_with_agent_servers(
         let args = extra.get(index).copied().unwrap_or_default();
         start_agent_with(host, &servers[index], Some(token), args);
     }
-    let started = Instant::now();
-    loop {
+    let enrolled = async || {
         let hosts = controller.get("/api/v1/hosts").await;
-        if hosts["hosts"].as_array().unwrap().len() == fleet.hosts.len() {
-            break;
+        match hosts["hosts"].as_array().unwrap().len() == fleet.hosts.len() {
+            true => Ok(()),
+            false => Err(hosts),
         }
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "agents did not enroll: {hosts:#}"
-        );
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
+    };
+    wait_until(
+        "the agents enrolled",
+        Duration::from_secs(60),
+        Duration::from_millis(300),
+        enrolled,
+    )
+    .await;
     // Host ids in fleet order, from each agent's identity file.
     fleet
         .hosts
@@ -364,11 +341,14 @@ pub fn rollout_body_verifying(hosts: &[String], version: &str, seconds: u64) -> 
 
 /// Waits (bounded) until a (re)started controller answers.
 pub async fn wait_controller_up(controller: &Controller, limit: Duration) {
-    let started = Instant::now();
-    while reqwest::get(controller.url("/api/v1/hosts")).await.is_err() {
-        assert!(started.elapsed() < limit, "controller did not come up");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let url = controller.url("/api/v1/hosts");
+    wait_until(
+        "the controller up",
+        limit,
+        Duration::from_millis(100),
+        async || reqwest::get(&url).await.map(drop),
+    )
+    .await;
 }
 
 /// `patchwarden audit verify` on the controller's database: asserts the chain is intact and
@@ -399,37 +379,10 @@ pub fn demo_upgrades_to(host: &Host, version: &str) -> usize {
         .count()
 }
 
-/// Each host's state in a rollout's API view, in the view's order.
-pub fn host_states(view: &Value) -> Vec<String> {
-    view["hosts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|h| h["state"].as_str().unwrap().to_owned())
-        .collect()
-}
-
 /// The agent's journal on a host.
 pub fn agent_journal(host: &Host) -> String {
     host.read_file(&format!("{AGENT_DIR}/journal.jsonl"))
         .unwrap()
-}
-
-/// A fake OSV advisory `id` (alias `cve`) for pw-demo fixed in 1.0-2, CVSS 7.5: T1 by the
-/// default policy.
-pub fn demo_advisory(id: &str, cve: &str) -> String {
-    json!({
-        "schema_version": "1.6.0", "id": id,
-        "published": "2025-01-01T00:00:00Z", "modified": "2025-01-01T00:00:00Z",
-        "aliases": [cve],
-        "summary": "pw-demo: information disclosure (FAKE, test fixture)",
-        "severity": [{"type": "CVSS_V3", "score": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:N/A:N"}],
-        "affected": [{
-            "package": {"ecosystem": "Debian:12", "name": DEMO},
-            "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": SECURITY_FIX}]}]
-        }]
-    })
-    .to_string()
 }
 
 /// `patchwarden feeds import` of an OSV record into the controller's database (the running

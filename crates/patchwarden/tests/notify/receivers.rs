@@ -14,9 +14,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use hmac::{Hmac, Mac};
+use pw_testkit::webhook::hmac_sha256;
 use serde_json::{Value, json};
-use sha2::Sha256;
 
 /// The secret every signing receiver expects.
 pub const SECRET: &str = "SEC0123456789abcdef";
@@ -58,12 +57,6 @@ impl Received {
             .map(|(v, _)| v.clone())
             .collect()
     }
-}
-
-fn hmac_sha256(key: &[u8], message: &[u8]) -> Vec<u8> {
-    let mut mac = Hmac::<Sha256>::new_from_slice(key).unwrap();
-    mac.update(message);
-    mac.finalize().into_bytes().to_vec()
 }
 
 fn now_ms() -> i64 {

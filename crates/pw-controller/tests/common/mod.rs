@@ -3,26 +3,14 @@
 
 #![allow(dead_code)]
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use jiff::Timestamp;
-use pw_controller::{Clock, Controller, NoObserver};
+use pw_controller::{Controller, NoObserver};
 use pw_store::{NewHost, Store};
+use pw_testkit::ManualClock;
 use serde_json::{Value, json};
 
-pub fn t(text: &str) -> Timestamp {
-    text.parse().unwrap()
-}
-
-/// A clock that stands still until the test moves it.
-#[derive(Clone)]
-pub struct ManualClock(Arc<Mutex<Timestamp>>);
-
-impl Clock for ManualClock {
-    fn now(&self) -> Timestamp {
-        *self.0.lock().unwrap()
-    }
-}
+pub use pw_testkit::at as t;
 
 pub struct Harness {
     pub controller: Controller,
@@ -36,7 +24,7 @@ impl Harness {
         let store = Store::open(&dir.path().join("patchwarden.db"))
             .await
             .unwrap();
-        let clock = ManualClock(Arc::new(Mutex::new(t(now))));
+        let clock = ManualClock::new(t(now));
         let controller = Controller::new(store, Arc::new(clock.clone()), Arc::new(NoObserver));
         Harness {
             controller,
@@ -50,7 +38,7 @@ impl Harness {
     }
 
     pub fn set_now(&self, now: &str) {
-        *self.clock.0.lock().unwrap() = t(now);
+        self.clock.set(t(now));
     }
 
     pub async fn apply_fleet(&self, document: &str) {

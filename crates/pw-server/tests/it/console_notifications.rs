@@ -7,9 +7,10 @@
 use serde_json::Value;
 
 use crate::console_support::{get, outcome, post_form, session_of};
-use crate::notifications::{Received, outbox_until, receiver};
+use crate::notifications::outbox_until;
 use crate::plans_api::document;
 use crate::support::{ADMIN, TestController, form_field};
+use pw_testkit::webhook::Receiver;
 
 fn fleet(url: &str) -> String {
     format!(
@@ -28,9 +29,9 @@ async fn row(t: &TestController, id: i64) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_message_is_shown_and_retried_from_the_console() {
     let t = TestController::start().await;
-    let received = Received::default();
-    let url = receiver(received.clone()).await;
-    *received.status.lock().unwrap() = 500;
+    let received = Receiver::default();
+    let url = received.start().await;
+    received.answer(500);
     t.apply_fleet(&fleet(&url)).await;
     let (status, _) = t
         .post_json(
@@ -83,7 +84,7 @@ async fn a_refused_message_is_shown_and_retried_from_the_console() {
     );
 
     // The receiver takes messages again; the retry sends it now, not 30 s later.
-    *received.status.lock().unwrap() = 200;
+    received.answer(200);
     let answer = post_form(&t, &admin, &path, &[("csrf", csrf.as_str())]).await;
     assert_eq!(outcome(answer).await, (303, "/notifications".to_owned()));
     outbox_until(&t, "sent", 1).await;

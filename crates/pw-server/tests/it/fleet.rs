@@ -6,6 +6,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::support::{TestController, tls_client};
+use pw_testkit::wait_until;
 
 pub struct FakeAgent {
     pub host_id: String,
@@ -170,13 +171,16 @@ pub async fn run_to_end(
 pub async fn wait_for(t: &TestController, id: &str, done: impl Fn(&Value) -> bool) -> Value {
     // Up to 30 s: the scheduler's passes run on real time in these tests, and CI runs them
     // beside the whole suite on two cores.
-    for _ in 0..300 {
-        let (_, view) = t.get_json(&format!("/api/v1/rollouts/{id}")).await;
-        if done(&view) {
-            return view;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let (_, view) = t.get_json(&format!("/api/v1/rollouts/{id}")).await;
-    panic!("rollout {id} never reached the expected state: {view}");
+    let what = format!("rollout {id} in the expected state");
+    let path = format!("/api/v1/rollouts/{id}");
+    wait_until(
+        &what,
+        Duration::from_secs(30),
+        Duration::from_millis(100),
+        async || {
+            let (_, view) = t.get_json(&path).await;
+            if done(&view) { Ok(view) } else { Err(view) }
+        },
+    )
+    .await
 }

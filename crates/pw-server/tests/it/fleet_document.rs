@@ -4,8 +4,6 @@
 //! names and labels (conflicts included); scoped emergency flags reaching the ranking of the
 //! hosts they cover only, at once (applying ranks the stored inventories again).
 
-use std::time::Duration;
-
 use serde_json::{Value, json};
 
 use crate::labels::{agent, report_labels};
@@ -355,7 +353,7 @@ async fn ranked(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_scoped_emergency_flag_makes_the_fix_t0_on_the_hosts_it_covers_only() {
-    let t = TestController::start().await;
+    let t = TestController::start_with_manual_clock().await;
     let input = pw_feeds::Input::new("pw-demo.json", OSV.as_bytes().to_vec());
     pw_feeds::import(&t.controller.state.store, &[input], &pw_feeds::Silent)
         .await
@@ -369,7 +367,8 @@ async fn a_scoped_emergency_flag_makes_the_fix_t0_on_the_hosts_it_covers_only() 
 
     let flagged = document("10%")
         + "\n[[emergency]]\ncve = \"cve-2026-40001\"\nhosts = [\"web-1\"]\nreason = \"exploit seen in our honeypot\"\nexpires = \"2099-01-01T00:00:00Z\"\n";
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    // The ranking after the flag is computed a second later (findings times are whole seconds).
+    t.advance(1);
     let (status, body) = put(&t, &t.admin_token.clone(), "", &flagged).await;
     assert_eq!(status, 200, "{body}");
     // Applying ranks the stored inventories again: no new report is needed.

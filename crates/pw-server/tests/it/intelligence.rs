@@ -3,8 +3,6 @@
 //! is ranked again with it (the cache is keyed by the last import), although its agent reports
 //! the same inventory — which by itself costs no scan (issue 15).
 
-use std::time::Duration;
-
 use serde_json::{Value, json};
 
 use crate::support::{TestController, findings_after, tls_client};
@@ -27,7 +25,7 @@ async fn scan(t: &TestController, agent: &reqwest::Client, host: &str, after: &V
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn feeds_imported_while_the_controller_runs_are_used_for_the_next_scan() {
-    let t = TestController::start().await;
+    let t = TestController::start_with_manual_clock().await;
     let token = t.token().await;
     let (status, enrolled, key) = t.enroll(&token, "web-0").await;
     assert_eq!(status, 200, "{enrolled}");
@@ -80,8 +78,8 @@ async fn feeds_imported_while_the_controller_runs_are_used_for_the_next_scan() {
     pw_feeds::import(&t.controller.state.store, &[input], &pw_feeds::Silent)
         .await
         .unwrap();
-    // Findings times have one-second resolution at most; make the next one differ.
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    // Findings times have one-second resolution at most; the next one is a second later.
+    t.advance(1);
     // No report needed: the import queues every host (checked every 2 s).
     let after = findings_after(&t, host, &before["computed_at"]).await;
     assert_eq!(advisories(&after), ["PW-2026-0001"], "{after}");

@@ -5,67 +5,16 @@
 //! /api/v1/notifications`) showing deliveries and failures with the receiver's answer, and the
 //! `/metrics` counters.
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
-use hmac::{Hmac, Mac};
+use pw_testkit::wait_until;
+use pw_testkit::webhook::{Receiver, signed};
 use serde_json::{Value, json};
-use sha2::Sha256;
 
 use crate::plans_api::{document, enroll, post};
 use crate::support::{TestController, client_with_token};
 
 const SECRET: &str = "whsec-test-0123456789";
-
-/// What the receiver got: each request's headers and body.
-#[derive(Clone, Default)]
-pub(crate) struct Received {
-    pub(crate) requests: Arc<Mutex<Vec<(HeaderMap, Bytes)>>>,
-    /// The status the receiver answers with.
-    pub(crate) status: Arc<Mutex<u16>>,
-}
-
-async fn receive(
-    State(received): State<Received>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> (StatusCode, &'static str) {
-    received.requests.lock().unwrap().push((headers, body));
-    let status = *received.status.lock().unwrap();
-    (
-        StatusCode::from_u16(status).unwrap(),
-        if status == 200 {
-            "ok"
-        } else {
-            "boom: receiver is down"
-        },
-    )
-}
-
-/// A webhook receiver on 127.0.0.1; returns its URL.
-pub(crate) async fn receiver(received: Received) -> String {
-    *received.status.lock().unwrap() = 200;
-    let app = axum::Router::new()
-        .route("/hook", axum::routing::post(receive))
-        .with_state(received);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    format!("http://{addr}/hook")
-}
-
-/// The webhook rule, checked here from its definition: `sha256=` + hex HMAC-SHA256(secret, body).
-fn signature_ok(headers: &HeaderMap, body: &[u8]) -> bool {
-    let mut mac = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
-    mac.update(body);
-    let want = format!("sha256={}", hex::encode(mac.finalize().into_bytes()));
-    headers
-        .get("x-patchwarden-signature")
-        .is_some_and(|v| v.as_bytes() == want.as_bytes())
-}
 
 fn fleet(url: &str) -> String {
     format!(
@@ -85,20 +34,25 @@ channels = ["web-hook"]
     )
 }
 
-/// Waits until the outbox has `count` rows in `status`; returns the list.
+/// Waits (bounded: 10 s, the dispatcher runs as its own task) until the outbox has `count`
+/// rows in `status`; returns the list.
 pub(crate) async fn outbox_until(t: &TestController, status: &str, count: usize) -> Value {
-    for _ in 0..200 {
-        let (code, list) = t
-            .get_json(&format!("/api/v1/notifications?status={status}"))
-            .await;
-        assert_eq!(code, 200, "{list}");
-        if list["notifications"].as_array().unwrap().len() >= count {
-            return list;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let (_, all) = t.get_json("/api/v1/notifications").await;
-    panic!("no {count} {status} notifications: {all:#}");
+    let what = format!("{count} {status} notifications");
+    let path = format!("/api/v1/notifications?status={status}");
+    wait_until(
+        &what,
+        Duration::from_secs(10),
+        Duration::from_millis(50),
+        async || {
+            let (code, list) = t.get_json(&path).await;
+            assert_eq!(code, 200, "{list}");
+            match list["notifications"].as_array().unwrap().len() >= count {
+                true => Ok(list),
+                false => Err(list),
+            }
+        },
+    )
+    .await
 }
 
 async fn put_secret(t: &TestController, token: &str, channel: &str, body: &Value) -> (u16, Value) {
@@ -116,8 +70,8 @@ async fn put_secret(t: &TestController, token: &str, channel: &str, body: &Value
 #[tokio::test]
 async fn plan_events_reach_a_signed_webhook_and_failures_show_in_the_outbox() {
     let t = TestController::start().await;
-    let received = Received::default();
-    let url = receiver(received.clone()).await;
+    let received = Receiver::default();
+    let url = received.start().await;
     t.apply_fleet(&fleet(&url)).await;
     enroll(&t, "web-0").await;
 
@@ -163,7 +117,7 @@ async fn plan_events_reach_a_signed_webhook_and_failures_show_in_the_outbox() {
     let requests = received.requests.lock().unwrap().clone();
     assert_eq!(requests.len(), 1);
     let (headers, body) = &requests[0];
-    assert!(signature_ok(headers, body), "bad signature: {headers:?}");
+    assert!(signed(SECRET, headers, body), "bad signature: {headers:?}");
     assert_eq!(
         headers["x-patchwarden-idempotency-key"],
         row["key"].as_str().unwrap()
@@ -180,20 +134,25 @@ async fn plan_events_reach_a_signed_webhook_and_failures_show_in_the_outbox() {
     );
 
     // The receiver fails: the rejection stays pending with the receiver's answer, counted.
-    *received.status.lock().unwrap() = 500;
+    received.answer(500);
     let bob = t.operator("bob", pw_server::Role::Approver).await;
     let reason = json!({"reason": "wrong window"});
     let (status, rejected) = post(&t, &bob, &format!("/api/v1/plans/{id}/reject"), &reason).await;
     assert_eq!(status, 200, "{rejected}");
-    let mut failed = Value::Null;
-    for _ in 0..200 {
-        let (_, list) = t.get_json("/api/v1/notifications?status=pending").await;
-        if list["notifications"][0]["attempts"] == 1 {
-            failed = list;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let what = "the rejection's first failed attempt";
+    let failed = wait_until(
+        what,
+        Duration::from_secs(10),
+        Duration::from_millis(50),
+        async || {
+            let (_, list) = t.get_json("/api/v1/notifications?status=pending").await;
+            match list["notifications"][0]["attempts"] == 1 {
+                true => Ok(list),
+                false => Err(list),
+            }
+        },
+    )
+    .await;
     let row = &failed["notifications"][0];
     assert_eq!(row["event"], "plan.rejected", "{failed:#}");
     assert_eq!(

@@ -8,34 +8,9 @@
 
 use serde_json::{Value, json};
 
-use crate::support::{TestController, client_with_token, tls_client};
+use crate::support::{TestController, client_with_token, findings_after, tls_client};
 
-const WINDOW: &str = r#"windows = [{ name = "always", rrule = "FREQ=DAILY", dtstart = "2026-01-01T00:00:00", tz = "UTC", duration = "23h" }]"#;
-
-pub(crate) fn document(staging: bool) -> String {
-    let counterpart = if staging {
-        "staging_counterpart = \"web-staging\"\n"
-    } else {
-        ""
-    };
-    format!(
-        r#"
-[groups.web-staging]
-environment = "staging"
-owners = ["web-team@example.com"]
-{WINDOW}
-[groups.web-staging.members]
-hostnames = ["stage-*"]
-
-[groups.web]
-environment = "production"
-{counterpart}owners = ["web-team@example.com"]
-{WINDOW}
-[groups.web.members]
-hostnames = ["web-*"]
-"#
-    )
-}
+pub(crate) use pw_testkit::fixtures::web_fleet as document;
 
 /// An inventory offering libssl3 from the security suite (to `security`) and bash from
 /// bookworm-updates.
@@ -60,7 +35,7 @@ fn inventory(hostname: &str, security: &str) -> Value {
 pub(crate) struct Agent {
     client: reqwest::Client,
     hostname: String,
-    host_id: String,
+    pub(crate) host_id: String,
 }
 
 pub(crate) async fn enroll(t: &TestController, hostname: &str) -> Agent {
@@ -83,14 +58,7 @@ async fn report(t: &TestController, agent: &Agent, security: &str) {
     let (_, before) = t.get_json(&path).await;
     let body = inventory(&agent.hostname, security);
     assert_eq!(t.agent_post(&agent.client, "inventory", &body).await, 200);
-    for _ in 0..200 {
-        let (_, now) = t.get_json(&path).await;
-        if now["computed_at"].is_string() && now["computed_at"] != before["computed_at"] {
-            return;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    panic!("{} was not ranked", agent.hostname);
+    findings_after(t, &agent.host_id, &before["computed_at"]).await;
 }
 
 async fn apply_fleet(t: &TestController, staging: bool) {

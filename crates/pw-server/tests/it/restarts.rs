@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 
 use crate::fleet::{FakeAgent, create_rollout, enroll_fleet, poll, wait_for};
 use crate::support::{TestController, client_with_token, inventory_body};
+use pw_testkit::fixtures::host_states;
 
 /// The agent's restart facts: boot `boot`, the reboot flag, `pw-demo.service` stale or not.
 fn facts(boot: &str, reboot: bool, stale: bool) -> Value {
@@ -83,15 +84,6 @@ async fn serve(t: &TestController, agent: &FakeAgent, boot: &str) -> Vec<String>
     kinds
 }
 
-fn states(view: &Value) -> Vec<String> {
-    view["hosts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|h| h["state"].as_str().unwrap().to_owned())
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restart_then_reboot_one_host_at_a_time_before_done() {
     let t = TestController::start().await;
@@ -115,7 +107,10 @@ async fn restart_then_reboot_one_host_at_a_time_before_done() {
             kinds.entry(index).or_default().extend(answered);
         }
         view = t.get_json(&format!("/api/v1/rollouts/{id}")).await.1;
-        let rebooting = states(&view).iter().filter(|s| *s == "rebooting").count();
+        let rebooting = host_states(&view)
+            .iter()
+            .filter(|s| *s == "rebooting")
+            .count();
         most_rebooting = most_rebooting.max(rebooting);
         if view["status"] != "running" {
             break;
@@ -123,7 +118,7 @@ async fn restart_then_reboot_one_host_at_a_time_before_done() {
         tokio::time::sleep(Duration::from_millis(150)).await;
     }
     assert_eq!(view["status"], "completed", "{view:#}");
-    assert_eq!(states(&view), ["done", "done", "done"]);
+    assert_eq!(host_states(&view), ["done", "done", "done"]);
     assert_eq!(most_rebooting, 1, "the reboot budget is 1");
     for (index, host) in view["hosts"].as_array().unwrap().iter().enumerate() {
         assert_eq!(

@@ -12,15 +12,7 @@ use crate::fleet::{
     serve_with, wait_for,
 };
 use crate::support::{ADMIN, TestController};
-
-fn states(view: &Value) -> Vec<String> {
-    view["hosts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|h| h["state"].as_str().unwrap().to_owned())
-        .collect()
-}
+use pw_testkit::fixtures::host_states;
 
 async fn control(t: &TestController, id: &str, action: &str) -> (u16, Value) {
     t.post_json(&format!("/api/v1/rollouts/{id}/{action}"), &json!({}))
@@ -52,17 +44,17 @@ async fn pause_holds_claims_resume_finishes_and_invalid_controls_are_refused() {
         for agent in &agents {
             serve_once(&t, agent).await;
         }
-        tokio::time::sleep(Duration::from_millis(700)).await;
+        t.pass().await;
     }
     let view = wait_for(&t, &id, |v| v["status"] == "paused").await;
-    assert_eq!(states(&view)[1..], ["pending", "pending"], "{view}");
+    assert_eq!(host_states(&view)[1..], ["pending", "pending"], "{view}");
     let (status, view) = control(&t, &id, "resume").await;
     assert_eq!(status, 200, "{view}");
     assert!(view["control"]["paused_by"].is_null(), "{view}");
     wait_for(&t, &id, |v| v["status"] == "running").await;
     let (view, _) = run_to_end(&t, &agents, &id).await;
     assert_eq!(view["status"], "completed", "{view}");
-    assert_eq!(states(&view), ["done", "done", "done"]);
+    assert_eq!(host_states(&view), ["done", "done", "done"]);
     for action in ["pause", "resume", "stop"] {
         let (status, body) = control(&t, &id, action).await;
         assert_eq!(status, 409, "{action}: {body}");
@@ -145,7 +137,7 @@ async fn a_stopped_rollout_claims_nothing_and_cannot_be_resumed() {
         view["detail"]["status"]["reason"]["kind"], "operator",
         "{view}"
     );
-    assert_eq!(states(&view)[1..], ["pending", "pending"], "{view}");
+    assert_eq!(host_states(&view)[1..], ["pending", "pending"], "{view}");
     let (status, body) = control(&t, &id, "resume").await;
     assert_eq!(status, 409);
     let message = body["error"]["message"].as_str().unwrap();
@@ -222,13 +214,17 @@ async fn the_disruption_budget_holds_across_rollouts() {
     let one = json!({"canary_size": 1, "batch_size": 1});
     let first = create_rollout_with(&t, &agents[..2], "1.0-2", one.clone()).await;
     let second = create_rollout_with(&t, &agents[2..], "1.0-2", one).await;
-    // Nobody answers: the first claim holds the group's only slot.
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    // Nobody answers: the first claim holds the group's only slot, and a pass says so.
+    wait_for(&t, &second, |v| {
+        v["detail"]["waiting"][0]["kind"] == "budget_full"
+    })
+    .await;
+    t.pass().await;
     let (_, a) = t.get_json(&format!("/api/v1/rollouts/{first}")).await;
     let (_, b) = t.get_json(&format!("/api/v1/rollouts/{second}")).await;
-    let claimed = states(&a)
+    let claimed = host_states(&a)
         .iter()
-        .chain(&states(&b))
+        .chain(&host_states(&b))
         .filter(|s| *s == "claimed")
         .count();
     assert_eq!(claimed, 1, "{a}\n{b}");
@@ -238,7 +234,7 @@ async fn the_disruption_budget_holds_across_rollouts() {
     // Once the first rollout finishes, the second gets the slot.
     run_to_end(&t, &agents[..2], &first).await;
     let (view, _) = run_to_end(&t, &agents[2..], &second).await;
-    assert_eq!(states(&view), ["done", "done"], "{view}");
+    assert_eq!(host_states(&view), ["done", "done"], "{view}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -299,7 +295,7 @@ async fn a_refused_or_not_started_change_ends_the_host_at_once() {
             resumed = true;
             // A failed batch within the budget pauses; resuming accepts its failure.
             assert_eq!(
-                states(&view),
+                host_states(&view),
                 ["done", "failed", "pending", "pending"],
                 "{view}"
             );
@@ -311,7 +307,7 @@ async fn a_refused_or_not_started_change_ends_the_host_at_once() {
         if view["status"] == "stopped" {
             assert!(resumed, "the failed batch paused the rollout first: {view}");
             assert_eq!(
-                states(&view),
+                host_states(&view),
                 ["done", "failed", "failed", "pending"],
                 "{view}"
             );

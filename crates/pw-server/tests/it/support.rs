@@ -1,16 +1,22 @@
 //! A controller in a temporary directory and HTTP clients that speak to it like agents do.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use pw_server::{Controller, ServerSettings};
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use pw_testkit::{ManualClock, wait_until};
 use serde_json::Value;
+
+pub use pw_testkit::fixtures::inventory_body;
+pub use pw_testkit::http::{browser, client_with_token, set_cookie, tls_client};
+pub use pw_testkit::pdf::pdf_words;
 
 pub struct TestController {
     pub controller: Controller,
     /// API token of `test-admin` (role admin), created at start: the one token of the tests.
     pub admin_token: String,
+    /// The use-cases' clock when the test drives it ([`TestController::start_with_manual_clock`]).
+    pub clock: Option<ManualClock>,
     _dir: tempfile::TempDir,
 }
 
@@ -24,11 +30,28 @@ impl TestController {
 
     /// A controller whose settings `adjust` changed first (limits for the robustness tests).
     pub async fn start_with(adjust: impl FnOnce(&mut ServerSettings)) -> TestController {
+        TestController::start_inner(adjust, None).await
+    }
+
+    /// A controller whose use-cases (scheduler, scans, deadlines) read a clock that stands at
+    /// the machine's time of the start until the test moves it ([`TestController::advance`]).
+    pub async fn start_with_manual_clock() -> TestController {
+        TestController::start_inner(|_| {}, Some(ManualClock::at_system_time())).await
+    }
+
+    async fn start_inner(
+        adjust: impl FnOnce(&mut ServerSettings),
+        clock: Option<ManualClock>,
+    ) -> TestController {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let dir = tempfile::tempdir().unwrap();
         let mut settings = ServerSettings::loopback(dir.path());
         adjust(&mut settings);
-        let controller = pw_server::start(&settings).await.unwrap();
+        let controller = match &clock {
+            Some(clock) => pw_server::start_with_clock(&settings, Arc::new(clock.clone())).await,
+            None => pw_server::start(&settings).await,
+        }
+        .unwrap();
         let admin_token = pw_server::create_operator(
             &controller.state.store,
             ADMIN,
@@ -40,8 +63,30 @@ impl TestController {
         TestController {
             controller,
             admin_token,
+            clock,
             _dir: dir,
         }
+    }
+
+    /// Sets the manual clock to `now` (RFC 3339). Enroll hosts first: enrollment tokens expire
+    /// by the controller's clock but are checked by the machine's.
+    pub fn set_now(&self, now: &str) {
+        let clock = self.clock.as_ref().expect("started without a manual clock");
+        clock.set(pw_testkit::at(now));
+    }
+
+    /// Moves the manual clock forward by `secs` seconds.
+    pub fn advance(&self, secs: i64) {
+        let clock = self.clock.as_ref().expect("started without a manual clock");
+        clock.advance(jiff::SignedDuration::from_secs(secs));
+    }
+
+    /// One rollout scheduler pass now, at the controller's clock (the background loop runs
+    /// too; a pass is what it would do next).
+    pub async fn pass(&self) {
+        pw_server::scheduler::tick(&self.controller.state.controller)
+            .await
+            .unwrap();
     }
 
     /// A client that sends the admin's `Authorization: Bearer` header on every request.
@@ -124,29 +169,12 @@ impl TestController {
 
     /// Enrolls like an agent: returns (status, body, key PEM).
     pub async fn enroll(&self, token: &str, hostname: &str) -> (u16, Value, String) {
-        let key = rcgen::KeyPair::generate().unwrap();
-        let csr = rcgen::CertificateParams::default()
-            .serialize_request(&key)
-            .unwrap()
-            .pem()
-            .unwrap();
-        let body = serde_json::json!({
-            "protocol_version": 1, "token": token, "csr_pem": csr, "hostname": hostname,
-        });
-        let answer = tls_client(&self.ca_pem(), None)
-            .post(self.https("/api/v1/enroll"))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        let status = answer.status().as_u16();
-        (status, answer.json().await.unwrap(), key.serialize_pem())
+        let https = format!("https://127.0.0.1:{}", self.controller.addr.port());
+        pw_testkit::agent::enroll(&https, &self.ca_pem(), token, hostname).await
     }
 
     pub async fn get_json(&self, path: &str) -> (u16, Value) {
-        let answer = self.api().get(self.http(path)).send().await.unwrap();
-        let status = answer.status().as_u16();
-        (status, answer.json().await.unwrap())
+        pw_testkit::http::get_json(&self.api(), &self.http(path)).await
     }
 
     /// A text resource (the page, `/metrics`): (status, body).
@@ -158,15 +186,7 @@ impl TestController {
 
     /// An operator request with a JSON body: (status, body).
     pub async fn post_json(&self, path: &str, body: &Value) -> (u16, Value) {
-        let answer = self
-            .api()
-            .post(self.http(path))
-            .json(body)
-            .send()
-            .await
-            .unwrap();
-        let status = answer.status().as_u16();
-        (status, answer.json().await.unwrap())
+        pw_testkit::http::post_json(&self.api(), &self.http(path), body).await
     }
 
     /// An operator `DELETE`: (status, body).
@@ -205,73 +225,12 @@ impl TestController {
     }
 }
 
-/// A plain-HTTP client that does not follow redirects (to see them), like a browser's first hop.
-pub fn browser() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-}
-
-/// `name=value` of the answer's `Set-Cookie` for `name`.
-pub fn set_cookie(answer: &reqwest::Response, name: &str) -> Option<String> {
-    answer
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with(&format!("{name}=")))
-        .and_then(|v| v.split(';').next())
-        .map(str::to_owned)
-}
-
-/// A plain-HTTP client sending `Authorization: Bearer <token>` on every request.
-pub fn client_with_token(token: &str) -> reqwest::Client {
-    let mut headers = reqwest::header::HeaderMap::new();
-    let value = format!("Bearer {token}").parse().unwrap();
-    headers.insert(reqwest::header::AUTHORIZATION, value);
-    reqwest::Client::builder()
-        .default_headers(headers)
-        .build()
-        .unwrap()
-}
-
-/// A client trusting `ca_pem`, presenting `identity` (cert PEM, key PEM) when given.
-pub fn tls_client(ca_pem: &str, identity: Option<(&str, &str)>) -> reqwest::Client {
-    let mut roots = rustls::RootCertStore::empty();
-    roots
-        .add(CertificateDer::from_pem_slice(ca_pem.as_bytes()).unwrap())
-        .unwrap();
-    let builder = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(roots);
-    let config = match identity {
-        Some((cert, key)) => builder
-            .with_client_auth_cert(
-                vec![CertificateDer::from_pem_slice(cert.as_bytes()).unwrap()],
-                PrivateKeyDer::from_pem_slice(key.as_bytes()).unwrap(),
-            )
-            .unwrap(),
-        None => builder.with_no_client_auth(),
-    };
-    reqwest::Client::builder()
-        .tls_backend_preconfigured(config)
-        .build()
-        .unwrap()
-}
-
 /// An enrolled host: (id, its agent's mTLS client).
 pub async fn enrolled(t: &TestController, hostname: &str) -> (String, reqwest::Client) {
     let token = t.token().await;
     let (status, enrolled, key) = t.enroll(&token, hostname).await;
     assert_eq!(status, 200, "{enrolled}");
-    let client = tls_client(
-        &t.ca_pem(),
-        Some((enrolled["certificate_pem"].as_str().unwrap(), &key)),
-    );
+    let client = pw_testkit::agent::agent_client(&t.ca_pem(), &enrolled, &key);
     (enrolled["host_id"].as_str().unwrap().to_owned(), client)
 }
 
@@ -285,51 +244,22 @@ pub fn form_field(html: &str, name: &str) -> String {
     html[start..].split('"').next().unwrap().to_owned()
 }
 
-/// A small but real inventory report body.
-pub fn inventory_body(hostname: &str) -> Value {
-    serde_json::json!({
-        "protocol_version": 1,
-        "hostname": hostname,
-        "os": "debian:12",
-        "packages": [
-            {"name": "libssl3", "version": "3.0.0-1", "arch": "amd64", "source": "openssl"},
-            {"name": "bash", "version": "5.2.15-2+b2", "arch": "amd64"}
-        ],
-        "pending_updates": [{"package": "libssl3", "arch": "amd64", "from_version": "3.0.0-1",
-            "to_version": "3.0.17-1~deb12u2", "origin": "Debian-Security", "suite": "bookworm-security"}],
-        "reboot_required": false,
-        "collected_at": "2026-11-01T00:00:00Z"
-    })
-}
-
-/// Waits (bounded: 30 s, the background scan runs on real time) for findings of `host`
+/// Waits (bounded: 30 s, the background scan runs as its own task) for findings of `host`
 /// computed after `after` (`Value::Null`: any).
 pub async fn findings_after(t: &TestController, host: &str, after: &Value) -> Value {
-    for _ in 0..600 {
-        let (_, body) = t.get_json(&format!("/api/v1/hosts/{host}/findings")).await;
-        if body["computed_at"].is_string() && body["computed_at"] != *after {
-            return body;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    panic!("no findings computed for {host} after {after}");
-}
-
-/// A PDF's text as `pdftotext` reads it, whitespace collapsed (it breaks long lines). Fails
-/// when pdftotext is missing: scripts/install-test-deps.sh installs it (poppler-utils).
-pub fn pdf_words(pdf: &[u8]) -> String {
-    assert!(pdf.starts_with(b"%PDF-"), "not a PDF");
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("report.pdf");
-    std::fs::write(&file, pdf).unwrap();
-    let output = std::process::Command::new("pdftotext")
-        .arg(&file)
-        .arg("-")
-        .output()
-        .expect("pdftotext (Debian package poppler-utils; scripts/install-test-deps.sh) must be installed");
-    assert!(output.status.success(), "pdftotext failed: {output:?}");
-    String::from_utf8_lossy(&output.stdout)
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
+    let what = format!("findings of {host} computed after {after}");
+    let path = format!("/api/v1/hosts/{host}/findings");
+    wait_until(
+        &what,
+        Duration::from_secs(30),
+        Duration::from_millis(50),
+        async || {
+            let (_, body) = t.get_json(&path).await;
+            match body["computed_at"].is_string() && body["computed_at"] != *after {
+                true => Ok(body),
+                false => Err(body),
+            }
+        },
+    )
+    .await
 }
