@@ -5,6 +5,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# insta snapshots (docs/testing.md): a changed or missing snapshot fails the run; nothing is
+# written or accepted here (no .snap.new files, no forced passes).
+export INSTA_UPDATE=no CI="${CI:-true}"
+unset INSTA_FORCE_PASS INSTA_FORCE_UPDATE
+
 scripts/install-test-deps.sh
 
 echo "== rustfmt"

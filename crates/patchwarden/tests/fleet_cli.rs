@@ -3,41 +3,14 @@
 //! apply, a stale expected version (409), an invalid document listing every problem (422), the
 //! groups with this machine resolved by its host name, and a token that is not valid (401).
 
-use std::io::{BufRead, BufReader};
+mod up_process;
+
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::Duration;
 
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// `patchwarden up` on `data`; the child and the controller's base URL.
-fn start_up(data: &Path) -> (Killed, String) {
-    let child = Command::new(env!("CARGO_BIN_EXE_patchwarden"))
-        .args(["up", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(data)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut child = Killed(child);
-    let mut first_line = String::new();
-    BufReader::new(child.0.stdout.as_mut().unwrap())
-        .read_line(&mut first_line)
-        .unwrap();
-    let url = first_line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap_or_else(|| panic!("no URL printed: {first_line:?}"));
-    let base = url[..url.find("/login").unwrap()].to_owned();
-    (child, base)
-}
+use pw_testkit::wait_until_blocking;
+use up_process::{base_url, start_up};
 
 /// `patchwarden fleet ARGS --server BASE` with the data directory's default token.
 fn fleet(data: &Path, base: &str, args: &[&str]) -> Output {
@@ -85,7 +58,8 @@ fn document(hostname: &str, owner: &str) -> String {
 fn apply_show_groups_through_the_api() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let (_up, base) = start_up(&data);
+    let (_up, first_line) = start_up(&data);
+    let base = base_url(&first_line);
     let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
         .unwrap()
         .trim()
@@ -129,6 +103,9 @@ fn apply_show_groups_through_the_api() {
         document(&hostname, "noc@example.com"),
     )
     .unwrap();
+    // The diff an operator reviews before applying a change, as a snapshot (tests/snapshots/).
+    let diff = ok(fleet(&data, &base, &["apply", file, "--dry-run"]));
+    insta::assert_snapshot!("fleet_apply_dry_run", diff.replace(&hostname, "[hostname]"));
     let second = ok(fleet(
         &data,
         &base,
@@ -180,14 +157,21 @@ fn apply_show_groups_through_the_api() {
     );
 
     // The local agent enrolls and reports within seconds; its host name puts it in `local`.
-    let mut groups = String::new();
-    for _ in 0..100 {
-        groups = ok(fleet(&data, &base, &["groups"]));
-        if groups.contains(&format!("  {hostname} (by hosts)")) {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let by_hosts = format!("  {hostname} (by hosts)");
+    let every = Duration::from_millis(100);
+    let groups = wait_until_blocking(
+        "the local agent grouped",
+        Duration::from_secs(10),
+        every,
+        || {
+            let groups = ok(fleet(&data, &base, &["groups"]));
+            if groups.contains(&by_hosts) {
+                Ok(groups)
+            } else {
+                Err(groups)
+            }
+        },
+    );
     assert!(groups.starts_with("fleet document version 2\n"), "{groups}");
     assert!(
         groups.contains("\nlocal (lab) owners: noc@example.com\n"),
