@@ -27,6 +27,7 @@ use downgrade_support::*;
 use pw_testbed::Suite;
 use pw_testbed::repo::packages::{BASELINE, DEMO, SECURITY_FIX};
 use pw_testbed::repo::{MOUNT_POINT, SOURCES_PATH, TestRepo};
+use pw_testkit::fixtures::demo_advisory;
 use serde_json::{Value, json};
 
 const ADVISORY: &str = "PWTEST-ARCHIVE-T1";
