@@ -81,11 +81,14 @@ fn plan(dir: &Path, extra: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
+/// The instant the plans are judged at (`--now`).
+const NOW: &str = "2026-11-22T12:00:00Z";
+
 #[test]
 fn plans_a_fleet_as_markdown_and_json() {
     let dir = tempfile::tempdir().unwrap();
     setup(dir.path(), POLICY);
-    let out = plan(dir.path(), &["--horizon", "60d"]);
+    let out = plan(dir.path(), &["--horizon", "60d", "--now", NOW]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -103,7 +106,17 @@ fn plans_a_fleet_as_markdown_and_json() {
         "{stdout}"
     );
 
-    let out = plan(dir.path(), &["--horizon", "60d", "--format", "json"]);
+    let json_at = |now: &str| {
+        plan(
+            dir.path(),
+            &["--horizon", "60d", "--format", "json", "--now", now],
+        )
+    };
+    let out = json_at(NOW);
+    // --now makes the plan reproducible: the same instant, the same plan; a later one judges
+    // exposure later.
+    assert_eq!(json_at(NOW).stdout, out.stdout);
+    assert_ne!(json_at("2026-11-29T12:00:00Z").stdout, out.stdout);
     assert!(
         out.status.success(),
         "{}",
@@ -182,4 +195,10 @@ fn rejects_bad_arguments_precisely() {
     let stderr =
         String::from_utf8_lossy(&plan(dir.path(), &["--label", "rack"]).stderr).to_string();
     assert!(stderr.contains("KEY=VALUE"), "{stderr}");
+    let stderr =
+        String::from_utf8_lossy(&plan(dir.path(), &["--now", "yesterday"]).stderr).to_string();
+    assert!(
+        stderr.contains("--now \"yesterday\": expected an RFC 3339 instant"),
+        "{stderr}"
+    );
 }

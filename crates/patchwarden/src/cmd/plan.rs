@@ -27,9 +27,13 @@ pub struct Args {
     /// Policy file (TOML) with [groups.<name>] tables.
     #[arg(long)]
     policy: PathBuf,
-    /// Plan from this instant (RFC 3339, e.g. 2026-11-23T00:00:00Z); default: now.
+    /// Plan from this instant (RFC 3339, e.g. 2026-11-23T00:00:00Z); default: --now.
     #[arg(long)]
     from: Option<String>,
+    /// Judge deadlines and exposure at this instant (RFC 3339) instead of the clock's now:
+    /// the same inputs then give the same plan on any day.
+    #[arg(long)]
+    now: Option<String>,
     /// How far ahead to plan: 30d, 12w, 8760h.
     #[arg(long, default_value = "30d")]
     horizon: String,
@@ -58,13 +62,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("reading policy {}", args.policy.display()))?;
     let policy = Policy::from_toml_str(&policy_text)
         .map_err(|errors| anyhow!("invalid policy {}: {errors}", args.policy.display()))?;
-    let from = match &args.from {
-        Some(text) => text.parse::<Timestamp>().map_err(|e| {
-            anyhow!(
-                "--from {text:?}: expected an RFC 3339 instant such as 2026-11-23T00:00:00Z ({e})"
-            )
-        })?,
+    let now = match &args.now {
+        Some(text) => instant("--now", text)?,
         None => Timestamp::now(),
+    };
+    let from = match &args.from {
+        Some(text) => instant("--from", text)?,
+        None => now,
     };
     let horizon = pw_planner::duration::parse_duration(&args.horizon)
         .map_err(|e| anyhow!("--horizon {:?}: {e}", args.horizon))?;
@@ -96,12 +100,19 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         from,
         until,
     };
-    let plan = pw_planner::build_plan(&input, &policy, Timestamp::now().max(from));
+    let plan = pw_planner::build_plan(&input, &policy, now.max(from));
     match args.format.as_str() {
         "json" => println!("{}", plan.to_json()),
         _ => print!("{}", pw_planner::to_markdown(&plan)),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// An RFC 3339 instant given with `flag`.
+fn instant(flag: &str, text: &str) -> anyhow::Result<Timestamp> {
+    text.parse::<Timestamp>().map_err(|e| {
+        anyhow!("{flag} {text:?}: expected an RFC 3339 instant such as 2026-11-23T00:00:00Z ({e})")
+    })
 }
 
 /// Each group's open slots; every window/blackout problem of every group is reported at once.
