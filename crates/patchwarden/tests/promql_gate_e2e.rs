@@ -177,5 +177,18 @@ async fn a_failing_promql_gate_rolls_the_batch_in_flight_back_and_starts_no_next
         ],
         "{dpkg_log}"
     );
+    // The rollout's change report: the gate's check as the failed check, where the host ended.
+    let report = controller
+        .get(&format!(
+            "/api/v1/reports/change/rollouts/{rollout}?format=json"
+        ))
+        .await;
+    let rows = report["hosts"].as_array().unwrap();
+    let row = rows.iter().find(|h| h["host_id"] == canary_id.as_str());
+    let row = row.unwrap_or_else(|| panic!("{report:#}"));
+    assert_eq!(row["check_failed"], "errors", "{row:#}");
+    assert_eq!(row["cause_kind"], "gate_failed", "{row:#}");
+    assert_eq!(row["versions"][0]["before"], BASELINE, "{row:#}");
+    assert_eq!(row["versions"][0]["after"], BASELINE, "{row:#}");
     assert!(audit_verify(&controller) > 0);
 }

@@ -175,12 +175,21 @@ async fn rollout_facts(state: &Controller, row: RolloutRow) -> Result<RolloutFac
     let mut reports: BTreeMap<String, pw_protocol::ChangeReport> = BTreeMap::new();
     for stored in state.store.rollout_change_reports(&row.id).await? {
         // Oldest first: a later attempt's report replaces an earlier one.
-        let report = serde_json::from_str(&stored.report).map_err(|e| {
-            anyhow::anyhow!(
-                "the stored report of {} is unreadable: {e}",
-                stored.command_id
-            )
-        })?;
+        let report: pw_protocol::ChangeReport =
+            serde_json::from_str(&stored.report).map_err(|e| {
+                anyhow::anyhow!(
+                    "the stored report of {} is unreadable: {e}",
+                    stored.command_id
+                )
+            })?;
+        if stored.command_id.contains(":rollback:") {
+            // The controller's rollback after a red gate (`late_rollback`): where the host
+            // ended; the guard's report of the change stays the host's report.
+            if let Some(guarded) = reports.get_mut(&stored.host_id) {
+                guarded.final_versions = report.final_versions;
+            }
+            continue;
+        }
         reports.insert(stored.host_id, report);
     }
     let mut hosts = Vec::new();
@@ -355,6 +364,13 @@ fn host_run(
         HostState::RolledBack { cause, at, .. } => {
             run.finished_at = Some(at);
             (run.cause_kind, run.cause) = cause_of(&cause);
+            // A red gate's check is the change's failed check (the guard saw none fail).
+            if let pw_rollout::RollbackCause::GateFailed { check, .. } = cause
+                && let Some(report) = run.report.as_mut()
+                && report.failed_check.is_none()
+            {
+                report.failed_check = Some(check);
+            }
         }
         HostState::Failed { cause, at, .. } => {
             run.finished_at = Some(at);

@@ -51,7 +51,7 @@ impl Store {
         rows.iter()
             .filter(|row| {
                 row.try_get::<String, _>("command_id")
-                    .is_ok_and(|id| id.contains(":record_versions:"))
+                    .is_ok_and(|id| id.contains(":record_versions:") || id.contains(":rollback:"))
             })
             .map(|row| {
                 Ok(StoredChangeReport {

@@ -331,7 +331,11 @@ fn checklist(facts: &ChangeFacts, hosts: &[HostRow]) -> Vec<ChecklistReview> {
                     "apply_timed_out",
                     "version_mismatch",
                 ])),
-                "service_interruption" => Some(named(&["health_check_failed", "checks_missing"])),
+                "service_interruption" => Some(named(&[
+                    "health_check_failed",
+                    "checks_missing",
+                    "gate_failed",
+                ])),
                 "rollback_failure" => Some(named(&[
                     "rollback_failed",
                     "rollback_mismatch",
