@@ -15,7 +15,8 @@
 //!    re-scan shows the predicted advisory seen, and an advisory imported after the plan was
 //!    built seen and not predicted.
 //!
-//! Needs Docker and mmdebstrap (docs/testbed.md).
+//! The first plan's evidence (`collect_evidence` for the risk checklist) is simulated with the
+//! archive offered too. Needs Docker and mmdebstrap (docs/testbed.md).
 
 mod common;
 mod downgrade_support;
@@ -79,6 +80,13 @@ async fn archived_rollout(
     });
     let plan = create_plan_from(controller, author, body).await;
     assert_eq!(plan["archive"], ARCHIVE, "{plan:#}");
+    // The first plan to 1.0-1 asks the agent for its evidence; the later one reuses it.
+    let asked = plan["evidence_requested"]
+        .as_array()
+        .is_some_and(|a| !a.is_empty());
+    if version == BASELINE && asked {
+        planning_evidence_used_the_archive(controller, &plan).await;
+    }
     let id = plan["id"].as_i64().unwrap();
     let path = |action: &str| format!("/api/v1/plans/{id}/{action}");
     let (status, _) = controller.post_as(author, &path("submit"), json!({})).await;
@@ -100,6 +108,41 @@ async fn archived_rollout(
         .wait_rollout(&rollout, Duration::from_secs(240))
         .await;
     (plan, view)
+}
+
+/// The plan's evidence (the risk checklist's `collect_evidence`, asked for when the plan was
+/// built) simulates and finds 1.0-1 with the archive offered. Bounded: 60 s.
+async fn planning_evidence_used_the_archive(controller: &Controller, plan: &Value) {
+    let host = plan["hosts"][0]["id"].as_str().expect("the plan's host id");
+    let started = Instant::now();
+    let evidence = loop {
+        let answer = (controller.api())
+            .get(controller.url(&format!("/api/v1/hosts/{host}/evidence")))
+            .send()
+            .await
+            .unwrap();
+        let status = answer.status();
+        let latest: Value = answer.json().await.unwrap();
+        if status == 200 && latest["targets"] == json!([{"name": DEMO, "version": BASELINE}]) {
+            break latest["evidence"].clone();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no evidence for the plan: {latest:#}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    assert_eq!(evidence["simulation"]["errors"], json!([]), "{evidence:#}");
+    assert!(
+        evidence["simulation"].to_string().contains("local-deb"),
+        "{evidence:#}"
+    );
+    let availability = evidence["availability"].as_array().unwrap();
+    let demo = availability.iter().find(|a| a["package"] == DEMO).unwrap();
+    assert!(
+        demo["downloadable"].to_string().contains(BASELINE),
+        "{evidence:#}"
+    );
 }
 
 /// The plan's change report once the host's scan after the change is in (`compared`): the
@@ -150,6 +193,11 @@ async fn a_target_only_in_a_local_archive_is_installed_rolled_back_and_rescanned
     let (failed_plan, view) =
         archived_rollout(&controller, (&alice, &bob), &hostname, BASELINE, || {}).await;
     assert_eq!(failed_plan["reintroduced"][0]["advisory"], ADVISORY);
+    // Its evidence was asked for, and checked in `archived_rollout`.
+    assert_eq!(
+        failed_plan["evidence_requested"].as_array().map(Vec::len),
+        Some(1)
+    );
     let changed = &view["hosts"][0];
     assert_eq!(changed["state"], "rolled_back", "{view:#}");
     assert_eq!(demo_configured_version(host), SECURITY_FIX);

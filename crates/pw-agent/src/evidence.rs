@@ -4,8 +4,8 @@
 
 use jiff::Timestamp;
 use pw_host::Runner;
-use pw_host::apt::PackageTarget;
-use pw_host::evidence::{CollectedEvidence, collect};
+use pw_host::apt::{LocalArchive, PackageTarget};
+use pw_host::evidence::{CollectedEvidence, collect_with};
 use pw_planner::wire::{availability_to_wire, reboot_to_wire, simulation_to_wire};
 use pw_protocol::{
     ConffileEvidence, EvidenceReport, PROTOCOL_VERSION, PackagePin, ServiceEvidence,
@@ -18,11 +18,28 @@ pub fn collect_evidence(
     targets: &[PackagePin],
     now: impl FnOnce() -> Timestamp,
 ) -> anyhow::Result<EvidenceReport> {
+    collect_evidence_with(runner, targets, None, now)
+}
+
+/// [`collect_evidence`] with a downgrade plan's local `archive` offered to apt (checked first:
+/// an archive that cannot be used is a problem of the report, and the evidence is collected
+/// from the host's sources alone).
+pub fn collect_evidence_with(
+    runner: &dyn Runner,
+    targets: &[PackagePin],
+    archive: Option<&str>,
+    now: impl FnOnce() -> Timestamp,
+) -> anyhow::Result<EvidenceReport> {
     let parsed = targets
         .iter()
         .map(|t| PackageTarget::parse(&t.name, &t.version))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let collected = collect(runner, &parsed)?;
+    let opened = archive.map(|dir| LocalArchive::open(runner, dir));
+    let usable = opened.as_ref().and_then(|o| o.as_ref().ok());
+    let mut collected = collect_with(runner, &parsed, false, usable)?;
+    if let Some(Err(error)) = opened {
+        collected.problems.push(format!("{error:#}"));
+    }
     Ok(report(targets, collected, now()))
 }
 

@@ -423,7 +423,9 @@ impl Agent {
                 ),
                 false,
             ),
-            Command::CollectEvidence { targets } => (evidence(targets).await, false),
+            Command::CollectEvidence { targets, archive } => {
+                (evidence(targets, archive).await, false)
+            }
             Command::RestartServices { units, .. } => {
                 let units = units.clone();
                 let outcome = tokio::task::spawn_blocking(move || {
@@ -538,10 +540,16 @@ fn blocking_result(
 }
 
 /// Runs `collect_evidence` on this machine; the result carries the report.
-async fn evidence(targets: &[pw_protocol::PackagePin]) -> CommandResult {
-    let targets = targets.to_vec();
+async fn evidence(targets: &[pw_protocol::PackagePin], archive: &Option<String>) -> CommandResult {
+    let (targets, archive) = (targets.to_vec(), archive.clone());
     let outcome = tokio::task::spawn_blocking(move || {
-        crate::evidence::collect_evidence(&pw_host::LocalRunner, &targets, Timestamp::now)
+        let archive = archive.as_deref();
+        crate::evidence::collect_evidence_with(
+            &pw_host::LocalRunner,
+            &targets,
+            archive,
+            Timestamp::now,
+        )
     })
     .await;
     match outcome {

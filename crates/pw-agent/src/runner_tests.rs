@@ -45,6 +45,9 @@ fn read_only_agents_take_only_plan_approved_changes_when_allowed() {
     let raw = refusal(&install, true, true).unwrap();
     assert!(raw.contains("install_packages changes the host"), "{raw}");
     assert_eq!(refusal(&Command::RefreshInventory, true, false), None);
-    let evidence = Command::CollectEvidence { targets: vec![] };
+    let evidence = Command::CollectEvidence {
+        targets: vec![],
+        archive: None,
+    };
     assert_eq!(refusal(&evidence, true, false), None);
 }

@@ -59,22 +59,29 @@ pub async fn request_evidence(
         return Err(Refusal::HostNotFound(host_id.to_owned()));
     }
     let request = [(host_id.to_owned(), targets.to_vec())];
-    let mut ids = request_evidence_many(store, &request, actor).await?;
+    let mut ids = request_evidence_many(store, &request, None, actor).await?;
     Ok(ids.pop().map(|(_, id)| id).unwrap_or_default())
 }
 
 /// Queues `collect_evidence` for each (enrolled host, targets) in one transaction, unless that
 /// host already has an unfinished request for exactly those targets (whose id is returned
 /// instead: asking twice only makes the agent work twice). Returns (host id, command id) in
-/// the order given; the caller wakes the hosts' long-polls.
+/// the order given; the caller wakes the hosts' long-polls. A downgrade plan's local `archive`
+/// is offered to apt on every host (docs/downgrade.md).
 pub async fn request_evidence_many(
     store: &Store,
     requests: &[(String, Vec<PackagePin>)],
+    archive: Option<&str>,
     actor: &str,
 ) -> Result<Vec<(String, String)>, Refusal> {
     let mut open = std::collections::HashMap::new();
     for (host, id, payload) in store.open_commands_of_kind("collect_evidence").await? {
-        if let Ok(Command::CollectEvidence { targets }) = serde_json::from_str(&payload) {
+        if let Ok(Command::CollectEvidence {
+            targets,
+            archive: a,
+        }) = serde_json::from_str(&payload)
+            && a.as_deref() == archive
+        {
             open.insert((host, targets_key(&targets)), id);
         }
     }
@@ -94,6 +101,7 @@ pub async fn request_evidence_many(
         let id = format!("cmd-{}", uuid::Uuid::now_v7());
         let command = Command::CollectEvidence {
             targets: targets.to_vec(),
+            archive: archive.map(str::to_owned),
         };
         let payload = serde_json::to_string(&command).map_err(anyhow::Error::from)?;
         queued.push((host_id.clone(), id.clone(), command.kind(), payload));

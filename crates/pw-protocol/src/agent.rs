@@ -173,8 +173,13 @@ pub enum Command {
     /// Collect the risk checklist's evidence for installing exactly `targets` (dependency
     /// simulation, availability of the installed versions, conffiles, services, reboot): the
     /// result carries an [`crate::EvidenceReport`]. Never changes the host: read-only agents
-    /// run it too.
-    CollectEvidence { targets: Vec<PackagePin> },
+    /// run it too. `archive`: a downgrade plan's local archive, offered to apt-get and
+    /// apt-cache for the simulation and the availability (docs/downgrade.md).
+    CollectEvidence {
+        targets: Vec<PackagePin>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        archive: Option<String>,
+    },
     /// `systemctl restart UNIT…` for the units a rollout's change left running replaced code,
     /// then the restart facts again: the result carries a [`crate::RestartReport`]. A change
     /// command.

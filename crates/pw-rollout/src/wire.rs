@@ -121,7 +121,7 @@ pub fn check_command(command: &Command) -> Result<(), WireError> {
     match command {
         Command::RefreshInventory => Ok(()),
         Command::InstallPackages { packages } => targets_from_pins("packages", packages).map(drop),
-        Command::ApplyChange { targets, .. } | Command::CollectEvidence { targets } => {
+        Command::ApplyChange { targets, .. } | Command::CollectEvidence { targets, .. } => {
             targets_from_pins("targets", targets).map(drop)
         }
         Command::RestartServices { units, .. } => service_units("units", units).map(drop),

@@ -145,7 +145,8 @@ pub async fn build(
             !input.host_evidence.contains_key(host) && pins.len() <= MAX_EVIDENCE_TARGETS
         })
         .collect();
-    for (host, command) in evidence::request_evidence_many(store, &missing, actor).await? {
+    let archive = request.updates.archive();
+    for (host, command) in evidence::request_evidence_many(store, &missing, archive, actor).await? {
         controller.waiter(&host).notify_one();
         source.evidence_requested.push(command);
     }

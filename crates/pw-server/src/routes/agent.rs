@@ -248,7 +248,7 @@ pub async fn result(
     {
         // Checked (422 naming the field) and stored with the result in one transaction.
         let targets = match serde_json::from_str(&command.payload) {
-            Ok(pw_protocol::Command::CollectEvidence { targets }) => targets,
+            Ok(pw_protocol::Command::CollectEvidence { targets, .. }) => targets,
             _ => Err(anyhow::anyhow!(
                 "stored command {id} is not collect_evidence"
             ))?,
