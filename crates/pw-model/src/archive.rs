@@ -11,7 +11,8 @@ pub const MAX_ARCHIVE_DEBS: usize = 500;
 
 /// Why `path` cannot name a local archive (`None`: it can). The rule: an absolute path of
 /// at most [`MAX_ARCHIVE_PATH`] bytes, of the characters `A-Z a-z 0-9 . _ + - /` only,
-/// without empty, `.` or `..` components, not `/` itself and not ending in `/`.
+/// without empty components or components starting with `.` (`.`, `..`, hidden directories —
+/// the rule openapi.json's pattern states), not `/` itself and not ending in `/`.
 pub fn archive_path_problem(path: &str) -> Option<String> {
     let plain = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '+' | '-' | '/');
     let problem = if !path.starts_with('/') || path == "/" {
@@ -26,9 +27,9 @@ pub fn archive_path_problem(path: &str) -> Option<String> {
         "must not end in /"
     } else if path[1..]
         .split('/')
-        .any(|part| part.is_empty() || part == "." || part == "..")
+        .any(|part| part.is_empty() || part.starts_with('.'))
     {
-        "must not contain empty, . or .. components"
+        "must not contain empty, . or .. components, nor components starting with ."
     } else {
         return None;
     };
@@ -64,6 +65,7 @@ mod tests {
             ("/srv//archive", "empty, . or .. components"),
             ("/srv/../etc", "empty, . or .. components"),
             ("/srv/./a", "empty, . or .. components"),
+            ("/srv/.hidden", "components starting with ."),
             ("/srv/a b", "the character ' ' is not allowed"),
             ("/srv/a;rm", "the character ';' is not allowed"),
             ("/srv/a\nb", "the character '\\n' is not allowed"),

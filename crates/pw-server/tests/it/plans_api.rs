@@ -422,7 +422,7 @@ async fn bad_plan_requests_name_what_is_wrong_and_store_nothing() {
             json!({"name": "n", "group": "web",
                    "updates": {"downgrade": {"zsh": "5.9-4"}, "archive": "/srv/../etc"}}),
             400,
-            "updates.archive: \"/srv/../etc\" must not contain empty, . or .. components",
+            "updates.archive: \"/srv/../etc\" must not contain empty, . or .. components, nor components starting with .",
         ),
         (
             json!({"name": "n", "group": "web",
