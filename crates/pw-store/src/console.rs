@@ -326,19 +326,11 @@ impl Store {
         package: &str,
         fixed: Option<&str>,
     ) -> anyhow::Result<Vec<UpdateAdvisory>> {
-        // Grouped from the covering index `finding_history_open_updates`; one stored finding
-        // per advisory (its first host's) is read, not every host's JSON.
         let rows = sqlx::query(
-            "SELECT g.advisory, g.hosts,
-               (SELECT x.finding FROM finding_history x
-                WHERE x.fixed_at IS NULL AND x.update_package = $1
-                  AND x.update_fixed IS NOT DISTINCT FROM $2 AND x.advisory = g.advisory
-                ORDER BY x.host_id, x.binary_name LIMIT 1) AS finding
-             FROM (SELECT advisory, COUNT(DISTINCT host_id) AS hosts FROM finding_history
-                   WHERE fixed_at IS NULL AND update_package = $1
-                     AND update_fixed IS NOT DISTINCT FROM $2
-                   GROUP BY advisory) AS g
-             ORDER BY g.advisory",
+            "SELECT advisory, MAX(finding) AS finding, COUNT(DISTINCT host_id) AS hosts
+             FROM finding_history
+             WHERE fixed_at IS NULL AND update_package = $1 AND update_fixed IS NOT DISTINCT FROM $2
+             GROUP BY advisory ORDER BY advisory",
         )
         .bind(package)
         .bind(fixed)
