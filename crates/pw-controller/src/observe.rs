@@ -9,7 +9,6 @@
 
 use anyhow::Context;
 use jiff::Timestamp;
-use pw_notify::{Detail, Event as NotifyEvent};
 use pw_protocol::{
     ChangeOutcome, ChangeReport, CheckRound, Command as AgentCommand, HealthCheckSpec, LogMarkWire,
     ObservationAlertView, ObservationView, VersionSeen,
@@ -278,7 +277,7 @@ async fn apply(
         stored.marks = round.marks;
     }
     let mut command = None;
-    let mut notes = Vec::new();
+    let mut alerts = Vec::new();
     for action in &actions {
         match action {
             ObserveAction::RunChecks { attempt } => {
@@ -301,19 +300,9 @@ async fn apply(
                 };
                 command = Some(("late_rollback", *attempt, payload));
             }
-            ObserveAction::Alert { check, detail } => {
-                notes.push(alert_event(
-                    row,
-                    &next,
-                    now,
-                    check,
-                    detail,
-                    next.alerts.len(),
-                ));
-            }
+            ObserveAction::Alert { check, detail } => alerts.push((check.clone(), detail.clone())),
             ObserveAction::Page { detail } => {
-                let n = next.alerts.len() + 1;
-                notes.push(alert_event(row, &next, now, "late rollback", detail, n));
+                alerts.push(("late rollback".to_owned(), detail.clone()))
             }
         }
     }
@@ -354,7 +343,8 @@ async fn apply(
         .update_observation(&row.rollout_id, &row.host_id, row.version, &update, now)
         .await?;
     if written {
-        crate::notify::emit(state, notes).await;
+        let events = alert_events(state, row, &alerts, now).await;
+        crate::notify::emit(state, events).await;
         if update.command.is_some() {
             state.waiter(&row.host_id).notify_one();
         }
@@ -362,27 +352,33 @@ async fn apply(
     Ok(written)
 }
 
-/// `observation.alert` for a host (its `n`th alert: one message per alert and channel).
-fn alert_event(
+/// `observation.alert` for each alert of a transition (a failed check, or a late rollback that
+/// needs a person), named by the host's name as operators know it.
+async fn alert_events(
+    state: &Controller,
     row: &ObservationRow,
-    observation: &Observation,
+    alerts: &[(String, String)],
     now: Timestamp,
-    check: &str,
-    detail: &str,
-    n: usize,
-) -> NotifyEvent {
-    NotifyEvent {
-        id: format!("rollout:{}:{}:observation:{n}", row.rollout_id, row.host_id),
-        at: now,
-        groups: vec![observation.group.clone()],
-        tier: None,
-        detail: Detail::ObservationAlert {
-            rollout_id: row.rollout_id.clone(),
-            host: row.host_id.clone(),
-            check: check.to_owned(),
-            detail: detail.to_owned(),
-        },
+) -> Vec<pw_notify::Event> {
+    if alerts.is_empty() {
+        return Vec::new();
     }
+    let hostname = match state.store.host(&row.host_id).await {
+        Ok(Some(host)) => host.hostname,
+        _ => row.host_id.clone(),
+    };
+    (alerts.iter())
+        .map(|(check, detail)| {
+            crate::notify::observation_alert(
+                &row.rollout_id,
+                (&row.host_id, &hostname),
+                Some(&row.group),
+                check,
+                detail,
+                now,
+            )
+        })
+        .collect()
 }
 
 fn audit_action(event: &ObserveEvent, phase: &str) -> &'static str {

@@ -23,8 +23,29 @@ observation_interval = "10s"
 late_rollback = "{late_rollback}"
 [groups.web.members]
 hostnames = ["web-*"]
+
+[[channels]]
+name = "web-hook"
+kind = "webhook"
+url = "http://127.0.0.1:9/hook"
+language = "zh-CN"
+
+[[routes]]
+events = ["observation.alert"]
+groups = ["web"]
+channels = ["web-hook"]
 "#
     )
+}
+
+/// The outbox rows of `observation.alert` (the dispatcher does not run here: rows stay queued),
+/// as (event id, rendered message).
+async fn alerts_queued(h: &Harness) -> Vec<(String, Value)> {
+    let rows = h.store().notifications(None, 50).await.unwrap();
+    (rows.into_iter())
+        .filter(|r| r.event == "observation.alert")
+        .map(|r| (r.event_id, r.payload["message"].clone()))
+        .collect()
 }
 
 /// The open commands of a host, as (kind, payload).
@@ -123,6 +144,24 @@ async fn a_late_failure_alerts_and_by_policy_rolls_back_to_the_recorded_versions
     assert_eq!(seen["alerts"][0]["check"], "demo-log");
     let audit = h.store().audit_tail(50).await.unwrap();
     assert!(audit.iter().any(|r| r.action == "observation.alert"));
+    // The owners' channel is told once, in its language, naming the host as operators know it
+    // and the failed check.
+    let queued = alerts_queued(&h).await;
+    assert_eq!(queued.len(), 1, "{queued:?}");
+    let text = queued[0].1.to_string();
+    assert!(
+        text.contains("web-1") && text.contains("demo-log"),
+        "{text}"
+    );
+    assert!(
+        !text.contains(&host),
+        "the host id instead of its name: {text}"
+    );
+    assert!(
+        queued[0]
+            .0
+            .starts_with(&format!("rollout:{id}:host:{host}:observation:demo-log:"))
+    );
     let commands = open(&h, &host).await;
     let (rollback_id, kind, payload) = &commands[0];
     assert_eq!(kind, "late_rollback");
@@ -196,6 +235,7 @@ async fn a_failure_is_offered_to_an_operator_and_a_quiet_period_passes() {
         "{seen}"
     );
     assert!(open(&h, &host).await.is_empty(), "offered, not done");
+    assert_eq!(alerts_queued(&h).await.len(), 1, "the operator is told");
     // The operator keeps the change; observation goes on, and a quiet period ends it.
     request(&h.controller, &id, &host, "alice", OperatorAction::Dismiss)
         .await
@@ -223,6 +263,11 @@ async fn a_failure_is_offered_to_an_operator_and_a_quiet_period_passes() {
     }
     let seen = observation(&h, &id).await;
     assert_eq!(seen["phase"], "passed", "{seen}");
+    assert_eq!(
+        alerts_queued(&h).await.len(),
+        1,
+        "quiet rounds alert nobody"
+    );
     // Over: no late rollback any more.
     let late = request(&h.controller, &id, &host, "alice", OperatorAction::Rollback).await;
     assert!(late.is_err());

@@ -202,9 +202,9 @@ pub fn version_blocked(
 }
 
 /// `observation.alert`: a check failed on a host while its change is watched more closely after
-/// the rollout's verification (seed 000's observation period). Nothing calls this yet: the
-/// observation period is issue 13's; the event kind, its routing and messages (en, zh-CN) are
-/// in place, and one alert per rollout, host, check and failure instant is one event.
+/// the rollout's verification (seed 000's observation period; `observe.rs` emits it when a
+/// transition it has written alerts). One alert per rollout, host, check and instant is one
+/// event.
 pub fn observation_alert(
     rollout: &str,
     host: (&str, &str),
