@@ -2,16 +2,18 @@
 //! counted by one small function next to its log line.
 
 use std::sync::Mutex;
+use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 /// How long the findings gauges (a read of every open finding) are served before a scrape
 /// computes them again.
-const FINDINGS_REFRESH: std::time::Duration = std::time::Duration::from_secs(15);
+const FINDINGS_REFRESH: Duration = Duration::from_secs(15);
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct HttpLabels {
@@ -19,6 +21,20 @@ pub struct HttpLabels {
     pub route: String,
     pub status: u16,
 }
+
+/// A request's route without its status: the latency histogram's labels (bounded: one series
+/// per route and method).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RouteLabels {
+    pub method: String,
+    pub route: String,
+}
+
+/// Upper bounds of the request latency buckets, in seconds: 1 ms to 1 min (command long-polls
+/// are answered after up to 30 s and land in the top buckets of their own route).
+const LATENCY_BUCKETS: [f64; 15] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+];
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct OutcomeLabels {
@@ -82,6 +98,7 @@ impl FindingMetrics {
 pub struct Metrics {
     registry: Mutex<Registry>,
     http_requests: Family<HttpLabels, Counter>,
+    http_latency: Family<RouteLabels, Histogram, fn() -> Histogram>,
     enrollments: Family<OutcomeLabels, Counter>,
     heartbeats: Counter,
     inventory_reports: Counter,
@@ -205,6 +222,14 @@ impl Metrics {
             "HTTP requests answered, by route and status",
             http_requests.clone(),
         );
+        let http_latency: Family<RouteLabels, Histogram, fn() -> Histogram> =
+            Family::new_with_constructor(|| Histogram::new(LATENCY_BUCKETS));
+        registry.register(
+            "http_request_duration_seconds",
+            "Time from a request's arrival to its answer's head, by route (the controller's \
+             own share of an agent's or operator's latency)",
+            http_latency.clone(),
+        );
         let enrollments = Family::<OutcomeLabels, Counter>::default();
         registry.register(
             "agent_enrollments",
@@ -257,6 +282,7 @@ impl Metrics {
             findings,
             registry: Mutex::new(registry),
             http_requests,
+            http_latency,
             enrollments,
             heartbeats,
             inventory_reports,
@@ -268,7 +294,7 @@ impl Metrics {
         }
     }
 
-    pub fn http_request(&self, method: &str, route: &str, status: u16) {
+    pub fn http_request(&self, method: &str, route: &str, status: u16, took: Duration) {
         self.http_requests
             .get_or_create(&HttpLabels {
                 method: method.to_owned(),
@@ -276,6 +302,12 @@ impl Metrics {
                 status,
             })
             .inc();
+        self.http_latency
+            .get_or_create(&RouteLabels {
+                method: method.to_owned(),
+                route: route.to_owned(),
+            })
+            .observe(took.as_secs_f64());
     }
 
     pub fn enrollment(&self, outcome: &str) {

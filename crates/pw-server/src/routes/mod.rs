@@ -284,10 +284,14 @@ async fn count(State(state): State<AppState>, request: Request, next: Next) -> R
         .get::<MatchedPath>()
         .map(|p| p.as_str().to_owned())
         .unwrap_or_else(|| "unmatched".to_owned());
+    let started = std::time::Instant::now();
     let response = next.run(request).await;
-    state
-        .metrics
-        .http_request(&method, &route, response.status().as_u16());
+    state.metrics.http_request(
+        &method,
+        &route,
+        response.status().as_u16(),
+        started.elapsed(),
+    );
     response
 }
 

@@ -160,6 +160,22 @@ async fn enrolled_agent_reports_and_gets_commands_over_mtls_only() {
         metrics.contains("patchwarden_http_requests_total"),
         "{metrics}"
     );
+    // The controller's own latency per route: every heartbeat request answered (refused ones
+    // too) is observed once, and each falls in the top bucket.
+    let route = "method=\"POST\",route=\"/api/v1/agent/heartbeat\"";
+    let answered: u64 = (metrics.lines())
+        .filter(|l| l.starts_with("patchwarden_http_requests_total{") && l.contains(route))
+        .map(|l| l.rsplit(' ').next().unwrap().parse::<u64>().unwrap())
+        .sum();
+    assert!(answered >= 1, "{metrics}");
+    for series in [
+        format!("patchwarden_http_request_duration_seconds_count{{{route}}} {answered}"),
+        format!(
+            "patchwarden_http_request_duration_seconds_bucket{{le=\"60.0\",{route}}} {answered}"
+        ),
+    ] {
+        assert!(metrics.contains(&series), "{series} not in {metrics}");
+    }
 
     // Audit: intact, then broken at exactly the tampered row.
     let store = t.controller.state.store.clone();
