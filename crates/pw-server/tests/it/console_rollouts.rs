@@ -39,6 +39,9 @@ async fn a_rollout_is_watched_paused_and_resumed_in_the_console() {
     );
     assert!(page.contains("Batch 1"), "{page}");
     assert_eq!(page.matches("class=\"host-state\"").count(), 3);
+    // Stored instants (hosts' last change, the operation log) in the operator's zone.
+    let (_, zoned) = get(&t, &admin, &format!("/rollouts/{id}?tz=Asia/Shanghai")).await;
+    assert!(zoned.matches(" CST</td>").count() >= 3, "{zoned}");
 
     // Refusals: a forged token, a viewer.
     let forged = post_form(
@@ -68,7 +71,10 @@ async fn a_rollout_is_watched_paused_and_resumed_in_the_console() {
     let view = wait_for(&t, &id, |v| v["status"] == "paused").await;
     assert_eq!(view["control"]["paused_by"], ADMIN);
     let (_, paused) = get(&t, &admin, &format!("/rollouts/{id}?lang=zh-CN")).await;
-    assert!(paused.contains("<td id=\"rollout-status\">paused</td>"));
+    assert!(
+        paused.contains("<td id=\"rollout-status\">已暂停</td>"),
+        "{paused}"
+    );
     assert!(paused.contains("继续"), "zh-CN controls");
     let (status, again) = control(&t, &admin, &id, "pause").await;
     assert_eq!(status, 409, "the domain's refusal: {again}");

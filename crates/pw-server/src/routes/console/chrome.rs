@@ -240,6 +240,20 @@ impl Chrome {
         .to_owned()
     }
 
+    /// A rollout's, host's, observation's or notification's state code in words.
+    pub fn state(&self, code: &str) -> String {
+        (self.t.state_words.iter())
+            .find(|(c, _)| *c == code)
+            .map_or(code, |(_, word)| word)
+            .to_owned()
+    }
+
+    /// A stored RFC 3339 instant as [`Chrome::time`] shows it; text that is not one, as it is.
+    pub fn when(&self, at: &str) -> String {
+        at.parse::<Timestamp>()
+            .map_or_else(|_| at.to_owned(), |at| self.time(&at))
+    }
+
     /// A risk of the checklist, titled.
     pub fn risk_title(&self, kind: &pw_planner::risk::RiskKind) -> &'static str {
         use pw_planner::risk::RiskKind as K;
@@ -297,6 +311,78 @@ mod tests {
         let bad = chrome(&EN, Some("Mars/Olympus"));
         assert_eq!(bad.zone_name, "UTC");
         assert_eq!(bad.zone_refused.as_deref(), Some("Mars/Olympus"));
+    }
+
+    #[test]
+    fn stored_instants_are_shown_in_the_chosen_zone_and_other_text_as_it_is() {
+        let shanghai = chrome(&ZH_CN, Some("Asia/Shanghai"));
+        assert_eq!(
+            shanghai.when("2026-12-04T12:49:07.5Z"),
+            "2026-12-04 20:49 CST"
+        );
+        assert_eq!(
+            chrome(&EN, None).when("2026-12-04T12:49:00+00:00"),
+            "2026-12-04 12:49 UTC"
+        );
+        assert_eq!(shanghai.when("soon"), "soon");
+    }
+
+    /// Every host state and observation phase the engine can store has a Chinese word, and the
+    /// English page shows the code's words without underscores.
+    #[test]
+    fn every_engine_state_has_a_word_in_both_languages() {
+        use pw_rollout::StateName as S;
+        let hosts = [
+            S::Pending,
+            S::Claimed,
+            S::Protecting,
+            S::Applying,
+            S::Verifying,
+            S::RollingBack,
+            S::Done,
+            S::RolledBack,
+            S::Failed,
+            S::Restarting,
+            S::RebootQueued,
+            S::Rebooting,
+        ];
+        // A new state fails to compile here until it is listed above.
+        for s in hosts {
+            match s {
+                S::Pending | S::Claimed | S::Protecting | S::Applying | S::Verifying => {}
+                S::RollingBack | S::Done | S::RolledBack | S::Failed | S::Restarting => {}
+                S::RebootQueued | S::Rebooting => {}
+            }
+        }
+        let codes = (hosts.iter())
+            .map(|s| {
+                serde_json::to_value(s)
+                    .unwrap()
+                    .as_str()
+                    .unwrap()
+                    .to_owned()
+            })
+            .chain(["running", "paused", "stopped", "completed"].map(str::to_owned))
+            .chain(
+                [
+                    "observing",
+                    "checking",
+                    "alerted",
+                    "passed",
+                    "rollback_failed",
+                ]
+                .map(str::to_owned),
+            )
+            .chain(["pending", "sending", "sent", "failed"].map(str::to_owned));
+        let (en, zh) = (chrome(&EN, None), chrome(&ZH_CN, None));
+        for code in codes {
+            assert!(!en.state(&code).contains('_'), "{code} in English");
+            let word = zh.state(&code);
+            assert!(!word.is_ascii(), "{code} has no Chinese word: {word}");
+        }
+        assert_eq!(en.state("rolled_back"), "rolled back");
+        assert_eq!(zh.state("paused"), "已暂停");
+        assert_eq!(zh.state("no-such-state"), "no-such-state");
     }
 
     #[test]

@@ -175,6 +175,9 @@ pub struct Text {
     pub state_scheduled: &'static str,
     pub state_rejected: &'static str,
     pub state_expired: &'static str,
+    /// Rollout, host, observation and notification state codes in words (code, word); a code
+    /// not listed is shown as it is.
+    pub state_words: &'static [(&'static str, &'static str)],
     pub per_host_diff: &'static str,
     pub risk_checklist: &'static str,
     pub level_ok: &'static str,

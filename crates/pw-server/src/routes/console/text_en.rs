@@ -163,6 +163,12 @@ pub const EN: Text = Text {
     state_scheduled: "scheduled",
     state_rejected: "rejected",
     state_expired: "expired",
+    state_words: &[
+        ("rolling_back", "rolling back"),
+        ("rolled_back", "rolled back"),
+        ("reboot_queued", "reboot queued"),
+        ("rollback_failed", "rollback failed"),
+    ],
     per_host_diff: "Package changes per host",
     risk_checklist: "Risk checklist",
     level_ok: "ok",
