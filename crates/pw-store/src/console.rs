@@ -16,6 +16,7 @@ use sqlx::Row;
 
 use crate::controller::{HOST_COLUMNS, HOST_JOINS, HostRow, host_row};
 use crate::db::numbered;
+use crate::finding_texts::FINDING_JSON;
 use crate::{Backend, Store, optional_time};
 
 /// One page: rows `offset..offset + limit` of the ordered result.
@@ -118,13 +119,16 @@ fn query_with(
     query
 }
 
-/// The update `u` has an open finding of an advisory known by the name bound at both `?`.
-const FIXES_ADVISORY: &str = "u.package IN (SELECT o.update_package FROM finding_history o
-       WHERE o.fixed_at IS NULL AND o.advisory IN (SELECT a.advisory FROM advisory_aliases a
-         WHERE a.alias = ?))
-     AND EXISTS (SELECT 1 FROM finding_history o WHERE o.fixed_at IS NULL
-       AND o.update_package = u.package AND coalesce(o.update_fixed, '') = u.fixed
-       AND o.advisory IN (SELECT a.advisory FROM advisory_aliases a WHERE a.alias = ?))";
+/// The update `u` has an open finding of an advisory known by the name bound at both `?`: the
+/// texts of those advisories (by index) with an open episode name the packages, then the exact
+/// update.
+const FIXES_ADVISORY: &str = "u.package IN (SELECT t.package FROM finding_texts t
+       WHERE t.advisory IN (SELECT a.advisory FROM advisory_aliases a WHERE a.alias = ?)
+         AND EXISTS (SELECT 1 FROM finding_history o WHERE o.text_id = t.id
+                     AND o.fixed_at IS NULL))
+     AND EXISTS (SELECT 1 FROM finding_texts t JOIN finding_history o ON o.text_id = t.id
+       WHERE o.fixed_at IS NULL AND t.package = u.package AND t.fixed = u.fixed
+       AND t.advisory IN (SELECT a.advisory FROM advisory_aliases a WHERE a.alias = ?))";
 
 /// The SQL pieces that differ between the backends.
 struct Dialect(Backend);
@@ -326,14 +330,15 @@ impl Store {
         package: &str,
         fixed: Option<&str>,
     ) -> anyhow::Result<Vec<UpdateAdvisory>> {
-        let rows = sqlx::query(
-            "SELECT advisory, MAX(finding) AS finding, COUNT(DISTINCT host_id) AS hosts
-             FROM finding_history
-             WHERE fixed_at IS NULL AND update_package = $1 AND update_fixed IS NOT DISTINCT FROM $2
-             GROUP BY advisory ORDER BY advisory",
-        )
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT f.advisory, MAX({FINDING_JSON}) AS finding,
+                    COUNT(DISTINCT f.host_id) AS hosts
+             FROM finding_texts t JOIN finding_history f ON f.text_id = t.id
+             WHERE f.fixed_at IS NULL AND t.package = $1 AND t.fixed = $2
+             GROUP BY f.advisory ORDER BY f.advisory"
+        )))
         .bind(package)
-        .bind(fixed)
+        .bind(fixed.unwrap_or_default())
         .fetch_all(self.pool())
         .await
         .with_context(|| format!("reading the advisories of the update of {package}"))?;
@@ -355,13 +360,13 @@ impl Store {
         fixed: Option<&str>,
     ) -> anyhow::Result<Vec<String>> {
         sqlx::query_scalar(
-            "SELECT DISTINCT binary_name FROM finding_history
-             WHERE fixed_at IS NULL AND update_package = $1
-               AND update_fixed IS NOT DISTINCT FROM $2
-             ORDER BY binary_name",
+            "SELECT DISTINCT f.binary_name
+             FROM finding_texts t JOIN finding_history f ON f.text_id = t.id
+             WHERE f.fixed_at IS NULL AND t.package = $1 AND t.fixed = $2
+             ORDER BY f.binary_name",
         )
         .bind(package)
-        .bind(fixed)
+        .bind(fixed.unwrap_or_default())
         .fetch_all(self.pool())
         .await
         .with_context(|| format!("reading the packages of the update of {package}"))
@@ -375,13 +380,13 @@ impl Store {
         limit: u32,
     ) -> anyhow::Result<Vec<(String, String)>> {
         let rows = sqlx::query(
-            "SELECT DISTINCT h.id, h.hostname FROM finding_history f JOIN hosts h ON h.id = f.host_id
-             WHERE f.fixed_at IS NULL AND f.update_package = $1
-               AND f.update_fixed IS NOT DISTINCT FROM $2
+            "SELECT DISTINCT h.id, h.hostname FROM finding_texts t
+             JOIN finding_history f ON f.text_id = t.id JOIN hosts h ON h.id = f.host_id
+             WHERE f.fixed_at IS NULL AND t.package = $1 AND t.fixed = $2
              ORDER BY h.hostname, h.id LIMIT $3",
         )
         .bind(package)
-        .bind(fixed)
+        .bind(fixed.unwrap_or_default())
         .bind(i64::from(limit))
         .fetch_all(self.pool())
         .await

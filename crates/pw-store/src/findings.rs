@@ -5,7 +5,8 @@
 //! finding key (binary package, advisory id) × episode. An episode opens at the first
 //! computation that shows the finding (`first_seen`) and closes at the first that no longer does
 //! (`fixed_at`); a finding that comes back opens a new episode. History rows are never deleted
-//! and a closed episode never changes (triggers refuse both). Times are the controller's
+//! and a closed episode never changes (triggers refuse both). An episode names its finding's
+//! text, stored once (`finding_texts.rs`, migration 0033), and keeps its own deadline. Times are the controller's
 //! (`computed_at`), not the agent's.
 
 use anyhow::Context;
@@ -13,6 +14,7 @@ use jiff::Timestamp;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+use crate::finding_texts::FINDING_JSON;
 use crate::{Store, optional_time, parse_time};
 
 /// One computation of a host's findings, to be recorded.
@@ -163,7 +165,8 @@ impl Store {
     /// fixed (latest first), binary, advisory and episode.
     pub async fn finding_history(&self, host_id: &str) -> anyhow::Result<Vec<HistoryRow>> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "{HISTORY_SELECT} WHERE f.host_id = $1 {HISTORY_ORDER}"
+            "{} WHERE f.host_id = $1 {HISTORY_ORDER}",
+            history_select()
         )))
         .bind(host_id)
         .fetch_all(self.pool())
@@ -184,7 +187,8 @@ impl Store {
     /// Fixing times are compared by the caller, parsed.
     pub async fn fixed_episodes(&self) -> anyhow::Result<Vec<HistoryRow>> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "{HISTORY_SELECT} WHERE f.fixed_at IS NOT NULL ORDER BY f.host_id, f.binary_name, f.advisory, f.episode"
+            "{} WHERE f.fixed_at IS NOT NULL ORDER BY f.host_id, f.binary_name, f.advisory, f.episode",
+            history_select()
         )))
         .fetch_all(self.pool())
         .await
@@ -195,12 +199,17 @@ impl Store {
 
 /// An open episode was last seen by the host's latest computation (the write path does not
 /// touch an unchanged open episode: `findings_write.rs`), a closed one by its own `last_seen`.
-const HISTORY_SELECT: &str = "SELECT f.*, h.hostname,
-       CASE WHEN f.fixed_at IS NULL THEN COALESCE(c.computed_at, f.last_seen)
-            ELSE f.last_seen END AS seen_last
-     FROM finding_history f
-     JOIN hosts h ON h.id = f.host_id
-     LEFT JOIN host_findings c ON c.host_id = f.host_id";
+fn history_select() -> String {
+    format!(
+        "SELECT f.*, h.hostname, {FINDING_JSON} AS finding,
+           CASE WHEN f.fixed_at IS NULL THEN COALESCE(c.computed_at, f.last_seen)
+                ELSE f.last_seen END AS seen_last
+         FROM finding_history f
+         JOIN finding_texts t ON t.id = f.text_id
+         JOIN hosts h ON h.id = f.host_id
+         LEFT JOIN host_findings c ON c.host_id = f.host_id"
+    )
+}
 
 const HISTORY_ORDER: &str = "ORDER BY f.binary_name, f.advisory, f.episode";
 
@@ -276,11 +285,14 @@ impl Store {
             })
             .collect();
         let pattern = format!("%\"{escaped}\"%");
-        let select = "SELECT host_id, binary_name, advisory, finding FROM finding_history
-             WHERE fixed_at IS NULL AND lower(finding) LIKE $1 ESCAPE '\\'";
+        let select = format!(
+            "SELECT f.host_id, f.binary_name, f.advisory, {FINDING_JSON} AS finding
+             FROM finding_history f JOIN finding_texts t ON t.id = f.text_id
+             WHERE f.fixed_at IS NULL AND lower(t.finding) LIKE $1 ESCAPE '\\'"
+        );
         let query = match host_id {
-            Some(_) => format!("{select} AND host_id = $2"),
-            None => select.to_owned(),
+            Some(_) => format!("{select} AND f.host_id = $2"),
+            None => select,
         };
         let mut query = sqlx::query(sqlx::AssertSqlSafe(query)).bind(pattern);
         if let Some(host) = host_id {

@@ -7,7 +7,8 @@
 //! stored: an open finding that is still there and unchanged is not written at all (its
 //! `last_seen` is the host's latest computation, read through `host_findings`); new episodes
 //! are inserted and gone ones closed in multi-row statements; only findings whose tier,
-//! deadline or text changed are updated one by one. When the open findings changed, the
+//! deadline or text changed are updated one by one. Episodes name their finding's text, stored
+//! once across the fleet (`finding_texts.rs`). When the open findings changed, the
 //! console's summaries of them follow in the same transaction (`update_summary.rs`).
 
 use std::collections::{HashMap, HashSet};
@@ -15,6 +16,7 @@ use std::collections::{HashMap, HashSet};
 use anyhow::Context;
 use sqlx::Row;
 
+use crate::finding_texts::{digest, text_ids, text_of};
 use crate::findings::{BackportedFinding, CurrentFinding, FindingsSnapshot, HistoryChange};
 use crate::{Recorded, Store, parse_time};
 
@@ -36,7 +38,28 @@ type Key = (String, String);
 struct StoredOpen {
     tier: i64,
     deadline: Option<String>,
-    json: String,
+    /// The digest of its text (`finding_texts.rs`).
+    digest: String,
+}
+
+/// A finding of the computation as the history stores it: its deadline as text, its text
+/// without the deadline and that text's digest.
+struct Prepared {
+    deadline: Option<String>,
+    text: String,
+    digest: String,
+}
+
+impl Prepared {
+    fn of(finding: &CurrentFinding) -> Prepared {
+        let deadline = finding.deadline.map(|d| d.to_string());
+        let text = text_of(&finding.json, deadline.as_deref());
+        Prepared {
+            digest: digest(&text),
+            deadline,
+            text,
+        }
+    }
 }
 
 /// The host's history as the write path needs it.
@@ -102,13 +125,15 @@ impl Store {
         // A closed episode was last seen by the computation before this one (it was open, so
         // shown, until now).
         let last_seen = previous.unwrap_or_else(|| computed_at.clone());
-        insert_episodes(&mut tx, host_id, &writes.open, &computed_at).await?;
+        let texts = write_texts(&mut tx, &writes).await?;
+        insert_episodes(&mut tx, host_id, &writes.open, &texts, &computed_at).await?;
         for finding in &writes.refresh {
-            update_open(&mut tx, host_id, finding, &computed_at, None).await?;
+            update_open(&mut tx, host_id, finding, &texts, &computed_at, None).await?;
         }
         for resolved in &writes.backported {
             let reason = Some(resolved.reason.as_str());
-            update_open(&mut tx, host_id, &resolved.finding, &computed_at, reason).await?;
+            let finding = &resolved.finding;
+            update_open(&mut tx, host_id, finding, &texts, &computed_at, reason).await?;
         }
         close_gone(&mut tx, host_id, &writes.gone, &computed_at, &last_seen).await?;
         // The names of new or changed findings' advisories, for the console's CVE search.
@@ -138,9 +163,10 @@ fn plan<'a>(stored: &Stored, snapshot: &'a FindingsSnapshot<'_>) -> (Writes<'a>,
         }
         if let Some(open) = stored.open.get(&key) {
             change.kept += 1;
+            let prepared = Prepared::of(finding);
             let same = open.tier == i64::from(finding.tier)
-                && open.deadline == finding.deadline.map(|d| d.to_string())
-                && open.json == finding.json;
+                && open.deadline == prepared.deadline
+                && open.digest == prepared.digest;
             if !same {
                 writes.refresh.push(finding);
             }
@@ -218,9 +244,10 @@ async fn read_history(tx: &mut sqlx::AnyConnection, host_id: &str) -> anyhow::Re
         last_episode: HashMap::new(),
     };
     let rows = sqlx::query(
-        "SELECT binary_name, advisory, episode, tier, deadline,
-                CASE WHEN fixed_at IS NULL THEN finding END AS open_finding
-           FROM finding_history WHERE host_id = $1",
+        "SELECT f.binary_name, f.advisory, f.episode, f.tier, f.deadline, t.digest AS open_digest
+           FROM finding_history f
+           LEFT JOIN finding_texts t ON t.id = f.text_id AND f.fixed_at IS NULL
+          WHERE f.host_id = $1",
     )
     .bind(host_id)
     .fetch_all(&mut *tx)
@@ -231,11 +258,11 @@ async fn read_history(tx: &mut sqlx::AnyConnection, host_id: &str) -> anyhow::Re
         let episode: i64 = row.try_get("episode")?;
         let last = stored.last_episode.entry(key.clone()).or_insert(episode);
         *last = (*last).max(episode);
-        if let Some(json) = row.try_get::<Option<String>, _>("open_finding")? {
+        if let Some(digest) = row.try_get::<Option<String>, _>("open_digest")? {
             let open = StoredOpen {
                 tier: row.try_get("tier")?,
                 deadline: row.try_get("deadline")?,
-                json,
+                digest,
             };
             stored.open.insert(key, open);
         }
@@ -243,11 +270,38 @@ async fn read_history(tx: &mut sqlx::AnyConnection, host_id: &str) -> anyhow::Re
     Ok(stored)
 }
 
+/// The ids of the texts of the findings `writes` stores, by digest (storing new texts).
+async fn write_texts(
+    tx: &mut sqlx::AnyConnection,
+    writes: &Writes<'_>,
+) -> anyhow::Result<HashMap<String, i64>> {
+    let prepared: Vec<Prepared> = (writes.open.iter().map(|(f, _)| *f))
+        .chain(writes.refresh.iter().copied())
+        .chain(writes.backported.iter().map(|b| &b.finding))
+        .map(Prepared::of)
+        .collect();
+    let texts: HashMap<String, &str> = prepared
+        .iter()
+        .map(|p| (p.digest.clone(), p.text.as_str()))
+        .collect();
+    text_ids(tx, &texts).await
+}
+
+/// The stored text id of `finding` (among those [`write_texts`] stored).
+fn text_id(texts: &HashMap<String, i64>, finding: &CurrentFinding) -> anyhow::Result<i64> {
+    let digest = Prepared::of(finding).digest;
+    texts
+        .get(&digest)
+        .copied()
+        .with_context(|| format!("no text stored for {} {}", finding.binary, finding.advisory))
+}
+
 /// Inserts new episodes, several rows per statement.
 async fn insert_episodes(
     tx: &mut sqlx::AnyConnection,
     host_id: &str,
     episodes: &[(&CurrentFinding, i64)],
+    texts: &HashMap<String, i64>,
     computed_at: &str,
 ) -> anyhow::Result<()> {
     const COLUMNS: usize = 9;
@@ -255,10 +309,11 @@ async fn insert_episodes(
         let values = crate::db::value_rows(chunk.len(), COLUMNS);
         let text = format!(
             "INSERT INTO finding_history (host_id, binary_name, advisory, episode, first_seen,
-               last_seen, tier, deadline, finding) VALUES {values}"
+               last_seen, tier, deadline, text_id) VALUES {values}"
         );
         let mut query = sqlx::query(sqlx::AssertSqlSafe(text));
         for (finding, episode) in chunk {
+            let text_id = text_id(texts, finding)?;
             query = query
                 .bind(host_id)
                 .bind(&finding.binary)
@@ -268,7 +323,7 @@ async fn insert_episodes(
                 .bind(computed_at)
                 .bind(i64::from(finding.tier))
                 .bind(finding.deadline.map(|d| d.to_string()))
-                .bind(&finding.json);
+                .bind(text_id);
         }
         query
             .execute(&mut *tx)
@@ -314,18 +369,19 @@ async fn update_open(
     tx: &mut sqlx::AnyConnection,
     host_id: &str,
     finding: &CurrentFinding,
+    texts: &HashMap<String, i64>,
     computed_at: &str,
     closed_by: Option<&str>,
 ) -> anyhow::Result<()> {
     sqlx::query(
-        "UPDATE finding_history SET last_seen = $1, tier = $2, deadline = $3, finding = $4,
+        "UPDATE finding_history SET last_seen = $1, tier = $2, deadline = $3, text_id = $4,
            fixed_at = $5, fixed_by = $6
          WHERE host_id = $7 AND binary_name = $8 AND advisory = $9 AND fixed_at IS NULL",
     )
     .bind(computed_at)
     .bind(i64::from(finding.tier))
     .bind(finding.deadline.map(|d| d.to_string()))
-    .bind(&finding.json)
+    .bind(text_id(texts, finding)?)
     .bind(closed_by.map(|_| computed_at))
     .bind(closed_by)
     .bind(host_id)

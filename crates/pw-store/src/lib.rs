@@ -16,6 +16,7 @@ mod controller;
 mod db;
 mod evidence;
 mod files;
+mod finding_texts;
 mod findings;
 mod findings_write;
 mod fleet;
@@ -148,6 +149,9 @@ impl Store {
         };
         migrator
             .run(&pool)
+            .await
+            .with_context(|| format!("migrating the database {url}"))?;
+        finding_texts::fill_digests(&pool)
             .await
             .with_context(|| format!("migrating the database {url}"))?;
         Ok(Store {

@@ -10,6 +10,7 @@ use jiff::Timestamp;
 use sqlx::Row;
 
 use crate::db::value_rows;
+use crate::finding_texts::FINDING_JSON;
 use crate::findings_write::rows_per_statement;
 use crate::{Store, optional_time, parse_time};
 
@@ -61,18 +62,19 @@ impl Store {
         before: Timestamp,
         limit: u32,
     ) -> anyhow::Result<Vec<DeadlineDue>> {
-        let rows = sqlx::query(
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT f.host_id, h.hostname, f.binary_name, f.advisory, f.episode, f.tier,
-                    f.deadline, f.finding
+                    f.deadline, {FINDING_JSON} AS finding
              FROM finding_history f JOIN hosts h ON h.id = f.host_id
+             JOIN finding_texts t ON t.id = f.text_id
              WHERE f.fixed_at IS NULL AND f.deadline IS NOT NULL
                AND f.deadline <= $1 AND f.deadline > $2
                AND NOT EXISTS (SELECT 1 FROM deadline_notices n
                    WHERE n.host_id = f.host_id AND n.binary_name = f.binary_name
                      AND n.advisory = f.advisory AND n.episode = f.episode AND n.notice = $3)
              ORDER BY f.deadline, f.host_id, f.binary_name, f.advisory
-             LIMIT $4",
-        )
+             LIMIT $4"
+        )))
         .bind(before.to_string())
         .bind(after.map(|a| a.to_string()).unwrap_or_default())
         .bind(notice.as_str())

@@ -81,11 +81,12 @@ async fn grouped(
     host_id: &str,
 ) -> anyhow::Result<BTreeMap<UpdateKey, HostUpdate>> {
     let rows = sqlx::query(
-        "SELECT coalesce(update_package, '') AS package, coalesce(update_fixed, '') AS fixed,
-                COUNT(*) AS findings, MIN(tier) AS tier, MIN(deadline) AS deadline,
-                MAX(kev) AS kev, CAST(MAX(epss) AS DOUBLE PRECISION) AS epss
-         FROM finding_history WHERE host_id = $1 AND fixed_at IS NULL
-         GROUP BY coalesce(update_package, ''), coalesce(update_fixed, '')",
+        "SELECT t.package, t.fixed, COUNT(*) AS findings, MIN(f.tier) AS tier,
+                MIN(f.deadline) AS deadline, MAX(t.kev) AS kev,
+                CAST(MAX(t.epss) AS DOUBLE PRECISION) AS epss
+         FROM finding_history f JOIN finding_texts t ON t.id = f.text_id
+         WHERE f.host_id = $1 AND f.fixed_at IS NULL
+         GROUP BY t.package, t.fixed",
     )
     .bind(host_id)
     .fetch_all(&mut *tx)
@@ -137,10 +138,11 @@ async fn rewrite_host_rows(tx: &mut sqlx::AnyConnection, host_id: &str) -> anyho
     sqlx::query(
         "INSERT INTO open_update_hosts (package, fixed, host_id, findings, tier, deadline, kev,
            epss)
-         SELECT coalesce(update_package, ''), coalesce(update_fixed, ''), host_id, COUNT(*),
-                MIN(tier), MIN(deadline), MAX(kev), MAX(epss)
-         FROM finding_history WHERE host_id = $1 AND fixed_at IS NULL
-         GROUP BY host_id, coalesce(update_package, ''), coalesce(update_fixed, '')",
+         SELECT t.package, t.fixed, f.host_id, COUNT(*), MIN(f.tier), MIN(f.deadline),
+                MAX(t.kev), MAX(t.epss)
+         FROM finding_history f JOIN finding_texts t ON t.id = f.text_id
+         WHERE f.host_id = $1 AND f.fixed_at IS NULL
+         GROUP BY f.host_id, t.package, t.fixed",
     )
     .bind(host_id)
     .execute(&mut *tx)

@@ -9,8 +9,8 @@
 use std::collections::BTreeSet;
 
 use pw_store::{
-    Backend, BackportedFinding, CurrentFinding, FindingsSnapshot, HostFilter, NewHost, PageRequest,
-    Store, UpdateFilter, UpdateRow,
+    Backend, BackportedFinding, CurrentFinding, FindingsSnapshot, HostFilter, PageRequest, Store,
+    UpdateFilter, UpdateRow,
 };
 use sqlx::Row;
 
@@ -68,31 +68,17 @@ fn finding(rng: &mut Lcg, index: u64) -> CurrentFinding {
     }
 }
 
-/// Enrolls host `id` (its own token; named as its id).
-async fn enroll(store: &Store, id: &str) {
-    let token = format!("tok-{id}");
-    let expires = at("2100-01-01T00:00:00Z");
-    store
-        .create_enrollment_token(&token, &token, expires, None, "alice")
-        .await
-        .unwrap();
-    let host = NewHost {
-        id,
-        hostname: id,
-        fingerprint: id,
-        not_after: expires,
-    };
-    let now = at("2026-01-01T00:00:00Z");
-    store.enroll(&token, now, &host).await.unwrap().unwrap();
-}
-
-/// The updates grouped from the open findings, as the console grouped them before 0026.
+/// The updates grouped from the open findings, as the console grouped them before 0026 (their
+/// package, fixed version, KEV and EPSS from the findings' texts since 0033).
 async fn grouped_from_history(store: &Store) -> Vec<UpdateRow> {
     let rows = sqlx::query(
         "SELECT update_package, update_fixed, MIN(tier) AS tier, MIN(deadline) AS deadline,
                 COUNT(DISTINCT host_id) AS hosts, COUNT(*) AS findings, MAX(kev) AS kev,
                 CAST(MAX(epss) AS DOUBLE PRECISION) AS epss
-         FROM finding_history WHERE fixed_at IS NULL
+         FROM (SELECT f.host_id, f.tier, f.deadline, t.package AS update_package,
+                      NULLIF(t.fixed, '') AS update_fixed, t.kev, t.epss
+               FROM finding_history f JOIN finding_texts t ON t.id = f.text_id
+               WHERE f.fixed_at IS NULL) AS open
          GROUP BY update_package, update_fixed
          ORDER BY MIN(tier), MIN(deadline) IS NULL, MIN(deadline), update_package,
                   coalesce(update_fixed, '')",
@@ -133,7 +119,7 @@ async fn overdue_from_history(store: &Store, instant: &str) -> BTreeSet<String> 
 async fn the_summaries_follow_every_computation(backend: Backend) {
     let (_guard, store) = fresh_store(backend).await;
     for host in HOSTS {
-        enroll(&store, host).await;
+        common::enroll(&store, host).await;
     }
     let mut rng = Lcg(13);
     for round in 0..40u32 {

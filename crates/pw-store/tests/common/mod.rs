@@ -97,6 +97,24 @@ pub async fn store_with_host(backend: Backend) -> (Guard, Store) {
     (guard, store)
 }
 
+/// Enrolls host `id` (its own token; named as its id).
+pub async fn enroll(store: &Store, id: &str) {
+    let token = format!("tok-{id}");
+    let expires = at("2100-01-01T00:00:00Z");
+    store
+        .create_enrollment_token(&token, &token, expires, None, "alice")
+        .await
+        .unwrap();
+    let host = NewHost {
+        id,
+        hostname: id,
+        fingerprint: id,
+        not_after: expires,
+    };
+    let now = at("2026-01-01T00:00:00Z");
+    store.enroll(&token, now, &host).await.unwrap().unwrap();
+}
+
 /// Rollout `r1` of host `h1` (from [`store_with_host`]) in the state named `host_state`, created
 /// by `olga`.
 pub async fn rollout_r1(store: &Store, host_state: &str) {

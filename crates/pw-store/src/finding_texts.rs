@@ -1,0 +1,194 @@
+//! Finding texts stored once (migration `0033_finding_texts.sql`): a finding's JSON without its
+//! deadline is the same on every host with the same installed version and policy, so it is kept
+//! in `finding_texts` once, content-addressed by its SHA-256, and history episodes name it by id.
+//!
+//! The deadline depends on when the host first saw the finding: it stays on the episode and is
+//! put back when the finding is read ([`FINDING_JSON`]). Taking it out and putting it back are
+//! exact inverses on the JSON `pw_model::Finding` serializes to: `"deadline":"…"` becomes
+//! `"deadline":null` (a quote inside a JSON string is escaped, so the pattern only ever matches
+//! the member itself).
+
+use std::collections::HashMap;
+
+use anyhow::Context;
+use sha2::{Digest, Sha256};
+use sqlx::Row;
+
+use crate::db::placeholders;
+use crate::findings_write::rows_per_statement;
+
+/// SQL: the finding's JSON with its deadline, from episode `f` (its `deadline`) and text `t`.
+pub(crate) const FINDING_JSON: &str = "CASE WHEN f.deadline IS NULL THEN t.finding
+     ELSE replace(t.finding, '\"deadline\":null', '\"deadline\":\"' || f.deadline || '\"') END";
+
+/// The text of a finding: its JSON with `"deadline":null` for the deadline `deadline` (text as
+/// stored on the episode).
+pub(crate) fn text_of(json: &str, deadline: Option<&str>) -> String {
+    match deadline {
+        Some(deadline) => json.replacen(
+            &format!("\"deadline\":\"{deadline}\""),
+            "\"deadline\":null",
+            1,
+        ),
+        None => json.to_owned(),
+    }
+}
+
+/// The content address of a text: SHA-256, hex.
+pub(crate) fn digest(text: &str) -> String {
+    hex::encode(Sha256::digest(text.as_bytes()))
+}
+
+/// The columns of a text read from its JSON: package, fixed version ('' when none), advisory,
+/// KEV (0 or 1), EPSS.
+fn columns(text: &str) -> (String, String, String, i64, Option<f64>) {
+    let value: serde_json::Value = serde_json::from_str(text).unwrap_or_default();
+    let string = |key: &str| value[key].as_str().unwrap_or_default().to_owned();
+    (
+        string("package"),
+        string("fixed"),
+        string("advisory"),
+        i64::from(value["kev"].as_bool().unwrap_or(false)),
+        value["epss"].as_f64(),
+    )
+}
+
+/// The ids of `texts` (by digest), storing those not stored yet.
+pub(crate) async fn text_ids(
+    tx: &mut sqlx::AnyConnection,
+    texts: &HashMap<String, &str>,
+) -> anyhow::Result<HashMap<String, i64>> {
+    let mut ids = HashMap::with_capacity(texts.len());
+    let digests: Vec<&String> = texts.keys().collect();
+    read_ids(tx, &digests, &mut ids).await?;
+    let missing: Vec<(&String, &str)> = texts
+        .iter()
+        .filter(|(digest, _)| !ids.contains_key(*digest))
+        .map(|(digest, text)| (digest, *text))
+        .collect();
+    if missing.is_empty() {
+        return Ok(ids);
+    }
+    const COLUMNS: usize = 7;
+    for chunk in missing.chunks(rows_per_statement(COLUMNS)) {
+        // EPSS goes as text: the `Any` driver's NULL and float parameters do not mix in one
+        // PostgreSQL VALUES column.
+        let rows: Vec<String> = (0..chunk.len())
+            .map(|row| {
+                let n = |column: usize| row * COLUMNS + column;
+                format!(
+                    "(${}, ${}, ${}, ${}, ${}, CAST(CAST(${} AS TEXT) AS DOUBLE PRECISION), ${})",
+                    n(1),
+                    n(2),
+                    n(3),
+                    n(4),
+                    n(5),
+                    n(6),
+                    n(7)
+                )
+            })
+            .collect();
+        let sql = format!(
+            "INSERT INTO finding_texts (digest, package, fixed, advisory, kev, epss, finding)
+             VALUES {} ON CONFLICT (digest) DO NOTHING",
+            rows.join(", ")
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (digest, text) in chunk {
+            let (package, fixed, advisory, kev, epss) = columns(text);
+            query = query
+                .bind(digest.as_str())
+                .bind(package)
+                .bind(fixed)
+                .bind(advisory)
+                .bind(kev)
+                .bind(epss.map(|e| e.to_string()))
+                .bind(*text);
+        }
+        query
+            .execute(&mut *tx)
+            .await
+            .with_context(|| format!("storing {} finding texts", chunk.len()))?;
+    }
+    let digests: Vec<&String> = missing.iter().map(|(digest, _)| *digest).collect();
+    read_ids(tx, &digests, &mut ids).await?;
+    anyhow::ensure!(ids.len() == texts.len(), "a finding text was not stored");
+    Ok(ids)
+}
+
+async fn read_ids(
+    tx: &mut sqlx::AnyConnection,
+    digests: &[&String],
+    ids: &mut HashMap<String, i64>,
+) -> anyhow::Result<()> {
+    for chunk in digests.chunks(rows_per_statement(1)) {
+        let sql = format!(
+            "SELECT id, digest FROM finding_texts WHERE digest IN ({})",
+            placeholders(1, chunk.len())
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for digest in chunk {
+            query = query.bind(digest.as_str());
+        }
+        for row in query
+            .fetch_all(&mut *tx)
+            .await
+            .context("reading finding texts")?
+        {
+            ids.insert(row.try_get("digest")?, row.try_get("id")?);
+        }
+    }
+    Ok(())
+}
+
+/// Gives the texts migration 0033 stored their digests (SQLite has no SHA-256 function; the
+/// migration leaves them NULL). Run at open; nothing to do afterwards.
+pub(crate) async fn fill_digests(pool: &sqlx::AnyPool) -> anyhow::Result<()> {
+    loop {
+        let rows = sqlx::query(
+            "SELECT id, finding FROM finding_texts WHERE digest IS NULL ORDER BY id LIMIT 1000",
+        )
+        .fetch_all(pool)
+        .await
+        .context("reading finding texts without a digest")?;
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let mut tx = pool.begin().await.context("digesting finding texts")?;
+        for row in &rows {
+            let id: i64 = row.try_get("id")?;
+            let text: String = row.try_get("finding")?;
+            sqlx::query("UPDATE finding_texts SET digest = $1 WHERE id = $2 AND digest IS NULL")
+                .bind(digest(&text))
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .context("storing a finding text's digest")?;
+        }
+        tx.commit().await.context("committing finding digests")?;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_deadline_comes_out_and_goes_back_exactly() {
+        let json =
+            r#"{"summary":"say \"deadline\":\"x\"","deadline":"2026-01-02T03:04:05Z","kev":true}"#;
+        let text = text_of(json, Some("2026-01-02T03:04:05Z"));
+        assert_eq!(
+            text,
+            r#"{"summary":"say \"deadline\":\"x\"","deadline":null,"kev":true}"#
+        );
+        let back = text.replace("\"deadline\":null", "\"deadline\":\"2026-01-02T03:04:05Z\"");
+        assert_eq!(back, json);
+        assert_eq!(text_of(json, None), json);
+        let (package, fixed, advisory, kev, epss) = columns(&text);
+        assert_eq!(
+            (package, fixed, advisory, kev, epss),
+            (String::new(), String::new(), String::new(), 1, None)
+        );
+    }
+}
