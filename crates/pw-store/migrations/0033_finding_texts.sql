@@ -89,3 +89,8 @@ BEGIN SELECT RAISE(ABORT, 'finding history is never deleted'); END;
 CREATE TRIGGER finding_history_closed_is_final BEFORE UPDATE ON finding_history
 WHEN OLD.fixed_at IS NOT NULL
 BEGIN SELECT RAISE(ABORT, 'a fixed finding episode is final'); END;
+
+-- A host's ranked findings list (~800 findings, ~330 KB of JSON) deflated, behind a one-byte
+-- format tag (findings_packed.rs); `findings` is '' once packed. Nothing queries inside the
+-- list. Rows written before 0033 are packed on the store's first open.
+ALTER TABLE host_findings ADD COLUMN packed BLOB;

@@ -556,6 +556,6 @@ fn findings_row(row: &AnyRow) -> anyhow::Result<FindingsRow> {
         hostname: row.try_get("hostname")?,
         computed_at: parse_time(&row.try_get::<String, _>("computed_at")?)?,
         source: row.try_get("source")?,
-        findings: row.try_get("findings")?,
+        findings: crate::findings_packed::unpack(row)?,
     })
 }

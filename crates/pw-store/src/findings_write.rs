@@ -100,23 +100,24 @@ impl Store {
         snapshot: &FindingsSnapshot<'_>,
     ) -> anyhow::Result<Recorded> {
         let host_id = snapshot.host_id;
+        let packed = crate::findings_packed::pack(snapshot.findings_json)?;
         let mut tx = self.begin_immediate().await?;
         let Some(previous) = freshness(&mut tx, snapshot).await? else {
             return Ok(Recorded::Stale);
         };
         let computed_at = snapshot.computed_at.to_string();
         sqlx::query(
-            "INSERT INTO host_findings (host_id, computed_at, source, findings, tier_counts)
-             VALUES ($1, $2, $3, $4, $5)
+            "INSERT INTO host_findings (host_id, computed_at, source, findings, tier_counts, packed)
+             VALUES ($1, $2, $3, '', $4, $5)
              ON CONFLICT (host_id) DO UPDATE SET computed_at = excluded.computed_at,
-               source = excluded.source, findings = excluded.findings,
-               tier_counts = excluded.tier_counts",
+               source = excluded.source, findings = '', tier_counts = excluded.tier_counts,
+               packed = excluded.packed",
         )
         .bind(host_id)
         .bind(&computed_at)
         .bind(snapshot.source)
-        .bind(snapshot.findings_json)
         .bind(snapshot.tier_counts_json)
+        .bind(packed)
         .execute(&mut *tx)
         .await
         .with_context(|| format!("storing the findings of host {host_id}"))?;

@@ -18,6 +18,7 @@ mod evidence;
 mod files;
 mod finding_texts;
 mod findings;
+mod findings_packed;
 mod findings_write;
 mod fleet;
 mod inventories;
@@ -152,6 +153,9 @@ impl Store {
             .await
             .with_context(|| format!("migrating the database {url}"))?;
         finding_texts::fill_digests(&pool)
+            .await
+            .with_context(|| format!("migrating the database {url}"))?;
+        findings_packed::pack_legacy(&pool)
             .await
             .with_context(|| format!("migrating the database {url}"))?;
         Ok(Store {

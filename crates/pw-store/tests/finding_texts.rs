@@ -1,7 +1,7 @@
 //! Finding texts stored once (migration 0033) on SQLite and PostgreSQL: a database written at
 //! the schema before 0033 migrates without loss — every episode, its finding JSON with its own
 //! deadline, the console's updates, the deadline check, the tier gauges and the fixed episodes
-//! read the same as the data written — and a finding shown on several hosts is stored once while
+//! read the same as the data written, each host's ranked list deflated — and a finding shown on several hosts is stored once while
 //! each host keeps its own deadline.
 
 use jiff::Timestamp;
@@ -155,9 +155,10 @@ async fn database_before_0033(backend: Backend) -> (Option<tempfile::TempDir>, D
             .unwrap();
         sqlx::query(
             "INSERT INTO host_findings (host_id, computed_at, source, findings, tier_counts)
-             VALUES ($1, '2026-01-20T00:00:00Z', 'test', '[]', '[0,0,0,0,0]')",
+             VALUES ($1, '2026-01-20T00:00:00Z', 'test', $2, '[0,0,0,0,0]')",
         )
         .bind(id)
+        .bind(ranked_list(id))
         .execute(&pool)
         .await
         .unwrap();
@@ -203,6 +204,15 @@ async fn database_before_0033(backend: Backend) -> (Option<tempfile::TempDir>, D
     (dir, url)
 }
 
+/// The ranked list JSON a host's snapshot held before 0033: its open findings.
+fn ranked_list(host: &str) -> String {
+    let open: Vec<Finding> = (old_episodes().into_iter())
+        .filter(|e| e.host == host && e.fixed_at.is_none())
+        .map(|e| e.finding)
+        .collect();
+    serde_json::to_string(&open).unwrap()
+}
+
 async fn text_count(store: &Store) -> i64 {
     sqlx::query_scalar("SELECT COUNT(*) FROM finding_texts")
         .fetch_one(store.pool())
@@ -222,6 +232,18 @@ async fn migration_0033_keeps_every_episode_and_finding(backend: Backend) {
             .await
             .unwrap();
     assert_eq!(digests, 6, "every migrated text gets its digest at open");
+    // Each host's ranked list reads as written, now deflated.
+    for host in ["h1", "h2"] {
+        let row = store.findings(host).await.unwrap().unwrap();
+        assert_eq!(row.findings, ranked_list(host));
+    }
+    let unpacked: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM host_findings WHERE packed IS NULL OR findings <> ''",
+    )
+    .fetch_one(store.pool())
+    .await
+    .unwrap();
+    assert_eq!(unpacked, 0, "every list is packed at open");
 
     for host in ["h1", "h2"] {
         let mut read = store.finding_history(host).await.unwrap();
@@ -426,6 +448,8 @@ async fn a_finding_on_many_hosts_is_stored_once(backend: Backend) {
             .map(|f| serde_json::to_string(f).unwrap())
             .collect();
         assert_eq!(read, expected, "{host} reads its own deadline");
+        let snapshot = store.findings(host).await.unwrap().unwrap();
+        assert_eq!(snapshot.findings, "[]", "the ranked list as recorded");
     }
     assert_eq!(text_count(&store).await, 2);
     // A text never changes and is never deleted.

@@ -11,7 +11,7 @@ use sqlx::Row;
 #[macro_use]
 mod common;
 
-/// One column: table, column, value kind (text, integer, real), NOT NULL.
+/// One column: table, column, value kind (text, integer, real, blob), NOT NULL.
 type Column = (String, String, &'static str, bool);
 
 fn kind(declared: &str) -> &'static str {
@@ -19,6 +19,7 @@ fn kind(declared: &str) -> &'static str {
         "text" => "text",
         "integer" | "bigint" => "integer",
         "real" | "double precision" => "real",
+        "blob" | "bytea" => "blob",
         other => panic!("column type {other:?} has no counterpart on the other backend"),
     }
 }

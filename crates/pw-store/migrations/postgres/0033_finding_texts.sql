@@ -78,3 +78,6 @@ CREATE TRIGGER finding_history_no_delete BEFORE DELETE ON finding_history
 FOR EACH ROW EXECUTE FUNCTION pw_refuse('finding history is never deleted');
 CREATE TRIGGER finding_history_closed_is_final BEFORE UPDATE ON finding_history
 FOR EACH ROW WHEN (OLD.fixed_at IS NOT NULL) EXECUTE FUNCTION pw_refuse('a fixed finding episode is final');
+
+-- A host's ranked findings list deflated (findings_packed.rs); `findings` is '' once packed.
+ALTER TABLE host_findings ADD COLUMN packed BYTEA;
