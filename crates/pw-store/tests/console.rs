@@ -4,8 +4,8 @@
 //! no fixed version); audit records filtered by actor, action prefix and subject.
 
 use pw_store::{
-    AuditFilter, Backend, CurrentFinding, FindingsSnapshot, HostFilter, NewHost, PageRequest,
-    Store, UpdateFilter,
+    AuditFilter, Backend, CurrentFinding, FindingsSnapshot, HostFilter, PageRequest, Store,
+    UpdateFilter,
 };
 
 #[macro_use]
@@ -17,23 +17,6 @@ const PAGE: PageRequest = PageRequest {
     offset: 0,
     limit: 50,
 };
-
-async fn enroll(store: &Store, id: &str, hostname: &str) {
-    let token = format!("tok-{id}");
-    let expires = at("2100-01-01T00:00:00Z");
-    store
-        .create_enrollment_token(&token, &token, expires, None, "alice")
-        .await
-        .unwrap();
-    let host = NewHost {
-        id,
-        hostname,
-        fingerprint: id,
-        not_after: expires,
-    };
-    let now = at("2026-01-01T00:00:00Z");
-    store.enroll(&token, now, &host).await.unwrap().unwrap();
-}
 
 fn finding(
     package: &str,
@@ -83,8 +66,8 @@ async fn findings(
 
 async fn fleet(backend: Backend) -> (common::Guard, Store) {
     let (guard, store) = store_with_host(backend).await;
-    enroll(&store, "h2", "DB-2").await;
-    enroll(&store, "h3", "db-3").await;
+    common::enroll_named(&store, "h2", "DB-2").await;
+    common::enroll_named(&store, "h3", "db-3").await;
     let ssl = finding("openssl", Some("3.0.1"), "A1", 1, true);
     let curl = finding("curl", None, "A2", 3, false);
     findings(

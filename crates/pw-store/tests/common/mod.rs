@@ -99,6 +99,11 @@ pub async fn store_with_host(backend: Backend) -> (Guard, Store) {
 
 /// Enrolls host `id` (its own token; named as its id).
 pub async fn enroll(store: &Store, id: &str) {
+    enroll_named(store, id, id).await
+}
+
+/// Enrolls host `id` named `hostname` (its own token).
+pub async fn enroll_named(store: &Store, id: &str, hostname: &str) {
     let token = format!("tok-{id}");
     let expires = at("2100-01-01T00:00:00Z");
     store
@@ -107,7 +112,7 @@ pub async fn enroll(store: &Store, id: &str) {
         .unwrap();
     let host = NewHost {
         id,
-        hostname: id,
+        hostname,
         fingerprint: id,
         not_after: expires,
     };
