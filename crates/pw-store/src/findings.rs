@@ -243,27 +243,37 @@ pub struct OpenFinding {
 
 impl Store {
     /// The fleet's open findings per tier (0–4): how many, and how many of them are past their
-    /// deadline at `now` — one aggregate over the open episodes (the /metrics gauges; no
-    /// finding is read or parsed). Deadlines compare as stored RFC 3339 text, exact to the
-    /// second.
+    /// deadline at `now` (the /metrics gauges; no finding is read or parsed). How many come from
+    /// the per-host summary (`open_tier_hosts`, a few rows per host); the overdue ones from one
+    /// range of the open deadlines' index, which holds only the overdue entries. Deadlines
+    /// compare as stored RFC 3339 text, exact to the second.
     pub async fn open_tier_counts(&self, now: Timestamp) -> anyhow::Result<[(u64, u64); 5]> {
-        let rows = sqlx::query(
-            "SELECT tier, COUNT(*) AS open,
-                    SUM(CASE WHEN deadline < $1 THEN 1 ELSE 0 END) AS overdue
-               FROM finding_history WHERE fixed_at IS NULL GROUP BY tier",
+        let open = sqlx::query(
+            "SELECT tier, CAST(SUM(findings) AS BIGINT) AS n FROM open_tier_hosts GROUP BY tier",
+        )
+        .fetch_all(self.pool())
+        .await
+        .context("counting open findings")?;
+        let overdue = sqlx::query(
+            "SELECT tier, COUNT(*) AS n FROM finding_history
+             WHERE fixed_at IS NULL AND deadline < $1 GROUP BY tier",
         )
         .bind(now.to_string())
         .fetch_all(self.pool())
         .await
-        .context("counting open findings")?;
+        .context("counting overdue findings")?;
         let mut counts = [(0, 0); 5];
-        for row in &rows {
-            let tier = usize::try_from(row.try_get::<i64, _>("tier")?).context("tier")?;
-            let slot = counts.get_mut(tier).context("tier out of range")?;
-            *slot = (
-                u64::try_from(row.try_get::<i64, _>("open")?)?,
-                u64::try_from(row.try_get::<Option<i64>, _>("overdue")?.unwrap_or(0))?,
-            );
+        for (rows, overdue) in [(&open, false), (&overdue, true)] {
+            for row in rows {
+                let tier = usize::try_from(row.try_get::<i64, _>("tier")?).context("tier")?;
+                let slot = counts.get_mut(tier).context("tier out of range")?;
+                let n = u64::try_from(row.try_get::<i64, _>("n")?)?;
+                if overdue {
+                    slot.1 = n;
+                } else {
+                    slot.0 = n;
+                }
+            }
         }
         Ok(counts)
     }

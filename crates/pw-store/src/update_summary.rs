@@ -8,7 +8,8 @@
 //! changed gets
 //! its `open_updates` row adjusted: host and finding counts by the differences, the most urgent
 //! tier, earliest deadline, KEV and highest EPSS re-read over its hosts' rows (one index seek
-//! each). The host's earliest open deadline goes to `host_findings.earliest_deadline`.
+//! each). The host's earliest open deadline goes to `host_findings.earliest_deadline`, its open
+//! findings per tier to `open_tier_hosts` (migration 0036, the /metrics gauges).
 //!
 //! `''` is the fixed version of an update that has none (key columns are never NULL).
 
@@ -37,6 +38,7 @@ pub(crate) async fn refresh_host(
     tx: &mut sqlx::AnyConnection,
     host_id: &str,
 ) -> anyhow::Result<()> {
+    refresh_tiers(tx, host_id).await?;
     let now = grouped(tx, host_id).await?;
     let before = stored(tx, host_id).await?;
     // Per update touched: (hosts, findings) to add.
@@ -72,6 +74,26 @@ pub(crate) async fn refresh_host(
     .execute(&mut *tx)
     .await
     .with_context(|| format!("summarising the deadlines of host {host_id}"))?;
+    Ok(())
+}
+
+/// Rewrites the host's open findings per tier (`open_tier_hosts`, migration 0036: the /metrics
+/// gauges), from its history.
+async fn refresh_tiers(tx: &mut sqlx::AnyConnection, host_id: &str) -> anyhow::Result<()> {
+    sqlx::query("DELETE FROM open_tier_hosts WHERE host_id = $1")
+        .bind(host_id)
+        .execute(&mut *tx)
+        .await
+        .with_context(|| format!("clearing the tier counts of host {host_id}"))?;
+    sqlx::query(
+        "INSERT INTO open_tier_hosts (host_id, tier, findings)
+         SELECT host_id, tier, COUNT(*) FROM finding_history
+         WHERE host_id = $1 AND fixed_at IS NULL GROUP BY host_id, tier",
+    )
+    .bind(host_id)
+    .execute(&mut *tx)
+    .await
+    .with_context(|| format!("counting the open findings of host {host_id} per tier"))?;
     Ok(())
 }
 

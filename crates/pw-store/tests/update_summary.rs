@@ -4,7 +4,8 @@
 //! version, an update losing its last host — `update_page` (read from `open_updates`) equals
 //! the updates grouped from the open findings themselves, and the hosts filtered as overdue
 //! (read from `host_findings.earliest_deadline`) are exactly those with an open finding past
-//! the instant.
+//! the instant, and the /metrics tier gauges (`open_tier_hosts`, migration 0036) equal the open
+//! findings counted per tier.
 
 use std::collections::BTreeSet;
 
@@ -102,6 +103,27 @@ async fn grouped_from_history(store: &Store) -> Vec<UpdateRow> {
         .collect()
 }
 
+/// The open findings per tier and how many are overdue at `instant`, from the findings.
+async fn tiers_from_history(store: &Store, instant: &str) -> [(u64, u64); 5] {
+    let rows = sqlx::query(
+        "SELECT tier, COUNT(*) AS open,
+                SUM(CASE WHEN deadline < $1 THEN 1 ELSE 0 END) AS overdue
+         FROM finding_history WHERE fixed_at IS NULL GROUP BY tier",
+    )
+    .bind(instant)
+    .fetch_all(store.pool())
+    .await
+    .unwrap();
+    let mut counts = [(0, 0); 5];
+    for r in &rows {
+        counts[r.get::<i64, _>("tier") as usize] = (
+            r.get::<i64, _>("open") as u64,
+            r.get::<Option<i64>, _>("overdue").unwrap_or(0) as u64,
+        );
+    }
+    counts
+}
+
 /// Hosts with an open finding whose deadline is before `instant`, from the findings.
 async fn overdue_from_history(store: &Store, instant: &str) -> BTreeSet<String> {
     sqlx::query_scalar(
@@ -163,6 +185,14 @@ async fn the_summaries_follow_every_computation(backend: Backend) {
         let expected = grouped_from_history(&store).await;
         assert_eq!(page.updates, expected, "round {round} ({host})");
         assert_eq!(page.total, expected.len() as u64);
+        let gauges = store
+            .open_tier_counts(at("2026-03-01T00:00:00Z"))
+            .await
+            .unwrap();
+        assert_eq!(
+            gauges,
+            tiers_from_history(&store, "2026-03-01T00:00:00Z").await
+        );
         for instant in ["2026-02-15T00:00:00Z", "2026-03-15T00:00:00Z"] {
             let filter = HostFilter {
                 overdue_at: Some(at(instant)),
