@@ -85,7 +85,27 @@ pub async fn send_json<T: serde::de::DeserializeOwned>(
         let message = serde_json::from_slice::<pw_protocol::ErrorBody>(&body)
             .map(|e| format!("{} ({})", e.error.message, e.error.code))
             .unwrap_or_else(|_| String::from_utf8_lossy(&body).into_owned());
-        anyhow::bail!("the controller answered {status}: {message}");
+        return Err(Refused { status, message }.into());
     }
     serde_json::from_slice(&body).context("the controller's answer is not the expected JSON")
 }
+
+/// An error answer of the controller (the error of [`send_json`], for callers that act on
+/// its status).
+#[derive(Debug)]
+pub struct Refused {
+    pub status: reqwest::StatusCode,
+    pub message: String,
+}
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the controller answered {}: {}",
+            self.status, self.message
+        )
+    }
+}
+
+impl std::error::Error for Refused {}

@@ -9,6 +9,7 @@ mod downgrade;
 mod evidence;
 pub mod guard;
 mod identity;
+mod inventory;
 mod journal;
 mod late;
 mod protect;
@@ -17,12 +18,13 @@ pub mod restart;
 mod runner;
 mod unprotect;
 
-pub use client::{enrollment_client, mtls_client, mtls_config, send_json};
+pub use client::{Refused, enrollment_client, mtls_client, mtls_config, send_json};
 pub use evidence::collect_evidence;
 pub use identity::{
     Identity, enroll_in_memory, enroll_this_host, load_identity, remove_identity, save_identity,
     stored_servers,
 };
+pub use inventory::{Acknowledged, InventoryForm, send_inventory};
 pub use journal::{GuardStep, Journal, JournalAppender, JournalEntry, LogMarkSeen};
 pub use report::{collect_inventory, hostname};
 pub use runner::{AgentSettings, Secret, run};

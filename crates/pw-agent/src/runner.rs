@@ -11,7 +11,7 @@ use anyhow::Context;
 use jiff::Timestamp;
 use pw_protocol::{
     ChangeOutcome, ChangeReport, Command, CommandBatch, CommandEnvelope, CommandResult,
-    CommandStatus, Heartbeat, HeartbeatAck, InventoryAck, PROTOCOL_VERSION,
+    CommandStatus, Heartbeat, HeartbeatAck, PROTOCOL_VERSION,
 };
 use tokio::sync::watch;
 
@@ -82,6 +82,7 @@ pub async fn run(
         labels: settings.labels.clone(),
         changelog_cache: settings.data_dir.join("changelog-cache"),
         reboot_command: settings.reboot_command.clone(),
+        acknowledged: Default::default(),
     };
     agent.finish_interrupted(&mut journal).await?;
     let mut backoff = Duration::from_secs(1);
@@ -216,6 +217,9 @@ struct Agent {
     /// Where candidate changelogs' CVEs are cached (`<data dir>/changelog-cache`).
     changelog_cache: PathBuf,
     reboot_command: Vec<String>,
+    /// The inventory content the controller acknowledged last (in memory: after a restart the
+    /// first report is full).
+    acknowledged: std::sync::Arc<crate::inventory::Acknowledged>,
 }
 
 impl Agent {
@@ -256,22 +260,21 @@ impl Agent {
         .context("heartbeat")
     }
 
-    /// Reports the inventory; true when candidate changelogs are left for another report.
-    /// Collects and sends one inventory report (a task of its own); returns whether candidate
+    /// Collects and sends one inventory report (a task of its own): changes against the last
+    /// acknowledged content, or the full report (`inventory.rs`). Returns whether candidate
     /// changelogs remain to be read.
     fn inventory(&self) -> impl std::future::Future<Output = anyhow::Result<bool>> + use<> {
         let labels = self.labels.clone();
         let cache = self.changelog_cache.clone();
-        let request = self.http.post(self.url("/api/v1/agent/inventory"));
+        let (http, server) = (self.http.clone(), self.server().to_owned());
+        let acknowledged = self.acknowledged.clone();
         async move {
             let (report, more) =
                 tokio::task::spawn_blocking(move || report::collect_inventory(labels, &cache))
                     .await
                     .context("collecting the inventory panicked")??;
-            let ack: InventoryAck = client::send_json(request.json(&report))
-                .await
-                .context("inventory report")?;
-            tracing::info!(packages = ack.packages, pending = ?report.pending_updates.as_ref().map(Vec::len), "inventory reported");
+            let (ack, form) = acknowledged.send(&http, &server, &report).await?;
+            tracing::info!(packages = ack.packages, form = ?form, pending = ?report.pending_updates.as_ref().map(Vec::len), "inventory reported");
             Ok(more)
         }
     }

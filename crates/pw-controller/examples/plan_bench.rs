@@ -18,7 +18,9 @@ use jiff::Timestamp;
 use pw_controller::{Controller, NoObserver, SystemClock, plans};
 use pw_model::{Finding, Tier};
 use pw_protocol::{CreatePlan, UpdateKind, UpdateSelector};
-use pw_store::{DatabaseUrl, FindingsSnapshot, InventoryRow, NewHost, PendingRow, Store};
+use pw_store::{
+    DatabaseUrl, FindingsSnapshot, InventoryFacts, InventoryRow, NewHost, PendingRow, Store,
+};
 
 const FLEET: &str = r#"
 [rollout]
@@ -54,12 +56,15 @@ fn finding(binary: &str, index: usize, now: Timestamp) -> Finding {
 
 async fn setup(store: &Store, hosts: usize, now: Timestamp) -> anyhow::Result<()> {
     store.apply_fleet(FLEET, "bench", None, &[], now).await?;
-    let packages: Vec<serde_json::Value> = (0..60)
-        .map(
-            |p| serde_json::json!({"name": format!("pkg{p}"), "version": "1.0-1", "arch": "amd64"}),
-        )
+    let packages: Vec<pw_model::InstalledPackage> = (0..60)
+        .map(|p| pw_model::InstalledPackage {
+            name: format!("pkg{p}"),
+            version: "1.0-1".into(),
+            arch: "amd64".into(),
+            source: None,
+            source_version: None,
+        })
         .collect();
-    let packages = serde_json::to_string(&packages)?;
     let offer = |package: &str, suite: &str| PendingRow {
         package: package.into(),
         arch: "amd64".into(),
@@ -96,17 +101,18 @@ async fn setup(store: &Store, hosts: usize, now: Timestamp) -> anyhow::Result<()
             .await?
             .map_err(|p| anyhow::anyhow!("{p:?}"))?;
         let inventory = InventoryRow {
-            collected_at: now,
-            os: "debian:12".into(),
+            facts: InventoryFacts {
+                collected_at: now,
+                os: "debian:12".into(),
+                reboot_required: false,
+                reboot_required_by: "[]".into(),
+                restart: None,
+            },
             packages: packages.clone(),
-            package_count: 60,
-            reboot_required: false,
-            reboot_required_by: "[]".into(),
             backport_history: None,
-            restart: None,
         };
         store
-            .store_inventory(&id, &name, &inventory, Some(&pending))
+            .store_inventory(&id, &name, inventory, Some(&pending))
             .await?;
         let snapshot = FindingsSnapshot {
             host_id: &id,

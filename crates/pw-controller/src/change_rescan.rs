@@ -42,8 +42,7 @@ pub async fn host_rescan(
     let unreadable = |what: &str, e: serde_json::Error| {
         anyhow::anyhow!("host {host_id}: the stored {what} does not read: {e}")
     };
-    let installed: Vec<InstalledPackage> =
-        serde_json::from_str(&inventory.packages).map_err(|e| unreadable("inventory", e))?;
+    let installed: Vec<InstalledPackage> = inventory.packages;
     let found: Vec<Finding> =
         serde_json::from_str(&findings.findings).map_err(|e| unreadable("findings", e))?;
     let first_seen: BTreeMap<(String, String), jiff::Timestamp> = store
@@ -68,7 +67,7 @@ pub async fn host_rescan(
         .collect();
     Ok(Some(HostRescan {
         scanned_at: findings.computed_at,
-        inventory_at: inventory.collected_at,
+        inventory_at: inventory.facts.collected_at,
         installed: packages
             .iter()
             .map(|name| {

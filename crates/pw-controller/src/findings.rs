@@ -3,7 +3,7 @@
 //! import (`patchwarden feeds import|sync` while the controller runs). A use-case of the
 //! controller: the scan queue's workers, a fleet apply's re-ranking and the API call it.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -78,20 +78,17 @@ pub struct HostEvidence {
 }
 
 impl HostEvidence {
-    /// The evidence as stored with the inventory: the history JSON (`None`: not collected) and
+    /// The evidence as stored with the inventory: the history (`None`: not collected) and
     /// the pending rows (`None`: not reported).
     pub fn from_stored(
-        history_json: Option<&str>,
+        history: Option<pw_protocol::BackportHistory>,
         pending: Option<&[PendingRow]>,
     ) -> anyhow::Result<HostEvidence> {
-        let history = match history_json {
-            Some(text) => serde_json::from_str::<BTreeMap<String, Vec<String>>>(text)
-                .context("stored backport history unreadable")?
-                .into_iter()
-                .map(|(binary, cves)| (binary, cves.into_iter().collect()))
-                .collect(),
-            None => HashMap::new(),
-        };
+        let history = history
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(binary, cves)| (binary, cves.into_iter().collect()))
+            .collect();
         let upgrades = pending
             .unwrap_or_default()
             .iter()
@@ -270,11 +267,9 @@ pub async fn scan_stored(
         return Ok(None);
     };
     let pending = store.pending_updates(host_id).await?;
-    let os = OsRelease::parse(&inventory.os)?;
-    let evidence =
-        HostEvidence::from_stored(inventory.backport_history.as_deref(), pending.as_deref())?;
-    let packages: Vec<InstalledPackage> =
-        serde_json::from_str(&inventory.packages).context("stored inventory unreadable")?;
+    let os = OsRelease::parse(&inventory.facts.os)?;
+    let evidence = HostEvidence::from_stored(inventory.backport_history, pending.as_deref())?;
+    let packages: Vec<InstalledPackage> = inventory.packages;
     compute_and_store(
         cache,
         store,
@@ -282,7 +277,7 @@ pub async fn scan_stored(
         &os,
         packages,
         evidence,
-        inventory.collected_at,
+        inventory.facts.collected_at,
         now,
     )
     .await

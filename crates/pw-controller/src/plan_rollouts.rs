@@ -86,9 +86,7 @@ pub async fn create(
     let mut enrolled = Vec::new();
     for host in state.store.hosts().await? {
         let packages = match state.store.inventory(&host.id).await? {
-            Some(inventory) => Some(serde_json::from_str(&inventory.packages).map_err(|e| {
-                anyhow::anyhow!("host {}: stored inventory is not valid: {e}", host.id)
-            })?),
+            Some(inventory) => Some(inventory.packages),
             None => None,
         };
         enrolled.push(Enrolled { host, packages });

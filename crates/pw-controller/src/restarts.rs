@@ -102,7 +102,7 @@ pub(crate) async fn seen_event(
         .store
         .inventory(&change.host.0)
         .await?
-        .and_then(|i| i.restart)
+        .and_then(|i| i.facts.restart)
     else {
         return Ok(None);
     };

@@ -10,7 +10,7 @@ mod common;
 use common::{Harness, apply_failed};
 use pw_controller::{Refusal, plans, rollout_ops};
 use pw_protocol::{ApprovePlan, CreatePlan, SubmitPlan, UpdateKind, UpdateSelector};
-use pw_store::{CommandState, InventoryRow, PendingRow};
+use pw_store::{CommandState, InventoryFacts, InventoryRow, PendingRow};
 
 /// Group `web`: a nightly 01:00–02:00 UTC window; canary of one host, then one host at a time.
 const FLEET: &str = r#"
@@ -34,14 +34,21 @@ const BLACKOUT: &str = r#"blackouts = [{ name = "freeze", start = "2026-12-04T00
 /// The host's agent reported pw-demo 1.0-1 installed and 1.0-2 offered from the security suite.
 async fn report_offer(h: &Harness, id: &str, name: &str) {
     let inventory = InventoryRow {
-        collected_at: h.controller.now(),
-        os: "debian:12".into(),
-        packages: r#"[{"name":"pw-demo","version":"1.0-1","arch":"all"}]"#.into(),
-        package_count: 1,
-        reboot_required: false,
-        reboot_required_by: "[]".into(),
+        facts: InventoryFacts {
+            collected_at: h.controller.now(),
+            os: "debian:12".into(),
+            reboot_required: false,
+            reboot_required_by: "[]".into(),
+            restart: None,
+        },
+        packages: vec![pw_model::InstalledPackage {
+            name: "pw-demo".into(),
+            version: "1.0-1".into(),
+            arch: "all".into(),
+            source: None,
+            source_version: None,
+        }],
         backport_history: None,
-        restart: None,
     };
     let offer = PendingRow {
         package: "pw-demo".into(),
@@ -53,7 +60,7 @@ async fn report_offer(h: &Harness, id: &str, name: &str) {
         cves: None,
     };
     h.store()
-        .store_inventory(id, name, &inventory, Some(&[offer]))
+        .store_inventory(id, name, inventory, Some(&[offer]))
         .await
         .unwrap();
 }

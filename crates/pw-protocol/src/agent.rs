@@ -64,7 +64,8 @@ pub struct HeartbeatAck {
     pub next_heartbeat_secs: u64,
 }
 
-/// `POST /api/v1/agent/inventory` (mTLS): the full picture of the host, replacing the last one.
+/// `POST /api/v1/agent/inventory` (mTLS): the full picture of the host, replacing the last one
+/// (an agent that holds an acknowledged digest may send an [`crate::InventoryDelta`] instead).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct InventoryReport {
     pub protocol_version: u32,
@@ -114,11 +115,21 @@ pub struct PendingUpdate {
     pub cves: Option<Vec<String>>,
 }
 
-/// The controller's answer to an accepted inventory report.
+/// The controller's answer to an inventory report, full or delta.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct InventoryAck {
     pub host_id: String,
+    /// Packages in the stored inventory (0 when `full_inventory_needed`).
     pub packages: usize,
+    /// The digest of the stored content ([`crate::InventoryContent::digest`]): the base the
+    /// agent may send its next [`crate::InventoryDelta`] against. Absent from older controllers
+    /// (the agent keeps sending full reports) and when `full_inventory_needed`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+    /// A delta that could not be applied (the stored content is not its base, or the result's
+    /// digest differs): nothing was stored; send a full [`InventoryReport`].
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub full_inventory_needed: bool,
 }
 
 /// `GET /api/v1/agent/commands?wait=SECS` (mTLS): commands not yet finished, oldest first. An

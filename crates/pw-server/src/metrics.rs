@@ -104,6 +104,7 @@ pub struct Metrics {
     inventory_reports: Counter,
     command_results: Family<OutcomeLabels, Counter>,
     inventory_unchanged: Counter,
+    inventory_deltas: Family<OutcomeLabels, Counter>,
     scans_pending: Gauge,
     findings_at: Mutex<Option<std::time::Instant>>,
     scans: Family<OutcomeLabels, Counter>,
@@ -254,6 +255,12 @@ impl Metrics {
             "Inventory reports equal to the stored one (not stored again, not scanned)",
             inventory_unchanged.clone(),
         );
+        let inventory_deltas = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "agent_inventory_deltas",
+            "Inventory delta reports by outcome (applied, full_inventory_needed)",
+            inventory_deltas.clone(),
+        );
         let scans_pending = Gauge::default();
         registry.register(
             "findings_scans_pending",
@@ -287,6 +294,7 @@ impl Metrics {
             heartbeats,
             inventory_reports,
             inventory_unchanged,
+            inventory_deltas,
             scans_pending,
             findings_at: Mutex::new(None),
             command_results,
@@ -362,6 +370,15 @@ impl Metrics {
         if !changed {
             self.inventory_unchanged.inc();
         }
+    }
+
+    /// A delta report: `applied` (stored or unchanged) or `full_inventory_needed`.
+    pub fn inventory_delta(&self, outcome: &str) {
+        self.inventory_deltas
+            .get_or_create(&OutcomeLabels {
+                outcome: outcome.to_owned(),
+            })
+            .inc();
     }
 
     pub fn command_result(&self, command_id: &str, status: &str) {

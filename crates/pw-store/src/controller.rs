@@ -52,20 +52,24 @@ pub struct HostRow {
     pub labels: std::collections::BTreeMap<String, String>,
 }
 
-/// The last inventory of a host.
+/// The last inventory of a host: its facts and its content (pw-protocol's
+/// `InventoryContent`: one package per name × architecture, in key order).
 #[derive(Debug, Clone, PartialEq)]
 pub struct InventoryRow {
+    pub facts: InventoryFacts,
+    pub packages: Vec<pw_model::InstalledPackage>,
+    /// The installed changelogs' history; `None` when not collected (migration 0015).
+    pub backport_history: Option<pw_protocol::BackportHistory>,
+}
+
+/// What an inventory report says besides its content (sent whole in full and delta reports).
+#[derive(Debug, Clone, PartialEq)]
+pub struct InventoryFacts {
     pub collected_at: Timestamp,
     pub os: String,
-    /// JSON list of `pw_model::InstalledPackage`.
-    pub packages: String,
-    pub package_count: usize,
     pub reboot_required: bool,
     /// JSON list of package names.
     pub reboot_required_by: String,
-    /// JSON object {binary: [CVE id, …]} of the installed changelogs' history; `None` when not
-    /// collected (migration 0015).
-    pub backport_history: Option<String>,
     /// JSON of `pw_protocol::RestartStatus`; `None` when the agent did not report it
     /// (migration 0011).
     pub restart: Option<String>,
@@ -375,26 +379,37 @@ impl Store {
         row.as_ref().map(host_row).transpose()
     }
 
-    /// The host's last inventory, if any.
+    /// The host's last inventory, if any (its package list decompressed and parsed).
     pub async fn inventory(&self, host_id: &str) -> anyhow::Result<Option<InventoryRow>> {
-        let row = sqlx::query("SELECT * FROM inventories WHERE host_id = $1")
-            .bind(host_id)
-            .fetch_optional(self.pool())
-            .await
-            .with_context(|| format!("reading the inventory of host {host_id}"))?;
-        row.map(|r| {
-            Ok(InventoryRow {
+        let row = sqlx::query(
+            "SELECT collected_at, os, packages, reboot_required, reboot_required_by, restart,
+                    backport_history
+               FROM inventories WHERE host_id = $1",
+        )
+        .bind(host_id)
+        .fetch_optional(self.pool())
+        .await
+        .with_context(|| format!("reading the inventory of host {host_id}"))?;
+        let Some(r) = row else {
+            return Ok(None);
+        };
+        let blob: Vec<u8> = r.try_get("packages")?;
+        let history: Option<String> = r.try_get("backport_history")?;
+        let (packages, backport_history) =
+            crate::inventory_codec::decode(&blob, history.as_deref())
+                .with_context(|| format!("the inventory of host {host_id}"))?
+                .into_parts();
+        Ok(Some(InventoryRow {
+            facts: InventoryFacts {
                 collected_at: parse_time(&r.try_get::<String, _>("collected_at")?)?,
                 os: r.try_get("os")?,
-                packages: r.try_get("packages")?,
-                package_count: r.try_get::<i64, _>("package_count")? as usize,
                 reboot_required: crate::flag(&r, "reboot_required")?,
                 reboot_required_by: r.try_get("reboot_required_by")?,
-                backport_history: r.try_get("backport_history")?,
                 restart: r.try_get("restart")?,
-            })
-        })
-        .transpose()
+            },
+            packages,
+            backport_history,
+        }))
     }
 
     /// Every host's pending updates by host id; hosts whose agent did not report them (or

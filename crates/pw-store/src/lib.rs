@@ -22,6 +22,7 @@ mod findings_packed;
 mod findings_write;
 mod fleet;
 mod inventories;
+mod inventory_codec;
 mod lease;
 mod notices;
 mod notifications;
@@ -53,8 +54,8 @@ pub use console::{
     UpdateRow,
 };
 pub use controller::{
-    CommandRow, CommandState, FindingsRow, FinishOutcome, HostRow, InventoryRow, NewHost,
-    PendingRow, TokenProblem,
+    CommandRow, CommandState, FindingsRow, FinishOutcome, HostRow, InventoryFacts, InventoryRow,
+    NewHost, PendingRow, TokenProblem,
 };
 pub use db::{Backend, DatabaseUrl};
 pub use evidence::{EvidenceRow, NewEvidence};
@@ -64,7 +65,7 @@ pub use findings::{
     OpenFinding, Recorded,
 };
 pub use fleet::{FleetRefusal, StoredFleet};
-pub use inventories::InventoryStored;
+pub use inventories::{ContentChange, InventoryStored, StoredInventory};
 pub use lease::SchedulerLease;
 pub use notices::{DeadlineDue, DeadlineNotice, SilentHost};
 pub use notifications::{ChannelSecret, NewNotification, OutboxCounts, OutboxRow};
@@ -158,11 +159,20 @@ impl Store {
         findings_packed::pack_legacy(&pool)
             .await
             .with_context(|| format!("migrating the database {url}"))?;
-        Ok(Store {
+        let store = Store {
             pool,
             backend,
             url: url.clone(),
-        })
+        };
+        // Migration 0034's data step: rows from before it get the compact form.
+        let converted = store.convert_legacy_inventories().await?;
+        if converted > 0 {
+            tracing::info!(
+                inventories = converted,
+                "inventories converted to the compact form"
+            );
+        }
+        Ok(store)
     }
 
     /// Which database this store talks to.

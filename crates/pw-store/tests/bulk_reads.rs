@@ -35,13 +35,13 @@ async fn all_pending_updates_groups_rows_by_host_and_leaves_out_hosts_that_did_n
     let map = store.all_pending_updates().await.unwrap();
     assert!(map.is_empty(), "no inventory yet: {map:?}");
     store
-        .store_inventory("h1", "web-1", &inventory(), None)
+        .store_inventory("h1", "web-1", inventory(), None)
         .await
         .unwrap();
     assert!(store.all_pending_updates().await.unwrap().is_empty());
     let offers = [offer("zlib1g", "1.0-3"), offer("libssl3", "1.0-2")];
     store
-        .store_inventory("h1", "web-1", &inventory(), Some(&offers))
+        .store_inventory("h1", "web-1", inventory(), Some(&offers))
         .await
         .unwrap();
     let map = store.all_pending_updates().await.unwrap();
@@ -52,7 +52,7 @@ async fn all_pending_updates_groups_rows_by_host_and_leaves_out_hosts_that_did_n
         store.pending_updates("h1").await.unwrap().unwrap()
     );
     store
-        .store_inventory("h1", "web-1", &inventory(), Some(&[]))
+        .store_inventory("h1", "web-1", inventory(), Some(&[]))
         .await
         .unwrap();
     assert_eq!(store.all_pending_updates().await.unwrap()["h1"], []);

@@ -48,7 +48,7 @@ async fn findings(
 ) {
     let inventory = common::inventory("2026-01-02T00:00:00Z");
     store
-        .store_inventory(host, hostname, &inventory, None)
+        .store_inventory(host, hostname, inventory, None)
         .await
         .unwrap();
     let snapshot = FindingsSnapshot {

@@ -17,7 +17,7 @@ use pw_store::BackportedFinding;
 async fn report_inventory(store: &Store, collected_at: &str) {
     let inventory = common::inventory(collected_at);
     store
-        .store_inventory("h1", "web-1", &inventory, None)
+        .store_inventory("h1", "web-1", inventory, None)
         .await
         .unwrap();
 }

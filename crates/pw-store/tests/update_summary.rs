@@ -163,7 +163,7 @@ async fn the_summaries_follow_every_computation(backend: Backend) {
             at("2026-01-01T00:00:00Z") + jiff::SignedDuration::from_hours(i64::from(round));
         let inventory = common::inventory(&collected.to_string());
         store
-            .store_inventory(host, host, &inventory, None)
+            .store_inventory(host, host, inventory, None)
             .await
             .unwrap();
         let snapshot = FindingsSnapshot {

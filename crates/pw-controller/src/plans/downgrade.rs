@@ -98,8 +98,7 @@ pub async fn plan_host(
             host.id
         )));
     };
-    let packages: Vec<InstalledPackage> = serde_json::from_str(&inventory.packages)
-        .map_err(|e| anyhow::anyhow!("host {}: stored inventory is not valid: {e}", host.id))?;
+    let packages: Vec<InstalledPackage> = inventory.packages;
     let scheme = os.scheme();
     let mut targets = Vec::new();
     for (package, version) in downgrade {

@@ -56,9 +56,7 @@ pub async fn staleness(controller: &Controller, source: &Source) -> Result<Vec<S
         if source.request.updates.is_downgrade() {
             // A downgrade is planned on the installed versions, not on offers.
             let packages = match store.inventory(host_id).await? {
-                Some(row) => serde_json::from_str(&row.packages).map_err(|e| {
-                    anyhow::anyhow!("host {host_id}: stored inventory is not valid: {e}")
-                })?,
+                Some(row) => row.packages,
                 None => Vec::new(),
             };
             out.extend(super::downgrade::drift(hostname, &basis, &packages));

@@ -1,5 +1,5 @@
 //! Agent endpoints: enrollment (TLS + token) and, with a client certificate, heartbeat,
-//! inventory, command long-poll and command results.
+//! command long-poll and command results (inventory reports: `inventory.rs`).
 
 use std::time::Duration;
 
@@ -7,12 +7,11 @@ use axum::Json;
 use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::request::Parts;
 use jiff::Timestamp;
-use pw_model::OsRelease;
 use pw_protocol::{
     CommandBatch, CommandEnvelope, CommandResult, EnrollRequest, EnrollResponse, Heartbeat,
-    HeartbeatAck, InventoryAck, InventoryReport, PROTOCOL_VERSION,
+    HeartbeatAck, PROTOCOL_VERSION,
 };
-use pw_store::{FinishOutcome, InventoryRow, NewHost, PendingRow, TokenProblem};
+use pw_store::{FinishOutcome, NewHost, TokenProblem};
 
 use crate::ca::token_sha256;
 use crate::error::{ApiError, ApiJson};
@@ -114,74 +113,6 @@ pub async fn heartbeat(
         server_time: now,
         next_heartbeat_secs: HEARTBEAT_SECS,
     }))
-}
-
-pub async fn inventory(
-    State(state): State<AppState>,
-    AgentHost(host_id): AgentHost,
-    ApiJson(report): ApiJson<InventoryReport>,
-) -> Result<Json<InventoryAck>, ApiError> {
-    check_protocol(report.protocol_version)?;
-    let hostname = checked_hostname(&report.hostname)?.to_owned();
-    let os = OsRelease::parse(&report.os).map_err(|e| ApiError::InvalidBody(e.to_string()))?;
-    if let Some(labels) = &report.labels {
-        pw_model::check_labels(labels).map_err(|e| ApiError::InvalidLabel(e.to_string()))?;
-    }
-    if let Some(restart) = &report.restart {
-        pw_rollout::Aftercare::try_from(restart)
-            .map_err(|e| ApiError::InvalidBody(format!("restart.{e}")))?;
-    }
-    let pending: Option<Vec<PendingRow>> = report
-        .pending_updates
-        .as_ref()
-        .map(|updates| {
-            updates
-                .iter()
-                .map(pw_store::PendingRow::from_update)
-                .collect()
-        })
-        .transpose()?;
-    let backport_history = report
-        .backport_history
-        .as_ref()
-        .map(serde_json::to_string)
-        .transpose()
-        .map_err(anyhow::Error::from)?;
-    let row = InventoryRow {
-        collected_at: report.collected_at,
-        os: os.to_string(),
-        packages: serde_json::to_string(&report.packages).map_err(anyhow::Error::from)?,
-        package_count: report.packages.len(),
-        reboot_required: report.reboot_required,
-        reboot_required_by: serde_json::to_string(&report.reboot_required_by)
-            .map_err(anyhow::Error::from)?,
-        backport_history,
-        restart: report
-            .restart
-            .as_ref()
-            .map(serde_json::to_string)
-            .transpose()
-            .map_err(anyhow::Error::from)?,
-    };
-    // Labels first: the scan started below resolves the host's group from them.
-    if let Some(labels) = &report.labels {
-        state.store.set_host_labels(&host_id, labels).await?;
-    }
-    let stored = state
-        .store
-        .store_inventory(&host_id, &hostname, &row, pending.as_deref())
-        .await?;
-    let changed = stored == pw_store::InventoryStored::Changed;
-    state
-        .metrics
-        .inventory_report(&host_id, report.packages.len(), changed);
-    let packages = report.packages.len();
-    // The scan runs in the background (`scan_queue.rs`): the agent does not wait for it, and
-    // an unchanged inventory needs none.
-    if changed {
-        state.scans.push(&host_id);
-    }
-    Ok(Json(InventoryAck { host_id, packages }))
 }
 
 #[derive(serde::Deserialize)]
@@ -346,11 +277,11 @@ fn recorded(
 }
 
 /// A reported host name, checked like every host name (`pw_model::check_hostname`), trimmed.
-fn checked_hostname(text: &str) -> Result<&str, ApiError> {
+pub(super) fn checked_hostname(text: &str) -> Result<&str, ApiError> {
     pw_model::check_hostname(text).map_err(|e| ApiError::InvalidBody(format!("hostname: {e}")))
 }
 
-fn check_protocol(version: u32) -> Result<(), ApiError> {
+pub(super) fn check_protocol(version: u32) -> Result<(), ApiError> {
     if version == PROTOCOL_VERSION {
         Ok(())
     } else {

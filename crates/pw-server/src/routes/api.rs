@@ -37,7 +37,11 @@ pub async fn host_detail(state: &AppState, id: &str) -> Result<HostDetail, ApiEr
         .find(|h| h.id == id)
         .ok_or_else(|| ApiError::HostNotFound(id.to_owned()))?;
     // What the host still needs after its changes, from its agent's last report.
-    let stored = state.store.inventory(id).await?.and_then(|i| i.restart);
+    let stored = state
+        .store
+        .inventory(id)
+        .await?
+        .and_then(|i| i.facts.restart);
     let restart = match stored.as_deref().map(serde_json::from_str::<RestartStatus>) {
         Some(Ok(facts)) => Some(HostRestart {
             state: facts.state(),

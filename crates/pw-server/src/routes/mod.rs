@@ -7,6 +7,7 @@ mod change_reports;
 pub mod console;
 mod evidence;
 mod fleet;
+mod inventory;
 mod login;
 mod notifications;
 mod operators;
@@ -110,6 +111,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("post", "/api/v1/enroll"),
     ("post", "/api/v1/agent/heartbeat"),
     ("post", "/api/v1/agent/inventory"),
+    ("post", "/api/v1/agent/inventory/delta"),
     ("get", "/api/v1/agent/commands"),
     ("post", "/api/v1/agent/commands/{id}/result"),
 ];
@@ -242,7 +244,8 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/plans/{id}/refresh", post(plans::refresh))
         .route("/api/v1/enroll", post(agent::enroll))
         .route("/api/v1/agent/heartbeat", post(agent::heartbeat))
-        .route("/api/v1/agent/inventory", post(agent::inventory))
+        .route("/api/v1/agent/inventory", post(inventory::full))
+        .route("/api/v1/agent/inventory/delta", post(inventory::delta))
         .route("/api/v1/agent/commands", get(agent::commands))
         .route("/api/v1/agent/commands/{id}/result", post(agent::result))
         // Inner: the body cap of the route, applied after authentication (below).
@@ -313,7 +316,7 @@ pub fn body_limit(method: &Method, route: &str) -> usize {
         "/api/v1/enroll" => 64 * KIB,
         "/api/v1/agent/heartbeat" => 16 * KIB,
         // Every installed package and pending update of a large host (~3,000 packages ≈ 1 MB).
-        "/api/v1/agent/inventory" => 16 * MIB,
+        "/api/v1/agent/inventory" | "/api/v1/agent/inventory/delta" => 16 * MIB,
         // A change report or collected evidence (apt simulation, dpkg --verify, units).
         "/api/v1/agent/commands/{id}/result" => 8 * MIB,
         "/login"

@@ -6,7 +6,7 @@
 #![allow(dead_code, unused_macros)]
 
 use jiff::Timestamp;
-use pw_store::{Backend, DatabaseUrl, InventoryRow, NewHost, Store};
+use pw_store::{Backend, DatabaseUrl, InventoryFacts, InventoryRow, NewHost, Store};
 
 /// Runs each named `async fn NAME(backend: Backend)` as two tests, `sqlite::NAME` and
 /// `postgres::NAME`.
@@ -38,14 +38,15 @@ pub fn at(text: &str) -> Timestamp {
 /// An empty Debian 12 inventory collected at `collected_at`.
 pub fn inventory(collected_at: &str) -> InventoryRow {
     InventoryRow {
-        collected_at: at(collected_at),
-        os: "debian:12".into(),
-        packages: "[]".into(),
-        package_count: 0,
-        reboot_required: false,
-        reboot_required_by: "[]".into(),
+        facts: InventoryFacts {
+            collected_at: at(collected_at),
+            os: "debian:12".into(),
+            reboot_required: false,
+            reboot_required_by: "[]".into(),
+            restart: None,
+        },
+        packages: Vec::new(),
         backport_history: None,
-        restart: None,
     }
 }
 

@@ -335,11 +335,9 @@ pub async fn detail(
                 .collect(),
         }
     });
-    let inventory = state.store.inventory(&id).await?;
-    let packages = match &inventory {
-        Some(inv) => serde_json::from_str(&inv.packages)
-            .map_err(|e| anyhow::anyhow!("stored inventory of host {id} is unreadable: {e}"))?,
-        None => Vec::new(),
+    let (packages, collected_at) = match state.store.inventory(&id).await? {
+        Some(inv) => (inv.packages, Some(inv.facts.collected_at)),
+        None => (Vec::new(), None),
     };
     let group = match (
         pw_controller::fleet::current_document(&state.store).await?,
@@ -363,7 +361,7 @@ pub async fn detail(
         findings,
         pending,
         packages,
-        collected_at: inventory.map(|i| i.collected_at),
+        collected_at,
         history,
     };
     render(&c, &page)

@@ -1,0 +1,310 @@
+//! Inventory deltas (issue 15, docs/agent.md "Inventory deltas"): what an inventory's content
+//! is (one package per name × architecture, and the installed changelogs' CVE history), its
+//! canonical bytes and its digest — **the one place digests are computed**, on the agent, on
+//! the controller and in the load generator — and the delta between two contents.
+//!
+//! An agent that holds the content the controller acknowledged (the digest the controller
+//! answered) sends an [`InventoryDelta`] against it: the packages added or changed, the keys
+//! removed, the changed history entries, with the base's digest and the result's. The controller
+//! applies it to its stored content only when its stored digest is the base and the result's
+//! digest checks out; otherwise it answers [`InventoryAck::full_inventory_needed`] and the agent
+//! sends a full [`InventoryReport`]. The stored content is the truth.
+
+use std::collections::BTreeMap;
+
+use jiff::Timestamp;
+use pw_model::InstalledPackage;
+use sha2::{Digest as _, Sha256};
+
+use crate::{InventoryAck, InventoryReport, PendingUpdate, RestartStatus};
+
+/// The installed changelogs' history: binary package → the CVE ids its installed version's
+/// history names.
+pub type BackportHistory = BTreeMap<String, Vec<String>>;
+
+/// What identifies one installed package on a host (multiarch: `libc6` amd64 and i386 are two).
+#[derive(
+    Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+pub struct PackageKey {
+    pub name: String,
+    pub arch: String,
+}
+
+impl PackageKey {
+    pub fn of(package: &InstalledPackage) -> PackageKey {
+        PackageKey {
+            name: package.name.clone(),
+            arch: package.arch.clone(),
+        }
+    }
+}
+
+/// The content deltas and digests are about. A package list naming one key twice keeps the
+/// last entry (on both sides: the same rule builds every content).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct InventoryContent {
+    packages: BTreeMap<PackageKey, InstalledPackage>,
+    backport_history: Option<BackportHistory>,
+}
+
+/// A content in its canonical form: what the controller stores (compressed) and what the
+/// digest is taken over.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EncodedContent {
+    /// The packages as a JSON array of `[name, arch, version, source, source_version]`
+    /// (`null` for an absent source), in key order.
+    pub packages_json: Vec<u8>,
+    /// `sha256:` and 64 hex digits.
+    pub digest: String,
+    /// Distinct packages.
+    pub count: usize,
+}
+
+/// One package in the canonical form (borrowed for encoding, owned for decoding).
+type CanonicalRef<'a> = (&'a str, &'a str, &'a str, Option<&'a str>, Option<&'a str>);
+type Canonical = (String, String, String, Option<String>, Option<String>);
+
+impl InventoryContent {
+    pub fn new(
+        packages: Vec<InstalledPackage>,
+        backport_history: Option<BackportHistory>,
+    ) -> InventoryContent {
+        let packages = packages
+            .into_iter()
+            .map(|p| (PackageKey::of(&p), p))
+            .collect();
+        InventoryContent {
+            packages,
+            backport_history,
+        }
+    }
+
+    /// A report's content (its packages and history, cloned).
+    pub fn of_report(report: &InventoryReport) -> InventoryContent {
+        InventoryContent::new(report.packages.clone(), report.backport_history.clone())
+    }
+
+    /// Reads [`EncodedContent::packages_json`] back.
+    pub fn decode(
+        packages_json: &[u8],
+        backport_history: Option<BackportHistory>,
+    ) -> Result<InventoryContent, serde_json::Error> {
+        let rows: Vec<Canonical> = serde_json::from_slice(packages_json)?;
+        let packages = rows
+            .into_iter()
+            .map(
+                |(name, arch, version, source, source_version)| InstalledPackage {
+                    name,
+                    version,
+                    arch,
+                    source,
+                    source_version,
+                },
+            )
+            .collect();
+        Ok(InventoryContent::new(packages, backport_history))
+    }
+
+    /// The canonical bytes and the digest: the one digest function of the protocol.
+    pub fn encode(&self) -> EncodedContent {
+        let rows: Vec<CanonicalRef<'_>> = self
+            .packages
+            .values()
+            .map(|p| {
+                (
+                    p.name.as_str(),
+                    p.arch.as_str(),
+                    p.version.as_str(),
+                    p.source.as_deref(),
+                    p.source_version.as_deref(),
+                )
+            })
+            .collect();
+        let packages_json = serde_json::to_vec(&rows).expect("strings always serialize");
+        let history = serde_json::to_vec(&self.backport_history).expect("strings always serialize");
+        let mut hash = Sha256::new();
+        hash.update(b"patchwarden inventory 1\n");
+        hash.update(&packages_json);
+        hash.update(b"\n");
+        hash.update(&history);
+        EncodedContent {
+            digest: format!("sha256:{}", hex::encode(hash.finalize())),
+            count: rows.len(),
+            packages_json,
+        }
+    }
+
+    /// [`Self::encode`]'s digest.
+    pub fn digest(&self) -> String {
+        self.encode().digest
+    }
+
+    pub fn package_count(&self) -> usize {
+        self.packages.len()
+    }
+
+    pub fn packages(&self) -> impl Iterator<Item = &InstalledPackage> {
+        self.packages.values()
+    }
+
+    pub fn backport_history(&self) -> Option<&BackportHistory> {
+        self.backport_history.as_ref()
+    }
+
+    /// The packages in key order and the history.
+    pub fn into_parts(self) -> (Vec<InstalledPackage>, Option<BackportHistory>) {
+        (self.packages.into_values().collect(), self.backport_history)
+    }
+
+    /// What turns `self` into `new` ([`Self::apply`]).
+    pub fn delta_to(&self, new: &InventoryContent) -> ContentDelta {
+        let (changed, removed) = map_delta(&self.packages, &new.packages);
+        let backport_history = new.backport_history.as_ref().map(|history| {
+            let empty = BackportHistory::new();
+            let base = self.backport_history.as_ref().unwrap_or(&empty);
+            let (changed, removed) = map_delta(base, history);
+            HistoryDelta {
+                changed: changed
+                    .into_iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+                removed: removed.into_iter().cloned().collect(),
+            }
+        });
+        ContentDelta {
+            changed: changed.into_iter().map(|(_, p)| p.clone()).collect(),
+            removed: removed.into_iter().cloned().collect(),
+            backport_history,
+        }
+    }
+
+    /// Applies `delta`: removals first, then the added and changed packages; the history
+    /// follows the delta's (none in the delta: none in the result).
+    pub fn apply(&mut self, delta: &ContentDelta) {
+        for key in &delta.removed {
+            self.packages.remove(key);
+        }
+        for package in &delta.changed {
+            self.packages
+                .insert(PackageKey::of(package), package.clone());
+        }
+        self.backport_history = delta.backport_history.as_ref().map(|changes| {
+            let mut history = self.backport_history.take().unwrap_or_default();
+            for binary in &changes.removed {
+                history.remove(binary);
+            }
+            for (binary, cves) in &changes.changed {
+                history.insert(binary.clone(), cves.clone());
+            }
+            history
+        });
+    }
+}
+
+/// The entries of `new` not equal in `old`, and the keys of `old` not in `new`.
+fn map_delta<'a, K: Ord, V: PartialEq>(
+    old: &'a BTreeMap<K, V>,
+    new: &'a BTreeMap<K, V>,
+) -> (Vec<(&'a K, &'a V)>, Vec<&'a K>) {
+    let changed = new.iter().filter(|(k, v)| old.get(k) != Some(v)).collect();
+    let removed = old.keys().filter(|k| !new.contains_key(k)).collect();
+    (changed, removed)
+}
+
+/// The difference between two contents.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ContentDelta {
+    /// Packages added or changed (version, source) since the base: whole entries.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub changed: Vec<InstalledPackage>,
+    /// Packages no longer installed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub removed: Vec<PackageKey>,
+    /// `None` when the agent read no changelogs (the result has no history); otherwise the
+    /// history's changes against the base's (a base without history counts as empty).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backport_history: Option<HistoryDelta>,
+}
+
+impl ContentDelta {
+    /// Whether the packages are the base's (the history may still come or go).
+    pub fn packages_unchanged(&self) -> bool {
+        self.changed.is_empty() && self.removed.is_empty()
+    }
+}
+
+/// Changes to the changelog history: entries set (whole) and binaries dropped.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct HistoryDelta {
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub changed: BackportHistory,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub removed: Vec<String>,
+}
+
+/// `POST /api/v1/agent/inventory/delta` (mTLS): an [`InventoryReport`] whose packages and
+/// history are sent as changes against the content the controller acknowledged with
+/// `base_digest`. Everything else is sent whole, as in the full report, with the same meaning.
+/// The answer is an [`InventoryAck`]: `full_inventory_needed` when the controller's stored
+/// content is not the base or the result's digest is not `digest`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct InventoryDelta {
+    pub protocol_version: u32,
+    pub hostname: String,
+    pub os: String,
+    /// The digest of the content the changes apply to ([`InventoryAck::digest`] of an earlier
+    /// report).
+    pub base_digest: String,
+    /// The digest of the content after the changes.
+    pub digest: String,
+    #[serde(default)]
+    pub changes: ContentDelta,
+    #[serde(default)]
+    pub pending_updates: Option<Vec<PendingUpdate>>,
+    pub reboot_required: bool,
+    #[serde(default)]
+    pub reboot_required_by: Vec<String>,
+    pub collected_at: Timestamp,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub labels: Option<BTreeMap<String, String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restart: Option<RestartStatus>,
+}
+
+impl InventoryDelta {
+    /// `report` as changes against `base` (acknowledged as `base_digest`); `digest` is the
+    /// report's content's ([`InventoryContent::digest`], computed once by the caller).
+    pub fn from_report(
+        report: &InventoryReport,
+        (base, base_digest): (&InventoryContent, &str),
+        (content, digest): (&InventoryContent, &str),
+    ) -> InventoryDelta {
+        InventoryDelta {
+            protocol_version: report.protocol_version,
+            hostname: report.hostname.clone(),
+            os: report.os.clone(),
+            base_digest: base_digest.to_owned(),
+            digest: digest.to_owned(),
+            changes: base.delta_to(content),
+            pending_updates: report.pending_updates.clone(),
+            reboot_required: report.reboot_required,
+            reboot_required_by: report.reboot_required_by.clone(),
+            collected_at: report.collected_at,
+            labels: report.labels.clone(),
+            restart: report.restart.clone(),
+        }
+    }
+}
+
+impl InventoryAck {
+    /// Whether this answer acknowledges the content with `digest` (the agent may send deltas
+    /// against it from now on).
+    pub fn acknowledges(&self, digest: &str) -> bool {
+        !self.full_inventory_needed && self.digest.as_deref() == Some(digest)
+    }
+}
+
+#[cfg(test)]
+#[path = "inventory_tests.rs"]
+mod tests;

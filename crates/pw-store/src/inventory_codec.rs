@@ -1,0 +1,176 @@
+//! How an inventory's package list is stored (migration 0034): pw-protocol's canonical form
+//! (`InventoryContent::encode`, a JSON array of `[name, arch, version, source,
+//! source_version]` in key order) compressed with DEFLATE (flate2 on miniz_oxide, pure Rust;
+//! docs/design/decisions.md "Compressed inventories"), behind a one-byte format tag, with the
+//! content's digest in its own column. Rows written before 0034 hold the old JSON list of
+//! packages (first byte `[`) and no digest until [`Store::convert_legacy_inventories`] (run on
+//! open) rewrites them; reading understands both.
+
+use std::io::{Read, Write};
+
+use anyhow::Context;
+use flate2::Compression;
+use flate2::read::DeflateDecoder;
+use flate2::write::DeflateEncoder;
+use pw_model::InstalledPackage;
+use pw_protocol::{BackportHistory, EncodedContent, InventoryContent};
+use sqlx::Row;
+
+use crate::Store;
+
+/// The format tag of a compressed canonical package list.
+const DEFLATED_CANONICAL: u8 = 1;
+
+/// DEFLATE level: 1,500 packages (~60 KB canonical) compress to ~12 KB at level 6 and barely
+/// smaller above; level 6 is where the time per report stays under a millisecond.
+const LEVEL: u32 = 6;
+
+/// Rows converted per transaction by [`Store::convert_legacy_inventories`].
+const CONVERT_BATCH: i64 = 200;
+
+/// A content ready to store: the compressed package list, its digest and count, the history
+/// as its column holds it.
+#[derive(Debug, Clone)]
+pub(crate) struct PreparedContent {
+    pub blob: Vec<u8>,
+    pub digest: String,
+    pub count: usize,
+    pub history: Option<String>,
+}
+
+impl PreparedContent {
+    /// Encodes and compresses `content` (CPU work: done before the write transaction).
+    pub fn new(content: &InventoryContent) -> anyhow::Result<PreparedContent> {
+        let EncodedContent {
+            packages_json,
+            digest,
+            count,
+        } = content.encode();
+        Ok(PreparedContent {
+            blob: compress(&packages_json)?,
+            digest,
+            count,
+            history: content
+                .backport_history()
+                .map(serde_json::to_string)
+                .transpose()?,
+        })
+    }
+}
+
+fn compress(bytes: &[u8]) -> anyhow::Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(bytes.len() / 4 + 16);
+    out.push(DEFLATED_CANONICAL);
+    let mut encoder = DeflateEncoder::new(out, Compression::new(LEVEL));
+    encoder
+        .write_all(bytes)
+        .context("compressing the packages")?;
+    encoder.finish().context("compressing the packages")
+}
+
+/// The stored content from the `packages` and `backport_history` columns.
+pub(crate) fn decode(blob: &[u8], history: Option<&str>) -> anyhow::Result<InventoryContent> {
+    let history: Option<BackportHistory> = history
+        .map(serde_json::from_str)
+        .transpose()
+        .context("stored backport history unreadable")?;
+    match blob.first() {
+        Some(&DEFLATED_CANONICAL) => {
+            let mut json = Vec::with_capacity(blob.len() * 6);
+            DeflateDecoder::new(&blob[1..])
+                .read_to_end(&mut json)
+                .context("stored inventory: not valid DEFLATE data")?;
+            InventoryContent::decode(&json, history).context("stored inventory unreadable")
+        }
+        // Before migration 0034: the JSON list of `InstalledPackage`s.
+        Some(b'[') => {
+            let packages: Vec<InstalledPackage> =
+                serde_json::from_slice(blob).context("stored inventory unreadable")?;
+            Ok(InventoryContent::new(packages, history))
+        }
+        other => anyhow::bail!("stored inventory has an unknown format (tag {other:?})"),
+    }
+}
+
+impl Store {
+    /// Rewrites the inventories stored before migration 0034 (no digest yet) in the compact
+    /// form, a batch per transaction; returns how many. Run on open; safe to run on several
+    /// replicas at once (a row is rewritten only while it still has no digest).
+    pub async fn convert_legacy_inventories(&self) -> anyhow::Result<u64> {
+        let mut converted = 0;
+        loop {
+            let rows = sqlx::query(
+                "SELECT host_id, packages, backport_history FROM inventories
+                  WHERE digest IS NULL ORDER BY host_id LIMIT $1",
+            )
+            .bind(CONVERT_BATCH)
+            .fetch_all(self.pool())
+            .await
+            .context("reading inventories to convert")?;
+            if rows.is_empty() {
+                return Ok(converted);
+            }
+            let mut prepared = Vec::with_capacity(rows.len());
+            for row in &rows {
+                let host_id: String = row.try_get("host_id")?;
+                let blob: Vec<u8> = row.try_get("packages")?;
+                let history: Option<String> = row.try_get("backport_history")?;
+                let content = decode(&blob, history.as_deref())
+                    .with_context(|| format!("converting the inventory of host {host_id}"))?;
+                prepared.push((host_id, PreparedContent::new(&content)?));
+            }
+            let mut tx = self.begin_immediate().await?;
+            for (host_id, content) in &prepared {
+                let done = sqlx::query(
+                    "UPDATE inventories SET packages = $1, digest = $2, package_count = $3,
+                            backport_history = $4
+                      WHERE host_id = $5 AND digest IS NULL",
+                )
+                .bind(&content.blob)
+                .bind(&content.digest)
+                .bind(content.count as i64)
+                .bind(&content.history)
+                .bind(host_id)
+                .execute(&mut *tx)
+                .await
+                .with_context(|| format!("converting the inventory of host {host_id}"))?;
+                converted += done.rows_affected();
+            }
+            tx.commit()
+                .await
+                .context("committing converted inventories")?;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_stored_forms_read_back() {
+        let content = InventoryContent::new(
+            vec![InstalledPackage {
+                name: "bash".into(),
+                version: "5.2.15-2+b2".into(),
+                arch: "amd64".into(),
+                source: None,
+                source_version: None,
+            }],
+            Some(BackportHistory::from([(
+                "bash".into(),
+                vec!["CVE-1".into()],
+            )])),
+        );
+        let prepared = PreparedContent::new(&content).unwrap();
+        assert_eq!(prepared.blob[0], DEFLATED_CANONICAL);
+        let back = decode(&prepared.blob, prepared.history.as_deref()).unwrap();
+        assert_eq!(back, content);
+        assert_eq!(back.digest(), prepared.digest);
+        let legacy = br#"[{"name":"bash","version":"5.2.15-2+b2","arch":"amd64"}]"#;
+        let old = decode(legacy, prepared.history.as_deref()).unwrap();
+        assert_eq!(old, content);
+        assert!(decode(b"", None).is_err());
+        assert!(decode(&[1, 0xff, 0xff], None).is_err());
+    }
+}
