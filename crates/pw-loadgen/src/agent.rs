@@ -1,21 +1,24 @@
 //! One simulated agent: the real protocol over its own mutual-TLS client (its own key and
 //! certificate from a real enrollment), a control loop like the real agent's (heartbeat when
 //! due, then a command long-poll, commands answered at once) and an inventory task that reports
-//! whenever the load generator starts a round (beside the long-poll, as the real agent does).
-//! Changes are simulated: an `apply_change` is answered `done` on its exact targets.
+//! whenever the load generator starts a round (beside the long-poll, as the real agent does),
+//! through the agent's own `send_inventory`: a delta against the state the controller
+//! acknowledged, the full report when there is none or the controller asks for it (or always,
+//! with `--full-reports`, as agents before deltas did). Changes are simulated: an
+//! `apply_change` is answered `done` on its exact targets.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use pw_agent::Identity;
 use pw_protocol::{
     ChangeOutcome, ChangeReport, Command, CommandBatch, CommandEnvelope, CommandResult,
-    CommandStatus, Heartbeat, HeartbeatAck, InventoryAck, PROTOCOL_VERSION, VersionSeen,
+    CommandStatus, Heartbeat, HeartbeatAck, InventoryDelta, PROTOCOL_VERSION, VersionSeen,
 };
 use tokio::sync::{Semaphore, watch};
 
-use crate::inventory::InventoryPool;
+use crate::inventory::{HostState, InventoryPool};
 use crate::stats::Latencies;
 
 /// What every simulated agent shares: the inventories, the knobs and the measurements.
@@ -25,8 +28,14 @@ pub struct Shared {
     pub inventory_gate: Semaphore,
     pub poll_wait_secs: u64,
     /// Rounds up to this one report a different inventory than the round before (pool entry
-    /// `index + round - 1`); later rounds repeat the last one unchanged.
+    /// `index + round - 1`); later rounds repeat the last one unchanged, then rounds after
+    /// `small_changes_after` upgrade a few packages each.
     pub changed_rounds: u32,
+    pub small_changes_after: u32,
+    /// Always send full reports (agents from before deltas).
+    pub full_reports: bool,
+    /// Reports sent as a delta, as a full report, and as a delta refused then a full report.
+    pub forms: [AtomicU64; 3],
     pub heartbeats: Latencies,
     pub inventories: Latencies,
     pub results: Latencies,
@@ -42,6 +51,8 @@ pub struct SimAgent {
     pub host_id: String,
     http: reqwest::Client,
     base: String,
+    /// The state whose content the controller acknowledged last.
+    acknowledged: Mutex<Option<HostState>>,
 }
 
 impl SimAgent {
@@ -69,6 +80,7 @@ impl SimAgent {
             host_id: identity.host_id.clone(),
             http,
             base: base.trim_end_matches('/').to_owned(),
+            acknowledged: Mutex::new(None),
         })
     }
 
@@ -158,18 +170,48 @@ impl SimAgent {
         }
     }
 
-    async fn inventory(&self, shared: &Shared, round: u32) -> anyhow::Result<InventoryAck> {
-        let shift = round.min(shared.changed_rounds).saturating_sub(1) as usize;
-        let body = shared
-            .pool
-            .entry(self.index + shift)
-            .report_body(&self.hostname, jiff::Timestamp::now());
-        let request = self
-            .http
-            .post(self.url("/api/v1/agent/inventory"))
-            .header("content-type", "application/json")
-            .body(body);
-        pw_agent::send_json(request).await
+    /// Sends round `round`'s inventory the way the agent does (`pw_agent::send_inventory`).
+    async fn inventory(&self, shared: &Shared, round: u32) -> anyhow::Result<()> {
+        let state = HostState {
+            entry: self.index + round.min(shared.changed_rounds).saturating_sub(1) as usize,
+            upgrades: round.saturating_sub(shared.small_changes_after),
+        };
+        let inventory = shared.pool.inventory(state)?;
+        let base = match shared.full_reports {
+            true => None,
+            false => self.acknowledged.lock().expect("agent lock").take(),
+        };
+        let now = jiff::Timestamp::now();
+        let delta = match base {
+            Some(base) => Some(InventoryDelta {
+                protocol_version: PROTOCOL_VERSION,
+                hostname: self.hostname.clone(),
+                os: "debian:12".into(),
+                base_digest: shared.pool.inventory(base)?.digest.clone(),
+                digest: inventory.digest.clone(),
+                changes: (*shared.pool.changes(base, state)?).clone(),
+                pending_updates: None,
+                reboot_required: false,
+                reboot_required_by: Vec::new(),
+                collected_at: now,
+                labels: None,
+                restart: None,
+            }),
+            None => None,
+        };
+        let full = || Ok(inventory.report_body(&self.hostname, now));
+        let (ack, form) =
+            pw_agent::send_inventory(&self.http, &self.base, delta.as_ref(), full).await?;
+        if ack.acknowledges(&inventory.digest) {
+            *self.acknowledged.lock().expect("agent lock") = Some(state);
+        }
+        let slot = match form {
+            pw_agent::InventoryForm::Delta => 0,
+            pw_agent::InventoryForm::Full => 1,
+            pw_agent::InventoryForm::DeltaThenFull => 2,
+        };
+        shared.forms[slot].fetch_add(1, Ordering::Relaxed);
+        Ok(())
     }
 
     async fn poll(&self, shared: &Shared) -> anyhow::Result<CommandBatch> {
@@ -180,7 +222,6 @@ impl SimAgent {
     /// Answers one command at once: changes succeed on their exact targets, read-only
     /// commands are refused (a simulated host has no evidence to collect).
     async fn answer(&self, shared: &Shared, envelope: CommandEnvelope) -> anyhow::Result<()> {
-        let entry = shared.pool.entry(self.index);
         let now = jiff::Timestamp::now();
         let result = match &envelope.command {
             Command::ApplyChange { targets, .. } => {
@@ -193,7 +234,7 @@ impl SimAgent {
                     outcome: ChangeOutcome::Done,
                     recorded: targets
                         .iter()
-                        .map(|t| seen(entry.version(&t.name), &t.name))
+                        .map(|t| seen(shared.pool.version(self.index, &t.name), &t.name))
                         .collect(),
                     final_versions: targets
                         .iter()

@@ -1,7 +1,7 @@
 //! `pw-loadgen`: thousands of simulated agents against one running controller, each with its own
 //! key and certificate from a real enrollment (single-use tokens), speaking the real agent
 //! protocol over mutual TLS: heartbeats, command long-polls, inventory rounds of ~1,500 real
-//! Debian packages, and an ad-hoc rollout across all of them with simulated installs. Prints
+//! Debian packages (deltas against the acknowledged inventory, as the agent sends them), and an ad-hoc rollout across all of them with simulated installs. Prints
 //! the figures docs/PERFORMANCE.md records (issue 15): heartbeat and check-in latency,
 //! inventory ingest rate, time until every scan finished, controller CPU and RSS (from
 //! `/proc/PID` with `--controller-pid`), rollout time and per-batch overhead.
@@ -54,6 +54,16 @@ pub struct Args {
     /// Then rounds in which every agent reports its last inventory again, unchanged.
     #[arg(long, default_value_t = 1)]
     pub unchanged_rounds: u32,
+    /// Then rounds in which every agent upgrades a few packages (`--small-change-packages`),
+    /// as a daily upgrade does.
+    #[arg(long, default_value_t = 0)]
+    pub small_change_rounds: u32,
+    /// Packages each agent upgrades per small-change round.
+    #[arg(long, default_value_t = 5)]
+    pub small_change_packages: usize,
+    /// Send every inventory in full, as agents from before inventory deltas do.
+    #[arg(long)]
+    pub full_reports: bool,
     /// Enrollments and inventory reports in flight at once.
     #[arg(long, default_value_t = 64)]
     pub concurrency: usize,

@@ -38,6 +38,13 @@ pub struct Steady {
 #[derive(Debug, serde::Serialize)]
 pub struct Round {
     pub round: u32,
+    /// `changed` (every host another package list; the first is every host's first report),
+    /// `unchanged`, or `small_change` (a few packages upgraded per host).
+    pub kind: &'static str,
+    /// Reports sent as deltas, as full reports, and as deltas refused then sent in full.
+    pub deltas: u64,
+    pub full: u64,
+    pub delta_then_full: u64,
     pub inventory: Summary,
     pub ingest_per_sec: f64,
     /// From the round's start until every report of the round was scanned.
@@ -70,7 +77,11 @@ pub async fn run(args: &Args) -> anyhow::Result<Report> {
         .with_context(|| format!("reading {}", args.ca.display()))?;
     let operator = Operator::new(&format!("http://{}", args.server), &token)?;
     let started = Instant::now();
-    let pool = InventoryPool::build(&args.data_dir, args.packages, args.distinct)?;
+    let pool = InventoryPool::build(
+        &args.data_dir,
+        (args.packages, args.distinct),
+        args.small_change_packages,
+    )?;
     eprintln!(
         "pool of {} inventories built in {:.1?}",
         args.distinct,
@@ -81,6 +92,9 @@ pub async fn run(args: &Args) -> anyhow::Result<Report> {
         inventory_gate: Semaphore::new(args.concurrency),
         poll_wait_secs: args.poll_wait,
         changed_rounds: args.rounds,
+        small_changes_after: args.rounds + args.unchanged_rounds,
+        full_reports: args.full_reports,
+        forms: Default::default(),
         heartbeats: Latencies::default(),
         inventories: Latencies::default(),
         results: Latencies::default(),
@@ -90,7 +104,7 @@ pub async fn run(args: &Args) -> anyhow::Result<Report> {
     });
     let mut report = Report {
         agents: args.agents,
-        packages_per_host: shared.pool.entry(0).count,
+        packages_per_host: shared.pool.packages_per_host(),
         ..Report::default()
     };
     let (agents, enroll) = enroll_all(args, &operator, &ca_pem).await?;
@@ -104,7 +118,7 @@ pub async fn run(args: &Args) -> anyhow::Result<Report> {
     }
     let probe = Probe(args.controller_pid);
     report.steady = Some(steady(args, &shared, &probe).await?);
-    for round in 1..=args.rounds + args.unchanged_rounds {
+    for round in 1..=args.rounds + args.unchanged_rounds + args.small_change_rounds {
         let figures = inventory_round(args, &shared, &operator, &probe, (round, &round_tx)).await?;
         report.rounds.push(figures);
     }
@@ -216,6 +230,7 @@ async fn inventory_round(
     // Counted before the round starts: its first scans may finish within milliseconds.
     let scans_before = operator.metric("patchwarden_findings_scans_total").await?;
     let before = probe.sample()?;
+    let forms_before = forms(shared);
     let started = Instant::now();
     start.send_replace(round);
     let want = u64::from(round) * args.agents as u64;
@@ -242,8 +257,20 @@ async fn inventory_round(
     let scans_done_secs = started.elapsed().as_secs_f64();
     let scans = operator.metric("patchwarden_findings_scans_total").await? - scans_before;
     let (controller_cores, controller_rss_mib) = probe.since(before)?;
+    let sent = forms(shared);
+    let kind = if round <= args.rounds {
+        "changed"
+    } else if round <= args.rounds + args.unchanged_rounds {
+        "unchanged"
+    } else {
+        "small_change"
+    };
     let figures = Round {
         round,
+        kind,
+        deltas: sent[0] - forms_before[0],
+        full: sent[1] - forms_before[1],
+        delta_then_full: sent[2] - forms_before[2],
         inventory: shared.inventories.summary(true),
         ingest_per_sec: args.agents as f64 / ingest_secs,
         scans_done_secs,
@@ -253,10 +280,15 @@ async fn inventory_round(
         controller_rss_mib,
     };
     eprintln!(
-        "round {round}: {:.0} inventories/s, scans done after {scans_done_secs:.1} s, RSS {controller_rss_mib:.0} MiB",
+        "round {round} ({kind}): {:.0} inventories/s, {scans} scans done after {scans_done_secs:.1} s, RSS {controller_rss_mib:.0} MiB",
         figures.ingest_per_sec
     );
     Ok(figures)
+}
+
+/// The report forms sent so far (delta, full, delta then full).
+fn forms(shared: &Shared) -> [u64; 3] {
+    shared.forms.each_ref().map(|f| f.load(Ordering::Relaxed))
 }
 
 async fn rollout(
