@@ -355,6 +355,7 @@ mod tests {
             (Method::POST, "/logout", Access::Page),
             (Method::POST, "/api/v1/enroll", Access::Agent),
             (Method::GET, "/api/v1/agent/commands", Access::Agent),
+            (Method::POST, "/api/v1/agent/inventory/delta", Access::Agent),
             (Method::GET, "/api/v1/hosts", Access::Operator(Role::Viewer)),
             (Method::GET, "/api/v1/audit", Access::Operator(Role::Viewer)),
             (
