@@ -50,7 +50,13 @@ async fn enrolled_agent(controller: &Controller, token: &str) -> (Identity, reqw
 }
 
 async fn stored_versions(controller: &Controller, host: &str) -> Vec<(String, String)> {
-    let stored = controller.state.store.inventory(host).await.unwrap().unwrap();
+    let stored = controller
+        .state
+        .store
+        .inventory(host)
+        .await
+        .unwrap()
+        .unwrap();
     stored
         .packages
         .into_iter()
@@ -76,7 +82,10 @@ async fn deltas_apply_to_the_stored_inventory_and_a_lost_base_falls_back_to_a_fu
         .unwrap();
     let operator = pw_testkit::http::client_with_token(&admin);
     let answer: serde_json::Value = operator
-        .post(format!("http://{}/api/v1/enrollment-tokens", controller.addr))
+        .post(format!(
+            "http://{}/api/v1/enrollment-tokens",
+            controller.addr
+        ))
         .json(&serde_json::json!({"ttl_secs": 600}))
         .send()
         .await
@@ -93,28 +102,47 @@ async fn deltas_apply_to_the_stored_inventory_and_a_lost_base_falls_back_to_a_fu
     let stale = Acknowledged::default();
 
     let v1 = [("bash", "5.2.15-2+b2"), ("curl", "7.88.1-10+deb12u5")];
-    let (ack, form) = agent.send(&http, &https(&controller), &report(&v1)).await.unwrap();
+    let (ack, form) = agent
+        .send(&http, &https(&controller), &report(&v1))
+        .await
+        .unwrap();
     assert_eq!(form, InventoryForm::Full, "nothing acknowledged yet");
     let v1_digest = InventoryContent::of_report(&report(&v1)).digest();
     assert_eq!(ack.digest.as_deref(), Some(v1_digest.as_str()));
-    let (_, form) = stale.send(&http, &https(&controller), &report(&v1)).await.unwrap();
+    let (_, form) = stale
+        .send(&http, &https(&controller), &report(&v1))
+        .await
+        .unwrap();
     assert_eq!(form, InventoryForm::Full);
 
     // One package upgraded, one installed: only those travel, and the controller applies them.
-    let v2 = [("bash", "5.2.15-2+b2"), ("curl", "7.88.1-10+deb12u12"), ("jq", "1.6-2.1")];
-    let (ack, form) = agent.send(&http, &https(&controller), &report(&v2)).await.unwrap();
+    let v2 = [
+        ("bash", "5.2.15-2+b2"),
+        ("curl", "7.88.1-10+deb12u12"),
+        ("jq", "1.6-2.1"),
+    ];
+    let (ack, form) = agent
+        .send(&http, &https(&controller), &report(&v2))
+        .await
+        .unwrap();
     assert_eq!(form, InventoryForm::Delta);
     assert_eq!(ack.packages, 3);
     assert_eq!(stored_versions(&controller, &host).await, pairs(&v2));
     // The same inventory again: a delta of no change, no audit record.
     let audited = store.audit_tail(1000).await.unwrap().len();
-    let (_, form) = agent.send(&http, &https(&controller), &report(&v2)).await.unwrap();
+    let (_, form) = agent
+        .send(&http, &https(&controller), &report(&v2))
+        .await
+        .unwrap();
     assert_eq!(form, InventoryForm::Delta);
     assert_eq!(store.audit_tail(1000).await.unwrap().len(), audited);
 
     // The stale agent's base (v1) is not the stored inventory (v2): refused, then sent whole.
     let v3 = [("bash", "5.2.15-2+b7"), ("jq", "1.6-2.1")];
-    let (ack, form) = stale.send(&http, &https(&controller), &report(&v3)).await.unwrap();
+    let (ack, form) = stale
+        .send(&http, &https(&controller), &report(&v3))
+        .await
+        .unwrap();
     assert_eq!(form, InventoryForm::DeltaThenFull);
     assert!(!ack.full_inventory_needed);
     assert_eq!(stored_versions(&controller, &host).await, pairs(&v3));
@@ -124,17 +152,25 @@ async fn deltas_apply_to_the_stored_inventory_and_a_lost_base_falls_back_to_a_fu
     controller.shutdown().await;
     let controller = pw_server::start(&settings).await.unwrap();
     let v4 = [("bash", "5.2.15-2+b7"), ("jq", "1.7.1-3")];
-    let (_, form) = stale.send(&http, &https(&controller), &report(&v4)).await.unwrap();
+    let (_, form) = stale
+        .send(&http, &https(&controller), &report(&v4))
+        .await
+        .unwrap();
     assert_eq!(form, InventoryForm::Delta, "applied after the restart");
     assert_eq!(stored_versions(&controller, &host).await, pairs(&v4));
     let v5 = [("bash", "5.2.15-2+b7")];
-    let (ack, form) = agent.send(&http, &https(&controller), &report(&v5)).await.unwrap();
+    let (ack, form) = agent
+        .send(&http, &https(&controller), &report(&v5))
+        .await
+        .unwrap();
     assert_eq!(form, InventoryForm::DeltaThenFull);
     assert_eq!(ack.packages, 1);
     assert_eq!(stored_versions(&controller, &host).await, pairs(&v5));
     let metrics = metrics(&controller, &admin).await;
     assert!(
-        metrics.contains(r#"patchwarden_agent_inventory_deltas_total{outcome="full_inventory_needed"} 1"#),
+        metrics.contains(
+            r#"patchwarden_agent_inventory_deltas_total{outcome="full_inventory_needed"} 1"#
+        ),
         "{metrics}"
     );
     controller.shutdown().await;
