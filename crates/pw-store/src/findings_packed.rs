@@ -5,12 +5,7 @@
 //! to a few percent. Rows written before 0033 keep their text until [`pack_legacy`] (run on open)
 //! rewrites them; reading understands both.
 
-use std::io::{Read, Write};
-
 use anyhow::Context;
-use flate2::Compression;
-use flate2::read::DeflateDecoder;
-use flate2::write::DeflateEncoder;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
@@ -23,15 +18,10 @@ const PACK_BATCH: i64 = 100;
 /// The findings list JSON as `host_findings.packed` stores it (CPU work: done before the write
 /// transaction).
 pub(crate) fn pack(json: &str) -> anyhow::Result<Vec<u8>> {
-    let mut out = Vec::with_capacity(json.len() / 8 + 16);
-    out.push(DEFLATED_JSON);
     // The fastest level: the list is packed on every changed scan, inside the controller's
     // serialized write path's CPU budget; it still comes out at ~1/20 of the JSON.
-    let mut encoder = DeflateEncoder::new(out, Compression::fast());
-    encoder
-        .write_all(json.as_bytes())
-        .context("compressing the findings")?;
-    encoder.finish().context("compressing the findings")
+    crate::deflate::deflate(DEFLATED_JSON, json.as_bytes(), flate2::Compression::fast())
+        .context("compressing the findings")
 }
 
 /// The findings list JSON of a `host_findings` row (`packed`, or `findings` before 0033).
@@ -41,11 +31,8 @@ pub(crate) fn unpack(row: &AnyRow) -> anyhow::Result<String> {
     };
     match packed.split_first() {
         Some((&DEFLATED_JSON, deflated)) => {
-            let mut json = String::with_capacity(deflated.len() * 10);
-            DeflateDecoder::new(deflated)
-                .read_to_string(&mut json)
-                .context("stored findings: not valid DEFLATE data")?;
-            Ok(json)
+            let json = crate::deflate::inflate(deflated).context("stored findings")?;
+            String::from_utf8(json).context("stored findings: not UTF-8")
         }
         other => anyhow::bail!(
             "stored findings have an unknown format (tag {:?})",

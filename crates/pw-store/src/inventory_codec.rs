@@ -1,17 +1,12 @@
 //! How an inventory's package list is stored (migration 0034): pw-protocol's canonical form
 //! (`InventoryContent::encode`, a JSON array of `[name, arch, version, source,
-//! source_version]` in key order) compressed with DEFLATE (flate2 on miniz_oxide, pure Rust;
-//! docs/design/decisions.md "Compressed inventories"), behind a one-byte format tag, with the
-//! content's digest in its own column. Rows written before 0034 hold the old JSON list of
+//! source_version]` in key order) compressed with DEFLATE (`deflate.rs`) behind a one-byte
+//! format tag, with the content's digest in its own column. Rows written before 0034 hold the old JSON list of
 //! packages (first byte `[`) and no digest until [`Store::convert_legacy_inventories`] (run on
 //! open) rewrites them; reading understands both.
 
-use std::io::{Read, Write};
-
 use anyhow::Context;
 use flate2::Compression;
-use flate2::read::DeflateDecoder;
-use flate2::write::DeflateEncoder;
 use pw_model::InstalledPackage;
 use pw_protocol::{BackportHistory, EncodedContent, InventoryContent};
 use sqlx::Row;
@@ -20,10 +15,6 @@ use crate::Store;
 
 /// The format tag of a compressed canonical package list.
 const DEFLATED_CANONICAL: u8 = 1;
-
-/// DEFLATE level: 1,500 packages (~60 KB canonical) compress to ~12 KB at level 6 and barely
-/// smaller above; level 6 is where the time per report stays under a millisecond.
-const LEVEL: u32 = 6;
 
 /// Rows converted per transaction by [`Store::convert_legacy_inventories`].
 const CONVERT_BATCH: i64 = 200;
@@ -47,7 +38,9 @@ impl PreparedContent {
             count,
         } = content.encode();
         Ok(PreparedContent {
-            blob: compress(&packages_json)?,
+            // The fastest level: a changed report is compressed on the ingest path.
+            blob: crate::deflate::deflate(DEFLATED_CANONICAL, &packages_json, Compression::fast())
+                .context("compressing the packages")?,
             digest,
             count,
             history: content
@@ -58,16 +51,6 @@ impl PreparedContent {
     }
 }
 
-fn compress(bytes: &[u8]) -> anyhow::Result<Vec<u8>> {
-    let mut out = Vec::with_capacity(bytes.len() / 4 + 16);
-    out.push(DEFLATED_CANONICAL);
-    let mut encoder = DeflateEncoder::new(out, Compression::new(LEVEL));
-    encoder
-        .write_all(bytes)
-        .context("compressing the packages")?;
-    encoder.finish().context("compressing the packages")
-}
-
 /// The stored content from the `packages` and `backport_history` columns.
 pub(crate) fn decode(blob: &[u8], history: Option<&str>) -> anyhow::Result<InventoryContent> {
     let history: Option<BackportHistory> = history
@@ -76,10 +59,7 @@ pub(crate) fn decode(blob: &[u8], history: Option<&str>) -> anyhow::Result<Inven
         .context("stored backport history unreadable")?;
     match blob.first() {
         Some(&DEFLATED_CANONICAL) => {
-            let mut json = Vec::with_capacity(blob.len() * 6);
-            DeflateDecoder::new(&blob[1..])
-                .read_to_end(&mut json)
-                .context("stored inventory: not valid DEFLATE data")?;
+            let json = crate::deflate::inflate(&blob[1..]).context("stored inventory")?;
             InventoryContent::decode(&json, history).context("stored inventory unreadable")
         }
         // Before migration 0034: the JSON list of `InstalledPackage`s.

@@ -14,6 +14,7 @@ mod commands;
 mod console;
 mod controller;
 mod db;
+mod deflate;
 mod evidence;
 mod files;
 mod finding_texts;
