@@ -119,14 +119,37 @@ impl HostEvidence {
     }
 }
 
+/// Why a stored inventory is scanned.
+#[derive(Debug, Clone, Copy)]
+pub enum Why<'a> {
+    /// A new inventory or fleet document: the computation is recorded.
+    Report,
+    /// Feed imports (`Some`: what they changed; `None`: anything may have changed): a host they
+    /// cannot touch is not scanned, and a ranking equal to the stored one is not written.
+    Import(Option<&'a crate::rerank::Affected>),
+}
+
+/// What a scan of a stored inventory did.
+#[derive(Debug)]
+pub enum Scanned {
+    /// Recorded: how many findings, with the events of the new T0/T1 ones (notifications).
+    Stored(usize, Vec<pw_notify::Event>),
+    /// The same ranking as stored (and nothing backported): nothing written.
+    Unchanged(usize),
+    /// A feed import's changes cannot touch the host (`rerank.rs`): not scanned.
+    Untouched,
+    /// No inventory, or a newer one arrived meanwhile: this computation is dropped.
+    Dropped,
+}
+
 /// Scans one host's packages and records its findings, ranked, with their history: a finding
 /// already open keeps its first sight (its deadline runs from the later of publication and first
 /// sight), a new one is first seen `now`. With the host's `evidence`, findings whose CVEs the
 /// installed changelog names are fixed by a backport (closed in the history with that reason)
 /// and every pending upgrade not already ranked is a finding (pw-scan's `upgrade_findings`).
-/// Returns how many findings there are with the events of the new T0/T1 ones (for
-/// notifications), or `None` when a newer inventory was recorded meanwhile (this computation
-/// is dropped).
+/// With `keep_equal`, a ranking equal to the stored one with no backported finding is not
+/// written again (a feed import re-ranking a host it did not change costs no write; with
+/// backported findings the history may need their episodes, so it is written).
 #[allow(clippy::too_many_arguments)]
 pub async fn compute_and_store(
     cache: &IntelligenceCache,
@@ -137,7 +160,8 @@ pub async fn compute_and_store(
     evidence: HostEvidence,
     inventory_collected_at: Timestamp,
     now: Timestamp,
-) -> anyhow::Result<Option<(usize, Vec<pw_notify::Event>)>> {
+    keep_equal: bool,
+) -> anyhow::Result<Scanned> {
     let loaded = cache.for_release(os).await?;
     let first_seen: HashMap<(String, String), Timestamp> = store
         .open_episodes(Some(host_id))
@@ -194,12 +218,21 @@ pub async fn compute_and_store(
             })
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
+    let findings_json = serde_json::to_string(&findings)?;
+    if keep_equal
+        && backported.is_empty()
+        && let Some(stored) = store.findings(host_id).await?
+        && stored.findings == findings_json
+        && stored.source == source
+    {
+        return Ok(Scanned::Unchanged(findings.len()));
+    }
     let snapshot = FindingsSnapshot {
         host_id,
         inventory_collected_at,
         computed_at: now,
         source: &source,
-        findings_json: &serde_json::to_string(&findings)?,
+        findings_json: &findings_json,
         tier_counts_json: &serde_json::to_string(&tier_counts(&findings))?,
         current: &current,
         backported: &backported,
@@ -215,9 +248,9 @@ pub async fn compute_and_store(
                 |binary, advisory| was_open.contains(&(binary.to_owned(), advisory.to_owned())),
                 now,
             );
-            Ok(Some((findings.len(), events)))
+            Ok(Scanned::Stored(findings.len(), events))
         }
-        Recorded::Stale => Ok(None),
+        Recorded::Stale => Ok(Scanned::Dropped),
     }
 }
 
@@ -241,9 +274,9 @@ pub async fn rerank_stored(
 ) -> anyhow::Result<usize> {
     let mut ranked = 0;
     for host in store.hosts().await? {
-        match scan_stored(cache, store, &host.id, now).await {
-            Ok(Some(_)) => ranked += 1,
-            Ok(None) => {}
+        match scan_stored(cache, store, &host.id, now, Why::Report).await {
+            Ok(Scanned::Stored(..) | Scanned::Unchanged(_)) => ranked += 1,
+            Ok(Scanned::Untouched | Scanned::Dropped) => {}
             Err(error) => tracing::error!(
                 host_id = host.id,
                 error = format!("{error:#}"),
@@ -254,22 +287,28 @@ pub async fn rerank_stored(
     Ok(ranked)
 }
 
-/// Scans the host's stored inventory with its stored evidence and records the findings (how
-/// many, with the events of new T0/T1 ones); `None` when the host has no inventory or a newer
-/// one arrived meanwhile.
+/// Scans the host's stored inventory with its stored evidence and records the findings; for
+/// feed imports ([`Why::Import`]), only when they can touch the host's ranking and only when
+/// it changed.
 pub async fn scan_stored(
     cache: &IntelligenceCache,
     store: &Store,
     host_id: &str,
     now: Timestamp,
-) -> anyhow::Result<Option<(usize, Vec<pw_notify::Event>)>> {
+    why: Why<'_>,
+) -> anyhow::Result<Scanned> {
     let Some(inventory) = store.inventory(host_id).await? else {
-        return Ok(None);
+        return Ok(Scanned::Dropped);
     };
     let pending = store.pending_updates(host_id).await?;
     let os = OsRelease::parse(&inventory.facts.os)?;
     let evidence = HostEvidence::from_stored(inventory.backport_history, pending.as_deref())?;
     let packages: Vec<InstalledPackage> = inventory.packages;
+    if let Why::Import(Some(affected)) = why
+        && !affected.touches(&packages, &evidence.upgrades)
+    {
+        return Ok(Scanned::Untouched);
+    }
     compute_and_store(
         cache,
         store,
@@ -279,6 +318,7 @@ pub async fn scan_stored(
         evidence,
         inventory.facts.collected_at,
         now,
+        matches!(why, Why::Import(_)),
     )
     .await
 }

@@ -25,6 +25,7 @@ pub mod promql;
 pub mod protection;
 mod recipe;
 pub mod reports;
+pub mod rerank;
 pub mod restarts;
 pub mod rollout_ops;
 pub mod rollouts;
@@ -65,6 +66,8 @@ pub trait Observer: Send + Sync {
     fn host_transition(&self, _state: &str, _blocked: usize) {}
     /// The scheduler ran a pass (`trigger`: `interval` or `woken`).
     fn scheduler_pass(&self, _trigger: &str) {}
+    /// How long a scheduler pass took (seconds).
+    fn scheduler_pass_took(&self, _seconds: f64) {}
     /// A scheduler pass panicked (logged; the scheduler was started again).
     fn scheduler_panicked(&self) {}
     /// Rollouts still active after a pass.
@@ -79,8 +82,12 @@ pub trait Observer: Send + Sync {
     fn notifications_failed(&self, _count: usize) {}
     /// Notifications waiting in the outbox (pending or being sent).
     fn notifications_pending(&self, _count: u64) {}
-    /// A scan of a stored inventory ended (`stored`, `dropped` as outdated, `failed`).
+    /// A scan of a stored inventory ended (`stored`; `unchanged`: the same ranking, not
+    /// written; `untouched`: a feed import cannot change it, not scanned; `dropped` as
+    /// outdated; `failed`).
     fn scan(&self, _outcome: &str) {}
+    /// The hosts feed import `id` can change (and every earlier import's) are queued.
+    fn feed_import_queued(&self, _id: i64) {}
 }
 
 /// An observer that records nothing.
@@ -103,6 +110,9 @@ pub struct Controller {
     notify: Arc<notify::NotifySettings>,
     /// The PromQL gates' last answers (each queried at most once per its interval).
     promql: Arc<promql::PromqlGates>,
+    /// The host states the scheduler parsed, by rollout, with their lock versions
+    /// (`scheduler_load.rs`).
+    host_states: Arc<scheduler::HostStates>,
 }
 
 impl Controller {
@@ -119,6 +129,7 @@ impl Controller {
                 notify::Sender::default(),
             )),
             promql: Arc::default(),
+            host_states: Arc::default(),
         }
     }
 

@@ -4,15 +4,50 @@
 //! stays flat however fast reports arrive, and a host that reports again before its scan ran is
 //! scanned once, on its latest inventory (issue 15). A report equal to the stored one is not
 //! scanned again; what changes the ranking without a report — a feed import (`patchwarden feeds
-//! import|sync` while the controller runs) — queues every host ([`rerank_on_import`]), and so
-//! does a start (imports made while the controller was down).
+//! import|sync` while the controller runs) — queues every host with what the import changed
+//! ([`Scope::Import`], `rerank.rs`): the worker scans only a host the import can touch and
+//! writes only a ranking that changed; a start queues every host so (imports made while the
+//! controller was down).
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::{Notify, watch};
 
-use crate::findings::{IntelligenceCache, scan_stored};
+use crate::findings::{IntelligenceCache, Scanned, Why, scan_stored};
+use crate::rerank::Affected;
+
+/// What a queued scan is for.
+#[derive(Debug, Clone)]
+pub enum Scope {
+    /// A new inventory (or a fleet document applied): scan and record the computation.
+    Report,
+    /// Feed imports (or a start, for imports made meanwhile): scan only a host they can touch
+    /// (`Some`: what they changed; `None`: anything may have changed), and write only a
+    /// ranking that changed.
+    Import(Option<Arc<Affected>>),
+}
+
+impl Scope {
+    /// One scan for both reasons.
+    fn and(self, other: Scope) -> Scope {
+        match (self, other) {
+            (Scope::Report, _) | (_, Scope::Report) => Scope::Report,
+            (Scope::Import(Some(a)), Scope::Import(Some(b))) => {
+                Scope::Import(Some(Arc::new(a.merged(&b))))
+            }
+            _ => Scope::Import(None),
+        }
+    }
+
+    /// Why the scan runs, as `scan_stored` takes it.
+    fn why(&self) -> Why<'_> {
+        match self {
+            Scope::Report => Why::Report,
+            Scope::Import(affected) => Why::Import(affected.as_deref()),
+        }
+    }
+}
 
 #[derive(Default)]
 pub struct ScanQueue {
@@ -23,7 +58,7 @@ pub struct ScanQueue {
 #[derive(Default)]
 struct Waiting {
     order: VecDeque<String>,
-    queued: HashSet<String>,
+    queued: HashMap<String, Scope>,
     /// Scans taken by a worker and not finished.
     running: usize,
 }
@@ -31,12 +66,20 @@ struct Waiting {
 impl ScanQueue {
     /// Queues the host's scan unless it waits already.
     pub fn push(&self, host_id: &str) {
+        self.push_scoped(host_id, Scope::Report);
+    }
+
+    /// Queues the host's scan for `scope`; a host waiting already is scanned once, for both.
+    pub fn push_scoped(&self, host_id: &str, scope: Scope) {
         let mut waiting = self.waiting.lock().expect("scan queue lock");
-        if waiting.queued.insert(host_id.to_owned()) {
-            waiting.order.push_back(host_id.to_owned());
-            drop(waiting);
-            self.wake.notify_one();
+        if let Some(queued) = waiting.queued.remove(host_id) {
+            waiting.queued.insert(host_id.to_owned(), queued.and(scope));
+            return;
         }
+        waiting.queued.insert(host_id.to_owned(), scope);
+        waiting.order.push_back(host_id.to_owned());
+        drop(waiting);
+        self.wake.notify_one();
     }
 
     /// Scans not finished: hosts waiting and scans running (`/metrics`:
@@ -47,12 +90,12 @@ impl ScanQueue {
     }
 
     /// The next host, counted as running until [`ScanQueue::finished`].
-    fn try_pop(&self) -> Option<String> {
+    fn try_pop(&self) -> Option<(String, Scope)> {
         let mut waiting = self.waiting.lock().expect("scan queue lock");
         let host = waiting.order.pop_front()?;
-        waiting.queued.remove(&host);
+        let scope = waiting.queued.remove(&host).unwrap_or(Scope::Report);
         waiting.running += 1;
-        Some(host)
+        Some((host, scope))
     }
 
     fn finished(&self) {
@@ -60,7 +103,7 @@ impl ScanQueue {
         waiting.running = waiting.running.saturating_sub(1);
     }
 
-    async fn pop(&self) -> String {
+    async fn pop(&self) -> (String, Scope) {
         loop {
             let notified = self.wake.notified();
             if let Some(host) = self.try_pop() {
@@ -80,17 +123,23 @@ pub async fn worker(
 ) {
     let store = controller.store.clone();
     loop {
-        let host = tokio::select! {
-            host = queue.pop() => host,
+        let (host, scope) = tokio::select! {
+            next = queue.pop() => next,
             _ = shutdown.changed() => return,
         };
-        let outcome = match scan_stored(&cache, &store, &host, controller.now()).await {
-            Ok(Some((count, events))) => {
+        let outcome = match scan_stored(&cache, &store, &host, controller.now(), scope.why()).await
+        {
+            Ok(Scanned::Stored(count, events)) => {
                 tracing::info!(host_id = host, findings = count, "findings computed");
                 crate::notify::emit(&controller, events).await;
                 "stored"
             }
-            Ok(None) => {
+            Ok(Scanned::Unchanged(count)) => {
+                tracing::debug!(host_id = host, findings = count, "findings unchanged");
+                "unchanged"
+            }
+            Ok(Scanned::Untouched) => "untouched",
+            Ok(Scanned::Dropped) => {
                 tracing::info!(host_id = host, "findings of an older inventory dropped");
                 "dropped"
             }
@@ -107,51 +156,40 @@ pub async fn worker(
     }
 }
 
-/// How often the controller looks for a new feed import.
-const IMPORT_CHECK: std::time::Duration = std::time::Duration::from_secs(2);
-
-/// Queues every host once at start and again after each new feed import.
-pub async fn rerank_on_import(
-    queue: Arc<ScanQueue>,
-    store: pw_store::Store,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    // `Some(None)`: checked, no import yet; `None`: not checked since the start.
-    let mut seen: Option<Option<i64>> = None;
-    loop {
-        match store.last_feed_import().await {
-            Ok(import) if seen != Some(import) => match store.hosts().await {
-                Ok(hosts) => {
-                    for host in &hosts {
-                        queue.push(&host.id);
-                    }
-                    if seen.is_some() {
-                        tracing::info!(
-                            hosts = hosts.len(),
-                            "new feed import: ranking every host again"
-                        );
-                    }
-                    seen = Some(import);
-                }
-                Err(error) => {
-                    tracing::error!(error = format!("{error:#}"), "cannot list hosts to rank")
-                }
-            },
-            Ok(_) => {}
-            Err(error) => {
-                tracing::error!(error = format!("{error:#}"), "cannot read the feed imports")
-            }
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(IMPORT_CHECK) => {}
-            _ = shutdown.changed() => return,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use super::ScanQueue;
+    use std::sync::Arc;
+
+    use pw_store::ImportChanges;
+
+    use super::{ScanQueue, Scope};
+    use crate::rerank::Affected;
+
+    fn affected(package: &str) -> Scope {
+        Scope::Import(Some(Arc::new(Affected::new(&ImportChanges {
+            packages: [package.to_owned()].into(),
+            cves: Default::default(),
+        }))))
+    }
+
+    #[test]
+    fn a_host_queued_twice_is_scanned_once_for_both_reasons() {
+        let queue = ScanQueue::default();
+        queue.push_scoped("h1", affected("curl"));
+        queue.push_scoped("h1", affected("zlib"));
+        queue.push_scoped("h2", affected("curl"));
+        queue.push("h2");
+        let Some((_, Scope::Import(Some(both)))) = queue.try_pop() else {
+            panic!("h1 is queued for two imports");
+        };
+        let merged = Affected::new(&ImportChanges {
+            packages: ["curl".to_owned(), "zlib".to_owned()].into(),
+            cves: Default::default(),
+        });
+        assert_eq!(*both, merged);
+        // A new inventory needs a full scan whatever an import changed.
+        assert!(matches!(queue.try_pop(), Some((_, Scope::Report))));
+    }
 
     #[test]
     fn a_waiting_host_is_queued_once_in_arrival_order() {
@@ -160,13 +198,13 @@ mod tests {
         queue.push("h2");
         queue.push("h1");
         assert_eq!(queue.pending(), 2);
-        assert_eq!(queue.try_pop().as_deref(), Some("h1"));
+        assert_eq!(queue.try_pop().map(|h| h.0).as_deref(), Some("h1"));
         // Taken but running: still pending; queued again, it is scanned once more.
         assert_eq!(queue.pending(), 2);
         queue.push("h1");
-        assert_eq!(queue.try_pop().as_deref(), Some("h2"));
-        assert_eq!(queue.try_pop().as_deref(), Some("h1"));
-        assert_eq!(queue.try_pop(), None);
+        assert_eq!(queue.try_pop().map(|h| h.0).as_deref(), Some("h2"));
+        assert_eq!(queue.try_pop().map(|h| h.0).as_deref(), Some("h1"));
+        assert!(queue.try_pop().is_none());
         assert_eq!(queue.pending(), 3);
         (0..3).for_each(|_| queue.finished());
         assert_eq!(queue.pending(), 0);

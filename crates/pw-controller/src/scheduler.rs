@@ -99,12 +99,14 @@ where
             }
         }
         state.observer().scheduler_pass(trigger);
+        let started = std::time::Instant::now();
         if let Err(error) = pass(state.clone()).await {
             tracing::warn!(
                 error = format!("{error:#}"),
                 "rollout scheduler pass failed"
             );
         }
+        (state.observer()).scheduler_pass_took(started.elapsed().as_secs_f64());
     }
 }
 
@@ -120,6 +122,7 @@ pub async fn tick(state: &Controller) -> anyhow::Result<()> {
     let rollouts = state.store.active_rollouts().await?;
     if rollouts.is_empty() {
         state.observer().active_rollouts(0);
+        state.host_states.keep_only(std::iter::empty());
         return Ok(());
     }
     let gates = PassGates::load(state, now, &rollouts).await?;
@@ -157,6 +160,9 @@ pub async fn tick(state: &Controller) -> anyhow::Result<()> {
         }
     }
     state.observer().active_rollouts(active);
+    state
+        .host_states
+        .keep_only(rollouts.iter().map(|r| r.id.as_str()));
     Ok(())
 }
 
@@ -185,12 +191,13 @@ fn states_of(hosts: &BTreeMap<HostId, Loaded>) -> BTreeMap<HostId, HostState> {
         .collect()
 }
 
-/// A host's state as loaded, with its lock version.
+/// A host's state as loaded, with its lock version and its last command (when finished).
 #[derive(Clone)]
 struct Loaded {
     change: HostChange,
     version: i64,
     command_id: Option<String>,
+    finished: Option<pw_store::FinishedCommand>,
 }
 
 struct Ctx<'a> {
@@ -301,10 +308,14 @@ async fn drive(
         "skipped": decision.skipped,
         "failures": decision.failures,
     });
-    state
-        .store
-        .set_rollout_status(&row.id, status, &detail.to_string())
-        .await?;
+    // Unchanged since the pass before: no write (a pass per result would otherwise commit
+    // once more each time, beside the agents' result writes).
+    let detail = detail.to_string();
+    if row.status != status || row.detail != detail {
+        (state.store)
+            .set_rollout_status(&row.id, status, &detail)
+            .await?;
+    }
     if status == "completed" && row.status != "completed" {
         let done = hosts.iter().map(|(id, h)| (id, &h.change.state));
         crate::observe::start(state, &plan, done, pass, now).await?;
@@ -353,23 +364,6 @@ fn report_event(refused: bool, message: &str, stored: Option<&str>) -> Event {
     }
 }
 
-async fn load_hosts(state: &Controller, id: &str) -> anyhow::Result<BTreeMap<HostId, Loaded>> {
-    let mut hosts = BTreeMap::new();
-    for row in state.store.rollout_hosts(id).await? {
-        let change: HostChange = pw_rollout::from_json(&row.state)
-            .with_context(|| format!("stored state of host {}", row.host_id))?;
-        hosts.insert(
-            change.host.clone(),
-            Loaded {
-                change,
-                version: row.row_version,
-                command_id: row.command_id,
-            },
-        );
-    }
-    Ok(hosts)
-}
-
 /// The fleet-wide block list from the database.
 pub async fn block_list(state: &Controller) -> anyhow::Result<BlockList> {
     let mut list = BlockList::new();
@@ -396,6 +390,12 @@ pub fn state_name(name: StateName) -> String {
 
 #[path = "scheduler_steps.rs"]
 mod steps;
+
+#[path = "scheduler_load.rs"]
+mod load;
+
+pub use load::HostStates;
+use load::load_hosts;
 
 #[cfg(test)]
 #[path = "scheduler_tests.rs"]

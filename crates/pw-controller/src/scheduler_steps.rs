@@ -64,18 +64,13 @@ impl Ctx<'_> {
         self.apply_all(hosts, events, now).await;
     }
 
-    /// The event of a host's finished `apply_change`, if it has one.
+    /// The event of a host's finished `apply_change`, if it has one (its command's outcome was
+    /// read with the host: `scheduler_load.rs`).
     async fn result_event(&self, host: &Loaded) -> anyhow::Result<Option<Event>> {
-        let Some(command_id) = &host.command_id else {
+        let (Some(command_id), Some(command)) = (&host.command_id, &host.finished) else {
             return Ok(None);
         };
         if host.change.state.is_terminal() {
-            return Ok(None);
-        }
-        let Some(command) = self.state.store.command(command_id).await? else {
-            return Ok(None);
-        };
-        if command.state.is_open() {
             return Ok(None);
         }
         let stored = self.state.store.change_report(command_id).await?;
@@ -195,6 +190,7 @@ impl Ctx<'_> {
         host.version += 1;
         if let Some(command) = step.command {
             host.command_id = Some(command.id);
+            host.finished = None;
             self.state.waiter(&step.host.0).notify_one();
         }
         host.change = step.next;

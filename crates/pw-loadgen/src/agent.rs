@@ -43,6 +43,8 @@ pub struct Shared {
     pub changes_applied: AtomicU64,
     /// Commands answered by kind other than `apply_change` (evidence, refresh, …).
     pub other_commands: AtomicU64,
+    /// Each simulated install's arrival and acknowledgement (the per-batch overhead).
+    pub applies: crate::batches::Applies,
 }
 
 pub struct SimAgent {
@@ -102,8 +104,9 @@ impl SimAgent {
                     next_heartbeat = Instant::now() + wait;
                 }
                 let batch = self.poll(&shared).await?;
+                let received = Instant::now();
                 for envelope in batch.commands {
-                    self.answer(&shared, envelope).await?;
+                    self.answer(&shared, envelope, received).await?;
                 }
                 anyhow::Ok(())
             };
@@ -221,7 +224,13 @@ impl SimAgent {
 
     /// Answers one command at once: changes succeed on their exact targets, read-only
     /// commands are refused (a simulated host has no evidence to collect).
-    async fn answer(&self, shared: &Shared, envelope: CommandEnvelope) -> anyhow::Result<()> {
+    async fn answer(
+        &self,
+        shared: &Shared,
+        envelope: CommandEnvelope,
+        received: Instant,
+    ) -> anyhow::Result<()> {
+        let install = matches!(envelope.command, Command::ApplyChange { .. });
         let now = jiff::Timestamp::now();
         let result = match &envelope.command {
             Command::ApplyChange { targets, .. } => {
@@ -279,7 +288,16 @@ impl SimAgent {
         let answer: anyhow::Result<serde_json::Value> =
             pw_agent::send_json(self.http.post(url).json(&result)).await;
         match answer {
-            Ok(_) => shared.results.record(started.elapsed()),
+            Ok(_) => {
+                shared.results.record(started.elapsed());
+                if install {
+                    shared.applies.record(crate::batches::Apply {
+                        agent: self.index,
+                        received,
+                        acknowledged: Instant::now(),
+                    });
+                }
+            }
             Err(_) => shared.results.failed(),
         }
         answer.map(|_| ())

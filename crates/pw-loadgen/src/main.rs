@@ -7,9 +7,11 @@
 //! `/proc/PID` with `--controller-pid`), rollout time and per-batch overhead.
 
 mod agent;
+mod batches;
 mod inventory;
 mod operator;
 mod phases;
+mod rerank;
 mod stats;
 
 use std::path::PathBuf;
@@ -81,6 +83,25 @@ pub struct Args {
     pub rollout_package: String,
     #[arg(long, default_value = "99:0.loadgen")]
     pub rollout_version: String,
+    /// After the inventory rounds, import records of this real OSV feed while the controller
+    /// runs (`patchwarden feeds import`, `--database`) and measure until every host is ranked
+    /// against them.
+    #[arg(long)]
+    pub rerank_feed: Option<PathBuf>,
+    /// How many of the feed's records to re-publish (evenly spread; 0: all of them).
+    #[arg(long, default_value_t = 50)]
+    pub rerank_records: usize,
+    /// Then import the same records again without their `fixed` events (hosts with their
+    /// packages get new findings).
+    #[arg(long)]
+    pub rerank_reopen: bool,
+    /// The controller's database URL, for `patchwarden feeds import` (`sqlite://D/patchwarden.db`,
+    /// `postgres://…`).
+    #[arg(long)]
+    pub database: Option<String>,
+    /// The `patchwarden` binary (default: beside pw-loadgen).
+    #[arg(long)]
+    pub patchwarden: Option<PathBuf>,
     /// Prefix of the simulated host names (`PREFIX-00042`).
     #[arg(long, default_value = "lg")]
     pub name_prefix: String,

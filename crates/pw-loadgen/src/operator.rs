@@ -78,14 +78,25 @@ impl Operator {
     /// The sum of a metric's samples in `/metrics` (any labels): a gauge by its name
     /// (`patchwarden_findings_scans_pending`), a counter as `FAMILY_total`.
     pub async fn metric(&self, name: &str) -> anyhow::Result<f64> {
-        let text = self
+        Ok(sum_series(&self.metrics_text().await?, name))
+    }
+
+    /// One series' value (`NAME{label="value"}` exactly as `/metrics` writes it); 0 when
+    /// absent.
+    pub async fn metric_series(&self, series: &str) -> anyhow::Result<f64> {
+        Ok((self.metrics_text().await?.lines())
+            .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or(0.0))
+    }
+
+    async fn metrics_text(&self) -> anyhow::Result<String> {
+        Ok(self
             .request(reqwest::Method::GET, "/metrics")
             .send()
             .await?
             .error_for_status()?
             .text()
-            .await?;
-        Ok(sum_series(&text, name))
+            .await?)
     }
 }
 

@@ -25,6 +25,9 @@ pub struct Report {
     pub enroll_per_sec: f64,
     pub steady: Option<Steady>,
     pub rounds: Vec<Round>,
+    /// The feed-import phase: records re-published as they were, then (`--rerank-reopen`)
+    /// with their fixes dropped.
+    pub rerank: Vec<crate::rerank::RerankFigures>,
     pub rollout: Option<RolloutFigures>,
 }
 
@@ -65,6 +68,17 @@ pub struct RolloutFigures {
     pub batches: usize,
     pub wall_secs: f64,
     pub per_batch_ms: f64,
+    /// Per batch boundary: the last result of a batch acknowledged → the first command of the
+    /// next received (`batches.rs`); its median and largest.
+    pub overhead_ms: Vec<f64>,
+    pub overhead_p50_ms: f64,
+    pub overhead_max_ms: f64,
+    /// Per batch: its first command received → its last result acknowledged.
+    pub batch_ms: Vec<f64>,
+    /// The controller's scheduler passes during the rollout (`/metrics`
+    /// `patchwarden_scheduler_pass_seconds`): how many and their mean duration.
+    pub scheduler_passes: f64,
+    pub scheduler_pass_mean_ms: f64,
     pub results: Summary,
     pub controller_cores: f64,
     pub controller_rss_mib: f64,
@@ -101,6 +115,7 @@ pub async fn run(args: &Args) -> anyhow::Result<Report> {
         inventories_done: Default::default(),
         changes_applied: Default::default(),
         other_commands: Default::default(),
+        applies: Default::default(),
     });
     let mut report = Report {
         agents: args.agents,
@@ -122,6 +137,15 @@ pub async fn run(args: &Args) -> anyhow::Result<Report> {
         let figures = inventory_round(args, &shared, &operator, &probe, (round, &round_tx)).await?;
         report.rounds.push(figures);
     }
+    if let Some(feed) = &args.rerank_feed {
+        for reopen in [false, true]
+            .into_iter()
+            .filter(|r| !r || args.rerank_reopen)
+        {
+            let figures = crate::rerank::run(args, &operator, &probe, (feed, reopen)).await?;
+            report.rerank.push(figures);
+        }
+    }
     if let Some(batch) = args.rollout_batch {
         report.rollout = Some(rollout(args, &shared, &operator, &probe, &agents, batch).await?);
     }
@@ -130,15 +154,15 @@ pub async fn run(args: &Args) -> anyhow::Result<Report> {
 }
 
 /// The controller's process, when its pid was given.
-struct Probe(Option<u32>);
+pub(crate) struct Probe(Option<u32>);
 
 impl Probe {
-    fn sample(&self) -> anyhow::Result<Option<ProcessSample>> {
+    pub(crate) fn sample(&self) -> anyhow::Result<Option<ProcessSample>> {
         self.0.map(stats::sample_process).transpose()
     }
 
     /// Cores used since `before` and the RSS now (zeros without a pid).
-    fn since(&self, before: Option<ProcessSample>) -> anyhow::Result<(f64, f64)> {
+    pub(crate) fn since(&self, before: Option<ProcessSample>) -> anyhow::Result<(f64, f64)> {
         Ok(match (before, self.sample()?) {
             (Some(a), Some(b)) => (stats::cores_between(&a, &b), b.rss_mib),
             _ => (0.0, 0.0),
@@ -307,6 +331,13 @@ async fn rollout(
     let before = probe.sample()?;
     let applied_before = shared.changes_applied.load(Ordering::Relaxed);
     shared.results.summary(true);
+    shared.applies.take();
+    let passes_before = operator
+        .metric("patchwarden_scheduler_pass_seconds_count")
+        .await?;
+    let pass_secs_before = operator
+        .metric("patchwarden_scheduler_pass_seconds_sum")
+        .await?;
     let started = Instant::now();
     let created = operator.rollout(hosts, target, batch).await?;
     let mut status = created.status.clone();
@@ -320,9 +351,20 @@ async fn rollout(
     let (controller_cores, controller_rss_mib) = probe.since(before)?;
     let hosts = (shared.changes_applied.load(Ordering::Relaxed) - applied_before) as usize;
     let batches = 1 + args.agents.saturating_sub(1).div_ceil(batch.max(1));
+    let passes = operator
+        .metric("patchwarden_scheduler_pass_seconds_count")
+        .await?
+        - passes_before;
+    let pass_secs = operator
+        .metric("patchwarden_scheduler_pass_seconds_sum")
+        .await?
+        - pass_secs_before;
+    let timings = crate::batches::figures(&shared.applies.take(), batch);
+    let mut sorted = timings.overhead_ms.clone();
+    sorted.sort_by(f64::total_cmp);
     eprintln!(
-        "rollout {}: {status} after {wall_secs:.1} s, {hosts} hosts changed",
-        created.id
+        "rollout {}: {status} after {wall_secs:.1} s, {hosts} hosts changed, overhead per batch {:?} ms",
+        created.id, timings.overhead_ms
     );
     Ok(RolloutFigures {
         id: created.id,
@@ -331,6 +373,16 @@ async fn rollout(
         batches,
         wall_secs,
         per_batch_ms: wall_secs * 1000.0 / batches as f64,
+        overhead_p50_ms: sorted.get(sorted.len() / 2).copied().unwrap_or_default(),
+        overhead_max_ms: sorted.last().copied().unwrap_or_default(),
+        overhead_ms: timings.overhead_ms,
+        batch_ms: timings.batch_ms,
+        scheduler_passes: passes,
+        scheduler_pass_mean_ms: if passes > 0.0 {
+            pass_secs * 1000.0 / passes
+        } else {
+            0.0
+        },
         results: shared.results.summary(true),
         controller_cores,
         controller_rss_mib,

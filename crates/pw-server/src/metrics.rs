@@ -8,7 +8,7 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 /// How long the findings gauges (a read of every open finding) are served before a scrape
@@ -106,6 +106,7 @@ pub struct Metrics {
     inventory_unchanged: Counter,
     inventory_deltas: Family<OutcomeLabels, Counter>,
     scans_pending: Gauge,
+    feed_import_queued: Gauge,
     findings_at: Mutex<Option<std::time::Instant>>,
     scans: Family<OutcomeLabels, Counter>,
     rollout: RolloutMetrics,
@@ -155,6 +156,7 @@ struct RolloutMetrics {
     controls: Family<ActionLabels, Counter>,
     active: Gauge,
     scheduler_passes: Family<TriggerLabels, Counter>,
+    scheduler_pass_seconds: Histogram,
     scheduler_panics: Counter,
 }
 
@@ -168,6 +170,8 @@ impl RolloutMetrics {
             controls: Family::default(),
             active: Gauge::default(),
             scheduler_passes: Family::default(),
+            // 1 ms … 16 s.
+            scheduler_pass_seconds: Histogram::new(exponential_buckets(0.001, 2.0, 15)),
             scheduler_panics: Counter::default(),
         };
         registry.register(
@@ -204,6 +208,11 @@ impl RolloutMetrics {
             "scheduler_passes",
             "Rollout scheduler passes, by trigger (woken: a result or a new rollout; interval)",
             metrics.scheduler_passes.clone(),
+        );
+        registry.register(
+            "scheduler_pass_seconds",
+            "Duration of the rollout scheduler's passes (every active rollout driven once)",
+            metrics.scheduler_pass_seconds.clone(),
         );
         registry.register(
             "scheduler_panics",
@@ -267,6 +276,12 @@ impl Metrics {
             "Scans of stored inventory reports waiting or running",
             scans_pending.clone(),
         );
+        let feed_import_queued = Gauge::default();
+        registry.register(
+            "feed_import_queued",
+            "The last feed import whose hosts to rank again are queued (its feed_imports id)",
+            feed_import_queued.clone(),
+        );
         let command_results = Family::<OutcomeLabels, Counter>::default();
         registry.register(
             "agent_command_results",
@@ -296,6 +311,7 @@ impl Metrics {
             inventory_unchanged,
             inventory_deltas,
             scans_pending,
+            feed_import_queued,
             findings_at: Mutex::new(None),
             command_results,
             scans,
@@ -390,7 +406,8 @@ impl Metrics {
             .inc();
     }
 
-    /// A background scan of a reported inventory ended: `stored`, `dropped` or `failed`.
+    /// A background scan of a stored inventory ended: `stored`, `unchanged`, `untouched`,
+    /// `dropped` or `failed`.
     pub fn scan(&self, outcome: &str) {
         self.scans
             .get_or_create(&OutcomeLabels {
@@ -424,6 +441,10 @@ impl pw_controller::Observer for Metrics {
         Metrics::scan(self, outcome);
     }
 
+    fn feed_import_queued(&self, id: i64) {
+        self.feed_import_queued.set(id);
+    }
+
     /// A persisted host transition into `state`, with the versions it blocked.
     fn host_transition(&self, state: &str, blocked: usize) {
         let labels = StateLabels {
@@ -453,6 +474,10 @@ impl pw_controller::Observer for Metrics {
             trigger: trigger.to_owned(),
         };
         self.rollout.scheduler_passes.get_or_create(&labels).inc();
+    }
+
+    fn scheduler_pass_took(&self, seconds: f64) {
+        self.rollout.scheduler_pass_seconds.observe(seconds);
     }
 
     fn scheduler_panicked(&self) {

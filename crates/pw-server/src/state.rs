@@ -60,9 +60,9 @@ impl AppState {
                 shutdown.clone(),
             ));
         }
-        tokio::spawn(pw_controller::scan_queue::rerank_on_import(
+        tokio::spawn(pw_controller::rerank::on_import(
+            controller.clone(),
             scans.clone(),
-            store.clone(),
             shutdown.clone(),
         ));
         Ok(AppState {

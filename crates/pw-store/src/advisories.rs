@@ -51,10 +51,36 @@ impl ImportTx {
             Some(text) if parse_time(&text)? < row.modified => Outcome::Updated,
             Some(_) => Outcome::Unchanged,
         };
+        if outcome == Outcome::Updated && self.changes.is_some() {
+            self.note_replaced(&row.id).await?;
+        }
         if outcome != Outcome::Unchanged {
+            if let Some(changes) = &mut self.changes {
+                changes.add_record(row.packages.iter().map(|(_, n)| n.as_str()), &row.record);
+            }
             self.write_advisory(row, source).await?;
         }
         counts.add(outcome);
+        Ok(())
+    }
+
+    /// Notes what the stored record of `id`, about to be replaced, named.
+    async fn note_replaced(&mut self, id: &str) -> anyhow::Result<()> {
+        let context = || format!("reading the stored advisory {id}");
+        let record: String = sqlx::query_scalar("SELECT record FROM advisories WHERE id = $1")
+            .bind(id)
+            .fetch_one(&mut *self.tx)
+            .await
+            .with_context(context)?;
+        let names: Vec<String> =
+            sqlx::query_scalar("SELECT name FROM advisory_packages WHERE advisory_id = $1")
+                .bind(id)
+                .fetch_all(&mut *self.tx)
+                .await
+                .with_context(context)?;
+        if let Some(changes) = &mut self.changes {
+            changes.add_record(names.iter().map(String::as_str), &record);
+        }
         Ok(())
     }
 

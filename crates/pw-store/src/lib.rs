@@ -22,6 +22,7 @@ mod findings;
 mod findings_packed;
 mod findings_write;
 mod fleet;
+mod import_changes;
 mod inventories;
 mod inventory_codec;
 mod lease;
@@ -33,6 +34,7 @@ mod plans;
 mod protection;
 mod risks;
 mod rollout_control;
+mod rollout_pass;
 mod rollouts;
 mod secrets;
 mod signals;
@@ -66,6 +68,7 @@ pub use findings::{
     OpenFinding, Recorded,
 };
 pub use fleet::{FleetRefusal, StoredFleet};
+pub use import_changes::{ImportChanges, ImportsSince};
 pub use inventories::{ContentChange, InventoryStored, StoredInventory};
 pub use lease::SchedulerLease;
 pub use notices::{DeadlineDue, DeadlineNotice, SilentHost};
@@ -78,6 +81,7 @@ pub use operators::{
 pub use plans::{PlanEvent, PlanListing, PlanRefusal, StoredPlan};
 pub use risks::{AcceptedRiskRow, NewAcceptedRisk, RevokeOutcome};
 pub use rollout_control::ControlChange;
+pub use rollout_pass::{FinishedCommand, PassHostRow};
 pub use rollouts::{
     BlockedRow, HostTransition, HostsBusy, NewRollout, PlanLink, RolloutHostRow, RolloutRow,
     TransitionCommand,
@@ -196,11 +200,19 @@ impl Store {
     /// Starts an import: everything written through the returned handle lands together on
     /// [`ImportTx::commit`], or not at all.
     pub async fn begin_import(&self) -> anyhow::Result<ImportTx> {
-        let tx = self
+        let mut tx = self
             .begin_immediate()
             .await
             .context("starting an import transaction")?;
-        Ok(ImportTx { tx })
+        // Before the first advisory is stored, scans use the built-in snapshot: the first
+        // import changes every host's source, so its changes are not bounded.
+        let stored: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM (SELECT 1 FROM advisories LIMIT 1) AS a")
+                .fetch_one(&mut *tx)
+                .await
+                .context("reading whether advisories are stored")?;
+        let changes = (stored > 0).then(ImportChanges::default);
+        Ok(ImportTx { tx, changes })
     }
 
     /// How many records of each kind are stored.
@@ -239,6 +251,9 @@ impl Store {
 /// One import in progress (a database transaction). Dropping it without `commit` rolls back.
 pub struct ImportTx {
     tx: sqlx::Transaction<'static, sqlx::Any>,
+    /// What the OSV records written so far changed (`None`: not bounded; see
+    /// `import_changes.rs`).
+    changes: Option<ImportChanges>,
 }
 
 impl ImportTx {
@@ -249,9 +264,15 @@ impl ImportTx {
         source: &str,
         counts: ImportCounts,
     ) -> anyhow::Result<()> {
+        // Only an OSV run's changes are bounded by package names; KEV and EPSS re-rank by CVE
+        // anywhere (recorded as unbounded).
+        let changes = match (kind, &self.changes) {
+            ("osv", Some(changes)) => Some(serde_json::to_string(changes)?),
+            _ => None,
+        };
         sqlx::query(
-            "INSERT INTO feed_imports (kind, source, finished_at, records, inserted, updated, unchanged)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "INSERT INTO feed_imports (kind, source, finished_at, records, inserted, updated, unchanged, changes)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(kind)
         .bind(source)
@@ -260,6 +281,7 @@ impl ImportTx {
         .bind(counts.inserted as i64)
         .bind(counts.updated as i64)
         .bind(counts.unchanged as i64)
+        .bind(changes)
         .execute(&mut *self.tx)
         .await
         .context("recording the import run")?;

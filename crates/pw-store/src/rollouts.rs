@@ -318,8 +318,23 @@ impl Store {
         let now = Timestamp::now().to_string();
         let mut tx = self.begin_immediate().await?;
         let mut written = Vec::with_capacity(all.len());
+        let mut records = Vec::new();
         for t in all {
-            written.push(write_transition(&mut tx, t, &now).await?);
+            let record = write_transition(&mut tx, t, &now).await?;
+            written.push(record.is_some());
+            records.extend(record);
+        }
+        // The audit records of the written transitions, in order, a few per statement (the
+        // chain's head read once per statement, not once per host: issue 15, per-batch
+        // overhead of a batch of 100 claims).
+        for chunk in records.chunks(AUDIT_PER_STATEMENT) {
+            let entries = chunk.iter().map(|(actor, subject, details)| AuditEntry {
+                actor,
+                action: "rollout.host.transition",
+                subject,
+                details: details.clone(),
+            });
+            crate::audit::append_many(&mut tx, entries).await?;
         }
         // Agents long-polling another replica hear of their new commands at commit.
         let queued: Vec<&str> = (all.iter().zip(&written))
@@ -406,12 +421,17 @@ impl Store {
     }
 }
 
-/// One host transition inside `tx`: `false` (nothing written) when its row changed.
+/// Audit records per INSERT of a batch of transitions (8 parameters each: SQLite binds numbered
+/// parameters by a linear search, see `findings_write.rs`).
+const AUDIT_PER_STATEMENT: usize = 16;
+
+/// One host transition inside `tx`: `None` (nothing written) when its row changed, else its
+/// audit record (actor, subject, details) for the caller to append.
 async fn write_transition(
     tx: &mut sqlx::AnyConnection,
     t: &HostTransition<'_>,
     now: &str,
-) -> anyhow::Result<bool> {
+) -> anyhow::Result<Option<(String, String, serde_json::Value)>> {
     let updated = sqlx::query(
         "UPDATE rollout_hosts SET state = $1, state_name = $2, row_version = row_version + 1,
                 command_id = COALESCE($3, command_id), updated_at = $4
@@ -428,7 +448,7 @@ async fn write_transition(
     .await
     .with_context(|| format!("updating host {} of rollout {}", t.host_id, t.rollout_id))?;
     if updated.rows_affected() == 0 {
-        return Ok(false);
+        return Ok(None);
     }
     if let Some(command) = &t.command {
         sqlx::query(
@@ -469,14 +489,7 @@ async fn write_transition(
         "command": t.command.as_ref().map(|c| &c.id),
         "blocked": t.blocks.iter().map(|b| format!("{}={}", b.package, b.version)).collect::<Vec<_>>(),
     });
-    let entry = AuditEntry {
-        actor: t.actor,
-        action: "rollout.host.transition",
-        subject: &subject,
-        details,
-    };
-    append(tx, &entry).await?;
-    Ok(true)
+    Ok(Some((t.actor.to_owned(), subject, details)))
 }
 
 pub(crate) fn blocked_row(row: &AnyRow) -> anyhow::Result<BlockedRow> {

@@ -80,7 +80,8 @@ async fn feeds_imported_while_the_controller_runs_are_used_for_the_next_scan() {
         .unwrap();
     // Findings times have one-second resolution at most; the next one is a second later.
     t.advance(1);
-    // No report needed: the import queues every host (checked every 2 s).
+    // No report needed: the import queues every host (the first advisories stored: anything
+    // may change; checked every 250 ms).
     let after = findings_after(&t, host, &before["computed_at"]).await;
     assert_eq!(advisories(&after), ["PW-2026-0001"], "{after}");
     assert_eq!(after["source"], "controller database");

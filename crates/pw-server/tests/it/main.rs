@@ -30,6 +30,7 @@ mod openapi;
 mod plan_rollouts;
 mod plans_api;
 mod reports;
+mod rerank;
 mod restarts;
 mod rollout_controls;
 mod rollout_retry;

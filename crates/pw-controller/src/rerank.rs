@@ -1,0 +1,189 @@
+//! Ranking again after a feed import (`patchwarden feeds import|sync` while the controller
+//! runs; another process, so the controller looks for new imports every [`IMPORT_CHECK`] — one
+//! indexed query). What an import changed is stored with it (pw-store's `ImportChanges`: the
+//! package names and CVE ids of the records it inserted or replaced), and a host is scanned
+//! again only when the import can change its ranking ([`Affected::touches`]):
+//!
+//! - a finding of a matched advisory comes from the advisories of the host's package (by
+//!   binary or source name: OSV records name either), so a record of another package cannot
+//!   add, remove or change it — its CVSS, severity, dates and aliases are its own advisories';
+//! - a pending upgrade's finding reads the CVSS of the CVEs its changelog names from every
+//!   advisory naming them, and the ranked findings of its own binary;
+//! - KEV and EPSS runs, and the first advisories stored (scans leave the built-in snapshot),
+//!   are unbounded: every host is scanned again.
+//!
+//! A host the import cannot touch keeps its stored ranking; `rerank_e2e` (crates/patchwarden)
+//! checks both sides on a running controller. At start every host is queued (imports made while
+//! the controller was down).
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use pw_model::InstalledPackage;
+use pw_scan::Upgrade;
+use pw_store::ImportChanges;
+use tokio::sync::watch;
+
+use crate::scan_queue::{ScanQueue, Scope};
+
+/// How often the controller looks for a new feed import.
+pub const IMPORT_CHECK: Duration = Duration::from_millis(250);
+
+/// What one or more imports changed, as a host's packages are compared with it: package names
+/// in lower case, CVE ids in upper case.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Affected {
+    packages: HashSet<String>,
+    cves: HashSet<String>,
+}
+
+impl Affected {
+    pub fn new(changes: &ImportChanges) -> Affected {
+        Affected {
+            packages: changes.packages.iter().map(|p| p.to_lowercase()).collect(),
+            cves: changes.cves.iter().map(|c| c.to_uppercase()).collect(),
+        }
+    }
+
+    /// Both changes at once.
+    pub fn merged(&self, other: &Affected) -> Affected {
+        Affected {
+            packages: self.packages.union(&other.packages).cloned().collect(),
+            cves: self.cves.union(&other.cves).cloned().collect(),
+        }
+    }
+
+    /// Whether the ranking of a host with these packages and pending upgrades can change.
+    pub fn touches(&self, packages: &[InstalledPackage], upgrades: &[Upgrade]) -> bool {
+        let named = |name: &str| self.packages.contains(&name.to_lowercase());
+        packages
+            .iter()
+            .any(|p| named(&p.name) || p.source.as_deref().is_some_and(named))
+            || upgrades.iter().any(|u| {
+                named(&u.binary)
+                    || (u.cves.iter().flatten()).any(|c| self.cves.contains(&c.to_uppercase()))
+            })
+    }
+}
+
+/// Queues every host once at start and, after each new feed import, the hosts it can change.
+pub async fn on_import(
+    controller: crate::Controller,
+    queue: Arc<ScanQueue>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let store = controller.store.clone();
+    // `Some(last import seen)`; `None`: not checked since the start.
+    let mut seen: Option<Option<i64>> = None;
+    loop {
+        match queue_since(&store, &queue, seen).await {
+            Ok((last, hosts)) => {
+                if seen.is_some() && seen != Some(last) {
+                    tracing::info!(
+                        import = last,
+                        hosts,
+                        "new feed import: ranking the hosts it can change again"
+                    );
+                }
+                if let Some(id) = last {
+                    controller.observer().feed_import_queued(id);
+                }
+                seen = Some(last);
+            }
+            Err(error) => {
+                tracing::error!(
+                    error = format!("{error:#}"),
+                    "cannot rank after feed imports"
+                )
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(IMPORT_CHECK) => {}
+            _ = shutdown.changed() => return,
+        }
+    }
+}
+
+/// Queues what the imports after `seen` need; the last import and how many hosts were queued.
+async fn queue_since(
+    store: &pw_store::Store,
+    queue: &ScanQueue,
+    seen: Option<Option<i64>>,
+) -> anyhow::Result<(Option<i64>, usize)> {
+    let (last, scope) = match seen {
+        None => (store.last_feed_import().await?, Some(Scope::Import(None))),
+        Some(after) => {
+            let since = store.imports_since(after).await?;
+            let scope = match since.changes {
+                _ if since.last == after => None,
+                None => Some(Scope::Import(None)),
+                Some(changes) if changes.is_empty() => None,
+                Some(changes) => Some(Scope::Import(Some(Arc::new(Affected::new(&changes))))),
+            };
+            (since.last, scope)
+        }
+    };
+    let Some(scope) = scope else {
+        return Ok((last, 0));
+    };
+    let hosts = store.hosts().await?;
+    for host in &hosts {
+        queue.push_scoped(&host.id, scope.clone());
+    }
+    Ok((last, hosts.len()))
+}
+
+#[cfg(test)]
+mod tests {
+    use pw_model::InstalledPackage;
+    use pw_scan::Upgrade;
+    use pw_store::ImportChanges;
+
+    use super::Affected;
+
+    fn package(name: &str, source: Option<&str>) -> InstalledPackage {
+        InstalledPackage {
+            name: name.into(),
+            version: "1.0-1".into(),
+            arch: "amd64".into(),
+            source: source.map(str::to_owned),
+            source_version: None,
+        }
+    }
+
+    fn upgrade(binary: &str, cves: Option<Vec<&str>>) -> Upgrade {
+        Upgrade {
+            binary: binary.into(),
+            installed: "1.0-1".into(),
+            candidate: "1.0-2".into(),
+            suite: "bookworm-security".into(),
+            label: "Debian-Security".into(),
+            security: true,
+            cves: cves.map(|c| c.into_iter().map(str::to_owned).collect()),
+        }
+    }
+
+    #[test]
+    fn a_host_is_touched_by_its_packages_names_or_its_upgrades_cves() {
+        let changes = ImportChanges {
+            packages: ["OpenSSL".to_owned()].into(),
+            cves: ["CVE-2024-0001".to_owned()].into(),
+        };
+        let affected = Affected::new(&changes);
+        let by_source = [package("libssl3", Some("openssl"))];
+        let by_name = [package("openssl", None)];
+        let other = [package("zlib1g", Some("zlib"))];
+        assert!(affected.touches(&by_source, &[]));
+        assert!(affected.touches(&by_name, &[]));
+        assert!(!affected.touches(&other, &[]));
+        assert!(!affected.touches(&other, &[upgrade("zlib1g", Some(vec!["CVE-2024-0002"]))]));
+        assert!(affected.touches(&other, &[upgrade("zlib1g", Some(vec!["cve-2024-0001"]))]));
+        assert!(affected.touches(&other, &[upgrade("openssl", None)]));
+        let more = affected.merged(&Affected::new(&ImportChanges {
+            packages: ["zlib".to_owned()].into(),
+            cves: Default::default(),
+        }));
+        assert!(more.touches(&other, &[]));
+    }
+}

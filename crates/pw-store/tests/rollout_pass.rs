@@ -1,0 +1,83 @@
+//! What a scheduler pass reads of a rollout's hosts, on SQLite and PostgreSQL
+//! (`Store::rollout_pass_hosts`): the state JSON only for hosts not known at their version, and
+//! the host's last command's outcome once it finished.
+
+use std::collections::HashMap;
+
+use pw_store::{Backend, CommandState, FinishedCommand, HostTransition, TransitionCommand};
+
+#[macro_use]
+mod common;
+
+use common::{at, rollout_r1, store_with_host};
+
+async fn a_pass_reads_states_it_does_not_know_and_finished_commands(backend: Backend) {
+    let (_dir, store) = store_with_host(backend).await;
+    rollout_r1(&store, "pending").await;
+    let first = store
+        .rollout_pass_hosts("r1", &HashMap::new())
+        .await
+        .unwrap();
+    assert_eq!(first.len(), 1);
+    let version = first[0].row_version;
+    assert_eq!(first[0].state.as_deref(), Some("{}"));
+    assert_eq!(
+        (first[0].command_id.as_deref(), &first[0].finished),
+        (None, &None)
+    );
+    // Known at this version: no state read.
+    let known = HashMap::from([("h1".to_owned(), version)]);
+    let again = store.rollout_pass_hosts("r1", &known).await.unwrap();
+    assert_eq!(again[0].state, None);
+
+    let claimed = HostTransition {
+        rollout_id: "r1",
+        host_id: "h1",
+        expected_version: version,
+        state_json: r#"{"claimed":true}"#,
+        state_name: "claimed",
+        event: serde_json::json!({"event": "claimed"}),
+        command: Some(TransitionCommand {
+            id: "r1:h1:record_versions:1".into(),
+            kind: "apply_change".into(),
+            payload_json: "{}".into(),
+        }),
+        blocks: vec![],
+        actor: "controller",
+        result: None,
+    };
+    assert!(store.transition_host(&claimed).await.unwrap());
+    // Moved past the known version: read again, with its open command (not finished).
+    let moved = store.rollout_pass_hosts("r1", &known).await.unwrap();
+    assert_eq!(moved[0].row_version, version + 1);
+    assert_eq!(moved[0].state.as_deref(), Some(r#"{"claimed":true}"#));
+    assert_eq!(
+        moved[0].command_id.as_deref(),
+        Some("r1:h1:record_versions:1")
+    );
+    assert_eq!(moved[0].finished, None);
+
+    let finished_at = at("2026-01-02T00:00:00Z");
+    (store.finish_command(
+        "h1",
+        "r1:h1:record_versions:1",
+        CommandState::Failed,
+        "no",
+        finished_at,
+    ))
+    .await
+    .unwrap();
+    let known = HashMap::from([("h1".to_owned(), version + 1)]);
+    let done = store.rollout_pass_hosts("r1", &known).await.unwrap();
+    assert_eq!(done[0].state, None);
+    assert_eq!(
+        done[0].finished,
+        Some(FinishedCommand {
+            kind: "apply_change".into(),
+            state: CommandState::Failed,
+            result_message: Some("no".into()),
+        })
+    );
+}
+
+on_both_backends!(a_pass_reads_states_it_does_not_know_and_finished_commands);
