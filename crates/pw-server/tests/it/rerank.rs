@@ -29,10 +29,40 @@ fn advisories(body: &Value) -> Vec<String> {
         .collect()
 }
 
+async fn metric(t: &TestController, name: &str) -> f64 {
+    let (_, text) = t.get_text("/metrics").await;
+    (text.lines())
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// Waits (bounded) until the controller queued the last import's hosts and scanned them.
+async fn settled(t: &TestController) {
+    let last = t.controller.state.store.last_feed_import().await.unwrap();
+    pw_testkit::wait_until(
+        "the import's scans",
+        std::time::Duration::from_secs(30),
+        std::time::Duration::from_millis(50),
+        async || {
+            let queued = metric(t, "patchwarden_feed_import_queued").await;
+            let pending = metric(t, "patchwarden_findings_scans_pending").await;
+            if Some(queued as i64) == last && pending == 0.0 {
+                Ok(())
+            } else {
+                Err(format!("import {queued} queued, {pending} scans pending"))
+            }
+        },
+    )
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_import_ranks_again_only_the_hosts_it_can_change() {
     let t = TestController::start_with_manual_clock().await;
     import(&t, "other.json", osv("PW-2026-0002", "pw-other")).await;
+    // The start's ranking of every host done before the hosts enroll (else it may still hold
+    // them, queued for anything, when the next import comes).
+    settled(&t).await;
     let mut hosts = Vec::new();
     for (name, package) in [("web-0", "pw-demo"), ("web-1", "pw-other")] {
         let token = t.token().await;
@@ -56,12 +86,7 @@ async fn an_import_ranks_again_only_the_hosts_it_can_change() {
     let (other, other_before) = &hosts[1];
     assert_eq!(advisories(demo_before), Vec::<String>::new());
     assert_eq!(advisories(other_before), ["PW-2026-0002"]);
-    let metric = async |name: &str| -> f64 {
-        let (_, text) = t.get_text("/metrics").await;
-        (text.lines())
-            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-            .unwrap_or(0.0)
-    };
+    let metric = async |name: &str| metric(&t, name).await;
     let untouched = "patchwarden_findings_scans_total{outcome=\"untouched\"}";
     let untouched_before = metric(untouched).await;
 
@@ -69,23 +94,7 @@ async fn an_import_ranks_again_only_the_hosts_it_can_change() {
     import(&t, "demo.json", osv("PW-2026-0001", "pw-demo")).await;
     let demo_after = findings_after(&t, demo, &demo_before["computed_at"]).await;
     assert_eq!(advisories(&demo_after), ["PW-2026-0001"], "{demo_after}");
-    let last = t.controller.state.store.last_feed_import().await.unwrap();
-    pw_testkit::wait_until(
-        "the import's scans",
-        std::time::Duration::from_secs(30),
-        std::time::Duration::from_millis(50),
-        async || {
-            let queued = metric("patchwarden_feed_import_queued").await;
-            let pending = metric("patchwarden_findings_scans_pending").await;
-            let done = Some(queued as i64) == last && pending == 0.0;
-            if done {
-                Ok(())
-            } else {
-                Err(format!("import {queued} queued, {pending} scans pending"))
-            }
-        },
-    )
-    .await;
+    settled(&t).await;
     // web-1 has no pw-demo: not scanned, its ranking as it was.
     assert_eq!(metric(untouched).await, untouched_before + 1.0);
     let (_, other_after) = t.get_json(&format!("/api/v1/hosts/{other}/findings")).await;
