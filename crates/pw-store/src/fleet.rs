@@ -140,16 +140,13 @@ impl Store {
         host_id: &str,
         labels: &BTreeMap<String, String>,
     ) -> anyhow::Result<bool> {
+        // Every inventory report carries the labels, nearly always unchanged: compare without
+        // the writer's lock first, and again under it before writing.
+        if stored_labels(self.pool(), host_id).await? == *labels {
+            return Ok(false);
+        }
         let mut tx = self.begin_immediate().await?;
-        let stored: Option<String> = sqlx::query_scalar("SELECT labels FROM hosts WHERE id = $1")
-            .bind(host_id)
-            .fetch_optional(&mut *tx)
-            .await
-            .with_context(|| format!("reading the labels of host {host_id}"))?;
-        let Some(stored) = stored else {
-            anyhow::bail!("there is no host {host_id}");
-        };
-        if parse_labels(&stored, host_id)? == *labels {
+        if stored_labels(&mut *tx, host_id).await? == *labels {
             return Ok(false);
         }
         sqlx::query("UPDATE hosts SET labels = $1 WHERE id = $2")
@@ -170,6 +167,25 @@ impl Store {
             .await
             .with_context(|| format!("committing the labels of host {host_id}"))?;
         Ok(true)
+    }
+}
+
+/// A host's stored labels; an error when there is no such host.
+async fn stored_labels<'e, E>(
+    executor: E,
+    host_id: &str,
+) -> anyhow::Result<BTreeMap<String, String>>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
+    let stored: Option<String> = sqlx::query_scalar("SELECT labels FROM hosts WHERE id = $1")
+        .bind(host_id)
+        .fetch_optional(executor)
+        .await
+        .with_context(|| format!("reading the labels of host {host_id}"))?;
+    match stored {
+        Some(stored) => parse_labels(&stored, host_id),
+        None => anyhow::bail!("there is no host {host_id}"),
     }
 }
 
