@@ -24,38 +24,35 @@ struct Args {
     packages: usize,
     #[arg(long, default_value_t = 15)]
     runs: usize,
+    /// Keep the controller's data here and reuse it: a directory already filled by an earlier
+    /// run with the same sizes is measured again without filling it (so two builds can be
+    /// compared on one database). Default: a temporary directory, removed at the end.
+    #[arg(long)]
+    data_dir: Option<std::path::PathBuf>,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let dir = tempfile::tempdir()?;
-    let settings = pw_server::ServerSettings::loopback(dir.path());
+    let temporary = tempfile::tempdir()?;
+    let dir = args.data_dir.as_deref().unwrap_or(temporary.path());
+    let filled = dir.join("console-bench.filled");
+    let sizes = format!("{} {} {}", args.hosts, args.findings, args.packages);
+    let settings = pw_server::ServerSettings::loopback(dir);
     let controller = pw_server::start(&settings).await?;
     let store = &controller.state.store;
-    let started = Instant::now();
-    let ids = enroll(store, args.hosts).await?;
-    println!("{} hosts enrolled in {:.1?}", ids.len(), started.elapsed());
-    let started = Instant::now();
-    let per_host = args.findings / args.hosts.max(1);
-    let mut rng = fastrand::Rng::with_seed(12);
-    for (i, id) in ids.iter().enumerate() {
-        record(store, id, per_host, args.packages, &mut rng).await?;
-        if i % 1000 == 999 {
-            println!(
-                "  {} hosts' findings recorded ({:.1?})",
-                i + 1,
-                started.elapsed()
-            );
+    match std::fs::read_to_string(&filled) {
+        Ok(found) if found == sizes => println!("reusing the fleet in {}", dir.display()),
+        Ok(found) => anyhow::bail!(
+            "{} holds a fleet of other sizes ({found}); use another --data-dir",
+            dir.display()
+        ),
+        Err(_) => {
+            fill(store, &args).await?;
+            std::fs::write(&filled, &sizes)?;
         }
     }
-    println!(
-        "{} findings recorded in {:.1?}",
-        per_host * ids.len(),
-        started.elapsed()
-    );
-    pw_server::create_operator(store, "bench", pw_store::Role::Admin, "bench").await?;
     let cookie = session(&controller, store).await?;
     let base = format!("http://{}", controller.addr);
     let client = reqwest::Client::builder()
@@ -96,6 +93,33 @@ async fn main() -> anyhow::Result<()> {
             times[times.len() - 1]
         );
     }
+    Ok(())
+}
+
+/// Enrolls the hosts, records their findings and adds the operator `bench`.
+async fn fill(store: &Store, args: &Args) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let ids = enroll(store, args.hosts).await?;
+    println!("{} hosts enrolled in {:.1?}", ids.len(), started.elapsed());
+    let started = Instant::now();
+    let per_host = args.findings / args.hosts.max(1);
+    let mut rng = fastrand::Rng::with_seed(12);
+    for (i, id) in ids.iter().enumerate() {
+        record(store, id, per_host, args.packages, &mut rng).await?;
+        if i % 1000 == 999 {
+            println!(
+                "  {} hosts' findings recorded ({:.1?})",
+                i + 1,
+                started.elapsed()
+            );
+        }
+    }
+    println!(
+        "{} findings recorded in {:.1?}",
+        per_host * ids.len(),
+        started.elapsed()
+    );
+    pw_server::create_operator(store, "bench", pw_store::Role::Admin, "bench").await?;
     Ok(())
 }
 
