@@ -16,7 +16,6 @@ use sqlx::Row;
 
 use crate::controller::{HOST_COLUMNS, HOST_JOINS, HostRow, host_row};
 use crate::db::numbered;
-use crate::finding_texts::FINDING_JSON;
 use crate::{Backend, Store, optional_time};
 
 /// One page: rows `offset..offset + limit` of the ordered result.
@@ -88,8 +87,9 @@ pub struct UpdatePage {
     pub updates: Vec<UpdateRow>,
 }
 
-/// One advisory an update fixes: a stored finding showing it (JSON of `pw_model::Finding`) and
-/// on how many hosts it is open.
+/// One advisory an update fixes: a stored finding showing it (JSON of `pw_model::Finding`, its
+/// text as stored: `deadline` null, since deadlines are per host) and on how many hosts it is
+/// open.
 #[derive(Debug, Clone, PartialEq)]
 pub struct UpdateAdvisory {
     pub advisory: String,
@@ -324,33 +324,41 @@ impl Store {
         Ok(UpdatePage { total, updates })
     }
 
-    /// The advisories one update fixes, by id.
-    pub async fn update_advisories(
+    /// The advisories each of `updates` fixes, by id, in the order of `updates`: one statement
+    /// per [`UPDATES_PER_STATEMENT`] updates (a console page's 50), read from the index of the
+    /// open episodes by text; each advisory shown by its first stored text (without a host's
+    /// deadline: the update's row carries the earliest).
+    pub async fn updates_advisories(
         &self,
-        package: &str,
-        fixed: Option<&str>,
-    ) -> anyhow::Result<Vec<UpdateAdvisory>> {
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT f.advisory, MAX({FINDING_JSON}) AS finding,
-                    COUNT(DISTINCT f.host_id) AS hosts
-             FROM finding_texts t JOIN finding_history f ON f.text_id = t.id
-             WHERE f.fixed_at IS NULL AND t.package = $1 AND t.fixed = $2
-             GROUP BY f.advisory ORDER BY f.advisory"
-        )))
-        .bind(package)
-        .bind(fixed.unwrap_or_default())
-        .fetch_all(self.pool())
-        .await
-        .with_context(|| format!("reading the advisories of the update of {package}"))?;
-        rows.iter()
-            .map(|r| {
-                Ok(UpdateAdvisory {
+        updates: &[UpdateKey<'_>],
+    ) -> anyhow::Result<Vec<Vec<UpdateAdvisory>>> {
+        let mut found = vec![Vec::new(); updates.len()];
+        for chunk in chunks(updates) {
+            let (condition, binds) = updates_condition("t", chunk.keys);
+            let sql = format!(
+                "SELECT g.package, g.fixed, g.advisory, g.hosts, x.finding
+                 FROM (SELECT t.package, t.fixed, f.advisory,
+                              COUNT(DISTINCT f.host_id) AS hosts, MIN(t.id) AS text_id
+                       FROM finding_texts t JOIN finding_history f ON f.text_id = t.id
+                       WHERE f.fixed_at IS NULL AND ({condition})
+                       GROUP BY t.package, t.fixed, f.advisory) AS g
+                 JOIN finding_texts x ON x.id = g.text_id
+                 ORDER BY g.package, g.fixed, g.advisory"
+            );
+            let rows = query_with(&sql, binds)
+                .fetch_all(self.pool())
+                .await
+                .context("reading the advisories of a page of updates")?;
+            for r in &rows {
+                let advisory = UpdateAdvisory {
                     advisory: r.try_get("advisory")?,
                     finding: r.try_get("finding")?,
                     hosts: r.try_get::<i64, _>("hosts")? as u64,
-                })
-            })
-            .collect()
+                };
+                chunk.place(r, &mut found, advisory)?;
+            }
+        }
+        Ok(found)
     }
 
     /// The installed (binary) packages one update upgrades, by name.
@@ -372,29 +380,99 @@ impl Store {
         .with_context(|| format!("reading the packages of the update of {package}"))
     }
 
-    /// The hosts needing one update, `(id, host name)` by name, at most `limit`.
-    pub async fn update_hosts(
+    /// The hosts needing each of `updates`, `(id, host name)` by name, at most `limit` each, in
+    /// the order of `updates`: from the per-host update summary (`open_update_hosts`, one row per
+    /// host and update), one statement per [`UPDATES_PER_STATEMENT`] updates.
+    pub async fn updates_hosts(
         &self,
-        package: &str,
-        fixed: Option<&str>,
+        updates: &[UpdateKey<'_>],
         limit: u32,
-    ) -> anyhow::Result<Vec<(String, String)>> {
-        let rows = sqlx::query(
-            "SELECT DISTINCT h.id, h.hostname FROM finding_texts t
-             JOIN finding_history f ON f.text_id = t.id JOIN hosts h ON h.id = f.host_id
-             WHERE f.fixed_at IS NULL AND t.package = $1 AND t.fixed = $2
-             ORDER BY h.hostname, h.id LIMIT $3",
-        )
-        .bind(package)
-        .bind(fixed.unwrap_or_default())
-        .bind(i64::from(limit))
-        .fetch_all(self.pool())
-        .await
-        .with_context(|| format!("reading the hosts needing the update of {package}"))?;
-        rows.iter()
-            .map(|r| Ok((r.try_get("id")?, r.try_get("hostname")?)))
-            .collect()
+    ) -> anyhow::Result<Vec<Vec<(String, String)>>> {
+        let mut found = vec![Vec::new(); updates.len()];
+        for chunk in chunks(updates) {
+            let (condition, mut binds) = updates_condition("o", chunk.keys);
+            binds.push(Bind::Int(i64::from(limit)));
+            let sql = format!(
+                "SELECT package, fixed, id, hostname FROM
+                   (SELECT o.package, o.fixed, h.id, h.hostname, ROW_NUMBER() OVER
+                      (PARTITION BY o.package, o.fixed ORDER BY h.hostname, h.id) AS n
+                    FROM open_update_hosts o JOIN hosts h ON h.id = o.host_id
+                    WHERE {condition}) AS ranked
+                 WHERE n <= ? ORDER BY package, fixed, n"
+            );
+            let rows = query_with(&sql, binds)
+                .fetch_all(self.pool())
+                .await
+                .context("reading the hosts needing a page of updates")?;
+            for r in &rows {
+                let host = (r.try_get("id")?, r.try_get("hostname")?);
+                chunk.place(r, &mut found, host)?;
+            }
+        }
+        Ok(found)
     }
+}
+
+/// An update: its package and fixed version (`None`: no fixed version exists yet).
+pub type UpdateKey<'a> = (&'a str, Option<&'a str>);
+
+/// The most updates one statement names (two parameters each: SQLite finds a `$N` parameter by
+/// a linear search, findings_write.rs).
+const UPDATES_PER_STATEMENT: usize = 50;
+
+/// Some of the updates asked for, and where each stands in the whole request.
+struct Chunk<'k, 'a> {
+    keys: &'k [UpdateKey<'a>],
+    first: usize,
+}
+
+impl Chunk<'_, '_> {
+    /// Appends `value` to the answer of every position asking for the update of row `r`
+    /// (columns `package`, `fixed`).
+    fn place<T: Clone>(
+        &self,
+        r: &sqlx::any::AnyRow,
+        found: &mut [Vec<T>],
+        value: T,
+    ) -> anyhow::Result<()> {
+        let package: String = r.try_get("package")?;
+        let fixed: String = r.try_get("fixed")?;
+        for (i, (p, f)) in self.keys.iter().enumerate() {
+            if *p == package && f.unwrap_or_default() == fixed {
+                found[self.first + i].push(value.clone());
+            }
+        }
+        Ok(())
+    }
+}
+
+fn chunks<'k, 'a>(updates: &'k [UpdateKey<'a>]) -> impl Iterator<Item = Chunk<'k, 'a>> {
+    updates
+        .chunks(UPDATES_PER_STATEMENT)
+        .enumerate()
+        .map(|(n, keys)| Chunk {
+            keys,
+            first: n * UPDATES_PER_STATEMENT,
+        })
+}
+
+/// `(A.package = ? AND A.fixed = ?) OR …` for each update (`A` the table's alias), and its binds.
+fn updates_condition(alias: &str, updates: &[UpdateKey<'_>]) -> (String, Vec<Bind>) {
+    let condition = updates
+        .iter()
+        .map(|_| format!("({alias}.package = ? AND {alias}.fixed = ?)"))
+        .collect::<Vec<_>>()
+        .join(" OR ");
+    let binds = updates
+        .iter()
+        .flat_map(|(package, fixed)| {
+            [
+                Bind::Text((*package).to_owned()),
+                Bind::Text(fixed.unwrap_or_default().to_owned()),
+            ]
+        })
+        .collect();
+    (condition, binds)
 }
 
 /// Audit records matching every condition set.

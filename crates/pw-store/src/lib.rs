@@ -53,8 +53,8 @@ pub use audit_anchor::{AnchorCheck, AuditKey, Checkpoint};
 pub use change_reads::StoredChangeReport;
 pub use commands::NewCommand;
 pub use console::{
-    AuditFilter, HostFilter, HostPage, PageRequest, UpdateAdvisory, UpdateFilter, UpdatePage,
-    UpdateRow,
+    AuditFilter, HostFilter, HostPage, PageRequest, UpdateAdvisory, UpdateFilter, UpdateKey,
+    UpdatePage, UpdateRow,
 };
 pub use controller::{
     CommandRow, CommandState, FindingsRow, FinishOutcome, HostRow, InventoryFacts, InventoryRow,

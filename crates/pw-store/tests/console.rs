@@ -166,26 +166,52 @@ async fn updates_are_grouped_filtered_and_listed(backend: Backend) {
         ..Default::default()
     };
     assert_eq!(store.update_page(&kev, PAGE).await.unwrap().total, 1);
-    let advisories = store.update_advisories("curl", None).await.unwrap();
-    assert_eq!((advisories.len(), advisories[0].hosts), (1, 2));
-    let hosts = store
-        .update_hosts("openssl", Some("3.0.1"), 10)
-        .await
-        .unwrap();
+    // One call for several updates (as a console page asks): answers in the order asked, a
+    // repeated update answered at each place, an update nobody needs answered empty.
+    let asked = [
+        ("curl", None),
+        ("openssl", Some("3.0.1")),
+        ("openssl", None),
+        ("curl", None),
+    ];
+    let advisories = store.updates_advisories(&asked).await.unwrap();
+    let counts: Vec<(usize, u64)> = advisories
+        .iter()
+        .map(|a| (a.len(), a.first().map_or(0, |a| a.hosts)))
+        .collect();
+    assert_eq!(counts, [(1, 2), (1, 2), (0, 0), (1, 2)]);
+    let finding: serde_json::Value = serde_json::from_str(&advisories[0][0].finding).unwrap();
     assert_eq!(
-        hosts,
-        vec![
+        (&finding["package"], &finding["advisory"]),
+        (&"curl".into(), &"A2".into())
+    );
+    let hosts = store.updates_hosts(&asked, 10).await.unwrap();
+    let named = |i: usize| -> Vec<&str> { hosts[i].iter().map(|(_, n)| n.as_str()).collect() };
+    assert_eq!(
+        hosts[1],
+        [
             ("h2".to_owned(), "DB-2".to_owned()),
             ("h1".into(), "web-1".into())
         ]
     );
-    assert!(
-        store
-            .update_hosts("openssl", None, 10)
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(hosts[2].is_empty());
+    assert_eq!(named(0), ["db-3", "web-1"]);
+    assert_eq!(named(3), named(0));
+    // At most `limit` per update, the first by name.
+    let first = store.updates_hosts(&asked[1..2], 1).await.unwrap();
+    assert_eq!(first, [vec![("h2".to_owned(), "DB-2".to_owned())]]);
+    // More updates than one statement names: each still answered at its own place.
+    let mut many: Vec<(&str, Option<&str>)> = vec![("none", None); 120];
+    many[57] = ("openssl", Some("3.0.1"));
+    many[119] = ("curl", None);
+    let hosts = store.updates_hosts(&many, 10).await.unwrap();
+    let advisories = store.updates_advisories(&many).await.unwrap();
+    let answered: Vec<usize> = (0..many.len()).filter(|&i| !hosts[i].is_empty()).collect();
+    assert_eq!(answered, [57, 119]);
+    let answered: Vec<usize> = (0..many.len())
+        .filter(|&i| !advisories[i].is_empty())
+        .collect();
+    assert_eq!(answered, [57, 119]);
     let binaries = store.update_binaries("curl", None).await.unwrap();
     assert_eq!(binaries, vec!["curl".to_owned()]);
     let binaries = store

@@ -10,7 +10,7 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use jiff::Timestamp;
 use pw_model::{AcceptedRisk, Finding, acceptance_covers};
-use pw_store::{UpdateFilter, UpdateRow};
+use pw_store::{UpdateAdvisory, UpdateFilter, UpdateKey, UpdateRow};
 
 use super::hosts::{form_urlencoded, tier_number};
 use super::{Chrome, Display, Paging, Problem, page_number, render, signed_in};
@@ -106,10 +106,7 @@ pub async fn list(
         .update_page(&filter, Paging::request(page))
         .await?;
     let in_force: Vec<AcceptedRisk> = state.store.accepted_risks_in_force(now).await?;
-    let mut updates = Vec::with_capacity(found.updates.len());
-    for row in found.updates {
-        updates.push(update_line(&state, row, &in_force).await?);
-    }
+    let updates = update_lines(&state, found.updates, &in_force).await?;
     let query_string = form_urlencoded(&[
         ("tier", form.tier.as_str()),
         ("overdue", if form.overdue { "1" } else { "" }),
@@ -151,38 +148,51 @@ fn update_filter(form: &FindingsForm, now: Timestamp) -> Result<UpdateFilter, Ap
     })
 }
 
-/// An update's advisories (with the acceptances covering them) and some of its hosts.
-async fn update_line(
+/// The page's updates with their advisories (and the acceptances covering them) and some of
+/// their hosts: two statements for the whole page.
+async fn update_lines(
     state: &AppState,
-    row: UpdateRow,
+    rows: Vec<UpdateRow>,
     in_force: &[AcceptedRisk],
-) -> Result<UpdateLine, ApiError> {
-    let fixed = row.fixed.as_deref();
-    let mut advisories = Vec::new();
-    for stored in state.store.update_advisories(&row.package, fixed).await? {
-        let finding: Finding = serde_json::from_str(&stored.finding).map_err(|e| {
-            anyhow::anyhow!("stored finding {} is unreadable: {e}", stored.advisory)
-        })?;
-        let accepted = in_force
-            .iter()
-            .filter(|r| acceptance_covers(&r.advisory, r.package.as_deref(), &finding))
-            .cloned()
-            .collect();
-        advisories.push(AdvisoryLine {
-            finding,
-            hosts: stored.hosts,
-            accepted,
+) -> Result<Vec<UpdateLine>, ApiError> {
+    let keys: Vec<UpdateKey<'_>> = rows
+        .iter()
+        .map(|row| (row.package.as_str(), row.fixed.as_deref()))
+        .collect();
+    let advisories = state.store.updates_advisories(&keys).await?;
+    let hosts = state.store.updates_hosts(&keys, HOSTS_SHOWN).await?;
+    let mut lines = Vec::with_capacity(rows.len());
+    for ((row, stored), hosts) in rows.into_iter().zip(advisories).zip(hosts) {
+        let advisories = stored
+            .into_iter()
+            .map(|stored| advisory_line(stored, in_force))
+            .collect::<Result<_, _>>()?;
+        lines.push(UpdateLine {
+            key: update_key(&row.package, row.fixed.as_deref()),
+            row,
+            advisories,
+            hosts,
         });
     }
-    let hosts = state
-        .store
-        .update_hosts(&row.package, fixed, HOSTS_SHOWN)
-        .await?;
-    Ok(UpdateLine {
-        key: update_key(&row.package, fixed),
-        row,
-        advisories,
-        hosts,
+    Ok(lines)
+}
+
+/// One advisory of an update, with the accepted risks in force covering it.
+fn advisory_line(
+    stored: UpdateAdvisory,
+    in_force: &[AcceptedRisk],
+) -> anyhow::Result<AdvisoryLine> {
+    let finding: Finding = serde_json::from_str(&stored.finding)
+        .map_err(|e| anyhow::anyhow!("stored finding {} is unreadable: {e}", stored.advisory))?;
+    let accepted = in_force
+        .iter()
+        .filter(|r| acceptance_covers(&r.advisory, r.package.as_deref(), &finding))
+        .cloned()
+        .collect();
+    Ok(AdvisoryLine {
+        finding,
+        hosts: stored.hosts,
+        accepted,
     })
 }
 

@@ -72,17 +72,21 @@ pub async fn create(
         Ok(c) => c,
         Err(answer) => return Ok(answer),
     };
+    let selected: Vec<_> = fields
+        .iter()
+        .filter(|(k, _)| k == "update")
+        .map(|(_, key)| parse_update_key(key))
+        .collect();
     let mut packages = Vec::new();
-    let mut hosts = Vec::new();
-    for (_, key) in fields.iter().filter(|(k, _)| k == "update") {
-        let (package, fixed) = parse_update_key(key);
-        packages.extend(state.store.update_binaries(package, fixed).await?);
-        let needing = state
-            .store
-            .update_hosts(package, fixed, MAX_PLAN_HOSTS)
-            .await?;
-        hosts.extend(needing.into_iter().map(|(_, hostname)| hostname));
+    for (package, fixed) in &selected {
+        packages.extend(state.store.update_binaries(package, *fixed).await?);
     }
+    let needing = state.store.updates_hosts(&selected, MAX_PLAN_HOSTS).await?;
+    let mut hosts: Vec<String> = needing
+        .into_iter()
+        .flatten()
+        .map(|(_, hostname)| hostname)
+        .collect();
     packages.sort();
     packages.dedup();
     hosts.sort();
