@@ -124,10 +124,9 @@ fn query_with(
 /// update.
 const FIXES_ADVISORY: &str = "u.package IN (SELECT t.package FROM finding_texts t
        WHERE t.advisory IN (SELECT a.advisory FROM advisory_aliases a WHERE a.alias = ?)
-         AND EXISTS (SELECT 1 FROM finding_history o WHERE o.text_id = t.id
-                     AND o.fixed_at IS NULL))
-     AND EXISTS (SELECT 1 FROM finding_texts t JOIN finding_history o ON o.text_id = t.id
-       WHERE o.fixed_at IS NULL AND t.package = u.package AND t.fixed = u.fixed
+         AND EXISTS (SELECT 1 FROM open_findings o WHERE o.text_id = t.id))
+     AND EXISTS (SELECT 1 FROM finding_texts t JOIN open_findings o ON o.text_id = t.id
+       WHERE t.package = u.package AND t.fixed = u.fixed
        AND t.advisory IN (SELECT a.advisory FROM advisory_aliases a WHERE a.alias = ?))";
 
 /// The SQL pieces that differ between the backends.
@@ -339,8 +338,8 @@ impl Store {
                 "SELECT g.package, g.fixed, g.advisory, g.hosts, x.finding
                  FROM (SELECT t.package, t.fixed, f.advisory,
                               COUNT(DISTINCT f.host_id) AS hosts, MIN(t.id) AS text_id
-                       FROM finding_texts t JOIN finding_history f ON f.text_id = t.id
-                       WHERE f.fixed_at IS NULL AND ({condition})
+                       FROM finding_texts t JOIN open_findings_named f ON f.text_id = t.id
+                       WHERE ({condition})
                        GROUP BY t.package, t.fixed, f.advisory) AS g
                  JOIN finding_texts x ON x.id = g.text_id
                  ORDER BY g.package, g.fixed, g.advisory"
@@ -369,8 +368,8 @@ impl Store {
     ) -> anyhow::Result<Vec<String>> {
         sqlx::query_scalar(
             "SELECT DISTINCT f.binary_name
-             FROM finding_texts t JOIN finding_history f ON f.text_id = t.id
-             WHERE f.fixed_at IS NULL AND t.package = $1 AND t.fixed = $2
+             FROM finding_texts t JOIN open_findings_named f ON f.text_id = t.id
+             WHERE t.package = $1 AND t.fixed = $2
              ORDER BY f.binary_name",
         )
         .bind(package)

@@ -1,12 +1,13 @@
-//! Findings of the hosts and their history (migration `0010_finding_history.sql`).
+//! Findings of the hosts and their history (migrations 0010, 0033 and 0037).
 //!
 //! A findings computation replaces the host's snapshot (`host_findings`, the ranked list the
-//! API shows) and, in the same transaction, appends to `finding_history`: one row per host ×
-//! finding key (binary package, advisory id) × episode. An episode opens at the first
-//! computation that shows the finding (`first_seen`) and closes at the first that no longer does
-//! (`fixed_at`); a finding that comes back opens a new episode. History rows are never deleted
-//! and a closed episode never changes (triggers refuse both). An episode names its finding's
-//! text, stored once (`finding_texts.rs`, migration 0033), and keeps its own deadline. Times are the controller's
+//! API shows) and, in the same transaction, its history: per host × finding key (binary
+//! package, advisory id) × episode. An episode opens at the first computation that shows the
+//! finding (`first_seen`) and closes at the first that no longer does (`fixed_at`); a finding
+//! that comes back opens a new episode. Open episodes are the compact current set
+//! (`open_findings`, integer keys); closed ones are stored per host and computation, packed,
+//! never changed nor deleted (`findings_closed.rs`). An episode names its finding's text,
+//! stored once (`finding_texts.rs`), and keeps its own deadline. Times are the controller's
 //! (`computed_at`), not the agent's.
 
 use anyhow::Context;
@@ -128,22 +129,18 @@ impl Store {
         // Two texts, not `($1 IS NULL OR host_id = $1)`: with the OR, SQLite reads every open
         // finding of the fleet for one host (no index applies), and every scan did so.
         let select =
-            "SELECT host_id, binary_name, advisory, episode, first_seen FROM finding_history";
+            "SELECT host_id, binary_name, advisory, episode, first_seen FROM open_findings_named";
         let rows = match host_id {
             Some(host) => {
-                sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "{select} WHERE host_id = $1 AND fixed_at IS NULL"
-                )))
-                .bind(host)
-                .fetch_all(self.pool())
-                .await
+                sqlx::query(sqlx::AssertSqlSafe(format!("{select} WHERE host_id = $1")))
+                    .bind(host)
+                    .fetch_all(self.pool())
+                    .await
             }
             None => {
-                sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "{select} WHERE fixed_at IS NULL"
-                )))
-                .fetch_all(self.pool())
-                .await
+                sqlx::query(sqlx::AssertSqlSafe(select))
+                    .fetch_all(self.pool())
+                    .await
             }
         }
         .context("reading open findings")?;
@@ -164,9 +161,16 @@ impl Store {
     /// Every episode of every finding of one host: open ones first, then by when they were
     /// fixed (latest first), binary, advisory and episode.
     pub async fn finding_history(&self, host_id: &str) -> anyhow::Result<Vec<HistoryRow>> {
+        // An open episode was last seen by the host's latest computation (the write path does
+        // not touch an unchanged open episode: `findings_write.rs`).
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "{} WHERE f.host_id = $1 {HISTORY_ORDER}",
-            history_select()
+            "SELECT f.*, h.hostname, {FINDING_JSON} AS finding,
+               COALESCE(c.computed_at, f.first_seen) AS seen_last
+             FROM open_findings_named f
+             JOIN finding_texts t ON t.id = f.text_id
+             JOIN hosts h ON h.id = f.host_id
+             LEFT JOIN host_findings c ON c.host_id = f.host_id
+             WHERE f.host_id = $1"
         )))
         .bind(host_id)
         .fetch_all(self.pool())
@@ -174,9 +178,13 @@ impl Store {
         .with_context(|| format!("reading the finding history of host {host_id}"))?;
         let mut history = rows
             .iter()
-            .map(history_row)
+            .map(open_history_row)
             .collect::<anyhow::Result<Vec<_>>>()?;
-        // Stable: equal fixing times keep the SQL order (timestamps compare parsed, not as text).
+        history.extend(self.closed_episodes(Some(host_id)).await?);
+        history.sort_by(|a, b| {
+            (&a.binary, &a.advisory, a.episode).cmp(&(&b.binary, &b.advisory, b.episode))
+        });
+        // Stable: equal fixing times keep the key order (timestamps compare parsed).
         history.sort_by_key(|row| (row.fixed_at.is_some(), std::cmp::Reverse(row.fixed_at)));
         Ok(history)
     }
@@ -186,34 +194,20 @@ impl Store {
     /// Every closed episode of every host (for reports), by host, binary, advisory and episode.
     /// Fixing times are compared by the caller, parsed.
     pub async fn fixed_episodes(&self) -> anyhow::Result<Vec<HistoryRow>> {
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "{} WHERE f.fixed_at IS NOT NULL ORDER BY f.host_id, f.binary_name, f.advisory, f.episode",
-            history_select()
-        )))
-        .fetch_all(self.pool())
-        .await
-        .context("reading the fixed findings")?;
-        rows.iter().map(history_row).collect()
+        let mut fixed = self.closed_episodes(None).await?;
+        fixed.sort_by(|a, b| {
+            (&a.host_id, &a.binary, &a.advisory, a.episode).cmp(&(
+                &b.host_id,
+                &b.binary,
+                &b.advisory,
+                b.episode,
+            ))
+        });
+        Ok(fixed)
     }
 }
 
-/// An open episode was last seen by the host's latest computation (the write path does not
-/// touch an unchanged open episode: `findings_write.rs`), a closed one by its own `last_seen`.
-fn history_select() -> String {
-    format!(
-        "SELECT f.*, h.hostname, {FINDING_JSON} AS finding,
-           CASE WHEN f.fixed_at IS NULL THEN COALESCE(c.computed_at, f.last_seen)
-                ELSE f.last_seen END AS seen_last
-         FROM finding_history f
-         JOIN finding_texts t ON t.id = f.text_id
-         JOIN hosts h ON h.id = f.host_id
-         LEFT JOIN host_findings c ON c.host_id = f.host_id"
-    )
-}
-
-const HISTORY_ORDER: &str = "ORDER BY f.binary_name, f.advisory, f.episode";
-
-fn history_row(row: &AnyRow) -> anyhow::Result<HistoryRow> {
+fn open_history_row(row: &AnyRow) -> anyhow::Result<HistoryRow> {
     Ok(HistoryRow {
         host_id: row.try_get("host_id")?,
         hostname: row.try_get("hostname")?,
@@ -223,8 +217,8 @@ fn history_row(row: &AnyRow) -> anyhow::Result<HistoryRow> {
             .context("episode out of range")?,
         first_seen: parse_time(&row.try_get::<String, _>("first_seen")?)?,
         last_seen: parse_time(&row.try_get::<String, _>("seen_last")?)?,
-        fixed_at: optional_time(row, "fixed_at")?,
-        fixed_by: row.try_get("fixed_by")?,
+        fixed_at: None,
+        fixed_by: None,
         tier: u8::try_from(row.try_get::<i64, _>("tier")?).context("tier out of range")?,
         deadline: optional_time(row, "deadline")?,
         finding: row.try_get("finding")?,
@@ -255,8 +249,7 @@ impl Store {
         .await
         .context("counting open findings")?;
         let overdue = sqlx::query(
-            "SELECT tier, COUNT(*) AS n FROM finding_history
-             WHERE fixed_at IS NULL AND deadline < $1 GROUP BY tier",
+            "SELECT tier, COUNT(*) AS n FROM open_findings WHERE deadline < $1 GROUP BY tier",
         )
         .bind(now.to_string())
         .fetch_all(self.pool())
@@ -297,8 +290,8 @@ impl Store {
         let pattern = format!("%\"{escaped}\"%");
         let select = format!(
             "SELECT f.host_id, f.binary_name, f.advisory, {FINDING_JSON} AS finding
-             FROM finding_history f JOIN finding_texts t ON t.id = f.text_id
-             WHERE f.fixed_at IS NULL AND lower(t.finding) LIKE $1 ESCAPE '\\'"
+             FROM open_findings_named f JOIN finding_texts t ON t.id = f.text_id
+             WHERE lower(t.finding) LIKE $1 ESCAPE '\\'"
         );
         let query = match host_id {
             Some(_) => format!("{select} AND f.host_id = $2"),

@@ -18,6 +18,7 @@ use sqlx::Row;
 
 use crate::finding_texts::{digest, text_ids, text_of};
 use crate::findings::{BackportedFinding, CurrentFinding, FindingsSnapshot, HistoryChange};
+use crate::findings_closed::ClosedEpisode;
 use crate::{Recorded, Store, parse_time};
 
 /// Bound parameters per multi-row statement. Few statements instead of one per row, but not
@@ -34,12 +35,16 @@ pub(crate) fn rows_per_statement(columns: usize) -> usize {
 
 type Key = (String, String);
 
-/// What is stored for one open episode, to compare with the new computation.
+/// What is stored for one open episode, to compare with the new computation and to close it.
 struct StoredOpen {
+    key_id: i64,
+    episode: i64,
+    first_seen: String,
     tier: i64,
     deadline: Option<String>,
+    text_id: i64,
     /// The digest of its text (`finding_texts.rs`).
-    digest: String,
+    digest: Option<String>,
 }
 
 /// A finding of the computation as the history stores it: its deadline as text, its text
@@ -64,33 +69,26 @@ impl Prepared {
 
 /// The host's history as the write path needs it.
 struct Stored {
+    /// The host's key (`finding_hosts`).
+    host_key: i64,
     open: HashMap<Key, StoredOpen>,
-    /// The last episode number of every finding the host ever had.
-    last_episode: HashMap<Key, i64>,
+    /// The last closed episode number of every finding key the host ever had closed.
+    last_closed: HashMap<i64, i64>,
 }
 
 /// The writes one computation needs, decided before anything is written.
 #[derive(Default)]
 struct Writes<'a> {
-    /// New episodes with their numbers.
-    open: Vec<(&'a CurrentFinding, i64)>,
+    /// Findings not open: new episodes (numbered once their keys are known).
+    new: Vec<&'a CurrentFinding>,
     /// Open findings whose tier, deadline or text changed.
     refresh: Vec<&'a CurrentFinding>,
-    /// Open episodes closed by a backport (after `open`: a backport never recorded gets one
-    /// episode, opened and closed).
+    /// Open episodes closed by a backport.
     backported: Vec<&'a BackportedFinding>,
+    /// Backported findings not open: recorded (one episode, opened and closed) if never seen.
+    backported_new: Vec<&'a BackportedFinding>,
     /// Open episodes no longer shown.
     gone: Vec<Key>,
-}
-
-impl Writes<'_> {
-    /// Whether the host's open findings change (the console's summaries with them).
-    fn changes_history(&self) -> bool {
-        !(self.open.is_empty()
-            && self.refresh.is_empty()
-            && self.backported.is_empty()
-            && self.gone.is_empty())
-    }
 }
 
 impl Store {
@@ -121,29 +119,45 @@ impl Store {
         .execute(&mut *tx)
         .await
         .with_context(|| format!("storing the findings of host {host_id}"))?;
-        let stored = read_history(&mut tx, host_id).await?;
-        let (writes, change) = plan(&stored, snapshot);
+        let mut stored = read_history(&mut tx, host_id).await?;
+        let (writes, mut change) = plan(&stored, snapshot);
         // A closed episode was last seen by the computation before this one (it was open, so
         // shown, until now).
-        let last_seen = previous.unwrap_or_else(|| computed_at.clone());
+        let instants = Instants {
+            computed_at: &computed_at,
+            last_seen: previous.as_deref().unwrap_or(&computed_at),
+        };
         let texts = write_texts(&mut tx, &writes).await?;
-        insert_episodes(&mut tx, host_id, &writes.open, &texts, &computed_at).await?;
+        let new_keys = (writes.new.iter().copied())
+            .chain(writes.backported_new.iter().map(|b| &b.finding))
+            .map(|f| (f.binary.clone(), f.advisory.clone()));
+        let keys = key_ids(&mut tx, new_keys.collect()).await?;
+        let opened = number_new(&stored, &writes, &keys, &mut change)?;
+        insert_episodes(&mut tx, stored.host_key, &opened, &texts, &computed_at).await?;
         for finding in &writes.refresh {
-            update_open(&mut tx, host_id, finding, &texts, &computed_at, None).await?;
+            refresh_open(&mut tx, &stored, finding, &texts).await?;
         }
-        for resolved in &writes.backported {
-            let reason = Some(resolved.reason.as_str());
-            let finding = &resolved.finding;
-            update_open(&mut tx, host_id, finding, &texts, &computed_at, reason).await?;
-        }
-        close_gone(&mut tx, host_id, &writes.gone, &computed_at, &last_seen).await?;
+        let closed = closings(&stored, &writes, &keys, &texts, &instants)?;
+        let gone_keys: Vec<i64> = (writes.gone.iter().map(|k| &stored.open[k]))
+            .chain(
+                writes
+                    .backported
+                    .iter()
+                    .map(|b| &stored.open[&key_of(&b.finding)]),
+            )
+            .map(|open| open.key_id)
+            .collect();
+        delete_open(&mut tx, stored.host_key, &gone_keys).await?;
+        let host_key = stored.host_key;
+        crate::findings_closed::record_closed(&mut tx, host_key, &closed, &mut stored.last_closed)
+            .await?;
         // The names of new or changed findings' advisories, for the console's CVE search.
-        let names = (writes.open.iter().map(|(f, _)| *f))
+        let names = (writes.new.iter().copied())
             .chain(writes.refresh.iter().copied())
             .map(|f| (f.advisory.as_str(), f.json.as_str()));
         crate::notices::record_aliases(&mut tx, names).await?;
-        if writes.changes_history() {
-            crate::update_summary::refresh_host(&mut tx, host_id).await?;
+        if !(opened.is_empty() && writes.refresh.is_empty() && closed.is_empty()) {
+            crate::update_summary::refresh_host(&mut tx, host_id, host_key).await?;
         }
         tx.commit()
             .await
@@ -152,47 +166,51 @@ impl Store {
     }
 }
 
-/// Compares a computation with the stored history: the writes it needs and what changed.
+fn key_of(finding: &CurrentFinding) -> Key {
+    (finding.binary.clone(), finding.advisory.clone())
+}
+
+/// When a computation closes episodes: its own instant, and the last instant a gone finding
+/// was seen.
+struct Instants<'a> {
+    computed_at: &'a str,
+    last_seen: &'a str,
+}
+
+/// Compares a computation with the host's open findings: the writes it needs, and what
+/// changed as far as known before the new findings are numbered ([`number_new`]).
 fn plan<'a>(stored: &Stored, snapshot: &'a FindingsSnapshot<'_>) -> (Writes<'a>, HistoryChange) {
     let mut writes = Writes::default();
     let mut change = HistoryChange::default();
     let mut seen: HashSet<Key> = HashSet::new();
     for finding in snapshot.current {
-        let key = (finding.binary.clone(), finding.advisory.clone());
+        let key = key_of(finding);
         if !seen.insert(key.clone()) {
             continue;
         }
-        if let Some(open) = stored.open.get(&key) {
-            change.kept += 1;
-            let prepared = Prepared::of(finding);
-            let same = open.tier == i64::from(finding.tier)
-                && open.deadline == prepared.deadline
-                && open.digest == prepared.digest;
-            if !same {
-                writes.refresh.push(finding);
-            }
+        let Some(open) = stored.open.get(&key) else {
+            writes.new.push(finding);
             continue;
+        };
+        change.kept += 1;
+        let prepared = Prepared::of(finding);
+        let same = open.tier == i64::from(finding.tier)
+            && open.deadline == prepared.deadline
+            && open.digest.as_ref() == Some(&prepared.digest);
+        if !same {
+            writes.refresh.push(finding);
         }
-        let episode = stored.last_episode.get(&key).map_or(1, |last| last + 1);
-        if episode > 1 {
-            change.reopened += 1;
-        } else {
-            change.opened += 1;
-        }
-        writes.open.push((finding, episode));
     }
     for resolved in snapshot.backported {
-        let finding = &resolved.finding;
-        let key = (finding.binary.clone(), finding.advisory.clone());
+        let key = key_of(&resolved.finding);
         if !seen.insert(key.clone()) {
             continue;
         }
         if stored.open.contains_key(&key) {
             writes.backported.push(resolved);
             change.fixed += 1;
-        } else if !stored.last_episode.contains_key(&key) {
-            writes.open.push((finding, 1));
-            writes.backported.push(resolved);
+        } else {
+            writes.backported_new.push(resolved);
         }
     }
     writes.gone = stored
@@ -204,6 +222,94 @@ fn plan<'a>(stored: &Stored, snapshot: &'a FindingsSnapshot<'_>) -> (Writes<'a>,
     writes.gone.sort();
     change.fixed += writes.gone.len();
     (writes, change)
+}
+
+/// The new episodes with their key ids and numbers (after the key's last closed episode),
+/// counted in `change` as opened or reopened.
+fn number_new<'a>(
+    stored: &Stored,
+    writes: &Writes<'a>,
+    keys: &HashMap<Key, i64>,
+    change: &mut HistoryChange,
+) -> anyhow::Result<Vec<(&'a CurrentFinding, i64, i64)>> {
+    let mut opened = Vec::with_capacity(writes.new.len());
+    for finding in &writes.new {
+        let key_id = key_id(keys, finding)?;
+        let episode = match stored.last_closed.get(&key_id) {
+            Some(last) => {
+                change.reopened += 1;
+                last + 1
+            }
+            None => {
+                change.opened += 1;
+                1
+            }
+        };
+        opened.push((*finding, key_id, episode));
+    }
+    Ok(opened)
+}
+
+fn key_id(keys: &HashMap<Key, i64>, finding: &CurrentFinding) -> anyhow::Result<i64> {
+    keys.get(&key_of(finding))
+        .copied()
+        .with_context(|| format!("no key stored for {} {}", finding.binary, finding.advisory))
+}
+
+/// The episodes the computation closes: gone ones (last seen by the previous computation),
+/// open ones a backport fixed and backported findings never recorded (one episode each, as
+/// the computation shows them, with the reason).
+fn closings(
+    stored: &Stored,
+    writes: &Writes<'_>,
+    keys: &HashMap<Key, i64>,
+    texts: &HashMap<String, i64>,
+    at: &Instants<'_>,
+) -> anyhow::Result<Vec<ClosedEpisode>> {
+    let mut closed = Vec::new();
+    for key in &writes.gone {
+        let open = &stored.open[key];
+        closed.push((
+            open.key_id,
+            open.episode,
+            open.first_seen.clone(),
+            at.last_seen.to_owned(),
+            at.computed_at.to_owned(),
+            None,
+            open.tier,
+            open.deadline.clone(),
+            open.text_id,
+        ));
+    }
+    let backported = (writes.backported.iter())
+        .map(|b| (b, stored.open.get(&key_of(&b.finding))))
+        .chain(writes.backported_new.iter().map(|b| (b, None)));
+    for (resolved, open) in backported {
+        let finding = &resolved.finding;
+        let key_id = match open {
+            Some(open) => open.key_id,
+            None => key_id(keys, finding)?,
+        };
+        if open.is_none() && stored.last_closed.contains_key(&key_id) {
+            continue;
+        }
+        let (episode, first_seen) = match open {
+            Some(open) => (open.episode, open.first_seen.clone()),
+            None => (1, at.computed_at.to_owned()),
+        };
+        closed.push((
+            key_id,
+            episode,
+            first_seen,
+            at.computed_at.to_owned(),
+            at.computed_at.to_owned(),
+            Some(resolved.reason.clone()),
+            i64::from(finding.tier),
+            finding.deadline.map(|d| d.to_string()),
+            text_id(texts, finding)?,
+        ));
+    }
+    Ok(closed)
 }
 
 /// `None` when a newer inventory or computation than `snapshot`'s is stored for its host (the
@@ -238,35 +344,58 @@ async fn freshness(
     Ok(Some(computed))
 }
 
-/// The host's open episodes and the last episode number of every finding it ever had.
+/// The host's key (given one if it has none), open episodes and last closed episodes.
 async fn read_history(tx: &mut sqlx::AnyConnection, host_id: &str) -> anyhow::Result<Stored> {
+    let select = "SELECT key, episodes FROM finding_hosts WHERE host_id = $1";
+    let mut row = sqlx::query(select)
+        .bind(host_id)
+        .fetch_optional(&mut *tx)
+        .await
+        .context("reading the host's finding key")?;
+    if row.is_none() {
+        sqlx::query("INSERT INTO finding_hosts (host_id) VALUES ($1)")
+            .bind(host_id)
+            .execute(&mut *tx)
+            .await
+            .context("giving the host a finding key")?;
+        row = sqlx::query(select)
+            .bind(host_id)
+            .fetch_optional(&mut *tx)
+            .await
+            .context("reading the host's finding key")?;
+    }
+    let row = row.context("the host's finding key was not stored")?;
+    let host_key: i64 = row.try_get("key")?;
+    let episodes: Option<Vec<u8>> = row.try_get("episodes")?;
     let mut stored = Stored {
+        host_key,
         open: HashMap::new(),
-        last_episode: HashMap::new(),
+        last_closed: crate::findings_closed::last_closed(episodes.as_deref())?,
     };
     let rows = sqlx::query(
-        "SELECT f.binary_name, f.advisory, f.episode, f.tier, f.deadline, t.digest AS open_digest
-           FROM finding_history f
-           LEFT JOIN finding_texts t ON t.id = f.text_id AND f.fixed_at IS NULL
-          WHERE f.host_id = $1",
+        "SELECT o.key_id, k.binary_name, k.advisory, o.episode, o.first_seen, o.tier,
+                o.deadline, o.text_id, t.digest
+           FROM open_findings o
+           JOIN finding_keys k ON k.id = o.key_id
+           JOIN finding_texts t ON t.id = o.text_id
+          WHERE o.host_key = $1",
     )
-    .bind(host_id)
+    .bind(host_key)
     .fetch_all(&mut *tx)
     .await
-    .context("reading the host's finding history")?;
+    .context("reading the host's open findings")?;
     for row in &rows {
         let key: Key = (row.try_get("binary_name")?, row.try_get("advisory")?);
-        let episode: i64 = row.try_get("episode")?;
-        let last = stored.last_episode.entry(key.clone()).or_insert(episode);
-        *last = (*last).max(episode);
-        if let Some(digest) = row.try_get::<Option<String>, _>("open_digest")? {
-            let open = StoredOpen {
-                tier: row.try_get("tier")?,
-                deadline: row.try_get("deadline")?,
-                digest,
-            };
-            stored.open.insert(key, open);
-        }
+        let open = StoredOpen {
+            key_id: row.try_get("key_id")?,
+            episode: row.try_get("episode")?,
+            first_seen: row.try_get("first_seen")?,
+            tier: row.try_get("tier")?,
+            deadline: row.try_get("deadline")?,
+            text_id: row.try_get("text_id")?,
+            digest: row.try_get("digest")?,
+        };
+        stored.open.insert(key, open);
     }
     Ok(stored)
 }
@@ -276,9 +405,10 @@ async fn write_texts(
     tx: &mut sqlx::AnyConnection,
     writes: &Writes<'_>,
 ) -> anyhow::Result<HashMap<String, i64>> {
-    let prepared: Vec<Prepared> = (writes.open.iter().map(|(f, _)| *f))
+    let prepared: Vec<Prepared> = (writes.new.iter().copied())
         .chain(writes.refresh.iter().copied())
         .chain(writes.backported.iter().map(|b| &b.finding))
+        .chain(writes.backported_new.iter().map(|b| &b.finding))
         .map(Prepared::of)
         .collect();
     let texts: HashMap<String, &str> = prepared
@@ -297,97 +427,137 @@ fn text_id(texts: &HashMap<String, i64>, finding: &CurrentFinding) -> anyhow::Re
         .with_context(|| format!("no text stored for {} {}", finding.binary, finding.advisory))
 }
 
-/// Inserts new episodes, several rows per statement.
-async fn insert_episodes(
+/// The ids of finding keys (binary, advisory), storing those not stored yet.
+async fn key_ids(
     tx: &mut sqlx::AnyConnection,
-    host_id: &str,
-    episodes: &[(&CurrentFinding, i64)],
-    texts: &HashMap<String, i64>,
-    computed_at: &str,
-) -> anyhow::Result<()> {
-    const COLUMNS: usize = 9;
-    for chunk in episodes.chunks(rows_per_statement(COLUMNS)) {
-        let values = crate::db::value_rows(chunk.len(), COLUMNS);
-        let text = format!(
-            "INSERT INTO finding_history (host_id, binary_name, advisory, episode, first_seen,
-               last_seen, tier, deadline, text_id) VALUES {values}"
+    mut keys: Vec<Key>,
+) -> anyhow::Result<HashMap<Key, i64>> {
+    keys.sort();
+    keys.dedup();
+    let mut ids = HashMap::with_capacity(keys.len());
+    read_key_ids(tx, &keys, &mut ids).await?;
+    let missing: Vec<Key> = keys.into_iter().filter(|k| !ids.contains_key(k)).collect();
+    for chunk in missing.chunks(rows_per_statement(2)) {
+        let sql = format!(
+            "INSERT INTO finding_keys (binary_name, advisory) VALUES {}
+             ON CONFLICT (binary_name, advisory) DO NOTHING",
+            crate::db::value_rows(chunk.len(), 2)
         );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(text));
-        for (finding, episode) in chunk {
-            let text_id = text_id(texts, finding)?;
-            query = query
-                .bind(host_id)
-                .bind(&finding.binary)
-                .bind(&finding.advisory)
-                .bind(*episode)
-                .bind(computed_at)
-                .bind(computed_at)
-                .bind(i64::from(finding.tier))
-                .bind(finding.deadline.map(|d| d.to_string()))
-                .bind(text_id);
-        }
-        query
-            .execute(&mut *tx)
-            .await
-            .with_context(|| format!("opening {} findings of host {host_id}", chunk.len()))?;
-    }
-    Ok(())
-}
-
-/// Closes the open episodes of findings no longer shown, several per statement.
-async fn close_gone(
-    tx: &mut sqlx::AnyConnection,
-    host_id: &str,
-    gone: &[Key],
-    computed_at: &str,
-    last_seen: &str,
-) -> anyhow::Result<()> {
-    for chunk in gone.chunks(rows_per_statement(2)) {
-        let keys = crate::db::value_rows_after(3, chunk.len(), 2);
-        let text = format!(
-            "UPDATE finding_history SET fixed_at = $1, last_seen = $2
-             WHERE host_id = $3 AND fixed_at IS NULL
-               AND (binary_name, advisory) IN (VALUES {keys})"
-        );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(text))
-            .bind(computed_at)
-            .bind(last_seen)
-            .bind(host_id);
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
         for (binary, advisory) in chunk {
             query = query.bind(binary).bind(advisory);
         }
         query
             .execute(&mut *tx)
             .await
-            .with_context(|| format!("closing {} findings of host {host_id}", chunk.len()))?;
+            .with_context(|| format!("storing {} finding keys", chunk.len()))?;
+    }
+    read_key_ids(tx, &missing, &mut ids).await?;
+    Ok(ids)
+}
+
+async fn read_key_ids(
+    tx: &mut sqlx::AnyConnection,
+    keys: &[Key],
+    ids: &mut HashMap<Key, i64>,
+) -> anyhow::Result<()> {
+    for chunk in keys.chunks(rows_per_statement(2)) {
+        let sql = format!(
+            "SELECT id, binary_name, advisory FROM finding_keys
+             WHERE (binary_name, advisory) IN (VALUES {})",
+            crate::db::value_rows(chunk.len(), 2)
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (binary, advisory) in chunk {
+            query = query.bind(binary).bind(advisory);
+        }
+        for row in query
+            .fetch_all(&mut *tx)
+            .await
+            .context("reading finding keys")?
+        {
+            let key = (row.try_get("binary_name")?, row.try_get("advisory")?);
+            ids.insert(key, row.try_get("id")?);
+        }
+    }
+    Ok(())
+}
+
+/// Inserts new episodes (finding, key id, episode), several rows per statement.
+async fn insert_episodes(
+    tx: &mut sqlx::AnyConnection,
+    host_key: i64,
+    episodes: &[(&CurrentFinding, i64, i64)],
+    texts: &HashMap<String, i64>,
+    computed_at: &str,
+) -> anyhow::Result<()> {
+    const COLUMNS: usize = 7;
+    for chunk in episodes.chunks(rows_per_statement(COLUMNS)) {
+        let values = crate::db::value_rows(chunk.len(), COLUMNS);
+        let text = format!(
+            "INSERT INTO open_findings (host_key, key_id, episode, first_seen, tier, deadline,
+               text_id) VALUES {values}"
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(text));
+        for (finding, key_id, episode) in chunk {
+            query = query
+                .bind(host_key)
+                .bind(*key_id)
+                .bind(*episode)
+                .bind(computed_at)
+                .bind(i64::from(finding.tier))
+                .bind(finding.deadline.map(|d| d.to_string()))
+                .bind(text_id(texts, finding)?);
+        }
+        query
+            .execute(&mut *tx)
+            .await
+            .with_context(|| format!("opening {} findings of host {host_key}", chunk.len()))?;
+    }
+    Ok(())
+}
+
+/// Removes closed episodes (by key id) from the host's open findings, several per statement.
+async fn delete_open(
+    tx: &mut sqlx::AnyConnection,
+    host_key: i64,
+    key_ids: &[i64],
+) -> anyhow::Result<()> {
+    for chunk in key_ids.chunks(rows_per_statement(1)) {
+        let sql = format!(
+            "DELETE FROM open_findings WHERE host_key = $1 AND key_id IN ({})",
+            crate::db::placeholders(2, chunk.len())
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(host_key);
+        for key_id in chunk {
+            query = query.bind(*key_id);
+        }
+        query
+            .execute(&mut *tx)
+            .await
+            .with_context(|| format!("closing {} findings of host {host_key}", chunk.len()))?;
     }
     Ok(())
 }
 
 /// Refreshes an open episode with the finding as computed now (its tier, deadline or text
-/// changed); with `closed_by`, also closes it with that reason (a backport).
-async fn update_open(
+/// changed).
+async fn refresh_open(
     tx: &mut sqlx::AnyConnection,
-    host_id: &str,
+    stored: &Stored,
     finding: &CurrentFinding,
     texts: &HashMap<String, i64>,
-    computed_at: &str,
-    closed_by: Option<&str>,
 ) -> anyhow::Result<()> {
+    let open = &stored.open[&key_of(finding)];
     sqlx::query(
-        "UPDATE finding_history SET last_seen = $1, tier = $2, deadline = $3, text_id = $4,
-           fixed_at = $5, fixed_by = $6
-         WHERE host_id = $7 AND binary_name = $8 AND advisory = $9 AND fixed_at IS NULL",
+        "UPDATE open_findings SET tier = $1, deadline = $2, text_id = $3
+         WHERE host_key = $4 AND key_id = $5",
     )
-    .bind(computed_at)
     .bind(i64::from(finding.tier))
     .bind(finding.deadline.map(|d| d.to_string()))
     .bind(text_id(texts, finding)?)
-    .bind(closed_by.map(|_| computed_at))
-    .bind(closed_by)
-    .bind(host_id)
-    .bind(&finding.binary)
-    .bind(&finding.advisory)
+    .bind(stored.host_key)
+    .bind(open.key_id)
     .execute(&mut *tx)
     .await
     .with_context(|| format!("updating finding {} {}", finding.binary, finding.advisory))?;

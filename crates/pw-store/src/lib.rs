@@ -19,6 +19,7 @@ mod evidence;
 mod files;
 mod finding_texts;
 mod findings;
+mod findings_closed;
 mod findings_packed;
 mod findings_write;
 mod fleet;

@@ -65,9 +65,9 @@ impl Store {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT f.host_id, h.hostname, f.binary_name, f.advisory, f.episode, f.tier,
                     f.deadline, {FINDING_JSON} AS finding
-             FROM finding_history f JOIN hosts h ON h.id = f.host_id
+             FROM open_findings_named f JOIN hosts h ON h.id = f.host_id
              JOIN finding_texts t ON t.id = f.text_id
-             WHERE f.fixed_at IS NULL AND f.deadline IS NOT NULL
+             WHERE f.deadline IS NOT NULL
                AND f.deadline <= $1 AND f.deadline > $2
                AND NOT EXISTS (SELECT 1 FROM deadline_notices n
                    WHERE n.host_id = f.host_id AND n.binary_name = f.binary_name

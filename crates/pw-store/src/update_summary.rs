@@ -37,9 +37,10 @@ struct HostUpdate {
 pub(crate) async fn refresh_host(
     tx: &mut sqlx::AnyConnection,
     host_id: &str,
+    host_key: i64,
 ) -> anyhow::Result<()> {
-    refresh_tiers(tx, host_id).await?;
-    let now = grouped(tx, host_id).await?;
+    refresh_tiers(tx, host_id, host_key).await?;
+    let now = grouped(tx, host_key).await?;
     let before = stored(tx, host_id).await?;
     // Per update touched: (hosts, findings) to add.
     let mut deltas: BTreeMap<&UpdateKey, (i64, i64)> = BTreeMap::new();
@@ -62,7 +63,7 @@ pub(crate) async fn refresh_host(
     if deltas.is_empty() {
         return Ok(());
     }
-    rewrite_host_rows(tx, host_id).await?;
+    rewrite_host_rows(tx, host_id, host_key).await?;
     let deltas: Vec<(&UpdateKey, (i64, i64))> = deltas.into_iter().collect();
     adjust_updates(tx, &deltas).await?;
     sqlx::query(
@@ -78,8 +79,12 @@ pub(crate) async fn refresh_host(
 }
 
 /// Rewrites the host's open findings per tier (`open_tier_hosts`, migration 0036: the /metrics
-/// gauges), from its history.
-async fn refresh_tiers(tx: &mut sqlx::AnyConnection, host_id: &str) -> anyhow::Result<()> {
+/// gauges), from its open findings.
+async fn refresh_tiers(
+    tx: &mut sqlx::AnyConnection,
+    host_id: &str,
+    host_key: i64,
+) -> anyhow::Result<()> {
     sqlx::query("DELETE FROM open_tier_hosts WHERE host_id = $1")
         .bind(host_id)
         .execute(&mut *tx)
@@ -87,33 +92,33 @@ async fn refresh_tiers(tx: &mut sqlx::AnyConnection, host_id: &str) -> anyhow::R
         .with_context(|| format!("clearing the tier counts of host {host_id}"))?;
     sqlx::query(
         "INSERT INTO open_tier_hosts (host_id, tier, findings)
-         SELECT host_id, tier, COUNT(*) FROM finding_history
-         WHERE host_id = $1 AND fixed_at IS NULL GROUP BY host_id, tier",
+         SELECT $1, tier, COUNT(*) FROM open_findings WHERE host_key = $2 GROUP BY tier",
     )
     .bind(host_id)
+    .bind(host_key)
     .execute(&mut *tx)
     .await
     .with_context(|| format!("counting the open findings of host {host_id} per tier"))?;
     Ok(())
 }
 
-/// The host's open findings grouped by update, from its history.
+/// The host's open findings grouped by update.
 async fn grouped(
     tx: &mut sqlx::AnyConnection,
-    host_id: &str,
+    host_key: i64,
 ) -> anyhow::Result<BTreeMap<UpdateKey, HostUpdate>> {
     let rows = sqlx::query(
         "SELECT t.package, t.fixed, COUNT(*) AS findings, MIN(f.tier) AS tier,
                 MIN(f.deadline) AS deadline, MAX(t.kev) AS kev,
                 CAST(MAX(t.epss) AS DOUBLE PRECISION) AS epss
-         FROM finding_history f JOIN finding_texts t ON t.id = f.text_id
-         WHERE f.host_id = $1 AND f.fixed_at IS NULL
+         FROM open_findings f JOIN finding_texts t ON t.id = f.text_id
+         WHERE f.host_key = $1
          GROUP BY t.package, t.fixed",
     )
-    .bind(host_id)
+    .bind(host_key)
     .fetch_all(&mut *tx)
     .await
-    .with_context(|| format!("grouping the open findings of host {host_id} by update"))?;
+    .with_context(|| format!("grouping the open findings of host {host_key} by update"))?;
     read_rows(&rows)
 }
 
@@ -151,7 +156,11 @@ fn read_rows(rows: &[sqlx::any::AnyRow]) -> anyhow::Result<BTreeMap<UpdateKey, H
 
 /// Replaces the host's rows with its open findings grouped by update (written from SQL: the
 /// values never pass through Rust, nor their types through the `Any` driver).
-async fn rewrite_host_rows(tx: &mut sqlx::AnyConnection, host_id: &str) -> anyhow::Result<()> {
+async fn rewrite_host_rows(
+    tx: &mut sqlx::AnyConnection,
+    host_id: &str,
+    host_key: i64,
+) -> anyhow::Result<()> {
     sqlx::query("DELETE FROM open_update_hosts WHERE host_id = $1")
         .bind(host_id)
         .execute(&mut *tx)
@@ -160,13 +169,14 @@ async fn rewrite_host_rows(tx: &mut sqlx::AnyConnection, host_id: &str) -> anyho
     sqlx::query(
         "INSERT INTO open_update_hosts (package, fixed, host_id, findings, tier, deadline, kev,
            epss)
-         SELECT t.package, t.fixed, f.host_id, COUNT(*), MIN(f.tier), MIN(f.deadline),
+         SELECT t.package, t.fixed, $1, COUNT(*), MIN(f.tier), MIN(f.deadline),
                 MAX(t.kev), MAX(t.epss)
-         FROM finding_history f JOIN finding_texts t ON t.id = f.text_id
-         WHERE f.host_id = $1 AND f.fixed_at IS NULL
-         GROUP BY f.host_id, t.package, t.fixed",
+         FROM open_findings f JOIN finding_texts t ON t.id = f.text_id
+         WHERE f.host_key = $2
+         GROUP BY t.package, t.fixed",
     )
     .bind(host_id)
+    .bind(host_key)
     .execute(&mut *tx)
     .await
     .with_context(|| format!("summarising the open findings of host {host_id}"))?;

@@ -464,7 +464,7 @@ async fn a_finding_on_many_hosts_is_stored_once(backend: Backend) {
         .execute(store.pool())
         .await;
     assert!(delete.is_err());
-    let row = sqlx::query("SELECT COUNT(DISTINCT text_id) AS texts FROM finding_history")
+    let row = sqlx::query("SELECT COUNT(DISTINCT text_id) AS texts FROM open_findings")
         .fetch_one(store.pool())
         .await
         .unwrap();

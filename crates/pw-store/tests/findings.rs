@@ -155,15 +155,14 @@ async fn history_is_kept_across_inventories(backend: Backend) {
         )]
     );
     // Nothing is ever deleted, and a closed episode cannot be changed.
-    let delete = sqlx::query("DELETE FROM finding_history")
+    // (Closed episodes are stored per host and computation, migration 0037.)
+    let delete = sqlx::query("DELETE FROM closed_findings")
         .execute(store.pool())
         .await;
     assert!(delete.unwrap_err().to_string().contains("never deleted"));
-    let reopen = sqlx::query(
-        "UPDATE finding_history SET fixed_at = NULL WHERE episode = 1 AND binary_name = 'curl'",
-    )
-    .execute(store.pool())
-    .await;
+    let reopen = sqlx::query("UPDATE closed_findings SET episodes = episodes")
+        .execute(store.pool())
+        .await;
     assert!(reopen.unwrap_err().to_string().contains("final"));
 }
 

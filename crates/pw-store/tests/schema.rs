@@ -1,6 +1,6 @@
 //! The two migration sets build the same schema: SQLite's `migrations/` and PostgreSQL's
 //! `migrations/postgres/` give the same tables with the same columns in the same order (same
-//! name, same kind of value, same nullability), the same named indexes and the same triggers,
+//! name, same kind of value, same nullability; views too), the same named indexes and the same triggers,
 //! and every SQLite migration has its PostgreSQL twin with the same number and name.
 
 use std::collections::BTreeSet;
@@ -28,7 +28,7 @@ async fn sqlite_schema(store: &Store) -> (Vec<Column>, BTreeSet<String>, BTreeSe
     let rows = sqlx::query(
         "SELECT m.name AS tbl, p.name AS col, p.type AS type, p.\"notnull\" AS nn, p.pk AS pk
          FROM sqlite_master m JOIN pragma_table_xinfo(m.name) p
-         WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite\\_%' ESCAPE '\\'
+         WHERE m.type IN ('table', 'view') AND m.name NOT LIKE 'sqlite\\_%' ESCAPE '\\'
            AND m.name <> '_sqlx_migrations' AND p.hidden IN (0, 2, 3)
          ORDER BY m.name, p.cid",
     )

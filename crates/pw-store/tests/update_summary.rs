@@ -78,8 +78,7 @@ async fn grouped_from_history(store: &Store) -> Vec<UpdateRow> {
                 CAST(MAX(epss) AS DOUBLE PRECISION) AS epss
          FROM (SELECT f.host_id, f.tier, f.deadline, t.package AS update_package,
                       NULLIF(t.fixed, '') AS update_fixed, t.kev, t.epss
-               FROM finding_history f JOIN finding_texts t ON t.id = f.text_id
-               WHERE f.fixed_at IS NULL) AS open
+               FROM open_findings_named f JOIN finding_texts t ON t.id = f.text_id) AS open
          GROUP BY update_package, update_fixed
          ORDER BY MIN(tier), MIN(deadline) IS NULL, MIN(deadline), update_package,
                   coalesce(update_fixed, '')",
@@ -108,7 +107,7 @@ async fn tiers_from_history(store: &Store, instant: &str) -> [(u64, u64); 5] {
     let rows = sqlx::query(
         "SELECT tier, COUNT(*) AS open,
                 SUM(CASE WHEN deadline < $1 THEN 1 ELSE 0 END) AS overdue
-         FROM finding_history WHERE fixed_at IS NULL GROUP BY tier",
+         FROM open_findings GROUP BY tier",
     )
     .bind(instant)
     .fetch_all(store.pool())
@@ -127,8 +126,8 @@ async fn tiers_from_history(store: &Store, instant: &str) -> [(u64, u64); 5] {
 /// Hosts with an open finding whose deadline is before `instant`, from the findings.
 async fn overdue_from_history(store: &Store, instant: &str) -> BTreeSet<String> {
     sqlx::query_scalar(
-        "SELECT DISTINCT host_id FROM finding_history
-         WHERE fixed_at IS NULL AND deadline IS NOT NULL AND deadline < $1",
+        "SELECT DISTINCT host_id FROM open_findings_named
+         WHERE deadline IS NOT NULL AND deadline < $1",
     )
     .bind(instant)
     .fetch_all(store.pool())
