@@ -124,15 +124,18 @@ pub struct OpenEpisode {
 }
 
 impl Store {
-    /// The open episodes of one host's findings, or of every host's.
-    pub async fn open_episodes(&self, host_id: Option<&str>) -> anyhow::Result<Vec<OpenEpisode>> {
+    /// The rows of `select` (without a WHERE) whose `column` is `host_id`, or all of them.
+    pub(crate) async fn rows_of_host(
+        &self,
+        select: &str,
+        column: &str,
+        host_id: Option<&str>,
+    ) -> sqlx::Result<Vec<AnyRow>> {
         // Two texts, not `($1 IS NULL OR host_id = $1)`: with the OR, SQLite reads every open
         // finding of the fleet for one host (no index applies), and every scan did so.
-        let select =
-            "SELECT host_id, binary_name, advisory, episode, first_seen FROM open_findings_named";
-        let rows = match host_id {
+        match host_id {
             Some(host) => {
-                sqlx::query(sqlx::AssertSqlSafe(format!("{select} WHERE host_id = $1")))
+                sqlx::query(sqlx::AssertSqlSafe(format!("{select} WHERE {column} = $1")))
                     .bind(host)
                     .fetch_all(self.pool())
                     .await
@@ -143,7 +146,16 @@ impl Store {
                     .await
             }
         }
-        .context("reading open findings")?;
+    }
+
+    /// The open episodes of one host's findings, or of every host's.
+    pub async fn open_episodes(&self, host_id: Option<&str>) -> anyhow::Result<Vec<OpenEpisode>> {
+        let select =
+            "SELECT host_id, binary_name, advisory, episode, first_seen FROM open_findings_named";
+        let rows = self
+            .rows_of_host(select, "host_id", host_id)
+            .await
+            .context("reading open findings")?;
         rows.iter()
             .map(|r| {
                 Ok(OpenEpisode {

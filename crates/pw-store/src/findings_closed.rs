@@ -107,22 +107,10 @@ impl Store {
     ) -> anyhow::Result<Vec<HistoryRow>> {
         let select = "SELECT fh.host_id, h.hostname, c.episodes FROM closed_findings c
              JOIN finding_hosts fh ON fh.key = c.host_key JOIN hosts h ON h.id = fh.host_id";
-        let rows = match host_id {
-            Some(host) => {
-                sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "{select} WHERE fh.host_id = $1"
-                )))
-                .bind(host)
-                .fetch_all(self.pool())
-                .await
-            }
-            None => {
-                sqlx::query(sqlx::AssertSqlSafe(select))
-                    .fetch_all(self.pool())
-                    .await
-            }
-        }
-        .context("reading the closed findings")?;
+        let rows = self
+            .rows_of_host(select, "fh.host_id", host_id)
+            .await
+            .context("reading the closed findings")?;
         let mut episodes = Vec::new();
         for row in &rows {
             let host: String = row.try_get("host_id")?;

@@ -116,35 +116,8 @@ fn old_episodes() -> Vec<OldEpisode> {
 /// A database at the schema before 0033 (its migrations up to 0025, the episodes written the way
 /// the write path wrote them then, then 0026–0032), as a URL.
 async fn database_before_0033(backend: Backend) -> (Option<tempfile::TempDir>, DatabaseUrl) {
-    static SQLITE: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
-    static POSTGRES: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
-    sqlx::any::install_default_drivers();
-    let (dir, address) = match backend {
-        Backend::Sqlite => {
-            let dir = tempfile::tempdir().unwrap();
-            let path = dir.path().join("old.db");
-            let address = format!("sqlite://{}?mode=rwc", path.display());
-            (Some(dir), address)
-        }
-        Backend::Postgres => (None, pw_testbed::postgres::shared().database().unwrap()),
-    };
-    let url = match &dir {
-        Some(dir) => DatabaseUrl::sqlite_file(&dir.path().join("old.db")),
-        None => DatabaseUrl::parse(&address).unwrap(),
-    };
-    let all = match backend {
-        Backend::Sqlite => &SQLITE,
-        Backend::Postgres => &POSTGRES,
-    };
-    let pool = sqlx::AnyPool::connect(&address).await.unwrap();
-    let up_to = |last: i64| {
-        let old: Vec<_> = (all.iter())
-            .filter(|m| m.version <= last)
-            .cloned()
-            .collect();
-        sqlx::migrate::Migrator::with_migrations(old)
-    };
-    up_to(25).run(&pool).await.unwrap();
+    let (dir, url, pool) = common::unmigrated_database(backend).await;
+    common::migrate_up_to(backend, &pool, 25).await;
     for (id, name) in [("h1", "web-1"), ("h2", "web-2")] {
         sqlx::query("INSERT INTO hosts (id, hostname, enrolled_at) VALUES ($1, $2, $3)")
             .bind(id)
@@ -199,7 +172,7 @@ async fn database_before_0033(backend: Backend) -> (Option<tempfile::TempDir>, D
             .unwrap();
         }
     }
-    up_to(32).run(&pool).await.unwrap();
+    common::migrate_up_to(backend, &pool, 32).await;
     pool.close().await;
     (dir, url)
 }

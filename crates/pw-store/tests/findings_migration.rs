@@ -44,15 +44,15 @@ fn finding(k: usize, v: usize, deadline: Option<&str>) -> Finding {
         package_version: "1.0-1".into(),
         advisory: advisory.clone(),
         aliases: vec![advisory.replace("DEBIAN-", "")],
-        fixed: (k % 5 != 0).then(|| format!("1.0-{}", 2 + k % 3)),
+        fixed: (!k.is_multiple_of(5)).then(|| format!("1.0-{}", 2 + k % 3)),
         tier: [Tier::T0, Tier::T1, Tier::T2, Tier::T3, Tier::T4][(k + v) % 5],
         deadline: deadline.map(at),
         reasons: vec![format!("variant {v}: a \"deadline\":null in a reason")],
         summary: format!("problem {k}"),
         published: None,
         cvss: Some(5.0 + (k % 4) as f64),
-        epss: (k % 3 != 0).then_some(0.01 * k as f64),
-        kev: k % 9 == 0,
+        epss: (!k.is_multiple_of(3)).then_some(0.01 * k as f64),
+        kev: k.is_multiple_of(9),
     }
 }
 
@@ -118,31 +118,8 @@ fn text(finding: &Finding) -> String {
 }
 
 async fn database_at_0036(backend: Backend) -> (Option<tempfile::TempDir>, DatabaseUrl) {
-    static SQLITE: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
-    static POSTGRES: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
-    sqlx::any::install_default_drivers();
-    let (dir, address) = match backend {
-        Backend::Sqlite => {
-            let dir = tempfile::tempdir().unwrap();
-            let path = dir.path().join("old.db");
-            (Some(dir), format!("sqlite://{}?mode=rwc", path.display()))
-        }
-        Backend::Postgres => (None, pw_testbed::postgres::shared().database().unwrap()),
-    };
-    let url = match &dir {
-        Some(dir) => DatabaseUrl::sqlite_file(&dir.path().join("old.db")),
-        None => DatabaseUrl::parse(&address).unwrap(),
-    };
-    let all = match backend {
-        Backend::Sqlite => &SQLITE,
-        Backend::Postgres => &POSTGRES,
-    };
-    let pool = sqlx::AnyPool::connect(&address).await.unwrap();
-    let old: Vec<_> = all.iter().filter(|m| m.version <= 36).cloned().collect();
-    sqlx::migrate::Migrator::with_migrations(old)
-        .run(&pool)
-        .await
-        .unwrap();
+    let (dir, url, pool) = common::unmigrated_database(backend).await;
+    common::migrate_up_to(backend, &pool, 36).await;
     for host in 0..HOSTS {
         sqlx::query("INSERT INTO hosts (id, hostname, enrolled_at) VALUES ($1, $2, $3)")
             .bind(host_id(host))

@@ -135,3 +135,43 @@ pub async fn rollout_r1(store: &Store, host_state: &str) {
     };
     store.create_rollout(&rollout, "olga").await.unwrap();
 }
+
+/// An empty database on `backend` for a migration test, not migrated: the directory holding it
+/// (SQLite), its URL and a pool on it. Migrate it with [`migrate_up_to`].
+pub async fn unmigrated_database(
+    backend: Backend,
+) -> (Option<tempfile::TempDir>, DatabaseUrl, sqlx::AnyPool) {
+    sqlx::any::install_default_drivers();
+    let (dir, address) = match backend {
+        Backend::Sqlite => {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("old.db");
+            (Some(dir), format!("sqlite://{}?mode=rwc", path.display()))
+        }
+        Backend::Postgres => (None, pw_testbed::postgres::shared().database().unwrap()),
+    };
+    let url = match &dir {
+        Some(dir) => DatabaseUrl::sqlite_file(&dir.path().join("old.db")),
+        None => DatabaseUrl::parse(&address).unwrap(),
+    };
+    let pool = sqlx::AnyPool::connect(&address).await.unwrap();
+    (dir, url, pool)
+}
+
+/// Applies `backend`'s migrations up to number `last` (those before already applied are kept).
+pub async fn migrate_up_to(backend: Backend, pool: &sqlx::AnyPool, last: i64) {
+    static SQLITE: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+    static POSTGRES: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+    let all = match backend {
+        Backend::Sqlite => &SQLITE,
+        Backend::Postgres => &POSTGRES,
+    };
+    let old: Vec<_> = (all.iter())
+        .filter(|m| m.version <= last)
+        .cloned()
+        .collect();
+    sqlx::migrate::Migrator::with_migrations(old)
+        .run(pool)
+        .await
+        .unwrap();
+}
