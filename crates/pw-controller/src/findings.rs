@@ -263,30 +263,6 @@ pub fn tier_counts(findings: &[Finding]) -> [usize; 5] {
     counts
 }
 
-/// Ranks every host's stored inventory again under the current document (after an apply, so
-/// that a new emergency flag or priority rule shows at once, not at each host's next report).
-/// Returns how many hosts were ranked; a host whose inventory cannot be read is logged and
-/// skipped.
-pub async fn rerank_stored(
-    cache: &IntelligenceCache,
-    store: &Store,
-    now: Timestamp,
-) -> anyhow::Result<usize> {
-    let mut ranked = 0;
-    for host in store.hosts().await? {
-        match scan_stored(cache, store, &host.id, now, Why::Report).await {
-            Ok(Scanned::Stored(..) | Scanned::Unchanged(_)) => ranked += 1,
-            Ok(Scanned::Untouched | Scanned::Dropped) => {}
-            Err(error) => tracing::error!(
-                host_id = host.id,
-                error = format!("{error:#}"),
-                "stored inventory not ranked"
-            ),
-        }
-    }
-    Ok(ranked)
-}
-
 /// Scans the host's stored inventory with its stored evidence and records the findings; for
 /// feed imports ([`Why::Import`]), only when they can touch the host's ranking and only when
 /// it changed.

@@ -127,11 +127,8 @@ async fn queue_since(
     let Some(scope) = scope else {
         return Ok((last, 0));
     };
-    let hosts = store.hosts().await?;
-    for host in &hosts {
-        queue.push_scoped(&host.id, scope.clone());
-    }
-    Ok((last, hosts.len()))
+    let queued = crate::scan_queue::queue_every_host(store, queue, scope).await?;
+    Ok((last, queued))
 }
 
 #[cfg(test)]

@@ -2,14 +2,16 @@
 //! twice) and a few workers that scan each host's *stored* inventory. A report is answered as
 //! soon as it is stored; what waits for a scan is a host id, not a parsed inventory, so memory
 //! stays flat however fast reports arrive, and a host that reports again before its scan ran is
-//! scanned once, on its latest inventory (issue 15). A report equal to the stored one is not
+//! scanned once, on its latest inventory (issue 15). A host is never scanned by two workers at
+//! once: queued again while its scan runs, it waits until that scan has finished (two scans of
+//! one host would both find no stored episode and record two first sights). A report equal to the stored one is not
 //! scanned again; what changes the ranking without a report — a feed import (`patchwarden feeds
 //! import|sync` while the controller runs) — queues every host with what the import changed
 //! ([`Scope::Import`], `rerank.rs`): the worker scans only a host the import can touch and
 //! writes only a ranking that changed; a start queues every host so (imports made while the
 //! controller was down).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::{Notify, watch};
@@ -59,8 +61,8 @@ pub struct ScanQueue {
 struct Waiting {
     order: VecDeque<String>,
     queued: HashMap<String, Scope>,
-    /// Scans taken by a worker and not finished.
-    running: usize,
+    /// Hosts whose scan a worker took and has not finished.
+    running: HashSet<String>,
 }
 
 impl ScanQueue {
@@ -86,21 +88,32 @@ impl ScanQueue {
     /// `patchwarden_findings_scans_pending`; zero once every stored report is ranked).
     pub fn pending(&self) -> usize {
         let waiting = self.waiting.lock().expect("scan queue lock");
-        waiting.order.len() + waiting.running
+        waiting.order.len() + waiting.running.len()
     }
 
-    /// The next host, counted as running until [`ScanQueue::finished`].
+    /// The first waiting host not being scanned, counted as running until
+    /// [`ScanQueue::finished`]. Hosts skipped are at most one per worker.
     fn try_pop(&self) -> Option<(String, Scope)> {
         let mut waiting = self.waiting.lock().expect("scan queue lock");
-        let host = waiting.order.pop_front()?;
+        let at = waiting
+            .order
+            .iter()
+            .position(|host| !waiting.running.contains(host))?;
+        let host = waiting.order.remove(at)?;
         let scope = waiting.queued.remove(&host).unwrap_or(Scope::Report);
-        waiting.running += 1;
+        waiting.running.insert(host.clone());
         Some((host, scope))
     }
 
-    fn finished(&self) {
+    /// The scan of `host` is over; a scan of it queued meanwhile may start.
+    fn finished(&self, host: &str) {
         let mut waiting = self.waiting.lock().expect("scan queue lock");
-        waiting.running = waiting.running.saturating_sub(1);
+        waiting.running.remove(host);
+        let queued_again = waiting.queued.contains_key(host);
+        drop(waiting);
+        if queued_again {
+            self.wake.notify_one();
+        }
     }
 
     async fn pop(&self) -> (String, Scope) {
@@ -112,6 +125,20 @@ impl ScanQueue {
             notified.await;
         }
     }
+}
+
+/// Queues every stored host's scan for `scope` (a fleet document applied, a feed import); how
+/// many hosts were queued.
+pub async fn queue_every_host(
+    store: &pw_store::Store,
+    queue: &ScanQueue,
+    scope: Scope,
+) -> anyhow::Result<usize> {
+    let hosts = store.hosts().await?;
+    for host in &hosts {
+        queue.push_scoped(&host.id, scope.clone());
+    }
+    Ok(hosts.len())
 }
 
 /// One scan worker: until shutdown, takes the next host and scans its stored inventory.
@@ -148,7 +175,7 @@ pub async fn worker(
                 "failed"
             }
         };
-        queue.finished();
+        queue.finished(&host);
         controller.observer().scan(outcome);
         // The loop above never yields when the queue stays full; let the workers' other
         // callers (requests on the same runtime) in between scans.
@@ -192,6 +219,28 @@ mod tests {
     }
 
     #[test]
+    fn a_host_is_not_scanned_twice_at_once() {
+        let queue = ScanQueue::default();
+        queue.push("h1");
+        let (first, _) = queue.try_pop().expect("h1 waits");
+        assert_eq!(first, "h1");
+        // Queued again (a feed import, a new report) while its scan runs: it waits.
+        queue.push_scoped("h1", affected("curl"));
+        assert!(queue.try_pop().is_none(), "h1 is being scanned");
+        queue.push("h2");
+        assert_eq!(queue.try_pop().map(|(h, _)| h).as_deref(), Some("h2"));
+        assert_eq!(queue.pending(), 3, "h1 running and waiting, h2 running");
+        queue.finished("h1");
+        let Some((again, Scope::Import(Some(_)))) = queue.try_pop() else {
+            panic!("h1 is scanned again for the import once its first scan is over");
+        };
+        assert_eq!(again, "h1");
+        queue.finished("h1");
+        queue.finished("h2");
+        assert_eq!(queue.pending(), 0);
+    }
+
+    #[test]
     fn a_waiting_host_is_queued_once_in_arrival_order() {
         let queue = ScanQueue::default();
         queue.push("h1");
@@ -203,10 +252,11 @@ mod tests {
         assert_eq!(queue.pending(), 2);
         queue.push("h1");
         assert_eq!(queue.try_pop().map(|h| h.0).as_deref(), Some("h2"));
+        assert!(queue.try_pop().is_none(), "h1's first scan still runs");
+        queue.finished("h1");
         assert_eq!(queue.try_pop().map(|h| h.0).as_deref(), Some("h1"));
-        assert!(queue.try_pop().is_none());
-        assert_eq!(queue.pending(), 3);
-        (0..3).for_each(|_| queue.finished());
+        assert_eq!(queue.pending(), 2);
+        ["h1", "h2"].iter().for_each(|h| queue.finished(h));
         assert_eq!(queue.pending(), 0);
     }
 }

@@ -67,20 +67,15 @@ pub async fn apply(
     )
     .await?;
     if !applied.dry_run {
-        // Rank the stored inventories again under the new document, in the background.
-        let background = state.clone();
-        tokio::spawn(async move {
-            let result = pw_controller::findings::rerank_stored(
-                &background.intelligence,
-                &background.store,
-                jiff::Timestamp::now(),
-            )
-            .await;
-            match result {
-                Ok(hosts) => tracing::info!(hosts, "findings ranked again after a fleet apply"),
-                Err(error) => tracing::error!(error = format!("{error:#}"), "ranking again failed"),
-            }
-        });
+        // Rank the stored inventories again under the new document: every host queued for
+        // the scan workers (never scanned beside a scan of it already running).
+        let scope = pw_controller::scan_queue::Scope::Report;
+        let hosts =
+            pw_controller::scan_queue::queue_every_host(&state.store, &state.scans, scope).await?;
+        tracing::info!(
+            hosts,
+            "every host queued to be ranked again after a fleet apply"
+        );
     }
     Ok(Json(applied))
 }
