@@ -129,6 +129,7 @@ impl Store {
         if rows.is_empty() {
             return Ok(Vec::new());
         }
+        let _turn = self.single_write_turn().await;
         sqlx::query(
             "UPDATE commands SET state = 'delivered', delivered_at = $1
              WHERE host_id = $2 AND state = 'queued'",

@@ -341,6 +341,7 @@ impl Store {
         read_only: bool,
         plan_changes: bool,
     ) -> anyhow::Result<()> {
+        let _turn = self.single_write_turn().await;
         sqlx::query(
             "UPDATE hosts SET last_seen_at = $1, agent_version = $2, read_only = $3, plan_changes = $4
              WHERE id = $5",

@@ -44,7 +44,7 @@ pub struct ContentChange<'a> {
     pub changes: &'a ContentDelta,
 }
 
-type Tx = sqlx::Transaction<'static, sqlx::Any>;
+type Tx = crate::WriteTx;
 
 /// The stored row's digest and facts (not its package list).
 struct StoredHead {

@@ -41,6 +41,7 @@ mod secrets;
 mod signals;
 mod update_summary;
 mod wakeups;
+mod write_gate;
 
 use std::path::Path;
 
@@ -90,6 +91,7 @@ pub use rollouts::{
 pub use secrets::SecretKey;
 pub use signals::{EpssRow, KevRow};
 pub use wakeups::CommandListener;
+pub use write_gate::WriteTx;
 
 /// The embedded migrations, applied on open: SQLite's, and PostgreSQL's (the same schema in
 /// its dialect, one file per SQLite file with the same number).
@@ -100,6 +102,8 @@ static POSTGRES_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: AnyPool,
+    /// This process's writers in line (`write_gate.rs`).
+    writers: write_gate::WriteGate,
     backend: Backend,
     /// Where it connected: a PostgreSQL listener opens its own connection there.
     url: DatabaseUrl,
@@ -167,6 +171,7 @@ impl Store {
             .with_context(|| format!("migrating the database {url}"))?;
         let store = Store {
             pool,
+            writers: write_gate::WriteGate::default(),
             backend,
             url: url.clone(),
         };
@@ -194,8 +199,21 @@ impl Store {
     /// Begins a transaction that takes the database's write lock at once: on SQLite
     /// `BEGIN IMMEDIATE`, on PostgreSQL an advisory lock every writer (every replica) takes, so
     /// no other writer can fork the audit chain or slip between a check and its write.
-    pub async fn begin_immediate(&self) -> anyhow::Result<sqlx::Transaction<'static, sqlx::Any>> {
-        db::begin_write(&self.pool, self.backend).await
+    /// Writers of this process wait for their turn first, in arrival order (`write_gate.rs`).
+    pub async fn begin_immediate(&self) -> anyhow::Result<WriteTx> {
+        let turn = self.writers.turn().await;
+        let tx = db::begin_write(&self.pool, self.backend).await?;
+        Ok(WriteTx::new(tx, turn))
+    }
+
+    /// On SQLite, this process's turn to write for a statement run on the pool outside a
+    /// transaction (its own implicit transaction takes the one writer's lock); `None` on
+    /// PostgreSQL, where such a statement takes no lock the writers share.
+    pub(crate) async fn single_write_turn(&self) -> Option<write_gate::Turn> {
+        match self.backend {
+            Backend::Sqlite => Some(self.writers.turn().await),
+            Backend::Postgres => None,
+        }
     }
 
     /// Starts an import: everything written through the returned handle lands together on
@@ -251,7 +269,7 @@ impl Store {
 
 /// One import in progress (a database transaction). Dropping it without `commit` rolls back.
 pub struct ImportTx {
-    tx: sqlx::Transaction<'static, sqlx::Any>,
+    tx: WriteTx,
     /// What the OSV records written so far changed (`None`: not bounded; see
     /// `import_changes.rs`).
     changes: Option<ImportChanges>,

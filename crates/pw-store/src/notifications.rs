@@ -148,6 +148,7 @@ impl Store {
 
     /// Marks a claimed row delivered.
     pub async fn notification_sent(&self, id: i64, now: Timestamp) -> anyhow::Result<()> {
+        let _turn = self.single_write_turn().await;
         sqlx::query(
             "UPDATE notification_outbox
              SET status = 'sent', sent_at = $1, lease_until_ms = NULL, last_error = NULL
@@ -172,6 +173,7 @@ impl Store {
             Some(at) => ("pending", Some(at.as_millisecond())),
             None => ("failed", None),
         };
+        let _turn = self.single_write_turn().await;
         sqlx::query(
             "UPDATE notification_outbox
              SET status = $1, next_attempt_ms = COALESCE($2, next_attempt_ms),

@@ -398,6 +398,7 @@ impl Store {
         command_id: &str,
         report_json: &str,
     ) -> anyhow::Result<()> {
+        let _turn = self.single_write_turn().await;
         sqlx::query(
             "INSERT INTO change_reports (command_id, report, received_at) VALUES ($1, $2, $3)
              ON CONFLICT(command_id) DO NOTHING",

@@ -1,0 +1,73 @@
+//! The process's line of writers (src/write_gate.rs): writers waiting for their turn hold no
+//! database connection, so reads go on while a write transaction is open and many writers
+//! wait behind it; each writer gets its turn when the one before it commits or is dropped, and
+//! none fails on the database's lock.
+
+use std::time::Duration;
+
+use pw_store::Backend;
+
+#[macro_use]
+mod common;
+
+use common::at;
+
+/// More writers than the pool has connections (4 on SQLite, 10 on PostgreSQL).
+const WRITERS: usize = 12;
+
+async fn waiting_writers_leave_the_connections_to_readers(backend: Backend) {
+    let (_guard, store) = common::store_with_host(backend).await;
+    let open = store.begin_immediate().await.unwrap();
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let now = at("2026-02-01T00:00:00Z");
+                store
+                    .record_heartbeat("h1", now, &format!("1.{i}"), false, false)
+                    .await?;
+                let mut tx = store.begin_immediate().await?;
+                sqlx::query("UPDATE hosts SET agent_version = $1 WHERE id = 'h1'")
+                    .bind(format!("2.{i}"))
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                anyhow::Ok(())
+            })
+        })
+        .collect();
+    // Every writer is waiting now (the open transaction holds the turn).
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let read = tokio::time::timeout(Duration::from_secs(3), store.hosts()).await;
+    let hosts = read.expect("a read waited behind the writers").unwrap();
+    assert_eq!(hosts.len(), 1);
+    open.commit().await.unwrap();
+    for writer in writers {
+        writer.await.unwrap().unwrap();
+    }
+    let host = store.host("h1").await.unwrap().unwrap();
+    assert!(host.agent_version.unwrap().starts_with("2."));
+}
+
+async fn a_dropped_transaction_rolls_back_and_passes_the_turn(backend: Backend) {
+    let (_guard, store) = common::store_with_host(backend).await;
+    let mut tx = store.begin_immediate().await.unwrap();
+    sqlx::query("UPDATE hosts SET hostname = 'gone' WHERE id = 'h1'")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    drop(tx);
+    let next = tokio::time::timeout(Duration::from_secs(5), store.begin_immediate()).await;
+    next.expect("the turn passed on")
+        .unwrap()
+        .commit()
+        .await
+        .unwrap();
+    let host = store.host("h1").await.unwrap().unwrap();
+    assert_eq!(host.hostname, "web-1");
+}
+
+on_both_backends!(
+    waiting_writers_leave_the_connections_to_readers,
+    a_dropped_transaction_rolls_back_and_passes_the_turn,
+);
