@@ -19,8 +19,56 @@ pub struct NewCommand<'a> {
     pub payload_json: &'a str,
 }
 
-/// The most commands one INSERT statement carries (6 parameters each).
-const COMMANDS_PER_INSERT: usize = 500;
+/// The most commands one INSERT statement carries: 6 parameters each, at most 128 per
+/// statement (SQLite finds each numbered parameter by a linear search: `findings_write.rs`).
+const COMMANDS_PER_INSERT: usize = 21;
+
+/// What [`insert_commands`] does with a command whose id is stored already.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Duplicates {
+    /// An error: nothing of the transaction is written.
+    Refused,
+    /// Left as stored (the scheduler's deterministic ids: a restarted controller repeats
+    /// nothing).
+    Kept,
+}
+
+/// Inserts `commands`, queued at `now`, several per statement.
+pub(crate) async fn insert_commands(
+    tx: &mut sqlx::AnyConnection,
+    commands: &[NewCommand<'_>],
+    now: &str,
+    duplicates: Duplicates,
+) -> anyhow::Result<()> {
+    let on_conflict = match duplicates {
+        Duplicates::Refused => "",
+        Duplicates::Kept => " ON CONFLICT(id) DO NOTHING",
+    };
+    for chunk in commands.chunks(COMMANDS_PER_INSERT) {
+        let sql = format!(
+            "INSERT INTO commands (id, host_id, kind, payload, state, created_at) VALUES {}{on_conflict}",
+            crate::db::value_rows(chunk.len(), 6)
+        );
+        let mut insert = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for command in chunk {
+            insert = insert
+                .bind(command.id)
+                .bind(command.host_id)
+                .bind(command.kind)
+                .bind(command.payload_json)
+                .bind("queued")
+                .bind(now);
+        }
+        insert.execute(&mut *tx).await.with_context(|| {
+            format!(
+                "queuing commands {} to {}",
+                chunk[0].id,
+                chunk[chunk.len() - 1].id
+            )
+        })?;
+    }
+    Ok(())
+}
 
 impl Store {
     /// Queues a command for a host and audits it.
@@ -50,29 +98,7 @@ impl Store {
     ) -> anyhow::Result<()> {
         let mut tx = self.begin_immediate().await?;
         let now = Timestamp::now().to_string();
-        for chunk in commands.chunks(COMMANDS_PER_INSERT) {
-            let sql = format!(
-                "INSERT INTO commands (id, host_id, kind, payload, state, created_at) VALUES {}",
-                crate::db::value_rows(chunk.len(), 6)
-            );
-            let mut insert = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for command in chunk {
-                insert = insert
-                    .bind(command.id)
-                    .bind(command.host_id)
-                    .bind(command.kind)
-                    .bind(command.payload_json)
-                    .bind("queued")
-                    .bind(&now);
-            }
-            insert.execute(&mut *tx).await.with_context(|| {
-                format!(
-                    "queuing commands {} to {}",
-                    chunk[0].id,
-                    chunk[chunk.len() - 1].id
-                )
-            })?;
-        }
+        insert_commands(&mut tx, commands, &now, Duplicates::Refused).await?;
         let hosts: Vec<&str> = commands.iter().map(|c| c.host_id).collect();
         crate::wakeups::announce_in(&mut tx, self.backend, &hosts).await?;
         let mut entries = Vec::with_capacity(commands.len());

@@ -11,6 +11,7 @@ use sqlx::any::AnyRow;
 
 use crate::Store;
 use crate::audit::{AuditEntry, append};
+use crate::commands::{Duplicates, NewCommand, insert_commands};
 use crate::parse_time;
 
 /// A rollout about to be created, with every host's initial state.
@@ -324,6 +325,20 @@ impl Store {
             written.push(record.is_some());
             records.extend(record);
         }
+        // The commands of the written transitions, several per statement (a batch of 100
+        // claims was 100 more statements, each a round trip to the database).
+        let commands: Vec<NewCommand<'_>> = (all.iter().zip(&written))
+            .filter(|(_, written)| **written)
+            .filter_map(|(t, _)| {
+                t.command.as_ref().map(|c| NewCommand {
+                    id: &c.id,
+                    host_id: t.host_id,
+                    kind: &c.kind,
+                    payload_json: &c.payload_json,
+                })
+            })
+            .collect();
+        insert_commands(&mut tx, &commands, &now, Duplicates::Kept).await?;
         // The audit records of the written transitions, in order, a few per statement (the
         // chain's head read once per statement, not once per host: issue 15, per-batch
         // overhead of a batch of 100 claims).
@@ -450,20 +465,6 @@ async fn write_transition(
     .with_context(|| format!("updating host {} of rollout {}", t.host_id, t.rollout_id))?;
     if updated.rows_affected() == 0 {
         return Ok(None);
-    }
-    if let Some(command) = &t.command {
-        sqlx::query(
-            "INSERT INTO commands (id, host_id, kind, payload, state, created_at)
-             VALUES ($1, $2, $3, $4, 'queued', $5) ON CONFLICT(id) DO NOTHING",
-        )
-        .bind(&command.id)
-        .bind(t.host_id)
-        .bind(&command.kind)
-        .bind(&command.payload_json)
-        .bind(now)
-        .execute(&mut *tx)
-        .await
-        .with_context(|| format!("queuing command {}", command.id))?;
     }
     if let Some(result) = &t.result {
         crate::change_results::record(tx, result).await?;
