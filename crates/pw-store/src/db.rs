@@ -134,6 +134,8 @@ impl DatabaseUrl {
     }
 }
 
+/// SQLite's automatic WAL checkpoint is off: the store checkpoints beside its writers
+/// (`write_gate.rs`).
 async fn connect_sqlite(path: &Path) -> anyhow::Result<AnyPool> {
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         create_private_dir(parent)?;
@@ -151,7 +153,8 @@ async fn connect_sqlite(path: &Path) -> anyhow::Result<AnyPool> {
             Box::pin(async move {
                 sqlx::raw_sql(
                     "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;
-                     PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;",
+                     PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;
+                     PRAGMA wal_autocheckpoint = 0;",
                 )
                 .execute(conn)
                 .await

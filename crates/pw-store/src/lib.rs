@@ -170,8 +170,8 @@ impl Store {
             .await
             .with_context(|| format!("migrating the database {url}"))?;
         let store = Store {
+            writers: write_gate::WriteGate::new(&pool, backend),
             pool,
-            writers: write_gate::WriteGate::default(),
             backend,
             url: url.clone(),
         };
@@ -203,7 +203,7 @@ impl Store {
     pub async fn begin_immediate(&self) -> anyhow::Result<WriteTx> {
         let turn = self.writers.turn().await;
         let tx = db::begin_write(&self.pool, self.backend).await?;
-        Ok(WriteTx::new(tx, turn))
+        Ok(self.writers.transaction(tx, turn))
     }
 
     /// On SQLite, this process's turn to write for a statement run on the pool outside a

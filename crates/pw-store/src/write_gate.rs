@@ -8,24 +8,93 @@
 //! writer starts the moment the one before it commits or rolls back. The database's own lock
 //! (`BEGIN IMMEDIATE`, PostgreSQL's advisory lock: `db.rs`) still serializes this process with
 //! other ones (`patchwarden feeds import`, other replicas).
+//!
+//! On SQLite the WAL is checkpointed beside the line, not in it: SQLite's automatic checkpoint
+//! runs inside the COMMIT that crosses 1,000 pages of WAL (5 % of the controller's CPU under
+//! pw-loadgen), which would keep the next writer waiting; it is off (`db.rs`), and every
+//! [`COMMITS_PER_CHECKPOINT`]th commit starts a passive checkpoint on a pool connection of its
+//! own while the writers go on (one at a time; closing the pool checkpoints the rest).
 
 use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use sqlx::{Any, AnyConnection, Transaction};
+use sqlx::{Any, AnyConnection, AnyPool, Transaction};
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
+use crate::Backend;
+
+/// Write transactions committed per WAL checkpoint (SQLite).
+pub(crate) const COMMITS_PER_CHECKPOINT: usize = 16;
+
 /// The line; one per opened [`Store`](crate::Store), shared by its clones.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct WriteGate(Arc<Mutex<()>>);
+#[derive(Debug, Clone)]
+pub(crate) struct WriteGate {
+    line: Arc<Mutex<()>>,
+    /// SQLite's checkpoints (`None` on PostgreSQL).
+    checkpoints: Option<Arc<Checkpoints>>,
+}
 
 /// This process's turn to write: the next writer in line waits until it is dropped.
 pub(crate) type Turn = OwnedMutexGuard<()>;
 
 impl WriteGate {
+    pub(crate) fn new(pool: &AnyPool, backend: Backend) -> WriteGate {
+        let checkpoints = (backend == Backend::Sqlite).then(|| {
+            Arc::new(Checkpoints {
+                pool: pool.clone(),
+                commits: AtomicUsize::new(0),
+                running: AtomicBool::new(false),
+            })
+        });
+        WriteGate {
+            line: Arc::default(),
+            checkpoints,
+        }
+    }
+
     /// Waits for this writer's turn (first come, first served).
     pub(crate) async fn turn(&self) -> Turn {
-        self.0.clone().lock_owned().await
+        self.line.clone().lock_owned().await
+    }
+
+    /// `tx`, begun in `turn`, as the transaction that holds it.
+    pub(crate) fn transaction(&self, tx: Transaction<'static, Any>, turn: Turn) -> WriteTx {
+        WriteTx {
+            tx,
+            turn,
+            checkpoints: self.checkpoints.clone(),
+        }
+    }
+}
+
+/// Counts commits and checkpoints the WAL beside the writers.
+#[derive(Debug)]
+struct Checkpoints {
+    pool: AnyPool,
+    commits: AtomicUsize,
+    running: AtomicBool,
+}
+
+impl Checkpoints {
+    fn committed(self: &Arc<Self>) {
+        if self.commits.fetch_add(1, Ordering::Relaxed) + 1 < COMMITS_PER_CHECKPOINT
+            || self.running.swap(true, Ordering::AcqRel)
+        {
+            return;
+        }
+        self.commits.store(0, Ordering::Relaxed);
+        let this = self.clone();
+        tokio::spawn(async move {
+            let done = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+                .execute(&this.pool)
+                .await;
+            match done {
+                Ok(_) | Err(sqlx::Error::PoolClosed) => {}
+                Err(error) => tracing::warn!(error = %error, "checkpointing the WAL failed"),
+            }
+            this.running.store(false, Ordering::Release);
+        });
     }
 }
 
@@ -34,17 +103,24 @@ impl WriteGate {
 pub struct WriteTx {
     // Declared first, so dropped first: the transaction ends before the turn passes on.
     tx: Transaction<'static, Any>,
-    _turn: Turn,
+    turn: Turn,
+    checkpoints: Option<Arc<Checkpoints>>,
 }
 
 impl WriteTx {
-    pub(crate) fn new(tx: Transaction<'static, Any>, turn: Turn) -> WriteTx {
-        WriteTx { tx, _turn: turn }
-    }
-
     /// Commits; the next writer's turn starts after the commit.
     pub async fn commit(self) -> Result<(), sqlx::Error> {
-        self.tx.commit().await
+        let WriteTx {
+            tx,
+            turn,
+            checkpoints,
+        } = self;
+        tx.commit().await?;
+        drop(turn);
+        if let Some(checkpoints) = checkpoints {
+            checkpoints.committed();
+        }
+        Ok(())
     }
 
     /// Rolls back; the next writer's turn starts after the rollback.

@@ -71,3 +71,34 @@ on_both_backends!(
     waiting_writers_leave_the_connections_to_readers,
     a_dropped_transaction_rolls_back_and_passes_the_turn,
 );
+
+/// SQLite: no checkpoint inside a commit (the automatic one is off); every 16th write
+/// transaction's commit starts one beside the writers, which moves the WAL's pages into the
+/// database file.
+#[tokio::test]
+async fn sqlite_checkpoints_beside_the_writers_every_16_commits() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("patchwarden.db");
+    let store = pw_store::Store::open(&path).await.unwrap();
+    let size = || std::fs::metadata(&path).unwrap().len();
+    let before = size();
+    let expires = at("2100-01-01T00:00:00Z");
+    for i in 1..=16 {
+        assert_eq!(size(), before, "the database file changed before commit {i}");
+        let (id, sha) = (format!("tok-{i}"), format!("sha-{i}"));
+        store
+            .create_enrollment_token(&id, &sha, expires, None, "alice")
+            .await
+            .unwrap();
+        tokio::task::yield_now().await;
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while size() == before {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no checkpoint after 16 commits"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    store.close().await;
+}
