@@ -84,7 +84,11 @@ async fn sqlite_checkpoints_beside_the_writers_every_16_commits() {
     let before = size();
     let expires = at("2100-01-01T00:00:00Z");
     for i in 1..=16 {
-        assert_eq!(size(), before, "the database file changed before commit {i}");
+        assert_eq!(
+            size(),
+            before,
+            "the database file changed before commit {i}"
+        );
         let (id, sha) = (format!("tok-{i}"), format!("sha-{i}"));
         store
             .create_enrollment_token(&id, &sha, expires, None, "alice")
