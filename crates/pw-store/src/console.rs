@@ -16,7 +16,8 @@ use sqlx::Row;
 
 use crate::controller::{HOST_COLUMNS, HOST_JOINS, HostRow, host_row};
 use crate::db::numbered;
-use crate::{Backend, Store, optional_time};
+use crate::instants::{nanos, optional_instant};
+use crate::{Backend, Store};
 
 /// One page: rows `offset..offset + limit` of the ordered result.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -192,7 +193,7 @@ impl Store {
         }
         if let Some(at) = filter.overdue_at {
             conditions.push("f.earliest_deadline < ?");
-            binds.push(Bind::Text(at.to_string()));
+            binds.push(Bind::Int(nanos(at)));
         }
         if let Some(at) = filter.seen_after {
             conditions.push("h.last_seen_at >= ?");
@@ -276,7 +277,7 @@ impl Store {
         }
         if let Some(at) = filter.overdue_at {
             conditions.push("u.deadline < ?");
-            binds.push(Bind::Text(at.to_string()));
+            binds.push(Bind::Int(nanos(at)));
         }
         if filter.kev_only {
             conditions.push("u.kev = 1");
@@ -312,7 +313,7 @@ impl Store {
                     package: r.try_get("package")?,
                     fixed: (!fixed.is_empty()).then_some(fixed),
                     tier: r.try_get::<i64, _>("tier")? as u8,
-                    deadline: optional_time(r, "deadline")?,
+                    deadline: optional_instant(r, "deadline")?,
                     hosts: r.try_get::<i64, _>("hosts")? as u64,
                     findings: r.try_get::<i64, _>("findings")? as u64,
                     kev: r.try_get::<i64, _>("kev")? != 0,

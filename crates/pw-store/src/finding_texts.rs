@@ -17,9 +17,20 @@ use sqlx::Row;
 use crate::db::placeholders;
 use crate::findings_write::rows_per_statement;
 
-/// SQL: the finding's JSON with its deadline, from episode `f` (its `deadline`) and text `t`.
-pub(crate) const FINDING_JSON: &str = "CASE WHEN f.deadline IS NULL THEN t.finding
-     ELSE replace(t.finding, '\"deadline\":null', '\"deadline\":\"' || f.deadline || '\"') END";
+/// The finding's JSON from its text and its episode's deadline (RFC 3339 text), the inverse of
+/// [`text_of`].
+pub(crate) fn with_deadline(text: String, deadline: Option<&str>) -> String {
+    match deadline {
+        Some(d) => text.replace("\"deadline\":null", &format!("\"deadline\":\"{d}\"")),
+        None => text,
+    }
+}
+
+/// [`with_deadline`] for an episode's deadline as stored (`instants.rs`: nanoseconds).
+pub(crate) fn with_stored_deadline(text: String, deadline: Option<i64>) -> anyhow::Result<String> {
+    let deadline = deadline.map(crate::instants::nanos_text).transpose()?;
+    Ok(with_deadline(text, deadline.as_deref()))
+}
 
 /// The text of a finding: its JSON with `"deadline":null` for the deadline `deadline` (text as
 /// stored on the episode).
@@ -182,7 +193,7 @@ mod tests {
             text,
             r#"{"summary":"say \"deadline\":\"x\"","deadline":null,"kev":true}"#
         );
-        let back = text.replace("\"deadline\":null", "\"deadline\":\"2026-01-02T03:04:05Z\"");
+        let back = with_deadline(text.clone(), Some("2026-01-02T03:04:05Z"));
         assert_eq!(back, json);
         assert_eq!(text_of(json, None), json);
         let (package, fixed, advisory, kev, epss) = columns(&text);

@@ -15,8 +15,9 @@ use jiff::Timestamp;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use crate::finding_texts::FINDING_JSON;
-use crate::{Store, optional_time, parse_time};
+use crate::finding_texts::with_stored_deadline;
+use crate::instants::{instant, nanos, optional_instant};
+use crate::{Store, parse_time};
 
 /// One computation of a host's findings, to be recorded.
 #[derive(Debug, Clone)]
@@ -164,7 +165,7 @@ impl Store {
                     advisory: r.try_get("advisory")?,
                     episode: u32::try_from(r.try_get::<i64, _>("episode")?)
                         .context("episode out of range")?,
-                    first_seen: parse_time(&r.try_get::<String, _>("first_seen")?)?,
+                    first_seen: instant(r, "first_seen")?,
                 })
             })
             .collect()
@@ -175,15 +176,14 @@ impl Store {
     pub async fn finding_history(&self, host_id: &str) -> anyhow::Result<Vec<HistoryRow>> {
         // An open episode was last seen by the host's latest computation (the write path does
         // not touch an unchanged open episode: `findings_write.rs`).
-        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT f.*, h.hostname, {FINDING_JSON} AS finding,
-               COALESCE(c.computed_at, f.first_seen) AS seen_last
+        let rows = sqlx::query(
+            "SELECT f.*, h.hostname, t.finding AS text, c.computed_at
              FROM open_findings_named f
              JOIN finding_texts t ON t.id = f.text_id
              JOIN hosts h ON h.id = f.host_id
              LEFT JOIN host_findings c ON c.host_id = f.host_id
-             WHERE f.host_id = $1"
-        )))
+             WHERE f.host_id = $1",
+        )
         .bind(host_id)
         .fetch_all(self.pool())
         .await
@@ -220,6 +220,9 @@ impl Store {
 }
 
 fn open_history_row(row: &AnyRow) -> anyhow::Result<HistoryRow> {
+    let first_seen = instant(row, "first_seen")?;
+    let computed_at: Option<String> = row.try_get("computed_at")?;
+    let deadline: Option<i64> = row.try_get("deadline")?;
     Ok(HistoryRow {
         host_id: row.try_get("host_id")?,
         hostname: row.try_get("hostname")?,
@@ -227,13 +230,16 @@ fn open_history_row(row: &AnyRow) -> anyhow::Result<HistoryRow> {
         advisory: row.try_get("advisory")?,
         episode: u32::try_from(row.try_get::<i64, _>("episode")?)
             .context("episode out of range")?,
-        first_seen: parse_time(&row.try_get::<String, _>("first_seen")?)?,
-        last_seen: parse_time(&row.try_get::<String, _>("seen_last")?)?,
+        first_seen,
+        last_seen: match computed_at {
+            Some(text) => parse_time(&text)?,
+            None => first_seen,
+        },
         fixed_at: None,
         fixed_by: None,
         tier: u8::try_from(row.try_get::<i64, _>("tier")?).context("tier out of range")?,
-        deadline: optional_time(row, "deadline")?,
-        finding: row.try_get("finding")?,
+        deadline: optional_instant(row, "deadline")?,
+        finding: with_stored_deadline(row.try_get("text")?, deadline)?,
     })
 }
 
@@ -252,7 +258,7 @@ impl Store {
     /// deadline at `now` (the /metrics gauges; no finding is read or parsed). How many come from
     /// the per-host summary (`open_tier_hosts`, a few rows per host); the overdue ones from one
     /// range of the open deadlines' index, which holds only the overdue entries. Deadlines
-    /// compare as stored RFC 3339 text, exact to the second.
+    /// compare as stored integers (`instants.rs`), exactly.
     pub async fn open_tier_counts(&self, now: Timestamp) -> anyhow::Result<[(u64, u64); 5]> {
         let open = sqlx::query(
             "SELECT tier, CAST(SUM(findings) AS BIGINT) AS n FROM open_tier_hosts GROUP BY tier",
@@ -263,7 +269,7 @@ impl Store {
         let overdue = sqlx::query(
             "SELECT tier, COUNT(*) AS n FROM open_findings WHERE deadline < $1 GROUP BY tier",
         )
-        .bind(now.to_string())
+        .bind(nanos(now))
         .fetch_all(self.pool())
         .await
         .context("counting overdue findings")?;
@@ -300,14 +306,12 @@ impl Store {
             })
             .collect();
         let pattern = format!("%\"{escaped}\"%");
-        let select = format!(
-            "SELECT f.host_id, f.binary_name, f.advisory, {FINDING_JSON} AS finding
+        let select = "SELECT f.host_id, f.binary_name, f.advisory, f.deadline, t.finding AS text
              FROM open_findings_named f JOIN finding_texts t ON t.id = f.text_id
-             WHERE lower(t.finding) LIKE $1 ESCAPE '\\'"
-        );
+             WHERE lower(t.finding) LIKE $1 ESCAPE '\\'";
         let query = match host_id {
             Some(_) => format!("{select} AND f.host_id = $2"),
-            None => select,
+            None => select.to_owned(),
         };
         let mut query = sqlx::query(sqlx::AssertSqlSafe(query)).bind(pattern);
         if let Some(host) = host_id {
@@ -323,7 +327,7 @@ impl Store {
                     host_id: r.try_get("host_id")?,
                     binary: r.try_get("binary_name")?,
                     advisory: r.try_get("advisory")?,
-                    finding: r.try_get("finding")?,
+                    finding: with_stored_deadline(r.try_get("text")?, r.try_get("deadline")?)?,
                 })
             })
             .collect()

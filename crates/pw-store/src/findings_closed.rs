@@ -16,6 +16,7 @@ use serde::de::DeserializeOwned;
 use sqlx::Row;
 
 use crate::db::placeholders;
+use crate::finding_texts::with_deadline;
 use crate::findings::HistoryRow;
 use crate::findings_write::rows_per_statement;
 use crate::{Store, parse_time};
@@ -129,10 +130,7 @@ impl Store {
                     e;
                 let (binary, advisory) = keys.get(&key).context("unknown finding key")?;
                 let text = texts.get(&text).context("unknown finding text")?;
-                let finding = match &deadline {
-                    Some(d) => text.0.replace("\"deadline\":null", &format!("\"deadline\":\"{d}\"")),
-                    None => text.0.clone(),
-                };
+                let finding = with_deadline(text.0.clone(), deadline.as_deref());
                 Ok(HistoryRow {
                     host_id,
                     hostname,

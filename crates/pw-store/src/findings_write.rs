@@ -19,6 +19,7 @@ use sqlx::Row;
 use crate::finding_texts::{digest, text_ids, text_of};
 use crate::findings::{BackportedFinding, CurrentFinding, FindingsSnapshot, HistoryChange};
 use crate::findings_closed::ClosedEpisode;
+use crate::instants::{nanos, nanos_text};
 use crate::{Recorded, Store, parse_time};
 
 /// Bound parameters per multi-row statement. Few statements instead of one per row, but not
@@ -39,18 +40,18 @@ type Key = (String, String);
 struct StoredOpen {
     key_id: i64,
     episode: i64,
-    first_seen: String,
+    /// Nanoseconds since the epoch (`instants.rs`), as the deadline.
+    first_seen: i64,
     tier: i64,
-    deadline: Option<String>,
+    deadline: Option<i64>,
     text_id: i64,
     /// The digest of its text (`finding_texts.rs`).
     digest: Option<String>,
 }
 
-/// A finding of the computation as the history stores it: its deadline as text, its text
-/// without the deadline and that text's digest.
+/// A finding of the computation as the history stores it: its text without the deadline and
+/// that text's digest.
 struct Prepared {
-    deadline: Option<String>,
     text: String,
     digest: String,
 }
@@ -61,7 +62,6 @@ impl Prepared {
         let text = text_of(&finding.json, deadline.as_deref());
         Prepared {
             digest: digest(&text),
-            deadline,
             text,
         }
     }
@@ -133,7 +133,8 @@ impl Store {
             .map(|f| (f.binary.clone(), f.advisory.clone()));
         let keys = key_ids(&mut tx, new_keys.collect()).await?;
         let opened = number_new(&stored, &writes, &keys, &mut change)?;
-        insert_episodes(&mut tx, stored.host_key, &opened, &texts, &computed_at).await?;
+        let first_seen = nanos(snapshot.computed_at);
+        insert_episodes(&mut tx, stored.host_key, &opened, &texts, first_seen).await?;
         for finding in &writes.refresh {
             refresh_open(&mut tx, &stored, finding, &texts).await?;
         }
@@ -195,7 +196,7 @@ fn plan<'a>(stored: &Stored, snapshot: &'a FindingsSnapshot<'_>) -> (Writes<'a>,
         change.kept += 1;
         let prepared = Prepared::of(finding);
         let same = open.tier == i64::from(finding.tier)
-            && open.deadline == prepared.deadline
+            && open.deadline == finding.deadline.map(nanos)
             && open.digest.as_ref() == Some(&prepared.digest);
         if !same {
             writes.refresh.push(finding);
@@ -272,12 +273,12 @@ fn closings(
         closed.push((
             open.key_id,
             open.episode,
-            open.first_seen.clone(),
+            nanos_text(open.first_seen)?,
             at.last_seen.to_owned(),
             at.computed_at.to_owned(),
             None,
             open.tier,
-            open.deadline.clone(),
+            open.deadline.map(nanos_text).transpose()?,
             open.text_id,
         ));
     }
@@ -294,7 +295,7 @@ fn closings(
             continue;
         }
         let (episode, first_seen) = match open {
-            Some(open) => (open.episode, open.first_seen.clone()),
+            Some(open) => (open.episode, nanos_text(open.first_seen)?),
             None => (1, at.computed_at.to_owned()),
         };
         closed.push((
@@ -489,7 +490,7 @@ async fn insert_episodes(
     host_key: i64,
     episodes: &[(&CurrentFinding, i64, i64)],
     texts: &HashMap<String, i64>,
-    computed_at: &str,
+    first_seen: i64,
 ) -> anyhow::Result<()> {
     const COLUMNS: usize = 7;
     for chunk in episodes.chunks(rows_per_statement(COLUMNS)) {
@@ -504,9 +505,9 @@ async fn insert_episodes(
                 .bind(host_key)
                 .bind(*key_id)
                 .bind(*episode)
-                .bind(computed_at)
+                .bind(first_seen)
                 .bind(i64::from(finding.tier))
-                .bind(finding.deadline.map(|d| d.to_string()))
+                .bind(finding.deadline.map(nanos))
                 .bind(text_id(texts, finding)?);
         }
         query
@@ -554,7 +555,7 @@ async fn refresh_open(
          WHERE host_key = $4 AND key_id = $5",
     )
     .bind(i64::from(finding.tier))
-    .bind(finding.deadline.map(|d| d.to_string()))
+    .bind(finding.deadline.map(nanos))
     .bind(text_id(texts, finding)?)
     .bind(stored.host_key)
     .bind(open.key_id)

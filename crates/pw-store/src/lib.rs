@@ -24,6 +24,7 @@ mod findings_packed;
 mod findings_write;
 mod fleet;
 mod import_changes;
+mod instants;
 mod inventories;
 mod inventory_codec;
 mod lease;

@@ -10,9 +10,10 @@ use jiff::Timestamp;
 use sqlx::Row;
 
 use crate::db::value_rows;
-use crate::finding_texts::FINDING_JSON;
+use crate::finding_texts::with_stored_deadline;
 use crate::findings_write::rows_per_statement;
-use crate::{Store, optional_time, parse_time};
+use crate::instants::{instant, nanos};
+use crate::{Store, optional_time};
 
 /// Which deadline notice: near (`finding.deadline_near`) or past (`finding.overdue`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -62,21 +63,24 @@ impl Store {
         before: Timestamp,
         limit: u32,
     ) -> anyhow::Result<Vec<DeadlineDue>> {
+        // Without `after`, every deadline up to `before` (at or above the smallest integer).
+        let above = if after.is_some() { ">" } else { ">=" };
+        let after = after.map_or(i64::MIN, nanos);
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT f.host_id, h.hostname, f.binary_name, f.advisory, f.episode, f.tier,
-                    f.deadline, {FINDING_JSON} AS finding
+                    f.deadline, t.finding AS text
              FROM open_findings_named f JOIN hosts h ON h.id = f.host_id
              JOIN finding_texts t ON t.id = f.text_id
              WHERE f.deadline IS NOT NULL
-               AND f.deadline <= $1 AND f.deadline > $2
+               AND f.deadline <= $1 AND f.deadline {above} $2
                AND NOT EXISTS (SELECT 1 FROM deadline_notices n
                    WHERE n.host_id = f.host_id AND n.binary_name = f.binary_name
                      AND n.advisory = f.advisory AND n.episode = f.episode AND n.notice = $3)
              ORDER BY f.deadline, f.host_id, f.binary_name, f.advisory
              LIMIT $4"
         )))
-        .bind(before.to_string())
-        .bind(after.map(|a| a.to_string()).unwrap_or_default())
+        .bind(nanos(before))
+        .bind(after)
         .bind(notice.as_str())
         .bind(i64::from(limit))
         .fetch_all(self.pool())
@@ -91,8 +95,8 @@ impl Store {
                     advisory: r.try_get("advisory")?,
                     episode: r.try_get("episode")?,
                     tier: u8::try_from(r.try_get::<i64, _>("tier")?).context("tier")?,
-                    deadline: parse_time(&r.try_get::<String, _>("deadline")?)?,
-                    finding: r.try_get("finding")?,
+                    deadline: instant(r, "deadline")?,
+                    finding: with_stored_deadline(r.try_get("text")?, r.try_get("deadline")?)?,
                 })
             })
             .collect()

@@ -27,7 +27,8 @@ type UpdateKey = (String, String);
 struct HostUpdate {
     findings: i64,
     tier: i64,
-    deadline: Option<String>,
+    /// Nanoseconds since the epoch (`instants.rs`).
+    deadline: Option<i64>,
     kev: i64,
     epss: Option<f64>,
 }

@@ -91,15 +91,22 @@ async fn grouped_from_history(store: &Store) -> Vec<UpdateRow> {
             package: r.get("update_package"),
             fixed: r.get("update_fixed"),
             tier: r.get::<i64, _>("tier") as u8,
-            deadline: r
-                .get::<Option<String>, _>("deadline")
-                .map(|d| d.parse().unwrap()),
+            deadline: r.get::<Option<i64>, _>("deadline").map(from_nanos),
             hosts: r.get::<i64, _>("hosts") as u64,
             findings: r.get::<i64, _>("findings") as u64,
             kev: r.get::<i64, _>("kev") != 0,
             epss: r.get("epss"),
         })
         .collect()
+}
+
+/// An instant as stored since migration 0038: nanoseconds since the epoch.
+fn nanos(instant: &str) -> i64 {
+    i64::try_from(at(instant).as_nanosecond()).unwrap()
+}
+
+fn from_nanos(n: i64) -> jiff::Timestamp {
+    jiff::Timestamp::from_nanosecond(i128::from(n)).unwrap()
 }
 
 /// The open findings per tier and how many are overdue at `instant`, from the findings.
@@ -109,7 +116,7 @@ async fn tiers_from_history(store: &Store, instant: &str) -> [(u64, u64); 5] {
                 SUM(CASE WHEN deadline < $1 THEN 1 ELSE 0 END) AS overdue
          FROM open_findings GROUP BY tier",
     )
-    .bind(instant)
+    .bind(nanos(instant))
     .fetch_all(store.pool())
     .await
     .unwrap();
@@ -129,7 +136,7 @@ async fn overdue_from_history(store: &Store, instant: &str) -> BTreeSet<String> 
         "SELECT DISTINCT host_id FROM open_findings_named
          WHERE deadline IS NOT NULL AND deadline < $1",
     )
-    .bind(instant)
+    .bind(nanos(instant))
     .fetch_all(store.pool())
     .await
     .unwrap()
