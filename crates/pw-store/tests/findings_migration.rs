@@ -13,7 +13,6 @@ use pw_store::{
     Backend, CurrentFinding, DatabaseUrl, DeadlineNotice, FindingsSnapshot, HistoryChange,
     HistoryRow, Recorded, Store,
 };
-use sha2::{Digest, Sha256};
 
 #[macro_use]
 mod common;
@@ -108,55 +107,20 @@ fn computed_at(host: usize) -> String {
     instant(25 + host % 2)
 }
 
-/// The finding's text as stored since 0033: its JSON with `"deadline":null`.
-fn text(finding: &Finding) -> String {
-    serde_json::to_string(&Finding {
-        deadline: None,
-        ..finding.clone()
-    })
-    .unwrap()
-}
+use common::finding_text as text;
 
 async fn database_at_0036(backend: Backend) -> (Option<tempfile::TempDir>, DatabaseUrl) {
     let (dir, url, pool) = common::unmigrated_database(backend).await;
     common::migrate_up_to(backend, &pool, 36).await;
     for host in 0..HOSTS {
-        sqlx::query("INSERT INTO hosts (id, hostname, enrolled_at) VALUES ($1, $2, $3)")
-            .bind(host_id(host))
-            .bind(format!("web-{host}"))
-            .bind(instant(0))
-            .execute(&pool)
-            .await
-            .unwrap();
-        sqlx::query(
-            "INSERT INTO host_findings (host_id, computed_at, source, findings, tier_counts)
-             VALUES ($1, $2, 'test', '[]', '[0,0,0,0,0]')",
-        )
-        .bind(host_id(host))
-        .bind(computed_at(host))
-        .execute(&pool)
-        .await
-        .unwrap();
+        let hostname = format!("web-{host}");
+        common::insert_host_computed(&pool, &host_id(host), &hostname, &computed_at(host)).await;
     }
     let mut texts: BTreeMap<String, i64> = BTreeMap::new();
     for e in episodes() {
         let text = text(&e.finding);
         if !texts.contains_key(&text) {
-            let id: i64 = sqlx::query_scalar(
-                "INSERT INTO finding_texts (digest, package, fixed, advisory, kev, epss, finding)
-                 VALUES ($1, $2, $3, $4, $5, CAST(CAST($6 AS TEXT) AS DOUBLE PRECISION), $7)
-                 RETURNING id",
-            )
-            .bind(hex::encode(Sha256::digest(text.as_bytes())))
-            .bind(&e.finding.package)
-            .bind(e.finding.fixed.clone().unwrap_or_default())
-            .bind(&e.finding.advisory)
-            .bind(i64::from(e.finding.kev))
-            .bind(e.finding.epss.map(|x| x.to_string()))
-            .bind(&text)
-            .fetch_one(&pool)
-            .await
-            .unwrap();
+            let id = common::insert_finding_text(&pool, &e.finding).await;
             texts.insert(text.clone(), id);
         }
         sqlx::query(

@@ -14,12 +14,12 @@ use pw_store::{
     Backend, CurrentFinding, DatabaseUrl, DeadlineNotice, FindingsSnapshot, HistoryChange,
     HistoryRow, HostFilter, PageRequest, Recorded, Store, UpdateFilter,
 };
-use sha2::{Digest, Sha256};
 
 #[macro_use]
 mod common;
 
 use common::at;
+use common::finding_text as text;
 
 const HOSTS: usize = 5;
 const KEYS: usize = 24;
@@ -109,14 +109,6 @@ fn read_back(finding: &Finding) -> Finding {
     }
 }
 
-fn text(finding: &Finding) -> String {
-    serde_json::to_string(&Finding {
-        deadline: None,
-        ..finding.clone()
-    })
-    .unwrap()
-}
-
 async fn database_at_0037(backend: Backend) -> (Option<tempfile::TempDir>, DatabaseUrl) {
     let (dir, url, pool) = common::unmigrated_database(backend).await;
     common::migrate_up_to(backend, &pool, 37).await;
@@ -125,22 +117,8 @@ async fn database_at_0037(backend: Backend) -> (Option<tempfile::TempDir>, Datab
         async move { sqlx::query(sql).execute(&pool).await.unwrap() }
     };
     for host in 0..HOSTS {
-        sqlx::query("INSERT INTO hosts (id, hostname, enrolled_at) VALUES ($1, $2, $3)")
-            .bind(host_id(host))
-            .bind(format!("web-{host}"))
-            .bind(instant(0, 0))
-            .execute(&pool)
-            .await
-            .unwrap();
-        sqlx::query(
-            "INSERT INTO host_findings (host_id, computed_at, source, findings, tier_counts)
-             VALUES ($1, $2, 'test', '[]', '[0,0,0,0,0]')",
-        )
-        .bind(host_id(host))
-        .bind(computed_at(host))
-        .execute(&pool)
-        .await
-        .unwrap();
+        let hostname = format!("web-{host}");
+        common::insert_host_computed(&pool, &host_id(host), &hostname, &computed_at(host)).await;
         sqlx::query("INSERT INTO finding_hosts (key, host_id) VALUES ($1, $2)")
             .bind(host as i64 + 1)
             .bind(host_id(host))
@@ -162,21 +140,7 @@ async fn database_at_0037(backend: Backend) -> (Option<tempfile::TempDir>, Datab
     for o in opens() {
         let text = text(&o.finding);
         if !texts.contains_key(&text) {
-            let id: i64 = sqlx::query_scalar(
-                "INSERT INTO finding_texts (digest, package, fixed, advisory, kev, epss, finding)
-                 VALUES ($1, $2, $3, $4, $5, CAST(CAST($6 AS TEXT) AS DOUBLE PRECISION), $7)
-                 RETURNING id",
-            )
-            .bind(hex::encode(Sha256::digest(text.as_bytes())))
-            .bind(&o.finding.package)
-            .bind(o.finding.fixed.clone().unwrap_or_default())
-            .bind(&o.finding.advisory)
-            .bind(i64::from(o.finding.kev))
-            .bind(o.finding.epss.map(|x| x.to_string()))
-            .bind(&text)
-            .fetch_one(&pool)
-            .await
-            .unwrap();
+            let id = common::insert_finding_text(&pool, &o.finding).await;
             texts.insert(text.clone(), id);
         }
         sqlx::query(

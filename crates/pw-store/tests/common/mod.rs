@@ -175,3 +175,59 @@ pub async fn migrate_up_to(backend: Backend, pool: &sqlx::AnyPool, last: i64) {
         .await
         .unwrap();
 }
+
+/// A host and its latest computation's time, written with SQL into a database being migrated
+/// (the store's API is the newest schema's).
+pub async fn insert_host_computed(
+    pool: &sqlx::AnyPool,
+    id: &str,
+    hostname: &str,
+    computed_at: &str,
+) {
+    sqlx::query("INSERT INTO hosts (id, hostname, enrolled_at) VALUES ($1, $2, $3)")
+        .bind(id)
+        .bind(hostname)
+        .bind("2026-01-01T08:00:00Z")
+        .execute(pool)
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO host_findings (host_id, computed_at, source, findings, tier_counts)
+         VALUES ($1, $2, 'test', '[]', '[0,0,0,0,0]')",
+    )
+    .bind(id)
+    .bind(computed_at)
+    .execute(pool)
+    .await
+    .unwrap();
+}
+
+/// A finding's text as stored since migration 0033: its JSON with `"deadline":null`.
+pub fn finding_text(finding: &pw_model::Finding) -> String {
+    serde_json::to_string(&pw_model::Finding {
+        deadline: None,
+        ..finding.clone()
+    })
+    .unwrap()
+}
+
+/// Stores `finding`'s text in `finding_texts` (0033's columns) with SQL; its id.
+pub async fn insert_finding_text(pool: &sqlx::AnyPool, finding: &pw_model::Finding) -> i64 {
+    use sha2::Digest;
+    let text = finding_text(finding);
+    sqlx::query_scalar(
+        "INSERT INTO finding_texts (digest, package, fixed, advisory, kev, epss, finding)
+         VALUES ($1, $2, $3, $4, $5, CAST(CAST($6 AS TEXT) AS DOUBLE PRECISION), $7)
+         RETURNING id",
+    )
+    .bind(hex::encode(sha2::Sha256::digest(text.as_bytes())))
+    .bind(&finding.package)
+    .bind(finding.fixed.clone().unwrap_or_default())
+    .bind(&finding.advisory)
+    .bind(i64::from(finding.kev))
+    .bind(finding.epss.map(|x| x.to_string()))
+    .bind(&text)
+    .fetch_one(pool)
+    .await
+    .unwrap()
+}
