@@ -3,7 +3,8 @@
 //! code (`pw_agent::Acknowledged::send`, what `patchwarden agent` calls after collecting).
 //! The first report goes in full; then only changes, applied to the stored inventory; an agent
 //! whose base is no longer the stored inventory is answered `full_inventory_needed` and sends
-//! its full report; across a controller restart the stored inventory stays the base.
+//! its full report; across a controller restart the stored inventory stays the base. The
+//! agent's client speaks HTTP/2: a report beside a waiting long-poll opens no second socket.
 
 use pw_agent::{Acknowledged, Identity, InventoryForm};
 use pw_model::InstalledPackage;
@@ -49,6 +50,111 @@ async fn enrolled_agent(controller: &Controller, token: &str) -> (Identity, reqw
     (identity, http)
 }
 
+/// An admin's API token and a single-use enrollment token it made.
+async fn admin_and_token(controller: &Controller) -> (String, String) {
+    let admin = pw_server::create_operator(
+        &controller.state.store,
+        "admin",
+        pw_server::Role::Admin,
+        "test",
+    )
+    .await
+    .unwrap();
+    let answer: serde_json::Value = pw_testkit::http::client_with_token(&admin)
+        .post(format!(
+            "http://{}/api/v1/enrollment-tokens",
+            controller.addr
+        ))
+        .json(&serde_json::json!({"ttl_secs": 600}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = answer["token"].as_str().unwrap().to_owned();
+    (admin, token)
+}
+
+/// Established TCP connections to `port` on this machine's loopback, counted from the
+/// clients' side (`/proc/net/tcp`: remote port `port`, state 01).
+fn connections_to(port: u16) -> usize {
+    let table = std::fs::read_to_string("/proc/net/tcp").unwrap();
+    let remote = format!(":{port:04X}");
+    table
+        .lines()
+        .skip(1)
+        .filter(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            fields.len() > 3 && fields[2].ends_with(&remote) && fields[3] == "01"
+        })
+        .count()
+}
+
+/// The agent's client speaks HTTP/2 to the controller: a report sent while its long-poll
+/// waits travels on the same connection, so an agent holds one socket (docs/agent.md,
+/// "Connection"); over HTTP/1.1 the report would open a second one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_report_beside_the_long_poll_shares_its_connection() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = tempfile::tempdir().unwrap();
+    let controller = pw_server::start(&ServerSettings::loopback(dir.path()))
+        .await
+        .unwrap();
+    let (_, token) = admin_and_token(&controller).await;
+    let (_, http) = enrolled_agent(&controller, &token).await;
+    let port = controller.addr.port();
+    // The operator's and the enrollment's clients are gone; wait until their sockets are.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while connections_to(port) > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "earlier connections stay open"
+        );
+        tokio::task::yield_now().await;
+    }
+    let poll = tokio::spawn({
+        let request = http.get(format!(
+            "{}/api/v1/agent/commands?wait=30",
+            https(&controller)
+        ));
+        async move { request.send().await }
+    });
+    while connections_to(port) == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the long-poll never connected"
+        );
+        tokio::task::yield_now().await;
+    }
+    let (_, form) = Acknowledged::default()
+        .send(
+            &http,
+            &https(&controller),
+            &report(&[("bash", "5.2.15-2+b2")]),
+        )
+        .await
+        .unwrap();
+    assert_eq!(form, InventoryForm::Full);
+    assert!(!poll.is_finished(), "the long-poll answered early");
+    assert_eq!(
+        connections_to(port),
+        1,
+        "the report opened a connection of its own"
+    );
+    let answer = http
+        .get(format!(
+            "{}/api/v1/agent/commands?wait=0",
+            https(&controller)
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.version(), reqwest::Version::HTTP_2);
+    poll.abort();
+    controller.shutdown().await;
+}
+
 async fn stored_versions(controller: &Controller, host: &str) -> Vec<(String, String)> {
     let stored = controller
         .state
@@ -77,24 +183,8 @@ async fn deltas_apply_to_the_stored_inventory_and_a_lost_base_falls_back_to_a_fu
     let settings = ServerSettings::loopback(dir.path());
     let controller = pw_server::start(&settings).await.unwrap();
     let store = controller.state.store.clone();
-    let admin = pw_server::create_operator(&store, "admin", pw_server::Role::Admin, "test")
-        .await
-        .unwrap();
-    let operator = pw_testkit::http::client_with_token(&admin);
-    let answer: serde_json::Value = operator
-        .post(format!(
-            "http://{}/api/v1/enrollment-tokens",
-            controller.addr
-        ))
-        .json(&serde_json::json!({"ttl_secs": 600}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = answer["token"].as_str().unwrap();
-    let (identity, http) = enrolled_agent(&controller, token).await;
+    let (admin, token) = admin_and_token(&controller).await;
+    let (identity, http) = enrolled_agent(&controller, &token).await;
     let host = identity.host_id.clone();
     let agent = Acknowledged::default();
     // A second agent process of the same host with its own memory (a reinstalled agent, an

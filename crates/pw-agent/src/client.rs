@@ -12,7 +12,7 @@ use crate::identity::Identity;
 
 /// For enrollment: server authentication against `ca_pem` only.
 pub fn enrollment_client(ca_pem: &str) -> anyhow::Result<reqwest::Client> {
-    let config = builder(ca_pem)?.with_no_client_auth();
+    let config = with_alpn(builder(ca_pem)?.with_no_client_auth());
     build(config, Duration::from_secs(30))
 }
 
@@ -30,9 +30,18 @@ pub fn mtls_config(identity: &Identity) -> anyhow::Result<rustls::ClientConfig> 
         .context("reading agent.crt")?;
     let key =
         PrivateKeyDer::from_pem_slice(identity.key_pem.as_bytes()).context("reading agent.key")?;
-    builder(&identity.ca_pem)?
+    let config = builder(&identity.ca_pem)?
         .with_client_auth_cert(certs, key)
-        .context("loading the agent certificate")
+        .context("loading the agent certificate")?;
+    Ok(with_alpn(config))
+}
+
+/// HTTP/2 when the controller offers it (ALPN), else HTTP/1.1: over HTTP/2 the long-poll,
+/// heartbeats and reports share one connection, so an agent holds one socket on the
+/// controller instead of two while it reports (docs/agent.md, "Connection").
+fn with_alpn(mut config: rustls::ClientConfig) -> rustls::ClientConfig {
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    config
 }
 
 fn builder(

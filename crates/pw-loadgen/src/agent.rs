@@ -58,8 +58,8 @@ pub struct SimAgent {
 }
 
 impl SimAgent {
-    /// An enrolled agent's client: mutual TLS with its certificate; one keep-alive connection
-    /// (the inventory's extra connection closes soon after a round).
+    /// An enrolled agent's client: mutual TLS with its certificate, the agent's own TLS
+    /// settings (HTTP/2: its long-poll, heartbeats and reports share one connection).
     pub fn new(
         index: usize,
         hostname: String,

@@ -117,7 +117,7 @@ fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     // ring, the workspace's one crypto provider, also for the operator's plain-HTTP client.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    raise_open_files(args.agents as u64 * 2 + 1024)?;
+    raise_open_files(args.agents as u64 + 1024)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -131,7 +131,8 @@ fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// One socket per simulated agent (two during inventory rounds): raise the open-file limit.
+/// One socket per simulated agent (HTTP/2 carries its long-poll and its reports): raise the
+/// open-file limit.
 fn raise_open_files(want: u64) -> anyhow::Result<()> {
     let (soft, hard) = rlimit::getrlimit(rlimit::Resource::NOFILE)?;
     if soft >= want {
@@ -147,7 +148,7 @@ fn raise_open_files(want: u64) -> anyhow::Result<()> {
     anyhow::ensure!(
         now >= want,
         "the open-file limit is {now}; {want} are needed for {} agents (raise the hard limit)",
-        (want - 1024) / 2
+        want - 1024
     );
     Ok(())
 }

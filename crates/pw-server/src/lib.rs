@@ -10,6 +10,7 @@
 mod auth;
 mod ca;
 mod error;
+mod listener;
 mod metrics;
 pub mod pdf;
 mod routes;

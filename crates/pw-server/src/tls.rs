@@ -1,26 +1,21 @@
-//! The controller's listener: one port, plain HTTP or TLS told apart by the first byte, an own
-//! accept loop (tokio-rustls → hyper-util → axum) that hands the peer certificate's fingerprint
-//! to handlers, and graceful shutdown.
+//! The controller's start: its data directory, database, CA and TLS settings (HTTP/2 and
+//! HTTP/1.1 offered by ALPN), the open-file limit, and the accept loop of `listener.rs`
+//! (tokio-rustls → hyper-util → axum, the peer certificate's fingerprint handed to handlers,
+//! graceful shutdown).
 
-use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex};
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use axum::Router;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
-use tower::ServiceExt;
 
-use crate::ca::{Ca, fingerprint};
+use crate::ca::Ca;
 use crate::settings::ServerSettings;
 use crate::state::AppState;
 
@@ -73,10 +68,11 @@ fn display_addr(addr: SocketAddr) -> String {
     SocketAddr::new(ip, addr.port()).to_string()
 }
 
-/// Open files the controller asks for: 10,000 agents with room for their second connection.
+/// Open files the controller asks for.
 const OPEN_FILES: u64 = 65_536;
 
-/// Every agent holds a connection (two while it reports beside a long-poll): raise the
+/// Every agent holds one connection (HTTP/2 carries its long-poll, heartbeats and reports;
+/// agents built before HTTP/2 speak HTTP/1.1 and open a second one while they report): raise the
 /// open-file limit to [`OPEN_FILES`] (root may raise the hard limit; anyone else gets the soft
 /// limit raised to the hard one) and say how many agents that allows (docs/server.md).
 fn raise_open_files() {
@@ -92,8 +88,8 @@ fn raise_open_files() {
     match raised {
         Ok(limit) => tracing::info!(
             open_files = limit,
-            agents = limit.saturating_sub(256) / 2,
-            "open-file limit raised (agents: connected at once, two sockets each at worst)"
+            agents = limit.saturating_sub(256),
+            "open-file limit raised (agents: connected at once over HTTP/2, one socket each)"
         ),
         Err(error) => tracing::warn!(%error, "cannot raise the open-file limit"),
     }
@@ -156,11 +152,11 @@ pub async fn start_with_clock(
         state.controller.clone(),
         shutdown_rx.clone(),
     ));
-    let limits = ConnectionLimits {
+    let limits = crate::listener::ConnectionLimits {
         header_read_timeout: Duration::from_secs(settings.header_read_timeout_secs),
         per_peer: settings.max_connections_per_peer,
     };
-    let task = tokio::spawn(accept_loop(
+    let task = tokio::spawn(crate::listener::accept_loop(
         listener,
         acceptor,
         app,
@@ -302,172 +298,14 @@ fn tls_acceptor(ca: &Ca, names: &[String]) -> anyhow::Result<TlsAcceptor> {
         .allow_unauthenticated()
         .build()
         .context("building the client certificate verifier")?;
-    let config = rustls::ServerConfig::builder_with_provider(provider)
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .context("choosing TLS versions")?
         .with_client_cert_verifier(verifier)
         .with_single_cert(certs, key)
         .context("loading the server certificate")?;
+    // HTTP/2 first: an agent's long-poll, heartbeats and reports share one connection (one
+    // socket per agent instead of two while it reports); HTTP/1.1 for older agents and tools.
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(TlsAcceptor::from(Arc::new(config)))
-}
-
-/// What one client may hold of the listener.
-#[derive(Debug, Clone, Copy)]
-struct ConnectionLimits {
-    /// Time to send the first byte, finish TLS, and send each request's headers.
-    header_read_timeout: Duration,
-    /// Open connections per IP address.
-    per_peer: usize,
-}
-
-/// Open connections per IP address; a [`PeerSlot`] gives its place back when dropped.
-#[derive(Clone, Default)]
-struct PeerCounts(Arc<Mutex<HashMap<IpAddr, usize>>>);
-
-struct PeerSlot {
-    counts: PeerCounts,
-    ip: IpAddr,
-}
-
-impl PeerCounts {
-    /// A slot for `ip`, or `None` when it already holds `limit` connections.
-    fn take(&self, ip: IpAddr, limit: usize) -> Option<PeerSlot> {
-        let mut counts = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        let open = counts.entry(ip).or_insert(0);
-        if *open >= limit {
-            return None;
-        }
-        *open += 1;
-        Some(PeerSlot {
-            counts: self.clone(),
-            ip,
-        })
-    }
-}
-
-impl Drop for PeerSlot {
-    fn drop(&mut self) {
-        let mut counts = self.counts.0.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(open) = counts.get_mut(&self.ip) {
-            *open -= 1;
-            if *open == 0 {
-                counts.remove(&self.ip);
-            }
-        }
-    }
-}
-
-async fn accept_loop(
-    listener: TcpListener,
-    acceptor: TlsAcceptor,
-    app: Router,
-    limits: ConnectionLimits,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    let graceful = GracefulShutdown::new();
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_read_timeout);
-    let peers = PeerCounts::default();
-    loop {
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(accepted) => accepted,
-                Err(error) => {
-                    tracing::warn!(error = %error, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            _ = shutdown.changed() => break,
-        };
-        let Some(slot) = peers.take(peer.ip(), limits.per_peer) else {
-            tracing::warn!(%peer, limit = limits.per_peer, "too many connections from this address: closed");
-            drop(stream);
-            continue;
-        };
-        let acceptor = acceptor.clone();
-        let app = app.clone();
-        let builder = builder.clone();
-        let watcher = graceful.watcher();
-        let timeout = limits.header_read_timeout;
-        tokio::spawn(async move {
-            if let Err(error) = serve(stream, acceptor, app, builder, timeout, watcher).await {
-                tracing::debug!(%peer, error = format!("{error:#}"), "connection ended");
-            }
-            drop(slot);
-        });
-    }
-    drop(listener);
-    tracing::info!("shutting down: waiting for requests in flight");
-    if tokio::time::timeout(Duration::from_secs(10), graceful.shutdown())
-        .await
-        .is_err()
-    {
-        tracing::warn!("some connections did not finish within 10 s");
-    }
-}
-
-async fn serve(
-    stream: TcpStream,
-    acceptor: TlsAcceptor,
-    app: Router,
-    builder: auto::Builder<TokioExecutor>,
-    timeout: Duration,
-    watcher: hyper_util::server::graceful::Watcher,
-) -> anyhow::Result<()> {
-    let mut first = [0u8; 1];
-    let n = tokio::time::timeout(timeout, stream.peek(&mut first))
-        .await
-        .context("no data")??;
-    if n == 0 {
-        return Ok(());
-    }
-    // 0x16: a TLS handshake record.
-    if first[0] == 0x16 {
-        let tls = tokio::time::timeout(timeout, acceptor.accept(stream))
-            .await
-            .context("TLS handshake timed out")?
-            .context("TLS handshake failed")?;
-        let client_cert_sha256 = tls
-            .get_ref()
-            .1
-            .peer_certificates()
-            .and_then(|certs| certs.first())
-            .map(|cert| fingerprint(cert));
-        let transport = Transport::Tls { client_cert_sha256 };
-        let service = service(app, transport);
-        let connection = builder.serve_connection_with_upgrades(TokioIo::new(tls), service);
-        watcher
-            .watch(connection.into_owned())
-            .await
-            .map_err(|e| anyhow::anyhow!(e))
-    } else {
-        let service = service(app, Transport::Plain);
-        let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
-        watcher
-            .watch(connection.into_owned())
-            .await
-            .map_err(|e| anyhow::anyhow!(e))
-    }
-}
-
-fn service(
-    app: Router,
-    transport: Transport,
-) -> hyper_util::service::TowerToHyperService<
-    impl tower::Service<
-        hyper::Request<hyper::body::Incoming>,
-        Response = axum::response::Response,
-        Error = std::convert::Infallible,
-        Future = impl Send,
-    > + Clone,
-> {
-    let service = tower::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
-        request.extensions_mut().insert(transport.clone());
-        app.clone().oneshot(request.map(axum::body::Body::new))
-    });
-    hyper_util::service::TowerToHyperService::new(service)
 }

@@ -5,6 +5,7 @@
 
 use std::time::{Duration, Instant};
 
+use rustls::pki_types::pem::PemObject;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -12,7 +13,10 @@ use tokio::net::TcpStream;
 use crate::support::TestController;
 
 /// Reads until the peer closes or `within` passes; returns what came and whether it closed.
-async fn read_until_closed(stream: &mut TcpStream, within: Duration) -> (String, bool) {
+async fn read_until_closed(
+    stream: &mut (impl tokio::io::AsyncRead + Unpin),
+    within: Duration,
+) -> (String, bool) {
     let deadline = tokio::time::Instant::now() + within;
     let mut seen = Vec::new();
     let mut buffer = [0u8; 4096];
@@ -125,6 +129,9 @@ async fn half_sent_requests_are_closed_after_the_header_read_timeout() {
         &b"GET /api/v1/openapi.json HTTP/1.1\r\nHost: x\r\n"[..],
         &b""[..],
         &b"\x16\x03\x01"[..],
+        // Half the HTTP/2 preface (prior knowledge, no TLS), and the whole of it then nothing.
+        &b"PRI * HTTP/2.0\r\n"[..],
+        &b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"[..],
     ] {
         let mut stream = TcpStream::connect(tc.controller.addr).await.unwrap();
         stream.write_all(opening).await.unwrap();
@@ -143,6 +150,46 @@ async fn half_sent_requests_are_closed_after_the_header_read_timeout() {
     // A complete request on a new connection is still answered.
     let (status, _) = tc.get_json("/api/v1/openapi.json").await;
     assert_eq!(status, 200);
+    tc.controller.shutdown().await;
+}
+
+/// Over TLS the client picks HTTP/2 by ALPN; a connection that then sends no request — nothing,
+/// or half the HTTP/2 preface — is closed after the header-read timeout like an HTTP/1.1 one.
+#[tokio::test]
+async fn http2_connections_without_a_request_are_closed_after_the_header_read_timeout() {
+    let tc = TestController::start_with(|s| s.header_read_timeout_secs = 1).await;
+    let mut roots = rustls::RootCertStore::empty();
+    let ca = rustls::pki_types::CertificateDer::from_pem_slice(tc.ca_pem().as_bytes()).unwrap();
+    roots.add(ca).unwrap();
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+    let started = Instant::now();
+    let mut held = Vec::new();
+    for opening in [&b""[..], &b"PRI * HTTP/2.0\r\n"[..]] {
+        let tcp = TcpStream::connect(tc.controller.addr).await.unwrap();
+        let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
+        let mut tls = connector.connect(name, tcp).await.unwrap();
+        assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+        tls.write_all(opening).await.unwrap();
+        tls.flush().await.unwrap();
+        held.push(tls);
+    }
+    for (i, tls) in held.iter_mut().enumerate() {
+        let (_, closed) = read_until_closed(tls, Duration::from_secs(5)).await;
+        assert!(
+            closed,
+            "connection {i} still open after {:?}",
+            started.elapsed()
+        );
+    }
+    let elapsed = started.elapsed();
+    assert!(elapsed < Duration::from_secs(4), "{elapsed:?}");
     tc.controller.shutdown().await;
 }
 

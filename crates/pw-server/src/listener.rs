@@ -1,0 +1,236 @@
+//! The controller's connections: one port, plain HTTP or TLS told apart by the first byte;
+//! over TLS, HTTP/2 when the client asked for it by ALPN (agents: one connection carries the
+//! long-poll, heartbeats and reports) and HTTP/1.1 otherwise; plain HTTP is HTTP/1.1 only. Each
+//! client's hold on the listener is bounded: connections per address, the time to its first
+//! byte, TLS and each request's headers (HTTP/1.1) or its first request (HTTP/2), streams per
+//! HTTP/2 connection, and an HTTP/2 peer that stops answering pings is dropped.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::Router;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
+use tower::ServiceExt;
+
+use crate::ca::fingerprint;
+use crate::tls::Transport;
+
+/// Streams one HTTP/2 connection may have open at once: an agent needs three (a long-poll, a
+/// heartbeat, a report), a browser a page's assets; hyper's default is 200.
+const H2_MAX_STREAMS: u32 = 32;
+
+/// An HTTP/2 peer is pinged after this long without traffic, and dropped when it does not
+/// answer within [`H2_PING_TIMEOUT`] (an agent whose network vanished holds no socket).
+const H2_PING_INTERVAL: Duration = Duration::from_secs(60);
+const H2_PING_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// What one client may hold of the listener.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ConnectionLimits {
+    /// Time to send the first byte, finish TLS, and send each request's headers (HTTP/2: its
+    /// first request).
+    pub(crate) header_read_timeout: Duration,
+    /// Open connections per IP address.
+    pub(crate) per_peer: usize,
+}
+
+/// Open connections per IP address; a [`PeerSlot`] gives its place back when dropped.
+#[derive(Clone, Default)]
+struct PeerCounts(Arc<Mutex<HashMap<IpAddr, usize>>>);
+
+struct PeerSlot {
+    counts: PeerCounts,
+    ip: IpAddr,
+}
+
+impl PeerCounts {
+    /// A slot for `ip`, or `None` when it already holds `limit` connections.
+    fn take(&self, ip: IpAddr, limit: usize) -> Option<PeerSlot> {
+        let mut counts = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let open = counts.entry(ip).or_insert(0);
+        if *open >= limit {
+            return None;
+        }
+        *open += 1;
+        Some(PeerSlot {
+            counts: self.clone(),
+            ip,
+        })
+    }
+}
+
+impl Drop for PeerSlot {
+    fn drop(&mut self) {
+        let mut counts = self.counts.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(open) = counts.get_mut(&self.ip) {
+            *open -= 1;
+            if *open == 0 {
+                counts.remove(&self.ip);
+            }
+        }
+    }
+}
+
+pub(crate) async fn accept_loop(
+    listener: TcpListener,
+    acceptor: TlsAcceptor,
+    app: Router,
+    limits: ConnectionLimits,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let graceful = GracefulShutdown::new();
+    let builders = Builders::new(limits.header_read_timeout);
+    let peers = PeerCounts::default();
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    tracing::warn!(error = %error, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = shutdown.changed() => break,
+        };
+        let Some(slot) = peers.take(peer.ip(), limits.per_peer) else {
+            tracing::warn!(%peer, limit = limits.per_peer, "too many connections from this address: closed");
+            drop(stream);
+            continue;
+        };
+        let acceptor = acceptor.clone();
+        let app = app.clone();
+        let builders = builders.clone();
+        let watcher = graceful.watcher();
+        let timeout = limits.header_read_timeout;
+        tokio::spawn(async move {
+            if let Err(error) = serve(stream, acceptor, app, &builders, timeout, watcher).await {
+                tracing::debug!(%peer, error = format!("{error:#}"), "connection ended");
+            }
+            drop(slot);
+        });
+    }
+    drop(listener);
+    tracing::info!("shutting down: waiting for requests in flight");
+    if tokio::time::timeout(Duration::from_secs(10), graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("some connections did not finish within 10 s");
+    }
+}
+
+/// The connection builders: HTTP/1.1 only, and HTTP/2 only (chosen by ALPN, never guessed
+/// from the first bytes: a half-sent HTTP/2 preface would otherwise wait with no timeout).
+#[derive(Clone)]
+struct Builders {
+    http1: auto::Builder<TokioExecutor>,
+    http2: auto::Builder<TokioExecutor>,
+}
+
+impl Builders {
+    fn new(header_read_timeout: Duration) -> Builders {
+        let mut http1 = auto::Builder::new(TokioExecutor::new()).http1_only();
+        http1
+            .http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(header_read_timeout);
+        let mut http2 = auto::Builder::new(TokioExecutor::new()).http2_only();
+        http2
+            .http2()
+            .timer(TokioTimer::new())
+            .max_concurrent_streams(H2_MAX_STREAMS)
+            .keep_alive_interval(H2_PING_INTERVAL)
+            .keep_alive_timeout(H2_PING_TIMEOUT);
+        Builders { http1, http2 }
+    }
+}
+
+async fn serve(
+    stream: TcpStream,
+    acceptor: TlsAcceptor,
+    app: Router,
+    builders: &Builders,
+    timeout: Duration,
+    watcher: Watcher,
+) -> anyhow::Result<()> {
+    let mut first = [0u8; 1];
+    let n = tokio::time::timeout(timeout, stream.peek(&mut first))
+        .await
+        .context("no data")??;
+    if n == 0 {
+        return Ok(());
+    }
+    let asked = Arc::new(AtomicBool::new(false));
+    // 0x16: a TLS handshake record.
+    if first[0] != 0x16 {
+        let service = service(app, Transport::Plain, asked);
+        let connection = builders
+            .http1
+            .serve_connection(TokioIo::new(stream), service);
+        return watcher
+            .watch(connection.into_owned())
+            .await
+            .map_err(|e| anyhow::anyhow!(e));
+    }
+    let tls = tokio::time::timeout(timeout, acceptor.accept(stream))
+        .await
+        .context("TLS handshake timed out")?
+        .context("TLS handshake failed")?;
+    let session = &tls.get_ref().1;
+    let client_cert_sha256 = (session.peer_certificates())
+        .and_then(|certs| certs.first())
+        .map(|cert| fingerprint(cert));
+    let http2 = session.alpn_protocol() == Some(b"h2");
+    let service = service(app, Transport::Tls { client_cert_sha256 }, asked.clone());
+    if !http2 {
+        let connection = builders.http1.serve_connection(TokioIo::new(tls), service);
+        return watcher
+            .watch(connection.into_owned())
+            .await
+            .map_err(|e| anyhow::anyhow!(e));
+    }
+    let connection = builders.http2.serve_connection(TokioIo::new(tls), service);
+    let connection = watcher.watch(connection.into_owned());
+    tokio::pin!(connection);
+    // HTTP/2 has no header-read timeout: a connection without a request by then is closed.
+    tokio::select! {
+        ended = &mut connection => return ended.map_err(|e| anyhow::anyhow!(e)),
+        () = tokio::time::sleep(timeout) => {}
+    }
+    anyhow::ensure!(
+        asked.load(Ordering::Relaxed),
+        "no HTTP/2 request within {timeout:?}: closed"
+    );
+    connection.await.map_err(|e| anyhow::anyhow!(e))
+}
+
+/// The router as a hyper service: every request carries how it arrived, and marks `asked`.
+fn service(
+    app: Router,
+    transport: Transport,
+    asked: Arc<AtomicBool>,
+) -> hyper_util::service::TowerToHyperService<
+    impl tower::Service<
+        hyper::Request<hyper::body::Incoming>,
+        Response = axum::response::Response,
+        Error = std::convert::Infallible,
+        Future = impl Send,
+    > + Clone,
+> {
+    let service = tower::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
+        asked.store(true, Ordering::Relaxed);
+        request.extensions_mut().insert(transport.clone());
+        app.clone().oneshot(request.map(axum::body::Body::new))
+    });
+    hyper_util::service::TowerToHyperService::new(service)
+}
