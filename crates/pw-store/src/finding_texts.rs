@@ -152,16 +152,20 @@ async fn read_ids(
     Ok(())
 }
 
+/// The texts without a digest, a batch of them (through the unique index on the digest:
+/// constant time once every text has one).
+pub(crate) const UNDIGESTED: &str =
+    "SELECT id, finding FROM finding_texts WHERE digest IS NULL ORDER BY id LIMIT $1";
+
 /// Gives the texts migration 0033 stored their digests (SQLite has no SHA-256 function; the
 /// migration leaves them NULL). Run at open; nothing to do afterwards.
 pub(crate) async fn fill_digests(pool: &sqlx::AnyPool) -> anyhow::Result<()> {
     loop {
-        let rows = sqlx::query(
-            "SELECT id, finding FROM finding_texts WHERE digest IS NULL ORDER BY id LIMIT 1000",
-        )
-        .fetch_all(pool)
-        .await
-        .context("reading finding texts without a digest")?;
+        let rows = sqlx::query(UNDIGESTED)
+            .bind(1000_i64)
+            .fetch_all(pool)
+            .await
+            .context("reading finding texts without a digest")?;
         if rows.is_empty() {
             return Ok(());
         }

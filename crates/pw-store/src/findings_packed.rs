@@ -41,19 +41,21 @@ pub(crate) fn unpack(row: &AnyRow) -> anyhow::Result<String> {
     }
 }
 
+/// The findings lists not packed yet, a batch of them (through the partial index
+/// `host_findings_unpacked` of migration 0039: constant time once every list is packed).
+pub(crate) const UNPACKED: &str = "SELECT host_id, findings FROM host_findings WHERE packed IS NULL
+     ORDER BY host_id LIMIT $1";
+
 /// Packs the findings lists stored before migration 0033, a batch per transaction; returns how
 /// many. Safe on several replicas at once (a row is rewritten only while it is not packed).
 pub(crate) async fn pack_legacy(pool: &sqlx::AnyPool) -> anyhow::Result<u64> {
     let mut packed = 0;
     loop {
-        let rows = sqlx::query(
-            "SELECT host_id, findings FROM host_findings WHERE packed IS NULL
-             ORDER BY host_id LIMIT $1",
-        )
-        .bind(PACK_BATCH)
-        .fetch_all(pool)
-        .await
-        .context("reading findings lists to pack")?;
+        let rows = sqlx::query(UNPACKED)
+            .bind(PACK_BATCH)
+            .fetch_all(pool)
+            .await
+            .context("reading findings lists to pack")?;
         if rows.is_empty() {
             return Ok(packed);
         }

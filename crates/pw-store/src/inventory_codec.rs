@@ -72,6 +72,11 @@ pub(crate) fn decode(blob: &[u8], history: Option<&str>) -> anyhow::Result<Inven
     }
 }
 
+/// The inventories not compact yet, a batch of them (through the partial index
+/// `inventories_unconverted` of migration 0039: constant time once every one is converted).
+pub(crate) const UNCONVERTED: &str = "SELECT host_id, packages, backport_history FROM inventories
+      WHERE digest IS NULL ORDER BY host_id LIMIT $1";
+
 impl Store {
     /// Rewrites the inventories stored before migration 0034 (no digest yet) in the compact
     /// form, a batch per transaction; returns how many. Run on open; safe to run on several
@@ -79,14 +84,11 @@ impl Store {
     pub async fn convert_legacy_inventories(&self) -> anyhow::Result<u64> {
         let mut converted = 0;
         loop {
-            let rows = sqlx::query(
-                "SELECT host_id, packages, backport_history FROM inventories
-                  WHERE digest IS NULL ORDER BY host_id LIMIT $1",
-            )
-            .bind(CONVERT_BATCH)
-            .fetch_all(self.pool())
-            .await
-            .context("reading inventories to convert")?;
+            let rows = sqlx::query(UNCONVERTED)
+                .bind(CONVERT_BATCH)
+                .fetch_all(self.pool())
+                .await
+                .context("reading inventories to convert")?;
             if rows.is_empty() {
                 return Ok(converted);
             }

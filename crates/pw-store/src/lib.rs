@@ -44,6 +44,9 @@ mod update_summary;
 mod wakeups;
 mod write_gate;
 
+#[cfg(test)]
+mod data_steps_tests;
+
 use std::path::Path;
 
 use anyhow::Context;
