@@ -7,3 +7,17 @@
 -- index on the digest.)
 CREATE INDEX host_findings_unpacked ON host_findings(host_id) WHERE packed IS NULL;
 CREATE INDEX inventories_unconverted ON inventories(host_id) WHERE digest IS NULL;
+
+-- A finding text's content address as the 32 bytes of its SHA-256 instead of 64 hexadecimal
+-- characters, in the table and in its unique index (62,000 texts at 1,000 hosts: ~4 MB). The
+-- column is added again at the end of the row, as on PostgreSQL; the trigger naming it with it.
+DROP TRIGGER finding_texts_final;
+DROP INDEX finding_texts_digest;
+ALTER TABLE finding_texts ADD COLUMN sha256 BLOB;
+UPDATE finding_texts SET sha256 = unhex(digest) WHERE digest IS NOT NULL;
+ALTER TABLE finding_texts DROP COLUMN digest;
+ALTER TABLE finding_texts RENAME COLUMN sha256 TO digest;
+CREATE UNIQUE INDEX finding_texts_digest ON finding_texts(digest);
+CREATE TRIGGER finding_texts_final BEFORE UPDATE ON finding_texts
+WHEN OLD.digest IS NOT NULL OR NEW.finding IS NOT OLD.finding
+BEGIN SELECT RAISE(ABORT, 'a finding text never changes'); END;

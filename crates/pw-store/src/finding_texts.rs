@@ -45,9 +45,20 @@ pub(crate) fn text_of(json: &str, deadline: Option<&str>) -> String {
     }
 }
 
-/// The content address of a text: SHA-256, hex.
-pub(crate) fn digest(text: &str) -> String {
-    hex::encode(Sha256::digest(text.as_bytes()))
+/// The content address of a text: its SHA-256 (stored as 32 bytes since migration 0039).
+pub(crate) type TextDigest = [u8; 32];
+
+/// The content address of a text.
+pub(crate) fn digest(text: &str) -> TextDigest {
+    Sha256::digest(text.as_bytes()).into()
+}
+
+/// A stored digest (32 bytes).
+pub(crate) fn stored_digest(bytes: Vec<u8>) -> anyhow::Result<TextDigest> {
+    let length = bytes.len();
+    bytes
+        .try_into()
+        .map_err(|_| anyhow::anyhow!("a stored finding text digest has {length} bytes, not 32"))
 }
 
 /// The columns of a text read from its JSON: package, fixed version ('' when none), advisory,
@@ -67,12 +78,12 @@ fn columns(text: &str) -> (String, String, String, i64, Option<f64>) {
 /// The ids of `texts` (by digest), storing those not stored yet.
 pub(crate) async fn text_ids(
     tx: &mut sqlx::AnyConnection,
-    texts: &HashMap<String, &str>,
-) -> anyhow::Result<HashMap<String, i64>> {
+    texts: &HashMap<TextDigest, &str>,
+) -> anyhow::Result<HashMap<TextDigest, i64>> {
     let mut ids = HashMap::with_capacity(texts.len());
-    let digests: Vec<&String> = texts.keys().collect();
+    let digests: Vec<&TextDigest> = texts.keys().collect();
     read_ids(tx, &digests, &mut ids).await?;
-    let missing: Vec<(&String, &str)> = texts
+    let missing: Vec<(&TextDigest, &str)> = texts
         .iter()
         .filter(|(digest, _)| !ids.contains_key(*digest))
         .map(|(digest, text)| (digest, *text))
@@ -108,7 +119,7 @@ pub(crate) async fn text_ids(
         for (digest, text) in chunk {
             let (package, fixed, advisory, kev, epss) = columns(text);
             query = query
-                .bind(digest.as_str())
+                .bind(digest.as_slice())
                 .bind(package)
                 .bind(fixed)
                 .bind(advisory)
@@ -121,7 +132,7 @@ pub(crate) async fn text_ids(
             .await
             .with_context(|| format!("storing {} finding texts", chunk.len()))?;
     }
-    let digests: Vec<&String> = missing.iter().map(|(digest, _)| *digest).collect();
+    let digests: Vec<&TextDigest> = missing.iter().map(|(digest, _)| *digest).collect();
     read_ids(tx, &digests, &mut ids).await?;
     anyhow::ensure!(ids.len() == texts.len(), "a finding text was not stored");
     Ok(ids)
@@ -129,8 +140,8 @@ pub(crate) async fn text_ids(
 
 async fn read_ids(
     tx: &mut sqlx::AnyConnection,
-    digests: &[&String],
-    ids: &mut HashMap<String, i64>,
+    digests: &[&TextDigest],
+    ids: &mut HashMap<TextDigest, i64>,
 ) -> anyhow::Result<()> {
     for chunk in digests.chunks(rows_per_statement(1)) {
         let sql = format!(
@@ -139,14 +150,14 @@ async fn read_ids(
         );
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
         for digest in chunk {
-            query = query.bind(digest.as_str());
+            query = query.bind(digest.as_slice());
         }
         for row in query
             .fetch_all(&mut *tx)
             .await
             .context("reading finding texts")?
         {
-            ids.insert(row.try_get("digest")?, row.try_get("id")?);
+            ids.insert(stored_digest(row.try_get("digest")?)?, row.try_get("id")?);
         }
     }
     Ok(())
@@ -174,7 +185,7 @@ pub(crate) async fn fill_digests(pool: &sqlx::AnyPool) -> anyhow::Result<()> {
             let id: i64 = row.try_get("id")?;
             let text: String = row.try_get("finding")?;
             sqlx::query("UPDATE finding_texts SET digest = $1 WHERE id = $2 AND digest IS NULL")
-                .bind(digest(&text))
+                .bind(digest(&text).to_vec())
                 .bind(id)
                 .execute(&mut *tx)
                 .await

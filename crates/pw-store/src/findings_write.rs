@@ -16,7 +16,7 @@ use std::collections::{HashMap, HashSet};
 use anyhow::Context;
 use sqlx::Row;
 
-use crate::finding_texts::{digest, text_ids, text_of};
+use crate::finding_texts::{TextDigest, digest, stored_digest, text_ids, text_of};
 use crate::findings::{BackportedFinding, CurrentFinding, FindingsSnapshot, HistoryChange};
 use crate::findings_closed::ClosedEpisode;
 use crate::instants::{nanos, nanos_text};
@@ -46,14 +46,14 @@ struct StoredOpen {
     deadline: Option<i64>,
     text_id: i64,
     /// The digest of its text (`finding_texts.rs`).
-    digest: Option<String>,
+    digest: Option<TextDigest>,
 }
 
 /// A finding of the computation as the history stores it: its text without the deadline and
 /// that text's digest.
 struct Prepared {
     text: String,
-    digest: String,
+    digest: TextDigest,
 }
 
 impl Prepared {
@@ -197,7 +197,7 @@ fn plan<'a>(stored: &Stored, snapshot: &'a FindingsSnapshot<'_>) -> (Writes<'a>,
         let prepared = Prepared::of(finding);
         let same = open.tier == i64::from(finding.tier)
             && open.deadline == finding.deadline.map(nanos)
-            && open.digest.as_ref() == Some(&prepared.digest);
+            && open.digest == Some(prepared.digest);
         if !same {
             writes.refresh.push(finding);
         }
@@ -264,7 +264,7 @@ fn closings(
     stored: &Stored,
     writes: &Writes<'_>,
     keys: &HashMap<Key, i64>,
-    texts: &HashMap<String, i64>,
+    texts: &HashMap<TextDigest, i64>,
     at: &Instants<'_>,
 ) -> anyhow::Result<Vec<ClosedEpisode>> {
     let mut closed = Vec::new();
@@ -394,7 +394,9 @@ async fn read_history(tx: &mut sqlx::AnyConnection, host_id: &str) -> anyhow::Re
             tier: row.try_get("tier")?,
             deadline: row.try_get("deadline")?,
             text_id: row.try_get("text_id")?,
-            digest: row.try_get("digest")?,
+            digest: (row.try_get::<Option<Vec<u8>>, _>("digest")?)
+                .map(stored_digest)
+                .transpose()?,
         };
         stored.open.insert(key, open);
     }
@@ -405,22 +407,22 @@ async fn read_history(tx: &mut sqlx::AnyConnection, host_id: &str) -> anyhow::Re
 async fn write_texts(
     tx: &mut sqlx::AnyConnection,
     writes: &Writes<'_>,
-) -> anyhow::Result<HashMap<String, i64>> {
+) -> anyhow::Result<HashMap<TextDigest, i64>> {
     let prepared: Vec<Prepared> = (writes.new.iter().copied())
         .chain(writes.refresh.iter().copied())
         .chain(writes.backported.iter().map(|b| &b.finding))
         .chain(writes.backported_new.iter().map(|b| &b.finding))
         .map(Prepared::of)
         .collect();
-    let texts: HashMap<String, &str> = prepared
+    let texts: HashMap<TextDigest, &str> = prepared
         .iter()
-        .map(|p| (p.digest.clone(), p.text.as_str()))
+        .map(|p| (p.digest, p.text.as_str()))
         .collect();
     text_ids(tx, &texts).await
 }
 
 /// The stored text id of `finding` (among those [`write_texts`] stored).
-fn text_id(texts: &HashMap<String, i64>, finding: &CurrentFinding) -> anyhow::Result<i64> {
+fn text_id(texts: &HashMap<TextDigest, i64>, finding: &CurrentFinding) -> anyhow::Result<i64> {
     let digest = Prepared::of(finding).digest;
     texts
         .get(&digest)
@@ -489,7 +491,7 @@ async fn insert_episodes(
     tx: &mut sqlx::AnyConnection,
     host_key: i64,
     episodes: &[(&CurrentFinding, i64, i64)],
-    texts: &HashMap<String, i64>,
+    texts: &HashMap<TextDigest, i64>,
     first_seen: i64,
 ) -> anyhow::Result<()> {
     const COLUMNS: usize = 7;
@@ -547,7 +549,7 @@ async fn refresh_open(
     tx: &mut sqlx::AnyConnection,
     stored: &Stored,
     finding: &CurrentFinding,
-    texts: &HashMap<String, i64>,
+    texts: &HashMap<TextDigest, i64>,
 ) -> anyhow::Result<()> {
     let open = &stored.open[&key_of(finding)];
     sqlx::query(

@@ -4,7 +4,8 @@
 //! instant), the console's summaries grouped from them — reads the same afterwards through every
 //! reader (per-host history, open episodes, tier gauges, the deadline check, updates and hosts
 //! of the console with their overdue filters, the accepted risks' search), and a computation
-//! showing the same findings again writes nothing.
+//! showing the same findings again writes nothing — which also needs migration 0039's texts'
+//! digests (hexadecimal at 0037, bytes since) to name the same texts.
 
 use std::collections::{BTreeMap, BTreeSet};
 
