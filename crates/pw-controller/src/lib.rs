@@ -68,6 +68,8 @@ pub trait Observer: Send + Sync {
     fn scheduler_pass(&self, _trigger: &str) {}
     /// How long a scheduler pass took (seconds).
     fn scheduler_pass_took(&self, _seconds: f64) {}
+    /// How long one step of a scheduler pass took (seconds; `scheduler.rs` names the steps).
+    fn scheduler_step_took(&self, _step: &'static str, _seconds: f64) {}
     /// A scheduler pass panicked (logged; the scheduler was started again).
     fn scheduler_panicked(&self) {}
     /// Rollouts still active after a pass.

@@ -115,10 +115,12 @@ where
 /// (`Gates::busy_elsewhere`), updated after each one's claims.
 pub async fn tick(state: &Controller) -> anyhow::Result<()> {
     let now = state.now();
+    let mut laps = Laps::start(state);
     // Hosts under observation after their rollout's last batch (`observe.rs`).
     if let Err(error) = crate::observe::pass(state, now).await {
         tracing::warn!(error = format!("{error:#}"), "observation pass failed");
     }
+    laps.lap("observe");
     let rollouts = state.store.active_rollouts().await?;
     if rollouts.is_empty() {
         state.observer().active_rollouts(0);
@@ -126,6 +128,7 @@ pub async fn tick(state: &Controller) -> anyhow::Result<()> {
         return Ok(());
     }
     let gates = PassGates::load(state, now, &rollouts).await?;
+    laps.lap("gates");
     let mut active = rollouts.len();
     let mut slots: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
     // The slots other rollouts hold (one rollout alone needs none: loading its hosts twice
@@ -149,7 +152,8 @@ pub async fn tick(state: &Controller) -> anyhow::Result<()> {
                 }
             }
         }
-        match drive(state, rollout, &gates, elsewhere, now).await {
+        laps.lap("load");
+        match drive(state, rollout, &gates, elsewhere, now, &mut laps).await {
             Ok(Driven { held, settled }) => {
                 slots.insert(rollout.id.clone(), held);
                 active -= usize::from(settled);
@@ -214,6 +218,51 @@ struct Ctx<'a> {
     protection_steps: Vec<ProtectionStep>,
 }
 
+/// Times the steps of a pass (`Observer::scheduler_step_took`): each lap is the time since the
+/// one before.
+struct Laps<'a> {
+    observer: &'a dyn crate::Observer,
+    at: std::time::Instant,
+}
+
+impl<'a> Laps<'a> {
+    fn start(state: &'a Controller) -> Laps<'a> {
+        Laps {
+            observer: state.observer(),
+            at: std::time::Instant::now(),
+        }
+    }
+
+    fn lap(&mut self, step: &'static str) {
+        let now = std::time::Instant::now();
+        (self.observer).scheduler_step_took(step, (now - self.at).as_secs_f64());
+        self.at = now;
+    }
+}
+
+impl<'a> Ctx<'a> {
+    /// The rollout's stored plan, policy, checks and protection steps, parsed.
+    fn new(state: &'a Controller, row: &RolloutRow, pass: &PassGates) -> anyhow::Result<Ctx<'a>> {
+        let plan: RolloutPlan = pw_rollout::from_json(&row.plan).context("stored plan")?;
+        Ok(Ctx {
+            state,
+            rollout: plan.id.clone(),
+            policy: pw_rollout::from_json(&row.policy).context("stored policy")?,
+            recipe: Recipe::from_json(&row.checks).context("stored checks")?,
+            groups: (plan.batches.iter())
+                .flat_map(|b| b.hosts.iter().map(|h| (h.id.clone(), b.group.clone())))
+                .collect(),
+            protection_steps: serde_json::from_str(&row.protection_steps)
+                .context("stored protection steps")?,
+            gate_checks: (plan.batches.iter())
+                .flat_map(|b| b.hosts.iter().map(move |h| (h, &b.group)))
+                .map(|(h, group)| (h.id.clone(), pass.gate_checks(&h.id, group)))
+                .collect(),
+            plan,
+        })
+    }
+}
+
 /// One pass over a rollout.
 async fn drive(
     state: &Controller,
@@ -221,42 +270,28 @@ async fn drive(
     pass: &PassGates,
     busy_elsewhere: BTreeMap<String, usize>,
     now: Timestamp,
+    laps: &mut Laps<'_>,
 ) -> anyhow::Result<Driven> {
-    let plan: RolloutPlan = pw_rollout::from_json(&row.plan).context("stored plan")?;
-    let ctx = Ctx {
-        state,
-        rollout: plan.id.clone(),
-        policy: pw_rollout::from_json(&row.policy).context("stored policy")?,
-        recipe: Recipe::from_json(&row.checks).context("stored checks")?,
-        groups: plan
-            .batches
-            .iter()
-            .flat_map(|b| b.hosts.iter().map(|h| (h.id.clone(), b.group.clone())))
-            .collect(),
-        protection_steps: serde_json::from_str(&row.protection_steps)
-            .context("stored protection steps")?,
-        gate_checks: (plan.batches.iter())
-            .flat_map(|b| b.hosts.iter().map(move |h| (h, &b.group)))
-            .map(|(h, group)| (h.id.clone(), pass.gate_checks(&h.id, group)))
-            .collect(),
-        plan: plan.clone(),
-    };
+    let ctx = Ctx::new(state, row, pass)?;
+    let plan = &ctx.plan;
     let mut hosts = load_hosts(state, &row.id).await?;
     let notes = crate::notify::RolloutNotes::new(&row.id, states_of(&hosts), ctx.groups.clone());
     let control: RolloutControl = serde_json::from_str(&row.control).context("stored control")?;
-    let gates = pass.for_rollout(&plan, &control, busy_elsewhere, |group| {
+    let gates = pass.for_rollout(plan, &control, busy_elsewhere, |group| {
         ctx.recipe
             .for_group(group, ctx.policy.verification_seconds)
             .1
     });
+    laps.lap("load");
     // 0. A failing check of a group's own (a PromQL gate) halts its hosts in flight — before
     // their results are taken, so a verified change reported now is rolled back.
-    let halts = (pw_rollout::gate_halts(&plan, &states_of(&hosts), &gates).iter())
+    let halts = (pw_rollout::gate_halts(plan, &states_of(&hosts), &gates).iter())
         .map(|halt| (halt.host.clone(), halt.event(), CONTROLLER.to_owned()))
         .collect();
     ctx.apply_all(&mut hosts, halts, now).await;
     // 1. Results of finished agent commands (each host's error its own).
     ctx.take_results(&mut hosts, now).await;
+    laps.lap("results");
     // 2. Due timeouts.
     let due = (hosts.values())
         .filter_map(|h| {
@@ -265,11 +300,14 @@ async fn drive(
         })
         .collect();
     ctx.apply_all(&mut hosts, due, now).await;
+    laps.lap("timeouts");
     // 2b. Hosts back from a reboot (their inventory's boot mark), then the reboot budget.
     ctx.restarts(&mut hosts, now).await;
+    laps.lap("restarts");
     // 3. Releases, then claims, each phase in one write.
     let blocks = block_list(state).await?;
-    let decision = pw_rollout::decide(&plan, &states_of(&hosts), &control, &blocks, &gates)?;
+    let decision = pw_rollout::decide(plan, &states_of(&hosts), &control, &blocks, &gates)?;
+    laps.lap("decide");
     let releases = (decision.release.iter())
         .filter(|release| {
             // `claimed` means an `apply_change` is on its way: the guard may already be
@@ -282,10 +320,42 @@ async fn drive(
         .map(|release| (release.host.clone(), release.event(), CONTROLLER.to_owned()))
         .collect();
     ctx.apply_all(&mut hosts, releases, now).await;
+    laps.lap("releases");
     let claims = (decision.claim.iter())
         .map(|claim| (claim.host.clone(), claim.event(), CONTROLLER.to_owned()))
         .collect();
     ctx.apply_all(&mut hosts, claims, now).await;
+    laps.lap("claims");
+    let ((rollout_status, detail), settled) = stored_status(&decision, &control, &hosts);
+    if rollout_status == "completed" && row.status != "completed" {
+        let done = hosts.iter().map(|(id, h)| (id, &h.change.state));
+        crate::observe::start(state, plan, done, pass, now).await?;
+    }
+    // Unchanged since the pass before: no write (a pass per result would otherwise commit
+    // once more each time, beside the agents' result writes).
+    if row.status != rollout_status || row.detail != detail {
+        (state.store)
+            .set_rollout_status(&row.id, rollout_status, &detail)
+            .await?;
+    }
+    laps.lap("status");
+    let states = states_of(&hosts);
+    let events = notes.events(plan, &states, &row.status, &decision.status, now);
+    crate::notify::emit(state, events).await;
+    laps.lap("notes");
+    Ok(Driven {
+        held: slots_by_group(plan, &states),
+        settled,
+    })
+}
+
+/// The rollout's status and detail to store after a pass's decision, and whether it ended
+/// (completed, or stopped with every started host finished).
+fn stored_status(
+    decision: &pw_rollout::RolloutDecision,
+    control: &RolloutControl,
+    hosts: &BTreeMap<HostId, Loaded>,
+) -> ((&'static str, String), bool) {
     let status = match &decision.status {
         RolloutStatus::Running => "running",
         RolloutStatus::Paused { .. } => "paused",
@@ -293,8 +363,8 @@ async fn drive(
         RolloutStatus::Completed => "completed",
     };
     // A stopped rollout stays active until every host that started has finished.
-    let settled = hosts.values().all(|h| !h.change.state.holds_slot());
-    let status = if status == "stopped" && !settled {
+    let finished = hosts.values().all(|h| !h.change.state.holds_slot());
+    let status = if status == "stopped" && !finished {
         "running"
     } else {
         status
@@ -308,30 +378,8 @@ async fn drive(
         "skipped": decision.skipped,
         "failures": decision.failures,
     });
-    // Unchanged since the pass before: no write (a pass per result would otherwise commit
-    // once more each time, beside the agents' result writes).
-    let detail = detail.to_string();
-    if row.status != status || row.detail != detail {
-        (state.store)
-            .set_rollout_status(&row.id, status, &detail)
-            .await?;
-    }
-    if status == "completed" && row.status != "completed" {
-        let done = hosts.iter().map(|(id, h)| (id, &h.change.state));
-        crate::observe::start(state, &plan, done, pass, now).await?;
-    }
-    let events = notes.events(
-        &plan,
-        &states_of(&hosts),
-        &row.status,
-        &decision.status,
-        now,
-    );
-    crate::notify::emit(state, events).await;
-    Ok(Driven {
-        held: slots_by_group(&plan, &states_of(&hosts)),
-        settled: matches!(status, "completed" | "stopped"),
-    })
+    let settled = matches!(status, "completed" | "stopped");
+    ((status, detail.to_string()), settled)
 }
 
 /// The audit actor of transitions the controller decides itself (claims, releases, timeouts).

@@ -2,6 +2,8 @@
 //! bearer token: enrollment tokens, an ad-hoc rollout across the simulated fleet, and
 //! `/metrics` counters.
 
+use std::collections::BTreeMap;
+
 use anyhow::Context;
 use pw_protocol::{CreateEnrollmentToken, CreateRollout, EnrollmentToken, PackagePin, RolloutView};
 
@@ -89,6 +91,22 @@ impl Operator {
             .unwrap_or(0.0))
     }
 
+    /// The scheduler's pass and step counters now (`/metrics`).
+    pub async fn scheduler_sample(&self) -> anyhow::Result<SchedulerSample> {
+        let text = self.metrics_text().await?;
+        let step = |step: &str| {
+            let series = format!("patchwarden_scheduler_step_seconds_sum{{step=\"{step}\"}} ");
+            (text.lines())
+                .find_map(|l| l.strip_prefix(series.as_str())?.parse().ok())
+                .unwrap_or(0.0)
+        };
+        Ok(SchedulerSample {
+            passes: sum_series(&text, "patchwarden_scheduler_pass_seconds_count"),
+            pass_secs: sum_series(&text, "patchwarden_scheduler_pass_seconds_sum"),
+            step_secs: SCHEDULER_STEPS.iter().map(|s| step(s)).collect(),
+        })
+    }
+
     async fn metrics_text(&self) -> anyhow::Result<String> {
         Ok(self
             .request(reqwest::Method::GET, "/metrics")
@@ -97,6 +115,42 @@ impl Operator {
             .error_for_status()?
             .text()
             .await?)
+    }
+}
+
+/// The steps of a scheduler pass, as the controller names them
+/// (`patchwarden_scheduler_step_seconds{step}`).
+pub const SCHEDULER_STEPS: [&str; 11] = [
+    "observe", "gates", "load", "results", "timeouts", "restarts", "decide", "releases", "claims",
+    "status", "notes",
+];
+
+/// The scheduler's counters at one moment.
+pub struct SchedulerSample {
+    passes: f64,
+    pass_secs: f64,
+    /// Seconds spent in each of [`SCHEDULER_STEPS`], in that order.
+    step_secs: Vec<f64>,
+}
+
+impl SchedulerSample {
+    /// Passes since `before`, their mean duration, and each step's mean share of a pass (ms).
+    pub fn since(&self, before: &SchedulerSample) -> (f64, f64, BTreeMap<String, f64>) {
+        let passes = self.passes - before.passes;
+        let per_pass = |secs: f64| {
+            if passes > 0.0 {
+                secs * 1000.0 / passes
+            } else {
+                0.0
+            }
+        };
+        let steps = (SCHEDULER_STEPS
+            .iter()
+            .zip(&self.step_secs)
+            .zip(&before.step_secs))
+        .map(|((step, now), then)| (step.to_string(), per_pass(now - then)))
+        .collect();
+        (passes, per_pass(self.pass_secs - before.pass_secs), steps)
     }
 }
 

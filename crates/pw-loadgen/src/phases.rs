@@ -79,6 +79,8 @@ pub struct RolloutFigures {
     /// `patchwarden_scheduler_pass_seconds`): how many and their mean duration.
     pub scheduler_passes: f64,
     pub scheduler_pass_mean_ms: f64,
+    /// Each step's mean time per pass (`patchwarden_scheduler_step_seconds`), ms.
+    pub scheduler_step_mean_ms: std::collections::BTreeMap<String, f64>,
     pub results: Summary,
     pub controller_cores: f64,
     pub controller_rss_mib: f64,
@@ -332,12 +334,7 @@ async fn rollout(
     let applied_before = shared.changes_applied.load(Ordering::Relaxed);
     shared.results.summary(true);
     shared.applies.take();
-    let passes_before = operator
-        .metric("patchwarden_scheduler_pass_seconds_count")
-        .await?;
-    let pass_secs_before = operator
-        .metric("patchwarden_scheduler_pass_seconds_sum")
-        .await?;
+    let scheduler_before = operator.scheduler_sample().await?;
     let started = Instant::now();
     let created = operator.rollout(hosts, target, batch).await?;
     let mut status = created.status.clone();
@@ -351,14 +348,8 @@ async fn rollout(
     let (controller_cores, controller_rss_mib) = probe.since(before)?;
     let hosts = (shared.changes_applied.load(Ordering::Relaxed) - applied_before) as usize;
     let batches = 1 + args.agents.saturating_sub(1).div_ceil(batch.max(1));
-    let passes = operator
-        .metric("patchwarden_scheduler_pass_seconds_count")
-        .await?
-        - passes_before;
-    let pass_secs = operator
-        .metric("patchwarden_scheduler_pass_seconds_sum")
-        .await?
-        - pass_secs_before;
+    let (passes, pass_mean_ms, steps) =
+        (operator.scheduler_sample().await?).since(&scheduler_before);
     let timings = crate::batches::figures(&shared.applies.take(), batch);
     let mut sorted = timings.overhead_ms.clone();
     sorted.sort_by(f64::total_cmp);
@@ -378,11 +369,8 @@ async fn rollout(
         overhead_ms: timings.overhead_ms,
         batch_ms: timings.batch_ms,
         scheduler_passes: passes,
-        scheduler_pass_mean_ms: if passes > 0.0 {
-            pass_secs * 1000.0 / passes
-        } else {
-            0.0
-        },
+        scheduler_pass_mean_ms: pass_mean_ms,
+        scheduler_step_mean_ms: steps,
         results: shared.results.summary(true),
         controller_cores,
         controller_rss_mib,

@@ -57,6 +57,11 @@ pub struct TriggerLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StepLabels {
+    pub step: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct TierLabels {
     pub tier: String,
 }
@@ -157,6 +162,7 @@ struct RolloutMetrics {
     active: Gauge,
     scheduler_passes: Family<TriggerLabels, Counter>,
     scheduler_pass_seconds: Histogram,
+    scheduler_step_seconds: Family<StepLabels, Histogram, fn() -> Histogram>,
     scheduler_panics: Counter,
 }
 
@@ -172,6 +178,10 @@ impl RolloutMetrics {
             scheduler_passes: Family::default(),
             // 1 ms … 16 s.
             scheduler_pass_seconds: Histogram::new(exponential_buckets(0.001, 2.0, 15)),
+            // 0.1 ms … 1.6 s.
+            scheduler_step_seconds: Family::new_with_constructor(|| {
+                Histogram::new(exponential_buckets(0.0001, 2.0, 15))
+            }),
             scheduler_panics: Counter::default(),
         };
         registry.register(
@@ -213,6 +223,13 @@ impl RolloutMetrics {
             "scheduler_pass_seconds",
             "Duration of the rollout scheduler's passes (every active rollout driven once)",
             metrics.scheduler_pass_seconds.clone(),
+        );
+        registry.register(
+            "scheduler_step_seconds",
+            "Duration of each step of the rollout scheduler's passes (observe, gates, load, \
+             results, timeouts, restarts, decide, releases, claims, status, notes), summed over \
+             the rollouts of a pass",
+            metrics.scheduler_step_seconds.clone(),
         );
         registry.register(
             "scheduler_panics",
@@ -478,6 +495,12 @@ impl pw_controller::Observer for Metrics {
 
     fn scheduler_pass_took(&self, seconds: f64) {
         self.rollout.scheduler_pass_seconds.observe(seconds);
+    }
+
+    fn scheduler_step_took(&self, step: &'static str, seconds: f64) {
+        (self.rollout.scheduler_step_seconds)
+            .get_or_create(&StepLabels { step })
+            .observe(seconds);
     }
 
     fn scheduler_panicked(&self) {

@@ -179,6 +179,23 @@ async fn a_result_claims_the_next_host_at_once_and_its_waiting_long_poll_gets_th
         .unwrap_or(0);
     // The creation and each of the three results woke it.
     assert!(woken >= 3, "woken passes: {woken}\n{metrics}");
+    // Every step of a pass is timed: as many timings of a step as passes that drove the
+    // rollout (claims of three batches among them).
+    let count = |series: &str| {
+        metrics
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix(series)?
+                    .strip_prefix(' ')?
+                    .parse::<u64>()
+                    .ok()
+            })
+            .unwrap_or(0)
+    };
+    let claims = count("patchwarden_scheduler_step_seconds_count{step=\"claims\"}");
+    let loads = count("patchwarden_scheduler_step_seconds_count{step=\"load\"}");
+    assert!(claims >= 3, "claims timed {claims} times\n{metrics}");
+    assert!(loads >= claims, "loads {loads} < claims {claims}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
