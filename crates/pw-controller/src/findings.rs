@@ -218,7 +218,7 @@ pub async fn compute_and_store(
             })
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let findings_json = serde_json::to_string(&findings)?;
+    let findings_json = list_json(&current);
     if keep_equal
         && backported.is_empty()
         && let Some(stored) = store.findings(host_id).await?
@@ -252,6 +252,23 @@ pub async fn compute_and_store(
         }
         Recorded::Stale => Ok(Scanned::Dropped),
     }
+}
+
+/// The ranked list's JSON, as `serde_json::to_string` of the findings gives it, from their
+/// JSON in `current` (each finding serialized once, not twice).
+fn list_json(current: &[CurrentFinding]) -> String {
+    let commas = current.len().saturating_sub(1);
+    let length = current.iter().map(|f| f.json.len()).sum::<usize>() + commas + 2;
+    let mut json = String::with_capacity(length);
+    json.push('[');
+    for (at, finding) in current.iter().enumerate() {
+        if at > 0 {
+            json.push(',');
+        }
+        json.push_str(&finding.json);
+    }
+    json.push(']');
+    json
 }
 
 /// Findings per tier `[T0..T4]`.
@@ -297,4 +314,42 @@ pub async fn scan_stored(
         matches!(why, Why::Import(_)),
     )
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use pw_model::Finding;
+    use pw_store::CurrentFinding;
+    use serde_json::json;
+
+    fn finding(binary: &str, summary: &str) -> Finding {
+        serde_json::from_value(json!({
+            "binary": binary, "installed": "1.0-1", "package": binary, "package_version": "1.0-1",
+            "advisory": "DSA-1", "aliases": ["CVE-2026-1"], "fixed": null, "tier": "T1",
+            "deadline": "2026-12-05T10:00:00Z", "reasons": ["a \"quoted\", reason"],
+            "summary": summary, "published": null, "cvss": 7.5, "epss": 0.25, "kev": true
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn the_list_is_the_findings_serialized_together() {
+        for findings in [
+            vec![],
+            vec![finding("curl", "one")],
+            vec![
+                finding("curl", "[1,2]"),
+                finding("bash", "]"),
+                finding("zlib", ","),
+            ],
+        ] {
+            let current: Vec<CurrentFinding> = findings
+                .iter()
+                .map(|f| CurrentFinding::of(f).unwrap())
+                .collect();
+            let list = super::list_json(&current);
+            assert_eq!(list, serde_json::to_string(&findings).unwrap());
+            assert_eq!(list.capacity(), list.len(), "allocated once");
+        }
+    }
 }
