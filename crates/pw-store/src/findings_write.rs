@@ -135,9 +135,7 @@ impl Store {
         let opened = number_new(&stored, &writes, &keys, &mut change)?;
         let first_seen = nanos(snapshot.computed_at);
         insert_episodes(&mut tx, stored.host_key, &opened, &texts, first_seen).await?;
-        for finding in &writes.refresh {
-            refresh_open(&mut tx, &stored, finding, &texts).await?;
-        }
+        refresh_open(&mut tx, &stored, &writes.refresh, &texts).await?;
         let closed = closings(&stored, &writes, &keys, &texts, &instants)?;
         let gone_keys: Vec<i64> = (writes.gone.iter().map(|k| &stored.open[k]))
             .chain(
@@ -494,28 +492,86 @@ async fn insert_episodes(
     texts: &HashMap<TextDigest, i64>,
     first_seen: i64,
 ) -> anyhow::Result<()> {
+    let rows = episodes
+        .iter()
+        .map(|(finding, key_id, episode)| open_row(finding, *key_id, *episode, first_seen, texts))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    write_open(tx, host_key, &rows, "").await
+}
+
+/// Refreshes open episodes with the findings as computed now (their tier, deadline or text
+/// changed), several per statement: rows of the episodes, which exist, so that only the
+/// upsert's update applies (one statement per finding made a feed import's re-rank one round
+/// trip per changed finding).
+async fn refresh_open(
+    tx: &mut sqlx::AnyConnection,
+    stored: &Stored,
+    findings: &[&CurrentFinding],
+    texts: &HashMap<TextDigest, i64>,
+) -> anyhow::Result<()> {
+    let rows = findings
+        .iter()
+        .map(|finding| {
+            let open = &stored.open[&key_of(finding)];
+            open_row(finding, open.key_id, open.episode, open.first_seen, texts)
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let update = "ON CONFLICT (host_key, key_id) DO UPDATE SET tier = excluded.tier,
+         deadline = excluded.deadline, text_id = excluded.text_id";
+    write_open(tx, stored.host_key, &rows, update).await
+}
+
+/// An `open_findings` row of host `host_key` but the host: key id, episode, first seen, tier,
+/// deadline, text id.
+type OpenRow = (i64, i64, i64, i64, Option<i64>, i64);
+
+fn open_row(
+    finding: &CurrentFinding,
+    key_id: i64,
+    episode: i64,
+    first_seen: i64,
+    texts: &HashMap<TextDigest, i64>,
+) -> anyhow::Result<OpenRow> {
+    Ok((
+        key_id,
+        episode,
+        first_seen,
+        i64::from(finding.tier),
+        finding.deadline.map(nanos),
+        text_id(texts, finding)?,
+    ))
+}
+
+/// Inserts `rows` into the host's open findings, several per statement, followed by
+/// `conflict` (an `ON CONFLICT` clause, or nothing).
+async fn write_open(
+    tx: &mut sqlx::AnyConnection,
+    host_key: i64,
+    rows: &[OpenRow],
+    conflict: &str,
+) -> anyhow::Result<()> {
     const COLUMNS: usize = 7;
-    for chunk in episodes.chunks(rows_per_statement(COLUMNS)) {
+    for chunk in rows.chunks(rows_per_statement(COLUMNS)) {
         let values = crate::db::value_rows(chunk.len(), COLUMNS);
         let text = format!(
             "INSERT INTO open_findings (host_key, key_id, episode, first_seen, tier, deadline,
-               text_id) VALUES {values}"
+               text_id) VALUES {values} {conflict}"
         );
         let mut query = sqlx::query(sqlx::AssertSqlSafe(text));
-        for (finding, key_id, episode) in chunk {
+        for (key_id, episode, first_seen, tier, deadline, text_id) in chunk {
             query = query
                 .bind(host_key)
                 .bind(*key_id)
                 .bind(*episode)
-                .bind(first_seen)
-                .bind(i64::from(finding.tier))
-                .bind(finding.deadline.map(nanos))
-                .bind(text_id(texts, finding)?);
+                .bind(*first_seen)
+                .bind(*tier)
+                .bind(*deadline)
+                .bind(*text_id);
         }
         query
             .execute(&mut *tx)
             .await
-            .with_context(|| format!("opening {} findings of host {host_key}", chunk.len()))?;
+            .with_context(|| format!("writing {} open findings of host {host_key}", chunk.len()))?;
     }
     Ok(())
 }
@@ -540,29 +596,5 @@ async fn delete_open(
             .await
             .with_context(|| format!("closing {} findings of host {host_key}", chunk.len()))?;
     }
-    Ok(())
-}
-
-/// Refreshes an open episode with the finding as computed now (its tier, deadline or text
-/// changed).
-async fn refresh_open(
-    tx: &mut sqlx::AnyConnection,
-    stored: &Stored,
-    finding: &CurrentFinding,
-    texts: &HashMap<TextDigest, i64>,
-) -> anyhow::Result<()> {
-    let open = &stored.open[&key_of(finding)];
-    sqlx::query(
-        "UPDATE open_findings SET tier = $1, deadline = $2, text_id = $3
-         WHERE host_key = $4 AND key_id = $5",
-    )
-    .bind(i64::from(finding.tier))
-    .bind(finding.deadline.map(nanos))
-    .bind(text_id(texts, finding)?)
-    .bind(stored.host_key)
-    .bind(open.key_id)
-    .execute(&mut *tx)
-    .await
-    .with_context(|| format!("updating finding {} {}", finding.binary, finding.advisory))?;
     Ok(())
 }

@@ -4,9 +4,8 @@
 //!
 //! After a computation changed a host's history, the host's open findings are grouped by update
 //! (package, fixed version) in SQL — one row per update in `open_update_hosts` — and compared
-//! with the rows stored for it; when they differ the host's rows are rewritten. Each update that
-//! changed gets
-//! its `open_updates` row adjusted: host and finding counts by the differences, the most urgent
+//! with the rows stored for it; the rows that differ are rewritten. Each update that changed
+//! gets its `open_updates` row adjusted: host and finding counts by the differences, the most urgent
 //! tier, earliest deadline, KEV and highest EPSS re-read over its hosts' rows (one index seek
 //! each). The host's earliest open deadline goes to `host_findings.earliest_deadline`, its open
 //! findings per tier to `open_tier_hosts` (migration 0036, the /metrics gauges).
@@ -64,8 +63,9 @@ pub(crate) async fn refresh_host(
     if deltas.is_empty() {
         return Ok(());
     }
-    rewrite_host_rows(tx, host_id, host_key).await?;
     let deltas: Vec<(&UpdateKey, (i64, i64))> = deltas.into_iter().collect();
+    let keys: Vec<&UpdateKey> = deltas.iter().map(|(key, _)| *key).collect();
+    rewrite_host_rows(tx, host_id, host_key, &keys).await?;
     adjust_updates(tx, &deltas).await?;
     sqlx::query(
         "UPDATE host_findings SET earliest_deadline =
@@ -155,32 +155,56 @@ fn read_rows(rows: &[sqlx::any::AnyRow]) -> anyhow::Result<BTreeMap<UpdateKey, H
         .collect()
 }
 
-/// Replaces the host's rows with its open findings grouped by update (written from SQL: the
-/// values never pass through Rust, nor their types through the `Any` driver).
+/// Replaces the host's rows of the updates `keys` with its open findings of them grouped by
+/// update (written from SQL: the values never pass through Rust, nor their types through the
+/// `Any` driver). A few updates (a daily upgrade, a feed import's packages) rewrite their rows
+/// only; more (a first report) every row of the host, in two statements: each row rewritten
+/// costs a delete and an insert in the table and its four indexes.
 async fn rewrite_host_rows(
     tx: &mut sqlx::AnyConnection,
     host_id: &str,
     host_key: i64,
+    keys: &[&UpdateKey],
 ) -> anyhow::Result<()> {
-    sqlx::query("DELETE FROM open_update_hosts WHERE host_id = $1")
-        .bind(host_id)
+    let only = keys.len() <= rows_per_statement(2);
+    let filter = |package: &str, first: usize| match only {
+        true => format!(
+            "AND ({package}.package, {package}.fixed) IN (VALUES {})",
+            crate::db::value_rows_after(first, keys.len(), 2)
+        ),
+        false => String::new(),
+    };
+    let bind_keys = |mut query: sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments>| {
+        for (package, fixed) in keys.iter().filter(|_| only) {
+            query = query.bind(package.clone()).bind(fixed.clone());
+        }
+        query
+    };
+    let delete = format!(
+        "DELETE FROM open_update_hosts WHERE host_id = $1 {}",
+        filter("open_update_hosts", 1)
+    );
+    bind_keys(sqlx::query(sqlx::AssertSqlSafe(delete)).bind(host_id.to_owned()))
         .execute(&mut *tx)
         .await
         .with_context(|| format!("clearing the update summary of host {host_id}"))?;
-    sqlx::query(
+    let insert = format!(
         "INSERT INTO open_update_hosts (package, fixed, host_id, findings, tier, deadline, kev,
            epss)
          SELECT t.package, t.fixed, $1, COUNT(*), MIN(f.tier), MIN(f.deadline),
                 MAX(t.kev), MAX(t.epss)
          FROM open_findings f JOIN finding_texts t ON t.id = f.text_id
-         WHERE f.host_key = $2
+         WHERE f.host_key = $2 {}
          GROUP BY t.package, t.fixed",
-    )
-    .bind(host_id)
-    .bind(host_key)
-    .execute(&mut *tx)
-    .await
-    .with_context(|| format!("summarising the open findings of host {host_id}"))?;
+        filter("t", 2)
+    );
+    let query = sqlx::query(sqlx::AssertSqlSafe(insert))
+        .bind(host_id.to_owned())
+        .bind(host_key);
+    bind_keys(query)
+        .execute(&mut *tx)
+        .await
+        .with_context(|| format!("summarising the open findings of host {host_id}"))?;
     Ok(())
 }
 

@@ -359,8 +359,13 @@ async fn many_findings_open_stay_and_close_together(backend: Backend) {
     .await;
     assert_eq!(first, change(450, 0, 0, 0));
     let mut changed = many.clone();
-    changed[17].tier = 0;
-    changed[17].json = r#"{"changed":true}"#.into();
+    // More refreshed findings than one statement of the write path holds (18 rows).
+    let refreshed: Vec<usize> = [17].into_iter().chain(100..140).collect();
+    for &i in &refreshed {
+        changed[i].tier = 0;
+        changed[i].deadline = Some(at("2026-01-20T00:00:00Z"));
+        changed[i].json = format!(r#"{{"changed":{i}}}"#);
+    }
     let second = record(
         &store,
         "2026-01-02T00:00:00Z",
@@ -376,14 +381,22 @@ async fn many_findings_open_stay_and_close_together(backend: Backend) {
             .iter()
             .all(|r| r.last_seen == at("2026-01-02T00:02:00Z"))
     );
-    let refreshed = history
-        .iter()
-        .find(|r| r.advisory == "CVE-2026-00017")
-        .unwrap();
-    assert_eq!(
-        (refreshed.tier, refreshed.finding.as_str()),
-        (0, r#"{"changed":true}"#)
-    );
+    for i in refreshed {
+        let row = history
+            .iter()
+            .find(|r| r.advisory == format!("CVE-2026-{i:05}"))
+            .unwrap();
+        assert_eq!(
+            (row.tier, row.deadline, row.finding.clone()),
+            (0, Some(at("2026-01-20T00:00:00Z")), changed[i].json.clone()),
+            "finding {i} refreshed"
+        );
+        assert_eq!(
+            (row.episode, row.first_seen, row.fixed_at),
+            (1, at("2026-01-02T00:01:00Z"), None),
+            "finding {i} keeps its episode"
+        );
+    }
     let untouched = history
         .iter()
         .find(|r| r.advisory == "CVE-2026-00018")

@@ -231,4 +231,109 @@ async fn the_summaries_follow_every_computation(backend: Backend) {
     assert_eq!(page.total, all.iter().filter(|u| u.kev).count() as u64);
 }
 
-on_both_backends!(the_summaries_follow_every_computation);
+/// Every host's summary rows (`open_update_hosts`), and the same grouped from its open findings.
+async fn host_rows(store: &Store) -> (Vec<String>, Vec<String>) {
+    let read = |sql: &'static str| async move {
+        let rows = sqlx::query(sql).fetch_all(store.pool()).await.unwrap();
+        rows.iter()
+            .map(|r| {
+                let (package, fixed, host): (String, String, String) =
+                    (r.get("package"), r.get("fixed"), r.get("host_id"));
+                let (findings, tier, kev): (i64, i64, i64) =
+                    (r.get("findings"), r.get("tier"), r.get("kev"));
+                let deadline: Option<i64> = r.get("deadline");
+                let epss: Option<f64> = r.get("epss");
+                format!("{host} {package} {fixed} {findings} {tier} {deadline:?} {kev} {epss:?}")
+            })
+            .collect::<Vec<String>>()
+    };
+    let stored = read(
+        "SELECT host_id, package, fixed, findings, tier, deadline, kev,
+                CAST(epss AS DOUBLE PRECISION) AS epss
+         FROM open_update_hosts ORDER BY host_id, package, fixed",
+    )
+    .await;
+    let grouped = read(
+        "SELECT f.host_id, t.package, t.fixed, COUNT(*) AS findings, MIN(f.tier) AS tier,
+                MIN(f.deadline) AS deadline, MAX(t.kev) AS kev,
+                CAST(MAX(t.epss) AS DOUBLE PRECISION) AS epss
+         FROM open_findings_named f JOIN finding_texts t ON t.id = f.text_id
+         GROUP BY f.host_id, t.package, t.fixed ORDER BY f.host_id, t.package, t.fixed",
+    )
+    .await;
+    (stored, grouped)
+}
+
+/// A first computation of many updates rewrites all of the host's summary rows, a later one
+/// changing a few rewrites only theirs; either way the rows are the host's open findings
+/// grouped, and the other hosts' rows stay.
+async fn many_updates_then_a_few(backend: Backend) {
+    let (_guard, store) = fresh_store(backend).await;
+    let mut rng = Lcg(7);
+    let hosts = ["h1", "h2"];
+    for host in hosts {
+        common::enroll(&store, host).await;
+    }
+    // 120 advisories of 60 packages: 60 to 180 updates (package, fixed version) a computation.
+    let mut all: Vec<CurrentFinding> = (0..120).map(|i| finding(&mut rng, i)).collect();
+    for f in &mut all {
+        let package = format!("q{}", f.advisory[1..].parse::<u64>().unwrap() % 60);
+        let mut json: serde_json::Value = serde_json::from_str(&f.json).unwrap();
+        json["package"] = package.clone().into();
+        f.json = json.to_string();
+    }
+    for round in 0..6u32 {
+        let host = hosts[round as usize % 2];
+        let current: Vec<CurrentFinding> = match round {
+            0 | 1 => all.clone(),
+            // A few findings re-tiered, re-dated, gone or back.
+            _ => {
+                let mut some = all.clone();
+                some.retain(|_| rng.next(40) != 0);
+                for f in &mut some {
+                    if rng.next(30) == 0 {
+                        f.tier = rng.next(5) as u8;
+                        f.deadline = Some(at("2026-05-01T00:00:00Z"));
+                    }
+                }
+                some
+            }
+        };
+        let collected =
+            at("2026-01-01T00:00:00Z") + jiff::SignedDuration::from_hours(i64::from(round));
+        let inventory = common::inventory(&collected.to_string());
+        store
+            .store_inventory(host, host, inventory, None)
+            .await
+            .unwrap();
+        let snapshot = FindingsSnapshot {
+            host_id: host,
+            inventory_collected_at: collected,
+            computed_at: collected + jiff::SignedDuration::from_mins(1),
+            source: "test",
+            findings_json: "[]",
+            tier_counts_json: "[0,0,0,0,0]",
+            current: &current,
+            backported: &[],
+        };
+        store.record_findings(&snapshot).await.unwrap();
+        let (stored, grouped) = host_rows(&store).await;
+        if round == 0 {
+            assert!(
+                stored.len() > 64,
+                "more updates than a partial rewrite takes"
+            );
+        }
+        assert_eq!(stored, grouped, "round {round} ({host})");
+        let page = store
+            .update_page(&UpdateFilter::default(), ALL)
+            .await
+            .unwrap();
+        assert_eq!(page.updates, grouped_from_history(&store).await);
+    }
+}
+
+on_both_backends!(
+    the_summaries_follow_every_computation,
+    many_updates_then_a_few
+);
