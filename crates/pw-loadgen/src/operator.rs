@@ -107,6 +107,26 @@ impl Operator {
         })
     }
 
+    /// The controller's own time answering heartbeats so far: its histogram's cumulative
+    /// buckets (`patchwarden_http_request_duration_seconds`, route of the heartbeat), by bound.
+    pub async fn heartbeat_buckets(&self) -> anyhow::Result<Vec<(f64, f64)>> {
+        let text = self.metrics_text().await?;
+        let buckets = (text.lines())
+            .filter(|l| l.starts_with("patchwarden_http_request_duration_seconds_bucket{"))
+            .filter(|l| l.contains("route=\"/api/v1/agent/heartbeat\""))
+            .filter_map(|l| {
+                let le = l.split("le=\"").nth(1)?.split('"').next()?;
+                let le = if le == "+Inf" {
+                    f64::INFINITY
+                } else {
+                    le.parse().ok()?
+                };
+                Some((le, l.rsplit_once(' ')?.1.parse().ok()?))
+            })
+            .collect();
+        Ok(buckets)
+    }
+
     async fn metrics_text(&self) -> anyhow::Result<String> {
         Ok(self
             .request(reqwest::Method::GET, "/metrics")
@@ -154,6 +174,26 @@ impl SchedulerSample {
     }
 }
 
+/// The smallest bucket bound (ms) under which a `share` of the observations between two
+/// samples of one histogram's cumulative buckets fell (NaN, written `null`, when none came).
+pub fn quantile_bound_ms(before: &[(f64, f64)], after: &[(f64, f64)], share: f64) -> f64 {
+    let seen = |buckets: &[(f64, f64)], le: f64| {
+        (buckets.iter())
+            .find(|(bound, _)| *bound == le)
+            .map_or(0.0, |(_, n)| *n)
+    };
+    let total = after.iter().map(|(_, n)| *n).fold(0.0, f64::max)
+        - before.iter().map(|(_, n)| *n).fold(0.0, f64::max);
+    if total <= 0.0 {
+        return f64::NAN;
+    }
+    let mut bounds: Vec<f64> = after.iter().map(|(le, _)| *le).collect();
+    bounds.sort_by(f64::total_cmp);
+    (bounds.into_iter())
+        .find(|le| seen(after, *le) - seen(before, *le) >= share * total)
+        .map_or(f64::NAN, |le| le * 1000.0)
+}
+
 /// Sums the samples of metric `name` (any labels) of an OpenMetrics text.
 fn sum_series(text: &str, name: &str) -> f64 {
     text.lines()
@@ -181,5 +221,26 @@ mod tests {
         assert_eq!(sum("patchwarden_findings_scans_total"), 9.0);
         assert_eq!(sum("patchwarden_agent_heartbeats_total"), 40.0);
         assert_eq!(sum("patchwarden_missing"), 0.0);
+    }
+
+    #[test]
+    fn a_quantile_is_the_first_bound_holding_its_share_of_the_new_observations() {
+        let before = [
+            (0.001, 10.0),
+            (0.01, 10.0),
+            (0.1, 10.0),
+            (f64::INFINITY, 10.0),
+        ];
+        // 100 new: 50 under 1 ms, 49 more under 10 ms, the last one under 100 ms.
+        let after = [
+            (0.001, 60.0),
+            (0.01, 109.0),
+            (0.1, 110.0),
+            (f64::INFINITY, 110.0),
+        ];
+        assert_eq!(super::quantile_bound_ms(&before, &after, 0.5), 1.0);
+        assert_eq!(super::quantile_bound_ms(&before, &after, 0.99), 10.0);
+        assert_eq!(super::quantile_bound_ms(&before, &after, 1.0), 100.0);
+        assert!(super::quantile_bound_ms(&before, &before, 0.5).is_nan());
     }
 }

@@ -13,7 +13,7 @@ use tokio::sync::{Semaphore, watch};
 use crate::Args;
 use crate::agent::{Shared, SimAgent};
 use crate::inventory::InventoryPool;
-use crate::operator::Operator;
+use crate::operator::{Operator, quantile_bound_ms};
 use crate::stats::{self, Latencies, ProcessSample, Summary};
 
 /// Everything measured, as printed.
@@ -33,7 +33,12 @@ pub struct Report {
 
 #[derive(Debug, serde::Serialize)]
 pub struct Steady {
+    /// As the agents saw it (the load generator shares the controller's cores).
     pub heartbeat: Summary,
+    /// The controller's own time per heartbeat (its request-duration histogram during the
+    /// phase): the bucket bound holding half and 99 % of them.
+    pub controller_heartbeat_p50_at_most_ms: f64,
+    pub controller_heartbeat_p99_at_most_ms: f64,
     pub controller_cores: f64,
     pub controller_rss_mib: f64,
 }
@@ -134,7 +139,7 @@ pub async fn run(args: &Args) -> anyhow::Result<Report> {
         tokio::spawn(agent.clone().inventory_loop(shared.clone(), rounds.clone()));
     }
     let probe = Probe(args.controller_pid);
-    report.steady = Some(steady(args, &shared, &probe).await?);
+    report.steady = Some(steady(args, &shared, &operator, &probe).await?);
     for round in 1..=args.rounds + args.unchanged_rounds + args.small_change_rounds {
         let figures = inventory_round(args, &shared, &operator, &probe, (round, &round_tx)).await?;
         report.rounds.push(figures);
@@ -208,21 +213,32 @@ async fn enroll_all(
 }
 
 /// Heartbeats and long-polls only, for `steady_secs`.
-async fn steady(args: &Args, shared: &Shared, probe: &Probe) -> anyhow::Result<Steady> {
+async fn steady(
+    args: &Args,
+    shared: &Shared,
+    operator: &Operator,
+    probe: &Probe,
+) -> anyhow::Result<Steady> {
     // Every agent's first heartbeat and long-poll come at once after enrollment: measured from
     // the end of that burst.
     tokio::time::sleep(Duration::from_secs(5)).await;
     let before = probe.sample()?;
+    let buckets_before = operator.heartbeat_buckets().await?;
     shared.heartbeats.summary(true);
     tokio::time::sleep(Duration::from_secs(args.steady_secs)).await;
     let (controller_cores, controller_rss_mib) = probe.since(before)?;
     let heartbeat = shared.heartbeats.summary(true);
+    let buckets = operator.heartbeat_buckets().await?;
+    let controller_heartbeat_p50_at_most_ms = quantile_bound_ms(&buckets_before, &buckets, 0.5);
+    let controller_heartbeat_p99_at_most_ms = quantile_bound_ms(&buckets_before, &buckets, 0.99);
     eprintln!(
-        "steady: heartbeat p99 {:.1} ms over {} beats",
-        heartbeat.p99_ms, heartbeat.count
+        "steady: heartbeat p99 {:.1} ms over {} beats (the controller's own: p99 ≤ {} ms)",
+        heartbeat.p99_ms, heartbeat.count, controller_heartbeat_p99_at_most_ms
     );
     Ok(Steady {
         heartbeat,
+        controller_heartbeat_p50_at_most_ms,
+        controller_heartbeat_p99_at_most_ms,
         controller_cores,
         controller_rss_mib,
     })
