@@ -5,7 +5,7 @@
 //! (issue 15: per-batch overhead at fleet size). When such a write fails as a whole, the steps
 //! are written one by one, so one host's bad data never holds back the others (issue 14.1).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use anyhow::Context;
 use jiff::Timestamp;
@@ -51,52 +51,60 @@ impl Ctx<'_> {
     /// The events of the hosts' finished `apply_change` commands, applied as their agents, in
     /// one write.
     pub(super) async fn take_results(&self, hosts: &mut BTreeMap<HostId, Loaded>, now: Timestamp) {
-        let mut events = Vec::new();
-        for host in hosts.values() {
-            match self.result_event(host).await {
-                Ok(Some(event)) => {
-                    events.push((host.change.host.clone(), event, agent(&host.change.host)));
-                }
-                Ok(None) => {}
-                Err(error) => self.skipped(host, "taking its agent's result", &error),
+        let finished: Vec<&str> = (hosts.values())
+            .filter(|host| host.finished.is_some() && !host.change.state.is_terminal())
+            .filter_map(|host| host.command_id.as_deref())
+            .collect();
+        let reports = match self.state.store.change_reports(&finished).await {
+            Ok(reports) => reports,
+            Err(error) => {
+                tracing::warn!(
+                    error = format!("{error:#}"),
+                    "reading change reports failed"
+                );
+                return;
             }
-        }
+        };
+        let events = (hosts.values())
+            .filter_map(|host| {
+                let event = result_event(host, &reports)?;
+                Some((host.change.host.clone(), event, agent(&host.change.host)))
+            })
+            .collect();
         self.apply_all(hosts, events, now).await;
     }
+}
 
-    /// The event of a host's finished `apply_change`, if it has one (its command's outcome was
-    /// read with the host: `scheduler_load.rs`).
-    async fn result_event(&self, host: &Loaded) -> anyhow::Result<Option<Event>> {
-        let (Some(command_id), Some(command)) = (&host.command_id, &host.finished) else {
-            return Ok(None);
-        };
-        if host.change.state.is_terminal() {
-            return Ok(None);
-        }
-        let stored = self.state.store.change_report(command_id).await?;
-        let message = command.result_message.as_deref().unwrap_or_default();
-        if command.kind == LATE_ROLLBACK {
-            let (ok, final_versions) =
-                crate::observe::late_rollback_result(command.state, stored.as_deref());
-            let detail = message.to_owned();
-            return Ok(Some(Event::RollbackReported {
-                ok,
-                final_versions,
-                detail,
-            }));
-        }
-        let succeeded = command.state == CommandState::Succeeded;
-        let restart =
-            crate::restarts::result_event(&command.kind, succeeded, message, stored.as_deref());
-        Ok(Some(restart.unwrap_or_else(|| {
-            report_event(
-                command.state == CommandState::Refused,
-                message,
-                stored.as_deref(),
-            )
-        })))
+/// The event of a host's finished `apply_change`, if it has one (its command's outcome was read
+/// with the host: `scheduler_load.rs`; its change report, if any, in `reports`).
+fn result_event(host: &Loaded, reports: &HashMap<String, String>) -> Option<Event> {
+    let (Some(command_id), Some(command)) = (&host.command_id, &host.finished) else {
+        return None;
+    };
+    if host.change.state.is_terminal() {
+        return None;
     }
+    let stored = reports.get(command_id).map(String::as_str);
+    let message = command.result_message.as_deref().unwrap_or_default();
+    if command.kind == LATE_ROLLBACK {
+        let (ok, final_versions) = crate::observe::late_rollback_result(command.state, stored);
+        let detail = message.to_owned();
+        return Some(Event::RollbackReported {
+            ok,
+            final_versions,
+            detail,
+        });
+    }
+    let succeeded = command.state == CommandState::Succeeded;
+    let restart = crate::restarts::result_event(&command.kind, succeeded, message, stored);
+    Some(
+        restart.unwrap_or_else(|| {
+            report_event(command.state == CommandState::Refused, message, stored)
+        }),
+    )
+}
 
+impl Ctx<'_> {
     /// Events for several hosts (each host at most once), decided one by one and written in one
     /// transaction; a host whose event does not apply is left as it is.
     pub(super) async fn apply_all(

@@ -104,6 +104,32 @@ impl Store {
         Ok(hosts)
     }
 
+    /// The change reports agents sent with these commands' results, by command id (commands
+    /// without one are absent): a pass's finished results in one statement per 128, not one
+    /// each.
+    pub async fn change_reports(
+        &self,
+        command_ids: &[&str],
+    ) -> anyhow::Result<HashMap<String, String>> {
+        let mut reports = HashMap::new();
+        for chunk in command_ids.chunks(IDS_PER_STATEMENT) {
+            let sql = format!(
+                "SELECT command_id, report FROM change_reports WHERE command_id IN ({})",
+                crate::db::placeholders(1, chunk.len())
+            );
+            // Only numbered placeholders are formatted into the text.
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for id in chunk {
+                query = query.bind(*id);
+            }
+            let rows = (query.fetch_all(self.pool()).await).context("reading change reports")?;
+            for row in rows {
+                reports.insert(row.try_get("command_id")?, row.try_get("report")?);
+            }
+        }
+        Ok(reports)
+    }
+
     /// `host → (row_version, state JSON)` of the rollout's hosts (`only`: of these).
     async fn host_states(
         &self,

@@ -4,7 +4,9 @@
 
 use std::collections::HashMap;
 
-use pw_store::{Backend, CommandState, FinishedCommand, HostTransition, TransitionCommand};
+use pw_store::{
+    Backend, CommandState, FinishedCommand, HostTransition, NewCommand, TransitionCommand,
+};
 
 #[macro_use]
 mod common;
@@ -80,4 +82,37 @@ async fn a_pass_reads_states_it_does_not_know_and_finished_commands(backend: Bac
     );
 }
 
-on_both_backends!(a_pass_reads_states_it_does_not_know_and_finished_commands);
+async fn a_pass_reads_its_change_reports_at_once(backend: Backend) {
+    let (_dir, store) = store_with_host(backend).await;
+    // 300 commands (three statements), every third without a report.
+    let ids: Vec<String> = (0..300)
+        .map(|i| format!("r1:h{i}:record_versions:1"))
+        .collect();
+    let commands: Vec<NewCommand<'_>> = (ids.iter())
+        .map(|id| NewCommand {
+            id,
+            host_id: "h1",
+            kind: "apply_change",
+            payload_json: "{}",
+        })
+        .collect();
+    store.create_commands(&commands, "test").await.unwrap();
+    for (i, id) in ids.iter().enumerate().filter(|(i, _)| i % 3 != 0) {
+        let report = format!(r#"{{"n":{i}}}"#);
+        store.record_change_report(id, &report).await.unwrap();
+    }
+    let asked: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let reports = store.change_reports(&asked).await.unwrap();
+    assert_eq!(reports.len(), 200);
+    for (i, id) in ids.iter().enumerate() {
+        let expected = (i % 3 != 0).then(|| format!(r#"{{"n":{i}}}"#));
+        assert_eq!(reports.get(id), expected.as_ref(), "{id}");
+        assert_eq!(store.change_report(id).await.unwrap(), expected, "{id}");
+    }
+    assert!(store.change_reports(&[]).await.unwrap().is_empty());
+}
+
+on_both_backends!(
+    a_pass_reads_states_it_does_not_know_and_finished_commands,
+    a_pass_reads_its_change_reports_at_once
+);
