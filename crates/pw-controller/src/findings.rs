@@ -163,20 +163,13 @@ pub async fn compute_and_store(
     keep_equal: bool,
 ) -> anyhow::Result<Scanned> {
     let loaded = cache.for_release(os).await?;
-    let first_seen: HashMap<(String, String), Timestamp> = store
-        .open_episodes(Some(host_id))
-        .await?
-        .into_iter()
-        .map(|e| ((e.binary, e.advisory), e.first_seen))
-        .collect();
+    let first_seen = store.first_sights(host_id).await?;
     // The fleet document's priority policy, the host's group and the emergency flags covering
     // it (the default policy and no group before a document is applied).
     let (policy, group) = crate::fleet::ranking_policy(store, host_id, now).await?;
-    let was_open: std::collections::HashSet<(String, String)> =
-        first_seen.keys().cloned().collect();
     let host_group = group.clone();
     let os_owned = os.clone();
-    let (findings, backported, source) = tokio::task::spawn_blocking(move || {
+    let (findings, backported, source, first_seen) = tokio::task::spawn_blocking(move || {
         let (intelligence, source) = &*loaded;
         let context = ScanContext {
             policy: &policy,
@@ -184,11 +177,7 @@ pub async fn compute_and_store(
             first_seen: Some(now),
             now,
         };
-        let lookup = |binary: &str, advisory: &str| {
-            first_seen
-                .get(&(binary.to_owned(), advisory.to_owned()))
-                .copied()
-        };
+        let lookup = |binary: &str, advisory: &str| first_seen.get(binary, advisory);
         let mut matcher = intelligence.matcher(&os_owned, false);
         let findings = intelligence.scan_with_history(&mut matcher, &packages, &context, &lookup);
         let (mut findings, backported) = pw_scan::split_backported(findings, &evidence.history);
@@ -201,7 +190,7 @@ pub async fn compute_and_store(
         );
         findings.extend(upgrades);
         pw_scan::sort_findings(&mut findings);
-        (findings, backported, source.clone())
+        (findings, backported, source.clone(), first_seen)
     })
     .await
     .context("scanning panicked")?;
@@ -245,7 +234,7 @@ pub async fn compute_and_store(
                 hostname.as_deref().unwrap_or(host_id),
                 host_group.as_deref(),
                 &findings,
-                |binary, advisory| was_open.contains(&(binary.to_owned(), advisory.to_owned())),
+                |binary, advisory| first_seen.get(binary, advisory).is_some(),
                 now,
             );
             Ok(Scanned::Stored(findings.len(), events))

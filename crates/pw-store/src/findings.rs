@@ -10,6 +10,8 @@
 //! stored once (`finding_texts.rs`), and keeps its own deadline. Times are the controller's
 //! (`computed_at`), not the agent's.
 
+use std::collections::HashMap;
+
 use anyhow::Context;
 use jiff::Timestamp;
 use sqlx::Row;
@@ -114,6 +116,27 @@ pub struct HistoryRow {
     pub finding: String,
 }
 
+/// When a host's open findings were first seen, by binary package then advisory (looked up
+/// by `&str` without allocating: a scan looks up every finding it computes).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FirstSights(HashMap<String, HashMap<String, Timestamp>>);
+
+impl FirstSights {
+    /// When the open finding of `binary` and `advisory` was first seen, if it is open.
+    pub fn get(&self, binary: &str, advisory: &str) -> Option<Timestamp> {
+        self.0.get(binary)?.get(advisory).copied()
+    }
+
+    /// How many findings are open.
+    pub fn len(&self) -> usize {
+        self.0.values().map(HashMap::len).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.values().all(HashMap::is_empty)
+    }
+}
+
 /// The open episode of one finding on one host.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OpenEpisode {
@@ -169,6 +192,35 @@ impl Store {
                 })
             })
             .collect()
+    }
+
+    /// When each open finding of one host was first seen, by binary package and advisory: what
+    /// a scan needs of the host's history (three columns of its open findings, read for every
+    /// scan, instead of the whole episodes with the host's id on each).
+    pub async fn first_sights(&self, host_id: &str) -> anyhow::Result<FirstSights> {
+        let rows = sqlx::query(
+            "SELECT k.binary_name, k.advisory, o.first_seen
+               FROM finding_hosts h
+               JOIN open_findings o ON o.host_key = h.key
+               JOIN finding_keys k ON k.id = o.key_id
+              WHERE h.host_id = $1",
+        )
+        .bind(host_id)
+        .fetch_all(self.pool())
+        .await
+        .context("reading the first sights of open findings")?;
+        let mut sights = FirstSights::default();
+        for row in &rows {
+            let binary: String = row.try_get("binary_name")?;
+            let advisory: String = row.try_get("advisory")?;
+            let first_seen = instant(row, "first_seen")?;
+            sights
+                .0
+                .entry(binary)
+                .or_default()
+                .insert(advisory, first_seen);
+        }
+        Ok(sights)
     }
 
     /// Every episode of every finding of one host: open ones first, then by when they were

@@ -70,8 +70,8 @@ pub use db::{Backend, DatabaseUrl};
 pub use evidence::{EvidenceRow, NewEvidence};
 pub use files::{create_private_dir, create_private_file, wider_than_private};
 pub use findings::{
-    BackportedFinding, CurrentFinding, FindingsSnapshot, HistoryChange, HistoryRow, OpenEpisode,
-    OpenFinding, Recorded,
+    BackportedFinding, CurrentFinding, FindingsSnapshot, FirstSights, HistoryChange, HistoryRow,
+    OpenEpisode, OpenFinding, Recorded,
 };
 pub use fleet::{FleetRefusal, StoredFleet};
 pub use import_changes::{ImportChanges, ImportsSince};

@@ -80,6 +80,16 @@ async fn history_is_kept_across_inventories(backend: Backend) {
         (1, at("2026-01-02T00:01:00Z"))
     );
     assert_eq!(open.len(), 2);
+    let sights = store.first_sights("h1").await.unwrap();
+    assert_eq!(sights.len(), 2);
+    assert_eq!(
+        (sights.get("libssl3", "CVE-1"), sights.get("curl", "CVE-2")),
+        (
+            Some(at("2026-01-02T00:01:00Z")),
+            Some(at("2026-01-02T00:01:00Z"))
+        )
+    );
+    assert_eq!(sights.get("curl", "CVE-1"), None);
 
     // The second inventory no longer has curl's problem: fixed, still in history.
     report_inventory(&store, "2026-01-03T00:00:00Z").await;
@@ -109,6 +119,13 @@ async fn history_is_kept_across_inventories(backend: Backend) {
         open.iter().map(|e| e.binary.as_str()).collect::<Vec<_>>(),
         ["libssl3"]
     );
+    let sights = store.first_sights("h1").await.unwrap();
+    assert_eq!(sights.len(), 1, "a fixed finding is not open");
+    assert_eq!(
+        sights.get("libssl3", "CVE-1"),
+        Some(at("2026-01-02T00:01:00Z"))
+    );
+    assert!(store.first_sights("h2").await.unwrap().is_empty());
 
     // curl's problem comes back: a new episode with its own first_seen; the fixed one stays.
     report_inventory(&store, "2026-01-04T00:00:00Z").await;
