@@ -16,6 +16,7 @@ use std::collections::{HashMap, HashSet};
 use anyhow::Context;
 use sqlx::Row;
 
+use crate::finding_keys::{Key, KeyCache, key_ids, key_names};
 use crate::finding_texts::{TextDigest, digest, stored_digest, text_ids, text_of};
 use crate::findings::{BackportedFinding, CurrentFinding, FindingsSnapshot, HistoryChange};
 use crate::findings_closed::ClosedEpisode;
@@ -33,8 +34,6 @@ const PARAMETERS: usize = 128;
 pub(crate) fn rows_per_statement(columns: usize) -> usize {
     (PARAMETERS / columns).max(1)
 }
-
-type Key = (String, String);
 
 /// What is stored for one open episode, to compare with the new computation and to close it.
 struct StoredOpen {
@@ -119,7 +118,7 @@ impl Store {
         .execute(&mut *tx)
         .await
         .with_context(|| format!("storing the findings of host {host_id}"))?;
-        let mut stored = read_history(&mut tx, host_id).await?;
+        let mut stored = read_history(&mut tx, host_id, &self.keys).await?;
         let (writes, mut change) = plan(&stored, snapshot);
         // A closed episode was last seen by the computation before this one (it was open, so
         // shown, until now).
@@ -131,7 +130,7 @@ impl Store {
         let new_keys = (writes.new.iter().copied())
             .chain(writes.backported_new.iter().map(|b| &b.finding))
             .map(|f| (f.binary.clone(), f.advisory.clone()));
-        let keys = key_ids(&mut tx, new_keys.collect()).await?;
+        let (keys, learned) = key_ids(&mut tx, &self.keys, new_keys.collect()).await?;
         let opened = number_new(&stored, &writes, &keys, &mut change)?;
         let first_seen = nanos(snapshot.computed_at);
         insert_episodes(&mut tx, stored.host_key, &opened, &texts, first_seen).await?;
@@ -161,6 +160,7 @@ impl Store {
         tx.commit()
             .await
             .with_context(|| format!("committing the findings of host {host_id}"))?;
+        self.keys.learn(learned.iter().map(|(key, id)| (key, *id)));
         Ok(Recorded::Recorded(change))
     }
 }
@@ -344,7 +344,11 @@ async fn freshness(
 }
 
 /// The host's key (given one if it has none), open episodes and last closed episodes.
-async fn read_history(tx: &mut sqlx::AnyConnection, host_id: &str) -> anyhow::Result<Stored> {
+async fn read_history(
+    tx: &mut sqlx::AnyConnection,
+    host_id: &str,
+    keys: &KeyCache,
+) -> anyhow::Result<Stored> {
     let select = "SELECT key, episodes FROM finding_hosts WHERE host_id = $1";
     let mut row = sqlx::query(select)
         .bind(host_id)
@@ -371,11 +375,10 @@ async fn read_history(tx: &mut sqlx::AnyConnection, host_id: &str) -> anyhow::Re
         open: HashMap::new(),
         last_closed: crate::findings_closed::last_closed(episodes.as_deref())?,
     };
+    // Named from the process's keys (`finding_keys.rs`), not joined with them row by row.
     let rows = sqlx::query(
-        "SELECT o.key_id, k.binary_name, k.advisory, o.episode, o.first_seen, o.tier,
-                o.deadline, o.text_id, t.digest
+        "SELECT o.key_id, o.episode, o.first_seen, o.tier, o.deadline, o.text_id, t.digest
            FROM open_findings o
-           JOIN finding_keys k ON k.id = o.key_id
            JOIN finding_texts t ON t.id = o.text_id
           WHERE o.host_key = $1",
     )
@@ -383,10 +386,16 @@ async fn read_history(tx: &mut sqlx::AnyConnection, host_id: &str) -> anyhow::Re
     .fetch_all(&mut *tx)
     .await
     .context("reading the host's open findings")?;
+    let ids =
+        (rows.iter().map(|row| row.try_get::<i64, _>("key_id"))).collect::<Result<Vec<_>, _>>()?;
+    let mut names = key_names(tx, keys, &ids).await?;
     for row in &rows {
-        let key: Key = (row.try_get("binary_name")?, row.try_get("advisory")?);
+        let key_id: i64 = row.try_get("key_id")?;
+        let key = names
+            .remove(&key_id)
+            .context("an open finding has no key")?;
         let open = StoredOpen {
-            key_id: row.try_get("key_id")?,
+            key_id,
             episode: row.try_get("episode")?,
             first_seen: row.try_get("first_seen")?,
             tier: row.try_get("tier")?,
@@ -426,62 +435,6 @@ fn text_id(texts: &HashMap<TextDigest, i64>, finding: &CurrentFinding) -> anyhow
         .get(&digest)
         .copied()
         .with_context(|| format!("no text stored for {} {}", finding.binary, finding.advisory))
-}
-
-/// The ids of finding keys (binary, advisory), storing those not stored yet.
-async fn key_ids(
-    tx: &mut sqlx::AnyConnection,
-    mut keys: Vec<Key>,
-) -> anyhow::Result<HashMap<Key, i64>> {
-    keys.sort();
-    keys.dedup();
-    let mut ids = HashMap::with_capacity(keys.len());
-    read_key_ids(tx, &keys, &mut ids).await?;
-    let missing: Vec<Key> = keys.into_iter().filter(|k| !ids.contains_key(k)).collect();
-    for chunk in missing.chunks(rows_per_statement(2)) {
-        let sql = format!(
-            "INSERT INTO finding_keys (binary_name, advisory) VALUES {}
-             ON CONFLICT (binary_name, advisory) DO NOTHING",
-            crate::db::value_rows(chunk.len(), 2)
-        );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for (binary, advisory) in chunk {
-            query = query.bind(binary).bind(advisory);
-        }
-        query
-            .execute(&mut *tx)
-            .await
-            .with_context(|| format!("storing {} finding keys", chunk.len()))?;
-    }
-    read_key_ids(tx, &missing, &mut ids).await?;
-    Ok(ids)
-}
-
-async fn read_key_ids(
-    tx: &mut sqlx::AnyConnection,
-    keys: &[Key],
-    ids: &mut HashMap<Key, i64>,
-) -> anyhow::Result<()> {
-    for chunk in keys.chunks(rows_per_statement(2)) {
-        let sql = format!(
-            "SELECT id, binary_name, advisory FROM finding_keys
-             WHERE (binary_name, advisory) IN (VALUES {})",
-            crate::db::value_rows(chunk.len(), 2)
-        );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for (binary, advisory) in chunk {
-            query = query.bind(binary).bind(advisory);
-        }
-        for row in query
-            .fetch_all(&mut *tx)
-            .await
-            .context("reading finding keys")?
-        {
-            let key = (row.try_get("binary_name")?, row.try_get("advisory")?);
-            ids.insert(key, row.try_get("id")?);
-        }
-    }
-    Ok(())
 }
 
 /// Inserts new episodes (finding, key id, episode), several rows per statement.

@@ -17,6 +17,7 @@ mod db;
 mod deflate;
 mod evidence;
 mod files;
+mod finding_keys;
 mod finding_texts;
 mod findings;
 mod findings_closed;
@@ -111,6 +112,8 @@ pub struct Store {
     backend: Backend,
     /// Where it connected: a PostgreSQL listener opens its own connection there.
     url: DatabaseUrl,
+    /// The finding keys this process has seen stored (`finding_keys.rs`).
+    keys: std::sync::Arc<finding_keys::KeyCache>,
 }
 
 /// What an import did, per kind of record.
@@ -178,6 +181,7 @@ impl Store {
             pool,
             backend,
             url: url.clone(),
+            keys: Default::default(),
         };
         // Migration 0034's data step: rows from before it get the compact form.
         let converted = store.convert_legacy_inventories().await?;
@@ -188,6 +192,11 @@ impl Store {
             );
         }
         Ok(store)
+    }
+
+    /// The database this store connected to (another store on it: another replica).
+    pub fn url(&self) -> &DatabaseUrl {
+        &self.url
     }
 
     /// Which database this store talks to.

@@ -445,7 +445,61 @@ async fn many_findings_open_stay_and_close_together(backend: Backend) {
     assert_eq!(store.open_episodes(Some("h1")).await.unwrap().len(), 450);
 }
 
+/// Two stores on one database (two controller replicas): each names the open findings the
+/// other opened (finding keys it has not seen: read from the database, `finding_keys.rs`) and
+/// gives a finding it stores the key the other stored.
+async fn replicas_share_finding_keys(backend: Backend) {
+    let (_dir, store) = store_with_host(backend).await;
+    let other = Store::connect(store.url()).await.unwrap();
+    let [a, b, c, d] = ["CVE-1", "CVE-2", "CVE-3", "CVE-4"].map(|cve| finding("curl", cve));
+    report_inventory(&store, "2026-01-02T00:00:00Z").await;
+    let at_minute = |m: u32| format!("2026-01-02T00:{m:02}:00Z");
+    let first = record(
+        &store,
+        "2026-01-02T00:00:00Z",
+        &at_minute(1),
+        &[a.clone(), b],
+    )
+    .await;
+    assert_eq!(first, change(2, 0, 0, 0));
+    let second = record(
+        &other,
+        "2026-01-02T00:00:00Z",
+        &at_minute(2),
+        &[a.clone(), c.clone()],
+    )
+    .await;
+    assert_eq!(second, change(1, 0, 1, 1));
+    let third = record(&store, "2026-01-02T00:00:00Z", &at_minute(3), &[a, c, d]).await;
+    assert_eq!(
+        third,
+        change(1, 0, 2, 0),
+        "c, opened by the other store, is kept"
+    );
+    let open = store.open_episodes(Some("h1")).await.unwrap();
+    let named: Vec<(&str, jiff::Timestamp)> = open
+        .iter()
+        .map(|e| (e.advisory.as_str(), e.first_seen))
+        .collect::<std::collections::BTreeMap<_, _>>()
+        .into_iter()
+        .collect();
+    assert_eq!(
+        named,
+        [
+            ("CVE-1", at(&at_minute(1))),
+            ("CVE-3", at(&at_minute(2))),
+            ("CVE-4", at(&at_minute(3)))
+        ]
+    );
+    let keys: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM finding_keys")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(keys, 4, "one key per finding, whichever store stored it");
+}
+
 on_both_backends!(
+    replicas_share_finding_keys,
     history_is_kept_across_inventories,
     many_findings_open_stay_and_close_together,
     a_computation_for_an_older_inventory_is_not_recorded,

@@ -1,0 +1,202 @@
+//! Finding keys (binary package, advisory) and their ids (`finding_keys`, migration 0037), as
+//! the findings write path needs them, with the keys this process has seen stored
+//! ([`KeyCache`]).
+//!
+//! A key's row is never changed nor deleted, so an id once read or committed names the same key
+//! for good; the write path reads its host's open findings by key id alone and names them from
+//! the cache, and looks up the ids of new findings there first. Every scan did both in SQL: the
+//! open findings joined with their keys (two strings per row, ~800 rows) and the new findings'
+//! keys looked up 64 per statement. An id is cached only once its row is committed (an id
+//! inserted by a transaction that rolls back could be given to another key).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use anyhow::Context;
+use sqlx::Row;
+
+use crate::db::placeholders;
+use crate::findings_write::rows_per_statement;
+
+/// A finding key: binary package, advisory.
+pub(crate) type Key = (String, String);
+
+/// Keys cached before the cache starts over (a bound on memory: a fleet of 1,000 hosts has
+/// ~37,000 keys).
+const MOST: usize = 200_000;
+
+/// The keys and ids this process has read or committed.
+#[derive(Debug, Default)]
+pub(crate) struct KeyCache(Mutex<Known>);
+
+#[derive(Debug, Default)]
+struct Known {
+    ids: HashMap<Key, i64>,
+    names: HashMap<i64, Key>,
+}
+
+impl KeyCache {
+    /// Remembers keys whose rows are committed (or were read).
+    pub(crate) fn learn<'a>(&self, keys: impl IntoIterator<Item = (&'a Key, i64)>) {
+        let mut known = self.0.lock().expect("finding key cache");
+        for (key, id) in keys {
+            if known.ids.len() >= MOST {
+                *known = Known::default();
+            }
+            known.ids.insert(key.clone(), id);
+            known.names.insert(id, key.clone());
+        }
+    }
+
+    fn ids(&self, keys: &[Key], found: &mut HashMap<Key, i64>) -> Vec<Key> {
+        let known = self.0.lock().expect("finding key cache");
+        let mut missing = Vec::new();
+        for key in keys {
+            match known.ids.get(key) {
+                Some(id) => {
+                    found.insert(key.clone(), *id);
+                }
+                None => missing.push(key.clone()),
+            }
+        }
+        missing
+    }
+
+    fn names(&self, ids: &[i64], found: &mut HashMap<i64, Key>) -> Vec<i64> {
+        let known = self.0.lock().expect("finding key cache");
+        let mut missing = Vec::new();
+        for id in ids {
+            match known.names.get(id) {
+                Some(key) => {
+                    found.insert(*id, key.clone());
+                }
+                None => missing.push(*id),
+            }
+        }
+        missing
+    }
+}
+
+/// The keys of `ids` (ids of stored rows), from the cache or the database (then cached).
+pub(crate) async fn key_names(
+    tx: &mut sqlx::AnyConnection,
+    cache: &KeyCache,
+    ids: &[i64],
+) -> anyhow::Result<HashMap<i64, Key>> {
+    let mut names = HashMap::with_capacity(ids.len());
+    let missing = cache.names(ids, &mut names);
+    let mut read = HashMap::with_capacity(missing.len());
+    for chunk in missing.chunks(rows_per_statement(1)) {
+        let sql = format!(
+            "SELECT id, binary_name, advisory FROM finding_keys WHERE id IN ({})",
+            placeholders(1, chunk.len())
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for id in chunk {
+            query = query.bind(*id);
+        }
+        for row in query
+            .fetch_all(&mut *tx)
+            .await
+            .context("reading finding keys")?
+        {
+            let key: Key = (row.try_get("binary_name")?, row.try_get("advisory")?);
+            read.insert(row.try_get::<i64, _>("id")?, key);
+        }
+    }
+    anyhow::ensure!(read.len() == missing.len(), "an open finding has no key");
+    cache.learn(read.iter().map(|(id, key)| (key, *id)));
+    names.extend(read);
+    Ok(names)
+}
+
+/// The ids of finding keys (binary, advisory), storing those not stored yet: the ids, and
+/// those read or stored here, for [`KeyCache::learn`] once the transaction is committed.
+pub(crate) async fn key_ids(
+    tx: &mut sqlx::AnyConnection,
+    cache: &KeyCache,
+    mut keys: Vec<Key>,
+) -> anyhow::Result<(HashMap<Key, i64>, HashMap<Key, i64>)> {
+    keys.sort();
+    keys.dedup();
+    let mut ids = HashMap::with_capacity(keys.len());
+    let keys = cache.ids(&keys, &mut ids);
+    let mut learned = HashMap::with_capacity(keys.len());
+    read_key_ids(tx, &keys, &mut learned).await?;
+    let missing: Vec<Key> = keys
+        .into_iter()
+        .filter(|k| !learned.contains_key(k))
+        .collect();
+    for chunk in missing.chunks(rows_per_statement(2)) {
+        let sql = format!(
+            "INSERT INTO finding_keys (binary_name, advisory) VALUES {}
+             ON CONFLICT (binary_name, advisory) DO NOTHING",
+            crate::db::value_rows(chunk.len(), 2)
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (binary, advisory) in chunk {
+            query = query.bind(binary).bind(advisory);
+        }
+        query
+            .execute(&mut *tx)
+            .await
+            .with_context(|| format!("storing {} finding keys", chunk.len()))?;
+    }
+    read_key_ids(tx, &missing, &mut learned).await?;
+    ids.extend(learned.iter().map(|(key, id)| (key.clone(), *id)));
+    Ok((ids, learned))
+}
+
+async fn read_key_ids(
+    tx: &mut sqlx::AnyConnection,
+    keys: &[Key],
+    ids: &mut HashMap<Key, i64>,
+) -> anyhow::Result<()> {
+    for chunk in keys.chunks(rows_per_statement(2)) {
+        let sql = format!(
+            "SELECT id, binary_name, advisory FROM finding_keys
+             WHERE (binary_name, advisory) IN (VALUES {})",
+            crate::db::value_rows(chunk.len(), 2)
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (binary, advisory) in chunk {
+            query = query.bind(binary).bind(advisory);
+        }
+        for row in query
+            .fetch_all(&mut *tx)
+            .await
+            .context("reading finding keys")?
+        {
+            let key = (row.try_get("binary_name")?, row.try_get("advisory")?);
+            ids.insert(key, row.try_get("id")?);
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(binary: &str, advisory: &str) -> Key {
+        (binary.to_owned(), advisory.to_owned())
+    }
+
+    #[test]
+    fn the_cache_answers_what_it_learned_and_starts_over_when_full() {
+        let cache = KeyCache::default();
+        cache.learn([(&key("curl", "CVE-1"), 7)]);
+        let mut ids = HashMap::new();
+        let missing = cache.ids(&[key("curl", "CVE-1"), key("bash", "CVE-2")], &mut ids);
+        assert_eq!(ids, HashMap::from([(key("curl", "CVE-1"), 7)]));
+        assert_eq!(missing, [key("bash", "CVE-2")]);
+        let mut names = HashMap::new();
+        assert_eq!(cache.names(&[7, 8], &mut names), [8]);
+        assert_eq!(names, HashMap::from([(7, key("curl", "CVE-1"))]));
+        let many: Vec<Key> = (0..MOST).map(|i| key("p", &i.to_string())).collect();
+        cache.learn(many.iter().zip(100..).map(|(k, id)| (k, id as i64)));
+        let mut ids = HashMap::new();
+        assert_eq!(cache.ids(&[key("curl", "CVE-1")], &mut ids).len(), 1);
+        assert!(cache.0.lock().unwrap().ids.len() <= MOST);
+    }
+}
