@@ -10,6 +10,7 @@
 mod auth;
 mod ca;
 mod error;
+mod heartbeats;
 mod listener;
 mod metrics;
 pub mod pdf;

@@ -36,6 +36,8 @@ pub struct AppState {
     pub login_csrf: Arc<crate::auth::LoginCsrf>,
     /// Prints reports to PDF (headless Chromium, `$PATCHWARDEN_CHROMIUM` or `PATH`).
     pub pdf: Arc<crate::pdf::PdfRenderer>,
+    /// Agents' heartbeats, written once a second (`heartbeats.rs`).
+    pub heartbeats: Arc<crate::heartbeats::Heartbeats>,
 }
 
 impl AppState {
@@ -76,6 +78,7 @@ impl AppState {
             max_poll_wait,
             login_csrf: Arc::new(crate::auth::LoginCsrf::new()?),
             pdf: Arc::new(crate::pdf::PdfRenderer::from_env()),
+            heartbeats: Arc::default(),
         })
     }
 

@@ -38,6 +38,7 @@ pub struct Controller {
     shutdown: watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
     checkpoints: tokio::task::JoinHandle<()>,
+    heartbeats: tokio::task::JoinHandle<()>,
 }
 
 impl Controller {
@@ -56,6 +57,7 @@ impl Controller {
         let _ = self.shutdown.send(true);
         let _ = self.task.await;
         let _ = self.checkpoints.await;
+        let _ = self.heartbeats.await;
         self.state.store.close().await;
     }
 }
@@ -138,6 +140,11 @@ pub async fn start_with_clock(
         state.controller.clone(),
         shutdown_rx.clone(),
     ));
+    let heartbeats = tokio::spawn({
+        let (beats, store) = (state.heartbeats.clone(), state.store.clone());
+        let shutdown = shutdown_rx.clone();
+        async move { beats.run(store, shutdown).await }
+    });
     tokio::spawn(pw_controller::wakeups::relay(
         state.controller.clone(),
         shutdown_rx.clone(),
@@ -176,6 +183,7 @@ pub async fn start_with_clock(
         shutdown,
         task,
         checkpoints,
+        heartbeats,
     })
 }
 

@@ -357,6 +357,27 @@ impl Store {
         Ok(())
     }
 
+    /// When these hosts were last heard from, in one write (the heartbeats of a second,
+    /// `pw-server`'s `heartbeats.rs`); a host no longer enrolled is skipped.
+    pub async fn record_last_seen(&self, seen: &[(String, Timestamp)]) -> anyhow::Result<()> {
+        if seen.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.begin_immediate().await?;
+        for (host_id, at) in seen {
+            sqlx::query("UPDATE hosts SET last_seen_at = $1 WHERE id = $2")
+                .bind(at.to_string())
+                .bind(host_id)
+                .execute(&mut *tx)
+                .await
+                .with_context(|| format!("recording when host {host_id} was last seen"))?;
+        }
+        tx.commit()
+            .await
+            .context("committing the hosts last seen")?;
+        Ok(())
+    }
+
     /// Every host, by hostname.
     pub async fn hosts(&self) -> anyhow::Result<Vec<HostRow>> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(

@@ -151,4 +151,23 @@ async fn a_silence_is_due_once(backend: Backend) {
     assert_eq!(again[0].last_seen, later);
 }
 
-on_both_backends!(deadlines_are_due_once_per_notice, a_silence_is_due_once);
+/// The heartbeats of a second written together: each host's instant, a host gone skipped.
+async fn hosts_last_seen_are_written_together(backend: Backend) {
+    let (_dir, store) = store_with_host(backend).await;
+    let seen = at("2026-12-01T00:00:00Z");
+    let heard = [("h1".to_owned(), seen), ("gone".to_owned(), seen)];
+    store.record_last_seen(&heard).await.unwrap();
+    store.record_last_seen(&[]).await.unwrap();
+    assert!(store.silent_hosts(seen, 10).await.unwrap().is_empty());
+    let silent = store
+        .silent_hosts(at("2026-12-01T01:00:00Z"), 10)
+        .await
+        .unwrap();
+    assert_eq!((silent.len(), silent[0].last_seen), (1, seen));
+}
+
+on_both_backends!(
+    deadlines_are_due_once_per_notice,
+    a_silence_is_due_once,
+    hosts_last_seen_are_written_together
+);

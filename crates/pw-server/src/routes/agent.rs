@@ -97,16 +97,14 @@ pub async fn heartbeat(
     )
     .map_err(ApiError::InvalidBody)?;
     let now = Timestamp::now();
-    state
-        .store
-        .record_heartbeat(
-            &host_id,
-            now,
-            &beat.agent_version,
-            beat.read_only,
-            beat.plan_changes,
-        )
-        .await?;
+    let heard = crate::heartbeats::Beat {
+        host_id: &host_id,
+        at: now,
+        agent_version: &beat.agent_version,
+        read_only: beat.read_only,
+        plan_changes: beat.plan_changes,
+    };
+    state.heartbeats.record(&state.store, heard).await?;
     state.metrics.heartbeat();
     Ok(Json(HeartbeatAck {
         host_id,

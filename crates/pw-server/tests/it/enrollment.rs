@@ -401,3 +401,59 @@ async fn unknown_hosts_and_routes_are_404_with_a_code() {
     assert_eq!(status, 404);
     assert_eq!(body["error"]["code"], "not_found");
 }
+
+/// A heartbeat that changes what the host's agent says (version, read-only) is written at once;
+/// one that only says "still here" moves `last_seen_at` at the next flush, a second later at
+/// most (docs/server.md, "Heartbeats").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repeated_heartbeats_are_written_together_within_a_second() {
+    let t = TestController::start().await;
+    let (host_id, agent) = crate::support::enrolled(&t, "web-1").await;
+    let beat = |version: &str, read_only: bool| {
+        json!({"protocol_version": 1, "agent_version": version, "read_only": read_only,
+            "sent_at": "2026-11-01T00:00:00Z"})
+    };
+    let host = async || {
+        let (_, hosts) = t.get_json("/api/v1/hosts").await;
+        let hosts = hosts["hosts"].as_array().unwrap().clone();
+        hosts
+            .into_iter()
+            .find(|h| h["id"] == host_id.as_str())
+            .unwrap()
+    };
+    let heard = async |body: Value| -> String {
+        let answer: Value = (agent.post(t.https("/api/v1/agent/heartbeat")).json(&body))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        answer["server_time"].as_str().unwrap().to_owned()
+    };
+    let first = heard(beat("1.0", false)).await;
+    assert_eq!(
+        host().await["last_seen_at"],
+        first,
+        "a host's first heartbeat waits"
+    );
+    // Only "still here": written by the next flush.
+    let second = heard(beat("1.0", false)).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while host().await["last_seen_at"] != second {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never flushed: {}",
+            host().await
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // A new agent version is written at once.
+    let third = heard(beat("1.1", true)).await;
+    let now = host().await;
+    assert_eq!(
+        (&now["last_seen_at"], &now["agent_version"]),
+        (&json!(third), &json!("1.1"))
+    );
+    t.controller.shutdown().await;
+}
