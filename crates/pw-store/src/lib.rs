@@ -96,7 +96,7 @@ pub use rollouts::{
 pub use secrets::SecretKey;
 pub use signals::{EpssRow, KevRow};
 pub use wakeups::CommandListener;
-pub use write_gate::WriteTx;
+pub use write_gate::{WAL_FRAMES_BOUND, WriteTx};
 
 /// The embedded migrations, applied on open: SQLite's, and PostgreSQL's (the same schema in
 /// its dialect, one file per SQLite file with the same number).
