@@ -2,16 +2,17 @@
 //! 10,000 agents, ~333 heartbeats a second each waiting its turn in the store's line of writers
 //! took 5.1 s on average and starved the scans' writes). A heartbeat whose agent version or
 //! read-only flags differ from what this controller last wrote for the host is written at once,
-//! as before; one that only says "still here" moves the host's `last_seen_at` at the next flush
-//! (at most a second late; the silent-agent notice works in minutes). A crash loses at most the
-//! last second of "still here".
+//! as before; one that only says "still here" is written at the next flush, with what it said
+//! (so the host's row ends as its last heartbeat said, whichever replica wrote before), at most
+//! a second late (the silent-agent notice works in minutes). A crash loses at most the last
+//! second of "still here".
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
 use jiff::Timestamp;
-use pw_store::Store;
+use pw_store::{HeartbeatRow, Store};
 use tokio::sync::watch;
 
 /// How often the heartbeats heard are written.
@@ -38,8 +39,8 @@ pub struct Beat<'a> {
 pub struct Heartbeats {
     /// What this controller last wrote for each host.
     written: Mutex<HashMap<String, Flags>>,
-    /// Hosts heard since the last flush, with their latest heartbeat's instant.
-    pending: Mutex<HashMap<String, Timestamp>>,
+    /// Hosts heard since the last flush, with their latest heartbeat.
+    pending: Mutex<HashMap<String, HeartbeatRow>>,
 }
 
 impl Heartbeats {
@@ -57,8 +58,15 @@ impl Heartbeats {
             .get(beat.host_id)
             == Some(&flags);
         if known {
+            let row = HeartbeatRow {
+                host_id: beat.host_id.to_owned(),
+                at: beat.at,
+                agent_version: flags.agent_version,
+                read_only: flags.read_only,
+                plan_changes: flags.plan_changes,
+            };
             let mut pending = self.pending.lock().expect("heartbeats lock");
-            pending.insert(beat.host_id.to_owned(), beat.at);
+            pending.insert(row.host_id.clone(), row);
             return Ok(());
         }
         store
@@ -74,21 +82,19 @@ impl Heartbeats {
             .lock()
             .expect("heartbeats lock")
             .remove(beat.host_id);
-        self.written
-            .lock()
-            .expect("heartbeats lock")
-            .insert(beat.host_id.to_owned(), flags);
+        let mut written = self.written.lock().expect("heartbeats lock");
+        written.insert(beat.host_id.to_owned(), flags);
         Ok(())
     }
 
     /// Writes the heartbeats heard since the last flush; returns how many hosts.
     pub async fn flush(&self, store: &Store) -> anyhow::Result<usize> {
-        let seen: Vec<(String, Timestamp)> =
-            std::mem::take(&mut *self.pending.lock().expect("heartbeats lock"))
-                .into_iter()
-                .collect();
-        store.record_last_seen(&seen).await?;
-        Ok(seen.len())
+        let beats: Vec<HeartbeatRow> = {
+            let mut pending = self.pending.lock().expect("heartbeats lock");
+            std::mem::take(&mut *pending).into_values().collect()
+        };
+        store.record_heartbeats(&beats).await?;
+        Ok(beats.len())
     }
 
     /// Flushes every [`FLUSH_EVERY`] until shutdown, then once more.

@@ -332,52 +332,6 @@ impl Store {
         Ok(row.map(|r| r.try_get("host_id")).transpose()?)
     }
 
-    /// Records that the host's agent is alive.
-    pub async fn record_heartbeat(
-        &self,
-        host_id: &str,
-        now: Timestamp,
-        agent_version: &str,
-        read_only: bool,
-        plan_changes: bool,
-    ) -> anyhow::Result<()> {
-        let _turn = self.single_write_turn().await;
-        sqlx::query(
-            "UPDATE hosts SET last_seen_at = $1, agent_version = $2, read_only = $3, plan_changes = $4
-             WHERE id = $5",
-        )
-        .bind(now.to_string())
-        .bind(agent_version)
-        .bind(i64::from(read_only))
-        .bind(i64::from(read_only && plan_changes))
-        .bind(host_id)
-        .execute(self.pool())
-        .await
-        .with_context(|| format!("recording the heartbeat of host {host_id}"))?;
-        Ok(())
-    }
-
-    /// When these hosts were last heard from, in one write (the heartbeats of a second,
-    /// `pw-server`'s `heartbeats.rs`); a host no longer enrolled is skipped.
-    pub async fn record_last_seen(&self, seen: &[(String, Timestamp)]) -> anyhow::Result<()> {
-        if seen.is_empty() {
-            return Ok(());
-        }
-        let mut tx = self.begin_immediate().await?;
-        for (host_id, at) in seen {
-            sqlx::query("UPDATE hosts SET last_seen_at = $1 WHERE id = $2")
-                .bind(at.to_string())
-                .bind(host_id)
-                .execute(&mut *tx)
-                .await
-                .with_context(|| format!("recording when host {host_id} was last seen"))?;
-        }
-        tx.commit()
-            .await
-            .context("committing the hosts last seen")?;
-        Ok(())
-    }
-
     /// Every host, by hostname.
     pub async fn hosts(&self) -> anyhow::Result<Vec<HostRow>> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(

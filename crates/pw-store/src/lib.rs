@@ -24,6 +24,7 @@ mod findings_closed;
 mod findings_packed;
 mod findings_write;
 mod fleet;
+mod heartbeats;
 mod import_changes;
 mod instants;
 mod inventories;
@@ -75,6 +76,7 @@ pub use findings::{
     OpenEpisode, OpenFinding, Recorded,
 };
 pub use fleet::{FleetRefusal, StoredFleet};
+pub use heartbeats::HeartbeatRow;
 pub use import_changes::{ImportChanges, ImportsSince};
 pub use inventories::{ContentChange, InventoryStored, StoredInventory};
 pub use lease::SchedulerLease;

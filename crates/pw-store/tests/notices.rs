@@ -151,23 +151,35 @@ async fn a_silence_is_due_once(backend: Backend) {
     assert_eq!(again[0].last_seen, later);
 }
 
-/// The heartbeats of a second written together: each host's instant, a host gone skipped.
-async fn hosts_last_seen_are_written_together(backend: Backend) {
+/// The heartbeats of a second written together: each host's instant and flags, a host gone
+/// skipped.
+async fn heartbeats_are_written_together(backend: Backend) {
     let (_dir, store) = store_with_host(backend).await;
     let seen = at("2026-12-01T00:00:00Z");
-    let heard = [("h1".to_owned(), seen), ("gone".to_owned(), seen)];
-    store.record_last_seen(&heard).await.unwrap();
-    store.record_last_seen(&[]).await.unwrap();
+    let beat = |host: &str| pw_store::HeartbeatRow {
+        host_id: host.to_owned(),
+        at: seen,
+        agent_version: "2.0".to_owned(),
+        read_only: true,
+        plan_changes: false,
+    };
+    store
+        .record_heartbeats(&[beat("h1"), beat("gone")])
+        .await
+        .unwrap();
+    store.record_heartbeats(&[]).await.unwrap();
     assert!(store.silent_hosts(seen, 10).await.unwrap().is_empty());
     let silent = store
         .silent_hosts(at("2026-12-01T01:00:00Z"), 10)
         .await
         .unwrap();
     assert_eq!((silent.len(), silent[0].last_seen), (1, seen));
+    let host = store.host("h1").await.unwrap().unwrap();
+    assert_eq!(host.agent_version.as_deref(), Some("2.0"));
 }
 
 on_both_backends!(
     deadlines_are_due_once_per_notice,
     a_silence_is_due_once,
-    hosts_last_seen_are_written_together
+    heartbeats_are_written_together
 );
