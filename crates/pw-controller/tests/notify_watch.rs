@@ -84,7 +84,13 @@ async fn record(h: &Harness, host: &str, findings: &[Finding]) {
 async fn heartbeat(h: &Harness, host: &str) {
     let now = h.controller.now();
     h.store()
-        .record_heartbeat(host, now, "test", false, false)
+        .record_heartbeat(&pw_store::HeartbeatRow {
+            host_id: host.into(),
+            at: now,
+            agent_version: "test".into(),
+            read_only: false,
+            plan_changes: false,
+        })
         .await
         .unwrap();
 }

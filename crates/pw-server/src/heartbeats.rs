@@ -5,85 +5,63 @@
 //! as before; one that only says "still here" is written at the next flush, with what it said
 //! (so the host's row ends as its last heartbeat said, whichever replica wrote before), at most
 //! a second late (the silent-agent notice works in minutes). A crash loses at most the last
-//! second of "still here".
+//! second of "still here". A controller starts from the heartbeats stored, so that after a restart
+//! its agents' next heartbeats are not all written at once.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use jiff::Timestamp;
 use pw_store::{HeartbeatRow, Store};
 use tokio::sync::watch;
 
 /// How often the heartbeats heard are written.
 pub const FLUSH_EVERY: Duration = Duration::from_secs(1);
 
-/// What a heartbeat says besides "still here".
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Flags {
-    agent_version: String,
-    read_only: bool,
-    plan_changes: bool,
-}
-
-/// One heartbeat as the agent sent it.
-pub struct Beat<'a> {
-    pub host_id: &'a str,
-    pub at: Timestamp,
-    pub agent_version: &'a str,
-    pub read_only: bool,
-    pub plan_changes: bool,
-}
-
 #[derive(Default)]
 pub struct Heartbeats {
-    /// What this controller last wrote for each host.
-    written: Mutex<HashMap<String, Flags>>,
+    /// What this controller last wrote (or, at start, read) for each host.
+    written: Mutex<HashMap<String, HeartbeatRow>>,
     /// Hosts heard since the last flush, with their latest heartbeat.
     pending: Mutex<HashMap<String, HeartbeatRow>>,
 }
 
 impl Heartbeats {
+    /// Starts from what the store holds, so that after a restart only heartbeats that change
+    /// something are written at once.
+    pub async fn load(store: &Store) -> anyhow::Result<Heartbeats> {
+        let written = store
+            .last_heartbeats()
+            .await?
+            .into_iter()
+            .map(|row| (row.host_id.clone(), row))
+            .collect();
+        Ok(Heartbeats {
+            written: Mutex::new(written),
+            pending: Mutex::default(),
+        })
+    }
+
     /// Records a heartbeat: at once when it changes the host's flags, else at the next flush.
-    pub async fn record(&self, store: &Store, beat: Beat<'_>) -> anyhow::Result<()> {
-        let flags = Flags {
-            agent_version: beat.agent_version.to_owned(),
-            read_only: beat.read_only,
-            plan_changes: beat.plan_changes,
-        };
+    pub async fn record(&self, store: &Store, beat: HeartbeatRow) -> anyhow::Result<()> {
         let known = self
             .written
             .lock()
             .expect("heartbeats lock")
-            .get(beat.host_id)
-            == Some(&flags);
+            .get(&beat.host_id)
+            .is_some_and(|written| written.says_same(&beat));
         if known {
-            let row = HeartbeatRow {
-                host_id: beat.host_id.to_owned(),
-                at: beat.at,
-                agent_version: flags.agent_version,
-                read_only: flags.read_only,
-                plan_changes: flags.plan_changes,
-            };
             let mut pending = self.pending.lock().expect("heartbeats lock");
-            pending.insert(row.host_id.clone(), row);
+            pending.insert(beat.host_id.clone(), beat);
             return Ok(());
         }
-        store
-            .record_heartbeat(
-                beat.host_id,
-                beat.at,
-                beat.agent_version,
-                beat.read_only,
-                beat.plan_changes,
-            )
-            .await?;
+        store.record_heartbeat(&beat).await?;
         self.pending
             .lock()
             .expect("heartbeats lock")
-            .remove(beat.host_id);
+            .remove(&beat.host_id);
         let mut written = self.written.lock().expect("heartbeats lock");
-        written.insert(beat.host_id.to_owned(), flags);
+        written.insert(beat.host_id.clone(), beat);
         Ok(())
     }
 

@@ -11,6 +11,7 @@ mod auth;
 mod ca;
 mod error;
 mod heartbeats;
+mod identities;
 mod listener;
 mod metrics;
 pub mod pdf;

@@ -38,6 +38,8 @@ pub struct AppState {
     pub pdf: Arc<crate::pdf::PdfRenderer>,
     /// Agents' heartbeats, written once a second (`heartbeats.rs`).
     pub heartbeats: Arc<crate::heartbeats::Heartbeats>,
+    /// Agents' hosts by certificate fingerprint, remembered (`identities.rs`).
+    pub identities: Arc<crate::identities::Identities>,
 }
 
 impl AppState {
@@ -79,6 +81,7 @@ impl AppState {
             login_csrf: Arc::new(crate::auth::LoginCsrf::new()?),
             pdf: Arc::new(crate::pdf::PdfRenderer::from_env()),
             heartbeats: Arc::default(),
+            identities: Arc::default(),
         })
     }
 

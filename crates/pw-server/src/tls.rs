@@ -131,6 +131,7 @@ pub async fn start_with_clock(
         Duration::from_secs(settings.max_poll_wait_secs),
     )?;
     state.login_csrf = Arc::new(secrets.login_csrf);
+    state.heartbeats = Arc::new(crate::heartbeats::Heartbeats::load(&state.store).await?);
     state.controller = state
         .controller
         .clone()

@@ -3,8 +3,9 @@
 
 use anyhow::Context;
 use jiff::Timestamp;
+use sqlx::Row;
 
-use crate::Store;
+use crate::{Store, flag, parse_time};
 
 /// One agent's heartbeat, as written with others (`Store::record_heartbeats`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,29 +17,52 @@ pub struct HeartbeatRow {
     pub plan_changes: bool,
 }
 
+impl HeartbeatRow {
+    /// Whether `other` says the same as this heartbeat besides when: the agent's version and
+    /// flags as stored (plan changes count only on a read-only host).
+    pub fn says_same(&self, other: &HeartbeatRow) -> bool {
+        self.agent_version == other.agent_version
+            && self.read_only == other.read_only
+            && self.stored_plan_changes() == other.stored_plan_changes()
+    }
+
+    fn stored_plan_changes(&self) -> bool {
+        self.read_only && self.plan_changes
+    }
+}
+
 impl Store {
     /// Records that the host's agent is alive, at once.
-    pub async fn record_heartbeat(
-        &self,
-        host_id: &str,
-        now: Timestamp,
-        agent_version: &str,
-        read_only: bool,
-        plan_changes: bool,
-    ) -> anyhow::Result<()> {
-        let beat = HeartbeatRow {
-            host_id: host_id.to_owned(),
-            at: now,
-            agent_version: agent_version.to_owned(),
-            read_only,
-            plan_changes,
-        };
+    pub async fn record_heartbeat(&self, beat: &HeartbeatRow) -> anyhow::Result<()> {
         let _turn = self.single_write_turn().await;
-        update(&beat)
+        update(beat)
             .execute(self.pool())
             .await
-            .with_context(|| context(&beat))?;
+            .with_context(|| context(beat))?;
         Ok(())
+    }
+
+    /// The last heartbeat stored for every host heard from (pw-server's `heartbeats.rs`
+    /// starts from them, so that a restart does not write every host's next heartbeat at once).
+    pub async fn last_heartbeats(&self) -> anyhow::Result<Vec<HeartbeatRow>> {
+        let rows = sqlx::query(
+            "SELECT id, last_seen_at, agent_version, read_only, plan_changes FROM hosts
+             WHERE last_seen_at IS NOT NULL AND agent_version IS NOT NULL",
+        )
+        .fetch_all(self.pool())
+        .await
+        .context("reading the hosts' last heartbeats")?;
+        rows.iter()
+            .map(|row| {
+                Ok(HeartbeatRow {
+                    host_id: row.try_get("id")?,
+                    at: parse_time(&row.try_get::<String, _>("last_seen_at")?)?,
+                    agent_version: row.try_get("agent_version")?,
+                    read_only: flag(row, "read_only")?,
+                    plan_changes: flag(row, "plan_changes")?,
+                })
+            })
+            .collect()
     }
 
     /// The heartbeats of a second in one write (`pw-server`'s `heartbeats.rs`), each as

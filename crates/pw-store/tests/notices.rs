@@ -120,7 +120,13 @@ async fn a_silence_is_due_once(backend: Backend) {
     assert!(none.unwrap().is_empty());
     let seen = at("2026-12-01T00:00:00Z");
     store
-        .record_heartbeat("h1", seen, "1", false, false)
+        .record_heartbeat(&pw_store::HeartbeatRow {
+            host_id: "h1".into(),
+            at: seen,
+            agent_version: "1".into(),
+            read_only: false,
+            plan_changes: false,
+        })
         .await
         .unwrap();
     assert!(store.silent_hosts(seen, 10).await.unwrap().is_empty());
@@ -140,7 +146,13 @@ async fn a_silence_is_due_once(backend: Backend) {
     assert!(store.silent_hosts(later, 10).await.unwrap().is_empty());
     // Back, then silent again: another silence.
     store
-        .record_heartbeat("h1", later, "1", false, false)
+        .record_heartbeat(&pw_store::HeartbeatRow {
+            host_id: "h1".into(),
+            at: later,
+            agent_version: "1".into(),
+            read_only: false,
+            plan_changes: false,
+        })
         .await
         .unwrap();
     let again = store
@@ -178,8 +190,36 @@ async fn heartbeats_are_written_together(backend: Backend) {
     assert_eq!(host.agent_version.as_deref(), Some("2.0"));
 }
 
+/// What a restarted controller starts from: the last heartbeat stored for each host heard
+/// from (plan changes stored only for a read-only host), none for a host never heard from.
+async fn the_last_heartbeats_are_read_back(backend: Backend) {
+    let (_dir, store) = store_with_host(backend).await;
+    assert!(store.last_heartbeats().await.unwrap().is_empty());
+    let beat = pw_store::HeartbeatRow {
+        host_id: "h1".to_owned(),
+        at: at("2026-12-01T00:00:00.5Z"),
+        agent_version: "2.1".to_owned(),
+        read_only: false,
+        plan_changes: true,
+    };
+    store.record_heartbeat(&beat).await.unwrap();
+    let stored = store.last_heartbeats().await.unwrap();
+    let expected = pw_store::HeartbeatRow {
+        plan_changes: false,
+        ..beat.clone()
+    };
+    assert_eq!(stored, [expected]);
+    assert!(stored[0].says_same(&beat), "the same flags as stored");
+    let read_only = pw_store::HeartbeatRow {
+        read_only: true,
+        ..beat
+    };
+    assert!(!stored[0].says_same(&read_only));
+}
+
 on_both_backends!(
     deadlines_are_due_once_per_notice,
     a_silence_is_due_once,
-    heartbeats_are_written_together
+    heartbeats_are_written_together,
+    the_last_heartbeats_are_read_back
 );

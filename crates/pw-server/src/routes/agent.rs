@@ -18,8 +18,13 @@ use crate::error::{ApiError, ApiJson};
 use crate::state::AppState;
 use crate::tls::Transport;
 
-/// Seconds between heartbeats the controller asks for.
+/// Seconds between heartbeats the controller asks for, on average; each answer asks for a
+/// random interval up to [`HEARTBEAT_SPREAD_SECS`] shorter or longer, and an empty long-poll
+/// is answered after a random 75–100 % of its wait. Agents started together (a fleet booted at
+/// once, every agent reconnecting after a controller restart) would otherwise check in together
+/// for ever: 10,000 heartbeats in the same second every 30 s (issue 15).
 const HEARTBEAT_SECS: u64 = 30;
+const HEARTBEAT_SPREAD_SECS: u64 = 10;
 
 /// The enrolled host behind a verified client certificate.
 pub struct AgentHost(pub String);
@@ -35,7 +40,12 @@ impl FromRequestParts<AppState> for AgentHost {
             Some(Transport::Tls { .. }) => return Err(ApiError::ClientCertificateRequired),
             _ => return Err(ApiError::TlsRequired),
         };
-        match state.store.host_by_fingerprint(&fingerprint).await? {
+        let now = std::time::Instant::now();
+        match state
+            .identities
+            .host(&state.store, &fingerprint, now)
+            .await?
+        {
             Some(host_id) => Ok(AgentHost(host_id)),
             None => Err(ApiError::UnknownAgent),
         }
@@ -97,10 +107,10 @@ pub async fn heartbeat(
     )
     .map_err(ApiError::InvalidBody)?;
     let now = Timestamp::now();
-    let heard = crate::heartbeats::Beat {
-        host_id: &host_id,
+    let heard = pw_store::HeartbeatRow {
+        host_id: host_id.clone(),
         at: now,
-        agent_version: &beat.agent_version,
+        agent_version: beat.agent_version,
         read_only: beat.read_only,
         plan_changes: beat.plan_changes,
     };
@@ -109,7 +119,7 @@ pub async fn heartbeat(
     Ok(Json(HeartbeatAck {
         host_id,
         server_time: now,
-        next_heartbeat_secs: HEARTBEAT_SECS,
+        next_heartbeat_secs: heartbeat_interval(random_unit()),
     }))
 }
 
@@ -126,7 +136,7 @@ pub async fn commands(
 ) -> Result<Json<CommandBatch>, ApiError> {
     let Query(query) = query?;
     let wait = Duration::from_secs(query.wait.unwrap_or(0)).min(state.max_poll_wait);
-    let deadline = tokio::time::Instant::now() + wait;
+    let deadline = tokio::time::Instant::now() + spread_wait(wait, random_unit());
     let waiter = state.waiter(&host_id);
     let mut shutdown = state.shutdown.clone();
     loop {
@@ -157,6 +167,26 @@ pub async fn commands(
             _ = shutdown.changed() => {}
         }
     }
+}
+
+/// Seconds until the next heartbeat for a `unit` in [0, 1): 20 to 40.
+fn heartbeat_interval(unit: f64) -> u64 {
+    let choices = 2 * HEARTBEAT_SPREAD_SECS + 1;
+    let pick = ((unit * choices as f64) as u64).min(choices - 1);
+    HEARTBEAT_SECS - HEARTBEAT_SPREAD_SECS + pick
+}
+
+/// How long an empty long-poll waits for a `unit` in [0, 1): 75–100 % of what it asked.
+fn spread_wait(wait: Duration, unit: f64) -> Duration {
+    wait.mul_f64(1.0 - 0.25 * unit.clamp(0.0, 1.0))
+}
+
+/// A random number in [0, 1), for spreading check-ins (not for secrets): a hash of the instant
+/// under the process's randomly keyed hasher.
+fn random_unit() -> f64 {
+    use std::hash::BuildHasher;
+    let bits = std::collections::hash_map::RandomState::new().hash_one(std::time::Instant::now());
+    (bits >> 11) as f64 / (1u64 << 53) as f64
 }
 
 pub async fn result(
@@ -284,5 +314,33 @@ pub(super) fn check_protocol(version: u32) -> Result<(), ApiError> {
         Ok(())
     } else {
         Err(ApiError::UnsupportedProtocol(version, PROTOCOL_VERSION))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn heartbeats_are_asked_for_across_twenty_to_forty_seconds() {
+        assert_eq!(heartbeat_interval(0.0), 20);
+        assert_eq!(heartbeat_interval(0.5), 30);
+        assert_eq!(heartbeat_interval(0.999_999), 40);
+        assert_eq!(heartbeat_interval(1.0), 40);
+        let asked: std::collections::BTreeSet<u64> = (0..2_000)
+            .map(|_| heartbeat_interval(random_unit()))
+            .collect();
+        assert_eq!(asked, (20..=40).collect(), "every interval is asked for");
+    }
+
+    #[test]
+    fn an_empty_long_poll_waits_three_quarters_to_all_of_its_wait() {
+        let wait = Duration::from_secs(30);
+        assert_eq!(spread_wait(wait, 0.0), wait);
+        assert_eq!(spread_wait(wait, 1.0), Duration::from_millis(22_500));
+        let units: Vec<f64> = (0..2_000).map(|_| random_unit()).collect();
+        assert!(units.iter().all(|u| (0.0..1.0).contains(u)));
+        let mean = units.iter().sum::<f64>() / units.len() as f64;
+        assert!((0.45..0.55).contains(&mean), "mean {mean}");
     }
 }
