@@ -84,13 +84,13 @@ async fn record(h: &Harness, host: &str, findings: &[Finding]) {
 async fn heartbeat(h: &Harness, host: &str) {
     let now = h.controller.now();
     h.store()
-        .record_heartbeat(&pw_store::HeartbeatRow {
+        .record_heartbeats(&[pw_store::HeartbeatRow {
             host_id: host.into(),
             at: now,
             agent_version: "test".into(),
             read_only: false,
             plan_changes: false,
-        })
+        }])
         .await
         .unwrap();
 }

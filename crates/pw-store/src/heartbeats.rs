@@ -1,5 +1,5 @@
-//! Agents' heartbeats: one written at once (its agent's version or read-only flags changed),
-//! or the heartbeats of a second written together (pw-server's `heartbeats.rs`).
+//! Agents' heartbeats, written together (pw-server's `heartbeats.rs`), and read back when a
+//! controller starts.
 
 use anyhow::Context;
 use jiff::Timestamp;
@@ -32,16 +32,6 @@ impl HeartbeatRow {
 }
 
 impl Store {
-    /// Records that the host's agent is alive, at once.
-    pub async fn record_heartbeat(&self, beat: &HeartbeatRow) -> anyhow::Result<()> {
-        let _turn = self.single_write_turn().await;
-        update(beat)
-            .execute(self.pool())
-            .await
-            .with_context(|| context(beat))?;
-        Ok(())
-    }
-
     /// The last heartbeat stored for every host heard from (pw-server's `heartbeats.rs`
     /// starts from them, so that a restart does not write every host's next heartbeat at once).
     pub async fn last_heartbeats(&self) -> anyhow::Result<Vec<HeartbeatRow>> {
@@ -65,8 +55,9 @@ impl Store {
             .collect()
     }
 
-    /// The heartbeats of a second in one write (`pw-server`'s `heartbeats.rs`), each as
-    /// [`Store::record_heartbeat`] writes it; a host no longer enrolled is skipped.
+    /// Heartbeats in one write (`pw-server`'s `heartbeats.rs`: those of a second together, or
+    /// those changing their host's flags as soon as they come); a host no longer enrolled is
+    /// skipped.
     pub async fn record_heartbeats(&self, beats: &[HeartbeatRow]) -> anyhow::Result<()> {
         if beats.is_empty() {
             return Ok(());

@@ -120,13 +120,13 @@ async fn a_silence_is_due_once(backend: Backend) {
     assert!(none.unwrap().is_empty());
     let seen = at("2026-12-01T00:00:00Z");
     store
-        .record_heartbeat(&pw_store::HeartbeatRow {
+        .record_heartbeats(&[pw_store::HeartbeatRow {
             host_id: "h1".into(),
             at: seen,
             agent_version: "1".into(),
             read_only: false,
             plan_changes: false,
-        })
+        }])
         .await
         .unwrap();
     assert!(store.silent_hosts(seen, 10).await.unwrap().is_empty());
@@ -146,13 +146,13 @@ async fn a_silence_is_due_once(backend: Backend) {
     assert!(store.silent_hosts(later, 10).await.unwrap().is_empty());
     // Back, then silent again: another silence.
     store
-        .record_heartbeat(&pw_store::HeartbeatRow {
+        .record_heartbeats(&[pw_store::HeartbeatRow {
             host_id: "h1".into(),
             at: later,
             agent_version: "1".into(),
             read_only: false,
             plan_changes: false,
-        })
+        }])
         .await
         .unwrap();
     let again = store
@@ -202,7 +202,10 @@ async fn the_last_heartbeats_are_read_back(backend: Backend) {
         read_only: false,
         plan_changes: true,
     };
-    store.record_heartbeat(&beat).await.unwrap();
+    store
+        .record_heartbeats(std::slice::from_ref(&beat))
+        .await
+        .unwrap();
     let stored = store.last_heartbeats().await.unwrap();
     let expected = pw_store::HeartbeatRow {
         plan_changes: false,

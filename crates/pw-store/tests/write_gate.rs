@@ -24,13 +24,13 @@ async fn waiting_writers_leave_the_connections_to_readers(backend: Backend) {
             tokio::spawn(async move {
                 let now = at("2026-02-01T00:00:00Z");
                 store
-                    .record_heartbeat(&pw_store::HeartbeatRow {
+                    .record_heartbeats(&[pw_store::HeartbeatRow {
                         host_id: "h1".into(),
                         at: now,
                         agent_version: format!("1.{i}"),
                         read_only: false,
                         plan_changes: false,
-                    })
+                    }])
                     .await?;
                 let mut tx = store.begin_immediate().await?;
                 sqlx::query("UPDATE hosts SET agent_version = $1 WHERE id = 'h1'")
