@@ -17,6 +17,7 @@ use sqlx::Row;
 use crate::controller::{HOST_COLUMNS, HOST_JOINS, HostRow, host_row};
 use crate::db::numbered;
 use crate::instants::{nanos, optional_instant};
+use crate::zdict::{TEXTS, Unpacker, text_columns};
 use crate::{Backend, Store};
 
 /// One page: rows `offset..offset + limit` of the ordered result.
@@ -333,17 +334,19 @@ impl Store {
         updates: &[UpdateKey<'_>],
     ) -> anyhow::Result<Vec<Vec<UpdateAdvisory>>> {
         let mut found = vec![Vec::new(); updates.len()];
+        let mut unpacker = Unpacker::new(&TEXTS);
         for chunk in chunks(updates) {
             let (condition, binds) = updates_condition("t", chunk.keys);
             let sql = format!(
-                "SELECT g.package, g.fixed, g.advisory, g.hosts, x.finding
+                "SELECT g.package, g.fixed, g.advisory, g.hosts, {}
                  FROM (SELECT t.package, t.fixed, f.advisory,
                               COUNT(DISTINCT f.host_id) AS hosts, MIN(t.id) AS text_id
                        FROM finding_texts t JOIN open_findings_named f ON f.text_id = t.id
                        WHERE ({condition})
                        GROUP BY t.package, t.fixed, f.advisory) AS g
                  JOIN finding_texts x ON x.id = g.text_id
-                 ORDER BY g.package, g.fixed, g.advisory"
+                 ORDER BY g.package, g.fixed, g.advisory",
+                text_columns("x")
             );
             let rows = query_with(&sql, binds)
                 .fetch_all(self.pool())
@@ -352,7 +355,7 @@ impl Store {
             for r in &rows {
                 let advisory = UpdateAdvisory {
                     advisory: r.try_get("advisory")?,
-                    finding: r.try_get("finding")?,
+                    finding: unpacker.text_of_row(r)?,
                     hosts: r.try_get::<i64, _>("hosts")? as u64,
                 };
                 chunk.place(r, &mut found, advisory)?;

@@ -4,8 +4,9 @@
 use crate::{Backend, DatabaseUrl, Store};
 
 /// Each look for unconverted rows and the partial index it must use.
-const LOOKS: [(&str, &str); 3] = [
+const LOOKS: [(&str, &str); 4] = [
     (crate::finding_texts::UNDIGESTED, "finding_texts_digest"),
+    (crate::finding_texts::UNPACKED, "finding_texts_unpacked"),
     (crate::findings_packed::UNPACKED, "host_findings_unpacked"),
     (
         crate::inventory_codec::UNCONVERTED,

@@ -7,6 +7,9 @@
 //! exact inverses on the JSON `pw_model::Finding` serializes to: `"deadline":"…"` becomes
 //! `"deadline":null` (a quote inside a JSON string is escaped, so the pattern only ever matches
 //! the member itself).
+//!
+//! Since migration 0040 a text is stored compressed against a shared dictionary
+//! (`zdict.rs`): `packed` holds it and names its `dictionary`, `finding` is `''`.
 
 use std::collections::HashMap;
 
@@ -16,6 +19,7 @@ use sqlx::Row;
 
 use crate::db::placeholders;
 use crate::findings_write::rows_per_statement;
+use crate::zdict::{Packer, TEXTS, Unpacker};
 
 /// The finding's JSON from its text and its episode's deadline (RFC 3339 text), the inverse of
 /// [`text_of`].
@@ -91,7 +95,8 @@ pub(crate) async fn text_ids(
     if missing.is_empty() {
         return Ok(ids);
     }
-    const COLUMNS: usize = 7;
+    const COLUMNS: usize = 8;
+    let mut packer = Packer::new(&TEXTS)?;
     for chunk in missing.chunks(rows_per_statement(COLUMNS)) {
         // EPSS goes as text: the `Any` driver's NULL and float parameters do not mix in one
         // PostgreSQL VALUES column.
@@ -99,19 +104,22 @@ pub(crate) async fn text_ids(
             .map(|row| {
                 let n = |column: usize| row * COLUMNS + column;
                 format!(
-                    "(${}, ${}, ${}, ${}, ${}, CAST(CAST(${} AS TEXT) AS DOUBLE PRECISION), ${})",
+                    "(${}, ${}, ${}, ${}, ${}, CAST(CAST(${} AS TEXT) AS DOUBLE PRECISION), '',
+                      ${}, ${})",
                     n(1),
                     n(2),
                     n(3),
                     n(4),
                     n(5),
                     n(6),
-                    n(7)
+                    n(7),
+                    n(8)
                 )
             })
             .collect();
         let sql = format!(
-            "INSERT INTO finding_texts (digest, package, fixed, advisory, kev, epss, finding)
+            "INSERT INTO finding_texts (digest, package, fixed, advisory, kev, epss, finding,
+               dictionary, packed)
              VALUES {} ON CONFLICT (digest) DO NOTHING",
             rows.join(", ")
         );
@@ -125,7 +133,8 @@ pub(crate) async fn text_ids(
                 .bind(advisory)
                 .bind(kev)
                 .bind(epss.map(|e| e.to_string()))
-                .bind(*text);
+                .bind(TEXTS.current)
+                .bind(packer.pack(text.as_bytes())?);
         }
         query
             .execute(&mut *tx)
@@ -165,8 +174,9 @@ async fn read_ids(
 
 /// The texts without a digest, a batch of them (through the unique index on the digest:
 /// constant time once every text has one).
-pub(crate) const UNDIGESTED: &str =
-    "SELECT id, finding FROM finding_texts WHERE digest IS NULL ORDER BY id LIMIT $1";
+pub(crate) const UNDIGESTED: &str = "SELECT id, finding AS text, dictionary AS text_dictionary,
+       packed AS text_packed
+     FROM finding_texts WHERE digest IS NULL ORDER BY id LIMIT $1";
 
 /// Gives the texts migration 0033 stored their digests (SQLite has no SHA-256 function; the
 /// migration leaves them NULL). Run at open; nothing to do afterwards.
@@ -181,9 +191,10 @@ pub(crate) async fn fill_digests(pool: &sqlx::AnyPool) -> anyhow::Result<()> {
             return Ok(());
         }
         let mut tx = pool.begin().await.context("digesting finding texts")?;
+        let mut unpacker = Unpacker::new(&TEXTS);
         for row in &rows {
             let id: i64 = row.try_get("id")?;
-            let text: String = row.try_get("finding")?;
+            let text = unpacker.text_of_row(row)?;
             sqlx::query("UPDATE finding_texts SET digest = $1 WHERE id = $2 AND digest IS NULL")
                 .bind(digest(&text).to_vec())
                 .bind(id)
@@ -192,6 +203,48 @@ pub(crate) async fn fill_digests(pool: &sqlx::AnyPool) -> anyhow::Result<()> {
                 .context("storing a finding text's digest")?;
         }
         tx.commit().await.context("committing finding digests")?;
+    }
+}
+
+/// The texts stored before migration 0040 (their JSON in `finding`), a batch of them (through
+/// the partial index `finding_texts_unpacked`: constant time once every text is packed).
+pub(crate) const UNPACKED: &str =
+    "SELECT id, finding FROM finding_texts WHERE packed IS NULL ORDER BY id LIMIT $1";
+
+/// Compresses the texts stored before migration 0040 against the current dictionary, a batch
+/// per transaction (run at open, after [`fill_digests`]); returns how many. Safe on several
+/// replicas at once (a row is rewritten only while it is not packed).
+pub(crate) async fn pack_legacy_texts(pool: &sqlx::AnyPool) -> anyhow::Result<u64> {
+    let mut packed = 0;
+    let mut packer = Packer::new(&TEXTS)?;
+    loop {
+        let rows = sqlx::query(UNPACKED)
+            .bind(2000_i64)
+            .fetch_all(pool)
+            .await
+            .context("reading finding texts to compress")?;
+        if rows.is_empty() {
+            return Ok(packed);
+        }
+        let mut tx = pool.begin().await.context("compressing finding texts")?;
+        for row in &rows {
+            let id: i64 = row.try_get("id")?;
+            let text: String = row.try_get("finding")?;
+            sqlx::query(
+                "UPDATE finding_texts SET finding = '', dictionary = $1, packed = $2
+                 WHERE id = $3 AND packed IS NULL",
+            )
+            .bind(TEXTS.current)
+            .bind(packer.pack(text.as_bytes())?)
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .context("storing a compressed finding text")?;
+            packed += 1;
+        }
+        tx.commit()
+            .await
+            .context("committing compressed finding texts")?;
     }
 }
 

@@ -17,8 +17,11 @@ use jiff::Timestamp;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+use crate::db::placeholders;
 use crate::finding_texts::with_stored_deadline;
+use crate::findings_write::rows_per_statement;
 use crate::instants::{instant, nanos, optional_instant};
+use crate::zdict::{TEXTS, Unpacker, text_columns};
 use crate::{Store, parse_time};
 
 /// One computation of a host's findings, to be recorded.
@@ -228,21 +231,24 @@ impl Store {
     pub async fn finding_history(&self, host_id: &str) -> anyhow::Result<Vec<HistoryRow>> {
         // An open episode was last seen by the host's latest computation (the write path does
         // not touch an unchanged open episode: `findings_write.rs`).
-        let rows = sqlx::query(
-            "SELECT f.*, h.hostname, t.finding AS text, c.computed_at
+        let sql = format!(
+            "SELECT f.*, h.hostname, {}, c.computed_at
              FROM open_findings_named f
              JOIN finding_texts t ON t.id = f.text_id
              JOIN hosts h ON h.id = f.host_id
              LEFT JOIN host_findings c ON c.host_id = f.host_id
              WHERE f.host_id = $1",
-        )
-        .bind(host_id)
-        .fetch_all(self.pool())
-        .await
-        .with_context(|| format!("reading the finding history of host {host_id}"))?;
+            text_columns("t")
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(host_id)
+            .fetch_all(self.pool())
+            .await
+            .with_context(|| format!("reading the finding history of host {host_id}"))?;
+        let mut unpacker = Unpacker::new(&TEXTS);
         let mut history = rows
             .iter()
-            .map(open_history_row)
+            .map(|row| open_history_row(row, &mut unpacker))
             .collect::<anyhow::Result<Vec<_>>>()?;
         history.extend(self.closed_episodes(Some(host_id)).await?);
         history.sort_by(|a, b| {
@@ -271,7 +277,7 @@ impl Store {
     }
 }
 
-fn open_history_row(row: &AnyRow) -> anyhow::Result<HistoryRow> {
+fn open_history_row(row: &AnyRow, unpacker: &mut Unpacker) -> anyhow::Result<HistoryRow> {
     let first_seen = instant(row, "first_seen")?;
     let computed_at: Option<String> = row.try_get("computed_at")?;
     let deadline: Option<i64> = row.try_get("deadline")?;
@@ -291,7 +297,7 @@ fn open_history_row(row: &AnyRow) -> anyhow::Result<HistoryRow> {
         fixed_by: None,
         tier: u8::try_from(row.try_get::<i64, _>("tier")?).context("tier out of range")?,
         deadline: optional_instant(row, "deadline")?,
-        finding: with_stored_deadline(row.try_get("text")?, deadline)?,
+        finding: with_stored_deadline(unpacker.text_of_row(row)?, deadline)?,
     })
 }
 
@@ -349,39 +355,55 @@ impl Store {
         advisory: &str,
         host_id: Option<&str>,
     ) -> anyhow::Result<Vec<OpenFinding>> {
-        let escaped: String = advisory
-            .to_ascii_lowercase()
-            .chars()
-            .flat_map(|c| match c {
-                '\\' | '%' | '_' => vec!['\\', c],
-                c => vec![c],
-            })
-            .collect();
-        let pattern = format!("%\"{escaped}\"%");
-        let select = "SELECT f.host_id, f.binary_name, f.advisory, f.deadline, t.finding AS text
-             FROM open_findings_named f JOIN finding_texts t ON t.id = f.text_id
-             WHERE lower(t.finding) LIKE $1 ESCAPE '\\'";
-        let query = match host_id {
-            Some(_) => format!("{select} AND f.host_id = $2"),
-            None => select.to_owned(),
-        };
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(query)).bind(pattern);
-        if let Some(host) = host_id {
-            query = query.bind(host);
-        }
-        let rows = query
+        // Texts are stored compressed (`zdict.rs`): each is read and searched here, as the
+        // `LIKE '%"name"%'` on the JSON did (ASCII case ignored).
+        let needle = format!("\"{}\"", advisory.to_ascii_lowercase());
+        let sql = format!("SELECT id, {} FROM finding_texts t", text_columns("t"));
+        let mut unpacker = Unpacker::new(&TEXTS);
+        let mut texts = HashMap::new();
+        for row in (sqlx::query(sqlx::AssertSqlSafe(sql))
             .fetch_all(self.pool())
-            .await
-            .with_context(|| format!("reading open findings naming {advisory}"))?;
-        rows.iter()
-            .map(|r| {
-                Ok(OpenFinding {
+            .await)
+            .with_context(|| format!("reading the finding texts naming {advisory}"))?
+        {
+            let text = unpacker.text_of_row(&row)?;
+            if text.to_ascii_lowercase().contains(&needle) {
+                texts.insert(row.try_get::<i64, _>("id")?, text);
+            }
+        }
+        let mut found = Vec::new();
+        let ids: Vec<i64> = texts.keys().copied().collect();
+        for chunk in ids.chunks(rows_per_statement(1)) {
+            let select = format!(
+                "SELECT host_id, binary_name, advisory, deadline, text_id FROM open_findings_named
+                 WHERE text_id IN ({})",
+                placeholders(1, chunk.len())
+            );
+            let query = match host_id {
+                Some(_) => format!("{select} AND host_id = ${}", chunk.len() + 1),
+                None => select,
+            };
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(query));
+            for id in chunk {
+                query = query.bind(*id);
+            }
+            if let Some(host) = host_id {
+                query = query.bind(host);
+            }
+            let rows = query
+                .fetch_all(self.pool())
+                .await
+                .with_context(|| format!("reading open findings naming {advisory}"))?;
+            for r in &rows {
+                let text = &texts[&r.try_get::<i64, _>("text_id")?];
+                found.push(OpenFinding {
                     host_id: r.try_get("host_id")?,
                     binary: r.try_get("binary_name")?,
                     advisory: r.try_get("advisory")?,
-                    finding: with_stored_deadline(r.try_get("text")?, r.try_get("deadline")?)?,
-                })
-            })
-            .collect()
+                    finding: with_stored_deadline(text.clone(), r.try_get("deadline")?)?,
+                });
+            }
+        }
+        Ok(found)
     }
 }

@@ -19,6 +19,7 @@ use crate::db::placeholders;
 use crate::finding_texts::with_deadline;
 use crate::findings::HistoryRow;
 use crate::findings_write::rows_per_statement;
+use crate::zdict::{TEXTS, Unpacker, text_columns};
 use crate::{Store, parse_time};
 
 /// The format tag of deflated JSON (plain JSON starts with `[`).
@@ -121,16 +122,30 @@ impl Store {
                 episodes.push((host.clone(), hostname.clone(), episode));
             }
         }
-        let keys = self.named(&episodes, |e| e.2.0, KEYS).await?;
-        let texts = self.named(&episodes, |e| e.2.8, TEXTS).await?;
+        let keys = (self.named(
+            &episodes,
+            |e| e.2.0,
+            KEYS,
+            |row| Ok((row.try_get("binary_name")?, row.try_get("advisory")?)),
+        ))
+        .await?;
+        let mut unpacker = Unpacker::new(&TEXTS);
+        let texts = (self.named(
+            &episodes,
+            |e| e.2.8,
+            &texts_sql(),
+            |row| unpacker.text_of_row(row),
+        ))
+        .await?;
         episodes
             .into_iter()
             .map(|(host_id, hostname, e)| {
                 let (key, episode, first_seen, last_seen, fixed_at, fixed_by, tier, deadline, text) =
                     e;
-                let (binary, advisory) = keys.get(&key).context("unknown finding key")?;
+                let (binary, advisory): &(String, String) =
+                    keys.get(&key).context("unknown finding key")?;
                 let text = texts.get(&text).context("unknown finding text")?;
-                let finding = with_deadline(text.0.clone(), deadline.as_deref());
+                let finding = with_deadline(text.clone(), deadline.as_deref());
                 Ok(HistoryRow {
                     host_id,
                     hostname,
@@ -149,14 +164,15 @@ impl Store {
             .collect()
     }
 
-    /// Two text columns of the rows of `table` (`KEYS` or `TEXTS`) with the ids `id` picks from
-    /// `items`, by id.
-    async fn named<T>(
+    /// What `read` makes of the rows `select` (`KEYS` or the texts' select) reads with the ids
+    /// `id` picks from `items`, by id.
+    async fn named<T, V>(
         &self,
         items: &[T],
         id: impl Fn(&T) -> i64,
-        table: &str,
-    ) -> anyhow::Result<HashMap<i64, (String, String)>> {
+        select: &str,
+        mut read: impl FnMut(&sqlx::any::AnyRow) -> anyhow::Result<V>,
+    ) -> anyhow::Result<HashMap<i64, V>> {
         let ids: Vec<i64> = items
             .iter()
             .map(id)
@@ -165,7 +181,7 @@ impl Store {
             .collect();
         let mut named = HashMap::with_capacity(ids.len());
         for chunk in ids.chunks(rows_per_statement(1)) {
-            let sql = format!("{table} WHERE id IN ({})", placeholders(1, chunk.len()));
+            let sql = format!("{select} WHERE id IN ({})", placeholders(1, chunk.len()));
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
             for id in chunk {
                 query = query.bind(*id);
@@ -175,12 +191,16 @@ impl Store {
                 .await
                 .context("reading the names of closed findings")?
             {
-                named.insert(row.try_get("id")?, (row.try_get("a")?, row.try_get("b")?));
+                named.insert(row.try_get("id")?, read(&row)?);
             }
         }
         Ok(named)
     }
 }
 
-const KEYS: &str = "SELECT id, binary_name AS a, advisory AS b FROM finding_keys";
-const TEXTS: &str = "SELECT id, finding AS a, '' AS b FROM finding_texts";
+const KEYS: &str = "SELECT id, binary_name, advisory FROM finding_keys";
+
+/// The texts' select for [`Store::named`].
+fn texts_sql() -> String {
+    format!("SELECT id, {} FROM finding_texts t", text_columns("t"))
+}

@@ -1,6 +1,6 @@
-//! How a host's ranked findings list is stored (migration 0033): the JSON list compressed with
-//! DEFLATE (flate2 on miniz_oxide, pure Rust) in `host_findings.packed`, behind a one-byte format
-//! tag; `findings` then holds `''`. Nothing queries inside the list (the console reads
+//! How a host's ranked findings list is stored (migration 0033): the JSON list compressed in
+//! `host_findings.packed`, behind a one-byte format tag — DEFLATE (tag 1, 0033) or, since 0040,
+//! zstd against the finding texts' dictionary (tag 2, `zdict.rs`); `findings` then holds `''`. Nothing queries inside the list (the console reads
 //! `tier_counts` and `earliest_deadline`), and ~800 findings of JSON (~330 KB a host) deflate
 //! to a few percent. Rows written before 0033 keep their text until [`pack_legacy`] (run on open)
 //! rewrites them; reading understands both.
@@ -9,8 +9,14 @@ use anyhow::Context;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-/// The format tag of a deflated findings list.
+use crate::zdict;
+
+/// The format tag of a deflated findings list (0033).
 const DEFLATED_JSON: u8 = 1;
+
+/// The format tag of a findings list compressed with zstd against the texts' dictionary
+/// (`zdict.rs`, `LISTS`; the dictionary's number follows the tag). Since 0040.
+const ZSTD_JSON: u8 = 2;
 
 /// Rows rewritten per transaction by [`pack_legacy`].
 const PACK_BATCH: i64 = 100;
@@ -18,9 +24,9 @@ const PACK_BATCH: i64 = 100;
 /// The findings list JSON as `host_findings.packed` stores it (CPU work: done before the write
 /// transaction).
 pub(crate) fn pack(json: &str) -> anyhow::Result<Vec<u8>> {
-    // The fastest level: the list is packed on every changed scan, inside the controller's
-    // serialized write path's CPU budget; it still comes out at ~1/20 of the JSON.
-    crate::deflate::deflate(DEFLATED_JSON, json.as_bytes(), flate2::Compression::fast())
+    // zstd's fast level 1: the list is packed on every changed scan, inside the controller's
+    // serialized write path's CPU budget.
+    zdict::pack_tagged(&zdict::LISTS, ZSTD_JSON, json.as_bytes())
         .context("compressing the findings")
 }
 
@@ -29,7 +35,16 @@ pub(crate) fn unpack(row: &AnyRow) -> anyhow::Result<String> {
     let Some(packed) = row.try_get::<Option<Vec<u8>>, _>("packed")? else {
         return Ok(row.try_get("findings")?);
     };
+    unpack_bytes(&packed)
+}
+
+/// The findings list JSON of `host_findings.packed`.
+fn unpack_bytes(packed: &[u8]) -> anyhow::Result<String> {
     match packed.split_first() {
+        Some((&ZSTD_JSON, rest)) => {
+            let json = zdict::unpack_tagged(&zdict::LISTS, rest).context("stored findings")?;
+            String::from_utf8(json).context("stored findings: not UTF-8")
+        }
         Some((&DEFLATED_JSON, deflated)) => {
             let json = crate::deflate::inflate(deflated).context("stored findings")?;
             String::from_utf8(json).context("stored findings: not UTF-8")
@@ -75,5 +90,24 @@ pub(crate) async fn pack_legacy(pool: &sqlx::AnyPool) -> anyhow::Result<u64> {
             packed += 1;
         }
         tx.commit().await.context("committing packed findings")?;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_packed_forms_read_back() {
+        let json =
+            r#"[{"binary":"libssl3","summary":"中文 \"x\"","deadline":"2026-01-02T03:04:05Z"}]"#;
+        let packed = pack(json).unwrap();
+        assert_eq!(packed[..2], [ZSTD_JSON, 1]);
+        assert_eq!(unpack_bytes(&packed).unwrap(), json);
+        let deflated =
+            crate::deflate::deflate(DEFLATED_JSON, json.as_bytes(), flate2::Compression::fast());
+        assert_eq!(unpack_bytes(&deflated.unwrap()).unwrap(), json);
+        assert!(unpack_bytes(&[ZSTD_JSON, 7, 1, 2]).is_err());
+        assert!(unpack_bytes(&[9]).is_err());
     }
 }

@@ -1,20 +1,25 @@
 //! How an inventory's package list is stored (migration 0034): pw-protocol's canonical form
 //! (`InventoryContent::encode`, a JSON array of `[name, arch, version, source,
-//! source_version]` in key order) compressed with DEFLATE (`deflate.rs`) behind a one-byte
-//! format tag, with the content's digest in its own column. Rows written before 0034 hold the old JSON list of
-//! packages (first byte `[`) and no digest until [`Store::convert_legacy_inventories`] (run on
-//! open) rewrites them; reading understands both.
+//! source_version]` in key order) compressed behind a one-byte format tag, with the content's
+//! digest in its own column. The compression: DEFLATE (`deflate.rs`, tag 1, since 0034), or zstd
+//! against a dictionary of package lists (tag 2, then the dictionary's number: `zdict.rs`,
+//! since 0040); a row keeps the form it was written in until the host's list changes. Rows
+//! written before 0034 hold the old JSON list of packages (first byte `[`) and no digest until
+//! [`Store::convert_legacy_inventories`] (run on open) rewrites them; reading understands all.
 
 use anyhow::Context;
-use flate2::Compression;
 use pw_model::InstalledPackage;
 use pw_protocol::{BackportHistory, EncodedContent, InventoryContent};
 use sqlx::Row;
 
-use crate::Store;
+use crate::{Store, zdict};
 
-/// The format tag of a compressed canonical package list.
+/// The format tag of a compressed canonical package list (0034).
 const DEFLATED_CANONICAL: u8 = 1;
+
+/// The format tag of a canonical package list compressed with zstd against a dictionary of
+/// package lists (`zdict.rs`, `PACKAGES`; the dictionary's number follows the tag).
+const ZSTD_CANONICAL: u8 = 2;
 
 /// Rows converted per transaction by [`Store::convert_legacy_inventories`].
 const CONVERT_BATCH: i64 = 200;
@@ -38,8 +43,7 @@ impl PreparedContent {
             count,
         } = content.encode();
         Ok(PreparedContent {
-            // The fastest level: a changed report is compressed on the ingest path.
-            blob: crate::deflate::deflate(DEFLATED_CANONICAL, &packages_json, Compression::fast())
+            blob: zdict::pack_tagged(&zdict::PACKAGES, ZSTD_CANONICAL, &packages_json)
                 .context("compressing the packages")?,
             digest,
             count,
@@ -58,6 +62,10 @@ pub(crate) fn decode(blob: &[u8], history: Option<&str>) -> anyhow::Result<Inven
         .transpose()
         .context("stored backport history unreadable")?;
     match blob.first() {
+        Some(&ZSTD_CANONICAL) => {
+            let json = zdict::unpack_tagged(&zdict::PACKAGES, &blob[1..])?;
+            InventoryContent::decode(&json, history).context("stored inventory unreadable")
+        }
         Some(&DEFLATED_CANONICAL) => {
             let json = crate::deflate::inflate(&blob[1..]).context("stored inventory")?;
             InventoryContent::decode(&json, history).context("stored inventory unreadable")
@@ -145,14 +153,25 @@ mod tests {
             )])),
         );
         let prepared = PreparedContent::new(&content).unwrap();
-        assert_eq!(prepared.blob[0], DEFLATED_CANONICAL);
+        assert_eq!(prepared.blob[..2], [ZSTD_CANONICAL, 1]);
         let back = decode(&prepared.blob, prepared.history.as_deref()).unwrap();
         assert_eq!(back, content);
         assert_eq!(back.digest(), prepared.digest);
+        // As 0034 stored it: DEFLATE behind tag 1.
+        let json = content.encode().packages_json;
+        let deflated =
+            crate::deflate::deflate(DEFLATED_CANONICAL, &json, flate2::Compression::fast());
+        let old = decode(&deflated.unwrap(), prepared.history.as_deref()).unwrap();
+        assert_eq!(old, content);
         let legacy = br#"[{"name":"bash","version":"5.2.15-2+b2","arch":"amd64"}]"#;
         let old = decode(legacy, prepared.history.as_deref()).unwrap();
         assert_eq!(old, content);
         assert!(decode(b"", None).is_err());
         assert!(decode(&[1, 0xff, 0xff], None).is_err());
+        assert!(
+            decode(&[2, 9, 0xff], None).is_err(),
+            "an unknown dictionary"
+        );
+        assert!(decode(&[2], None).is_err());
     }
 }

@@ -45,6 +45,7 @@ mod signals;
 mod update_summary;
 mod wakeups;
 mod write_gate;
+mod zdict;
 
 #[cfg(test)]
 mod data_steps_tests;
@@ -178,6 +179,13 @@ impl Store {
         findings_packed::pack_legacy(&pool)
             .await
             .with_context(|| format!("migrating the database {url}"))?;
+        // Migration 0040's data step: texts from before it compressed.
+        let packed = finding_texts::pack_legacy_texts(&pool)
+            .await
+            .with_context(|| format!("migrating the database {url}"))?;
+        if packed > 0 {
+            tracing::info!(texts = packed, "finding texts compressed");
+        }
         let store = Store {
             writers: write_gate::WriteGate::new(&pool, backend),
             pool,

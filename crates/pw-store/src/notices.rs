@@ -13,6 +13,7 @@ use crate::db::value_rows;
 use crate::finding_texts::with_stored_deadline;
 use crate::findings_write::rows_per_statement;
 use crate::instants::{instant, nanos};
+use crate::zdict::{TEXTS, Unpacker, text_columns};
 use crate::{Store, optional_time};
 
 /// Which deadline notice: near (`finding.deadline_near`) or past (`finding.overdue`).
@@ -68,7 +69,7 @@ impl Store {
         let after = after.map_or(i64::MIN, nanos);
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
             "SELECT f.host_id, h.hostname, f.binary_name, f.advisory, f.episode, f.tier,
-                    f.deadline, t.finding AS text
+                    f.deadline, {}
              FROM open_findings_named f JOIN hosts h ON h.id = f.host_id
              JOIN finding_texts t ON t.id = f.text_id
              WHERE f.deadline IS NOT NULL
@@ -77,7 +78,8 @@ impl Store {
                    WHERE n.host_id = f.host_id AND n.binary_name = f.binary_name
                      AND n.advisory = f.advisory AND n.episode = f.episode AND n.notice = $3)
              ORDER BY f.deadline, f.host_id, f.binary_name, f.advisory
-             LIMIT $4"
+             LIMIT $4",
+            text_columns("t")
         )))
         .bind(nanos(before))
         .bind(after)
@@ -86,6 +88,7 @@ impl Store {
         .fetch_all(self.pool())
         .await
         .context("reading the findings due for a deadline notice")?;
+        let mut unpacker = Unpacker::new(&TEXTS);
         rows.iter()
             .map(|r| {
                 Ok(DeadlineDue {
@@ -96,7 +99,10 @@ impl Store {
                     episode: r.try_get("episode")?,
                     tier: u8::try_from(r.try_get::<i64, _>("tier")?).context("tier")?,
                     deadline: instant(r, "deadline")?,
-                    finding: with_stored_deadline(r.try_get("text")?, r.try_get("deadline")?)?,
+                    finding: with_stored_deadline(
+                        unpacker.text_of_row(r)?,
+                        r.try_get("deadline")?,
+                    )?,
                 })
             })
             .collect()
