@@ -313,10 +313,10 @@ pub struct OpenFinding {
 
 impl Store {
     /// The fleet's open findings per tier (0–4): how many, and how many of them are past their
-    /// deadline at `now` (the /metrics gauges; no finding is read or parsed). How many come from
-    /// the per-host summary (`open_tier_hosts`, a few rows per host); the overdue ones from one
-    /// range of the open deadlines' index, which holds only the overdue entries. Deadlines
-    /// compare as stored integers (`instants.rs`), exactly.
+    /// deadline at `now` (the /metrics gauges; no finding is read or parsed), from the per-host
+    /// summary (`open_tier_hosts`: a row per host, tier and deadline, ~5 a host), the overdue
+    /// ones through its index by deadline. Deadlines compare as stored integers
+    /// (`instants.rs`), exactly.
     pub async fn open_tier_counts(&self, now: Timestamp) -> anyhow::Result<[(u64, u64); 5]> {
         let open = sqlx::query(
             "SELECT tier, CAST(SUM(findings) AS BIGINT) AS n FROM open_tier_hosts GROUP BY tier",
@@ -325,7 +325,8 @@ impl Store {
         .await
         .context("counting open findings")?;
         let overdue = sqlx::query(
-            "SELECT tier, COUNT(*) AS n FROM open_findings WHERE deadline < $1 GROUP BY tier",
+            "SELECT tier, CAST(SUM(findings) AS BIGINT) AS n FROM open_tier_hosts
+             WHERE deadline < $1 GROUP BY tier",
         )
         .bind(nanos(now))
         .fetch_all(self.pool())

@@ -67,17 +67,24 @@ impl Store {
         // Without `after`, every deadline up to `before` (at or above the smallest integer).
         let above = if after.is_some() { ">" } else { ">=" };
         let after = after.map_or(i64::MIN, nanos);
+        // The (host, tier, deadline) groups in the window from the summary's index by deadline
+        // (`open_tier_hosts`, migration 0041: ~5 a host), in deadline and host order, then each
+        // group's open findings by the host's primary key range: the LIMIT stops the walk.
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
-            "SELECT f.host_id, h.hostname, f.binary_name, f.advisory, f.episode, f.tier,
-                    f.deadline, {}
-             FROM open_findings_named f JOIN hosts h ON h.id = f.host_id
-             JOIN finding_texts t ON t.id = f.text_id
-             WHERE f.deadline IS NOT NULL
-               AND f.deadline <= $1 AND f.deadline {above} $2
+            "SELECT g.host_id, h.hostname, k.binary_name, k.advisory, o.episode, o.tier,
+                    o.deadline, {}
+             FROM open_tier_hosts g
+             JOIN finding_hosts fh ON fh.host_id = g.host_id
+             JOIN open_findings o
+               ON o.host_key = fh.key AND o.tier = g.tier AND o.deadline = g.deadline
+             JOIN finding_keys k ON k.id = o.key_id
+             JOIN hosts h ON h.id = g.host_id
+             JOIN finding_texts t ON t.id = o.text_id
+             WHERE g.deadline IS NOT NULL AND g.deadline <= $1 AND g.deadline {above} $2
                AND NOT EXISTS (SELECT 1 FROM deadline_notices n
-                   WHERE n.host_id = f.host_id AND n.binary_name = f.binary_name
-                     AND n.advisory = f.advisory AND n.episode = f.episode AND n.notice = $3)
-             ORDER BY f.deadline, f.host_id, f.binary_name, f.advisory
+                   WHERE n.host_id = g.host_id AND n.binary_name = k.binary_name
+                     AND n.advisory = k.advisory AND n.episode = o.episode AND n.notice = $3)
+             ORDER BY g.deadline, g.host_id, k.binary_name, k.advisory
              LIMIT $4",
             text_columns("t")
         )))

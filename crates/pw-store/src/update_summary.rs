@@ -8,7 +8,8 @@
 //! gets its `open_updates` row adjusted: host and finding counts by the differences, the most urgent
 //! tier, earliest deadline, KEV and highest EPSS re-read over its hosts' rows (one index seek
 //! each). The host's earliest open deadline goes to `host_findings.earliest_deadline`, its open
-//! findings per tier to `open_tier_hosts` (migration 0036, the /metrics gauges).
+//! findings per tier and deadline to `open_tier_hosts` (migrations 0036 and 0041: the /metrics
+//! gauges and the deadline check).
 //!
 //! `''` is the fixed version of an update that has none (key columns are never NULL).
 
@@ -79,8 +80,8 @@ pub(crate) async fn refresh_host(
     Ok(())
 }
 
-/// Rewrites the host's open findings per tier (`open_tier_hosts`, migration 0036: the /metrics
-/// gauges), from its open findings.
+/// Rewrites the host's open findings per tier and deadline (`open_tier_hosts`, migrations 0036
+/// and 0041: the /metrics gauges and the deadline check), from its open findings.
 async fn refresh_tiers(
     tx: &mut sqlx::AnyConnection,
     host_id: &str,
@@ -92,8 +93,9 @@ async fn refresh_tiers(
         .await
         .with_context(|| format!("clearing the tier counts of host {host_id}"))?;
     sqlx::query(
-        "INSERT INTO open_tier_hosts (host_id, tier, findings)
-         SELECT $1, tier, COUNT(*) FROM open_findings WHERE host_key = $2 GROUP BY tier",
+        "INSERT INTO open_tier_hosts (host_id, tier, deadline, findings)
+         SELECT $1, tier, deadline, COUNT(*) FROM open_findings WHERE host_key = $2
+         GROUP BY tier, deadline",
     )
     .bind(host_id)
     .bind(host_key)

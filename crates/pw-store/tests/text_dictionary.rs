@@ -11,7 +11,6 @@ use pw_store::{
     Backend, CurrentFinding, DatabaseUrl, DeadlineNotice, FindingsSnapshot, HistoryChange,
     Recorded, Store,
 };
-use sha2::Digest;
 
 #[macro_use]
 mod common;
@@ -75,25 +74,6 @@ fn nanos(text: &str) -> i64 {
     i64::try_from(at(text).as_nanosecond()).unwrap()
 }
 
-async fn insert_text(pool: &sqlx::AnyPool, finding: &Finding) -> i64 {
-    let text = text(finding);
-    sqlx::query_scalar(
-        "INSERT INTO finding_texts (digest, package, fixed, advisory, kev, epss, finding)
-         VALUES ($1, $2, $3, $4, $5, CAST(CAST($6 AS TEXT) AS DOUBLE PRECISION), $7)
-         RETURNING id",
-    )
-    .bind(sha2::Sha256::digest(text.as_bytes()).to_vec())
-    .bind(&finding.package)
-    .bind(finding.fixed.clone().unwrap_or_default())
-    .bind(&finding.advisory)
-    .bind(i64::from(finding.kev))
-    .bind(finding.epss.map(|x| x.to_string()))
-    .bind(&text)
-    .fetch_one(pool)
-    .await
-    .unwrap()
-}
-
 async fn database_at_0039(backend: Backend) -> (Option<tempfile::TempDir>, DatabaseUrl) {
     let (dir, url, pool) = common::unmigrated_database(backend).await;
     common::migrate_up_to(backend, &pool, 39).await;
@@ -126,7 +106,7 @@ async fn database_at_0039(backend: Backend) -> (Option<tempfile::TempDir>, Datab
         let id = match texts.iter().find(|(t, _)| *t == text(&f)) {
             Some((_, id)) => *id,
             None => {
-                let id = insert_text(&pool, &f).await;
+                let id = common::insert_finding_text_0039(&pool, &f).await;
                 texts.push((text(&f), id));
                 id
             }
@@ -149,7 +129,7 @@ async fn database_at_0039(backend: Backend) -> (Option<tempfile::TempDir>, Datab
         .unwrap();
     }
     // The closed episode, in the plain JSON form of 0037's carried-over rows.
-    let closed_text = insert_text(&pool, &closed()).await;
+    let closed_text = common::insert_finding_text_0039(&pool, &closed()).await;
     let episode = serde_json::json!([[
         keys[4],
         1,

@@ -231,3 +231,25 @@ pub async fn insert_finding_text(pool: &sqlx::AnyPool, finding: &pw_model::Findi
     .await
     .unwrap()
 }
+
+/// Stores `finding`'s text in `finding_texts` as migration 0039 left it (the digest as 32
+/// bytes, the JSON in `finding`) with SQL; its id.
+pub async fn insert_finding_text_0039(pool: &sqlx::AnyPool, finding: &pw_model::Finding) -> i64 {
+    use sha2::Digest;
+    let text = finding_text(finding);
+    sqlx::query_scalar(
+        "INSERT INTO finding_texts (digest, package, fixed, advisory, kev, epss, finding)
+         VALUES ($1, $2, $3, $4, $5, CAST(CAST($6 AS TEXT) AS DOUBLE PRECISION), $7)
+         RETURNING id",
+    )
+    .bind(sha2::Sha256::digest(text.as_bytes()).to_vec())
+    .bind(&finding.package)
+    .bind(finding.fixed.clone().unwrap_or_default())
+    .bind(&finding.advisory)
+    .bind(i64::from(finding.kev))
+    .bind(finding.epss.map(|x| x.to_string()))
+    .bind(&text)
+    .fetch_one(pool)
+    .await
+    .unwrap()
+}
