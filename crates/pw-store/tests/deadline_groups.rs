@@ -5,7 +5,7 @@
 //! findings say, and the write path keeps the groups as a host's findings change.
 
 use pw_model::{Finding, Tier};
-use pw_store::{Backend, CurrentFinding, DatabaseUrl, DeadlineNotice, FindingsSnapshot, Store};
+use pw_store::{Backend, CurrentFinding, DatabaseUrl, DeadlineNotice, Store};
 
 #[macro_use]
 mod common;
@@ -58,28 +58,11 @@ fn nanos(text: &str) -> i64 {
 async fn database_at_0040(backend: Backend) -> (Option<tempfile::TempDir>, DatabaseUrl) {
     let (dir, url, pool) = common::unmigrated_database(backend).await;
     common::migrate_up_to(backend, &pool, 40).await;
-    for host in [1_i64, 2] {
-        let id = format!("h{host}");
-        common::insert_host_computed(&pool, &id, &id, "2026-01-20T00:00:00Z").await;
-        sqlx::query("INSERT INTO finding_hosts (key, host_id) VALUES ($1, $2)")
-            .bind(host)
-            .bind(&id)
-            .execute(&pool)
-            .await
-            .unwrap();
-    }
+    common::insert_finding_hosts(&pool, 2, "2026-01-20T00:00:00Z").await;
     let mut keys = Vec::new();
     for k in 0..6 {
         let f = finding(k, Tier::T1, None);
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO finding_keys (binary_name, advisory) VALUES ($1, $2) RETURNING id",
-        )
-        .bind(&f.binary)
-        .bind(&f.advisory)
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-        keys.push(id);
+        keys.push(common::insert_finding_key(&pool, &f).await);
     }
     let mut texts = std::collections::HashMap::new();
     for (host, k, f) in opens() {
@@ -88,22 +71,8 @@ async fn database_at_0040(backend: Backend) -> (Option<tempfile::TempDir>, Datab
             None => common::insert_finding_text_0039(&pool, &f).await,
         };
         texts.insert(common::finding_text(&f), text);
-        sqlx::query(
-            "INSERT INTO open_findings (host_key, key_id, episode, first_seen, tier, deadline,
-               text_id) VALUES ($1, $2, 1, $3, $4, $5, $6)",
-        )
-        .bind(host)
-        .bind(keys[k])
-        .bind(nanos("2026-01-02T00:00:00Z"))
-        .bind(f.tier.index() as i64)
-        .bind(
-            f.deadline
-                .map(|d| i64::try_from(d.as_nanosecond()).unwrap()),
-        )
-        .bind(text)
-        .execute(&pool)
-        .await
-        .unwrap();
+        let open = (host, keys[k], "2026-01-02T00:00:00Z");
+        common::insert_open_finding(&pool, open, &f, text).await;
     }
     // The tier counts as the write path kept them at 0036–0040.
     sqlx::query(
@@ -220,19 +189,7 @@ async fn migration_0041_groups_the_deadlines(backend: Backend) {
     .iter()
     .map(|f| CurrentFinding::of(f).unwrap())
     .collect();
-    store
-        .record_findings(&FindingsSnapshot {
-            host_id: "h2",
-            inventory_collected_at: at("2026-02-01T00:00:00Z"),
-            computed_at: at("2026-02-01T00:00:00Z"),
-            source: "test",
-            findings_json: "[]",
-            tier_counts_json: "[0,0,0,0,0]",
-            current: &current,
-            backported: &[],
-        })
-        .await
-        .unwrap();
+    common::record_at(&store, "h2", "2026-02-01T00:00:00Z", &current).await;
     let h2: Vec<_> = (groups(&store).await.into_iter())
         .filter(|g| g.0 == "h2")
         .collect();

@@ -7,8 +7,7 @@
 use jiff::Timestamp;
 use pw_model::{Finding, Tier};
 use pw_store::{
-    Backend, CurrentFinding, DatabaseUrl, DeadlineNotice, FindingsSnapshot, Recorded, Store,
-    UpdateFilter,
+    Backend, CurrentFinding, DatabaseUrl, DeadlineNotice, Recorded, Store, UpdateFilter,
 };
 use sqlx::Row;
 
@@ -372,7 +371,7 @@ async fn migration_0033_keeps_every_episode_and_finding(backend: Backend) {
         .iter()
         .map(|&i| CurrentFinding::of(&episodes[i].finding).unwrap())
         .collect();
-    let recorded = record(&store, "h1", "2026-01-21T00:00:00Z", &current).await;
+    let recorded = common::record_at(&store, "h1", "2026-01-21T00:00:00Z", &current).await;
     assert_eq!(
         recorded,
         Recorded::Recorded(pw_store::HistoryChange {
@@ -381,20 +380,6 @@ async fn migration_0033_keeps_every_episode_and_finding(backend: Backend) {
         })
     );
     assert_eq!(text_count(&store).await, 6);
-}
-
-async fn record(store: &Store, host: &str, when: &str, current: &[CurrentFinding]) -> Recorded {
-    let snapshot = FindingsSnapshot {
-        host_id: host,
-        inventory_collected_at: at(when),
-        computed_at: at(when),
-        source: "test",
-        findings_json: "[]",
-        tier_counts_json: "[0,0,0,0,0]",
-        current,
-        backported: &[],
-    };
-    store.record_findings(&snapshot).await.unwrap()
 }
 
 async fn a_finding_on_many_hosts_is_stored_once(backend: Backend) {
@@ -410,7 +395,7 @@ async fn a_finding_on_many_hosts_is_stored_once(backend: Backend) {
             .iter()
             .map(|f| CurrentFinding::of(f).unwrap())
             .collect();
-        record(
+        common::record_at(
             &store,
             host,
             &format!("2026-01-0{}T00:00:00Z", i + 1),

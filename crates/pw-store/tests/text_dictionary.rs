@@ -8,8 +8,7 @@
 
 use pw_model::{Finding, Tier};
 use pw_store::{
-    Backend, CurrentFinding, DatabaseUrl, DeadlineNotice, FindingsSnapshot, HistoryChange,
-    Recorded, Store,
+    Backend, CurrentFinding, DatabaseUrl, DeadlineNotice, HistoryChange, Recorded, Store,
 };
 
 #[macro_use]
@@ -69,37 +68,14 @@ fn host_id(host: i64) -> String {
     format!("h{host}")
 }
 
-/// Nanoseconds since the epoch, as stored since 0038.
-fn nanos(text: &str) -> i64 {
-    i64::try_from(at(text).as_nanosecond()).unwrap()
-}
-
 async fn database_at_0039(backend: Backend) -> (Option<tempfile::TempDir>, DatabaseUrl) {
     let (dir, url, pool) = common::unmigrated_database(backend).await;
     common::migrate_up_to(backend, &pool, 39).await;
-    for host in [1, 2] {
-        let id = host_id(host);
-        common::insert_host_computed(&pool, &id, &format!("web-{host}"), "2026-01-20T00:00:00Z")
-            .await;
-        sqlx::query("INSERT INTO finding_hosts (key, host_id) VALUES ($1, $2)")
-            .bind(host)
-            .bind(&id)
-            .execute(&pool)
-            .await
-            .unwrap();
-    }
+    common::insert_finding_hosts(&pool, 2, "2026-01-20T00:00:00Z").await;
     let mut keys = Vec::new();
     for k in 0..5 {
         let f = finding(k, None);
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO finding_keys (binary_name, advisory) VALUES ($1, $2) RETURNING id",
-        )
-        .bind(&f.binary)
-        .bind(&f.advisory)
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-        keys.push(id);
+        keys.push(common::insert_finding_key(&pool, &f).await);
     }
     let mut texts: Vec<(String, i64)> = Vec::new();
     for (host, k, f) in opens() {
@@ -111,22 +87,8 @@ async fn database_at_0039(backend: Backend) -> (Option<tempfile::TempDir>, Datab
                 id
             }
         };
-        sqlx::query(
-            "INSERT INTO open_findings (host_key, key_id, episode, first_seen, tier, deadline,
-               text_id) VALUES ($1, $2, 1, $3, $4, $5, $6)",
-        )
-        .bind(host)
-        .bind(keys[k])
-        .bind(nanos("2026-01-02T00:00:00Z"))
-        .bind(f.tier.index() as i64)
-        .bind(
-            f.deadline
-                .map(|d| i64::try_from(d.as_nanosecond()).unwrap()),
-        )
-        .bind(id)
-        .execute(&pool)
-        .await
-        .unwrap();
+        let open = (host, keys[k], "2026-01-02T00:00:00Z");
+        common::insert_open_finding(&pool, open, &f, id).await;
     }
     // The closed episode, in the plain JSON form of 0037's carried-over rows.
     let closed_text = common::insert_finding_text_0039(&pool, &closed()).await;
@@ -262,19 +224,7 @@ async fn written_texts(store: &Store) {
         .collect();
     let new = finding(5, Some(D2));
     current.push(CurrentFinding::of(&new).unwrap());
-    let recorded = store
-        .record_findings(&FindingsSnapshot {
-            host_id: "h1",
-            inventory_collected_at: at("2026-02-01T00:00:00Z"),
-            computed_at: at("2026-02-01T00:00:00Z"),
-            source: "test",
-            findings_json: "[]",
-            tier_counts_json: "[0,0,0,0,0]",
-            current: &current,
-            backported: &[],
-        })
-        .await
-        .unwrap();
+    let recorded = common::record_at(store, "h1", "2026-02-01T00:00:00Z", &current).await;
     let change = HistoryChange {
         kept: 3,
         opened: 1,

@@ -211,45 +211,112 @@ pub fn finding_text(finding: &pw_model::Finding) -> String {
     .unwrap()
 }
 
-/// Stores `finding`'s text in `finding_texts` (0033's columns) with SQL; its id.
+/// Stores `finding`'s text in `finding_texts` (0033's columns, the digest in hexadecimal as
+/// before 0039) with SQL; its id.
 pub async fn insert_finding_text(pool: &sqlx::AnyPool, finding: &pw_model::Finding) -> i64 {
-    use sha2::Digest;
-    let text = finding_text(finding);
-    sqlx::query_scalar(
-        "INSERT INTO finding_texts (digest, package, fixed, advisory, kev, epss, finding)
-         VALUES ($1, $2, $3, $4, $5, CAST(CAST($6 AS TEXT) AS DOUBLE PRECISION), $7)
-         RETURNING id",
-    )
-    .bind(hex::encode(sha2::Sha256::digest(text.as_bytes())))
-    .bind(&finding.package)
-    .bind(finding.fixed.clone().unwrap_or_default())
-    .bind(&finding.advisory)
-    .bind(i64::from(finding.kev))
-    .bind(finding.epss.map(|x| x.to_string()))
-    .bind(&text)
-    .fetch_one(pool)
-    .await
-    .unwrap()
+    insert_text(pool, finding, true).await
 }
 
 /// Stores `finding`'s text in `finding_texts` as migration 0039 left it (the digest as 32
 /// bytes, the JSON in `finding`) with SQL; its id.
 pub async fn insert_finding_text_0039(pool: &sqlx::AnyPool, finding: &pw_model::Finding) -> i64 {
+    insert_text(pool, finding, false).await
+}
+
+async fn insert_text(pool: &sqlx::AnyPool, finding: &pw_model::Finding, hex_digest: bool) -> i64 {
     use sha2::Digest;
     let text = finding_text(finding);
-    sqlx::query_scalar(
+    let digest = sha2::Sha256::digest(text.as_bytes());
+    let query = sqlx::query_scalar(
         "INSERT INTO finding_texts (digest, package, fixed, advisory, kev, epss, finding)
          VALUES ($1, $2, $3, $4, $5, CAST(CAST($6 AS TEXT) AS DOUBLE PRECISION), $7)
          RETURNING id",
+    );
+    let query = match hex_digest {
+        true => query.bind(hex::encode(digest)),
+        false => query.bind(digest.to_vec()),
+    };
+    query
+        .bind(&finding.package)
+        .bind(finding.fixed.clone().unwrap_or_default())
+        .bind(&finding.advisory)
+        .bind(i64::from(finding.kev))
+        .bind(finding.epss.map(|x| x.to_string()))
+        .bind(&text)
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+/// Stores a finding key (binary, advisory) with SQL, since 0037; its id.
+pub async fn insert_finding_key(pool: &sqlx::AnyPool, finding: &pw_model::Finding) -> i64 {
+    sqlx::query_scalar(
+        "INSERT INTO finding_keys (binary_name, advisory) VALUES ($1, $2) RETURNING id",
     )
-    .bind(sha2::Sha256::digest(text.as_bytes()).to_vec())
-    .bind(&finding.package)
-    .bind(finding.fixed.clone().unwrap_or_default())
+    .bind(&finding.binary)
     .bind(&finding.advisory)
-    .bind(i64::from(finding.kev))
-    .bind(finding.epss.map(|x| x.to_string()))
-    .bind(&text)
     .fetch_one(pool)
     .await
     .unwrap()
+}
+
+/// Stores an open finding (episode 1) as since 0038 with SQL: host key, key id, first seen (an
+/// instant's text), the finding (its tier and deadline) and its text's id.
+pub async fn insert_open_finding(
+    pool: &sqlx::AnyPool,
+    (host_key, key_id, first_seen): (i64, i64, &str),
+    finding: &pw_model::Finding,
+    text_id: i64,
+) {
+    let nanos = |t: Timestamp| i64::try_from(t.as_nanosecond()).unwrap();
+    sqlx::query(
+        "INSERT INTO open_findings (host_key, key_id, episode, first_seen, tier, deadline,
+           text_id) VALUES ($1, $2, 1, $3, $4, $5, $6)",
+    )
+    .bind(host_key)
+    .bind(key_id)
+    .bind(nanos(at(first_seen)))
+    .bind(finding.tier.index() as i64)
+    .bind(finding.deadline.map(nanos))
+    .bind(text_id)
+    .execute(pool)
+    .await
+    .unwrap();
+}
+
+/// Records `current` as host `host`'s findings computed at `when` (an empty ranked list).
+pub async fn record_at(
+    store: &Store,
+    host: &str,
+    when: &str,
+    current: &[pw_store::CurrentFinding],
+) -> pw_store::Recorded {
+    store
+        .record_findings(&pw_store::FindingsSnapshot {
+            host_id: host,
+            inventory_collected_at: at(when),
+            computed_at: at(when),
+            source: "test",
+            findings_json: "[]",
+            tier_counts_json: "[0,0,0,0,0]",
+            current,
+            backported: &[],
+        })
+        .await
+        .unwrap()
+}
+
+/// Hosts `h1`, `h2`, … (`hosts` of them, named `web-1`, …) with a computation at `computed_at`
+/// and finding keys 1, 2, … (`finding_hosts`, since 0037), written with SQL.
+pub async fn insert_finding_hosts(pool: &sqlx::AnyPool, hosts: i64, computed_at: &str) {
+    for host in 1..=hosts {
+        let id = format!("h{host}");
+        insert_host_computed(pool, &id, &format!("web-{host}"), computed_at).await;
+        sqlx::query("INSERT INTO finding_hosts (key, host_id) VALUES ($1, $2)")
+            .bind(host)
+            .bind(&id)
+            .execute(pool)
+            .await
+            .unwrap();
+    }
 }
