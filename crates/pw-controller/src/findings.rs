@@ -9,8 +9,12 @@ use std::sync::Arc;
 use anyhow::Context;
 use jiff::Timestamp;
 use pw_model::{Finding, InstalledPackage, OsRelease};
+use pw_priority::PriorityPolicy;
 use pw_scan::{Intelligence, ScanContext, Upgrade};
-use pw_store::{BackportedFinding, CurrentFinding, FindingsSnapshot, PendingRow, Recorded, Store};
+use pw_store::{
+    BackportedFinding, Computation, CurrentFinding, FindingsSnapshot, FirstSights, PendingRow,
+    Recorded, Store,
+};
 use tokio::sync::Mutex;
 
 /// Loaded intelligence per OS release (loading parses feeds once per release), each with the
@@ -134,12 +138,27 @@ pub enum Why<'a> {
 pub enum Scanned {
     /// Recorded: how many findings, with the events of the new T0/T1 ones (notifications).
     Stored(usize, Vec<pw_notify::Event>),
+    /// Recorded from a scan of only the binaries a feed import can change (`rerank_scan.rs`),
+    /// as [`Scanned::Stored`].
+    Reranked(usize, Vec<pw_notify::Event>),
     /// The same ranking as stored (and nothing backported): nothing written.
     Unchanged(usize),
     /// A feed import's changes cannot touch the host (`rerank.rs`): not scanned.
     Untouched,
     /// No inventory, or a newer one arrived meanwhile: this computation is dropped.
     Dropped,
+}
+
+/// What a scan of a host reads besides the advisories: its stored inventory and evidence, the
+/// policy ranking it, and the digest of all that (`rerank_scan.rs`'s basis).
+pub struct HostInputs {
+    pub os: OsRelease,
+    pub packages: Vec<InstalledPackage>,
+    pub evidence: HostEvidence,
+    pub inventory_collected_at: Timestamp,
+    pub policy: PriorityPolicy,
+    pub group: Option<String>,
+    pub basis: Vec<u8>,
 }
 
 /// Scans one host's packages and records its findings, ranked, with their history: a finding
@@ -150,46 +169,22 @@ pub enum Scanned {
 /// With `keep_equal`, a ranking equal to the stored one with no backported finding is not
 /// written again (a feed import re-ranking a host it did not change costs no write; with
 /// backported findings the history may need their episodes, so it is written).
-#[allow(clippy::too_many_arguments)]
 pub async fn compute_and_store(
     cache: &IntelligenceCache,
     store: &Store,
     host_id: &str,
-    os: &OsRelease,
-    packages: Vec<InstalledPackage>,
-    evidence: HostEvidence,
-    inventory_collected_at: Timestamp,
+    inputs: Arc<HostInputs>,
     now: Timestamp,
     keep_equal: bool,
 ) -> anyhow::Result<Scanned> {
-    let loaded = cache.for_release(os).await?;
+    let loaded = cache.for_release(&inputs.os).await?;
     let first_seen = store.first_sights(host_id).await?;
-    // The fleet document's priority policy, the host's group and the emergency flags covering
-    // it (the default policy and no group before a document is applied).
-    let (policy, group) = crate::fleet::ranking_policy(store, host_id, now).await?;
-    let host_group = group.clone();
-    let os_owned = os.clone();
+    let scanned = inputs.clone();
     let (findings, backported, source, first_seen) = tokio::task::spawn_blocking(move || {
         let (intelligence, source) = &*loaded;
-        let context = ScanContext {
-            policy: &policy,
-            group: group.as_deref(),
-            first_seen: Some(now),
-            now,
-        };
-        let lookup = |binary: &str, advisory: &str| first_seen.get(binary, advisory);
-        let mut matcher = intelligence.matcher(&os_owned, false);
-        let findings = intelligence.scan_with_history(&mut matcher, &packages, &context, &lookup);
-        let (mut findings, backported) = pw_scan::split_backported(findings, &evidence.history);
-        let upgrades = intelligence.upgrade_findings(
-            &evidence.upgrades,
-            &packages,
-            &findings,
-            &context,
-            &lookup,
-        );
-        findings.extend(upgrades);
-        pw_scan::sort_findings(&mut findings);
+        let (packages, upgrades) = (&scanned.packages, &scanned.evidence.upgrades);
+        let (findings, backported) =
+            rank(intelligence, &scanned, packages, upgrades, &first_seen, now);
         (findings, backported, source.clone(), first_seen)
     })
     .await
@@ -198,16 +193,8 @@ pub async fn compute_and_store(
         .iter()
         .map(CurrentFinding::of)
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let backported = backported
-        .iter()
-        .map(|b| {
-            Ok(BackportedFinding {
-                finding: CurrentFinding::of(&b.finding)?,
-                reason: b.reason.clone(),
-            })
-        })
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    let findings_json = list_json(&current);
+    let backported = backported_findings(&backported)?;
+    let findings_json = crate::ranked_list::list_json(&current);
     if keep_equal
         && backported.is_empty()
         && let Some(stored) = store.findings(host_id).await?
@@ -218,7 +205,7 @@ pub async fn compute_and_store(
     }
     let snapshot = FindingsSnapshot {
         host_id,
-        inventory_collected_at,
+        inventory_collected_at: inputs.inventory_collected_at,
         computed_at: now,
         source: &source,
         findings_json: &findings_json,
@@ -226,38 +213,90 @@ pub async fn compute_and_store(
         current: &current,
         backported: &backported,
     };
-    match store.record_findings(&snapshot).await? {
+    let computation = Computation {
+        basis: Some(&inputs.basis),
+        only: None,
+    };
+    let count = findings.len();
+    record(
+        store,
+        (&snapshot, &computation),
+        &inputs,
+        &findings,
+        &first_seen,
+        count,
+    )
+    .await
+}
+
+/// Matches and ranks `packages` of the host (all of them, or those of the binaries a feed
+/// import can change) with its changelog history and the pending `upgrades` (likewise).
+pub(crate) fn rank(
+    intelligence: &Intelligence,
+    inputs: &HostInputs,
+    packages: &[InstalledPackage],
+    upgrades: &[Upgrade],
+    first_seen: &FirstSights,
+    now: Timestamp,
+) -> (Vec<Finding>, Vec<pw_scan::Backported>) {
+    let context = ScanContext {
+        policy: &inputs.policy,
+        group: inputs.group.as_deref(),
+        first_seen: Some(now),
+        now,
+    };
+    let lookup = |binary: &str, advisory: &str| first_seen.get(binary, advisory);
+    let mut matcher = intelligence.matcher(&inputs.os, false);
+    let findings = intelligence.scan_with_history(&mut matcher, packages, &context, &lookup);
+    let history = &inputs.evidence.history;
+    let (mut findings, backported) = pw_scan::split_backported(findings, history);
+    let upgrades = intelligence.upgrade_findings(upgrades, packages, &findings, &context, &lookup);
+    findings.extend(upgrades);
+    pw_scan::sort_findings(&mut findings);
+    (findings, backported)
+}
+
+/// The history's view of the findings a backport fixed.
+pub(crate) fn backported_findings(
+    backported: &[pw_scan::Backported],
+) -> anyhow::Result<Vec<BackportedFinding>> {
+    backported
+        .iter()
+        .map(|b| {
+            Ok(BackportedFinding {
+                finding: CurrentFinding::of(&b.finding)?,
+                reason: b.reason.clone(),
+            })
+        })
+        .collect()
+}
+
+/// Records a computation of `count` findings; the notification events of its new T0/T1
+/// findings among `findings` (those not open before: not in `first_seen`).
+pub(crate) async fn record(
+    store: &Store,
+    (snapshot, computation): (&FindingsSnapshot<'_>, &Computation<'_>),
+    inputs: &HostInputs,
+    findings: &[Finding],
+    first_seen: &FirstSights,
+    count: usize,
+) -> anyhow::Result<Scanned> {
+    let host_id = snapshot.host_id;
+    match store.record_computation(snapshot, computation).await? {
         Recorded::Recorded(_) => {
             let hostname = store.host(host_id).await?.map(|h| h.hostname);
             let events = crate::notify::new_findings(
                 host_id,
                 hostname.as_deref().unwrap_or(host_id),
-                host_group.as_deref(),
-                &findings,
+                inputs.group.as_deref(),
+                findings,
                 |binary, advisory| first_seen.get(binary, advisory).is_some(),
-                now,
+                snapshot.computed_at,
             );
-            Ok(Scanned::Stored(findings.len(), events))
+            Ok(Scanned::Stored(count, events))
         }
         Recorded::Stale => Ok(Scanned::Dropped),
     }
-}
-
-/// The ranked list's JSON, as `serde_json::to_string` of the findings gives it, from their
-/// JSON in `current` (each finding serialized once, not twice).
-fn list_json(current: &[CurrentFinding]) -> String {
-    let commas = current.len().saturating_sub(1);
-    let length = current.iter().map(|f| f.json.len()).sum::<usize>() + commas + 2;
-    let mut json = String::with_capacity(length);
-    json.push('[');
-    for (at, finding) in current.iter().enumerate() {
-        if at > 0 {
-            json.push(',');
-        }
-        json.push_str(&finding.json);
-    }
-    json.push(']');
-    json
 }
 
 /// Findings per tier `[T0..T4]`.
@@ -270,8 +309,9 @@ pub fn tier_counts(findings: &[Finding]) -> [usize; 5] {
 }
 
 /// Scans the host's stored inventory with its stored evidence and records the findings; for
-/// feed imports ([`Why::Import`]), only when they can touch the host's ranking and only when
-/// it changed.
+/// feed imports ([`Why::Import`]), only when they can touch the host's ranking, only the
+/// binaries they can change while the stored ranking's basis holds (`rerank_scan.rs`), and
+/// only when it changed.
 pub async fn scan_stored(
     cache: &IntelligenceCache,
     store: &Store,
@@ -283,62 +323,30 @@ pub async fn scan_stored(
         return Ok(Scanned::Dropped);
     };
     let pending = store.pending_updates(host_id).await?;
-    let os = OsRelease::parse(&inventory.facts.os)?;
-    let evidence = HostEvidence::from_stored(inventory.backport_history, pending.as_deref())?;
-    let packages: Vec<InstalledPackage> = inventory.packages;
-    if let Why::Import(Some(affected)) = why
-        && !affected.touches(&packages, &evidence.upgrades)
-    {
-        return Ok(Scanned::Untouched);
-    }
-    compute_and_store(
-        cache,
-        store,
-        host_id,
-        &os,
-        packages,
-        evidence,
-        inventory.facts.collected_at,
-        now,
-        matches!(why, Why::Import(_)),
-    )
-    .await
-}
-
-#[cfg(test)]
-mod tests {
-    use pw_model::Finding;
-    use pw_store::CurrentFinding;
-    use serde_json::json;
-
-    fn finding(binary: &str, summary: &str) -> Finding {
-        serde_json::from_value(json!({
-            "binary": binary, "installed": "1.0-1", "package": binary, "package_version": "1.0-1",
-            "advisory": "DSA-1", "aliases": ["CVE-2026-1"], "fixed": null, "tier": "T1",
-            "deadline": "2026-12-05T10:00:00Z", "reasons": ["a \"quoted\", reason"],
-            "summary": summary, "published": null, "cvss": 7.5, "epss": 0.25, "kev": true
-        }))
-        .unwrap()
-    }
-
-    #[test]
-    fn the_list_is_the_findings_serialized_together() {
-        for findings in [
-            vec![],
-            vec![finding("curl", "one")],
-            vec![
-                finding("curl", "[1,2]"),
-                finding("bash", "]"),
-                finding("zlib", ","),
-            ],
-        ] {
-            let current: Vec<CurrentFinding> = findings
-                .iter()
-                .map(|f| CurrentFinding::of(f).unwrap())
-                .collect();
-            let list = super::list_json(&current);
-            assert_eq!(list, serde_json::to_string(&findings).unwrap());
-            assert_eq!(list.capacity(), list.len(), "allocated once");
+    // The fleet document's priority policy, the host's group and the emergency flags covering
+    // it (the default policy and no group before a document is applied).
+    let (policy, group) = crate::fleet::ranking_policy(store, host_id, now).await?;
+    let basis =
+        crate::rerank_scan::basis(&inventory, pending.as_deref(), &policy, group.as_deref());
+    let inputs = Arc::new(HostInputs {
+        os: OsRelease::parse(&inventory.facts.os)?,
+        evidence: HostEvidence::from_stored(inventory.backport_history, pending.as_deref())?,
+        packages: inventory.packages,
+        inventory_collected_at: inventory.facts.collected_at,
+        policy,
+        group,
+        basis,
+    });
+    if let Why::Import(Some(affected)) = why {
+        let binaries = affected.binaries(&inputs.packages, &inputs.evidence.upgrades);
+        if binaries.is_empty() {
+            return Ok(Scanned::Untouched);
+        }
+        let part = crate::rerank_scan::rescan_part(cache, store, host_id, &inputs, &binaries, now);
+        if let Some(scanned) = part.await? {
+            return Ok(scanned);
         }
     }
+    let keep_equal = matches!(why, Why::Import(_));
+    compute_and_store(cache, store, host_id, inputs, now, keep_equal).await
 }

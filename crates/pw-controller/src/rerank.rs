@@ -16,7 +16,7 @@
 //! checks both sides on a running controller. At start every host is queued (imports made while
 //! the controller was down).
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -56,14 +56,28 @@ impl Affected {
 
     /// Whether the ranking of a host with these packages and pending upgrades can change.
     pub fn touches(&self, packages: &[InstalledPackage], upgrades: &[Upgrade]) -> bool {
+        !self.binaries(packages, upgrades).is_empty()
+    }
+
+    /// The binaries among a host's `packages` and pending `upgrades` whose findings can
+    /// change: packages named (binary or source name), upgrades of a binary named or naming a
+    /// CVE changed. The host's other findings cannot (`rerank_scan.rs`).
+    pub fn binaries(
+        &self,
+        packages: &[InstalledPackage],
+        upgrades: &[Upgrade],
+    ) -> BTreeSet<String> {
         let named = |name: &str| self.packages.contains(&name.to_lowercase());
-        packages
-            .iter()
-            .any(|p| named(&p.name) || p.source.as_deref().is_some_and(named))
-            || upgrades.iter().any(|u| {
+        let packages = (packages.iter())
+            .filter(|p| named(&p.name) || p.source.as_deref().is_some_and(named))
+            .map(|p| p.name.clone());
+        let upgrades = (upgrades.iter())
+            .filter(|u| {
                 named(&u.binary)
                     || (u.cves.iter().flatten()).any(|c| self.cves.contains(&c.to_uppercase()))
             })
+            .map(|u| u.binary.clone());
+        packages.chain(upgrades).collect()
     }
 }
 
@@ -177,6 +191,13 @@ mod tests {
         assert!(!affected.touches(&other, &[upgrade("zlib1g", Some(vec!["CVE-2024-0002"]))]));
         assert!(affected.touches(&other, &[upgrade("zlib1g", Some(vec!["cve-2024-0001"]))]));
         assert!(affected.touches(&other, &[upgrade("openssl", None)]));
+        let host = [by_source[0].clone(), by_name[0].clone(), other[0].clone()];
+        let upgrades = [
+            upgrade("zlib1g", Some(vec!["CVE-2024-0001"])),
+            upgrade("bash", None),
+        ];
+        let binaries: Vec<String> = affected.binaries(&host, &upgrades).into_iter().collect();
+        assert_eq!(binaries, ["libssl3", "openssl", "zlib1g"]);
         let more = affected.merged(&Affected::new(&ImportChanges {
             packages: ["zlib".to_owned()].into(),
             cves: Default::default(),

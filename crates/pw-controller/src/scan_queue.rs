@@ -161,6 +161,11 @@ pub async fn worker(
                 crate::notify::emit(&controller, events).await;
                 "stored"
             }
+            Ok(Scanned::Reranked(count, events)) => {
+                tracing::debug!(host_id = host, findings = count, "findings re-ranked");
+                crate::notify::emit(&controller, events).await;
+                "stored"
+            }
             Ok(Scanned::Unchanged(count)) => {
                 tracing::debug!(host_id = host, findings = count, "findings unchanged");
                 "unchanged"
@@ -172,6 +177,15 @@ pub async fn worker(
             }
             Err(error) => {
                 tracing::error!(host_id = host, error = format!("{error:#}"), "scan failed");
+                // The stored ranking may lack what this scan was for: the next feed import
+                // ranks the host whole (`rerank_scan.rs`).
+                if let Err(error) = store.forget_ranking_basis(&host).await {
+                    tracing::error!(
+                        host_id = host,
+                        error = format!("{error:#}"),
+                        "cannot forget the ranking basis"
+                    );
+                }
                 "failed"
             }
         };

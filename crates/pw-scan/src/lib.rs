@@ -264,8 +264,9 @@ pub fn sort_findings(findings: &mut [Finding]) {
     });
 }
 
-/// The order of [`sort_findings`] on (tier, deadline, binary, advisory).
-fn urgency(
+/// The order of [`sort_findings`] on (tier, deadline, binary, advisory): for lists merged
+/// without sorting them again.
+pub fn urgency(
     a: (Tier, Option<Timestamp>, &str, &str),
     b: (Tier, Option<Timestamp>, &str, &str),
 ) -> std::cmp::Ordering {

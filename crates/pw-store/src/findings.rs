@@ -138,6 +138,13 @@ impl FirstSights {
     pub fn is_empty(&self) -> bool {
         self.0.values().all(HashMap::is_empty)
     }
+
+    pub(crate) fn insert(&mut self, binary: String, advisory: String, first_seen: Timestamp) {
+        self.0
+            .entry(binary)
+            .or_default()
+            .insert(advisory, first_seen);
+    }
 }
 
 /// The open episode of one finding on one host.
@@ -216,12 +223,7 @@ impl Store {
         for row in &rows {
             let binary: String = row.try_get("binary_name")?;
             let advisory: String = row.try_get("advisory")?;
-            let first_seen = instant(row, "first_seen")?;
-            sights
-                .0
-                .entry(binary)
-                .or_default()
-                .insert(advisory, first_seen);
+            sights.insert(binary, advisory, instant(row, "first_seen")?);
         }
         Ok(sights)
     }

@@ -11,7 +11,7 @@
 //! once across the fleet (`finding_texts.rs`). When the open findings changed, the
 //! console's summaries of them follow in the same transaction (`update_summary.rs`).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use anyhow::Context;
 use sqlx::Row;
@@ -20,6 +20,7 @@ use crate::finding_keys::{Key, KeyCache, key_ids, key_names};
 use crate::finding_texts::{TextDigest, digest, stored_digest, text_ids, text_of};
 use crate::findings::{BackportedFinding, CurrentFinding, FindingsSnapshot, HistoryChange};
 use crate::findings_closed::ClosedEpisode;
+use crate::findings_scope::{Computation, named_keys, rows_of_binaries};
 use crate::instants::{nanos, nanos_text};
 use crate::{Recorded, Store, parse_time};
 
@@ -96,6 +97,18 @@ impl Store {
         &self,
         snapshot: &FindingsSnapshot<'_>,
     ) -> anyhow::Result<Recorded> {
+        self.record_computation(snapshot, &Computation::default())
+            .await
+    }
+
+    /// [`Store::record_findings`] with what the computation was made from and covers
+    /// (`findings_scope.rs`): its basis is stored with the ranking, and a computation of some
+    /// binaries only compares and writes their open findings.
+    pub async fn record_computation(
+        &self,
+        snapshot: &FindingsSnapshot<'_>,
+        computation: &Computation<'_>,
+    ) -> anyhow::Result<Recorded> {
         let host_id = snapshot.host_id;
         let packed = crate::findings_packed::pack(snapshot.findings_json)?;
         let mut tx = self.begin_immediate().await?;
@@ -104,21 +117,23 @@ impl Store {
         };
         let computed_at = snapshot.computed_at.to_string();
         sqlx::query(
-            "INSERT INTO host_findings (host_id, computed_at, source, findings, tier_counts, packed)
-             VALUES ($1, $2, $3, '', $4, $5)
+            "INSERT INTO host_findings (host_id, computed_at, source, findings, tier_counts, packed,
+               basis)
+             VALUES ($1, $2, $3, '', $4, $5, $6)
              ON CONFLICT (host_id) DO UPDATE SET computed_at = excluded.computed_at,
                source = excluded.source, findings = '', tier_counts = excluded.tier_counts,
-               packed = excluded.packed",
+               packed = excluded.packed, basis = excluded.basis",
         )
         .bind(host_id)
         .bind(&computed_at)
         .bind(snapshot.source)
         .bind(snapshot.tier_counts_json)
         .bind(packed)
+        .bind(computation.basis.map(<[u8]>::to_vec))
         .execute(&mut *tx)
         .await
         .with_context(|| format!("storing the findings of host {host_id}"))?;
-        let mut stored = read_history(&mut tx, host_id, &self.keys).await?;
+        let mut stored = read_history(&mut tx, host_id, &self.keys, computation.only).await?;
         let (writes, mut change) = plan(&stored, snapshot);
         // A closed episode was last seen by the computation before this one (it was open, so
         // shown, until now).
@@ -343,11 +358,13 @@ async fn freshness(
     Ok(Some(computed))
 }
 
-/// The host's key (given one if it has none), open episodes and last closed episodes.
+/// The host's key (given one if it has none), open episodes (of the binaries `only`, else all)
+/// and last closed episodes.
 async fn read_history(
     tx: &mut sqlx::AnyConnection,
     host_id: &str,
     keys: &KeyCache,
+    only: Option<&BTreeSet<String>>,
 ) -> anyhow::Result<Stored> {
     let select = "SELECT key, episodes FROM finding_hosts WHERE host_id = $1";
     let mut row = sqlx::query(select)
@@ -375,20 +392,35 @@ async fn read_history(
         open: HashMap::new(),
         last_closed: crate::findings_closed::last_closed(episodes.as_deref())?,
     };
-    // Named from the process's keys (`finding_keys.rs`), not joined with them row by row.
-    let rows = sqlx::query(
-        "SELECT o.key_id, o.episode, o.first_seen, o.tier, o.deadline, o.text_id, t.digest
-           FROM open_findings o
-           JOIN finding_texts t ON t.id = o.text_id
-          WHERE o.host_key = $1",
-    )
-    .bind(host_key)
-    .fetch_all(&mut *tx)
-    .await
-    .context("reading the host's open findings")?;
-    let ids =
-        (rows.iter().map(|row| row.try_get::<i64, _>("key_id"))).collect::<Result<Vec<_>, _>>()?;
-    let mut names = key_names(tx, keys, &ids).await?;
+    let columns = "o.key_id, o.episode, o.first_seen, o.tier, o.deadline, o.text_id, t.digest";
+    let texts = "FROM open_findings o JOIN finding_texts t ON t.id = o.text_id";
+    let (rows, mut names) = match only {
+        // Named from the process's keys (`finding_keys.rs`), not joined with them row by row.
+        None => {
+            let select = format!("SELECT {columns} {texts} WHERE o.host_key = $1");
+            let rows = sqlx::query(sqlx::AssertSqlSafe(select))
+                .bind(host_key)
+                .fetch_all(&mut *tx)
+                .await
+                .context("reading the host's open findings")?;
+            let ids = (rows.iter().map(|row| row.try_get::<i64, _>("key_id")))
+                .collect::<Result<Vec<_>, _>>()?;
+            let names = key_names(tx, keys, &ids).await?;
+            (rows, names)
+        }
+        // Filtered by the keys' binaries, so joined with them.
+        Some(binaries) => {
+            let select = format!(
+                "SELECT {columns}, k.binary_name, k.advisory {texts}
+                   JOIN finding_keys k ON k.id = o.key_id WHERE o.host_key = $1"
+            );
+            let rows = rows_of_binaries(tx, &select, host_key, binaries)
+                .await
+                .context("reading the host's open findings of some binaries")?;
+            let names = named_keys(&rows)?;
+            (rows, names)
+        }
+    };
     for row in &rows {
         let key_id: i64 = row.try_get("key_id")?;
         let key = names

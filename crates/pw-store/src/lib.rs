@@ -22,6 +22,7 @@ mod finding_texts;
 mod findings;
 mod findings_closed;
 mod findings_packed;
+mod findings_scope;
 mod findings_write;
 mod fleet;
 mod heartbeats;
@@ -76,6 +77,7 @@ pub use findings::{
     BackportedFinding, CurrentFinding, FindingsSnapshot, FirstSights, HistoryChange, HistoryRow,
     OpenEpisode, OpenFinding, Recorded,
 };
+pub use findings_scope::{Computation, StoredRanking};
 pub use fleet::{FleetRefusal, StoredFleet};
 pub use heartbeats::HeartbeatRow;
 pub use import_changes::{ImportChanges, ImportsSince};

@@ -1,0 +1,142 @@
+//! A computation that covers only some of a host's binaries (migration 0041): a feed import's
+//! re-rank scans again only the binaries the import can change, and the write path compares
+//! and writes only their open findings — the host's other open findings stay as they are, as
+//! does their history. What the stored ranking was computed from is kept beside it
+//! (`host_findings.basis`, a digest the controller makes): the controller rescans part of a
+//! host only while the stored ranking's basis is the one it would compute from now.
+
+use std::collections::{BTreeSet, HashMap};
+
+use anyhow::Context;
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use crate::Store;
+use crate::instants::instant;
+
+/// Binary names per `IN (…)` list (SQLite binds numbered parameters by a linear search:
+/// `findings_write.rs`, `PARAMETERS`).
+const NAMES: usize = 100;
+
+/// What a computation was made from and what it covers, beside its [`crate::FindingsSnapshot`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Computation<'a> {
+    /// The digest of the computation's inputs besides the advisories (stored with the ranking;
+    /// `None`: unknown, a later re-rank scans the host whole).
+    pub basis: Option<&'a [u8]>,
+    /// `Some`: the snapshot's findings (current and backported) are those of these binaries
+    /// only, and the host's open findings of other binaries are kept as they are; its
+    /// `findings_json` and `tier_counts_json` are still the whole ranked list's.
+    pub only: Option<&'a BTreeSet<String>>,
+}
+
+/// A host's stored ranking with what it was computed from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredRanking {
+    /// JSON list of `pw_model::Finding`, ranked.
+    pub findings: String,
+    pub source: String,
+    pub basis: Option<Vec<u8>>,
+}
+
+impl Store {
+    /// The host's stored ranking and its basis, if findings were computed.
+    pub async fn stored_ranking(&self, host_id: &str) -> anyhow::Result<Option<StoredRanking>> {
+        let row = sqlx::query(
+            "SELECT findings, packed, source, basis FROM host_findings WHERE host_id = $1",
+        )
+        .bind(host_id)
+        .fetch_optional(self.pool())
+        .await
+        .with_context(|| format!("reading the ranking of host {host_id}"))?;
+        row.map(|row| {
+            Ok(StoredRanking {
+                findings: crate::findings_packed::unpack(&row)?,
+                source: row.try_get("source")?,
+                basis: row.try_get("basis")?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Forgets what the host's stored ranking was computed from (a re-rank that failed may have
+    /// left it behind the feeds): the next re-rank scans the host whole.
+    pub async fn forget_ranking_basis(&self, host_id: &str) -> anyhow::Result<()> {
+        let mut tx = self.begin_immediate().await?;
+        sqlx::query("UPDATE host_findings SET basis = NULL WHERE host_id = $1")
+            .bind(host_id)
+            .execute(&mut *tx)
+            .await
+            .with_context(|| format!("forgetting the ranking basis of host {host_id}"))?;
+        tx.commit().await.context("committing a forgotten basis")?;
+        Ok(())
+    }
+
+    /// When each open finding of the host's `binaries` was first seen, by binary and advisory
+    /// ([`Store::first_sights`] for part of a host).
+    pub async fn first_sights_of(
+        &self,
+        host_id: &str,
+        binaries: &BTreeSet<String>,
+    ) -> anyhow::Result<crate::FirstSights> {
+        let select = "SELECT k.binary_name, k.advisory, o.first_seen
+               FROM finding_hosts h
+               JOIN open_findings o ON o.host_key = h.key
+               JOIN finding_keys k ON k.id = o.key_id
+              WHERE h.host_id = $1";
+        let mut conn = self.pool().acquire().await?;
+        let rows = rows_of_binaries(&mut conn, select, host_id.to_owned(), binaries)
+            .await
+            .context("reading the first sights of open findings")?;
+        let mut sights = crate::FirstSights::default();
+        for row in &rows {
+            sights.insert(
+                row.try_get("binary_name")?,
+                row.try_get("advisory")?,
+                instant(row, "first_seen")?,
+            );
+        }
+        Ok(sights)
+    }
+}
+
+/// The rows of `select` (ending in a WHERE clause with its one parameter, `first`) whose
+/// `k.binary_name` is one of `binaries`, a statement per [`NAMES`] names.
+pub(crate) async fn rows_of_binaries<T>(
+    conn: &mut sqlx::AnyConnection,
+    select: &str,
+    first: T,
+    binaries: &BTreeSet<String>,
+) -> sqlx::Result<Vec<AnyRow>>
+where
+    T: for<'q> sqlx::Encode<'q, sqlx::Any> + sqlx::Type<sqlx::Any> + Clone + Send + 'static,
+{
+    let names: Vec<&String> = binaries.iter().collect();
+    let mut rows = Vec::new();
+    for chunk in names.chunks(NAMES) {
+        let sql = format!(
+            "{select} AND k.binary_name IN ({})",
+            crate::db::placeholders(2, chunk.len())
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(first.clone());
+        for name in chunk {
+            query = query.bind((*name).clone());
+        }
+        rows.extend(query.fetch_all(&mut *conn).await?);
+    }
+    Ok(rows)
+}
+
+/// Key ids → (binary, advisory) of the rows read with `binary_name` and `advisory` columns.
+pub(crate) fn named_keys(
+    rows: &[AnyRow],
+) -> anyhow::Result<HashMap<i64, crate::finding_keys::Key>> {
+    rows.iter()
+        .map(|row| {
+            Ok((
+                row.try_get("key_id")?,
+                (row.try_get("binary_name")?, row.try_get("advisory")?),
+            ))
+        })
+        .collect()
+}
