@@ -44,38 +44,58 @@ impl Spliced {
     }
 }
 
-/// `stored` (a ranked list's JSON) without the findings of `binaries`, merged with `fresh`:
-/// their findings as ranked now (most urgent first) with their JSON.
-pub fn splice(
-    stored: &str,
-    binaries: &BTreeSet<String>,
-    fresh: &[(&Finding, &str)],
-) -> anyhow::Result<Spliced> {
-    let mut kept = Vec::new();
-    for text in elements(stored)? {
-        let head: Head = serde_json::from_str(text).context("a stored finding")?;
-        if !binaries.contains(head.binary.as_ref()) {
-            kept.push((head, text));
-        }
+/// A stored ranked list, each finding's place read from its JSON (the rest left as text).
+pub struct StoredList<'a> {
+    findings: Vec<(Head<'a>, &'a str)>,
+}
+
+impl<'a> StoredList<'a> {
+    /// Reads a ranked list's JSON.
+    pub fn parse(stored: &'a str) -> anyhow::Result<StoredList<'a>> {
+        let findings = (elements(stored)?.into_iter())
+            .map(|text| {
+                Ok((
+                    serde_json::from_str(text).context("a stored finding")?,
+                    text,
+                ))
+            })
+            .collect::<anyhow::Result<_>>()?;
+        Ok(StoredList { findings })
     }
-    let fresh_length: usize = fresh.iter().map(|(_, text)| text.len() + 1).sum();
-    let mut spliced = Spliced {
-        json: String::with_capacity(stored.len() + fresh_length),
-        tiers: [0; 5],
-    };
-    spliced.json.push('[');
-    let mut push = |tier: Tier, text: &str| {
-        if spliced.json.len() > 1 {
-            spliced.json.push(',');
-        }
-        spliced.json.push_str(text);
-        spliced.tiers[tier.index()] += 1;
-    };
-    let (mut kept, mut fresh) = (kept.iter().peekable(), fresh.iter().peekable());
-    loop {
+
+    /// How many findings the list holds, and how many of them are of `binaries`.
+    pub fn share(&self, binaries: &BTreeSet<String>) -> (usize, usize) {
+        let of = (self.findings.iter())
+            .filter(|(head, _)| binaries.contains(head.binary.as_ref()))
+            .count();
+        (of, self.findings.len())
+    }
+
+    /// The list without the findings of `binaries`, merged with `fresh`: their findings as
+    /// ranked now (most urgent first) with their JSON.
+    pub fn splice(&self, binaries: &BTreeSet<String>, fresh: &[(&Finding, &str)]) -> Spliced {
+        let kept: Vec<&(Head, &str)> = (self.findings.iter())
+            .filter(|(head, _)| !binaries.contains(head.binary.as_ref()))
+            .collect();
+        let length: usize = (kept.iter().map(|(_, text)| text.len() + 1))
+            .chain(fresh.iter().map(|(_, text)| text.len() + 1))
+            .sum();
+        let mut spliced = Spliced {
+            json: String::with_capacity(length + 2),
+            tiers: [0; 5],
+        };
+        spliced.json.push('[');
+        let mut push = |tier: Tier, text: &str| {
+            if spliced.json.len() > 1 {
+                spliced.json.push(',');
+            }
+            spliced.json.push_str(text);
+            spliced.tiers[tier.index()] += 1;
+        };
+        let (mut kept, mut fresh) = (kept.into_iter().peekable(), fresh.iter().peekable());
         // The two sides hold different binaries: never equal in urgency.
-        let from_kept = match (kept.peek(), fresh.peek()) {
-            (Some((head, _)), Some((finding, _))) => pw_scan::urgency(
+        while let (Some((head, _)), Some((finding, _))) = (kept.peek(), fresh.peek()) {
+            let urgency = pw_scan::urgency(
                 (head.tier, head.deadline, &head.binary, &head.advisory),
                 (
                     finding.tier,
@@ -83,22 +103,18 @@ pub fn splice(
                     &finding.binary,
                     &finding.advisory,
                 ),
-            )
-            .is_le(),
-            (Some(_), None) => true,
-            (None, Some(_)) => false,
-            (None, None) => break,
-        };
-        if from_kept {
-            let (head, text) = kept.next().context("a kept finding")?;
-            push(head.tier, text);
-        } else {
-            let (finding, text) = fresh.next().context("a fresh finding")?;
-            push(finding.tier, text);
+            );
+            if urgency.is_le() {
+                push(head.tier, kept.next().map_or("", |(_, text)| text));
+            } else {
+                push(finding.tier, fresh.next().map_or("", |(_, text)| text));
+            }
         }
+        kept.for_each(|(head, text)| push(head.tier, text));
+        fresh.for_each(|(finding, text)| push(finding.tier, text));
+        spliced.json.push(']');
+        spliced
     }
-    spliced.json.push(']');
-    Ok(spliced)
 }
 
 /// What a finding's place in the list needs, read from its JSON.
@@ -154,7 +170,7 @@ mod tests {
     use pw_store::CurrentFinding;
     use serde_json::json;
 
-    use super::{elements, list_json, splice};
+    use super::{StoredList, elements, list_json};
 
     fn finding(binary: &str, advisory: &str, tier: &str, deadline: Option<&str>) -> Finding {
         serde_json::from_value(json!({
@@ -215,7 +231,9 @@ mod tests {
             .zip(fresh_current.iter().map(|f| f.json.as_str()))
             .collect();
         let curl: BTreeSet<String> = ["curl".to_owned()].into();
-        let spliced = splice(&stored, &curl, &fresh).unwrap();
+        let list = StoredList::parse(&stored).unwrap();
+        assert_eq!(list.share(&curl), (2, 5));
+        let spliced = list.splice(&curl, &fresh);
         let mut whole: Vec<Finding> = (before.iter())
             .filter(|f| f.binary != "curl")
             .chain(&after)
@@ -225,11 +243,11 @@ mod tests {
         assert_eq!(spliced.json, serde_json::to_string(&whole).unwrap());
         assert_eq!(spliced.tiers, crate::findings::tier_counts(&whole));
         // Nothing fresh: the binary's findings are gone; nothing of it stored: only added.
-        let gone = splice(&stored, &curl, &[]).unwrap();
+        let gone = list.splice(&curl, &[]);
         assert_eq!(gone.count(), 3);
         assert!(!gone.json.contains("\"curl\""));
-        let empty = splice("[]", &curl, &fresh).unwrap();
+        let empty = StoredList::parse("[]").unwrap().splice(&curl, &fresh);
         assert_eq!(empty.json, list_json(&fresh_current));
-        assert!(splice("{}", &curl, &fresh).is_err());
+        assert!(StoredList::parse("{}").is_err());
     }
 }

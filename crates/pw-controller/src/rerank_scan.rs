@@ -29,6 +29,7 @@ use pw_store::{Computation, CurrentFinding, FindingsSnapshot, InventoryRow, Pend
 use sha2::{Digest, Sha256};
 
 use crate::findings::{HostInputs, IntelligenceCache, Scanned};
+use crate::ranked_list::StoredList;
 
 /// The digest of what a scan of the host reads besides the advisories. The parts are written
 /// with their `Debug` forms: exact for equal inputs within one build (a build that formats them
@@ -77,6 +78,14 @@ pub(crate) async fn rescan_part(
     if stored.basis.as_deref() != Some(inputs.basis.as_slice()) || stored.source != *source {
         return Ok(None);
     }
+    let list = StoredList::parse(&stored.findings)
+        .with_context(|| format!("the stored ranking of host {host_id}"))?;
+    // An import that touches most of the host's findings (a kernel advisory on a Debian host:
+    // the kernel's binaries hold ~90 % of them) saves nothing in part: scanned whole.
+    let (touched, all) = list.share(binaries);
+    if touched * 4 > all * 3 {
+        return Ok(None);
+    }
     let first_seen = store.first_sights_of(host_id, binaries).await?;
     let packages: Vec<InstalledPackage> = (inputs.packages.iter())
         .filter(|p| binaries.contains(&p.name))
@@ -96,8 +105,7 @@ pub(crate) async fn rescan_part(
     let fresh: Vec<(&Finding, &str)> = (findings.iter())
         .zip(current.iter().map(|c| c.json.as_str()))
         .collect();
-    let spliced = crate::ranked_list::splice(&stored.findings, binaries, &fresh)
-        .with_context(|| format!("the stored ranking of host {host_id}"))?;
+    let spliced = list.splice(binaries, &fresh);
     let backported = crate::findings::backported_findings(&backported)?;
     if backported.is_empty() && spliced.json == stored.findings {
         return Ok(Some(Scanned::Unchanged(spliced.count())));

@@ -114,6 +114,35 @@ fn first_records() -> Vec<String> {
             "2026-01-07T00:00:00Z",
             true,
         ),
+        // Packages the third import does not name: their findings stay as stored.
+        osv(
+            "DEBIAN-CVE-2026-0011",
+            "tar",
+            Some("1.0-2"),
+            "2026-01-11T00:00:00Z",
+            false,
+        ),
+        osv(
+            "DEBIAN-CVE-2026-0012",
+            "tar",
+            Some("1.0-3"),
+            "2026-01-12T00:00:00Z",
+            true,
+        ),
+        osv(
+            "DEBIAN-CVE-2026-0013",
+            "sudo",
+            Some("1.0-2"),
+            "2026-01-13T00:00:00Z",
+            false,
+        ),
+        osv(
+            "DEBIAN-CVE-2026-0014",
+            "git",
+            Some("1.0-2"),
+            "2026-01-14T00:00:00Z",
+            false,
+        ),
     ]
 }
 
@@ -197,6 +226,10 @@ fn inventory(n: usize) -> (InventoryRow, Vec<PendingRow>) {
         package("openssl", "3.0.14-1", None),
         package("bash", "5.2.15-2", None),
         package("coreutils", "9.1-1", None),
+        package("tar", "1.0-1", None),
+        package("sudo", "1.0-1", None),
+        package("git", "1.0-1", None),
+        package("git-man", "1.0-1", Some(("git", "1.0-1"))),
     ];
     let mut history = std::collections::BTreeMap::new();
     let mut upgrades = vec![pending(
@@ -205,7 +238,7 @@ fn inventory(n: usize) -> (InventoryRow, Vec<PendingRow>) {
         "9.1-2",
         Some(r#"["CVE-2026-0901"]"#),
     )];
-    if n % 2 == 1 {
+    if !n.is_multiple_of(2) {
         packages.push(package("curl", "7.88.1-10", None));
         packages.push(package(
             "libcurl4",
@@ -241,7 +274,7 @@ fn inventory(n: usize) -> (InventoryRow, Vec<PendingRow>) {
             restart: None,
         },
         packages,
-        backport_history: (n % 2 == 0).then_some(history),
+        backport_history: n.is_multiple_of(2).then_some(history),
     };
     (row, upgrades)
 }
