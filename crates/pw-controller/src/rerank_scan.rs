@@ -12,7 +12,7 @@
 //! That is exact only when the stored ranking was computed from the same inputs as a scan
 //! now: the same inventory, pending upgrades, policy (with the emergency flags covering the host
 //! now) and group, and the same source of advisories. Their digest — the **basis** — is stored
-//! with every ranking (`host_findings.basis`, migration 0041); a host whose stored basis
+//! with every ranking (`host_findings.basis`, migration 0042); a host whose stored basis
 //! differs, or is unknown, is scanned whole. A re-rank that fails forgets the basis
 //! (`scan_queue.rs`), so the host's next re-rank is whole too: the stored ranking may then lack
 //! an import's changes.

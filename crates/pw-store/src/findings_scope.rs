@@ -1,4 +1,4 @@
-//! A computation that covers only some of a host's binaries (migration 0041): a feed import's
+//! A computation that covers only some of a host's binaries (migration 0042): a feed import's
 //! re-rank scans again only the binaries the import can change, and the write path compares
 //! and writes only their open findings — the host's other open findings stay as they are, as
 //! does their history. What the stored ranking was computed from is kept beside it

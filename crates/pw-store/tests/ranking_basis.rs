@@ -1,4 +1,4 @@
-//! A computation of part of a host and the stored ranking's basis (migration 0041) on SQLite
+//! A computation of part of a host and the stored ranking's basis (migration 0042) on SQLite
 //! and PostgreSQL: a ranking written before the migration reads the same with no basis; a
 //! computation stores its basis and a failed re-rank forgets it; a computation of some binaries
 //! compares, writes and closes only their open findings, and their first sights are read alone.
@@ -13,7 +13,7 @@ mod common;
 use common::{at, store_with_host};
 
 /// The migration before the basis.
-const BEFORE: i64 = 40;
+const BEFORE: i64 = 41;
 
 fn finding(binary: &str, advisory: &str, tier: u8) -> CurrentFinding {
     CurrentFinding {
