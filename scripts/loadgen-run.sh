@@ -10,6 +10,7 @@
 # $PW_DATA) and listens on 127.0.0.1:${PW_PORT:-18421}; SQLite in RUN_DIR unless
 # $PW_DATABASE_URL names another database (a PostgreSQL database must exist and be empty).
 set -eu
+umask 077
 [ $# -ge 2 ] || { echo "usage: $0 BIN_DIR RUN_DIR [pw-loadgen arguments…]" >&2; exit 2; }
 bin=$(cd "$1" && pwd); dir=$2; shift 2
 data=${PW_DATA:-$(cd "$(dirname "$0")/../../shared/data" && pwd)}
@@ -27,7 +28,7 @@ ulimit -n "$(ulimit -Hn)"
 server=$!
 trap 'kill "$server" 2>/dev/null; wait "$server" 2>/dev/null || true' EXIT INT TERM
 tries=0
-until grep -q "controller listening" "$dir/server.log"; do
+until grep -q "controller listening" "$dir/server.log" 2>/dev/null; do
   tries=$((tries + 1))
   [ "$tries" -le 300 ] || { echo "the controller did not start: $dir/server.log" >&2; exit 1; }
   kill -0 "$server" 2>/dev/null || { echo "the controller exited: $dir/server.log" >&2; exit 1; }

@@ -33,6 +33,10 @@ pub struct Report {
 
 #[derive(Debug, serde::Serialize)]
 pub struct Steady {
+    /// Every agent's first heartbeat, sent together when the agents start (as after a
+    /// controller restart): until the last is answered, and their latencies.
+    pub first_heartbeats_secs: f64,
+    pub first_heartbeats: Summary,
     /// As the agents saw it (the load generator shares the controller's cores).
     pub heartbeat: Summary,
     /// The controller's own time per heartbeat (its request-duration histogram during the
@@ -220,8 +224,22 @@ async fn steady(
     probe: &Probe,
 ) -> anyhow::Result<Steady> {
     // Every agent's first heartbeat and long-poll (and its TLS handshake) come at once after
-    // enrollment: measured from the end of that burst (5 s, one more per 2,000 agents).
-    tokio::time::sleep(Duration::from_secs(5 + args.agents as u64 / 2000)).await;
+    // enrollment: the steady phase is measured from 5 s after as many heartbeats as agents
+    // were answered.
+    let started = Instant::now();
+    until(
+        args,
+        ("first heartbeats", Duration::from_millis(100)),
+        async || Ok(shared.heartbeats.recorded() >= args.agents),
+    )
+    .await?;
+    let first_heartbeats_secs = started.elapsed().as_secs_f64();
+    let first_heartbeats = shared.heartbeats.summary(true);
+    eprintln!(
+        "first heartbeats: the last answered after {first_heartbeats_secs:.1} s, p99 {:.1} ms",
+        first_heartbeats.p99_ms
+    );
+    tokio::time::sleep(Duration::from_secs(5)).await;
     let before = probe.sample()?;
     // The controller's histogram is a second view: a busy controller that cannot answer
     // /metrics now leaves it out (`null`) rather than ending the run.
@@ -247,6 +265,8 @@ async fn steady(
         heartbeat.p99_ms, heartbeat.count, controller_heartbeat_p99_at_most_ms
     );
     Ok(Steady {
+        first_heartbeats_secs,
+        first_heartbeats,
         heartbeat,
         controller_heartbeat_p50_at_most_ms,
         controller_heartbeat_p99_at_most_ms,

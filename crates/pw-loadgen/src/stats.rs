@@ -27,6 +27,11 @@ impl Latencies {
         self.samples.lock().expect("samples lock").push(micros);
     }
 
+    /// Samples recorded since the last reset.
+    pub fn recorded(&self) -> usize {
+        self.samples.lock().expect("samples lock").len()
+    }
+
     pub fn failed(&self) {
         self.failures
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);

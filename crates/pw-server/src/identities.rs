@@ -4,7 +4,8 @@
 //! connections). An identity is written once, at enrollment, and never changes; nothing revokes
 //! one today. Each remembered answer is re-read after [`KEEP_FOR`], so that a revocation added
 //! later takes effect on every replica within that time without another mechanism; an unknown
-//! fingerprint is never remembered.
+//! fingerprint is never remembered. A controller starts with every identity stored, and remembers
+//! each it enrolls.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -26,6 +27,29 @@ pub struct Identities {
 }
 
 impl Identities {
+    /// Every identity the store holds, remembered from `now` (a controller's start: its agents'
+    /// first requests, all at once after a restart, then read nothing).
+    pub async fn load(store: &Store, now: Instant) -> anyhow::Result<Identities> {
+        let known = store
+            .agent_identities()
+            .await?
+            .into_iter()
+            .map(|(fingerprint, host)| (fingerprint, (host, now)))
+            .collect();
+        Ok(Identities {
+            known: Mutex::new(known),
+        })
+    }
+
+    /// Remembers an identity just written (an enrollment).
+    pub fn remember(&self, fingerprint: &str, host: &str, now: Instant) {
+        let mut known = self.known.lock().expect("identities lock");
+        if known.len() >= MOST_KEPT {
+            forget_oldest_half(&mut known);
+        }
+        known.insert(fingerprint.to_owned(), (host.to_owned(), now));
+    }
+
     /// The enrolled host holding the certificate with this fingerprint, as of `now`.
     pub async fn host(
         &self,
@@ -43,16 +67,13 @@ impl Identities {
             return Ok(Some(host.clone()));
         }
         let found = store.host_by_fingerprint(fingerprint).await?;
-        let mut known = self.known.lock().expect("identities lock");
         match &found {
-            Some(host) => {
-                if known.len() >= MOST_KEPT {
-                    forget_oldest_half(&mut known);
-                }
-                known.insert(fingerprint.to_owned(), (host.clone(), now));
-            }
+            Some(host) => self.remember(fingerprint, host, now),
             None => {
-                known.remove(fingerprint);
+                self.known
+                    .lock()
+                    .expect("identities lock")
+                    .remove(fingerprint);
             }
         }
         Ok(found)
@@ -85,8 +106,9 @@ mod tests {
         .execute(store.pool())
         .await
         .unwrap();
-        let identities = Identities::default();
         let start = Instant::now();
+        let identities = Identities::load(&store, start).await.unwrap();
+        assert_eq!(identities.known.lock().unwrap().len(), 1, "loaded at start");
         let host = identities.host(&store, "ab12", start).await.unwrap();
         assert_eq!(host.as_deref(), Some("h1"));
         assert_eq!(identities.host(&store, "ffff", start).await.unwrap(), None);

@@ -132,6 +132,9 @@ pub async fn start_with_clock(
     )?;
     state.login_csrf = Arc::new(secrets.login_csrf);
     state.heartbeats = Arc::new(crate::heartbeats::Heartbeats::load(&state.store).await?);
+    let identities =
+        crate::identities::Identities::load(&state.store, std::time::Instant::now()).await?;
+    state.identities = Arc::new(identities);
     state.controller = state
         .controller
         .clone()

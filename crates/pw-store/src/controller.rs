@@ -332,6 +332,19 @@ impl Store {
         Ok(row.map(|r| r.try_get("host_id")).transpose()?)
     }
 
+    /// Every identity not revoked: (fingerprint, host).
+    pub async fn agent_identities(&self) -> anyhow::Result<Vec<(String, String)>> {
+        let rows = sqlx::query(
+            "SELECT fingerprint, host_id FROM agent_identities WHERE revoked_at IS NULL",
+        )
+        .fetch_all(self.pool())
+        .await
+        .context("reading the agent identities")?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("fingerprint")?, r.try_get("host_id")?)))
+            .collect()
+    }
+
     /// Every host, by hostname.
     pub async fn hosts(&self) -> anyhow::Result<Vec<HostRow>> {
         let rows = sqlx::query(sqlx::AssertSqlSafe(format!(

@@ -75,7 +75,11 @@ pub async fn enroll(
         .enroll(&token_sha256(&request.token), Timestamp::now(), &new_host)
         .await?;
     match outcome {
-        Ok(()) => state.metrics.enrollment("enrolled"),
+        Ok(()) => {
+            let now = std::time::Instant::now();
+            state.identities.remember(&cert.fingerprint, &host_id, now);
+            state.metrics.enrollment("enrolled");
+        }
         Err(problem) => {
             let (label, error) = match problem {
                 TokenProblem::Unknown => ("token_unknown", ApiError::TokenUnknown),
