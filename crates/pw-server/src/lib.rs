@@ -12,6 +12,7 @@ mod ca;
 mod error;
 mod heartbeats;
 mod identities;
+mod idle;
 mod listener;
 mod metrics;
 pub mod pdf;

@@ -40,6 +40,8 @@ pub struct AppState {
     pub heartbeats: Arc<crate::heartbeats::Heartbeats>,
     /// Agents' hosts by certificate fingerprint, remembered (`identities.rs`).
     pub identities: Arc<crate::identities::Identities>,
+    /// Hosts whose commands were last found empty (`idle.rs`).
+    pub idle: Arc<crate::idle::IdleHosts>,
 }
 
 impl AppState {
@@ -82,6 +84,7 @@ impl AppState {
             pdf: Arc::new(crate::pdf::PdfRenderer::from_env()),
             heartbeats: Arc::default(),
             identities: Arc::default(),
+            idle: Arc::default(),
         })
     }
 

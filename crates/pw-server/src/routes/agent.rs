@@ -143,8 +143,18 @@ pub async fn commands(
     let deadline = tokio::time::Instant::now() + spread_wait(wait, random_unit());
     let waiter = state.waiter(&host_id);
     let mut shutdown = state.shutdown.clone();
+    // A host found without commands is read again only when woken (`idle.rs`).
+    let mut read = !state.idle.is_idle(&host_id, std::time::Instant::now());
     loop {
-        let rows = state.store.take_open_commands(&host_id).await?;
+        let rows = match read {
+            true => state.store.take_open_commands(&host_id).await?,
+            false => Vec::new(),
+        };
+        if read {
+            let now = std::time::Instant::now();
+            state.idle.found(&host_id, rows.is_empty(), now);
+        }
+        read = true;
         if !rows.is_empty() {
             let commands = rows
                 .into_iter()
@@ -164,6 +174,8 @@ pub async fn commands(
             return Ok(Json(CommandBatch { commands: vec![] }));
         }
         tokio::select! {
+            // A wake-up kept from before this long-poll is taken even when it waits 0 s.
+            biased;
             _ = waiter.notified() => {}
             _ = tokio::time::sleep_until(deadline) => {
                 return Ok(Json(CommandBatch { commands: vec![] }));

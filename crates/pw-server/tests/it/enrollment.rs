@@ -457,3 +457,39 @@ async fn repeated_heartbeats_are_written_together_within_a_second() {
     );
     t.controller.shutdown().await;
 }
+
+/// A host whose commands were found empty is read again only when woken (`idle.rs`): a command
+/// written behind the controller's back (no wake-up) is not handed out, and once one is queued
+/// through the API both are, to a poll that waits 0 s.
+#[tokio::test]
+async fn an_idle_host_reads_its_commands_only_when_woken() {
+    let t = TestController::start().await;
+    let (host_id, agent) = crate::support::enrolled(&t, "web-1").await;
+    assert_eq!(t.agent_poll(&agent).await["commands"], json!([]));
+    sqlx::query(
+        "INSERT INTO commands (id, host_id, kind, payload, state, created_at)
+         VALUES ('cmd-unannounced', $1, 'refresh_inventory', '{\"kind\":\"refresh_inventory\"}',
+                 'queued', '2026-12-01T00:00:00Z')",
+    )
+    .bind(&host_id)
+    .execute(t.controller.state.store.pool())
+    .await
+    .unwrap();
+    let unwoken = t.agent_poll(&agent).await;
+    assert_eq!(unwoken["commands"], json!([]), "not woken, not read");
+    let (status, created) = t
+        .post_json(
+            &format!("/api/v1/hosts/{host_id}/commands"),
+            &json!({"command": {"kind": "refresh_inventory"}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let woken = t.agent_poll(&agent).await;
+    let ids: Vec<&str> = woken["commands"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["cmd-unannounced", created["id"].as_str().unwrap()]);
+}
