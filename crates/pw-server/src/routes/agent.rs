@@ -146,30 +146,16 @@ pub async fn commands(
     // A host found without commands is read again only when woken (`idle.rs`).
     let mut read = !state.idle.is_idle(&host_id, std::time::Instant::now());
     loop {
-        let rows = match read {
-            true => state.store.take_open_commands(&host_id).await?,
-            false => Vec::new(),
-        };
         if read {
+            let rows = state.store.take_open_commands(&host_id).await?;
             let now = std::time::Instant::now();
             state.idle.found(&host_id, rows.is_empty(), now);
+            if !rows.is_empty() {
+                let commands = rows.into_iter().map(envelope).collect::<Result<_, _>>()?;
+                return Ok(Json(CommandBatch { commands }));
+            }
         }
         read = true;
-        if !rows.is_empty() {
-            let commands = rows
-                .into_iter()
-                .map(|row| {
-                    Ok(CommandEnvelope {
-                        command: serde_json::from_str(&row.payload).map_err(|e| {
-                            anyhow::anyhow!("stored command {} is unreadable: {e}", row.id)
-                        })?,
-                        issued_at: row.created_at.parse().map_err(anyhow::Error::from)?,
-                        id: row.id,
-                    })
-                })
-                .collect::<Result<Vec<_>, ApiError>>()?;
-            return Ok(Json(CommandBatch { commands }));
-        }
         if *shutdown.borrow() {
             return Ok(Json(CommandBatch { commands: vec![] }));
         }
@@ -183,6 +169,16 @@ pub async fn commands(
             _ = shutdown.changed() => {}
         }
     }
+}
+
+/// A stored command as the agent receives it.
+fn envelope(row: pw_store::CommandRow) -> Result<CommandEnvelope, ApiError> {
+    Ok(CommandEnvelope {
+        command: serde_json::from_str(&row.payload)
+            .map_err(|e| anyhow::anyhow!("stored command {} is unreadable: {e}", row.id))?,
+        issued_at: row.created_at.parse().map_err(anyhow::Error::from)?,
+        id: row.id,
+    })
 }
 
 /// Seconds until the next heartbeat for a `unit` in [0, 1): 20 to 40.
