@@ -100,7 +100,7 @@ impl SimAgent {
         while !*stop.borrow() {
             let step = async {
                 if Instant::now() >= next_heartbeat {
-                    let wait = self.heartbeat(&shared).await?;
+                    let wait = self.heartbeat(&shared.heartbeats).await?;
                     next_heartbeat = Instant::now() + wait;
                 }
                 let batch = self.poll(&shared).await?;
@@ -148,7 +148,8 @@ impl SimAgent {
         }
     }
 
-    async fn heartbeat(&self, shared: &Shared) -> anyhow::Result<Duration> {
+    /// One heartbeat, its latency recorded in `latencies`; the wait the controller asks for.
+    pub(crate) async fn heartbeat(&self, latencies: &Latencies) -> anyhow::Result<Duration> {
         let beat = Heartbeat {
             protocol_version: PROTOCOL_VERSION,
             agent_version: "pw-loadgen".into(),
@@ -163,11 +164,11 @@ impl SimAgent {
             .json(&beat);
         match pw_agent::send_json::<HeartbeatAck>(request).await {
             Ok(ack) => {
-                shared.heartbeats.record(started.elapsed());
+                latencies.record(started.elapsed());
                 Ok(Duration::from_secs(ack.next_heartbeat_secs.clamp(5, 600)))
             }
             Err(error) => {
-                shared.heartbeats.failed();
+                latencies.failed();
                 Err(error)
             }
         }
@@ -307,7 +308,7 @@ impl SimAgent {
 /// Agent `index`'s own loopback source address (127.1.0.1, 127.1.0.2, …; all of 127.0.0.0/8 is
 /// the loopback interface on Linux): as from separate hosts, so the controller's limit on
 /// connections per address applies per agent, as in a real fleet.
-fn source_address(index: usize) -> std::net::IpAddr {
+pub(crate) fn source_address(index: usize) -> std::net::IpAddr {
     let [_, b, c, d] = u32::try_from(index).unwrap_or(u32::MAX).to_be_bytes();
     let host = u32::from_be_bytes([0, b, c, d]).wrapping_add(0x01_00_01);
     let [_, b, c, d] = host.to_be_bytes();

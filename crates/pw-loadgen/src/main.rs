@@ -13,6 +13,7 @@ mod operator;
 mod phases;
 mod rerank;
 mod stats;
+mod witness;
 
 use std::path::PathBuf;
 

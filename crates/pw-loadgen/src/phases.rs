@@ -15,6 +15,7 @@ use crate::agent::{Shared, SimAgent};
 use crate::inventory::InventoryPool;
 use crate::operator::{Operator, quantile_bound_ms};
 use crate::stats::{self, Latencies, ProcessSample, Summary};
+use crate::witness::Witness;
 
 /// Everything measured, as printed.
 #[derive(Debug, Default, serde::Serialize)]
@@ -39,6 +40,11 @@ pub struct Steady {
     pub first_heartbeats: Summary,
     /// As the agents saw it (the load generator shares the controller's cores).
     pub heartbeat: Summary,
+    /// As one more agent saw it, heartbeating five times a second on its own thread (`witness.rs`):
+    /// the controller without the load generator's own queueing.
+    pub witness_heartbeat: Summary,
+    /// The load generator's own cores during the phase.
+    pub loadgen_cores: f64,
     /// The controller's own time per heartbeat (its request-duration histogram during the
     /// phase): the bucket bound holding half and 99 % of them.
     pub controller_heartbeat_p50_at_most_ms: f64,
@@ -143,7 +149,8 @@ pub async fn run(args: &Args) -> anyhow::Result<Report> {
         tokio::spawn(agent.clone().inventory_loop(shared.clone(), rounds.clone()));
     }
     let probe = Probe(args.controller_pid);
-    report.steady = Some(steady(args, &shared, &operator, &probe).await?);
+    let witness = (args.agents, ca_pem.as_str());
+    report.steady = Some(steady(args, (&shared, witness), &operator, &probe).await?);
     for round in 1..=args.rounds + args.unchanged_rounds + args.small_change_rounds {
         let figures = inventory_round(args, &shared, &operator, &probe, (round, &round_tx)).await?;
         report.rounds.push(figures);
@@ -165,7 +172,7 @@ pub async fn run(args: &Args) -> anyhow::Result<Report> {
 }
 
 /// The controller's process, when its pid was given.
-pub(crate) struct Probe(Option<u32>);
+pub(crate) struct Probe(pub(crate) Option<u32>);
 
 impl Probe {
     pub(crate) fn sample(&self) -> anyhow::Result<Option<ProcessSample>> {
@@ -219,7 +226,7 @@ async fn enroll_all(
 /// Heartbeats and long-polls only, for `steady_secs`.
 async fn steady(
     args: &Args,
-    shared: &Shared,
+    (shared, (witness_index, ca_pem)): (&Shared, (usize, &str)),
     operator: &Operator,
     probe: &Probe,
 ) -> anyhow::Result<Steady> {
@@ -239,8 +246,15 @@ async fn steady(
         "first heartbeats: the last answered after {first_heartbeats_secs:.1} s, p99 {:.1} ms",
         first_heartbeats.p99_ms
     );
+    let base = format!("https://{}", args.server);
+    let token = operator.enrollment_token().await?;
+    let hostname = format!("{}-witness", args.name_prefix);
+    let witness = Witness::start(witness_index, hostname, (&base, &token, ca_pem)).await?;
     tokio::time::sleep(Duration::from_secs(5)).await;
     let before = probe.sample()?;
+    let own = Probe(Some(std::process::id()));
+    let own_before = own.sample()?;
+    witness.window();
     // The controller's histogram is a second view: a busy controller that cannot answer
     // /metrics now leaves it out (`null`) rather than ending the run.
     let buckets = async || {
@@ -252,7 +266,9 @@ async fn steady(
     shared.heartbeats.summary(true);
     tokio::time::sleep(Duration::from_secs(args.steady_secs)).await;
     let (controller_cores, controller_rss_mib) = probe.since(before)?;
+    let (loadgen_cores, _) = own.since(own_before)?;
     let heartbeat = shared.heartbeats.summary(true);
+    let witness_heartbeat = witness.stop().await;
     let buckets_after = buckets().await;
     let quantile = |share| match buckets_before.is_empty() {
         true => f64::NAN,
@@ -261,13 +277,20 @@ async fn steady(
     let controller_heartbeat_p50_at_most_ms = quantile(0.5);
     let controller_heartbeat_p99_at_most_ms = quantile(0.99);
     eprintln!(
-        "steady: heartbeat p99 {:.1} ms over {} beats (the controller's own: p99 ≤ {} ms)",
-        heartbeat.p99_ms, heartbeat.count, controller_heartbeat_p99_at_most_ms
+        "steady: heartbeat p99 {:.1} ms over {} beats (the controller's own: p99 ≤ {} ms; \
+         the witness's: p99 {:.1} ms over {}; the load generator used {loadgen_cores:.2} cores)",
+        heartbeat.p99_ms,
+        heartbeat.count,
+        controller_heartbeat_p99_at_most_ms,
+        witness_heartbeat.p99_ms,
+        witness_heartbeat.count
     );
     Ok(Steady {
         first_heartbeats_secs,
         first_heartbeats,
         heartbeat,
+        witness_heartbeat,
+        loadgen_cores,
         controller_heartbeat_p50_at_most_ms,
         controller_heartbeat_p99_at_most_ms,
         controller_cores,
