@@ -149,7 +149,9 @@ pub async fn commands(
         if read {
             let rows = state.store.take_open_commands(&host_id).await?;
             let now = std::time::Instant::now();
-            state.idle.found(&host_id, rows.is_empty(), now);
+            state
+                .idle
+                .found(&host_id, rows.is_empty(), now, random_unit());
             if !rows.is_empty() {
                 let commands = rows.into_iter().map(envelope).collect::<Result<_, _>>()?;
                 return Ok(Json(CommandBatch { commands }));
