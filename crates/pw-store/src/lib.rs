@@ -115,8 +115,9 @@ pub struct Store {
     /// This process's writers in line (`write_gate.rs`).
     writers: write_gate::WriteGate,
     backend: Backend,
-    /// Where it connected: a PostgreSQL listener opens its own connection there.
-    url: DatabaseUrl,
+    /// Where it connected: a PostgreSQL listener opens its own connection there. Shared: the
+    /// store is cloned for every request, and a path or URL cloned each time showed in profiles.
+    url: std::sync::Arc<DatabaseUrl>,
     /// The finding keys this process has seen stored (`finding_keys.rs`).
     keys: std::sync::Arc<finding_keys::KeyCache>,
 }
@@ -192,7 +193,7 @@ impl Store {
             writers: write_gate::WriteGate::new(&pool, backend),
             pool,
             backend,
-            url: url.clone(),
+            url: std::sync::Arc::new(url.clone()),
             keys: Default::default(),
         };
         // Migration 0034's data step: rows from before it get the compact form.
