@@ -63,14 +63,6 @@ impl<'a> StoredList<'a> {
         Ok(StoredList { findings })
     }
 
-    /// How many findings the list holds, and how many of them are of `binaries`.
-    pub fn share(&self, binaries: &BTreeSet<String>) -> (usize, usize) {
-        let of = (self.findings.iter())
-            .filter(|(head, _)| binaries.contains(head.binary.as_ref()))
-            .count();
-        (of, self.findings.len())
-    }
-
     /// The list without the findings of `binaries`, merged with `fresh`: their findings as
     /// ranked now (most urgent first) with their JSON.
     pub fn splice(&self, binaries: &BTreeSet<String>, fresh: &[(&Finding, &str)]) -> Spliced {
@@ -232,7 +224,6 @@ mod tests {
             .collect();
         let curl: BTreeSet<String> = ["curl".to_owned()].into();
         let list = StoredList::parse(&stored).unwrap();
-        assert_eq!(list.share(&curl), (2, 5));
         let spliced = list.splice(&curl, &fresh);
         let mut whole: Vec<Finding> = (before.iter())
             .filter(|f| f.binary != "curl")

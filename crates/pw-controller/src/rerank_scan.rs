@@ -71,21 +71,32 @@ pub(crate) async fn rescan_part(
     now: Timestamp,
 ) -> anyhow::Result<Option<Scanned>> {
     let loaded = cache.for_release(&inputs.os).await?;
+    let (_, source) = &*loaded;
+    let holds = |basis: Option<&[u8]>, stored_source: &str| {
+        basis == Some(inputs.basis.as_slice()) && stored_source == source
+    };
+    // Decided before the stored list is read: a host scanned whole reads it once, to compare.
+    let Some(stored) = store.ranking_basis(host_id).await? else {
+        return Ok(None);
+    };
+    if !holds(stored.basis.as_deref(), &stored.source) {
+        return Ok(None);
+    }
+    // An import that touches most of the host's findings (a kernel advisory on a Debian host:
+    // the kernel's binaries hold ~90 % of them) saves nothing in part: scanned whole.
+    let touched = store.open_findings_of(host_id, binaries).await?;
+    if touched * 4 > stored.findings * 3 {
+        return Ok(None);
+    }
+    // The list and its basis read together (another replica may have ranked the host since).
     let Some(stored) = store.stored_ranking(host_id).await? else {
         return Ok(None);
     };
-    let (_, source) = &*loaded;
-    if stored.basis.as_deref() != Some(inputs.basis.as_slice()) || stored.source != *source {
+    if !holds(stored.basis.as_deref(), &stored.source) {
         return Ok(None);
     }
     let list = StoredList::parse(&stored.findings)
         .with_context(|| format!("the stored ranking of host {host_id}"))?;
-    // An import that touches most of the host's findings (a kernel advisory on a Debian host:
-    // the kernel's binaries hold ~90 % of them) saves nothing in part: scanned whole.
-    let (touched, all) = list.share(binaries);
-    if touched * 4 > all * 3 {
-        return Ok(None);
-    }
     let first_seen = store.first_sights_of(host_id, binaries).await?;
     let packages: Vec<InstalledPackage> = (inputs.packages.iter())
         .filter(|p| binaries.contains(&p.name))

@@ -13,8 +13,9 @@ use pw_controller::findings::{IntelligenceCache, Scanned, Why, scan_stored};
 use pw_controller::rerank::Affected;
 use pw_model::InstalledPackage;
 use pw_store::{
-    Backend, DatabaseUrl, DeadlineNotice, HostFilter, InventoryFacts, InventoryRow, NewHost,
-    PageRequest, PendingRow, Store, UpdateFilter,
+    Backend, Computation, CurrentFinding, DatabaseUrl, DeadlineNotice, FindingsSnapshot,
+    HostFilter, InventoryFacts, InventoryRow, NewHost, PageRequest, PendingRow, Store,
+    UpdateFilter,
 };
 
 const ALL: PageRequest = PageRequest {
@@ -496,10 +497,71 @@ async fn a_changed_inventory_or_a_forgotten_basis_is_scanned_whole(backend: Back
     ));
 }
 
+/// The host's stored list replaced by one that cannot be read as findings, its open findings,
+/// tier counts and basis kept (returned: how many findings, and how many of `binaries`).
+async fn spoil_list(store: &Store, host: &str, binaries: &[&str]) -> (usize, usize) {
+    let stored = store.stored_ranking(host).await.unwrap().unwrap();
+    let findings: Vec<pw_model::Finding> = serde_json::from_str(&stored.findings).unwrap();
+    let current: Vec<CurrentFinding> = (findings.iter())
+        .map(|f| CurrentFinding::of(f).unwrap())
+        .collect();
+    let tiers = pw_controller::findings::tier_counts(&findings);
+    let snapshot = FindingsSnapshot {
+        host_id: host,
+        inventory_collected_at: at("2026-02-01T00:00:00Z"),
+        computed_at: at("2026-03-05T12:00:00Z"),
+        source: &stored.source,
+        findings_json: r#"[{"binary":1}]"#,
+        tier_counts_json: &serde_json::to_string(&tiers).unwrap(),
+        current: &current,
+        backported: &[],
+    };
+    let kept = Computation {
+        basis: stored.basis.as_deref(),
+        only: None,
+    };
+    store.record_computation(&snapshot, &kept).await.unwrap();
+    let of = findings.iter().filter(|f| binaries.contains(&f.binary.as_str()));
+    (findings.len(), of.count())
+}
+
+/// A host whose stored findings are mostly of the import's binaries is scanned whole, and that
+/// is decided before its stored list is read: an unreadable list fails a re-rank in part (which
+/// splices it), not a host scanned whole (which only compares it).
+async fn a_host_mostly_of_the_import_is_scanned_whole_without_its_list(backend: Backend) {
+    let (_dir, store, _) = fleet(backend, true).await;
+    let cache = IntelligenceCache::new(store.clone());
+    let most = ["libssl3", "openssl", "bash", "tar", "git", "git-man"];
+    let (all, touched) = spoil_list(&store, "host-0", &most).await;
+    assert!(touched * 4 > all * 3, "{touched} of {all}");
+    let (all, touched) = spoil_list(&store, "host-2", &["sudo"]).await;
+    assert!(touched * 4 <= all * 3, "{touched} of {all}");
+    let affected = |packages: &[&str]| {
+        Affected::new(&pw_store::ImportChanges {
+            packages: packages.iter().map(|p| (*p).to_owned()).collect(),
+            cves: Default::default(),
+        })
+    };
+    let (most, few) = (affected(&["openssl", "bash", "tar", "git"]), affected(&["sudo"]));
+    let now = at("2026-03-06T00:00:00Z");
+    let whole = scan_stored(&cache, &store, "host-0", now, Why::Import(Some(&most))).await;
+    assert!(matches!(whole, Ok(Scanned::Stored(..))), "{whole:?}");
+    let list = store.findings("host-0").await.unwrap().unwrap().findings;
+    assert!(list.contains(r#""binary":"sudo""#), "ranked whole again: {list}");
+    let part = scan_stored(&cache, &store, "host-2", now, Why::Import(Some(&few))).await;
+    assert!(part.is_err(), "the list is spliced in part: {part:?}");
+}
+
 mod sqlite {
     #[tokio::test]
     async fn a_partial_rerank_answers_as_a_full_scan() {
         super::a_partial_rerank_answers_as_a_full_scan(pw_store::Backend::Sqlite).await
+    }
+
+    #[tokio::test]
+    async fn a_host_mostly_of_the_import_is_scanned_whole_without_its_list() {
+        use pw_store::Backend::Sqlite;
+        super::a_host_mostly_of_the_import_is_scanned_whole_without_its_list(Sqlite).await
     }
 
     #[tokio::test]
@@ -513,6 +575,12 @@ mod postgres {
     #[tokio::test]
     async fn a_partial_rerank_answers_as_a_full_scan() {
         super::a_partial_rerank_answers_as_a_full_scan(pw_store::Backend::Postgres).await
+    }
+
+    #[tokio::test]
+    async fn a_host_mostly_of_the_import_is_scanned_whole_without_its_list() {
+        use pw_store::Backend::Postgres;
+        super::a_host_mostly_of_the_import_is_scanned_whole_without_its_list(Postgres).await
     }
 
     #[tokio::test]

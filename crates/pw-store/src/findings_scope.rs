@@ -30,6 +30,16 @@ pub struct Computation<'a> {
     pub only: Option<&'a BTreeSet<String>>,
 }
 
+/// What a host's stored ranking was computed from and how many findings it holds, read
+/// without its list (a re-rank decides from it whether to scan the host in part).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RankingBasis {
+    pub source: String,
+    pub basis: Option<Vec<u8>>,
+    /// The ranked list's findings (its tier counts summed).
+    pub findings: usize,
+}
+
 /// A host's stored ranking with what it was computed from.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StoredRanking {
@@ -57,6 +67,50 @@ impl Store {
             })
         })
         .transpose()
+    }
+
+    /// What the host's stored ranking was computed from and its size, if findings were
+    /// computed: one row's small columns, the list neither read nor unpacked.
+    pub async fn ranking_basis(&self, host_id: &str) -> anyhow::Result<Option<RankingBasis>> {
+        let row = sqlx::query("SELECT source, basis, tier_counts FROM host_findings WHERE host_id = $1")
+            .bind(host_id)
+            .fetch_optional(self.pool())
+            .await
+            .with_context(|| format!("reading the ranking basis of host {host_id}"))?;
+        row.map(|row| {
+            let tiers: String = row.try_get("tier_counts")?;
+            let tiers: Vec<usize> =
+                serde_json::from_str(&tiers).context("stored tier counts unreadable")?;
+            Ok(RankingBasis {
+                source: row.try_get("source")?,
+                basis: row.try_get("basis")?,
+                findings: tiers.iter().sum(),
+            })
+        })
+        .transpose()
+    }
+
+    /// How many open findings of the host are of `binaries` (counted in the database: nothing
+    /// but the count is read).
+    pub async fn open_findings_of(
+        &self,
+        host_id: &str,
+        binaries: &BTreeSet<String>,
+    ) -> anyhow::Result<usize> {
+        let select = "SELECT COUNT(*) AS n
+               FROM finding_hosts h
+               JOIN open_findings o ON o.host_key = h.key
+               JOIN finding_keys k ON k.id = o.key_id
+              WHERE h.host_id = $1";
+        let mut conn = self.pool().acquire().await?;
+        let rows = rows_of_binaries(&mut conn, select, host_id.to_owned(), binaries)
+            .await
+            .context("counting the open findings of some binaries")?;
+        let mut count = 0;
+        for row in &rows {
+            count += usize::try_from(row.try_get::<i64, _>("n")?)?;
+        }
+        Ok(count)
     }
 
     /// Forgets what the host's stored ranking was computed from (a re-rank that failed may have

@@ -77,7 +77,7 @@ pub use findings::{
     BackportedFinding, CurrentFinding, FindingsSnapshot, FirstSights, HistoryChange, HistoryRow,
     OpenEpisode, OpenFinding, Recorded,
 };
-pub use findings_scope::{Computation, StoredRanking};
+pub use findings_scope::{Computation, RankingBasis, StoredRanking};
 pub use fleet::{FleetRefusal, StoredFleet};
 pub use heartbeats::HeartbeatRow;
 pub use import_changes::{ImportChanges, ImportsSince};
