@@ -1,6 +1,7 @@
 //! The feed-import phase: while the controller runs, `patchwarden feeds import` (another
 //! process on the same database, as operators run it) re-publishes records of a real OSV feed —
-//! `--rerank-records` of them, evenly spread over the file, each with `modified` set to now;
+//! `--rerank-records` of them, evenly spread over the file (without the records of the source
+//! packages `--rerank-skip-source` names), each with `modified` set to now;
 //! with `--rerank-reopen`, a second import then drops their `fixed` events too (the advisory now
 //! affects every version, so every host with the package gets new findings). Measured from the import's
 //! commit (the command's exit) until the controller queued the import's hosts
@@ -24,6 +25,8 @@ pub struct RerankFigures {
     pub feed: String,
     pub records: usize,
     pub reopened: bool,
+    /// Source packages whose records were left out before choosing (`--rerank-skip-source`).
+    pub skipped_sources: Vec<String>,
     /// Source packages the re-published records name.
     pub packages: usize,
     /// The `feeds import` command, start to exit (parse and one write transaction).
@@ -45,7 +48,12 @@ pub async fn run(
     probe: &Probe,
     (feed, reopen): (&Path, bool),
 ) -> anyhow::Result<RerankFigures> {
-    let (file, packages) = republish(feed, args.rerank_records, reopen)?;
+    let choice = Choice {
+        count: args.rerank_records,
+        reopen,
+        skip: &args.rerank_skip_source,
+    };
+    let (file, packages) = republish(feed, &choice)?;
     let scans = async |outcome: &str| {
         let name = format!("patchwarden_findings_scans_total{{outcome=\"{outcome}\"}}");
         operator.metric_series(&name).await
@@ -95,6 +103,7 @@ pub async fn run(
         feed: feed.display().to_string(),
         records: file.records,
         reopened: reopen,
+        skipped_sources: args.rerank_skip_source.clone(),
         packages,
         import_secs: (committed - started).as_secs_f64(),
         rerank_secs,
@@ -132,9 +141,38 @@ impl Drop for Republished {
     }
 }
 
-/// Writes `count` records of `feed` (0: all), evenly spread, with `modified` now (and without
-/// `fixed` events when `reopen`); also returns how many packages they name.
-fn republish(feed: &Path, count: usize, reopen: bool) -> anyhow::Result<(Republished, usize)> {
+/// Which records to re-publish and how.
+struct Choice<'a> {
+    /// How many (0: all).
+    count: usize,
+    /// Without their `fixed` events.
+    reopen: bool,
+    /// Source packages whose records are left out.
+    skip: &'a [String],
+}
+
+/// The package names a record's `affected` entries name.
+fn affected_names(record: &serde_json::Value) -> impl Iterator<Item = &str> {
+    (record["affected"].as_array().into_iter().flatten())
+        .filter_map(|affected| affected["package"]["name"].as_str())
+}
+
+/// The feed's records, parsed, without those naming a package of `skip`.
+fn records(text: &str, skip: &[String]) -> anyhow::Result<Vec<serde_json::Value>> {
+    let mut records = Vec::new();
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let record: serde_json::Value = serde_json::from_str(line)?;
+        if !affected_names(&record).any(|name| skip.iter().any(|s| s == name)) {
+            records.push(record);
+        }
+    }
+    Ok(records)
+}
+
+/// Writes `choice.count` records of `feed` (0: all), evenly spread over those left after
+/// `choice.skip`, with `modified` now (and without `fixed` events when `choice.reopen`); also
+/// returns how many packages they name.
+fn republish(feed: &Path, choice: &Choice) -> anyhow::Result<(Republished, usize)> {
     let mut text = String::new();
     let raw = std::fs::read(feed).with_context(|| format!("reading {}", feed.display()))?;
     if feed.extension().is_some_and(|e| e == "gz") {
@@ -142,25 +180,21 @@ fn republish(feed: &Path, count: usize, reopen: bool) -> anyhow::Result<(Republi
     } else {
         text = String::from_utf8(raw)?;
     }
-    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-    let count = if count == 0 {
-        lines.len()
-    } else {
-        count.min(lines.len())
+    let records = records(&text, choice.skip)?;
+    let count = match choice.count {
+        0 => records.len(),
+        count => count.min(records.len()),
     };
     let now = jiff::Timestamp::now().to_string();
     let mut out = String::new();
     let mut packages = BTreeSet::new();
     for i in 0..count {
-        let line = lines[i * lines.len() / count];
-        let mut record: serde_json::Value = serde_json::from_str(line)?;
+        let mut record = records[i * records.len() / count].clone();
+        packages.extend(affected_names(&record).map(str::to_owned));
         record["modified"] = now.clone().into();
         for affected in record["affected"].as_array_mut().into_iter().flatten() {
-            if let Some(name) = affected["package"]["name"].as_str() {
-                packages.insert(name.to_owned());
-            }
             for range in affected["ranges"].as_array_mut().into_iter().flatten() {
-                if let (true, Some(events)) = (reopen, range["events"].as_array_mut()) {
+                if let (true, Some(events)) = (choice.reopen, range["events"].as_array_mut()) {
                     events.retain(|e| e.get("fixed").is_none());
                 }
             }
@@ -180,4 +214,61 @@ fn republish(feed: &Path, count: usize, reopen: bool) -> anyhow::Result<(Republi
         },
         packages.len(),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Choice, republish};
+
+    fn record(id: &str, package: &str) -> String {
+        format!(
+            r#"{{"id": "{id}", "modified": "2020-01-01T00:00:00Z", "affected": [{{"package": {{"ecosystem": "Debian:12", "name": "{package}"}}, "ranges": [{{"type": "ECOSYSTEM", "events": [{{"introduced": "0"}}, {{"fixed": "1.0-2"}}]}}]}}]}}"#
+        )
+    }
+
+    /// The ids of the records `choice` re-publishes of `feed`, and how many packages they name.
+    fn chosen(feed: &std::path::Path, choice: &Choice) -> (Vec<String>, usize) {
+        let (file, packages) = republish(feed, choice).unwrap();
+        let written = std::fs::read_to_string(&file.path).unwrap();
+        let ids = (written.lines())
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .inspect(|r| assert_eq!(r.to_string().contains("fixed"), !choice.reopen))
+            .map(|r| r["id"].as_str().unwrap().to_owned())
+            .collect();
+        (ids, packages)
+    }
+
+    #[test]
+    fn records_of_a_skipped_source_are_not_chosen() {
+        let feed =
+            std::env::temp_dir().join(format!("pw-loadgen-feed-{}.jsonl", std::process::id()));
+        let lines = [
+            record("A-1", "linux"),
+            record("A-2", "openssl"),
+            record("A-3", "linux"),
+            record("A-4", "curl"),
+            record("A-5", "linux"),
+            record("A-6", "bash"),
+        ];
+        std::fs::write(&feed, lines.join("\n")).unwrap();
+        let skip = ["linux".to_owned()];
+        let choice = Choice {
+            count: 2,
+            reopen: true,
+            skip: &skip,
+        };
+        let skipped = chosen(&feed, &choice);
+        let all = chosen(
+            &feed,
+            &Choice {
+                skip: &[],
+                reopen: false,
+                ..choice
+            },
+        );
+        std::fs::remove_file(&feed).unwrap();
+        // Evenly spread over the records left.
+        assert_eq!(skipped, (vec!["A-2".to_owned(), "A-4".to_owned()], 2));
+        assert_eq!(all, (vec!["A-1".to_owned(), "A-4".to_owned()], 2));
+    }
 }
