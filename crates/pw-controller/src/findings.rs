@@ -239,12 +239,7 @@ pub(crate) fn rank(
     first_seen: &FirstSights,
     now: Timestamp,
 ) -> (Vec<Finding>, Vec<pw_scan::Backported>) {
-    let context = ScanContext {
-        policy: &inputs.policy,
-        group: inputs.group.as_deref(),
-        first_seen: Some(now),
-        now,
-    };
+    let context = scan_context(inputs, now);
     let lookup = |binary: &str, advisory: &str| first_seen.get(binary, advisory);
     let mut matcher = intelligence.matcher(&inputs.os, false);
     let findings = intelligence.scan_with_history(&mut matcher, packages, &context, &lookup);
@@ -254,6 +249,17 @@ pub(crate) fn rank(
     findings.extend(upgrades);
     pw_scan::sort_findings(&mut findings);
     (findings, backported)
+}
+
+/// What a scan of the host at `now` ranks with besides the advisories (a finding never seen
+/// before is first seen `now`).
+pub(crate) fn scan_context(inputs: &HostInputs, now: Timestamp) -> ScanContext<'_> {
+    ScanContext {
+        policy: &inputs.policy,
+        group: inputs.group.as_deref(),
+        first_seen: Some(now),
+        now,
+    }
 }
 
 /// The history's view of the findings a backport fixed.
@@ -342,7 +348,8 @@ pub async fn scan_stored(
         if binaries.is_empty() {
             return Ok(Scanned::Untouched);
         }
-        let part = crate::rerank_scan::rescan_part(cache, store, host_id, &inputs, &binaries, now);
+        let import = (affected, &binaries);
+        let part = crate::rerank_scan::rescan_part(cache, store, host_id, &inputs, import, now);
         if let Some(scanned) = part.await? {
             return Ok(scanned);
         }

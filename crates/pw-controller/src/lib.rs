@@ -27,6 +27,7 @@ mod ranked_list;
 mod recipe;
 pub mod reports;
 pub mod rerank;
+mod rerank_advisories;
 mod rerank_scan;
 pub mod restarts;
 pub mod rollout_ops;

@@ -6,12 +6,14 @@
 //! one a full scan ranks when their findings have not changed.
 
 use std::borrow::Cow;
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashSet};
 
 use anyhow::Context;
 use jiff::Timestamp;
 use pw_model::{Finding, Tier};
-use pw_store::CurrentFinding;
+use pw_store::{Covered, CurrentFinding};
+
+use crate::rerank_advisories::Named;
 
 /// The ranked list's JSON, as `serde_json::to_string` of the findings gives it, from their
 /// JSON in `current` (each finding serialized once, not twice).
@@ -63,11 +65,32 @@ impl<'a> StoredList<'a> {
         Ok(StoredList { findings })
     }
 
-    /// The list without the findings of `binaries`, merged with `fresh`: their findings as
+    /// The findings of `binaries`, as [`changed_keys`](crate::rerank_advisories::changed_keys)
+    /// takes them.
+    pub fn named(&self, binaries: &BTreeSet<String>) -> Vec<Named<'_>> {
+        (self.findings.iter())
+            .filter(|(head, _)| binaries.contains(head.binary.as_ref()))
+            .map(|(head, _)| Named {
+                binary: &head.binary,
+                advisory: &head.advisory,
+                ids: (head.aliases.iter().map(|id| id.0.as_ref()))
+                    .chain([head.advisory.as_ref()])
+                    .collect(),
+            })
+            .collect()
+    }
+
+    /// The list without the findings `covered` covers, merged with `fresh`: their findings as
     /// ranked now (most urgent first) with their JSON.
-    pub fn splice(&self, binaries: &BTreeSet<String>, fresh: &[(&Finding, &str)]) -> Spliced {
+    pub fn splice(&self, covered: &Covered, fresh: &[(&Finding, &str)]) -> Spliced {
+        let keys: HashSet<(&str, &str)> = (covered.keys.iter())
+            .map(|(binary, advisory)| (binary.as_str(), advisory.as_str()))
+            .collect();
         let kept: Vec<&(Head, &str)> = (self.findings.iter())
-            .filter(|(head, _)| !binaries.contains(head.binary.as_ref()))
+            .filter(|(head, _)| {
+                !covered.binaries.contains(head.binary.as_ref())
+                    && !keys.contains(&(head.binary.as_ref(), head.advisory.as_ref()))
+            })
             .collect();
         let length: usize = (kept.iter().map(|(_, text)| text.len() + 1))
             .chain(fresh.iter().map(|(_, text)| text.len() + 1))
@@ -85,7 +108,7 @@ impl<'a> StoredList<'a> {
             spliced.tiers[tier.index()] += 1;
         };
         let (mut kept, mut fresh) = (kept.into_iter().peekable(), fresh.iter().peekable());
-        // The two sides hold different binaries: never equal in urgency.
+        // The two sides hold different keys (binary, advisory): never equal in urgency.
         while let (Some((head, _)), Some((finding, _))) = (kept.peek(), fresh.peek()) {
             let urgency = pw_scan::urgency(
                 (head.tier, head.deadline, &head.binary, &head.advisory),
@@ -116,9 +139,15 @@ struct Head<'a> {
     binary: Cow<'a, str>,
     #[serde(borrow)]
     advisory: Cow<'a, str>,
+    #[serde(borrow)]
+    aliases: Vec<Id<'a>>,
     tier: Tier,
     deadline: Option<Timestamp>,
 }
+
+/// An id in a finding's JSON, borrowed from it unless escaped.
+#[derive(serde::Deserialize)]
+struct Id<'a>(#[serde(borrow)] Cow<'a, str>);
 
 /// The elements of a JSON array, as text (objects, in the compact form [`list_json`] writes).
 fn elements(list: &str) -> anyhow::Result<Vec<&str>> {
@@ -159,7 +188,7 @@ mod tests {
     use std::collections::BTreeSet;
 
     use pw_model::Finding;
-    use pw_store::CurrentFinding;
+    use pw_store::{Covered, CurrentFinding};
     use serde_json::json;
 
     use super::{StoredList, elements, list_json};
@@ -222,7 +251,7 @@ mod tests {
         let fresh: Vec<(&Finding, &str)> = (after.iter())
             .zip(fresh_current.iter().map(|f| f.json.as_str()))
             .collect();
-        let curl: BTreeSet<String> = ["curl".to_owned()].into();
+        let curl = Covered::binaries(["curl".to_owned()].into());
         let list = StoredList::parse(&stored).unwrap();
         let spliced = list.splice(&curl, &fresh);
         let mut whole: Vec<Finding> = (before.iter())
@@ -240,5 +269,38 @@ mod tests {
         let empty = StoredList::parse("[]").unwrap().splice(&curl, &fresh);
         assert_eq!(empty.json, list_json(&fresh_current));
         assert!(StoredList::parse("{}").is_err());
+    }
+
+    #[test]
+    fn a_splice_by_key_replaces_those_findings_only() {
+        let before = vec![
+            finding("bash", "DSA-1", "T1", None),
+            finding("bash", "DSA-5", "T2", None),
+            finding("curl", "DSA-2", "T3", None),
+        ];
+        let list_text = list_json(&current(&before));
+        let list = StoredList::parse(&list_text).unwrap();
+        let bash: BTreeSet<String> = ["bash".to_owned()].into();
+        let named = list.named(&bash);
+        let shown: Vec<(&str, &str, &[&str])> = (named.iter())
+            .map(|n| (n.binary, n.advisory, n.ids.as_slice()))
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                ("bash", "DSA-1", &["CVE-2026-1", "DSA-1"][..]),
+                ("bash", "DSA-5", &["CVE-2026-1", "DSA-5"][..])
+            ]
+        );
+        let after = [finding("bash", "DSA-5", "T0", None)];
+        let after_current = current(&after);
+        let fresh = [(&after[0], after_current[0].json.as_str())];
+        let covered = Covered {
+            binaries: BTreeSet::new(),
+            keys: [("bash".to_owned(), "DSA-5".to_owned())].into(),
+        };
+        let spliced = list.splice(&covered, &fresh);
+        let whole = [after[0].clone(), before[0].clone(), before[2].clone()];
+        assert_eq!(spliced.json, serde_json::to_string(&whole).unwrap());
     }
 }

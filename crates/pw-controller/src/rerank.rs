@@ -31,11 +31,12 @@ use crate::scan_queue::{ScanQueue, Scope};
 pub const IMPORT_CHECK: Duration = Duration::from_millis(250);
 
 /// What one or more imports changed, as a host's packages are compared with it: package names
-/// in lower case, CVE ids in upper case.
+/// in lower case, CVE ids in upper case, and the changed records' ids (`None`: not known).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Affected {
     packages: HashSet<String>,
     cves: HashSet<String>,
+    advisories: Option<HashSet<String>>,
 }
 
 impl Affected {
@@ -43,15 +44,37 @@ impl Affected {
         Affected {
             packages: changes.packages.iter().map(|p| p.to_lowercase()).collect(),
             cves: changes.cves.iter().map(|c| c.to_uppercase()).collect(),
+            advisories: (changes.advisories.as_ref())
+                .map(|ids| ids.iter().map(|id| id.trim().to_owned()).collect()),
         }
     }
 
     /// Both changes at once.
     pub fn merged(&self, other: &Affected) -> Affected {
+        let advisories = match (&self.advisories, &other.advisories) {
+            (Some(these), Some(those)) => Some(these.union(those).cloned().collect()),
+            _ => None,
+        };
         Affected {
             packages: self.packages.union(&other.packages).cloned().collect(),
             cves: self.cves.union(&other.cves).cloned().collect(),
+            advisories,
         }
+    }
+
+    /// The ids the changed records name: theirs and every CVE id in them (`None`: the records
+    /// are not known, only their packages and CVEs). A finding none of whose ids is one of
+    /// these, nor merged with or ranked against one that is, has not changed
+    /// (`rerank_advisories.rs`).
+    pub fn ids(&self) -> Option<HashSet<&str>> {
+        let advisories = self.advisories.as_ref()?;
+        Some(
+            advisories
+                .iter()
+                .chain(&self.cves)
+                .map(String::as_str)
+                .collect(),
+        )
     }
 
     /// Whether the ranking of a host with these packages and pending upgrades can change.
@@ -180,6 +203,7 @@ mod tests {
         let changes = ImportChanges {
             packages: ["OpenSSL".to_owned()].into(),
             cves: ["CVE-2024-0001".to_owned()].into(),
+            advisories: None,
         };
         let affected = Affected::new(&changes);
         let by_source = [package("libssl3", Some("openssl"))];
@@ -201,6 +225,7 @@ mod tests {
         let more = affected.merged(&Affected::new(&ImportChanges {
             packages: ["zlib".to_owned()].into(),
             cves: Default::default(),
+            advisories: None,
         }));
         assert!(more.touches(&other, &[]));
     }

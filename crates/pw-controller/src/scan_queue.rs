@@ -210,6 +210,7 @@ mod tests {
         Scope::Import(Some(Arc::new(Affected::new(&ImportChanges {
             packages: [package.to_owned()].into(),
             cves: Default::default(),
+            advisories: None,
         }))))
     }
 
@@ -226,6 +227,7 @@ mod tests {
         let merged = Affected::new(&ImportChanges {
             packages: ["curl".to_owned(), "zlib".to_owned()].into(),
             cves: Default::default(),
+            advisories: None,
         });
         assert_eq!(*both, merged);
         // A new inventory needs a full scan whatever an import changed.

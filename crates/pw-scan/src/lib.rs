@@ -14,7 +14,8 @@ use std::collections::HashMap;
 
 use jiff::Timestamp;
 use jiff::civil::Date;
-use pw_advisory::{Advisory, AdvisoryIndex, AdvisoryKind, EpssScores, KevCatalog, Match, Matcher};
+pub use pw_advisory::Match;
+use pw_advisory::{Advisory, AdvisoryIndex, AdvisoryKind, EpssScores, KevCatalog, Matcher};
 use pw_model::{Finding, InstalledPackage, OsRelease, Tier};
 use pw_priority::{Deadline, Evidence, FixKind, PriorityPolicy};
 
@@ -142,8 +143,18 @@ impl Intelligence {
         first_seen: &dyn Fn(&str, &str) -> Option<Timestamp>,
     ) -> Vec<Finding> {
         let matches = matcher.match_packages(packages);
+        self.findings_with_history(matches.iter(), context, first_seen)
+    }
+
+    /// The findings of `matches` (of a host whose findings have a history, as
+    /// [`Intelligence::scan_with_history`] gives them), most urgent first.
+    pub fn findings_with_history<'m, 'i: 'm>(
+        &self,
+        matches: impl Iterator<Item = &'m Match<'i>>,
+        context: &ScanContext<'_>,
+        first_seen: &dyn Fn(&str, &str) -> Option<Timestamp>,
+    ) -> Vec<Finding> {
         let mut findings: Vec<Finding> = matches
-            .iter()
             .map(|m| {
                 let seen = ScanContext {
                     first_seen: first_seen(&m.installed.name, &m.advisory().id)

@@ -56,7 +56,11 @@ impl ImportTx {
         }
         if outcome != Outcome::Unchanged {
             if let Some(changes) = &mut self.changes {
-                changes.add_record(row.packages.iter().map(|(_, n)| n.as_str()), &row.record);
+                changes.add_record(
+                    &row.id,
+                    row.packages.iter().map(|(_, n)| n.as_str()),
+                    &row.record,
+                );
             }
             self.write_advisory(row, source).await?;
         }
@@ -79,7 +83,7 @@ impl ImportTx {
                 .await
                 .with_context(context)?;
         if let Some(changes) = &mut self.changes {
-            changes.add_record(names.iter().map(String::as_str), &record);
+            changes.add_record(id, names.iter().map(String::as_str), &record);
         }
         Ok(())
     }

@@ -24,10 +24,28 @@ pub struct Computation<'a> {
     /// The digest of the computation's inputs besides the advisories (stored with the ranking;
     /// `None`: unknown, a later re-rank scans the host whole).
     pub basis: Option<&'a [u8]>,
-    /// `Some`: the snapshot's findings (current and backported) are those of these binaries
-    /// only, and the host's open findings of other binaries are kept as they are; its
-    /// `findings_json` and `tier_counts_json` are still the whole ranked list's.
-    pub only: Option<&'a BTreeSet<String>>,
+    /// `Some`: the snapshot's findings (current and backported) are those it covers only, and
+    /// the host's other open findings are kept as they are; its `findings_json` and
+    /// `tier_counts_json` are still the whole ranked list's.
+    pub only: Option<&'a Covered>,
+}
+
+/// What a computation of part of a host covers: every finding of some binaries, and some
+/// findings by key (binary, advisory) — of other binaries (a feed import's re-rank by advisory).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Covered {
+    pub binaries: BTreeSet<String>,
+    pub keys: BTreeSet<(String, String)>,
+}
+
+impl Covered {
+    /// Every finding of `binaries`.
+    pub fn binaries(binaries: BTreeSet<String>) -> Covered {
+        Covered {
+            binaries,
+            keys: BTreeSet::new(),
+        }
+    }
 }
 
 /// What a host's stored ranking was computed from and how many findings it holds, read
@@ -72,11 +90,12 @@ impl Store {
     /// What the host's stored ranking was computed from and its size, if findings were
     /// computed: one row's small columns, the list neither read nor unpacked.
     pub async fn ranking_basis(&self, host_id: &str) -> anyhow::Result<Option<RankingBasis>> {
-        let row = sqlx::query("SELECT source, basis, tier_counts FROM host_findings WHERE host_id = $1")
-            .bind(host_id)
-            .fetch_optional(self.pool())
-            .await
-            .with_context(|| format!("reading the ranking basis of host {host_id}"))?;
+        let row =
+            sqlx::query("SELECT source, basis, tier_counts FROM host_findings WHERE host_id = $1")
+                .bind(host_id)
+                .fetch_optional(self.pool())
+                .await
+                .with_context(|| format!("reading the ranking basis of host {host_id}"))?;
         row.map(|row| {
             let tiers: String = row.try_get("tier_counts")?;
             let tiers: Vec<usize> =
@@ -126,12 +145,12 @@ impl Store {
         Ok(())
     }
 
-    /// When each open finding of the host's `binaries` was first seen, by binary and advisory
-    /// ([`Store::first_sights`] for part of a host).
+    /// When each open finding the host's `covered` covers was first seen, by binary and
+    /// advisory ([`Store::first_sights`] for part of a host).
     pub async fn first_sights_of(
         &self,
         host_id: &str,
-        binaries: &BTreeSet<String>,
+        covered: &Covered,
     ) -> anyhow::Result<crate::FirstSights> {
         let select = "SELECT k.binary_name, k.advisory, o.first_seen
                FROM finding_hosts h
@@ -139,7 +158,7 @@ impl Store {
                JOIN finding_keys k ON k.id = o.key_id
               WHERE h.host_id = $1";
         let mut conn = self.pool().acquire().await?;
-        let rows = rows_of_binaries(&mut conn, select, host_id.to_owned(), binaries)
+        let rows = covered_rows(&mut conn, select, host_id.to_owned(), covered)
             .await
             .context("reading the first sights of open findings")?;
         let mut sights = crate::FirstSights::default();
@@ -175,6 +194,33 @@ where
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(first.clone());
         for name in chunk {
             query = query.bind((*name).clone());
+        }
+        rows.extend(query.fetch_all(&mut *conn).await?);
+    }
+    Ok(rows)
+}
+
+/// The rows of `select` (as [`rows_of_binaries`] takes it) whose key `covered` covers: of its
+/// binaries, a statement per [`NAMES`] names, and of its keys, a statement per [`NAMES`] keys.
+pub(crate) async fn covered_rows<T>(
+    conn: &mut sqlx::AnyConnection,
+    select: &str,
+    first: T,
+    covered: &Covered,
+) -> sqlx::Result<Vec<AnyRow>>
+where
+    T: for<'q> sqlx::Encode<'q, sqlx::Any> + sqlx::Type<sqlx::Any> + Clone + Send + 'static,
+{
+    let mut rows = rows_of_binaries(conn, select, first.clone(), &covered.binaries).await?;
+    let keys: Vec<&(String, String)> = covered.keys.iter().collect();
+    for chunk in keys.chunks(NAMES) {
+        let sql = format!(
+            "{select} AND (k.binary_name, k.advisory) IN (VALUES {})",
+            crate::db::value_rows_after(1, chunk.len(), 2)
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(first.clone());
+        for (binary, advisory) in chunk {
+            query = query.bind(binary.clone()).bind(advisory.clone());
         }
         rows.extend(query.fetch_all(&mut *conn).await?);
     }

@@ -11,7 +11,7 @@
 //! once across the fleet (`finding_texts.rs`). When the open findings changed, the
 //! console's summaries of them follow in the same transaction (`update_summary.rs`).
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 
 use anyhow::Context;
 use sqlx::Row;
@@ -20,7 +20,7 @@ use crate::finding_keys::{Key, KeyCache, key_ids, key_names};
 use crate::finding_texts::{TextDigest, digest, stored_digest, text_ids, text_of};
 use crate::findings::{BackportedFinding, CurrentFinding, FindingsSnapshot, HistoryChange};
 use crate::findings_closed::ClosedEpisode;
-use crate::findings_scope::{Computation, named_keys, rows_of_binaries};
+use crate::findings_scope::{Computation, Covered, covered_rows, named_keys};
 use crate::instants::{nanos, nanos_text};
 use crate::{Recorded, Store, parse_time};
 
@@ -364,7 +364,7 @@ async fn read_history(
     tx: &mut sqlx::AnyConnection,
     host_id: &str,
     keys: &KeyCache,
-    only: Option<&BTreeSet<String>>,
+    only: Option<&Covered>,
 ) -> anyhow::Result<Stored> {
     let select = "SELECT key, episodes FROM finding_hosts WHERE host_id = $1";
     let mut row = sqlx::query(select)
@@ -408,13 +408,13 @@ async fn read_history(
             let names = key_names(tx, keys, &ids).await?;
             (rows, names)
         }
-        // Filtered by the keys' binaries, so joined with them.
-        Some(binaries) => {
+        // Filtered by the keys' names, so joined with them.
+        Some(covered) => {
             let select = format!(
                 "SELECT {columns}, k.binary_name, k.advisory {texts}
                    JOIN finding_keys k ON k.id = o.key_id WHERE o.host_key = $1"
             );
-            let rows = rows_of_binaries(tx, &select, host_key, binaries)
+            let rows = covered_rows(tx, &select, host_key, covered)
                 .await
                 .context("reading the host's open findings of some binaries")?;
             let names = named_keys(&rows)?;

@@ -14,20 +14,36 @@ use sqlx::Row;
 
 use crate::Store;
 
-/// The package names and CVE ids an import's changed records name.
+/// The package names and CVE ids an import's changed records name, and their ids.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ImportChanges {
     pub packages: BTreeSet<String>,
     pub cves: BTreeSet<String>,
+    /// The ids of the records inserted or replaced; `None`: not known (an import stored before
+    /// they were kept): any advisory of the packages named may have changed.
+    #[serde(default)]
+    pub advisories: Option<BTreeSet<String>>,
 }
 
 impl ImportChanges {
-    /// Adds a record's affected package names and the CVE ids its text names.
+    /// No change yet, the records' ids kept.
+    pub fn none() -> ImportChanges {
+        ImportChanges {
+            advisories: Some(BTreeSet::new()),
+            ..ImportChanges::default()
+        }
+    }
+
+    /// Adds a record's id, its affected package names and the CVE ids its text names.
     pub(crate) fn add_record<'a>(
         &mut self,
+        id: &str,
         packages: impl IntoIterator<Item = &'a str>,
         text: &str,
     ) {
+        if let Some(advisories) = &mut self.advisories {
+            advisories.insert(id.to_owned());
+        }
         self.packages
             .extend(packages.into_iter().map(str::to_owned));
         self.cves.extend(cve_ids(text));
@@ -40,6 +56,13 @@ impl ImportChanges {
     fn extend(&mut self, other: ImportChanges) {
         self.packages.extend(other.packages);
         self.cves.extend(other.cves);
+        self.advisories = match (self.advisories.take(), other.advisories) {
+            (Some(mut these), Some(those)) => {
+                these.extend(those);
+                Some(these)
+            }
+            _ => None,
+        };
     }
 }
 
@@ -94,7 +117,7 @@ impl Store {
             .context("reading the feed imports")?;
         let mut since = ImportsSince {
             last: after,
-            changes: Some(ImportChanges::default()),
+            changes: Some(ImportChanges::none()),
         };
         for row in &rows {
             since.last = Some(row.try_get("id")?);
@@ -117,7 +140,25 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use super::cve_ids;
+    use super::{ImportChanges, cve_ids};
+
+    #[test]
+    fn changes_stored_without_ids_know_none_and_stay_unknown_when_merged() {
+        let old: ImportChanges =
+            serde_json::from_str(r#"{"packages":["curl"],"cves":["CVE-2024-0001"]}"#).unwrap();
+        assert_eq!(old.advisories, None);
+        let mut new = ImportChanges::none();
+        new.add_record("DSA-1", ["zlib"], "CVE-2024-0002");
+        let text = serde_json::to_string(&new).unwrap();
+        assert_eq!(serde_json::from_str::<ImportChanges>(&text).unwrap(), new);
+        assert_eq!(new.advisories, Some(["DSA-1".to_owned()].into()));
+        let mut both = ImportChanges::none();
+        both.extend(new.clone());
+        assert_eq!(both, new);
+        both.extend(old);
+        assert_eq!(both.advisories, None);
+        assert_eq!(both.packages.len(), 2);
+    }
 
     #[test]
     fn finds_every_cve_id_in_a_record_text() {

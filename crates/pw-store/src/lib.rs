@@ -77,7 +77,7 @@ pub use findings::{
     BackportedFinding, CurrentFinding, FindingsSnapshot, FirstSights, HistoryChange, HistoryRow,
     OpenEpisode, OpenFinding, Recorded,
 };
-pub use findings_scope::{Computation, RankingBasis, StoredRanking};
+pub use findings_scope::{Computation, Covered, RankingBasis, StoredRanking};
 pub use fleet::{FleetRefusal, StoredFleet};
 pub use heartbeats::HeartbeatRow;
 pub use import_changes::{ImportChanges, ImportsSince};
@@ -256,7 +256,7 @@ impl Store {
                 .fetch_one(&mut *tx)
                 .await
                 .context("reading whether advisories are stored")?;
-        let changes = (stored > 0).then(ImportChanges::default);
+        let changes = (stored > 0).then(ImportChanges::none);
         Ok(ImportTx { tx, changes })
     }
 

@@ -30,17 +30,18 @@ async fn import(store: &Store, rows: &[AdvisoryRow]) {
     tx.commit().await.unwrap();
 }
 
-fn changes(packages: &[&str], cves: &[&str]) -> Option<ImportChanges> {
+fn changes(packages: &[&str], cves: &[&str], ids: &[&str]) -> Option<ImportChanges> {
     Some(ImportChanges {
         packages: packages.iter().map(|p| p.to_string()).collect(),
         cves: cves.iter().map(|c| c.to_string()).collect(),
+        advisories: Some(ids.iter().map(|c| c.to_string()).collect()),
     })
 }
 
 async fn an_import_names_what_it_changed(backend: Backend) {
     let (_dir, store) = common::fresh_store(backend).await;
     let none = store.imports_since(None).await.unwrap();
-    assert_eq!((none.last, none.changes), (None, changes(&[], &[])));
+    assert_eq!((none.last, none.changes), (None, changes(&[], &[], &[])));
     let t1 = "2024-05-01T00:00:00Z";
     import(
         &store,
@@ -72,14 +73,15 @@ async fn an_import_names_what_it_changed(backend: Backend) {
         second.changes,
         changes(
             &["libssl3", "openssl", "zlib"],
-            &["CVE-2024-0001", "CVE-2024-0003", "CVE-2024-0009"]
+            &["CVE-2024-0001", "CVE-2024-0003", "CVE-2024-0009"],
+            &["DSA-1", "DSA-3"]
         )
     );
     // Nothing after the last import; everything since the start is unbounded.
     let after = store.imports_since(second.last).await.unwrap();
     assert_eq!(
         (after.last, after.changes),
-        (second.last, changes(&[], &[]))
+        (second.last, changes(&[], &[], &[]))
     );
     assert_eq!(store.imports_since(None).await.unwrap().changes, None);
 

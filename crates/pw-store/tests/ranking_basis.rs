@@ -4,7 +4,7 @@
 //! compares, writes and closes only their open findings, and their first sights are read alone.
 
 use pw_store::{
-    Backend, Computation, CurrentFinding, FindingsSnapshot, HistoryChange, Recorded, Store,
+    Backend, Computation, Covered, CurrentFinding, FindingsSnapshot, HistoryChange, Recorded, Store,
 };
 
 #[macro_use]
@@ -95,8 +95,7 @@ async fn a_computation_of_some_binaries_keeps_the_others(backend: Backend) {
         finding("zlib1g", "CVE-3", 3),
     ];
     record(&store, "2026-01-02T00:01:00Z", &all, Computation::default()).await;
-    let curl: std::collections::BTreeSet<String> =
-        ["curl".to_owned(), "libcurl4".to_owned()].into();
+    let curl = Covered::binaries(["curl".to_owned(), "libcurl4".to_owned()].into());
     let sights = store.first_sights_of("h1", &curl).await.unwrap();
     assert_eq!(sights.len(), 2);
     assert_eq!(
@@ -144,8 +143,76 @@ async fn a_computation_of_some_binaries_keeps_the_others(backend: Backend) {
     assert_eq!(counts.unwrap().map(|(open, _)| open), [1, 0, 1, 2, 0]);
 }
 
+/// A computation of some findings by key (a re-rank by advisory) compares, writes and closes
+/// only those: the same binaries' other findings stay open as they were.
+async fn a_computation_by_key_keeps_the_binaries_other_findings(backend: Backend) {
+    let (_dir, store) = store_with_host(backend).await;
+    let all = [
+        finding("curl", "CVE-1", 1),
+        finding("curl", "CVE-5", 2),
+        finding("bash", "CVE-2", 3),
+    ];
+    record(&store, "2026-01-02T00:01:00Z", &all, Computation::default()).await;
+    let basis = store.ranking_basis("h1").await.unwrap().unwrap();
+    assert_eq!((basis.source.as_str(), basis.findings), ("test", 0));
+    let curl_zlib = ["curl".to_owned(), "zlib1g".to_owned()].into();
+    let of = store.open_findings_of("h1", &curl_zlib).await.unwrap();
+    assert_eq!(of, 2);
+    let keys = |keys: &[(&str, &str)]| Covered {
+        binaries: Default::default(),
+        keys: (keys.iter())
+            .map(|(b, a)| ((*b).to_owned(), (*a).to_owned()))
+            .collect(),
+    };
+    let covered = keys(&[("curl", "CVE-5"), ("curl", "CVE-9")]);
+    let sights = store.first_sights_of("h1", &covered).await.unwrap();
+    assert_eq!(sights.len(), 1);
+    assert!(sights.get("curl", "CVE-5").is_some());
+    let part = [finding("curl", "CVE-5", 0), finding("curl", "CVE-9", 1)];
+    let only = Computation {
+        basis: None,
+        only: Some(&covered),
+    };
+    let recorded = record(&store, "2026-01-03T00:00:00Z", &part, only).await;
+    let change = HistoryChange {
+        opened: 1,
+        reopened: 0,
+        kept: 1,
+        fixed: 0,
+    };
+    assert_eq!(recorded, Recorded::Recorded(change));
+    // CVE-1's finding covered and not found again: closed; CVE-5's stays.
+    let covered = keys(&[("curl", "CVE-1")]);
+    let only = Computation {
+        basis: None,
+        only: Some(&covered),
+    };
+    record(&store, "2026-01-04T00:00:00Z", &[], only).await;
+    let history = store.finding_history("h1").await.unwrap();
+    let shown: Vec<(&str, &str, u8, bool)> = (history.iter())
+        .map(|r| {
+            (
+                r.binary.as_str(),
+                r.advisory.as_str(),
+                r.tier,
+                r.fixed_at.is_some(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        shown,
+        [
+            ("bash", "CVE-2", 3, false),
+            ("curl", "CVE-5", 0, false),
+            ("curl", "CVE-9", 1, false),
+            ("curl", "CVE-1", 1, true),
+        ]
+    );
+}
+
 on_both_backends!(
     a_ranking_from_before_has_no_basis,
     the_basis_is_stored_and_forgotten,
     a_computation_of_some_binaries_keeps_the_others,
+    a_computation_by_key_keeps_the_binaries_other_findings,
 );
