@@ -18,6 +18,13 @@ use crate::instants::instant;
 /// `findings_write.rs`, `PARAMETERS`).
 const NAMES: usize = 100;
 
+/// A host's open findings with their keys' names (`$1`: the host id), for a WHERE clause to
+/// extend.
+const OPEN_OF_HOST: &str = "FROM finding_hosts h
+      JOIN open_findings o ON o.host_key = h.key
+      JOIN finding_keys k ON k.id = o.key_id
+     WHERE h.host_id = $1";
+
 /// What a computation was made from and what it covers, beside its [`crate::FindingsSnapshot`].
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Computation<'a> {
@@ -116,13 +123,9 @@ impl Store {
         host_id: &str,
         binaries: &BTreeSet<String>,
     ) -> anyhow::Result<usize> {
-        let select = "SELECT COUNT(*) AS n
-               FROM finding_hosts h
-               JOIN open_findings o ON o.host_key = h.key
-               JOIN finding_keys k ON k.id = o.key_id
-              WHERE h.host_id = $1";
+        let select = format!("SELECT COUNT(*) AS n {OPEN_OF_HOST}");
         let mut conn = self.pool().acquire().await?;
-        let rows = rows_of_binaries(&mut conn, select, host_id.to_owned(), binaries)
+        let rows = rows_of_binaries(&mut conn, &select, host_id.to_owned(), binaries)
             .await
             .context("counting the open findings of some binaries")?;
         let mut count = 0;
@@ -152,13 +155,9 @@ impl Store {
         host_id: &str,
         covered: &Covered,
     ) -> anyhow::Result<crate::FirstSights> {
-        let select = "SELECT k.binary_name, k.advisory, o.first_seen
-               FROM finding_hosts h
-               JOIN open_findings o ON o.host_key = h.key
-               JOIN finding_keys k ON k.id = o.key_id
-              WHERE h.host_id = $1";
+        let select = format!("SELECT k.binary_name, k.advisory, o.first_seen {OPEN_OF_HOST}");
         let mut conn = self.pool().acquire().await?;
-        let rows = covered_rows(&mut conn, select, host_id.to_owned(), covered)
+        let rows = covered_rows(&mut conn, &select, host_id.to_owned(), covered)
             .await
             .context("reading the first sights of open findings")?;
         let mut sights = crate::FirstSights::default();

@@ -47,6 +47,20 @@ async fn record(
         .unwrap()
 }
 
+/// Host h1's history: binary, advisory, tier, whether fixed.
+async fn shown(store: &Store) -> Vec<(String, String, u8, bool)> {
+    let history = store.finding_history("h1").await.unwrap();
+    (history.into_iter())
+        .map(|r| (r.binary, r.advisory, r.tier, r.fixed_at.is_some()))
+        .collect()
+}
+
+fn owned(rows: &[(&str, &str, u8, bool)]) -> Vec<(String, String, u8, bool)> {
+    (rows.iter())
+        .map(|(b, a, tier, fixed)| ((*b).to_owned(), (*a).to_owned(), *tier, *fixed))
+        .collect()
+}
+
 async fn a_ranking_from_before_has_no_basis(backend: Backend) {
     let (_dir, url, pool) = common::unmigrated_database(backend).await;
     common::migrate_up_to(backend, &pool, BEFORE).await;
@@ -118,26 +132,15 @@ async fn a_computation_of_some_binaries_keeps_the_others(backend: Backend) {
         fixed: 1,
     };
     assert_eq!(recorded, Recorded::Recorded(change));
-    let history = store.finding_history("h1").await.unwrap();
-    let shown: Vec<(&str, &str, u8, bool)> = (history.iter())
-        .map(|r| {
-            (
-                r.binary.as_str(),
-                r.advisory.as_str(),
-                r.tier,
-                r.fixed_at.is_some(),
-            )
-        })
-        .collect();
     assert_eq!(
-        shown,
-        [
+        shown(&store).await,
+        owned(&[
             ("bash", "CVE-2", 3, false),
             ("curl", "CVE-1", 0, false),
             ("curl", "CVE-4", 2, false),
             ("zlib1g", "CVE-3", 3, false),
             ("libcurl4", "CVE-1", 1, true),
-        ]
+        ])
     );
     let counts = store.open_tier_counts(at("2026-01-01T00:00:00Z")).await;
     assert_eq!(counts.unwrap().map(|(open, _)| open), [1, 0, 1, 2, 0]);
@@ -188,25 +191,14 @@ async fn a_computation_by_key_keeps_the_binaries_other_findings(backend: Backend
         only: Some(&covered),
     };
     record(&store, "2026-01-04T00:00:00Z", &[], only).await;
-    let history = store.finding_history("h1").await.unwrap();
-    let shown: Vec<(&str, &str, u8, bool)> = (history.iter())
-        .map(|r| {
-            (
-                r.binary.as_str(),
-                r.advisory.as_str(),
-                r.tier,
-                r.fixed_at.is_some(),
-            )
-        })
-        .collect();
     assert_eq!(
-        shown,
-        [
+        shown(&store).await,
+        owned(&[
             ("bash", "CVE-2", 3, false),
             ("curl", "CVE-5", 0, false),
             ("curl", "CVE-9", 1, false),
             ("curl", "CVE-1", 1, true),
-        ]
+        ])
     );
 }
 
