@@ -385,7 +385,8 @@ impl Store {
 
     /// The hosts needing each of `updates`, `(id, host name)` by name, at most `limit` each, in
     /// the order of `updates`: from the per-host update summary (`open_update_hosts`, one row per
-    /// host and update), one statement per [`UPDATES_PER_STATEMENT`] updates.
+    /// host and update, keyed by integers since 0043), one statement per
+    /// [`UPDATES_PER_STATEMENT`] updates.
     pub async fn updates_hosts(
         &self,
         updates: &[UpdateKey<'_>],
@@ -393,13 +394,16 @@ impl Store {
     ) -> anyhow::Result<Vec<Vec<(String, String)>>> {
         let mut found = vec![Vec::new(); updates.len()];
         for chunk in chunks(updates) {
-            let (condition, mut binds) = updates_condition("o", chunk.keys);
+            let (condition, mut binds) = updates_condition("k", chunk.keys);
             binds.push(Bind::Int(i64::from(limit)));
             let sql = format!(
                 "SELECT package, fixed, id, hostname FROM
-                   (SELECT o.package, o.fixed, h.id, h.hostname, ROW_NUMBER() OVER
-                      (PARTITION BY o.package, o.fixed ORDER BY h.hostname, h.id) AS n
-                    FROM open_update_hosts o JOIN hosts h ON h.id = o.host_id
+                   (SELECT k.package, k.fixed, h.id, h.hostname, ROW_NUMBER() OVER
+                      (PARTITION BY k.package, k.fixed ORDER BY h.hostname, h.id) AS n
+                    FROM update_keys k
+                    JOIN open_update_hosts o ON o.update_key = k.id
+                    JOIN finding_hosts fh ON fh.key = o.host_key
+                    JOIN hosts h ON h.id = fh.host_id
                     WHERE {condition}) AS ranked
                  WHERE n <= ? ORDER BY package, fixed, n"
             );

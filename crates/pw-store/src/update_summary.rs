@@ -4,7 +4,9 @@
 //!
 //! After a computation changed a host's history, the host's open findings are grouped by update
 //! (package, fixed version) in SQL — one row per update in `open_update_hosts` — and compared
-//! with the rows stored for it; the rows that differ are rewritten. Each update that changed
+//! with the rows stored for it; the rows that differ are rewritten. Since migration 0043 those
+//! rows are keyed by integers: the host's finding key and the update's key in `update_keys`
+//! (given to an update the first time a host needs it, never removed). Each update that changed
 //! gets its `open_updates` row adjusted: host and finding counts by the differences, the most urgent
 //! tier, earliest deadline, KEV and highest EPSS re-read over its hosts' rows (one index seek
 //! each). The host's earliest open deadline goes to `host_findings.earliest_deadline`, its open
@@ -42,7 +44,7 @@ pub(crate) async fn refresh_host(
 ) -> anyhow::Result<()> {
     refresh_tiers(tx, host_id, host_key).await?;
     let now = grouped(tx, host_key).await?;
-    let before = stored(tx, host_id).await?;
+    let before = stored(tx, host_key).await?;
     // Per update touched: (hosts, findings) to add.
     let mut deltas: BTreeMap<&UpdateKey, (i64, i64)> = BTreeMap::new();
     for (key, row) in &now {
@@ -66,14 +68,20 @@ pub(crate) async fn refresh_host(
     }
     let deltas: Vec<(&UpdateKey, (i64, i64))> = deltas.into_iter().collect();
     let keys: Vec<&UpdateKey> = deltas.iter().map(|(key, _)| *key).collect();
+    let new: Vec<&UpdateKey> = (deltas.iter())
+        .filter(|(_, (hosts, _))| *hosts > 0)
+        .map(|(key, _)| *key)
+        .collect();
+    key_updates(tx, &new).await?;
     rewrite_host_rows(tx, host_id, host_key, &keys).await?;
     adjust_updates(tx, &deltas).await?;
     sqlx::query(
         "UPDATE host_findings SET earliest_deadline =
-           (SELECT MIN(o.deadline) FROM open_update_hosts o WHERE o.host_id = $1)
+           (SELECT MIN(o.deadline) FROM open_update_hosts o WHERE o.host_key = $2)
          WHERE host_id = $1",
     )
     .bind(host_id)
+    .bind(host_key)
     .execute(&mut *tx)
     .await
     .with_context(|| format!("summarising the deadlines of host {host_id}"))?;
@@ -128,17 +136,39 @@ async fn grouped(
 /// The summary rows stored for the host.
 async fn stored(
     tx: &mut sqlx::AnyConnection,
-    host_id: &str,
+    host_key: i64,
 ) -> anyhow::Result<BTreeMap<UpdateKey, HostUpdate>> {
     let rows = sqlx::query(
-        "SELECT package, fixed, findings, tier, deadline, kev, epss
-         FROM open_update_hosts WHERE host_id = $1",
+        "SELECT k.package, k.fixed, o.findings, o.tier, o.deadline, o.kev, o.epss
+         FROM open_update_hosts o JOIN update_keys k ON k.id = o.update_key
+         WHERE o.host_key = $1",
     )
-    .bind(host_id)
+    .bind(host_key)
     .fetch_all(&mut *tx)
     .await
-    .with_context(|| format!("reading the update summary of host {host_id}"))?;
+    .with_context(|| format!("reading the update summary of host {host_key}"))?;
     read_rows(&rows)
+}
+
+/// Gives each of `updates` its key in `update_keys` unless it has one (a few statements, only
+/// for the updates new to a host).
+async fn key_updates(tx: &mut sqlx::AnyConnection, updates: &[&UpdateKey]) -> anyhow::Result<()> {
+    for chunk in updates.chunks(rows_per_statement(2)) {
+        let text = format!(
+            "INSERT INTO update_keys (package, fixed) VALUES {}
+             ON CONFLICT (package, fixed) DO NOTHING",
+            crate::db::value_rows(chunk.len(), 2)
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(text));
+        for (package, fixed) in chunk {
+            query = query.bind(package).bind(fixed);
+        }
+        query
+            .execute(&mut *tx)
+            .await
+            .context("keying the updates new to a host")?;
+    }
+    Ok(())
 }
 
 fn read_rows(rows: &[sqlx::any::AnyRow]) -> anyhow::Result<BTreeMap<UpdateKey, HostUpdate>> {
@@ -159,9 +189,10 @@ fn read_rows(rows: &[sqlx::any::AnyRow]) -> anyhow::Result<BTreeMap<UpdateKey, H
 
 /// Replaces the host's rows of the updates `keys` with its open findings of them grouped by
 /// update (written from SQL: the values never pass through Rust, nor their types through the
-/// `Any` driver). A few updates (a daily upgrade, a feed import's packages) rewrite their rows
-/// only; more (a first report) every row of the host, in two statements: each row rewritten
-/// costs a delete and an insert in the table and its four indexes.
+/// `Any` driver; every update grouped has its key, [`key_updates`]). A few updates (a daily
+/// upgrade, a feed import's packages) rewrite their rows only; more (a first report) every row
+/// of the host, in two statements: each row rewritten costs a delete and an insert in the table
+/// and its four indexes.
 async fn rewrite_host_rows(
     tx: &mut sqlx::AnyConnection,
     host_id: &str,
@@ -169,12 +200,11 @@ async fn rewrite_host_rows(
     keys: &[&UpdateKey],
 ) -> anyhow::Result<()> {
     let only = keys.len() <= rows_per_statement(2);
-    let filter = |package: &str, first: usize| match only {
-        true => format!(
-            "AND ({package}.package, {package}.fixed) IN (VALUES {})",
-            crate::db::value_rows_after(first, keys.len(), 2)
-        ),
-        false => String::new(),
+    let among = |table: &str| {
+        format!(
+            "({table}.package, {table}.fixed) IN (VALUES {})",
+            crate::db::value_rows_after(1, keys.len(), 2)
+        )
     };
     let bind_keys = |mut query: sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments>| {
         for (package, fixed) in keys.iter().filter(|_| only) {
@@ -182,28 +212,35 @@ async fn rewrite_host_rows(
         }
         query
     };
-    let delete = format!(
-        "DELETE FROM open_update_hosts WHERE host_id = $1 {}",
-        filter("open_update_hosts", 1)
-    );
-    bind_keys(sqlx::query(sqlx::AssertSqlSafe(delete)).bind(host_id.to_owned()))
+    let delete = match only {
+        true => format!(
+            "DELETE FROM open_update_hosts WHERE host_key = $1
+               AND update_key IN (SELECT k.id FROM update_keys k WHERE {})",
+            among("k")
+        ),
+        false => "DELETE FROM open_update_hosts WHERE host_key = $1".to_owned(),
+    };
+    bind_keys(sqlx::query(sqlx::AssertSqlSafe(delete)).bind(host_key))
         .execute(&mut *tx)
         .await
         .with_context(|| format!("clearing the update summary of host {host_id}"))?;
+    // Grouped first, then keyed: one key lookup per update, not per finding.
     let insert = format!(
-        "INSERT INTO open_update_hosts (package, fixed, host_id, findings, tier, deadline, kev,
+        "INSERT INTO open_update_hosts (host_key, update_key, findings, tier, deadline, kev,
            epss)
-         SELECT t.package, t.fixed, $1, COUNT(*), MIN(f.tier), MIN(f.deadline),
-                MAX(t.kev), MAX(t.epss)
-         FROM open_findings f JOIN finding_texts t ON t.id = f.text_id
-         WHERE f.host_key = $2 {}
-         GROUP BY t.package, t.fixed",
-        filter("t", 2)
+         SELECT $1, k.id, g.findings, g.tier, g.deadline, g.kev, g.epss
+         FROM (SELECT t.package, t.fixed, COUNT(*) AS findings, MIN(f.tier) AS tier,
+                      MIN(f.deadline) AS deadline, MAX(t.kev) AS kev, MAX(t.epss) AS epss
+               FROM open_findings f JOIN finding_texts t ON t.id = f.text_id
+               WHERE f.host_key = $1 {}
+               GROUP BY t.package, t.fixed) AS g
+         JOIN update_keys k ON k.package = g.package AND k.fixed = g.fixed",
+        match only {
+            true => format!("AND {}", among("t")),
+            false => String::new(),
+        }
     );
-    let query = sqlx::query(sqlx::AssertSqlSafe(insert))
-        .bind(host_id.to_owned())
-        .bind(host_key);
-    bind_keys(query)
+    bind_keys(sqlx::query(sqlx::AssertSqlSafe(insert)).bind(host_key))
         .execute(&mut *tx)
         .await
         .with_context(|| format!("summarising the open findings of host {host_id}"))?;
@@ -219,10 +256,7 @@ async fn adjust_updates(
 ) -> anyhow::Result<()> {
     const COLUMNS: usize = 4;
     let over_hosts = |aggregate: &str| {
-        format!(
-            "(SELECT {aggregate} FROM open_update_hosts h
-               WHERE h.package = v.column1 AND h.fixed = v.column2)"
-        )
+        format!("(SELECT {aggregate} FROM open_update_hosts h WHERE h.update_key = k.id)")
     };
     for chunk in deltas.chunks(rows_per_statement(COLUMNS)) {
         let values = crate::db::value_rows(chunk.len(), COLUMNS);
@@ -230,8 +264,8 @@ async fn adjust_updates(
             "INSERT INTO open_updates (package, fixed, hosts, findings, tier, deadline, kev, epss)
              SELECT v.column1, v.column2, v.column3, v.column4, {tier}, {deadline}, {kev}, {epss}
              FROM (VALUES {values}) AS v
-             WHERE EXISTS (SELECT 1 FROM open_update_hosts h
-                           WHERE h.package = v.column1 AND h.fixed = v.column2)
+             JOIN update_keys k ON k.package = v.column1 AND k.fixed = v.column2
+             WHERE EXISTS (SELECT 1 FROM open_update_hosts h WHERE h.update_key = k.id)
              ON CONFLICT (package, fixed) DO UPDATE SET
                hosts = open_updates.hosts + excluded.hosts,
                findings = open_updates.findings + excluded.findings,
@@ -261,8 +295,9 @@ async fn adjust_updates(
         let text = format!(
             "DELETE FROM open_updates WHERE (package, fixed) IN (VALUES {keys})
                AND NOT EXISTS (SELECT 1 FROM open_update_hosts h
-                               WHERE h.package = open_updates.package
-                                 AND h.fixed = open_updates.fixed)"
+                               JOIN update_keys k ON k.id = h.update_key
+                               WHERE k.package = open_updates.package
+                                 AND k.fixed = open_updates.fixed)"
         );
         let mut query = sqlx::query(sqlx::AssertSqlSafe(text));
         for (package, fixed) in chunk {

@@ -231,39 +231,6 @@ async fn the_summaries_follow_every_computation(backend: Backend) {
     assert_eq!(page.total, all.iter().filter(|u| u.kev).count() as u64);
 }
 
-/// Every host's summary rows (`open_update_hosts`), and the same grouped from its open findings.
-async fn host_rows(store: &Store) -> (Vec<String>, Vec<String>) {
-    let read = |sql: &'static str| async move {
-        let rows = sqlx::query(sql).fetch_all(store.pool()).await.unwrap();
-        rows.iter()
-            .map(|r| {
-                let (package, fixed, host): (String, String, String) =
-                    (r.get("package"), r.get("fixed"), r.get("host_id"));
-                let (findings, tier, kev): (i64, i64, i64) =
-                    (r.get("findings"), r.get("tier"), r.get("kev"));
-                let deadline: Option<i64> = r.get("deadline");
-                let epss: Option<f64> = r.get("epss");
-                format!("{host} {package} {fixed} {findings} {tier} {deadline:?} {kev} {epss:?}")
-            })
-            .collect::<Vec<String>>()
-    };
-    let stored = read(
-        "SELECT host_id, package, fixed, findings, tier, deadline, kev,
-                CAST(epss AS DOUBLE PRECISION) AS epss
-         FROM open_update_hosts ORDER BY host_id, package, fixed",
-    )
-    .await;
-    let grouped = read(
-        "SELECT f.host_id, t.package, t.fixed, COUNT(*) AS findings, MIN(f.tier) AS tier,
-                MIN(f.deadline) AS deadline, MAX(t.kev) AS kev,
-                CAST(MAX(t.epss) AS DOUBLE PRECISION) AS epss
-         FROM open_findings_named f JOIN finding_texts t ON t.id = f.text_id
-         GROUP BY f.host_id, t.package, t.fixed ORDER BY f.host_id, t.package, t.fixed",
-    )
-    .await;
-    (stored, grouped)
-}
-
 /// A first computation of many updates rewrites all of the host's summary rows, a later one
 /// changing a few rewrites only theirs; either way the rows are the host's open findings
 /// grouped, and the other hosts' rows stay.
@@ -317,7 +284,7 @@ async fn many_updates_then_a_few(backend: Backend) {
             backported: &[],
         };
         store.record_findings(&snapshot).await.unwrap();
-        let (stored, grouped) = host_rows(&store).await;
+        let (stored, grouped) = common::summary_rows(store.pool()).await;
         if round == 0 {
             assert!(
                 stored.len() > 64,

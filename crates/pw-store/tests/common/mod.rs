@@ -320,3 +320,42 @@ pub async fn insert_finding_hosts(pool: &sqlx::AnyPool, hosts: i64, computed_at:
             .unwrap();
     }
 }
+
+/// Every host's summary rows (`open_update_hosts`, keyed by integers since 0043) and the same
+/// grouped from its open findings, each as a line of text: host, package, fixed version,
+/// findings, tier, deadline, KEV, EPSS.
+pub async fn summary_rows(pool: &sqlx::AnyPool) -> (Vec<String>, Vec<String>) {
+    use sqlx::Row;
+    let read = |sql: &'static str| async move {
+        let rows = sqlx::query(sql).fetch_all(pool).await.unwrap();
+        rows.iter()
+            .map(|r| {
+                let (package, fixed, host): (String, String, String) =
+                    (r.get("package"), r.get("fixed"), r.get("host_id"));
+                let (findings, tier, kev): (i64, i64, i64) =
+                    (r.get("findings"), r.get("tier"), r.get("kev"));
+                let deadline: Option<i64> = r.get("deadline");
+                let epss: Option<f64> = r.get("epss");
+                format!("{host} {package} {fixed} {findings} {tier} {deadline:?} {kev} {epss:?}")
+            })
+            .collect::<Vec<String>>()
+    };
+    let stored = read(
+        "SELECT h.host_id, k.package, k.fixed, o.findings, o.tier, o.deadline, o.kev,
+                CAST(o.epss AS DOUBLE PRECISION) AS epss
+         FROM open_update_hosts o
+         JOIN finding_hosts h ON h.key = o.host_key
+         JOIN update_keys k ON k.id = o.update_key
+         ORDER BY h.host_id, k.package, k.fixed",
+    )
+    .await;
+    let grouped = read(
+        "SELECT f.host_id, t.package, t.fixed, COUNT(*) AS findings, MIN(f.tier) AS tier,
+                MIN(f.deadline) AS deadline, MAX(t.kev) AS kev,
+                CAST(MAX(t.epss) AS DOUBLE PRECISION) AS epss
+         FROM open_findings_named f JOIN finding_texts t ON t.id = f.text_id
+         GROUP BY f.host_id, t.package, t.fixed ORDER BY f.host_id, t.package, t.fixed",
+    )
+    .await;
+    (stored, grouped)
+}
