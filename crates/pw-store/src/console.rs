@@ -124,11 +124,13 @@ fn query_with(
 /// The update `u` has an open finding of an advisory known by the name bound at both `?`: the
 /// texts of those advisories (by index) with an open episode name the packages, then the exact
 /// update.
-const FIXES_ADVISORY: &str = "u.package IN (SELECT t.package FROM finding_texts t
+const FIXES_ADVISORY: &str = "u.package IN (SELECT k.package FROM finding_texts t
+       JOIN update_keys k ON k.id = t.update_key
        WHERE t.advisory IN (SELECT a.advisory FROM advisory_aliases a WHERE a.alias = ?)
          AND EXISTS (SELECT 1 FROM open_findings o WHERE o.text_id = t.id))
-     AND EXISTS (SELECT 1 FROM finding_texts t JOIN open_findings o ON o.text_id = t.id
-       WHERE t.package = u.package AND t.fixed = u.fixed
+     AND EXISTS (SELECT 1 FROM update_keys k JOIN finding_texts t ON t.update_key = k.id
+       JOIN open_findings o ON o.text_id = t.id
+       WHERE k.package = u.package AND k.fixed = u.fixed
        AND t.advisory IN (SELECT a.advisory FROM advisory_aliases a WHERE a.alias = ?))";
 
 /// The SQL pieces that differ between the backends.
@@ -336,14 +338,15 @@ impl Store {
         let mut found = vec![Vec::new(); updates.len()];
         let mut unpacker = Unpacker::new(&TEXTS);
         for chunk in chunks(updates) {
-            let (condition, binds) = updates_condition("t", chunk.keys);
+            let (condition, binds) = updates_condition("k", chunk.keys);
             let sql = format!(
                 "SELECT g.package, g.fixed, g.advisory, g.hosts, {}
-                 FROM (SELECT t.package, t.fixed, f.advisory,
+                 FROM (SELECT k.package, k.fixed, f.advisory,
                               COUNT(DISTINCT f.host_id) AS hosts, MIN(t.id) AS text_id
-                       FROM finding_texts t JOIN open_findings_named f ON f.text_id = t.id
+                       FROM update_keys k JOIN finding_texts t ON t.update_key = k.id
+                       JOIN open_findings_named f ON f.text_id = t.id
                        WHERE ({condition})
-                       GROUP BY t.package, t.fixed, f.advisory) AS g
+                       GROUP BY k.package, k.fixed, f.advisory) AS g
                  JOIN finding_texts x ON x.id = g.text_id
                  ORDER BY g.package, g.fixed, g.advisory",
                 text_columns("x")
@@ -372,8 +375,9 @@ impl Store {
     ) -> anyhow::Result<Vec<String>> {
         sqlx::query_scalar(
             "SELECT DISTINCT f.binary_name
-             FROM finding_texts t JOIN open_findings_named f ON f.text_id = t.id
-             WHERE t.package = $1 AND t.fixed = $2
+             FROM update_keys k JOIN finding_texts t ON t.update_key = k.id
+             JOIN open_findings_named f ON f.text_id = t.id
+             WHERE k.package = $1 AND k.fixed = $2
              ORDER BY f.binary_name",
         )
         .bind(package)

@@ -67,7 +67,9 @@ pub(crate) fn stored_digest(bytes: Vec<u8>) -> anyhow::Result<TextDigest> {
 
 /// The columns of a text read from its JSON: package, fixed version ('' when none), advisory,
 /// KEV (0 or 1), EPSS.
-fn columns(text: &str) -> (String, String, String, i64, Option<f64>) {
+type TextColumns = (String, String, String, i64, Option<f64>);
+
+fn columns(text: &str) -> TextColumns {
     let value: serde_json::Value = serde_json::from_str(text).unwrap_or_default();
     let string = |key: &str| value[key].as_str().unwrap_or_default().to_owned();
     (
@@ -95,17 +97,37 @@ pub(crate) async fn text_ids(
     if missing.is_empty() {
         return Ok(ids);
     }
+    let missing: Vec<(&TextDigest, &str, TextColumns)> = (missing.into_iter())
+        .map(|(digest, text)| (digest, text, columns(text)))
+        .collect();
+    let updates: std::collections::BTreeSet<(&str, &str)> = (missing.iter())
+        .map(|(_, _, c)| (c.0.as_str(), c.1.as_str()))
+        .collect();
+    crate::update_summary::key_updates(tx, &updates.into_iter().collect::<Vec<_>>()).await?;
+    insert_texts(tx, &missing).await?;
+    let digests: Vec<&TextDigest> = missing.iter().map(|(digest, _, _)| *digest).collect();
+    read_ids(tx, &digests, &mut ids).await?;
+    anyhow::ensure!(ids.len() == texts.len(), "a finding text was not stored");
+    Ok(ids)
+}
+
+/// Stores texts not stored yet (digest, JSON, columns), several per statement, each naming its
+/// update by key (since migration 0044: every update named has its key, `key_updates`).
+async fn insert_texts(
+    tx: &mut sqlx::AnyConnection,
+    texts: &[(&TextDigest, &str, TextColumns)],
+) -> anyhow::Result<()> {
     const COLUMNS: usize = 8;
     let mut packer = Packer::new(&TEXTS)?;
-    for chunk in missing.chunks(rows_per_statement(COLUMNS)) {
+    for chunk in texts.chunks(rows_per_statement(COLUMNS)) {
         // EPSS goes as text: the `Any` driver's NULL and float parameters do not mix in one
         // PostgreSQL VALUES column.
         let rows: Vec<String> = (0..chunk.len())
             .map(|row| {
                 let n = |column: usize| row * COLUMNS + column;
                 format!(
-                    "(${}, ${}, ${}, ${}, ${}, CAST(CAST(${} AS TEXT) AS DOUBLE PRECISION), '',
-                      ${}, ${})",
+                    "(${}, (SELECT k.id FROM update_keys k WHERE k.package = ${} AND k.fixed = ${}),
+                      ${}, ${}, CAST(CAST(${} AS TEXT) AS DOUBLE PRECISION), '', ${}, ${})",
                     n(1),
                     n(2),
                     n(3),
@@ -118,20 +140,19 @@ pub(crate) async fn text_ids(
             })
             .collect();
         let sql = format!(
-            "INSERT INTO finding_texts (digest, package, fixed, advisory, kev, epss, finding,
+            "INSERT INTO finding_texts (digest, update_key, advisory, kev, epss, finding,
                dictionary, packed)
              VALUES {} ON CONFLICT (digest) DO NOTHING",
             rows.join(", ")
         );
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for (digest, text) in chunk {
-            let (package, fixed, advisory, kev, epss) = columns(text);
+        for (digest, text, (package, fixed, advisory, kev, epss)) in chunk {
             query = query
                 .bind(digest.as_slice())
-                .bind(package)
-                .bind(fixed)
-                .bind(advisory)
-                .bind(kev)
+                .bind(package.clone())
+                .bind(fixed.clone())
+                .bind(advisory.clone())
+                .bind(*kev)
                 .bind(epss.map(|e| e.to_string()))
                 .bind(TEXTS.current)
                 .bind(packer.pack(text.as_bytes())?);
@@ -141,10 +162,7 @@ pub(crate) async fn text_ids(
             .await
             .with_context(|| format!("storing {} finding texts", chunk.len()))?;
     }
-    let digests: Vec<&TextDigest> = missing.iter().map(|(digest, _)| *digest).collect();
-    read_ids(tx, &digests, &mut ids).await?;
-    anyhow::ensure!(ids.len() == texts.len(), "a finding text was not stored");
-    Ok(ids)
+    Ok(())
 }
 
 async fn read_ids(

@@ -4,14 +4,16 @@
 //!
 //! After a computation changed a host's history, the host's open findings are grouped by update
 //! (package, fixed version) in SQL — one row per update in `open_update_hosts` — and compared
-//! with the rows stored for it; the rows that differ are rewritten. Since migration 0043 those
-//! rows are keyed by integers: the host's finding key and the update's key in `update_keys`
-//! (given to an update the first time a host needs it, never removed). Each update that changed
-//! gets its `open_updates` row adjusted: host and finding counts by the differences, the most urgent
-//! tier, earliest deadline, KEV and highest EPSS re-read over its hosts' rows (one index seek
-//! each). The host's earliest open deadline goes to `host_findings.earliest_deadline`, its open
-//! findings per tier and deadline to `open_tier_hosts` (migrations 0036 and 0041: the /metrics
-//! gauges and the deadline check).
+//! with the rows stored for it; the rows that differ are rewritten. Since migrations 0043–0044
+//! an update is named by its key in `update_keys` (given the first time a finding text names
+//! the update, never removed), which each text holds: a host's rows are keyed by the host's
+//! finding key and the update's key, and grouped by the texts' keys without reading a name.
+//! Each update that changed gets its `open_updates` row (by package and fixed version)
+//! adjusted: host and finding counts by the differences, the most urgent tier, earliest
+//! deadline, KEV and highest EPSS re-read over its hosts' rows (one index seek each). The host's
+//! earliest open deadline goes to `host_findings.earliest_deadline`, its open findings per tier
+//! and deadline to `open_tier_hosts` (migrations 0036 and 0041: the /metrics gauges and the
+//! deadline check).
 //!
 //! `''` is the fixed version of an update that has none (key columns are never NULL).
 
@@ -22,7 +24,8 @@ use sqlx::Row;
 
 use crate::findings_write::rows_per_statement;
 
-type UpdateKey = (String, String);
+/// An update's key (`update_keys.id`).
+type UpdateKey = i64;
 
 /// One host's open findings of one update.
 #[derive(Debug, Clone, PartialEq)]
@@ -46,33 +49,28 @@ pub(crate) async fn refresh_host(
     let now = grouped(tx, host_key).await?;
     let before = stored(tx, host_key).await?;
     // Per update touched: (hosts, findings) to add.
-    let mut deltas: BTreeMap<&UpdateKey, (i64, i64)> = BTreeMap::new();
+    let mut deltas: BTreeMap<UpdateKey, (i64, i64)> = BTreeMap::new();
     for (key, row) in &now {
         match before.get(key) {
             Some(old) if old == row => {}
             Some(old) => {
-                deltas.insert(key, (0, row.findings - old.findings));
+                deltas.insert(*key, (0, row.findings - old.findings));
             }
             None => {
-                deltas.insert(key, (1, row.findings));
+                deltas.insert(*key, (1, row.findings));
             }
         }
     }
     for (key, old) in &before {
         if !now.contains_key(key) {
-            deltas.insert(key, (-1, -old.findings));
+            deltas.insert(*key, (-1, -old.findings));
         }
     }
     if deltas.is_empty() {
         return Ok(());
     }
-    let deltas: Vec<(&UpdateKey, (i64, i64))> = deltas.into_iter().collect();
-    let keys: Vec<&UpdateKey> = deltas.iter().map(|(key, _)| *key).collect();
-    let new: Vec<&UpdateKey> = (deltas.iter())
-        .filter(|(_, (hosts, _))| *hosts > 0)
-        .map(|(key, _)| *key)
-        .collect();
-    key_updates(tx, &new).await?;
+    let deltas: Vec<(UpdateKey, (i64, i64))> = deltas.into_iter().collect();
+    let keys: Vec<UpdateKey> = deltas.iter().map(|(key, _)| *key).collect();
     rewrite_host_rows(tx, host_id, host_key, &keys).await?;
     adjust_updates(tx, &deltas).await?;
     sqlx::query(
@@ -119,12 +117,12 @@ async fn grouped(
     host_key: i64,
 ) -> anyhow::Result<BTreeMap<UpdateKey, HostUpdate>> {
     let rows = sqlx::query(
-        "SELECT t.package, t.fixed, COUNT(*) AS findings, MIN(f.tier) AS tier,
+        "SELECT t.update_key, COUNT(*) AS findings, MIN(f.tier) AS tier,
                 MIN(f.deadline) AS deadline, MAX(t.kev) AS kev,
                 CAST(MAX(t.epss) AS DOUBLE PRECISION) AS epss
          FROM open_findings f JOIN finding_texts t ON t.id = f.text_id
          WHERE f.host_key = $1
-         GROUP BY t.package, t.fixed",
+         GROUP BY t.update_key",
     )
     .bind(host_key)
     .fetch_all(&mut *tx)
@@ -139,9 +137,8 @@ async fn stored(
     host_key: i64,
 ) -> anyhow::Result<BTreeMap<UpdateKey, HostUpdate>> {
     let rows = sqlx::query(
-        "SELECT k.package, k.fixed, o.findings, o.tier, o.deadline, o.kev, o.epss
-         FROM open_update_hosts o JOIN update_keys k ON k.id = o.update_key
-         WHERE o.host_key = $1",
+        "SELECT update_key, findings, tier, deadline, kev, epss
+         FROM open_update_hosts WHERE host_key = $1",
     )
     .bind(host_key)
     .fetch_all(&mut *tx)
@@ -150,31 +147,12 @@ async fn stored(
     read_rows(&rows)
 }
 
-/// Gives each of `updates` its key in `update_keys` unless it has one (a few statements, only
-/// for the updates new to a host).
-async fn key_updates(tx: &mut sqlx::AnyConnection, updates: &[&UpdateKey]) -> anyhow::Result<()> {
-    for chunk in updates.chunks(rows_per_statement(2)) {
-        let text = format!(
-            "INSERT INTO update_keys (package, fixed) VALUES {}
-             ON CONFLICT (package, fixed) DO NOTHING",
-            crate::db::value_rows(chunk.len(), 2)
-        );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(text));
-        for (package, fixed) in chunk {
-            query = query.bind(package).bind(fixed);
-        }
-        query
-            .execute(&mut *tx)
-            .await
-            .context("keying the updates new to a host")?;
-    }
-    Ok(())
-}
-
 fn read_rows(rows: &[sqlx::any::AnyRow]) -> anyhow::Result<BTreeMap<UpdateKey, HostUpdate>> {
     rows.iter()
         .map(|row| {
-            let key = (row.try_get("package")?, row.try_get("fixed")?);
+            let key = row
+                .try_get::<Option<i64>, _>("update_key")?
+                .context("a finding text names no update")?;
             let value = HostUpdate {
                 findings: row.try_get("findings")?,
                 tier: row.try_get("tier")?,
@@ -187,58 +165,72 @@ fn read_rows(rows: &[sqlx::any::AnyRow]) -> anyhow::Result<BTreeMap<UpdateKey, H
         .collect()
 }
 
+/// Gives each of `updates` (package, fixed version) its key in `update_keys` unless it has one
+/// (before texts naming them are stored: `finding_texts.rs`).
+pub(crate) async fn key_updates(
+    tx: &mut sqlx::AnyConnection,
+    updates: &[(&str, &str)],
+) -> anyhow::Result<()> {
+    for chunk in updates.chunks(rows_per_statement(2)) {
+        let text = format!(
+            "INSERT INTO update_keys (package, fixed) VALUES {}
+             ON CONFLICT (package, fixed) DO NOTHING",
+            crate::db::value_rows(chunk.len(), 2)
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(text));
+        for (package, fixed) in chunk {
+            query = query.bind(*package).bind(*fixed);
+        }
+        query
+            .execute(&mut *tx)
+            .await
+            .context("keying the updates of new finding texts")?;
+    }
+    Ok(())
+}
+
 /// Replaces the host's rows of the updates `keys` with its open findings of them grouped by
 /// update (written from SQL: the values never pass through Rust, nor their types through the
-/// `Any` driver; every update grouped has its key, [`key_updates`]). A few updates (a daily
-/// upgrade, a feed import's packages) rewrite their rows only; more (a first report) every row
-/// of the host, in two statements: each row rewritten costs a delete and an insert in the table
-/// and its four indexes.
+/// `Any` driver). A few updates (a daily upgrade, a feed import's packages) rewrite their rows
+/// only; more (a first report) every row of the host, in two statements: each row rewritten
+/// costs a delete and an insert in the table and its four indexes.
 async fn rewrite_host_rows(
     tx: &mut sqlx::AnyConnection,
     host_id: &str,
     host_key: i64,
-    keys: &[&UpdateKey],
+    keys: &[UpdateKey],
 ) -> anyhow::Result<()> {
-    let only = keys.len() <= rows_per_statement(2);
-    let among = |table: &str| {
-        format!(
-            "({table}.package, {table}.fixed) IN (VALUES {})",
-            crate::db::value_rows_after(1, keys.len(), 2)
-        )
+    let only = keys.len() <= rows_per_statement(1);
+    let filter = |column: &str| match only {
+        true => format!(
+            "AND {column} IN ({})",
+            crate::db::placeholders(2, keys.len())
+        ),
+        false => String::new(),
     };
     let bind_keys = |mut query: sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments>| {
-        for (package, fixed) in keys.iter().filter(|_| only) {
-            query = query.bind(package.clone()).bind(fixed.clone());
+        for key in keys.iter().filter(|_| only) {
+            query = query.bind(*key);
         }
         query
     };
-    let delete = match only {
-        true => format!(
-            "DELETE FROM open_update_hosts WHERE host_key = $1
-               AND update_key IN (SELECT k.id FROM update_keys k WHERE {})",
-            among("k")
-        ),
-        false => "DELETE FROM open_update_hosts WHERE host_key = $1".to_owned(),
-    };
+    let delete = format!(
+        "DELETE FROM open_update_hosts WHERE host_key = $1 {}",
+        filter("update_key")
+    );
     bind_keys(sqlx::query(sqlx::AssertSqlSafe(delete)).bind(host_key))
         .execute(&mut *tx)
         .await
         .with_context(|| format!("clearing the update summary of host {host_id}"))?;
-    // Grouped first, then keyed: one key lookup per update, not per finding.
     let insert = format!(
         "INSERT INTO open_update_hosts (host_key, update_key, findings, tier, deadline, kev,
            epss)
-         SELECT $1, k.id, g.findings, g.tier, g.deadline, g.kev, g.epss
-         FROM (SELECT t.package, t.fixed, COUNT(*) AS findings, MIN(f.tier) AS tier,
-                      MIN(f.deadline) AS deadline, MAX(t.kev) AS kev, MAX(t.epss) AS epss
-               FROM open_findings f JOIN finding_texts t ON t.id = f.text_id
-               WHERE f.host_key = $1 {}
-               GROUP BY t.package, t.fixed) AS g
-         JOIN update_keys k ON k.package = g.package AND k.fixed = g.fixed",
-        match only {
-            true => format!("AND {}", among("t")),
-            false => String::new(),
-        }
+         SELECT $1, t.update_key, COUNT(*), MIN(f.tier), MIN(f.deadline), MAX(t.kev),
+                MAX(t.epss)
+         FROM open_findings f JOIN finding_texts t ON t.id = f.text_id
+         WHERE f.host_key = $1 {}
+         GROUP BY t.update_key",
+        filter("t.update_key")
     );
     bind_keys(sqlx::query(sqlx::AssertSqlSafe(insert)).bind(host_key))
         .execute(&mut *tx)
@@ -252,9 +244,9 @@ async fn rewrite_host_rows(
 /// any more is removed.
 async fn adjust_updates(
     tx: &mut sqlx::AnyConnection,
-    deltas: &[(&UpdateKey, (i64, i64))],
+    deltas: &[(UpdateKey, (i64, i64))],
 ) -> anyhow::Result<()> {
-    const COLUMNS: usize = 4;
+    const COLUMNS: usize = 3;
     let over_hosts = |aggregate: &str| {
         format!("(SELECT {aggregate} FROM open_update_hosts h WHERE h.update_key = k.id)")
     };
@@ -262,9 +254,9 @@ async fn adjust_updates(
         let values = crate::db::value_rows(chunk.len(), COLUMNS);
         let text = format!(
             "INSERT INTO open_updates (package, fixed, hosts, findings, tier, deadline, kev, epss)
-             SELECT v.column1, v.column2, v.column3, v.column4, {tier}, {deadline}, {kev}, {epss}
+             SELECT k.package, k.fixed, v.column2, v.column3, {tier}, {deadline}, {kev}, {epss}
              FROM (VALUES {values}) AS v
-             JOIN update_keys k ON k.package = v.column1 AND k.fixed = v.column2
+             JOIN update_keys k ON k.id = v.column1
              WHERE EXISTS (SELECT 1 FROM open_update_hosts h WHERE h.update_key = k.id)
              ON CONFLICT (package, fixed) DO UPDATE SET
                hosts = open_updates.hosts + excluded.hosts,
@@ -277,31 +269,30 @@ async fn adjust_updates(
             epss = over_hosts("MAX(h.epss)"),
         );
         let mut query = sqlx::query(sqlx::AssertSqlSafe(text));
-        for ((package, fixed), (hosts, findings)) in chunk {
-            query = query.bind(package).bind(fixed).bind(*hosts).bind(*findings);
+        for (key, (hosts, findings)) in chunk {
+            query = query.bind(*key).bind(*hosts).bind(*findings);
         }
         query
             .execute(&mut *tx)
             .await
             .context("adjusting the summary of open updates")?;
     }
-    let emptied: Vec<&UpdateKey> = deltas
+    let emptied: Vec<UpdateKey> = deltas
         .iter()
         .filter(|(_, (hosts, _))| *hosts < 0)
         .map(|(key, _)| *key)
         .collect();
-    for chunk in emptied.chunks(rows_per_statement(2)) {
-        let keys = crate::db::value_rows(chunk.len(), 2);
+    for chunk in emptied.chunks(rows_per_statement(1)) {
         let text = format!(
-            "DELETE FROM open_updates WHERE (package, fixed) IN (VALUES {keys})
-               AND NOT EXISTS (SELECT 1 FROM open_update_hosts h
-                               JOIN update_keys k ON k.id = h.update_key
-                               WHERE k.package = open_updates.package
-                                 AND k.fixed = open_updates.fixed)"
+            "DELETE FROM open_updates WHERE (package, fixed) IN
+               (SELECT k.package, k.fixed FROM update_keys k
+                WHERE k.id IN ({})
+                  AND NOT EXISTS (SELECT 1 FROM open_update_hosts h WHERE h.update_key = k.id))",
+            crate::db::placeholders(1, chunk.len())
         );
         let mut query = sqlx::query(sqlx::AssertSqlSafe(text));
-        for (package, fixed) in chunk {
-            query = query.bind(package).bind(fixed);
+        for key in chunk {
+            query = query.bind(*key);
         }
         query
             .execute(&mut *tx)

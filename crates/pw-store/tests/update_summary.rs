@@ -76,9 +76,10 @@ async fn grouped_from_history(store: &Store) -> Vec<UpdateRow> {
         "SELECT update_package, update_fixed, MIN(tier) AS tier, MIN(deadline) AS deadline,
                 COUNT(DISTINCT host_id) AS hosts, COUNT(*) AS findings, MAX(kev) AS kev,
                 CAST(MAX(epss) AS DOUBLE PRECISION) AS epss
-         FROM (SELECT f.host_id, f.tier, f.deadline, t.package AS update_package,
-                      NULLIF(t.fixed, '') AS update_fixed, t.kev, t.epss
-               FROM open_findings_named f JOIN finding_texts t ON t.id = f.text_id) AS open
+         FROM (SELECT f.host_id, f.tier, f.deadline, k.package AS update_package,
+                      NULLIF(k.fixed, '') AS update_fixed, t.kev, t.epss
+               FROM open_findings_named f JOIN finding_texts t ON t.id = f.text_id
+               JOIN update_keys k ON k.id = t.update_key) AS open
          GROUP BY update_package, update_fixed
          ORDER BY MIN(tier), MIN(deadline) IS NULL, MIN(deadline), update_package,
                   coalesce(update_fixed, '')",

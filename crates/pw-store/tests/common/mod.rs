@@ -322,7 +322,7 @@ pub async fn insert_finding_hosts(pool: &sqlx::AnyPool, hosts: i64, computed_at:
 }
 
 /// Every host's summary rows (`open_update_hosts`, keyed by integers since 0043) and the same
-/// grouped from its open findings, each as a line of text: host, package, fixed version,
+/// grouped from its open findings (their texts' updates, by key since 0044), each as a line of text: host, package, fixed version,
 /// findings, tier, deadline, KEV, EPSS.
 pub async fn summary_rows(pool: &sqlx::AnyPool) -> (Vec<String>, Vec<String>) {
     use sqlx::Row;
@@ -350,11 +350,12 @@ pub async fn summary_rows(pool: &sqlx::AnyPool) -> (Vec<String>, Vec<String>) {
     )
     .await;
     let grouped = read(
-        "SELECT f.host_id, t.package, t.fixed, COUNT(*) AS findings, MIN(f.tier) AS tier,
+        "SELECT f.host_id, k.package, k.fixed, COUNT(*) AS findings, MIN(f.tier) AS tier,
                 MIN(f.deadline) AS deadline, MAX(t.kev) AS kev,
                 CAST(MAX(t.epss) AS DOUBLE PRECISION) AS epss
          FROM open_findings_named f JOIN finding_texts t ON t.id = f.text_id
-         GROUP BY f.host_id, t.package, t.fixed ORDER BY f.host_id, t.package, t.fixed",
+         JOIN update_keys k ON k.id = t.update_key
+         GROUP BY f.host_id, k.package, k.fixed ORDER BY f.host_id, k.package, k.fixed",
     )
     .await;
     (stored, grouped)
