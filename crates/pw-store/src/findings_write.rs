@@ -8,7 +8,8 @@
 //! `last_seen` is the host's latest computation, read through `host_findings`); new episodes
 //! are inserted and gone ones closed in multi-row statements; only findings whose tier,
 //! deadline or text changed are updated one by one. Episodes name their finding's text, stored
-//! once across the fleet (`finding_texts.rs`). When the open findings changed, the
+//! once across the fleet (`finding_texts.rs`), and their first sight and deadline, stored once
+//! per host (`open_stamps.rs`, since migration 0045: `open_findings` is a view of both). When the open findings changed, the
 //! console's summaries of them follow in the same transaction (`update_summary.rs`).
 
 use std::collections::{HashMap, HashSet};
@@ -22,6 +23,7 @@ use crate::findings::{BackportedFinding, CurrentFinding, FindingsSnapshot, Histo
 use crate::findings_closed::ClosedEpisode;
 use crate::findings_scope::{Computation, Covered, covered_rows, named_keys};
 use crate::instants::{nanos, nanos_text};
+use crate::open_stamps::Stamps;
 use crate::{Recorded, Store, parse_time};
 
 /// Bound parameters per multi-row statement. Few statements instead of one per row, but not
@@ -148,8 +150,14 @@ impl Store {
         let (keys, learned) = key_ids(&mut tx, &self.keys, new_keys.collect()).await?;
         let opened = number_new(&stored, &writes, &keys, &mut change)?;
         let first_seen = nanos(snapshot.computed_at);
-        insert_episodes(&mut tx, stored.host_key, &opened, &texts, first_seen).await?;
-        refresh_open(&mut tx, &stored, &writes.refresh, &texts).await?;
+        let mut stamps = Stamps::read(&mut tx, stored.host_key).await?;
+        let new_rows = new_rows(&opened, &texts, first_seen, &mut stamps)?;
+        let refreshed = refreshed_rows(&stored, &writes.refresh, &texts, &mut stamps)?;
+        stamps.store_new(&mut tx, stored.host_key).await?;
+        write_open(&mut tx, stored.host_key, &new_rows, "").await?;
+        let update = "ON CONFLICT (host_key, key_id) DO UPDATE SET tier = excluded.tier,
+             stamp = excluded.stamp, text_id = excluded.text_id";
+        write_open(&mut tx, stored.host_key, &refreshed, update).await?;
         let closed = closings(&stored, &writes, &keys, &texts, &instants)?;
         let gone_keys: Vec<i64> = (writes.gone.iter().map(|k| &stored.open[k]))
             .chain(
@@ -162,6 +170,9 @@ impl Store {
             .collect();
         delete_open(&mut tx, stored.host_key, &gone_keys).await?;
         let host_key = stored.host_key;
+        if !(gone_keys.is_empty() && refreshed.is_empty()) {
+            crate::open_stamps::forget_unused(&mut tx, host_key).await?;
+        }
         crate::findings_closed::record_closed(&mut tx, host_key, &closed, &mut stored.last_closed)
             .await?;
         // The names of new or changed findings' advisories, for the console's CVE search.
@@ -469,46 +480,50 @@ fn text_id(texts: &HashMap<TextDigest, i64>, finding: &CurrentFinding) -> anyhow
         .with_context(|| format!("no text stored for {} {}", finding.binary, finding.advisory))
 }
 
-/// Inserts new episodes (finding, key id, episode), several rows per statement.
-async fn insert_episodes(
-    tx: &mut sqlx::AnyConnection,
-    host_key: i64,
+/// The rows of new episodes (finding, key id, episode), first seen at `first_seen`.
+fn new_rows(
     episodes: &[(&CurrentFinding, i64, i64)],
     texts: &HashMap<TextDigest, i64>,
     first_seen: i64,
-) -> anyhow::Result<()> {
-    let rows = episodes
+    stamps: &mut Stamps,
+) -> anyhow::Result<Vec<OpenRow>> {
+    episodes
         .iter()
-        .map(|(finding, key_id, episode)| open_row(finding, *key_id, *episode, first_seen, texts))
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    write_open(tx, host_key, &rows, "").await
+        .map(|(finding, key_id, episode)| {
+            open_row(finding, *key_id, *episode, first_seen, texts, stamps)
+        })
+        .collect()
 }
 
-/// Refreshes open episodes with the findings as computed now (their tier, deadline or text
-/// changed), several per statement: rows of the episodes, which exist, so that only the
-/// upsert's update applies (one statement per finding made a feed import's re-rank one round
-/// trip per changed finding).
-async fn refresh_open(
-    tx: &mut sqlx::AnyConnection,
+/// The rows of open episodes refreshed with the findings as computed now (their tier, deadline
+/// or text changed), written as an upsert: the episodes exist, so only the upsert's update
+/// applies (one statement per finding made a feed import's re-rank one round trip per changed
+/// finding).
+fn refreshed_rows(
     stored: &Stored,
     findings: &[&CurrentFinding],
     texts: &HashMap<TextDigest, i64>,
-) -> anyhow::Result<()> {
-    let rows = findings
+    stamps: &mut Stamps,
+) -> anyhow::Result<Vec<OpenRow>> {
+    findings
         .iter()
         .map(|finding| {
             let open = &stored.open[&key_of(finding)];
-            open_row(finding, open.key_id, open.episode, open.first_seen, texts)
+            open_row(
+                finding,
+                open.key_id,
+                open.episode,
+                open.first_seen,
+                texts,
+                stamps,
+            )
         })
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    let update = "ON CONFLICT (host_key, key_id) DO UPDATE SET tier = excluded.tier,
-         deadline = excluded.deadline, text_id = excluded.text_id";
-    write_open(tx, stored.host_key, &rows, update).await
+        .collect()
 }
 
-/// An `open_findings` row of host `host_key` but the host: key id, episode, first seen, tier,
-/// deadline, text id.
-type OpenRow = (i64, i64, i64, i64, Option<i64>, i64);
+/// An `open_episodes` row of host `host_key` but the host: key id, episode, stamp (its first
+/// sight and deadline, `open_stamps.rs`), tier, text id.
+type OpenRow = (i64, i64, i64, i64, i64);
 
 fn open_row(
     finding: &CurrentFinding,
@@ -516,13 +531,13 @@ fn open_row(
     episode: i64,
     first_seen: i64,
     texts: &HashMap<TextDigest, i64>,
+    stamps: &mut Stamps,
 ) -> anyhow::Result<OpenRow> {
     Ok((
         key_id,
         episode,
-        first_seen,
+        stamps.stamp(first_seen, finding.deadline.map(nanos)),
         i64::from(finding.tier),
-        finding.deadline.map(nanos),
         text_id(texts, finding)?,
     ))
 }
@@ -535,22 +550,21 @@ async fn write_open(
     rows: &[OpenRow],
     conflict: &str,
 ) -> anyhow::Result<()> {
-    const COLUMNS: usize = 7;
+    const COLUMNS: usize = 6;
     for chunk in rows.chunks(rows_per_statement(COLUMNS)) {
         let values = crate::db::value_rows(chunk.len(), COLUMNS);
         let text = format!(
-            "INSERT INTO open_findings (host_key, key_id, episode, first_seen, tier, deadline,
-               text_id) VALUES {values} {conflict}"
+            "INSERT INTO open_episodes (host_key, key_id, episode, stamp, tier, text_id)
+             VALUES {values} {conflict}"
         );
         let mut query = sqlx::query(sqlx::AssertSqlSafe(text));
-        for (key_id, episode, first_seen, tier, deadline, text_id) in chunk {
+        for (key_id, episode, stamp, tier, text_id) in chunk {
             query = query
                 .bind(host_key)
                 .bind(*key_id)
                 .bind(*episode)
-                .bind(*first_seen)
+                .bind(*stamp)
                 .bind(*tier)
-                .bind(*deadline)
                 .bind(*text_id);
         }
         query
@@ -569,7 +583,7 @@ async fn delete_open(
 ) -> anyhow::Result<()> {
     for chunk in key_ids.chunks(rows_per_statement(1)) {
         let sql = format!(
-            "DELETE FROM open_findings WHERE host_key = $1 AND key_id IN ({})",
+            "DELETE FROM open_episodes WHERE host_key = $1 AND key_id IN ({})",
             crate::db::placeholders(2, chunk.len())
         );
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(host_key);

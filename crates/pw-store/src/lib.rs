@@ -34,6 +34,7 @@ mod lease;
 mod notices;
 mod notifications;
 mod observations;
+mod open_stamps;
 mod operators;
 mod plans;
 mod protection;

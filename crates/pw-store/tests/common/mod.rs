@@ -223,6 +223,30 @@ pub async fn insert_finding_text_0039(pool: &sqlx::AnyPool, finding: &pw_model::
     insert_text(pool, finding, false).await
 }
 
+/// Stores `finding`'s text in `finding_texts` as migration 0044 left it (its update named by key
+/// `update_key`, the JSON in `finding`: the store's first open packs it) with SQL; its id.
+pub async fn insert_finding_text_0044(
+    pool: &sqlx::AnyPool,
+    finding: &pw_model::Finding,
+    update_key: i64,
+) -> i64 {
+    use sha2::Digest;
+    let text = finding_text(finding);
+    let digest = sha2::Sha256::digest(text.as_bytes());
+    sqlx::query_scalar(
+        "INSERT INTO finding_texts (digest, update_key, advisory, kev, finding)
+         VALUES ($1, $2, $3, $4, $5) RETURNING id",
+    )
+    .bind(digest.to_vec())
+    .bind(update_key)
+    .bind(&finding.advisory)
+    .bind(i64::from(finding.kev))
+    .bind(&text)
+    .fetch_one(pool)
+    .await
+    .unwrap()
+}
+
 async fn insert_text(pool: &sqlx::AnyPool, finding: &pw_model::Finding, hex_digest: bool) -> i64 {
     use sha2::Digest;
     let text = finding_text(finding);
