@@ -127,9 +127,9 @@ fn query_with(
 const FIXES_ADVISORY: &str = "u.package IN (SELECT k.package FROM finding_texts t
        JOIN update_keys k ON k.id = t.update_key
        WHERE t.advisory IN (SELECT a.advisory FROM advisory_aliases a WHERE a.alias = ?)
-         AND EXISTS (SELECT 1 FROM open_findings o WHERE o.text_id = t.id))
+         AND EXISTS (SELECT 1 FROM open_episodes o WHERE o.text_id = t.id))
      AND EXISTS (SELECT 1 FROM update_keys k JOIN finding_texts t ON t.update_key = k.id
-       JOIN open_findings o ON o.text_id = t.id
+       JOIN open_episodes o ON o.text_id = t.id
        WHERE k.package = u.package AND k.fixed = u.fixed
        AND t.advisory IN (SELECT a.advisory FROM advisory_aliases a WHERE a.alias = ?))";
 
@@ -341,12 +341,12 @@ impl Store {
             let (condition, binds) = updates_condition("k", chunk.keys);
             let sql = format!(
                 "SELECT g.package, g.fixed, g.advisory, g.hosts, {}
-                 FROM (SELECT k.package, k.fixed, f.advisory,
-                              COUNT(DISTINCT f.host_id) AS hosts, MIN(t.id) AS text_id
+                 FROM (SELECT k.package, k.fixed, t.advisory,
+                              COUNT(DISTINCT o.host_key) AS hosts, MIN(t.id) AS text_id
                        FROM update_keys k JOIN finding_texts t ON t.update_key = k.id
-                       JOIN open_findings_named f ON f.text_id = t.id
+                       JOIN open_episodes o ON o.text_id = t.id
                        WHERE ({condition})
-                       GROUP BY k.package, k.fixed, f.advisory) AS g
+                       GROUP BY k.package, k.fixed, t.advisory) AS g
                  JOIN finding_texts x ON x.id = g.text_id
                  ORDER BY g.package, g.fixed, g.advisory",
                 text_columns("x")
@@ -376,7 +376,8 @@ impl Store {
         sqlx::query_scalar(
             "SELECT DISTINCT f.binary_name
              FROM update_keys k JOIN finding_texts t ON t.update_key = k.id
-             JOIN open_findings_named f ON f.text_id = t.id
+             JOIN open_episodes o ON o.text_id = t.id
+             JOIN finding_keys f ON f.id = o.key_id
              WHERE k.package = $1 AND k.fixed = $2
              ORDER BY f.binary_name",
         )
