@@ -125,6 +125,24 @@ async fn console(store: &Store) -> Vec<String> {
         .collect()
 }
 
+/// Records each host's findings computed at 2026-02-01, then checks the summary rows.
+async fn record_all(store: &Store, computations: &[(&str, &[Finding])], rows: usize) {
+    for (host, findings) in computations {
+        let current: Vec<CurrentFinding> = (findings.iter())
+            .map(|f| CurrentFinding::of(f).unwrap())
+            .collect();
+        common::record_at(store, host, "2026-02-01T00:00:00Z", &current).await;
+    }
+    check_rows(store, rows).await;
+}
+
+/// The summary rows (`rows` of them) are the open findings grouped.
+async fn check_rows(store: &Store, rows: usize) {
+    let (stored, grouped) = common::summary_rows(store.pool()).await;
+    assert_eq!(stored.len(), rows, "{stored:?}");
+    assert_eq!(stored, grouped);
+}
+
 async fn overdue(store: &Store, instant: &str) -> Vec<String> {
     let filter = HostFilter {
         overdue_at: Some(at(instant)),
@@ -137,17 +155,14 @@ async fn overdue(store: &Store, instant: &str) -> Vec<String> {
 async fn migration_0043_keys_the_summaries(backend: Backend) {
     let (_guard, url) = database_at_0042(backend).await;
     let store = Store::connect(&url).await.unwrap();
-    let (stored, grouped) = common::summary_rows(store.pool()).await;
-    assert_eq!(stored.len(), 6, "{stored:?}");
-    assert_eq!(stored, grouped);
-    let s = |text: &str| text.to_owned();
+    check_rows(&store, 6).await;
     assert_eq!(
         console(&store).await,
         [
-            s("openssl Some(\"3.0.14-1\") t0 1h 1f kev=true epss=Some(0.04) h2"),
-            s("openssl Some(\"3.0.13-1\") t1 2h 3f kev=false epss=Some(0.01) h1,h2"),
-            s("zlib Some(\"1:1.2.13-2\") t3 1h 1f kev=false epss=None h1"),
-            s("curl None t4 2h 2f kev=false epss=Some(0.02) h1,h2"),
+            "openssl Some(\"3.0.14-1\") t0 1h 1f kev=true epss=Some(0.04) h2",
+            "openssl Some(\"3.0.13-1\") t1 2h 3f kev=false epss=Some(0.01) h1,h2",
+            "zlib Some(\"1:1.2.13-2\") t3 1h 1f kev=false epss=None h1",
+            "curl None t4 2h 2f kev=false epss=Some(0.02) h1,h2",
         ]
     );
     assert_eq!(
@@ -175,22 +190,14 @@ async fn migration_0043_keys_the_summaries(backend: Backend) {
         Tier::T1,
         Some("2026-01-15T00:00:00Z"),
     )];
-    for (host, findings) in [("h2", &h2[..]), ("h3", &h3[..])] {
-        let current: Vec<CurrentFinding> = (findings.iter())
-            .map(|f| CurrentFinding::of(f).unwrap())
-            .collect();
-        common::record_at(&store, host, "2026-02-01T00:00:00Z", &current).await;
-    }
-    let (stored, grouped) = common::summary_rows(store.pool()).await;
-    assert_eq!(stored.len(), 6, "{stored:?}");
-    assert_eq!(stored, grouped);
+    record_all(&store, &[("h2", &h2[..]), ("h3", &h3[..])], 6).await;
     assert_eq!(
         console(&store).await,
         [
-            s("zlib Some(\"1:1.2.13-2\") t1 2h 2f kev=false epss=None h1,h3"),
-            s("openssl Some(\"3.0.13-1\") t1 1h 2f kev=false epss=Some(0.01) h1"),
-            s("libxml2 Some(\"2.9.14-2\") t2 1h 1f kev=false epss=Some(0.05) h2"),
-            s("curl None t4 2h 2f kev=false epss=Some(0.02) h1,h2"),
+            "zlib Some(\"1:1.2.13-2\") t1 2h 2f kev=false epss=None h1,h3",
+            "openssl Some(\"3.0.13-1\") t1 1h 2f kev=false epss=Some(0.01) h1",
+            "libxml2 Some(\"2.9.14-2\") t2 1h 1f kev=false epss=Some(0.05) h2",
+            "curl None t4 2h 2f kev=false epss=Some(0.02) h1,h2",
         ]
     );
     assert_eq!(overdue(&store, "2026-01-16T00:00:00Z").await, ["h3"]);
@@ -331,22 +338,13 @@ async fn migration_0044_keys_every_text(backend: Backend) {
             Some("2026-01-15T00:00:00Z"),
         ),
     ];
-    for (host, findings) in [("h2", &h2[..]), ("h1", &[][..])] {
-        let current: Vec<CurrentFinding> = (findings.iter())
-            .map(|f| CurrentFinding::of(f).unwrap())
-            .collect();
-        common::record_at(&store, host, "2026-02-01T00:00:00Z", &current).await;
-    }
-    let (stored, grouped) = common::summary_rows(store.pool()).await;
-    assert_eq!(stored.len(), 3, "{stored:?}");
-    assert_eq!(stored, grouped);
-    let s = |text: &str| text.to_owned();
+    record_all(&store, &[("h2", &h2[..]), ("h1", &[][..])], 3).await;
     assert_eq!(
         console(&store).await,
         [
-            s("zlib Some(\"1:1.2.13-2\") t1 1h 1f kev=false epss=None h2"),
-            s("libxml2 Some(\"2.9.14-2\") t2 1h 1f kev=false epss=Some(0.05) h2"),
-            s("curl None t4 1h 1f kev=false epss=Some(0.02) h2"),
+            "zlib Some(\"1:1.2.13-2\") t1 1h 1f kev=false epss=None h2",
+            "libxml2 Some(\"2.9.14-2\") t2 1h 1f kev=false epss=Some(0.05) h2",
+            "curl None t4 1h 1f kev=false epss=Some(0.02) h2",
         ]
     );
     assert_eq!(
