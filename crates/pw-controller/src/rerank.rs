@@ -12,8 +12,9 @@
 //! - KEV and EPSS runs, and the first advisories stored (scans leave the built-in snapshot),
 //!   are unbounded: every host is scanned again.
 //!
-//! A host the import cannot touch keeps its stored ranking; `rerank_e2e` (crates/patchwarden)
-//! checks both sides on a running controller. At start every host is queued (imports made while
+//! A host the import cannot touch keeps its stored ranking; pw-server's `tests/it/rerank.rs`
+//! checks both sides on a running controller, and pw-controller's `tests/rerank_part.rs` and
+//! `rerank_whole.rs` compare a re-rank in part with a whole scan through every reader. At start every host is queued (imports made while
 //! the controller was down).
 
 use std::collections::{BTreeSet, HashSet};
