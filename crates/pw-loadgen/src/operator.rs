@@ -91,6 +91,20 @@ impl Operator {
             .unwrap_or(0.0))
     }
 
+    /// TLS connections the controller accepted so far (`patchwarden_connections_total`, HTTP/2
+    /// and HTTP/1.1): agents hold one each, so what a phase adds is agents reconnecting, each a
+    /// TLS handshake (the operator's own plain requests are not counted).
+    pub async fn tls_connections(&self) -> anyhow::Result<f64> {
+        let text = self.metrics_text().await?;
+        let series = |outcome: &str| {
+            let name = format!("patchwarden_connections_total{{outcome=\"{outcome}\"}} ");
+            (text.lines())
+                .find_map(|l| l.strip_prefix(name.as_str())?.parse::<f64>().ok())
+                .unwrap_or(0.0)
+        };
+        Ok(series("h2") + series("http1"))
+    }
+
     /// The scheduler's pass and step counters now (`/metrics`).
     pub async fn scheduler_sample(&self) -> anyhow::Result<SchedulerSample> {
         let text = self.metrics_text().await?;

@@ -45,6 +45,8 @@ pub struct Steady {
     pub witness_heartbeat: Summary,
     /// The load generator's own cores during the phase.
     pub loadgen_cores: f64,
+    /// TLS connections the controller accepted during the phase (agents reconnecting).
+    pub tls_connections: f64,
     /// The controller's own time per heartbeat (its request-duration histogram during the
     /// phase): the bucket bound holding half and 99 % of them.
     pub controller_heartbeat_p50_at_most_ms: f64,
@@ -71,6 +73,8 @@ pub struct Round {
     /// scan ran is scanned once).
     pub scans: f64,
     pub heartbeat_during: Summary,
+    /// TLS connections the controller accepted during the round (agents reconnecting).
+    pub tls_connections: f64,
     pub controller_cores: f64,
     pub controller_rss_mib: f64,
 }
@@ -97,6 +101,8 @@ pub struct RolloutFigures {
     /// Each step's mean time per pass (`patchwarden_scheduler_step_seconds`), ms.
     pub scheduler_step_mean_ms: std::collections::BTreeMap<String, f64>,
     pub results: Summary,
+    /// TLS connections the controller accepted during the rollout (agents reconnecting).
+    pub tls_connections: f64,
     pub controller_cores: f64,
     pub controller_rss_mib: f64,
 }
@@ -263,6 +269,7 @@ async fn steady(
             .unwrap_or_default()
     };
     let buckets_before = buckets().await;
+    let connections_before = operator.tls_connections().await?;
     shared.heartbeats.summary(true);
     tokio::time::sleep(Duration::from_secs(args.steady_secs)).await;
     let (controller_cores, controller_rss_mib) = probe.since(before)?;
@@ -270,6 +277,7 @@ async fn steady(
     let heartbeat = shared.heartbeats.summary(true);
     let witness_heartbeat = witness.stop().await;
     let buckets_after = buckets().await;
+    let tls_connections = operator.tls_connections().await? - connections_before;
     let quantile = |share| match buckets_before.is_empty() {
         true => f64::NAN,
         false => quantile_bound_ms(&buckets_before, &buckets_after, share),
@@ -278,7 +286,8 @@ async fn steady(
     let controller_heartbeat_p99_at_most_ms = quantile(0.99);
     eprintln!(
         "steady: heartbeat p99 {:.1} ms over {} beats (the controller's own: p99 ≤ {} ms; \
-         the witness's: p99 {:.1} ms over {}; the load generator used {loadgen_cores:.2} cores)",
+         the witness's: p99 {:.1} ms over {}; the load generator used {loadgen_cores:.2} cores; \
+         {tls_connections} TLS connections accepted)",
         heartbeat.p99_ms,
         heartbeat.count,
         controller_heartbeat_p99_at_most_ms,
@@ -291,6 +300,7 @@ async fn steady(
         heartbeat,
         witness_heartbeat,
         loadgen_cores,
+        tls_connections,
         controller_heartbeat_p50_at_most_ms,
         controller_heartbeat_p99_at_most_ms,
         controller_cores,
@@ -325,6 +335,7 @@ async fn inventory_round(
 ) -> anyhow::Result<Round> {
     // Counted before the round starts: its first scans may finish within milliseconds.
     let scans_before = operator.metric("patchwarden_findings_scans_total").await?;
+    let connections_before = operator.tls_connections().await?;
     let before = probe.sample()?;
     let forms_before = forms(shared);
     let started = Instant::now();
@@ -372,6 +383,7 @@ async fn inventory_round(
         scans_done_secs,
         scans,
         heartbeat_during: shared.heartbeats.summary(true),
+        tls_connections: operator.tls_connections().await? - connections_before,
         controller_cores,
         controller_rss_mib,
     };
@@ -405,6 +417,7 @@ async fn rollout(
     shared.results.summary(true);
     shared.applies.take();
     let scheduler_before = operator.scheduler_sample().await?;
+    let connections_before = operator.tls_connections().await?;
     let started = Instant::now();
     let created = operator.rollout(hosts, target, batch).await?;
     let mut status = created.status.clone();
@@ -442,6 +455,7 @@ async fn rollout(
         scheduler_pass_mean_ms: pass_mean_ms,
         scheduler_step_mean_ms: steps,
         results: shared.results.summary(true),
+        tls_connections: operator.tls_connections().await? - connections_before,
         controller_cores,
         controller_rss_mib,
     })

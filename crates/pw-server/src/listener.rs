@@ -22,6 +22,7 @@ use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
 use crate::ca::fingerprint;
+use crate::metrics::Metrics;
 use crate::tls::Transport;
 
 /// Streams one HTTP/2 connection may have open at once: an agent needs three (a long-poll, a
@@ -85,6 +86,7 @@ pub(crate) async fn accept_loop(
     acceptor: TlsAcceptor,
     app: Router,
     limits: ConnectionLimits,
+    metrics: Arc<Metrics>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let graceful = GracefulShutdown::new();
@@ -104,6 +106,7 @@ pub(crate) async fn accept_loop(
         };
         let Some(slot) = peers.take(peer.ip(), limits.per_peer) else {
             tracing::warn!(%peer, limit = limits.per_peer, "too many connections from this address: closed");
+            metrics.connection("refused");
             drop(stream);
             continue;
         };
@@ -112,8 +115,10 @@ pub(crate) async fn accept_loop(
         let builders = builders.clone();
         let watcher = graceful.watcher();
         let timeout = limits.header_read_timeout;
+        let metrics = metrics.clone();
         tokio::spawn(async move {
-            if let Err(error) = serve(stream, acceptor, app, &builders, timeout, watcher).await {
+            let served = serve(stream, acceptor, app, &builders, timeout, watcher, &metrics);
+            if let Err(error) = served.await {
                 tracing::debug!(%peer, error = format!("{error:#}"), "connection ended");
             }
             drop(slot);
@@ -162,6 +167,7 @@ async fn serve(
     builders: &Builders,
     timeout: Duration,
     watcher: Watcher,
+    metrics: &Metrics,
 ) -> anyhow::Result<()> {
     let mut first = [0u8; 1];
     let n = tokio::time::timeout(timeout, stream.peek(&mut first))
@@ -173,6 +179,7 @@ async fn serve(
     let asked = Arc::new(AtomicBool::new(false));
     // 0x16: a TLS handshake record.
     if first[0] != 0x16 {
+        metrics.connection("plain");
         let service = service(app, Transport::Plain, asked);
         let connection = builders
             .http1
@@ -182,15 +189,24 @@ async fn serve(
             .await
             .map_err(|e| anyhow::anyhow!(e));
     }
-    let tls = tokio::time::timeout(timeout, acceptor.accept(stream))
-        .await
-        .context("TLS handshake timed out")?
-        .context("TLS handshake failed")?;
+    let accepted = tokio::time::timeout(timeout, acceptor.accept(stream)).await;
+    let tls = match accepted {
+        Ok(Ok(tls)) => tls,
+        Ok(Err(error)) => {
+            metrics.connection("failed");
+            return Err(anyhow::Error::new(error).context("TLS handshake failed"));
+        }
+        Err(elapsed) => {
+            metrics.connection("failed");
+            return Err(anyhow::Error::new(elapsed).context("TLS handshake timed out"));
+        }
+    };
     let session = &tls.get_ref().1;
     let client_cert_sha256 = (session.peer_certificates())
         .and_then(|certs| certs.first())
         .map(|cert| fingerprint(cert));
     let http2 = session.alpn_protocol() == Some(b"h2");
+    metrics.connection(if http2 { "h2" } else { "http1" });
     let service = service(app, Transport::Tls { client_cert_sha256 }, asked.clone());
     if !http2 {
         let connection = builders.http1.serve_connection(TokioIo::new(tls), service);

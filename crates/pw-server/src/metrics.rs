@@ -105,6 +105,7 @@ pub struct Metrics {
     http_requests: Family<HttpLabels, Counter>,
     http_latency: Family<RouteLabels, Histogram, fn() -> Histogram>,
     enrollments: Family<OutcomeLabels, Counter>,
+    connections: Family<OutcomeLabels, Counter>,
     heartbeats: Counter,
     inventory_reports: Counter,
     command_results: Family<OutcomeLabels, Counter>,
@@ -263,6 +264,15 @@ impl Metrics {
             "Enrollment attempts by outcome",
             enrollments.clone(),
         );
+        let connections = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "connections",
+            "Connections accepted, by what they became (h2, http1: after a TLS handshake; plain: \
+             HTTP without TLS; refused: over the per-address limit; failed: no handshake). Agents \
+             hold one HTTP/2 connection each: a rate near the agents' request rate is a \
+             reconnecting fleet (a TLS handshake each)",
+            connections.clone(),
+        );
         let heartbeats = Counter::default();
         registry.register(
             "agent_heartbeats",
@@ -323,6 +333,7 @@ impl Metrics {
             http_requests,
             http_latency,
             enrollments,
+            connections,
             heartbeats,
             inventory_reports,
             inventory_unchanged,
@@ -390,6 +401,15 @@ impl Metrics {
             set(&self.findings.overdue, tally.overdue[i]);
             set(&self.findings.accepted, tally.accepted[i]);
         }
+    }
+
+    /// A connection accepted, by what it became (`h2`, `http1`, `plain`, `refused`, `failed`).
+    pub fn connection(&self, outcome: &str) {
+        self.connections
+            .get_or_create(&OutcomeLabels {
+                outcome: outcome.to_owned(),
+            })
+            .inc();
     }
 
     pub fn heartbeat(&self) {

@@ -172,6 +172,7 @@ pub async fn start_with_clock(
         acceptor,
         app,
         limits,
+        state.metrics.clone(),
         shutdown_rx.clone(),
     ));
     let checkpoints = tokio::spawn(audit_checkpoints(

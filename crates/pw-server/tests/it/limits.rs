@@ -184,7 +184,21 @@ async fn http2_connections_without_a_request_are_closed_after_the_header_read_ti
         held.push(tls);
     }
     all_closed_soon(&mut held, started).await;
+    // Both are counted by what they became (`/metrics` itself comes over plain HTTP).
+    let (_, metrics) = tc.get_text("/metrics").await;
+    assert_eq!(
+        series(&metrics, "patchwarden_connections_total{outcome=\"h2\"}"),
+        2.0
+    );
+    assert!(series(&metrics, "patchwarden_connections_total{outcome=\"plain\"}") >= 1.0);
     tc.controller.shutdown().await;
+}
+
+/// One series' value in a `/metrics` text (0 when absent).
+fn series(metrics: &str, name: &str) -> f64 {
+    (metrics.lines())
+        .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+        .unwrap_or(0.0)
 }
 
 #[tokio::test]
@@ -216,6 +230,12 @@ async fn connections_per_peer_are_capped() {
         }
     }
     drop(held);
+    let (_, metrics) = tc.get_text("/metrics").await;
+    let refused = series(
+        &metrics,
+        "patchwarden_connections_total{outcome=\"refused\"}",
+    );
+    assert!(refused >= 1.0, "{metrics:.3000}");
     tc.controller.shutdown().await;
 }
 
