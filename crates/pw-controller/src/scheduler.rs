@@ -31,6 +31,7 @@
 
 use std::collections::BTreeMap;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -183,9 +184,11 @@ async fn held_slots(
     state: &Controller,
     row: &RolloutRow,
 ) -> anyhow::Result<BTreeMap<String, usize>> {
-    let plan: RolloutPlan = pw_rollout::from_json(&row.plan).context("stored plan")?;
+    let parsed = state.host_states.plan(&row.id, &row.plan)?;
     let hosts = load_hosts(state, &row.id).await?;
-    Ok(slots_by_group(&plan, &states_of(&hosts)))
+    let held = slots_by_group(&parsed.plan, &states_of(&hosts));
+    state.host_states.keep(&row.id, hosts);
+    Ok(held)
 }
 
 fn states_of(hosts: &BTreeMap<HostId, Loaded>) -> BTreeMap<HostId, HostState> {
@@ -210,9 +213,9 @@ struct Ctx<'a> {
     policy: Policy,
     recipe: Recipe,
     /// Each host's group in the plan (its checks and verification period come from it).
-    groups: BTreeMap<HostId, String>,
+    groups: Arc<BTreeMap<HostId, String>>,
     /// The rollout plan (which hosts run the rollback drill).
-    plan: RolloutPlan,
+    plan: Arc<RolloutPlan>,
     /// Each host's checks the controller evaluates (its fleet group's PromQL gates).
     gate_checks: BTreeMap<HostId, Vec<String>>,
     protection_steps: Vec<ProtectionStep>,
@@ -243,22 +246,21 @@ impl<'a> Laps<'a> {
 impl<'a> Ctx<'a> {
     /// The rollout's stored plan, policy, checks and protection steps, parsed.
     fn new(state: &'a Controller, row: &RolloutRow, pass: &PassGates) -> anyhow::Result<Ctx<'a>> {
-        let plan: RolloutPlan = pw_rollout::from_json(&row.plan).context("stored plan")?;
+        let parsed = state.host_states.plan(&row.id, &row.plan)?;
+        let plan = &parsed.plan;
         Ok(Ctx {
             state,
             rollout: plan.id.clone(),
             policy: pw_rollout::from_json(&row.policy).context("stored policy")?,
             recipe: Recipe::from_json(&row.checks).context("stored checks")?,
-            groups: (plan.batches.iter())
-                .flat_map(|b| b.hosts.iter().map(|h| (h.id.clone(), b.group.clone())))
-                .collect(),
+            groups: parsed.groups.clone(),
             protection_steps: serde_json::from_str(&row.protection_steps)
                 .context("stored protection steps")?,
             gate_checks: (plan.batches.iter())
                 .flat_map(|b| b.hosts.iter().map(move |h| (h, &b.group)))
                 .map(|(h, group)| (h.id.clone(), pass.gate_checks(&h.id, group)))
                 .collect(),
-            plan,
+            plan: plan.clone(),
         })
     }
 }
@@ -275,7 +277,8 @@ async fn drive(
     let ctx = Ctx::new(state, row, pass)?;
     let plan = &ctx.plan;
     let mut hosts = load_hosts(state, &row.id).await?;
-    let notes = crate::notify::RolloutNotes::new(&row.id, states_of(&hosts), ctx.groups.clone());
+    let groups = (*ctx.groups).clone();
+    let notes = crate::notify::RolloutNotes::new(&row.id, states_of(&hosts), groups);
     let control: RolloutControl = serde_json::from_str(&row.control).context("stored control")?;
     let gates = pass.for_rollout(plan, &control, busy_elsewhere, |group| {
         ctx.recipe
@@ -343,6 +346,8 @@ async fn drive(
     let events = notes.events(plan, &states, &row.status, &decision.status, now);
     crate::notify::emit(state, events).await;
     laps.lap("notes");
+    // The hosts as this pass wrote them, for the next pass (`scheduler_load.rs`).
+    state.host_states.keep(&row.id, hosts);
     Ok(Driven {
         held: slots_by_group(plan, &states),
         settled,

@@ -112,7 +112,102 @@ async fn a_pass_reads_its_change_reports_at_once(backend: Backend) {
     assert!(store.change_reports(&[]).await.unwrap().is_empty());
 }
 
+/// The totals a pass compares: they move with every write of a host's state and only then.
+async fn a_rollouts_version_totals_move_with_each_write_of_a_host(backend: Backend) {
+    let (_dir, store) = store_with_host(backend).await;
+    assert_eq!(store.rollout_versions("r1").await.unwrap(), (0, 0));
+    rollout_r1(&store, "pending").await;
+    let (hosts, versions) = store.rollout_versions("r1").await.unwrap();
+    assert_eq!(hosts, 1);
+    let claimed = HostTransition {
+        rollout_id: "r1",
+        host_id: "h1",
+        expected_version: versions,
+        state_json: r#"{"claimed":true}"#,
+        state_name: "claimed",
+        event: serde_json::json!({"event": "claimed"}),
+        command: Some(TransitionCommand {
+            id: "r1:h1:record_versions:1".into(),
+            kind: "apply_change".into(),
+            payload_json: "{}".into(),
+        }),
+        blocks: vec![],
+        actor: "controller",
+        result: None,
+    };
+    assert!(store.transition_host(&claimed).await.unwrap());
+    assert_eq!(
+        store.rollout_versions("r1").await.unwrap(),
+        (1, versions + 1)
+    );
+    // A write that lost its lock changes nothing; a command's result is not a host write.
+    assert!(!store.transition_host(&claimed).await.unwrap());
+    let finished_at = at("2026-01-02T00:00:00Z");
+    (store.finish_command(
+        "h1",
+        "r1:h1:record_versions:1",
+        CommandState::Succeeded,
+        "",
+        finished_at,
+    ))
+    .await
+    .unwrap();
+    assert_eq!(
+        store.rollout_versions("r1").await.unwrap(),
+        (1, versions + 1)
+    );
+}
+
+/// The outcomes of commands in flight: only those that finished, 128 per statement.
+async fn a_pass_reads_the_outcomes_of_its_commands_in_flight(backend: Backend) {
+    let (_dir, store) = store_with_host(backend).await;
+    // 300 commands (three statements): every third finished, every fifth delivered.
+    let ids: Vec<String> = (0..300)
+        .map(|i| format!("r1:h{i}:record_versions:1"))
+        .collect();
+    let commands: Vec<NewCommand<'_>> = (ids.iter())
+        .map(|id| NewCommand {
+            id,
+            host_id: "h1",
+            kind: "apply_change",
+            payload_json: "{}",
+        })
+        .collect();
+    store.create_commands(&commands, "test").await.unwrap();
+    let finished_at = at("2026-01-02T00:00:00Z");
+    for (i, id) in ids.iter().enumerate().filter(|(i, _)| i % 3 == 0) {
+        let state = if i % 2 == 0 {
+            CommandState::Succeeded
+        } else {
+            CommandState::Refused
+        };
+        let message = format!("m{i}");
+        (store.finish_command("h1", id, state, &message, finished_at))
+            .await
+            .unwrap();
+    }
+    let mut asked: Vec<&str> = ids.iter().map(String::as_str).collect();
+    asked.push("r1:unknown:record_versions:1");
+    let finished = store.finished_commands(&asked).await.unwrap();
+    assert_eq!(finished.len(), 100);
+    for (i, id) in ids.iter().enumerate() {
+        let expected = (i % 3 == 0).then(|| FinishedCommand {
+            kind: "apply_change".into(),
+            state: if i % 2 == 0 {
+                CommandState::Succeeded
+            } else {
+                CommandState::Refused
+            },
+            result_message: Some(format!("m{i}")),
+        });
+        assert_eq!(finished.get(id), expected.as_ref(), "{id}");
+    }
+    assert!(store.finished_commands(&[]).await.unwrap().is_empty());
+}
+
 on_both_backends!(
     a_pass_reads_states_it_does_not_know_and_finished_commands,
-    a_pass_reads_its_change_reports_at_once
+    a_pass_reads_its_change_reports_at_once,
+    a_rollouts_version_totals_move_with_each_write_of_a_host,
+    a_pass_reads_the_outcomes_of_its_commands_in_flight
 );
