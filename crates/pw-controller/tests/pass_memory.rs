@@ -67,9 +67,7 @@ async fn passes_take_results_from_the_hosts_they_kept() {
     for batch in [[1, 2], [3, 4]] {
         h.answer_all_done().await;
         h.pass().await;
-        for i in 0..batch[0] {
-            expected[i] = "done";
-        }
+        expected[..batch[0]].fill("done");
         for i in batch {
             expected[i] = "claimed";
         }
