@@ -121,17 +121,16 @@ fn query_with(
     query
 }
 
-/// The update `u` has an open finding of an advisory known by the name bound at both `?`: the
-/// texts of those advisories (by index) with an open episode name the packages, then the exact
-/// update.
-const FIXES_ADVISORY: &str = "u.package IN (SELECT k.package FROM finding_texts t
-       JOIN update_keys k ON k.id = t.update_key
-       WHERE t.advisory IN (SELECT a.advisory FROM advisory_aliases a WHERE a.alias = ?)
-         AND EXISTS (SELECT 1 FROM open_episodes o WHERE o.text_id = t.id))
-     AND EXISTS (SELECT 1 FROM update_keys k JOIN finding_texts t ON t.update_key = k.id
-       JOIN open_episodes o ON o.text_id = t.id
+/// The update `u` has an open finding of an advisory known by the name bound at `?`: the updates
+/// of the texts of those advisories' open episodes, found once per statement from the
+/// advisories' finding keys (a scan of `finding_keys`), each host's episode of such a key by the
+/// primary key (the open set has no index by text since migration 0046).
+const FIXES_ADVISORY: &str = "EXISTS (SELECT 1 FROM update_keys k
        WHERE k.package = u.package AND k.fixed = u.fixed
-       AND t.advisory IN (SELECT a.advisory FROM advisory_aliases a WHERE a.alias = ?))";
+       AND k.id IN (SELECT t.update_key FROM finding_keys f
+           CROSS JOIN finding_hosts h CROSS JOIN open_episodes o CROSS JOIN finding_texts t
+           WHERE f.advisory IN (SELECT a.advisory FROM advisory_aliases a WHERE a.alias = ?)
+             AND o.host_key = h.key AND o.key_id = f.id AND t.id = o.text_id))";
 
 /// The SQL pieces that differ between the backends.
 struct Dialect(Backend);
@@ -267,12 +266,9 @@ impl Store {
         }
         if let Some(advisory) = &filter.advisory {
             // The update fixes it: one of its open findings is of an advisory known by that
-            // name (advisory_aliases, by index); the packages of such findings first, then the
-            // exact update.
+            // name (advisory_aliases, by index).
             conditions.push(FIXES_ADVISORY);
-            let wanted = advisory.trim().to_ascii_uppercase();
-            binds.push(Bind::Text(wanted.clone()));
-            binds.push(Bind::Text(wanted));
+            binds.push(Bind::Text(advisory.trim().to_ascii_uppercase()));
         }
         if let Some(tier) = filter.tier {
             conditions.push("u.tier = ?");
@@ -328,9 +324,9 @@ impl Store {
     }
 
     /// The advisories each of `updates` fixes, by id, in the order of `updates`: one statement
-    /// per [`UPDATES_PER_STATEMENT`] updates (a console page's 50), read from the index of the
-    /// open episodes by text; each advisory shown by its first stored text (without a host's
-    /// deadline: the update's row carries the earliest).
+    /// per [`UPDATES_PER_STATEMENT`] updates (a console page's 50), reading the open episodes
+    /// of the hosts needing them ([`episodes_of_updates`]); each advisory shown by its first
+    /// stored text (without a host's deadline: the update's row carries the earliest).
     pub async fn updates_advisories(
         &self,
         updates: &[UpdateKey<'_>],
@@ -338,18 +334,19 @@ impl Store {
         let mut found = vec![Vec::new(); updates.len()];
         let mut unpacker = Unpacker::new(&TEXTS);
         for chunk in chunks(updates) {
-            let (condition, binds) = updates_condition("k", chunk.keys);
+            let (episodes, binds) = episodes_of_updates(chunk.keys);
             let sql = format!(
                 "SELECT g.package, g.fixed, g.advisory, g.hosts, {}
                  FROM (SELECT k.package, k.fixed, t.advisory,
                               COUNT(DISTINCT o.host_key) AS hosts, MIN(t.id) AS text_id
-                       FROM update_keys k JOIN finding_texts t ON t.update_key = k.id
-                       JOIN open_episodes o ON o.text_id = t.id
-                       WHERE ({condition})
+                       FROM {} CROSS JOIN finding_texts t CROSS JOIN update_keys k
+                       WHERE {} AND t.id = o.text_id AND k.id = t.update_key
                        GROUP BY k.package, k.fixed, t.advisory) AS g
                  JOIN finding_texts x ON x.id = g.text_id
                  ORDER BY g.package, g.fixed, g.advisory",
-                text_columns("x")
+                text_columns("x"),
+                episodes.from,
+                episodes.filter,
             );
             let rows = query_with(&sql, binds)
                 .fetch_all(self.pool())
@@ -373,19 +370,35 @@ impl Store {
         package: &str,
         fixed: Option<&str>,
     ) -> anyhow::Result<Vec<String>> {
-        sqlx::query_scalar(
-            "SELECT DISTINCT f.binary_name
-             FROM update_keys k JOIN finding_texts t ON t.update_key = k.id
-             JOIN open_episodes o ON o.text_id = t.id
-             JOIN finding_keys f ON f.id = o.key_id
-             WHERE k.package = $1 AND k.fixed = $2
-             ORDER BY f.binary_name",
-        )
-        .bind(package)
-        .bind(fixed.unwrap_or_default())
-        .fetch_all(self.pool())
-        .await
-        .with_context(|| format!("reading the packages of the update of {package}"))
+        self.updates_binaries(&[(package, fixed)])
+            .await
+            .with_context(|| format!("reading the packages of the update of {package}"))
+    }
+
+    /// The installed (binary) packages any of `updates` upgrades, by name: one statement per
+    /// [`UPDATES_PER_STATEMENT`] updates, reading the open episodes of the hosts needing them
+    /// ([`episodes_of_updates`]).
+    pub async fn updates_binaries(&self, updates: &[UpdateKey<'_>]) -> anyhow::Result<Vec<String>> {
+        let mut binaries = Vec::new();
+        for chunk in chunks(updates) {
+            let (episodes, binds) = episodes_of_updates(chunk.keys);
+            let sql = format!(
+                "SELECT f.binary_name FROM finding_keys f
+                 WHERE f.id IN (SELECT o.key_id FROM {} WHERE {})",
+                episodes.from, episodes.filter
+            );
+            let rows: Vec<String> = query_with(&sql, binds)
+                .fetch_all(self.pool())
+                .await
+                .context("reading the packages of updates")?
+                .iter()
+                .map(|r| r.try_get(0))
+                .collect::<Result<_, _>>()?;
+            binaries.extend(rows);
+        }
+        binaries.sort();
+        binaries.dedup();
+        Ok(binaries)
     }
 
     /// The hosts needing each of `updates`, `(id, host name)` by name, at most `limit` each, in
@@ -466,6 +479,34 @@ fn chunks<'k, 'a>(updates: &'k [UpdateKey<'a>]) -> impl Iterator<Item = Chunk<'k
             keys,
             first: n * UPDATES_PER_STATEMENT,
         })
+}
+
+/// The open episodes (`o`) whose texts name one of some updates: `FROM from WHERE filter`.
+struct Episodes {
+    from: String,
+    filter: String,
+}
+
+/// The open episodes whose texts name one of `updates`, and the binds: the hosts needing any of
+/// them (the per-host update summary `open_update_hosts`, by its indexes on the update's key),
+/// then each host's episodes by the primary key, those of the updates' texts kept (the open set
+/// has no index by text since migration 0046: at most one pass over it, however many updates).
+fn episodes_of_updates(updates: &[UpdateKey<'_>]) -> (Episodes, Vec<Bind>) {
+    let (hosts_of, mut binds) = updates_condition("n", updates);
+    let (texts_of, texts_binds) = updates_condition("m", updates);
+    binds.extend(texts_binds);
+    let episodes = Episodes {
+        from: format!(
+            "(SELECT DISTINCT uh.host_key FROM update_keys n
+               JOIN open_update_hosts uh ON uh.update_key = n.id WHERE {hosts_of}) AS h
+             CROSS JOIN open_episodes o"
+        ),
+        filter: format!(
+            "o.host_key = h.host_key AND o.text_id IN (SELECT x.id FROM update_keys m
+               JOIN finding_texts x ON x.update_key = m.id WHERE {texts_of})"
+        ),
+    };
+    (episodes, binds)
 }
 
 /// `(A.package = ? AND A.fixed = ?) OR …` for each update (`A` the table's alias), and its binds.

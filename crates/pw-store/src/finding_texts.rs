@@ -49,20 +49,28 @@ pub(crate) fn text_of(json: &str, deadline: Option<&str>) -> String {
     }
 }
 
-/// The content address of a text: its SHA-256 (stored as 32 bytes since migration 0039).
-pub(crate) type TextDigest = [u8; 32];
+/// The content address of a text: the first 16 bytes of its SHA-256 (migration 0047; all 32
+/// since 0039). Only compared among one database's texts, where 16 bytes collide with a chance
+/// of ~n²/2^129 for n texts.
+pub(crate) type TextDigest = [u8; DIGEST_BYTES];
+
+/// A text digest's length in bytes.
+const DIGEST_BYTES: usize = 16;
 
 /// The content address of a text.
 pub(crate) fn digest(text: &str) -> TextDigest {
-    Sha256::digest(text.as_bytes()).into()
+    let full: [u8; 32] = Sha256::digest(text.as_bytes()).into();
+    let mut short = [0; DIGEST_BYTES];
+    short.copy_from_slice(&full[..DIGEST_BYTES]);
+    short
 }
 
-/// A stored digest (32 bytes).
+/// A stored digest (16 bytes).
 pub(crate) fn stored_digest(bytes: Vec<u8>) -> anyhow::Result<TextDigest> {
     let length = bytes.len();
-    bytes
-        .try_into()
-        .map_err(|_| anyhow::anyhow!("a stored finding text digest has {length} bytes, not 32"))
+    bytes.try_into().map_err(|_| {
+        anyhow::anyhow!("a stored finding text digest has {length} bytes, not {DIGEST_BYTES}")
+    })
 }
 
 /// The columns of a text read from its JSON: package, fixed version ('' when none), advisory,

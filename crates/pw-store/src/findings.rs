@@ -10,7 +10,7 @@
 //! stored once (`finding_texts.rs`), and keeps its own deadline. Times are the controller's
 //! (`computed_at`), not the agent's.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use anyhow::Context;
 use jiff::Timestamp;
@@ -361,9 +361,13 @@ impl Store {
         // Texts are stored compressed (`zdict.rs`): each is read and searched here, as the
         // `LIKE '%"name"%'` on the JSON did (ASCII case ignored).
         let needle = format!("\"{}\"", advisory.to_ascii_lowercase());
-        let sql = format!("SELECT id, {} FROM finding_texts t", text_columns("t"));
+        let sql = format!(
+            "SELECT id, advisory, {} FROM finding_texts t",
+            text_columns("t")
+        );
         let mut unpacker = Unpacker::new(&TEXTS);
         let mut texts = HashMap::new();
+        let mut advisories = BTreeSet::new();
         for row in (sqlx::query(sqlx::AssertSqlSafe(sql))
             .fetch_all(self.pool())
             .await)
@@ -372,23 +376,30 @@ impl Store {
             let text = unpacker.text_of_row(&row)?;
             if text.to_ascii_lowercase().contains(&needle) {
                 texts.insert(row.try_get::<i64, _>("id")?, text);
+                advisories.insert(row.try_get::<String, _>("advisory")?);
             }
         }
+        // Their open episodes: those of their advisories' finding keys (a finding key's advisory
+        // is its texts'), each host's by the primary key (the open set has no index by text
+        // since migration 0046), the texts' own kept.
         let mut found = Vec::new();
-        let ids: Vec<i64> = texts.keys().copied().collect();
-        for chunk in ids.chunks(rows_per_statement(1)) {
+        let advisories: Vec<String> = advisories.into_iter().collect();
+        for chunk in advisories.chunks(rows_per_statement(1)) {
             let select = format!(
-                "SELECT host_id, binary_name, advisory, deadline, text_id FROM open_findings_named
-                 WHERE text_id IN ({})",
+                "SELECT h.host_id, f.binary_name, f.advisory, s.deadline, o.text_id
+                 FROM finding_keys f CROSS JOIN finding_hosts h CROSS JOIN open_episodes o
+                   CROSS JOIN open_stamps s
+                 WHERE f.advisory IN ({}) AND o.host_key = h.key AND o.key_id = f.id
+                   AND s.host_key = o.host_key AND s.stamp = o.stamp",
                 placeholders(1, chunk.len())
             );
             let query = match host_id {
-                Some(_) => format!("{select} AND host_id = ${}", chunk.len() + 1),
+                Some(_) => format!("{select} AND h.host_id = ${}", chunk.len() + 1),
                 None => select,
             };
             let mut query = sqlx::query(sqlx::AssertSqlSafe(query));
-            for id in chunk {
-                query = query.bind(*id);
+            for advisory in chunk {
+                query = query.bind(advisory.as_str());
             }
             if let Some(host) = host_id {
                 query = query.bind(host);
@@ -398,7 +409,9 @@ impl Store {
                 .await
                 .with_context(|| format!("reading open findings naming {advisory}"))?;
             for r in &rows {
-                let text = &texts[&r.try_get::<i64, _>("text_id")?];
+                let Some(text) = texts.get(&r.try_get::<i64, _>("text_id")?) else {
+                    continue;
+                };
                 found.push(OpenFinding {
                     host_id: r.try_get("host_id")?,
                     binary: r.try_get("binary_name")?,

@@ -77,10 +77,7 @@ pub async fn create(
         .filter(|(k, _)| k == "update")
         .map(|(_, key)| parse_update_key(key))
         .collect();
-    let mut packages = Vec::new();
-    for (package, fixed) in &selected {
-        packages.extend(state.store.update_binaries(package, *fixed).await?);
-    }
+    let mut packages = state.store.updates_binaries(&selected).await?;
     let needing = state.store.updates_hosts(&selected, MAX_PLAN_HOSTS).await?;
     let mut hosts: Vec<String> = needing
         .into_iter()

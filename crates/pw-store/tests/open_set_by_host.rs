@@ -1,0 +1,290 @@
+//! Migrations 0046 (the open set without its index by text) and 0047 (a text's digest in 16
+//! bytes) on SQLite and PostgreSQL: a database written at 0045 keeps every open finding and text,
+//! the index is gone, each digest is the first 16 bytes of the text's SHA-256, the write path
+//! finds a stored text by it (no second copy), and the readers of an update's or an advisory's
+//! open findings — the console's advisories and packages of updates, its search of updates by
+//! advisory, the accepted risks' findings — answer from each host's episodes as they did from
+//! the index.
+
+use pw_model::{Finding, Tier};
+use pw_store::{Backend, CurrentFinding, DatabaseUrl, PageRequest, Store, UpdateFilter};
+use sha2::Digest;
+use sqlx::Row;
+
+#[macro_use]
+mod common;
+
+const SEEN: &str = "2026-01-02T00:00:00Z";
+const DUE: &str = "2026-02-01T00:00:00Z";
+
+/// A finding of `binary` (of source `package`, installed `installed`) for `advisory`, fixed in
+/// 1.0-2.
+fn finding(binary: &str, package: &str, installed: &str, advisory: &str) -> Finding {
+    Finding {
+        binary: binary.into(),
+        installed: installed.into(),
+        package: package.into(),
+        package_version: installed.into(),
+        advisory: advisory.into(),
+        aliases: vec![format!("{advisory}-ALIAS")],
+        fixed: Some("1.0-2".into()),
+        tier: Tier::T1,
+        deadline: Some(common::at(DUE)),
+        reasons: Vec::new(),
+        summary: format!("{advisory} in {binary}"),
+        published: None,
+        cvss: None,
+        epss: None,
+        kev: false,
+    }
+}
+
+/// The open findings at 0045: (host key, finding). CVE-A is open in both packages (src0 on h1
+/// and h2 — h2 at another version, so another text —, src1 on h3), CVE-B in src1 only.
+fn opens() -> Vec<(i64, Finding)> {
+    vec![
+        (1, finding("lib0", "src0", "1.0-1", "CVE-A")),
+        (1, finding("lib1", "src0", "1.0-1", "CVE-A")),
+        (2, finding("lib0", "src0", "0.9-1", "CVE-A")),
+        (2, finding("lib2", "src1", "1.0-1", "CVE-B")),
+        (3, finding("lib3", "src1", "1.0-1", "CVE-A")),
+    ]
+}
+
+/// A text stored but open nowhere (its finding closed): CVE-C of src0.
+fn closed() -> Finding {
+    finding("lib1", "src0", "1.0-1", "CVE-C")
+}
+
+fn update_key(package: &str) -> i64 {
+    if package == "src0" { 1 } else { 2 }
+}
+
+/// A database at 0045 holding [`opens`], their texts (32-byte digests), keys and summaries,
+/// written with SQL (at 0044, then migrated to 0045); the texts' digests in id order.
+async fn database_at_0045(
+    backend: Backend,
+) -> (Option<tempfile::TempDir>, DatabaseUrl, Vec<Vec<u8>>) {
+    let (dir, url, pool) = common::unmigrated_database(backend).await;
+    common::migrate_up_to(backend, &pool, 44).await;
+    common::insert_finding_hosts(&pool, 3, "2026-01-20T00:00:00Z").await;
+    for (id, package) in [(1, "src0"), (2, "src1")] {
+        sqlx::query("INSERT INTO update_keys (id, package, fixed) VALUES ($1, $2, '1.0-2')")
+            .bind(id)
+            .bind(package)
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
+    for (alias, advisory) in [("CVE-A-ALIAS", "CVE-A"), ("CVE-C-ALIAS", "CVE-C")] {
+        sqlx::query("INSERT INTO advisory_aliases (alias, advisory) VALUES ($1, $2)")
+            .bind(alias)
+            .bind(advisory)
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
+    let mut keys = std::collections::HashMap::new();
+    let mut texts = std::collections::HashMap::new();
+    for f in opens().iter().map(|(_, f)| f).chain([&closed()]) {
+        let k = (f.binary.clone(), f.advisory.clone());
+        if !keys.contains_key(&k) {
+            keys.insert(k, common::insert_finding_key(&pool, f).await);
+        }
+        let text = common::finding_text(f);
+        if !texts.contains_key(&text) {
+            let id = common::insert_finding_text_0044(&pool, f, update_key(&f.package)).await;
+            texts.insert(text, id);
+        }
+    }
+    for (host, f) in opens() {
+        let key = keys[&(f.binary.clone(), f.advisory.clone())];
+        let text = texts[&common::finding_text(&f)];
+        common::insert_open_finding(&pool, (host, key, SEEN), &f, text).await;
+    }
+    // The summaries the write path keeps: per host and update, then per update.
+    sqlx::query(
+        "INSERT INTO open_update_hosts (host_key, update_key, findings, tier, deadline, kev, epss)
+         SELECT o.host_key, t.update_key, COUNT(*), MIN(o.tier), MIN(o.deadline), MAX(t.kev),
+                MAX(t.epss)
+         FROM open_findings o JOIN finding_texts t ON t.id = o.text_id
+         GROUP BY o.host_key, t.update_key",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO open_updates (package, fixed, hosts, findings, tier, deadline, kev, epss)
+         SELECT k.package, k.fixed, COUNT(*), SUM(o.findings), MIN(o.tier), MIN(o.deadline),
+                MAX(o.kev), MAX(o.epss)
+         FROM open_update_hosts o JOIN update_keys k ON k.id = o.update_key
+         GROUP BY k.package, k.fixed",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    common::migrate_up_to(backend, &pool, 45).await;
+    let digests = sqlx::query("SELECT digest FROM finding_texts ORDER BY id")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    let digests = digests.iter().map(|r| r.get("digest")).collect();
+    pool.close().await;
+    (dir, url, digests)
+}
+
+/// Whether the open set's index by text exists.
+async fn text_index_exists(store: &Store) -> bool {
+    let sql = match store.backend() {
+        Backend::Sqlite => "SELECT COUNT(*) FROM sqlite_master WHERE name = 'open_episodes_text'",
+        Backend::Postgres => {
+            "SELECT COUNT(*) FROM pg_indexes WHERE indexname = 'open_episodes_text'"
+        }
+    };
+    let n: i64 = sqlx::query_scalar(sql)
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    n > 0
+}
+
+/// Every text's digest, in id order.
+async fn digests(store: &Store) -> Vec<Vec<u8>> {
+    sqlx::query("SELECT digest FROM finding_texts ORDER BY id")
+        .fetch_all(store.pool())
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get("digest"))
+        .collect()
+}
+
+/// Each advisory of each update asked: (advisory, hosts, the shown text's installed version).
+async fn advisories(
+    store: &Store,
+    asked: &[(&str, Option<&str>)],
+) -> Vec<Vec<(String, u64, String)>> {
+    let found = store.updates_advisories(asked).await.unwrap();
+    (found.iter())
+        .map(|update| {
+            (update.iter())
+                .map(|a| {
+                    let f: Finding = serde_json::from_str(&a.finding).unwrap();
+                    (a.advisory.clone(), a.hosts, f.installed)
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// The packages of the updates fixing `advisory` (the console's search).
+async fn fixing(store: &Store, advisory: &str) -> Vec<String> {
+    let filter = UpdateFilter {
+        advisory: Some(advisory.into()),
+        ..Default::default()
+    };
+    let page = PageRequest {
+        offset: 0,
+        limit: 50,
+    };
+    let page = store.update_page(&filter, page).await.unwrap();
+    let mut packages: Vec<String> = page.updates.into_iter().map(|u| u.package).collect();
+    packages.sort();
+    packages
+}
+
+/// The open findings naming `advisory` (an accepted risk's): (host, binary), sorted.
+async fn naming(store: &Store, advisory: &str, host: Option<&str>) -> Vec<(String, String)> {
+    let found = store.open_findings_naming(advisory, host).await.unwrap();
+    let mut pairs: Vec<_> = found.into_iter().map(|f| (f.host_id, f.binary)).collect();
+    pairs.sort();
+    pairs
+}
+
+async fn migrations_0046_0047_keep_the_open_set_and_its_readers(backend: Backend) {
+    let (_guard, url, old) = database_at_0045(backend).await;
+    assert!(old.iter().all(|d| d.len() == 32));
+    let store = Store::connect(&url).await.unwrap();
+    assert!(
+        !text_index_exists(&store).await,
+        "0046 drops the index by text"
+    );
+    let short: Vec<Vec<u8>> = old.iter().map(|d| d[..16].to_vec()).collect();
+    assert_eq!(
+        digests(&store).await,
+        short,
+        "0047 keeps each digest's first 16 bytes"
+    );
+    assert_eq!(store.open_episodes(None).await.unwrap().len(), 5);
+
+    let both = [
+        ("src0", Some("1.0-2")),
+        ("src1", Some("1.0-2")),
+        ("none", None),
+    ];
+    let a =
+        |advisory: &str, hosts: u64, installed: &str| (advisory.into(), hosts, installed.into());
+    assert_eq!(
+        advisories(&store, &both).await,
+        [
+            vec![a("CVE-A", 2, "1.0-1")],
+            vec![a("CVE-A", 1, "1.0-1"), a("CVE-B", 1, "1.0-1")],
+            vec![],
+        ]
+    );
+    assert_eq!(
+        store.update_binaries("src0", Some("1.0-2")).await.unwrap(),
+        ["lib0", "lib1"]
+    );
+    assert_eq!(
+        store.updates_binaries(&both).await.unwrap(),
+        ["lib0", "lib1", "lib2", "lib3"]
+    );
+    assert_eq!(fixing(&store, " cve-a-alias ").await, ["src0", "src1"]);
+    assert!(
+        fixing(&store, "CVE-C-ALIAS").await.is_empty(),
+        "a text open nowhere"
+    );
+    let pair = |h: &str, b: &str| (h.to_owned(), b.to_owned());
+    assert_eq!(
+        naming(&store, "cve-a-alias", None).await,
+        [
+            pair("h1", "lib0"),
+            pair("h1", "lib1"),
+            pair("h2", "lib0"),
+            pair("h3", "lib3")
+        ]
+    );
+    assert_eq!(
+        naming(&store, "CVE-B", Some("h2")).await,
+        [pair("h2", "lib2")]
+    );
+    assert!(naming(&store, "CVE-B", Some("h1")).await.is_empty());
+    assert!(naming(&store, "CVE-C", None).await.is_empty());
+
+    // h1 computed again with the same findings: its texts are found by their short digests.
+    let current: Vec<CurrentFinding> = (opens().iter())
+        .filter(|(host, _)| *host == 1)
+        .map(|(_, f)| CurrentFinding::of(f).unwrap())
+        .collect();
+    common::record_at(&store, "h1", "2026-02-10T00:00:00Z", &current).await;
+    assert_eq!(
+        digests(&store).await.len(),
+        old.len(),
+        "no text stored twice"
+    );
+    // A new text gets the first 16 bytes of its SHA-256.
+    let new = finding("lib1", "src0", "1.0-1", "CVE-D");
+    let current: Vec<CurrentFinding> =
+        [&current[..], &[CurrentFinding::of(&new).unwrap()]].concat();
+    common::record_at(&store, "h1", "2026-02-11T00:00:00Z", &current).await;
+    let stored = digests(&store).await;
+    let expected = sha2::Sha256::digest(common::finding_text(&new).as_bytes());
+    assert_eq!(stored.last().unwrap(), &expected[..16]);
+    assert_eq!(
+        advisories(&store, &both[..1]).await,
+        [vec![a("CVE-A", 2, "1.0-1"), a("CVE-D", 1, "1.0-1")]]
+    );
+}
+
+on_both_backends!(migrations_0046_0047_keep_the_open_set_and_its_readers);
