@@ -101,13 +101,13 @@ pub struct UpdateAdvisory {
 
 /// A bound value of a built query.
 #[derive(Clone)]
-enum Bind {
+pub(crate) enum Bind {
     Text(String),
     Int(i64),
 }
 
 /// `sql` (with `?` marks) numbered and bound.
-fn query_with(
+pub(crate) fn query_with(
     sql: &str,
     binds: Vec<Bind>,
 ) -> sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments> {
@@ -125,7 +125,7 @@ fn query_with(
 /// of the texts of those advisories' open episodes, found once per statement from the
 /// advisories' finding keys (a scan of `finding_keys`), each host's episode of such a key by the
 /// primary key (the open set has no index by text since migration 0046).
-const FIXES_ADVISORY: &str = "EXISTS (SELECT 1 FROM update_keys k
+pub(crate) const FIXES_ADVISORY: &str = "EXISTS (SELECT 1 FROM update_keys k
        WHERE k.package = u.package AND k.fixed = u.fixed
        AND k.id IN (SELECT t.update_key FROM finding_keys f
            CROSS JOIN finding_hosts h CROSS JOIN open_episodes o CROSS JOIN finding_texts t
@@ -325,7 +325,7 @@ impl Store {
 
     /// The advisories each of `updates` fixes, by id, in the order of `updates`: one statement
     /// per [`UPDATES_PER_STATEMENT`] updates (a console page's 50), reading the open episodes
-    /// of the hosts needing them ([`episodes_of_updates`]); each advisory shown by its first
+    /// of the hosts needing them ([`advisories_sql`]); each advisory shown by its first
     /// stored text (without a host's deadline: the update's row carries the earliest).
     pub async fn updates_advisories(
         &self,
@@ -334,20 +334,7 @@ impl Store {
         let mut found = vec![Vec::new(); updates.len()];
         let mut unpacker = Unpacker::new(&TEXTS);
         for chunk in chunks(updates) {
-            let (episodes, binds) = episodes_of_updates(chunk.keys);
-            let sql = format!(
-                "SELECT g.package, g.fixed, g.advisory, g.hosts, {}
-                 FROM (SELECT k.package, k.fixed, t.advisory,
-                              COUNT(DISTINCT o.host_key) AS hosts, MIN(t.id) AS text_id
-                       FROM {} CROSS JOIN finding_texts t CROSS JOIN update_keys k
-                       WHERE {} AND t.id = o.text_id AND k.id = t.update_key
-                       GROUP BY k.package, k.fixed, t.advisory) AS g
-                 JOIN finding_texts x ON x.id = g.text_id
-                 ORDER BY g.package, g.fixed, g.advisory",
-                text_columns("x"),
-                episodes.from,
-                episodes.filter,
-            );
+            let (sql, binds) = advisories_sql(chunk.keys);
             let rows = query_with(&sql, binds)
                 .fetch_all(self.pool())
                 .await
@@ -377,16 +364,11 @@ impl Store {
 
     /// The installed (binary) packages any of `updates` upgrades, by name: one statement per
     /// [`UPDATES_PER_STATEMENT`] updates, reading the open episodes of the hosts needing them
-    /// ([`episodes_of_updates`]).
+    /// ([`binaries_sql`]).
     pub async fn updates_binaries(&self, updates: &[UpdateKey<'_>]) -> anyhow::Result<Vec<String>> {
         let mut binaries = Vec::new();
         for chunk in chunks(updates) {
-            let (episodes, binds) = episodes_of_updates(chunk.keys);
-            let sql = format!(
-                "SELECT f.binary_name FROM finding_keys f
-                 WHERE f.id IN (SELECT o.key_id FROM {} WHERE {})",
-                episodes.from, episodes.filter
-            );
+            let (sql, binds) = binaries_sql(chunk.keys);
             let rows: Vec<String> = query_with(&sql, binds)
                 .fetch_all(self.pool())
                 .await
@@ -481,32 +463,59 @@ fn chunks<'k, 'a>(updates: &'k [UpdateKey<'a>]) -> impl Iterator<Item = Chunk<'k
         })
 }
 
-/// The open episodes (`o`) whose texts name one of some updates: `FROM from WHERE filter`.
-struct Episodes {
-    from: String,
-    filter: String,
+/// The hosts needing any of `updates` (`h.host_key`, each once), and the binds: from the
+/// per-host update summary (`open_update_hosts`, by its indexes on the update's key). The open
+/// set has no index by text since migration 0046: a read of the updates' open episodes reads
+/// these hosts' by the primary key, at most one pass over the open set however many updates.
+fn hosts_of_updates(updates: &[UpdateKey<'_>]) -> (String, Vec<Bind>) {
+    let (hosts_of, binds) = updates_condition("n", updates);
+    let sql = format!(
+        "(SELECT DISTINCT uh.host_key FROM update_keys n
+           JOIN open_update_hosts uh ON uh.update_key = n.id WHERE {hosts_of}) AS h"
+    );
+    (sql, binds)
 }
 
-/// The open episodes whose texts name one of `updates`, and the binds: the hosts needing any of
-/// them (the per-host update summary `open_update_hosts`, by its indexes on the update's key),
-/// then each host's episodes by the primary key, those of the updates' texts kept (the open set
-/// has no index by text since migration 0046: at most one pass over it, however many updates).
-fn episodes_of_updates(updates: &[UpdateKey<'_>]) -> (Episodes, Vec<Bind>) {
-    let (hosts_of, mut binds) = updates_condition("n", updates);
+/// The statement of [`Store::updates_advisories`] for `updates` (at most
+/// [`UPDATES_PER_STATEMENT`]), and its binds: the updates' texts (`tx`, read once), the open
+/// episodes of the hosts needing them ([`hosts_of_updates`]) by the primary key with one of
+/// those texts, counted per update and advisory.
+pub(crate) fn advisories_sql(updates: &[UpdateKey<'_>]) -> (String, Vec<Bind>) {
+    let (texts_of, mut binds) = updates_condition("m", updates);
+    let (hosts, hosts_binds) = hosts_of_updates(updates);
+    binds.extend(hosts_binds);
+    let sql = format!(
+        "WITH tx AS MATERIALIZED (SELECT x.id, x.update_key, x.advisory FROM update_keys m
+           JOIN finding_texts x ON x.update_key = m.id WHERE {texts_of})
+         SELECT k.package, k.fixed, g.advisory, g.hosts, {}
+         FROM (SELECT tx.update_key, tx.advisory, COUNT(DISTINCT o.host_key) AS hosts,
+                      MIN(tx.id) AS text_id
+               FROM {hosts} CROSS JOIN open_episodes o CROSS JOIN tx
+               WHERE o.host_key = h.host_key AND tx.id = o.text_id
+               GROUP BY tx.update_key, tx.advisory) AS g
+         JOIN update_keys k ON k.id = g.update_key
+         JOIN finding_texts x ON x.id = g.text_id
+         ORDER BY k.package, k.fixed, g.advisory",
+        text_columns("x"),
+    );
+    (sql, binds)
+}
+
+/// The statement of [`Store::updates_binaries`] for `updates` (at most
+/// [`UPDATES_PER_STATEMENT`]), and its binds: the finding keys of the open episodes of the hosts
+/// needing them ([`hosts_of_updates`]) whose texts name one of them.
+pub(crate) fn binaries_sql(updates: &[UpdateKey<'_>]) -> (String, Vec<Bind>) {
+    let (hosts, mut binds) = hosts_of_updates(updates);
     let (texts_of, texts_binds) = updates_condition("m", updates);
     binds.extend(texts_binds);
-    let episodes = Episodes {
-        from: format!(
-            "(SELECT DISTINCT uh.host_key FROM update_keys n
-               JOIN open_update_hosts uh ON uh.update_key = n.id WHERE {hosts_of}) AS h
-             CROSS JOIN open_episodes o"
-        ),
-        filter: format!(
-            "o.host_key = h.host_key AND o.text_id IN (SELECT x.id FROM update_keys m
-               JOIN finding_texts x ON x.update_key = m.id WHERE {texts_of})"
-        ),
-    };
-    (episodes, binds)
+    let sql = format!(
+        "SELECT DISTINCT f.binary_name FROM finding_keys f
+         WHERE f.id IN (SELECT o.key_id FROM {hosts} CROSS JOIN open_episodes o
+           WHERE o.host_key = h.host_key AND o.text_id IN (SELECT x.id FROM update_keys m
+             JOIN finding_texts x ON x.update_key = m.id WHERE {texts_of}))
+         ORDER BY f.binary_name"
+    );
+    (sql, binds)
 }
 
 /// `(A.package = ? AND A.fixed = ?) OR …` for each update (`A` the table's alias), and its binds.

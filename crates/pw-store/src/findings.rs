@@ -385,18 +385,7 @@ impl Store {
         let mut found = Vec::new();
         let advisories: Vec<String> = advisories.into_iter().collect();
         for chunk in advisories.chunks(rows_per_statement(1)) {
-            let select = format!(
-                "SELECT h.host_id, f.binary_name, f.advisory, s.deadline, o.text_id
-                 FROM finding_keys f CROSS JOIN finding_hosts h CROSS JOIN open_episodes o
-                   CROSS JOIN open_stamps s
-                 WHERE f.advisory IN ({}) AND o.host_key = h.key AND o.key_id = f.id
-                   AND s.host_key = o.host_key AND s.stamp = o.stamp",
-                placeholders(1, chunk.len())
-            );
-            let query = match host_id {
-                Some(_) => format!("{select} AND h.host_id = ${}", chunk.len() + 1),
-                None => select,
-            };
+            let query = naming_sql(chunk.len(), host_id.is_some());
             let mut query = sqlx::query(sqlx::AssertSqlSafe(query));
             for advisory in chunk {
                 query = query.bind(advisory.as_str());
@@ -421,5 +410,23 @@ impl Store {
             }
         }
         Ok(found)
+    }
+}
+
+/// The open episodes of the finding keys of `advisories` advisories (`$1`…), on the host whose
+/// id follows when `on_host`: each host's by the primary key (the open set has no index by text
+/// since migration 0046), with the host's id, the key's names, the deadline and the text's id.
+pub(crate) fn naming_sql(advisories: usize, on_host: bool) -> String {
+    let select = format!(
+        "SELECT h.host_id, f.binary_name, f.advisory, s.deadline, o.text_id
+         FROM finding_keys f CROSS JOIN finding_hosts h CROSS JOIN open_episodes o
+           CROSS JOIN open_stamps s
+         WHERE f.advisory IN ({}) AND o.host_key = h.key AND o.key_id = f.id
+           AND s.host_key = o.host_key AND s.stamp = o.stamp",
+        placeholders(1, advisories)
+    );
+    match on_host {
+        true => format!("{select} AND h.host_id = ${}", advisories + 1),
+        false => select,
     }
 }

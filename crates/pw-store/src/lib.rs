@@ -51,6 +51,8 @@ mod zdict;
 
 #[cfg(test)]
 mod data_steps_tests;
+#[cfg(test)]
+mod open_reads_tests;
 
 use std::path::Path;
 
