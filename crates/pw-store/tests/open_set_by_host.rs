@@ -6,6 +6,9 @@
 //! advisory, the accepted risks' findings — answer from each host's episodes as they did from
 //! the index.
 
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+
 use pw_model::{Finding, Tier};
 use pw_store::{Backend, CurrentFinding, DatabaseUrl, PageRequest, Store, UpdateFilter};
 use sha2::Digest;
@@ -84,17 +87,14 @@ async fn database_at_0045(
             .await
             .unwrap();
     }
-    let mut keys = std::collections::HashMap::new();
-    let mut texts = std::collections::HashMap::new();
+    let mut keys = HashMap::new();
+    let mut texts = HashMap::new();
     for f in opens().iter().map(|(_, f)| f).chain([&closed()]) {
-        let k = (f.binary.clone(), f.advisory.clone());
-        if !keys.contains_key(&k) {
-            keys.insert(k, common::insert_finding_key(&pool, f).await);
+        if let Entry::Vacant(key) = keys.entry((f.binary.clone(), f.advisory.clone())) {
+            key.insert(common::insert_finding_key(&pool, f).await);
         }
-        let text = common::finding_text(f);
-        if !texts.contains_key(&text) {
-            let id = common::insert_finding_text_0044(&pool, f, update_key(&f.package)).await;
-            texts.insert(text, id);
+        if let Entry::Vacant(text) = texts.entry(common::finding_text(f)) {
+            text.insert(common::insert_finding_text_0044(&pool, f, update_key(&f.package)).await);
         }
     }
     for (host, f) in opens() {
