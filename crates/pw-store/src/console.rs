@@ -121,16 +121,23 @@ pub(crate) fn query_with(
     query
 }
 
-/// The update `u` has an open finding of an advisory known by the name bound at `?`: the updates
-/// of the texts of those advisories' open episodes, found once per statement from the
-/// advisories' finding keys (a scan of `finding_keys`), each host's episode of such a key by the
-/// primary key (the open set has no index by text since migration 0046).
-pub(crate) const FIXES_ADVISORY: &str = "EXISTS (SELECT 1 FROM update_keys k
-       WHERE k.package = u.package AND k.fixed = u.fixed
-       AND k.id IN (SELECT t.update_key FROM finding_keys f
-           CROSS JOIN finding_hosts h CROSS JOIN open_episodes o CROSS JOIN finding_texts t
-           WHERE f.advisory IN (SELECT a.advisory FROM advisory_aliases a WHERE a.alias = ?)
-             AND o.host_key = h.key AND o.key_id = f.id AND t.id = o.text_id))";
+/// The update `u` has an open finding of an advisory known by the name bound at each of the
+/// three `?`: the packages of those advisories' texts first (by index), then the exact update —
+/// one of its texts of those advisories is open on one of its hosts (`open_update_hosts`): that
+/// host's episode of one of the advisories' finding keys (read once per statement, a scan of
+/// `finding_keys`) by the primary key names the text (the open set has no index by text since
+/// migration 0046). The first such episode found ends the look.
+pub(crate) const FIXES_ADVISORY: &str = "u.package IN (SELECT k.package FROM finding_texts t
+       JOIN update_keys k ON k.id = t.update_key
+       WHERE t.advisory IN (SELECT a.advisory FROM advisory_aliases a WHERE a.alias = ?))
+     AND EXISTS (SELECT 1 FROM update_keys k CROSS JOIN finding_texts t
+       CROSS JOIN open_update_hosts uh CROSS JOIN open_episodes o
+       WHERE k.package = u.package AND k.fixed = u.fixed AND t.update_key = k.id
+         AND t.advisory IN (SELECT a.advisory FROM advisory_aliases a WHERE a.alias = ?)
+         AND uh.update_key = k.id AND o.host_key = uh.host_key
+         AND o.key_id IN (SELECT f.id FROM finding_keys f
+           WHERE f.advisory IN (SELECT a.advisory FROM advisory_aliases a WHERE a.alias = ?))
+         AND o.text_id = t.id)";
 
 /// The SQL pieces that differ between the backends.
 struct Dialect(Backend);
@@ -268,7 +275,8 @@ impl Store {
             // The update fixes it: one of its open findings is of an advisory known by that
             // name (advisory_aliases, by index).
             conditions.push(FIXES_ADVISORY);
-            binds.push(Bind::Text(advisory.trim().to_ascii_uppercase()));
+            let wanted = advisory.trim().to_ascii_uppercase();
+            binds.extend([(); 3].map(|()| Bind::Text(wanted.clone())));
         }
         if let Some(tier) = filter.tier {
             conditions.push("u.tier = ?");

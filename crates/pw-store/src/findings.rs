@@ -414,8 +414,11 @@ impl Store {
 }
 
 /// The open episodes of the finding keys of `advisories` advisories (`$1`…), on the host whose
-/// id follows when `on_host`: each host's by the primary key (the open set has no index by text
-/// since migration 0046), with the host's id, the key's names, the deadline and the text's id.
+/// id follows when `on_host`, with the host's id, the key's names, the deadline and the text's
+/// id: those keys (a scan of `finding_keys`) on every host (or the one), each episode by the
+/// primary key (the open set has no index by text since migration 0046). Every host, not only
+/// those the console's update summary names: an accepted risk's findings are read from the open
+/// set alone.
 pub(crate) fn naming_sql(advisories: usize, on_host: bool) -> String {
     let select = format!(
         "SELECT h.host_id, f.binary_name, f.advisory, s.deadline, o.text_id

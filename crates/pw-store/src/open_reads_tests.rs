@@ -57,13 +57,18 @@ fn reads() -> Vec<(String, Vec<Bind>, &'static str)> {
         (binaries, binaries_binds, by_host),
         (
             format!("SELECT u.package FROM open_updates u WHERE {FIXES_ADVISORY}"),
-            vec![alias()],
+            vec![alias(), alias(), alias()],
             by_key,
         ),
-        (naming(false), vec![alias(), alias()], by_key),
+        // Each advisory's mark appears twice.
+        (
+            naming(false),
+            vec![alias(), alias(), alias(), alias()],
+            by_key,
+        ),
         (
             naming(true),
-            vec![alias(), alias(), Bind::Text("h1".into())],
+            vec![alias(), alias(), alias(), alias(), Bind::Text("h1".into())],
             by_key,
         ),
     ]
