@@ -485,22 +485,22 @@ fn hosts_of_updates(updates: &[UpdateKey<'_>]) -> (String, Vec<Bind>) {
 }
 
 /// The statement of [`Store::updates_advisories`] for `updates` (at most
-/// [`UPDATES_PER_STATEMENT`]), and its binds: the updates' texts (`tx`, read once), the open
-/// episodes of the hosts needing them ([`hosts_of_updates`]) by the primary key with one of
-/// those texts, counted per update and advisory.
+/// [`UPDATES_PER_STATEMENT`]), and its binds: the open episodes of the hosts needing them
+/// ([`hosts_of_updates`]) by the primary key, those with one of the updates' texts (a set read
+/// once) kept and counted per update and advisory (each text by its integer key).
 pub(crate) fn advisories_sql(updates: &[UpdateKey<'_>]) -> (String, Vec<Bind>) {
-    let (texts_of, mut binds) = updates_condition("m", updates);
-    let (hosts, hosts_binds) = hosts_of_updates(updates);
-    binds.extend(hosts_binds);
+    let (hosts, mut binds) = hosts_of_updates(updates);
+    let (texts_of, texts_binds) = updates_condition("m", updates);
+    binds.extend(texts_binds);
     let sql = format!(
-        "WITH tx AS MATERIALIZED (SELECT x.id, x.update_key, x.advisory FROM update_keys m
-           JOIN finding_texts x ON x.update_key = m.id WHERE {texts_of})
-         SELECT k.package, k.fixed, g.advisory, g.hosts, {}
-         FROM (SELECT tx.update_key, tx.advisory, COUNT(DISTINCT o.host_key) AS hosts,
-                      MIN(tx.id) AS text_id
-               FROM {hosts} CROSS JOIN open_episodes o CROSS JOIN tx
-               WHERE o.host_key = h.host_key AND tx.id = o.text_id
-               GROUP BY tx.update_key, tx.advisory) AS g
+        "SELECT k.package, k.fixed, g.advisory, g.hosts, {}
+         FROM (SELECT t.update_key, t.advisory, COUNT(DISTINCT o.host_key) AS hosts,
+                      MIN(t.id) AS text_id
+               FROM {hosts} CROSS JOIN open_episodes o CROSS JOIN finding_texts t
+               WHERE o.host_key = h.host_key AND o.text_id IN (SELECT x.id FROM update_keys m
+                   JOIN finding_texts x ON x.update_key = m.id WHERE {texts_of})
+                 AND t.id = o.text_id
+               GROUP BY t.update_key, t.advisory) AS g
          JOIN update_keys k ON k.id = g.update_key
          JOIN finding_texts x ON x.id = g.text_id
          ORDER BY k.package, k.fixed, g.advisory",

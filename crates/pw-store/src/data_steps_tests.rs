@@ -1,6 +1,7 @@
 //! The one-time data steps' looks for rows to convert (run on every open) go through partial
 //! indexes (migration 0039), not a scan of their tables, on both backends.
 
+use crate::console::{Bind, query_with};
 use crate::{Backend, DatabaseUrl, Store};
 
 /// Each look for unconverted rows and the partial index it must use.
@@ -14,14 +15,14 @@ const LOOKS: [(&str, &str); 4] = [
     ),
 ];
 
-/// The plan of `sql` (one bound limit) as text.
-async fn plan(store: &Store, sql: &str) -> String {
+/// The plan of `sql` bound with `binds`, as text (for the plan tests of the store's reads).
+pub(crate) async fn plan(store: &Store, sql: &str, binds: Vec<Bind>) -> String {
     let mut conn = store.pool().acquire().await.unwrap();
     let explain = match store.backend() {
         Backend::Sqlite => format!("EXPLAIN QUERY PLAN {sql}"),
         Backend::Postgres => {
-            // Tables this small are read whole whatever their indexes: ask whether the
-            // partial index serves the look at all.
+            // Tables this small are read whole whatever their indexes: ask whether the index
+            // serves the read at all.
             sqlx::query("SET enable_seqscan = off")
                 .execute(&mut *conn)
                 .await
@@ -29,8 +30,7 @@ async fn plan(store: &Store, sql: &str) -> String {
             format!("EXPLAIN {sql}")
         }
     };
-    let rows = sqlx::query(sqlx::AssertSqlSafe(explain))
-        .bind(100_i64)
+    let rows = query_with(&explain, binds)
         .fetch_all(&mut *conn)
         .await
         .unwrap();
@@ -44,7 +44,8 @@ async fn plan(store: &Store, sql: &str) -> String {
         .join("\n")
 }
 
-async fn the_looks_for_unconverted_rows_use_their_partial_indexes(backend: Backend) {
+/// A store on a new, empty database of `backend` (the directory holds a SQLite file).
+pub(crate) async fn empty_store(backend: Backend) -> (tempfile::TempDir, Store) {
     let dir = tempfile::tempdir().unwrap();
     let url = match backend {
         Backend::Sqlite => DatabaseUrl::sqlite_file(&dir.path().join("pw.db")),
@@ -52,9 +53,13 @@ async fn the_looks_for_unconverted_rows_use_their_partial_indexes(backend: Backe
             DatabaseUrl::parse(&pw_testbed::postgres::shared().database().unwrap()).unwrap()
         }
     };
-    let store = Store::connect(&url).await.unwrap();
+    (dir, Store::connect(&url).await.unwrap())
+}
+
+async fn the_looks_for_unconverted_rows_use_their_partial_indexes(backend: Backend) {
+    let (_dir, store) = empty_store(backend).await;
     for (sql, index) in LOOKS {
-        let plan = plan(&store, sql).await;
+        let plan = plan(&store, sql, vec![Bind::Int(100)]).await;
         assert!(plan.contains(index), "{sql}\n{plan}");
     }
 }

@@ -3,38 +3,10 @@
 //! each host's open episodes by the primary key, not the whole open set, on both backends: the
 //! open set has no index by text since migration 0046.
 
-use crate::console::{Bind, FIXES_ADVISORY, advisories_sql, binaries_sql, query_with};
+use crate::Backend;
+use crate::console::{Bind, FIXES_ADVISORY, advisories_sql, binaries_sql};
+use crate::data_steps_tests::{empty_store, plan};
 use crate::findings::naming_sql;
-use crate::{Backend, DatabaseUrl, Store};
-
-/// The plan of `sql` bound with `binds`, as text.
-async fn plan(store: &Store, sql: &str, binds: Vec<Bind>) -> String {
-    let mut conn = store.pool().acquire().await.unwrap();
-    let explain = match store.backend() {
-        Backend::Sqlite => format!("EXPLAIN QUERY PLAN {sql}"),
-        Backend::Postgres => {
-            // Tables this small are read whole whatever their indexes: ask whether the
-            // primary key serves the read at all.
-            sqlx::query("SET enable_seqscan = off")
-                .execute(&mut *conn)
-                .await
-                .unwrap();
-            format!("EXPLAIN {sql}")
-        }
-    };
-    let rows = query_with(&explain, binds)
-        .fetch_all(&mut *conn)
-        .await
-        .unwrap();
-    let column = match store.backend() {
-        Backend::Sqlite => "detail",
-        Backend::Postgres => "QUERY PLAN",
-    };
-    rows.iter()
-        .map(|r| sqlx::Row::get::<String, _>(r, column))
-        .collect::<Vec<_>>()
-        .join("\n")
-}
 
 /// Every read, its binds, and what its plan reads the open set by on SQLite.
 fn reads() -> Vec<(String, Vec<Bind>, &'static str)> {
@@ -75,14 +47,7 @@ fn reads() -> Vec<(String, Vec<Bind>, &'static str)> {
 }
 
 async fn reads_of_the_open_set_go_by_host(backend: Backend) {
-    let dir = tempfile::tempdir().unwrap();
-    let url = match backend {
-        Backend::Sqlite => DatabaseUrl::sqlite_file(&dir.path().join("pw.db")),
-        Backend::Postgres => {
-            DatabaseUrl::parse(&pw_testbed::postgres::shared().database().unwrap()).unwrap()
-        }
-    };
-    let store = Store::connect(&url).await.unwrap();
+    let (_dir, store) = empty_store(backend).await;
     for (sql, binds, sqlite_search) in reads() {
         let plan = plan(&store, &sql, binds).await;
         match backend {

@@ -92,17 +92,7 @@ async fn database_at_0039(backend: Backend) -> (Option<tempfile::TempDir>, Datab
     }
     // The per-host update summary the write path keeps (since 0026), which the console's
     // reads of an update's findings start from (since 0046).
-    sqlx::query(
-        "INSERT INTO open_update_hosts (package, fixed, host_id, findings, tier, deadline, kev,
-           epss)
-         SELECT t.package, t.fixed, o.host_id, COUNT(*), MIN(o.tier), MIN(o.deadline),
-                MAX(t.kev), MAX(t.epss)
-         FROM open_findings_named o JOIN finding_texts t ON t.id = o.text_id
-         GROUP BY t.package, t.fixed, o.host_id",
-    )
-    .execute(&pool)
-    .await
-    .unwrap();
+    common::insert_update_hosts_0038(&pool).await;
     // The closed episode, in the plain JSON form of 0037's carried-over rows.
     let closed_text = common::insert_finding_text_0039(&pool, &closed()).await;
     let episode = serde_json::json!([[

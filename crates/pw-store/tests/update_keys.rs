@@ -79,13 +79,8 @@ async fn database_at_0042(backend: Backend) -> (Option<tempfile::TempDir>, Datab
         texts.insert(common::finding_text(&f), text);
         common::insert_open_finding(&pool, (host, key, "2026-01-02T00:00:00Z"), &f, text).await;
     }
+    common::insert_update_hosts_0038(&pool).await;
     for sql in [
-        "INSERT INTO open_update_hosts (package, fixed, host_id, findings, tier, deadline, kev,
-           epss)
-         SELECT t.package, t.fixed, f.host_id, COUNT(*), MIN(f.tier), MIN(f.deadline),
-                MAX(t.kev), MAX(t.epss)
-         FROM open_findings_named f JOIN finding_texts t ON t.id = f.text_id
-         GROUP BY f.host_id, t.package, t.fixed",
         "INSERT INTO open_updates (package, fixed, hosts, findings, tier, deadline, kev, epss)
          SELECT package, fixed, COUNT(*), SUM(findings), MIN(tier), MIN(deadline), MAX(kev),
                 MAX(epss)

@@ -384,3 +384,20 @@ pub async fn summary_rows(pool: &sqlx::AnyPool) -> (Vec<String>, Vec<String>) {
     .await;
     (stored, grouped)
 }
+
+/// The per-host update summary the write path keeps (`open_update_hosts`, since 0026), grouped
+/// from the open findings with SQL, in its form of 0038–0042 (by host id, package and fixed
+/// version).
+pub async fn insert_update_hosts_0038(pool: &sqlx::AnyPool) {
+    sqlx::query(
+        "INSERT INTO open_update_hosts (package, fixed, host_id, findings, tier, deadline, kev,
+           epss)
+         SELECT t.package, t.fixed, f.host_id, COUNT(*), MIN(f.tier), MIN(f.deadline),
+                MAX(t.kev), MAX(t.epss)
+         FROM open_findings_named f JOIN finding_texts t ON t.id = f.text_id
+         GROUP BY f.host_id, t.package, t.fixed",
+    )
+    .execute(pool)
+    .await
+    .unwrap();
+}
