@@ -13,6 +13,26 @@ mod common;
 
 use common::{at, rollout_r1, store_with_host};
 
+/// Host h1 of r1 claimed from `version`, with its `apply_change`.
+fn claim(version: i64) -> HostTransition<'static> {
+    HostTransition {
+        rollout_id: "r1",
+        host_id: "h1",
+        expected_version: version,
+        state_json: r#"{"claimed":true}"#,
+        state_name: "claimed",
+        event: serde_json::json!({"event": "claimed"}),
+        command: Some(TransitionCommand {
+            id: "r1:h1:record_versions:1".into(),
+            kind: "apply_change".into(),
+            payload_json: "{}".into(),
+        }),
+        blocks: vec![],
+        actor: "controller",
+        result: None,
+    }
+}
+
 async fn a_pass_reads_states_it_does_not_know_and_finished_commands(backend: Backend) {
     let (_dir, store) = store_with_host(backend).await;
     rollout_r1(&store, "pending").await;
@@ -32,22 +52,7 @@ async fn a_pass_reads_states_it_does_not_know_and_finished_commands(backend: Bac
     let again = store.rollout_pass_hosts("r1", &known).await.unwrap();
     assert_eq!(again[0].state, None);
 
-    let claimed = HostTransition {
-        rollout_id: "r1",
-        host_id: "h1",
-        expected_version: version,
-        state_json: r#"{"claimed":true}"#,
-        state_name: "claimed",
-        event: serde_json::json!({"event": "claimed"}),
-        command: Some(TransitionCommand {
-            id: "r1:h1:record_versions:1".into(),
-            kind: "apply_change".into(),
-            payload_json: "{}".into(),
-        }),
-        blocks: vec![],
-        actor: "controller",
-        result: None,
-    };
+    let claimed = claim(version);
     assert!(store.transition_host(&claimed).await.unwrap());
     // Moved past the known version: read again, with its open command (not finished).
     let moved = store.rollout_pass_hosts("r1", &known).await.unwrap();
@@ -119,22 +124,7 @@ async fn a_rollouts_version_totals_move_with_each_write_of_a_host(backend: Backe
     rollout_r1(&store, "pending").await;
     let (hosts, versions) = store.rollout_versions("r1").await.unwrap();
     assert_eq!(hosts, 1);
-    let claimed = HostTransition {
-        rollout_id: "r1",
-        host_id: "h1",
-        expected_version: versions,
-        state_json: r#"{"claimed":true}"#,
-        state_name: "claimed",
-        event: serde_json::json!({"event": "claimed"}),
-        command: Some(TransitionCommand {
-            id: "r1:h1:record_versions:1".into(),
-            kind: "apply_change".into(),
-            payload_json: "{}".into(),
-        }),
-        blocks: vec![],
-        actor: "controller",
-        result: None,
-    };
+    let claimed = claim(versions);
     assert!(store.transition_host(&claimed).await.unwrap());
     assert_eq!(
         store.rollout_versions("r1").await.unwrap(),
