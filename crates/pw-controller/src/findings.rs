@@ -12,10 +12,12 @@ use pw_model::{Finding, InstalledPackage, OsRelease};
 use pw_priority::PriorityPolicy;
 use pw_scan::{Intelligence, ScanContext, Upgrade};
 use pw_store::{
-    BackportedFinding, Computation, CurrentFinding, FindingsSnapshot, FirstSights, PendingRow,
-    Recorded, Store,
+    BackportedFinding, Computation, Covered, CurrentFinding, FindingsSnapshot, FirstSights,
+    PendingRow, Recorded, Store,
 };
 use tokio::sync::Mutex;
+
+use crate::ranked_list::StoredList;
 
 /// Loaded intelligence per OS release (loading parses feeds once per release), each with the
 /// last feed import it was loaded after: a newer import makes the next scan load again.
@@ -158,7 +160,8 @@ pub struct HostInputs {
     pub inventory_collected_at: Timestamp,
     pub policy: PriorityPolicy,
     pub group: Option<String>,
-    pub basis: Vec<u8>,
+    /// `None`: unknown (`ranking_basis.rs`); a re-rank then scans the host whole.
+    pub basis: Option<Vec<u8>>,
 }
 
 /// Scans one host's packages and records its findings, ranked, with their history: a finding
@@ -189,44 +192,126 @@ pub async fn compute_and_store(
     })
     .await
     .context("scanning panicked")?;
-    let current = findings
-        .iter()
+    let ranked = Ranked {
+        findings,
+        backported,
+        first_seen: &first_seen,
+        source: &source,
+    };
+    store_ranked(
+        store,
+        (host_id, &inputs),
+        ranked,
+        List::Whole { keep_equal },
+        now,
+    )
+    .await
+}
+
+/// A host's findings as ranked now, to store ([`store_ranked`]): all of them, or those a
+/// re-rank in part covers (`rerank_scan.rs`), with those a backport fixed.
+pub(crate) struct Ranked<'a> {
+    pub findings: Vec<Finding>,
+    pub backported: Vec<pw_scan::Backported>,
+    /// The first sights they were ranked with (of the covered findings only, in part).
+    pub first_seen: &'a FirstSights,
+    /// Where the advisories came from.
+    pub source: &'a str,
+}
+
+/// What the ranked findings are of, and so the list stored.
+pub(crate) enum List<'a> {
+    /// The whole host: the list is theirs. With `keep_equal`, a list equal to the stored one
+    /// (from the same source, nothing backported) is not written.
+    Whole { keep_equal: bool },
+    /// Part of the host (`covered`): spliced into its stored list (`stored`, as read: a
+    /// spliced list equal to it with nothing backported is not written).
+    Part {
+        list: &'a StoredList<'a>,
+        stored: &'a str,
+        covered: &'a Covered,
+    },
+}
+
+/// Stores a host's findings ranked now, unless nothing changed: the ranked list (theirs, or
+/// spliced), the history of the findings they cover, and the notification events of the new
+/// T0/T1 ones. The one tail of a whole scan and of a re-rank in part.
+pub(crate) async fn store_ranked(
+    store: &Store,
+    (host_id, inputs): (&str, &HostInputs),
+    ranked: Ranked<'_>,
+    list: List<'_>,
+    now: Timestamp,
+) -> anyhow::Result<Scanned> {
+    let current = (ranked.findings.iter())
         .map(CurrentFinding::of)
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let backported = backported_findings(&backported)?;
-    let findings_json = crate::ranked_list::list_json(&current);
-    if keep_equal
-        && backported.is_empty()
-        && let Some(stored) = store.findings(host_id).await?
-        && stored.findings == findings_json
-        && stored.source == source
-    {
-        return Ok(Scanned::Unchanged(findings.len()));
+    let backported = backported_findings(&ranked.backported)?;
+    let (findings_json, tiers, only) = match &list {
+        List::Whole { .. } => {
+            let tiers = tier_counts(&ranked.findings);
+            (crate::ranked_list::list_json(&current), tiers, None)
+        }
+        List::Part { list, covered, .. } => {
+            let fresh: Vec<(&Finding, &str)> = (ranked.findings.iter())
+                .zip(current.iter().map(|c| c.json.as_str()))
+                .collect();
+            let spliced = (list.splice(covered, &fresh))
+                .with_context(|| format!("the stored ranking of host {host_id}"))?;
+            (spliced.json, spliced.tiers, Some(*covered))
+        }
+    };
+    let count = tiers.iter().sum();
+    let unchanged = backported.is_empty()
+        && match list {
+            List::Whole { keep_equal: false } => false,
+            List::Whole { keep_equal: true } => (store.findings(host_id).await?)
+                .is_some_and(|s| s.findings == findings_json && s.source == ranked.source),
+            List::Part { stored, .. } => findings_json == stored,
+        };
+    if unchanged {
+        return Ok(Scanned::Unchanged(count));
     }
     let snapshot = FindingsSnapshot {
         host_id,
         inventory_collected_at: inputs.inventory_collected_at,
         computed_at: now,
-        source: &source,
+        source: ranked.source,
         findings_json: &findings_json,
-        tier_counts_json: &serde_json::to_string(&tier_counts(&findings))?,
+        tier_counts_json: &serde_json::to_string(&tiers)?,
         current: &current,
         backported: &backported,
     };
     let computation = Computation {
-        basis: Some(&inputs.basis),
-        only: None,
+        basis: inputs.basis.as_deref(),
+        only,
     };
-    let count = findings.len();
-    record(
-        store,
-        (&snapshot, &computation),
-        &inputs,
-        &findings,
-        &first_seen,
-        count,
-    )
-    .await
+    match store.record_computation(&snapshot, &computation).await? {
+        Recorded::Recorded(_) => {
+            let was_open = |binary: &str, advisory: &str| ranked.first_seen.get(binary, advisory);
+            let new_urgent = (ranked.findings.iter()).any(|f| {
+                f.tier <= pw_model::Tier::T1 && was_open(&f.binary, &f.advisory).is_none()
+            });
+            // The host's name only for the events of new T0/T1 findings (a re-rank has few).
+            let hostname = match new_urgent {
+                true => store.host(host_id).await?.map(|h| h.hostname),
+                false => None,
+            };
+            let events = crate::notify::new_findings(
+                host_id,
+                hostname.as_deref().unwrap_or(host_id),
+                inputs.group.as_deref(),
+                &ranked.findings,
+                |binary, advisory| was_open(binary, advisory).is_some(),
+                now,
+            );
+            Ok(match only {
+                None => Scanned::Stored(count, events),
+                Some(_) => Scanned::Reranked(count, events),
+            })
+        }
+        Recorded::Stale => Ok(Scanned::Dropped),
+    }
 }
 
 /// Matches and ranks `packages` of the host (all of them, or those of the binaries a feed
@@ -277,34 +362,6 @@ pub(crate) fn backported_findings(
         .collect()
 }
 
-/// Records a computation of `count` findings; the notification events of its new T0/T1
-/// findings among `findings` (those not open before: not in `first_seen`).
-pub(crate) async fn record(
-    store: &Store,
-    (snapshot, computation): (&FindingsSnapshot<'_>, &Computation<'_>),
-    inputs: &HostInputs,
-    findings: &[Finding],
-    first_seen: &FirstSights,
-    count: usize,
-) -> anyhow::Result<Scanned> {
-    let host_id = snapshot.host_id;
-    match store.record_computation(snapshot, computation).await? {
-        Recorded::Recorded(_) => {
-            let hostname = store.host(host_id).await?.map(|h| h.hostname);
-            let events = crate::notify::new_findings(
-                host_id,
-                hostname.as_deref().unwrap_or(host_id),
-                inputs.group.as_deref(),
-                findings,
-                |binary, advisory| first_seen.get(binary, advisory).is_some(),
-                snapshot.computed_at,
-            );
-            Ok(Scanned::Stored(count, events))
-        }
-        Recorded::Stale => Ok(Scanned::Dropped),
-    }
-}
-
 /// Findings per tier `[T0..T4]`.
 pub fn tier_counts(findings: &[Finding]) -> [usize; 5] {
     let mut counts = [0; 5];
@@ -325,15 +382,20 @@ pub async fn scan_stored(
     now: Timestamp,
     why: Why<'_>,
 ) -> anyhow::Result<Scanned> {
-    let Some(inventory) = store.inventory(host_id).await? else {
+    let Some((inventory, digest)) = store.inventory_with_digest(host_id).await? else {
         return Ok(Scanned::Dropped);
     };
     let pending = store.pending_updates(host_id).await?;
     // The fleet document's priority policy, the host's group and the emergency flags covering
     // it (the default policy and no group before a document is applied).
     let (policy, group) = crate::fleet::ranking_policy(store, host_id, now).await?;
-    let basis =
-        crate::rerank_scan::basis(&inventory, pending.as_deref(), &policy, group.as_deref());
+    let basis = crate::ranking_basis::basis(
+        digest.as_deref(),
+        &inventory.facts.os,
+        pending.as_deref(),
+        &policy,
+        group.as_deref(),
+    )?;
     let inputs = Arc::new(HostInputs {
         os: OsRelease::parse(&inventory.facts.os)?,
         evidence: HostEvidence::from_stored(inventory.backport_history, pending.as_deref())?,

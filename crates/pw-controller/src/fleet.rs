@@ -210,9 +210,12 @@ pub async fn ranking_policy(
     host_id: &str,
     now: Timestamp,
 ) -> anyhow::Result<(PriorityPolicy, Option<String>)> {
-    let (Some((_, document)), Some(host)) =
-        (current_document(store).await?, store.host(host_id).await?)
-    else {
+    // The host is read only when a document is applied (a feed import's re-rank reads this for
+    // every host).
+    let Some((_, document)) = current_document(store).await? else {
+        return Ok((PriorityPolicy::default(), None));
+    };
+    let Some(host) = store.host(host_id).await? else {
         return Ok((PriorityPolicy::default(), None));
     };
     Ok(document.priority_for(facts(&host), now))

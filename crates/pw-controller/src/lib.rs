@@ -24,6 +24,7 @@ pub mod plans;
 pub mod promql;
 pub mod protection;
 mod ranked_list;
+pub mod ranking_basis;
 mod recipe;
 pub mod reports;
 pub mod rerank;

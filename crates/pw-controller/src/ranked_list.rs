@@ -39,38 +39,52 @@ pub struct Spliced {
     pub tiers: [usize; 5],
 }
 
-impl Spliced {
-    /// How many findings the list holds.
-    pub fn count(&self) -> usize {
-        self.tiers.iter().sum()
-    }
+/// A stored ranked list: each finding's JSON and binary, the heads of the findings of some
+/// binaries read from their JSON (the others are parsed only where a splice compares them),
+/// and the counts per tier stored with it.
+pub struct StoredList<'a> {
+    findings: Vec<Element<'a>>,
+    tiers: [usize; 5],
 }
 
-/// A stored ranked list, each finding's place read from its JSON (the rest left as text).
-pub struct StoredList<'a> {
-    findings: Vec<(Head<'a>, &'a str)>,
+/// One finding of a stored list.
+struct Element<'a> {
+    text: &'a str,
+    binary: Cow<'a, str>,
+    /// Read for the binaries [`StoredList::parse`] was given.
+    head: Option<Head<'a>>,
 }
 
 impl<'a> StoredList<'a> {
-    /// Reads a ranked list's JSON.
-    pub fn parse(stored: &'a str) -> anyhow::Result<StoredList<'a>> {
+    /// Reads a ranked list's JSON with its stored counts per tier `[T0..T4]`: every finding's
+    /// binary, and the heads of the findings of `binaries` (those a re-rank can replace).
+    pub fn parse(
+        stored: &'a str,
+        tiers: [usize; 5],
+        binaries: &BTreeSet<String>,
+    ) -> anyhow::Result<StoredList<'a>> {
         let findings = (elements(stored)?.into_iter())
             .map(|text| {
-                Ok((
-                    serde_json::from_str(text).context("a stored finding")?,
-                    text,
-                ))
+                let (binary, head) = match binary_of(text) {
+                    Some(binary) if !binaries.contains(binary) => (Cow::Borrowed(binary), None),
+                    _ => {
+                        let head = Head::of(text)?;
+                        (head.binary.clone(), Some(head))
+                    }
+                };
+                Ok(Element { text, binary, head })
             })
             .collect::<anyhow::Result<_>>()?;
-        Ok(StoredList { findings })
+        Ok(StoredList { findings, tiers })
     }
 
-    /// The findings of `binaries`, as [`changed_keys`](crate::rerank_advisories::changed_keys)
-    /// takes them.
+    /// The findings of `binaries` (among those [`StoredList::parse`] read the heads of), as
+    /// [`changed_keys`](crate::rerank_advisories::changed_keys) takes them.
     pub fn named(&self, binaries: &BTreeSet<String>) -> Vec<Named<'_>> {
         (self.findings.iter())
-            .filter(|(head, _)| binaries.contains(head.binary.as_ref()))
-            .map(|(head, _)| Named {
+            .filter(|element| binaries.contains(element.binary.as_ref()))
+            .filter_map(|element| element.head.as_ref())
+            .map(|head| Named {
                 binary: &head.binary,
                 advisory: &head.advisory,
                 ids: (head.aliases.iter().map(|id| id.0.as_ref()))
@@ -81,58 +95,103 @@ impl<'a> StoredList<'a> {
     }
 
     /// The list without the findings `covered` covers, merged with `fresh`: their findings as
-    /// ranked now (most urgent first) with their JSON.
-    pub fn splice(&self, covered: &Covered, fresh: &[(&Finding, &str)]) -> Spliced {
+    /// ranked now (most urgent first) with their JSON. The kept findings stay in their order;
+    /// each fresh one goes before the first kept one it is more urgent than, found by a binary
+    /// search (a few heads parsed, not the list's).
+    pub fn splice(&self, covered: &Covered, fresh: &[(&Finding, &str)]) -> anyhow::Result<Spliced> {
         let keys: HashSet<(&str, &str)> = (covered.keys.iter())
             .map(|(binary, advisory)| (binary.as_str(), advisory.as_str()))
             .collect();
-        let kept: Vec<&(Head, &str)> = (self.findings.iter())
-            .filter(|(head, _)| {
-                !covered.binaries.contains(head.binary.as_ref())
-                    && !keys.contains(&(head.binary.as_ref(), head.advisory.as_ref()))
-            })
-            .collect();
-        let length: usize = (kept.iter().map(|(_, text)| text.len() + 1))
+        let by_key: HashSet<&str> = keys.iter().map(|(binary, _)| *binary).collect();
+        let mut tiers = self.tiers;
+        let mut kept = Vec::with_capacity(self.findings.len());
+        for element in &self.findings {
+            let binary = element.binary.as_ref();
+            if !covered.binaries.contains(binary) && !by_key.contains(binary) {
+                kept.push(element);
+                continue;
+            }
+            let parsed;
+            let head = match &element.head {
+                Some(head) => head,
+                None => {
+                    parsed = Head::of(element.text)?;
+                    &parsed
+                }
+            };
+            if covered.binaries.contains(binary) || keys.contains(&(binary, &head.advisory)) {
+                let count = &mut tiers[head.tier.index()];
+                *count = (count.checked_sub(1))
+                    .context("the stored tier counts are not the stored list's")?;
+            } else {
+                kept.push(element);
+            }
+        }
+        let length: usize = (kept.iter().map(|element| element.text.len() + 1))
             .chain(fresh.iter().map(|(_, text)| text.len() + 1))
             .sum();
         let mut spliced = Spliced {
             json: String::with_capacity(length + 2),
-            tiers: [0; 5],
+            tiers,
         };
         spliced.json.push('[');
-        let mut push = |tier: Tier, text: &str| {
+        let mut push = |text: &str| {
             if spliced.json.len() > 1 {
                 spliced.json.push(',');
             }
             spliced.json.push_str(text);
-            spliced.tiers[tier.index()] += 1;
         };
-        let (mut kept, mut fresh) = (kept.into_iter().peekable(), fresh.iter().peekable());
-        // The two sides hold different keys (binary, advisory): never equal in urgency.
-        while let (Some((head, _)), Some((finding, _))) = (kept.peek(), fresh.peek()) {
-            let urgency = pw_scan::urgency(
-                (head.tier, head.deadline, &head.binary, &head.advisory),
-                (
-                    finding.tier,
-                    finding.deadline,
-                    &finding.binary,
-                    &finding.advisory,
-                ),
+        let mut from = 0;
+        for (finding, text) in fresh {
+            // The two sides hold different keys (binary, advisory): never equal in urgency.
+            let place = (
+                finding.tier,
+                finding.deadline,
+                finding.binary.as_str(),
+                finding.advisory.as_str(),
             );
-            if urgency.is_le() {
-                push(head.tier, kept.next().map_or("", |(_, text)| text));
-            } else {
-                push(finding.tier, fresh.next().map_or("", |(_, text)| text));
-            }
+            let before = first_not_before(&kept[from..], place)?;
+            kept[from..from + before]
+                .iter()
+                .for_each(|element| push(element.text));
+            from += before;
+            push(text);
+            spliced.tiers[finding.tier.index()] += 1;
         }
-        kept.for_each(|(head, text)| push(head.tier, text));
-        fresh.for_each(|(finding, text)| push(finding.tier, text));
+        kept[from..].iter().for_each(|element| push(element.text));
         spliced.json.push(']');
-        spliced
+        Ok(spliced)
     }
 }
 
-/// What a finding's place in the list needs, read from its JSON.
+/// How many of `kept` (in urgency order) are ranked before a finding at `place`: a binary
+/// search over their heads.
+fn first_not_before(
+    kept: &[&Element<'_>],
+    place: (Tier, Option<Timestamp>, &str, &str),
+) -> anyhow::Result<usize> {
+    let (mut low, mut high) = (0, kept.len());
+    while low < high {
+        let middle = low + (high - low) / 2;
+        let element = kept[middle];
+        let head: Place = serde_json::from_str(element.text).context("a stored finding")?;
+        let at = (
+            head.tier,
+            head.deadline,
+            head.binary.as_ref(),
+            head.advisory.as_ref(),
+        );
+        if pw_scan::urgency(at, place).is_le() {
+            low = middle + 1;
+        } else {
+            high = middle;
+        }
+    }
+    Ok(low)
+}
+
+/// What a finding's place in the list needs and what a re-rank by advisory reads of it, from
+/// its JSON.
 #[derive(serde::Deserialize)]
 struct Head<'a> {
     #[serde(borrow)]
@@ -142,12 +201,37 @@ struct Head<'a> {
     #[serde(borrow)]
     aliases: Vec<Id<'a>>,
     tier: Tier,
+}
+
+impl<'a> Head<'a> {
+    fn of(text: &'a str) -> anyhow::Result<Head<'a>> {
+        serde_json::from_str(text).context("a stored finding")
+    }
+}
+
+/// A finding's place in the list (pw-scan's `urgency`), from its JSON.
+#[derive(serde::Deserialize)]
+struct Place<'a> {
+    #[serde(borrow)]
+    binary: Cow<'a, str>,
+    #[serde(borrow)]
+    advisory: Cow<'a, str>,
+    tier: Tier,
     deadline: Option<Timestamp>,
 }
 
 /// An id in a finding's JSON, borrowed from it unless escaped.
 #[derive(serde::Deserialize)]
 struct Id<'a>(#[serde(borrow)] Cow<'a, str>);
+
+/// A finding's binary, read from the start of its JSON as [`list_json`] writes it (`binary`
+/// is `pw_model::Finding`'s first field) without parsing the rest; `None` in another form or
+/// with an escape (then parsed).
+fn binary_of(text: &str) -> Option<&str> {
+    let rest = text.strip_prefix("{\"binary\":\"")?;
+    let binary = &rest[..rest.find('"')?];
+    (!binary.contains('\\')).then_some(binary)
+}
 
 /// The elements of a JSON array, as text (objects, in the compact form [`list_json`] writes).
 fn elements(list: &str) -> anyhow::Result<Vec<&str>> {
@@ -252,8 +336,9 @@ mod tests {
             .zip(fresh_current.iter().map(|f| f.json.as_str()))
             .collect();
         let curl = Covered::binaries(["curl".to_owned()].into());
-        let list = StoredList::parse(&stored).unwrap();
-        let spliced = list.splice(&curl, &fresh);
+        let tiers = crate::findings::tier_counts(&before);
+        let list = StoredList::parse(&stored, tiers, &curl.binaries).unwrap();
+        let spliced = list.splice(&curl, &fresh).unwrap();
         let mut whole: Vec<Finding> = (before.iter())
             .filter(|f| f.binary != "curl")
             .chain(&after)
@@ -263,12 +348,13 @@ mod tests {
         assert_eq!(spliced.json, serde_json::to_string(&whole).unwrap());
         assert_eq!(spliced.tiers, crate::findings::tier_counts(&whole));
         // Nothing fresh: the binary's findings are gone; nothing of it stored: only added.
-        let gone = list.splice(&curl, &[]);
-        assert_eq!(gone.count(), 3);
+        let gone = list.splice(&curl, &[]).unwrap();
+        assert_eq!(gone.tiers.iter().sum::<usize>(), 3);
         assert!(!gone.json.contains("\"curl\""));
-        let empty = StoredList::parse("[]").unwrap().splice(&curl, &fresh);
+        let empty = StoredList::parse("[]", [0; 5], &curl.binaries).unwrap();
+        let empty = empty.splice(&curl, &fresh).unwrap();
         assert_eq!(empty.json, list_json(&fresh_current));
-        assert!(StoredList::parse("{}").is_err());
+        assert!(StoredList::parse("{}", [0; 5], &curl.binaries).is_err());
     }
 
     #[test]
@@ -279,8 +365,9 @@ mod tests {
             finding("curl", "DSA-2", "T3", None),
         ];
         let list_text = list_json(&current(&before));
-        let list = StoredList::parse(&list_text).unwrap();
         let bash: BTreeSet<String> = ["bash".to_owned()].into();
+        let tiers = crate::findings::tier_counts(&before);
+        let list = StoredList::parse(&list_text, tiers, &bash).unwrap();
         let named = list.named(&bash);
         let shown: Vec<(&str, &str, &[&str])> = (named.iter())
             .map(|n| (n.binary, n.advisory, n.ids.as_slice()))
@@ -299,8 +386,78 @@ mod tests {
             binaries: BTreeSet::new(),
             keys: [("bash".to_owned(), "DSA-5".to_owned())].into(),
         };
-        let spliced = list.splice(&covered, &fresh);
+        let spliced = list.splice(&covered, &fresh).unwrap();
         let whole = [after[0].clone(), before[0].clone(), before[2].clone()];
         assert_eq!(spliced.json, serde_json::to_string(&whole).unwrap());
+    }
+
+    #[test]
+    fn a_splice_places_each_fresh_finding_as_a_sort_of_the_whole_list() {
+        // Many lists, covered sets and fresh findings (a fixed pseudo-random sequence): the
+        // splice's binary search gives what sorting the kept and fresh findings together gives.
+        let mut seed = 0x2545_f491_u64;
+        let mut next = |below: u64| {
+            seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            (seed >> 33) % below
+        };
+        let tiers = ["T0", "T1", "T2", "T3", "T4"];
+        let binaries = ["bash", "curl", "libc6", "zlib1g", "b\\in"];
+        let draw = |next: &mut dyn FnMut(u64) -> u64, count: u64, advisory: &str| {
+            (0..count)
+                .map(|n| {
+                    let day = format!("2026-12-{:02}T00:00:00Z", 1 + next(5));
+                    let deadline = (next(3) > 0).then_some(day.as_str());
+                    let binary = binaries[next(5) as usize];
+                    let tier = tiers[next(5) as usize];
+                    finding(binary, &format!("{advisory}-{n}"), tier, deadline)
+                })
+                .collect::<Vec<_>>()
+        };
+        for _ in 0..200 {
+            let (count_before, count_after) = (next(40), next(8));
+            let mut before = draw(&mut next, count_before, "DSA");
+            let mut after = draw(&mut next, count_after, "DLA");
+            pw_scan::sort_findings(&mut before);
+            pw_scan::sort_findings(&mut after);
+            let covered = Covered {
+                binaries: [binaries[next(5) as usize].to_owned()].into(),
+                keys: (before.iter().filter(|_| next(4) == 0))
+                    .map(|f| (f.binary.clone(), f.advisory.clone()))
+                    .collect(),
+            };
+            let stored = list_json(&current(&before));
+            let import: BTreeSet<String> = (covered.binaries.iter().cloned())
+                .chain(covered.keys.iter().map(|(binary, _)| binary.clone()))
+                .collect();
+            let tiers = crate::findings::tier_counts(&before);
+            let list = StoredList::parse(&stored, tiers, &import).unwrap();
+            let after_current = current(&after);
+            let fresh: Vec<(&Finding, &str)> = (after.iter())
+                .zip(after_current.iter().map(|f| f.json.as_str()))
+                .collect();
+            let spliced = list.splice(&covered, &fresh).unwrap();
+            let mut whole: Vec<Finding> = (before.iter())
+                .filter(|f| {
+                    !covered.binaries.contains(&f.binary)
+                        && !covered
+                            .keys
+                            .contains(&(f.binary.clone(), f.advisory.clone()))
+                })
+                .chain(&after)
+                .cloned()
+                .collect();
+            pw_scan::sort_findings(&mut whole);
+            assert_eq!(spliced.json, serde_json::to_string(&whole).unwrap());
+            assert_eq!(spliced.tiers, crate::findings::tier_counts(&whole));
+        }
+    }
+
+    #[test]
+    fn a_splice_refuses_tier_counts_that_are_not_the_lists() {
+        let before = [finding("curl", "DSA-1", "T1", None)];
+        let stored = list_json(&current(&before));
+        let curl = Covered::binaries(["curl".to_owned()].into());
+        let list = StoredList::parse(&stored, [0; 5], &curl.binaries).unwrap();
+        assert!(list.splice(&curl, &[]).is_err());
     }
 }

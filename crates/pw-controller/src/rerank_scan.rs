@@ -14,60 +14,26 @@
 //!
 //! That is exact only when the stored ranking was computed from the same inputs as a scan
 //! now: the same inventory, pending upgrades, policy (with the emergency flags covering the host
-//! now) and group, and the same source of advisories. Their digest — the **basis** — is stored
-//! with every ranking (`host_findings.basis`, migration 0042); a host whose stored basis
+//! now) and group, and the same source of advisories. Their digest — the **basis**
+//! (`ranking_basis.rs`) — is stored with every ranking (`host_findings.basis`, migration 0042);
+//! a host whose stored basis
 //! differs, or is unknown, is scanned whole, and so is a host most of whose findings are of the
 //! binaries ranked whole — both decided before the stored list is read. A re-rank that fails
 //! forgets the basis (`scan_queue.rs`), so the host's next re-rank is whole too: the stored
 //! ranking may then lack an import's changes.
 
 use std::collections::{BTreeSet, HashSet};
-use std::fmt::Write as _;
 
 use anyhow::Context;
 use jiff::Timestamp;
 use pw_model::{Finding, InstalledPackage};
-use pw_priority::PriorityPolicy;
 use pw_scan::Upgrade;
-use pw_store::{
-    Computation, Covered, CurrentFinding, FindingsSnapshot, FirstSights, InventoryRow, PendingRow,
-    Store, StoredRanking,
-};
-use sha2::{Digest, Sha256};
+use pw_store::{Covered, FirstSights, Store, StoredRanking};
 
-use crate::findings::{HostInputs, IntelligenceCache, Scanned};
+use crate::findings::{HostInputs, IntelligenceCache, List, Ranked, Scanned};
 use crate::ranked_list::StoredList;
 use crate::rerank::Affected;
 use crate::rerank_advisories::Named;
-
-/// The digest of what a scan of the host reads besides the advisories. The parts are written
-/// with their `Debug` forms: exact for equal inputs within one build (a build that formats them
-/// differently scans every host whole once).
-pub fn basis(
-    inventory: &InventoryRow,
-    pending: Option<&[PendingRow]>,
-    policy: &PriorityPolicy,
-    group: Option<&str>,
-) -> Vec<u8> {
-    let mut digest = Hashing(Sha256::new());
-    // Writing into a hasher cannot fail.
-    let _ = write!(
-        digest,
-        "basis 1\0{}\0{:?}\0{:?}\0{:?}\0{:?}\0{:?}",
-        inventory.facts.os, inventory.packages, inventory.backport_history, pending, policy, group
-    );
-    digest.0.finalize().to_vec()
-}
-
-/// A `fmt::Write` into a SHA-256: the `Debug` forms hashed without being built as strings.
-struct Hashing(Sha256);
-
-impl std::fmt::Write for Hashing {
-    fn write_str(&mut self, text: &str) -> std::fmt::Result {
-        self.0.update(text.as_bytes());
-        Ok(())
-    }
-}
 
 /// Re-ranks the findings a feed import can change among those of `binaries` (the binaries it
 /// names: [`Affected::binaries`]) and keeps the others as stored; `None` when the stored
@@ -88,7 +54,7 @@ pub(crate) async fn rescan_part(
     let Some(stored) = decided.await? else {
         return Ok(None);
     };
-    let list = StoredList::parse(&stored.findings)
+    let list = StoredList::parse(&stored.findings, stored.tiers, binaries)
         .with_context(|| format!("the stored ranking of host {host_id}"))?;
     let advisory_packages = packages_of(inputs, &by_advisory);
     let matches = (intelligence.matcher(&inputs.os, false)).match_packages(&advisory_packages);
@@ -99,44 +65,19 @@ pub(crate) async fn rescan_part(
     let first_seen = store.first_sights_of(host_id, &covered).await?;
     let ranked = (&covered, matches.as_slice());
     let (findings, backported) = rank_covered(intelligence, inputs, ranked, &first_seen, now);
-    let current = findings
-        .iter()
-        .map(CurrentFinding::of)
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    let fresh: Vec<(&Finding, &str)> = (findings.iter())
-        .zip(current.iter().map(|c| c.json.as_str()))
-        .collect();
-    let spliced = list.splice(&covered, &fresh);
-    let backported = crate::findings::backported_findings(&backported)?;
-    if backported.is_empty() && spliced.json == stored.findings {
-        return Ok(Some(Scanned::Unchanged(spliced.count())));
-    }
-    let snapshot = FindingsSnapshot {
-        host_id,
-        inventory_collected_at: inputs.inventory_collected_at,
-        computed_at: now,
+    let ranked = Ranked {
+        findings,
+        backported,
+        first_seen: &first_seen,
         source,
-        findings_json: &spliced.json,
-        tier_counts_json: &serde_json::to_string(&spliced.tiers)?,
-        current: &current,
-        backported: &backported,
     };
-    let computation = Computation {
-        basis: Some(&inputs.basis),
-        only: Some(&covered),
+    let list = List::Part {
+        list: &list,
+        stored: &stored.findings,
+        covered: &covered,
     };
-    let recorded = crate::findings::record(
-        store,
-        (&snapshot, &computation),
-        inputs,
-        &findings,
-        &first_seen,
-        spliced.count(),
-    );
-    Ok(Some(match recorded.await? {
-        Scanned::Stored(count, events) => Scanned::Reranked(count, events),
-        other => other,
-    }))
+    let stored = crate::findings::store_ranked(store, (host_id, inputs), ranked, list, now);
+    Ok(Some(stored.await?))
 }
 
 /// The host's stored ranking when it is re-ranked in part: its basis is the host's now, and the
@@ -150,7 +91,7 @@ async fn stored_if_part(
     by_binary: &BTreeSet<String>,
 ) -> anyhow::Result<Option<StoredRanking>> {
     let holds = |basis: Option<&[u8]>, stored_source: &str| {
-        basis == Some(inputs.basis.as_slice()) && stored_source == source
+        basis.is_some() && basis == inputs.basis.as_deref() && stored_source == source
     };
     let Some(stored) = store.ranking_basis(host_id).await? else {
         return Ok(None);

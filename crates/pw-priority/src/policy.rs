@@ -10,7 +10,7 @@ use pw_model::Tier;
 use crate::EmergencyFlag;
 
 /// Thresholds and deadlines of the tiers; one set for the policy and one per group.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct TierRules {
     pub t0: T0Rules,
     pub t1: T1Rules,
@@ -22,7 +22,7 @@ pub struct TierRules {
 }
 
 /// T0, emergency security patch.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct T0Rules {
     pub deadline: SignedDuration,
     /// CVSS at or above this is T0 (default 9.0).
@@ -36,7 +36,7 @@ pub struct T0Rules {
 }
 
 /// T1, important security update.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct T1Rules {
     pub deadline: SignedDuration,
     /// CVSS at or above this is T1 (default 7.0).
@@ -44,27 +44,29 @@ pub struct T1Rules {
 }
 
 /// T2, critical functional fix: no fixed deadline, the next available window.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct T2Rules {
     /// Advisory severity words (lowercase) that mark a non-security fix as critical.
     pub severity_words: Vec<String>,
 }
 
 /// T3, recommended update.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct T3Rules {
     pub deadline: SignedDuration,
 }
 
 /// An operator's mark that a non-security advisory is a critical fix (T2).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct CriticalFix {
     pub advisory: String,
     pub reason: String,
 }
 
-/// The whole validated policy.
-#[derive(Debug, Clone, PartialEq)]
+/// The whole validated policy. Its serialized form (JSON of every field, by name) is the
+/// stable encoding the controller digests into a ranking's basis: equal policies, equal bytes,
+/// across builds.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct PriorityPolicy {
     /// The rules for hosts of groups without an override.
     pub rules: TierRules,

@@ -370,9 +370,23 @@ impl Store {
 
     /// The host's last inventory, if any (its package list decompressed and parsed).
     pub async fn inventory(&self, host_id: &str) -> anyhow::Result<Option<InventoryRow>> {
+        Ok(self
+            .inventory_with_digest(host_id)
+            .await?
+            .map(|(row, _)| row))
+    }
+
+    /// [`Store::inventory`] with the stored content's digest (pw-protocol's
+    /// `InventoryContent::digest` of its packages and history; `None` in a row not converted
+    /// since migration 0034): what a scan digests into its ranking's basis instead of the
+    /// package list.
+    pub async fn inventory_with_digest(
+        &self,
+        host_id: &str,
+    ) -> anyhow::Result<Option<(InventoryRow, Option<String>)>> {
         let row = sqlx::query(
             "SELECT collected_at, os, packages, reboot_required, reboot_required_by, restart,
-                    backport_history
+                    backport_history, digest
                FROM inventories WHERE host_id = $1",
         )
         .bind(host_id)
@@ -388,17 +402,20 @@ impl Store {
             crate::inventory_codec::decode(&blob, history.as_deref())
                 .with_context(|| format!("the inventory of host {host_id}"))?
                 .into_parts();
-        Ok(Some(InventoryRow {
-            facts: InventoryFacts {
-                collected_at: parse_time(&r.try_get::<String, _>("collected_at")?)?,
-                os: r.try_get("os")?,
-                reboot_required: crate::flag(&r, "reboot_required")?,
-                reboot_required_by: r.try_get("reboot_required_by")?,
-                restart: r.try_get("restart")?,
+        Ok(Some((
+            InventoryRow {
+                facts: InventoryFacts {
+                    collected_at: parse_time(&r.try_get::<String, _>("collected_at")?)?,
+                    os: r.try_get("os")?,
+                    reboot_required: crate::flag(&r, "reboot_required")?,
+                    reboot_required_by: r.try_get("reboot_required_by")?,
+                    restart: r.try_get("restart")?,
+                },
+                packages,
+                backport_history,
             },
-            packages,
-            backport_history,
-        }))
+            r.try_get("digest")?,
+        )))
     }
 
     /// Every host's pending updates by host id; hosts whose agent did not report them (or

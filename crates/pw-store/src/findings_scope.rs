@@ -70,15 +70,24 @@ pub struct RankingBasis {
 pub struct StoredRanking {
     /// JSON list of `pw_model::Finding`, ranked.
     pub findings: String,
+    /// How many of them per tier `[T0..T4]` (stored with the list).
+    pub tiers: [usize; 5],
     pub source: String,
     pub basis: Option<Vec<u8>>,
+}
+
+/// The counts per tier of `host_findings.tier_counts`.
+fn tier_counts(row: &AnyRow) -> anyhow::Result<[usize; 5]> {
+    let tiers: String = row.try_get("tier_counts")?;
+    serde_json::from_str(&tiers).context("stored tier counts unreadable")
 }
 
 impl Store {
     /// The host's stored ranking and its basis, if findings were computed.
     pub async fn stored_ranking(&self, host_id: &str) -> anyhow::Result<Option<StoredRanking>> {
         let row = sqlx::query(
-            "SELECT findings, packed, source, basis FROM host_findings WHERE host_id = $1",
+            "SELECT findings, packed, tier_counts, source, basis FROM host_findings
+             WHERE host_id = $1",
         )
         .bind(host_id)
         .fetch_optional(self.pool())
@@ -87,6 +96,7 @@ impl Store {
         row.map(|row| {
             Ok(StoredRanking {
                 findings: crate::findings_packed::unpack(&row)?,
+                tiers: tier_counts(&row)?,
                 source: row.try_get("source")?,
                 basis: row.try_get("basis")?,
             })
@@ -104,9 +114,7 @@ impl Store {
                 .await
                 .with_context(|| format!("reading the ranking basis of host {host_id}"))?;
         row.map(|row| {
-            let tiers: String = row.try_get("tier_counts")?;
-            let tiers: Vec<usize> =
-                serde_json::from_str(&tiers).context("stored tier counts unreadable")?;
+            let tiers = tier_counts(&row)?;
             Ok(RankingBasis {
                 source: row.try_get("source")?,
                 basis: row.try_get("basis")?,
