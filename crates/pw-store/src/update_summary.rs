@@ -3,8 +3,10 @@
 //! hosts and 1,000,000 findings without grouping the findings on each request).
 //!
 //! After a computation changed a host's history, the host's open findings are grouped by update
-//! (package, fixed version) in SQL — one row per update in `open_update_hosts` — and compared
-//! with the rows stored for it; the rows that differ are rewritten. Since migrations 0043–0044
+//! (package, fixed version) — one row per update in `open_update_hosts` — and compared with the
+//! rows stored for it; the rows that differ are rewritten. The grouping reads the host's open
+//! rows (text id, tier, deadline) and each text's update, KEV and EPSS from the process's cache
+//! (`text_facts.rs`: fixed once a text is stored), not the texts' rows joined in SQL. Since migrations 0043–0044
 //! an update is named by its key in `update_keys` (given the first time a finding text names
 //! the update, never removed), which each text holds: a host's rows are keyed by the host's
 //! finding key and the update's key, and grouped by the texts' keys without reading a name.
@@ -17,12 +19,13 @@
 //!
 //! `''` is the fixed version of an update that has none (key columns are never NULL).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use anyhow::Context;
 use sqlx::Row;
 
 use crate::findings_write::rows_per_statement;
+use crate::text_facts::{TextFacts, TextFactsCache};
 
 /// An update's key (`update_keys.id`).
 type UpdateKey = i64;
@@ -39,14 +42,17 @@ struct HostUpdate {
 }
 
 /// Brings the summaries up to date with host `host_id`'s open findings (call after its history
-/// was written, in the same transaction).
+/// was written, in the same transaction); the texts' facts read from the database, for
+/// `texts` to learn once the transaction committed.
 pub(crate) async fn refresh_host(
     tx: &mut sqlx::AnyConnection,
-    host_id: &str,
-    host_key: i64,
-) -> anyhow::Result<()> {
-    refresh_tiers(tx, host_id, host_key).await?;
-    let now = grouped(tx, host_key).await?;
+    (host_id, host_key): (&str, i64),
+    texts: &TextFactsCache,
+) -> anyhow::Result<HashMap<i64, TextFacts>> {
+    let open = open_rows(tx, host_key).await?;
+    let (facts, read) = texts.facts(tx, open.iter().map(|row| row.text_id)).await?;
+    refresh_tiers(tx, host_id, &open).await?;
+    let now = grouped(&open, &facts)?;
     let before = stored(tx, host_key).await?;
     // Per update touched: (hosts, findings) to add.
     let mut deltas: BTreeMap<UpdateKey, (i64, i64)> = BTreeMap::new();
@@ -67,68 +73,122 @@ pub(crate) async fn refresh_host(
         }
     }
     if deltas.is_empty() {
-        return Ok(());
+        return Ok(read);
     }
     let deltas: Vec<(UpdateKey, (i64, i64))> = deltas.into_iter().collect();
     let keys: Vec<UpdateKey> = deltas.iter().map(|(key, _)| *key).collect();
-    rewrite_host_rows(tx, host_id, host_key, &keys).await?;
+    rewrite_host_rows(tx, (host_id, host_key), &keys, &now).await?;
     adjust_updates(tx, &deltas).await?;
-    sqlx::query(
-        "UPDATE host_findings SET earliest_deadline =
-           (SELECT MIN(o.deadline) FROM open_update_hosts o WHERE o.host_key = $2)
-         WHERE host_id = $1",
-    )
-    .bind(host_id)
-    .bind(host_key)
-    .execute(&mut *tx)
-    .await
-    .with_context(|| format!("summarising the deadlines of host {host_id}"))?;
-    Ok(())
+    // The earliest deadline of the host's updates' rows: of its open findings.
+    let earliest = now.values().filter_map(|row| row.deadline).min();
+    sqlx::query("UPDATE host_findings SET earliest_deadline = $1 WHERE host_id = $2")
+        .bind(earliest)
+        .bind(host_id)
+        .execute(&mut *tx)
+        .await
+        .with_context(|| format!("summarising the deadlines of host {host_id}"))?;
+    Ok(read)
+}
+
+/// One open finding of a host as the summaries group it.
+struct OpenRow {
+    text_id: i64,
+    tier: i64,
+    /// Nanoseconds since the epoch (`instants.rs`).
+    deadline: Option<i64>,
+}
+
+/// The host's open findings: their text, tier and deadline (integers only, the texts not read).
+async fn open_rows(tx: &mut sqlx::AnyConnection, host_key: i64) -> anyhow::Result<Vec<OpenRow>> {
+    let rows = sqlx::query("SELECT text_id, tier, deadline FROM open_findings WHERE host_key = $1")
+        .bind(host_key)
+        .fetch_all(&mut *tx)
+        .await
+        .with_context(|| format!("reading the open findings of host {host_key}"))?;
+    rows.iter()
+        .map(|row| {
+            Ok(OpenRow {
+                text_id: row.try_get("text_id")?,
+                tier: row.try_get("tier")?,
+                deadline: row.try_get("deadline")?,
+            })
+        })
+        .collect()
 }
 
 /// Rewrites the host's open findings per tier and deadline (`open_tier_hosts`, migrations 0036
-/// and 0041: the /metrics gauges and the deadline check), from its open findings.
+/// and 0041: the /metrics gauges and the deadline check), counted from its open findings.
 async fn refresh_tiers(
     tx: &mut sqlx::AnyConnection,
     host_id: &str,
-    host_key: i64,
+    open: &[OpenRow],
 ) -> anyhow::Result<()> {
+    let mut counts: BTreeMap<(i64, Option<i64>), i64> = BTreeMap::new();
+    for row in open {
+        *counts.entry((row.tier, row.deadline)).or_default() += 1;
+    }
     sqlx::query("DELETE FROM open_tier_hosts WHERE host_id = $1")
         .bind(host_id)
         .execute(&mut *tx)
         .await
         .with_context(|| format!("clearing the tier counts of host {host_id}"))?;
-    sqlx::query(
-        "INSERT INTO open_tier_hosts (host_id, tier, deadline, findings)
-         SELECT $1, tier, deadline, COUNT(*) FROM open_findings WHERE host_key = $2
-         GROUP BY tier, deadline",
-    )
-    .bind(host_id)
-    .bind(host_key)
-    .execute(&mut *tx)
-    .await
-    .with_context(|| format!("counting the open findings of host {host_id} per tier"))?;
+    let counts: Vec<_> = counts.into_iter().collect();
+    for chunk in counts.chunks(rows_per_statement(4)) {
+        let sql = format!(
+            "INSERT INTO open_tier_hosts (host_id, tier, deadline, findings) VALUES {}",
+            crate::db::value_rows(chunk.len(), 4)
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for ((tier, deadline), findings) in chunk {
+            query = query
+                .bind(host_id)
+                .bind(*tier)
+                .bind(*deadline)
+                .bind(*findings);
+        }
+        query
+            .execute(&mut *tx)
+            .await
+            .with_context(|| format!("counting the open findings of host {host_id} per tier"))?;
+    }
     Ok(())
 }
 
-/// The host's open findings grouped by update.
-async fn grouped(
-    tx: &mut sqlx::AnyConnection,
-    host_key: i64,
+/// The host's open findings grouped by update, from their rows and their texts' `facts`.
+fn grouped(
+    open: &[OpenRow],
+    facts: &HashMap<i64, TextFacts>,
 ) -> anyhow::Result<BTreeMap<UpdateKey, HostUpdate>> {
-    let rows = sqlx::query(
-        "SELECT t.update_key, COUNT(*) AS findings, MIN(f.tier) AS tier,
-                MIN(f.deadline) AS deadline, MAX(t.kev) AS kev,
-                CAST(MAX(t.epss) AS DOUBLE PRECISION) AS epss
-         FROM open_findings f JOIN finding_texts t ON t.id = f.text_id
-         WHERE f.host_key = $1
-         GROUP BY t.update_key",
-    )
-    .bind(host_key)
-    .fetch_all(&mut *tx)
-    .await
-    .with_context(|| format!("grouping the open findings of host {host_key} by update"))?;
-    read_rows(&rows)
+    let mut grouped: BTreeMap<UpdateKey, HostUpdate> = BTreeMap::new();
+    for row in open {
+        let text = facts
+            .get(&row.text_id)
+            .context("an open finding's text was not read")?;
+        let entry = grouped.entry(text.update_key).or_insert(HostUpdate {
+            findings: 0,
+            tier: row.tier,
+            deadline: row.deadline,
+            kev: text.kev,
+            epss: text.epss,
+        });
+        entry.findings += 1;
+        entry.tier = entry.tier.min(row.tier);
+        // SQL's MIN and MAX skip NULLs.
+        entry.deadline = min_some(entry.deadline, row.deadline);
+        entry.kev = entry.kev.max(text.kev);
+        entry.epss = match (entry.epss, text.epss) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+    }
+    Ok(grouped)
+}
+
+fn min_some(a: Option<i64>, b: Option<i64>) -> Option<i64> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
 }
 
 /// The summary rows stored for the host.
@@ -144,15 +204,8 @@ async fn stored(
     .fetch_all(&mut *tx)
     .await
     .with_context(|| format!("reading the update summary of host {host_key}"))?;
-    read_rows(&rows)
-}
-
-fn read_rows(rows: &[sqlx::any::AnyRow]) -> anyhow::Result<BTreeMap<UpdateKey, HostUpdate>> {
     rows.iter()
         .map(|row| {
-            let key = row
-                .try_get::<Option<i64>, _>("update_key")?
-                .context("a finding text names no update")?;
             let value = HostUpdate {
                 findings: row.try_get("findings")?,
                 tier: row.try_get("tier")?,
@@ -160,7 +213,7 @@ fn read_rows(rows: &[sqlx::any::AnyRow]) -> anyhow::Result<BTreeMap<UpdateKey, H
                 kev: row.try_get("kev")?,
                 epss: row.try_get("epss")?,
             };
-            Ok((key, value))
+            Ok((row.try_get("update_key")?, value))
         })
         .collect()
 }
@@ -190,52 +243,72 @@ pub(crate) async fn key_updates(
 }
 
 /// Replaces the host's rows of the updates `keys` with its open findings of them grouped by
-/// update (written from SQL: the values never pass through Rust, nor their types through the
-/// `Any` driver). A few updates (a daily upgrade, a feed import's packages) rewrite their rows
-/// only; more (a first report) every row of the host, in two statements: each row rewritten
-/// costs a delete and an insert in the table and its four indexes.
+/// update (`now`; an update not in it has no row left), a statement per
+/// [`rows_per_statement`] keys or rows: each row rewritten costs a delete and an insert in the
+/// table and its four indexes, so only the updates that changed are.
 async fn rewrite_host_rows(
     tx: &mut sqlx::AnyConnection,
-    host_id: &str,
-    host_key: i64,
+    (host_id, host_key): (&str, i64),
     keys: &[UpdateKey],
+    now: &BTreeMap<UpdateKey, HostUpdate>,
 ) -> anyhow::Result<()> {
-    let only = keys.len() <= rows_per_statement(1);
-    let filter = |column: &str| match only {
-        true => format!(
-            "AND {column} IN ({})",
-            crate::db::placeholders(2, keys.len())
-        ),
-        false => String::new(),
-    };
-    let bind_keys = |mut query: sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments>| {
-        for key in keys.iter().filter(|_| only) {
+    for chunk in keys.chunks(rows_per_statement(1)) {
+        let delete = format!(
+            "DELETE FROM open_update_hosts WHERE host_key = $1 AND update_key IN ({})",
+            crate::db::placeholders(2, chunk.len())
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(delete)).bind(host_key);
+        for key in chunk {
             query = query.bind(*key);
         }
         query
-    };
-    let delete = format!(
-        "DELETE FROM open_update_hosts WHERE host_key = $1 {}",
-        filter("update_key")
-    );
-    bind_keys(sqlx::query(sqlx::AssertSqlSafe(delete)).bind(host_key))
-        .execute(&mut *tx)
-        .await
-        .with_context(|| format!("clearing the update summary of host {host_id}"))?;
-    let insert = format!(
-        "INSERT INTO open_update_hosts (host_key, update_key, findings, tier, deadline, kev,
-           epss)
-         SELECT $1, t.update_key, COUNT(*), MIN(f.tier), MIN(f.deadline), MAX(t.kev),
-                MAX(t.epss)
-         FROM open_findings f JOIN finding_texts t ON t.id = f.text_id
-         WHERE f.host_key = $1 {}
-         GROUP BY t.update_key",
-        filter("t.update_key")
-    );
-    bind_keys(sqlx::query(sqlx::AssertSqlSafe(insert)).bind(host_key))
-        .execute(&mut *tx)
-        .await
-        .with_context(|| format!("summarising the open findings of host {host_id}"))?;
+            .execute(&mut *tx)
+            .await
+            .with_context(|| format!("clearing the update summary of host {host_id}"))?;
+    }
+    const COLUMNS: usize = 7;
+    let rows: Vec<(&UpdateKey, &HostUpdate)> = (keys.iter())
+        .filter_map(|key| now.get_key_value(key))
+        .collect();
+    for chunk in rows.chunks(rows_per_statement(COLUMNS)) {
+        // EPSS goes as text, as `finding_texts.rs` stores it: the `Any` driver's NULL and float
+        // parameters do not mix in one PostgreSQL VALUES column.
+        let values: Vec<String> = (0..chunk.len())
+            .map(|row| {
+                let n = |column: usize| row * COLUMNS + column;
+                format!(
+                    "(${}, ${}, ${}, ${}, ${}, ${}, CAST(CAST(${} AS TEXT) AS DOUBLE PRECISION))",
+                    n(1),
+                    n(2),
+                    n(3),
+                    n(4),
+                    n(5),
+                    n(6),
+                    n(7)
+                )
+            })
+            .collect();
+        let insert = format!(
+            "INSERT INTO open_update_hosts (host_key, update_key, findings, tier, deadline, kev,
+               epss) VALUES {}",
+            values.join(", ")
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(insert));
+        for (key, row) in chunk {
+            query = query
+                .bind(host_key)
+                .bind(**key)
+                .bind(row.findings)
+                .bind(row.tier)
+                .bind(row.deadline)
+                .bind(row.kev)
+                .bind(row.epss.map(|epss| epss.to_string()));
+        }
+        query
+            .execute(&mut *tx)
+            .await
+            .with_context(|| format!("summarising the open findings of host {host_id}"))?;
+    }
     Ok(())
 }
 
