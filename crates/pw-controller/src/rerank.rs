@@ -91,7 +91,13 @@ impl Affected {
         packages: &[InstalledPackage],
         upgrades: &[Upgrade],
     ) -> BTreeSet<String> {
-        let named = |name: &str| self.packages.contains(&name.to_lowercase());
+        // Lower-cased only when it has an upper-case letter (Debian's names have none): a host's
+        // ~1,500 packages are looked up for every import.
+        let named =
+            |name: &str| match name.bytes().any(|b| b.is_ascii_uppercase()) || !name.is_ascii() {
+                true => self.packages.contains(&name.to_lowercase()),
+                false => self.packages.contains(name),
+            };
         let packages = (packages.iter())
             .filter(|p| named(&p.name) || p.source.as_deref().is_some_and(named))
             .map(|p| p.name.clone());

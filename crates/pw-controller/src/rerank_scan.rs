@@ -82,7 +82,8 @@ pub(crate) async fn rescan_part(
 
 /// The host's stored ranking when it is re-ranked in part: its basis is the host's now, and the
 /// binaries re-ranked whole (`by_binary`) hold at most three quarters of its findings. Decided
-/// before the list is read: a host scanned whole reads it once, to compare.
+/// before the list is read when some binaries are ranked whole: a host scanned whole reads it
+/// once, to compare.
 async fn stored_if_part(
     store: &Store,
     host_id: &str,
@@ -93,6 +94,12 @@ async fn stored_if_part(
     let holds = |basis: Option<&[u8]>, stored_source: &str| {
         basis.is_some() && basis == inputs.basis.as_deref() && stored_source == source
     };
+    if by_binary.is_empty() {
+        // Nothing ranked whole (the usual import: no pending upgrade of its binaries): the list
+        // is read with its basis at once.
+        let stored = store.stored_ranking(host_id).await?;
+        return Ok(stored.filter(|s| holds(s.basis.as_deref(), &s.source)));
+    }
     let Some(stored) = store.ranking_basis(host_id).await? else {
         return Ok(None);
     };
@@ -113,8 +120,9 @@ async fn stored_if_part(
 
 /// The host's installed packages of `binaries`.
 fn packages_of(inputs: &HostInputs, binaries: &BTreeSet<String>) -> Vec<InstalledPackage> {
+    let binaries: HashSet<&str> = binaries.iter().map(String::as_str).collect();
     (inputs.packages.iter())
-        .filter(|p| binaries.contains(&p.name))
+        .filter(|p| binaries.contains(p.name.as_str()))
         .cloned()
         .collect()
 }

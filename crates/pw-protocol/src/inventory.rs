@@ -106,6 +106,36 @@ impl InventoryContent {
         Ok(InventoryContent::new(packages, backport_history))
     }
 
+    /// [`Self::decode`] into its parts ([`Self::into_parts`]) without building the map: the
+    /// rows [`Self::encode`] writes are in key order and unique, so they are the packages in
+    /// key order as read (a scan reads a host's ~1,500 for every re-rank). Rows not so ordered
+    /// are read through [`Self::decode`].
+    pub fn decode_parts(
+        packages_json: &[u8],
+        backport_history: Option<BackportHistory>,
+    ) -> Result<(Vec<InstalledPackage>, Option<BackportHistory>), serde_json::Error> {
+        let rows: Vec<Canonical> = serde_json::from_slice(packages_json)?;
+        let ordered = rows
+            .windows(2)
+            .all(|pair| (&pair[0].0, &pair[0].1) < (&pair[1].0, &pair[1].1));
+        if !ordered {
+            return Ok(Self::decode(packages_json, backport_history)?.into_parts());
+        }
+        let packages = rows
+            .into_iter()
+            .map(
+                |(name, arch, version, source, source_version)| InstalledPackage {
+                    name,
+                    version,
+                    arch,
+                    source,
+                    source_version,
+                },
+            )
+            .collect();
+        Ok((packages, backport_history))
+    }
+
     /// The canonical bytes and the digest: the one digest function of the protocol.
     pub fn encode(&self) -> EncodedContent {
         let rows: Vec<CanonicalRef<'_>> = self

@@ -399,9 +399,8 @@ impl Store {
         let blob: Vec<u8> = r.try_get("packages")?;
         let history: Option<String> = r.try_get("backport_history")?;
         let (packages, backport_history) =
-            crate::inventory_codec::decode(&blob, history.as_deref())
-                .with_context(|| format!("the inventory of host {host_id}"))?
-                .into_parts();
+            crate::inventory_codec::decode_parts(&blob, history.as_deref())
+                .with_context(|| format!("the inventory of host {host_id}"))?;
         Ok(Some((
             InventoryRow {
                 facts: InventoryFacts {

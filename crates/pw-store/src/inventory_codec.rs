@@ -80,6 +80,26 @@ pub(crate) fn decode(blob: &[u8], history: Option<&str>) -> anyhow::Result<Inven
     }
 }
 
+/// [`decode`] into the packages (in key order) and the history, without building the content's
+/// map for the canonical forms (pw-protocol's `InventoryContent::decode_parts`).
+pub(crate) fn decode_parts(
+    blob: &[u8],
+    history: Option<&str>,
+) -> anyhow::Result<(Vec<InstalledPackage>, Option<BackportHistory>)> {
+    let json = match blob.first() {
+        Some(&ZSTD_CANONICAL) => zdict::unpack_tagged(&zdict::PACKAGES, &blob[1..])?,
+        Some(&DEFLATED_CANONICAL) => {
+            crate::deflate::inflate(&blob[1..]).context("stored inventory")?
+        }
+        _ => return Ok(decode(blob, history)?.into_parts()),
+    };
+    let history: Option<BackportHistory> = history
+        .map(serde_json::from_str)
+        .transpose()
+        .context("stored backport history unreadable")?;
+    InventoryContent::decode_parts(&json, history).context("stored inventory unreadable")
+}
+
 /// The inventories not compact yet, a batch of them (through the partial index
 /// `inventories_unconverted` of migration 0039: constant time once every one is converted).
 pub(crate) const UNCONVERTED: &str = "SELECT host_id, packages, backport_history FROM inventories
