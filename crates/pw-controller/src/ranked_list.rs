@@ -174,7 +174,7 @@ fn first_not_before(
     while low < high {
         let middle = low + (high - low) / 2;
         let element = kept[middle];
-        let head: Place = serde_json::from_str(element.text).context("a stored finding")?;
+        let head = Head::of(element.text)?;
         let at = (
             head.tier,
             head.deadline,
@@ -190,8 +190,8 @@ fn first_not_before(
     Ok(low)
 }
 
-/// What a finding's place in the list needs and what a re-rank by advisory reads of it, from
-/// its JSON.
+/// What a finding's place in the list (pw-scan's `urgency`) needs and what a re-rank by
+/// advisory reads of it, from its JSON.
 #[derive(serde::Deserialize)]
 struct Head<'a> {
     #[serde(borrow)]
@@ -201,23 +201,13 @@ struct Head<'a> {
     #[serde(borrow)]
     aliases: Vec<Id<'a>>,
     tier: Tier,
+    deadline: Option<Timestamp>,
 }
 
 impl<'a> Head<'a> {
     fn of(text: &'a str) -> anyhow::Result<Head<'a>> {
         serde_json::from_str(text).context("a stored finding")
     }
-}
-
-/// A finding's place in the list (pw-scan's `urgency`), from its JSON.
-#[derive(serde::Deserialize)]
-struct Place<'a> {
-    #[serde(borrow)]
-    binary: Cow<'a, str>,
-    #[serde(borrow)]
-    advisory: Cow<'a, str>,
-    tier: Tier,
-    deadline: Option<Timestamp>,
 }
 
 /// An id in a finding's JSON, borrowed from it unless escaped.

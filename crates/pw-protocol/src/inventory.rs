@@ -65,6 +65,17 @@ pub struct EncodedContent {
 type CanonicalRef<'a> = (&'a str, &'a str, &'a str, Option<&'a str>, Option<&'a str>);
 type Canonical = (String, String, String, Option<String>, Option<String>);
 
+/// A package of the canonical form.
+fn package_of((name, arch, version, source, source_version): Canonical) -> InstalledPackage {
+    InstalledPackage {
+        name,
+        version,
+        arch,
+        source,
+        source_version,
+    }
+}
+
 impl InventoryContent {
     pub fn new(
         packages: Vec<InstalledPackage>,
@@ -91,18 +102,7 @@ impl InventoryContent {
         backport_history: Option<BackportHistory>,
     ) -> Result<InventoryContent, serde_json::Error> {
         let rows: Vec<Canonical> = serde_json::from_slice(packages_json)?;
-        let packages = rows
-            .into_iter()
-            .map(
-                |(name, arch, version, source, source_version)| InstalledPackage {
-                    name,
-                    version,
-                    arch,
-                    source,
-                    source_version,
-                },
-            )
-            .collect();
+        let packages = rows.into_iter().map(package_of).collect();
         Ok(InventoryContent::new(packages, backport_history))
     }
 
@@ -121,19 +121,7 @@ impl InventoryContent {
         if !ordered {
             return Ok(Self::decode(packages_json, backport_history)?.into_parts());
         }
-        let packages = rows
-            .into_iter()
-            .map(
-                |(name, arch, version, source, source_version)| InstalledPackage {
-                    name,
-                    version,
-                    arch,
-                    source,
-                    source_version,
-                },
-            )
-            .collect();
-        Ok((packages, backport_history))
+        Ok((rows.into_iter().map(package_of).collect(), backport_history))
     }
 
     /// The canonical bytes and the digest: the one digest function of the protocol.

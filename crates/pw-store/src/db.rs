@@ -230,6 +230,28 @@ pub(crate) fn value_rows_after(skip: usize, rows: usize, columns: usize) -> Stri
         .join(", ")
 }
 
+/// `rows` rows of `template` (a row's expression with `?` for each of its parameters), the
+/// parameters numbered `$1, $2, …` row after row: rows whose columns need an expression, e.g.
+/// a float sent as text (the `Any` driver's NULL and float parameters do not mix in one
+/// PostgreSQL VALUES column).
+pub(crate) fn value_rows_of(rows: usize, template: &str) -> String {
+    let mut next = 0;
+    let row = |_| {
+        template
+            .split('?')
+            .enumerate()
+            .map(|(at, part)| match at {
+                0 => part.to_owned(),
+                _ => {
+                    next += 1;
+                    format!("${next}{part}")
+                }
+            })
+            .collect::<String>()
+    };
+    (0..rows).map(row).collect::<Vec<_>>().join(", ")
+}
+
 /// `$first, $first+1, …` (`count` placeholders), for `IN (…)` lists.
 pub(crate) fn placeholders(first: usize, count: usize) -> String {
     (first..first + count)

@@ -273,25 +273,13 @@ async fn rewrite_host_rows(
     for chunk in rows.chunks(rows_per_statement(COLUMNS)) {
         // EPSS goes as text, as `finding_texts.rs` stores it: the `Any` driver's NULL and float
         // parameters do not mix in one PostgreSQL VALUES column.
-        let values: Vec<String> = (0..chunk.len())
-            .map(|row| {
-                let n = |column: usize| row * COLUMNS + column;
-                format!(
-                    "(${}, ${}, ${}, ${}, ${}, ${}, CAST(CAST(${} AS TEXT) AS DOUBLE PRECISION))",
-                    n(1),
-                    n(2),
-                    n(3),
-                    n(4),
-                    n(5),
-                    n(6),
-                    n(7)
-                )
-            })
-            .collect();
+        let values = crate::db::value_rows_of(
+            chunk.len(),
+            "(?, ?, ?, ?, ?, ?, CAST(CAST(? AS TEXT) AS DOUBLE PRECISION))",
+        );
         let insert = format!(
             "INSERT INTO open_update_hosts (host_key, update_key, findings, tier, deadline, kev,
-               epss) VALUES {}",
-            values.join(", ")
+               epss) VALUES {values}"
         );
         let mut query = sqlx::query(sqlx::AssertSqlSafe(insert));
         for (key, row) in chunk {

@@ -5,13 +5,15 @@
 //! the updates grouped from the open findings themselves, and the hosts filtered as overdue
 //! (read from `host_findings.earliest_deadline`) are exactly those with an open finding past
 //! the instant, and the /metrics tier gauges (`open_tier_hosts`, migration 0036) equal the open
-//! findings counted per tier.
+//! findings counted per tier. Computations of part of a host (a feed import's re-rank) through
+//! two replicas (each remembering the texts' facts it read: `text_facts.rs`) keep all of them
+//! so too.
 
 use std::collections::BTreeSet;
 
 use pw_store::{
-    Backend, BackportedFinding, CurrentFinding, FindingsSnapshot, HostFilter, PageRequest, Store,
-    UpdateFilter, UpdateRow,
+    Backend, BackportedFinding, Computation, Covered, CurrentFinding, FindingsSnapshot,
+    HostFilter, PageRequest, Store, UpdateFilter, UpdateRow,
 };
 use sqlx::Row;
 
@@ -301,7 +303,130 @@ async fn many_updates_then_a_few(backend: Backend) {
     }
 }
 
+/// [`finding`] of binary `b<index % 6>` (two binaries of one package share its updates, a
+/// binary has findings of several packages).
+fn finding_of_binary(rng: &mut Lcg, index: u64) -> CurrentFinding {
+    let mut found = finding(rng, index);
+    found.binary = format!("b{}", index % 6);
+    let mut json: serde_json::Value = serde_json::from_str(&found.json).unwrap();
+    json["binary"] = found.binary.clone().into();
+    found.json = json.to_string();
+    found
+}
+
+const PART_HOSTS: [&str; 3] = ["h1", "h2", "h3"];
+
+/// What the summaries say and what the open findings say, per host and update, tier and
+/// deadline; each side as text.
+async fn both_sides(store: &Store) -> (Vec<String>, Vec<String>) {
+    let (mut stored, mut grouped) = common::summary_rows(store.pool()).await;
+    let read = |sql: &'static str| async move {
+        let rows = sqlx::query(sql).fetch_all(store.pool()).await.unwrap();
+        (rows.iter())
+            .map(|r| {
+                let deadline: Option<i64> = r.get("deadline");
+                let (host, tier, n): (String, i64, i64) =
+                    (r.get("host_id"), r.get("t"), r.get("n"));
+                format!("{host} T{tier} {deadline:?} {n}")
+            })
+            .collect::<Vec<_>>()
+    };
+    stored.extend(
+        read(
+            "SELECT host_id, tier AS t, deadline, findings AS n FROM open_tier_hosts
+             ORDER BY host_id, tier, deadline",
+        )
+        .await,
+    );
+    grouped.extend(
+        read(
+            "SELECT host_id, tier AS t, deadline, COUNT(*) AS n FROM open_findings_named
+             GROUP BY host_id, tier, deadline ORDER BY host_id, tier, deadline",
+        )
+        .await,
+    );
+    let earliest = |sql: &'static str| async move {
+        let rows = sqlx::query(sql).fetch_all(store.pool()).await.unwrap();
+        (rows.iter())
+            .map(|r| {
+                format!(
+                    "{} {:?}",
+                    r.get::<String, _>("host_id"),
+                    r.get::<Option<i64>, _>("d")
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    stored.extend(
+        earliest(
+            "SELECT host_id, earliest_deadline AS d FROM host_findings
+             WHERE host_id IN (SELECT host_id FROM open_findings_named) ORDER BY host_id",
+        )
+        .await,
+    );
+    grouped.extend(
+        earliest(
+            "SELECT host_id, MIN(deadline) AS d FROM open_findings_named
+             GROUP BY host_id ORDER BY host_id",
+        )
+        .await,
+    );
+    (stored, grouped)
+}
+
+async fn summaries_in_part_and_by_two_replicas(backend: Backend) {
+    let (_guard, first) = fresh_store(backend).await;
+    let second = Store::connect(first.url()).await.unwrap();
+    for host in PART_HOSTS {
+        common::enroll(&first, host).await;
+    }
+    let mut rng = Lcg(29);
+    for round in 0..48u32 {
+        let host = PART_HOSTS[rng.next(PART_HOSTS.len() as u64) as usize];
+        let store = [&first, &second][rng.next(2) as usize];
+        let mut indexes: Vec<u64> = (0..rng.next(10)).map(|_| rng.next(18)).collect();
+        indexes.sort_unstable();
+        indexes.dedup();
+        let all: Vec<CurrentFinding> = (indexes.iter())
+            .map(|i| finding_of_binary(&mut rng, *i))
+            .collect();
+        // Half the rounds cover one binary only (its findings written, the others kept).
+        let binary = format!("b{}", rng.next(6));
+        let covered = Covered::binaries([binary.clone()].into());
+        let part = rng.next(2) == 0;
+        let current: Vec<CurrentFinding> = match part {
+            true => all.into_iter().filter(|f| f.binary == binary).collect(),
+            false => all,
+        };
+        let collected =
+            at("2026-01-01T00:00:00Z") + jiff::SignedDuration::from_hours(i64::from(round));
+        let inventory = common::inventory(&collected.to_string());
+        (store.store_inventory(host, host, inventory, None).await).unwrap();
+        let snapshot = FindingsSnapshot {
+            host_id: host,
+            inventory_collected_at: collected,
+            computed_at: collected + jiff::SignedDuration::from_mins(1),
+            source: "test",
+            findings_json: "[]",
+            tier_counts_json: "[0,0,0,0,0]",
+            current: &current,
+            backported: &[],
+        };
+        let computation = Computation {
+            basis: None,
+            only: part.then_some(&covered),
+        };
+        (store.record_computation(&snapshot, &computation).await).unwrap();
+        let (stored, grouped) = both_sides(&first).await;
+        assert_eq!(stored, grouped, "round {round} ({host}, in part: {part})");
+        let page = (first.update_page(&UpdateFilter::default(), ALL).await).unwrap();
+        let other = (second.update_page(&UpdateFilter::default(), ALL).await).unwrap();
+        assert_eq!(page, other, "round {round}: both replicas read the same");
+    }
+}
+
 on_both_backends!(
+    summaries_in_part_and_by_two_replicas,
     the_summaries_follow_every_computation,
     many_updates_then_a_few
 );
