@@ -180,16 +180,13 @@ impl Store {
             .chain(writes.refresh.iter().copied())
             .map(|f| (f.advisory.as_str(), f.json.as_str()));
         crate::notices::record_aliases(&mut tx, names).await?;
-        let mut texts_read = HashMap::new();
         if !(opened.is_empty() && writes.refresh.is_empty() && closed.is_empty()) {
-            let host = (host_id, host_key);
-            texts_read = crate::update_summary::refresh_host(&mut tx, host, &self.texts).await?;
+            crate::update_summary::refresh_host(&mut tx, (host_id, host_key)).await?;
         }
         tx.commit()
             .await
             .with_context(|| format!("committing the findings of host {host_id}"))?;
         self.keys.learn(learned.iter().map(|(key, id)| (key, *id)));
-        self.texts.learn(&texts_read);
         Ok(Recorded::Recorded(change))
     }
 }

@@ -44,7 +44,6 @@ mod rollout_pass;
 mod rollouts;
 mod secrets;
 mod signals;
-mod text_facts;
 mod update_summary;
 mod wakeups;
 mod write_gate;
@@ -124,8 +123,6 @@ pub struct Store {
     url: std::sync::Arc<DatabaseUrl>,
     /// The finding keys this process has seen stored (`finding_keys.rs`).
     keys: std::sync::Arc<finding_keys::KeyCache>,
-    /// The finding texts' updates, KEV and EPSS this process has read (`text_facts.rs`).
-    texts: std::sync::Arc<text_facts::TextFactsCache>,
 }
 
 /// What an import did, per kind of record.
@@ -201,7 +198,6 @@ impl Store {
             backend,
             url: std::sync::Arc::new(url.clone()),
             keys: Default::default(),
-            texts: Default::default(),
         };
         // Migration 0034's data step: rows from before it get the compact form.
         let converted = store.convert_legacy_inventories().await?;

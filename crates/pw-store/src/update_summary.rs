@@ -4,9 +4,8 @@
 //!
 //! After a computation changed a host's history, the host's open findings are grouped by update
 //! (package, fixed version) — one row per update in `open_update_hosts` — and compared with the
-//! rows stored for it; the rows that differ are rewritten. The grouping reads the host's open
-//! rows (text id, tier, deadline) and each text's update, KEV and EPSS from the process's cache
-//! (`text_facts.rs`: fixed once a text is stored), not the texts' rows joined in SQL. Since migrations 0043–0044
+//! rows stored for it; the rows that differ are rewritten from that grouping (one pass over the
+//! host's open findings joined with their texts, not a second one to write them). Since migrations 0043–0044
 //! an update is named by its key in `update_keys` (given the first time a finding text names
 //! the update, never removed), which each text holds: a host's rows are keyed by the host's
 //! finding key and the update's key, and grouped by the texts' keys without reading a name.
@@ -19,13 +18,12 @@
 //!
 //! `''` is the fixed version of an update that has none (key columns are never NULL).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use anyhow::Context;
 use sqlx::Row;
 
 use crate::findings_write::rows_per_statement;
-use crate::text_facts::{TextFacts, TextFactsCache};
 
 /// An update's key (`update_keys.id`).
 type UpdateKey = i64;
@@ -42,17 +40,13 @@ struct HostUpdate {
 }
 
 /// Brings the summaries up to date with host `host_id`'s open findings (call after its history
-/// was written, in the same transaction); the texts' facts read from the database, for
-/// `texts` to learn once the transaction committed.
+/// was written, in the same transaction).
 pub(crate) async fn refresh_host(
     tx: &mut sqlx::AnyConnection,
     (host_id, host_key): (&str, i64),
-    texts: &TextFactsCache,
-) -> anyhow::Result<HashMap<i64, TextFacts>> {
-    let open = open_rows(tx, host_key).await?;
-    let (facts, read) = texts.facts(tx, open.iter().map(|row| row.text_id)).await?;
-    refresh_tiers(tx, host_id, &open).await?;
-    let now = grouped(&open, &facts)?;
+) -> anyhow::Result<()> {
+    refresh_tiers(tx, host_id, host_key).await?;
+    let now = grouped(tx, host_key).await?;
     let before = stored(tx, host_key).await?;
     // Per update touched: (hosts, findings) to add.
     let mut deltas: BTreeMap<UpdateKey, (i64, i64)> = BTreeMap::new();
@@ -73,7 +67,7 @@ pub(crate) async fn refresh_host(
         }
     }
     if deltas.is_empty() {
-        return Ok(read);
+        return Ok(());
     }
     let deltas: Vec<(UpdateKey, (i64, i64))> = deltas.into_iter().collect();
     let keys: Vec<UpdateKey> = deltas.iter().map(|(key, _)| *key).collect();
@@ -87,108 +81,54 @@ pub(crate) async fn refresh_host(
         .execute(&mut *tx)
         .await
         .with_context(|| format!("summarising the deadlines of host {host_id}"))?;
-    Ok(read)
-}
-
-/// One open finding of a host as the summaries group it.
-struct OpenRow {
-    text_id: i64,
-    tier: i64,
-    /// Nanoseconds since the epoch (`instants.rs`).
-    deadline: Option<i64>,
-}
-
-/// The host's open findings: their text, tier and deadline (integers only, the texts not read).
-async fn open_rows(tx: &mut sqlx::AnyConnection, host_key: i64) -> anyhow::Result<Vec<OpenRow>> {
-    let rows = sqlx::query("SELECT text_id, tier, deadline FROM open_findings WHERE host_key = $1")
-        .bind(host_key)
-        .fetch_all(&mut *tx)
-        .await
-        .with_context(|| format!("reading the open findings of host {host_key}"))?;
-    rows.iter()
-        .map(|row| {
-            Ok(OpenRow {
-                text_id: row.try_get("text_id")?,
-                tier: row.try_get("tier")?,
-                deadline: row.try_get("deadline")?,
-            })
-        })
-        .collect()
+    Ok(())
 }
 
 /// Rewrites the host's open findings per tier and deadline (`open_tier_hosts`, migrations 0036
-/// and 0041: the /metrics gauges and the deadline check), counted from its open findings.
+/// and 0041: the /metrics gauges and the deadline check), from its open findings.
 async fn refresh_tiers(
     tx: &mut sqlx::AnyConnection,
     host_id: &str,
-    open: &[OpenRow],
+    host_key: i64,
 ) -> anyhow::Result<()> {
-    let mut counts: BTreeMap<(i64, Option<i64>), i64> = BTreeMap::new();
-    for row in open {
-        *counts.entry((row.tier, row.deadline)).or_default() += 1;
-    }
     sqlx::query("DELETE FROM open_tier_hosts WHERE host_id = $1")
         .bind(host_id)
         .execute(&mut *tx)
         .await
         .with_context(|| format!("clearing the tier counts of host {host_id}"))?;
-    let counts: Vec<_> = counts.into_iter().collect();
-    for chunk in counts.chunks(rows_per_statement(4)) {
-        let sql = format!(
-            "INSERT INTO open_tier_hosts (host_id, tier, deadline, findings) VALUES {}",
-            crate::db::value_rows(chunk.len(), 4)
-        );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for ((tier, deadline), findings) in chunk {
-            query = query
-                .bind(host_id)
-                .bind(*tier)
-                .bind(*deadline)
-                .bind(*findings);
-        }
-        query
-            .execute(&mut *tx)
-            .await
-            .with_context(|| format!("counting the open findings of host {host_id} per tier"))?;
-    }
+    sqlx::query(
+        "INSERT INTO open_tier_hosts (host_id, tier, deadline, findings)
+         SELECT $1, tier, deadline, COUNT(*) FROM open_findings WHERE host_key = $2
+         GROUP BY tier, deadline",
+    )
+    .bind(host_id)
+    .bind(host_key)
+    .execute(&mut *tx)
+    .await
+    .with_context(|| format!("counting the open findings of host {host_id} per tier"))?;
     Ok(())
 }
 
-/// The host's open findings grouped by update, from their rows and their texts' `facts`.
-fn grouped(
-    open: &[OpenRow],
-    facts: &HashMap<i64, TextFacts>,
+/// The host's open findings grouped by update: the one pass over them joined with their texts
+/// (a text's row is large and a host's are spread over the file: this join is the refresh's
+/// cost, so the rows that changed are written from its result, not from a second join).
+async fn grouped(
+    tx: &mut sqlx::AnyConnection,
+    host_key: i64,
 ) -> anyhow::Result<BTreeMap<UpdateKey, HostUpdate>> {
-    let mut grouped: BTreeMap<UpdateKey, HostUpdate> = BTreeMap::new();
-    for row in open {
-        let text = facts
-            .get(&row.text_id)
-            .context("an open finding's text was not read")?;
-        let entry = grouped.entry(text.update_key).or_insert(HostUpdate {
-            findings: 0,
-            tier: row.tier,
-            deadline: row.deadline,
-            kev: text.kev,
-            epss: text.epss,
-        });
-        entry.findings += 1;
-        entry.tier = entry.tier.min(row.tier);
-        // SQL's MIN and MAX skip NULLs.
-        entry.deadline = min_some(entry.deadline, row.deadline);
-        entry.kev = entry.kev.max(text.kev);
-        entry.epss = match (entry.epss, text.epss) {
-            (Some(a), Some(b)) => Some(a.max(b)),
-            (a, b) => a.or(b),
-        };
-    }
-    Ok(grouped)
-}
-
-fn min_some(a: Option<i64>, b: Option<i64>) -> Option<i64> {
-    match (a, b) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    }
+    let rows = sqlx::query(
+        "SELECT t.update_key, COUNT(*) AS findings, MIN(f.tier) AS tier,
+                MIN(f.deadline) AS deadline, MAX(t.kev) AS kev,
+                CAST(MAX(t.epss) AS DOUBLE PRECISION) AS epss
+         FROM open_findings f JOIN finding_texts t ON t.id = f.text_id
+         WHERE f.host_key = $1
+         GROUP BY t.update_key",
+    )
+    .bind(host_key)
+    .fetch_all(&mut *tx)
+    .await
+    .with_context(|| format!("grouping the open findings of host {host_key} by update"))?;
+    read_rows(&rows)
 }
 
 /// The summary rows stored for the host.
@@ -204,8 +144,15 @@ async fn stored(
     .fetch_all(&mut *tx)
     .await
     .with_context(|| format!("reading the update summary of host {host_key}"))?;
+    read_rows(&rows)
+}
+
+fn read_rows(rows: &[sqlx::any::AnyRow]) -> anyhow::Result<BTreeMap<UpdateKey, HostUpdate>> {
     rows.iter()
         .map(|row| {
+            let key = row
+                .try_get::<Option<i64>, _>("update_key")?
+                .context("a finding text names no update")?;
             let value = HostUpdate {
                 findings: row.try_get("findings")?,
                 tier: row.try_get("tier")?,
@@ -213,7 +160,7 @@ async fn stored(
                 kev: row.try_get("kev")?,
                 epss: row.try_get("epss")?,
             };
-            Ok((row.try_get("update_key")?, value))
+            Ok((key, value))
         })
         .collect()
 }

@@ -6,14 +6,13 @@
 //! (read from `host_findings.earliest_deadline`) are exactly those with an open finding past
 //! the instant, and the /metrics tier gauges (`open_tier_hosts`, migration 0036) equal the open
 //! findings counted per tier. Computations of part of a host (a feed import's re-rank) through
-//! two replicas (each remembering the texts' facts it read: `text_facts.rs`) keep all of them
-//! so too.
+//! two replicas keep all of them so too, and the hosts' earliest deadlines.
 
 use std::collections::BTreeSet;
 
 use pw_store::{
-    Backend, BackportedFinding, Computation, Covered, CurrentFinding, FindingsSnapshot,
-    HostFilter, PageRequest, Store, UpdateFilter, UpdateRow,
+    Backend, BackportedFinding, Computation, Covered, CurrentFinding, FindingsSnapshot, HostFilter,
+    PageRequest, Store, UpdateFilter, UpdateRow,
 };
 use sqlx::Row;
 
