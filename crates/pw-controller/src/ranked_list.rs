@@ -284,6 +284,18 @@ mod tests {
             .collect()
     }
 
+    /// The spliced list is the `kept` and `fresh` findings sorted together, counted per tier.
+    fn assert_sorted_together<'a>(
+        spliced: &super::Spliced,
+        kept: impl Iterator<Item = &'a Finding>,
+        fresh: &'a [Finding],
+    ) {
+        let mut whole: Vec<Finding> = kept.chain(fresh).cloned().collect();
+        pw_scan::sort_findings(&mut whole);
+        assert_eq!(spliced.json, serde_json::to_string(&whole).unwrap());
+        assert_eq!(spliced.tiers, crate::findings::tier_counts(&whole));
+    }
+
     #[test]
     fn the_list_is_the_findings_serialized_together() {
         for findings in [
@@ -329,14 +341,8 @@ mod tests {
         let tiers = crate::findings::tier_counts(&before);
         let list = StoredList::parse(&stored, tiers, &curl.binaries).unwrap();
         let spliced = list.splice(&curl, &fresh).unwrap();
-        let mut whole: Vec<Finding> = (before.iter())
-            .filter(|f| f.binary != "curl")
-            .chain(&after)
-            .cloned()
-            .collect();
-        pw_scan::sort_findings(&mut whole);
-        assert_eq!(spliced.json, serde_json::to_string(&whole).unwrap());
-        assert_eq!(spliced.tiers, crate::findings::tier_counts(&whole));
+        let kept = before.iter().filter(|f| f.binary != "curl");
+        assert_sorted_together(&spliced, kept, &after);
         // Nothing fresh: the binary's findings are gone; nothing of it stored: only added.
         let gone = list.splice(&curl, &[]).unwrap();
         assert_eq!(gone.tiers.iter().sum::<usize>(), 3);
@@ -426,19 +432,11 @@ mod tests {
                 .zip(after_current.iter().map(|f| f.json.as_str()))
                 .collect();
             let spliced = list.splice(&covered, &fresh).unwrap();
-            let mut whole: Vec<Finding> = (before.iter())
-                .filter(|f| {
-                    !covered.binaries.contains(&f.binary)
-                        && !covered
-                            .keys
-                            .contains(&(f.binary.clone(), f.advisory.clone()))
-                })
-                .chain(&after)
-                .cloned()
-                .collect();
-            pw_scan::sort_findings(&mut whole);
-            assert_eq!(spliced.json, serde_json::to_string(&whole).unwrap());
-            assert_eq!(spliced.tiers, crate::findings::tier_counts(&whole));
+            let kept = before.iter().filter(|f| {
+                !covered.binaries.contains(&f.binary)
+                    && !(covered.keys).contains(&(f.binary.clone(), f.advisory.clone()))
+            });
+            assert_sorted_together(&spliced, kept, &after);
         }
     }
 
