@@ -277,8 +277,7 @@ async fn drive(
     let ctx = Ctx::new(state, row, pass)?;
     let plan = &ctx.plan;
     let mut hosts = load_hosts(state, &row.id).await?;
-    let groups = (*ctx.groups).clone();
-    let notes = crate::notify::RolloutNotes::new(&row.id, states_of(&hosts), groups);
+    let notes = crate::notify::RolloutNotes::new(&row.id, states_of(&hosts), ctx.groups.clone());
     let control: RolloutControl = serde_json::from_str(&row.control).context("stored control")?;
     let gates = pass.for_rollout(plan, &control, busy_elsewhere, |group| {
         ctx.recipe

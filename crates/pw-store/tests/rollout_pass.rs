@@ -87,9 +87,8 @@ async fn a_pass_reads_states_it_does_not_know_and_finished_commands(backend: Bac
     );
 }
 
-async fn a_pass_reads_its_change_reports_at_once(backend: Backend) {
-    let (_dir, store) = store_with_host(backend).await;
-    // 300 commands (three statements), every third without a report.
+/// 300 open `apply_change` commands (three statements of 128 ids), their ids in order.
+async fn three_hundred_commands(store: &pw_store::Store) -> Vec<String> {
     let ids: Vec<String> = (0..300)
         .map(|i| format!("r1:h{i}:record_versions:1"))
         .collect();
@@ -102,6 +101,13 @@ async fn a_pass_reads_its_change_reports_at_once(backend: Backend) {
         })
         .collect();
     store.create_commands(&commands, "test").await.unwrap();
+    ids
+}
+
+async fn a_pass_reads_its_change_reports_at_once(backend: Backend) {
+    let (_dir, store) = store_with_host(backend).await;
+    // 300 commands (three statements), every third without a report.
+    let ids = three_hundred_commands(&store).await;
     for (i, id) in ids.iter().enumerate().filter(|(i, _)| i % 3 != 0) {
         let report = format!(r#"{{"n":{i}}}"#);
         store.record_change_report(id, &report).await.unwrap();
@@ -151,19 +157,8 @@ async fn a_rollouts_version_totals_move_with_each_write_of_a_host(backend: Backe
 /// The outcomes of commands in flight: only those that finished, 128 per statement.
 async fn a_pass_reads_the_outcomes_of_its_commands_in_flight(backend: Backend) {
     let (_dir, store) = store_with_host(backend).await;
-    // 300 commands (three statements): every third finished, every fifth delivered.
-    let ids: Vec<String> = (0..300)
-        .map(|i| format!("r1:h{i}:record_versions:1"))
-        .collect();
-    let commands: Vec<NewCommand<'_>> = (ids.iter())
-        .map(|id| NewCommand {
-            id,
-            host_id: "h1",
-            kind: "apply_change",
-            payload_json: "{}",
-        })
-        .collect();
-    store.create_commands(&commands, "test").await.unwrap();
+    // 300 commands (three statements): every third finished.
+    let ids = three_hundred_commands(&store).await;
     let finished_at = at("2026-01-02T00:00:00Z");
     for (i, id) in ids.iter().enumerate().filter(|(i, _)| i % 3 == 0) {
         let state = if i % 2 == 0 {

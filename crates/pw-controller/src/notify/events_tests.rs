@@ -82,10 +82,12 @@ fn a_pass_reports_start_canary_rollback_and_finish_once() {
         },
         mode: Mode::default(),
     };
-    let groups: BTreeMap<HostId, String> = ["c1", "w1", "w2"]
-        .iter()
-        .map(|h| (HostId((*h).into()), "web".to_owned()))
-        .collect();
+    let groups: std::sync::Arc<BTreeMap<HostId, String>> = std::sync::Arc::new(
+        ["c1", "w1", "w2"]
+            .iter()
+            .map(|h| (HostId((*h).into()), "web".to_owned()))
+            .collect(),
+    );
     let now = at("2026-12-04T10:10:00Z");
     let before = states(&[("c1", pending()), ("w1", pending()), ("w2", pending())]);
     let after = states(&[("c1", done()), ("w1", pending()), ("w2", pending())]);

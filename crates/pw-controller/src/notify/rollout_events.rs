@@ -5,6 +5,7 @@
 //! so a pass repeated after a restart enqueues nothing twice.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use jiff::Timestamp;
 use pw_notify::{Detail, Event};
@@ -16,7 +17,7 @@ pub struct RolloutNotes {
     rollout: String,
     before: BTreeMap<HostId, HostState>,
     /// Each host's group.
-    groups: BTreeMap<HostId, String>,
+    groups: Arc<BTreeMap<HostId, String>>,
 }
 
 fn done(state: &HostState) -> bool {
@@ -31,7 +32,7 @@ impl RolloutNotes {
     pub fn new(
         rollout: &str,
         before: BTreeMap<HostId, HostState>,
-        groups: BTreeMap<HostId, String>,
+        groups: Arc<BTreeMap<HostId, String>>,
     ) -> RolloutNotes {
         RolloutNotes {
             rollout: rollout.to_owned(),
