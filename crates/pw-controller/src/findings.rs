@@ -11,10 +11,7 @@ use jiff::Timestamp;
 use pw_model::{Finding, InstalledPackage, OsRelease};
 use pw_priority::PriorityPolicy;
 use pw_scan::{Intelligence, ScanContext, Upgrade};
-use pw_store::{
-    BackportedFinding, Computation, Covered, CurrentFinding, FindingsSnapshot, FirstSights,
-    PendingRow, Recorded, Store,
-};
+use pw_store::{BackportedFinding, Covered, CurrentFinding, FirstSights, PendingRow, Store};
 use tokio::sync::Mutex;
 
 use crate::ranked_list::StoredList;
@@ -151,6 +148,13 @@ pub enum Scanned {
     Dropped,
 }
 
+/// A host scanned, before its findings are written: done (nothing to write), or what to write
+/// (`ranked_write.rs`).
+pub(crate) enum Ready {
+    Done(Scanned),
+    Write(Box<crate::ranked_write::Write>),
+}
+
 /// What a scan of a host reads besides the advisories: its stored inventory and evidence, the
 /// policy ranking it, and the digest of all that (`rerank_scan.rs`'s basis).
 pub struct HostInputs {
@@ -164,7 +168,7 @@ pub struct HostInputs {
     pub basis: Option<Vec<u8>>,
 }
 
-/// Scans one host's packages and records its findings, ranked, with their history: a finding
+/// Scans one host's packages, its findings ranked to record with their history: a finding
 /// already open keeps its first sight (its deadline runs from the later of publication and first
 /// sight), a new one is first seen `now`. With the host's `evidence`, findings whose CVEs the
 /// installed changelog names are fixed by a backport (closed in the history with that reason)
@@ -172,14 +176,14 @@ pub struct HostInputs {
 /// With `keep_equal`, a ranking equal to the stored one with no backported finding is not
 /// written again (a feed import re-ranking a host it did not change costs no write; with
 /// backported findings the history may need their episodes, so it is written).
-pub async fn compute_and_store(
+pub(crate) async fn rank_whole(
     cache: &IntelligenceCache,
     store: &Store,
     host_id: &str,
     inputs: Arc<HostInputs>,
     now: Timestamp,
     keep_equal: bool,
-) -> anyhow::Result<Scanned> {
+) -> anyhow::Result<Ready> {
     let loaded = cache.for_release(&inputs.os).await?;
     let first_seen = store.first_sights(host_id).await?;
     let scanned = inputs.clone();
@@ -195,28 +199,22 @@ pub async fn compute_and_store(
     let ranked = Ranked {
         findings,
         backported,
-        first_seen: &first_seen,
-        source: &source,
+        first_seen,
+        source,
     };
-    store_ranked(
-        store,
-        (host_id, &inputs),
-        ranked,
-        List::Whole { keep_equal },
-        now,
-    )
-    .await
+    let list = List::Whole { keep_equal };
+    prepare_ranked(store, (host_id, &inputs), ranked, list, now).await
 }
 
 /// A host's findings as ranked now, to store ([`store_ranked`]): all of them, or those a
 /// re-rank in part covers (`rerank_scan.rs`), with those a backport fixed.
-pub(crate) struct Ranked<'a> {
+pub(crate) struct Ranked {
     pub findings: Vec<Finding>,
     pub backported: Vec<pw_scan::Backported>,
     /// The first sights they were ranked with (of the covered findings only, in part).
-    pub first_seen: &'a FirstSights,
+    pub first_seen: FirstSights,
     /// Where the advisories came from.
-    pub source: &'a str,
+    pub source: String,
 }
 
 /// What the ranked findings are of, and so the list stored.
@@ -233,16 +231,17 @@ pub(crate) enum List<'a> {
     },
 }
 
-/// Stores a host's findings ranked now, unless nothing changed: the ranked list (theirs, or
-/// spliced), the history of the findings they cover, and the notification events of the new
-/// T0/T1 ones. The one tail of a whole scan and of a re-rank in part.
-pub(crate) async fn store_ranked(
+/// A host's findings ranked now, to store unless nothing changed: the ranked list (theirs, or
+/// spliced) and the findings they cover, with what the notification events need
+/// (`ranked_write.rs` records them, with other hosts' at once). The one tail of a whole scan
+/// and of a re-rank in part.
+pub(crate) async fn prepare_ranked(
     store: &Store,
     (host_id, inputs): (&str, &HostInputs),
-    ranked: Ranked<'_>,
+    ranked: Ranked,
     list: List<'_>,
     now: Timestamp,
-) -> anyhow::Result<Scanned> {
+) -> anyhow::Result<Ready> {
     let current = (ranked.findings.iter())
         .map(CurrentFinding::of)
         .collect::<anyhow::Result<Vec<_>>>()?;
@@ -258,7 +257,7 @@ pub(crate) async fn store_ranked(
                 .collect();
             let spliced = (list.splice(covered, &fresh))
                 .with_context(|| format!("the stored ranking of host {host_id}"))?;
-            (spliced.json, spliced.tiers, Some(*covered))
+            (spliced.json, spliced.tiers, Some((*covered).clone()))
         }
     };
     let count = tiers.iter().sum();
@@ -270,48 +269,22 @@ pub(crate) async fn store_ranked(
             List::Part { stored, .. } => findings_json == stored,
         };
     if unchanged {
-        return Ok(Scanned::Unchanged(count));
+        return Ok(Ready::Done(Scanned::Unchanged(count)));
     }
-    let snapshot = FindingsSnapshot {
-        host_id,
+    Ok(Ready::Write(Box::new(crate::ranked_write::Write {
+        host_id: host_id.to_owned(),
         inventory_collected_at: inputs.inventory_collected_at,
+        basis: inputs.basis.clone(),
+        group: inputs.group.clone(),
         computed_at: now,
-        source: ranked.source,
-        findings_json: &findings_json,
-        tier_counts_json: &serde_json::to_string(&tiers)?,
-        current: &current,
-        backported: &backported,
-    };
-    let computation = Computation {
-        basis: inputs.basis.as_deref(),
+        tier_counts_json: serde_json::to_string(&tiers)?,
+        count,
+        findings_json,
+        current,
+        backported,
         only,
-    };
-    match store.record_computation(&snapshot, &computation).await? {
-        Recorded::Recorded(_) => {
-            let was_open = |binary: &str, advisory: &str| ranked.first_seen.get(binary, advisory);
-            let new_urgent = (ranked.findings.iter()).any(|f| {
-                f.tier <= pw_model::Tier::T1 && was_open(&f.binary, &f.advisory).is_none()
-            });
-            // The host's name only for the events of new T0/T1 findings (a re-rank has few).
-            let hostname = match new_urgent {
-                true => store.host(host_id).await?.map(|h| h.hostname),
-                false => None,
-            };
-            let events = crate::notify::new_findings(
-                host_id,
-                hostname.as_deref().unwrap_or(host_id),
-                inputs.group.as_deref(),
-                &ranked.findings,
-                |binary, advisory| was_open(binary, advisory).is_some(),
-                now,
-            );
-            Ok(match only {
-                None => Scanned::Stored(count, events),
-                Some(_) => Scanned::Reranked(count, events),
-            })
-        }
-        Recorded::Stale => Ok(Scanned::Dropped),
-    }
+        ranked,
+    })))
 }
 
 /// Matches and ranks `packages` of the host (all of them, or those of the binaries a feed
@@ -374,7 +347,7 @@ pub fn tier_counts(findings: &[Finding]) -> [usize; 5] {
 /// Scans the host's stored inventory with its stored evidence and records the findings; for
 /// feed imports ([`Why::Import`]), only when they can touch the host's ranking, only the
 /// binaries they can change while the stored ranking's basis holds (`rerank_scan.rs`), and
-/// only when it changed.
+/// only when it changed. Several hosts at once: `scan_group.rs`.
 pub async fn scan_stored(
     cache: &IntelligenceCache,
     store: &Store,
@@ -382,8 +355,25 @@ pub async fn scan_stored(
     now: Timestamp,
     why: Why<'_>,
 ) -> anyhow::Result<Scanned> {
+    match prepare_stored(cache, store, host_id, now, why).await? {
+        Ready::Done(scanned) => Ok(scanned),
+        Ready::Write(write) => {
+            let mut recorded = crate::ranked_write::record(store, &[*write]).await;
+            recorded.pop().context("no findings recorded")?
+        }
+    }
+}
+
+/// [`scan_stored`] up to the write: what to write, if anything.
+pub(crate) async fn prepare_stored(
+    cache: &IntelligenceCache,
+    store: &Store,
+    host_id: &str,
+    now: Timestamp,
+    why: Why<'_>,
+) -> anyhow::Result<Ready> {
     let Some((inventory, digest)) = store.inventory_with_digest(host_id).await? else {
-        return Ok(Scanned::Dropped);
+        return Ok(Ready::Done(Scanned::Dropped));
     };
     let pending = store.pending_updates(host_id).await?;
     // The fleet document's priority policy, the host's group and the emergency flags covering
@@ -408,14 +398,14 @@ pub async fn scan_stored(
     if let Why::Import(Some(affected)) = why {
         let binaries = affected.binaries(&inputs.packages, &inputs.evidence.upgrades);
         if binaries.is_empty() {
-            return Ok(Scanned::Untouched);
+            return Ok(Ready::Done(Scanned::Untouched));
         }
         let import = (affected, &binaries);
         let part = crate::rerank_scan::rescan_part(cache, store, host_id, &inputs, import, now);
-        if let Some(scanned) = part.await? {
-            return Ok(scanned);
+        if let Some(ready) = part.await? {
+            return Ok(ready);
         }
     }
     let keep_equal = matches!(why, Why::Import(_));
-    compute_and_store(cache, store, host_id, inputs, now, keep_equal).await
+    rank_whole(cache, store, host_id, inputs, now, keep_equal).await
 }

@@ -30,7 +30,7 @@ use pw_model::{Finding, InstalledPackage};
 use pw_scan::Upgrade;
 use pw_store::{Covered, FirstSights, Store, StoredRanking};
 
-use crate::findings::{HostInputs, IntelligenceCache, List, Ranked, Scanned};
+use crate::findings::{HostInputs, IntelligenceCache, List, Ranked, Ready};
 use crate::ranked_list::StoredList;
 use crate::rerank::Affected;
 use crate::rerank_advisories::Named;
@@ -46,7 +46,7 @@ pub(crate) async fn rescan_part(
     inputs: &HostInputs,
     (affected, binaries): (&Affected, &BTreeSet<String>),
     now: Timestamp,
-) -> anyhow::Result<Option<Scanned>> {
+) -> anyhow::Result<Option<Ready>> {
     let loaded = cache.for_release(&inputs.os).await?;
     let (intelligence, source) = &*loaded;
     let (by_binary, by_advisory) = split(inputs, affected, binaries);
@@ -68,16 +68,16 @@ pub(crate) async fn rescan_part(
     let ranked = Ranked {
         findings,
         backported,
-        first_seen: &first_seen,
-        source,
+        first_seen,
+        source: source.clone(),
     };
     let list = List::Part {
         list: &list,
         stored: &stored.findings,
         covered: &covered,
     };
-    let stored = crate::findings::store_ranked(store, (host_id, inputs), ranked, list, now);
-    Ok(Some(stored.await?))
+    let ready = crate::findings::prepare_ranked(store, (host_id, inputs), ranked, list, now);
+    Ok(Some(ready.await?))
 }
 
 /// The host's stored ranking when it is re-ranked in part: its basis is the host's now, and the

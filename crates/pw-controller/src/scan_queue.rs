@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::{Notify, watch};
 
-use crate::findings::{IntelligenceCache, Scanned, Why, scan_stored};
+use crate::findings::{IntelligenceCache, Scanned, Why};
 use crate::rerank::Affected;
 
 /// What a queued scan is for.
@@ -43,7 +43,7 @@ impl Scope {
     }
 
     /// Why the scan runs, as `scan_stored` takes it.
-    fn why(&self) -> Why<'_> {
+    pub(crate) fn why(&self) -> Why<'_> {
         match self {
             Scope::Report => Why::Report,
             Scope::Import(affected) => Why::Import(affected.as_deref()),
@@ -94,11 +94,15 @@ impl ScanQueue {
     /// The first waiting host not being scanned, counted as running until
     /// [`ScanQueue::finished`]. Hosts skipped are at most one per worker.
     fn try_pop(&self) -> Option<(String, Scope)> {
+        self.try_pop_where(|_| true)
+    }
+
+    /// [`ScanQueue::try_pop`] among the hosts queued for a `wanted` scope.
+    fn try_pop_where(&self, wanted: impl Fn(&Scope) -> bool) -> Option<(String, Scope)> {
         let mut waiting = self.waiting.lock().expect("scan queue lock");
-        let at = waiting
-            .order
-            .iter()
-            .position(|host| !waiting.running.contains(host))?;
+        let at = waiting.order.iter().position(|host| {
+            !waiting.running.contains(host) && waiting.queued.get(host).is_none_or(&wanted)
+        })?;
         let host = waiting.order.remove(at)?;
         let scope = waiting.queued.remove(&host).unwrap_or(Scope::Report);
         waiting.running.insert(host.clone());
@@ -125,6 +129,22 @@ impl ScanQueue {
             notified.await;
         }
     }
+
+    /// The next waiting host and, when it waits for a feed import's re-rank, up to `most` hosts
+    /// waiting for one (scanned together: `scan_group.rs`).
+    async fn pop_group(&self, most: usize) -> Vec<(String, Scope)> {
+        let first = self.pop().await;
+        let import = |scope: &Scope| matches!(scope, Scope::Import(_));
+        let grouped = import(&first.1);
+        let mut group = vec![first];
+        while grouped && group.len() < most {
+            let Some(next) = self.try_pop_where(import) else {
+                break;
+            };
+            group.push(next);
+        }
+        group
+    }
 }
 
 /// Queues every stored host's scan for `scope` (a fleet document applied, a feed import); how
@@ -141,7 +161,8 @@ pub async fn queue_every_host(
     Ok(hosts.len())
 }
 
-/// One scan worker: until shutdown, takes the next host and scans its stored inventory.
+/// One scan worker: until shutdown, takes the next host (or group of hosts waiting for a feed
+/// import's re-rank: `scan_group.rs`) and scans their stored inventories.
 pub async fn worker(
     controller: crate::Controller,
     queue: Arc<ScanQueue>,
@@ -150,50 +171,62 @@ pub async fn worker(
 ) {
     let store = controller.store.clone();
     loop {
-        let (host, scope) = tokio::select! {
-            next = queue.pop() => next,
+        let group = tokio::select! {
+            next = queue.pop_group(crate::scan_group::GROUP) => next,
             _ = shutdown.changed() => return,
         };
-        let outcome = match scan_stored(&cache, &store, &host, controller.now(), scope.why()).await
-        {
-            Ok(Scanned::Stored(count, events)) => {
-                tracing::info!(host_id = host, findings = count, "findings computed");
-                crate::notify::emit(&controller, events).await;
-                "stored"
-            }
-            Ok(Scanned::Reranked(count, events)) => {
-                tracing::debug!(host_id = host, findings = count, "findings re-ranked");
-                crate::notify::emit(&controller, events).await;
-                "stored"
-            }
-            Ok(Scanned::Unchanged(count)) => {
-                tracing::debug!(host_id = host, findings = count, "findings unchanged");
-                "unchanged"
-            }
-            Ok(Scanned::Untouched) => "untouched",
-            Ok(Scanned::Dropped) => {
-                tracing::info!(host_id = host, "findings of an older inventory dropped");
-                "dropped"
-            }
-            Err(error) => {
-                tracing::error!(host_id = host, error = format!("{error:#}"), "scan failed");
-                // The stored ranking may lack what this scan was for: the next feed import
-                // ranks the host whole (`rerank_scan.rs`).
-                if let Err(error) = store.forget_ranking_basis(&host).await {
-                    tracing::error!(
-                        host_id = host,
-                        error = format!("{error:#}"),
-                        "cannot forget the ranking basis"
-                    );
-                }
-                "failed"
-            }
-        };
-        queue.finished(&host);
-        controller.observer().scan(outcome);
+        let hosts: Vec<String> = group.iter().map(|(host, _)| host.clone()).collect();
+        let scanned = crate::scan_group::scan_group(&cache, &store, group, controller.now());
+        for (host, scanned) in hosts.iter().zip(scanned.await) {
+            let outcome = outcome(&controller, host, scanned).await;
+            queue.finished(host);
+            controller.observer().scan(outcome);
+        }
         // The loop above never yields when the queue stays full; let the workers' other
         // callers (requests on the same runtime) in between scans.
         tokio::task::yield_now().await;
+    }
+}
+
+/// A host's scan logged and its events sent; its outcome as `/metrics` counts it.
+async fn outcome(
+    controller: &crate::Controller,
+    host: &str,
+    scanned: anyhow::Result<Scanned>,
+) -> &'static str {
+    match scanned {
+        Ok(Scanned::Stored(count, events)) => {
+            tracing::info!(host_id = host, findings = count, "findings computed");
+            crate::notify::emit(controller, events).await;
+            "stored"
+        }
+        Ok(Scanned::Reranked(count, events)) => {
+            tracing::debug!(host_id = host, findings = count, "findings re-ranked");
+            crate::notify::emit(controller, events).await;
+            "stored"
+        }
+        Ok(Scanned::Unchanged(count)) => {
+            tracing::debug!(host_id = host, findings = count, "findings unchanged");
+            "unchanged"
+        }
+        Ok(Scanned::Untouched) => "untouched",
+        Ok(Scanned::Dropped) => {
+            tracing::info!(host_id = host, "findings of an older inventory dropped");
+            "dropped"
+        }
+        Err(error) => {
+            tracing::error!(host_id = host, error = format!("{error:#}"), "scan failed");
+            // The stored ranking may lack what this scan was for: the next feed import
+            // ranks the host whole (`rerank_scan.rs`).
+            if let Err(error) = controller.store.forget_ranking_basis(host).await {
+                tracing::error!(
+                    host_id = host,
+                    error = format!("{error:#}"),
+                    "cannot forget the ranking basis"
+                );
+            }
+            "failed"
+        }
     }
 }
 

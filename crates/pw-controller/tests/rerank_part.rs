@@ -14,7 +14,7 @@ mod rerank_fleet;
 
 use pw_controller::findings::Scanned;
 use pw_store::{Backend, DeadlineNotice, HostFilter, PageRequest, Store, UpdateFilter};
-use rerank_fleet::{HOSTS, at, fleet};
+use rerank_fleet::{HOSTS, Path, at, fleet};
 
 const ALL: PageRequest = PageRequest {
     offset: 0,
@@ -71,9 +71,9 @@ async fn readers(store: &Store) -> Vec<String> {
     out
 }
 
-async fn a_partial_rerank_answers_as_a_full_scan(backend: Backend) {
-    let (_part_dir, part, part_outcomes) = fleet(backend, true).await;
-    let (_whole_dir, whole, whole_outcomes) = fleet(backend, false).await;
+async fn a_partial_rerank_answers_as_a_full_scan(backend: Backend, path: Path) {
+    let (_part_dir, part, part_outcomes) = fleet(backend, path).await;
+    let (_whole_dir, whole, whole_outcomes) = fleet(backend, Path::Whole).await;
     let reranked = |outcomes: &[Scanned]| {
         (outcomes.iter())
             .map(|o| match o {
@@ -113,16 +113,36 @@ async fn a_partial_rerank_answers_as_a_full_scan(backend: Backend) {
     }
 }
 
+// The grouped path (`scan_group.rs`): the fleet's hosts (overlapping but different
+// inventories, upgrades and histories) read, ranked and written in one group; a host given
+// another's list, history or summaries answers differently from its whole scan.
 mod sqlite {
+    use super::Path;
+
     #[tokio::test]
     async fn a_partial_rerank_answers_as_a_full_scan() {
-        super::a_partial_rerank_answers_as_a_full_scan(pw_store::Backend::Sqlite).await
+        super::a_partial_rerank_answers_as_a_full_scan(pw_store::Backend::Sqlite, Path::Part).await
+    }
+
+    #[tokio::test]
+    async fn a_grouped_partial_rerank_answers_as_full_scans_one_by_one() {
+        let backend = pw_store::Backend::Sqlite;
+        super::a_partial_rerank_answers_as_a_full_scan(backend, Path::Grouped).await
     }
 }
 
 mod postgres {
+    use super::Path;
+
     #[tokio::test]
     async fn a_partial_rerank_answers_as_a_full_scan() {
-        super::a_partial_rerank_answers_as_a_full_scan(pw_store::Backend::Postgres).await
+        let backend = pw_store::Backend::Postgres;
+        super::a_partial_rerank_answers_as_a_full_scan(backend, Path::Part).await
+    }
+
+    #[tokio::test]
+    async fn a_grouped_partial_rerank_answers_as_full_scans_one_by_one() {
+        let backend = pw_store::Backend::Postgres;
+        super::a_partial_rerank_answers_as_a_full_scan(backend, Path::Grouped).await
     }
 }

@@ -8,10 +8,10 @@ mod rerank_fleet;
 use pw_controller::findings::{IntelligenceCache, Scanned, Why, scan_stored};
 use pw_controller::rerank::Affected;
 use pw_store::{Backend, Computation, CurrentFinding, FindingsSnapshot, Store};
-use rerank_fleet::{at, fleet, inventory};
+use rerank_fleet::{Path, at, fleet, inventory};
 
 async fn a_changed_inventory_or_a_forgotten_basis_is_scanned_whole(backend: Backend) {
-    let (_dir, store, _) = fleet(backend, true).await;
+    let (_dir, store, _) = fleet(backend, Path::Part).await;
     let cache = IntelligenceCache::new(store.clone());
     let affected = Affected::new(&pw_store::ImportChanges {
         packages: ["bash".to_owned()].into(),
@@ -99,7 +99,7 @@ async fn spoil_list(store: &Store, host: &str, binaries: &[&str]) -> (usize, usi
 /// is decided before its stored list is read: an unreadable list fails a re-rank in part (which
 /// splices it), not a host scanned whole (which only compares it).
 async fn a_host_mostly_of_the_import_is_scanned_whole_without_its_list(backend: Backend) {
-    let (_dir, store, _) = fleet(backend, true).await;
+    let (_dir, store, _) = fleet(backend, Path::Part).await;
     let cache = IntelligenceCache::new(store.clone());
     let most = ["libssl3", "openssl", "bash", "tar", "git", "git-man"];
     let (all, touched) = spoil_list(&store, "host-0", &most).await;

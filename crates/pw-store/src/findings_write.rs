@@ -24,6 +24,7 @@ use crate::findings_closed::ClosedEpisode;
 use crate::findings_scope::{Computation, Covered, covered_rows, named_keys};
 use crate::instants::{nanos, nanos_text};
 use crate::open_stamps::Stamps;
+use crate::open_writes::{OpenRow, delete_open, write_open};
 use crate::{Recorded, Store, parse_time};
 
 /// Bound parameters per multi-row statement. Few statements instead of one per row, but not
@@ -111,84 +112,118 @@ impl Store {
         snapshot: &FindingsSnapshot<'_>,
         computation: &Computation<'_>,
     ) -> anyhow::Result<Recorded> {
-        let host_id = snapshot.host_id;
-        let packed = crate::findings_packed::pack(snapshot.findings_json)?;
+        let mut recorded = self.record_computations(&[(snapshot, computation)]).await?;
+        recorded.pop().context("no computation recorded")
+    }
+
+    /// Several hosts' computations ([`Store::record_computation`]) in one write transaction:
+    /// one turn in the writers' line and one commit for a group of hosts re-ranked together
+    /// (issue 15: a feed import's re-rank of every host). Each host's rows are its own; one
+    /// host's error fails the group (nothing is written), and the caller records the hosts one
+    /// by one (pw-controller's `scan_group.rs`). The outcomes in `computations`' order.
+    pub async fn record_computations(
+        &self,
+        computations: &[(&FindingsSnapshot<'_>, &Computation<'_>)],
+    ) -> anyhow::Result<Vec<Recorded>> {
+        let packed = (computations.iter())
+            .map(|(snapshot, _)| crate::findings_packed::pack(snapshot.findings_json))
+            .collect::<anyhow::Result<Vec<_>>>()?;
         let mut tx = self.begin_immediate().await?;
-        let Some(previous) = freshness(&mut tx, snapshot).await? else {
-            return Ok(Recorded::Stale);
-        };
-        let computed_at = snapshot.computed_at.to_string();
-        sqlx::query(
-            "INSERT INTO host_findings (host_id, computed_at, source, findings, tier_counts, packed,
-               basis)
-             VALUES ($1, $2, $3, '', $4, $5, $6)
-             ON CONFLICT (host_id) DO UPDATE SET computed_at = excluded.computed_at,
-               source = excluded.source, findings = '', tier_counts = excluded.tier_counts,
-               packed = excluded.packed, basis = excluded.basis",
-        )
-        .bind(host_id)
-        .bind(&computed_at)
-        .bind(snapshot.source)
-        .bind(snapshot.tier_counts_json)
-        .bind(packed)
-        .bind(computation.basis.map(<[u8]>::to_vec))
-        .execute(&mut *tx)
-        .await
-        .with_context(|| format!("storing the findings of host {host_id}"))?;
-        let mut stored = read_history(&mut tx, host_id, &self.keys, computation.only).await?;
-        let (writes, mut change) = plan(&stored, snapshot);
-        // A closed episode was last seen by the computation before this one (it was open, so
-        // shown, until now).
-        let instants = Instants {
-            computed_at: &computed_at,
-            last_seen: previous.as_deref().unwrap_or(&computed_at),
-        };
-        let texts = write_texts(&mut tx, &writes).await?;
-        let new_keys = (writes.new.iter().copied())
-            .chain(writes.backported_new.iter().map(|b| &b.finding))
-            .map(|f| (f.binary.clone(), f.advisory.clone()));
-        let (keys, learned) = key_ids(&mut tx, &self.keys, new_keys.collect()).await?;
-        let opened = number_new(&stored, &writes, &keys, &mut change)?;
-        let first_seen = nanos(snapshot.computed_at);
-        let mut stamps = Stamps::read(&mut tx, stored.host_key).await?;
-        let new_rows = new_rows(&opened, &texts, first_seen, &mut stamps)?;
-        let refreshed = refreshed_rows(&stored, &writes.refresh, &texts, &mut stamps)?;
-        stamps.store_new(&mut tx, stored.host_key).await?;
-        write_open(&mut tx, stored.host_key, &new_rows, "").await?;
-        let update = "ON CONFLICT (host_key, key_id) DO UPDATE SET tier = excluded.tier,
-             stamp = excluded.stamp, text_id = excluded.text_id";
-        write_open(&mut tx, stored.host_key, &refreshed, update).await?;
-        let closed = closings(&stored, &writes, &keys, &texts, &instants)?;
-        let gone_keys: Vec<i64> = (writes.gone.iter().map(|k| &stored.open[k]))
-            .chain(
-                writes
-                    .backported
-                    .iter()
-                    .map(|b| &stored.open[&key_of(&b.finding)]),
-            )
-            .map(|open| open.key_id)
-            .collect();
-        delete_open(&mut tx, stored.host_key, &gone_keys).await?;
-        let host_key = stored.host_key;
-        if !(gone_keys.is_empty() && refreshed.is_empty()) {
-            crate::open_stamps::forget_unused(&mut tx, host_key).await?;
+        let mut outcomes = Vec::with_capacity(computations.len());
+        let mut learned = HashMap::new();
+        for ((snapshot, computation), packed) in computations.iter().zip(packed) {
+            let write = record_in(&mut tx, &self.keys, (snapshot, computation), packed);
+            let (recorded, keys) = write.await?;
+            outcomes.push(recorded);
+            learned.extend(keys);
         }
-        crate::findings_closed::record_closed(&mut tx, host_key, &closed, &mut stored.last_closed)
-            .await?;
-        // The names of new or changed findings' advisories, for the console's CVE search.
-        let names = (writes.new.iter().copied())
-            .chain(writes.refresh.iter().copied())
-            .map(|f| (f.advisory.as_str(), f.json.as_str()));
-        crate::notices::record_aliases(&mut tx, names).await?;
-        if !(opened.is_empty() && writes.refresh.is_empty() && closed.is_empty()) {
-            crate::update_summary::refresh_host(&mut tx, (host_id, host_key)).await?;
-        }
+        let hosts = computations.len();
         tx.commit()
             .await
-            .with_context(|| format!("committing the findings of host {host_id}"))?;
+            .with_context(|| format!("committing the findings of {hosts} hosts"))?;
         self.keys.learn(learned.iter().map(|(key, id)| (key, *id)));
-        Ok(Recorded::Recorded(change))
+        Ok(outcomes)
     }
+}
+
+/// One host's computation written in `tx` (begun in the writers' line); the outcome and the
+/// finding keys it stored, for the process's cache once committed.
+async fn record_in(
+    tx: &mut sqlx::AnyConnection,
+    key_cache: &KeyCache,
+    (snapshot, computation): (&FindingsSnapshot<'_>, &Computation<'_>),
+    packed: Vec<u8>,
+) -> anyhow::Result<(Recorded, HashMap<Key, i64>)> {
+    let host_id = snapshot.host_id;
+    let Some(previous) = freshness(tx, snapshot).await? else {
+        return Ok((Recorded::Stale, HashMap::new()));
+    };
+    let computed_at = snapshot.computed_at.to_string();
+    sqlx::query(
+        "INSERT INTO host_findings (host_id, computed_at, source, findings, tier_counts, packed,
+           basis)
+         VALUES ($1, $2, $3, '', $4, $5, $6)
+         ON CONFLICT (host_id) DO UPDATE SET computed_at = excluded.computed_at,
+           source = excluded.source, findings = '', tier_counts = excluded.tier_counts,
+           packed = excluded.packed, basis = excluded.basis",
+    )
+    .bind(host_id)
+    .bind(&computed_at)
+    .bind(snapshot.source)
+    .bind(snapshot.tier_counts_json)
+    .bind(packed)
+    .bind(computation.basis.map(<[u8]>::to_vec))
+    .execute(&mut *tx)
+    .await
+    .with_context(|| format!("storing the findings of host {host_id}"))?;
+    let mut stored = read_history(tx, host_id, key_cache, computation.only).await?;
+    let (writes, mut change) = plan(&stored, snapshot);
+    // A closed episode was last seen by the computation before this one (it was open, so
+    // shown, until now).
+    let instants = Instants {
+        computed_at: &computed_at,
+        last_seen: previous.as_deref().unwrap_or(&computed_at),
+    };
+    let texts = write_texts(tx, &writes).await?;
+    let new_keys = (writes.new.iter().copied())
+        .chain(writes.backported_new.iter().map(|b| &b.finding))
+        .map(|f| (f.binary.clone(), f.advisory.clone()));
+    let (keys, learned) = key_ids(tx, key_cache, new_keys.collect()).await?;
+    let opened = number_new(&stored, &writes, &keys, &mut change)?;
+    let first_seen = nanos(snapshot.computed_at);
+    let mut stamps = Stamps::read(tx, stored.host_key).await?;
+    let new_rows = new_rows(&opened, &texts, first_seen, &mut stamps)?;
+    let refreshed = refreshed_rows(&stored, &writes.refresh, &texts, &mut stamps)?;
+    stamps.store_new(tx, stored.host_key).await?;
+    write_open(tx, stored.host_key, &new_rows, "").await?;
+    let update = "ON CONFLICT (host_key, key_id) DO UPDATE SET tier = excluded.tier,
+         stamp = excluded.stamp, text_id = excluded.text_id";
+    write_open(tx, stored.host_key, &refreshed, update).await?;
+    let closed = closings(&stored, &writes, &keys, &texts, &instants)?;
+    let gone_keys: Vec<i64> = (writes.gone.iter().map(|k| &stored.open[k]))
+        .chain(
+            writes
+                .backported
+                .iter()
+                .map(|b| &stored.open[&key_of(&b.finding)]),
+        )
+        .map(|open| open.key_id)
+        .collect();
+    delete_open(tx, stored.host_key, &gone_keys).await?;
+    let host_key = stored.host_key;
+    if !(gone_keys.is_empty() && refreshed.is_empty()) {
+        crate::open_stamps::forget_unused(tx, host_key).await?;
+    }
+    crate::findings_closed::record_closed(tx, host_key, &closed, &mut stored.last_closed).await?;
+    // The names of new or changed findings' advisories, for the console's CVE search.
+    let names = (writes.new.iter().copied())
+        .chain(writes.refresh.iter().copied())
+        .map(|f| (f.advisory.as_str(), f.json.as_str()));
+    crate::notices::record_aliases(tx, names).await?;
+    if !(opened.is_empty() && writes.refresh.is_empty() && closed.is_empty()) {
+        crate::update_summary::refresh_host(tx, (host_id, host_key)).await?;
+    }
+    Ok((Recorded::Recorded(change), learned))
 }
 
 fn key_of(finding: &CurrentFinding) -> Key {
@@ -521,10 +556,6 @@ fn refreshed_rows(
         .collect()
 }
 
-/// An `open_episodes` row of host `host_key` but the host: key id, episode, stamp (its first
-/// sight and deadline, `open_stamps.rs`), tier, text id.
-type OpenRow = (i64, i64, i64, i64, i64);
-
 fn open_row(
     finding: &CurrentFinding,
     key_id: i64,
@@ -540,60 +571,4 @@ fn open_row(
         i64::from(finding.tier),
         text_id(texts, finding)?,
     ))
-}
-
-/// Inserts `rows` into the host's open findings, several per statement, followed by
-/// `conflict` (an `ON CONFLICT` clause, or nothing).
-async fn write_open(
-    tx: &mut sqlx::AnyConnection,
-    host_key: i64,
-    rows: &[OpenRow],
-    conflict: &str,
-) -> anyhow::Result<()> {
-    const COLUMNS: usize = 6;
-    for chunk in rows.chunks(rows_per_statement(COLUMNS)) {
-        let values = crate::db::value_rows(chunk.len(), COLUMNS);
-        let text = format!(
-            "INSERT INTO open_episodes (host_key, key_id, episode, stamp, tier, text_id)
-             VALUES {values} {conflict}"
-        );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(text));
-        for (key_id, episode, stamp, tier, text_id) in chunk {
-            query = query
-                .bind(host_key)
-                .bind(*key_id)
-                .bind(*episode)
-                .bind(*stamp)
-                .bind(*tier)
-                .bind(*text_id);
-        }
-        query
-            .execute(&mut *tx)
-            .await
-            .with_context(|| format!("writing {} open findings of host {host_key}", chunk.len()))?;
-    }
-    Ok(())
-}
-
-/// Removes closed episodes (by key id) from the host's open findings, several per statement.
-async fn delete_open(
-    tx: &mut sqlx::AnyConnection,
-    host_key: i64,
-    key_ids: &[i64],
-) -> anyhow::Result<()> {
-    for chunk in key_ids.chunks(rows_per_statement(1)) {
-        let sql = format!(
-            "DELETE FROM open_episodes WHERE host_key = $1 AND key_id IN ({})",
-            crate::db::placeholders(2, chunk.len())
-        );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(host_key);
-        for key_id in chunk {
-            query = query.bind(*key_id);
-        }
-        query
-            .execute(&mut *tx)
-            .await
-            .with_context(|| format!("closing {} findings of host {host_key}", chunk.len()))?;
-    }
-    Ok(())
 }

@@ -35,6 +35,7 @@ mod notices;
 mod notifications;
 mod observations;
 mod open_stamps;
+mod open_writes;
 mod operators;
 mod plans;
 mod protection;

@@ -4,8 +4,11 @@
 #![allow(dead_code)]
 
 use jiff::Timestamp;
+use std::sync::Arc;
+
 use pw_controller::findings::{IntelligenceCache, Scanned, Why, scan_stored};
 use pw_controller::rerank::Affected;
+use pw_controller::scan_queue::Scope;
 use pw_model::InstalledPackage;
 use pw_store::{Backend, DatabaseUrl, InventoryFacts, InventoryRow, NewHost, PendingRow, Store};
 
@@ -345,10 +348,35 @@ pub async fn scan_all(
     outcomes
 }
 
-/// The fleet up to the third import, re-ranked through the partial path (`part`) or whole.
+/// How the fleet's last re-rank goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Path {
+    /// Every host scanned whole (its ranking basis forgotten), one by one.
+    Whole,
+    /// Through the partial path, one host at a time.
+    Part,
+    /// Through the partial path, every host in one group (`scan_group.rs`: read together,
+    /// written in one transaction).
+    Grouped,
+}
+
+/// Every host scanned for the import that changed `affected` at `now`, in one group.
+pub async fn scan_grouped(
+    cache: &Arc<IntelligenceCache>,
+    store: &Store,
+    now: &str,
+    affected: &Affected,
+) -> Vec<Scanned> {
+    let scope = Scope::Import(Some(Arc::new(affected.clone())));
+    let hosts = (0..HOSTS).map(|n| (host_id(n), scope.clone())).collect();
+    let scanned = pw_controller::scan_group::scan_group(cache, store, hosts, at(now)).await;
+    scanned.into_iter().map(Result::unwrap).collect()
+}
+
+/// The fleet up to the third import, re-ranked through `path`.
 pub async fn fleet(
     backend: Backend,
-    part: bool,
+    path: Path,
 ) -> (Option<tempfile::TempDir>, Store, Vec<Scanned>) {
     let (dir, store) = fresh_store(backend).await;
     let expires = at("2100-01-01T00:00:00Z");
@@ -375,7 +403,7 @@ pub async fn fleet(
             .await
             .unwrap();
     }
-    let cache = IntelligenceCache::new(store.clone());
+    let cache = Arc::new(IntelligenceCache::new(store.clone()));
     let records = first_records();
     import(&store, "first.json", &records[..4]).await;
     scan_all(&cache, &store, "2026-02-02T00:00:00Z", Why::Report).await;
@@ -394,17 +422,15 @@ pub async fn fleet(
     import(&store, "third.json", &third_records()).await;
     let since = store.imports_since(before).await.unwrap();
     let third = Affected::new(&since.changes.unwrap());
-    if !part {
+    if path == Path::Whole {
         for n in 0..HOSTS {
             store.forget_ranking_basis(&host_id(n)).await.unwrap();
         }
     }
-    let outcomes = scan_all(
-        &cache,
-        &store,
-        "2026-03-05T00:00:00Z",
-        Why::Import(Some(&third)),
-    )
-    .await;
+    let now = "2026-03-05T00:00:00Z";
+    let outcomes = match path {
+        Path::Grouped => scan_grouped(&cache, &store, now, &third).await,
+        Path::Whole | Path::Part => scan_all(&cache, &store, now, Why::Import(Some(&third))).await,
+    };
     (dir, store, outcomes)
 }

@@ -1,0 +1,121 @@
+//! A scan's findings written: one host's, or a group's in one write transaction (issue 15: a
+//! feed import's re-rank of every host; `scan_group.rs`). A group whose write fails is written
+//! again host by host, so each host's error stays its own.
+
+use anyhow::Context;
+use jiff::Timestamp;
+use pw_model::Finding;
+use pw_store::{
+    BackportedFinding, Computation, Covered, CurrentFinding, FindingsSnapshot, Recorded, Store,
+};
+
+use crate::findings::{Ranked, Scanned};
+
+/// One host's findings to write (`findings::prepare_ranked`).
+pub struct Write {
+    pub(crate) host_id: String,
+    pub(crate) inventory_collected_at: Timestamp,
+    pub(crate) basis: Option<Vec<u8>>,
+    pub(crate) group: Option<String>,
+    pub(crate) computed_at: Timestamp,
+    /// The whole ranked list (spliced, in part) and its findings per tier.
+    pub(crate) findings_json: String,
+    pub(crate) tier_counts_json: String,
+    pub(crate) count: usize,
+    /// The findings written to the history: all of the host's, or those `only` covers.
+    pub(crate) current: Vec<CurrentFinding>,
+    pub(crate) backported: Vec<BackportedFinding>,
+    pub(crate) only: Option<Covered>,
+    /// The findings as ranked, with the first sights they were ranked with (events).
+    pub(crate) ranked: Ranked,
+}
+
+impl Write {
+    fn snapshot(&self) -> FindingsSnapshot<'_> {
+        FindingsSnapshot {
+            host_id: &self.host_id,
+            inventory_collected_at: self.inventory_collected_at,
+            computed_at: self.computed_at,
+            source: &self.ranked.source,
+            findings_json: &self.findings_json,
+            tier_counts_json: &self.tier_counts_json,
+            current: &self.current,
+            backported: &self.backported,
+        }
+    }
+
+    fn computation(&self) -> Computation<'_> {
+        Computation {
+            basis: self.basis.as_deref(),
+            only: self.only.as_ref(),
+        }
+    }
+
+    /// What the scan did once its write is `recorded`: the events of its new T0/T1 findings.
+    async fn outcome(&self, store: &Store, recorded: Recorded) -> anyhow::Result<Scanned> {
+        if recorded == Recorded::Stale {
+            return Ok(Scanned::Dropped);
+        }
+        let host_id = self.host_id.as_str();
+        let findings: &[Finding] = &self.ranked.findings;
+        let first_seen = &self.ranked.first_seen;
+        let was_open = |binary: &str, advisory: &str| first_seen.get(binary, advisory);
+        let new_urgent = (findings.iter())
+            .any(|f| f.tier <= pw_model::Tier::T1 && was_open(&f.binary, &f.advisory).is_none());
+        // The host's name only for the events of new T0/T1 findings (a re-rank has few).
+        let hostname = match new_urgent {
+            true => store.host(host_id).await?.map(|h| h.hostname),
+            false => None,
+        };
+        let events = crate::notify::new_findings(
+            host_id,
+            hostname.as_deref().unwrap_or(host_id),
+            self.group.as_deref(),
+            findings,
+            |binary, advisory| was_open(binary, advisory).is_some(),
+            self.computed_at,
+        );
+        Ok(match self.only {
+            None => Scanned::Stored(self.count, events),
+            Some(_) => Scanned::Reranked(self.count, events),
+        })
+    }
+}
+
+/// Writes the hosts' findings in one transaction; each host's outcome, in `writes`' order. When
+/// the group's write fails, each host is written on its own: one host's error is its own.
+pub(crate) async fn record(store: &Store, writes: &[Write]) -> Vec<anyhow::Result<Scanned>> {
+    let snapshots: Vec<FindingsSnapshot<'_>> = writes.iter().map(Write::snapshot).collect();
+    let computations: Vec<Computation<'_>> = writes.iter().map(Write::computation).collect();
+    let pairs: Vec<_> = snapshots.iter().zip(&computations).collect();
+    let recorded: Vec<anyhow::Result<Recorded>> = match store.record_computations(&pairs).await {
+        Ok(recorded) => recorded.into_iter().map(Ok).collect(),
+        Err(error) if writes.len() == 1 => vec![Err(error)],
+        Err(error) => {
+            tracing::warn!(
+                hosts = writes.len(),
+                error = format!("{error:#}"),
+                "a group's findings write failed: writing its hosts one by one"
+            );
+            let mut one_by_one = Vec::with_capacity(pairs.len());
+            for (snapshot, computation) in &pairs {
+                one_by_one.push(store.record_computation(snapshot, computation).await);
+            }
+            one_by_one
+        }
+    };
+    let mut outcomes = Vec::with_capacity(writes.len());
+    for (write, recorded) in writes.iter().zip(recorded) {
+        let outcome = match recorded {
+            Ok(recorded) => write.outcome(store, recorded).await,
+            Err(error) => Err(error),
+        };
+        let host_id = &write.host_id;
+        outcomes.push(outcome.with_context(|| format!("writing the findings of host {host_id}")));
+    }
+    outcomes
+}
+
+#[cfg(test)]
+#[path = "ranked_write_tests.rs"]
+mod tests;

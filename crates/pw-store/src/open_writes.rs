@@ -1,0 +1,66 @@
+//! The open episodes' rows a findings computation writes and deletes (`findings_write.rs`),
+//! several per statement.
+
+use anyhow::Context;
+
+use crate::findings_write::rows_per_statement;
+
+/// An `open_episodes` row of host `host_key` but the host: key id, episode, stamp (its first
+/// sight and deadline, `open_stamps.rs`), tier, text id.
+pub(crate) type OpenRow = (i64, i64, i64, i64, i64);
+
+/// Inserts `rows` into the host's open findings, several per statement, followed by
+/// `conflict` (an `ON CONFLICT` clause, or nothing).
+pub(crate) async fn write_open(
+    tx: &mut sqlx::AnyConnection,
+    host_key: i64,
+    rows: &[OpenRow],
+    conflict: &str,
+) -> anyhow::Result<()> {
+    const COLUMNS: usize = 6;
+    for chunk in rows.chunks(rows_per_statement(COLUMNS)) {
+        let values = crate::db::value_rows(chunk.len(), COLUMNS);
+        let text = format!(
+            "INSERT INTO open_episodes (host_key, key_id, episode, stamp, tier, text_id)
+             VALUES {values} {conflict}"
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(text));
+        for (key_id, episode, stamp, tier, text_id) in chunk {
+            query = query
+                .bind(host_key)
+                .bind(*key_id)
+                .bind(*episode)
+                .bind(*stamp)
+                .bind(*tier)
+                .bind(*text_id);
+        }
+        query
+            .execute(&mut *tx)
+            .await
+            .with_context(|| format!("writing {} open findings of host {host_key}", chunk.len()))?;
+    }
+    Ok(())
+}
+
+/// Removes closed episodes (by key id) from the host's open findings, several per statement.
+pub(crate) async fn delete_open(
+    tx: &mut sqlx::AnyConnection,
+    host_key: i64,
+    key_ids: &[i64],
+) -> anyhow::Result<()> {
+    for chunk in key_ids.chunks(rows_per_statement(1)) {
+        let sql = format!(
+            "DELETE FROM open_episodes WHERE host_key = $1 AND key_id IN ({})",
+            crate::db::placeholders(2, chunk.len())
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(host_key);
+        for key_id in chunk {
+            query = query.bind(*key_id);
+        }
+        query
+            .execute(&mut *tx)
+            .await
+            .with_context(|| format!("closing {} findings of host {host_key}", chunk.len()))?;
+    }
+    Ok(())
+}
