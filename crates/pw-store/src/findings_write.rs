@@ -131,12 +131,16 @@ impl Store {
         let mut tx = self.begin_immediate().await?;
         let mut outcomes = Vec::with_capacity(computations.len());
         let mut learned = HashMap::new();
+        let mut summarised = Vec::new();
         for ((snapshot, computation), packed) in computations.iter().zip(packed) {
             let write = record_in(&mut tx, &self.keys, (snapshot, computation), packed);
-            let (recorded, keys) = write.await?;
+            let (recorded, keys, summary) = write.await?;
             outcomes.push(recorded);
             learned.extend(keys);
+            summarised.extend(summary.map(|host_key| (snapshot.host_id, host_key)));
         }
+        // The console's summaries of the hosts whose open findings changed, together.
+        crate::update_summary::refresh_hosts(&mut tx, &summarised).await?;
         let hosts = computations.len();
         tx.commit()
             .await
@@ -146,17 +150,18 @@ impl Store {
     }
 }
 
-/// One host's computation written in `tx` (begun in the writers' line); the outcome and the
-/// finding keys it stored, for the process's cache once committed.
+/// One host's computation written in `tx` (begun in the writers' line); the outcome, the
+/// finding keys it stored (for the process's cache once committed) and the host's finding key
+/// when its open findings changed (its summaries to refresh: `update_summary.rs`).
 async fn record_in(
     tx: &mut sqlx::AnyConnection,
     key_cache: &KeyCache,
     (snapshot, computation): (&FindingsSnapshot<'_>, &Computation<'_>),
     packed: Vec<u8>,
-) -> anyhow::Result<(Recorded, HashMap<Key, i64>)> {
+) -> anyhow::Result<(Recorded, HashMap<Key, i64>, Option<i64>)> {
     let host_id = snapshot.host_id;
     let Some(previous) = freshness(tx, snapshot).await? else {
-        return Ok((Recorded::Stale, HashMap::new()));
+        return Ok((Recorded::Stale, HashMap::new(), None));
     };
     let computed_at = snapshot.computed_at.to_string();
     sqlx::query(
@@ -220,10 +225,12 @@ async fn record_in(
         .chain(writes.refresh.iter().copied())
         .map(|f| (f.advisory.as_str(), f.json.as_str()));
     crate::notices::record_aliases(tx, names).await?;
-    if !(opened.is_empty() && writes.refresh.is_empty() && closed.is_empty()) {
-        crate::update_summary::refresh_host(tx, (host_id, host_key)).await?;
-    }
-    Ok((Recorded::Recorded(change), learned))
+    let changed = !(opened.is_empty() && writes.refresh.is_empty() && closed.is_empty());
+    Ok((
+        Recorded::Recorded(change),
+        learned,
+        changed.then_some(host_key),
+    ))
 }
 
 fn key_of(finding: &CurrentFinding) -> Key {

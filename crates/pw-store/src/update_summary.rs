@@ -2,7 +2,8 @@
 //! findings write path in its transaction (issue 12: `/findings` and `/hosts?overdue` at 10,000
 //! hosts and 1,000,000 findings without grouping the findings on each request).
 //!
-//! After a computation changed a host's history, the host's open findings are grouped by update
+//! After a computation changed a host's history (or a group's, written together: their rows in
+//! the same few statements), the host's open findings are grouped by update
 //! (package, fixed version) — one row per update in `open_update_hosts` — and compared with the
 //! rows stored for it; the rows that differ are rewritten from that grouping (one pass over the
 //! host's open findings joined with their texts, not a second one to write them). Since migrations 0043–0044
@@ -39,115 +40,177 @@ struct HostUpdate {
     epss: Option<f64>,
 }
 
-/// Brings the summaries up to date with host `host_id`'s open findings (call after its history
-/// was written, in the same transaction).
-pub(crate) async fn refresh_host(
+/// A host whose summaries are refreshed: its id and finding key (`finding_hosts`).
+pub(crate) type SummaryHost<'a> = (&'a str, i64);
+
+/// A host's row of an update: (host key, update key).
+type RowKey = (i64, UpdateKey);
+
+/// Brings the summaries up to date with the open findings of `hosts` (call after their
+/// histories were written, in the same transaction): a few statements for a group of hosts
+/// written together (`Store::record_computations`), not a few per host.
+pub(crate) async fn refresh_hosts(
     tx: &mut sqlx::AnyConnection,
-    (host_id, host_key): (&str, i64),
+    hosts: &[SummaryHost<'_>],
 ) -> anyhow::Result<()> {
-    refresh_tiers(tx, host_id, host_key).await?;
-    let now = grouped(tx, host_key).await?;
-    let before = stored(tx, host_key).await?;
-    // Per update touched: (hosts, findings) to add.
+    for chunk in hosts.chunks(rows_per_statement(1)) {
+        refresh_chunk(tx, chunk).await?;
+    }
+    Ok(())
+}
+
+async fn refresh_chunk(
+    tx: &mut sqlx::AnyConnection,
+    hosts: &[SummaryHost<'_>],
+) -> anyhow::Result<()> {
+    let keys: Vec<i64> = hosts.iter().map(|(_, key)| *key).collect();
+    refresh_tiers(tx, hosts).await?;
+    let now = grouped(tx, &keys).await?;
+    let before = stored(tx, &keys).await?;
+    // Per update touched: (hosts, findings) to add; the hosts' rows that changed.
     let mut deltas: BTreeMap<UpdateKey, (i64, i64)> = BTreeMap::new();
+    let mut add = |key: UpdateKey, (hosts, findings): (i64, i64)| {
+        let delta = deltas.entry(key).or_default();
+        delta.0 += hosts;
+        delta.1 += findings;
+    };
+    let mut changed: Vec<RowKey> = Vec::new();
     for (key, row) in &now {
         match before.get(key) {
-            Some(old) if old == row => {}
-            Some(old) => {
-                deltas.insert(*key, (0, row.findings - old.findings));
-            }
-            None => {
-                deltas.insert(*key, (1, row.findings));
-            }
+            Some(old) if old == row => continue,
+            Some(old) => add(key.1, (0, row.findings - old.findings)),
+            None => add(key.1, (1, row.findings)),
         }
+        changed.push(*key);
     }
     for (key, old) in &before {
         if !now.contains_key(key) {
-            deltas.insert(*key, (-1, -old.findings));
+            add(key.1, (-1, -old.findings));
+            changed.push(*key);
         }
     }
-    if deltas.is_empty() {
+    if changed.is_empty() {
         return Ok(());
     }
+    rewrite_host_rows(tx, &changed, &now).await?;
     let deltas: Vec<(UpdateKey, (i64, i64))> = deltas.into_iter().collect();
-    let keys: Vec<UpdateKey> = deltas.iter().map(|(key, _)| *key).collect();
-    rewrite_host_rows(tx, (host_id, host_key), &keys, &now).await?;
     adjust_updates(tx, &deltas).await?;
-    // The earliest deadline of the host's updates' rows: of its open findings.
-    let earliest = now.values().filter_map(|row| row.deadline).min();
-    sqlx::query("UPDATE host_findings SET earliest_deadline = $1 WHERE host_id = $2")
-        .bind(earliest)
-        .bind(host_id)
+    let mut summarised: Vec<i64> = changed.iter().map(|(host, _)| *host).collect();
+    summarised.sort_unstable();
+    summarised.dedup();
+    earliest_deadlines(tx, &summarised).await
+}
+
+/// The hosts' earliest open deadlines (`host_findings.earliest_deadline`): of their updates'
+/// rows, as rewritten.
+async fn earliest_deadlines(tx: &mut sqlx::AnyConnection, keys: &[i64]) -> anyhow::Result<()> {
+    let sql = format!(
+        "UPDATE host_findings SET earliest_deadline =
+           (SELECT MIN(u.deadline) FROM open_update_hosts u JOIN finding_hosts h
+              ON h.key = u.host_key WHERE h.host_id = host_findings.host_id)
+         WHERE host_id IN (SELECT host_id FROM finding_hosts WHERE key IN ({}))",
+        crate::db::placeholders(1, keys.len())
+    );
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for key in keys {
+        query = query.bind(*key);
+    }
+    query
         .execute(&mut *tx)
         .await
-        .with_context(|| format!("summarising the deadlines of host {host_id}"))?;
+        .with_context(|| format!("summarising the deadlines of {} hosts", keys.len()))?;
     Ok(())
 }
 
-/// Rewrites the host's open findings per tier and deadline (`open_tier_hosts`, migrations 0036
-/// and 0041: the /metrics gauges and the deadline check), from its open findings.
+/// Rewrites the hosts' open findings per tier and deadline (`open_tier_hosts`, migrations
+/// 0036 and 0041: the /metrics gauges and the deadline check), from their open findings.
 async fn refresh_tiers(
     tx: &mut sqlx::AnyConnection,
-    host_id: &str,
-    host_key: i64,
+    hosts: &[SummaryHost<'_>],
 ) -> anyhow::Result<()> {
-    sqlx::query("DELETE FROM open_tier_hosts WHERE host_id = $1")
-        .bind(host_id)
+    let delete = format!(
+        "DELETE FROM open_tier_hosts WHERE host_id IN ({})",
+        crate::db::placeholders(1, hosts.len())
+    );
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(delete));
+    for (host_id, _) in hosts {
+        query = query.bind(*host_id);
+    }
+    query
         .execute(&mut *tx)
         .await
-        .with_context(|| format!("clearing the tier counts of host {host_id}"))?;
-    sqlx::query(
+        .with_context(|| format!("clearing the tier counts of {} hosts", hosts.len()))?;
+    let insert = format!(
         "INSERT INTO open_tier_hosts (host_id, tier, deadline, findings)
-         SELECT $1, tier, deadline, COUNT(*) FROM open_findings WHERE host_key = $2
-         GROUP BY tier, deadline",
-    )
-    .bind(host_id)
-    .bind(host_key)
-    .execute(&mut *tx)
-    .await
-    .with_context(|| format!("counting the open findings of host {host_id} per tier"))?;
+         SELECT h.host_id, o.tier, o.deadline, COUNT(*)
+         FROM open_findings o JOIN finding_hosts h ON h.key = o.host_key
+         WHERE o.host_key IN ({})
+         GROUP BY h.host_id, o.tier, o.deadline",
+        crate::db::placeholders(1, hosts.len())
+    );
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(insert));
+    for (_, host_key) in hosts {
+        query = query.bind(*host_key);
+    }
+    query.execute(&mut *tx).await.with_context(|| {
+        format!(
+            "counting the open findings of {} hosts per tier",
+            hosts.len()
+        )
+    })?;
     Ok(())
 }
 
-/// The host's open findings grouped by update: the one pass over them joined with their texts
-/// (a text's row is large and a host's are spread over the file: this join is the refresh's
-/// cost, so the rows that changed are written from its result, not from a second join).
+/// The hosts' open findings grouped by host and update: the one pass over them joined with
+/// their texts (a text's row is large and a host's are spread over the file: this join is the
+/// refresh's cost, so the rows that changed are written from its result, not from a second
+/// join).
 async fn grouped(
     tx: &mut sqlx::AnyConnection,
-    host_key: i64,
-) -> anyhow::Result<BTreeMap<UpdateKey, HostUpdate>> {
-    let rows = sqlx::query(
-        "SELECT t.update_key, COUNT(*) AS findings, MIN(f.tier) AS tier,
+    keys: &[i64],
+) -> anyhow::Result<BTreeMap<RowKey, HostUpdate>> {
+    let sql = format!(
+        "SELECT f.host_key, t.update_key, COUNT(*) AS findings, MIN(f.tier) AS tier,
                 MIN(f.deadline) AS deadline, MAX(t.kev) AS kev,
                 CAST(MAX(t.epss) AS DOUBLE PRECISION) AS epss
          FROM open_findings f JOIN finding_texts t ON t.id = f.text_id
-         WHERE f.host_key = $1
-         GROUP BY t.update_key",
-    )
-    .bind(host_key)
-    .fetch_all(&mut *tx)
-    .await
-    .with_context(|| format!("grouping the open findings of host {host_key} by update"))?;
+         WHERE f.host_key IN ({})
+         GROUP BY f.host_key, t.update_key",
+        crate::db::placeholders(1, keys.len())
+    );
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for key in keys {
+        query = query.bind(*key);
+    }
+    let rows = (query.fetch_all(&mut *tx).await).with_context(|| {
+        format!(
+            "grouping the open findings of {} hosts by update",
+            keys.len()
+        )
+    })?;
     read_rows(&rows)
 }
 
-/// The summary rows stored for the host.
+/// The summary rows stored for the hosts.
 async fn stored(
     tx: &mut sqlx::AnyConnection,
-    host_key: i64,
-) -> anyhow::Result<BTreeMap<UpdateKey, HostUpdate>> {
-    let rows = sqlx::query(
-        "SELECT update_key, findings, tier, deadline, kev, epss
-         FROM open_update_hosts WHERE host_key = $1",
-    )
-    .bind(host_key)
-    .fetch_all(&mut *tx)
-    .await
-    .with_context(|| format!("reading the update summary of host {host_key}"))?;
+    keys: &[i64],
+) -> anyhow::Result<BTreeMap<RowKey, HostUpdate>> {
+    let sql = format!(
+        "SELECT host_key, update_key, findings, tier, deadline, kev, epss
+         FROM open_update_hosts WHERE host_key IN ({})",
+        crate::db::placeholders(1, keys.len())
+    );
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for key in keys {
+        query = query.bind(*key);
+    }
+    let rows = (query.fetch_all(&mut *tx).await)
+        .with_context(|| format!("reading the update summaries of {} hosts", keys.len()))?;
     read_rows(&rows)
 }
 
-fn read_rows(rows: &[sqlx::any::AnyRow]) -> anyhow::Result<BTreeMap<UpdateKey, HostUpdate>> {
+fn read_rows(rows: &[sqlx::any::AnyRow]) -> anyhow::Result<BTreeMap<RowKey, HostUpdate>> {
     rows.iter()
         .map(|row| {
             let key = row
@@ -160,7 +223,7 @@ fn read_rows(rows: &[sqlx::any::AnyRow]) -> anyhow::Result<BTreeMap<UpdateKey, H
                 kev: row.try_get("kev")?,
                 epss: row.try_get("epss")?,
             };
-            Ok((key, value))
+            Ok(((row.try_get("host_key")?, key), value))
         })
         .collect()
 }
@@ -189,32 +252,29 @@ pub(crate) async fn key_updates(
     Ok(())
 }
 
-/// Replaces the host's rows of the updates `keys` with its open findings of them grouped by
-/// update (`now`; an update not in it has no row left), a statement per
-/// [`rows_per_statement`] keys or rows: each row rewritten costs a delete and an insert in the
-/// table and its four indexes, so only the updates that changed are.
+/// Replaces the hosts' rows `keys` with their open findings grouped by update (`now`; a row
+/// not in it is left out), a statement per [`rows_per_statement`] keys or rows: each row
+/// rewritten costs a delete and an insert in the table and its four indexes, so only the rows
+/// that changed are.
 async fn rewrite_host_rows(
     tx: &mut sqlx::AnyConnection,
-    (host_id, host_key): (&str, i64),
-    keys: &[UpdateKey],
-    now: &BTreeMap<UpdateKey, HostUpdate>,
+    keys: &[RowKey],
+    now: &BTreeMap<RowKey, HostUpdate>,
 ) -> anyhow::Result<()> {
-    for chunk in keys.chunks(rows_per_statement(1)) {
+    for chunk in keys.chunks(rows_per_statement(2)) {
         let delete = format!(
-            "DELETE FROM open_update_hosts WHERE host_key = $1 AND update_key IN ({})",
-            crate::db::placeholders(2, chunk.len())
+            "DELETE FROM open_update_hosts WHERE (host_key, update_key) IN (VALUES {})",
+            crate::db::value_rows(chunk.len(), 2)
         );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(delete)).bind(host_key);
-        for key in chunk {
-            query = query.bind(*key);
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(delete));
+        for (host_key, update_key) in chunk {
+            query = query.bind(*host_key).bind(*update_key);
         }
-        query
-            .execute(&mut *tx)
-            .await
-            .with_context(|| format!("clearing the update summary of host {host_id}"))?;
+        (query.execute(&mut *tx).await)
+            .with_context(|| format!("clearing {} rows of the update summary", chunk.len()))?;
     }
     const COLUMNS: usize = 7;
-    let rows: Vec<(&UpdateKey, &HostUpdate)> = (keys.iter())
+    let rows: Vec<(&RowKey, &HostUpdate)> = (keys.iter())
         .filter_map(|key| now.get_key_value(key))
         .collect();
     for chunk in rows.chunks(rows_per_statement(COLUMNS)) {
@@ -229,20 +289,18 @@ async fn rewrite_host_rows(
                epss) VALUES {values}"
         );
         let mut query = sqlx::query(sqlx::AssertSqlSafe(insert));
-        for (key, row) in chunk {
+        for ((host_key, update_key), row) in chunk {
             query = query
-                .bind(host_key)
-                .bind(**key)
+                .bind(*host_key)
+                .bind(*update_key)
                 .bind(row.findings)
                 .bind(row.tier)
                 .bind(row.deadline)
                 .bind(row.kev)
                 .bind(row.epss.map(|epss| epss.to_string()));
         }
-        query
-            .execute(&mut *tx)
-            .await
-            .with_context(|| format!("summarising the open findings of host {host_id}"))?;
+        (query.execute(&mut *tx).await)
+            .with_context(|| format!("summarising {} rows of open findings", chunk.len()))?;
     }
     Ok(())
 }
