@@ -417,7 +417,74 @@ async fn summaries_in_part_and_by_two_replicas(backend: Backend) {
     }
 }
 
+/// Groups of hosts' computations written together (`Store::record_computations`, a feed
+/// import's re-rank): their summaries are refreshed together, and each host's rows are its own
+/// open findings grouped (whole or in part, some hosts' findings unchanged or all gone).
+async fn summaries_of_groups_written_together(backend: Backend) {
+    let (_guard, store) = fresh_store(backend).await;
+    for host in HOSTS {
+        common::enroll(&store, host).await;
+    }
+    let mut rng = Lcg(41);
+    for round in 0..24u32 {
+        let collected =
+            at("2026-01-01T00:00:00Z") + jiff::SignedDuration::from_hours(i64::from(round));
+        let mut group = Vec::new();
+        let hosts: Vec<&str> = HOSTS.into_iter().filter(|_| rng.next(4) != 0).collect();
+        for host in hosts {
+            let inventory = common::inventory(&collected.to_string());
+            (store.store_inventory(host, host, inventory, None).await).unwrap();
+            let count = if rng.next(6) == 0 { 0 } else { rng.next(10) };
+            let mut indexes: Vec<u64> = (0..count).map(|_| rng.next(18)).collect();
+            indexes.sort_unstable();
+            indexes.dedup();
+            let all: Vec<CurrentFinding> = (indexes.iter())
+                .map(|i| finding_of_binary(&mut rng, *i))
+                .collect();
+            let covered = Covered::binaries([format!("b{}", rng.next(6))].into());
+            let part = rng.next(2) == 0;
+            let current: Vec<CurrentFinding> = match part {
+                true => (all.into_iter())
+                    .filter(|f| covered.binaries.contains(&f.binary))
+                    .collect(),
+                false => all,
+            };
+            group.push((host, current, part.then_some(covered)));
+        }
+        let snapshots: Vec<FindingsSnapshot<'_>> = (group.iter())
+            .map(|(host, current, _)| FindingsSnapshot {
+                host_id: host,
+                inventory_collected_at: collected,
+                computed_at: collected + jiff::SignedDuration::from_mins(1),
+                source: "test",
+                findings_json: "[]",
+                tier_counts_json: "[0,0,0,0,0]",
+                current,
+                backported: &[],
+            })
+            .collect();
+        let computations: Vec<Computation<'_>> = (group.iter())
+            .map(|(_, _, covered)| Computation {
+                basis: None,
+                only: covered.as_ref(),
+            })
+            .collect();
+        let pairs: Vec<_> = snapshots.iter().zip(&computations).collect();
+        let recorded = store.record_computations(&pairs).await.unwrap();
+        assert_eq!(recorded.len(), group.len());
+        let (stored, grouped) = both_sides(&store).await;
+        assert_eq!(stored, grouped, "round {round} ({} hosts)", group.len());
+        let page = (store.update_page(&UpdateFilter::default(), ALL).await).unwrap();
+        assert_eq!(
+            page.updates,
+            grouped_from_history(&store).await,
+            "round {round}"
+        );
+    }
+}
+
 on_both_backends!(
+    summaries_of_groups_written_together,
     summaries_in_part_and_by_two_replicas,
     the_summaries_follow_every_computation,
     many_updates_then_a_few
