@@ -206,7 +206,7 @@ pub(crate) async fn rank_whole(
     prepare_ranked(store, (host_id, &inputs), ranked, list, now).await
 }
 
-/// A host's findings as ranked now, to store ([`store_ranked`]): all of them, or those a
+/// A host's findings as ranked now, to store ([`prepare_ranked`]): all of them, or those a
 /// re-rank in part covers (`rerank_scan.rs`), with those a backport fixed.
 pub(crate) struct Ranked {
     pub findings: Vec<Finding>,
