@@ -1,5 +1,6 @@
-//! Migrations 0046 (the open set without its index by text) and 0047 (a text's digest in 16
-//! bytes) on SQLite and PostgreSQL: a database written at 0045 keeps every open finding and text,
+//! Migrations 0046 (the open set without its index by text), 0047 (a text's digest in 16
+//! bytes) and 0048 (the open set without its foreign keys on PostgreSQL) on SQLite and
+//! PostgreSQL: a database written at 0045 keeps every open finding and text,
 //! the index is gone, each digest is the first 16 bytes of the text's SHA-256, the write path
 //! finds a stored text by it (no second copy), and the readers of an update's or an advisory's
 //! open findings — the console's advisories and packages of updates, its search of updates by
@@ -63,11 +64,13 @@ fn update_key(package: &str) -> i64 {
     if package == "src0" { 1 } else { 2 }
 }
 
-/// A database at 0045 holding [`opens`], their texts (32-byte digests), keys and summaries,
-/// written with SQL (at 0044, then migrated to 0045); the texts' digests in id order.
-async fn database_at_0045(
+/// A database at migration `last` (≥ 0045) holding [`opens`], their texts (32-byte digests as
+/// written), keys and summaries, written with SQL (at 0044, then migrated to `last`), and a
+/// pool on it.
+async fn database_at(
     backend: Backend,
-) -> (Option<tempfile::TempDir>, DatabaseUrl, Vec<Vec<u8>>) {
+    last: i64,
+) -> (Option<tempfile::TempDir>, DatabaseUrl, sqlx::AnyPool) {
     let (dir, url, pool) = common::unmigrated_database(backend).await;
     common::migrate_up_to(backend, &pool, 44).await;
     common::insert_finding_hosts(&pool, 3, "2026-01-20T00:00:00Z").await;
@@ -123,14 +126,8 @@ async fn database_at_0045(
     .execute(&pool)
     .await
     .unwrap();
-    common::migrate_up_to(backend, &pool, 45).await;
-    let digests = sqlx::query("SELECT digest FROM finding_texts ORDER BY id")
-        .fetch_all(&pool)
-        .await
-        .unwrap();
-    let digests = digests.iter().map(|r| r.get("digest")).collect();
-    pool.close().await;
-    (dir, url, digests)
+    common::migrate_up_to(backend, &pool, last).await;
+    (dir, url, pool)
 }
 
 /// Whether the open set's index by text exists.
@@ -202,7 +199,13 @@ async fn naming(store: &Store, advisory: &str, host: Option<&str>) -> Vec<(Strin
 }
 
 async fn migrations_0046_0047_keep_the_open_set_and_its_readers(backend: Backend) {
-    let (_guard, url, old) = database_at_0045(backend).await;
+    let (_guard, url, pool) = database_at(backend, 45).await;
+    let old = sqlx::query("SELECT digest FROM finding_texts ORDER BY id")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    let old: Vec<Vec<u8>> = old.iter().map(|r| r.get("digest")).collect();
+    pool.close().await;
     assert!(old.iter().all(|d| d.len() == 32));
     let store = Store::connect(&url).await.unwrap();
     assert!(
@@ -287,4 +290,102 @@ async fn migrations_0046_0047_keep_the_open_set_and_its_readers(backend: Backend
     );
 }
 
-on_both_backends!(migrations_0046_0047_keep_the_open_set_and_its_readers);
+/// The foreign keys of `open_episodes`: (referenced table, column), sorted.
+async fn open_set_references(pool: &sqlx::AnyPool, backend: Backend) -> Vec<(String, String)> {
+    let sql = match backend {
+        Backend::Sqlite => {
+            "SELECT \"table\" AS parent, \"from\" AS col
+             FROM pragma_foreign_key_list('open_episodes')"
+        }
+        Backend::Postgres => {
+            "SELECT c.confrelid::regclass::text AS parent, a.attname::text AS col
+             FROM pg_constraint c
+             JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1]
+             WHERE c.conrelid = 'open_episodes'::regclass AND c.contype = 'f'"
+        }
+    };
+    let rows = sqlx::query(sql).fetch_all(pool).await.unwrap();
+    let mut references: Vec<(String, String)> = (rows.iter())
+        .map(|r| (r.get("parent"), r.get("col")))
+        .collect();
+    references.sort();
+    references
+}
+
+/// Every row of the open set and its stamps, and the number of texts, keys and hosts, as text
+/// (each query six BIGINTs, as the columns are on PostgreSQL).
+async fn open_set_rows(pool: &sqlx::AnyPool) -> Vec<String> {
+    let mut rows = Vec::new();
+    for sql in [
+        "SELECT host_key, key_id, episode, stamp, tier, text_id FROM open_episodes
+         ORDER BY host_key, key_id",
+        "SELECT host_key, stamp, first_seen, COALESCE(deadline, -1), stamp, stamp
+         FROM open_stamps ORDER BY host_key, stamp",
+        "SELECT (SELECT COUNT(*) FROM finding_texts), (SELECT COUNT(*) FROM finding_keys),
+                (SELECT COUNT(*) FROM finding_hosts), (SELECT COUNT(*) FROM open_update_hosts),
+                (SELECT COUNT(*) FROM open_updates), (SELECT MAX(id) FROM finding_texts)",
+    ] {
+        for row in sqlx::query(sql).fetch_all(pool).await.unwrap() {
+            let values: Vec<i64> = (0..6).map(|i| row.get::<i64, _>(i)).collect();
+            rows.push(format!("{values:?}"));
+        }
+    }
+    rows
+}
+
+async fn migration_0048_drops_the_open_sets_foreign_keys_on_postgres(backend: Backend) {
+    let (_guard, url, pool) = database_at(backend, 47).await;
+    let three = [
+        ("finding_hosts", "host_key"),
+        ("finding_keys", "key_id"),
+        ("finding_texts", "text_id"),
+    ]
+    .map(|(t, c)| (t.to_owned(), c.to_owned()));
+    assert_eq!(open_set_references(&pool, backend).await, three, "at 0047");
+    let before = open_set_rows(&pool).await;
+    assert_eq!(
+        before.len(),
+        5 + 3 + 1,
+        "five episodes, three stamps, the counts"
+    );
+    pool.close().await;
+
+    let store = Store::connect(&url).await.unwrap();
+    let pool = store.pool();
+    let kept = match backend {
+        Backend::Sqlite => three.to_vec(),
+        Backend::Postgres => Vec::new(),
+    };
+    assert_eq!(open_set_references(pool, backend).await, kept);
+    assert_eq!(open_set_rows(pool).await, before, "every row kept");
+    let episodes = store.open_episodes(Some("h2")).await.unwrap();
+    let mut binaries: Vec<_> = episodes.iter().map(|e| e.binary.as_str()).collect();
+    binaries.sort();
+    assert_eq!(binaries, ["lib0", "lib2"]);
+    let pair = |h: &str, b: &str| (h.to_owned(), b.to_owned());
+    assert_eq!(
+        naming(&store, "CVE-A", None).await,
+        [
+            pair("h1", "lib0"),
+            pair("h1", "lib1"),
+            pair("h2", "lib0"),
+            pair("h3", "lib3")
+        ]
+    );
+    // The write path opens and closes episodes as before: h3's CVE-A closes, CVE-D opens.
+    let new = finding("lib3", "src1", "1.0-1", "CVE-D");
+    common::record_at(
+        &store,
+        "h3",
+        "2026-02-10T00:00:00Z",
+        &[CurrentFinding::of(&new).unwrap()],
+    )
+    .await;
+    assert!(naming(&store, "CVE-A", Some("h3")).await.is_empty());
+    assert_eq!(naming(&store, "CVE-D", None).await, [pair("h3", "lib3")]);
+}
+
+on_both_backends!(
+    migrations_0046_0047_keep_the_open_set_and_its_readers,
+    migration_0048_drops_the_open_sets_foreign_keys_on_postgres,
+);
