@@ -1,9 +1,12 @@
 //! The scheduler's host steps: an event through `pw_rollout::step`, the transition written with
 //! its command, blocks and audit record, then the command's long-poll woken. The steps of one
-//! phase of a pass (the results taken, the claims made) are decided first and written in one
-//! transaction (`Store::transition_hosts`): a batch of 100 claims is one commit, not 100
-//! (issue 15: per-batch overhead at fleet size). When such a write fails as a whole, the steps
-//! are written one by one, so one host's bad data never holds back the others (issue 14.1).
+//! phase of a pass (the results taken, the claims made) are decided and written
+//! [`STEPS_PER_WRITE`] at a time, each group in one transaction (`Store::transition_hosts`),
+//! and each group's agents are woken at its commit while the next group is decided: a batch of
+//! 1,000 claims is 8 commits, not 1,000, and its first agents start after the first group
+//! rather than after the whole batch (issue 15: per-batch overhead at fleet size). When a
+//! group's write fails as a whole, its steps are written one by one, so one host's bad data
+//! never holds back the others (issue 14.1).
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -14,6 +17,10 @@ use pw_rollout::{Action, Event, HostChange, HostId, Policy};
 use pw_store::{BlockedRow, CommandState, HostTransition, TransitionCommand};
 
 use super::{CONTROLLER, Ctx, Loaded, report_event, state_name};
+
+/// Steps decided and written per transaction: the first agents of a batch get their commands
+/// after this many claims are committed, not after all of them.
+const STEPS_PER_WRITE: usize = 128;
 
 /// One host's step, decided and not yet written.
 pub(super) struct Step {
@@ -105,9 +112,24 @@ fn result_event(host: &Loaded, reports: &HashMap<String, String>) -> Option<Even
 }
 
 impl Ctx<'_> {
-    /// Events for several hosts (each host at most once), decided one by one and written in one
-    /// transaction; a host whose event does not apply is left as it is.
+    /// Events for several hosts (each host at most once), decided one by one and written
+    /// [`STEPS_PER_WRITE`] to a transaction, in order; a host whose event does not apply is
+    /// left as it is.
     pub(super) async fn apply_all(
+        &self,
+        hosts: &mut BTreeMap<HostId, Loaded>,
+        events: Vec<(HostId, Event, String)>,
+        at: Timestamp,
+    ) {
+        let mut events = events.into_iter().peekable();
+        while events.peek().is_some() {
+            let group = events.by_ref().take(STEPS_PER_WRITE).collect();
+            self.apply_group(hosts, group, at).await;
+        }
+    }
+
+    /// [`Ctx::apply_all`] for one group: its steps decided, then written in one transaction.
+    async fn apply_group(
         &self,
         hosts: &mut BTreeMap<HostId, Loaded>,
         events: Vec<(HostId, Event, String)>,

@@ -1,5 +1,5 @@
 //! Finished host changes of rollouts (`0019_change_results.sql`): the staging gate's evidence.
-//! Written by [`crate::Store::transition_host`] with a host's terminal transition, in its
+//! Written by [`crate::Store::transition_hosts`] with hosts' terminal transitions, in its
 //! transaction; read back as `pw_planner::staging::HostChangeResult`.
 
 use std::collections::BTreeMap;
@@ -10,49 +10,78 @@ use sqlx::Row;
 
 use crate::Store;
 
-/// Stores (or replaces) one finished host change.
+/// Finished host changes per statement (5 parameters a change).
+const RESULTS_PER_STATEMENT: usize = 128;
+
+/// Stores (or replaces) finished host changes, several per statement (a scheduler pass takes a
+/// batch's results together: one statement each was a round trip per host).
 pub(crate) async fn record(
     tx: &mut sqlx::AnyConnection,
-    result: &HostChangeResult,
+    results: &[&HostChangeResult],
 ) -> anyhow::Result<()> {
-    let what = || {
-        format!(
-            "recording the result of host {} in rollout {}",
-            result.host_id, result.rollout_id
-        )
-    };
-    sqlx::query(
-        "INSERT INTO change_results (rollout_id, host_id, passed, drill, finished_at)
-         VALUES ($1, $2, $3, $4, $5)
-         ON CONFLICT (rollout_id, host_id) DO UPDATE SET passed = excluded.passed,
-             drill = excluded.drill, finished_at = excluded.finished_at",
-    )
-    .bind(&result.rollout_id)
-    .bind(&result.host_id)
-    .bind(i64::from(result.passed))
-    .bind(i64::from(result.drill))
-    .bind(result.finished_at.to_string())
-    .execute(&mut *tx)
-    .await
-    .with_context(what)?;
-    sqlx::query("DELETE FROM change_result_packages WHERE rollout_id = $1 AND host_id = $2")
-        .bind(&result.rollout_id)
-        .bind(&result.host_id)
-        .execute(&mut *tx)
-        .await
-        .with_context(what)?;
-    for (package, version) in &result.packages {
-        sqlx::query(
-            "INSERT INTO change_result_packages (rollout_id, host_id, package, version)
-             VALUES ($1, $2, $3, $4)",
-        )
-        .bind(&result.rollout_id)
-        .bind(&result.host_id)
-        .bind(package)
-        .bind(version)
-        .execute(&mut *tx)
-        .await
-        .with_context(what)?;
+    // A host's later result replaces its earlier one (one statement may not touch a row twice).
+    let mut last = std::collections::HashMap::new();
+    for (at, result) in results.iter().enumerate() {
+        last.insert((&result.rollout_id, &result.host_id), at);
+    }
+    let results: Vec<&HostChangeResult> = (results.iter().enumerate())
+        .filter(|(at, r)| last.get(&(&r.rollout_id, &r.host_id)) == Some(at))
+        .map(|(_, r)| *r)
+        .collect();
+    for chunk in results.chunks(RESULTS_PER_STATEMENT) {
+        let what = || {
+            format!(
+                "recording the results of hosts {} to {} in rollout {}",
+                chunk[0].host_id,
+                chunk[chunk.len() - 1].host_id,
+                chunk[0].rollout_id
+            )
+        };
+        let sql = format!(
+            "INSERT INTO change_results (rollout_id, host_id, passed, drill, finished_at)
+             VALUES {}
+             ON CONFLICT (rollout_id, host_id) DO UPDATE SET passed = excluded.passed,
+                 drill = excluded.drill, finished_at = excluded.finished_at",
+            crate::db::value_rows(chunk.len(), 5)
+        );
+        let mut insert = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for result in chunk {
+            insert = insert
+                .bind(&result.rollout_id)
+                .bind(&result.host_id)
+                .bind(i64::from(result.passed))
+                .bind(i64::from(result.drill))
+                .bind(result.finished_at.to_string());
+        }
+        insert.execute(&mut *tx).await.with_context(what)?;
+        let sql = format!(
+            "DELETE FROM change_result_packages WHERE (rollout_id, host_id) IN (VALUES {})",
+            crate::db::value_rows(chunk.len(), 2)
+        );
+        let mut delete = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for result in chunk {
+            delete = delete.bind(&result.rollout_id).bind(&result.host_id);
+        }
+        delete.execute(&mut *tx).await.with_context(what)?;
+        let packages: Vec<(&HostChangeResult, &String, &String)> = (chunk.iter())
+            .flat_map(|r| r.packages.iter().map(move |(p, v)| (*r, p, v)))
+            .collect();
+        for rows in packages.chunks(RESULTS_PER_STATEMENT) {
+            let sql = format!(
+                "INSERT INTO change_result_packages (rollout_id, host_id, package, version)
+                 VALUES {}",
+                crate::db::value_rows(rows.len(), 4)
+            );
+            let mut insert = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for (result, package, version) in rows {
+                insert = insert
+                    .bind(&result.rollout_id)
+                    .bind(&result.host_id)
+                    .bind(*package)
+                    .bind(*version);
+            }
+            insert.execute(&mut *tx).await.with_context(what)?;
+        }
     }
     Ok(())
 }

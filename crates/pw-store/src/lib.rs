@@ -45,6 +45,7 @@ mod rollout_pass;
 mod rollouts;
 mod secrets;
 mod signals;
+mod transitions;
 mod update_summary;
 mod wakeups;
 mod write_gate;
@@ -232,6 +233,14 @@ impl Store {
     /// Writers of this process wait for their turn first, in arrival order (`write_gate.rs`).
     pub async fn begin_immediate(&self) -> anyhow::Result<WriteTx> {
         let turn = self.writers.turn().await;
+        let tx = db::begin_write(&self.pool, self.backend).await?;
+        Ok(self.writers.transaction(tx, turn))
+    }
+
+    /// [`Store::begin_immediate`] ahead of this process's line of ordinary writers
+    /// (`write_gate.rs`): the rollout scheduler's writes, which a batch's agents wait for.
+    pub(crate) async fn begin_immediate_ahead(&self) -> anyhow::Result<WriteTx> {
+        let turn = self.writers.turn_ahead().await;
         let tx = db::begin_write(&self.pool, self.backend).await?;
         Ok(self.writers.transaction(tx, turn))
     }

@@ -11,7 +11,6 @@ use sqlx::any::AnyRow;
 
 use crate::Store;
 use crate::audit::{AuditEntry, append};
-use crate::commands::{Duplicates, NewCommand, insert_commands};
 use crate::parse_time;
 
 /// A rollout about to be created, with every host's initial state.
@@ -306,71 +305,15 @@ impl Store {
             .collect())
     }
 
-    /// Writes one host transition with its command, blocks and audit record. Returns `false`
-    /// (and writes nothing) when the row changed since `expected_version` was read.
-    pub async fn transition_host(&self, t: &HostTransition<'_>) -> anyhow::Result<bool> {
-        Ok(self.transition_hosts(std::slice::from_ref(t)).await?[0])
-    }
-
-    /// Writes several host transitions in one transaction, in order, each as
-    /// [`Store::transition_host`] would: per transition `false` (and nothing written for it)
-    /// when its row changed since its `expected_version` was read. An error writes nothing.
-    pub async fn transition_hosts(&self, all: &[HostTransition<'_>]) -> anyhow::Result<Vec<bool>> {
-        let now = Timestamp::now().to_string();
-        let mut tx = self.begin_immediate().await?;
-        let mut written = Vec::with_capacity(all.len());
-        let mut records = Vec::new();
-        for t in all {
-            let record = write_transition(&mut tx, t, &now).await?;
-            written.push(record.is_some());
-            records.extend(record);
-        }
-        // The commands of the written transitions, several per statement (a batch of 100
-        // claims was 100 more statements, each a round trip to the database).
-        let commands: Vec<NewCommand<'_>> = (all.iter().zip(&written))
-            .filter(|(_, written)| **written)
-            .filter_map(|(t, _)| {
-                t.command.as_ref().map(|c| NewCommand {
-                    id: &c.id,
-                    host_id: t.host_id,
-                    kind: &c.kind,
-                    payload_json: &c.payload_json,
-                })
-            })
-            .collect();
-        insert_commands(&mut tx, &commands, &now, Duplicates::Kept).await?;
-        // The audit records of the written transitions, in order, a few per statement (the
-        // chain's head read once per statement, not once per host: issue 15, per-batch
-        // overhead of a batch of 100 claims).
-        for chunk in records.chunks(AUDIT_PER_STATEMENT) {
-            let entries = chunk.iter().map(|(actor, subject, details)| AuditEntry {
-                actor,
-                action: "rollout.host.transition",
-                subject,
-                details: details.clone(),
-            });
-            crate::audit::append_many(&mut tx, entries).await?;
-        }
-        // Agents long-polling another replica hear of their new commands at commit.
-        let queued: Vec<&str> = (all.iter().zip(&written))
-            .filter(|(t, written)| **written && t.command.is_some())
-            .map(|(t, _)| t.host_id)
-            .collect();
-        crate::wakeups::announce_in(&mut tx, self.backend, &queued).await?;
-        tx.commit()
-            .await
-            .context("committing the host transitions")?;
-        Ok(written)
-    }
-
-    /// Sets a rollout's status and decision summary; a status change is audited.
+    /// Sets a rollout's status and decision summary; a status change is audited. The
+    /// scheduler's write: ahead of the line of ordinary writers (`write_gate.rs`).
     pub async fn set_rollout_status(
         &self,
         id: &str,
         status: &str,
         detail_json: &str,
     ) -> anyhow::Result<()> {
-        let mut tx = self.begin_immediate().await?;
+        let mut tx = self.begin_immediate_ahead().await?;
         let current: Option<String> = sqlx::query("SELECT status FROM rollouts WHERE id = $1")
             .bind(id)
             .fetch_optional(&mut *tx)
@@ -435,63 +378,6 @@ impl Store {
             .with_context(|| format!("reading the change report of {command_id}"))?;
         Ok(row.map(|row| row.try_get("report")).transpose()?)
     }
-}
-
-/// Audit records per INSERT of a batch of transitions (8 parameters each: SQLite binds numbered
-/// parameters by a linear search, see `findings_write.rs`).
-const AUDIT_PER_STATEMENT: usize = 16;
-
-/// One host transition inside `tx`: `None` (nothing written) when its row changed, else its
-/// audit record (actor, subject, details) for the caller to append.
-async fn write_transition(
-    tx: &mut sqlx::AnyConnection,
-    t: &HostTransition<'_>,
-    now: &str,
-) -> anyhow::Result<Option<(String, String, serde_json::Value)>> {
-    let updated = sqlx::query(
-        "UPDATE rollout_hosts SET state = $1, state_name = $2, row_version = row_version + 1,
-                command_id = COALESCE($3, command_id), updated_at = $4
-         WHERE rollout_id = $5 AND host_id = $6 AND row_version = $7",
-    )
-    .bind(t.state_json)
-    .bind(t.state_name)
-    .bind(t.command.as_ref().map(|c| c.id.as_str()))
-    .bind(now)
-    .bind(t.rollout_id)
-    .bind(t.host_id)
-    .bind(t.expected_version)
-    .execute(&mut *tx)
-    .await
-    .with_context(|| format!("updating host {} of rollout {}", t.host_id, t.rollout_id))?;
-    if updated.rows_affected() == 0 {
-        return Ok(None);
-    }
-    if let Some(result) = &t.result {
-        crate::change_results::record(tx, result).await?;
-    }
-    for block in &t.blocks {
-        sqlx::query(
-            "INSERT INTO blocked_versions (package, version, reason, rollout_id, host_id, blocked_at)
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT(package, version) DO NOTHING",
-        )
-        .bind(&block.package)
-        .bind(&block.version)
-        .bind(&block.reason)
-        .bind(&block.rollout_id)
-        .bind(&block.host_id)
-        .bind(&block.blocked_at)
-        .execute(&mut *tx)
-        .await
-        .context("blocking a version")?;
-    }
-    let subject = format!("{}/{}", t.rollout_id, t.host_id);
-    let details = serde_json::json!({
-        "to": t.state_name,
-        "event": t.event,
-        "command": t.command.as_ref().map(|c| &c.id),
-        "blocked": t.blocks.iter().map(|b| format!("{}={}", b.package, b.version)).collect::<Vec<_>>(),
-    });
-    Ok(Some((t.actor.to_owned(), subject, details)))
 }
 
 pub(crate) fn blocked_row(row: &AnyRow) -> anyhow::Result<BlockedRow> {

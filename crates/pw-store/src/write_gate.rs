@@ -19,6 +19,14 @@
 //! at 10,000 agents); when it holds more than [`WAL_FRAMES_BOUND`] frames, the checkpointer
 //! takes a turn in the line and truncates it (`TRUNCATE`: waits for the readers of the old
 //! WAL, which are single statements) before the next writer goes on.
+//!
+//! The rollout scheduler's writes go ahead of the line ([`WriteGate::turn_ahead`]): a pass
+//! writes a batch's results and claims while up to a thousand agents' own result writes wait
+//! in line, and in arrival order each pass waited behind them all (issue 15: per-batch overhead
+//! at 10,000 hosts). Ordinary writers take their turn in two steps: first the line's front
+//! (one ordinary writer at a time), then the turn itself; a writer going ahead asks for the
+//! turn alone, so it waits for the writer writing and at most the one ordinary writer at the
+//! front, never for the rest of the line. Ordinary writers keep their order among themselves.
 
 use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
@@ -40,6 +48,8 @@ pub const WAL_FRAMES_BOUND: i64 = 16_384;
 #[derive(Debug, Clone)]
 pub(crate) struct WriteGate {
     line: Arc<Mutex<()>>,
+    /// The line's front: an ordinary writer holds it while it waits for its turn.
+    front: Arc<Mutex<()>>,
     /// SQLite's checkpoints (`None` on PostgreSQL).
     checkpoints: Option<Arc<Checkpoints>>,
 }
@@ -58,11 +68,22 @@ impl WriteGate {
                 running: AtomicBool::new(false),
             })
         });
-        WriteGate { line, checkpoints }
+        WriteGate {
+            line,
+            front: Arc::default(),
+            checkpoints,
+        }
     }
 
-    /// Waits for this writer's turn (first come, first served).
+    /// Waits for this writer's turn (first come, first served among ordinary writers).
     pub(crate) async fn turn(&self) -> Turn {
+        let _front = self.front.lock().await;
+        self.line.clone().lock_owned().await
+    }
+
+    /// Waits for a turn ahead of the ordinary writers in line: after the writer writing and
+    /// at most one ordinary writer (the one at the front).
+    pub(crate) async fn turn_ahead(&self) -> Turn {
         self.line.clone().lock_owned().await
     }
 
