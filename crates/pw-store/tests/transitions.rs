@@ -30,8 +30,8 @@ fn result(i: usize) -> HostChangeResult {
             ("libssl3".to_owned(), format!("3.0.{i}")),
             (format!("pkg-{i}"), format!("1.{i}")),
         ]),
-        passed: i % 2 == 0,
-        drill: i % 3 == 0,
+        passed: i.is_multiple_of(2),
+        drill: i.is_multiple_of(3),
         finished_at: at("2026-12-03T10:00:00Z"),
     }
 }
