@@ -38,8 +38,8 @@ use anyhow::Context;
 use jiff::Timestamp;
 use pw_protocol::{ChangeReport, ProtectionStep};
 use pw_rollout::{
-    Block, BlockList, Event, ExactVersion, GuardOutcome, GuardReport, HostChange, HostId,
-    HostState, Policy, RolloutControl, RolloutId, RolloutPlan, RolloutStatus, StateName,
+    AsHostState, Block, BlockList, Event, ExactVersion, GuardOutcome, GuardReport, HostChange,
+    HostId, HostState, Policy, RolloutControl, RolloutId, RolloutPlan, RolloutStatus, StateName,
     slots_by_group,
 };
 use pw_store::RolloutRow;
@@ -186,16 +186,9 @@ async fn held_slots(
 ) -> anyhow::Result<BTreeMap<String, usize>> {
     let parsed = state.host_states.plan(&row.id, &row.plan)?;
     let hosts = load_hosts(state, &row.id).await?;
-    let held = slots_by_group(&parsed.plan, &states_of(&hosts));
+    let held = slots_by_group(&parsed.plan, &hosts);
     state.host_states.keep(&row.id, hosts);
     Ok(held)
-}
-
-fn states_of(hosts: &BTreeMap<HostId, Loaded>) -> BTreeMap<HostId, HostState> {
-    hosts
-        .iter()
-        .map(|(id, h)| (id.clone(), h.change.state.clone()))
-        .collect()
 }
 
 /// A host's state as loaded, with its lock version and its last command (when finished).
@@ -207,6 +200,13 @@ struct Loaded {
     finished: Option<pw_store::FinishedCommand>,
 }
 
+/// The engine reads the pass's hosts as they are kept (no copy of their states per call).
+impl AsHostState for Loaded {
+    fn host_state(&self) -> &HostState {
+        &self.change.state
+    }
+}
+
 struct Ctx<'a> {
     state: &'a Controller,
     rollout: RolloutId,
@@ -216,8 +216,9 @@ struct Ctx<'a> {
     groups: Arc<BTreeMap<HostId, String>>,
     /// The rollout plan (which hosts run the rollback drill).
     plan: Arc<RolloutPlan>,
-    /// Each host's checks the controller evaluates (its fleet group's PromQL gates).
-    gate_checks: BTreeMap<HostId, Vec<String>>,
+    /// The pass's gates: each host's checks the controller evaluates (its fleet group's
+    /// PromQL gates), asked for a host when it takes a step.
+    pass: &'a PassGates,
     protection_steps: Vec<ProtectionStep>,
 }
 
@@ -245,7 +246,11 @@ impl<'a> Laps<'a> {
 
 impl<'a> Ctx<'a> {
     /// The rollout's stored plan, policy, checks and protection steps, parsed.
-    fn new(state: &'a Controller, row: &RolloutRow, pass: &PassGates) -> anyhow::Result<Ctx<'a>> {
+    fn new(
+        state: &'a Controller,
+        row: &RolloutRow,
+        pass: &'a PassGates,
+    ) -> anyhow::Result<Ctx<'a>> {
         let parsed = state.host_states.plan(&row.id, &row.plan)?;
         let plan = &parsed.plan;
         Ok(Ctx {
@@ -256,10 +261,7 @@ impl<'a> Ctx<'a> {
             groups: parsed.groups.clone(),
             protection_steps: serde_json::from_str(&row.protection_steps)
                 .context("stored protection steps")?,
-            gate_checks: (plan.batches.iter())
-                .flat_map(|b| b.hosts.iter().map(move |h| (h, &b.group)))
-                .map(|(h, group)| (h.id.clone(), pass.gate_checks(&h.id, group)))
-                .collect(),
+            pass,
             plan: plan.clone(),
         })
     }
@@ -277,7 +279,7 @@ async fn drive(
     let ctx = Ctx::new(state, row, pass)?;
     let plan = &ctx.plan;
     let mut hosts = load_hosts(state, &row.id).await?;
-    let notes = crate::notify::RolloutNotes::new(&row.id, states_of(&hosts), ctx.groups.clone());
+    let notes = crate::notify::RolloutNotes::new(&row.id, &hosts, ctx.groups.clone());
     let control: RolloutControl = serde_json::from_str(&row.control).context("stored control")?;
     let gates = pass.for_rollout(plan, &control, busy_elsewhere, |group| {
         ctx.recipe
@@ -287,7 +289,7 @@ async fn drive(
     laps.lap("load");
     // 0. A failing check of a group's own (a PromQL gate) halts its hosts in flight — before
     // their results are taken, so a verified change reported now is rolled back.
-    let halts = (pw_rollout::gate_halts(plan, &states_of(&hosts), &gates).iter())
+    let halts = (pw_rollout::gate_halts(plan, &hosts, &gates).iter())
         .map(|halt| (halt.host.clone(), halt.event(), CONTROLLER.to_owned()))
         .collect();
     ctx.apply_all(&mut hosts, halts, now).await;
@@ -308,7 +310,7 @@ async fn drive(
     laps.lap("restarts");
     // 3. Releases, then claims, each phase in one write.
     let blocks = block_list(state).await?;
-    let decision = pw_rollout::decide(plan, &states_of(&hosts), &control, &blocks, &gates)?;
+    let decision = pw_rollout::decide(plan, &hosts, &control, &blocks, &gates)?;
     laps.lap("decide");
     let releases = (decision.release.iter())
         .filter(|release| {
@@ -341,16 +343,13 @@ async fn drive(
             .await?;
     }
     laps.lap("status");
-    let states = states_of(&hosts);
-    let events = notes.events(plan, &states, &row.status, &decision.status, now);
+    let events = notes.events(plan, &hosts, &row.status, &decision.status, now);
     crate::notify::emit(state, events).await;
     laps.lap("notes");
+    let held = slots_by_group(plan, &hosts);
     // The hosts as this pass wrote them, for the next pass (`scheduler_load.rs`).
     state.host_states.keep(&row.id, hosts);
-    Ok(Driven {
-        held: slots_by_group(plan, &states),
-        settled,
-    })
+    Ok(Driven { held, settled })
 }
 
 /// The rollout's status and detail to store after a pass's decision, and whether it ended

@@ -248,7 +248,7 @@ impl Ctx<'_> {
             health_checks: checks.iter().map(|c| c.name().to_owned()).collect(),
             verification_seconds: seconds,
             drill: self.plan.drills_host(host),
-            gate_checks: self.gate_checks.get(host).cloned().unwrap_or_default(),
+            gate_checks: self.pass.gate_checks(host, group),
             ..self.policy.clone()
         }
     }
@@ -343,7 +343,7 @@ impl Ctx<'_> {
         }
         self.apply_all(hosts, seen, now).await;
         let budget = self.policy.reboot_budget;
-        let grants = pw_rollout::reboot_grants(&super::states_of(hosts), budget)
+        let grants = pw_rollout::reboot_grants(hosts, budget)
             .into_iter()
             .map(|id| (id, Event::RebootGranted, CONTROLLER.to_owned()))
             .collect();

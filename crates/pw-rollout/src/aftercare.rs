@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use crate::host::HostState;
+use crate::host::{AsHostState, HostState};
 use crate::model::{HostId, Recorded, Target};
 
 /// Which boot the host is in: the kernel's boot id and when PID 1 started (clock ticks after
@@ -104,15 +104,14 @@ pub struct RestartResult {
 
 /// Hosts in `reboot_queued` that may start rebooting now: at most `budget` (0 counts as 1)
 /// rebooting at once in the rollout, queued hosts in host-id order.
-pub fn reboot_grants(states: &BTreeMap<HostId, HostState>, budget: u32) -> Vec<HostId> {
+pub fn reboot_grants<S: AsHostState>(states: &BTreeMap<HostId, S>, budget: u32) -> Vec<HostId> {
     let budget = usize::try_from(budget.max(1)).unwrap_or(usize::MAX);
-    let rebooting = states
-        .values()
-        .filter(|s| matches!(s, HostState::Rebooting { .. }))
+    let rebooting = (states.values())
+        .filter(|s| matches!(s.host_state(), HostState::Rebooting { .. }))
         .count();
     states
         .iter()
-        .filter(|(_, s)| matches!(s, HostState::RebootQueued { .. }))
+        .filter(|(_, s)| matches!(s.host_state(), HostState::RebootQueued { .. }))
         .map(|(id, _)| id.clone())
         .take(budget.saturating_sub(rebooting))
         .collect()

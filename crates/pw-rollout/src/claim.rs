@@ -6,16 +6,16 @@ use std::collections::BTreeMap;
 
 use crate::block::BlockList;
 use crate::gate::{WindowHold, window_allows};
-use crate::host::HostState;
+use crate::host::{AsHostState, HostState};
 use crate::model::HostId;
 use crate::plan::{BatchKind, HostSpec, Mode, RolloutPlan};
 use crate::rollout::{CarriedOver, Claim, Gates, RolloutDecision, WaitReason, state_in};
 
 /// What the claim step needs from the rest of [`crate::decide`].
-pub(crate) struct ClaimInput<'a> {
+pub(crate) struct ClaimInput<'a, S> {
     pub plan: &'a RolloutPlan,
     pub current: usize,
-    pub states: &'a BTreeMap<HostId, HostState>,
+    pub states: &'a BTreeMap<HostId, S>,
     pub blocks: &'a BlockList,
     pub gates: &'a Gates,
     /// Failures per batch that no operator accepted (and the policy does not ignore).
@@ -27,7 +27,7 @@ pub(crate) struct ClaimInput<'a> {
 /// Batches to claim from: the current one; in rolling mode also the following waves of its
 /// group, as long as no wave so far has an unaccepted failure (the stream stops at a failure
 /// as strict batches do at a batch boundary).
-fn drawn_batches(input: &ClaimInput<'_>) -> Vec<usize> {
+fn drawn_batches<S>(input: &ClaimInput<'_, S>) -> Vec<usize> {
     let plan = input.plan;
     let current = &plan.batches[input.current];
     let mut drawn = vec![input.current];
@@ -54,7 +54,10 @@ fn drawn_batches(input: &ClaimInput<'_>) -> Vec<usize> {
 }
 
 /// Claims what may be claimed now into `decision`, or says why it waits.
-pub(crate) fn claim_hosts(input: &ClaimInput<'_>, decision: &mut RolloutDecision) {
+pub(crate) fn claim_hosts<S: AsHostState>(
+    input: &ClaimInput<'_, S>,
+    decision: &mut RolloutDecision,
+) {
     let ClaimInput {
         plan,
         current,

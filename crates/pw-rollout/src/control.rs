@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use jiff::Timestamp;
 
 use crate::block::BlockList;
-use crate::host::HostState;
+use crate::host::{AsHostState, HostState};
 use crate::model::{HostId, RolloutId};
 use crate::plan::RolloutPlan;
 use crate::rollout::{
@@ -210,14 +210,14 @@ pub fn retry_plan(
 }
 
 /// Budget slots the hosts of `plan` hold, per group (claimed and not yet terminal).
-pub fn slots_by_group(
+pub fn slots_by_group<S: AsHostState>(
     plan: &RolloutPlan,
-    states: &BTreeMap<HostId, HostState>,
+    states: &BTreeMap<HostId, S>,
 ) -> BTreeMap<String, usize> {
     let mut slots = BTreeMap::new();
     for batch in &plan.batches {
         for host in &batch.hosts {
-            if states.get(&host.id).is_some_and(HostState::holds_slot) {
+            if (states.get(&host.id)).is_some_and(|s| s.host_state().holds_slot()) {
                 *slots.entry(batch.group.clone()).or_insert(0) += 1;
             }
         }

@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use crate::host::{Event, HostState};
+use crate::host::{AsHostState, Event, HostState};
 use crate::model::HostId;
 use crate::plan::RolloutPlan;
 use crate::rollout::Gates;
@@ -109,16 +109,16 @@ impl Halt {
 /// of its own: each is stopped with the group's first failing check. Hosts not started are not
 /// listed (the same gate keeps them from being claimed); hosts already settled (done, rolled
 /// back, failed, restarting or rebooting after the verification period) are not either.
-pub fn gate_halts(
+pub fn gate_halts<S: AsHostState>(
     plan: &RolloutPlan,
-    states: &BTreeMap<HostId, HostState>,
+    states: &BTreeMap<HostId, S>,
     gates: &Gates,
 ) -> Vec<Halt> {
     let mut halts = Vec::new();
     for batch in &plan.batches {
         for host in &batch.hosts {
             let in_flight = matches!(
-                states.get(&host.id),
+                states.get(&host.id).map(AsHostState::host_state),
                 Some(HostState::Claimed { halted: None, .. } | HostState::Verifying { .. })
             );
             if !in_flight {

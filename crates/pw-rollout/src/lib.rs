@@ -48,8 +48,9 @@ pub use gate::{
     gate_halts, window_allows,
 };
 pub use host::{
-    Action, Command, CommandKey, Decision, Event, EventName, FailCause, GateHalt, HostChange,
-    HostState, Progress, Rejected, RollbackCause, StateName, Step, next_deadline, on_tick, step,
+    Action, AsHostState, Command, CommandKey, Decision, Event, EventName, FailCause, GateHalt,
+    HostChange, HostState, Progress, Rejected, RollbackCause, StateName, Step, next_deadline,
+    on_tick, step,
 };
 pub use model::{ExactVersion, HostId, Recorded, RolloutId, Target, VersionError};
 pub use observe::{

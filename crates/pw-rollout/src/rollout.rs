@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use crate::block::BlockList;
 use crate::claim::{ClaimInput, claim_hosts};
 use crate::gate::{HealthGate, WindowGate, WindowHold};
-use crate::host::{Event, HostState};
+use crate::host::{AsHostState, Event, HostState};
 use crate::model::{HostId, RolloutId, Target};
 use crate::plan::{BatchKind, BatchSpec, HostSpec, PlanError, RolloutPlan};
 
@@ -215,9 +215,9 @@ pub struct RolloutDecision {
 }
 
 /// Decides the rollout's next moves. Hosts missing from `states` are pending.
-pub fn decide(
+pub fn decide<S: AsHostState>(
     plan: &RolloutPlan,
-    states: &BTreeMap<HostId, HostState>,
+    states: &BTreeMap<HostId, S>,
     control: &RolloutControl,
     blocks: &BlockList,
     gates: &Gates,
@@ -328,8 +328,11 @@ pub fn decide(
 static PENDING: HostState = HostState::Pending { attempt: 1 };
 
 /// A host's state; pending when the controller has none yet.
-pub(crate) fn state_in<'a>(states: &'a BTreeMap<HostId, HostState>, id: &HostId) -> &'a HostState {
-    states.get(id).unwrap_or(&PENDING)
+pub(crate) fn state_in<'a, S: AsHostState>(
+    states: &'a BTreeMap<HostId, S>,
+    id: &HostId,
+) -> &'a HostState {
+    states.get(id).map_or(&PENDING, AsHostState::host_state)
 }
 
 fn stop_reason(

@@ -353,7 +353,7 @@ fn invalid_plans_are_refused() {
         assert_eq!(
             decide(
                 &p,
-                &BTreeMap::new(),
+                &BTreeMap::<HostId, HostState>::new(),
                 &Default::default(),
                 &BlockList::new(),
                 &Gates::default()
@@ -422,7 +422,7 @@ fn retry_takes_only_failed_hosts_without_blocked_versions() {
     assert!(retry.validate().is_ok());
     let (none, _) = retry_failed(
         &p,
-        &BTreeMap::new(),
+        &BTreeMap::<HostId, HostState>::new(),
         &BlockList::new(),
         RolloutId("r3".into()),
     );
@@ -454,7 +454,7 @@ fn a_batch_waits_for_its_start_time() {
     // The first batch has no start time: claimed without a clock.
     let d = decide(
         &p,
-        &BTreeMap::new(),
+        &BTreeMap::<HostId, HostState>::new(),
         &Default::default(),
         &BlockList::new(),
         &Gates::default(),

@@ -91,7 +91,7 @@ fn a_pass_reports_start_canary_rollback_and_finish_once() {
     let now = at("2026-12-04T10:10:00Z");
     let before = states(&[("c1", pending()), ("w1", pending()), ("w2", pending())]);
     let after = states(&[("c1", done()), ("w1", pending()), ("w2", pending())]);
-    let notes = RolloutNotes::new("r1", before, groups.clone());
+    let notes = RolloutNotes::new("r1", &before, groups.clone());
     let events = notes.events(&plan, &after, "running", &RolloutStatus::Running, now);
     assert_eq!(kinds(&events), ["rollout.started", "rollout.canary_passed"]);
     assert_eq!(events[0].id, "rollout:r1:started");
@@ -100,7 +100,7 @@ fn a_pass_reports_start_canary_rollback_and_finish_once() {
     // The next pass: a wave host rolls back and the rollout completes.
     let before = after;
     let after = states(&[("c1", done()), ("w1", rolled_back()), ("w2", done())]);
-    let notes = RolloutNotes::new("r1", before, groups.clone());
+    let notes = RolloutNotes::new("r1", &before, groups.clone());
     let events = notes.events(&plan, &after, "running", &RolloutStatus::Completed, now);
     assert_eq!(kinds(&events), ["rollout.rolled_back", "rollout.finished"]);
     match &events[0].detail {
@@ -122,7 +122,7 @@ fn a_pass_reports_start_canary_rollback_and_finish_once() {
         other => panic!("{other:?}"),
     }
     // A pass after that (already completed, nothing new) reports nothing.
-    let notes = RolloutNotes::new("r1", after.clone(), groups.clone());
+    let notes = RolloutNotes::new("r1", &after, groups.clone());
     assert!(
         notes
             .events(&plan, &after, "completed", &RolloutStatus::Completed, now)
@@ -135,7 +135,7 @@ fn a_pass_reports_start_canary_rollback_and_finish_once() {
             allowed: 0,
         },
     };
-    let notes = RolloutNotes::new("r1", after.clone(), groups);
+    let notes = RolloutNotes::new("r1", &after, groups);
     let events = notes.events(&plan, &after, "running", &stopped, now);
     assert_eq!(kinds(&events), ["rollout.failed"]);
 }

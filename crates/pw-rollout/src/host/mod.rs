@@ -11,8 +11,8 @@ mod state;
 mod step;
 
 pub use state::{
-    Action, Command, CommandKey, Decision, Event, EventName, FailCause, GateHalt, HostChange,
-    HostState, Progress, Rejected, RollbackCause, StateName, Step,
+    Action, AsHostState, Command, CommandKey, Decision, Event, EventName, FailCause, GateHalt,
+    HostChange, HostState, Progress, Rejected, RollbackCause, StateName, Step,
 };
 pub use step::{next_deadline, on_tick, step};
 

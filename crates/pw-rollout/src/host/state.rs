@@ -564,3 +564,18 @@ pub enum Rejected {
     #[error("the host's change was already stopped by the failed check {check}")]
     AlreadyHalted { check: String },
 }
+
+/// What holds a host's state: the engine's functions over a rollout's hosts
+/// ([`crate::decide`], [`crate::gate_halts`], [`crate::slots_by_group`],
+/// [`crate::reboot_grants`]) read the states where the caller keeps them, so a caller holding
+/// more per host (the controller's scheduler: lock version, last command) does not copy 10,000
+/// states into a map of their own for each call.
+pub trait AsHostState {
+    fn host_state(&self) -> &HostState;
+}
+
+impl AsHostState for HostState {
+    fn host_state(&self) -> &HostState {
+        self
+    }
+}

@@ -60,7 +60,7 @@ fn a_v1_rollout_still_deserializes_and_decides() {
     let doc: RolloutDoc = from_json(ROLLOUT_V1).unwrap();
     let decision = decide(
         &doc.plan,
-        &Default::default(),
+        &std::collections::BTreeMap::<pw_rollout::HostId, pw_rollout::HostState>::new(),
         &doc.control,
         &doc.blocks,
         &Gates::default(),
