@@ -49,6 +49,15 @@ use crate::Controller;
 use crate::gates::PassGates;
 use crate::recipe::Recipe;
 
+/// Commands in flight above which a woken pass first gathers results for [`GATHER`]: below
+/// it (a batch's last results, a rolling rollout's few slots) every result gets its pass at
+/// once, so the next batch starts as soon as the last result is in.
+const GATHER_ABOVE: usize = 32;
+
+/// How long a woken pass gathers results while more than [`GATHER_ABOVE`] commands are in
+/// flight.
+const GATHER: Duration = Duration::from_millis(100);
+
 /// Runs the scheduler until shutdown: a pass when woken, and one every second for timeouts.
 /// A panic in a pass is logged, counted and the loop started again (after a second).
 pub async fn run(state: Controller, shutdown: watch::Receiver<bool>) {
@@ -90,6 +99,15 @@ where
             _ = wake.notified() => "woken",
             _ = shutdown.changed() => return,
         };
+        // Many commands in flight: results arriving now change no decision until the last
+        // few, so they are gathered for a moment instead of a pass each (at 10,000 hosts a
+        // pass per result was ~1,500 passes per rollout, each ahead of the agents' own writes).
+        if trigger == "woken" && state.host_states.in_flight() > GATHER_ABOVE {
+            tokio::select! {
+                _ = tokio::time::sleep(GATHER) => {}
+                _ = shutdown.changed() => return,
+            }
+        }
         // Several controllers on one database: only the lease holder drives rollouts.
         match state.store.keep_scheduler_lease(&mut lease).await {
             Ok(true) => {}

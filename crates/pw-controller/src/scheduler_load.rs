@@ -22,10 +22,12 @@ use pw_rollout::{HostChange, HostId, RolloutPlan};
 use super::Loaded;
 use crate::Controller;
 
-/// A rollout's hosts as a pass left them, and the totals of their versions then.
+/// A rollout's hosts as a pass left them, the totals of their versions then, and how many of
+/// their commands were in flight.
 struct Kept {
     hosts: BTreeMap<HostId, Loaded>,
     totals: (i64, i64),
+    in_flight: usize,
 }
 
 /// What the scheduler keeps of the active rollouts between passes, by rollout: their hosts as
@@ -74,8 +76,21 @@ impl HostStates {
     /// write one version more), so their totals are the database's unless someone else wrote.
     pub(super) fn keep(&self, rollout: &str, hosts: BTreeMap<HostId, Loaded>) {
         let totals = totals(&hosts);
-        let kept = Kept { hosts, totals };
+        let in_flight = (hosts.values())
+            .filter(|h| h.command_id.is_some() && h.finished.is_none())
+            .count();
+        let kept = Kept {
+            hosts,
+            totals,
+            in_flight,
+        };
         (self.hosts.lock().expect("host states lock")).insert(rollout.to_owned(), kept);
+    }
+
+    /// The commands of the kept rollouts' hosts still in flight when their passes ended.
+    pub(super) fn in_flight(&self) -> usize {
+        let hosts = self.hosts.lock().expect("host states lock");
+        hosts.values().map(|kept| kept.in_flight).sum()
     }
 
     /// Forgets the rollouts that are no longer active.

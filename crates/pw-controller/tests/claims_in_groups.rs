@@ -1,8 +1,14 @@
-//! A batch's claims are written in groups and each group's agents are woken at its commit
-//! (`scheduler_steps.rs`): the first agents of a batch of 599 get their commands while the rest
-//! of the batch is still being claimed, not after all of it (issue 15: per-batch overhead).
+//! A batch's boundary (issue 15: per-batch overhead): its claims are written in groups and
+//! each group's agents are woken at its commit (`scheduler_steps.rs`), so the first agents of a
+//! batch of 599 get their commands while the rest is still being claimed; and while many
+//! commands are in flight, results are gathered for a moment before a pass instead of a pass
+//! each, while the last few get theirs at once (`scheduler.rs`).
 
 mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use common::Harness;
 use serde_json::json;
@@ -42,4 +48,82 @@ async fn a_batchs_first_agents_are_woken_before_the_whole_batch_is_claimed() {
         let commands = h.store().take_open_commands(host).await.unwrap();
         assert_eq!(commands.len(), 1, "{host}");
     }
+}
+
+/// A harness with `hosts` hosts whose canary is done and whose one batch is claimed (its
+/// commands in flight).
+async fn a_batch_in_flight(hosts: usize) -> Harness {
+    let h = Harness::start("2026-12-02T01:00:00Z").await;
+    let names: Vec<String> = (0..hosts).map(|i| format!("db-{i:03}")).collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let ids = h.enroll(&names).await;
+    h.rollout(&ids, json!({"canary_size": 1, "batch_size": hosts - 1}))
+        .await;
+    h.pass().await;
+    h.answer_all_done().await;
+    h.pass().await;
+    h
+}
+
+/// The scheduler's loop with a pass that only counts; the count once the loop's first
+/// (interval) pass ran. The loop's next interval pass is a second later.
+async fn counting_loop(h: &Harness) -> (Arc<AtomicUsize>, tokio::sync::watch::Sender<bool>) {
+    let count = Arc::new(AtomicUsize::new(0));
+    let (stop, shutdown) = tokio::sync::watch::channel(false);
+    let counted = count.clone();
+    // The set-up's results woke the scheduler already: that wake-up is taken here.
+    let wake = h.controller.scheduler_wake();
+    let _ = tokio::time::timeout(Duration::from_millis(1), wake.notified()).await;
+    tokio::spawn(pw_controller::scheduler::run_with(
+        h.controller.clone(),
+        shutdown,
+        move |_| {
+            let counted = counted.clone();
+            async move {
+                counted.fetch_add(1, Ordering::SeqCst);
+                anyhow::Ok(())
+            }
+        },
+    ));
+    settle().await;
+    assert_eq!(count.load(Ordering::SeqCst), 1, "the loop's first pass");
+    (count, stop)
+}
+
+/// Lets the loop's task run: a few milliseconds (a timer due now fires at the timer's next
+/// millisecond), far less than the gathering's 100.
+async fn settle() {
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    for _ in 0..100 {
+        tokio::task::yield_now().await;
+    }
+}
+
+#[tokio::test]
+async fn results_are_gathered_while_many_commands_are_in_flight() {
+    let h = a_batch_in_flight(40).await;
+    let (count, _stop) = counting_loop(&h).await;
+    h.controller.wake_scheduler();
+    settle().await;
+    assert_eq!(
+        count.load(Ordering::SeqCst),
+        1,
+        "a pass before the gathering ended"
+    );
+    // The gathering (100 ms) ends well before the loop's next interval pass (1 s).
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    settle().await;
+    assert!(
+        count.load(Ordering::SeqCst) >= 2,
+        "no pass after the gathering"
+    );
+}
+
+#[tokio::test]
+async fn the_last_few_results_get_a_pass_at_once() {
+    let h = a_batch_in_flight(10).await;
+    let (count, _stop) = counting_loop(&h).await;
+    h.controller.wake_scheduler();
+    settle().await;
+    assert_eq!(count.load(Ordering::SeqCst), 2, "the pass waited");
 }
