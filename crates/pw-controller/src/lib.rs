@@ -114,6 +114,8 @@ pub struct Controller {
     waiters: Arc<Mutex<HashMap<String, Arc<Notify>>>>,
     /// Wakes the rollout scheduler before its next periodic tick.
     scheduler_wake: Arc<Notify>,
+    /// Wake-ups since the scheduler's last pass began (each result is one).
+    scheduler_wakes: Arc<std::sync::atomic::AtomicUsize>,
     /// Where notifications link to, how they are retried and sent.
     notify: Arc<notify::NotifySettings>,
     /// The PromQL gates' last answers (each queried at most once per its interval).
@@ -131,6 +133,7 @@ impl Controller {
             observer,
             waiters: Arc::default(),
             scheduler_wake: Arc::default(),
+            scheduler_wakes: Arc::default(),
             notify: Arc::new(notify::NotifySettings::new(
                 "http://127.0.0.1:8420".to_owned(),
                 pw_notify::RetryPolicy::default(),
@@ -170,7 +173,19 @@ impl Controller {
     /// created, paused, resumed or stopped). Wake-ups during a pass coalesce into one more
     /// pass right after it.
     pub fn wake_scheduler(&self) {
+        (self.scheduler_wakes).fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.scheduler_wake.notify_one();
+    }
+
+    /// Wake-ups since the scheduler's last pass began, counted from zero again (the pass
+    /// loop asks once per pass).
+    pub(crate) fn take_scheduler_wakes(&self) -> usize {
+        (self.scheduler_wakes).swap(0, std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Wake-ups since the scheduler's last pass began.
+    pub(crate) fn scheduler_wakes(&self) -> usize {
+        (self.scheduler_wakes).load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// What [`Controller::wake_scheduler`] notifies; the scheduler waits on it.

@@ -102,12 +102,25 @@ where
         // Many commands in flight: results arriving now change no decision until the last
         // few, so they are gathered for a moment instead of a pass each (at 10,000 hosts a
         // pass per result was ~1,500 passes per rollout, each ahead of the agents' own writes).
-        if trigger == "woken" && state.host_states.in_flight() > GATHER_ABOVE {
-            tokio::select! {
-                _ = tokio::time::sleep(GATHER) => {}
-                _ = shutdown.changed() => return,
+        // The gathering ends early once the wake-ups since the last pass leave at most
+        // `GATHER_ABOVE` of its commands in flight (each result wakes the scheduler once).
+        if trigger == "woken" {
+            let deadline = tokio::time::Instant::now() + GATHER;
+            let left = || {
+                state
+                    .host_states
+                    .in_flight()
+                    .saturating_sub(state.scheduler_wakes())
+            };
+            while left() > GATHER_ABOVE {
+                tokio::select! {
+                    _ = tokio::time::sleep_until(deadline) => break,
+                    _ = wake.notified() => {}
+                    _ = shutdown.changed() => return,
+                }
             }
         }
+        state.take_scheduler_wakes();
         // Several controllers on one database: only the lease holder drives rollouts.
         match state.store.keep_scheduler_lease(&mut lease).await {
             Ok(true) => {}

@@ -127,3 +127,27 @@ async fn the_last_few_results_get_a_pass_at_once() {
     settle().await;
     assert_eq!(count.load(Ordering::SeqCst), 2, "the pass waited");
 }
+
+/// The gathering ends as soon as enough results woke the scheduler that at most 32 of the
+/// batch's 39 commands can still be in flight.
+#[tokio::test]
+async fn the_gathering_ends_when_enough_results_arrived() {
+    let h = a_batch_in_flight(40).await;
+    let (count, _stop) = counting_loop(&h).await;
+    for _ in 0..6 {
+        h.controller.wake_scheduler();
+    }
+    settle().await;
+    assert_eq!(
+        count.load(Ordering::SeqCst),
+        1,
+        "39 - 6 = 33 may be in flight"
+    );
+    h.controller.wake_scheduler();
+    settle().await;
+    assert_eq!(
+        count.load(Ordering::SeqCst),
+        2,
+        "the pass waited for the gathering"
+    );
+}
