@@ -42,18 +42,7 @@ async fn three_hundred_hosts_in_one_write_each_get_their_own(backend: Backend) {
     for id in &ids {
         common::enroll(&store, id).await;
     }
-    let rollout = pw_store::NewRollout {
-        id: "r1".into(),
-        plan_json: "{}".into(),
-        policy_json: "{}".into(),
-        checks_json: "[]".into(),
-        protection_steps_json: "[]".into(),
-        hosts: (ids.iter())
-            .map(|id| (id.clone(), "{}".into(), "pending".into()))
-            .collect(),
-        plan: None,
-    };
-    store.create_rollout(&rollout, "olga").await.unwrap();
+    common::rollout_r1_of(&store, &ids, "pending").await;
     let version = store.rollout_hosts("r1").await.unwrap()[0].row_version;
     let last_seq = store.audit_tail(1).await.unwrap()[0].seq;
     // Every seventh host's transition was computed from an older version: it is refused.

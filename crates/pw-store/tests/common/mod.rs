@@ -124,13 +124,20 @@ pub async fn enroll_named(store: &Store, id: &str, hostname: &str) {
 /// Rollout `r1` of host `h1` (from [`store_with_host`]) in the state named `host_state`, created
 /// by `olga`.
 pub async fn rollout_r1(store: &Store, host_state: &str) {
+    rollout_r1_of(store, &["h1".to_owned()], host_state).await;
+}
+
+/// Rollout r1 over `hosts`, each in `host_state` with the state JSON `{}`.
+pub async fn rollout_r1_of(store: &Store, hosts: &[String], host_state: &str) {
     let rollout = pw_store::NewRollout {
         id: "r1".into(),
         plan_json: "{}".into(),
         policy_json: "{}".into(),
         checks_json: "[]".into(),
         protection_steps_json: "[]".into(),
-        hosts: vec![("h1".into(), "{}".into(), host_state.into())],
+        hosts: (hosts.iter())
+            .map(|id| (id.clone(), "{}".into(), host_state.into()))
+            .collect(),
         plan: None,
     };
     store.create_rollout(&rollout, "olga").await.unwrap();
