@@ -43,12 +43,7 @@ impl Store {
         let mut tx = self.begin_immediate_ahead().await?;
         let mut written = Vec::with_capacity(all.len());
         for chunk in update_chunks(all) {
-            let updated = update_rows(&mut tx, chunk, &now).await?;
-            written.extend(
-                chunk
-                    .iter()
-                    .map(|t| updated.contains(&(t.rollout_id.to_owned(), t.host_id.to_owned()))),
-            );
+            written.extend(update_rows(&mut tx, chunk, &now).await?);
         }
         let done: Vec<&HostTransition<'_>> = (all.iter().zip(&written))
             .filter(|(_, written)| **written)
@@ -73,22 +68,16 @@ impl Store {
         insert_commands(&mut tx, &commands, &now, Duplicates::Kept).await?;
         // The audit records of the written transitions, in order, a few per statement (the
         // chain's head read once per statement, not once per host).
-        let records: Vec<(String, serde_json::Value)> = (done.iter())
-            .map(|t| (format!("{}/{}", t.rollout_id, t.host_id), audit_details(t)))
-            .collect();
-        for (chunk, records) in done
-            .chunks(AUDIT_PER_STATEMENT)
-            .zip(records.chunks(AUDIT_PER_STATEMENT))
-        {
-            let entries = chunk
-                .iter()
-                .zip(records)
-                .map(|(t, (subject, details))| AuditEntry {
-                    actor: t.actor,
-                    action: "rollout.host.transition",
-                    subject,
-                    details: details.clone(),
-                });
+        for chunk in done.chunks(AUDIT_PER_STATEMENT) {
+            let subjects: Vec<String> = (chunk.iter())
+                .map(|t| format!("{}/{}", t.rollout_id, t.host_id))
+                .collect();
+            let entries = chunk.iter().zip(&subjects).map(|(t, subject)| AuditEntry {
+                actor: t.actor,
+                action: "rollout.host.transition",
+                subject,
+                details: audit_details(t),
+            });
             crate::audit::append_many(&mut tx, entries).await?;
         }
         // Agents long-polling another replica hear of their new commands at commit.
@@ -131,12 +120,12 @@ fn update_chunks<'s, 'a>(all: &'s [HostTransition<'a>]) -> Vec<&'s [HostTransiti
 }
 
 /// The rows of `chunk` whose version is still the one each transition was computed from,
-/// updated to their new states; returns those rows' keys.
+/// updated to their new states; per transition, whether its row was.
 async fn update_rows<'a>(
     tx: &mut sqlx::AnyConnection,
     chunk: &[HostTransition<'a>],
     now: &str,
-) -> anyhow::Result<HashSet<(String, String)>> {
+) -> anyhow::Result<Vec<bool>> {
     // The VALUES columns are typed by casts: PostgreSQL would otherwise take a NULL command as
     // text only by luck of inference (see `db::value_rows_of`).
     let sql = format!(
@@ -176,9 +165,12 @@ async fn update_rows<'a>(
                 chunk[0].rollout_id
             )
         })?;
-    rows.iter()
+    let updated: HashSet<(String, String)> = (rows.iter())
         .map(|row| Ok((row.try_get("rollout_id")?, row.try_get("host_id")?)))
-        .collect()
+        .collect::<anyhow::Result<_>>()?;
+    let was_updated =
+        |t: &HostTransition<'_>| updated.contains(&(t.rollout_id.to_owned(), t.host_id.to_owned()));
+    Ok(chunk.iter().map(was_updated).collect())
 }
 
 /// The versions a written transition blocks fleet-wide (the first block of a version wins).
