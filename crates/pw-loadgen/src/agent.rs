@@ -39,6 +39,8 @@ pub struct Shared {
     pub heartbeats: Latencies,
     pub inventories: Latencies,
     pub results: Latencies,
+    /// Command long-polls that failed (their latency is the wait, not measured).
+    pub poll_failures: crate::stats::Failures,
     pub inventories_done: AtomicU64,
     pub changes_applied: AtomicU64,
     /// Commands answered by kind other than `apply_change` (evidence, refresh, …).
@@ -141,7 +143,7 @@ impl SimAgent {
                         shared.inventories_done.fetch_add(1, Ordering::Relaxed);
                         reported = round;
                     }
-                    Err(_) => shared.inventories.failed(),
+                    Err(error) => shared.inventories.failed(&error),
                 }
                 continue;
             }
@@ -171,7 +173,7 @@ impl SimAgent {
                 Ok(Duration::from_secs(ack.next_heartbeat_secs.clamp(5, 600)))
             }
             Err(error) => {
-                latencies.failed();
+                latencies.failed(&error);
                 Err(error)
             }
         }
@@ -223,7 +225,11 @@ impl SimAgent {
 
     async fn poll(&self, shared: &Shared) -> anyhow::Result<CommandBatch> {
         let url = format!("/api/v1/agent/commands?wait={}", shared.poll_wait_secs);
-        pw_agent::send_json(self.http.get(self.url(&url))).await
+        let batch = pw_agent::send_json(self.http.get(self.url(&url))).await;
+        if let Err(error) = &batch {
+            shared.poll_failures.add(error);
+        }
+        batch
     }
 
     /// Answers one command at once: changes succeed on their exact targets, read-only
@@ -291,7 +297,7 @@ impl SimAgent {
         let url = self.url(&format!("/api/v1/agent/commands/{}/result", envelope.id));
         let answer: anyhow::Result<serde_json::Value> =
             pw_agent::send_json(self.http.post(url).json(&result)).await;
-        match answer {
+        match &answer {
             Ok(_) => {
                 shared.results.record(started.elapsed());
                 if install {
@@ -302,7 +308,7 @@ impl SimAgent {
                     });
                 }
             }
-            Err(_) => shared.results.failed(),
+            Err(error) => shared.results.failed(error),
         }
         answer.map(|_| ())
     }

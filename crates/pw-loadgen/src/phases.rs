@@ -30,6 +30,8 @@ pub struct Report {
     /// with their fixes dropped.
     pub rerank: Vec<crate::rerank::RerankFigures>,
     pub rollout: Option<RolloutFigures>,
+    /// Command long-polls that failed over the whole run, by kind.
+    pub poll_failures: std::collections::BTreeMap<String, u64>,
 }
 
 #[derive(Debug, serde::Serialize)]
@@ -135,6 +137,7 @@ pub async fn run(args: &Args) -> anyhow::Result<Report> {
         heartbeats: Latencies::default(),
         inventories: Latencies::default(),
         results: Latencies::default(),
+        poll_failures: Default::default(),
         inventories_done: Default::default(),
         changes_applied: Default::default(),
         other_commands: Default::default(),
@@ -174,6 +177,7 @@ pub async fn run(args: &Args) -> anyhow::Result<Report> {
         report.rollout = Some(rollout(args, &shared, &operator, &probe, &agents, batch).await?);
     }
     stop_tx.send_replace(true);
+    report.poll_failures = shared.poll_failures.take(true);
     Ok(report)
 }
 
@@ -249,8 +253,12 @@ async fn steady(
     let first_heartbeats_secs = started.elapsed().as_secs_f64();
     let first_heartbeats = shared.heartbeats.summary(true);
     eprintln!(
-        "first heartbeats: the last answered after {first_heartbeats_secs:.1} s, p99 {:.1} ms",
-        first_heartbeats.p99_ms
+        "first heartbeats: the last answered after {first_heartbeats_secs:.1} s, p99 {:.1} ms, \
+         {} failed {:?}; long-polls failed so far {:?}",
+        first_heartbeats.p99_ms,
+        first_heartbeats.failed,
+        first_heartbeats.failures,
+        shared.poll_failures.take(false),
     );
     let base = format!("https://{}", args.server);
     let token = operator.enrollment_token().await?;

@@ -1,21 +1,70 @@
 //! Latency samples and percentiles, and the controller process's CPU time and resident memory
 //! read from `/proc` (Linux).
 
+use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
-/// Latency samples of one kind of request (microseconds), and how many failed.
+/// Distinct failure kinds kept per window; later new kinds count under [`OTHER_KINDS`].
+const MAX_KINDS: usize = 24;
+const OTHER_KINDS: &str = "(other kinds)";
+
+/// Requests that failed, counted by kind: the controller's answer (`HTTP 400: message (code)`)
+/// or the client's own error (a timeout of the load generator's, a refused or reset
+/// connection), so that a run says what failed and on which side.
+#[derive(Default)]
+pub struct Failures(Mutex<BTreeMap<String, u64>>);
+
+impl Failures {
+    pub fn add(&self, error: &anyhow::Error) {
+        let kind = failure_kind(error);
+        let mut kinds = self.0.lock().expect("failures lock");
+        let key = match kinds.len() < MAX_KINDS || kinds.contains_key(&kind) {
+            true => kind,
+            false => OTHER_KINDS.to_owned(),
+        };
+        *kinds.entry(key).or_default() += 1;
+    }
+
+    /// The failures so far by kind; `reset` starts a new window.
+    pub fn take(&self, reset: bool) -> BTreeMap<String, u64> {
+        let mut kinds = self.0.lock().expect("failures lock");
+        match reset {
+            true => std::mem::take(&mut *kinds),
+            false => kinds.clone(),
+        }
+    }
+}
+
+/// A failure's kind: the controller's status and message, or the client's error chain without
+/// the request's URL (a command's result URL names the command).
+pub fn failure_kind(error: &anyhow::Error) -> String {
+    if let Some(refused) = error.downcast_ref::<pw_agent::Refused>() {
+        let message: String = refused.message.chars().take(300).collect();
+        return format!("HTTP {}: {message}", refused.status.as_u16());
+    }
+    let text = format!("{error:#}");
+    let text = match (text.find(" for url ("), text.find("): ")) {
+        (Some(start), Some(end)) if end > start => format!("{}{}", &text[..start], &text[end + 1..]),
+        _ => text,
+    };
+    text.chars().take(300).collect()
+}
+
+/// Latency samples of one kind of request (microseconds), and the failures by kind.
 #[derive(Default)]
 pub struct Latencies {
     samples: Mutex<Vec<u32>>,
-    failures: std::sync::atomic::AtomicU64,
+    failures: Failures,
 }
 
-/// Percentiles of a set of samples, in milliseconds.
-#[derive(Debug, Clone, Copy, serde::Serialize)]
+/// Percentiles of a set of samples, in milliseconds, and the failures by kind.
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct Summary {
     pub count: usize,
     pub failed: u64,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub failures: BTreeMap<String, u64>,
     pub p50_ms: f64,
     pub p99_ms: f64,
     pub max_ms: f64,
@@ -32,9 +81,8 @@ impl Latencies {
         self.samples.lock().expect("samples lock").len()
     }
 
-    pub fn failed(&self) {
-        self.failures
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    pub fn failed(&self, error: &anyhow::Error) {
+        self.failures.add(error);
     }
 
     /// The samples so far, summarized; `reset` starts a new window.
@@ -46,14 +94,11 @@ impl Latencies {
         }
         drop(samples);
         sorted.sort_unstable();
-        let failed = if reset {
-            self.failures.swap(0, std::sync::atomic::Ordering::Relaxed)
-        } else {
-            self.failures.load(std::sync::atomic::Ordering::Relaxed)
-        };
+        let failures = self.failures.take(reset);
         Summary {
             count: sorted.len(),
-            failed,
+            failed: failures.values().sum(),
+            failures,
             p50_ms: percentile(&sorted, 0.50),
             p99_ms: percentile(&sorted, 0.99),
             max_ms: sorted.last().map_or(0.0, |m| f64::from(*m) / 1000.0),
@@ -139,6 +184,34 @@ mod tests {
         assert_eq!(percentile(&sorted, 0.99), 99.0);
         assert_eq!(percentile(&sorted[..1], 0.99), 1.0);
         assert_eq!(percentile(&[], 0.5), 0.0);
+    }
+
+    #[test]
+    fn failures_are_counted_by_kind() {
+        let latencies = Latencies::default();
+        let refused = pw_agent::Refused {
+            status: reqwest::StatusCode::BAD_REQUEST,
+            message: "bad (invalid_request)".into(),
+        };
+        latencies.failed(&refused.into());
+        for command in ["c1", "c2"] {
+            let url = format!("https://127.0.0.1:1/api/v1/agent/commands/{command}/result");
+            let error = anyhow::anyhow!(
+                "error sending request for url ({url}): operation timed out"
+            );
+            latencies.failed(&error);
+        }
+        let summary = latencies.summary(true);
+        assert_eq!(summary.failed, 3);
+        let kinds: Vec<_> = summary.failures.into_iter().collect();
+        assert_eq!(
+            kinds,
+            [
+                ("HTTP 400: bad (invalid_request)".to_owned(), 1),
+                ("error sending request: operation timed out".to_owned(), 2),
+            ]
+        );
+        assert_eq!(latencies.summary(true).failed, 0, "a new window");
     }
 
     #[test]

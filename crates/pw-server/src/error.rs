@@ -221,7 +221,7 @@ impl IntoResponse for ApiError {
         if let ApiError::Internal(cause) = &self {
             tracing::error!(error = format!("{cause:#}"), "request failed");
         } else {
-            tracing::info!(code, "request refused");
+            tracing::info!(code, message = %self, "request refused");
         }
         let body = ErrorBody {
             error: ErrorDetail {
