@@ -34,6 +34,28 @@ const H2_MAX_STREAMS: u32 = 32;
 const H2_PING_INTERVAL: Duration = Duration::from_secs(60);
 const H2_PING_TIMEOUT: Duration = Duration::from_secs(20);
 
+/// Connections the kernel holds for the accept loop. Rust's and tokio's `bind` listen with
+/// 128: 10,000 agents connecting at once (their first requests after enrollment or a
+/// controller restart) overflowed it for ~10 s while the controller's cores did TLS
+/// handshakes, and the kernel dropped their SYNs and handshake ACKs (SYN retries of 1, 3, 7 s…;
+/// ACKs it could not match to a SYN cookie were answered with a reset): agents saw their
+/// connections reset or time out while the controller never saw them (issue 15). Linux caps
+/// this at `net.core.somaxconn` (4,096 by default since 5.4), so the operator's setting
+/// decides, as for Go's servers.
+const LISTEN_BACKLOG: u32 = 65_535;
+
+/// The controller's listening socket at `addr`, with [`LISTEN_BACKLOG`].
+pub(crate) fn bind(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = match addr {
+        std::net::SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        std::net::SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    // As std's `bind` on Unix: a restarted controller may bind while old connections linger.
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
 /// What one client may hold of the listener.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ConnectionLimits {
@@ -249,4 +271,38 @@ fn service(
         app.clone().oneshot(request.map(axum::body::Body::new))
     });
     hyper_util::service::TowerToHyperService::new(service)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    /// Connections no one has accepted yet complete their TCP handshake while the listen queue
+    /// has room: 400 at once, where Rust's default queue (128) drops the SYNs past its 129th
+    /// (their retry comes a second later).
+    #[tokio::test]
+    async fn connections_arriving_together_wait_in_the_listen_queue() {
+        let listener = super::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let room: usize = std::fs::read_to_string("/proc/sys/net/core/somaxconn")
+            .ok()
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(4096);
+        let want = room.min(400);
+        let mut connects = tokio::task::JoinSet::new();
+        for _ in 0..want {
+            connects.spawn(tokio::time::timeout(
+                Duration::from_millis(700),
+                tokio::net::TcpStream::connect(addr),
+            ));
+        }
+        let mut streams = Vec::new();
+        while let Some(connected) = connects.join_next().await {
+            if let Ok(Ok(stream)) = connected.unwrap() {
+                streams.push(stream);
+            }
+        }
+        assert_eq!(streams.len(), want, "connections in the queue");
+        drop(listener);
+    }
 }

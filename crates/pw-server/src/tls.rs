@@ -11,7 +11,6 @@ use anyhow::Context;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
-use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
@@ -117,8 +116,7 @@ pub async fn start_with_clock(
     let audit_key = pw_store::AuditKey::load_or_create(&settings.data_dir.join("audit.key"))?;
     warn_when_not_private(&settings.data_dir);
     raise_open_files();
-    let listener = TcpListener::bind(settings.listen)
-        .await
+    let listener = crate::listener::bind(settings.listen)
         .with_context(|| format!("cannot listen on {}", settings.listen))?;
     let addr = listener.local_addr()?;
     let acceptor = tls_acceptor(&ca, &server_names(settings, addr))?;
