@@ -2,11 +2,18 @@
 //! Internal causes are logged in the request span, never returned.
 
 use axum::extract::Request;
-use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::rejection::{BytesRejection, JsonRejection, PathRejection, QueryRejection};
 use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use pw_protocol::{ErrorBody, ErrorDetail};
+
+/// nginx's status for a request its client closed before the answer: not a 4xx of the HTTP
+/// standard, so that the answers counted for what a request said stay apart.
+pub const CLIENT_CLOSED_REQUEST: StatusCode = match StatusCode::from_u16(499) {
+    Ok(status) => status,
+    Err(_) => StatusCode::BAD_REQUEST,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -77,6 +84,11 @@ pub enum ApiError {
     MethodNotAllowed(String),
     #[error("the request body is too large: {0}")]
     BodyTooLarge(String),
+    /// The body stopped before its end: the client reset the request or closed its connection
+    /// (an agent's request abandoned mid-body); its answer reaches no one, and is counted apart
+    /// from the requests refused for what they said (issue 15: counted as 400 before).
+    #[error("the request body did not arrive whole: {0}")]
+    BodyNotReceived(String),
     #[error("{0}")]
     RolloutConflict(String),
     #[error("{0} is not blocked")]
@@ -167,6 +179,7 @@ impl ApiError {
             ApiError::RouteNotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::MethodNotAllowed(_) => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             ApiError::BodyTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "body_too_large"),
+            ApiError::BodyNotReceived(_) => (CLIENT_CLOSED_REQUEST, "body_not_received"),
             ApiError::RolloutConflict(_) => (StatusCode::CONFLICT, "rollout_conflict"),
             ApiError::BlockNotFound(_) => (StatusCode::NOT_FOUND, "blocked_version_not_found"),
             ApiError::AcceptedRiskNotFound(_) => (StatusCode::NOT_FOUND, "accepted_risk_not_found"),
@@ -277,9 +290,7 @@ impl From<JsonRejection> for ApiError {
             JsonRejection::JsonDataError(e) => ApiError::InvalidBody(e.body_text()),
             JsonRejection::JsonSyntaxError(e) => ApiError::MalformedBody(e.body_text()),
             JsonRejection::MissingJsonContentType(_) => ApiError::NotJson,
-            other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => ApiError::BodyTooLarge(
-                "longer than this route accepts (docs/server.md lists the limits)".into(),
-            ),
+            JsonRejection::BytesRejection(rejection) => body_unread(rejection),
             other => ApiError::InvalidRequest(other.body_text()),
         }
     }
@@ -354,6 +365,16 @@ pub async fn uniform_errors(request: Request, next: Next) -> Response {
     Response::from_parts(parts, axum::body::Body::from(json))
 }
 
+/// Why a body was not read: over the route's cap, or cut off by its client.
+fn body_unread(rejection: BytesRejection) -> ApiError {
+    match rejection.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::BodyTooLarge(
+            "longer than this route accepts (docs/server.md lists the limits)".into(),
+        ),
+        _ => ApiError::BodyNotReceived(rejection.body_text()),
+    }
+}
+
 /// A JSON request body whose refusals are [`ApiError`]s: `Content-Type: application/json`
 /// (or `…+json`), a JSON object (`[]` or `1` is refused, though serde would read `[]` as a
 /// struct without required fields), then the type's shape.
@@ -381,15 +402,7 @@ where
         }
         let bytes = axum::body::Bytes::from_request(request, state)
             .await
-            .map_err(|rejection| {
-                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                    ApiError::BodyTooLarge(
-                        "longer than this route accepts (docs/server.md lists the limits)".into(),
-                    )
-                } else {
-                    ApiError::InvalidRequest(rejection.body_text())
-                }
-            })?;
+            .map_err(body_unread)?;
         let object = bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
         match axum::Json::<T>::from_bytes(&bytes) {
             Ok(axum::Json(value)) if object => Ok(ApiJson(value)),

@@ -1,6 +1,7 @@
 //! pw-server integration tests: a real controller on 127.0.0.1 port 0, real SQLite files in
 //! temporary directories, real TLS and mutual TLS.
 
+mod abandoned;
 mod api_shapes;
 mod auth;
 mod authz_edges;
