@@ -45,7 +45,9 @@ pub fn failure_kind(error: &anyhow::Error) -> String {
     }
     let text = format!("{error:#}");
     let text = match (text.find(" for url ("), text.find("): ")) {
-        (Some(start), Some(end)) if end > start => format!("{}{}", &text[..start], &text[end + 1..]),
+        (Some(start), Some(end)) if end > start => {
+            format!("{}{}", &text[..start], &text[end + 1..])
+        }
         _ => text,
     };
     text.chars().take(300).collect()
@@ -196,9 +198,8 @@ mod tests {
         latencies.failed(&refused.into());
         for command in ["c1", "c2"] {
             let url = format!("https://127.0.0.1:1/api/v1/agent/commands/{command}/result");
-            let error = anyhow::anyhow!(
-                "error sending request for url ({url}): operation timed out"
-            );
+            let error =
+                anyhow::anyhow!("error sending request for url ({url}): operation timed out");
             latencies.failed(&error);
         }
         let summary = latencies.summary(true);

@@ -8,6 +8,7 @@ use std::time::Duration;
 use hyper::body::{Bytes, Frame};
 use pw_testkit::poll::wait_until;
 
+use crate::limits::series;
 use crate::support::{TestController, enrolled};
 
 /// A body that sends its first bytes and then nothing more.
@@ -26,13 +27,6 @@ impl hyper::body::Body for Stalled {
             None => Poll::Pending,
         }
     }
-}
-
-/// One series' value in a `/metrics` text (0 when absent).
-fn series(metrics: &str, name: &str) -> f64 {
-    (metrics.lines())
-        .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
-        .unwrap_or(0.0)
 }
 
 /// An agent's heartbeat abandoned after the first bytes of its body (its request reset: a

@@ -195,7 +195,7 @@ async fn http2_connections_without_a_request_are_closed_after_the_header_read_ti
 }
 
 /// One series' value in a `/metrics` text (0 when absent).
-fn series(metrics: &str, name: &str) -> f64 {
+pub(crate) fn series(metrics: &str, name: &str) -> f64 {
     (metrics.lines())
         .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
         .unwrap_or(0.0)
