@@ -56,37 +56,66 @@ impl Store {
     }
 
     /// Heartbeats in one write (`pw-server`'s `heartbeats.rs`: those of a second together, or
-    /// those changing their host's flags as soon as they come); a host no longer enrolled is
-    /// skipped.
+    /// those changing their host's flags as soon as they come), [`HEARTBEATS_PER_UPDATE`] hosts
+    /// a statement; a host heard twice ends as its later heartbeat said; a host no longer
+    /// enrolled is skipped.
     pub async fn record_heartbeats(&self, beats: &[HeartbeatRow]) -> anyhow::Result<()> {
         if beats.is_empty() {
             return Ok(());
         }
+        let beats = last_per_host(beats);
         let mut tx = self.begin_immediate().await?;
-        for beat in beats {
-            update(beat)
+        for chunk in beats.chunks(HEARTBEATS_PER_UPDATE) {
+            update(chunk)
                 .execute(&mut *tx)
                 .await
-                .with_context(|| context(beat))?;
+                .with_context(|| format!("recording the heartbeats of {} hosts", chunk.len()))?;
         }
         tx.commit().await.context("committing the heartbeats")?;
         Ok(())
     }
 }
 
-/// The one statement writing a heartbeat.
-fn update(beat: &HeartbeatRow) -> sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments> {
-    sqlx::query(
-        "UPDATE hosts SET last_seen_at = $1, agent_version = $2, read_only = $3, plan_changes = $4
-         WHERE id = $5",
-    )
-    .bind(beat.at.to_string())
-    .bind(&beat.agent_version)
-    .bind(i64::from(beat.read_only))
-    .bind(i64::from(beat.read_only && beat.plan_changes))
-    .bind(&beat.host_id)
+/// Hosts per heartbeat `UPDATE` (5 parameters each). One statement per host was 10,000 round
+/// trips in the writers' line for 10,000 agents' first heartbeats on PostgreSQL, and ~330 a
+/// second for their steady ones (issue 15).
+const HEARTBEATS_PER_UPDATE: usize = 128;
+
+/// Each host's last heartbeat of `beats`, in order (one statement's `FROM (VALUES …)` may not
+/// name a row twice: which of two it takes is unspecified on both backends).
+fn last_per_host(beats: &[HeartbeatRow]) -> Vec<&HeartbeatRow> {
+    let last: std::collections::HashMap<&str, usize> = (beats.iter().enumerate())
+        .map(|(at, beat)| (beat.host_id.as_str(), at))
+        .collect();
+    (beats.iter().enumerate())
+        .filter(|(at, beat)| last[beat.host_id.as_str()] == *at)
+        .map(|(_, beat)| beat)
+        .collect()
 }
 
-fn context(beat: &HeartbeatRow) -> String {
-    format!("recording the heartbeat of host {}", beat.host_id)
+/// The statement writing a chunk of hosts' heartbeats. The VALUES columns are typed by casts
+/// (see `db::value_rows_of`).
+fn update<'a>(
+    chunk: &[&'a HeartbeatRow],
+) -> sqlx::query::Query<'a, sqlx::Any, sqlx::any::AnyArguments> {
+    let sql = format!(
+        "UPDATE hosts SET last_seen_at = v.column2, agent_version = v.column3,
+                read_only = v.column4, plan_changes = v.column5
+         FROM (VALUES {}) AS v WHERE hosts.id = v.column1",
+        crate::db::value_rows_of(
+            chunk.len(),
+            "(CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS BIGINT), \
+             CAST(? AS BIGINT))"
+        )
+    );
+    let mut update = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for beat in chunk {
+        update = update
+            .bind(&beat.host_id)
+            .bind(beat.at.to_string())
+            .bind(&beat.agent_version)
+            .bind(i64::from(beat.read_only))
+            .bind(i64::from(beat.read_only && beat.plan_changes));
+    }
+    update
 }

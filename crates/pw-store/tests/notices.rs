@@ -190,6 +190,49 @@ async fn heartbeats_are_written_together(backend: Backend) {
     assert_eq!(host.agent_version.as_deref(), Some("2.0"));
 }
 
+/// 10,000 agents' first heartbeats come in one write: 300 hosts (several statements) each get
+/// their own instant and flags, a host heard twice in the write ends as its later heartbeat
+/// said.
+async fn three_hundred_hosts_heartbeats_in_one_write(backend: Backend) {
+    let (_dir, store) = common::fresh_store(backend).await;
+    let hosts: Vec<String> = (0..300).map(|i| format!("h{i:03}")).collect();
+    for host in &hosts {
+        common::enroll(&store, host).await;
+    }
+    let beat = |i: usize, version: &str| pw_store::HeartbeatRow {
+        host_id: hosts[i].clone(),
+        at: at("2026-12-01T00:00:00Z") + jiff::SignedDuration::from_secs(i as i64),
+        agent_version: version.to_owned(),
+        read_only: i.is_multiple_of(3),
+        plan_changes: i.is_multiple_of(2),
+    };
+    let again = |i: usize| pw_store::HeartbeatRow {
+        at: at("2026-12-02T00:00:00Z"),
+        ..beat(i, "1.1")
+    };
+    // Hosts 7 and 200 heard again, their agents upgraded, within the same statement's hosts:
+    // the later heartbeat stands.
+    let mut beats = Vec::new();
+    for i in 0..300 {
+        beats.push(beat(i, "1.0"));
+        if i == 7 || i == 200 {
+            beats.push(again(i));
+        }
+    }
+    store.record_heartbeats(&beats).await.unwrap();
+    let mut stored = store.last_heartbeats().await.unwrap();
+    stored.sort_by(|a, b| a.host_id.cmp(&b.host_id));
+    assert_eq!(stored.len(), 300);
+    for (i, row) in stored.iter().enumerate() {
+        let mut expected = match i {
+            7 | 200 => again(i),
+            _ => beat(i, "1.0"),
+        };
+        expected.plan_changes &= expected.read_only;
+        assert_eq!(row, &expected, "host {i}");
+    }
+}
+
 /// What a restarted controller starts from: the last heartbeat stored for each host heard
 /// from (plan changes stored only for a read-only host), none for a host never heard from.
 async fn the_last_heartbeats_are_read_back(backend: Backend) {
@@ -224,5 +267,6 @@ on_both_backends!(
     deadlines_are_due_once_per_notice,
     a_silence_is_due_once,
     heartbeats_are_written_together,
+    three_hundred_hosts_heartbeats_in_one_write,
     the_last_heartbeats_are_read_back
 );
