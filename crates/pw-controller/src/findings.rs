@@ -11,7 +11,9 @@ use jiff::Timestamp;
 use pw_model::{Finding, InstalledPackage, OsRelease};
 use pw_priority::PriorityPolicy;
 use pw_scan::{Intelligence, ScanContext, Upgrade};
-use pw_store::{BackportedFinding, Covered, CurrentFinding, FirstSights, PendingRow, Store};
+use pw_store::{
+    BackportedFinding, Covered, CurrentFinding, FirstSights, PendingRow, ScanReads, Store,
+};
 use tokio::sync::Mutex;
 
 use crate::ranked_list::StoredList;
@@ -40,6 +42,16 @@ impl IntelligenceCache {
     pub async fn for_release(&self, os: &OsRelease) -> anyhow::Result<Arc<(Intelligence, String)>> {
         // Read before the lock: scans of other hosts must not queue behind this query.
         let import = self.store.last_feed_import().await?;
+        self.after_import(os, import).await
+    }
+
+    /// [`IntelligenceCache::for_release`] as of feed import `import` (the last one, read once
+    /// for a group of hosts: [`GroupReads`]).
+    async fn after_import(
+        &self,
+        os: &OsRelease,
+        import: Option<i64>,
+    ) -> anyhow::Result<Arc<(Intelligence, String)>> {
         let mut loaded = self.loaded.lock().await;
         if let Some(found) = loaded.get(os)
             && found.import == import
@@ -68,6 +80,33 @@ impl IntelligenceCache {
         };
         loaded.insert(os.clone(), entry);
         Ok(built)
+    }
+}
+
+/// What every host of a group is scanned with, read once for the group (`scan_group.rs`): the
+/// last feed import (the loaded intelligence is current while it is) and the fleet document.
+/// A feed import or fleet apply committed meanwhile queues the hosts again (`rerank.rs`,
+/// `fleet.rs`): their next scan reads it.
+pub(crate) struct GroupReads {
+    import: Option<i64>,
+    document: Option<pw_fleet::FleetDocument>,
+}
+
+impl GroupReads {
+    pub(crate) async fn read(store: &Store) -> anyhow::Result<GroupReads> {
+        Ok(GroupReads {
+            import: store.last_feed_import().await?,
+            document: (crate::fleet::current_document(store).await?).map(|(_, d)| d),
+        })
+    }
+
+    /// The intelligence for `os` as of the group's feed import.
+    pub(crate) async fn intelligence(
+        &self,
+        cache: &IntelligenceCache,
+        os: &OsRelease,
+    ) -> anyhow::Result<Arc<(Intelligence, String)>> {
+        cache.after_import(os, self.import).await
     }
 }
 
@@ -177,14 +216,14 @@ pub struct HostInputs {
 /// written again (a feed import re-ranking a host it did not change costs no write; with
 /// backported findings the history may need their episodes, so it is written).
 pub(crate) async fn rank_whole(
-    cache: &IntelligenceCache,
+    (cache, group): (&IntelligenceCache, &GroupReads),
     store: &Store,
     host_id: &str,
     inputs: Arc<HostInputs>,
     now: Timestamp,
     keep_equal: bool,
 ) -> anyhow::Result<Ready> {
-    let loaded = cache.for_release(&inputs.os).await?;
+    let loaded = group.intelligence(cache, &inputs.os).await?;
     let first_seen = store.first_sights(host_id).await?;
     let scanned = inputs.clone();
     let (findings, backported, source, first_seen) = tokio::task::spawn_blocking(move || {
@@ -355,7 +394,12 @@ pub async fn scan_stored(
     now: Timestamp,
     why: Why<'_>,
 ) -> anyhow::Result<Scanned> {
-    match prepare_stored(cache, store, host_id, now, why).await? {
+    let group = GroupReads::read(store).await?;
+    let reads = store
+        .scan_reads(&[host_id.to_owned()])
+        .await?
+        .remove(host_id);
+    match prepare_stored((cache, &group), store, (host_id, reads), now, why).await? {
         Ready::Done(scanned) => Ok(scanned),
         Ready::Write(write) => {
             let mut recorded = crate::ranked_write::record(store, &[*write]).await;
@@ -366,33 +410,37 @@ pub async fn scan_stored(
 
 /// [`scan_stored`] up to the write: what to write, if anything.
 pub(crate) async fn prepare_stored(
-    cache: &IntelligenceCache,
+    (cache, group): (&IntelligenceCache, &GroupReads),
     store: &Store,
-    host_id: &str,
+    (host_id, reads): (&str, Option<ScanReads>),
     now: Timestamp,
     why: Why<'_>,
 ) -> anyhow::Result<Ready> {
-    let Some((inventory, digest)) = store.inventory_with_digest(host_id).await? else {
+    // What the host's scan reads, read with its group's (`Store::scan_reads`).
+    let Some(reads) = reads else {
         return Ok(Ready::Done(Scanned::Dropped));
     };
-    let pending = store.pending_updates(host_id).await?;
+    let (inventory, digest) = reads.inventory()?;
+    let pending = reads.pending.as_deref();
     // The fleet document's priority policy, the host's group and the emergency flags covering
     // it (the default policy and no group before a document is applied).
-    let (policy, group) = crate::fleet::ranking_policy(store, host_id, now).await?;
+    let document = group.document.as_ref();
+    let ranking = crate::fleet::ranking_policy_in(document, store, host_id, now);
+    let (policy, fleet_group) = ranking.await?;
     let basis = crate::ranking_basis::basis(
         digest.as_deref(),
         &inventory.facts.os,
-        pending.as_deref(),
+        pending,
         &policy,
-        group.as_deref(),
+        fleet_group.as_deref(),
     )?;
     let inputs = Arc::new(HostInputs {
         os: OsRelease::parse(&inventory.facts.os)?,
-        evidence: HostEvidence::from_stored(inventory.backport_history, pending.as_deref())?,
+        evidence: HostEvidence::from_stored(inventory.backport_history, pending)?,
         packages: inventory.packages,
         inventory_collected_at: inventory.facts.collected_at,
         policy,
-        group,
+        group: fleet_group,
         basis,
     });
     if let Why::Import(Some(affected)) = why {
@@ -401,11 +449,13 @@ pub(crate) async fn prepare_stored(
             return Ok(Ready::Done(Scanned::Untouched));
         }
         let import = (affected, &binaries);
-        let part = crate::rerank_scan::rescan_part(cache, store, host_id, &inputs, import, now);
+        let host = (host_id, &reads);
+        let part =
+            crate::rerank_scan::rescan_part((cache, group), store, host, &inputs, import, now);
         if let Some(ready) = part.await? {
             return Ok(ready);
         }
     }
     let keep_equal = matches!(why, Why::Import(_));
-    rank_whole(cache, store, host_id, inputs, now, keep_equal).await
+    rank_whole((cache, group), store, host_id, inputs, now, keep_equal).await
 }

@@ -210,9 +210,21 @@ pub async fn ranking_policy(
     host_id: &str,
     now: Timestamp,
 ) -> anyhow::Result<(PriorityPolicy, Option<String>)> {
+    let document = current_document(store).await?.map(|(_, document)| document);
+    ranking_policy_in(document.as_ref(), store, host_id, now).await
+}
+
+/// [`ranking_policy`] under `document` (the current one, read once for a group of hosts:
+/// `scan_group.rs`).
+pub async fn ranking_policy_in(
+    document: Option<&FleetDocument>,
+    store: &Store,
+    host_id: &str,
+    now: Timestamp,
+) -> anyhow::Result<(PriorityPolicy, Option<String>)> {
     // The host is read only when a document is applied (a feed import's re-rank reads this for
     // every host).
-    let Some((_, document)) = current_document(store).await? else {
+    let Some(document) = document else {
         return Ok((PriorityPolicy::default(), None));
     };
     let Some(host) = store.host(host_id).await? else {

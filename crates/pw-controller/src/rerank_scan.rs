@@ -28,9 +28,9 @@ use anyhow::Context;
 use jiff::Timestamp;
 use pw_model::{Finding, InstalledPackage};
 use pw_scan::Upgrade;
-use pw_store::{Covered, FirstSights, Store, StoredRanking};
+use pw_store::{Covered, FirstSights, ScanReads, Store, StoredRanking};
 
-use crate::findings::{HostInputs, IntelligenceCache, List, Ranked, Ready};
+use crate::findings::{GroupReads, HostInputs, IntelligenceCache, List, Ranked, Ready};
 use crate::ranked_list::StoredList;
 use crate::rerank::Affected;
 use crate::rerank_advisories::Named;
@@ -40,17 +40,17 @@ use crate::rerank_advisories::Named;
 /// ranking's basis is not the host's now, or the import's binaries hold most of its findings
 /// (the caller scans the host whole).
 pub(crate) async fn rescan_part(
-    cache: &IntelligenceCache,
+    (cache, group): (&IntelligenceCache, &GroupReads),
     store: &Store,
-    host_id: &str,
+    (host_id, reads): (&str, &ScanReads),
     inputs: &HostInputs,
     (affected, binaries): (&Affected, &BTreeSet<String>),
     now: Timestamp,
 ) -> anyhow::Result<Option<Ready>> {
-    let loaded = cache.for_release(&inputs.os).await?;
+    let loaded = group.intelligence(cache, &inputs.os).await?;
     let (intelligence, source) = &*loaded;
     let (by_binary, by_advisory) = split(inputs, affected, binaries);
-    let decided = stored_if_part(store, host_id, inputs, source, &by_binary);
+    let decided = stored_if_part(store, (host_id, reads), inputs, source, &by_binary);
     let Some(stored) = decided.await? else {
         return Ok(None);
     };
@@ -82,11 +82,12 @@ pub(crate) async fn rescan_part(
 
 /// The host's stored ranking when it is re-ranked in part: its basis is the host's now, and the
 /// binaries re-ranked whole (`by_binary`) hold at most three quarters of its findings. Decided
-/// before the list is read when some binaries are ranked whole: a host scanned whole reads it
-/// once, to compare.
+/// before the list is unpacked when some binaries are ranked whole: a host scanned whole
+/// unpacks it once, to compare. The list and its basis were read together, with the group's
+/// (`Store::scan_reads`).
 async fn stored_if_part(
     store: &Store,
-    host_id: &str,
+    (host_id, reads): (&str, &ScanReads),
     inputs: &HostInputs,
     source: &str,
     by_binary: &BTreeSet<String>,
@@ -95,12 +96,11 @@ async fn stored_if_part(
         basis.is_some() && basis == inputs.basis.as_deref() && stored_source == source
     };
     if by_binary.is_empty() {
-        // Nothing ranked whole (the usual import: no pending upgrade of its binaries): the list
-        // is read with its basis at once.
-        let stored = store.stored_ranking(host_id).await?;
+        // Nothing ranked whole (the usual import: no pending upgrade of its binaries).
+        let stored = reads.ranking()?;
         return Ok(stored.filter(|s| holds(s.basis.as_deref(), &s.source)));
     }
-    let Some(stored) = store.ranking_basis(host_id).await? else {
+    let Some(stored) = reads.ranking_basis()? else {
         return Ok(None);
     };
     if !holds(stored.basis.as_deref(), &stored.source) {
@@ -113,9 +113,7 @@ async fn stored_if_part(
     if touched * 4 > stored.findings * 3 {
         return Ok(None);
     }
-    // The list and its basis read together (another replica may have ranked the host since).
-    let stored = store.stored_ranking(host_id).await?;
-    Ok(stored.filter(|s| holds(s.basis.as_deref(), &s.source)))
+    reads.ranking()
 }
 
 /// The host's installed packages of `binaries`.

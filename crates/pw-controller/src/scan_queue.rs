@@ -162,7 +162,10 @@ pub async fn queue_every_host(
 }
 
 /// One scan worker: until shutdown, takes the next host (or group of hosts waiting for a feed
-/// import's re-rank: `scan_group.rs`) and scans their stored inventories.
+/// import's re-rank: `scan_group.rs`) and scans their stored inventories. A group's write runs
+/// while the worker reads and ranks the next group (the write holds the writers' line, one
+/// statement at a time, on one core: reads and ranking meanwhile use the other); a worker's
+/// groups are written one at a time, in order.
 pub async fn worker(
     controller: crate::Controller,
     queue: Arc<ScanQueue>,
@@ -170,21 +173,40 @@ pub async fn worker(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let store = controller.store.clone();
+    let mut writing = None;
     loop {
         let group = tokio::select! {
             next = queue.pop_group(crate::scan_group::GROUP) => next,
-            _ = shutdown.changed() => return,
+            _ = shutdown.changed() => break,
         };
         let hosts: Vec<String> = group.iter().map(|(host, _)| host.clone()).collect();
-        let scanned = crate::scan_group::scan_group(&cache, &store, group, controller.now());
-        for (host, scanned) in hosts.iter().zip(scanned.await) {
-            let outcome = outcome(&controller, host, scanned).await;
-            queue.finished(host);
-            controller.observer().scan(outcome);
-        }
+        let prepared = crate::scan_group::prepare(&cache, &store, group, controller.now()).await;
+        written(writing.take()).await;
+        let (controller, queue) = (controller.clone(), queue.clone());
+        writing = Some(tokio::spawn(async move {
+            let scanned = crate::scan_group::write(&controller.store, prepared).await;
+            for (host, scanned) in hosts.iter().zip(scanned) {
+                let outcome = outcome(&controller, host, scanned).await;
+                queue.finished(host);
+                controller.observer().scan(outcome);
+            }
+        }));
         // The loop above never yields when the queue stays full; let the workers' other
         // callers (requests on the same runtime) in between scans.
         tokio::task::yield_now().await;
+    }
+    written(writing).await;
+}
+
+/// Waits for a group's write (and its hosts' outcomes) to end.
+async fn written(writing: Option<tokio::task::JoinHandle<()>>) {
+    let Some(writing) = writing else {
+        return;
+    };
+    if let Err(error) = writing.await {
+        // Its hosts stay counted as running (as when a worker panicked before writes were
+        // spawned): `/metrics`' pending scans show it.
+        tracing::error!(error = format!("{error}"), "a group's write panicked");
     }
 }
 

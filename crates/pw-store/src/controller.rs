@@ -393,28 +393,7 @@ impl Store {
         .fetch_optional(self.pool())
         .await
         .with_context(|| format!("reading the inventory of host {host_id}"))?;
-        let Some(r) = row else {
-            return Ok(None);
-        };
-        let blob: Vec<u8> = r.try_get("packages")?;
-        let history: Option<String> = r.try_get("backport_history")?;
-        let (packages, backport_history) =
-            crate::inventory_codec::decode_parts(&blob, history.as_deref())
-                .with_context(|| format!("the inventory of host {host_id}"))?;
-        Ok(Some((
-            InventoryRow {
-                facts: InventoryFacts {
-                    collected_at: parse_time(&r.try_get::<String, _>("collected_at")?)?,
-                    os: r.try_get("os")?,
-                    reboot_required: crate::flag(&r, "reboot_required")?,
-                    reboot_required_by: r.try_get("reboot_required_by")?,
-                    restart: r.try_get("restart")?,
-                },
-                packages,
-                backport_history,
-            },
-            r.try_get("digest")?,
-        )))
+        row.map(|r| inventory_of_row(&r, host_id)).transpose()
     }
 
     /// Every host's pending updates by host id; hosts whose agent did not report them (or
@@ -513,6 +492,32 @@ impl Store {
             .context("reading findings")?;
         rows.iter().map(findings_row).collect()
     }
+}
+
+/// An `inventories` row as [`Store::inventory_with_digest`] reads it, decoded.
+pub(crate) fn inventory_of_row(
+    r: &sqlx::any::AnyRow,
+    host_id: &str,
+) -> anyhow::Result<(InventoryRow, Option<String>)> {
+    let blob: Vec<u8> = r.try_get("packages")?;
+    let history: Option<String> = r.try_get("backport_history")?;
+    let (packages, backport_history) =
+        crate::inventory_codec::decode_parts(&blob, history.as_deref())
+            .with_context(|| format!("the inventory of host {host_id}"))?;
+    Ok((
+        InventoryRow {
+            facts: InventoryFacts {
+                collected_at: parse_time(&r.try_get::<String, _>("collected_at")?)?,
+                os: r.try_get("os")?,
+                reboot_required: crate::flag(r, "reboot_required")?,
+                reboot_required_by: r.try_get("reboot_required_by")?,
+                restart: r.try_get("restart")?,
+            },
+            packages,
+            backport_history,
+        },
+        r.try_get("digest")?,
+    ))
 }
 
 pub(crate) fn pending_row(r: &sqlx::any::AnyRow) -> anyhow::Result<PendingRow> {

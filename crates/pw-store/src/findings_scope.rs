@@ -82,6 +82,26 @@ fn tier_counts(row: &AnyRow) -> anyhow::Result<[usize; 5]> {
     serde_json::from_str(&tiers).context("stored tier counts unreadable")
 }
 
+/// A `host_findings` row's ranking (columns `findings, packed, tier_counts, source, basis`).
+pub(crate) fn stored_ranking_of_row(row: &AnyRow) -> anyhow::Result<StoredRanking> {
+    Ok(StoredRanking {
+        findings: crate::findings_packed::unpack(row)?,
+        tiers: tier_counts(row)?,
+        source: row.try_get("source")?,
+        basis: row.try_get("basis")?,
+    })
+}
+
+/// A `host_findings` row's basis (columns `source, basis, tier_counts`).
+pub(crate) fn ranking_basis_of_row(row: &AnyRow) -> anyhow::Result<RankingBasis> {
+    let tiers = tier_counts(row)?;
+    Ok(RankingBasis {
+        source: row.try_get("source")?,
+        basis: row.try_get("basis")?,
+        findings: tiers.iter().sum(),
+    })
+}
+
 impl Store {
     /// The host's stored ranking and its basis, if findings were computed.
     pub async fn stored_ranking(&self, host_id: &str) -> anyhow::Result<Option<StoredRanking>> {
@@ -93,15 +113,7 @@ impl Store {
         .fetch_optional(self.pool())
         .await
         .with_context(|| format!("reading the ranking of host {host_id}"))?;
-        row.map(|row| {
-            Ok(StoredRanking {
-                findings: crate::findings_packed::unpack(&row)?,
-                tiers: tier_counts(&row)?,
-                source: row.try_get("source")?,
-                basis: row.try_get("basis")?,
-            })
-        })
-        .transpose()
+        row.as_ref().map(stored_ranking_of_row).transpose()
     }
 
     /// What the host's stored ranking was computed from and its size, if findings were
@@ -113,15 +125,7 @@ impl Store {
                 .fetch_optional(self.pool())
                 .await
                 .with_context(|| format!("reading the ranking basis of host {host_id}"))?;
-        row.map(|row| {
-            let tiers = tier_counts(&row)?;
-            Ok(RankingBasis {
-                source: row.try_get("source")?,
-                basis: row.try_get("basis")?,
-                findings: tiers.iter().sum(),
-            })
-        })
-        .transpose()
+        row.as_ref().map(ranking_basis_of_row).transpose()
     }
 
     /// How many open findings of the host are of `binaries` (counted in the database: nothing

@@ -43,6 +43,7 @@ mod risks;
 mod rollout_control;
 mod rollout_pass;
 mod rollouts;
+mod scan_reads;
 mod secrets;
 mod signals;
 mod transitions;
@@ -103,6 +104,7 @@ pub use rollouts::{
     BlockedRow, HostTransition, HostsBusy, NewRollout, PlanLink, RolloutHostRow, RolloutRow,
     TransitionCommand,
 };
+pub use scan_reads::ScanReads;
 pub use secrets::SecretKey;
 pub use signals::{EpssRow, KevRow};
 pub use wakeups::CommandListener;

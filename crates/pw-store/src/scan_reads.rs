@@ -1,0 +1,135 @@
+//! What the scans of a group of hosts read before ranking, in a statement each for the group
+//! (issue 15: feed import → every host re-ranked in ≤ 30 s; pw-controller's `scan_group.rs`):
+//! their inventories with whether they reported pending upgrades, those upgrades, and their
+//! stored rankings. Read host by host, that was four round trips to the database a host
+//! (SQLite's worker thread and back for each). Rows are decoded when a host's scan asks
+//! ([`ScanReads::inventory`], [`ScanReads::ranking`]), on the task ranking that host, and a
+//! ranking is unpacked only for a host re-ranked in part.
+
+use std::collections::HashMap;
+
+use anyhow::Context;
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use crate::Store;
+use crate::controller::{InventoryRow, PendingRow, inventory_of_row, pending_row};
+use crate::findings_scope::{
+    RankingBasis, StoredRanking, ranking_basis_of_row, stored_ranking_of_row,
+};
+
+/// Host ids per `IN (…)` list (`findings_write.rs`, `PARAMETERS`).
+const HOSTS: usize = 100;
+
+/// What one host's scan reads: its inventory, pending upgrades and stored ranking, as read
+/// together for its group ([`Store::scan_reads`]).
+pub struct ScanReads {
+    host_id: String,
+    inventory: AnyRow,
+    /// `None`: its agent did not report them.
+    pub pending: Option<Vec<PendingRow>>,
+    /// The `host_findings` row, if findings were computed.
+    ranking: Option<AnyRow>,
+}
+
+impl ScanReads {
+    /// The inventory ([`Store::inventory_with_digest`]), decoded.
+    pub fn inventory(&self) -> anyhow::Result<(InventoryRow, Option<String>)> {
+        inventory_of_row(&self.inventory, &self.host_id)
+    }
+
+    /// What the stored ranking was computed from ([`Store::ranking_basis`]).
+    pub fn ranking_basis(&self) -> anyhow::Result<Option<RankingBasis>> {
+        (self.ranking.as_ref().map(ranking_basis_of_row).transpose())
+            .with_context(|| format!("reading the ranking basis of host {}", self.host_id))
+    }
+
+    /// The stored ranking, unpacked ([`Store::stored_ranking`]).
+    pub fn ranking(&self) -> anyhow::Result<Option<StoredRanking>> {
+        (self.ranking.as_ref().map(stored_ranking_of_row).transpose())
+            .with_context(|| format!("reading the ranking of host {}", self.host_id))
+    }
+}
+
+impl Store {
+    /// What the scans of `host_ids` read, by host id; a host without an inventory is absent.
+    /// Three statements for up to [`HOSTS`] hosts.
+    pub async fn scan_reads(
+        &self,
+        host_ids: &[String],
+    ) -> anyhow::Result<HashMap<String, ScanReads>> {
+        let mut out = HashMap::with_capacity(host_ids.len());
+        for chunk in host_ids.chunks(HOSTS) {
+            out.extend(self.scan_reads_of(chunk).await?);
+        }
+        Ok(out)
+    }
+
+    async fn scan_reads_of(
+        &self,
+        host_ids: &[String],
+    ) -> anyhow::Result<HashMap<String, ScanReads>> {
+        let inventories = rows_of_hosts(
+            self,
+            "SELECT host_id, collected_at, os, packages, reboot_required, reboot_required_by,
+                    restart, backport_history, digest, pending_reported
+               FROM inventories WHERE host_id IN",
+            host_ids,
+        )
+        .await
+        .context("reading the inventories of a group of hosts")?;
+        let mut reported = Vec::new();
+        let mut out = HashMap::with_capacity(inventories.len());
+        for row in inventories {
+            let host_id: String = row.try_get("host_id")?;
+            let pending = crate::flag(&row, "pending_reported")?.then(Vec::new);
+            if pending.is_some() {
+                reported.push(host_id.clone());
+            }
+            let reads = ScanReads {
+                host_id: host_id.clone(),
+                inventory: row,
+                pending,
+                ranking: None,
+            };
+            out.insert(host_id, reads);
+        }
+        if !reported.is_empty() {
+            let select = "SELECT * FROM pending_updates WHERE host_id IN";
+            let rows = rows_of_hosts(self, select, &reported).await;
+            for row in &rows.context("reading the pending updates of a group of hosts")? {
+                let host_id: String = row.try_get("host_id")?;
+                if let Some(pending) = out.get_mut(&host_id).and_then(|r| r.pending.as_mut()) {
+                    pending.push(pending_row(row)?);
+                }
+            }
+            // As `Store::pending_updates` orders them.
+            (out.values_mut().filter_map(|r| r.pending.as_mut()))
+                .for_each(|p| p.sort_by(|a, b| (&a.package, &a.arch).cmp(&(&b.package, &b.arch))));
+        }
+        let select = "SELECT host_id, findings, packed, tier_counts, source, basis
+                        FROM host_findings WHERE host_id IN";
+        let rankings = rows_of_hosts(self, select, host_ids).await;
+        for row in rankings.context("reading the rankings of a group of hosts")? {
+            let host_id: String = row.try_get("host_id")?;
+            if let Some(reads) = out.get_mut(&host_id) {
+                reads.ranking = Some(row);
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// The rows of `select` (ending in `host_id IN`) of `host_ids`.
+async fn rows_of_hosts(
+    store: &Store,
+    select: &str,
+    host_ids: &[String],
+) -> sqlx::Result<Vec<AnyRow>> {
+    let sql = format!("{select} ({})", crate::db::placeholders(1, host_ids.len()));
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for host_id in host_ids {
+        query = query.bind(host_id.clone());
+    }
+    query.fetch_all(store.pool()).await
+}
