@@ -21,11 +21,12 @@ use crate::finding_keys::{Key, KeyCache, key_ids, key_names};
 use crate::finding_texts::{TextDigest, digest, stored_digest, text_ids, text_of};
 use crate::findings::{BackportedFinding, CurrentFinding, FindingsSnapshot, HistoryChange};
 use crate::findings_closed::ClosedEpisode;
+use crate::findings_group::{GroupRows, HostHistory, HostRows, freshness, host_key};
 use crate::findings_scope::{Computation, Covered, covered_rows, named_keys};
 use crate::instants::{nanos, nanos_text};
 use crate::open_stamps::Stamps;
 use crate::open_writes::{OpenRow, delete_open, write_open};
-use crate::{Recorded, Store, parse_time};
+use crate::{Recorded, Store};
 
 /// Bound parameters per multi-row statement. Few statements instead of one per row, but not
 /// many parameters per statement: sqlx binds SQLite's numbered `$N` parameters by name, and
@@ -129,11 +130,16 @@ impl Store {
             .map(|(snapshot, _)| crate::findings_packed::pack(snapshot.findings_json))
             .collect::<anyhow::Result<Vec<_>>>()?;
         let mut tx = self.begin_immediate().await?;
+        let ids: Vec<String> = (computations.iter())
+            .map(|(snapshot, _)| snapshot.host_id.to_owned())
+            .collect();
+        let mut group = GroupRows::read(&mut tx, &ids).await?;
         let mut outcomes = Vec::with_capacity(computations.len());
         let mut learned = HashMap::new();
         let mut summarised = Vec::new();
         for ((snapshot, computation), packed) in computations.iter().zip(packed) {
-            let write = record_in(&mut tx, &self.keys, (snapshot, computation), packed);
+            let read = group.take(snapshot.host_id);
+            let write = record_in(&mut tx, &self.keys, (snapshot, computation, read), packed);
             let (recorded, keys, summary) = write.await?;
             outcomes.push(recorded);
             learned.extend(keys);
@@ -150,17 +156,22 @@ impl Store {
     }
 }
 
-/// One host's computation written in `tx` (begun in the writers' line); the outcome, the
+/// One host's computation written in `tx` (begun in the writers' line), with its rows as read
+/// for its group (`None`: read here); the outcome, the
 /// finding keys it stored (for the process's cache once committed) and the host's finding key
 /// when its open findings changed (its summaries to refresh: `update_summary.rs`).
 async fn record_in(
     tx: &mut sqlx::AnyConnection,
     key_cache: &KeyCache,
-    (snapshot, computation): (&FindingsSnapshot<'_>, &Computation<'_>),
+    (snapshot, computation, read): (&FindingsSnapshot<'_>, &Computation<'_>, Option<HostRows>),
     packed: Vec<u8>,
 ) -> anyhow::Result<(Recorded, HashMap<Key, i64>, Option<i64>)> {
     let host_id = snapshot.host_id;
-    let Some(previous) = freshness(tx, snapshot).await? else {
+    let (times, history) = match read {
+        Some(read) => (Some((read.collected_at, read.computed_at)), read.history),
+        None => (None, None),
+    };
+    let Some(previous) = freshness(tx, snapshot, times).await? else {
         return Ok((Recorded::Stale, HashMap::new(), None));
     };
     let computed_at = snapshot.computed_at.to_string();
@@ -181,7 +192,8 @@ async fn record_in(
     .execute(&mut *tx)
     .await
     .with_context(|| format!("storing the findings of host {host_id}"))?;
-    let mut stored = read_history(tx, host_id, key_cache, computation.only).await?;
+    let history = read_history(tx, (host_id, history), key_cache, computation.only);
+    let (mut stored, stamps) = history.await?;
     let (writes, mut change) = plan(&stored, snapshot);
     // A closed episode was last seen by the computation before this one (it was open, so
     // shown, until now).
@@ -196,7 +208,10 @@ async fn record_in(
     let (keys, learned) = key_ids(tx, key_cache, new_keys.collect()).await?;
     let opened = number_new(&stored, &writes, &keys, &mut change)?;
     let first_seen = nanos(snapshot.computed_at);
-    let mut stamps = Stamps::read(tx, stored.host_key).await?;
+    let mut stamps = match stamps {
+        Some(stamps) => stamps,
+        None => Stamps::read(tx, stored.host_key).await?,
+    };
     let new_rows = new_rows(&opened, &texts, first_seen, &mut stamps)?;
     let refreshed = refreshed_rows(&stored, &writes.refresh, &texts, &mut stamps)?;
     stamps.store_new(tx, stored.host_key).await?;
@@ -379,67 +394,22 @@ fn closings(
     Ok(closed)
 }
 
-/// `None` when a newer inventory or computation than `snapshot`'s is stored for its host (the
-/// computation is stale); else the time of the host's previous computation, if any.
-async fn freshness(
-    tx: &mut sqlx::AnyConnection,
-    snapshot: &FindingsSnapshot<'_>,
-) -> anyhow::Result<Option<Option<String>>> {
-    let row = sqlx::query(
-        "SELECT i.collected_at, f.computed_at FROM hosts h
-         LEFT JOIN inventories i ON i.host_id = h.id
-         LEFT JOIN host_findings f ON f.host_id = h.id
-         WHERE h.id = $1",
-    )
-    .bind(snapshot.host_id)
-    .fetch_optional(&mut *tx)
-    .await
-    .context("reading the host's last inventory")?
-    .with_context(|| format!("host {} is not enrolled", snapshot.host_id))?;
-    let collected: Option<String> = row.try_get("collected_at")?;
-    let computed: Option<String> = row.try_get("computed_at")?;
-    if let Some(text) = &collected
-        && parse_time(text)? > snapshot.inventory_collected_at
-    {
-        return Ok(None);
-    }
-    if let Some(text) = &computed
-        && parse_time(text)? > snapshot.computed_at
-    {
-        return Ok(None);
-    }
-    Ok(Some(computed))
-}
-
 /// The host's key (given one if it has none), open episodes (of the binaries `only`, else all)
-/// and last closed episodes.
+/// and last closed episodes; with its stamps when its group read them (`history`: its key,
+/// closed episodes and stamps as read for its group, `None`: read here).
 async fn read_history(
     tx: &mut sqlx::AnyConnection,
-    host_id: &str,
+    (host_id, history): (&str, Option<HostHistory>),
     keys: &KeyCache,
     only: Option<&Covered>,
-) -> anyhow::Result<Stored> {
-    let select = "SELECT key, episodes FROM finding_hosts WHERE host_id = $1";
-    let mut row = sqlx::query(select)
-        .bind(host_id)
-        .fetch_optional(&mut *tx)
-        .await
-        .context("reading the host's finding key")?;
-    if row.is_none() {
-        sqlx::query("INSERT INTO finding_hosts (host_id) VALUES ($1)")
-            .bind(host_id)
-            .execute(&mut *tx)
-            .await
-            .context("giving the host a finding key")?;
-        row = sqlx::query(select)
-            .bind(host_id)
-            .fetch_optional(&mut *tx)
-            .await
-            .context("reading the host's finding key")?;
-    }
-    let row = row.context("the host's finding key was not stored")?;
-    let host_key: i64 = row.try_get("key")?;
-    let episodes: Option<Vec<u8>> = row.try_get("episodes")?;
+) -> anyhow::Result<(Stored, Option<Stamps>)> {
+    let (host_key, episodes, stamps) = match history {
+        Some(read) => (read.key, read.episodes, Some(read.stamps)),
+        None => {
+            let (key, episodes) = host_key(tx, host_id).await?;
+            (key, episodes, None)
+        }
+    };
     let mut stored = Stored {
         host_key,
         open: HashMap::new(),
@@ -492,7 +462,7 @@ async fn read_history(
         };
         stored.open.insert(key, open);
     }
-    Ok(stored)
+    Ok((stored, stamps))
 }
 
 /// The ids of the texts of the findings `writes` stores, by digest (storing new texts).

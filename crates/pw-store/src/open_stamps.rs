@@ -37,17 +37,28 @@ impl Stamps {
                 .fetch_all(&mut *tx)
                 .await
                 .context("reading the host's stamps")?;
-        let mut stamps = Stamps {
-            next: 1,
-            ..Stamps::default()
-        };
+        let mut stamps = Stamps::none();
         for row in &rows {
-            let stamp: i64 = row.try_get("stamp")?;
-            let pair = (row.try_get("first_seen")?, row.try_get("deadline")?);
-            stamps.numbers.insert(pair, stamp);
-            stamps.next = stamps.next.max(stamp + 1);
+            stamps.add(row)?;
         }
         Ok(stamps)
+    }
+
+    /// A host without stamps.
+    pub(crate) fn none() -> Stamps {
+        Stamps {
+            next: 1,
+            ..Stamps::default()
+        }
+    }
+
+    /// One stored stamp (`stamp, first_seen, deadline`).
+    pub(crate) fn add(&mut self, row: &sqlx::any::AnyRow) -> anyhow::Result<()> {
+        let stamp: i64 = row.try_get("stamp")?;
+        let pair = (row.try_get("first_seen")?, row.try_get("deadline")?);
+        self.numbers.insert(pair, stamp);
+        self.next = self.next.max(stamp + 1);
+        Ok(())
     }
 
     /// The number of the pair (`first_seen`, `deadline`), given one if the host has none.

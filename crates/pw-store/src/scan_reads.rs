@@ -14,12 +14,10 @@ use sqlx::any::AnyRow;
 
 use crate::Store;
 use crate::controller::{InventoryRow, PendingRow, inventory_of_row, pending_row};
+use crate::findings_group::rows_in;
 use crate::findings_scope::{
     RankingBasis, StoredRanking, ranking_basis_of_row, stored_ranking_of_row,
 };
-
-/// Host ids per `IN (…)` list (`findings_write.rs`, `PARAMETERS`).
-const HOSTS: usize = 100;
 
 /// What one host's scan reads: its inventory, pending upgrades and stored ranking, as read
 /// together for its group ([`Store::scan_reads`]).
@@ -53,31 +51,17 @@ impl ScanReads {
 
 impl Store {
     /// What the scans of `host_ids` read, by host id; a host without an inventory is absent.
-    /// Three statements for up to [`HOSTS`] hosts.
+    /// Three statements (for up to 100 hosts: `findings_group.rs`' `rows_in`).
     pub async fn scan_reads(
         &self,
         host_ids: &[String],
     ) -> anyhow::Result<HashMap<String, ScanReads>> {
-        let mut out = HashMap::with_capacity(host_ids.len());
-        for chunk in host_ids.chunks(HOSTS) {
-            out.extend(self.scan_reads_of(chunk).await?);
-        }
-        Ok(out)
-    }
-
-    async fn scan_reads_of(
-        &self,
-        host_ids: &[String],
-    ) -> anyhow::Result<HashMap<String, ScanReads>> {
-        let inventories = rows_of_hosts(
-            self,
-            "SELECT host_id, collected_at, os, packages, reboot_required, reboot_required_by,
-                    restart, backport_history, digest, pending_reported
-               FROM inventories WHERE host_id IN",
-            host_ids,
-        )
-        .await
-        .context("reading the inventories of a group of hosts")?;
+        let mut conn = self.pool().acquire().await?;
+        let select = "SELECT host_id, collected_at, os, packages, reboot_required,
+                reboot_required_by, restart, backport_history, digest, pending_reported
+           FROM inventories WHERE host_id IN";
+        let inventories = (rows_in(&mut conn, select, host_ids).await)
+            .context("reading the inventories of a group of hosts")?;
         let mut reported = Vec::new();
         let mut out = HashMap::with_capacity(inventories.len());
         for row in inventories {
@@ -96,7 +80,7 @@ impl Store {
         }
         if !reported.is_empty() {
             let select = "SELECT * FROM pending_updates WHERE host_id IN";
-            let rows = rows_of_hosts(self, select, &reported).await;
+            let rows = rows_in(&mut conn, select, &reported).await;
             for row in &rows.context("reading the pending updates of a group of hosts")? {
                 let host_id: String = row.try_get("host_id")?;
                 if let Some(pending) = out.get_mut(&host_id).and_then(|r| r.pending.as_mut()) {
@@ -109,7 +93,7 @@ impl Store {
         }
         let select = "SELECT host_id, findings, packed, tier_counts, source, basis
                         FROM host_findings WHERE host_id IN";
-        let rankings = rows_of_hosts(self, select, host_ids).await;
+        let rankings = rows_in(&mut conn, select, host_ids).await;
         for row in rankings.context("reading the rankings of a group of hosts")? {
             let host_id: String = row.try_get("host_id")?;
             if let Some(reads) = out.get_mut(&host_id) {
@@ -118,18 +102,4 @@ impl Store {
         }
         Ok(out)
     }
-}
-
-/// The rows of `select` (ending in `host_id IN`) of `host_ids`.
-async fn rows_of_hosts(
-    store: &Store,
-    select: &str,
-    host_ids: &[String],
-) -> sqlx::Result<Vec<AnyRow>> {
-    let sql = format!("{select} ({})", crate::db::placeholders(1, host_ids.len()));
-    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-    for host_id in host_ids {
-        query = query.bind(host_id.clone());
-    }
-    query.fetch_all(store.pool()).await
 }
