@@ -29,7 +29,7 @@ fn finding(advisory: u32, tier: u8, deadline_days: i64) -> CurrentFinding {
 /// and deadlines moving.
 fn findings_of(n: usize, round: u32) -> Vec<CurrentFinding> {
     (0..8u32)
-        .filter(|a| (a + round + n as u32) % 3 != 0)
+        .filter(|a| !(a + round + n as u32).is_multiple_of(3))
         .map(|a| finding(a, ((a + round) % 5) as u8, i64::from(round % 2)))
         .collect()
 }
