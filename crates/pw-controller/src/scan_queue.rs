@@ -163,9 +163,8 @@ pub async fn queue_every_host(
 
 /// One scan worker: until shutdown, takes the next host (or group of hosts waiting for a feed
 /// import's re-rank: `scan_group.rs`) and scans their stored inventories. A group's write runs
-/// while the worker reads and ranks the next group (the write holds the writers' line, one
-/// statement at a time, on one core: reads and ranking meanwhile use the other); a worker's
-/// groups are written one at a time, in order.
+/// while the worker reads and ranks the next group, on a thread of its own ([`writer`]); a
+/// worker's groups are written one at a time, in order.
 pub async fn worker(
     controller: crate::Controller,
     queue: Arc<ScanQueue>,
@@ -183,7 +182,7 @@ pub async fn worker(
         let prepared = crate::scan_group::prepare(&cache, &store, group, controller.now()).await;
         written(writing.take()).await;
         let (controller, queue) = (controller.clone(), queue.clone());
-        writing = Some(tokio::spawn(async move {
+        writing = Some(writer().spawn(async move {
             let scanned = crate::scan_group::write(&controller.store, prepared).await;
             for (host, scanned) in hosts.iter().zip(scanned) {
                 let outcome = outcome(&controller, host, scanned).await;
@@ -196,6 +195,28 @@ pub async fn worker(
         tokio::task::yield_now().await;
     }
     written(writing).await;
+}
+
+/// The runtime the groups' writes run on: one thread of its own for the process, beside the
+/// runtime's workers. The writes of a feed import's re-rank run back to back in the writers'
+/// line (`write_gate.rs`), ~10 statements a host, each a round trip to SQLite's thread and
+/// back; on the runtime's workers each step of a write waited behind the hosts being ranked
+/// meanwhile (a list parsed, an inventory decoded: milliseconds without a yield), and the line
+/// waited with it. Here a write's next step runs as soon as its statement returns.
+fn writer() -> &'static tokio::runtime::Handle {
+    static WRITER: std::sync::OnceLock<tokio::runtime::Handle> = std::sync::OnceLock::new();
+    WRITER.get_or_init(|| {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("the scans' writer runtime starts");
+        let handle = runtime.handle().clone();
+        std::thread::Builder::new()
+            .name("pw-scan-writer".into())
+            .spawn(move || runtime.block_on(std::future::pending::<()>()))
+            .expect("the scans' writer thread starts");
+        handle
+    })
 }
 
 /// Waits for a group's write (and its hosts' outcomes) to end.
