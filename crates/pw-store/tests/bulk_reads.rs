@@ -6,26 +6,13 @@
 #[macro_use]
 mod common;
 
-use common::{at, store_with_host};
+use common::{at, offer, store_with_host};
 use pw_store::{
     Backend, ChainCheck, CommandState, FindingsSnapshot, FinishOutcome, InventoryRow, NewCommand,
-    PendingRow,
 };
 
 fn inventory() -> InventoryRow {
     common::inventory("2026-11-01T00:00:00Z")
-}
-
-fn offer(package: &str, to: &str) -> PendingRow {
-    PendingRow {
-        package: package.into(),
-        arch: "amd64".into(),
-        from_version: "1.0-1".into(),
-        to_version: to.into(),
-        origin: "Debian-Security".into(),
-        suite: "bookworm-security".into(),
-        cves: None,
-    }
 }
 
 async fn all_pending_updates_groups_rows_by_host_and_leaves_out_hosts_that_did_not_report(

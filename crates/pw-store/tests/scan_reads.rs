@@ -10,15 +10,11 @@ use common::{at, enroll};
 use pw_model::InstalledPackage;
 use pw_store::{Backend, Computation, FindingsSnapshot, PendingRow, Store};
 
+/// [`common::offer`] naming a CVE.
 fn offer(package: &str, to: &str) -> PendingRow {
     PendingRow {
-        package: package.into(),
-        arch: "amd64".into(),
-        from_version: "1.0-1".into(),
-        to_version: to.into(),
-        origin: "Debian-Security".into(),
-        suite: "bookworm-security".into(),
         cves: Some(format!(r#"["CVE-{to}"]"#)),
+        ..common::offer(package, to)
     }
 }
 

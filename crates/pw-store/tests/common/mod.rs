@@ -50,6 +50,19 @@ pub fn inventory(collected_at: &str) -> InventoryRow {
     }
 }
 
+/// A pending upgrade of `package` to `to` from the security suite (no CVEs known).
+pub fn offer(package: &str, to: &str) -> pw_store::PendingRow {
+    pw_store::PendingRow {
+        package: package.into(),
+        arch: "amd64".into(),
+        from_version: "1.0-1".into(),
+        to_version: to.into(),
+        origin: "Debian-Security".into(),
+        suite: "bookworm-security".into(),
+        cves: None,
+    }
+}
+
 /// What keeps a test database alive: the SQLite file's directory (a PostgreSQL database lives as
 /// long as the test process's server).
 pub struct Guard {
