@@ -144,6 +144,13 @@ impl Controller {
         }
     }
 
+    /// The same controller on another store of the same database (the scheduler's own pool:
+    /// `scheduler::run`).
+    pub fn with_store(mut self, store: Store) -> Controller {
+        self.store = store;
+        self
+    }
+
     /// The same controller with these notification settings.
     pub fn with_notifications(mut self, settings: notify::NotifySettings) -> Controller {
         self.notify = Arc::new(settings);

@@ -58,9 +58,25 @@ const GATHER_ABOVE: usize = 32;
 /// flight.
 const GATHER: Duration = Duration::from_millis(100);
 
+/// Connections of the scheduler's own pool (`Store::with_own_pool`): its statements run one
+/// at a time, and the second serves the notifications it sends.
+const CONNECTIONS: u32 = 2;
+
 /// Runs the scheduler until shutdown: a pass when woken, and one every second for timeouts.
-/// A panic in a pass is logged, counted and the loop started again (after a second).
+/// A panic in a pass is logged, counted and the loop started again (after a second). Its
+/// statements run on connections of its own, not behind the requests' in the shared pool.
 pub async fn run(state: Controller, shutdown: watch::Receiver<bool>) {
+    let state = match state.store.with_own_pool(CONNECTIONS).await {
+        Ok(store) => state.with_store(store),
+        Err(error) => {
+            let error = format!("{error:#}");
+            tracing::warn!(
+                error,
+                "scheduler on the shared pool: no connections of its own"
+            );
+            state
+        }
+    };
     run_with(state, shutdown, |state: Controller| async move {
         tick(&state).await
     })
@@ -216,7 +232,7 @@ async fn held_slots(
     row: &RolloutRow,
 ) -> anyhow::Result<BTreeMap<String, usize>> {
     let parsed = state.host_states.plan(&row.id, &row.plan)?;
-    let hosts = load_hosts(state, &row.id).await?;
+    let hosts = load_hosts(state, row).await?;
     let held = slots_by_group(&parsed.plan, &hosts);
     state.host_states.keep(&row.id, hosts);
     Ok(held)
@@ -309,7 +325,7 @@ async fn drive(
 ) -> anyhow::Result<Driven> {
     let ctx = Ctx::new(state, row, pass)?;
     let plan = &ctx.plan;
-    let mut hosts = load_hosts(state, &row.id).await?;
+    let mut hosts = load_hosts(state, row).await?;
     let notes = crate::notify::RolloutNotes::new(&row.id, &hosts, ctx.groups.clone());
     let control: RolloutControl = serde_json::from_str(&row.control).context("stored control")?;
     let gates = pass.for_rollout(plan, &control, busy_elsewhere, |group| {

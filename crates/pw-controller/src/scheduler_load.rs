@@ -1,9 +1,10 @@
 //! A pass's hosts of one rollout, kept between passes (issue 15: per-batch overhead ≤ 50 ms at
 //! 10,000 hosts). The scheduler keeps each active rollout's hosts as its last pass left them —
 //! their parsed states, lock versions and last commands — with the totals of their versions.
-//! A pass asks the database for those totals (pw-store's `rollout_versions`: one aggregate);
-//! when they are equal no host's state was written since (a version only grows and no host
-//! leaves a rollout), and the pass reads only the outcomes of the commands still in flight
+//! A pass compares them with the sum the rollout's row keeps (`RolloutRow::host_versions`,
+//! read with the row: no statement of its own); when they are equal no host's state was
+//! written since (a version only grows and no host leaves a rollout), and the pass reads only
+//! the outcomes of the commands still in flight
 //! (`finished_commands`): a pass over a rollout of 10,000 hosts reads the ~1,000 of its batch,
 //! not 10,000 rows, and clones nothing. Otherwise (an operator's action, another replica, a
 //! write that lost its lock) it reads every host's version with its last command's outcome and
@@ -18,15 +19,16 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
 use pw_rollout::{HostChange, HostId, RolloutPlan};
+use pw_store::RolloutRow;
 
 use super::Loaded;
 use crate::Controller;
 
-/// A rollout's hosts as a pass left them, the totals of their versions then, and how many of
+/// A rollout's hosts as a pass left them, the sum of their versions then, and how many of
 /// their commands were in flight.
 struct Kept {
     hosts: BTreeMap<HostId, Loaded>,
-    totals: (i64, i64),
+    versions: i64,
     in_flight: usize,
 }
 
@@ -73,15 +75,15 @@ impl HostStates {
     }
 
     /// Gives a rollout's hosts back after a pass: as the pass wrote them (each successful
-    /// write one version more), so their totals are the database's unless someone else wrote.
+    /// write one version more), so their sum is the database's unless someone else wrote.
     pub(super) fn keep(&self, rollout: &str, hosts: BTreeMap<HostId, Loaded>) {
-        let totals = totals(&hosts);
+        let versions = hosts.values().map(|h| h.version).sum();
         let in_flight = (hosts.values())
             .filter(|h| h.command_id.is_some() && h.finished.is_none())
             .count();
         let kept = Kept {
             hosts,
-            totals,
+            versions,
             in_flight,
         };
         (self.hosts.lock().expect("host states lock")).insert(rollout.to_owned(), kept);
@@ -103,22 +105,16 @@ impl HostStates {
     }
 }
 
-/// The number of hosts and the sum of their versions.
-fn totals(hosts: &BTreeMap<HostId, Loaded>) -> (i64, i64) {
-    let count = i64::try_from(hosts.len()).unwrap_or(i64::MAX);
-    (count, hosts.values().map(|h| h.version).sum())
-}
-
 /// The rollout's hosts as stored now (taken out of the cache: give them back with
 /// [`HostStates::keep`]).
 pub(super) async fn load_hosts(
     state: &Controller,
-    id: &str,
+    row: &RolloutRow,
 ) -> anyhow::Result<BTreeMap<HostId, Loaded>> {
+    let id = &row.id;
     let kept = state.host_states.take(id);
-    let totals = state.store.rollout_versions(id).await?;
     match kept {
-        Some(kept) if kept.totals == totals => {
+        Some(kept) if kept.versions == row.host_versions => {
             let mut hosts = kept.hosts;
             take_finished(state, &mut hosts).await?;
             Ok(hosts)

@@ -119,13 +119,23 @@ impl DatabaseUrl {
         }
     }
 
-    /// Opens a pool on the database (creating a SQLite file 0600 in a private directory).
+    /// Opens a pool on the database (creating a SQLite file 0600 in a private directory): the
+    /// process's pool, of [`POOL_SQLITE`] or [`POOL_POSTGRES`] connections.
     pub(crate) async fn connect(&self) -> anyhow::Result<AnyPool> {
+        let connections = match self.target {
+            Target::Sqlite(_) => POOL_SQLITE,
+            Target::Postgres(_) => POOL_POSTGRES,
+        };
+        self.connect_with(connections).await
+    }
+
+    /// Opens a pool of at most `connections` connections on the database.
+    pub(crate) async fn connect_with(&self, connections: u32) -> anyhow::Result<AnyPool> {
         sqlx::any::install_default_drivers();
         match &self.target {
-            Target::Sqlite(path) => connect_sqlite(path).await,
+            Target::Sqlite(path) => connect_sqlite(path, connections).await,
             Target::Postgres(url) => AnyPoolOptions::new()
-                .max_connections(10)
+                .max_connections(connections)
                 .acquire_timeout(Duration::from_secs(15))
                 .connect(url.as_str())
                 .await
@@ -134,9 +144,15 @@ impl DatabaseUrl {
     }
 }
 
+/// Connections of the process's pool on SQLite (reads run beside the one writer).
+const POOL_SQLITE: u32 = 4;
+
+/// Connections of the process's pool on PostgreSQL (docs/scaling.md: per replica).
+const POOL_POSTGRES: u32 = 10;
+
 /// SQLite's automatic WAL checkpoint is off: the store checkpoints beside its writers
 /// (`write_gate.rs`).
-async fn connect_sqlite(path: &Path) -> anyhow::Result<AnyPool> {
+async fn connect_sqlite(path: &Path, connections: u32) -> anyhow::Result<AnyPool> {
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         create_private_dir(parent)?;
     }
@@ -148,7 +164,7 @@ async fn connect_sqlite(path: &Path) -> anyhow::Result<AnyPool> {
         .to_url_lossy();
     let options = AnyConnectOptions::from_url(&url)?;
     AnyPoolOptions::new()
-        .max_connections(4)
+        .max_connections(connections)
         .after_connect(|conn, _| {
             Box::pin(async move {
                 sqlx::raw_sql(

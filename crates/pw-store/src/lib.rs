@@ -215,6 +215,22 @@ impl Store {
         Ok(store)
     }
 
+    /// This store on a pool of its own of at most `connections` connections, sharing this
+    /// process's line of writers (`write_gate.rs`) and caches: for a task whose statements
+    /// must not wait behind the requests' (the rollout scheduler: at 10,000 agents its reads
+    /// waited ~7 ms each for one of the shared pool's connections while agents' heartbeats
+    /// and results held them; issue 15, per-batch overhead).
+    pub async fn with_own_pool(&self, connections: u32) -> anyhow::Result<Store> {
+        let pool = self.url.connect_with(connections).await?;
+        Ok(Store {
+            pool,
+            writers: self.writers.clone(),
+            backend: self.backend,
+            url: self.url.clone(),
+            keys: self.keys.clone(),
+        })
+    }
+
     /// The database this store connected to (another store on it: another replica).
     pub fn url(&self) -> &DatabaseUrl {
         &self.url

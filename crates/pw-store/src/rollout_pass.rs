@@ -90,23 +90,6 @@ impl Store {
         Ok(hosts)
     }
 
-    /// The number of the rollout's hosts and the sum of their lock versions: a host's version
-    /// only grows (every write of its state adds one) and no host leaves a rollout, so equal
-    /// totals mean no host's state was written since they were taken — by this scheduler, an
-    /// operator or another replica. One aggregate instead of every host's row (a pass over a
-    /// rollout of 10,000 hosts reads only what moved: `pw-controller`'s `scheduler_load.rs`).
-    pub async fn rollout_versions(&self, id: &str) -> anyhow::Result<(i64, i64)> {
-        let row = sqlx::query(
-            "SELECT COUNT(*) AS hosts, CAST(COALESCE(SUM(row_version), 0) AS BIGINT) AS versions
-             FROM rollout_hosts WHERE rollout_id = $1",
-        )
-        .bind(id)
-        .fetch_one(self.pool())
-        .await
-        .with_context(|| format!("reading the host versions of rollout {id}"))?;
-        Ok((row.try_get("hosts")?, row.try_get("versions")?))
-    }
-
     /// Those of these commands that have finished, with their outcome, by id (open and unknown
     /// ones are absent): the results a pass takes, one statement per 128 commands in flight.
     pub async fn finished_commands(

@@ -78,6 +78,11 @@ pub struct RolloutRow {
     pub control: String,
     /// The stored change plan this rollout carries out.
     pub change_plan: Option<PlanLink>,
+    /// The sum of its hosts' lock versions (`row_version`): a host's version only grows (every
+    /// write of its state adds one) and no host leaves a rollout, so an equal sum means no
+    /// host's state was written since it was read — by this scheduler, an operator or another
+    /// replica (pw-controller's `scheduler_load.rs`; migration 0049).
+    pub host_versions: i64,
 }
 
 /// One host of a rollout.
@@ -165,8 +170,9 @@ impl Store {
         }
         sqlx::query(
             "INSERT INTO rollouts (id, created_at, created_by, status, plan, policy, checks,
-                                   protection_steps, updated_at, plan_id, plan_version)
-             VALUES ($1, $2, $3, 'running', $4, $5, $6, $7, $8, $9, $10)",
+                                   protection_steps, updated_at, plan_id, plan_version,
+                                   host_versions)
+             VALUES ($1, $2, $3, 'running', $4, $5, $6, $7, $8, $9, $10, $11)",
         )
         .bind(&rollout.id)
         .bind(&now)
@@ -178,6 +184,8 @@ impl Store {
         .bind(&now)
         .bind(rollout.plan.map(|p| p.id))
         .bind(rollout.plan.map(|p| p.version))
+        // Every host starts at version 1.
+        .bind(i64::try_from(rollout.hosts.len())?)
         .execute(&mut *tx)
         .await
         .with_context(|| format!("creating rollout {}", rollout.id))?;
@@ -405,6 +413,7 @@ pub(crate) fn rollout_row(row: &AnyRow) -> anyhow::Result<RolloutRow> {
         updated_at: row.try_get("updated_at")?,
         protection_steps: row.try_get("protection_steps")?,
         control: row.try_get("control")?,
+        host_versions: row.try_get("host_versions")?,
         change_plan: row
             .try_get::<Option<i64>, _>("plan_id")?
             .map(|id| PlanLink {

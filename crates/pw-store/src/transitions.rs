@@ -49,6 +49,7 @@ impl Store {
             .filter(|(_, written)| **written)
             .map(|(t, _)| t)
             .collect();
+        count_versions(&mut tx, &done).await?;
         let results: Vec<_> = done.iter().filter_map(|t| t.result.as_ref()).collect();
         crate::change_results::record(&mut tx, &results).await?;
         for t in &done {
@@ -171,6 +172,28 @@ async fn update_rows<'a>(
     let was_updated =
         |t: &HostTransition<'_>| updated.contains(&(t.rollout_id.to_owned(), t.host_id.to_owned()));
     Ok(chunk.iter().map(was_updated).collect())
+}
+
+/// Each rollout's sum of its hosts' versions (`rollouts.host_versions`, migration 0049) moved
+/// by the rows written: each is one version more. The scheduler compares it with the versions
+/// it kept (pw-controller's `scheduler_load.rs`).
+async fn count_versions(
+    tx: &mut sqlx::AnyConnection,
+    done: &[&HostTransition<'_>],
+) -> anyhow::Result<()> {
+    let mut per_rollout: std::collections::BTreeMap<&str, i64> = Default::default();
+    for t in done {
+        *per_rollout.entry(t.rollout_id).or_default() += 1;
+    }
+    for (rollout, written) in per_rollout {
+        sqlx::query("UPDATE rollouts SET host_versions = host_versions + $1 WHERE id = $2")
+            .bind(written)
+            .bind(rollout)
+            .execute(&mut *tx)
+            .await
+            .with_context(|| format!("counting the host versions of rollout {rollout}"))?;
+    }
+    Ok(())
 }
 
 /// The versions a written transition blocks fleet-wide (the first block of a version wins).

@@ -123,19 +123,27 @@ async fn a_pass_reads_its_change_reports_at_once(backend: Backend) {
     assert!(store.change_reports(&[]).await.unwrap().is_empty());
 }
 
-/// The totals a pass compares: they move with every write of a host's state and only then.
-async fn a_rollouts_version_totals_move_with_each_write_of_a_host(backend: Backend) {
+/// The sum a pass compares (`rollouts.host_versions`): it is the sum of the hosts' versions
+/// after the rollout's creation and each write of a host's state, and moves only then.
+async fn a_rollouts_version_sum_moves_with_each_write_of_a_host(backend: Backend) {
     let (_dir, store) = store_with_host(backend).await;
-    assert_eq!(store.rollout_versions("r1").await.unwrap(), (0, 0));
+    let kept = |store: pw_store::Store| async move {
+        let row = store.rollout("r1").await.unwrap().unwrap();
+        let summed: i64 = sqlx::query_scalar(
+            "SELECT CAST(SUM(row_version) AS BIGINT) FROM rollout_hosts WHERE rollout_id = 'r1'",
+        )
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+        assert_eq!(row.host_versions, summed, "the kept sum is the rows' sum");
+        row.host_versions
+    };
     rollout_r1(&store, "pending").await;
-    let (hosts, versions) = store.rollout_versions("r1").await.unwrap();
-    assert_eq!(hosts, 1);
+    let versions = kept(store.clone()).await;
+    assert_eq!(versions, 1, "one host at version 1");
     let claimed = claim(versions);
     assert!(store.transition_host(&claimed).await.unwrap());
-    assert_eq!(
-        store.rollout_versions("r1").await.unwrap(),
-        (1, versions + 1)
-    );
+    assert_eq!(kept(store.clone()).await, versions + 1);
     // A write that lost its lock changes nothing; a command's result is not a host write.
     assert!(!store.transition_host(&claimed).await.unwrap());
     let finished_at = at("2026-01-02T00:00:00Z");
@@ -148,10 +156,7 @@ async fn a_rollouts_version_totals_move_with_each_write_of_a_host(backend: Backe
     ))
     .await
     .unwrap();
-    assert_eq!(
-        store.rollout_versions("r1").await.unwrap(),
-        (1, versions + 1)
-    );
+    assert_eq!(kept(store.clone()).await, versions + 1);
 }
 
 /// The outcomes of commands in flight: only those that finished, 128 per statement.
@@ -190,9 +195,51 @@ async fn a_pass_reads_the_outcomes_of_its_commands_in_flight(backend: Backend) {
     assert!(store.finished_commands(&[]).await.unwrap().is_empty());
 }
 
+/// Migration 0049 gives each stored rollout the sum of its hosts' versions (0 without hosts).
+async fn migration_0049_sums_each_rollouts_host_versions(backend: Backend) {
+    let (_dir, url, pool) = common::unmigrated_database(backend).await;
+    common::migrate_up_to(backend, &pool, 48).await;
+    for host in ["h1", "h2"] {
+        sqlx::query("INSERT INTO hosts (id, hostname, enrolled_at) VALUES ($1, $1, 't')")
+            .bind(host)
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
+    for rollout in ["r1", "r2", "r3"] {
+        sqlx::query(
+            "INSERT INTO rollouts (id, created_at, created_by, status, plan, policy, checks,
+               updated_at) VALUES ($1, 't', 'olga', 'running', '{}', '{}', '[]', 't')",
+        )
+        .bind(rollout)
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+    for (rollout, host, version) in [("r1", "h1", 3), ("r1", "h2", 5), ("r2", "h1", 1)] {
+        sqlx::query(
+            "INSERT INTO rollout_hosts (rollout_id, host_id, position, state, state_name,
+               row_version, updated_at) VALUES ($1, $2, 0, '{}', 'pending', $3, 't')",
+        )
+        .bind(rollout)
+        .bind(host)
+        .bind(version)
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+    pool.close().await;
+    let store = pw_store::Store::connect(&url).await.unwrap();
+    for (rollout, sum) in [("r1", 8), ("r2", 1), ("r3", 0)] {
+        let row = store.rollout(rollout).await.unwrap().unwrap();
+        assert_eq!(row.host_versions, sum, "{rollout}");
+    }
+}
+
 on_both_backends!(
     a_pass_reads_states_it_does_not_know_and_finished_commands,
     a_pass_reads_its_change_reports_at_once,
-    a_rollouts_version_totals_move_with_each_write_of_a_host,
-    a_pass_reads_the_outcomes_of_its_commands_in_flight
+    a_rollouts_version_sum_moves_with_each_write_of_a_host,
+    a_pass_reads_the_outcomes_of_its_commands_in_flight,
+    migration_0049_sums_each_rollouts_host_versions,
 );
