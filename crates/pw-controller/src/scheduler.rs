@@ -49,13 +49,7 @@ use crate::Controller;
 use crate::gates::PassGates;
 use crate::recipe::Recipe;
 
-/// Commands in flight above which a woken pass first gathers results for [`GATHER`]: below
-/// it (a batch's last results, a rolling rollout's few slots) every result gets its pass at
-/// once, so the next batch starts as soon as the last result is in.
-const GATHER_ABOVE: usize = 32;
-
-/// How long a woken pass gathers results while more than [`GATHER_ABOVE`] commands are in
-/// flight.
+/// How long a woken pass gathers the results of a large wave (`load::LARGE_WAVE`) at most.
 const GATHER: Duration = Duration::from_millis(100);
 
 /// Connections of the scheduler's own pool (`Store::with_own_pool`): its statements run one
@@ -115,20 +109,17 @@ where
             _ = wake.notified() => "woken",
             _ = shutdown.changed() => return,
         };
-        // Many commands in flight: results arriving now change no decision until the last
-        // few, so they are gathered for a moment instead of a pass each (at 10,000 hosts a
-        // pass per result was ~1,500 passes per rollout, each ahead of the agents' own writes).
-        // The gathering ends early once the wake-ups since the last pass leave at most
-        // `GATHER_ABOVE` of its commands in flight (each result wakes the scheduler once).
+        // A large wave in flight: its results change no decision until its last, so they
+        // are gathered for a moment instead of a pass each (at 10,000 hosts a pass per result
+        // was ~1,500 passes per rollout, each ahead of the agents' own writes). The gathering
+        // ends at once when the wake-ups since the last pass (one per result) cover every
+        // command the wave had in flight: the pass that starts the next batch then runs
+        // at once, not behind a pass for the result before.
         if trigger == "woken" {
             let deadline = tokio::time::Instant::now() + GATHER;
-            let left = || {
-                state
-                    .host_states
-                    .in_flight()
-                    .saturating_sub(state.scheduler_wakes())
-            };
-            while left() > GATHER_ABOVE {
+            let left =
+                || (state.host_states.in_large_waves()).saturating_sub(state.scheduler_wakes());
+            while left() > 0 {
                 tokio::select! {
                     _ = tokio::time::sleep_until(deadline) => break,
                     _ = wake.notified() => {}

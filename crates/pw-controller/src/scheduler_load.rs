@@ -32,6 +32,11 @@ struct Kept {
     in_flight: usize,
 }
 
+/// Commands in flight above which a rollout's wave is large: its results are gathered
+/// (`scheduler.rs`) until the wave's last is in, or for at most the gathering's time. Below it
+/// (a rolling rollout's few slots) every result gets its pass at once, as it may free a slot.
+pub(super) const LARGE_WAVE: usize = 32;
+
 /// What the scheduler keeps of the active rollouts between passes, by rollout: their hosts as
 /// the last passes left them, and their plans parsed (a plan never changes once stored; at
 /// 10,000 hosts it is ~1 MB of JSON).
@@ -39,6 +44,9 @@ struct Kept {
 pub struct HostStates {
     hosts: Mutex<HashMap<String, Kept>>,
     plans: Mutex<HashMap<String, Arc<Parsed>>>,
+    /// The rollouts in a large wave: one that had more than [`LARGE_WAVE`] commands in flight
+    /// at the end of a pass, until a pass ends with none (its tail stays large).
+    large: Mutex<std::collections::HashSet<String>>,
 }
 
 /// A rollout's plan as stored and parsed, with each host's group in it.
@@ -81,6 +89,13 @@ impl HostStates {
         let in_flight = (hosts.values())
             .filter(|h| h.command_id.is_some() && h.finished.is_none())
             .count();
+        let mut large = self.large.lock().expect("waves lock");
+        if in_flight > LARGE_WAVE {
+            large.insert(rollout.to_owned());
+        } else if in_flight == 0 {
+            large.remove(rollout);
+        }
+        drop(large);
         let kept = Kept {
             hosts,
             versions,
@@ -89,10 +104,15 @@ impl HostStates {
         (self.hosts.lock().expect("host states lock")).insert(rollout.to_owned(), kept);
     }
 
-    /// The commands of the kept rollouts' hosts still in flight when their passes ended.
-    pub(super) fn in_flight(&self) -> usize {
+    /// The commands still in flight, when their passes ended, of the kept rollouts in a large
+    /// wave: the results a woken pass gathers (0: none, a pass at once).
+    pub(super) fn in_large_waves(&self) -> usize {
         let hosts = self.hosts.lock().expect("host states lock");
-        hosts.values().map(|kept| kept.in_flight).sum()
+        let large = self.large.lock().expect("waves lock");
+        (hosts.iter())
+            .filter(|(id, _)| large.contains(*id))
+            .map(|(_, kept)| kept.in_flight)
+            .sum()
     }
 
     /// Forgets the rollouts that are no longer active.
@@ -102,6 +122,8 @@ impl HostStates {
         hosts.retain(|id, _| active.contains(id.as_str()));
         let mut plans = self.plans.lock().expect("plans lock");
         plans.retain(|id, _| active.contains(id.as_str()));
+        let mut large = self.large.lock().expect("waves lock");
+        large.retain(|id| active.contains(id.as_str()));
     }
 }
 

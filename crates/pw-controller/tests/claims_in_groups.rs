@@ -1,8 +1,9 @@
 //! A batch's boundary (issue 15: per-batch overhead): its claims are written in groups and
 //! each group's agents are woken at its commit (`scheduler_steps.rs`), so the first agents of a
 //! batch of 599 get their commands while the rest is still being claimed; and while many
-//! commands are in flight, results are gathered for a moment before a pass instead of a pass
-//! each, while the last few get theirs at once (`scheduler.rs`).
+//! commands are in flight (a large wave), results are gathered until the wave's last or for a
+//! moment before a pass instead of a pass each, while a small wave's results get theirs at once
+//! (`scheduler.rs`).
 
 mod common;
 
@@ -128,21 +129,17 @@ async fn the_last_few_results_get_a_pass_at_once() {
     assert_eq!(count.load(Ordering::SeqCst), 2, "the pass waited");
 }
 
-/// The gathering ends as soon as enough results woke the scheduler that at most 32 of the
-/// batch's 39 commands can still be in flight.
+/// The gathering ends as soon as a wake-up (one per result) came for each of the batch's 39
+/// commands in flight: the pass that starts the next batch runs at once.
 #[tokio::test]
-async fn the_gathering_ends_when_enough_results_arrived() {
+async fn the_gathering_ends_when_the_waves_last_result_arrived() {
     let h = a_batch_in_flight(40).await;
     let (count, _stop) = counting_loop(&h).await;
-    for _ in 0..6 {
+    for _ in 0..38 {
         h.controller.wake_scheduler();
     }
     settle().await;
-    assert_eq!(
-        count.load(Ordering::SeqCst),
-        1,
-        "39 - 6 = 33 may be in flight"
-    );
+    assert_eq!(count.load(Ordering::SeqCst), 1, "one result may be out");
     h.controller.wake_scheduler();
     settle().await;
     assert_eq!(
@@ -150,4 +147,35 @@ async fn the_gathering_ends_when_enough_results_arrived() {
         2,
         "the pass waited for the gathering"
     );
+}
+
+/// A large wave's tail (9 of 39 in flight after a pass) is still gathered: a pass for each of
+/// its last results would be running when the last one lands.
+#[tokio::test]
+async fn a_large_waves_tail_is_still_gathered() {
+    let h = a_batch_in_flight(40).await;
+    let hosts: Vec<String> = (h.store().hosts().await.unwrap().into_iter())
+        .map(|host| host.id)
+        .collect();
+    let mut answered = 0;
+    for host in &hosts {
+        if answered < 30 {
+            answered += h.answer_done(host).await;
+        }
+    }
+    assert_eq!(answered, 30);
+    h.pass().await;
+    let (count, _stop) = counting_loop(&h).await;
+    h.controller.wake_scheduler();
+    settle().await;
+    assert_eq!(
+        count.load(Ordering::SeqCst),
+        1,
+        "a pass for one result of 9"
+    );
+    for _ in 0..8 {
+        h.controller.wake_scheduler();
+    }
+    settle().await;
+    assert_eq!(count.load(Ordering::SeqCst), 2, "the last result waited");
 }

@@ -125,12 +125,13 @@ impl Harness {
 
     /// Every open `apply_change` answered done (the guard's report for pw-demo 1.0-2).
     pub async fn answer_all_done(&self) {
-        let report = json!({"outcome": "done",
-            "recorded": [{"name": "pw-demo", "version": "1.0-1"}],
-            "final_versions": [{"name": "pw-demo", "version": "1.0-2"}],
-            "installed_at": "2026-12-01T00:00:00Z", "passed_checks": [],
-            "failed_check": null});
-        self.answer_all("succeeded", report).await;
+        self.answer_all("succeeded", done_report()).await;
+    }
+
+    /// One host's open `apply_change` answered `done`, as [`Harness::answer_all_done`] does.
+    #[allow(dead_code)]
+    pub async fn answer_done(&self, host: &str) -> usize {
+        self.answer_host(host, "succeeded", &done_report()).await
     }
 
     /// Every open `apply_change` of every host answered with `status` and `report`.
@@ -175,4 +176,13 @@ pub fn apply_failed() -> Value {
         "recorded": [{"name": "pw-demo", "version": "1.0-1"}],
         "final_versions": [{"name": "pw-demo", "version": "1.0-1"}],
         "installed_at": null, "passed_checks": [], "failed_check": null})
+}
+
+/// A guard's report of an install of pw-demo 1.0-2 that is done.
+fn done_report() -> Value {
+    json!({"outcome": "done",
+        "recorded": [{"name": "pw-demo", "version": "1.0-1"}],
+        "final_versions": [{"name": "pw-demo", "version": "1.0-2"}],
+        "installed_at": "2026-12-01T00:00:00Z", "passed_checks": [],
+        "failed_check": null})
 }
