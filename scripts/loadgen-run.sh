@@ -9,6 +9,8 @@
 # The controller gets the built-in snapshot's feeds (OSV, KEV, EPSS from ../shared/data or
 # $PW_DATA) and listens on 127.0.0.1:${PW_PORT:-18421}; SQLite in RUN_DIR unless
 # $PW_DATABASE_URL names another database (a PostgreSQL database must exist and be empty).
+# $PW_FLEET names a fleet document (TOML) applied before the agents start: the scheduler then
+# resolves every host's group each pass, as in a fleet with groups (docs/fleet.md).
 set -eu
 umask 077
 [ $# -ge 2 ] || { echo "usage: $0 BIN_DIR RUN_DIR [pw-loadgen arguments…]" >&2; exit 2; }
@@ -34,6 +36,10 @@ until grep -q "controller listening" "$dir/server.log" 2>/dev/null; do
   kill -0 "$server" 2>/dev/null || { echo "the controller exited: $dir/server.log" >&2; exit 1; }
   sleep 0.1
 done
+if [ -n "${PW_FLEET:-}" ]; then
+  "$bin/patchwarden" fleet apply "$PW_FLEET" --server "https://127.0.0.1:$port" \
+    --token-file "$dir/admin.token" --ca-cert "$dir/ca/ca.pem" > "$dir/fleet.log"
+fi
 "$bin/pw-loadgen" --server "127.0.0.1:$port" --ca "$dir/ca/ca.pem" \
   --token-file "$dir/admin.token" --controller-pid "$server" --patchwarden "$bin/patchwarden" \
   --database "$url" --data-dir "$data" --json "$dir/figures.json" "$@" 2>&1 | tee "$dir/loadgen.log"

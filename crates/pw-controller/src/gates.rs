@@ -16,23 +16,25 @@
 //!
 //! Without a fleet document nothing is gated (as before the document existed).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use jiff::Timestamp;
-use pw_fleet::{FleetDocument, Resolution};
+use pw_fleet::FleetDocument;
 use pw_planner::policy::HealthCheckKind;
 use pw_rollout::{
     FailingCheck, Gates, HealthGate, HostChange, HostId, RolloutControl, RolloutPlan, WindowGate,
 };
-use pw_store::{HostRow, RolloutRow};
+use pw_store::RolloutRow;
 
 use crate::Controller;
-use crate::fleet::{current_document, facts};
+use crate::fleet_groups::{CONFLICT, Grouped};
 
 /// What every rollout of a pass shares: read once per pass.
 pub(crate) struct PassGates {
-    document: Option<FleetDocument>,
-    hosts: BTreeMap<String, HostRow>,
+    document: Option<Arc<FleetDocument>>,
+    /// Each enrolled host's fleet group (`fleet_groups.rs`; `None`: in no group).
+    groups: HashMap<String, Option<Grouped>>,
     /// Red signals per fleet group.
     red: BTreeMap<String, Vec<String>>,
     /// The group's own checks failing now (PromQL), per fleet group.
@@ -41,29 +43,22 @@ pub(crate) struct PassGates {
 }
 
 impl PassGates {
-    /// Reads the document, the hosts and the hosts whose last rollout failed, and evaluates
-    /// the PromQL gates of the groups the active `rollouts` touch.
+    /// Reads the document, the hosts' groups and the hosts whose last rollout failed, and
+    /// evaluates the PromQL gates of the groups the active `rollouts` touch.
     pub(crate) async fn load(
         state: &Controller,
         now: Timestamp,
         rollouts: &[RolloutRow],
     ) -> anyhow::Result<PassGates> {
-        let Some((_, document)) = current_document(&state.store).await? else {
+        let Some(fleet) = state.fleet_groups.groups(&state.store).await? else {
             return Ok(PassGates {
                 document: None,
-                hosts: BTreeMap::new(),
+                groups: HashMap::new(),
                 red: BTreeMap::new(),
                 failing: BTreeMap::new(),
                 now,
             });
         };
-        let hosts: BTreeMap<String, HostRow> = state
-            .store
-            .hosts()
-            .await?
-            .into_iter()
-            .map(|h| (h.id.clone(), h))
-            .collect();
         let mut red: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for (host_id, text) in state.store.hosts_failed_last().await? {
             let change: HostChange = match pw_rollout::from_json(&text) {
@@ -76,15 +71,13 @@ impl PassGates {
             let Some(signal) = HealthGate::signal(&change.host, &change.state) else {
                 continue;
             };
-            if let Some(Resolution::Member { group, .. }) =
-                hosts.get(&host_id).map(|h| document.resolve(facts(h)))
-            {
-                red.entry(group).or_default().push(signal);
+            if let Some(Some(Grouped::Member(group))) = fleet.groups.get(&host_id) {
+                red.entry(group.clone()).or_default().push(signal);
             }
         }
         let mut gates = PassGates {
-            document: Some(document),
-            hosts,
+            document: Some(fleet.document),
+            groups: fleet.groups,
             red,
             failing: BTreeMap::new(),
             now,
@@ -100,12 +93,13 @@ impl PassGates {
         };
         let mut groups = std::collections::BTreeSet::new();
         for row in rollouts {
-            let Ok(plan) = pw_rollout::from_json::<RolloutPlan>(&row.plan) else {
+            // The plan as the scheduler keeps it parsed (`scheduler_load.rs`).
+            let Ok(parsed) = state.host_states.plan(&row.id, &row.plan) else {
                 continue;
             };
-            for batch in &plan.batches {
+            for batch in &parsed.plan.batches {
                 for host in &batch.hosts {
-                    groups.insert(self.group_of(document, &host.id, &batch.group));
+                    groups.insert(self.group_of(&host.id, &batch.group).to_owned());
                 }
             }
         }
@@ -163,7 +157,7 @@ impl PassGates {
         };
         for batch in &plan.batches {
             for host in &batch.hosts {
-                let group = self.group_of(document, &host.id, &batch.group);
+                let group = self.group_of(&host.id, &batch.group).to_owned();
                 if !gates.windows.contains_key(&group) {
                     let gate = if document.policy.groups.contains_key(&group) {
                         document.window_gate(&group, self.now, verification(&batch.group))
@@ -209,8 +203,8 @@ impl PassGates {
             return Vec::new();
         };
         let policy = &document.policy;
-        let group = self.group_of(document, host, batch_group);
-        let Some(group) = policy.groups.get(&group) else {
+        let group = self.group_of(host, batch_group);
+        let Some(group) = policy.groups.get(group) else {
             return Vec::new();
         };
         (group.health_checks.iter())
@@ -228,21 +222,16 @@ impl PassGates {
         batch_group: &str,
     ) -> Option<(String, pw_planner::policy::ObservationPolicy)> {
         let document = self.document.as_ref()?;
-        let group = self.group_of(document, host, batch_group);
-        let policy = document.policy.groups.get(&group)?;
-        Some((group, policy.observation))
+        let group = self.group_of(host, batch_group);
+        let policy = document.policy.groups.get(group)?;
+        Some((group.to_owned(), policy.observation))
     }
 
-    fn group_of(&self, document: &FleetDocument, host: &HostId, batch_group: &str) -> String {
-        match self.hosts.get(&host.0).map(|h| document.resolve(facts(h))) {
-            Some(Resolution::Member { group, .. }) => group,
-            Some(Resolution::Conflict { groups, .. }) => {
-                format!("{CONFLICT}{}", groups.join(", "))
-            }
-            Some(Resolution::Ungrouped) | None => batch_group.to_owned(),
+    /// A host's fleet group: its batch's group when it is in none (or unknown).
+    fn group_of<'a>(&'a self, host: &HostId, batch_group: &'a str) -> &'a str {
+        match self.groups.get(&host.0) {
+            Some(Some(grouped)) => grouped.name(),
+            Some(None) | None => batch_group,
         }
     }
 }
-
-/// The group name of a host in several groups at once.
-const CONFLICT: &str = "conflict: ";

@@ -14,6 +14,7 @@ mod error;
 pub mod evidence;
 pub mod findings;
 pub mod fleet;
+mod fleet_groups;
 mod gates;
 pub mod notify;
 pub mod observe;
@@ -123,6 +124,9 @@ pub struct Controller {
     /// The host states the scheduler parsed, by rollout, with their lock versions
     /// (`scheduler_load.rs`).
     host_states: Arc<scheduler::HostStates>,
+    /// The fleet document's groups of the hosts, kept between scheduler passes
+    /// (`fleet_groups.rs`).
+    fleet_groups: Arc<fleet_groups::GroupMemo>,
 }
 
 impl Controller {
@@ -141,6 +145,7 @@ impl Controller {
             )),
             promql: Arc::default(),
             host_states: Arc::default(),
+            fleet_groups: Arc::default(),
         }
     }
 

@@ -50,9 +50,9 @@ pub struct HostStates {
 }
 
 /// A rollout's plan as stored and parsed, with each host's group in it.
-pub(super) struct Parsed {
+pub(crate) struct Parsed {
     text: String,
-    pub(super) plan: Arc<RolloutPlan>,
+    pub(crate) plan: Arc<RolloutPlan>,
     pub(super) groups: Arc<BTreeMap<HostId, String>>,
 }
 
@@ -62,7 +62,7 @@ impl HostStates {
     }
 
     /// The rollout's plan `text` parsed: kept from the pass before when the text is the same.
-    pub(super) fn plan(&self, rollout: &str, text: &str) -> anyhow::Result<Arc<Parsed>> {
+    pub(crate) fn plan(&self, rollout: &str, text: &str) -> anyhow::Result<Arc<Parsed>> {
         if let Some(parsed) = self.plans.lock().expect("plans lock").get(rollout)
             && parsed.text == text
         {

@@ -169,3 +169,37 @@ async fn a_host_that_failed_holds_its_groups_health_gate() {
         "{red}"
     );
 }
+
+/// The scheduler keeps the hosts' groups between passes (`fleet_groups.rs`): a host whose
+/// labels put it in a blacked-out group waits, and goes in the next pass once its agent
+/// reports other labels, with no new document.
+#[tokio::test]
+async fn a_hosts_group_follows_its_labels_from_one_pass_to_the_next() {
+    let held = r#"
+[groups.held]
+environment = "test"
+owners = ["ops@example.com"]
+windows = [{ name = "nightly", rrule = "FREQ=DAILY;BYHOUR=1;BYMINUTE=0", dtstart = "2026-12-01T01:00:00", tz = "UTC", duration = "1h" }]
+blackouts = [{ name = "freeze", start = "2026-12-04T00:00:00Z", end = "2026-12-05T00:00:00Z", reason = "year-end release" }]
+[groups.held.members]
+labels = { hold = "yes" }
+"#;
+    let h = Harness::start("2026-12-04T01:10:00Z").await;
+    h.apply_fleet(&format!("{FLEET}{held}")).await;
+    let hosts = h.enroll(&["dev-1", "dev-2"]).await;
+    let hold = std::collections::BTreeMap::from([("hold".to_owned(), "yes".to_owned())]);
+    assert!(h.store().set_host_labels(&hosts[1], &hold).await.unwrap());
+    let id = h
+        .rollout(&hosts, json!({"canary_size": 0, "batch_size": 2}))
+        .await;
+    h.pass().await;
+    assert_eq!(h.states(&id).await, ["claimed", "pending"]);
+    assert_eq!(h.detail(&id).await["waiting"][0]["group"], "held");
+    h.pass().await;
+    assert_eq!(h.states(&id).await, ["claimed", "pending"], "still held");
+
+    let none = std::collections::BTreeMap::new();
+    assert!(h.store().set_host_labels(&hosts[1], &none).await.unwrap());
+    h.pass().await;
+    assert_eq!(h.states(&id).await, ["claimed", "claimed"]);
+}

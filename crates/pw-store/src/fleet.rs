@@ -121,6 +121,20 @@ impl Store {
         row.as_ref().map(|row| stored_fleet(row, true)).transpose()
     }
 
+    /// Every enrolled host's facts a fleet document's groups are resolved from: (id, host
+    /// name, labels as stored: a JSON object of strings). One narrow read for the scheduler's
+    /// passes, which resolve every host of their rollouts (`HostRow` reads its inventory's
+    /// and findings' columns too).
+    pub async fn host_facts(&self) -> anyhow::Result<Vec<(String, String, String)>> {
+        let rows = sqlx::query("SELECT id, hostname, labels FROM hosts")
+            .fetch_all(self.pool())
+            .await
+            .context("reading the hosts' names and labels")?;
+        rows.iter()
+            .map(|row| Ok((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?)))
+            .collect()
+    }
+
     /// Every applied version without its text, newest first.
     pub async fn fleet_versions(&self) -> anyhow::Result<Vec<StoredFleet>> {
         let rows = sqlx::query(

@@ -236,10 +236,32 @@ async fn migration_0049_sums_each_rollouts_host_versions(backend: Backend) {
     }
 }
 
+/// Migration 0050: rollout hosts are found by host, the failed ones through a partial index.
+async fn migration_0050_indexes_rollout_hosts_by_host(backend: Backend) {
+    let (_dir, store) = store_with_host(backend).await;
+    let sql = match backend {
+        Backend::Sqlite => {
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'rollout_hosts'
+               AND name LIKE 'rollout_hosts_%' ORDER BY name"
+        }
+        Backend::Postgres => {
+            "SELECT CAST(indexname AS TEXT) FROM pg_indexes WHERE tablename = 'rollout_hosts'
+               AND indexname LIKE 'rollout_hosts_%' AND indexname <> 'rollout_hosts_pkey'
+             ORDER BY indexname"
+        }
+    };
+    let names: Vec<String> = sqlx::query_scalar(sql)
+        .fetch_all(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(names, ["rollout_hosts_by_host", "rollout_hosts_failed"]);
+}
+
 on_both_backends!(
     a_pass_reads_states_it_does_not_know_and_finished_commands,
     a_pass_reads_its_change_reports_at_once,
     a_rollouts_version_sum_moves_with_each_write_of_a_host,
     a_pass_reads_the_outcomes_of_its_commands_in_flight,
     migration_0049_sums_each_rollouts_host_versions,
+    migration_0050_indexes_rollout_hosts_by_host,
 );
