@@ -55,7 +55,8 @@ pub async fn append(conn: &mut AnyConnection, entry: &AuditEntry<'_>) -> anyhow:
     append_many(conn, std::iter::once(entry.clone())).await
 }
 
-/// The most records one INSERT statement carries (8 parameters each; SQLite allows 32,766).
+/// The most records one INSERT statement carries (8 parameters each, bound by position on
+/// SQLite: `db::value_rows_in`; SQLite allows 32,766).
 const ROWS_PER_INSERT: usize = 500;
 
 /// Appends `entries` in order inside the caller's transaction (begun IMMEDIATE), reading the
@@ -92,7 +93,7 @@ pub async fn append_many(
     for chunk in records.chunks(ROWS_PER_INSERT) {
         let sql = format!(
             "INSERT INTO audit (seq, at, actor, action, subject, details, prev_hash, hash) VALUES {}",
-            crate::db::value_rows(chunk.len(), 8)
+            crate::db::value_rows_in(conn, chunk.len(), 8)
         );
         let mut insert = sqlx::query(sqlx::AssertSqlSafe(sql));
         for (seq, entry, details, prev, hash) in chunk {

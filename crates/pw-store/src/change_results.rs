@@ -10,8 +10,9 @@ use sqlx::Row;
 
 use crate::Store;
 
-/// Finished host changes per statement (5 parameters a change).
-const RESULTS_PER_STATEMENT: usize = 128;
+/// Finished host changes per statement (5 parameters a change, bound by position on SQLite:
+/// `db::value_rows_in`).
+const RESULTS_PER_STATEMENT: usize = 500;
 
 /// Stores (or replaces) finished host changes, several per statement (a scheduler pass takes a
 /// batch's results together: one statement each was a round trip per host).
@@ -42,7 +43,7 @@ pub(crate) async fn record(
              VALUES {}
              ON CONFLICT (rollout_id, host_id) DO UPDATE SET passed = excluded.passed,
                  drill = excluded.drill, finished_at = excluded.finished_at",
-            crate::db::value_rows(chunk.len(), 5)
+            crate::db::value_rows_in(tx, chunk.len(), 5)
         );
         let mut insert = sqlx::query(sqlx::AssertSqlSafe(sql));
         for result in chunk {
@@ -56,7 +57,7 @@ pub(crate) async fn record(
         insert.execute(&mut *tx).await.with_context(what)?;
         let sql = format!(
             "DELETE FROM change_result_packages WHERE (rollout_id, host_id) IN (VALUES {})",
-            crate::db::value_rows(chunk.len(), 2)
+            crate::db::value_rows_in(tx, chunk.len(), 2)
         );
         let mut delete = sqlx::query(sqlx::AssertSqlSafe(sql));
         for result in chunk {
@@ -70,7 +71,7 @@ pub(crate) async fn record(
             let sql = format!(
                 "INSERT INTO change_result_packages (rollout_id, host_id, package, version)
                  VALUES {}",
-                crate::db::value_rows(rows.len(), 4)
+                crate::db::value_rows_in(tx, rows.len(), 4)
             );
             let mut insert = sqlx::query(sqlx::AssertSqlSafe(sql));
             for (result, package, version) in rows {

@@ -19,9 +19,9 @@ pub struct NewCommand<'a> {
     pub payload_json: &'a str,
 }
 
-/// The most commands one INSERT statement carries: 6 parameters each, at most 128 per
-/// statement (SQLite finds each numbered parameter by a linear search: `findings_write.rs`).
-const COMMANDS_PER_INSERT: usize = 21;
+/// The most commands one INSERT statement carries (6 parameters each, bound by position on
+/// SQLite: `db::value_rows_in`).
+const COMMANDS_PER_INSERT: usize = 500;
 
 /// What [`insert_commands`] does with a command whose id is stored already.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,7 +47,7 @@ pub(crate) async fn insert_commands(
     for chunk in commands.chunks(COMMANDS_PER_INSERT) {
         let sql = format!(
             "INSERT INTO commands (id, host_id, kind, payload, state, created_at) VALUES {}{on_conflict}",
-            crate::db::value_rows(chunk.len(), 6)
+            crate::db::value_rows_in(tx, chunk.len(), 6)
         );
         let mut insert = sqlx::query(sqlx::AssertSqlSafe(sql));
         for command in chunk {

@@ -233,6 +233,21 @@ pub(crate) fn value_rows(rows: usize, columns: usize) -> String {
     value_rows_after(0, rows, columns)
 }
 
+/// [`value_rows`] for a statement on `conn` whose parameters are all these rows': on SQLite
+/// anonymous `?` marks, bound by position, on PostgreSQL `$1`, `$2`, …. SQLite looks a numbered
+/// parameter up by name in a list (`sqlite3VListNumToName`), so binding `$N` costs grows with
+/// the square of a statement's parameters and multi-row statements were kept to ~128 of them;
+/// anonymous ones are bound in order, so a statement may carry hundreds of rows (issue 15: a
+/// batch's 1,000 claims were ~150 statements, each a round trip to SQLite's worker thread).
+/// Not for statements with other `$N` parameters: SQLite would number them together.
+pub(crate) fn value_rows_in(conn: &sqlx::AnyConnection, rows: usize, columns: usize) -> String {
+    if conn.backend_name() != <sqlx::Sqlite as sqlx::Database>::NAME {
+        return value_rows(rows, columns);
+    }
+    let row = format!("({})", vec!["?"; columns].join(", "));
+    vec![row; rows].join(", ")
+}
+
 /// [`value_rows`] numbered after `skip` parameters bound before them (`($skip+1, …), …`).
 pub(crate) fn value_rows_after(skip: usize, rows: usize, columns: usize) -> String {
     (0..rows)

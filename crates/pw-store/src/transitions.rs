@@ -24,10 +24,6 @@ use crate::rollouts::HostTransition;
 /// Host rows per `UPDATE` (6 parameters each).
 const TRANSITIONS_PER_UPDATE: usize = 128;
 
-/// Audit records per INSERT of a batch of transitions (8 parameters each: SQLite binds numbered
-/// parameters by a linear search, see `findings_write.rs`).
-const AUDIT_PER_STATEMENT: usize = 16;
-
 impl Store {
     /// Writes one host transition with its command, blocks and audit record. Returns `false`
     /// (and writes nothing) when the row changed since `expected_version` was read.
@@ -67,20 +63,18 @@ impl Store {
             })
             .collect();
         insert_commands(&mut tx, &commands, &now, Duplicates::Kept).await?;
-        // The audit records of the written transitions, in order, a few per statement (the
-        // chain's head read once per statement, not once per host).
-        for chunk in done.chunks(AUDIT_PER_STATEMENT) {
-            let subjects: Vec<String> = (chunk.iter())
-                .map(|t| format!("{}/{}", t.rollout_id, t.host_id))
-                .collect();
-            let entries = chunk.iter().zip(&subjects).map(|(t, subject)| AuditEntry {
-                actor: t.actor,
-                action: "rollout.host.transition",
-                subject,
-                details: audit_details(t),
-            });
-            crate::audit::append_many(&mut tx, entries).await?;
-        }
+        // The audit records of the written transitions, in order (the chain's head read once,
+        // many records per statement: `audit::append_many`).
+        let subjects: Vec<String> = (done.iter())
+            .map(|t| format!("{}/{}", t.rollout_id, t.host_id))
+            .collect();
+        let entries = done.iter().zip(&subjects).map(|(t, subject)| AuditEntry {
+            actor: t.actor,
+            action: "rollout.host.transition",
+            subject,
+            details: audit_details(t),
+        });
+        crate::audit::append_many(&mut tx, entries).await?;
         // Agents long-polling another replica hear of their new commands at commit.
         let queued: Vec<&str> = (done.iter())
             .filter(|t| t.command.is_some())

@@ -1,5 +1,5 @@
 //! A scheduler pass's transitions written together (src/transitions.rs), on SQLite and
-//! PostgreSQL: 300 hosts in one write (several multi-row statements) each get their own state,
+//! PostgreSQL: 1,100 hosts in one write (several multi-row statements) each get their own state,
 //! version, command, change result and audit record, a stale one among them gets nothing, and
 //! the scheduler's write goes ahead of the process's line of ordinary writers.
 
@@ -15,10 +15,11 @@ mod common;
 
 use common::at;
 
-const HOSTS: usize = 300;
+/// More than two statements of the bulk inserts (500 rows each: commands, audit records).
+const HOSTS: usize = 1_100;
 
 fn host(i: usize) -> String {
-    format!("h{i:03}")
+    format!("h{i:04}")
 }
 
 /// Host `i`'s finished change (every fifth host's transition carries one).
@@ -36,7 +37,7 @@ fn result(i: usize) -> HostChangeResult {
     }
 }
 
-async fn three_hundred_hosts_in_one_write_each_get_their_own(backend: Backend) {
+async fn a_thousand_hosts_in_one_write_each_get_their_own(backend: Backend) {
     let (_dir, store) = common::fresh_store(backend).await;
     let ids: Vec<String> = (0..HOSTS).map(host).collect();
     for id in &ids {
@@ -106,7 +107,7 @@ async fn three_hundred_hosts_in_one_write_each_get_their_own(backend: Backend) {
         .map(result)
         .collect();
     assert_eq!(store.change_results().await.unwrap(), results);
-    let audit = store.audit_tail(1000).await.unwrap();
+    let audit = store.audit_tail(2000).await.unwrap();
     let subjects: Vec<String> = (audit.iter().rev())
         .filter(|r| r.seq > last_seq && r.action == "rollout.host.transition")
         .map(|r| r.subject.clone())
@@ -178,6 +179,6 @@ async fn the_schedulers_write_goes_ahead_of_the_line(backend: Backend) {
 }
 
 on_both_backends!(
-    three_hundred_hosts_in_one_write_each_get_their_own,
+    a_thousand_hosts_in_one_write_each_get_their_own,
     the_schedulers_write_goes_ahead_of_the_line,
 );
