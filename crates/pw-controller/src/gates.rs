@@ -16,7 +16,7 @@
 //!
 //! Without a fleet document nothing is gated (as before the document existed).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use jiff::Timestamp;
@@ -28,13 +28,13 @@ use pw_rollout::{
 use pw_store::RolloutRow;
 
 use crate::Controller;
-use crate::fleet_groups::{CONFLICT, Grouped};
+use crate::fleet_groups::{CONFLICT, Grouped, HostGroups};
 
 /// What every rollout of a pass shares: read once per pass.
 pub(crate) struct PassGates {
     document: Option<Arc<FleetDocument>>,
     /// Each enrolled host's fleet group (`fleet_groups.rs`; `None`: in no group).
-    groups: HashMap<String, Option<Grouped>>,
+    groups: Arc<HostGroups>,
     /// Red signals per fleet group.
     red: BTreeMap<String, Vec<String>>,
     /// The group's own checks failing now (PromQL), per fleet group.
@@ -53,7 +53,7 @@ impl PassGates {
         let Some(fleet) = state.fleet_groups.groups(&state.store).await? else {
             return Ok(PassGates {
                 document: None,
-                groups: HashMap::new(),
+                groups: Arc::default(),
                 red: BTreeMap::new(),
                 failing: BTreeMap::new(),
                 now,

@@ -135,6 +135,15 @@ impl Store {
             .collect()
     }
 
+    /// How many times a host was enrolled or removed or its name or labels changed (migration
+    /// 0051's triggers keep it): equal counts mean [`Store::host_facts`] would answer the same.
+    pub async fn host_facts_epoch(&self) -> anyhow::Result<i64> {
+        sqlx::query_scalar("SELECT n FROM host_facts_epoch WHERE id = 1")
+            .fetch_one(self.pool())
+            .await
+            .context("reading the hosts' facts epoch")
+    }
+
     /// Every applied version without its text, newest first.
     pub async fn fleet_versions(&self) -> anyhow::Result<Vec<StoredFleet>> {
         let rows = sqlx::query(

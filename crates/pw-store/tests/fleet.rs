@@ -150,8 +150,58 @@ async fn host_labels_are_stored_and_audited_only_when_they_change(backend: Backe
     assert!(store.set_host_labels("nope", &labels).await.is_err());
 }
 
+/// The facts epoch (migration 0051) counts enrollments and changed host names and labels, and
+/// nothing else: not a heartbeat, an inventory under the same name, or the same labels again.
+async fn the_host_facts_epoch_moves_only_when_a_hosts_name_or_labels_change(backend: Backend) {
+    let (_dir, store) = common::fresh_store(backend).await;
+    let start = store.host_facts_epoch().await.unwrap();
+    common::enroll_named(&store, "h1", "web-1").await;
+    let enrolled = store.host_facts_epoch().await.unwrap();
+    assert_eq!(enrolled, start + 1, "an enrollment");
+    let stored = |name: &str, collected: &str| {
+        let store = store.clone();
+        let (name, inventory) = (name.to_owned(), common::inventory(collected));
+        async move {
+            store
+                .store_inventory("h1", &name, inventory, None)
+                .await
+                .unwrap();
+            store.host_facts_epoch().await.unwrap()
+        }
+    };
+    assert_eq!(stored("web-1", "2026-01-02T00:00:00Z").await, enrolled);
+    let beat = pw_store::HeartbeatRow {
+        host_id: "h1".into(),
+        at: t("2026-01-02T00:01:00Z"),
+        agent_version: "1.0".into(),
+        read_only: false,
+        plan_changes: false,
+    };
+    store.record_heartbeats(&[beat]).await.unwrap();
+    assert_eq!(
+        store.host_facts_epoch().await.unwrap(),
+        enrolled,
+        "a heartbeat"
+    );
+    let renamed = stored("web-1b", "2026-01-03T00:00:00Z").await;
+    assert_eq!(renamed, enrolled + 1, "a new host name");
+    let labels = BTreeMap::from([("role".to_owned(), "web".to_owned())]);
+    assert!(store.set_host_labels("h1", &labels).await.unwrap());
+    assert_eq!(
+        store.host_facts_epoch().await.unwrap(),
+        renamed + 1,
+        "new labels"
+    );
+    assert!(!store.set_host_labels("h1", &labels).await.unwrap());
+    assert_eq!(store.host_facts_epoch().await.unwrap(), renamed + 1);
+    let names: Vec<(String, String, String)> = store.host_facts().await.unwrap();
+    let facts = ("h1".into(), "web-1b".into(), r#"{"role":"web"}"#.into());
+    assert_eq!(names, [facts]);
+}
+
 on_both_backends!(
     versions_count_up_and_each_apply_is_audited_with_its_operator,
     a_stale_expected_version_writes_nothing,
     host_labels_are_stored_and_audited_only_when_they_change,
+    the_host_facts_epoch_moves_only_when_a_hosts_name_or_labels_change,
 );
