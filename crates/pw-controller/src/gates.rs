@@ -94,7 +94,7 @@ impl PassGates {
         let mut groups = std::collections::BTreeSet::new();
         for row in rollouts {
             // The plan as the scheduler keeps it parsed (`scheduler_load.rs`).
-            let Ok(parsed) = state.host_states.plan(&row.id, &row.plan) else {
+            let Ok(parsed) = state.host_states.plan(&row.id) else {
                 continue;
             };
             for batch in &parsed.plan.batches {

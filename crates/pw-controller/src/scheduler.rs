@@ -160,12 +160,13 @@ pub async fn tick(state: &Controller) -> anyhow::Result<()> {
         tracing::warn!(error = format!("{error:#}"), "observation pass failed");
     }
     laps.lap("observe");
-    let rollouts = state.store.active_rollouts().await?;
+    let rollouts = state.store.active_rollouts_without_plans().await?;
     if rollouts.is_empty() {
         state.observer().active_rollouts(0);
         state.host_states.keep_only(std::iter::empty());
         return Ok(());
     }
+    state.host_states.load_plans(&state.store, &rollouts).await;
     let gates = PassGates::load(state, now, &rollouts).await?;
     laps.lap("gates");
     let mut active = rollouts.len();
@@ -222,7 +223,7 @@ async fn held_slots(
     state: &Controller,
     row: &RolloutRow,
 ) -> anyhow::Result<BTreeMap<String, usize>> {
-    let parsed = state.host_states.plan(&row.id, &row.plan)?;
+    let parsed = state.host_states.plan(&row.id)?;
     let hosts = load_hosts(state, row).await?;
     let held = slots_by_group(&parsed.plan, &hosts);
     state.host_states.keep(&row.id, hosts);
@@ -289,7 +290,7 @@ impl<'a> Ctx<'a> {
         row: &RolloutRow,
         pass: &'a PassGates,
     ) -> anyhow::Result<Ctx<'a>> {
-        let parsed = state.host_states.plan(&row.id, &row.plan)?;
+        let parsed = state.host_states.plan(&row.id)?;
         let plan = &parsed.plan;
         Ok(Ctx {
             state,

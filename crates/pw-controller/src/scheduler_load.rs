@@ -51,7 +51,6 @@ pub struct HostStates {
 
 /// A rollout's plan as stored and parsed, with each host's group in it.
 pub(crate) struct Parsed {
-    text: String,
     pub(crate) plan: Arc<RolloutPlan>,
     pub(super) groups: Arc<BTreeMap<HostId, String>>,
 }
@@ -61,25 +60,31 @@ impl HostStates {
         self.hosts.lock().expect("host states lock").remove(rollout)
     }
 
-    /// The rollout's plan `text` parsed: kept from the pass before when the text is the same.
-    pub(crate) fn plan(&self, rollout: &str, text: &str) -> anyhow::Result<Arc<Parsed>> {
-        if let Some(parsed) = self.plans.lock().expect("plans lock").get(rollout)
-            && parsed.text == text
-        {
-            return Ok(parsed.clone());
+    /// Reads and parses the plans of `rollouts` not kept yet (a plan never changes once
+    /// stored: each is read once while its rollout is active). A plan that cannot be read
+    /// fails its own rollout's pass only ([`HostStates::plan`] says why).
+    pub(super) async fn load_plans(&self, store: &pw_store::Store, rollouts: &[RolloutRow]) {
+        for row in rollouts {
+            if self.plans.lock().expect("plans lock").contains_key(&row.id) {
+                continue;
+            }
+            match parsed_plan(store, &row.id).await {
+                Ok(parsed) => {
+                    let parsed = Arc::new(parsed);
+                    (self.plans.lock().expect("plans lock")).insert(row.id.clone(), parsed);
+                }
+                Err(error) => {
+                    let error = format!("{error:#}");
+                    tracing::warn!(rollout = %row.id, error, "rollout plan unreadable");
+                }
+            }
         }
-        let plan: RolloutPlan = pw_rollout::from_json(text).context("stored plan")?;
-        let groups = (plan.batches.iter())
-            .flat_map(|b| b.hosts.iter().map(|h| (h.id.clone(), b.group.clone())))
-            .collect();
-        let parsed = Arc::new(Parsed {
-            text: text.to_owned(),
-            plan: Arc::new(plan),
-            groups: Arc::new(groups),
-        });
-        let mut plans = self.plans.lock().expect("plans lock");
-        plans.insert(rollout.to_owned(), parsed.clone());
-        Ok(parsed)
+    }
+
+    /// The rollout's plan, parsed ([`HostStates::load_plans`] read it this pass).
+    pub(crate) fn plan(&self, rollout: &str) -> anyhow::Result<Arc<Parsed>> {
+        (self.plans.lock().expect("plans lock").get(rollout).cloned())
+            .with_context(|| format!("the plan of rollout {rollout} is not loaded"))
     }
 
     /// Gives a rollout's hosts back after a pass: as the pass wrote them (each successful
@@ -166,6 +171,19 @@ async fn take_finished(
         }
     }
     Ok(())
+}
+
+/// Rollout `id`'s plan as stored, parsed, with each host's group in it.
+async fn parsed_plan(store: &pw_store::Store, id: &str) -> anyhow::Result<Parsed> {
+    let text = (store.rollout_plan(id).await?).with_context(|| format!("rollout {id} is gone"))?;
+    let plan: RolloutPlan = pw_rollout::from_json(&text).context("stored plan")?;
+    let groups = (plan.batches.iter())
+        .flat_map(|b| b.hosts.iter().map(|h| (h.id.clone(), b.group.clone())))
+        .collect();
+    Ok(Parsed {
+        plan: Arc::new(plan),
+        groups: Arc::new(groups),
+    })
 }
 
 /// Every host of the rollout read again, the states of `before` kept where their version is

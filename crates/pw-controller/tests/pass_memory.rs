@@ -78,3 +78,32 @@ async fn passes_take_results_from_the_hosts_they_kept() {
     assert_eq!(h.states(&id).await, ["done"; 5]);
     assert_eq!(h.status(&id).await, "completed");
 }
+
+/// A rollout's plan is read once while it is active (it never changes once stored): the
+/// passes after the first do not read it again. Shown by changing the stored text behind the
+/// controller's back to something that does not parse: the rollout still finishes.
+#[tokio::test]
+async fn a_rollouts_plan_is_read_once_while_it_is_active() {
+    let h = Harness::start("2026-12-02T01:00:00Z").await;
+    let hosts = h.enroll(&["app-1", "app-2"]).await;
+    let id = h
+        .rollout(&hosts, json!({"canary_size": 1, "batch_size": 1}))
+        .await;
+    h.pass().await;
+    assert_eq!(h.states(&id).await, ["claimed", "pending"]);
+    sqlx::query("UPDATE rollouts SET plan = 'not a plan' WHERE id = $1")
+        .bind(&id)
+        .execute(h.store().pool())
+        .await
+        .unwrap();
+    for _ in 0..2 {
+        h.answer_all_done().await;
+        h.pass().await;
+    }
+    // Read from the store: the console's view of the rollout parses the plan.
+    let rows = h.store().rollout_hosts(&id).await.unwrap();
+    let states: Vec<&str> = rows.iter().map(|r| r.state_name.as_str()).collect();
+    assert_eq!(states, ["done", "done"]);
+    let rollout = h.store().rollout(&id).await.unwrap().unwrap();
+    assert_eq!(rollout.status, "completed");
+}

@@ -238,15 +238,30 @@ impl Store {
         rows.iter().map(rollout_row).collect()
     }
 
-    /// Rollouts the scheduler still drives (`running` or `paused`).
-    pub async fn active_rollouts(&self) -> anyhow::Result<Vec<RolloutRow>> {
+    /// Rollouts the scheduler still drives (`running` or `paused`), each without its plan
+    /// (`plan` empty): a plan never changes once stored and the scheduler keeps it parsed, and
+    /// at 10,000 hosts reading its ~1 MB each pass was ~5 ms of it ([`Store::rollout_plan`]
+    /// reads one).
+    pub async fn active_rollouts_without_plans(&self) -> anyhow::Result<Vec<RolloutRow>> {
         let rows = sqlx::query(
-            "SELECT * FROM rollouts WHERE status IN ('running', 'paused') ORDER BY created_at, id",
+            "SELECT id, created_at, created_by, status, '' AS plan, policy, checks, detail,
+                    updated_at, protection_steps, control, host_versions, plan_id, plan_version
+             FROM rollouts WHERE status IN ('running', 'paused') ORDER BY created_at, id",
         )
         .fetch_all(self.pool())
         .await
         .context("reading active rollouts")?;
         rows.iter().map(rollout_row).collect()
+    }
+
+    /// Rollout `id`'s plan as stored (`pw_rollout::RolloutPlan` JSON); `None` if there is no
+    /// such rollout.
+    pub async fn rollout_plan(&self, id: &str) -> anyhow::Result<Option<String>> {
+        sqlx::query_scalar("SELECT plan FROM rollouts WHERE id = $1")
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await
+            .with_context(|| format!("reading the plan of rollout {id}"))
     }
 
     pub async fn rollout(&self, id: &str) -> anyhow::Result<Option<RolloutRow>> {
