@@ -193,13 +193,18 @@ pub async fn current_document(
     let Some(stored) = store.current_fleet().await? else {
         return Ok(None);
     };
-    let document = parse_fleet(&stored.document).map_err(|e| {
+    let document = parse_stored(&stored)?;
+    Ok(Some((stored, document)))
+}
+
+/// A stored document parsed (see [`current_document`] for why failing to is internal).
+pub(crate) fn parse_stored(stored: &StoredFleet) -> anyhow::Result<FleetDocument> {
+    parse_fleet(&stored.document).map_err(|e| {
         anyhow::anyhow!(
             "stored fleet document version {} does not read: {e}",
             stored.version
         )
-    })?;
-    Ok(Some((stored, document)))
+    })
 }
 
 /// What ranking a host's findings uses at `now`: without a fleet document the default policy

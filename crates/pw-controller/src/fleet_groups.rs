@@ -82,10 +82,7 @@ impl GroupMemo {
         let facts = store.host_facts().await?;
         let mut memo = self.0.lock().expect("fleet groups lock");
         if memo.as_ref().is_none_or(|m| m.version != stored.version) {
-            let document = pw_fleet::parse_fleet(&stored.document).map_err(|e| {
-                let version = stored.version;
-                anyhow::anyhow!("stored fleet document version {version} does not read: {e}")
-            })?;
+            let document = crate::fleet::parse_stored(&stored)?;
             *memo = Some(Memo {
                 version: stored.version,
                 document: Arc::new(document),
