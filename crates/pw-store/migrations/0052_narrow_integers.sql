@@ -1,0 +1,18 @@
+-- The open set's and the per-host update summary's integers in 4 bytes on PostgreSQL (issue 15
+-- item 3: database ≤ 100 MB per 1,000 hosts; PostgreSQL kept 136 MB per 1,000 at 10,000 hosts,
+-- 869 MB of its 1,363 the open set: docs/PERFORMANCE.md). The PostgreSQL twin turns
+-- `open_episodes`' six columns, `open_stamps`' host key and stamp number and
+-- `open_update_hosts`' host key, update key, count, tier and KEV flag from BIGINT (8 bytes)
+-- into INTEGER (4 bytes): an open episode's row goes from 48 bytes of values (plus a 24-byte
+-- tuple header and a 4-byte line pointer) to 24, and its primary key's entry from 24 bytes to
+-- 16. Their values fit: keys and ids number the fleet's hosts, finding keys, finding texts and
+-- updates (stored once, never deleted, each given once under the one writer: tens of thousands
+-- at 10,000 hosts), an episode counts a finding's openings on a host, a stamp a host's pairs
+-- of first sight and deadline, a tier is 0–4 and KEV 0 or 1. A value beyond 2^31 − 1 would be
+-- refused by PostgreSQL ("integer out of range"), never stored wrong; the instants
+-- (first_seen, deadline: nanoseconds) stay BIGINT.
+--
+-- SQLite stores an integer in as few bytes as its value needs, whatever the column's declared
+-- type: nothing to do here (one file per number on each backend; the schema comparison counts
+-- INTEGER and BIGINT as one kind). docs/design/decisions.md, "Integer widths on PostgreSQL".
+SELECT 1;
