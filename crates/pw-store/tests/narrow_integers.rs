@@ -91,7 +91,7 @@ async fn insert_key(pool: &sqlx::AnyPool, finding: &Finding) -> i64 {
 }
 
 /// A database at 0051 with hosts h1 and h2, the episodes of [`OPEN`] (each host's first sight
-/// and deadlines as stamps) and the update summary grouped from them, written with SQL; and its
+/// and deadlines as stamps) and the update summaries grouped from them, written with SQL; and its
 /// rows ([`rows`]).
 async fn database_at_0051(
     backend: Backend,
@@ -137,16 +137,7 @@ async fn database_at_0051(
         .await
         .unwrap();
     }
-    sqlx::query(
-        "INSERT INTO open_update_hosts (host_key, update_key, findings, tier, deadline, kev, epss)
-         SELECT f.host_key, t.update_key, COUNT(*), MIN(f.tier), MIN(f.deadline), MAX(t.kev),
-                MAX(t.epss)
-         FROM open_findings f JOIN finding_texts t ON t.id = f.text_id
-         GROUP BY f.host_key, t.update_key",
-    )
-    .execute(&pool)
-    .await
-    .unwrap();
+    common::insert_update_summaries(&pool).await;
     let before = rows(&pool).await;
     pool.close().await;
     (dir, url, before)

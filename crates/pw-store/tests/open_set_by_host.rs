@@ -105,27 +105,7 @@ async fn database_at(
         let text = texts[&common::finding_text(&f)];
         common::insert_open_finding(&pool, (host, key, SEEN), &f, text).await;
     }
-    // The summaries the write path keeps: per host and update, then per update.
-    sqlx::query(
-        "INSERT INTO open_update_hosts (host_key, update_key, findings, tier, deadline, kev, epss)
-         SELECT o.host_key, t.update_key, COUNT(*), MIN(o.tier), MIN(o.deadline), MAX(t.kev),
-                MAX(t.epss)
-         FROM open_findings o JOIN finding_texts t ON t.id = o.text_id
-         GROUP BY o.host_key, t.update_key",
-    )
-    .execute(&pool)
-    .await
-    .unwrap();
-    sqlx::query(
-        "INSERT INTO open_updates (package, fixed, hosts, findings, tier, deadline, kev, epss)
-         SELECT k.package, k.fixed, COUNT(*), SUM(o.findings), MIN(o.tier), MIN(o.deadline),
-                MAX(o.kev), MAX(o.epss)
-         FROM open_update_hosts o JOIN update_keys k ON k.id = o.update_key
-         GROUP BY k.package, k.fixed",
-    )
-    .execute(&pool)
-    .await
-    .unwrap();
+    common::insert_update_summaries(&pool).await;
     common::migrate_up_to(backend, &pool, last).await;
     (dir, url, pool)
 }

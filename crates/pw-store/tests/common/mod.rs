@@ -421,3 +421,29 @@ pub async fn insert_update_hosts_0038(pool: &sqlx::AnyPool) {
     .await
     .unwrap();
 }
+
+/// The summaries the write path keeps, grouped from the open findings with SQL in their form
+/// since 0044 (keyed by integers, each text naming its update): per host and update
+/// (`open_update_hosts`), then per update (`open_updates`).
+pub async fn insert_update_summaries(pool: &sqlx::AnyPool) {
+    sqlx::query(
+        "INSERT INTO open_update_hosts (host_key, update_key, findings, tier, deadline, kev, epss)
+         SELECT o.host_key, t.update_key, COUNT(*), MIN(o.tier), MIN(o.deadline), MAX(t.kev),
+                MAX(t.epss)
+         FROM open_findings o JOIN finding_texts t ON t.id = o.text_id
+         GROUP BY o.host_key, t.update_key",
+    )
+    .execute(pool)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO open_updates (package, fixed, hosts, findings, tier, deadline, kev, epss)
+         SELECT k.package, k.fixed, COUNT(*), SUM(o.findings), MIN(o.tier), MIN(o.deadline),
+                MAX(o.kev), MAX(o.epss)
+         FROM open_update_hosts o JOIN update_keys k ON k.id = o.update_key
+         GROUP BY k.package, k.fixed",
+    )
+    .execute(pool)
+    .await
+    .unwrap();
+}
