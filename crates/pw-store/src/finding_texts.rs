@@ -18,6 +18,7 @@ use sha2::{Digest, Sha256};
 use sqlx::Row;
 
 use crate::db::placeholders;
+use crate::findings::CurrentFinding;
 use crate::findings_write::rows_per_statement;
 use crate::zdict::{Packer, TEXTS, Unpacker};
 
@@ -89,11 +90,34 @@ fn columns(text: &str) -> TextColumns {
     )
 }
 
-/// The ids of `texts` (by digest), storing those not stored yet.
+/// What the console's summaries count of a text (`update_summary.rs`): its update's key, KEV
+/// and EPSS, as stored.
+pub(crate) type Summarised = (Option<i64>, i64, Option<f64>);
+
+/// The columns of [`Summarised`] of a text `t`, for a select.
+pub(crate) const SUMMARISED: &str = "t.update_key, t.kev, CAST(t.epss AS DOUBLE PRECISION) AS epss";
+
+/// [`Summarised`] of a row read with [`SUMMARISED`].
+pub(crate) fn summarised(row: &sqlx::any::AnyRow) -> anyhow::Result<Summarised> {
+    Ok((
+        row.try_get("update_key")?,
+        row.try_get("kev")?,
+        row.try_get("epss")?,
+    ))
+}
+
+/// A stored text: its id and what the summaries count of it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct StoredText {
+    pub(crate) id: i64,
+    pub(crate) summarised: Summarised,
+}
+
+/// The stored `texts` (by digest), storing those not stored yet.
 pub(crate) async fn text_ids(
     tx: &mut sqlx::AnyConnection,
     texts: &HashMap<TextDigest, &str>,
-) -> anyhow::Result<HashMap<TextDigest, i64>> {
+) -> anyhow::Result<HashMap<TextDigest, StoredText>> {
     let mut ids = HashMap::with_capacity(texts.len());
     let digests: Vec<&TextDigest> = texts.keys().collect();
     read_ids(tx, &digests, &mut ids).await?;
@@ -117,6 +141,57 @@ pub(crate) async fn text_ids(
     read_ids(tx, &digests, &mut ids).await?;
     anyhow::ensure!(ids.len() == texts.len(), "a finding text was not stored");
     Ok(ids)
+}
+
+/// A finding of the computation as the history stores it: its text without the deadline and
+/// that text's digest.
+pub(crate) struct Prepared {
+    pub(crate) text: String,
+    pub(crate) digest: TextDigest,
+}
+
+impl Prepared {
+    pub(crate) fn of(finding: &CurrentFinding) -> Prepared {
+        let deadline = finding.deadline.map(|d| d.to_string());
+        let text = text_of(&finding.json, deadline.as_deref());
+        Prepared {
+            digest: digest(&text),
+            text,
+        }
+    }
+}
+
+/// The stored texts of `findings`, by digest (storing those not stored yet).
+pub(crate) async fn store_texts<'a>(
+    tx: &mut sqlx::AnyConnection,
+    findings: impl Iterator<Item = &'a CurrentFinding>,
+) -> anyhow::Result<HashMap<TextDigest, StoredText>> {
+    let prepared: Vec<Prepared> = findings.map(Prepared::of).collect();
+    let texts: HashMap<TextDigest, &str> = prepared
+        .iter()
+        .map(|p| (p.digest, p.text.as_str()))
+        .collect();
+    text_ids(tx, &texts).await
+}
+
+/// The stored text id of `finding` (among those [`store_texts`] stored).
+pub(crate) fn text_id(
+    texts: &HashMap<TextDigest, StoredText>,
+    finding: &CurrentFinding,
+) -> anyhow::Result<i64> {
+    Ok(stored_text(texts, finding)?.id)
+}
+
+/// The stored text of `finding` (among those [`store_texts`] stored).
+pub(crate) fn stored_text(
+    texts: &HashMap<TextDigest, StoredText>,
+    finding: &CurrentFinding,
+) -> anyhow::Result<StoredText> {
+    let digest = Prepared::of(finding).digest;
+    texts
+        .get(&digest)
+        .copied()
+        .with_context(|| format!("no text stored for {} {}", finding.binary, finding.advisory))
 }
 
 /// Stores texts not stored yet (digest, JSON, columns), several per statement, each naming its
@@ -176,11 +251,11 @@ async fn insert_texts(
 async fn read_ids(
     tx: &mut sqlx::AnyConnection,
     digests: &[&TextDigest],
-    ids: &mut HashMap<TextDigest, i64>,
+    ids: &mut HashMap<TextDigest, StoredText>,
 ) -> anyhow::Result<()> {
     for chunk in digests.chunks(rows_per_statement(1)) {
         let sql = format!(
-            "SELECT id, digest FROM finding_texts WHERE digest IN ({})",
+            "SELECT t.id, t.digest, {SUMMARISED} FROM finding_texts t WHERE t.digest IN ({})",
             placeholders(1, chunk.len())
         );
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
@@ -192,7 +267,11 @@ async fn read_ids(
             .await
             .context("reading finding texts")?
         {
-            ids.insert(stored_digest(row.try_get("digest")?)?, row.try_get("id")?);
+            let text = StoredText {
+                id: row.try_get("id")?,
+                summarised: summarised(&row)?,
+            };
+            ids.insert(stored_digest(row.try_get("digest")?)?, text);
         }
     }
     Ok(())

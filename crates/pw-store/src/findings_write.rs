@@ -18,14 +18,19 @@ use anyhow::Context;
 use sqlx::Row;
 
 use crate::finding_keys::{Key, KeyCache, key_ids, key_names};
-use crate::finding_texts::{TextDigest, digest, stored_digest, text_ids, text_of};
+use crate::finding_texts::{
+    Prepared, SUMMARISED, StoredText, Summarised, TextDigest, store_texts, stored_digest,
+    stored_text, summarised, text_id,
+};
 use crate::findings::{BackportedFinding, CurrentFinding, FindingsSnapshot, HistoryChange};
 use crate::findings_closed::ClosedEpisode;
 use crate::findings_group::{GroupRows, HostHistory, HostRows, freshness, host_key};
 use crate::findings_scope::{Computation, Covered, covered_rows, named_keys};
 use crate::instants::{nanos, nanos_text};
 use crate::open_stamps::Stamps;
+use crate::open_tiers::{TierDeltas, TierHost};
 use crate::open_writes::{OpenRow, delete_open, write_open};
+use crate::write_clock::WriteClock;
 use crate::{Recorded, Store};
 
 /// Bound parameters per multi-row statement. Few statements instead of one per row, but not
@@ -51,24 +56,8 @@ struct StoredOpen {
     text_id: i64,
     /// The digest of its text (`finding_texts.rs`).
     digest: Option<TextDigest>,
-}
-
-/// A finding of the computation as the history stores it: its text without the deadline and
-/// that text's digest.
-struct Prepared {
-    text: String,
-    digest: TextDigest,
-}
-
-impl Prepared {
-    fn of(finding: &CurrentFinding) -> Prepared {
-        let deadline = finding.deadline.map(|d| d.to_string());
-        let text = text_of(&finding.json, deadline.as_deref());
-        Prepared {
-            digest: digest(&text),
-            text,
-        }
-    }
+    /// What the console's summaries count of its text.
+    summarised: Summarised,
 }
 
 /// The host's history as the write path needs it.
@@ -126,31 +115,51 @@ impl Store {
         &self,
         computations: &[(&FindingsSnapshot<'_>, &Computation<'_>)],
     ) -> anyhow::Result<Vec<Recorded>> {
+        let mut clock = WriteClock::start();
         let packed = (computations.iter())
             .map(|(snapshot, _)| crate::findings_packed::pack(snapshot.findings_json))
             .collect::<anyhow::Result<Vec<_>>>()?;
+        clock.lap("pack");
         let mut tx = self.begin_immediate().await?;
+        clock.lap("turn");
         let ids: Vec<String> = (computations.iter())
             .map(|(snapshot, _)| snapshot.host_id.to_owned())
             .collect();
         let mut group = GroupRows::read(&mut tx, &ids).await?;
+        clock.lap("group_reads");
         let mut outcomes = Vec::with_capacity(computations.len());
         let mut learned = HashMap::new();
         let mut summarised = Vec::new();
+        let mut tiers = Vec::new();
         for ((snapshot, computation), packed) in computations.iter().zip(packed) {
             let read = group.take(snapshot.host_id);
-            let write = record_in(&mut tx, &self.keys, (snapshot, computation, read), packed);
+            let write = record_in(
+                (&mut tx, &mut clock),
+                &self.keys,
+                (snapshot, computation, read),
+                packed,
+            );
             let (recorded, keys, summary) = write.await?;
             outcomes.push(recorded);
             learned.extend(keys);
-            summarised.extend(summary.map(|host_key| (snapshot.host_id, host_key)));
+            if let Some((host_key, deltas)) = summary {
+                summarised.push((snapshot.host_id, host_key));
+                tiers.push((snapshot.host_id, host_key, deltas));
+            }
         }
         // The console's summaries of the hosts whose open findings changed, together.
-        crate::update_summary::refresh_hosts(&mut tx, &summarised).await?;
+        let tiers: Vec<TierHost<'_>> = (tiers.iter())
+            .map(|(host_id, host_key, deltas)| (*host_id, *host_key, deltas))
+            .collect();
+        crate::open_tiers::adjust(&mut tx, &tiers).await?;
+        clock.lap("sum_tiers");
+        crate::update_summary::refresh_hosts(&mut tx, &summarised, &mut clock).await?;
         let hosts = computations.len();
         tx.commit()
             .await
             .with_context(|| format!("committing the findings of {hosts} hosts"))?;
+        clock.lap("commit");
+        clock.log(hosts, summarised.len());
         self.keys.learn(learned.iter().map(|(key, id)| (key, *id)));
         Ok(outcomes)
     }
@@ -158,14 +167,15 @@ impl Store {
 
 /// One host's computation written in `tx` (begun in the writers' line), with its rows as read
 /// for its group (`None`: read here); the outcome, the
-/// finding keys it stored (for the process's cache once committed) and the host's finding key
-/// when its open findings changed (its summaries to refresh: `update_summary.rs`).
+/// finding keys it stored (for the process's cache once committed) and, when its open findings
+/// changed, the host's finding key (its summaries to refresh: `update_summary.rs`) and what
+/// changed in its counts per tier and deadline (`open_tiers.rs`).
 async fn record_in(
-    tx: &mut sqlx::AnyConnection,
+    (tx, clock): (&mut sqlx::AnyConnection, &mut WriteClock),
     key_cache: &KeyCache,
     (snapshot, computation, read): (&FindingsSnapshot<'_>, &Computation<'_>, Option<HostRows>),
     packed: Vec<u8>,
-) -> anyhow::Result<(Recorded, HashMap<Key, i64>, Option<i64>)> {
+) -> anyhow::Result<(Recorded, HashMap<Key, i64>, Option<(i64, TierDeltas)>)> {
     let host_id = snapshot.host_id;
     let (times, history) = match read {
         Some(read) => (Some((read.collected_at, read.computed_at)), read.history),
@@ -174,6 +184,7 @@ async fn record_in(
     let Some(previous) = freshness(tx, snapshot, times).await? else {
         return Ok((Recorded::Stale, HashMap::new(), None));
     };
+    clock.lap("freshness");
     let computed_at = snapshot.computed_at.to_string();
     sqlx::query(
         "INSERT INTO host_findings (host_id, computed_at, source, findings, tier_counts, packed,
@@ -192,9 +203,12 @@ async fn record_in(
     .execute(&mut *tx)
     .await
     .with_context(|| format!("storing the findings of host {host_id}"))?;
+    clock.lap("ranking");
     let history = read_history(tx, (host_id, history), key_cache, computation.only);
     let (mut stored, stamps) = history.await?;
+    clock.lap("open_read");
     let (writes, mut change) = plan(&stored, snapshot);
+    clock.lap("plan");
     // A closed episode was last seen by the computation before this one (it was open, so
     // shown, until now).
     let instants = Instants {
@@ -202,11 +216,13 @@ async fn record_in(
         last_seen: previous.as_deref().unwrap_or(&computed_at),
     };
     let texts = write_texts(tx, &writes).await?;
+    clock.lap("texts");
     let new_keys = (writes.new.iter().copied())
         .chain(writes.backported_new.iter().map(|b| &b.finding))
         .map(|f| (f.binary.clone(), f.advisory.clone()));
     let (keys, learned) = key_ids(tx, key_cache, new_keys.collect()).await?;
     let opened = number_new(&stored, &writes, &keys, &mut change)?;
+    clock.lap("keys");
     let first_seen = nanos(snapshot.computed_at);
     let mut stamps = match stamps {
         Some(stamps) => stamps,
@@ -215,10 +231,12 @@ async fn record_in(
     let new_rows = new_rows(&opened, &texts, first_seen, &mut stamps)?;
     let refreshed = refreshed_rows(&stored, &writes.refresh, &texts, &mut stamps)?;
     stamps.store_new(tx, stored.host_key).await?;
+    clock.lap("stamps");
     write_open(tx, stored.host_key, &new_rows, "").await?;
     let update = "ON CONFLICT (host_key, key_id) DO UPDATE SET tier = excluded.tier,
          stamp = excluded.stamp, text_id = excluded.text_id";
     write_open(tx, stored.host_key, &refreshed, update).await?;
+    clock.lap("open_write");
     let closed = closings(&stored, &writes, &keys, &texts, &instants)?;
     let gone_keys: Vec<i64> = (writes.gone.iter().map(|k| &stored.open[k]))
         .chain(
@@ -230,22 +248,75 @@ async fn record_in(
         .map(|open| open.key_id)
         .collect();
     delete_open(tx, stored.host_key, &gone_keys).await?;
+    clock.lap("open_delete");
     let host_key = stored.host_key;
     if !(gone_keys.is_empty() && refreshed.is_empty()) {
         crate::open_stamps::forget_unused(tx, host_key).await?;
     }
+    clock.lap("forget_stamps");
     crate::findings_closed::record_closed(tx, host_key, &closed, &mut stored.last_closed).await?;
+    clock.lap("closed");
     // The names of new or changed findings' advisories, for the console's CVE search.
     let names = (writes.new.iter().copied())
         .chain(writes.refresh.iter().copied())
         .map(|f| (f.advisory.as_str(), f.json.as_str()));
     crate::notices::record_aliases(tx, names).await?;
-    let changed = !(opened.is_empty() && writes.refresh.is_empty() && closed.is_empty());
+    clock.lap("aliases");
+    let changed = counted_changed(&stored, &writes, &opened, &texts)?;
+    let deltas = tier_deltas(&stored, &writes, &opened);
     Ok((
         Recorded::Recorded(change),
         learned,
-        changed.then_some(host_key),
+        changed.then_some((host_key, deltas)),
     ))
+}
+
+/// Whether a computation's writes change what the console's summaries count of the host's open
+/// findings (`update_summary.rs`, `open_tiers.rs`): an episode opened or closed, or one
+/// refreshed with another tier, deadline, update, KEV or EPSS. A feed import that changes only
+/// its findings' texts (a record re-published with a new description or date) leaves the
+/// summaries as they are, and the write does not count the host's open findings again.
+fn counted_changed(
+    stored: &Stored,
+    writes: &Writes<'_>,
+    opened: &[(&CurrentFinding, i64, i64)],
+    texts: &HashMap<TextDigest, StoredText>,
+) -> anyhow::Result<bool> {
+    if !(opened.is_empty() && writes.gone.is_empty() && writes.backported.is_empty()) {
+        return Ok(true);
+    }
+    for finding in &writes.refresh {
+        let open = &stored.open[&key_of(finding)];
+        let same = open.tier == i64::from(finding.tier)
+            && open.deadline == finding.deadline.map(nanos)
+            && open.summarised == stored_text(texts, finding)?.summarised;
+        if !same {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// What a computation's writes change in the host's open findings per tier and deadline: its
+/// new episodes counted in, its closed ones out, and its refreshed ones moved.
+fn tier_deltas(
+    stored: &Stored,
+    writes: &Writes<'_>,
+    opened: &[(&CurrentFinding, i64, i64)],
+) -> TierDeltas {
+    let mut deltas = TierDeltas::default();
+    let opened = opened.iter().map(|(finding, _, _)| *finding);
+    for finding in opened.chain(writes.refresh.iter().copied()) {
+        deltas.add(i64::from(finding.tier), finding.deadline.map(nanos), 1);
+    }
+    let closed = (writes.gone.iter().cloned())
+        .chain(writes.backported.iter().map(|b| key_of(&b.finding)))
+        .chain(writes.refresh.iter().map(|finding| key_of(finding)));
+    for key in closed {
+        let open = &stored.open[&key];
+        deltas.add(open.tier, open.deadline, -1);
+    }
+    deltas
 }
 
 fn key_of(finding: &CurrentFinding) -> Key {
@@ -345,7 +416,7 @@ fn closings(
     stored: &Stored,
     writes: &Writes<'_>,
     keys: &HashMap<Key, i64>,
-    texts: &HashMap<TextDigest, i64>,
+    texts: &HashMap<TextDigest, StoredText>,
     at: &Instants<'_>,
 ) -> anyhow::Result<Vec<ClosedEpisode>> {
     let mut closed = Vec::new();
@@ -415,7 +486,9 @@ async fn read_history(
         open: HashMap::new(),
         last_closed: crate::findings_closed::last_closed(episodes.as_deref())?,
     };
-    let columns = "o.key_id, o.episode, o.first_seen, o.tier, o.deadline, o.text_id, t.digest";
+    let columns = format!(
+        "o.key_id, o.episode, o.first_seen, o.tier, o.deadline, o.text_id, t.digest, {SUMMARISED}"
+    );
     let texts = "FROM open_findings o JOIN finding_texts t ON t.id = o.text_id";
     let (rows, mut names) = match only {
         // Named from the process's keys (`finding_keys.rs`), not joined with them row by row.
@@ -459,43 +532,29 @@ async fn read_history(
             digest: (row.try_get::<Option<Vec<u8>>, _>("digest")?)
                 .map(stored_digest)
                 .transpose()?,
+            summarised: summarised(row)?,
         };
         stored.open.insert(key, open);
     }
     Ok((stored, stamps))
 }
 
-/// The ids of the texts of the findings `writes` stores, by digest (storing new texts).
+/// The texts of the findings `writes` stores, by digest (storing new texts).
 async fn write_texts(
     tx: &mut sqlx::AnyConnection,
     writes: &Writes<'_>,
-) -> anyhow::Result<HashMap<TextDigest, i64>> {
-    let prepared: Vec<Prepared> = (writes.new.iter().copied())
+) -> anyhow::Result<HashMap<TextDigest, StoredText>> {
+    let findings = (writes.new.iter().copied())
         .chain(writes.refresh.iter().copied())
         .chain(writes.backported.iter().map(|b| &b.finding))
-        .chain(writes.backported_new.iter().map(|b| &b.finding))
-        .map(Prepared::of)
-        .collect();
-    let texts: HashMap<TextDigest, &str> = prepared
-        .iter()
-        .map(|p| (p.digest, p.text.as_str()))
-        .collect();
-    text_ids(tx, &texts).await
-}
-
-/// The stored text id of `finding` (among those [`write_texts`] stored).
-fn text_id(texts: &HashMap<TextDigest, i64>, finding: &CurrentFinding) -> anyhow::Result<i64> {
-    let digest = Prepared::of(finding).digest;
-    texts
-        .get(&digest)
-        .copied()
-        .with_context(|| format!("no text stored for {} {}", finding.binary, finding.advisory))
+        .chain(writes.backported_new.iter().map(|b| &b.finding));
+    store_texts(tx, findings).await
 }
 
 /// The rows of new episodes (finding, key id, episode), first seen at `first_seen`.
 fn new_rows(
     episodes: &[(&CurrentFinding, i64, i64)],
-    texts: &HashMap<TextDigest, i64>,
+    texts: &HashMap<TextDigest, StoredText>,
     first_seen: i64,
     stamps: &mut Stamps,
 ) -> anyhow::Result<Vec<OpenRow>> {
@@ -514,7 +573,7 @@ fn new_rows(
 fn refreshed_rows(
     stored: &Stored,
     findings: &[&CurrentFinding],
-    texts: &HashMap<TextDigest, i64>,
+    texts: &HashMap<TextDigest, StoredText>,
     stamps: &mut Stamps,
 ) -> anyhow::Result<Vec<OpenRow>> {
     findings
@@ -538,7 +597,7 @@ fn open_row(
     key_id: i64,
     episode: i64,
     first_seen: i64,
-    texts: &HashMap<TextDigest, i64>,
+    texts: &HashMap<TextDigest, StoredText>,
     stamps: &mut Stamps,
 ) -> anyhow::Result<OpenRow> {
     Ok((

@@ -36,6 +36,7 @@ mod notices;
 mod notifications;
 mod observations;
 mod open_stamps;
+mod open_tiers;
 mod open_writes;
 mod operators;
 mod plans;
@@ -50,6 +51,7 @@ mod signals;
 mod transitions;
 mod update_summary;
 mod wakeups;
+mod write_clock;
 mod write_gate;
 mod zdict;
 

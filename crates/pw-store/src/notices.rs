@@ -230,10 +230,11 @@ pub(crate) async fn record_aliases<'a>(
         }
     }
     let names: Vec<_> = names.into_iter().collect();
-    for chunk in names.chunks(rows_per_statement(2)) {
+    // Bound by position on SQLite (`db::value_rows_in`), 500 rows a statement.
+    for chunk in names.chunks(500) {
         let sql = format!(
             "INSERT INTO advisory_aliases (alias, advisory) VALUES {} ON CONFLICT DO NOTHING",
-            value_rows(chunk.len(), 2)
+            crate::db::value_rows_in(tx, chunk.len(), 2)
         );
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
         for (alias, advisory) in chunk {

@@ -10,8 +10,6 @@ use std::collections::HashMap;
 use anyhow::Context;
 use sqlx::Row;
 
-use crate::findings_write::rows_per_statement;
-
 /// A first sight and a deadline, nanoseconds since the epoch (`instants.rs`).
 type Pair = (i64, Option<i64>);
 
@@ -81,10 +79,11 @@ impl Stamps {
         host_key: i64,
     ) -> anyhow::Result<()> {
         const COLUMNS: usize = 4;
-        for chunk in self.new.chunks(rows_per_statement(COLUMNS)) {
+        // Bound by position on SQLite (`db::value_rows_in`), 500 rows a statement.
+        for chunk in self.new.chunks(500) {
             let text = format!(
                 "INSERT INTO open_stamps (host_key, stamp, first_seen, deadline) VALUES {}",
-                crate::db::value_rows(chunk.len(), COLUMNS)
+                crate::db::value_rows_in(tx, chunk.len(), COLUMNS)
             );
             let mut query = sqlx::query(sqlx::AssertSqlSafe(text));
             for (stamp, (first_seen, deadline)) in chunk {

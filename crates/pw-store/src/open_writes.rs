@@ -3,7 +3,9 @@
 
 use anyhow::Context;
 
-use crate::findings_write::rows_per_statement;
+/// Rows per statement (bound by position on SQLite: `db::value_rows_in`): a host's first scan
+/// writes ~1,000 open episodes, 21 a statement when their parameters were numbered.
+const ROWS: usize = 500;
 
 /// An `open_episodes` row of host `host_key` but the host: key id, episode, stamp (its first
 /// sight and deadline, `open_stamps.rs`), tier, text id.
@@ -18,8 +20,8 @@ pub(crate) async fn write_open(
     conflict: &str,
 ) -> anyhow::Result<()> {
     const COLUMNS: usize = 6;
-    for chunk in rows.chunks(rows_per_statement(COLUMNS)) {
-        let values = crate::db::value_rows(chunk.len(), COLUMNS);
+    for chunk in rows.chunks(ROWS) {
+        let values = crate::db::value_rows_in(tx, chunk.len(), COLUMNS);
         let text = format!(
             "INSERT INTO open_episodes (host_key, key_id, episode, stamp, tier, text_id)
              VALUES {values} {conflict}"
@@ -48,7 +50,7 @@ pub(crate) async fn delete_open(
     host_key: i64,
     key_ids: &[i64],
 ) -> anyhow::Result<()> {
-    for chunk in key_ids.chunks(rows_per_statement(1)) {
+    for chunk in key_ids.chunks(crate::findings_write::rows_per_statement(1)) {
         let sql = format!(
             "DELETE FROM open_episodes WHERE host_key = $1 AND key_id IN ({})",
             crate::db::placeholders(2, chunk.len())

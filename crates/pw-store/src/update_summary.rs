@@ -13,9 +13,8 @@
 //! Each update that changed gets its `open_updates` row (by package and fixed version)
 //! adjusted: host and finding counts by the differences, the most urgent tier, earliest
 //! deadline, KEV and highest EPSS re-read over its hosts' rows (one index seek each). The host's
-//! earliest open deadline goes to `host_findings.earliest_deadline`, its open findings per tier
-//! and deadline to `open_tier_hosts` (migrations 0036 and 0041: the /metrics gauges and the
-//! deadline check).
+//! earliest open deadline goes to `host_findings.earliest_deadline` (its open findings per tier
+//! and deadline are adjusted by the write's changes: `open_tiers.rs`).
 //!
 //! `''` is the fixed version of an update that has none (key columns are never NULL).
 
@@ -25,6 +24,7 @@ use anyhow::Context;
 use sqlx::Row;
 
 use crate::findings_write::rows_per_statement;
+use crate::write_clock::WriteClock;
 
 /// An update's key (`update_keys.id`).
 type UpdateKey = i64;
@@ -52,9 +52,10 @@ type RowKey = (i64, UpdateKey);
 pub(crate) async fn refresh_hosts(
     tx: &mut sqlx::AnyConnection,
     hosts: &[SummaryHost<'_>],
+    clock: &mut WriteClock,
 ) -> anyhow::Result<()> {
     for chunk in hosts.chunks(rows_per_statement(1)) {
-        refresh_chunk(tx, chunk).await?;
+        refresh_chunk(tx, chunk, clock).await?;
     }
     Ok(())
 }
@@ -62,11 +63,13 @@ pub(crate) async fn refresh_hosts(
 async fn refresh_chunk(
     tx: &mut sqlx::AnyConnection,
     hosts: &[SummaryHost<'_>],
+    clock: &mut WriteClock,
 ) -> anyhow::Result<()> {
     let keys: Vec<i64> = hosts.iter().map(|(_, key)| *key).collect();
-    refresh_tiers(tx, hosts).await?;
     let now = grouped(tx, &keys).await?;
+    clock.lap("sum_grouped");
     let before = stored(tx, &keys).await?;
+    clock.lap("sum_stored");
     // Per update touched: (hosts, findings) to add; the hosts' rows that changed.
     let mut deltas: BTreeMap<UpdateKey, (i64, i64)> = BTreeMap::new();
     let mut add = |key: UpdateKey, (hosts, findings): (i64, i64)| {
@@ -93,12 +96,16 @@ async fn refresh_chunk(
         return Ok(());
     }
     rewrite_host_rows(tx, &changed, &now).await?;
+    clock.lap("sum_rows");
     let deltas: Vec<(UpdateKey, (i64, i64))> = deltas.into_iter().collect();
     adjust_updates(tx, &deltas).await?;
+    clock.lap("sum_updates");
     let mut summarised: Vec<i64> = changed.iter().map(|(host, _)| *host).collect();
     summarised.sort_unstable();
     summarised.dedup();
-    earliest_deadlines(tx, &summarised).await
+    earliest_deadlines(tx, &summarised).await?;
+    clock.lap("sum_deadlines");
+    Ok(())
 }
 
 /// The hosts' earliest open deadlines (`host_findings.earliest_deadline`): of their updates'
@@ -119,45 +126,6 @@ async fn earliest_deadlines(tx: &mut sqlx::AnyConnection, keys: &[i64]) -> anyho
         .execute(&mut *tx)
         .await
         .with_context(|| format!("summarising the deadlines of {} hosts", keys.len()))?;
-    Ok(())
-}
-
-/// Rewrites the hosts' open findings per tier and deadline (`open_tier_hosts`, migrations
-/// 0036 and 0041: the /metrics gauges and the deadline check), from their open findings.
-async fn refresh_tiers(
-    tx: &mut sqlx::AnyConnection,
-    hosts: &[SummaryHost<'_>],
-) -> anyhow::Result<()> {
-    let delete = format!(
-        "DELETE FROM open_tier_hosts WHERE host_id IN ({})",
-        crate::db::placeholders(1, hosts.len())
-    );
-    let mut query = sqlx::query(sqlx::AssertSqlSafe(delete));
-    for (host_id, _) in hosts {
-        query = query.bind(*host_id);
-    }
-    query
-        .execute(&mut *tx)
-        .await
-        .with_context(|| format!("clearing the tier counts of {} hosts", hosts.len()))?;
-    let insert = format!(
-        "INSERT INTO open_tier_hosts (host_id, tier, deadline, findings)
-         SELECT h.host_id, o.tier, o.deadline, COUNT(*)
-         FROM open_findings o JOIN finding_hosts h ON h.key = o.host_key
-         WHERE o.host_key IN ({})
-         GROUP BY h.host_id, o.tier, o.deadline",
-        crate::db::placeholders(1, hosts.len())
-    );
-    let mut query = sqlx::query(sqlx::AssertSqlSafe(insert));
-    for (_, host_key) in hosts {
-        query = query.bind(*host_key);
-    }
-    query.execute(&mut *tx).await.with_context(|| {
-        format!(
-            "counting the open findings of {} hosts per tier",
-            hosts.len()
-        )
-    })?;
     Ok(())
 }
 

@@ -322,64 +322,6 @@ fn finding_of_binary(rng: &mut Lcg, index: u64) -> CurrentFinding {
 
 const PART_HOSTS: [&str; 3] = ["h1", "h2", "h3"];
 
-/// What the summaries say and what the open findings say, per host and update, tier and
-/// deadline; each side as text.
-async fn both_sides(store: &Store) -> (Vec<String>, Vec<String>) {
-    let (mut stored, mut grouped) = common::summary_rows(store.pool()).await;
-    let read = |sql: &'static str| async move {
-        let rows = sqlx::query(sql).fetch_all(store.pool()).await.unwrap();
-        (rows.iter())
-            .map(|r| {
-                let deadline: Option<i64> = r.get("deadline");
-                let (host, tier, n): (String, i64, i64) =
-                    (r.get("host_id"), r.get("t"), r.get("n"));
-                format!("{host} T{tier} {deadline:?} {n}")
-            })
-            .collect::<Vec<_>>()
-    };
-    stored.extend(
-        read(
-            "SELECT host_id, tier AS t, deadline, findings AS n FROM open_tier_hosts
-             ORDER BY host_id, tier, deadline",
-        )
-        .await,
-    );
-    grouped.extend(
-        read(
-            "SELECT host_id, tier AS t, deadline, COUNT(*) AS n FROM open_findings_named
-             GROUP BY host_id, tier, deadline ORDER BY host_id, tier, deadline",
-        )
-        .await,
-    );
-    let earliest = |sql: &'static str| async move {
-        let rows = sqlx::query(sql).fetch_all(store.pool()).await.unwrap();
-        (rows.iter())
-            .map(|r| {
-                format!(
-                    "{} {:?}",
-                    r.get::<String, _>("host_id"),
-                    r.get::<Option<i64>, _>("d")
-                )
-            })
-            .collect::<Vec<_>>()
-    };
-    stored.extend(
-        earliest(
-            "SELECT host_id, earliest_deadline AS d FROM host_findings
-             WHERE host_id IN (SELECT host_id FROM open_findings_named) ORDER BY host_id",
-        )
-        .await,
-    );
-    grouped.extend(
-        earliest(
-            "SELECT host_id, MIN(deadline) AS d FROM open_findings_named
-             GROUP BY host_id ORDER BY host_id",
-        )
-        .await,
-    );
-    (stored, grouped)
-}
-
 async fn summaries_in_part_and_by_two_replicas(backend: Backend) {
     let (_guard, first) = fresh_store(backend).await;
     let second = Store::connect(first.url()).await.unwrap();
@@ -409,7 +351,7 @@ async fn summaries_in_part_and_by_two_replicas(backend: Backend) {
             only: part.then_some(&covered),
         };
         record_round(store, (host, round), &current, computation).await;
-        let (stored, grouped) = both_sides(&first).await;
+        let (stored, grouped) = common::both_sides(&first).await;
         assert_eq!(stored, grouped, "round {round} ({host}, in part: {part})");
         let page = (first.update_page(&UpdateFilter::default(), ALL).await).unwrap();
         let other = (second.update_page(&UpdateFilter::default(), ALL).await).unwrap();
@@ -472,7 +414,7 @@ async fn summaries_of_groups_written_together(backend: Backend) {
         let pairs: Vec<_> = snapshots.iter().zip(&computations).collect();
         let recorded = store.record_computations(&pairs).await.unwrap();
         assert_eq!(recorded.len(), group.len());
-        let (stored, grouped) = both_sides(&store).await;
+        let (stored, grouped) = common::both_sides(&store).await;
         assert_eq!(stored, grouped, "round {round} ({} hosts)", group.len());
         let page = (store.update_page(&UpdateFilter::default(), ALL).await).unwrap();
         assert_eq!(

@@ -405,6 +405,65 @@ pub async fn summary_rows(pool: &sqlx::AnyPool) -> (Vec<String>, Vec<String>) {
     (stored, grouped)
 }
 
+/// What the summaries say and what the open findings say, per host and update, tier and
+/// deadline; each side as text.
+pub async fn both_sides(store: &pw_store::Store) -> (Vec<String>, Vec<String>) {
+    use sqlx::Row;
+    let (mut stored, mut grouped) = summary_rows(store.pool()).await;
+    let read = |sql: &'static str| async move {
+        let rows = sqlx::query(sql).fetch_all(store.pool()).await.unwrap();
+        (rows.iter())
+            .map(|r| {
+                let deadline: Option<i64> = r.get("deadline");
+                let (host, tier, n): (String, i64, i64) =
+                    (r.get("host_id"), r.get("t"), r.get("n"));
+                format!("{host} T{tier} {deadline:?} {n}")
+            })
+            .collect::<Vec<_>>()
+    };
+    stored.extend(
+        read(
+            "SELECT host_id, tier AS t, deadline, findings AS n FROM open_tier_hosts
+             ORDER BY host_id, tier, deadline",
+        )
+        .await,
+    );
+    grouped.extend(
+        read(
+            "SELECT host_id, tier AS t, deadline, COUNT(*) AS n FROM open_findings_named
+             GROUP BY host_id, tier, deadline ORDER BY host_id, tier, deadline",
+        )
+        .await,
+    );
+    let earliest = |sql: &'static str| async move {
+        let rows = sqlx::query(sql).fetch_all(store.pool()).await.unwrap();
+        (rows.iter())
+            .map(|r| {
+                format!(
+                    "{} {:?}",
+                    r.get::<String, _>("host_id"),
+                    r.get::<Option<i64>, _>("d")
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    stored.extend(
+        earliest(
+            "SELECT host_id, earliest_deadline AS d FROM host_findings
+             WHERE host_id IN (SELECT host_id FROM open_findings_named) ORDER BY host_id",
+        )
+        .await,
+    );
+    grouped.extend(
+        earliest(
+            "SELECT host_id, MIN(deadline) AS d FROM open_findings_named
+             GROUP BY host_id ORDER BY host_id",
+        )
+        .await,
+    );
+    (stored, grouped)
+}
+
 /// The per-host update summary the write path keeps (`open_update_hosts`, since 0026), grouped
 /// from the open findings with SQL, in its form of 0038–0042 (by host id, package and fixed
 /// version).

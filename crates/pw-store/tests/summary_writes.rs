@@ -1,0 +1,159 @@
+//! What a findings write does to the console's summaries (issue 15: a feed import's re-rank is
+//! held by the writers' line, and counting a host's open findings again was most of a write):
+//! - a write that changes only its findings' texts (a re-published record: a new date or
+//!   description; the same tier, deadline, update, KEV and EPSS) leaves the summaries as they
+//!   are — it does not count the host's open findings again — and they still equal the open
+//!   findings grouped; one that changes a finding's KEV refreshes them;
+//! - the counts per tier and deadline (`open_tier_hosts`) are adjusted by a write's changes, not
+//!   counted again: a count the write does not change stays as stored; a host whose stored
+//!   counts cannot take its changes (a count would fall below zero) is counted again.
+//!
+//! The untouched rows are shown by making them wrong on purpose before the write (a write that
+//! counted again would put them right). On SQLite and PostgreSQL.
+
+#[macro_use]
+mod common;
+
+use common::{at, both_sides, fresh_store};
+use pw_store::{Backend, Computation, Covered, CurrentFinding, FindingsSnapshot, Store};
+
+fn finding(index: u32, summary: &str, kev: bool) -> CurrentFinding {
+    let package = format!("p{}", index % 2);
+    let deadline = at(&format!("2026-0{}-01T00:00:00Z", 1 + index % 3));
+    let json = serde_json::json!({
+        "binary": format!("{package}-bin"), "package": package, "advisory": format!("A{index}"),
+        "fixed": "1.1", "kev": kev, "epss": 0.25, "summary": summary,
+        "deadline": deadline.to_string(),
+    });
+    CurrentFinding {
+        binary: format!("{package}-bin"),
+        advisory: format!("A{index}"),
+        tier: (index % 4) as u8,
+        deadline: Some(deadline),
+        json: json.to_string(),
+    }
+}
+
+async fn record(store: &Store, round: i64, current: &[CurrentFinding], only: Option<&Covered>) {
+    let collected = at("2026-01-01T00:00:00Z") + jiff::SignedDuration::from_hours(round);
+    let inventory = common::inventory(&collected.to_string());
+    (store.store_inventory("h1", "h1", inventory, None).await).unwrap();
+    let snapshot = FindingsSnapshot {
+        host_id: "h1",
+        inventory_collected_at: collected,
+        computed_at: collected + jiff::SignedDuration::from_mins(1),
+        source: "test",
+        findings_json: "[]",
+        tier_counts_json: "[0,0,0,0,0]",
+        current,
+        backported: &[],
+    };
+    let computation = Computation { basis: None, only };
+    (store.record_computation(&snapshot, &computation).await).unwrap();
+}
+
+/// Adds `by` to every stored summary count of the host (both kinds).
+async fn shift_counts(store: &Store, by: i64) {
+    for sql in [
+        "UPDATE open_update_hosts SET findings = findings + $1",
+        "UPDATE open_tier_hosts SET findings = findings + $1",
+    ] {
+        (sqlx::query(sql).bind(by).execute(store.pool()).await).unwrap();
+    }
+}
+
+async fn a_write_of_new_texts_only_leaves_the_summaries(backend: Backend) {
+    let (_guard, store) = fresh_store(backend).await;
+    common::enroll(&store, "h1").await;
+    let first: Vec<CurrentFinding> = (0..6).map(|i| finding(i, "first", false)).collect();
+    record(&store, 0, &first, None).await;
+    let (stored, grouped) = both_sides(&store).await;
+    assert_eq!(stored, grouped, "after the first computation");
+
+    // New texts, nothing the summaries count changed: whole, then in part.
+    shift_counts(&store, 100).await;
+    let shifted = both_sides(&store).await.0;
+    let second: Vec<CurrentFinding> = (0..6).map(|i| finding(i, "second", false)).collect();
+    record(&store, 1, &second, None).await;
+    assert_eq!(both_sides(&store).await.0, shifted, "not counted again");
+    let covered = Covered::binaries(["p0-bin".to_owned()].into());
+    let third: Vec<CurrentFinding> = (0..6)
+        .filter(|i| i % 2 == 0)
+        .map(|i| finding(i, "third", false))
+        .collect();
+    record(&store, 2, &third, Some(&covered)).await;
+    assert_eq!(
+        both_sides(&store).await.0,
+        shifted,
+        "in part, not counted again"
+    );
+    shift_counts(&store, -100).await;
+    let (stored, grouped) = both_sides(&store).await;
+    assert_eq!(
+        stored, grouped,
+        "the summaries still say what the findings say"
+    );
+
+    // A finding's KEV flips: its update's row follows.
+    let mut fourth = third.clone();
+    fourth[0] = finding(0, "third", true);
+    record(&store, 3, &fourth, Some(&covered)).await;
+    let (stored, grouped) = both_sides(&store).await;
+    assert_eq!(stored, grouped, "after a KEV flip");
+    assert!(
+        stored.iter().any(|row| row.contains(" 1 Some(0.25)")),
+        "{stored:?}"
+    );
+}
+
+async fn tier_counts_are_adjusted_not_counted_again(backend: Backend) {
+    let (_guard, store) = fresh_store(backend).await;
+    common::enroll(&store, "h1").await;
+    let first: Vec<CurrentFinding> = (0..8).map(|i| finding(i, "first", false)).collect();
+    record(&store, 0, &first, None).await;
+    // A4 (tier 0, February) closes, A5 (tier 1, March) moves to tier 3; the other counts stay.
+    let tier = "UPDATE open_tier_hosts SET findings = findings + 100 WHERE tier = 2";
+    (sqlx::query(tier).execute(store.pool()).await).unwrap();
+    let mut second: Vec<CurrentFinding> = first
+        .iter()
+        .filter(|f| f.advisory != "A4")
+        .cloned()
+        .collect();
+    second.iter_mut().find(|f| f.advisory == "A5").unwrap().tier = 3;
+    record(&store, 1, &second, None).await;
+    let counts = "SELECT tier, findings FROM open_tier_hosts ORDER BY tier, deadline";
+    let rows = sqlx::query(counts).fetch_all(store.pool()).await.unwrap();
+    let counts: Vec<(i64, i64)> = rows
+        .iter()
+        .map(|r| {
+            use sqlx::Row;
+            (r.get("tier"), r.get("findings"))
+        })
+        .collect();
+    // Tier 2: A2 and A6 (two deadlines) as stored, 100 too many each.
+    assert_eq!(
+        counts,
+        [(0, 1), (1, 1), (2, 101), (2, 101), (3, 1), (3, 1), (3, 1)]
+    );
+
+    // A count that cannot take a write's changes: the host is counted again.
+    let wrong = "UPDATE open_tier_hosts SET findings = 1000 WHERE tier = 2";
+    (sqlx::query(wrong).execute(store.pool()).await).unwrap();
+    (sqlx::query("DELETE FROM open_tier_hosts WHERE tier = 3")
+        .execute(store.pool())
+        .await)
+        .unwrap();
+    let third: Vec<CurrentFinding> = second
+        .iter()
+        .filter(|f| f.advisory != "A3")
+        .cloned()
+        .collect();
+    record(&store, 2, &third, None).await;
+    let (stored, grouped) = both_sides(&store).await;
+    assert_eq!(stored, grouped, "counted again");
+}
+
+on_both_backends!(
+    a_write_of_new_texts_only_leaves_the_summaries,
+    tier_counts_are_adjusted_not_counted_again,
+);
