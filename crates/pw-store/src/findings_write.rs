@@ -56,8 +56,8 @@ struct StoredOpen {
     text_id: i64,
     /// The digest of its text (`finding_texts.rs`).
     digest: Option<TextDigest>,
-    /// What the console's summaries count of its text.
-    summarised: Summarised,
+    /// What the console's summaries count of its text (read for a computation in part only).
+    summarised: Option<Summarised>,
 }
 
 /// The host's history as the write path needs it.
@@ -289,6 +289,7 @@ fn counted_changed(
         let open = &stored.open[&key_of(finding)];
         let same = open.tier == i64::from(finding.tier)
             && open.deadline == finding.deadline.map(nanos)
+            && open.summarised.is_some()
             && open.summarised == stored_text(texts, finding)?.summarised;
         if !same {
             return Ok(true);
@@ -486,8 +487,15 @@ async fn read_history(
         open: HashMap::new(),
         last_closed: crate::findings_closed::last_closed(episodes.as_deref())?,
     };
+    // What the summaries count of the texts, for a computation in part only (its few covered
+    // rows; a whole host's ~1,000 read without: `counted_changed` then counts it again).
+    let summarised_columns = match only {
+        Some(_) => format!(", {SUMMARISED}"),
+        None => String::new(),
+    };
     let columns = format!(
-        "o.key_id, o.episode, o.first_seen, o.tier, o.deadline, o.text_id, t.digest, {SUMMARISED}"
+        "o.key_id, o.episode, o.first_seen, o.tier, o.deadline, o.text_id, t.digest\
+         {summarised_columns}"
     );
     let texts = "FROM open_findings o JOIN finding_texts t ON t.id = o.text_id";
     let (rows, mut names) = match only {
@@ -532,7 +540,7 @@ async fn read_history(
             digest: (row.try_get::<Option<Vec<u8>>, _>("digest")?)
                 .map(stored_digest)
                 .transpose()?,
-            summarised: summarised(row)?,
+            summarised: only.map(|_| summarised(row)).transpose()?,
         };
         stored.open.insert(key, open);
     }
@@ -548,7 +556,7 @@ async fn write_texts(
         .chain(writes.refresh.iter().copied())
         .chain(writes.backported.iter().map(|b| &b.finding))
         .chain(writes.backported_new.iter().map(|b| &b.finding));
-    store_texts(tx, findings).await
+    store_texts(tx, findings, !writes.refresh.is_empty()).await
 }
 
 /// The rows of new episodes (finding, key id, episode), first seen at `first_seen`.

@@ -1,9 +1,10 @@
 //! What a findings write does to the console's summaries (issue 15: a feed import's re-rank is
 //! held by the writers' line, and counting a host's open findings again was most of a write):
-//! - a write that changes only its findings' texts (a re-published record: a new date or
-//!   description; the same tier, deadline, update, KEV and EPSS) leaves the summaries as they
-//!   are — it does not count the host's open findings again — and they still equal the open
-//!   findings grouped; one that changes a finding's KEV refreshes them;
+//! - a write in part (a feed import's re-rank) that changes only its findings' texts (a
+//!   re-published record: a new description; the same tier, deadline, update, KEV and EPSS)
+//!   leaves the summaries as they are — it does not count the host's open findings again — and
+//!   they still equal the open findings grouped; one that changes a finding's KEV refreshes
+//!   them;
 //! - the counts per tier and deadline (`open_tier_hosts`) are adjusted by a write's changes, not
 //!   counted again: a count the write does not change stays as stored; a host whose stored
 //!   counts cannot take its changes (a count would fall below zero) is counted again.
@@ -70,11 +71,12 @@ async fn a_write_of_new_texts_only_leaves_the_summaries(backend: Backend) {
     let (stored, grouped) = both_sides(&store).await;
     assert_eq!(stored, grouped, "after the first computation");
 
-    // New texts, nothing the summaries count changed: whole, then in part.
+    // New texts, nothing the summaries count changed: in part, of all binaries then of one.
     shift_counts(&store, 100).await;
     let shifted = both_sides(&store).await.0;
+    let both = Covered::binaries(["p0-bin".to_owned(), "p1-bin".to_owned()].into());
     let second: Vec<CurrentFinding> = (0..6).map(|i| finding(i, "second", false)).collect();
-    record(&store, 1, &second, None).await;
+    record(&store, 1, &second, Some(&both)).await;
     assert_eq!(both_sides(&store).await.0, shifted, "not counted again");
     let covered = Covered::binaries(["p0-bin".to_owned()].into());
     let third: Vec<CurrentFinding> = (0..6)
