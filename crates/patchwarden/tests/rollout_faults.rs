@@ -83,13 +83,18 @@ async fn controller_sigkilled_at_random_points_loses_and_repeats_nothing() {
     // The first kill lands a random time after the rollout was created; every later one a
     // random time after a fresh start on the same port and data directory. Right before each
     // kill, a rollout that has ended is followed by the next one (the same exact target again:
-    // each agent's guard records, finds nothing to install, verifies), so every kill hits a
-    // controller with an active rollout; the database says so after each kill.
+    // each agent's guard records, finds nothing to install, verifies), so a kill hits a
+    // controller with an active rollout; the database says so after each kill. A rollout can
+    // still end between that look and the kill (its last host's result in those milliseconds):
+    // such a kill is not counted, and `rounds` kills must land on an active rollout within
+    // twice as many.
     let mut records = 0;
     let mut progressed = 0;
     let mut idle_kills = 0;
     let mut sleeps = Vec::new();
-    for round in 1..=rounds {
+    let mut round = 0;
+    while round - idle_kills < rounds && round < 2 * rounds {
+        round += 1;
         let sleep = rng.between(50, 1500);
         sleeps.push(sleep);
         tokio::time::sleep(Duration::from_millis(sleep)).await;
@@ -118,13 +123,15 @@ async fn controller_sigkilled_at_random_points_loses_and_repeats_nothing() {
         controller.child = spawn_server(controller.dir.path(), port, &gateway);
     }
     eprintln!(
-        "{rounds} kills in {:?} (sleeps {sleeps:?} ms) over {} chained rollouts; {idle_kills} kills with no active rollout; audit records grew in {progressed} rounds, {records} after the last",
+        "{round} kills in {:?} (sleeps {sleeps:?} ms) over {} chained rollouts; {idle_kills} kills with no active rollout; audit records grew in {progressed} rounds, {records} after the last",
         rollout_started.elapsed(),
         rollouts.len()
     );
     assert_eq!(
-        idle_kills, 0,
-        "every kill lands while a rollout is active (seed {seed})"
+        round - idle_kills,
+        rounds,
+        "{rounds} kills land while a rollout is active, within {} (seed {seed})",
+        2 * rounds
     );
     wait_controller_up(&controller, Duration::from_secs(20)).await;
     for id in &rollouts {

@@ -18,6 +18,7 @@ mod fleet_groups;
 mod gates;
 pub mod notify;
 pub mod observe;
+mod own_thread;
 mod plan_checks;
 mod plan_rollout;
 mod plan_rollouts;

@@ -205,18 +205,7 @@ pub async fn worker(
 /// waited with it. Here a write's next step runs as soon as its statement returns.
 fn writer() -> &'static tokio::runtime::Handle {
     static WRITER: std::sync::OnceLock<tokio::runtime::Handle> = std::sync::OnceLock::new();
-    WRITER.get_or_init(|| {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("the scans' writer runtime starts");
-        let handle = runtime.handle().clone();
-        std::thread::Builder::new()
-            .name("pw-scan-writer".into())
-            .spawn(move || runtime.block_on(std::future::pending::<()>()))
-            .expect("the scans' writer thread starts");
-        handle
-    })
+    WRITER.get_or_init(|| crate::own_thread::runtime("pw-scan-writer"))
 }
 
 /// Waits for a group's write (and its hosts' outcomes) to end.

@@ -57,9 +57,17 @@ const GATHER: Duration = Duration::from_millis(100);
 const CONNECTIONS: u32 = 2;
 
 /// Runs the scheduler until shutdown: a pass when woken, and one every second for timeouts.
-/// A panic in a pass is logged, counted and the loop started again (after a second). Its
-/// statements run on connections of its own, not behind the requests' in the shared pool.
+/// A panic in a pass is logged, counted and the loop started again (after a second). It runs
+/// on a thread of its own (`own_thread.rs`): at 10,000 agents each step of a pass after a
+/// statement waited for a runtime worker behind the agents' requests (a batch's results and
+/// long-polls), and a batch's boundary with it. Its statements run on connections of its own,
+/// not behind the requests' in the shared pool.
 pub async fn run(state: Controller, shutdown: watch::Receiver<bool>) {
+    crate::own_thread::run("pw-scheduler", run_here(state, shutdown)).await;
+}
+
+/// [`run`] on the current runtime.
+async fn run_here(state: Controller, shutdown: watch::Receiver<bool>) {
     let state = match state.store.with_own_pool(CONNECTIONS).await {
         Ok(store) => state.with_store(store),
         Err(error) => {
@@ -115,6 +123,7 @@ where
         // ends at once when the wake-ups since the last pass (one per result) cover every
         // command the wave had in flight: the pass that starts the next batch then runs
         // at once, not behind a pass for the result before.
+        let woken = std::time::Instant::now();
         if trigger == "woken" {
             let deadline = tokio::time::Instant::now() + GATHER;
             let left =
@@ -139,6 +148,8 @@ where
         }
         state.observer().scheduler_pass(trigger);
         let started = std::time::Instant::now();
+        let gathered_us = (started - woken).as_micros();
+        tracing::debug!(trigger, gathered_us, "scheduler pass starts");
         if let Err(error) = pass(state.clone()).await {
             tracing::warn!(
                 error = format!("{error:#}"),
@@ -262,10 +273,13 @@ struct Ctx<'a> {
 }
 
 /// Times the steps of a pass (`Observer::scheduler_step_took`): each lap is the time since the
-/// one before.
+/// one before. At debug level the pass's laps are logged in one line when it ends
+/// (`pw_controller::scheduler=debug`: a batch's boundary is one pass, which the means hide).
 struct Laps<'a> {
     observer: &'a dyn crate::Observer,
     at: std::time::Instant,
+    /// Each step's time in microseconds, when debug logging is on.
+    steps: Option<Vec<(&'static str, u128)>>,
 }
 
 impl<'a> Laps<'a> {
@@ -273,13 +287,41 @@ impl<'a> Laps<'a> {
         Laps {
             observer: state.observer(),
             at: std::time::Instant::now(),
+            steps: tracing::enabled!(tracing::Level::DEBUG).then(Vec::new),
         }
     }
 
     fn lap(&mut self, step: &'static str) {
         let now = std::time::Instant::now();
-        (self.observer).scheduler_step_took(step, (now - self.at).as_secs_f64());
+        let took = now - self.at;
+        (self.observer).scheduler_step_took(step, took.as_secs_f64());
+        if let Some(steps) = &mut self.steps {
+            steps.push((step, took.as_micros()));
+        }
         self.at = now;
+    }
+
+    /// A count beside the laps in the debug line (results taken, claims made).
+    fn count(&mut self, what: &'static str, n: usize) {
+        if let Some(steps) = &mut self.steps {
+            steps.push((what, n as u128));
+        }
+    }
+}
+
+impl Drop for Laps<'_> {
+    fn drop(&mut self) {
+        if let Some(steps) = self.steps.take().filter(|s| !s.is_empty()) {
+            let total = self.at.elapsed().as_micros()
+                + (steps.iter())
+                    .filter(|(step, _)| !step.starts_with('#'))
+                    .map(|(_, us)| us)
+                    .sum::<u128>();
+            let steps: Vec<String> = (steps.iter())
+                .map(|(step, us)| format!("{step}={us}"))
+                .collect();
+            tracing::debug!(total_us = total, steps = steps.join(" "), "scheduler pass");
+        }
     }
 }
 
@@ -333,6 +375,10 @@ async fn drive(
         .collect();
     ctx.apply_all(&mut hosts, halts, now).await;
     // 1. Results of finished agent commands (each host's error its own).
+    let finished = (hosts.values())
+        .filter(|h| h.finished.is_some() && !h.change.state.is_terminal())
+        .count();
+    laps.count("#results", finished);
     ctx.take_results(&mut hosts, now).await;
     laps.lap("results");
     // 2. Due timeouts.
@@ -364,6 +410,7 @@ async fn drive(
         .collect();
     ctx.apply_all(&mut hosts, releases, now).await;
     laps.lap("releases");
+    laps.count("#claims", decision.claim.len());
     let claims = (decision.claim.iter())
         .map(|claim| (claim.host.clone(), claim.event(), CONTROLLER.to_owned()))
         .collect();
