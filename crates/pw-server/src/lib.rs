@@ -9,6 +9,7 @@
 
 mod auth;
 mod ca;
+mod deliveries;
 mod error;
 mod heartbeats;
 mod identities;

@@ -42,6 +42,8 @@ pub struct AppState {
     pub identities: Arc<crate::identities::Identities>,
     /// Hosts whose commands were last found empty (`idle.rs`).
     pub idle: Arc<crate::idle::IdleHosts>,
+    /// Commands handed out, marked delivered after the answer (`deliveries.rs`).
+    pub deliveries: Arc<crate::deliveries::Deliveries>,
 }
 
 impl AppState {
@@ -85,6 +87,7 @@ impl AppState {
             heartbeats: Arc::default(),
             identities: Arc::default(),
             idle: Arc::default(),
+            deliveries: Arc::default(),
         })
     }
 

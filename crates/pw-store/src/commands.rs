@@ -23,6 +23,9 @@ pub struct NewCommand<'a> {
 /// SQLite: `db::value_rows_in`).
 const COMMANDS_PER_INSERT: usize = 500;
 
+/// The most commands one UPDATE marks delivered (numbered placeholders).
+const DELIVERED_PER_STATEMENT: usize = 128;
+
 /// What [`insert_commands`] does with a command whose id is stored already.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Duplicates {
@@ -144,6 +147,17 @@ impl Store {
     /// Commands of the host not finished yet, oldest first; marks queued ones delivered.
     /// Delivered but unfinished commands are handed out again (the agent dedups by id).
     pub async fn take_open_commands(&self, host_id: &str) -> anyhow::Result<Vec<CommandRow>> {
+        let rows = self.open_commands(host_id).await?;
+        let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
+        self.mark_delivered(&ids, Timestamp::now()).await?;
+        Ok(rows)
+    }
+
+    /// Commands of the host not finished yet (queued or delivered), oldest first: what its
+    /// long-poll hands out. Marking them delivered is [`Store::mark_delivered`]'s, which the
+    /// controller does after answering (a command handed out twice is answered by the agent's
+    /// journal), so that no answer waits for a write.
+    pub async fn open_commands(&self, host_id: &str) -> anyhow::Result<Vec<CommandRow>> {
         let rows = sqlx::query(
             "SELECT * FROM commands WHERE host_id = $1 AND state IN ('queued', 'delivered')
              ORDER BY created_at, id",
@@ -152,20 +166,35 @@ impl Store {
         .fetch_all(self.pool())
         .await
         .with_context(|| format!("reading open commands of host {host_id}"))?;
-        if rows.is_empty() {
-            return Ok(Vec::new());
-        }
-        let _turn = self.single_write_turn().await;
-        sqlx::query(
-            "UPDATE commands SET state = 'delivered', delivered_at = $1
-             WHERE host_id = $2 AND state = 'queued'",
-        )
-        .bind(Timestamp::now().to_string())
-        .bind(host_id)
-        .execute(self.pool())
-        .await
-        .context("marking commands delivered")?;
         rows.iter().map(command_row).collect()
+    }
+
+    /// Marks these commands delivered at `at`, those still queued (a finished or already
+    /// delivered one keeps its state and time): any hosts' commands, several per statement, in
+    /// one write.
+    pub async fn mark_delivered(&self, ids: &[&str], at: Timestamp) -> anyhow::Result<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let at = at.to_string();
+        let mut tx = self.begin_immediate().await?;
+        for chunk in ids.chunks(DELIVERED_PER_STATEMENT) {
+            let sql = format!(
+                "UPDATE commands SET state = 'delivered', delivered_at = $1
+                 WHERE state = 'queued' AND id IN ({})",
+                crate::db::placeholders(2, chunk.len())
+            );
+            // Only numbered placeholders are formatted into the text.
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(&at);
+            for id in chunk {
+                query = query.bind(*id);
+            }
+            query
+                .execute(&mut *tx)
+                .await
+                .context("marking commands delivered")?;
+        }
+        tx.commit().await.context("committing the deliveries")
     }
 
     /// Records the agent's result for a command of that host. A second result for a finished

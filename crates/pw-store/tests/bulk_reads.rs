@@ -230,7 +230,73 @@ async fn a_command_is_finished_once_and_only_into_a_finished_state(backend: Back
     assert!(CommandState::parse("done").is_err());
 }
 
+async fn open_commands_are_read_without_a_mark_and_marked_delivered_by_id(backend: Backend) {
+    let (_dir, store) = store_with_host(backend).await;
+    let ids: Vec<String> = (0..300).map(|i| format!("c{i:03}")).collect();
+    let commands: Vec<NewCommand<'_>> = (ids.iter())
+        .map(|id| NewCommand {
+            id,
+            host_id: "h1",
+            kind: "refresh_inventory",
+            payload_json: r#"{"type":"refresh_inventory"}"#,
+        })
+        .collect();
+    store.create_commands(&commands, "alice").await.unwrap();
+    let read = store.open_commands("h1").await.unwrap();
+    assert_eq!(read.len(), 300);
+    assert!(
+        read.iter().all(|c| c.state == CommandState::Queued),
+        "a read marks nothing"
+    );
+    // One of them finished meanwhile, and one more queued after the read.
+    let finished = store
+        .finish_command(
+            "h1",
+            "c007",
+            CommandState::Succeeded,
+            "ok",
+            at("2026-12-01T00:00:00Z"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(finished, FinishOutcome::Recorded);
+    let late = NewCommand {
+        id: "late",
+        host_id: "h1",
+        kind: "refresh_inventory",
+        payload_json: r#"{"type":"refresh_inventory"}"#,
+    };
+    store.create_commands(&[late], "alice").await.unwrap();
+    let handed: Vec<&str> = read.iter().map(|c| c.id.as_str()).collect();
+    store
+        .mark_delivered(&handed, at("2026-12-01T00:00:01Z"))
+        .await
+        .unwrap();
+    let state = |id: String| {
+        let store = store.clone();
+        async move { store.command(&id).await.unwrap().unwrap().state }
+    };
+    assert_eq!(state("c007".into()).await, CommandState::Succeeded);
+    assert_eq!(
+        state("late".into()).await,
+        CommandState::Queued,
+        "not handed out"
+    );
+    for id in ["c000", "c127", "c128", "c255", "c299"] {
+        assert_eq!(state(id.into()).await, CommandState::Delivered, "{id}");
+    }
+    let open = store.open_commands("h1").await.unwrap();
+    assert_eq!(open.len(), 300, "299 delivered and the late one");
+    assert_eq!(
+        open.iter()
+            .filter(|c| c.state == CommandState::Delivered)
+            .count(),
+        299
+    );
+}
+
 on_both_backends!(
+    open_commands_are_read_without_a_mark_and_marked_delivered_by_id,
     all_pending_updates_groups_rows_by_host_and_leaves_out_hosts_that_did_not_report,
     commands_are_queued_together_or_not_at_all_and_open_ones_are_listed_by_kind,
     a_plan_sized_batch_is_inserted_in_several_statements_and_chained_record_by_record,

@@ -147,13 +147,19 @@ pub async fn commands(
     let mut read = !state.idle.is_idle(&host_id, std::time::Instant::now());
     loop {
         if read {
-            let rows = state.store.take_open_commands(&host_id).await?;
+            let rows = state.store.open_commands(&host_id).await?;
             let now = std::time::Instant::now();
             state
                 .idle
                 .found(&host_id, rows.is_empty(), now, random_unit());
             if !rows.is_empty() {
+                // Marked delivered after this answer (`deliveries.rs`).
+                let queued = (rows.iter())
+                    .filter(|row| row.state == pw_store::CommandState::Queued)
+                    .map(|row| row.id.clone())
+                    .collect();
                 let commands = rows.into_iter().map(envelope).collect::<Result<_, _>>()?;
+                state.deliveries.mark(&state.store, queued);
                 return Ok(Json(CommandBatch { commands }));
             }
         }

@@ -17,6 +17,7 @@ mod console_plans;
 mod console_rollouts;
 mod console_support;
 mod console_windows;
+mod deliveries;
 mod enrollment;
 mod errors;
 mod evidence;
