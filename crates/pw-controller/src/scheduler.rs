@@ -58,10 +58,10 @@ const CONNECTIONS: u32 = 2;
 
 /// Runs the scheduler until shutdown: a pass when woken, and one every second for timeouts.
 /// A panic in a pass is logged, counted and the loop started again (after a second). It runs
-/// on a thread of its own (`own_thread.rs`): at 10,000 agents each step of a pass after a
-/// statement waited for a runtime worker behind the agents' requests (a batch's results and
-/// long-polls), and a batch's boundary with it. Its statements run on connections of its own,
-/// not behind the requests' in the shared pool.
+/// on a thread of its own (`own_thread.rs`), so that no step of a pass waits for a runtime
+/// worker behind the agents' requests (at 10,000 agents, measured alone, within the noise:
+/// docs/PERFORMANCE.md "A batch's start"). Its statements run on connections of its own, not
+/// behind the requests' in the shared pool.
 pub async fn run(state: Controller, shutdown: watch::Receiver<bool>) {
     crate::own_thread::run("pw-scheduler", run_here(state, shutdown)).await;
 }
@@ -301,10 +301,11 @@ impl<'a> Laps<'a> {
         self.at = now;
     }
 
-    /// A count beside the laps in the debug line (results taken, claims made).
-    fn count(&mut self, what: &'static str, n: usize) {
+    /// A count beside the laps in the debug line (results taken, claims made), counted only
+    /// when the line is logged.
+    fn count(&mut self, what: &'static str, n: impl FnOnce() -> usize) {
         if let Some(steps) = &mut self.steps {
-            steps.push((what, n as u128));
+            steps.push((what, n() as u128));
         }
     }
 }
@@ -375,10 +376,11 @@ async fn drive(
         .collect();
     ctx.apply_all(&mut hosts, halts, now).await;
     // 1. Results of finished agent commands (each host's error its own).
-    let finished = (hosts.values())
-        .filter(|h| h.finished.is_some() && !h.change.state.is_terminal())
-        .count();
-    laps.count("#results", finished);
+    laps.count("#results", || {
+        (hosts.values())
+            .filter(|h| h.finished.is_some() && !h.change.state.is_terminal())
+            .count()
+    });
     ctx.take_results(&mut hosts, now).await;
     laps.lap("results");
     // 2. Due timeouts.
@@ -410,7 +412,7 @@ async fn drive(
         .collect();
     ctx.apply_all(&mut hosts, releases, now).await;
     laps.lap("releases");
-    laps.count("#claims", decision.claim.len());
+    laps.count("#claims", || decision.claim.len());
     let claims = (decision.claim.iter())
         .map(|claim| (claim.host.clone(), claim.event(), CONTROLLER.to_owned()))
         .collect();
