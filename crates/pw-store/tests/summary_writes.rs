@@ -16,7 +16,7 @@
 mod common;
 
 use common::{at, both_sides, fresh_store};
-use pw_store::{Backend, Computation, Covered, CurrentFinding, FindingsSnapshot, Store};
+use pw_store::{Backend, Computation, Covered, CurrentFinding, Store};
 
 fn finding(index: u32, summary: &str, kev: bool) -> CurrentFinding {
     let package = format!("p{}", index % 2);
@@ -35,22 +35,9 @@ fn finding(index: u32, summary: &str, kev: bool) -> CurrentFinding {
     }
 }
 
-async fn record(store: &Store, round: i64, current: &[CurrentFinding], only: Option<&Covered>) {
-    let collected = at("2026-01-01T00:00:00Z") + jiff::SignedDuration::from_hours(round);
-    let inventory = common::inventory(&collected.to_string());
-    (store.store_inventory("h1", "h1", inventory, None).await).unwrap();
-    let snapshot = FindingsSnapshot {
-        host_id: "h1",
-        inventory_collected_at: collected,
-        computed_at: collected + jiff::SignedDuration::from_mins(1),
-        source: "test",
-        findings_json: "[]",
-        tier_counts_json: "[0,0,0,0,0]",
-        current,
-        backported: &[],
-    };
+async fn record(store: &Store, round: u32, current: &[CurrentFinding], only: Option<&Covered>) {
     let computation = Computation { basis: None, only };
-    (store.record_computation(&snapshot, &computation).await).unwrap();
+    common::record_round(store, ("h1", round), current, computation).await;
 }
 
 /// Adds `by` to every stored summary count of the host (both kinds).

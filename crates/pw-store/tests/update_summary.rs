@@ -268,7 +268,7 @@ async fn many_updates_then_a_few(backend: Backend) {
                 some
             }
         };
-        record_round(&store, (host, round), &current, Computation::default()).await;
+        common::record_round(&store, (host, round), &current, Computation::default()).await;
         let (stored, grouped) = common::summary_rows(store.pool()).await;
         if round == 0 {
             assert!(
@@ -283,30 +283,6 @@ async fn many_updates_then_a_few(backend: Backend) {
             .unwrap();
         assert_eq!(page.updates, grouped_from_history(&store).await);
     }
-}
-
-/// Host `host`'s inventory of round `round` stored, then a computation of `current` (nothing
-/// backported) recorded a minute later.
-async fn record_round(
-    store: &Store,
-    (host, round): (&str, u32),
-    current: &[CurrentFinding],
-    computation: Computation<'_>,
-) {
-    let collected = at("2026-01-01T00:00:00Z") + jiff::SignedDuration::from_hours(i64::from(round));
-    let inventory = common::inventory(&collected.to_string());
-    (store.store_inventory(host, host, inventory, None).await).unwrap();
-    let snapshot = FindingsSnapshot {
-        host_id: host,
-        inventory_collected_at: collected,
-        computed_at: collected + jiff::SignedDuration::from_mins(1),
-        source: "test",
-        findings_json: "[]",
-        tier_counts_json: "[0,0,0,0,0]",
-        current,
-        backported: &[],
-    };
-    (store.record_computation(&snapshot, &computation).await).unwrap();
 }
 
 /// [`finding`] of binary `b<index % 6>` (two binaries of one package share its updates, a
@@ -350,7 +326,7 @@ async fn summaries_in_part_and_by_two_replicas(backend: Backend) {
             basis: None,
             only: part.then_some(&covered),
         };
-        record_round(store, (host, round), &current, computation).await;
+        common::record_round(store, (host, round), &current, computation).await;
         let (stored, grouped) = common::both_sides(&first).await;
         assert_eq!(stored, grouped, "round {round} ({host}, in part: {part})");
         let page = (first.update_page(&UpdateFilter::default(), ALL).await).unwrap();

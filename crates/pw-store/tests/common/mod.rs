@@ -405,6 +405,30 @@ pub async fn summary_rows(pool: &sqlx::AnyPool) -> (Vec<String>, Vec<String>) {
     (stored, grouped)
 }
 
+/// Host `host`'s inventory of round `round` stored, then a computation of `current` (nothing
+/// backported) recorded a minute later.
+pub async fn record_round(
+    store: &pw_store::Store,
+    (host, round): (&str, u32),
+    current: &[pw_store::CurrentFinding],
+    computation: pw_store::Computation<'_>,
+) {
+    let collected = at("2026-01-01T00:00:00Z") + jiff::SignedDuration::from_hours(i64::from(round));
+    let inventory = inventory(&collected.to_string());
+    (store.store_inventory(host, host, inventory, None).await).unwrap();
+    let snapshot = pw_store::FindingsSnapshot {
+        host_id: host,
+        inventory_collected_at: collected,
+        computed_at: collected + jiff::SignedDuration::from_mins(1),
+        source: "test",
+        findings_json: "[]",
+        tier_counts_json: "[0,0,0,0,0]",
+        current,
+        backported: &[],
+    };
+    (store.record_computation(&snapshot, &computation).await).unwrap();
+}
+
 /// What the summaries say and what the open findings say, per host and update, tier and
 /// deadline; each side as text.
 pub async fn both_sides(store: &pw_store::Store) -> (Vec<String>, Vec<String>) {
