@@ -207,9 +207,29 @@ impl Store {
         message: &str,
         finished_at: Timestamp,
     ) -> anyhow::Result<FinishOutcome> {
+        let result = (state, message, finished_at);
+        self.finish_command_with_report(host_id, id, result, None)
+            .await
+    }
+
+    /// [`Store::finish_command`] with the report the agent sent with the result (a change,
+    /// checks or restart report), kept under the command's id in the same write: the
+    /// scheduler finds a finished command's report with it. A report for a command that is
+    /// not this host's is not kept; one for a command finished before is kept if it has none.
+    pub async fn finish_command_with_report(
+        &self,
+        host_id: &str,
+        id: &str,
+        (state, message, finished_at): (CommandState, &str, Timestamp),
+        report_json: Option<&str>,
+    ) -> anyhow::Result<FinishOutcome> {
         let mut tx = self.begin_immediate().await?;
         let outcome = finish_in(&mut tx, host_id, id, state, message, finished_at).await?;
-        if matches!(outcome, FinishOutcome::Recorded) {
+        let report = report_json.filter(|_| !matches!(outcome, FinishOutcome::NotFound));
+        if let Some(report) = report {
+            crate::rollouts::insert_change_report(&mut tx, id, report).await?;
+        }
+        if matches!(outcome, FinishOutcome::Recorded) || report.is_some() {
             tx.commit().await.context("committing the command result")?;
         }
         Ok(outcome)

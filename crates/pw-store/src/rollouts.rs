@@ -380,17 +380,8 @@ impl Store {
         report_json: &str,
     ) -> anyhow::Result<()> {
         let _turn = self.single_write_turn().await;
-        sqlx::query(
-            "INSERT INTO change_reports (command_id, report, received_at) VALUES ($1, $2, $3)
-             ON CONFLICT(command_id) DO NOTHING",
-        )
-        .bind(command_id)
-        .bind(report_json)
-        .bind(Timestamp::now().to_string())
-        .execute(self.pool())
-        .await
-        .with_context(|| format!("recording the change report of {command_id}"))?;
-        Ok(())
+        let mut conn = self.pool().acquire().await?;
+        insert_change_report(&mut conn, command_id, report_json).await
     }
 
     pub async fn change_report(&self, command_id: &str) -> anyhow::Result<Option<String>> {
@@ -436,4 +427,24 @@ pub(crate) fn rollout_row(row: &AnyRow) -> anyhow::Result<RolloutRow> {
                 version: plan_version,
             }),
     })
+}
+
+/// Keeps the report an agent sent with a command's result under the command's id (the first
+/// one kept: a second changes nothing).
+pub(crate) async fn insert_change_report(
+    conn: &mut sqlx::AnyConnection,
+    command_id: &str,
+    report_json: &str,
+) -> anyhow::Result<()> {
+    sqlx::query(
+        "INSERT INTO change_reports (command_id, report, received_at) VALUES ($1, $2, $3)
+         ON CONFLICT(command_id) DO NOTHING",
+    )
+    .bind(command_id)
+    .bind(report_json)
+    .bind(Timestamp::now().to_string())
+    .execute(&mut *conn)
+    .await
+    .with_context(|| format!("recording the change report of {command_id}"))?;
+    Ok(())
 }

@@ -295,7 +295,79 @@ async fn open_commands_are_read_without_a_mark_and_marked_delivered_by_id(backen
     );
 }
 
+async fn a_result_and_its_report_are_kept_in_one_write_for_the_hosts_own_command(backend: Backend) {
+    let (_dir, store) = store_with_host(backend).await;
+    let ids = ["c1", "c2", "c3"];
+    let commands: Vec<NewCommand<'_>> = (ids.iter())
+        .map(|id| NewCommand {
+            id,
+            host_id: "h1",
+            kind: "apply_change",
+            payload_json: r#"{"type":"refresh_inventory"}"#,
+        })
+        .collect();
+    store.create_commands(&commands, "alice").await.unwrap();
+    let done = |message| (CommandState::Succeeded, message, at("2026-12-01T00:00:00Z"));
+    // Another host's result for it: nothing kept.
+    let other = store
+        .finish_command_with_report("h2", "c1", done("x"), Some("{\"a\":1}"))
+        .await
+        .unwrap();
+    assert_eq!(other, FinishOutcome::NotFound);
+    assert_eq!(store.change_report("c1").await.unwrap(), None);
+    assert_eq!(
+        store.command("c1").await.unwrap().unwrap().state,
+        CommandState::Queued
+    );
+    // Its own: the result and the report together; a second report changes nothing.
+    let first = store
+        .finish_command_with_report("h1", "c1", done("ok"), Some("{\"a\":1}"))
+        .await
+        .unwrap();
+    assert_eq!(first, FinishOutcome::Recorded);
+    assert_eq!(
+        store.command("c1").await.unwrap().unwrap().state,
+        CommandState::Succeeded
+    );
+    let again = store
+        .finish_command_with_report("h1", "c1", done("again"), Some("{\"b\":2}"))
+        .await
+        .unwrap();
+    assert!(
+        matches!(again, FinishOutcome::AlreadyFinished { .. }),
+        "{again:?}"
+    );
+    assert_eq!(
+        store.change_report("c1").await.unwrap().as_deref(),
+        Some("{\"a\":1}")
+    );
+    // Without a report; and a report arriving after a result without one is kept.
+    let (state, message, finished) = done("ok");
+    let plain = store
+        .finish_command("h1", "c2", state, message, finished)
+        .await;
+    assert_eq!(plain.unwrap(), FinishOutcome::Recorded);
+    assert_eq!(store.change_report("c2").await.unwrap(), None);
+    store
+        .finish_command_with_report("h1", "c3", done("ok"), None)
+        .await
+        .unwrap();
+    let late = store
+        .finish_command_with_report("h1", "c3", done("late"), Some("{\"c\":3}"))
+        .await
+        .unwrap();
+    assert!(
+        matches!(late, FinishOutcome::AlreadyFinished { .. }),
+        "{late:?}"
+    );
+    assert_eq!(
+        store.change_report("c3").await.unwrap().as_deref(),
+        Some("{\"c\":3}")
+    );
+}
+
 on_both_backends!(
+    a_result_and_its_report_are_kept_in_one_write_for_the_hosts_own_command,
     open_commands_are_read_without_a_mark_and_marked_delivered_by_id,
     all_pending_updates_groups_rows_by_host_and_leaves_out_hosts_that_did_not_report,
     commands_are_queued_together_or_not_at_all_and_open_ones_are_listed_by_kind,

@@ -242,65 +242,47 @@ pub async fn result(
         .await?;
         return recorded(&state, id, status, outcome);
     }
-    if let Some(report) = &result.change {
+    // The report kept with the result (the first of change, checks, restart, as before).
+    let mut report = None;
+    if let Some(change) = &result.change {
         // Refused at the edge, before anything is stored: a report the engine cannot take
         // (a package name or version that is not one, a package listed twice) would otherwise
         // be stored and fail the host later (issue 14.1). The message names the field.
-        pw_rollout::GuardReport::try_from(report)
+        pw_rollout::GuardReport::try_from(change)
             .map_err(|e| ApiError::InvalidBody(format!("change.{e}")))?;
-        // Kept before the result, so the scheduler always finds the report of a finished
-        // `apply_change`; an unknown command id fails the foreign key and is refused below.
-        keep_report(&state, &host_id, &id, report).await?;
         // The backups and snapshots it took (docs/protection.md); losing them must not lose
         // the result, so a failure is logged.
         if let Err(error) =
-            pw_controller::protection::record(&state.store, &host_id, &id, report).await
+            pw_controller::protection::record(&state.store, &host_id, &id, change).await
         {
             tracing::warn!(command_id = %id, "protection records not stored: {error:#}");
         }
+        report = Some(serde_json::to_string(change).map_err(anyhow::Error::from)?);
     }
-    if let Some(round) = &result.checks {
+    if let Some(round) = result.checks.as_ref().filter(|_| report.is_none()) {
         // `run_checks` (observation): kept under the command id for the scheduler.
-        keep_report(&state, &host_id, &id, round).await?;
+        report = Some(serde_json::to_string(round).map_err(anyhow::Error::from)?);
     }
-    if let Some(report) = &result.restart {
+    if let Some(restart) = &result.restart {
         // `restart_services` / `reboot`: checked like a change report (unit names), kept in the
         // same table under the command id for the scheduler.
-        pw_rollout::wire::restart_result(true, "", Some(report))
+        pw_rollout::wire::restart_result(true, "", Some(restart))
             .map_err(|e| ApiError::InvalidBody(format!("restart.{e}")))?;
-        keep_report(&state, &host_id, &id, report).await?;
+        if report.is_none() {
+            report = Some(serde_json::to_string(restart).map_err(anyhow::Error::from)?);
+        }
     }
+    // The report and the result in one write: the scheduler finds a finished command's report.
     let outcome = state
         .store
-        .finish_command(
+        .finish_command_with_report(
             &host_id,
             &id,
-            result.status.into(),
-            &result.message,
-            result.finished_at,
+            (result.status.into(), &result.message, result.finished_at),
+            report.as_deref(),
         )
         .await?;
     recorded(&state, id, status, outcome)
-}
-
-/// Keeps the report of a rollout command (`apply_change`, `restart_services`, `reboot`) under
-/// its id, when the command is this host's.
-async fn keep_report(
-    state: &AppState,
-    host_id: &str,
-    id: &str,
-    report: &impl serde::Serialize,
-) -> Result<(), ApiError> {
-    let json = serde_json::to_string(report).map_err(anyhow::Error::from)?;
-    if state
-        .store
-        .command(id)
-        .await?
-        .is_some_and(|c| c.host_id == host_id)
-    {
-        state.store.record_change_report(id, &json).await?;
-    }
-    Ok(())
 }
 
 /// The answer to a command result: recorded now, already finished before, or unknown.
