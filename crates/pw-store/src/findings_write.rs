@@ -33,6 +33,10 @@ use crate::open_writes::{OpenRow, delete_open, write_open};
 use crate::write_clock::WriteClock;
 use crate::{Recorded, Store};
 
+#[path = "findings_counted.rs"]
+mod counted;
+use counted::{counted_changed, tier_deltas};
+
 /// Bound parameters per multi-row statement. Few statements instead of one per row, but not
 /// many parameters per statement: sqlx binds SQLite's numbered `$N` parameters by name, and
 /// SQLite finds a name by a linear search (`sqlite3VListNumToName`), so binding costs grow with
@@ -269,55 +273,6 @@ async fn record_in(
         learned,
         changed.then_some((host_key, deltas)),
     ))
-}
-
-/// Whether a computation's writes change what the console's summaries count of the host's open
-/// findings (`update_summary.rs`, `open_tiers.rs`): an episode opened or closed, or one
-/// refreshed with another tier, deadline, update, KEV or EPSS. A feed import that changes only
-/// its findings' texts (a record re-published with a new description or date) leaves the
-/// summaries as they are, and the write does not count the host's open findings again.
-fn counted_changed(
-    stored: &Stored,
-    writes: &Writes<'_>,
-    opened: &[(&CurrentFinding, i64, i64)],
-    texts: &HashMap<TextDigest, StoredText>,
-) -> anyhow::Result<bool> {
-    if !(opened.is_empty() && writes.gone.is_empty() && writes.backported.is_empty()) {
-        return Ok(true);
-    }
-    for finding in &writes.refresh {
-        let open = &stored.open[&key_of(finding)];
-        let same = open.tier == i64::from(finding.tier)
-            && open.deadline == finding.deadline.map(nanos)
-            && open.summarised.is_some()
-            && open.summarised == stored_text(texts, finding)?.summarised;
-        if !same {
-            return Ok(true);
-        }
-    }
-    Ok(false)
-}
-
-/// What a computation's writes change in the host's open findings per tier and deadline: its
-/// new episodes counted in, its closed ones out, and its refreshed ones moved.
-fn tier_deltas(
-    stored: &Stored,
-    writes: &Writes<'_>,
-    opened: &[(&CurrentFinding, i64, i64)],
-) -> TierDeltas {
-    let mut deltas = TierDeltas::default();
-    let opened = opened.iter().map(|(finding, _, _)| *finding);
-    for finding in opened.chain(writes.refresh.iter().copied()) {
-        deltas.add(i64::from(finding.tier), finding.deadline.map(nanos), 1);
-    }
-    let closed = (writes.gone.iter().cloned())
-        .chain(writes.backported.iter().map(|b| key_of(&b.finding)))
-        .chain(writes.refresh.iter().map(|finding| key_of(finding)));
-    for key in closed {
-        let open = &stored.open[&key];
-        deltas.add(open.tier, open.deadline, -1);
-    }
-    deltas
 }
 
 fn key_of(finding: &CurrentFinding) -> Key {
