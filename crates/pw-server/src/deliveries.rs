@@ -34,7 +34,7 @@ impl Deliveries {
     }
 
     /// Writes every mark queued so far (none: an earlier task took them).
-    pub async fn write(&self, store: &Store) {
+    async fn write(&self, store: &Store) {
         let _writing = self.writing.lock().await;
         let ids = std::mem::take(&mut *self.pending.lock().expect("deliveries lock"));
         let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
