@@ -29,6 +29,7 @@ use pw_store::RolloutRow;
 
 use crate::Controller;
 use crate::fleet_groups::{CONFLICT, Grouped, HostGroups};
+use crate::scheduler::Parsed;
 
 /// What every rollout of a pass shares: read once per pass.
 pub(crate) struct PassGates {
@@ -97,10 +98,8 @@ impl PassGates {
             let Ok(parsed) = state.host_states.plan(&row.id) else {
                 continue;
             };
-            for batch in &parsed.plan.batches {
-                for host in &batch.hosts {
-                    groups.insert(self.group_of(&host.id, &batch.group).to_owned());
-                }
+            if let Some(hosts) = self.host_gates(&parsed) {
+                groups.extend(hosts.fleet_groups.iter().map(|(group, _)| group.clone()));
             }
         }
         let policy = &document.policy;
@@ -141,7 +140,7 @@ impl PassGates {
     /// batch group (the window must hold it too).
     pub(crate) fn for_rollout(
         &self,
-        plan: &RolloutPlan,
+        parsed: &Parsed,
         control: &RolloutControl,
         busy_elsewhere: BTreeMap<String, usize>,
         verification: impl Fn(&str) -> u64,
@@ -152,48 +151,52 @@ impl PassGates {
             emergency: control.emergency.is_some(),
             ..Gates::default()
         };
-        let Some(document) = &self.document else {
+        let (Some(document), Some(hosts)) = (&self.document, self.host_gates(parsed)) else {
             return gates;
         };
-        for batch in &plan.batches {
-            for host in &batch.hosts {
-                let group = self.group_of(&host.id, &batch.group).to_owned();
-                if !gates.windows.contains_key(&group) {
-                    let gate = if document.policy.groups.contains_key(&group) {
-                        document.window_gate(&group, self.now, verification(&batch.group))
-                    } else if group.starts_with(CONFLICT) {
-                        Some(WindowGate::Closed {
-                            next: None,
-                            blackout: None,
-                        })
-                    } else {
-                        None
-                    };
-                    if let Some(gate) = gate {
-                        gates.windows.insert(group.clone(), gate);
-                    }
-                    if let Some(red) = self.red.get(&group) {
-                        let health = HealthGate {
-                            red: red.clone(),
-                            failing: self.failing.get(&group).cloned().unwrap_or_default(),
-                        };
-                        gates.health.insert(group.clone(), health);
-                    }
-                }
-                let targets = host
-                    .targets
-                    .iter()
-                    .map(|t| (t.package.as_str(), t.version.as_str()));
-                let estimate = pw_planner::targets::estimate_targets(targets, &document.policy);
-                gates
-                    .apply_seconds
-                    .insert(host.id.clone(), estimate.apply_seconds);
-                if group != batch.group {
-                    gates.host_groups.insert(host.id.clone(), group);
-                }
+        for (group, batch_group) in &hosts.fleet_groups {
+            let gate = if document.policy.groups.contains_key(group) {
+                document.window_gate(group, self.now, verification(batch_group))
+            } else if group.starts_with(CONFLICT) {
+                Some(WindowGate::Closed {
+                    next: None,
+                    blackout: None,
+                })
+            } else {
+                None
+            };
+            if let Some(gate) = gate {
+                gates.windows.insert(group.clone(), gate);
+            }
+            if let Some(red) = self.red.get(group) {
+                let health = HealthGate {
+                    red: red.clone(),
+                    failing: self.failing.get(group).cloned().unwrap_or_default(),
+                };
+                gates.health.insert(group.clone(), health);
             }
         }
+        gates.host_groups = hosts.host_groups.clone();
+        gates.apply_seconds = hosts.apply_seconds.clone();
         gates
+    }
+
+    /// What the rollout's gates hold per host under the pass's document and host groups: kept
+    /// with the rollout's parsed plan while both are the same (`Arc`s the fleet's memo keeps
+    /// between passes, `fleet_groups.rs`); computed again when either changes. `None` without
+    /// a document.
+    fn host_gates(&self, parsed: &Parsed) -> Option<Arc<HostGates>> {
+        let document = self.document.as_ref()?;
+        let mut kept = parsed.host_gates.lock().expect("host gates lock");
+        if let Some(hosts) = kept.as_ref()
+            && Arc::ptr_eq(&hosts.document, document)
+            && Arc::ptr_eq(&hosts.groups, &self.groups)
+        {
+            return Some(hosts.clone());
+        }
+        let hosts = Arc::new(HostGates::compute(&parsed.plan, document, &self.groups));
+        *kept = Some(hosts.clone());
+        Some(hosts)
     }
 
     /// The names of the `promql` checks of a host's fleet group: the checks the controller
@@ -229,9 +232,66 @@ impl PassGates {
 
     /// A host's fleet group: its batch's group when it is in none (or unknown).
     fn group_of<'a>(&'a self, host: &HostId, batch_group: &'a str) -> &'a str {
-        match self.groups.get(&host.0) {
-            Some(Some(grouped)) => grouped.name(),
-            Some(None) | None => batch_group,
+        group_of(&self.groups, host, batch_group)
+    }
+}
+
+/// A host's fleet group among `groups`: its batch's group when it is in none (or unknown).
+fn group_of<'a>(groups: &'a HostGroups, host: &HostId, batch_group: &'a str) -> &'a str {
+    match groups.get(&host.0) {
+        Some(Some(grouped)) => grouped.name(),
+        Some(None) | None => batch_group,
+    }
+}
+
+/// A rollout's gates that depend only on its plan, the fleet document and the hosts' groups,
+/// not on the pass's time: each host's fleet group and apply estimate. At 10,000 hosts they
+/// took ~8 ms a pass to compute (issue 15: per-batch overhead), so they are kept between
+/// passes ([`PassGates::for_rollout`]).
+pub(crate) struct HostGates {
+    /// The document and groups they were computed under (compared by identity).
+    document: Arc<FleetDocument>,
+    groups: Arc<HostGroups>,
+    /// Each fleet group of the rollout's hosts once, in plan order, with the batch group of
+    /// its first host (whose verification period its window must hold).
+    fleet_groups: Vec<(String, String)>,
+    host_groups: Arc<BTreeMap<HostId, String>>,
+    apply_seconds: Arc<BTreeMap<HostId, u64>>,
+}
+
+impl HostGates {
+    fn compute(
+        plan: &RolloutPlan,
+        document: &Arc<FleetDocument>,
+        groups: &Arc<HostGroups>,
+    ) -> HostGates {
+        let mut fleet_groups: Vec<(String, String)> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        let mut host_groups = BTreeMap::new();
+        let mut apply_seconds = BTreeMap::new();
+        for batch in &plan.batches {
+            for host in &batch.hosts {
+                let group = group_of(groups, &host.id, &batch.group);
+                if seen.insert(group) {
+                    fleet_groups.push((group.to_owned(), batch.group.clone()));
+                }
+                let targets = host
+                    .targets
+                    .iter()
+                    .map(|t| (t.package.as_str(), t.version.as_str()));
+                let estimate = pw_planner::targets::estimate_targets(targets, &document.policy);
+                apply_seconds.insert(host.id.clone(), estimate.apply_seconds);
+                if group != batch.group {
+                    host_groups.insert(host.id.clone(), group.to_owned());
+                }
+            }
+        }
+        HostGates {
+            document: document.clone(),
+            groups: groups.clone(),
+            fleet_groups,
+            host_groups: Arc::new(host_groups),
+            apply_seconds: Arc::new(apply_seconds),
         }
     }
 }

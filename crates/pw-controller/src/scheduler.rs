@@ -266,6 +266,8 @@ struct Ctx<'a> {
     groups: Arc<BTreeMap<HostId, String>>,
     /// The rollout plan (which hosts run the rollback drill).
     plan: Arc<RolloutPlan>,
+    /// The plan as the scheduler keeps it parsed, with what its gates keep between passes.
+    parsed: Arc<Parsed>,
     /// The pass's gates: each host's checks the controller evaluates (its fleet group's
     /// PromQL gates), asked for a host when it takes a step.
     pass: &'a PassGates,
@@ -345,6 +347,7 @@ impl<'a> Ctx<'a> {
                 .context("stored protection steps")?,
             pass,
             plan: plan.clone(),
+            parsed: parsed.clone(),
         })
     }
 }
@@ -363,7 +366,7 @@ async fn drive(
     let mut hosts = load_hosts(state, row).await?;
     let notes = crate::notify::RolloutNotes::new(&row.id, &hosts, ctx.groups.clone());
     let control: RolloutControl = serde_json::from_str(&row.control).context("stored control")?;
-    let gates = pass.for_rollout(plan, &control, busy_elsewhere, |group| {
+    let gates = pass.for_rollout(&ctx.parsed, &control, busy_elsewhere, |group| {
         ctx.recipe
             .for_group(group, ctx.policy.verification_seconds)
             .1
@@ -534,6 +537,7 @@ mod steps;
 mod load;
 
 pub use load::HostStates;
+pub(crate) use load::Parsed;
 use load::load_hosts;
 
 #[cfg(test)]

@@ -53,6 +53,8 @@ pub struct HostStates {
 pub(crate) struct Parsed {
     pub(crate) plan: Arc<RolloutPlan>,
     pub(super) groups: Arc<BTreeMap<HostId, String>>,
+    /// Its gates' per-host part under the fleet of the last pass (`gates.rs`).
+    pub(crate) host_gates: Mutex<Option<Arc<crate::gates::HostGates>>>,
 }
 
 impl HostStates {
@@ -183,6 +185,7 @@ async fn parsed_plan(store: &pw_store::Store, id: &str) -> anyhow::Result<Parsed
     Ok(Parsed {
         plan: Arc::new(plan),
         groups: Arc::new(groups),
+        host_gates: Mutex::default(),
     })
 }
 

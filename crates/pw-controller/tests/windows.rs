@@ -203,3 +203,30 @@ labels = { hold = "yes" }
     h.pass().await;
     assert_eq!(h.states(&id).await, ["claimed", "claimed"]);
 }
+
+/// A rollout's per-host gates (apply estimates, fleet groups) are kept between passes
+/// (`gates.rs`) only while the document is the same: a new document's estimates count from
+/// the next pass.
+#[tokio::test]
+async fn a_new_documents_estimates_count_from_the_next_pass() {
+    let h = Harness::start("2026-12-02T01:10:00Z").await;
+    // 50 minutes left: 40 min (apply) + 1 (overhead) + 5 (verification) + 18 (buffer) do not
+    // fit; the default estimates (2 min) do.
+    h.apply_fleet(&format!("[estimates]\napply = \"40m\"\n{FLEET}"))
+        .await;
+    let hosts = h.enroll(&["web-1"]).await;
+    let id = h
+        .rollout(&hosts, json!({"canary_size": 0, "batch_size": 1}))
+        .await;
+    h.pass().await;
+    h.pass().await;
+    assert_eq!(h.states(&id).await, ["pending"]);
+    let detail = h.detail(&id).await;
+    let wait = &detail["waiting"][0]["wait"];
+    assert_eq!(wait["kind"], "too_short", "{detail}");
+    assert_eq!(wait["needs_seconds"].as_u64(), Some(3840), "{detail}");
+
+    h.apply_fleet(FLEET).await;
+    h.pass().await;
+    assert_eq!(h.states(&id).await, ["claimed"]);
+}

@@ -17,6 +17,7 @@
 //!   has not installed yet is released when one of its versions gets blocked or the rollout stops.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -64,10 +65,12 @@ pub struct Gates {
     /// Each fleet group's health gate; a group missing here is green.
     pub health: BTreeMap<String, HealthGate>,
     /// A host's fleet group where it differs from its batch's group (an ad-hoc rollout puts
-    /// every host in one batch group); missing: the batch's group.
-    pub host_groups: BTreeMap<HostId, String>,
+    /// every host in one batch group); missing: the batch's group. Shared: the controller
+    /// keeps it between passes while the fleet does not change.
+    pub host_groups: Arc<BTreeMap<HostId, String>>,
     /// Each host's apply estimate in seconds (missing: 0), for the window's remaining time.
-    pub apply_seconds: BTreeMap<HostId, u64>,
+    /// Shared as `host_groups` is.
+    pub apply_seconds: Arc<BTreeMap<HostId, u64>>,
     /// A T0 emergency rollout: the window gate is bypassed (the health gate is not).
     pub emergency: bool,
     /// Slots held by other rollouts, per group: the budget is per group, not per rollout.

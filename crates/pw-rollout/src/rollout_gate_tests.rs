@@ -1,6 +1,8 @@
 //! Gate decisions of `decide`: per-group windows (closed, blackout, too short, carry-over),
 //! the health gate, T0 emergency, and rolling mode against strict batches.
 
+use std::sync::Arc;
+
 use super::*;
 use crate::gate::{BlackoutNote, HealthGate, NextSlot, WindowGate, WindowHold, WindowWait};
 use crate::plan::Mode;
@@ -46,8 +48,8 @@ fn gates(web: Option<WindowGate>, db: Option<WindowGate>) -> Gates {
             .into_iter()
             .filter_map(|(g, w)| Some((g.to_owned(), w?)))
             .collect(),
-        host_groups: BTreeMap::from([(id("w2"), "db".to_owned())]),
-        apply_seconds: BTreeMap::from([(id("w1"), 120), (id("w2"), 1200)]),
+        host_groups: Arc::new(BTreeMap::from([(id("w2"), "db".to_owned())])),
+        apply_seconds: Arc::new(BTreeMap::from([(id("w1"), 120), (id("w2"), 1200)])),
         now: Some(at()),
         ..Gates::default()
     }
