@@ -72,7 +72,7 @@ impl GroupRows {
             hosts.insert(id, host);
         }
         let keys: Vec<i64> = by_key.keys().copied().collect();
-        let select = "SELECT host_key, stamp, first_seen, deadline FROM open_stamps
+        let select = "SELECT host_key, stamp, first_seen, deadline, tier, episode FROM open_stamps
              WHERE host_key IN";
         let rows = rows_in(tx, select, &keys).await;
         for row in &rows.context("reading a group's stamps")? {

@@ -8,9 +8,10 @@
 //! `last_seen` is the host's latest computation, read through `host_findings`); new episodes
 //! are inserted and gone ones closed in multi-row statements; only findings whose tier,
 //! deadline or text changed are updated one by one. Episodes name their finding's text, stored
-//! once across the fleet (`finding_texts.rs`), and their first sight and deadline, stored once
-//! per host (`open_stamps.rs`, since migration 0045: `open_findings` is a view of both). When the open findings changed, the
-//! console's summaries of them follow in the same transaction (`update_summary.rs`).
+//! once across the fleet (`finding_texts.rs`), and their first sight, deadline, tier and
+//! episode number, stored once per host (`open_stamps.rs`, since migrations 0045 and 0053:
+//! `open_findings` is a view of both). When the open findings changed, the console's summaries
+//! of them follow in the same transaction (`update_summary.rs`).
 
 use std::collections::{HashMap, HashSet};
 
@@ -237,8 +238,8 @@ async fn record_in(
     stamps.store_new(tx, stored.host_key).await?;
     clock.lap("stamps");
     write_open(tx, stored.host_key, &new_rows, "").await?;
-    let update = "ON CONFLICT (host_key, key_id) DO UPDATE SET tier = excluded.tier,
-         stamp = excluded.stamp, text_id = excluded.text_id";
+    let update = "ON CONFLICT (host_key, key_id) DO UPDATE SET stamp = excluded.stamp,
+         text_id = excluded.text_id";
     write_open(tx, stored.host_key, &refreshed, update).await?;
     clock.lap("open_write");
     let closed = closings(&stored, &writes, &keys, &texts, &instants)?;
@@ -563,11 +564,7 @@ fn open_row(
     texts: &HashMap<TextDigest, StoredText>,
     stamps: &mut Stamps,
 ) -> anyhow::Result<OpenRow> {
-    Ok((
-        key_id,
-        episode,
-        stamps.stamp(first_seen, finding.deadline.map(nanos)),
-        i64::from(finding.tier),
-        text_id(texts, finding)?,
-    ))
+    let deadline = finding.deadline.map(nanos);
+    let stamp = (first_seen, deadline, i64::from(finding.tier), episode);
+    Ok((key_id, stamps.stamp(stamp), text_id(texts, finding)?))
 }

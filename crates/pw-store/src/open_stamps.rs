@@ -1,26 +1,28 @@
-//! A host's stamps (migration `0045_open_stamps.sql`): the distinct pairs of first sight and
-//! deadline of its open findings, numbered from 1 per host, each open episode naming its pair
-//! by number instead of holding the two instants (a host's ~800 open findings share a handful
-//! of pairs). The findings write path numbers the pairs of the episodes it writes
-//! ([`Stamps::stamp`]), stores the new ones before the episodes ([`Stamps::store_new`]), and
-//! removes the stamps no open episode of the host names any more ([`forget_unused`]).
+//! A host's stamps (migrations `0045_open_stamps.sql`, `0053_stamped_tiers.sql`): the distinct
+//! first sights, deadlines, tiers and episode numbers of its open findings, numbered from 1 per
+//! host, each open episode naming its stamp by number instead of holding the four values (a
+//! host's ~850 open findings share a handful of stamps). The findings write path numbers the
+//! stamps of the episodes it writes ([`Stamps::stamp`]), stores the new ones before the
+//! episodes ([`Stamps::store_new`]), and removes the stamps no open episode of the host names
+//! any more ([`forget_unused`]).
 
 use std::collections::HashMap;
 
 use anyhow::Context;
 use sqlx::Row;
 
-/// A first sight and a deadline, nanoseconds since the epoch (`instants.rs`).
-type Pair = (i64, Option<i64>);
+/// What a stamp holds: a first sight and a deadline (nanoseconds since the epoch,
+/// `instants.rs`), a tier and an episode number.
+pub(crate) type Stamp = (i64, Option<i64>, i64, i64);
 
 /// One host's stamps as the write path numbers them.
 #[derive(Debug, Default)]
 pub(crate) struct Stamps {
-    numbers: HashMap<Pair, i64>,
+    numbers: HashMap<Stamp, i64>,
     /// The next number to give.
     next: i64,
     /// Stamps given by this computation, to store.
-    new: Vec<(i64, Pair)>,
+    new: Vec<(i64, Stamp)>,
 }
 
 impl Stamps {
@@ -30,7 +32,7 @@ impl Stamps {
         host_key: i64,
     ) -> anyhow::Result<Stamps> {
         let rows =
-            sqlx::query("SELECT stamp, first_seen, deadline FROM open_stamps WHERE host_key = $1")
+            sqlx::query("SELECT stamp, first_seen, deadline, tier, episode FROM open_stamps WHERE host_key = $1")
                 .bind(host_key)
                 .fetch_all(&mut *tx)
                 .await
@@ -50,26 +52,30 @@ impl Stamps {
         }
     }
 
-    /// One stored stamp (`stamp, first_seen, deadline`).
+    /// One stored stamp (`stamp, first_seen, deadline, tier, episode`).
     pub(crate) fn add(&mut self, row: &sqlx::any::AnyRow) -> anyhow::Result<()> {
-        let stamp: i64 = row.try_get("stamp")?;
-        let pair = (row.try_get("first_seen")?, row.try_get("deadline")?);
-        self.numbers.insert(pair, stamp);
-        self.next = self.next.max(stamp + 1);
+        let number: i64 = row.try_get("stamp")?;
+        let stamp = (
+            row.try_get("first_seen")?,
+            row.try_get("deadline")?,
+            row.try_get("tier")?,
+            row.try_get("episode")?,
+        );
+        self.numbers.insert(stamp, number);
+        self.next = self.next.max(number + 1);
         Ok(())
     }
 
-    /// The number of the pair (`first_seen`, `deadline`), given one if the host has none.
-    pub(crate) fn stamp(&mut self, first_seen: i64, deadline: Option<i64>) -> i64 {
-        let pair = (first_seen, deadline);
-        if let Some(stamp) = self.numbers.get(&pair) {
-            return *stamp;
+    /// The number of `stamp`, given one if the host has none.
+    pub(crate) fn stamp(&mut self, stamp: Stamp) -> i64 {
+        if let Some(number) = self.numbers.get(&stamp) {
+            return *number;
         }
-        let stamp = self.next;
+        let number = self.next;
         self.next += 1;
-        self.numbers.insert(pair, stamp);
-        self.new.push((stamp, pair));
-        stamp
+        self.numbers.insert(stamp, number);
+        self.new.push((number, stamp));
+        number
     }
 
     /// Stores the stamps given since [`Stamps::read`] (before the episodes naming them).
@@ -78,20 +84,23 @@ impl Stamps {
         tx: &mut sqlx::AnyConnection,
         host_key: i64,
     ) -> anyhow::Result<()> {
-        const COLUMNS: usize = 4;
+        const COLUMNS: usize = 6;
         // Bound by position on SQLite (`db::value_rows_in`), 500 rows a statement.
         for chunk in self.new.chunks(500) {
             let text = format!(
-                "INSERT INTO open_stamps (host_key, stamp, first_seen, deadline) VALUES {}",
+                "INSERT INTO open_stamps (host_key, stamp, first_seen, deadline, tier, episode)
+                 VALUES {}",
                 crate::db::value_rows_in(tx, chunk.len(), COLUMNS)
             );
             let mut query = sqlx::query(sqlx::AssertSqlSafe(text));
-            for (stamp, (first_seen, deadline)) in chunk {
+            for (number, (first_seen, deadline, tier, episode)) in chunk {
                 query = query
                     .bind(host_key)
-                    .bind(*stamp)
+                    .bind(*number)
                     .bind(*first_seen)
-                    .bind(*deadline);
+                    .bind(*deadline)
+                    .bind(*tier)
+                    .bind(*episode);
             }
             query
                 .execute(&mut *tx)
@@ -117,4 +126,25 @@ pub(crate) async fn forget_unused(
     .await
     .with_context(|| format!("removing the unused stamps of host {host_key}"))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Stamps;
+
+    #[test]
+    fn a_stamp_is_its_first_sight_deadline_tier_and_episode() {
+        let mut stamps = Stamps::none();
+        assert_eq!(stamps.stamp((10, Some(20), 1, 1)), 1);
+        assert_eq!(
+            stamps.stamp((10, Some(20), 1, 1)),
+            1,
+            "the same stamp, once"
+        );
+        assert_eq!(stamps.stamp((10, Some(20), 2, 1)), 2, "another tier");
+        assert_eq!(stamps.stamp((10, Some(20), 1, 3)), 3, "another episode");
+        assert_eq!(stamps.stamp((10, None, 1, 1)), 4, "no deadline");
+        let new: Vec<i64> = stamps.new.iter().map(|(number, _)| *number).collect();
+        assert_eq!(new, [1, 2, 3, 4], "each given once, to store");
+    }
 }

@@ -7,9 +7,9 @@ use anyhow::Context;
 /// writes ~1,000 open episodes, 21 a statement when their parameters were numbered.
 const ROWS: usize = 500;
 
-/// An `open_episodes` row of host `host_key` but the host: key id, episode, stamp (its first
-/// sight and deadline, `open_stamps.rs`), tier, text id.
-pub(crate) type OpenRow = (i64, i64, i64, i64, i64);
+/// An `open_episodes` row of host `host_key` but the host: key id, stamp (its first sight,
+/// deadline, tier and episode number, `open_stamps.rs`), text id.
+pub(crate) type OpenRow = (i64, i64, i64);
 
 /// Inserts `rows` into the host's open findings, several per statement, followed by
 /// `conflict` (an `ON CONFLICT` clause, or nothing).
@@ -19,21 +19,19 @@ pub(crate) async fn write_open(
     rows: &[OpenRow],
     conflict: &str,
 ) -> anyhow::Result<()> {
-    const COLUMNS: usize = 6;
+    const COLUMNS: usize = 4;
     for chunk in rows.chunks(ROWS) {
         let values = crate::db::value_rows_in(tx, chunk.len(), COLUMNS);
         let text = format!(
-            "INSERT INTO open_episodes (host_key, key_id, episode, stamp, tier, text_id)
+            "INSERT INTO open_episodes (host_key, key_id, stamp, text_id)
              VALUES {values} {conflict}"
         );
         let mut query = sqlx::query(sqlx::AssertSqlSafe(text));
-        for (key_id, episode, stamp, tier, text_id) in chunk {
+        for (key_id, stamp, text_id) in chunk {
             query = query
                 .bind(host_key)
                 .bind(*key_id)
-                .bind(*episode)
                 .bind(*stamp)
-                .bind(*tier)
                 .bind(*text_id);
         }
         query

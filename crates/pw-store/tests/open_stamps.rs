@@ -104,14 +104,17 @@ async fn open_set(store: &Store) -> Vec<(i64, String, i64, i64, i64, Option<i64>
         .collect()
 }
 
-/// Every host's stamps: (host key, first seen, deadline), in order.
-async fn stamps(store: &Store) -> Vec<(i64, i64, Option<i64>)> {
-    let rows = sqlx::query("SELECT host_key, first_seen, deadline FROM open_stamps")
-        .fetch_all(store.pool())
-        .await
-        .unwrap();
+/// Every host's stamps: (host key, first seen, deadline, tier), in order (since 0053 a stamp
+/// also holds the tier and the episode, here always the first).
+async fn stamps(store: &Store) -> Vec<(i64, i64, Option<i64>, i64)> {
+    let sql = "SELECT host_key, first_seen, deadline, tier FROM open_stamps";
+    let rows = sqlx::query(sql).fetch_all(store.pool()).await.unwrap();
     let mut stamps: Vec<_> = (rows.iter())
-        .map(|r| (r.get("host_key"), r.get("first_seen"), r.get("deadline")))
+        .map(|r| {
+            let (host, seen, deadline) =
+                (r.get("host_key"), r.get("first_seen"), r.get("deadline"));
+            (host, seen, deadline, r.get("tier"))
+        })
         .collect();
     stamps.sort();
     stamps
@@ -137,11 +140,11 @@ async fn migration_0045_stores_each_pair_once(backend: Backend) {
     assert_eq!(
         stamps(&store).await,
         [
-            (1, s0, None),
-            (1, s0, Some(d0)),
-            (1, s0, Some(d1)),
-            (1, s1, Some(d0)),
-            (2, s1, None),
+            (1, s0, None, 4),
+            (1, s0, Some(d0), 1),
+            (1, s0, Some(d1), 2),
+            (1, s1, Some(d0), 1),
+            (2, s1, None, 4),
         ]
     );
     let sights = store.first_sights("h1").await.unwrap();
@@ -183,12 +186,13 @@ async fn migration_0045_stores_each_pair_once(backend: Backend) {
     assert_eq!(
         stamps(&store).await,
         [
-            (1, s0, Some(d0)),
-            (1, s0, Some(d1)),
-            (1, n, Some(d1)),
-            (2, s1, None),
+            (1, s0, Some(d0), 1),
+            (1, s0, Some(d1), 1),
+            (1, s0, Some(d1), 2),
+            (1, n, Some(d1), 3),
+            (2, s1, None, 4),
         ],
-        "the pairs no open finding has are gone"
+        "the stamps no open finding has are gone"
     );
     let history = store.finding_history("h1").await.unwrap();
     let closed: Vec<_> = (history.iter())

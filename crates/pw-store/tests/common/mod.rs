@@ -292,6 +292,50 @@ async fn insert_text(pool: &sqlx::AnyPool, finding: &pw_model::Finding, hex_dige
         .unwrap()
 }
 
+/// A finding's text as the store keeps it since 0047 (a 16-byte digest, the JSON to be packed
+/// on the store's first open), naming update `update_key`, unless stored; its id.
+pub async fn insert_finding_text_0047(
+    pool: &sqlx::AnyPool,
+    finding: &pw_model::Finding,
+    update_key: i64,
+) -> i64 {
+    use sha2::Digest;
+    let text = finding_text(finding);
+    let digest = sha2::Sha256::digest(text.as_bytes())[..16].to_vec();
+    sqlx::query(
+        "INSERT INTO finding_texts (digest, update_key, advisory, kev, epss, finding)
+         VALUES ($1, $2, $3, $4, CAST(CAST($5 AS TEXT) AS DOUBLE PRECISION), $6)
+         ON CONFLICT (digest) DO NOTHING",
+    )
+    .bind(digest.clone())
+    .bind(update_key)
+    .bind(&finding.advisory)
+    .bind(i64::from(finding.kev))
+    .bind(finding.epss.map(|e| e.to_string()))
+    .bind(&text)
+    .execute(pool)
+    .await
+    .unwrap();
+    let sql = "SELECT id FROM finding_texts WHERE digest = $1";
+    let id = sqlx::query_scalar(sql).bind(digest).fetch_one(pool).await;
+    id.unwrap()
+}
+
+/// The id of `finding`'s key (binary, advisory), stored unless it is.
+pub async fn insert_finding_key_once(pool: &sqlx::AnyPool, finding: &pw_model::Finding) -> i64 {
+    sqlx::query(
+        "INSERT INTO finding_keys (binary_name, advisory) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+    )
+    .bind(&finding.binary)
+    .bind(&finding.advisory)
+    .execute(pool)
+    .await
+    .unwrap();
+    let sql = "SELECT id FROM finding_keys WHERE binary_name = $1 AND advisory = $2";
+    let query = sqlx::query_scalar(sql).bind(&finding.binary);
+    query.bind(&finding.advisory).fetch_one(pool).await.unwrap()
+}
+
 /// Stores a finding key (binary, advisory) with SQL, since 0037; its id.
 pub async fn insert_finding_key(pool: &sqlx::AnyPool, finding: &pw_model::Finding) -> i64 {
     sqlx::query_scalar(
