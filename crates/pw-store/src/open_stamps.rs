@@ -31,12 +31,13 @@ impl Stamps {
         tx: &mut sqlx::AnyConnection,
         host_key: i64,
     ) -> anyhow::Result<Stamps> {
-        let rows =
-            sqlx::query("SELECT stamp, first_seen, deadline, tier, episode FROM open_stamps WHERE host_key = $1")
-                .bind(host_key)
-                .fetch_all(&mut *tx)
-                .await
-                .context("reading the host's stamps")?;
+        let sql = "SELECT stamp, first_seen, deadline, tier, episode FROM open_stamps
+                   WHERE host_key = $1";
+        let rows = sqlx::query(sql)
+            .bind(host_key)
+            .fetch_all(&mut *tx)
+            .await
+            .context("reading the host's stamps")?;
         let mut stamps = Stamps::none();
         for row in &rows {
             stamps.add(row)?;
