@@ -36,7 +36,7 @@ use crate::{Recorded, Store};
 
 #[path = "findings_counted.rs"]
 mod counted;
-use counted::{counted_changed, tier_deltas};
+use counted::{counted_changed, tier_deltas, touched_updates};
 
 /// Bound parameters per multi-row statement. Few statements instead of one per row, but not
 /// many parameters per statement: sqlx binds SQLite's numbered `$N` parameters by name, and
@@ -147,8 +147,8 @@ impl Store {
             let (recorded, keys, summary) = write.await?;
             outcomes.push(recorded);
             learned.extend(keys);
-            if let Some((host_key, deltas)) = summary {
-                summarised.push((snapshot.host_id, host_key));
+            if let Some((host_key, deltas, updates)) = summary {
+                summarised.push((host_key, updates));
                 tiers.push((snapshot.host_id, host_key, deltas));
             }
         }
@@ -173,14 +173,15 @@ impl Store {
 /// One host's computation written in `tx` (begun in the writers' line), with its rows as read
 /// for its group (`None`: read here); the outcome, the
 /// finding keys it stored (for the process's cache once committed) and, when its open findings
-/// changed, the host's finding key (its summaries to refresh: `update_summary.rs`) and what
-/// changed in its counts per tier and deadline (`open_tiers.rs`).
+/// changed, the host's finding key (its summaries to refresh: `update_summary.rs`), what
+/// changed in its counts per tier and deadline (`open_tiers.rs`) and the updates whose rows
+/// can have changed (`None`: not known, all).
 async fn record_in(
     (tx, clock): (&mut sqlx::AnyConnection, &mut WriteClock),
     key_cache: &KeyCache,
     (snapshot, computation, read): (&FindingsSnapshot<'_>, &Computation<'_>, Option<HostRows>),
     packed: Vec<u8>,
-) -> anyhow::Result<(Recorded, HashMap<Key, i64>, Option<(i64, TierDeltas)>)> {
+) -> anyhow::Result<(Recorded, HashMap<Key, i64>, Option<Summary>)> {
     let host_id = snapshot.host_id;
     let (times, history) = match read {
         Some(read) => (Some((read.collected_at, read.computed_at)), read.history),
@@ -220,7 +221,7 @@ async fn record_in(
         computed_at: &computed_at,
         last_seen: previous.as_deref().unwrap_or(&computed_at),
     };
-    let texts = write_texts(tx, &writes).await?;
+    let texts = write_texts(tx, &writes, computation.only.is_some()).await?;
     clock.lap("texts");
     let new_keys = (writes.new.iter().copied())
         .chain(writes.backported_new.iter().map(|b| &b.finding))
@@ -268,13 +269,20 @@ async fn record_in(
     crate::notices::record_aliases(tx, names).await?;
     clock.lap("aliases");
     let changed = counted_changed(&stored, &writes, &opened, &texts)?;
-    let deltas = tier_deltas(&stored, &writes, &opened);
-    Ok((
-        Recorded::Recorded(change),
-        learned,
-        changed.then_some((host_key, deltas)),
-    ))
+    let summary = match changed {
+        true => Some((
+            host_key,
+            tier_deltas(&stored, &writes, &opened),
+            touched_updates(&stored, &writes, &opened, &texts)?,
+        )),
+        false => None,
+    };
+    Ok((Recorded::Recorded(change), learned, summary))
 }
+
+/// What a host's write changed in the console's summaries: its finding key, its counts' changes
+/// per tier and deadline, and the updates whose rows can have changed (`None`: all).
+type Summary = (i64, TierDeltas, crate::update_summary::Regroup);
 
 fn key_of(finding: &CurrentFinding) -> Key {
     (finding.binary.clone(), finding.advisory.clone())
@@ -503,16 +511,19 @@ async fn read_history(
     Ok((stored, stamps))
 }
 
-/// The texts of the findings `writes` stores, by digest (storing new texts).
+/// The texts of the findings `writes` stores, by digest (storing new texts); with what the
+/// summaries count of them when some are refreshed or the computation is in part (`in_part`:
+/// the updates it touches, `touched_updates`).
 async fn write_texts(
     tx: &mut sqlx::AnyConnection,
     writes: &Writes<'_>,
+    in_part: bool,
 ) -> anyhow::Result<HashMap<TextDigest, StoredText>> {
     let findings = (writes.new.iter().copied())
         .chain(writes.refresh.iter().copied())
         .chain(writes.backported.iter().map(|b| &b.finding))
         .chain(writes.backported_new.iter().map(|b| &b.finding));
-    store_texts(tx, findings, !writes.refresh.is_empty()).await
+    store_texts(tx, findings, in_part || !writes.refresh.is_empty()).await
 }
 
 /// The rows of new episodes (finding, key id, episode), first seen at `first_seen`.
