@@ -20,8 +20,8 @@ use sqlx::Row;
 
 use crate::finding_keys::{Key, KeyCache, key_ids, key_names};
 use crate::finding_texts::{
-    Prepared, SUMMARISED, StoredText, Summarised, TextDigest, store_texts, stored_digest,
-    stored_text, summarised, text_id,
+    Prepared, SUMMARISED, StoredText, Summarised, TextCache, TextDigest, store_texts,
+    stored_digest, stored_text, summarised, text_id,
 };
 use crate::findings::{BackportedFinding, CurrentFinding, FindingsSnapshot, HistoryChange};
 use crate::findings_closed::ClosedEpisode;
@@ -133,20 +133,19 @@ impl Store {
         let mut group = GroupRows::read(&mut tx, &ids).await?;
         clock.lap("group_reads");
         let mut outcomes = Vec::with_capacity(computations.len());
-        let mut learned = HashMap::new();
+        let mut learned = Learned::default();
         let mut summarised = Vec::new();
         let mut tiers = Vec::new();
         for ((snapshot, computation), packed) in computations.iter().zip(packed) {
             let read = group.take(snapshot.host_id);
             let write = record_in(
                 (&mut tx, &mut clock),
-                &self.keys,
+                (&self.keys, &self.texts, &mut learned),
                 (snapshot, computation, read),
                 packed,
             );
-            let (recorded, keys, summary) = write.await?;
+            let (recorded, summary) = write.await?;
             outcomes.push(recorded);
-            learned.extend(keys);
             if let Some((host_key, deltas, updates)) = summary {
                 summarised.push((host_key, updates));
                 tiers.push((snapshot.host_id, host_key, deltas));
@@ -165,30 +164,39 @@ impl Store {
             .with_context(|| format!("committing the findings of {hosts} hosts"))?;
         clock.lap("commit");
         clock.log(hosts, summarised.len());
-        self.keys.learn(learned.iter().map(|(key, id)| (key, *id)));
+        self.keys
+            .learn(learned.keys.iter().map(|(key, id)| (key, *id)));
+        self.texts.learn(learned.texts);
         Ok(outcomes)
     }
 }
 
+/// The finding keys and texts a group's writes read or stored, for the process's caches once
+/// committed (`finding_keys.rs`, `finding_texts.rs`).
+#[derive(Default)]
+struct Learned {
+    keys: HashMap<Key, i64>,
+    texts: HashMap<TextDigest, StoredText>,
+}
+
 /// One host's computation written in `tx` (begun in the writers' line), with its rows as read
-/// for its group (`None`: read here); the outcome, the
-/// finding keys it stored (for the process's cache once committed) and, when its open findings
-/// changed, the host's finding key (its summaries to refresh: `update_summary.rs`), what
-/// changed in its counts per tier and deadline (`open_tiers.rs`) and the updates whose rows
-/// can have changed (`None`: not known, all).
+/// for its group (`None`: read here); the finding keys and texts it read or stored go to
+/// `learned`. The outcome and, when its open findings changed, the host's finding key (its
+/// summaries to refresh: `update_summary.rs`), what changed in its counts per tier and deadline
+/// (`open_tiers.rs`) and the updates whose rows can have changed (`None`: not known, all).
 async fn record_in(
     (tx, clock): (&mut sqlx::AnyConnection, &mut WriteClock),
-    key_cache: &KeyCache,
+    (key_cache, text_cache, learned): (&KeyCache, &TextCache, &mut Learned),
     (snapshot, computation, read): (&FindingsSnapshot<'_>, &Computation<'_>, Option<HostRows>),
     packed: Vec<u8>,
-) -> anyhow::Result<(Recorded, HashMap<Key, i64>, Option<Summary>)> {
+) -> anyhow::Result<(Recorded, Option<Summary>)> {
     let host_id = snapshot.host_id;
     let (times, history) = match read {
         Some(read) => (Some((read.collected_at, read.computed_at)), read.history),
         None => (None, None),
     };
     let Some(previous) = freshness(tx, snapshot, times).await? else {
-        return Ok((Recorded::Stale, HashMap::new(), None));
+        return Ok((Recorded::Stale, None));
     };
     clock.lap("freshness");
     let computed_at = snapshot.computed_at.to_string();
@@ -221,12 +229,13 @@ async fn record_in(
         computed_at: &computed_at,
         last_seen: previous.as_deref().unwrap_or(&computed_at),
     };
-    let texts = write_texts(tx, &writes, computation.only.is_some()).await?;
+    let texts = write_texts(tx, (text_cache, &mut learned.texts), &writes).await?;
     clock.lap("texts");
     let new_keys = (writes.new.iter().copied())
         .chain(writes.backported_new.iter().map(|b| &b.finding))
         .map(|f| (f.binary.clone(), f.advisory.clone()));
-    let (keys, learned) = key_ids(tx, key_cache, new_keys.collect()).await?;
+    let (keys, stored_keys) = key_ids(tx, key_cache, new_keys.collect()).await?;
+    learned.keys.extend(stored_keys);
     let opened = number_new(&stored, &writes, &keys, &mut change)?;
     clock.lap("keys");
     let first_seen = nanos(snapshot.computed_at);
@@ -277,7 +286,7 @@ async fn record_in(
         )),
         false => None,
     };
-    Ok((Recorded::Recorded(change), learned, summary))
+    Ok((Recorded::Recorded(change), summary))
 }
 
 /// What a host's write changed in the console's summaries: its finding key, its counts' changes
@@ -511,19 +520,17 @@ async fn read_history(
     Ok((stored, stamps))
 }
 
-/// The texts of the findings `writes` stores, by digest (storing new texts); with what the
-/// summaries count of them when some are refreshed or the computation is in part (`in_part`:
-/// the updates it touches, `touched_updates`).
+/// The texts of the findings `writes` stores, by digest (storing new texts).
 async fn write_texts(
     tx: &mut sqlx::AnyConnection,
+    cache: (&TextCache, &mut HashMap<TextDigest, StoredText>),
     writes: &Writes<'_>,
-    in_part: bool,
 ) -> anyhow::Result<HashMap<TextDigest, StoredText>> {
     let findings = (writes.new.iter().copied())
         .chain(writes.refresh.iter().copied())
         .chain(writes.backported.iter().map(|b| &b.finding))
         .chain(writes.backported_new.iter().map(|b| &b.finding));
-    store_texts(tx, findings, in_part || !writes.refresh.is_empty()).await
+    store_texts(tx, cache, findings).await
 }
 
 /// The rows of new episodes (finding, key id, episode), first seen at `first_seen`.

@@ -130,6 +130,8 @@ pub struct Store {
     url: std::sync::Arc<DatabaseUrl>,
     /// The finding keys this process has seen stored (`finding_keys.rs`).
     keys: std::sync::Arc<finding_keys::KeyCache>,
+    /// The finding texts this process has seen stored (`finding_texts.rs`).
+    texts: std::sync::Arc<finding_texts::TextCache>,
 }
 
 /// What an import did, per kind of record.
@@ -205,6 +207,7 @@ impl Store {
             backend,
             url: std::sync::Arc::new(url.clone()),
             keys: Default::default(),
+            texts: Default::default(),
         };
         // Migration 0034's data step: rows from before it get the compact form.
         let converted = store.convert_legacy_inventories().await?;
@@ -230,6 +233,7 @@ impl Store {
             backend: self.backend,
             url: self.url.clone(),
             keys: self.keys.clone(),
+            texts: self.texts.clone(),
         })
     }
 
