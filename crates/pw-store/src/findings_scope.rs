@@ -19,11 +19,10 @@ use crate::instants::instant;
 const NAMES: usize = 100;
 
 /// A host's open findings with their keys' names (`$1`: the host id), for a WHERE clause to
-/// extend.
-const OPEN_OF_HOST: &str = "FROM finding_hosts h
-      JOIN open_findings o ON o.host_key = h.key
-      JOIN finding_keys k ON k.id = o.key_id
-     WHERE h.host_id = $1";
+/// extend, keys first ([`covered_rows`]).
+pub(crate) const OPEN_OF_HOST: &str = "FROM finding_hosts h CROSS JOIN finding_keys k
+      CROSS JOIN open_findings o
+     WHERE o.host_key = h.key AND o.key_id = k.id AND h.host_id = $1";
 
 /// What a computation was made from and what it covers, beside its [`crate::FindingsSnapshot`].
 #[derive(Debug, Clone, Copy, Default)]
@@ -184,6 +183,18 @@ impl Store {
     }
 }
 
+/// `select` (ending in a WHERE clause with its one parameter) of `names` binary names.
+pub(crate) fn of_binaries(select: &str, names: usize) -> String {
+    let names = crate::db::placeholders(2, names);
+    format!("{select} AND k.binary_name IN ({names})")
+}
+
+/// `select` (ending in a WHERE clause with its one parameter) of `keys` keys (binary, advisory).
+pub(crate) fn of_keys(select: &str, keys: usize) -> String {
+    let keys = crate::db::value_rows_after(1, keys, 2);
+    format!("{select} AND (k.binary_name, k.advisory) IN (VALUES {keys})")
+}
+
 /// The rows of `select` (ending in a WHERE clause with its one parameter, `first`) whose
 /// `k.binary_name` is one of `binaries`, a statement per [`NAMES`] names.
 pub(crate) async fn rows_of_binaries<T>(
@@ -198,10 +209,7 @@ where
     let names: Vec<&String> = binaries.iter().collect();
     let mut rows = Vec::new();
     for chunk in names.chunks(NAMES) {
-        let sql = format!(
-            "{select} AND k.binary_name IN ({})",
-            crate::db::placeholders(2, chunk.len())
-        );
+        let sql = of_binaries(select, chunk.len());
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(first.clone());
         for name in chunk {
             query = query.bind((*name).clone());
@@ -213,6 +221,13 @@ where
 
 /// The rows of `select` (as [`rows_of_binaries`] takes it) whose key `covered` covers: of its
 /// binaries, a statement per [`NAMES`] names, and of its keys, a statement per [`NAMES`] keys.
+///
+/// `select` names `finding_keys k` first, then `CROSS JOIN open_findings o`: the keys are
+/// found by name (the unique index on binary and advisory), then the host's episodes by their
+/// primary key (host, key). SQLite joins a `CROSS JOIN`'s tables in the order written; without
+/// statistics it walked the host's ~800 episodes and looked each one's key up to filter it
+/// (twice a host in a feed import's re-rank: the first sights before the ranking, the open rows
+/// in the writers' line). PostgreSQL plans a `CROSS JOIN` with its `WHERE` as any inner join.
 pub(crate) async fn covered_rows<T>(
     conn: &mut sqlx::AnyConnection,
     select: &str,
@@ -225,10 +240,7 @@ where
     let mut rows = rows_of_binaries(conn, select, first.clone(), &covered.binaries).await?;
     let keys: Vec<&(String, String)> = covered.keys.iter().collect();
     for chunk in keys.chunks(NAMES) {
-        let sql = format!(
-            "{select} AND (k.binary_name, k.advisory) IN (VALUES {})",
-            crate::db::value_rows_after(1, chunk.len(), 2)
-        );
+        let sql = of_keys(select, chunk.len());
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(first.clone());
         for (binary, advisory) in chunk {
             query = query.bind(binary.clone()).bind(advisory.clone());

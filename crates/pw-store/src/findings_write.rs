@@ -439,6 +439,12 @@ fn closings(
     Ok(closed)
 }
 
+/// A host's open findings (`$1`: its key) with their texts and keys, for a WHERE clause on the
+/// keys' names to extend, keys first (`findings_scope::covered_rows`).
+pub(crate) const COVERED_OPEN: &str = "FROM finding_keys k CROSS JOIN open_findings o
+     JOIN finding_texts t ON t.id = o.text_id
+     WHERE o.key_id = k.id AND o.host_key = $1";
+
 /// The host's key (given one if it has none), open episodes (of the binaries `only`, else all)
 /// and last closed episodes; with its stamps when its group read them (`history`: its key,
 /// closed episodes and stamps as read for its group, `None`: read here).
@@ -485,12 +491,10 @@ async fn read_history(
             let names = key_names(tx, keys, &ids).await?;
             (rows, names)
         }
-        // Filtered by the keys' names, so joined with them.
+        // Filtered by the keys' names, so joined with them: the keys found first by name,
+        // then the host's episodes by key (`findings_scope::covered_rows`).
         Some(covered) => {
-            let select = format!(
-                "SELECT {columns}, k.binary_name, k.advisory {texts}
-                   JOIN finding_keys k ON k.id = o.key_id WHERE o.host_key = $1"
-            );
+            let select = format!("SELECT {columns}, k.binary_name, k.advisory {COVERED_OPEN}");
             let rows = covered_rows(tx, &select, host_key, covered)
                 .await
                 .context("reading the host's open findings of some binaries")?;

@@ -1,12 +1,58 @@
 //! The reads of an update's or an advisory's open findings (the console's advisories and
 //! packages of updates, its search of updates by advisory, the accepted risks' findings) read
 //! each host's open episodes by the primary key, not the whole open set, on both backends: the
-//! open set has no index by text since migration 0046.
+//! open set has no index by text since migration 0046. A host's open findings of some binaries
+//! or keys (a feed import's re-rank: the first sights, the write's covered rows, the count
+//! deciding a re-rank in part) are read by key, the keys found by name first.
 
 use crate::Backend;
 use crate::console::{Bind, FIXES_ADVISORY, advisories_sql, binaries_sql};
 use crate::data_steps_tests::{empty_store, plan};
 use crate::findings::naming_sql;
+use crate::findings_scope::{OPEN_OF_HOST, of_binaries, of_keys};
+use crate::findings_write::COVERED_OPEN;
+
+/// `sql` with its numbered `$N` marks (up to `marks`) as `?`, for `query_with`.
+fn unnumbered(mut sql: String, marks: usize) -> String {
+    for n in (1..=marks).rev() {
+        sql = sql.replace(&format!("${n}"), "?");
+    }
+    sql
+}
+
+/// The reads of a host's open findings of two binaries and of two keys: as the first sights
+/// and the count read them (by host id) and as the write reads them (by host key).
+fn covered_reads() -> Vec<(String, Vec<Bind>)> {
+    let text = |text: &str| Bind::Text(text.into());
+    let of_host = |first: Bind| {
+        let binaries = vec![first.clone(), text("curl"), text("bash")];
+        let keys = vec![
+            first,
+            text("curl"),
+            text("CVE-1"),
+            text("bash"),
+            text("CVE-2"),
+        ];
+        (binaries, keys)
+    };
+    let mut reads = Vec::new();
+    for (select, first) in [
+        (
+            format!("SELECT k.advisory, o.first_seen {OPEN_OF_HOST}"),
+            text("h1"),
+        ),
+        (format!("SELECT COUNT(*) AS n {OPEN_OF_HOST}"), text("h1")),
+        (
+            format!("SELECT o.tier, t.digest {COVERED_OPEN}"),
+            Bind::Int(1),
+        ),
+    ] {
+        let (binaries, keys) = of_host(first);
+        reads.push((unnumbered(of_binaries(&select, 2), 3), binaries));
+        reads.push((unnumbered(of_keys(&select, 2), 5), keys));
+    }
+    reads
+}
 
 /// Every read, its binds, and what its plan reads the open set by on SQLite.
 fn reads() -> Vec<(String, Vec<Bind>, &'static str)> {
@@ -17,14 +63,9 @@ fn reads() -> Vec<(String, Vec<Bind>, &'static str)> {
     let by_key = "SEARCH o USING PRIMARY KEY (host_key=? AND key_id=?)";
     let alias = || Bind::Text("CVE-2024-0001".into());
     // Numbered `$N` marks in the accepted risks' statement: `?` for `query_with`.
-    let naming = |on_host| {
-        let mut sql = naming_sql(2, on_host);
-        for n in (1..=3).rev() {
-            sql = sql.replace(&format!("${n}"), "?");
-        }
-        sql
-    };
-    vec![
+    let naming = |on_host| unnumbered(naming_sql(2, on_host), 3);
+    let covered = covered_reads().into_iter();
+    let mut reads = vec![
         (advisories, advisories_binds, by_host),
         (binaries, binaries_binds, by_host),
         (
@@ -43,7 +84,9 @@ fn reads() -> Vec<(String, Vec<Bind>, &'static str)> {
             vec![alias(), alias(), alias(), alias(), Bind::Text("h1".into())],
             by_key,
         ),
-    ]
+    ];
+    reads.extend(covered.map(|(sql, binds)| (sql, binds, by_key)));
+    reads
 }
 
 async fn reads_of_the_open_set_go_by_host(backend: Backend) {
