@@ -18,9 +18,15 @@ use crate::instants::instant;
 /// `findings_write.rs`, `PARAMETERS`).
 const NAMES: usize = 100;
 
-/// A host's open findings with their keys' names (`$1`: the host id), for a WHERE clause to
-/// extend, keys first ([`covered_rows`]).
-pub(crate) const OPEN_OF_HOST: &str = "FROM finding_hosts h CROSS JOIN finding_keys k
+/// A host's open findings with their keys' names (`$1`: the host id), for a WHERE clause on the
+/// keys' names to extend: the host's episodes walked, each one's key looked up.
+pub(crate) const OPEN_OF_HOST: &str = "FROM finding_hosts h
+      JOIN open_findings o ON o.host_key = h.key
+      JOIN finding_keys k ON k.id = o.key_id
+     WHERE h.host_id = $1";
+
+/// [`OPEN_OF_HOST`] keys first ([`covered_rows`]).
+pub(crate) const OPEN_OF_HOST_BY_KEY: &str = "FROM finding_hosts h CROSS JOIN finding_keys k
       CROSS JOIN open_findings o
      WHERE o.host_key = h.key AND o.key_id = k.id AND h.host_id = $1";
 
@@ -166,9 +172,14 @@ impl Store {
         host_id: &str,
         covered: &Covered,
     ) -> anyhow::Result<crate::FirstSights> {
-        let select = format!("SELECT k.binary_name, k.advisory, o.first_seen {OPEN_OF_HOST}");
+        let columns = "SELECT k.binary_name, k.advisory, o.first_seen";
+        let (by_binary, by_key) = (
+            format!("{columns} {OPEN_OF_HOST}"),
+            format!("{columns} {OPEN_OF_HOST_BY_KEY}"),
+        );
+        let selects = (by_binary.as_str(), by_key.as_str());
         let mut conn = self.pool().acquire().await?;
-        let rows = covered_rows(&mut conn, &select, host_id.to_owned(), covered)
+        let rows = covered_rows(&mut conn, selects, host_id.to_owned(), covered)
             .await
             .context("reading the first sights of open findings")?;
         let mut sights = crate::FirstSights::default();
@@ -219,28 +230,31 @@ where
     Ok(rows)
 }
 
-/// The rows of `select` (as [`rows_of_binaries`] takes it) whose key `covered` covers: of its
-/// binaries, a statement per [`NAMES`] names, and of its keys, a statement per [`NAMES`] keys.
+/// The rows whose key `covered` covers of `by_binary` (as [`rows_of_binaries`] takes it), a
+/// statement per [`NAMES`] of its binaries, and of `by_key` (the same, keys first), a statement
+/// per [`NAMES`] of its keys.
 ///
-/// `select` names `finding_keys k` first, then `CROSS JOIN open_findings o`: the keys are
-/// found by name (the unique index on binary and advisory), then the host's episodes by their
-/// primary key (host, key). SQLite joins a `CROSS JOIN`'s tables in the order written; without
-/// statistics it walked the host's ~800 episodes and looked each one's key up to filter it
-/// (twice a host in a feed import's re-rank: the first sights before the ranking, the open rows
-/// in the writers' line). PostgreSQL plans a `CROSS JOIN` with its `WHERE` as any inner join.
+/// `by_key` names `finding_keys k` first, then `CROSS JOIN open_findings o`: the keys are found
+/// by name and advisory (their unique index), then the host's episodes by their primary key
+/// (host, key). SQLite joins a `CROSS JOIN`'s tables in the order written; without statistics
+/// it walked the host's ~1,000 episodes and looked each one's key up to filter it (0.74 ms
+/// against 0.004 for two keys, measured). By binary the walk stays: a kernel binary has
+/// ~1,100 keys across the fleet, and reading them first was ×1.7 slower than the walk for the
+/// kernel's binaries of a host (×0.2 for six small binaries). PostgreSQL plans a `CROSS JOIN`
+/// with its `WHERE` as any inner join.
 pub(crate) async fn covered_rows<T>(
     conn: &mut sqlx::AnyConnection,
-    select: &str,
+    (by_binary, by_key): (&str, &str),
     first: T,
     covered: &Covered,
 ) -> sqlx::Result<Vec<AnyRow>>
 where
     T: for<'q> sqlx::Encode<'q, sqlx::Any> + sqlx::Type<sqlx::Any> + Clone + Send + 'static,
 {
-    let mut rows = rows_of_binaries(conn, select, first.clone(), &covered.binaries).await?;
+    let mut rows = rows_of_binaries(conn, by_binary, first.clone(), &covered.binaries).await?;
     let keys: Vec<&(String, String)> = covered.keys.iter().collect();
     for chunk in keys.chunks(NAMES) {
-        let sql = of_keys(select, chunk.len());
+        let sql = of_keys(by_key, chunk.len());
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(first.clone());
         for (binary, advisory) in chunk {
             query = query.bind(binary.clone()).bind(advisory.clone());

@@ -440,8 +440,11 @@ fn closings(
 }
 
 /// A host's open findings (`$1`: its key) with their texts and keys, for a WHERE clause on the
-/// keys' names to extend, keys first (`findings_scope::covered_rows`).
-pub(crate) const COVERED_OPEN: &str = "FROM finding_keys k CROSS JOIN open_findings o
+/// keys' names to extend: walked, and keys first (`findings_scope::covered_rows`).
+pub(crate) const COVERED_OPEN: &str = "FROM open_findings o
+     JOIN finding_texts t ON t.id = o.text_id JOIN finding_keys k ON k.id = o.key_id
+     WHERE o.host_key = $1";
+pub(crate) const COVERED_OPEN_BY_KEY: &str = "FROM finding_keys k CROSS JOIN open_findings o
      JOIN finding_texts t ON t.id = o.text_id
      WHERE o.key_id = k.id AND o.host_key = $1";
 
@@ -491,11 +494,15 @@ async fn read_history(
             let names = key_names(tx, keys, &ids).await?;
             (rows, names)
         }
-        // Filtered by the keys' names, so joined with them: the keys found first by name,
-        // then the host's episodes by key (`findings_scope::covered_rows`).
+        // Filtered by the keys' names, so joined with them (`findings_scope::covered_rows`).
         Some(covered) => {
-            let select = format!("SELECT {columns}, k.binary_name, k.advisory {COVERED_OPEN}");
-            let rows = covered_rows(tx, &select, host_key, covered)
+            let columns = format!("SELECT {columns}, k.binary_name, k.advisory");
+            let (by_binary, by_key) = (
+                format!("{columns} {COVERED_OPEN}"),
+                format!("{columns} {COVERED_OPEN_BY_KEY}"),
+            );
+            let selects = (by_binary.as_str(), by_key.as_str());
+            let rows = covered_rows(tx, selects, host_key, covered)
                 .await
                 .context("reading the host's open findings of some binaries")?;
             let names = named_keys(&rows)?;

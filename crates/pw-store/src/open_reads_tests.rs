@@ -2,15 +2,15 @@
 //! packages of updates, its search of updates by advisory, the accepted risks' findings) read
 //! each host's open episodes by the primary key, not the whole open set, on both backends: the
 //! open set has no index by text since migration 0046. A host's open findings of some binaries
-//! or keys (a feed import's re-rank: the first sights, the write's covered rows, the count
-//! deciding a re-rank in part) are read by key, the keys found by name first.
+//! or keys (a feed import's re-rank: the first sights, the write's covered rows) are read by
+//! host, and of some keys by key, the keys found first.
 
 use crate::Backend;
 use crate::console::{Bind, FIXES_ADVISORY, advisories_sql, binaries_sql};
 use crate::data_steps_tests::{empty_store, plan};
 use crate::findings::naming_sql;
-use crate::findings_scope::{OPEN_OF_HOST, of_binaries, of_keys};
-use crate::findings_write::COVERED_OPEN;
+use crate::findings_scope::{OPEN_OF_HOST, OPEN_OF_HOST_BY_KEY, of_binaries, of_keys};
+use crate::findings_write::{COVERED_OPEN, COVERED_OPEN_BY_KEY};
 
 /// `sql` with its numbered `$N` marks (up to `marks`) as `?`, for `query_with`.
 fn unnumbered(mut sql: String, marks: usize) -> String {
@@ -20,12 +20,19 @@ fn unnumbered(mut sql: String, marks: usize) -> String {
     sql
 }
 
-/// The reads of a host's open findings of two binaries and of two keys: as the first sights
-/// and the count read them (by host id) and as the write reads them (by host key).
-fn covered_reads() -> Vec<(String, Vec<Bind>)> {
+/// The reads of a host's open findings of two binaries (walked by host) and of two keys (by
+/// key), as the first sights read them (by host id) and as the write reads them (by host key).
+fn covered_reads() -> Vec<(String, Vec<Bind>, &'static str)> {
     let text = |text: &str| Bind::Text(text.into());
-    let of_host = |first: Bind| {
+    let mut reads = Vec::new();
+    let columns = "SELECT k.advisory, o.first_seen, o.tier";
+    for (by_binary, by_key, first) in [
+        (OPEN_OF_HOST, OPEN_OF_HOST_BY_KEY, text("h1")),
+        (COVERED_OPEN, COVERED_OPEN_BY_KEY, Bind::Int(1)),
+    ] {
         let binaries = vec![first.clone(), text("curl"), text("bash")];
+        let sql = of_binaries(&format!("{columns} {by_binary}"), 2);
+        reads.push((unnumbered(sql, 3), binaries, BY_HOST));
         let keys = vec![
             first,
             text("curl"),
@@ -33,34 +40,21 @@ fn covered_reads() -> Vec<(String, Vec<Bind>)> {
             text("bash"),
             text("CVE-2"),
         ];
-        (binaries, keys)
-    };
-    let mut reads = Vec::new();
-    for (select, first) in [
-        (
-            format!("SELECT k.advisory, o.first_seen {OPEN_OF_HOST}"),
-            text("h1"),
-        ),
-        (format!("SELECT COUNT(*) AS n {OPEN_OF_HOST}"), text("h1")),
-        (
-            format!("SELECT o.tier, t.digest {COVERED_OPEN}"),
-            Bind::Int(1),
-        ),
-    ] {
-        let (binaries, keys) = of_host(first);
-        reads.push((unnumbered(of_binaries(&select, 2), 3), binaries));
-        reads.push((unnumbered(of_keys(&select, 2), 5), keys));
+        let sql = of_keys(&format!("{columns} {by_key}"), 2);
+        reads.push((unnumbered(sql, 5), keys, BY_KEY));
     }
     reads
 }
+
+const BY_HOST: &str = "SEARCH o USING PRIMARY KEY (host_key=?)";
+const BY_KEY: &str = "SEARCH o USING PRIMARY KEY (host_key=? AND key_id=?)";
 
 /// Every read, its binds, and what its plan reads the open set by on SQLite.
 fn reads() -> Vec<(String, Vec<Bind>, &'static str)> {
     let updates = [("openssl", Some("3.0.13-1")), ("curl", None)];
     let (advisories, advisories_binds) = advisories_sql(&updates);
     let (binaries, binaries_binds) = binaries_sql(&updates);
-    let by_host = "SEARCH o USING PRIMARY KEY (host_key=?)";
-    let by_key = "SEARCH o USING PRIMARY KEY (host_key=? AND key_id=?)";
+    let (by_host, by_key) = (BY_HOST, BY_KEY);
     let alias = || Bind::Text("CVE-2024-0001".into());
     // Numbered `$N` marks in the accepted risks' statement: `?` for `query_with`.
     let naming = |on_host| unnumbered(naming_sql(2, on_host), 3);
@@ -85,7 +79,7 @@ fn reads() -> Vec<(String, Vec<Bind>, &'static str)> {
             by_key,
         ),
     ];
-    reads.extend(covered.map(|(sql, binds)| (sql, binds, by_key)));
+    reads.extend(covered);
     reads
 }
 

@@ -136,6 +136,7 @@ impl Checkpoints {
             return Ok(());
         }
         let _turn = self.line.clone().lock_owned().await;
+        let started = std::time::Instant::now();
         let row = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
             .fetch_one(&self.pool)
             .await?;
@@ -143,6 +144,7 @@ impl Checkpoints {
         tracing::info!(
             frames,
             truncated = busy == 0,
+            ms = format!("{:.1}", started.elapsed().as_secs_f64() * 1000.0),
             "WAL over its bound: checkpointed in line"
         );
         Ok(())
