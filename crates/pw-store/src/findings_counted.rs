@@ -1,7 +1,7 @@
 //! What a findings write changes in what the console's summaries count (a child of
 //! `findings_write.rs`, on the write's own types).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 
 use super::*;
 
@@ -52,34 +52,4 @@ pub(super) fn tier_deltas(
         deltas.add(open.tier, open.deadline, -1);
     }
     deltas
-}
-
-/// The updates whose per-host rows a computation's writes can change (`update_summary.rs`): the
-/// update of every episode it opens, and of every one it closes or refreshes, by its old text
-/// and its new. `None` when one is not known: a whole computation reads neither its open rows'
-/// nor its texts' updates (`read_history`, `write_texts`), and its host is grouped whole.
-pub(super) fn touched_updates(
-    stored: &Stored,
-    writes: &Writes<'_>,
-    opened: &[(&CurrentFinding, i64, i64)],
-    texts: &HashMap<TextDigest, StoredText>,
-) -> anyhow::Result<Option<BTreeSet<i64>>> {
-    let mut updates = BTreeSet::new();
-    let closed = (writes.gone.iter().cloned())
-        .chain(writes.backported.iter().map(|b| key_of(&b.finding)))
-        .chain(writes.refresh.iter().map(|finding| key_of(finding)));
-    for key in closed {
-        match stored.open[&key].summarised {
-            Some((Some(update), _, _)) => updates.insert(update),
-            _ => return Ok(None),
-        };
-    }
-    let opened = opened.iter().map(|(finding, _, _)| *finding);
-    for finding in opened.chain(writes.refresh.iter().copied()) {
-        match stored_text(texts, finding)?.summarised {
-            Some((Some(update), _, _)) => updates.insert(update),
-            _ => return Ok(None),
-        };
-    }
-    Ok(Some(updates))
 }

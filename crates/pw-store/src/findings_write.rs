@@ -36,7 +36,7 @@ use crate::{Recorded, Store};
 
 #[path = "findings_counted.rs"]
 mod counted;
-use counted::{counted_changed, tier_deltas, touched_updates};
+use counted::{counted_changed, tier_deltas};
 
 /// Bound parameters per multi-row statement. Few statements instead of one per row, but not
 /// many parameters per statement: sqlx binds SQLite's numbered `$N` parameters by name, and
@@ -146,8 +146,8 @@ impl Store {
             );
             let (recorded, summary) = write.await?;
             outcomes.push(recorded);
-            if let Some((host_key, deltas, updates)) = summary {
-                summarised.push((host_key, updates));
+            if let Some((host_key, deltas)) = summary {
+                summarised.push((snapshot.host_id, host_key));
                 tiers.push((snapshot.host_id, host_key, deltas));
             }
         }
@@ -182,14 +182,14 @@ struct Learned {
 /// One host's computation written in `tx` (begun in the writers' line), with its rows as read
 /// for its group (`None`: read here); the finding keys and texts it read or stored go to
 /// `learned`. The outcome and, when its open findings changed, the host's finding key (its
-/// summaries to refresh: `update_summary.rs`), what changed in its counts per tier and deadline
-/// (`open_tiers.rs`) and the updates whose rows can have changed (`None`: not known, all).
+/// summaries to refresh: `update_summary.rs`) and what changed in its counts per tier and
+/// deadline (`open_tiers.rs`).
 async fn record_in(
     (tx, clock): (&mut sqlx::AnyConnection, &mut WriteClock),
     (key_cache, text_cache, learned): (&KeyCache, &TextCache, &mut Learned),
     (snapshot, computation, read): (&FindingsSnapshot<'_>, &Computation<'_>, Option<HostRows>),
     packed: Vec<u8>,
-) -> anyhow::Result<(Recorded, Option<Summary>)> {
+) -> anyhow::Result<(Recorded, Option<(i64, TierDeltas)>)> {
     let host_id = snapshot.host_id;
     let (times, history) = match read {
         Some(read) => (Some((read.collected_at, read.computed_at)), read.history),
@@ -278,20 +278,12 @@ async fn record_in(
     crate::notices::record_aliases(tx, names).await?;
     clock.lap("aliases");
     let changed = counted_changed(&stored, &writes, &opened, &texts)?;
-    let summary = match changed {
-        true => Some((
-            host_key,
-            tier_deltas(&stored, &writes, &opened),
-            touched_updates(&stored, &writes, &opened, &texts)?,
-        )),
-        false => None,
-    };
-    Ok((Recorded::Recorded(change), summary))
+    let deltas = tier_deltas(&stored, &writes, &opened);
+    Ok((
+        Recorded::Recorded(change),
+        changed.then_some((host_key, deltas)),
+    ))
 }
-
-/// What a host's write changed in the console's summaries: its finding key, its counts' changes
-/// per tier and deadline, and the updates whose rows can have changed (`None`: all).
-type Summary = (i64, TierDeltas, crate::update_summary::Regroup);
 
 fn key_of(finding: &CurrentFinding) -> Key {
     (finding.binary.clone(), finding.advisory.clone())

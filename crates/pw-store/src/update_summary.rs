@@ -18,7 +18,7 @@
 //!
 //! `''` is the fixed version of an update that has none (key columns are never NULL).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use anyhow::Context;
 use sqlx::Row;
@@ -40,79 +40,35 @@ struct HostUpdate {
     epss: Option<f64>,
 }
 
-/// The updates of a host whose rows a write can have changed (`None`: any of them — the host's
-/// open findings are grouped whole).
-pub(crate) type Regroup = Option<BTreeSet<UpdateKey>>;
-
-/// A host whose summaries are refreshed: its finding key (`finding_hosts`) and the updates to
-/// group again.
-pub(crate) type SummaryHost = (i64, Regroup);
+/// A host whose summaries are refreshed: its id and finding key (`finding_hosts`).
+pub(crate) type SummaryHost<'a> = (&'a str, i64);
 
 /// A host's row of an update: (host key, update key).
 type RowKey = (i64, UpdateKey);
 
-/// Update keys per statement when a write groups some updates only (with up to
-/// [`rows_per_statement`] hosts: SQLite's numbered parameters, `findings_write.rs`).
-const UPDATES: usize = 64;
-
 /// Brings the summaries up to date with the open findings of `hosts` (call after their
 /// histories were written, in the same transaction): a few statements for a group of hosts
-/// written together (`Store::record_computations`), not a few per host. A host whose write
-/// names the updates it touched (a computation in part: a feed import's re-rank) has only
-/// those updates' findings grouped — an update's row changes only when one of its episodes is
-/// opened, closed or rewritten, and every such episode's update, old text and new, is in the
-/// set; the host's other ~90 % of open findings are not joined with their texts.
+/// written together (`Store::record_computations`), not a few per host.
 pub(crate) async fn refresh_hosts(
     tx: &mut sqlx::AnyConnection,
-    hosts: &[SummaryHost],
+    hosts: &[SummaryHost<'_>],
     clock: &mut WriteClock,
 ) -> anyhow::Result<()> {
-    // A host written twice in one group: the union of its updates, or whole once either is.
-    let mut by_host: BTreeMap<i64, Regroup> = BTreeMap::new();
-    for (host, updates) in hosts {
-        let merged = by_host
-            .entry(*host)
-            .or_insert_with(|| Some(BTreeSet::new()));
-        match (merged.as_mut(), updates) {
-            (Some(into), Some(updates)) => into.extend(updates),
-            _ => *merged = None,
-        }
-    }
-    let whole: Vec<i64> = (by_host.iter())
-        .filter(|(_, updates)| updates.is_none())
-        .map(|(host, _)| *host)
-        .collect();
-    for chunk in whole.chunks(rows_per_statement(1)) {
-        refresh_chunk(tx, chunk, None, clock).await?;
-    }
-    // Grouped over the union of the hosts' updates: a (host, update) row grouped is exact
-    // whether or not the host touched the update, and is rewritten only when it differs.
-    let part: Vec<i64> = (by_host.iter())
-        .filter(|(_, updates)| updates.as_ref().is_some_and(|u| !u.is_empty()))
-        .map(|(host, _)| *host)
-        .collect();
-    let updates: Vec<UpdateKey> = (by_host.into_values().flatten().flatten())
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    for hosts in part.chunks(rows_per_statement(1) - UPDATES) {
-        for updates in updates.chunks(UPDATES) {
-            refresh_chunk(tx, hosts, Some(updates), clock).await?;
-        }
+    for chunk in hosts.chunks(rows_per_statement(1)) {
+        refresh_chunk(tx, chunk, clock).await?;
     }
     Ok(())
 }
 
-/// Refreshes the rows of `keys` (hosts), of `updates` only when given.
 async fn refresh_chunk(
     tx: &mut sqlx::AnyConnection,
-    keys: &[i64],
-    updates: Option<&[UpdateKey]>,
+    hosts: &[SummaryHost<'_>],
     clock: &mut WriteClock,
 ) -> anyhow::Result<()> {
-    let now = grouped(tx, keys, updates).await?;
+    let keys: Vec<i64> = hosts.iter().map(|(_, key)| *key).collect();
+    let now = grouped(tx, &keys).await?;
     clock.lap("sum_grouped");
-    let before = stored(tx, keys, updates).await?;
+    let before = stored(tx, &keys).await?;
     clock.lap("sum_stored");
     // Per update touched: (hosts, findings) to add; the hosts' rows that changed.
     let mut deltas: BTreeMap<UpdateKey, (i64, i64)> = BTreeMap::new();
@@ -176,31 +132,25 @@ async fn earliest_deadlines(tx: &mut sqlx::AnyConnection, keys: &[i64]) -> anyho
 /// The hosts' open findings grouped by host and update: the one pass over them joined with
 /// their texts (a text's row is large and a host's are spread over the file: this join is the
 /// refresh's cost, so the rows that changed are written from its result, not from a second
-/// join). With `updates`, only their findings: each open episode's text id is looked up among
-/// those updates' texts (by `finding_texts_update`, once for the statement) before its text is
-/// joined, so only the few episodes of those updates reach the join.
+/// join).
 async fn grouped(
     tx: &mut sqlx::AnyConnection,
     keys: &[i64],
-    updates: Option<&[UpdateKey]>,
 ) -> anyhow::Result<BTreeMap<RowKey, HostUpdate>> {
-    let of_updates = match updates {
-        Some(updates) => format!(
-            " AND f.text_id IN (SELECT u.id FROM finding_texts u WHERE u.update_key IN ({}))",
-            crate::db::placeholders(keys.len() + 1, updates.len())
-        ),
-        None => String::new(),
-    };
     let sql = format!(
         "SELECT f.host_key, t.update_key, COUNT(*) AS findings, MIN(f.tier) AS tier,
                 MIN(f.deadline) AS deadline, MAX(t.kev) AS kev,
                 CAST(MAX(t.epss) AS DOUBLE PRECISION) AS epss
          FROM open_findings f JOIN finding_texts t ON t.id = f.text_id
-         WHERE f.host_key IN ({}){of_updates}
+         WHERE f.host_key IN ({})
          GROUP BY f.host_key, t.update_key",
         crate::db::placeholders(1, keys.len())
     );
-    let rows = (bound(&sql, keys, updates).fetch_all(&mut *tx).await).with_context(|| {
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for key in keys {
+        query = query.bind(*key);
+    }
+    let rows = (query.fetch_all(&mut *tx).await).with_context(|| {
         format!(
             "grouping the open findings of {} hosts by update",
             keys.len()
@@ -209,40 +159,23 @@ async fn grouped(
     read_rows(&rows)
 }
 
-/// The summary rows stored for the hosts (of `updates` only when given).
+/// The summary rows stored for the hosts.
 async fn stored(
     tx: &mut sqlx::AnyConnection,
     keys: &[i64],
-    updates: Option<&[UpdateKey]>,
 ) -> anyhow::Result<BTreeMap<RowKey, HostUpdate>> {
-    let of_updates = match updates {
-        Some(updates) => format!(
-            " AND update_key IN ({})",
-            crate::db::placeholders(keys.len() + 1, updates.len())
-        ),
-        None => String::new(),
-    };
     let sql = format!(
         "SELECT host_key, update_key, findings, tier, deadline, kev, epss
-         FROM open_update_hosts WHERE host_key IN ({}){of_updates}",
+         FROM open_update_hosts WHERE host_key IN ({})",
         crate::db::placeholders(1, keys.len())
     );
-    let rows = (bound(&sql, keys, updates).fetch_all(&mut *tx).await)
-        .with_context(|| format!("reading the update summaries of {} hosts", keys.len()))?;
-    read_rows(&rows)
-}
-
-/// `sql` with the host keys bound, then the update keys.
-fn bound<'q>(
-    sql: &'q str,
-    keys: &[i64],
-    updates: Option<&[UpdateKey]>,
-) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
     let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-    for key in keys.iter().chain(updates.unwrap_or_default()) {
+    for key in keys {
         query = query.bind(*key);
     }
-    query
+    let rows = (query.fetch_all(&mut *tx).await)
+        .with_context(|| format!("reading the update summaries of {} hosts", keys.len()))?;
+    read_rows(&rows)
 }
 
 fn read_rows(rows: &[sqlx::any::AnyRow]) -> anyhow::Result<BTreeMap<RowKey, HostUpdate>> {

@@ -9,10 +9,6 @@
 //!   counted again: a count the write does not change stays as stored; a host whose stored
 //!   counts cannot take its changes (a count would fall below zero) is counted again.
 //!
-//! - a write in part groups again only the updates whose episodes it opened, closed or
-//!   rewrote: another update's row stays as stored, and the touched update's row (and the
-//!   host's earliest deadline) follows its findings.
-//!
 //! The untouched rows are shown by making them wrong on purpose before the write (a write that
 //! counted again would put them right). On SQLite and PostgreSQL.
 
@@ -146,48 +142,7 @@ async fn tier_counts_are_adjusted_not_counted_again(backend: Backend) {
     assert_eq!(stored, grouped, "counted again");
 }
 
-async fn a_write_in_part_groups_only_the_updates_it_touched(backend: Backend) {
-    let (_guard, store) = fresh_store(backend).await;
-    common::enroll(&store, "h1").await;
-    let first: Vec<CurrentFinding> = (0..6).map(|i| finding(i, "first", false)).collect();
-    record(&store, 0, &first, None).await;
-    // The row of update p1 1.1 made wrong; p0's findings (binary p0-bin) re-ranked in part, A0
-    // with a later deadline and A2 closed.
-    let wrong = "UPDATE open_update_hosts SET findings = findings + 100 WHERE update_key =
-        (SELECT id FROM update_keys WHERE package = 'p1')";
-    (sqlx::query(wrong).execute(store.pool()).await).unwrap();
-    let covered = Covered::binaries(["p0-bin".to_owned()].into());
-    let mut second: Vec<CurrentFinding> = first
-        .iter()
-        .filter(|f| f.binary == "p0-bin" && f.advisory != "A2")
-        .cloned()
-        .collect();
-    let (earlier, later) = (second[0].deadline.unwrap(), at("2026-05-01T00:00:00Z"));
-    second[0].json = (second[0].json).replace(&earlier.to_string(), &later.to_string());
-    second[0].deadline = Some(later);
-    record(&store, 1, &second, Some(&covered)).await;
-    let (stored, grouped) = both_sides(&store).await;
-    let of = |rows: &[String], package: &str| -> Vec<String> {
-        let rows = rows
-            .iter()
-            .filter(|row| row.contains(&format!(" {package} ")));
-        rows.cloned().collect()
-    };
-    assert_eq!(of(&stored, "p0"), of(&grouped, "p0"), "the touched update");
-    assert!(!of(&grouped, "p0").is_empty());
-    let p1: Vec<String> = (of(&grouped, "p1").iter())
-        .map(|row| row.replacen(" 3 ", " 103 ", 1))
-        .collect();
-    assert_eq!(of(&stored, "p1"), p1, "the other update as stored");
-
-    // A whole computation (A2 back, A0 as first) groups the host whole again.
-    record(&store, 2, &first, None).await;
-    let (stored, grouped) = both_sides(&store).await;
-    assert_eq!(stored, grouped, "grouped whole");
-}
-
 on_both_backends!(
     a_write_of_new_texts_only_leaves_the_summaries,
-    a_write_in_part_groups_only_the_updates_it_touched,
     tier_counts_are_adjusted_not_counted_again,
 );
