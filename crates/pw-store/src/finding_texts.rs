@@ -123,8 +123,8 @@ pub(crate) struct StoredText {
     pub(crate) summarised: Option<Summarised>,
 }
 
-/// Texts cached before the cache starts over (a bound on memory, ~80 bytes a text: 10,000
-/// hosts of pw-loadgen's pool have ~NNN texts).
+/// Texts cached before the cache starts over: a bound on memory (~80 bytes a text, ~24 MB at
+/// most).
 const MOST: usize = 300_000;
 
 /// The texts this process has read or committed, by digest.
