@@ -124,7 +124,7 @@ pub(crate) struct StoredText {
 }
 
 /// Texts cached before the cache starts over: a bound on memory (~80 bytes a text, ~24 MB at
-/// most).
+/// most; pw-loadgen's 10,000 hosts had 66,253 texts after two re-ranks).
 const MOST: usize = 300_000;
 
 /// The texts this process has read or committed, by digest.
