@@ -59,43 +59,15 @@ async fn database_at_0051(
     let (dir, url, pool) = common::unmigrated_database(backend).await;
     common::migrate_up_to(backend, &pool, 51).await;
     common::insert_finding_hosts(&pool, 2, SEEN).await;
-    for (id, package) in [(1, "src0"), (2, "src1")] {
-        sqlx::query("INSERT INTO update_keys (id, package, fixed) VALUES ($1, $2, '1.0-2')")
-            .bind(id)
-            .bind(package)
-            .execute(&pool)
-            .await
-            .unwrap();
-    }
+    common::open_0052::insert_update_keys(&pool).await;
     for (host, k, episode, tier) in OPEN {
         let f = finding(k, tier);
         let key = common::insert_finding_key_once(&pool, &f).await;
         let text = common::insert_finding_text_0047(&pool, &f, 1 + (k as i64 % 2)).await;
         let stamp = 1 + i64::from(f.deadline.is_none());
-        sqlx::query(
-            "INSERT INTO open_stamps (host_key, stamp, first_seen, deadline)
-             VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
-        )
-        .bind(host)
-        .bind(stamp)
-        .bind(nanos(SEEN))
-        .bind(f.deadline.is_some().then(|| nanos(DUE)))
-        .execute(&pool)
-        .await
-        .unwrap();
-        sqlx::query(
-            "INSERT INTO open_episodes (host_key, key_id, episode, stamp, tier, text_id)
-             VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(host)
-        .bind(key)
-        .bind(episode)
-        .bind(stamp)
-        .bind(tier.index() as i64)
-        .bind(text)
-        .execute(&pool)
-        .await
-        .unwrap();
+        let row = (host, key, episode, stamp, tier.index() as i64, text);
+        let instants = (nanos(SEEN), f.deadline.is_some().then(|| nanos(DUE)));
+        common::open_0052::insert_episode(&pool, row, instants).await;
     }
     common::insert_update_summaries(&pool).await;
     let before = rows(&pool).await;

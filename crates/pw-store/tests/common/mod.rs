@@ -5,6 +5,8 @@
 
 #![allow(dead_code, unused_macros)]
 
+pub mod open_0052;
+
 use jiff::Timestamp;
 use pw_store::{Backend, DatabaseUrl, InventoryFacts, InventoryRow, NewHost, Store};
 
