@@ -55,6 +55,23 @@ async fn host_view(controller: &Controller, id: &str) -> Value {
     controller.get(&format!("/api/v1/hosts/{id}")).await
 }
 
+/// The host as its agent reported it after the change (the reboot flag the kernel's postinst
+/// wrote), waited for within a bound.
+async fn reported_after_change(controller: &Controller, id: &str) -> Value {
+    let limit = Instant::now() + Duration::from_secs(60);
+    loop {
+        let view = host_view(controller, id).await;
+        if view["restart"]["facts"]["reboot_flag"] == true {
+            return view;
+        }
+        assert!(
+            Instant::now() < limit,
+            "no inventory after the change reported the reboot flag: {view:#}"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_kernel_update_is_done_only_after_the_host_came_back_from_a_restart() {
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -108,8 +125,10 @@ async fn a_kernel_update_is_done_only_after_the_host_came_back_from_a_restart() 
         rollout["hosts"][0]["detail"]["reasons"],
         json!([format!("/run/reboot-required (by {DEMO_KERNEL})")])
     );
-    // What the agent found on the real container after the change.
-    let view = host_view(&controller, &hosts[0]).await;
+    // What the agent found on the real container after the change: its inventory after the
+    // change is collected beside the long-poll that brings the reboot step, so it may reach the
+    // controller after the reboot was asked for.
+    let view = reported_after_change(&controller, &hosts[0]).await;
     let state = &view["restart"]["state"];
     assert_eq!(state["reboot"], "required", "{view:#}");
     assert_eq!(
