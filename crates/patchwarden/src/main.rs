@@ -1,5 +1,6 @@
 //! The `patchwarden` binary: command-line parsing and wiring of the crates (kept thin).
 
+mod allocator;
 mod api_client;
 mod cmd;
 mod paths;
@@ -7,12 +8,6 @@ mod paths;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-
-/// mimalloc, not glibc's malloc (docs/design/decisions.md): the controller allocates and frees
-/// many small values per request and per scan from many threads; under 10,000 agents glibc's
-/// allocator took ~31 % of the controller's CPU (free-list walks of a fragmented heap).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Patch, update and downgrade management for Linux server fleets.
 #[derive(Parser)]
