@@ -14,6 +14,7 @@ mod commands;
 mod console;
 mod controller;
 mod db;
+mod epss_parts;
 mod deflate;
 mod evidence;
 mod files;

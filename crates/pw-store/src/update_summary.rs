@@ -12,7 +12,8 @@
 //! finding key and the update's key, and grouped by the texts' keys without reading a name.
 //! Each update that changed gets its `open_updates` row (by package and fixed version)
 //! adjusted: host and finding counts by the differences, the most urgent tier, earliest
-//! deadline, KEV and highest EPSS re-read over its hosts' rows (one index seek each). The host's
+//! deadline, KEV and highest EPSS re-read over its hosts' rows (one index seek each; a host's
+//! EPSS in integer parts per billion since 0054, `epss_parts.rs`). The host's
 //! earliest open deadline goes to `host_findings.earliest_deadline` (its open findings per tier
 //! and deadline are adjusted by the write's changes: `open_tiers.rs`).
 //!
@@ -37,7 +38,8 @@ struct HostUpdate {
     /// Nanoseconds since the epoch (`instants.rs`).
     deadline: Option<i64>,
     kev: i64,
-    epss: Option<f64>,
+    /// The highest EPSS in parts per billion (`epss_parts.rs`).
+    epss: Option<i64>,
 }
 
 /// A host whose summaries are refreshed: its id and finding key (`finding_hosts`).
@@ -156,7 +158,7 @@ async fn grouped(
             keys.len()
         )
     })?;
-    read_rows(&rows)
+    read_rows(&rows, Epss::Probability)
 }
 
 /// The summary rows stored for the hosts.
@@ -175,10 +177,13 @@ async fn stored(
     }
     let rows = (query.fetch_all(&mut *tx).await)
         .with_context(|| format!("reading the update summaries of {} hosts", keys.len()))?;
-    read_rows(&rows)
+    read_rows(&rows, Epss::Parts)
 }
 
-fn read_rows(rows: &[sqlx::any::AnyRow]) -> anyhow::Result<BTreeMap<RowKey, HostUpdate>> {
+fn read_rows(
+    rows: &[sqlx::any::AnyRow],
+    epss: Epss,
+) -> anyhow::Result<BTreeMap<RowKey, HostUpdate>> {
     rows.iter()
         .map(|row| {
             let key = row
@@ -189,11 +194,31 @@ fn read_rows(rows: &[sqlx::any::AnyRow]) -> anyhow::Result<BTreeMap<RowKey, Host
                 tier: row.try_get("tier")?,
                 deadline: row.try_get("deadline")?,
                 kev: row.try_get("kev")?,
-                epss: row.try_get("epss")?,
+                epss: epss.read(row)?,
             };
             Ok(((row.try_get("host_key")?, key), value))
         })
         .collect()
+}
+
+/// Where a row's `epss` comes from.
+#[derive(Clone, Copy)]
+enum Epss {
+    /// A probability (the texts' `DOUBLE PRECISION`), grouped.
+    Probability,
+    /// Parts per billion, as `open_update_hosts` stores it (`epss_parts.rs`).
+    Parts,
+}
+
+impl Epss {
+    /// The row's `epss` in parts per billion.
+    fn read(self, row: &sqlx::any::AnyRow) -> anyhow::Result<Option<i64>> {
+        Ok(match self {
+            Epss::Probability => (row.try_get::<Option<f64>, _>("epss")?)
+                .map(crate::epss_parts::parts),
+            Epss::Parts => row.try_get("epss")?,
+        })
+    }
 }
 
 /// Gives each of `updates` (package, fixed version) its key in `update_keys` unless it has one
@@ -246,12 +271,7 @@ async fn rewrite_host_rows(
         .filter_map(|key| now.get_key_value(key))
         .collect();
     for chunk in rows.chunks(rows_per_statement(COLUMNS)) {
-        // EPSS goes as text, as `finding_texts.rs` stores it: the `Any` driver's NULL and float
-        // parameters do not mix in one PostgreSQL VALUES column.
-        let values = crate::db::value_rows_of(
-            chunk.len(),
-            "(?, ?, ?, ?, ?, ?, CAST(CAST(? AS TEXT) AS DOUBLE PRECISION))",
-        );
+        let values = crate::db::value_rows(chunk.len(), COLUMNS);
         let insert = format!(
             "INSERT INTO open_update_hosts (host_key, update_key, findings, tier, deadline, kev,
                epss) VALUES {values}"
@@ -265,7 +285,7 @@ async fn rewrite_host_rows(
                 .bind(row.tier)
                 .bind(row.deadline)
                 .bind(row.kev)
-                .bind(row.epss.map(|epss| epss.to_string()));
+                .bind(row.epss);
         }
         (query.execute(&mut *tx).await)
             .with_context(|| format!("summarising {} rows of open findings", chunk.len()))?;
@@ -274,8 +294,8 @@ async fn rewrite_host_rows(
 }
 
 /// Adds the host and finding count differences to each update touched and re-reads its most
-/// urgent tier, earliest deadline, KEV and highest EPSS over its hosts; an update no host needs
-/// any more is removed.
+/// urgent tier, earliest deadline, KEV and highest EPSS (a probability again, from the hosts'
+/// parts) over its hosts; an update no host needs any more is removed.
 async fn adjust_updates(
     tx: &mut sqlx::AnyConnection,
     deltas: &[(UpdateKey, (i64, i64))],
@@ -300,7 +320,9 @@ async fn adjust_updates(
             tier = over_hosts("MIN(h.tier)"),
             deadline = over_hosts("MIN(h.deadline)"),
             kev = over_hosts("MAX(h.kev)"),
-            epss = over_hosts("MAX(h.epss)"),
+            // The probability from the parts outside the subquery, which stays the bare MAX
+            // each backend answers from the end of `open_update_hosts_epss` (EXPLAIN).
+            epss = crate::epss_parts::probability_sql(&over_hosts("MAX(h.epss)")),
         );
         let mut query = sqlx::query(sqlx::AssertSqlSafe(text));
         for (key, (hosts, findings)) in chunk {

@@ -63,8 +63,10 @@ const TEXT_DICTIONARY_1: &[u8] = include_bytes!("../dictionaries/finding-texts-1
 pub(crate) static PACKAGES: Family = Family {
     what: "package list",
     current: 1,
-    // Level 3: a changed report's list is compressed on the ingest path (~100 KB).
-    encoder: LazyLock::new(|| EncoderDictionary::copy(numbered(PACKAGE_DICTIONARIES, 1), 3)),
+    // Level 6: a changed report's list is compressed on the ingest path (~90 KB, ~1.8 ms; level
+    // 3 took ~0.5 ms and stored ~10 % more: docs/PERFORMANCE.md, "Integer EPSS and package
+    // lists at zstd level 6"). Lists stored at another level read the same.
+    encoder: LazyLock::new(|| EncoderDictionary::copy(numbered(PACKAGE_DICTIONARIES, 1), 6)),
     decoders: LazyLock::new(|| decoders(PACKAGE_DICTIONARIES)),
 };
 

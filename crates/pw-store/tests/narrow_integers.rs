@@ -80,16 +80,15 @@ async fn database_at_0051(
 async fn rows(pool: &sqlx::AnyPool) -> Vec<String> {
     let open = "SELECT host_key, key_id, episode, first_seen, tier, deadline, text_id
                 FROM open_findings ORDER BY host_key, key_id";
-    let summary = "SELECT host_key, update_key, findings, tier, deadline, kev,
-                          CAST(epss AS DOUBLE PRECISION) AS epss
+    let summary = "SELECT host_key, update_key, findings, tier, deadline, kev, epss
                    FROM open_update_hosts ORDER BY host_key, update_key";
     let mut lines = Vec::new();
     for sql in [open, summary] {
         for r in sqlx::query(sql).fetch_all(pool).await.unwrap() {
-            let values: Vec<String> = (0..r.len())
-                .map(|i| match r.try_get::<Option<i64>, _>(i) {
-                    Ok(n) => format!("{n:?}"),
-                    Err(_) => format!("{:?}", r.get::<Option<f64>, _>(i)),
+            let values: Vec<String> = (r.columns().iter())
+                .map(|c| match sqlx::Column::name(c) {
+                    "epss" => format!("{:?}", common::epss(&r)),
+                    _ => format!("{:?}", r.get::<Option<i64>, _>(sqlx::Column::ordinal(c))),
                 })
                 .collect();
             lines.push(values.join(" "));

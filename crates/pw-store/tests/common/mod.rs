@@ -425,14 +425,13 @@ pub async fn summary_rows(pool: &sqlx::AnyPool) -> (Vec<String>, Vec<String>) {
                 let (findings, tier, kev): (i64, i64, i64) =
                     (r.get("findings"), r.get("tier"), r.get("kev"));
                 let deadline: Option<i64> = r.get("deadline");
-                let epss: Option<f64> = r.get("epss");
+                let epss = epss(r);
                 format!("{host} {package} {fixed} {findings} {tier} {deadline:?} {kev} {epss:?}")
             })
             .collect::<Vec<String>>()
     };
     let stored = read(
-        "SELECT h.host_id, k.package, k.fixed, o.findings, o.tier, o.deadline, o.kev,
-                CAST(o.epss AS DOUBLE PRECISION) AS epss
+        "SELECT h.host_id, k.package, k.fixed, o.findings, o.tier, o.deadline, o.kev, o.epss
          FROM open_update_hosts o
          JOIN finding_hosts h ON h.key = o.host_key
          JOIN update_keys k ON k.id = o.update_key
@@ -449,6 +448,16 @@ pub async fn summary_rows(pool: &sqlx::AnyPool) -> (Vec<String>, Vec<String>) {
     )
     .await;
     (stored, grouped)
+}
+
+/// A summary row's `epss`: a probability (`DOUBLE PRECISION` before migration 0054), or parts
+/// per billion (an integer since) read as its probability.
+pub fn epss(row: &sqlx::any::AnyRow) -> Option<f64> {
+    use sqlx::Row;
+    match row.try_get::<Option<f64>, _>("epss") {
+        Ok(probability) => probability,
+        Err(_) => (row.get::<Option<i64>, _>("epss")).map(|parts| parts as f64 / 1e9),
+    }
 }
 
 /// Host `host`'s inventory of round `round` stored, then a computation of `current` (nothing
