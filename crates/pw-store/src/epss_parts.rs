@@ -53,8 +53,13 @@ mod tests {
     /// Nine decimals too (a sample across 0–1), and the extremes fit a 4-byte integer.
     #[test]
     fn nine_decimals_round_trip() {
-        for n in (0..=1_000_000_000_i64).step_by(9_973).chain([1, 999_999_999]) {
-            let value: f64 = format!("{}.{:09}", n / PER_ONE, n % PER_ONE).parse().unwrap();
+        for n in (0..=1_000_000_000_i64)
+            .step_by(9_973)
+            .chain([1, 999_999_999])
+        {
+            let value: f64 = format!("{}.{:09}", n / PER_ONE, n % PER_ONE)
+                .parse()
+                .unwrap();
             assert_eq!(parts(value), n);
             assert_eq!(probability(n).to_bits(), value.to_bits(), "{value}");
         }

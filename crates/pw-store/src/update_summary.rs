@@ -214,8 +214,9 @@ impl Epss {
     /// The row's `epss` in parts per billion.
     fn read(self, row: &sqlx::any::AnyRow) -> anyhow::Result<Option<i64>> {
         Ok(match self {
-            Epss::Probability => (row.try_get::<Option<f64>, _>("epss")?)
-                .map(crate::epss_parts::parts),
+            Epss::Probability => {
+                (row.try_get::<Option<f64>, _>("epss")?).map(crate::epss_parts::parts)
+            }
             Epss::Parts => row.try_get("epss")?,
         })
     }

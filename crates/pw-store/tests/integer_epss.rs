@@ -133,7 +133,11 @@ async fn migration_0054_keeps_the_summaries(backend: Backend) {
     assert_eq!(before.len(), 4 + 2, "{before:#?}");
     let store = Store::connect(&url).await.unwrap();
     let pool = store.pool();
-    assert_eq!(summaries(pool).await, before, "every summary reads the same");
+    assert_eq!(
+        summaries(pool).await,
+        before,
+        "every summary reads the same"
+    );
     assert_eq!(
         parts(pool).await,
         [
@@ -199,17 +203,8 @@ async fn postgres_deduplicates_the_summary_index_by_epss() {
     ] {
         sqlx::query(sql).execute(pool).await.unwrap();
     }
-    let size = |relation: &'static str| async move {
-        let sql = "SELECT pg_relation_size(CAST($1 AS regclass)) / 50000";
-        let bytes: i64 = sqlx::query_scalar(sql)
-            .bind(relation)
-            .fetch_one(pool)
-            .await
-            .unwrap();
-        bytes
-    };
-    let index = size("open_update_hosts_epss").await;
-    let table = size("open_update_hosts").await;
+    let index = common::bytes_per_row(pool, "open_update_hosts_epss", 50_000).await;
+    let table = common::bytes_per_row(pool, "open_update_hosts", 50_000).await;
     assert!(index <= 12, "{index} bytes per row in the index by EPSS");
     assert!(table <= 61, "{table} bytes per row in the table");
 }

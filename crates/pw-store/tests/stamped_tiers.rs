@@ -227,19 +227,8 @@ async fn postgres_keeps_an_open_episode_in_a_40_byte_tuple() {
         .execute(pool)
         .await
         .unwrap();
-    let size = |relation: &'static str| async move {
-        let sql = "SELECT pg_relation_size(CAST($1 AS regclass)) / 50000";
-        let bytes: i64 = sqlx::query_scalar(sql)
-            .bind(relation)
-            .fetch_one(pool)
-            .await
-            .unwrap();
-        bytes
-    };
-    let (table, key) = (
-        size("open_episodes").await,
-        size("open_episodes_pkey").await,
-    );
+    let table = common::bytes_per_row(pool, "open_episodes", 50_000).await;
+    let key = common::bytes_per_row(pool, "open_episodes_pkey", 50_000).await;
     assert!(table <= 48, "{table} bytes per row in the table");
     assert!(key <= 24, "{key} bytes per row in the primary key");
 }

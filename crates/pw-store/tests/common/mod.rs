@@ -460,6 +460,13 @@ pub fn epss(row: &sqlx::any::AnyRow) -> Option<f64> {
     }
 }
 
+/// On PostgreSQL, `relation`'s bytes (`pg_relation_size`) per row of `rows`.
+pub async fn bytes_per_row(pool: &sqlx::AnyPool, relation: &str, rows: i64) -> i64 {
+    let sql = "SELECT pg_relation_size(CAST($1 AS regclass)) / $2";
+    let query = sqlx::query_scalar(sql).bind(relation).bind(rows);
+    query.fetch_one(pool).await.unwrap()
+}
+
 /// Host `host`'s inventory of round `round` stored, then a computation of `current` (nothing
 /// backported) recorded a minute later.
 pub async fn record_round(
