@@ -133,13 +133,26 @@ impl DatabaseUrl {
     pub(crate) async fn connect_with(&self, connections: u32) -> anyhow::Result<AnyPool> {
         sqlx::any::install_default_drivers();
         match &self.target {
-            Target::Sqlite(path) => connect_sqlite(path, connections).await,
+            Target::Sqlite(path) => connect_sqlite(path, connections, None).await,
             Target::Postgres(url) => AnyPoolOptions::new()
                 .max_connections(connections)
                 .acquire_timeout(Duration::from_secs(15))
                 .connect(url.as_str())
                 .await
                 .with_context(|| format!("connecting to the database {self}")),
+        }
+    }
+
+    /// On SQLite, the process's one writing connection (`write_gate.rs`): a pool of one
+    /// connection that is never closed for idleness, with a page cache of
+    /// [`WRITER_CACHE_KIB`]; `None` on PostgreSQL.
+    pub(crate) async fn connect_writer(&self) -> anyhow::Result<Option<AnyPool>> {
+        sqlx::any::install_default_drivers();
+        match &self.target {
+            Target::Sqlite(path) => {
+                Ok(Some(connect_sqlite(path, 1, Some(WRITER_CACHE_KIB)).await?))
+            }
+            Target::Postgres(_) => Ok(None),
         }
     }
 }
@@ -150,9 +163,22 @@ const POOL_SQLITE: u32 = 4;
 /// Connections of the process's pool on PostgreSQL (docs/scaling.md: per replica).
 const POOL_POSTGRES: u32 = 10;
 
+/// The page cache of SQLite's writing connection, in KiB (SQLite's default is 2,000 KiB).
+/// Every write's reads go through it — a re-rank's host's open rows and their texts, a first
+/// scan's texts and aliases — and, since no other connection writes, it stays valid from one
+/// write transaction to the next: in WAL mode a connection drops its whole cache whenever
+/// another connection committed since its last transaction, so while writes went round the
+/// pool's connections each write started cold (docs/PERFORMANCE.md, "The writer's own
+/// connection"). It is filled only as pages are read.
+pub(crate) const WRITER_CACHE_KIB: i64 = 65_536;
+
 /// SQLite's automatic WAL checkpoint is off: the store checkpoints beside its writers
-/// (`write_gate.rs`).
-async fn connect_sqlite(path: &Path, connections: u32) -> anyhow::Result<AnyPool> {
+/// (`write_gate.rs`). `cache_kib`: the connections' page cache, when not SQLite's default.
+async fn connect_sqlite(
+    path: &Path,
+    connections: u32,
+    cache_kib: Option<i64>,
+) -> anyhow::Result<AnyPool> {
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         create_private_dir(parent)?;
     }
@@ -163,23 +189,36 @@ async fn connect_sqlite(path: &Path, connections: u32) -> anyhow::Result<AnyPool
         .create_if_missing(true)
         .to_url_lossy();
     let options = AnyConnectOptions::from_url(&url)?;
-    AnyPoolOptions::new()
-        .max_connections(connections)
-        .after_connect(|conn, _| {
-            Box::pin(async move {
-                sqlx::raw_sql(
-                    "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;
-                     PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;
-                     PRAGMA wal_autocheckpoint = 0;",
-                )
-                .execute(conn)
-                .await
-                .map(|_| ())
-            })
+    let mut pool = AnyPoolOptions::new().max_connections(connections);
+    if cache_kib.is_some() {
+        // Connections kept for good: their cache is the point (no idle close, no ping).
+        pool = pool
+            .min_connections(connections)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .test_before_acquire(false);
+    }
+    pool.after_connect(move |conn, _| {
+        Box::pin(async move {
+            sqlx::raw_sql(
+                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;
+                 PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;
+                 PRAGMA wal_autocheckpoint = 0;",
+            )
+            .execute(&mut *conn)
+            .await?;
+            if let Some(kib) = cache_kib {
+                let pragma = format!("PRAGMA cache_size = -{kib}");
+                sqlx::raw_sql(sqlx::AssertSqlSafe(pragma))
+                    .execute(&mut *conn)
+                    .await?;
+            }
+            Ok(())
         })
-        .connect_with(options)
-        .await
-        .with_context(|| format!("opening the database {}", path.display()))
+    })
+    .connect_with(options)
+    .await
+    .with_context(|| format!("opening the database {}", path.display()))
 }
 
 /// Starts a write transaction that holds the database's write lock from its first statement,

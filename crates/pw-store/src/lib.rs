@@ -202,8 +202,9 @@ impl Store {
         if packed > 0 {
             tracing::info!(texts = packed, "finding texts compressed");
         }
+        let writer = url.connect_writer().await?;
         let store = Store {
-            writers: write_gate::WriteGate::new(&pool, backend),
+            writers: write_gate::WriteGate::new(&pool, backend, writer),
             pool,
             backend,
             url: std::sync::Arc::new(url.clone()),
@@ -259,7 +260,7 @@ impl Store {
     /// Writers of this process wait for their turn first, in arrival order (`write_gate.rs`).
     pub async fn begin_immediate(&self) -> anyhow::Result<WriteTx> {
         let turn = self.writers.turn().await;
-        let tx = db::begin_write(&self.pool, self.backend).await?;
+        let tx = db::begin_write(self.write_pool(), self.backend).await?;
         Ok(self.writers.transaction(tx, turn))
     }
 
@@ -267,8 +268,15 @@ impl Store {
     /// (`write_gate.rs`): the rollout scheduler's writes, which a batch's agents wait for.
     pub(crate) async fn begin_immediate_ahead(&self) -> anyhow::Result<WriteTx> {
         let turn = self.writers.turn_ahead().await;
-        let tx = db::begin_write(&self.pool, self.backend).await?;
+        let tx = db::begin_write(self.write_pool(), self.backend).await?;
         Ok(self.writers.transaction(tx, turn))
+    }
+
+    /// The pool this process's writes run on: on SQLite its one writing connection
+    /// (`write_gate.rs`), on PostgreSQL the process's pool. A write statement run outside a
+    /// transaction runs here, in its [`Store::single_write_turn`].
+    pub(crate) fn write_pool(&self) -> &AnyPool {
+        self.writers.pool(&self.pool)
     }
 
     /// On SQLite, this process's turn to write for a statement run on the pool outside a
@@ -328,6 +336,7 @@ impl Store {
 
     /// Closes the pool (on SQLite, checkpointing the WAL).
     pub async fn close(self) {
+        self.writers.close().await;
         self.pool.close().await;
     }
 }

@@ -156,7 +156,7 @@ impl Store {
         )
         .bind(now.to_string())
         .bind(id)
-        .execute(self.pool())
+        .execute(self.write_pool())
         .await
         .with_context(|| format!("marking notification {id} sent"))?;
         Ok(())
@@ -184,7 +184,7 @@ impl Store {
         .bind(next)
         .bind(error)
         .bind(id)
-        .execute(self.pool())
+        .execute(self.write_pool())
         .await
         .with_context(|| format!("recording the failure of notification {id}"))?;
         Ok(())

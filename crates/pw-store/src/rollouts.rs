@@ -380,7 +380,7 @@ impl Store {
         report_json: &str,
     ) -> anyhow::Result<()> {
         let _turn = self.single_write_turn().await;
-        let mut conn = self.pool().acquire().await?;
+        let mut conn = self.write_pool().acquire().await?;
         insert_change_report(&mut conn, command_id, report_json).await
     }
 

@@ -52,17 +52,23 @@ pub(crate) struct WriteGate {
     front: Arc<Mutex<()>>,
     /// SQLite's checkpoints (`None` on PostgreSQL).
     checkpoints: Option<Arc<Checkpoints>>,
+    /// On SQLite, the one connection every write runs on (`db.rs`, `WRITER_CACHE_KIB`); `None`
+    /// on PostgreSQL, whose writes run on the process's pool.
+    writer: Option<AnyPool>,
 }
 
 /// This process's turn to write: the next writer in line waits until it is dropped.
 pub(crate) type Turn = OwnedMutexGuard<()>;
 
 impl WriteGate {
-    pub(crate) fn new(pool: &AnyPool, backend: Backend) -> WriteGate {
+    /// The line of `pool`'s writers; on SQLite they write on `writer`, its one writing
+    /// connection.
+    pub(crate) fn new(pool: &AnyPool, backend: Backend, writer: Option<AnyPool>) -> WriteGate {
         let line: Arc<Mutex<()>> = Arc::default();
         let checkpoints = (backend == Backend::Sqlite).then(|| {
             Arc::new(Checkpoints {
                 pool: pool.clone(),
+                writer: writer.clone().unwrap_or_else(|| pool.clone()),
                 line: line.clone(),
                 commits: AtomicUsize::new(0),
                 running: AtomicBool::new(false),
@@ -72,6 +78,19 @@ impl WriteGate {
             line,
             front: Arc::default(),
             checkpoints,
+            writer,
+        }
+    }
+
+    /// The pool writes run on: the writing connection on SQLite, else `pool`.
+    pub(crate) fn pool<'a>(&'a self, pool: &'a AnyPool) -> &'a AnyPool {
+        self.writer.as_ref().unwrap_or(pool)
+    }
+
+    /// Closes the writing connection (SQLite), before the process's pool.
+    pub(crate) async fn close(&self) {
+        if let Some(writer) = &self.writer {
+            writer.close().await;
         }
     }
 
@@ -100,7 +119,11 @@ impl WriteGate {
 /// Counts commits and checkpoints the WAL beside the writers.
 #[derive(Debug)]
 struct Checkpoints {
+    /// For the passive checkpoints, beside the writer.
     pool: AnyPool,
+    /// The writing connection, for a truncating checkpoint in the writers' line (run there, it
+    /// leaves the connection's page cache valid).
+    writer: AnyPool,
     /// The writers' line, for a truncating checkpoint's turn.
     line: Arc<Mutex<()>>,
     commits: AtomicUsize,
@@ -138,7 +161,7 @@ impl Checkpoints {
         let _turn = self.line.clone().lock_owned().await;
         let started = std::time::Instant::now();
         let row = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-            .fetch_one(&self.pool)
+            .fetch_one(&self.writer)
             .await?;
         let busy: i64 = row.try_get(0)?;
         tracing::info!(

@@ -156,3 +156,47 @@ async fn sqlite_truncates_a_wal_over_its_bound() {
     assert_eq!(rows, 16);
     store.close().await;
 }
+
+/// SQLite: every write transaction runs on the one writing connection, whose page cache
+/// (64 MiB) stays valid from one write to the next — a store on a pool of its own (the
+/// scheduler's) writes there too; reads run on the pool with SQLite's default cache.
+#[tokio::test]
+async fn sqlite_writes_run_on_one_connection_with_its_own_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = pw_store::Store::open(&dir.path().join("patchwarden.db"))
+        .await
+        .unwrap();
+    // A temporary table is seen only by the connection that made it.
+    let mut tx = store.begin_immediate().await.unwrap();
+    sqlx::query("CREATE TEMP TABLE writer_mark (n INTEGER)")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let own = store.with_own_pool(2).await.unwrap();
+    for (i, writer) in [&store, &own, &store].into_iter().enumerate() {
+        let mut tx = writer.begin_immediate().await.unwrap();
+        sqlx::query("INSERT INTO writer_mark VALUES ($1)")
+            .bind(i as i64)
+            .execute(&mut *tx)
+            .await
+            .unwrap_or_else(|e| panic!("write {i} ran on another connection: {e}"));
+        let cache: i64 = sqlx::query_scalar("PRAGMA cache_size")
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap();
+        assert_eq!(cache, -65_536, "write {i}: the writing connection's cache");
+        tx.commit().await.unwrap();
+    }
+    // Reads on the pool: SQLite's default cache, and the writer's table is not theirs.
+    let cache: i64 = sqlx::query_scalar("PRAGMA cache_size")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(cache, -2_000);
+    let read = sqlx::query("SELECT n FROM writer_mark")
+        .fetch_all(store.pool())
+        .await;
+    assert!(read.is_err(), "a read ran on the writing connection");
+    store.close().await;
+}
