@@ -1,9 +1,10 @@
 //! What a findings write changes in what the console's summaries count (a child of
 //! `findings_write.rs`, on the write's own types).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use super::*;
+use crate::update_summary::CoveredUpdates;
 
 /// Whether a computation's writes change what the console's summaries count of the host's open
 /// findings (`update_summary.rs`, `open_tiers.rs`): an episode opened or closed, or one
@@ -52,4 +53,43 @@ pub(super) fn tier_deltas(
         deltas.add(open.tier, open.deadline, -1);
     }
     deltas
+}
+
+/// For a computation in part, its covered open findings' updates before and after the write
+/// (`update_summary.rs`, [`CoveredUpdates`]): the host's summaries then follow from them
+/// instead of grouping all its open findings again. `None` for a whole host's computation, or
+/// when a covered finding's text names no update as read (the host is grouped again).
+pub(super) fn covered_updates(
+    stored: &Stored,
+    writes: &Writes<'_>,
+    snapshot: &FindingsSnapshot<'_>,
+    texts: &HashMap<TextDigest, StoredText>,
+) -> anyhow::Result<Option<CoveredUpdates>> {
+    let mut covered = CoveredUpdates::default();
+    for open in stored.open.values() {
+        let Some((Some(update), _, _)) = open.summarised else {
+            return Ok(None);
+        };
+        covered.was(update);
+    }
+    let written: HashSet<Key> = (writes.new.iter().chain(&writes.refresh))
+        .map(|finding| key_of(finding))
+        .collect();
+    let mut seen: HashSet<Key> = HashSet::new();
+    for finding in snapshot.current {
+        let key = key_of(finding);
+        if !seen.insert(key.clone()) {
+            continue;
+        }
+        let summarised = match stored.open.get(&key) {
+            Some(open) if !written.contains(&key) => open.summarised,
+            _ => stored_text(texts, finding)?.summarised,
+        };
+        let Some((Some(update), kev, epss)) = summarised else {
+            return Ok(None);
+        };
+        let deadline = finding.deadline.map(nanos);
+        covered.is(update, i64::from(finding.tier), deadline, kev, epss);
+    }
+    Ok(Some(covered))
 }

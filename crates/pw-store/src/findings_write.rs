@@ -36,7 +36,7 @@ use crate::{Recorded, Store};
 
 #[path = "findings_counted.rs"]
 mod counted;
-use counted::{counted_changed, tier_deltas};
+use counted::{counted_changed, covered_updates, tier_deltas};
 
 /// Bound parameters per multi-row statement. Few statements instead of one per row, but not
 /// many parameters per statement: sqlx binds SQLite's numbered `$N` parameters by name, and
@@ -146,8 +146,8 @@ impl Store {
             );
             let (recorded, summary) = write.await?;
             outcomes.push(recorded);
-            if let Some((host_key, deltas)) = summary {
-                summarised.push((snapshot.host_id, host_key));
+            if let Some((host_key, deltas, covered)) = summary {
+                summarised.push((snapshot.host_id, host_key, covered));
                 tiers.push((snapshot.host_id, host_key, deltas));
             }
         }
@@ -181,15 +181,14 @@ struct Learned {
 
 /// One host's computation written in `tx` (begun in the writers' line), with its rows as read
 /// for its group (`None`: read here); the finding keys and texts it read or stored go to
-/// `learned`. The outcome and, when its open findings changed, the host's finding key (its
-/// summaries to refresh: `update_summary.rs`) and what changed in its counts per tier and
-/// deadline (`open_tiers.rs`).
+/// `learned`. The outcome and, when its open findings changed, the host's summaries to
+/// refresh ([`HostSummary`]).
 async fn record_in(
     (tx, clock): (&mut sqlx::AnyConnection, &mut WriteClock),
     (key_cache, text_cache, learned): (&KeyCache, &TextCache, &mut Learned),
     (snapshot, computation, read): (&FindingsSnapshot<'_>, &Computation<'_>, Option<HostRows>),
     packed: Vec<u8>,
-) -> anyhow::Result<(Recorded, Option<(i64, TierDeltas)>)> {
+) -> anyhow::Result<(Recorded, Option<HostSummary>)> {
     let host_id = snapshot.host_id;
     let (times, history) = match read {
         Some(read) => (Some((read.collected_at, read.computed_at)), read.history),
@@ -277,13 +276,28 @@ async fn record_in(
         .map(|f| (f.advisory.as_str(), f.json.as_str()));
     crate::notices::record_aliases(tx, names).await?;
     clock.lap("aliases");
-    let changed = counted_changed(&stored, &writes, &opened, &texts)?;
+    if !counted_changed(&stored, &writes, &opened, &texts)? {
+        return Ok((Recorded::Recorded(change), None));
+    }
     let deltas = tier_deltas(&stored, &writes, &opened);
+    let covered = match computation.only {
+        Some(_) => covered_updates(&stored, &writes, snapshot, &texts)?,
+        None => None,
+    };
     Ok((
         Recorded::Recorded(change),
-        changed.then_some((host_key, deltas)),
+        Some((host_key, deltas, covered)),
     ))
 }
+
+/// A host whose open findings' summaries change: its key, its counts' changes per tier and
+/// deadline (`open_tiers.rs`) and, computed in part, its covered rows' updates
+/// (`update_summary.rs`).
+type HostSummary = (
+    i64,
+    TierDeltas,
+    Option<crate::update_summary::CoveredUpdates>,
+);
 
 fn key_of(finding: &CurrentFinding) -> Key {
     (finding.binary.clone(), finding.advisory.clone())

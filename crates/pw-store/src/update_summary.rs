@@ -42,8 +42,85 @@ struct HostUpdate {
     epss: Option<i64>,
 }
 
-/// A host whose summaries are refreshed: its id and finding key (`finding_hosts`).
-pub(crate) type SummaryHost<'a> = (&'a str, i64);
+/// A host whose summaries are refreshed: its id, finding key (`finding_hosts`) and, for a
+/// computation in part, its covered rows' updates ([`CoveredUpdates`]).
+pub(crate) type SummaryHost<'a> = (&'a str, i64, Option<CoveredUpdates>);
+
+/// What a computation in part (`findings_scope.rs`) knows of its covered open findings'
+/// updates: how many of them each update had before the write, and the covered findings after
+/// it grouped by update. When an update's stored row counts exactly its covered findings
+/// before, the host has no other open finding of it — the host's rows of the updates touched
+/// are then these groups, and its other rows stay as stored, so the host is not grouped again
+/// from all its open findings and their texts (the re-rank write's largest part:
+/// docs/PERFORMANCE.md, "Feed import re-rank: a host's summaries from its covered rows").
+#[derive(Debug, Default)]
+pub(crate) struct CoveredUpdates {
+    before: BTreeMap<UpdateKey, i64>,
+    after: BTreeMap<UpdateKey, HostUpdate>,
+}
+
+impl CoveredUpdates {
+    /// Counts a covered open finding of `update` as it was before the write.
+    pub(crate) fn was(&mut self, update: UpdateKey) {
+        *self.before.entry(update).or_default() += 1;
+    }
+
+    /// Adds a covered open finding after the write: its update, tier, deadline (nanoseconds),
+    /// KEV (0 or 1) and EPSS probability, as the grouping in SQL aggregates them.
+    pub(crate) fn is(
+        &mut self,
+        update: UpdateKey,
+        tier: i64,
+        deadline: Option<i64>,
+        kev: i64,
+        epss: Option<f64>,
+    ) {
+        let epss = epss.map(crate::epss_parts::parts);
+        match self.after.entry(update) {
+            std::collections::btree_map::Entry::Vacant(entry) => {
+                entry.insert(HostUpdate {
+                    findings: 1,
+                    tier,
+                    deadline,
+                    kev,
+                    epss,
+                });
+            }
+            std::collections::btree_map::Entry::Occupied(mut entry) => {
+                let row = entry.get_mut();
+                row.findings += 1;
+                row.tier = row.tier.min(tier);
+                row.deadline = row.deadline.into_iter().chain(deadline).min();
+                row.kev = row.kev.max(kev);
+                row.epss = row.epss.max(epss);
+            }
+        }
+    }
+
+    /// The host's rows after the write, from `stored` (its rows as stored, of every host read)
+    /// and these groups; `None` when a stored row counts findings the covered rows do not hold
+    /// (the host must be grouped again).
+    fn rows(
+        &self,
+        host: i64,
+        stored: &BTreeMap<RowKey, HostUpdate>,
+    ) -> Option<BTreeMap<RowKey, HostUpdate>> {
+        let touched = |update: &UpdateKey| {
+            self.before.contains_key(update) || self.after.contains_key(update)
+        };
+        let counted = |update: &UpdateKey| stored.get(&(host, *update)).map_or(0, |r| r.findings);
+        let whole = (self.before.keys().chain(self.after.keys()))
+            .all(|update| counted(update) == self.before.get(update).copied().unwrap_or(0));
+        if !whole {
+            return None;
+        }
+        let kept = (stored.range((host, UpdateKey::MIN)..=(host, UpdateKey::MAX)))
+            .filter(|((_, update), _)| !touched(update))
+            .map(|(key, row)| (*key, row.clone()));
+        let grouped = (self.after.iter()).map(|(update, row)| ((host, *update), row.clone()));
+        Some(kept.chain(grouped).collect())
+    }
+}
 
 /// A host's row of an update: (host key, update key).
 type RowKey = (i64, UpdateKey);
@@ -67,11 +144,29 @@ async fn refresh_chunk(
     hosts: &[SummaryHost<'_>],
     clock: &mut WriteClock,
 ) -> anyhow::Result<()> {
-    let keys: Vec<i64> = hosts.iter().map(|(_, key)| *key).collect();
-    let now = grouped(tx, &keys).await?;
-    clock.lap("sum_grouped");
+    let keys: Vec<i64> = hosts.iter().map(|(_, key, _)| *key).collect();
     let before = stored(tx, &keys).await?;
     clock.lap("sum_stored");
+    // Hosts computed in part from their covered rows; the others (and a host written twice in
+    // the group, whose stored rows are from before its first write) grouped again.
+    let mut now = BTreeMap::new();
+    let mut regroup = Vec::new();
+    for (_, key, covered) in hosts {
+        let once = keys.iter().filter(|k| *k == key).count() == 1;
+        match covered
+            .as_ref()
+            .filter(|_| once)
+            .and_then(|c| c.rows(*key, &before))
+        {
+            Some(rows) => now.extend(rows),
+            None => regroup.push(*key),
+        }
+    }
+    clock.lap("sum_covered");
+    if !regroup.is_empty() {
+        now.extend(grouped(tx, &regroup).await?);
+    }
+    clock.lap("sum_grouped");
     // Per update touched: (hosts, findings) to add; the hosts' rows that changed.
     let mut deltas: BTreeMap<UpdateKey, (i64, i64)> = BTreeMap::new();
     let mut add = |key: UpdateKey, (hosts, findings): (i64, i64)| {

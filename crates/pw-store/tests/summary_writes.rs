@@ -142,7 +142,53 @@ async fn tier_counts_are_adjusted_not_counted_again(backend: Backend) {
     assert_eq!(stored, grouped, "counted again");
 }
 
+/// Adds `by` to the stored count of update `package` 1.1 on every host.
+async fn shift_update(store: &Store, package: &str, by: i64) {
+    let sql = "UPDATE open_update_hosts SET findings = findings + $1
+               WHERE update_key = (SELECT id FROM update_keys WHERE package = $2 AND fixed = '1.1')";
+    let query = sqlx::query(sql).bind(by).bind(package);
+    (query.execute(store.pool()).await).unwrap();
+}
+
+/// A write in part whose covered rows hold every open finding of the updates it touches
+/// refreshes those updates' rows from the covered rows alone: another update's row is left as
+/// stored (made wrong on purpose, it stays wrong). When an update it touches has findings of a
+/// binary it does not cover, the host is grouped again (the wrong row is put right).
+async fn a_write_in_part_summarises_from_its_covered_rows(backend: Backend) {
+    let (_guard, store) = fresh_store(backend).await;
+    common::enroll(&store, "h1").await;
+    let first: Vec<CurrentFinding> = (0..8).map(|i| finding(i, "first", false)).collect();
+    record(&store, 0, &first, None).await;
+    shift_update(&store, "p1", 100).await;
+
+    // p0's findings are all of p0-bin: A0 flips KEV, A2 closes, A4 moves to tier 3.
+    let covered = Covered::binaries(["p0-bin".to_owned()].into());
+    let mut second: Vec<CurrentFinding> = [0, 4, 6].map(|i| finding(i, "first", false)).into();
+    second[0] = finding(0, "first", true);
+    second[1].tier = 3;
+    record(&store, 1, &second, Some(&covered)).await;
+    shift_update(&store, "p1", -100).await;
+    let (stored, grouped) = both_sides(&store).await;
+    assert_eq!(stored, grouped, "p0 from the covered rows, p1 left as stored");
+    shift_update(&store, "p1", 100).await;
+    let (stored, grouped) = both_sides(&store).await;
+    assert_ne!(stored, grouped, "p1's row is wrong on purpose");
+
+    // A finding of p0 in another binary, then a write covering p0-bin only: grouped again.
+    let mut lib = finding(10, "first", false);
+    lib.binary = "p0-lib".to_owned();
+    lib.json = lib.json.replace("\"p0-bin\"", "\"p0-lib\"");
+    let covered_lib = Covered::binaries(["p0-lib".to_owned()].into());
+    shift_update(&store, "p1", -100).await;
+    record(&store, 2, &[lib], Some(&covered_lib)).await;
+    shift_update(&store, "p1", 100).await;
+    record(&store, 3, &second[..2], Some(&covered)).await;
+    let (stored, grouped) = both_sides(&store).await;
+    assert_eq!(stored, grouped, "grouped again: p1's row put right");
+}
+
 on_both_backends!(
     a_write_of_new_texts_only_leaves_the_summaries,
     tier_counts_are_adjusted_not_counted_again,
+    a_write_in_part_summarises_from_its_covered_rows,
 );
