@@ -4,7 +4,7 @@
 use std::collections::{HashMap, HashSet};
 
 use super::*;
-use crate::update_summary::CoveredUpdates;
+use crate::covered_updates::{Counted, CoveredUpdates};
 
 /// Whether a computation's writes change what the console's summaries count of the host's open
 /// findings (`update_summary.rs`, `open_tiers.rs`): an episode opened or closed, or one
@@ -55,10 +55,11 @@ pub(super) fn tier_deltas(
     deltas
 }
 
-/// For a computation in part, its covered open findings' updates before and after the write
-/// (`update_summary.rs`, [`CoveredUpdates`]): the host's summaries then follow from them
-/// instead of grouping all its open findings again. `None` for a whole host's computation, or
-/// when a covered finding's text names no update as read (the host is grouped again).
+/// For a computation in part, its covered open findings as the summaries count them, before
+/// and after the write (`covered_updates.rs`): the host's summaries then follow from them and
+/// its stored rows instead of grouping all its open findings again. `None` for a whole host's
+/// computation, or when a covered finding's text names no update as read (the host is grouped
+/// again).
 pub(super) fn covered_updates(
     stored: &Stored,
     writes: &Writes<'_>,
@@ -67,10 +68,17 @@ pub(super) fn covered_updates(
 ) -> anyhow::Result<Option<CoveredUpdates>> {
     let mut covered = CoveredUpdates::default();
     for open in stored.open.values() {
-        let Some((Some(update), _, _)) = open.summarised else {
+        let Some((Some(update), kev, epss)) = open.summarised else {
             return Ok(None);
         };
-        covered.was(update);
+        let (tier, deadline) = (open.tier, open.deadline);
+        covered.was(Counted {
+            update,
+            tier,
+            deadline,
+            kev,
+            epss,
+        });
     }
     let written: HashSet<Key> = (writes.new.iter().chain(&writes.refresh))
         .map(|finding| key_of(finding))
@@ -88,8 +96,14 @@ pub(super) fn covered_updates(
         let Some((Some(update), kev, epss)) = summarised else {
             return Ok(None);
         };
-        let deadline = finding.deadline.map(nanos);
-        covered.is(update, i64::from(finding.tier), deadline, kev, epss);
+        let (tier, deadline) = (i64::from(finding.tier), finding.deadline.map(nanos));
+        covered.is(Counted {
+            update,
+            tier,
+            deadline,
+            kev,
+            epss,
+        });
     }
     Ok(Some(covered))
 }

@@ -13,6 +13,7 @@ mod change_results;
 mod commands;
 mod console;
 mod controller;
+mod covered_updates;
 mod db;
 mod deflate;
 mod epss_parts;

@@ -28,102 +28,28 @@ use crate::findings_write::rows_per_statement;
 use crate::write_clock::WriteClock;
 
 /// An update's key (`update_keys.id`).
-type UpdateKey = i64;
+pub(crate) type UpdateKey = i64;
 
 /// One host's open findings of one update.
 #[derive(Debug, Clone, PartialEq)]
-struct HostUpdate {
-    findings: i64,
-    tier: i64,
+pub(crate) struct HostUpdate {
+    pub(crate) findings: i64,
+    pub(crate) tier: i64,
     /// Nanoseconds since the epoch (`instants.rs`).
-    deadline: Option<i64>,
-    kev: i64,
+    pub(crate) deadline: Option<i64>,
+    pub(crate) kev: i64,
     /// The highest EPSS in parts per billion (`epss_parts.rs`).
-    epss: Option<i64>,
+    pub(crate) epss: Option<i64>,
 }
 
 /// A host whose summaries are refreshed: its id, finding key (`finding_hosts`) and, for a
 /// computation in part, its covered rows' updates ([`CoveredUpdates`]).
 pub(crate) type SummaryHost<'a> = (&'a str, i64, Option<CoveredUpdates>);
 
-/// What a computation in part (`findings_scope.rs`) knows of its covered open findings'
-/// updates: how many of them each update had before the write, and the covered findings after
-/// it grouped by update. When an update's stored row counts exactly its covered findings
-/// before, the host has no other open finding of it — the host's rows of the updates touched
-/// are then these groups, and its other rows stay as stored, so the host is not grouped again
-/// from all its open findings and their texts (the re-rank write's largest part:
-/// docs/PERFORMANCE.md, "Feed import re-rank: a host's summaries from its covered rows").
-#[derive(Debug, Default)]
-pub(crate) struct CoveredUpdates {
-    before: BTreeMap<UpdateKey, i64>,
-    after: BTreeMap<UpdateKey, HostUpdate>,
-}
-
-impl CoveredUpdates {
-    /// Counts a covered open finding of `update` as it was before the write.
-    pub(crate) fn was(&mut self, update: UpdateKey) {
-        *self.before.entry(update).or_default() += 1;
-    }
-
-    /// Adds a covered open finding after the write: its update, tier, deadline (nanoseconds),
-    /// KEV (0 or 1) and EPSS probability, as the grouping in SQL aggregates them.
-    pub(crate) fn is(
-        &mut self,
-        update: UpdateKey,
-        tier: i64,
-        deadline: Option<i64>,
-        kev: i64,
-        epss: Option<f64>,
-    ) {
-        let epss = epss.map(crate::epss_parts::parts);
-        match self.after.entry(update) {
-            std::collections::btree_map::Entry::Vacant(entry) => {
-                entry.insert(HostUpdate {
-                    findings: 1,
-                    tier,
-                    deadline,
-                    kev,
-                    epss,
-                });
-            }
-            std::collections::btree_map::Entry::Occupied(mut entry) => {
-                let row = entry.get_mut();
-                row.findings += 1;
-                row.tier = row.tier.min(tier);
-                row.deadline = row.deadline.into_iter().chain(deadline).min();
-                row.kev = row.kev.max(kev);
-                row.epss = row.epss.max(epss);
-            }
-        }
-    }
-
-    /// The host's rows after the write, from `stored` (its rows as stored, of every host read)
-    /// and these groups; `None` when a stored row counts findings the covered rows do not hold
-    /// (the host must be grouped again).
-    fn rows(
-        &self,
-        host: i64,
-        stored: &BTreeMap<RowKey, HostUpdate>,
-    ) -> Option<BTreeMap<RowKey, HostUpdate>> {
-        let touched = |update: &UpdateKey| {
-            self.before.contains_key(update) || self.after.contains_key(update)
-        };
-        let counted = |update: &UpdateKey| stored.get(&(host, *update)).map_or(0, |r| r.findings);
-        let whole = (self.before.keys().chain(self.after.keys()))
-            .all(|update| counted(update) == self.before.get(update).copied().unwrap_or(0));
-        if !whole {
-            return None;
-        }
-        let kept = (stored.range((host, UpdateKey::MIN)..=(host, UpdateKey::MAX)))
-            .filter(|((_, update), _)| !touched(update))
-            .map(|(key, row)| (*key, row.clone()));
-        let grouped = (self.after.iter()).map(|(update, row)| ((host, *update), row.clone()));
-        Some(kept.chain(grouped).collect())
-    }
-}
+pub(crate) use crate::covered_updates::CoveredUpdates;
 
 /// A host's row of an update: (host key, update key).
-type RowKey = (i64, UpdateKey);
+pub(crate) type RowKey = (i64, UpdateKey);
 
 /// Brings the summaries up to date with the open findings of `hosts` (call after their
 /// histories were written, in the same transaction): a few statements for a group of hosts
@@ -163,6 +89,11 @@ async fn refresh_chunk(
         }
     }
     clock.lap("sum_covered");
+    tracing::debug!(
+        hosts = hosts.len(),
+        grouped_again = regroup.len(),
+        "summaries refreshed"
+    );
     if !regroup.is_empty() {
         now.extend(grouped(tx, &regroup).await?);
     }

@@ -150,10 +150,11 @@ async fn shift_update(store: &Store, package: &str, by: i64) {
     (query.execute(store.pool()).await).unwrap();
 }
 
-/// A write in part whose covered rows hold every open finding of the updates it touches
-/// refreshes those updates' rows from the covered rows alone: another update's row is left as
-/// stored (made wrong on purpose, it stays wrong). When an update it touches has findings of a
-/// binary it does not cover, the host is grouped again (the wrong row is put right).
+/// A write in part refreshes the rows of the updates it touches from its covered rows and the
+/// rows as stored (`covered_updates.rs`): another update's row is left as stored (made wrong on
+/// purpose, it stays wrong). When a covered finding that held an update's most urgent tier
+/// closes and the update has findings of a binary the write does not cover, the host is
+/// grouped again (the wrong row is put right).
 async fn a_write_in_part_summarises_from_its_covered_rows(backend: Backend) {
     let (_guard, store) = fresh_store(backend).await;
     common::enroll(&store, "h1").await;
@@ -169,12 +170,15 @@ async fn a_write_in_part_summarises_from_its_covered_rows(backend: Backend) {
     record(&store, 1, &second, Some(&covered)).await;
     shift_update(&store, "p1", -100).await;
     let (stored, grouped) = both_sides(&store).await;
-    assert_eq!(stored, grouped, "p0 from the covered rows, p1 left as stored");
+    assert_eq!(
+        stored, grouped,
+        "p0 from the covered rows, p1 left as stored"
+    );
     shift_update(&store, "p1", 100).await;
     let (stored, grouped) = both_sides(&store).await;
     assert_ne!(stored, grouped, "p1's row is wrong on purpose");
 
-    // A finding of p0 in another binary, then a write covering p0-bin only: grouped again.
+    // A finding of p0 in another binary, then a write covering p0-bin only.
     let mut lib = finding(10, "first", false);
     lib.binary = "p0-lib".to_owned();
     lib.json = lib.json.replace("\"p0-bin\"", "\"p0-lib\"");
@@ -182,7 +186,9 @@ async fn a_write_in_part_summarises_from_its_covered_rows(backend: Backend) {
     shift_update(&store, "p1", -100).await;
     record(&store, 2, &[lib], Some(&covered_lib)).await;
     shift_update(&store, "p1", 100).await;
-    record(&store, 3, &second[..2], Some(&covered)).await;
+    // A0 closes: the row's most urgent tier and KEV were the covered A0's, and whether p0-lib's
+    // finding has them is not stored.
+    record(&store, 3, &second[1..], Some(&covered)).await;
     let (stored, grouped) = both_sides(&store).await;
     assert_eq!(stored, grouped, "grouped again: p1's row put right");
 }
