@@ -77,14 +77,17 @@ async fn refresh_chunk(
     // the group, whose stored rows are from before its first write) grouped again.
     let mut now = BTreeMap::new();
     let mut regroup = Vec::new();
+    let mut pairs: Vec<RowKey> = Vec::new();
     for (_, key, covered) in hosts {
         let once = keys.iter().filter(|k| *k == key).count() == 1;
-        match covered
-            .as_ref()
+        let told = (covered.as_ref())
             .filter(|_| once)
-            .and_then(|c| c.rows(*key, &before))
-        {
-            Some(rows) => now.extend(rows),
+            .and_then(|c| c.rows(*key, &before));
+        match told {
+            Some(rows) => {
+                now.extend(rows.rows);
+                pairs.extend(rows.unknown.iter().map(|update| (*key, *update)));
+            }
             None => regroup.push(*key),
         }
     }
@@ -92,10 +95,14 @@ async fn refresh_chunk(
     tracing::debug!(
         hosts = hosts.len(),
         grouped_again = regroup.len(),
+        updates_grouped_again = pairs.len(),
         "summaries refreshed"
     );
     if !regroup.is_empty() {
-        now.extend(grouped(tx, &regroup).await?);
+        now.extend(grouped(tx, &regroup, &[]).await?);
+    }
+    for chunk in pairs.chunks(rows_per_statement(3)) {
+        now.extend(grouped(tx, &[], chunk).await?);
     }
     clock.lap("sum_grouped");
     // Per update touched: (hosts, findings) to add; the hosts' rows that changed.
@@ -160,28 +167,45 @@ async fn earliest_deadlines(tx: &mut sqlx::AnyConnection, keys: &[i64]) -> anyho
 /// The hosts' open findings grouped by host and update: the one pass over them joined with
 /// their texts (a text's row is large and a host's are spread over the file: this join is the
 /// refresh's cost, so the rows that changed are written from its result, not from a second
-/// join).
+/// join) — of the hosts `keys`, whole, or of the (host, update) `pairs` only (each host's
+/// open findings still joined with their texts, but only the pairs' grouped).
 async fn grouped(
     tx: &mut sqlx::AnyConnection,
     keys: &[i64],
+    pairs: &[RowKey],
 ) -> anyhow::Result<BTreeMap<RowKey, HostUpdate>> {
+    let mut hosts: Vec<i64> = (keys.iter().copied())
+        .chain(pairs.iter().map(|(host, _)| *host))
+        .collect();
+    hosts.sort_unstable();
+    hosts.dedup();
+    let only_pairs = match pairs.len() {
+        0 => String::new(),
+        n => format!(
+            "AND (f.host_key, t.update_key) IN (VALUES {})",
+            crate::db::value_rows_after(hosts.len(), n, 2)
+        ),
+    };
     let sql = format!(
         "SELECT f.host_key, t.update_key, COUNT(*) AS findings, MIN(f.tier) AS tier,
                 MIN(f.deadline) AS deadline, MAX(t.kev) AS kev,
                 CAST(MAX(t.epss) AS DOUBLE PRECISION) AS epss
          FROM open_findings f JOIN finding_texts t ON t.id = f.text_id
-         WHERE f.host_key IN ({})
+         WHERE f.host_key IN ({}) {only_pairs}
          GROUP BY f.host_key, t.update_key",
-        crate::db::placeholders(1, keys.len())
+        crate::db::placeholders(1, hosts.len())
     );
     let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-    for key in keys {
+    for key in &hosts {
         query = query.bind(*key);
+    }
+    for (host, update) in pairs {
+        query = query.bind(*host).bind(*update);
     }
     let rows = (query.fetch_all(&mut *tx).await).with_context(|| {
         format!(
             "grouping the open findings of {} hosts by update",
-            keys.len()
+            hosts.len()
         )
     })?;
     read_rows(&rows, Epss::Probability)

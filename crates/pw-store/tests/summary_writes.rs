@@ -153,8 +153,9 @@ async fn shift_update(store: &Store, package: &str, by: i64) {
 /// A write in part refreshes the rows of the updates it touches from its covered rows and the
 /// rows as stored (`covered_updates.rs`): another update's row is left as stored (made wrong on
 /// purpose, it stays wrong). When a covered finding that held an update's most urgent tier
-/// closes and the update has findings of a binary the write does not cover, the host is
-/// grouped again (the wrong row is put right).
+/// closes and the update has findings of a binary the write does not cover, that update alone
+/// is grouped again; when a stored row contradicts the covered rows, the whole host is (the
+/// wrong row is put right).
 async fn a_write_in_part_summarises_from_its_covered_rows(backend: Backend) {
     let (_guard, store) = fresh_store(backend).await;
     common::enroll(&store, "h1").await;
@@ -189,8 +190,17 @@ async fn a_write_in_part_summarises_from_its_covered_rows(backend: Backend) {
     // A0 closes: the row's most urgent tier and KEV were the covered A0's, and whether p0-lib's
     // finding has them is not stored.
     record(&store, 3, &second[1..], Some(&covered)).await;
+    shift_update(&store, "p1", -100).await;
     let (stored, grouped) = both_sides(&store).await;
-    assert_eq!(stored, grouped, "grouped again: p1's row put right");
+    assert_eq!(stored, grouped, "p0 grouped again alone, p1 left as stored");
+
+    // A stored row that counts fewer findings than the covered rows hold: the host is grouped
+    // again whole (p1's wrong row is put right).
+    shift_update(&store, "p1", 100).await;
+    shift_update(&store, "p0", -2).await;
+    record(&store, 4, &second[2..], Some(&covered)).await;
+    let (stored, grouped) = both_sides(&store).await;
+    assert_eq!(stored, grouped, "grouped again whole");
 }
 
 on_both_backends!(
