@@ -18,15 +18,16 @@ use std::collections::{HashMap, HashSet};
 use anyhow::Context;
 use sqlx::Row;
 
-use crate::finding_keys::{Key, KeyCache, key_ids, key_names};
+use crate::finding_keys::{Key, KeyCache, key_ids};
 use crate::finding_texts::{
-    Prepared, SUMMARISED, StoredText, Summarised, TextCache, TextDigest, store_texts,
-    stored_digest, stored_text, summarised, text_id,
+    Prepared, StoredText, Summarised, TextCache, TextDigest, store_texts, stored_digest,
+    stored_text, summarised, text_id,
 };
 use crate::findings::{BackportedFinding, CurrentFinding, FindingsSnapshot, HistoryChange};
 use crate::findings_closed::ClosedEpisode;
+use crate::findings_early::{Early, OpenRows, read_open};
 use crate::findings_group::{GroupRows, HostHistory, HostRows, freshness, host_key};
-use crate::findings_scope::{Computation, Covered, covered_rows, named_keys};
+use crate::findings_scope::{Computation, Covered};
 use crate::instants::{nanos, nanos_text};
 use crate::open_stamps::Stamps;
 use crate::open_tiers::{TierDeltas, TierHost};
@@ -125,6 +126,16 @@ impl Store {
             .map(|(snapshot, _)| crate::findings_packed::pack(snapshot.findings_json))
             .collect::<anyhow::Result<Vec<_>>>()?;
         clock.lap("pack");
+        // Read while the write before this one holds the line (`findings_early.rs`); a host
+        // whose early read fails or is out of date is read in the turn.
+        let mut early = match Early::read(self, computations).await {
+            Ok(early) => early,
+            Err(error) => {
+                tracing::debug!(error = %format!("{error:#}"), "no early read of a group");
+                Early::default()
+            }
+        };
+        clock.lap("early");
         let mut tx = self.begin_immediate().await?;
         clock.lap("turn");
         let ids: Vec<String> = (computations.iter())
@@ -138,10 +149,14 @@ impl Store {
         let mut tiers = Vec::new();
         for ((snapshot, computation), packed) in computations.iter().zip(packed) {
             let read = group.take(snapshot.host_id);
+            let open = read.as_ref().and_then(|read| {
+                let key = read.history.as_ref().map(|history| history.key);
+                early.take(snapshot.host_id, key, read.computed_at.as_ref())
+            });
             let write = record_in(
                 (&mut tx, &mut clock),
                 (&self.keys, &self.texts, &mut learned),
-                (snapshot, computation, read),
+                (snapshot, computation, read, open),
                 packed,
             );
             let (recorded, summary) = write.await?;
@@ -186,7 +201,7 @@ struct Learned {
 async fn record_in(
     (tx, clock): (&mut sqlx::AnyConnection, &mut WriteClock),
     (key_cache, text_cache, learned): (&KeyCache, &TextCache, &mut Learned),
-    (snapshot, computation, read): (&FindingsSnapshot<'_>, &Computation<'_>, Option<HostRows>),
+    (snapshot, computation, read, early): Reads<'_, '_>,
     packed: Vec<u8>,
 ) -> anyhow::Result<(Recorded, Option<HostSummary>)> {
     let host_id = snapshot.host_id;
@@ -217,7 +232,7 @@ async fn record_in(
     .await
     .with_context(|| format!("storing the findings of host {host_id}"))?;
     clock.lap("ranking");
-    let history = read_history(tx, (host_id, history), key_cache, computation.only);
+    let history = read_history(tx, (host_id, history, early), key_cache, computation.only);
     let (mut stored, stamps) = history.await?;
     clock.lap("open_read");
     let (writes, mut change) = plan(&stored, snapshot);
@@ -289,6 +304,14 @@ async fn record_in(
         Some((host_key, deltas, covered)),
     ))
 }
+
+/// One host's computation and its rows as read for its group and before the turn.
+type Reads<'a, 'b> = (
+    &'a FindingsSnapshot<'b>,
+    &'a Computation<'b>,
+    Option<HostRows>,
+    Option<OpenRows>,
+);
 
 /// A host whose open findings' summaries change: its key, its counts' changes per tier and
 /// deadline (`open_tiers.rs`) and, computed in part, its covered rows' updates
@@ -445,21 +468,13 @@ fn closings(
     Ok(closed)
 }
 
-/// A host's open findings (`$1`: its key) with their texts and keys, for a WHERE clause on the
-/// keys' names to extend: walked, and keys first (`findings_scope::covered_rows`).
-pub(crate) const COVERED_OPEN: &str = "FROM open_findings o
-     JOIN finding_texts t ON t.id = o.text_id JOIN finding_keys k ON k.id = o.key_id
-     WHERE o.host_key = $1";
-pub(crate) const COVERED_OPEN_BY_KEY: &str = "FROM finding_keys k CROSS JOIN open_findings o
-     JOIN finding_texts t ON t.id = o.text_id
-     WHERE o.key_id = k.id AND o.host_key = $1";
-
-/// The host's key (given one if it has none), open episodes (of the binaries `only`, else all)
-/// and last closed episodes; with its stamps when its group read them (`history`: its key,
-/// closed episodes and stamps as read for its group, `None`: read here).
+/// The host's key (given one if it has none), open episodes (of the binaries `only`, else all:
+/// `early` when read before the write's turn, `findings_early.rs`) and last closed episodes;
+/// with its stamps when its group read them (`history`: its key, closed episodes and stamps as
+/// read for its group, `None`: read here).
 async fn read_history(
     tx: &mut sqlx::AnyConnection,
-    (host_id, history): (&str, Option<HostHistory>),
+    (host_id, history, early): (&str, Option<HostHistory>, Option<OpenRows>),
     keys: &KeyCache,
     only: Option<&Covered>,
 ) -> anyhow::Result<(Stored, Option<Stamps>)> {
@@ -475,45 +490,9 @@ async fn read_history(
         open: HashMap::new(),
         last_closed: crate::findings_closed::last_closed(episodes.as_deref())?,
     };
-    // What the summaries count of the texts, for a computation in part only (its few covered
-    // rows; a whole host's ~1,000 read without: `counted_changed` then counts it again).
-    let summarised_columns = match only {
-        Some(_) => format!(", {SUMMARISED}"),
-        None => String::new(),
-    };
-    let columns = format!(
-        "o.key_id, o.episode, o.first_seen, o.tier, o.deadline, o.text_id, t.digest\
-         {summarised_columns}"
-    );
-    let texts = "FROM open_findings o JOIN finding_texts t ON t.id = o.text_id";
-    let (rows, mut names) = match only {
-        // Named from the process's keys (`finding_keys.rs`), not joined with them row by row.
-        None => {
-            let select = format!("SELECT {columns} {texts} WHERE o.host_key = $1");
-            let rows = sqlx::query(sqlx::AssertSqlSafe(select))
-                .bind(host_key)
-                .fetch_all(&mut *tx)
-                .await
-                .context("reading the host's open findings")?;
-            let ids = (rows.iter().map(|row| row.try_get::<i64, _>("key_id")))
-                .collect::<Result<Vec<_>, _>>()?;
-            let names = key_names(tx, keys, &ids).await?;
-            (rows, names)
-        }
-        // Filtered by the keys' names, so joined with them (`findings_scope::covered_rows`).
-        Some(covered) => {
-            let columns = format!("SELECT {columns}, k.binary_name, k.advisory");
-            let (by_binary, by_key) = (
-                format!("{columns} {COVERED_OPEN}"),
-                format!("{columns} {COVERED_OPEN_BY_KEY}"),
-            );
-            let selects = (by_binary.as_str(), by_key.as_str());
-            let rows = covered_rows(tx, selects, host_key, covered)
-                .await
-                .context("reading the host's open findings of some binaries")?;
-            let names = named_keys(&rows)?;
-            (rows, names)
-        }
+    let OpenRows { rows, mut names } = match early {
+        Some(early) => early,
+        None => read_open(tx, host_key, keys, only).await?,
     };
     for row in &rows {
         let key_id: i64 = row.try_get("key_id")?;

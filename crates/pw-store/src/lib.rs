@@ -23,6 +23,7 @@ mod finding_keys;
 mod finding_texts;
 mod findings;
 mod findings_closed;
+mod findings_early;
 mod findings_group;
 mod findings_packed;
 mod findings_scope;

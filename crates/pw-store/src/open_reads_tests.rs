@@ -9,8 +9,8 @@ use crate::Backend;
 use crate::console::{Bind, FIXES_ADVISORY, advisories_sql, binaries_sql};
 use crate::data_steps_tests::{empty_store, plan};
 use crate::findings::naming_sql;
+use crate::findings_early::{COVERED_OPEN, COVERED_OPEN_BY_KEY};
 use crate::findings_scope::{OPEN_OF_HOST, OPEN_OF_HOST_BY_KEY, of_binaries, of_keys};
-use crate::findings_write::{COVERED_OPEN, COVERED_OPEN_BY_KEY};
 
 /// `sql` with its numbered `$N` marks (up to `marks`) as `?`, for `query_with`.
 fn unnumbered(mut sql: String, marks: usize) -> String {

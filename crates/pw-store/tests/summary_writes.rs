@@ -15,25 +15,9 @@
 #[macro_use]
 mod common;
 
-use common::{at, both_sides, fresh_store};
+use common::findings::finding;
+use common::{both_sides, fresh_store};
 use pw_store::{Backend, Computation, Covered, CurrentFinding, Store};
-
-fn finding(index: u32, summary: &str, kev: bool) -> CurrentFinding {
-    let package = format!("p{}", index % 2);
-    let deadline = at(&format!("2026-0{}-01T00:00:00Z", 1 + index % 3));
-    let json = serde_json::json!({
-        "binary": format!("{package}-bin"), "package": package, "advisory": format!("A{index}"),
-        "fixed": "1.1", "kev": kev, "epss": 0.25, "summary": summary,
-        "deadline": deadline.to_string(),
-    });
-    CurrentFinding {
-        binary: format!("{package}-bin"),
-        advisory: format!("A{index}"),
-        tier: (index % 4) as u8,
-        deadline: Some(deadline),
-        json: json.to_string(),
-    }
-}
 
 async fn record(store: &Store, round: u32, current: &[CurrentFinding], only: Option<&Covered>) {
     let computation = Computation { basis: None, only };

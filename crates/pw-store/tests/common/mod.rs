@@ -5,6 +5,7 @@
 
 #![allow(dead_code, unused_macros)]
 
+pub mod findings;
 pub mod open_0052;
 
 use jiff::Timestamp;
