@@ -170,7 +170,7 @@ const POOL_POSTGRES: u32 = 10;
 /// another connection committed since its last transaction, so while writes went round the
 /// pool's connections each write started cold (docs/PERFORMANCE.md, "The writer's own
 /// connection"). It is filled only as pages are read.
-pub(crate) const WRITER_CACHE_KIB: i64 = 65_536;
+pub(crate) const WRITER_CACHE_KIB: i64 = 32_768;
 
 /// SQLite's automatic WAL checkpoint is off: the store checkpoints beside its writers
 /// (`write_gate.rs`). `cache_kib`: the connections' page cache, when not SQLite's default.

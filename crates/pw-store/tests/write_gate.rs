@@ -158,7 +158,7 @@ async fn sqlite_truncates_a_wal_over_its_bound() {
 }
 
 /// SQLite: every write transaction runs on the one writing connection, whose page cache
-/// (64 MiB) stays valid from one write to the next — a store on a pool of its own (the
+/// (32 MiB) stays valid from one write to the next — a store on a pool of its own (the
 /// scheduler's) writes there too; reads run on the pool with SQLite's default cache.
 #[tokio::test]
 async fn sqlite_writes_run_on_one_connection_with_its_own_cache() {
@@ -185,7 +185,7 @@ async fn sqlite_writes_run_on_one_connection_with_its_own_cache() {
             .fetch_one(&mut *tx)
             .await
             .unwrap();
-        assert_eq!(cache, -65_536, "write {i}: the writing connection's cache");
+        assert_eq!(cache, -32_768, "write {i}: the writing connection's cache");
         tx.commit().await.unwrap();
     }
     // Reads on the pool: SQLite's default cache, and the writer's table is not theirs.
