@@ -16,7 +16,10 @@ use pw_store::{Backend, Computation, CurrentFinding, FindingsSnapshot, Store};
 /// The advisories of the host's open findings.
 async fn open_advisories(store: &Store) -> Vec<String> {
     let sql = "SELECT advisory FROM open_findings_named WHERE host_id = 'h1' ORDER BY advisory";
-    sqlx::query_scalar(sql).fetch_all(store.pool()).await.unwrap()
+    sqlx::query_scalar(sql)
+        .fetch_all(store.pool())
+        .await
+        .unwrap()
 }
 
 async fn a_host_written_after_the_early_read_is_read_again(backend: Backend) {
