@@ -1,8 +1,8 @@
 //! A host's per-update summary rows after a computation in part (`findings_scope.rs`: a feed
 //! import's re-rank), worked out from the rows as stored and the write's covered findings,
 //! without grouping all the host's open findings with their texts again (that grouping was the
-//! largest part of a re-rank's write: docs/PERFORMANCE.md, "Feed import re-rank: a host's
-//! summaries from its covered rows"). Pure: no I/O.
+//! largest part of a re-rank's write: docs/PERFORMANCE.md, "Feed import re-rank: the writer's
+//! own connection, open rows read early"). Pure: no I/O.
 //!
 //! A stored row `S` of update `U` aggregates the host's open findings of `U`: those the
 //! computation covers, as they were before the write (`B`), and those it does not (`O`, which

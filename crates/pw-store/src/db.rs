@@ -168,8 +168,8 @@ const POOL_POSTGRES: u32 = 10;
 /// scan's texts and aliases — and, since no other connection writes, it stays valid from one
 /// write transaction to the next: in WAL mode a connection drops its whole cache whenever
 /// another connection committed since its last transaction, so while writes went round the
-/// pool's connections each write started cold (docs/PERFORMANCE.md, "The writer's own
-/// connection"). It is filled only as pages are read.
+/// pool's connections each write started cold (docs/PERFORMANCE.md, "Feed import re-rank: the
+/// writer's own connection, open rows read early"). It is filled only as pages are read.
 pub(crate) const WRITER_CACHE_KIB: i64 = 32_768;
 
 /// SQLite's automatic WAL checkpoint is off: the store checkpoints beside its writers

@@ -1,7 +1,7 @@
 //! A findings write's open rows read before its turn in the writers' line (issue 15: a feed
 //! import's re-rank is held by the line, and reading each host's open findings was ~a sixth of
-//! a group's turn: docs/PERFORMANCE.md, "Feed import re-rank: the open rows read before the
-//! turn").
+//! a group's turn: docs/PERFORMANCE.md, "Feed import re-rank: the writer's own connection, open
+//! rows read early").
 //!
 //! A group write ([`Store::record_computations`](crate::Store::record_computations)) reads its
 //! hosts' open rows on a pool connection, in one read transaction (one snapshot), while the
