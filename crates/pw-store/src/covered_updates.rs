@@ -140,30 +140,25 @@ fn after_write(
     }
     let s = s?;
     let field = |key: fn(&HostUpdate) -> i64| extreme(key(s), b.map_or(i64::MAX, key), a.map(key));
-    if [
+    let fields = [
         field(|r| r.tier),
         field(|r| deadline(r.deadline)),
         field(|r| -r.kev),
         field(|r| epss(r.epss)),
-    ]
-    .contains(&Extreme::Contradicted)
-    {
+    ];
+    if fields.contains(&Extreme::Contradicted) {
         return None;
     }
-    let known = |e: Extreme| match e {
-        Extreme::Known(value) => Some(value),
-        _ => None,
+    let [Some(tier), Some(deadline), Some(kev), Some(epss)] = fields.map(Extreme::known) else {
+        return Some(After::Unknown);
     };
-    let row = || {
-        Some(HostUpdate {
-            findings: others + count(a),
-            tier: known(field(|r| r.tier))?,
-            deadline: undeadline(known(field(|r| deadline(r.deadline)))?),
-            kev: -known(field(|r| -r.kev))?,
-            epss: unepss(known(field(|r| epss(r.epss)))?),
-        })
-    };
-    Some(row().map_or(After::Unknown, |row| After::Row(Some(row))))
+    Some(After::Row(Some(HostUpdate {
+        findings: others + count(a),
+        tier,
+        deadline: undeadline(deadline),
+        kev: -kev,
+        epss: unepss(epss),
+    })))
 }
 
 /// One field of a row after the write.
@@ -174,6 +169,15 @@ enum Extreme {
     Unknown,
     /// The stored value is less extreme than the covered findings' before.
     Contradicted,
+}
+
+impl Extreme {
+    fn known(self) -> Option<i64> {
+        match self {
+            Extreme::Known(value) => Some(value),
+            _ => None,
+        }
+    }
 }
 
 /// One field after the write, as a key where smaller is more extreme: `s` stored (over the
@@ -229,6 +233,13 @@ mod tests {
         }
     }
 
+    /// The groups of `groups` after the write, as host 1's rows.
+    fn keyed(groups: CoveredUpdates) -> BTreeMap<RowKey, HostUpdate> {
+        (groups.after.into_iter())
+            .map(|(u, r)| ((1, u), r))
+            .collect()
+    }
+
     /// The rows every way: stored from `others` and `before`, then after the write from
     /// `rows` and by grouping `others` with `after` — `None` from `rows` is allowed only when
     /// told so.
@@ -248,12 +259,8 @@ mod tests {
             truth.is(*a);
             covered.is(*a);
         }
-        let stored: BTreeMap<RowKey, HostUpdate> = (stored_groups.after.into_iter())
-            .map(|(u, r)| ((1, u), r))
-            .collect();
-        let expected: BTreeMap<RowKey, HostUpdate> = (truth.after.into_iter())
-            .map(|(u, r)| ((1, u), r))
-            .collect();
+        let stored = keyed(stored_groups);
+        let expected = keyed(truth);
         let case = format!("{others:?} {before:?} {after:?}");
         match covered.rows(1, &stored) {
             Some(HostRows { rows, unknown }) => {
@@ -311,7 +318,7 @@ mod tests {
             let mut stored = CoveredUpdates::default();
             stored.is(o[0]);
             stored.is(b[0]);
-            let stored = stored.after.into_iter().map(|(u, r)| ((1, u), r)).collect();
+            let stored = keyed(stored);
             let unknown = HostRows {
                 rows: BTreeMap::new(),
                 unknown: vec![7],
@@ -329,7 +336,7 @@ mod tests {
         covered.is(f(1, None, 0, None));
         let mut one = CoveredUpdates::default();
         one.is(f(1, None, 0, None));
-        let stored = one.after.into_iter().map(|(u, r)| ((1, u), r)).collect();
+        let stored = keyed(one);
         assert_eq!(covered.rows(1, &stored), None);
     }
 
@@ -360,7 +367,7 @@ mod tests {
                     a.iter().for_each(|x| covered.is(*x));
                     let mut stored = CoveredUpdates::default();
                     o.iter().chain(b).for_each(|x| stored.is(*x));
-                    let stored = stored.after.into_iter().map(|(u, r)| ((1, u), r)).collect();
+                    let stored = keyed(stored);
                     let rows = covered.rows(1, &stored);
                     told += usize::from(rows.is_some_and(|r| r.unknown.is_empty()));
                 }

@@ -319,7 +319,7 @@ type Reads<'a, 'b> = (
 type HostSummary = (
     i64,
     TierDeltas,
-    Option<crate::update_summary::CoveredUpdates>,
+    Option<crate::covered_updates::CoveredUpdates>,
 );
 
 fn key_of(finding: &CurrentFinding) -> Key {

@@ -24,6 +24,7 @@ use std::collections::BTreeMap;
 use anyhow::Context;
 use sqlx::Row;
 
+use crate::covered_updates::CoveredUpdates;
 use crate::findings_write::rows_per_statement;
 use crate::write_clock::WriteClock;
 
@@ -45,8 +46,6 @@ pub(crate) struct HostUpdate {
 /// A host whose summaries are refreshed: its id, finding key (`finding_hosts`) and, for a
 /// computation in part, its covered rows' updates ([`CoveredUpdates`]).
 pub(crate) type SummaryHost<'a> = (&'a str, i64, Option<CoveredUpdates>);
-
-pub(crate) use crate::covered_updates::CoveredUpdates;
 
 /// A host's row of an update: (host key, update key).
 pub(crate) type RowKey = (i64, UpdateKey);

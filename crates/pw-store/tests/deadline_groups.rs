@@ -11,6 +11,7 @@ use pw_store::{Backend, CurrentFinding, DatabaseUrl, DeadlineNotice, Store};
 mod common;
 
 use common::at;
+use common::findings::model_finding;
 
 const D: [&str; 3] = [
     "2026-02-01T00:00:00Z",
@@ -20,21 +21,9 @@ const D: [&str; 3] = [
 
 fn finding(k: usize, tier: Tier, deadline: Option<&str>) -> Finding {
     Finding {
-        binary: format!("lib{k}"),
-        installed: "1.0-1".into(),
-        package: format!("src{}", k % 2),
-        package_version: "1.0-1".into(),
-        advisory: format!("DEBIAN-CVE-2025-{k:05}"),
-        aliases: Vec::new(),
-        fixed: Some("1.0-2".into()),
         tier,
         deadline: deadline.map(at),
-        reasons: Vec::new(),
-        summary: format!("problem {k}"),
-        published: None,
-        cvss: None,
-        epss: None,
-        kev: false,
+        ..model_finding(k)
     }
 }
 

@@ -4,13 +4,14 @@
 //! EPSS re-read from its hosts' parts as the float the feed gave); on PostgreSQL the index by
 //! update and EPSS is deduplicated and the row's tuple is 56 bytes.
 
-use pw_model::{Finding, Tier};
+use pw_model::Finding;
 use pw_store::{Backend, CurrentFinding, DatabaseUrl, PageRequest, Store, UpdateFilter};
 
 #[macro_use]
 mod common;
 
 use common::at;
+use common::findings::model_finding;
 
 const SEEN: &str = "2026-01-02T00:00:00Z";
 const DUE: &str = "2026-02-01T00:00:00Z";
@@ -28,21 +29,9 @@ const EPSS: [Option<f64>; 6] = [
 /// Finding `k`, of update `src{k % 2}` 1.0-2 (update key 1 + k % 2).
 fn finding(k: usize) -> Finding {
     Finding {
-        binary: format!("lib{k}"),
-        installed: "1.0-1".into(),
-        package: format!("src{}", k % 2),
-        package_version: "1.0-1".into(),
-        advisory: format!("DEBIAN-CVE-2025-{k:05}"),
-        aliases: Vec::new(),
-        fixed: Some("1.0-2".into()),
-        tier: Tier::T1,
         deadline: Some(at(DUE)),
-        reasons: Vec::new(),
-        summary: format!("problem {k}"),
-        published: None,
-        cvss: None,
         epss: EPSS[k],
-        kev: false,
+        ..model_finding(k)
     }
 }
 

@@ -13,27 +13,16 @@ use sqlx::Row;
 mod common;
 
 use common::at;
+use common::findings::model_finding;
 
 const SEEN: [&str; 2] = ["2026-01-02T00:00:00Z", "2026-01-02T00:00:00.000000001Z"];
 const DUE: [&str; 2] = ["2026-02-01T00:00:00Z", "2026-03-01T00:00:00.5Z"];
 
 fn finding(k: usize, tier: Tier, deadline: Option<&str>) -> Finding {
     Finding {
-        binary: format!("lib{k}"),
-        installed: "1.0-1".into(),
-        package: format!("src{}", k % 2),
-        package_version: "1.0-1".into(),
-        advisory: format!("DEBIAN-CVE-2025-{k:05}"),
-        aliases: Vec::new(),
-        fixed: Some("1.0-2".into()),
         tier,
         deadline: deadline.map(at),
-        reasons: Vec::new(),
-        summary: format!("problem {k}"),
-        published: None,
-        cvss: None,
-        epss: None,
-        kev: false,
+        ..model_finding(k)
     }
 }
 

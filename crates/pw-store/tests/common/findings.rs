@@ -22,3 +22,26 @@ pub fn finding(index: u32, summary: &str, kev: bool) -> CurrentFinding {
         json: json.to_string(),
     }
 }
+
+/// Finding `k` as the scanner makes it: binary `lib{k}` 1.0-1 of source `src{k % 2}`, advisory
+/// `DEBIAN-CVE-2025-{k:05}`, fixed in 1.0-2 (update key 1 + k % 2 in a fresh database); tier
+/// T1, no deadline, EPSS or KEV — each test sets what it varies.
+pub fn model_finding(k: usize) -> pw_model::Finding {
+    pw_model::Finding {
+        binary: format!("lib{k}"),
+        installed: "1.0-1".into(),
+        package: format!("src{}", k % 2),
+        package_version: "1.0-1".into(),
+        advisory: format!("DEBIAN-CVE-2025-{k:05}"),
+        aliases: Vec::new(),
+        fixed: Some("1.0-2".into()),
+        tier: pw_model::Tier::T1,
+        deadline: None,
+        reasons: Vec::new(),
+        summary: format!("problem {k}"),
+        published: None,
+        cvss: None,
+        epss: None,
+        kev: false,
+    }
+}
