@@ -12,27 +12,18 @@ use sqlx::Row;
 mod common;
 
 use common::at;
+use common::findings::model_finding;
 
 const SEEN: [&str; 2] = ["2026-01-02T00:00:00Z", "2026-01-03T00:00:00Z"];
 const DUE: &str = "2026-02-01T00:00:00Z";
 
 fn finding(k: usize, tier: Tier) -> Finding {
     Finding {
-        binary: format!("lib{k}"),
-        installed: "1.0-1".into(),
-        package: format!("src{}", k % 2),
-        package_version: "1.0-1".into(),
-        advisory: format!("DEBIAN-CVE-2025-{k:05}"),
-        aliases: Vec::new(),
-        fixed: Some("1.0-2".into()),
         tier,
         deadline: (tier != Tier::T4).then(|| at(DUE)),
-        reasons: Vec::new(),
-        summary: format!("problem {k}"),
-        published: None,
-        cvss: None,
         epss: (k == 1).then_some(0.25),
         kev: k == 2,
+        ..model_finding(k)
     }
 }
 
