@@ -178,19 +178,21 @@ impl Console<'_> {
             self.browser.press(Key::Tab).await;
             assert_eq!(self.browser.focused().await, "button#create-plan");
             self.browser.press(Key::Enter).await;
-            let url = self.browser.current_url().await;
-            if let Some(path) = url
-                .split(&self.base)
-                .nth(1)
-                .filter(|p| p.starts_with("/plans/"))
-            {
+            // The post's answer: the new plan's page, or the problem that there is nothing to
+            // plan yet. The URL is read only once the answer shows (it changes with it).
+            let nothing = |s: &str| s.contains("nothing_to_plan") || s.contains("nothing to plan");
+            let problem = self
+                .browser
+                .await_page("the plan or the problem", |s| {
+                    s.contains("id=\"plan-facts\"") || nothing(s)
+                })
+                .await;
+            if !nothing(&problem) {
+                let url = self.browser.current_url().await;
+                let path = url.split(&self.base).nth(1).unwrap_or_default();
+                assert!(path.starts_with("/plans/"), "{url}: {problem}");
                 return path.to_owned();
             }
-            let problem = self.browser.source().await;
-            assert!(
-                problem.contains("nothing_to_plan") || problem.contains("nothing to plan"),
-                "{problem}"
-            );
             assert!(started.elapsed() < Duration::from_secs(120), "{problem}");
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
