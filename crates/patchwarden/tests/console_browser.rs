@@ -135,7 +135,11 @@ impl Console<'_> {
             tier.unwrap().select_by_label("T1").await.unwrap();
             self.browser.type_into("#f-cve", CVE).await;
             self.browser.press(Key::Enter).await;
-            let page = self.browser.source().await;
+            // The filtered answer (its form holds the CVE searched), not the page before it.
+            let searched = format!("id=\"f-cve\" name=\"cve\" value=\"{CVE}\"");
+            let page = (self.browser)
+                .await_page("the filtered findings", |s| s.contains(&searched))
+                .await;
             if page.contains(&format!("{DEMO} → {SECURITY_FIX}")) {
                 assert!(
                     self.browser
