@@ -10,9 +10,11 @@
 //! findings as they are now (`A`). `O`'s count is `S`'s less `B`'s. Its most urgent tier (and
 //! earliest deadline, KEV, highest EPSS) is not stored, but each is known where it decides the
 //! row: when `S`'s value is more extreme than `B`'s, `O` holds it; when `B` holds `S`'s value
-//! and `A`'s is at least as extreme, `A`'s is the row's. Only when `B` held the extreme and
-//! `A` no longer reaches it may `O`'s value (unknown) be the row's — the host is then grouped
-//! again, as it is when a stored row contradicts the covered findings.
+//! too, `O` holds it as well if `S` counts more findings at it than `B` does (migration 0055
+//! stores how many findings hold each of a row's values); when `A`'s is at least as extreme,
+//! `A`'s is the row's. Only when `B` held the extreme alone (or its count is not stored) and `A`
+//! no longer reaches it may `O`'s value (unknown) be the row's — the update is then grouped
+//! again, and the host whole when a stored row contradicts the covered findings.
 
 use std::collections::BTreeMap;
 
@@ -108,19 +110,25 @@ impl CoveredUpdates {
 }
 
 fn add(groups: &mut BTreeMap<UpdateKey, HostUpdate>, f: Counted) {
-    let epss = f.epss.map(crate::epss_parts::parts);
-    let row = groups.entry(f.update).or_insert(HostUpdate {
-        findings: 0,
-        tier: f.tier,
-        deadline: f.deadline,
-        kev: f.kev,
-        epss,
-    });
-    row.findings += 1;
-    row.tier = row.tier.min(f.tier);
-    row.deadline = row.deadline.into_iter().chain(f.deadline).min();
-    row.kev = row.kev.max(f.kev);
-    row.epss = row.epss.max(epss);
+    let keys = [
+        f.tier,
+        deadline(f.deadline),
+        -f.kev,
+        epss(f.epss.map(crate::epss_parts::parts)),
+    ];
+    let row = groups
+        .entry(f.update)
+        .or_insert_with(|| row_of(0, keys, [Some(0); 4]));
+    let mut extremes = row_keys(row);
+    for i in 0..4 {
+        if keys[i] < extremes[i] {
+            extremes[i] = keys[i];
+            row.at[i] = Some(1);
+        } else if keys[i] == extremes[i] {
+            row.at[i] = row.at[i].map(|n| n + 1);
+        }
+    }
+    *row = row_of(row.findings + 1, extremes, row.at);
 }
 
 /// An update's row after the write from its stored row `s` and its covered findings before
@@ -139,63 +147,93 @@ fn after_write(
         return Some(After::Row(a.cloned()));
     }
     let s = s?;
-    let field = |key: fn(&HostUpdate) -> i64| extreme(key(s), b.map_or(i64::MAX, key), a.map(key));
-    let fields = [
-        field(|r| r.tier),
-        field(|r| deadline(r.deadline)),
-        field(|r| -r.kev),
-        field(|r| epss(r.epss)),
-    ];
+    // Each field as (key, count at it): `b` none is the key `i64::MAX` held by none.
+    let of = |row: &HostUpdate, i: usize| (row_keys(row)[i], row.at[i]);
+    let fields: [Extreme; 4] = std::array::from_fn(|i| {
+        let b = b.map_or((i64::MAX, Some(0)), |b| of(b, i));
+        extreme(of(s, i), (b.0, b.1.unwrap_or(0)), a.map(|a| of(a, i)))
+    });
     if fields.contains(&Extreme::Contradicted) {
         return None;
     }
     let [Some(tier), Some(deadline), Some(kev), Some(epss)] = fields.map(Extreme::known) else {
         return Some(After::Unknown);
     };
-    Some(After::Row(Some(HostUpdate {
-        findings: others + count(a),
-        tier,
-        deadline: undeadline(deadline),
-        kev: -kev,
-        epss: unepss(epss),
-    })))
+    let keys = [tier.0, deadline.0, kev.0, epss.0];
+    let at = [tier.1, deadline.1, kev.1, epss.1];
+    Some(After::Row(Some(row_of(others + count(a), keys, at))))
 }
 
-/// One field of a row after the write.
+/// One field of a row after the write: its key and how many findings hold it (`None`: not
+/// known).
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Extreme {
-    Known(i64),
+    Known(i64, Option<i64>),
     /// The others' value, unknown, may decide it.
     Unknown,
-    /// The stored value is less extreme than the covered findings' before.
+    /// The stored row is less extreme than the covered findings' before, or counts fewer
+    /// findings at its value than they hold.
     Contradicted,
 }
 
 impl Extreme {
-    fn known(self) -> Option<i64> {
+    fn known(self) -> Option<(i64, Option<i64>)> {
         match self {
-            Extreme::Known(value) => Some(value),
+            Extreme::Known(key, at) => Some((key, at)),
             _ => None,
         }
     }
 }
 
-/// One field after the write, as a key where smaller is more extreme: `s` stored (over the
-/// others and the covered findings before), `b` of the covered findings before (`i64::MAX`:
-/// none), `a` after (`None`: none).
-fn extreme(s: i64, b: i64, a: Option<i64>) -> Extreme {
+/// One field after the write, as a key where smaller is more extreme, with the count of
+/// findings holding it: `s` stored (over the others and the covered findings before; its count
+/// `None` where not stored), `b` of the covered findings before (`(i64::MAX, 0)`: none), `a`
+/// after (`None`: none).
+fn extreme((s, s_at): (i64, Option<i64>), (b, b_at): (i64, i64), a: Option<(i64, Option<i64>)>) -> Extreme {
     if s > b {
         return Extreme::Contradicted;
     }
-    if s < b {
-        // The others hold the stored value.
-        return Extreme::Known(a.map_or(s, |a| a.min(s)));
+    // How many of the others hold `s`: all of the stored row's when the covered findings were
+    // less extreme, else the stored count less theirs.
+    let others_at = s_at.map(|n| if s < b { n } else { n - b_at });
+    if others_at.is_some_and(|n| n < 0 || (s < b && n == 0)) {
+        return Extreme::Contradicted;
     }
-    // The others' value is `s` or less extreme: the covered findings after decide it only by
-    // reaching `s`.
-    match a {
-        Some(a) if a <= s => Extreme::Known(a),
+    // Whether the others hold `s` (`None`: not known).
+    let others_hold = if s < b {
+        Some(true)
+    } else {
+        others_at.map(|n| n > 0)
+    };
+    match (others_hold, a) {
+        (_, Some((a, a_at))) if a < s => Extreme::Known(a, a_at),
+        (Some(true), Some((a, a_at))) if a == s => {
+            Extreme::Known(s, others_at.zip(a_at).map(|(o, a)| o + a))
+        }
+        (Some(true), _) => Extreme::Known(s, others_at),
+        // The others' value is less extreme than `s`: the covered findings after decide it
+        // only by reaching `s`.
+        (Some(false), Some((a, a_at))) if a == s => Extreme::Known(s, a_at),
+        // Not known whether the others hold `s`: they may add to its count.
+        (None, Some((a, _))) if a == s => Extreme::Known(s, None),
         _ => Extreme::Unknown,
+    }
+}
+
+/// A row's fields as keys where smaller is more extreme: tier, deadline, KEV, EPSS.
+fn row_keys(row: &HostUpdate) -> [i64; 4] {
+    [row.tier, deadline(row.deadline), -row.kev, epss(row.epss)]
+}
+
+/// A row of `findings` findings from its fields' keys ([`row_keys`]) and counts at them.
+fn row_of(findings: i64, [tier, deadline, kev, epss]: [i64; 4], at: [Option<i64>; 4]) -> HostUpdate {
+    HostUpdate {
+        findings,
+        tier,
+        deadline: undeadline(deadline),
+        kev: -kev,
+        epss: unepss(epss),
+        at,
     }
 }
 
@@ -265,13 +303,29 @@ mod tests {
         match covered.rows(1, &stored) {
             Some(HostRows { rows, unknown }) => {
                 assert!(unknown.is_empty() || !told, "not told: {case}");
-                let mut expected = expected;
+                let mut expected = expected.clone();
                 for update in &unknown {
                     expected.remove(&(1, *update));
                 }
                 assert_eq!(rows, expected, "{case}");
             }
             None => assert!(!told, "contradicted: {case}"),
+        }
+        // Stored without counts (rows from before migration 0055): the values are still
+        // right where told, the counts right or not known.
+        let uncounted: BTreeMap<RowKey, HostUpdate> = (stored.into_iter())
+            .map(|(key, row)| (key, HostUpdate { at: [None; 4], ..row }))
+            .collect();
+        if let Some(HostRows { rows, unknown }) = covered.rows(1, &uncounted) {
+            assert_eq!(rows.len() + unknown.len(), expected.len(), "{case}");
+            for (key, row) in rows {
+                let truth = &expected[&key];
+                let values = |r: &HostUpdate| (r.findings, r.tier, r.deadline, r.kev, r.epss);
+                assert_eq!(values(&row), values(truth), "{case}");
+                for (at, true_at) in row.at.iter().zip(truth.at) {
+                    assert!(at.is_none() || *at == true_at, "{case}");
+                }
+            }
         }
     }
 
@@ -329,6 +383,26 @@ mod tests {
     }
 
     #[test]
+    fn others_sharing_a_given_up_extreme_are_told_by_the_counts() {
+        // One of the others shares every value of the covered finding before: the stored
+        // counts show it, so the row is told after the covered finding gives them all up.
+        let b = [f(1, Some(50), 1, Some(0.5))];
+        let o = [f(1, Some(50), 1, Some(0.5)), f(3, Some(80), 0, None)];
+        for after in [vec![f(2, Some(70), 0, Some(0.4))], vec![]] {
+            check(&o, &b, &after, true);
+        }
+        // The others share only the deadline: the tier given up is not told.
+        let o = [f(3, Some(50), 0, None)];
+        check(&o, &b, &[], false);
+        let mut covered = CoveredUpdates::default();
+        covered.was(b[0]);
+        let mut stored = CoveredUpdates::default();
+        stored.is(o[0]);
+        stored.is(b[0]);
+        assert_eq!(covered.rows(1, &keyed(stored)).unwrap().unknown, vec![7]);
+    }
+
+    #[test]
     fn a_stored_row_contradicting_the_covered_findings_is_grouped_again() {
         let mut covered = CoveredUpdates::default();
         covered.was(f(1, None, 0, None));
@@ -357,7 +431,7 @@ mod tests {
                     .collect()
             })
             .collect();
-        let mut told = 0;
+        let (mut told, mut told_uncounted) = (0, 0);
         for o in &subsets {
             for b in &subsets {
                 for a in &subsets {
@@ -368,12 +442,19 @@ mod tests {
                     let mut stored = CoveredUpdates::default();
                     o.iter().chain(b).for_each(|x| stored.is(*x));
                     let stored = keyed(stored);
-                    let rows = covered.rows(1, &stored);
-                    told += usize::from(rows.is_some_and(|r| r.unknown.is_empty()));
+                    let is_told = |rows: Option<HostRows>| {
+                        usize::from(rows.is_some_and(|r| r.unknown.is_empty()))
+                    };
+                    told += is_told(covered.rows(1, &stored));
+                    let uncounted = (stored.into_iter())
+                        .map(|(key, row)| (key, HostUpdate { at: [None; 4], ..row }))
+                        .collect();
+                    told_uncounted += is_told(covered.rows(1, &uncounted));
                 }
             }
         }
-        // Most cases are told (the others rarely need to be known).
-        assert!(told > 16 * 16 * 16 / 2, "told {told} of 4096");
+        // Most cases are told (the others rarely need to be known), more with the counts.
+        assert!(told_uncounted > 16 * 16 * 16 / 2, "told {told_uncounted} of 4096");
+        assert!(told > told_uncounted, "told {told} with counts, {told_uncounted} without");
     }
 }

@@ -41,6 +41,28 @@ pub(crate) struct HostUpdate {
     pub(crate) kev: i64,
     /// The highest EPSS in parts per billion (`epss_parts.rs`).
     pub(crate) epss: Option<i64>,
+    /// How many of the findings hold the row's tier, deadline, KEV and EPSS, in that order
+    /// (migration 0055); `None`: not known (a row stored before it, or a count over
+    /// [`MAX_COUNT`]).
+    pub(crate) at: [Option<i64>; 4],
+}
+
+/// The largest count at an extreme stored (16 bits a count, the last one's top bit the sign);
+/// a larger one is stored as not known.
+const MAX_COUNT: i64 = i16::MAX as i64;
+
+/// [`HostUpdate::at`] as `open_update_hosts.extreme_counts` stores it: 16 bits a count from
+/// the low end, 0 where not known.
+pub(crate) fn pack_counts(at: [Option<i64>; 4]) -> i64 {
+    (at.iter().enumerate()).fold(0, |packed, (place, count)| {
+        let count = count.filter(|n| (1..=MAX_COUNT).contains(n)).unwrap_or(0);
+        packed | count << (16 * place)
+    })
+}
+
+/// [`pack_counts`] undone.
+pub(crate) fn unpack_counts(packed: i64) -> [Option<i64>; 4] {
+    std::array::from_fn(|place| Some(packed >> (16 * place) & 0xffff).filter(|n| *n > 0))
 }
 
 /// A host whose summaries are refreshed: its id, finding key (`finding_hosts`) and, for a
@@ -185,13 +207,32 @@ async fn grouped(
             crate::db::value_rows_after(hosts.len(), n, 2)
         ),
     };
+    // Each finding beside its update's extremes (a window over the host's findings of the
+    // update), then grouped: the extremes and how many findings hold each, in one pass over
+    // the join.
+    let holding = |column: &str| {
+        format!(
+            "SUM(CASE WHEN {column} = top_{column} OR ({column} IS NULL AND top_{column} IS NULL)
+                 THEN 1 ELSE 0 END)"
+        )
+    };
     let sql = format!(
-        "SELECT f.host_key, t.update_key, COUNT(*) AS findings, MIN(f.tier) AS tier,
-                MIN(f.deadline) AS deadline, MAX(t.kev) AS kev,
-                CAST(MAX(t.epss) AS DOUBLE PRECISION) AS epss
-         FROM open_findings f JOIN finding_texts t ON t.id = f.text_id
-         WHERE f.host_key IN ({}) {only_pairs}
-         GROUP BY f.host_key, t.update_key",
+        "SELECT host_key, update_key, COUNT(*) AS findings, MIN(tier) AS tier,
+                MIN(deadline) AS deadline, MAX(kev) AS kev,
+                CAST(MAX(epss) AS DOUBLE PRECISION) AS epss,
+                {} AS tier_findings, {} AS deadline_findings, {} AS kev_findings,
+                {} AS epss_findings
+         FROM (SELECT f.host_key, t.update_key, f.tier, f.deadline, t.kev, t.epss,
+                      MIN(f.tier) OVER w AS top_tier, MIN(f.deadline) OVER w AS top_deadline,
+                      MAX(t.kev) OVER w AS top_kev, MAX(t.epss) OVER w AS top_epss
+               FROM open_findings f JOIN finding_texts t ON t.id = f.text_id
+               WHERE f.host_key IN ({}) {only_pairs}
+               WINDOW w AS (PARTITION BY f.host_key, t.update_key)) AS f
+         GROUP BY host_key, update_key",
+        holding("tier"),
+        holding("deadline"),
+        holding("kev"),
+        holding("epss"),
         crate::db::placeholders(1, hosts.len())
     );
     let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
@@ -207,7 +248,7 @@ async fn grouped(
             hosts.len()
         )
     })?;
-    read_rows(&rows, Epss::Probability)
+    read_rows(&rows, Source::Grouped)
 }
 
 /// The summary rows stored for the hosts.
@@ -216,7 +257,7 @@ async fn stored(
     keys: &[i64],
 ) -> anyhow::Result<BTreeMap<RowKey, HostUpdate>> {
     let sql = format!(
-        "SELECT host_key, update_key, findings, tier, deadline, kev, epss
+        "SELECT host_key, update_key, findings, tier, deadline, kev, epss, extreme_counts
          FROM open_update_hosts WHERE host_key IN ({})",
         crate::db::placeholders(1, keys.len())
     );
@@ -226,12 +267,12 @@ async fn stored(
     }
     let rows = (query.fetch_all(&mut *tx).await)
         .with_context(|| format!("reading the update summaries of {} hosts", keys.len()))?;
-    read_rows(&rows, Epss::Parts)
+    read_rows(&rows, Source::Stored)
 }
 
 fn read_rows(
     rows: &[sqlx::any::AnyRow],
-    epss: Epss,
+    source: Source,
 ) -> anyhow::Result<BTreeMap<RowKey, HostUpdate>> {
     rows.iter()
         .map(|row| {
@@ -243,30 +284,56 @@ fn read_rows(
                 tier: row.try_get("tier")?,
                 deadline: row.try_get("deadline")?,
                 kev: row.try_get("kev")?,
-                epss: epss.read(row)?,
+                epss: source.epss(row)?,
+                at: source.counts(row)?,
             };
             Ok(((row.try_get("host_key")?, key), value))
         })
         .collect()
 }
 
-/// Where a row's `epss` comes from.
+/// The grouping's columns of the counts at the extremes, in [`HostUpdate::at`]'s order.
+const GROUPED_COUNTS: [&str; 4] = [
+    "tier_findings",
+    "deadline_findings",
+    "kev_findings",
+    "epss_findings",
+];
+
+/// Where a row comes from: grouped or stored.
 #[derive(Clone, Copy)]
-enum Epss {
-    /// A probability (the texts' `DOUBLE PRECISION`), grouped.
-    Probability,
-    /// Parts per billion, as `open_update_hosts` stores it (`epss_parts.rs`).
-    Parts,
+enum Source {
+    /// Grouped: the EPSS a probability (the texts' `DOUBLE PRECISION`), the counts at the
+    /// extremes in four columns.
+    Grouped,
+    /// As `open_update_hosts` stores it: the EPSS in parts per billion (`epss_parts.rs`), the
+    /// counts packed ([`pack_counts`]).
+    Stored,
 }
 
-impl Epss {
+impl Source {
     /// The row's `epss` in parts per billion.
-    fn read(self, row: &sqlx::any::AnyRow) -> anyhow::Result<Option<i64>> {
+    fn epss(self, row: &sqlx::any::AnyRow) -> anyhow::Result<Option<i64>> {
         Ok(match self {
-            Epss::Probability => {
+            Source::Grouped => {
                 (row.try_get::<Option<f64>, _>("epss")?).map(crate::epss_parts::parts)
             }
-            Epss::Parts => row.try_get("epss")?,
+            Source::Stored => row.try_get("epss")?,
+        })
+    }
+
+    /// The row's counts at its extremes: grouped (four columns), or as stored (packed).
+    fn counts(self, row: &sqlx::any::AnyRow) -> anyhow::Result<[Option<i64>; 4]> {
+        Ok(match self {
+            Source::Grouped => {
+                let mut at = [None; 4];
+                for (at, column) in at.iter_mut().zip(GROUPED_COUNTS) {
+                    let n: i64 = row.try_get(column)?;
+                    *at = Some(n).filter(|n| *n <= MAX_COUNT);
+                }
+                at
+            }
+            Source::Stored => unpack_counts(row.try_get("extreme_counts")?),
         })
     }
 }
@@ -316,7 +383,7 @@ async fn rewrite_host_rows(
         (query.execute(&mut *tx).await)
             .with_context(|| format!("clearing {} rows of the update summary", chunk.len()))?;
     }
-    const COLUMNS: usize = 7;
+    const COLUMNS: usize = 8;
     let rows: Vec<(&RowKey, &HostUpdate)> = (keys.iter())
         .filter_map(|key| now.get_key_value(key))
         .collect();
@@ -324,7 +391,7 @@ async fn rewrite_host_rows(
         let values = crate::db::value_rows(chunk.len(), COLUMNS);
         let insert = format!(
             "INSERT INTO open_update_hosts (host_key, update_key, findings, tier, deadline, kev,
-               epss) VALUES {values}"
+               epss, extreme_counts) VALUES {values}"
         );
         let mut query = sqlx::query(sqlx::AssertSqlSafe(insert));
         for ((host_key, update_key), row) in chunk {
@@ -335,7 +402,8 @@ async fn rewrite_host_rows(
                 .bind(row.tier)
                 .bind(row.deadline)
                 .bind(row.kev)
-                .bind(row.epss);
+                .bind(row.epss)
+                .bind(pack_counts(row.at));
         }
         (query.execute(&mut *tx).await)
             .with_context(|| format!("summarising {} rows of open findings", chunk.len()))?;
@@ -406,4 +474,24 @@ async fn adjust_updates(
             .context("removing updates no host needs")?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_pack_and_unpack() {
+        for at in [
+            [Some(1), Some(2), Some(3), Some(4)],
+            [None, Some(MAX_COUNT), None, Some(MAX_COUNT)],
+            [None; 4],
+        ] {
+            assert_eq!(unpack_counts(pack_counts(at)), at);
+            assert!(pack_counts(at) >= 0);
+        }
+        // A count too large to keep (or 0) is not known.
+        let at = [Some(MAX_COUNT + 1), Some(0), Some(7), Some(65_536)];
+        assert_eq!(unpack_counts(pack_counts(at)), [None, None, Some(7), None]);
+    }
 }

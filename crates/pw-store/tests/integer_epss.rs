@@ -173,7 +173,8 @@ on_both_backends!(migration_0054_keeps_the_summaries);
 /// On PostgreSQL, 50,000 summary rows (200 hosts × 250 updates, two EPSS values an update, as a
 /// fleet's hosts share their findings' scores) take at most 12 bytes each in the index by update
 /// and EPSS (~31 over a `DOUBLE PRECISION`, which B-tree deduplication does not apply to) and
-/// at most 61 in the table (a 56-byte tuple and a 4-byte line pointer; 68 with a float).
+/// at most 69 in the table (a 64-byte tuple and a 4-byte line pointer: 56 bytes with 0054, 64
+/// with a float; 0055's counts at the extremes add 8).
 #[tokio::test]
 async fn postgres_deduplicates_the_summary_index_by_epss() {
     let (_guard, store) = common::fresh_store(Backend::Postgres).await;
@@ -195,5 +196,5 @@ async fn postgres_deduplicates_the_summary_index_by_epss() {
     let index = common::bytes_per_row(pool, "open_update_hosts_epss", 50_000).await;
     let table = common::bytes_per_row(pool, "open_update_hosts", 50_000).await;
     assert!(index <= 12, "{index} bytes per row in the index by EPSS");
-    assert!(table <= 61, "{table} bytes per row in the table");
+    assert!(table <= 69, "{table} bytes per row in the table");
 }

@@ -109,9 +109,11 @@ async fn migration_0052_keeps_the_open_set(backend: Backend) {
             [
                 "open_stamps.deadline",
                 "open_stamps.first_seen",
-                "open_update_hosts.deadline"
+                "open_update_hosts.deadline",
+                // Four 16-bit counts packed (migration 0055).
+                "open_update_hosts.extreme_counts"
             ],
-            "only the instants stay 8 bytes"
+            "only the instants (and 0055's packed counts) are 8 bytes"
         );
     }
 

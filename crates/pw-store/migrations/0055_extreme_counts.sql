@@ -1,0 +1,21 @@
+-- How many of a host's open findings of an update hold the row's most urgent tier, earliest
+-- deadline, KEV and highest EPSS (issue 15 item 3: a feed import's re-rank in ≤ 30 s at 10,000
+-- hosts). A write in part works a row out from the stored row and its covered findings
+-- (`covered_updates.rs`); when the covered findings held the row's value and gave it up, it
+-- could not tell whether the host's other findings of the update hold it too, and grouped them
+-- again: half of a re-rank's turn in the writers' line (docs/PERFORMANCE.md, "Feed import
+-- re-rank: counts at the extremes"). With the counts, the others hold the value when the
+-- stored count is more than the covered findings' before; the earliest deadline is usually
+-- shared by several findings of an update, first seen in one scan.
+--
+-- The four counts in one integer, 16 bits each from the low end: tier, deadline, KEV, EPSS
+-- (`update_summary.rs`, `pack_counts`); 0 in a place is not known. One column, not four: on
+-- PostgreSQL a row already has a NULL in nearly every case (no deadline or no EPSS), and four
+-- more columns would take its null bitmap past the tuple header's spare byte — 16 bytes a row
+-- where one BIGINT takes 8 (the database ≤ 100 MB per 1,000 hosts).
+--
+-- Rows stored before this migration have 0 (not known): they are worked out as before
+-- (grouped again where the counts would tell) and get their counts when next written. The
+-- migration computes none, so it is instant on a large fleet.
+ALTER TABLE open_update_hosts ADD COLUMN extreme_counts INTEGER NOT NULL DEFAULT 0
+    CHECK (extreme_counts >= 0);
