@@ -189,7 +189,11 @@ impl Extreme {
 /// findings holding it: `s` stored (over the others and the covered findings before; its count
 /// `None` where not stored), `b` of the covered findings before (`(i64::MAX, 0)`: none), `a`
 /// after (`None`: none).
-fn extreme((s, s_at): (i64, Option<i64>), (b, b_at): (i64, i64), a: Option<(i64, Option<i64>)>) -> Extreme {
+fn extreme(
+    (s, s_at): (i64, Option<i64>),
+    (b, b_at): (i64, i64),
+    a: Option<(i64, Option<i64>)>,
+) -> Extreme {
     if s > b {
         return Extreme::Contradicted;
     }
@@ -226,7 +230,11 @@ fn row_keys(row: &HostUpdate) -> [i64; 4] {
 }
 
 /// A row of `findings` findings from its fields' keys ([`row_keys`]) and counts at them.
-fn row_of(findings: i64, [tier, deadline, kev, epss]: [i64; 4], at: [Option<i64>; 4]) -> HostUpdate {
+fn row_of(
+    findings: i64,
+    [tier, deadline, kev, epss]: [i64; 4],
+    at: [Option<i64>; 4],
+) -> HostUpdate {
     HostUpdate {
         findings,
         tier,
@@ -314,7 +322,15 @@ mod tests {
         // Stored without counts (rows from before migration 0055): the values are still
         // right where told, the counts right or not known.
         let uncounted: BTreeMap<RowKey, HostUpdate> = (stored.into_iter())
-            .map(|(key, row)| (key, HostUpdate { at: [None; 4], ..row }))
+            .map(|(key, row)| {
+                (
+                    key,
+                    HostUpdate {
+                        at: [None; 4],
+                        ..row
+                    },
+                )
+            })
             .collect();
         if let Some(HostRows { rows, unknown }) = covered.rows(1, &uncounted) {
             assert_eq!(rows.len() + unknown.len(), expected.len(), "{case}");
@@ -447,14 +463,28 @@ mod tests {
                     };
                     told += is_told(covered.rows(1, &stored));
                     let uncounted = (stored.into_iter())
-                        .map(|(key, row)| (key, HostUpdate { at: [None; 4], ..row }))
+                        .map(|(key, row)| {
+                            (
+                                key,
+                                HostUpdate {
+                                    at: [None; 4],
+                                    ..row
+                                },
+                            )
+                        })
                         .collect();
                     told_uncounted += is_told(covered.rows(1, &uncounted));
                 }
             }
         }
         // Most cases are told (the others rarely need to be known), more with the counts.
-        assert!(told_uncounted > 16 * 16 * 16 / 2, "told {told_uncounted} of 4096");
-        assert!(told > told_uncounted, "told {told} with counts, {told_uncounted} without");
+        assert!(
+            told_uncounted > 16 * 16 * 16 / 2,
+            "told {told_uncounted} of 4096"
+        );
+        assert!(
+            told > told_uncounted,
+            "told {told} with counts, {told_uncounted} without"
+        );
     }
 }

@@ -9,6 +9,10 @@
 //!   counted again: a count the write does not change stays as stored; a host whose stored
 //!   counts cannot take its changes (a count would fall below zero) is counted again.
 //!
+//! - a write in part tells an update's row from the stored counts at its extremes (migration
+//!   0055) when a finding it does not cover shares the extreme a covered finding gave up, and
+//!   every write keeps those counts right.
+//!
 //! The untouched rows are shown by making them wrong on purpose before the write (a write that
 //! counted again would put them right). On SQLite and PostgreSQL.
 
@@ -185,10 +189,95 @@ async fn a_write_in_part_summarises_from_its_covered_rows(backend: Backend) {
     record(&store, 4, &second[2..], Some(&covered)).await;
     let (stored, grouped) = both_sides(&store).await;
     assert_eq!(stored, grouped, "grouped again whole");
+    assert_counts_hold(&store).await;
+}
+
+/// Every summary row's stored counts at its extremes (migration 0055: four 16-bit counts from
+/// the low end, tier, deadline, KEV, EPSS) against the host's open findings of the update,
+/// counted here.
+async fn assert_counts_hold(store: &Store) {
+    use sqlx::Row;
+    use std::collections::BTreeMap;
+    let stored = "SELECT host_key, update_key, extreme_counts FROM open_update_hosts";
+    let rows = sqlx::query(stored).fetch_all(store.pool()).await.unwrap();
+    let stored: BTreeMap<(i64, i64), i64> = (rows.iter())
+        .map(|r| {
+            (
+                (r.get("host_key"), r.get("update_key")),
+                r.get("extreme_counts"),
+            )
+        })
+        .collect();
+    let open = "SELECT f.host_key, t.update_key, f.tier, f.deadline, t.kev,
+                       CAST(t.epss AS DOUBLE PRECISION) AS epss
+                FROM open_findings f JOIN finding_texts t ON t.id = f.text_id";
+    let rows = sqlx::query(open).fetch_all(store.pool()).await.unwrap();
+    // Per row, each field as a key where smaller is more extreme (none least extreme).
+    let mut keys: BTreeMap<(i64, i64), Vec<[f64; 4]>> = BTreeMap::new();
+    for r in &rows {
+        let deadline: Option<i64> = r.get("deadline");
+        let (tier, kev): (i64, i64) = (r.get("tier"), r.get("kev"));
+        let epss: Option<f64> = r.get("epss");
+        keys.entry((r.get("host_key"), r.get("update_key")))
+            .or_default()
+            .push([
+                tier as f64,
+                deadline.map_or(f64::INFINITY, |d| d as f64),
+                -(kev as f64),
+                epss.map_or(1.0, |e| -e),
+            ]);
+    }
+    let counted: BTreeMap<(i64, i64), i64> = (keys.into_iter())
+        .map(|(row, findings)| {
+            let packed = (0..4).fold(0, |packed, i| {
+                let top = findings.iter().map(|f| f[i]).fold(f64::INFINITY, f64::min);
+                let at = findings.iter().filter(|f| f[i] == top).count() as i64;
+                packed | at << (16 * i)
+            });
+            (row, packed)
+        })
+        .collect();
+    assert_eq!(stored, counted, "counts at the extremes (packed)");
+}
+
+/// When a covered finding that held an update's extremes closes and a finding the write does
+/// not cover shares them (the stored counts say so), the row is told without grouping the
+/// update again (its row, made wrong on purpose, stays wrong); a row whose counts are not
+/// known (stored before migration 0055) is grouped again.
+async fn others_sharing_an_extreme_are_told_by_the_counts(backend: Backend) {
+    let (_guard, store) = fresh_store(backend).await;
+    common::enroll(&store, "h1").await;
+    // A0 (p0-bin) and A12 (p0-lib), both of p0 1.1: tier 0, January, no KEV, EPSS 0.25.
+    let mut lib = finding(12, "first", false);
+    lib.binary = "p0-lib".to_owned();
+    lib.json = lib.json.replace("\"p0-bin\"", "\"p0-lib\"");
+    let first = vec![finding(0, "first", false), lib];
+    record(&store, 0, &first, None).await;
+    assert_counts_hold(&store).await;
+    let covered = Covered::binaries(["p0-bin".to_owned()].into());
+
+    shift_update(&store, "p0", 100).await;
+    record(&store, 1, &[], Some(&covered)).await;
+    shift_update(&store, "p0", -100).await;
+    let (stored, grouped) = both_sides(&store).await;
+    assert_eq!(stored, grouped, "told from the counts, not grouped again");
+    assert_counts_hold(&store).await;
+
+    // A0 again, then closed again with the row's counts not known: grouped again.
+    record(&store, 2, &first[..1], Some(&covered)).await;
+    assert_counts_hold(&store).await;
+    let unknown = "UPDATE open_update_hosts SET extreme_counts = 0";
+    (sqlx::query(unknown).execute(store.pool()).await).unwrap();
+    shift_update(&store, "p0", 100).await;
+    record(&store, 3, &[], Some(&covered)).await;
+    let (stored, grouped) = both_sides(&store).await;
+    assert_eq!(stored, grouped, "grouped again (the wrong row put right)");
+    assert_counts_hold(&store).await;
 }
 
 on_both_backends!(
     a_write_of_new_texts_only_leaves_the_summaries,
     tier_counts_are_adjusted_not_counted_again,
     a_write_in_part_summarises_from_its_covered_rows,
+    others_sharing_an_extreme_are_told_by_the_counts,
 );
