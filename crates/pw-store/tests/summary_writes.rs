@@ -194,8 +194,8 @@ async fn a_write_in_part_summarises_from_its_covered_rows(backend: Backend) {
 
 /// Every summary row's stored counts at its extremes (migration 0055: four 16-bit counts from
 /// the low end, tier, deadline, KEV, EPSS) against the host's open findings of the update,
-/// counted here.
-async fn assert_counts_hold(store: &Store) {
+/// counted here: each is right or not known (0). Returns how many are known.
+async fn assert_counts_hold(store: &Store) -> usize {
     use sqlx::Row;
     use std::collections::BTreeMap;
     let stored = "SELECT host_key, update_key, extreme_counts FROM open_update_hosts";
@@ -227,17 +227,31 @@ async fn assert_counts_hold(store: &Store) {
                 epss.map_or(1.0, |e| -e),
             ]);
     }
-    let counted: BTreeMap<(i64, i64), i64> = (keys.into_iter())
+    let counted: BTreeMap<(i64, i64), [i64; 4]> = (keys.into_iter())
         .map(|(row, findings)| {
-            let packed = (0..4).fold(0, |packed, i| {
+            let at = std::array::from_fn(|i| {
                 let top = findings.iter().map(|f| f[i]).fold(f64::INFINITY, f64::min);
-                let at = findings.iter().filter(|f| f[i] == top).count() as i64;
-                packed | at << (16 * i)
+                findings.iter().filter(|f| f[i] == top).count() as i64
             });
-            (row, packed)
+            (row, at)
         })
         .collect();
-    assert_eq!(stored, counted, "counts at the extremes (packed)");
+    assert_eq!(
+        stored.keys().collect::<Vec<_>>(),
+        counted.keys().collect::<Vec<_>>()
+    );
+    let mut known = 0;
+    for (row, packed) in &stored {
+        for (place, count) in counted[row].iter().enumerate() {
+            let kept = packed >> (16 * place) & 0xffff;
+            assert!(
+                kept == 0 || kept == *count,
+                "{row:?}: count {place} is {kept}, the findings say {count}"
+            );
+            known += usize::from(kept != 0);
+        }
+    }
+    known
 }
 
 /// When a covered finding that held an update's extremes closes and a finding the write does
@@ -253,7 +267,11 @@ async fn others_sharing_an_extreme_are_told_by_the_counts(backend: Backend) {
     lib.json = lib.json.replace("\"p0-bin\"", "\"p0-lib\"");
     let first = vec![finding(0, "first", false), lib];
     record(&store, 0, &first, None).await;
-    assert_counts_hold(&store).await;
+    assert_eq!(
+        assert_counts_hold(&store).await,
+        4,
+        "p0's four counts known"
+    );
     let covered = Covered::binaries(["p0-bin".to_owned()].into());
 
     shift_update(&store, "p0", 100).await;
