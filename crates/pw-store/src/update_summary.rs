@@ -92,25 +92,44 @@ async fn refresh_chunk(
     clock: &mut WriteClock,
 ) -> anyhow::Result<()> {
     let keys: Vec<i64> = hosts.iter().map(|(_, key, _)| *key).collect();
-    let before = stored(tx, &keys).await?;
+    // Hosts computed in part from their covered rows, of which only the touched updates' rows
+    // are read (a host has ~60 rows; a re-rank touches a few); the others (and a host written
+    // twice in the group, whose stored rows are from before its first write) grouped again,
+    // their rows read whole.
+    let once = |key: &i64| keys.iter().filter(|k| *k == key).count() == 1;
+    let mut whole: Vec<i64> = Vec::new();
+    let mut touched: Vec<RowKey> = Vec::new();
+    for (_, key, covered) in hosts {
+        match covered.as_ref().filter(|_| once(key)) {
+            Some(c) => touched.extend(c.touched().into_iter().map(|update| (*key, update))),
+            None => whole.push(*key),
+        }
+    }
+    let mut before = stored(tx, &whole, &touched).await?;
     clock.lap("sum_stored");
-    // Hosts computed in part from their covered rows; the others (and a host written twice in
-    // the group, whose stored rows are from before its first write) grouped again.
     let mut now = BTreeMap::new();
     let mut regroup = Vec::new();
     let mut pairs: Vec<RowKey> = Vec::new();
+    let mut contradicted = Vec::new();
     for (_, key, covered) in hosts {
-        let once = keys.iter().filter(|k| *k == key).count() == 1;
-        let told = (covered.as_ref())
-            .filter(|_| once)
-            .and_then(|c| c.rows(*key, &before));
-        match told {
+        let Some(covered) = covered.as_ref().filter(|_| once(key)) else {
+            regroup.push(*key);
+            continue;
+        };
+        match covered.rows(*key, &before) {
             Some(rows) => {
                 now.extend(rows.rows);
                 pairs.extend(rows.unknown.iter().map(|update| (*key, *update)));
             }
-            None => regroup.push(*key),
+            None => contradicted.push(*key),
         }
+    }
+    // A stored row contradicts the covered rows: the host is grouped again whole, its rows
+    // read whole.
+    if !contradicted.is_empty() {
+        before.retain(|(host, _), _| !contradicted.contains(host));
+        before.extend(stored(tx, &contradicted, &[]).await?);
+        regroup.extend(contradicted);
     }
     clock.lap("sum_covered");
     tracing::debug!(
@@ -239,22 +258,43 @@ async fn grouped(
     read_rows(&rows, Source::Grouped)
 }
 
-/// The summary rows stored for the hosts.
+/// The summary rows stored for the hosts `keys` (all theirs) and the rows `pairs`.
 async fn stored(
     tx: &mut sqlx::AnyConnection,
     keys: &[i64],
+    pairs: &[RowKey],
 ) -> anyhow::Result<BTreeMap<RowKey, HostUpdate>> {
-    let sql = format!(
-        "SELECT host_key, update_key, findings, tier, deadline, kev, epss, extreme_counts
-         FROM open_update_hosts WHERE host_key IN ({})",
-        crate::db::placeholders(1, keys.len())
-    );
-    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-    for key in keys {
-        query = query.bind(*key);
+    const COLUMNS: &str = "host_key, update_key, findings, tier, deadline, kev, epss, \
+                           extreme_counts";
+    let mut rows = Vec::new();
+    if !keys.is_empty() {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM open_update_hosts WHERE host_key IN ({})",
+            crate::db::placeholders(1, keys.len())
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for key in keys {
+            query = query.bind(*key);
+        }
+        rows.extend(
+            (query.fetch_all(&mut *tx).await)
+                .with_context(|| format!("reading the update summaries of {} hosts", keys.len()))?,
+        );
     }
-    let rows = (query.fetch_all(&mut *tx).await)
-        .with_context(|| format!("reading the update summaries of {} hosts", keys.len()))?;
+    for chunk in pairs.chunks(rows_per_statement(2)) {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM open_update_hosts WHERE (host_key, update_key) IN (VALUES {})",
+            crate::db::value_rows(chunk.len(), 2)
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (host, update) in chunk {
+            query = query.bind(*host).bind(*update);
+        }
+        rows.extend(
+            (query.fetch_all(&mut *tx).await)
+                .with_context(|| format!("reading {} rows of the update summaries", chunk.len()))?,
+        );
+    }
     read_rows(&rows, Source::Stored)
 }
 
