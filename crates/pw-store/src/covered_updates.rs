@@ -290,6 +290,21 @@ mod tests {
             .collect()
     }
 
+    /// `rows` as stored before migration 0055: without counts at their extremes.
+    fn uncounted(rows: BTreeMap<RowKey, HostUpdate>) -> BTreeMap<RowKey, HostUpdate> {
+        (rows.into_iter())
+            .map(|(key, row)| {
+                (
+                    key,
+                    HostUpdate {
+                        at: [None; 4],
+                        ..row
+                    },
+                )
+            })
+            .collect()
+    }
+
     /// The rows every way: stored from `others` and `before`, then after the write from
     /// `rows` and by grouping `others` with `after` — `None` from `rows` is allowed only when
     /// told so.
@@ -330,17 +345,7 @@ mod tests {
         }
         // Stored without counts (rows from before migration 0055): the values are still
         // right where told, the counts right or not known.
-        let uncounted: BTreeMap<RowKey, HostUpdate> = (stored.into_iter())
-            .map(|(key, row)| {
-                (
-                    key,
-                    HostUpdate {
-                        at: [None; 4],
-                        ..row
-                    },
-                )
-            })
-            .collect();
+        let uncounted = uncounted(stored);
         if let Some(HostRows { rows, unknown }) = covered.rows(1, &uncounted) {
             assert_eq!(rows.len() + unknown.len(), expected.len(), "{case}");
             for (key, row) in rows {
@@ -471,18 +476,7 @@ mod tests {
                         usize::from(rows.is_some_and(|r| r.unknown.is_empty()))
                     };
                     told += is_told(covered.rows(1, &stored));
-                    let uncounted = (stored.into_iter())
-                        .map(|(key, row)| {
-                            (
-                                key,
-                                HostUpdate {
-                                    at: [None; 4],
-                                    ..row
-                                },
-                            )
-                        })
-                        .collect();
-                    told_uncounted += is_told(covered.rows(1, &uncounted));
+                    told_uncounted += is_told(covered.rows(1, &uncounted(stored)));
                 }
             }
         }
