@@ -145,34 +145,12 @@ async fn refresh_chunk(
         now.extend(grouped(tx, &[], chunk).await?);
     }
     clock.lap("sum_grouped");
-    // Per update touched: (hosts, findings) to add; the hosts' rows that changed.
-    let mut deltas: BTreeMap<UpdateKey, (i64, i64)> = BTreeMap::new();
-    let mut add = |key: UpdateKey, (hosts, findings): (i64, i64)| {
-        let delta = deltas.entry(key).or_default();
-        delta.0 += hosts;
-        delta.1 += findings;
-    };
-    let mut changed: Vec<RowKey> = Vec::new();
-    for (key, row) in &now {
-        match before.get(key) {
-            Some(old) if old == row => continue,
-            Some(old) => add(key.1, (0, row.findings - old.findings)),
-            None => add(key.1, (1, row.findings)),
-        }
-        changed.push(*key);
-    }
-    for (key, old) in &before {
-        if !now.contains_key(key) {
-            add(key.1, (-1, -old.findings));
-            changed.push(*key);
-        }
-    }
+    let (changed, deltas) = changes(&before, &now);
     if changed.is_empty() {
         return Ok(());
     }
     rewrite_host_rows(tx, &changed, &now).await?;
     clock.lap("sum_rows");
-    let deltas: Vec<(UpdateKey, (i64, i64))> = deltas.into_iter().collect();
     adjust_updates(tx, &deltas).await?;
     clock.lap("sum_updates");
     let mut summarised: Vec<i64> = changed.iter().map(|(host, _)| *host).collect();
@@ -181,6 +159,39 @@ async fn refresh_chunk(
     earliest_deadlines(tx, &summarised).await?;
     clock.lap("sum_deadlines");
     Ok(())
+}
+
+/// Per update, the (hosts, findings) to add to its summary.
+type Deltas = Vec<(UpdateKey, (i64, i64))>;
+
+/// The rows that differ between `before` and `now` (the same hosts' rows, or the same rows of
+/// them), and per update touched the (hosts, findings) to add to its summary.
+fn changes(
+    before: &BTreeMap<RowKey, HostUpdate>,
+    now: &BTreeMap<RowKey, HostUpdate>,
+) -> (Vec<RowKey>, Deltas) {
+    let mut deltas: BTreeMap<UpdateKey, (i64, i64)> = BTreeMap::new();
+    let mut add = |key: UpdateKey, (hosts, findings): (i64, i64)| {
+        let delta = deltas.entry(key).or_default();
+        delta.0 += hosts;
+        delta.1 += findings;
+    };
+    let mut changed: Vec<RowKey> = Vec::new();
+    for (key, row) in now {
+        match before.get(key) {
+            Some(old) if old == row => continue,
+            Some(old) => add(key.1, (0, row.findings - old.findings)),
+            None => add(key.1, (1, row.findings)),
+        }
+        changed.push(*key);
+    }
+    for (key, old) in before {
+        if !now.contains_key(key) {
+            add(key.1, (-1, -old.findings));
+            changed.push(*key);
+        }
+    }
+    (changed, deltas.into_iter().collect())
 }
 
 /// The hosts' earliest open deadlines (`host_findings.earliest_deadline`): of their updates'
