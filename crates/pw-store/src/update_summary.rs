@@ -53,7 +53,7 @@ const MAX_COUNT: i64 = i16::MAX as i64;
 
 /// [`HostUpdate::at`] as `open_update_hosts.extreme_counts` stores it: 16 bits a count from
 /// the low end, 0 where not known.
-pub(crate) fn pack_counts(at: [Option<i64>; 4]) -> i64 {
+fn pack_counts(at: [Option<i64>; 4]) -> i64 {
     (at.iter().enumerate()).fold(0, |packed, (place, count)| {
         let count = count.filter(|n| (1..=MAX_COUNT).contains(n)).unwrap_or(0);
         packed | count << (16 * place)
@@ -61,7 +61,7 @@ pub(crate) fn pack_counts(at: [Option<i64>; 4]) -> i64 {
 }
 
 /// [`pack_counts`] undone.
-pub(crate) fn unpack_counts(packed: i64) -> [Option<i64>; 4] {
+fn unpack_counts(packed: i64) -> [Option<i64>; 4] {
     std::array::from_fn(|place| Some(packed >> (16 * place) & 0xffff).filter(|n| *n > 0))
 }
 
@@ -127,7 +127,6 @@ async fn refresh_chunk(
     // A stored row contradicts the covered rows: the host is grouped again whole, its rows
     // read whole.
     if !contradicted.is_empty() {
-        before.retain(|(host, _), _| !contradicted.contains(host));
         before.extend(stored(tx, &contradicted, &[]).await?);
         regroup.extend(contradicted);
     }
@@ -239,7 +238,7 @@ async fn grouped(
     };
     // One pass over the join: the extremes, and what tells how many findings hold each where
     // one pass can (`Source::counts`): the other end of each column and its non-null count,
-    // KEV's sum. A count at an extreme in general takes a second pass (a window over the
+    // the findings with KEV. A count at an extreme in general takes a second pass (a window over the
     // host's findings of the update: ×2.4 this grouping's time, measured on a first scan).
     let sql = format!(
         "SELECT f.host_key, t.update_key, COUNT(*) AS findings, MIN(f.tier) AS tier,
@@ -293,20 +292,30 @@ async fn stored(
         );
     }
     for chunk in pairs.chunks(rows_per_statement(2)) {
-        let sql = format!(
-            "SELECT {COLUMNS} FROM open_update_hosts WHERE (host_key, update_key) IN (VALUES {})",
-            crate::db::value_rows(chunk.len(), 2)
-        );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for (host, update) in chunk {
-            query = query.bind(*host).bind(*update);
-        }
+        let select = format!("SELECT {COLUMNS} FROM open_update_hosts");
+        let query = of_rows(&select, chunk);
         rows.extend(
             (query.fetch_all(&mut *tx).await)
                 .with_context(|| format!("reading {} rows of the update summaries", chunk.len()))?,
         );
     }
     read_rows(&rows, Source::Stored)
+}
+
+/// `statement` (on `open_update_hosts`, without a WHERE clause) of the rows `keys`, bound.
+fn of_rows(
+    statement: &str,
+    keys: &[RowKey],
+) -> sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments> {
+    let sql = format!(
+        "{statement} WHERE (host_key, update_key) IN (VALUES {})",
+        crate::db::value_rows(keys.len(), 2)
+    );
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for (host, update) in keys {
+        query = query.bind(*host).bind(*update);
+    }
+    query
 }
 
 fn read_rows(
@@ -418,14 +427,7 @@ async fn rewrite_host_rows(
     now: &BTreeMap<RowKey, HostUpdate>,
 ) -> anyhow::Result<()> {
     for chunk in keys.chunks(rows_per_statement(2)) {
-        let delete = format!(
-            "DELETE FROM open_update_hosts WHERE (host_key, update_key) IN (VALUES {})",
-            crate::db::value_rows(chunk.len(), 2)
-        );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(delete));
-        for (host_key, update_key) in chunk {
-            query = query.bind(*host_key).bind(*update_key);
-        }
+        let query = of_rows("DELETE FROM open_update_hosts", chunk);
         (query.execute(&mut *tx).await)
             .with_context(|| format!("clearing {} rows of the update summary", chunk.len()))?;
     }
