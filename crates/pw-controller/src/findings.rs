@@ -319,6 +319,7 @@ pub(crate) async fn prepare_ranked(
         tier_counts_json: serde_json::to_string(&tiers)?,
         count,
         findings_json,
+        texts: pw_store::FindingTexts::of(&current, &backported),
         current,
         backported,
         only,

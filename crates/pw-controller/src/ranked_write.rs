@@ -6,7 +6,8 @@ use anyhow::Context;
 use jiff::Timestamp;
 use pw_model::Finding;
 use pw_store::{
-    BackportedFinding, Computation, Covered, CurrentFinding, FindingsSnapshot, Recorded, Store,
+    BackportedFinding, Computation, Covered, CurrentFinding, FindingTexts, FindingsSnapshot,
+    Recorded, Store,
 };
 
 use crate::findings::{Ranked, Scanned};
@@ -25,6 +26,9 @@ pub struct Write {
     /// The findings written to the history: all of the host's, or those `only` covers.
     pub(crate) current: Vec<CurrentFinding>,
     pub(crate) backported: Vec<BackportedFinding>,
+    /// The digests of `current`'s and `backported`'s texts, worked out with the ranking (outside
+    /// the writers' line).
+    pub(crate) texts: FindingTexts,
     pub(crate) only: Option<Covered>,
     /// The findings as ranked, with the first sights they were ranked with (events).
     pub(crate) ranked: Ranked,
@@ -48,6 +52,7 @@ impl Write {
         Computation {
             basis: self.basis.as_deref(),
             only: self.only.as_ref(),
+            texts: Some(&self.texts),
         }
     }
 

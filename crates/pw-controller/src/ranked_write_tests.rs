@@ -53,6 +53,7 @@ fn write(host_id: &str) -> Write {
         count: 0,
         current: Vec::new(),
         backported: Vec::new(),
+        texts: Default::default(),
         only: None,
         ranked: Ranked {
             findings: Vec::new(),

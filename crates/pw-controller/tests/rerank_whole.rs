@@ -87,6 +87,7 @@ async fn spoil_list(store: &Store, host: &str, binaries: &[&str]) -> (usize, usi
     let kept = Computation {
         basis: stored.basis.as_deref(),
         only: None,
+        texts: None,
     };
     store.record_computation(&snapshot, &kept).await.unwrap();
     let of = findings

@@ -19,7 +19,7 @@
 //! once its row is committed (an id inserted by a transaction that rolls back could be given
 //! to another text).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
 use anyhow::Context;
@@ -127,21 +127,50 @@ pub(crate) struct StoredText {
 /// most; pw-loadgen's 10,000 hosts had 66,253 texts after two re-ranks).
 const MOST: usize = 300_000;
 
-/// The texts this process has read or committed, by digest.
+/// The texts this process has read or committed, by digest, and those whose advisory's names
+/// are committed (`notices.rs`' `advisory_aliases`: a text names its advisory and aliases, so
+/// one text's names are every finding's with that text).
 #[derive(Debug, Default)]
-pub(crate) struct TextCache(Mutex<HashMap<TextDigest, StoredText>>);
+pub(crate) struct TextCache(Mutex<Known>);
+
+#[derive(Debug, Default)]
+struct Known {
+    texts: HashMap<TextDigest, StoredText>,
+    named: HashSet<TextDigest>,
+}
 
 impl TextCache {
     /// Remembers texts whose rows are committed (or were read).
     pub(crate) fn learn(&self, texts: impl IntoIterator<Item = (TextDigest, StoredText)>) {
         let mut known = self.0.lock().expect("finding text cache");
         for (digest, text) in texts {
-            if known.len() >= MOST {
-                known.clear();
-                known.shrink_to_fit();
+            if known.texts.len() >= MOST {
+                known.texts = HashMap::new();
             }
-            known.insert(digest, text);
+            known.texts.insert(digest, text);
         }
+    }
+
+    /// Remembers texts whose names are committed.
+    pub(crate) fn learn_named(&self, digests: impl IntoIterator<Item = TextDigest>) {
+        let mut known = self.0.lock().expect("finding text cache");
+        for digest in digests {
+            if known.named.len() >= MOST {
+                known.named = HashSet::new();
+            }
+            known.named.insert(digest);
+        }
+    }
+
+    /// Of `digests`, those whose names are not known to be committed.
+    pub(crate) fn unnamed<T>(
+        &self,
+        digests: impl Iterator<Item = (TextDigest, T)>,
+    ) -> Vec<(TextDigest, T)> {
+        let known = self.0.lock().expect("finding text cache");
+        digests
+            .filter(|(digest, _)| !known.named.contains(digest))
+            .collect()
     }
 
     /// The texts of `digests` known, into `found`; the others.
@@ -153,7 +182,7 @@ impl TextCache {
         let known = self.0.lock().expect("finding text cache");
         let mut missing = Vec::new();
         for digest in digests {
-            match known.get(digest) {
+            match known.texts.get(digest) {
                 Some(text) => {
                     found.insert(*digest, *text);
                 }
@@ -164,31 +193,36 @@ impl TextCache {
     }
 }
 
-/// The stored `texts` (by digest), with what the summaries count of them, from the cache or
-/// the database, storing those not stored yet; those read or stored here are in `learned` too
-/// (for [`TextCache::learn`] once the transaction is committed).
+/// The stored texts of `findings` (by their texts' digests), with what the summaries count of
+/// them, from the cache or the database, storing those not stored yet (their texts worked out
+/// here: the few a write brings that the fleet has not seen); those read or stored here are in
+/// `learned` too (for [`TextCache::learn`] once the transaction is committed).
 pub(crate) async fn text_ids(
     tx: &mut sqlx::AnyConnection,
     (cache, learned): (&TextCache, &mut HashMap<TextDigest, StoredText>),
-    texts: &HashMap<TextDigest, &str>,
+    findings: &HashMap<TextDigest, &CurrentFinding>,
 ) -> anyhow::Result<HashMap<TextDigest, StoredText>> {
-    let mut ids = HashMap::with_capacity(texts.len());
-    let digests = cache.known(texts.keys(), &mut ids);
+    let mut ids = HashMap::with_capacity(findings.len());
+    let digests = cache.known(findings.keys(), &mut ids);
     let mut read = HashMap::with_capacity(digests.len());
     read_ids(tx, &digests, &mut read).await?;
     ids.extend(read.iter().map(|(digest, text)| (*digest, *text)));
     learned.extend(read);
-    let missing: Vec<(&TextDigest, &str)> = texts
-        .iter()
-        .filter(|(digest, _)| !ids.contains_key(*digest))
-        .map(|(digest, text)| (digest, *text))
-        .collect();
+    let mut missing = Vec::new();
+    for (digest, finding) in findings.iter().filter(|(d, _)| !ids.contains_key(*d)) {
+        let prepared = Prepared::of(finding);
+        anyhow::ensure!(
+            prepared.digest == *digest,
+            "the text digest given for {} {} is not its text's",
+            finding.binary,
+            finding.advisory
+        );
+        let columns = columns(&prepared.text);
+        missing.push((digest, prepared.text, columns));
+    }
     if missing.is_empty() {
         return Ok(ids);
     }
-    let missing: Vec<(&TextDigest, &str, TextColumns)> = (missing.into_iter())
-        .map(|(digest, text)| (digest, text, columns(text)))
-        .collect();
     let updates: std::collections::BTreeSet<(&str, &str)> = (missing.iter())
         .map(|(_, _, c)| (c.0.as_str(), c.1.as_str()))
         .collect();
@@ -199,7 +233,7 @@ pub(crate) async fn text_ids(
     read_ids(tx, &digests, &mut read).await?;
     ids.extend(read.iter().map(|(digest, text)| (*digest, *text)));
     learned.extend(read);
-    anyhow::ensure!(ids.len() == texts.len(), "a finding text was not stored");
+    anyhow::ensure!(ids.len() == findings.len(), "a finding text was not stored");
     Ok(ids)
 }
 
@@ -221,45 +255,11 @@ impl Prepared {
     }
 }
 
-/// The stored texts of `findings`, by digest (storing those not stored yet; [`text_ids`]).
-pub(crate) async fn store_texts<'a>(
-    tx: &mut sqlx::AnyConnection,
-    cache: (&TextCache, &mut HashMap<TextDigest, StoredText>),
-    findings: impl Iterator<Item = &'a CurrentFinding>,
-) -> anyhow::Result<HashMap<TextDigest, StoredText>> {
-    let prepared: Vec<Prepared> = findings.map(Prepared::of).collect();
-    let texts: HashMap<TextDigest, &str> = prepared
-        .iter()
-        .map(|p| (p.digest, p.text.as_str()))
-        .collect();
-    text_ids(tx, cache, &texts).await
-}
-
-/// The stored text id of `finding` (among those [`store_texts`] stored).
-pub(crate) fn text_id(
-    texts: &HashMap<TextDigest, StoredText>,
-    finding: &CurrentFinding,
-) -> anyhow::Result<i64> {
-    Ok(stored_text(texts, finding)?.id)
-}
-
-/// The stored text of `finding` (among those [`store_texts`] stored).
-pub(crate) fn stored_text(
-    texts: &HashMap<TextDigest, StoredText>,
-    finding: &CurrentFinding,
-) -> anyhow::Result<StoredText> {
-    let digest = Prepared::of(finding).digest;
-    texts
-        .get(&digest)
-        .copied()
-        .with_context(|| format!("no text stored for {} {}", finding.binary, finding.advisory))
-}
-
 /// Stores texts not stored yet (digest, JSON, columns), several per statement, each naming its
 /// update by key (since migration 0044: every update named has its key, `key_updates`).
 async fn insert_texts(
     tx: &mut sqlx::AnyConnection,
-    texts: &[(&TextDigest, &str, TextColumns)],
+    texts: &[(&TextDigest, String, TextColumns)],
 ) -> anyhow::Result<()> {
     const COLUMNS: usize = 8;
     let mut packer = Packer::new(&TEXTS)?;
@@ -441,7 +441,31 @@ mod tests {
         cache.learn(many);
         let mut found = HashMap::new();
         assert_eq!(cache.known(digests[..1].iter(), &mut found).len(), 1);
-        assert!(cache.0.lock().unwrap().len() <= MOST);
+        assert!(cache.0.lock().unwrap().texts.len() <= MOST);
+    }
+
+    #[test]
+    fn texts_named_are_known_apart_from_texts_stored() {
+        let cache = TextCache::default();
+        let (a, b) = ([1; DIGEST_BYTES], [2; DIGEST_BYTES]);
+        cache.learn([(
+            a,
+            StoredText {
+                id: 1,
+                summarised: None,
+            },
+        )]);
+        let unnamed = |digests: &[TextDigest]| {
+            let found = cache.unnamed(digests.iter().map(|d| (*d, ())));
+            found.into_iter().map(|(d, ())| d).collect::<Vec<_>>()
+        };
+        assert_eq!(
+            unnamed(&[a, b]),
+            [a, b],
+            "a stored text is not named by that"
+        );
+        cache.learn_named([b]);
+        assert_eq!(unnamed(&[a, b]), [a]);
     }
 
     #[test]

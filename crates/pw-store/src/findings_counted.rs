@@ -1,7 +1,7 @@
 //! What a findings write changes in what the console's summaries count (a child of
 //! `findings_write.rs`, on the write's own types).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use super::*;
 use crate::covered_updates::{Counted, CoveredUpdates};
@@ -15,7 +15,7 @@ pub(super) fn counted_changed(
     stored: &Stored,
     writes: &Writes<'_>,
     opened: &[(&CurrentFinding, i64, i64)],
-    texts: &HashMap<TextDigest, StoredText>,
+    texts: &WriteTexts<'_>,
 ) -> anyhow::Result<bool> {
     if !(opened.is_empty() && writes.gone.is_empty() && writes.backported.is_empty()) {
         return Ok(true);
@@ -25,7 +25,7 @@ pub(super) fn counted_changed(
         let same = open.tier == i64::from(finding.tier)
             && open.deadline == finding.deadline.map(nanos)
             && open.summarised.is_some()
-            && open.summarised == stored_text(texts, finding)?.summarised;
+            && open.summarised == texts.stored(finding)?.summarised;
         if !same {
             return Ok(true);
         }
@@ -64,7 +64,7 @@ pub(super) fn covered_updates(
     stored: &Stored,
     writes: &Writes<'_>,
     snapshot: &FindingsSnapshot<'_>,
-    texts: &HashMap<TextDigest, StoredText>,
+    texts: &WriteTexts<'_>,
 ) -> anyhow::Result<Option<CoveredUpdates>> {
     let mut covered = CoveredUpdates::default();
     for open in stored.open.values() {
@@ -80,18 +80,23 @@ pub(super) fn covered_updates(
             epss,
         });
     }
-    let written: HashSet<Key> = (writes.new.iter().chain(&writes.refresh))
-        .map(|finding| key_of(finding))
+    // Keys borrowed: a first scan's ~800 findings are all written, and none is looked up in
+    // the stored open findings.
+    let written: HashSet<(&str, &str)> = (writes.new.iter().chain(&writes.refresh))
+        .map(|finding| borrowed_key(finding))
         .collect();
-    let mut seen: HashSet<Key> = HashSet::new();
+    let mut seen: HashSet<(&str, &str)> = HashSet::with_capacity(snapshot.current.len());
     for finding in snapshot.current {
-        let key = key_of(finding);
-        if !seen.insert(key.clone()) {
+        if !seen.insert(borrowed_key(finding)) {
             continue;
         }
-        let summarised = match stored.open.get(&key) {
-            Some(open) if !written.contains(&key) => open.summarised,
-            _ => stored_text(texts, finding)?.summarised,
+        let kept = match written.contains(&borrowed_key(finding)) {
+            true => None,
+            false => open_of(stored, finding),
+        };
+        let summarised = match kept {
+            Some(open) => open.summarised,
+            None => texts.stored(finding)?.summarised,
         };
         let Some((Some(update), kev, epss)) = summarised else {
             return Ok(None);

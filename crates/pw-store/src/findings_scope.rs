@@ -40,6 +40,9 @@ pub struct Computation<'a> {
     /// the host's other open findings are kept as they are; its `findings_json` and
     /// `tier_counts_json` are still the whole ranked list's.
     pub only: Option<&'a Covered>,
+    /// The digests of the snapshot's findings' texts, worked out before the write (`None`:
+    /// worked out by the write, before its turn in the writers' line).
+    pub texts: Option<&'a crate::FindingTexts>,
 }
 
 /// What a computation of part of a host covers: every finding of some binaries, and some

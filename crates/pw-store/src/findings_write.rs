@@ -20,8 +20,7 @@ use sqlx::Row;
 
 use crate::finding_keys::{Key, KeyCache, key_ids};
 use crate::finding_texts::{
-    Prepared, StoredText, Summarised, TextCache, TextDigest, store_texts, stored_digest,
-    stored_text, summarised, text_id,
+    StoredText, Summarised, TextCache, TextDigest, stored_digest, summarised,
 };
 use crate::findings::{BackportedFinding, CurrentFinding, FindingsSnapshot, HistoryChange};
 use crate::findings_closed::ClosedEpisode;
@@ -32,6 +31,7 @@ use crate::instants::{nanos, nanos_text};
 use crate::open_stamps::Stamps;
 use crate::open_tiers::{TierDeltas, TierHost};
 use crate::open_writes::{OpenRow, delete_open, write_open};
+use crate::text_digests::{SnapshotTexts, WriteTexts};
 use crate::write_clock::WriteClock;
 use crate::{Recorded, Store};
 
@@ -125,6 +125,10 @@ impl Store {
         let packed = (computations.iter())
             .map(|(snapshot, _)| crate::findings_packed::pack(snapshot.findings_json))
             .collect::<anyhow::Result<Vec<_>>>()?;
+        // The findings' text digests, before the turn (given by the controller, else here).
+        let digests: Vec<SnapshotTexts<'_>> = (computations.iter())
+            .map(|(snapshot, computation)| SnapshotTexts::new(snapshot, computation.texts))
+            .collect();
         clock.lap("pack");
         // Read while the write before this one holds the line (`findings_early.rs`); a host
         // whose early read fails or is out of date is read in the turn.
@@ -147,7 +151,8 @@ impl Store {
         let mut learned = Learned::default();
         let mut summarised = Vec::new();
         let mut tiers = Vec::new();
-        for ((snapshot, computation), packed) in computations.iter().zip(packed) {
+        let hosts = computations.iter().zip(packed).zip(&digests);
+        for (((snapshot, computation), packed), digests) in hosts {
             let read = group.take(snapshot.host_id);
             let open = read.as_ref().and_then(|read| {
                 let key = read.history.as_ref().map(|history| history.key);
@@ -157,7 +162,7 @@ impl Store {
                 (&mut tx, &mut clock),
                 (&self.keys, &self.texts, &mut learned),
                 (snapshot, computation, read, open),
-                packed,
+                (packed, digests),
             );
             let (recorded, summary) = write.await?;
             outcomes.push(recorded);
@@ -182,16 +187,18 @@ impl Store {
         self.keys
             .learn(learned.keys.iter().map(|(key, id)| (key, *id)));
         self.texts.learn(learned.texts);
+        self.texts.learn_named(learned.named);
         Ok(outcomes)
     }
 }
 
-/// The finding keys and texts a group's writes read or stored, for the process's caches once
-/// committed (`finding_keys.rs`, `finding_texts.rs`).
+/// The finding keys and texts a group's writes read or stored, and the texts whose names they
+/// recorded, for the process's caches once committed (`finding_keys.rs`, `finding_texts.rs`).
 #[derive(Default)]
 struct Learned {
     keys: HashMap<Key, i64>,
     texts: HashMap<TextDigest, StoredText>,
+    named: HashSet<TextDigest>,
 }
 
 /// One host's computation written in `tx` (begun in the writers' line), with its rows as read
@@ -202,7 +209,7 @@ async fn record_in(
     (tx, clock): (&mut sqlx::AnyConnection, &mut WriteClock),
     (key_cache, text_cache, learned): (&KeyCache, &TextCache, &mut Learned),
     (snapshot, computation, read, early): Reads<'_, '_>,
-    packed: Vec<u8>,
+    (packed, digests): (Vec<u8>, &SnapshotTexts<'_>),
 ) -> anyhow::Result<(Recorded, Option<HostSummary>)> {
     let host_id = snapshot.host_id;
     let (times, history) = match read {
@@ -235,7 +242,7 @@ async fn record_in(
     let history = read_history(tx, (host_id, history, early), key_cache, computation.only);
     let (mut stored, stamps) = history.await?;
     clock.lap("open_read");
-    let (writes, mut change) = plan(&stored, snapshot);
+    let (writes, mut change) = plan(&stored, snapshot, digests);
     clock.lap("plan");
     // A closed episode was last seen by the computation before this one (it was open, so
     // shown, until now).
@@ -243,7 +250,7 @@ async fn record_in(
         computed_at: &computed_at,
         last_seen: previous.as_deref().unwrap_or(&computed_at),
     };
-    let texts = write_texts(tx, (text_cache, &mut learned.texts), &writes).await?;
+    let texts = write_texts(tx, (text_cache, &mut learned.texts), digests, &writes).await?;
     clock.lap("texts");
     let new_keys = (writes.new.iter().copied())
         .chain(writes.backported_new.iter().map(|b| &b.finding))
@@ -286,18 +293,29 @@ async fn record_in(
     crate::findings_closed::record_closed(tx, host_key, &closed, &mut stored.last_closed).await?;
     clock.lap("closed");
     // The names of new or changed findings' advisories, for the console's CVE search.
-    let names = (writes.new.iter().copied())
+    let named = (writes.new.iter().copied())
         .chain(writes.refresh.iter().copied())
-        .map(|f| (f.advisory.as_str(), f.json.as_str()));
+        .map(|f| (digests.digest(f), f));
+    let named = text_cache.unnamed(named.filter(|(digest, _)| !learned.named.contains(digest)));
+    let names = named
+        .iter()
+        .map(|(_, f)| (f.advisory.as_str(), f.json.as_str()));
     crate::notices::record_aliases(tx, names).await?;
+    learned
+        .named
+        .extend(named.iter().map(|(digest, _)| *digest));
     clock.lap("aliases");
     if !counted_changed(&stored, &writes, &opened, &texts)? {
         return Ok((Recorded::Recorded(change), None));
     }
     let deltas = tier_deltas(&stored, &writes, &opened);
-    let covered = match computation.only {
-        Some(_) => covered_updates(&stored, &writes, snapshot, &texts)?,
-        None => None,
+    // A whole computation of a host with nothing open before it (a first scan) covers every
+    // finding open after it: its summaries follow from its own findings, as a computation in
+    // part's do, instead of grouping them again (issue 15: ~1 ms of a first report's turn in
+    // the writers' line).
+    let covered = match (computation.only, stored.open.is_empty()) {
+        (None, false) => None,
+        _ => covered_updates(&stored, &writes, snapshot, &texts)?,
     };
     Ok((
         Recorded::Recorded(change),
@@ -326,6 +344,20 @@ fn key_of(finding: &CurrentFinding) -> Key {
     (finding.binary.clone(), finding.advisory.clone())
 }
 
+/// A finding's key (binary, advisory), borrowed: a first scan's ~800 findings are compared
+/// without copying their keys.
+fn borrowed_key(finding: &CurrentFinding) -> (&str, &str) {
+    (finding.binary.as_str(), finding.advisory.as_str())
+}
+
+/// The stored open episode of `finding`'s key (none to look up when nothing is open).
+fn open_of<'s>(stored: &'s Stored, finding: &CurrentFinding) -> Option<&'s StoredOpen> {
+    match stored.open.is_empty() {
+        true => None,
+        false => stored.open.get(&key_of(finding)),
+    }
+}
+
 /// When a computation closes episodes: its own instant, and the last instant a gone finding
 /// was seen.
 struct Instants<'a> {
@@ -335,34 +367,35 @@ struct Instants<'a> {
 
 /// Compares a computation with the host's open findings: the writes it needs, and what
 /// changed as far as known before the new findings are numbered ([`number_new`]).
-fn plan<'a>(stored: &Stored, snapshot: &'a FindingsSnapshot<'_>) -> (Writes<'a>, HistoryChange) {
+fn plan<'a>(
+    stored: &Stored,
+    snapshot: &'a FindingsSnapshot<'_>,
+    digests: &SnapshotTexts<'_>,
+) -> (Writes<'a>, HistoryChange) {
     let mut writes = Writes::default();
     let mut change = HistoryChange::default();
-    let mut seen: HashSet<Key> = HashSet::new();
+    let mut seen: HashSet<(&str, &str)> = HashSet::with_capacity(snapshot.current.len());
     for finding in snapshot.current {
-        let key = key_of(finding);
-        if !seen.insert(key.clone()) {
+        if !seen.insert(borrowed_key(finding)) {
             continue;
         }
-        let Some(open) = stored.open.get(&key) else {
+        let Some(open) = open_of(stored, finding) else {
             writes.new.push(finding);
             continue;
         };
         change.kept += 1;
-        let prepared = Prepared::of(finding);
         let same = open.tier == i64::from(finding.tier)
             && open.deadline == finding.deadline.map(nanos)
-            && open.digest == Some(prepared.digest);
+            && open.digest == Some(digests.digest(finding));
         if !same {
             writes.refresh.push(finding);
         }
     }
     for resolved in snapshot.backported {
-        let key = key_of(&resolved.finding);
-        if !seen.insert(key.clone()) {
+        if !seen.insert(borrowed_key(&resolved.finding)) {
             continue;
         }
-        if stored.open.contains_key(&key) {
+        if open_of(stored, &resolved.finding).is_some() {
             writes.backported.push(resolved);
             change.fixed += 1;
         } else {
@@ -372,7 +405,7 @@ fn plan<'a>(stored: &Stored, snapshot: &'a FindingsSnapshot<'_>) -> (Writes<'a>,
     writes.gone = stored
         .open
         .keys()
-        .filter(|key| !seen.contains(*key))
+        .filter(|(binary, advisory)| !seen.contains(&(binary.as_str(), advisory.as_str())))
         .cloned()
         .collect();
     writes.gone.sort();
@@ -419,7 +452,7 @@ fn closings(
     stored: &Stored,
     writes: &Writes<'_>,
     keys: &HashMap<Key, i64>,
-    texts: &HashMap<TextDigest, StoredText>,
+    texts: &WriteTexts<'_>,
     at: &Instants<'_>,
 ) -> anyhow::Result<Vec<ClosedEpisode>> {
     let mut closed = Vec::new();
@@ -462,7 +495,7 @@ fn closings(
             Some(resolved.reason.clone()),
             i64::from(finding.tier),
             finding.deadline.map(|d| d.to_string()),
-            text_id(texts, finding)?,
+            texts.id(finding)?,
         ));
     }
     Ok(closed)
@@ -516,23 +549,24 @@ async fn read_history(
     Ok((stored, stamps))
 }
 
-/// The texts of the findings `writes` stores, by digest (storing new texts).
-async fn write_texts(
+/// The stored texts of the findings `writes` stores (storing new texts).
+async fn write_texts<'d>(
     tx: &mut sqlx::AnyConnection,
     cache: (&TextCache, &mut HashMap<TextDigest, StoredText>),
+    digests: &'d SnapshotTexts<'_>,
     writes: &Writes<'_>,
-) -> anyhow::Result<HashMap<TextDigest, StoredText>> {
+) -> anyhow::Result<WriteTexts<'d>> {
     let findings = (writes.new.iter().copied())
         .chain(writes.refresh.iter().copied())
         .chain(writes.backported.iter().map(|b| &b.finding))
         .chain(writes.backported_new.iter().map(|b| &b.finding));
-    store_texts(tx, cache, findings).await
+    digests.store(tx, cache, findings).await
 }
 
 /// The rows of new episodes (finding, key id, episode), first seen at `first_seen`.
 fn new_rows(
     episodes: &[(&CurrentFinding, i64, i64)],
-    texts: &HashMap<TextDigest, StoredText>,
+    texts: &WriteTexts<'_>,
     first_seen: i64,
     stamps: &mut Stamps,
 ) -> anyhow::Result<Vec<OpenRow>> {
@@ -551,7 +585,7 @@ fn new_rows(
 fn refreshed_rows(
     stored: &Stored,
     findings: &[&CurrentFinding],
-    texts: &HashMap<TextDigest, StoredText>,
+    texts: &WriteTexts<'_>,
     stamps: &mut Stamps,
 ) -> anyhow::Result<Vec<OpenRow>> {
     findings
@@ -575,10 +609,10 @@ fn open_row(
     key_id: i64,
     episode: i64,
     first_seen: i64,
-    texts: &HashMap<TextDigest, StoredText>,
+    texts: &WriteTexts<'_>,
     stamps: &mut Stamps,
 ) -> anyhow::Result<OpenRow> {
     let deadline = finding.deadline.map(nanos);
     let stamp = (first_seen, deadline, i64::from(finding.tier), episode);
-    Ok((key_id, stamps.stamp(stamp), text_id(texts, finding)?))
+    Ok((key_id, stamps.stamp(stamp), texts.id(finding)?))
 }

@@ -51,6 +51,7 @@ mod rollouts;
 mod scan_reads;
 mod secrets;
 mod signals;
+mod text_digests;
 mod transitions;
 mod update_summary;
 mod wakeups;
@@ -113,6 +114,7 @@ pub use rollouts::{
 pub use scan_reads::ScanReads;
 pub use secrets::SecretKey;
 pub use signals::{EpssRow, KevRow};
+pub use text_digests::FindingTexts;
 pub use wakeups::CommandListener;
 pub use write_gate::{WAL_FRAMES_BOUND, WriteTx};
 

@@ -50,6 +50,7 @@ async fn rank(store: &Store, host: &str, list: &str, basis: &[u8]) {
     let computation = Computation {
         basis: Some(basis),
         only: None,
+        texts: None,
     };
     store
         .record_computation(&snapshot, &computation)

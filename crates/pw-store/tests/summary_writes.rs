@@ -24,7 +24,11 @@ use common::{both_sides, fresh_store};
 use pw_store::{Backend, Computation, Covered, CurrentFinding, Store};
 
 async fn record(store: &Store, round: u32, current: &[CurrentFinding], only: Option<&Covered>) {
-    let computation = Computation { basis: None, only };
+    let computation = Computation {
+        basis: None,
+        only,
+        texts: None,
+    };
     common::record_round(store, ("h1", round), current, computation).await;
 }
 

@@ -325,6 +325,7 @@ async fn summaries_in_part_and_by_two_replicas(backend: Backend) {
         let computation = Computation {
             basis: None,
             only: part.then_some(&covered),
+            texts: None,
         };
         common::record_round(store, (host, round), &current, computation).await;
         let (stored, grouped) = common::both_sides(&first).await;
@@ -385,6 +386,7 @@ async fn summaries_of_groups_written_together(backend: Backend) {
             .map(|(_, _, covered)| Computation {
                 basis: None,
                 only: covered.as_ref(),
+                texts: None,
             })
             .collect();
         let pairs: Vec<_> = snapshots.iter().zip(&computations).collect();

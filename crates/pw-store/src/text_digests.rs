@@ -1,0 +1,191 @@
+//! The digests of a computation's findings' texts (`finding_texts.rs`), worked out before its
+//! write's turn in the writers' line, and the stored texts of a write's findings found by them.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+
+use anyhow::Context;
+
+use crate::finding_texts::{Prepared, StoredText, TextCache, TextDigest, text_ids};
+use crate::findings::{BackportedFinding, CurrentFinding, FindingsSnapshot};
+
+/// The digests of a computation's findings' texts ([`Prepared`]), worked out before its write
+/// (issue 15: a first scan's ~800 texts and digests, each worked out twice inside the write,
+/// were ~4 ms of its ~15 ms turn in the writers' line); the controller works them out while it
+/// ranks the host (`Computation::texts`). Those of `current`, then those of `backported`, in
+/// order.
+#[derive(Debug, Clone, Default)]
+pub struct FindingTexts(Vec<TextDigest>);
+
+impl FindingTexts {
+    pub fn of(current: &[CurrentFinding], backported: &[BackportedFinding]) -> FindingTexts {
+        let findings = current.iter().chain(backported.iter().map(|b| &b.finding));
+        FindingTexts(findings.map(|f| Prepared::of(f).digest).collect())
+    }
+}
+
+/// A snapshot's findings' text digests: given with the computation (when there is one for each
+/// finding) or worked out from the snapshot, and found by a finding's place in the snapshot
+/// (the write path holds references into its `current` and `backported`).
+pub(crate) struct SnapshotTexts<'a> {
+    current: &'a [CurrentFinding],
+    backported: &'a [BackportedFinding],
+    digests: Cow<'a, [TextDigest]>,
+}
+
+impl<'a> SnapshotTexts<'a> {
+    pub(crate) fn new(
+        snapshot: &FindingsSnapshot<'a>,
+        given: Option<&'a FindingTexts>,
+    ) -> SnapshotTexts<'a> {
+        let (current, backported) = (snapshot.current, snapshot.backported);
+        let digests = match given {
+            Some(FindingTexts(given)) if given.len() == current.len() + backported.len() => {
+                Cow::Borrowed(&given[..])
+            }
+            _ => Cow::Owned(FindingTexts::of(current, backported).0),
+        };
+        SnapshotTexts {
+            current,
+            backported,
+            digests,
+        }
+    }
+
+    /// The digest of `finding`'s text: by its place, when it is one of the snapshot's findings
+    /// (always, on the write path), else worked out.
+    pub(crate) fn digest(&self, finding: &CurrentFinding) -> TextDigest {
+        let in_backported = std::mem::offset_of!(BackportedFinding, finding);
+        let place = place_of(self.current, finding, 0).or_else(|| {
+            place_of(self.backported, finding, in_backported).map(|at| self.current.len() + at)
+        });
+        match place {
+            Some(at) => self.digests[at],
+            None => Prepared::of(finding).digest,
+        }
+    }
+
+    /// The stored texts of `findings` by digest, from the cache or the database, storing
+    /// those not stored yet ([`text_ids`]).
+    pub(crate) async fn store<'f>(
+        &self,
+        tx: &mut sqlx::AnyConnection,
+        cache: (&TextCache, &mut HashMap<TextDigest, StoredText>),
+        findings: impl Iterator<Item = &'f CurrentFinding>,
+    ) -> anyhow::Result<WriteTexts<'_>> {
+        let findings: HashMap<TextDigest, &CurrentFinding> = findings
+            .map(|finding| (self.digest(finding), finding))
+            .collect();
+        let stored = text_ids(tx, cache, &findings).await?;
+        Ok(WriteTexts {
+            digests: self,
+            stored,
+        })
+    }
+}
+
+/// The index of the item of `items` that holds `finding` at `offset` bytes from its start,
+/// told by address: a reference into the slice is exactly there.
+fn place_of<T>(items: &[T], finding: &CurrentFinding, offset: usize) -> Option<usize> {
+    let size = std::mem::size_of::<T>().max(1);
+    let start = items.as_ptr() as usize + offset;
+    let from_start = (std::ptr::from_ref(finding) as usize).checked_sub(start)?;
+    let at = from_start / size;
+    (from_start % size == 0 && at < items.len()).then_some(at)
+}
+
+/// The stored texts of a write's findings ([`SnapshotTexts::store`]).
+pub(crate) struct WriteTexts<'a> {
+    digests: &'a SnapshotTexts<'a>,
+    stored: HashMap<TextDigest, StoredText>,
+}
+
+impl WriteTexts<'_> {
+    /// The stored text of `finding` (among those stored).
+    pub(crate) fn stored(&self, finding: &CurrentFinding) -> anyhow::Result<StoredText> {
+        (self.stored.get(&self.digests.digest(finding)).copied())
+            .with_context(|| format!("no text stored for {} {}", finding.binary, finding.advisory))
+    }
+
+    /// The stored text id of `finding` (among those stored).
+    pub(crate) fn id(&self, finding: &CurrentFinding) -> anyhow::Result<i64> {
+        Ok(self.stored(finding)?.id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use jiff::Timestamp;
+
+    use super::*;
+
+    fn finding(advisory: &str) -> CurrentFinding {
+        CurrentFinding {
+            binary: "curl".into(),
+            advisory: advisory.into(),
+            tier: 2,
+            deadline: Some("2026-03-01T00:00:00Z".parse::<Timestamp>().unwrap()),
+            json: format!(r#"{{"advisory":"{advisory}","deadline":"2026-03-01T00:00:00Z"}}"#),
+        }
+    }
+
+    fn snapshot<'a>(
+        current: &'a [CurrentFinding],
+        backported: &'a [BackportedFinding],
+    ) -> FindingsSnapshot<'a> {
+        FindingsSnapshot {
+            host_id: "h1",
+            inventory_collected_at: Timestamp::UNIX_EPOCH,
+            computed_at: Timestamp::UNIX_EPOCH,
+            source: "",
+            findings_json: "[]",
+            tier_counts_json: "[0,0,0,0,0]",
+            current,
+            backported,
+        }
+    }
+
+    #[test]
+    fn a_finding_of_the_snapshot_is_found_by_its_place() {
+        let current = [finding("A1"), finding("A2"), finding("A3")];
+        let backported = [BackportedFinding {
+            finding: finding("B1"),
+            reason: "backport".into(),
+        }];
+        let given = FindingTexts::of(&current, &backported);
+        let snapshot = snapshot(&current, &backported);
+        let texts = SnapshotTexts::new(&snapshot, Some(&given));
+        assert!(
+            matches!(texts.digests, Cow::Borrowed(_)),
+            "the given digests are used"
+        );
+        for finding in current.iter().chain([&backported[0].finding]) {
+            assert_eq!(texts.digest(finding), Prepared::of(finding).digest);
+        }
+        // Given digests are what the write stores: by place, not worked out again.
+        let swapped = FindingTexts(vec![given.0[1], given.0[0], given.0[2], given.0[3]]);
+        let texts = SnapshotTexts::new(&snapshot, Some(&swapped));
+        assert_eq!(texts.digest(&current[0]), Prepared::of(&current[1]).digest);
+        // A finding elsewhere (a copy) is worked out; so are digests not one per finding.
+        let copy = current[2].clone();
+        assert_eq!(texts.digest(&copy), Prepared::of(&copy).digest);
+        let short = FindingTexts(given.0[..2].to_vec());
+        let texts = SnapshotTexts::new(&snapshot, Some(&short));
+        assert!(matches!(texts.digests, Cow::Owned(_)));
+        assert_eq!(texts.digest(&current[2]), Prepared::of(&current[2]).digest);
+    }
+
+    #[test]
+    fn a_place_is_told_only_for_a_reference_into_the_slice() {
+        let items = [finding("A1"), finding("A2")];
+        assert_eq!(place_of(&items, &items[1], 0), Some(1));
+        assert_eq!(place_of(&items, &finding("A2"), 0), None);
+        assert_eq!(
+            place_of(&items[..1], &items[1], 0),
+            None,
+            "past the slice's end"
+        );
+        let empty: [CurrentFinding; 0] = [];
+        assert_eq!(place_of(&empty, &items[0], 0), None);
+    }
+}
