@@ -31,32 +31,48 @@ pub(crate) struct KeyCache(Mutex<Known>);
 
 #[derive(Debug, Default)]
 struct Known {
-    ids: HashMap<Key, i64>,
+    /// Ids by binary, then advisory: looked up by borrowed names (a first scan's ~800 new
+    /// findings' keys are not copied to be looked up).
+    ids: HashMap<String, HashMap<String, i64>>,
     names: HashMap<i64, Key>,
 }
+
+/// A finding key borrowed from a finding.
+pub(crate) type KeyRef<'a> = (&'a str, &'a str);
 
 impl KeyCache {
     /// Remembers keys whose rows are committed (or were read).
     pub(crate) fn learn<'a>(&self, keys: impl IntoIterator<Item = (&'a Key, i64)>) {
         let mut known = self.0.lock().expect("finding key cache");
         for (key, id) in keys {
-            if known.ids.len() >= MOST {
+            if known.names.len() >= MOST {
                 *known = Known::default();
             }
-            known.ids.insert(key.clone(), id);
+            let (binary, advisory) = key;
+            let advisories = known.ids.entry(binary.clone()).or_default();
+            advisories.insert(advisory.clone(), id);
             known.names.insert(id, key.clone());
         }
     }
 
-    fn ids(&self, keys: &[Key], found: &mut HashMap<Key, i64>) -> Vec<Key> {
+    /// The ids of `keys` known, into `found`; the others.
+    fn ids<'a>(
+        &self,
+        keys: &[KeyRef<'a>],
+        found: &mut HashMap<KeyRef<'a>, i64>,
+    ) -> Vec<KeyRef<'a>> {
         let known = self.0.lock().expect("finding key cache");
         let mut missing = Vec::new();
         for key in keys {
-            match known.ids.get(key) {
+            match known
+                .ids
+                .get(key.0)
+                .and_then(|advisories| advisories.get(key.1))
+            {
                 Some(id) => {
-                    found.insert(key.clone(), *id);
+                    found.insert(*key, *id);
                 }
-                None => missing.push(key.clone()),
+                None => missing.push(*key),
             }
         }
         missing
@@ -112,20 +128,22 @@ pub(crate) async fn key_names(
 
 /// The ids of finding keys (binary, advisory), storing those not stored yet: the ids, and
 /// those read or stored here, for [`KeyCache::learn`] once the transaction is committed.
-pub(crate) async fn key_ids(
+pub(crate) async fn key_ids<'a>(
     tx: &mut sqlx::AnyConnection,
     cache: &KeyCache,
-    mut keys: Vec<Key>,
-) -> anyhow::Result<(HashMap<Key, i64>, HashMap<Key, i64>)> {
-    keys.sort();
+    mut keys: Vec<KeyRef<'a>>,
+) -> anyhow::Result<(HashMap<KeyRef<'a>, i64>, HashMap<Key, i64>)> {
+    keys.sort_unstable();
     keys.dedup();
     let mut ids = HashMap::with_capacity(keys.len());
     let keys = cache.ids(&keys, &mut ids);
     let mut learned = HashMap::with_capacity(keys.len());
     read_key_ids(tx, &keys, &mut learned).await?;
-    let missing: Vec<Key> = keys
-        .into_iter()
-        .filter(|k| !learned.contains_key(k))
+    let owned = |key: &KeyRef<'_>| (key.0.to_owned(), key.1.to_owned());
+    let missing: Vec<KeyRef<'a>> = keys
+        .iter()
+        .filter(|k| !learned.contains_key(&owned(k)))
+        .copied()
         .collect();
     for chunk in missing.chunks(rows_per_statement(2)) {
         let sql = format!(
@@ -135,7 +153,7 @@ pub(crate) async fn key_ids(
         );
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
         for (binary, advisory) in chunk {
-            query = query.bind(binary).bind(advisory);
+            query = query.bind(*binary).bind(*advisory);
         }
         query
             .execute(&mut *tx)
@@ -143,13 +161,17 @@ pub(crate) async fn key_ids(
             .with_context(|| format!("storing {} finding keys", chunk.len()))?;
     }
     read_key_ids(tx, &missing, &mut learned).await?;
-    ids.extend(learned.iter().map(|(key, id)| (key.clone(), *id)));
+    for key in keys {
+        let id = (learned.get(&owned(&key)).copied())
+            .with_context(|| format!("finding key {} {} not stored", key.0, key.1))?;
+        ids.insert(key, id);
+    }
     Ok((ids, learned))
 }
 
 async fn read_key_ids(
     tx: &mut sqlx::AnyConnection,
-    keys: &[Key],
+    keys: &[KeyRef<'_>],
     ids: &mut HashMap<Key, i64>,
 ) -> anyhow::Result<()> {
     for chunk in keys.chunks(rows_per_statement(2)) {
@@ -160,7 +182,7 @@ async fn read_key_ids(
         );
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
         for (binary, advisory) in chunk {
-            query = query.bind(binary).bind(advisory);
+            query = query.bind(*binary).bind(*advisory);
         }
         for row in query
             .fetch_all(&mut *tx)
@@ -185,18 +207,22 @@ mod tests {
     #[test]
     fn the_cache_answers_what_it_learned_and_starts_over_when_full() {
         let cache = KeyCache::default();
-        cache.learn([(&key("curl", "CVE-1"), 7)]);
+        cache.learn([(&key("curl", "CVE-1"), 7), (&key("curl", "CVE-3"), 9)]);
         let mut ids = HashMap::new();
-        let missing = cache.ids(&[key("curl", "CVE-1"), key("bash", "CVE-2")], &mut ids);
-        assert_eq!(ids, HashMap::from([(key("curl", "CVE-1"), 7)]));
-        assert_eq!(missing, [key("bash", "CVE-2")]);
+        let asked = [("curl", "CVE-1"), ("bash", "CVE-2"), ("curl", "CVE-2")];
+        let missing = cache.ids(&asked, &mut ids);
+        assert_eq!(ids, HashMap::from([(("curl", "CVE-1"), 7)]));
+        assert_eq!(missing, [("bash", "CVE-2"), ("curl", "CVE-2")]);
         let mut names = HashMap::new();
         assert_eq!(cache.names(&[7, 8], &mut names), [8]);
         assert_eq!(names, HashMap::from([(7, key("curl", "CVE-1"))]));
         let many: Vec<Key> = (0..MOST).map(|i| key("p", &i.to_string())).collect();
         cache.learn(many.iter().zip(100..).map(|(k, id)| (k, id as i64)));
         let mut ids = HashMap::new();
-        assert_eq!(cache.ids(&[key("curl", "CVE-1")], &mut ids).len(), 1);
-        assert!(cache.0.lock().unwrap().ids.len() <= MOST);
+        assert_eq!(cache.ids(&[("curl", "CVE-1")], &mut ids).len(), 1);
+        let known = cache.0.lock().unwrap();
+        assert!(known.names.len() <= MOST);
+        let ids: usize = known.ids.values().map(HashMap::len).sum();
+        assert_eq!(ids, known.names.len(), "both ways, one entry a key");
     }
 }

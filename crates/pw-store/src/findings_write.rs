@@ -18,7 +18,7 @@ use std::collections::{HashMap, HashSet};
 use anyhow::Context;
 use sqlx::Row;
 
-use crate::finding_keys::{Key, KeyCache, key_ids};
+use crate::finding_keys::{Key, KeyCache, KeyRef, key_ids};
 use crate::finding_texts::{
     StoredText, Summarised, TextCache, TextDigest, stored_digest, summarised,
 };
@@ -254,7 +254,7 @@ async fn record_in(
     clock.lap("texts");
     let new_keys = (writes.new.iter().copied())
         .chain(writes.backported_new.iter().map(|b| &b.finding))
-        .map(|f| (f.binary.clone(), f.advisory.clone()));
+        .map(borrowed_key);
     let (keys, stored_keys) = key_ids(tx, key_cache, new_keys.collect()).await?;
     learned.keys.extend(stored_keys);
     let opened = number_new(&stored, &writes, &keys, &mut change)?;
@@ -346,7 +346,7 @@ fn key_of(finding: &CurrentFinding) -> Key {
 
 /// A finding's key (binary, advisory), borrowed: a first scan's ~800 findings are compared
 /// without copying their keys.
-fn borrowed_key(finding: &CurrentFinding) -> (&str, &str) {
+fn borrowed_key(finding: &CurrentFinding) -> KeyRef<'_> {
     (finding.binary.as_str(), finding.advisory.as_str())
 }
 
@@ -418,7 +418,7 @@ fn plan<'a>(
 fn number_new<'a>(
     stored: &Stored,
     writes: &Writes<'a>,
-    keys: &HashMap<Key, i64>,
+    keys: &HashMap<KeyRef<'_>, i64>,
     change: &mut HistoryChange,
 ) -> anyhow::Result<Vec<(&'a CurrentFinding, i64, i64)>> {
     let mut opened = Vec::with_capacity(writes.new.len());
@@ -439,8 +439,8 @@ fn number_new<'a>(
     Ok(opened)
 }
 
-fn key_id(keys: &HashMap<Key, i64>, finding: &CurrentFinding) -> anyhow::Result<i64> {
-    keys.get(&key_of(finding))
+fn key_id(keys: &HashMap<KeyRef<'_>, i64>, finding: &CurrentFinding) -> anyhow::Result<i64> {
+    keys.get(&borrowed_key(finding))
         .copied()
         .with_context(|| format!("no key stored for {} {}", finding.binary, finding.advisory))
 }
@@ -451,7 +451,7 @@ fn key_id(keys: &HashMap<Key, i64>, finding: &CurrentFinding) -> anyhow::Result<
 fn closings(
     stored: &Stored,
     writes: &Writes<'_>,
-    keys: &HashMap<Key, i64>,
+    keys: &HashMap<KeyRef<'_>, i64>,
     texts: &WriteTexts<'_>,
     at: &Instants<'_>,
 ) -> anyhow::Result<Vec<ClosedEpisode>> {
