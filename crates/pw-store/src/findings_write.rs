@@ -37,7 +37,10 @@ use crate::{Recorded, Store};
 
 #[path = "findings_counted.rs"]
 mod counted;
-use counted::{counted_changed, covered_updates, tier_deltas};
+use counted::summary_of;
+#[path = "findings_rows.rs"]
+mod rows;
+use rows::{closings, new_rows, refreshed_rows};
 
 /// Bound parameters per multi-row statement. Few statements instead of one per row, but not
 /// many parameters per statement: sqlx binds SQLite's numbered `$N` parameters by name, and
@@ -292,35 +295,29 @@ async fn record_in(
     clock.lap("forget_stamps");
     crate::findings_closed::record_closed(tx, host_key, &closed, &mut stored.last_closed).await?;
     clock.lap("closed");
-    // The names of new or changed findings' advisories, for the console's CVE search.
-    let named = (writes.new.iter().copied())
-        .chain(writes.refresh.iter().copied())
-        .map(|f| (digests.digest(f), f));
-    let named = text_cache.unnamed(named.filter(|(digest, _)| !learned.named.contains(digest)));
-    let names = named
-        .iter()
-        .map(|(_, f)| (f.advisory.as_str(), f.json.as_str()));
-    crate::notices::record_aliases(tx, names).await?;
-    learned
-        .named
-        .extend(named.iter().map(|(digest, _)| *digest));
+    record_names(tx, (text_cache, &mut learned.named), digests, &writes).await?;
     clock.lap("aliases");
-    if !counted_changed(&stored, &writes, &opened, &texts)? {
-        return Ok((Recorded::Recorded(change), None));
-    }
-    let deltas = tier_deltas(&stored, &writes, &opened);
-    // A whole computation of a host with nothing open before it (a first scan) covers every
-    // finding open after it: its summaries follow from its own findings, as a computation in
-    // part's do, instead of grouping them again (issue 15: ~1 ms of a first report's turn in
-    // the writers' line).
-    let covered = match (computation.only, stored.open.is_empty()) {
-        (None, false) => None,
-        _ => covered_updates(&stored, &writes, snapshot, &texts)?,
-    };
-    Ok((
-        Recorded::Recorded(change),
-        Some((host_key, deltas, covered)),
-    ))
+    let summary = summary_of((&stored, &writes, &opened, &texts), snapshot, computation)?;
+    Ok((Recorded::Recorded(change), summary))
+}
+
+/// The names of new or changed findings' advisories, for the console's CVE search: of texts
+/// whose names the process has not committed (`named`: those this group's writes recorded).
+async fn record_names(
+    tx: &mut sqlx::AnyConnection,
+    (cache, named): (&TextCache, &mut HashSet<TextDigest>),
+    digests: &SnapshotTexts<'_>,
+    writes: &Writes<'_>,
+) -> anyhow::Result<()> {
+    let texts = (writes.new.iter().copied())
+        .chain(writes.refresh.iter().copied())
+        .map(|f| (digests.digest(f), f))
+        .filter(|(digest, _)| !named.contains(digest));
+    let unnamed = cache.unnamed(texts);
+    let names = (unnamed.iter()).map(|(_, f)| (f.advisory.as_str(), f.json.as_str()));
+    crate::notices::record_aliases(tx, names).await?;
+    named.extend(unnamed.iter().map(|(digest, _)| *digest));
+    Ok(())
 }
 
 /// One host's computation and its rows as read for its group and before the turn.
@@ -445,62 +442,6 @@ fn key_id(keys: &HashMap<KeyRef<'_>, i64>, finding: &CurrentFinding) -> anyhow::
         .with_context(|| format!("no key stored for {} {}", finding.binary, finding.advisory))
 }
 
-/// The episodes the computation closes: gone ones (last seen by the previous computation),
-/// open ones a backport fixed and backported findings never recorded (one episode each, as
-/// the computation shows them, with the reason).
-fn closings(
-    stored: &Stored,
-    writes: &Writes<'_>,
-    keys: &HashMap<KeyRef<'_>, i64>,
-    texts: &WriteTexts<'_>,
-    at: &Instants<'_>,
-) -> anyhow::Result<Vec<ClosedEpisode>> {
-    let mut closed = Vec::new();
-    for key in &writes.gone {
-        let open = &stored.open[key];
-        closed.push((
-            open.key_id,
-            open.episode,
-            nanos_text(open.first_seen)?,
-            at.last_seen.to_owned(),
-            at.computed_at.to_owned(),
-            None,
-            open.tier,
-            open.deadline.map(nanos_text).transpose()?,
-            open.text_id,
-        ));
-    }
-    let backported = (writes.backported.iter())
-        .map(|b| (b, stored.open.get(&key_of(&b.finding))))
-        .chain(writes.backported_new.iter().map(|b| (b, None)));
-    for (resolved, open) in backported {
-        let finding = &resolved.finding;
-        let key_id = match open {
-            Some(open) => open.key_id,
-            None => key_id(keys, finding)?,
-        };
-        if open.is_none() && stored.last_closed.contains_key(&key_id) {
-            continue;
-        }
-        let (episode, first_seen) = match open {
-            Some(open) => (open.episode, nanos_text(open.first_seen)?),
-            None => (1, at.computed_at.to_owned()),
-        };
-        closed.push((
-            key_id,
-            episode,
-            first_seen,
-            at.computed_at.to_owned(),
-            at.computed_at.to_owned(),
-            Some(resolved.reason.clone()),
-            i64::from(finding.tier),
-            finding.deadline.map(|d| d.to_string()),
-            texts.id(finding)?,
-        ));
-    }
-    Ok(closed)
-}
-
 /// The host's key (given one if it has none), open episodes (of the binaries `only`, else all:
 /// `early` when read before the write's turn, `findings_early.rs`) and last closed episodes;
 /// with its stamps when its group read them (`history`: its key, closed episodes and stamps as
@@ -561,58 +502,4 @@ async fn write_texts<'d>(
         .chain(writes.backported.iter().map(|b| &b.finding))
         .chain(writes.backported_new.iter().map(|b| &b.finding));
     digests.store(tx, cache, findings).await
-}
-
-/// The rows of new episodes (finding, key id, episode), first seen at `first_seen`.
-fn new_rows(
-    episodes: &[(&CurrentFinding, i64, i64)],
-    texts: &WriteTexts<'_>,
-    first_seen: i64,
-    stamps: &mut Stamps,
-) -> anyhow::Result<Vec<OpenRow>> {
-    episodes
-        .iter()
-        .map(|(finding, key_id, episode)| {
-            open_row(finding, *key_id, *episode, first_seen, texts, stamps)
-        })
-        .collect()
-}
-
-/// The rows of open episodes refreshed with the findings as computed now (their tier, deadline
-/// or text changed), written as an upsert: the episodes exist, so only the upsert's update
-/// applies (one statement per finding made a feed import's re-rank one round trip per changed
-/// finding).
-fn refreshed_rows(
-    stored: &Stored,
-    findings: &[&CurrentFinding],
-    texts: &WriteTexts<'_>,
-    stamps: &mut Stamps,
-) -> anyhow::Result<Vec<OpenRow>> {
-    findings
-        .iter()
-        .map(|finding| {
-            let open = &stored.open[&key_of(finding)];
-            open_row(
-                finding,
-                open.key_id,
-                open.episode,
-                open.first_seen,
-                texts,
-                stamps,
-            )
-        })
-        .collect()
-}
-
-fn open_row(
-    finding: &CurrentFinding,
-    key_id: i64,
-    episode: i64,
-    first_seen: i64,
-    texts: &WriteTexts<'_>,
-    stamps: &mut Stamps,
-) -> anyhow::Result<OpenRow> {
-    let deadline = finding.deadline.map(nanos);
-    let stamp = (first_seen, deadline, i64::from(finding.tier), episode);
-    Ok((key_id, stamps.stamp(stamp), texts.id(finding)?))
 }
