@@ -45,6 +45,13 @@ impl<'a> SnapshotTexts<'a> {
             }
             _ => Cow::Owned(FindingTexts::of(current, backported).0),
         };
+        // The given digests are trusted (their texts are not worked out again unless stored
+        // now): every test build checks they are the snapshot's.
+        debug_assert!(
+            matches!(digests, Cow::Owned(_))
+                || digests[..] == FindingTexts::of(current, backported).0[..],
+            "the texts' digests given are not the snapshot's"
+        );
         SnapshotTexts {
             current,
             backported,
@@ -162,10 +169,6 @@ mod tests {
         for finding in current.iter().chain([&backported[0].finding]) {
             assert_eq!(texts.digest(finding), Prepared::of(finding).digest);
         }
-        // Given digests are what the write stores: by place, not worked out again.
-        let swapped = FindingTexts(vec![given.0[1], given.0[0], given.0[2], given.0[3]]);
-        let texts = SnapshotTexts::new(&snapshot, Some(&swapped));
-        assert_eq!(texts.digest(&current[0]), Prepared::of(&current[1]).digest);
         // A finding elsewhere (a copy) is worked out; so are digests not one per finding.
         let copy = current[2].clone();
         assert_eq!(texts.digest(&copy), Prepared::of(&copy).digest);
@@ -173,6 +176,15 @@ mod tests {
         let texts = SnapshotTexts::new(&snapshot, Some(&short));
         assert!(matches!(texts.digests, Cow::Owned(_)));
         assert_eq!(texts.digest(&current[2]), Prepared::of(&current[2]).digest);
+    }
+
+    #[test]
+    #[should_panic(expected = "the texts' digests given are not the snapshot's")]
+    fn digests_of_another_snapshot_are_refused_in_test_builds() {
+        let current = [finding("A1"), finding("A2")];
+        let given = FindingTexts::of(&current, &[]);
+        let swapped = [current[1].clone(), current[0].clone()];
+        SnapshotTexts::new(&snapshot(&swapped, &[]), Some(&given));
     }
 
     #[test]
