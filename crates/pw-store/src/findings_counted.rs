@@ -17,20 +17,16 @@ pub(super) fn summary_of(
         &WriteTexts<'_>,
     ),
     snapshot: &FindingsSnapshot<'_>,
-    computation: &Computation<'_>,
 ) -> anyhow::Result<Option<HostSummary>> {
     if !counted_changed(stored, writes, opened, texts)? {
         return Ok(None);
     }
     let deltas = tier_deltas(stored, writes, opened);
-    // A whole computation of a host with nothing open before it (a first scan) covers every
-    // finding open after it: its summaries follow from its own findings, as a computation in
-    // part's do, instead of grouping them again (issue 15: ~1 ms of a first report's turn in
+    // A whole computation covers every finding the host has open before it (all of them read)
+    // and after it (its own): its summaries follow from them, as a computation in part's do,
+    // instead of grouping the host's open findings again (issue 15: ~1 ms of a scan's turn in
     // the writers' line).
-    let covered = match (computation.only, stored.open.is_empty()) {
-        (None, false) => None,
-        _ => covered_updates(stored, writes, snapshot, texts)?,
-    };
+    let covered = covered_updates(stored, writes, snapshot, texts)?;
     Ok(Some((stored.host_key, deltas, covered)))
 }
 
@@ -52,8 +48,7 @@ fn counted_changed(
         let open = &stored.open[&key_of(finding)];
         let same = open.tier == i64::from(finding.tier)
             && open.deadline == finding.deadline.map(nanos)
-            && open.summarised.is_some()
-            && open.summarised == texts.stored(finding)?.summarised;
+            && Some(open.summarised) == texts.stored(finding)?.summarised;
         if !same {
             return Ok(true);
         }
@@ -83,11 +78,10 @@ fn tier_deltas(
     deltas
 }
 
-/// For a computation in part, its covered open findings as the summaries count them, before
-/// and after the write (`covered_updates.rs`): the host's summaries then follow from them and
-/// its stored rows instead of grouping all its open findings again. `None` for a whole host's
-/// computation, or when a covered finding's text names no update as read (the host is grouped
-/// again).
+/// A computation's covered open findings (a whole host's: all of them) as the summaries count
+/// them, before and after the write (`covered_updates.rs`): the host's summaries then follow
+/// from them and its stored rows instead of grouping all its open findings again. `None` when
+/// a covered finding's text names no update as read (the host is grouped again).
 fn covered_updates(
     stored: &Stored,
     writes: &Writes<'_>,
@@ -96,7 +90,7 @@ fn covered_updates(
 ) -> anyhow::Result<Option<CoveredUpdates>> {
     let mut covered = CoveredUpdates::default();
     for open in stored.open.values() {
-        let Some((Some(update), kev, epss)) = open.summarised else {
+        let (Some(update), kev, epss) = open.summarised else {
             return Ok(None);
         };
         let (tier, deadline) = (open.tier, open.deadline);
@@ -123,7 +117,7 @@ fn covered_updates(
             false => open_of(stored, finding),
         };
         let summarised = match kept {
-            Some(open) => open.summarised,
+            Some(open) => Some(open.summarised),
             None => texts.stored(finding)?.summarised,
         };
         let Some((Some(update), kev, epss)) = summarised else {

@@ -48,15 +48,12 @@ pub(crate) async fn read_open(
     keys: &KeyCache,
     only: Option<&Covered>,
 ) -> anyhow::Result<OpenRows> {
-    // What the summaries count of the texts, for a computation in part only (its few covered
-    // rows; a whole host's ~1,000 read without: `counted_changed` then counts it again).
-    let summarised_columns = match only {
-        Some(_) => format!(", {SUMMARISED}"),
-        None => String::new(),
-    };
+    // With what the summaries count of the texts (joined anyway, for their digests): a
+    // computation's summaries then follow from its findings, before and after, whole or in
+    // part (`findings_counted.rs`), instead of grouping the host's open findings again.
     let columns = format!(
-        "o.key_id, o.episode, o.first_seen, o.tier, o.deadline, o.text_id, t.digest\
-         {summarised_columns}"
+        "o.key_id, o.episode, o.first_seen, o.tier, o.deadline, o.text_id, t.digest, \
+         {SUMMARISED}"
     );
     let texts = "FROM open_findings o JOIN finding_texts t ON t.id = o.text_id";
     let (rows, names) = match only {

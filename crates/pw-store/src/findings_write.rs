@@ -65,8 +65,8 @@ struct StoredOpen {
     text_id: i64,
     /// The digest of its text (`finding_texts.rs`).
     digest: Option<TextDigest>,
-    /// What the console's summaries count of its text (read for a computation in part only).
-    summarised: Option<Summarised>,
+    /// What the console's summaries count of its text.
+    summarised: Summarised,
 }
 
 /// The host's history as the write path needs it.
@@ -297,7 +297,7 @@ async fn record_in(
     clock.lap("closed");
     record_names(tx, (text_cache, &mut learned.named), digests, &writes).await?;
     clock.lap("aliases");
-    let summary = summary_of((&stored, &writes, &opened, &texts), snapshot, computation)?;
+    let summary = summary_of((&stored, &writes, &opened, &texts), snapshot)?;
     Ok((Recorded::Recorded(change), summary))
 }
 
@@ -483,7 +483,7 @@ async fn read_history(
             digest: (row.try_get::<Option<Vec<u8>>, _>("digest")?)
                 .map(stored_digest)
                 .transpose()?,
-            summarised: only.map(|_| summarised(row)).transpose()?,
+            summarised: summarised(row)?,
         };
         stored.open.insert(key, open);
     }

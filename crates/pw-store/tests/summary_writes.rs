@@ -9,6 +9,8 @@
 //!   counted again: a count the write does not change stays as stored; a host whose stored
 //!   counts cannot take its changes (a count would fall below zero) is counted again.
 //!
+//! - a whole computation of a host with findings open summarises from its own findings and
+//!   those it had open: new texts only leave the summaries as they are;
 //! - a write in part tells an update's row from the stored counts at its extremes (migration
 //!   0055) when a finding it does not cover shares the extreme a covered finding gave up, and
 //!   every write keeps those counts right.
@@ -297,8 +299,59 @@ async fn others_sharing_an_extreme_are_told_by_the_counts(backend: Backend) {
     assert_counts_hold(&store).await;
 }
 
+/// A whole computation of a host with findings open covers every finding the host has open
+/// before it and after it: its summaries follow from them, as a write in part's do. New texts
+/// only leave the rows as stored (made wrong on purpose: a write that grouped again would put
+/// them right); a write that closes, opens and moves findings, and flips a KEV, leaves the rows
+/// and their counts at the extremes equal to the open findings grouped.
+async fn a_whole_write_summarises_from_its_own_findings(backend: Backend) {
+    let (_guard, store) = fresh_store(backend).await;
+    common::enroll(&store, "h1").await;
+    let first: Vec<CurrentFinding> = (0..8).map(|i| finding(i, "first", false)).collect();
+    record(&store, 0, &first, None).await;
+    shift_counts(&store, 100).await;
+    let shifted = both_sides(&store).await.0;
+    let second: Vec<CurrentFinding> = (0..8).map(|i| finding(i, "second", false)).collect();
+    record(&store, 1, &second, None).await;
+    assert_eq!(both_sides(&store).await.0, shifted, "not grouped again");
+    shift_counts(&store, -100).await;
+
+    // A2 closes, A4 moves to tier 3, A0's KEV flips, A9 opens (p1, a new update's extremes).
+    let mut third: Vec<CurrentFinding> = second
+        .iter()
+        .filter(|f| f.advisory != "A2")
+        .cloned()
+        .collect();
+    third.iter_mut().find(|f| f.advisory == "A4").unwrap().tier = 3;
+    third[0] = finding(0, "second", true);
+    third.push(finding(9, "third", false));
+    record(&store, 2, &third, None).await;
+    let (stored, grouped) = both_sides(&store).await;
+    assert_eq!(
+        stored, grouped,
+        "after closing, opening and moving findings"
+    );
+    assert!(
+        stored.iter().any(|row| row.contains(" 1 Some(0.25)")),
+        "{stored:?}"
+    );
+    assert_counts_hold(&store).await;
+
+    // Every finding of p0 closes: its row goes.
+    let fourth: Vec<CurrentFinding> = third
+        .iter()
+        .filter(|f| f.binary != "p0-bin")
+        .cloned()
+        .collect();
+    record(&store, 3, &fourth, None).await;
+    let (stored, grouped) = both_sides(&store).await;
+    assert_eq!(stored, grouped, "after an update's findings all closed");
+    assert_counts_hold(&store).await;
+}
+
 on_both_backends!(
     a_write_of_new_texts_only_leaves_the_summaries,
+    a_whole_write_summarises_from_its_own_findings,
     tier_counts_are_adjusted_not_counted_again,
     a_write_in_part_summarises_from_its_covered_rows,
     others_sharing_an_extreme_are_told_by_the_counts,
