@@ -86,6 +86,11 @@ pub(crate) async fn refresh_hosts(
     Ok(())
 }
 
+/// The most updates of a host whose stored rows a refresh reads pair by pair; a host whose
+/// covered findings touch more has all its rows read by its key (a re-rank in part touches a
+/// few of a host's ~60; a whole computation, all of them: ~0.4 ms a host read by pairs).
+const TOUCHED_BY_PAIRS: usize = 8;
+
 async fn refresh_chunk(
     tx: &mut sqlx::AnyConnection,
     hosts: &[SummaryHost<'_>],
@@ -101,8 +106,12 @@ async fn refresh_chunk(
     let mut touched: Vec<RowKey> = Vec::new();
     for (_, key, covered) in hosts {
         match covered.as_ref().filter(|_| once(key)) {
-            Some(c) => touched.extend(c.touched().into_iter().map(|update| (*key, update))),
-            None => whole.push(*key),
+            // Many updates touched (a whole computation touches all of them): the host's rows
+            // read in one range by its key, not pair by pair.
+            Some(c) if c.touched().len() <= TOUCHED_BY_PAIRS => {
+                touched.extend(c.touched().into_iter().map(|update| (*key, update)))
+            }
+            _ => whole.push(*key),
         }
     }
     let mut before = stored(tx, &whole, &touched).await?;
