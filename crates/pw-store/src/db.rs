@@ -280,11 +280,25 @@ pub(crate) fn value_rows(rows: usize, columns: usize) -> String {
 /// batch's 1,000 claims were ~150 statements, each a round trip to SQLite's worker thread).
 /// Not for statements with other `$N` parameters: SQLite would number them together.
 pub(crate) fn value_rows_in(conn: &sqlx::AnyConnection, rows: usize, columns: usize) -> String {
-    if conn.backend_name() != <sqlx::Sqlite as sqlx::Database>::NAME {
+    if !positional(conn) {
         return value_rows(rows, columns);
     }
     let row = format!("({})", vec!["?"; columns].join(", "));
     vec![row; rows].join(", ")
+}
+
+/// `count` parameter marks for a statement on `conn` whose parameters are all these, in order
+/// (as [`value_rows_in`]'s: `?` on SQLite, `$1`, `$2`, … on PostgreSQL).
+pub(crate) fn marks_in(conn: &sqlx::AnyConnection, count: usize) -> Vec<String> {
+    match positional(conn) {
+        true => vec!["?".to_owned(); count],
+        false => (1..=count).map(|n| format!("${n}")).collect(),
+    }
+}
+
+/// Whether `conn` binds anonymous `?` parameters by position (SQLite).
+fn positional(conn: &sqlx::AnyConnection) -> bool {
+    conn.backend_name() == <sqlx::Sqlite as sqlx::Database>::NAME
 }
 
 /// [`value_rows`] numbered after `skip` parameters bound before them (`($skip+1, …), …`).

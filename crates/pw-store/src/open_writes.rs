@@ -42,16 +42,20 @@ pub(crate) async fn write_open(
     Ok(())
 }
 
-/// Removes closed episodes (by key id) from the host's open findings, several per statement.
+/// Removes closed episodes (by key id) from the host's open findings, several hundred per
+/// statement (bound by position on SQLite, as [`write_open`]'s: a changed inventory closes
+/// ~800, which took 7 statements of numbered parameters).
 pub(crate) async fn delete_open(
     tx: &mut sqlx::AnyConnection,
     host_key: i64,
     key_ids: &[i64],
 ) -> anyhow::Result<()> {
-    for chunk in key_ids.chunks(crate::findings_write::rows_per_statement(1)) {
+    for chunk in key_ids.chunks(ROWS) {
+        let marks = crate::db::marks_in(tx, 1 + chunk.len());
         let sql = format!(
-            "DELETE FROM open_episodes WHERE host_key = $1 AND key_id IN ({})",
-            crate::db::placeholders(2, chunk.len())
+            "DELETE FROM open_episodes WHERE host_key = {} AND key_id IN ({})",
+            marks[0],
+            marks[1..].join(", ")
         );
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(host_key);
         for key_id in chunk {

@@ -358,12 +358,14 @@ async fn backported_findings_close_with_their_reason_once(backend: Backend) {
     assert!(store.open_episodes(Some("h1")).await.unwrap().is_empty());
 }
 
-/// Hundreds of findings at once (the multi-row statements of the write path): opened, kept
-/// untouched while unchanged (last seen = the host's latest computation), one changed finding
-/// refreshed, all closed with the previous computation as their last sight.
+/// Findings at once (the multi-row statements of the write path: more than two statements'
+/// worth, 500 rows each on SQLite): opened, kept untouched while unchanged (last seen = the
+/// host's latest computation), one changed finding refreshed, all closed with the previous
+/// computation as their last sight.
 async fn many_findings_open_stay_and_close_together(backend: Backend) {
+    const MANY: usize = 1_100;
     let (_dir, store) = store_with_host(backend).await;
-    let many: Vec<CurrentFinding> = (0..450)
+    let many: Vec<CurrentFinding> = (0..MANY)
         .map(|i| finding(&format!("bin{}", i % 7), &format!("CVE-2026-{i:05}")))
         .collect();
     report_inventory(&store, "2026-01-02T00:00:00Z").await;
@@ -374,7 +376,7 @@ async fn many_findings_open_stay_and_close_together(backend: Backend) {
         &many,
     )
     .await;
-    assert_eq!(first, change(450, 0, 0, 0));
+    assert_eq!(first, change(MANY, 0, 0, 0));
     let mut changed = many.clone();
     // More refreshed findings than one statement of the write path holds (18 rows).
     let refreshed: Vec<usize> = [17].into_iter().chain(100..140).collect();
@@ -390,9 +392,9 @@ async fn many_findings_open_stay_and_close_together(backend: Backend) {
         &changed,
     )
     .await;
-    assert_eq!(second, change(0, 0, 450, 0));
+    assert_eq!(second, change(0, 0, MANY, 0));
     let history = store.finding_history("h1").await.unwrap();
-    assert_eq!(history.len(), 450);
+    assert_eq!(history.len(), MANY);
     assert!(
         history
             .iter()
@@ -421,7 +423,7 @@ async fn many_findings_open_stay_and_close_together(backend: Backend) {
     assert_eq!(untouched.finding, many[18].json);
 
     let third = record(&store, "2026-01-02T00:00:00Z", "2026-01-02T00:03:00Z", &[]).await;
-    assert_eq!(third, change(0, 0, 0, 450));
+    assert_eq!(third, change(0, 0, 0, MANY));
     let history = store.finding_history("h1").await.unwrap();
     assert!(
         history
@@ -441,8 +443,8 @@ async fn many_findings_open_stay_and_close_together(backend: Backend) {
         &many,
     )
     .await;
-    assert_eq!(fourth, change(0, 450, 0, 0));
-    assert_eq!(store.open_episodes(Some("h1")).await.unwrap().len(), 450);
+    assert_eq!(fourth, change(0, MANY, 0, 0));
+    assert_eq!(store.open_episodes(Some("h1")).await.unwrap().len(), MANY);
 }
 
 /// Two stores on one database (two controller replicas): each names the open findings the
