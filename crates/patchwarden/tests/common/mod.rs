@@ -148,7 +148,10 @@ impl Controller {
         assert_eq!(status, 200, "{submitted}");
         let (status, approved) = self.post_as(&bob, &path("approve"), json!({})).await;
         assert_eq!(status, 200, "{approved}");
-        let rollout = approved["rollout"].as_str().expect("a rollout").to_owned();
+        // Without a rollout, the plan says why (its batches, and the hosts it left unscheduled).
+        let rollout = (approved["rollout"].as_str())
+            .unwrap_or_else(|| panic!("no rollout for the approved plan: {approved}\nplan: {plan}"))
+            .to_owned();
         (plan, rollout)
     }
 
