@@ -97,10 +97,10 @@ async fn refresh_chunk(
     clock: &mut WriteClock,
 ) -> anyhow::Result<()> {
     let keys: Vec<i64> = hosts.iter().map(|(_, key, _)| *key).collect();
-    // Hosts computed in part from their covered rows, of which only the touched updates' rows
-    // are read (a host has ~60 rows; a re-rank touches a few); the others (and a host written
-    // twice in the group, whose stored rows are from before its first write) grouped again,
-    // their rows read whole.
+    // Hosts computed from their covered rows, of which only the touched updates' rows are read
+    // when they are few (a host has ~60 rows; a re-rank in part touches a few), else all the
+    // host's; the others (and a host written twice in the group, whose stored rows are from
+    // before its first write) grouped again, their rows read whole.
     let once = |key: &i64| keys.iter().filter(|k| *k == key).count() == 1;
     let mut whole: Vec<i64> = Vec::new();
     let mut touched: Vec<RowKey> = Vec::new();
