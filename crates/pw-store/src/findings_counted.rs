@@ -7,8 +7,8 @@ use super::*;
 use crate::covered_updates::{Counted, CoveredUpdates};
 
 /// The host's summaries to refresh after a computation's writes (`None`: what they count did
-/// not change): its key, its counts' changes per tier and deadline and, when its covered
-/// findings are all it has open, its covered rows' updates.
+/// not change): its key, its counts' changes per tier and deadline and its covered findings'
+/// updates before and after (`None` when they cannot tell: the host is grouped again).
 pub(super) fn summary_of(
     (stored, writes, opened, texts): (
         &Stored,

@@ -41,7 +41,7 @@ pub(crate) struct OpenRows {
 }
 
 /// The open episodes of the host `host_key` (of the binaries `only`, else all), with their
-/// texts' digests (and, for a computation in part, what the summaries count of the texts).
+/// texts' digests and what the summaries count of the texts.
 pub(crate) async fn read_open(
     conn: &mut sqlx::AnyConnection,
     host_key: i64,

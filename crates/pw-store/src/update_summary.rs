@@ -105,11 +105,12 @@ async fn refresh_chunk(
     let mut whole: Vec<i64> = Vec::new();
     let mut touched: Vec<RowKey> = Vec::new();
     for (_, key, covered) in hosts {
-        match covered.as_ref().filter(|_| once(key)) {
+        let updates = covered.as_ref().filter(|_| once(key)).map(|c| c.touched());
+        match updates {
             // Many updates touched (a whole computation touches all of them): the host's rows
             // read in one range by its key, not pair by pair.
-            Some(c) if c.touched().len() <= TOUCHED_BY_PAIRS => {
-                touched.extend(c.touched().into_iter().map(|update| (*key, update)))
+            Some(updates) if updates.len() <= TOUCHED_BY_PAIRS => {
+                touched.extend(updates.into_iter().map(|update| (*key, update)))
             }
             _ => whole.push(*key),
         }

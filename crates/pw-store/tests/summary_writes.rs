@@ -316,7 +316,7 @@ async fn a_whole_write_summarises_from_its_own_findings(backend: Backend) {
     assert_eq!(both_sides(&store).await.0, shifted, "not grouped again");
     shift_counts(&store, -100).await;
 
-    // A2 closes, A4 moves to tier 3, A0's KEV flips, A9 opens (p1, a new update's extremes).
+    // A2 closes, A4 moves to tier 3, A0's KEV flips, A9 opens (p1's update).
     let mut third: Vec<CurrentFinding> = second
         .iter()
         .filter(|f| f.advisory != "A2")
