@@ -7,12 +7,14 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use anyhow::Context;
+use foldhash::HashSet;
 use jiff::Timestamp;
 use pw_model::{Finding, InstalledPackage, OsRelease};
 use pw_priority::PriorityPolicy;
 use pw_scan::{Intelligence, ScanContext, Upgrade};
 use pw_store::{
-    BackportedFinding, Covered, CurrentFinding, FirstSights, PendingRow, ScanReads, Store,
+    BackportedFinding, Covered, CurrentFinding, FirstSights, InventoryRow, PendingRow, ScanReads,
+    Store,
 };
 use tokio::sync::Mutex;
 
@@ -327,6 +329,33 @@ pub(crate) async fn prepare_ranked(
     })))
 }
 
+/// What a scan of the host reads: its inventory (all its packages, or those a re-rank in part
+/// reads), evidence, policy, group and the ranking's basis.
+fn host_inputs(
+    inventory: InventoryRow,
+    digest: Option<String>,
+    pending: Option<&[PendingRow]>,
+    policy: PriorityPolicy,
+    group: Option<String>,
+) -> anyhow::Result<HostInputs> {
+    let basis = crate::ranking_basis::basis(
+        digest.as_deref(),
+        &inventory.facts.os,
+        pending,
+        &policy,
+        group.as_deref(),
+    )?;
+    Ok(HostInputs {
+        os: OsRelease::parse(&inventory.facts.os)?,
+        evidence: HostEvidence::from_stored(inventory.backport_history, pending)?,
+        packages: inventory.packages,
+        inventory_collected_at: inventory.facts.collected_at,
+        policy,
+        group,
+        basis,
+    })
+}
+
 /// Matches and ranks `packages` of the host (all of them, or those of the binaries a feed
 /// import can change) with its changelog history and the pending `upgrades` (likewise).
 pub(crate) fn rank(
@@ -421,30 +450,35 @@ pub(crate) async fn prepare_stored(
     let Some(reads) = reads else {
         return Ok(Ready::Done(Scanned::Dropped));
     };
-    let (inventory, digest) = reads.inventory()?;
     let pending = reads.pending.as_deref();
     // The fleet document's priority policy, the host's group and the emergency flags covering
     // it (the default policy and no group before a document is applied).
     let document = group.document.as_ref();
     let ranking = crate::fleet::ranking_policy_in(document, store, host_id, now);
     let (policy, fleet_group) = ranking.await?;
-    let basis = crate::ranking_basis::basis(
-        digest.as_deref(),
-        &inventory.facts.os,
-        pending,
-        &policy,
-        fleet_group.as_deref(),
-    )?;
-    let inputs = Arc::new(HostInputs {
-        os: OsRelease::parse(&inventory.facts.os)?,
-        evidence: HostEvidence::from_stored(inventory.backport_history, pending)?,
-        packages: inventory.packages,
-        inventory_collected_at: inventory.facts.collected_at,
-        policy,
-        group: fleet_group,
-        basis,
-    });
+    let inputs_of = |(inventory, digest): (InventoryRow, Option<String>)| {
+        host_inputs(
+            inventory,
+            digest,
+            pending,
+            policy.clone(),
+            fleet_group.clone(),
+        )
+    };
     if let Why::Import(Some(affected)) = why {
+        // A re-rank in part reads only the packages the import names and those of the pending
+        // upgrades (`Affected::binaries`): the host's others are not copied.
+        let upgraded: HashSet<&str> = pending
+            .unwrap_or_default()
+            .iter()
+            .map(|p| p.package.as_str())
+            .collect();
+        let keep = |name: &str, source: Option<&str>| {
+            affected.names(name)
+                || source.is_some_and(|s| affected.names(s))
+                || upgraded.contains(name)
+        };
+        let inputs = inputs_of(reads.inventory_where(keep)?)?;
         let binaries = affected.binaries(&inputs.packages, &inputs.evidence.upgrades);
         if binaries.is_empty() {
             return Ok(Ready::Done(Scanned::Untouched));
@@ -457,6 +491,7 @@ pub(crate) async fn prepare_stored(
             return Ok(ready);
         }
     }
+    let inputs = Arc::new(inputs_of(reads.inventory()?)?);
     let keep_equal = matches!(why, Why::Import(_));
     rank_whole((cache, group), store, host_id, inputs, now, keep_equal).await
 }

@@ -16,6 +16,7 @@ pub mod findings;
 pub mod fleet;
 mod fleet_groups;
 mod gates;
+mod list_scan;
 pub mod notify;
 pub mod observe;
 mod own_thread;

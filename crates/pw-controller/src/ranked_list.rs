@@ -6,13 +6,15 @@
 //! one a full scan ranks when their findings have not changed.
 
 use std::borrow::Cow;
-use std::collections::{BTreeSet, HashSet};
+use std::collections::BTreeSet;
 
 use anyhow::Context;
+use foldhash::HashSet;
 use jiff::Timestamp;
 use pw_model::{Finding, Tier};
 use pw_store::{Covered, CurrentFinding};
 
+use crate::list_scan::{Head, binary_of, elements};
 use crate::rerank_advisories::Named;
 
 /// The ranked list's JSON, as `serde_json::to_string` of the findings gives it, from their
@@ -190,73 +192,6 @@ fn first_not_before(
     Ok(low)
 }
 
-/// What a finding's place in the list (pw-scan's `urgency`) needs and what a re-rank by
-/// advisory reads of it, from its JSON.
-#[derive(serde::Deserialize)]
-struct Head<'a> {
-    #[serde(borrow)]
-    binary: Cow<'a, str>,
-    #[serde(borrow)]
-    advisory: Cow<'a, str>,
-    #[serde(borrow)]
-    aliases: Vec<Id<'a>>,
-    tier: Tier,
-    deadline: Option<Timestamp>,
-}
-
-impl<'a> Head<'a> {
-    fn of(text: &'a str) -> anyhow::Result<Head<'a>> {
-        serde_json::from_str(text).context("a stored finding")
-    }
-}
-
-/// An id in a finding's JSON, borrowed from it unless escaped.
-#[derive(serde::Deserialize)]
-struct Id<'a>(#[serde(borrow)] Cow<'a, str>);
-
-/// A finding's binary, read from the start of its JSON as [`list_json`] writes it (`binary`
-/// is `pw_model::Finding`'s first field) without parsing the rest; `None` in another form or
-/// with an escape (then parsed).
-fn binary_of(text: &str) -> Option<&str> {
-    let rest = text.strip_prefix("{\"binary\":\"")?;
-    let binary = &rest[..rest.find('"')?];
-    (!binary.contains('\\')).then_some(binary)
-}
-
-/// The elements of a JSON array, as text (objects, in the compact form [`list_json`] writes).
-fn elements(list: &str) -> anyhow::Result<Vec<&str>> {
-    let inner = (list.trim().strip_prefix('['))
-        .and_then(|rest| rest.strip_suffix(']'))
-        .context("a stored findings list is not a JSON array")?;
-    let mut out = Vec::new();
-    let (mut depth, mut in_string, mut escaped, mut start) = (0usize, false, false, 0);
-    for (at, byte) in inner.bytes().enumerate() {
-        if in_string {
-            match byte {
-                _ if escaped => escaped = false,
-                b'\\' => escaped = true,
-                b'"' => in_string = false,
-                _ => {}
-            }
-            continue;
-        }
-        match byte {
-            b'"' => in_string = true,
-            b'{' | b'[' => depth += 1,
-            b'}' | b']' => depth = depth.checked_sub(1).context("unbalanced findings list")?,
-            b',' if depth == 0 => {
-                out.push(&inner[start..at]);
-                start = at + 1;
-            }
-            _ => {}
-        }
-    }
-    if !inner.trim().is_empty() {
-        out.push(&inner[start..]);
-    }
-    Ok(out)
-}
-
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeSet;
@@ -265,7 +200,8 @@ mod tests {
     use pw_store::{Covered, CurrentFinding};
     use serde_json::json;
 
-    use super::{StoredList, elements, list_json};
+    use super::{StoredList, list_json};
+    use crate::list_scan::elements;
 
     fn finding(binary: &str, advisory: &str, tier: &str, deadline: Option<&str>) -> Finding {
         serde_json::from_value(json!({

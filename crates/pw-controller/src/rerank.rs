@@ -17,10 +17,11 @@
 //! `rerank_whole.rs` compare a re-rank in part with a whole scan through every reader. At start every host is queued (imports made while
 //! the controller was down).
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
+use foldhash::HashSet;
 use pw_model::InstalledPackage;
 use pw_scan::Upgrade;
 use pw_store::ImportChanges;
@@ -67,15 +68,19 @@ impl Affected {
     /// are not known, only their packages and CVEs). A finding none of whose ids is one of
     /// these, nor merged with or ranked against one that is, has not changed
     /// (`rerank_advisories.rs`).
-    pub fn ids(&self) -> Option<HashSet<&str>> {
+    pub fn ids(&self) -> Option<impl Iterator<Item = &str>> {
         let advisories = self.advisories.as_ref()?;
-        Some(
-            advisories
-                .iter()
-                .chain(&self.cves)
-                .map(String::as_str)
-                .collect(),
-        )
+        Some(advisories.iter().chain(&self.cves).map(String::as_str))
+    }
+
+    /// Whether the import changed records of the package `name` (a binary or source name).
+    pub fn names(&self, name: &str) -> bool {
+        // Lower-cased only when it has an upper-case letter (Debian's names have none): a host's
+        // ~1,500 packages are looked up for every import.
+        match name.bytes().any(|b| b.is_ascii_uppercase()) || !name.is_ascii() {
+            true => self.packages.contains(&name.to_lowercase()),
+            false => self.packages.contains(name),
+        }
     }
 
     /// Whether the ranking of a host with these packages and pending upgrades can change.
@@ -91,13 +96,7 @@ impl Affected {
         packages: &[InstalledPackage],
         upgrades: &[Upgrade],
     ) -> BTreeSet<String> {
-        // Lower-cased only when it has an upper-case letter (Debian's names have none): a host's
-        // ~1,500 packages are looked up for every import.
-        let named =
-            |name: &str| match name.bytes().any(|b| b.is_ascii_uppercase()) || !name.is_ascii() {
-                true => self.packages.contains(&name.to_lowercase()),
-                false => self.packages.contains(name),
-            };
+        let named = |name: &str| self.names(name);
         let packages = (packages.iter())
             .filter(|p| named(&p.name) || p.source.as_deref().is_some_and(named))
             .map(|p| p.name.clone());

@@ -22,7 +22,9 @@
 //! A binary with a pending upgrade is re-ranked whole (`rerank_scan.rs`): the upgrade's finding
 //! depends on every ranked finding of the binary (pw-scan's `upgrade_findings`).
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::BTreeSet;
+
+use foldhash::HashSet;
 
 /// A finding (stored, or a match ranked now) as [`changed_keys`] sees it: its key (binary,
 /// advisory) and every id it names (its advisory's and its aliases).

@@ -22,9 +22,10 @@
 //! forgets the basis (`scan_queue.rs`), so the host's next re-rank is whole too: the stored
 //! ranking may then lack an import's changes.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::BTreeSet;
 
 use anyhow::Context;
+use foldhash::HashSet;
 use jiff::Timestamp;
 use pw_model::{Finding, InstalledPackage};
 use pw_scan::Upgrade;

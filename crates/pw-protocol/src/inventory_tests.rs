@@ -240,7 +240,14 @@ proptest! {
             &encoded.packages_json,
             target.backport_history().cloned(),
         ).unwrap();
-        prop_assert_eq!(parts, back.into_parts());
+        prop_assert_eq!(&parts, &back.into_parts());
+        // Those kept by name or source name, as decoded whole and filtered.
+        let keep = |name: &str, source: Option<&str>| name.len().is_multiple_of(2) || source.is_some();
+        let kept = InventoryContent::decode_packages_where(&encoded.packages_json, keep).unwrap();
+        let expected: Vec<InstalledPackage> = (parts.0.into_iter())
+            .filter(|p| keep(&p.name, p.source.as_deref()))
+            .collect();
+        prop_assert_eq!(kept, expected);
     }
 }
 
@@ -258,4 +265,29 @@ fn parts_of_rows_out_of_key_order_are_read_as_a_content() {
         .map(|p| (p.name.as_str(), p.version.as_str()))
         .collect();
     assert_eq!(names, [("bash", "6"), ("zlib1g", "1")]);
+}
+
+#[test]
+fn packages_kept_of_rows_out_of_key_order_or_escaped_are_those_decoded() {
+    let all = |_: &str, _: Option<&str>| true;
+    for rows in [
+        &br#"[["zlib1g","amd64","1",null,null],["bash","amd64","5",null,null],
+            ["bash","amd64","6","bash","6"]]"#[..],
+        br#"[["b\u0061sh","amd64","5",null,null],["zlib1g","amd64","1","z\"lib","1"]]"#,
+    ] {
+        let (whole, _) = InventoryContent::decode_parts(rows, None).unwrap();
+        assert_eq!(
+            InventoryContent::decode_packages_where(rows, all).unwrap(),
+            whole
+        );
+        let bash = |name: &str, _: Option<&str>| name == "bash";
+        let kept = InventoryContent::decode_packages_where(rows, bash).unwrap();
+        assert_eq!(
+            kept,
+            (whole.into_iter())
+                .filter(|p| p.name == "bash")
+                .collect::<Vec<_>>()
+        );
+    }
+    assert!(InventoryContent::decode_packages_where(b"[1]", all).is_err());
 }

@@ -504,6 +504,33 @@ pub(crate) fn inventory_of_row(
     let (packages, backport_history) =
         crate::inventory_codec::decode_parts(&blob, history.as_deref())
             .with_context(|| format!("the inventory of host {host_id}"))?;
+    inventory_row_with(r, packages, backport_history)
+}
+
+/// [`inventory_of_row`] with only the packages `keep` takes (by name and source name).
+pub(crate) fn inventory_of_row_where(
+    r: &sqlx::any::AnyRow,
+    host_id: &str,
+    keep: impl FnMut(&str, Option<&str>) -> bool,
+) -> anyhow::Result<(InventoryRow, Option<String>)> {
+    let blob: Vec<u8> = r.try_get("packages")?;
+    let history: Option<String> = r.try_get("backport_history")?;
+    let packages = crate::inventory_codec::decode_packages_where(&blob, keep);
+    let backport_history = crate::inventory_codec::history_of(history.as_deref());
+    let context = || format!("the inventory of host {host_id}");
+    inventory_row_with(
+        r,
+        packages.with_context(context)?,
+        backport_history.with_context(context)?,
+    )
+}
+
+/// An inventory row's facts and digest with its packages and history read.
+fn inventory_row_with(
+    r: &sqlx::any::AnyRow,
+    packages: Vec<pw_model::InstalledPackage>,
+    backport_history: Option<pw_protocol::BackportHistory>,
+) -> anyhow::Result<(InventoryRow, Option<String>)> {
     Ok((
         InventoryRow {
             facts: InventoryFacts {

@@ -93,11 +93,36 @@ pub(crate) fn decode_parts(
         }
         _ => return Ok(decode(blob, history)?.into_parts()),
     };
-    let history: Option<BackportHistory> = history
-        .map(serde_json::from_str)
-        .transpose()
-        .context("stored backport history unreadable")?;
-    InventoryContent::decode_parts(&json, history).context("stored inventory unreadable")
+    InventoryContent::decode_parts(&json, history_of(history)?)
+        .context("stored inventory unreadable")
+}
+
+/// A stored inventory's backport history (`inventories.backport_history`), read.
+pub(crate) fn history_of(history: Option<&str>) -> anyhow::Result<Option<BackportHistory>> {
+    (history.map(serde_json::from_str).transpose()).context("stored backport history unreadable")
+}
+
+/// The packages of a stored inventory that `keep` takes (by name and source name), in key
+/// order: the others are read but not copied (pw-protocol's
+/// `InventoryContent::decode_packages_where`).
+pub(crate) fn decode_packages_where(
+    blob: &[u8],
+    keep: impl FnMut(&str, Option<&str>) -> bool,
+) -> anyhow::Result<Vec<InstalledPackage>> {
+    let json = match blob.first() {
+        Some(&ZSTD_CANONICAL) => zdict::unpack_tagged(&zdict::PACKAGES, &blob[1..])?,
+        Some(&DEFLATED_CANONICAL) => {
+            crate::deflate::inflate(&blob[1..]).context("stored inventory")?
+        }
+        _ => {
+            let (packages, _) = decode(blob, None)?.into_parts();
+            let mut keep = keep;
+            return Ok((packages.into_iter())
+                .filter(|p| keep(&p.name, p.source.as_deref()))
+                .collect());
+        }
+    };
+    InventoryContent::decode_packages_where(&json, keep).context("stored inventory unreadable")
 }
 
 /// The inventories not compact yet, a batch of them (through the partial index

@@ -13,7 +13,9 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use crate::Store;
-use crate::controller::{InventoryRow, PendingRow, inventory_of_row, pending_row};
+use crate::controller::{
+    InventoryRow, PendingRow, inventory_of_row, inventory_of_row_where, pending_row,
+};
 use crate::findings_group::rows_in;
 use crate::findings_scope::{
     RankingBasis, StoredRanking, ranking_basis_of_row, stored_ranking_of_row,
@@ -34,6 +36,15 @@ impl ScanReads {
     /// The inventory ([`Store::inventory_with_digest`]), decoded.
     pub fn inventory(&self) -> anyhow::Result<(InventoryRow, Option<String>)> {
         inventory_of_row(&self.inventory, &self.host_id)
+    }
+
+    /// [`Self::inventory`] with only the packages `keep` takes (by name and source name): a
+    /// feed import's re-rank in part reads the few it names and copies no other.
+    pub fn inventory_where(
+        &self,
+        keep: impl FnMut(&str, Option<&str>) -> bool,
+    ) -> anyhow::Result<(InventoryRow, Option<String>)> {
+        inventory_of_row_where(&self.inventory, &self.host_id, keep)
     }
 
     /// What the stored ranking was computed from ([`Store::ranking_basis`]).
