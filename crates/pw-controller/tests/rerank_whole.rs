@@ -102,7 +102,15 @@ async fn spoil_list(store: &Store, host: &str, binaries: &[&str]) -> (usize, usi
 async fn a_host_mostly_of_the_import_is_scanned_whole_without_its_list(backend: Backend) {
     let (_dir, store, _) = fleet(backend, Path::Part).await;
     let cache = IntelligenceCache::new(store.clone());
-    let most = ["libssl3", "openssl", "bash", "tar", "git", "git-man"];
+    let most = [
+        "libssl3",
+        "openssl",
+        "bash",
+        "tar",
+        "git",
+        "git-man",
+        "coreutils",
+    ];
     let (all, touched) = spoil_list(&store, "host-0", &most).await;
     assert!(touched * 4 > all * 3, "{touched} of {all}");
     let (all, touched) = spoil_list(&store, "host-2", &["sudo"]).await;
@@ -115,7 +123,7 @@ async fn a_host_mostly_of_the_import_is_scanned_whole_without_its_list(backend: 
         })
     };
     let (most, few) = (
-        affected(&["openssl", "bash", "tar", "git"]),
+        affected(&["openssl", "bash", "tar", "git", "coreutils"]),
         affected(&["sudo"]),
     );
     let now = at("2026-03-06T00:00:00Z");

@@ -104,18 +104,27 @@ async fn refresh_chunk(
     let once = |key: &i64| keys.iter().filter(|k| *k == key).count() == 1;
     let mut whole: Vec<i64> = Vec::new();
     let mut touched: Vec<RowKey> = Vec::new();
+    let mut by_key: BTreeMap<i64, Vec<UpdateKey>> = BTreeMap::new();
     for (_, key, covered) in hosts {
         let updates = covered.as_ref().filter(|_| once(key)).map(|c| c.touched());
         match updates {
-            // Many updates touched (a whole computation touches all of them): the host's rows
-            // read in one range by its key, not pair by pair.
             Some(updates) if updates.len() <= TOUCHED_BY_PAIRS => {
                 touched.extend(updates.into_iter().map(|update| (*key, update)))
             }
-            _ => whole.push(*key),
+            // Many updates touched (a whole computation touches all of them): the host's rows
+            // read in one range by its key, not pair by pair, and those of the updates not
+            // touched set aside (a write in part leaves them as they are).
+            Some(updates) => {
+                whole.push(*key);
+                by_key.insert(*key, updates);
+            }
+            None => whole.push(*key),
         }
     }
     let mut before = stored(tx, &whole, &touched).await?;
+    before.retain(|(host, update), _| {
+        (by_key.get(host)).is_none_or(|updates| updates.binary_search(update).is_ok())
+    });
     clock.lap("sum_stored");
     let mut now = BTreeMap::new();
     let mut regroup = Vec::new();

@@ -231,6 +231,15 @@ pub fn third_records() -> Vec<String> {
         ),
         // Now about curl's other CVE: it leaves 0003's finding and joins 0004's.
         merged("DSA-9001", "curl", "CVE-2026-0004", "2026-03-04T00:00:00Z"),
+        // git's, published later: sudo's pending upgrade names its CVE, so sudo (a package
+        // the import does not name) is re-ranked whole with its own findings.
+        osv(
+            "DEBIAN-CVE-2026-0014",
+            "git",
+            Some("1.0-2"),
+            "2026-03-06T00:00:00Z",
+            false,
+        ),
     ]
 }
 
@@ -277,12 +286,10 @@ pub fn inventory(n: usize) -> (InventoryRow, Vec<PendingRow>) {
         package("git-man", "1.0-1", Some(("git", "1.0-1"))),
     ];
     let mut history = std::collections::BTreeMap::new();
-    let mut upgrades = vec![pending(
-        "coreutils",
-        "9.1-1",
-        "9.1-2",
-        Some(r#"["CVE-2026-0901"]"#),
-    )];
+    let mut upgrades = vec![
+        pending("coreutils", "9.1-1", "9.1-2", Some(r#"["CVE-2026-0901"]"#)),
+        pending("sudo", "1.0-1", "1.0-2", Some(r#"["CVE-2026-0014"]"#)),
+    ];
     if !n.is_multiple_of(2) {
         packages.push(package("curl", "7.88.1-10", None));
         packages.push(package(
