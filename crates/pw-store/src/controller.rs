@@ -393,7 +393,8 @@ impl Store {
         .fetch_optional(self.pool())
         .await
         .with_context(|| format!("reading the inventory of host {host_id}"))?;
-        row.map(|r| inventory_of_row(&r, host_id)).transpose()
+        row.map(|r| crate::inventory_codec::inventory_of_row(&r, host_id))
+            .transpose()
     }
 
     /// Every host's pending updates by host id; hosts whose agent did not report them (or
@@ -492,59 +493,6 @@ impl Store {
             .context("reading findings")?;
         rows.iter().map(findings_row).collect()
     }
-}
-
-/// An `inventories` row as [`Store::inventory_with_digest`] reads it, decoded.
-pub(crate) fn inventory_of_row(
-    r: &sqlx::any::AnyRow,
-    host_id: &str,
-) -> anyhow::Result<(InventoryRow, Option<String>)> {
-    let blob: Vec<u8> = r.try_get("packages")?;
-    let history: Option<String> = r.try_get("backport_history")?;
-    let (packages, backport_history) =
-        crate::inventory_codec::decode_parts(&blob, history.as_deref())
-            .with_context(|| format!("the inventory of host {host_id}"))?;
-    inventory_row_with(r, packages, backport_history)
-}
-
-/// [`inventory_of_row`] with only the packages `keep` takes (by name and source name).
-pub(crate) fn inventory_of_row_where(
-    r: &sqlx::any::AnyRow,
-    host_id: &str,
-    keep: impl FnMut(&str, Option<&str>) -> bool,
-) -> anyhow::Result<(InventoryRow, Option<String>)> {
-    let blob: Vec<u8> = r.try_get("packages")?;
-    let history: Option<String> = r.try_get("backport_history")?;
-    let packages = crate::inventory_codec::decode_packages_where(&blob, keep);
-    let backport_history = crate::inventory_codec::history_of(history.as_deref());
-    let context = || format!("the inventory of host {host_id}");
-    inventory_row_with(
-        r,
-        packages.with_context(context)?,
-        backport_history.with_context(context)?,
-    )
-}
-
-/// An inventory row's facts and digest with its packages and history read.
-fn inventory_row_with(
-    r: &sqlx::any::AnyRow,
-    packages: Vec<pw_model::InstalledPackage>,
-    backport_history: Option<pw_protocol::BackportHistory>,
-) -> anyhow::Result<(InventoryRow, Option<String>)> {
-    Ok((
-        InventoryRow {
-            facts: InventoryFacts {
-                collected_at: parse_time(&r.try_get::<String, _>("collected_at")?)?,
-                os: r.try_get("os")?,
-                reboot_required: crate::flag(r, "reboot_required")?,
-                reboot_required_by: r.try_get("reboot_required_by")?,
-                restart: r.try_get("restart")?,
-            },
-            packages,
-            backport_history,
-        },
-        r.try_get("digest")?,
-    ))
 }
 
 pub(crate) fn pending_row(r: &sqlx::any::AnyRow) -> anyhow::Result<PendingRow> {

@@ -12,7 +12,8 @@ use pw_model::InstalledPackage;
 use pw_protocol::{BackportHistory, EncodedContent, InventoryContent};
 use sqlx::Row;
 
-use crate::{Store, zdict};
+use crate::controller::{InventoryFacts, InventoryRow};
+use crate::{Store, parse_time, zdict};
 
 /// The format tag of a compressed canonical package list (0034).
 const DEFLATED_CANONICAL: u8 = 1;
@@ -123,6 +124,58 @@ pub(crate) fn decode_packages_where(
         }
     };
     InventoryContent::decode_packages_where(&json, keep).context("stored inventory unreadable")
+}
+
+/// An `inventories` row as [`Store::inventory_with_digest`] reads it, decoded.
+pub(crate) fn inventory_of_row(
+    r: &sqlx::any::AnyRow,
+    host_id: &str,
+) -> anyhow::Result<(InventoryRow, Option<String>)> {
+    let blob: Vec<u8> = r.try_get("packages")?;
+    let history: Option<String> = r.try_get("backport_history")?;
+    let (packages, backport_history) = decode_parts(&blob, history.as_deref())
+        .with_context(|| format!("the inventory of host {host_id}"))?;
+    inventory_row_with(r, packages, backport_history)
+}
+
+/// [`inventory_of_row`] with only the packages `keep` takes (by name and source name).
+pub(crate) fn inventory_of_row_where(
+    r: &sqlx::any::AnyRow,
+    host_id: &str,
+    keep: impl FnMut(&str, Option<&str>) -> bool,
+) -> anyhow::Result<(InventoryRow, Option<String>)> {
+    let blob: Vec<u8> = r.try_get("packages")?;
+    let history: Option<String> = r.try_get("backport_history")?;
+    let packages = decode_packages_where(&blob, keep);
+    let backport_history = history_of(history.as_deref());
+    let context = || format!("the inventory of host {host_id}");
+    inventory_row_with(
+        r,
+        packages.with_context(context)?,
+        backport_history.with_context(context)?,
+    )
+}
+
+/// An inventory row's facts and digest with its packages and history read.
+fn inventory_row_with(
+    r: &sqlx::any::AnyRow,
+    packages: Vec<InstalledPackage>,
+    backport_history: Option<BackportHistory>,
+) -> anyhow::Result<(InventoryRow, Option<String>)> {
+    Ok((
+        InventoryRow {
+            facts: InventoryFacts {
+                collected_at: parse_time(&r.try_get::<String, _>("collected_at")?)?,
+                os: r.try_get("os")?,
+                reboot_required: crate::flag(r, "reboot_required")?,
+                reboot_required_by: r.try_get("reboot_required_by")?,
+                restart: r.try_get("restart")?,
+            },
+            packages,
+            backport_history,
+        },
+        r.try_get("digest")?,
+    ))
 }
 
 /// The inventories not compact yet, a batch of them (through the partial index

@@ -13,13 +13,12 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use crate::Store;
-use crate::controller::{
-    InventoryRow, PendingRow, inventory_of_row, inventory_of_row_where, pending_row,
-};
+use crate::controller::{InventoryRow, PendingRow, pending_row};
 use crate::findings_group::rows_in;
 use crate::findings_scope::{
     RankingBasis, StoredRanking, ranking_basis_of_row, stored_ranking_of_row,
 };
+use crate::inventory_codec::{inventory_of_row, inventory_of_row_where};
 
 /// What one host's scan reads: its inventory, pending upgrades and stored ranking, as read
 /// together for its group ([`Store::scan_reads`]).
