@@ -11,6 +11,7 @@
 //!
 //! - a whole computation of a host with findings open summarises from its own findings and
 //!   those it had open: new texts only leave the summaries as they are;
+//! - a write in part that touches many of a host's updates leaves the rows of the others;
 //! - a write in part tells an update's row from the stored counts at its extremes (migration
 //!   0055) when a finding it does not cover shares the extreme a covered finding gave up, and
 //!   every write keeps those counts right.
@@ -349,7 +350,51 @@ async fn a_whole_write_summarises_from_its_own_findings(backend: Backend) {
     assert_counts_hold(&store).await;
 }
 
+/// Finding `index` of package `p{index}`: an update of its own.
+fn of_own_update(index: u32, summary: &str, kev: bool) -> CurrentFinding {
+    let mut found = finding(index, summary, kev);
+    let (shared, own) = (format!("p{}", index % 2), format!("p{index}"));
+    found.binary = format!("{own}-bin");
+    found.json = (found.json)
+        .replace(&format!("\"{shared}-bin\""), &format!("\"{own}-bin\""))
+        .replace(&format!("\"{shared}\""), &format!("\"{own}\""));
+    found
+}
+
+/// A write in part that touches more than 8 of a host's updates (its stored rows then read by
+/// the host's key, not pair by pair) leaves the rows of the updates it does not touch as they
+/// are: until `f039d43` they were compared with the covered findings' rows and deleted.
+async fn a_write_in_part_touching_many_updates_keeps_the_others(backend: Backend) {
+    let (_guard, store) = fresh_store(backend).await;
+    common::enroll(&store, "h1").await;
+    let first: Vec<CurrentFinding> = (0..20).map(|i| of_own_update(i, "first", false)).collect();
+    record(&store, 0, &first, None).await;
+    let rows = async || {
+        let count = "SELECT COUNT(*) FROM open_update_hosts";
+        let count: i64 = sqlx::query_scalar(count)
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        count
+    };
+    assert_eq!(rows().await, 20, "an update each");
+    // Findings 0–9 (ten updates) flip their KEV; 10–19 are not covered.
+    let covered = Covered {
+        binaries: Default::default(),
+        keys: (0..10)
+            .map(|i| (format!("p{i}-bin"), format!("A{i}")))
+            .collect(),
+    };
+    let second: Vec<CurrentFinding> = (0..10).map(|i| of_own_update(i, "first", true)).collect();
+    record(&store, 1, &second, Some(&covered)).await;
+    assert_eq!(rows().await, 20, "every update's row kept");
+    let (stored, grouped) = both_sides(&store).await;
+    assert_eq!(stored, grouped);
+    assert_counts_hold(&store).await;
+}
+
 on_both_backends!(
+    a_write_in_part_touching_many_updates_keeps_the_others,
     a_write_of_new_texts_only_leaves_the_summaries,
     a_whole_write_summarises_from_its_own_findings,
     tier_counts_are_adjusted_not_counted_again,
