@@ -456,15 +456,6 @@ pub(crate) async fn prepare_stored(
     let document = group.document.as_ref();
     let ranking = crate::fleet::ranking_policy_in(document, store, host_id, now);
     let (policy, fleet_group) = ranking.await?;
-    let inputs_of = |(inventory, digest): (InventoryRow, Option<String>)| {
-        host_inputs(
-            inventory,
-            digest,
-            pending,
-            policy.clone(),
-            fleet_group.clone(),
-        )
-    };
     if let Why::Import(Some(affected)) = why {
         // A re-rank in part reads only the packages the import names and those of the pending
         // upgrades (`Affected::binaries`): the host's others are not copied.
@@ -474,11 +465,11 @@ pub(crate) async fn prepare_stored(
             .map(|p| p.package.as_str())
             .collect();
         let keep = |name: &str, source: Option<&str>| {
-            affected.names(name)
-                || source.is_some_and(|s| affected.names(s))
-                || upgraded.contains(name)
+            affected.names_package(name, source) || upgraded.contains(name)
         };
-        let inputs = inputs_of(reads.inventory_where(keep)?)?;
+        let (inventory, digest) = reads.inventory_where(keep)?;
+        let (policy, in_group) = (policy.clone(), fleet_group.clone());
+        let inputs = host_inputs(inventory, digest, pending, policy, in_group)?;
         let binaries = affected.binaries(&inputs.packages, &inputs.evidence.upgrades);
         if binaries.is_empty() {
             return Ok(Ready::Done(Scanned::Untouched));
@@ -491,7 +482,9 @@ pub(crate) async fn prepare_stored(
             return Ok(ready);
         }
     }
-    let inputs = Arc::new(inputs_of(reads.inventory()?)?);
+    let (inventory, digest) = reads.inventory()?;
+    let inputs = host_inputs(inventory, digest, pending, policy, fleet_group)?;
+    let inputs = Arc::new(inputs);
     let keep_equal = matches!(why, Why::Import(_));
     rank_whole((cache, group), store, host_id, inputs, now, keep_equal).await
 }

@@ -83,6 +83,11 @@ impl Affected {
         }
     }
 
+    /// Whether the import changed records of an installed package by its binary or source name.
+    pub fn names_package(&self, name: &str, source: Option<&str>) -> bool {
+        self.names(name) || source.is_some_and(|source| self.names(source))
+    }
+
     /// Whether the ranking of a host with these packages and pending upgrades can change.
     pub fn touches(&self, packages: &[InstalledPackage], upgrades: &[Upgrade]) -> bool {
         !self.binaries(packages, upgrades).is_empty()
@@ -96,13 +101,12 @@ impl Affected {
         packages: &[InstalledPackage],
         upgrades: &[Upgrade],
     ) -> BTreeSet<String> {
-        let named = |name: &str| self.names(name);
         let packages = (packages.iter())
-            .filter(|p| named(&p.name) || p.source.as_deref().is_some_and(named))
+            .filter(|p| self.names_package(&p.name, p.source.as_deref()))
             .map(|p| p.name.clone());
         let upgrades = (upgrades.iter())
             .filter(|u| {
-                named(&u.binary)
+                self.names(&u.binary)
                     || (u.cves.iter().flatten()).any(|c| self.cves.contains(&c.to_uppercase()))
             })
             .map(|u| u.binary.clone());
