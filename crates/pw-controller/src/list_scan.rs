@@ -1,10 +1,10 @@
 //! Reading a stored ranked list's JSON without parsing all of it (`ranked_list.rs`; issue 15:
-//! feed import → every host re-ranked in ≤ 30 s): its elements found by skipping strings with
-//! `memchr`, and a finding's head — what its place in the list and a re-rank by advisory read
-//! (binary, advisory, aliases, tier, deadline) — from the leading fields `pw_model::Finding`
-//! serializes first, without its reasons and summary (most of its ~400 bytes). A text in
-//! another form, or with an escape in those fields, is read by serde whole, so both ways give
-//! the same head.
+//! feed import → every host re-ranked in ≤ 30 s): its elements cut where one finding ends and
+//! the next begins (found by `memchr`'s substring search), and a finding's head — what its
+//! place in the list and a re-rank by advisory read (binary, advisory, aliases, tier,
+//! deadline) — from the leading fields `pw_model::Finding` serializes first, without its
+//! reasons and summary (most of its ~400 bytes). A text in another form, or with an escape in
+//! those fields, is read by serde whole, so both ways give the same head.
 
 use std::borrow::Cow;
 
@@ -158,13 +158,29 @@ pub(crate) fn binary_of(text: &str) -> Option<&str> {
     (!binary.contains('\\')).then_some(binary)
 }
 
+/// Where one finding ends and the next begins in a list `ranked_list::list_json` writes: each
+/// finding is an object whose first member is `binary` (`pw_model::Finding`'s first field).
+/// Never inside a string (a quote there is escaped, so never follows `{`), nor inside a finding
+/// (no member of one is an object with a `binary` member).
+const BETWEEN: &str = r#"},{"binary":""#;
+
 /// The elements of a JSON array, as text (objects, in the compact form
-/// `ranked_list::list_json` writes). A string is skipped to its closing quote by `memchr`
-/// (most of a finding's bytes are in its strings).
+/// `ranked_list::list_json` writes). A list of findings in that form is cut where one ends and
+/// the next begins ([`BETWEEN`], found by `memchr`'s substring search); in another form, a
+/// string is skipped to its closing quote by `memchr` (most of a finding's bytes are in its
+/// strings).
 pub(crate) fn elements(list: &str) -> anyhow::Result<Vec<&str>> {
     let inner = (list.trim().strip_prefix('['))
         .and_then(|rest| rest.strip_suffix(']'))
         .context("a stored findings list is not a JSON array")?;
+    if inner.starts_with(&BETWEEN[2..]) && inner.ends_with('}') {
+        return Ok(findings(inner));
+    }
+    scanned(inner)
+}
+
+/// The elements of a list's `inner` text, each string skipped to its closing quote.
+fn scanned(inner: &str) -> anyhow::Result<Vec<&str>> {
     let bytes = inner.as_bytes();
     let mut out = Vec::new();
     let (mut depth, mut start, mut at) = (0usize, 0, 0);
@@ -190,6 +206,19 @@ pub(crate) fn elements(list: &str) -> anyhow::Result<Vec<&str>> {
     Ok(out)
 }
 
+/// The findings of a list's `inner` text (between its brackets) that starts with a finding's
+/// first member and ends with an object's end: cut at each [`BETWEEN`].
+fn findings(inner: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    for at in memchr::memmem::find_iter(inner.as_bytes(), BETWEEN) {
+        out.push(&inner[start..=at]);
+        start = at + 2;
+    }
+    out.push(&inner[start..]);
+    out
+}
+
 /// The position of the quote closing the string whose contents start at `from`.
 fn string_end(bytes: &[u8], mut from: usize) -> Option<usize> {
     loop {
@@ -210,7 +239,7 @@ mod tests {
     use pw_model::Finding;
     use serde_json::json;
 
-    use super::{Head, elements, leading};
+    use super::{Head, elements, findings, leading, scanned};
 
     fn finding(
         binary: &str,
@@ -282,6 +311,7 @@ mod tests {
             .collect();
         let list = format!("[{}]", texts.join(","));
         assert_eq!(elements(&list).unwrap(), texts);
+        assert_eq!(scanned(&list[1..list.len() - 1]).unwrap(), texts);
         assert_eq!(elements("[]").unwrap(), Vec::<&str>::new());
         assert_eq!(
             elements(r#"[{"a":"x\\"},{"b":[1,{"c":"]"}]}]"#).unwrap(),
@@ -296,5 +326,27 @@ mod tests {
         ] {
             assert!(elements(broken).is_err(), "{broken}");
         }
+    }
+
+    #[test]
+    fn findings_are_cut_where_one_ends_and_the_next_begins() {
+        // Strings holding what separates two findings, escaped as serde writes them.
+        let cases = [
+            finding("curl", &[r#"},{"binary":"x"#], None, None),
+            finding(r#"{"binary":"#, &["CVE-2026-1"], Some("},{"), None),
+            finding("libc6", &[], None, Some("2026-12-03T00:00:00Z")),
+        ];
+        let texts: Vec<String> = (cases.iter())
+            .map(|f| serde_json::to_string(f).unwrap())
+            .collect();
+        for count in 1..=texts.len() {
+            let inner = texts[..count].join(",");
+            assert_eq!(findings(&inner), texts[..count], "{inner}");
+            assert_eq!(scanned(&inner).unwrap(), texts[..count]);
+            assert_eq!(elements(&format!("[{inner}]")).unwrap(), texts[..count]);
+        }
+        // Another first member: scanned (a separator escaped in a string is not a cut).
+        let other = r#"[{"a":"},{\"binary\":\""},{"b":1}]"#;
+        assert_eq!(elements(other).unwrap().len(), 2);
     }
 }

@@ -76,6 +76,61 @@ fn package_of((name, arch, version, source, source_version): Canonical) -> Insta
     }
 }
 
+/// A package of the canonical form, copied from its row.
+fn owned((name, arch, version, source, source_version): CanonicalRef<'_>) -> InstalledPackage {
+    InstalledPackage {
+        name: name.to_owned(),
+        version: version.to_owned(),
+        arch: arch.to_owned(),
+        source: source.map(str::to_owned),
+        source_version: source_version.map(str::to_owned),
+    }
+}
+
+/// The rows of [`EncodedContent::packages_json`] as [`InventoryContent::encode`] writes them —
+/// compact, no string with an escape or a control character, in key order and unique — read
+/// by hand with their strings borrowed (serde's visitors took most of a re-rank's reading of
+/// ~1,500 rows); `None` for rows in any other form (then read by serde, which decides what
+/// they hold).
+fn ordered_plain_rows(json: &[u8]) -> Option<Vec<CanonicalRef<'_>>> {
+    let mut rest = std::str::from_utf8(json).ok()?.strip_prefix('[')?;
+    let mut rows: Vec<CanonicalRef<'_>> = Vec::new();
+    if rest == "]" {
+        return Some(rows);
+    }
+    loop {
+        let (name, after) = plain(rest.strip_prefix('[')?)?;
+        let (arch, after) = plain(after.strip_prefix(',')?)?;
+        let (version, after) = plain(after.strip_prefix(',')?)?;
+        let (source, after) = plain_or_null(after.strip_prefix(',')?)?;
+        let (source_version, after) = plain_or_null(after.strip_prefix(',')?)?;
+        if rows.last().is_some_and(|last| (last.0, last.1) >= (name, arch)) {
+            return None;
+        }
+        rows.push((name, arch, version, source, source_version));
+        match after.strip_prefix(']')? {
+            "]" => return Some(rows),
+            more => rest = more.strip_prefix(',')?,
+        }
+    }
+}
+
+/// A JSON string at the start of `text` without escapes or control characters, and what
+/// follows it.
+fn plain(text: &str) -> Option<(&str, &str)> {
+    let rest = text.strip_prefix('"')?;
+    let end = rest.bytes().position(|b| b == b'"' || b == b'\\' || b < 0x20)?;
+    (rest.as_bytes()[end] == b'"').then(|| (&rest[..end], &rest[end + 1..]))
+}
+
+/// [`plain`], or `null`.
+fn plain_or_null(text: &str) -> Option<(Option<&str>, &str)> {
+    match text.strip_prefix("null") {
+        Some(after) => Some((None, after)),
+        None => plain(text).map(|(string, after)| (Some(string), after)),
+    }
+}
+
 impl InventoryContent {
     pub fn new(
         packages: Vec<InstalledPackage>,
@@ -108,37 +163,28 @@ impl InventoryContent {
 
     /// [`Self::decode`] into its parts ([`Self::into_parts`]) without building the map: the
     /// rows [`Self::encode`] writes are in key order and unique, so they are the packages in
-    /// key order as read (a scan reads a host's ~1,500 for every re-rank). Rows not so ordered
-    /// are read through [`Self::decode`].
+    /// key order as read by hand (`ordered_plain_rows`; a scan reads a host's ~1,500 for
+    /// every re-rank). Rows in another form are read through [`Self::decode`].
     pub fn decode_parts(
         packages_json: &[u8],
         backport_history: Option<BackportHistory>,
     ) -> Result<(Vec<InstalledPackage>, Option<BackportHistory>), serde_json::Error> {
-        let rows: Vec<Canonical> = serde_json::from_slice(packages_json)?;
-        let ordered = rows
-            .windows(2)
-            .all(|pair| (&pair[0].0, &pair[0].1) < (&pair[1].0, &pair[1].1));
-        if !ordered {
+        let Some(rows) = ordered_plain_rows(packages_json) else {
             return Ok(Self::decode(packages_json, backport_history)?.into_parts());
-        }
-        Ok((rows.into_iter().map(package_of).collect(), backport_history))
+        };
+        Ok((rows.into_iter().map(owned).collect(), backport_history))
     }
 
     /// The packages of [`Self::decode_parts`] that `keep` takes (by name and source name), in
-    /// key order: the rows are read with their strings borrowed and only those taken are
-    /// copied (a feed import's re-rank needs the few of a host's ~1,500 it names). Rows not in
-    /// key order, or with an escaped string, are read through [`Self::decode_parts`].
+    /// key order: the rows are read by hand with their strings borrowed and only those taken
+    /// are copied (a feed import's re-rank needs the few of a host's ~1,500 it names). Rows in
+    /// another form (not in key order, an escaped string) are read through
+    /// [`Self::decode_parts`].
     pub fn decode_packages_where(
         packages_json: &[u8],
         mut keep: impl FnMut(&str, Option<&str>) -> bool,
     ) -> Result<Vec<InstalledPackage>, serde_json::Error> {
-        let ordered_rows = serde_json::from_slice::<Vec<CanonicalRef<'_>>>(packages_json)
-            .ok()
-            .filter(|rows| {
-                rows.windows(2)
-                    .all(|pair| (pair[0].0, pair[0].1) < (pair[1].0, pair[1].1))
-            });
-        let Some(rows) = ordered_rows else {
+        let Some(rows) = ordered_plain_rows(packages_json) else {
             let (packages, _) = Self::decode_parts(packages_json, None)?;
             return Ok((packages.into_iter())
                 .filter(|p| keep(&p.name, p.source.as_deref()))
@@ -146,15 +192,7 @@ impl InventoryContent {
         };
         Ok((rows.into_iter())
             .filter(|row| keep(row.0, row.3))
-            .map(
-                |(name, arch, version, source, source_version)| InstalledPackage {
-                    name: name.to_owned(),
-                    version: version.to_owned(),
-                    arch: arch.to_owned(),
-                    source: source.map(str::to_owned),
-                    source_version: source_version.map(str::to_owned),
-                },
-            )
+            .map(owned)
             .collect())
     }
 

@@ -190,7 +190,8 @@ fn the_delta_message_reads_back_and_older_acks_ask_for_nothing() {
 fn packages() -> impl Strategy<Value = Vec<InstalledPackage>> {
     let one = (
         "[a-e]{1,2}",
-        "[0-3]",
+        // Now and then a character JSON escapes, or one beyond ASCII: read back by serde.
+        "[0-3][0-3.~+é\"\\\\\u{1}]{0,2}",
         prop_oneof![Just("amd64"), Just("i386")],
         proptest::option::of("[a-c]{1,2}"),
     )
@@ -290,4 +291,44 @@ fn packages_kept_of_rows_out_of_key_order_or_escaped_are_those_decoded() {
         );
     }
     assert!(InventoryContent::decode_packages_where(b"[1]", all).is_err());
+}
+
+#[test]
+fn rows_read_by_hand_are_those_serde_reads_in_the_form_encode_writes() {
+    let content = InventoryContent::new(
+        vec![
+            package("bash", "5.2.15-2+b7", "amd64"),
+            from_glibc(package("libc6", "2.36-9+deb12u13", "amd64")),
+            from_glibc(package("libc6", "2.36-9+deb12u13", "i386")),
+        ],
+        None,
+    );
+    let json = content.encode().packages_json;
+    let by_hand = ordered_plain_rows(&json).expect("the form encode writes");
+    let by_serde: Vec<CanonicalRef<'_>> = serde_json::from_slice(&json).unwrap();
+    assert_eq!(by_hand, by_serde);
+    assert_eq!(ordered_plain_rows(b"[]").unwrap(), []);
+    // Any other form is left to serde: spaces, escapes, control characters, rows out of order
+    // or twice, a missing field, trailing bytes, not UTF-8.
+    for other in [
+        &br#"[ ["bash","amd64","5",null,null]]"#[..],
+        br#"[["b\u0061sh","amd64","5",null,null]]"#,
+        b"[[\"ba\x01sh\",\"amd64\",\"5\",null,null]]",
+        br#"[["zlib1g","amd64","1",null,null],["bash","amd64","5",null,null]]"#,
+        br#"[["bash","amd64","5",null,null],["bash","amd64","6",null,null]]"#,
+        br#"[["bash","amd64","5",null]]"#,
+        br#"[["bash","amd64","5",null,null]],"#,
+        b"[[\"b\xffsh\",\"amd64\",\"5\",null,null]]",
+        b"",
+    ] {
+        assert!(ordered_plain_rows(other).is_none(), "{}", String::from_utf8_lossy(other));
+    }
+}
+
+fn from_glibc(package: InstalledPackage) -> InstalledPackage {
+    InstalledPackage {
+        source: Some("glibc".to_owned()),
+        source_version: Some(package.version.clone()),
+        ..package
+    }
 }
