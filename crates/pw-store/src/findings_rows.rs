@@ -112,3 +112,23 @@ fn open_row(
     let stamp = (first_seen, deadline, i64::from(finding.tier), episode);
     Ok((key_id, stamps.stamp(stamp), texts.id(finding)?))
 }
+
+/// The stamps the episodes a write closes or changes named before and none of those it writes
+/// (`written`) names: those it may have left unused (`open_stamps::freed`).
+pub(super) fn freed_stamps(
+    stored: &Stored,
+    writes: &Writes<'_>,
+    stamps: &Stamps,
+    written: [&[OpenRow]; 2],
+) -> Option<BTreeSet<i64>> {
+    let changed = (writes.refresh.iter().map(|finding| key_of(finding)))
+        .chain(writes.gone.iter().cloned())
+        .chain(writes.backported.iter().map(|b| key_of(&b.finding)));
+    let mut before = Vec::new();
+    for key in changed {
+        let open = stored.open.get(&key)?;
+        before.push((open.first_seen, open.deadline, open.tier, open.episode));
+    }
+    let after = written.into_iter().flatten().map(|row| row.1);
+    crate::open_stamps::freed(stamps, before, after)
+}

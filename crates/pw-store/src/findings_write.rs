@@ -13,7 +13,7 @@
 //! `open_findings` is a view of both). When the open findings changed, the console's summaries
 //! of them follow in the same transaction (`update_summary.rs`).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use anyhow::Context;
 use sqlx::Row;
@@ -40,7 +40,7 @@ mod counted;
 use counted::summary_of;
 #[path = "findings_rows.rs"]
 mod rows;
-use rows::{closings, new_rows, refreshed_rows};
+use rows::{closings, freed_stamps, new_rows, refreshed_rows};
 
 /// Bound parameters per multi-row statement. Few statements instead of one per row, but not
 /// many parameters per statement: sqlx binds SQLite's numbered `$N` parameters by name, and
@@ -290,7 +290,8 @@ async fn record_in(
     clock.lap("open_delete");
     let host_key = stored.host_key;
     if !(gone_keys.is_empty() && refreshed.is_empty()) {
-        crate::open_stamps::forget_unused(tx, host_key).await?;
+        let freed = freed_stamps(&stored, &writes, &stamps, [&new_rows, &refreshed]);
+        crate::open_stamps::forget_unused(tx, host_key, freed.as_ref()).await?;
     }
     clock.lap("forget_stamps");
     crate::findings_closed::record_closed(tx, host_key, &closed, &mut stored.last_closed).await?;
