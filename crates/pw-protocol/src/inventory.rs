@@ -104,7 +104,10 @@ fn ordered_plain_rows(json: &[u8]) -> Option<Vec<CanonicalRef<'_>>> {
         let (version, after) = plain(after.strip_prefix(',')?)?;
         let (source, after) = plain_or_null(after.strip_prefix(',')?)?;
         let (source_version, after) = plain_or_null(after.strip_prefix(',')?)?;
-        if rows.last().is_some_and(|last| (last.0, last.1) >= (name, arch)) {
+        if rows
+            .last()
+            .is_some_and(|last| (last.0, last.1) >= (name, arch))
+        {
             return None;
         }
         rows.push((name, arch, version, source, source_version));
@@ -119,7 +122,9 @@ fn ordered_plain_rows(json: &[u8]) -> Option<Vec<CanonicalRef<'_>>> {
 /// follows it.
 fn plain(text: &str) -> Option<(&str, &str)> {
     let rest = text.strip_prefix('"')?;
-    let end = rest.bytes().position(|b| b == b'"' || b == b'\\' || b < 0x20)?;
+    let end = rest
+        .bytes()
+        .position(|b| b == b'"' || b == b'\\' || b < 0x20)?;
     (rest.as_bytes()[end] == b'"').then(|| (&rest[..end], &rest[end + 1..]))
 }
 

@@ -321,7 +321,11 @@ fn rows_read_by_hand_are_those_serde_reads_in_the_form_encode_writes() {
         b"[[\"b\xffsh\",\"amd64\",\"5\",null,null]]",
         b"",
     ] {
-        assert!(ordered_plain_rows(other).is_none(), "{}", String::from_utf8_lossy(other));
+        assert!(
+            ordered_plain_rows(other).is_none(),
+            "{}",
+            String::from_utf8_lossy(other)
+        );
     }
 }
 
