@@ -12,7 +12,7 @@ shift || true
 root="$(cd "$(dirname "$0")/.." && pwd)"
 targets=("$@")
 if [ "${#targets[@]}" -eq 0 ]; then
-    targets=(dpkg_status rpm_qa os_release policy osv apt_simulation apt_cache dpkg_conffiles dpkg_query debian_changelog restart rrule file_stat kev epss debian_tracker)
+    targets=(dpkg_status rpm_qa os_release policy osv apt_simulation apt_cache dpkg_conffiles dpkg_query debian_changelog restart rrule file_stat kev epss debian_tracker inventory_rows)
 fi
 target_dir="${CARGO_TARGET_DIR:-$root/fuzz/target}"
 export RUSTC_BOOTSTRAP=1
