@@ -320,6 +320,7 @@ pub(crate) async fn prepare_ranked(
         computed_at: now,
         tier_counts_json: serde_json::to_string(&tiers)?,
         count,
+        packed: pw_store::PackedList::of(&findings_json)?,
         findings_json,
         texts: pw_store::FindingTexts::of(&current, &backported),
         current,

@@ -87,12 +87,23 @@ fn leading(text: &str) -> Option<Head<'_>> {
             .into_iter()
             .map(|id| Id(Cow::Borrowed(id)))
             .collect(),
-        tier: serde_json::from_str(tier?).ok()?,
+        tier: tier_of(tier?)?,
+        // What serde reads a `Timestamp` with: jiff's parser, on the string without quotes.
         deadline: match deadline {
-            Some(quoted) => Some(serde_json::from_str(quoted).ok()?),
+            Some(quoted) => Some(quoted[1..quoted.len() - 1].parse().ok()?),
             None => None,
         },
     })
+}
+
+/// A tier as serde writes it (`"T0"` … `"T4"`, with its quotes); `None` for anything else.
+fn tier_of(quoted: &str) -> Option<Tier> {
+    match quoted.as_bytes() {
+        [b'"', b'T', digit @ b'0'..=b'4', b'"'] => {
+            Tier::ALL.get(usize::from(digit - b'0')).copied()
+        }
+        _ => None,
+    }
 }
 
 /// A position in a finding's JSON.
@@ -294,9 +305,23 @@ mod tests {
         // Broken heads are refused, not guessed.
         assert!(Head::of(r#"{"binary":"curl"}"#).is_err());
         let text = serde_json::to_string(&finding("curl", &[], None, None)).unwrap();
-        let bad_tier = text.replace("\"T1\"", "\"T9\"");
-        assert!(leading(&bad_tier).is_none());
-        assert!(Head::of(&bad_tier).is_err());
+        for tier in pw_model::Tier::ALL {
+            let other = text.replace("\"T1\"", &format!("\"{tier}\""));
+            assert_eq!(leading(&other).map(|head| head.tier), Some(tier), "{other}");
+        }
+        // What serde refuses, the hand reader does not accept either.
+        for bad in ["\"T9\"", "\"t1\"", "\"T1 \"", "\"T\"", "1"] {
+            let bad_tier = text.replace("\"T1\"", bad);
+            assert!(leading(&bad_tier).is_none(), "{bad_tier}");
+            assert!(Head::of(&bad_tier).is_err(), "{bad_tier}");
+        }
+        let dated = finding("curl", &[], None, Some("2026-12-03T00:00:00Z"));
+        let text = serde_json::to_string(&dated).unwrap();
+        for bad in ["2026-13-03T00:00:00Z", "2026-12-03", "2026-12-03T00:00:00"] {
+            let bad_deadline = text.replace("2026-12-03T00:00:00Z", bad);
+            assert!(leading(&bad_deadline).is_none(), "{bad_deadline}");
+            assert!(Head::of(&bad_deadline).is_err(), "{bad_deadline}");
+        }
     }
 
     #[test]

@@ -7,7 +7,7 @@ use jiff::Timestamp;
 use pw_model::Finding;
 use pw_store::{
     BackportedFinding, Computation, Covered, CurrentFinding, FindingTexts, FindingsSnapshot,
-    Recorded, Store,
+    PackedList, Recorded, Store,
 };
 
 use crate::findings::{Ranked, Scanned};
@@ -21,6 +21,8 @@ pub struct Write {
     pub(crate) computed_at: Timestamp,
     /// The whole ranked list (spliced, in part) and its findings per tier.
     pub(crate) findings_json: String,
+    /// `findings_json` packed as stored, with the ranking (outside the writers' thread).
+    pub(crate) packed: PackedList,
     pub(crate) tier_counts_json: String,
     pub(crate) count: usize,
     /// The findings written to the history: all of the host's, or those `only` covers.
@@ -53,6 +55,7 @@ impl Write {
             basis: self.basis.as_deref(),
             only: self.only.as_ref(),
             texts: Some(&self.texts),
+            packed: Some(&self.packed),
         }
     }
 

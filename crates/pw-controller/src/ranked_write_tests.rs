@@ -49,6 +49,7 @@ fn write(host_id: &str) -> Write {
         group: None,
         computed_at: at("2026-02-02T00:00:00Z"),
         findings_json: "[]".to_owned(),
+        packed: pw_store::PackedList::of("[]").unwrap(),
         tier_counts_json: "[0,0,0,0,0]".to_owned(),
         count: 0,
         current: Vec::new(),

@@ -88,6 +88,7 @@ async fn spoil_list(store: &Store, host: &str, binaries: &[&str]) -> (usize, usi
         basis: stored.basis.as_deref(),
         only: None,
         texts: None,
+        packed: None,
     };
     store.record_computation(&snapshot, &kept).await.unwrap();
     let of = findings

@@ -30,6 +30,41 @@ pub(crate) fn pack(json: &str) -> anyhow::Result<Vec<u8>> {
         .context("compressing the findings")
 }
 
+/// A host's ranked findings list packed as `host_findings.packed` stores it, by the caller
+/// before the write (pw-controller packs it with the ranking, on the runtime's workers: the
+/// writes run on one thread, and ~0.5 ms a host of packing there held up the writers' line:
+/// docs/PERFORMANCE.md, "Feed import re-rank: lists packed beside the writers' line").
+#[derive(Debug, Clone)]
+pub struct PackedList {
+    /// The length of the JSON packed, to tell a list packed from another one.
+    json_len: usize,
+    bytes: Vec<u8>,
+}
+
+impl PackedList {
+    pub fn of(json: &str) -> anyhow::Result<PackedList> {
+        Ok(PackedList {
+            json_len: json.len(),
+            bytes: pack(json)?,
+        })
+    }
+}
+
+/// `json` packed: `given` when it was packed from a list of `json`'s length (the same list:
+/// checked in full in debug builds), else packed now.
+pub(crate) fn packed_for(json: &str, given: Option<&PackedList>) -> anyhow::Result<Vec<u8>> {
+    match given {
+        Some(given) if given.json_len == json.len() => {
+            debug_assert!(
+                unpack_bytes(&given.bytes).is_ok_and(|unpacked| unpacked == json),
+                "a packed list given for another list"
+            );
+            Ok(given.bytes.clone())
+        }
+        _ => pack(json),
+    }
+}
+
 /// The findings list JSON of a `host_findings` row (`packed`, or `findings` before 0033).
 pub(crate) fn unpack(row: &AnyRow) -> anyhow::Result<String> {
     let Some(packed) = row.try_get::<Option<Vec<u8>>, _>("packed")? else {
@@ -109,5 +144,26 @@ mod tests {
         assert_eq!(unpack_bytes(&deflated.unwrap()).unwrap(), json);
         assert!(unpack_bytes(&[ZSTD_JSON, 7, 1, 2]).is_err());
         assert!(unpack_bytes(&[9]).is_err());
+    }
+
+    #[test]
+    fn a_list_packed_before_the_write_is_the_one_the_write_packs() {
+        let json = r#"[{"binary":"curl","tier":"T1"}]"#;
+        let given = PackedList::of(json).unwrap();
+        // Packed by the thread's kept context, or a new one: the same bytes.
+        assert_eq!(given.bytes, pack(json).unwrap());
+        let fresh = zdict::Packer::new(&zdict::LISTS)
+            .unwrap()
+            .pack(json.as_bytes());
+        assert_eq!(given.bytes[2..], fresh.unwrap());
+        assert_eq!(packed_for(json, Some(&given)).unwrap(), given.bytes);
+        // Given for a list of another length: not taken, the list is packed.
+        let other = r#"[{"binary":"curl","tier":"T0"},{"binary":"libc6","tier":"T1"}]"#;
+        let packed = packed_for(other, Some(&given)).unwrap();
+        assert_eq!(unpack_bytes(&packed).unwrap(), other);
+        assert_eq!(
+            unpack_bytes(&packed_for(other, None).unwrap()).unwrap(),
+            other
+        );
     }
 }

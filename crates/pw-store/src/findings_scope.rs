@@ -43,6 +43,9 @@ pub struct Computation<'a> {
     /// The digests of the snapshot's findings' texts, worked out before the write (`None`:
     /// worked out by the write, before its turn in the writers' line).
     pub texts: Option<&'a crate::FindingTexts>,
+    /// The snapshot's `findings_json` packed before the write (`None`: packed by the write,
+    /// before its turn in the writers' line).
+    pub packed: Option<&'a crate::PackedList>,
 }
 
 /// What a computation of part of a host covers: every finding of some binaries, and some

@@ -126,7 +126,9 @@ impl Store {
     ) -> anyhow::Result<Vec<Recorded>> {
         let mut clock = WriteClock::start();
         let packed = (computations.iter())
-            .map(|(snapshot, _)| crate::findings_packed::pack(snapshot.findings_json))
+            .map(|(snapshot, computation)| {
+                crate::findings_packed::packed_for(snapshot.findings_json, computation.packed)
+            })
             .collect::<anyhow::Result<Vec<_>>>()?;
         // The findings' text digests, before the turn (given by the controller, else here).
         let digests: Vec<SnapshotTexts<'_>> = (computations.iter())

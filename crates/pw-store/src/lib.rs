@@ -90,6 +90,7 @@ pub use findings::{
     BackportedFinding, CurrentFinding, FindingsSnapshot, FirstSights, HistoryChange, HistoryRow,
     OpenEpisode, OpenFinding, Recorded,
 };
+pub use findings_packed::PackedList;
 pub use findings_scope::{Computation, Covered, RankingBasis, StoredRanking};
 pub use fleet::{FleetRefusal, StoredFleet};
 pub use heartbeats::HeartbeatRow;

@@ -153,20 +153,28 @@ pub(crate) async fn forget_unused(
         .with_context(context)?;
         return Ok(());
     };
-    for number in freed {
-        sqlx::query(
-            "DELETE FROM open_stamps WHERE host_key = $1 AND stamp = $2
+    // One statement for a few stamps (a round trip to SQLite's thread each was ~40 µs).
+    let freed: Vec<i64> = freed.iter().copied().collect();
+    for chunk in freed.chunks(FREED_PER_STATEMENT) {
+        let numbers: Vec<String> = (2..chunk.len() + 2).map(|at| format!("${at}")).collect();
+        let sql = format!(
+            "DELETE FROM open_stamps WHERE host_key = $1 AND stamp IN ({})
                AND NOT EXISTS (SELECT 1 FROM open_episodes
-                               WHERE host_key = $1 AND stamp = $2)",
-        )
-        .bind(host_key)
-        .bind(number)
-        .execute(&mut *tx)
-        .await
-        .with_context(context)?;
+                               WHERE host_key = $1 AND stamp = open_stamps.stamp)",
+            numbers.join(", ")
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(host_key);
+        for number in chunk {
+            query = query.bind(*number);
+        }
+        query.execute(&mut *tx).await.with_context(context)?;
     }
     Ok(())
 }
+
+/// Stamps [`forget_unused`] looks for in one statement (within both backends' bounds on a
+/// statement's values).
+const FREED_PER_STATEMENT: usize = 500;
 
 #[cfg(test)]
 mod tests {

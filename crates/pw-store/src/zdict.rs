@@ -17,6 +17,7 @@
 //! dictionary, once shipped, never changes nor goes (its bytes are what those values
 //! decompress with).
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::LazyLock;
 
@@ -92,7 +93,7 @@ pub(crate) fn pack_tagged(
 ) -> anyhow::Result<Vec<u8>> {
     let number = u8::try_from(family.current).context("a dictionary number above 255")?;
     let mut out = vec![tag, number];
-    out.extend(Packer::new(family)?.pack(bytes)?);
+    out.extend(with_packer(family, |packer| packer.pack(bytes))?);
     Ok(out)
 }
 
@@ -100,7 +101,54 @@ pub(crate) fn pack_tagged(
 pub(crate) fn unpack_tagged(family: &'static Family, after_tag: &[u8]) -> anyhow::Result<Vec<u8>> {
     let (&number, frame) = (after_tag.split_first())
         .with_context(|| format!("a stored {} names no dictionary", family.what))?;
-    Unpacker::new(family).unpack(i64::from(number), frame)
+    with_unpacker(family, |unpacker| unpacker.unpack(i64::from(number), frame))
+}
+
+thread_local! {
+    /// The thread's compression contexts, one a family ([`with_packer`]).
+    static PACKERS: RefCell<Vec<(&'static str, Packer)>> = const { RefCell::new(Vec::new()) };
+    /// The thread's decompression contexts, one a family ([`with_unpacker`]).
+    static UNPACKERS: RefCell<Vec<Unpacker>> = const { RefCell::new(Vec::new()) };
+}
+
+/// `work` with the thread's compression context of `family`, made on the thread's first use.
+/// A context made for each value cost more than some values' compression: zstd asks the CPU
+/// what it supports when it makes one (`cpuid`, a trap to the hypervisor in a VM) and clears
+/// its tables (docs/PERFORMANCE.md, "Feed import re-rank: lists packed beside the writers'
+/// line"). Values packed with it are the same as with a new one.
+fn with_packer<T>(
+    family: &'static Family,
+    work: impl FnOnce(&mut Packer) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    PACKERS.with(|packers| {
+        let mut packers = packers.borrow_mut();
+        let at = match packers.iter().position(|(what, _)| *what == family.what) {
+            Some(at) => at,
+            None => {
+                packers.push((family.what, Packer::new(family)?));
+                packers.len() - 1
+            }
+        };
+        work(&mut packers[at].1)
+    })
+}
+
+/// `work` with the thread's decompression contexts of `family` ([`with_packer`]'s reason).
+fn with_unpacker<T>(
+    family: &'static Family,
+    work: impl FnOnce(&mut Unpacker) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    UNPACKERS.with(|unpackers| {
+        let mut unpackers = unpackers.borrow_mut();
+        let at = match unpackers.iter().position(|u| u.family.what == family.what) {
+            Some(at) => at,
+            None => {
+                unpackers.push(Unpacker::new(family));
+                unpackers.len() - 1
+            }
+        };
+        work(&mut unpackers[at])
+    })
 }
 
 /// The bytes of dictionary `number` of `all` (a family's current one: present).
@@ -201,6 +249,31 @@ pub(crate) fn text_columns(table: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_thread_keeps_a_context_a_family_and_packs_as_a_new_one() {
+        let (list, packages) = (r#"[{"binary":"curl"}]"#, r#"[["curl","amd64","8.0"]]"#);
+        for _ in 0..2 {
+            for (family, text) in [(&LISTS, list), (&PACKAGES, packages), (&LISTS, packages)] {
+                let packed = pack_tagged(family, 9, text.as_bytes()).unwrap();
+                let fresh = Packer::new(family).unwrap().pack(text.as_bytes()).unwrap();
+                assert_eq!(packed[..2], [9, family.current as u8]);
+                assert_eq!(packed[2..], fresh);
+                assert_eq!(
+                    unpack_tagged(family, &packed[1..]).unwrap(),
+                    text.as_bytes()
+                );
+            }
+        }
+        PACKERS.with(|packers| assert_eq!(packers.borrow().len(), 2));
+        UNPACKERS.with(|unpackers| assert_eq!(unpackers.borrow().len(), 2));
+        // A frame of one family does not read as another's.
+        let packed = pack_tagged(&PACKAGES, 9, packages.as_bytes()).unwrap();
+        assert_ne!(
+            unpack_tagged(&TEXTS, &packed[1..]).ok(),
+            Some(packages.into())
+        );
+    }
 
     #[test]
     fn values_come_back_exactly() {

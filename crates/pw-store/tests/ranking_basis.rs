@@ -85,6 +85,7 @@ async fn the_basis_is_stored_and_forgotten(backend: Backend) {
         basis: Some(&[7; 32][..]),
         only: None,
         texts: None,
+        packed: None,
     };
     record(&store, "2026-01-02T00:01:00Z", &[], basis).await;
     let stored = store.stored_ranking("h1").await.unwrap().unwrap();
@@ -125,6 +126,7 @@ async fn a_computation_of_some_binaries_keeps_the_others(backend: Backend) {
         basis: None,
         only: Some(&curl),
         texts: None,
+        packed: None,
     };
     let recorded = record(&store, "2026-01-03T00:00:00Z", &part, only).await;
     let change = HistoryChange {
@@ -178,6 +180,7 @@ async fn a_computation_by_key_keeps_the_binaries_other_findings(backend: Backend
         basis: None,
         only: Some(&covered),
         texts: None,
+        packed: None,
     };
     let recorded = record(&store, "2026-01-03T00:00:00Z", &part, only).await;
     let change = HistoryChange {
@@ -193,6 +196,7 @@ async fn a_computation_by_key_keeps_the_binaries_other_findings(backend: Backend
         basis: None,
         only: Some(&covered),
         texts: None,
+        packed: None,
     };
     record(&store, "2026-01-04T00:00:00Z", &[], only).await;
     assert_eq!(

@@ -51,6 +51,7 @@ async fn rank(store: &Store, host: &str, list: &str, basis: &[u8]) {
         basis: Some(basis),
         only: None,
         texts: None,
+        packed: None,
     };
     store
         .record_computation(&snapshot, &computation)

@@ -31,6 +31,7 @@ async fn record(store: &Store, round: u32, current: &[CurrentFinding], only: Opt
         basis: None,
         only,
         texts: None,
+        packed: None,
     };
     common::record_round(store, ("h1", round), current, computation).await;
 }

@@ -326,6 +326,7 @@ async fn summaries_in_part_and_by_two_replicas(backend: Backend) {
             basis: None,
             only: part.then_some(&covered),
             texts: None,
+            packed: None,
         };
         common::record_round(store, (host, round), &current, computation).await;
         let (stored, grouped) = common::both_sides(&first).await;
@@ -387,6 +388,7 @@ async fn summaries_of_groups_written_together(backend: Backend) {
                 basis: None,
                 only: covered.as_ref(),
                 texts: None,
+                packed: None,
             })
             .collect();
         let pairs: Vec<_> = snapshots.iter().zip(&computations).collect();
