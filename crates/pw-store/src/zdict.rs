@@ -93,7 +93,8 @@ pub(crate) fn pack_tagged(
 ) -> anyhow::Result<Vec<u8>> {
     let number = u8::try_from(family.current).context("a dictionary number above 255")?;
     let mut out = vec![tag, number];
-    out.extend(with_packer(family, |packer| packer.pack(bytes))?);
+    let packed = with_kept(&PACKERS, family, || Packer::new(family), |p| p.pack(bytes));
+    out.extend(packed?);
     Ok(out)
 }
 
@@ -101,53 +102,41 @@ pub(crate) fn pack_tagged(
 pub(crate) fn unpack_tagged(family: &'static Family, after_tag: &[u8]) -> anyhow::Result<Vec<u8>> {
     let (&number, frame) = (after_tag.split_first())
         .with_context(|| format!("a stored {} names no dictionary", family.what))?;
-    with_unpacker(family, |unpacker| unpacker.unpack(i64::from(number), frame))
+    let unpack = |unpacker: &mut Unpacker| unpacker.unpack(i64::from(number), frame);
+    with_kept(&UNPACKERS, family, || Ok(Unpacker::new(family)), unpack)
 }
 
 thread_local! {
-    /// The thread's compression contexts, one a family ([`with_packer`]).
-    static PACKERS: RefCell<Vec<(&'static str, Packer)>> = const { RefCell::new(Vec::new()) };
-    /// The thread's decompression contexts, one a family ([`with_unpacker`]).
-    static UNPACKERS: RefCell<Vec<Unpacker>> = const { RefCell::new(Vec::new()) };
+    /// The thread's compression contexts, one a family ([`with_kept`]).
+    static PACKERS: Kept<Packer> = const { RefCell::new(Vec::new()) };
+    /// The thread's decompression contexts, one a family ([`with_kept`]).
+    static UNPACKERS: Kept<Unpacker> = const { RefCell::new(Vec::new()) };
 }
 
-/// `work` with the thread's compression context of `family`, made on the thread's first use.
-/// A context made for each value cost more than some values' compression: zstd asks the CPU
-/// what it supports when it makes one (`cpuid`, a trap to the hypervisor in a VM) and clears
-/// its tables (docs/PERFORMANCE.md, "Feed import re-rank: lists packed beside the writers'
-/// line"). Values packed with it are the same as with a new one.
-fn with_packer<T>(
-    family: &'static Family,
-    work: impl FnOnce(&mut Packer) -> anyhow::Result<T>,
-) -> anyhow::Result<T> {
-    PACKERS.with(|packers| {
-        let mut packers = packers.borrow_mut();
-        let at = match packers.iter().position(|(what, _)| *what == family.what) {
-            Some(at) => at,
-            None => {
-                packers.push((family.what, Packer::new(family)?));
-                packers.len() - 1
-            }
-        };
-        work(&mut packers[at].1)
-    })
-}
+/// A thread's contexts of one kind, by the name of their family.
+type Kept<C> = RefCell<Vec<(&'static str, C)>>;
 
-/// `work` with the thread's decompression contexts of `family` ([`with_packer`]'s reason).
-fn with_unpacker<T>(
+/// `work` with the thread's context of `family` among `kept`, made (`make`) on the thread's
+/// first use. A context made for each value cost more than some values' compression: zstd asks
+/// the CPU what it supports when it makes one (`cpuid`, a trap to the hypervisor in a VM) and
+/// clears its tables (docs/PERFORMANCE.md, "Feed import re-rank: lists packed beside the
+/// writers' line"). Values packed with a kept context are those a new one packs.
+fn with_kept<C: 'static, T>(
+    kept: &'static std::thread::LocalKey<Kept<C>>,
     family: &'static Family,
-    work: impl FnOnce(&mut Unpacker) -> anyhow::Result<T>,
+    make: impl FnOnce() -> anyhow::Result<C>,
+    work: impl FnOnce(&mut C) -> anyhow::Result<T>,
 ) -> anyhow::Result<T> {
-    UNPACKERS.with(|unpackers| {
-        let mut unpackers = unpackers.borrow_mut();
-        let at = match unpackers.iter().position(|u| u.family.what == family.what) {
+    kept.with(|contexts| {
+        let mut contexts = contexts.borrow_mut();
+        let at = match contexts.iter().position(|(what, _)| *what == family.what) {
             Some(at) => at,
             None => {
-                unpackers.push(Unpacker::new(family));
-                unpackers.len() - 1
+                contexts.push((family.what, make()?));
+                contexts.len() - 1
             }
         };
-        work(&mut unpackers[at])
+        work(&mut contexts[at].1)
     })
 }
 
