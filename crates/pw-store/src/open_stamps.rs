@@ -156,12 +156,11 @@ pub(crate) async fn forget_unused(
     // One statement for a few stamps (a round trip to SQLite's thread each was ~40 µs).
     let freed: Vec<i64> = freed.iter().copied().collect();
     for chunk in freed.chunks(FREED_PER_STATEMENT) {
-        let numbers: Vec<String> = (2..chunk.len() + 2).map(|at| format!("${at}")).collect();
         let sql = format!(
             "DELETE FROM open_stamps WHERE host_key = $1 AND stamp IN ({})
                AND NOT EXISTS (SELECT 1 FROM open_episodes
                                WHERE host_key = $1 AND stamp = open_stamps.stamp)",
-            numbers.join(", ")
+            crate::db::placeholders(2, chunk.len())
         );
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(host_key);
         for number in chunk {
