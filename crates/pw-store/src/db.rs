@@ -336,6 +336,15 @@ pub(crate) fn value_rows_of(rows: usize, template: &str) -> String {
     (0..rows).map(row).collect::<Vec<_>>().join(", ")
 }
 
+/// [`value_rows_of`] for a statement on `conn` whose parameters are all these rows': on SQLite
+/// the template's `?` marks as they are, bound by position (as [`value_rows_in`]'s).
+pub(crate) fn value_rows_of_in(conn: &sqlx::AnyConnection, rows: usize, template: &str) -> String {
+    match positional(conn) {
+        true => vec![template; rows].join(", "),
+        false => value_rows_of(rows, template),
+    }
+}
+
 /// `$first, $first+1, …` (`count` placeholders), for `IN (…)` lists.
 pub(crate) fn placeholders(first: usize, count: usize) -> String {
     (first..first + count)

@@ -26,7 +26,9 @@ fn probability(parts: i64) -> f64 {
 }
 
 /// SQL: the probability (`DOUBLE PRECISION`) of `parts`, an SQL expression of parts per billion
-/// (the same division as [`probability`] on both backends).
+/// (the same division as [`probability`] on both backends): `open_updates.epss` from an
+/// update's highest parts (`update_extremes.rs`; a bound float would take its parameter's type
+/// from the first statement prepared, a null's included).
 pub(crate) fn probability_sql(parts: &str) -> String {
     format!("CAST({parts} AS DOUBLE PRECISION) / CAST({PER_ONE} AS DOUBLE PRECISION)")
 }

@@ -53,6 +53,7 @@ mod secrets;
 mod signals;
 mod text_digests;
 mod transitions;
+mod update_extremes;
 mod update_summary;
 mod wakeups;
 mod write_clock;

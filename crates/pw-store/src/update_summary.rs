@@ -26,6 +26,7 @@ use sqlx::Row;
 
 use crate::covered_updates::CoveredUpdates;
 use crate::findings_write::rows_per_statement;
+use crate::update_extremes::UpdateChange;
 use crate::write_clock::WriteClock;
 
 /// An update's key (`update_keys.id`).
@@ -163,13 +164,13 @@ async fn refresh_chunk(
         now.extend(grouped(tx, &[], chunk).await?);
     }
     clock.lap("sum_grouped");
-    let (changed, deltas) = changes(&before, &now);
+    let (changed, by_update) = changes(&before, &now);
     if changed.is_empty() {
         return Ok(());
     }
     rewrite_host_rows(tx, &changed, &now).await?;
     clock.lap("sum_rows");
-    adjust_updates(tx, &deltas).await?;
+    crate::update_extremes::adjust(tx, &by_update).await?;
     clock.lap("sum_updates");
     let mut summarised: Vec<i64> = changed.iter().map(|(host, _)| *host).collect();
     summarised.sort_unstable();
@@ -179,37 +180,31 @@ async fn refresh_chunk(
     Ok(())
 }
 
-/// Per update, the (hosts, findings) to add to its summary.
-type Deltas = Vec<(UpdateKey, (i64, i64))>;
-
 /// The rows that differ between `before` and `now` (the same hosts' rows, or the same rows of
-/// them), and per update touched the (hosts, findings) to add to its summary.
-fn changes(
-    before: &BTreeMap<RowKey, HostUpdate>,
-    now: &BTreeMap<RowKey, HostUpdate>,
-) -> (Vec<RowKey>, Deltas) {
-    let mut deltas: BTreeMap<UpdateKey, (i64, i64)> = BTreeMap::new();
-    let mut add = |key: UpdateKey, (hosts, findings): (i64, i64)| {
-        let delta = deltas.entry(key).or_default();
-        delta.0 += hosts;
-        delta.1 += findings;
-    };
+/// them), and per update touched the rows taken out of its summary and put in.
+fn changes<'a>(
+    before: &'a BTreeMap<RowKey, HostUpdate>,
+    now: &'a BTreeMap<RowKey, HostUpdate>,
+) -> (Vec<RowKey>, BTreeMap<UpdateKey, UpdateChange<'a>>) {
+    let mut by_update: BTreeMap<UpdateKey, UpdateChange<'a>> = BTreeMap::new();
     let mut changed: Vec<RowKey> = Vec::new();
     for (key, row) in now {
-        match before.get(key) {
-            Some(old) if old == row => continue,
-            Some(old) => add(key.1, (0, row.findings - old.findings)),
-            None => add(key.1, (1, row.findings)),
+        let old = before.get(key);
+        if old == Some(row) {
+            continue;
         }
+        let change = by_update.entry(key.1).or_default();
+        change.removed.extend(old);
+        change.added.push(row);
         changed.push(*key);
     }
     for (key, old) in before {
         if !now.contains_key(key) {
-            add(key.1, (-1, -old.findings));
+            by_update.entry(key.1).or_default().removed.push(old);
             changed.push(*key);
         }
     }
-    (changed, deltas.into_iter().collect())
+    (changed, by_update)
 }
 
 /// The hosts' earliest open deadlines (`host_findings.earliest_deadline`): of their updates'
@@ -474,71 +469,6 @@ async fn rewrite_host_rows(
         }
         (query.execute(&mut *tx).await)
             .with_context(|| format!("summarising {} rows of open findings", chunk.len()))?;
-    }
-    Ok(())
-}
-
-/// Adds the host and finding count differences to each update touched and re-reads its most
-/// urgent tier, earliest deadline, KEV and highest EPSS (a probability again, from the hosts'
-/// parts) over its hosts; an update no host needs any more is removed.
-async fn adjust_updates(
-    tx: &mut sqlx::AnyConnection,
-    deltas: &[(UpdateKey, (i64, i64))],
-) -> anyhow::Result<()> {
-    const COLUMNS: usize = 3;
-    let over_hosts = |aggregate: &str| {
-        format!("(SELECT {aggregate} FROM open_update_hosts h WHERE h.update_key = k.id)")
-    };
-    for chunk in deltas.chunks(rows_per_statement(COLUMNS)) {
-        let values = crate::db::value_rows(chunk.len(), COLUMNS);
-        let text = format!(
-            "INSERT INTO open_updates (package, fixed, hosts, findings, tier, deadline, kev, epss)
-             SELECT k.package, k.fixed, v.column2, v.column3, {tier}, {deadline}, {kev}, {epss}
-             FROM (VALUES {values}) AS v
-             JOIN update_keys k ON k.id = v.column1
-             WHERE EXISTS (SELECT 1 FROM open_update_hosts h WHERE h.update_key = k.id)
-             ON CONFLICT (package, fixed) DO UPDATE SET
-               hosts = open_updates.hosts + excluded.hosts,
-               findings = open_updates.findings + excluded.findings,
-               tier = excluded.tier, deadline = excluded.deadline, kev = excluded.kev,
-               epss = excluded.epss",
-            tier = over_hosts("MIN(h.tier)"),
-            deadline = over_hosts("MIN(h.deadline)"),
-            kev = over_hosts("MAX(h.kev)"),
-            // The probability from the parts outside the subquery, which stays the bare MAX
-            // each backend answers from the end of `open_update_hosts_epss` (EXPLAIN).
-            epss = crate::epss_parts::probability_sql(&over_hosts("MAX(h.epss)")),
-        );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(text));
-        for (key, (hosts, findings)) in chunk {
-            query = query.bind(*key).bind(*hosts).bind(*findings);
-        }
-        query
-            .execute(&mut *tx)
-            .await
-            .context("adjusting the summary of open updates")?;
-    }
-    let emptied: Vec<UpdateKey> = deltas
-        .iter()
-        .filter(|(_, (hosts, _))| *hosts < 0)
-        .map(|(key, _)| *key)
-        .collect();
-    for chunk in emptied.chunks(rows_per_statement(1)) {
-        let text = format!(
-            "DELETE FROM open_updates WHERE (package, fixed) IN
-               (SELECT k.package, k.fixed FROM update_keys k
-                WHERE k.id IN ({})
-                  AND NOT EXISTS (SELECT 1 FROM open_update_hosts h WHERE h.update_key = k.id))",
-            crate::db::placeholders(1, chunk.len())
-        );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(text));
-        for key in chunk {
-            query = query.bind(*key);
-        }
-        query
-            .execute(&mut *tx)
-            .await
-            .context("removing updates no host needs")?;
     }
     Ok(())
 }
