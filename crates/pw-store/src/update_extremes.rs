@@ -196,6 +196,11 @@ pub(crate) async fn adjust(
             After::Recount => recount.push(*key),
         }
     }
+    tracing::debug!(
+        updates = changes.len(),
+        counted_again = recount.len(),
+        "update summaries adjusted"
+    );
     let mut counted = count_whole(tx, &recount).await?;
     for key in recount {
         match counted.remove(&key) {
