@@ -7,8 +7,11 @@
 -- the writers' line (docs/PERFORMANCE.md, "A first report's summaries: an update's extremes
 -- kept by counts"). The write now works an update's extremes out from its stored row and the
 -- host rows it removes and adds (`update_extremes.rs`); only when every host holding an
--- extreme left it, and no added row reaches it, are the update's rows read again — through one
--- index by update key, which also serves the console's joins by update.
+-- extreme left it, and no added row reaches it, are the update's rows read again. One index is
+-- kept, by (update key, deadline): deadlines follow each host's first sight, so an update's
+-- earliest is often held by one host, and it is read again by one seek (the other extremes are
+-- coarse — five tiers, KEV, an advisory's EPSS — and held by many hosts); it also serves the
+-- console's joins by update.
 --
 -- A count of 0 is not known: rows stored before this migration are counted again at their
 -- update's next write (the migration computes nothing, so it is instant on a large fleet).
@@ -21,7 +24,5 @@ ALTER TABLE open_updates ADD COLUMN kev_hosts INTEGER NOT NULL DEFAULT 0
 ALTER TABLE open_updates ADD COLUMN epss_hosts INTEGER NOT NULL DEFAULT 0
     CHECK (epss_hosts >= 0);
 DROP INDEX open_update_hosts_tier;
-DROP INDEX open_update_hosts_deadline;
 DROP INDEX open_update_hosts_kev;
 DROP INDEX open_update_hosts_epss;
-CREATE INDEX open_update_hosts_update ON open_update_hosts(update_key);

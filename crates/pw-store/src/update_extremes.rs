@@ -85,6 +85,10 @@ pub(crate) enum After {
     Kept(UpdateSummary),
     /// No host has an open finding of it any more: its row goes.
     Gone,
+    /// The earliest deadline alone cannot be told (its holders all left): the summary but
+    /// that, whose value and holders are read through the index by (update key, deadline).
+    /// Deadlines follow each host's first sight, so an update's earliest is often one host's.
+    Deadline(UpdateSummary),
     /// An extreme cannot be told from the stored summary and the change: read its rows again.
     Recount,
 }
@@ -124,6 +128,7 @@ pub(crate) fn after(stored: Option<&UpdateSummary>, change: &UpdateChange<'_>) -
     }
     let mut values = [None; 4];
     let mut holders = [0; 4];
+    let mut deadline_unknown = false;
     for (place, extreme) in EXTREMES.into_iter().enumerate() {
         let start = match stored {
             None => State::Empty,
@@ -132,15 +137,20 @@ pub(crate) fn after(stored: Option<&UpdateSummary>, change: &UpdateChange<'_>) -
         };
         match fold(extreme, start, change) {
             State::At(value, count) => (values[place], holders[place]) = (value, count),
+            State::Left(_) if matches!(extreme, Extreme::Deadline) => deadline_unknown = true,
             _ => return After::Recount,
         }
     }
-    After::Kept(UpdateSummary {
+    let summary = UpdateSummary {
         hosts,
         findings,
         values,
         holders,
-    })
+    };
+    match deadline_unknown {
+        true => After::Deadline(summary),
+        false => After::Kept(summary),
+    }
 }
 
 /// `start` with the change's removed rows taken out, then its added rows put in.
@@ -185,6 +195,7 @@ pub(crate) async fn adjust(
     let stored = read_stored(tx, &keys).await?;
     let mut kept: Vec<(&Named, UpdateSummary)> = Vec::new();
     let mut gone: Vec<UpdateKey> = Vec::new();
+    let mut deadlines: Vec<(UpdateKey, UpdateSummary)> = Vec::new();
     let mut recount: Vec<UpdateKey> = Vec::new();
     for (key, change) in changes {
         let named = stored
@@ -193,14 +204,19 @@ pub(crate) async fn adjust(
         match after(named.summary.as_ref(), change) {
             After::Kept(summary) => kept.push((named, summary)),
             After::Gone => gone.push(*key),
+            After::Deadline(summary) => deadlines.push((*key, summary)),
             After::Recount => recount.push(*key),
         }
     }
     tracing::debug!(
         updates = changes.len(),
+        deadlines_read = deadlines.len(),
         counted_again = recount.len(),
         "update summaries adjusted"
     );
+    for (key, summary) in earliest_deadlines(tx, &deadlines).await? {
+        kept.push((&stored[&key], summary));
+    }
     let mut counted = count_whole(tx, &recount).await?;
     for key in recount {
         match counted.remove(&key) {
@@ -271,17 +287,76 @@ async fn read_stored(
     Ok(named)
 }
 
+/// The summaries `deadlines` with their earliest deadline and its holders read: the lowest
+/// by one seek of the index by (update key, deadline), its holders by a range of it (none: no
+/// row has a deadline, so every row holds none).
+async fn earliest_deadlines(
+    tx: &mut sqlx::AnyConnection,
+    deadlines: &[(UpdateKey, UpdateSummary)],
+) -> anyhow::Result<Vec<(UpdateKey, UpdateSummary)>> {
+    let mut read = Vec::with_capacity(deadlines.len());
+    for chunk in deadlines.chunks(ROWS) {
+        let sql = format!(
+            "SELECT d.id, d.deadline,
+                    (SELECT COUNT(*) FROM open_update_hosts h
+                     WHERE h.update_key = d.id AND h.deadline = d.deadline) AS holders
+             FROM (SELECT k.id, (SELECT MIN(h.deadline) FROM open_update_hosts h
+                                 WHERE h.update_key = k.id) AS deadline
+                   FROM update_keys k WHERE k.id IN ({})) AS d",
+            db::marks_in(tx, chunk.len()).join(", ")
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (key, _) in chunk {
+            query = query.bind(*key);
+        }
+        let rows = (query.fetch_all(&mut *tx).await).with_context(|| {
+            format!("reading the earliest deadlines of {} updates", chunk.len())
+        })?;
+        let mut found: BTreeMap<UpdateKey, (Option<i64>, i64)> = BTreeMap::new();
+        for row in rows {
+            found.insert(
+                row.try_get("id")?,
+                (row.try_get("deadline")?, row.try_get("holders")?),
+            );
+        }
+        for (key, mut summary) in chunk.iter().cloned() {
+            let (deadline, holders) = *found.get(&key).context("an update key not read")?;
+            summary.values[1] = deadline;
+            summary.holders[1] = if deadline.is_some() {
+                holders
+            } else {
+                summary.hosts
+            };
+            read.push((key, summary));
+        }
+    }
+    Ok(read)
+}
+
 /// The summaries of the updates `keys` from all their hosts' rows (an update with none is not
-/// in the map).
+/// in the map), worked out in SQL: an update may have a row on every host, and the rows are
+/// not sent over (two passes of its rows by the index by update key: the extremes, then how
+/// many rows hold each; a deadline and an EPSS are never negative, so -1 stands for none).
 async fn count_whole(
     tx: &mut sqlx::AnyConnection,
     keys: &[UpdateKey],
 ) -> anyhow::Result<BTreeMap<UpdateKey, UpdateSummary>> {
-    let mut rows: BTreeMap<UpdateKey, Vec<HostUpdate>> = BTreeMap::new();
+    let mut counted = BTreeMap::new();
     for chunk in keys.chunks(ROWS) {
         let sql = format!(
-            "SELECT update_key, findings, tier, deadline, kev, epss FROM open_update_hosts
-             WHERE update_key IN ({})",
+            "SELECT a.update_key, a.hosts, a.findings, a.tier, a.deadline, a.kev, a.epss,
+                    CAST(SUM(CASE WHEN h.tier = a.tier THEN 1 ELSE 0 END) AS BIGINT) AS tier_hosts,
+                    CAST(SUM(CASE WHEN COALESCE(h.deadline, -1) = COALESCE(a.deadline, -1)
+                             THEN 1 ELSE 0 END) AS BIGINT) AS deadline_hosts,
+                    CAST(SUM(CASE WHEN h.kev = a.kev THEN 1 ELSE 0 END) AS BIGINT) AS kev_hosts,
+                    CAST(SUM(CASE WHEN COALESCE(h.epss, -1) = COALESCE(a.epss, -1)
+                             THEN 1 ELSE 0 END) AS BIGINT) AS epss_hosts
+             FROM (SELECT update_key, CAST(COUNT(*) AS BIGINT) AS hosts,
+                          CAST(SUM(findings) AS BIGINT) AS findings, MIN(tier) AS tier,
+                          MIN(deadline) AS deadline, MAX(kev) AS kev, MAX(epss) AS epss
+                   FROM open_update_hosts WHERE update_key IN ({}) GROUP BY update_key) AS a
+             JOIN open_update_hosts h ON h.update_key = a.update_key
+             GROUP BY a.update_key, a.hosts, a.findings, a.tier, a.deadline, a.kev, a.epss",
             db::marks_in(tx, chunk.len()).join(", ")
         );
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
@@ -291,29 +366,24 @@ async fn count_whole(
         let read = (query.fetch_all(&mut *tx).await)
             .with_context(|| format!("counting the hosts of {} updates", chunk.len()))?;
         for row in read {
-            let host = HostUpdate {
+            let summary = UpdateSummary {
+                hosts: row.try_get("hosts")?,
                 findings: row.try_get("findings")?,
-                tier: row.try_get("tier")?,
-                deadline: row.try_get("deadline")?,
-                kev: row.try_get("kev")?,
-                epss: row.try_get("epss")?,
-                at: [None; 4],
+                values: [
+                    Some(row.try_get("tier")?),
+                    row.try_get("deadline")?,
+                    Some(row.try_get("kev")?),
+                    row.try_get("epss")?,
+                ],
+                holders: [
+                    row.try_get("tier_hosts")?,
+                    row.try_get("deadline_hosts")?,
+                    row.try_get("kev_hosts")?,
+                    row.try_get("epss_hosts")?,
+                ],
             };
-            rows.entry(row.try_get("update_key")?)
-                .or_default()
-                .push(host);
+            counted.insert(row.try_get("update_key")?, summary);
         }
-    }
-    let mut counted = BTreeMap::new();
-    for (key, hosts) in &rows {
-        let change = UpdateChange {
-            removed: Vec::new(),
-            added: hosts.iter().collect(),
-        };
-        match after(None, &change) {
-            After::Kept(summary) => counted.insert(*key, summary),
-            other => anyhow::bail!("update {key}'s {} rows counted as {other:?}", hosts.len()),
-        };
     }
     Ok(counted)
 }

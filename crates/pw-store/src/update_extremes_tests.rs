@@ -80,6 +80,36 @@ fn a_holder_leaving_lowers_the_count_and_the_last_one_needs_a_recount() {
 }
 
 #[test]
+fn the_earliest_deadline_alone_left_is_read_again_alone() {
+    // Two hosts share the tier, KEV and EPSS; one holds the earliest deadline.
+    let a = row(1, 1, Some(10), 0, Some(300));
+    let b = row(2, 1, Some(20), 0, Some(300));
+    let stored = kept(after(None, &change(&[], &[&a, &b])));
+    assert_eq!(stored.holders, [2, 1, 2, 2]);
+    // The holder of the 10th is re-ranked due on the 30th: only the deadline is not known.
+    let later = row(1, 1, Some(30), 0, Some(300));
+    let After::Deadline(partial) = after(Some(&stored), &change(&[&a], &[&later])) else {
+        panic!("expected the deadline alone to be read again");
+    };
+    assert_eq!((partial.hosts, partial.findings), (2, 3));
+    assert_eq!(
+        (partial.values[0], partial.values[2], partial.values[3]),
+        (Some(1), Some(0), Some(300))
+    );
+    assert_eq!(
+        (partial.holders[0], partial.holders[2], partial.holders[3]),
+        (2, 2, 2)
+    );
+    // When another extreme's holders leave too, everything is counted again.
+    let calmer = row(1, 2, Some(30), 0, Some(300));
+    let lone = kept(after(Some(&stored), &change(&[&b], &[])));
+    assert_eq!(
+        after(Some(&lone), &change(&[&a], &[&calmer])),
+        After::Recount
+    );
+}
+
+#[test]
 fn a_summary_not_counted_or_contradicted_is_counted_again() {
     let a = row(1, 2, Some(50), 0, None);
     let mut stored = kept(after(None, &change(&[], &[&a])));
@@ -129,7 +159,7 @@ fn the_kept_summary_is_always_the_one_counted_from_every_row() {
     let mut rng = Lcg(7);
     let mut rows: BTreeMap<i64, HostUpdate> = BTreeMap::new();
     let mut stored: Option<UpdateSummary> = None;
-    let (mut told, mut recounts) = (0, 0);
+    let (mut told, mut recounts, mut deadlines) = (0, 0, 0);
     for round in 0..5_000 {
         let old = rows.clone();
         for _ in 0..1 + rng.next(3) {
@@ -161,6 +191,12 @@ fn the_kept_summary_is_always_the_one_counted_from_every_row() {
                     "round {round}: a recount with no row removed"
                 );
             }
+            (After::Deadline(partial), After::Kept(whole)) => {
+                deadlines += 1;
+                let mut read = partial.clone();
+                (read.values[1], read.holders[1]) = (whole.values[1], whole.holders[1]);
+                assert_eq!(&read, whole, "round {round}");
+            }
             _ => {
                 told += 1;
                 assert_eq!(outcome, whole, "round {round}");
@@ -171,6 +207,12 @@ fn the_kept_summary_is_always_the_one_counted_from_every_row() {
             _ => None,
         };
     }
-    assert!(told > 4 * recounts, "{told} told, {recounts} recounted");
-    assert!(recounts > 0);
+    assert!(
+        told > 4 * (recounts + deadlines),
+        "{told} told, {recounts} recounted, {deadlines} deadlines read"
+    );
+    assert!(
+        recounts > 0 && deadlines > 0,
+        "{recounts} recounted, {deadlines} deadlines read"
+    );
 }

@@ -10,10 +10,10 @@
 //! an update is named by its key in `update_keys` (given the first time a finding text names
 //! the update, never removed), which each text holds: a host's rows are keyed by the host's
 //! finding key and the update's key, and grouped by the texts' keys without reading a name.
-//! Each update that changed gets its `open_updates` row (by package and fixed version)
-//! adjusted: host and finding counts by the differences, the most urgent tier, earliest
-//! deadline, KEV and highest EPSS re-read over its hosts' rows (one index seek each; a host's
-//! EPSS in integer parts per billion since 0054, `epss_parts.rs`). The host's
+//! Each update that changed gets its `open_updates` row (by package and fixed version) worked
+//! out from the rows taken out and put in (`update_extremes.rs`, since 0056: its most urgent
+//! tier, earliest deadline, KEV and highest EPSS kept with how many hosts' rows hold each; a
+//! host's EPSS in integer parts per billion since 0054, `epss_parts.rs`). The host's
 //! earliest open deadline goes to `host_findings.earliest_deadline` (its open findings per tier
 //! and deadline are adjusted by the write's changes: `open_tiers.rs`).
 //!
@@ -433,7 +433,7 @@ pub(crate) async fn key_updates(
 
 /// Replaces the hosts' rows `keys` with their open findings grouped by update (`now`; a row
 /// not in it is left out), a statement per [`rows_per_statement`] keys or rows: each row
-/// rewritten costs a delete and an insert in the table and its four indexes, so only the rows
+/// rewritten costs a delete and an insert in the table and its index by update, so only the rows
 /// that changed are.
 async fn rewrite_host_rows(
     tx: &mut sqlx::AnyConnection,

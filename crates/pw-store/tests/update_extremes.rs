@@ -178,6 +178,20 @@ async fn summaries_stored_before_0056_are_counted_again(backend: Backend) {
         kept(pool).await;
     }
     assert!(!stored(pool).await.contains_key("src0"));
+
+    // Every host's src1 finding re-dated to the 12th, one by one: when the last holder of the
+    // 10th leaves, the earliest deadline alone is read again (the tier, KEV and EPSS stay).
+    let redated = [finding(1, Tier::T1, 12, Some(0.5))];
+    for host in ["h1", "h2", "h3"] {
+        common::record_at(&store, host, "2026-01-13T00:00:00Z", &redated).await;
+        kept(pool).await;
+    }
+    let src1 = &stored(pool).await["src1"];
+    assert_eq!(
+        src1.2[1],
+        Some(common::at("2026-02-12T00:00:00Z").as_nanosecond() as i64)
+    );
+    assert_eq!(src1.3, [3, 3, 3, 3]);
 }
 
 on_both_backends!(summaries_stored_before_0056_are_counted_again);
