@@ -163,11 +163,14 @@ fn fold(extreme: Extreme, start: State, change: &UpdateChange<'_>) -> State {
                 1 => State::Left(at),
                 _ => State::At(at, count - 1),
             },
-            // A removed row more extreme than the stored value: the summary was wrong.
-            State::At(at, _) if extreme.rank(value) < extreme.rank(at) => State::Unknown,
-            State::At(..) => state,
-            // Removing from no rows, or past every holder: not what was stored.
-            State::Empty | State::Left(_) | State::Unknown => State::Unknown,
+            // A removed row more extreme than the stored value, or at it past every holder:
+            // the summary was wrong.
+            State::At(at, _) | State::Left(at) if extreme.rank(value) <= extreme.rank(at) => {
+                State::Unknown
+            }
+            State::At(..) | State::Left(_) => state,
+            // Removing from no rows: not what was stored.
+            State::Empty | State::Unknown => State::Unknown,
         };
     }
     for row in &change.added {

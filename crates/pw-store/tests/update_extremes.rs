@@ -59,12 +59,15 @@ async fn stored(pool: &sqlx::AnyPool) -> BTreeMap<String, Summary> {
         .collect()
 }
 
+/// A host's row of an update: findings, and the tier, deadline, KEV and EPSS parts.
+type HostRow = (i64, [Option<i64>; 4]);
+
 /// Every update's summary counted from its hosts' rows (`open_update_hosts`).
 async fn counted(pool: &sqlx::AnyPool) -> BTreeMap<String, Summary> {
     let sql = "SELECT k.package, o.findings, o.tier, o.deadline, o.kev, o.epss
                FROM open_update_hosts o JOIN update_keys k ON k.id = o.update_key";
     let rows = sqlx::query(sql).fetch_all(pool).await.unwrap();
-    let mut by_update: BTreeMap<String, Vec<(i64, [Option<i64>; 4])>> = BTreeMap::new();
+    let mut by_update: BTreeMap<String, Vec<HostRow>> = BTreeMap::new();
     for r in &rows {
         let values = [
             Some(r.get("tier")),
