@@ -3,8 +3,10 @@
 //! removes and adds (migration `0056_update_extremes.sql`). Each extreme is stored with how many
 //! hosts' rows hold it: a removed row at the extreme lowers the count, an added row at least as
 //! extreme raises or replaces it, and only when every holder left and no added row reaches the
-//! old value is the extreme unknown — the update's rows are then read again (one index by
-//! update key) and counted whole. The fold is pure ([`after`]); reads and writes are below it.
+//! old value is the extreme unknown: the earliest deadline is then read again by one seek of
+//! the index by (update key, deadline) (deadlines follow each host's first sight, so an update's
+//! earliest is often one host's), and for another extreme the update's rows are counted whole.
+//! The fold is pure ([`after`]); reads and writes are below it.
 
 use std::collections::BTreeMap;
 
@@ -238,54 +240,74 @@ struct Named {
     summary: Option<UpdateSummary>,
 }
 
+/// The rows of `sql` (its keys' marks where `{}` is) for the updates `keys`, a statement per
+/// [`ROWS`] keys bound in order; `what` names them in an error.
+async fn of_keys(
+    tx: &mut sqlx::AnyConnection,
+    keys: &[UpdateKey],
+    sql: &str,
+    what: &str,
+) -> anyhow::Result<Vec<sqlx::any::AnyRow>> {
+    let mut rows = Vec::with_capacity(keys.len());
+    for chunk in keys.chunks(ROWS) {
+        let text = sql.replacen("{}", &db::marks_in(tx, chunk.len()).join(", "), 1);
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(text));
+        for key in chunk {
+            query = query.bind(*key);
+        }
+        let read = (query.fetch_all(&mut *tx).await)
+            .with_context(|| format!("{what} of {} updates", chunk.len()))?;
+        rows.extend(read);
+    }
+    Ok(rows)
+}
+
+/// A summary read with its columns' names (`hosts`, `findings`, `tier`, `deadline`, `kev`,
+/// `tier_hosts`, …), its EPSS in parts given.
+fn summary_of(row: &sqlx::any::AnyRow, epss: Option<i64>) -> anyhow::Result<UpdateSummary> {
+    Ok(UpdateSummary {
+        hosts: row.try_get("hosts")?,
+        findings: row.try_get("findings")?,
+        values: [
+            Some(row.try_get("tier")?),
+            row.try_get("deadline")?,
+            Some(row.try_get("kev")?),
+            epss,
+        ],
+        holders: [
+            row.try_get("tier_hosts")?,
+            row.try_get("deadline_hosts")?,
+            row.try_get("kev_hosts")?,
+            row.try_get("epss_hosts")?,
+        ],
+    })
+}
+
 /// The names and stored summaries of the updates `keys`.
 async fn read_stored(
     tx: &mut sqlx::AnyConnection,
     keys: &[UpdateKey],
 ) -> anyhow::Result<BTreeMap<UpdateKey, Named>> {
+    let sql = "SELECT k.id, k.package, k.fixed, u.hosts, u.findings, u.tier, u.deadline, u.kev,
+                      u.epss, u.tier_hosts, u.deadline_hosts, u.kev_hosts, u.epss_hosts
+               FROM update_keys k
+               LEFT JOIN open_updates u ON u.package = k.package AND u.fixed = k.fixed
+               WHERE k.id IN ({})";
     let mut named = BTreeMap::new();
-    for chunk in keys.chunks(ROWS) {
-        let sql = format!(
-            "SELECT k.id, k.package, k.fixed, u.hosts, u.findings, u.tier, u.deadline, u.kev,
-                    u.epss, u.tier_hosts, u.deadline_hosts, u.kev_hosts, u.epss_hosts
-             FROM update_keys k
-             LEFT JOIN open_updates u ON u.package = k.package AND u.fixed = k.fixed
-             WHERE k.id IN ({})",
-            db::marks_in(tx, chunk.len()).join(", ")
-        );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for key in chunk {
-            query = query.bind(*key);
-        }
-        let rows = (query.fetch_all(&mut *tx).await)
-            .with_context(|| format!("reading the summaries of {} updates", chunk.len()))?;
-        for row in rows {
-            let summary = match row.try_get::<Option<i64>, _>("hosts")? {
-                None => None,
-                Some(hosts) => Some(UpdateSummary {
-                    hosts,
-                    findings: row.try_get("findings")?,
-                    values: [
-                        Some(row.try_get("tier")?),
-                        row.try_get("deadline")?,
-                        Some(row.try_get("kev")?),
-                        (row.try_get::<Option<f64>, _>("epss")?).map(crate::epss_parts::parts),
-                    ],
-                    holders: [
-                        row.try_get("tier_hosts")?,
-                        row.try_get("deadline_hosts")?,
-                        row.try_get("kev_hosts")?,
-                        row.try_get("epss_hosts")?,
-                    ],
-                }),
-            };
-            let value = Named {
-                package: row.try_get("package")?,
-                fixed: row.try_get("fixed")?,
-                summary,
-            };
-            named.insert(row.try_get("id")?, value);
-        }
+    for row in of_keys(tx, keys, sql, "reading the summaries").await? {
+        let summary = match row.try_get::<Option<i64>, _>("hosts")? {
+            None => None,
+            Some(_) => {
+                let epss = row.try_get::<Option<f64>, _>("epss")?;
+                Some(summary_of(&row, epss.map(crate::epss_parts::parts))?)
+            }
+        };
+        let value = Named {
+            package: row.try_get("package")?,
+            fixed: row.try_get("fixed")?,
+            summary,
+        };
+        named.insert(row.try_get("id")?, value);
     }
     Ok(named)
 }
@@ -297,96 +319,62 @@ async fn earliest_deadlines(
     tx: &mut sqlx::AnyConnection,
     deadlines: &[(UpdateKey, UpdateSummary)],
 ) -> anyhow::Result<Vec<(UpdateKey, UpdateSummary)>> {
-    let mut read = Vec::with_capacity(deadlines.len());
-    for chunk in deadlines.chunks(ROWS) {
-        let sql = format!(
-            "SELECT d.id, d.deadline,
-                    (SELECT COUNT(*) FROM open_update_hosts h
-                     WHERE h.update_key = d.id AND h.deadline = d.deadline) AS holders
-             FROM (SELECT k.id, (SELECT MIN(h.deadline) FROM open_update_hosts h
-                                 WHERE h.update_key = k.id) AS deadline
-                   FROM update_keys k WHERE k.id IN ({})) AS d",
-            db::marks_in(tx, chunk.len()).join(", ")
+    let sql = "SELECT d.id, d.deadline,
+                      (SELECT COUNT(*) FROM open_update_hosts h
+                       WHERE h.update_key = d.id AND h.deadline = d.deadline) AS holders
+               FROM (SELECT k.id, (SELECT MIN(h.deadline) FROM open_update_hosts h
+                                   WHERE h.update_key = k.id) AS deadline
+                     FROM update_keys k WHERE k.id IN ({})) AS d";
+    let keys: Vec<UpdateKey> = deadlines.iter().map(|(key, _)| *key).collect();
+    let mut found: BTreeMap<UpdateKey, (Option<i64>, i64)> = BTreeMap::new();
+    for row in of_keys(tx, &keys, sql, "reading the earliest deadlines").await? {
+        found.insert(
+            row.try_get("id")?,
+            (row.try_get("deadline")?, row.try_get("holders")?),
         );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for (key, _) in chunk {
-            query = query.bind(*key);
-        }
-        let rows = (query.fetch_all(&mut *tx).await).with_context(|| {
-            format!("reading the earliest deadlines of {} updates", chunk.len())
-        })?;
-        let mut found: BTreeMap<UpdateKey, (Option<i64>, i64)> = BTreeMap::new();
-        for row in rows {
-            found.insert(
-                row.try_get("id")?,
-                (row.try_get("deadline")?, row.try_get("holders")?),
-            );
-        }
-        for (key, mut summary) in chunk.iter().cloned() {
-            let (deadline, holders) = *found.get(&key).context("an update key not read")?;
-            summary.values[1] = deadline;
-            summary.holders[1] = if deadline.is_some() {
-                holders
-            } else {
-                summary.hosts
-            };
-            read.push((key, summary));
-        }
+    }
+    let mut read = Vec::with_capacity(deadlines.len());
+    for (key, mut summary) in deadlines.iter().cloned() {
+        let (deadline, holders) = *found.get(&key).context("an update key not read")?;
+        summary.values[1] = deadline;
+        summary.holders[1] = if deadline.is_some() {
+            holders
+        } else {
+            summary.hosts
+        };
+        read.push((key, summary));
     }
     Ok(read)
 }
 
 /// The summaries of the updates `keys` from all their hosts' rows (an update with none is not
 /// in the map), worked out in SQL: an update may have a row on every host, and the rows are
-/// not sent over (two passes of its rows by the index by update key: the extremes, then how
-/// many rows hold each; a deadline and an EPSS are never negative, so -1 stands for none).
+/// not sent over (two passes of its rows by the index by update and deadline: the extremes,
+/// then how many rows hold each; a deadline and an EPSS are never negative, so -1 stands for
+/// none).
 async fn count_whole(
     tx: &mut sqlx::AnyConnection,
     keys: &[UpdateKey],
 ) -> anyhow::Result<BTreeMap<UpdateKey, UpdateSummary>> {
+    let sql = "SELECT a.update_key, a.hosts, a.findings, a.tier, a.deadline, a.kev, a.epss,
+                      CAST(SUM(CASE WHEN h.tier = a.tier THEN 1 ELSE 0 END) AS BIGINT)
+                        AS tier_hosts,
+                      CAST(SUM(CASE WHEN COALESCE(h.deadline, -1) = COALESCE(a.deadline, -1)
+                               THEN 1 ELSE 0 END) AS BIGINT) AS deadline_hosts,
+                      CAST(SUM(CASE WHEN h.kev = a.kev THEN 1 ELSE 0 END) AS BIGINT)
+                        AS kev_hosts,
+                      CAST(SUM(CASE WHEN COALESCE(h.epss, -1) = COALESCE(a.epss, -1)
+                               THEN 1 ELSE 0 END) AS BIGINT) AS epss_hosts
+               FROM (SELECT update_key, CAST(COUNT(*) AS BIGINT) AS hosts,
+                            CAST(SUM(findings) AS BIGINT) AS findings, MIN(tier) AS tier,
+                            MIN(deadline) AS deadline, MAX(kev) AS kev, MAX(epss) AS epss
+                     FROM open_update_hosts WHERE update_key IN ({}) GROUP BY update_key) AS a
+               JOIN open_update_hosts h ON h.update_key = a.update_key
+               GROUP BY a.update_key, a.hosts, a.findings, a.tier, a.deadline, a.kev, a.epss";
     let mut counted = BTreeMap::new();
-    for chunk in keys.chunks(ROWS) {
-        let sql = format!(
-            "SELECT a.update_key, a.hosts, a.findings, a.tier, a.deadline, a.kev, a.epss,
-                    CAST(SUM(CASE WHEN h.tier = a.tier THEN 1 ELSE 0 END) AS BIGINT) AS tier_hosts,
-                    CAST(SUM(CASE WHEN COALESCE(h.deadline, -1) = COALESCE(a.deadline, -1)
-                             THEN 1 ELSE 0 END) AS BIGINT) AS deadline_hosts,
-                    CAST(SUM(CASE WHEN h.kev = a.kev THEN 1 ELSE 0 END) AS BIGINT) AS kev_hosts,
-                    CAST(SUM(CASE WHEN COALESCE(h.epss, -1) = COALESCE(a.epss, -1)
-                             THEN 1 ELSE 0 END) AS BIGINT) AS epss_hosts
-             FROM (SELECT update_key, CAST(COUNT(*) AS BIGINT) AS hosts,
-                          CAST(SUM(findings) AS BIGINT) AS findings, MIN(tier) AS tier,
-                          MIN(deadline) AS deadline, MAX(kev) AS kev, MAX(epss) AS epss
-                   FROM open_update_hosts WHERE update_key IN ({}) GROUP BY update_key) AS a
-             JOIN open_update_hosts h ON h.update_key = a.update_key
-             GROUP BY a.update_key, a.hosts, a.findings, a.tier, a.deadline, a.kev, a.epss",
-            db::marks_in(tx, chunk.len()).join(", ")
-        );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for key in chunk {
-            query = query.bind(*key);
-        }
-        let read = (query.fetch_all(&mut *tx).await)
-            .with_context(|| format!("counting the hosts of {} updates", chunk.len()))?;
-        for row in read {
-            let summary = UpdateSummary {
-                hosts: row.try_get("hosts")?,
-                findings: row.try_get("findings")?,
-                values: [
-                    Some(row.try_get("tier")?),
-                    row.try_get("deadline")?,
-                    Some(row.try_get("kev")?),
-                    row.try_get("epss")?,
-                ],
-                holders: [
-                    row.try_get("tier_hosts")?,
-                    row.try_get("deadline_hosts")?,
-                    row.try_get("kev_hosts")?,
-                    row.try_get("epss_hosts")?,
-                ],
-            };
-            counted.insert(row.try_get("update_key")?, summary);
-        }
+    for row in of_keys(tx, keys, sql, "counting the hosts").await? {
+        let summary = summary_of(&row, row.try_get("epss")?)?;
+        counted.insert(row.try_get("update_key")?, summary);
     }
     Ok(counted)
 }
@@ -436,18 +424,9 @@ async fn write(
 
 /// Removes the summaries of the updates `keys`, which no host needs any more.
 async fn remove(tx: &mut sqlx::AnyConnection, keys: &[UpdateKey]) -> anyhow::Result<()> {
-    for chunk in keys.chunks(ROWS) {
-        let text = format!(
-            "DELETE FROM open_updates WHERE (package, fixed) IN
-               (SELECT k.package, k.fixed FROM update_keys k WHERE k.id IN ({}))",
-            db::marks_in(tx, chunk.len()).join(", ")
-        );
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(text));
-        for key in chunk {
-            query = query.bind(*key);
-        }
-        (query.execute(&mut *tx).await).context("removing updates no host needs")?;
-    }
+    let sql = "DELETE FROM open_updates WHERE (package, fixed) IN
+                 (SELECT k.package, k.fixed FROM update_keys k WHERE k.id IN ({}))";
+    of_keys(tx, keys, sql, "removing the summaries").await?;
     Ok(())
 }
 
