@@ -433,8 +433,8 @@ pub(crate) async fn key_updates(
 
 /// Replaces the hosts' rows `keys` with their open findings grouped by update (`now`; a row
 /// not in it is left out), a statement per [`rows_per_statement`] keys or rows: each row
-/// rewritten costs a delete and an insert in the table and its index by update, so only the rows
-/// that changed are.
+/// rewritten costs a delete and an insert in the table and its index by update and deadline,
+/// so only the rows that changed are.
 async fn rewrite_host_rows(
     tx: &mut sqlx::AnyConnection,
     keys: &[RowKey],
