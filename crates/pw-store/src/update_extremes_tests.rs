@@ -1,3 +1,5 @@
+//! Tests of the update extremes' fold (`after`): pure, no database.
+
 use super::*;
 
 fn row(findings: i64, tier: i64, deadline: Option<i64>, kev: i64, epss: Option<i64>) -> HostUpdate {
