@@ -1,6 +1,6 @@
 //! Migrations 0046 (the open set without its index by text), 0047 (a text's digest in 16
-//! bytes) and 0048 (the open set without its foreign keys on PostgreSQL) on SQLite and
-//! PostgreSQL: a database written at 0045 keeps every open finding and text,
+//! bytes), 0048 (the open set without its foreign keys on PostgreSQL) and 0057 (without them on
+//! SQLite too) on SQLite and PostgreSQL: a database written at 0045 keeps every open finding and text,
 //! the index is gone, each digest is the first 16 bytes of the text's SHA-256, the write path
 //! finds a stored text by it (no second copy), and the readers of an update's or an advisory's
 //! open findings — the console's advisories and packages of updates, its search of updates by
@@ -311,7 +311,7 @@ async fn open_set_rows(pool: &sqlx::AnyPool) -> Vec<String> {
     rows
 }
 
-async fn migration_0048_drops_the_open_sets_foreign_keys_on_postgres(backend: Backend) {
+async fn migrations_0048_0057_drop_the_open_sets_foreign_keys(backend: Backend) {
     let (_guard, url, pool) = database_at(backend, 47).await;
     let three = [
         ("finding_hosts", "host_key"),
@@ -322,15 +322,19 @@ async fn migration_0048_drops_the_open_sets_foreign_keys_on_postgres(backend: Ba
     assert_eq!(open_set_references(&pool, backend).await, three, "at 0047");
     let before = open_set_rows(&pool).await;
     assert_eq!(before.len(), 5 + 1, "five episodes, the counts");
-    pool.close().await;
-
-    let store = Store::connect(&url).await.unwrap();
-    let pool = store.pool();
+    // 0048 drops them on PostgreSQL only; SQLite keeps them until 0057 rebuilds its table.
+    common::migrate_up_to(backend, &pool, 56).await;
     let kept = match backend {
         Backend::Sqlite => three.to_vec(),
         Backend::Postgres => Vec::new(),
     };
-    assert_eq!(open_set_references(pool, backend).await, kept);
+    assert_eq!(open_set_references(&pool, backend).await, kept, "at 0056");
+    pool.close().await;
+
+    let store = Store::connect(&url).await.unwrap();
+    let pool = store.pool();
+    let none: Vec<(String, String)> = Vec::new();
+    assert_eq!(open_set_references(pool, backend).await, none, "since 0057");
     assert_eq!(open_set_rows(pool).await, before, "every row kept");
     let episodes = store.open_episodes(Some("h2")).await.unwrap();
     let mut binaries: Vec<_> = episodes.iter().map(|e| e.binary.as_str()).collect();
@@ -361,5 +365,5 @@ async fn migration_0048_drops_the_open_sets_foreign_keys_on_postgres(backend: Ba
 
 on_both_backends!(
     migrations_0046_0047_keep_the_open_set_and_its_readers,
-    migration_0048_drops_the_open_sets_foreign_keys_on_postgres,
+    migrations_0048_0057_drop_the_open_sets_foreign_keys,
 );
