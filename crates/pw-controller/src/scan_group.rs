@@ -2,8 +2,8 @@
 //! hosts). A host's re-rank in part is a few dozen statements and little CPU; one host at a
 //! time, each statement waited for its round trip to the database and each host's write for its
 //! own turn in the writers' line (`pw-store`'s `write_gate.rs`) and its own commit. A scan
-//! worker takes up to [`GROUP`] hosts waiting for a feed import's re-rank at once
-//! (`scan_queue.rs`), reads what their scans need in a few statements for the group (the last
+//! worker takes up to [`GROUP`] hosts waiting for a feed import's re-rank at once, or up to
+//! [`REPORTS`] waiting for their new inventories' scans (`scan_queue.rs`), reads what their scans need in a few statements for the group (the last
 //! feed import, the fleet document, the inventories, pending upgrades and stored rankings:
 //! pw-store's `scan_reads.rs`), decodes and ranks [`PREPARING`] of them at a time on the
 //! runtime's threads, then writes the changed ones in one transaction (`ranked_write.rs`) while
@@ -25,6 +25,13 @@ use crate::scan_queue::Scope;
 /// Hosts a scan worker takes at once for a feed import's re-rank: one write transaction of up
 /// to this many hosts' changes (~2–3 ms each: the writers' line is held ~0.1 s).
 pub const GROUP: usize = 32;
+
+/// Hosts a scan worker takes at once for new inventories (a fleet's first round, a point
+/// release): written in one transaction, they take one turn in the writers' line and one commit,
+/// and each update's and tier's summary is adjusted once for the group instead of once a host
+/// (a first report touches ~46 updates' summaries, mostly the same ones as its neighbours').
+/// Fewer than [`GROUP`]: a first report's ranking (~800 findings) is held until written.
+pub const REPORTS: usize = 8;
 
 /// Hosts of a group decoded and ranked at once (each reads its open findings' first sights on a
 /// pool connection of its own).

@@ -130,15 +130,21 @@ impl ScanQueue {
         }
     }
 
-    /// The next waiting host and, when it waits for a feed import's re-rank, up to `most` hosts
-    /// waiting for one (scanned together: `scan_group.rs`).
-    async fn pop_group(&self, most: usize) -> Vec<(String, Scope)> {
+    /// The next waiting host and hosts waiting for the same kind of scan, scanned and written
+    /// together (`scan_group.rs`): up to [`crate::scan_group::GROUP`] for a feed import's
+    /// re-rank, [`crate::scan_group::REPORTS`] for new inventories. Only hosts already waiting
+    /// are taken: a lone report is scanned at once.
+    async fn pop_group(&self) -> Vec<(String, Scope)> {
         let first = self.pop().await;
         let import = |scope: &Scope| matches!(scope, Scope::Import(_));
-        let grouped = import(&first.1);
+        let kind = import(&first.1);
+        let most = match kind {
+            true => crate::scan_group::GROUP,
+            false => crate::scan_group::REPORTS,
+        };
         let mut group = vec![first];
-        while grouped && group.len() < most {
-            let Some(next) = self.try_pop_where(import) else {
+        while group.len() < most {
+            let Some(next) = self.try_pop_where(|scope| import(scope) == kind) else {
                 break;
             };
             group.push(next);
@@ -161,8 +167,8 @@ pub async fn queue_every_host(
     Ok(hosts.len())
 }
 
-/// One scan worker: until shutdown, takes the next host (or group of hosts waiting for a feed
-/// import's re-rank: `scan_group.rs`) and scans their stored inventories. A group's write runs
+/// One scan worker: until shutdown, takes the next group of hosts waiting for the same kind of
+/// scan ([`ScanQueue::pop_group`], `scan_group.rs`) and scans their stored inventories. A group's write runs
 /// while the worker reads and ranks the next group, on a thread of its own ([`writer`]); a
 /// worker's groups are written one at a time, in order.
 pub async fn worker(
@@ -175,7 +181,7 @@ pub async fn worker(
     let mut writing = None;
     loop {
         let group = tokio::select! {
-            next = queue.pop_group(crate::scan_group::GROUP) => next,
+            next = queue.pop_group() => next,
             _ = shutdown.changed() => break,
         };
         let hosts: Vec<String> = group.iter().map(|(host, _)| host.clone()).collect();
@@ -319,6 +325,36 @@ mod tests {
         queue.finished("h1");
         queue.finished("h2");
         assert_eq!(queue.pending(), 0);
+    }
+
+    #[tokio::test]
+    async fn hosts_waiting_for_the_same_kind_of_scan_are_taken_together() {
+        let queue = ScanQueue::default();
+        let names: Vec<String> = (0..crate::scan_group::REPORTS + 2)
+            .map(|n| format!("r{n}"))
+            .collect();
+        queue.push(&names[0]);
+        queue.push_scoped("i1", affected("curl"));
+        for name in &names[1..] {
+            queue.push(name);
+        }
+        queue.push_scoped("i2", affected("zlib"));
+        let hosts = |group: Vec<(String, Scope)>| -> Vec<String> {
+            group.into_iter().map(|(host, _)| host).collect()
+        };
+        // New inventories together, up to a group of reports, in arrival order; imports apart.
+        let reports = hosts(queue.pop_group().await);
+        assert_eq!(reports, names[..crate::scan_group::REPORTS]);
+        assert_eq!(hosts(queue.pop_group().await), ["i1", "i2"]);
+        let rest = hosts(queue.pop_group().await);
+        assert_eq!(rest, names[crate::scan_group::REPORTS..]);
+        assert_eq!(queue.pending(), names.len() + 2, "all taken, none finished");
+        // A lone report is taken alone, at once.
+        for name in names.iter().map(String::as_str).chain(["i1", "i2"]) {
+            queue.finished(name);
+        }
+        queue.push("h1");
+        assert_eq!(hosts(queue.pop_group().await), ["h1"]);
     }
 
     #[test]
