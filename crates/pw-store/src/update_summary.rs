@@ -168,7 +168,7 @@ async fn refresh_chunk(
     if changed.is_empty() {
         return Ok(());
     }
-    rewrite_host_rows(tx, &changed, &now).await?;
+    rewrite_host_rows(tx, &changed, (&before, &now)).await?;
     clock.lap("sum_rows");
     crate::update_extremes::adjust(tx, &by_update).await?;
     clock.lap("sum_updates");
@@ -305,9 +305,9 @@ async fn stored(
                 .with_context(|| format!("reading the update summaries of {} hosts", keys.len()))?,
         );
     }
-    for chunk in pairs.chunks(rows_per_statement(2)) {
+    for chunk in pairs.chunks(ROWS) {
         let select = format!("SELECT {COLUMNS} FROM open_update_hosts");
-        let query = of_rows(&select, chunk);
+        let query = of_rows(tx, &select, chunk);
         rows.extend(
             (query.fetch_all(&mut *tx).await)
                 .with_context(|| format!("reading {} rows of the update summaries", chunk.len()))?,
@@ -316,14 +316,20 @@ async fn stored(
     read_rows(&rows, Source::Stored)
 }
 
+/// Summary rows (or their keys) per statement: bound by position on SQLite
+/// (`db::value_rows_in`), so a group of first reports' ~370 rows go in one statement, not 23
+/// of 16 rows numbered `$N` (each a round trip to SQLite's thread).
+const ROWS: usize = 400;
+
 /// `statement` (on `open_update_hosts`, without a WHERE clause) of the rows `keys`, bound.
 fn of_rows(
+    tx: &sqlx::AnyConnection,
     statement: &str,
     keys: &[RowKey],
 ) -> sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments> {
     let sql = format!(
         "{statement} WHERE (host_key, update_key) IN (VALUES {})",
-        crate::db::value_rows(keys.len(), 2)
+        crate::db::value_rows_in(tx, keys.len(), 2)
     );
     let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
     for (host, update) in keys {
@@ -432,16 +438,21 @@ pub(crate) async fn key_updates(
 }
 
 /// Replaces the hosts' rows `keys` with their open findings grouped by update (`now`; a row
-/// not in it is left out), a statement per [`rows_per_statement`] keys or rows: each row
-/// rewritten costs a delete and an insert in the table and its index by update and deadline,
-/// so only the rows that changed are.
+/// not in it is left out): each row rewritten costs a delete and an insert in the table and its
+/// index by update and deadline, so only the rows that changed are, and only those stored
+/// (`before`: the rows as stored of every host or pair `keys` names) are deleted — a first
+/// report's rows are inserted alone. [`ROWS`] rows a statement.
 async fn rewrite_host_rows(
     tx: &mut sqlx::AnyConnection,
     keys: &[RowKey],
-    now: &BTreeMap<RowKey, HostUpdate>,
+    (before, now): (&BTreeMap<RowKey, HostUpdate>, &BTreeMap<RowKey, HostUpdate>),
 ) -> anyhow::Result<()> {
-    for chunk in keys.chunks(rows_per_statement(2)) {
-        let query = of_rows("DELETE FROM open_update_hosts", chunk);
+    let stored: Vec<RowKey> = (keys.iter())
+        .filter(|key| before.contains_key(key))
+        .copied()
+        .collect();
+    for chunk in stored.chunks(ROWS) {
+        let query = of_rows(tx, "DELETE FROM open_update_hosts", chunk);
         (query.execute(&mut *tx).await)
             .with_context(|| format!("clearing {} rows of the update summary", chunk.len()))?;
     }
@@ -449,8 +460,8 @@ async fn rewrite_host_rows(
     let rows: Vec<(&RowKey, &HostUpdate)> = (keys.iter())
         .filter_map(|key| now.get_key_value(key))
         .collect();
-    for chunk in rows.chunks(rows_per_statement(COLUMNS)) {
-        let values = crate::db::value_rows(chunk.len(), COLUMNS);
+    for chunk in rows.chunks(ROWS) {
+        let values = crate::db::value_rows_in(tx, chunk.len(), COLUMNS);
         let insert = format!(
             "INSERT INTO open_update_hosts (host_key, update_key, findings, tier, deadline, kev,
                epss, extreme_counts) VALUES {values}"
