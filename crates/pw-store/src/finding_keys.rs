@@ -15,8 +15,6 @@ use std::sync::Mutex;
 use anyhow::Context;
 use sqlx::Row;
 
-use crate::db::placeholders;
-use crate::findings_write::rows_per_statement;
 
 /// A finding key: binary package, advisory.
 pub(crate) type Key = (String, String);
@@ -36,6 +34,11 @@ struct Known {
     ids: HashMap<String, HashMap<String, i64>>,
     names: HashMap<i64, Key>,
 }
+
+/// Keys or ids a statement reads or stores: bound by position on SQLite (`db::value_rows_in`),
+/// where numbered parameters cost a search each (`findings_write::PARAMETERS`: 64 keys a
+/// statement when they were numbered, a first scan's ~800 new keys in 13 statements).
+const ROWS: usize = 500;
 
 /// A finding key borrowed from a finding.
 pub(crate) type KeyRef<'a> = (&'a str, &'a str);
@@ -102,10 +105,10 @@ pub(crate) async fn key_names(
     let mut names = HashMap::with_capacity(ids.len());
     let missing = cache.names(ids, &mut names);
     let mut read = HashMap::with_capacity(missing.len());
-    for chunk in missing.chunks(rows_per_statement(1)) {
+    for chunk in missing.chunks(ROWS) {
         let sql = format!(
             "SELECT id, binary_name, advisory FROM finding_keys WHERE id IN ({})",
-            placeholders(1, chunk.len())
+            crate::db::marks_in(tx, chunk.len()).join(", ")
         );
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
         for id in chunk {
@@ -145,11 +148,11 @@ pub(crate) async fn key_ids<'a>(
         .filter(|k| !learned.contains_key(&owned(k)))
         .copied()
         .collect();
-    for chunk in missing.chunks(rows_per_statement(2)) {
+    for chunk in missing.chunks(ROWS) {
         let sql = format!(
             "INSERT INTO finding_keys (binary_name, advisory) VALUES {}
              ON CONFLICT (binary_name, advisory) DO NOTHING",
-            crate::db::value_rows(chunk.len(), 2)
+            crate::db::value_rows_in(tx, chunk.len(), 2)
         );
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
         for (binary, advisory) in chunk {
@@ -174,11 +177,11 @@ async fn read_key_ids(
     keys: &[KeyRef<'_>],
     ids: &mut HashMap<Key, i64>,
 ) -> anyhow::Result<()> {
-    for chunk in keys.chunks(rows_per_statement(2)) {
+    for chunk in keys.chunks(ROWS) {
         let sql = format!(
             "SELECT id, binary_name, advisory FROM finding_keys
              WHERE (binary_name, advisory) IN (VALUES {})",
-            crate::db::value_rows(chunk.len(), 2)
+            crate::db::value_rows_in(tx, chunk.len(), 2)
         );
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
         for (binary, advisory) in chunk {

@@ -26,9 +26,7 @@ use anyhow::Context;
 use sha2::{Digest, Sha256};
 use sqlx::Row;
 
-use crate::db::placeholders;
 use crate::findings::CurrentFinding;
-use crate::findings_write::rows_per_statement;
 use crate::zdict::{Packer, TEXTS, Unpacker};
 
 /// The finding's JSON from its text and its episode's deadline (RFC 3339 text), the inverse of
@@ -66,6 +64,11 @@ pub(crate) type TextDigest = [u8; DIGEST_BYTES];
 
 /// A text digest's length in bytes.
 const DIGEST_BYTES: usize = 16;
+
+/// Digests a statement reads (a quarter as many texts a statement stores, eight values each):
+/// bound by position on SQLite (`db::marks_in`), where numbered parameters cost a search each
+/// (`findings_write::PARAMETERS`).
+const ROWS: usize = 500;
 
 /// The content address of a text.
 pub(crate) fn digest(text: &str) -> TextDigest {
@@ -261,33 +264,19 @@ async fn insert_texts(
     tx: &mut sqlx::AnyConnection,
     texts: &[(&TextDigest, String, TextColumns)],
 ) -> anyhow::Result<()> {
-    const COLUMNS: usize = 8;
     let mut packer = Packer::new(&TEXTS)?;
-    for chunk in texts.chunks(rows_per_statement(COLUMNS)) {
+    // Bound by position on SQLite (`db::value_rows_of_in`): a host's first scan may store
+    // hundreds of texts, 16 a statement when their parameters were numbered.
+    for chunk in texts.chunks(ROWS / 4) {
         // EPSS goes as text: the `Any` driver's NULL and float parameters do not mix in one
         // PostgreSQL VALUES column.
-        let rows: Vec<String> = (0..chunk.len())
-            .map(|row| {
-                let n = |column: usize| row * COLUMNS + column;
-                format!(
-                    "(${}, (SELECT k.id FROM update_keys k WHERE k.package = ${} AND k.fixed = ${}),
-                      ${}, ${}, CAST(CAST(${} AS TEXT) AS DOUBLE PRECISION), '', ${}, ${})",
-                    n(1),
-                    n(2),
-                    n(3),
-                    n(4),
-                    n(5),
-                    n(6),
-                    n(7),
-                    n(8)
-                )
-            })
-            .collect();
+        let template = "(?, (SELECT k.id FROM update_keys k WHERE k.package = ? AND k.fixed = ?),
+                         ?, ?, CAST(CAST(? AS TEXT) AS DOUBLE PRECISION), '', ?, ?)";
+        let rows = crate::db::value_rows_of_in(tx, chunk.len(), template);
         let sql = format!(
             "INSERT INTO finding_texts (digest, update_key, advisory, kev, epss, finding,
                dictionary, packed)
-             VALUES {} ON CONFLICT (digest) DO NOTHING",
-            rows.join(", ")
+             VALUES {rows} ON CONFLICT (digest) DO NOTHING"
         );
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
         for (digest, text, (package, fixed, advisory, kev, epss)) in chunk {
@@ -315,10 +304,10 @@ async fn read_ids(
     digests: &[&TextDigest],
     ids: &mut HashMap<TextDigest, StoredText>,
 ) -> anyhow::Result<()> {
-    for chunk in digests.chunks(rows_per_statement(1)) {
+    for chunk in digests.chunks(ROWS) {
         let sql = format!(
             "SELECT t.id, t.digest, {SUMMARISED} FROM finding_texts t WHERE t.digest IN ({})",
-            placeholders(1, chunk.len())
+            crate::db::marks_in(tx, chunk.len()).join(", ")
         );
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
         for digest in chunk {
