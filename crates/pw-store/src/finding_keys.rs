@@ -15,7 +15,6 @@ use std::sync::Mutex;
 use anyhow::Context;
 use sqlx::Row;
 
-
 /// A finding key: binary package, advisory.
 pub(crate) type Key = (String, String);
 
