@@ -3,11 +3,11 @@
 //! time, each statement waited for its round trip to the database and each host's write for its
 //! own turn in the writers' line (`pw-store`'s `write_gate.rs`) and its own commit. A scan
 //! worker takes up to [`GROUP`] hosts waiting for a feed import's re-rank at once, or up to
-//! [`REPORTS`] waiting for their new inventories' scans (`scan_queue.rs`), reads what their scans need in a few statements for the group (the last
-//! feed import, the fleet document, the inventories, pending upgrades and stored rankings:
-//! pw-store's `scan_reads.rs`), decodes and ranks [`PREPARING`] of them at a time on the
-//! runtime's threads, then writes the changed ones in one transaction (`ranked_write.rs`) while
-//! it reads and ranks its next group. A host's outcome is its own: a failed decoding or ranking
+//! [`REPORTS`] waiting for their new inventories' scans (`scan_queue.rs`), reads what their
+//! scans need in a few statements for the group (the last feed import, the fleet document, the
+//! inventories, pending upgrades and stored rankings: pw-store's `scan_reads.rs`), decodes and
+//! ranks [`PREPARING`] of them at a time on the runtime's threads, then writes the changed ones
+//! in one transaction (`ranked_write.rs`) while it reads and ranks its next group. A host's outcome is its own: a failed decoding or ranking
 //! fails that host only (a failed read of the group fails its hosts), and a group whose write
 //! fails is written again host by host.
 

@@ -168,9 +168,9 @@ pub async fn queue_every_host(
 }
 
 /// One scan worker: until shutdown, takes the next group of hosts waiting for the same kind of
-/// scan ([`ScanQueue::pop_group`], `scan_group.rs`) and scans their stored inventories. A group's write runs
-/// while the worker reads and ranks the next group, on a thread of its own ([`writer`]); a
-/// worker's groups are written one at a time, in order.
+/// scan ([`ScanQueue::pop_group`], `scan_group.rs`) and scans their stored inventories. A
+/// group's write runs while the worker reads and ranks the next group, on a thread of its own
+/// ([`writer`]); a worker's groups are written one at a time, in order.
 pub async fn worker(
     controller: crate::Controller,
     queue: Arc<ScanQueue>,
