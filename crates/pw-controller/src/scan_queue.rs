@@ -137,14 +137,15 @@ impl ScanQueue {
     async fn pop_group(&self) -> Vec<(String, Scope)> {
         let first = self.pop().await;
         let import = |scope: &Scope| matches!(scope, Scope::Import(_));
-        let kind = import(&first.1);
-        let most = match kind {
-            true => crate::scan_group::GROUP,
-            false => crate::scan_group::REPORTS,
+        let imports = import(&first.1);
+        let most = if imports {
+            crate::scan_group::GROUP
+        } else {
+            crate::scan_group::REPORTS
         };
         let mut group = vec![first];
         while group.len() < most {
-            let Some(next) = self.try_pop_where(|scope| import(scope) == kind) else {
+            let Some(next) = self.try_pop_where(|scope| import(scope) == imports) else {
                 break;
             };
             group.push(next);
