@@ -71,7 +71,7 @@ impl Store {
         pending: Option<&[PendingRow]>,
     ) -> anyhow::Result<StoredInventory> {
         let content = InventoryContent::new(inventory.packages, inventory.backport_history);
-        let prepared = PreparedContent::new(&content)?;
+        let prepared = PreparedContent::new(&content, &self.packs)?;
         drop(content);
         let mut tx = self.begin_immediate().await?;
         let head = read_head(&mut tx, host_id).await?;
@@ -164,7 +164,7 @@ impl Store {
         let mut content = decode(&blob, history.as_deref())
             .with_context(|| format!("the inventory of host {host_id}"))?;
         content.apply(change.changes);
-        let prepared = PreparedContent::new(&content)?;
+        let prepared = PreparedContent::new(&content, &self.packs)?;
         Ok((prepared.digest == change.result).then_some(prepared))
     }
 }

@@ -7,6 +7,9 @@
 //! written before 0034 hold the old JSON list of packages (first byte `[`) and no digest until
 //! [`Store::convert_legacy_inventories`] (run on open) rewrites them; reading understands all.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+
 use anyhow::Context;
 use pw_model::InstalledPackage;
 use pw_protocol::{BackportHistory, EncodedContent, InventoryContent};
@@ -35,17 +38,61 @@ pub(crate) struct PreparedContent {
     pub history: Option<String>,
 }
 
+/// Compressed lists kept before the cache starts over: a bound on memory (a 1,500-package
+/// list is ~90 KB canonical, ~10 KB compressed: ~800 lists).
+const PACKED_BYTES: usize = 8 << 20;
+
+/// Package lists this process compressed, by content digest (which names the canonical list:
+/// pw-protocol's `InventoryContent::encode` hashes it whole). Hosts of a fleet report the same
+/// lists — one image, the same upgrades applied the same day — and a list is compressed once
+/// for all of them (~1.8 ms at level 6 on the ingest path) instead of once a host.
+#[derive(Debug, Default)]
+pub(crate) struct PackCache(Mutex<Packed>);
+
+#[derive(Debug, Default)]
+struct Packed {
+    blobs: HashMap<String, Vec<u8>>,
+    bytes: usize,
+}
+
+impl PackCache {
+    /// The compressed list of content `digest`, if this process packed it lately.
+    fn get(&self, digest: &str) -> Option<Vec<u8>> {
+        let packed = self.0.lock().expect("package list cache");
+        packed.blobs.get(digest).cloned()
+    }
+
+    /// Remembers the compressed list of content `digest`.
+    fn keep(&self, digest: &str, blob: &[u8]) {
+        let mut packed = self.0.lock().expect("package list cache");
+        if packed.bytes + blob.len() > PACKED_BYTES {
+            *packed = Packed::default();
+        }
+        packed.bytes += blob.len();
+        packed.blobs.insert(digest.to_owned(), blob.to_vec());
+    }
+}
+
 impl PreparedContent {
-    /// Encodes and compresses `content` (CPU work: done before the write transaction).
-    pub fn new(content: &InventoryContent) -> anyhow::Result<PreparedContent> {
+    /// Encodes and compresses `content` (CPU work: done before the write transaction); a list
+    /// `packs` holds is not compressed again.
+    pub fn new(content: &InventoryContent, packs: &PackCache) -> anyhow::Result<PreparedContent> {
         let EncodedContent {
             packages_json,
             digest,
             count,
         } = content.encode();
+        let blob = match packs.get(&digest) {
+            Some(blob) => blob,
+            None => {
+                let blob = zdict::pack_tagged(&zdict::PACKAGES, ZSTD_CANONICAL, &packages_json)
+                    .context("compressing the packages")?;
+                packs.keep(&digest, &blob);
+                blob
+            }
+        };
         Ok(PreparedContent {
-            blob: zdict::pack_tagged(&zdict::PACKAGES, ZSTD_CANONICAL, &packages_json)
-                .context("compressing the packages")?,
+            blob,
             digest,
             count,
             history: content
@@ -205,7 +252,7 @@ impl Store {
                 let history: Option<String> = row.try_get("backport_history")?;
                 let content = decode(&blob, history.as_deref())
                     .with_context(|| format!("converting the inventory of host {host_id}"))?;
-                prepared.push((host_id, PreparedContent::new(&content)?));
+                prepared.push((host_id, PreparedContent::new(&content, &self.packs)?));
             }
             let mut tx = self.begin_immediate().await?;
             for (host_id, content) in &prepared {
@@ -235,22 +282,26 @@ impl Store {
 mod tests {
     use super::*;
 
+    fn package(name: &str, version: &str) -> InstalledPackage {
+        InstalledPackage {
+            name: name.into(),
+            version: version.into(),
+            arch: "amd64".into(),
+            source: None,
+            source_version: None,
+        }
+    }
+
     #[test]
     fn both_stored_forms_read_back() {
         let content = InventoryContent::new(
-            vec![InstalledPackage {
-                name: "bash".into(),
-                version: "5.2.15-2+b2".into(),
-                arch: "amd64".into(),
-                source: None,
-                source_version: None,
-            }],
+            vec![package("bash", "5.2.15-2+b2")],
             Some(BackportHistory::from([(
                 "bash".into(),
                 vec!["CVE-1".into()],
             )])),
         );
-        let prepared = PreparedContent::new(&content).unwrap();
+        let prepared = PreparedContent::new(&content, &PackCache::default()).unwrap();
         assert_eq!(prepared.blob[..2], [ZSTD_CANONICAL, 1]);
         let back = decode(&prepared.blob, prepared.history.as_deref()).unwrap();
         assert_eq!(back, content);
@@ -271,5 +322,41 @@ mod tests {
             "an unknown dictionary"
         );
         assert!(decode(&[2], None).is_err());
+    }
+
+    #[test]
+    fn a_list_packed_once_is_taken_from_the_cache_until_it_starts_over() {
+        let packs = PackCache::default();
+        let content = InventoryContent::new(vec![package("bash", "5.2.15-2+b2")], None);
+        let first = PreparedContent::new(&content, &packs).unwrap();
+        let digest = first.digest.clone();
+        assert_eq!(packs.get(&digest).as_deref(), Some(&first.blob[..]));
+        // What the cache holds is what is stored: a planted blob proves the second is taken
+        // from it, not compressed again.
+        let planted = [ZSTD_CANONICAL, 1, 0xAA];
+        packs
+            .0
+            .lock()
+            .unwrap()
+            .blobs
+            .insert(digest.clone(), planted.to_vec());
+        let second = PreparedContent::new(&content, &packs).unwrap();
+        assert_eq!(
+            (second.blob, second.digest),
+            (planted.to_vec(), digest.clone())
+        );
+        // Another content is compressed: its own blob, read back as itself.
+        let other = InventoryContent::new(vec![package("bash", "5.2.15-2+b3")], None);
+        let packed = PreparedContent::new(&other, &packs).unwrap();
+        assert_ne!(packed.digest, digest);
+        assert_eq!(decode(&packed.blob, None).unwrap(), other);
+        // Past the bound the cache starts over: it never holds more than its bytes.
+        let big = vec![0; PACKED_BYTES / 2 + 1];
+        packs.keep("sha256:big-1", &big);
+        packs.keep("sha256:big-2", &big);
+        let held = packs.0.lock().unwrap();
+        assert!(held.bytes <= PACKED_BYTES, "{} bytes held", held.bytes);
+        assert_eq!(held.blobs.len(), 1, "started over: only the last list");
+        assert!(held.blobs.contains_key("sha256:big-2"));
     }
 }

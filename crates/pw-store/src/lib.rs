@@ -139,6 +139,8 @@ pub struct Store {
     keys: std::sync::Arc<finding_keys::KeyCache>,
     /// The finding texts this process has seen stored (`finding_texts.rs`).
     texts: std::sync::Arc<finding_texts::TextCache>,
+    /// The package lists this process has compressed (`inventory_codec.rs`).
+    packs: std::sync::Arc<inventory_codec::PackCache>,
 }
 
 /// What an import did, per kind of record.
@@ -216,6 +218,7 @@ impl Store {
             url: std::sync::Arc::new(url.clone()),
             keys: Default::default(),
             texts: Default::default(),
+            packs: Default::default(),
         };
         // Migration 0034's data step: rows from before it get the compact form.
         let converted = store.convert_legacy_inventories().await?;
@@ -242,6 +245,7 @@ impl Store {
             url: self.url.clone(),
             keys: self.keys.clone(),
             texts: self.texts.clone(),
+            packs: self.packs.clone(),
         })
     }
 
