@@ -9,7 +9,7 @@
 //! keys looked up 64 per statement. An id is cached only once its row is committed (an id
 //! inserted by a transaction that rolls back could be given to another key).
 
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt};
 use std::sync::Mutex;
 
 use anyhow::Context;
@@ -213,11 +213,11 @@ mod tests {
         let mut ids = HashMap::new();
         let asked = [("curl", "CVE-1"), ("bash", "CVE-2"), ("curl", "CVE-2")];
         let missing = cache.ids(&asked, &mut ids);
-        assert_eq!(ids, HashMap::from([(("curl", "CVE-1"), 7)]));
+        assert_eq!(ids, HashMap::from_iter([(("curl", "CVE-1"), 7)]));
         assert_eq!(missing, [("bash", "CVE-2"), ("curl", "CVE-2")]);
         let mut names = HashMap::new();
         assert_eq!(cache.names(&[7, 8], &mut names), [8]);
-        assert_eq!(names, HashMap::from([(7, key("curl", "CVE-1"))]));
+        assert_eq!(names, HashMap::from_iter([(7, key("curl", "CVE-1"))]));
         let many: Vec<Key> = (0..MOST).map(|i| key("p", &i.to_string())).collect();
         cache.learn(many.iter().zip(100..).map(|(k, id)| (k, id as i64)));
         let mut ids = HashMap::new();

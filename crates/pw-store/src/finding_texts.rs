@@ -19,7 +19,7 @@
 //! once its row is committed (an id inserted by a transaction that rolls back could be given
 //! to another text).
 
-use std::collections::{HashMap, HashSet};
+use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use std::sync::Mutex;
 
 use anyhow::Context;

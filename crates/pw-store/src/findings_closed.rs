@@ -8,7 +8,9 @@
 //! same format, so the write path numbers a finding that comes back without reading the closed
 //! history.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
+
+use foldhash::{HashMap, HashMapExt};
 
 use anyhow::Context;
 use serde::Serialize;

@@ -1,7 +1,7 @@
 //! What a findings write changes in what the console's summaries count (a child of
 //! `findings_write.rs`, on the write's own types).
 
-use std::collections::HashSet;
+use foldhash::{HashSet, HashSetExt};
 
 use super::*;
 use crate::covered_updates::{Counted, CoveredUpdates};

@@ -13,7 +13,7 @@
 //! written since (another replica's scan) is read again in the turn. Rows of texts and keys,
 //! which the rows are joined with, are never changed.
 
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt};
 
 use anyhow::Context;
 use sqlx::Row;

@@ -6,7 +6,7 @@
 //! and its stamps (`open_stamps.rs`). A host's rows are taken once: a host written twice in one
 //! group reads its own again for its second computation (after the first one's writes).
 
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt};
 
 use anyhow::Context;
 use sqlx::Row;

@@ -5,7 +5,9 @@
 //! (`host_findings.basis`, a digest the controller makes): the controller rescans part of a
 //! host only while the stored ranking's basis is the one it would compute from now.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
+
+use foldhash::HashMap;
 
 use anyhow::Context;
 use sqlx::Row;

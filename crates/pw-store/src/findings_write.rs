@@ -13,7 +13,9 @@
 //! `open_findings` is a view of both). When the open findings changed, the console's summaries
 //! of them follow in the same transaction (`update_summary.rs`).
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::BTreeSet;
+
+use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 
 use anyhow::Context;
 use sqlx::Row;

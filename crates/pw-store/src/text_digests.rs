@@ -2,7 +2,7 @@
 //! write's turn in the writers' line, and the stored texts of a write's findings found by them.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+use foldhash::HashMap;
 
 use anyhow::Context;
 
