@@ -62,8 +62,11 @@ impl PackCache {
         packed.blobs.get(digest).cloned()
     }
 
-    /// Remembers the compressed list of content `digest`.
+    /// Remembers the compressed list of content `digest` (one larger than the bound is not kept).
     fn keep(&self, digest: &str, blob: &[u8]) {
+        if blob.len() > PACKED_BYTES {
+            return;
+        }
         let mut packed = self.0.lock().expect("package list cache");
         if packed.bytes + blob.len() > PACKED_BYTES {
             *packed = Packed::default();
@@ -358,5 +361,15 @@ mod tests {
         assert!(held.bytes <= PACKED_BYTES, "{} bytes held", held.bytes);
         assert_eq!(held.blobs.len(), 1, "started over: only the last list");
         assert!(held.blobs.contains_key("sha256:big-2"));
+        drop(held);
+        packs.keep("sha256:huge", &vec![0; PACKED_BYTES + 1]);
+        assert!(
+            packs.get("sha256:huge").is_none(),
+            "a list over the bound is not kept"
+        );
+        assert!(
+            packs.get("sha256:big-2").is_some(),
+            "nor does it empty the cache"
+        );
     }
 }

@@ -1,8 +1,8 @@
 //! The digests of a computation's findings' texts (`finding_texts.rs`), worked out before its
 //! write's turn in the writers' line, and the stored texts of a write's findings found by them.
 
-use std::borrow::Cow;
 use foldhash::HashMap;
+use std::borrow::Cow;
 
 use anyhow::Context;
 
