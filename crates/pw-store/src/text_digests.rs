@@ -1,10 +1,10 @@
 //! The digests of a computation's findings' texts (`finding_texts.rs`), worked out before its
 //! write's turn in the writers' line, and the stored texts of a write's findings found by them.
 
-use foldhash::HashMap;
 use std::borrow::Cow;
 
 use anyhow::Context;
+use foldhash::HashMap;
 
 use crate::finding_texts::{Prepared, StoredText, TextCache, TextDigest, text_ids};
 use crate::findings::{BackportedFinding, CurrentFinding, FindingsSnapshot};
