@@ -20,7 +20,6 @@
 //! to another text).
 
 use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
-use std::borrow::Cow;
 use std::sync::Mutex;
 
 use anyhow::Context;
@@ -187,7 +186,7 @@ impl TextCache {
     }
 
     /// The texts of `digests` known, into `found`; the others.
-    pub(crate) fn known<'a>(
+    fn known<'a>(
         &self,
         digests: impl Iterator<Item = &'a TextDigest>,
         found: &mut HashMap<TextDigest, StoredText>,
@@ -207,75 +206,22 @@ impl TextCache {
 }
 
 /// The stored texts of `findings` (by their texts' digests), with what the summaries count of
-/// them, from the cache, the texts looked up before the write's turn (`early`:
-/// `text_digests.rs`' `EarlyTexts`) or the database, storing those not stored yet (prepared
-/// before the turn, or here); those read or stored here are in `learned` too (for
-/// [`TextCache::learn`] once the transaction is committed).
+/// them, from the cache or the database, storing those not stored yet (their texts worked out
+/// here: the few a write brings that the fleet has not seen); those read or stored here are in
+/// `learned` too (for [`TextCache::learn`] once the transaction is committed).
 pub(crate) async fn text_ids(
     tx: &mut sqlx::AnyConnection,
     (cache, learned): (&TextCache, &mut HashMap<TextDigest, StoredText>),
     findings: &HashMap<TextDigest, &CurrentFinding>,
-    (early_stored, early_new): (
-        &HashMap<TextDigest, StoredText>,
-        &HashMap<TextDigest, NewText>,
-    ),
 ) -> anyhow::Result<HashMap<TextDigest, StoredText>> {
     let mut ids = HashMap::with_capacity(findings.len());
-    let mut digests = cache.known(findings.keys(), &mut ids);
-    // Read before the turn: committed, so stored for good.
-    digests.retain(|digest| match early_stored.get(*digest) {
-        Some(text) => {
-            ids.insert(**digest, *text);
-            learned.insert(**digest, *text);
-            false
-        }
-        None => true,
-    });
-    // Not stored before the turn: stored now unless another writer stored them meanwhile
-    // (`ON CONFLICT … DO NOTHING`, then read back with the others).
-    let (prepared, unread): (Vec<&TextDigest>, Vec<&TextDigest>) = digests
-        .into_iter()
-        .partition(|d| early_new.contains_key(*d));
-    let mut read = HashMap::with_capacity(unread.len());
-    read_ids(tx, &unread, &mut read).await?;
-    ids.extend(read.iter().map(|(digest, text)| (*digest, *text)));
-    learned.extend(read);
-    let mut missing: Vec<(&TextDigest, Cow<'_, NewText>)> = (prepared.into_iter())
-        .map(|digest| (digest, Cow::Borrowed(&early_new[digest])))
-        .collect();
-    for (digest, finding) in findings.iter().filter(|(d, _)| !ids.contains_key(*d)) {
-        if !early_new.contains_key(digest) {
-            missing.push((digest, Cow::Owned(NewText::of(digest, finding)?)));
-        }
-    }
-    if missing.is_empty() {
-        return Ok(ids);
-    }
-    let updates: std::collections::BTreeSet<(&str, &str)> = (missing.iter())
-        .map(|(_, new)| (new.columns.0.as_str(), new.columns.1.as_str()))
-        .collect();
-    crate::update_summary::key_updates(tx, &updates.into_iter().collect::<Vec<_>>()).await?;
-    insert_texts(tx, &missing).await?;
-    let digests: Vec<&TextDigest> = missing.iter().map(|(digest, _)| *digest).collect();
+    let digests = cache.known(findings.keys(), &mut ids);
     let mut read = HashMap::with_capacity(digests.len());
     read_ids(tx, &digests, &mut read).await?;
     ids.extend(read.iter().map(|(digest, text)| (*digest, *text)));
     learned.extend(read);
-    anyhow::ensure!(ids.len() == findings.len(), "a finding text was not stored");
-    Ok(ids)
-}
-
-/// A text not stored yet, ready to insert: the columns read from it and its packed bytes
-/// (`zdict.rs`: the current dictionary of [`TEXTS`]).
-#[derive(Debug, Clone)]
-pub(crate) struct NewText {
-    columns: TextColumns,
-    packed: Vec<u8>,
-}
-
-impl NewText {
-    /// The text of `finding`, whose digest is `digest` (refused when it is not).
-    pub(crate) fn of(digest: &TextDigest, finding: &CurrentFinding) -> anyhow::Result<NewText> {
+    let mut missing = Vec::new();
+    for (digest, finding) in findings.iter().filter(|(d, _)| !ids.contains_key(*d)) {
         let prepared = Prepared::of(finding);
         anyhow::ensure!(
             prepared.digest == *digest,
@@ -283,11 +229,24 @@ impl NewText {
             finding.binary,
             finding.advisory
         );
-        Ok(NewText {
-            columns: columns(&prepared.text),
-            packed: crate::zdict::pack(&TEXTS, prepared.text.as_bytes())?,
-        })
+        let columns = columns(&prepared.text);
+        missing.push((digest, prepared.text, columns));
     }
+    if missing.is_empty() {
+        return Ok(ids);
+    }
+    let updates: std::collections::BTreeSet<(&str, &str)> = (missing.iter())
+        .map(|(_, _, c)| (c.0.as_str(), c.1.as_str()))
+        .collect();
+    crate::update_summary::key_updates(tx, &updates.into_iter().collect::<Vec<_>>()).await?;
+    insert_texts(tx, &missing).await?;
+    let digests: Vec<&TextDigest> = missing.iter().map(|(digest, _, _)| *digest).collect();
+    let mut read = HashMap::with_capacity(digests.len());
+    read_ids(tx, &digests, &mut read).await?;
+    ids.extend(read.iter().map(|(digest, text)| (*digest, *text)));
+    learned.extend(read);
+    anyhow::ensure!(ids.len() == findings.len(), "a finding text was not stored");
+    Ok(ids)
 }
 
 /// A finding of the computation as the history stores it: its text without the deadline and
@@ -308,12 +267,13 @@ impl Prepared {
     }
 }
 
-/// Stores texts not stored yet, several per statement, each naming its update by key (since
-/// migration 0044: every update named has its key, `key_updates`).
+/// Stores texts not stored yet (digest, JSON, columns), several per statement, each naming its
+/// update by key (since migration 0044: every update named has its key, `key_updates`).
 async fn insert_texts(
     tx: &mut sqlx::AnyConnection,
-    texts: &[(&TextDigest, Cow<'_, NewText>)],
+    texts: &[(&TextDigest, String, TextColumns)],
 ) -> anyhow::Result<()> {
+    let mut packer = Packer::new(&TEXTS)?;
     // Bound by position on SQLite (`db::value_rows_of_in`): a host's first scan may store
     // hundreds of texts, 16 a statement when their parameters were numbered.
     for chunk in texts.chunks(ROWS / 4) {
@@ -328,8 +288,7 @@ async fn insert_texts(
              VALUES {rows} ON CONFLICT (digest) DO NOTHING"
         );
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for (digest, new) in chunk {
-            let (package, fixed, advisory, kev, epss) = &new.columns;
+        for (digest, text, (package, fixed, advisory, kev, epss)) in chunk {
             query = query
                 .bind(digest.as_slice())
                 .bind(package.clone())
@@ -338,7 +297,7 @@ async fn insert_texts(
                 .bind(*kev)
                 .bind(epss.map(|e| e.to_string()))
                 .bind(TEXTS.current)
-                .bind(new.packed.clone());
+                .bind(packer.pack(text.as_bytes())?);
         }
         query
             .execute(&mut *tx)
@@ -348,9 +307,8 @@ async fn insert_texts(
     Ok(())
 }
 
-/// The stored texts of `digests`, with what the summaries count of them (in the write, or
-/// before its turn: `text_digests.rs`' `EarlyTexts`).
-pub(crate) async fn read_ids(
+/// The stored texts of `digests`, with what the summaries count of them.
+async fn read_ids(
     tx: &mut sqlx::AnyConnection,
     digests: &[&TextDigest],
     ids: &mut HashMap<TextDigest, StoredText>,

@@ -33,7 +33,7 @@ use crate::instants::{nanos, nanos_text};
 use crate::open_stamps::Stamps;
 use crate::open_tiers::{TierDeltas, TierHost};
 use crate::open_writes::{OpenRow, delete_open, write_open};
-use crate::text_digests::{EarlyTexts, SnapshotTexts, WriteTexts};
+use crate::text_digests::{SnapshotTexts, WriteTexts};
 use crate::write_clock::WriteClock;
 use crate::{Recorded, Store};
 
@@ -137,15 +137,6 @@ impl Store {
             .map(|(snapshot, computation)| SnapshotTexts::new(snapshot, computation.texts))
             .collect();
         clock.lap("pack");
-        // The texts new to the process, read and prepared before the turn (else in it).
-        let early_texts = match EarlyTexts::read(self, &self.texts, &digests).await {
-            Ok(texts) => texts,
-            Err(error) => {
-                tracing::debug!(error = %format!("{error:#}"), "no early texts of a group");
-                EarlyTexts::default()
-            }
-        };
-        clock.lap("early_texts");
         // Read while the write before this one holds the line (`findings_early.rs`); a host
         // whose early read fails or is out of date is read in the turn.
         let mut early = match Early::read(self, computations).await {
@@ -178,7 +169,7 @@ impl Store {
                 (&mut tx, &mut clock),
                 (&self.keys, &self.texts, &mut learned),
                 (snapshot, computation, read, open),
-                (packed, digests, &early_texts),
+                (packed, digests),
             );
             let (recorded, summary) = write.await?;
             outcomes.push(recorded);
@@ -225,7 +216,7 @@ async fn record_in(
     (tx, clock): (&mut sqlx::AnyConnection, &mut WriteClock),
     (key_cache, text_cache, learned): (&KeyCache, &TextCache, &mut Learned),
     (snapshot, computation, read, early): Reads<'_, '_>,
-    (packed, digests, early_texts): (Vec<u8>, &SnapshotTexts<'_>, &EarlyTexts),
+    (packed, digests): (Vec<u8>, &SnapshotTexts<'_>),
 ) -> anyhow::Result<(Recorded, Option<HostSummary>)> {
     let host_id = snapshot.host_id;
     let (times, history) = match read {
@@ -266,8 +257,7 @@ async fn record_in(
         computed_at: &computed_at,
         last_seen: previous.as_deref().unwrap_or(&computed_at),
     };
-    let texts = (text_cache, early_texts, &mut learned.texts);
-    let texts = write_texts(tx, texts, digests, &writes).await?;
+    let texts = write_texts(tx, (text_cache, &mut learned.texts), digests, &writes).await?;
     clock.lap("texts");
     let new_keys = (writes.new.iter().copied())
         .chain(writes.backported_new.iter().map(|b| &b.finding))
@@ -508,11 +498,7 @@ async fn read_history(
 /// The stored texts of the findings `writes` stores (storing new texts).
 async fn write_texts<'d>(
     tx: &mut sqlx::AnyConnection,
-    (cache, early, learned): (
-        &TextCache,
-        &EarlyTexts,
-        &mut HashMap<TextDigest, StoredText>,
-    ),
+    cache: (&TextCache, &mut HashMap<TextDigest, StoredText>),
     digests: &'d SnapshotTexts<'_>,
     writes: &Writes<'_>,
 ) -> anyhow::Result<WriteTexts<'d>> {
@@ -520,5 +506,5 @@ async fn write_texts<'d>(
         .chain(writes.refresh.iter().copied())
         .chain(writes.backported.iter().map(|b| &b.finding))
         .chain(writes.backported_new.iter().map(|b| &b.finding));
-    digests.store(tx, (cache, early), learned, findings).await
+    digests.store(tx, cache, findings).await
 }

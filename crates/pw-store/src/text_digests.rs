@@ -5,19 +5,16 @@ use std::borrow::Cow;
 use std::sync::LazyLock;
 
 use anyhow::Context;
-use foldhash::{HashMap, HashMapExt};
+use foldhash::HashMap;
 
-use crate::Store;
-use crate::finding_texts::{
-    NewText, StoredText, TextCache, TextDigest, digest_of_parts, read_ids, text_ids,
-};
+use crate::finding_texts::{StoredText, TextCache, TextDigest, digest_of_parts, text_ids};
 use crate::findings::{BackportedFinding, CurrentFinding, FindingsSnapshot};
 
-/// The digests of a computation's findings' texts (`finding_texts.rs`'s `Prepared`), worked out before its write
-/// (issue 15: a first scan's ~800 texts and digests, each worked out twice inside the write,
-/// were ~4 ms of its ~15 ms turn in the writers' line); the controller works them out while it
-/// ranks the host (`Computation::texts`). Those of `current`, then those of `backported`, in
-/// order.
+/// The digests of a computation's findings' texts (`finding_texts.rs`' `Prepared`), worked out
+/// before its write (issue 15: a first scan's ~800 texts and digests, each worked out twice
+/// inside the write, were ~4 ms of its ~15 ms turn in the writers' line); the controller works
+/// them out while it ranks the host (`Computation::texts`). Those of `current`, then those of
+/// `backported`, in order.
 #[derive(Debug, Clone, Default)]
 pub struct FindingTexts(Vec<TextDigest>);
 
@@ -28,12 +25,13 @@ impl FindingTexts {
     }
 }
 
-/// The digest of `finding`'s text (`finding_texts.rs`'s `Prepared::of`) without writing the text out: its JSON
-/// hashed in three parts, with `"deadline":null` in place of its deadline member. The text is
-/// stored only when it is new, so a first scan's ~800 findings need only their digests (each
-/// text written out and the deadline searched for by its value was ~3 % of the controller's
-/// CPU under pw-loadgen). A quote inside a JSON string is escaped, so the key followed by a
-/// quote only ever matches the member itself (`finding_texts.rs`).
+/// The digest of `finding`'s text (`finding_texts.rs`' `Prepared::of`) without writing the text
+/// out: its JSON hashed in three parts, with `"deadline":null` in place of its deadline member.
+/// A text is stored only when it is new, so a first scan's ~800 findings need only their
+/// digests (each text written out, its deadline formatted and searched for by value, took
+/// `FindingTexts::of` from 2.2 % to 6.0 % of the controller's CPU under pw-loadgen). A quote
+/// inside a JSON string is escaped, so the key followed by a quote only ever matches the member
+/// itself (`finding_texts.rs`).
 pub(crate) fn text_digest(finding: &CurrentFinding) -> TextDigest {
     static MEMBER: LazyLock<memchr::memmem::Finder<'static>> =
         LazyLock::new(|| memchr::memmem::Finder::new(DEADLINE));
@@ -104,72 +102,22 @@ impl<'a> SnapshotTexts<'a> {
         }
     }
 
-    /// The stored texts of `findings` by digest, from the cache, those looked up before the
-    /// turn (`early`) or the database, storing those not stored yet ([`text_ids`]).
+    /// The stored texts of `findings` by digest, from the cache or the database, storing
+    /// those not stored yet ([`text_ids`]).
     pub(crate) async fn store<'f>(
         &self,
         tx: &mut sqlx::AnyConnection,
-        (cache, early): (&TextCache, &EarlyTexts),
-        learned: &mut HashMap<TextDigest, StoredText>,
+        cache: (&TextCache, &mut HashMap<TextDigest, StoredText>),
         findings: impl Iterator<Item = &'f CurrentFinding>,
     ) -> anyhow::Result<WriteTexts<'_>> {
         let findings: HashMap<TextDigest, &CurrentFinding> = findings
             .map(|finding| (self.digest(finding), finding))
             .collect();
-        let early = (&early.stored, &early.new);
-        let stored = text_ids(tx, (cache, learned), &findings, early).await?;
+        let stored = text_ids(tx, cache, &findings).await?;
         Ok(WriteTexts {
             digests: self,
             stored,
         })
-    }
-}
-
-/// The texts of a group's findings this process has not seen, looked up and prepared before
-/// the write's turn in the writers' line (issue 15: a text new to the process was read, written
-/// out, parsed for its columns and compressed in the turn, ~2 ms of a first report's ~6 ms
-/// there while a fleet's distinct package lists arrive). Those stored are committed, so stored
-/// for good (a text's row never changes: `finding_texts.rs`); the others are ready to insert
-/// in the turn, where a text another writer stored meanwhile is not stored again.
-#[derive(Debug, Default)]
-pub(crate) struct EarlyTexts {
-    stored: HashMap<TextDigest, StoredText>,
-    new: HashMap<TextDigest, NewText>,
-}
-
-impl EarlyTexts {
-    /// The texts of `snapshots`' findings that `cache` does not know, read and prepared on a
-    /// connection of `store`'s pool.
-    pub(crate) async fn read(
-        store: &Store,
-        cache: &TextCache,
-        snapshots: &[SnapshotTexts<'_>],
-    ) -> anyhow::Result<EarlyTexts> {
-        let mut findings: HashMap<TextDigest, &CurrentFinding> = HashMap::new();
-        for texts in snapshots {
-            let all = (texts.current.iter()).chain(texts.backported.iter().map(|b| &b.finding));
-            for (finding, digest) in all.zip(texts.digests.iter()) {
-                findings.entry(*digest).or_insert(finding);
-            }
-        }
-        let unknown = cache.known(findings.keys(), &mut HashMap::new());
-        let mut early = EarlyTexts::default();
-        if unknown.is_empty() {
-            return Ok(early);
-        }
-        let mut conn = (store.pool().acquire().await)
-            .context("reading finding texts before a write's turn")?;
-        read_ids(&mut conn, &unknown, &mut early.stored).await?;
-        drop(conn);
-        for digest in unknown
-            .into_iter()
-            .filter(|d| !early.stored.contains_key(*d))
-        {
-            early
-                .new
-                .insert(*digest, NewText::of(digest, findings[digest])?);
-        }
-        Ok(early)
     }
 }
 
@@ -314,61 +262,6 @@ mod tests {
             ..with.clone()
         };
         assert_eq!(text_digest(&bare), digest(&bare.json));
-    }
-
-    /// The texts a group's write names: read and prepared before its turn (none stored), one
-    /// of them stored by another writer meanwhile (a process with a cache of its own), then
-    /// the turn. That one is named as stored, not stored again; the other is stored from what
-    /// was prepared. Read before a later turn, both are named from the read.
-    async fn texts_looked_up_before_the_turn_are_named_as_stored(backend: crate::Backend) {
-        let (_dir, store) = crate::data_steps_tests::empty_store(backend).await;
-        let current = [finding("A1"), finding("A2")];
-        let snapshot = snapshot(&current, &[]);
-        let texts = SnapshotTexts::new(&snapshot, None);
-        let (cache, all) = (TextCache::default(), std::slice::from_ref(&texts));
-        let early = EarlyTexts::read(&store, &cache, all).await.unwrap();
-        assert_eq!((early.stored.len(), early.new.len()), (0, 2));
-
-        let mut tx = store.begin_immediate().await.unwrap();
-        let (other, none) = (TextCache::default(), EarlyTexts::default());
-        let (first, mut learned) = (current[..1].iter(), HashMap::new());
-        let stored = texts.store(&mut tx, (&other, &none), &mut learned, first);
-        let a1 = stored.await.unwrap().id(&current[0]).unwrap();
-        tx.commit().await.unwrap();
-
-        let mut tx = store.begin_immediate().await.unwrap();
-        let mut learned = HashMap::new();
-        let stored = texts.store(&mut tx, (&cache, &early), &mut learned, current.iter());
-        let stored = stored.await.unwrap();
-        let (one, two) = (
-            stored.id(&current[0]).unwrap(),
-            stored.id(&current[1]).unwrap(),
-        );
-        tx.commit().await.unwrap();
-        assert_eq!(one, a1, "the text another writer stored is named");
-        assert_ne!(two, a1);
-        assert_eq!(learned.len(), 2, "both learned once committed");
-        let count = sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM finding_texts");
-        assert_eq!(
-            count.fetch_one(store.pool()).await.unwrap(),
-            2,
-            "none stored twice"
-        );
-
-        let early = EarlyTexts::read(&store, &cache, all).await.unwrap();
-        assert!(early.new.is_empty(), "nothing left to store");
-        let id = |at: usize| early.stored[&texts.digest(&current[at])].id;
-        assert_eq!((id(0), id(1)), (one, two));
-    }
-
-    #[tokio::test]
-    async fn sqlite_texts_looked_up_before_the_turn_are_named_as_stored() {
-        texts_looked_up_before_the_turn_are_named_as_stored(crate::Backend::Sqlite).await
-    }
-
-    #[tokio::test]
-    async fn postgres_texts_looked_up_before_the_turn_are_named_as_stored() {
-        texts_looked_up_before_the_turn_are_named_as_stored(crate::Backend::Postgres).await
     }
 
     #[test]

@@ -85,11 +85,6 @@ pub(crate) static LISTS: Family = Family {
 
 const LIST_DICTIONARIES: &[(i64, &[u8])] = &[(1, TEXT_DICTIONARY_1)];
 
-/// `bytes` compressed with `family`'s current dictionary, by the thread's kept context.
-pub(crate) fn pack(family: &'static Family, bytes: &[u8]) -> anyhow::Result<Vec<u8>> {
-    with_kept(&PACKERS, family, || Packer::new(family), |p| p.pack(bytes))
-}
-
 /// A value behind a format tag: `tag`, the dictionary's number (one byte), then the frame.
 pub(crate) fn pack_tagged(
     family: &'static Family,
@@ -98,7 +93,8 @@ pub(crate) fn pack_tagged(
 ) -> anyhow::Result<Vec<u8>> {
     let number = u8::try_from(family.current).context("a dictionary number above 255")?;
     let mut out = vec![tag, number];
-    out.extend(pack(family, bytes)?);
+    let packed = with_kept(&PACKERS, family, || Packer::new(family), |p| p.pack(bytes));
+    out.extend(packed?);
     Ok(out)
 }
 
