@@ -70,11 +70,15 @@ impl Store {
         inventory: InventoryRow,
         pending: Option<&[PendingRow]>,
     ) -> anyhow::Result<StoredInventory> {
+        let mut clock = crate::write_clock::WriteClock::start();
         let content = InventoryContent::new(inventory.packages, inventory.backport_history);
         let prepared = PreparedContent::new(&content, &self.packs)?;
         drop(content);
+        clock.lap("prepare");
         let mut tx = self.begin_immediate().await?;
+        clock.lap("turn");
         let head = read_head(&mut tx, host_id).await?;
+        clock.lap("head");
         let same_content = head
             .as_ref()
             .is_some_and(|h| h.digest.as_deref() == Some(prepared.digest.as_str()));
@@ -88,8 +92,11 @@ impl Store {
             pending,
         )
         .await?;
+        clock.lap("settle");
         let (digest, packages) = (prepared.digest, prepared.count);
         tx.commit().await.context("committing the inventory")?;
+        clock.lap("commit");
+        clock.log_write("inventory");
         Ok(StoredInventory {
             outcome,
             digest,
