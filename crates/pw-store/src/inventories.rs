@@ -75,7 +75,7 @@ impl Store {
         let prepared = PreparedContent::new(&content, &self.packs)?;
         drop(content);
         clock.lap("prepare");
-        let mut tx = self.begin_immediate().await?;
+        let mut tx = self.begin_immediate_report().await?;
         clock.lap("turn");
         let head = read_head(&mut tx, host_id).await?;
         clock.lap("head");
@@ -122,7 +122,7 @@ impl Store {
                 None => return Ok(None),
             }
         };
-        let mut tx = self.begin_immediate().await?;
+        let mut tx = self.begin_immediate_report().await?;
         let Some(head) = read_head(&mut tx, host_id).await? else {
             return Ok(None);
         };

@@ -282,6 +282,14 @@ impl Store {
         Ok(self.writers.transaction(tx, turn))
     }
 
+    /// [`Store::begin_immediate`] ahead of the ordinary writers behind the line's front
+    /// (`write_gate.rs`): an agent's inventory report, a short write the agent waits for.
+    pub(crate) async fn begin_immediate_report(&self) -> anyhow::Result<WriteTx> {
+        let turn = self.writers.turn_report().await;
+        let tx = db::begin_write(self.write_pool(), self.backend).await?;
+        Ok(self.writers.transaction(tx, turn))
+    }
+
     /// The pool this process's writes run on: on SQLite its one writing connection
     /// (`write_gate.rs`), on PostgreSQL the process's pool. A write statement run outside a
     /// transaction runs here, in its [`Store::single_write_turn`].

@@ -1,8 +1,10 @@
 //! The process's line of writers (src/write_gate.rs): writers waiting for their turn hold no
 //! database connection, so reads go on while a write transaction is open and many writers
 //! wait behind it; each writer gets its turn when the one before it commits or is dropped, and
-//! none fails on the database's lock.
+//! none fails on the database's lock. An agent's inventory report goes ahead of the ordinary
+//! writers behind the line's front.
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use pw_store::Backend;
@@ -73,9 +75,56 @@ async fn a_dropped_transaction_rolls_back_and_passes_the_turn(backend: Backend) 
     assert_eq!(host.hostname, "web-1");
 }
 
+/// Three ordinary writers wait behind an open transaction; an inventory report, which arrives
+/// last, goes after the one at the line's front and before the other two, and they all write.
+async fn a_report_goes_ahead_of_the_ordinary_writers_behind_the_front(backend: Backend) {
+    let (_guard, store) = common::store_with_host(backend).await;
+    let order = Arc::new(Mutex::new(Vec::new()));
+    let open = store.begin_immediate().await.unwrap();
+    let mut writers = Vec::new();
+    for i in 0..3 {
+        let (store, order) = (store.clone(), order.clone());
+        writers.push(tokio::spawn(async move {
+            let tx = store.begin_immediate().await.unwrap();
+            order.lock().unwrap().push(format!("ordinary {i}"));
+            tx.commit().await.unwrap();
+        }));
+        // Each in line before the next.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let report = {
+        let (store, order) = (store.clone(), order.clone());
+        tokio::spawn(async move {
+            let inventory = common::inventory("2026-02-01T00:00:00Z");
+            let stored = store.store_inventory("h1", "web-1", inventory, None);
+            // Counted once committed: the next ordinary writer may be in its turn already.
+            let stored = stored.await.unwrap();
+            (stored, order.lock().unwrap().len())
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    open.commit().await.unwrap();
+    let (stored, before) = report.await.unwrap();
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    assert_eq!(stored.outcome, pw_store::InventoryStored::Changed);
+    assert!(
+        before <= 2,
+        "the report waited for {before} ordinary writers: {:?}",
+        order.lock().unwrap()
+    );
+    assert_eq!(
+        order.lock().unwrap().len(),
+        3,
+        "every ordinary writer wrote"
+    );
+}
+
 on_both_backends!(
     waiting_writers_leave_the_connections_to_readers,
     a_dropped_transaction_rolls_back_and_passes_the_turn,
+    a_report_goes_ahead_of_the_ordinary_writers_behind_the_front,
 );
 
 /// SQLite: no checkpoint inside a commit (the automatic one is off); every 16th write
