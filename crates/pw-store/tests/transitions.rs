@@ -4,7 +4,7 @@
 //! the scheduler's write goes ahead of the process's line of ordinary writers.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
+
 use std::time::Duration;
 
 use pw_planner::staging::HostChangeResult;
@@ -129,19 +129,9 @@ async fn the_schedulers_write_goes_ahead_of_the_line(backend: Backend) {
     let (_dir, store) = common::store_with_host(backend).await;
     common::rollout_r1(&store, "pending").await;
     let version = store.rollout_hosts("r1").await.unwrap()[0].row_version;
-    let order = Arc::new(Mutex::new(Vec::new()));
+    let order = common::Order::default();
     let open = store.begin_immediate().await.unwrap();
-    let mut writers = Vec::new();
-    for i in 0..3 {
-        let (store, order) = (store.clone(), order.clone());
-        writers.push(tokio::spawn(async move {
-            let tx = store.begin_immediate().await.unwrap();
-            order.lock().unwrap().push(format!("ordinary {i}"));
-            tx.commit().await.unwrap();
-        }));
-        // Each in line before the next.
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let writers = common::ordinary_writers(&store, &order, 3).await;
     let ahead = {
         let (store, order) = (store.clone(), order.clone());
         tokio::spawn(async move {

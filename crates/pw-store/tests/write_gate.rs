@@ -4,7 +4,6 @@
 //! none fails on the database's lock. An agent's inventory report goes ahead of the ordinary
 //! writers behind the line's front.
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use pw_store::Backend;
@@ -79,19 +78,9 @@ async fn a_dropped_transaction_rolls_back_and_passes_the_turn(backend: Backend) 
 /// last, goes after the one at the line's front and before the other two, and they all write.
 async fn a_report_goes_ahead_of_the_ordinary_writers_behind_the_front(backend: Backend) {
     let (_guard, store) = common::store_with_host(backend).await;
-    let order = Arc::new(Mutex::new(Vec::new()));
+    let order = common::Order::default();
     let open = store.begin_immediate().await.unwrap();
-    let mut writers = Vec::new();
-    for i in 0..3 {
-        let (store, order) = (store.clone(), order.clone());
-        writers.push(tokio::spawn(async move {
-            let tx = store.begin_immediate().await.unwrap();
-            order.lock().unwrap().push(format!("ordinary {i}"));
-            tx.commit().await.unwrap();
-        }));
-        // Each in line before the next.
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let writers = common::ordinary_writers(&store, &order, 3).await;
     let report = {
         let (store, order) = (store.clone(), order.clone());
         tokio::spawn(async move {

@@ -1,7 +1,8 @@
 //! Helpers shared by pw-store's integration tests: instants, a fresh database on either backend
 //! (a SQLite file in a temporary directory, or a new database on the test process's PostgreSQL
-//! server from `pw_testbed::postgres`), one with host `h1` (`web-1`) enrolled, and
-//! [`on_both_backends!`], which turns each test into one test per backend.
+//! server from `pw_testbed::postgres`), one with host `h1` (`web-1`) enrolled, ordinary writers
+//! waiting in the writers' line, and [`on_both_backends!`], which turns each test into one test
+//! per backend.
 
 #![allow(dead_code, unused_macros)]
 
@@ -592,4 +593,27 @@ pub async fn insert_update_summaries(pool: &sqlx::AnyPool) {
     .execute(pool)
     .await
     .unwrap();
+}
+
+/// The order writers took their turns in, as they noted it.
+pub type Order = std::sync::Arc<std::sync::Mutex<Vec<String>>>;
+
+/// `count` ordinary writers, each in the process's line of writers before the next (50 ms
+/// apart), each noting `ordinary {i}` in `order` in its turn.
+pub async fn ordinary_writers(
+    store: &Store,
+    order: &Order,
+    count: usize,
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let mut writers = Vec::new();
+    for i in 0..count {
+        let (store, order) = (store.clone(), order.clone());
+        writers.push(tokio::spawn(async move {
+            let tx = store.begin_immediate().await.unwrap();
+            order.lock().unwrap().push(format!("ordinary {i}"));
+            tx.commit().await.unwrap();
+        }));
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    writers
 }
