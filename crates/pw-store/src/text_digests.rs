@@ -28,10 +28,10 @@ impl FindingTexts {
 /// The digest of `finding`'s text (`finding_texts.rs`' `Prepared::of`) without writing the text
 /// out: its JSON hashed in three parts, with `"deadline":null` in place of its deadline member.
 /// A text is stored only when it is new, so a first scan's ~800 findings need only their
-/// digests (each text written out, its deadline formatted and searched for by value, took
-/// `FindingTexts::of` from 2.2 % to 6.0 % of the controller's CPU under pw-loadgen). A quote
-/// inside a JSON string is escaped, so the key followed by a quote only ever matches the member
-/// itself (`finding_texts.rs`).
+/// digests (with each text written out and its deadline formatted and searched for by value,
+/// `FindingTexts::of` was 6.0 % of the controller's CPU under pw-loadgen; hashed in parts,
+/// 2.2 %). A quote inside a JSON string is escaped, so the key followed by a quote only ever
+/// matches the member itself (`finding_texts.rs`).
 pub(crate) fn text_digest(finding: &CurrentFinding) -> TextDigest {
     static MEMBER: LazyLock<memchr::memmem::Finder<'static>> =
         LazyLock::new(|| memchr::memmem::Finder::new(DEADLINE));

@@ -33,10 +33,10 @@
 //! front alone. A report's write is ~1 ms, a group of new inventories' scans ~50 ms, and in
 //! arrival order a report waited behind every group queued before it (~320 ms at 1,000 agents,
 //! and the agent with it: the ingest rate was the reports in flight over that wait). Now it
-//! waits for the writer writing, at most one ordinary writer (the one at the back, once it
-//! holds the front) and the reports before it; an ordinary writer waits for the reports in
-//! line when it reached the front, never for later ones, so none waits for ever. The
-//! scheduler still waits for at most one writer besides the one writing.
+//! waits for the writer writing, at most one ordinary writer (the one holding the front) and
+//! the reports before it; an ordinary writer waits for the reports already waiting for the
+//! front when it asked for it, never for later ones, so none waits for ever. The scheduler
+//! still waits for at most one writer besides the one writing.
 
 use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
