@@ -269,23 +269,23 @@ impl Store {
     /// no other writer can fork the audit chain or slip between a check and its write.
     /// Writers of this process wait for their turn first, in arrival order (`write_gate.rs`).
     pub async fn begin_immediate(&self) -> anyhow::Result<WriteTx> {
-        let turn = self.writers.turn().await;
-        let tx = db::begin_write(self.write_pool(), self.backend).await?;
-        Ok(self.writers.transaction(tx, turn))
+        self.begin_in(self.writers.turn().await).await
     }
 
     /// [`Store::begin_immediate`] ahead of this process's line of ordinary writers
     /// (`write_gate.rs`): the rollout scheduler's writes, which a batch's agents wait for.
     pub(crate) async fn begin_immediate_ahead(&self) -> anyhow::Result<WriteTx> {
-        let turn = self.writers.turn_ahead().await;
-        let tx = db::begin_write(self.write_pool(), self.backend).await?;
-        Ok(self.writers.transaction(tx, turn))
+        self.begin_in(self.writers.turn_ahead().await).await
     }
 
     /// [`Store::begin_immediate`] ahead of the ordinary writers behind the line's front
     /// (`write_gate.rs`): an agent's inventory report, a short write the agent waits for.
     pub(crate) async fn begin_immediate_report(&self) -> anyhow::Result<WriteTx> {
-        let turn = self.writers.turn_report().await;
+        self.begin_in(self.writers.turn_report().await).await
+    }
+
+    /// A write transaction begun in `turn` (taken in one of the writers' lanes).
+    async fn begin_in(&self, turn: write_gate::Turn) -> anyhow::Result<WriteTx> {
         let tx = db::begin_write(self.write_pool(), self.backend).await?;
         Ok(self.writers.transaction(tx, turn))
     }
