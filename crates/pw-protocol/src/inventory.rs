@@ -136,6 +136,33 @@ fn plain_or_null(text: &str) -> Option<(Option<&str>, &str)> {
     }
 }
 
+/// A package's row of the canonical form.
+fn row_of(p: &InstalledPackage) -> CanonicalRef<'_> {
+    (
+        p.name.as_str(),
+        p.arch.as_str(),
+        p.version.as_str(),
+        p.source.as_deref(),
+        p.source_version.as_deref(),
+    )
+}
+
+/// The canonical bytes of `rows` (in key order, unique) and the digest over them and `history`.
+fn encode_rows(rows: &[CanonicalRef<'_>], history: Option<&BackportHistory>) -> EncodedContent {
+    let packages_json = serde_json::to_vec(rows).expect("strings always serialize");
+    let history = serde_json::to_vec(&history).expect("strings always serialize");
+    let mut hash = Sha256::new();
+    hash.update(b"patchwarden inventory 1\n");
+    hash.update(&packages_json);
+    hash.update(b"\n");
+    hash.update(&history);
+    EncodedContent {
+        digest: format!("sha256:{}", hex::encode(hash.finalize())),
+        count: rows.len(),
+        packages_json,
+    }
+}
+
 impl InventoryContent {
     pub fn new(
         packages: Vec<InstalledPackage>,
@@ -203,31 +230,28 @@ impl InventoryContent {
 
     /// The canonical bytes and the digest: the one digest function of the protocol.
     pub fn encode(&self) -> EncodedContent {
-        let rows: Vec<CanonicalRef<'_>> = self
-            .packages
-            .values()
-            .map(|p| {
-                (
-                    p.name.as_str(),
-                    p.arch.as_str(),
-                    p.version.as_str(),
-                    p.source.as_deref(),
-                    p.source_version.as_deref(),
-                )
-            })
-            .collect();
-        let packages_json = serde_json::to_vec(&rows).expect("strings always serialize");
-        let history = serde_json::to_vec(&self.backport_history).expect("strings always serialize");
-        let mut hash = Sha256::new();
-        hash.update(b"patchwarden inventory 1\n");
-        hash.update(&packages_json);
-        hash.update(b"\n");
-        hash.update(&history);
-        EncodedContent {
-            digest: format!("sha256:{}", hex::encode(hash.finalize())),
-            count: rows.len(),
-            packages_json,
+        let rows: Vec<CanonicalRef<'_>> = self.packages.values().map(row_of).collect();
+        encode_rows(&rows, self.backport_history.as_ref())
+    }
+
+    /// [`Self::encode`] of the content [`Self::new`] makes of `packages` and `history`, without
+    /// making it: `packages` are sorted by key in place (a key named twice keeps its last
+    /// entry, as in `new`). The controller encodes every full report for its digest; the
+    /// content's map would copy every name and architecture for its keys.
+    pub fn encode_packages(
+        packages: &mut [InstalledPackage],
+        history: Option<&BackportHistory>,
+    ) -> EncodedContent {
+        fn key(p: &InstalledPackage) -> (&str, &str) {
+            (p.name.as_str(), p.arch.as_str())
         }
+        // Stable: entries of one key stay in their order, the last one last.
+        packages.sort_by(|a, b| key(a).cmp(&key(b)));
+        let rows: Vec<CanonicalRef<'_>> = (packages.iter().enumerate())
+            .filter(|(at, p)| packages.get(at + 1).is_none_or(|next| key(next) != key(p)))
+            .map(|(_, p)| row_of(p))
+            .collect();
+        encode_rows(&rows, history)
     }
 
     /// [`Self::encode`]'s digest.

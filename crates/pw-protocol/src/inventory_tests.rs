@@ -214,6 +214,16 @@ fn histories() -> impl Strategy<Value = Option<BackportHistory>> {
 }
 
 proptest! {
+    /// A report's packages encoded in place are the content `new` makes of them, encoded: the
+    /// same bytes, digest and count, whatever their order and keys named twice.
+    #[test]
+    fn packages_encode_in_place_as_their_content(list in packages(), history in histories()) {
+        let content = InventoryContent::new(list.clone(), history.clone());
+        let mut sorted = list;
+        let encoded = InventoryContent::encode_packages(&mut sorted, history.as_ref());
+        prop_assert_eq!(encoded, content.encode());
+    }
+
     /// Any base and any new content: the delta applied to the base is the new content, with
     /// its digest, and the canonical bytes read back to the same content.
     #[test]

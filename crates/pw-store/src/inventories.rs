@@ -9,7 +9,7 @@
 
 use anyhow::Context;
 use jiff::Timestamp;
-use pw_protocol::{ContentDelta, InventoryContent};
+use pw_protocol::ContentDelta;
 use sqlx::Row;
 
 use crate::Store;
@@ -71,9 +71,14 @@ impl Store {
         pending: Option<&[PendingRow]>,
     ) -> anyhow::Result<StoredInventory> {
         let mut clock = crate::write_clock::WriteClock::start();
-        let content = InventoryContent::new(inventory.packages, inventory.backport_history);
-        let prepared = PreparedContent::new(&content, &self.packs)?;
-        drop(content);
+        let InventoryRow {
+            facts,
+            mut packages,
+            backport_history,
+        } = inventory;
+        let history = backport_history.as_ref();
+        let prepared = PreparedContent::of_report(&mut packages, history, &self.packs)?;
+        drop((packages, backport_history));
         clock.lap("prepare");
         let mut tx = self.begin_immediate_report().await?;
         clock.lap("turn");
@@ -84,14 +89,7 @@ impl Store {
             .is_some_and(|h| h.digest.as_deref() == Some(prepared.digest.as_str()));
         let write = (!same_content).then_some(&prepared);
         let stored = (head.as_ref(), write);
-        let outcome = settle(
-            &mut tx,
-            (host_id, hostname),
-            &inventory.facts,
-            stored,
-            pending,
-        )
-        .await?;
+        let outcome = settle(&mut tx, (host_id, hostname), &facts, stored, pending).await?;
         clock.lap("settle");
         let (digest, packages) = (prepared.digest, prepared.count);
         tx.commit().await.context("committing the inventory")?;

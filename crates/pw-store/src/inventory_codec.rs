@@ -80,11 +80,30 @@ impl PreparedContent {
     /// Encodes and compresses `content` (CPU work: done before the write transaction); a list
     /// `packs` holds is not compressed again.
     pub fn new(content: &InventoryContent, packs: &PackCache) -> anyhow::Result<PreparedContent> {
+        Self::of_encoded(content.encode(), content.backport_history(), packs)
+    }
+
+    /// [`Self::new`] of a full report's content, straight from its packages (sorted in place:
+    /// `InventoryContent::encode_packages`).
+    pub fn of_report(
+        packages: &mut [InstalledPackage],
+        history: Option<&BackportHistory>,
+        packs: &PackCache,
+    ) -> anyhow::Result<PreparedContent> {
+        let encoded = InventoryContent::encode_packages(packages, history);
+        Self::of_encoded(encoded, history, packs)
+    }
+
+    fn of_encoded(
+        encoded: EncodedContent,
+        history: Option<&BackportHistory>,
+        packs: &PackCache,
+    ) -> anyhow::Result<PreparedContent> {
         let EncodedContent {
             packages_json,
             digest,
             count,
-        } = content.encode();
+        } = encoded;
         let blob = match packs.get(&digest) {
             Some(blob) => blob,
             None => {
@@ -98,10 +117,7 @@ impl PreparedContent {
             blob,
             digest,
             count,
-            history: content
-                .backport_history()
-                .map(serde_json::to_string)
-                .transpose()?,
+            history: history.map(serde_json::to_string).transpose()?,
         })
     }
 }

@@ -183,3 +183,48 @@ async fn the_audit_api_is_paged() {
     }
     tc.controller.shutdown().await;
 }
+
+/// An agent's inventory report is read without tracking paths when it reads (the hot route of
+/// 10,000 agents); one that does not read is refused naming the value, the whole body read.
+#[tokio::test]
+async fn a_refused_inventory_names_the_package_and_a_good_one_is_stored() {
+    let tc = TestController::start().await;
+    let (host_id, agent) = enrolled(&tc, "web-1").await;
+    let post = |body: Value| {
+        let agent = agent.clone();
+        let url = tc.https("/api/v1/agent/inventory");
+        async move {
+            let answer = agent.post(url).json(&body).send().await.unwrap();
+            let status = answer.status().as_u16();
+            (status, answer.json::<Value>().await.unwrap())
+        }
+    };
+    let mut missing = crate::support::inventory_body("web-1");
+    missing["packages"][1]
+        .as_object_mut()
+        .unwrap()
+        .remove("version");
+    let mut wrong = crate::support::inventory_body("web-1");
+    wrong["packages"][0]["arch"] = json!(7);
+    let mut unknown = crate::support::inventory_body("web-1");
+    unknown["protocol_version"] = json!("one");
+    let cases = [
+        (missing, "packages[1]: missing field `version`"),
+        (wrong, "packages[0].arch: invalid type: integer `7`"),
+        (unknown, "protocol_version: invalid type: string \"one\""),
+    ];
+    for (body, want) in cases {
+        let (status, answer) = post(body).await;
+        assert_eq!(status, 422, "{answer}");
+        assert_eq!(answer["error"]["code"], "invalid_body", "{answer}");
+        let message = answer["error"]["message"].as_str().unwrap();
+        assert!(message.contains(want), "{message}");
+    }
+    let (_, host) = tc.get_json(&format!("/api/v1/hosts/{host_id}")).await;
+    assert_eq!(host["packages"], 0, "nothing stored: {host}");
+    let (status, answer) = post(crate::support::inventory_body("web-1")).await;
+    assert_eq!(status, 200, "{answer}");
+    let (_, host) = tc.get_json(&format!("/api/v1/hosts/{host_id}")).await;
+    assert_eq!(host["packages"], 2, "{host}");
+    tc.controller.shutdown().await;
+}
