@@ -60,23 +60,26 @@ pub fn split_backported(
     findings: Vec<Finding>,
     history: &HashMap<String, BTreeSet<String>>,
 ) -> (Vec<Finding>, Vec<Backported>) {
-    let mut pending = Vec::new();
+    let mut pending = Vec::with_capacity(findings.len());
     let mut backported = Vec::new();
     for finding in findings {
+        // Most binaries have no history: their findings' CVE ids are not gathered.
+        let Some(named) = history.get(&finding.binary) else {
+            pending.push(finding);
+            continue;
+        };
         let cves = finding_cves(&finding);
-        let named = history.get(&finding.binary);
-        match named {
-            Some(named) if !cves.is_empty() && cves.iter().all(|c| named.contains(*c)) => {
-                let reason = format!(
-                    "fixed by a backport: the changelog of {} {} names {}",
-                    finding.binary,
-                    finding.installed,
-                    cves.iter().copied().collect::<Vec<_>>().join(", ")
-                );
-                backported.push(Backported { finding, reason });
-            }
-            _ => pending.push(finding),
+        if cves.is_empty() || !cves.iter().all(|c| named.contains(*c)) {
+            pending.push(finding);
+            continue;
         }
+        let reason = format!(
+            "fixed by a backport: the changelog of {} {} names {}",
+            finding.binary,
+            finding.installed,
+            cves.iter().copied().collect::<Vec<_>>().join(", ")
+        );
+        backported.push(Backported { finding, reason });
     }
     (pending, backported)
 }
