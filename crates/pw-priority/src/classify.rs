@@ -29,6 +29,24 @@ pub struct Classification {
     pub reasons: Vec<String>,
 }
 
+impl Deadline {
+    /// A tier's duration ([`Deadline::Within`]) run from the later of the advisory's
+    /// publication and the finding's first sight, when either is known; any other deadline as
+    /// it is. Classification does nothing else with either instant, so a classification made
+    /// without them, then started, is the one made with them.
+    pub fn starting(self, published: Option<Timestamp>, first_seen: Option<Timestamp>) -> Deadline {
+        let Deadline::Within(duration) = self else {
+            return self;
+        };
+        let start = match (published, first_seen) {
+            (Some(p), Some(f)) => p.max(f),
+            (Some(t), None) | (None, Some(t)) => t,
+            (None, None) => return self,
+        };
+        Deadline::At(start.checked_add(duration).unwrap_or(Timestamp::MAX))
+    }
+}
+
 impl Classification {
     /// The deadline as an instant, when there is one (the `deadline` of a finding).
     pub fn deadline_at(&self) -> Option<Timestamp> {
@@ -201,12 +219,7 @@ fn deadline(rules: &TierRules, tier: Tier, evidence: &Evidence) -> Deadline {
         Tier::T2 => return Deadline::NextWindow,
         Tier::T4 => return Deadline::None,
     };
-    let start = match (evidence.published, evidence.first_seen) {
-        (Some(p), Some(f)) => p.max(f),
-        (Some(t), None) | (None, Some(t)) => t,
-        (None, None) => return Deadline::Within(duration),
-    };
-    Deadline::At(start.checked_add(duration).unwrap_or(Timestamp::MAX))
+    Deadline::Within(duration).starting(evidence.published, evidence.first_seen)
 }
 
 /// Reasons collected while classifying: each with the tier it argues for (`None` for facts

@@ -152,7 +152,7 @@ impl<'i> Classifier<'i> {
 /// A hasher for keys made of a few machine words (advisory addresses): multiply and rotate,
 /// as in rustc's FxHasher. The addresses are not chosen by an adversary.
 #[derive(Default)]
-struct WordHasher(u64);
+pub(crate) struct WordHasher(u64);
 
 impl Hasher for WordHasher {
     fn write(&mut self, bytes: &[u8]) {

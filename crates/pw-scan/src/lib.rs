@@ -8,6 +8,7 @@
 
 mod cache;
 mod downgrade;
+mod memo;
 mod upgrades;
 
 use std::collections::HashMap;
@@ -34,6 +35,8 @@ pub struct Intelligence {
     epss: HashMap<String, f64>,
     /// The highest CVSS score any advisory gives a CVE (for CVEs named by changelogs).
     cvss: HashMap<String, pw_priority::CvssScore>,
+    /// What hosts' scans classified, per policy and group (`memo.rs`).
+    memos: memo::Memos,
 }
 
 /// The threat signals known for a set of CVEs.
@@ -81,6 +84,7 @@ impl Intelligence {
             kev,
             epss,
             cvss,
+            memos: memo::Memos::default(),
         }
     }
 
@@ -154,6 +158,7 @@ impl Intelligence {
         context: &ScanContext<'_>,
         first_seen: &dyn Fn(&str, &str) -> Option<Timestamp>,
     ) -> Vec<Finding> {
+        let memo = self.memos.of(context);
         let mut findings: Vec<Finding> = matches
             .map(|m| {
                 let seen = ScanContext {
@@ -161,7 +166,7 @@ impl Intelligence {
                         .or(context.first_seen),
                     ..*context
                 };
-                self.classify(m, &seen).into_finding(m)
+                memo.classify(self, m, &seen).into_finding(m)
             })
             .collect();
         sort_findings(&mut findings);
@@ -217,19 +222,30 @@ impl Intelligence {
 
     /// Everything of a match's finding that depends only on its advisories and the context.
     fn classify(&self, m: &Match<'_>, context: &ScanContext<'_>) -> Classified {
-        let evidence = self.evidence(m, context.first_seen);
-        let (classification, deadline) = context.classify(&evidence);
-        Classified {
+        self.timeless(m, context).at(context)
+    }
+
+    /// [`Self::classify`] but where its deadline starts: classified without the publication
+    /// and first sight, which only start the tier's duration.
+    pub(crate) fn timeless(&self, m: &Match<'_>, context: &ScanContext<'_>) -> memo::Timeless {
+        let mut evidence = self.evidence(m, None);
+        let published = evidence.published.take();
+        let (classification, _) = context.classify(&evidence);
+        let classified = Classified {
             epss: evidence.epss.iter().map(|e| e.probability).reduce(f64::max),
             kev: !evidence.kev.is_empty(),
             advisory: evidence.advisory,
             aliases: m.aliases().into_iter().map(str::to_owned).collect(),
             tier: classification.tier,
-            deadline,
+            deadline: None,
             reasons: classification.reasons,
             summary: m.advisory().summary.clone(),
-            published: evidence.published,
+            published,
             cvss: m.cvss(),
+        };
+        memo::Timeless {
+            classified,
+            rule: classification.deadline,
         }
     }
 }
@@ -256,12 +272,18 @@ impl ScanContext<'_> {
             Some(group) => self.policy.classify_for_group(group, evidence),
             None => self.policy.classify(evidence),
         };
-        let deadline = match classification.deadline {
+        let deadline = self.instant(classification.deadline);
+        (classification, deadline)
+    }
+
+    /// A deadline as an instant: a duration runs from `now`; none for the next window or
+    /// on demand.
+    pub(crate) fn instant(&self, deadline: Deadline) -> Option<Timestamp> {
+        match deadline {
             Deadline::At(at) => Some(at),
             Deadline::Within(duration) => self.now.checked_add(duration).ok(),
             Deadline::NextWindow | Deadline::None => None,
-        };
-        (classification, deadline)
+        }
     }
 }
 

@@ -154,3 +154,71 @@ fn history_gives_each_finding_its_own_first_sight() {
     // The first sight decides the deadline of many findings (those published before it).
     assert!(moved > 10, "{moved}");
 }
+
+/// Scans of hosts with histories remember each advisory set's classification across hosts,
+/// first sights, instants, policies and groups (the intelligence's memo): every finding is the
+/// one its own match classified afresh under its own first sight, in the same order.
+#[test]
+fn scans_with_history_remember_classifications_across_hosts_and_instants() {
+    let intelligence = intelligence();
+    let policy = PriorityPolicy::from_toml_str(
+        r#"
+        [groups.payments.tiers.t0]
+        deadline = "6h"
+        cvss_min = 8.5
+        "#,
+    )
+    .unwrap();
+    let default_policy = PriorityPolicy::default();
+    let os = OsRelease::parse("debian:12").unwrap();
+    let mut matcher = intelligence.matcher(&os, false);
+    let earlier: Timestamp = "2026-01-05T08:00:00Z".parse().unwrap();
+    let (mut compared, mut started_late) = (0, 0);
+    for (round, (policy, group)) in [
+        (&default_policy, None),
+        (&policy, Some("payments")),
+        (&default_policy, None),
+        (&policy, None),
+        (&policy, Some("payments")),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        // Each round later than the one before: remembered deadlines must move with `now`.
+        let now = Timestamp::from_second(1_790_000_000 + 86_400 * round as i64).unwrap();
+        let context = ScanContext {
+            policy,
+            group,
+            first_seen: Some(now),
+            now,
+        };
+        for (host, packages) in hosts().iter().enumerate() {
+            // Some findings were seen earlier, others never (then first seen `now`).
+            let seen = |binary: &str, _: &str| {
+                (binary.len() + host + round)
+                    .is_multiple_of(3)
+                    .then_some(earlier)
+            };
+            let matches = matcher.match_packages(packages);
+            let found = intelligence.findings_with_history(matches.iter(), &context, &seen);
+            let mut expected: Vec<_> = (matches.iter())
+                .flat_map(|m| {
+                    let first_seen = seen(&m.installed.name, &m.advisory().id).or(Some(now));
+                    let own = ScanContext {
+                        first_seen,
+                        ..context
+                    };
+                    intelligence.findings(std::slice::from_ref(m), &own)
+                })
+                .collect();
+            pw_scan::sort_findings(&mut expected);
+            assert_eq!(found, expected, "round {round}, host {host}");
+            compared += found.len();
+            started_late += (found.iter())
+                .filter(|f| f.deadline.is_some_and(|d| d > now))
+                .count();
+        }
+    }
+    assert!(compared > 1000, "{compared}");
+    assert!(started_late > 100, "{started_late} deadlines after now");
+}
