@@ -11,6 +11,7 @@
 
 use std::collections::HashMap;
 use std::hash::BuildHasherDefault;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use pw_advisory::Match;
@@ -22,7 +23,8 @@ use crate::{Intelligence, ScanContext};
 /// Policies (each with a group) remembered at once; a new one replaces the least recently used.
 const CONTEXTS: usize = 16;
 
-/// Advisory sets remembered per policy and group (~1 KiB each); past it, that memo starts afresh.
+/// Advisory sets remembered by all of an intelligence's memos together (well under 1 KiB each:
+/// tens of MiB at most); a memo that would pass it starts afresh.
 const SETS: usize = 1 << 16;
 
 /// A classification without its deadline's start: the tier's rule ([`Deadline::Within`] the
@@ -56,6 +58,15 @@ pub(crate) struct Memo {
     policy: PriorityPolicy,
     group: Option<String>,
     sets: Mutex<Sets>,
+    /// The sets all memos of the intelligence remember.
+    total: Arc<AtomicUsize>,
+}
+
+impl Drop for Memo {
+    fn drop(&mut self) {
+        let sets = self.sets.get_mut().map_or(0, |sets| sets.len());
+        self.total.fetch_sub(sets, Ordering::Relaxed);
+    }
 }
 
 impl Memo {
@@ -77,10 +88,13 @@ impl Memo {
             None => {
                 let made = Arc::new(intelligence.timeless(m, context));
                 let mut sets = self.sets.lock().expect("classification memo");
-                if sets.len() >= SETS {
+                if self.total.load(Ordering::Relaxed) >= SETS {
+                    self.total.fetch_sub(sets.len(), Ordering::Relaxed);
                     sets.clear();
                 }
-                sets.insert(key.into_boxed_slice(), made.clone());
+                if sets.insert(key.into_boxed_slice(), made.clone()).is_none() {
+                    self.total.fetch_add(1, Ordering::Relaxed);
+                }
                 made
             }
         };
@@ -88,14 +102,17 @@ impl Memo {
     }
 }
 
-/// An intelligence's memos, most recently used first.
+/// An intelligence's memos, most recently used first, and the sets they remember.
 #[derive(Default)]
-pub(crate) struct Memos(Mutex<Vec<Arc<Memo>>>);
+pub(crate) struct Memos {
+    memos: Mutex<Vec<Arc<Memo>>>,
+    total: Arc<AtomicUsize>,
+}
 
 impl Memos {
     /// The memo of `context`'s policy and group (a host's scan takes it once).
     pub(crate) fn of(&self, context: &ScanContext<'_>) -> Arc<Memo> {
-        let mut memos = self.0.lock().expect("classification memos");
+        let mut memos = self.memos.lock().expect("classification memos");
         let group = context.group;
         let found =
             (memos.iter()).position(|m| m.group.as_deref() == group && &m.policy == context.policy);
@@ -105,6 +122,7 @@ impl Memos {
                 policy: context.policy.clone(),
                 group: group.map(str::to_owned),
                 sets: Mutex::default(),
+                total: self.total.clone(),
             }),
         };
         memos.insert(0, memo.clone());

@@ -35,6 +35,7 @@ pub(crate) const COVERED_OPEN_BY_KEY: &str = "FROM finding_keys k CROSS JOIN ope
      WHERE o.key_id = k.id AND o.host_key = $1";
 
 /// A host's open rows as read, with their keys' names by key id.
+#[derive(Default)]
 pub(crate) struct OpenRows {
     pub(crate) rows: Vec<AnyRow>,
     pub(crate) names: HashMap<i64, Key>,

@@ -155,29 +155,26 @@ pub(crate) async fn freshness(
     Ok(Some(computed))
 }
 
-/// The host's finding key (given one if it has none) and its closed episodes.
+/// The host's finding key and its closed episodes, or a key given now (`None`): a host given
+/// its key now has no episode, open or closed — keys come only from `finding_hosts`, which
+/// nothing deletes from, so a new key was never anyone's (SQLite gives the largest plus one,
+/// PostgreSQL's identity never repeats).
 pub(crate) async fn host_key(
     tx: &mut sqlx::AnyConnection,
     host_id: &str,
-) -> anyhow::Result<(i64, Option<Vec<u8>>)> {
-    let select = "SELECT key, episodes FROM finding_hosts WHERE host_id = $1";
-    let mut row = sqlx::query(select)
+) -> anyhow::Result<(i64, Option<Option<Vec<u8>>>)> {
+    let row = sqlx::query("SELECT key, episodes FROM finding_hosts WHERE host_id = $1")
         .bind(host_id)
         .fetch_optional(&mut *tx)
         .await
         .context("reading the host's finding key")?;
-    if row.is_none() {
-        sqlx::query("INSERT INTO finding_hosts (host_id) VALUES ($1)")
-            .bind(host_id)
-            .execute(&mut *tx)
-            .await
-            .context("giving the host a finding key")?;
-        row = sqlx::query(select)
-            .bind(host_id)
-            .fetch_optional(&mut *tx)
-            .await
-            .context("reading the host's finding key")?;
+    if let Some(row) = row {
+        return Ok((row.try_get("key")?, Some(row.try_get("episodes")?)));
     }
-    let row = row.context("the host's finding key was not stored")?;
-    Ok((row.try_get("key")?, row.try_get("episodes")?))
+    let given = sqlx::query("INSERT INTO finding_hosts (host_id) VALUES ($1) RETURNING key")
+        .bind(host_id)
+        .fetch_one(&mut *tx)
+        .await
+        .context("giving the host a finding key")?;
+    Ok((given.try_get("key")?, None))
 }

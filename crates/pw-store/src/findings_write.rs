@@ -457,21 +457,27 @@ async fn read_history(
     keys: &KeyCache,
     only: Option<&Covered>,
 ) -> anyhow::Result<(Stored, Option<Stamps>)> {
+    // `None`: a key given now, so nothing open to read.
     let (host_key, episodes, stamps) = match history {
-        Some(read) => (read.key, read.episodes, Some(read.stamps)),
+        Some(read) => (read.key, Some(read.episodes), Some(read.stamps)),
         None => {
             let (key, episodes) = host_key(tx, host_id).await?;
-            (key, episodes, None)
+            // A key given now has no stamps either.
+            let stamps = episodes.is_none().then(Stamps::none);
+            (key, episodes, stamps)
         }
     };
     let mut stored = Stored {
         host_key,
         open: HashMap::new(),
-        last_closed: crate::findings_closed::last_closed(episodes.as_deref())?,
+        last_closed: crate::findings_closed::last_closed(
+            episodes.as_ref().and_then(Option::as_deref),
+        )?,
     };
-    let OpenRows { rows, mut names } = match early {
-        Some(early) => early,
-        None => read_open(tx, host_key, keys, only).await?,
+    let OpenRows { rows, mut names } = match (early, &episodes) {
+        (Some(early), _) => early,
+        (None, Some(_)) => read_open(tx, host_key, keys, only).await?,
+        (None, None) => OpenRows::default(),
     };
     for row in &rows {
         let key_id: i64 = row.try_get("key_id")?;
