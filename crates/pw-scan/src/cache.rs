@@ -13,7 +13,7 @@ use pw_model::{Finding, Tier};
 use crate::{Intelligence, ScanContext, urgency};
 
 /// What classifying one merged advisory set under one context gives: a finding without its
-/// package fields.
+/// package fields and its advisory's summary (the match's, taken when the finding is made).
 #[derive(Debug, Clone)]
 pub(crate) struct Classified {
     pub(crate) advisory: String,
@@ -21,7 +21,6 @@ pub(crate) struct Classified {
     pub(crate) tier: Tier,
     pub(crate) deadline: Option<Timestamp>,
     pub(crate) reasons: Vec<String>,
-    pub(crate) summary: String,
     pub(crate) published: Option<Timestamp>,
     pub(crate) cvss: Option<f64>,
     pub(crate) epss: Option<f64>,
@@ -42,7 +41,7 @@ impl Classified {
             tier: self.tier,
             deadline: self.deadline,
             reasons: self.reasons,
-            summary: self.summary,
+            summary: m.advisory().summary.clone(),
             published: self.published,
             cvss: self.cvss,
             epss: self.epss,

@@ -239,7 +239,6 @@ impl Intelligence {
             tier: classification.tier,
             deadline: None,
             reasons: classification.reasons,
-            summary: m.advisory().summary.clone(),
             published,
             cvss: m.cvss(),
         };
