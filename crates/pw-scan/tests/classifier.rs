@@ -59,17 +59,22 @@ fn hosts() -> Vec<Vec<InstalledPackage>> {
     vec![real.clone(), aged(1), aged(2), real]
 }
 
-#[test]
-fn remembered_classification_gives_the_same_findings() {
-    let intelligence = intelligence();
-    let policy = PriorityPolicy::from_toml_str(
+/// A policy whose `payments` group has its own T0 rules.
+fn payments_policy() -> PriorityPolicy {
+    PriorityPolicy::from_toml_str(
         r#"
         [groups.payments.tiers.t0]
         deadline = "6h"
         cvss_min = 8.5
         "#,
     )
-    .unwrap();
+    .unwrap()
+}
+
+#[test]
+fn remembered_classification_gives_the_same_findings() {
+    let intelligence = intelligence();
+    let policy = payments_policy();
     let default_policy = PriorityPolicy::default();
     let now: Timestamp = "2026-11-23T12:00:00Z".parse().unwrap();
     let first_seen: Timestamp = "2026-01-05T08:00:00Z".parse().unwrap();
@@ -161,14 +166,7 @@ fn history_gives_each_finding_its_own_first_sight() {
 #[test]
 fn scans_with_history_remember_classifications_across_hosts_and_instants() {
     let intelligence = intelligence();
-    let policy = PriorityPolicy::from_toml_str(
-        r#"
-        [groups.payments.tiers.t0]
-        deadline = "6h"
-        cvss_min = 8.5
-        "#,
-    )
-    .unwrap();
+    let policy = payments_policy();
     let default_policy = PriorityPolicy::default();
     let os = OsRelease::parse("debian:12").unwrap();
     let mut matcher = intelligence.matcher(&os, false);
