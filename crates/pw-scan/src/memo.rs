@@ -1,6 +1,6 @@
 //! Classifications remembered across hosts and scans (issue 15: a first report's CPU). What
-//! classifying a match's merged advisories gives — tier, reasons, aliases, summary, threat
-//! signals and the tier's deadline rule — depends on those advisories, the intelligence's
+//! classifying a match's merged advisories gives — tier, reasons, aliases, threat signals and
+//! the tier's deadline rule — depends on those advisories, the intelligence's
 //! signals, the policy and the host's group; only where the deadline starts depends on the
 //! advisory's publication, the finding's first sight and `now` (`Deadline::starting`,
 //! [`ScanContext::instant`]). An [`Intelligence`] remembers what it classified per policy and

@@ -457,12 +457,11 @@ async fn read_history(
     keys: &KeyCache,
     only: Option<&Covered>,
 ) -> anyhow::Result<(Stored, Option<Stamps>)> {
-    // `None`: a key given now, so nothing open to read.
+    // `episodes` is `None` for a key given now: nothing open to read, no stamps.
     let (host_key, episodes, stamps) = match history {
         Some(read) => (read.key, Some(read.episodes), Some(read.stamps)),
         None => {
             let (key, episodes) = host_key(tx, host_id).await?;
-            // A key given now has no stamps either.
             let stamps = episodes.is_none().then(Stamps::none);
             (key, episodes, stamps)
         }
