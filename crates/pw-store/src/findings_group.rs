@@ -155,26 +155,34 @@ pub(crate) async fn freshness(
     Ok(Some(computed))
 }
 
-/// The host's finding key and its closed episodes, or a key given now (`None`): a host given
-/// its key now has no episode, open or closed — keys come only from `finding_hosts`, which
-/// nothing deletes from, so a new key was never anyone's (SQLite gives the largest plus one,
-/// PostgreSQL's identity never repeats).
+/// A host's finding key, as [`host_key`] finds or gives it.
+pub(crate) enum HostKey {
+    /// Stored before, with the host's closed episodes.
+    Known { key: i64, episodes: Option<Vec<u8>> },
+    /// Given now: the host has no episode, open or closed, and no stamp — keys come only from
+    /// `finding_hosts`, which nothing deletes from, so a new key was never anyone's (SQLite
+    /// gives the largest plus one, PostgreSQL's identity never repeats).
+    Given(i64),
+}
+
+/// The host's finding key, given one if it has none.
 pub(crate) async fn host_key(
     tx: &mut sqlx::AnyConnection,
     host_id: &str,
-) -> anyhow::Result<(i64, Option<Option<Vec<u8>>>)> {
+) -> anyhow::Result<HostKey> {
     let row = sqlx::query("SELECT key, episodes FROM finding_hosts WHERE host_id = $1")
         .bind(host_id)
         .fetch_optional(&mut *tx)
         .await
         .context("reading the host's finding key")?;
     if let Some(row) = row {
-        return Ok((row.try_get("key")?, Some(row.try_get("episodes")?)));
+        let (key, episodes) = (row.try_get("key")?, row.try_get("episodes")?);
+        return Ok(HostKey::Known { key, episodes });
     }
     let given = sqlx::query("INSERT INTO finding_hosts (host_id) VALUES ($1) RETURNING key")
         .bind(host_id)
         .fetch_one(&mut *tx)
         .await
         .context("giving the host a finding key")?;
-    Ok((given.try_get("key")?, None))
+    Ok(HostKey::Given(given.try_get("key")?))
 }

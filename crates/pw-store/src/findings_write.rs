@@ -27,7 +27,7 @@ use crate::finding_texts::{
 use crate::findings::{BackportedFinding, CurrentFinding, FindingsSnapshot, HistoryChange};
 use crate::findings_closed::ClosedEpisode;
 use crate::findings_early::{Early, OpenRows, read_open};
-use crate::findings_group::{GroupRows, HostHistory, HostRows, freshness, host_key};
+use crate::findings_group::{GroupRows, HostHistory, HostKey, HostRows, freshness, host_key};
 use crate::findings_scope::{Computation, Covered};
 use crate::instants::{nanos, nanos_text};
 use crate::open_stamps::Stamps;
@@ -457,26 +457,23 @@ async fn read_history(
     keys: &KeyCache,
     only: Option<&Covered>,
 ) -> anyhow::Result<(Stored, Option<Stamps>)> {
-    // `episodes` is `None` for a key given now: nothing open to read, no stamps.
-    let (host_key, episodes, stamps) = match history {
-        Some(read) => (read.key, Some(read.episodes), Some(read.stamps)),
-        None => {
-            let (key, episodes) = host_key(tx, host_id).await?;
-            let stamps = episodes.is_none().then(Stamps::none);
-            (key, episodes, stamps)
-        }
+    let (host_key, episodes, stamps, given) = match history {
+        Some(read) => (read.key, read.episodes, Some(read.stamps), false),
+        None => match host_key(tx, host_id).await? {
+            HostKey::Known { key, episodes } => (key, episodes, None, false),
+            // Nothing open to read, no stamps.
+            HostKey::Given(key) => (key, None, Some(Stamps::none()), true),
+        },
     };
     let mut stored = Stored {
         host_key,
         open: HashMap::new(),
-        last_closed: crate::findings_closed::last_closed(
-            episodes.as_ref().and_then(Option::as_deref),
-        )?,
+        last_closed: crate::findings_closed::last_closed(episodes.as_deref())?,
     };
-    let OpenRows { rows, mut names } = match (early, &episodes) {
-        (Some(early), _) => early,
-        (None, Some(_)) => read_open(tx, host_key, keys, only).await?,
-        (None, None) => OpenRows::default(),
+    let OpenRows { rows, mut names } = match early {
+        Some(early) => early,
+        None if given => OpenRows::default(),
+        None => read_open(tx, host_key, keys, only).await?,
     };
     for row in &rows {
         let key_id: i64 = row.try_get("key_id")?;
