@@ -312,6 +312,11 @@ pub(crate) async fn prepare_ranked(
     if unchanged {
         return Ok(Ready::Done(Scanned::Unchanged(count)));
     }
+    let first_seen = &ranked.first_seen;
+    let was_open = |binary: &str, advisory: &str| first_seen.get(binary, advisory).is_some();
+    let urgent = (ranked.findings.into_iter())
+        .filter(|f| crate::notify::is_new_urgent(f, was_open))
+        .collect();
     Ok(Ready::Write(Box::new(crate::ranked_write::Write {
         host_id: host_id.to_owned(),
         inventory_collected_at: inputs.inventory_collected_at,
@@ -326,7 +331,8 @@ pub(crate) async fn prepare_ranked(
         current,
         backported,
         only,
-        ranked,
+        source: ranked.source,
+        urgent,
     })))
 }
 

@@ -10,7 +10,7 @@ use pw_store::{
     PackedList, Recorded, Store,
 };
 
-use crate::findings::{Ranked, Scanned};
+use crate::findings::Scanned;
 
 /// One host's findings to write (`findings::prepare_ranked`).
 pub struct Write {
@@ -32,8 +32,13 @@ pub struct Write {
     /// the writers' line).
     pub(crate) texts: FindingTexts,
     pub(crate) only: Option<Covered>,
-    /// The findings as ranked, with the first sights they were ranked with (events).
-    pub(crate) ranked: Ranked,
+    /// Where the advisories came from.
+    pub(crate) source: String,
+    /// The findings the write's events are made of: those new and urgent when ranked
+    /// (`notify::is_new_urgent`), taken out of the ranking when it was prepared. A first
+    /// report's ~800 findings are not held through the write (a group of them per scan worker,
+    /// written and prepared) nor freed on the writers' thread after it.
+    pub(crate) urgent: Vec<Finding>,
 }
 
 impl Write {
@@ -42,7 +47,7 @@ impl Write {
             host_id: &self.host_id,
             inventory_collected_at: self.inventory_collected_at,
             computed_at: self.computed_at,
-            source: &self.ranked.source,
+            source: &self.source,
             findings_json: &self.findings_json,
             tier_counts_json: &self.tier_counts_json,
             current: &self.current,
@@ -65,22 +70,18 @@ impl Write {
             return Ok(Scanned::Dropped);
         }
         let host_id = self.host_id.as_str();
-        let findings: &[Finding] = &self.ranked.findings;
-        let first_seen = &self.ranked.first_seen;
-        let was_open = |binary: &str, advisory: &str| first_seen.get(binary, advisory);
-        let new_urgent = (findings.iter())
-            .any(|f| f.tier <= pw_model::Tier::T1 && was_open(&f.binary, &f.advisory).is_none());
         // The host's name only for the events of new T0/T1 findings (a re-rank has few).
-        let hostname = match new_urgent {
-            true => store.host(host_id).await?.map(|h| h.hostname),
-            false => None,
+        let hostname = match self.urgent.is_empty() {
+            false => store.host(host_id).await?.map(|h| h.hostname),
+            true => None,
         };
+        // Each of them was not open before (`urgent`).
         let events = crate::notify::new_findings(
             host_id,
             hostname.as_deref().unwrap_or(host_id),
             self.group.as_deref(),
-            findings,
-            |binary, advisory| was_open(binary, advisory).is_some(),
+            &self.urgent,
+            |_, _| false,
             self.computed_at,
         );
         Ok(match self.only {

@@ -1,10 +1,10 @@
 //! A group's findings write (`ranked_write.rs`) on SQLite and PostgreSQL: a host whose write
 //! fails fails alone, and every other host of the group gets its own list.
 
-use pw_store::{Backend, DatabaseUrl, FirstSights, NewHost, Store};
+use pw_store::{Backend, DatabaseUrl, NewHost, Store};
 use pw_testkit::at;
 
-use crate::findings::{Ranked, Scanned};
+use crate::findings::Scanned;
 use crate::ranked_write::{Write, record};
 
 async fn fresh_store(backend: Backend) -> (Option<tempfile::TempDir>, Store) {
@@ -56,12 +56,8 @@ fn write(host_id: &str) -> Write {
         backported: Vec::new(),
         texts: Default::default(),
         only: None,
-        ranked: Ranked {
-            findings: Vec::new(),
-            backported: Vec::new(),
-            first_seen: FirstSights::default(),
-            source: format!("source of {host_id}"),
-        },
+        source: format!("source of {host_id}"),
+        urgent: Vec::new(),
     }
 }
 

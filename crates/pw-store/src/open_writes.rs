@@ -12,7 +12,10 @@ const ROWS: usize = 500;
 pub(crate) type OpenRow = (i64, i64, i64);
 
 /// Inserts `rows` into the host's open findings, several per statement, followed by
-/// `conflict` (an `ON CONFLICT` clause, or nothing).
+/// `conflict` (an `ON CONFLICT` clause, or nothing), in the order of their key ids: the table's
+/// own order (host, key id), so each row lands on or after the leaf the one before it did.
+/// A computation's findings come most urgent first, whose key ids are in no order; inserted
+/// that way each row sought its own leaf across the host's range.
 pub(crate) async fn write_open(
     tx: &mut sqlx::AnyConnection,
     host_key: i64,
@@ -20,6 +23,8 @@ pub(crate) async fn write_open(
     conflict: &str,
 ) -> anyhow::Result<()> {
     const COLUMNS: usize = 4;
+    let mut rows = rows.to_vec();
+    rows.sort_unstable_by_key(|(key_id, _, _)| *key_id);
     for chunk in rows.chunks(ROWS) {
         let values = crate::db::value_rows_in(tx, chunk.len(), COLUMNS);
         let text = format!(
@@ -44,12 +49,15 @@ pub(crate) async fn write_open(
 
 /// Removes closed episodes (by key id) from the host's open findings, several hundred per
 /// statement (bound by position on SQLite, as [`write_open`]'s: a changed inventory closes
-/// ~800, which took 7 statements of numbered parameters).
+/// ~800, which took 7 statements of numbered parameters), in key id order as [`write_open`]
+/// writes.
 pub(crate) async fn delete_open(
     tx: &mut sqlx::AnyConnection,
     host_key: i64,
     key_ids: &[i64],
 ) -> anyhow::Result<()> {
+    let mut key_ids = key_ids.to_vec();
+    key_ids.sort_unstable();
     for chunk in key_ids.chunks(ROWS) {
         let marks = crate::db::marks_in(tx, 1 + chunk.len());
         let sql = format!(

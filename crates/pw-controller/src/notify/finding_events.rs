@@ -24,7 +24,7 @@ pub fn new_findings(
 ) -> Vec<Event> {
     let mut per_package: BTreeMap<&str, Vec<&Finding>> = BTreeMap::new();
     for finding in findings {
-        if finding.tier <= Tier::T1 && !was_open(&finding.binary, &finding.advisory) {
+        if is_new_urgent(finding, &was_open) {
             per_package
                 .entry(&finding.binary)
                 .or_default()
@@ -59,6 +59,11 @@ pub fn new_findings(
     events.sort_by_key(|e| (e.tier, deadline_of(e)));
     events.truncate(MAX_PER_HOST);
     events
+}
+
+/// Whether [`new_findings`] makes an event of `finding`: T0 or T1, and not open before.
+pub fn is_new_urgent(finding: &Finding, was_open: impl Fn(&str, &str) -> bool) -> bool {
+    finding.tier <= Tier::T1 && !was_open(&finding.binary, &finding.advisory)
 }
 
 /// How a message names a finding's advisory: its CVE ids, or its own id when it has none.

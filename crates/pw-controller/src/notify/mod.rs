@@ -24,7 +24,7 @@ use pw_store::{ChannelSecret, NewNotification, OutboxCounts, OutboxRow};
 use serde::Serialize;
 use tokio::sync::Notify;
 
-pub use finding_events::{MAX_PER_HOST, new_findings};
+pub use finding_events::{MAX_PER_HOST, is_new_urgent, new_findings};
 pub use rollout_events::{RolloutNotes, observation_alert, version_blocked};
 pub use send::{Payload, SendError, Sender};
 
