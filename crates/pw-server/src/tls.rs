@@ -57,7 +57,7 @@ impl Controller {
         let _ = self.task.await;
         let _ = self.checkpoints.await;
         let _ = self.heartbeats.await;
-        self.state.store.close().await;
+        self.state.store.clone().close().await;
     }
 }
 
@@ -121,22 +121,23 @@ pub async fn start_with_clock(
     let addr = listener.local_addr()?;
     let acceptor = tls_acceptor(&ca, &server_names(settings, addr))?;
     let (shutdown, shutdown_rx) = watch::channel(false);
-    let mut state = AppState::new(
+    let mut shared = crate::state::Shared::new(
         store,
         clock,
         ca,
         shutdown_rx.clone(),
         Duration::from_secs(settings.max_poll_wait_secs),
     )?;
-    state.login_csrf = Arc::new(secrets.login_csrf);
-    state.heartbeats = Arc::new(crate::heartbeats::Heartbeats::load(&state.store).await?);
+    shared.login_csrf = Arc::new(secrets.login_csrf);
+    shared.heartbeats = Arc::new(crate::heartbeats::Heartbeats::load(&shared.store).await?);
     let identities =
-        crate::identities::Identities::load(&state.store, std::time::Instant::now()).await?;
-    state.identities = Arc::new(identities);
-    state.controller = state
+        crate::identities::Identities::load(&shared.store, std::time::Instant::now()).await?;
+    shared.identities = Arc::new(identities);
+    shared.controller = shared
         .controller
         .clone()
         .with_notifications(notify_settings(settings, addr)?);
+    let state = AppState::from(shared);
     let app = crate::routes::app(state.clone());
     tokio::spawn(pw_controller::scheduler::run(
         state.controller.clone(),
